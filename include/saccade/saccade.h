@@ -1,0 +1,9 @@
+/* saccade: umbrella header. */
+#ifndef SACCADE_H
+#define SACCADE_H
+#include "saccade/sc_error.h"
+#include "saccade/sc_util.h"
+#include "saccade/sc_blas.h"
+#include "saccade/sc_image.h"
+#include "saccade/sc_overlay.h"
+#endif

@@ -1,0 +1,56 @@
+/* saccade: memory, files and threads shared by every module. */
+#ifndef SACCADE_SC_UTIL_H
+#define SACCADE_SC_UTIL_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include "saccade/sc_error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SC_VERSION_STRING "0.1.0"
+const char *sc_version(void);
+
+/* 64-byte aligned allocation (SIMD and cache-line friendly). Failure sets
+ * SC_ERR_NOMEM and returns NULL. Free with sc_free (NULL is fine). */
+void *sc_malloc(size_t bytes);
+void *sc_calloc(size_t n, size_t size);
+void sc_free(void *p);
+
+/* Read a whole file, or standard input when path is "-", into a buffer the
+ * caller frees with free(). Fails with SC_ERR_LIMIT beyond max_bytes and names
+ * the path in the message. A NUL is appended (not counted in out_len). */
+sc_status sc_read_file(const char *path, size_t max_bytes, unsigned char **out, size_t *out_len);
+
+/* Atomic file output: data goes to a temporary file beside `path` and is
+ * renamed over it only by sc_atomic_commit. sc_atomic_abort (or any failed
+ * call) removes the temporary file, so a failure never leaves a partial file. */
+typedef struct sc_atomic_file {
+    FILE *fp;
+    char *tmp_path;
+    char *path;
+    int failed;
+} sc_atomic_file;
+sc_status sc_atomic_begin(sc_atomic_file *af, const char *path);
+sc_status sc_atomic_write(sc_atomic_file *af, const void *data, size_t len);
+sc_status sc_atomic_commit(sc_atomic_file *af);
+void sc_atomic_abort(sc_atomic_file *af);
+/* One-shot: write a whole buffer atomically. */
+sc_status sc_write_file_atomic(const char *path, const void *data, size_t len);
+
+/* Locate a shipped asset (e.g. "fonts/DejaVuSans.ttf", "models/x.safetensors"):
+ * $SACCADE_ASSETS, then the source tree's assets/, then the installed
+ * share/saccade/. Writes the first existing path into out. */
+sc_status sc_find_asset(const char *relpath, char *out, size_t cap);
+
+/* Threads used by saccade's own loops and by OpenBLAS. n <= 0 means all
+ * cores. Results are deterministic for a fixed thread count. */
+sc_status sc_set_num_threads(int n);
+int sc_get_num_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

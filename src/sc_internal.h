@@ -1,0 +1,26 @@
+/* Internal helpers shared by src/ and vision/ (not installed). */
+#ifndef SACCADE_SC_INTERNAL_H
+#define SACCADE_SC_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "saccade/sc_error.h"
+#include "saccade/sc_util.h"
+
+/* SC_ASSERT guards internal invariants only (never user input). It stays on
+ * in every build: a broken invariant is a bug we want reported loudly. */
+void sc_assert_fail(const char *expr, const char *file, int line);
+#define SC_ASSERT(e) ((e) ? (void)0 : sc_assert_fail(#e, __FILE__, __LINE__))
+
+#define SC_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define SC_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Overflow-checked size arithmetic: return 0 on success, nonzero on overflow. */
+static inline int sc_mul_size(size_t a, size_t b, size_t *out) {
+    return __builtin_mul_overflow(a, b, out);
+}
+static inline int sc_add_size(size_t a, size_t b, size_t *out) {
+    return __builtin_add_overflow(a, b, out);
+}
+
+#endif

@@ -1,0 +1,243 @@
+/* Memory, whole-file reads, atomic writes, thread count. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include "sc_internal.h"
+#include "saccade/sc_blas.h"
+
+const char *sc_version(void) { return SC_VERSION_STRING; }
+
+void *sc_malloc(size_t bytes) {
+    size_t rounded;
+    if (bytes == 0) bytes = 1;
+    if (sc_add_size(bytes, 63, &rounded)) {
+        sc_set_error(SC_ERR_NOMEM, "allocation of %zu bytes overflows", bytes);
+        return NULL;
+    }
+    rounded &= ~(size_t)63;
+    void *p = aligned_alloc(64, rounded);
+    if (!p) sc_set_error(SC_ERR_NOMEM, "out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
+void *sc_calloc(size_t n, size_t size) {
+    size_t bytes;
+    if (sc_mul_size(n, size, &bytes)) {
+        sc_set_error(SC_ERR_NOMEM, "allocation of %zu x %zu bytes overflows", n, size);
+        return NULL;
+    }
+    void *p = sc_malloc(bytes);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
+void sc_free(void *p) { free(p); }
+
+sc_status sc_read_file(const char *path, size_t max_bytes, unsigned char **out, size_t *out_len) {
+    *out = NULL;
+    *out_len = 0;
+    int is_stdin = strcmp(path, "-") == 0;
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
+    if (!f) return sc_set_error(SC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 1 << 16, len = 0;
+    struct stat st;
+    if (!is_stdin && fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return sc_set_error(SC_ERR_IO, "%s: is a directory", path);
+    }
+    if (!is_stdin && S_ISREG(st.st_mode)) {
+        if ((size_t)st.st_size > max_bytes) {
+            fclose(f);
+            return sc_set_error(SC_ERR_LIMIT, "%s: file is %lld bytes, over the limit of %zu", path,
+                                (long long)st.st_size, max_bytes);
+        }
+        cap = (size_t)st.st_size + 1;
+    }
+    unsigned char *buf = malloc(cap);
+    if (!buf) goto nomem;
+    for (;;) {
+        if (len + 1 >= cap) {
+            if (cap > max_bytes) {
+                free(buf);
+                if (!is_stdin) fclose(f);
+                return sc_set_error(SC_ERR_LIMIT, "%s: input over the limit of %zu bytes", path,
+                                    max_bytes);
+            }
+            size_t ncap = cap * 2;
+            unsigned char *nb = realloc(buf, ncap);
+            if (!nb) goto nomem;
+            buf = nb;
+            cap = ncap;
+        }
+        size_t n = fread(buf + len, 1, cap - 1 - len, f);
+        len += n;
+        if (n == 0) break;
+    }
+    if (ferror(f)) {
+        int e = errno;
+        free(buf);
+        if (!is_stdin) fclose(f);
+        return sc_set_error(SC_ERR_IO, "%s: read failed: %s", path, strerror(e));
+    }
+    if (len > max_bytes) {
+        free(buf);
+        if (!is_stdin) fclose(f);
+        return sc_set_error(SC_ERR_LIMIT, "%s: input over the limit of %zu bytes", path, max_bytes);
+    }
+    if (!is_stdin) fclose(f);
+    buf[len] = 0;
+    *out = buf;
+    *out_len = len;
+    return SC_OK;
+nomem:
+    free(buf);
+    if (!is_stdin) fclose(f);
+    return sc_set_error(SC_ERR_NOMEM, "%s: out of memory reading file", path);
+}
+
+sc_status sc_atomic_begin(sc_atomic_file *af, const char *path) {
+    memset(af, 0, sizeof *af);
+    if (!path || !*path) return sc_set_error(SC_ERR_INVALID_ARG, "empty output path");
+    size_t n = strlen(path);
+    af->path = strdup(path);
+    af->tmp_path = malloc(n + 32);
+    if (!af->path || !af->tmp_path) {
+        free(af->path);
+        free(af->tmp_path);
+        memset(af, 0, sizeof *af);
+        return sc_set_error(SC_ERR_NOMEM, "out of memory");
+    }
+    /* Temporary name in the same folder so rename() is atomic. */
+    const char *slash = strrchr(path, '/');
+    size_t dirlen = slash ? (size_t)(slash - path + 1) : 0;
+    memcpy(af->tmp_path, path, dirlen);
+    snprintf(af->tmp_path + dirlen, n + 32 - dirlen, ".%s.tmpXXXXXX", path + dirlen);
+    int fd = mkstemp(af->tmp_path);
+    if (fd < 0) {
+        int e = errno;
+        free(af->path);
+        free(af->tmp_path);
+        memset(af, 0, sizeof *af);
+        return sc_set_error(SC_ERR_IO, "%s: cannot create output: %s", path, strerror(e));
+    }
+    fchmod(fd, 0644 & ~0); /* mkstemp uses 0600; outputs are ordinary files */
+    af->fp = fdopen(fd, "wb");
+    if (!af->fp) {
+        close(fd);
+        unlink(af->tmp_path);
+        free(af->path);
+        free(af->tmp_path);
+        memset(af, 0, sizeof *af);
+        return sc_set_error(SC_ERR_IO, "%s: cannot open output stream", path);
+    }
+    return SC_OK;
+}
+
+sc_status sc_atomic_write(sc_atomic_file *af, const void *data, size_t len) {
+    if (!af->fp) return sc_set_error(SC_ERR_INVALID_ARG, "atomic file not open");
+    if (af->failed) return SC_ERR_IO;
+    if (len && fwrite(data, 1, len, af->fp) != len) {
+        af->failed = 1;
+        return sc_set_error(SC_ERR_IO, "%s: write failed: %s", af->path, strerror(errno));
+    }
+    return SC_OK;
+}
+
+void sc_atomic_abort(sc_atomic_file *af) {
+    if (af->fp) fclose(af->fp);
+    if (af->tmp_path) unlink(af->tmp_path);
+    free(af->tmp_path);
+    free(af->path);
+    memset(af, 0, sizeof *af);
+}
+
+sc_status sc_atomic_commit(sc_atomic_file *af) {
+    if (!af->fp) return sc_set_error(SC_ERR_INVALID_ARG, "atomic file not open");
+    if (af->failed) {
+        sc_atomic_abort(af);
+        return SC_ERR_IO;
+    }
+    int bad = fflush(af->fp) != 0 || fsync(fileno(af->fp)) != 0;
+    int e = errno;
+    bad |= fclose(af->fp) != 0;
+    af->fp = NULL;
+    if (bad) {
+        sc_set_error(SC_ERR_IO, "%s: write failed: %s", af->path, strerror(e));
+        sc_atomic_abort(af);
+        return SC_ERR_IO;
+    }
+    if (rename(af->tmp_path, af->path) != 0) {
+        sc_set_error(SC_ERR_IO, "%s: cannot rename into place: %s", af->path, strerror(errno));
+        sc_atomic_abort(af);
+        return SC_ERR_IO;
+    }
+    free(af->tmp_path);
+    free(af->path);
+    memset(af, 0, sizeof *af);
+    return SC_OK;
+}
+
+sc_status sc_write_file_atomic(const char *path, const void *data, size_t len) {
+    sc_atomic_file af;
+    sc_status s = sc_atomic_begin(&af, path);
+    if (s) return s;
+    if ((s = sc_atomic_write(&af, data, len))) {
+        sc_atomic_abort(&af);
+        return s;
+    }
+    return sc_atomic_commit(&af);
+}
+
+#ifndef SC_SOURCE_ASSETS
+#define SC_SOURCE_ASSETS ""
+#endif
+#ifndef SC_INSTALL_ASSETS
+#define SC_INSTALL_ASSETS ""
+#endif
+
+sc_status sc_find_asset(const char *relpath, char *out, size_t cap) {
+    const char *env = getenv("SACCADE_ASSETS");
+    const char *dirs[3] = {env, SC_SOURCE_ASSETS, SC_INSTALL_ASSETS};
+    for (int i = 0; i < 3; i++) {
+        if (!dirs[i] || !*dirs[i]) continue;
+        int n = snprintf(out, cap, "%s/%s", dirs[i], relpath);
+        if (n < 0 || (size_t)n >= cap) continue;
+        if (access(out, R_OK) == 0) return SC_OK;
+    }
+    return sc_set_error(SC_ERR_IO,
+                        "asset %s not found (looked in $SACCADE_ASSETS, %s, %s)", relpath,
+                        SC_SOURCE_ASSETS, SC_INSTALL_ASSETS);
+}
+
+static int sc_threads = 0;
+
+void sc_blas_set_threads_internal(int n); /* blas.c */
+
+sc_status sc_set_num_threads(int n) {
+    if (n <= 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        n = c > 0 ? (int)c : 1;
+    }
+    if (n > 1024) return sc_set_error(SC_ERR_INVALID_ARG, "thread count %d is too large", n);
+    sc_threads = n;
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#endif
+    sc_blas_set_threads_internal(n);
+    return SC_OK;
+}
+
+int sc_get_num_threads(void) {
+    if (sc_threads > 0) return sc_threads;
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}

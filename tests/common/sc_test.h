@@ -1,0 +1,57 @@
+/* Shared helpers for saccade's cmocka tests. */
+#ifndef SACCADE_SC_TEST_H
+#define SACCADE_SC_TEST_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include "saccade/saccade.h"
+#include "saccade/sc_npy.h"
+
+/* Environment set by CTest (see CMakeLists.txt); fails the test if unset. */
+const char *sc_test_env(const char *name);
+/* $SACCADE_SOURCE_DIR/relpath into a static-per-call buffer the caller frees. */
+char *sc_test_source_path(const char *relpath);
+/* A fresh empty folder under $SACCADE_BUILD_DIR/testtmp; caller frees the string.
+ * sc_test_rmtree removes it. */
+char *sc_test_tmpdir(const char *tag);
+void sc_test_rmtree(const char *dir);
+/* Path join into a malloc'd string. */
+char *sc_test_join(const char *dir, const char *name);
+
+/* Run a shell command (printf-style); returns its exit status (or -1). */
+int sc_test_system(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Run $SACCADE_PYTHON $SACCADE_SOURCE_DIR/tools/ref/<script> <args>; fails the
+ * test (with the script's output shown) when it exits non-zero. */
+void sc_test_python(const char *script, const char *args_fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Load dir/name.npy or fail the test. */
+sc_npy sc_test_npy(const char *dir, const char *name);
+
+/* |a - b| <= atol + rtol * |b| elementwise; on failure reports the worst
+ * element and fails the test. Returns the max relative error seen. */
+double sc_test_assert_close(const char *what, const float *a, const float *b, size_t n,
+                            double rtol, double atol);
+
+/* Finite-difference gradient check. loss(ctx) recomputes the forward pass
+ * from the current parameter values and returns a scalar in double.
+ * For up to max_checks elements of param (spread over the tensor), compare
+ * (loss(p + eps) - loss(p - eps)) / 2eps with grad. Fails the test on a
+ * mismatch beyond atol + rtol * max(|fd|, |grad|). */
+void sc_test_gradcheck(const char *what, double (*loss)(void *ctx), void *ctx, float *param,
+                       const float *grad, size_t n, int max_checks, double eps, double rtol,
+                       double atol);
+
+/* Fill with uniform values in [lo, hi) from a seeded generator. */
+void sc_test_fill_uniform(float *x, size_t n, float lo, float hi, uint64_t seed);
+
+#define SC_TEST_OK(expr)                                                                          \
+    do {                                                                                          \
+        sc_status st__ = (expr);                                                                  \
+        if (st__ != SC_OK) fail_msg("%s failed: %s", #expr, sc_last_error());                    \
+    } while (0)
+
+#endif

@@ -1,0 +1,35 @@
+/* Shared pieces of the saccade CLI: every verb is one file with one entry
+ * point, registered in main.c's table. */
+#ifndef SACCADE_CLI_H
+#define SACCADE_CLI_H
+
+#include <stdio.h>
+#include "saccade/saccade.h"
+
+/* Exit codes: 0 ok, 1 runtime error, 2 usage error. */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+typedef struct cli_verb {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the verb name */
+    void (*help)(FILE *out);
+} cli_verb;
+
+/* Print "saccade: <what>: <sc_last_error()>" (what may be NULL) and return CLI_FAIL. */
+int cli_fail(const char *what);
+/* Print "saccade VERB: <message>" plus a hint to run --help; return CLI_USAGE. */
+int cli_usage(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Parse a whole base-10 int / float argument strictly (no trailing junk). */
+int cli_parse_int(const char *s, int *out);
+int cli_parse_float(const char *s, float *out);
+/* Is argv[i] one of --help/-h? */
+int cli_is_help(const char *arg);
+/* Print a JSON string literal, escaped. */
+void cli_json_string(FILE *out, const char *s);
+
+/* Verbs. */
+int verb_info(int argc, char **argv);
+void verb_info_help(FILE *out);
+
+#endif

@@ -1,0 +1,54 @@
+/* saccade: a command-line tool of verbs over libsaccade. */
+#include <stdio.h>
+#include <string.h>
+#include "cli.h"
+
+static const cli_verb VERBS[] = {
+    {"info", "describe images, model files, or the system (BLAS core, threads)", verb_info,
+     verb_info_help},
+};
+static const int NVERBS = (int)(sizeof VERBS / sizeof VERBS[0]);
+
+static void main_help(FILE *out) {
+    fprintf(out, "usage: saccade [--version] [--help] VERB [ARGS...]\n\n"
+                 "Visual attention from the command line: captions with attention maps,\n"
+                 "spatial transformers, saliency overlays, visual question answering.\n\n"
+                 "verbs:\n");
+    for (int i = 0; i < NVERBS; i++) fprintf(out, "  %-10s %s\n", VERBS[i].name, VERBS[i].summary);
+    fprintf(out, "\n'saccade VERB --help' describes a verb. Exit status: 0 success, 1 runtime\n"
+                 "error, 2 usage error.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        main_help(stderr);
+        return CLI_USAGE;
+    }
+    if (cli_is_help(argv[1]) || !strcmp(argv[1], "help")) {
+        if (argc >= 3)
+            for (int i = 0; i < NVERBS; i++)
+                if (!strcmp(argv[2], VERBS[i].name)) {
+                    VERBS[i].help(stdout);
+                    return CLI_OK;
+                }
+        main_help(stdout);
+        return CLI_OK;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("saccade %s\n", sc_version());
+        return CLI_OK;
+    }
+    for (int i = 0; i < NVERBS; i++) {
+        if (strcmp(argv[1], VERBS[i].name)) continue;
+        for (int a = 2; a < argc; a++) {
+            if (!strcmp(argv[a], "--")) break;
+            if (cli_is_help(argv[a])) {
+                VERBS[i].help(stdout);
+                return CLI_OK;
+            }
+        }
+        return VERBS[i].run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "saccade: unknown verb '%s'\nTry 'saccade --help'.\n", argv[1]);
+    return CLI_USAGE;
+}

@@ -1,0 +1,67 @@
+/* saccade info: images, model files, system. */
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+
+void verb_info_help(FILE *out) {
+    fprintf(out, "usage: saccade info [--json] [--threads N] --system\n"
+                 "       saccade info [--json] FILE...\n\n"
+                 "--system   BLAS library and core in use, thread count, measured sgemm GFLOP/s\n"
+                 "FILE       an image: format, size, channels, bit depth, EXIF orientation\n"
+                 "--json     one JSON object per line\n");
+}
+
+static int info_system(int json, int threads) {
+    if (threads > 0 && sc_set_num_threads(threads)) return cli_fail(NULL);
+    sc_blas_info bi;
+    if (sc_blas_get_info(&bi)) return cli_fail("BLAS");
+    double gflops = sc_blas_measure_gflops(1024, 3);
+    if (json) {
+        printf("{\"version\": ");
+        cli_json_string(stdout, sc_version());
+        printf(", \"blas_library\": ");
+        cli_json_string(stdout, bi.library);
+        printf(", \"blas_core\": ");
+        cli_json_string(stdout, bi.core);
+        printf(", \"cpu_best_core\": ");
+        cli_json_string(stdout, bi.cpu_best);
+        printf(", \"openblas_coretype\": ");
+        cli_json_string(stdout, bi.coretype_env);
+        printf(", \"autofixed\": %s, \"blas_threads\": %d, \"threads\": %d, "
+               "\"sgemm_gflops\": %.1f}\n",
+               bi.autofixed ? "true" : "false", bi.threads, sc_get_num_threads(), gflops);
+    } else {
+        printf("saccade         %s\n", sc_version());
+        printf("BLAS library    %s\n", bi.library);
+        printf("BLAS core       %s%s\n", bi.core,
+               bi.autofixed ? "  (OPENBLAS_CORETYPE set by saccade from the CPU's features)" : "");
+        printf("CPU best core   %s\n", bi.cpu_best[0] ? bi.cpu_best : "(no AVX)");
+        printf("threads         %d (BLAS %d)\n", sc_get_num_threads(), bi.threads);
+        printf("sgemm 1024^3    %.1f GFLOP/s\n", gflops);
+    }
+    return CLI_OK;
+}
+
+int verb_info(int argc, char **argv) {
+    int json = 0, sys = 0, threads = 0, nfiles = 0;
+    char **files = calloc((size_t)argc, sizeof *files);
+    if (!files) return CLI_FAIL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json")) json = 1;
+        else if (!strcmp(argv[i], "--system")) sys = 1;
+        else if (!strcmp(argv[i], "--threads")) {
+            if (i + 1 >= argc || !cli_parse_int(argv[++i], &threads) || threads < 1) {
+                free(files);
+                return cli_usage("info", "--threads needs a positive whole number");
+            }
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            free(files);
+            return cli_usage("info", "unknown option '%s'", argv[i]);
+        } else files[nfiles++] = argv[i];
+    }
+    int rc = CLI_OK;
+    if (!sys && nfiles == 0) rc = cli_usage("info", "give --system or at least one FILE");
+    else if (sys) rc = info_system(json, threads);
+    free(files);
+    return rc;
+}

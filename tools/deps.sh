@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install the Debian packages saccade needs, only those missing.
+# usage: tools/deps.sh build|test
+# build: compiler, CMake and the libraries (what tools/run.sh needs)
+# test:  build + the oracles (PyTorch, OpenCV, numpy, scikit-image data,
+#        matplotlib), Fashion-MNIST, clang for the fuzzers, chromium
+set -euo pipefail
+kind=${1:-build}
+pkgs=(build-essential cmake pkg-config libstb-dev libopenblas-dev libfftw3-dev libcmocka-dev
+      libcjson-dev zlib1g-dev)
+if [ "$kind" = test ]; then
+  pkgs+=(python3 python3-numpy python3-torch python3-torchvision python3-opencv python3-skimage
+         python3-matplotlib dataset-fashion-mnist clang libclang-rt-14-dev)
+elif [ "$kind" != build ]; then
+  echo "usage: tools/deps.sh build|test" >&2; exit 2
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+  [ "$st" = installed ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "saccade: installing missing packages: ${missing[*]}" >&2
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "saccade: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q >&2
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
