@@ -640,6 +640,60 @@ static void test_add_axpy_mul_gradcheck(void **state) {
     assert_int_equal(sc_add_backward(NULL, 3, 1, 1, x, y), SC_ERR_INVALID_ARG);
 }
 
+/* ------------------------------------------------------------ threads */
+
+/* Sizes above every kernel's OpenMP threshold: 1 and 2 threads must give
+ * bit-identical results (the determinism promise of sc_ops.h). */
+static void run_parallel_kernels(float **res) {
+    enum { R = 300, C = 200, B = 64, I = 32, H = 300 };
+    float *x = frand(R * C, -5, 5, 90), *dy = frand(R * C, -1, 1, 91);
+    int32_t *t = malloc(R * sizeof(int32_t));
+    for (int i = 0; i < R; i++) t[i] = i % 7 == 0 ? -100 : (i * 31) % C;
+    res[0] = fnew(R * C), res[1] = fnew(R * C), res[2] = fnew(R * C + 1);
+    SC_TEST_OK(sc_log_softmax_forward(x, R, C, res[0]));
+    SC_TEST_OK(sc_softmax_backward(res[0], dy, R, C, res[1]));
+    SC_TEST_OK(sc_cross_entropy(x, t, R, C, NULL, res[2] + R * C, NULL, res[2]));
+    res[3] = fnew(R * 4);
+    SC_TEST_OK(sc_reduce_forward(x, R, 50, 4, SC_REDUCE_MEAN, res[3]));
+    float *xs = frand(B * I, -1, 1, 92), *h = frand(B * H, -1, 1, 93), *c = frand(B * H, -1, 1, 94);
+    float *wi = frand(4 * H * I, -0.1f, 0.1f, 95), *wh = frand(4 * H * H, -0.1f, 0.1f, 96);
+    float *cache = fnew(SC_LSTM_CACHE_FLOATS(B, H));
+    res[4] = fnew(2 * B * H);
+    SC_TEST_OK(
+        sc_lstm_cell_forward(B, I, H, xs, h, c, wi, wh, NULL, NULL, res[4], res[4] + B * H, cache));
+    res[5] = fnew(B * I + B * H + 4 * H * I + 4 * H);
+    float *g = res[5];
+    SC_TEST_OK(sc_lstm_cell_backward(B, I, H, xs, h, c, wi, wh, cache, h, c, g, g + B * I, NULL,
+                                     g + B * I + B * H, NULL, g + B * I + B * H + 4 * H * I, NULL));
+    free(x), free(dy), free(t), free(xs), free(h), free(c), free(wi), free(wh), free(cache);
+}
+
+static void test_parallel_paths_deterministic(void **state) {
+    (void)state;
+    const size_t sizes[6] = {300 * 200, 300 * 200,    300 * 200 + 1,
+                             300 * 4,   2 * 64 * 300, 64 * 32 + 64 * 300 + 4 * 300 * 32 + 4 * 300};
+    float *a[6], *b[6], *c[6];
+    int nt = sc_get_num_threads();
+    SC_TEST_OK(sc_set_num_threads(1));
+    run_parallel_kernels(a);
+    SC_TEST_OK(sc_set_num_threads(2));
+    run_parallel_kernels(b);
+    run_parallel_kernels(c);
+    SC_TEST_OK(sc_set_num_threads(nt));
+    for (int k = 0; k < 6; k++) {
+        /* Same thread count: bit-identical, always. */
+        if (memcmp(b[k], c[k], sizes[k] * sizeof(float)))
+            fail_msg("kernel result %d differs between two 2-thread runs", k);
+        /* Our own loops do not depend on the thread count at all; the LSTM
+         * (k >= 4) goes through OpenBLAS, whose sgemm may split sums
+         * differently with another thread count: close, not identical. */
+        if (k < 4 && memcmp(a[k], b[k], sizes[k] * sizeof(float)))
+            fail_msg("kernel result %d differs between 1 and 2 threads", k);
+        if (k >= 4) sc_test_assert_close("lstm 1 vs 2 threads", a[k], b[k], sizes[k], 1e-5, 1e-6);
+        free(a[k]), free(b[k]), free(c[k]);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_embedding_forward_backward_padding),
@@ -657,6 +711,7 @@ int main(void) {
         cmocka_unit_test(test_reductions_gradcheck_and_values),
         cmocka_unit_test(test_concat_gradcheck_and_validation),
         cmocka_unit_test(test_add_axpy_mul_gradcheck),
+        cmocka_unit_test(test_parallel_paths_deterministic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
