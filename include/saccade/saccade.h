@@ -6,4 +6,8 @@
 #include "saccade/sc_blas.h"
 #include "saccade/sc_image.h"
 #include "saccade/sc_overlay.h"
+#include "saccade/sc_ops.h"
+#include "saccade/sc_progress.h"
+#include "saccade/sc_rng.h"
+#include "saccade/sc_npy.h"
 #endif
