@@ -10,4 +10,7 @@
 #include "saccade/sc_progress.h"
 #include "saccade/sc_rng.h"
 #include "saccade/sc_npy.h"
+#include "saccade/sc_optim.h"
+#include "saccade/sc_batcher.h"
+#include "saccade/sc_datasets.h"
 #endif
