@@ -178,7 +178,7 @@ static size_t utf8_next(const unsigned char *s, size_t n, unsigned *cp) {
 
 typedef struct glyph_pos {
     int glyph;
-    int ix;             /* floor(pen) */
+    long long ix;       /* floor(pen) */
     float shift;        /* pen - ix */
     int x0, y0, x1, y1; /* ink box relative to (ix, baseline) */
 } glyph_pos;
@@ -212,13 +212,13 @@ static void layout(const sc_font *f, const char *text, float px, glyph_fn fn, vo
         glyph_pos gp;
         gp.glyph = g;
         double fl = floor(pen);
-        gp.ix = (int)fl;
+        gp.ix = (long long)fl;
         gp.shift = (float)(pen - fl);
         stbtt_GetGlyphBitmapBoxSubpixel(&f->info, g, scale, scale, gp.shift, 0.0f, &gp.x0, &gp.y0,
                                         &gp.x1, &gp.y1);
         if (gp.x1 > gp.x0 && gp.y1 > gp.y0) {
-            lft = SC_MIN(lft, (long long)gp.ix + gp.x0);
-            rgt = SC_MAX(rgt, (long long)gp.ix + gp.x1);
+            lft = SC_MIN(lft, gp.ix + gp.x0);
+            rgt = SC_MAX(rgt, gp.ix + gp.x1);
             if (fn) fn(f, scale, &gp, ctx);
         }
         pen += scale * adv;

@@ -246,16 +246,20 @@ sc_status sc_map_colorize(const sc_map *m, const sc_heatmap_params *p, sc_image 
             if (v < lo) lo = v;
             if (v > hi) hi = v;
         }
-        constant = !(hi > lo) || !isfinite(hi - lo);
+        constant = !(hi > lo);
     }
     const float(*tab)[3] = sc_colormap_table(p->colormap);
     sc_image img;
     if ((s = sc_image_alloc(&img, m->w, m->h, 3))) return s;
     float range = hi - lo;
+    int wide = !isfinite(range); /* e.g. -3e38 .. 3e38: normalise in double */
+    if (wide) constant = 0;
     float *R = img.data, *G = R + n, *B = G + n;
 #pragma omp parallel for schedule(static)
     for (long long i = 0; i < (long long)n; i++) {
-        float t = constant ? 0.0f : (m->data[i] - lo) / range;
+        float t = constant ? 0.0f
+                  : wide   ? (float)(((double)m->data[i] - lo) / ((double)hi - lo))
+                           : (m->data[i] - lo) / range;
         const float *e = tab[sc_colormap_index(t)];
         R[i] = e[0];
         G[i] = e[1];
@@ -381,23 +385,37 @@ sc_status sc_contact_sheet_panel_origin(const sc_sheet_layout *L, const sc_sheet
     return SC_OK;
 }
 
-/* Longest prefix of text (whole UTF-8 sequences) that, followed by an
- * ellipsis, fits max_w; writes it into buf. Returns 0 if nothing fits. */
-static int ellipsize(const char *text, float px, int max_w, char *buf, size_t cap) {
+/* A prefix of text, cut before a non-continuation byte (so never inside a
+ * valid UTF-8 sequence), that followed by an ellipsis fits max_w; written
+ * into buf (cap >= strlen(text) + 4). Binary search over the cut points
+ * (widths grow with the prefix up to kerning, so the cut found fits but may
+ * in rare cases be a glyph short of the longest). Returns 0 if not even the
+ * ellipsis fits. */
+static sc_status ellipsize(const char *text, float px, int max_w, char *buf, int *fits) {
     static const char ell[] = "\xE2\x80\xA6"; /* U+2026 */
-    size_t len = strlen(text);
-    if (len + sizeof ell > cap) len = cap - sizeof ell;
-    /* Candidate cut points: starts of UTF-8 sequences, scanned from the end. */
-    for (size_t cut = len;; cut--) {
-        if (cut == 0 || (text[cut] & 0xC0) != 0x80) {
-            memcpy(buf, text, cut);
-            memcpy(buf + cut, ell, sizeof ell);
-            if (sc_text_width(buf, px) <= max_w) return 1;
-        }
-        if (cut == 0) break;
+    size_t len = strlen(text), ncut = 0;
+    *fits = 0;
+    size_t *cuts = sc_malloc((len + 1) * sizeof(size_t));
+    if (!cuts) return SC_ERR_NOMEM;
+    for (size_t i = 0; i < len; i++)
+        if ((text[i] & 0xC0) != 0x80) cuts[ncut++] = i; /* cuts[0] == 0 */
+    size_t lo = 0, hi = ncut; /* find the largest k < ncut whose cut fits */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        memcpy(buf, text, cuts[mid]);
+        memcpy(buf + cuts[mid], ell, sizeof ell);
+        if (sc_text_width(buf, px) <= max_w)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    buf[0] = '\0';
-    return 0;
+    if (lo > 0) {
+        memcpy(buf, text, cuts[lo - 1]);
+        memcpy(buf + cuts[lo - 1], ell, sizeof ell);
+        *fits = 1;
+    }
+    sc_free(cuts);
+    return SC_OK;
 }
 
 sc_status sc_contact_sheet(const sc_image *panels, const char *const *captions, int n,
@@ -449,7 +467,9 @@ sc_status sc_contact_sheet(const sc_image *panels, const char *const *captions, 
                 s = SC_ERR_NOMEM;
                 break;
             }
-            if (!ellipsize(text, p->font_px, p->panel_w, cap, capn)) continue;
+            int fits;
+            if ((s = ellipsize(text, p->font_px, p->panel_w, cap, &fits))) break;
+            if (!fits) continue;
             text = cap;
             tw = sc_text_width(text, p->font_px);
         }

@@ -257,6 +257,17 @@ static void test_colorize_constant_and_nan(void **state) {
     for (int i = 0; i < 6; i++)
         for (int c = 0; c < 3; c++) assert_true(out.data[c * 6 + i] == v0[c]);
     sc_image_free(&out);
+    /* A range wider than float: still ordered from lowest to highest colour. */
+    m.data[0] = -3e38f;
+    m.data[1] = 0;
+    m.data[2] = 3e38f;
+    SC_TEST_OK(sc_map_colorize(&m, NULL, &out));
+    const float *v1 = sc_colormap_table(SC_CMAP_VIRIDIS)[128],
+                *v2 = sc_colormap_table(SC_CMAP_VIRIDIS)[255];
+    for (int c = 0; c < 3; c++)
+        assert_true(out.data[c * 6] == v0[c] && out.data[c * 6 + 1] == v1[c] &&
+                    out.data[c * 6 + 2] == v2[c]);
+    sc_image_free(&out);
     sc_map_free(&m);
 }
 
@@ -365,6 +376,23 @@ static void test_text_width_stable_and_kerned(void **state) {
     assert_int_equal(sc_text_width("x", NAN), -1);
     /* Kerning pulls A and V together. */
     assert_true(sc_text_width("AV", 40) < sc_text_width("A", 40) + sc_text_width("V", 40));
+    /* A text wider than INT_MAX pixels: width saturates, drawing is clipped. */
+    size_t n = 3000000;
+    char *big = malloc(n + 1);
+    memset(big, 'W', n);
+    big[n] = 0;
+    assert_int_equal(sc_text_width(big, 1000), INT_MAX);
+    /* Only the first W reaches the image: same pixels as drawing "W" alone. */
+    sc_image im, one;
+    SC_TEST_OK(sc_image_alloc(&im, 50, 50, 3));
+    SC_TEST_OK(sc_image_alloc(&one, 50, 50, 3));
+    SC_TEST_OK(sc_draw_text(&im, -30, -170, big, 1000, RED));
+    SC_TEST_OK(sc_draw_text(&one, -30, -170, "W", 1000, RED));
+    assert_true(count_changed(&im) > 100);
+    assert_memory_equal(im.data, one.data, sizeof(float) * 3 * 50 * 50);
+    sc_image_free(&im);
+    sc_image_free(&one);
+    free(big);
     /* Control characters are skipped. */
     assert_int_equal(sc_text_width("a\tb\n", 16), sc_text_width("ab", 16));
 }
