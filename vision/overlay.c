@@ -9,6 +9,8 @@
 /* Largest map side and Gaussian sigma accepted (guards against absurd work). */
 #define SC_MAP_MAX_SIDE (1 << 20)
 #define SC_BLUR_MAX_SIGMA 1000.0f
+/* Loops smaller than this (in inner iterations) run on one thread. */
+#define SC_OMP_MIN_WORK ((size_t)1 << 16)
 
 sc_status sc_map_alloc(sc_map *m, int w, int h) {
     if (!m) return sc_set_error(SC_ERR_INVALID_ARG, "sc_map_alloc: map is NULL");
@@ -93,7 +95,7 @@ static sc_status resize_plane(const float *src, int sw, int sh, float *dst, int 
     float *ly = lx + nx;
     bilinear_axis(sw, dw, ix0, ix1, lx);
     bilinear_axis(sh, dh, iy0, iy1, ly);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)dw * dh >= SC_OMP_MIN_WORK)
     for (int y = 0; y < dh; y++) {
         const float *r0 = src + (size_t)iy0[y] * sw, *r1 = src + (size_t)iy1[y] * sw;
         float h1 = ly[y], h0 = 1.0f - h1;
@@ -174,7 +176,7 @@ sc_status sc_map_gaussian_blur(sc_map *m, float sigma) {
     for (int i = 0; i < h + 2 * r; i++) yi[i] = reflect101(i - r, h);
     float *d = m->data;
     /* Horizontal pass into tmp. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)w * h * k >= SC_OMP_MIN_WORK)
     for (int y = 0; y < h; y++) {
         const float *row = d + (size_t)y * w;
         float *o = tmp + (size_t)y * w;
@@ -185,7 +187,7 @@ sc_status sc_map_gaussian_blur(sc_map *m, float sigma) {
         }
     }
     /* Vertical pass back into the map. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)w * h * k >= SC_OMP_MIN_WORK)
     for (int y = 0; y < h; y++) {
         float *o = d + (size_t)y * w;
         for (int x = 0; x < w; x++) o[x] = 0.0f;
@@ -255,7 +257,7 @@ sc_status sc_map_colorize(const sc_map *m, const sc_heatmap_params *p, sc_image 
     int wide = !isfinite(range); /* e.g. -3e38 .. 3e38: normalise in double */
     if (wide) constant = 0;
     float *R = img.data, *G = R + n, *B = G + n;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= SC_OMP_MIN_WORK)
     for (long long i = 0; i < (long long)n; i++) {
         float t = constant ? 0.0f
                   : wide   ? (float)(((double)m->data[i] - lo) / ((double)hi - lo))
@@ -303,7 +305,7 @@ sc_status sc_overlay_heatmap(const sc_image *img, const sc_map *m, const sc_heat
     for (int c = 0; c < 3; c++) {
         const float *src = img->data + (size_t)(img->c == 1 ? 0 : c) * n;
         float *o = heat.data + (size_t)c * n;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= SC_OMP_MIN_WORK)
         for (long long i = 0; i < (long long)n; i++) o[i] = b * src[i] + a * o[i];
     }
     *out = heat;
