@@ -1,14 +1,17 @@
 /* Conv2d via im2col + sgemm (stride, padding, dilation, groups), forward and
- * backward. Parallelism: the im2col / col2im / bias loops use OpenMP and the
- * products use OpenBLAS's threads; images and groups are processed in order,
- * so results are deterministic for a fixed thread count. */
+ * backward. Parallelism comes from OpenBLAS's threads inside the products;
+ * images and groups are processed in order, so results are deterministic for
+ * a fixed thread count.
+ *
+ * Why no OpenMP here: after an OpenMP region libgomp's workers busy-wait
+ * (OMP_WAIT_POLICY unset) and steal the cores OpenBLAS's own pthreads need
+ * for the product that follows; with 2 threads that made convs 5-10x slower
+ * in tools/bench/bench_conv.c. The im2col copy is a small fraction of the
+ * product (memcpy of contiguous runs), so it stays serial. */
 #include <string.h>
 #include "saccade/sc_nn.h"
 #include "saccade/sc_blas.h"
 #include "nn_internal.h"
-
-/* Below this many column elements the OpenMP fork costs more than it saves. */
-#define CONV_PAR_MIN 16384
 
 sc_conv2d_desc sc_conv2d_make(int N, int C, int H, int W, int OC, int KH, int KW, int stride,
                               int pad, int dil, int groups) {
@@ -106,8 +109,6 @@ static inline void valid_range(int off, int s, int n, int O, int *lo, int *hi) {
 static void im2col(const float *x, const sc_conv2d_desc *d, const conv_geom *g, float *col) {
     const int H = d->H, W = d->W, KH = d->KH, KW = d->KW, OH = g->OH, OW = g->OW;
     const int sh = d->stride_h, sw = d->stride_w;
-    const size_t work = (size_t)g->K * g->OHW;
-#pragma omp parallel for schedule(static) if (work >= CONV_PAR_MIN)
     for (int r = 0; r < g->K; r++) {
         const int kw = r % KW, kh = (r / KW) % KH, c = r / (KH * KW);
         const float *xc = x + (size_t)c * H * W;
@@ -136,8 +137,6 @@ static void im2col(const float *x, const sc_conv2d_desc *d, const conv_geom *g, 
 static void col2im_add(const float *col, const sc_conv2d_desc *d, const conv_geom *g, float *dx) {
     const int H = d->H, W = d->W, KH = d->KH, KW = d->KW, OH = g->OH, OW = g->OW;
     const int sh = d->stride_h, sw = d->stride_w;
-    const size_t work = (size_t)g->K * g->OHW;
-#pragma omp parallel for schedule(static) if (work >= CONV_PAR_MIN)
     for (int c = 0; c < g->Cg; c++) {
         float *dc = dx + (size_t)c * H * W;
         for (int kh = 0; kh < KH; kh++)
@@ -195,7 +194,6 @@ sc_status sc_conv2d_forward(const sc_conv2d_desc *d, float *out, const float *x,
     for (int n = 0; n < d->N; n++) {
         float *on = out + n * out_img;
         if (b) {
-#pragma omp parallel for schedule(static) if (out_img >= CONV_PAR_MIN)
             for (int oc = 0; oc < d->OC; oc++)
                 for (int p = 0; p < g.OHW; p++) on[(size_t)oc * g.OHW + p] = b[oc];
         }
@@ -232,7 +230,6 @@ sc_status sc_conv2d_backward(const sc_conv2d_desc *d, float *dx, float *dw, floa
     const size_t in_img = (size_t)d->C * d->H * d->W, out_img = (size_t)d->OC * g.OHW;
     const size_t in_grp = (size_t)g.Cg * d->H * d->W, out_grp = (size_t)g.OCg * g.OHW;
     if (db) {
-#pragma omp parallel for schedule(static)
         for (int oc = 0; oc < d->OC; oc++) {
             double s = 0;
             for (int n = 0; n < d->N; n++) {

@@ -1,4 +1,5 @@
-/* Linear layer: out = x W^T + b (PyTorch layout, W is (out, in)). */
+/* Linear layer: out = x W^T + b (PyTorch layout, W is (out, in)). Threads come
+ * from OpenBLAS only (see the note on OpenMP in nn_conv.c). */
 #include "saccade/sc_nn.h"
 #include "saccade/sc_blas.h"
 #include "nn_internal.h"
@@ -13,7 +14,6 @@ sc_status sc_linear_forward(float *out, const float *x, const float *w, const fl
     sc_status st = nn_count(fn, &n, 3, N, in_f, out_f);
     if (st) return st;
     if (b) {
-#pragma omp parallel for schedule(static)
         for (int i = 0; i < N; i++)
             for (int j = 0; j < out_f; j++) out[(size_t)i * out_f + j] = b[j];
     }
@@ -39,7 +39,6 @@ sc_status sc_linear_backward(float *dx, float *dw, float *db, const float *dout,
     if (dw)
         sc_sgemm(SC_TRANS, SC_NO_TRANS, out_f, in_f, N, 1.0f, dout, out_f, x, in_f, 1.0f, dw, in_f);
     if (db) {
-#pragma omp parallel for schedule(static)
         for (int j = 0; j < out_f; j++) {
             double s = 0;
             for (int i = 0; i < N; i++) s += dout[(size_t)i * out_f + j];
