@@ -13,4 +13,6 @@
 #include "saccade/sc_optim.h"
 #include "saccade/sc_batcher.h"
 #include "saccade/sc_datasets.h"
+#include "saccade/sc_tensor.h"
+#include "saccade/sc_nn.h"
 #endif
