@@ -190,7 +190,7 @@ static void test_ours_to_numpy(void **state) {
         x[i] = ldexpf(sc_rng_normal(&r), (int)(sc_rng_uniform(&r) * 60) - 35);
     const float edge[] = {
         65504.0f,     65519.99f,  65520.0f,  65536.0f,   1e10f,           -1e10f,     0x1p-14f,
-        0x1.ffcp-15f, 0x1p-24f,   0x1p-25f,  0x1.8p-25f, 0x1p-26f,        0x1.8p-24f, 0x1.4p-24f,
+        0x1.ffcp-15f, 0x1p-24f,   0x1p-25f,  0x1.8p-25f, 0x1p-26f,        0x1.8p-24f, 0x1.4p-24f, 0x1.4p-23f, 0x1.2p-22f, 0x1.ffep-15f,
         0x1.002p0f,   0x1.006p0f, 0x1.01p0f, 0x1.03p0f,  0x1.fffffep127f, 1e-40f,     -0.0f,
         INFINITY,     -INFINITY,  NAN,       -NAN,       0x1.ff8p15f,     0.1f,       -0.3f};
     memcpy(x, edge, sizeof edge);
