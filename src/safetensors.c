@@ -425,21 +425,26 @@ static sc_status parse_header(sc_safetensors *st) {
         return fmt_err(st, NULL, "header is not valid UTF-8 JSON (byte %zu of the header)", bad);
     if (n == 0 || h[0] != '{')
         return fmt_err(st, NULL, "header is not a JSON object (it must start with '{')");
+    /* Parse a NUL-terminated copy: cJSON then cannot read past the header
+     * whatever its length handling does (the mapping may end right there). */
+    char *text = malloc((size_t)n + 1);
+    if (!text) return sc_set_error(SC_ERR_NOMEM, NM ": out of memory for the header", st->name);
+    memcpy(text, h, (size_t)n);
+    text[n] = 0;
     const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts((const char *)h, (size_t)n, &end, 0);
+    cJSON *root = cJSON_ParseWithLengthOpts(text, (size_t)n, &end, 0);
     if (!root) {
         const char *ep = cJSON_GetErrorPtr();
-        size_t at = (ep && ep >= (const char *)h && ep <= (const char *)h + n)
-                        ? (size_t)(ep - (const char *)h)
-                        : 0;
+        size_t at = (ep && ep >= text && ep <= text + n) ? (size_t)(ep - text) : 0;
+        free(text);
         return fmt_err(st, NULL, "header is not valid JSON (near byte %zu)", at);
     }
     sc_status s = SC_OK;
     /* Only whitespace may follow the JSON (the writer pads with spaces). */
-    for (const char *p = end; p && p < (const char *)h + n; p++)
+    for (const char *p = end; p && p < text + n; p++)
         if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
             s = fmt_err(st, NULL, "header has trailing bytes after the JSON object (byte %zu)",
-                        (size_t)(p - (const char *)h));
+                        (size_t)(p - text));
             goto done;
         }
     if (!cJSON_IsObject(root)) {
@@ -522,6 +527,7 @@ static sc_status parse_header(sc_safetensors *st) {
     free(order);
 done:
     cJSON_Delete(root);
+    free(text);
     return s;
 }
 
