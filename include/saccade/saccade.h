@@ -15,4 +15,6 @@
 #include "saccade/sc_datasets.h"
 #include "saccade/sc_tensor.h"
 #include "saccade/sc_nn.h"
+#include "saccade/sc_safetensors.h"
+#include "saccade/sc_train.h"
 #endif

@@ -33,22 +33,22 @@ extern "C" {
 #endif
 
 typedef struct sc_train_params {
-    int epochs;                 /* default 1 */
-    size_t batch_size;          /* default 64 */
-    uint64_t seed;              /* batch order and the model's rng (default 0) */
-    int shuffle;                /* default 1 */
-    int drop_last;              /* default 0 */
-    sc_optim_params optim;      /* default AdamW */
-    sc_lr_schedule schedule;    /* base_lr 0 means optim.lr, constant */
-    double clip_grad_norm;      /* 0: no clipping */
-    int64_t checkpoint_every;   /* steps between checkpoints; 0: only at epoch ends */
+    int epochs;                  /* default 1 */
+    size_t batch_size;           /* default 64 */
+    uint64_t seed;               /* batch order and the model's rng (default 0) */
+    int shuffle;                 /* default 1 */
+    int drop_last;               /* default 0 */
+    sc_optim_params optim;       /* default AdamW */
+    sc_lr_schedule schedule;     /* base_lr 0 means optim.lr, constant */
+    double clip_grad_norm;       /* 0: no clipping */
+    int64_t checkpoint_every;    /* steps between checkpoints; 0: only at epoch ends */
     const char *checkpoint_path; /* NULL: no checkpoints */
     const char *metrics_path;    /* NULL: no metrics log */
-    int resume;                 /* continue from checkpoint_path */
-    int64_t max_steps;          /* stop after this many global steps (0: all epochs) */
-    int log_every;              /* plain-log interval in steps (default 50) */
-    int progress_mode;          /* as sc_progress_params.force_mode (0 auto) */
-    const char *label;          /* progress label (default "train") */
+    int resume;                  /* continue from checkpoint_path */
+    int64_t max_steps;           /* stop after this many global steps (0: all epochs) */
+    int log_every;               /* plain-log interval in steps (default 50) */
+    int progress_mode;           /* as sc_progress_params.force_mode (0 auto) */
+    const char *label;           /* progress label (default "train") */
 } sc_train_params;
 sc_train_params sc_train_default_params(void);
 
@@ -84,7 +84,7 @@ int sc_trainer_at_epoch_end(const sc_trainer *tr);
 sc_status sc_trainer_log(sc_trainer *tr, int nmetrics, const char *const *keys,
                          const double *values);
 int64_t sc_trainer_global_step(const sc_trainer *tr);
-int64_t sc_trainer_epoch(const sc_trainer *tr); /* 0-based epoch of the last batch */
+int64_t sc_trainer_epoch(const sc_trainer *tr);     /* 0-based epoch of the last batch */
 double sc_trainer_epoch_loss(const sc_trainer *tr); /* mean loss of the current/last epoch */
 double sc_trainer_elapsed(const sc_trainer *tr);    /* seconds in this process */
 /* Write a checkpoint now (to checkpoint_path). */

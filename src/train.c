@@ -27,7 +27,7 @@ struct sc_trainer {
     int nmeta;
     int64_t global_step; /* steps completed */
     int64_t total_steps;
-    int64_t epoch;       /* epoch of the current batch */
+    int64_t epoch; /* epoch of the current batch */
     size_t step_in_epoch;
     int epoch_end;
     double epoch_loss_sum;
@@ -87,7 +87,8 @@ sc_status sc_trainer_create(const sc_train_params *p, size_t n_examples, const s
                             "trainer: need epochs > 0, batch size > 0, examples and parameters");
     if (p->resume && !p->checkpoint_path)
         return sc_set_error(SC_ERR_INVALID_ARG, "trainer: resume needs a checkpoint path");
-    if (!(p->clip_grad_norm >= 0)) return sc_set_error(SC_ERR_INVALID_ARG, "trainer: bad clip norm");
+    if (!(p->clip_grad_norm >= 0))
+        return sc_set_error(SC_ERR_INVALID_ARG, "trainer: bad clip norm");
     sc_trainer *tr = calloc(1, sizeof *tr);
     if (!tr) return sc_set_error(SC_ERR_NOMEM, "out of memory");
     tr->p = *p;
@@ -181,7 +182,9 @@ sc_status sc_trainer_set_metadata(sc_trainer *tr, const char *key, const char *v
     return SC_OK;
 }
 
-sc_rng *sc_trainer_rng(sc_trainer *tr) { return &tr->rng; }
+sc_rng *sc_trainer_rng(sc_trainer *tr) {
+    return &tr->rng;
+}
 
 int sc_trainer_next(sc_trainer *tr, const int **idx, size_t *count) {
     if (tr->finished || tr->global_step >= tr->total_steps) return 0;
@@ -246,7 +249,9 @@ sc_status sc_trainer_checkpoint(sc_trainer *tr) {
     return write_file(tr, tr->p.checkpoint_path, 1);
 }
 
-sc_status sc_trainer_save(sc_trainer *tr, const char *path) { return write_file(tr, path, 0); }
+sc_status sc_trainer_save(sc_trainer *tr, const char *path) {
+    return write_file(tr, path, 0);
+}
 
 static sc_status parse_u64_field(const char *json, const char *key, uint64_t *out) {
     const char *p = strstr(json, key);
@@ -280,7 +285,8 @@ static sc_status load_checkpoint(sc_trainer *tr) {
     if (s) return s;
     const char *meta = sc_safetensors_metadata(st, "saccade.train");
     uint64_t step = 0, seed = 0, batch = 0, nex = 0;
-    if (!meta || parse_u64_field(meta, "\"step\"", &step) || parse_u64_field(meta, "\"seed\"", &seed) ||
+    if (!meta || parse_u64_field(meta, "\"step\"", &step) ||
+        parse_u64_field(meta, "\"seed\"", &seed) ||
         parse_u64_field(meta, "\"batch_size\"", &batch) ||
         parse_u64_field(meta, "\"n_examples\"", &nex)) {
         sc_safetensors_free(st);
@@ -342,7 +348,8 @@ sc_status sc_trainer_step(sc_trainer *tr, double loss, int nmetrics, const char 
         s = sc_clip_grad_norm(tr->params, tr->nparams, tr->p.clip_grad_norm, &gnorm);
         if (s) {
             tr->finished = 1;
-            return sc_set_error(s, "training diverged: gradient norm is not finite at step %" PRId64,
+            return sc_set_error(s,
+                                "training diverged: gradient norm is not finite at step %" PRId64,
                                 tr->global_step + 1);
         }
     }
@@ -375,10 +382,18 @@ sc_status sc_trainer_step(sc_trainer *tr, double loss, int nmetrics, const char 
     return SC_OK;
 }
 
-int sc_trainer_at_epoch_end(const sc_trainer *tr) { return tr->epoch_end; }
-int64_t sc_trainer_global_step(const sc_trainer *tr) { return tr->global_step; }
-int64_t sc_trainer_epoch(const sc_trainer *tr) { return tr->epoch; }
+int sc_trainer_at_epoch_end(const sc_trainer *tr) {
+    return tr->epoch_end;
+}
+int64_t sc_trainer_global_step(const sc_trainer *tr) {
+    return tr->global_step;
+}
+int64_t sc_trainer_epoch(const sc_trainer *tr) {
+    return tr->epoch;
+}
 double sc_trainer_epoch_loss(const sc_trainer *tr) {
     return tr->epoch_loss_n ? tr->epoch_loss_sum / (double)tr->epoch_loss_n : tr->last_epoch_loss;
 }
-double sc_trainer_elapsed(const sc_trainer *tr) { return sc_progress_elapsed(tr->progress); }
+double sc_trainer_elapsed(const sc_trainer *tr) {
+    return sc_progress_elapsed(tr->progress);
+}
