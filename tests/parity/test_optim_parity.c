@@ -58,7 +58,11 @@ static void run_config(const char *cname, sc_optim_params hp) {
         char nm[64];
         snprintf(nm, sizeof nm, "init_%s", NAMES[i]);
         load_into(nm, p[i], SIZES[i]);
-        params[i] = (sc_param){NAMES[i], p[i], g[i], SIZES[i], i == 1 /* bias: no wd */};
+        params[i] = (sc_param){.name = NAMES[i],
+                               .param = p[i],
+                               .grad = g[i],
+                               .n = SIZES[i],
+                               .no_weight_decay = i == 1 /* bias: no wd */};
     }
     sc_optim *o;
     SC_TEST_OK(sc_optim_create(&hp, params, 3, &o));
@@ -137,7 +141,7 @@ static void load_grads(const char *prefix, float g[3][12], sc_param *params) {
         char nm[64];
         snprintf(nm, sizeof nm, "%s%s", prefix, NAMES[i]);
         load_into(nm, g[i], SIZES[i]);
-        params[i] = (sc_param){NAMES[i], NULL, g[i], SIZES[i], 0};
+        params[i] = (sc_param){.name = NAMES[i], .param = NULL, .grad = g[i], .n = SIZES[i]};
     }
 }
 

@@ -30,8 +30,10 @@ static void problem_init(problem *pb) {
         for (int j = 0; j < NF; j++) s += (double)pb->x[i * NF + j] * wt[j];
         pb->y[i] = (float)(s + 0.01 * sc_rng_normal(&r));
     }
-    pb->params[0] = (sc_param){"linear.weight", pb->w, pb->gw, NF, 0};
-    pb->params[1] = (sc_param){"linear.bias", pb->b, pb->gb, 1, 1};
+    pb->params[0] = (sc_param){
+        .name = "linear.weight", .param = pb->w, .grad = pb->gw, .n = NF, .no_weight_decay = 0};
+    pb->params[1] = (sc_param){
+        .name = "linear.bias", .param = pb->b, .grad = pb->gb, .n = 1, .no_weight_decay = 1};
 }
 
 /* Mean squared error; fills the gradients. */
@@ -213,7 +215,7 @@ static void test_state_save_restore_continues_bit_identically(void **state) {
 static void test_step_counter_encoding_is_exact_beyond_float_range(void **state) {
     (void)state;
     float p[1] = {1}, g[1] = {1};
-    sc_param prm = {"p", p, g, 1, 0};
+    sc_param prm = {.name = "p", .param = p, .grad = g, .n = 1, .no_weight_decay = 0};
     sc_optim_params hp = sc_adam_default_params();
     sc_optim *o;
     SC_TEST_OK(sc_optim_create(&hp, &prm, 1, &o));
@@ -241,7 +243,8 @@ static void test_large_tensor_update_matches_single_element(void **state) {
     float p1 = 0.3f, g1 = -0.2f;
     for (int c = 0; c < 5; c++) {
         sc_optim_params hp = config(c);
-        sc_param big = {"big", p, g, n, 0}, one = {"one", &p1, &g1, 1, 0};
+        sc_param big = {.name = "big", .param = p, .grad = g, .n = n, .no_weight_decay = 0},
+                 one = {.name = "one", .param = &p1, .grad = &g1, .n = 1, .no_weight_decay = 0};
         sc_optim *ob, *o1;
         SC_TEST_OK(sc_optim_create(&hp, &big, 1, &ob));
         SC_TEST_OK(sc_optim_create(&hp, &one, 1, &o1));
@@ -264,7 +267,9 @@ static void test_weight_decay_flag_and_adamw_decoupling(void **state) {
     /* Zero gradient: Adam's L2 decay moves p by a normalised step (lr), AdamW
      * decays it multiplicatively by lr*wd; flagged tensors do not move. */
     float p[2] = {2, 2}, g[2] = {0, 0};
-    sc_param prm[2] = {{"w", &p[0], &g[0], 1, 0}, {"bias", &p[1], &g[1], 1, 1}};
+    sc_param prm[2] = {
+        {.name = "w", .param = &p[0], .grad = &g[0], .n = 1, .no_weight_decay = 0},
+        {.name = "bias", .param = &p[1], .grad = &g[1], .n = 1, .no_weight_decay = 1}};
     sc_optim_params hp = sc_adamw_default_params();
     hp.lr = 0.1;
     hp.weight_decay = 0.5;
@@ -288,7 +293,8 @@ static void test_weight_decay_flag_and_adamw_decoupling(void **state) {
 static void test_invalid_arguments_are_clear_errors(void **state) {
     (void)state;
     float p[2], g[2];
-    sc_param prm[2] = {{"a", p, g, 1, 0}, {"a", p + 1, g + 1, 1, 0}};
+    sc_param prm[2] = {{.name = "a", .param = p, .grad = g, .n = 1, .no_weight_decay = 0},
+                       {.name = "a", .param = p + 1, .grad = g + 1, .n = 1, .no_weight_decay = 0}};
     sc_optim *o = (sc_optim *)1;
     sc_optim_params hp = sc_sgd_default_params();
     assert_int_equal(sc_optim_create(&hp, prm, 2, &o), SC_ERR_INVALID_ARG);
@@ -320,7 +326,7 @@ static void test_invalid_arguments_are_clear_errors(void **state) {
     assert_int_equal(sc_clip_grad_norm(prm, 2, -1, NULL), SC_ERR_INVALID_ARG);
     assert_int_equal(sc_clip_grad_value(prm, 2, NAN), SC_ERR_INVALID_ARG);
     /* Empty parameter list and zero-sized tensors are fine. */
-    sc_param empty = {"e", NULL, NULL, 0, 0};
+    sc_param empty = {.name = "e", .param = NULL, .grad = NULL, .n = 0, .no_weight_decay = 0};
     SC_TEST_OK(sc_optim_create(&hp, &empty, 1, &o));
     SC_TEST_OK(sc_optim_step(o));
     sc_optim_free(o);
