@@ -44,6 +44,18 @@ expect_grep "info continues after a bad file" "$tmp/out" "chelsea.jpg"
 check "info system json" 0 "$cli" info --system --json --threads 1
 expect_grep "system json fields" "$tmp/out" '"blas_core": "[A-Za-z0-9]+".*"sgemm_gflops": [0-9.]+'
 
+# info on model files (written by the numpy safetensors writer).
+"$py" -c "import sys; sys.path.insert(0, '$src/tools/ref'); import st_numpy, numpy as np; st_numpy.save('$tmp/m.safetensors', {'enc.weight': np.ones((4, 3), np.float32), 'b': np.zeros(2, np.float16)}, metadata={'saccade.config': '{\"arch\": \"x\"}'})"
+check "info model" 0 "$cli" info "$tmp/m.safetensors"
+expect_grep "info model tensors" "$tmp/out" "enc.weight +F32 +\[4, 3\]"
+expect_grep "info model metadata" "$tmp/out" 'saccade.config: \{"arch": "x"\}'
+check "info model json" 0 "$cli" info --json "$tmp/m.safetensors"
+"$py" -c "import json,sys; d=json.load(open('$tmp/out')); assert d['tensors'][1]=={'name':'b','dtype':'F16','shape':[2]}; assert json.loads(d['metadata']['saccade.config'])=={'arch':'x'}" \
+  && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: info model json is not the expected JSON"; }
+head -c 50 "$tmp/m.safetensors" > "$tmp/bad.safetensors"
+check "info corrupt model" 1 "$cli" info "$tmp/bad.safetensors"
+expect_grep "corrupt model reason" "$tmp/err" "bad.safetensors: header length"
+
 # overlay: image map, .npy map, errors.
 check "overlay png map" 0 "$cli" overlay "$samples/chelsea.jpg" "$samples/chelsea-map.png" -o "$tmp/o.png" --colormap inferno --alpha 0.6 --smooth 4
 check "overlay output is a same-size png" 0 "$cli" info "$tmp/o.png"

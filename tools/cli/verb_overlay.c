@@ -6,18 +6,17 @@
 #include "saccade/sc_npy.h"
 
 void verb_overlay_help(FILE *out) {
-    fprintf(out,
-            "usage: saccade overlay IMAGE MAP -o OUT.png [--colormap NAME] [--alpha A]\n"
-            "                       [--range LO,HI] [--smooth SIGMA]\n\n"
-            "Overlay a saliency or attention map made elsewhere on IMAGE.\n"
-            "MAP        a grayscale image (any format saccade reads; RGB maps use their\n"
-            "           mean), or a 2-D float32/float64 NumPy array (.npy) of any size:\n"
-            "           it is upsampled bilinearly to the image size\n"
-            "-o OUT     output .png or .jpg (written atomically)\n"
-            "--colormap viridis (default), inferno, magma, jet, gray\n"
-            "--alpha    weight of the heat map in the blend, 0..1 (default 0.5)\n"
-            "--range    fixed normalisation LO,HI instead of min-max\n"
-            "--smooth   Gaussian sigma in output pixels after upsampling (default 0)\n");
+    fprintf(out, "usage: saccade overlay IMAGE MAP -o OUT.png [--colormap NAME] [--alpha A]\n"
+                 "                       [--range LO,HI] [--smooth SIGMA]\n\n"
+                 "Overlay a saliency or attention map made elsewhere on IMAGE.\n"
+                 "MAP        a grayscale image (any format saccade reads; RGB maps use their\n"
+                 "           mean), or a 2-D float32/float64 NumPy array (.npy) of any size:\n"
+                 "           it is upsampled bilinearly to the image size\n"
+                 "-o OUT     output .png or .jpg (written atomically)\n"
+                 "--colormap viridis (default), inferno, magma, jet, gray\n"
+                 "--alpha    weight of the heat map in the blend, 0..1 (default 0.5)\n"
+                 "--range    fixed normalisation LO,HI instead of min-max\n"
+                 "--smooth   Gaussian sigma in output pixels after upsampling (default 0)\n");
 }
 
 static int has_suffix(const char *s, const char *suf) {
@@ -33,9 +32,12 @@ static sc_status load_map(const char *path, sc_map *m) {
         sc_status s = sc_npy_read(path, &a);
         if (s) return s;
         int64_t h = 0, w = 0;
-        if (a.ndim == 2) h = a.shape[0], w = a.shape[1];
-        else if (a.ndim == 3 && a.shape[0] == 1) h = a.shape[1], w = a.shape[2];
-        else if (a.ndim == 3 && a.shape[2] == 1) h = a.shape[0], w = a.shape[1];
+        if (a.ndim == 2)
+            h = a.shape[0], w = a.shape[1];
+        else if (a.ndim == 3 && a.shape[0] == 1)
+            h = a.shape[1], w = a.shape[2];
+        else if (a.ndim == 3 && a.shape[2] == 1)
+            h = a.shape[0], w = a.shape[1];
         if (h <= 0 || w <= 0 || h > 65536 || w > 65536) {
             sc_npy_free(&a);
             return sc_set_error(SC_ERR_FORMAT, "%s: expected a 2-D map, got %d dimensions", path,
@@ -90,7 +92,8 @@ int verb_overlay(int argc, char **argv) {
             *comma = 0;
             int ok = cli_parse_float(v, &hp.lo) && cli_parse_float(comma + 1, &hp.hi);
             *comma = ',';
-            if (!ok || !(hp.hi > hp.lo)) return cli_usage("overlay", "--range needs LO,HI with LO < HI");
+            if (!ok || !(hp.hi > hp.lo))
+                return cli_usage("overlay", "--range needs LO,HI with LO < HI");
             hp.norm = SC_NORM_FIXED;
         } else if (a[0] == '-' && a[1]) {
             return cli_usage("overlay", "unknown option '%s'", a);
@@ -111,10 +114,14 @@ int verb_overlay(int argc, char **argv) {
     sc_map map = {0};
     sc_image_load_params lp = sc_image_load_default_params();
     int rc = CLI_OK;
-    if (sc_image_load(in, &lp, &img, NULL)) rc = cli_fail(NULL);
-    else if (load_map(map_path, &map)) rc = cli_fail(NULL);
-    else if (sc_overlay_heatmap(&img, &map, &hp, &res)) rc = cli_fail(NULL);
-    else if (sc_image_save(&res, out)) rc = cli_fail(NULL);
+    if (sc_image_load(in, &lp, &img, NULL))
+        rc = cli_fail(NULL);
+    else if (load_map(map_path, &map))
+        rc = cli_fail(NULL);
+    else if (sc_overlay_heatmap(&img, &map, &hp, &res))
+        rc = cli_fail(NULL);
+    else if (sc_image_save(&res, out))
+        rc = cli_fail(NULL);
     sc_image_free(&img);
     sc_image_free(&res);
     sc_map_free(&map);
