@@ -216,8 +216,18 @@ static int fetch_gray_cv(const void *ctx, int x, int y) {
     return (r * 4899 + g * 9617 + b * 1868 + (1 << 13)) >> 14;
 }
 
-int sc_sal_gray_u8(const sc_image *im, int x, int y) {
-    return fetch_gray_cv(im, x, y);
+void sc_sal_gray_row_u8(const sc_image *im, int y, uint8_t *dst) {
+    size_t plane = (size_t)im->w * im->h;
+    const float *r = im->data + (size_t)y * im->w;
+    if (im->c == 1) {
+        for (int x = 0; x < im->w; x++) dst[x] = (uint8_t)to_u8(r[x]);
+        return;
+    }
+    const float *g = r + plane, *b = r + 2 * plane;
+    for (int x = 0; x < im->w; x++)
+        dst[x] =
+            (uint8_t)((to_u8(r[x]) * 4899 + to_u8(g[x]) * 9617 + to_u8(b[x]) * 1868 + (1 << 13)) >>
+                      14);
 }
 
 /* ---- spectral residual, OpenCV variant ---------------------------------- */
