@@ -1,0 +1,96 @@
+/* saccade: bottom-up saliency and saliency-benchmark metrics.
+ *
+ * Inputs are sc_image (float32 CHW in [0,1]; c = 1 gray, 3 RGB, or 4 RGBA
+ * whose alpha is ignored). Outputs are sc_map (row-major h x w float) whose
+ * data the caller frees with sc_free (or sc_map_free). Spectral methods use
+ * single-precision FFTW; plans are made once per size and cached (thread-safe,
+ * FFTW_ESTIMATE unless wisdom is loaded). All functions may be called from
+ * several threads at once. */
+#ifndef SACCADE_SC_SALIENCY_H
+#define SACCADE_SC_SALIENCY_H
+
+#include <stdint.h>
+#include "saccade/sc_error.h"
+#include "saccade/sc_image.h"
+#include "saccade/sc_overlay.h" /* sc_map */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Spectral residual exactly as OpenCV's
+ * cv2.saliency.StaticSaliencySpectralResidual_create().computeSaliency(bgr8):
+ * the image is quantised to 8 bits, converted to gray with OpenCV's
+ * fixed-point BGR2GRAY weights, resized to 64x64 (INTER_LINEAR, 8-bit), the
+ * log amplitude is 3x3 box filtered (reflect-101), the residual spectrum with
+ * the original phase is inverted, its magnitude blurred (5x5 Gaussian,
+ * sigma 8), squared, divided by its maximum and resized (INTER_LINEAR, float)
+ * back to the input size. Output in [0, 1], input size. */
+sc_status sc_saliency_sr_opencv(const sc_image *img, sc_map *out);
+
+/* Parameters of the authors' versions (SR and PQFT). */
+typedef struct sc_saliency_params {
+    int work_width; /* working width (default 64); height keeps the aspect (>= 1) */
+    float sigma;    /* Gaussian sigma in working pixels (default 8, the value in Hou & Zhang
+                     * 2007 for 64-pixel-wide images; their MATLAB code used 2.5);
+                     * <= 0 disables smoothing */
+    int full_size;  /* 1 (default): bilinear resize to the input size; 0: working size */
+} sc_saliency_params;
+sc_saliency_params sc_saliency_default_params(void);
+
+/* Spectral residual, Hou & Zhang (CVPR 2007): gray (0.299, 0.587, 0.114),
+ * INTER_AREA shrink to the working size, log amplitude minus its 3x3 mean
+ * (replicated border), inverse transform with the original phase, squared
+ * magnitude, Gaussian smoothing (reflect-101), min-max normalised to [0, 1].
+ * p may be NULL for the defaults. */
+sc_status sc_saliency_sr(const sc_image *img, const sc_saliency_params *p, sc_map *out);
+
+/* Phase spectrum of the quaternion Fourier transform, Guo, Ma & Zhang (CVPR
+ * 2008), single image (motion channel M = 0): I = (r+g+b)/3, RG = R - G,
+ * BY = B - Y with broadly tuned R, G, B, Y; q = f1 + f2 mu2, f1 = M + RG mu1,
+ * f2 = BY + I mu1, transformed by two complex FFTs (symplectic decomposition),
+ * phase only (divided by the quaternion modulus), inverted, squared modulus,
+ * Gaussian smoothing, min-max normalised to [0, 1]. Gray images (c = 1) use
+ * I only. Working size and smoothing as for sc_saliency_sr. */
+sc_status sc_saliency_pqft(const sc_image *img, const sc_saliency_params *p, sc_map *out);
+
+/* Fine-grained centre-surround saliency, Montabone & Soto (2010), exactly as
+ * OpenCV's cv2.saliency.StaticSaliencyFineGrained_create().computeSaliency():
+ * 8-bit gray, two 3x3 Gaussian blurs, integral image, on/off centre-surround
+ * at neighbourhoods 12, 24, 48, 28, 56, 112, its 8-bit normalisations (values
+ * above 255 wrap as in OpenCV). Output = OpenCV's 8-bit map / 255, input size. */
+sc_status sc_saliency_finegrained(const sc_image *img, sc_map *out);
+
+/* FFTW wisdom (optional): load before first use to get measured plans, save to
+ * reuse them. Saving is atomic. */
+sc_status sc_saliency_fftw_wisdom_load(const char *path);
+sc_status sc_saliency_fftw_wisdom_save(const char *path);
+/* Drop every cached plan (e.g. before exit, for leak checkers). */
+void sc_saliency_fftw_cleanup(void);
+
+/* Metrics as the MIT saliency benchmark defines them (cvzoya/saliency,
+ * code_forMetrics). Maps must have the same size (resize first). Computed in
+ * double. *score is NaN (with SC_OK) exactly where the MIT code yields NaN:
+ * no fixations, constant maps where a normalisation divides by zero. */
+
+/* AUC-Judd: saliency min-max normalised; thresholds are the saliency values at
+ * fixated pixels (fix > 0); trapezoidal area. jitter != 0 adds uniform
+ * [0, 1e-7) noise from sc_rng(seed) before normalising, as the MATLAB code
+ * does by default to break ties; jitter = 0 is deterministic (our default). */
+sc_status sc_saliency_auc_judd(const sc_map *sal, const sc_map *fix, int jitter, uint64_t seed,
+                               double *score);
+/* NSS: mean of (sal - mean) / std (std with N - 1) over pixels where fix != 0. */
+sc_status sc_saliency_nss(const sc_map *sal, const sc_map *fix, double *score);
+/* CC: Pearson correlation between the two maps. */
+sc_status sc_saliency_cc(const sc_map *sal, const sc_map *gt, double *score);
+/* SIM: sum of min over both maps, each min-max normalised then summing to 1
+ * (an all-zero map stays zero). */
+sc_status sc_saliency_sim(const sc_map *sal, const sc_map *gt, double *score);
+/* KLD: sum gt * log(eps + gt / (sal + eps)), both divided by their sums,
+ * eps = 2.2204e-16 (MATLAB's eps). */
+sc_status sc_saliency_kld(const sc_map *sal, const sc_map *gt, double *score);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
