@@ -1,0 +1,657 @@
+/* affine_grid and 2-D grid_sample, forward and backward, replicating the
+ * float arithmetic of PyTorch 1.13's CPU kernels (GridSamplerKernel.cpp):
+ * the same unnormalise / clip / reflect formulas in the same order, the same
+ * corner weights and the same summation order, so forward results agree
+ * bit for bit for finite data.
+ *
+ * Layout of the work: the (n, h_out) output rows are split into one
+ * contiguous chunk per thread. For each row the four corner offsets and
+ * weights are computed once into a small per-thread table and reused for
+ * every channel (channels outer, pixels inner, so output and grad_output rows
+ * are streamed). The four corners are addressed as off, off + sx, off + sy,
+ * off + sy + sx with the base shifted so that all four are inside the plane;
+ * corners that fall outside the image get weight 0 and a position with zero
+ * coefficients, so the inner loops have no branches.
+ *
+ * Backward scatter into grad_input is race-free and deterministic: a thread
+ * writes directly into the batch items whose first row it owns, and into a
+ * private zeroed buffer for the (at most one) item whose first rows belong to
+ * an earlier thread; those buffers are added afterwards in thread order. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include "saccade/sc_grid.h"
+#include "saccade/sc_util.h"
+#include "sc_internal.h"
+
+/* ---------------------------------------------------------------------- */
+/* Coordinate transforms (one axis). */
+
+typedef struct axis {
+    int size;
+    int align;
+    int padding;
+    float max_val;    /* size - 1 */
+    float scale;      /* unnormalisation factor */
+    float twice_span; /* reflection period */
+    int empty;        /* align_corners reflection of a size-1 axis */
+} axis;
+
+static void axis_init(axis *a, int size, int align, int padding) {
+    a->size = size;
+    a->align = align;
+    a->padding = padding;
+    a->max_val = (float)(size - 1);
+    if (align) {
+        a->scale = (float)(size - 1) / 2;
+        a->twice_span = (float)(size - 1) * 2;
+        a->empty = size <= 1;
+    } else {
+        a->scale = (float)size / 2;
+        a->twice_span = (float)size * 2;
+        a->empty = 0;
+    }
+}
+
+static inline float unnormalize(const axis *a, float g) {
+    return a->align ? (g + 1.0f) * a->scale : (g + 1.0f) * a->scale - 0.5f;
+}
+
+/* clip to [0, max_val]; NaN becomes 0 */
+static inline float clip(const axis *a, float x) {
+    x = x > 0.0f ? x : 0.0f;
+    return x < a->max_val ? x : a->max_val;
+}
+
+/* reflect into the span; *grad gets the derivative (+-1, or 0 if empty) */
+static inline float reflect(const axis *a, float x, float *grad) {
+    if (a->empty) {
+        *grad = 0.0f;
+        return 0.0f;
+    }
+    float ts = a->twice_span;
+    float low = a->align ? 0.0f : -0.5f;
+    float in = a->align ? x : x - low;
+    int neg = in < 0.0f;
+    float abs_in = fabsf(in);
+    float flips = truncf(abs_in / ts);
+    float extra = abs_in - flips * ts;
+    float refl = ts - extra;
+    int flip = extra > refl;
+    *grad = (flip ^ neg) ? -1.0f : 1.0f;
+    float r = flip ? refl : extra;
+    return a->align ? r : r + low;
+}
+
+/* Source coordinate of normalised g; *gmult = d coordinate / d g. */
+static inline float compute_coord(const axis *a, float g, float *gmult) {
+    float x = unnormalize(a, g);
+    if (a->padding == SC_GRID_PAD_ZEROS) {
+        *gmult = a->scale;
+        return x;
+    }
+    float gm = a->scale;
+    if (a->padding == SC_GRID_PAD_REFLECTION) {
+        float gr;
+        x = reflect(a, x, &gr);
+        gm = gr * gm;
+    }
+    /* borders count as clipped for the gradient, as in PyTorch */
+    if (!(x > 0.0f && x < a->max_val)) gm = 0.0f;
+    *gmult = gm;
+    return clip(a, x);
+}
+
+/* Bilinear along one axis: the base index b (so that b and b + 1 are inside
+ * when size >= 2) and, for positions b and b + 1, the interpolation weight
+ * wt[], the derivative of that weight wrt the coordinate dw[] (-1, +1, 0)
+ * and the position as a corner of PyTorch's (x0, x0 + 1) pair. */
+static inline int axis_linear(const axis *a, float x, float wt[2], float dw[2]) {
+    float f = floorf(x);
+    float frac = x - f;       /* distance to the low corner ("w" / "n") */
+    float rest = 1.0f - frac; /* distance to the high corner ("e" / "s") */
+    wt[0] = wt[1] = dw[0] = dw[1] = 0.0f;
+    float maxv = a->max_val;
+    /* NaN and far-out coordinates fail both tests */
+    int ok0 = f >= 0.0f && f <= maxv;
+    int ok1 = f >= -1.0f && f <= maxv - 1.0f;
+    if (!ok0 && !ok1) return 0;
+    int i0 = (int)f;
+    int hi = a->size >= 2 ? a->size - 2 : 0;
+    int b = i0 < 0 ? 0 : (i0 > hi ? hi : i0);
+    if (ok0) {
+        wt[i0 - b] = rest;
+        dw[i0 - b] = -1.0f;
+    }
+    if (ok1) {
+        wt[i0 + 1 - b] = frac;
+        dw[i0 + 1 - b] = 1.0f;
+    }
+    return b;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Argument checks. */
+
+typedef struct dims {
+    size_t n, c, hi, wi, ho, wo;
+    size_t in_plane, out_plane, in_total, out_total, grid_total;
+} dims;
+
+static sc_status check_dims(const char *fn, int n, int c, int h_in, int w_in, int h_out, int w_out,
+                            sc_grid_interp mode, sc_grid_padding padding, dims *d) {
+    if (n <= 0 || c <= 0 || h_in <= 0 || w_in <= 0 || h_out <= 0 || w_out <= 0)
+        return sc_set_error(SC_ERR_SHAPE,
+                            "%s: every size must be positive (n %d, c %d, input %dx%d, output "
+                            "%dx%d)",
+                            fn, n, c, h_in, w_in, h_out, w_out);
+    if (mode != SC_GRID_BILINEAR && mode != SC_GRID_NEAREST)
+        return sc_set_error(SC_ERR_INVALID_ARG, "%s: unknown interpolation mode %d", fn, (int)mode);
+    if (padding != SC_GRID_PAD_ZEROS && padding != SC_GRID_PAD_BORDER &&
+        padding != SC_GRID_PAD_REFLECTION)
+        return sc_set_error(SC_ERR_INVALID_ARG, "%s: unknown padding mode %d", fn, (int)padding);
+    d->n = (size_t)n, d->c = (size_t)c, d->hi = (size_t)h_in, d->wi = (size_t)w_in;
+    d->ho = (size_t)h_out, d->wo = (size_t)w_out;
+    size_t nc, g2;
+    if (sc_mul_size(d->hi, d->wi, &d->in_plane) || sc_mul_size(d->ho, d->wo, &d->out_plane) ||
+        sc_mul_size(d->n, d->c, &nc) || sc_mul_size(nc, d->in_plane, &d->in_total) ||
+        sc_mul_size(nc, d->out_plane, &d->out_total) || sc_mul_size(d->n, d->out_plane, &g2) ||
+        sc_mul_size(g2, 2, &d->grid_total) || d->in_total > SIZE_MAX / sizeof(float) ||
+        d->out_total > SIZE_MAX / sizeof(float) || d->grid_total > SIZE_MAX / sizeof(float))
+        return sc_set_error(SC_ERR_LIMIT, "%s: tensor sizes overflow", fn);
+    if (d->in_plane > (size_t)INT32_MAX / 2)
+        return sc_set_error(SC_ERR_LIMIT, "%s: input plane %dx%d is too large", fn, h_in, w_in);
+    return SC_OK;
+}
+
+static int thread_count(void) {
+    int t = sc_get_num_threads();
+    return t < 1 ? 1 : t;
+}
+
+/* Row chunk [r0, r1) of thread t out of nt over n items of ho rows. When
+ * there are many items, chunks end at item boundaries. */
+static void chunk(size_t n, size_t ho, int t, int nt, size_t *r0, size_t *r1) {
+    size_t rows = n * ho;
+    if (n >= (size_t)nt * 4) {
+        *r0 = n * (size_t)t / (size_t)nt * ho;
+        *r1 = n * (size_t)(t + 1) / (size_t)nt * ho;
+    } else {
+        *r0 = rows * (size_t)t / (size_t)nt;
+        *r1 = rows * (size_t)(t + 1) / (size_t)nt;
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Per-row tables. */
+
+enum {
+    T_OFF,
+    T_W00,
+    T_W01,
+    T_W10,
+    T_W11,
+    T_AX0,
+    T_AX1,
+    T_AY0,
+    T_AY1,
+    T_DX0,
+    T_DX1,
+    T_DY0,
+    T_DY1,
+    T_GMX,
+    T_GMY,
+    T_GXA,
+    T_GYA,
+    T_COUNT
+};
+
+typedef struct row_tab {
+    int32_t *off;
+    float *f[T_COUNT]; /* f[T_OFF] unused */
+} row_tab;
+
+typedef struct ctx {
+    dims d;
+    axis ax, ay;
+    int mode;
+    int sx, sy; /* offsets of the +1 corner along x and y (0 for a size-1 axis) */
+} ctx;
+
+static void fill_bilinear(const ctx *k, const float *grow, row_tab *t, int grad) {
+    size_t wo = k->d.wo;
+    int wi = (int)k->d.wi;
+    for (size_t w = 0; w < wo; w++) {
+        float gmx, gmy, wx[2], wy[2], dx[2], dy[2];
+        float x = compute_coord(&k->ax, grow[2 * w], &gmx);
+        float y = compute_coord(&k->ay, grow[2 * w + 1], &gmy);
+        int bx = axis_linear(&k->ax, x, wx, dx);
+        int by = axis_linear(&k->ay, y, wy, dy);
+        t->off[w] = by * wi + bx;
+        /* PyTorch: nw = s * e, ne = s * w, sw = n * e, se = n * w */
+        t->f[T_W00][w] = wy[0] * wx[0];
+        t->f[T_W01][w] = wy[0] * wx[1];
+        t->f[T_W10][w] = wy[1] * wx[0];
+        t->f[T_W11][w] = wy[1] * wx[1];
+        if (grad) {
+            t->f[T_AX0][w] = wx[0], t->f[T_AX1][w] = wx[1];
+            t->f[T_AY0][w] = wy[0], t->f[T_AY1][w] = wy[1];
+            t->f[T_DX0][w] = dx[0], t->f[T_DX1][w] = dx[1];
+            t->f[T_DY0][w] = dy[0], t->f[T_DY1][w] = dy[1];
+            t->f[T_GMX][w] = gmx, t->f[T_GMY][w] = gmy;
+        }
+    }
+}
+
+static void fill_nearest(const ctx *k, const float *grow, row_tab *t) {
+    size_t wo = k->d.wo;
+    int wi = (int)k->d.wi;
+    float mx = k->ax.max_val, my = k->ay.max_val;
+    for (size_t w = 0; w < wo; w++) {
+        float gm;
+        float x = rintf(compute_coord(&k->ax, grow[2 * w], &gm));
+        float y = rintf(compute_coord(&k->ay, grow[2 * w + 1], &gm));
+        int ok = x >= 0.0f && x <= mx && y >= 0.0f && y <= my;
+        t->off[w] = ok ? (int)y * wi + (int)x : 0;
+        t->f[T_W00][w] = ok ? 1.0f : 0.0f;
+    }
+}
+
+/* Tables for nt threads, each wo entries per array. */
+typedef struct tabs {
+    void *mem;
+    size_t stride; /* floats per array per thread, rounded to 16 */
+} tabs;
+
+static sc_status tabs_alloc(tabs *tb, size_t wo, int nt, const char *fn) {
+    tb->stride = (wo + 15) & ~(size_t)15;
+    size_t per, total;
+    if (sc_mul_size(tb->stride, T_COUNT, &per) || sc_mul_size(per, (size_t)nt, &total) ||
+        sc_mul_size(total, sizeof(float), &total))
+        return sc_set_error(SC_ERR_LIMIT, "%s: output width %zu is too large", fn, wo);
+    tb->mem = sc_malloc(total);
+    if (!tb->mem) {
+        sc_error_prefix(fn);
+        return SC_ERR_NOMEM;
+    }
+    return SC_OK;
+}
+
+static row_tab tabs_get(const tabs *tb, int t) {
+    row_tab r;
+    float *base = (float *)tb->mem + (size_t)t * tb->stride * T_COUNT;
+    r.off = (int32_t *)base;
+    for (int i = 0; i < T_COUNT; i++) r.f[i] = base + (size_t)i * tb->stride;
+    return r;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Forward. */
+
+static void forward_rows(const ctx *k, const float *input, const float *grid, float *output,
+                         size_t r0, size_t r1, row_tab *t) {
+    const dims *d = &k->d;
+    const size_t wo = d->wo;
+    const int sx = k->sx, sy = k->sy, sxy = k->sx + k->sy;
+    for (size_t r = r0; r < r1; r++) {
+        size_t n = r / d->ho, h = r % d->ho;
+        const float *grow = grid + (n * d->out_plane + h * wo) * 2;
+        const float *inb = input + n * d->c * d->in_plane;
+        float *outb = output + n * d->c * d->out_plane + h * wo;
+        const int32_t *restrict off = t->off;
+        if (k->mode == SC_GRID_BILINEAR) {
+            fill_bilinear(k, grow, t, 0);
+            const float *restrict w00 = t->f[T_W00], *restrict w01 = t->f[T_W01];
+            const float *restrict w10 = t->f[T_W10], *restrict w11 = t->f[T_W11];
+            for (size_t c = 0; c < d->c; c++) {
+                const float *restrict ip = inb + c * d->in_plane;
+                float *restrict op = outb + c * d->out_plane;
+                for (size_t w = 0; w < wo; w++) {
+                    const float *p = ip + off[w];
+                    op[w] = p[0] * w00[w] + p[sx] * w01[w] + p[sy] * w10[w] + p[sxy] * w11[w];
+                }
+            }
+        } else {
+            fill_nearest(k, grow, t);
+            const float *restrict m = t->f[T_W00];
+            for (size_t c = 0; c < d->c; c++) {
+                const float *restrict ip = inb + c * d->in_plane;
+                float *restrict op = outb + c * d->out_plane;
+                for (size_t w = 0; w < wo; w++) op[w] = m[w] != 0.0f ? ip[off[w]] : 0.0f;
+            }
+        }
+    }
+}
+
+static void ctx_init(ctx *k, const dims *d, sc_grid_interp mode, sc_grid_padding padding,
+                     int align_corners) {
+    k->d = *d;
+    k->mode = (int)mode;
+    axis_init(&k->ax, (int)d->wi, align_corners != 0, (int)padding);
+    axis_init(&k->ay, (int)d->hi, align_corners != 0, (int)padding);
+    k->sx = d->wi > 1 ? 1 : 0;
+    k->sy = d->hi > 1 ? (int)d->wi : 0;
+}
+
+sc_status sc_grid_sample(const float *input, const float *grid, float *output, int n, int c,
+                         int h_in, int w_in, int h_out, int w_out, sc_grid_interp mode,
+                         sc_grid_padding padding, int align_corners) {
+    static const char *fn = "sc_grid_sample";
+    if (!input || !grid || !output)
+        return sc_set_error(SC_ERR_INVALID_ARG, "%s: input, grid and output must not be NULL", fn);
+    dims d;
+    sc_status st = check_dims(fn, n, c, h_in, w_in, h_out, w_out, mode, padding, &d);
+    if (st != SC_OK) return st;
+    ctx k;
+    ctx_init(&k, &d, mode, padding, align_corners);
+    int nt = thread_count();
+    size_t rows = d.n * d.ho;
+    if ((size_t)nt > rows) nt = (int)rows;
+    tabs tb;
+    if ((st = tabs_alloc(&tb, d.wo, nt, fn)) != SC_OK) return st;
+#pragma omp parallel num_threads(nt)
+    {
+        int t = 0, got = 1;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+        got = omp_get_num_threads();
+#endif
+        size_t r0, r1;
+        chunk(d.n, d.ho, t, got, &r0, &r1);
+        row_tab rt = tabs_get(&tb, t);
+        forward_rows(&k, input, grid, output, r0, r1, &rt);
+    }
+    sc_free(tb.mem);
+    return SC_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Backward. */
+
+static inline void bilinear_backward_row(const ctx *k, const row_tab *t, const float *inb,
+                                         const float *gob, float *gib, float *gx, float *gy,
+                                         int want_gi, int want_gg) {
+    const dims *d = &k->d;
+    const size_t wo = d->wo;
+    const int sx = k->sx, sy = k->sy, sxy = k->sx + k->sy;
+    const int32_t *restrict off = t->off;
+    const float *restrict w00 = t->f[T_W00], *restrict w01 = t->f[T_W01];
+    const float *restrict w10 = t->f[T_W10], *restrict w11 = t->f[T_W11];
+    const float *restrict ax0 = t->f[T_AX0], *restrict ax1 = t->f[T_AX1];
+    const float *restrict ay0 = t->f[T_AY0], *restrict ay1 = t->f[T_AY1];
+    const float *restrict dx0 = t->f[T_DX0], *restrict dx1 = t->f[T_DX1];
+    const float *restrict dy0 = t->f[T_DY0], *restrict dy1 = t->f[T_DY1];
+    for (size_t c = 0; c < d->c; c++) {
+        const float *ip = inb ? inb + c * d->in_plane : NULL;
+        const float *restrict go = gob + c * d->out_plane;
+        float *gi = gib ? gib + c * d->in_plane : NULL;
+        for (size_t w = 0; w < wo; w++) {
+            float g = go[w];
+            if (want_gi) {
+                float *q = gi + off[w];
+                q[0] += w00[w] * g;
+                q[sx] += w01[w] * g;
+                q[sy] += w10[w] * g;
+                q[sxy] += w11[w] * g;
+            }
+            if (want_gg) {
+                const float *p = ip + off[w];
+                float v00 = p[0], v01 = p[sx], v10 = p[sy], v11 = p[sxy];
+                /* PyTorch: gx += ((ne - nw) * s + (se - sw) * n) * gOut,
+                 *          gy += ((sw - nw) * e + (se - ne) * w) * gOut */
+                float a0 = v00 * dx0[w] + v01 * dx1[w];
+                float a1 = v10 * dx0[w] + v11 * dx1[w];
+                float b0 = v00 * dy0[w] + v10 * dy1[w];
+                float b1 = v01 * dy0[w] + v11 * dy1[w];
+                gx[w] = gx[w] + (a0 * ay0[w] + a1 * ay1[w]) * g;
+                gy[w] = gy[w] + (b0 * ax0[w] + b1 * ax1[w]) * g;
+            }
+        }
+    }
+}
+
+static void backward_rows(const ctx *k, const float *gout, const float *input, const float *grid,
+                          float *gin, float *ggrid, size_t r0, size_t r1, row_tab *t,
+                          float *scratch, size_t scratch_n) {
+    const dims *d = &k->d;
+    const size_t wo = d->wo;
+    size_t item_in = d->c * d->in_plane;
+    int want_gg = ggrid != NULL && k->mode == SC_GRID_BILINEAR;
+    for (size_t r = r0; r < r1; r++) {
+        size_t n = r / d->ho, h = r % d->ho;
+        const float *grow = grid + (n * d->out_plane + h * wo) * 2;
+        const float *gob = gout + n * d->c * d->out_plane + h * wo;
+        float *gib = NULL;
+        if (gin) gib = (scratch && n == scratch_n) ? scratch : gin + n * item_in;
+        if (k->mode == SC_GRID_BILINEAR) {
+            const float *inb = input ? input + n * item_in : NULL;
+            float *gxa = t->f[T_GXA], *gya = t->f[T_GYA];
+            fill_bilinear(k, grow, t, want_gg);
+            if (want_gg)
+                for (size_t w = 0; w < wo; w++) gxa[w] = gya[w] = 0.0f;
+            if (gib && want_gg)
+                bilinear_backward_row(k, t, inb, gob, gib, gxa, gya, 1, 1);
+            else if (gib)
+                bilinear_backward_row(k, t, inb, gob, gib, gxa, gya, 1, 0);
+            else if (want_gg)
+                bilinear_backward_row(k, t, inb, gob, gib, gxa, gya, 0, 1);
+            if (want_gg) {
+                float *gg = ggrid + (n * d->out_plane + h * wo) * 2;
+                const float *gmx = t->f[T_GMX], *gmy = t->f[T_GMY];
+                for (size_t w = 0; w < wo; w++) {
+                    gg[2 * w] += gxa[w] * gmx[w];
+                    gg[2 * w + 1] += gya[w] * gmy[w];
+                }
+            }
+        } else if (gib) {
+            fill_nearest(k, grow, t);
+            const int32_t *restrict off = t->off;
+            const float *restrict m = t->f[T_W00];
+            for (size_t c = 0; c < d->c; c++) {
+                const float *restrict go = gob + c * d->out_plane;
+                float *restrict gi = gib + c * d->in_plane;
+                for (size_t w = 0; w < wo; w++) gi[off[w]] += m[w] != 0.0f ? go[w] : 0.0f;
+            }
+        }
+    }
+}
+
+sc_status sc_grid_sample_backward(const float *grad_output, const float *input, const float *grid,
+                                  float *grad_input, float *grad_grid, int n, int c, int h_in,
+                                  int w_in, int h_out, int w_out, sc_grid_interp mode,
+                                  sc_grid_padding padding, int align_corners) {
+    static const char *fn = "sc_grid_sample_backward";
+    if (!grad_output || !grid)
+        return sc_set_error(SC_ERR_INVALID_ARG, "%s: grad_output and grid must not be NULL", fn);
+    if (grad_grid && !input)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "%s: input must not be NULL when grad_grid is requested", fn);
+    dims d;
+    sc_status st = check_dims(fn, n, c, h_in, w_in, h_out, w_out, mode, padding, &d);
+    if (st != SC_OK) return st;
+    if (!grad_input && (!grad_grid || mode == SC_GRID_NEAREST)) return SC_OK;
+    ctx k;
+    ctx_init(&k, &d, mode, padding, align_corners);
+    int nt = thread_count();
+    size_t rows = d.n * d.ho;
+    if ((size_t)nt > rows) nt = (int)rows;
+    tabs tb;
+    if ((st = tabs_alloc(&tb, d.wo, nt, fn)) != SC_OK) return st;
+    /* Private buffers for threads whose first item started in an earlier
+     * thread's chunk. */
+    size_t item_in = d.c * d.in_plane;
+    float *scratch = NULL;
+    size_t *scratch_item = NULL;
+    if (grad_input && nt > 1) {
+        int need = 0;
+        for (int t = 1; t < nt; t++) {
+            size_t r0, r1;
+            chunk(d.n, d.ho, t, nt, &r0, &r1);
+            if (r0 < r1 && r0 % d.ho != 0) need = 1;
+        }
+        if (need) {
+            size_t total;
+            if (sc_mul_size(item_in, (size_t)nt, &total)) total = SIZE_MAX;
+            scratch = total == SIZE_MAX ? NULL : sc_calloc(total, sizeof(float));
+            scratch_item = scratch ? sc_malloc((size_t)nt * sizeof(size_t)) : NULL;
+            if (!scratch || !scratch_item) {
+                /* not enough memory for private buffers: run on one thread */
+                sc_free(scratch);
+                scratch = NULL;
+                nt = 1;
+                sc_clear_error();
+            }
+        }
+    }
+    int ran_threads = nt;
+#pragma omp parallel num_threads(nt)
+    {
+        int t = 0, got = 1;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+        got = omp_get_num_threads();
+#endif
+        if (got == nt) {
+            size_t r0, r1;
+            chunk(d.n, d.ho, t, got, &r0, &r1);
+            row_tab rt = tabs_get(&tb, t);
+            float *mine = NULL;
+            size_t mine_n = 0;
+            if (scratch && t > 0 && r0 < r1 && r0 % d.ho != 0) {
+                mine = scratch + (size_t)t * item_in;
+                mine_n = r0 / d.ho;
+            }
+            if (scratch) scratch_item[t] = mine ? mine_n : SIZE_MAX;
+            backward_rows(&k, grad_output, input, grid, grad_input, grad_grid, r0, r1, &rt, mine,
+                          mine_n);
+        } else if (t == 0) {
+            /* the runtime gave fewer threads than requested: do it all here */
+            row_tab rt = tabs_get(&tb, 0);
+            backward_rows(&k, grad_output, input, grid, grad_input, grad_grid, 0, rows, &rt, NULL,
+                          0);
+#pragma omp atomic write
+            ran_threads = 1;
+        }
+    }
+    if (scratch && ran_threads == nt) {
+        /* add the private buffers in thread order (deterministic) */
+        for (int t = 1; t < nt; t++) {
+            if (scratch_item[t] == SIZE_MAX) continue;
+            float *dst = grad_input + scratch_item[t] * item_in;
+            const float *src = scratch + (size_t)t * item_in;
+            long long len = (long long)item_in;
+#pragma omp parallel for schedule(static) num_threads(nt)
+            for (long long i = 0; i < len; i++) dst[i] += src[i];
+        }
+    }
+    sc_free(scratch);
+    sc_free(scratch_item);
+    sc_free(tb.mem);
+    return SC_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* affine_grid */
+
+/* PyTorch's linspace_from_neg_one: linspace(-1, 1, steps) in float (the
+ * CPU kernel fills the first half forwards from -1 and the second half
+ * backwards from 1), scaled by (steps - 1) / steps without align_corners. */
+static void base_coords(float *out, int steps, int align) {
+    if (steps <= 1) {
+        out[0] = 0.0f;
+        return;
+    }
+    float step = 2.0f / (float)(steps - 1);
+    int halfway = steps / 2;
+    for (int i = 0; i < steps; i++) {
+        float v = i < halfway ? -1.0f + step * (float)i : 1.0f - step * (float)(steps - i - 1);
+        if (!align) v = v * (float)(steps - 1) / (float)steps;
+        out[i] = v;
+    }
+}
+
+static sc_status affine_check(const char *fn, const void *a, const void *b, int n, int h, int w,
+                              size_t *hw) {
+    if (!a || !b) return sc_set_error(SC_ERR_INVALID_ARG, "%s: NULL tensor argument", fn);
+    if (n <= 0 || h <= 0 || w <= 0)
+        return sc_set_error(SC_ERR_SHAPE, "%s: sizes must be positive (n %d, h %d, w %d)", fn, n, h,
+                            w);
+    size_t t, t2;
+    if (sc_mul_size((size_t)h, (size_t)w, hw) || sc_mul_size(*hw, (size_t)n, &t) ||
+        sc_mul_size(t, 2 * sizeof(float), &t2) || (size_t)h + (size_t)w > SIZE_MAX / sizeof(float))
+        return sc_set_error(SC_ERR_LIMIT, "%s: grid size overflows", fn);
+    return SC_OK;
+}
+
+sc_status sc_affine_grid(const float *theta, int n, int h, int w, int align_corners, float *grid) {
+    static const char *fn = "sc_affine_grid";
+    size_t hw;
+    sc_status st = affine_check(fn, theta, grid, n, h, w, &hw);
+    if (st != SC_OK) return st;
+    float *bx = sc_malloc(((size_t)w + (size_t)h) * sizeof(float));
+    if (!bx) {
+        sc_error_prefix(fn);
+        return SC_ERR_NOMEM;
+    }
+    float *by = bx + w;
+    base_coords(bx, w, align_corners != 0);
+    base_coords(by, h, align_corners != 0);
+    long long rows = (long long)n * h;
+#pragma omp parallel for schedule(static)
+    for (long long r = 0; r < rows; r++) {
+        size_t i = (size_t)(r / h), y = (size_t)(r % h);
+        const float *th = theta + i * 6;
+        float *g = grid + (i * hw + y * (size_t)w) * 2;
+        double yy = by[y];
+        double c0 = yy * th[1] + th[2], c1 = yy * th[4] + th[5];
+        for (int x = 0; x < w; x++) {
+            double xx = bx[x];
+            g[2 * x] = (float)(xx * th[0] + c0);
+            g[2 * x + 1] = (float)(xx * th[3] + c1);
+        }
+    }
+    sc_free(bx);
+    return SC_OK;
+}
+
+sc_status sc_affine_grid_backward(const float *dgrid, int n, int h, int w, int align_corners,
+                                  float *dtheta) {
+    static const char *fn = "sc_affine_grid_backward";
+    size_t hw;
+    sc_status st = affine_check(fn, dgrid, dtheta, n, h, w, &hw);
+    if (st != SC_OK) return st;
+    float *bx = sc_malloc(((size_t)w + (size_t)h) * sizeof(float));
+    if (!bx) {
+        sc_error_prefix(fn);
+        return SC_ERR_NOMEM;
+    }
+    float *by = bx + w;
+    base_coords(bx, w, align_corners != 0);
+    base_coords(by, h, align_corners != 0);
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; i++) {
+        double acc[6] = {0, 0, 0, 0, 0, 0};
+        const float *g = dgrid + (size_t)i * hw * 2;
+        for (int y = 0; y < h; y++) {
+            /* per row: sums of g and of g * x, then weight by y */
+            double sx0 = 0, sx1 = 0, s0 = 0, s1 = 0;
+            for (int x = 0; x < w; x++) {
+                double g0 = g[2 * x], g1 = g[2 * x + 1];
+                sx0 += g0 * bx[x];
+                sx1 += g1 * bx[x];
+                s0 += g0;
+                s1 += g1;
+            }
+            acc[0] += sx0, acc[3] += sx1;
+            acc[1] += s0 * by[y], acc[4] += s1 * by[y];
+            acc[2] += s0, acc[5] += s1;
+            g += (size_t)w * 2;
+        }
+        for (int j = 0; j < 6; j++) dtheta[(size_t)i * 6 + j] += (float)acc[j];
+    }
+    sc_free(bx);
+    return SC_OK;
+}
