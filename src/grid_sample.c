@@ -31,106 +31,20 @@
 /* Coordinate transforms (one axis). */
 
 typedef struct axis {
-    int size;
-    int align;
-    int padding;
     float max_val;    /* size - 1 */
     float scale;      /* unnormalisation factor */
-    float twice_span; /* reflection period */
-    int empty;        /* align_corners reflection of a size-1 axis */
+    float twice_span; /* reflection period (0: empty span, align_corners size 1) */
 } axis;
 
-static void axis_init(axis *a, int size, int align, int padding) {
-    a->size = size;
-    a->align = align;
-    a->padding = padding;
+static void axis_init(axis *a, int size, int align) {
     a->max_val = (float)(size - 1);
     if (align) {
         a->scale = (float)(size - 1) / 2;
         a->twice_span = (float)(size - 1) * 2;
-        a->empty = size <= 1;
     } else {
         a->scale = (float)size / 2;
         a->twice_span = (float)size * 2;
-        a->empty = 0;
     }
-}
-
-static inline float unnormalize(const axis *a, float g) {
-    return a->align ? (g + 1.0f) * a->scale : (g + 1.0f) * a->scale - 0.5f;
-}
-
-/* clip to [0, max_val]; NaN becomes 0 */
-static inline float clip(const axis *a, float x) {
-    x = x > 0.0f ? x : 0.0f;
-    return x < a->max_val ? x : a->max_val;
-}
-
-/* reflect into the span; *grad gets the derivative (+-1, or 0 if empty) */
-static inline float reflect(const axis *a, float x, float *grad) {
-    if (a->empty) {
-        *grad = 0.0f;
-        return 0.0f;
-    }
-    float ts = a->twice_span;
-    float low = a->align ? 0.0f : -0.5f;
-    float in = a->align ? x : x - low;
-    int neg = in < 0.0f;
-    float abs_in = fabsf(in);
-    float flips = truncf(abs_in / ts);
-    float extra = abs_in - flips * ts;
-    float refl = ts - extra;
-    int flip = extra > refl;
-    *grad = (flip ^ neg) ? -1.0f : 1.0f;
-    float r = flip ? refl : extra;
-    return a->align ? r : r + low;
-}
-
-/* Source coordinate of normalised g; *gmult = d coordinate / d g. */
-static inline float compute_coord(const axis *a, float g, float *gmult) {
-    float x = unnormalize(a, g);
-    if (a->padding == SC_GRID_PAD_ZEROS) {
-        *gmult = a->scale;
-        return x;
-    }
-    float gm = a->scale;
-    if (a->padding == SC_GRID_PAD_REFLECTION) {
-        float gr;
-        x = reflect(a, x, &gr);
-        gm = gr * gm;
-    }
-    /* borders count as clipped for the gradient, as in PyTorch */
-    if (!(x > 0.0f && x < a->max_val)) gm = 0.0f;
-    *gmult = gm;
-    return clip(a, x);
-}
-
-/* Bilinear along one axis: the base index b (so that b and b + 1 are inside
- * when size >= 2) and, for positions b and b + 1, the interpolation weight
- * wt[], the derivative of that weight wrt the coordinate dw[] (-1, +1, 0)
- * and the position as a corner of PyTorch's (x0, x0 + 1) pair. */
-static inline int axis_linear(const axis *a, float x, float wt[2], float dw[2]) {
-    float f = floorf(x);
-    float frac = x - f;       /* distance to the low corner ("w" / "n") */
-    float rest = 1.0f - frac; /* distance to the high corner ("e" / "s") */
-    wt[0] = wt[1] = dw[0] = dw[1] = 0.0f;
-    float maxv = a->max_val;
-    /* NaN and far-out coordinates fail both tests */
-    int ok0 = f >= 0.0f && f <= maxv;
-    int ok1 = f >= -1.0f && f <= maxv - 1.0f;
-    if (!ok0 && !ok1) return 0;
-    int i0 = (int)f;
-    int hi = a->size >= 2 ? a->size - 2 : 0;
-    int b = i0 < 0 ? 0 : (i0 > hi ? hi : i0);
-    if (ok0) {
-        wt[i0 - b] = rest;
-        dw[i0 - b] = -1.0f;
-    }
-    if (ok1) {
-        wt[i0 + 1 - b] = frac;
-        dw[i0 + 1 - b] = 1.0f;
-    }
-    return b;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -217,47 +131,153 @@ typedef struct row_tab {
 typedef struct ctx {
     dims d;
     axis ax, ay;
-    int mode;
+    int mode, padding, align;
     int sx, sy; /* offsets of the +1 corner along x and y (0 for a size-1 axis) */
 } ctx;
 
-static void fill_bilinear(const ctx *k, const float *grow, row_tab *t, int grad) {
-    size_t wo = k->d.wo;
-    int wi = (int)k->d.wi;
-    for (size_t w = 0; w < wo; w++) {
-        float gmx, gmy, wx[2], wy[2], dx[2], dy[2];
-        float x = compute_coord(&k->ax, grow[2 * w], &gmx);
-        float y = compute_coord(&k->ay, grow[2 * w + 1], &gmy);
-        int bx = axis_linear(&k->ax, x, wx, dx);
-        int by = axis_linear(&k->ay, y, wy, dy);
-        t->off[w] = by * wi + bx;
+/* Branch-free per-pixel coordinate code, specialised on padding / align
+ * (compile-time constants after inlining) so the table loops vectorise. */
+#define SC_AI static inline __attribute__((always_inline))
+
+SC_AI float coord(const axis *a, float g, const int align, const int padding, float *gmult) {
+    const float scale = a->scale, maxv = a->max_val;
+    float x = align ? (g + 1.0f) * scale : (g + 1.0f) * scale - 0.5f;
+    float gm = scale;
+    if (padding == SC_GRID_PAD_REFLECTION) {
+        /* an empty span (align_corners, size 1) has x = 0 and is clipped below */
+        const float ts = a->twice_span > 0.0f ? a->twice_span : 1.0f;
+        const float low = align ? 0.0f : -0.5f;
+        float in = align ? x : x - low;
+        float abs_in = fabsf(in);
+        float flips = truncf(abs_in / ts);
+        float extra = abs_in - flips * ts;
+        float refl = ts - extra;
+        int flip = extra > refl;
+        int neg = in < 0.0f;
+        float r = flip ? refl : extra;
+        x = align ? r : r + low;
+        gm = (flip != neg ? -1.0f : 1.0f) * gm;
+    }
+    if (padding != SC_GRID_PAD_ZEROS) {
+        /* borders count as clipped for the gradient, as in PyTorch */
+        gm = (x > 0.0f) & (x < maxv) ? gm : 0.0f;
+        x = x > 0.0f ? x : 0.0f; /* NaN -> 0 */
+        x = x < maxv ? x : maxv;
+    }
+    *gmult = gm;
+    return x;
+}
+
+/* Bilinear along one axis: base b (b and b + 1 inside when size >= 2) and
+ * for positions b, b + 1 the weight and its derivative wrt the coordinate
+ * (-1 for PyTorch's low corner, +1 for the high corner, 0 if outside). */
+SC_AI int lin(float x, float maxv, int hi, float *w0, float *w1, float *d0, float *d1) {
+    float f = floorf(x);
+    float frac = x - f, rest = 1.0f - frac;
+    int ok0 = (f >= 0.0f) & (f <= maxv);
+    int ok1 = (f >= -1.0f) & (f <= maxv - 1.0f);
+    float fs = f > -1.0f ? f : -1.0f; /* NaN / far out: any valid index, weights are 0 */
+    fs = fs < maxv ? fs : maxv;
+    int i0 = (int)fs;
+    int b = i0 < 0 ? 0 : (i0 > hi ? hi : i0);
+    float wa = ok0 ? rest : 0.0f, da = ok0 ? -1.0f : 0.0f;
+    float wb = ok1 ? frac : 0.0f, db = ok1 ? 1.0f : 0.0f;
+    int lo = i0<b, up = i0> b;
+    *w0 = lo ? wb : (up ? 0.0f : wa);
+    *d0 = lo ? db : (up ? 0.0f : da);
+    *w1 = up ? wa : (lo ? 0.0f : wb);
+    *d1 = up ? da : (lo ? 0.0f : db);
+    return b;
+}
+
+SC_AI void fill_bilinear_impl(const ctx *k, const float *restrict grow, row_tab *t, const int grad,
+                              const int align, const int padding) {
+    const int wo = (int)k->d.wo, wi = (int)k->d.wi;
+    const int hx = wi >= 2 ? wi - 2 : 0, hy = k->d.hi >= 2 ? (int)k->d.hi - 2 : 0;
+    const float mx = k->ax.max_val, my = k->ay.max_val;
+    int32_t *restrict off = t->off;
+    float *restrict w00 = t->f[T_W00], *restrict w01 = t->f[T_W01];
+    float *restrict w10 = t->f[T_W10], *restrict w11 = t->f[T_W11];
+    float *restrict ax0 = t->f[T_AX0], *restrict ax1 = t->f[T_AX1];
+    float *restrict ay0 = t->f[T_AY0], *restrict ay1 = t->f[T_AY1];
+    float *restrict dx0 = t->f[T_DX0], *restrict dx1 = t->f[T_DX1];
+    float *restrict dy0 = t->f[T_DY0], *restrict dy1 = t->f[T_DY1];
+    float *restrict gmx = t->f[T_GMX], *restrict gmy = t->f[T_GMY];
+    for (int w = 0; w < wo; w++) {
+        float gx, gy, wx0, wx1, wy0, wy1, ddx0, ddx1, ddy0, ddy1;
+        float x = coord(&k->ax, grow[2 * w], align, padding, &gx);
+        float y = coord(&k->ay, grow[2 * w + 1], align, padding, &gy);
+        int bx = lin(x, mx, hx, &wx0, &wx1, &ddx0, &ddx1);
+        int by = lin(y, my, hy, &wy0, &wy1, &ddy0, &ddy1);
+        off[w] = by * wi + bx;
         /* PyTorch: nw = s * e, ne = s * w, sw = n * e, se = n * w */
-        t->f[T_W00][w] = wy[0] * wx[0];
-        t->f[T_W01][w] = wy[0] * wx[1];
-        t->f[T_W10][w] = wy[1] * wx[0];
-        t->f[T_W11][w] = wy[1] * wx[1];
+        w00[w] = wy0 * wx0;
+        w01[w] = wy0 * wx1;
+        w10[w] = wy1 * wx0;
+        w11[w] = wy1 * wx1;
         if (grad) {
-            t->f[T_AX0][w] = wx[0], t->f[T_AX1][w] = wx[1];
-            t->f[T_AY0][w] = wy[0], t->f[T_AY1][w] = wy[1];
-            t->f[T_DX0][w] = dx[0], t->f[T_DX1][w] = dx[1];
-            t->f[T_DY0][w] = dy[0], t->f[T_DY1][w] = dy[1];
-            t->f[T_GMX][w] = gmx, t->f[T_GMY][w] = gmy;
+            ax0[w] = wx0, ax1[w] = wx1, ay0[w] = wy0, ay1[w] = wy1;
+            dx0[w] = ddx0, dx1[w] = ddx1, dy0[w] = ddy0, dy1[w] = ddy1;
+            gmx[w] = gx, gmy[w] = gy;
         }
     }
 }
 
-static void fill_nearest(const ctx *k, const float *grow, row_tab *t) {
-    size_t wo = k->d.wo;
-    int wi = (int)k->d.wi;
-    float mx = k->ax.max_val, my = k->ay.max_val;
-    for (size_t w = 0; w < wo; w++) {
+SC_AI void fill_nearest_impl(const ctx *k, const float *restrict grow, row_tab *t, const int align,
+                             const int padding) {
+    const int wo = (int)k->d.wo, wi = (int)k->d.wi;
+    const float mx = k->ax.max_val, my = k->ay.max_val;
+    int32_t *restrict off = t->off;
+    float *restrict m = t->f[T_W00];
+    for (int w = 0; w < wo; w++) {
         float gm;
-        float x = rintf(compute_coord(&k->ax, grow[2 * w], &gm));
-        float y = rintf(compute_coord(&k->ay, grow[2 * w + 1], &gm));
-        int ok = x >= 0.0f && x <= mx && y >= 0.0f && y <= my;
-        t->off[w] = ok ? (int)y * wi + (int)x : 0;
-        t->f[T_W00][w] = ok ? 1.0f : 0.0f;
+        float x = rintf(coord(&k->ax, grow[2 * w], align, padding, &gm));
+        float y = rintf(coord(&k->ay, grow[2 * w + 1], align, padding, &gm));
+        int ok = (x >= 0.0f) & (x <= mx) & (y >= 0.0f) & (y <= my);
+        float xs = ok ? x : 0.0f, ys = ok ? y : 0.0f;
+        off[w] = (int)ys * wi + (int)xs;
+        m[w] = ok ? 1.0f : 0.0f;
     }
+}
+
+#define SC_GRID_DISPATCH(call_)                                                                    \
+    switch (k->padding * 2 + k->align) {                                                           \
+    case 0:                                                                                        \
+        call_(0, SC_GRID_PAD_ZEROS);                                                               \
+        break;                                                                                     \
+    case 1:                                                                                        \
+        call_(1, SC_GRID_PAD_ZEROS);                                                               \
+        break;                                                                                     \
+    case 2:                                                                                        \
+        call_(0, SC_GRID_PAD_BORDER);                                                              \
+        break;                                                                                     \
+    case 3:                                                                                        \
+        call_(1, SC_GRID_PAD_BORDER);                                                              \
+        break;                                                                                     \
+    case 4:                                                                                        \
+        call_(0, SC_GRID_PAD_REFLECTION);                                                          \
+        break;                                                                                     \
+    default:                                                                                       \
+        call_(1, SC_GRID_PAD_REFLECTION);                                                          \
+        break;                                                                                     \
+    }
+
+static void fill_bilinear(const ctx *k, const float *grow, row_tab *t, int grad) {
+#define CALL_G(al, pd) fill_bilinear_impl(k, grow, t, 1, al, pd)
+#define CALL_F(al, pd) fill_bilinear_impl(k, grow, t, 0, al, pd)
+    if (grad) {
+        SC_GRID_DISPATCH(CALL_G)
+    } else {
+        SC_GRID_DISPATCH(CALL_F)
+    }
+#undef CALL_G
+#undef CALL_F
+}
+
+static void fill_nearest(const ctx *k, const float *grow, row_tab *t) {
+#define CALL_N(al, pd) fill_nearest_impl(k, grow, t, al, pd)
+    SC_GRID_DISPATCH(CALL_N)
+#undef CALL_N
 }
 
 /* Tables for nt threads, each wo entries per array. */
@@ -330,8 +350,10 @@ static void ctx_init(ctx *k, const dims *d, sc_grid_interp mode, sc_grid_padding
                      int align_corners) {
     k->d = *d;
     k->mode = (int)mode;
-    axis_init(&k->ax, (int)d->wi, align_corners != 0, (int)padding);
-    axis_init(&k->ay, (int)d->hi, align_corners != 0, (int)padding);
+    k->padding = (int)padding;
+    k->align = align_corners != 0;
+    axis_init(&k->ax, (int)d->wi, align_corners != 0);
+    axis_init(&k->ay, (int)d->hi, align_corners != 0);
     k->sx = d->wi > 1 ? 1 : 0;
     k->sy = d->hi > 1 ? (int)d->wi : 0;
 }
