@@ -5,7 +5,8 @@
  *
  * usage: bench_grid THREADS N C H W [REPS]
  *   (input N x C x H x W, grid N x H x W)
- * prints: saccade threads=T shape=NxCxHxW fwd_ms=... bwd_ms=... total_ms=... */
+ * prints: saccade threads=T shape=NxCxHxW fwd_ms=... bwd_ms=... total_ms=... (best of
+ *         REPS, then the medians) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,12 @@
 static double now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+static double cpu_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
 
@@ -62,9 +69,10 @@ int main(int argc, char **argv) {
         memcpy(theta + (size_t)i * 6, t, sizeof t);
     }
     if (sc_affine_grid(theta, n, h, w, 0, grid) != SC_OK) return 1;
-    double *tf = malloc((size_t)reps * sizeof(double)), *tb = malloc((size_t)reps * sizeof(double));
+    double *tf = malloc((size_t)reps * sizeof(double)), *tb = malloc((size_t)reps * sizeof(double)),
+           *tc = malloc((size_t)reps * sizeof(double));
     for (int k = -2; k < reps; k++) { /* two warm-up rounds */
-        double t0 = now_ms();
+        double c0 = cpu_ms(), t0 = now_ms();
         if (sc_grid_sample(in, grid, out, n, c, h, w, h, w, SC_GRID_BILINEAR, SC_GRID_PAD_ZEROS,
                            0) != SC_OK)
             return 1;
@@ -75,13 +83,17 @@ int main(int argc, char **argv) {
         if (sc_grid_sample_backward(gout, in, grid, gin, ggrid, n, c, h, w, h, w, SC_GRID_BILINEAR,
                                     SC_GRID_PAD_ZEROS, 0) != SC_OK)
             return 1;
-        double t2 = now_ms();
-        if (k >= 0) tf[k] = t1 - t0, tb[k] = t2 - t1;
+        double t2 = now_ms(), c2 = cpu_ms();
+        if (k >= 0) tf[k] = t1 - t0, tb[k] = t2 - t1, tc[k] = c2 - c0;
     }
-    double f = median(tf, reps), b = median(tb, reps);
-    printf("saccade threads=%d shape=%dx%dx%dx%d fwd_ms=%.3f bwd_ms=%.3f total_ms=%.3f\n", threads,
-           n, c, h, w, f, b, f + b);
+    /* best of reps: the least disturbed by other load on the machine */
+    double f = median(tf, reps), b = median(tb, reps), fb = tf[0], bb = tb[0];
+    median(tc, reps);
+    double cb = tc[0];
+    printf("saccade threads=%d shape=%dx%dx%dx%d fwd_ms=%.3f bwd_ms=%.3f total_ms=%.3f "
+           "(median fwd %.3f bwd %.3f; best cpu_ms fwd+bwd %.3f)\n",
+           threads, n, c, h, w, fb, bb, fb + bb, f, b, cb);
     free(in), free(out), free(gout), free(gin), free(grid), free(ggrid), free(theta);
-    free(tf), free(tb);
+    free(tf), free(tb), free(tc);
     return 0;
 }
