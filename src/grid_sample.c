@@ -407,20 +407,14 @@ static inline void bilinear_backward_row(const ctx *k, const row_tab *t, const f
     const float *restrict dx0 = t->f[T_DX0], *restrict dx1 = t->f[T_DX1];
     const float *restrict dy0 = t->f[T_DY0], *restrict dy1 = t->f[T_DY1];
     for (size_t c = 0; c < d->c; c++) {
-        const float *ip = inb ? inb + c * d->in_plane : NULL;
-        const float *restrict go = gob + c * d->out_plane;
-        float *gi = gib ? gib + c * d->in_plane : NULL;
-        for (size_t w = 0; w < wo; w++) {
-            float g = go[w];
-            if (want_gi) {
-                float *q = gi + off[w];
-                q[0] += w00[w] * g;
-                q[sx] += w01[w] * g;
-                q[sy] += w10[w] * g;
-                q[sxy] += w11[w] * g;
-            }
-            if (want_gg) {
+        /* two passes per channel row: the grid part only reads the input, the
+         * scatter only writes grad_input, so neither waits on the other */
+        if (want_gg) {
+            const float *restrict ip = inb + c * d->in_plane;
+            const float *restrict go = gob + c * d->out_plane;
+            for (size_t w = 0; w < wo; w++) {
                 const float *p = ip + off[w];
+                float g = go[w];
                 float v00 = p[0], v01 = p[sx], v10 = p[sy], v11 = p[sxy];
                 /* PyTorch: gx += ((ne - nw) * s + (se - sw) * n) * gOut,
                  *          gy += ((sw - nw) * e + (se - ne) * w) * gOut */
@@ -431,6 +425,47 @@ static inline void bilinear_backward_row(const ctx *k, const row_tab *t, const f
                 gx[w] = gx[w] + (a0 * ay0[w] + a1 * ay1[w]) * g;
                 gy[w] = gy[w] + (b0 * ax0[w] + b1 * ax1[w]) * g;
             }
+        }
+        if (want_gi) {
+            const float *restrict go = gob + c * d->out_plane;
+            float *restrict gi = gib + c * d->in_plane;
+            /* Consecutive pixels usually fall in the same cell or the next
+             * one to the right: keep the current 2x2 cell's sums in
+             * registers and write them out when the cell moves, instead of
+             * chaining read-modify-writes through memory. With sx == 0
+             * (width 1) the two columns coincide, so only same-cell runs
+             * are merged. */
+            int32_t cur = off[0];
+            float s00 = 0.0f, s01 = 0.0f, s10 = 0.0f, s11 = 0.0f;
+            for (size_t w = 0; w < wo; w++) {
+                float g = go[w];
+                int32_t o = off[w];
+                if (o != cur) {
+                    float *q = gi + cur;
+                    if (sx != 0 && o == cur + 1) {
+                        /* slide right by one column: the left column is done */
+                        q[0] += s00;
+                        q[sy] += s10;
+                        s00 = s01, s10 = s11, s01 = 0.0f, s11 = 0.0f;
+                    } else {
+                        q[0] += s00;
+                        q[sx] += s01;
+                        q[sy] += s10;
+                        q[sxy] += s11;
+                        s00 = s01 = s10 = s11 = 0.0f;
+                    }
+                    cur = o;
+                }
+                s00 += w00[w] * g;
+                s01 += w01[w] * g;
+                s10 += w10[w] * g;
+                s11 += w11[w] * g;
+            }
+            float *q = gi + cur;
+            q[0] += s00;
+            q[sx] += s01;
+            q[sy] += s10;
+            q[sxy] += s11;
         }
     }
 }
