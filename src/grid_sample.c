@@ -137,7 +137,10 @@ typedef struct ctx {
 
 /* Branch-free per-pixel coordinate code, specialised on padding / align
  * (compile-time constants after inlining) so the table loops vectorise. */
-#define SC_AI static inline __attribute__((always_inline))
+#define SC_AI static inline __attribute__((always_inline, optimize("no-trapping-math")))
+/* (no-trapping-math lets GCC vectorise floor/trunc and the selects; it does
+ * not change any result) */
+#define SC_NT __attribute__((optimize("no-trapping-math")))
 
 SC_AI float coord(const axis *a, float g, const int align, const int padding, float *gmult) {
     const float scale = a->scale, maxv = a->max_val;
@@ -152,11 +155,11 @@ SC_AI float coord(const axis *a, float g, const int align, const int padding, fl
         float flips = truncf(abs_in / ts);
         float extra = abs_in - flips * ts;
         float refl = ts - extra;
-        int flip = extra > refl;
-        int neg = in < 0.0f;
-        float r = flip ? refl : extra;
+        float sgn = extra > refl ? -1.0f : 1.0f;
+        sgn = in < 0.0f ? -sgn : sgn;
+        float r = extra > refl ? refl : extra;
         x = align ? r : r + low;
-        gm = (flip != neg ? -1.0f : 1.0f) * gm;
+        gm = sgn * gm;
     }
     if (padding != SC_GRID_PAD_ZEROS) {
         /* borders count as clipped for the gradient, as in PyTorch */
@@ -171,30 +174,33 @@ SC_AI float coord(const axis *a, float g, const int align, const int padding, fl
 /* Bilinear along one axis: base b (b and b + 1 inside when size >= 2) and
  * for positions b, b + 1 the weight and its derivative wrt the coordinate
  * (-1 for PyTorch's low corner, +1 for the high corner, 0 if outside). */
-SC_AI int lin(float x, float maxv, int hi, float *w0, float *w1, float *d0, float *d1) {
+SC_AI int lin(float x, float maxv, float hi, float *w0, float *w1, float *d0, float *d1) {
     float f = floorf(x);
     float frac = x - f, rest = 1.0f - frac;
-    int ok0 = (f >= 0.0f) & (f <= maxv);
-    int ok1 = (f >= -1.0f) & (f <= maxv - 1.0f);
     float fs = f > -1.0f ? f : -1.0f; /* NaN / far out: any valid index, weights are 0 */
     fs = fs < maxv ? fs : maxv;
-    int i0 = (int)fs;
-    int b = i0 < 0 ? 0 : (i0 > hi ? hi : i0);
+    float fb = fs > 0.0f ? fs : 0.0f; /* base index, in [0, hi] */
+    fb = fb < hi ? fb : hi;
+    int ok0 = (f >= 0.0f) & (f <= maxv);
+    int ok1 = (f >= -1.0f) & (f <= maxv - 1.0f);
     float wa = ok0 ? rest : 0.0f, da = ok0 ? -1.0f : 0.0f;
     float wb = ok1 ? frac : 0.0f, db = ok1 ? 1.0f : 0.0f;
-    int lo = i0<b, up = i0> b;
-    *w0 = lo ? wb : (up ? 0.0f : wa);
-    *d0 = lo ? db : (up ? 0.0f : da);
-    *w1 = up ? wa : (lo ? 0.0f : wb);
-    *d1 = up ? da : (lo ? 0.0f : db);
-    return b;
+    /* fs < fb: low corner at -1, the high one sits at the base;
+     * fs > fb: low corner at size - 1, it sits at base + 1 */
+    *w0 = fs < fb ? wb : (fs > fb ? 0.0f : wa);
+    *d0 = fs < fb ? db : (fs > fb ? 0.0f : da);
+    *w1 = fs > fb ? wa : (fs < fb ? 0.0f : wb);
+    *d1 = fs > fb ? da : (fs < fb ? 0.0f : db);
+    return (int)fb;
 }
 
 SC_AI void fill_bilinear_impl(const ctx *k, const float *restrict grow, row_tab *t, const int grad,
                               const int align, const int padding) {
     const int wo = (int)k->d.wo, wi = (int)k->d.wi;
-    const int hx = wi >= 2 ? wi - 2 : 0, hy = k->d.hi >= 2 ? (int)k->d.hi - 2 : 0;
+    const float hx = wi >= 2 ? (float)(wi - 2) : 0.0f;
+    const float hy = k->d.hi >= 2 ? (float)(k->d.hi - 2) : 0.0f;
     const float mx = k->ax.max_val, my = k->ay.max_val;
+    const axis xa = k->ax, ya = k->ay; /* local copies: loop invariants */
     int32_t *restrict off = t->off;
     float *restrict w00 = t->f[T_W00], *restrict w01 = t->f[T_W01];
     float *restrict w10 = t->f[T_W10], *restrict w11 = t->f[T_W11];
@@ -205,8 +211,8 @@ SC_AI void fill_bilinear_impl(const ctx *k, const float *restrict grow, row_tab 
     float *restrict gmx = t->f[T_GMX], *restrict gmy = t->f[T_GMY];
     for (int w = 0; w < wo; w++) {
         float gx, gy, wx0, wx1, wy0, wy1, ddx0, ddx1, ddy0, ddy1;
-        float x = coord(&k->ax, grow[2 * w], align, padding, &gx);
-        float y = coord(&k->ay, grow[2 * w + 1], align, padding, &gy);
+        float x = coord(&xa, grow[2 * w], align, padding, &gx);
+        float y = coord(&ya, grow[2 * w + 1], align, padding, &gy);
         int bx = lin(x, mx, hx, &wx0, &wx1, &ddx0, &ddx1);
         int by = lin(y, my, hy, &wy0, &wy1, &ddy0, &ddy1);
         off[w] = by * wi + bx;
@@ -262,7 +268,7 @@ SC_AI void fill_nearest_impl(const ctx *k, const float *restrict grow, row_tab *
         break;                                                                                     \
     }
 
-static void fill_bilinear(const ctx *k, const float *grow, row_tab *t, int grad) {
+SC_NT static void fill_bilinear(const ctx *k, const float *grow, row_tab *t, int grad) {
 #define CALL_G(al, pd) fill_bilinear_impl(k, grow, t, 1, al, pd)
 #define CALL_F(al, pd) fill_bilinear_impl(k, grow, t, 0, al, pd)
     if (grad) {
@@ -274,7 +280,7 @@ static void fill_bilinear(const ctx *k, const float *grow, row_tab *t, int grad)
 #undef CALL_F
 }
 
-static void fill_nearest(const ctx *k, const float *grow, row_tab *t) {
+SC_NT static void fill_nearest(const ctx *k, const float *grow, row_tab *t) {
 #define CALL_N(al, pd) fill_nearest_impl(k, grow, t, al, pd)
     SC_GRID_DISPATCH(CALL_N)
 #undef CALL_N
