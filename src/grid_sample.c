@@ -1,8 +1,9 @@
 /* affine_grid and 2-D grid_sample, forward and backward, replicating the
  * float arithmetic of PyTorch 1.13's CPU kernels (GridSamplerKernel.cpp):
  * the same unnormalise / clip / reflect formulas in the same order, the same
- * corner weights and the same summation order, so forward results agree
- * bit for bit for finite data.
+ * corner weights and the same summation order (torch's vectorised build may
+ * still round a few results 1 ulp differently, e.g. through FMA), so
+ * nearest-neighbour choices and clip/reflect decisions match exactly.
  *
  * Layout of the work: the (n, h_out) output rows are split into one
  * contiguous chunk per thread. For each row the four corner offsets and
@@ -16,7 +17,9 @@
  * Backward scatter into grad_input is race-free and deterministic: a thread
  * writes directly into the batch items whose first row it owns, and into a
  * private zeroed buffer for the (at most one) item whose first rows belong to
- * an earlier thread; those buffers are added afterwards in thread order. */
+ * an earlier thread; those buffers are added afterwards in thread order.
+ * Runs of pixels in the same or the next cell are summed in registers before
+ * being added, so grad_input differs from PyTorch's by rounding only. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -137,10 +140,15 @@ typedef struct ctx {
 
 /* Branch-free per-pixel coordinate code, specialised on padding / align
  * (compile-time constants after inlining) so the table loops vectorise. */
-#define SC_AI static inline __attribute__((always_inline, optimize("no-trapping-math")))
 /* (no-trapping-math lets GCC vectorise floor/trunc and the selects; it does
  * not change any result) */
+#if defined(__clang__) || !defined(__GNUC__)
+#define SC_NT
+#define SC_AI static inline __attribute__((always_inline))
+#else
 #define SC_NT __attribute__((optimize("no-trapping-math")))
+#define SC_AI static inline __attribute__((always_inline, optimize("no-trapping-math")))
+#endif
 
 SC_AI float coord(const axis *a, float g, const int align, const int padding, float *gmult) {
     const float scale = a->scale, maxv = a->max_val;
@@ -163,7 +171,7 @@ SC_AI float coord(const axis *a, float g, const int align, const int padding, fl
     }
     if (padding != SC_GRID_PAD_ZEROS) {
         /* borders count as clipped for the gradient, as in PyTorch */
-        gm = (x > 0.0f) & (x < maxv) ? gm : 0.0f;
+        gm = ((x > 0.0f) & (x < maxv)) ? gm : 0.0f;
         x = x > 0.0f ? x : 0.0f; /* NaN -> 0 */
         x = x < maxv ? x : maxv;
     }

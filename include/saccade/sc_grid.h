@@ -20,7 +20,9 @@
  *
  * Non-finite grid values never cause out-of-bounds access: with border or
  * reflection padding they sample pixel 0 (as PyTorch does), with zeros
- * padding they sample zero (PyTorch gives NaN there). */
+ * padding they sample zero (PyTorch gives NaN there). Corners outside the
+ * image are given weight 0 rather than skipped, so a non-finite input value
+ * next to such a corner can make the result NaN where PyTorch's is finite. */
 #ifndef SACCADE_SC_GRID_H
 #define SACCADE_SC_GRID_H
 
