@@ -1,5 +1,6 @@
 /* OpenBLAS loaded at run time, after choosing its core type (see sc_blas.h). */
 #define _GNU_SOURCE
+#include <limits.h>
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -73,20 +74,27 @@ static void blas_load(void) {
     env = getenv("OPENBLAS_CORETYPE");
     snprintf(info->coretype_env, sizeof info->coretype_env, "%s", env ? env : "");
 
-    char path[512];
-    const char *names[3];
-    snprintf(path, sizeof path, "%s/libopenblas.so.0", SC_OPENBLAS_LIBDIR);
-    names[0] = SC_OPENBLAS_LIBDIR[0] ? path : "libopenblas.so.0";
-    names[1] = "libopenblas.so.0";
-    names[2] = "libopenblas.so";
+    /* SACCADE_OPENBLAS picks a specific build (e.g. Debian's openblas-openmp,
+     * which shares libgomp's thread pool with saccade's OpenMP loops). */
+    char p_omp[512], p_pth[512];
+    snprintf(p_omp, sizeof p_omp, "%s/../openblas-openmp/libopenblas.so.0", SC_OPENBLAS_LIBDIR);
+    snprintf(p_pth, sizeof p_pth, "%s/libopenblas.so.0", SC_OPENBLAS_LIBDIR);
+    const char *override = getenv("SACCADE_OPENBLAS");
+    const char *names[5] = {override, SC_OPENBLAS_LIBDIR[0] ? p_pth : NULL, "libopenblas.so.0",
+                            SC_OPENBLAS_LIBDIR[0] ? p_omp : NULL, "libopenblas.so"};
     if (existing) {
         B.handle = RTLD_DEFAULT;
         info->already_loaded = 1;
         snprintf(info->library, sizeof info->library, "(linked into the program)");
     } else {
-        for (int i = 0; i < 3 && !B.handle; i++) {
+        for (int i = 0; i < 5 && !B.handle; i++) {
+            if (!names[i] || !*names[i]) continue;
             B.handle = try_open(names[i], RTLD_NOW | RTLD_LOCAL);
-            if (B.handle) snprintf(info->library, sizeof info->library, "%s", names[i]);
+            if (B.handle) {
+                char *real = realpath(names[i], NULL); /* NULL for bare sonames */
+                snprintf(info->library, sizeof info->library, "%s", real ? real : names[i]);
+                free(real);
+            }
         }
     }
     if (!B.handle) {

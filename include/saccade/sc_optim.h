@@ -27,6 +27,10 @@ typedef struct sc_param {
     float *grad;
     size_t n;
     int no_weight_decay;
+    /* Shape for saving (checkpoints, model files); ndim 0 means 1-D of n.
+     * The optimiser ignores it. */
+    int ndim;
+    int64_t shape[6];
 } sc_param;
 
 typedef enum sc_optim_kind {

@@ -31,5 +31,7 @@ void cli_json_string(FILE *out, const char *s);
 /* Verbs. */
 int verb_info(int argc, char **argv);
 void verb_info_help(FILE *out);
+int verb_overlay(int argc, char **argv);
+void verb_overlay_help(FILE *out);
 
 #endif

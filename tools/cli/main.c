@@ -6,6 +6,8 @@
 static const cli_verb VERBS[] = {
     {"info", "describe images, model files, or the system (BLAS core, threads)", verb_info,
      verb_info_help},
+    {"overlay", "blend a saliency/attention map (image or .npy) onto an image", verb_overlay,
+     verb_overlay_help},
 };
 static const int NVERBS = (int)(sizeof VERBS / sizeof VERBS[0]);
 

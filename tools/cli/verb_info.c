@@ -42,6 +42,30 @@ static int info_system(int json, int threads) {
     return CLI_OK;
 }
 
+static const char *orientation_name(int o) {
+    static const char *names[] = {"normal", "normal", "mirrored", "rotated 180",
+                                  "mirrored vertically", "transposed", "rotated 90 cw",
+                                  "transversed", "rotated 90 ccw"};
+    return (o >= 1 && o <= 8) ? names[o] : "unknown";
+}
+
+static int info_image(const char *path, int json) {
+    sc_image_info ii;
+    if (sc_image_probe(path, &ii)) return cli_fail(NULL);
+    if (json) {
+        printf("{\"path\": ");
+        cli_json_string(stdout, path);
+        printf(", \"kind\": \"image\", \"format\": \"%s\", \"width\": %d, \"height\": %d, "
+               "\"channels\": %d, \"bit_depth\": %d, \"orientation\": %d}\n",
+               ii.format, ii.w, ii.h, ii.channels, ii.bit_depth, ii.orientation);
+    } else {
+        printf("%s: %s image, %d x %d, %d channel%s, %d-bit, orientation %d (%s)\n", path,
+               ii.format, ii.w, ii.h, ii.channels, ii.channels == 1 ? "" : "s", ii.bit_depth,
+               ii.orientation, orientation_name(ii.orientation));
+    }
+    return CLI_OK;
+}
+
 int verb_info(int argc, char **argv) {
     int json = 0, sys = 0, threads = 0, nfiles = 0;
     char **files = calloc((size_t)argc, sizeof *files);
@@ -62,6 +86,9 @@ int verb_info(int argc, char **argv) {
     int rc = CLI_OK;
     if (!sys && nfiles == 0) rc = cli_usage("info", "give --system or at least one FILE");
     else if (sys) rc = info_system(json, threads);
+    /* Every file is described even if an earlier one failed; status 1 if any did. */
+    for (int i = 0; rc != CLI_USAGE && i < nfiles; i++)
+        if (info_image(files[i], json) != CLI_OK) rc = CLI_FAIL;
     free(files);
     return rc;
 }

@@ -1,0 +1,98 @@
+/* saccade: the training loop every trainer shares.
+ *
+ * A caller-driven loop (the model code stays in charge of forward/backward):
+ *
+ *   sc_trainer *tr;
+ *   sc_trainer_create(&tp, n_examples, params, np, buffers, nb, &tr);
+ *   const int *idx; size_t count;
+ *   while (sc_trainer_next(tr, &idx, &count) == 1) {   // grads zeroed, lr set
+ *       double loss = model_forward_backward(idx, count);
+ *       sc_trainer_step(tr, loss, 0, NULL, NULL);       // clip, update, log, checkpoint
+ *       if (sc_trainer_at_epoch_end(tr)) evaluate(...);
+ *   }
+ *   sc_trainer_save(tr, "model.safetensors");
+ *
+ * What it does: shuffled mini-batches whose order depends only on (seed,
+ * epoch); the learning-rate schedule; gradient clipping by global norm; the
+ * optimiser step; a progress bar on a terminal (plain lines otherwise);
+ * metrics as JSON lines; checkpoints written atomically every N steps and at
+ * each epoch end, holding parameters, buffers, optimiser state, the model's
+ * random generator and the position, so that `resume` continues exactly as
+ * if the run had never stopped (same batches, same updates, same dropout). */
+#ifndef SACCADE_SC_TRAIN_H
+#define SACCADE_SC_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "saccade/sc_error.h"
+#include "saccade/sc_optim.h"
+#include "saccade/sc_rng.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sc_train_params {
+    int epochs;                 /* default 1 */
+    size_t batch_size;          /* default 64 */
+    uint64_t seed;              /* batch order and the model's rng (default 0) */
+    int shuffle;                /* default 1 */
+    int drop_last;              /* default 0 */
+    sc_optim_params optim;      /* default AdamW */
+    sc_lr_schedule schedule;    /* base_lr 0 means optim.lr, constant */
+    double clip_grad_norm;      /* 0: no clipping */
+    int64_t checkpoint_every;   /* steps between checkpoints; 0: only at epoch ends */
+    const char *checkpoint_path; /* NULL: no checkpoints */
+    const char *metrics_path;    /* NULL: no metrics log */
+    int resume;                 /* continue from checkpoint_path */
+    int64_t max_steps;          /* stop after this many global steps (0: all epochs) */
+    int log_every;              /* plain-log interval in steps (default 50) */
+    int progress_mode;          /* as sc_progress_params.force_mode (0 auto) */
+    const char *label;          /* progress label (default "train") */
+} sc_train_params;
+sc_train_params sc_train_default_params(void);
+
+typedef struct sc_trainer sc_trainer; /* opaque */
+
+/* params: trainable tensors (grad non-NULL); buffers: saved but not trained
+ * (batch-norm running statistics), grad NULL. Both lists are copied; the
+ * memory stays the caller's. With p->resume, loads the checkpoint now. */
+sc_status sc_trainer_create(const sc_train_params *p, size_t n_examples, const sc_param *params,
+                            size_t nparams, const sc_param *buffers, size_t nbuffers,
+                            sc_trainer **out);
+void sc_trainer_free(sc_trainer *tr);
+
+/* Metadata written into checkpoints and the saved model (e.g.
+ * "saccade.config"), so a checkpoint is also a usable model file. */
+sc_status sc_trainer_set_metadata(sc_trainer *tr, const char *key, const char *value);
+/* The model's random generator (dropout, augmentation): seeded from the
+ * seed, saved in checkpoints and restored on resume. */
+sc_rng *sc_trainer_rng(sc_trainer *tr);
+
+/* Next batch: returns 1 with the example indices (valid until the next
+ * call), 0 when training is over, -1 on error (sc_last_error). Zeroes every
+ * gradient and sets the learning rate for this step. */
+int sc_trainer_next(sc_trainer *tr, const int **idx, size_t *count);
+/* After the caller's backward pass: clip, step, log loss and extra metrics,
+ * checkpoint when due. A non-finite loss stops training with SC_ERR_INTERNAL
+ * naming the step (the last checkpoint stays intact). */
+sc_status sc_trainer_step(sc_trainer *tr, double loss, int nmetrics, const char *const *keys,
+                          const double *values);
+/* True right after the step that finished an epoch. */
+int sc_trainer_at_epoch_end(const sc_trainer *tr);
+/* Log extra metrics (e.g. held-out accuracy) at the current step. */
+sc_status sc_trainer_log(sc_trainer *tr, int nmetrics, const char *const *keys,
+                         const double *values);
+int64_t sc_trainer_global_step(const sc_trainer *tr);
+int64_t sc_trainer_epoch(const sc_trainer *tr); /* 0-based epoch of the last batch */
+double sc_trainer_epoch_loss(const sc_trainer *tr); /* mean loss of the current/last epoch */
+double sc_trainer_elapsed(const sc_trainer *tr);    /* seconds in this process */
+/* Write a checkpoint now (to checkpoint_path). */
+sc_status sc_trainer_checkpoint(sc_trainer *tr);
+/* Save the model: parameters, buffers and metadata, no optimiser state. */
+sc_status sc_trainer_save(sc_trainer *tr, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

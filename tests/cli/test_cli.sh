@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# End-to-end tests of the saccade CLI: exit codes, messages, outputs.
+set -u
+cli=${SACCADE_CLI:?run through ctest}
+src=${SACCADE_SOURCE_DIR:?}
+py=${SACCADE_PYTHON:-/usr/bin/python3}
+tmp=$(mktemp -d "${SACCADE_BUILD_DIR:-/tmp}/cli.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+pass=0; fail=0
+check() { # name, expected status, command...
+  local name=$1 want=$2; shift 2
+  "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?
+  if [ "$got" -eq "$want" ]; then pass=$((pass+1)); else
+    fail=$((fail+1)); echo "FAIL $name: exit $got, wanted $want"; sed 's/^/  stderr: /' "$tmp/err" | head -5
+  fi
+}
+expect_grep() { # name, file, pattern
+  if grep -qE -- "$3" "$2"; then pass=$((pass+1)); else
+    fail=$((fail+1)); echo "FAIL $1: '$3' not in $2:"; head -5 "$2" | sed 's/^/  /'; fi
+}
+samples="$src/assets/samples"
+
+# Help, version, usage errors.
+check "no args is a usage error" 2 "$cli"
+check "--help" 0 "$cli" --help; expect_grep "--help lists verbs" "$tmp/out" "overlay"
+check "--version" 0 "$cli" --version; expect_grep "version" "$tmp/out" "^saccade [0-9]+\.[0-9]+\.[0-9]+"
+check "unknown verb" 2 "$cli" frobnicate; expect_grep "unknown verb hint" "$tmp/err" "unknown verb"
+check "verb --help" 0 "$cli" overlay --help; expect_grep "overlay help" "$tmp/out" "usage: saccade overlay"
+check "help VERB" 0 "$cli" help info; expect_grep "help info" "$tmp/out" "usage: saccade info"
+check "info without files" 2 "$cli" info
+check "info bad option" 2 "$cli" info --bogus
+check "info bad threads" 2 "$cli" info --system --threads zero
+
+# info on images.
+check "info image" 0 "$cli" info "$samples/chelsea.jpg"
+expect_grep "info image text" "$tmp/out" "chelsea.jpg: jpeg image, 451 x 300, 3 channels, 8-bit"
+check "info image json" 0 "$cli" info --json "$samples/chelsea-map.png"
+expect_grep "info json" "$tmp/out" '"format": "png", "width": 14, "height": 14, "channels": 1, "bit_depth": 8'
+check "info missing file" 1 "$cli" info "$tmp/nope.png"
+expect_grep "runtime error names the file" "$tmp/err" "^saccade: .*nope.png"
+head -c 1000 /dev/urandom > "$tmp/random.png"
+check "info random bytes" 1 "$cli" info "$samples/chelsea.jpg" "$tmp/random.png"
+expect_grep "info continues after a bad file" "$tmp/out" "chelsea.jpg"
+check "info system json" 0 "$cli" info --system --json --threads 1
+expect_grep "system json fields" "$tmp/out" '"blas_core": "[A-Za-z0-9]+".*"sgemm_gflops": [0-9.]+'
+
+# overlay: image map, .npy map, errors.
+check "overlay png map" 0 "$cli" overlay "$samples/chelsea.jpg" "$samples/chelsea-map.png" -o "$tmp/o.png" --colormap inferno --alpha 0.6 --smooth 4
+check "overlay output is a same-size png" 0 "$cli" info "$tmp/o.png"
+expect_grep "overlay output size" "$tmp/out" "png image, 451 x 300, 3 channels"
+"$py" -c "import numpy as np; np.save('$tmp/m.npy', np.arange(12, dtype=np.float32).reshape(3,4))"
+check "overlay npy map jpg out" 0 "$cli" overlay "$samples/chelsea.jpg" "$tmp/m.npy" -o "$tmp/o.jpg" --range 0,11
+# Pixel check against numpy: right edge is hottest (viridis yellow-ish), left darkest.
+"$py" - "$tmp/o.png" "$src/assets/samples/chelsea.jpg" <<'PY' >"$tmp/px" 2>&1
+import sys, cv2, numpy as np
+o = cv2.imread(sys.argv[1])[:, :, ::-1].astype(float); img = cv2.imread(sys.argv[2])[:, :, ::-1].astype(float)
+# The map's peak is at (6/14, 5/14) of the image: overlay there must differ from the image,
+# and a far corner must be mostly the image blended with the colormap's low end.
+h, w = img.shape[:2]
+cy, cx = int(5.5 / 14 * h), int(6.5 / 14 * w)
+print("peak-diff", np.abs(o[cy, cx] - img[cy, cx]).sum() > 30)
+PY
+expect_grep "overlay changes the peak" "$tmp/px" "peak-diff True"
+check "overlay missing -o" 2 "$cli" overlay "$samples/chelsea.jpg" "$samples/chelsea-map.png"
+check "overlay bad alpha" 2 "$cli" overlay "$samples/chelsea.jpg" "$samples/chelsea-map.png" -o "$tmp/x.png" --alpha 2
+check "overlay bad colormap" 2 "$cli" overlay "$samples/chelsea.jpg" "$samples/chelsea-map.png" -o "$tmp/x.png" --colormap rainbowz
+check "overlay bad ext" 2 "$cli" overlay "$samples/chelsea.jpg" "$samples/chelsea-map.png" -o "$tmp/x.gif"
+check "overlay corrupt map" 1 "$cli" overlay "$samples/chelsea.jpg" "$tmp/random.png" -o "$tmp/x.png"
+check "overlay corrupt npy" 1 "$cli" overlay "$samples/chelsea.jpg" "$tmp/random.png" -o "$tmp/x.png"
+head -c 100 "$tmp/m.npy" > "$tmp/trunc.npy"
+check "overlay truncated npy" 1 "$cli" overlay "$samples/chelsea.jpg" "$tmp/trunc.npy" -o "$tmp/x.png"
+check "overlay missing folder" 1 "$cli" overlay "$samples/chelsea.jpg" "$samples/chelsea-map.png" -o "$tmp/no/dir/x.png"
+[ ! -e "$tmp/x.png" ] && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: failed overlay left a file"; }
+left=$(find "$tmp" -name '.*tmp*' | wc -l)
+[ "$left" -eq 0 ] && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: temporary files left behind"; }
+# stdin input
+check "overlay stdin image" 0 sh -c "'$cli' overlay - '$samples/chelsea-map.png' -o '$tmp/s.png' < '$samples/chelsea.jpg'"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
