@@ -4,6 +4,7 @@
 #include <string.h>
 #include "saccade/sc_attention.h"
 #include "saccade/sc_blas.h"
+#include "saccade/sc_nn.h"
 #include "attn_internal.h"
 #include "sc_internal.h"
 
@@ -42,9 +43,9 @@ sc_status sc_addatt_precompute(const sc_addatt_desc *d, const float *features,
     if (!features || !w || !w->encoder_att_weight || !proj)
         return sc_set_error(SC_ERR_INVALID_ARG,
                             "%s: NULL features, weights, encoder_att.weight or proj", fn);
-    attn_linear_fwd(proj, features, w->encoder_att_weight, w->encoder_att_bias, d->B * d->P, d->E,
-                    d->A);
-    return SC_OK;
+    ATTN_TRY(sc_linear_forward(proj, features, w->encoder_att_weight, w->encoder_att_bias,
+                               d->B * d->P, d->E, d->A));
+    return st;
 }
 
 sc_status sc_addatt_precompute_backward(const sc_addatt_desc *d, const float *features,
@@ -56,9 +57,10 @@ sc_status sc_addatt_precompute_backward(const sc_addatt_desc *d, const float *fe
     if (!features || !w || !w->encoder_att_weight || !dproj)
         return sc_set_error(SC_ERR_INVALID_ARG,
                             "%s: NULL features, weights, encoder_att.weight or dproj", fn);
-    attn_linear_bwd(dfeatures, g ? g->encoder_att_weight : NULL, g ? g->encoder_att_bias : NULL,
-                    dproj, features, w->encoder_att_weight, d->B * d->P, d->E, d->A);
-    return SC_OK;
+    ATTN_TRY(sc_linear_backward(dfeatures, g ? g->encoder_att_weight : NULL,
+                                g ? g->encoder_att_bias : NULL, dproj, features,
+                                w->encoder_att_weight, d->B * d->P, d->E, d->A));
+    return st;
 }
 
 sc_status sc_addatt_step_forward(const sc_addatt_desc *d, const float *features, const float *proj,

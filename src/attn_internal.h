@@ -22,18 +22,11 @@ void attn_sdpa_bwd(int B, int nh, int Lq, int Lk, int D, int Dv, const float *q,
                    const float *attn_drop, float dropout_p, const float *dout, int ldo,
                    const float *dattn, float *dq, float *dk, float *dv, float *scratch);
 
-/* Local dense kernels (PyTorch layouts), until sc_nn.h is available.
- * out (N, out_f) = x W^T + b; backward accumulates; NULL grads skipped. */
-void attn_linear_fwd(float *out, const float *x, const float *w, const float *b, int N, int in_f,
-                     int out_f);
-void attn_linear_bwd(float *dx, float *dw, float *db, const float *dout, const float *x,
-                     const float *w, int N, int in_f, int out_f);
-void attn_layernorm_fwd(float *out, float *mean, float *rstd, const float *x, const float *g,
-                        const float *b, int N, int D, float eps);
-void attn_layernorm_bwd(float *dx, float *dg, float *db, const float *dout, const float *x,
-                        const float *mean, const float *rstd, const float *g, int N, int D);
-/* act 0 relu, 1 gelu (exact erf form). bwd: dx += f'(x) dout. */
-void attn_act_fwd(int act, float *out, const float *x, size_t n);
-void attn_act_bwd(int act, float *dx, const float *dout, const float *x, size_t n);
+/* Run a kernel only while everything so far succeeded (`st` in scope). The
+ * arguments are validated up front, so a failure here is a bug upstream. */
+#define ATTN_TRY(expr)                                                                             \
+    do {                                                                                           \
+        if (st == SC_OK) st = (expr);                                                              \
+    } while (0)
 
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 #include "saccade/sc_attention.h"
 #include "saccade/sc_blas.h"
+#include "saccade/sc_nn.h"
 #include "attn_internal.h"
 #include "sc_internal.h"
 
@@ -232,13 +233,14 @@ sc_status sc_mha_forward(const sc_mha_desc *d, const sc_mha_weights *w, const fl
     const int B = d->B, Lq = d->Lq, Lk = d->Lk, E = d->E, nh = d->num_heads, hd = E / nh;
     mha_cache m = mha_split(d, cache);
     const float *bi = w->in_proj_bias;
-    attn_linear_fwd(m.Q, query, w->in_proj_weight, bi, B * Lq, E, E);
-    attn_linear_fwd(m.K, key, w->in_proj_weight + (size_t)E * E, bi ? bi + E : NULL, B * Lk, E, E);
-    attn_linear_fwd(m.V, value, w->in_proj_weight + (size_t)2 * E * E, bi ? bi + 2 * E : NULL,
-                    B * Lk, E, E);
+    ATTN_TRY(sc_linear_forward(m.Q, query, w->in_proj_weight, bi, B * Lq, E, E));
+    ATTN_TRY(sc_linear_forward(m.K, key, w->in_proj_weight + (size_t)E * E, bi ? bi + E : NULL,
+                               B * Lk, E, E));
+    ATTN_TRY(sc_linear_forward(m.V, value, w->in_proj_weight + (size_t)2 * E * E,
+                               bi ? bi + 2 * E : NULL, B * Lk, E, E));
     attn_sdpa_fwd(B, nh, Lq, Lk, hd, hd, m.Q, E, m.K, E, m.V, E, attn_mask, key_padding_mask,
                   d->dropout_p, drop, rng, m.ctx, E, m.attn, m.attn_drop);
-    attn_linear_fwd(out, m.ctx, w->out_proj_weight, w->out_proj_bias, B * Lq, E, E);
+    ATTN_TRY(sc_linear_forward(out, m.ctx, w->out_proj_weight, w->out_proj_bias, B * Lq, E, E));
     if (weights) {
         size_t LL = (size_t)Lq * Lk;
         if (!average_weights) {
@@ -253,7 +255,7 @@ sc_status sc_mha_forward(const sc_mha_desc *d, const sc_mha_weights *w, const fl
                 }
         }
     }
-    return SC_OK;
+    return st;
 }
 
 sc_status sc_mha_backward(const sc_mha_desc *d, const sc_mha_weights *w, const float *query,
@@ -274,18 +276,18 @@ sc_status sc_mha_backward(const sc_mha_desc *d, const sc_mha_weights *w, const f
     float *dctx = s, *dQ = dctx + nq, *dK = dQ + nq, *dV = dK + nk, *scr = dV + nk;
     sc_mha_grads z = {0};
     if (!g) g = &z;
-    attn_linear_bwd(dctx, g->out_proj_weight, g->out_proj_bias, dout, m.ctx, w->out_proj_weight,
-                    B * Lq, E, E);
+    ATTN_TRY(sc_linear_backward(dctx, g->out_proj_weight, g->out_proj_bias, dout, m.ctx,
+                                w->out_proj_weight, B * Lq, E, E));
     attn_sdpa_bwd(B, nh, Lq, Lk, hd, hd, m.Q, E, m.K, E, m.V, E, m.attn,
                   train && d->dropout_p > 0.0f ? m.attn_drop : NULL, d->dropout_p, dctx, E, NULL,
                   dQ, dK, dV, scr);
     const float *Wi = w->in_proj_weight;
     float *gW = g->in_proj_weight, *gb = g->in_proj_bias;
-    attn_linear_bwd(dquery, gW, gb, dQ, query, Wi, B * Lq, E, E);
-    attn_linear_bwd(dkey, gW ? gW + (size_t)E * E : NULL, gb ? gb + E : NULL, dK, key,
-                    Wi + (size_t)E * E, B * Lk, E, E);
-    attn_linear_bwd(dvalue, gW ? gW + (size_t)2 * E * E : NULL, gb ? gb + 2 * E : NULL, dV, value,
-                    Wi + (size_t)2 * E * E, B * Lk, E, E);
+    ATTN_TRY(sc_linear_backward(dquery, gW, gb, dQ, query, Wi, B * Lq, E, E));
+    ATTN_TRY(sc_linear_backward(dkey, gW ? gW + (size_t)E * E : NULL, gb ? gb + E : NULL, dK, key,
+                                Wi + (size_t)E * E, B * Lk, E, E));
+    ATTN_TRY(sc_linear_backward(dvalue, gW ? gW + (size_t)2 * E * E : NULL, gb ? gb + 2 * E : NULL,
+                                dV, value, Wi + (size_t)2 * E * E, B * Lk, E, E));
     sc_free(s);
-    return SC_OK;
+    return st;
 }

@@ -3,6 +3,7 @@
 #include <string.h>
 #include "saccade/sc_attention.h"
 #include "saccade/sc_ops.h"
+#include "saccade/sc_nn.h"
 #include "attn_internal.h"
 #include "sc_internal.h"
 
@@ -76,7 +77,8 @@ sc_status sc_tel_forward(const sc_tel_desc *d, const sc_tel_weights *w, const fl
     tel_cache t = tel_split(d, cache);
     const float *sa_in = x;
     if (d->norm_first) {
-        attn_layernorm_fwd(t.n1, t.mean1, t.rstd1, x, w->norm1_weight, w->norm1_bias, N, E, d->eps);
+        ATTN_TRY(sc_layernorm_forward(t.n1, t.mean1, t.rstd1, x, w->norm1_weight, w->norm1_bias, N,
+                                      E, d->eps));
         sa_in = t.n1;
     }
     st = sc_mha_forward(&md, &w->self_attn, sa_in, sa_in, sa_in, attn_mask, key_padding_mask, train,
@@ -85,23 +87,24 @@ sc_status sc_tel_forward(const sc_tel_desc *d, const sc_tel_weights *w, const fl
     if (drop) sc_dropout_forward(t.a, e, d->dropout_p, 1, rng, t.m1, t.a);
     sc_add_forward(x, t.a, e, 1.0f, 1.0f, t.r1);
     if (d->norm_first)
-        attn_layernorm_fwd(t.x1, t.mean2, t.rstd2, t.r1, w->norm2_weight, w->norm2_bias, N, E,
-                           d->eps);
+        ATTN_TRY(sc_layernorm_forward(t.x1, t.mean2, t.rstd2, t.r1, w->norm2_weight, w->norm2_bias,
+                                      N, E, d->eps));
     else
-        attn_layernorm_fwd(t.x1, t.mean1, t.rstd1, t.r1, w->norm1_weight, w->norm1_bias, N, E,
-                           d->eps);
-    attn_linear_fwd(t.h, t.x1, w->linear1_weight, w->linear1_bias, N, E, F);
-    attn_act_fwd(act_code(d), t.gd, t.h, f);
+        ATTN_TRY(sc_layernorm_forward(t.x1, t.mean1, t.rstd1, t.r1, w->norm1_weight, w->norm1_bias,
+                                      N, E, d->eps));
+    ATTN_TRY(sc_linear_forward(t.h, t.x1, w->linear1_weight, w->linear1_bias, N, E, F));
+    ATTN_TRY(sc_act_forward(act_code(d), t.gd, t.h, f));
     if (drop) sc_dropout_forward(t.gd, f, d->dropout_p, 1, rng, t.mf, t.gd);
-    attn_linear_fwd(t.f, t.gd, w->linear2_weight, w->linear2_bias, N, F, E);
+    ATTN_TRY(sc_linear_forward(t.f, t.gd, w->linear2_weight, w->linear2_bias, N, F, E));
     if (drop) sc_dropout_forward(t.f, e, d->dropout_p, 1, rng, t.m2, t.f);
     if (d->norm_first) {
         sc_add_forward(t.r1, t.f, e, 1.0f, 1.0f, y);
     } else {
         sc_add_forward(t.x1, t.f, e, 1.0f, 1.0f, t.r2);
-        attn_layernorm_fwd(y, t.mean2, t.rstd2, t.r2, w->norm2_weight, w->norm2_bias, N, E, d->eps);
+        ATTN_TRY(sc_layernorm_forward(y, t.mean2, t.rstd2, t.r2, w->norm2_weight, w->norm2_bias, N,
+                                      E, d->eps));
     }
-    return SC_OK;
+    return st;
 }
 
 sc_status sc_tel_backward(const sc_tel_desc *d, const sc_tel_weights *w, const float *x,
@@ -127,8 +130,8 @@ sc_status sc_tel_backward(const sc_tel_desc *d, const sc_tel_weights *w, const f
     if (d->norm_first) {
         dsum = dy;
     } else {
-        attn_layernorm_bwd(tmp, g->norm2_weight, g->norm2_bias, dy, t.r2, t.mean2, t.rstd2,
-                           w->norm2_weight, N, E);
+        ATTN_TRY(sc_layernorm_backward(tmp, g->norm2_weight, g->norm2_bias, dy, t.r2, t.mean2,
+                                       t.rstd2, w->norm2_weight, N, E));
         dsum = tmp;
     }
     /* df = dsum * m2 (dr1's space is free until the first residual) */
@@ -137,24 +140,26 @@ sc_status sc_tel_backward(const sc_tel_desc *d, const sc_tel_weights *w, const f
         sc_dropout_backward(dsum, t.m2, e, df);
     else
         memcpy(df, dsum, e * sizeof(float));
-    attn_linear_bwd(dgd, g->linear2_weight, g->linear2_bias, df, t.gd, w->linear2_weight, N, F, E);
+    ATTN_TRY(sc_linear_backward(dgd, g->linear2_weight, g->linear2_bias, df, t.gd,
+                                w->linear2_weight, N, F, E));
     if (drop) { /* dg = dgd * mf, in place */
         for (size_t i = 0; i < f; i++) dgd[i] *= t.mf[i];
     }
-    attn_act_bwd(act_code(d), dh, dgd, t.h, f);
-    attn_linear_bwd(dx1, g->linear1_weight, g->linear1_bias, dh, t.x1, w->linear1_weight, N, E, F);
+    ATTN_TRY(sc_act_backward(act_code(d), dh, dgd, t.h, NULL, f));
+    ATTN_TRY(sc_linear_backward(dx1, g->linear1_weight, g->linear1_bias, dh, t.x1,
+                                w->linear1_weight, N, E, F));
     /* ---- residual + first norm */
     memset(dr1, 0, e * sizeof(float));
     if (d->norm_first) {
         /* r1 feeds y directly and x1 = norm2(r1) */
         memcpy(dr1, dsum, e * sizeof(float));
-        attn_layernorm_bwd(dr1, g->norm2_weight, g->norm2_bias, dx1, t.r1, t.mean2, t.rstd2,
-                           w->norm2_weight, N, E);
+        ATTN_TRY(sc_layernorm_backward(dr1, g->norm2_weight, g->norm2_bias, dx1, t.r1, t.mean2,
+                                       t.rstd2, w->norm2_weight, N, E));
     } else {
         /* x1 = norm1(r1) feeds the FF and the second residual */
         sc_axpy(e, 1.0f, dsum, dx1);
-        attn_layernorm_bwd(dr1, g->norm1_weight, g->norm1_bias, dx1, t.r1, t.mean1, t.rstd1,
-                           w->norm1_weight, N, E);
+        ATTN_TRY(sc_layernorm_backward(dr1, g->norm1_weight, g->norm1_bias, dx1, t.r1, t.mean1,
+                                       t.rstd1, w->norm1_weight, N, E));
     }
     /* r1 = x + drop1(a) */
     if (dx) sc_axpy(e, 1.0f, dr1, dx);
@@ -170,8 +175,8 @@ sc_status sc_tel_backward(const sc_tel_desc *d, const sc_tel_weights *w, const f
         st = sc_mha_backward(&md, &w->self_attn, t.n1, t.n1, t.n1, t.mha, train, da, dn1, dn1, dn1,
                              &g->self_attn);
         if (!st)
-            attn_layernorm_bwd(dx, g->norm1_weight, g->norm1_bias, dn1, x, t.mean1, t.rstd1,
-                               w->norm1_weight, N, E);
+            ATTN_TRY(sc_layernorm_backward(dx, g->norm1_weight, g->norm1_bias, dn1, x, t.mean1,
+                                           t.rstd1, w->norm1_weight, N, E));
     } else {
         st = sc_mha_backward(&md, &w->self_attn, x, x, x, t.mha, train, da, dx, dx, dx,
                              &g->self_attn);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include "saccade/sc_attention.h"
 #include "saccade/sc_blas.h"
+#include "saccade/sc_nn.h"
 #include "attn_internal.h"
 #include "sc_internal.h"
 
@@ -58,8 +59,8 @@ sc_status sc_patch_embed_forward(int B, int C, int H, int W, int p, int D, const
     if (!x || !weight || !ws || !out)
         return sc_set_error(SC_ERR_INVALID_ARG, "%s: NULL x, weight, ws or out", fn);
     patches(B, C, H, W, p, (float *)x, ws, 0);
-    attn_linear_fwd(out, ws, weight, bias, B * (H / p) * (W / p), C * p * p, D);
-    return SC_OK;
+    ATTN_TRY(sc_linear_forward(out, ws, weight, bias, B * (H / p) * (W / p), C * p * p, D));
+    return st;
 }
 
 sc_status sc_patch_embed_backward(int B, int C, int H, int W, int p, int D, const float *x,
@@ -72,13 +73,13 @@ sc_status sc_patch_embed_backward(int B, int C, int H, int W, int p, int D, cons
         return sc_set_error(SC_ERR_INVALID_ARG, "%s: NULL x, weight, dout or ws", fn);
     const int N = B * (H / p) * (W / p), K = C * p * p;
     if (dweight) patches(B, C, H, W, p, (float *)x, ws, 0);
-    attn_linear_bwd(NULL, dweight, dbias, dout, ws, weight, N, K, D);
+    ATTN_TRY(sc_linear_backward(NULL, dweight, dbias, dout, ws, weight, N, K, D));
     if (dx) {
         memset(ws, 0, (size_t)N * K * sizeof(float));
-        attn_linear_bwd(ws, NULL, NULL, dout, NULL, weight, N, K, D);
+        ATTN_TRY(sc_linear_backward(ws, NULL, NULL, dout, NULL, weight, N, K, D));
         patches(B, C, H, W, p, dx, ws, 1);
     }
-    return SC_OK;
+    return st;
 }
 
 static sc_status check_embed(const char *fn, int B, int N, int D) {
