@@ -58,8 +58,8 @@ static tel_cache tel_split(const sc_tel_desc *d, float *c) {
     return t;
 }
 
-static int act_code(const sc_tel_desc *d) {
-    return d->act == SC_TEL_GELU ? 1 : 0;
+static sc_activation act_code(const sc_tel_desc *d) {
+    return d->act == SC_TEL_GELU ? SC_ACT_GELU : SC_ACT_RELU;
 }
 
 sc_status sc_tel_forward(const sc_tel_desc *d, const sc_tel_weights *w, const float *x,
