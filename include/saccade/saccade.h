@@ -17,4 +17,7 @@
 #include "saccade/sc_nn.h"
 #include "saccade/sc_safetensors.h"
 #include "saccade/sc_train.h"
+#include "saccade/sc_grid.h"
+#include "saccade/sc_attention.h"
+#include "saccade/sc_saliency.h"
 #endif
