@@ -6,7 +6,10 @@
  * know that every byte the decoder will read is present. For Radiance HDR the
  * walk also rejects run-length records with a count of 0, on which stb_image
  * 2.27's decoder loops forever (truncated files hit it too, since stb reads
- * zeros at the end). PNG and JPEG fail cleanly inside stb and are not walked. */
+ * zeros at the end). PNG and JPEG fail cleanly on truncation inside stb, but
+ * for JPEG every DHT segment (also those between progressive scans) is checked:
+ * stb_image 2.27 writes past its 257-entry code size table when a Huffman
+ * table declares more than 256 codes (found by fuzzing, tests/fuzz). */
 #include <string.h>
 #include "sc_internal.h"
 #include "image_check.h"
@@ -186,6 +189,40 @@ static sc_status check_hdr(const unsigned char *b, size_t n, const sc_image_info
                 if (cnt > w - i) return SC_OK; /* stb reports the bad run itself */
                 i += cnt;
             }
+    }
+    return SC_OK;
+}
+
+/* Walk all JPEG segments; refuse Huffman tables with more than 256 codes. */
+sc_status sc_image_check_jpeg(const unsigned char *b, size_t n) {
+    size_t i = 2;
+    while (i + 1 < n) {
+        if (b[i] != 0xFF) { /* entropy-coded data: skip to the next real marker */
+            i++;
+            continue;
+        }
+        unsigned m = b[i + 1];
+        if (m == 0x00 || m == 0xFF || (m >= 0xD0 && m <= 0xD7) || m == 0x01 || m == 0xD8) {
+            i += (m == 0xFF) ? 1 : 2;
+            continue;
+        }
+        if (m == 0xD9) return SC_OK;
+        if (i + 4 > n) return SC_OK; /* stb reports the truncation */
+        size_t len = be16(b + i + 2);
+        if (len < 2 || len > n - i - 2) return SC_OK;
+        if (m == 0xC4) { /* DHT: tables of 1 + 16 + sum(counts) bytes */
+            size_t p = i + 4, end = i + 2 + len;
+            while (p < end) {
+                if (end - p < 17) return SC_OK;
+                size_t sum = 0;
+                for (int k = 0; k < 16; k++) sum += b[p + 1 + k];
+                if (sum > 256)
+                    return sc_set_error(SC_ERR_FORMAT, "corrupt jpeg Huffman table (%zu codes)",
+                                        sum);
+                p += 17 + sum;
+            }
+        }
+        i += 2 + len;
     }
     return SC_OK;
 }

@@ -135,6 +135,10 @@ static sc_status probe_mem(const unsigned char *b, size_t n, sc_image_info *info
     const char *fmt = magic_format(b, n);
     if (fmt && strcmp(fmt, "pic") == 0)
         return sc_set_error(SC_ERR_UNSUPPORTED, "Softimage PIC images are not supported");
+    if (fmt && strcmp(fmt, "jpeg") == 0) {
+        sc_status s = sc_image_check_jpeg(b, n);
+        if (s) return s;
+    }
     int w = 0, h = 0, comp = 0;
     if (!stbi_info_from_memory(b, (int)n, &w, &h, &comp)) {
         /* stb tries every format in turn, so its failure reason belongs to the
