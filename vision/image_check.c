@@ -210,17 +210,24 @@ sc_status sc_image_check_jpeg(const unsigned char *b, size_t n) {
         if (i + 4 > n) return SC_OK; /* stb reports the truncation */
         size_t len = be16(b + i + 2);
         if (len < 2 || len > n - i - 2) return SC_OK;
-        if (m == 0xC4) { /* DHT: tables of 1 + 16 + sum(counts) bytes */
-            size_t p = i + 4, end = i + 2 + len;
-            while (p < end) {
-                if (end - p < 17) return SC_OK;
+        if (m == 0xC4) {
+            /* Mirror stb: it builds each table from the 16 counts before it
+             * checks them against the segment length, reading zeros past the
+             * end of the buffer, and fails afterwards if they do not fit. */
+            long left = (long)len - 2;
+            size_t p = i + 4;
+            while (left > 0) {
+                unsigned q = p < n ? b[p] : 0;
+                if ((q >> 4) > 1 || (q & 15) > 3) return SC_OK; /* stb: bad DHT header */
                 size_t sum = 0;
-                for (int k = 0; k < 16; k++) sum += b[p + 1 + k];
+                for (size_t k = 1; k <= 16; k++) sum += p + k < n ? b[p + k] : 0;
                 if (sum > 256)
                     return sc_set_error(SC_ERR_FORMAT, "corrupt jpeg Huffman table (%zu codes)",
                                         sum);
                 p += 17 + sum;
+                left -= (long)(17 + sum);
             }
+            if (left != 0) return SC_OK; /* stb fails on this segment */
         }
         i += 2 + len;
     }
