@@ -209,7 +209,7 @@ sc_status sc_image_check_jpeg(const unsigned char *b, size_t n) {
         if (m == 0xD9) return SC_OK;
         if (i + 4 > n) return SC_OK; /* stb reports the truncation */
         size_t len = be16(b + i + 2);
-        if (len < 2 || len > n - i - 2) return SC_OK;
+        if (len < 2) return SC_OK;
         if (m == 0xC4) {
             /* Mirror stb: it builds each table from the 16 counts before it
              * checks them against the segment length, reading zeros past the
@@ -229,6 +229,7 @@ sc_status sc_image_check_jpeg(const unsigned char *b, size_t n) {
             }
             if (left != 0) return SC_OK; /* stb fails on this segment */
         }
+        if (len > n - i - 2) return SC_OK; /* past the end: stb fails here */
         i += 2 + len;
     }
     return SC_OK;
