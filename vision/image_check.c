@@ -194,6 +194,26 @@ static sc_status check_hdr(const unsigned char *b, size_t n, const sc_image_info
 }
 
 /* Walk all JPEG segments; refuse Huffman tables with more than 256 codes. */
+/* stb_image 2.27 parses PNM header numbers into an int without an overflow
+ * check (undefined behaviour, found by fuzzing): refuse numbers over INT_MAX. */
+sc_status sc_image_check_pnm_header(const unsigned char *b, size_t n) {
+    size_t pos = 2;
+    for (int f = 0; f < 3; f++) {
+        while (pos < n && (b[pos] == '#' || b[pos] == ' ' || (b[pos] >= '\t' && b[pos] <= '\r'))) {
+            if (b[pos] == '#')
+                while (pos < n && b[pos] != '\n' && b[pos] != '\r') pos++;
+            else
+                pos++;
+        }
+        uint64_t v = 0;
+        while (pos < n && b[pos] >= '0' && b[pos] <= '9') {
+            v = v * 10 + (uint64_t)(b[pos++] - '0');
+            if (v > INT32_MAX) return sc_set_error(SC_ERR_FORMAT, "pnm header number too large");
+        }
+    }
+    return SC_OK;
+}
+
 sc_status sc_image_check_jpeg(const unsigned char *b, size_t n) {
     size_t i = 2;
     while (i + 1 < n) {

@@ -11,4 +11,5 @@ sc_status sc_image_check_complete(const unsigned char *b, size_t n, const sc_ima
 /* JPEG Huffman tables: run before any stb call on JPEG data (stb's header
  * parser already builds them). */
 sc_status sc_image_check_jpeg(const unsigned char *b, size_t n);
+sc_status sc_image_check_pnm_header(const unsigned char *b, size_t n);
 #endif

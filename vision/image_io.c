@@ -139,6 +139,10 @@ static sc_status probe_mem(const unsigned char *b, size_t n, sc_image_info *info
         sc_status s = sc_image_check_jpeg(b, n);
         if (s) return s;
     }
+    if (fmt && strcmp(fmt, "pnm") == 0) {
+        sc_status s = sc_image_check_pnm_header(b, n);
+        if (s) return s;
+    }
     int w = 0, h = 0, comp = 0;
     if (!stbi_info_from_memory(b, (int)n, &w, &h, &comp)) {
         /* stb tries every format in turn, so its failure reason belongs to the

@@ -508,6 +508,36 @@ static void test_corrupt_files_rejected(void **state) {
         expect_format_error(q);
         free(q);
     }
+    /* Fuzzer finds: Huffman tables that overflow stb's code table, and an
+     * HDR run of length 0 (stb 2.27 loops forever on it). */
+    const char *fz[] = {"crash_jpeg_dht_257.jpg", "crash_jpeg_dht_past_segment.jpg",
+                        "crash_jpeg_dht_past_end.jpg"};
+    for (int i = 0; i < 3; i++) {
+        char rel[128];
+        snprintf(rel, sizeof rel, "tests/fuzz/corpus/image/%s", fz[i]);
+        char *q = sc_test_source_path(rel);
+        expect_format_error(q);
+        assert_non_null(strstr(sc_last_error(), "Huffman"));
+        free(q);
+    }
+    {
+        char *q = gen("rt_rgb.hdr");
+        size_t len;
+        unsigned char *hb = slurp(q, &len);
+        /* first run byte of the first scanline: header, then 02 02 00 40 */
+        size_t off = 0;
+        while (off + 6 < len && memcmp(hb + off, "+X 64\n", 6)) off++;
+        off += 6;
+        assert_int_equal(hb[off], 2);
+        hb[off + 4] = 0;
+        char *z = gen("zero_run.hdr");
+        SC_TEST_OK(sc_write_file_atomic(z, hb, len));
+        expect_format_error(z);
+        assert_non_null(strstr(sc_last_error(), "zero-length run"));
+        free(z);
+        free(hb);
+        free(q);
+    }
     sc_image img;
     char *missing = gen("does-not-exist.png");
     assert_int_equal(sc_image_load(missing, NULL, &img, NULL), SC_ERR_IO);
