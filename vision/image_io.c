@@ -87,7 +87,7 @@ static int tiff_orientation(const unsigned char *t, size_t n) {
 
 /* Walk JPEG marker segments up to the start of scan looking for EXIF. */
 static int jpeg_exif_orientation(const unsigned char *b, size_t n) {
-    if (n < 4 || b[0] != 0xFF || b[1] != 0xD8) return 1;
+    if (n < 4 || b[0] != 0xFF) return 1; /* leading fill bytes are walked over */
     size_t i = 2;
     while (i + 4 <= n) {
         if (b[i] != 0xFF) return 1;
@@ -116,7 +116,11 @@ static int jpeg_exif_orientation(const unsigned char *b, size_t n) {
 
 static const char *magic_format(const unsigned char *b, size_t n) {
     if (n >= 8 && memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0) return "png";
-    if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return "jpeg";
+    if (n >= 2 && b[0] == 0xFF) { /* stb skips any number of 0xFF fill bytes before SOI */
+        size_t k = 1;
+        while (k < n && b[k] == 0xFF) k++;
+        if (k < n && b[k] == 0xD8) return "jpeg";
+    }
     if (n >= 2 && b[0] == 'B' && b[1] == 'M') return "bmp";
     if (n >= 4 && memcmp(b, "GIF8", 4) == 0) return "gif";
     if (n >= 4 && memcmp(b, "8BPS", 4) == 0) return "psd";
