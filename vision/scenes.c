@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <cJSON.h>
+#include <stb_image_resize.h>
 #include "saccade/sc_rng.h"
 #include "saccade/sc_scenes.h"
 #include "saccade/sc_util.h"
@@ -144,16 +145,21 @@ typedef struct item_work {
 
 static sc_status render_alpha(const sc_fashion_mnist *d, size_t src, int size, int flip,
                               item_work *it) {
-    sc_image a = {0};
-    sc_status s = sc_image_alloc(&a, 28, 28, 1);
-    if (s) return s;
+    /* stb's default filters (Mitchell down, Catmull-Rom up), as
+     * sc_image_resize(SC_FILTER_DEFAULT) but without its OpenMP region: scenes
+     * are generated in parallel one level up. */
+    float a[28 * 28];
     const uint8_t *px = d->images + src * 28 * 28;
     for (int y = 0; y < 28; y++)
         for (int x = 0; x < 28; x++)
-            a.data[y * 28 + x] = (float)px[y * 28 + (flip ? 27 - x : x)] / 255.0f;
-    s = sc_image_resize(&a, size, size, SC_FILTER_DEFAULT, &it->alpha);
-    sc_image_free(&a);
+            a[y * 28 + x] = (float)px[y * 28 + (flip ? 27 - x : x)] / 255.0f;
+    sc_status s = sc_image_alloc(&it->alpha, size, size, 1);
     if (s) return s;
+    if (!stbir_resize_float_generic(a, 28, 28, 28 * (int)sizeof(float), it->alpha.data, size, size,
+                                    size * (int)sizeof(float), 1, STBIR_ALPHA_CHANNEL_NONE, 0,
+                                    STBIR_EDGE_CLAMP, STBIR_FILTER_DEFAULT, STBIR_COLORSPACE_LINEAR,
+                                    NULL))
+        return sc_set_error(SC_ERR_INTERNAL, "scenes: resizing an item to %d px failed", size);
     int x0 = size, y0 = size, x1 = 0, y1 = 0;
     for (int y = 0; y < size; y++)
         for (int x = 0; x < size; x++) {
