@@ -93,6 +93,15 @@ static sc_status check_params(const sc_scenes_params *p, sc_scene_split split,
 
 /* ---- background ---- */
 
+/* Cheap zero-mean, unit-variance pixel noise: one 64-bit draw split into two
+ * 32-bit uniforms, summed (triangular distribution, variance 1/6, rescaled). */
+static inline float tri_noise(sc_rng *r) {
+    uint64_t u = sc_rng_u64(r);
+    float a = (float)(u >> 32) * (1.0f / 4294967296.0f);
+    float b = (float)(u & 0xFFFFFFFFu) * (1.0f / 4294967296.0f);
+    return (a + b - 1.0f) * 2.4494897f;
+}
+
 static void make_background(sc_rng *r, sc_image *img) {
     int w = img->w, h = img->h;
     size_t hw = (size_t)w * h;
@@ -126,7 +135,7 @@ static void make_background(sc_rng *r, sc_image *img) {
             for (int c = 0; c < 3; c++) {
                 float lf = (1 - fy) * ((1 - fx) * grid[c][iy][ix] + fx * grid[c][iy][ix + 1]) +
                            fy * ((1 - fx) * grid[c][iy + 1][ix] + fx * grid[c][iy + 1][ix + 1]);
-                float val = base[c] + gamp[c] * t + namp * lf + pix_sigma * sc_rng_normal(r);
+                float val = base[c] + gamp[c] * t + namp * lf + pix_sigma * tri_noise(r);
                 if (val < 0) val = 0;
                 if (val > SC_SCENES_BG_MAX) val = SC_SCENES_BG_MAX;
                 img->data[c * hw + (size_t)y * w + x] = val;
