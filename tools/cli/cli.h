@@ -33,5 +33,7 @@ int verb_info(int argc, char **argv);
 void verb_info_help(FILE *out);
 int verb_overlay(int argc, char **argv);
 void verb_overlay_help(FILE *out);
+int verb_data(int argc, char **argv);
+void verb_data_help(FILE *out);
 
 #endif

@@ -8,6 +8,8 @@ static const cli_verb VERBS[] = {
      verb_info_help},
     {"overlay", "blend a saliency/attention map (image or .npy) onto an image", verb_overlay,
      verb_overlay_help},
+    {"data", "generate datasets (Fashion scenes with boxes and captions)", verb_data,
+     verb_data_help},
 };
 static const int NVERBS = (int)(sizeof VERBS / sizeof VERBS[0]);
 
