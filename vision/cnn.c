@@ -358,6 +358,41 @@ sc_status sc_cnn_load(sc_cnn *m, sc_safetensors *st) {
     return SC_OK;
 }
 
+/* 2x2 stride-2 max pool over n planes of h x w (output h/2 x w/2), with
+ * sc_maxpool2d_forward's semantics (ties: first in row-major order; NaN
+ * wins) but branch-free selects: the generic kernel's data-dependent
+ * branches cost more than the convolutions around it. */
+static void maxpool2x2(float *out, int32_t *argmax, const float *x, size_t planes, int h, int w) {
+    int oh = h / 2, ow = w / 2;
+#pragma omp parallel for schedule(static) if (planes * (size_t)oh * ow >= 65536)
+    for (long long pl = 0; pl < (long long)planes; pl++) {
+        const float *xp = x + (size_t)pl * h * w;
+        float *op = out + (size_t)pl * oh * ow;
+        int32_t *ap = argmax + (size_t)pl * oh * ow;
+        for (int i = 0; i < oh; i++) {
+            const float *r0 = xp + (size_t)(2 * i) * w, *r1 = r0 + w;
+            for (int j = 0; j < ow; j++) {
+                float m = r0[2 * j];
+                int32_t a = 2 * i * w + 2 * j;
+                float v = r0[2 * j + 1];
+                int t = v > m || v != v;
+                m = t ? v : m;
+                a = t ? a + 1 : a;
+                v = r1[2 * j];
+                t = v > m || v != v;
+                m = t ? v : m;
+                a = t ? (2 * i + 1) * w + 2 * j : a;
+                v = r1[2 * j + 1];
+                t = v > m || v != v;
+                m = t ? v : m;
+                a = t ? (2 * i + 1) * w + 2 * j + 1 : a;
+                op[(size_t)i * ow + j] = m;
+                ap[(size_t)i * ow + j] = a;
+            }
+        }
+    }
+}
+
 /* Carve the activation block for (N, H, W): returns the bytes needed, and
  * sets the pointers when base is non-NULL. */
 static size_t carve(sc_cnn *m, int N, unsigned char *base) {
@@ -470,8 +505,7 @@ sc_status sc_cnn_forward(sc_cnn *m, const float *x, int N, int H, int W, int tra
         if ((s = sc_act_forward(SC_ACT_RELU, t->a, t->a, nz))) return s;
         in = t->a;
         if (t->p) {
-            sc_pool2d_desc pd = sc_pool2d_make(N, t->OC, t->CH, t->CW, 2, 2, 0, 0, 0);
-            if ((s = sc_maxpool2d_forward(&pd, t->p, t->argmax, t->a))) return s;
+            maxpool2x2(t->p, t->argmax, t->a, (size_t)N * t->OC, t->CH, t->CW);
             in = t->p;
         }
     }

@@ -33,5 +33,9 @@ int verb_info(int argc, char **argv);
 void verb_info_help(FILE *out);
 int verb_overlay(int argc, char **argv);
 void verb_overlay_help(FILE *out);
+int verb_train(int argc, char **argv);
+void verb_train_help(FILE *out);
+int verb_eval(int argc, char **argv);
+void verb_eval_help(FILE *out);
 
 #endif

@@ -8,6 +8,9 @@ static const cli_verb VERBS[] = {
      verb_info_help},
     {"overlay", "blend a saliency/attention map (image or .npy) onto an image", verb_overlay,
      verb_overlay_help},
+    {"train", "train a model (classifier on Fashion-MNIST)", verb_train, verb_train_help},
+    {"eval", "evaluate a trained model (classifier: accuracy, confusion)", verb_eval,
+     verb_eval_help},
 };
 static const int NVERBS = (int)(sizeof VERBS / sizeof VERBS[0]);
 
