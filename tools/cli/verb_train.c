@@ -113,12 +113,12 @@ static char *metrics_json_path(const char *model) {
 
 static int train_classifier(int argc, char **argv, int full_argc, char **full_argv) {
     train_opts o = {.out = "classifier.safetensors",
-                    .epochs = 4,
+                    .epochs = 3,
                     .batch = 128,
                     .lr = 2e-3f,
                     .wd = 0.01f,
                     .dropout = 0.1f,
-                    .augment = 1};
+                    .augment = 0};
     const char *V = "train";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
