@@ -220,7 +220,7 @@ static void test_train_save_load(void **state) {
     sc_classifier *m2;
     SC_TEST_OK(sc_classifier_load(path, &m2));
     assert_string_equal(sc_classifier_class_name(m2, 9), "Ankle boot");
-    assert_int_equal(sc_classifier_get_config(m2)->encoder.channels[1], 16);
+    assert_int_equal(sc_classifier_get_config(m2)->encoder.channels[1], 32);
     assert_float_equal(sc_classifier_get_config(m2)->std[0], 0.3530f, 0);
     const size_t NP = 300; /* more than one internal chunk */
     float *p1 = malloc(NP * 10 * sizeof(float)), *p2 = malloc(NP * 10 * sizeof(float));
