@@ -44,7 +44,10 @@ typedef struct {
     int nch, ch[SC_CNN_MAX_STAGES];
 } train_opts;
 
-static int parse_channels(char *s, train_opts *o) {
+static int parse_channels(const char *arg, train_opts *o) {
+    char s[256];
+    if (strlen(arg) >= sizeof s) return 0;
+    strcpy(s, arg); /* strtok writes; argv is kept intact for the recorded command */
     o->nch = 0;
     for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) {
         int v;
@@ -242,7 +245,7 @@ static int train_classifier(int argc, char **argv, int full_argc, char **full_ar
         sc_set_error(SC_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    if (o.resume && !o.quiet)
+    if (o.resume)
         fprintf(stderr, "resuming from %s at step %lld\n", o.ckpt,
                 (long long)sc_trainer_global_step(tr));
     const int *idx;
