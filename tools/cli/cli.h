@@ -35,5 +35,9 @@ int verb_overlay(int argc, char **argv);
 void verb_overlay_help(FILE *out);
 int verb_data(int argc, char **argv);
 void verb_data_help(FILE *out);
+int verb_train(int argc, char **argv);
+void verb_train_help(FILE *out);
+int verb_eval(int argc, char **argv);
+void verb_eval_help(FILE *out);
 
 #endif

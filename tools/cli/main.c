@@ -10,6 +10,9 @@ static const cli_verb VERBS[] = {
      verb_overlay_help},
     {"data", "generate datasets (Fashion scenes with boxes and captions)", verb_data,
      verb_data_help},
+    {"train", "train a model (classifier on Fashion-MNIST)", verb_train, verb_train_help},
+    {"eval", "evaluate a trained model (classifier: accuracy, confusion)", verb_eval,
+     verb_eval_help},
 };
 static const int NVERBS = (int)(sizeof VERBS / sizeof VERBS[0]);
 
