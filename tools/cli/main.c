@@ -8,6 +8,10 @@ static const cli_verb VERBS[] = {
      verb_info_help},
     {"overlay", "blend a saliency/attention map (image or .npy) onto an image", verb_overlay,
      verb_overlay_help},
+    {"saliency", "bottom-up saliency maps (spectral residual, PQFT, fine-grained) as overlays",
+     verb_saliency, verb_saliency_help},
+    {"eval", "score predictions: eval saliency (AUC-Judd, NSS, CC, SIM, KLD)", verb_eval,
+     verb_eval_help},
 };
 static const int NVERBS = (int)(sizeof VERBS / sizeof VERBS[0]);
 
