@@ -76,6 +76,11 @@ assert 2.9 * 451 <= w <= 3.2 * 451 and 300 < h < 400, (w, h)
 # middle third is the colormapped map: inferno has no green-dominant colours, the cat has
 assert a[:, w // 3 + 20 : 2 * w // 3 - 20].std() > 10" "$tmp/panel.jpg"
 
+check "panel-size" 0 "$cli" saliency "$cat" --panel-size 100 -o "$tmp/panel100.png"
+pycheck "panel-size sets the panel's longer side" "
+import sys, cv2; a = cv2.imread(sys.argv[1]); assert a.shape[1] == 8 + 3 * (100 + 8), a.shape" "$tmp/panel100.png"
+check "bad panel-size" 2 "$cli" saliency "$cat" --panel-size 5 -o "$tmp/x.png"
+
 # Batch: a directory tree with a corrupt file, a non-image, equal basenames.
 d="$tmp/in"; mkdir -p "$d/x" "$d/y" "$d/.hidden"
 cp "$cat" "$d/x/cat.jpg"; cp "$samples/coffee.jpg" "$d/y/cat.JPG"; cp "$samples/astronaut.jpg" "$d/a.png.jpg"

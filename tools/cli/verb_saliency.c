@@ -21,7 +21,7 @@ void verb_saliency_help(FILE *out) {
     fprintf(out,
             "usage: saccade saliency IMAGE|DIR|-... -o OUT [--method M] [--colormap NAME]\n"
             "                        [--alpha A] [--raw FILE|DIR] [--raw-format npy|png]\n"
-            "                        [--panel] [--json] [--threads N]\n\n"
+            "                        [--panel] [--panel-size N] [--json] [--threads N]\n\n"
             "Bottom-up saliency maps, blended onto each image as a heat map.\n"
             "--method   spectral     spectral residual, identical to OpenCV's\n"
             "                        StaticSaliencySpectralResidual (default)\n"
@@ -40,8 +40,9 @@ void verb_saliency_help(FILE *out) {
             "           (DIR/<name>.<method>-map.npy, or .png with --raw-format png);\n"
             "           values in [0, 1] exactly as the method normalises them\n"
             "--panel    write image | map | overlay side by side, labelled, instead of the\n"
-            "           overlay alone (<name>.<method>-panel.png in a directory); panels wider\n"
-            "           or taller than 1024 pixels are scaled down\n"
+            "           overlay alone (<name>.<method>-panel.png in a directory); each panel\n"
+            "           has the image's size, scaled down to 1024 pixels at most\n"
+            "--panel-size N  scale each panel so its longer side is N pixels (implies --panel)\n"
             "--json     print one JSON object per image: path, method, size, outputs, map\n"
             "           min/max/mean and the peak's location\n"
             "--threads  threads for saccade's own loops (default: all cores)\n\n"
@@ -57,6 +58,7 @@ typedef struct sal_ctx {
     sal_method method;
     sc_heatmap_params hp;
     int panel, json;
+    int panel_size;  /* longer side of each panel (0: the image's, at most 1024) */
     const char *raw; /* NULL: no raw output */
     int raw_is_dir;
     const char *raw_ext; /* ".npy" or ".png" in directory mode */
@@ -77,16 +79,18 @@ static sc_status compute(sal_method m, const sc_image *img, sc_map *out) {
 }
 
 static sc_status make_panel(const sc_image *img, const sc_map *map, const sc_image *overlay,
-                            const sc_heatmap_params *hp, const char *caption, sc_image *out) {
+                            const sc_heatmap_params *hp, const char *caption, int size,
+                            sc_image *out) {
     sc_image panels[3] = {*img, {0}, *overlay};
     sc_status s = sc_map_colorize(map, hp, &panels[1]);
     if (s) return s;
     sc_sheet_params sp = sc_sheet_default_params();
     sp.cols = 3;
     int w = img->w, h = img->h, big = w > h ? w : h;
-    if (big > 1024) { /* keep the aspect, longer side 1024 */
-        w = (int)((double)w * 1024.0 / big + 0.5);
-        h = (int)((double)h * 1024.0 / big + 0.5);
+    if (size <= 0) size = big < 1024 ? big : 1024;
+    if (big != size) { /* keep the aspect, longer side = size */
+        w = (int)((double)w * size / big + 0.5);
+        h = (int)((double)h * size / big + 0.5);
         if (w < 1) w = 1;
         if (h < 1) h = 1;
     }
@@ -117,7 +121,8 @@ static int one_image(const cli_batch *b, int i, void *vctx) {
         map = full;
     }
     if (sc_overlay_heatmap(&img, &map, &c->hp, &ov)) goto done;
-    if (c->panel && make_panel(&img, &map, &ov, &c->hp, METHODS[c->method].caption, &panel))
+    if (c->panel &&
+        make_panel(&img, &map, &ov, &c->hp, METHODS[c->method].caption, c->panel_size, &panel))
         goto done;
     char suffix[64];
     if (b->out_file) {
@@ -238,6 +243,11 @@ int verb_saliency(int argc, char **argv) {
             else
                 USAGE("--raw-format needs npy or png");
         } else if (!strcmp(a, "--panel")) {
+            c.panel = 1;
+        } else if (!strcmp(a, "--panel-size")) {
+            if (!more || !cli_parse_int(argv[++i], &c.panel_size) || c.panel_size < 16 ||
+                c.panel_size > 8192)
+                USAGE("--panel-size needs a number of pixels from 16 to 8192");
             c.panel = 1;
         } else if (!strcmp(a, "--json")) {
             c.json = 1;
