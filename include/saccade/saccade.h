@@ -22,4 +22,7 @@
 #include "saccade/sc_saliency.h"
 #include "saccade/sc_scenes.h"
 #include "saccade/sc_caption_metrics.h"
+#include "saccade/sc_cnn.h"
+#include "saccade/sc_classifier.h"
+#include "saccade/sc_maps_io.h"
 #endif

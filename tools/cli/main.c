@@ -8,10 +8,12 @@ static const cli_verb VERBS[] = {
      verb_info_help},
     {"overlay", "blend a saliency/attention map (image or .npy) onto an image", verb_overlay,
      verb_overlay_help},
+    {"saliency", "bottom-up saliency maps (spectral residual, PQFT, fine-grained) as overlays",
+     verb_saliency, verb_saliency_help},
     {"data", "generate datasets (Fashion scenes with boxes and captions)", verb_data,
      verb_data_help},
     {"train", "train a model (classifier on Fashion-MNIST)", verb_train, verb_train_help},
-    {"eval", "evaluate a trained model (classifier: accuracy, confusion)", verb_eval,
+    {"eval", "evaluate a model or predictions (classifier, saliency)", verb_eval,
      verb_eval_help},
 };
 static const int NVERBS = (int)(sizeof VERBS / sizeof VERBS[0]);

@@ -8,16 +8,18 @@
 
 void verb_eval_help(FILE *out) {
     fprintf(out,
-            "usage: saccade eval MODEL --model FILE [OPTIONS]\n\n"
-            "Models:\n"
+            "usage: saccade eval WHAT [OPTIONS]\n\n"
             "  classifier   test accuracy, per-class accuracy and confusion matrix of a\n"
-            "               classifier on the Fashion-MNIST test split\n\n"
+            "               classifier on the Fashion-MNIST test split\n"
+            "  saliency     AUC-Judd, NSS, CC, SIM, KLD of predicted maps against fixations\n\n"
             "Options (classifier):\n"
             "  --model FILE   model .safetensors (from 'saccade train classifier')\n"
             "  --data DIR     Fashion-MNIST folder (default $%s or %s)\n"
             "  --threads N    threads (default: all cores)\n"
             "  --json         machine-readable output\n",
             SC_FASHION_MNIST_ENV, SC_FASHION_MNIST_DEFAULT_DIR);
+    fputc('\n', out);
+    eval_saliency_help(out);
 }
 
 static int eval_classifier(int argc, char **argv) {
@@ -124,7 +126,8 @@ done:
 }
 
 int verb_eval(int argc, char **argv) {
-    if (argc < 2) return cli_usage("eval", "need a MODEL (classifier)");
+    if (argc < 2) return cli_usage("eval", "need what to evaluate (classifier, saliency)");
     if (!strcmp(argv[1], "classifier")) return eval_classifier(argc - 1, argv + 1);
-    return cli_usage("eval", "unknown model '%s' (known: classifier)", argv[1]);
+    if (!strcmp(argv[1], "saliency")) return eval_saliency_main(argc - 1, argv + 1);
+    return cli_usage("eval", "unknown '%s' (known: classifier, saliency)", argv[1]);
 }
