@@ -33,7 +33,8 @@ static const char *gate_names[] = {"none", "vector", "scalar"};
 
 static sc_status check_config(const sc_captioner_config *c) {
     if ((int)c->encoder < 0 || (int)c->encoder > 2)
-        return sc_set_error(SC_ERR_INVALID_ARG, "captioner config: bad encoder kind %d", (int)c->encoder);
+        return sc_set_error(SC_ERR_INVALID_ARG, "captioner config: bad encoder kind %d",
+                            (int)c->encoder);
     struct {
         const char *n;
         int v, hi;
@@ -112,7 +113,8 @@ static sc_status json_enum(cJSON *o, const char *key, const char *const *names, 
 }
 
 sc_status sc_captioner_config_from_json(const char *json, sc_captioner_config *out) {
-    if (!json || !out) return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_config_from_json: NULL");
+    if (!json || !out)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_config_from_json: NULL");
     cJSON *o = cJSON_Parse(json);
     if (!o) return sc_set_error(SC_ERR_FORMAT, "captioner config: invalid JSON");
     sc_captioner_config c = sc_captioner_default_config();
@@ -125,13 +127,15 @@ sc_status sc_captioner_config_from_json(const char *json, sc_captioner_config *o
     }
     cJSON *model = cJSON_GetObjectItemCaseSensitive(o, "model");
     if (model && (!cJSON_IsString(model) || strcmp(model->valuestring, "show_attend_tell") != 0)) {
-        st = sc_set_error(SC_ERR_UNSUPPORTED, "captioner config: model is not \"show_attend_tell\"");
+        st =
+            sc_set_error(SC_ERR_UNSUPPORTED, "captioner config: model is not \"show_attend_tell\"");
         goto done;
     }
     if ((st = json_enum(o, "encoder", enc_names, 3, &enc)) ||
         (st = json_enum(o, "gate", gate_names, 3, &gate)) ||
         (st = json_enum(o, "attention", att_names, 2, &att)) ||
-        (st = json_int(o, "grid", &c.grid, 0)) || (st = json_int(o, "image_size", &c.image_size, 0)) ||
+        (st = json_int(o, "grid", &c.grid, 0)) ||
+        (st = json_int(o, "image_size", &c.image_size, 0)) ||
         (st = json_int(o, "encoder_dim", &c.encoder_dim, 1)) ||
         (st = json_int(o, "attention_dim", &c.attention_dim, 1)) ||
         (st = json_int(o, "embed_dim", &c.embed_dim, 1)) ||
@@ -217,7 +221,8 @@ static sc_status setup_tensors(sc_captioner *m) {
     m->weights = sc_calloc(total, sizeof(float));
     if (!m->weights) return SC_ERR_NOMEM;
     m->nweights = total;
-    for (int i = 0; i < CW_COUNT; i++) m->w[i] = (G == 0 && (i == CW_FB_W || i == CW_FB_B)) ? NULL : m->weights + offs[i];
+    for (int i = 0; i < CW_COUNT; i++)
+        m->w[i] = (G == 0 && (i == CW_FB_W || i == CW_FB_B)) ? NULL : m->weights + offs[i];
     m->P = c->grid * c->grid;
     return SC_OK;
 }
@@ -251,7 +256,8 @@ sc_status sc_captioner_create(const sc_captioner_config *config, const sc_vocab 
     if (!out) return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_create: out is NULL");
     *out = NULL;
     if (!config || !vocab || vocab->n <= 0 || !vocab->words)
-        return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_create: NULL config or empty vocabulary");
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "sc_captioner_create: NULL config or empty vocabulary");
     sc_status st = check_config(config);
     if (st) return st;
     if (config->vocab_size != vocab->n)
@@ -313,7 +319,8 @@ sc_status sc_captioner_load(const char *path, sc_captioner **out) {
     const char *vj = sc_safetensors_metadata(st, "saccade.vocab");
     sc_captioner_config cfg;
     if (!cj) {
-        s = sc_set_error(SC_ERR_FORMAT, "%s: no \"saccade.config\" metadata (not a captioner model)", path);
+        s = sc_set_error(SC_ERR_FORMAT,
+                         "%s: no \"saccade.config\" metadata (not a captioner model)", path);
         goto fail;
     }
     if (!vj) {
@@ -334,8 +341,8 @@ sc_status sc_captioner_load(const char *path, sc_captioner **out) {
         goto fail;
     }
     if (m->vocab.n != cfg.vocab_size) {
-        s = sc_set_error(SC_ERR_FORMAT, "%s: vocabulary has %d words but config vocab_size is %d", path,
-                         m->vocab.n, cfg.vocab_size);
+        s = sc_set_error(SC_ERR_FORMAT, "%s: vocabulary has %d words but config vocab_size is %d",
+                         path, m->vocab.n, cfg.vocab_size);
         goto fail;
     }
     for (int i = 0; i < CW_COUNT; i++) {
@@ -358,14 +365,15 @@ sc_status sc_captioner_load(const char *path, sc_captioner **out) {
         if ((s = sc_safetensors_info(st, i, &info)) != SC_OK) goto fail;
         if (strncmp(info.name, "decoder.", 8) == 0) {
             int known = 0;
-            for (int k = 0; k < CW_COUNT; k++) known |= m->w[k] && strcmp(info.name, m->names[k]) == 0;
+            for (int k = 0; k < CW_COUNT; k++)
+                known |= m->w[k] && strcmp(info.name, m->names[k]) == 0;
             if (!known) {
                 s = sc_set_error(SC_ERR_FORMAT, "%s: unexpected tensor %s", path, info.name);
                 goto fail;
             }
         } else if (strncmp(info.name, "encoder.", 8) != 0) {
-            s = sc_set_error(SC_ERR_FORMAT, "%s: tensor %s is neither encoder.* nor decoder.*", path,
-                             info.name);
+            s = sc_set_error(SC_ERR_FORMAT, "%s: tensor %s is neither encoder.* nor decoder.*",
+                             path, info.name);
             goto fail;
         }
     }
@@ -384,8 +392,9 @@ fail:
 sc_status sc_captioner_save(const sc_captioner *m, const char *path) {
     if (!m || !path) return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_save: NULL argument");
     if (m->cfg.encoder != SC_CAP_ENC_FEATURES)
-        return sc_set_error(SC_ERR_UNSUPPORTED,
-                            "sc_captioner_save: saving models with an image encoder is not supported");
+        return sc_set_error(
+            SC_ERR_UNSUPPORTED,
+            "sc_captioner_save: saving models with an image encoder is not supported");
     sc_st_writer *w = sc_st_writer_new();
     if (!w) return SC_ERR_NOMEM;
     sc_status s = SC_OK;
@@ -414,10 +423,13 @@ done:
 const sc_captioner_config *sc_captioner_get_config(const sc_captioner *m) {
     return m ? &m->cfg : NULL;
 }
-const sc_vocab *sc_captioner_get_vocab(const sc_captioner *m) { return m ? &m->vocab : NULL; }
+const sc_vocab *sc_captioner_get_vocab(const sc_captioner *m) {
+    return m ? &m->vocab : NULL;
+}
 
 sc_status sc_captioner_params(sc_captioner *m, const sc_param **params, size_t *n) {
-    if (!m || !params || !n) return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_params: NULL argument");
+    if (!m || !params || !n)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_params: NULL argument");
     if (!m->grads) {
         m->grads = sc_calloc(m->nweights, sizeof(float));
         if (!m->grads) return SC_ERR_NOMEM;
@@ -451,8 +463,8 @@ sc_status sc_captioner_preprocess(const sc_captioner *m, const sc_image *img, sc
     if (!m || !img || !out || !img->data)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_preprocess: NULL argument");
     if (img->w <= 0 || img->h <= 0 || (img->c != 1 && img->c != 3 && img->c != 4))
-        return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_preprocess: bad image %dx%dx%d", img->w,
-                            img->h, img->c);
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_preprocess: bad image %dx%dx%d",
+                            img->w, img->h, img->c);
     sc_image rgb = {0};
     const sc_image *src = img;
     if (img->c != 3) { /* gray -> 3 channels (as caption.py); RGBA -> drop alpha */

@@ -75,7 +75,8 @@ static sc_status ensure_arena(sc_captioner *m, int k, int T) {
     int fail = alloc_beam(plan, m, pk, pT, &b);
     size_t need = sc_arena_peak(plan);
     sc_arena_free(plan);
-    if (fail) return sc_set_error(SC_ERR_LIMIT, "beam search: beam %d x length %d is too large", pk, pT);
+    if (fail)
+        return sc_set_error(SC_ERR_LIMIT, "beam search: beam %d x length %d is too large", pk, pT);
     sc_arena *a = sc_arena_create(need);
     if (!a) return SC_ERR_NOMEM;
     sc_arena_free(m->arena);
@@ -109,7 +110,8 @@ static void copy_hyp(const hypset *src, int i, hypset *dst, int j, int T, int P)
     int len = src->len[i];
     memcpy(dst->tok + (size_t)j * T, src->tok + (size_t)i * T, (size_t)len * sizeof(int32_t));
     memcpy(dst->lp + (size_t)j * T, src->lp + (size_t)i * T, (size_t)len * sizeof(float));
-    memcpy(dst->al + (size_t)j * T * P, src->al + (size_t)i * T * P, (size_t)len * P * sizeof(float));
+    memcpy(dst->al + (size_t)j * T * P, src->al + (size_t)i * T * P,
+           (size_t)len * P * sizeof(float));
     dst->len[j] = len;
     dst->score[j] = src->score[i];
 }
@@ -182,10 +184,11 @@ sc_status sc_captioner_beam_search(sc_captioner *m, const float *features,
     sc_beam_params p = params ? *params : sc_captioner_beam_default_params();
     if (p.beam_size < 1 || p.beam_size > 1000 || p.max_len < 1 || p.max_len > 10000 ||
         p.min_len < 0 || !isfinite(p.length_penalty))
-        return sc_set_error(SC_ERR_INVALID_ARG,
-                            "sc_captioner_beam_search: bad params (beam %d in [1, 1000], max_len %d "
-                            "in [1, 10000], min_len %d >= 0, finite length_penalty)",
-                            p.beam_size, p.max_len, p.min_len);
+        return sc_set_error(
+            SC_ERR_INVALID_ARG,
+            "sc_captioner_beam_search: bad params (beam %d in [1, 1000], max_len %d "
+            "in [1, 10000], min_len %d >= 0, finite length_penalty)",
+            p.beam_size, p.max_len, p.min_len);
     const sc_captioner_config *cf = &m->cfg;
     int V = cf->vocab_size, H = cf->decoder_dim, P = m->P, T = p.max_len;
     int K = p.beam_size < V ? p.beam_size : V;

@@ -44,7 +44,8 @@ sc_status sc_cap_step(sc_captioner *m, int B, const float *features, const float
     for (int b = 0; b < B; b++) {
         size_t fo = shared_image ? 0 : (size_t)b * P * E, po = shared_image ? 0 : (size_t)b * P * A;
         st = sc_addatt_step_forward(&d1, features + fo, proj + po, h + (size_t)b * H, &aw,
-                                    awe + (size_t)b * E, alpha ? alpha + (size_t)b * P : NULL, acache);
+                                    awe + (size_t)b * E, alpha ? alpha + (size_t)b * P : NULL,
+                                    acache);
         if (st) return st;
     }
     if (G > 0) {
@@ -78,9 +79,10 @@ sc_status sc_captioner_teacher_force(sc_captioner *m, const float *features, con
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_teacher_force: no tokens");
     for (int t = 0; t < n; t++)
         if (tokens[t] < 0 || tokens[t] >= m->cfg.vocab_size)
-            return sc_set_error(SC_ERR_INVALID_ARG,
-                                "sc_captioner_teacher_force: token %d (position %d) outside [0, %d)",
-                                tokens[t], t, m->cfg.vocab_size);
+            return sc_set_error(
+                SC_ERR_INVALID_ARG,
+                "sc_captioner_teacher_force: token %d (position %d) outside [0, %d)", tokens[t], t,
+                m->cfg.vocab_size);
     int P = m->P, E = m->cfg.encoder_dim, A = m->cfg.attention_dim, H = m->cfg.decoder_dim,
         V = m->cfg.vocab_size;
     size_t nws = sc_cap_step_ws_floats(m, 1);
@@ -217,7 +219,8 @@ static sc_status loss_forward(sc_captioner *m, const float *features, const sc_c
         for (int b = 0; b < B; b++) L->ids[b] = bt->captions[(size_t)b * bt->L + t];
         /* embeddings straight into the x rows */
         for (int b = 0; b < B; b++) {
-            if ((st = sc_embedding_forward(L->ids + b, 1, m->w[CW_EMB], V, M, x + (size_t)b * (M + E))))
+            if ((st = sc_embedding_forward(L->ids + b, 1, m->w[CW_EMB], V, M,
+                                           x + (size_t)b * (M + E))))
                 return st;
             float *xr = x + (size_t)b * (M + E) + M;
             const float *ar = awe + (size_t)b * E, *gr = gate + (size_t)b * (G ? G : 1);
@@ -230,11 +233,11 @@ static sc_status loss_forward(sc_captioner *m, const float *features, const sc_c
             return st;
         float *hd = L->hd + (size_t)t * Bz * H;
         int drop = o->train && cf->dropout > 0.0f;
-        if ((st = sc_dropout_forward(hn, Bz * H, cf->dropout, drop,
-                                     rng, drop ? L->mask + (size_t)t * Bz * H : NULL, hd)))
+        if ((st = sc_dropout_forward(hn, Bz * H, cf->dropout, drop, rng,
+                                     drop ? L->mask + (size_t)t * Bz * H : NULL, hd)))
             return st;
-        if ((st = sc_linear_forward(L->logits + (size_t)t * Bz * V, hd, m->w[CW_FC_W], m->w[CW_FC_B],
-                                    B, H, V)))
+        if ((st = sc_linear_forward(L->logits + (size_t)t * Bz * V, hd, m->w[CW_FC_W],
+                                    m->w[CW_FC_B], B, H, V)))
             return st;
     }
     float ce = 0;
@@ -247,7 +250,8 @@ static sc_status loss_forward(sc_captioner *m, const float *features, const sc_c
     for (int b = 0; b < B; b++)
         for (int p = 0; p < P; p++) {
             double s = 0;
-            for (int t = 0; t < bt->lengths[b] - 1; t++) s += L->alphas[((size_t)t * B + b) * P + p];
+            for (int t = 0; t < bt->lengths[b] - 1; t++)
+                s += L->alphas[((size_t)t * B + b) * P + p];
             L->S[(size_t)b * P + p] = (float)s;
             pen += (1.0 - s) * (1.0 - s);
         }
@@ -260,7 +264,8 @@ static sc_status loss_forward(sc_captioner *m, const float *features, const sc_c
 }
 
 static sc_status loss_backward(sc_captioner *m, const float *features, const sc_caption_batch *bt,
-                               int T, const sc_caption_loss_opts *o, loss_bufs *L, float *dfeatures) {
+                               int T, const sc_caption_loss_opts *o, loss_bufs *L,
+                               float *dfeatures) {
     const sc_captioner_config *cf = &m->cfg;
     int B = bt->B, P = m->P, E = cf->encoder_dim, M = cf->embed_dim, H = cf->decoder_dim,
         V = cf->vocab_size, G = sc_cap_gate_dim(m);
@@ -354,7 +359,8 @@ static sc_status loss_backward(sc_captioner *m, const float *features, const sc_
         for (int b = 0; b < B; b++)
             for (int p = 0; p < P; p++)
                 for (int e = 0; e < E; e++)
-                    dfeatures[((size_t)b * P + p) * E + e] += L->dmean[(size_t)b * E + e] / (float)P;
+                    dfeatures[((size_t)b * P + p) * E + e] +=
+                        L->dmean[(size_t)b * E + e] / (float)P;
     return sc_addatt_precompute_backward(&d, features, &aw, L->dproj, dfeatures, &ag);
 }
 
@@ -369,23 +375,25 @@ sc_status sc_captioner_loss(sc_captioner *m, const float *features, const sc_cap
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_loss: bad batch (B %d, L %d)", bt->B,
                             bt->L);
     if (!(o->alpha_c >= 0.0f) || !isfinite(o->alpha_c))
-        return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_loss: alpha_c must be finite and >= 0");
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "sc_captioner_loss: alpha_c must be finite and >= 0");
     if (o->train && m->cfg.dropout > 0.0f && !rng)
-        return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_loss: training with dropout needs rng");
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "sc_captioner_loss: training with dropout needs rng");
     int T = 0;
     for (int b = 0; b < bt->B; b++) {
         int len = bt->lengths[b];
         if (len < 2 || len > bt->L)
             return sc_set_error(SC_ERR_INVALID_ARG,
-                                "sc_captioner_loss: caption %d has length %d (must be in [2, %d])", b,
-                                len, bt->L);
+                                "sc_captioner_loss: caption %d has length %d (must be in [2, %d])",
+                                b, len, bt->L);
         if (len - 1 > T) T = len - 1;
         for (int t = 0; t < len; t++) {
             int32_t id = bt->captions[(size_t)b * bt->L + t];
             if (id < 0 || id >= m->cfg.vocab_size)
                 return sc_set_error(SC_ERR_INVALID_ARG,
-                                    "sc_captioner_loss: caption %d token %d is %d, outside [0, %d)", b,
-                                    t, id, m->cfg.vocab_size);
+                                    "sc_captioner_loss: caption %d token %d is %d, outside [0, %d)",
+                                    b, t, id, m->cfg.vocab_size);
         }
     }
     if (o->backward && !m->grads) {
@@ -397,7 +405,8 @@ sc_status sc_captioner_loss(sc_captioner *m, const float *features, const sc_cap
     sc_arena *plan = sc_arena_plan();
     if (!plan) return SC_ERR_NOMEM;
     loss_bufs L;
-    int fail = alloc_loss_bufs(plan, m, bt->B, T, o->train && m->cfg.dropout > 0.0f, o->backward, &L);
+    int fail =
+        alloc_loss_bufs(plan, m, bt->B, T, o->train && m->cfg.dropout > 0.0f, o->backward, &L);
     size_t need = sc_arena_peak(plan);
     sc_arena_free(plan);
     if (fail) return sc_set_error(SC_ERR_LIMIT, "sc_captioner_loss: batch too large");

@@ -14,7 +14,9 @@ sc_status sc_cap_encoder_load(sc_captioner *m, sc_safetensors *st, const char *p
     return SC_OK;
 }
 
-void sc_cap_encoder_free(struct sc_encoder_impl *e) { sc_free(e); }
+void sc_cap_encoder_free(struct sc_encoder_impl *e) {
+    sc_free(e);
+}
 
 sc_status sc_captioner_encode(sc_captioner *m, const float *image, int H, int W, float *features) {
     if (!m || !image || !features || H <= 0 || W <= 0)

@@ -8,12 +8,25 @@
 
 /* Tensors in the tutorial's state_dict order. */
 enum {
-    CW_AE_W, CW_AE_B, CW_AD_W, CW_AD_B, CW_AF_W, CW_AF_B,
+    CW_AE_W,
+    CW_AE_B,
+    CW_AD_W,
+    CW_AD_B,
+    CW_AF_W,
+    CW_AF_B,
     CW_EMB,
-    CW_W_IH, CW_W_HH, CW_B_IH, CW_B_HH,
-    CW_IH_W, CW_IH_B, CW_IC_W, CW_IC_B,
-    CW_FB_W, CW_FB_B,
-    CW_FC_W, CW_FC_B,
+    CW_W_IH,
+    CW_W_HH,
+    CW_B_IH,
+    CW_B_HH,
+    CW_IH_W,
+    CW_IH_B,
+    CW_IC_W,
+    CW_IC_B,
+    CW_FB_W,
+    CW_FB_B,
+    CW_FC_W,
+    CW_FC_B,
     CW_COUNT
 };
 
@@ -22,7 +35,7 @@ struct sc_encoder_impl; /* image encoders (resnet / cnn), see captioner.c */
 struct sc_captioner {
     sc_captioner_config cfg;
     sc_vocab vocab;
-    int P; /* grid * grid */
+    int P;              /* grid * grid */
     float *w[CW_COUNT]; /* NULL for absent tensors (no gate) */
     float *g[CW_COUNT]; /* gradients (after sc_captioner_params) */
     float *weights, *grads;
@@ -40,7 +53,11 @@ struct sc_captioner {
 };
 
 static inline sc_addatt_desc sc_cap_att_desc(const struct sc_captioner *m, int B) {
-    sc_addatt_desc d = {B, m->P, m->cfg.encoder_dim, m->cfg.decoder_dim, m->cfg.attention_dim,
+    sc_addatt_desc d = {B,
+                        m->P,
+                        m->cfg.encoder_dim,
+                        m->cfg.decoder_dim,
+                        m->cfg.attention_dim,
                         m->cfg.attention_tanh ? SC_ADDATT_TANH : SC_ADDATT_RELU};
     return d;
 }
@@ -51,7 +68,7 @@ static inline sc_addatt_weights sc_cap_att_weights(const struct sc_captioner *m)
 }
 /* Gate width: E (vector), 1 (scalar), 0 (none). */
 static inline int sc_cap_gate_dim(const struct sc_captioner *m) {
-    return m->cfg.gate == SC_CAP_GATE_VECTOR ? m->cfg.encoder_dim
+    return m->cfg.gate == SC_CAP_GATE_VECTOR   ? m->cfg.encoder_dim
            : m->cfg.gate == SC_CAP_GATE_SCALAR ? 1
                                                : 0;
 }

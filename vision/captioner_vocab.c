@@ -55,8 +55,9 @@ static sc_status finish(sc_vocab *v) {
     free(tmp);
     for (int i = 1; i < v->n; i++) {
         if (strcmp(v->words[v->sorted[i - 1]], v->words[v->sorted[i]]) == 0) {
-            sc_status st = sc_set_error(SC_ERR_FORMAT, "vocabulary: duplicate word \"%s\" (ids %d and %d)",
-                                        v->words[v->sorted[i]], v->sorted[i - 1], v->sorted[i]);
+            sc_status st =
+                sc_set_error(SC_ERR_FORMAT, "vocabulary: duplicate word \"%s\" (ids %d and %d)",
+                             v->words[v->sorted[i]], v->sorted[i - 1], v->sorted[i]);
             sc_vocab_free(v);
             return st;
         }
@@ -83,8 +84,8 @@ static sc_status check_word(const char *w, int id) {
     size_t len = strlen(w);
     if (len == 0) return sc_set_error(SC_ERR_FORMAT, "vocabulary: empty word (id %d)", id);
     if (len > SC_VOCAB_MAX_WORD_BYTES)
-        return sc_set_error(SC_ERR_FORMAT, "vocabulary: word with id %d is %zu bytes (limit %d)", id,
-                            len, SC_VOCAB_MAX_WORD_BYTES);
+        return sc_set_error(SC_ERR_FORMAT, "vocabulary: word with id %d is %zu bytes (limit %d)",
+                            id, len, SC_VOCAB_MAX_WORD_BYTES);
     return SC_OK;
 }
 
@@ -99,8 +100,9 @@ sc_status sc_vocab_from_words(const char *const *words, int n, sc_vocab *out) {
     if (!v.words) return sc_set_error(SC_ERR_NOMEM, "vocabulary: out of memory");
     v.n = n;
     for (int i = 0; i < n; i++) {
-        sc_status st = words[i] ? check_word(words[i], i)
-                                : sc_set_error(SC_ERR_INVALID_ARG, "vocabulary: word %d is NULL", i);
+        sc_status st = words[i]
+                           ? check_word(words[i], i)
+                           : sc_set_error(SC_ERR_INVALID_ARG, "vocabulary: word %d is NULL", i);
         if (st != SC_OK) {
             sc_vocab_free(&v);
             return st;
@@ -151,17 +153,18 @@ sc_status sc_vocab_from_json(const char *json, size_t len, sc_vocab *out) {
         }
         double d = it->valuedouble;
         if (!(d >= 0) || d != floor(d) || d >= (double)n) {
-            st = sc_set_error(SC_ERR_FORMAT,
-                              "vocabulary: id %g of \"%.64s\" is not an integer in [0, %d) (ids must be "
-                              "contiguous from 0)",
-                              d, w, n);
+            st = sc_set_error(
+                SC_ERR_FORMAT,
+                "vocabulary: id %g of \"%.64s\" is not an integer in [0, %d) (ids must be "
+                "contiguous from 0)",
+                d, w, n);
             goto done;
         }
         int id = (int)d;
         if ((st = check_word(w, id)) != SC_OK) goto done;
         if (v.words[id]) {
-            st = sc_set_error(SC_ERR_FORMAT, "vocabulary: id %d is used by \"%.64s\" and \"%.64s\"", id,
-                              v.words[id], w);
+            st = sc_set_error(SC_ERR_FORMAT, "vocabulary: id %d is used by \"%.64s\" and \"%.64s\"",
+                              id, v.words[id], w);
             goto done;
         }
         v.words[id] = strdup(w);

@@ -141,7 +141,8 @@ typedef struct sc_beam_params {
     int beam_size;        /* k (3; 1 = greedy) */
     int max_len;          /* decode steps, <end> included (51: the tutorial's
                              `if step > 50: break` runs 51 steps) */
-    int min_len;          /* <end> is suppressed before this many tokens (0) */
+    int min_len;          /* <end> is suppressed for the first min_len steps, so a finished
+                             caption has at least min_len words before <end> (0) */
     float length_penalty; /* alpha: choose by score / len^alpha (0: raw sum, tutorial) */
 } sc_beam_params;
 sc_beam_params sc_captioner_beam_default_params(void);

@@ -189,7 +189,8 @@ static void test_training_loss_falls(void **state) {
         SC_TEST_OK(sc_captioner_beam_search(m, feats + k * GP * GE, &bp, &r));
         assert_true(r.hyps[0].finished);
         assert_int_equal(r.hyps[0].len, cls_len[k] - 1);
-        for (int t = 0; t < r.hyps[0].len; t++) assert_int_equal(r.hyps[0].tokens[t], cls_caps[k][t + 1]);
+        for (int t = 0; t < r.hyps[0].len; t++)
+            assert_int_equal(r.hyps[0].tokens[t], cls_caps[k][t + 1]);
         sc_caption_result_free(&r);
     }
     sc_captioner_free(m);
@@ -320,7 +321,8 @@ static void expect_vocab_error(const char *json, sc_status want, const char *nee
 
 static void test_vocab(void **state) {
     (void)state;
-    const char *ok = "{\"a\": 1, \"b\": 2, \"<unk>\": 3, \"<start>\": 4, \"<end>\": 5, \"<pad>\": 0}";
+    const char *ok =
+        "{\"a\": 1, \"b\": 2, \"<unk>\": 3, \"<start>\": 4, \"<end>\": 5, \"<pad>\": 0}";
     sc_vocab v;
     SC_TEST_OK(sc_vocab_from_json(ok, strlen(ok), &v));
     assert_int_equal(v.n, 6);
@@ -339,14 +341,24 @@ static void test_vocab(void **state) {
     free(js);
     sc_vocab_free(&v);
     sc_vocab_free(&w);
-    expect_vocab_error("{\"a\": 1, \"<unk>\": 2, \"<start>\": 3, \"<pad>\": 0}", SC_ERR_FORMAT, "<end> is missing");
-    expect_vocab_error("{\"a\": 0, \"<unk>\": 2, \"<start>\": 3, \"<end>\": 4, \"<pad>\": 1}", SC_ERR_FORMAT, "<pad> must have id 0");
-    expect_vocab_error("{\"a\": 1, \"a\": 2, \"<unk>\": 3, \"<start>\": 4, \"<end>\": 5, \"<pad>\": 0}", SC_ERR_FORMAT, "duplicate word");
-    expect_vocab_error("{\"a\": 1, \"b\": 1, \"<unk>\": 3, \"<start>\": 4, \"<end>\": 5, \"<pad>\": 0}", SC_ERR_FORMAT, "id 1 is used by");
-    expect_vocab_error("{\"a\": 9, \"<unk>\": 2, \"<start>\": 3, \"<end>\": 4, \"<pad>\": 0}", SC_ERR_FORMAT, "contiguous");
-    expect_vocab_error("{\"a\": 1.5, \"<unk>\": 2, \"<start>\": 3, \"<end>\": 4, \"<pad>\": 0}", SC_ERR_FORMAT, "not an integer");
-    expect_vocab_error("{\"a\": -1, \"<unk>\": 2, \"<start>\": 3, \"<end>\": 4, \"<pad>\": 0}", SC_ERR_FORMAT, "not an integer");
-    expect_vocab_error("{\"a\": \"1\", \"<unk>\": 2, \"<start>\": 3, \"<end>\": 4, \"<pad>\": 0}", SC_ERR_FORMAT, "not a number");
+    expect_vocab_error("{\"a\": 1, \"<unk>\": 2, \"<start>\": 3, \"<pad>\": 0}", SC_ERR_FORMAT,
+                       "<end> is missing");
+    expect_vocab_error("{\"a\": 0, \"<unk>\": 2, \"<start>\": 3, \"<end>\": 4, \"<pad>\": 1}",
+                       SC_ERR_FORMAT, "<pad> must have id 0");
+    expect_vocab_error(
+        "{\"a\": 1, \"a\": 2, \"<unk>\": 3, \"<start>\": 4, \"<end>\": 5, \"<pad>\": 0}",
+        SC_ERR_FORMAT, "duplicate word");
+    expect_vocab_error(
+        "{\"a\": 1, \"b\": 1, \"<unk>\": 3, \"<start>\": 4, \"<end>\": 5, \"<pad>\": 0}",
+        SC_ERR_FORMAT, "id 1 is used by");
+    expect_vocab_error("{\"a\": 9, \"<unk>\": 2, \"<start>\": 3, \"<end>\": 4, \"<pad>\": 0}",
+                       SC_ERR_FORMAT, "contiguous");
+    expect_vocab_error("{\"a\": 1.5, \"<unk>\": 2, \"<start>\": 3, \"<end>\": 4, \"<pad>\": 0}",
+                       SC_ERR_FORMAT, "not an integer");
+    expect_vocab_error("{\"a\": -1, \"<unk>\": 2, \"<start>\": 3, \"<end>\": 4, \"<pad>\": 0}",
+                       SC_ERR_FORMAT, "not an integer");
+    expect_vocab_error("{\"a\": \"1\", \"<unk>\": 2, \"<start>\": 3, \"<end>\": 4, \"<pad>\": 0}",
+                       SC_ERR_FORMAT, "not a number");
     expect_vocab_error("[1, 2]", SC_ERR_FORMAT, "not an object");
     expect_vocab_error("{}", SC_ERR_FORMAT, "empty");
     expect_vocab_error("{\"a\": 1", SC_ERR_FORMAT, "invalid JSON");
@@ -354,9 +366,11 @@ static void test_vocab(void **state) {
     memset(big, 'x', 300);
     big[300] = 0;
     char js2[600];
-    snprintf(js2, sizeof js2, "{\"%s\": 1, \"<unk>\": 2, \"<start>\": 3, \"<end>\": 4, \"<pad>\": 0}", big);
+    snprintf(js2, sizeof js2,
+             "{\"%s\": 1, \"<unk>\": 2, \"<start>\": 3, \"<end>\": 4, \"<pad>\": 0}", big);
     expect_vocab_error(js2, SC_ERR_FORMAT, "bytes (limit");
-    expect_vocab_error("{\"\": 1, \"<unk>\": 2, \"<start>\": 3, \"<end>\": 4, \"<pad>\": 0}", SC_ERR_FORMAT, "empty word");
+    expect_vocab_error("{\"\": 1, \"<unk>\": 2, \"<start>\": 3, \"<end>\": 4, \"<pad>\": 0}",
+                       SC_ERR_FORMAT, "empty word");
 }
 
 /* ---------------------------------------------------------------- files */
@@ -401,14 +415,16 @@ static void test_save_load_and_corrupt(void **state) {
         sc_st_writer *w = sc_st_writer_new();
         if (variant != 1) SC_TEST_OK(sc_st_writer_set_metadata(w, "saccade.config", cj));
         if (variant == 2)
-            SC_TEST_OK(sc_st_writer_set_metadata(w, "saccade.vocab", "{\"<pad>\": 0, \"<unk>\": 1, \"<start>\": 2, \"<end>\": 3}"));
+            SC_TEST_OK(sc_st_writer_set_metadata(
+                w, "saccade.vocab", "{\"<pad>\": 0, \"<unk>\": 1, \"<start>\": 2, \"<end>\": 3}"));
         else
             SC_TEST_OK(sc_st_writer_set_metadata(w, "saccade.vocab", vj));
         for (size_t i = 0; i < np; i++) {
             int64_t shape[2] = {ps[i].shape[0], ps[i].shape[1]};
             if (variant == 0 && i == 0) shape[1] -= 1; /* misshaped */
             if (variant == 4 && i == 3) continue;      /* missing */
-            SC_TEST_OK(sc_st_writer_add_f32(w, ps[i].name, ps[i].param, ps[i].ndim, shape, SC_ST_F32));
+            SC_TEST_OK(
+                sc_st_writer_add_f32(w, ps[i].name, ps[i].param, ps[i].ndim, shape, SC_ST_F32));
         }
         if (variant == 3) {
             float z = 0;
@@ -417,9 +433,10 @@ static void test_save_load_and_corrupt(void **state) {
         }
         SC_TEST_OK(sc_st_writer_write(w, bad));
         sc_st_writer_free(w);
-        sc_status want[5] = {SC_ERR_SHAPE, SC_ERR_FORMAT, SC_ERR_FORMAT, SC_ERR_FORMAT, SC_ERR_FORMAT};
-        const char *needle[5] = {"encoder_att.weight", "saccade.config", "vocab_size", "decoder.bogus",
-                                 "decoder_att.bias"};
+        sc_status want[5] = {SC_ERR_SHAPE, SC_ERR_FORMAT, SC_ERR_FORMAT, SC_ERR_FORMAT,
+                             SC_ERR_FORMAT};
+        const char *needle[5] = {"encoder_att.weight", "saccade.config", "vocab_size",
+                                 "decoder.bogus", "decoder_att.bias"};
         sc_status st = sc_captioner_load(bad, &m2);
         if (st != want[variant] || !strstr(sc_last_error(), needle[variant]))
             fail_msg("variant %d: %d \"%s\"", variant, st, sc_last_error());
@@ -448,16 +465,18 @@ static void test_config_json(void **state) {
     assert_memory_equal(&c, &d, sizeof c);
     free(s);
     assert_int_equal(sc_captioner_config_from_json("{\"encoder_dim\": 5}", &d), SC_ERR_FORMAT);
-    assert_int_equal(sc_captioner_config_from_json(
-                         "{\"encoder_dim\": 5, \"attention_dim\": 5, \"embed_dim\": 5, \"decoder_dim\": "
-                         "5, \"vocab_size\": 5, \"gate\": \"weird\"}",
-                         &d),
-                     SC_ERR_UNSUPPORTED);
-    assert_int_equal(sc_captioner_config_from_json(
-                         "{\"encoder_dim\": -5, \"attention_dim\": 5, \"embed_dim\": 5, \"decoder_dim\": "
-                         "5, \"vocab_size\": 5}",
-                         &d),
-                     SC_ERR_FORMAT);
+    assert_int_equal(
+        sc_captioner_config_from_json(
+            "{\"encoder_dim\": 5, \"attention_dim\": 5, \"embed_dim\": 5, \"decoder_dim\": "
+            "5, \"vocab_size\": 5, \"gate\": \"weird\"}",
+            &d),
+        SC_ERR_UNSUPPORTED);
+    assert_int_equal(
+        sc_captioner_config_from_json(
+            "{\"encoder_dim\": -5, \"attention_dim\": 5, \"embed_dim\": 5, \"decoder_dim\": "
+            "5, \"vocab_size\": 5}",
+            &d),
+        SC_ERR_FORMAT);
 }
 
 int main(void) {
