@@ -1,0 +1,223 @@
+/* saccade: Show, Attend and Tell image captioner.
+ *
+ * The decoder is exactly the `DecoderWithAttention` of sgrvinod's
+ * a-PyTorch-Tutorial-to-Image-Captioning (models.py), per step t:
+ *   awe, alpha = attention(features, h)            additive, relu (tutorial) or tanh
+ *   awe        = sigmoid(f_beta(h)) * awe          vector gate (tutorial), scalar gate
+ *                                                  (f_beta: Linear(H, 1), the paper) or none
+ *   h, c       = decode_step([embedding(w_t), awe], (h, c))     nn.LSTMCell
+ *   logits     = fc(dropout(h))
+ * with h0 = init_h(mean_p features), c0 = init_c(mean_p features).
+ *
+ * One model file is one .safetensors file: decoder tensors named
+ * "decoder." + the tutorial's state_dict names (decoder.attention.encoder_att.weight,
+ * decoder.embedding.weight, decoder.decode_step.weight_ih, decoder.init_h.weight,
+ * decoder.f_beta.weight, decoder.fc.weight, ...), encoder tensors "encoder." +
+ * torchvision names; "__metadata__" holds "saccade.config" (JSON, see
+ * sc_captioner_config) and "saccade.vocab" (the tutorial's WORDMAP JSON object
+ * {"word": id, ...}). tools/convert_sat.py converts the tutorial's checkpoints.
+ *
+ * Encoders (pluggable): SC_CAP_ENC_FEATURES (the caller supplies the (P, E)
+ * feature grid directly), SC_CAP_ENC_RESNET (ResNet truncated before pooling,
+ * adaptive average pool to grid x grid; needs sc_resnet) and SC_CAP_ENC_CNN
+ * (small trainable CNN; needs sc_cnn). Features are laid out (P, E) with
+ * position p = i * grid + j (the tutorial's permute(0, 2, 3, 1).view).
+ *
+ * Preprocessing (sc_captioner_preprocess, as the tutorial's caption.py):
+ * squash-resize to image_size x image_size (256) with SC_FILTER_TRIANGLE
+ * (scipy.misc.imresize is PIL's bilinear filter, which antialiases when
+ * shrinking, as stb's triangle filter does; measured against PIL in
+ * tests/parity), values in [0, 1], ImageNet mean/std.
+ *
+ * Memory: inference state lives in an arena owned by the model, planned for
+ * (beam size, max length) at the first call and re-planned only when a larger
+ * beam/length is asked for; decoding steps do no malloc. A model must not be
+ * used from two threads at once. */
+#ifndef SACCADE_SC_CAPTIONER_H
+#define SACCADE_SC_CAPTIONER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "saccade/sc_error.h"
+#include "saccade/sc_image.h"
+#include "saccade/sc_optim.h"
+#include "saccade/sc_rng.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ================================================================ vocabulary
+ * Ids are contiguous 0..n-1; words[id] is the word. The special tokens
+ * "<pad>" (must be id 0), "<unk>", "<start>" and "<end>" must be present. */
+#define SC_VOCAB_MAX_WORDS 1000000
+#define SC_VOCAB_MAX_WORD_BYTES 256
+
+typedef struct sc_vocab {
+    int n;        /* number of words (ids 0..n-1) */
+    char **words; /* n owned strings */
+    int pad, unk, start, end;
+    int *sorted; /* ids sorted by word, for lookup (owned) */
+} sc_vocab;
+
+/* Parse a WORDMAP JSON object {"word": id}. Errors (SC_ERR_FORMAT, message
+ * names the word/id): not an object, non-integer or negative id, duplicate
+ * word or id, ids not contiguous from 0, a missing special token, <pad> not
+ * 0, empty or oversize word; SC_ERR_LIMIT beyond SC_VOCAB_MAX_WORDS. */
+sc_status sc_vocab_from_json(const char *json, size_t len, sc_vocab *out);
+/* Build from a word list (id = index); same validation. */
+sc_status sc_vocab_from_words(const char *const *words, int n, sc_vocab *out);
+/* WORDMAP JSON of the vocabulary (malloc'd; caller frees with free()). */
+char *sc_vocab_to_json(const sc_vocab *v);
+/* Id of word, or v->unk when absent. */
+int sc_vocab_id(const sc_vocab *v, const char *word);
+/* Word of an id, or NULL when out of range. */
+const char *sc_vocab_word(const sc_vocab *v, int id);
+void sc_vocab_free(sc_vocab *v);
+
+/* ================================================================ model */
+typedef enum sc_cap_encoder_kind {
+    SC_CAP_ENC_FEATURES = 0, /* features supplied by the caller */
+    SC_CAP_ENC_RESNET = 1,
+    SC_CAP_ENC_CNN = 2
+} sc_cap_encoder_kind;
+
+typedef enum sc_cap_gate {
+    SC_CAP_GATE_NONE = 0,
+    SC_CAP_GATE_VECTOR = 1, /* f_beta: Linear(H, E) (tutorial) */
+    SC_CAP_GATE_SCALAR = 2  /* f_beta: Linear(H, 1) (paper) */
+} sc_cap_gate;
+
+/* "saccade.config" JSON keys in brackets. */
+typedef struct sc_captioner_config {
+    sc_cap_encoder_kind encoder; /* ["encoder"]: "features" | "resnet" | "cnn" */
+    char encoder_arch[32];       /* ["encoder_arch"], e.g. "resnet101" */
+    int grid;                    /* ["grid"] N: P = N * N positions (14) */
+    int image_size;              /* ["image_size"] squash-resize size (256) */
+    int encoder_dim;             /* ["encoder_dim"] E (2048) */
+    int attention_dim;           /* ["attention_dim"] A (512) */
+    int embed_dim;               /* ["embed_dim"] M (512) */
+    int decoder_dim;             /* ["decoder_dim"] H (512) */
+    int vocab_size;              /* ["vocab_size"] V (= vocabulary size) */
+    int attention_tanh;          /* ["attention"]: "relu" (0, tutorial) | "tanh" (1) */
+    sc_cap_gate gate;            /* ["gate"]: "vector" | "scalar" | "none" */
+    float dropout;               /* ["dropout"] before fc in training (0.5) */
+} sc_captioner_config;
+
+/* Tutorial defaults: features encoder, grid 14, image 256, E 2048, A = M = H = 512,
+ * relu attention, vector gate, dropout 0.5, vocab_size 0 (set it). */
+sc_captioner_config sc_captioner_default_config(void);
+/* Config from / to its JSON text (to_json: malloc'd, free()). */
+sc_status sc_captioner_config_from_json(const char *json, sc_captioner_config *out);
+char *sc_captioner_config_to_json(const sc_captioner_config *c);
+
+typedef struct sc_captioner sc_captioner;
+
+/* New model with the tutorial's initialisation (PyTorch defaults; embedding and
+ * fc.weight U(-0.1, 0.1), fc.bias 0) from seed. Encoder must be FEATURES
+ * (trainable encoders are attached by their own modules). config->vocab_size
+ * must equal vocab->n. The vocabulary is copied. */
+sc_status sc_captioner_create(const sc_captioner_config *config, const sc_vocab *vocab,
+                              uint64_t seed, sc_captioner **out);
+/* Load a model file (validates config, vocabulary and every tensor's shape). */
+sc_status sc_captioner_load(const char *path, sc_captioner **out);
+/* Write the model (decoder tensors, config and vocab metadata) atomically. */
+sc_status sc_captioner_save(const sc_captioner *m, const char *path);
+void sc_captioner_free(sc_captioner *m);
+
+const sc_captioner_config *sc_captioner_get_config(const sc_captioner *m);
+const sc_vocab *sc_captioner_get_vocab(const sc_captioner *m);
+/* Trainable decoder tensors (names as in the file, shapes set, grads allocated
+ * on first call and owned by the model). Valid until sc_captioner_free. */
+sc_status sc_captioner_params(sc_captioner *m, const sc_param **params, size_t *n);
+
+/* Image (any size, 3 channels) -> normalised (3, S, S) CHW, S = image_size. */
+sc_status sc_captioner_preprocess(const sc_captioner *m, const sc_image *img, sc_image *out);
+/* Normalised (3, H, W) image -> features (P, E). Needs an image encoder. */
+sc_status sc_captioner_encode(sc_captioner *m, const float *image, int H, int W, float *features);
+
+/* ================================================================ decoding */
+typedef struct sc_beam_params {
+    int beam_size;        /* k (3; 1 = greedy) */
+    int max_len;          /* decode steps, <end> included (51: the tutorial's
+                             `if step > 50: break` runs 51 steps) */
+    int min_len;          /* <end> is suppressed for the first min_len steps, so a finished
+                             caption has at least min_len words before <end> (0) */
+    float length_penalty; /* alpha: choose by score / len^alpha (0: raw sum, tutorial) */
+} sc_beam_params;
+sc_beam_params sc_captioner_beam_default_params(void);
+
+typedef struct sc_caption_hyp {
+    int len;          /* generated tokens (no <start>; <end> included when finished) */
+    int32_t *tokens;  /* len ids */
+    float *logprobs;  /* len per-token log-probabilities */
+    float *alphas;    /* len x P attention maps (grid x grid, row-major) */
+    float score;      /* sum of logprobs */
+    float norm_score; /* score / len^length_penalty (the ranking key) */
+    int finished;     /* 1 if it ended with <end> */
+} sc_caption_hyp;
+
+typedef struct sc_caption_result {
+    int n_hyps;           /* completed hypotheses, or the unfinished beams when none completed */
+    sc_caption_hyp *hyps; /* best first (by norm_score, ties keep completion order) */
+    const char **words;   /* words of hyps[0] (len entries, point into the model's vocab) */
+    char *text;           /* hyps[0]'s words joined by spaces, without <start>/<end>/<pad> */
+    int grid;             /* alphas are grid x grid */
+} sc_caption_result;
+
+/* Beam search exactly as the tutorial's caption_image_beam_search (defaults):
+ * score = cumulative log-softmax, top-k over all beams' continuations (step 1:
+ * the first beam only), a candidate emitting <end> is set aside as complete and
+ * the beam shrinks, stop when no beam is left or after max_len steps; the best
+ * complete hypothesis wins. If none completed, the unfinished beams are returned
+ * (finished = 0) instead of failing. features: (P, E). params NULL = defaults.
+ * The model must stay alive while result->words is used. */
+sc_status sc_captioner_beam_search(sc_captioner *m, const float *features,
+                                   const sc_beam_params *params, sc_caption_result *result);
+/* Preprocess + encode + beam search. */
+sc_status sc_captioner_caption_image(sc_captioner *m, const sc_image *img,
+                                     const sc_beam_params *params, sc_caption_result *result);
+void sc_caption_result_free(sc_caption_result *r);
+
+/* Teacher forcing (eval mode, no dropout): feed tokens[0..n-1] (tokens[0] is
+ * normally <start>); logits (n, V) and alphas (n, P) of each step (either may
+ * be NULL). */
+sc_status sc_captioner_teacher_force(sc_captioner *m, const float *features, const int32_t *tokens,
+                                     int n, float *logits, float *alphas);
+
+/* ================================================================ training */
+typedef struct sc_caption_batch {
+    int B, L;                /* batch size, padded caption length */
+    const int32_t *captions; /* (B, L): <start> w1 .. wn <end> <pad>... */
+    const int32_t *lengths;  /* (B): caption lengths including <start> and <end> (>= 2, <= L) */
+} sc_caption_batch;
+
+typedef struct sc_caption_loss_opts {
+    float alpha_c; /* doubly stochastic attention weight (tutorial: 1.0) */
+    int train;     /* 1: dropout before fc (needs rng); 0: eval mode */
+    int backward;  /* 1: accumulate gradients into the params' grads */
+} sc_caption_loss_opts;
+
+typedef struct sc_caption_loss {
+    double loss;    /* ce + penalty */
+    double ce;      /* mean cross-entropy over predicted tokens */
+    double penalty; /* alpha_c * mean_{b,p} (1 - sum_t alpha[b,t,p])^2 */
+    long ntokens;   /* predicted tokens: sum (lengths - 1) */
+} sc_caption_loss;
+
+/* The tutorial's train step with masking instead of per-step batch shrinking
+ * (the same loss and gradients): teacher forcing on captions[:, :-1] predicting
+ * captions[:, 1:], cross-entropy averaged over the sum(lengths - 1) real
+ * targets, plus alpha_c * ((1 - alphas.sum(dim=1)) ** 2).mean() where alphas of
+ * finished captions are 0 and the mean runs over batch and positions. features
+ * (B, P, E). With backward, gradients are ACCUMULATED into the params' grads
+ * (sc_captioner_params) and, when dfeatures (B, P, E) is non-NULL, into it (for
+ * a trainable encoder). Allocates its activations per call. */
+sc_status sc_captioner_loss(sc_captioner *m, const float *features, const sc_caption_batch *batch,
+                            const sc_caption_loss_opts *opts, sc_rng *rng, sc_caption_loss *out,
+                            float *dfeatures);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

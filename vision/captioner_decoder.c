@@ -1,0 +1,425 @@
+/* saccade: Show, Attend and Tell decoder — steps, teacher forcing, training loss. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "captioner_internal.h"
+#include "saccade/sc_nn.h"
+#include "saccade/sc_ops.h"
+#include "sc_internal.h"
+
+sc_status sc_cap_init_state(const sc_captioner *m, const float *features, float *h0, float *c0,
+                            float *ws) {
+    int P = m->P, E = m->cfg.encoder_dim, H = m->cfg.decoder_dim;
+    for (int e = 0; e < E; e++) {
+        double s = 0;
+        for (int p = 0; p < P; p++) s += features[(size_t)p * E + e];
+        ws[e] = (float)(s / P);
+    }
+    sc_status st = sc_linear_forward(h0, ws, m->w[CW_IH_W], m->w[CW_IH_B], 1, E, H);
+    if (!st) st = sc_linear_forward(c0, ws, m->w[CW_IC_W], m->w[CW_IC_B], 1, E, H);
+    return st;
+}
+
+size_t sc_cap_step_ws_floats(const sc_captioner *m, int B) {
+    size_t M = (size_t)m->cfg.embed_dim, E = (size_t)m->cfg.encoder_dim,
+           G = (size_t)sc_cap_gate_dim(m), P = (size_t)m->P, A = (size_t)m->cfg.attention_dim;
+    return (size_t)B * (M + E + G + M + E) + P * A + P;
+}
+
+sc_status sc_cap_step(sc_captioner *m, int B, const float *features, const float *proj,
+                      int shared_image, const int32_t *prev, const float *h, const float *c,
+                      float *h_out, float *c_out, float *logits, float *alpha, float *ws) {
+    const sc_captioner_config *cf = &m->cfg;
+    int P = m->P, E = cf->encoder_dim, A = cf->attention_dim, M = cf->embed_dim,
+        H = cf->decoder_dim, V = cf->vocab_size, G = sc_cap_gate_dim(m);
+    float *emb = ws;
+    float *awe = emb + (size_t)B * M;
+    float *gate = awe + (size_t)B * E;
+    float *x = gate + (size_t)B * G;
+    float *acache = x + (size_t)B * (M + E);
+    sc_addatt_desc d1 = sc_cap_att_desc(m, 1);
+    sc_addatt_weights aw = sc_cap_att_weights(m);
+    sc_status st = sc_embedding_forward(prev, B, m->w[CW_EMB], V, M, emb);
+    if (st) return st;
+    for (int b = 0; b < B; b++) {
+        size_t fo = shared_image ? 0 : (size_t)b * P * E, po = shared_image ? 0 : (size_t)b * P * A;
+        st = sc_addatt_step_forward(&d1, features + fo, proj + po, h + (size_t)b * H, &aw,
+                                    awe + (size_t)b * E, alpha ? alpha + (size_t)b * P : NULL,
+                                    acache);
+        if (st) return st;
+    }
+    if (G > 0) {
+        if ((st = sc_linear_forward(gate, h, m->w[CW_FB_W], m->w[CW_FB_B], B, H, G))) return st;
+        if ((st = sc_act_forward(SC_ACT_SIGMOID, gate, gate, (size_t)B * G))) return st;
+    }
+    for (int b = 0; b < B; b++) {
+        float *xr = x + (size_t)b * (M + E);
+        memcpy(xr, emb + (size_t)b * M, (size_t)M * sizeof(float));
+        const float *ar = awe + (size_t)b * E;
+        const float *gr = gate + (size_t)b * G;
+        for (int e = 0; e < E; e++) xr[M + e] = G == 0 ? ar[e] : ar[e] * gr[G == 1 ? 0 : e];
+    }
+    st = sc_lstm_cell_forward(B, M + E, H, x, h, c, m->w[CW_W_IH], m->w[CW_W_HH], m->w[CW_B_IH],
+                              m->w[CW_B_HH], h_out, c_out, NULL);
+    if (st) return st;
+    if (logits) st = sc_linear_forward(logits, h_out, m->w[CW_FC_W], m->w[CW_FC_B], B, H, V);
+    return st;
+}
+
+static sc_status check_features(const sc_captioner *m, const float *features, const char *fn) {
+    if (!m || !features) return sc_set_error(SC_ERR_INVALID_ARG, "%s: NULL model or features", fn);
+    return SC_OK;
+}
+
+sc_status sc_captioner_teacher_force(sc_captioner *m, const float *features, const int32_t *tokens,
+                                     int n, float *logits, float *alphas) {
+    sc_status st = check_features(m, features, "sc_captioner_teacher_force");
+    if (st) return st;
+    if (!tokens || n <= 0)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_teacher_force: no tokens");
+    for (int t = 0; t < n; t++)
+        if (tokens[t] < 0 || tokens[t] >= m->cfg.vocab_size)
+            return sc_set_error(
+                SC_ERR_INVALID_ARG,
+                "sc_captioner_teacher_force: token %d (position %d) outside [0, %d)", tokens[t], t,
+                m->cfg.vocab_size);
+    int P = m->P, E = m->cfg.encoder_dim, A = m->cfg.attention_dim, H = m->cfg.decoder_dim,
+        V = m->cfg.vocab_size;
+    size_t nws = sc_cap_step_ws_floats(m, 1);
+    size_t total = (size_t)P * A + 4 * (size_t)H + (size_t)E + nws + (size_t)V + (size_t)P;
+    float *buf = sc_malloc(total * sizeof(float));
+    if (!buf) return SC_ERR_NOMEM;
+    float *proj = buf, *h = proj + (size_t)P * A, *c = h + H, *h2 = c + H, *c2 = h2 + H;
+    float *ws = c2 + H, *lg = ws + (nws > (size_t)E ? nws : (size_t)E), *al = lg + V;
+    sc_addatt_desc d1 = sc_cap_att_desc(m, 1);
+    sc_addatt_weights aw = sc_cap_att_weights(m);
+    if ((st = sc_addatt_precompute(&d1, features, &aw, proj))) goto done;
+    if ((st = sc_cap_init_state(m, features, h, c, ws))) goto done;
+    for (int t = 0; t < n; t++) {
+        st = sc_cap_step(m, 1, features, proj, 1, tokens + t, h, c, h2, c2, lg, al, ws);
+        if (st) goto done;
+        if (logits) memcpy(logits + (size_t)t * V, lg, (size_t)V * sizeof(float));
+        if (alphas) memcpy(alphas + (size_t)t * P, al, (size_t)P * sizeof(float));
+        float *tmp = h;
+        h = h2;
+        h2 = tmp;
+        tmp = c;
+        c = c2;
+        c2 = tmp;
+    }
+done:
+    sc_free(buf);
+    return st;
+}
+
+/* ---------------------------------------------------------------- training loss */
+
+typedef struct loss_bufs {
+    float *proj, *meanf, *hs, *cs, *xs, *awe, *gate, *attc, *lstmc, *mask, *hd, *logits, *dlogits,
+        *alphas, *S;
+    int32_t *targets, *ids;
+    /* backward */
+    float *dh, *dc, *dhp, *dcp, *dhd, *dx, *demb, *dawe, *dgate, *dalpha, *dproj, *dmean;
+} loss_bufs;
+
+static float *af(sc_arena *a, size_t n, int *fail) {
+    float *p = sc_arena_alloc_floats(a, n);
+    if (!p) *fail = 1;
+    return p;
+}
+
+static int alloc_loss_bufs(sc_arena *a, const sc_captioner *m, int B, int T, int train, int bwd,
+                           loss_bufs *L) {
+    size_t P = (size_t)m->P, E = (size_t)m->cfg.encoder_dim, A = (size_t)m->cfg.attention_dim,
+           M = (size_t)m->cfg.embed_dim, H = (size_t)m->cfg.decoder_dim,
+           V = (size_t)m->cfg.vocab_size, G = (size_t)sc_cap_gate_dim(m), Bz = (size_t)B,
+           Tz = (size_t)T;
+    int fail = 0;
+    sc_addatt_desc d = sc_cap_att_desc(m, B);
+    size_t ac = sc_addatt_step_cache_floats(&d);
+    if (ac == 0) return 1;
+    /* Sizes are bounded by the config limits and checked batch sizes; the
+     * arena's float allocation checks the last multiplication. */
+    L->proj = af(a, Bz * P * A, &fail);
+    L->meanf = af(a, Bz * E, &fail);
+    L->hs = af(a, (Tz + 1) * Bz * H, &fail);
+    L->cs = af(a, (Tz + 1) * Bz * H, &fail);
+    L->xs = af(a, Tz * Bz * (M + E), &fail);
+    L->awe = af(a, Tz * Bz * E, &fail);
+    L->gate = af(a, Tz * Bz * (G ? G : 1), &fail);
+    L->attc = af(a, Tz * ac, &fail);
+    L->lstmc = af(a, Tz * SC_LSTM_CACHE_FLOATS(Bz, H), &fail);
+    L->mask = train ? af(a, Tz * Bz * H, &fail) : NULL;
+    L->hd = af(a, Tz * Bz * H, &fail);
+    L->logits = af(a, Tz * Bz * V, &fail);
+    L->dlogits = bwd ? af(a, Tz * Bz * V, &fail) : NULL;
+    L->alphas = af(a, Tz * Bz * P, &fail);
+    L->S = af(a, Bz * P, &fail);
+    L->targets = sc_arena_alloc(a, Tz * Bz * sizeof(int32_t));
+    L->ids = sc_arena_alloc(a, Bz * sizeof(int32_t));
+    if (!L->targets || !L->ids) fail = 1;
+    if (bwd) {
+        L->dh = af(a, Bz * H, &fail);
+        L->dc = af(a, Bz * H, &fail);
+        L->dhp = af(a, Bz * H, &fail);
+        L->dcp = af(a, Bz * H, &fail);
+        L->dhd = af(a, Bz * H, &fail);
+        L->dx = af(a, Bz * (M + E), &fail);
+        L->demb = af(a, Bz * M, &fail);
+        L->dawe = af(a, Bz * E, &fail);
+        L->dgate = af(a, Bz * (G ? G : 1), &fail);
+        L->dalpha = af(a, Bz * P, &fail);
+        L->dproj = af(a, Bz * P * A, &fail);
+        L->dmean = af(a, Bz * E, &fail);
+    }
+    return fail;
+}
+
+static sc_status loss_forward(sc_captioner *m, const float *features, const sc_caption_batch *bt,
+                              int T, const sc_caption_loss_opts *o, sc_rng *rng, loss_bufs *L,
+                              sc_caption_loss *out) {
+    const sc_captioner_config *cf = &m->cfg;
+    int B = bt->B, P = m->P, E = cf->encoder_dim, M = cf->embed_dim, H = cf->decoder_dim,
+        V = cf->vocab_size, G = sc_cap_gate_dim(m);
+    size_t Bz = (size_t)B;
+    sc_addatt_desc d = sc_cap_att_desc(m, B);
+    sc_addatt_weights aw = sc_cap_att_weights(m);
+    size_t ac = sc_addatt_step_cache_floats(&d);
+    sc_status st = sc_addatt_precompute(&d, features, &aw, L->proj);
+    if (st) return st;
+    for (int b = 0; b < B; b++)
+        for (int e = 0; e < E; e++) {
+            double s = 0;
+            for (int p = 0; p < P; p++) s += features[((size_t)b * P + p) * E + e];
+            L->meanf[(size_t)b * E + e] = (float)(s / P);
+        }
+    if ((st = sc_linear_forward(L->hs, L->meanf, m->w[CW_IH_W], m->w[CW_IH_B], B, E, H)) ||
+        (st = sc_linear_forward(L->cs, L->meanf, m->w[CW_IC_W], m->w[CW_IC_B], B, E, H)))
+        return st;
+    long ntok = 0;
+    for (int t = 0; t < T; t++)
+        for (int b = 0; b < B; b++) {
+            int active = t < bt->lengths[b] - 1;
+            L->targets[(size_t)t * B + b] = active ? bt->captions[(size_t)b * bt->L + t + 1] : -100;
+            ntok += active;
+        }
+    for (int t = 0; t < T; t++) {
+        const float *h = L->hs + (size_t)t * Bz * H, *c = L->cs + (size_t)t * Bz * H;
+        float *x = L->xs + (size_t)t * Bz * (M + E), *awe = L->awe + (size_t)t * Bz * E;
+        float *gate = L->gate + (size_t)t * Bz * (G ? G : 1);
+        float *alpha = L->alphas + (size_t)t * Bz * P;
+        if ((st = sc_addatt_step_forward(&d, features, L->proj, h, &aw, awe, alpha,
+                                         L->attc + (size_t)t * ac)))
+            return st;
+        if (G > 0) {
+            if ((st = sc_linear_forward(gate, h, m->w[CW_FB_W], m->w[CW_FB_B], B, H, G)) ||
+                (st = sc_act_forward(SC_ACT_SIGMOID, gate, gate, Bz * G)))
+                return st;
+        }
+        for (int b = 0; b < B; b++) L->ids[b] = bt->captions[(size_t)b * bt->L + t];
+        /* embeddings straight into the x rows */
+        for (int b = 0; b < B; b++) {
+            if ((st = sc_embedding_forward(L->ids + b, 1, m->w[CW_EMB], V, M,
+                                           x + (size_t)b * (M + E))))
+                return st;
+            float *xr = x + (size_t)b * (M + E) + M;
+            const float *ar = awe + (size_t)b * E, *gr = gate + (size_t)b * (G ? G : 1);
+            for (int e = 0; e < E; e++) xr[e] = G == 0 ? ar[e] : ar[e] * gr[G == 1 ? 0 : e];
+        }
+        float *hn = L->hs + (size_t)(t + 1) * Bz * H, *cn = L->cs + (size_t)(t + 1) * Bz * H;
+        if ((st = sc_lstm_cell_forward(B, M + E, H, x, h, c, m->w[CW_W_IH], m->w[CW_W_HH],
+                                       m->w[CW_B_IH], m->w[CW_B_HH], hn, cn,
+                                       L->lstmc + (size_t)t * SC_LSTM_CACHE_FLOATS(Bz, H))))
+            return st;
+        float *hd = L->hd + (size_t)t * Bz * H;
+        int drop = o->train && cf->dropout > 0.0f;
+        if ((st = sc_dropout_forward(hn, Bz * H, cf->dropout, drop, rng,
+                                     drop ? L->mask + (size_t)t * Bz * H : NULL, hd)))
+            return st;
+        if ((st = sc_linear_forward(L->logits + (size_t)t * Bz * V, hd, m->w[CW_FC_W],
+                                    m->w[CW_FC_B], B, H, V)))
+            return st;
+    }
+    float ce = 0;
+    sc_ce_opts co = SC_CE_OPTS_DEFAULT;
+    if (L->dlogits) memset(L->dlogits, 0, (size_t)T * Bz * V * sizeof(float));
+    if ((st = sc_cross_entropy(L->logits, L->targets, T * B, V, &co, &ce, NULL, L->dlogits)))
+        return st;
+    /* doubly stochastic penalty over active steps */
+    double pen = 0;
+    for (int b = 0; b < B; b++)
+        for (int p = 0; p < P; p++) {
+            double s = 0;
+            for (int t = 0; t < bt->lengths[b] - 1; t++)
+                s += L->alphas[((size_t)t * B + b) * P + p];
+            L->S[(size_t)b * P + p] = (float)s;
+            pen += (1.0 - s) * (1.0 - s);
+        }
+    pen = o->alpha_c * pen / ((double)B * P);
+    out->ce = ce;
+    out->penalty = pen;
+    out->loss = ce + pen;
+    out->ntokens = ntok;
+    return SC_OK;
+}
+
+static sc_status loss_backward(sc_captioner *m, const float *features, const sc_caption_batch *bt,
+                               int T, const sc_caption_loss_opts *o, loss_bufs *L,
+                               float *dfeatures) {
+    const sc_captioner_config *cf = &m->cfg;
+    int B = bt->B, P = m->P, E = cf->encoder_dim, M = cf->embed_dim, H = cf->decoder_dim,
+        V = cf->vocab_size, G = sc_cap_gate_dim(m);
+    size_t Bz = (size_t)B;
+    sc_addatt_desc d = sc_cap_att_desc(m, B);
+    sc_addatt_weights aw = sc_cap_att_weights(m);
+    sc_addatt_grads ag = {m->g[CW_AE_W], m->g[CW_AE_B], m->g[CW_AD_W],
+                          m->g[CW_AD_B], m->g[CW_AF_W], m->g[CW_AF_B]};
+    size_t ac = sc_addatt_step_cache_floats(&d);
+    int drop = o->train && cf->dropout > 0.0f;
+    sc_status st;
+    memset(L->dh, 0, Bz * H * sizeof(float));
+    memset(L->dc, 0, Bz * H * sizeof(float));
+    memset(L->dproj, 0, Bz * P * cf->attention_dim * sizeof(float));
+    double pscale = 2.0 * o->alpha_c / ((double)B * P);
+    for (int t = T - 1; t >= 0; t--) {
+        const float *h = L->hs + (size_t)t * Bz * H, *c = L->cs + (size_t)t * Bz * H;
+        const float *x = L->xs + (size_t)t * Bz * (M + E), *awe = L->awe + (size_t)t * Bz * E;
+        const float *gate = L->gate + (size_t)t * Bz * (G ? G : 1);
+        memset(L->dhd, 0, Bz * H * sizeof(float));
+        if ((st = sc_linear_backward(L->dhd, m->g[CW_FC_W], m->g[CW_FC_B],
+                                     L->dlogits + (size_t)t * Bz * V, L->hd + (size_t)t * Bz * H,
+                                     m->w[CW_FC_W], B, H, V)))
+            return st;
+        if ((st = sc_dropout_backward(L->dhd, drop ? L->mask + (size_t)t * Bz * H : NULL, Bz * H,
+                                      L->dh)))
+            return st;
+        memset(L->dx, 0, Bz * (M + E) * sizeof(float));
+        memset(L->dhp, 0, Bz * H * sizeof(float));
+        memset(L->dcp, 0, Bz * H * sizeof(float));
+        if ((st = sc_lstm_cell_backward(B, M + E, H, x, h, c, m->w[CW_W_IH], m->w[CW_W_HH],
+                                        L->lstmc + (size_t)t * SC_LSTM_CACHE_FLOATS(Bz, H), L->dh,
+                                        L->dc, L->dx, L->dhp, L->dcp, m->g[CW_W_IH], m->g[CW_W_HH],
+                                        m->g[CW_B_IH], m->g[CW_B_HH])))
+            return st;
+        for (int b = 0; b < B; b++) {
+            L->ids[b] = bt->captions[(size_t)b * bt->L + t];
+            memcpy(L->demb + (size_t)b * M, L->dx + (size_t)b * (M + E), (size_t)M * sizeof(float));
+        }
+        if ((st = sc_embedding_backward(L->ids, B, L->demb, V, M, -1, m->g[CW_EMB]))) return st;
+        for (int b = 0; b < B; b++) {
+            const float *dg = L->dx + (size_t)b * (M + E) + M;
+            const float *ar = awe + (size_t)b * E;
+            float *da = L->dawe + (size_t)b * E;
+            if (G == 0) {
+                memcpy(da, dg, (size_t)E * sizeof(float));
+                continue;
+            }
+            const float *gr = gate + (size_t)b * G;
+            float *dgr = L->dgate + (size_t)b * G;
+            if (G == 1) {
+                double s = 0;
+                for (int e = 0; e < E; e++) {
+                    da[e] = dg[e] * gr[0];
+                    s += (double)dg[e] * ar[e];
+                }
+                dgr[0] = (float)(s * gr[0] * (1.0 - gr[0]));
+            } else {
+                for (int e = 0; e < E; e++) {
+                    da[e] = dg[e] * gr[e];
+                    dgr[e] = dg[e] * ar[e] * gr[e] * (1.0f - gr[e]);
+                }
+            }
+        }
+        if (G > 0 && (st = sc_linear_backward(L->dhp, m->g[CW_FB_W], m->g[CW_FB_B], L->dgate, h,
+                                              m->w[CW_FB_W], B, H, G)))
+            return st;
+        for (int b = 0; b < B; b++) {
+            int active = t < bt->lengths[b] - 1;
+            for (int p = 0; p < P; p++)
+                L->dalpha[(size_t)b * P + p] =
+                    active ? (float)(pscale * (L->S[(size_t)b * P + p] - 1.0)) : 0.0f;
+        }
+        if ((st = sc_addatt_step_backward(&d, features, h, &aw, L->attc + (size_t)t * ac, L->dawe,
+                                          L->dalpha, dfeatures, L->dproj, L->dhp, &ag)))
+            return st;
+        float *tmp = L->dh;
+        L->dh = L->dhp;
+        L->dhp = tmp;
+        tmp = L->dc;
+        L->dc = L->dcp;
+        L->dcp = tmp;
+    }
+    memset(L->dmean, 0, Bz * E * sizeof(float));
+    if ((st = sc_linear_backward(L->dmean, m->g[CW_IH_W], m->g[CW_IH_B], L->dh, L->meanf,
+                                 m->w[CW_IH_W], B, E, H)) ||
+        (st = sc_linear_backward(L->dmean, m->g[CW_IC_W], m->g[CW_IC_B], L->dc, L->meanf,
+                                 m->w[CW_IC_W], B, E, H)))
+        return st;
+    if (dfeatures)
+        for (int b = 0; b < B; b++)
+            for (int p = 0; p < P; p++)
+                for (int e = 0; e < E; e++)
+                    dfeatures[((size_t)b * P + p) * E + e] +=
+                        L->dmean[(size_t)b * E + e] / (float)P;
+    return sc_addatt_precompute_backward(&d, features, &aw, L->dproj, dfeatures, &ag);
+}
+
+sc_status sc_captioner_loss(sc_captioner *m, const float *features, const sc_caption_batch *bt,
+                            const sc_caption_loss_opts *o, sc_rng *rng, sc_caption_loss *out,
+                            float *dfeatures) {
+    if (!m || !features || !bt || !o || !out)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_loss: NULL argument");
+    memset(out, 0, sizeof *out);
+    if (bt->B <= 0 || bt->L < 2 || bt->B > (1 << 20) || bt->L > (1 << 16) || !bt->captions ||
+        !bt->lengths)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_loss: bad batch (B %d, L %d)", bt->B,
+                            bt->L);
+    if (!(o->alpha_c >= 0.0f) || !isfinite(o->alpha_c))
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "sc_captioner_loss: alpha_c must be finite and >= 0");
+    if (o->train && m->cfg.dropout > 0.0f && !rng)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "sc_captioner_loss: training with dropout needs rng");
+    int T = 0;
+    for (int b = 0; b < bt->B; b++) {
+        int len = bt->lengths[b];
+        if (len < 2 || len > bt->L)
+            return sc_set_error(SC_ERR_INVALID_ARG,
+                                "sc_captioner_loss: caption %d has length %d (must be in [2, %d])",
+                                b, len, bt->L);
+        if (len - 1 > T) T = len - 1;
+        for (int t = 0; t < len; t++) {
+            int32_t id = bt->captions[(size_t)b * bt->L + t];
+            if (id < 0 || id >= m->cfg.vocab_size)
+                return sc_set_error(SC_ERR_INVALID_ARG,
+                                    "sc_captioner_loss: caption %d token %d is %d, outside [0, %d)",
+                                    b, t, id, m->cfg.vocab_size);
+        }
+    }
+    if (o->backward && !m->grads) {
+        const sc_param *pp;
+        size_t np;
+        sc_status st = sc_captioner_params(m, &pp, &np);
+        if (st) return st;
+    }
+    sc_arena *plan = sc_arena_plan();
+    if (!plan) return SC_ERR_NOMEM;
+    loss_bufs L;
+    int fail =
+        alloc_loss_bufs(plan, m, bt->B, T, o->train && m->cfg.dropout > 0.0f, o->backward, &L);
+    size_t need = sc_arena_peak(plan);
+    sc_arena_free(plan);
+    if (fail) return sc_set_error(SC_ERR_LIMIT, "sc_captioner_loss: batch too large");
+    sc_arena *a = sc_arena_create(need);
+    if (!a) return SC_ERR_NOMEM;
+    memset(&L, 0, sizeof L);
+    if (alloc_loss_bufs(a, m, bt->B, T, o->train && m->cfg.dropout > 0.0f, o->backward, &L)) {
+        sc_arena_free(a);
+        return sc_set_error(SC_ERR_INTERNAL, "sc_captioner_loss: arena plan mismatch");
+    }
+    sc_status st = loss_forward(m, features, bt, T, o, rng, &L, out);
+    if (!st && o->backward) st = loss_backward(m, features, bt, T, o, &L, dfeatures);
+    sc_arena_free(a);
+    if (st) memset(out, 0, sizeof *out);
+    return st;
+}

@@ -1,0 +1,93 @@
+/* saccade: captioner internals shared by vision/captioner*.c (not installed). */
+#ifndef SACCADE_CAPTIONER_INTERNAL_H
+#define SACCADE_CAPTIONER_INTERNAL_H
+
+#include "saccade/sc_attention.h"
+#include "saccade/sc_captioner.h"
+#include "saccade/sc_tensor.h"
+
+/* Tensors in the tutorial's state_dict order. */
+enum {
+    CW_AE_W,
+    CW_AE_B,
+    CW_AD_W,
+    CW_AD_B,
+    CW_AF_W,
+    CW_AF_B,
+    CW_EMB,
+    CW_W_IH,
+    CW_W_HH,
+    CW_B_IH,
+    CW_B_HH,
+    CW_IH_W,
+    CW_IH_B,
+    CW_IC_W,
+    CW_IC_B,
+    CW_FB_W,
+    CW_FB_B,
+    CW_FC_W,
+    CW_FC_B,
+    CW_COUNT
+};
+
+struct sc_encoder_impl; /* image encoders (resnet / cnn), see captioner.c */
+
+struct sc_captioner {
+    sc_captioner_config cfg;
+    sc_vocab vocab;
+    int P;              /* grid * grid */
+    float *w[CW_COUNT]; /* NULL for absent tensors (no gate) */
+    float *g[CW_COUNT]; /* gradients (after sc_captioner_params) */
+    float *weights, *grads;
+    size_t nweights;
+    sc_param params[CW_COUNT];
+    size_t nparams;
+    int64_t shape[CW_COUNT][2];
+    int ndim[CW_COUNT];
+    const char *names[CW_COUNT];
+    /* inference arena, planned for (plan_k, plan_len) */
+    sc_arena *arena;
+    int plan_k, plan_len;
+    /* image encoder (NULL for the features encoder) */
+    struct sc_encoder_impl *enc;
+};
+
+static inline sc_addatt_desc sc_cap_att_desc(const struct sc_captioner *m, int B) {
+    sc_addatt_desc d = {B,
+                        m->P,
+                        m->cfg.encoder_dim,
+                        m->cfg.decoder_dim,
+                        m->cfg.attention_dim,
+                        m->cfg.attention_tanh ? SC_ADDATT_TANH : SC_ADDATT_RELU};
+    return d;
+}
+static inline sc_addatt_weights sc_cap_att_weights(const struct sc_captioner *m) {
+    sc_addatt_weights w = {m->w[CW_AE_W], m->w[CW_AE_B], m->w[CW_AD_W],
+                           m->w[CW_AD_B], m->w[CW_AF_W], m->w[CW_AF_B]};
+    return w;
+}
+/* Gate width: E (vector), 1 (scalar), 0 (none). */
+static inline int sc_cap_gate_dim(const struct sc_captioner *m) {
+    return m->cfg.gate == SC_CAP_GATE_VECTOR   ? m->cfg.encoder_dim
+           : m->cfg.gate == SC_CAP_GATE_SCALAR ? 1
+                                               : 0;
+}
+
+/* One decoder step for B rows sharing nothing: features rows (B, P, E) and proj
+ * (B, P, A) may be given per row with stride 0 when all rows use the same image
+ * (feat_stride = 0). Writes h_out/c_out (B, H), logits (B, V), alpha (B, P).
+ * ws: sc_cap_step_ws_floats(m, B) floats. */
+size_t sc_cap_step_ws_floats(const struct sc_captioner *m, int B);
+sc_status sc_cap_step(struct sc_captioner *m, int B, const float *features, const float *proj,
+                      int shared_image, const int32_t *prev, const float *h, const float *c,
+                      float *h_out, float *c_out, float *logits, float *alpha, float *ws);
+/* h0, c0 (1, H) of one image's features (P, E); ws: E floats. */
+sc_status sc_cap_init_state(const struct sc_captioner *m, const float *features, float *h0,
+                            float *c0, float *ws);
+
+/* Image encoders (captioner_encoder.c). */
+#include "saccade/sc_safetensors.h"
+sc_status sc_cap_encoder_load(struct sc_captioner *m, sc_safetensors *st, const char *path);
+void sc_cap_encoder_free(struct sc_encoder_impl *e);
+
+#endif
