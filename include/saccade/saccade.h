@@ -25,4 +25,5 @@
 #include "saccade/sc_cnn.h"
 #include "saccade/sc_classifier.h"
 #include "saccade/sc_maps_io.h"
+#include "saccade/sc_captioner.h"
 #endif
