@@ -14,6 +14,7 @@
 #include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "saccade/sc_resnet.h"
 #include "saccade/sc_blas.h"
@@ -21,6 +22,16 @@
 #include "saccade/sc_safetensors.h"
 #include "saccade/sc_tensor.h"
 #include "sc_internal.h"
+
+/* OpenMP for im2col / transforms / epilogues / max pool. Only worth it (and
+ * only safe for speed) when OpenBLAS is the OpenMP build, which shares
+ * libgomp's thread pool: with the pthread build, libgomp's spinning idle
+ * workers steal OpenBLAS's cores (measured 5-10x slower). Default: on iff
+ * the loaded OpenBLAS path contains "openmp"; SACCADE_RESNET_OMP=0/1
+ * overrides (tools/bench/resnet.sh compares). */
+static int g_par = -1;
+#define PAR (g_par)
+#define PAR_MIN ((size_t)32768)
 
 typedef struct rconv {
     int C, OC, K, stride, pad;
@@ -50,7 +61,7 @@ struct sc_resnet {
 };
 
 sc_resnet_params sc_resnet_default_params(void) {
-    sc_resnet_params p = {0, 0, 1};
+    sc_resnet_params p = {0, 0, 0};
     return p;
 }
 
@@ -145,8 +156,20 @@ static sc_status wino_weights(rconv *c, size_t *bytes) {
     return SC_OK;
 }
 
-static int use_wino(const sc_resnet *m, const rconv *c) {
+static int wino_able(const sc_resnet *m, const rconv *c) {
     return m->winograd && c->K == 3 && c->stride == 1 && c->pad == 1;
+}
+
+/* Winograd pays off only with enough tiles: its 16 products are
+ * (OC x C) @ (C x T) and OpenBLAS is inefficient for small T. */
+static int g_wino_min_t = -1;
+static int use_wino(const sc_resnet *m, const rconv *c, int H, int W) {
+    if (!wino_able(m, c) || !c->wino) return 0;
+    if (g_wino_min_t < 0) {
+        const char *e = getenv("SACCADE_WINO_MIN_T");
+        g_wino_min_t = e ? atoi(e) : 256;
+    }
+    return (long)((H + 1) / 2) * ((W + 1) / 2) >= g_wino_min_t;
 }
 
 static sc_status parse_config(const char *path, const char *json, char *arch, size_t cap,
@@ -283,17 +306,13 @@ static sc_status load_all(sc_resnet *m, loader *L, const sc_resnet_params *p) {
                             L->path, ti.name, m->info.arch);
     }
     if (m->winograd) {
-        if (use_wino(m, &m->stem) && (s = wino_weights(&m->stem, &L->bytes))) return s;
+        if (wino_able(m, &m->stem) && (s = wino_weights(&m->stem, &L->bytes))) return s;
         for (int i = 0; i < nb; i++) {
             rblock *b = &m->blocks[i];
             rconv *cs[3] = {&b->c1, &b->c2, &b->c3};
             for (int k = 0; k < 3; k++) {
-                if (!cs[k]->w || !use_wino(m, cs[k])) continue;
+                if (!cs[k]->w || !wino_able(m, cs[k])) continue;
                 if ((s = wino_weights(cs[k], &L->bytes))) return s;
-                /* the plain weights are no longer needed */
-                L->bytes -= (size_t)cs[k]->OC * cs[k]->C * 9 * sizeof(float);
-                sc_free(cs[k]->w);
-                cs[k]->w = NULL;
             }
         }
     }
@@ -310,6 +329,14 @@ sc_status sc_resnet_load(const char *path, const sc_resnet_params *params, sc_re
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_resnet_load: threads %d < 0", p.threads);
     sc_status s;
     if (p.threads > 0 && (s = sc_set_num_threads(p.threads))) return s;
+    if (g_par < 0) {
+        const char *e = getenv("SACCADE_RESNET_OMP");
+        sc_blas_info bi;
+        if (e && *e)
+            g_par = e[0] != '0';
+        else
+            g_par = sc_blas_get_info(&bi) == SC_OK && strstr(bi.library, "openmp") != NULL;
+    }
     sc_safetensors *st = NULL;
     if ((s = sc_safetensors_open(path, &st))) return s;
     sc_resnet *m = sc_calloc(1, sizeof *m);
@@ -379,7 +406,7 @@ typedef struct sizes {
 } sizes;
 
 static size_t col_floats(const sc_resnet *m, const rconv *c, int H, int W) {
-    if (use_wino(m, c)) {
+    if (use_wino(m, c, H, W)) {
         size_t T = (size_t)((H + 1) / 2) * ((W + 1) / 2);
         return 16 * T * (size_t)(c->C + c->OC);
     }
@@ -482,6 +509,7 @@ sc_status sc_resnet_plan(sc_resnet *m, int N, int H, int W) {
 static void im2col(const rconv *c, const float *x, int H, int W, int OH, int OW, float *col) {
     const int K = c->K, s = c->stride, p = c->pad;
     const size_t OHW = (size_t)OH * OW;
+#pragma omp parallel for schedule(static) if (PAR && OHW * c->C >= PAR_MIN)
     for (int ch = 0; ch < c->C; ch++) {
         const float *xc = x + (size_t)ch * H * W;
         for (int kh = 0; kh < K; kh++)
@@ -514,6 +542,7 @@ static void im2col(const rconv *c, const float *x, int H, int W, int OH, int OW,
 
 /* out (OC, n) = relu?(out + b[oc] + res?) */
 static void epilogue(float *out, const float *b, const float *res, int OC, size_t n, int relu) {
+#pragma omp parallel for schedule(static) if (PAR && n * OC >= PAR_MIN)
     for (int oc = 0; oc < OC; oc++) {
         float *o = out + (size_t)oc * n;
         const float bb = b[oc];
@@ -548,6 +577,7 @@ static void wino_conv(const rconv *c, const float *x, int H, int W, float *out, 
     const size_t VT = (size_t)C * T, MT = (size_t)OC * T;
     float *V = ws;
     /* input transform: d (4x4 patch at (2 th - 1, 2 tw - 1)), V = B^T d B */
+#pragma omp parallel for schedule(static) if (PAR && VT >= PAR_MIN)
     for (int ch = 0; ch < C; ch++) {
         const float *xc = x + (size_t)ch * H * W;
         for (int th = 0; th < TH; th++)
@@ -588,7 +618,8 @@ static void wino_conv(const rconv *c, const float *x, int H, int W, float *out, 
     for (int xi = 0; xi < 16; xi++)
         sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, OC, T, C, 1.0f, c->wino + xi * plane, C, V + xi * VT, T,
                  0.0f, mbuf + xi * MT, T);
-    /* output transform Y = A^T M A, A^T = [1 1 1 0; 0 1 -1 -1] */
+        /* output transform Y = A^T M A, A^T = [1 1 1 0; 0 1 -1 -1] */
+#pragma omp parallel for schedule(static) if (PAR && MT >= PAR_MIN)
     for (int oc = 0; oc < OC; oc++) {
         float *o = out + (size_t)oc * H * W;
         const float *r = res ? res + (size_t)oc * H * W : NULL;
@@ -628,7 +659,7 @@ static void conv_run(const sc_resnet *m, const rconv *c, const float *x, int H, 
                      const float *res, int relu, int *OHp, int *OWp) {
     const int OH = conv_out(H, c), OW = conv_out(W, c);
     *OHp = OH, *OWp = OW;
-    if (use_wino(m, c)) {
+    if (use_wino(m, c, H, W)) {
         /* col_floats reserves 16 T (C + OC): V first, then M. */
         const size_t T = (size_t)((H + 1) / 2) * ((W + 1) / 2);
         wino_conv(c, x, H, W, out, res, relu, m->bcol, m->bcol + 16 * T * (size_t)c->C);
@@ -648,6 +679,7 @@ static void conv_run(const sc_resnet *m, const rconv *c, const float *x, int H, 
 
 /* 3x3 stride-2 pad-1 max pool (C, H, W) -> (C, OH, OW). */
 static void maxpool(const float *x, int C, int H, int W, float *out, int OH, int OW) {
+#pragma omp parallel for schedule(static) if (PAR)
     for (int ch = 0; ch < C; ch++) {
         const float *xc = x + (size_t)ch * H * W;
         float *oc = out + (size_t)ch * OH * OW;

@@ -32,10 +32,12 @@
  * input size (N, H, W); a forward at the planned size does no malloc. A
  * forward at another size re-plans first (which allocates).
  *
- * Threads: products run on OpenBLAS's threads (sc_set_num_threads); the
- * forward pass uses no OpenMP, because libgomp's spinning idle workers
- * slow OpenBLAS's pthreads down. A model must not be used from two threads
- * at once (the arena is shared); load one model per thread instead. */
+ * Threads: products run on OpenBLAS's threads (sc_set_num_threads). The
+ * serial parts (im2col, epilogues) use OpenMP only when the loaded OpenBLAS
+ * is its OpenMP build (SACCADE_OPENBLAS=.../openblas-openmp/libopenblas.so.0),
+ * which shares libgomp's threads; with the pthread build libgomp's spinning
+ * idle workers would steal OpenBLAS's cores. SACCADE_RESNET_OMP=0/1 forces. A model must not be
+ * used from two threads at once (the arena is shared); load one model per thread instead. */
 #ifndef SACCADE_SC_RESNET_H
 #define SACCADE_SC_RESNET_H
 
@@ -56,8 +58,12 @@ typedef struct sc_resnet_params {
     /* > 0: call sc_set_num_threads(threads) at load (process-wide).
      * 0 (default): leave the current setting. */
     int threads;
-    /* Winograd F(2x2, 3x3) for the stride-1 3x3 convs (1, default) or plain
-     * im2col + sgemm (0). Both stay within 1e-4 relative of PyTorch. */
+    /* 1: Winograd F(2x2, 3x3) for stride-1 3x3 convs with at least 256
+     * 2x2 output tiles (SACCADE_WINO_MIN_T overrides); costs 16/9 more
+     * memory for those weights (kept beside the plain ones). 0 (default):
+     * im2col + sgemm everywhere, which measured faster on ResNet-101 at 256
+     * (the 16 small products per conv run badly in OpenBLAS). Both stay
+     * within 1e-4 relative of PyTorch. */
     int winograd;
 } sc_resnet_params;
 
