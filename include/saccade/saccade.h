@@ -15,6 +15,7 @@
 #include "saccade/sc_datasets.h"
 #include "saccade/sc_tensor.h"
 #include "saccade/sc_nn.h"
+#include "saccade/sc_resnet.h"
 #include "saccade/sc_safetensors.h"
 #include "saccade/sc_train.h"
 #include "saccade/sc_grid.h"

@@ -1,0 +1,110 @@
+/* saccade: ResNet encoders (inference only), loaded from torchvision weights.
+ *
+ * Architectures: resnet18, resnet34 (basic blocks), resnet50, resnet101,
+ * resnet152 (bottleneck blocks, torchvision "v1.5": the stride sits on the
+ * 3x3 conv of the bottleneck).
+ *
+ * File: a .safetensors file with torchvision's parameter names
+ * (conv1.weight, bn1.{weight,bias,running_mean,running_var},
+ * layer1.0.conv1.weight, ..., layer2.0.downsample.0.weight,
+ * layer2.0.downsample.1.*, fc.weight, fc.bias) whose "__metadata__" holds
+ * "saccade.config", a JSON object such as {"arch": "resnet101"} (optional
+ * key "bn_eps", default 1e-5). tools/convert_torchvision.py writes such files
+ * from a torchvision state_dict. Every tensor is checked against the
+ * architecture (a missing or misshaped tensor is an error naming it); a
+ * tensor the architecture does not use (other than *.num_batches_tracked)
+ * is an error too, which catches a config naming the wrong depth. fc.* is
+ * optional unless the head is requested.
+ *
+ * Memory: at load every eval-mode BatchNorm is folded into the conv before
+ * it (w' = w gamma / sqrt(var + eps), b' = beta - mean gamma / sqrt(var + eps)),
+ * so the model OWNS a float32 copy of all conv weights plus one bias per
+ * output channel (about 4 bytes per parameter: 44.5 M parameters, ~170 MB,
+ * for resnet101). The mapped file is released at the end of sc_resnet_load,
+ * so the steady state holds one copy of the weights; during the load both
+ * the mapping and the folded copy are resident (peak ~2x the weights).
+ *
+ * Forward: input NCHW float32, already normalised (e.g. ImageNet mean/std,
+ * see sc_image.h). The output is the layer4 feature map
+ * (N, 512 or 2048, ceil(H/32), ceil(W/32)) and, when the head is loaded,
+ * logits (N, num_classes) = fc(global average pool(layer4)). Activations
+ * live in an arena owned by the model, sized by sc_resnet_plan for one
+ * input size (N, H, W); a forward at the planned size does no malloc. A
+ * forward at another size re-plans first (which allocates).
+ *
+ * Threads: products run on OpenBLAS's threads (sc_set_num_threads). The
+ * serial parts (im2col, epilogues) use OpenMP only when the loaded OpenBLAS
+ * is its OpenMP build (SACCADE_OPENBLAS=.../openblas-openmp/libopenblas.so.0),
+ * which shares libgomp's threads; with the pthread build libgomp's spinning
+ * idle workers would steal OpenBLAS's cores. SACCADE_RESNET_OMP=0/1 forces. A model must not be
+ * used from two threads at once (the arena is shared); load one model per thread instead. */
+#ifndef SACCADE_SC_RESNET_H
+#define SACCADE_SC_RESNET_H
+
+#include <stddef.h>
+#include "saccade/sc_error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sc_resnet sc_resnet;
+
+typedef struct sc_resnet_params {
+    /* 0 (default): encoder, stop after layer4 (no pooling; fc.* in the file
+     * is ignored and never copied). 1: also average-pool and apply fc, so
+     * sc_resnet_forward can give logits (fc.weight / fc.bias required). */
+    int include_head;
+    /* > 0: call sc_set_num_threads(threads) at load (process-wide).
+     * 0 (default): leave the current setting. */
+    int threads;
+    /* 1: Winograd F(2x2, 3x3) for stride-1 3x3 convs with at least 256
+     * 2x2 output tiles (SACCADE_WINO_MIN_T overrides); costs 16/9 more
+     * memory for those weights (kept beside the plain ones). 0 (default):
+     * im2col + sgemm everywhere, which measured faster on ResNet-101 at 256
+     * (the 16 small products per conv run badly in OpenBLAS). Both stay
+     * within 1e-4 relative of PyTorch. */
+    int winograd;
+} sc_resnet_params;
+
+sc_resnet_params sc_resnet_default_params(void);
+
+typedef struct sc_resnet_info {
+    char arch[16];                       /* "resnet101" */
+    int depth;                           /* 18, 34, 50, 101, 152 */
+    int bottleneck;                      /* 1 for resnet50 and deeper */
+    int feature_channels;                /* 512 or 2048 */
+    int has_head;                        /* fc loaded (include_head) */
+    int num_classes;                     /* fc output size (0 without head) */
+    size_t weight_bytes;                 /* bytes of owned (folded) weights */
+    size_t arena_bytes;                  /* bytes of the activation arena (0 before planning) */
+    int planned_N, planned_H, planned_W; /* 0 before planning */
+} sc_resnet_info;
+
+/* Load and fold a model. params NULL means defaults. On failure *out is
+ * NULL and the message names the file and the tensor/key at fault:
+ * SC_ERR_IO (open), SC_ERR_FORMAT (corrupt file, missing tensor or config,
+ * bad JSON, unused tensor), SC_ERR_SHAPE (misshaped tensor),
+ * SC_ERR_UNSUPPORTED (unknown arch, non-float dtype). */
+sc_status sc_resnet_load(const char *path, const sc_resnet_params *params, sc_resnet **out);
+void sc_resnet_free(sc_resnet *m);
+sc_status sc_resnet_get_info(const sc_resnet *m, sc_resnet_info *info);
+
+/* Size of the layer4 feature map for an H x W input (FH = ceil(H/32) for
+ * the usual sizes; exactly the conv/pool arithmetic). */
+sc_status sc_resnet_feature_size(const sc_resnet *m, int H, int W, int *FH, int *FW);
+
+/* Size the activation arena for inputs of N x 3 x H x W (allocates it;
+ * replaces any previous plan). */
+sc_status sc_resnet_plan(sc_resnet *m, int N, int H, int W);
+
+/* x: (N, 3, H, W). features: (N, feature_channels, FH, FW) or NULL;
+ * logits: (N, num_classes) or NULL (requires include_head). At least one
+ * output must be given. Outputs must not alias x. */
+sc_status sc_resnet_forward(sc_resnet *m, const float *x, int N, int H, int W, float *features,
+                            float *logits);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

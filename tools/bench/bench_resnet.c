@@ -1,0 +1,81 @@
+/* ResNet forward time and peak memory (saccade side of tools/bench/resnet.sh).
+ * Usage: bench_resnet MODEL.safetensors [threads=2] [reps=10] [winograd=1] [H=256] [W=256]
+ * Loads the model (encoder only, BN folded), plans the arena for 1x3xHxW,
+ * runs 2 warm-up forwards and `reps` timed ones on a fixed random input and
+ * prints one line: best and median ms, max RSS (getrusage, KiB) and sizes.
+ * Never run by the test suite. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <time.h>
+#include "saccade/saccade.h"
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s MODEL.safetensors [threads] [reps] [winograd] [H] [W]\n",
+                argv[0]);
+        return 2;
+    }
+    int threads = argc > 2 ? atoi(argv[2]) : 2, reps = argc > 3 ? atoi(argv[3]) : 10;
+    int wino = argc > 4 ? atoi(argv[4]) : 1, H = argc > 5 ? atoi(argv[5]) : 256,
+        W = argc > 6 ? atoi(argv[6]) : 256;
+    if (reps < 1) reps = 1;
+    sc_resnet_params p = sc_resnet_default_params();
+    p.threads = threads;
+    p.winograd = wino;
+    sc_resnet *m = NULL;
+    double t0 = now();
+    if (sc_resnet_load(argv[1], &p, &m) || sc_resnet_plan(m, 1, H, W)) {
+        fprintf(stderr, "bench_resnet: %s\n", sc_last_error());
+        return 1;
+    }
+    double tload = now() - t0;
+    sc_resnet_info info;
+    sc_resnet_get_info(m, &info);
+    int FH, FW;
+    sc_resnet_feature_size(m, H, W, &FH, &FW);
+    size_t nin = (size_t)3 * H * W, nf = (size_t)info.feature_channels * FH * FW;
+    float *x = sc_malloc(nin * sizeof(float)), *f = sc_malloc(nf * sizeof(float));
+    double *t = calloc((size_t)reps, sizeof(double));
+    if (!x || !f || !t) return 1;
+    uint64_t s = 12345;
+    for (size_t i = 0; i < nin; i++) {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        x[i] = (float)((s >> 40) & 0xffff) / 32768.0f - 1.0f;
+    }
+    for (int r = 0; r < 2; r++)
+        if (sc_resnet_forward(m, x, 1, H, W, f, NULL)) {
+            fprintf(stderr, "bench_resnet: %s\n", sc_last_error());
+            return 1;
+        }
+    for (int r = 0; r < reps; r++) {
+        double a = now();
+        sc_resnet_forward(m, x, 1, H, W, f, NULL);
+        t[r] = now() - a;
+    }
+    qsort(t, (size_t)reps, sizeof(double), cmp);
+    double sum = 0;
+    for (size_t i = 0; i < nf; i++) sum += f[i];
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    sc_blas_info bi;
+    sc_blas_get_info(&bi);
+    printf("saccade %s threads %d winograd %d: best_ms %.1f median_ms %.1f maxrss_kb %ld "
+           "weights_mb %.1f arena_mb %.1f load_s %.2f checksum %.6g blas %s\n",
+           info.arch, threads, wino, 1e3 * t[0], 1e3 * t[reps / 2], ru.ru_maxrss,
+           info.weight_bytes / 1048576.0, info.arena_bytes / 1048576.0, tload, sum, bi.library);
+    sc_free(x), sc_free(f), free(t);
+    sc_resnet_free(m);
+    return 0;
+}

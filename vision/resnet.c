@@ -1,0 +1,766 @@
+/* ResNet encoders (inference), see include/saccade/sc_resnet.h.
+ *
+ * Each conv carries its BN folded in (owned weights + bias). A conv is one
+ * sgemm over all output pixels of an image (M = OC, N = OH*OW, K = C*KH*KW;
+ * 1x1 stride-1 convs multiply the input directly, others go through a serial
+ * im2col) followed by one fused epilogue pass: bias, optional residual add,
+ * optional ReLU. Stride-1 3x3 convs can use Winograd F(2x2, 3x3) instead
+ * (16 products of (OC x C) @ (C x tiles), 2.25x fewer multiplies).
+ *
+ * No OpenMP here on purpose (see src/nn_conv.c): all parallelism comes from
+ * OpenBLAS's threads inside the products; the epilogues and transforms are
+ * serial and deterministic. Images of a batch are processed one after the
+ * other with single-image buffers, so the arena does not grow with N. */
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "saccade/sc_resnet.h"
+#include "saccade/sc_blas.h"
+#include "saccade/sc_nn.h"
+#include "saccade/sc_safetensors.h"
+#include "saccade/sc_tensor.h"
+#include "sc_internal.h"
+
+/* OpenMP for im2col / transforms / epilogues / max pool. Only worth it (and
+ * only safe for speed) when OpenBLAS is the OpenMP build, which shares
+ * libgomp's thread pool: with the pthread build, libgomp's spinning idle
+ * workers steal OpenBLAS's cores (measured 5-10x slower). Default: on iff
+ * the loaded OpenBLAS path contains "openmp"; SACCADE_RESNET_OMP=0/1
+ * overrides (tools/bench/resnet.sh compares). */
+static int g_par = -1;
+#define PAR (g_par)
+#define PAR_MIN ((size_t)32768)
+
+typedef struct rconv {
+    int C, OC, K, stride, pad;
+    float *w;    /* (OC, C*K*K), BN folded */
+    float *b;    /* (OC) */
+    float *wino; /* Winograd weights (16, OC, C) or NULL */
+} rconv;
+
+typedef struct rblock {
+    rconv c1, c2, c3; /* c3 unused for basic blocks */
+    rconv ds;
+    int has_ds;
+} rblock;
+
+struct sc_resnet {
+    sc_resnet_info info;
+    int layers[4];
+    float eps;
+    int winograd;
+    rconv stem;
+    rblock *blocks;
+    int nblocks;
+    float *fc_w, *fc_b;
+    sc_arena *arena;
+    /* buffers inside the arena */
+    float *bx, *by, *bt1, *bt2, *bds, *bcol, *bpool;
+};
+
+sc_resnet_params sc_resnet_default_params(void) {
+    sc_resnet_params p = {0, 0, 0};
+    return p;
+}
+
+/* ---------------------------------------------------------------- loading */
+
+typedef struct loader {
+    sc_safetensors *st;
+    const char *path;
+    unsigned char *used; /* per tensor in the file */
+    size_t bytes;
+} loader;
+
+static void mark_used(loader *L, const char *name) {
+    long i = sc_safetensors_find(L->st, name);
+    if (i >= 0) L->used[i] = 1;
+}
+
+static sc_status get(loader *L, const char *name, int ndim, const int64_t *shape,
+                     const float **out) {
+    sc_status s = sc_safetensors_get_f32(L->st, name, ndim, shape, out);
+    if (s == SC_OK) mark_used(L, name);
+    return s;
+}
+
+static sc_status load_conv(loader *L, rconv *c, const char *conv_name, const char *bn_name, int C,
+                           int OC, int K, int stride, int pad, float eps) {
+    char nm[160];
+    c->C = C, c->OC = OC, c->K = K, c->stride = stride, c->pad = pad;
+    const int64_t wshape[4] = {OC, C, K, K}, vshape[1] = {OC};
+    const float *w, *g, *be, *mu, *var;
+    sc_status s;
+    snprintf(nm, sizeof nm, "%s.weight", conv_name);
+    if ((s = get(L, nm, 4, wshape, &w))) return s;
+    snprintf(nm, sizeof nm, "%s.weight", bn_name);
+    if ((s = get(L, nm, 1, vshape, &g))) return s;
+    snprintf(nm, sizeof nm, "%s.bias", bn_name);
+    if ((s = get(L, nm, 1, vshape, &be))) return s;
+    snprintf(nm, sizeof nm, "%s.running_mean", bn_name);
+    if ((s = get(L, nm, 1, vshape, &mu))) return s;
+    snprintf(nm, sizeof nm, "%s.running_var", bn_name);
+    if ((s = get(L, nm, 1, vshape, &var))) return s;
+    snprintf(nm, sizeof nm, "%s.num_batches_tracked", bn_name);
+    mark_used(L, nm);
+    for (int i = 0; i < OC; i++)
+        if (!(var[i] >= 0.0f) || !isfinite(var[i]))
+            return sc_set_error(SC_ERR_FORMAT, "%s: %s.running_var[%d] = %g is not a variance",
+                                L->path, bn_name, i, (double)var[i]);
+    size_t per = (size_t)C * K * K, n = (size_t)OC * per;
+    c->w = sc_malloc(n * sizeof(float));
+    c->b = sc_calloc((size_t)OC, sizeof(float));
+    if (!c->w || !c->b) return SC_ERR_NOMEM;
+    memcpy(c->w, w, n * sizeof(float));
+    L->bytes += (n + (size_t)OC) * sizeof(float);
+    return sc_batchnorm2d_fold_into_conv(c->w, c->b, OC, (int)per, g, be, mu, var, eps);
+}
+
+static void free_conv(rconv *c) {
+    sc_free(c->w);
+    sc_free(c->b);
+    sc_free(c->wino);
+    memset(c, 0, sizeof *c);
+}
+
+/* Winograd F(2x2, 3x3) weight transform U = G g G^T, stored (16, OC, C). */
+static sc_status wino_weights(rconv *c, size_t *bytes) {
+    size_t n = (size_t)16 * c->OC * c->C;
+    c->wino = sc_malloc(n * sizeof(float));
+    if (!c->wino) return SC_ERR_NOMEM;
+    *bytes += n * sizeof(float);
+    const size_t plane = (size_t)c->OC * c->C;
+    for (int oc = 0; oc < c->OC; oc++)
+        for (int ic = 0; ic < c->C; ic++) {
+            const float *g = c->w + ((size_t)oc * c->C + ic) * 9;
+            float t[4][3]; /* G g: 4x3 */
+            for (int j = 0; j < 3; j++) {
+                float g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
+                t[0][j] = g0;
+                t[1][j] = 0.5f * (g0 + g1 + g2);
+                t[2][j] = 0.5f * (g0 - g1 + g2);
+                t[3][j] = g2;
+            }
+            for (int i = 0; i < 4; i++) {
+                float u[4];
+                u[0] = t[i][0];
+                u[1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+                u[2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+                u[3] = t[i][2];
+                for (int j = 0; j < 4; j++)
+                    c->wino[(size_t)(i * 4 + j) * plane + (size_t)oc * c->C + ic] = u[j];
+            }
+        }
+    return SC_OK;
+}
+
+static int wino_able(const sc_resnet *m, const rconv *c) {
+    return m->winograd && c->K == 3 && c->stride == 1 && c->pad == 1;
+}
+
+/* Winograd pays off only with enough tiles: its 16 products are
+ * (OC x C) @ (C x T) and OpenBLAS is inefficient for small T. */
+static int g_wino_min_t = -1;
+static int use_wino(const sc_resnet *m, const rconv *c, int H, int W) {
+    if (!wino_able(m, c) || !c->wino) return 0;
+    if (g_wino_min_t < 0) {
+        const char *e = getenv("SACCADE_WINO_MIN_T");
+        g_wino_min_t = e ? atoi(e) : 256;
+    }
+    return (long)((H + 1) / 2) * ((W + 1) / 2) >= g_wino_min_t;
+}
+
+static sc_status parse_config(const char *path, const char *json, char *arch, size_t cap,
+                              float *eps) {
+    if (!json)
+        return sc_set_error(SC_ERR_FORMAT,
+                            "%s: no \"saccade.config\" in the file's __metadata__ (convert the "
+                            "weights with tools/convert_torchvision.py)",
+                            path);
+    cJSON *root = cJSON_Parse(json);
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return sc_set_error(SC_ERR_FORMAT, "%s: saccade.config is not a JSON object: %.80s", path,
+                            json);
+    }
+    sc_status s = SC_OK;
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "arch");
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "bn_eps");
+    if (!cJSON_IsString(a) || !a->valuestring)
+        s = sc_set_error(SC_ERR_FORMAT, "%s: saccade.config has no string \"arch\"", path);
+    else if (strlen(a->valuestring) >= cap)
+        s = sc_set_error(SC_ERR_UNSUPPORTED, "%s: unsupported arch \"%.40s...\"", path,
+                         a->valuestring);
+    else
+        snprintf(arch, cap, "%s", a->valuestring);
+    if (!s && e) {
+        if (!cJSON_IsNumber(e) || !(e->valuedouble > 0) || e->valuedouble > 1)
+            s = sc_set_error(SC_ERR_FORMAT, "%s: saccade.config bn_eps must be a number in (0, 1]",
+                             path);
+        else
+            *eps = (float)e->valuedouble;
+    }
+    cJSON_Delete(root);
+    return s;
+}
+
+void sc_resnet_free(sc_resnet *m) {
+    if (!m) return;
+    free_conv(&m->stem);
+    for (int i = 0; i < m->nblocks; i++) {
+        free_conv(&m->blocks[i].c1);
+        free_conv(&m->blocks[i].c2);
+        free_conv(&m->blocks[i].c3);
+        free_conv(&m->blocks[i].ds);
+    }
+    sc_free(m->blocks);
+    sc_free(m->fc_w);
+    sc_free(m->fc_b);
+    sc_arena_free(m->arena);
+    sc_free(m);
+}
+
+static sc_status load_all(sc_resnet *m, loader *L, const sc_resnet_params *p) {
+    sc_status s;
+    const float eps = m->eps;
+    if ((s = load_conv(L, &m->stem, "conv1", "bn1", 3, 64, 7, 2, 3, eps))) return s;
+    int nb = m->layers[0] + m->layers[1] + m->layers[2] + m->layers[3];
+    m->blocks = sc_calloc((size_t)nb, sizeof(rblock));
+    if (!m->blocks) return SC_ERR_NOMEM;
+    m->nblocks = nb;
+    const int bott = m->info.bottleneck, exp = bott ? 4 : 1;
+    int inC = 64, bi = 0;
+    for (int l = 0; l < 4; l++) {
+        const int width = 64 << l, outC = width * exp;
+        for (int i = 0; i < m->layers[l]; i++, bi++) {
+            rblock *b = &m->blocks[bi];
+            const int stride = (l > 0 && i == 0) ? 2 : 1;
+            char cn[64], bn[64];
+#define PFX(buf, what) snprintf(buf, sizeof buf, "layer%d.%d.%s", l + 1, i, what)
+            PFX(cn, "conv1");
+            PFX(bn, "bn1");
+            if (bott) {
+                if ((s = load_conv(L, &b->c1, cn, bn, inC, width, 1, 1, 0, eps))) return s;
+                PFX(cn, "conv2");
+                PFX(bn, "bn2");
+                if ((s = load_conv(L, &b->c2, cn, bn, width, width, 3, stride, 1, eps))) return s;
+                PFX(cn, "conv3");
+                PFX(bn, "bn3");
+                if ((s = load_conv(L, &b->c3, cn, bn, width, outC, 1, 1, 0, eps))) return s;
+            } else {
+                if ((s = load_conv(L, &b->c1, cn, bn, inC, width, 3, stride, 1, eps))) return s;
+                PFX(cn, "conv2");
+                PFX(bn, "bn2");
+                if ((s = load_conv(L, &b->c2, cn, bn, width, width, 3, 1, 1, eps))) return s;
+            }
+            if (stride != 1 || inC != outC) {
+                b->has_ds = 1;
+                PFX(cn, "downsample.0");
+                PFX(bn, "downsample.1");
+                if ((s = load_conv(L, &b->ds, cn, bn, inC, outC, 1, stride, 0, eps))) return s;
+            }
+#undef PFX
+            inC = outC;
+        }
+    }
+    m->info.feature_channels = inC;
+    if (p->include_head) {
+        long fi = sc_safetensors_find(L->st, "fc.weight");
+        if (fi < 0)
+            return sc_set_error(SC_ERR_FORMAT,
+                                "%s: no tensor named fc.weight (include_head needs the classifier)",
+                                L->path);
+        sc_st_tensor_info ti;
+        if ((s = sc_safetensors_info(L->st, (size_t)fi, &ti))) return s;
+        if (ti.ndim != 2 || ti.shape[1] != inC || ti.shape[0] < 1 || ti.shape[0] > (1 << 24))
+            return sc_set_error(SC_ERR_SHAPE, "%s: tensor fc.weight has %d dims, expected [*, %d]",
+                                L->path, ti.ndim, inC);
+        const int nc = (int)ti.shape[0];
+        const int64_t ws[2] = {nc, inC}, bs[1] = {nc};
+        const float *w, *bb;
+        if ((s = get(L, "fc.weight", 2, ws, &w)) || (s = get(L, "fc.bias", 1, bs, &bb))) return s;
+        m->fc_w = sc_malloc((size_t)nc * inC * sizeof(float));
+        m->fc_b = sc_malloc((size_t)nc * sizeof(float));
+        if (!m->fc_w || !m->fc_b) return SC_ERR_NOMEM;
+        memcpy(m->fc_w, w, (size_t)nc * inC * sizeof(float));
+        memcpy(m->fc_b, bb, (size_t)nc * sizeof(float));
+        L->bytes += ((size_t)nc * inC + nc) * sizeof(float);
+        m->info.has_head = 1;
+        m->info.num_classes = nc;
+    } else {
+        mark_used(L, "fc.weight");
+        mark_used(L, "fc.bias");
+    }
+    /* Anything left over does not belong to this architecture. */
+    size_t cnt = sc_safetensors_count(L->st);
+    for (size_t i = 0; i < cnt; i++) {
+        if (L->used[i]) continue;
+        sc_st_tensor_info ti;
+        if ((s = sc_safetensors_info(L->st, i, &ti))) return s;
+        size_t ln = strlen(ti.name), sl = strlen(".num_batches_tracked");
+        if (ln >= sl && !strcmp(ti.name + ln - sl, ".num_batches_tracked")) continue;
+        return sc_set_error(SC_ERR_FORMAT,
+                            "%s: tensor %s is not part of %s (wrong \"arch\" in saccade.config?)",
+                            L->path, ti.name, m->info.arch);
+    }
+    if (m->winograd) {
+        if (wino_able(m, &m->stem) && (s = wino_weights(&m->stem, &L->bytes))) return s;
+        for (int i = 0; i < nb; i++) {
+            rblock *b = &m->blocks[i];
+            rconv *cs[3] = {&b->c1, &b->c2, &b->c3};
+            for (int k = 0; k < 3; k++) {
+                if (!cs[k]->w || !wino_able(m, cs[k])) continue;
+                if ((s = wino_weights(cs[k], &L->bytes))) return s;
+            }
+        }
+    }
+    m->info.weight_bytes = L->bytes;
+    return SC_OK;
+}
+
+sc_status sc_resnet_load(const char *path, const sc_resnet_params *params, sc_resnet **out) {
+    if (!out) return sc_set_error(SC_ERR_INVALID_ARG, "sc_resnet_load: out is NULL");
+    *out = NULL;
+    if (!path) return sc_set_error(SC_ERR_INVALID_ARG, "sc_resnet_load: path is NULL");
+    sc_resnet_params p = params ? *params : sc_resnet_default_params();
+    if (p.threads < 0)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_resnet_load: threads %d < 0", p.threads);
+    sc_status s;
+    if (p.threads > 0 && (s = sc_set_num_threads(p.threads))) return s;
+    if (g_par < 0) {
+        const char *e = getenv("SACCADE_RESNET_OMP");
+        sc_blas_info bi;
+        if (e && *e)
+            g_par = e[0] != '0';
+        else
+            g_par = sc_blas_get_info(&bi) == SC_OK && strstr(bi.library, "openmp") != NULL;
+    }
+    sc_safetensors *st = NULL;
+    if ((s = sc_safetensors_open(path, &st))) return s;
+    sc_resnet *m = sc_calloc(1, sizeof *m);
+    loader L = {st, path, NULL, 0};
+    if (!m) {
+        s = SC_ERR_NOMEM;
+        goto done;
+    }
+    m->eps = 1e-5f;
+    m->winograd = p.winograd != 0;
+    if ((s = parse_config(path, sc_safetensors_metadata(st, "saccade.config"), m->info.arch,
+                          sizeof m->info.arch, &m->eps)))
+        goto done;
+    static const struct {
+        const char *name;
+        int depth, bott, layers[4];
+    } archs[] = {{"resnet18", 18, 0, {2, 2, 2, 2}},
+                 {"resnet34", 34, 0, {3, 4, 6, 3}},
+                 {"resnet50", 50, 1, {3, 4, 6, 3}},
+                 {"resnet101", 101, 1, {3, 4, 23, 3}},
+                 {"resnet152", 152, 1, {3, 8, 36, 3}}};
+    int found = -1;
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(m->info.arch, archs[i].name)) found = i;
+    if (found < 0) {
+        s = sc_set_error(SC_ERR_UNSUPPORTED,
+                         "%s: unsupported arch \"%s\" in saccade.config (supported: resnet18, "
+                         "resnet34, resnet50, resnet101, resnet152)",
+                         path, m->info.arch);
+        goto done;
+    }
+    m->info.depth = archs[found].depth;
+    m->info.bottleneck = archs[found].bott;
+    memcpy(m->layers, archs[found].layers, sizeof m->layers);
+    L.used = sc_calloc(sc_safetensors_count(st) + 1, 1);
+    if (!L.used) {
+        s = SC_ERR_NOMEM;
+        goto done;
+    }
+    s = load_all(m, &L, &p);
+done:
+    sc_free(L.used);
+    sc_safetensors_free(st);
+    if (s) {
+        sc_resnet_free(m);
+        return s;
+    }
+    *out = m;
+    return SC_OK;
+}
+
+sc_status sc_resnet_get_info(const sc_resnet *m, sc_resnet_info *info) {
+    if (!m || !info) return sc_set_error(SC_ERR_INVALID_ARG, "sc_resnet_get_info: NULL argument");
+    *info = m->info;
+    return SC_OK;
+}
+
+/* ---------------------------------------------------------------- sizes */
+
+static int conv_out(int n, const rconv *c) {
+    return (n + 2 * c->pad - c->K) / c->stride + 1;
+}
+
+typedef struct sizes {
+    size_t act, tmp, col; /* floats */
+    int FH, FW;
+} sizes;
+
+static size_t col_floats(const sc_resnet *m, const rconv *c, int H, int W) {
+    if (use_wino(m, c, H, W)) {
+        size_t T = (size_t)((H + 1) / 2) * ((W + 1) / 2);
+        return 16 * T * (size_t)(c->C + c->OC);
+    }
+    if (c->K == 1 && c->stride == 1) return 0;
+    return (size_t)c->C * c->K * c->K * conv_out(H, c) * conv_out(W, c);
+}
+
+static sc_status walk(const sc_resnet *m, int H, int W, sizes *z) {
+    memset(z, 0, sizeof *z);
+    if (H < 1 || W < 1 || H > 65536 || W > 65536)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_resnet: input size %dx%d out of range", H, W);
+    int h = conv_out(H, &m->stem), w = conv_out(W, &m->stem);
+    z->act = (size_t)64 * h * w;
+    z->col = col_floats(m, &m->stem, H, W);
+    h = (h + 2 - 3) / 2 + 1, w = (w + 2 - 3) / 2 + 1; /* max pool */
+    if (h < 1 || w < 1)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_resnet: input %dx%d is too small", H, W);
+    z->act = SC_MAX(z->act, (size_t)64 * h * w);
+    for (int i = 0; i < m->nblocks; i++) {
+        const rblock *b = &m->blocks[i];
+        const rconv *cs[4] = {&b->c1, &b->c2, m->info.bottleneck ? &b->c3 : NULL,
+                              b->has_ds ? &b->ds : NULL};
+        const int last = m->info.bottleneck ? 2 : 1;
+        int ch = h, cw = w, oh = h, ow = w;
+        for (int k = 0; k <= last; k++) {
+            z->col = SC_MAX(z->col, col_floats(m, cs[k], ch, cw));
+            oh = conv_out(ch, cs[k]), ow = conv_out(cw, cs[k]);
+            if (oh < 1 || ow < 1)
+                return sc_set_error(SC_ERR_INVALID_ARG, "sc_resnet: input %dx%d is too small", H,
+                                    W);
+            size_t n = (size_t)cs[k]->OC * oh * ow;
+            if (k < last)
+                z->tmp = SC_MAX(z->tmp, n);
+            else
+                z->act = SC_MAX(z->act, n);
+            ch = oh, cw = ow;
+        }
+        if (cs[3]) {
+            z->col = SC_MAX(z->col, col_floats(m, cs[3], h, w));
+            z->act = SC_MAX(z->act, (size_t)cs[3]->OC * oh * ow);
+        }
+        h = oh, w = ow;
+    }
+    z->FH = h, z->FW = w;
+    return SC_OK;
+}
+
+sc_status sc_resnet_feature_size(const sc_resnet *m, int H, int W, int *FH, int *FW) {
+    if (!m) return sc_set_error(SC_ERR_INVALID_ARG, "sc_resnet_feature_size: model is NULL");
+    sizes z;
+    sc_status s = walk(m, H, W, &z);
+    if (s) return s;
+    if (FH) *FH = z.FH;
+    if (FW) *FW = z.FW;
+    return SC_OK;
+}
+
+/* The allocation sequence of a forward pass (same for plan and real arena). */
+static sc_status alloc_bufs(sc_resnet *m, sc_arena *a, const sizes *z) {
+    m->bx = sc_arena_alloc_floats(a, z->act);
+    m->by = sc_arena_alloc_floats(a, z->act);
+    m->bds = sc_arena_alloc_floats(a, z->act);
+    m->bt1 = sc_arena_alloc_floats(a, z->tmp);
+    m->bt2 = sc_arena_alloc_floats(a, z->tmp);
+    m->bcol = sc_arena_alloc_floats(a, z->col);
+    m->bpool = sc_arena_alloc_floats(a, (size_t)m->info.feature_channels);
+    if (!m->bx || !m->by || !m->bds || !m->bt1 || !m->bt2 || !m->bcol || !m->bpool)
+        return SC_ERR_NOMEM;
+    return SC_OK;
+}
+
+sc_status sc_resnet_plan(sc_resnet *m, int N, int H, int W) {
+    if (!m) return sc_set_error(SC_ERR_INVALID_ARG, "sc_resnet_plan: model is NULL");
+    if (N < 1) return sc_set_error(SC_ERR_INVALID_ARG, "sc_resnet_plan: batch size %d < 1", N);
+    sizes z;
+    sc_status s = walk(m, H, W, &z);
+    if (s) return s;
+    sc_arena_free(m->arena);
+    m->arena = NULL;
+    m->info.arena_bytes = 0;
+    m->info.planned_N = m->info.planned_H = m->info.planned_W = 0;
+    sc_arena *plan = sc_arena_plan();
+    if (!plan) return SC_ERR_NOMEM;
+    s = alloc_bufs(m, plan, &z);
+    size_t peak = sc_arena_peak(plan);
+    sc_arena_free(plan);
+    if (s) return s;
+    m->arena = sc_arena_create(peak);
+    if (!m->arena) return SC_ERR_NOMEM;
+    if ((s = alloc_bufs(m, m->arena, &z))) return s;
+    SC_ASSERT(sc_arena_peak(m->arena) == peak);
+    m->info.arena_bytes = peak;
+    m->info.planned_N = N, m->info.planned_H = H, m->info.planned_W = W;
+    return SC_OK;
+}
+
+/* ---------------------------------------------------------------- kernels */
+
+/* x (C, H, W) -> col (C*K*K, OH*OW), row (c K + kh) K + kw. */
+static void im2col(const rconv *c, const float *x, int H, int W, int OH, int OW, float *col) {
+    const int K = c->K, s = c->stride, p = c->pad;
+    const size_t OHW = (size_t)OH * OW;
+#pragma omp parallel for schedule(static) if (PAR && OHW * c->C >= PAR_MIN)
+    for (int ch = 0; ch < c->C; ch++) {
+        const float *xc = x + (size_t)ch * H * W;
+        for (int kh = 0; kh < K; kh++)
+            for (int kw = 0; kw < K; kw++) {
+                float *dst = col + ((size_t)(ch * K + kh) * K + kw) * OHW;
+                const int offw = kw - p;
+                /* output columns whose input column ow*s + offw is inside [0, W) */
+                int lo = offw >= 0 ? 0 : (-offw + s - 1) / s;
+                int hi = W - offw <= 0 ? 0 : (W - offw + s - 1) / s;
+                if (lo > OW) lo = OW;
+                if (hi > OW) hi = OW;
+                if (hi < lo) hi = lo;
+                for (int oh = 0; oh < OH; oh++, dst += OW) {
+                    const int ih = oh * s + kh - p;
+                    if (ih < 0 || ih >= H) {
+                        memset(dst, 0, sizeof(float) * (size_t)OW);
+                        continue;
+                    }
+                    const float *src = xc + (size_t)ih * W + offw;
+                    for (int ow = 0; ow < lo; ow++) dst[ow] = 0.0f;
+                    if (s == 1)
+                        memcpy(dst + lo, src + lo, sizeof(float) * (size_t)(hi - lo));
+                    else
+                        for (int ow = lo; ow < hi; ow++) dst[ow] = src[(size_t)ow * s];
+                    for (int ow = hi; ow < OW; ow++) dst[ow] = 0.0f;
+                }
+            }
+    }
+}
+
+/* out (OC, n) = relu?(out + b[oc] + res?) */
+static void epilogue(float *out, const float *b, const float *res, int OC, size_t n, int relu) {
+#pragma omp parallel for schedule(static) if (PAR && n * OC >= PAR_MIN)
+    for (int oc = 0; oc < OC; oc++) {
+        float *o = out + (size_t)oc * n;
+        const float bb = b[oc];
+        if (res) {
+            const float *r = res + (size_t)oc * n;
+            if (relu)
+                for (size_t i = 0; i < n; i++) {
+                    float v = o[i] + bb + r[i];
+                    o[i] = v > 0.0f ? v : 0.0f;
+                }
+            else
+                for (size_t i = 0; i < n; i++) o[i] = o[i] + bb + r[i];
+        } else if (relu) {
+            for (size_t i = 0; i < n; i++) {
+                float v = o[i] + bb;
+                o[i] = v > 0.0f ? v : 0.0f;
+            }
+        } else {
+            for (size_t i = 0; i < n; i++) o[i] += bb;
+        }
+    }
+}
+
+/* Winograd F(2x2, 3x3), stride 1, pad 1 (Lavin & Gray 2015): V (16, C, T)
+ * = B^T d B per 4x4 input patch, M[xi] (OC, T) = U[xi] @ V[xi], then
+ * Y = A^T M A per 2x2 output tile, fused with bias / residual / ReLU.
+ * V lives in ws, M in mbuf (both from the col buffer). */
+static void wino_conv(const rconv *c, const float *x, int H, int W, float *out, const float *res,
+                      int relu, float *ws, float *mbuf) {
+    const int C = c->C, OC = c->OC;
+    const int TH = (H + 1) / 2, TW = (W + 1) / 2, T = TH * TW;
+    const size_t VT = (size_t)C * T, MT = (size_t)OC * T;
+    float *V = ws;
+    /* input transform: d (4x4 patch at (2 th - 1, 2 tw - 1)), V = B^T d B */
+#pragma omp parallel for schedule(static) if (PAR && VT >= PAR_MIN)
+    for (int ch = 0; ch < C; ch++) {
+        const float *xc = x + (size_t)ch * H * W;
+        for (int th = 0; th < TH; th++)
+            for (int tw = 0; tw < TW; tw++) {
+                float d[4][4];
+                const int y0 = 2 * th - 1, x0 = 2 * tw - 1;
+                if (y0 >= 0 && x0 >= 0 && y0 + 3 < H && x0 + 3 < W) {
+                    for (int i = 0; i < 4; i++)
+                        for (int j = 0; j < 4; j++) d[i][j] = xc[(size_t)(y0 + i) * W + x0 + j];
+                } else {
+                    for (int i = 0; i < 4; i++)
+                        for (int j = 0; j < 4; j++) {
+                            int yy = y0 + i, xx = x0 + j;
+                            d[i][j] = (yy >= 0 && yy < H && xx >= 0 && xx < W)
+                                          ? xc[(size_t)yy * W + xx]
+                                          : 0.0f;
+                        }
+                }
+                float t[4][4];
+                for (int j = 0; j < 4; j++) {
+                    t[0][j] = d[0][j] - d[2][j];
+                    t[1][j] = d[1][j] + d[2][j];
+                    t[2][j] = d[2][j] - d[1][j];
+                    t[3][j] = d[1][j] - d[3][j];
+                }
+                const size_t tile = (size_t)th * TW + tw;
+                float *v = V + (size_t)ch * T + tile;
+                for (int i = 0; i < 4; i++) {
+                    v[(size_t)(i * 4 + 0) * VT] = t[i][0] - t[i][2];
+                    v[(size_t)(i * 4 + 1) * VT] = t[i][1] + t[i][2];
+                    v[(size_t)(i * 4 + 2) * VT] = t[i][2] - t[i][1];
+                    v[(size_t)(i * 4 + 3) * VT] = t[i][1] - t[i][3];
+                }
+            }
+    }
+    /* 16 products M[xi] (OC, T) = U[xi] (OC, C) @ V[xi] (C, T) */
+    const size_t plane = (size_t)OC * C;
+    for (int xi = 0; xi < 16; xi++)
+        sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, OC, T, C, 1.0f, c->wino + xi * plane, C, V + xi * VT, T,
+                 0.0f, mbuf + xi * MT, T);
+        /* output transform Y = A^T M A, A^T = [1 1 1 0; 0 1 -1 -1] */
+#pragma omp parallel for schedule(static) if (PAR && MT >= PAR_MIN)
+    for (int oc = 0; oc < OC; oc++) {
+        float *o = out + (size_t)oc * H * W;
+        const float *r = res ? res + (size_t)oc * H * W : NULL;
+        const float bb = c->b[oc];
+        for (int th = 0; th < TH; th++)
+            for (int tw = 0; tw < TW; tw++) {
+                const float *mm = mbuf + (size_t)oc * T + (size_t)th * TW + tw;
+                float mv[16];
+                for (int k = 0; k < 16; k++) mv[k] = mm[(size_t)k * MT];
+                float t[2][4];
+                for (int j = 0; j < 4; j++) {
+                    t[0][j] = mv[j] + mv[4 + j] + mv[8 + j];
+                    t[1][j] = mv[4 + j] - mv[8 + j] - mv[12 + j];
+                }
+                float y[2][2];
+                for (int i = 0; i < 2; i++) {
+                    y[i][0] = t[i][0] + t[i][1] + t[i][2];
+                    y[i][1] = t[i][1] - t[i][2] - t[i][3];
+                }
+                for (int i = 0; i < 2; i++) {
+                    const int yy = 2 * th + i;
+                    if (yy >= H) break;
+                    for (int j = 0; j < 2; j++) {
+                        const int xx = 2 * tw + j;
+                        if (xx >= W) break;
+                        const size_t idx = (size_t)yy * W + xx;
+                        float v = y[i][j] + bb + (r ? r[idx] : 0.0f);
+                        o[idx] = relu && v < 0.0f ? 0.0f : v;
+                    }
+                }
+            }
+    }
+}
+
+/* One conv (+ folded BN) + optional residual + optional ReLU, one image. */
+static void conv_run(const sc_resnet *m, const rconv *c, const float *x, int H, int W, float *out,
+                     const float *res, int relu, int *OHp, int *OWp) {
+    const int OH = conv_out(H, c), OW = conv_out(W, c);
+    *OHp = OH, *OWp = OW;
+    if (use_wino(m, c, H, W)) {
+        /* col_floats reserves 16 T (C + OC): V first, then M. */
+        const size_t T = (size_t)((H + 1) / 2) * ((W + 1) / 2);
+        wino_conv(c, x, H, W, out, res, relu, m->bcol, m->bcol + 16 * T * (size_t)c->C);
+        return;
+    }
+    const size_t OHW = (size_t)OH * OW;
+    const int Kd = c->C * c->K * c->K;
+    const float *B = x;
+    if (!(c->K == 1 && c->stride == 1)) {
+        im2col(c, x, H, W, OH, OW, m->bcol);
+        B = m->bcol;
+    }
+    sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, c->OC, (int)OHW, Kd, 1.0f, c->w, Kd, B, (int)OHW, 0.0f, out,
+             (int)OHW);
+    epilogue(out, c->b, res, c->OC, OHW, relu);
+}
+
+/* 3x3 stride-2 pad-1 max pool (C, H, W) -> (C, OH, OW). */
+static void maxpool(const float *x, int C, int H, int W, float *out, int OH, int OW) {
+#pragma omp parallel for schedule(static) if (PAR)
+    for (int ch = 0; ch < C; ch++) {
+        const float *xc = x + (size_t)ch * H * W;
+        float *oc = out + (size_t)ch * OH * OW;
+        for (int oh = 0; oh < OH; oh++) {
+            const int h0 = SC_MAX(2 * oh - 1, 0), h1 = SC_MIN(2 * oh + 2, H);
+            for (int ow = 0; ow < OW; ow++) {
+                const int w0 = SC_MAX(2 * ow - 1, 0), w1 = SC_MIN(2 * ow + 2, W);
+                float v = -INFINITY;
+                for (int i = h0; i < h1; i++)
+                    for (int j = w0; j < w1; j++) {
+                        float t = xc[(size_t)i * W + j];
+                        if (t > v || t != t) v = t;
+                    }
+                oc[(size_t)oh * OW + ow] = v;
+            }
+        }
+    }
+}
+
+sc_status sc_resnet_forward(sc_resnet *m, const float *x, int N, int H, int W, float *features,
+                            float *logits) {
+    static const char fn[] = "sc_resnet_forward";
+    if (!m || !x) return sc_set_error(SC_ERR_INVALID_ARG, "%s: model or input is NULL", fn);
+    if (!features && !logits)
+        return sc_set_error(SC_ERR_INVALID_ARG, "%s: features and logits are both NULL", fn);
+    if (logits && !m->info.has_head)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "%s: logits requested but the model was loaded without the head "
+                            "(set include_head in sc_resnet_params)",
+                            fn);
+    sc_status s;
+    if (!m->arena || m->info.planned_H != H || m->info.planned_W != W || m->info.planned_N < 1) {
+        if ((s = sc_resnet_plan(m, N, H, W))) return s;
+    } else if (N < 1) {
+        return sc_set_error(SC_ERR_INVALID_ARG, "%s: batch size %d < 1", fn, N);
+    }
+    sizes z;
+    if ((s = walk(m, H, W, &z))) return s;
+    const int FC = m->info.feature_channels;
+    const size_t feat = (size_t)FC * z.FH * z.FW, in_img = (size_t)3 * H * W;
+    for (int n = 0; n < N; n++) {
+        int h, w, oh, ow;
+        conv_run(m, &m->stem, x + n * in_img, H, W, m->by, NULL, 1, &h, &w);
+        oh = (h + 2 - 3) / 2 + 1, ow = (w + 2 - 3) / 2 + 1;
+        maxpool(m->by, 64, h, w, m->bx, oh, ow);
+        h = oh, w = ow;
+        float *cur = m->bx, *nxt = m->by;
+        for (int i = 0; i < m->nblocks; i++) {
+            const rblock *b = &m->blocks[i];
+            const float *id = cur;
+            int h1, w1, h2, w2, h3, w3;
+            if (b->has_ds) {
+                conv_run(m, &b->ds, cur, h, w, m->bds, NULL, 0, &h1, &w1);
+                id = m->bds;
+            }
+            conv_run(m, &b->c1, cur, h, w, m->bt1, NULL, 1, &h1, &w1);
+            if (m->info.bottleneck) {
+                conv_run(m, &b->c2, m->bt1, h1, w1, m->bt2, NULL, 1, &h2, &w2);
+                conv_run(m, &b->c3, m->bt2, h2, w2, nxt, id, 1, &h3, &w3);
+            } else {
+                conv_run(m, &b->c2, m->bt1, h1, w1, nxt, id, 1, &h3, &w3);
+            }
+            h = h3, w = w3;
+            float *t = cur;
+            cur = nxt;
+            nxt = t;
+        }
+        SC_ASSERT(h == z.FH && w == z.FW);
+        if (features) memcpy(features + n * feat, cur, feat * sizeof(float));
+        if (logits) {
+            const size_t hw = (size_t)h * w;
+            for (int ch = 0; ch < FC; ch++) {
+                double acc = 0;
+                for (size_t i = 0; i < hw; i++) acc += cur[(size_t)ch * hw + i];
+                m->bpool[ch] = (float)(acc / (double)hw);
+            }
+            const int nc = m->info.num_classes;
+            float *lg = logits + (size_t)n * nc;
+            memcpy(lg, m->fc_b, (size_t)nc * sizeof(float));
+            sc_sgemv(SC_NO_TRANS, nc, FC, 1.0f, m->fc_w, FC, m->bpool, 1.0f, lg);
+        }
+    }
+    return SC_OK;
+}
