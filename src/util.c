@@ -11,7 +11,9 @@
 #include "sc_internal.h"
 #include "saccade/sc_blas.h"
 
-const char *sc_version(void) { return SC_VERSION_STRING; }
+const char *sc_version(void) {
+    return SC_VERSION_STRING;
+}
 
 void *sc_malloc(size_t bytes) {
     size_t rounded;
@@ -37,7 +39,9 @@ void *sc_calloc(size_t n, size_t size) {
     return p;
 }
 
-void sc_free(void *p) { free(p); }
+void sc_free(void *p) {
+    free(p);
+}
 
 sc_status sc_read_file(const char *path, size_t max_bytes, unsigned char **out, size_t *out_len) {
     *out = NULL;
@@ -210,9 +214,16 @@ sc_status sc_find_asset(const char *relpath, char *out, size_t cap) {
         if (n < 0 || (size_t)n >= cap) continue;
         if (access(out, R_OK) == 0) return SC_OK;
     }
-    return sc_set_error(SC_ERR_IO,
-                        "asset %s not found (looked in $SACCADE_ASSETS, %s, %s)", relpath,
-                        SC_SOURCE_ASSETS, SC_INSTALL_ASSETS);
+    return sc_set_error(SC_ERR_IO, "asset %s not found (looked in $SACCADE_ASSETS, %s, %s)",
+                        relpath, SC_SOURCE_ASSETS, SC_INSTALL_ASSETS);
+}
+
+void sc_process_setup(char **argv) {
+    const char *no = getenv("SACCADE_NO_REEXEC");
+    if (!argv || getenv("OMP_WAIT_POLICY") || (no && *no && strcmp(no, "0") != 0)) return;
+    if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
+    execv("/proc/self/exe", argv);
+    /* exec failed: carry on in this process (spinning threads are only slower) */
 }
 
 static int sc_threads = 0;

@@ -45,6 +45,16 @@ sc_status sc_write_file_atomic(const char *path, const void *data, size_t len);
  * share/saccade/. Writes the first existing path into out. */
 sc_status sc_find_asset(const char *relpath, char *out, size_t cap);
 
+/* Process set-up for programs (the CLI calls it first thing in main):
+ * libgomp's idle OpenMP threads spin by default and take the cores that
+ * OpenBLAS's own threads need, slowing every matrix product that follows an
+ * OpenMP loop several times over. libgomp reads OMP_WAIT_POLICY only when it
+ * is loaded, so if the variable is unset this sets it to PASSIVE and
+ * re-executes the program (/proc/self/exe, same argv) once. A value the user
+ * set is respected; SACCADE_NO_REEXEC=1 turns this off. Returns only if no
+ * re-exec happened (or it failed, which is harmless). */
+void sc_process_setup(char **argv);
+
 /* Threads used by saccade's own loops and by OpenBLAS. n <= 0 means all
  * cores. Results are deterministic for a fixed thread count. */
 sc_status sc_set_num_threads(int n);

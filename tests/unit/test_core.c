@@ -72,10 +72,11 @@ static void test_npy_roundtrip_with_numpy(void **state) {
     char *p = sc_test_join(dir, "a.npy");
     SC_TEST_OK(sc_npy_write(p, x, 2, shape));
     /* numpy reads ours and writes its own (float64, 3-D) for us to read. */
-    int rc = sc_test_system("'%s' -c \"import numpy as np; a=np.load('%s'); assert a.dtype==np.float32 "
-                            "and a.shape==(2,3) and a[0,1]==-2.5; np.save('%s/b.npy', "
-                            "np.arange(24, dtype=np.float64).reshape(2,3,4)/8)\"",
-                            sc_test_env("SACCADE_PYTHON"), p, dir);
+    int rc =
+        sc_test_system("'%s' -c \"import numpy as np; a=np.load('%s'); assert a.dtype==np.float32 "
+                       "and a.shape==(2,3) and a[0,1]==-2.5; np.save('%s/b.npy', "
+                       "np.arange(24, dtype=np.float64).reshape(2,3,4)/8)\"",
+                       sc_test_env("SACCADE_PYTHON"), p, dir);
     assert_int_equal(rc, 0);
     sc_npy b = sc_test_npy(dir, "b");
     assert_int_equal(b.ndim, 3);
@@ -83,7 +84,8 @@ static void test_npy_roundtrip_with_numpy(void **state) {
     assert_true(b.data[23] == 23.0f / 8);
     sc_npy_free(&b);
     /* Truncated file is a clear error. */
-    assert_int_equal(sc_npy_read_memory("\x93NUMPY\x01\x00\x10\x00{'descr'", 17, &b), SC_ERR_FORMAT);
+    assert_int_equal(sc_npy_read_memory("\x93NUMPY\x01\x00\x10\x00{'descr'", 17, &b),
+                     SC_ERR_FORMAT);
     sc_test_rmtree(dir);
     free(p);
     free(dir);
@@ -141,13 +143,33 @@ static void test_blas_autofix_sets_coretype_from_cpu(void **state) {
     (void)state;
     /* Runs the CLI in a clean environment: with the variable unset the
      * library must choose the core from the CPU's features. */
-    int rc = sc_test_system("env -u OPENBLAS_CORETYPE '%s' info --system --json | grep -q '\"autofixed\": *true'",
-                            sc_test_env("SACCADE_CLI"));
+    int rc = sc_test_system(
+        "env -u OPENBLAS_CORETYPE '%s' info --system --json | grep -q '\"autofixed\": *true'",
+        sc_test_env("SACCADE_CLI"));
     sc_blas_info info;
     SC_TEST_OK(sc_blas_get_info(&info));
     if (info.cpu_best[0]) assert_int_equal(rc, 0);
     /* A user's explicit choice is respected. */
-    rc = sc_test_system("OPENBLAS_CORETYPE=Haswell '%s' info --system --json | grep -qi '\"blas_core\": *\"Haswell\"'",
+    rc = sc_test_system("OPENBLAS_CORETYPE=Haswell '%s' info --system --json | grep -qi "
+                        "'\"blas_core\": *\"Haswell\"'",
+                        sc_test_env("SACCADE_CLI"));
+    assert_int_equal(rc, 0);
+}
+
+static void test_cli_sets_passive_openmp_waiting(void **state) {
+    (void)state;
+    /* Unset: the CLI re-executes itself with OMP_WAIT_POLICY=PASSIVE. */
+    int rc = sc_test_system("env -u OMP_WAIT_POLICY '%s' info --system --json | grep -q "
+                            "'\"omp_wait_policy\": \"PASSIVE\"'",
+                            sc_test_env("SACCADE_CLI"));
+    assert_int_equal(rc, 0);
+    /* A user's value is kept, and SACCADE_NO_REEXEC=1 leaves the variable unset. */
+    rc = sc_test_system("OMP_WAIT_POLICY=active '%s' info --system --json | grep -q "
+                        "'\"omp_wait_policy\": \"active\"'",
+                        sc_test_env("SACCADE_CLI"));
+    assert_int_equal(rc, 0);
+    rc = sc_test_system("env -u OMP_WAIT_POLICY SACCADE_NO_REEXEC=1 '%s' info --system --json | "
+                        "grep -q '\"omp_wait_policy\": \"\"'",
                         sc_test_env("SACCADE_CLI"));
     assert_int_equal(rc, 0);
 }
@@ -160,6 +182,7 @@ int main(void) {
         cmocka_unit_test(test_rng_is_reproducible_and_uniform),
         cmocka_unit_test(test_blas_loads_and_multiplies),
         cmocka_unit_test(test_blas_autofix_sets_coretype_from_cpu),
+        cmocka_unit_test(test_cli_sets_passive_openmp_waiting),
     };
     return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }

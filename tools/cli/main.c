@@ -29,6 +29,7 @@ static void main_help(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    sc_process_setup(argv);
     if (argc < 2) {
         main_help(stderr);
         return CLI_USAGE;

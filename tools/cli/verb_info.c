@@ -30,8 +30,10 @@ static int info_system(int json, int threads) {
         printf(", \"openblas_coretype\": ");
         cli_json_string(stdout, bi.coretype_env);
         printf(", \"autofixed\": %s, \"blas_threads\": %d, \"threads\": %d, "
-               "\"sgemm_gflops\": %.1f}\n",
-               bi.autofixed ? "true" : "false", bi.threads, sc_get_num_threads(), gflops);
+               "\"omp_wait_policy\": ",
+               bi.autofixed ? "true" : "false", bi.threads, sc_get_num_threads());
+        cli_json_string(stdout, getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "");
+        printf(", \"sgemm_gflops\": %.1f}\n", gflops);
     } else {
         printf("saccade         %s\n", sc_version());
         printf("BLAS library    %s\n", bi.library);
@@ -39,6 +41,8 @@ static int info_system(int json, int threads) {
                bi.autofixed ? "  (OPENBLAS_CORETYPE set by saccade from the CPU's features)" : "");
         printf("CPU best core   %s\n", bi.cpu_best[0] ? bi.cpu_best : "(no AVX)");
         printf("threads         %d (BLAS %d)\n", sc_get_num_threads(), bi.threads);
+        printf("OpenMP waiting  %s\n",
+               getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "(libgomp default: spin)");
         printf("sgemm 1024^3    %.1f GFLOP/s\n", gflops);
     }
     return CLI_OK;
