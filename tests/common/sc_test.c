@@ -11,7 +11,8 @@
 
 const char *sc_test_env(const char *name) {
     const char *v = getenv(name);
-    if (!v || !*v) fail_msg("environment variable %s is not set (run the tests through ctest)", name);
+    if (!v || !*v)
+        fail_msg("environment variable %s is not set (run the tests through ctest)", name);
     return v;
 }
 
@@ -74,8 +75,8 @@ sc_npy sc_test_npy(const char *dir, const char *name) {
     return a;
 }
 
-double sc_test_assert_close(const char *what, const float *a, const float *b, size_t n,
-                            double rtol, double atol) {
+double sc_test_assert_close(const char *what, const float *a, const float *b, size_t n, double rtol,
+                            double atol) {
     double worst_rel = 0, worst_excess = 0;
     size_t worst = 0;
     int bad = 0;
@@ -93,8 +94,9 @@ double sc_test_assert_close(const char *what, const float *a, const float *b, si
         if (d > atol && rel > worst_rel) worst_rel = rel;
     }
     if (bad)
-        fail_msg("%s: %d of %zu values differ; worst at [%zu]: got %.9g expected %.9g (rtol %g atol %g)",
-                 what, bad, n, worst, (double)a[worst], (double)b[worst], rtol, atol);
+        fail_msg(
+            "%s: %d of %zu values differ; worst at [%zu]: got %.9g expected %.9g (rtol %g atol %g)",
+            what, bad, n, worst, (double)a[worst], (double)b[worst], rtol, atol);
     return worst_rel;
 }
 
@@ -120,7 +122,8 @@ void sc_test_gradcheck(const char *what, double (*loss)(void *ctx), void *ctx, f
         double tol = atol + rtol * fmax(fabs(fd), fabs(g));
         if (!(fabs(fd - g) <= tol)) {
             if (!bad)
-                snprintf(first, sizeof first, "[%zu]: analytic %.8g, finite difference %.8g", i, g, fd);
+                snprintf(first, sizeof first, "[%zu]: analytic %.8g, finite difference %.8g", i, g,
+                         fd);
             bad++;
         }
     }
@@ -132,4 +135,36 @@ void sc_test_fill_uniform(float *x, size_t n, float lo, float hi, uint64_t seed)
     sc_rng r;
     sc_rng_seed(&r, seed);
     for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * sc_rng_uniform(&r);
+}
+
+char *sc_test_reference(const char *tag, const char *script, const char *extra) {
+    char *dir = sc_test_tmpdir(tag);
+    sc_test_python(script, "'%s' %s", dir, extra ? extra : "");
+    return dir;
+}
+
+void sc_test_reference_free(char **dir) {
+    if (!*dir) return;
+    sc_test_rmtree(*dir);
+    free(*dir);
+    *dir = NULL;
+}
+
+float *sc_test_random(size_t n, float lo, float hi, uint64_t seed) {
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    assert_non_null(p);
+    sc_test_fill_uniform(p, n, lo, hi, seed);
+    return p;
+}
+
+float *sc_test_zeros(size_t n) {
+    float *p = calloc(n ? n : 1, sizeof(float));
+    assert_non_null(p);
+    return p;
+}
+
+double sc_test_dot(const float *a, const float *b, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
 }

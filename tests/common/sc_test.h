@@ -28,13 +28,25 @@ int sc_test_system(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void sc_test_python(const char *script, const char *args_fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Parity fixture: a fresh folder (tagged `tag`) filled by running
+ * tools/ref/<script> <folder> <extra> (extra may redirect output, e.g.
+ * ">/dev/null"). sc_test_reference_free removes it and NULLs the pointer. */
+char *sc_test_reference(const char *tag, const char *script, const char *extra);
+void sc_test_reference_free(char **dir);
+
+/* Test buffers: uniform values in [lo, hi) from a seed, or zeros; free(). */
+float *sc_test_random(size_t n, float lo, float hi, uint64_t seed);
+float *sc_test_zeros(size_t n);
+/* Dot product in double (losses for gradient checks). */
+double sc_test_dot(const float *a, const float *b, size_t n);
+
 /* Load dir/name.npy or fail the test. */
 sc_npy sc_test_npy(const char *dir, const char *name);
 
 /* |a - b| <= atol + rtol * |b| elementwise; on failure reports the worst
  * element and fails the test. Returns the max relative error seen. */
-double sc_test_assert_close(const char *what, const float *a, const float *b, size_t n,
-                            double rtol, double atol);
+double sc_test_assert_close(const char *what, const float *a, const float *b, size_t n, double rtol,
+                            double atol);
 
 /* Finite-difference gradient check. loss(ctx) recomputes the forward pass
  * from the current parameter values and returns a scalar in double.
@@ -48,10 +60,10 @@ void sc_test_gradcheck(const char *what, double (*loss)(void *ctx), void *ctx, f
 /* Fill with uniform values in [lo, hi) from a seeded generator. */
 void sc_test_fill_uniform(float *x, size_t n, float lo, float hi, uint64_t seed);
 
-#define SC_TEST_OK(expr)                                                                          \
-    do {                                                                                          \
-        sc_status st__ = (expr);                                                                  \
-        if (st__ != SC_OK) fail_msg("%s failed: %s", #expr, sc_last_error());                    \
+#define SC_TEST_OK(expr)                                                                           \
+    do {                                                                                           \
+        sc_status st__ = (expr);                                                                   \
+        if (st__ != SC_OK) fail_msg("%s failed: %s", #expr, sc_last_error());                      \
     } while (0)
 
 #endif

@@ -17,15 +17,13 @@ static char *g_dir;
 
 static int setup(void **state) {
     (void)state;
-    g_dir = sc_test_tmpdir("attn_parity");
-    sc_test_python("ref_attn.py", "'%s' >/dev/null", g_dir);
+    g_dir = sc_test_reference("attn_parity", "ref_attn.py", ">/dev/null");
     return 0;
 }
 
 static int teardown(void **state) {
     (void)state;
-    sc_test_rmtree(g_dir);
-    free(g_dir);
+    sc_test_reference_free(&g_dir);
     return 0;
 }
 
@@ -49,11 +47,6 @@ static void ld_free_all(void) {
     g_nld = 0;
 }
 
-static float *zeros(size_t n) {
-    float *p = calloc(n ? n : 1, sizeof(float));
-    assert_non_null(p);
-    return p;
-}
 static uint8_t *mask_of(const sc_npy *a) {
     uint8_t *m = malloc(a->count);
     assert_non_null(m);
@@ -91,19 +84,19 @@ static void additive_case(const char *p, sc_addatt_act act, int split) {
                            ld(p, "decoder_att.bias"),
                            ld(p, "full_att.weight"),
                            ld(p, "full_att.bias")};
-    float *ctx = zeros((size_t)B * E), *alpha = zeros((size_t)B * P);
-    float *cache = zeros(sc_addatt_cache_floats(&d));
-    float *df = zeros(f->count), *dh = zeros(h->count);
+    float *ctx = sc_test_zeros((size_t)B * E), *alpha = sc_test_zeros((size_t)B * P);
+    float *cache = sc_test_zeros(sc_addatt_cache_floats(&d));
+    float *df = sc_test_zeros(f->count), *dh = sc_test_zeros(h->count);
     float *gb[6];
     size_t gn[6] = {(size_t)A * E, A, (size_t)A * H, A, A, 1};
-    for (int i = 0; i < 6; i++) gb[i] = zeros(gn[i]);
+    for (int i = 0; i < 6; i++) gb[i] = sc_test_zeros(gn[i]);
     sc_addatt_grads g = {gb[0], gb[1], gb[2], gb[3], gb[4], gb[5]};
     const float *dctx = ld(p, "dctx"), *dal = ld(p, "dalpha");
     if (!split) {
         SC_TEST_OK(sc_addatt_forward(&d, f->data, h->data, &w, ctx, alpha, cache));
         SC_TEST_OK(sc_addatt_backward(&d, f->data, h->data, &w, cache, dctx, dal, df, dh, &g));
     } else {
-        float *proj = zeros((size_t)B * P * A), *dproj = zeros((size_t)B * P * A);
+        float *proj = sc_test_zeros((size_t)B * P * A), *dproj = sc_test_zeros((size_t)B * P * A);
         SC_TEST_OK(sc_addatt_precompute(&d, f->data, &w, proj));
         SC_TEST_OK(sc_addatt_step_forward(&d, f->data, proj, h->data, &w, ctx, alpha, cache));
         SC_TEST_OK(
@@ -147,16 +140,16 @@ static void mha_case(const char *p, int self, int masks, int average) {
                         ld(p, "out_proj.bias")};
     uint8_t *am = NULL, *kpm = NULL;
     if (masks) am = mask_of(ldn(p, "am")), kpm = mask_of(ldn(p, "kpm"));
-    float *cache = zeros(sc_mha_cache_floats(&d)), *out = zeros((size_t)B * Lq * E);
-    float *wts = zeros((size_t)B * nh * Lq * Lk);
+    float *cache = sc_test_zeros(sc_mha_cache_floats(&d)), *out = sc_test_zeros((size_t)B * Lq * E);
+    float *wts = sc_test_zeros((size_t)B * nh * Lq * Lk);
     SC_TEST_OK(sc_mha_forward(&d, &w, q->data, k->data, v->data, am, kpm, 1, NULL, cache, out, wts,
                               average));
     check(p, "out", out, FWD_RTOL, FWD_ATOL);
     check(p, "w", wts, FWD_RTOL, 1e-7);
-    float *dq = zeros(q->count), *dk = self ? dq : zeros(k->count),
-          *dv = self ? dq : zeros(v->count);
-    float *gw = zeros((size_t)3 * E * E), *gb = zeros((size_t)3 * E), *go = zeros((size_t)E * E),
-          *gob = zeros(E);
+    float *dq = sc_test_zeros(q->count), *dk = self ? dq : sc_test_zeros(k->count),
+          *dv = self ? dq : sc_test_zeros(v->count);
+    float *gw = sc_test_zeros((size_t)3 * E * E), *gb = sc_test_zeros((size_t)3 * E),
+          *go = sc_test_zeros((size_t)E * E), *gob = sc_test_zeros(E);
     sc_mha_grads g = {gw, gb, go, gob};
     SC_TEST_OK(sc_mha_backward(&d, &w, q->data, k->data, v->data, cache, 1, ld(p, "dout"), dq, dk,
                                dv, &g));
@@ -199,7 +192,8 @@ static void tel_case(const char *p, int norm_first, sc_tel_act act, int masks, i
                         ld(p, "norm2.weight"),
                         ld(p, "norm2.bias")};
     uint8_t *kpm = masks ? mask_of(ldn(p, "kpm")) : NULL;
-    float *cache = zeros(sc_tel_cache_floats(&d)), *y = zeros(x->count), *dx = zeros(x->count);
+    float *cache = sc_test_zeros(sc_tel_cache_floats(&d)), *y = sc_test_zeros(x->count),
+          *dx = sc_test_zeros(x->count);
     SC_TEST_OK(sc_tel_forward(&d, &w, x->data, NULL, kpm, train, NULL, cache, y, NULL));
     check(p, "y", y, FWD_RTOL, FWD_ATOL);
     const char *names[12] = {"dself_attn.in_proj_weight",
@@ -227,7 +221,7 @@ static void tel_case(const char *p, int norm_first, sc_tel_act act, int masks, i
                     E,
                     E};
     float *gb[12];
-    for (int i = 0; i < 12; i++) gb[i] = zeros(n[i]);
+    for (int i = 0; i < 12; i++) gb[i] = sc_test_zeros(n[i]);
     sc_tel_grads g = {
         {gb[0], gb[1], gb[2], gb[3]}, gb[4], gb[5], gb[6], gb[7], gb[8], gb[9], gb[10], gb[11]};
     SC_TEST_OK(sc_tel_backward(&d, &w, x->data, cache, train, ld(p, "dy"), dx, &g));
@@ -255,10 +249,11 @@ static void test_patch_embed_vs_conv2d_parity(void **state) {
     int B = (int)x->shape[0], C = (int)x->shape[1], H = (int)x->shape[2], W = (int)x->shape[3];
     int D = (int)w->shape[0], p = (int)w->shape[2];
     int N = (H / p) * (W / p);
-    float *ws = zeros(sc_patch_embed_ws_floats(B, C, H, W, p)), *y = zeros((size_t)B * N * D);
+    float *ws = sc_test_zeros(sc_patch_embed_ws_floats(B, C, H, W, p)),
+          *y = sc_test_zeros((size_t)B * N * D);
     SC_TEST_OK(sc_patch_embed_forward(B, C, H, W, p, D, x->data, w->data, ld("pe_", "b"), ws, y));
     check("pe_", "y", y, FWD_RTOL, FWD_ATOL);
-    float *dx = zeros(x->count), *dw = zeros(w->count), *db = zeros(D);
+    float *dx = sc_test_zeros(x->count), *dw = sc_test_zeros(w->count), *db = sc_test_zeros(D);
     SC_TEST_OK(sc_patch_embed_backward(B, C, H, W, p, D, x->data, w->data, ld("pe_", "dy"), ws, dx,
                                        dw, db));
     check("pe_", "dx", dx, GRAD_RTOL, GRAD_ATOL); /* zero on the ignored last row */
@@ -270,11 +265,11 @@ static void test_patch_embed_vs_conv2d_parity(void **state) {
 
 static void test_sincos_vs_mae_numpy(void **state) {
     (void)state;
-    float *o = zeros(3 * 5 * 16);
+    float *o = sc_test_zeros(3 * 5 * 16);
     SC_TEST_OK(sc_pos_embed_sincos_2d(3, 5, 16, o));
     check("", "sincos_3x5x16", o, FWD_RTOL, FWD_ATOL);
     free(o);
-    o = zeros(14 * 14 * 64);
+    o = sc_test_zeros(14 * 14 * 64);
     SC_TEST_OK(sc_pos_embed_sincos_2d(14, 14, 64, o));
     check("", "sincos_14x14x64", o, FWD_RTOL, FWD_ATOL);
     free(o);

@@ -12,15 +12,13 @@ static char *g_dir;
 
 static int setup(void **state) {
     (void)state;
-    g_dir = sc_test_tmpdir("grid_parity");
-    sc_test_python("ref_grid.py", "'%s'", g_dir);
+    g_dir = sc_test_reference("grid_parity", "ref_grid.py", "");
     return 0;
 }
 
 static int teardown(void **state) {
     (void)state;
-    sc_test_rmtree(g_dir);
-    free(g_dir);
+    sc_test_reference_free(&g_dir);
     return 0;
 }
 

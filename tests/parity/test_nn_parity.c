@@ -39,19 +39,13 @@ static void expect(const char *c, const char *n, const float *got, size_t count,
     sc_npy_free(&e);
 }
 
-static float *zeros(size_t n) {
-    float *p = calloc(n ? n : 1, sizeof(float));
-    assert_non_null(p);
-    return p;
-}
-
 static void test_linear(void **state) {
     (void)state;
     sc_npy cfg = load("linear", "cfg"), x = load("linear", "x"), w = load("linear", "w"),
            b = load("linear", "b"), g = load("linear", "gout");
     int N = (int)cfg.data[0], in = (int)cfg.data[1], out = (int)cfg.data[2];
-    float *y = zeros((size_t)N * out), *dx = zeros(x.count), *dw = zeros(w.count),
-          *db = zeros(b.count);
+    float *y = sc_test_zeros((size_t)N * out), *dx = sc_test_zeros(x.count),
+          *dw = sc_test_zeros(w.count), *db = sc_test_zeros(b.count);
     SC_TEST_OK(sc_linear_forward(y, x.data, w.data, b.data, N, in, out));
     expect("linear", "out", y, (size_t)N * out, FWD_RTOL, FWD_ATOL);
     SC_TEST_OK(sc_linear_backward(dx, dw, db, g.data, x.data, w.data, N, in, out));
@@ -78,7 +72,8 @@ static void conv_case(const char *c) {
     size_t fws, bws;
     SC_TEST_OK(sc_conv2d_workspace_bytes(&d, &fws, &bws));
     void *ws = sc_malloc(fws > bws ? fws : bws);
-    float *y = zeros(nout), *dx = zeros(x.count), *dw = zeros(w.count), *db = zeros(d.OC);
+    float *y = sc_test_zeros(nout), *dx = sc_test_zeros(x.count), *dw = sc_test_zeros(w.count),
+          *db = sc_test_zeros(d.OC);
     SC_TEST_OK(sc_conv2d_forward(&d, y, x.data, w.data, hasb ? b.data : NULL, ws, fws));
     expect(c, "out", y, nout, FWD_RTOL, FWD_ATOL);
     SC_TEST_OK(sc_conv2d_backward(&d, dx, dw, hasb ? db : NULL, g.data, x.data, w.data, ws, bws));
@@ -86,7 +81,7 @@ static void conv_case(const char *c) {
     expect(c, "dw", dw, w.count, GRAD_RTOL, GRAD_ATOL);
     if (hasb) expect(c, "db", db, d.OC, GRAD_RTOL, GRAD_ATOL);
     /* Without a caller workspace the kernel allocates its own: same result. */
-    float *y2 = zeros(nout);
+    float *y2 = sc_test_zeros(nout);
     SC_TEST_OK(sc_conv2d_forward(&d, y2, x.data, w.data, hasb ? b.data : NULL, NULL, 0));
     assert_memory_equal(y, y2, nout * sizeof(float));
     free(y2);
@@ -124,8 +119,9 @@ static void bn_case(const char *c, int train) {
     sc_npy cfg = load(c, "cfg"), x = load(c, "x"), gm = load(c, "gamma"), bt = load(c, "beta"),
            rm = load(c, "rm"), rv = load(c, "rv"), g = load(c, "gout");
     int N = (int)cfg.data[0], C = (int)cfg.data[1], HW = (int)(cfg.data[2] * cfg.data[3]);
-    float *y = zeros(x.count), *dx = zeros(x.count), *dg = zeros(C), *dbt = zeros(C);
-    float *mean = zeros(C), *invstd = zeros(C);
+    float *y = sc_test_zeros(x.count), *dx = sc_test_zeros(x.count), *dg = sc_test_zeros(C),
+          *dbt = sc_test_zeros(C);
+    float *mean = sc_test_zeros(C), *invstd = sc_test_zeros(C);
     if (train) {
         SC_TEST_OK(sc_batchnorm2d_forward_train(y, mean, invstd, rm.data, rv.data, x.data, gm.data,
                                                 bt.data, N, C, HW, 0.1f, 1e-5f));
@@ -163,7 +159,7 @@ static void test_batchnorm2d_fold_into_conv(void **state) {
     const float *f = cfg.data;
     int N = (int)f[0], C = (int)f[1], H = (int)f[2], W = (int)f[3], OC = (int)f[4];
     sc_conv2d_desc d = sc_conv2d_make(N, C, H, W, OC, 3, 3, 1, 1, 1, 1);
-    float *bias = zeros(OC), *y = zeros((size_t)N * OC * H * W);
+    float *bias = sc_test_zeros(OC), *y = sc_test_zeros((size_t)N * OC * H * W);
     SC_TEST_OK(sc_batchnorm2d_fold_into_conv(w.data, bias, OC, C * 9, gm.data, bt.data, rm.data,
                                              rv.data, 1e-5f));
     SC_TEST_OK(sc_conv2d_forward(&d, y, x.data, w.data, bias, NULL, 0));
@@ -179,8 +175,8 @@ static void test_layernorm(void **state) {
     sc_npy cfg = load(c, "cfg"), x = load(c, "x"), gm = load(c, "gamma"), bt = load(c, "beta"),
            g = load(c, "gout");
     int N = (int)cfg.data[0], D = (int)cfg.data[1];
-    float *y = zeros(x.count), *dx = zeros(x.count), *dg = zeros(D), *dbt = zeros(D),
-          *mean = zeros(N), *rstd = zeros(N);
+    float *y = sc_test_zeros(x.count), *dx = sc_test_zeros(x.count), *dg = sc_test_zeros(D),
+          *dbt = sc_test_zeros(D), *mean = sc_test_zeros(N), *rstd = sc_test_zeros(N);
     SC_TEST_OK(sc_layernorm_forward(y, mean, rstd, x.data, gm.data, bt.data, N, D, 1e-5f));
     expect(c, "out", y, x.count, FWD_RTOL, FWD_ATOL);
     SC_TEST_OK(sc_layernorm_backward(dx, dg, dbt, g.data, x.data, mean, rstd, gm.data, N, D));
@@ -198,7 +194,8 @@ static void test_activations(void **state) {
         const char *c = cases[k];
         sc_npy cfg = load(c, "cfg"), x = load(c, "x"), g = load(c, "gout");
         sc_activation a = (sc_activation)(int)cfg.data[0];
-        float *y = zeros(x.count), *dx = zeros(x.count), *dx2 = zeros(x.count);
+        float *y = sc_test_zeros(x.count), *dx = sc_test_zeros(x.count),
+              *dx2 = sc_test_zeros(x.count);
         SC_TEST_OK(sc_act_forward(a, y, x.data, x.count));
         expect(c, "out", y, x.count, FWD_RTOL, FWD_ATOL);
         SC_TEST_OK(sc_act_backward(a, dx, g.data, x.data, NULL, x.count));
@@ -228,7 +225,7 @@ static void pool_case(const char *c, int is_max) {
     SC_TEST_OK(sc_pool2d_out_size(&d, &OH, &OW));
     size_t nout = (size_t)d.N * d.C * OH * OW;
     assert_int_equal(nout, g.count);
-    float *y = zeros(nout), *dx = zeros(x.count);
+    float *y = sc_test_zeros(nout), *dx = sc_test_zeros(x.count);
     if (is_max) {
         int32_t *am = calloc(nout, sizeof(int32_t));
         SC_TEST_OK(sc_maxpool2d_forward(&d, y, am, x.data));
@@ -265,7 +262,7 @@ static void adaptive_case(const char *c) {
     const float *f = cfg.data;
     int N = (int)f[0], C = (int)f[1], H = (int)f[2], W = (int)f[3], OH = (int)f[4], OW = (int)f[5];
     size_t nout = (size_t)N * C * OH * OW;
-    float *y = zeros(nout), *dx = zeros(x.count);
+    float *y = sc_test_zeros(nout), *dx = sc_test_zeros(x.count);
     SC_TEST_OK(sc_adaptive_avgpool2d_forward(y, x.data, N, C, H, W, OH, OW));
     SC_TEST_OK(sc_adaptive_avgpool2d_backward(dx, g.data, N, C, H, W, OH, OW));
     expect(c, "out", y, nout, FWD_RTOL, FWD_ATOL);
@@ -285,7 +282,7 @@ static void test_global_avgpool(void **state) {
     (void)state;
     sc_npy cfg = load("gap", "cfg"), x = load("gap", "x"), g = load("gap", "gout");
     int N = (int)cfg.data[0], C = (int)cfg.data[1], HW = (int)cfg.data[2];
-    float *y = zeros((size_t)N * C), *dx = zeros(x.count);
+    float *y = sc_test_zeros((size_t)N * C), *dx = sc_test_zeros(x.count);
     SC_TEST_OK(sc_global_avgpool2d_forward(y, x.data, N, C, HW));
     SC_TEST_OK(sc_global_avgpool2d_backward(dx, g.data, N, C, HW));
     expect("gap", "out", y, (size_t)N * C, FWD_RTOL, FWD_ATOL);

@@ -16,15 +16,13 @@ static char *g_dir;
 
 static int setup(void **state) {
     (void)state;
-    g_dir = sc_test_tmpdir("ops_parity");
-    sc_test_python("ref_ops.py", "'%s' >/dev/null", g_dir);
+    g_dir = sc_test_reference("ops_parity", "ref_ops.py", ">/dev/null");
     return 0;
 }
 
 static int teardown(void **state) {
     (void)state;
-    sc_test_rmtree(g_dir);
-    free(g_dir);
+    sc_test_reference_free(&g_dir);
     return 0;
 }
 
@@ -37,12 +35,6 @@ static int32_t *ids_of(const sc_npy *a) {
     assert_non_null(ids);
     for (size_t i = 0; i < a->count; i++) ids[i] = (int32_t)lrintf(a->data[i]);
     return ids;
-}
-
-static float *zeros(size_t n) {
-    float *p = calloc(n ? n : 1, sizeof(float));
-    assert_non_null(p);
-    return p;
 }
 
 static void check(const char *name, const float *got, double rtol, double atol) {
@@ -65,7 +57,7 @@ static void test_embedding_parity(void **state) {
     sc_npy W = ld("emb_W"), idn = ld("emb_ids"), dout = ld("emb_dout");
     int V = (int)W.shape[0], D = (int)W.shape[1], n = (int)idn.count;
     int32_t *ids = ids_of(&idn);
-    float *out = zeros((size_t)n * D), *dW = zeros(W.count);
+    float *out = sc_test_zeros((size_t)n * D), *dW = sc_test_zeros(W.count);
     SC_TEST_OK(sc_embedding_forward(ids, n, W.data, V, D, out));
     SC_TEST_OK(sc_embedding_backward(ids, n, dout.data, V, D, 3, dW));
     check("emb_out", out, 0, 0); /* a copy: exact */
@@ -97,15 +89,16 @@ static void test_lstm_cell_single_step_parity(void **state) {
     sc_npy x = ld("lstm1_x"), h0 = ld("lstm1_h0"), c0 = ld("lstm1_c0"), dh1 = ld("lstm1_dh1"),
            dc1 = ld("lstm1_dc1");
     int B = (int)x.shape[0], I = (int)x.shape[1], H = (int)h0.shape[1];
-    float *h1 = zeros((size_t)B * H), *c1 = zeros((size_t)B * H);
-    float *cache = zeros(SC_LSTM_CACHE_FLOATS(B, H));
+    float *h1 = sc_test_zeros((size_t)B * H), *c1 = sc_test_zeros((size_t)B * H);
+    float *cache = sc_test_zeros(SC_LSTM_CACHE_FLOATS(B, H));
     SC_TEST_OK(sc_lstm_cell_forward(B, I, H, x.data, h0.data, c0.data, w.w_ih.data, w.w_hh.data,
                                     w.b_ih.data, w.b_hh.data, h1, c1, cache));
     check("lstm1_h1", h1, FWD_RTOL, FWD_ATOL);
     check("lstm1_c1", c1, FWD_RTOL, FWD_ATOL);
-    float *dx = zeros(x.count), *dh0 = zeros(h0.count), *dc0 = zeros(c0.count);
-    float *dwi = zeros(w.w_ih.count), *dwh = zeros(w.w_hh.count), *dbi = zeros(4 * H),
-          *dbh = zeros(4 * H);
+    float *dx = sc_test_zeros(x.count), *dh0 = sc_test_zeros(h0.count),
+          *dc0 = sc_test_zeros(c0.count);
+    float *dwi = sc_test_zeros(w.w_ih.count), *dwh = sc_test_zeros(w.w_hh.count),
+          *dbi = sc_test_zeros(4 * H), *dbh = sc_test_zeros(4 * H);
     SC_TEST_OK(sc_lstm_cell_backward(B, I, H, x.data, h0.data, c0.data, w.w_ih.data, w.w_hh.data,
                                      cache, dh1.data, dc1.data, dx, dh0, dc0, dwi, dwh, dbi, dbh));
     check("lstm1_dx", dx, GRAD_RTOL, GRAD_ATOL);
@@ -129,7 +122,8 @@ static void test_lstm_unrolled_bptt_parity(void **state) {
     int T = (int)xs.shape[0], B = (int)xs.shape[1], I = (int)xs.shape[2], H = (int)h0.shape[1];
     size_t BH = (size_t)B * H, cs = SC_LSTM_CACHE_FLOATS(B, H);
     /* hs[t], cs[t] for t = 0..T (index 0 = initial state). */
-    float *hs = zeros((T + 1) * BH), *cst = zeros((T + 1) * BH), *cache = zeros(T * cs);
+    float *hs = sc_test_zeros((T + 1) * BH), *cst = sc_test_zeros((T + 1) * BH),
+          *cache = sc_test_zeros(T * cs);
     memcpy(hs, h0.data, BH * sizeof(float));
     memcpy(cst, c0.data, BH * sizeof(float));
     for (int t = 0; t < T; t++)
@@ -139,9 +133,11 @@ static void test_lstm_unrolled_bptt_parity(void **state) {
                                         cache + t * cs));
     check("lstmT_hs", hs + BH, FWD_RTOL, FWD_ATOL);
     check("lstmT_cT", cst + T * BH, FWD_RTOL, FWD_ATOL);
-    float *dxs = zeros(xs.count), *dwi = zeros(w.w_ih.count), *dwh = zeros(w.w_hh.count),
-          *dbi = zeros(4 * H), *dbh = zeros(4 * H);
-    float *dh = zeros(BH), *dc = zeros(BH), *dh_prev = zeros(BH), *dc_prev = zeros(BH);
+    float *dxs = sc_test_zeros(xs.count), *dwi = sc_test_zeros(w.w_ih.count),
+          *dwh = sc_test_zeros(w.w_hh.count), *dbi = sc_test_zeros(4 * H),
+          *dbh = sc_test_zeros(4 * H);
+    float *dh = sc_test_zeros(BH), *dc = sc_test_zeros(BH), *dh_prev = sc_test_zeros(BH),
+          *dc_prev = sc_test_zeros(BH);
     memcpy(dc, dcT.data, BH * sizeof(float));
     for (int t = T - 1; t >= 0; t--) {
         for (size_t j = 0; j < BH; j++) dh[j] += dhs.data[t * BH + j];
@@ -174,7 +170,7 @@ static void softmax_case(const char *p, int log) {
     snprintf(n, sizeof n, "%s_dy", p);
     sc_npy dy = ld(n);
     int R = (int)x.shape[0], C = (int)x.shape[1];
-    float *y = zeros(x.count), *dx = zeros(x.count);
+    float *y = sc_test_zeros(x.count), *dx = sc_test_zeros(x.count);
     if (log) {
         SC_TEST_OK(sc_log_softmax_forward(x.data, R, C, y));
         SC_TEST_OK(sc_log_softmax_backward(y, dy.data, R, C, dx));
@@ -217,7 +213,7 @@ static void ce_case(const char *p, int ignore_index, float smoothing, sc_reducti
     int N = (int)lg.shape[0], C = (int)lg.shape[1];
     int32_t *t = ids_of(&tg);
     sc_ce_opts o = {ignore_index, smoothing, weighted ? w.data : NULL, red};
-    float *loss = zeros(N), *dl = zeros(lg.count);
+    float *loss = sc_test_zeros(N), *dl = sc_test_zeros(lg.count);
     SC_TEST_OK(sc_cross_entropy(lg.data, t, N, C, &o, loss, up.data, dl));
     snprintf(n, sizeof n, "%s_loss", p);
     check(n, loss, FWD_RTOL, FWD_ATOL);
@@ -242,7 +238,7 @@ static void test_cross_entropy_all_ignored_documented_divergence(void **state) {
     int N = (int)lg.shape[0], C = (int)lg.shape[1];
     int32_t *t = ids_of(&tg);
     assert_true(isnan(tl.data[0])); /* torch: mean over zero elements */
-    float loss = -1.0f, *dl = zeros(lg.count);
+    float loss = -1.0f, *dl = sc_test_zeros(lg.count);
     SC_TEST_OK(sc_cross_entropy(lg.data, t, N, C, NULL, &loss, NULL, dl));
     assert_true(loss == 0.0f); /* saccade: 0 and no gradient (sc_ops.h) */
     for (size_t i = 0; i < lg.count; i++) assert_true(dl[i] == 0.0f);
@@ -261,7 +257,7 @@ static void test_reductions_parity(void **state) {
         sc_npy up = ld(n);
         int O = (int)x.shape[0], M = (int)x.shape[1], In = (int)x.shape[2];
         sc_reduction op = k ? SC_REDUCE_MEAN : SC_REDUCE_SUM;
-        float *y = zeros((size_t)O * In), *dx = zeros(x.count);
+        float *y = sc_test_zeros((size_t)O * In), *dx = sc_test_zeros(x.count);
         SC_TEST_OK(sc_reduce_forward(x.data, O, M, In, op, y));
         SC_TEST_OK(sc_reduce_backward(up.data, O, M, In, op, dx));
         snprintf(n, sizeof n, "%s_y", names[k]);
@@ -280,7 +276,7 @@ static void test_reductions_parity(void **state) {
     check("rlong_mean", &m, 1e-4, 0);
     check("rlong_sum", &s, 1e-4, 0);
     check("rlong_mean", &m2, 1e-4, 0);
-    float *dx = zeros(x.count), one = 1.0f;
+    float *dx = sc_test_zeros(x.count), one = 1.0f;
     SC_TEST_OK(sc_reduce_backward(&one, 1, (int)x.count, 1, SC_REDUCE_MEAN, dx));
     check("rlong_dx", dx, GRAD_RTOL, 0);
     free(dx);
@@ -293,7 +289,8 @@ static void test_concat_parity(void **state) {
     const float *xs[3] = {a.data, b.data, c.data};
     int ns[3] = {(int)a.shape[1], (int)b.shape[1], (int)c.shape[1]};
     int O = (int)a.shape[0], In = (int)a.shape[2];
-    float *y = zeros(up.count), *da = zeros(a.count), *db = zeros(b.count), *dc = zeros(c.count);
+    float *y = sc_test_zeros(up.count), *da = sc_test_zeros(a.count), *db = sc_test_zeros(b.count),
+          *dc = sc_test_zeros(c.count);
     SC_TEST_OK(sc_concat_forward(3, xs, ns, O, In, y));
     check("cat_y", y, 0, 0);
     float *dxs[3] = {da, db, dc};
@@ -309,7 +306,7 @@ static void test_add_mul_parity(void **state) {
     (void)state;
     sc_npy a = ld("add_a"), b = ld("add_b"), up = ld("add_up");
     size_t n = a.count;
-    float *y = zeros(n), *da = zeros(n), *db = zeros(n);
+    float *y = sc_test_zeros(n), *da = sc_test_zeros(n), *db = sc_test_zeros(n);
     SC_TEST_OK(sc_add_forward(a.data, b.data, n, 0.7f, -1.3f, y));
     SC_TEST_OK(sc_add_backward(up.data, n, 0.7f, -1.3f, da, db));
     check("add_y", y, FWD_RTOL, FWD_ATOL);

@@ -17,15 +17,13 @@ static char *g_dir;
 
 static int setup(void **state) {
     (void)state;
-    g_dir = sc_test_tmpdir("optim_parity");
-    sc_test_python("ref_optim.py", "'%s'", g_dir);
+    g_dir = sc_test_reference("optim_parity", "ref_optim.py", "");
     return 0;
 }
 
 static int teardown(void **state) {
     (void)state;
-    sc_test_rmtree(g_dir);
-    free(g_dir);
+    sc_test_reference_free(&g_dir);
     return 0;
 }
 

@@ -14,15 +14,13 @@ static const char *PHOTOS[] = {"astronaut", "coffee", "chelsea", "camera"};
 
 static int setup(void **state) {
     (void)state;
-    g_dir = sc_test_tmpdir("saliency_parity");
-    sc_test_python("ref_saliency.py", "'%s' >/dev/null 2>&1", g_dir);
+    g_dir = sc_test_reference("saliency_parity", "ref_saliency.py", ">/dev/null 2>&1");
     return 0;
 }
 
 static int teardown(void **state) {
     (void)state;
-    sc_test_rmtree(g_dir);
-    free(g_dir);
+    sc_test_reference_free(&g_dir);
     sc_saliency_fftw_cleanup();
     return 0;
 }

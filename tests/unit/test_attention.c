@@ -22,17 +22,6 @@ static float *rnd(size_t n, float scale, uint64_t seed) {
     sc_test_fill_uniform(p, n, -scale, scale, seed);
     return p;
 }
-static float *zeros(size_t n) {
-    float *p = calloc(n ? n : 1, sizeof(float));
-    assert_non_null(p);
-    return p;
-}
-static double dot(const float *a, const float *b, size_t n) {
-    double s = 0;
-    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
-    return s;
-}
-
 /* ---------------------------------------------------------------- additive */
 
 typedef struct {
@@ -52,13 +41,13 @@ static double add_loss(void *vc) {
     size_t nE = (size_t)c->d.B * c->d.E, nP = (size_t)c->d.B * c->d.P;
     if (!c->split) {
         SC_TEST_OK(sc_addatt_forward(&c->d, c->f, c->h, &w, c->ctx, c->alpha, c->cache));
-        return dot(c->ctx, c->Gc, nE) + dot(c->alpha, c->Ga, nP);
+        return sc_test_dot(c->ctx, c->Gc, nE) + sc_test_dot(c->alpha, c->Ga, nP);
     }
     SC_TEST_OK(sc_addatt_precompute(&c->d, c->f, &w, c->proj));
     SC_TEST_OK(sc_addatt_step_forward(&c->d, c->f, c->proj, c->h, &w, c->ctx, c->alpha, c->cache));
-    double l = dot(c->ctx, c->Gc, nE) + dot(c->alpha, c->Ga, nP);
+    double l = sc_test_dot(c->ctx, c->Gc, nE) + sc_test_dot(c->alpha, c->Ga, nP);
     SC_TEST_OK(sc_addatt_step_forward(&c->d, c->f, c->proj, c->h2, &w, c->ctx, NULL, c->cache2));
-    return l + 0.5 * dot(c->ctx, c->Gc, nE);
+    return l + 0.5 * sc_test_dot(c->ctx, c->Gc, nE);
 }
 
 static void additive_gradcheck(sc_addatt_act act, int split) {
@@ -68,15 +57,16 @@ static void additive_gradcheck(sc_addatt_act act, int split) {
     c.split = split;
     const sc_addatt_desc *d = &c.d;
     size_t nw[6] = {(size_t)d->A * d->E, d->A, (size_t)d->A * d->H, d->A, d->A, 1};
-    for (int i = 0; i < 6; i++) c.w[i] = rnd(nw[i], 0.6f, 10 + i), c.g[i] = zeros(nw[i]);
+    for (int i = 0; i < 6; i++) c.w[i] = rnd(nw[i], 0.6f, 10 + i), c.g[i] = sc_test_zeros(nw[i]);
     size_t nf = (size_t)d->B * d->P * d->E, nh = (size_t)d->B * d->H;
     c.f = rnd(nf, 1.0f, 1), c.h = rnd(nh, 1.0f, 2), c.h2 = rnd(nh, 1.0f, 3);
-    c.ctx = zeros((size_t)d->B * d->E), c.alpha = zeros((size_t)d->B * d->P);
-    c.cache = zeros(sc_addatt_cache_floats(d)), c.cache2 = zeros(sc_addatt_cache_floats(d));
-    c.proj = zeros((size_t)d->B * d->P * d->A);
+    c.ctx = sc_test_zeros((size_t)d->B * d->E), c.alpha = sc_test_zeros((size_t)d->B * d->P);
+    c.cache = sc_test_zeros(sc_addatt_cache_floats(d)),
+    c.cache2 = sc_test_zeros(sc_addatt_cache_floats(d));
+    c.proj = sc_test_zeros((size_t)d->B * d->P * d->A);
     c.Gc = rnd((size_t)d->B * d->E, 1.0f, 4), c.Ga = rnd((size_t)d->B * d->P, 1.0f, 5);
     add_loss(&c);
-    float *df = zeros(nf), *dh = zeros(nh), *dh2 = zeros(nh);
+    float *df = sc_test_zeros(nf), *dh = sc_test_zeros(nh), *dh2 = sc_test_zeros(nh);
     sc_addatt_grads g = {c.g[0], c.g[1], c.g[2], c.g[3], c.g[4], c.g[5]};
     sc_addatt_weights w = add_w(&c);
     /* alphas sum to one */
@@ -88,7 +78,8 @@ static void additive_gradcheck(sc_addatt_act act, int split) {
     if (!split) {
         SC_TEST_OK(sc_addatt_backward(d, c.f, c.h, &w, c.cache, c.Gc, c.Ga, df, dh, &g));
     } else {
-        float *dproj = zeros((size_t)d->B * d->P * d->A), *half = zeros((size_t)d->B * d->E);
+        float *dproj = sc_test_zeros((size_t)d->B * d->P * d->A),
+              *half = sc_test_zeros((size_t)d->B * d->E);
         for (int i = 0; i < d->B * d->E; i++) half[i] = 0.5f * c.Gc[i];
         SC_TEST_OK(
             sc_addatt_step_backward(d, c.f, c.h, &w, c.cache, c.Gc, c.Ga, df, dproj, dh, &g));
@@ -132,7 +123,7 @@ static void test_additive_split_matches_oneshot(void **s) {
     for (int i = 0; i < 6; i++) w[i] = rnd(nw[i], 0.5f, 20 + i);
     sc_addatt_weights W = {w[0], w[1], w[2], w[3], w[4], w[5]};
     float c1[10], c2[10], a1[14], a2[14], proj[42];
-    float *cache = zeros(sc_addatt_cache_floats(&d));
+    float *cache = sc_test_zeros(sc_addatt_cache_floats(&d));
     SC_TEST_OK(sc_addatt_forward(&d, f, h, &W, c1, a1, cache));
     SC_TEST_OK(sc_addatt_precompute(&d, f, &W, proj));
     SC_TEST_OK(sc_addatt_step_forward(&d, f, proj, h, &W, c2, a2, cache));
@@ -157,8 +148,8 @@ static double sdpa_loss(void *vc) {
     sc_rng_seed(&r, 77); /* same dropout mask at every evaluation */
     SC_TEST_OK(sc_sdpa_forward(c->B, c->nh, c->Lq, c->Lk, c->D, c->Dv, c->q, c->k, c->v, c->am,
                                c->kpm, c->p, 1, &r, c->out, c->attn, c->attn_drop));
-    return dot(c->out, c->Go, (size_t)c->B * c->Lq * c->nh * c->Dv) +
-           dot(c->attn, c->Ga, (size_t)c->B * c->nh * c->Lq * c->Lk);
+    return sc_test_dot(c->out, c->Go, (size_t)c->B * c->Lq * c->nh * c->Dv) +
+           sc_test_dot(c->attn, c->Ga, (size_t)c->B * c->nh * c->Lq * c->Lk);
 }
 
 static void sdpa_gradcheck(float p) {
@@ -170,7 +161,8 @@ static void sdpa_gradcheck(float p) {
            nv = (size_t)c.B * c.Lk * c.nh * c.Dv, no = (size_t)c.B * c.Lq * c.nh * c.Dv,
            na = (size_t)c.B * c.nh * c.Lq * c.Lk;
     c.q = rnd(nq, 1.5f, 1), c.k = rnd(nk, 1.5f, 2), c.v = rnd(nv, 1, 3);
-    c.out = zeros(no), c.attn = zeros(na), c.attn_drop = p > 0 ? zeros(na) : NULL;
+    c.out = sc_test_zeros(no), c.attn = sc_test_zeros(na),
+    c.attn_drop = p > 0 ? sc_test_zeros(na) : NULL;
     c.Go = rnd(no, 1, 4), c.Ga = rnd(na, 1, 5);
     uint8_t am[20] = {0}, kpm[10] = {0};
     am[0 * 5 + 1] = am[2 * 5 + 3] = am[3 * 5 + 0] = 1;
@@ -190,7 +182,7 @@ static void sdpa_gradcheck(float p) {
                 }
     for (int h = 0; h < 2; h++)
         for (int e = 0; e < c.Dv; e++) assert_true(c.out[(1 * 4 + 1) * 4 + h * 2 + e] == 0.0f);
-    float *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nv);
+    float *dq = sc_test_zeros(nq), *dk = sc_test_zeros(nk), *dv = sc_test_zeros(nv);
     SC_TEST_OK(sc_sdpa_backward(c.B, c.nh, c.Lq, c.Lk, c.D, c.Dv, c.q, c.k, c.v, c.attn,
                                 c.attn_drop, p, c.Go, c.Ga, dq, dk, dv));
     sc_test_gradcheck("sdpa q", sdpa_loss, &c, c.q, dq, nq, 40, EPS, RTOL, ATOL);
@@ -214,7 +206,7 @@ static void test_sdpa_dropout_mask(void **s) {
     (void)s;
     int B = 1, nh = 1, L = 64, D = 4;
     float *q = rnd(L * D, 1, 1), *k = rnd(L * D, 1, 2), *v = rnd(L * D, 1, 3);
-    float *out = zeros(L * D), *a = zeros(L * L), *ad = zeros(L * L);
+    float *out = sc_test_zeros(L * D), *a = sc_test_zeros(L * L), *ad = sc_test_zeros(L * L);
     sc_rng r;
     sc_rng_seed(&r, 5);
     SC_TEST_OK(sc_sdpa_forward(B, nh, L, L, D, D, q, k, v, NULL, NULL, 0.25f, 1, &r, out, a, ad));
@@ -256,7 +248,7 @@ static double mha_loss(void *vc) {
     kpm[5] = 1; /* batch 0, last key padded */
     SC_TEST_OK(
         sc_mha_forward(&c->d, &w, c->q, k, v, NULL, kpm, c->train, &r, c->cache, c->out, NULL, 0));
-    return dot(c->out, c->G, (size_t)c->d.B * c->d.Lq * c->d.E);
+    return sc_test_dot(c->out, c->G, (size_t)c->d.B * c->d.Lq * c->d.E);
 }
 
 static void mha_gradcheck(int self, float p) {
@@ -268,11 +260,13 @@ static void mha_gradcheck(int self, float p) {
     size_t nq = (size_t)c.d.B * c.d.Lq * E, nk = (size_t)c.d.B * c.d.Lk * E;
     size_t nw[4] = {(size_t)3 * E * E, (size_t)3 * E, (size_t)E * E, E};
     float *g[4];
-    for (int i = 0; i < 4; i++) c.w[i] = rnd(nw[i], 0.5f, 30 + i), g[i] = zeros(nw[i]);
+    for (int i = 0; i < 4; i++) c.w[i] = rnd(nw[i], 0.5f, 30 + i), g[i] = sc_test_zeros(nw[i]);
     c.q = rnd(nq, 1, 1), c.k = rnd(nk, 1, 2), c.v = rnd(nk, 1, 3);
-    c.cache = zeros(sc_mha_cache_floats(&c.d)), c.out = zeros(nq), c.G = rnd(nq, 1, 4);
+    c.cache = sc_test_zeros(sc_mha_cache_floats(&c.d)), c.out = sc_test_zeros(nq),
+    c.G = rnd(nq, 1, 4);
     mha_loss(&c);
-    float *dq = zeros(nq), *dk = self ? dq : zeros(nk), *dv = self ? dq : zeros(nk);
+    float *dq = sc_test_zeros(nq), *dk = self ? dq : sc_test_zeros(nk),
+          *dv = self ? dq : sc_test_zeros(nk);
     sc_mha_grads gr = {g[0], g[1], g[2], g[3]};
     sc_mha_weights w = mha_w(&c);
     SC_TEST_OK(sc_mha_backward(&c.d, &w, c.q, self ? c.q : c.k, self ? c.q : c.v, c.cache, c.train,
@@ -306,7 +300,8 @@ static void test_mha_weights_average(void **s) {
     sc_mha_desc d = {2, 3, 5, 6, 3, 0.0f};
     float *w0 = rnd(108, 0.5f, 1), *w2 = rnd(36, 0.5f, 2), *q = rnd(36, 1, 3), *k = rnd(60, 1, 4);
     sc_mha_weights w = {w0, NULL, w2, NULL};
-    float *cache = zeros(sc_mha_cache_floats(&d)), out[36], per[2 * 3 * 3 * 5], avg[2 * 3 * 5];
+    float *cache = sc_test_zeros(sc_mha_cache_floats(&d)), out[36], per[2 * 3 * 3 * 5],
+          avg[2 * 3 * 5];
     SC_TEST_OK(sc_mha_forward(&d, &w, q, k, k, NULL, NULL, 0, NULL, cache, out, per, 0));
     SC_TEST_OK(sc_mha_forward(&d, &w, q, k, k, NULL, NULL, 0, NULL, cache, out, avg, 1));
     for (int b = 0; b < 2; b++)
@@ -353,7 +348,7 @@ static double tel_loss(void *vc) {
     for (int i = 0; i < 4; i++)
         for (int j = i + 1; j < 4; j++) am[i * 4 + j] = 1; /* causal */
     SC_TEST_OK(sc_tel_forward(&c->d, &w, c->x, am, NULL, c->train, &r, c->cache, c->y, NULL));
-    return dot(c->y, c->G, (size_t)c->d.B * c->d.L * c->d.E);
+    return sc_test_dot(c->y, c->G, (size_t)c->d.B * c->d.L * c->d.E);
 }
 
 static void tel_gradcheck(int norm_first, sc_tel_act act, float p) {
@@ -376,15 +371,16 @@ static void tel_gradcheck(int norm_first, sc_tel_act act, float p) {
                      E};
     float *g[12];
     for (int i = 0; i < 12; i++) {
-        c.w[i] = rnd(nw[i], 0.5f, 40 + i), g[i] = zeros(nw[i]);
+        c.w[i] = rnd(nw[i], 0.5f, 40 + i), g[i] = sc_test_zeros(nw[i]);
         if (i == 8 || i == 10)
             for (size_t j = 0; j < nw[i]; j++) c.w[i][j] += 1.0f; /* norm gains near 1 */
     }
     size_t nx = (size_t)2 * 4 * E;
-    c.x = rnd(nx, 1, 1), c.cache = zeros(sc_tel_cache_floats(&c.d)), c.y = zeros(nx);
+    c.x = rnd(nx, 1, 1), c.cache = sc_test_zeros(sc_tel_cache_floats(&c.d)),
+    c.y = sc_test_zeros(nx);
     c.G = rnd(nx, 1, 2);
     tel_loss(&c);
-    float *dx = zeros(nx);
+    float *dx = sc_test_zeros(nx);
     sc_tel_grads gr = {{g[0], g[1], g[2], g[3]}, g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11]};
     sc_tel_weights w = tel_w(&c);
     SC_TEST_OK(sc_tel_backward(&c.d, &w, c.x, c.cache, c.train, c.G, dx, &gr));
@@ -422,7 +418,7 @@ static double pe_loss(void *vc) {
                                       c->out));
     int N = (c->H / c->p) * (c->W / c->p);
     SC_TEST_OK(sc_vit_embed_forward(c->B, N, c->D, c->out, c->cls, c->pos, c->emb));
-    return dot(c->emb, c->G2, (size_t)c->B * (N + 1) * c->D);
+    return sc_test_dot(c->emb, c->G2, (size_t)c->B * (N + 1) * c->D);
 }
 
 static void test_patch_embed_gradcheck(void **s) {
@@ -433,13 +429,15 @@ static void test_patch_embed_gradcheck(void **s) {
     int N = 6, K = 27;
     size_t nx = (size_t)2 * 3 * 7 * 9;
     c.x = rnd(nx, 1, 1), c.w = rnd((size_t)4 * K, 0.3f, 2), c.b = rnd(4, 0.3f, 3);
-    c.ws = zeros(sc_patch_embed_ws_floats(2, 3, 7, 9, 3)), c.out = zeros((size_t)2 * N * 4);
+    c.ws = sc_test_zeros(sc_patch_embed_ws_floats(2, 3, 7, 9, 3)),
+    c.out = sc_test_zeros((size_t)2 * N * 4);
     c.cls = rnd(4, 1, 4), c.pos = rnd((size_t)(N + 1) * 4, 1, 5);
-    c.emb = zeros((size_t)2 * (N + 1) * 4), c.G2 = rnd((size_t)2 * (N + 1) * 4, 1, 6);
+    c.emb = sc_test_zeros((size_t)2 * (N + 1) * 4), c.G2 = rnd((size_t)2 * (N + 1) * 4, 1, 6);
     pe_loss(&c);
-    float *dtok = zeros((size_t)2 * N * 4), *dcls = zeros(4), *dpos = zeros((size_t)(N + 1) * 4);
+    float *dtok = sc_test_zeros((size_t)2 * N * 4), *dcls = sc_test_zeros(4),
+          *dpos = sc_test_zeros((size_t)(N + 1) * 4);
     SC_TEST_OK(sc_vit_embed_backward(2, N, 4, 1, c.G2, dtok, dcls, dpos));
-    float *dx = zeros(nx), *dw = zeros((size_t)4 * K), *db = zeros(4);
+    float *dx = sc_test_zeros(nx), *dw = sc_test_zeros((size_t)4 * K), *db = sc_test_zeros(4);
     SC_TEST_OK(sc_patch_embed_backward(2, 3, 7, 9, 3, 4, c.x, c.w, dtok, c.ws, dx, dw, db));
     sc_test_gradcheck("patch x", pe_loss, &c, c.x, dx, nx, 60, EPS, RTOL, ATOL);
     sc_test_gradcheck("patch proj.weight", pe_loss, &c, c.w, dw, (size_t)4 * K, CHECKS, EPS, RTOL,
@@ -459,7 +457,7 @@ static void test_patch_embed_gradcheck(void **s) {
 static void test_rollout_properties(void **s) {
     (void)s;
     int gh = 2, gw = 3, T = 7, nh = 2, nl = 3;
-    float *a = zeros((size_t)nl * nh * T * T), out[6];
+    float *a = sc_test_zeros((size_t)nl * nh * T * T), out[6];
     for (size_t i = 0; i < (size_t)nl * nh * T * T; i++) a[i] = 1.0f / T;
     SC_TEST_OK(sc_attention_rollout(nl, nh, gh, gw, a, 0.0f, out));
     double sum = 0;
@@ -480,7 +478,7 @@ static void test_hard_attention_sampling(void **s) {
     const int P = 4, B = 20000;
     float row[4] = {0.1f, 0.2f, 0.0f, 0.7f};
     float *alpha = malloc((size_t)B * P * sizeof(float)), *lp = malloc(B * sizeof(float));
-    float *dl = zeros((size_t)B * P), *sc = malloc(B * sizeof(float));
+    float *dl = sc_test_zeros((size_t)B * P), *sc = malloc(B * sizeof(float));
     int32_t *idx = malloc(B * sizeof(int32_t));
     for (int b = 0; b < B; b++) memcpy(alpha + (size_t)b * P, row, sizeof row), sc[b] = 2.0f;
     sc_rng r;

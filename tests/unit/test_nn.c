@@ -21,17 +21,6 @@ static float *rnd(size_t n, float lo, float hi, uint64_t seed) {
     sc_test_fill_uniform(p, n, lo, hi, seed);
     return p;
 }
-static float *zeros(size_t n) {
-    float *p = calloc(n ? n : 1, sizeof(float));
-    assert_non_null(p);
-    return p;
-}
-static double dot(const float *a, const float *b, size_t n) {
-    double s = 0;
-    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
-    return s;
-}
-
 /* ---- linear ---- */
 typedef struct {
     float *x, *w, *b, *y, *R;
@@ -40,20 +29,20 @@ typedef struct {
 static double lin_loss(void *p) {
     lin_ctx *c = p;
     SC_TEST_OK(sc_linear_forward(c->y, c->x, c->w, c->b, c->N, c->in, c->out));
-    return dot(c->y, c->R, (size_t)c->N * c->out);
+    return sc_test_dot(c->y, c->R, (size_t)c->N * c->out);
 }
 static void test_linear_gradcheck(void **state) {
     (void)state;
     lin_ctx c = {.N = 5, .in = 7, .out = 4};
     c.x = rnd(35, -1, 1, 1), c.w = rnd(28, -1, 1, 2), c.b = rnd(4, -1, 1, 3);
-    c.y = zeros(20), c.R = rnd(20, -1, 1, 4);
-    float *dx = zeros(35), *dw = zeros(28), *db = zeros(4);
+    c.y = sc_test_zeros(20), c.R = rnd(20, -1, 1, 4);
+    float *dx = sc_test_zeros(35), *dw = sc_test_zeros(28), *db = sc_test_zeros(4);
     SC_TEST_OK(sc_linear_backward(dx, dw, db, c.R, c.x, c.w, c.N, c.in, c.out));
     sc_test_gradcheck("linear dx", lin_loss, &c, c.x, dx, 35, CHECKS, EPS, RTOL, ATOL);
     sc_test_gradcheck("linear dw", lin_loss, &c, c.w, dw, 28, CHECKS, EPS, RTOL, ATOL);
     sc_test_gradcheck("linear db", lin_loss, &c, c.b, db, 4, CHECKS, EPS, RTOL, ATOL);
     /* Accumulation: a second call adds the same again; NULL grads skip. */
-    float *dx2 = zeros(35);
+    float *dx2 = sc_test_zeros(35);
     memcpy(dx2, dx, 35 * sizeof(float));
     SC_TEST_OK(sc_linear_backward(dx2, NULL, NULL, c.R, NULL, c.w, c.N, c.in, c.out));
     for (int i = 0; i < 35; i++) assert_float_equal(dx2[i], 2 * dx[i], 1e-5);
@@ -69,7 +58,7 @@ typedef struct {
 static double conv_loss(void *p) {
     conv_ctx *c = p;
     SC_TEST_OK(sc_conv2d_forward(&c->d, c->y, c->x, c->w, c->b, NULL, 0));
-    return dot(c->y, c->R, c->ny);
+    return sc_test_dot(c->y, c->R, c->ny);
 }
 static void conv_gradcheck(const char *name, sc_conv2d_desc d, int with_bias) {
     conv_ctx c = {.d = d};
@@ -79,8 +68,8 @@ static void conv_gradcheck(const char *name, sc_conv2d_desc d, int with_bias) {
     c.ny = (size_t)d.N * d.OC * OH * OW;
     c.x = rnd(nx, -1, 1, 11), c.w = rnd(nw, -1, 1, 12),
     c.b = with_bias ? rnd(d.OC, -1, 1, 13) : NULL;
-    c.y = zeros(c.ny), c.R = rnd(c.ny, -1, 1, 14);
-    float *dx = zeros(nx), *dw = zeros(nw), *db = zeros(d.OC);
+    c.y = sc_test_zeros(c.ny), c.R = rnd(c.ny, -1, 1, 14);
+    float *dx = sc_test_zeros(nx), *dw = sc_test_zeros(nw), *db = sc_test_zeros(d.OC);
     size_t bws;
     SC_TEST_OK(sc_conv2d_workspace_bytes(&d, NULL, &bws));
     void *ws = bws ? sc_malloc(bws) : NULL;
@@ -115,7 +104,8 @@ static void test_conv2d_deterministic_and_workspace(void **state) {
     (void)state;
     sc_conv2d_desc d = sc_conv2d_make(2, 16, 40, 40, 16, 3, 3, 1, 1, 1, 1);
     size_t nx = 2 * 16 * 1600, nw = 16 * 16 * 9, ny = nx;
-    float *x = rnd(nx, -1, 1, 5), *w = rnd(nw, -1, 1, 6), *y1 = zeros(ny), *y2 = zeros(ny);
+    float *x = rnd(nx, -1, 1, 5), *w = rnd(nw, -1, 1, 6), *y1 = sc_test_zeros(ny),
+          *y2 = sc_test_zeros(ny);
     size_t fws, bws;
     SC_TEST_OK(sc_conv2d_workspace_bytes(&d, &fws, &bws));
     assert_int_equal(fws, (size_t)16 * 9 * 1600 * 4);
@@ -123,7 +113,7 @@ static void test_conv2d_deterministic_and_workspace(void **state) {
     SC_TEST_OK(sc_conv2d_forward(&d, y1, x, w, NULL, ws, fws));
     SC_TEST_OK(sc_conv2d_forward(&d, y2, x, w, NULL, ws, fws));
     assert_memory_equal(y1, y2, ny * sizeof(float));
-    float *dx1 = zeros(nx), *dx2 = zeros(nx);
+    float *dx1 = sc_test_zeros(nx), *dx2 = sc_test_zeros(nx);
     SC_TEST_OK(sc_conv2d_backward(&d, dx1, NULL, NULL, y1, NULL, w, ws, bws));
     SC_TEST_OK(sc_conv2d_backward(&d, dx2, NULL, NULL, y1, NULL, w, ws, bws));
     assert_memory_equal(dx1, dx2, nx * sizeof(float));
@@ -154,15 +144,16 @@ static double bn_loss(void *p) {
     else
         SC_TEST_OK(sc_batchnorm2d_forward_eval(c->y, c->x, c->g, c->b, c->rm, c->rv, c->N, c->C,
                                                c->HW, 1e-5f));
-    return dot(c->y, c->R, (size_t)c->N * c->C * c->HW);
+    return sc_test_dot(c->y, c->R, (size_t)c->N * c->C * c->HW);
 }
 static void bn_gradcheck(int train) {
     bn_ctx c = {.N = 3, .C = 4, .HW = 6, .train = train};
     size_t n = 72;
     c.x = rnd(n, -2, 2, 21), c.g = rnd(4, 0.5f, 1.5f, 22), c.b = rnd(4, -1, 1, 23);
     c.rm = rnd(4, -0.5f, 0.5f, 24), c.rv = rnd(4, 0.5f, 1.5f, 25);
-    c.y = zeros(n), c.R = rnd(n, -1, 1, 26);
-    float *dx = zeros(n), *dg = zeros(4), *db = zeros(4), *mean = zeros(4), *istd = zeros(4);
+    c.y = sc_test_zeros(n), c.R = rnd(n, -1, 1, 26);
+    float *dx = sc_test_zeros(n), *dg = sc_test_zeros(4), *db = sc_test_zeros(4),
+          *mean = sc_test_zeros(4), *istd = sc_test_zeros(4);
     if (train) {
         SC_TEST_OK(sc_batchnorm2d_forward_train(c.y, mean, istd, NULL, NULL, c.x, c.g, c.b, 3, 4, 6,
                                                 0.1f, 1e-5f));
@@ -197,15 +188,16 @@ typedef struct {
 static double ln_loss(void *p) {
     ln_ctx *c = p;
     SC_TEST_OK(sc_layernorm_forward(c->y, NULL, NULL, c->x, c->g, c->b, c->N, c->D, 1e-5f));
-    return dot(c->y, c->R, (size_t)c->N * c->D);
+    return sc_test_dot(c->y, c->R, (size_t)c->N * c->D);
 }
 static void test_layernorm_gradcheck(void **state) {
     (void)state;
     ln_ctx c = {.N = 5, .D = 70}; /* D > 64: two column blocks in dgamma */
     size_t n = 350;
     c.x = rnd(n, -2, 2, 31), c.g = rnd(70, 0.5f, 1.5f, 32), c.b = rnd(70, -1, 1, 33);
-    c.y = zeros(n), c.R = rnd(n, -1, 1, 34);
-    float *dx = zeros(n), *dg = zeros(70), *db = zeros(70), *mean = zeros(5), *rstd = zeros(5);
+    c.y = sc_test_zeros(n), c.R = rnd(n, -1, 1, 34);
+    float *dx = sc_test_zeros(n), *dg = sc_test_zeros(70), *db = sc_test_zeros(70),
+          *mean = sc_test_zeros(5), *rstd = sc_test_zeros(5);
     SC_TEST_OK(sc_layernorm_forward(c.y, mean, rstd, c.x, c.g, c.b, 5, 70, 1e-5f));
     SC_TEST_OK(sc_layernorm_backward(dx, dg, db, c.R, c.x, mean, rstd, c.g, 5, 70));
     sc_test_gradcheck("layernorm dx", ln_loss, &c, c.x, dx, n, CHECKS, EPS, RTOL, ATOL);
@@ -224,17 +216,17 @@ typedef struct {
 static double act_loss(void *p) {
     act_ctx *c = p;
     SC_TEST_OK(sc_act_forward(c->a, c->y, c->x, c->n));
-    return dot(c->y, c->R, c->n);
+    return sc_test_dot(c->y, c->R, c->n);
 }
 static void test_activation_gradcheck(void **state) {
     (void)state;
     const char *names[] = {"relu", "tanh", "sigmoid", "gelu", "gelu tanh"};
     for (int a = 0; a < 5; a++) {
         act_ctx c = {.a = (sc_activation)a, .n = 200};
-        c.x = rnd(200, -4, 4, 41 + a), c.y = zeros(200), c.R = rnd(200, -1, 1, 51);
+        c.x = rnd(200, -4, 4, 41 + a), c.y = sc_test_zeros(200), c.R = rnd(200, -1, 1, 51);
         for (int i = 0; i < 200; i++) /* keep relu's kink away from the FD step */
             if (fabsf(c.x[i]) < 0.01f) c.x[i] = 0.5f;
-        float *dx = zeros(200);
+        float *dx = sc_test_zeros(200);
         SC_TEST_OK(sc_act_backward(c.a, dx, c.R, c.x, NULL, 200));
         sc_test_gradcheck(names[a], act_loss, &c, c.x, dx, 200, 100, EPS, RTOL, ATOL);
         free(c.x), free(c.y), free(c.R), free(dx);
@@ -265,7 +257,7 @@ static double pool_loss(void *p) {
     default:
         SC_TEST_OK(sc_global_avgpool2d_forward(c->y, c->x, d->N, d->C, d->H * d->W));
     }
-    return dot(c->y, c->R, c->ny);
+    return sc_test_dot(c->y, c->R, c->ny);
 }
 static void pool_gradcheck(const char *name, int kind, sc_pool2d_desc d, int OH, int OW) {
     pool_ctx c = {.d = d, .kind = kind, .OH = OH, .OW = OW};
@@ -274,7 +266,7 @@ static void pool_gradcheck(const char *name, int kind, sc_pool2d_desc d, int OH,
     size_t nx = (size_t)d.N * d.C * d.H * d.W;
     c.ny = (size_t)d.N * d.C * c.OH * c.OW;
     /* Distinct values at least 0.01 apart so the FD step never changes an argmax. */
-    c.x = zeros(nx);
+    c.x = sc_test_zeros(nx);
     int *perm = malloc(nx * sizeof(int));
     for (size_t i = 0; i < nx; i++) perm[i] = (int)i;
     sc_rng r;
@@ -282,8 +274,8 @@ static void pool_gradcheck(const char *name, int kind, sc_pool2d_desc d, int OH,
     sc_rng_shuffle(&r, perm, (int)nx);
     for (size_t i = 0; i < nx; i++) c.x[i] = 0.01f * (float)perm[i] - 1.0f;
     free(perm);
-    c.y = zeros(c.ny), c.R = rnd(c.ny, -1, 1, 62);
-    float *dx = zeros(nx);
+    c.y = sc_test_zeros(c.ny), c.R = rnd(c.ny, -1, 1, 62);
+    float *dx = sc_test_zeros(nx);
     if (kind == 0) {
         int32_t *am = malloc(c.ny * sizeof(int32_t));
         SC_TEST_OK(sc_maxpool2d_forward(&d, c.y, am, c.x));

@@ -25,12 +25,6 @@ static float *frand(size_t n, float lo, float hi, uint64_t seed) {
     sc_test_fill_uniform(p, n, lo, hi, seed);
     return p;
 }
-static double dot(const float *a, const float *b, size_t n) {
-    double s = 0;
-    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
-    return s;
-}
-
 /* ------------------------------------------------------------ embedding */
 
 enum { EV = 9, ED = 6, EN = 12 };
@@ -42,7 +36,7 @@ static struct {
 static double emb_loss(void *ctx) {
     (void)ctx;
     SC_TEST_OK(sc_embedding_forward(E.ids, EN, E.W, EV, ED, E.out));
-    return dot(E.out, E.R, (size_t)EN * ED);
+    return sc_test_dot(E.out, E.R, (size_t)EN * ED);
 }
 
 static void test_embedding_forward_backward_padding(void **state) {
@@ -127,7 +121,7 @@ static double lstm_loss(void *ctx) {
     SC_TEST_OK(sc_lstm_cell_forward(LB, LI, LH, L.x, L.null_state ? NULL : L.h0,
                                     L.null_state ? NULL : L.c0, L.wi, L.wh, L.bi, L.bh, L.h1, L.c1,
                                     L.cache));
-    return dot(L.h1, L.Rh, LB * LH) + dot(L.c1, L.Rc, LB * LH);
+    return sc_test_dot(L.h1, L.Rh, LB * LH) + sc_test_dot(L.c1, L.Rc, LB * LH);
 }
 
 static void lstm_setup(void) {
@@ -266,7 +260,7 @@ static double sm_loss(void *ctx) {
         SC_TEST_OK(sc_log_softmax_forward(S.x, SR, SN, S.y));
     else
         SC_TEST_OK(sc_softmax_forward(S.x, SR, SN, S.y));
-    return dot(S.y, S.R, SR * SN);
+    return sc_test_dot(S.y, S.R, SR * SN);
 }
 
 static void test_softmax_and_log_softmax_gradcheck(void **state) {
@@ -335,7 +329,7 @@ static double ce_loss(void *ctx) {
     (void)ctx;
     SC_TEST_OK(sc_cross_entropy(X.logits, X.t, CN, CC, &X.o, X.loss, NULL, NULL));
     if (X.o.reduction != SC_REDUCE_NONE) return (X.dloss ? X.dloss[0] : 1.0) * X.loss[0];
-    return X.dloss ? dot(X.loss, X.dloss, CN) : dot(X.loss, X.loss, 0);
+    return X.dloss ? sc_test_dot(X.loss, X.dloss, CN) : sc_test_dot(X.loss, X.loss, 0);
 }
 
 static void test_cross_entropy_gradcheck_all_modes(void **state) {
@@ -479,7 +473,7 @@ static double dropout_loss(void *ctx) {
     sc_rng r;
     sc_rng_seed(&r, 7); /* same mask every evaluation */
     SC_TEST_OK(sc_dropout_forward(Dp.x, 40, 0.4f, 1, &r, Dp.mask, Dp.out));
-    return dot(Dp.out, Dp.R, 40);
+    return sc_test_dot(Dp.out, Dp.R, 40);
 }
 
 static void test_dropout_gradcheck(void **state) {
@@ -502,7 +496,7 @@ static struct {
 static double reduce_loss(void *ctx) {
     (void)ctx;
     SC_TEST_OK(sc_reduce_forward(Rd.x, RO, RN, RI, Rd.op, Rd.y));
-    return dot(Rd.y, Rd.R, RO * RI);
+    return sc_test_dot(Rd.y, Rd.R, RO * RI);
 }
 
 static void test_reductions_gradcheck_and_values(void **state) {
@@ -557,7 +551,7 @@ static double concat_loss(void *ctx) {
     (void)ctx;
     const float *xs[3] = {Ct.a, Ct.b, Ct.c};
     SC_TEST_OK(sc_concat_forward(3, xs, CT_NS, CT_O, CT_I, Ct.y));
-    return dot(Ct.y, Ct.R, CT_O * CT_TOT * CT_I);
+    return sc_test_dot(Ct.y, Ct.R, CT_O * CT_TOT * CT_I);
 }
 
 static void test_concat_gradcheck_and_validation(void **state) {
@@ -600,7 +594,7 @@ static double addmul_loss(void *ctx) {
         SC_TEST_OK(sc_mul_forward(Ad.a, Ad.b, AN, Ad.y));
     else
         SC_TEST_OK(sc_add_forward(Ad.a, Ad.b, AN, 0.6f, -1.7f, Ad.y));
-    return dot(Ad.y, Ad.R, AN);
+    return sc_test_dot(Ad.y, Ad.R, AN);
 }
 
 static void test_add_axpy_mul_gradcheck(void **state) {
