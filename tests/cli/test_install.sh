@@ -41,7 +41,9 @@ int main(int argc, char **argv) {
 }
 C
 export PKG_CONFIG_PATH="$lib/pkgconfig"
-if cc -std=c11 -Wall -Wextra -Werror "$tmp/user.c" -o "$tmp/user" $(pkg-config --cflags --libs saccade) 2>"$tmp/cc.log"; then
+# A sanitizer build's library needs the sanitizer runtime in the program too.
+san=${SACCADE_SANITIZE:+-fsanitize=$SACCADE_SANITIZE}
+if cc -std=c11 -Wall -Wextra -Werror $san "$tmp/user.c" -o "$tmp/user" $(pkg-config --cflags --libs saccade) 2>"$tmp/cc.log"; then
   ok
   out=$(LD_LIBRARY_PATH="$lib" "$tmp/user" "$src/assets/samples/chelsea.jpg")
   echo "$out" | grep -q "451x300 map 451x300 gemm 22" && ok || bad "shared-library program printed: $out"
