@@ -507,6 +507,26 @@ class TestCaptioner(unittest.TestCase):
                 r2 = cap.caption(features=feats.reshape(5, 5, -1), beam=k)
                 np.testing.assert_array_equal(r2.tokens, r.tokens)
 
+    def test_caption_image_end_to_end(self):
+        # C preprocessing (stb triangle filter) + resnet18 encoder vs the tutorial's
+        # PIL resize + torchvision: features agree closely, captions exactly
+        for name in ("astronaut", "coffee", "chelsea"):
+            raw = self.load(name + "_raw")  # (3, H, W) in [0, 1]
+            f = self.cap.encode(raw, layout="chw")
+            fr = self.load(name + "_features")
+            self.assertEqual(f.shape, fr.shape)
+            self.assertGreater(np.corrcoef(f.ravel(), fr.ravel())[0, 1], 0.99999)
+            self.assertLess(np.abs(f - fr).max(), 0.005 * np.abs(fr).max())
+            for k in (1, 3):
+                p = "%s_k%d_" % (name, k)
+                img = raw.transpose(1, 2, 0) if k == 1 else raw
+                r = self.cap.caption(img, beam=k, layout="hwc" if k == 1 else "chw")
+                np.testing.assert_array_equal(r.tokens, self.load(p + "seq"), err_msg=p)
+                self.assertAlmostEqual(r.score, float(self.load(p + "score")[0]), delta=0.05)
+                rf = self.cap.caption(features=f, beam=k)
+                np.testing.assert_array_equal(rf.tokens, r.tokens)
+                np.testing.assert_allclose(rf.attention, r.attention, atol=1e-6)
+
     def test_teacher_forcing_matches_pytorch(self):
         feats = self.load("coffee_features")
         seq = self.load("coffee_k3_seq")
@@ -548,6 +568,21 @@ class TestCaptioner(unittest.TestCase):
             # a features-only model cannot caption an image: a C error, not a crash
             with self.assertRaises(saccade.Error):
                 m2.caption(np.zeros((32, 32, 3), np.float32))
+        # Captioner() opens the shipped default model, found like every asset
+        os.makedirs(tmp("assets/models"), exist_ok=True)
+        shutil.copy(tmp("tiny_cap.safetensors"), tmp("assets/models/captioner.safetensors"))
+        old = os.environ.get("SACCADE_ASSETS")
+        os.environ["SACCADE_ASSETS"] = tmp("assets")
+        try:
+            with saccade.Captioner() as m3:
+                self.assertTrue(m3.path.endswith("models/captioner.safetensors"), m3.path)
+                np.testing.assert_array_equal(m3.caption(features=f, beam=4, max_len=6).tokens,
+                                              r.tokens)
+        finally:
+            if old is None:
+                del os.environ["SACCADE_ASSETS"]
+            else:
+                os.environ["SACCADE_ASSETS"] = old
         r3 = m.caption(features=f, beam=1, max_len=4, min_len=4)
         self.assertNotIn("<end>", r3.words)
         self.assertFalse(r3.finished)
