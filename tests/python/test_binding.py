@@ -70,6 +70,19 @@ class TestImage(unittest.TestCase):
         self.assertTrue(os.path.samefile(os.path.dirname(saccade.LIB_PATH), BUILD),
                         saccade.LIB_PATH)
 
+    def test_library_lookup(self):
+        code = "import saccade; print(saccade.LIB_PATH)"
+        env = dict(os.environ, PYTHONPATH=os.path.join(SRC, "tools", "python"))
+        env.pop("SACCADE_LIB", None)
+        r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(os.path.samefile(os.path.dirname(r.stdout.strip()), BUILD), r.stdout)
+        env["SACCADE_LIB"] = tmp("no/libsaccade.so")
+        r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("ImportError: saccade: cannot load libsaccade.so", r.stderr)
+        self.assertIn("no/libsaccade.so", r.stderr)
+
     def test_jpeg_matches_cv2_rgb_order(self):
         a = saccade.load_image(CAT)
         b = cv2.imread(CAT)[..., ::-1].astype(np.float32) / 255
