@@ -323,6 +323,18 @@ def _float_pixels(a, what):
                      % (what, a.dtype))
 
 
+def copy_out(ptr, n, dtype=np.float32):
+    """Copy n elements at a C pointer into a new numpy array (no ctypes array
+    types are created, so many distinct sizes do not accumulate cached types)."""
+    out = np.empty(int(n), dtype)
+    if n:
+        addr = ctypes.cast(ptr, c_void_p).value
+        if not addr:
+            raise Error(8, "the library returned a NULL buffer")
+        ctypes.memmove(out.ctypes.data, addr, out.nbytes)
+    return out
+
+
 def as_array(x, what):
     if isinstance(x, np.ndarray):
         return x
@@ -368,8 +380,9 @@ def image_out(img, layout="hwc"):
         n = img.c * img.h * img.w
         if not img.data or n <= 0:
             raise Error(8, "the library returned an empty image")
-        a = np.ctypeslib.as_array(img.data, shape=(n,)).reshape(img.c, img.h, img.w)
-        a = a.transpose(1, 2, 0).copy() if layout == "hwc" else a.copy()
+        a = copy_out(img.data, n).reshape(img.c, img.h, img.w)
+        if layout == "hwc":
+            a = np.ascontiguousarray(a.transpose(1, 2, 0))
     finally:
         lib.sc_image_free(ctypes.byref(img))
     return a
@@ -396,7 +409,7 @@ def map_out(m):
         n = m.w * m.h
         if not m.data or n <= 0:
             raise Error(8, "the library returned an empty map")
-        a = np.ctypeslib.as_array(m.data, shape=(n,)).reshape(m.h, m.w).copy()
+        a = copy_out(m.data, n).reshape(m.h, m.w)
     finally:
         lib.sc_map_free(ctypes.byref(m))
     return a

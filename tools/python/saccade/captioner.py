@@ -40,12 +40,9 @@ class CaptionResult(Hypothesis):
 def _hyp(h, grid, vocab, cls=Hypothesis):
     o = cls.__new__(cls)
     n = h.len
-    o.tokens = np.ctypeslib.as_array(h.tokens, shape=(n,)).copy() if n else \
-        np.zeros(0, np.int32)
-    o.logprobs = np.ctypeslib.as_array(h.logprobs, shape=(n,)).copy() if n else \
-        np.zeros(0, np.float32)
-    o.attention = (np.ctypeslib.as_array(h.alphas, shape=(n * grid * grid,))
-                   .reshape(n, grid, grid).copy() if n else np.zeros((0, grid, grid), np.float32))
+    o.tokens = _lib.copy_out(h.tokens, n, np.int32)
+    o.logprobs = _lib.copy_out(h.logprobs, n)
+    o.attention = _lib.copy_out(h.alphas, n * grid * grid).reshape(n, grid, grid)
     o.score, o.norm_score, o.finished = float(h.score), float(h.norm_score), bool(h.finished)
     o.words = [vocab[int(t)] if 0 <= int(t) < len(vocab) else "<?>" for t in o.tokens]
     o.text = " ".join(w for w in o.words if w not in SPECIALS)

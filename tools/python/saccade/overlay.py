@@ -24,8 +24,7 @@ def colormap(name="viridis"):
     t = lib.sc_colormap_table(_cmap_id(name))
     if not t:
         check(1)
-    return np.ctypeslib.as_array(ctypes.cast(t, _lib.c_float_p), shape=(256 * 3,)) \
-        .reshape(256, 3).copy()
+    return _lib.copy_out(t, 256 * 3).reshape(256, 3)
 
 
 def _params(colormap, alpha, range, smooth):

@@ -88,9 +88,7 @@ class SafeTensors(Handle):
                 p = _lib.c_float_p()
                 check(lib.sc_safetensors_get_f32_at(h, i, ctypes.byref(p)))
                 n = int(np.prod(t.shape, dtype=np.int64))
-                if n == 0:
-                    return np.zeros(t.shape, np.float32)
-                return np.ctypeslib.as_array(p, shape=(n,)).reshape(t.shape).copy()
+                return _lib.copy_out(p, n).reshape(t.shape)
             if t.dtype not in _RAW:
                 raise _lib.Error(6, "%s: tensor %s has dtype %s, which saccade cannot convert"
                                  % (self.path, name, t.dtype))
