@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The Python binding's unit tests (tests/python/test_binding.py, unittest) with
+# Debian's python3 + numpy/cv2/torch/matplotlib, against this build's
+# libsaccade.so. In a sanitizer build the ASan/UBSan runtimes are preloaded so
+# the instrumented library can load into the uninstrumented interpreter.
+set -u
+src=${SACCADE_SOURCE_DIR:?run through ctest}
+build=${SACCADE_BUILD_DIR:?run through ctest}
+py=${SACCADE_PYTHON:-/usr/bin/python3}
+lib="$build/libsaccade.so"
+[ -e "$lib" ] || { echo "FAIL: $lib missing"; echo "python binding: 0 passed, 1 failed"; exit 1; }
+export SACCADE_LIB="$lib" OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+if readelf -d "$lib" 2>/dev/null | grep -q 'libasan'; then
+  pre=$(gcc -print-file-name=libasan.so)
+  readelf -d "$lib" | grep -q libubsan && pre="$pre $(gcc -print-file-name=libubsan.so)"
+  export LD_PRELOAD="$pre"
+  # CPython's own allocations are never freed at exit: no leak report. A small
+  # quarantine keeps the RSS-growth checks meaningful.
+  export ASAN_OPTIONS="detect_leaks=0:quarantine_size_mb=4:${ASAN_OPTIONS:-}"
+fi
+"$py" - "$src/tests/python" <<'PY'
+import sys, unittest
+sys.path.insert(0, sys.argv[1])
+suite = unittest.defaultTestLoader.loadTestsFromName("test_binding")
+r = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
+bad = len(r.failures) + len(r.errors) + len(r.unexpectedSuccesses)
+# a class whose setUpClass failed counts its error once; count it as failed
+print("python binding: %d passed, %d failed" % (r.testsRun - bad - len(r.skipped),
+                                               bad + len(r.skipped)))
+sys.exit(0 if bad == 0 and not r.skipped and r.testsRun > 0 else 1)
+PY

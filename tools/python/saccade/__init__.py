@@ -1,0 +1,45 @@
+"""saccade: visual attention for prototypers — a ctypes binding of libsaccade.
+
+    import saccade
+    img = saccade.load_image("photo.jpg")                # (H, W, 3) float32 in [0, 1], RGB
+    sal = saccade.saliency(img, method="spectral")       # (H, W) float32 in [0, 1]
+    ov = saccade.overlay(img, sal, colormap="viridis", alpha=0.5)
+    saccade.save_image("overlay.png", ov)
+    saccade.metrics.nss(sal, fixations)
+    clf = saccade.Classifier("fmnist.safetensors"); p = clf.predict(batch_uint8)
+    cap = saccade.Captioner("model.safetensors"); r = cap.caption(img, beam=5)
+
+The library is found through $SACCADE_LIB, then $SACCADE_BUILD_DIR, then a
+build folder of the source tree this package sits in, then the installed
+libsaccade (ctypes.util.find_library). Failures in C raise saccade.Error
+(message from sc_last_error(), .status_name, .code); bad Python arguments
+(dtypes, shapes, values) raise ValueError before any C call.
+"""
+from ._lib import Error, LIB_PATH, lib as _clib
+from .image import load_image, probe_image, save_image, resize_image, to_uint8
+from .saliency import saliency, METHODS as SALIENCY_METHODS
+from .overlay import overlay, colorize, colormap, resize_map, COLORMAPS
+from . import metrics
+from .classifier import Classifier
+from .captioner import Captioner, CaptionResult, Hypothesis
+from .safetensors import SafeTensors, TensorInfo, inspect as inspect_model
+from . import safetensors
+
+__version__ = _clib.sc_version().decode()
+
+
+def set_num_threads(n):
+    """Threads for saccade's own loops and OpenBLAS (n <= 0: all cores)."""
+    from ._lib import check
+    check(_clib.sc_set_num_threads(int(n)))
+
+
+def get_num_threads():
+    return int(_clib.sc_get_num_threads())
+
+
+__all__ = ["Error", "LIB_PATH", "load_image", "probe_image", "save_image", "resize_image",
+           "to_uint8", "saliency", "SALIENCY_METHODS", "overlay", "colorize", "colormap",
+           "resize_map", "COLORMAPS", "metrics", "Classifier", "Captioner", "CaptionResult",
+           "Hypothesis", "SafeTensors", "TensorInfo", "inspect_model", "safetensors",
+           "set_num_threads", "get_num_threads"]
