@@ -583,12 +583,12 @@ class TestCaptioner(unittest.TestCase):
                 m2.caption(np.zeros((32, 32, 3), np.float32))
         # Captioner() opens the shipped default model, found like every asset
         os.makedirs(tmp("assets/models"), exist_ok=True)
-        shutil.copy(tmp("tiny_cap.safetensors"), tmp("assets/models/captioner.safetensors"))
+        shutil.copy(tmp("tiny_cap.safetensors"), tmp("assets/models/scenes-captioner.safetensors"))
         old = os.environ.get("SACCADE_ASSETS")
         os.environ["SACCADE_ASSETS"] = tmp("assets")
         try:
             with saccade.Captioner() as m3:
-                self.assertTrue(m3.path.endswith("models/captioner.safetensors"), m3.path)
+                self.assertTrue(m3.path.endswith("models/scenes-captioner.safetensors"), m3.path)
                 np.testing.assert_array_equal(m3.caption(features=f, beam=4, max_len=6).tokens,
                                               r.tokens)
         finally:

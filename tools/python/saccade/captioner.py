@@ -8,7 +8,7 @@ from . import _lib
 from ._lib import lib, check
 from ._handle import Handle
 
-DEFAULT_MODEL = "models/captioner.safetensors"
+DEFAULT_MODEL = "models/scenes-captioner.safetensors"
 SPECIALS = ("<pad>", "<unk>", "<start>", "<end>")
 
 
