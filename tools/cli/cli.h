@@ -33,5 +33,12 @@ int verb_info(int argc, char **argv);
 void verb_info_help(FILE *out);
 int verb_overlay(int argc, char **argv);
 void verb_overlay_help(FILE *out);
+int verb_stn(int argc, char **argv);
+void verb_stn_help(FILE *out);
+/* 'saccade train stn' / 'saccade eval stn' (verb_stn.c); argv[0] is "stn". */
+int cli_train_stn(int argc, char **argv);
+void stn_train_help(FILE *out);
+int cli_eval_stn(int argc, char **argv);
+void stn_eval_help(FILE *out);
 
 #endif

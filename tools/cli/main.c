@@ -8,6 +8,8 @@ static const cli_verb VERBS[] = {
      verb_info_help},
     {"overlay", "blend a saliency/attention map (image or .npy) onto an image", verb_overlay,
      verb_overlay_help},
+    {"stn", "spatial transformer: where an ST-CNN looks, its glimpse and class", verb_stn,
+     verb_stn_help},
 };
 static const int NVERBS = (int)(sizeof VERBS / sizeof VERBS[0]);
 
