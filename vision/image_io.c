@@ -24,6 +24,7 @@
 #include <zlib.h>
 #include "sc_internal.h"
 #include "saccade/sc_image.h"
+#include "image_check.h"
 
 #define SC_IMAGE_DEFAULT_MAX_PIXELS ((uint64_t)64 << 20) /* 64 Mi pixels (8192 x 8192) */
 #define SC_IMAGE_DEFAULT_MAX_FILE ((size_t)1 << 30)      /* 1 GiB */
@@ -86,7 +87,7 @@ static int tiff_orientation(const unsigned char *t, size_t n) {
 
 /* Walk JPEG marker segments up to the start of scan looking for EXIF. */
 static int jpeg_exif_orientation(const unsigned char *b, size_t n) {
-    if (n < 4 || b[0] != 0xFF || b[1] != 0xD8) return 1;
+    if (n < 4 || b[0] != 0xFF) return 1; /* leading fill bytes are walked over */
     size_t i = 2;
     while (i + 4 <= n) {
         if (b[i] != 0xFF) return 1;
@@ -115,7 +116,11 @@ static int jpeg_exif_orientation(const unsigned char *b, size_t n) {
 
 static const char *magic_format(const unsigned char *b, size_t n) {
     if (n >= 8 && memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0) return "png";
-    if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return "jpeg";
+    if (n >= 2 && b[0] == 0xFF) { /* stb skips any number of 0xFF fill bytes before SOI */
+        size_t k = 1;
+        while (k < n && b[k] == 0xFF) k++;
+        if (k < n && b[k] == 0xD8) return "jpeg";
+    }
     if (n >= 2 && b[0] == 'B' && b[1] == 'M') return "bmp";
     if (n >= 4 && memcmp(b, "GIF8", 4) == 0) return "gif";
     if (n >= 4 && memcmp(b, "8BPS", 4) == 0) return "psd";
@@ -134,14 +139,37 @@ static sc_status probe_mem(const unsigned char *b, size_t n, sc_image_info *info
     const char *fmt = magic_format(b, n);
     if (fmt && strcmp(fmt, "pic") == 0)
         return sc_set_error(SC_ERR_UNSUPPORTED, "Softimage PIC images are not supported");
+    if (fmt && strcmp(fmt, "jpeg") == 0) {
+        sc_status s = sc_image_check_jpeg(b, n);
+        if (s) return s;
+    }
+    if (fmt && strcmp(fmt, "pnm") == 0) {
+        sc_status s = sc_image_check_pnm_header(b, n);
+        if (s) return s;
+    }
     int w = 0, h = 0, comp = 0;
     if (!stbi_info_from_memory(b, (int)n, &w, &h, &comp)) {
+        /* stb tries every format in turn, so its failure reason belongs to the
+         * last one tried; only "too large" (header dimensions stb itself
+         * refuses) is worth passing on. */
         const char *why = stbi_failure_reason();
-        if (fmt)
-            return sc_set_error(SC_ERR_FORMAT, "corrupt or truncated %s header (%s)", fmt,
-                                why ? why : "unknown");
-        return sc_set_error(SC_ERR_FORMAT, "not a supported image format (%s)",
-                            why ? why : "unknown");
+        /* PNG IHDR read directly: stb's own size refusal may be masked. */
+        if (fmt && strcmp(fmt, "png") == 0 && n >= 24 && memcmp(b + 12, "IHDR", 4) == 0) {
+            uint64_t pw = rd32(b + 16, 0), ph = rd32(b + 20, 0);
+            if (pw * ph * 4 > ((uint64_t)1 << 30) || pw > (1u << 24) || ph > (1u << 24)) {
+                info->w = (int)SC_MIN(pw, (uint64_t)INT_MAX);
+                info->h = (int)SC_MIN(ph, (uint64_t)INT_MAX);
+                return sc_set_error(SC_ERR_LIMIT,
+                                    "png header declares %llux%llu pixels, too large to decode",
+                                    (unsigned long long)pw, (unsigned long long)ph);
+            }
+        }
+        if (why && strcmp(why, "too large") == 0) {
+            return sc_set_error(SC_ERR_LIMIT, "%s header declares dimensions too large to decode",
+                                fmt ? fmt : "image");
+        }
+        if (fmt) return sc_set_error(SC_ERR_FORMAT, "truncated or corrupt %s header", fmt);
+        return sc_set_error(SC_ERR_FORMAT, "not a recognised image format");
     }
     if (w <= 0 || h <= 0 || comp < 1 || comp > 4)
         return sc_set_error(SC_ERR_FORMAT, "bad header: size %dx%d, %d channels", w, h, comp);
@@ -150,12 +178,16 @@ static sc_status probe_mem(const unsigned char *b, size_t n, sc_image_info *info
     info->w = w;
     info->h = h;
     info->channels = comp;
+    if (strcmp(info->format, "psd") == 0 && n >= 14) /* stb always says 4 */
+        info->channels = (int)SC_MIN(rd16(b + 12, 0), 4u);
     if (stbi_is_hdr_from_memory(b, (int)n))
         info->bit_depth = 32;
     else if (stbi_is_16_bit_from_memory(b, (int)n))
         info->bit_depth = 16;
     else
         info->bit_depth = 8;
+    if (strcmp(info->format, "psd") == 0 && n >= 24) /* stbi_is_16_bit misses PSD */
+        info->bit_depth = rd16(b + 22, 0) == 16 ? 16 : 8;
     info->orientation = strcmp(info->format, "jpeg") == 0 ? jpeg_exif_orientation(b, n) : 1;
     return SC_OK;
 }
@@ -253,14 +285,33 @@ static sc_status load_mem(const unsigned char *b, size_t n, const sc_image_load_
                             "image is %dx%d = %llu pixels, over the limit of %llu pixels", info.w,
                             info.h, (unsigned long long)npix, (unsigned long long)max_pixels);
 
-    int w = 0, h = 0, comp = 0;
+    uint32_t maxval;
+    s = sc_image_check_complete(b, n, &info, &maxval);
+    if (s) return s;
+    int w = 0, h = 0, comp = 0, pc = 4; /* pc: channels in px */
     void *px;
-    if (info.bit_depth == 32)
+    if (info.bit_depth == 32) {
         px = stbi_loadf_from_memory(b, (int)n, &w, &h, &comp, 4);
-    else if (info.bit_depth == 16)
+    } else if (info.bit_depth == 16 && maxval) {
+        /* stb 2.27 converts 16-bit PNM channels with its 8-bit routine (reading
+         * past the buffer) and leaves samples in file (big-endian) order: take
+         * the raw samples and convert here. */
+        px = stbi_load_16_from_memory(b, (int)n, &w, &h, &comp, 0);
+        pc = comp;
+        if (px && (comp != info.channels || (comp != 1 && comp != 3))) {
+            stbi_image_free(px);
+            return sc_set_error(SC_ERR_FORMAT, "pnm: unexpected channel count %d", comp);
+        }
+        if (px) {
+            unsigned short *u = px;
+            for (size_t i = 0, m = (size_t)w * h * comp; i < m; i++)
+                u[i] = (unsigned short)(u[i] >> 8 | u[i] << 8);
+        }
+    } else if (info.bit_depth == 16) {
         px = stbi_load_16_from_memory(b, (int)n, &w, &h, &comp, 4);
-    else
+    } else {
         px = stbi_load_from_memory(b, (int)n, &w, &h, &comp, 4);
+    }
     if (!px) {
         const char *why = stbi_failure_reason();
         return sc_set_error(SC_ERR_FORMAT, "cannot decode %s: %s", info.format,
@@ -280,6 +331,7 @@ static sc_status load_mem(const unsigned char *b, size_t n, const sc_image_load_
         return s;
     }
     const int depth = info.bit_depth;
+    const float scale = maxval ? 1.f / (float)maxval : depth == 16 ? 1.f / 65535.f : 1.f / 255.f;
     const float bg0 = p->background[0], bg1 = p->background[1], bg2 = p->background[2];
     const int keep = p->keep_alpha;
     const size_t plane = (size_t)ow * oh;
@@ -289,17 +341,19 @@ static sc_status load_mem(const unsigned char *b, size_t n, const sc_image_load_
         for (int x = 0; x < ow; x++) {
             int sx, sy;
             orient_src(o, x, y, w, h, &sx, &sy);
-            size_t si = ((size_t)sy * w + sx) * 4;
-            float v[4];
+            size_t si = ((size_t)sy * w + sx) * pc;
+            float v[4] = {0, 0, 0, 1};
             if (depth == 32) {
                 const float *f = (const float *)px + si;
                 for (int k = 0; k < 4; k++) v[k] = fminf(fmaxf(f[k], 0.f), 1.f);
             } else if (depth == 16) {
                 const unsigned short *u = (const unsigned short *)px + si;
-                for (int k = 0; k < 4; k++) v[k] = u[k] * (1.f / 65535.f);
+                for (int k = 0; k < pc; k++) v[k] = fminf(u[k] * scale, 1.f);
+                if (pc == 1) v[1] = v[2] = v[0];
             } else {
                 const unsigned char *u = (const unsigned char *)px + si;
-                for (int k = 0; k < 4; k++) v[k] = u[k] * (1.f / 255.f);
+                for (int k = 0; k < 3; k++) v[k] = fminf(u[k] * scale, 1.f);
+                v[3] = u[3] * (1.f / 255.f);
             }
             size_t di = (size_t)y * ow + x;
             if (keep) {

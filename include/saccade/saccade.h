@@ -20,4 +20,6 @@
 #include "saccade/sc_grid.h"
 #include "saccade/sc_attention.h"
 #include "saccade/sc_saliency.h"
+#include "saccade/sc_scenes.h"
+#include "saccade/sc_caption_metrics.h"
 #endif

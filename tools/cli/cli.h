@@ -33,6 +33,12 @@ int verb_info(int argc, char **argv);
 void verb_info_help(FILE *out);
 int verb_overlay(int argc, char **argv);
 void verb_overlay_help(FILE *out);
+int verb_data(int argc, char **argv);
+void verb_data_help(FILE *out);
+int verb_train(int argc, char **argv);
+void verb_train_help(FILE *out);
+int verb_eval(int argc, char **argv);
+void verb_eval_help(FILE *out);
 int verb_stn(int argc, char **argv);
 void verb_stn_help(FILE *out);
 /* 'saccade train stn' / 'saccade eval stn' (verb_stn.c); argv[0] is "stn". */

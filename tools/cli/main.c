@@ -8,6 +8,11 @@ static const cli_verb VERBS[] = {
      verb_info_help},
     {"overlay", "blend a saliency/attention map (image or .npy) onto an image", verb_overlay,
      verb_overlay_help},
+    {"data", "generate datasets (Fashion scenes with boxes and captions)", verb_data,
+     verb_data_help},
+    {"train", "train a model (classifier; stn: ST-CNN or CNN on distorted Fashion-MNIST)", verb_train, verb_train_help},
+    {"eval", "evaluate a trained model (classifier: accuracy, confusion; stn: test error)", verb_eval,
+     verb_eval_help},
     {"stn", "spatial transformer: where an ST-CNN looks, its glimpse and class", verb_stn,
      verb_stn_help},
 };

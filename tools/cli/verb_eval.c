@@ -1,0 +1,133 @@
+/* saccade eval: evaluate a trained model on its test data.
+ * Models: classifier (Fashion-MNIST test split). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+#include "saccade/sc_classifier.h"
+
+void verb_eval_help(FILE *out) {
+    fprintf(out,
+            "usage: saccade eval MODEL --model FILE [OPTIONS]\n\n"
+            "Models:\n"
+            "  classifier   test accuracy, per-class accuracy and confusion matrix of a\n"
+            "               classifier on the Fashion-MNIST test split\n\n"
+            "Options (classifier):\n"
+            "  --model FILE   model .safetensors (from 'saccade train classifier')\n"
+            "  --data DIR     Fashion-MNIST folder (default $%s or %s)\n"
+            "  --threads N    threads (default: all cores)\n"
+            "  --json         machine-readable output\n",
+            SC_FASHION_MNIST_ENV, SC_FASHION_MNIST_DEFAULT_DIR);
+    fprintf(out, "\n");
+    stn_eval_help(out);
+}
+
+static int eval_classifier(int argc, char **argv) {
+    const char *model = NULL, *data = NULL, *V = "eval";
+    int json = 0, threads = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int more = i + 1 < argc;
+        if (!strcmp(a, "--model")) {
+            if (!more) return cli_usage(V, "--model needs a file");
+            model = argv[++i];
+        } else if (!strcmp(a, "--data")) {
+            if (!more) return cli_usage(V, "--data needs a folder");
+            data = argv[++i];
+        } else if (!strcmp(a, "--threads")) {
+            if (!more || !cli_parse_int(argv[++i], &threads) || threads < 1 || threads > 1024)
+                return cli_usage(V, "--threads needs a number from 1 to 1024");
+        } else if (!strcmp(a, "--json")) {
+            json = 1;
+        } else {
+            return cli_usage(V, "unknown %s '%s'", a[0] == '-' ? "option" : "argument", a);
+        }
+    }
+    if (!model) return cli_usage(V, "need --model FILE");
+    if (threads && sc_set_num_threads(threads)) return cli_fail(NULL);
+    sc_classifier *m = NULL;
+    sc_fashion_mnist test = {0};
+    int64_t *conf = NULL;
+    int rc = CLI_FAIL;
+    if (sc_classifier_load(model, &m)) {
+        rc = cli_fail(NULL);
+        goto done;
+    }
+    const sc_classifier_config *c = sc_classifier_get_config(m);
+    const int K = SC_FASHION_MNIST_CLASSES;
+    if (c->num_classes != K || c->encoder.in_channels != 1 || c->in_h != SC_FASHION_MNIST_SIDE ||
+        c->in_w != SC_FASHION_MNIST_SIDE) {
+        fprintf(stderr,
+                "saccade: %s: model takes %dx%dx%d inputs over %d classes; Fashion-MNIST needs "
+                "1x28x28 over 10\n",
+                model, c->encoder.in_channels, c->in_h, c->in_w, c->num_classes);
+        goto done;
+    }
+    if (sc_fashion_mnist_load("test", data, &test)) {
+        rc = cli_fail("cannot load Fashion-MNIST");
+        goto done;
+    }
+    conf = calloc((size_t)K * K, sizeof *conf);
+    double acc, loss;
+    if (!conf) {
+        sc_set_error(SC_ERR_NOMEM, "out of memory");
+        rc = cli_fail(NULL);
+        goto done;
+    }
+    if (sc_classifier_evaluate(m, test.images, test.labels, test.n, conf, &acc, &loss)) {
+        rc = cli_fail(model);
+        goto done;
+    }
+    if (json) {
+        printf("{\"model\": ");
+        cli_json_string(stdout, model);
+        printf(", \"n\": %zu, \"accuracy\": %.6f, \"loss\": %.6f, \"per_class\": [", test.n, acc,
+               loss);
+        for (int k = 0; k < K; k++) {
+            int64_t row = 0;
+            for (int j = 0; j < K; j++) row += conf[k * K + j];
+            printf("%s{\"class\": ", k ? ", " : "");
+            cli_json_string(stdout, sc_classifier_class_name(m, k));
+            printf(", \"n\": %lld, \"accuracy\": %.6f}", (long long)row,
+                   row ? (double)conf[k * K + k] / (double)row : 0.0);
+        }
+        printf("], \"confusion\": [");
+        for (int k = 0; k < K; k++) {
+            printf("%s[", k ? ", " : "");
+            for (int j = 0; j < K; j++) printf("%s%lld", j ? ", " : "", (long long)conf[k * K + j]);
+            printf("]");
+        }
+        printf("]}\n");
+    } else {
+        printf("%s: test accuracy %.2f%% (%zu images), mean loss %.4f\n\n", model, 100 * acc,
+               test.n, loss);
+        printf("%-12s %8s\n", "class", "accuracy");
+        for (int k = 0; k < K; k++) {
+            int64_t row = 0;
+            for (int j = 0; j < K; j++) row += conf[k * K + j];
+            printf("%-12s %7.2f%%\n", sc_classifier_class_name(m, k),
+                   row ? 100.0 * (double)conf[k * K + k] / (double)row : 0.0);
+        }
+        printf("\nconfusion matrix (rows: true class, columns: predicted)\n%-12s", "");
+        for (int j = 0; j < K; j++) printf(" %5d", j);
+        printf("\n");
+        for (int k = 0; k < K; k++) {
+            printf("%d %-10.10s", k, sc_classifier_class_name(m, k));
+            for (int j = 0; j < K; j++) printf(" %5lld", (long long)conf[k * K + j]);
+            printf("\n");
+        }
+    }
+    rc = CLI_OK;
+done:
+    free(conf);
+    sc_fashion_mnist_free(&test);
+    sc_classifier_free(m);
+    return rc;
+}
+
+int verb_eval(int argc, char **argv) {
+    if (argc < 2) return cli_usage("eval", "need a MODEL (classifier, stn)");
+    if (!strcmp(argv[1], "classifier")) return eval_classifier(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "stn")) return cli_eval_stn(argc - 1, argv + 1);
+    return cli_usage("eval", "unknown model '%s' (known: classifier, stn)", argv[1]);
+}
