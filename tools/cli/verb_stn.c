@@ -42,12 +42,18 @@ void stn_train_help(FILE *out) {
                  "cluttered: 60x60, random position, 4-8 6x6 fragments of other items).\n"
                  "Every epoch sees new distortions of the 60000 items. Models: a plain CNN\n"
                  "classifier on the whole canvas, or a spatial transformer (CNN\n"
-                 "localisation net, affine, 28x28 glimpse) followed by a CNN classifier,\n"
-                 "with about the same number of parameters.\n\n"
+                 "localisation net, affine, glimpse of the canvas size) followed by the\n"
+                 "same CNN classifier (20-40-80 channels).\n\n"
                  "Options:\n"
                  "  --epochs E            epochs (default 3)\n"
                  "  --batch B             batch size (default 64)\n"
                  "  --lr LR               AdamW learning rate, cosine schedule (default 0.002)\n"
+                 "  --glimpse SIZE        ST-CNN glimpse side (default: the canvas side)\n"
+                 "  --loc-hidden N        ST-CNN localisation hidden units (default 16)\n"
+                 "  --transform T         ST-CNN transform: affine (default) or trans_scale\n"
+                 "                        (isotropic scale + translation)\n"
+                 "  --loc-lr-scale F      learning-rate factor of the transformer's parameters\n"
+                 "                        (default 0.1: a slower localisation net is stabler)\n"
                  "  --seed S              weights, batch order, training scenes (default 0)\n"
                  "  --threads N           threads (default: all cores)\n"
                  "  --examples N          training scenes per epoch (default 60000)\n"
@@ -170,8 +176,9 @@ int cli_train_stn(int argc, char **argv) {
     const char *V = "train stn", *out = NULL, *data = NULL, *ckpt = NULL, *metrics = NULL;
     const char *dist_name = NULL, *model_name = NULL;
     int epochs = 3, batch = 64, seed = 0, threads = 0, examples = 60000, eval_n = 10000;
-    int ckpt_every = 0, resume = 0, max_steps = 0, quiet = 0;
-    float lr = 2e-3f;
+    int ckpt_every = 0, resume = 0, max_steps = 0, quiet = 0, glimpse = 0, loc_hidden = 16;
+    float lr = 2e-3f, loc_scale = 0.1f;
+    sc_stn_transform transform = SC_STN_AFFINE;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;
@@ -220,6 +227,26 @@ int cli_train_stn(int argc, char **argv) {
         } else if (!strcmp(a, "--lr")) {
             if (!more || !cli_parse_float(argv[++i], &lr) || !(lr > 0) || lr > 10)
                 return cli_usage(V, "--lr needs a number in (0, 10]");
+        } else if (!strcmp(a, "--glimpse")) {
+            if (!more || !cli_parse_int(argv[++i], &glimpse) || glimpse < 8 || glimpse > 256)
+                return cli_usage(V, "--glimpse needs a size from 8 to 256");
+        } else if (!strcmp(a, "--loc-hidden")) {
+            if (!more || !cli_parse_int(argv[++i], &loc_hidden) || loc_hidden < 0 ||
+                loc_hidden > 4096)
+                return cli_usage(V, "--loc-hidden needs a number from 0 to 4096");
+        } else if (!strcmp(a, "--transform")) {
+            if (!more) return cli_usage(V, "--transform needs affine or trans_scale");
+            const char *t = argv[++i];
+            if (!strcmp(t, "affine"))
+                transform = SC_STN_AFFINE;
+            else if (!strcmp(t, "trans_scale"))
+                transform = SC_STN_TRANS_SCALE;
+            else
+                return cli_usage(V, "--transform needs affine or trans_scale");
+        } else if (!strcmp(a, "--loc-lr-scale")) {
+            if (!more || !cli_parse_float(argv[++i], &loc_scale) || !(loc_scale > 0) ||
+                loc_scale > 10)
+                return cli_usage(V, "--loc-lr-scale needs a number in (0, 10]");
         } else if (!strcmp(a, "--resume")) {
             resume = 1;
         } else if (!strcmp(a, "--quiet")) {
@@ -244,15 +271,20 @@ int cli_train_stn(int argc, char **argv) {
 
     sc_distort_params dp = sc_distort_default_params(dk);
     const int S = dp.canvas;
-    /* Classifier on the glimpse (ST-CNN) or on the whole canvas (CNN); the
-     * CNN is wider so that both have about the same number of parameters. */
+    /* The same classifier either on the whole canvas (CNN) or on the
+     * transformer's glimpse (ST-CNN; by default a glimpse of the canvas's
+     * size, so that the identity start is exactly the CNN). */
+    if (!glimpse) glimpse = S;
     sc_classifier_config cc = sc_classifier_default_config();
-    int ch_st[3] = {16, 32, 64}, ch_cnn[3] = {20, 40, 80};
-    cc.encoder = sc_cnn_config_make(1, 3, use_st ? ch_st : ch_cnn);
+    int ch[3] = {20, 40, 80};
+    cc.encoder = sc_cnn_config_make(1, 3, ch);
     cc.encoder.pool[0] = cc.encoder.pool[1] = 1;
     cc.dropout = 0.1f;
-    cc.in_h = cc.in_w = use_st ? 28 : S;
+    cc.in_h = cc.in_w = use_st ? glimpse : S;
     sc_stn_config sconf = sc_stn_default_config(S);
+    sconf.out_h = sconf.out_w = glimpse;
+    sconf.hidden = loc_hidden;
+    sconf.transform = transform;
 
     sc_fashion_mnist train = {0}, test = {0};
     sc_stcnn *st = NULL;
@@ -261,6 +293,7 @@ int cli_train_stn(int argc, char **argv) {
     float *x = NULL;
     int32_t *y = NULL;
     uint64_t *ids = NULL;
+    float *locsave = NULL;
     char *cfg_json = NULL, *cls_json = NULL, *mpath = NULL;
     int rc = CLI_FAIL;
     const char *names[SC_FASHION_MNIST_CLASSES];
@@ -286,7 +319,15 @@ int cli_train_stn(int argc, char **argv) {
         cls_json = sc_classifier_classes_json(cls);
     }
     if (!cfg_json || !cls_json) goto fail;
-    size_t nparam = count_params(ps, np);
+    size_t nparam = count_params(ps, np), nloc = 0;
+    if (use_st) {
+        const sc_param *lp;
+        sc_stn_params(sc_stcnn_stn(st), &lp, &nloc); /* the first nloc of ps */
+        if (!(locsave = malloc(count_params(lp, nloc) * sizeof(float)))) {
+            sc_set_error(SC_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+    }
     sc_train_params tp = sc_train_default_params();
     tp.epochs = epochs;
     tp.batch_size = (size_t)batch;
@@ -338,7 +379,15 @@ int cli_train_stn(int argc, char **argv) {
                 : sc_classifier_train_batch(cls, x, y, (int)count, sc_trainer_rng(tr), &loss, NULL))
             goto fail;
         if (first_loss < 0) first_loss = loss;
+        /* The transformer's parameters take a loc_scale-times smaller step:
+         * p = p_old + loc_scale (p_new - p_old), which for AdamW is exactly
+         * a parameter group with lr * loc_scale (weight decay included). */
+        for (size_t i = 0, o = 0; use_st && i < nloc; o += ps[i].n, i++)
+            memcpy(locsave + o, ps[i].param, ps[i].n * sizeof(float));
         if (sc_trainer_step(tr, loss, 0, NULL, NULL)) goto fail;
+        for (size_t i = 0, o = 0; use_st && loc_scale != 1.0f && i < nloc; o += ps[i].n, i++)
+            for (size_t k = 0; k < ps[i].n; k++)
+                ps[i].param[k] = locsave[o + k] + loc_scale * (ps[i].param[k] - locsave[o + k]);
         if (sc_trainer_at_epoch_end(tr)) {
             size_t ne = eval_n < 2000 ? (size_t)eval_n : 2000;
             if (stn_test_error(&am, &dp, &test, ne, &err)) goto fail;
@@ -372,11 +421,11 @@ int cli_train_stn(int argc, char **argv) {
             ", \"arch\": \"%s\", \"distortion\": \"%s\", \"test_error\": %.6f, \"test_n\": %d, "
             "\"test_scene_seed\": %d, \"first_loss\": %.6f, \"final_epoch_loss\": %.6f, "
             "\"epochs\": %d, \"examples_per_epoch\": %d, \"steps\": %lld, \"batch\": %d, "
-            "\"lr\": %g, \"seed\": %d, \"threads\": %d, \"parameters\": %zu, "
+            "\"lr\": %g, \"loc_lr_scale\": %g, \"seed\": %d, \"threads\": %d, \"parameters\": %zu, "
             "\"train_seconds\": %.1f, \"command\": \"saccade",
             use_st ? "stcnn" : "cnn", dist_name, err, eval_n, STN_TEST_SEED, first_loss,
             sc_trainer_epoch_loss(tr), epochs, examples, (long long)sc_trainer_global_step(tr),
-            batch, (double)lr, seed, sc_get_num_threads(), nparam, train_secs);
+            batch, (double)lr, (double)loc_scale, seed, sc_get_num_threads(), nparam, train_secs);
     fprintf(f, " train");
     for (int i = 0; i < argc; i++) {
         fprintf(f, " ");
@@ -407,6 +456,7 @@ done:
     free(x);
     free(y);
     free(ids);
+    free(locsave);
     free(cfg_json);
     free(cls_json);
     free(mpath);
