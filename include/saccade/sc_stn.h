@@ -73,8 +73,9 @@ typedef struct sc_stn_config {
     int hidden;            /* fc1 width; 0: no fc1 (fc2 on the features directly) */
 } sc_stn_config;
 
-/* 1x42x42 -> 28x28 affine with a 2-stage CNN (8, 16 channels, 3x3, pools)
- * and 32 hidden units, for a canvas of side `canvas`. */
+/* 1 x canvas x canvas -> 28x28, affine, localisation CNN of 3 stages (8, 16,
+ * 16 channels, 3x3, BN, 2x2 max pools) and 32 hidden units. ('saccade train
+ * stn' uses a glimpse of the canvas size and 16 hidden units.) */
 sc_stn_config sc_stn_default_config(int canvas);
 sc_status sc_stn_config_validate(const sc_stn_config *c);
 /* JSON: {"input": [C, H, W], "output": [h, w], "transform": "affine" |
