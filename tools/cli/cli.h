@@ -44,5 +44,12 @@ void verb_saliency_help(FILE *out);
 /* "saccade eval saliency ..." (argv[0] is "saliency"), in verb_eval_saliency.c. */
 int eval_saliency_main(int argc, char **argv);
 void eval_saliency_help(FILE *out);
+int verb_stn(int argc, char **argv);
+void verb_stn_help(FILE *out);
+/* 'saccade train stn' / 'saccade eval stn' (verb_stn.c); argv[0] is "stn". */
+int cli_train_stn(int argc, char **argv);
+void stn_train_help(FILE *out);
+int cli_eval_stn(int argc, char **argv);
+void stn_eval_help(FILE *out);
 
 #endif

@@ -12,9 +12,12 @@ static const cli_verb VERBS[] = {
      verb_saliency, verb_saliency_help},
     {"data", "generate datasets (Fashion scenes with boxes and captions)", verb_data,
      verb_data_help},
-    {"train", "train a model (classifier on Fashion-MNIST)", verb_train, verb_train_help},
-    {"eval", "evaluate a model or predictions (classifier, saliency)", verb_eval,
+    {"train", "train a model (classifier; stn: ST-CNN or CNN on distorted Fashion-MNIST)", verb_train,
+     verb_train_help},
+    {"eval", "evaluate a model or predictions (classifier, stn, saliency)", verb_eval,
      verb_eval_help},
+    {"stn", "spatial transformer: where an ST-CNN looks, its glimpse and class", verb_stn,
+     verb_stn_help},
 };
 static const int NVERBS = (int)(sizeof VERBS / sizeof VERBS[0]);
 

@@ -19,6 +19,8 @@ void verb_eval_help(FILE *out) {
             "  --json         machine-readable output\n",
             SC_FASHION_MNIST_ENV, SC_FASHION_MNIST_DEFAULT_DIR);
     fputc('\n', out);
+    stn_eval_help(out);
+    fputc('\n', out);
     eval_saliency_help(out);
 }
 
@@ -126,8 +128,9 @@ done:
 }
 
 int verb_eval(int argc, char **argv) {
-    if (argc < 2) return cli_usage("eval", "need what to evaluate (classifier, saliency)");
+    if (argc < 2) return cli_usage("eval", "need what to evaluate (classifier, stn, saliency)");
     if (!strcmp(argv[1], "classifier")) return eval_classifier(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "stn")) return cli_eval_stn(argc - 1, argv + 1);
     if (!strcmp(argv[1], "saliency")) return eval_saliency_main(argc - 1, argv + 1);
-    return cli_usage("eval", "unknown '%s' (known: classifier, saliency)", argv[1]);
+    return cli_usage("eval", "unknown '%s' (known: classifier, stn, saliency)", argv[1]);
 }

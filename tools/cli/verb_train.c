@@ -35,6 +35,8 @@ void verb_train_help(FILE *out) {
             "  --max-steps N         stop after N optimiser steps in total\n"
             "  --quiet               no progress output\n",
             SC_FASHION_MNIST_ENV, SC_FASHION_MNIST_DEFAULT_DIR);
+    fprintf(out, "\n");
+    stn_train_help(out);
 }
 
 typedef struct {
@@ -328,7 +330,8 @@ done:
 }
 
 int verb_train(int argc, char **argv) {
-    if (argc < 2) return cli_usage("train", "need a MODEL (classifier)");
+    if (argc < 2) return cli_usage("train", "need a MODEL (classifier, stn)");
     if (!strcmp(argv[1], "classifier")) return train_classifier(argc - 1, argv + 1, argc, argv);
-    return cli_usage("train", "unknown model '%s' (known: classifier)", argv[1]);
+    if (!strcmp(argv[1], "stn")) return cli_train_stn(argc - 1, argv + 1);
+    return cli_usage("train", "unknown model '%s' (known: classifier, stn)", argv[1]);
 }

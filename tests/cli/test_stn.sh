@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# End-to-end tests of 'saccade stn', 'saccade train stn', 'saccade eval stn'.
+set -u
+cli=${SACCADE_CLI:?run through ctest}
+src=${SACCADE_SOURCE_DIR:?}
+py=${SACCADE_PYTHON:-/usr/bin/python3}
+tmp=$(mktemp -d "${SACCADE_BUILD_DIR:-/tmp}/cli-stn.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+pass=0; fail=0
+check() { # name, expected status, command...
+  local name=$1 want=$2; shift 2
+  "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?
+  if [ "$got" -eq "$want" ]; then pass=$((pass+1)); else
+    fail=$((fail+1)); echo "FAIL $name: exit $got, wanted $want"; sed 's/^/  stderr: /' "$tmp/err" | head -5
+  fi
+}
+expect_grep() { # name, file, pattern
+  if grep -qE -- "$3" "$2"; then pass=$((pass+1)); else
+    fail=$((fail+1)); echo "FAIL $1: '$3' not in $2:"; head -5 "$2" | sed 's/^/  /'; fi
+}
+ok_py() { # name, python code (reads nothing else)
+  if "$py" -c "$2" >"$tmp/pyout" 2>&1; then pass=$((pass+1)); else
+    fail=$((fail+1)); echo "FAIL $1:"; head -5 "$tmp/pyout" | sed 's/^/  /'; fi
+}
+sample="$src/assets/samples/stn/cluttered-0-Ankle_boot.png"
+
+# The verb on a shipped sample with the shipped model.
+check "stn on sample" 0 "$cli" stn "$sample" -o "$tmp/o.png"
+expect_grep "stn text names the class" "$tmp/out" "cluttered-0-Ankle_boot.png: .*%"
+# Two 224x224 panels: w = 8 + 2 * (224 + 8) = 472, h = 8 + 224 + caption + 8.
+ok_py "stn output png" "
+import cv2; im = cv2.imread('$tmp/o.png'); assert im is not None
+assert im.shape[1] == 472 and 240 < im.shape[0] < 300, im.shape
+r = (im[..., 2].astype(int) - im[..., 1]) > 120   # the red outline
+assert r.sum() > 100, r.sum()"
+check "stn json" 0 "$cli" stn "$sample" --json
+ok_py "stn json content" "
+import json; d = json.load(open('$tmp/out'))
+assert len(d['theta']) == 6 and all(isinstance(v, float) for v in d['theta'])
+assert len(d['top']) == 5
+p = [c['probability'] for c in d['top']]
+assert p == sorted(p, reverse=True) and 0 < sum(p) <= 1.0001, p
+assert d['top'][0]['class'] in ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']"
+check "stn on a colour photo" 0 "$cli" stn "$src/assets/samples/chelsea.jpg" --json
+
+# Errors.
+check "stn without image" 2 "$cli" stn -o "$tmp/x.png"
+check "stn without output" 2 "$cli" stn "$sample"
+check "stn bad option" 2 "$cli" stn "$sample" --frob -o "$tmp/x.png"
+check "stn two images" 2 "$cli" stn "$sample" "$sample" -o "$tmp/x.png"
+check "stn missing image" 1 "$cli" stn "$tmp/nope.png" -o "$tmp/x.png"
+expect_grep "missing image named" "$tmp/err" "nope.png"
+printf 'not an image' > "$tmp/bad.png"
+check "stn corrupt image" 1 "$cli" stn "$tmp/bad.png" -o "$tmp/x.png"
+check "stn bad model" 1 "$cli" stn "$sample" --model "$tmp/bad.png" -o "$tmp/x.png"
+expect_grep "bad model named" "$tmp/err" "bad.png"
+[ ! -e "$tmp/x.png" ] && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: failed stn left a file"; }
+
+# Training: 20 steps run, the loss falls, the model file works with eval.
+check "train stn stcnn 20 steps" 0 "$cli" train stn --distortion cluttered --model stcnn \
+  --max-steps 20 --batch 32 --lr 0.003 --threads 2 --eval-n 200 --quiet \
+  --metrics "$tmp/m.jsonl" -o "$tmp/st.safetensors"
+ok_py "train stn loss falls" "
+import json; L = [json.loads(l) for l in open('$tmp/m.jsonl')]
+loss = [d['loss'] for d in L if 'loss' in d]
+assert len(loss) == 20, len(loss)
+first, last = sum(loss[:5]) / 5, sum(loss[-5:]) / 5
+assert last < first - 0.05, (first, last)
+m = json.load(open('$tmp/st.metrics.json'))
+assert m['arch'] == 'stcnn' and m['distortion'] == 'cluttered' and 0 <= m['test_error'] <= 1"
+check "eval stn json" 0 "$cli" eval stn --model "$tmp/st.safetensors" --distortion cluttered --n 100 --json
+ok_py "eval json" "
+import json; d = json.load(open('$tmp/out')); assert d['n'] == 100 and d['arch'] == 'stcnn'
+assert abs(d['error'] + d['accuracy'] - 1) < 1e-9"
+check "eval wrong canvas" 1 "$cli" eval stn --model "$tmp/st.safetensors" --distortion rts --n 10
+check "stn verb on trained model" 0 "$cli" stn "$sample" --model "$tmp/st.safetensors" --json
+check "train stn cnn 3 steps" 0 "$cli" train stn --distortion rts --model cnn --max-steps 3 \
+  --batch 16 --threads 2 --eval-n 50 --quiet -o "$tmp/cnn.safetensors"
+check "eval stn cnn" 0 "$cli" eval stn --model "$tmp/cnn.safetensors" --distortion rts --n 50
+expect_grep "eval text" "$tmp/out" "CNN\) on 50 rts test scenes: error"
+check "stn verb refuses a plain CNN" 1 "$cli" stn "$sample" --model "$tmp/cnn.safetensors" -o "$tmp/x.png"
+check "train stn bad distortion" 2 "$cli" train stn --distortion warp --model cnn -o "$tmp/a.safetensors"
+check "train stn no model" 2 "$cli" train stn --distortion rts -o "$tmp/a.safetensors"
+check "train stn no output" 2 "$cli" train stn --distortion rts --model cnn
+check "train stn bad epochs" 2 "$cli" train stn --distortion rts --model cnn --epochs 0 -o "$tmp/a.safetensors"
+check "train stn resume without checkpoint" 2 "$cli" train stn --distortion rts --model cnn --resume -o "$tmp/a.safetensors"
+check "eval stn no model" 2 "$cli" eval stn --distortion rts
+check "eval stn bad n" 2 "$cli" eval stn --model "$tmp/st.safetensors" --distortion cluttered --n -3
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
