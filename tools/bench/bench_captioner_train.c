@@ -1,8 +1,8 @@
 /* Benchmark (not a test): one training step of the scenes captioner recipe
  * (tools/cli/verb_train_captioner.c defaults): CNN 16,32,64,128 (BN, 2x2 max
- * pools) on 96x96 RGB -> adaptive pool 12x12 -> Show-Attend-Tell decoder
+ * pools) on 96x96 RGB + x, y coordinate channels -> adaptive pool 12x12 -> Show-Attend-Tell decoder
  * (E 128, A 128, M 64, H 256, V 48, vector gate, relu attention, dropout 0.2),
- * masked CE + 0.2 doubly stochastic penalty, backward through the CNN, clip 5,
+ * masked CE + 0.1 doubly stochastic penalty, backward through the CNN, clip 5,
  * AdamW. Batch 32, captions of lengths 5..15 (+<start>/<end>), random inputs
  * (scene generation excluded, as in bench_captioner_train.py).
  * Usage: bench_captioner_train THREADS [STEPS] -> "saccade_captrain ex_per_s=... step_ms=..." */
@@ -55,7 +55,7 @@ int main(int argc, char **argv) {
     c.grid = 12, c.image_size = S, c.encoder_dim = 128, c.attention_dim = 128;
     c.embed_dim = 64, c.decoder_dim = 256, c.vocab_size = V, c.dropout = 0.2f;
     int ch[4] = {16, 32, 64, 128};
-    sc_cnn_config cc = sc_cnn_config_make(3, 4, ch);
+    sc_cnn_config cc = sc_cnn_config_make(5, 4, ch); /* RGB + coordinate channels */
     cc.pool[0] = cc.pool[1] = cc.pool[2] = 1;
     sc_captioner *m;
     CHECK(sc_captioner_create_cnn(&c, &cc, &v, 1, &m));
@@ -92,7 +92,7 @@ int main(int argc, char **argv) {
         CHECK(sc_captioner_encode_batch(m, x, B, S, S, 1, feat));
         memset(dfeat, 0, B * P * E * sizeof(float));
         sc_caption_batch cb = {B, L, caps, lens};
-        sc_caption_loss_opts lo = {0.2f, 1, 1};
+        sc_caption_loss_opts lo = {0.1f, 1, 1};
         sc_caption_loss out;
         CHECK(sc_captioner_loss(m, feat, &cb, &lo, &r, &out, dfeat));
         CHECK(sc_captioner_encode_backward(m, dfeat));
