@@ -41,6 +41,8 @@ int verb_eval(int argc, char **argv);
 void verb_eval_help(FILE *out);
 int verb_saliency(int argc, char **argv);
 void verb_saliency_help(FILE *out);
+int verb_caption(int argc, char **argv);
+void verb_caption_help(FILE *out);
 /* "saccade eval saliency ..." (argv[0] is "saliency"), in verb_eval_saliency.c. */
 int eval_saliency_main(int argc, char **argv);
 void eval_saliency_help(FILE *out);
