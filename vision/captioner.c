@@ -266,7 +266,8 @@ sc_status sc_captioner_create(const sc_captioner_config *config, const sc_vocab 
                             config->vocab_size, vocab->n);
     if (config->encoder != SC_CAP_ENC_FEATURES)
         return sc_set_error(SC_ERR_UNSUPPORTED,
-                            "sc_captioner_create: only the features encoder can be created here");
+                            "sc_captioner_create: only the features encoder can be created here "
+                            "(see sc_captioner_create_cnn)");
     sc_captioner *m = alloc_model(config);
     if (!m) return SC_ERR_NOMEM;
     if ((st = copy_vocab(vocab, &m->vocab)) != SC_OK) {
@@ -391,22 +392,45 @@ fail:
 
 sc_status sc_captioner_save(const sc_captioner *m, const char *path) {
     if (!m || !path) return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_save: NULL argument");
-    if (m->cfg.encoder != SC_CAP_ENC_FEATURES)
-        return sc_set_error(
-            SC_ERR_UNSUPPORTED,
-            "sc_captioner_save: saving models with an image encoder is not supported");
+    if (m->cfg.encoder == SC_CAP_ENC_RESNET)
+        return sc_set_error(SC_ERR_UNSUPPORTED,
+                            "sc_captioner_save: the resnet encoder's weights are folded at load "
+                            "and cannot be saved (convert with tools/convert_sat.py)");
+    if (m->cfg.encoder == SC_CAP_ENC_CNN && !m->enc)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_save: cnn model without encoder");
     sc_st_writer *w = sc_st_writer_new();
     if (!w) return SC_ERR_NOMEM;
     sc_status s = SC_OK;
     char *cj = sc_captioner_config_to_json(&m->cfg);
     char *vj = sc_vocab_to_json(&m->vocab);
+    char *ej = NULL;
+    if (m->cfg.encoder == SC_CAP_ENC_CNN && !(ej = sc_cap_encoder_config_json(m))) {
+        s = SC_ERR_NOMEM;
+        goto done;
+    }
     if (!cj || !vj) {
         s = SC_ERR_NOMEM;
         goto done;
     }
     if ((s = sc_st_writer_set_metadata(w, "saccade.config", cj)) ||
-        (s = sc_st_writer_set_metadata(w, "saccade.vocab", vj)))
+        (s = sc_st_writer_set_metadata(w, "saccade.vocab", vj)) ||
+        (ej && (s = sc_st_writer_set_metadata(w, "saccade.encoder", ej))))
         goto done;
+    if (ej) { /* encoder parameters and buffers, names already "encoder."-prefixed */
+        const sc_param *lists[2];
+        size_t ns[2];
+        if ((s = sc_captioner_encoder_params((sc_captioner *)m, &lists[0], &ns[0], &lists[1],
+                                             &ns[1])))
+            goto done;
+        for (int l = 0; l < 2; l++)
+            for (size_t k = 0; k < ns[l]; k++) {
+                const sc_param *p = &lists[l][k];
+                int64_t flat[1] = {(int64_t)p->n};
+                if ((s = sc_st_writer_add_f32(w, p->name, p->param, p->ndim ? p->ndim : 1,
+                                              p->ndim ? p->shape : flat, SC_ST_F32)))
+                    goto done;
+            }
+    }
     for (int i = 0; i < CW_COUNT; i++) {
         if (!m->w[i]) continue;
         if ((s = sc_st_writer_add_f32(w, m->names[i], m->w[i], m->ndim[i], m->shape[i], SC_ST_F32)))
@@ -416,6 +440,7 @@ sc_status sc_captioner_save(const sc_captioner *m, const char *path) {
 done:
     free(cj);
     free(vj);
+    free(ej);
     sc_st_writer_free(w);
     return s;
 }

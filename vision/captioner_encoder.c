@@ -1,31 +1,266 @@
-/* saccade: captioner image encoders (pluggable: features | resnet | cnn). */
+/* saccade: captioner image encoders (pluggable: features | resnet | cnn).
+ *
+ * resnet: torchvision ResNet truncated before pooling (sc_resnet, BN folded)
+ *         -> adaptive average pool to grid x grid -> (P, E), p = i * grid + j.
+ * cnn:    sc_cnn (prefix "encoder.", config in the "saccade.encoder" metadata)
+ *         -> adaptive average pool to grid x grid -> (P, C); trainable: the
+ *         loss's dfeatures go back through the pool into the CNN. */
+#include <stdlib.h>
 #include <string.h>
 #include "captioner_internal.h"
+#include "saccade/sc_cnn.h"
+#include "saccade/sc_nn.h"
+#include "saccade/sc_resnet.h"
 #include "sc_internal.h"
 
 struct sc_encoder_impl {
     int kind;
+    sc_resnet *resnet;
+    sc_cnn *cnn;
+    float *fmap, *pooled, *dpooled, *dfmap; /* scratch, grown on demand */
+    size_t fmap_cap, pooled_cap, dpooled_cap, dfmap_cap;
+    /* last encode_batch (for the backward pass) */
+    int last_N, last_C, last_h, last_w, last_train;
 };
 
-sc_status sc_cap_encoder_load(sc_captioner *m, sc_safetensors *st, const char *path) {
-    (void)st;
-    (void)path;
-    m->enc = NULL; /* image encoders are attached when available (see sc_captioner_encode) */
+static sc_status grow(float **buf, size_t *cap, size_t n) {
+    if (n <= *cap) return SC_OK;
+    float *p = sc_malloc(n * sizeof(float));
+    if (!p) return sc_set_error(SC_ERR_NOMEM, "captioner encoder: out of memory (%zu floats)", n);
+    sc_free(*buf);
+    *buf = p;
+    *cap = n;
     return SC_OK;
 }
 
 void sc_cap_encoder_free(struct sc_encoder_impl *e) {
+    if (!e) return;
+    sc_resnet_free(e->resnet);
+    sc_cnn_free(e->cnn);
+    sc_free(e->fmap);
+    sc_free(e->pooled);
+    sc_free(e->dpooled);
+    sc_free(e->dfmap);
     sc_free(e);
 }
 
-sc_status sc_captioner_encode(sc_captioner *m, const float *image, int H, int W, float *features) {
-    if (!m || !image || !features || H <= 0 || W <= 0)
+static sc_status check_cnn_dims(const sc_captioner_config *c, const sc_cnn_config *cc) {
+    sc_status s = sc_cnn_config_validate(cc);
+    if (s) return s;
+    if (cc->in_channels != 3)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "captioner cnn encoder: in_channels is %d, images have 3",
+                            cc->in_channels);
+    if (cc->channels[cc->nstages - 1] != c->encoder_dim)
+        return sc_set_error(
+            SC_ERR_INVALID_ARG,
+            "captioner cnn encoder: last stage has %d channels but encoder_dim is %d",
+            cc->channels[cc->nstages - 1], c->encoder_dim);
+    int C, h, w;
+    if ((s = sc_cnn_output_size(cc, c->image_size, c->image_size, &C, &h, &w))) return s;
+    return SC_OK;
+}
+
+sc_status sc_cap_encoder_load(sc_captioner *m, sc_safetensors *st, const char *path) {
+    m->enc = NULL;
+    struct sc_encoder_impl *e = sc_calloc(1, sizeof *e);
+    if (!e) return SC_ERR_NOMEM;
+    e->kind = m->cfg.encoder;
+    sc_status s = SC_OK;
+    if (m->cfg.encoder == SC_CAP_ENC_RESNET) {
+        if ((s = sc_resnet_load_st(st, "encoder.", NULL, &e->resnet))) {
+            sc_error_prefix(path);
+            goto fail;
+        }
+        sc_resnet_info info;
+        sc_resnet_get_info(e->resnet, &info);
+        if (m->cfg.encoder_arch[0] && strcmp(m->cfg.encoder_arch, info.arch) != 0) {
+            s = sc_set_error(SC_ERR_FORMAT, "%s: config encoder_arch \"%s\" but the tensors are %s",
+                             path, m->cfg.encoder_arch, info.arch);
+            goto fail;
+        }
+        if (info.feature_channels != m->cfg.encoder_dim) {
+            s = sc_set_error(SC_ERR_FORMAT, "%s: %s gives %d channels but encoder_dim is %d", path,
+                             info.arch, info.feature_channels, m->cfg.encoder_dim);
+            goto fail;
+        }
+    } else if (m->cfg.encoder == SC_CAP_ENC_CNN) {
+        const char *ej = sc_safetensors_metadata(st, "saccade.encoder");
+        sc_cnn_config cc;
+        if (!ej) {
+            s = sc_set_error(SC_ERR_FORMAT, "%s: cnn encoder without \"saccade.encoder\" metadata",
+                             path);
+            goto fail;
+        }
+        if ((s = sc_cnn_config_from_json(ej, &cc)) || (s = check_cnn_dims(&m->cfg, &cc))) {
+            sc_error_prefix(path);
+            goto fail;
+        }
+        sc_rng r;
+        sc_rng_seed(&r, 0);
+        if ((s = sc_cnn_create(&cc, "encoder.", &r, &e->cnn))) goto fail;
+        if ((s = sc_cnn_load(e->cnn, st))) {
+            sc_error_prefix(path);
+            goto fail;
+        }
+        /* every encoder.* tensor must belong to the CNN */
+        const sc_param *pl, *bl;
+        size_t np, nb;
+        sc_cnn_params(e->cnn, &pl, &np);
+        sc_cnn_buffers(e->cnn, &bl, &nb);
+        for (size_t i = 0; i < sc_safetensors_count(st); i++) {
+            sc_st_tensor_info info;
+            if ((s = sc_safetensors_info(st, i, &info))) goto fail;
+            if (strncmp(info.name, "encoder.", 8) != 0) continue;
+            int known = 0;
+            for (size_t k = 0; k < np; k++) known |= !strcmp(pl[k].name, info.name);
+            for (size_t k = 0; k < nb; k++) known |= !strcmp(bl[k].name, info.name);
+            size_t ln = strlen(info.name), sl = strlen(".num_batches_tracked");
+            if (ln >= sl && !strcmp(info.name + ln - sl, ".num_batches_tracked")) known = 1;
+            if (!known) {
+                s = sc_set_error(SC_ERR_FORMAT, "%s: tensor %s is not part of the cnn encoder",
+                                 path, info.name);
+                goto fail;
+            }
+        }
+    } else {
+        sc_free(e);
+        return SC_OK;
+    }
+    m->enc = e;
+    return SC_OK;
+fail:
+    sc_cap_encoder_free(e);
+    return s;
+}
+
+sc_status sc_captioner_create_cnn(const sc_captioner_config *config, const sc_cnn_config *cnn,
+                                  const sc_vocab *vocab, uint64_t seed, sc_captioner **out) {
+    if (!out) return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_create_cnn: out is NULL");
+    *out = NULL;
+    if (!config || !cnn)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_create_cnn: NULL config");
+    if (config->encoder != SC_CAP_ENC_CNN)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "sc_captioner_create_cnn: config encoder must be \"cnn\"");
+    sc_status s = check_cnn_dims(config, cnn);
+    if (s) return s;
+    sc_captioner_config fc = *config;
+    fc.encoder = SC_CAP_ENC_FEATURES;
+    sc_captioner *m = NULL;
+    if ((s = sc_captioner_create(&fc, vocab, seed, &m))) return s;
+    m->cfg.encoder = SC_CAP_ENC_CNN;
+    if (!m->cfg.encoder_arch[0]) snprintf(m->cfg.encoder_arch, sizeof m->cfg.encoder_arch, "cnn");
+    struct sc_encoder_impl *e = sc_calloc(1, sizeof *e);
+    if (!e) {
+        sc_captioner_free(m);
+        return SC_ERR_NOMEM;
+    }
+    e->kind = SC_CAP_ENC_CNN;
+    m->enc = e;
+    sc_rng r;
+    sc_rng_seed(&r, seed ^ 0x9e3779b97f4a7c15ull); /* a stream apart from the decoder's */
+    if ((s = sc_cnn_create(cnn, "encoder.", &r, &e->cnn))) {
+        sc_captioner_free(m);
+        return s;
+    }
+    *out = m;
+    return SC_OK;
+}
+
+sc_status sc_captioner_encoder_params(sc_captioner *m, const sc_param **params, size_t *n,
+                                      const sc_param **buffers, size_t *nb) {
+    if (!m || !params || !n || !buffers || !nb)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_encoder_params: NULL argument");
+    *params = *buffers = NULL;
+    *n = *nb = 0;
+    if (m->enc && m->enc->cnn) {
+        sc_cnn_params(m->enc->cnn, params, n);
+        sc_cnn_buffers(m->enc->cnn, buffers, nb);
+    }
+    return SC_OK;
+}
+
+char *sc_cap_encoder_config_json(const sc_captioner *m) {
+    if (!m->enc || !m->enc->cnn) return NULL;
+    return sc_cnn_config_to_json(sc_cnn_get_config(m->enc->cnn));
+}
+
+/* (N, C, G, G) -> (N, P, C). */
+static void to_pc(const float *x, int N, int C, int P, float *out) {
+#pragma omp parallel for schedule(static) if (N > 1)
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++)
+            for (int p = 0; p < P; p++)
+                out[((size_t)n * P + p) * C + c] = x[((size_t)n * C + c) * P + p];
+}
+static void from_pc(const float *x, int N, int C, int P, float *out) {
+#pragma omp parallel for schedule(static) if (N > 1)
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++)
+            for (int p = 0; p < P; p++)
+                out[((size_t)n * C + c) * P + p] = x[((size_t)n * P + p) * C + c];
+}
+
+sc_status sc_captioner_encode_batch(sc_captioner *m, const float *images, int N, int H, int W,
+                                    int train, float *features) {
+    if (!m || !images || !features || N <= 0 || H <= 0 || W <= 0 || H > 16384 || W > 16384)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_encode: bad argument");
     if (m->cfg.encoder == SC_CAP_ENC_FEATURES)
         return sc_set_error(SC_ERR_UNSUPPORTED,
                             "sc_captioner_encode: the model has no image encoder (features model)");
-    if (!m->enc)
+    struct sc_encoder_impl *e = m->enc;
+    if (!e)
         return sc_set_error(SC_ERR_UNSUPPORTED, "sc_captioner_encode: encoder \"%s\" not available",
                             m->cfg.encoder_arch);
-    return SC_ERR_UNSUPPORTED;
+    const int G = m->cfg.grid, P = m->P, E = m->cfg.encoder_dim;
+    sc_status s;
+    const float *fmap;
+    int C, h, w;
+    if (e->resnet) {
+        if (train)
+            return sc_set_error(SC_ERR_UNSUPPORTED,
+                                "sc_captioner_encode: the resnet encoder is inference only");
+        if ((s = sc_resnet_feature_size(e->resnet, H, W, &h, &w))) return s;
+        C = E;
+        size_t n;
+        if (sc_mul_size((size_t)N * C, (size_t)h * w, &n))
+            return sc_set_error(SC_ERR_LIMIT, "sc_captioner_encode: image too large");
+        if ((s = grow(&e->fmap, &e->fmap_cap, n))) return s;
+        if ((s = sc_resnet_forward(e->resnet, images, N, H, W, e->fmap, NULL))) return s;
+        fmap = e->fmap;
+    } else {
+        if ((s = sc_cnn_forward(e->cnn, images, N, H, W, train != 0, &fmap, &C, &h, &w))) return s;
+        if (C != E) return sc_set_error(SC_ERR_INTERNAL, "captioner cnn: %d channels", C);
+    }
+    if ((s = grow(&e->pooled, &e->pooled_cap, (size_t)N * C * P))) return s;
+    if ((s = sc_adaptive_avgpool2d_forward(e->pooled, fmap, N, C, h, w, G, G))) return s;
+    to_pc(e->pooled, N, C, P, features);
+    e->last_N = N, e->last_C = C, e->last_h = h, e->last_w = w, e->last_train = train && e->cnn;
+    return SC_OK;
+}
+
+sc_status sc_captioner_encode_backward(sc_captioner *m, const float *dfeatures) {
+    if (!m || !dfeatures)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_encode_backward: NULL argument");
+    struct sc_encoder_impl *e = m->enc;
+    if (!e || !e->cnn)
+        return sc_set_error(SC_ERR_UNSUPPORTED,
+                            "sc_captioner_encode_backward: only the cnn encoder is trainable");
+    if (!e->last_train)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "sc_captioner_encode_backward: no sc_captioner_encode_batch before");
+    const int N = e->last_N, C = e->last_C, h = e->last_h, w = e->last_w, G = m->cfg.grid;
+    sc_status s;
+    if ((s = grow(&e->dpooled, &e->dpooled_cap, (size_t)N * C * m->P)) ||
+        (s = grow(&e->dfmap, &e->dfmap_cap, (size_t)N * C * h * w)))
+        return s;
+    from_pc(dfeatures, N, C, m->P, e->dpooled);
+    memset(e->dfmap, 0, (size_t)N * C * h * w * sizeof(float)); /* the pool accumulates */
+    if ((s = sc_adaptive_avgpool2d_backward(e->dfmap, e->dpooled, N, C, h, w, G, G))) return s;
+    return sc_cnn_backward(e->cnn, e->dfmap, NULL);
+}
+
+sc_status sc_captioner_encode(sc_captioner *m, const float *image, int H, int W, float *features) {
+    return sc_captioner_encode_batch(m, image, 1, H, W, 0, features);
 }

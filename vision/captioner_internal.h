@@ -89,5 +89,7 @@ sc_status sc_cap_init_state(const struct sc_captioner *m, const float *features,
 #include "saccade/sc_safetensors.h"
 sc_status sc_cap_encoder_load(struct sc_captioner *m, sc_safetensors *st, const char *path);
 void sc_cap_encoder_free(struct sc_encoder_impl *e);
+/* The CNN encoder's config JSON (malloc'd) or NULL when there is no CNN. */
+char *sc_cap_encoder_config_json(const struct sc_captioner *m);
 
 #endif

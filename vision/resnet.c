@@ -72,16 +72,29 @@ typedef struct loader {
     const char *path;
     unsigned char *used; /* per tensor in the file */
     size_t bytes;
+    const char *prefix; /* prepended to every tensor name ("" for a plain file) */
 } loader;
 
+/* prefix + name into buf (names are short; an overlong one cannot match). */
+static const char *pname(const loader *L, const char *name, char *buf, size_t cap) {
+    snprintf(buf, cap, "%s%s", L->prefix, name);
+    return buf;
+}
+
+static long find_p(loader *L, const char *name) {
+    char nm[320];
+    return sc_safetensors_find(L->st, pname(L, name, nm, sizeof nm));
+}
+
 static void mark_used(loader *L, const char *name) {
-    long i = sc_safetensors_find(L->st, name);
+    long i = find_p(L, name);
     if (i >= 0) L->used[i] = 1;
 }
 
 static sc_status get(loader *L, const char *name, int ndim, const int64_t *shape,
                      const float **out) {
-    sc_status s = sc_safetensors_get_f32(L->st, name, ndim, shape, out);
+    char nm[320];
+    sc_status s = sc_safetensors_get_f32(L->st, pname(L, name, nm, sizeof nm), ndim, shape, out);
     if (s == SC_OK) mark_used(L, name);
     return s;
 }
@@ -267,7 +280,7 @@ static sc_status load_all(sc_resnet *m, loader *L, const sc_resnet_params *p) {
     }
     m->info.feature_channels = inC;
     if (p->include_head) {
-        long fi = sc_safetensors_find(L->st, "fc.weight");
+        long fi = find_p(L, "fc.weight");
         if (fi < 0)
             return sc_set_error(SC_ERR_FORMAT,
                                 "%s: no tensor named fc.weight (include_head needs the classifier)",
@@ -299,6 +312,7 @@ static sc_status load_all(sc_resnet *m, loader *L, const sc_resnet_params *p) {
         if (L->used[i]) continue;
         sc_st_tensor_info ti;
         if ((s = sc_safetensors_info(L->st, i, &ti))) return s;
+        if (strncmp(ti.name, L->prefix, strlen(L->prefix)) != 0) continue; /* not ours */
         size_t ln = strlen(ti.name), sl = strlen(".num_batches_tracked");
         if (ln >= sl && !strcmp(ti.name + ln - sl, ".num_batches_tracked")) continue;
         return sc_set_error(SC_ERR_FORMAT,
@@ -320,15 +334,21 @@ static sc_status load_all(sc_resnet *m, loader *L, const sc_resnet_params *p) {
     return SC_OK;
 }
 
-sc_status sc_resnet_load(const char *path, const sc_resnet_params *params, sc_resnet **out) {
-    if (!out) return sc_set_error(SC_ERR_INVALID_ARG, "sc_resnet_load: out is NULL");
-    *out = NULL;
-    if (!path) return sc_set_error(SC_ERR_INVALID_ARG, "sc_resnet_load: path is NULL");
-    sc_resnet_params p = params ? *params : sc_resnet_default_params();
-    if (p.threads < 0)
-        return sc_set_error(SC_ERR_INVALID_ARG, "sc_resnet_load: threads %d < 0", p.threads);
+static const struct {
+    const char *name;
+    int depth, bott, layers[4];
+} g_archs[] = {{"resnet18", 18, 0, {2, 2, 2, 2}},
+               {"resnet34", 34, 0, {3, 4, 6, 3}},
+               {"resnet50", 50, 1, {3, 4, 6, 3}},
+               {"resnet101", 101, 1, {3, 4, 23, 3}},
+               {"resnet152", 152, 1, {3, 8, 36, 3}}};
+
+static sc_status check_params(const sc_resnet_params *params, sc_resnet_params *p, const char *fn) {
+    *p = params ? *params : sc_resnet_default_params();
+    if (p->threads < 0)
+        return sc_set_error(SC_ERR_INVALID_ARG, "%s: threads %d < 0", fn, p->threads);
     sc_status s;
-    if (p.threads > 0 && (s = sc_set_num_threads(p.threads))) return s;
+    if (p->threads > 0 && (s = sc_set_num_threads(p->threads))) return s;
     if (g_par < 0) {
         const char *e = getenv("SACCADE_RESNET_OMP");
         sc_blas_info bi;
@@ -337,10 +357,41 @@ sc_status sc_resnet_load(const char *path, const sc_resnet_params *params, sc_re
         else
             g_par = sc_blas_get_info(&bi) == SC_OK && strstr(bi.library, "openmp") != NULL;
     }
+    return SC_OK;
+}
+
+/* Build a model from an open file: arch already in m->info.arch. */
+static sc_status load_from(sc_resnet *m, sc_safetensors *st, const char *path, const char *prefix,
+                           const sc_resnet_params *p) {
+    loader L = {st, path, NULL, 0, prefix};
+    int found = -1;
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(m->info.arch, g_archs[i].name)) found = i;
+    if (found < 0)
+        return sc_set_error(SC_ERR_UNSUPPORTED,
+                            "%s: unsupported arch \"%s\" (supported: resnet18, "
+                            "resnet34, resnet50, resnet101, resnet152)",
+                            path, m->info.arch);
+    m->info.depth = g_archs[found].depth;
+    m->info.bottleneck = g_archs[found].bott;
+    memcpy(m->layers, g_archs[found].layers, sizeof m->layers);
+    L.used = sc_calloc(sc_safetensors_count(st) + 1, 1);
+    if (!L.used) return SC_ERR_NOMEM;
+    sc_status s = load_all(m, &L, p);
+    sc_free(L.used);
+    return s;
+}
+
+sc_status sc_resnet_load(const char *path, const sc_resnet_params *params, sc_resnet **out) {
+    if (!out) return sc_set_error(SC_ERR_INVALID_ARG, "sc_resnet_load: out is NULL");
+    *out = NULL;
+    if (!path) return sc_set_error(SC_ERR_INVALID_ARG, "sc_resnet_load: path is NULL");
+    sc_resnet_params p;
+    sc_status s = check_params(params, &p, "sc_resnet_load");
+    if (s) return s;
     sc_safetensors *st = NULL;
     if ((s = sc_safetensors_open(path, &st))) return s;
     sc_resnet *m = sc_calloc(1, sizeof *m);
-    loader L = {st, path, NULL, 0};
     if (!m) {
         s = SC_ERR_NOMEM;
         goto done;
@@ -350,37 +401,56 @@ sc_status sc_resnet_load(const char *path, const sc_resnet_params *params, sc_re
     if ((s = parse_config(path, sc_safetensors_metadata(st, "saccade.config"), m->info.arch,
                           sizeof m->info.arch, &m->eps)))
         goto done;
-    static const struct {
-        const char *name;
-        int depth, bott, layers[4];
-    } archs[] = {{"resnet18", 18, 0, {2, 2, 2, 2}},
-                 {"resnet34", 34, 0, {3, 4, 6, 3}},
-                 {"resnet50", 50, 1, {3, 4, 6, 3}},
-                 {"resnet101", 101, 1, {3, 4, 23, 3}},
-                 {"resnet152", 152, 1, {3, 8, 36, 3}}};
-    int found = -1;
-    for (int i = 0; i < 5; i++)
-        if (!strcmp(m->info.arch, archs[i].name)) found = i;
-    if (found < 0) {
-        s = sc_set_error(SC_ERR_UNSUPPORTED,
-                         "%s: unsupported arch \"%s\" in saccade.config (supported: resnet18, "
-                         "resnet34, resnet50, resnet101, resnet152)",
-                         path, m->info.arch);
-        goto done;
-    }
-    m->info.depth = archs[found].depth;
-    m->info.bottleneck = archs[found].bott;
-    memcpy(m->layers, archs[found].layers, sizeof m->layers);
-    L.used = sc_calloc(sc_safetensors_count(st) + 1, 1);
-    if (!L.used) {
-        s = SC_ERR_NOMEM;
-        goto done;
-    }
-    s = load_all(m, &L, &p);
+    s = load_from(m, st, path, "", &p);
 done:
-    sc_free(L.used);
     sc_safetensors_free(st);
     if (s) {
+        sc_resnet_free(m);
+        return s;
+    }
+    *out = m;
+    return SC_OK;
+}
+
+sc_status sc_resnet_load_st(sc_safetensors *st, const char *prefix, const sc_resnet_params *params,
+                            sc_resnet **out) {
+    if (!out) return sc_set_error(SC_ERR_INVALID_ARG, "sc_resnet_load_st: out is NULL");
+    *out = NULL;
+    if (!st) return sc_set_error(SC_ERR_INVALID_ARG, "sc_resnet_load_st: st is NULL");
+    if (!prefix) prefix = "";
+    if (strlen(prefix) > 200)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_resnet_load_st: prefix too long");
+    sc_resnet_params p;
+    sc_status s = check_params(params, &p, "sc_resnet_load_st");
+    if (s) return s;
+    /* The architecture from the tensors: bottleneck blocks have conv3, and the
+     * number of blocks per layer is the count of layerL.i.conv1.weight. */
+    char nm[320];
+    snprintf(nm, sizeof nm, "%slayer1.0.conv3.weight", prefix);
+    int bott = sc_safetensors_find(st, nm) >= 0, layers[4];
+    for (int l = 0; l < 4; l++) {
+        int n = 0;
+        for (;; n++) {
+            snprintf(nm, sizeof nm, "%slayer%d.%d.conv1.weight", prefix, l + 1, n);
+            if (sc_safetensors_find(st, nm) < 0 || n > 64) break;
+        }
+        layers[l] = n;
+    }
+    int found = -1;
+    for (int i = 0; i < 5; i++)
+        if (g_archs[i].bott == bott && !memcmp(g_archs[i].layers, layers, sizeof layers)) found = i;
+    if (found < 0)
+        return sc_set_error(SC_ERR_FORMAT,
+                            "sc_resnet_load_st: tensors under \"%s\" are not a torchvision "
+                            "resnet18/34/50/101/152 (blocks per layer %d,%d,%d,%d%s)",
+                            prefix, layers[0], layers[1], layers[2], layers[3],
+                            bott ? ", bottleneck" : "");
+    sc_resnet *m = sc_calloc(1, sizeof *m);
+    if (!m) return SC_ERR_NOMEM;
+    m->eps = 1e-5f;
+    m->winograd = p.winograd != 0;
+    snprintf(m->info.arch, sizeof m->info.arch, "%s", g_archs[found].name);
+    if ((s = load_from(m, st, "sc_resnet_load_st", prefix, &p))) {
         sc_resnet_free(m);
         return s;
     }

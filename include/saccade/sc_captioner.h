@@ -119,9 +119,21 @@ typedef struct sc_captioner sc_captioner;
  * must equal vocab->n. The vocabulary is copied. */
 sc_status sc_captioner_create(const sc_captioner_config *config, const sc_vocab *vocab,
                               uint64_t seed, sc_captioner **out);
+/* New model with a fresh small CNN encoder (sc_cnn.h, tensors "encoder." +
+ * sc_cnn names, its config stored as the "saccade.encoder" metadata JSON):
+ * config->encoder must be SC_CAP_ENC_CNN, cnn->in_channels 3 and its last stage
+ * width equal to encoder_dim. The CNN's output (for image_size x image_size
+ * inputs) is adaptive-average-pooled to grid x grid. The decoder is initialised
+ * as by sc_captioner_create(seed), the CNN from a separate stream of seed. */
+struct sc_cnn_config;
+sc_status sc_captioner_create_cnn(const sc_captioner_config *config,
+                                  const struct sc_cnn_config *cnn, const sc_vocab *vocab,
+                                  uint64_t seed, sc_captioner **out);
 /* Load a model file (validates config, vocabulary and every tensor's shape). */
 sc_status sc_captioner_load(const char *path, sc_captioner **out);
-/* Write the model (decoder tensors, config and vocab metadata) atomically. */
+/* Write the model (decoder tensors, config and vocab metadata; for the cnn
+ * encoder also its tensors and "saccade.encoder") atomically. Models with a
+ * resnet encoder cannot be saved (SC_ERR_UNSUPPORTED: weights are folded). */
 sc_status sc_captioner_save(const sc_captioner *m, const char *path);
 void sc_captioner_free(sc_captioner *m);
 
@@ -131,10 +143,26 @@ const sc_vocab *sc_captioner_get_vocab(const sc_captioner *m);
  * on first call and owned by the model). Valid until sc_captioner_free. */
 sc_status sc_captioner_params(sc_captioner *m, const sc_param **params, size_t *n);
 
+/* The encoder's trainable tensors and buffers (BN running statistics) for the
+ * cnn encoder (names "encoder.*", grads owned by the model); both lists are
+ * empty for the features and resnet encoders. Valid until sc_captioner_free. */
+sc_status sc_captioner_encoder_params(sc_captioner *m, const sc_param **params, size_t *n,
+                                      const sc_param **buffers, size_t *nbuffers);
+
 /* Image (any size, 3 channels) -> normalised (3, S, S) CHW, S = image_size. */
 sc_status sc_captioner_preprocess(const sc_captioner *m, const sc_image *img, sc_image *out);
 /* Normalised (3, H, W) image -> features (P, E). Needs an image encoder. */
 sc_status sc_captioner_encode(sc_captioner *m, const float *image, int H, int W, float *features);
+/* Batched: images (N, 3, H, W) normalised -> features (N, P, E). train = 1
+ * (cnn only): batch-norm uses batch statistics (and updates the running ones)
+ * and the activations are kept for sc_captioner_encode_backward. Encoder
+ * output (N, C, h, w) -> adaptive average pool to grid x grid -> (N, P, C). */
+sc_status sc_captioner_encode_batch(sc_captioner *m, const float *images, int N, int H, int W,
+                                    int train, float *features);
+/* Backward of the last sc_captioner_encode_batch (cnn encoder): dfeatures
+ * (N, P, E), e.g. from sc_captioner_loss, ACCUMULATED into the CNN's grads
+ * through the pool. */
+sc_status sc_captioner_encode_backward(sc_captioner *m, const float *dfeatures);
 
 /* ================================================================ decoding */
 typedef struct sc_beam_params {

@@ -43,6 +43,7 @@
 
 #include <stddef.h>
 #include "saccade/sc_error.h"
+#include "saccade/sc_safetensors.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -87,6 +88,14 @@ typedef struct sc_resnet_info {
  * bad JSON, unused tensor), SC_ERR_SHAPE (misshaped tensor),
  * SC_ERR_UNSUPPORTED (unknown arch, non-float dtype). */
 sc_status sc_resnet_load(const char *path, const sc_resnet_params *params, sc_resnet **out);
+/* Load from an open safetensors file whose tensors are prefix + torchvision
+ * names (e.g. "encoder.conv1.weight" with prefix "encoder."); tensors outside
+ * the prefix are ignored, unused tensors inside it are an error as above. The
+ * architecture is inferred from the tensors (bottleneck blocks have conv3; the
+ * number of blocks per layer picks the depth); BN eps is 1e-5. st is only
+ * read during the call (the weights are copied and folded). */
+sc_status sc_resnet_load_st(sc_safetensors *st, const char *prefix, const sc_resnet_params *params,
+                            sc_resnet **out);
 void sc_resnet_free(sc_resnet *m);
 sc_status sc_resnet_get_info(const sc_resnet *m, sc_resnet_info *info);
 

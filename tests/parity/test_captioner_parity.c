@@ -1,7 +1,9 @@
 /* Captioner parity against the tutorial's PyTorch model (tools/ref/ref_sat.py):
  * a random small model saved in the tutorial's checkpoint layout, converted by
  * tools/convert_sat.py, then per-step logits / alphas under teacher forcing
- * (1e-4) and beam search words for k = 1, 3, 5 (identical) on three photos. */
+ * (1e-4) and beam search words for k = 1, 3, 5 (identical) on three photos;
+ * then the resnet encoder itself (features within 1e-4 of torch's Encoder on
+ * the torch-preprocessed photos) and image -> caption words for k = 1, 3, 5. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,12 +179,63 @@ static void test_preprocess(void **state) {
     sc_captioner_free(m);
 }
 
+/* The resnet encoder wired in sc_captioner_encode (sc_resnet_load_st with the
+ * "encoder." prefix, adaptive pool to the grid) against torch's Encoder on the
+ * torch-preprocessed photos, then image -> features -> beam search words. */
+static void test_encoder_and_full_path(void **state) {
+    (void)state;
+    sc_captioner *m = load_model();
+    const sc_captioner_config *c = sc_captioner_get_config(m);
+    const int P = c->grid * c->grid, E = c->encoder_dim;
+    double worst = 0;
+    float *f = malloc(sizeof(float) * P * E);
+    for (int i = 0; i < 3; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s_input", images[i]);
+        sc_npy in = sc_test_npy(g_dir, name);
+        snprintf(name, sizeof name, "%s_features", images[i]);
+        sc_npy ref = sc_test_npy(g_dir, name);
+        assert_int_equal(in.ndim, 3); /* (3, 256, 256) */
+        assert_int_equal(ref.count, (size_t)P * E);
+        SC_TEST_OK(sc_captioner_encode(m, in.data, (int)in.shape[1], (int)in.shape[2], f));
+        double scale = 0;
+        for (size_t k = 0; k < ref.count; k++) scale = fmax(scale, fabs(ref.data[k]));
+        sc_test_assert_close("encoder features", f, ref.data, ref.count, 1e-4, 1e-4 * scale);
+        double e = max_abs(f, ref.data, ref.count);
+        worst = fmax(worst, e / fmax(1.0, scale));
+        for (int k = 1; k <= 5; k += 2) {
+            snprintf(name, sizeof name, "%s_k%d_seq", images[i], k);
+            sc_npy seq = sc_test_npy(g_dir, name);
+            sc_beam_params bp = sc_captioner_beam_default_params();
+            bp.beam_size = k;
+            sc_caption_result r;
+            SC_TEST_OK(sc_captioner_beam_search(m, f, &bp, &r));
+            assert_int_equal(r.hyps[0].len, (int)seq.count);
+            for (int t = 0; t < r.hyps[0].len; t++)
+                assert_int_equal(r.hyps[0].tokens[t], (int)seq.data[t]);
+            print_message("%s k=%d image->caption: \"%s\" (same words as torch)\n", images[i], k,
+                          r.text);
+            sc_caption_result_free(&r);
+            sc_npy_free(&seq);
+        }
+        sc_npy_free(&in);
+        sc_npy_free(&ref);
+    }
+    print_message("resnet18 encoder features: max abs err %.3g (relative to max |feature|)\n",
+                  worst);
+    free(f);
+    /* a resnet model cannot be re-saved (folded weights) */
+    char *path = sc_test_join(g_dir, "resave.safetensors");
+    assert_int_equal(sc_captioner_save(m, path), SC_ERR_UNSUPPORTED);
+    free(path);
+    sc_captioner_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_converted_config),
-        cmocka_unit_test(test_teacher_forcing),
-        cmocka_unit_test(test_beam_search),
-        cmocka_unit_test(test_preprocess),
+        cmocka_unit_test(test_converted_config),      cmocka_unit_test(test_teacher_forcing),
+        cmocka_unit_test(test_beam_search),           cmocka_unit_test(test_preprocess),
+        cmocka_unit_test(test_encoder_and_full_path),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -43,6 +43,11 @@ int verb_saliency(int argc, char **argv);
 void verb_saliency_help(FILE *out);
 int verb_caption(int argc, char **argv);
 void verb_caption_help(FILE *out);
+/* "saccade train captioner ..." / "saccade eval captioner ..." (argv[0] is "captioner"). */
+int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv);
+void train_captioner_help(FILE *out);
+int eval_captioner_main(int argc, char **argv);
+void eval_captioner_help(FILE *out);
 /* "saccade eval saliency ..." (argv[0] is "saliency"), in verb_eval_saliency.c. */
 int eval_saliency_main(int argc, char **argv);
 void eval_saliency_help(FILE *out);

@@ -11,7 +11,9 @@ void verb_eval_help(FILE *out) {
             "usage: saccade eval WHAT [OPTIONS]\n\n"
             "  classifier   test accuracy, per-class accuracy and confusion matrix of a\n"
             "               classifier on the Fashion-MNIST test split\n"
-            "  saliency     AUC-Judd, NSS, CC, SIM, KLD of predicted maps against fixations\n\n"
+            "  saliency     AUC-Judd, NSS, CC, SIM, KLD of predicted maps against fixations\n"
+            "  captioner    BLEU, CIDEr-D, exact match, slot accuracy, pointing game on\n"
+            "               held-out Fashion scenes\n\n"
             "Options (classifier):\n"
             "  --model FILE   model .safetensors (from 'saccade train classifier')\n"
             "  --data DIR     Fashion-MNIST folder (default $%s or %s)\n"
@@ -20,6 +22,8 @@ void verb_eval_help(FILE *out) {
             SC_FASHION_MNIST_ENV, SC_FASHION_MNIST_DEFAULT_DIR);
     fputc('\n', out);
     eval_saliency_help(out);
+    fputc('\n', out);
+    eval_captioner_help(out);
 }
 
 static int eval_classifier(int argc, char **argv) {
@@ -126,8 +130,9 @@ done:
 }
 
 int verb_eval(int argc, char **argv) {
-    if (argc < 2) return cli_usage("eval", "need what to evaluate (classifier, saliency)");
+    if (argc < 2) return cli_usage("eval", "need what to evaluate (classifier, saliency, captioner)");
     if (!strcmp(argv[1], "classifier")) return eval_classifier(argc - 1, argv + 1);
     if (!strcmp(argv[1], "saliency")) return eval_saliency_main(argc - 1, argv + 1);
-    return cli_usage("eval", "unknown '%s' (known: classifier, saliency)", argv[1]);
+    if (!strcmp(argv[1], "captioner")) return eval_captioner_main(argc - 1, argv + 1);
+    return cli_usage("eval", "unknown '%s' (known: classifier, saliency, captioner)", argv[1]);
 }

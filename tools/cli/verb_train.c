@@ -12,7 +12,9 @@ void verb_train_help(FILE *out) {
             "usage: saccade train MODEL [OPTIONS]\n\n"
             "Models:\n"
             "  classifier   CNN image classifier on Fashion-MNIST (train split; the test\n"
-            "               split is evaluated after every epoch and at the end)\n\n"
+            "               split is evaluated after every epoch and at the end)\n"
+            "  captioner    Show-Attend-Tell captioner, small CNN encoder trained end to end\n"
+            "               on Fashion scenes generated on the fly\n\n"
             "Options (classifier):\n"
             "  --data DIR            Fashion-MNIST folder (default $%s or %s)\n"
             "  --epochs E            epochs (default 3)\n"
@@ -33,8 +35,9 @@ void verb_train_help(FILE *out) {
             "  --resume              continue from --checkpoint exactly\n"
             "  --metrics FILE.jsonl  per-step metrics (loss, lr; test accuracy at epoch ends)\n"
             "  --max-steps N         stop after N optimiser steps in total\n"
-            "  --quiet               no progress output\n",
+            "  --quiet               no progress output\n\n",
             SC_FASHION_MNIST_ENV, SC_FASHION_MNIST_DEFAULT_DIR);
+    train_captioner_help(out);
 }
 
 typedef struct {
@@ -328,7 +331,9 @@ done:
 }
 
 int verb_train(int argc, char **argv) {
-    if (argc < 2) return cli_usage("train", "need a MODEL (classifier)");
+    if (argc < 2) return cli_usage("train", "need a MODEL (classifier, captioner)");
     if (!strcmp(argv[1], "classifier")) return train_classifier(argc - 1, argv + 1, argc, argv);
-    return cli_usage("train", "unknown model '%s' (known: classifier)", argv[1]);
+    if (!strcmp(argv[1], "captioner"))
+        return train_captioner_main(argc - 1, argv + 1, argc, argv);
+    return cli_usage("train", "unknown model '%s' (known: classifier, captioner)", argv[1]);
 }

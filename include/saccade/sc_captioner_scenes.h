@@ -1,0 +1,87 @@
+/* saccade: the captioner on Fashion scenes (sc_scenes.h) — vocabulary,
+ * caption tokens, and the scene-aware evaluation (slot accuracy, pointing game).
+ *
+ * Vocabulary: "<pad>" "<unk>" "<start>" "<end>" then every word the scene
+ * caption templates use (articles, relation words, the 8 colours, the 10
+ * nouns), in a fixed order; captions are already lowercase words separated by
+ * spaces, so tokens are the space-separated words.
+ *
+ * Parsing a caption (sc_capscenes_parse): an item mention is a colour word
+ * immediately followed by a noun word ("a red sneaker", "a pair of blue
+ * trousers", "a single red sneaker"), in caption order. The relation phrase
+ * gives the axis and the direction of that order:
+ *   "to the left of", "on the left", "left to right"   -> x, caption order = left to right
+ *   "to the right of", "right to left"                  -> x, caption order reversed
+ *   "above", "at the top", "top to bottom"              -> y, caption order = top to bottom
+ *   "below", "bottom to top"                            -> y, caption order reversed
+ *   otherwise ("A and B", "three items A B and C", one item) -> no axis, caption
+ *   order taken as forward (the templates list items left->right / top->bottom).
+ * "forward order" = mentions sorted left->right (x) or top->bottom (y).
+ *
+ * Scoring one scene against a generated caption (sc_capscenes_score): the
+ * scene's true forward order is the parse of its canonical caption (captions[0],
+ * which lists the items along the axis the generator chose).
+ *  - count_ok: as many mentions as items.
+ *  - colour / class accuracy: per true item i (forward order), is mention i
+ *    (forward order) of the generated caption the same colour / class; a missing
+ *    mention counts as wrong (denominator: number of items).
+ *  - relation accuracy (scenes with >= 2 items): the generated caption states
+ *    the true axis or none, and in forward order each mention is closest to
+ *    (same colour and class, else same class, else same colour as) the true
+ *    item at its position, i.e. the items come in the right spatial order.
+ *  - pointing game: for each generated noun step whose mention names an item of
+ *    the scene (items of that class and colour; if none, of that class; else
+ *    the noun is not counted), the argmax of that step's attention map (grid
+ *    cell (i, j), centre ((j + 0.5) W / G, (i + 0.5) H / G) in pixels) must lie
+ *    inside the box [x0, x1) x [y0, y1) of one of those items. */
+#ifndef SACCADE_SC_CAPTIONER_SCENES_H
+#define SACCADE_SC_CAPTIONER_SCENES_H
+
+#include <stdint.h>
+#include "saccade/sc_captioner.h"
+#include "saccade/sc_scenes.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The scene-caption vocabulary described above. */
+sc_status sc_capscenes_vocab(sc_vocab *out);
+
+/* <start> w1 .. wn <end> of a caption into out (cap entries); returns the
+ * length or -1 with an error when a word is not in the vocabulary or cap is
+ * too small. */
+int sc_capscenes_tokens(const sc_vocab *v, const char *caption, int32_t *out, int cap);
+
+#define SC_CAPSCENES_MAX_MENTIONS 8
+typedef struct sc_capscenes_parse {
+    int n;                                 /* mentions (capped) */
+    int colour[SC_CAPSCENES_MAX_MENTIONS]; /* 0..7, caption order */
+    int cls[SC_CAPSCENES_MAX_MENTIONS];    /* 0..9 */
+    int word[SC_CAPSCENES_MAX_MENTIONS];   /* index of the noun among the words */
+    int axis;                              /* -1 none, 0 x, 1 y */
+    int reversed;                          /* caption order is right->left / bottom->top */
+} sc_capscenes_parse;
+
+/* Parse a caption (space-separated words; at most 256 words). */
+sc_status sc_capscenes_parse_caption(const char *caption, sc_capscenes_parse *out);
+/* Same from a word list. */
+void sc_capscenes_parse_words(const char *const *words, int n, sc_capscenes_parse *out);
+
+typedef struct sc_capscenes_counts {
+    long scenes, exact, count_ok;
+    long slots, colour_ok, class_ok;
+    long rel_scenes, rel_ok;
+    long point_total, point_hit;
+} sc_capscenes_counts;
+
+/* Add one scene: generated words (n, without <start>/<end>) and, optionally,
+ * their attention maps alphas (n x grid*grid; NULL: no pointing game) to acc.
+ * exact: the words joined by spaces equal one of the references. */
+sc_status sc_capscenes_score(const sc_scene_info *info, const char *const *words, int n,
+                             const float *alphas, int grid, sc_capscenes_counts *acc);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

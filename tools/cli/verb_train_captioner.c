@@ -1,0 +1,411 @@
+/* saccade train captioner: Show-Attend-Tell with a small CNN encoder trained
+ * end to end on Fashion scenes generated on the fly (sc_scenes.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "captioner_eval.h"
+#include "cli.h"
+#include "saccade/sc_cnn.h"
+#include "saccade/sc_train.h"
+
+void train_captioner_help(FILE *out) {
+    fprintf(out,
+            "Options (captioner; Fashion scenes generated on the fly, train split):\n"
+            "  --data DIR            Fashion-MNIST folder (default $%s or %s)\n"
+            "  --train-size N        distinct train scenes, indices 0..N-1 (default 50000)\n"
+            "  --scene-seed S        seed of the scene generator (default 0)\n"
+            "  --captions MODE       canonical (default: the first reference) or random (a\n"
+            "                        reference drawn per example per epoch by the trainer's rng)\n"
+            "  --epochs E            epochs (default 4)\n"
+            "  --steps N             total optimiser steps instead of --epochs (the cosine\n"
+            "                        schedule spans N steps)\n"
+            "  --batch B             batch size (default 32)\n"
+            "  --lr LR               AdamW learning rate, cosine schedule (default 0.002)\n"
+            "  --weight-decay WD     AdamW decoupled weight decay (default 0.0001)\n"
+            "  --clip C              gradient clipping by global norm (default 5)\n"
+            "  --alpha-c A           doubly stochastic attention weight (default 1)\n"
+            "  --dropout P           dropout before fc (default 0.2)\n"
+            "  --channels C1,...     CNN stage widths (default 16,32,64,128; 2x2 max pool after\n"
+            "                        every stage but the last; the last width is E)\n"
+            "  --grid N              attention grid N x N (default 12)\n"
+            "  --embed M --attention A --decoder H   decoder sizes (default 64, 128, 256)\n"
+            "  --val N               held-out test scenes captioned (greedy) at each epoch end\n"
+            "                        and at the end (default 200; 0: none)\n"
+            "  --seed S              seed for weights, batch order, dropout (default 0)\n"
+            "  --threads N           threads (default: all cores)\n"
+            "  -o FILE               model output (default captioner.safetensors) and\n"
+            "                        FILE.metrics.json (without .safetensors)\n"
+            "  --checkpoint PATH     resumable checkpoints (atomic)\n"
+            "  --checkpoint-every N  steps between checkpoints (default: epoch ends only)\n"
+            "  --resume              continue from --checkpoint exactly\n"
+            "  --metrics FILE.jsonl  per-step metrics\n"
+            "  --max-steps N         stop after N steps in total (schedule unchanged)\n"
+            "  --quiet               no progress output\n",
+            SC_FASHION_MNIST_ENV, SC_FASHION_MNIST_DEFAULT_DIR);
+}
+
+typedef struct {
+    const char *data, *out, *ckpt, *metrics;
+    int epochs, steps, batch, seed, threads, ckpt_every, resume, max_steps, quiet, random_caps;
+    int train_size, scene_seed, grid, embed, att, dec, val;
+    float lr, wd, clip, alpha_c, dropout;
+    int nch, ch[SC_CNN_MAX_STAGES];
+} cap_opts;
+
+static int parse_list(const char *arg, cap_opts *o) {
+    char s[256], *save = NULL;
+    if (strlen(arg) >= sizeof s) return 0;
+    strcpy(s, arg);
+    o->nch = 0;
+    for (char *tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int v;
+        if (o->nch >= SC_CNN_MAX_STAGES || !cli_parse_int(tok, &v) || v < 1 || v > 1024) return 0;
+        o->ch[o->nch++] = v;
+    }
+    return o->nch > 0;
+}
+
+static void command_line(int argc, char **argv, char *buf, size_t cap) {
+    size_t n = (size_t)snprintf(buf, cap, "saccade");
+    for (int i = 0; i < argc && n < cap; i++) {
+        const char *a = argv[i];
+        int plain = *a != 0;
+        for (const char *p = a; *p; p++)
+            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./,=+:@%",
+                        *p))
+                plain = 0;
+        n += (size_t)snprintf(buf + n, cap - n, plain ? " %s" : " '%s'", a);
+    }
+}
+
+typedef struct {
+    sc_scenes_params sp;
+    const sc_vocab *vocab;
+    int S, L, random_caps;
+} data_ctx;
+
+#define CAP_MAX_TOKENS 40
+
+/* Scenes idx[0..n) -> normalised images x (n, 3, S, S) and padded captions. */
+static int make_batch(const data_ctx *d, const int *idx, size_t n, sc_rng *rng, float *x,
+                      int32_t *caps, int32_t *lens, int *L) {
+    int pick[4096];
+    for (size_t b = 0; b < n; b++) pick[b] = d->random_caps ? (int)sc_rng_below(rng, 1 << 20) : 0;
+    int fail = 0, maxlen = 2;
+    int32_t *tok = malloc(n * CAP_MAX_TOKENS * sizeof(int32_t));
+    if (!tok) return -1;
+#pragma omp parallel for schedule(dynamic, 1) reduction(| : fail) reduction(max : maxlen)
+    for (size_t b = 0; b < n; b++) {
+        sc_image img = {0};
+        sc_scene_info info;
+        if (sc_scenes_generate(&d->sp, SC_SCENES_TRAIN, (uint64_t)idx[b], &img, &info)) {
+            fail = 1;
+            continue;
+        }
+        cap_normalise(img.data, d->S, x + b * 3 * d->S * d->S);
+        sc_image_free(&img);
+        int r = pick[b] % info.n_captions;
+        int k = sc_capscenes_tokens(d->vocab, info.captions[r], tok + b * CAP_MAX_TOKENS,
+                                    CAP_MAX_TOKENS);
+        if (k < 0) fail = 1;
+        lens[b] = k;
+        if (k > maxlen) maxlen = k;
+    }
+    if (!fail)
+        for (size_t b = 0; b < n; b++) {
+            for (int t = 0; t < maxlen; t++)
+                caps[b * maxlen + t] = t < lens[b] ? tok[b * CAP_MAX_TOKENS + t] : 0;
+        }
+    free(tok);
+    *L = maxlen;
+    return fail ? -1 : 0;
+}
+
+static char *metrics_path(const char *model) {
+    size_t n = strlen(model), k = strlen(".safetensors");
+    char *p = malloc(n + 32);
+    if (!p) return NULL;
+    memcpy(p, model, n + 1);
+    if (n > k && !strcmp(model + n - k, ".safetensors")) p[n - k] = 0;
+    strcat(p, ".metrics.json");
+    return p;
+}
+
+int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv) {
+    cap_opts o = {.out = "captioner.safetensors",
+                  .epochs = 4,
+                  .batch = 32,
+                  .train_size = 50000,
+                  .grid = 12,
+                  .embed = 64,
+                  .att = 128,
+                  .dec = 256,
+                  .val = 200,
+                  .lr = 2e-3f,
+                  .wd = 1e-4f,
+                  .clip = 5.0f,
+                  .alpha_c = 1.0f,
+                  .dropout = 0.2f};
+    const char *V = "train";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int more = i + 1 < argc;
+        float f;
+#define INTOPT(name, field, lo, hi)                                                                \
+    else if (!strcmp(a, name)) {                                                                   \
+        if (!more || !cli_parse_int(argv[++i], &o.field) || o.field < (lo) || o.field > (hi))      \
+            return cli_usage(V, "%s needs a number from %d to %d", name, (int)(lo), (int)(hi));    \
+    }
+#define FLOPT(name, field, lo, hi)                                                                 \
+    else if (!strcmp(a, name)) {                                                                   \
+        if (!more || !cli_parse_float(argv[++i], &f) || !(f >= (lo)) || !(f <= (hi)))              \
+            return cli_usage(V, "%s needs a number from %g to %g", name, (double)(lo),             \
+                             (double)(hi));                                                        \
+        o.field = f;                                                                               \
+    }
+        if (!strcmp(a, "--data")) {
+            if (!more) return cli_usage(V, "--data needs a folder");
+            o.data = argv[++i];
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+            if (!more) return cli_usage(V, "-o needs a file name");
+            o.out = argv[++i];
+        } else if (!strcmp(a, "--checkpoint")) {
+            if (!more) return cli_usage(V, "--checkpoint needs a file name");
+            o.ckpt = argv[++i];
+        } else if (!strcmp(a, "--metrics")) {
+            if (!more) return cli_usage(V, "--metrics needs a file name");
+            o.metrics = argv[++i];
+        } else if (!strcmp(a, "--captions")) {
+            if (!more) return cli_usage(V, "--captions needs canonical or random");
+            const char *v = argv[++i];
+            if (!strcmp(v, "canonical"))
+                o.random_caps = 0;
+            else if (!strcmp(v, "random"))
+                o.random_caps = 1;
+            else
+                return cli_usage(V, "--captions needs canonical or random, not '%s'", v);
+        } else if (!strcmp(a, "--channels")) {
+            if (!more || !parse_list(argv[++i], &o))
+                return cli_usage(V, "--channels needs widths like 16,32,64,128 (each 1..1024)");
+        }
+        INTOPT("--epochs", epochs, 1, 10000)
+        INTOPT("--steps", steps, 1, 100000000)
+        INTOPT("--batch", batch, 2, 4096)
+        INTOPT("--seed", seed, 0, 2147483647)
+        INTOPT("--scene-seed", scene_seed, 0, 2147483647)
+        INTOPT("--threads", threads, 1, 1024)
+        INTOPT("--checkpoint-every", ckpt_every, 1, 2147483647)
+        INTOPT("--max-steps", max_steps, 1, 2147483647)
+        INTOPT("--train-size", train_size, 1, 100000000)
+        INTOPT("--grid", grid, 1, 64)
+        INTOPT("--embed", embed, 1, 4096)
+        INTOPT("--attention", att, 1, 4096)
+        INTOPT("--decoder", dec, 1, 4096)
+        INTOPT("--val", val, 0, 1000000)
+        FLOPT("--lr", lr, 1e-8f, 10.0f)
+        FLOPT("--weight-decay", wd, 0.0f, 1.0f)
+        FLOPT("--clip", clip, 0.0f, 1e6f)
+        FLOPT("--alpha-c", alpha_c, 0.0f, 100.0f)
+        FLOPT("--dropout", dropout, 0.0f, 0.99f)
+        else if (!strcmp(a, "--resume")) o.resume = 1;
+        else if (!strcmp(a, "--quiet")) o.quiet = 1;
+        else return cli_usage(V, "unknown %s '%s'", a[0] == '-' ? "option" : "argument", a);
+#undef INTOPT
+#undef FLOPT
+    }
+    if (o.resume && !o.ckpt) return cli_usage(V, "--resume needs --checkpoint PATH");
+    if (o.nch == 0) {
+        o.nch = 4;
+        o.ch[0] = 16, o.ch[1] = 32, o.ch[2] = 64, o.ch[3] = 128;
+    }
+    const int S = 96;
+    sc_cnn_config cc = sc_cnn_config_make(3, o.nch, o.ch);
+    for (int k = 0; k + 1 < o.nch; k++) cc.pool[k] = 1;
+    sc_captioner_config cfg = sc_captioner_default_config();
+    cfg.encoder = SC_CAP_ENC_CNN;
+    snprintf(cfg.encoder_arch, sizeof cfg.encoder_arch, "cnn");
+    cfg.grid = o.grid;
+    cfg.image_size = S;
+    cfg.encoder_dim = o.ch[o.nch - 1];
+    cfg.attention_dim = o.att;
+    cfg.embed_dim = o.embed;
+    cfg.decoder_dim = o.dec;
+    cfg.dropout = o.dropout;
+    if (o.threads && sc_set_num_threads(o.threads)) return cli_fail(NULL);
+
+    sc_vocab vocab = {0};
+    sc_fashion_mnist train = {0}, test = {0};
+    sc_captioner *m = NULL;
+    sc_trainer *tr = NULL;
+    sc_param *all = NULL;
+    float *x = NULL, *feat = NULL, *dfeat = NULL;
+    int32_t *caps = NULL, *lens = NULL;
+    char *cfg_json = NULL, *voc_json = NULL, *enc_json = NULL, *mpath = NULL;
+    int rc = CLI_FAIL;
+    cap_eval_result ev;
+    memset(&ev, 0, sizeof ev);
+    if (sc_capscenes_vocab(&vocab)) goto fail;
+    cfg.vocab_size = vocab.n;
+    if (sc_captioner_create_cnn(&cfg, &cc, &vocab, (uint64_t)o.seed, &m)) {
+        rc = cli_usage(V, "%s", sc_last_error());
+        goto done;
+    }
+    if (sc_fashion_mnist_load("train", o.data, &train) ||
+        sc_fashion_mnist_load("test", o.data, &test)) {
+        cli_fail("cannot load Fashion-MNIST");
+        goto done;
+    }
+    const sc_param *dp, *ep, *eb;
+    size_t nd, ne, nb;
+    if (sc_captioner_params(m, &dp, &nd) || sc_captioner_encoder_params(m, &ep, &ne, &eb, &nb))
+        goto fail;
+    all = malloc((nd + ne) * sizeof *all);
+    if (!all) goto fail;
+    memcpy(all, ep, ne * sizeof *all);
+    memcpy(all + ne, dp, nd * sizeof *all);
+    size_t per_epoch = ((size_t)o.train_size + (size_t)o.batch - 1) / (size_t)o.batch;
+    int64_t total = o.steps ? o.steps : (int64_t)per_epoch * o.epochs;
+    int epochs =
+        o.steps ? (int)((o.steps + (int64_t)per_epoch - 1) / (int64_t)per_epoch) : o.epochs;
+    sc_train_params tp = sc_train_default_params();
+    tp.epochs = epochs;
+    tp.batch_size = (size_t)o.batch;
+    tp.seed = (uint64_t)o.seed;
+    tp.optim = sc_adamw_default_params();
+    tp.optim.lr = o.lr;
+    tp.optim.weight_decay = o.wd;
+    tp.schedule.kind = SC_LR_COSINE;
+    tp.schedule.base_lr = o.lr;
+    tp.schedule.t_max = total;
+    tp.clip_grad_norm = o.clip;
+    tp.checkpoint_path = o.ckpt;
+    tp.checkpoint_every = o.ckpt_every;
+    tp.metrics_path = o.metrics;
+    tp.resume = o.resume;
+    tp.max_steps =
+        o.steps ? (o.max_steps && o.max_steps < o.steps ? o.max_steps : o.steps) : o.max_steps;
+    tp.label = "train captioner";
+    if (o.quiet) tp.progress_mode = 3;
+    if (sc_trainer_create(&tp, (size_t)o.train_size, all, nd + ne, eb, nb, &tr)) goto fail;
+    cfg_json = sc_captioner_config_to_json(sc_captioner_get_config(m));
+    voc_json = sc_vocab_to_json(&vocab);
+    enc_json = sc_cnn_config_to_json(&cc);
+    if (!cfg_json || !voc_json || !enc_json ||
+        sc_trainer_set_metadata(tr, "saccade.config", cfg_json) ||
+        sc_trainer_set_metadata(tr, "saccade.vocab", voc_json) ||
+        sc_trainer_set_metadata(tr, "saccade.encoder", enc_json))
+        goto fail;
+    const int P = o.grid * o.grid, E = cfg.encoder_dim;
+    x = malloc((size_t)o.batch * 3 * S * S * sizeof(float));
+    feat = malloc((size_t)o.batch * P * E * sizeof(float));
+    dfeat = malloc((size_t)o.batch * P * E * sizeof(float));
+    caps = malloc((size_t)o.batch * CAP_MAX_TOKENS * sizeof(int32_t));
+    lens = malloc((size_t)o.batch * sizeof(int32_t));
+    if (!x || !feat || !dfeat || !caps || !lens) {
+        sc_set_error(SC_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    data_ctx d;
+    d.sp = sc_scenes_default_params();
+    d.sp.seed = (uint64_t)o.scene_seed;
+    d.sp.train = &train;
+    d.sp.test = &test;
+    d.vocab = &vocab;
+    d.S = S;
+    d.random_caps = o.random_caps;
+    cap_eval_source vs = {&d.sp, SC_SCENES_TEST, NULL};
+    if (o.resume)
+        fprintf(stderr, "resuming from %s at step %lld\n", o.ckpt,
+                (long long)sc_trainer_global_step(tr));
+    const int *idx;
+    size_t count;
+    int r, evaluated = 0;
+    while ((r = sc_trainer_next(tr, &idx, &count)) == 1) {
+        int L;
+        if (make_batch(&d, idx, count, sc_trainer_rng(tr), x, caps, lens, &L)) goto fail;
+        if (sc_captioner_encode_batch(m, x, (int)count, S, S, 1, feat)) goto fail;
+        memset(dfeat, 0, count * (size_t)P * E * sizeof(float));
+        sc_caption_batch cb = {(int)count, L, caps, lens};
+        sc_caption_loss_opts lo = {o.alpha_c, 1, 1};
+        sc_caption_loss cl;
+        if (sc_captioner_loss(m, feat, &cb, &lo, sc_trainer_rng(tr), &cl, dfeat)) goto fail;
+        if (sc_captioner_encode_backward(m, dfeat)) goto fail;
+        const char *keys[2] = {"ce", "att_penalty"};
+        double vals[2] = {cl.ce, cl.penalty};
+        if (sc_trainer_step(tr, cl.loss, 2, keys, vals)) goto fail;
+        evaluated = 0;
+        if (sc_trainer_at_epoch_end(tr) && o.val > 0) {
+            if (cap_eval_run(m, &vs, (size_t)o.val, 1, &ev, NULL, 0)) goto fail;
+            const char *k2[4] = {"val_bleu4", "val_exact", "val_colour_acc", "val_class_acc"};
+            double v2[4] = {ev.bleu[3], (double)ev.c.exact / ev.c.scenes,
+                            (double)ev.c.colour_ok / ev.c.slots,
+                            (double)ev.c.class_ok / ev.c.slots};
+            if (sc_trainer_log(tr, 4, k2, v2)) goto fail;
+            printf("epoch %lld/%d: train loss %.4f, val (%d test scenes, greedy) BLEU-4 %.4f "
+                   "exact %.1f%% colour %.1f%% class %.1f%% (%.1f s)\n",
+                   (long long)sc_trainer_epoch(tr) + 1, epochs, sc_trainer_epoch_loss(tr), o.val,
+                   v2[0], 100 * v2[1], 100 * v2[2], 100 * v2[3], sc_trainer_elapsed(tr));
+            fflush(stdout);
+            evaluated = 1;
+        }
+    }
+    if (r < 0) goto fail;
+    if (!evaluated && o.val > 0) {
+        if (cap_eval_run(m, &vs, (size_t)o.val, 1, &ev, NULL, 0)) goto fail;
+    }
+    if (sc_captioner_save(m, o.out)) goto fail;
+    char cmd[4096], json[16384];
+    command_line(full_argc, full_argv, cmd, sizeof cmd);
+    FILE *mem = fmemopen(json, sizeof json, "w");
+    if (!mem) {
+        sc_set_error(SC_ERR_IO, "fmemopen failed");
+        goto fail;
+    }
+    double sc_n = ev.c.scenes ? (double)ev.c.scenes : 1, sl = ev.c.slots ? (double)ev.c.slots : 1;
+    fprintf(mem, "{\"model\": ");
+    cli_json_string(mem, o.out);
+    fprintf(mem,
+            ", \"train_loss\": %.6f, \"val_scenes\": %d, \"val_beam\": 1, \"val_bleu4\": %.6f, "
+            "\"val_cider_d\": %.6f, \"val_exact\": %.6f, \"val_colour_acc\": %.6f, "
+            "\"val_class_acc\": %.6f, \"epochs\": %d, \"steps\": %lld, \"seed\": %d, "
+            "\"batch\": %d, \"lr\": %g, \"train_size\": %d, \"captions\": \"%s\", "
+            "\"seconds\": %.2f, \"threads\": %d, \"command\": ",
+            sc_trainer_epoch_loss(tr), o.val, ev.bleu[3], ev.cider_d, ev.c.exact / sc_n,
+            ev.c.colour_ok / sl, ev.c.class_ok / sl, epochs, (long long)sc_trainer_global_step(tr),
+            o.seed, o.batch, (double)o.lr, o.train_size, o.random_caps ? "random" : "canonical",
+            sc_trainer_elapsed(tr), sc_get_num_threads());
+    cli_json_string(mem, cmd);
+    fprintf(mem, ", \"config\": %s, \"encoder\": %s}\n", cfg_json, enc_json);
+    long len = ftell(mem);
+    fclose(mem);
+    if (len <= 0 || (size_t)len >= sizeof json) {
+        sc_set_error(SC_ERR_LIMIT, "metrics summary too long");
+        goto fail;
+    }
+    mpath = metrics_path(o.out);
+    if (!mpath || sc_write_file_atomic(mpath, json, (size_t)len)) goto fail;
+    printf("trained %lld steps (%.1f s), final train loss %.4f; model: %s, metrics: %s\n",
+           (long long)sc_trainer_global_step(tr), sc_trainer_elapsed(tr), sc_trainer_epoch_loss(tr),
+           o.out, mpath);
+    rc = CLI_OK;
+    goto done;
+fail:
+    rc = cli_fail("train captioner");
+done:
+    free(x);
+    free(feat);
+    free(dfeat);
+    free(caps);
+    free(lens);
+    free(all);
+    free(cfg_json);
+    free(voc_json);
+    free(enc_json);
+    free(mpath);
+    sc_trainer_free(tr);
+    sc_captioner_free(m);
+    sc_vocab_free(&vocab);
+    sc_fashion_mnist_free(&train);
+    sc_fashion_mnist_free(&test);
+    return rc;
+}
