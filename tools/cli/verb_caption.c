@@ -98,7 +98,7 @@ static void print_json(const cap_ctx *c, const char *path, const sc_caption_resu
     printf(", \"norm_score\": ");
     json_float(h->norm_score);
     printf(", \"finished\": %s, \"beam\": %d, \"max_len\": %d, \"min_len\": %d, "
-           "\"length_norm\": %.9g, \"model\": {\"file\": ",
+           "\"length_norm\": %.7g, \"model\": {\"file\": ",
            h->finished ? "true" : "false", c->bp.beam_size, c->max_words, c->bp.min_len,
            (double)c->bp.length_penalty);
     cli_json_string(stdout, c->model_file);
