@@ -93,6 +93,25 @@ for o in objs:
     assert o['attention_png'] is None
 " "$ref" "$tmp/json.txt" "$tmp/ref/WORDMAP.json" "${imgs[@]}"
 
+# The same model with BN folded into the convs (convert_sat.py --fold-bn, used
+# in place from the file): same words, same numbers to float rounding.
+if "$py" "$src/tools/convert_sat.py" "$tmp/ref/BEST_checkpoint_test.pth.tar" "$tmp/ref/WORDMAP.json" \
+    -o "$tmp/folded.safetensors" --fold-bn >"$tmp/conv.log" 2>&1; then pass=$((pass+1)); else
+  fail=$((fail+1)); echo "FAIL convert --fold-bn:"; tail -5 "$tmp/conv.log"; fi
+check "json folded" 0 "$cli" caption --model "$tmp/folded.safetensors" --json-attention "${imgs[@]}"
+pycheck "folded model == unfolded model" "
+import sys, json, numpy as np
+sys.path.insert(0, sys.argv[3]); import st_numpy
+t, meta = st_numpy.load(sys.argv[4])
+assert json.loads(meta['saccade.config'])['encoder_bn_folded'] is True
+assert 'encoder.conv1.bias' in t and 'encoder.layer1.0.conv1.bias' in t and 'encoder.layer2.0.downsample.0.bias' in t
+assert not [k for k in t if '.bn' in k or 'downsample.1' in k], [k for k in t if 'bn' in k][:3]
+for a, b in zip(map(json.loads, open(sys.argv[1])), map(json.loads, open(sys.argv[2]))):
+    assert a['words'] == b['words'], (a['words'], b['words'])
+    assert abs(a['score'] - b['score']) < 1e-4, (a['score'], b['score'])
+    assert np.abs(np.array(a['attention']) - np.array(b['attention'])).max() < 1e-5
+" "$tmp/json.txt" "$tmp/out" "$src/tools/ref" "$tmp/folded.safetensors"
+
 # --json without attention has no attention field; --length-norm ranks by score/len^a.
 check "json length-norm" 0 "$cli" caption --model "$model" --json --length-norm 0.7 "${imgs[0]}"
 pycheck "length-norm score" "

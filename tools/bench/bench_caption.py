@@ -7,7 +7,8 @@
       encoder_dim 2048)) with random weights (seed 0; BN statistics perturbed),
       saved like the tutorial's train.py (OUTDIR/checkpoint.pth.tar with the
       pickled modules, OUTDIR/WORDMAP.json) and converted by
-      tools/convert_sat.py to OUTDIR/model.safetensors. An LSTM "clock" unit
+      tools/convert_sat.py to OUTDIR/model.safetensors (--fold-bn) and
+      OUTDIR/model-bn.safetensors (BatchNorms kept). An LSTM "clock" unit
       drives <end> so that beam search finishes after ~13 words (random
       weights alone would never emit <end>; the tutorial then fails).
   bench_caption.py run OUTDIR IMAGE [threads=2] [reps=5]
@@ -83,10 +84,10 @@ def make(outdir, V):
     ckpt = os.path.join(outdir, "checkpoint.pth.tar")
     torch.save({"epoch": 0, "encoder": enc, "decoder": dec}, ckpt)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    subprocess.run([sys.executable, os.path.join(HERE, "..", "convert_sat.py"), ckpt,
-                    os.path.join(outdir, "WORDMAP.json"), "-o",
-                    os.path.join(outdir, "model.safetensors")], check=True, cwd="/", env=env,
-                   stdout=subprocess.DEVNULL)
+    for name, extra in (("model.safetensors", ["--fold-bn"]), ("model-bn.safetensors", [])):
+        subprocess.run([sys.executable, os.path.join(HERE, "..", "convert_sat.py"), ckpt,
+                        os.path.join(outdir, "WORDMAP.json"), "-o", os.path.join(outdir, name)]
+                       + extra, check=True, cwd="/", env=env, stdout=subprocess.DEVNULL)
 
 
 def caption_image_beam_search(encoder, decoder, image_path, word_map, beam_size=5):

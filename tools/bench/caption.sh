@@ -7,7 +7,8 @@
 # running the tutorial's caption.py flow (torch.load of the checkpoint, then
 # caption_image_beam_search, torch.set_num_threads(2)), each in its own
 # process: best/median ms of REPS captions, model load ms, max RSS. Also the
-# wall time of one `saccade caption` process (load + 1 image). ROUNDS rounds,
+# wall time of one `saccade caption` process (load + 1 image). saccade-bn:
+# the file with BatchNorms (folded into a copy at load) instead of pre-folded. ROUNDS rounds,
 # interleaved; best-of-rounds and ratios printed (targets: time <= 0.7x,
 # RSS <= 0.5x, load < 50 ms). Both must produce the same caption.
 #   tools/bench/caption.sh [ROUNDS=3] [REPS=3]
@@ -49,15 +50,17 @@ for r in $(seq "$rounds"); do
   echo "round $r"
   run pytorch "$py" "$root/tools/bench/bench_caption.py" run "$work" "$img" 2 "$reps"
   run saccade "$build/bench_caption" "$work/model.safetensors" "$img" 2 "$reps"
+  run saccade-bn "$build/bench_caption" "$work/model-bn.safetensors" "$img" 2 "$reps"
   run saccade-cli cli_once
 done
 echo "load after: $(uptime)"
 [ "${caps[pytorch]}" = "${caps[saccade]}" ] && [ "${caps[saccade]}" = "${caps[saccade-cli]}" ] \
   && echo "captions: identical (${caps[saccade]})" || echo "captions DIFFER: ${caps[pytorch]} | ${caps[saccade]} | ${caps[saccade-cli]}"
 printf '\n%-14s %10s %10s %12s %8s %8s\n' "best of $rounds" caption_ms load_ms maxrss_MB time/pt rss/pt
-for n in pytorch saccade saccade-cli; do
+for n in pytorch saccade saccade-bn saccade-cli; do
   awk -v n="$n" -v t="${best_ms[$n]}" -v l="${best_load[$n]}" -v r="${best_rss[$n]}" \
       -v pt="${best_ms[pytorch]}" -v pr="${best_rss[pytorch]}" \
     'BEGIN{printf "%-14s %10.1f %10.1f %12.1f %8.2f %8.2f\n", n, t, l, r/1024, t/pt, r/pr}'
 done
-echo "(saccade-cli: wall time of a whole 'saccade caption' process, load included)"
+echo "(saccade: BN pre-folded file, zero-copy load; saccade-bn: BatchNorms in the file, folded"
+echo " into a copy at load; saccade-cli: wall time of a whole 'saccade caption' process)"
