@@ -377,6 +377,9 @@ sc_status sc_captioner_load(const char *path, sc_captioner **out) {
                 s = sc_set_error(SC_ERR_FORMAT, "%s: unexpected tensor %s", path, info.name);
                 goto fail;
             }
+        } else if (strncmp(info.name, "optim.", 6) == 0 &&
+                   sc_safetensors_metadata(st, "saccade.train")) {
+            continue; /* a training checkpoint (sc_train.h) is a usable model file */
         } else if (strncmp(info.name, "encoder.", 8) != 0) {
             s = sc_set_error(SC_ERR_FORMAT, "%s: tensor %s is neither encoder.* nor decoder.*",
                              path, info.name);

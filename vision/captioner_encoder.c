@@ -2,7 +2,9 @@
  *
  * resnet: torchvision ResNet truncated before pooling (sc_resnet, BN folded)
  *         -> adaptive average pool to grid x grid -> (P, E), p = i * grid + j.
- * cnn:    sc_cnn (prefix "encoder.", config in the "saccade.encoder" metadata)
+ * cnn:    sc_cnn (prefix "encoder.", config in the "saccade.encoder" metadata;
+ *         in_channels 5 appends two coordinate channels x, y in (-1, 1) to the
+ *         RGB input, CoordConv, so features know where they are)
  *         -> adaptive average pool to grid x grid -> (P, C); trainable: the
  *         loss's dfeatures go back through the pool into the CNN. */
 #include <stdlib.h>
@@ -17,8 +19,8 @@ struct sc_encoder_impl {
     int kind;
     sc_resnet *resnet;
     sc_cnn *cnn;
-    float *fmap, *pooled, *dpooled, *dfmap; /* scratch, grown on demand */
-    size_t fmap_cap, pooled_cap, dpooled_cap, dfmap_cap;
+    float *fmap, *pooled, *dpooled, *dfmap, *xin; /* scratch, grown on demand */
+    size_t fmap_cap, pooled_cap, dpooled_cap, dfmap_cap, xin_cap;
     /* last encode_batch (for the backward pass) */
     int last_N, last_C, last_h, last_w, last_train;
 };
@@ -41,15 +43,17 @@ void sc_cap_encoder_free(struct sc_encoder_impl *e) {
     sc_free(e->pooled);
     sc_free(e->dpooled);
     sc_free(e->dfmap);
+    sc_free(e->xin);
     sc_free(e);
 }
 
 static sc_status check_cnn_dims(const sc_captioner_config *c, const sc_cnn_config *cc) {
     sc_status s = sc_cnn_config_validate(cc);
     if (s) return s;
-    if (cc->in_channels != 3)
+    if (cc->in_channels != 3 && cc->in_channels != 5)
         return sc_set_error(SC_ERR_INVALID_ARG,
-                            "captioner cnn encoder: in_channels is %d, images have 3",
+                            "captioner cnn encoder: in_channels is %d, must be 3 (RGB) or 5 "
+                            "(RGB + x, y coordinate channels)",
                             cc->in_channels);
     if (cc->channels[cc->nstages - 1] != c->encoder_dim)
         return sc_set_error(
@@ -233,7 +237,24 @@ sc_status sc_captioner_encode_batch(sc_captioner *m, const float *images, int N,
         if ((s = sc_resnet_forward(e->resnet, images, N, H, W, e->fmap, NULL))) return s;
         fmap = e->fmap;
     } else {
-        if ((s = sc_cnn_forward(e->cnn, images, N, H, W, train != 0, &fmap, &C, &h, &w))) return s;
+        const float *xin = images;
+        if (sc_cnn_get_config(e->cnn)->in_channels == 5) { /* CoordConv: append x, y */
+            size_t plane = (size_t)H * W, n;
+            if (sc_mul_size((size_t)N * 5, plane, &n))
+                return sc_set_error(SC_ERR_LIMIT, "sc_captioner_encode: image too large");
+            if ((s = grow(&e->xin, &e->xin_cap, n))) return s;
+            for (int b = 0; b < N; b++) {
+                float *o = e->xin + (size_t)b * 5 * plane;
+                memcpy(o, images + (size_t)b * 3 * plane, 3 * plane * sizeof(float));
+                for (int i = 0; i < H; i++)
+                    for (int j = 0; j < W; j++) {
+                        o[3 * plane + (size_t)i * W + j] = -1.0f + 2.0f * (j + 0.5f) / (float)W;
+                        o[4 * plane + (size_t)i * W + j] = -1.0f + 2.0f * (i + 0.5f) / (float)H;
+                    }
+            }
+            xin = e->xin;
+        }
+        if ((s = sc_cnn_forward(e->cnn, xin, N, H, W, train != 0, &fmap, &C, &h, &w))) return s;
         if (C != E) return sc_set_error(SC_ERR_INTERNAL, "captioner cnn: %d channels", C);
     }
     if ((s = grow(&e->pooled, &e->pooled_cap, (size_t)N * C * P))) return s;

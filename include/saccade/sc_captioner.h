@@ -126,7 +126,10 @@ sc_status sc_captioner_create(const sc_captioner_config *config, const sc_vocab 
                               uint64_t seed, sc_captioner **out);
 /* New model with a fresh small CNN encoder (sc_cnn.h, tensors "encoder." +
  * sc_cnn names, its config stored as the "saccade.encoder" metadata JSON):
- * config->encoder must be SC_CAP_ENC_CNN, cnn->in_channels 3 and its last stage
+ * config->encoder must be SC_CAP_ENC_CNN, cnn->in_channels 3 (RGB) or 5 (RGB
+ * plus two coordinate channels x = -1 + 2 (j + 0.5) / W, y = -1 + 2 (i + 0.5) / H
+ * that the encoder appends itself, CoordConv: plain convolutions with a small
+ * receptive field cannot tell left from right otherwise) and its last stage
  * width equal to encoder_dim. The CNN's output (for image_size x image_size
  * inputs) is adaptive-average-pooled to grid x grid. The decoder is initialised
  * as by sc_captioner_create(seed), the CNN from a separate stream of seed. */

@@ -216,6 +216,17 @@ static void test_encoder_and_full_path(void **state) {
             print_message("%s k=%d image->caption: \"%s\" (same words as torch)\n", images[i], k,
                           r.text);
             sc_caption_result_free(&r);
+            /* the whole public path from the raw photo (saccade's own preprocessing, which
+             * differs from PIL's uint8 resize by < 0.05 inside the border) */
+            snprintf(name, sizeof name, "%s_raw", images[i]);
+            sc_npy raw = sc_test_npy(g_dir, name);
+            sc_image img = {(int)raw.shape[2], (int)raw.shape[1], 3, raw.data};
+            SC_TEST_OK(sc_captioner_caption_image(m, &img, &bp, &r));
+            assert_int_equal(r.hyps[0].len, (int)seq.count);
+            for (int t = 0; t < r.hyps[0].len; t++)
+                assert_int_equal(r.hyps[0].tokens[t], (int)seq.data[t]);
+            sc_caption_result_free(&r);
+            sc_npy_free(&raw);
             sc_npy_free(&seq);
         }
         sc_npy_free(&in);

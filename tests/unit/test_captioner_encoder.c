@@ -10,7 +10,7 @@
 
 static const char *words[] = {"<pad>", "<unk>", "<start>", "<end>", "a", "red", "bag", "boot"};
 
-static sc_captioner *make(int grid, int pool_last) {
+static sc_captioner *make_in(int grid, int pool_last, int in_ch) {
     sc_vocab v;
     SC_TEST_OK(sc_vocab_from_words(words, 8, &v));
     sc_captioner_config c = sc_captioner_default_config();
@@ -24,13 +24,17 @@ static sc_captioner *make(int grid, int pool_last) {
     c.vocab_size = 8;
     c.dropout = 0;
     int ch[2] = {4, 6};
-    sc_cnn_config cc = sc_cnn_config_make(3, 2, ch);
+    sc_cnn_config cc = sc_cnn_config_make(in_ch, 2, ch);
     cc.pool[0] = 1;
     cc.pool[1] = pool_last;
     sc_captioner *m = NULL;
     SC_TEST_OK(sc_captioner_create_cnn(&c, &cc, &v, 7, &m));
     sc_vocab_free(&v);
     return m;
+}
+
+static sc_captioner *make(int grid, int pool_last) {
+    return make_in(grid, pool_last, 3);
 }
 
 typedef struct {
@@ -52,8 +56,8 @@ static double loss_fn(void *vc) {
     return out.loss;
 }
 
-static void run_gradcheck(int grid, int pool_last) {
-    sc_captioner *m = make(grid, pool_last);
+static void run_gradcheck(int grid, int pool_last, int in_ch) {
+    sc_captioner *m = make_in(grid, pool_last, in_ch);
     ctx_t c = {m, NULL, NULL, NULL, 3, {3, 5, caps, lens}};
     size_t P = (size_t)grid * grid, npix = (size_t)3 * 3 * 16 * 16;
     c.img = malloc(npix * sizeof(float));
@@ -91,11 +95,42 @@ static void run_gradcheck(int grid, int pool_last) {
 
 static void test_gradcheck_pooled(void **state) {
     (void)state;
-    run_gradcheck(3, 0); /* CNN gives 8x8 -> adaptive pool to 3x3 */
+    run_gradcheck(3, 0, 3); /* CNN gives 8x8 -> adaptive pool to 3x3 */
 }
 static void test_gradcheck_native_grid(void **state) {
     (void)state;
-    run_gradcheck(4, 1); /* CNN gives 4x4 = grid */
+    run_gradcheck(4, 1, 3); /* CNN gives 4x4 = grid */
+}
+
+static void test_gradcheck_coords(void **state) {
+    (void)state;
+    run_gradcheck(3, 0, 5); /* RGB + x, y coordinate channels */
+}
+
+/* The coordinate channels make identical content at different places encode
+ * differently; without them a shifted item gives shifted (equal) features. */
+static void test_coords_break_translation(void **state) {
+    (void)state;
+    for (int in_ch = 3; in_ch <= 5; in_ch += 2) {
+        sc_captioner *m = make_in(4, 1, in_ch);
+        float img[2 * 3 * 16 * 16], f[2 * 16 * 6];
+        memset(img, 0, sizeof img);
+        for (int c = 0; c < 3; c++) /* a 4x4 patch at (4, 4) and at (4, 8) */
+            for (int y = 4; y < 8; y++)
+                for (int x = 0; x < 4; x++) {
+                    img[(c * 16 + y) * 16 + 4 + x] = 1;
+                    img[3 * 256 + (c * 16 + y) * 16 + 8 + x] = 1;
+                }
+        SC_TEST_OK(sc_captioner_encode_batch(m, img, 2, 16, 16, 0, f));
+        /* grid 4: the patch covers cell (1, 1) in image 0 and cell (1, 2) in image 1 */
+        double d = 0;
+        for (int k = 0; k < 6; k++) d += fabs(f[(1 * 4 + 1) * 6 + k] - f[96 + (1 * 4 + 2) * 6 + k]);
+        if (in_ch == 3)
+            assert_true(d < 1e-5);
+        else
+            assert_true(d > 1e-3);
+        sc_captioner_free(m);
+    }
 }
 
 static void test_save_load_round_trip(void **state) {
@@ -153,7 +188,7 @@ static void test_bad_args(void **state) {
     assert_int_equal(sc_captioner_create_cnn(&c, &cc, &v, 1, &m), SC_ERR_INVALID_ARG);
     assert_null(m);
     c.encoder_dim = 6;
-    cc.in_channels = 1;
+    cc.in_channels = 4;
     assert_int_equal(sc_captioner_create_cnn(&c, &cc, &v, 1, &m), SC_ERR_INVALID_ARG);
     c.encoder = SC_CAP_ENC_FEATURES;
     cc.in_channels = 3;
@@ -181,6 +216,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradcheck_pooled),
         cmocka_unit_test(test_gradcheck_native_grid),
+        cmocka_unit_test(test_gradcheck_coords),
+        cmocka_unit_test(test_coords_break_translation),
         cmocka_unit_test(test_save_load_round_trip),
         cmocka_unit_test(test_bad_args),
     };

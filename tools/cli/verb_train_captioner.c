@@ -23,10 +23,12 @@ void train_captioner_help(FILE *out) {
             "  --lr LR               AdamW learning rate, cosine schedule (default 0.002)\n"
             "  --weight-decay WD     AdamW decoupled weight decay (default 0.0001)\n"
             "  --clip C              gradient clipping by global norm (default 5)\n"
-            "  --alpha-c A           doubly stochastic attention weight (default 1)\n"
+            "  --alpha-c A           doubly stochastic attention weight (default 0.1)\n"
             "  --dropout P           dropout before fc (default 0.2)\n"
             "  --channels C1,...     CNN stage widths (default 16,32,64,128; 2x2 max pool after\n"
             "                        every stage but the last; the last width is E)\n"
+            "  --no-coords           RGB input only (default: the CNN also gets x, y coordinate\n"
+            "                        channels, so attention can tell left from right)\n"
             "  --grid N              attention grid N x N (default 12)\n"
             "  --embed M --attention A --decoder H   decoder sizes (default 64, 128, 256)\n"
             "  --val N               held-out test scenes captioned (greedy) at each epoch end\n"
@@ -47,7 +49,7 @@ void train_captioner_help(FILE *out) {
 typedef struct {
     const char *data, *out, *ckpt, *metrics;
     int epochs, steps, batch, seed, threads, ckpt_every, resume, max_steps, quiet, random_caps;
-    int train_size, scene_seed, grid, embed, att, dec, val;
+    int train_size, scene_seed, grid, embed, att, dec, val, no_coords;
     float lr, wd, clip, alpha_c, dropout;
     int nch, ch[SC_CNN_MAX_STAGES];
 } cap_opts;
@@ -144,7 +146,7 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
                   .lr = 2e-3f,
                   .wd = 1e-4f,
                   .clip = 5.0f,
-                  .alpha_c = 1.0f,
+                  .alpha_c = 0.1f,
                   .dropout = 0.2f};
     const char *V = "train";
     for (int i = 1; i < argc; i++) {
@@ -208,6 +210,7 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
         FLOPT("--alpha-c", alpha_c, 0.0f, 100.0f)
         FLOPT("--dropout", dropout, 0.0f, 0.99f)
         else if (!strcmp(a, "--resume")) o.resume = 1;
+        else if (!strcmp(a, "--no-coords")) o.no_coords = 1;
         else if (!strcmp(a, "--quiet")) o.quiet = 1;
         else return cli_usage(V, "unknown %s '%s'", a[0] == '-' ? "option" : "argument", a);
 #undef INTOPT
@@ -219,7 +222,7 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
         o.ch[0] = 16, o.ch[1] = 32, o.ch[2] = 64, o.ch[3] = 128;
     }
     const int S = 96;
-    sc_cnn_config cc = sc_cnn_config_make(3, o.nch, o.ch);
+    sc_cnn_config cc = sc_cnn_config_make(o.no_coords ? 3 : 5, o.nch, o.ch);
     for (int k = 0; k + 1 < o.nch; k++) cc.pool[k] = 1;
     sc_captioner_config cfg = sc_captioner_default_config();
     cfg.encoder = SC_CAP_ENC_CNN;

@@ -1,0 +1,180 @@
+/* Scene-caption vocabulary, caption parsing and the evaluation's per-slot
+ * accuracy / relation / pointing-game scoring on hand-made captions. */
+#include <string.h>
+#include "saccade/sc_captioner_scenes.h"
+#include "sc_test.h"
+
+/* Two items: white coat (class 4, colour 6) on the left, blue coat on the right. */
+static sc_scene_info two_items(void) {
+    sc_scene_info s;
+    memset(&s, 0, sizeof s);
+    s.width = s.height = 96;
+    s.n_items = 2;
+    s.items[0] = (sc_scene_item){4, 2, {60, 32, 85, 70}, {0}, 0, 0}; /* blue coat, right */
+    s.items[1] = (sc_scene_item){4, 6, {15, 57, 41, 90}, {0}, 0, 0}; /* white coat, left */
+    s.n_captions = 4;
+    strcpy(s.captions[0], "a white coat to the left of a blue coat");
+    strcpy(s.captions[1], "a blue coat to the right of a white coat");
+    strcpy(s.captions[2], "a white coat and a blue coat");
+    strcpy(s.captions[3], "a white coat on the left and a blue coat on the right");
+    return s;
+}
+
+static int split(char *buf, const char **w) {
+    int n = 0;
+    for (char *s = strtok(buf, " "); s; s = strtok(NULL, " ")) w[n++] = s;
+    return n;
+}
+
+static sc_capscenes_counts score(const sc_scene_info *s, const char *caption, const float *al,
+                                 int grid) {
+    char buf[256];
+    const char *w[64];
+    strcpy(buf, caption);
+    int n = split(buf, w);
+    sc_capscenes_counts c;
+    memset(&c, 0, sizeof c);
+    SC_TEST_OK(sc_capscenes_score(s, w, n, al, grid, &c));
+    return c;
+}
+
+static void test_parse(void **state) {
+    (void)state;
+    sc_capscenes_parse p;
+    SC_TEST_OK(
+        sc_capscenes_parse_caption("a pair of blue trousers to the right of an orange bag", &p));
+    assert_int_equal(p.n, 2);
+    assert_int_equal(p.cls[0], 1);
+    assert_int_equal(p.colour[0], 2);
+    assert_int_equal(p.cls[1], 8);
+    assert_int_equal(p.colour[1], 7);
+    assert_int_equal(p.word[0], 4); /* "trousers" */
+    assert_int_equal(p.axis, 0);
+    assert_int_equal(p.reversed, 1);
+    SC_TEST_OK(sc_capscenes_parse_caption(
+        "from bottom to top a red bag a green boot and a cyan dress", &p));
+    assert_int_equal(p.n, 3);
+    assert_int_equal(p.axis, 1);
+    assert_int_equal(p.reversed, 1);
+    SC_TEST_OK(sc_capscenes_parse_caption(
+        "a red bag at the top a green boot in the middle and a cyan dress at the bottom", &p));
+    assert_int_equal(p.axis, 1);
+    assert_int_equal(p.reversed, 0);
+    SC_TEST_OK(sc_capscenes_parse_caption("a red bag b c green t-shirt", &p));
+    assert_int_equal(p.n, 2); /* "red bag", "green t-shirt"; "bag b c" is no mention */
+    assert_int_equal(p.cls[0], 8);
+    assert_int_equal(p.cls[1], 0);
+    assert_int_equal(p.word[1], 6);
+    assert_int_equal(p.axis, -1);
+    SC_TEST_OK(sc_capscenes_parse_caption("three items a red bag a blue bag and a white bag", &p));
+    assert_int_equal(p.n, 3);
+    assert_int_equal(p.axis, -1);
+    SC_TEST_OK(sc_capscenes_parse_caption("", &p));
+    assert_int_equal(p.n, 0);
+}
+
+static void test_score(void **state) {
+    (void)state;
+    sc_scene_info s = two_items();
+    /* any reference, in any template: exact, all slots right, relation right */
+    for (int r = 0; r < 4; r++) {
+        sc_capscenes_counts c = score(&s, s.captions[r], NULL, 0);
+        assert_int_equal(c.exact, 1);
+        assert_int_equal(c.count_ok, 1);
+        assert_int_equal(c.slots, 2);
+        assert_int_equal(c.colour_ok, 2);
+        assert_int_equal(c.class_ok, 2);
+        assert_int_equal(c.rel_scenes, 1);
+        assert_int_equal(c.rel_ok, 1);
+    }
+    /* swapped order: relation wrong and both colour slots wrong */
+    sc_capscenes_counts c = score(&s, "a blue coat to the left of a white coat", NULL, 0);
+    assert_int_equal(c.exact, 0);
+    assert_int_equal(c.colour_ok, 0);
+    assert_int_equal(c.class_ok, 2);
+    assert_int_equal(c.rel_ok, 0);
+    /* wrong axis */
+    c = score(&s, "a white coat above a blue coat", NULL, 0);
+    assert_int_equal(c.colour_ok, 2);
+    assert_int_equal(c.rel_ok, 0);
+    /* one item wrong class, one missing */
+    c = score(&s, "a white bag", NULL, 0);
+    assert_int_equal(c.count_ok, 0);
+    assert_int_equal(c.colour_ok, 1);
+    assert_int_equal(c.class_ok, 0);
+    assert_int_equal(c.rel_ok, 0);
+}
+
+static void test_pointing(void **state) {
+    (void)state;
+    sc_scene_info s = two_items();
+    const int G = 12, P = G * G; /* cells of 8 px, centres at 4, 12, ... */
+    const char *cap = "a white coat to the left of a blue coat";
+    float al[10 * 144];
+    memset(al, 0, sizeof al);
+    /* step 2 ("coat", white, box x 15..41, y 57..90): cell (8, 3) centre (28, 68) inside */
+    al[2 * P + 8 * G + 3] = 1;
+    /* step 9 ("coat", blue, box x 60..85 y 32..70): cell (1, 1) centre (12, 12) outside */
+    al[9 * P + 1 * G + 1] = 1;
+    sc_capscenes_counts c = score(&s, cap, al, G);
+    assert_int_equal(c.point_total, 2);
+    assert_int_equal(c.point_hit, 1);
+    al[9 * P + 1 * G + 1] = 0;
+    al[9 * P + 5 * G + 9] = 0.5f; /* centre (76, 44) inside the blue coat */
+    c = score(&s, cap, al, G);
+    assert_int_equal(c.point_hit, 2);
+    /* a noun naming no item of the scene is not counted */
+    c = score(&s, "a white bag", al, G);
+    assert_int_equal(c.point_total, 0);
+}
+
+static void test_vocab_covers_scenes(void **state) {
+    (void)state;
+    sc_vocab v;
+    SC_TEST_OK(sc_capscenes_vocab(&v));
+    assert_int_equal(v.pad, 0);
+    assert_true(v.n < 60);
+    sc_fashion_mnist test;
+    SC_TEST_OK(sc_fashion_mnist_load("test", SC_FASHION_MNIST_DEFAULT_DIR, &test));
+    sc_scenes_params p = sc_scenes_default_params();
+    p.test = &test;
+    int32_t tok[40];
+    sc_capscenes_counts c;
+    memset(&c, 0, sizeof c);
+    for (int i = 0; i < 150; i++) {
+        sc_image img;
+        sc_scene_info info;
+        SC_TEST_OK(sc_scenes_generate(&p, SC_SCENES_TEST, (uint64_t)i, &img, &info));
+        sc_image_free(&img);
+        for (int r = 0; r < info.n_captions; r++) {
+            int n = sc_capscenes_tokens(&v, info.captions[r], tok, 40);
+            assert_true(n >= 4);
+            assert_int_equal(tok[0], v.start);
+            assert_int_equal(tok[n - 1], v.end);
+            /* every reference is scored as fully right */
+            const char *w[40];
+            for (int t = 1; t < n - 1; t++) w[t - 1] = sc_vocab_word(&v, tok[t]);
+            sc_capscenes_counts one;
+            memset(&one, 0, sizeof one);
+            SC_TEST_OK(sc_capscenes_score(&info, w, n - 2, NULL, 0, &one));
+            assert_int_equal(one.exact, 1);
+            assert_int_equal(one.colour_ok, info.n_items);
+            assert_int_equal(one.class_ok, info.n_items);
+            assert_int_equal(one.rel_ok, info.n_items >= 2);
+        }
+    }
+    assert_int_equal(sc_capscenes_tokens(&v, "a purple bag", tok, 40), -1);
+    assert_int_equal(sc_capscenes_tokens(&v, "a red bag", tok, 4), -1);
+    sc_fashion_mnist_free(&test);
+    sc_vocab_free(&v);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_score),
+        cmocka_unit_test(test_pointing),
+        cmocka_unit_test(test_vocab_covers_scenes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

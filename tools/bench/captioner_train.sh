@@ -1,0 +1,18 @@
+#!/bin/sh
+# Training-speed benchmark of the scenes captioner (the recipe's model and
+# batch): examples/s of one training step (forward, backward through the CNN,
+# clip, AdamW) in saccade vs PyTorch on the same threads; prints the ratio
+# saccade/torch (> 1: saccade is faster).
+# usage: tools/bench/captioner_train.sh [BUILD_DIR] [THREADS] [STEPS]
+set -e
+here=$(cd "$(dirname "$0")" && pwd)
+build=${1:-$here/../../build}
+t=${2:-2}
+steps=${3:-20}
+py=${SACCADE_PYTHON:-/usr/bin/python3}
+s=$(OMP_WAIT_POLICY=passive OMP_NUM_THREADS=$t "$build/bench_captioner_train" $t $steps)
+p=$(OMP_NUM_THREADS=$t "$py" "$here/bench_captioner_train.py" $t $steps)
+echo "$s"
+echo "$p"
+echo "$s|$p" | awk -F'|' '{ split($1, a, "ex_per_s="); split($2, b, "ex_per_s=");
+    printf "  ratio saccade/torch examples per second: %.2fx\n", a[2] / b[2] }'
