@@ -4,7 +4,7 @@ a-PyTorch-Tutorial-to-Image-Captioning into a saccade captioner model.
 
 Usage:
     convert_sat.py CHECKPOINT WORDMAP.json -o model.safetensors [--grid 14]
-                   [--image-size 256] [--attention relu|tanh] [--no-encoder]
+                   [--image-size 256] [--attention relu|tanh] [--no-encoder] [--fold-bn]
 
 CHECKPOINT is what the tutorial's train.py saves (torch.save of a dict whose
 "encoder" / "decoder" entries are whole pickled modules of classes
@@ -20,6 +20,12 @@ renamed from the tutorial's nn.Sequential indices (resnet.0 conv1, resnet.1 bn1,
 resnet.4..7 layer1..4) to "encoder." + torchvision names (num_batches_tracked
 dropped); "__metadata__": "saccade.config" (dims inferred from the weight
 shapes, ResNet depth from the block counts) and "saccade.vocab" (the WORDMAP).
+With --fold-bn every eval-mode BatchNorm of the encoder is folded into the
+conv before it (in float64: w' = w g / sqrt(var + eps), b' = beta - mean g /
+sqrt(var + eps), eps 1e-5) and stored as that conv's "weight" and "bias"
+(PyTorch's Conv2d names) with no BN tensors; "encoder_bn_folded": true is
+recorded in the config. saccade then uses those weights in place from the
+file's mapping (zero copy, no work at load).
 Needs torch and numpy; uses tools/ref/st_numpy.py to write the file.
 """
 import argparse
@@ -169,12 +175,44 @@ def infer_arch(tv):
     return arch
 
 
+def fold_bn(tv, eps=1e-5):
+    """torchvision-named encoder tensors -> BN folded into the convs."""
+    out = collections.OrderedDict()
+    pairs = {}
+    for k in tv:
+        if not k.endswith(".weight") or tv[k].dim() != 4:
+            continue
+        conv = k[:-len(".weight")]
+        if conv == "conv1":
+            bn = "bn1"
+        elif conv.endswith("downsample.0"):
+            bn = conv[:-1] + "1"
+        else:
+            bn = conv[:-len("convN")] + "bn" + conv[-1]
+        pairs[conv] = bn
+    bns = set(pairs.values())
+    for k, v in tv.items():
+        if k.rsplit(".", 1)[0] in bns:
+            continue
+        if k.endswith(".weight") and k[:-len(".weight")] in pairs:
+            conv = k[:-len(".weight")]
+            bn = pairs[conv]
+            g, b = tv[bn + ".weight"].double(), tv[bn + ".bias"].double()
+            mu, var = tv[bn + ".running_mean"].double(), tv[bn + ".running_var"].double()
+            scale = g / torch.sqrt(var + eps)
+            out[conv + ".weight"] = (v.double() * scale.view(-1, 1, 1, 1)).float()
+            out[conv + ".bias"] = (b - mu * scale).float()
+        else:
+            out[k] = v
+    return out
+
+
 def to_np(t):
     return np.ascontiguousarray(t.detach().cpu().float().numpy())
 
 
 def convert(ckpt_path, wordmap_path, out_path, grid=None, image_size=256, attention="relu",
-            with_encoder=True, dropout=0.5):
+            with_encoder=True, dropout=0.5, fold=False):
     st_numpy = _load_st_numpy()
     ck = load_checkpoint(ckpt_path)
     enc, dec = split_checkpoint(ck)
@@ -218,6 +256,9 @@ def convert(ckpt_path, wordmap_path, out_path, grid=None, image_size=256, attent
             raise SystemExit("convert_sat: encoder gives %d channels, decoder expects %d" % (feat, E))
         config["encoder"] = "resnet"
         config["encoder_arch"] = arch
+        if fold:
+            tv = fold_bn(tv)
+            config["encoder_bn_folded"] = True
         for k, v in tv.items():
             tensors["encoder." + k] = to_np(v)
     meta = {"saccade.config": json.dumps(config), "saccade.vocab": json.dumps(word_map),
@@ -238,8 +279,11 @@ def main(argv=None):
     ap.add_argument("--image-size", type=int, default=256)
     ap.add_argument("--attention", choices=["relu", "tanh"], default="relu")
     ap.add_argument("--no-encoder", action="store_true", help="write the decoder only (features model)")
+    ap.add_argument("--fold-bn", action="store_true",
+                    help="fold the encoder's BatchNorms into its convs (zero-copy loading)")
     a = ap.parse_args(argv)
-    cfg = convert(a.checkpoint, a.wordmap, a.output, a.grid, a.image_size, a.attention, not a.no_encoder)
+    cfg = convert(a.checkpoint, a.wordmap, a.output, a.grid, a.image_size, a.attention,
+                  not a.no_encoder, fold=a.fold_bn)
     print("wrote %s: %s" % (a.output, json.dumps(cfg)))
 
 

@@ -218,11 +218,14 @@ static sc_status setup_tensors(sc_captioner *m) {
     }
     if (total > ((size_t)1 << 34))
         return sc_set_error(SC_ERR_LIMIT, "captioner: %zu parameters is beyond the limit", total);
+    m->nweights = total;
+    memcpy(m->offs, offs, sizeof m->offs);
+    for (int i = 0; i < CW_COUNT; i++) m->present[i] = !(G == 0 && (i == CW_FB_W || i == CW_FB_B));
+    m->P = c->grid * c->grid;
+    if (m->lazy_weights) return SC_OK; /* sc_captioner_load points w[] into the file */
     m->weights = sc_calloc(total, sizeof(float));
     if (!m->weights) return SC_ERR_NOMEM;
-    m->nweights = total;
-    for (int i = 0; i < CW_COUNT; i++)
-        m->w[i] = (G == 0 && (i == CW_FB_W || i == CW_FB_B)) ? NULL : m->weights + offs[i];
+    for (int i = 0; i < CW_COUNT; i++) m->w[i] = m->present[i] ? m->weights + offs[i] : NULL;
     m->P = c->grid * c->grid;
     return SC_OK;
 }
@@ -231,10 +234,11 @@ static size_t tensor_numel(const sc_captioner *m, int i) {
     return (size_t)m->shape[i][0] * (size_t)m->shape[i][1];
 }
 
-static sc_captioner *alloc_model(const sc_captioner_config *cfg) {
+static sc_captioner *alloc_model(const sc_captioner_config *cfg, int lazy_weights) {
     sc_captioner *m = sc_calloc(1, sizeof *m);
     if (!m) return NULL;
     m->cfg = *cfg;
+    m->lazy_weights = lazy_weights;
     if (setup_tensors(m) != SC_OK) {
         sc_free(m->weights);
         sc_free(m);
@@ -268,7 +272,7 @@ sc_status sc_captioner_create(const sc_captioner_config *config, const sc_vocab 
         return sc_set_error(SC_ERR_UNSUPPORTED,
                             "sc_captioner_create: only the features encoder can be created here "
                             "(see sc_captioner_create_cnn)");
-    sc_captioner *m = alloc_model(config);
+    sc_captioner *m = alloc_model(config, 0);
     if (!m) return SC_ERR_NOMEM;
     if ((st = copy_vocab(vocab, &m->vocab)) != SC_OK) {
         sc_captioner_free(m);
@@ -305,6 +309,7 @@ void sc_captioner_free(sc_captioner *m) {
     sc_free(m->grads);
     sc_arena_free(m->arena);
     sc_cap_encoder_free(m->enc);
+    sc_safetensors_free(m->st);
     sc_free(m);
 }
 
@@ -332,7 +337,7 @@ sc_status sc_captioner_load(const char *path, sc_captioner **out) {
         sc_error_prefix(path);
         goto fail;
     }
-    m = alloc_model(&cfg);
+    m = alloc_model(&cfg, 1);
     if (!m) {
         s = SC_ERR_NOMEM;
         goto fail;
@@ -347,7 +352,7 @@ sc_status sc_captioner_load(const char *path, sc_captioner **out) {
         goto fail;
     }
     for (int i = 0; i < CW_COUNT; i++) {
-        if (!m->w[i]) {
+        if (!m->present[i]) {
             if (sc_safetensors_find(st, m->names[i]) >= 0) {
                 s = sc_set_error(SC_ERR_FORMAT, "%s: tensor %s present but config gate is \"none\"",
                                  path, m->names[i]);
@@ -358,7 +363,7 @@ sc_status sc_captioner_load(const char *path, sc_captioner **out) {
         const float *d;
         if ((s = sc_safetensors_get_f32(st, m->names[i], m->ndim[i], m->shape[i], &d)) != SC_OK)
             goto fail;
-        memcpy(m->w[i], d, tensor_numel(m, i) * sizeof(float));
+        m->w[i] = (float *)d; /* in place, read only until sc_captioner_params copies */
     }
     /* Every other tensor must belong to the encoder. */
     for (size_t i = 0; i < sc_safetensors_count(st); i++) {
@@ -367,7 +372,7 @@ sc_status sc_captioner_load(const char *path, sc_captioner **out) {
         if (strncmp(info.name, "decoder.", 8) == 0) {
             int known = 0;
             for (int k = 0; k < CW_COUNT; k++)
-                known |= m->w[k] && strcmp(info.name, m->names[k]) == 0;
+                known |= m->present[k] && strcmp(info.name, m->names[k]) == 0;
             if (!known) {
                 s = sc_set_error(SC_ERR_FORMAT, "%s: unexpected tensor %s", path, info.name);
                 goto fail;
@@ -384,7 +389,7 @@ sc_status sc_captioner_load(const char *path, sc_captioner **out) {
     if (cfg.encoder != SC_CAP_ENC_FEATURES) {
         if ((s = sc_cap_encoder_load(m, st, path)) != SC_OK) goto fail;
     }
-    sc_safetensors_free(st);
+    m->st = st; /* kept open: the decoder's and a pre-folded encoder's weights live in it */
     *out = m;
     return SC_OK;
 fail:
@@ -458,6 +463,16 @@ const sc_vocab *sc_captioner_get_vocab(const sc_captioner *m) {
 sc_status sc_captioner_params(sc_captioner *m, const sc_param **params, size_t *n) {
     if (!m || !params || !n)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_params: NULL argument");
+    if (!m->weights) { /* loaded model: own a writable copy of the weights before training */
+        float *wts = sc_malloc(m->nweights * sizeof(float));
+        if (!wts) return SC_ERR_NOMEM;
+        for (int i = 0; i < CW_COUNT; i++) {
+            if (!m->present[i]) continue;
+            memcpy(wts + m->offs[i], m->w[i], tensor_numel(m, i) * sizeof(float));
+            m->w[i] = wts + m->offs[i];
+        }
+        m->weights = wts;
+    }
     if (!m->grads) {
         m->grads = sc_calloc(m->nweights, sizeof(float));
         if (!m->grads) return SC_ERR_NOMEM;

@@ -72,7 +72,10 @@ sc_status sc_cap_encoder_load(sc_captioner *m, sc_safetensors *st, const char *p
     e->kind = m->cfg.encoder;
     sc_status s = SC_OK;
     if (m->cfg.encoder == SC_CAP_ENC_RESNET) {
-        if ((s = sc_resnet_load_st(st, "encoder.", NULL, &e->resnet))) {
+        /* Pre-folded convs stay in the file's mapping, which the model keeps open. */
+        sc_resnet_params rp = sc_resnet_default_params();
+        rp.borrow_weights = 1;
+        if ((s = sc_resnet_load_st(st, "encoder.", &rp, &e->resnet))) {
             sc_error_prefix(path);
             goto fail;
         }

@@ -5,6 +5,7 @@
 #include "saccade/sc_attention.h"
 #include "saccade/sc_captioner.h"
 #include "saccade/sc_tensor.h"
+#include "saccade/sc_safetensors.h"
 
 /* Tensors in the tutorial's state_dict order. */
 enum {
@@ -35,11 +36,15 @@ struct sc_encoder_impl; /* image encoders (resnet / cnn), see captioner.c */
 struct sc_captioner {
     sc_captioner_config cfg;
     sc_vocab vocab;
-    int P;              /* grid * grid */
-    float *w[CW_COUNT]; /* NULL for absent tensors (no gate) */
-    float *g[CW_COUNT]; /* gradients (after sc_captioner_params) */
-    float *weights, *grads;
+    int P;                  /* grid * grid */
+    float *w[CW_COUNT];     /* NULL for absent tensors (no gate) */
+    float *g[CW_COUNT];     /* gradients (after sc_captioner_params) */
+    float *weights, *grads; /* weights: NULL for a loaded model until sc_captioner_params */
     size_t nweights;
+    size_t offs[CW_COUNT]; /* tensor i at weights + offs[i] */
+    int present[CW_COUNT]; /* 0 for absent tensors (no gate) */
+    int lazy_weights;      /* loading: w[] will point into st */
+    sc_safetensors *st;    /* the loaded file, kept open (NULL for created models) */
     sc_param params[CW_COUNT];
     size_t nparams;
     int64_t shape[CW_COUNT][2];

@@ -36,7 +36,22 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+/* Our own static copy of stb_image_resize: Debian's libstb (v0.97) is built
+ * with assert() enabled, and its check that the downsampling coefficients of
+ * an output pixel sum to 1 +- 0.1 (stbir__normalize_downsample_coefficients)
+ * fails for the triangle filter at many ratios (e.g. 300 -> 224 or 343 ->
+ * 256), aborting the process. The coefficients are renormalised right after
+ * that check, so it is compiled out here (the other checks are parameter
+ * validations that stbir_resize_* also reports by returning 0). */
+#define STB_IMAGE_RESIZE_STATIC
+#define STB_IMAGE_RESIZE_IMPLEMENTATION
+#define STBIR_ASSERT(x) ((void)sizeof(x))
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wshadow"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wsign-compare"
 #include <stb_image_resize.h>
+#pragma GCC diagnostic pop
 #include "sc_internal.h"
 #include "saccade/sc_image.h"
 

@@ -35,9 +35,10 @@ static int g_par = -1;
 
 typedef struct rconv {
     int C, OC, K, stride, pad;
-    float *w;    /* (OC, C*K*K), BN folded */
-    float *b;    /* (OC) */
-    float *wino; /* Winograd weights (16, OC, C) or NULL */
+    float *w;     /* (OC, C*K*K), BN folded */
+    float *b;     /* (OC) */
+    float *wino;  /* Winograd weights (16, OC, C) or NULL */
+    int borrowed; /* w, b point into the caller's safetensors mapping (not owned) */
 } rconv;
 
 typedef struct rblock {
@@ -61,7 +62,7 @@ struct sc_resnet {
 };
 
 sc_resnet_params sc_resnet_default_params(void) {
-    sc_resnet_params p = {0, 0, 0};
+    sc_resnet_params p = {0, 0, 0, 0};
     return p;
 }
 
@@ -73,6 +74,7 @@ typedef struct loader {
     unsigned char *used; /* per tensor in the file */
     size_t bytes;
     const char *prefix; /* prepended to every tensor name ("" for a plain file) */
+    int borrow;         /* pre-folded convs may be used in place (params->borrow_weights) */
 } loader;
 
 /* prefix + name into buf (names are short; an overlong one cannot match). */
@@ -108,6 +110,28 @@ static sc_status load_conv(loader *L, rconv *c, const char *conv_name, const cha
     sc_status s;
     snprintf(nm, sizeof nm, "%s.weight", conv_name);
     if ((s = get(L, nm, 4, wshape, &w))) return s;
+    /* Pre-folded (convert_sat.py --fold-bn): the conv has a bias and no BN. */
+    char bnw[160], cb[160];
+    snprintf(bnw, sizeof bnw, "%s.weight", bn_name);
+    snprintf(cb, sizeof cb, "%s.bias", conv_name);
+    if (find_p(L, bnw) < 0 && find_p(L, cb) >= 0) {
+        const float *bias;
+        if ((s = get(L, cb, 1, vshape, &bias))) return s;
+        size_t n = (size_t)OC * C * K * K;
+        if (L->borrow) {
+            c->w = (float *)w; /* read only: the forward never writes weights */
+            c->b = (float *)bias;
+            c->borrowed = 1;
+            return SC_OK;
+        }
+        c->w = sc_malloc(n * sizeof(float));
+        c->b = sc_malloc((size_t)OC * sizeof(float));
+        if (!c->w || !c->b) return SC_ERR_NOMEM;
+        memcpy(c->w, w, n * sizeof(float));
+        memcpy(c->b, bias, (size_t)OC * sizeof(float));
+        L->bytes += (n + (size_t)OC) * sizeof(float);
+        return SC_OK;
+    }
     snprintf(nm, sizeof nm, "%s.weight", bn_name);
     if ((s = get(L, nm, 1, vshape, &g))) return s;
     snprintf(nm, sizeof nm, "%s.bias", bn_name);
@@ -132,8 +156,10 @@ static sc_status load_conv(loader *L, rconv *c, const char *conv_name, const cha
 }
 
 static void free_conv(rconv *c) {
-    sc_free(c->w);
-    sc_free(c->b);
+    if (!c->borrowed) {
+        sc_free(c->w);
+        sc_free(c->b);
+    }
     sc_free(c->wino);
     memset(c, 0, sizeof *c);
 }
@@ -363,7 +389,7 @@ static sc_status check_params(const sc_resnet_params *params, sc_resnet_params *
 /* Build a model from an open file: arch already in m->info.arch. */
 static sc_status load_from(sc_resnet *m, sc_safetensors *st, const char *path, const char *prefix,
                            const sc_resnet_params *p) {
-    loader L = {st, path, NULL, 0, prefix};
+    loader L = {st, path, NULL, 0, prefix, p->borrow_weights != 0};
     int found = -1;
     for (int i = 0; i < 5; i++)
         if (!strcmp(m->info.arch, g_archs[i].name)) found = i;

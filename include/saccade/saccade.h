@@ -28,4 +28,5 @@
 #include "saccade/sc_maps_io.h"
 #include "saccade/sc_captioner.h"
 #include "saccade/sc_stn.h"
+#include "saccade/sc_caption_render.h"
 #endif

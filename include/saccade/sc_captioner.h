@@ -29,6 +29,11 @@
  * shrinking, as stb's triangle filter does; measured against PIL in
  * tests/parity), values in [0, 1], ImageNet mean/std.
  *
+ * Loading keeps the file mapped: decoder weights (and the encoder's when its
+ * BatchNorms are pre-folded, tools/convert_sat.py --fold-bn) are used in
+ * place, zero copy; sc_captioner_params first gives the model its own
+ * writable copy of the decoder weights (for training).
+ *
  * Memory: inference state lives in an arena owned by the model, planned for
  * (beam size, max length) at the first call and re-planned only when a larger
  * beam/length is asked for; decoding steps do no malloc. A model must not be

@@ -66,9 +66,18 @@ typedef struct sc_resnet_params {
      * (the 16 small products per conv run badly in OpenBLAS). Both stay
      * within 1e-4 relative of PyTorch. */
     int winograd;
+    /* sc_resnet_load_st only. 1: convs stored pre-folded (tensors
+     * <conv>.weight + <conv>.bias and no BatchNorm, as tools/convert_sat.py
+     * --fold-bn writes) are used in place from st's mapping, zero copy; st
+     * must then stay open until sc_resnet_free. 0 (default): copied. */
+    int borrow_weights;
 } sc_resnet_params;
 
 sc_resnet_params sc_resnet_default_params(void);
+/* Pre-folded files: a conv whose BN tensors are absent and that has a
+ * <conv>.bias is taken as already folded (w' = w gamma / sqrt(var + eps),
+ * b' = beta - mean gamma / sqrt(var + eps)); names stay PyTorch's
+ * (Conv2d.bias). Such files are accepted by every loader. */
 
 typedef struct sc_resnet_info {
     char arch[16];                       /* "resnet101" */
@@ -93,7 +102,8 @@ sc_status sc_resnet_load(const char *path, const sc_resnet_params *params, sc_re
  * the prefix are ignored, unused tensors inside it are an error as above. The
  * architecture is inferred from the tensors (bottleneck blocks have conv3; the
  * number of blocks per layer picks the depth); BN eps is 1e-5. st is only
- * read during the call (the weights are copied and folded). */
+ * read during the call (the weights are copied and folded), unless
+ * params->borrow_weights lets pre-folded convs stay in st's mapping. */
 sc_status sc_resnet_load_st(sc_safetensors *st, const char *prefix, const sc_resnet_params *params,
                             sc_resnet **out);
 void sc_resnet_free(sc_resnet *m);

@@ -41,6 +41,8 @@ int verb_eval(int argc, char **argv);
 void verb_eval_help(FILE *out);
 int verb_saliency(int argc, char **argv);
 void verb_saliency_help(FILE *out);
+int verb_caption(int argc, char **argv);
+void verb_caption_help(FILE *out);
 /* "saccade train captioner ..." / "saccade eval captioner ..." (argv[0] is "captioner"). */
 int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv);
 void train_captioner_help(FILE *out);

@@ -8,6 +8,8 @@ static const cli_verb VERBS[] = {
      verb_info_help},
     {"overlay", "blend a saliency/attention map (image or .npy) onto an image", verb_overlay,
      verb_overlay_help},
+    {"caption", "caption images (Show, Attend and Tell) with attention figures and a gallery",
+     verb_caption, verb_caption_help},
     {"saliency", "bottom-up saliency maps (spectral residual, PQFT, fine-grained) as overlays",
      verb_saliency, verb_saliency_help},
     {"data", "generate datasets (Fashion scenes with boxes and captions)", verb_data,
