@@ -39,5 +39,11 @@ int verb_train(int argc, char **argv);
 void verb_train_help(FILE *out);
 int verb_eval(int argc, char **argv);
 void verb_eval_help(FILE *out);
+int train_vqa_main(int argc, char **argv);
+void train_vqa_help(FILE *out);
+int eval_vqa_main(int argc, char **argv);
+void eval_vqa_help(FILE *out);
+int verb_vqa(int argc, char **argv);
+void verb_vqa_help(FILE *out);
 
 #endif

@@ -13,6 +13,8 @@ static const cli_verb VERBS[] = {
     {"train", "train a model (classifier on Fashion-MNIST)", verb_train, verb_train_help},
     {"eval", "evaluate a trained model (classifier: accuracy, confusion)", verb_eval,
      verb_eval_help},
+    {"vqa", "answer questions about an image (stacked attention network)", verb_vqa,
+     verb_vqa_help},
 };
 static const int NVERBS = (int)(sizeof VERBS / sizeof VERBS[0]);
 

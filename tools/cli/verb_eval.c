@@ -126,5 +126,6 @@ done:
 int verb_eval(int argc, char **argv) {
     if (argc < 2) return cli_usage("eval", "need a MODEL (classifier)");
     if (!strcmp(argv[1], "classifier")) return eval_classifier(argc - 1, argv + 1);
-    return cli_usage("eval", "unknown model '%s' (known: classifier)", argv[1]);
+    if (!strcmp(argv[1], "vqa")) return eval_vqa_main(argc - 1, argv + 1);
+    return cli_usage("eval", "unknown model '%s' (known: classifier, vqa)", argv[1]);
 }

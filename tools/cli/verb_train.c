@@ -330,5 +330,6 @@ done:
 int verb_train(int argc, char **argv) {
     if (argc < 2) return cli_usage("train", "need a MODEL (classifier)");
     if (!strcmp(argv[1], "classifier")) return train_classifier(argc - 1, argv + 1, argc, argv);
-    return cli_usage("train", "unknown model '%s' (known: classifier)", argv[1]);
+    if (!strcmp(argv[1], "vqa")) return train_vqa_main(argc - 1, argv + 1);
+    return cli_usage("train", "unknown model '%s' (known: classifier, vqa)", argv[1]);
 }
