@@ -103,8 +103,7 @@ sc_status sc_vqa_config_validate(const sc_vqa_config *c) {
     sc_status st = sc_cnn_config_validate(&c->encoder);
     if (st) return st;
     int C, h, w;
-    if ((st = sc_cnn_output_size(&c->encoder, c->image_size, c->image_size, &C, &h, &w)))
-        return st;
+    if ((st = sc_cnn_output_size(&c->encoder, c->image_size, c->image_size, &C, &h, &w))) return st;
     if (h * w > 1024)
         return sc_set_error(SC_ERR_INVALID_ARG, "vqa config: grid %dx%d above 1024 positions", h,
                             w);
@@ -122,18 +121,18 @@ char *sc_vqa_config_to_json(const sc_vqa_config *c) {
                  "{\"arch\":\"%s\",\"image_size\":%d,\"mean\":[%.9g,%.9g,%.9g],"
                  "\"std\":[%.9g,%.9g,%.9g],\"encoder\":%s,\"embed_dim\":%d,\"hidden_dim\":%d,"
                  "\"att_dim\":%d,\"hops\":%d,\"max_len\":%d,\"coords\":true}",
-                 ARCH_NAMES[c->arch], c->image_size, c->mean[0], c->mean[1], c->mean[2],
-                 c->std[0], c->std[1], c->std[2], enc, c->embed_dim, c->hidden_dim, c->att_dim,
-                 c->hops, c->max_len);
-    else sc_set_error(SC_ERR_NOMEM, "vqa config: out of memory");
+                 ARCH_NAMES[c->arch], c->image_size, c->mean[0], c->mean[1], c->mean[2], c->std[0],
+                 c->std[1], c->std[2], enc, c->embed_dim, c->hidden_dim, c->att_dim, c->hops,
+                 c->max_len);
+    else
+        sc_set_error(SC_ERR_NOMEM, "vqa config: out of memory");
     free(enc);
     return s;
 }
 
 static int json_int(cJSON *o, const char *k, int *out) {
     cJSON *e = cJSON_GetObjectItemCaseSensitive(o, k);
-    if (!cJSON_IsNumber(e) || e->valuedouble != floor(e->valuedouble) ||
-        fabs(e->valuedouble) > 1e6)
+    if (!cJSON_IsNumber(e) || e->valuedouble != floor(e->valuedouble) || fabs(e->valuedouble) > 1e6)
         return -1;
     *out = (int)e->valuedouble;
     return 0;
@@ -164,7 +163,8 @@ sc_status sc_vqa_config_from_json(const char *json, sc_vqa_config *out) {
         cJSON *a = cJSON_GetArrayItem(mean, i), *b = cJSON_GetArrayItem(sd, i);
         if (!cJSON_IsNumber(a) || !cJSON_IsNumber(b))
             st = sc_set_error(SC_ERR_FORMAT, "vqa config: mean/std must be numbers");
-        else c.mean[i] = (float)a->valuedouble, c.std[i] = (float)b->valuedouble;
+        else
+            c.mean[i] = (float)a->valuedouble, c.std[i] = (float)b->valuedouble;
     }
     if (st == SC_OK) {
         char *es = cJSON_PrintUnformatted(enc);
@@ -333,10 +333,10 @@ fail:
 }
 
 static void free_acts(sc_vqa_model *m) {
-    float **bufs[] = {&m->xn,   &m->feat, &m->v,     &m->dv,  &m->dfeat, &m->dfmap, &m->emb,
-                      &m->demb, &m->h,    &m->c,     &m->cache, &m->dh,  &m->dc,    &m->dh2,
-                      &m->dc2,  &m->u,    &m->du,    &m->hA,  &m->p,     &m->aq,    &m->tmpPA,
-                      &m->tmpP, &m->z,    &m->dz,    &m->vm,  &m->logits};
+    float **bufs[] = {&m->xn,   &m->feat, &m->v,  &m->dv,    &m->dfeat, &m->dfmap, &m->emb,
+                      &m->demb, &m->h,    &m->c,  &m->cache, &m->dh,    &m->dc,    &m->dh2,
+                      &m->dc2,  &m->u,    &m->du, &m->hA,    &m->p,     &m->aq,    &m->tmpPA,
+                      &m->tmpP, &m->z,    &m->dz, &m->vm,    &m->logits};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         sc_free(*bufs[i]);
         *bufs[i] = NULL;
@@ -451,8 +451,9 @@ static sc_status question_forward(sc_vqa_model *m, const int32_t *ids, const int
     int Tr = 1;
     for (int b = 0; b < B; b++) {
         if (lens[b] < 1 || lens[b] > T)
-            return sc_set_error(SC_ERR_INVALID_ARG, "vqa forward: length %d of row %d not in "
-                                                    "1..%d",
+            return sc_set_error(SC_ERR_INVALID_ARG,
+                                "vqa forward: length %d of row %d not in "
+                                "1..%d",
                                 lens[b], b, T);
         if (lens[b] > Tr) Tr = lens[b];
         m->lens[b] = lens[b];
@@ -506,7 +507,8 @@ static sc_status head_forward(sc_vqa_model *m, int B) {
                 sc_softmax_forward(m->tmpP + (size_t)b * P, 1, P, pk);
                 for (int d = 0; d < D; d++) {
                     double s = 0;
-                    for (int i = 0; i < P; i++) s += (double)pk[i] * m->v[((size_t)b * P + i) * D + d];
+                    for (int i = 0; i < P; i++)
+                        s += (double)pk[i] * m->v[((size_t)b * P + i) * D + d];
                     unext[(size_t)b * D + d] = (float)s + uk[(size_t)b * D + d];
                 }
             }
@@ -530,9 +532,8 @@ static sc_status head_forward(sc_vqa_model *m, int B) {
     return sc_linear_forward(m->logits, m->z, m->cls_w, m->cls_b, B, m->F, m->NA);
 }
 
-sc_status sc_vqa_forward(sc_vqa_model *m, const float *images, const int32_t *ids,
-                         const int *lens, int B, int train, const float **logits,
-                         const float **att) {
+sc_status sc_vqa_forward(sc_vqa_model *m, const float *images, const int32_t *ids, const int *lens,
+                         int B, int train, const float **logits, const float **att) {
     if (!m || !ids || !lens || B < 1 || (!images && m->cfg.arch != SC_VQA_QONLY))
         return sc_set_error(SC_ERR_INVALID_ARG, "vqa forward: bad arguments");
     sc_status st = ensure_cap(m, B);
@@ -562,8 +563,8 @@ sc_status sc_vqa_backward(sc_vqa_model *m, const float *dlogits) {
     int B = m->B, D = m->D, P = m->P, A = m->A, K = m->K, E = m->E;
     size_t BD = (size_t)B * D;
     memset(m->dz, 0, sizeof(float) * (size_t)B * m->F);
-    sc_status st = sc_linear_backward(m->dz, G(m->cls_w), G(m->cls_b), dlogits, m->z, m->cls_w,
-                                      B, m->F, m->NA);
+    sc_status st = sc_linear_backward(m->dz, G(m->cls_w), G(m->cls_b), dlogits, m->z, m->cls_w, B,
+                                      m->F, m->NA);
     if (st) return st;
     if (m->dv) memset(m->dv, 0, sizeof(float) * (size_t)B * P * D);
     /* du: gradient w.r.t. u0 in the end. */
@@ -643,12 +644,11 @@ sc_status sc_vqa_backward(sc_vqa_model *m, const float *dlogits) {
                 for (int d = 0; d < D; d++) m->dh[(size_t)b * D + d] += m->du[(size_t)b * D + d];
         memset(m->dh2, 0, sizeof(float) * BD);
         memset(m->dc2, 0, sizeof(float) * BD);
-        st = sc_lstm_cell_backward(B, E, D, m->emb + (size_t)t * B * E, t ? m->h + t * BD : NULL,
-                                   t ? m->c + t * BD : NULL, m->w_ih, m->w_hh,
-                                   m->cache + (size_t)t * B * 5 * D, m->dh, m->dc,
-                                   m->demb + (size_t)t * B * E, t ? m->dh2 : NULL,
-                                   t ? m->dc2 : NULL, G(m->w_ih), G(m->w_hh), G(m->b_ih),
-                                   G(m->b_hh));
+        st = sc_lstm_cell_backward(
+            B, E, D, m->emb + (size_t)t * B * E, t ? m->h + t * BD : NULL, t ? m->c + t * BD : NULL,
+            m->w_ih, m->w_hh, m->cache + (size_t)t * B * 5 * D, m->dh, m->dc,
+            m->demb + (size_t)t * B * E, t ? m->dh2 : NULL, t ? m->dc2 : NULL, G(m->w_ih),
+            G(m->w_hh), G(m->b_ih), G(m->b_hh));
         float *tmp = m->dh;
         m->dh = m->dh2;
         m->dh2 = tmp;
@@ -682,10 +682,18 @@ void sc_vqa_zero_grad(sc_vqa_model *m) {
 
 /* ------------------------------------------------------------ accessors */
 
-const sc_vqa_config *sc_vqa_get_config(const sc_vqa_model *m) { return m ? &m->cfg : NULL; }
-const sc_vqa_vocab *sc_vqa_get_vocab(const sc_vqa_model *m) { return m ? &m->vocab : NULL; }
-const sc_vqa_vocab *sc_vqa_get_answers(const sc_vqa_model *m) { return m ? &m->answers : NULL; }
-int sc_vqa_grid_side(const sc_vqa_model *m) { return m ? m->g : 0; }
+const sc_vqa_config *sc_vqa_get_config(const sc_vqa_model *m) {
+    return m ? &m->cfg : NULL;
+}
+const sc_vqa_vocab *sc_vqa_get_vocab(const sc_vqa_model *m) {
+    return m ? &m->vocab : NULL;
+}
+const sc_vqa_vocab *sc_vqa_get_answers(const sc_vqa_model *m) {
+    return m ? &m->answers : NULL;
+}
+int sc_vqa_grid_side(const sc_vqa_model *m) {
+    return m ? m->g : 0;
+}
 void sc_vqa_params(const sc_vqa_model *m, const sc_param **list, size_t *n) {
     *list = m->all;
     *n = m->nall;
@@ -696,17 +704,23 @@ void sc_vqa_buffers(const sc_vqa_model *m, const sc_param **list, size_t *n) {
     if (m->cnn) sc_cnn_buffers(m->cnn, list, n);
 }
 
-int sc_vqa_metadata_count(const sc_vqa_model *m) { return m ? 4 : 0; }
+int sc_vqa_metadata_count(const sc_vqa_model *m) {
+    return m ? 4 : 0;
+}
 sc_status sc_vqa_metadata_at(const sc_vqa_model *m, int i, const char **key, char **value) {
     if (!m || !key || !value || i < 0 || i > 3)
         return sc_set_error(SC_ERR_INVALID_ARG, "vqa metadata: bad index");
     static const char *keys[4] = {"saccade.task", "saccade.config", "saccade.vocab",
                                   "saccade.answers"};
     *key = keys[i];
-    if (i == 0) *value = strdup("vqa");
-    else if (i == 1) *value = sc_vqa_config_to_json(&m->cfg);
-    else if (i == 2) *value = sc_vqa_vocab_to_json(&m->vocab);
-    else *value = sc_vqa_vocab_to_json(&m->answers);
+    if (i == 0)
+        *value = strdup("vqa");
+    else if (i == 1)
+        *value = sc_vqa_config_to_json(&m->cfg);
+    else if (i == 2)
+        *value = sc_vqa_vocab_to_json(&m->vocab);
+    else
+        *value = sc_vqa_vocab_to_json(&m->answers);
     return *value ? SC_OK : sc_set_error(SC_ERR_NOMEM, "vqa metadata: out of memory");
 }
 
@@ -771,8 +785,9 @@ sc_status sc_vqa_load(const char *path, sc_vqa_model **out) {
     sc_vqa_vocab v = {0}, a = {0};
     sc_vqa_model *m = NULL;
     if (!cj || !vj || !aj) {
-        s = sc_set_error(SC_ERR_FORMAT, "%s: not a VQA model (missing saccade.config, "
-                                        "saccade.vocab or saccade.answers)",
+        s = sc_set_error(SC_ERR_FORMAT,
+                         "%s: not a VQA model (missing saccade.config, "
+                         "saccade.vocab or saccade.answers)",
                          path);
     } else if (!(s = sc_vqa_config_from_json(cj, &c)) && !(s = sc_vqa_vocab_from_json(vj, &v)) &&
                !(s = sc_vqa_vocab_from_json(aj, &a)) && !(s = sc_vqa_create(&c, &v, &a, 0, &m))) {

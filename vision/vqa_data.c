@@ -18,8 +18,8 @@
 #define SEP 4.0f
 #define MAX_ATTEMPTS 4000
 
-static const char *FAMILY_NAMES[SC_VQA_NUM_FAMILIES] = {"exist",    "count",    "colour",
-                                                        "class",    "relation", "compare"};
+static const char *FAMILY_NAMES[SC_VQA_NUM_FAMILIES] = {"exist", "count",    "colour",
+                                                        "class", "relation", "compare"};
 const char *sc_vqa_family_name(int f) {
     return (f >= 0 && f < SC_VQA_NUM_FAMILIES) ? FAMILY_NAMES[f] : NULL;
 }
@@ -145,7 +145,9 @@ static uint64_t mix64(uint64_t z) {
     return z ^ (z >> 31);
 }
 
-static int is_shoe(int cls) { return cls == 5 || cls == 7 || cls == 9; }
+static int is_shoe(int cls) {
+    return cls == 5 || cls == 7 || cls == 9;
+}
 
 static void centre(const sc_scene_item *it, float *cx, float *cy) {
     *cx = 0.5f * (float)(it->box[0] + it->box[2]);
@@ -181,15 +183,19 @@ static void name_item(const sc_scene_info *s, int i, int mode, char *buf, size_t
     if (mode == 2)
         snprintf(buf, cap, "%s %s", sc_scenes_colour_name(s->items[i].colour),
                  sc_scenes_noun(s->items[i].cls));
-    else snprintf(buf, cap, "%s", sc_scenes_noun(s->items[i].cls));
+    else
+        snprintf(buf, cap, "%s", sc_scenes_noun(s->items[i].cls));
 }
 
 static int count_group(const sc_scene_info *s, int group, int colour) {
     int n = 0;
     for (int i = 0; i < s->n_items; i++) {
-        if (group == 0) n++;
-        else if (group == 1) n += is_shoe(s->items[i].cls);
-        else n += s->items[i].colour == colour;
+        if (group == 0)
+            n++;
+        else if (group == 1)
+            n += is_shoe(s->items[i].cls);
+        else
+            n += s->items[i].colour == colour;
     }
     return n;
 }
@@ -271,8 +277,8 @@ static int build(const sc_scene_info *s, int f, int target, sc_rng *r, sc_vqa_qu
         if (x.a >= 0 && x.b >= 0) {
             static const char *tp[3] = {"is there %s %s %s?", "do you see %s %s %s?",
                                         "does the scene contain %s %s %s?"};
-            snprintf(q->text, sizeof q->text, tp[t], article(x.b, x.a),
-                     sc_scenes_colour_name(x.a), sc_scenes_noun(x.b));
+            snprintf(q->text, sizeof q->text, tp[t], article(x.b, x.a), sc_scenes_colour_name(x.a),
+                     sc_scenes_noun(x.b));
         } else if (x.b >= 0) {
             static const char *tp[3] = {"is there %s %s?", "do you see %s %s?",
                                         "does the scene contain %s %s?"};
@@ -293,7 +299,8 @@ static int build(const sc_scene_info *s, int f, int target, sc_rng *r, sc_vqa_qu
             if (g == 2) {
                 for (int col = 0; col < SC_SCENES_NUM_COLOURS; col++)
                     if (count_group(s, 2, col) == want) c[nc++] = (cand){2, col, 0, 0};
-            } else if (count_group(s, g, -1) == want) c[nc++] = (cand){g, -1, 0, 0};
+            } else if (count_group(s, g, -1) == want)
+                c[nc++] = (cand){g, -1, 0, 0};
         }
         if (!nc) return 0;
         cand x = c[sc_rng_below(r, (uint64_t)nc)];
@@ -329,9 +336,12 @@ static int build(const sc_scene_info *s, int f, int target, sc_rng *r, sc_vqa_qu
         int t = (int)sc_rng_below(r, 3);
         const char *noun = sc_scenes_noun(s->items[i].cls);
         int pl = s->items[i].cls == 1;
-        if (t == 0) snprintf(q->text, sizeof q->text, "what colour %s the %s?", pl ? "are" : "is", noun);
-        else if (t == 1) snprintf(q->text, sizeof q->text, "what is the colour of the %s?", noun);
-        else snprintf(q->text, sizeof q->text, "which colour %s the %s?", pl ? "are" : "is", noun);
+        if (t == 0)
+            snprintf(q->text, sizeof q->text, "what colour %s the %s?", pl ? "are" : "is", noun);
+        else if (t == 1)
+            snprintf(q->text, sizeof q->text, "what is the colour of the %s?", noun);
+        else
+            snprintf(q->text, sizeof q->text, "which colour %s the %s?", pl ? "are" : "is", noun);
         break;
     }
     case SC_VQA_CLASS: {
@@ -350,8 +360,8 @@ static int build(const sc_scene_info *s, int f, int target, sc_rng *r, sc_vqa_qu
         name_item(s, x.a, naming(s, x.a), nb, sizeof nb);
         const char *rw = rel_words[x.b][sc_rng_below(r, 3)];
         int t = (int)sc_rng_below(r, 2);
-        snprintf(q->text, sizeof q->text, t ? "which item is %s the %s?" : "what is %s the %s?",
-                 rw, nb);
+        snprintf(q->text, sizeof q->text, t ? "which item is %s the %s?" : "what is %s the %s?", rw,
+                 nb);
         break;
     }
     case SC_VQA_RELATION: {
@@ -381,7 +391,8 @@ static int build(const sc_scene_info *s, int f, int target, sc_rng *r, sc_vqa_qu
         for (int a = 0; a < s->n_items; a++)
             for (int b = a + 1; b < s->n_items; b++) {
                 if (naming(s, a) != 1 || naming(s, b) != 1) continue;
-                if ((s->items[a].colour == s->items[b].colour) == want) c[nc++] = (cand){a, b, 0, 0};
+                if ((s->items[a].colour == s->items[b].colour) == want)
+                    c[nc++] = (cand){a, b, 0, 0};
             }
         if (!nc) return 0;
         cand x = c[sc_rng_below(r, (uint64_t)nc)];
@@ -403,7 +414,8 @@ static int build(const sc_scene_info *s, int f, int target, sc_rng *r, sc_vqa_qu
                      s->items[x.a].cls == 1 ? "are" : "is", A, B);
         break;
     }
-    default: return 0;
+    default:
+        return 0;
     }
     q->family = f;
     q->answer_id = target;
@@ -413,10 +425,18 @@ static int build(const sc_scene_info *s, int f, int target, sc_rng *r, sc_vqa_qu
 
 static void family_answers(int f, int *lo, int *n) {
     switch (f) {
-    case SC_VQA_COUNT: *lo = A_NUM0, *n = 4; break;
-    case SC_VQA_COLOUR: *lo = A_COL0, *n = SC_SCENES_NUM_COLOURS; break;
-    case SC_VQA_CLASS: *lo = A_CLS0, *n = 10; break;
-    default: *lo = A_YES, *n = 2; break;
+    case SC_VQA_COUNT:
+        *lo = A_NUM0, *n = 4;
+        break;
+    case SC_VQA_COLOUR:
+        *lo = A_COL0, *n = SC_SCENES_NUM_COLOURS;
+        break;
+    case SC_VQA_CLASS:
+        *lo = A_CLS0, *n = 10;
+        break;
+    default:
+        *lo = A_YES, *n = 2;
+        break;
     }
 }
 
@@ -434,16 +454,17 @@ sc_status sc_vqa_scene_question(const sc_vqa_scene_pool *pool, uint64_t seed, ui
     for (int round = 0; round < 8; round++) {
         int target = lo + (int)sc_rng_below(&r, (uint64_t)na);
         for (int j = 0; j < MAX_ATTEMPTS; j++) {
-            int sidx = (int)(mix64(h ^ mix64((uint64_t)(round * MAX_ATTEMPTS + j))) %
-                             (uint64_t)pool->n);
+            int sidx =
+                (int)(mix64(h ^ mix64((uint64_t)(round * MAX_ATTEMPTS + j))) % (uint64_t)pool->n);
             if (build(&pool->info[sidx], f, target, &r, out)) {
                 out->scene = sidx;
                 return SC_OK;
             }
         }
     }
-    return sc_set_error(SC_ERR_INTERNAL, "vqa scene question %llu: no scene in the pool of %d "
-                                         "admits a %s question",
+    return sc_set_error(SC_ERR_INTERNAL,
+                        "vqa scene question %llu: no scene in the pool of %d "
+                        "admits a %s question",
                         (unsigned long long)index, pool->n, FAMILY_NAMES[f]);
 }
 
@@ -488,7 +509,8 @@ int sc_vqa_scene_check(const sc_scene_info *s, const sc_vqa_question *q) {
         if (q->ref[0] < 0 || q->ref[1] < 0) return 0;
         expect = s->items[q->ref[0]].colour == s->items[q->ref[1]].colour ? A_YES : A_NO;
         break;
-    default: return 0;
+    default:
+        return 0;
     }
     return expect == q->answer_id && !strcmp(q->answer, answer_word(expect));
 }

@@ -71,7 +71,7 @@ typedef struct sc_vqa_vocab {
 sc_status sc_vqa_vocab_build(const char *const *texts, size_t ntexts, sc_vqa_vocab *out);
 /* From / to a JSON array of strings (the first two must be the specials). */
 sc_status sc_vqa_vocab_from_json(const char *json, sc_vqa_vocab *out);
-char *sc_vqa_vocab_to_json(const sc_vqa_vocab *v); /* malloc'd; free() */
+char *sc_vqa_vocab_to_json(const sc_vqa_vocab *v);              /* malloc'd; free() */
 int sc_vqa_vocab_find(const sc_vqa_vocab *v, const char *word); /* index or -1 */
 void sc_vqa_vocab_free(sc_vqa_vocab *v);
 
@@ -136,9 +136,8 @@ sc_status sc_vqa_metadata_at(const sc_vqa_model *m, int i, const char **key, cha
  * [1, max_len]. train = 1 uses batch statistics in BN. *logits (B, nanswers)
  * and *att (B, hops, P; NULL unless san) point into the model until the next
  * call. Activations are kept for sc_vqa_backward. */
-sc_status sc_vqa_forward(sc_vqa_model *m, const float *images, const int32_t *ids,
-                         const int *lens, int B, int train, const float **logits,
-                         const float **att);
+sc_status sc_vqa_forward(sc_vqa_model *m, const float *images, const int32_t *ids, const int *lens,
+                         int B, int train, const float **logits, const float **att);
 /* Backward of the last forward given dlogits (B, nanswers): accumulates
  * every parameter gradient (callers zero them, e.g. sc_trainer_next). */
 sc_status sc_vqa_backward(sc_vqa_model *m, const float *dlogits);
@@ -147,12 +146,12 @@ void sc_vqa_zero_grad(sc_vqa_model *m);
 /* Answering one image: compute image features once, then ask questions. */
 typedef struct sc_vqa_answer {
     int n_top;
-    int top[8];       /* answer indices, best first */
-    float prob[8];    /* their probabilities */
-    int n_tokens;     /* tokens used */
-    int truncated;    /* the question was cut at max_len */
+    int top[8];        /* answer indices, best first */
+    float prob[8];     /* their probabilities */
+    int n_tokens;      /* tokens used */
+    int truncated;     /* the question was cut at max_len */
     char unknown[512]; /* unknown words, space-separated ("" if none) */
-    int hops, grid;   /* attention maps: hops x grid x grid (san), else 0 */
+    int hops, grid;    /* attention maps: hops x grid x grid (san), else 0 */
     float att[SC_VQA_MAX_HOPS * 1024];
 } sc_vqa_answer;
 /* Keep the encoded image inside the model (eval mode). img: 3 channels,
@@ -202,11 +201,11 @@ typedef struct sc_vqa_question {
     int answer_id; /* index in sc_vqa_scene_answers */
     int item;      /* the item the question is about (pointing game), or -1 */
     /* Structure (what sc_vqa_scene_check recomputes the answer from): */
-    int ref[2];       /* items named by the question (-1 unused) */
-    int q_colour;     /* exist: colour asked (-1 any); count: colour group (-1 none) */
-    int q_class;      /* exist: class asked (-1 any) */
-    int q_group;      /* count: 0 items, 1 shoes (sandal sneaker boot), 2 colour */
-    int rel;          /* class/relation: 0 left of, 1 right of, 2 above, 3 below */
+    int ref[2];   /* items named by the question (-1 unused) */
+    int q_colour; /* exist: colour asked (-1 any); count: colour group (-1 none) */
+    int q_class;  /* exist: class asked (-1 any) */
+    int q_group;  /* count: 0 items, 1 shoes (sandal sneaker boot), 2 colour */
+    int rel;      /* class/relation: 0 left of, 1 right of, 2 above, 3 below */
 } sc_vqa_question;
 /* Question `index` about the pool: a function of (seed, pool split, pool
  * size, index) only. The family is index % 6; the target answer is drawn

@@ -18,6 +18,7 @@ void verb_eval_help(FILE *out) {
             "  --threads N    threads (default: all cores)\n"
             "  --json         machine-readable output\n",
             SC_FASHION_MNIST_ENV, SC_FASHION_MNIST_DEFAULT_DIR);
+    eval_vqa_help(out);
 }
 
 static int eval_classifier(int argc, char **argv) {

@@ -22,8 +22,10 @@ int eval_vqa_main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int last = i + 1 >= argc;
-        if (!strcmp(a, "--model") && !last) model = argv[++i];
-        else if (!strcmp(a, "--data") && !last) data = argv[++i];
+        if (!strcmp(a, "--model") && !last)
+            model = argv[++i];
+        else if (!strcmp(a, "--data") && !last)
+            data = argv[++i];
         else if (!strcmp(a, "--n") && !last) {
             if (!cli_parse_int(argv[++i], &n) || n < 1) return cli_usage(V, "bad --n");
         } else if (!strcmp(a, "--seed") && !last) {
@@ -31,8 +33,11 @@ int eval_vqa_main(int argc, char **argv) {
         } else if (!strcmp(a, "--threads") && !last) {
             if (!cli_parse_int(argv[++i], &threads) || threads < 1)
                 return cli_usage(V, "bad --threads");
-        } else if (!strcmp(a, "--json")) json = 1;
-        else return cli_usage(V, "unknown or incomplete %s '%s'", a[0] == '-' ? "option" : "argument", a);
+        } else if (!strcmp(a, "--json"))
+            json = 1;
+        else
+            return cli_usage(V, "unknown or incomplete %s '%s'",
+                             a[0] == '-' ? "option" : "argument", a);
     }
     if (!model) return cli_usage(V, "need --model FILE");
     if (threads && sc_set_num_threads(threads)) return cli_fail(NULL);
@@ -73,8 +78,10 @@ int eval_vqa_main(int argc, char **argv) {
                    (double)r.ans_correct[a] / r.ans_n[a]);
         }
         printf("}, \"pointing\": ");
-        if (r.point_n) printf("{\"n\": %d, \"accuracy\": %.6f}", r.point_n, (double)r.point_hit / r.point_n);
-        else printf("null");
+        if (r.point_n)
+            printf("{\"n\": %d, \"accuracy\": %.6f}", r.point_n, (double)r.point_hit / r.point_n);
+        else
+            printf("null");
         printf("}\n");
     } else {
         printf("model %s (%s), %d questions: accuracy %.2f%%\n", model,

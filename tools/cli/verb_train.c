@@ -35,6 +35,8 @@ void verb_train_help(FILE *out) {
             "  --max-steps N         stop after N optimiser steps in total\n"
             "  --quiet               no progress output\n",
             SC_FASHION_MNIST_ENV, SC_FASHION_MNIST_DEFAULT_DIR);
+    fprintf(out, "\nModel vqa (stacked attention network, scenes VQA or JSON lines):\n");
+    train_vqa_help(out);
 }
 
 typedef struct {

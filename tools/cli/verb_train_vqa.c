@@ -6,28 +6,29 @@
 #include "vqa_cli.h"
 
 void train_vqa_help(FILE *out) {
-    fprintf(out,
-            "usage: saccade train vqa [OPTIONS] -o MODEL.safetensors\n\n"
-            "  --data scenes|FILE.jsonl  scenes VQA generated on the fly (default), or JSON\n"
-            "                        lines {\"image\": path, \"question\": text, \"answer\": text}\n"
-            "                        (paths relative to the file; images resized to 96x96;\n"
-            "                        vocabulary and answer set built from this file)\n"
-            "  --arch san|qonly|pooled   model (default san)\n"
-            "  --epochs E            epochs (default 10)\n"
-            "  --questions N         scenes: questions per epoch (default 40000)\n"
-            "  --pool N              scenes: train scenes kept in memory (default 10000)\n"
-            "  --eval-n N            scenes: held-out questions evaluated per epoch (default 2000)\n"
-            "  --batch B             batch size (default 64)\n"
-            "  --lr LR               Adam learning rate, cosine schedule (default 0.002)\n"
-            "  --hops K              attention hops (default 2)\n"
-            "  --seed S              seed for data, weights and batch order (default 0)\n"
-            "  --threads N           threads (default: all cores)\n"
-            "  -o FILE               model output (default vqa.safetensors)\n"
-            "  --checkpoint PATH     resumable checkpoints   --checkpoint-every N  steps\n"
-            "  --resume              continue from --checkpoint exactly\n"
-            "  --metrics FILE.jsonl  per-step metrics (held-out accuracy at epoch ends)\n"
-            "  --max-steps N         stop after N optimiser steps\n"
-            "  --quiet               no progress output\n");
+    fprintf(
+        out,
+        "usage: saccade train vqa [OPTIONS] -o MODEL.safetensors\n\n"
+        "  --data scenes|FILE.jsonl  scenes VQA generated on the fly (default), or JSON\n"
+        "                        lines {\"image\": path, \"question\": text, \"answer\": text}\n"
+        "                        (paths relative to the file; images resized to 96x96;\n"
+        "                        vocabulary and answer set built from this file)\n"
+        "  --arch san|qonly|pooled   model (default san)\n"
+        "  --epochs E            epochs (default 10)\n"
+        "  --questions N         scenes: questions per epoch (default 40000)\n"
+        "  --pool N              scenes: train scenes kept in memory (default 10000)\n"
+        "  --eval-n N            scenes: held-out questions evaluated per epoch (default 2000)\n"
+        "  --batch B             batch size (default 64)\n"
+        "  --lr LR               Adam learning rate, cosine schedule (default 0.002)\n"
+        "  --hops K              attention hops (default 2)\n"
+        "  --seed S              seed for data, weights and batch order (default 0)\n"
+        "  --threads N           threads (default: all cores)\n"
+        "  -o FILE               model output (default vqa.safetensors)\n"
+        "  --checkpoint PATH     resumable checkpoints   --checkpoint-every N  steps\n"
+        "  --resume              continue from --checkpoint exactly\n"
+        "  --metrics FILE.jsonl  per-step metrics (held-out accuracy at epoch ends)\n"
+        "  --max-steps N         stop after N optimiser steps\n"
+        "  --quiet               no progress output\n");
 }
 
 static int print_eval(FILE *out, const vqa_eval_result *r, int scenes) {
@@ -97,23 +98,36 @@ int train_vqa_main(int argc, char **argv) {
         } else if (!strcmp(a, "--metrics")) {
             NEED;
             metrics = argv[++i];
-        } else if (!strcmp(a, "--epochs")) INTARG(epochs, 1)
-        else if (!strcmp(a, "--questions")) INTARG(questions, 1)
-        else if (!strcmp(a, "--pool")) INTARG(pool, 1)
-        else if (!strcmp(a, "--eval-n")) INTARG(eval_n, 0)
-        else if (!strcmp(a, "--batch")) INTARG(batch, 1)
-        else if (!strcmp(a, "--hops")) INTARG(hops, 1)
-        else if (!strcmp(a, "--seed")) INTARG(seed, 0)
-        else if (!strcmp(a, "--threads")) INTARG(threads, 1)
-        else if (!strcmp(a, "--checkpoint-every")) INTARG(ckpt_every, 1)
-        else if (!strcmp(a, "--max-steps")) INTARG(max_steps, 1)
+        } else if (!strcmp(a, "--epochs"))
+            INTARG(epochs, 1)
+        else if (!strcmp(a, "--questions"))
+            INTARG(questions, 1)
+        else if (!strcmp(a, "--pool"))
+            INTARG(pool, 1)
+        else if (!strcmp(a, "--eval-n"))
+            INTARG(eval_n, 0)
+        else if (!strcmp(a, "--batch"))
+            INTARG(batch, 1)
+        else if (!strcmp(a, "--hops"))
+            INTARG(hops, 1)
+        else if (!strcmp(a, "--seed"))
+            INTARG(seed, 0)
+        else if (!strcmp(a, "--threads"))
+            INTARG(threads, 1)
+        else if (!strcmp(a, "--checkpoint-every"))
+            INTARG(ckpt_every, 1)
+        else if (!strcmp(a, "--max-steps"))
+            INTARG(max_steps, 1)
         else if (!strcmp(a, "--lr")) {
             NEED;
             if (!cli_parse_float(argv[++i], &lr) || !(lr > 0))
                 return cli_usage(V, "bad value for --lr: '%s'", argv[i]);
-        } else if (!strcmp(a, "--resume")) resume = 1;
-        else if (!strcmp(a, "--quiet")) quiet = 1;
-        else return cli_usage(V, "unknown %s '%s'", a[0] == '-' ? "option" : "argument", a);
+        } else if (!strcmp(a, "--resume"))
+            resume = 1;
+        else if (!strcmp(a, "--quiet"))
+            quiet = 1;
+        else
+            return cli_usage(V, "unknown %s '%s'", a[0] == '-' ? "option" : "argument", a);
     }
     if (resume && !ckpt) return cli_usage(V, "--resume needs --checkpoint PATH");
     sc_vqa_config cfg = sc_vqa_default_config();
@@ -133,8 +147,8 @@ int train_vqa_main(int argc, char **argv) {
     int rc = CLI_FAIL;
     if (scenes) {
         if (vqa_data_scenes(&tr_d, SC_SCENES_TRAIN, pool, (uint64_t)seed)) goto done;
-        if (eval_n && vqa_data_scenes(&te_d, SC_SCENES_TEST, eval_n < 2000 ? eval_n : 2000,
-                                      (uint64_t)seed))
+        if (eval_n &&
+            vqa_data_scenes(&te_d, SC_SCENES_TEST, eval_n < 2000 ? eval_n : 2000, (uint64_t)seed))
             goto done;
         if (sc_vqa_scene_vocab(&vocab) || sc_vqa_scene_answers(&answers)) goto fail;
     } else {

@@ -5,24 +5,23 @@
 #include "vqa_cli.h"
 
 void verb_vqa_help(FILE *out) {
-    fprintf(out,
-            "usage: saccade vqa IMAGE [QUESTION] [--model M] [--top-k K] [--json]\n"
-            "                   [--attention OUT.png] [--threads N]\n\n"
-            "Answers QUESTION about IMAGE (any size; resized to the model's input) and\n"
-            "prints the answer and its probability. Without QUESTION, reads questions from\n"
-            "standard input, one per line, and answers each (the image is encoded once;\n"
-            "blank lines are skipped).\n\n"
-            "  --model M          model file (default: the shipped scenes-vqa model,\n"
-            "                     trained on Fashion scenes; see models/scenes-vqa.md)\n"
-            "  --top-k K          print the K most probable answers (1..8, default 1)\n"
-            "  --json             one JSON object per question: question, answer,\n"
-            "                     probability, top_k, unknown_words, tokens, truncated\n"
-            "  --attention OUT.png  contact sheet: the image and one attention overlay per\n"
-            "                     hop, with the question and answer written under them\n"
-            "                     (stdin mode: OUT-1.png, OUT-2.png, ...)\n\n"
-            "Words the model does not know are named in the output (\"unknown words: ...\")\n"
-            "and answered as <unk>. Questions longer than the model's limit are cut, with a\n"
-            "warning on stderr. An empty question is an error (exit 1).\n");
+    fprintf(out, "usage: saccade vqa IMAGE [QUESTION] [--model M] [--top-k K] [--json]\n"
+                 "                   [--attention OUT.png] [--threads N]\n\n"
+                 "Answers QUESTION about IMAGE (any size; resized to the model's input) and\n"
+                 "prints the answer and its probability. Without QUESTION, reads questions from\n"
+                 "standard input, one per line, and answers each (the image is encoded once;\n"
+                 "blank lines are skipped).\n\n"
+                 "  --model M          model file (default: the shipped scenes-vqa model,\n"
+                 "                     trained on Fashion scenes; see models/scenes-vqa.md)\n"
+                 "  --top-k K          print the K most probable answers (1..8, default 1)\n"
+                 "  --json             one JSON object per question: question, answer,\n"
+                 "                     probability, top_k, unknown_words, tokens, truncated\n"
+                 "  --attention OUT.png  contact sheet: the image and one attention overlay per\n"
+                 "                     hop, with the question and answer written under them\n"
+                 "                     (stdin mode: OUT-1.png, OUT-2.png, ...)\n\n"
+                 "Words the model does not know are named in the output (\"unknown words: ...\")\n"
+                 "and answered as <unk>. Questions longer than the model's limit are cut, with a\n"
+                 "warning on stderr. An empty question is an error (exit 1).\n");
 }
 
 static int write_attention(const sc_image *img, const sc_vqa_answer *a, const char *q,
@@ -113,7 +112,8 @@ static int answer_one(sc_vqa_model *m, const sc_image *img, const char *q, int t
             sc_set_error(SC_ERR_INVALID_ARG, "this model (%s) has no attention maps",
                          sc_vqa_arch_name(sc_vqa_get_config(m)->arch));
             rc = cli_fail("--attention");
-        } else rc = write_attention(img, a, q, best, att_path);
+        } else
+            rc = write_attention(img, a, q, best, att_path);
     }
     free(a);
     return rc;

@@ -13,8 +13,8 @@ typedef struct vqa_data {
     sc_vqa_scene_pool pool;
     uint64_t seed;
     /* file */
-    int n;        /* questions in the file */
-    int size;     /* image side the images were resized to */
+    int n;         /* questions in the file */
+    int size;      /* image side the images were resized to */
     float *images; /* n_images x 3 x size x size */
     int n_images;
     int *image_of; /* question -> image */

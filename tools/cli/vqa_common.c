@@ -13,8 +13,10 @@ int vqa_data_scenes(vqa_data *d, sc_scene_split split, int pool_n, uint64_t seed
     if (sc_fashion_mnist_load(name, NULL, &d->fm)) return cli_fail("cannot load Fashion-MNIST");
     sc_scenes_params p = sc_scenes_default_params();
     p.seed = seed;
-    if (split == SC_SCENES_TRAIN) p.train = &d->fm;
-    else p.test = &d->fm;
+    if (split == SC_SCENES_TRAIN)
+        p.train = &d->fm;
+    else
+        p.test = &d->fm;
     if (sc_vqa_scene_pool_make(&p, split, pool_n, &d->pool)) {
         sc_fashion_mnist_free(&d->fm);
         return cli_fail("cannot generate scenes");
@@ -59,8 +61,10 @@ int vqa_data_jsonl(vqa_data *d, const char *path, int size) {
             break;
         }
         char full[4096];
-        if (im->valuestring[0] == '/') snprintf(full, sizeof full, "%s", im->valuestring);
-        else snprintf(full, sizeof full, "%s/%s", dir, im->valuestring);
+        if (im->valuestring[0] == '/')
+            snprintf(full, sizeof full, "%s", im->valuestring);
+        else
+            snprintf(full, sizeof full, "%s/%s", dir, im->valuestring);
         int img = -1;
         for (int i = 0; i < d->n_images; i++)
             if (!strcmp(paths[i], full)) img = i;
@@ -164,14 +168,18 @@ int vqa_batch(const vqa_data *d, const sc_vqa_model *m, const int *idx, int B, f
             if (images) sc_vqa_scene_pool_image(&d->pool, q.scene, images + per * (size_t)b);
             if (family) family[b] = q.family;
             if (box) {
-                if (q.item >= 0) memcpy(box[b], d->pool.info[q.scene].items[q.item].box, sizeof box[b]);
-                else box[b][0] = -1;
+                if (q.item >= 0)
+                    memcpy(box[b], d->pool.info[q.scene].items[q.item].box, sizeof box[b]);
+                else
+                    box[b][0] = -1;
             }
         } else {
             text = d->questions[idx[b]];
             ans = d->answers[idx[b]];
             img = d->image_of[idx[b]];
-            if (images) memcpy(images + per * (size_t)b, d->images + per * (size_t)img, sizeof(float) * per);
+            if (images)
+                memcpy(images + per * (size_t)b, d->images + per * (size_t)img,
+                       sizeof(float) * per);
             if (family) family[b] = -1;
             if (box) box[b][0] = -1;
         }
@@ -248,8 +256,8 @@ int vqa_evaluate(sc_vqa_model *m, const vqa_data *d, int n, vqa_eval_result *r) 
                 float cx = ((float)(bi % g) + 0.5f) * (float)S / (float)g;
                 float cy = ((float)(bi / g) + 0.5f) * (float)S / (float)g;
                 r->point_n++;
-                r->point_hit += cx >= box[b][0] && cx < box[b][2] && cy >= box[b][1] &&
-                                cy < box[b][3];
+                r->point_hit +=
+                    cx >= box[b][0] && cx < box[b][2] && cy >= box[b][1] && cy < box[b][3];
             }
         }
     }
