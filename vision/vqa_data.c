@@ -86,7 +86,8 @@ sc_status sc_vqa_scene_pool_make(const sc_scenes_params *p, sc_scene_split split
     int S = p->size;
     if (S < 48 || S > 1024) return sc_set_error(SC_ERR_INVALID_ARG, "vqa scene pool: bad size");
     size_t per = (size_t)3 * (size_t)S * (size_t)S, total;
-    if (sc_mul_size(per, (size_t)n, &total) != SC_OK) return SC_ERR_LIMIT;
+    if (sc_mul_size(per, (size_t)n, &total))
+        return sc_set_error(SC_ERR_LIMIT, "vqa scene pool: %d scenes of %d px overflow", n, S);
     out->pixels = sc_malloc(total);
     out->info = sc_calloc((size_t)n, sizeof *out->info);
     if (!out->pixels || !out->info) {
