@@ -58,5 +58,11 @@ int cli_train_stn(int argc, char **argv);
 void stn_train_help(FILE *out);
 int cli_eval_stn(int argc, char **argv);
 void stn_eval_help(FILE *out);
+int train_vqa_main(int argc, char **argv);
+void train_vqa_help(FILE *out);
+int eval_vqa_main(int argc, char **argv);
+void eval_vqa_help(FILE *out);
+int verb_vqa(int argc, char **argv);
+void verb_vqa_help(FILE *out);
 
 #endif

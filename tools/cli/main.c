@@ -20,6 +20,8 @@ static const cli_verb VERBS[] = {
      verb_eval_help},
     {"stn", "spatial transformer: where an ST-CNN looks, its glimpse and class", verb_stn,
      verb_stn_help},
+    {"vqa", "answer questions about an image (stacked attention network)", verb_vqa,
+     verb_vqa_help},
 };
 static const int NVERBS = (int)(sizeof VERBS / sizeof VERBS[0]);
 

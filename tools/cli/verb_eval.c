@@ -26,6 +26,8 @@ void verb_eval_help(FILE *out) {
     eval_saliency_help(out);
     fputc('\n', out);
     eval_captioner_help(out);
+    fputc('\n', out);
+    eval_vqa_help(out);
 }
 
 static int eval_classifier(int argc, char **argv) {
@@ -133,10 +135,13 @@ done:
 
 int verb_eval(int argc, char **argv) {
     if (argc < 2)
-        return cli_usage("eval", "need what to evaluate (classifier, stn, saliency, captioner)");
+        return cli_usage("eval",
+                         "need what to evaluate (classifier, stn, saliency, captioner, vqa)");
     if (!strcmp(argv[1], "classifier")) return eval_classifier(argc - 1, argv + 1);
     if (!strcmp(argv[1], "stn")) return cli_eval_stn(argc - 1, argv + 1);
     if (!strcmp(argv[1], "saliency")) return eval_saliency_main(argc - 1, argv + 1);
     if (!strcmp(argv[1], "captioner")) return eval_captioner_main(argc - 1, argv + 1);
-    return cli_usage("eval", "unknown '%s' (known: classifier, stn, saliency, captioner)", argv[1]);
+    if (!strcmp(argv[1], "vqa")) return eval_vqa_main(argc - 1, argv + 1);
+    return cli_usage("eval", "unknown '%s' (known: classifier, stn, saliency, captioner, vqa)",
+                     argv[1]);
 }

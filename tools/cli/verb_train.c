@@ -41,6 +41,8 @@ void verb_train_help(FILE *out) {
     stn_train_help(out);
     fprintf(out, "\n");
     train_captioner_help(out);
+    fprintf(out, "\nModel vqa (stacked attention network, scenes VQA or JSON lines):\n");
+    train_vqa_help(out);
 }
 
 typedef struct {
@@ -334,9 +336,11 @@ done:
 }
 
 int verb_train(int argc, char **argv) {
-    if (argc < 2) return cli_usage("train", "need a MODEL (classifier, stn, captioner)");
+    if (argc < 2) return cli_usage("train", "need a MODEL (classifier, stn, captioner, vqa)");
     if (!strcmp(argv[1], "classifier")) return train_classifier(argc - 1, argv + 1, argc, argv);
     if (!strcmp(argv[1], "stn")) return cli_train_stn(argc - 1, argv + 1);
     if (!strcmp(argv[1], "captioner")) return train_captioner_main(argc - 1, argv + 1, argc, argv);
-    return cli_usage("train", "unknown model '%s' (known: classifier, stn, captioner)", argv[1]);
+    if (!strcmp(argv[1], "vqa")) return train_vqa_main(argc - 1, argv + 1);
+    return cli_usage("train", "unknown model '%s' (known: classifier, stn, captioner, vqa)",
+                     argv[1]);
 }

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# End-to-end tests of `saccade vqa`, `saccade train vqa` (user JSON lines) and
+# `saccade eval vqa`, with the shipped scenes-vqa model.
+set -u
+cli=${SACCADE_CLI:?run through ctest}
+src=${SACCADE_SOURCE_DIR:?}
+py=${SACCADE_PYTHON:-/usr/bin/python3}
+tmp=$(mktemp -d "${SACCADE_BUILD_DIR:-/tmp}/cli_vqa.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+pass=0; fail=0
+check() { # name, expected status, command...
+  local name=$1 want=$2; shift 2
+  "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?
+  if [ "$got" -eq "$want" ]; then pass=$((pass+1)); else
+    fail=$((fail+1)); echo "FAIL $name: exit $got, wanted $want"; sed 's/^/  stderr: /' "$tmp/err" | head -5
+  fi
+}
+expect_grep() { # name, file, pattern
+  if grep -qE -- "$3" "$2"; then pass=$((pass+1)); else
+    fail=$((fail+1)); echo "FAIL $1: '$3' not in $2:"; head -5 "$2" | sed 's/^/  /'; fi
+}
+scenes="$src/assets/samples/scenes/images"
+img="$scenes/test_000001.png"
+answers='^(yes|no|0|1|2|3|red|green|blue|yellow|cyan|magenta|white|orange|t-shirt|trousers|pullover|dress|coat|sandal|shirt|sneaker|bag|boot) \([01]\.[0-9]{3}\)$'
+
+# Help and usage errors (exit 2).
+check "vqa --help" 0 "$cli" vqa --help; expect_grep "vqa help" "$tmp/out" "usage: saccade vqa"
+check "listed in main help" 0 "$cli" --help; expect_grep "main help" "$tmp/out" "vqa"
+check "no image" 2 "$cli" vqa
+check "bad option" 2 "$cli" vqa "$img" "is there a bag?" --frobnicate
+check "bad top-k" 2 "$cli" vqa "$img" "is there a bag?" --top-k 0
+check "top-k not a number" 2 "$cli" vqa "$img" "is there a bag?" --top-k x
+check "too many args" 2 "$cli" vqa "$img" "q one" "q two"
+check "train vqa bad arch" 2 "$cli" train vqa --arch lstm
+check "eval vqa needs model" 2 "$cli" eval vqa
+
+# Answers with the shipped model.
+check "answer" 0 "$cli" vqa "$img" "what colour is the boot?"
+expect_grep "answer line" "$tmp/out" "$answers"
+check "top-k 3" 0 "$cli" vqa "$img" "how many shoes are there?" --top-k 3
+expect_grep "top-k rank 3" "$tmp/out" "^  3\. "
+[ "$(wc -l <"$tmp/out")" -eq 3 ] && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL top-k lines"; }
+check "json" 0 "$cli" vqa "$img" "Is there a yellow boot?" --json --top-k 2
+"$py" - "$tmp/out" <<'EOF' && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL json fields"; }
+import json, sys
+d = json.loads(open(sys.argv[1]).read())
+assert d["question"] == "Is there a yellow boot?"
+assert isinstance(d["answer"], str) and 0 < d["probability"] <= 1
+assert len(d["top_k"]) == 2 and d["top_k"][0]["answer"] == d["answer"]
+assert d["top_k"][0]["probability"] >= d["top_k"][1]["probability"]
+assert d["unknown_words"] == [] and d["tokens"] == 5 and d["truncated"] is False
+EOF
+
+# Unknown words are named (text and JSON).
+check "unknown word" 0 "$cli" vqa "$img" "is there a purple zebra?"
+expect_grep "unknown named" "$tmp/out" "^unknown words: purple zebra$"
+check "unknown word json" 0 "$cli" vqa "$img" "is there a zebra?" --json
+expect_grep "unknown in json" "$tmp/out" '"unknown_words": \["zebra"\]'
+
+# Empty question: runtime error, exit 1.
+check "empty question" 1 "$cli" vqa "$img" ""
+expect_grep "empty message" "$tmp/err" "empty"
+check "punctuation only" 1 "$cli" vqa "$img" " ?? "
+
+# Over-long question: cut with a warning.
+long="is there a $(printf 'red %.0s' $(seq 1 40))bag?"
+check "long question" 0 "$cli" vqa "$img" "$long"
+expect_grep "long warning" "$tmp/err" "warning: question cut"
+
+# --attention: contact sheet PNG (image + one panel per hop).
+check "attention" 0 "$cli" vqa "$img" "what colour is the boot?" --attention "$tmp/att.png"
+"$py" - "$tmp/att.png" <<'EOF' && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL attention png"; }
+import sys, cv2
+im = cv2.imread(sys.argv[1])
+assert im is not None and im.shape[1] > 3 * 192 and im.shape[0] > 192, im.shape
+EOF
+
+# stdin mode: three questions, blank lines skipped, image encoded once.
+printf 'is there a boot?\n\nhow many items are there?\nwhat colour is the boot?\n' >"$tmp/qs.txt"
+"$cli" vqa "$img" --json <"$tmp/qs.txt" >"$tmp/out" 2>"$tmp/err"; rc=$?
+[ $rc -eq 0 ] && [ "$(wc -l <"$tmp/out")" -eq 3 ] && pass=$((pass+1)) || {
+  fail=$((fail+1)); echo "FAIL stdin mode: rc $rc"; cat "$tmp/out" "$tmp/err" | head; }
+expect_grep "stdin third" "$tmp/out" '"question": "what colour is the boot\?"'
+printf 'is there a boot?\n???\n' | "$cli" vqa "$img" >"$tmp/out" 2>"$tmp/err"; rc=$?
+[ $rc -eq 1 ] && [ "$(wc -l <"$tmp/out")" -eq 1 ] && pass=$((pass+1)) || {
+  fail=$((fail+1)); echo "FAIL stdin empty question: rc $rc"; }
+
+# Missing files.
+check "missing image" 1 "$cli" vqa "$tmp/none.png" "is there a bag?"
+check "missing model" 1 "$cli" vqa "$img" "is there a bag?" --model "$tmp/none.safetensors"
+
+# User data: JSON lines -> train (tiny) -> eval -> ask.
+for i in 0 1 2 3; do
+  echo "{\"image\": \"$scenes/test_00000$i.png\", \"question\": \"Is this scene number $i?\", \"answer\": \"Yes\"}"
+  echo "{\"image\": \"$scenes/test_00000$i.png\", \"question\": \"what is it\", \"answer\": \"thing$i\"}"
+done >"$tmp/user.jsonl"
+check "train user data" 0 "$cli" train vqa --data "$tmp/user.jsonl" --arch san --epochs 2 --batch 4 \
+  --seed 3 --threads 1 --quiet -o "$tmp/user.safetensors"
+check "eval user data" 0 "$cli" eval vqa --model "$tmp/user.safetensors" --data "$tmp/user.jsonl" --json
+"$py" - "$tmp/out" <<'EOF' && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL user eval json"; }
+import json, sys
+d = json.loads(open(sys.argv[1]).read())
+assert d["n"] == 8 and 0 <= d["accuracy"] <= 1 and d["arch"] == "san"
+assert set(d["answers"]) <= {"yes", "thing0", "thing1", "thing2", "thing3"} and "yes" in d["answers"]
+EOF
+check "ask user model" 0 "$cli" vqa "$img" "what is it" --model "$tmp/user.safetensors" --top-k 2
+expect_grep "user answer" "$tmp/out" "^(yes|thing[0-3]) \("
+echo '{"image": "x.png", "question": 3}' >"$tmp/bad.jsonl"
+check "bad jsonl" 1 "$cli" train vqa --data "$tmp/bad.jsonl" -o "$tmp/b.safetensors" --quiet
+expect_grep "bad jsonl message" "$tmp/err" "line 1"
+
+echo "vqa cli: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,488 @@
+/* VQA: tokenizer, scenes VQA generator, SAN gradients, a tiny training run,
+ * model files and the one-image API. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "sc_test.h"
+#include "saccade/sc_vqa.h"
+
+/* ------------------------------------------------------------ tokenizer */
+
+static void test_tokenize(void **state) {
+    (void)state;
+    sc_vqa_tokens *t = malloc(sizeof *t);
+    SC_TEST_OK(sc_vqa_tokenize("Is there a RED bag?", t));
+    assert_int_equal(t->n, 5);
+    assert_string_equal(t->words[0], "is");
+    assert_string_equal(t->words[3], "red");
+    assert_string_equal(t->words[4], "bag"); /* "?" dropped */
+    SC_TEST_OK(sc_vqa_tokenize("  What's the T-Shirt's colour?!,.  ", t));
+    assert_int_equal(t->n, 4);
+    assert_string_equal(t->words[0], "what's");
+    assert_string_equal(t->words[2], "t-shirt's");
+    assert_string_equal(t->words[3], "colour");
+    SC_TEST_OK(sc_vqa_tokenize("", t));
+    assert_int_equal(t->n, 0);
+    SC_TEST_OK(sc_vqa_tokenize("?? !! ...", t));
+    assert_int_equal(t->n, 0);
+    /* non-ASCII bytes separate tokens and never crash */
+    SC_TEST_OK(sc_vqa_tokenize("caf\xc3\xa9 bag\xff", t));
+    assert_int_equal(t->n, 2);
+    assert_string_equal(t->words[0], "caf");
+    /* very long words are cut, many tokens are counted */
+    char big[400];
+    memset(big, 'a', 100);
+    big[100] = 0;
+    SC_TEST_OK(sc_vqa_tokenize(big, t));
+    assert_int_equal(t->n, 1);
+    assert_int_equal((int)strlen(t->words[0]), SC_VQA_MAX_WORD - 1);
+    big[0] = 0;
+    for (int i = 0; i < 70; i++) strcat(big, "x ");
+    SC_TEST_OK(sc_vqa_tokenize(big, t));
+    assert_int_equal(t->n, SC_VQA_MAX_TOKENS);
+    assert_int_equal(t->n_total, 70);
+    assert_int_equal(sc_vqa_tokenize(NULL, t), SC_ERR_INVALID_ARG);
+    free(t);
+}
+
+static void test_vocab_encode(void **state) {
+    (void)state;
+    const char *texts[2] = {"is there a red bag?", "What colour is the bag"};
+    sc_vqa_vocab v;
+    SC_TEST_OK(sc_vqa_vocab_build(texts, 2, &v));
+    /* <pad> <unk> a bag colour is red the there what */
+    assert_int_equal(v.n, 10);
+    assert_string_equal(v.words[0], "<pad>");
+    assert_string_equal(v.words[1], "<unk>");
+    assert_string_equal(v.words[2], "a");
+    assert_int_equal(sc_vqa_vocab_find(&v, "there"), 8);
+    int32_t ids[6];
+    int len, trunc;
+    char unk[64];
+    SC_TEST_OK(sc_vqa_encode(&v, "Is there a PURPLE bag, or a zebra?", 6, ids, &len, &trunc, unk,
+                             sizeof unk));
+    assert_int_equal(len, 6);
+    assert_int_equal(trunc, 1); /* 8 tokens cut to 6 */
+    assert_int_equal(ids[0], sc_vqa_vocab_find(&v, "is"));
+    assert_int_equal(ids[3], SC_VQA_UNK);
+    assert_int_equal(ids[5], SC_VQA_UNK); /* "or" */
+    assert_string_equal(unk, "purple or");
+    SC_TEST_OK(sc_vqa_encode(&v, "red bag", 6, ids, &len, &trunc, unk, sizeof unk));
+    assert_int_equal(len, 2);
+    assert_int_equal(trunc, 0);
+    assert_int_equal(ids[2], SC_VQA_PAD);
+    assert_string_equal(unk, "");
+    SC_TEST_OK(sc_vqa_encode(&v, "?", 6, ids, &len, &trunc, unk, sizeof unk));
+    assert_int_equal(len, 0);
+    /* JSON round trip */
+    char *j = sc_vqa_vocab_to_json(&v);
+    sc_vqa_vocab w;
+    SC_TEST_OK(sc_vqa_vocab_from_json(j, &w));
+    assert_int_equal(w.n, v.n);
+    for (int i = 0; i < v.n; i++) assert_string_equal(w.words[i], v.words[i]);
+    sc_vqa_vocab_free(&w);
+    free(j);
+    assert_int_not_equal(sc_vqa_vocab_from_json("{\"a\":1}", &w), SC_OK);
+    assert_int_not_equal(sc_vqa_vocab_from_json("[1,2]", &w), SC_OK);
+    sc_vqa_vocab_free(&v);
+}
+
+/* ------------------------------------------------------------ scenes VQA */
+
+static sc_fashion_mnist g_train, g_test;
+static sc_vqa_scene_pool g_ptrain, g_ptest;
+
+static int setup_pools(void **state) {
+    (void)state;
+    if (sc_fashion_mnist_load("train", NULL, &g_train) ||
+        sc_fashion_mnist_load("test", NULL, &g_test))
+        return -1;
+    sc_scenes_params p = sc_scenes_default_params();
+    p.seed = 5;
+    p.train = &g_train;
+    p.test = &g_test;
+    if (sc_vqa_scene_pool_make(&p, SC_SCENES_TRAIN, 200, &g_ptrain)) return -1;
+    if (sc_vqa_scene_pool_make(&p, SC_SCENES_TEST, 200, &g_ptest)) return -1;
+    return 0;
+}
+static int teardown_pools(void **state) {
+    (void)state;
+    sc_vqa_scene_pool_free(&g_ptrain);
+    sc_vqa_scene_pool_free(&g_ptest);
+    sc_fashion_mnist_free(&g_train);
+    sc_fashion_mnist_free(&g_test);
+    return 0;
+}
+
+static int has_word(const char *text, const char *w) {
+    sc_vqa_tokens t;
+    sc_vqa_tokenize(text, &t);
+    for (int i = 0; i < t.n; i++)
+        if (!strcmp(t.words[i], w)) return 1;
+    return 0;
+}
+
+/* Independent oracle from the question text and the scene annotation, for
+ * the families whose text determines the answer directly. Returns the
+ * expected answer word or NULL if this oracle does not cover the question. */
+static const char *oracle(const sc_scene_info *s, const char *text, char *buf) {
+    int colour = -1, cls = -1;
+    for (int c = 0; c < SC_SCENES_NUM_COLOURS; c++)
+        if (has_word(text, sc_scenes_colour_name(c))) colour = c;
+    for (int k = 0; k < 10; k++)
+        if (has_word(text, sc_scenes_noun(k))) cls = k;
+    if (has_word(text, "many") || has_word(text, "number")) {
+        int n = 0;
+        for (int i = 0; i < s->n_items; i++) {
+            int k = s->items[i].cls;
+            if (has_word(text, "shoes"))
+                n += k == 5 || k == 7 || k == 9;
+            else if (colour >= 0)
+                n += s->items[i].colour == colour;
+            else
+                n++;
+        }
+        sprintf(buf, "%d", n);
+        return buf;
+    }
+    if (has_word(text, "colour") && !has_word(text, "same") && cls >= 0) {
+        for (int i = 0; i < s->n_items; i++)
+            if (s->items[i].cls == cls) return sc_scenes_colour_name(s->items[i].colour);
+        return "missing";
+    }
+    if ((has_word(text, "there") || has_word(text, "see") || has_word(text, "contain")) &&
+        !has_word(text, "many") && !has_word(text, "number")) {
+        int any = 0;
+        for (int i = 0; i < s->n_items; i++)
+            any |=
+                (colour < 0 || s->items[i].colour == colour) && (cls < 0 || s->items[i].cls == cls);
+        return any ? "yes" : "no";
+    }
+    return NULL;
+}
+
+static void test_scene_questions(void **state) {
+    (void)state;
+    sc_vqa_vocab answers, vocab;
+    SC_TEST_OK(sc_vqa_scene_answers(&answers));
+    SC_TEST_OK(sc_vqa_scene_vocab(&vocab));
+    assert_int_equal(answers.n, 24);
+    enum { N = 1200 };
+    int counts[24] = {0}, fam_n[SC_VQA_NUM_FAMILIES] = {0}, oracle_checked = 0, named = 0;
+    for (int i = 0; i < N; i++) {
+        sc_vqa_question q, q2;
+        SC_TEST_OK(sc_vqa_scene_question(&g_ptest, 9, (uint64_t)i, &q));
+        /* determinism: a function of (seed, split, index) */
+        SC_TEST_OK(sc_vqa_scene_question(&g_ptest, 9, (uint64_t)i, &q2));
+        assert_memory_equal(&q, &q2, sizeof q);
+        assert_int_equal(q.family, i % SC_VQA_NUM_FAMILIES);
+        fam_n[q.family]++;
+        assert_true(q.scene >= 0 && q.scene < g_ptest.n);
+        const sc_scene_info *s = &g_ptest.info[q.scene];
+        assert_int_equal(s->split, SC_SCENES_TEST);
+        assert_int_equal(sc_vqa_scene_check(s, &q), 1);
+        assert_string_equal(answers.words[q.answer_id], q.answer);
+        counts[q.answer_id]++;
+        char buf[16];
+        const char *exp = oracle(s, q.text, buf);
+        if (exp &&
+            (q.family == SC_VQA_COUNT || q.family == SC_VQA_COLOUR || q.family == SC_VQA_EXIST)) {
+            if (strcmp(exp, q.answer))
+                fail_msg("'%s' on scene %d: expected %s, generator says %s", q.text, q.scene, exp,
+                         q.answer);
+            oracle_checked++;
+        }
+        /* every template word is in the scenes vocabulary */
+        int32_t ids[SC_VQA_MAX_TOKENS];
+        int len, tr;
+        char unk[128];
+        SC_TEST_OK(
+            sc_vqa_encode(&vocab, q.text, SC_VQA_MAX_TOKENS, ids, &len, &tr, unk, sizeof unk));
+        if (unk[0]) fail_msg("'%s': words outside the scenes vocabulary: %s", q.text, unk);
+        if (q.item >= 0) {
+            named++;
+            assert_true(q.item < s->n_items);
+        }
+        if (q.family == SC_VQA_COLOUR || q.family == SC_VQA_CLASS) assert_true(q.item >= 0);
+    }
+    /* Only count, colour and exist are covered by the text oracle. */
+    assert_true(oracle_checked >= N / 2 - 5);
+    assert_true(named > N / 4);
+    /* Balance: yes/no near 50/50 within yes/no families; counts, colours and
+     * classes near uniform (200 questions per family). */
+    int yes = counts[0], no = counts[1];
+    assert_true(abs(yes - no) < (yes + no) / 6);
+    for (int a = 2; a < 6; a++) assert_true(counts[a] > 200 / 4 / 2 && counts[a] < 200 / 4 * 2);
+    for (int a = 6; a < 14; a++) assert_true(counts[a] > 200 / 8 / 3 && counts[a] < 200 / 8 * 3);
+    for (int a = 14; a < 24; a++) assert_true(counts[a] > 200 / 10 / 3 && counts[a] < 200 / 10 * 3);
+    /* seeds matter, splits are separate */
+    int differ = 0;
+    for (int i = 0; i < 30; i++) {
+        sc_vqa_question a, b;
+        SC_TEST_OK(sc_vqa_scene_question(&g_ptest, 9, (uint64_t)i, &a));
+        SC_TEST_OK(sc_vqa_scene_question(&g_ptest, 10, (uint64_t)i, &b));
+        differ += strcmp(a.text, b.text) != 0 || a.scene != b.scene;
+        SC_TEST_OK(sc_vqa_scene_question(&g_ptrain, 9, (uint64_t)i, &b));
+        assert_int_equal(g_ptrain.info[b.scene].split, SC_SCENES_TRAIN);
+    }
+    assert_true(differ > 20);
+    for (int i = 0; i < 50; i++)
+        for (int k = 0; k < g_ptrain.info[i].n_items; k++)
+            assert_true(g_ptrain.info[i].items[k].source_index < g_train.n);
+    assert_true(memcmp(g_ptrain.pixels, g_ptest.pixels, 3 * 96 * 96) != 0);
+    /* a tampered answer is caught by the checker */
+    sc_vqa_question q;
+    SC_TEST_OK(sc_vqa_scene_question(&g_ptest, 9, 1, &q));
+    q.answer_id = q.answer_id == 2 ? 3 : 2;
+    assert_int_equal(sc_vqa_scene_check(&g_ptest.info[q.scene], &q), 0);
+    sc_vqa_vocab_free(&answers);
+    sc_vqa_vocab_free(&vocab);
+}
+
+/* ------------------------------------------------------------ gradients */
+
+typedef struct gc_ctx {
+    sc_vqa_model *m;
+    float *img;
+    int32_t *ids;
+    int *lens;
+    float *wgt;
+    int B, NA;
+} gc_ctx;
+
+static double gc_loss(void *p) {
+    gc_ctx *c = p;
+    const float *logits;
+    if (sc_vqa_forward(c->m, c->img, c->ids, c->lens, c->B, 1, &logits, NULL)) return NAN;
+    double s = 0;
+    for (int i = 0; i < c->B * c->NA; i++) s += (double)logits[i] * c->wgt[i];
+    return s;
+}
+
+static sc_vqa_config tiny_config(sc_vqa_arch arch, int batchnorm) {
+    sc_vqa_config c = sc_vqa_default_config();
+    c.arch = arch;
+    c.image_size = 12;
+    int ch[2] = {3, 4};
+    c.encoder = sc_cnn_config_make(3, 2, ch);
+    c.encoder.pool[0] = 1;
+    c.encoder.batchnorm = batchnorm;
+    c.embed_dim = 5;
+    c.hidden_dim = 6;
+    c.att_dim = 4;
+    c.hops = 2;
+    c.max_len = 5;
+    return c;
+}
+
+static void gradcheck_arch(sc_vqa_arch arch) {
+    const char *texts[1] = {"a b c d e f"};
+    const char *ans[1] = {"x y z"};
+    sc_vqa_vocab v, a;
+    SC_TEST_OK(sc_vqa_vocab_build(texts, 1, &v));
+    SC_TEST_OK(sc_vqa_vocab_build(ans, 1, &a)); /* 5 answers incl. specials: fine */
+    sc_vqa_config cfg = tiny_config(arch, 1);
+    sc_vqa_model *m;
+    SC_TEST_OK(sc_vqa_create(&cfg, &v, &a, 3, &m));
+    gc_ctx c = {.m = m, .B = 3, .NA = a.n};
+    c.img = malloc(sizeof(float) * 3 * 3 * 12 * 12);
+    sc_test_fill_uniform(c.img, 3 * 3 * 12 * 12, 0, 1, 1);
+    int32_t ids[15] = {2, 3, 4, 5, 6, 7, 1, 0, 0, 0, 3, 3, 2, 0, 0};
+    int lens[3] = {5, 2, 3};
+    c.ids = ids;
+    c.lens = lens;
+    c.wgt = malloc(sizeof(float) * 3 * (size_t)a.n);
+    sc_test_fill_uniform(c.wgt, 3 * (size_t)a.n, -1, 1, 2);
+    /* weights large enough that the LSTM and attention are far from linear */
+    const sc_param *ps;
+    size_t np;
+    sc_vqa_params(m, &ps, &np);
+    for (size_t i = 0; i < np; i++)
+        if (strstr(ps[i].name, "hops") || strstr(ps[i].name, "lstm"))
+            for (size_t j = 0; j < ps[i].n; j++) ps[i].param[j] *= 3.0f;
+    sc_vqa_zero_grad(m);
+    assert_false(isnan(gc_loss(&c)));
+    SC_TEST_OK(sc_vqa_backward(m, c.wgt));
+    int checked = 0;
+    for (size_t i = 0; i < np; i++) {
+        /* The encoder (sc_cnn, ReLU + max-pool kinks) is checked exactly
+         * against PyTorch in tests/parity/test_vqa_parity.c. */
+        if (!strncmp(ps[i].name, "encoder.", 8)) continue;
+        /* copy the gradient: the loss callback reruns forward only */
+        float *g = malloc(sizeof(float) * ps[i].n);
+        memcpy(g, ps[i].grad, sizeof(float) * ps[i].n);
+        char what[160];
+        snprintf(what, sizeof what, "%s %s", sc_vqa_arch_name(arch), ps[i].name);
+        sc_test_gradcheck(what, gc_loss, &c, ps[i].param, g, ps[i].n, 12, 1e-2, 2e-2, 2e-3);
+        free(g);
+        checked++;
+    }
+    assert_true(checked >= (arch == SC_VQA_SAN ? 17 : 7));
+    free(c.img);
+    free(c.wgt);
+    sc_vqa_free(m);
+    sc_vqa_vocab_free(&v);
+    sc_vqa_vocab_free(&a);
+}
+
+static void test_gradcheck_san(void **state) {
+    (void)state;
+    gradcheck_arch(SC_VQA_SAN);
+}
+static void test_gradcheck_baselines(void **state) {
+    (void)state;
+    gradcheck_arch(SC_VQA_QONLY);
+    gradcheck_arch(SC_VQA_POOLED);
+}
+
+/* ------------------------------------------------------------ training */
+
+static void test_tiny_training(void **state) {
+    (void)state;
+    sc_vqa_vocab v, a;
+    SC_TEST_OK(sc_vqa_scene_vocab(&v));
+    SC_TEST_OK(sc_vqa_scene_answers(&a));
+    sc_vqa_config cfg = sc_vqa_default_config();
+    int ch[2] = {8, 16};
+    cfg.encoder = sc_cnn_config_make(3, 2, ch);
+    cfg.encoder.stride[0] = 2;
+    cfg.encoder.kernel[0] = 5;
+    cfg.encoder.pool[0] = cfg.encoder.pool[1] = 1;
+    cfg.hidden_dim = 32;
+    cfg.embed_dim = 16;
+    cfg.att_dim = 16;
+    sc_vqa_model *m;
+    SC_TEST_OK(sc_vqa_create(&cfg, &v, &a, 1, &m));
+    enum { B = 16 };
+    int T = cfg.max_len;
+    float *img = malloc(sizeof(float) * B * 3 * 96 * 96);
+    int32_t ids[B * 20], tg[B];
+    int lens[B];
+    for (int b = 0; b < B; b++) {
+        sc_vqa_question q;
+        SC_TEST_OK(sc_vqa_scene_question(&g_ptrain, 1, (uint64_t)b, &q));
+        sc_vqa_scene_pool_image(&g_ptrain, q.scene, img + (size_t)b * 3 * 96 * 96);
+        SC_TEST_OK(sc_vqa_encode(&v, q.text, T, ids + b * T, &lens[b], NULL, NULL, 0));
+        tg[b] = q.answer_id;
+    }
+    const sc_param *ps;
+    size_t np;
+    sc_vqa_params(m, &ps, &np);
+    sc_optim_params op = sc_adam_default_params();
+    op.lr = 3e-3;
+    sc_optim *o;
+    SC_TEST_OK(sc_optim_create(&op, ps, np, &o));
+    float dl[B * 24], first = 0, last = 0;
+    for (int step = 0; step < 50; step++) {
+        const float *logits;
+        sc_vqa_zero_grad(m);
+        SC_TEST_OK(sc_vqa_forward(m, img, ids, lens, B, 1, &logits, NULL));
+        float loss;
+        memset(dl, 0, sizeof dl);
+        SC_TEST_OK(sc_cross_entropy(logits, tg, B, a.n, NULL, &loss, NULL, dl));
+        SC_TEST_OK(sc_vqa_backward(m, dl));
+        SC_TEST_OK(sc_optim_step(o));
+        if (step == 0) first = loss;
+        last = loss;
+    }
+    /* memorising 16 questions: the loss must fall far below its start (~log 24) */
+    assert_true(first > 2.0f);
+    assert_true(last < 0.5f * first);
+    sc_optim_free(o);
+    free(img);
+    sc_vqa_free(m);
+    sc_vqa_vocab_free(&v);
+    sc_vqa_vocab_free(&a);
+}
+
+/* ------------------------------------------------------------ files, ask */
+
+static void test_save_load_ask(void **state) {
+    (void)state;
+    sc_vqa_vocab v, a;
+    SC_TEST_OK(sc_vqa_scene_vocab(&v));
+    SC_TEST_OK(sc_vqa_scene_answers(&a));
+    sc_vqa_config cfg = tiny_config(SC_VQA_SAN, 1);
+    cfg.image_size = 24;
+    sc_vqa_model *m, *m2;
+    SC_TEST_OK(sc_vqa_create(&cfg, &v, &a, 7, &m));
+    char *dir = sc_test_tmpdir("vqa_unit");
+    char *path = sc_test_join(dir, "m.safetensors");
+    SC_TEST_OK(sc_vqa_save(m, path));
+    SC_TEST_OK(sc_vqa_load(path, &m2));
+    assert_int_equal(sc_vqa_get_vocab(m2)->n, v.n);
+    assert_int_equal(sc_vqa_get_answers(m2)->n, 24);
+    assert_int_equal(sc_vqa_get_config(m2)->hops, 2);
+    sc_image img;
+    SC_TEST_OK(sc_image_alloc(&img, 40, 30, 3)); /* any size: resized */
+    sc_test_fill_uniform(img.data, 3 * 40 * 30, 0, 1, 4);
+    SC_TEST_OK(sc_vqa_set_image(m, &img));
+    SC_TEST_OK(sc_vqa_set_image(m2, &img));
+    sc_vqa_answer *r1 = malloc(sizeof *r1), *r2 = malloc(sizeof *r2);
+    SC_TEST_OK(sc_vqa_ask(m, "is there a red zebra?", 3, r1));
+    SC_TEST_OK(sc_vqa_ask(m2, "is there a red zebra?", 3, r2));
+    assert_int_equal(r1->n_top, 3);
+    assert_int_equal(r1->top[0], r2->top[0]);
+    assert_float_equal(r1->prob[0], r2->prob[0], 1e-6);
+    assert_true(r1->prob[0] >= r1->prob[1] && r1->prob[1] >= r1->prob[2]);
+    assert_string_equal(r1->unknown, "zebra");
+    assert_int_equal(r1->hops, 2);
+    int P = r1->grid * r1->grid;
+    for (int k = 0; k < 2; k++) {
+        double s = 0;
+        for (int i = 0; i < P; i++) s += r1->att[k * P + i];
+        assert_float_equal(s, 1.0, 1e-4);
+    }
+    assert_int_equal(sc_vqa_ask(m, " ? ", 1, r1), SC_ERR_INVALID_ARG);
+    SC_TEST_OK(sc_vqa_ask(m,
+                          "is is is is is is is is is is is is is is is is is is is is is is "
+                          "is is is is",
+                          1, r1));
+    assert_int_equal(r1->truncated, 1);
+    assert_int_equal(r1->n_tokens, cfg.max_len);
+    /* a model file missing its metadata is refused with a message */
+    sc_st_writer *w = sc_st_writer_new();
+    float x = 1;
+    int64_t shape[1] = {1};
+    SC_TEST_OK(sc_st_writer_add_f32(w, "x", &x, 1, shape, SC_ST_F32));
+    SC_TEST_OK(sc_st_writer_write(w, path));
+    sc_st_writer_free(w);
+    sc_vqa_model *bad = NULL;
+    assert_int_equal(sc_vqa_load(path, &bad), SC_ERR_FORMAT);
+    assert_null(bad);
+    assert_non_null(strstr(sc_last_error(), "not a VQA model"));
+    /* bad configs */
+    sc_vqa_config c2 = cfg;
+    c2.hops = 0;
+    assert_int_equal(sc_vqa_create(&c2, &v, &a, 1, &bad), SC_ERR_INVALID_ARG);
+    assert_int_not_equal(sc_vqa_config_from_json("{\"arch\":\"nope\"}", &c2), SC_OK);
+    char *js = sc_vqa_config_to_json(&cfg);
+    SC_TEST_OK(sc_vqa_config_from_json(js, &c2));
+    assert_int_equal(c2.image_size, 24);
+    assert_int_equal(c2.encoder.nstages, 2);
+    free(js);
+    free(r1);
+    free(r2);
+    sc_image_free(&img);
+    sc_vqa_free(m);
+    sc_vqa_free(m2);
+    sc_test_rmtree(dir);
+    free(dir);
+    free(path);
+    sc_vqa_vocab_free(&v);
+    sc_vqa_vocab_free(&a);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tokenize),
+        cmocka_unit_test(test_vocab_encode),
+        cmocka_unit_test(test_scene_questions),
+        cmocka_unit_test(test_gradcheck_san),
+        cmocka_unit_test(test_gradcheck_baselines),
+        cmocka_unit_test(test_tiny_training),
+        cmocka_unit_test(test_save_load_ask),
+    };
+    return cmocka_run_group_tests(tests, setup_pools, teardown_pools);
+}

@@ -1,0 +1,47 @@
+/* Shared pieces of `saccade train vqa`, `eval vqa` and `vqa`. */
+#ifndef SACCADE_VQA_CLI_H
+#define SACCADE_VQA_CLI_H
+
+#include "cli.h"
+#include "saccade/sc_vqa.h"
+
+/* A question set: generated scenes VQA, or a user JSON-lines file. */
+typedef struct vqa_data {
+    int is_scenes;
+    /* scenes */
+    sc_fashion_mnist fm;
+    sc_vqa_scene_pool pool;
+    uint64_t seed;
+    /* file */
+    int n;         /* questions in the file */
+    int size;      /* image side the images were resized to */
+    float *images; /* n_images x 3 x size x size */
+    int n_images;
+    int *image_of; /* question -> image */
+    char **questions, **answers;
+} vqa_data;
+
+/* Scenes: pool of `pool_n` scenes of split. */
+int vqa_data_scenes(vqa_data *d, sc_scene_split split, int pool_n, uint64_t seed);
+/* JSON lines {"image", "question", "answer"}; image paths relative to the file's folder. */
+int vqa_data_jsonl(vqa_data *d, const char *path, int size);
+void vqa_data_free(vqa_data *d);
+
+/* Fill a batch for question indices idx[0..B): images (B,3,S,S) (may be NULL
+ * for qonly), ids (B,T), lens, targets (answer index in the model, -1 if the
+ * answer is not in the model's set), family (-1 for files), item box (x0..y1
+ * or -1) for the pointing game. Returns 0 or CLI_FAIL. */
+int vqa_batch(const vqa_data *d, const sc_vqa_model *m, const int *idx, int B, float *images,
+              int32_t *ids, int *lens, int32_t *targets, int *family, int (*box)[4]);
+
+typedef struct vqa_eval_result {
+    int n, correct;
+    int fam_n[SC_VQA_NUM_FAMILIES], fam_correct[SC_VQA_NUM_FAMILIES];
+    int point_n, point_hit;
+    int *ans_n, *ans_correct; /* per answer (model's set), malloc'd */
+} vqa_eval_result;
+/* Evaluate questions [0, n) (scenes) or the whole file. */
+int vqa_evaluate(sc_vqa_model *m, const vqa_data *d, int n, vqa_eval_result *r);
+void vqa_eval_result_free(vqa_eval_result *r);
+
+#endif

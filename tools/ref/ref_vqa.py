@@ -1,0 +1,158 @@
+"""Reference for tests/parity/test_vqa_parity.c: saccade's VQA models
+(stacked attention network and the two baselines) rebuilt in PyTorch with
+the same state_dict names.
+
+Usage: ref_vqa.py OUTDIR
+
+For each arch (san, qonly, pooled) writes <arch>.safetensors (state_dict with
+saccade.config / saccade.vocab / saccade.answers metadata, via st_numpy) and
+<arch>_<name>.npy: inputs images, ids, lens, weights wgt; train-mode logits,
+attention maps (san), and gradients of sum(logits * wgt) w.r.t. every
+parameter (<arch>_grad_<param name>.npy).
+"""
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import st_numpy  # noqa: E402
+
+torch.set_num_threads(1)
+OUT = sys.argv[1]
+os.makedirs(OUT, exist_ok=True)
+
+
+class Stage(nn.Module):  # as tools/ref/ref_cnn.py (sc_cnn.h)
+    def __init__(self, ic, oc, k, stride, pool, bn):
+        super().__init__()
+        self.conv = nn.Conv2d(ic, oc, k, stride=stride, padding=k // 2, bias=not bn)
+        self.bn = nn.BatchNorm2d(oc) if bn else None
+        self.pool = nn.MaxPool2d(2) if pool else None
+
+    def forward(self, x):
+        x = self.conv(x)
+        if self.bn is not None:
+            x = self.bn(x)
+        x = torch.relu(x)
+        return self.pool(x) if self.pool is not None else x
+
+
+class CNN(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        ic, stages = cfg["in_channels"], []
+        for i, oc in enumerate(cfg["channels"]):
+            stages.append(Stage(ic, oc, cfg["kernel"][i], cfg["stride"][i], cfg["pool"][i],
+                                cfg["batchnorm"]))
+            ic = oc
+        self.stages = nn.ModuleList(stages)
+
+    def forward(self, x):
+        for s in self.stages:
+            x = s(x)
+        return x
+
+
+class Hop(nn.Module):
+    def __init__(self, d, a):
+        super().__init__()
+        self.img = nn.Linear(d, a, bias=False)
+        self.ques = nn.Linear(d, a)
+        self.att = nn.Linear(a, 1)
+
+    def forward(self, v, u):  # v (B, P, D), u (B, D)
+        h = torch.tanh(self.img(v) + self.ques(u).unsqueeze(1))
+        p = torch.softmax(self.att(h).squeeze(-1), dim=1)
+        return (p.unsqueeze(-1) * v).sum(1) + u, p
+
+
+class VQA(nn.Module):
+    def __init__(self, cfg, nvocab, nans):
+        super().__init__()
+        self.cfg = cfg
+        d, e = cfg["hidden_dim"], cfg["embed_dim"]
+        self.arch = cfg["arch"]
+        if self.arch != "qonly":
+            self.encoder = CNN(cfg["encoder"])
+            self.img_proj = nn.Linear(cfg["encoder"]["channels"][-1] + 2, d)
+        self.embed = nn.Embedding(nvocab, e, padding_idx=0)
+        self.lstm = nn.LSTM(e, d, batch_first=True)
+        if self.arch == "san":
+            self.hops = nn.ModuleList([Hop(d, cfg["att_dim"]) for _ in range(cfg["hops"])])
+        self.classifier = nn.Linear(2 * d if self.arch == "pooled" else d, nans)
+        self.mean = torch.tensor(cfg["mean"]).view(1, 3, 1, 1)
+        self.std = torch.tensor(cfg["std"]).view(1, 3, 1, 1)
+
+    def forward(self, x, ids, lens):
+        out, _ = self.lstm(self.embed(ids))
+        u = out[torch.arange(ids.shape[0]), lens - 1]
+        if self.arch == "qonly":
+            return self.classifier(u), None
+        f = self.encoder((x - self.mean) / self.std)  # (B, C, g, g)
+        B, C, g, _ = f.shape
+        f = f.flatten(2).transpose(1, 2)  # (B, P, C)
+        c = (torch.arange(g, dtype=torch.float32) + 0.5) * 2 / g - 1
+        xs = c.repeat(g)  # column of position i = i % g
+        ys = c.repeat_interleave(g)
+        coords = torch.stack([xs, ys], 1).unsqueeze(0).expand(B, -1, -1)
+        v = torch.tanh(self.img_proj(torch.cat([f, coords], 2)))
+        if self.arch == "pooled":
+            vm = v.mean(1)
+            return self.classifier(torch.cat([u, vm * u], 1)), None
+        atts = []
+        for hop in self.hops:
+            u, p = hop(v, u)
+            atts.append(p)
+        return self.classifier(u), torch.stack(atts, 1)
+
+
+def save(arch, name, t):
+    a = t.detach().numpy() if torch.is_tensor(t) else np.asarray(t)
+    np.save(os.path.join(OUT, f"{arch}_{name}.npy"), np.ascontiguousarray(a.astype(np.float32)))
+
+
+VOCAB = ["<pad>", "<unk>", "a", "bag", "is", "red", "the", "there", "what"]
+ANSWERS = ["yes", "no", "red", "blue", "bag"]
+for seed, arch in enumerate(["san", "qonly", "pooled"]):
+    torch.manual_seed(100 + seed)
+    cfg = {
+        "arch": arch, "image_size": 24, "mean": [0.2, 0.25, 0.3], "std": [0.3, 0.35, 0.4],
+        "encoder": {"in_channels": 3, "channels": [5, 6], "pool": [True, False],
+                    "stride": [1, 1], "kernel": [5, 3], "batchnorm": True},
+        "embed_dim": 7, "hidden_dim": 8, "att_dim": 6, "hops": 2, "max_len": 6,
+    }
+    m = VQA(cfg, len(VOCAB), len(ANSWERS))
+    with torch.no_grad():  # non-trivial BN statistics and weights
+        for name, p in m.named_parameters():
+            if "bn" in name:
+                p.uniform_(0.5, 1.5) if name.endswith("weight") else p.uniform_(-0.3, 0.3)
+    m.train()
+    B = 4
+    x = torch.rand(B, 3, 24, 24)
+    lens = torch.tensor([6, 3, 1, 4])
+    ids = torch.zeros(B, 6, dtype=torch.long)
+    for b in range(B):
+        ids[b, : lens[b]] = torch.randint(1, len(VOCAB), (int(lens[b]),))
+    wgt = torch.randn(B, len(ANSWERS))
+    # Buffers before the forward pass (it updates the running statistics).
+    tensors = {k: v.detach().numpy().astype(np.float32).copy()
+               for k, v in m.state_dict().items() if not k.endswith("num_batches_tracked")}
+    meta = {"saccade.config": json.dumps(cfg), "saccade.vocab": json.dumps(VOCAB),
+            "saccade.answers": json.dumps(ANSWERS), "saccade.task": "vqa"}
+    st_numpy.save(os.path.join(OUT, f"{arch}.safetensors"), tensors, metadata=meta)
+    logits, att = m(x, ids, lens)
+    (logits * wgt).sum().backward()
+    save(arch, "images", x)
+    save(arch, "ids", ids.float())
+    save(arch, "lens", lens.float())
+    save(arch, "wgt", wgt)
+    save(arch, "logits", logits)
+    if att is not None:
+        save(arch, "att", att)
+    for name, p in m.named_parameters():
+        save(arch, "grad_" + name, p.grad)
+print("ok")

@@ -1,0 +1,886 @@
+/* Stacked attention network for VQA (see sc_vqa.h). */
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "saccade/sc_nn.h"
+#include "saccade/sc_ops.h"
+#include "saccade/sc_safetensors.h"
+#include "saccade/sc_util.h"
+#include "sc_internal.h"
+#include "saccade/sc_vqa.h"
+
+#define NAME_LEN 64
+#define MAX_PARAMS (8 + 5 * SC_VQA_MAX_HOPS + 2)
+
+struct sc_vqa_model {
+    sc_vqa_config cfg;
+    sc_vqa_vocab vocab, answers;
+    sc_cnn *cnn;
+    int C, g, P, Cin, D, E, A, K, T, V, NA, F;
+    /* parameters: one block, grads another */
+    float *pblock, *gblock;
+    size_t ptotal;
+    float *img_w, *img_b, *embed, *w_ih, *w_hh, *b_ih, *b_hh, *cls_w, *cls_b;
+    float *hop_wi[SC_VQA_MAX_HOPS], *hop_wq[SC_VQA_MAX_HOPS], *hop_bq[SC_VQA_MAX_HOPS],
+        *hop_wp[SC_VQA_MAX_HOPS], *hop_bp[SC_VQA_MAX_HOPS];
+    sc_param own[MAX_PARAMS];
+    char own_names[MAX_PARAMS][NAME_LEN];
+    int nown;
+    sc_param *all; /* cnn params then own */
+    size_t nall;
+    /* activations */
+    int cap;
+    int B, Tr; /* last batch and steps run */
+    int has_image;
+    float *xn, *feat, *v, *dv, *dfeat, *dfmap;
+    const float *fmap;
+    int32_t *ids_tb;
+    int *lens;
+    float *emb, *demb, *h, *c, *cache, *dh, *dc, *dh2, *dc2;
+    float *u, *du, *hA, *p, *aq, *tmpPA, *tmpP, *z, *dz, *vm, *logits;
+    float *single_v; /* (P, D) from sc_vqa_set_image */
+};
+
+/* ------------------------------------------------------------ config */
+
+static const char *ARCH_NAMES[3] = {"san", "qonly", "pooled"};
+const char *sc_vqa_arch_name(sc_vqa_arch a) {
+    return (a >= 0 && (int)a < 3) ? ARCH_NAMES[a] : NULL;
+}
+sc_status sc_vqa_arch_from_name(const char *name, sc_vqa_arch *out) {
+    for (int i = 0; name && i < 3; i++)
+        if (!strcmp(name, ARCH_NAMES[i])) {
+            *out = (sc_vqa_arch)i;
+            return SC_OK;
+        }
+    return sc_set_error(SC_ERR_INVALID_ARG, "vqa: unknown arch '%s' (san, qonly, pooled)",
+                        name ? name : "(null)");
+}
+
+sc_vqa_config sc_vqa_default_config(void) {
+    sc_vqa_config c;
+    memset(&c, 0, sizeof c);
+    c.arch = SC_VQA_SAN;
+    c.image_size = 96;
+    for (int i = 0; i < 3; i++) c.mean[i] = 0.2f, c.std[i] = 0.3f;
+    int ch[3] = {16, 32, 64};
+    c.encoder = sc_cnn_config_make(3, 3, ch);
+    c.encoder.kernel[0] = 5;
+    c.encoder.stride[0] = 2;
+    c.encoder.pool[0] = 1;
+    c.encoder.pool[1] = 1;
+    c.embed_dim = 64;
+    c.hidden_dim = 128;
+    c.att_dim = 64;
+    c.hops = 2;
+    c.max_len = 20;
+    return c;
+}
+
+sc_status sc_vqa_config_validate(const sc_vqa_config *c) {
+    if (!c) return sc_set_error(SC_ERR_INVALID_ARG, "vqa config: NULL");
+    if ((int)c->arch < 0 || (int)c->arch > 2)
+        return sc_set_error(SC_ERR_INVALID_ARG, "vqa config: bad arch");
+    if (c->image_size < 8 || c->image_size > 1024)
+        return sc_set_error(SC_ERR_INVALID_ARG, "vqa config: image_size %d not in 8..1024",
+                            c->image_size);
+    for (int i = 0; i < 3; i++)
+        if (!(c->std[i] > 0) || !isfinite(c->mean[i]) || !isfinite(c->std[i]))
+            return sc_set_error(SC_ERR_INVALID_ARG, "vqa config: bad mean/std");
+    if (c->embed_dim < 1 || c->embed_dim > 4096 || c->hidden_dim < 1 || c->hidden_dim > 4096 ||
+        c->att_dim < 1 || c->att_dim > 4096)
+        return sc_set_error(SC_ERR_INVALID_ARG, "vqa config: dims must be in 1..4096");
+    if (c->hops < 1 || c->hops > SC_VQA_MAX_HOPS)
+        return sc_set_error(SC_ERR_INVALID_ARG, "vqa config: hops %d not in 1..%d", c->hops,
+                            SC_VQA_MAX_HOPS);
+    if (c->max_len < 1 || c->max_len > SC_VQA_MAX_TOKENS)
+        return sc_set_error(SC_ERR_INVALID_ARG, "vqa config: max_len %d not in 1..%d", c->max_len,
+                            SC_VQA_MAX_TOKENS);
+    if (c->encoder.in_channels != 3)
+        return sc_set_error(SC_ERR_INVALID_ARG, "vqa config: encoder must take 3 channels");
+    sc_status st = sc_cnn_config_validate(&c->encoder);
+    if (st) return st;
+    int C, h, w;
+    if ((st = sc_cnn_output_size(&c->encoder, c->image_size, c->image_size, &C, &h, &w))) return st;
+    if (h * w > 1024)
+        return sc_set_error(SC_ERR_INVALID_ARG, "vqa config: grid %dx%d above 1024 positions", h,
+                            w);
+    return SC_OK;
+}
+
+char *sc_vqa_config_to_json(const sc_vqa_config *c) {
+    if (sc_vqa_config_validate(c)) return NULL;
+    char *enc = sc_cnn_config_to_json(&c->encoder);
+    if (!enc) return NULL;
+    size_t cap = strlen(enc) + 512;
+    char *s = malloc(cap);
+    if (s)
+        snprintf(s, cap,
+                 "{\"arch\":\"%s\",\"image_size\":%d,\"mean\":[%.9g,%.9g,%.9g],"
+                 "\"std\":[%.9g,%.9g,%.9g],\"encoder\":%s,\"embed_dim\":%d,\"hidden_dim\":%d,"
+                 "\"att_dim\":%d,\"hops\":%d,\"max_len\":%d,\"coords\":true}",
+                 ARCH_NAMES[c->arch], c->image_size, c->mean[0], c->mean[1], c->mean[2], c->std[0],
+                 c->std[1], c->std[2], enc, c->embed_dim, c->hidden_dim, c->att_dim, c->hops,
+                 c->max_len);
+    else
+        sc_set_error(SC_ERR_NOMEM, "vqa config: out of memory");
+    free(enc);
+    return s;
+}
+
+static int json_int(cJSON *o, const char *k, int *out) {
+    cJSON *e = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!cJSON_IsNumber(e) || e->valuedouble != floor(e->valuedouble) || fabs(e->valuedouble) > 1e6)
+        return -1;
+    *out = (int)e->valuedouble;
+    return 0;
+}
+
+sc_status sc_vqa_config_from_json(const char *json, sc_vqa_config *out) {
+    if (!json || !out) return sc_set_error(SC_ERR_INVALID_ARG, "vqa config: NULL argument");
+    cJSON *o = cJSON_Parse(json);
+    if (!o || !cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return sc_set_error(SC_ERR_FORMAT, "vqa config: not a JSON object");
+    }
+    sc_vqa_config c = sc_vqa_default_config();
+    sc_status st = SC_OK;
+    cJSON *arch = cJSON_GetObjectItemCaseSensitive(o, "arch");
+    cJSON *enc = cJSON_GetObjectItemCaseSensitive(o, "encoder");
+    cJSON *mean = cJSON_GetObjectItemCaseSensitive(o, "mean");
+    cJSON *sd = cJSON_GetObjectItemCaseSensitive(o, "std");
+    if (!cJSON_IsString(arch) || sc_vqa_arch_from_name(arch->valuestring, &c.arch) ||
+        json_int(o, "image_size", &c.image_size) || json_int(o, "embed_dim", &c.embed_dim) ||
+        json_int(o, "hidden_dim", &c.hidden_dim) || json_int(o, "att_dim", &c.att_dim) ||
+        json_int(o, "hops", &c.hops) || json_int(o, "max_len", &c.max_len) ||
+        !cJSON_IsObject(enc) || !cJSON_IsArray(mean) || !cJSON_IsArray(sd) ||
+        cJSON_GetArraySize(mean) != 3 || cJSON_GetArraySize(sd) != 3) {
+        st = sc_set_error(SC_ERR_FORMAT, "vqa config: missing or malformed field");
+    }
+    for (int i = 0; st == SC_OK && i < 3; i++) {
+        cJSON *a = cJSON_GetArrayItem(mean, i), *b = cJSON_GetArrayItem(sd, i);
+        if (!cJSON_IsNumber(a) || !cJSON_IsNumber(b))
+            st = sc_set_error(SC_ERR_FORMAT, "vqa config: mean/std must be numbers");
+        else
+            c.mean[i] = (float)a->valuedouble, c.std[i] = (float)b->valuedouble;
+    }
+    if (st == SC_OK) {
+        char *es = cJSON_PrintUnformatted(enc);
+        st = es ? sc_cnn_config_from_json(es, &c.encoder)
+                : sc_set_error(SC_ERR_NOMEM, "vqa config: out of memory");
+        free(es);
+    }
+    cJSON_Delete(o);
+    if (st == SC_OK) st = sc_vqa_config_validate(&c);
+    if (st == SC_OK) *out = c;
+    return st;
+}
+
+/* ------------------------------------------------------------ create */
+
+static sc_status vocab_copy(const sc_vqa_vocab *src, sc_vqa_vocab *dst) {
+    char *j = sc_vqa_vocab_to_json(src);
+    if (!j) return sc_set_error(SC_ERR_NOMEM, "vqa: out of memory");
+    sc_status st = sc_vqa_vocab_from_json(j, dst);
+    free(j);
+    return st;
+}
+
+static void add_param(sc_vqa_model *m, const char *name, float **ptr, size_t *off, int ndim,
+                      int64_t d0, int64_t d1, int nwd) {
+    int i = m->nown++;
+    snprintf(m->own_names[i], NAME_LEN, "%s", name);
+    size_t n = (size_t)d0 * (size_t)(ndim > 1 ? d1 : 1);
+    m->own[i] = (sc_param){.name = m->own_names[i],
+                           .param = m->pblock ? m->pblock + *off : NULL,
+                           .grad = m->gblock ? m->gblock + *off : NULL,
+                           .n = n,
+                           .no_weight_decay = nwd,
+                           .ndim = ndim,
+                           .shape = {d0, d1}};
+    if (ptr) *ptr = m->pblock ? m->pblock + *off : NULL;
+    *off += (n + 15) & ~(size_t)15;
+}
+
+/* Lay out (or count, when pblock is NULL) every own parameter. */
+static size_t layout(sc_vqa_model *m) {
+    size_t off = 0;
+    m->nown = 0;
+    int D = m->D;
+    if (m->cfg.arch != SC_VQA_QONLY) {
+        add_param(m, "img_proj.weight", &m->img_w, &off, 2, D, m->Cin, 0);
+        add_param(m, "img_proj.bias", &m->img_b, &off, 1, D, 0, 1);
+    }
+    add_param(m, "embed.weight", &m->embed, &off, 2, m->V, m->E, 0);
+    add_param(m, "lstm.weight_ih_l0", &m->w_ih, &off, 2, 4 * D, m->E, 0);
+    add_param(m, "lstm.weight_hh_l0", &m->w_hh, &off, 2, 4 * D, D, 0);
+    add_param(m, "lstm.bias_ih_l0", &m->b_ih, &off, 1, 4 * D, 0, 1);
+    add_param(m, "lstm.bias_hh_l0", &m->b_hh, &off, 1, 4 * D, 0, 1);
+    if (m->cfg.arch == SC_VQA_SAN)
+        for (int k = 0; k < m->K; k++) {
+            char nm[NAME_LEN];
+            snprintf(nm, sizeof nm, "hops.%d.img.weight", k);
+            add_param(m, nm, &m->hop_wi[k], &off, 2, m->A, D, 0);
+            snprintf(nm, sizeof nm, "hops.%d.ques.weight", k);
+            add_param(m, nm, &m->hop_wq[k], &off, 2, m->A, D, 0);
+            snprintf(nm, sizeof nm, "hops.%d.ques.bias", k);
+            add_param(m, nm, &m->hop_bq[k], &off, 1, m->A, 0, 1);
+            snprintf(nm, sizeof nm, "hops.%d.att.weight", k);
+            add_param(m, nm, &m->hop_wp[k], &off, 2, 1, m->A, 0);
+            snprintf(nm, sizeof nm, "hops.%d.att.bias", k);
+            add_param(m, nm, &m->hop_bp[k], &off, 1, 1, 0, 1);
+        }
+    add_param(m, "classifier.weight", &m->cls_w, &off, 2, m->NA, m->F, 0);
+    add_param(m, "classifier.bias", &m->cls_b, &off, 1, m->NA, 0, 1);
+    return off;
+}
+
+static void init_uniform(sc_rng *r, float *x, size_t n, float bound) {
+    for (size_t i = 0; i < n; i++) x[i] = (2.0f * sc_rng_uniform(r) - 1.0f) * bound;
+}
+
+sc_status sc_vqa_create(const sc_vqa_config *c, const sc_vqa_vocab *vocab,
+                        const sc_vqa_vocab *answers, uint64_t seed, sc_vqa_model **out) {
+    if (!out) return sc_set_error(SC_ERR_INVALID_ARG, "vqa create: NULL out");
+    *out = NULL;
+    sc_status st = sc_vqa_config_validate(c);
+    if (st) return st;
+    if (!vocab || vocab->n < 2 || vocab->n > 1000000 || !answers || answers->n < 1 ||
+        answers->n > 100000)
+        return sc_set_error(SC_ERR_INVALID_ARG, "vqa create: need a vocabulary (>= 2 words) "
+                                                "and at least one answer");
+    if (strcmp(vocab->words[0], "<pad>") || strcmp(vocab->words[1], "<unk>"))
+        return sc_set_error(SC_ERR_INVALID_ARG, "vqa create: vocabulary must start with "
+                                                "<pad>, <unk>");
+    sc_vqa_model *m = calloc(1, sizeof *m);
+    if (!m) return sc_set_error(SC_ERR_NOMEM, "vqa create: out of memory");
+    m->cfg = *c;
+    sc_rng r;
+    sc_rng_seed(&r, seed);
+    if ((st = vocab_copy(vocab, &m->vocab)) || (st = vocab_copy(answers, &m->answers))) goto fail;
+    m->D = c->hidden_dim;
+    m->E = c->embed_dim;
+    m->A = c->att_dim;
+    m->K = c->hops;
+    m->T = c->max_len;
+    m->V = vocab->n;
+    m->NA = answers->n;
+    m->F = c->arch == SC_VQA_POOLED ? 2 * m->D : m->D;
+    if (c->arch != SC_VQA_QONLY) {
+        int h, w;
+        sc_cnn_output_size(&c->encoder, c->image_size, c->image_size, &m->C, &h, &w);
+        if (h != w) {
+            st = sc_set_error(SC_ERR_INVALID_ARG, "vqa create: grid must be square");
+            goto fail;
+        }
+        m->g = h;
+        m->P = h * w;
+        m->Cin = m->C + 2;
+        if ((st = sc_cnn_create(&c->encoder, "encoder.", &r, &m->cnn))) goto fail;
+    }
+    m->ptotal = layout(m);
+    m->pblock = sc_calloc(m->ptotal, sizeof(float));
+    m->gblock = sc_calloc(m->ptotal, sizeof(float));
+    if (!m->pblock || !m->gblock) {
+        st = sc_set_error(SC_ERR_NOMEM, "vqa create: out of memory for parameters");
+        goto fail;
+    }
+    layout(m);
+    /* PyTorch default initialisation. */
+    int D = m->D;
+    if (m->img_w) {
+        float bd = 1.0f / sqrtf((float)m->Cin);
+        init_uniform(&r, m->img_w, (size_t)D * m->Cin, bd);
+        init_uniform(&r, m->img_b, (size_t)D, bd);
+    }
+    for (size_t i = 0; i < (size_t)m->V * m->E; i++) m->embed[i] = sc_rng_normal(&r);
+    memset(m->embed, 0, sizeof(float) * (size_t)m->E); /* padding_idx 0 */
+    float bl = 1.0f / sqrtf((float)D);
+    init_uniform(&r, m->w_ih, (size_t)4 * D * m->E, bl);
+    init_uniform(&r, m->w_hh, (size_t)4 * D * D, bl);
+    init_uniform(&r, m->b_ih, (size_t)4 * D, bl);
+    init_uniform(&r, m->b_hh, (size_t)4 * D, bl);
+    for (int k = 0; c->arch == SC_VQA_SAN && k < m->K; k++) {
+        init_uniform(&r, m->hop_wi[k], (size_t)m->A * D, bl);
+        init_uniform(&r, m->hop_wq[k], (size_t)m->A * D, bl);
+        init_uniform(&r, m->hop_bq[k], (size_t)m->A, bl);
+        float ba = 1.0f / sqrtf((float)m->A);
+        init_uniform(&r, m->hop_wp[k], (size_t)m->A, ba);
+        init_uniform(&r, m->hop_bp[k], 1, ba);
+    }
+    float bc = 1.0f / sqrtf((float)m->F);
+    init_uniform(&r, m->cls_w, (size_t)m->NA * m->F, bc);
+    init_uniform(&r, m->cls_b, (size_t)m->NA, bc);
+    /* The full parameter list. */
+    const sc_param *cp = NULL;
+    size_t ncp = 0;
+    if (m->cnn) sc_cnn_params(m->cnn, &cp, &ncp);
+    m->nall = ncp + (size_t)m->nown;
+    m->all = calloc(m->nall, sizeof *m->all);
+    if (!m->all) {
+        st = sc_set_error(SC_ERR_NOMEM, "vqa create: out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < ncp; i++) m->all[i] = cp[i];
+    for (int i = 0; i < m->nown; i++) m->all[ncp + (size_t)i] = m->own[i];
+    *out = m;
+    return SC_OK;
+fail:
+    sc_vqa_free(m);
+    return st;
+}
+
+static void free_acts(sc_vqa_model *m) {
+    float **bufs[] = {&m->xn,   &m->feat, &m->v,  &m->dv,    &m->dfeat, &m->dfmap, &m->emb,
+                      &m->demb, &m->h,    &m->c,  &m->cache, &m->dh,    &m->dc,    &m->dh2,
+                      &m->dc2,  &m->u,    &m->du, &m->hA,    &m->p,     &m->aq,    &m->tmpPA,
+                      &m->tmpP, &m->z,    &m->dz, &m->vm,    &m->logits};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        sc_free(*bufs[i]);
+        *bufs[i] = NULL;
+    }
+    sc_free(m->ids_tb);
+    sc_free(m->lens);
+    m->ids_tb = NULL;
+    m->lens = NULL;
+    m->cap = 0;
+}
+
+void sc_vqa_free(sc_vqa_model *m) {
+    if (!m) return;
+    free_acts(m);
+    sc_cnn_free(m->cnn);
+    sc_free(m->pblock);
+    sc_free(m->gblock);
+    sc_free(m->single_v);
+    free(m->all);
+    sc_vqa_vocab_free(&m->vocab);
+    sc_vqa_vocab_free(&m->answers);
+    free(m);
+}
+
+static float *alloc_f(size_t a, size_t b, size_t c, int *ok) {
+    size_t n;
+    if (sc_mul_size(a, b, &n) || sc_mul_size(n, c, &n) || sc_mul_size(n, sizeof(float), &n)) {
+        *ok = 0;
+        return NULL;
+    }
+    float *p = sc_calloc(n ? n : 1, 1);
+    if (!p) *ok = 0;
+    return p;
+}
+
+static sc_status ensure_cap(sc_vqa_model *m, int B) {
+    if (B <= m->cap) return SC_OK;
+    free_acts(m);
+    int ok = 1;
+    size_t Bz = (size_t)B, P = (size_t)(m->P ? m->P : 1), D = (size_t)m->D, T = (size_t)m->T,
+           S = (size_t)m->cfg.image_size, A = (size_t)m->A, K = (size_t)m->K;
+    if (m->cfg.arch != SC_VQA_QONLY) {
+        m->xn = alloc_f(Bz, 3 * S, S, &ok);
+        m->feat = alloc_f(Bz, P, (size_t)m->Cin, &ok);
+        m->dfeat = alloc_f(Bz, P, (size_t)m->Cin, &ok);
+        m->dfmap = alloc_f(Bz, P, (size_t)m->C, &ok);
+        m->v = alloc_f(Bz, P, D, &ok);
+        m->dv = alloc_f(Bz, P, D, &ok);
+    }
+    m->ids_tb = sc_calloc(Bz * T, sizeof(int32_t));
+    m->lens = sc_calloc(Bz, sizeof(int));
+    if (!m->ids_tb || !m->lens) ok = 0;
+    m->emb = alloc_f(T, Bz, (size_t)m->E, &ok);
+    m->demb = alloc_f(T, Bz, (size_t)m->E, &ok);
+    m->h = alloc_f(T + 1, Bz, D, &ok);
+    m->c = alloc_f(T + 1, Bz, D, &ok);
+    m->cache = alloc_f(T, Bz, 5 * D, &ok);
+    m->dh = alloc_f(Bz, D, 1, &ok);
+    m->dc = alloc_f(Bz, D, 1, &ok);
+    m->dh2 = alloc_f(Bz, D, 1, &ok);
+    m->dc2 = alloc_f(Bz, D, 1, &ok);
+    m->u = alloc_f(K + 1, Bz, D, &ok);
+    m->du = alloc_f(Bz, D, 1, &ok);
+    m->hA = alloc_f(K, Bz * P, A, &ok);
+    m->p = alloc_f(Bz, K, P, &ok);
+    m->aq = alloc_f(Bz, A, 1, &ok);
+    m->tmpPA = alloc_f(Bz * P, A, 1, &ok);
+    m->tmpP = alloc_f(Bz, P, 1, &ok);
+    m->z = alloc_f(Bz, (size_t)m->F, 1, &ok);
+    m->dz = alloc_f(Bz, (size_t)m->F, 1, &ok);
+    m->vm = alloc_f(Bz, D, 1, &ok);
+    m->logits = alloc_f(Bz, (size_t)m->NA, 1, &ok);
+    if (!ok) {
+        free_acts(m);
+        return sc_set_error(SC_ERR_NOMEM, "vqa: out of memory for a batch of %d", B);
+    }
+    m->cap = B;
+    return SC_OK;
+}
+
+/* ------------------------------------------------------------ forward */
+
+static sc_status image_forward(sc_vqa_model *m, const float *images, int B, int train) {
+    int S = m->cfg.image_size;
+    size_t plane = (size_t)S * S;
+    for (int b = 0; b < B; b++)
+        for (int ch = 0; ch < 3; ch++) {
+            const float *src = images + ((size_t)b * 3 + ch) * plane;
+            float *dst = m->xn + ((size_t)b * 3 + ch) * plane;
+            float mu = m->cfg.mean[ch], is = 1.0f / m->cfg.std[ch];
+            for (size_t i = 0; i < plane; i++) dst[i] = (src[i] - mu) * is;
+        }
+    int C, h, w;
+    sc_status st = sc_cnn_forward(m->cnn, m->xn, B, S, S, train, &m->fmap, &C, &h, &w);
+    if (st) return st;
+    int P = m->P, Cin = m->Cin, g = m->g;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < P; i++) {
+            float *f = m->feat + ((size_t)b * P + i) * Cin;
+            for (int cc = 0; cc < C; cc++) f[cc] = m->fmap[((size_t)b * C + cc) * P + i];
+            f[C] = 2.0f * ((float)(i % g) + 0.5f) / (float)g - 1.0f;
+            f[C + 1] = 2.0f * ((float)(i / g) + 0.5f) / (float)g - 1.0f;
+        }
+    st = sc_linear_forward(m->v, m->feat, m->img_w, m->img_b, B * P, Cin, m->D);
+    if (st) return st;
+    return sc_act_forward(SC_ACT_TANH, m->v, m->v, (size_t)B * P * m->D);
+}
+
+static sc_status question_forward(sc_vqa_model *m, const int32_t *ids, const int *lens, int B) {
+    int T = m->T, D = m->D, E = m->E;
+    int Tr = 1;
+    for (int b = 0; b < B; b++) {
+        if (lens[b] < 1 || lens[b] > T)
+            return sc_set_error(SC_ERR_INVALID_ARG,
+                                "vqa forward: length %d of row %d not in "
+                                "1..%d",
+                                lens[b], b, T);
+        if (lens[b] > Tr) Tr = lens[b];
+        m->lens[b] = lens[b];
+        for (int t = 0; t < T; t++) {
+            int32_t id = ids[(size_t)b * T + t];
+            if (id < 0 || id >= m->V)
+                return sc_set_error(SC_ERR_INVALID_ARG, "vqa forward: token id %d out of range",
+                                    (int)id);
+            m->ids_tb[(size_t)t * B + b] = id;
+        }
+    }
+    m->Tr = Tr;
+    sc_status st = sc_embedding_forward(m->ids_tb, Tr * B, m->embed, m->V, E, m->emb);
+    size_t BD = (size_t)B * D;
+    for (int t = 0; t < Tr && !st; t++)
+        st = sc_lstm_cell_forward(B, E, D, m->emb + (size_t)t * B * E, t ? m->h + t * BD : NULL,
+                                  t ? m->c + t * BD : NULL, m->w_ih, m->w_hh, m->b_ih, m->b_hh,
+                                  m->h + (t + 1) * BD, m->c + (t + 1) * BD,
+                                  m->cache + (size_t)t * B * 5 * D);
+    if (st) return st;
+    for (int b = 0; b < B; b++)
+        memcpy(m->u + (size_t)b * D, m->h + (size_t)lens[b] * BD + (size_t)b * D,
+               sizeof(float) * (size_t)D);
+    return SC_OK;
+}
+
+static sc_status head_forward(sc_vqa_model *m, int B) {
+    int D = m->D, P = m->P, A = m->A, K = m->K;
+    size_t BD = (size_t)B * D;
+    sc_status st = SC_OK;
+    if (m->cfg.arch == SC_VQA_SAN) {
+        for (int k = 0; k < K && !st; k++) {
+            const float *uk = m->u + k * BD;
+            float *hA = m->hA + (size_t)k * B * P * A;
+            st = sc_linear_forward(hA, m->v, m->hop_wi[k], NULL, B * P, D, A);
+            if (!st) st = sc_linear_forward(m->aq, uk, m->hop_wq[k], m->hop_bq[k], B, D, A);
+            if (st) break;
+#pragma omp parallel for schedule(static)
+            for (int b = 0; b < B; b++)
+                for (int i = 0; i < P; i++) {
+                    float *row = hA + ((size_t)b * P + i) * A;
+                    const float *q = m->aq + (size_t)b * A;
+                    for (int a = 0; a < A; a++) row[a] = tanhf(row[a] + q[a]);
+                }
+            st = sc_linear_forward(m->tmpP, hA, m->hop_wp[k], m->hop_bp[k], B * P, A, 1);
+            if (st) break;
+            float *unext = m->u + (k + 1) * BD;
+#pragma omp parallel for schedule(static)
+            for (int b = 0; b < B; b++) {
+                float *pk = m->p + ((size_t)b * K + k) * P;
+                sc_softmax_forward(m->tmpP + (size_t)b * P, 1, P, pk);
+                for (int d = 0; d < D; d++) {
+                    double s = 0;
+                    for (int i = 0; i < P; i++)
+                        s += (double)pk[i] * m->v[((size_t)b * P + i) * D + d];
+                    unext[(size_t)b * D + d] = (float)s + uk[(size_t)b * D + d];
+                }
+            }
+        }
+        if (!st) memcpy(m->z, m->u + K * BD, sizeof(float) * BD);
+    } else if (m->cfg.arch == SC_VQA_POOLED) {
+#pragma omp parallel for schedule(static)
+        for (int b = 0; b < B; b++)
+            for (int d = 0; d < D; d++) {
+                double s = 0;
+                for (int i = 0; i < P; i++) s += m->v[((size_t)b * P + i) * D + d];
+                float vm = (float)(s / P), u0 = m->u[(size_t)b * D + d];
+                m->vm[(size_t)b * D + d] = vm;
+                m->z[(size_t)b * 2 * D + d] = u0;
+                m->z[(size_t)b * 2 * D + D + d] = vm * u0;
+            }
+    } else {
+        memcpy(m->z, m->u, sizeof(float) * BD);
+    }
+    if (st) return st;
+    return sc_linear_forward(m->logits, m->z, m->cls_w, m->cls_b, B, m->F, m->NA);
+}
+
+sc_status sc_vqa_forward(sc_vqa_model *m, const float *images, const int32_t *ids, const int *lens,
+                         int B, int train, const float **logits, const float **att) {
+    if (!m || !ids || !lens || B < 1 || (!images && m->cfg.arch != SC_VQA_QONLY))
+        return sc_set_error(SC_ERR_INVALID_ARG, "vqa forward: bad arguments");
+    sc_status st = ensure_cap(m, B);
+    if (st) return st;
+    m->B = 0;
+    if (m->cfg.arch != SC_VQA_QONLY && (st = image_forward(m, images, B, train))) return st;
+    if ((st = question_forward(m, ids, lens, B)) || (st = head_forward(m, B))) return st;
+    m->B = B;
+    m->has_image = m->cfg.arch != SC_VQA_QONLY;
+    if (logits) *logits = m->logits;
+    if (att) *att = m->cfg.arch == SC_VQA_SAN ? m->p : NULL;
+    return SC_OK;
+}
+
+/* ------------------------------------------------------------ backward */
+
+static sc_param *own_param(sc_vqa_model *m, const float *p) {
+    for (int i = 0; i < m->nown; i++)
+        if (m->own[i].param == p) return &m->own[i];
+    return NULL;
+}
+#define G(ptr) (own_param(m, (ptr))->grad)
+
+sc_status sc_vqa_backward(sc_vqa_model *m, const float *dlogits) {
+    if (!m || !dlogits || m->B < 1)
+        return sc_set_error(SC_ERR_INVALID_ARG, "vqa backward: no forward pass to differentiate");
+    int B = m->B, D = m->D, P = m->P, A = m->A, K = m->K, E = m->E;
+    size_t BD = (size_t)B * D;
+    memset(m->dz, 0, sizeof(float) * (size_t)B * m->F);
+    sc_status st = sc_linear_backward(m->dz, G(m->cls_w), G(m->cls_b), dlogits, m->z, m->cls_w, B,
+                                      m->F, m->NA);
+    if (st) return st;
+    if (m->dv) memset(m->dv, 0, sizeof(float) * (size_t)B * P * D);
+    /* du: gradient w.r.t. u0 in the end. */
+    if (m->cfg.arch == SC_VQA_SAN) {
+        memcpy(m->du, m->dz, sizeof(float) * BD);
+        for (int k = K - 1; k >= 0 && !st; k--) {
+            const float *uk = m->u + k * BD;
+            float *hA = m->hA + (size_t)k * B * P * A;
+            /* vt = sum p v: dp, dv */
+#pragma omp parallel for schedule(static)
+            for (int b = 0; b < B; b++) {
+                const float *pk = m->p + ((size_t)b * K + k) * P;
+                const float *dvt = m->du + (size_t)b * D;
+                float dp[1024];
+                for (int i = 0; i < P; i++) {
+                    const float *vi = m->v + ((size_t)b * P + i) * D;
+                    float *dvi = m->dv + ((size_t)b * P + i) * D;
+                    double s = 0;
+                    for (int d = 0; d < D; d++) {
+                        s += (double)dvt[d] * vi[d];
+                        dvi[d] += pk[i] * dvt[d];
+                    }
+                    dp[i] = (float)s;
+                }
+                float *ds = m->tmpP + (size_t)b * P;
+                memset(ds, 0, sizeof(float) * (size_t)P);
+                sc_softmax_backward(pk, dp, 1, P, ds);
+            }
+            /* s = hA wp + bp */
+            memset(m->tmpPA, 0, sizeof(float) * (size_t)B * P * A);
+            st = sc_linear_backward(m->tmpPA, G(m->hop_wp[k]), G(m->hop_bp[k]), m->tmpP, hA,
+                                    m->hop_wp[k], B * P, A, 1);
+            if (st) break;
+            /* tanh */
+            memset(m->aq, 0, sizeof(float) * (size_t)B * A);
+#pragma omp parallel for schedule(static)
+            for (int b = 0; b < B; b++) {
+                float *daq = m->aq + (size_t)b * A;
+                for (int i = 0; i < P; i++) {
+                    float *dr = m->tmpPA + ((size_t)b * P + i) * A;
+                    const float *hr = hA + ((size_t)b * P + i) * A;
+                    for (int a = 0; a < A; a++) {
+                        dr[a] *= 1.0f - hr[a] * hr[a];
+                        daq[a] += dr[a];
+                    }
+                }
+            }
+            st = sc_linear_backward(m->dv, G(m->hop_wi[k]), NULL, m->tmpPA, m->v, m->hop_wi[k],
+                                    B * P, D, A);
+            /* du_k = du (residual) + daq Wq */
+            if (!st)
+                st = sc_linear_backward(m->du, G(m->hop_wq[k]), G(m->hop_bq[k]), m->aq, uk,
+                                        m->hop_wq[k], B, D, A);
+        }
+    } else if (m->cfg.arch == SC_VQA_POOLED) {
+#pragma omp parallel for schedule(static)
+        for (int b = 0; b < B; b++)
+            for (int d = 0; d < D; d++) {
+                float dza = m->dz[(size_t)b * 2 * D + d], dm = m->dz[(size_t)b * 2 * D + D + d];
+                float vm = m->vm[(size_t)b * D + d], u0 = m->u[(size_t)b * D + d];
+                m->du[(size_t)b * D + d] = dza + dm * vm;
+                float dvm = dm * u0 / (float)P;
+                for (int i = 0; i < P; i++) m->dv[((size_t)b * P + i) * D + d] += dvm;
+            }
+    } else {
+        memcpy(m->du, m->dz, sizeof(float) * BD);
+    }
+    if (st) return st;
+    /* LSTM, backprop through time; du enters at step lens[b] - 1. */
+    int Tr = m->Tr;
+    memset(m->dh, 0, sizeof(float) * BD);
+    memset(m->dc, 0, sizeof(float) * BD);
+    memset(m->demb, 0, sizeof(float) * (size_t)Tr * B * E);
+    for (int t = Tr - 1; t >= 0 && !st; t--) {
+        for (int b = 0; b < B; b++)
+            if (m->lens[b] - 1 == t)
+                for (int d = 0; d < D; d++) m->dh[(size_t)b * D + d] += m->du[(size_t)b * D + d];
+        memset(m->dh2, 0, sizeof(float) * BD);
+        memset(m->dc2, 0, sizeof(float) * BD);
+        st = sc_lstm_cell_backward(
+            B, E, D, m->emb + (size_t)t * B * E, t ? m->h + t * BD : NULL, t ? m->c + t * BD : NULL,
+            m->w_ih, m->w_hh, m->cache + (size_t)t * B * 5 * D, m->dh, m->dc,
+            m->demb + (size_t)t * B * E, t ? m->dh2 : NULL, t ? m->dc2 : NULL, G(m->w_ih),
+            G(m->w_hh), G(m->b_ih), G(m->b_hh));
+        float *tmp = m->dh;
+        m->dh = m->dh2;
+        m->dh2 = tmp;
+        tmp = m->dc;
+        m->dc = m->dc2;
+        m->dc2 = tmp;
+    }
+    if (!st) st = sc_embedding_backward(m->ids_tb, Tr * B, m->demb, m->V, E, 0, G(m->embed));
+    if (st || m->cfg.arch == SC_VQA_QONLY) return st;
+    /* image: v = tanh(feat W^T + b) */
+    size_t nv = (size_t)B * P * D;
+    for (size_t i = 0; i < nv; i++) m->dv[i] *= 1.0f - m->v[i] * m->v[i];
+    memset(m->dfeat, 0, sizeof(float) * (size_t)B * P * m->Cin);
+    st = sc_linear_backward(m->dfeat, G(m->img_w), G(m->img_b), m->dv, m->feat, m->img_w, B * P,
+                            m->Cin, D);
+    if (st) return st;
+    int C = m->C, Cin = m->Cin;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int cc = 0; cc < C; cc++)
+            for (int i = 0; i < P; i++)
+                m->dfmap[((size_t)b * C + cc) * P + i] = m->dfeat[((size_t)b * P + i) * Cin + cc];
+    return sc_cnn_backward(m->cnn, m->dfmap, NULL);
+}
+
+void sc_vqa_zero_grad(sc_vqa_model *m) {
+    if (!m) return;
+    memset(m->gblock, 0, sizeof(float) * m->ptotal);
+    if (m->cnn) sc_cnn_zero_grad(m->cnn);
+}
+
+/* ------------------------------------------------------------ accessors */
+
+const sc_vqa_config *sc_vqa_get_config(const sc_vqa_model *m) {
+    return m ? &m->cfg : NULL;
+}
+const sc_vqa_vocab *sc_vqa_get_vocab(const sc_vqa_model *m) {
+    return m ? &m->vocab : NULL;
+}
+const sc_vqa_vocab *sc_vqa_get_answers(const sc_vqa_model *m) {
+    return m ? &m->answers : NULL;
+}
+int sc_vqa_grid_side(const sc_vqa_model *m) {
+    return m ? m->g : 0;
+}
+void sc_vqa_params(const sc_vqa_model *m, const sc_param **list, size_t *n) {
+    *list = m->all;
+    *n = m->nall;
+}
+void sc_vqa_buffers(const sc_vqa_model *m, const sc_param **list, size_t *n) {
+    *list = NULL;
+    *n = 0;
+    if (m->cnn) sc_cnn_buffers(m->cnn, list, n);
+}
+
+int sc_vqa_metadata_count(const sc_vqa_model *m) {
+    return m ? 4 : 0;
+}
+sc_status sc_vqa_metadata_at(const sc_vqa_model *m, int i, const char **key, char **value) {
+    if (!m || !key || !value || i < 0 || i > 3)
+        return sc_set_error(SC_ERR_INVALID_ARG, "vqa metadata: bad index");
+    static const char *keys[4] = {"saccade.task", "saccade.config", "saccade.vocab",
+                                  "saccade.answers"};
+    *key = keys[i];
+    if (i == 0)
+        *value = strdup("vqa");
+    else if (i == 1)
+        *value = sc_vqa_config_to_json(&m->cfg);
+    else if (i == 2)
+        *value = sc_vqa_vocab_to_json(&m->vocab);
+    else
+        *value = sc_vqa_vocab_to_json(&m->answers);
+    return *value ? SC_OK : sc_set_error(SC_ERR_NOMEM, "vqa metadata: out of memory");
+}
+
+/* ------------------------------------------------------------ files */
+
+sc_status sc_vqa_save(const sc_vqa_model *m, const char *path) {
+    if (!m || !path) return sc_set_error(SC_ERR_INVALID_ARG, "vqa save: NULL argument");
+    sc_st_writer *w = sc_st_writer_new();
+    if (!w) return sc_set_error(SC_ERR_NOMEM, "vqa save: out of memory");
+    sc_status st = SC_OK;
+    const sc_param *bl;
+    size_t nb;
+    sc_vqa_buffers(m, &bl, &nb);
+    for (size_t k = 0; k < m->nall + nb && !st; k++) {
+        const sc_param *p = k < m->nall ? &m->all[k] : &bl[k - m->nall];
+        int64_t shape1[1] = {(int64_t)p->n};
+        st = sc_st_writer_add_f32(w, p->name, p->param, p->ndim ? p->ndim : 1,
+                                  p->ndim ? p->shape : shape1, SC_ST_F32);
+    }
+    for (int i = 0; i < 4 && !st; i++) {
+        const char *k;
+        char *v;
+        if ((st = sc_vqa_metadata_at(m, i, &k, &v))) break;
+        st = sc_st_writer_set_metadata(w, k, v);
+        free(v);
+    }
+    if (!st) st = sc_st_writer_write(w, path);
+    sc_st_writer_free(w);
+    return st;
+}
+
+sc_status sc_vqa_load_weights(sc_vqa_model *m, sc_safetensors *st) {
+    if (!m || !st) return sc_set_error(SC_ERR_INVALID_ARG, "vqa load: NULL argument");
+    sc_status s = SC_OK;
+    if (m->cnn && (s = sc_cnn_load(m->cnn, st))) return s;
+    for (int i = 0; i < m->nown; i++) {
+        sc_param *p = &m->own[i];
+        sc_st_tensor_info info;
+        if ((s = sc_safetensors_lookup(st, p->name, &info))) return s;
+        int ok = info.numel == p->n && info.ndim == p->ndim;
+        for (int d = 0; ok && d < p->ndim; d++) ok = info.shape[d] == p->shape[d];
+        if (!ok)
+            return sc_set_error(SC_ERR_SHAPE, "%s: tensor %s has the wrong shape for this config",
+                                sc_safetensors_name(st), p->name);
+        const float *data;
+        if ((s = sc_safetensors_get_f32(st, p->name, -1, NULL, &data))) return s;
+        memcpy(p->param, data, sizeof(float) * p->n);
+    }
+    return SC_OK;
+}
+
+sc_status sc_vqa_load(const char *path, sc_vqa_model **out) {
+    if (!path || !out) return sc_set_error(SC_ERR_INVALID_ARG, "vqa load: NULL argument");
+    *out = NULL;
+    sc_safetensors *st = NULL;
+    sc_status s = sc_safetensors_open(path, &st);
+    if (s) return s;
+    const char *cj = sc_safetensors_metadata(st, "saccade.config");
+    const char *vj = sc_safetensors_metadata(st, "saccade.vocab");
+    const char *aj = sc_safetensors_metadata(st, "saccade.answers");
+    sc_vqa_config c;
+    sc_vqa_vocab v = {0}, a = {0};
+    sc_vqa_model *m = NULL;
+    if (!cj || !vj || !aj) {
+        s = sc_set_error(SC_ERR_FORMAT,
+                         "%s: not a VQA model (missing saccade.config, "
+                         "saccade.vocab or saccade.answers)",
+                         path);
+    } else if (!(s = sc_vqa_config_from_json(cj, &c)) && !(s = sc_vqa_vocab_from_json(vj, &v)) &&
+               !(s = sc_vqa_vocab_from_json(aj, &a)) && !(s = sc_vqa_create(&c, &v, &a, 0, &m))) {
+        s = sc_vqa_load_weights(m, st);
+    }
+    if (s) {
+        const char *e = sc_last_error();
+        if (!strstr(e, path)) sc_set_error(s, "%s: %s", path, e);
+    }
+    sc_vqa_vocab_free(&v);
+    sc_vqa_vocab_free(&a);
+    sc_safetensors_free(st);
+    if (s) {
+        sc_vqa_free(m);
+        return s;
+    }
+    *out = m;
+    return SC_OK;
+}
+
+/* ------------------------------------------------------------ one image */
+
+sc_status sc_vqa_set_image(sc_vqa_model *m, const sc_image *img) {
+    if (!m || !img || !img->data || img->c < 3)
+        return sc_set_error(SC_ERR_INVALID_ARG, "vqa set_image: need an RGB image");
+    if (m->cfg.arch == SC_VQA_QONLY) {
+        m->has_image = 1;
+        return SC_OK;
+    }
+    int S = m->cfg.image_size;
+    sc_image rgb = {0}, rs = {0};
+    sc_status st = SC_OK;
+    const sc_image *use = img;
+    if (img->c != 3) {
+        if ((st = sc_image_alloc(&rgb, img->w, img->h, 3))) return st;
+        memcpy(rgb.data, img->data, sizeof(float) * 3 * (size_t)img->w * img->h);
+        use = &rgb;
+    }
+    if (use->w != S || use->h != S) {
+        st = sc_image_resize(use, S, S, SC_FILTER_TRIANGLE, &rs);
+        use = &rs;
+    }
+    if (!st) st = ensure_cap(m, 1);
+    if (!st) st = image_forward(m, use->data, 1, 0);
+    if (!st && !m->single_v) {
+        m->single_v = sc_malloc(sizeof(float) * (size_t)m->P * m->D);
+        if (!m->single_v) st = sc_set_error(SC_ERR_NOMEM, "vqa: out of memory");
+    }
+    if (!st) memcpy(m->single_v, m->v, sizeof(float) * (size_t)m->P * m->D);
+    sc_image_free(&rgb);
+    sc_image_free(&rs);
+    if (!st) m->has_image = 1;
+    return st;
+}
+
+sc_status sc_vqa_ask(sc_vqa_model *m, const char *question, int top_k, sc_vqa_answer *out) {
+    if (!m || !question || !out || top_k < 1 || top_k > 8)
+        return sc_set_error(SC_ERR_INVALID_ARG, "vqa ask: bad arguments (top_k 1..8)");
+    if (!m->has_image) return sc_set_error(SC_ERR_INVALID_ARG, "vqa ask: no image set");
+    memset(out, 0, sizeof *out);
+    int32_t ids[SC_VQA_MAX_TOKENS];
+    int len, trunc;
+    sc_status st = sc_vqa_encode(&m->vocab, question, m->T, ids, &len, &trunc, out->unknown,
+                                 sizeof out->unknown);
+    if (st) return st;
+    if (len == 0) return sc_set_error(SC_ERR_INVALID_ARG, "vqa ask: the question is empty");
+    out->n_tokens = len;
+    out->truncated = trunc;
+    if ((st = ensure_cap(m, 1))) return st;
+    if (m->single_v) memcpy(m->v, m->single_v, sizeof(float) * (size_t)m->P * m->D);
+    if ((st = question_forward(m, ids, &len, 1)) || (st = head_forward(m, 1))) return st;
+    m->B = 0; /* no backward through ask */
+    int NA = m->NA;
+    float *pr = malloc(sizeof(float) * (size_t)NA);
+    if (!pr) return sc_set_error(SC_ERR_NOMEM, "vqa ask: out of memory");
+    sc_softmax_forward(m->logits, 1, NA, pr);
+    int k = top_k < NA ? top_k : NA;
+    for (int j = 0; j < k; j++) {
+        int best = -1;
+        for (int a = 0; a < NA; a++) {
+            int used = 0;
+            for (int q = 0; q < j; q++) used |= out->top[q] == a;
+            if (!used && (best < 0 || pr[a] > pr[best])) best = a;
+        }
+        out->top[j] = best;
+        out->prob[j] = pr[best];
+    }
+    out->n_top = k;
+    free(pr);
+    if (m->cfg.arch == SC_VQA_SAN) {
+        out->hops = m->K;
+        out->grid = m->g;
+        memcpy(out->att, m->p, sizeof(float) * (size_t)m->K * m->P);
+    }
+    return SC_OK;
+}
