@@ -188,19 +188,25 @@ sc_status sc_capscenes_score(const sc_scene_info *info, const char *const *words
                 for (int k = 0; k < info->n_items; k++)
                     if (info->items[k].cls == gen.cls[m]) cand[nc++] = k;
             if (!nc) continue;
-            const float *a = alphas + (size_t)t * P;
-            int am = 0;
-            for (int p = 1; p < P; p++)
-                if (a[p] > a[am]) am = p;
-            double cx = (am % grid + 0.5) * info->width / grid;
-            double cy = (am / grid + 0.5) * info->height / grid;
-            int hit = 0;
-            for (int k = 0; k < nc; k++) {
-                const int *b = info->items[cand[k]].box;
-                hit |= cx >= b[0] && cx < b[2] && cy >= b[1] && cy < b[3];
+            /* the noun's step, then the step of its colour word (t - 1) */
+            for (int which = 0; which < 2; which++) {
+                const float *a = alphas + (size_t)(t - which) * P;
+                int am = 0;
+                for (int p = 1; p < P; p++)
+                    if (a[p] > a[am]) am = p;
+                double cx = (am % grid + 0.5) * info->width / grid;
+                double cy = (am / grid + 0.5) * info->height / grid;
+                int hit = 0;
+                for (int k = 0; k < nc; k++) {
+                    const int *b = info->items[cand[k]].box;
+                    hit |= cx >= b[0] && cx < b[2] && cy >= b[1] && cy < b[3];
+                }
+                if (which == 0)
+                    acc->point_hit += hit;
+                else
+                    acc->point_colour_hit += hit;
             }
             acc->point_total++;
-            acc->point_hit += hit;
         }
     }
     return SC_OK;

@@ -33,7 +33,10 @@
  *    the scene (items of that class and colour; if none, of that class; else
  *    the noun is not counted), the argmax of that step's attention map (grid
  *    cell (i, j), centre ((j + 0.5) W / G, (i + 0.5) H / G) in pixels) must lie
- *    inside the box [x0, x1) x [y0, y1) of one of those items. */
+ *    inside the box [x0, x1) x [y0, y1) of one of those items. point_colour_hit
+ *    counts the same with the attention of the step that emitted the mention's
+ *    colour word (the word before the noun), since a captioner may look at the
+ *    item when it starts the phrase and name the class from memory. */
 #ifndef SACCADE_SC_CAPTIONER_SCENES_H
 #define SACCADE_SC_CAPTIONER_SCENES_H
 
@@ -73,6 +76,7 @@ typedef struct sc_capscenes_counts {
     long slots, colour_ok, class_ok;
     long rel_scenes, rel_ok;
     long point_total, point_hit;
+    long point_colour_hit; /* same nouns, attention at the step of their colour word */
 } sc_capscenes_counts;
 
 /* Add one scene: generated words (n, without <start>/<end>) and, optionally,

@@ -76,6 +76,7 @@ import json, sys
 e = json.load(open(sys.argv[1]))
 for k in ["bleu1", "bleu2", "bleu3", "bleu4", "cider_d", "exact_match", "count_accuracy",
           "colour_accuracy", "class_accuracy", "relation_accuracy", "pointing_game",
+          "pointing_game_colour_step",
           "pointing_nouns", "relation_scenes"]:
     assert k in e and e[k] >= 0, k
 assert e["n"] == 24 and e["beam"] == 2, e

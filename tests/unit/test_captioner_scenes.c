@@ -116,9 +116,13 @@ static void test_pointing(void **state) {
     al[2 * P + 8 * G + 3] = 1;
     /* step 9 ("coat", blue, box x 60..85 y 32..70): cell (1, 1) centre (12, 12) outside */
     al[9 * P + 1 * G + 1] = 1;
+    /* colour steps: "white" (1) on the white coat, "blue" (8) on the white coat too */
+    al[1 * P + 8 * G + 3] = 1;
+    al[8 * P + 8 * G + 3] = 1;
     sc_capscenes_counts c = score(&s, cap, al, G);
     assert_int_equal(c.point_total, 2);
     assert_int_equal(c.point_hit, 1);
+    assert_int_equal(c.point_colour_hit, 1);
     al[9 * P + 1 * G + 1] = 0;
     al[9 * P + 5 * G + 9] = 0.5f; /* centre (76, 44) inside the blue coat */
     c = score(&s, cap, al, G);

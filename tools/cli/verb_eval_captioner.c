@@ -13,7 +13,8 @@ void eval_captioner_help(FILE *out) {
             "equals one of the references), per-slot accuracy (colour and class of each item\n"
             "in spatial order, relation = right axis and order; see sc_captioner_scenes.h)\n"
             "and the attention pointing game (the attention argmax at each generated noun\n"
-            "falls inside the box of the item it names).\n\n"
+            "falls inside the box of the item it names; also reported with the attention of\n"
+            "the step of the noun's colour word).\n\n"
             "  --model FILE   captioner .safetensors (from 'saccade train captioner')\n"
             "  --data SRC     'scenes' (default: generated test scenes, indices 0..n-1) or a\n"
             "                 folder with annotations.jsonl from 'saccade data scenes'\n"
@@ -128,12 +129,12 @@ int eval_captioner_main(int argc, char **argv) {
                "\"bleu3\": %.6f, \"bleu4\": %.6f, \"cider_d\": %.6f, \"exact_match\": %.6f, "
                "\"count_accuracy\": %.6f, \"colour_accuracy\": %.6f, \"class_accuracy\": %.6f, "
                "\"relation_accuracy\": %.6f, \"relation_scenes\": %ld, \"pointing_game\": %.6f, "
-               "\"pointing_nouns\": %ld, \"seconds\": %.3f}\n",
+               "\"pointing_game_colour_step\": %.6f, \"pointing_nouns\": %ld, \"seconds\": %.3f}\n",
                r.n, seed, beam, r.bleu[0], r.bleu[1], r.bleu[2], r.bleu[3], r.cider_d,
                RATE(c->exact, c->scenes), RATE(c->count_ok, c->scenes),
                RATE(c->colour_ok, c->slots), RATE(c->class_ok, c->slots),
                RATE(c->rel_ok, c->rel_scenes), c->rel_scenes, RATE(c->point_hit, c->point_total),
-               c->point_total, r.seconds);
+               RATE(c->point_colour_hit, c->point_total), c->point_total, r.seconds);
     } else {
         printf("%s on %zu %s scenes, beam %d (%.1f s)\n", model, r.n,
                src.scenes ? "generated test" : data, beam, r.seconds);
