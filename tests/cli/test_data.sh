@@ -7,13 +7,7 @@ py=${SACCADE_PYTHON:-/usr/bin/python3}
 tmp=$(mktemp -d "${SACCADE_BUILD_DIR:-/tmp}/cli_data.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 pass=0; fail=0
-check() { # name, expected status, command...
-  local name=$1 want=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?
-  if [ "$got" -eq "$want" ]; then pass=$((pass+1)); else
-    fail=$((fail+1)); echo "FAIL $name: exit $got, wanted $want"; sed 's/^/  stderr: /' "$tmp/err" | head -5
-  fi
-}
+. "$(dirname "$0")/lib.sh"
 ok() { if "$@"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL: $*"; fi; }
 
 # Normal run: 20 PNGs + 20 JSONL lines, valid and consistent with the images.

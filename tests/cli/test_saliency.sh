@@ -9,17 +9,7 @@ py=${SACCADE_PYTHON:-/usr/bin/python3}
 tmp=$(mktemp -d "${SACCADE_BUILD_DIR:-/tmp}/clisal.XXXXXX")
 trap 'chmod -R u+w "$tmp"; rm -rf "$tmp"' EXIT
 pass=0; fail=0
-check() { # name, expected status, command...
-  local name=$1 want=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?
-  if [ "$got" -eq "$want" ]; then pass=$((pass+1)); else
-    fail=$((fail+1)); echo "FAIL $name: exit $got, wanted $want"; sed 's/^/  stderr: /' "$tmp/err" | head -5
-  fi
-}
-expect_grep() { # name, file, pattern
-  if grep -qE -- "$3" "$2"; then pass=$((pass+1)); else
-    fail=$((fail+1)); echo "FAIL $1: '$3' not in $2:"; head -5 "$2" | sed 's/^/  /'; fi
-}
+. "$(dirname "$0")/lib.sh"
 pycheck() { # name, python code (argv: the rest)
   local name=$1 code=$2; shift 2
   if "$py" -c "$code" "$@" >"$tmp/py" 2>&1; then pass=$((pass+1)); else

@@ -8,17 +8,7 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d "${SACCADE_BUILD_DIR:-/tmp}/cli_traincap.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 pass=0; fail=0
-check() { # name, expected status, command...
-  local name=$1 want=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?
-  if [ "$got" -eq "$want" ]; then pass=$((pass+1)); else
-    fail=$((fail+1)); echo "FAIL $name: exit $got, wanted $want"; sed 's/^/  stderr: /' "$tmp/err" | head -5
-  fi
-}
-expect_grep() { # name, file, pattern
-  if grep -qE -- "$3" "$2"; then pass=$((pass+1)); else
-    fail=$((fail+1)); echo "FAIL $1: '$3' not in $2:"; head -5 "$2" | sed 's/^/  /'; fi
-}
+. "$(dirname "$0")/lib.sh"
 m="$tmp/cap.safetensors"; ck="$tmp/ck.safetensors"; jl="$tmp/m.jsonl"
 small=(--channels 8,16 --grid 6 --embed 16 --attention 16 --decoder 32 --batch 16 --lr 0.01
        --train-size 2000 --val 20 --threads 2 --quiet -o "$m" --checkpoint "$ck" --metrics "$jl")

@@ -8,17 +8,7 @@ py=${SACCADE_PYTHON:-/usr/bin/python3}
 tmp=$(mktemp -d "${SACCADE_BUILD_DIR:-/tmp}/cli_vqa.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 pass=0; fail=0
-check() { # name, expected status, command...
-  local name=$1 want=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?
-  if [ "$got" -eq "$want" ]; then pass=$((pass+1)); else
-    fail=$((fail+1)); echo "FAIL $name: exit $got, wanted $want"; sed 's/^/  stderr: /' "$tmp/err" | head -5
-  fi
-}
-expect_grep() { # name, file, pattern
-  if grep -qE -- "$3" "$2"; then pass=$((pass+1)); else
-    fail=$((fail+1)); echo "FAIL $1: '$3' not in $2:"; head -5 "$2" | sed 's/^/  /'; fi
-}
+. "$(dirname "$0")/lib.sh"
 scenes="$src/assets/samples/scenes/images"
 img="$scenes/test_000001.png"
 answers='^(yes|no|0|1|2|3|red|green|blue|yellow|cyan|magenta|white|orange|t-shirt|trousers|pullover|dress|coat|sandal|shirt|sneaker|bag|boot) \([01]\.[0-9]{3}\)$'

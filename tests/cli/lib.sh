@@ -1,0 +1,17 @@
+# Shared helpers for the end-to-end CLI tests (sourced). Each test sets $tmp
+# (a scratch folder) and pass=0 fail=0 before using them, and ends with
+#   echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]
+# check NAME STATUS COMMAND...: run COMMAND (stdout in $tmp/out, stderr in
+# $tmp/err) and count a pass if it exits with STATUS.
+check() { # name, expected status, command...
+  local name=$1 want=$2; shift 2
+  "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?
+  if [ "$got" -eq "$want" ]; then pass=$((pass+1)); else
+    fail=$((fail+1)); echo "FAIL $name: exit $got, wanted $want"; sed 's/^/  stderr: /' "$tmp/err" | head -5
+  fi
+}
+# expect_grep NAME FILE PATTERN: count a pass if FILE matches the ERE PATTERN.
+expect_grep() { # name, file, pattern
+  if grep -qE -- "$3" "$2"; then pass=$((pass+1)); else
+    fail=$((fail+1)); echo "FAIL $1: '$3' not in $2:"; head -5 "$2" | sed 's/^/  /'; fi
+}
