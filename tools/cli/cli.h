@@ -23,6 +23,12 @@ int cli_usage(const char *verb, const char *fmt, ...) __attribute__((format(prin
 /* Parse a whole base-10 int / float argument strictly (no trailing junk). */
 int cli_parse_int(const char *s, int *out);
 int cli_parse_float(const char *s, float *out);
+/* Parse "a,b,c" into out[0..max-1], each a whole number in [lo, hi]; returns
+ * how many, or 0 on any error (argv is left intact). */
+int cli_parse_int_list(const char *arg, int *out, int max, int lo, int hi);
+/* "saccade ARGS..." with arguments shell-quoted where needed, for records of
+ * the exact command that made a model. */
+void cli_command_line(int argc, char **argv, char *buf, size_t cap);
 /* Is argv[i] one of --help/-h? */
 int cli_is_help(const char *arg);
 /* Print a JSON string literal, escaped. */

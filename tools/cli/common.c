@@ -75,3 +75,37 @@ void cli_json_string(FILE *out, const char *s) {
     }
     fputc('"', out);
 }
+
+int cli_parse_int_list(const char *arg, int *out, int max, int lo, int hi) {
+    char s[256], *save = NULL;
+    if (!arg || strlen(arg) >= sizeof s) return 0;
+    strcpy(s, arg); /* strtok_r writes; argv stays intact for the recorded command */
+    int n = 0;
+    for (char *tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int v;
+        if (n >= max || !cli_parse_int(tok, &v) || v < lo || v > hi) return 0;
+        out[n++] = v;
+    }
+    return n;
+}
+
+void cli_command_line(int argc, char **argv, char *buf, size_t cap) {
+    size_t n = (size_t)snprintf(buf, cap, "saccade");
+    for (int i = 0; i < argc && n < cap; i++) {
+        const char *a = argv[i];
+        int plain = *a != 0;
+        for (const char *p = a; *p; p++)
+            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./,=+:@%",
+                        *p))
+                plain = 0;
+        if (plain) {
+            n += (size_t)snprintf(buf + n, cap - n, " %s", a);
+        } else {
+            n += (size_t)snprintf(buf + n, cap - n, " '");
+            for (const char *p = a; *p && n < cap; p++)
+                n += (size_t)(*p == '\'' ? snprintf(buf + n, cap - n, "'\\''")
+                                         : snprintf(buf + n, cap - n, "%c", *p));
+            if (n < cap) n += (size_t)snprintf(buf + n, cap - n, "'");
+        }
+    }
+}

@@ -52,41 +52,6 @@ typedef struct {
     int nch, ch[SC_CNN_MAX_STAGES];
 } train_opts;
 
-static int parse_channels(const char *arg, train_opts *o) {
-    char s[256];
-    if (strlen(arg) >= sizeof s) return 0;
-    strcpy(s, arg); /* strtok writes; argv is kept intact for the recorded command */
-    o->nch = 0;
-    for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) {
-        int v;
-        if (o->nch >= SC_CNN_MAX_STAGES || !cli_parse_int(tok, &v) || v < 1 || v > 1024) return 0;
-        o->ch[o->nch++] = v;
-    }
-    return o->nch > 0;
-}
-
-/* The exact command line, shell-quoted where needed. */
-static void command_line(int argc, char **argv, char *buf, size_t cap) {
-    size_t n = (size_t)snprintf(buf, cap, "saccade");
-    for (int i = 0; i < argc && n < cap; i++) {
-        const char *a = argv[i];
-        int plain = *a != 0;
-        for (const char *p = a; *p; p++)
-            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./,=+:@%",
-                        *p))
-                plain = 0;
-        if (plain)
-            n += (size_t)snprintf(buf + n, cap - n, " %s", a);
-        else {
-            n += (size_t)snprintf(buf + n, cap - n, " '");
-            for (const char *p = a; *p && n < cap; p++)
-                n += (size_t)(*p == '\'' ? snprintf(buf + n, cap - n, "'\\''")
-                                         : snprintf(buf + n, cap - n, "%c", *p));
-            if (n < cap) n += (size_t)snprintf(buf + n, cap - n, "'");
-        }
-    }
-}
-
 /* Batch of 28x28 uint8 images -> floats in [0, 1], with optional random
  * crop (zero padding 2) and horizontal flip from the trainer's rng. */
 static void make_batch(const sc_fashion_mnist *d, const int *idx, size_t n, int augment,
@@ -178,7 +143,7 @@ static int train_classifier(int argc, char **argv, int full_argc, char **full_ar
                 return cli_usage(V, "--dropout needs a number in [0, 1)");
             o.dropout = f;
         } else if (!strcmp(a, "--channels")) {
-            if (!more || !parse_channels(argv[++i], &o))
+            if (!more || !(o.nch = cli_parse_int_list(argv[++i], o.ch, SC_CNN_MAX_STAGES, 1, 1024)))
                 return cli_usage(V, "--channels needs 1 to %d widths like 32,64,128 (each 1..1024)",
                                  SC_CNN_MAX_STAGES);
         } else if (!strcmp(a, "--resume")) {
@@ -292,7 +257,7 @@ static int train_classifier(int argc, char **argv, int full_argc, char **full_ar
     }
     if (sc_classifier_save(m, o.out)) goto fail;
     char cmd[4096], json[8192];
-    command_line(full_argc, full_argv, cmd, sizeof cmd);
+    cli_command_line(full_argc, full_argv, cmd, sizeof cmd);
     FILE *mem = fmemopen(json, sizeof json, "w");
     if (!mem) {
         sc_set_error(SC_ERR_IO, "fmemopen failed");

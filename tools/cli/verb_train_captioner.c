@@ -54,32 +54,6 @@ typedef struct {
     int nch, ch[SC_CNN_MAX_STAGES];
 } cap_opts;
 
-static int parse_list(const char *arg, cap_opts *o) {
-    char s[256], *save = NULL;
-    if (strlen(arg) >= sizeof s) return 0;
-    strcpy(s, arg);
-    o->nch = 0;
-    for (char *tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        int v;
-        if (o->nch >= SC_CNN_MAX_STAGES || !cli_parse_int(tok, &v) || v < 1 || v > 1024) return 0;
-        o->ch[o->nch++] = v;
-    }
-    return o->nch > 0;
-}
-
-static void command_line(int argc, char **argv, char *buf, size_t cap) {
-    size_t n = (size_t)snprintf(buf, cap, "saccade");
-    for (int i = 0; i < argc && n < cap; i++) {
-        const char *a = argv[i];
-        int plain = *a != 0;
-        for (const char *p = a; *p; p++)
-            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./,=+:@%",
-                        *p))
-                plain = 0;
-        n += (size_t)snprintf(buf + n, cap - n, plain ? " %s" : " '%s'", a);
-    }
-}
-
 typedef struct {
     sc_scenes_params sp;
     const sc_vocab *vocab;
@@ -187,7 +161,7 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
             else
                 return cli_usage(V, "--captions needs canonical or random, not '%s'", v);
         } else if (!strcmp(a, "--channels")) {
-            if (!more || !parse_list(argv[++i], &o))
+            if (!more || !(o.nch = cli_parse_int_list(argv[++i], o.ch, SC_CNN_MAX_STAGES, 1, 1024)))
                 return cli_usage(V, "--channels needs widths like 16,32,64,128 (each 1..1024)");
         }
         INTOPT("--epochs", epochs, 1, 10000)
@@ -358,7 +332,7 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
     }
     if (sc_captioner_save(m, o.out)) goto fail;
     char cmd[4096], json[16384];
-    command_line(full_argc, full_argv, cmd, sizeof cmd);
+    cli_command_line(full_argc, full_argv, cmd, sizeof cmd);
     FILE *mem = fmemopen(json, sizeof json, "w");
     if (!mem) {
         sc_set_error(SC_ERR_IO, "fmemopen failed");
