@@ -29,36 +29,7 @@ OUT = sys.argv[1]
 os.makedirs(OUT, exist_ok=True)
 
 
-class Stage(nn.Module):
-    def __init__(self, ic, oc, k, stride, pool, bn):
-        super().__init__()
-        self.conv = nn.Conv2d(ic, oc, k, stride=stride, padding=k // 2, bias=not bn)
-        self.bn = nn.BatchNorm2d(oc) if bn else None
-        self.pool = nn.MaxPool2d(2) if pool else None
-
-    def forward(self, x):
-        x = self.conv(x)
-        if self.bn is not None:
-            x = self.bn(x)
-        x = torch.relu(x)
-        return self.pool(x) if self.pool is not None else x
-
-
-class CNN(nn.Module):
-    def __init__(self, cfg):
-        super().__init__()
-        n = len(cfg["channels"])
-        ks, ss, ps = cfg.get("kernel", [3] * n), cfg.get("stride", [1] * n), cfg.get("pool", [False] * n)
-        ic, stages = cfg["in_channels"], []
-        for i, oc in enumerate(cfg["channels"]):
-            stages.append(Stage(ic, oc, ks[i], ss[i], ps[i], cfg.get("batchnorm", True)))
-            ic = oc
-        self.stages = nn.ModuleList(stages)
-
-    def forward(self, x):
-        for s in self.stages:
-            x = s(x)
-        return x
+from torch_cnn import CNN, Stage  # noqa: E402,F401
 
 
 class STN(nn.Module):
