@@ -79,6 +79,7 @@ char *sc_captioner_config_to_json(const sc_captioner_config *c) {
     ok = ok && cJSON_AddStringToObject(o, "attention", c->attention_tanh ? "tanh" : "relu");
     ok = ok && cJSON_AddStringToObject(o, "gate", gate_names[c->gate]);
     ok = ok && cJSON_AddNumberToObject(o, "dropout", c->dropout);
+    if (c->ctx2out) ok = ok && cJSON_AddBoolToObject(o, "ctx2out", 1);
     char *s = ok ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     if (!s) sc_set_error(SC_ERR_NOMEM, "sc_captioner_config_to_json: out of memory");
@@ -153,6 +154,14 @@ sc_status sc_captioner_config_from_json(const char *json, sc_captioner_config *o
         }
         strcpy(c.encoder_arch, arch->valuestring);
     }
+    cJSON *c2o = cJSON_GetObjectItemCaseSensitive(o, "ctx2out");
+    if (c2o) {
+        if (!cJSON_IsBool(c2o)) {
+            st = sc_set_error(SC_ERR_FORMAT, "captioner config: \"ctx2out\" is not a boolean");
+            goto done;
+        }
+        c.ctx2out = cJSON_IsTrue(c2o);
+    }
     cJSON *dr = cJSON_GetObjectItemCaseSensitive(o, "dropout");
     if (dr) {
         if (!cJSON_IsNumber(dr)) {
@@ -200,6 +209,7 @@ static sc_status setup_tensors(sc_captioner *m) {
         {"decoder.f_beta.bias", G, 0},
         {"decoder.fc.weight", V, H},
         {"decoder.fc.bias", V, 0},
+        {"decoder.fc_ctx.weight", V, E},
     };
     size_t total = 0, offs[CW_COUNT];
     for (int i = 0; i < CW_COUNT; i++) {
@@ -220,7 +230,9 @@ static sc_status setup_tensors(sc_captioner *m) {
         return sc_set_error(SC_ERR_LIMIT, "captioner: %zu parameters is beyond the limit", total);
     m->nweights = total;
     memcpy(m->offs, offs, sizeof m->offs);
-    for (int i = 0; i < CW_COUNT; i++) m->present[i] = !(G == 0 && (i == CW_FB_W || i == CW_FB_B));
+    for (int i = 0; i < CW_COUNT; i++)
+        m->present[i] =
+            !(G == 0 && (i == CW_FB_W || i == CW_FB_B)) && !(i == CW_FCC_W && !c->ctx2out);
     m->P = c->grid * c->grid;
     if (m->lazy_weights) return SC_OK; /* sc_captioner_load points w[] into the file */
     m->weights = sc_calloc(total, sizeof(float));
@@ -354,8 +366,9 @@ sc_status sc_captioner_load(const char *path, sc_captioner **out) {
     for (int i = 0; i < CW_COUNT; i++) {
         if (!m->present[i]) {
             if (sc_safetensors_find(st, m->names[i]) >= 0) {
-                s = sc_set_error(SC_ERR_FORMAT, "%s: tensor %s present but config gate is \"none\"",
-                                 path, m->names[i]);
+                s = sc_set_error(SC_ERR_FORMAT, "%s: tensor %s present but the config %s", path,
+                                 m->names[i],
+                                 i == CW_FCC_W ? "has no \"ctx2out\"" : "gate is \"none\"");
                 goto fail;
             }
             continue;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "captioner_internal.h"
+#include "saccade/sc_blas.h"
 #include "saccade/sc_nn.h"
 #include "saccade/sc_ops.h"
 #include "sc_internal.h"
@@ -24,6 +25,13 @@ size_t sc_cap_step_ws_floats(const sc_captioner *m, int B) {
     size_t M = (size_t)m->cfg.embed_dim, E = (size_t)m->cfg.encoder_dim,
            G = (size_t)sc_cap_gate_dim(m), P = (size_t)m->P, A = (size_t)m->cfg.attention_dim;
     return (size_t)B * (M + E + G + M + E) + P * A + P;
+}
+
+/* ctx2out: logits (B, V) += gated context (the x rows' last E columns) @ fc_ctx^T. */
+static void sc_cap_ctx_logits(const sc_captioner *m, int B, const float *x, float *logits) {
+    int M = m->cfg.embed_dim, E = m->cfg.encoder_dim, V = m->cfg.vocab_size;
+    sc_sgemm(SC_NO_TRANS, SC_TRANS, B, V, E, 1.0f, x + M, M + E, m->w[CW_FCC_W], E, 1.0f, logits,
+             V);
 }
 
 sc_status sc_cap_step(sc_captioner *m, int B, const float *features, const float *proj,
@@ -62,7 +70,10 @@ sc_status sc_cap_step(sc_captioner *m, int B, const float *features, const float
     st = sc_lstm_cell_forward(B, M + E, H, x, h, c, m->w[CW_W_IH], m->w[CW_W_HH], m->w[CW_B_IH],
                               m->w[CW_B_HH], h_out, c_out, NULL);
     if (st) return st;
-    if (logits) st = sc_linear_forward(logits, h_out, m->w[CW_FC_W], m->w[CW_FC_B], B, H, V);
+    if (logits) {
+        st = sc_linear_forward(logits, h_out, m->w[CW_FC_W], m->w[CW_FC_B], B, H, V);
+        if (!st && cf->ctx2out) sc_cap_ctx_logits(m, B, x, logits);
+    }
     return st;
 }
 
@@ -239,6 +250,7 @@ static sc_status loss_forward(sc_captioner *m, const float *features, const sc_c
         if ((st = sc_linear_forward(L->logits + (size_t)t * Bz * V, hd, m->w[CW_FC_W],
                                     m->w[CW_FC_B], B, H, V)))
             return st;
+        if (cf->ctx2out) sc_cap_ctx_logits(m, B, x, L->logits + (size_t)t * Bz * V);
     }
     float ce = 0;
     sc_ce_opts co = SC_CE_OPTS_DEFAULT;
@@ -301,6 +313,13 @@ static sc_status loss_backward(sc_captioner *m, const float *features, const sc_
                                         L->dc, L->dx, L->dhp, L->dcp, m->g[CW_W_IH], m->g[CW_W_HH],
                                         m->g[CW_B_IH], m->g[CW_B_HH])))
             return st;
+        if (cf->ctx2out) { /* logits += z fc_ctx^T: to fc_ctx's gradient and to z's (dx[:, M:]) */
+            const float *dl = L->dlogits + (size_t)t * Bz * V;
+            sc_sgemm(SC_TRANS, SC_NO_TRANS, V, E, B, 1.0f, dl, V, x + M, M + E, 1.0f,
+                     m->g[CW_FCC_W], E);
+            sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, B, E, V, 1.0f, dl, V, m->w[CW_FCC_W], E, 1.0f,
+                     L->dx + M, M + E);
+        }
         for (int b = 0; b < B; b++) {
             L->ids[b] = bt->captions[(size_t)b * bt->L + t];
             memcpy(L->demb + (size_t)b * M, L->dx + (size_t)b * (M + E), (size_t)M * sizeof(float));

@@ -28,6 +28,7 @@ enum {
     CW_FB_B,
     CW_FC_W,
     CW_FC_B,
+    CW_FCC_W, /* fc_ctx.weight: only with ctx2out */
     CW_COUNT
 };
 

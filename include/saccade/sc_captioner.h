@@ -107,6 +107,10 @@ typedef struct sc_captioner_config {
     int attention_tanh;          /* ["attention"]: "relu" (0, tutorial) | "tanh" (1) */
     sc_cap_gate gate;            /* ["gate"]: "vector" | "scalar" | "none" */
     float dropout;               /* ["dropout"] before fc in training (0.5) */
+    int ctx2out;                 /* ["ctx2out"] (false): the gated context also feeds the output
+                                  * layer, logits = fc(h) + fc_ctx(z) (tensor
+                                  * "decoder.fc_ctx.weight", V x E, no bias), the original
+                                  * paper's deep output; the tutorial has no such term */
 } sc_captioner_config;
 
 /* Tutorial defaults: features encoder, grid 14, image 256, E 2048, A = M = H = 512,

@@ -12,6 +12,7 @@
 #include "sc_test.h"
 
 static const char *toy_words[] = {"<pad>", "a", "b", "c", "d", "<unk>", "<start>", "<end>"};
+static int g_ctx2out; /* tiny_model builds ctx2out models while set */
 
 static sc_captioner *tiny_model(int gate, int tanh_att, float dropout, uint64_t seed) {
     sc_vocab v;
@@ -26,6 +27,7 @@ static sc_captioner *tiny_model(int gate, int tanh_att, float dropout, uint64_t 
     c.gate = (sc_cap_gate)gate;
     c.attention_tanh = tanh_att;
     c.dropout = dropout;
+    c.ctx2out = g_ctx2out;
     sc_captioner *m = NULL;
     SC_TEST_OK(sc_captioner_create(&c, &v, seed, &m));
     sc_vocab_free(&v);
@@ -63,7 +65,7 @@ static void gradcheck_variant(int gate, int tanh_att) {
     const sc_param *ps;
     size_t np;
     SC_TEST_OK(sc_captioner_params(m, &ps, &np));
-    assert_int_equal(np, gate ? 19 : 17);
+    assert_int_equal(np, (gate ? 19 : 17) + (g_ctx2out ? 1 : 0));
     for (size_t i = 0; i < np; i++) memset(ps[i].grad, 0, ps[i].n * sizeof(float));
     sc_rng r;
     sc_rng_seed(&r, 99);
@@ -77,7 +79,8 @@ static void gradcheck_variant(int gate, int tanh_att) {
     gctx c = {m, feat};
     for (size_t i = 0; i < np; i++) {
         char what[160];
-        snprintf(what, sizeof what, "gate %d tanh %d: %s", gate, tanh_att, ps[i].name);
+        snprintf(what, sizeof what, "gate %d tanh %d ctx2out %d: %s", gate, tanh_att, g_ctx2out,
+                 ps[i].name);
         sc_test_gradcheck(what, g_loss, &c, ps[i].param, ps[i].grad, ps[i].n, 12, 1e-3, 3e-2, 2e-3);
     }
     sc_test_gradcheck("dfeatures", g_loss, &c, feat, dfeat, GB * GP * GE, 24, 1e-3, 3e-2, 2e-3);
@@ -89,12 +92,15 @@ static void test_gradcheck(void **state) {
     gradcheck_variant(SC_CAP_GATE_VECTOR, 0);
     gradcheck_variant(SC_CAP_GATE_SCALAR, 1);
     gradcheck_variant(SC_CAP_GATE_NONE, 0);
+    g_ctx2out = 1; /* deep output: fc_ctx's gradient and the context's extra path */
+    gradcheck_variant(SC_CAP_GATE_VECTOR, 0);
+    gradcheck_variant(SC_CAP_GATE_NONE, 1);
+    g_ctx2out = 0;
 }
 
 /* Padding beyond a caption's length must not change its loss terms: the
  * masked batch equals the per-sample losses weighted as the tutorial does. */
-static void test_masking_matches_single(void **state) {
-    (void)state;
+static void masking_matches_single(void) {
     sc_captioner *m = tiny_model(SC_CAP_GATE_VECTOR, 0, 0.0f, 3);
     float feat[GB * GP * GE];
     sc_test_fill_uniform(feat, GB * GP * GE, -1.0f, 1.0f, 12);
@@ -123,6 +129,16 @@ static void test_masking_matches_single(void **state) {
     SC_TEST_OK(sc_captioner_loss(m, feat, &b0, &o, NULL, &one, NULL));
     assert_true(fabs(one.ce - ce / 4) < 1e-5);
     sc_captioner_free(m);
+}
+
+/* The inference step (teacher forcing, beam search) and the training loss are
+ * separate code paths: they must agree, with and without ctx2out. */
+static void test_masking_matches_single(void **state) {
+    (void)state;
+    masking_matches_single();
+    g_ctx2out = 1;
+    masking_matches_single();
+    g_ctx2out = 0;
 }
 
 /* ---------------------------------------------------------------- training */
@@ -452,12 +468,68 @@ static void test_save_load_and_corrupt(void **state) {
     free(dir);
 }
 
+/* ctx2out models round-trip; fc_ctx must agree with the config either way. */
+static void test_ctx2out_file(void **state) {
+    (void)state;
+    char *dir = sc_test_tmpdir("captioner_ctx2out");
+    char *path = sc_test_join(dir, "m.safetensors"), *bad = sc_test_join(dir, "bad.safetensors");
+    g_ctx2out = 1;
+    sc_captioner *m = tiny_model(SC_CAP_GATE_VECTOR, 0, 0.0f, 8);
+    g_ctx2out = 0;
+    SC_TEST_OK(sc_captioner_save(m, path));
+    sc_captioner *m2 = NULL;
+    SC_TEST_OK(sc_captioner_load(path, &m2));
+    assert_true(sc_captioner_get_config(m2)->ctx2out);
+    float feat[GP * GE], l1[4 * 8], l2[4 * 8];
+    sc_test_fill_uniform(feat, GP * GE, -1.0f, 1.0f, 34);
+    SC_TEST_OK(sc_captioner_teacher_force(m, feat, g_caps, 4, l1, NULL));
+    SC_TEST_OK(sc_captioner_teacher_force(m2, feat, g_caps, 4, l2, NULL));
+    assert_memory_equal(l1, l2, sizeof l1);
+    sc_captioner_free(m2);
+    const sc_param *ps;
+    size_t np;
+    SC_TEST_OK(sc_captioner_params(m, &ps, &np));
+    sc_captioner_config plain = *sc_captioner_get_config(m);
+    plain.ctx2out = 0;
+    char *cj[2] = {sc_captioner_config_to_json(&plain),
+                   sc_captioner_config_to_json(sc_captioner_get_config(m))};
+    char *vj = sc_vocab_to_json(sc_captioner_get_vocab(m));
+    const char *needle[2] = {"has no \"ctx2out\"", "fc_ctx.weight"};
+    for (int variant = 0; variant < 2; variant++) {
+        /* 0: fc_ctx present, config without ctx2out; 1: ctx2out config, fc_ctx missing */
+        sc_st_writer *w = sc_st_writer_new();
+        SC_TEST_OK(sc_st_writer_set_metadata(w, "saccade.config", cj[variant]));
+        SC_TEST_OK(sc_st_writer_set_metadata(w, "saccade.vocab", vj));
+        for (size_t i = 0; i < np; i++) {
+            if (variant == 1 && strcmp(ps[i].name, "decoder.fc_ctx.weight") == 0) continue;
+            SC_TEST_OK(sc_st_writer_add_f32(w, ps[i].name, ps[i].param, ps[i].ndim, ps[i].shape,
+                                            SC_ST_F32));
+        }
+        SC_TEST_OK(sc_st_writer_write(w, bad));
+        sc_st_writer_free(w);
+        m2 = (sc_captioner *)1;
+        sc_status st = sc_captioner_load(bad, &m2);
+        if (st == SC_OK || !strstr(sc_last_error(), needle[variant]))
+            fail_msg("variant %d: %d \"%s\"", variant, st, sc_last_error());
+        assert_null(m2);
+    }
+    free(cj[0]);
+    free(cj[1]);
+    free(vj);
+    sc_captioner_free(m);
+    sc_test_rmtree(dir);
+    free(bad);
+    free(path);
+    free(dir);
+}
+
 static void test_config_json(void **state) {
     (void)state;
     sc_captioner_config c = sc_captioner_default_config(), d;
     c.vocab_size = 100;
     c.gate = SC_CAP_GATE_SCALAR;
     c.attention_tanh = 1;
+    c.ctx2out = 1;
     strcpy(c.encoder_arch, "resnet50");
     c.encoder = SC_CAP_ENC_RESNET;
     char *s = sc_captioner_config_to_json(&c);
@@ -473,6 +545,12 @@ static void test_config_json(void **state) {
         SC_ERR_UNSUPPORTED);
     assert_int_equal(
         sc_captioner_config_from_json(
+            "{\"encoder_dim\": 5, \"attention_dim\": 5, \"embed_dim\": 5, \"decoder_dim\": "
+            "5, \"vocab_size\": 5, \"ctx2out\": 1}",
+            &d),
+        SC_ERR_FORMAT);
+    assert_int_equal(
+        sc_captioner_config_from_json(
             "{\"encoder_dim\": -5, \"attention_dim\": 5, \"embed_dim\": 5, \"decoder_dim\": "
             "5, \"vocab_size\": 5}",
             &d),
@@ -482,6 +560,7 @@ static void test_config_json(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradcheck),
+        cmocka_unit_test(test_ctx2out_file),
         cmocka_unit_test(test_masking_matches_single),
         cmocka_unit_test(test_training_loss_falls),
         cmocka_unit_test(test_beam_invariants),

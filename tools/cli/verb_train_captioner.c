@@ -25,6 +25,8 @@ void train_captioner_help(FILE *out) {
             "  --clip C              gradient clipping by global norm (default 5)\n"
             "  --alpha-c A           doubly stochastic attention weight (default 0.1)\n"
             "  --dropout P           dropout before fc (default 0.2)\n"
+            "  --ctx2out             deep output: the gated context also feeds the output layer\n"
+            "                        (logits = fc(h) + fc_ctx(z), as in the original paper)\n"
             "  --channels C1,...     CNN stage widths (default 16,32,64,128; 2x2 max pool after\n"
             "                        every stage but the last; the last width is E)\n"
             "  --no-coords           RGB input only (default: the CNN also gets x, y coordinate\n"
@@ -49,7 +51,7 @@ void train_captioner_help(FILE *out) {
 typedef struct {
     const char *data, *out, *ckpt, *metrics;
     int epochs, steps, batch, seed, threads, ckpt_every, resume, max_steps, quiet, random_caps;
-    int train_size, scene_seed, grid, embed, att, dec, val, no_coords;
+    int train_size, scene_seed, grid, embed, att, dec, val, no_coords, ctx2out;
     float lr, wd, clip, alpha_c, dropout;
     int nch, ch[SC_CNN_MAX_STAGES];
 } cap_opts;
@@ -185,6 +187,7 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
         FLOPT("--dropout", dropout, 0.0f, 0.99f)
         else if (!strcmp(a, "--resume")) o.resume = 1;
         else if (!strcmp(a, "--no-coords")) o.no_coords = 1;
+        else if (!strcmp(a, "--ctx2out")) o.ctx2out = 1;
         else if (!strcmp(a, "--quiet")) o.quiet = 1;
         else return cli_usage(V, "unknown %s '%s'", a[0] == '-' ? "option" : "argument", a);
 #undef INTOPT
@@ -208,6 +211,7 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
     cfg.embed_dim = o.embed;
     cfg.decoder_dim = o.dec;
     cfg.dropout = o.dropout;
+    cfg.ctx2out = o.ctx2out;
     if (o.threads && sc_set_num_threads(o.threads)) return cli_fail(NULL);
 
     sc_vocab vocab = {0};
