@@ -9,6 +9,7 @@
 #include "saccade/sc_overlay.h"
 #include "saccade/sc_safetensors.h"
 #include "saccade/sc_saliency.h"
+#include "saccade/sc_vqa.h"
 
 int sc_pyapi_version(void) {
     return SC_PYAPI_VERSION;
@@ -75,6 +76,17 @@ static const struct {
     SC_F(sc_st_tensor_info, numel),
     SC_F(sc_st_tensor_info, nbytes),
     SC_F(sc_st_tensor_info, data),
+    SC_T(sc_vqa_answer),
+    SC_F(sc_vqa_answer, top),
+    SC_F(sc_vqa_answer, prob),
+    SC_F(sc_vqa_answer, n_tokens),
+    SC_F(sc_vqa_answer, truncated),
+    SC_F(sc_vqa_answer, unknown),
+    SC_F(sc_vqa_answer, hops),
+    SC_F(sc_vqa_answer, grid),
+    SC_F(sc_vqa_answer, att),
+    SC_T(sc_vqa_vocab),
+    SC_F(sc_vqa_vocab, words),
 };
 #undef SC_F
 #undef SC_T

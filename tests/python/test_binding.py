@@ -626,5 +626,82 @@ class TestCaptioner(unittest.TestCase):
         self.assertLess(grown, 16384, "RSS grew by %d kB" % grown)
 
 
+class TestVQA(unittest.TestCase):
+    """The binding against the CLI (same model, same image): answers,
+    probabilities, unknown words; hop maps are distributions over the grid."""
+    IMG = os.path.join(SAMPLES, "scenes", "images", "test_000000.png")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.vqa = saccade.VQA()
+
+    def test_matches_cli(self):
+        img = saccade.load_image(self.IMG)
+        self.vqa.set_image(img)
+        for q in ("what colour is the coat?", "how many objects are there?",
+                  "is there a red zorble?"):
+            a = self.vqa.ask(q, top_k=3)
+            ref = json.loads(run(CLI, "vqa", self.IMG, q, "--json", "--top-k", "3"))
+            self.assertEqual([t for t, _ in a.top], [t["answer"] for t in ref["top_k"]], q)
+            for (_, p), t in zip(a.top, ref["top_k"]):
+                self.assertAlmostEqual(p, t["probability"], delta=2e-6)
+            self.assertEqual(a.unknown, ref["unknown_words"])
+            self.assertEqual(a.tokens, ref["tokens"])
+            self.assertIn(a.answer, self.vqa.answers)
+        a = self.vqa.ask("is there a red zorble?")
+        self.assertEqual(a.unknown, ["zorble"])
+        if self.vqa.arch == "san":
+            hops = self.vqa.config["hops"]
+            self.assertEqual(a.attention.shape, (hops, self.vqa.grid, self.vqa.grid))
+            np.testing.assert_allclose(a.attention.sum(axis=(1, 2)), np.ones(hops), atol=1e-4)
+            self.assertTrue((a.attention >= 0).all())
+        # uint8 input is the same image
+        b = self.vqa.ask_image((img * 255 + 0.5).astype(np.uint8), "what colour is the coat?")
+        self.assertEqual(b.answer, self.vqa.ask_image(img, "what colour is the coat?").answer)
+
+    def test_bad_questions(self):
+        self.vqa.set_image(saccade.load_image(self.IMG))
+        with self.assertRaises(saccade.Error):
+            self.vqa.ask("   ?! ")
+        with self.assertRaises(ValueError):
+            self.vqa.ask(b"bytes")
+        with self.assertRaises(ValueError):
+            self.vqa.ask("is there a bag?", top_k=0)
+        long_q = " ".join(["bag"] * 100) + "?"
+        self.assertTrue(self.vqa.ask(long_q).truncated)
+        with self.assertRaises(saccade.Error):
+            saccade.VQA(os.path.join(SAMPLES, "chelsea.jpg"))
+
+
+class TestSpatialTransformer(unittest.TestCase):
+    """prepare + predict reproduce `saccade stn --json` (theta, top-5)."""
+
+    def test_matches_cli(self):
+        st = saccade.SpatialTransformer()
+        self.assertEqual(len(st.classes), 10)
+        for name in sorted(os.listdir(os.path.join(SAMPLES, "stn")))[:3]:
+            path = os.path.join(SAMPLES, "stn", name)
+            x = st.prepare(saccade.load_image(path))
+            self.assertEqual(x.shape, st.input_shape[1:])
+            probs, theta = st.predict(x)
+            ref = json.loads(run(CLI, "stn", path, "-o", tmp("stn.png"), "--json"))
+            np.testing.assert_allclose(theta.reshape(6), ref["theta"], atol=2e-6)
+            top = np.argsort(-probs)[:5]
+            self.assertEqual([int(i) for i in top], [t["index"] for t in ref["top"]])
+            np.testing.assert_allclose(probs[top], [t["probability"] for t in ref["top"]],
+                                       atol=2e-6)
+            self.assertEqual(st.classify(x)[0], ref["top"][0]["class"])
+            # batch of two = the single results
+            p2, t2 = st.predict(np.stack([x, x]))
+            np.testing.assert_allclose(p2[1], probs, atol=1e-6)
+            g = st.glimpse(x, theta)
+            self.assertEqual(g.shape, st.glimpse_shape)
+        # identity theta returns the image (bilinear at pixel centres, align_corners=False)
+        ident = np.array([[1, 0, 0], [0, 1, 0]], np.float32)
+        np.testing.assert_allclose(st.glimpse(x, ident), x, atol=1e-5)
+        with self.assertRaises(ValueError):
+            st.predict(np.zeros((5, 5), np.float32))
+
+
 if __name__ == "__main__":
     unittest.main()

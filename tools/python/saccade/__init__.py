@@ -8,6 +8,8 @@
     saccade.metrics.nss(sal, fixations)
     clf = saccade.Classifier("fmnist.safetensors"); p = clf.predict(batch_uint8)
     cap = saccade.Captioner("model.safetensors"); r = cap.caption(img, beam=5)
+    vqa = saccade.VQA(); vqa.set_image(img); a = vqa.ask("what colour is the bag?")
+    st = saccade.SpatialTransformer(); probs, theta = st.predict(st.prepare(img))
 
 The library is found through $SACCADE_LIB, then $SACCADE_BUILD_DIR, then a
 build folder of the source tree this package sits in, then the installed
@@ -22,6 +24,8 @@ from .overlay import overlay, colorize, colormap, resize_map, COLORMAPS
 from . import metrics
 from .classifier import Classifier
 from .captioner import Captioner, CaptionResult, Hypothesis
+from .vqa import VQA, Answer
+from .stn import SpatialTransformer
 from .safetensors import SafeTensors, TensorInfo, inspect as inspect_model
 from . import safetensors
 
@@ -41,5 +45,5 @@ def get_num_threads():
 __all__ = ["Error", "LIB_PATH", "load_image", "probe_image", "save_image", "resize_image",
            "to_uint8", "saliency", "SALIENCY_METHODS", "overlay", "colorize", "colormap",
            "resize_map", "COLORMAPS", "metrics", "Classifier", "Captioner", "CaptionResult",
-           "Hypothesis", "SafeTensors", "TensorInfo", "inspect_model", "safetensors",
+           "Hypothesis", "VQA", "Answer", "SpatialTransformer", "SafeTensors", "TensorInfo", "inspect_model", "safetensors",
            "set_num_threads", "get_num_threads"]

@@ -139,11 +139,22 @@ class StTensorInfo(ctypes.Structure):
                 ("data", c_void_p)]
 
 
+class VqaAnswer(ctypes.Structure):
+    _fields_ = [("n_top", c_int), ("top", c_int * 8), ("prob", c_float * 8),
+                ("n_tokens", c_int), ("truncated", c_int), ("unknown", ctypes.c_char * 512),
+                ("hops", c_int), ("grid", c_int), ("att", c_float * (8 * 1024))]
+
+
+class VqaVocab(ctypes.Structure):
+    _fields_ = [("n", c_int), ("words", P(c_char_p))]
+
+
 _MIRRORS = {"sc_image": Image, "sc_image_info": ImageInfo,
             "sc_image_load_params": ImageLoadParams, "sc_map": Map,
             "sc_heatmap_params": HeatmapParams, "sc_saliency_params": SaliencyParams,
             "sc_vocab": Vocab, "sc_beam_params": BeamParams, "sc_caption_hyp": CaptionHyp,
-            "sc_caption_result": CaptionResult, "sc_st_tensor_info": StTensorInfo}
+            "sc_caption_result": CaptionResult, "sc_st_tensor_info": StTensorInfo,
+            "sc_vqa_answer": VqaAnswer, "sc_vqa_vocab": VqaVocab}
 
 # ---------------------------------------------------------------- prototypes
 S = c_int  # sc_status
@@ -217,6 +228,23 @@ _PROTOS = {
     "sc_captioner_teacher_force": (S, [c_void_p, c_float_p, c_int32_p, c_int, c_float_p,
                                        c_float_p]),
     "sc_caption_result_free": (None, [P(CaptionResult)]),
+    # vqa
+    "sc_vqa_load": (S, [c_char_p, P(c_void_p)]),
+    "sc_vqa_free": (None, [c_void_p]),
+    "sc_vqa_get_config": (c_void_p, [c_void_p]),
+    "sc_vqa_config_to_json": (c_void_p, [c_void_p]),
+    "sc_vqa_get_vocab": (P(VqaVocab), [c_void_p]),
+    "sc_vqa_get_answers": (P(VqaVocab), [c_void_p]),
+    "sc_vqa_grid_side": (c_int, [c_void_p]),
+    "sc_vqa_set_image": (S, [c_void_p, P(Image)]),
+    "sc_vqa_ask": (S, [c_void_p, c_char_p, c_int, P(VqaAnswer)]),
+    # spatial transformer
+    "sc_stcnn_load": (S, [c_char_p, P(c_void_p)]),
+    "sc_stcnn_free": (None, [c_void_p]),
+    "sc_stcnn_config_json": (c_void_p, [c_void_p]),
+    "sc_stcnn_classifier": (c_void_p, [c_void_p]),
+    "sc_stcnn_predict": (S, [c_void_p, c_float_p, c_size_t, c_float_p, c_float_p]),
+    "sc_stn_glimpse": (S, [P(Image), c_float_p, c_int, c_int, P(Image)]),
     # safetensors
     "sc_safetensors_open": (S, [c_char_p, P(c_void_p)]),
     "sc_safetensors_free": (None, [c_void_p]),
