@@ -26,24 +26,14 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def models_module(outdir):
-    """The tutorial's models.py, as tools/ref/ref_sat.py declares it."""
-    pkg = os.path.join(outdir, "pkg")
-    if not os.path.exists(os.path.join(pkg, "models.py")):
-        src = open(os.path.join(HERE, "..", "ref", "ref_sat.py")).read()
-        start = src.index("MODELS_PY = '''") + len("MODELS_PY = '''")
-        os.makedirs(pkg, exist_ok=True)
-        with open(os.path.join(pkg, "models.py"), "w") as f:
-            f.write(src[start:src.index("'''", start)])
-    sys.path.insert(0, pkg)
-    import models  # noqa: E402
-    return models
+sys.path.insert(0, os.path.join(HERE, "..", "ref"))
+import sat_tutorial  # noqa: E402
+models_module = sat_tutorial.models_module
 
 
 def make(outdir, V):
@@ -92,67 +82,12 @@ def make(outdir, V):
 
 def caption_image_beam_search(encoder, decoder, image_path, word_map, beam_size=5):
     """The tutorial's caption.py (PIL in place of the removed scipy.misc)."""
-    k = beam_size
-    vocab_size = len(word_map)
     img = np.asarray(Image.open(image_path).convert("RGB").resize((256, 256), Image.BILINEAR))
     img = torch.FloatTensor(img.transpose(2, 0, 1) / 255.)
     mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
     image = ((img - mean) / std).unsqueeze(0)
-    encoder_out = encoder(image)
-    enc_image_size = encoder_out.size(1)
-    encoder_dim = encoder_out.size(3)
-    encoder_out = encoder_out.view(1, -1, encoder_dim)
-    num_pixels = encoder_out.size(1)
-    encoder_out = encoder_out.expand(k, num_pixels, encoder_dim)
-    k_prev_words = torch.LongTensor([[word_map['<start>']]] * k)
-    seqs = k_prev_words
-    top_k_scores = torch.zeros(k, 1)
-    seqs_alpha = torch.ones(k, 1, enc_image_size, enc_image_size)
-    complete_seqs, complete_seqs_alpha, complete_seqs_scores = [], [], []
-    step = 1
-    h, c = decoder.init_hidden_state(encoder_out)
-    while True:
-        embeddings = decoder.embedding(k_prev_words).squeeze(1)
-        awe, alpha = decoder.attention(encoder_out, h)
-        alpha = alpha.view(-1, enc_image_size, enc_image_size)
-        gate = decoder.sigmoid(decoder.f_beta(h))
-        awe = gate * awe
-        h, c = decoder.decode_step(torch.cat([embeddings, awe], dim=1), (h, c))
-        scores = decoder.fc(h)
-        scores = F.log_softmax(scores, dim=1)
-        scores = top_k_scores.expand_as(scores) + scores
-        if step == 1:
-            top_k_scores, top_k_words = scores[0].topk(k, 0, True, True)
-        else:
-            top_k_scores, top_k_words = scores.view(-1).topk(k, 0, True, True)
-        prev_word_inds = top_k_words // vocab_size
-        next_word_inds = top_k_words % vocab_size
-        seqs = torch.cat([seqs[prev_word_inds], next_word_inds.unsqueeze(1)], dim=1)
-        seqs_alpha = torch.cat([seqs_alpha[prev_word_inds], alpha[prev_word_inds].unsqueeze(1)],
-                               dim=1)
-        incomplete_inds = [ind for ind, next_word in enumerate(next_word_inds) if
-                           next_word != word_map['<end>']]
-        complete_inds = list(set(range(len(next_word_inds))) - set(incomplete_inds))
-        if len(complete_inds) > 0:
-            complete_seqs.extend(seqs[complete_inds].tolist())
-            complete_seqs_alpha.extend(seqs_alpha[complete_inds].tolist())
-            complete_seqs_scores.extend(top_k_scores[complete_inds])
-        k -= len(complete_inds)
-        if k == 0:
-            break
-        seqs = seqs[incomplete_inds]
-        seqs_alpha = seqs_alpha[incomplete_inds]
-        h = h[prev_word_inds[incomplete_inds]]
-        c = c[prev_word_inds[incomplete_inds]]
-        encoder_out = encoder_out[prev_word_inds[incomplete_inds]]
-        top_k_scores = top_k_scores[incomplete_inds].unsqueeze(1)
-        k_prev_words = next_word_inds[incomplete_inds].unsqueeze(1)
-        if step > 50:
-            break
-        step += 1
-    i = complete_seqs_scores.index(max(complete_seqs_scores))
-    return complete_seqs[i], complete_seqs_alpha[i], float(complete_seqs_scores[i])
+    return sat_tutorial.beam_search(decoder, encoder(image), beam_size, word_map)
 
 
 def run(outdir, image, threads, reps):

@@ -321,6 +321,15 @@ def take_string(ptr):
         lib.sc_pyapi_free_string(ptr)
 
 
+def model_path(path, default):
+    """path, or the shipped asset `default` (e.g. "models/x.safetensors") when None."""
+    if path is not None:
+        return path
+    buf = ctypes.create_string_buffer(4096)
+    check(lib.sc_find_asset(default.encode(), buf, len(buf)))
+    return buf.value.decode()
+
+
 def fspath(path, what="path"):
     """str / bytes / os.PathLike -> bytes for C; ValueError otherwise."""
     try:

@@ -63,10 +63,7 @@ class Captioner(Handle):
 
     def __init__(self, path=None):
         super().__init__()
-        if path is None:
-            buf = ctypes.create_string_buffer(4096)
-            check(lib.sc_find_asset(DEFAULT_MODEL.encode(), buf, len(buf)))
-            path = buf.value.decode()
+        path = _lib.model_path(path, DEFAULT_MODEL)
         h = ctypes.c_void_p()
         check(lib.sc_captioner_load(_lib.fspath(path), ctypes.byref(h)))
         self._h = h.value

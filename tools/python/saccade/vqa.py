@@ -45,10 +45,7 @@ class VQA(Handle):
 
     def __init__(self, path=None):
         super().__init__()
-        if path is None:
-            buf = ctypes.create_string_buffer(4096)
-            check(lib.sc_find_asset(DEFAULT_MODEL.encode(), buf, len(buf)))
-            path = buf.value.decode()
+        path = _lib.model_path(path, DEFAULT_MODEL)
         h = ctypes.c_void_p()
         check(lib.sc_vqa_load(_lib.fspath(path), ctypes.byref(h)))
         self._h = h.value
