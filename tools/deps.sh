@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Install the Debian packages saccade needs, only those missing.
 # usage: tools/deps.sh build|test
-# build: compiler, CMake and the libraries (what tools/run.sh needs)
+# build: compiler, CMake and the libraries (what tools/run.sh needs; the OpenMP build of
+#        OpenBLAS is for the training recipes, SACCADE_OPENBLAS in README)
 # test:  build + the oracles (PyTorch, OpenCV, numpy, scikit-image data,
 #        matplotlib), Fashion-MNIST, clang for the fuzzers, chromium
 set -euo pipefail
 kind=${1:-build}
-pkgs=(build-essential cmake pkg-config libstb-dev libopenblas-dev libfftw3-dev libcmocka-dev
+pkgs=(build-essential cmake pkg-config libstb-dev libopenblas-dev libopenblas0-openmp libfftw3-dev
+      libcmocka-dev
       libcjson-dev zlib1g-dev)
 if [ "$kind" = test ]; then
   pkgs+=(python3 python3-numpy python3-torch python3-torchvision python3-opencv python3-skimage
