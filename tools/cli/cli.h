@@ -29,6 +29,24 @@ int cli_parse_int_list(const char *arg, int *out, int max, int lo, int hi);
 /* "saccade ARGS..." with arguments shell-quoted where needed, for records of
  * the exact command that made a model. */
 void cli_command_line(int argc, char **argv, char *buf, size_t cap);
+/* Table-driven options: one entry per option, parsed by cli_parse_options.
+ * name may hold aliases separated by '|' ("-o|--output"). Numbers are range
+ * checked (inclusive); CLI_INTS parses "a,b,c" into dst[0..max-1] and stores
+ * the count in *count. CLI_FLAG sets *(int *)dst = 1. */
+typedef enum { CLI_FLAG, CLI_INT, CLI_FLOAT, CLI_STR, CLI_INTS } cli_opt_kind;
+typedef struct cli_opt {
+    const char *name;
+    cli_opt_kind kind;
+    void *dst;
+    double lo, hi;    /* CLI_INT / CLI_FLOAT / CLI_INTS (per element) */
+    const char *what; /* CLI_STR: what the value is ("a file name") */
+    int *count, max;  /* CLI_INTS */
+} cli_opt;
+/* Parse argv[1..argc-1] against opts[0..nopts-1]; other arguments are
+ * positional, kept in pos[0..maxpos-1] (*npos of them; pos may be NULL when
+ * the verb takes none). Returns CLI_OK, or CLI_USAGE after printing why. */
+int cli_parse_options(const char *verb, int argc, char **argv, const cli_opt *opts, size_t nopts,
+                      const char **pos, int maxpos, int *npos);
 /* Is argv[i] one of --help/-h? */
 int cli_is_help(const char *arg);
 /* Print a JSON string literal, escaped. */

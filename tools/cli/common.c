@@ -89,6 +89,84 @@ int cli_parse_int_list(const char *arg, int *out, int max, int lo, int hi) {
     return n;
 }
 
+static int opt_matches(const char *names, const char *arg) {
+    size_t n = strlen(arg);
+    for (const char *p = names; *p;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && !strncmp(p, arg, n)) return 1;
+        p += len + (bar ? 1 : 0);
+    }
+    return 0;
+}
+
+/* The last alias ("--output" of "-o|--output") names the option in messages. */
+static const char *opt_label(const char *names) {
+    const char *bar = strrchr(names, '|');
+    return bar ? bar + 1 : names;
+}
+
+int cli_parse_options(const char *verb, int argc, char **argv, const cli_opt *opts, size_t nopts,
+                      const char **pos, int maxpos, int *npos) {
+    int np = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const cli_opt *o = NULL;
+        for (size_t k = 0; k < nopts && !o; k++)
+            if (opt_matches(opts[k].name, a)) o = &opts[k];
+        if (!o) {
+            if (a[0] == '-' && a[1] != 0) return cli_usage(verb, "unknown option '%s'", a);
+            if (!pos || np >= maxpos) return cli_usage(verb, "unexpected argument '%s'", a);
+            pos[np++] = a;
+            continue;
+        }
+        const char *label = opt_label(o->name);
+        if (o->kind == CLI_FLAG) {
+            *(int *)o->dst = 1;
+            continue;
+        }
+        if (i + 1 >= argc)
+            return cli_usage(verb, "%s needs %s", label,
+                             o->kind == CLI_STR    ? (o->what ? o->what : "a value")
+                             : o->kind == CLI_INTS ? "a list of numbers"
+                                                   : "a number");
+        const char *v = argv[++i];
+        switch (o->kind) {
+        case CLI_STR:
+            *(const char **)o->dst = v;
+            break;
+        case CLI_INT: {
+            int x;
+            if (!cli_parse_int(v, &x) || x < o->lo || x > o->hi)
+                return cli_usage(verb, "%s needs a whole number from %.0f to %.0f, not '%s'", label,
+                                 o->lo, o->hi, v);
+            *(int *)o->dst = x;
+            break;
+        }
+        case CLI_FLOAT: {
+            float x;
+            if (!cli_parse_float(v, &x) || !(x >= o->lo) || !(x <= o->hi))
+                return cli_usage(verb, "%s needs a number from %g to %g, not '%s'", label, o->lo,
+                                 o->hi, v);
+            *(float *)o->dst = x;
+            break;
+        }
+        case CLI_INTS: {
+            int n = cli_parse_int_list(v, (int *)o->dst, o->max, (int)o->lo, (int)o->hi);
+            if (!n)
+                return cli_usage(verb, "%s needs 1 to %d comma-separated numbers from %.0f to %.0f",
+                                 label, o->max, o->lo, o->hi);
+            *o->count = n;
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    if (npos) *npos = np;
+    return CLI_OK;
+}
+
 void cli_command_line(int argc, char **argv, char *buf, size_t cap) {
     size_t n = (size_t)snprintf(buf, cap, "saccade");
     for (int i = 0; i < argc && n < cap; i++) {

@@ -33,24 +33,14 @@ void verb_eval_help(FILE *out) {
 static int eval_classifier(int argc, char **argv) {
     const char *model = NULL, *data = NULL, *V = "eval";
     int json = 0, threads = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int more = i + 1 < argc;
-        if (!strcmp(a, "--model")) {
-            if (!more) return cli_usage(V, "--model needs a file");
-            model = argv[++i];
-        } else if (!strcmp(a, "--data")) {
-            if (!more) return cli_usage(V, "--data needs a folder");
-            data = argv[++i];
-        } else if (!strcmp(a, "--threads")) {
-            if (!more || !cli_parse_int(argv[++i], &threads) || threads < 1 || threads > 1024)
-                return cli_usage(V, "--threads needs a number from 1 to 1024");
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else {
-            return cli_usage(V, "unknown %s '%s'", a[0] == '-' ? "option" : "argument", a);
-        }
-    }
+    const cli_opt opts[] = {
+        {"--model", CLI_STR, &model, 0, 0, "a file", NULL, 0},
+        {"--data", CLI_STR, &data, 0, 0, "a folder", NULL, 0},
+        {"--threads", CLI_INT, &threads, 1, 1024, NULL, NULL, 0},
+        {"--json", CLI_FLAG, &json, 0, 0, NULL, NULL, 0},
+    };
+    int prc = cli_parse_options(V, argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
+    if (prc) return prc;
     if (!model) return cli_usage(V, "need --model FILE");
     if (threads && sc_set_num_threads(threads)) return cli_fail(NULL);
     sc_classifier *m = NULL;

@@ -47,39 +47,19 @@ static size_t count_lines(const char *dir) {
 int eval_captioner_main(int argc, char **argv) {
     const char *model = NULL, *data = "scenes", *fm = NULL, *V = "eval";
     int n = 1000, seed = 0, beam = 3, threads = 0, json = 0, nsamples = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int more = i + 1 < argc;
-        if (!strcmp(a, "--model")) {
-            if (!more) return cli_usage(V, "--model needs a file");
-            model = argv[++i];
-        } else if (!strcmp(a, "--data")) {
-            if (!more) return cli_usage(V, "--data needs 'scenes' or a folder");
-            data = argv[++i];
-        } else if (!strcmp(a, "--fmnist")) {
-            if (!more) return cli_usage(V, "--fmnist needs a folder");
-            fm = argv[++i];
-        } else if (!strcmp(a, "--n")) {
-            if (!more || !cli_parse_int(argv[++i], &n) || n < 1 || n > 10000000)
-                return cli_usage(V, "--n needs a number from 1 to 10000000");
-        } else if (!strcmp(a, "--seed")) {
-            if (!more || !cli_parse_int(argv[++i], &seed) || seed < 0)
-                return cli_usage(V, "--seed needs a non-negative integer");
-        } else if (!strcmp(a, "--beam")) {
-            if (!more || !cli_parse_int(argv[++i], &beam) || beam < 1 || beam > 100)
-                return cli_usage(V, "--beam needs a number from 1 to 100");
-        } else if (!strcmp(a, "--samples")) {
-            if (!more || !cli_parse_int(argv[++i], &nsamples) || nsamples < 0)
-                return cli_usage(V, "--samples needs a non-negative number");
-        } else if (!strcmp(a, "--threads")) {
-            if (!more || !cli_parse_int(argv[++i], &threads) || threads < 1 || threads > 1024)
-                return cli_usage(V, "--threads needs a number from 1 to 1024");
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else {
-            return cli_usage(V, "unknown %s '%s'", a[0] == '-' ? "option" : "argument", a);
-        }
-    }
+    const cli_opt opts[] = {
+        {"--model", CLI_STR, &model, 0, 0, "a file", NULL, 0},
+        {"--data", CLI_STR, &data, 0, 0, "'scenes' or a folder", NULL, 0},
+        {"--fmnist", CLI_STR, &fm, 0, 0, "a folder", NULL, 0},
+        {"--n", CLI_INT, &n, 1, 10000000, NULL, NULL, 0},
+        {"--seed", CLI_INT, &seed, 0, 2147483647, NULL, NULL, 0},
+        {"--beam", CLI_INT, &beam, 1, 100, NULL, NULL, 0},
+        {"--samples", CLI_INT, &nsamples, 0, 2147483647, NULL, NULL, 0},
+        {"--threads", CLI_INT, &threads, 1, 1024, NULL, NULL, 0},
+        {"--json", CLI_FLAG, &json, 0, 0, NULL, NULL, 0},
+    };
+    int prc = cli_parse_options(V, argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
+    if (prc) return prc;
     if (!model) return cli_usage(V, "need --model FILE");
     if (threads && sc_set_num_threads(threads)) return cli_fail(NULL);
     sc_captioner *m = NULL;

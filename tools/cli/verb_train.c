@@ -96,66 +96,27 @@ static int train_classifier(int argc, char **argv, int full_argc, char **full_ar
                     .dropout = 0.1f,
                     .augment = 0};
     const char *V = "train";
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int more = i + 1 < argc;
-        float f;
-        if (!strcmp(a, "--data")) {
-            if (!more) return cli_usage(V, "--data needs a folder");
-            o.data = argv[++i];
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            if (!more) return cli_usage(V, "-o needs a file name");
-            o.out = argv[++i];
-        } else if (!strcmp(a, "--checkpoint")) {
-            if (!more) return cli_usage(V, "--checkpoint needs a file name");
-            o.ckpt = argv[++i];
-        } else if (!strcmp(a, "--metrics")) {
-            if (!more) return cli_usage(V, "--metrics needs a file name");
-            o.metrics = argv[++i];
-        } else if (!strcmp(a, "--epochs")) {
-            if (!more || !cli_parse_int(argv[++i], &o.epochs) || o.epochs < 1 || o.epochs > 10000)
-                return cli_usage(V, "--epochs needs a number from 1 to 10000");
-        } else if (!strcmp(a, "--batch")) {
-            if (!more || !cli_parse_int(argv[++i], &o.batch) || o.batch < 2 || o.batch > 60000)
-                return cli_usage(V, "--batch needs a number from 2 to 60000");
-        } else if (!strcmp(a, "--seed")) {
-            if (!more || !cli_parse_int(argv[++i], &o.seed) || o.seed < 0)
-                return cli_usage(V, "--seed needs a non-negative integer");
-        } else if (!strcmp(a, "--threads")) {
-            if (!more || !cli_parse_int(argv[++i], &o.threads) || o.threads < 1 || o.threads > 1024)
-                return cli_usage(V, "--threads needs a number from 1 to 1024");
-        } else if (!strcmp(a, "--checkpoint-every")) {
-            if (!more || !cli_parse_int(argv[++i], &o.ckpt_every) || o.ckpt_every < 1)
-                return cli_usage(V, "--checkpoint-every needs a positive number of steps");
-        } else if (!strcmp(a, "--max-steps")) {
-            if (!more || !cli_parse_int(argv[++i], &o.max_steps) || o.max_steps < 1)
-                return cli_usage(V, "--max-steps needs a positive number");
-        } else if (!strcmp(a, "--lr")) {
-            if (!more || !cli_parse_float(argv[++i], &f) || !(f > 0) || f > 10)
-                return cli_usage(V, "--lr needs a number in (0, 10]");
-            o.lr = f;
-        } else if (!strcmp(a, "--weight-decay")) {
-            if (!more || !cli_parse_float(argv[++i], &f) || f < 0 || f > 1)
-                return cli_usage(V, "--weight-decay needs a number from 0 to 1");
-            o.wd = f;
-        } else if (!strcmp(a, "--dropout")) {
-            if (!more || !cli_parse_float(argv[++i], &f) || f < 0 || f >= 1)
-                return cli_usage(V, "--dropout needs a number in [0, 1)");
-            o.dropout = f;
-        } else if (!strcmp(a, "--channels")) {
-            if (!more || !(o.nch = cli_parse_int_list(argv[++i], o.ch, SC_CNN_MAX_STAGES, 1, 1024)))
-                return cli_usage(V, "--channels needs 1 to %d widths like 32,64,128 (each 1..1024)",
-                                 SC_CNN_MAX_STAGES);
-        } else if (!strcmp(a, "--resume")) {
-            o.resume = 1;
-        } else if (!strcmp(a, "--augment")) {
-            o.augment = 1;
-        } else if (!strcmp(a, "--quiet")) {
-            o.quiet = 1;
-        } else {
-            return cli_usage(V, "unknown %s '%s'", a[0] == '-' ? "option" : "argument", a);
-        }
-    }
+    const cli_opt opts[] = {
+        {"--data", CLI_STR, &o.data, 0, 0, "a folder", NULL, 0},
+        {"-o|--output", CLI_STR, &o.out, 0, 0, "a file name", NULL, 0},
+        {"--checkpoint", CLI_STR, &o.ckpt, 0, 0, "a file name", NULL, 0},
+        {"--metrics", CLI_STR, &o.metrics, 0, 0, "a file name", NULL, 0},
+        {"--epochs", CLI_INT, &o.epochs, 1, 10000, NULL, NULL, 0},
+        {"--batch", CLI_INT, &o.batch, 2, 60000, NULL, NULL, 0},
+        {"--seed", CLI_INT, &o.seed, 0, 2147483647, NULL, NULL, 0},
+        {"--threads", CLI_INT, &o.threads, 1, 1024, NULL, NULL, 0},
+        {"--checkpoint-every", CLI_INT, &o.ckpt_every, 1, 2147483647, NULL, NULL, 0},
+        {"--max-steps", CLI_INT, &o.max_steps, 1, 2147483647, NULL, NULL, 0},
+        {"--lr", CLI_FLOAT, &o.lr, 1e-8, 10.0, NULL, NULL, 0},
+        {"--weight-decay", CLI_FLOAT, &o.wd, 0.0, 1.0, NULL, NULL, 0},
+        {"--dropout", CLI_FLOAT, &o.dropout, 0.0, 0.99, NULL, NULL, 0},
+        {"--channels", CLI_INTS, o.ch, 1, 1024, NULL, &o.nch, SC_CNN_MAX_STAGES},
+        {"--resume", CLI_FLAG, &o.resume, 0, 0, NULL, NULL, 0},
+        {"--augment", CLI_FLAG, &o.augment, 0, 0, NULL, NULL, 0},
+        {"--quiet", CLI_FLAG, &o.quiet, 0, 0, NULL, NULL, 0},
+    };
+    int prc = cli_parse_options(V, argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
+    if (prc) return prc;
     if (o.resume && !o.ckpt) return cli_usage(V, "--resume needs --checkpoint PATH");
     if (o.nch == 0) {
         o.nch = 3;

@@ -125,74 +125,44 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
                   .alpha_c = 0.1f,
                   .dropout = 0.2f};
     const char *V = "train";
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int more = i + 1 < argc;
-        float f;
-#define INTOPT(name, field, lo, hi)                                                                \
-    else if (!strcmp(a, name)) {                                                                   \
-        if (!more || !cli_parse_int(argv[++i], &o.field) || o.field < (lo) || o.field > (hi))      \
-            return cli_usage(V, "%s needs a number from %d to %d", name, (int)(lo), (int)(hi));    \
-    }
-#define FLOPT(name, field, lo, hi)                                                                 \
-    else if (!strcmp(a, name)) {                                                                   \
-        if (!more || !cli_parse_float(argv[++i], &f) || !(f >= (lo)) || !(f <= (hi)))              \
-            return cli_usage(V, "%s needs a number from %g to %g", name, (double)(lo),             \
-                             (double)(hi));                                                        \
-        o.field = f;                                                                               \
-    }
-        if (!strcmp(a, "--data")) {
-            if (!more) return cli_usage(V, "--data needs a folder");
-            o.data = argv[++i];
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            if (!more) return cli_usage(V, "-o needs a file name");
-            o.out = argv[++i];
-        } else if (!strcmp(a, "--checkpoint")) {
-            if (!more) return cli_usage(V, "--checkpoint needs a file name");
-            o.ckpt = argv[++i];
-        } else if (!strcmp(a, "--metrics")) {
-            if (!more) return cli_usage(V, "--metrics needs a file name");
-            o.metrics = argv[++i];
-        } else if (!strcmp(a, "--captions")) {
-            if (!more) return cli_usage(V, "--captions needs canonical or random");
-            const char *v = argv[++i];
-            if (!strcmp(v, "canonical"))
-                o.random_caps = 0;
-            else if (!strcmp(v, "random"))
-                o.random_caps = 1;
-            else
-                return cli_usage(V, "--captions needs canonical or random, not '%s'", v);
-        } else if (!strcmp(a, "--channels")) {
-            if (!more || !(o.nch = cli_parse_int_list(argv[++i], o.ch, SC_CNN_MAX_STAGES, 1, 1024)))
-                return cli_usage(V, "--channels needs widths like 16,32,64,128 (each 1..1024)");
-        }
-        INTOPT("--epochs", epochs, 1, 10000)
-        INTOPT("--steps", steps, 1, 100000000)
-        INTOPT("--batch", batch, 2, 4096)
-        INTOPT("--seed", seed, 0, 2147483647)
-        INTOPT("--scene-seed", scene_seed, 0, 2147483647)
-        INTOPT("--threads", threads, 1, 1024)
-        INTOPT("--checkpoint-every", ckpt_every, 1, 2147483647)
-        INTOPT("--max-steps", max_steps, 1, 2147483647)
-        INTOPT("--train-size", train_size, 1, 100000000)
-        INTOPT("--grid", grid, 1, 64)
-        INTOPT("--embed", embed, 1, 4096)
-        INTOPT("--attention", att, 1, 4096)
-        INTOPT("--decoder", dec, 1, 4096)
-        INTOPT("--val", val, 0, 1000000)
-        FLOPT("--lr", lr, 1e-8f, 10.0f)
-        FLOPT("--weight-decay", wd, 0.0f, 1.0f)
-        FLOPT("--clip", clip, 0.0f, 1e6f)
-        FLOPT("--alpha-c", alpha_c, 0.0f, 100.0f)
-        FLOPT("--dropout", dropout, 0.0f, 0.99f)
-        else if (!strcmp(a, "--resume")) o.resume = 1;
-        else if (!strcmp(a, "--no-coords")) o.no_coords = 1;
-        else if (!strcmp(a, "--ctx2out")) o.ctx2out = 1;
-        else if (!strcmp(a, "--quiet")) o.quiet = 1;
-        else return cli_usage(V, "unknown %s '%s'", a[0] == '-' ? "option" : "argument", a);
-#undef INTOPT
-#undef FLOPT
-    }
+    const char *captions = "canonical";
+    const cli_opt opts[] = {
+        {"--data", CLI_STR, &o.data, 0, 0, "a folder", NULL, 0},
+        {"-o|--output", CLI_STR, &o.out, 0, 0, "a file name", NULL, 0},
+        {"--checkpoint", CLI_STR, &o.ckpt, 0, 0, "a file name", NULL, 0},
+        {"--metrics", CLI_STR, &o.metrics, 0, 0, "a file name", NULL, 0},
+        {"--captions", CLI_STR, &captions, 0, 0, "canonical or random", NULL, 0},
+        {"--channels", CLI_INTS, o.ch, 1, 1024, NULL, &o.nch, SC_CNN_MAX_STAGES},
+        {"--epochs", CLI_INT, &o.epochs, 1, 10000, NULL, NULL, 0},
+        {"--steps", CLI_INT, &o.steps, 1, 100000000, NULL, NULL, 0},
+        {"--batch", CLI_INT, &o.batch, 2, 4096, NULL, NULL, 0},
+        {"--seed", CLI_INT, &o.seed, 0, 2147483647, NULL, NULL, 0},
+        {"--scene-seed", CLI_INT, &o.scene_seed, 0, 2147483647, NULL, NULL, 0},
+        {"--threads", CLI_INT, &o.threads, 1, 1024, NULL, NULL, 0},
+        {"--checkpoint-every", CLI_INT, &o.ckpt_every, 1, 2147483647, NULL, NULL, 0},
+        {"--max-steps", CLI_INT, &o.max_steps, 1, 2147483647, NULL, NULL, 0},
+        {"--train-size", CLI_INT, &o.train_size, 1, 100000000, NULL, NULL, 0},
+        {"--grid", CLI_INT, &o.grid, 1, 64, NULL, NULL, 0},
+        {"--embed", CLI_INT, &o.embed, 1, 4096, NULL, NULL, 0},
+        {"--attention", CLI_INT, &o.att, 1, 4096, NULL, NULL, 0},
+        {"--decoder", CLI_INT, &o.dec, 1, 4096, NULL, NULL, 0},
+        {"--val", CLI_INT, &o.val, 0, 1000000, NULL, NULL, 0},
+        {"--lr", CLI_FLOAT, &o.lr, 1e-8, 10.0, NULL, NULL, 0},
+        {"--weight-decay", CLI_FLOAT, &o.wd, 0.0, 1.0, NULL, NULL, 0},
+        {"--clip", CLI_FLOAT, &o.clip, 0.0, 1e6, NULL, NULL, 0},
+        {"--alpha-c", CLI_FLOAT, &o.alpha_c, 0.0, 100.0, NULL, NULL, 0},
+        {"--dropout", CLI_FLOAT, &o.dropout, 0.0, 0.99, NULL, NULL, 0},
+        {"--resume", CLI_FLAG, &o.resume, 0, 0, NULL, NULL, 0},
+        {"--no-coords", CLI_FLAG, &o.no_coords, 0, 0, NULL, NULL, 0},
+        {"--ctx2out", CLI_FLAG, &o.ctx2out, 0, 0, NULL, NULL, 0},
+        {"--quiet", CLI_FLAG, &o.quiet, 0, 0, NULL, NULL, 0},
+    };
+    int prc = cli_parse_options(V, argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
+    if (prc) return prc;
+    if (!strcmp(captions, "random"))
+        o.random_caps = 1;
+    else if (strcmp(captions, "canonical"))
+        return cli_usage(V, "--captions needs canonical or random, not '%s'", captions);
     if (o.resume && !o.ckpt) return cli_usage(V, "--resume needs --checkpoint PATH");
     if (o.nch == 0) {
         o.nch = 4;
