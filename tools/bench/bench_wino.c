@@ -4,6 +4,8 @@
  * sgemm alone of the equivalent GEMM shape (M = OC, N = H*W, K = 9 C).
  * Interleaved, best of REPS; GF/s are "effective" (direct conv's 2 M N K
  * flops over the time), so Winograd can exceed the sgemm's figure.
+ * With threads = 1 the times are the thread's CPU time (OpenBLAS then runs
+ * in the calling thread), which other load on the machine hardly changes.
  * Usage: bench_wino [reps=20] [threads=2]   (never run by the test suite) */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,9 +14,10 @@
 #include "saccade/saccade.h"
 #include "saccade/sc_winograd.h"
 
+static int g_cpu; /* 1 thread: time this thread's CPU time, not wall time */
 static double now(void) {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(g_cpu ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
@@ -43,7 +46,9 @@ int main(int argc, char **argv) {
         return 1;
     }
     sc_set_num_threads(threads);
-    printf("threads %d, best of %d; ms and effective GF/s\n", threads, reps);
+    g_cpu = threads == 1;
+    printf("threads %d, best of %d; %s ms and effective GF/s\n", threads, reps,
+           g_cpu ? "CPU" : "wall");
     printf("%-14s %15s %15s %15s %15s %6s\n", "C=OC @ HxW", "sgemm only", "im2col+sgemm", "F(2x2)",
            "F(4x4)", "best");
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
@@ -65,9 +70,9 @@ int main(int argc, char **argv) {
         for (int i = 0; i < OC; i++) b[i] = 0.1f;
         for (int i = 0; i < 2; i++) sc_winograd_weights(2 + 2 * i, w, C, OC, U[i]);
         im2col(x, C, H, W, col);
-        double best[4] = {1e30, 1e30, 1e30, 1e30};
+        double best[6] = {1e30, 1e30, 1e30, 1e30, 1e30, 1e30};
         for (int r = 0; r < reps + 1; r++) {
-            double t[5];
+            double t[7];
             t[0] = now();
             sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, OC, N, K, 1.0f, w, K, col, N, 0.0f, y, N);
             t[1] = now();
@@ -78,8 +83,16 @@ int main(int argc, char **argv) {
             t[3] = now();
             sc_winograd_conv3x3(4, U[1], b, x, 1, C, OC, H, W, NULL, 1, y, ws[1], nws[1]);
             t[4] = now();
+            for (int i = 0; i < 2; i++) { /* the products alone */
+                const int m = 2 + 2 * i, A = m + 2, T = ((H + m - 1) / m) * ((W + m - 1) / m);
+                for (int xi = 0; xi < A * A; xi++)
+                    sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, OC, T, C, 1.0f, U[i] + (size_t)xi * OC * C,
+                             C, ws[i] + (size_t)xi * C * T, T, 0.0f,
+                             ws[i] + (size_t)A * A * C * T + (size_t)xi * OC * T, T);
+                t[5 + i] = now();
+            }
             if (r == 0) continue; /* warm-up */
-            for (int k = 0; k < 4; k++)
+            for (int k = 0; k < 6; k++)
                 if (t[k + 1] - t[k] < best[k]) best[k] = t[k + 1] - t[k];
         }
         const double flop = 2.0 * OC * N * K;
@@ -91,7 +104,11 @@ int main(int argc, char **argv) {
             printf(" %6.2f (%6.1f)", 1e3 * best[k], flop / best[k] * 1e-9);
             if (k > 1 && best[k] < best[bi]) bi = k;
         }
-        printf(" %6s\n", bi == 1 ? "im2col" : bi == 2 ? "F2" : "F4");
+        printf(" %6s   %6.2f %6.2f\n",
+               bi == 1   ? "im2col"
+               : bi == 2 ? "F2"
+                         : "F4",
+               1e3 * best[4], 1e3 * best[5]);
         sc_free(x), sc_free(w), sc_free(b), sc_free(y), sc_free(col);
         for (int i = 0; i < 2; i++) sc_free(U[i]), sc_free(ws[i]);
     }
