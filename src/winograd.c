@@ -164,6 +164,38 @@ sc_status sc_winograd_weights(int m, const float *w, int C, int OC, float *U) {
 
 /* ---- forward ---- */
 
+/* Phase split of one input row: dk[p Q + q] = row[m q + p - 1] (0 outside
+ * [0, W)). Interior tiles (all m columns inside) take a fixed-stride loop. */
+INL void split_row(int m, const float *RS row, int W, float *RS dk, int Q) {
+    const int qa = SC_MIN(1, Q);
+    int qb = (W - (m - 1)) / m + 1; /* q < qb <=> m q + m - 2 <= W - 1 (q >= 1) */
+    if (W < m - 1) qb = 0;
+    qb = SC_MAX(qa, SC_MIN(qb, Q));
+    for (int q = 0; q < Q; q++) {
+        if (q == qa && qb > qa) {
+            if (m == 4) {
+                float *RS d0 = dk, *RS d1 = dk + Q, *RS d2 = dk + 2 * Q, *RS d3 = dk + 3 * Q;
+                for (int r = qa; r < qb; r++) {
+                    const float *s = row + 4 * r - 1;
+                    d0[r] = s[0], d1[r] = s[1], d2[r] = s[2], d3[r] = s[3];
+                }
+            } else {
+                float *RS d0 = dk, *RS d1 = dk + Q;
+                for (int r = qa; r < qb; r++) {
+                    const float *s = row + 2 * r - 1;
+                    d0[r] = s[0], d1[r] = s[1];
+                }
+            }
+            q = qb - 1;
+            continue;
+        }
+        for (int p = 0; p < m; p++) {
+            const int xx = m * q + p - 1;
+            dk[(size_t)p * Q + q] = (xx >= 0 && xx < W) ? row[xx] : 0.0f;
+        }
+    }
+}
+
 /* Largest tile row: A rows x m phases x (TW + 1) floats, twice, plus the
  * output rows; allocated on the stack for TW up to this bound, else heap. */
 #define ROW_STACK 4096
@@ -189,17 +221,7 @@ static void one_image(int m, const float *U, const float *bias, const float *x, 
                     memset(dk, 0, sizeof(float) * (size_t)m * Q);
                     continue;
                 }
-                const float *row = xc + (size_t)y * W;
-                for (int p = 0; p < m; p++) {
-                    float *RS dp = dk + (size_t)p * Q;
-                    /* column m q + p - 1 is inside [0, W) for q in [lo, hi) */
-                    const int lo = p == 0 ? 1 : 0, hi = SC_MIN(Q, W - p >= 0 ? (W - p) / m + 1 : 0);
-                    int q = 0;
-                    for (; q < lo && q < Q; q++) dp[q] = 0.0f;
-                    const float *RS src = row + p - 1;
-                    for (; q < hi; q++) dp[q] = src[m * q];
-                    for (; q < Q; q++) dp[q] = 0.0f;
-                }
+                split_row(m, xc + (size_t)y * W, W, dk, Q);
             }
             /* rows: S[i][p] = sum_k BT[i][k] D[k][p] */
             for (int p = 0; p < m; p++) {
