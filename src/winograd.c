@@ -12,6 +12,7 @@
  *
  * Serial on purpose (like vision/resnet.c with the pthread OpenBLAS): the
  * products are where the threads are. */
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 #include "saccade/sc_winograd.h"
@@ -314,6 +315,8 @@ sc_status sc_winograd_conv3x3(int m, const float *U, const float *bias, const fl
     if (!need || sc_mul_size((size_t)C * H, (size_t)W, &img_in) ||
         sc_mul_size((size_t)OC * H, (size_t)W, &img_out))
         return sc_set_error(SC_ERR_INVALID_ARG, "%s: sizes overflow", fn);
+    if ((size_t)((H + m - 1) / m) * (size_t)((W + m - 1) / m) > INT_MAX)
+        return sc_set_error(SC_ERR_INVALID_ARG, "%s: %dx%d has too many tiles", fn, H, W);
     if (ws_floats < need)
         return sc_set_error(SC_ERR_INVALID_ARG, "%s: workspace of %zu floats, %zu needed", fn,
                             ws_floats, need);
