@@ -4,8 +4,11 @@
  * sgemm over all output pixels of an image (M = OC, N = OH*OW, K = C*KH*KW;
  * 1x1 stride-1 convs multiply the input directly, others go through a serial
  * im2col) followed by one fused epilogue pass: bias, optional residual add,
- * optional ReLU. Stride-1 3x3 convs can use Winograd F(2x2, 3x3) instead
- * (16 products of (OC x C) @ (C x tiles), 2.25x fewer multiplies).
+ * optional ReLU. Stride-1 3x3 convs can use Winograd instead (src/winograd.c):
+ * F(4x4, 3x3) (36 products of (OC x C) @ (C x tiles), 4x fewer multiplies)
+ * where there are many tiles, F(2x2, 3x3) (16 products, 2.25x fewer) where
+ * there are fewer, im2col where there are too few (see pick_wino); the
+ * transformed weights are made at plan time for the convs that use them.
  *
  * No OpenMP here on purpose (see src/nn_conv.c): all parallelism comes from
  * OpenBLAS's threads inside the products; the epilogues and transforms are
@@ -21,6 +24,7 @@
 #include "saccade/sc_nn.h"
 #include "saccade/sc_safetensors.h"
 #include "saccade/sc_tensor.h"
+#include "saccade/sc_winograd.h"
 #include "sc_internal.h"
 
 /* OpenMP for im2col / transforms / epilogues / max pool. Only worth it (and
@@ -37,7 +41,8 @@ typedef struct rconv {
     int C, OC, K, stride, pad;
     float *w;     /* (OC, C*K*K), BN folded */
     float *b;     /* (OC) */
-    float *wino;  /* Winograd weights (16, OC, C) or NULL */
+    float *wino;  /* Winograd weights (A*A, OC, C) for tile size wino_m, or NULL */
+    int wino_m;   /* 0 (none), 2 or 4: set by sc_resnet_plan for the planned size */
     int borrowed; /* w, b point into the caller's safetensors mapping (not owned) */
 } rconv;
 
@@ -56,13 +61,15 @@ struct sc_resnet {
     rblock *blocks;
     int nblocks;
     float *fc_w, *fc_b;
+    size_t base_bytes; /* weight bytes without the Winograd ones */
+    size_t col_n;      /* floats in bcol */
     sc_arena *arena;
     /* buffers inside the arena */
     float *bx, *by, *bt1, *bt2, *bds, *bcol, *bpool;
 };
 
 sc_resnet_params sc_resnet_default_params(void) {
-    sc_resnet_params p = {0, 0, 0, 0};
+    sc_resnet_params p = {0, 0, 1, 0};
     return p;
 }
 
@@ -164,51 +171,28 @@ static void free_conv(rconv *c) {
     memset(c, 0, sizeof *c);
 }
 
-/* Winograd F(2x2, 3x3) weight transform U = G g G^T, stored (16, OC, C). */
-static sc_status wino_weights(rconv *c, size_t *bytes) {
-    size_t n = (size_t)16 * c->OC * c->C;
-    c->wino = sc_malloc(n * sizeof(float));
-    if (!c->wino) return SC_ERR_NOMEM;
-    *bytes += n * sizeof(float);
-    const size_t plane = (size_t)c->OC * c->C;
-    for (int oc = 0; oc < c->OC; oc++)
-        for (int ic = 0; ic < c->C; ic++) {
-            const float *g = c->w + ((size_t)oc * c->C + ic) * 9;
-            float t[4][3]; /* G g: 4x3 */
-            for (int j = 0; j < 3; j++) {
-                float g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
-                t[0][j] = g0;
-                t[1][j] = 0.5f * (g0 + g1 + g2);
-                t[2][j] = 0.5f * (g0 - g1 + g2);
-                t[3][j] = g2;
-            }
-            for (int i = 0; i < 4; i++) {
-                float u[4];
-                u[0] = t[i][0];
-                u[1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-                u[2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-                u[3] = t[i][2];
-                for (int j = 0; j < 4; j++)
-                    c->wino[(size_t)(i * 4 + j) * plane + (size_t)oc * c->C + ic] = u[j];
-            }
-        }
-    return SC_OK;
-}
-
 static int wino_able(const sc_resnet *m, const rconv *c) {
     return m->winograd && c->K == 3 && c->stride == 1 && c->pad == 1;
 }
 
-/* Winograd pays off only with enough tiles: its 16 products are
- * (OC x C) @ (C x T) and OpenBLAS is inefficient for small T. */
-static int g_wino_min_t = -1;
-static int use_wino(const sc_resnet *m, const rconv *c, int H, int W) {
-    if (!wino_able(m, c) || !c->wino) return 0;
-    if (g_wino_min_t < 0) {
-        const char *e = getenv("SACCADE_WINO_MIN_T");
-        g_wino_min_t = e ? atoi(e) : 256;
+/* Tile size for a stride-1 3x3 conv on an H x W input: the products are
+ * (OC x C) @ (C x T) and OpenBLAS runs them well only for enough tiles T;
+ * F(4x4) also reads 36/16 more transformed weights than F(2x2). Measured on
+ * ResNet-101's shapes (tools/bench/bench_wino.c): F(4x4) from 64 tiles of
+ * 4x4, else F(2x2) from 64 tiles of 2x2, else im2col. SACCADE_WINO_MIN_T4 /
+ * SACCADE_WINO_MIN_T2 override the thresholds (for benchmarks). */
+static int g_min_t4 = -1, g_min_t2 = -1;
+static int pick_wino(const sc_resnet *m, const rconv *c, int H, int W) {
+    if (!wino_able(m, c)) return 0;
+    if (g_min_t4 < 0) {
+        const char *e4 = getenv("SACCADE_WINO_MIN_T4"), *e2 = getenv("SACCADE_WINO_MIN_T2");
+        g_min_t4 = e4 && *e4 ? atoi(e4) : 64;
+        g_min_t2 = e2 && *e2 ? atoi(e2) : 64;
     }
-    return (long)((H + 1) / 2) * ((W + 1) / 2) >= g_wino_min_t;
+    const long t4 = (long)((H + 3) / 4) * ((W + 3) / 4), t2 = (long)((H + 1) / 2) * ((W + 1) / 2);
+    if (g_min_t4 > 0 && t4 >= g_min_t4) return 4;
+    if (g_min_t2 > 0 && t2 >= g_min_t2) return 2;
+    return 0;
 }
 
 static sc_status parse_config(const char *path, const char *json, char *arch, size_t cap,
@@ -345,18 +329,7 @@ static sc_status load_all(sc_resnet *m, loader *L, const sc_resnet_params *p) {
                             "%s: tensor %s is not part of %s (wrong \"arch\" in saccade.config?)",
                             L->path, ti.name, m->info.arch);
     }
-    if (m->winograd) {
-        if (wino_able(m, &m->stem) && (s = wino_weights(&m->stem, &L->bytes))) return s;
-        for (int i = 0; i < nb; i++) {
-            rblock *b = &m->blocks[i];
-            rconv *cs[3] = {&b->c1, &b->c2, &b->c3};
-            for (int k = 0; k < 3; k++) {
-                if (!cs[k]->w || !wino_able(m, cs[k])) continue;
-                if ((s = wino_weights(cs[k], &L->bytes))) return s;
-            }
-        }
-    }
-    m->info.weight_bytes = L->bytes;
+    m->info.weight_bytes = m->base_bytes = L->bytes;
     return SC_OK;
 }
 
@@ -502,10 +475,8 @@ typedef struct sizes {
 } sizes;
 
 static size_t col_floats(const sc_resnet *m, const rconv *c, int H, int W) {
-    if (use_wino(m, c, H, W)) {
-        size_t T = (size_t)((H + 1) / 2) * ((W + 1) / 2);
-        return 16 * T * (size_t)(c->C + c->OC);
-    }
+    int wm = pick_wino(m, c, H, W);
+    if (wm) return sc_winograd_workspace_floats(wm, c->C, c->OC, H, W);
     if (c->K == 1 && c->stride == 1) return 0;
     return (size_t)c->C * c->K * c->K * conv_out(H, c) * conv_out(W, c);
 }
@@ -568,9 +539,49 @@ static sc_status alloc_bufs(sc_resnet *m, sc_arena *a, const sizes *z) {
     m->bt1 = sc_arena_alloc_floats(a, z->tmp);
     m->bt2 = sc_arena_alloc_floats(a, z->tmp);
     m->bcol = sc_arena_alloc_floats(a, z->col);
+    m->col_n = z->col;
     m->bpool = sc_arena_alloc_floats(a, (size_t)m->info.feature_channels);
     if (!m->bx || !m->by || !m->bds || !m->bt1 || !m->bt2 || !m->bcol || !m->bpool)
         return SC_ERR_NOMEM;
+    return SC_OK;
+}
+
+/* Give conv c the Winograd weights for an H x W input (or drop them). */
+static sc_status set_wino(sc_resnet *m, rconv *c, int H, int W, size_t *bytes) {
+    const int want = pick_wino(m, c, H, W);
+    if (want != c->wino_m) {
+        sc_free(c->wino);
+        c->wino = NULL;
+        c->wino_m = 0;
+        if (want) {
+            size_t n = sc_winograd_weight_floats(want, c->C, c->OC);
+            c->wino = n ? sc_malloc(n * sizeof(float)) : NULL;
+            if (!c->wino) return SC_ERR_NOMEM;
+            sc_status s = sc_winograd_weights(want, c->w, c->C, c->OC, c->wino);
+            if (s) return s;
+            c->wino_m = want;
+        }
+    }
+    if (c->wino_m) *bytes += sc_winograd_weight_floats(c->wino_m, c->C, c->OC) * sizeof(float);
+    return SC_OK;
+}
+
+/* Winograd weights for the convs that use them at H x W (same walk as the
+ * forward); weight_bytes counts them. */
+static sc_status prepare_wino(sc_resnet *m, int H, int W) {
+    size_t bytes = m->base_bytes;
+    sc_status s;
+    int h = conv_out(H, &m->stem), w = conv_out(W, &m->stem);
+    h = (h + 2 - 3) / 2 + 1, w = (w + 2 - 3) / 2 + 1;
+    for (int i = 0; i < m->nblocks; i++) {
+        rblock *b = &m->blocks[i];
+        rconv *cs[3] = {&b->c1, &b->c2, m->info.bottleneck ? &b->c3 : NULL};
+        for (int k = 0; k < 3 && cs[k]; k++) {
+            if ((s = set_wino(m, cs[k], h, w, &bytes))) return s;
+            h = conv_out(h, cs[k]), w = conv_out(w, cs[k]);
+        }
+    }
+    m->info.weight_bytes = bytes;
     return SC_OK;
 }
 
@@ -584,6 +595,7 @@ sc_status sc_resnet_plan(sc_resnet *m, int N, int H, int W) {
     m->arena = NULL;
     m->info.arena_bytes = 0;
     m->info.planned_N = m->info.planned_H = m->info.planned_W = 0;
+    if ((s = prepare_wino(m, H, W))) return s;
     sc_arena *plan = sc_arena_plan();
     if (!plan) return SC_ERR_NOMEM;
     s = alloc_bufs(m, plan, &z);
@@ -662,105 +674,14 @@ static void epilogue(float *out, const float *b, const float *res, int OC, size_
     }
 }
 
-/* Winograd F(2x2, 3x3), stride 1, pad 1 (Lavin & Gray 2015): V (16, C, T)
- * = B^T d B per 4x4 input patch, M[xi] (OC, T) = U[xi] @ V[xi], then
- * Y = A^T M A per 2x2 output tile, fused with bias / residual / ReLU.
- * V lives in ws, M in mbuf (both from the col buffer). */
-static void wino_conv(const rconv *c, const float *x, int H, int W, float *out, const float *res,
-                      int relu, float *ws, float *mbuf) {
-    const int C = c->C, OC = c->OC;
-    const int TH = (H + 1) / 2, TW = (W + 1) / 2, T = TH * TW;
-    const size_t VT = (size_t)C * T, MT = (size_t)OC * T;
-    float *V = ws;
-    /* input transform: d (4x4 patch at (2 th - 1, 2 tw - 1)), V = B^T d B */
-#pragma omp parallel for schedule(static) if (PAR && VT >= PAR_MIN)
-    for (int ch = 0; ch < C; ch++) {
-        const float *xc = x + (size_t)ch * H * W;
-        for (int th = 0; th < TH; th++)
-            for (int tw = 0; tw < TW; tw++) {
-                float d[4][4];
-                const int y0 = 2 * th - 1, x0 = 2 * tw - 1;
-                if (y0 >= 0 && x0 >= 0 && y0 + 3 < H && x0 + 3 < W) {
-                    for (int i = 0; i < 4; i++)
-                        for (int j = 0; j < 4; j++) d[i][j] = xc[(size_t)(y0 + i) * W + x0 + j];
-                } else {
-                    for (int i = 0; i < 4; i++)
-                        for (int j = 0; j < 4; j++) {
-                            int yy = y0 + i, xx = x0 + j;
-                            d[i][j] = (yy >= 0 && yy < H && xx >= 0 && xx < W)
-                                          ? xc[(size_t)yy * W + xx]
-                                          : 0.0f;
-                        }
-                }
-                float t[4][4];
-                for (int j = 0; j < 4; j++) {
-                    t[0][j] = d[0][j] - d[2][j];
-                    t[1][j] = d[1][j] + d[2][j];
-                    t[2][j] = d[2][j] - d[1][j];
-                    t[3][j] = d[1][j] - d[3][j];
-                }
-                const size_t tile = (size_t)th * TW + tw;
-                float *v = V + (size_t)ch * T + tile;
-                for (int i = 0; i < 4; i++) {
-                    v[(size_t)(i * 4 + 0) * VT] = t[i][0] - t[i][2];
-                    v[(size_t)(i * 4 + 1) * VT] = t[i][1] + t[i][2];
-                    v[(size_t)(i * 4 + 2) * VT] = t[i][2] - t[i][1];
-                    v[(size_t)(i * 4 + 3) * VT] = t[i][1] - t[i][3];
-                }
-            }
-    }
-    /* 16 products M[xi] (OC, T) = U[xi] (OC, C) @ V[xi] (C, T) */
-    const size_t plane = (size_t)OC * C;
-    for (int xi = 0; xi < 16; xi++)
-        sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, OC, T, C, 1.0f, c->wino + xi * plane, C, V + xi * VT, T,
-                 0.0f, mbuf + xi * MT, T);
-        /* output transform Y = A^T M A, A^T = [1 1 1 0; 0 1 -1 -1] */
-#pragma omp parallel for schedule(static) if (PAR && MT >= PAR_MIN)
-    for (int oc = 0; oc < OC; oc++) {
-        float *o = out + (size_t)oc * H * W;
-        const float *r = res ? res + (size_t)oc * H * W : NULL;
-        const float bb = c->b[oc];
-        for (int th = 0; th < TH; th++)
-            for (int tw = 0; tw < TW; tw++) {
-                const float *mm = mbuf + (size_t)oc * T + (size_t)th * TW + tw;
-                float mv[16];
-                for (int k = 0; k < 16; k++) mv[k] = mm[(size_t)k * MT];
-                float t[2][4];
-                for (int j = 0; j < 4; j++) {
-                    t[0][j] = mv[j] + mv[4 + j] + mv[8 + j];
-                    t[1][j] = mv[4 + j] - mv[8 + j] - mv[12 + j];
-                }
-                float y[2][2];
-                for (int i = 0; i < 2; i++) {
-                    y[i][0] = t[i][0] + t[i][1] + t[i][2];
-                    y[i][1] = t[i][1] - t[i][2] - t[i][3];
-                }
-                for (int i = 0; i < 2; i++) {
-                    const int yy = 2 * th + i;
-                    if (yy >= H) break;
-                    for (int j = 0; j < 2; j++) {
-                        const int xx = 2 * tw + j;
-                        if (xx >= W) break;
-                        const size_t idx = (size_t)yy * W + xx;
-                        float v = y[i][j] + bb + (r ? r[idx] : 0.0f);
-                        o[idx] = relu && v < 0.0f ? 0.0f : v;
-                    }
-                }
-            }
-    }
-}
-
 /* One conv (+ folded BN) + optional residual + optional ReLU, one image. */
-static void conv_run(const sc_resnet *m, const rconv *c, const float *x, int H, int W, float *out,
-                     const float *res, int relu, int *OHp, int *OWp) {
+static sc_status conv_run(const sc_resnet *m, const rconv *c, const float *x, int H, int W,
+                          float *out, const float *res, int relu, int *OHp, int *OWp) {
     const int OH = conv_out(H, c), OW = conv_out(W, c);
     *OHp = OH, *OWp = OW;
-    if (use_wino(m, c, H, W)) {
-        /* col_floats reserves 16 T (C + OC): V first, then M. */
-        const size_t T = (size_t)((H + 1) / 2) * ((W + 1) / 2);
-        wino_conv(c, x, H, W, out, res, relu, m->bcol, m->bcol + 16 * T * (size_t)c->C);
-        return;
-    }
+    if (c->wino_m) /* fails only on memory for very wide images */
+        return sc_winograd_conv3x3(c->wino_m, c->wino, c->b, x, 1, c->C, c->OC, H, W, res, relu,
+                                   out, m->bcol, m->col_n);
     const size_t OHW = (size_t)OH * OW;
     const int Kd = c->C * c->K * c->K;
     const float *B = x;
@@ -771,6 +692,7 @@ static void conv_run(const sc_resnet *m, const rconv *c, const float *x, int H, 
     sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, c->OC, (int)OHW, Kd, 1.0f, c->w, Kd, B, (int)OHW, 0.0f, out,
              (int)OHW);
     epilogue(out, c->b, res, c->OC, OHW, relu);
+    return SC_OK;
 }
 
 /* 3x3 stride-2 pad-1 max pool (C, H, W) -> (C, OH, OW). */
@@ -818,7 +740,7 @@ sc_status sc_resnet_forward(sc_resnet *m, const float *x, int N, int H, int W, f
     const size_t feat = (size_t)FC * z.FH * z.FW, in_img = (size_t)3 * H * W;
     for (int n = 0; n < N; n++) {
         int h, w, oh, ow;
-        conv_run(m, &m->stem, x + n * in_img, H, W, m->by, NULL, 1, &h, &w);
+        if ((s = conv_run(m, &m->stem, x + n * in_img, H, W, m->by, NULL, 1, &h, &w))) return s;
         oh = (h + 2 - 3) / 2 + 1, ow = (w + 2 - 3) / 2 + 1;
         maxpool(m->by, 64, h, w, m->bx, oh, ow);
         h = oh, w = ow;
@@ -828,15 +750,16 @@ sc_status sc_resnet_forward(sc_resnet *m, const float *x, int N, int H, int W, f
             const float *id = cur;
             int h1, w1, h2, w2, h3, w3;
             if (b->has_ds) {
-                conv_run(m, &b->ds, cur, h, w, m->bds, NULL, 0, &h1, &w1);
+                if ((s = conv_run(m, &b->ds, cur, h, w, m->bds, NULL, 0, &h1, &w1))) return s;
                 id = m->bds;
             }
-            conv_run(m, &b->c1, cur, h, w, m->bt1, NULL, 1, &h1, &w1);
+            if ((s = conv_run(m, &b->c1, cur, h, w, m->bt1, NULL, 1, &h1, &w1))) return s;
             if (m->info.bottleneck) {
-                conv_run(m, &b->c2, m->bt1, h1, w1, m->bt2, NULL, 1, &h2, &w2);
-                conv_run(m, &b->c3, m->bt2, h2, w2, nxt, id, 1, &h3, &w3);
+                if ((s = conv_run(m, &b->c2, m->bt1, h1, w1, m->bt2, NULL, 1, &h2, &w2)) ||
+                    (s = conv_run(m, &b->c3, m->bt2, h2, w2, nxt, id, 1, &h3, &w3)))
+                    return s;
             } else {
-                conv_run(m, &b->c2, m->bt1, h1, w1, nxt, id, 1, &h3, &w3);
+                if ((s = conv_run(m, &b->c2, m->bt1, h1, w1, nxt, id, 1, &h3, &w3))) return s;
             }
             h = h3, w = w3;
             float *t = cur;

@@ -59,12 +59,13 @@ typedef struct sc_resnet_params {
     /* > 0: call sc_set_num_threads(threads) at load (process-wide).
      * 0 (default): leave the current setting. */
     int threads;
-    /* 1: Winograd F(2x2, 3x3) for stride-1 3x3 convs with at least 256
-     * 2x2 output tiles (SACCADE_WINO_MIN_T overrides); costs 16/9 more
-     * memory for those weights (kept beside the plain ones). 0 (default):
-     * im2col + sgemm everywhere, which measured faster on ResNet-101 at 256
-     * (the 16 small products per conv run badly in OpenBLAS). Both stay
-     * within 1e-4 relative of PyTorch. */
+    /* 1 (default): stride-1 3x3 convs use Winograd (sc_winograd.h) where it
+     * pays: F(4x4, 3x3) with at least 64 4x4 output tiles, else F(2x2, 3x3)
+     * with at least 64 2x2 tiles, else im2col + sgemm (SACCADE_WINO_MIN_T4 /
+     * SACCADE_WINO_MIN_T2 override the thresholds; 0 turns one off). The
+     * transformed weights are made by sc_resnet_plan for the planned size
+     * (ResNet-101 at 256x256: +97 MB, counted in weight_bytes). 0: im2col +
+     * sgemm everywhere. Both stay within 1e-4 relative of PyTorch. */
     int winograd;
     /* sc_resnet_load_st only. 1: convs stored pre-folded (tensors
      * <conv>.weight + <conv>.bias and no BatchNorm, as tools/convert_sat.py

@@ -1,5 +1,5 @@
 /* ResNet parity with torchvision (tools/ref/ref_resnet.py): seeded random
- * resnet18 / resnet50 with perturbed BatchNorm statistics and affine (so the
+ * resnet18 / resnet50 / resnet101 with perturbed BatchNorm statistics and affine (so the
  * folding is really exercised), eval mode, converted by
  * tools/convert_torchvision.py; input skimage's astronaut at 1x3x256x256,
  * ImageNet-normalised. Layer4 features and logits must match within 1e-4
@@ -19,7 +19,7 @@ static char *g_dir;
 static const char *refdir(void) {
     if (!g_dir) {
         g_dir = sc_test_tmpdir("resnet_parity");
-        sc_test_python("ref_resnet.py", "'%s' resnet18 resnet50", g_dir);
+        sc_test_python("ref_resnet.py", "'%s' resnet18 resnet50 resnet101", g_dir);
     }
     return g_dir;
 }
@@ -100,6 +100,11 @@ static void test_resnet50(void **state) {
     check_arch("resnet50", 2048);
 }
 
+static void test_resnet101(void **state) {
+    (void)state;
+    check_arch("resnet101", 2048);
+}
+
 /* Batch of 2 (second image flipped) and an odd size: each image of the batch
  * equals its own single-image forward; encoder-only load refuses logits. */
 static void test_batch_and_sizes(void **state) {
@@ -125,6 +130,30 @@ static void test_batch_and_sizes(void **state) {
     assert_int_equal(sc_resnet_forward(m, x, 1, H, W, NULL, lg), SC_ERR_INVALID_ARG);
     assert_non_null(strstr(sc_last_error(), "include_head"));
     assert_int_equal(sc_resnet_forward(m, x, 1, 0, 16, f, NULL), SC_ERR_INVALID_ARG);
+    /* Winograd (default) against im2col at this size, and re-planning to
+     * sizes that pick other tile sizes (F(4x4) / F(2x2) / none) and back. */
+    sc_resnet_params p = sc_resnet_default_params();
+    assert_int_equal(p.winograd, 1);
+    p.winograd = 0;
+    sc_resnet *plain = NULL;
+    SC_TEST_OK(sc_resnet_load(path, &p, &plain));
+    SC_TEST_OK(sc_resnet_forward(plain, x, 1, H, W, g, NULL));
+    SC_TEST_OK(sc_resnet_forward(m, x, 1, H, W, f, NULL));
+    double mx = 0;
+    for (size_t i = 0; i < nf; i++) mx = fmax(mx, fabs(g[i]));
+    sc_test_assert_close("winograd vs im2col at 97x131", f, g, nf, 1e-4, 1e-5 * mx);
+    float *big = malloc((size_t)3 * 256 * 256 * sizeof(float)), *fb = malloc(512 * 64 * 4);
+    assert_non_null(big), assert_non_null(fb);
+    sc_test_fill_uniform(big, (size_t)3 * 256 * 256, -2.0f, 2.0f, 8);
+    SC_TEST_OK(sc_resnet_forward(m, big, 1, 256, 256, fb, NULL));
+    sc_resnet_info i1, i2;
+    SC_TEST_OK(sc_resnet_get_info(m, &i1));
+    SC_TEST_OK(sc_resnet_forward(m, x, 1, H, W, g, NULL));
+    assert_memory_equal(f, g, nf * sizeof(float));
+    SC_TEST_OK(sc_resnet_get_info(m, &i2));
+    assert_true(i1.weight_bytes > i2.weight_bytes); /* more convs use Winograd at 256 */
+    free(big), free(fb);
+    sc_resnet_free(plain);
     free(x), free(f), free(g);
     sc_resnet_free(m);
     free(path);
@@ -225,9 +254,8 @@ static void test_errors(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_resnet18),
-        cmocka_unit_test(test_resnet50),
-        cmocka_unit_test(test_batch_and_sizes),
+        cmocka_unit_test(test_resnet18),  cmocka_unit_test(test_resnet50),
+        cmocka_unit_test(test_resnet101), cmocka_unit_test(test_batch_and_sizes),
         cmocka_unit_test(test_errors),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
