@@ -523,7 +523,9 @@ sc_status sc_saliency_model_load(const char *path, sc_saliency_model **out) {
     sc_status s = sc_safetensors_open(path, &st);
     if (s) return s;
     const char *cfg = sc_safetensors_metadata(st, "saccade.config");
-    const char *task = sc_safetensors_metadata(st, "saccade.task");
+    const char *task0 = sc_safetensors_metadata(st, "saccade.task");
+    char task[32] = "";
+    if (task0) snprintf(task, sizeof task, "%s", task0);
     int has_vocab = sc_safetensors_metadata(st, "saccade.vocab") != NULL;
     char arch[32] = "";
     cJSON *root = cfg ? cJSON_Parse(cfg) : NULL;
@@ -533,7 +535,7 @@ sc_status sc_saliency_model_load(const char *path, sc_saliency_model **out) {
     sc_safetensors_free(st);
     sc_saliency_model *m = sc_calloc(1, sizeof *m);
     if (!m) return sc_set_error(SC_ERR_NOMEM, "out of memory");
-    if (task && strcmp(task, "caption") != 0) {
+    if (task[0] && strcmp(task, "caption") != 0) {
         s = sc_set_error(SC_ERR_UNSUPPORTED,
                          "%s: a %s model; model saliency takes a captioner, a classifier or an "
                          "ST-CNN",
