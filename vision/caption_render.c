@@ -23,6 +23,24 @@ sc_attention_grid_params sc_attention_grid_default_params(void) {
     return p;
 }
 
+sc_status sc_attention_upsample(const float *alpha, int grid, int w, int h, sc_map *out) {
+    if (out) memset(out, 0, sizeof *out);
+    if (!alpha || !out)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_attention_upsample: NULL argument");
+    if (grid < 1 || grid > 4096 || w < 1 || h < 1)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "sc_attention_upsample: grid %d (must be 1..4096), size %dx%d", grid, w,
+                            h);
+    sc_map src = {grid, grid, (float *)alpha};
+    sc_status s = sc_map_resize_bilinear(&src, w, h, out);
+    if (s) return s;
+    /* pyramid_expand: sigma = upscale / 3, upscale = the cell size */
+    double sigma = sqrt(((double)w / grid) * ((double)h / grid)) / 3.0;
+    if (sigma > 1000.0) sigma = 1000.0;
+    if ((s = sc_map_gaussian_blur(out, (float)sigma))) sc_map_free(out);
+    return s;
+}
+
 sc_status sc_attention_grid(const sc_image *img, const float *alphas, int grid, int n,
                             const char *const *words, const sc_attention_grid_params *p,
                             sc_image *out) {
@@ -69,11 +87,13 @@ sc_status sc_attention_grid(const sc_image *img, const float *alphas, int grid, 
     hp.colormap = p->colormap;
     hp.norm = SC_NORM_MINMAX;
     hp.alpha = p->alpha;
-    hp.smooth_sigma = (float)S / (float)grid / 3.0f; /* pyramid_expand: sigma = upscale / 3 */
+    hp.smooth_sigma = 0.0f; /* sc_attention_upsample smooths */
     size_t P = (size_t)grid * grid;
     for (int t = 0; !s && t < n; t++) {
-        sc_map m = {grid, grid, (float *)(alphas + (size_t)t * P)};
-        s = sc_overlay_heatmap(&base, &m, &hp, &panels[1 + t]);
+        sc_map m = {0};
+        s = sc_attention_upsample(alphas + (size_t)t * P, grid, S, S, &m);
+        if (!s) s = sc_overlay_heatmap(&base, &m, &hp, &panels[1 + t]);
+        sc_map_free(&m);
         caps[1 + t] = words ? words[t] : NULL;
     }
     if (!s) {

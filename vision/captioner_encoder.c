@@ -23,6 +23,9 @@ struct sc_encoder_impl {
     size_t fmap_cap, pooled_cap, dpooled_cap, dfmap_cap, xin_cap;
     /* last encode_batch (for the backward pass) */
     int last_N, last_C, last_h, last_w, last_train;
+    int last_cnn, last_H, last_W; /* last encode ran the CNN (any mode), its input size */
+    float *dxin;                  /* scratch for the input gradient (N, in_channels, H, W) */
+    size_t dxin_cap;
 };
 
 static sc_status grow(float **buf, size_t *cap, size_t n) {
@@ -44,6 +47,7 @@ void sc_cap_encoder_free(struct sc_encoder_impl *e) {
     sc_free(e->dpooled);
     sc_free(e->dfmap);
     sc_free(e->xin);
+    sc_free(e->dxin);
     sc_free(e);
 }
 
@@ -261,6 +265,7 @@ sc_status sc_captioner_encode_batch(sc_captioner *m, const float *images, int N,
     if ((s = sc_adaptive_avgpool2d_forward(e->pooled, fmap, N, C, h, w, G, G))) return s;
     to_pc(e->pooled, N, C, P, features);
     e->last_N = N, e->last_C = C, e->last_h = h, e->last_w = w, e->last_train = train && e->cnn;
+    e->last_cnn = e->cnn != NULL, e->last_H = H, e->last_W = W;
     return SC_OK;
 }
 
@@ -283,6 +288,39 @@ sc_status sc_captioner_encode_backward(sc_captioner *m, const float *dfeatures) 
     memset(e->dfmap, 0, (size_t)N * C * h * w * sizeof(float)); /* the pool accumulates */
     if ((s = sc_adaptive_avgpool2d_backward(e->dfmap, e->dpooled, N, C, h, w, G, G))) return s;
     return sc_cnn_backward(e->cnn, e->dfmap, NULL);
+}
+
+sc_status sc_captioner_encode_input_backward(sc_captioner *m, const float *dfeatures,
+                                             float *dimages) {
+    if (!m || !dfeatures || !dimages)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "sc_captioner_encode_input_backward: NULL argument");
+    struct sc_encoder_impl *e = m->enc;
+    if (!e || !e->cnn)
+        return sc_set_error(SC_ERR_UNSUPPORTED,
+                            "sc_captioner_encode_input_backward: only the cnn encoder has a "
+                            "backward pass (this model's encoder is \"%s\")",
+                            m->cfg.encoder == SC_CAP_ENC_RESNET ? "resnet" : "features");
+    if (!e->last_cnn)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "sc_captioner_encode_input_backward: no sc_captioner_encode before");
+    const int N = e->last_N, C = e->last_C, h = e->last_h, w = e->last_w, G = m->cfg.grid;
+    const int IC = sc_cnn_get_config(e->cnn)->in_channels;
+    const size_t plane = (size_t)e->last_H * e->last_W, nx = (size_t)N * IC * plane;
+    sc_status s;
+    if ((s = grow(&e->dpooled, &e->dpooled_cap, (size_t)N * C * m->P)) ||
+        (s = grow(&e->dfmap, &e->dfmap_cap, (size_t)N * C * h * w)) ||
+        (s = grow(&e->dxin, &e->dxin_cap, nx)))
+        return s;
+    from_pc(dfeatures, N, C, m->P, e->dpooled);
+    memset(e->dfmap, 0, (size_t)N * C * h * w * sizeof(float));
+    if ((s = sc_adaptive_avgpool2d_backward(e->dfmap, e->dpooled, N, C, h, w, G, G))) return s;
+    memset(e->dxin, 0, nx * sizeof(float));
+    if ((s = sc_cnn_backward(e->cnn, e->dfmap, e->dxin))) return s;
+    for (int b = 0; b < N; b++)
+        for (size_t i = 0; i < 3 * plane; i++)
+            dimages[(size_t)b * 3 * plane + i] += e->dxin[(size_t)b * IC * plane + i];
+    return SC_OK;
 }
 
 sc_status sc_captioner_encode(sc_captioner *m, const float *image, int H, int W, float *features) {

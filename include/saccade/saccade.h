@@ -29,5 +29,6 @@
 #include "saccade/sc_captioner.h"
 #include "saccade/sc_stn.h"
 #include "saccade/sc_caption_render.h"
+#include "saccade/sc_saliency_model.h"
 #include "saccade/sc_vqa.h"
 #endif

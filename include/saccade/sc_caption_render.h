@@ -47,6 +47,15 @@ typedef struct sc_attention_grid_params {
 } sc_attention_grid_params;
 sc_attention_grid_params sc_attention_grid_default_params(void);
 
+/* One attention map (grid x grid, row-major) as a w x h map: bilinear
+ * upsampling (align_corners = 0) and a Gaussian of sigma = a third of a grid
+ * cell, sqrt((w / grid) * (h / grid)) / 3 pixels (the tutorial's
+ * pyramid_expand: sigma = upscale / 3). Values are not normalised. This is
+ * the map every attention panel of sc_attention_grid shows, and the
+ * attention saliency of sc_saliency_model.h. out receives a new map.
+ * Errors: SC_ERR_INVALID_ARG (NULL, grid not in [1, 4096], w or h < 1). */
+sc_status sc_attention_upsample(const float *alpha, int grid, int w, int h, sc_map *out);
+
 /* The figure for n tokens: alphas is n x grid x grid (row-major, one map per
  * token), words[t] labels token t (NULL entries are drawn unlabelled). The
  * image may have 1, 3 or 4 channels. Output width: margin + cols' * (panel +

@@ -176,6 +176,15 @@ sc_status sc_captioner_encode_batch(sc_captioner *m, const float *images, int N,
  * through the pool. */
 sc_status sc_captioner_encode_backward(sc_captioner *m, const float *dfeatures);
 
+/* Backward of the last sc_captioner_encode / sc_captioner_encode_batch
+ * (cnn encoder, eval or train mode) to its input: dfeatures (N, P, E) ->
+ * dimages (N, 3, H, W) ACCUMULATED, w.r.t. the normalised images (the
+ * CoordConv channels' gradients are dropped). The CNN's parameter grads are
+ * accumulated too (zero them before training). The encoded images must still
+ * be valid. For input-gradient saliency (sc_saliency_model.h). */
+sc_status sc_captioner_encode_input_backward(sc_captioner *m, const float *dfeatures,
+                                             float *dimages);
+
 /* ================================================================ decoding */
 typedef struct sc_beam_params {
     int beam_size;        /* k (3; 1 = greedy) */

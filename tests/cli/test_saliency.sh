@@ -99,9 +99,7 @@ check "'-' twice" 2 "$cli" saliency - - -o "$tmp/x"
 
 # Usage errors.
 check "bad method" 2 "$cli" saliency "$cat" --method itti -o "$tmp/x.png"
-check "gradcam needs a model" 2 "$cli" saliency "$cat" --method gradcam -o "$tmp/x.png"
-expect_grep "gradcam message" "$tmp/err" "needs --model \(not yet available\)"
-check "attention needs a model" 2 "$cli" saliency "$cat" --method attention -o "$tmp/x.png"
+check "model options need a model method" 2 "$cli" saliency "$cat" --word cat -o "$tmp/x.png"
 check "bad alpha" 2 "$cli" saliency "$cat" --alpha 1.5 -o "$tmp/x.png"
 check "alpha junk" 2 "$cli" saliency "$cat" --alpha 0.5x -o "$tmp/x.png"
 check "missing -o" 2 "$cli" saliency "$cat"

@@ -1,28 +1,50 @@
-/* saccade saliency: bottom-up saliency maps and overlays for images. */
+/* saccade saliency: bottom-up and model-based saliency maps and overlays for
+ * images. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "batch.h"
 #include "cli.h"
 #include "saccade/sc_maps_io.h"
+#include "saccade/sc_saliency_model.h"
 
-typedef enum { M_SPECTRAL, M_SPECTRAL_HZ, M_PQFT, M_FINEGRAINED } sal_method;
+#define DEFAULT_MODEL "models/scenes-captioner.safetensors"
+
+typedef enum {
+    M_SPECTRAL,
+    M_SPECTRAL_HZ,
+    M_PQFT,
+    M_FINEGRAINED,
+    M_ATTENTION,
+    M_GRADCAM,
+    M_GRADIENT,
+    M_ROLLOUT
+} sal_method;
 
 static const struct {
     const char *name, *caption;
+    int model; /* 1: needs a model (sc_saliency_model.h) */
+    sc_model_saliency_method mm;
 } METHODS[] = {
-    {"spectral", "spectral residual"},
-    {"spectral-hz", "spectral residual (Hou & Zhang)"},
-    {"pqft", "PQFT"},
-    {"finegrained", "fine-grained"},
+    {"spectral", "spectral residual", 0, 0},
+    {"spectral-hz", "spectral residual (Hou & Zhang)", 0, 0},
+    {"pqft", "PQFT", 0, 0},
+    {"finegrained", "fine-grained", 0, 0},
+    {"attention", "attention", 1, SC_MSAL_ATTENTION},
+    {"gradcam", "Grad-CAM", 1, SC_MSAL_GRADCAM},
+    {"gradient", "input gradient", 1, SC_MSAL_GRADIENT},
+    {"rollout", "attention rollout", 1, SC_MSAL_ROLLOUT},
 };
+#define NMETHODS ((int)(sizeof METHODS / sizeof METHODS[0]))
 
 void verb_saliency_help(FILE *out) {
     fprintf(out,
             "usage: saccade saliency IMAGE|DIR|-... -o OUT [--method M] [--colormap NAME]\n"
             "                        [--alpha A] [--raw FILE|DIR] [--raw-format npy|png]\n"
-            "                        [--panel] [--panel-size N] [--json] [--threads N]\n\n"
-            "Bottom-up saliency maps, blended onto each image as a heat map.\n"
+            "                        [--panel] [--panel-size N] [--json] [--threads N]\n"
+            "                        [--model M] [--word W] [--aggregate mean|max]\n"
+            "                        [--class K]\n\n"
+            "Bottom-up or model-based saliency maps, blended onto each image as a heat map.\n"
             "--method   spectral     spectral residual, identical to OpenCV's\n"
             "                        StaticSaliencySpectralResidual (default)\n"
             "           spectral-hz  spectral residual as Hou & Zhang (CVPR 2007) describe it\n"
@@ -30,7 +52,27 @@ void verb_saliency_help(FILE *out) {
             "                        (Guo et al., CVPR 2008), uses colour\n"
             "           finegrained  centre-surround differences (Montabone & Soto 2010),\n"
             "                        identical to OpenCV's StaticSaliencyFineGrained\n"
-            "           attention, gradcam: need --model (not yet available)\n"
+            "           attention    a captioner's attention over its own caption: for --word\n"
+            "                        W, or aggregated over the caption's words (--aggregate\n"
+            "                        mean, the default, or max per cell); upsampled and\n"
+            "                        smoothed as in 'saccade caption --attention'\n"
+            "           gradcam      Grad-CAM: captioner (target: log-probability of --word\n"
+            "                        at the step that generated it, teacher-forced, or of the\n"
+            "                        whole caption), classifier or ST-CNN (target: the logit\n"
+            "                        of the predicted class or --class; last conv feature\n"
+            "                        map, warped back through the transformer)\n"
+            "           gradient     plain input gradient, max |d target / d pixel| over\n"
+            "                        channels (captioners with a cnn encoder, classifiers)\n"
+            "           rollout      attention rollout: needs a ViT encoder (no saccade\n"
+            "                        model has one yet: a clear error)\n"
+            "--model M  for the model methods: a captioner, classifier or ST-CNN\n"
+            "           .safetensors, recognised by its config (e.g.\n"
+            "           assets/models/fashion-stn.safetensors); default: the shipped\n"
+            "           assets/" DEFAULT_MODEL "\n"
+            "--word W   captioners: explain the first step of the generated caption that\n"
+            "           produced W (an error names the caption when W is not in it)\n"
+            "--aggregate mean|max  attention without --word (default mean)\n"
+            "--class K  classifiers: explain class K (index or name; default: predicted)\n"
             "-o OUT     a directory (created if missing): DIR/<name>.<method>.png per image\n"
             "           (<name>-2, -3, ... when names repeat), or OUT.png/.jpg for one image\n"
             "--colormap viridis (default), inferno, magma, jet, gray\n"
@@ -44,7 +86,9 @@ void verb_saliency_help(FILE *out) {
             "           has the image's size, scaled down to 1024 pixels at most\n"
             "--panel-size N  scale each panel so its longer side is N pixels (implies --panel)\n"
             "--json     print one JSON object per image: path, method, size, outputs, map\n"
-            "           min/max/mean and the peak's location\n"
+            "           min/max/mean and the peak's location; model methods add model,\n"
+            "           caption (or class name), word, step, target and score (the\n"
+            "           differentiated log-probability or logit)\n"
             "--threads  threads for saccade's own loops (default: all cores)\n\n"
             "Inputs: files as given; directories are searched recursively for images\n"
             "(.png .jpg .jpeg .bmp .gif .tga .psd .hdr .pnm .ppm .pgm), in sorted order;\n"
@@ -56,6 +100,9 @@ void verb_saliency_help(FILE *out) {
 
 typedef struct sal_ctx {
     sal_method method;
+    sc_saliency_model *model; /* model methods */
+    const char *model_path;
+    sc_model_saliency_params mp;
     sc_heatmap_params hp;
     int panel, json;
     int panel_size;  /* longer side of each panel (0: the image's, at most 1024) */
@@ -64,7 +111,11 @@ typedef struct sal_ctx {
     const char *raw_ext; /* ".npy" or ".png" in directory mode */
 } sal_ctx;
 
-static sc_status compute(sal_method m, const sc_image *img, sc_map *out) {
+static sc_status compute(sal_ctx *c, const sc_image *img, sc_map *out,
+                         sc_model_saliency_info *info) {
+    sal_method m = c->method;
+    if (METHODS[m].model)
+        return sc_saliency_model_compute(c->model, METHODS[m].mm, img, &c->mp, out, info);
     switch (m) {
     case M_SPECTRAL:
         return sc_saliency_sr_opencv(img, out);
@@ -74,6 +125,8 @@ static sc_status compute(sal_method m, const sc_image *img, sc_map *out) {
         return sc_saliency_pqft(img, NULL, out);
     case M_FINEGRAINED:
         return sc_saliency_finegrained(img, out);
+    default:
+        break;
     }
     return sc_set_error(SC_ERR_INVALID_ARG, "unknown method");
 }
@@ -113,7 +166,9 @@ static int one_image(const cli_batch *b, int i, void *vctx) {
     int bad = 1;
     sc_image_load_params lp = sc_image_load_default_params();
     if (sc_image_load(b->paths[i], &lp, &img, NULL)) goto done;
-    if (compute(c->method, &img, &map)) goto done;
+    sc_model_saliency_info info;
+    memset(&info, 0, sizeof info);
+    if (compute(c, &img, &map, &info)) goto done;
     if (map.w != img.w || map.h != img.h) { /* the methods return full size; make sure */
         sc_map full;
         if (sc_map_resize_bilinear(&map, img.w, img.h, &full)) goto done;
@@ -121,9 +176,15 @@ static int one_image(const cli_batch *b, int i, void *vctx) {
         map = full;
     }
     if (sc_overlay_heatmap(&img, &map, &c->hp, &ov)) goto done;
-    if (c->panel &&
-        make_panel(&img, &map, &ov, &c->hp, METHODS[c->method].caption, c->panel_size, &panel))
-        goto done;
+    char label[600];
+    if (METHODS[c->method].model && c->mp.word)
+        snprintf(label, sizeof label, "%s: %s", METHODS[c->method].caption, c->mp.word);
+    else if (METHODS[c->method].model && info.target >= 0 && !c->mp.word &&
+             sc_saliency_model_get_kind(c->model) != SC_SMODEL_CAPTIONER)
+        snprintf(label, sizeof label, "%s: %s", METHODS[c->method].caption, info.caption);
+    else
+        snprintf(label, sizeof label, "%s", METHODS[c->method].caption);
+    if (c->panel && make_panel(&img, &map, &ov, &c->hp, label, c->panel_size, &panel)) goto done;
     char suffix[64];
     if (b->out_file) {
         out = strdup(b->out_file);
@@ -168,6 +229,25 @@ static int one_image(const cli_batch *b, int i, void *vctx) {
             cli_json_string(stdout, raw);
         else
             fputs("null", stdout);
+        if (METHODS[c->method].model) {
+            int cap = sc_saliency_model_get_kind(c->model) == SC_SMODEL_CAPTIONER;
+            printf(", \"model\": ");
+            cli_json_string(stdout, c->model_path);
+            printf(", \"model_kind\": \"%s\", \"%s\": ",
+                   sc_saliency_model_kind_name(sc_saliency_model_get_kind(c->model)),
+                   cap ? "caption" : "class_name");
+            cli_json_string(stdout, info.caption);
+            printf(", \"word\": ");
+            if (c->mp.word)
+                cli_json_string(stdout, c->mp.word);
+            else
+                fputs("null", stdout);
+            printf(", \"step\": %d, \"target\": %d, \"score\": ", info.step, info.target);
+            if (isfinite(info.score))
+                printf("%.9g", info.score);
+            else
+                fputs("null", stdout);
+        }
         printf(
             ", \"min\": %.9g, \"max\": %.9g, \"mean\": %.9g, \"peak\": {\"x\": %d, \"y\": %d}}\n",
             lo, hi, sum / (double)n, (int)(peak % (size_t)map.w), (int)(peak / (size_t)map.w));
@@ -190,7 +270,9 @@ int verb_saliency(int argc, char **argv) {
     c.method = M_SPECTRAL;
     c.hp = sc_heatmap_default_params();
     c.raw_ext = ".npy";
-    const char *out = NULL, *threads = NULL;
+    c.mp = sc_model_saliency_default_params();
+    const char *out = NULL, *threads = NULL, *model = NULL, *aggregate = NULL, *cls = NULL;
+    char model_path[4096];
     char **inputs = calloc((size_t)argc, sizeof *inputs);
     int ninputs = 0, only_positional = 0, rc = CLI_OK;
     if (!inputs) {
@@ -216,14 +298,29 @@ int verb_saliency(int argc, char **argv) {
             if (!more) USAGE("--method needs a name");
             const char *m = argv[++i];
             int found = 0;
-            for (int k = 0; k < (int)(sizeof METHODS / sizeof METHODS[0]); k++)
+            for (int k = 0; k < NMETHODS; k++)
                 if (!strcmp(m, METHODS[k].name)) c.method = (sal_method)k, found = 1;
-            if (!found && (!strcmp(m, "attention") || !strcmp(m, "gradcam")))
-                USAGE("--method %s needs --model (not yet available)", m);
             if (!found)
-                USAGE("unknown method '%s' (choose spectral, spectral-hz, pqft or finegrained)", m);
+                USAGE("unknown method '%s' (choose spectral, spectral-hz, pqft, finegrained, "
+                      "attention, gradcam, gradient or rollout)",
+                      m);
         } else if (!strcmp(a, "--model")) {
-            USAGE("--model is not yet available (the attention and gradcam methods come later)");
+            if (!more || !argv[i + 1][0]) USAGE("--model needs a model file");
+            model = argv[++i];
+        } else if (!strcmp(a, "--word")) {
+            if (!more || !argv[i + 1][0]) USAGE("--word needs a word");
+            c.mp.word = argv[++i];
+        } else if (!strcmp(a, "--aggregate")) {
+            aggregate = more ? argv[++i] : "";
+            if (!strcmp(aggregate, "mean"))
+                c.mp.aggregate = SC_SAL_AGG_MEAN;
+            else if (!strcmp(aggregate, "max"))
+                c.mp.aggregate = SC_SAL_AGG_MAX;
+            else
+                USAGE("--aggregate needs mean or max");
+        } else if (!strcmp(a, "--class")) {
+            if (!more || !argv[i + 1][0]) USAGE("--class needs a class index or name");
+            cls = argv[++i];
         } else if (!strcmp(a, "--colormap")) {
             if (!more) USAGE("--colormap needs a name");
             if (sc_colormap_from_name(argv[++i], &c.hp.colormap)) USAGE("%s", sc_last_error());
@@ -261,6 +358,53 @@ int verb_saliency(int argc, char **argv) {
     if (ninputs == 0) USAGE("need at least one IMAGE, DIRECTORY or '-'");
     if (!out || !out[0]) USAGE("need -o OUT (a directory, or OUT.png/.jpg for one image)");
     if (threads && (rc = cli_batch_threads(V, threads))) goto end;
+    int needs_model = METHODS[c.method].model;
+    if (!needs_model && (model || c.mp.word || aggregate || cls))
+        USAGE("--model, --word, --aggregate and --class are for the model methods (attention, "
+              "gradcam, gradient, rollout), not --method %s",
+              METHODS[c.method].name);
+    if (aggregate && c.method != M_ATTENTION) USAGE("--aggregate is for --method attention");
+    if (aggregate && c.mp.word) USAGE("--aggregate and --word exclude each other");
+    if (needs_model) {
+        if (!model) {
+            if (sc_find_asset(DEFAULT_MODEL, model_path, sizeof model_path)) {
+                fprintf(
+                    stderr,
+                    "saccade saliency: no --model given and the default model assets/" DEFAULT_MODEL
+                    " was not found (looked in $SACCADE_ASSETS, the source tree and the "
+                    "installed share/saccade); pass --model FILE\n");
+                rc = CLI_FAIL;
+                goto end;
+            }
+            model = model_path;
+        }
+        if (sc_saliency_model_load(model, &c.model)) {
+            rc = cli_fail(NULL);
+            goto end;
+        }
+        c.model_path = model;
+        sc_saliency_model_kind kind = sc_saliency_model_get_kind(c.model);
+        if (kind == SC_SMODEL_CAPTIONER && cls)
+            USAGE("--class is for classifiers; %s is a captioner (use --word)", model);
+        if (kind != SC_SMODEL_CAPTIONER && c.mp.word)
+            USAGE("--word is for captioners; %s is a%s %s (use --class)", model,
+                  kind == SC_SMODEL_CLASSIFIER ? "" : "n",
+                  kind == SC_SMODEL_CLASSIFIER ? "classifier" : "ST-CNN");
+        if (cls) {
+            sc_classifier *cm = kind == SC_SMODEL_STCNN
+                                    ? sc_stcnn_classifier(sc_saliency_model_stcnn(c.model))
+                                    : sc_saliency_model_classifier(c.model);
+            int K = sc_classifier_get_config(cm)->num_classes, k = -1;
+            for (int j = 0; j < K && k < 0; j++) {
+                const char *nm = sc_classifier_class_name(cm, j);
+                if (nm && !strcmp(nm, cls)) k = j;
+            }
+            if (k < 0 && (!cli_parse_int(cls, &k) || k < 0 || k >= K))
+                USAGE("--class '%s' is neither a class name nor an index 0..%d of %s", cls, K - 1,
+                      model);
+            c.mp.target = k;
+        }
+    }
 
     cli_batch b;
     rc = cli_batch_expand(V, inputs, ninputs, &b);
@@ -274,6 +418,7 @@ int verb_saliency(int argc, char **argv) {
     sc_saliency_fftw_cleanup();
 end:
 #undef USAGE
+    sc_saliency_model_free(c.model);
     free(inputs);
     return rc;
 }

@@ -18,7 +18,6 @@ import sys
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import st_numpy  # noqa: E402
@@ -29,56 +28,7 @@ OUT = sys.argv[1]
 os.makedirs(OUT, exist_ok=True)
 
 
-from torch_cnn import CNN, Stage  # noqa: E402,F401
-
-
-class STN(nn.Module):
-    """loc (CNN, optional) -> flatten -> fc1 + ReLU (optional) -> fc2 -> theta
-    -> affine_grid -> grid_sample (bilinear, zeros, align_corners=False)."""
-
-    def __init__(self, cfg):
-        super().__init__()
-        self.cfg = cfg
-        c, h, w = cfg["input"]
-        self.loc = CNN(cfg["loc_cnn"]) if cfg["loc_cnn"] else None
-        with torch.no_grad():
-            f = self.loc(torch.zeros(1, c, h, w)) if self.loc else torch.zeros(1, c, h, w)
-        nf = f.numel()
-        self.P = 6 if cfg["transform"] == "affine" else 3
-        hid = cfg["hidden"]
-        self.fc1 = nn.Linear(nf, hid) if hid else None
-        self.fc2 = nn.Linear(hid if hid else nf, self.P)
-
-    def forward(self, x):
-        f = self.loc(x) if self.loc else x
-        f = f.flatten(1)
-        if self.fc1 is not None:
-            f = torch.relu(self.fc1(f))
-        p = self.fc2(f)
-        if self.P == 6:
-            theta = p.view(-1, 2, 3)
-        else:
-            z = torch.zeros_like(p[:, 0])
-            theta = torch.stack([p[:, 0], z, p[:, 1], z, p[:, 0], p[:, 2]], 1).view(-1, 2, 3)
-        oh, ow = self.cfg["output"]
-        grid = F.affine_grid(theta, (x.shape[0], x.shape[1], oh, ow), align_corners=False)
-        g = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-        return g, theta
-
-
-class STCNN(nn.Module):
-    def __init__(self, scfg, ccfg):
-        super().__init__()
-        self.stn = STN(scfg)
-        self.encoder = CNN(ccfg["encoder"])
-        self.head = nn.Linear(ccfg["encoder"]["channels"][-1], ccfg["num_classes"])
-        self.register_buffer("mean", torch.tensor(ccfg["mean"]).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(ccfg["std"]).view(1, -1, 1, 1), persistent=False)
-
-    def forward(self, x):  # dropout p = 0 in the test
-        g, theta = self.stn(x)
-        f = self.encoder((g - self.mean) / self.std)
-        return self.head(f.mean(dim=(2, 3))), theta
+from torch_cnn import STCNN  # noqa: E402
 
 
 def save(case, name, t):

@@ -1,0 +1,160 @@
+/* saccade: model-based saliency: where a trained model looks.
+ *
+ * Methods
+ *   attention  a captioner's attention weights (alphas over the grid x grid
+ *              cells, sc_captioner.h) for one word of its own caption, or
+ *              aggregated (mean or max per cell) over the caption's words
+ *              (<end> excluded), upsampled and smoothed exactly as the
+ *              attention grid figures (sc_attention_upsample), min-max
+ *              normalised.
+ *   gradcam    Grad-CAM (Selvaraju et al. 2017): channel weights = the mean
+ *              over the feature map of the target's gradient, ReLU of the
+ *              weighted sum of the feature maps, divided by its maximum.
+ *              Classifier / ST-CNN: the last conv feature map of the
+ *              classifier's encoder, target = a class logit (pre-softmax);
+ *              for the ST-CNN the map lives on the glimpse and is warped back
+ *              to the input through the inverse of theta (zero outside the
+ *              glimpse). Captioner: the (P, E) feature grid, target = the
+ *              teacher-forced log-probability of one word at the step that
+ *              generated it (or of the whole generated caption), upsampled and
+ *              smoothed as attention maps.
+ *   gradient   plain input gradient (Simonyan et al. 2014): max over channels
+ *              of |d target / d pixel|, divided by its maximum. The captioner
+ *              needs a cnn encoder (backward through it to the image); the
+ *              gradient is taken w.r.t. the model's (resized) input, in pixel
+ *              units ([0, 1] values), and resized bilinearly to the image.
+ *   rollout    attention rollout (sc_attention_rollout) needs a ViT encoder;
+ *              no saccade captioner or classifier has one yet, so it fails
+ *              with SC_ERR_UNSUPPORTED naming the model's encoder.
+ * Every map is h x w of the image given, values in [0, 1].
+ *
+ * Models: sc_saliency_model_load picks the kind from the file's
+ * "saccade.config": {"arch": "stcnn"} (sc_stn.h), {"arch": "classifier"}
+ * (sc_classifier.h), or a captioner (sc_captioner.h, has "saccade.vocab").
+ * Classifier inputs: the image is resized (triangle filter) to the model's
+ * input size and converted to gray (0.299, 0.587, 0.114) for 1-channel
+ * models, as 'saccade stn' does. A model must not be used from two threads
+ * at once. */
+#ifndef SACCADE_SC_SALIENCY_MODEL_H
+#define SACCADE_SC_SALIENCY_MODEL_H
+
+#include <stdint.h>
+#include "saccade/sc_captioner.h"
+#include "saccade/sc_classifier.h"
+#include "saccade/sc_error.h"
+#include "saccade/sc_image.h"
+#include "saccade/sc_overlay.h"
+#include "saccade/sc_stn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- kernels */
+/* Grad-CAM of a feature map and the target's gradient w.r.t. it, both
+ * (C, h, w): w_c = mean_ij grad[c, i, j], cam = ReLU(sum_c w_c fmap[c]),
+ * divided by its maximum (all zero when the maximum is not > 0). cam: h*w. */
+sc_status sc_gradcam(const float *fmap, const float *grad, int C, int h, int w, float *cam);
+/* Input-gradient map: map[i] = max_c |grad[c, i]| (grad (C, h, w)), divided
+ * by its maximum (all zero for a zero gradient). map: h*w. */
+sc_status sc_gradient_map(const float *grad, int C, int h, int w, float *map);
+
+/* ---------------------------------------------------------------- models */
+typedef enum sc_model_saliency_method {
+    SC_MSAL_ATTENTION = 0,
+    SC_MSAL_GRADCAM = 1,
+    SC_MSAL_GRADIENT = 2,
+    SC_MSAL_ROLLOUT = 3
+} sc_model_saliency_method;
+/* "attention", "gradcam", "gradient", "rollout" (NULL if unknown). */
+const char *sc_model_saliency_method_name(sc_model_saliency_method m);
+
+typedef enum sc_saliency_aggregate {
+    SC_SAL_AGG_MEAN = 0,
+    SC_SAL_AGG_MAX = 1
+} sc_saliency_aggregate;
+
+typedef struct sc_model_saliency_params {
+    sc_beam_params beam;             /* captioner: decoding of the caption (beam 5, max_len 51) */
+    const char *word;                /* captioner: NULL = the whole caption; else the first step
+                                        that generated this word (SC_ERR_INVALID_ARG when the
+                                        caption lacks it; the message quotes the caption) */
+    sc_saliency_aggregate aggregate; /* attention over the caption's words (mean) */
+    int target;                      /* classifiers: class index, -1 = the predicted class */
+} sc_model_saliency_params;
+sc_model_saliency_params sc_model_saliency_default_params(void);
+
+typedef struct sc_model_saliency_info {
+    char caption[512]; /* captioner: the generated caption (truncated to fit); classifiers:
+                          the name of the class explained */
+    int step;          /* captioner: 0-based index of the word among the generated
+                          tokens, -1 for the whole caption */
+    int target;        /* classifiers: the class explained; captioner: the word's id, -1 */
+    double score;      /* the differentiated quantity: the class logit, or the log-probability
+                          of the word / of the whole caption (<end> included); attention: the
+                          word's log-probability or the caption's score */
+} sc_model_saliency_info;
+
+typedef enum sc_saliency_model_kind {
+    SC_SMODEL_CAPTIONER = 0,
+    SC_SMODEL_CLASSIFIER = 1,
+    SC_SMODEL_STCNN = 2
+} sc_saliency_model_kind;
+
+typedef struct sc_saliency_model sc_saliency_model; /* opaque */
+/* Load a captioner, classifier or ST-CNN file (kind from its metadata;
+ * SC_ERR_UNSUPPORTED naming the file for any other model, e.g. VQA). */
+sc_status sc_saliency_model_load(const char *path, sc_saliency_model **out);
+void sc_saliency_model_free(sc_saliency_model *m);
+sc_saliency_model_kind sc_saliency_model_get_kind(const sc_saliency_model *m);
+/* "captioner", "classifier", "stcnn". */
+const char *sc_saliency_model_kind_name(sc_saliency_model_kind k);
+/* The underlying model (NULL for the other kinds); owned by m. */
+sc_captioner *sc_saliency_model_captioner(sc_saliency_model *m);
+sc_classifier *sc_saliency_model_classifier(sc_saliency_model *m);
+sc_stcnn *sc_saliency_model_stcnn(sc_saliency_model *m);
+
+/* The map of `method` for img (1, 3 or 4 channels) into out (img->w x
+ * img->h, new). p may be NULL (defaults); info may be NULL. Errors:
+ * SC_ERR_UNSUPPORTED for a method the model cannot do (attention on a
+ * classifier, gradient on a captioner without a cnn encoder, rollout),
+ * SC_ERR_INVALID_ARG for a word on a classifier, a class out of range, or
+ * a word that is not in the caption (the message quotes the caption). */
+sc_status sc_saliency_model_compute(sc_saliency_model *m, sc_model_saliency_method method,
+                                    const sc_image *img, const sc_model_saliency_params *p,
+                                    sc_map *out, sc_model_saliency_info *info);
+
+/* ---------------------------------------------------------------- pieces
+ * At the model's own resolution, for tests and other front ends. */
+
+/* Captioner: log p(tokens[t] | tokens[0..t-1], features) teacher-forced in
+ * eval mode (tokens[0] is normally <start>), t in 1..n-1, or t = 0 for the
+ * sum over t = 1..n-1; *logp gets it and dfeatures (P, E, overwritten) its
+ * gradient w.r.t. features (P, E). Uses sc_captioner_loss (which also
+ * accumulates into the decoder's parameter grads). */
+sc_status sc_captioner_logprob_grad(sc_captioner *m, const float *features, const int32_t *tokens,
+                                    int n, int t, double *logp, float *dfeatures);
+
+/* Classifier on x (C, in_h, in_w) in [0, 1], eval mode. target -1 = the
+ * predicted class; *target_out (may be NULL) gets the class used, *logit
+ * (may be NULL) its logit. gradcam: cam (fh * fw, the encoder's output size,
+ * sc_cnn_output_size; may be NULL) and map (in_h * in_w: cam upsampled
+ * bilinearly, align_corners = 0; may be NULL). gradient: dx (C, in_h, in_w,
+ * d logit / d x; may be NULL) and map (in_h * in_w; may be NULL). */
+sc_status sc_classifier_gradcam(sc_classifier *m, const float *x, int target, float *cam,
+                                float *map, int *target_out, double *logit);
+sc_status sc_classifier_gradient(sc_classifier *m, const float *x, int target, float *dx,
+                                 float *map, int *target_out, double *logit);
+/* ST-CNN on x (C, in_h, in_w): as above; Grad-CAM on the classifier's
+ * encoder output for the glimpse, cam (fh * fw) upsampled to the glimpse
+ * (out_h x out_w) and sampled at theta^-1 (input pixel) (grid_sample,
+ * bilinear, zero padding, align_corners = 0) into map (in_h * in_w). */
+sc_status sc_stcnn_gradcam(sc_stcnn *m, const float *x, int target, float *cam, float *map,
+                           int *target_out, double *logit);
+sc_status sc_stcnn_gradient(sc_stcnn *m, const float *x, int target, float *dx, float *map,
+                            int *target_out, double *logit);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,689 @@
+/* saccade: model-based saliency (see sc_saliency_model.h). */
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "saccade/sc_attention.h"
+#include "saccade/sc_caption_render.h"
+#include "saccade/sc_grid.h"
+#include "saccade/sc_safetensors.h"
+#include "saccade/sc_saliency_model.h"
+#include "saccade/sc_util.h"
+#include "sc_internal.h"
+
+/* ================================================================ kernels */
+sc_status sc_gradcam(const float *fmap, const float *grad, int C, int h, int w, float *cam) {
+    if (!fmap || !grad || !cam || C < 1 || h < 1 || w < 1)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_gradcam: NULL argument or empty map");
+    size_t hw = (size_t)h * w;
+    double *acc = calloc(hw, sizeof *acc);
+    if (!acc) return sc_set_error(SC_ERR_NOMEM, "sc_gradcam: out of memory");
+    for (int c = 0; c < C; c++) {
+        const float *g = grad + (size_t)c * hw, *f = fmap + (size_t)c * hw;
+        double wc = 0;
+        for (size_t i = 0; i < hw; i++) wc += g[i];
+        wc /= (double)hw;
+        for (size_t i = 0; i < hw; i++) acc[i] += wc * f[i];
+    }
+    double mx = 0;
+    for (size_t i = 0; i < hw; i++) {
+        if (!(acc[i] > 0)) acc[i] = 0; /* ReLU (NaN -> 0) */
+        if (acc[i] > mx) mx = acc[i];
+    }
+    for (size_t i = 0; i < hw; i++) cam[i] = mx > 0 ? (float)(acc[i] / mx) : 0.0f;
+    free(acc);
+    return SC_OK;
+}
+
+sc_status sc_gradient_map(const float *grad, int C, int h, int w, float *map) {
+    if (!grad || !map || C < 1 || h < 1 || w < 1)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_gradient_map: NULL argument or empty map");
+    size_t hw = (size_t)h * w;
+    float mx = 0;
+    for (size_t i = 0; i < hw; i++) {
+        float v = 0;
+        for (int c = 0; c < C; c++) {
+            float a = fabsf(grad[(size_t)c * hw + i]);
+            if (a > v) v = a;
+        }
+        map[i] = v;
+        if (v > mx) mx = v;
+    }
+    for (size_t i = 0; i < hw; i++) map[i] = mx > 0 ? map[i] / mx : 0.0f;
+    return SC_OK;
+}
+
+/* Divide a non-negative map by its maximum, or min-max normalise (minmax). */
+static void normalise(sc_map *m, int minmax) {
+    size_t n = (size_t)m->w * m->h;
+    float lo = m->data[0], hi = m->data[0];
+    for (size_t i = 1; i < n; i++) {
+        if (m->data[i] < lo) lo = m->data[i];
+        if (m->data[i] > hi) hi = m->data[i];
+    }
+    if (!minmax) lo = 0;
+    if (lo < 0) lo = 0;
+    float r = hi - lo;
+    for (size_t i = 0; i < n; i++) {
+        float v = r > 0 ? (m->data[i] - lo) / r : 0.0f;
+        m->data[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+    }
+}
+
+/* ================================================================ names */
+const char *sc_model_saliency_method_name(sc_model_saliency_method m) {
+    switch (m) {
+    case SC_MSAL_ATTENTION:
+        return "attention";
+    case SC_MSAL_GRADCAM:
+        return "gradcam";
+    case SC_MSAL_GRADIENT:
+        return "gradient";
+    case SC_MSAL_ROLLOUT:
+        return "rollout";
+    }
+    return NULL;
+}
+
+const char *sc_saliency_model_kind_name(sc_saliency_model_kind k) {
+    switch (k) {
+    case SC_SMODEL_CAPTIONER:
+        return "captioner";
+    case SC_SMODEL_CLASSIFIER:
+        return "classifier";
+    case SC_SMODEL_STCNN:
+        return "stcnn";
+    }
+    return "unknown";
+}
+
+sc_model_saliency_params sc_model_saliency_default_params(void) {
+    sc_model_saliency_params p;
+    memset(&p, 0, sizeof p);
+    p.beam = sc_captioner_beam_default_params();
+    p.beam.beam_size = 5; /* as 'saccade caption' */
+    p.word = NULL;
+    p.aggregate = SC_SAL_AGG_MEAN;
+    p.target = -1;
+    return p;
+}
+
+/* ================================================================ classifier */
+static sc_status find_param(const sc_param *list, size_t n, const char *name, const float **out) {
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(list[i].name, name)) {
+            *out = list[i].param;
+            return SC_OK;
+        }
+    return sc_set_error(SC_ERR_INTERNAL, "classifier: no tensor %s", name);
+}
+
+static sc_status check_target(int target, int K, int *k) {
+    if (target < -1 || target >= K)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "class %d is out of range (the model has %d: 0..%d)", target, K, K - 1);
+    *k = target;
+    return SC_OK;
+}
+
+static int argmax(const float *v, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[b]) b = i;
+    return b;
+}
+
+/* Grad-CAM of the classifier on input xin (C, in_h, in_w), eval mode. The
+ * head is global average pooling + linear, so d logit_k / d fmap[c, i, j] =
+ * W[k, c] / (h w): the gradient that backward would produce, in closed form. */
+static sc_status cls_gradcam(sc_classifier *m, const float *xin, int target, float **cam_out,
+                             int *fh, int *fw, int *target_out, double *logit) {
+    *cam_out = NULL;
+    const sc_classifier_config *c = sc_classifier_get_config(m);
+    const int IC = c->encoder.in_channels, K = c->num_classes;
+    const size_t hw_in = (size_t)c->in_h * c->in_w;
+    int k = -1;
+    sc_status s = check_target(target, K, &k);
+    if (s) return s;
+    const sc_param *pl;
+    size_t np;
+    const float *W = NULL, *B = NULL;
+    if ((s = sc_classifier_params(m, &pl, &np)) || (s = find_param(pl, np, "head.weight", &W)) ||
+        (s = find_param(pl, np, "head.bias", &B)))
+        return s;
+    float *xn = sc_malloc((size_t)IC * hw_in * sizeof(float));
+    if (!xn) return sc_set_error(SC_ERR_NOMEM, "gradcam: out of memory");
+    for (int ch = 0; ch < IC; ch++) {
+        float mu = c->mean[ch], inv = 1.0f / c->std[ch];
+        for (size_t i = 0; i < hw_in; i++) xn[ch * hw_in + i] = (xin[ch * hw_in + i] - mu) * inv;
+    }
+    const float *fmap;
+    int C, h, w;
+    s = sc_cnn_forward(sc_classifier_encoder(m), xn, 1, c->in_h, c->in_w, 0, &fmap, &C, &h, &w);
+    float *grad = NULL, *cam = NULL, *logits = NULL;
+    if (!s) {
+        size_t hw = (size_t)h * w;
+        grad = sc_malloc((size_t)C * hw * sizeof(float));
+        cam = sc_malloc(hw * sizeof(float));
+        logits = sc_malloc((size_t)K * sizeof(float));
+        if (!grad || !cam || !logits) s = sc_set_error(SC_ERR_NOMEM, "gradcam: out of memory");
+        for (int j = 0; !s && j < K; j++) {
+            double z = B[j];
+            for (int ch = 0; ch < C; ch++) {
+                double mean = 0;
+                for (size_t i = 0; i < hw; i++) mean += fmap[ch * hw + i];
+                z += (double)W[(size_t)j * C + ch] * (mean / (double)hw);
+            }
+            logits[j] = (float)z;
+        }
+        if (!s) {
+            if (k < 0) k = argmax(logits, K);
+            for (int ch = 0; ch < C; ch++)
+                for (size_t i = 0; i < hw; i++)
+                    grad[ch * hw + i] = W[(size_t)k * C + ch] / (float)hw;
+            s = sc_gradcam(fmap, grad, C, h, w, cam);
+        }
+        if (!s) {
+            *fh = h, *fw = w;
+            if (target_out) *target_out = k;
+            if (logit) *logit = logits[k];
+            *cam_out = cam;
+            cam = NULL;
+        }
+    }
+    sc_free(xn);
+    sc_free(grad);
+    sc_free(cam);
+    sc_free(logits);
+    return s;
+}
+
+sc_status sc_classifier_gradcam(sc_classifier *m, const float *x, int target, float *cam,
+                                float *map, int *target_out, double *logit) {
+    if (!m || !x) return sc_set_error(SC_ERR_INVALID_ARG, "sc_classifier_gradcam: NULL argument");
+    float *c0;
+    int h, w;
+    sc_status s = cls_gradcam(m, x, target, &c0, &h, &w, target_out, logit);
+    if (s) return s;
+    if (cam) memcpy(cam, c0, (size_t)h * w * sizeof(float));
+    if (map) {
+        const sc_classifier_config *c = sc_classifier_get_config(m);
+        sc_map src = {w, h, c0}, up = {0};
+        if (!(s = sc_map_resize_bilinear(&src, c->in_w, c->in_h, &up)))
+            memcpy(map, up.data, (size_t)c->in_w * c->in_h * sizeof(float));
+        sc_map_free(&up);
+    }
+    sc_free(c0);
+    return s;
+}
+
+static sc_status onehot_target(const float *logits, int K, int target, int *k, float **dl) {
+    sc_status s = check_target(target, K, k);
+    if (s) return s;
+    if (*k < 0) *k = argmax(logits, K);
+    *dl = sc_calloc((size_t)K, sizeof(float));
+    if (!*dl) return sc_set_error(SC_ERR_NOMEM, "gradient: out of memory");
+    (*dl)[*k] = 1.0f;
+    return SC_OK;
+}
+
+/* Shared tail of the input-gradient methods: dx -> map. */
+static sc_status grad_tail(float *gx, int C, int H, int W, float *dx, float *map) {
+    size_t n = (size_t)C * H * W;
+    if (dx) memcpy(dx, gx, n * sizeof(float));
+    return map ? sc_gradient_map(gx, C, H, W, map) : SC_OK;
+}
+
+sc_status sc_classifier_gradient(sc_classifier *m, const float *x, int target, float *dx,
+                                 float *map, int *target_out, double *logit) {
+    if (!m || !x) return sc_set_error(SC_ERR_INVALID_ARG, "sc_classifier_gradient: NULL argument");
+    const sc_classifier_config *c = sc_classifier_get_config(m);
+    const float *logits;
+    sc_status s = sc_classifier_forward(m, x, 1, 0, NULL, &logits);
+    if (s) return s;
+    int k = -1;
+    float *dl = NULL;
+    if ((s = onehot_target(logits, c->num_classes, target, &k, &dl))) return s;
+    if (logit) *logit = logits[k];
+    if (target_out) *target_out = k;
+    size_t n = (size_t)c->encoder.in_channels * c->in_h * c->in_w;
+    float *gx = sc_calloc(n, sizeof(float));
+    if (!gx) s = sc_set_error(SC_ERR_NOMEM, "gradient: out of memory");
+    if (!s) s = sc_classifier_backward(m, dl, gx);
+    if (!s) s = grad_tail(gx, c->encoder.in_channels, c->in_h, c->in_w, dx, map);
+    sc_free(gx);
+    sc_free(dl);
+    return s;
+}
+
+/* ================================================================ ST-CNN */
+sc_status sc_stcnn_gradcam(sc_stcnn *m, const float *x, int target, float *cam, float *map,
+                           int *target_out, double *logit) {
+    if (!m || !x) return sc_set_error(SC_ERR_INVALID_ARG, "sc_stcnn_gradcam: NULL argument");
+    sc_stn *stn = sc_stcnn_stn(m);
+    const sc_stn_config *sc = sc_stn_get_config(stn);
+    const float *glimpse, *theta;
+    sc_status s = sc_stn_forward(stn, x, 1, 0, &glimpse, &theta);
+    if (s) return s;
+    double t[6];
+    for (int i = 0; i < 6; i++) t[i] = theta[i];
+    float *c0;
+    int h, w;
+    if ((s = cls_gradcam(sc_stcnn_classifier(m), glimpse, target, &c0, &h, &w, target_out, logit)))
+        return s;
+    if (cam) memcpy(cam, c0, (size_t)h * w * sizeof(float));
+    float *grid = NULL;
+    sc_map src = {w, h, c0}, up = {0};
+    if (map) {
+        /* theta maps glimpse coordinates to input coordinates: x_in = A x_g + b.
+         * Each input pixel reads the glimpse map at A^-1 (x_in - b). */
+        double det = t[0] * t[4] - t[1] * t[3];
+        if (!(fabs(det) > 1e-12)) {
+            s = sc_set_error(SC_ERR_UNSUPPORTED,
+                             "gradcam: the transformer's theta is singular (det %g); the glimpse "
+                             "map cannot be placed on the input",
+                             det);
+            goto done;
+        }
+        float inv[6];
+        inv[0] = (float)(t[4] / det), inv[1] = (float)(-t[1] / det);
+        inv[3] = (float)(-t[3] / det), inv[4] = (float)(t[0] / det);
+        inv[2] = (float)(-(t[4] * t[2] - t[1] * t[5]) / det);
+        inv[5] = (float)(-(-t[3] * t[2] + t[0] * t[5]) / det);
+        grid = sc_malloc((size_t)sc->in_h * sc->in_w * 2 * sizeof(float));
+        if (!grid) {
+            s = sc_set_error(SC_ERR_NOMEM, "gradcam: out of memory");
+            goto done;
+        }
+        if ((s = sc_map_resize_bilinear(&src, sc->out_w, sc->out_h, &up)) ||
+            (s = sc_affine_grid(inv, 1, sc->in_h, sc->in_w, 0, grid)) ||
+            (s = sc_grid_sample(up.data, grid, map, 1, 1, sc->out_h, sc->out_w, sc->in_h, sc->in_w,
+                                SC_GRID_BILINEAR, SC_GRID_PAD_ZEROS, 0)))
+            goto done;
+    }
+done:
+    sc_map_free(&up);
+    sc_free(grid);
+    sc_free(c0);
+    return s;
+}
+
+sc_status sc_stcnn_gradient(sc_stcnn *m, const float *x, int target, float *dx, float *map,
+                            int *target_out, double *logit) {
+    if (!m || !x) return sc_set_error(SC_ERR_INVALID_ARG, "sc_stcnn_gradient: NULL argument");
+    const sc_stn_config *sc = sc_stn_get_config(sc_stcnn_stn(m));
+    const float *logits;
+    sc_status s = sc_stcnn_forward(m, x, 1, 0, NULL, &logits);
+    if (s) return s;
+    int k = -1;
+    float *dl = NULL;
+    int K = sc_classifier_get_config(sc_stcnn_classifier(m))->num_classes;
+    if ((s = onehot_target(logits, K, target, &k, &dl))) return s;
+    if (logit) *logit = logits[k];
+    if (target_out) *target_out = k;
+    size_t n = (size_t)sc->in_c * sc->in_h * sc->in_w;
+    float *gx = sc_calloc(n, sizeof(float));
+    if (!gx) s = sc_set_error(SC_ERR_NOMEM, "gradient: out of memory");
+    if (!s) s = sc_stcnn_backward(m, dl, gx);
+    if (!s) s = grad_tail(gx, sc->in_c, sc->in_h, sc->in_w, dx, map);
+    sc_free(gx);
+    sc_free(dl);
+    return s;
+}
+
+/* ================================================================ captioner */
+sc_status sc_captioner_logprob_grad(sc_captioner *m, const float *features, const int32_t *tokens,
+                                    int n, int t, double *logp, float *dfeatures) {
+    if (!m || !features || !tokens || !dfeatures)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_logprob_grad: NULL argument");
+    if (n < 2 || t < 0 || t >= n)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "sc_captioner_logprob_grad: step %d of %d tokens (need n >= 2, "
+                            "0 <= t < n)",
+                            t, n);
+    const sc_captioner_config *cfg = sc_captioner_get_config(m);
+    const size_t nf = (size_t)cfg->grid * cfg->grid * cfg->encoder_dim;
+    const sc_param *pl;
+    size_t np;
+    sc_status s = sc_captioner_params(m, &pl, &np); /* backward needs the grads */
+    if (s) return s;
+    float *d2 = sc_calloc(nf, sizeof(float));
+    if (!d2) return sc_set_error(SC_ERR_NOMEM, "sc_captioner_logprob_grad: out of memory");
+    sc_caption_loss_opts o = {0.0f, 0, 1};
+    /* The loss is the mean cross-entropy over the targets tokens[1..L-1]:
+     * sum_{j<L} -log p_j = (L - 1) * ce. One step's log-probability is the
+     * difference of two prefixes' sums (teacher forcing is causal). */
+    int L1 = t == 0 ? n : t + 1, L2 = t <= 1 ? 0 : t;
+    int32_t len1 = L1, len2 = L2;
+    sc_caption_batch b1 = {1, L1, tokens, &len1}, b2 = {1, L2, tokens, &len2};
+    sc_caption_loss r1, r2;
+    memset(dfeatures, 0, nf * sizeof(float));
+    s = sc_captioner_loss(m, features, &b1, &o, NULL, &r1, dfeatures);
+    if (!s && L2) s = sc_captioner_loss(m, features, &b2, &o, NULL, &r2, d2);
+    if (!s) {
+        double s1 = r1.ce * (double)(L1 - 1), s2 = L2 ? r2.ce * (double)(L2 - 1) : 0.0;
+        if (logp) *logp = -(s1 - s2);
+        for (size_t i = 0; i < nf; i++)
+            dfeatures[i] = -((float)(L1 - 1) * dfeatures[i] - (float)(L2 ? L2 - 1 : 0) * d2[i]);
+    }
+    sc_free(d2);
+    return s;
+}
+
+/* (P, E) -> (E, P). */
+static void transpose_pe(const float *x, int P, int E, float *out) {
+    for (int p = 0; p < P; p++)
+        for (int e = 0; e < E; e++) out[(size_t)e * P + p] = x[(size_t)p * E + e];
+}
+
+static sc_status cap_compute(sc_captioner *m, sc_model_saliency_method method, const sc_image *img,
+                             const sc_model_saliency_params *p, sc_map *out,
+                             sc_model_saliency_info *info) {
+    const sc_captioner_config *cfg = sc_captioner_get_config(m);
+    const sc_vocab *voc = sc_captioner_get_vocab(m);
+    const int G = cfg->grid, P = G * G, E = cfg->encoder_dim, S = cfg->image_size;
+    if (cfg->encoder == SC_CAP_ENC_FEATURES)
+        return sc_set_error(SC_ERR_UNSUPPORTED,
+                            "the captioner has no image encoder (features model): it cannot look "
+                            "at an image");
+    if (method == SC_MSAL_GRADIENT && cfg->encoder != SC_CAP_ENC_CNN)
+        return sc_set_error(SC_ERR_UNSUPPORTED,
+                            "input gradients need a captioner with a cnn encoder (this one's "
+                            "encoder is \"%s\", inference only); use --method gradcam",
+                            cfg->encoder_arch);
+    sc_image pre = {0};
+    float *feat = NULL, *dfeat = NULL, *tmp = NULL, *tmp2 = NULL, *cam = NULL, *dimg = NULL;
+    int32_t *seq = NULL;
+    sc_caption_result r;
+    memset(&r, 0, sizeof r);
+    sc_map small = {0};
+    sc_status s = sc_captioner_preprocess(m, img, &pre);
+    if (s) goto done;
+    feat = sc_malloc((size_t)P * E * sizeof(float));
+    dfeat = sc_malloc((size_t)P * E * sizeof(float));
+    if (!feat || !dfeat) {
+        s = sc_set_error(SC_ERR_NOMEM, "saliency: out of memory");
+        goto done;
+    }
+    if ((s = sc_captioner_encode(m, pre.data, S, S, feat))) goto done;
+    if ((s = sc_captioner_beam_search(m, feat, &p->beam, &r))) goto done;
+    const sc_caption_hyp *hy = &r.hyps[0];
+    if (info) {
+        snprintf(info->caption, sizeof info->caption, "%s", r.text ? r.text : "");
+        info->step = -1;
+        info->target = -1;
+        info->score = hy->score;
+    }
+    int step = -1;
+    if (p->word) {
+        for (int t = 0; t < hy->len && step < 0; t++)
+            if (r.words[t] && !strcmp(r.words[t], p->word) && hy->tokens[t] != voc->end) step = t;
+        if (step < 0) {
+            s = sc_set_error(SC_ERR_INVALID_ARG, "the word '%s' is not in the caption \"%s\"",
+                             p->word, r.text ? r.text : "");
+            goto done;
+        }
+        if (info) {
+            info->step = step;
+            info->target = hy->tokens[step];
+            info->score = hy->logprobs[step];
+        }
+    }
+    if (method == SC_MSAL_ATTENTION) {
+        if (!(tmp = sc_calloc((size_t)P, sizeof(float)))) {
+            s = sc_set_error(SC_ERR_NOMEM, "saliency: out of memory");
+            goto done;
+        }
+        if (step >= 0) {
+            memcpy(tmp, hy->alphas + (size_t)step * P, (size_t)P * sizeof(float));
+        } else {
+            int nw = hy->len;
+            if (nw > 1 && hy->tokens[nw - 1] == voc->end) nw--; /* the words, not <end> */
+            for (int t = 0; t < nw; t++)
+                for (int q = 0; q < P; q++) {
+                    float a = hy->alphas[(size_t)t * P + q];
+                    if (p->aggregate == SC_SAL_AGG_MAX)
+                        tmp[q] = t == 0 || a > tmp[q] ? a : tmp[q];
+                    else
+                        tmp[q] += a / (float)nw;
+                }
+        }
+        if ((s = sc_attention_upsample(tmp, G, img->w, img->h, out))) goto done;
+        normalise(out, 1);
+        goto done;
+    }
+    /* gradcam / gradient: d log p / d features for the word (or the caption) */
+    int n = hy->len + 1;
+    if (!(seq = malloc((size_t)n * sizeof *seq))) {
+        s = sc_set_error(SC_ERR_NOMEM, "saliency: out of memory");
+        goto done;
+    }
+    seq[0] = voc->start;
+    memcpy(seq + 1, hy->tokens, (size_t)hy->len * sizeof *seq);
+    double lp;
+    if ((s = sc_captioner_logprob_grad(m, feat, seq, n, step >= 0 ? step + 1 : 0, &lp, dfeat)))
+        goto done;
+    if (info) info->score = lp;
+    if (method == SC_MSAL_GRADCAM) {
+        tmp = sc_malloc((size_t)P * E * sizeof(float));
+        tmp2 = sc_malloc((size_t)P * E * sizeof(float));
+        cam = sc_malloc((size_t)P * sizeof(float));
+        if (!tmp || !tmp2 || !cam) {
+            s = sc_set_error(SC_ERR_NOMEM, "saliency: out of memory");
+            goto done;
+        }
+        transpose_pe(feat, P, E, tmp);
+        transpose_pe(dfeat, P, E, tmp2);
+        if ((s = sc_gradcam(tmp, tmp2, E, G, G, cam)) ||
+            (s = sc_attention_upsample(cam, G, img->w, img->h, out)))
+            goto done;
+        normalise(out, 0);
+    } else {
+        size_t plane = (size_t)S * S;
+        if (!(dimg = sc_calloc(3 * plane, sizeof(float))) || sc_map_alloc(&small, S, S)) {
+            s = sc_set_error(SC_ERR_NOMEM, "saliency: out of memory");
+            goto done;
+        }
+        if ((s = sc_captioner_encode_input_backward(m, dfeat, dimg))) goto done;
+        for (int c = 0; c < 3; c++) /* normalised -> pixel units */
+            for (size_t i = 0; i < plane; i++) dimg[c * plane + i] /= SC_IMAGENET_STD[c];
+        if ((s = sc_gradient_map(dimg, 3, S, S, small.data)) ||
+            (s = sc_map_resize_bilinear(&small, img->w, img->h, out)))
+            goto done;
+        normalise(out, 0);
+    }
+done:
+    if (s) sc_map_free(out);
+    sc_image_free(&pre);
+    sc_caption_result_free(&r);
+    sc_map_free(&small);
+    sc_free(feat);
+    sc_free(dfeat);
+    sc_free(tmp);
+    sc_free(tmp2);
+    sc_free(cam);
+    sc_free(dimg);
+    free(seq);
+    return s;
+}
+
+/* ================================================================ model */
+struct sc_saliency_model {
+    sc_saliency_model_kind kind;
+    sc_captioner *cap;
+    sc_classifier *cls;
+    sc_stcnn *st;
+};
+
+sc_status sc_saliency_model_load(const char *path, sc_saliency_model **out) {
+    if (!out || !path) return sc_set_error(SC_ERR_INVALID_ARG, "sc_saliency_model_load: NULL");
+    *out = NULL;
+    sc_safetensors *st = NULL;
+    sc_status s = sc_safetensors_open(path, &st);
+    if (s) return s;
+    const char *cfg = sc_safetensors_metadata(st, "saccade.config");
+    const char *task0 = sc_safetensors_metadata(st, "saccade.task");
+    char task[32] = "";
+    if (task0) snprintf(task, sizeof task, "%s", task0);
+    int has_vocab = sc_safetensors_metadata(st, "saccade.vocab") != NULL;
+    char arch[32] = "";
+    cJSON *root = cfg ? cJSON_Parse(cfg) : NULL;
+    const cJSON *a = root ? cJSON_GetObjectItemCaseSensitive(root, "arch") : NULL;
+    if (cJSON_IsString(a)) snprintf(arch, sizeof arch, "%s", a->valuestring);
+    cJSON_Delete(root);
+    sc_safetensors_free(st);
+    sc_saliency_model *m = sc_calloc(1, sizeof *m);
+    if (!m) return sc_set_error(SC_ERR_NOMEM, "out of memory");
+    if (task[0] && strcmp(task, "caption") != 0) {
+        s = sc_set_error(SC_ERR_UNSUPPORTED,
+                         "%s: a %s model; model saliency takes a captioner, a classifier or an "
+                         "ST-CNN",
+                         path, task);
+    } else if (!strcmp(arch, "stcnn")) {
+        m->kind = SC_SMODEL_STCNN;
+        s = sc_stcnn_load(path, &m->st);
+    } else if (!strcmp(arch, "classifier")) {
+        m->kind = SC_SMODEL_CLASSIFIER;
+        s = sc_classifier_load(path, &m->cls);
+    } else if (has_vocab) {
+        m->kind = SC_SMODEL_CAPTIONER;
+        s = sc_captioner_load(path, &m->cap);
+    } else {
+        s = sc_set_error(SC_ERR_UNSUPPORTED,
+                         "%s: not a captioner, classifier or ST-CNN model (no saccade.vocab, "
+                         "saccade.config arch \"%s\")",
+                         path, arch);
+    }
+    if (s) {
+        sc_saliency_model_free(m);
+        return s;
+    }
+    *out = m;
+    return SC_OK;
+}
+
+void sc_saliency_model_free(sc_saliency_model *m) {
+    if (!m) return;
+    sc_captioner_free(m->cap);
+    sc_classifier_free(m->cls);
+    sc_stcnn_free(m->st);
+    sc_free(m);
+}
+
+sc_saliency_model_kind sc_saliency_model_get_kind(const sc_saliency_model *m) {
+    return m->kind;
+}
+sc_captioner *sc_saliency_model_captioner(sc_saliency_model *m) {
+    return m ? m->cap : NULL;
+}
+sc_classifier *sc_saliency_model_classifier(sc_saliency_model *m) {
+    return m ? m->cls : NULL;
+}
+sc_stcnn *sc_saliency_model_stcnn(sc_saliency_model *m) {
+    return m ? m->st : NULL;
+}
+
+/* The image as the classifier's input (C, H, W): resized with the triangle
+ * filter, gray for 1-channel models, gray replicated for 3-channel ones. */
+static sc_status to_input(const sc_image *img, int C, int H, int W, float **out) {
+    sc_image small = {0};
+    sc_status s = sc_image_resize(img, W, H, SC_FILTER_TRIANGLE, &small);
+    if (s) return s;
+    size_t hw = (size_t)H * W;
+    float *x = sc_malloc((size_t)C * hw * sizeof(float));
+    if (!x) {
+        sc_image_free(&small);
+        return sc_set_error(SC_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < hw; i++) {
+        float g = small.c >= 3 ? 0.299f * small.data[i] + 0.587f * small.data[hw + i] +
+                                     0.114f * small.data[2 * hw + i]
+                               : small.data[i];
+        for (int c = 0; c < C; c++)
+            x[c * hw + i] = C == 1 ? g : small.c >= 3 ? small.data[(size_t)c * hw + i] : g;
+    }
+    sc_image_free(&small);
+    *out = x;
+    return SC_OK;
+}
+
+sc_status sc_saliency_model_compute(sc_saliency_model *m, sc_model_saliency_method method,
+                                    const sc_image *img, const sc_model_saliency_params *p,
+                                    sc_map *out, sc_model_saliency_info *info) {
+    if (out) memset(out, 0, sizeof *out);
+    if (!m || !img || !img->data || !out)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_saliency_model_compute: NULL argument");
+    if (img->w < 1 || img->h < 1 || (img->c != 1 && img->c != 3 && img->c != 4))
+        return sc_set_error(SC_ERR_INVALID_ARG, "saliency: image must have 1, 3 or 4 channels");
+    sc_model_saliency_params def = sc_model_saliency_default_params();
+    if (!p) p = &def;
+    if (info) {
+        memset(info, 0, sizeof *info);
+        info->step = -1;
+        info->target = -1;
+        info->score = NAN;
+    }
+    const char *kn = sc_saliency_model_kind_name(m->kind);
+    if (method == SC_MSAL_ROLLOUT) {
+        const char *enc =
+            m->kind == SC_SMODEL_CAPTIONER ? sc_captioner_get_config(m->cap)->encoder_arch : "cnn";
+        return sc_set_error(SC_ERR_UNSUPPORTED,
+                            "attention rollout needs a model with a ViT encoder; this %s has a "
+                            "\"%s\" encoder",
+                            kn, enc[0] ? enc : "features");
+    }
+    if (method != SC_MSAL_ATTENTION && method != SC_MSAL_GRADCAM && method != SC_MSAL_GRADIENT)
+        return sc_set_error(SC_ERR_INVALID_ARG, "saliency: unknown method %d", (int)method);
+    if (m->kind == SC_SMODEL_CAPTIONER) {
+        if (p->target != -1)
+            return sc_set_error(SC_ERR_INVALID_ARG,
+                                "a class target is for classifiers; a captioner explains a word");
+        return cap_compute(m->cap, method, img, p, out, info);
+    }
+    if (method == SC_MSAL_ATTENTION)
+        return sc_set_error(SC_ERR_UNSUPPORTED,
+                            "attention maps need a captioner (this model is a %s; use gradcam or "
+                            "gradient)",
+                            kn);
+    if (p->word)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "a word target is for captioners; this model is a %s (choose a class)",
+                            kn);
+    sc_classifier *cls = m->kind == SC_SMODEL_STCNN ? sc_stcnn_classifier(m->st) : m->cls;
+    int C, H, W;
+    if (m->kind == SC_SMODEL_STCNN) {
+        const sc_stn_config *sc = sc_stn_get_config(sc_stcnn_stn(m->st));
+        C = sc->in_c, H = sc->in_h, W = sc->in_w;
+    } else {
+        const sc_classifier_config *cc = sc_classifier_get_config(cls);
+        C = cc->encoder.in_channels, H = cc->in_h, W = cc->in_w;
+    }
+    float *x = NULL;
+    sc_map small = {0};
+    sc_status s = to_input(img, C, H, W, &x);
+    if (!s) s = sc_map_alloc(&small, W, H);
+    int k = -1;
+    double logit = NAN;
+    if (!s) {
+        if (m->kind == SC_SMODEL_STCNN)
+            s = method == SC_MSAL_GRADCAM
+                    ? sc_stcnn_gradcam(m->st, x, p->target, NULL, small.data, &k, &logit)
+                    : sc_stcnn_gradient(m->st, x, p->target, NULL, small.data, &k, &logit);
+        else
+            s = method == SC_MSAL_GRADCAM
+                    ? sc_classifier_gradcam(cls, x, p->target, NULL, small.data, &k, &logit)
+                    : sc_classifier_gradient(cls, x, p->target, NULL, small.data, &k, &logit);
+    }
+    if (!s) s = sc_map_resize_bilinear(&small, img->w, img->h, out);
+    if (!s) normalise(out, 0);
+    if (!s && info) {
+        info->target = k;
+        info->score = logit;
+        const char *cn = sc_classifier_class_name(cls, k);
+        snprintf(info->caption, sizeof info->caption, "%s", cn ? cn : "");
+    }
+    sc_free(x);
+    sc_map_free(&small);
+    return s;
+}
