@@ -44,7 +44,7 @@ class STN(nn.Module):
         with torch.no_grad():
             f = self.loc(torch.zeros(1, c, h, w)) if self.loc else torch.zeros(1, c, h, w)
         nf = f.numel()
-        self.P = 6 if cfg["transform"] == "affine" else 3
+        self.P = {"affine": 6, "trans_scale": 3, "similarity": 4}[cfg["transform"]]
         hid = cfg["hidden"]
         self.fc1 = nn.Linear(nf, hid) if hid else None
         self.fc2 = nn.Linear(hid if hid else nf, self.P)
@@ -57,6 +57,9 @@ class STN(nn.Module):
         p = self.fc2(f)
         if self.P == 6:
             theta = p.view(-1, 2, 3)
+        elif self.P == 4:  # [a -b tx; b a ty]
+            theta = torch.stack([p[:, 0], -p[:, 1], p[:, 2], p[:, 1], p[:, 0], p[:, 3]], 1)
+            theta = theta.view(-1, 2, 3)
         else:
             z = torch.zeros_like(p[:, 0])
             theta = torch.stack([p[:, 0], z, p[:, 1], z, p[:, 0], p[:, 2]], 1).view(-1, 2, 3)
@@ -71,13 +74,17 @@ class STCNN(nn.Module):
         super().__init__()
         self.stn = STN(scfg)
         self.encoder = CNN(ccfg["encoder"])
-        self.head = nn.Linear(ccfg["encoder"]["channels"][-1], ccfg["num_classes"])
+        self.grid = ccfg.get("head_grid", 0)
+        self.head = nn.Linear(ccfg["encoder"]["channels"][-1] * max(self.grid, 1) ** 2,
+                              ccfg["num_classes"])
         self.register_buffer("mean", torch.tensor(ccfg["mean"]).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(ccfg["std"]).view(1, -1, 1, 1), persistent=False)
 
     def forward(self, x):  # dropout p = 0 in the test
         g, theta = self.stn(x)
         f = self.encoder((g - self.mean) / self.std)
+        if self.grid:  # adaptive average pool to G x G, flattened
+            return self.head(F.adaptive_avg_pool2d(f, self.grid).flatten(1)), theta
         return self.head(f.mean(dim=(2, 3))), theta
 
 
@@ -98,7 +105,8 @@ def run(case, scfg, ccfg, x):
         # off the identity, so that gradients reach every loc-net weight
         fc2 = model.stn.fc2
         fc2.weight.uniform_(-0.3 / fc2.in_features ** 0.5, 0.3 / fc2.in_features ** 0.5)
-        ident = [0.8, 0.1, 0.05, -0.1, 0.9, -0.05] if fc2.out_features == 6 else [0.7, 0.1, -0.1]
+        ident = {6: [0.8, 0.1, 0.05, -0.1, 0.9, -0.05], 3: [0.7, 0.1, -0.1],
+                 4: [0.8, 0.2, 0.05, -0.1]}[fc2.out_features]
         fc2.bias.copy_(torch.tensor(ident))
     sd = {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()
           if not k.endswith("num_batches_tracked")}
@@ -145,3 +153,7 @@ run("cnnloc", s1, ccfg, torch.rand(4, 1, 20, 20))
 s2 = {"input": [1, 16, 18], "output": [12, 12], "transform": "trans_scale", "loc_cnn": None,
       "hidden": 0}
 run("mlploc", s2, ccfg, torch.rand(3, 1, 16, 18))
+# Case 3: rotation + scale + translation (similarity), CNN localisation, and
+# the classifier's head on a 2x2 grid instead of the global average pool.
+s3 = dict(s1, transform="similarity")
+run("simloc", s3, dict(ccfg, head_grid=2), torch.rand(4, 1, 20, 20))
