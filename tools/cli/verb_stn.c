@@ -56,6 +56,10 @@ void stn_train_help(FILE *out) {
                  "  --loc-lr-scale F      learning-rate factor of the transformer's parameters\n"
                  "                        (default 0.1: a slower localisation net is stabler)\n"
                  "  --loc-warmup N        first N steps train only the classifier (default 0)\n"
+                 "  --clip-groups         ST-CNN: clip the transformer's and the classifier's\n"
+                 "                        gradients to norm 5 each (default: one global norm,\n"
+                 "                        where the transformer's large gradients shrink the\n"
+                 "                        classifier's steps)\n"
                  "  --init-scale S        ST-CNN starting zoom: theta's scale starts at S\n"
                  "                        instead of 1 (S < 1 zooms into the centre)\n"
                  "  --loc-channels a,b,c  localisation CNN widths, 2x2 pool after each stage\n"
@@ -186,7 +190,7 @@ int cli_train_stn(int argc, char **argv) {
     const char *dist_name = NULL, *model_name = NULL;
     int epochs = 3, batch = 64, seed = 0, threads = 0, examples = 60000, eval_n = 10000;
     int ckpt_every = 0, resume = 0, max_steps = 0, quiet = 0, glimpse = 0, loc_hidden = 16;
-    int head_grid = 0, loc_warmup = 0, nch = 3, nloc_ch = 3;
+    int head_grid = 0, loc_warmup = 0, nch = 3, nloc_ch = 3, clip_groups = 0;
     int chans[SC_CNN_MAX_STAGES] = {20, 40, 80}, loc_chans[SC_CNN_MAX_STAGES] = {8, 16, 16};
     float lr = 2e-3f, loc_scale = 0.1f, init_scale = 1.0f;
     sc_stn_transform transform = SC_STN_AFFINE;
@@ -267,6 +271,8 @@ int cli_train_stn(int argc, char **argv) {
             if (!more || !cli_parse_float(argv[++i], &loc_scale) || !(loc_scale > 0) ||
                 loc_scale > 10)
                 return cli_usage(V, "--loc-lr-scale needs a number in (0, 10]");
+        } else if (!strcmp(a, "--clip-groups")) {
+            clip_groups = 1;
         } else if (!strcmp(a, "--resume")) {
             resume = 1;
         } else if (!strcmp(a, "--quiet")) {
@@ -365,7 +371,7 @@ int cli_train_stn(int argc, char **argv) {
     tp.schedule.kind = SC_LR_COSINE;
     tp.schedule.base_lr = lr;
     tp.schedule.t_max = (int64_t)(per_epoch * (size_t)epochs);
-    tp.clip_grad_norm = 5.0;
+    tp.clip_grad_norm = use_st && clip_groups ? 0.0 : 5.0; /* else per group below */
     tp.checkpoint_path = ckpt;
     tp.checkpoint_every = ckpt_every;
     tp.metrics_path = metrics;
@@ -412,7 +418,13 @@ int cli_train_stn(int argc, char **argv) {
             memcpy(locsave + o, ps[i].param, ps[i].n * sizeof(float));
         /* During the warm-up the transformer stays put (factor 0). */
         float f = sc_trainer_global_step(tr) < (int64_t)loc_warmup ? 0.0f : loc_scale;
-        if (sc_trainer_step(tr, loss, 0, NULL, NULL)) goto fail;
+        double norms[2];
+        const char *nkeys[2] = {"loc_grad_norm", "cls_grad_norm"};
+        if (use_st && clip_groups &&
+            (sc_clip_grad_norm(ps, nloc, 5.0, &norms[0]) ||
+             sc_clip_grad_norm(ps + nloc, np - nloc, 5.0, &norms[1])))
+            goto fail;
+        if (sc_trainer_step(tr, loss, use_st && clip_groups ? 2 : 0, nkeys, norms)) goto fail;
         for (size_t i = 0, o = 0; use_st && f != 1.0f && i < nloc; o += ps[i].n, i++)
             for (size_t k = 0; k < ps[i].n; k++)
                 ps[i].param[k] = locsave[o + k] + f * (ps[i].param[k] - locsave[o + k]);
