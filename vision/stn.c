@@ -45,7 +45,7 @@ sc_status sc_stn_theta_forward(sc_stn_transform t, const float *p, int N, float 
             memcpy(th, p + (size_t)n * 6, 6 * sizeof(float));
         } else if (t == SC_STN_SIMILARITY) {
             const float *q = p + (size_t)n * 4;
-            th[0] = q[0], th[1] = -q[1], th[2] = q[2];
+            th[0] = q[0], th[1] = 0.0f - q[1], th[2] = q[2]; /* +0 at the identity */
             th[3] = q[1], th[4] = q[0], th[5] = q[3];
         } else {
             const float *q = p + (size_t)n * 3;
