@@ -79,7 +79,7 @@ check "stn verb on grid-head model" 0 "$cli" stn "$src/assets/samples/stn/rts-0-
   --model "$tmp/g.safetensors" --json
 check "train stn bad head grid" 2 "$cli" train stn --distortion rts --model cnn --head-grid 17 -o "$tmp/a.safetensors"
 check "train stn bad transform" 2 "$cli" train stn --distortion rts --model stcnn --transform shear -o "$tmp/a.safetensors"
-check "train stn bad channels" 2 "$cli" train stn --distortion rts --model cnn --channels 8,,4 -o "$tmp/a.safetensors"
+check "train stn bad channels" 2 "$cli" train stn --distortion rts --model cnn --channels 8,x,4 -o "$tmp/a.safetensors"
 check "eval stn json" 0 "$cli" eval stn --model "$tmp/st.safetensors" --distortion cluttered --n 100 --json
 ok_py "eval json" "
 import json; d = json.load(open('$tmp/out')); assert d['n'] == 100 and d['arch'] == 'stcnn'
