@@ -1,5 +1,6 @@
-/* Image classifier of sc_classifier.h: CNN encoder -> global average pool ->
- * dropout -> linear head. */
+/* Image classifier of sc_classifier.h: CNN encoder -> global average pool
+ * (or adaptive average pool to a G x G grid, flattened) -> dropout -> linear
+ * head. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@ struct sc_classifier {
     char **names;
     sc_cnn *enc;
     int C, fh, fw;       /* encoder output channels and size for in_h x in_w */
+    int F;               /* head inputs: C (global pool) or C * G * G (grid) */
     float *head, *ghead; /* head.weight (K, C) then head.bias (K); and grads */
     sc_param *params;    /* encoder params + head */
     size_t nparams;
@@ -66,6 +68,9 @@ sc_status sc_classifier_config_validate(const sc_classifier_config *c) {
     if (!(c->dropout >= 0 && c->dropout < 1))
         return sc_set_error(SC_ERR_INVALID_ARG, "classifier config: dropout %g is not in [0, 1)",
                             (double)c->dropout);
+    if (c->head_grid < 0 || c->head_grid > 16)
+        return sc_set_error(SC_ERR_INVALID_ARG, "classifier config: head_grid %d is not in 0..16",
+                            c->head_grid);
     return sc_cnn_output_size(&c->encoder, c->in_h, c->in_w, NULL, NULL, NULL);
 }
 
@@ -101,6 +106,7 @@ char *sc_classifier_config_to_json(const sc_classifier_config *c) {
         cJSON_AddItemToObject(root, "mean", mean);
         cJSON_AddItemToObject(root, "std", std);
         cJSON_AddItemToObject(root, "dropout", float_number(c->dropout));
+        if (c->head_grid) cJSON_AddNumberToObject(root, "head_grid", c->head_grid);
         out = cJSON_PrintUnformatted(root);
     }
     cJSON_Delete(root);
@@ -186,6 +192,10 @@ sc_status sc_classifier_config_from_json(const char *json, sc_classifier_config 
                 else
                     s = sc_set_error(SC_ERR_FORMAT,
                                      "classifier config: \"dropout\" must be a number");
+            } else if (!strcmp(k, "head_grid")) {
+                if (!json_int(e, &c.head_grid))
+                    s = sc_set_error(SC_ERR_FORMAT,
+                                     "classifier config: \"head_grid\" must be an integer");
             } else
                 s = sc_set_error(SC_ERR_FORMAT, "classifier config: unknown key \"%s\"", k);
             if (s) break;
@@ -252,7 +262,8 @@ sc_status sc_classifier_create(const sc_classifier_config *c, const char *const 
         return s;
     }
     sc_cnn_output_size(&c->encoder, c->in_h, c->in_w, &m->C, &m->fh, &m->fw);
-    size_t nh = (size_t)K * m->C + (size_t)K;
+    m->F = m->C * (c->head_grid ? c->head_grid * c->head_grid : 1);
+    size_t nh = (size_t)K * m->F + (size_t)K;
     m->head = sc_calloc(nh, sizeof(float));
     m->ghead = sc_calloc(nh, sizeof(float));
     const sc_param *ep;
@@ -261,16 +272,16 @@ sc_status sc_classifier_create(const sc_classifier_config *c, const char *const 
     m->params = calloc(ne + 2, sizeof *m->params);
     if (!m->head || !m->ghead || !m->params) goto nomem;
     memcpy(m->params, ep, ne * sizeof *ep);
-    float bound = 1.0f / sqrtf((float)m->C);
+    float bound = 1.0f / sqrtf((float)m->F);
     for (size_t i = 0; i < nh; i++) m->head[i] = (2.0f * sc_rng_uniform(&rng) - 1.0f) * bound;
     sc_param *hw = &m->params[ne], *hb = &m->params[ne + 1];
     hw->name = "head.weight";
     hw->param = m->head;
     hw->grad = m->ghead;
-    hw->n = (size_t)K * m->C;
+    hw->n = (size_t)K * m->F;
     hw->ndim = 2;
     hw->shape[0] = K;
-    hw->shape[1] = m->C;
+    hw->shape[1] = m->F;
     hb->name = "head.bias";
     hb->param = m->head + hw->n;
     hb->grad = m->ghead + hw->n;
@@ -412,7 +423,7 @@ static sc_status ensure(sc_classifier *m, size_t N) {
     free_acts(m);
     const sc_classifier_config *c = &m->cfg;
     size_t pix = (size_t)c->encoder.in_channels * c->in_h * c->in_w, K = (size_t)c->num_classes,
-           C = (size_t)m->C, map = C * m->fh * m->fw, t;
+           C = (size_t)m->F, map = (size_t)m->C * m->fh * m->fw, t;
     if (sc_mul_size(N, pix, &t) || sc_mul_size(N, map, &t) || sc_mul_size(N, K, &t) ||
         t > (size_t)INT32_MAX)
         return sc_set_error(SC_ERR_LIMIT, "classifier: batch of %zu is too large", N);
@@ -455,11 +466,15 @@ sc_status sc_classifier_forward(sc_classifier *m, const float *x, int N, int tra
     const float *map;
     int C, h, w;
     if ((s = sc_cnn_forward(m->enc, m->xn, N, c->in_h, c->in_w, train, &map, &C, &h, &w))) return s;
-    if ((s = sc_global_avgpool2d_forward(m->feat, map, N, C, h * w))) return s;
-    size_t nf = (size_t)N * C;
+    if (c->head_grid)
+        s = sc_adaptive_avgpool2d_forward(m->feat, map, N, C, h, w, c->head_grid, c->head_grid);
+    else
+        s = sc_global_avgpool2d_forward(m->feat, map, N, C, h * w);
+    if (s) return s;
+    size_t nf = (size_t)N * m->F;
     if ((s = sc_dropout_forward(m->feat, nf, c->dropout, train, rng, m->mask, m->drop))) return s;
-    if ((s = sc_linear_forward(m->logits, m->drop, m->head, m->head + (size_t)c->num_classes * C, N,
-                               C, c->num_classes)))
+    if ((s = sc_linear_forward(m->logits, m->drop, m->head, m->head + (size_t)c->num_classes * m->F,
+                               N, m->F, c->num_classes)))
         return s;
     m->N = N;
     m->train = train;
@@ -476,19 +491,24 @@ sc_status sc_classifier_backward(sc_classifier *m, const float *dlogits, float *
         return sc_set_error(SC_ERR_INVALID_ARG,
                             "sc_classifier_backward: no forward pass to differentiate");
     const sc_classifier_config *c = &m->cfg;
-    int N = m->N, C = m->C, K = c->num_classes;
-    size_t nf = (size_t)N * C;
+    int N = m->N, C = m->C, F = m->F, K = c->num_classes;
+    size_t nf = (size_t)N * F;
     sc_status s;
     memset(m->gfeat, 0, nf * sizeof(float));
-    if ((s = sc_linear_backward(m->gfeat, m->ghead, m->ghead + (size_t)K * C, dlogits, m->drop,
-                                m->head, N, C, K)))
+    if ((s = sc_linear_backward(m->gfeat, m->ghead, m->ghead + (size_t)K * F, dlogits, m->drop,
+                                m->head, N, F, K)))
         return s;
     /* Dropout backward in place: gfeat *= mask (train) or identity (eval). */
     if (m->train && c->dropout > 0)
         for (size_t i = 0; i < nf; i++) m->gfeat[i] *= m->mask[i];
     size_t map = (size_t)m->fh * m->fw;
-    memset(m->gmap, 0, nf * map * sizeof(float));
-    if ((s = sc_global_avgpool2d_backward(m->gmap, m->gfeat, N, C, (int)map))) return s;
+    memset(m->gmap, 0, (size_t)N * C * map * sizeof(float));
+    if (c->head_grid)
+        s = sc_adaptive_avgpool2d_backward(m->gmap, m->gfeat, N, C, m->fh, m->fw, c->head_grid,
+                                           c->head_grid);
+    else
+        s = sc_global_avgpool2d_backward(m->gmap, m->gfeat, N, C, (int)map);
+    if (s) return s;
     int IC = c->encoder.in_channels, hw = c->in_h * c->in_w;
     size_t npix = (size_t)N * IC * hw;
     if (dx) memset(m->dxn, 0, npix * sizeof(float));

@@ -15,7 +15,25 @@
 /* ------------------------------------------------------------ theta */
 
 int sc_stn_num_params(sc_stn_transform t) {
-    return t == SC_STN_AFFINE ? 6 : t == SC_STN_TRANS_SCALE ? 3 : 0;
+    return t == SC_STN_AFFINE ? 6 : t == SC_STN_TRANS_SCALE ? 3 : t == SC_STN_SIMILARITY ? 4 : 0;
+}
+
+const char *sc_stn_transform_name(sc_stn_transform t) {
+    return t == SC_STN_AFFINE        ? "affine"
+           : t == SC_STN_TRANS_SCALE ? "trans_scale"
+           : t == SC_STN_SIMILARITY  ? "similarity"
+                                     : NULL;
+}
+
+sc_status sc_stn_transform_from_name(const char *name, sc_stn_transform *out) {
+    for (int t = 0; t <= SC_STN_SIMILARITY; t++)
+        if (name && out && !strcmp(name, sc_stn_transform_name((sc_stn_transform)t))) {
+            *out = (sc_stn_transform)t;
+            return SC_OK;
+        }
+    return sc_set_error(SC_ERR_INVALID_ARG,
+                        "unknown transform '%s' (known: affine, trans_scale, similarity)",
+                        name ? name : "(null)");
 }
 
 sc_status sc_stn_theta_forward(sc_stn_transform t, const float *p, int N, float *theta) {
@@ -25,6 +43,10 @@ sc_status sc_stn_theta_forward(sc_stn_transform t, const float *p, int N, float 
         float *th = theta + (size_t)n * 6;
         if (t == SC_STN_AFFINE) {
             memcpy(th, p + (size_t)n * 6, 6 * sizeof(float));
+        } else if (t == SC_STN_SIMILARITY) {
+            const float *q = p + (size_t)n * 4;
+            th[0] = q[0], th[1] = 0.0f - q[1], th[2] = q[2]; /* +0 at the identity */
+            th[3] = q[1], th[4] = q[0], th[5] = q[3];
         } else {
             const float *q = p + (size_t)n * 3;
             th[0] = q[0], th[1] = 0, th[2] = q[1];
@@ -41,6 +63,12 @@ sc_status sc_stn_theta_backward(sc_stn_transform t, const float *dtheta, int N, 
         const float *d = dtheta + (size_t)n * 6;
         if (t == SC_STN_AFFINE) {
             for (int k = 0; k < 6; k++) dp[(size_t)n * 6 + k] += d[k];
+        } else if (t == SC_STN_SIMILARITY) {
+            float *q = dp + (size_t)n * 4;
+            q[0] += d[0] + d[4];
+            q[1] += d[3] - d[1];
+            q[2] += d[2];
+            q[3] += d[5];
         } else {
             float *q = dp + (size_t)n * 3;
             q[0] += d[0] + d[4];
@@ -179,9 +207,8 @@ char *sc_stn_config_to_json(const sc_stn_config *c) {
     snprintf(s, cap,
              "{\"input\": [%d, %d, %d], \"output\": [%d, %d], \"transform\": \"%s\", "
              "\"loc_cnn\": %s, \"hidden\": %d}",
-             c->in_c, c->in_h, c->in_w, c->out_h, c->out_w,
-             c->transform == SC_STN_AFFINE ? "affine" : "trans_scale", cnn ? cnn : "null",
-             c->hidden);
+             c->in_c, c->in_h, c->in_w, c->out_h, c->out_w, sc_stn_transform_name(c->transform),
+             cnn ? cnn : "null", c->hidden);
     free(cnn);
     return s;
 }
@@ -212,13 +239,9 @@ static sc_status stn_config_from_cjson(const cJSON *j, sc_stn_config *out) {
                                            "\"output\": [h, w] integer lists");
     c.in_c = in[0], c.in_h = in[1], c.in_w = in[2], c.out_h = o[0], c.out_w = o[1];
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "transform");
-    if (cJSON_IsString(t) && !strcmp(t->valuestring, "affine"))
-        c.transform = SC_STN_AFFINE;
-    else if (cJSON_IsString(t) && !strcmp(t->valuestring, "trans_scale"))
-        c.transform = SC_STN_TRANS_SCALE;
-    else
-        return sc_set_error(SC_ERR_FORMAT,
-                            "stn config: \"transform\" must be \"affine\" or \"trans_scale\"");
+    if (!cJSON_IsString(t) || sc_stn_transform_from_name(t->valuestring, &c.transform))
+        return sc_set_error(SC_ERR_FORMAT, "stn config: \"transform\" must be \"affine\", "
+                                           "\"trans_scale\" or \"similarity\"");
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "hidden");
     if (!cJSON_IsNumber(h) || h->valuedouble != (double)(int)h->valuedouble)
         return sc_set_error(SC_ERR_FORMAT, "stn config: \"hidden\" must be an integer");

@@ -1,15 +1,21 @@
-/* saccade: an image classifier: sc_cnn encoder -> global average pool ->
- * dropout (training only) -> linear head over the classes.
+/* saccade: an image classifier: sc_cnn encoder -> global average pool (or,
+ * with head_grid G > 0, adaptive average pool to G x G, flattened channel-major
+ * like torch.flatten) -> dropout (training only) -> linear head over the
+ * classes. The global pool makes the head translation invariant; the G x G
+ * grid keeps coarse positions (the spatial transformer paper's baselines end
+ * in fully connected layers, not a global pool).
  *
  * Input images are pixel values in [0, 1], (N, C, H, W); the model
  * normalises them itself with its per-channel mean / std, so callers (and
  * gradients w.r.t. the input, e.g. for saliency) work in pixel space.
  *
  * Model file: one .safetensors holding "encoder.stages.*" (see sc_cnn.h),
- * "head.weight" (K, C) and "head.bias" (K), with metadata
+ * "head.weight" (K, C * G * G, G = 1 without a grid) and "head.bias" (K),
+ * with metadata
  *   saccade.config  {"arch": "classifier", "encoder": {...sc_cnn config...},
  *                    "num_classes": K, "input": [C, H, W], "mean": [...],
- *                    "std": [...], "dropout": p}
+ *                    "std": [...], "dropout": p, "head_grid": G}
+ * ("head_grid" is written only when G > 0; absent means 0).
  *   saccade.classes ["T-shirt/top", "Trouser", ...]   (JSON list of K names)
  * Training checkpoints written by sc_trainer with this metadata are model
  * files too. */
@@ -36,6 +42,7 @@ typedef struct sc_classifier_config {
     int in_h, in_w;  /* expected input size (channels: encoder.in_channels) */
     float mean[SC_CLASSIFIER_MAX_CHANNELS], std[SC_CLASSIFIER_MAX_CHANNELS];
     float dropout; /* in [0, 1) */
+    int head_grid; /* 0: global average pool; 1..16: adaptive average pool to G x G + flatten */
 } sc_classifier_config;
 
 /* Fashion-MNIST defaults: 1x28x28, 10 classes, mean 0.2860, std 0.3530,

@@ -7,10 +7,11 @@
  *   parametrisation    p -> theta (N, 2, 3):
  *                        SC_STN_AFFINE       theta = p (6 outputs)
  *                        SC_STN_TRANS_SCALE  theta = [s 0 tx; 0 s ty], p = (s, tx, ty)
+ *                        SC_STN_SIMILARITY   theta = [a -b tx; b a ty], p = (a, b, tx, ty)
  *   grid generator     sc_affine_grid(theta, out_h, out_w), align_corners = 0
  *   sampler            sc_grid_sample, bilinear, zero padding
  * fc2 starts with zero weights and the identity bias (1,0,0,0,1,0) (or
- * (1,0,0) constrained), so a fresh transformer returns the whole input
+ * (1,0,0) / (1,0,0,0) constrained), so a fresh transformer returns the whole input
  * resampled to out_h x out_w. The backward pass takes dL/dglimpse to the
  * localisation net's gradients (through theta and the grid) and to dL/dx
  * (through both the sampler and the localisation net).
@@ -43,11 +44,15 @@ extern "C" {
 
 typedef enum sc_stn_transform {
     SC_STN_AFFINE = 0,     /* 6 free parameters */
-    SC_STN_TRANS_SCALE = 1 /* isotropic scale + translation, 3 parameters */
+    SC_STN_TRANS_SCALE = 1, /* isotropic scale + translation, 3 parameters */
+    SC_STN_SIMILARITY = 2   /* rotation + isotropic scale + translation (no shear), 4 */
 } sc_stn_transform;
 
-/* Number of localisation outputs for a transform (6 or 3; 0 if unknown). */
+/* Number of localisation outputs for a transform (6, 3 or 4; 0 if unknown). */
 int sc_stn_num_params(sc_stn_transform t);
+/* "affine", "trans_scale", "similarity" (NULL if unknown), and back. */
+const char *sc_stn_transform_name(sc_stn_transform t);
+sc_status sc_stn_transform_from_name(const char *name, sc_stn_transform *out);
 /* p (N, P) -> theta (N, 6). */
 sc_status sc_stn_theta_forward(sc_stn_transform t, const float *p, int N, float *theta);
 /* dp (N, P) += d theta / d p applied to dtheta (N, 6). */
@@ -79,7 +84,7 @@ typedef struct sc_stn_config {
 sc_stn_config sc_stn_default_config(int canvas);
 sc_status sc_stn_config_validate(const sc_stn_config *c);
 /* JSON: {"input": [C, H, W], "output": [h, w], "transform": "affine" |
- * "trans_scale", "loc_cnn": {...} or null, "hidden": n}. to_json returns a
+ * "trans_scale" | "similarity", "loc_cnn": {...} or null, "hidden": n}. to_json returns a
  * malloc'd string (free()). */
 char *sc_stn_config_to_json(const sc_stn_config *c);
 sc_status sc_stn_config_from_json(const char *json, sc_stn_config *out);

@@ -58,6 +58,28 @@ first, last = sum(loss[:5]) / 5, sum(loss[-5:]) / 5
 assert last < first - 0.05, (first, last)
 m = json.load(open('$tmp/st.metrics.json'))
 assert m['arch'] == 'stcnn' and m['distortion'] == 'cluttered' and 0 <= m['test_error'] <= 1"
+# The grid head, a smaller glimpse, the similarity transform, per-group clipping.
+check "train stn stcnn grid head 20 steps" 0 "$cli" train stn --distortion rts --model stcnn \
+  --head-grid 3 --glimpse 28 --transform similarity --clip-groups --loc-lr-scale 0.5 \
+  --loc-warmup 5 --init-scale 0.9 --channels 8,12,16 --loc-channels 4,8 --max-steps 20 \
+  --batch 32 --lr 0.003 --threads 1 --eval-n 100 --quiet --metrics "$tmp/g.jsonl" \
+  -o "$tmp/g.safetensors"
+ok_py "grid head: loss falls, group norms logged, config recorded" "
+import json; L = [json.loads(l) for l in open('$tmp/g.jsonl')]
+s = [d for d in L if 'loss' in d]
+loss = [d['loss'] for d in s]
+assert len(loss) == 20, len(loss)
+assert sum(loss[-5:]) / 5 < sum(loss[:5]) / 5 - 0.05, loss
+assert all(d['loc_grad_norm'] >= 0 and d['cls_grad_norm'] > 0 for d in s)
+c = json.load(open('$tmp/g.metrics.json'))['config']
+assert c['stn']['transform'] == 'similarity' and c['stn']['output'] == [28, 28], c
+assert c['classifier']['head_grid'] == 3 and c['classifier']['encoder']['channels'] == [8, 12, 16]
+assert c['stn']['loc_cnn']['channels'] == [4, 8]"
+check "stn verb on grid-head model" 0 "$cli" stn "$src/assets/samples/stn/rts-0-Ankle_boot.png" \
+  --model "$tmp/g.safetensors" --json
+check "train stn bad head grid" 2 "$cli" train stn --distortion rts --model cnn --head-grid 17 -o "$tmp/a.safetensors"
+check "train stn bad transform" 2 "$cli" train stn --distortion rts --model stcnn --transform shear -o "$tmp/a.safetensors"
+check "train stn bad channels" 2 "$cli" train stn --distortion rts --model cnn --channels 8,x,4 -o "$tmp/a.safetensors"
 check "eval stn json" 0 "$cli" eval stn --model "$tmp/st.safetensors" --distortion cluttered --n 100 --json
 ok_py "eval json" "
 import json; d = json.load(open('$tmp/out')); assert d['n'] == 100 and d['arch'] == 'stcnn'

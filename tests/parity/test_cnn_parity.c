@@ -60,18 +60,20 @@ static void check_grads(const char *case_, const sc_param *ps, size_t np, const 
     }
 }
 
-static void test_classifier_matches_torch(void **state) {
-    (void)state;
-    char *path = sc_test_join(g_dir, "clf.safetensors");
+static void check_classifier(const char *cs, int head_grid) {
+    char fname[64];
+    snprintf(fname, sizeof fname, "%s.safetensors", cs);
+    char *path = sc_test_join(g_dir, fname);
     sc_classifier *m;
     SC_TEST_OK(sc_classifier_load(path, &m));
+    assert_int_equal(sc_classifier_get_config(m)->head_grid, head_grid);
     assert_string_equal(sc_classifier_class_name(m, 4), "e");
-    sc_npy x = npy("clf", "x");
+    sc_npy x = npy(cs, "x");
     int N = (int)x.shape[0];
     size_t nx = (size_t)N * 400;
     const float *logits;
     /* Eval mode first (running stats from the file), with the input gradient. */
-    sc_npy eo = npy("clf", "eval_out"), eg = npy("clf", "eval_gout"), edx = npy("clf", "eval_dx");
+    sc_npy eo = npy(cs, "eval_out"), eg = npy(cs, "eval_gout"), edx = npy(cs, "eval_dx");
     float *dx = calloc(nx, sizeof(float));
     SC_TEST_OK(sc_classifier_forward(m, x.data, N, 0, NULL, &logits));
     close_to("eval logits", logits, &eo);
@@ -84,12 +86,12 @@ static void test_classifier_matches_torch(void **state) {
     assert_int_equal(np, 11);
     for (size_t i = 0; i < np; i++) memset(ps[i].grad, 0, ps[i].n * sizeof(float));
     memset(dx, 0, nx * sizeof(float));
-    sc_npy o = npy("clf", "out"), g = npy("clf", "gout"), rdx = npy("clf", "dx");
+    sc_npy o = npy(cs, "out"), g = npy(cs, "gout"), rdx = npy(cs, "dx");
     SC_TEST_OK(sc_classifier_forward(m, x.data, N, 1, NULL, &logits));
     close_to("train logits", logits, &o);
     SC_TEST_OK(sc_classifier_backward(m, g.data, dx));
     close_to("train d input", dx, &rdx);
-    check_grads("clf", ps, np, NULL);
+    check_grads(cs, ps, np, NULL);
     const sc_param *bs;
     size_t nb;
     SC_TEST_OK(sc_classifier_buffers(m, &bs, &nb));
@@ -97,7 +99,7 @@ static void test_classifier_matches_torch(void **state) {
     for (size_t i = 0; i < nb; i++) {
         char name[256];
         snprintf(name, sizeof name, "after_%s", bs[i].name);
-        sc_npy r = npy("clf", name);
+        sc_npy r = npy(cs, name);
         close_to(bs[i].name, bs[i].param, &r);
         sc_npy_free(&r);
     }
@@ -106,6 +108,17 @@ static void test_classifier_matches_torch(void **state) {
     free(dx);
     free(path);
     sc_classifier_free(m);
+}
+
+static void test_classifier_matches_torch(void **state) {
+    (void)state;
+    check_classifier("clf", 0);
+}
+
+/* Head on an adaptive 3x3 grid of the 5x5 map, flattened as torch.flatten. */
+static void test_classifier_grid_head_matches_torch(void **state) {
+    (void)state;
+    check_classifier("clf_grid", 3);
 }
 
 static void test_encoder_matches_torch(void **state) {
@@ -159,6 +172,7 @@ static void test_encoder_matches_torch(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_classifier_matches_torch),
+        cmocka_unit_test(test_classifier_grid_head_matches_torch),
         cmocka_unit_test(test_encoder_matches_torch),
     };
     return cmocka_run_group_tests_name("cnn_parity", tests, setup, teardown);

@@ -122,9 +122,14 @@ static sc_classifier_config tiny_config(int side, int K) {
     return cfg;
 }
 
-static void test_classifier_gradcheck(void **state) {
-    (void)state;
+static void gradcheck_classifier(int head_grid) {
     sc_classifier_config cfg = tiny_config(8, 3);
+    cfg.head_grid = head_grid;
+    /* With a grid: no max pool (an 8x8 map: uneven 3x3 bins) and no BN. Few map
+     * cells feed each head input, so finite differences across the ReLU kinks
+     * of BN-centred pre-activations would swamp the check; BN's backward is
+     * checked with the global pool above and against PyTorch in the parity test. */
+    if (head_grid) cfg.encoder.pool[0] = 0, cfg.encoder.batchnorm = 0;
     clf_ctx c = {.N = 3, .y = {2, 0, 1}};
     SC_TEST_OK(sc_classifier_create(&cfg, NULL, 3, &c.m));
     assert_string_equal(sc_classifier_class_name(c.m, 2), "2");
@@ -135,21 +140,36 @@ static void test_classifier_gradcheck(void **state) {
     const sc_param *ps;
     size_t np;
     SC_TEST_OK(sc_classifier_params(c.m, &ps, &np));
-    assert_int_equal(np, 8);
+    assert_int_equal(np, head_grid ? 6 : 8);
     assert_string_equal(ps[np - 2].name, "head.weight");
+    /* 4 channels: head on 4 (global pool) or 4 * G * G features */
+    assert_int_equal(ps[np - 2].shape[1], head_grid ? 4 * head_grid * head_grid : 4);
     for (size_t i = 0; i < np; i++) memset(ps[i].grad, 0, ps[i].n * sizeof(float));
     sc_rng rng;
     sc_rng_seed(&rng, 77);
     double loss;
     SC_TEST_OK(sc_classifier_train_batch(c.m, c.x, c.y, c.N, &rng, &loss, dx));
     assert_true(fabs(loss - clf_loss(&c)) < 1e-5);
+    /* a smaller step with the grid: fewer ReLU kinks crossed (see above) */
+    double eps = head_grid ? 3e-4 : 1e-3;
     for (size_t i = 0; i < np; i++)
-        sc_test_gradcheck(ps[i].name, clf_loss, &c, ps[i].param, ps[i].grad, ps[i].n, 30, 1e-3,
+        sc_test_gradcheck(ps[i].name, clf_loss, &c, ps[i].param, ps[i].grad, ps[i].n, 30, eps,
                           2e-2, 1e-3);
-    sc_test_gradcheck("classifier input", clf_loss, &c, c.x, dx, nx, 60, 1e-3, 2e-2, 1e-3);
+    sc_test_gradcheck("classifier input", clf_loss, &c, c.x, dx, nx, 60, eps, 2e-2, 1e-3);
     sc_classifier_free(c.m);
     free(c.x);
     free(dx);
+}
+
+static void test_classifier_gradcheck(void **state) {
+    (void)state;
+    gradcheck_classifier(0);
+}
+
+/* Head on an adaptive 3x3 grid of the 8x8 map (uneven, overlapping bins). */
+static void test_classifier_gradcheck_grid(void **state) {
+    (void)state;
+    gradcheck_classifier(3);
 }
 
 /* ---- train on real Fashion-MNIST images; save / load ---- */
@@ -298,6 +318,30 @@ static void test_bad_config_and_files(void **state) {
     cc = sc_classifier_default_config();
     cc.std[0] = 0;
     assert_int_equal(sc_classifier_config_validate(&cc), SC_ERR_INVALID_ARG);
+    /* head_grid: range-checked, round-trips through JSON, absent = 0 (old files). */
+    cc = sc_classifier_default_config();
+    cc.head_grid = 17;
+    assert_int_equal(sc_classifier_config_validate(&cc), SC_ERR_INVALID_ARG);
+    cc.head_grid = 4;
+    char *hj = sc_classifier_config_to_json(&cc);
+    assert_non_null(strstr(hj, "\"head_grid\":4"));
+    sc_classifier_config cc2;
+    SC_TEST_OK(sc_classifier_config_from_json(hj, &cc2));
+    assert_int_equal(cc2.head_grid, 4);
+    free(hj);
+    cc.head_grid = 0;
+    hj = sc_classifier_config_to_json(&cc);
+    assert_null(strstr(hj, "head_grid"));
+    cc2.head_grid = 9;
+    SC_TEST_OK(sc_classifier_config_from_json(hj, &cc2));
+    assert_int_equal(cc2.head_grid, 0);
+    free(hj);
+    assert_int_equal(sc_classifier_config_from_json(
+                         "{\"arch\": \"classifier\", \"encoder\": {\"in_channels\": 1, "
+                         "\"channels\": [4]}, \"num_classes\": 3, \"input\": [1, 8, 8], "
+                         "\"head_grid\": 2.5}",
+                         &cc2),
+                     SC_ERR_FORMAT);
     /* Training BN with a single value per channel is refused, not NaN. */
     sc_rng rng;
     sc_rng_seed(&rng, 1);
@@ -363,8 +407,11 @@ static void test_bad_config_and_files(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_encoder_gradcheck_bn), cmocka_unit_test(test_encoder_gradcheck_nobn),
-        cmocka_unit_test(test_classifier_gradcheck), cmocka_unit_test(test_train_save_load),
+        cmocka_unit_test(test_encoder_gradcheck_bn),
+        cmocka_unit_test(test_encoder_gradcheck_nobn),
+        cmocka_unit_test(test_classifier_gradcheck),
+        cmocka_unit_test(test_classifier_gradcheck_grid),
+        cmocka_unit_test(test_train_save_load),
         cmocka_unit_test(test_bad_config_and_files),
     };
     return cmocka_run_group_tests_name("cnn", tests, NULL, NULL);

@@ -27,6 +27,22 @@ static void test_theta_parametrisation(void **state) {
     assert_memory_equal(dp, wdp, sizeof wdp);
     SC_TEST_OK(sc_stn_theta_forward(SC_STN_AFFINE, p, 1, th));
     assert_memory_equal(th, p, 6 * sizeof(float));
+    /* similarity: p = (a, b, tx, ty) -> [a -b tx; b a ty] */
+    assert_int_equal(sc_stn_num_params(SC_STN_SIMILARITY), 4);
+    SC_TEST_OK(sc_stn_theta_forward(SC_STN_SIMILARITY, p, 1, th));
+    const float wsim[6] = {0.5f, -0.25f, -0.75f, 0.25f, 0.5f, 2.0f};
+    assert_memory_equal(th, wsim, sizeof wsim);
+    float dq[4] = {0};
+    SC_TEST_OK(sc_stn_theta_backward(SC_STN_SIMILARITY, dth, 1, dq));
+    const float wdq[4] = {1 + 5, 4 - 2, 3, 6}; /* da = d0 + d4, db = d3 - d1 */
+    assert_memory_equal(dq, wdq, sizeof wdq);
+    sc_stn_transform tt;
+    for (int t = 0; t < 3; t++) {
+        SC_TEST_OK(sc_stn_transform_from_name(sc_stn_transform_name((sc_stn_transform)t), &tt));
+        assert_int_equal(tt, t);
+    }
+    assert_int_equal(sc_stn_transform_from_name("shear", &tt), SC_ERR_INVALID_ARG);
+    assert_null(sc_stn_transform_name((sc_stn_transform)9));
     assert_int_equal(sc_stn_theta_forward((sc_stn_transform)7, p, 1, th), SC_ERR_INVALID_ARG);
 }
 
@@ -46,11 +62,16 @@ static sc_stn_config small_config(int use_cnn, sc_stn_transform t, int hidden) {
     return c;
 }
 
+/* variant 0: affine + CNN, 1: affine MLP, 2: trans_scale, 3: similarity */
+static sc_stn_transform variant_transform(int variant) {
+    return variant == 2 ? SC_STN_TRANS_SCALE : variant == 3 ? SC_STN_SIMILARITY : SC_STN_AFFINE;
+}
+
 static void test_identity_init_returns_input(void **state) {
     (void)state;
-    for (int variant = 0; variant < 3; variant++) {
-        sc_stn_config c = small_config(
-            variant != 1, variant == 2 ? SC_STN_TRANS_SCALE : SC_STN_AFFINE, variant == 1 ? 0 : 5);
+    for (int variant = 0; variant < 4; variant++) {
+        sc_stn_config c =
+            small_config(variant != 1, variant_transform(variant), variant == 1 ? 0 : 5);
         c.out_h = c.in_h, c.out_w = c.in_w; /* same size: identity is exact */
         sc_rng r;
         sc_rng_seed(&r, 3);
@@ -104,9 +125,9 @@ static double stn_loss(void *ctx) {
 
 static void test_stn_gradcheck(void **state) {
     (void)state;
-    for (int variant = 0; variant < 3; variant++) {
-        sc_stn_config c = small_config(
-            variant != 1, variant == 2 ? SC_STN_TRANS_SCALE : SC_STN_AFFINE, variant == 1 ? 0 : 5);
+    for (int variant = 0; variant < 4; variant++) {
+        sc_stn_config c =
+            small_config(variant != 1, variant_transform(variant), variant == 1 ? 0 : 5);
         sc_rng rg;
         sc_rng_seed(&rg, 21 + variant);
         stn_case k = {.N = 2};
@@ -169,6 +190,12 @@ static void test_config_json_and_errors(void **state) {
     assert_int_equal(d.use_cnn, 1);
     assert_int_equal(d.loc_cnn.nstages, 3);
     assert_int_equal(d.hidden, 32);
+    free(j);
+    c.transform = SC_STN_SIMILARITY;
+    j = sc_stn_config_to_json(&c);
+    assert_non_null(strstr(j, "\"similarity\""));
+    SC_TEST_OK(sc_stn_config_from_json(j, &d));
+    assert_int_equal(d.transform, SC_STN_SIMILARITY);
     free(j);
     assert_int_equal(sc_stn_config_from_json("{\"input\": [1, 4, 4]}", &d), SC_ERR_FORMAT);
     assert_int_equal(sc_stn_config_from_json("{\"input\": [1,8,8], \"output\": [4,4], "

@@ -50,10 +50,23 @@ void stn_train_help(FILE *out) {
                  "  --lr LR               AdamW learning rate, cosine schedule (default 0.002)\n"
                  "  --glimpse SIZE        ST-CNN glimpse side (default: the canvas side)\n"
                  "  --loc-hidden N        ST-CNN localisation hidden units (default 16)\n"
-                 "  --transform T         ST-CNN transform: affine (default) or trans_scale\n"
-                 "                        (isotropic scale + translation)\n"
+                 "  --transform T         ST-CNN transform: affine (default), trans_scale\n"
+                 "                        (isotropic scale + translation) or similarity\n"
+                 "                        (rotation + isotropic scale + translation)\n"
                  "  --loc-lr-scale F      learning-rate factor of the transformer's parameters\n"
                  "                        (default 0.1: a slower localisation net is stabler)\n"
+                 "  --loc-warmup N        first N steps train only the classifier (default 0)\n"
+                 "  --clip-groups         ST-CNN: clip the transformer's and the classifier's\n"
+                 "                        gradients to norm 5 each (default: one global norm,\n"
+                 "                        where the transformer's large gradients shrink the\n"
+                 "                        classifier's steps)\n"
+                 "  --init-scale S        ST-CNN starting zoom: theta's scale starts at S\n"
+                 "                        instead of 1 (S < 1 zooms into the centre)\n"
+                 "  --loc-channels a,b,c  localisation CNN widths, 2x2 pool after each stage\n"
+                 "                        (default 8,16,16)\n"
+                 "  --channels a,b,c      classifier CNN widths (default 20,40,80)\n"
+                 "  --head-grid G         classifier head: 0 = global average pool (default),\n"
+                 "                        G = adaptive average pool to GxG + linear\n"
                  "  --seed S              weights, batch order, training scenes (default 0)\n"
                  "  --threads N           threads (default: all cores)\n"
                  "  --examples N          training scenes per epoch (default 60000)\n"
@@ -177,7 +190,9 @@ int cli_train_stn(int argc, char **argv) {
     const char *dist_name = NULL, *model_name = NULL;
     int epochs = 3, batch = 64, seed = 0, threads = 0, examples = 60000, eval_n = 10000;
     int ckpt_every = 0, resume = 0, max_steps = 0, quiet = 0, glimpse = 0, loc_hidden = 16;
-    float lr = 2e-3f, loc_scale = 0.1f;
+    int head_grid = 0, loc_warmup = 0, nch = 3, nloc_ch = 3, clip_groups = 0;
+    int chans[SC_CNN_MAX_STAGES] = {20, 40, 80}, loc_chans[SC_CNN_MAX_STAGES] = {8, 16, 16};
+    float lr = 2e-3f, loc_scale = 0.1f, init_scale = 1.0f;
     sc_stn_transform transform = SC_STN_AFFINE;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -235,18 +250,29 @@ int cli_train_stn(int argc, char **argv) {
                 loc_hidden > 4096)
                 return cli_usage(V, "--loc-hidden needs a number from 0 to 4096");
         } else if (!strcmp(a, "--transform")) {
-            if (!more) return cli_usage(V, "--transform needs affine or trans_scale");
-            const char *t = argv[++i];
-            if (!strcmp(t, "affine"))
-                transform = SC_STN_AFFINE;
-            else if (!strcmp(t, "trans_scale"))
-                transform = SC_STN_TRANS_SCALE;
-            else
-                return cli_usage(V, "--transform needs affine or trans_scale");
+            if (!more || sc_stn_transform_from_name(argv[++i], &transform))
+                return cli_usage(V, "--transform needs affine, trans_scale or similarity");
+        } else if (!strcmp(a, "--head-grid")) {
+            if (!more || !cli_parse_int(argv[++i], &head_grid) || head_grid < 0 || head_grid > 16)
+                return cli_usage(V, "--head-grid needs a number from 0 to 16");
+        } else if (!strcmp(a, "--init-scale")) {
+            if (!more || !cli_parse_float(argv[++i], &init_scale) || !(init_scale > 0) ||
+                init_scale > 4)
+                return cli_usage(V, "--init-scale needs a number in (0, 4]");
+        } else if (!strcmp(a, "--loc-warmup")) {
+            if (!more || !cli_parse_int(argv[++i], &loc_warmup) || loc_warmup < 0)
+                return cli_usage(V, "--loc-warmup needs a non-negative number of steps");
+        } else if (!strcmp(a, "--channels") || !strcmp(a, "--loc-channels")) {
+            int loc = a[2] == 'l', *dst = loc ? loc_chans : chans;
+            int k = more ? cli_parse_int_list(argv[++i], dst, SC_CNN_MAX_STAGES, 1, 1024) : 0;
+            if (k < 1) return cli_usage(V, "%s needs a comma-separated list of widths", a);
+            *(loc ? &nloc_ch : &nch) = k;
         } else if (!strcmp(a, "--loc-lr-scale")) {
             if (!more || !cli_parse_float(argv[++i], &loc_scale) || !(loc_scale > 0) ||
                 loc_scale > 10)
                 return cli_usage(V, "--loc-lr-scale needs a number in (0, 10]");
+        } else if (!strcmp(a, "--clip-groups")) {
+            clip_groups = 1;
         } else if (!strcmp(a, "--resume")) {
             resume = 1;
         } else if (!strcmp(a, "--quiet")) {
@@ -276,12 +302,14 @@ int cli_train_stn(int argc, char **argv) {
      * size, so that the identity start is exactly the CNN). */
     if (!glimpse) glimpse = S;
     sc_classifier_config cc = sc_classifier_default_config();
-    int ch[3] = {20, 40, 80};
-    cc.encoder = sc_cnn_config_make(1, 3, ch);
-    cc.encoder.pool[0] = cc.encoder.pool[1] = 1;
+    cc.encoder = sc_cnn_config_make(1, nch, chans);
+    for (int k = 0; k < nch - 1 && k < 2; k++) cc.encoder.pool[k] = 1; /* 2x2 pools after two */
     cc.dropout = 0.1f;
+    cc.head_grid = head_grid;
     cc.in_h = cc.in_w = use_st ? glimpse : S;
     sc_stn_config sconf = sc_stn_default_config(S);
+    sconf.loc_cnn = sc_cnn_config_make(1, nloc_ch, loc_chans);
+    for (int k = 0; k < nloc_ch; k++) sconf.loc_cnn.pool[k] = 1;
     sconf.out_h = sconf.out_w = glimpse;
     sconf.hidden = loc_hidden;
     sconf.transform = transform;
@@ -327,6 +355,10 @@ int cli_train_stn(int argc, char **argv) {
             sc_set_error(SC_ERR_NOMEM, "out of memory");
             goto fail;
         }
+        /* fc2's bias is the starting transform: (s,0,0,0,s,0), (s,0,0) or (s,0,0,0) */
+        float *b2 = lp[nloc - 1].param;
+        b2[0] = init_scale;
+        if (transform == SC_STN_AFFINE) b2[4] = init_scale;
     }
     sc_train_params tp = sc_train_default_params();
     tp.epochs = epochs;
@@ -339,7 +371,7 @@ int cli_train_stn(int argc, char **argv) {
     tp.schedule.kind = SC_LR_COSINE;
     tp.schedule.base_lr = lr;
     tp.schedule.t_max = (int64_t)(per_epoch * (size_t)epochs);
-    tp.clip_grad_norm = 5.0;
+    tp.clip_grad_norm = use_st && clip_groups ? 0.0 : 5.0; /* else per group below */
     tp.checkpoint_path = ckpt;
     tp.checkpoint_every = ckpt_every;
     tp.metrics_path = metrics;
@@ -384,10 +416,18 @@ int cli_train_stn(int argc, char **argv) {
          * a parameter group with lr * loc_scale (weight decay included). */
         for (size_t i = 0, o = 0; use_st && i < nloc; o += ps[i].n, i++)
             memcpy(locsave + o, ps[i].param, ps[i].n * sizeof(float));
-        if (sc_trainer_step(tr, loss, 0, NULL, NULL)) goto fail;
-        for (size_t i = 0, o = 0; use_st && loc_scale != 1.0f && i < nloc; o += ps[i].n, i++)
+        /* During the warm-up the transformer stays put (factor 0). */
+        float f = sc_trainer_global_step(tr) < (int64_t)loc_warmup ? 0.0f : loc_scale;
+        double norms[2];
+        const char *nkeys[2] = {"loc_grad_norm", "cls_grad_norm"};
+        if (use_st && clip_groups &&
+            (sc_clip_grad_norm(ps, nloc, 5.0, &norms[0]) ||
+             sc_clip_grad_norm(ps + nloc, np - nloc, 5.0, &norms[1])))
+            goto fail;
+        if (sc_trainer_step(tr, loss, use_st && clip_groups ? 2 : 0, nkeys, norms)) goto fail;
+        for (size_t i = 0, o = 0; use_st && f != 1.0f && i < nloc; o += ps[i].n, i++)
             for (size_t k = 0; k < ps[i].n; k++)
-                ps[i].param[k] = locsave[o + k] + loc_scale * (ps[i].param[k] - locsave[o + k]);
+                ps[i].param[k] = locsave[o + k] + f * (ps[i].param[k] - locsave[o + k]);
         if (sc_trainer_at_epoch_end(tr)) {
             size_t ne = eval_n < 2000 ? (size_t)eval_n : 2000;
             if (stn_test_error(&am, &dp, &test, ne, &err)) goto fail;

@@ -27,21 +27,7 @@ OUT = sys.argv[1]
 os.makedirs(OUT, exist_ok=True)
 
 
-from torch_cnn import CNN, Stage  # noqa: E402,F401
-
-
-class Classifier(nn.Module):
-    def __init__(self, cfg):
-        super().__init__()
-        self.cfg = cfg
-        self.encoder = CNN(cfg["encoder"])
-        self.head = nn.Linear(cfg["encoder"]["channels"][-1], cfg["num_classes"])
-        self.register_buffer("mean", torch.tensor(cfg["mean"]).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(cfg["std"]).view(1, -1, 1, 1), persistent=False)
-
-    def forward(self, x):  # x: pixels in [0, 1]; dropout omitted (p = 0 in the test)
-        f = self.encoder((x - self.mean) / self.std)
-        return self.head(f.mean(dim=(2, 3)))
+from torch_cnn import CNN, Classifier  # noqa: E402
 
 
 def save(case, name, t):
@@ -101,6 +87,11 @@ ccfg = {"arch": "classifier",
         "num_classes": 5, "input": [1, 20, 20], "mean": [0.25], "std": [0.4], "dropout": 0.0}
 clf = Classifier(ccfg)
 run("clf", clf, torch.rand(4, 1, 20, 20), json.dumps(ccfg), ["a", "b", "c", "d", "e"])
+
+# Case 1b: the same with a 3x3 grid head (5x5 map: uneven, overlapping bins).
+gcfg = dict(ccfg, head_grid=3)
+clf = Classifier(gcfg)
+run("clf_grid", clf, torch.rand(4, 1, 20, 20), json.dumps(gcfg), ["a", "b", "c", "d", "e"])
 
 # Case 2: a bare encoder, 3 input channels, no BN (conv biases), stride 2,
 # a 5x5 and a 1x1 kernel, odd sizes.

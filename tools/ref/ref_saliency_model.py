@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import st_numpy  # noqa: E402
-from torch_cnn import CNN, STCNN  # noqa: E402
+from torch_cnn import Classifier, STCNN  # noqa: E402
 
 torch.set_num_threads(1)
 torch.manual_seed(7)
@@ -39,18 +39,6 @@ os.makedirs(OUT, exist_ok=True)
 def save(case, name, a):
     a = a.detach().numpy() if torch.is_tensor(a) else np.asarray(a)
     np.save(os.path.join(OUT, f"{case}_{name}.npy"), a.astype(np.float32))
-
-
-class Classifier(nn.Module):
-    def __init__(self, cfg):
-        super().__init__()
-        self.encoder = CNN(cfg["encoder"])
-        self.head = nn.Linear(cfg["encoder"]["channels"][-1], cfg["num_classes"])
-        self.register_buffer("mean", torch.tensor(cfg["mean"]).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(cfg["std"]).view(1, -1, 1, 1), persistent=False)
-
-    def forward(self, x):
-        return self.head(self.encoder((x - self.mean) / self.std).mean(dim=(2, 3)))
 
 
 def gradcam(model, encoder, x, target):

@@ -48,7 +48,8 @@ def run(case, scfg, ccfg, x):
         # off the identity, so that gradients reach every loc-net weight
         fc2 = model.stn.fc2
         fc2.weight.uniform_(-0.3 / fc2.in_features ** 0.5, 0.3 / fc2.in_features ** 0.5)
-        ident = [0.8, 0.1, 0.05, -0.1, 0.9, -0.05] if fc2.out_features == 6 else [0.7, 0.1, -0.1]
+        ident = {6: [0.8, 0.1, 0.05, -0.1, 0.9, -0.05], 3: [0.7, 0.1, -0.1],
+                 4: [0.8, 0.2, 0.05, -0.1]}[fc2.out_features]
         fc2.bias.copy_(torch.tensor(ident))
     sd = {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()
           if not k.endswith("num_batches_tracked")}
@@ -95,3 +96,7 @@ run("cnnloc", s1, ccfg, torch.rand(4, 1, 20, 20))
 s2 = {"input": [1, 16, 18], "output": [12, 12], "transform": "trans_scale", "loc_cnn": None,
       "hidden": 0}
 run("mlploc", s2, ccfg, torch.rand(3, 1, 16, 18))
+# Case 3: rotation + scale + translation (similarity), CNN localisation, and
+# the classifier's head on a 2x2 grid instead of the global average pool.
+s3 = dict(s1, transform="similarity")
+run("simloc", s3, dict(ccfg, head_grid=2), torch.rand(4, 1, 20, 20))

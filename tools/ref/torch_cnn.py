@@ -55,7 +55,7 @@ class STN(nn.Module):
         with torch.no_grad():
             f = self.loc(torch.zeros(1, c, h, w)) if self.loc else torch.zeros(1, c, h, w)
         nf = f.numel()
-        self.P = 6 if cfg["transform"] == "affine" else 3
+        self.P = {"affine": 6, "trans_scale": 3, "similarity": 4}[cfg["transform"]]
         hid = cfg["hidden"]
         self.fc1 = nn.Linear(nf, hid) if hid else None
         self.fc2 = nn.Linear(hid if hid else nf, self.P)
@@ -68,6 +68,9 @@ class STN(nn.Module):
         p = self.fc2(f)
         if self.P == 6:
             theta = p.view(-1, 2, 3)
+        elif self.P == 4:  # [a -b tx; b a ty]
+            theta = torch.stack([p[:, 0], -p[:, 1], p[:, 2], p[:, 1], p[:, 0], p[:, 3]], 1)
+            theta = theta.view(-1, 2, 3)
         else:
             z = torch.zeros_like(p[:, 0])
             theta = torch.stack([p[:, 0], z, p[:, 1], z, p[:, 0], p[:, 2]], 1).view(-1, 2, 3)
@@ -77,16 +80,34 @@ class STN(nn.Module):
         return g, theta
 
 
-class STCNN(nn.Module):
-    def __init__(self, scfg, ccfg):
-        super().__init__()
-        self.stn = STN(scfg)
-        self.encoder = CNN(ccfg["encoder"])
-        self.head = nn.Linear(ccfg["encoder"]["channels"][-1], ccfg["num_classes"])
-        self.register_buffer("mean", torch.tensor(ccfg["mean"]).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(ccfg["std"]).view(1, -1, 1, 1), persistent=False)
+class Classifier(nn.Module):
+    """sc_classifier: normalise, CNN, then global average pool (head_grid 0) or
+    adaptive average pool to G x G flattened channel-major, then linear.
+    Dropout is omitted (p = 0 in the tests)."""
 
-    def forward(self, x):  # dropout p = 0 in the test
+    def __init__(self, cfg):
+        super().__init__()
+        self.encoder = CNN(cfg["encoder"])
+        self.grid = cfg.get("head_grid", 0)
+        self.head = nn.Linear(cfg["encoder"]["channels"][-1] * max(self.grid, 1) ** 2,
+                              cfg["num_classes"])
+        self.register_buffer("mean", torch.tensor(cfg["mean"]).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(cfg["std"]).view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, x):  # x: pixels in [0, 1]
+        f = self.encoder((x - self.mean) / self.std)
+        if self.grid:
+            return self.head(F.adaptive_avg_pool2d(f, self.grid).flatten(1))
+        return self.head(f.mean(dim=(2, 3)))
+
+
+class STCNN(Classifier):
+    """Spatial transformer (stn.*) in front of a Classifier (encoder.*, head.*)."""
+
+    def __init__(self, scfg, ccfg):
+        super().__init__(ccfg)
+        self.stn = STN(scfg)
+
+    def forward(self, x):
         g, theta = self.stn(x)
-        f = self.encoder((g - self.mean) / self.std)
-        return self.head(f.mean(dim=(2, 3))), theta
+        return super().forward(g), theta
