@@ -12,13 +12,14 @@
 #include "saccade/sc_vqa.h"
 
 #define NAME_LEN 64
-#define MAX_PARAMS (8 + 5 * SC_VQA_MAX_HOPS + 2)
+#define MAX_PARAMS (8 + 5 * SC_VQA_MAX_HOPS + 4)
 
 struct sc_vqa_model {
     sc_vqa_config cfg;
     sc_vqa_vocab vocab, answers;
     sc_cnn *cnn;
-    int C, g, P, Cin, D, E, A, K, T, V, NA, F;
+    int C, g, P, Cin, D, E, A, K, T, V, NA, F, H; /* H: classifier hidden (0 none) */
+    float *mlp_w, *mlp_b, *hid, *dhid;
     /* parameters: one block, grads another */
     float *pblock, *gblock;
     size_t ptotal;
@@ -106,6 +107,9 @@ sc_status sc_vqa_config_validate(const sc_vqa_config *c) {
                             c->encoder.in_channels);
     if (!memchr(c->encoder_from, 0, sizeof c->encoder_from))
         return sc_set_error(SC_ERR_INVALID_ARG, "vqa config: encoder_from not terminated");
+    if (c->mlp_dim < 0 || c->mlp_dim > 4096)
+        return sc_set_error(SC_ERR_INVALID_ARG, "vqa config: mlp_dim %d not in 0..4096",
+                            c->mlp_dim);
     if (c->freeze_encoder != 0 && c->freeze_encoder != 1)
         return sc_set_error(SC_ERR_INVALID_ARG, "vqa config: freeze_encoder must be 0 or 1");
     sc_status st = sc_cnn_config_validate(&c->encoder);
@@ -137,6 +141,7 @@ char *sc_vqa_config_to_json(const sc_vqa_config *c) {
                          ARCH_NAMES[c->arch], c->image_size, c->mean[0], c->mean[1], c->mean[2],
                          c->std[0], c->std[1], c->std[2], enc, c->embed_dim, c->hidden_dim,
                          c->att_dim, c->hops, c->max_len);
+        if (c->mlp_dim) n += snprintf(s + n, cap - (size_t)n, ",\"mlp_dim\":%d", c->mlp_dim);
         if (c->encoder_from[0] || c->freeze_encoder)
             n += snprintf(s + n, cap - (size_t)n, ",\"encoder_from\":%s,\"freeze_encoder\":%s",
                           fromj, c->freeze_encoder ? "true" : "false");
@@ -185,6 +190,9 @@ sc_status sc_vqa_config_from_json(const char *json, sc_vqa_config *out) {
         else
             c.mean[i] = (float)a->valuedouble, c.std[i] = (float)b->valuedouble;
     }
+    if (st == SC_OK && cJSON_GetObjectItemCaseSensitive(o, "mlp_dim") &&
+        json_int(o, "mlp_dim", &c.mlp_dim))
+        st = sc_set_error(SC_ERR_FORMAT, "vqa config: mlp_dim must be an integer");
     cJSON *from = cJSON_GetObjectItemCaseSensitive(o, "encoder_from");
     cJSON *frz = cJSON_GetObjectItemCaseSensitive(o, "freeze_encoder");
     if (st == SC_OK && from) {
@@ -266,7 +274,11 @@ static size_t layout(sc_vqa_model *m) {
             snprintf(nm, sizeof nm, "hops.%d.att.bias", k);
             add_param(m, nm, &m->hop_bp[k], &off, 1, 1, 0, 1);
         }
-    add_param(m, "classifier.weight", &m->cls_w, &off, 2, m->NA, m->F, 0);
+    if (m->H) {
+        add_param(m, "classifier_hidden.weight", &m->mlp_w, &off, 2, m->H, m->F, 0);
+        add_param(m, "classifier_hidden.bias", &m->mlp_b, &off, 1, m->H, 0, 1);
+    }
+    add_param(m, "classifier.weight", &m->cls_w, &off, 2, m->NA, m->H ? m->H : m->F, 0);
     add_param(m, "classifier.bias", &m->cls_b, &off, 1, m->NA, 0, 1);
     return off;
 }
@@ -302,6 +314,7 @@ sc_status sc_vqa_create(const sc_vqa_config *c, const sc_vqa_vocab *vocab,
     m->V = vocab->n;
     m->NA = answers->n;
     m->F = c->arch == SC_VQA_POOLED ? 2 * m->D : m->D;
+    m->H = c->mlp_dim;
     if (c->arch != SC_VQA_QONLY) {
         int h, w;
         sc_cnn_output_size(&c->encoder, c->image_size, c->image_size, &m->C, &h, &w);
@@ -345,7 +358,12 @@ sc_status sc_vqa_create(const sc_vqa_config *c, const sc_vqa_vocab *vocab,
         init_uniform(&r, m->hop_bp[k], 1, ba);
     }
     float bc = 1.0f / sqrtf((float)m->F);
-    init_uniform(&r, m->cls_w, (size_t)m->NA * m->F, bc);
+    if (m->H) {
+        init_uniform(&r, m->mlp_w, (size_t)m->H * m->F, bc);
+        init_uniform(&r, m->mlp_b, (size_t)m->H, bc);
+        bc = 1.0f / sqrtf((float)m->H);
+    }
+    init_uniform(&r, m->cls_w, (size_t)m->NA * (m->H ? m->H : m->F), bc);
     init_uniform(&r, m->cls_b, (size_t)m->NA, bc);
     /* The full parameter list. */
     const sc_param *cp = NULL;
@@ -367,10 +385,10 @@ fail:
 }
 
 static void free_acts(sc_vqa_model *m) {
-    float **bufs[] = {&m->xn,   &m->feat, &m->v,  &m->dv,    &m->dfeat, &m->dfmap, &m->emb,
-                      &m->demb, &m->h,    &m->c,  &m->cache, &m->dh,    &m->dc,    &m->dh2,
-                      &m->dc2,  &m->u,    &m->du, &m->hA,    &m->p,     &m->aq,    &m->tmpPA,
-                      &m->tmpP, &m->z,    &m->dz, &m->vm,    &m->logits};
+    float **bufs[] = {&m->xn,   &m->feat, &m->v,  &m->dv,    &m->dfeat,  &m->dfmap, &m->emb,
+                      &m->demb, &m->h,    &m->c,  &m->cache, &m->dh,     &m->dc,    &m->dh2,
+                      &m->dc2,  &m->u,    &m->du, &m->hA,    &m->p,      &m->aq,    &m->tmpPA,
+                      &m->tmpP, &m->z,    &m->dz, &m->vm,    &m->logits, &m->hid,   &m->dhid};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         sc_free(*bufs[i]);
         *bufs[i] = NULL;
@@ -443,6 +461,10 @@ static sc_status ensure_cap(sc_vqa_model *m, int B) {
     m->dz = alloc_f(Bz, (size_t)m->F, 1, &ok);
     m->vm = alloc_f(Bz, D, 1, &ok);
     m->logits = alloc_f(Bz, (size_t)m->NA, 1, &ok);
+    if (m->H) {
+        m->hid = alloc_f(Bz, (size_t)m->H, 1, &ok);
+        m->dhid = alloc_f(Bz, (size_t)m->H, 1, &ok);
+    }
     if (!ok) {
         free_acts(m);
         return sc_set_error(SC_ERR_NOMEM, "vqa: out of memory for a batch of %d", B);
@@ -477,8 +499,8 @@ static sc_status encoder_forward(sc_vqa_model *m, const float *images, int B, in
                 }
     }
     int C, h, w;
-    return sc_cnn_forward(m->cnn, m->xn, B, S, S, train && !m->cfg.freeze_encoder, &m->fmap, &C,
-                          &h, &w);
+    return sc_cnn_forward(m->cnn, m->xn, B, S, S, train && !m->cfg.freeze_encoder, &m->fmap, &C, &h,
+                          &w);
 }
 
 /* m->feat (B, P, C + 2) from features (B, P, C) or from the map (B, C, P),
@@ -591,7 +613,10 @@ static sc_status head_forward(sc_vqa_model *m, int B) {
         memcpy(m->z, m->u, sizeof(float) * BD);
     }
     if (st) return st;
-    return sc_linear_forward(m->logits, m->z, m->cls_w, m->cls_b, B, m->F, m->NA);
+    if (!m->H) return sc_linear_forward(m->logits, m->z, m->cls_w, m->cls_b, B, m->F, m->NA);
+    if ((st = sc_linear_forward(m->hid, m->z, m->mlp_w, m->mlp_b, B, m->F, m->H))) return st;
+    for (size_t i = 0; i < (size_t)B * m->H; i++) m->hid[i] = m->hid[i] > 0 ? m->hid[i] : 0;
+    return sc_linear_forward(m->logits, m->hid, m->cls_w, m->cls_b, B, m->H, m->NA);
 }
 
 sc_status sc_vqa_forward(sc_vqa_model *m, const float *images, const int32_t *ids, const int *lens,
@@ -676,8 +701,20 @@ sc_status sc_vqa_backward(sc_vqa_model *m, const float *dlogits) {
     int B = m->B, D = m->D, P = m->P, A = m->A, K = m->K, E = m->E;
     size_t BD = (size_t)B * D;
     memset(m->dz, 0, sizeof(float) * (size_t)B * m->F);
-    sc_status st = sc_linear_backward(m->dz, G(m->cls_w), G(m->cls_b), dlogits, m->z, m->cls_w, B,
-                                      m->F, m->NA);
+    sc_status st;
+    if (m->H) {
+        memset(m->dhid, 0, sizeof(float) * (size_t)B * m->H);
+        st = sc_linear_backward(m->dhid, G(m->cls_w), G(m->cls_b), dlogits, m->hid, m->cls_w, B,
+                                m->H, m->NA);
+        if (st) return st;
+        for (size_t i = 0; i < (size_t)B * m->H; i++)
+            if (!(m->hid[i] > 0)) m->dhid[i] = 0;
+        st = sc_linear_backward(m->dz, G(m->mlp_w), G(m->mlp_b), m->dhid, m->z, m->mlp_w, B, m->F,
+                                m->H);
+    } else {
+        st = sc_linear_backward(m->dz, G(m->cls_w), G(m->cls_b), dlogits, m->z, m->cls_w, B, m->F,
+                                m->NA);
+    }
     if (st) return st;
     if (m->dv) memset(m->dv, 0, sizeof(float) * (size_t)B * P * D);
     /* du: gradient w.r.t. u0 in the end. */
@@ -852,7 +889,7 @@ sc_status sc_vqa_save(const sc_vqa_model *m, const char *path) {
     sc_vqa_buffers(m, &bl, &nb);
     if (m->cnn && m->cfg.freeze_encoder) sc_cnn_params(m->cnn, &cp, &ncp); /* not in m->all */
     for (size_t k = 0; k < ncp + m->nall + nb && !st; k++) {
-        const sc_param *p = k < ncp              ? &cp[k]
+        const sc_param *p = k < ncp             ? &cp[k]
                             : k < ncp + m->nall ? &m->all[k - ncp]
                                                 : &bl[k - ncp - m->nall];
         int64_t shape1[1] = {(int64_t)p->n};
@@ -1024,8 +1061,8 @@ static sc_status check_encoder_tensors(sc_safetensors *st, const sc_cnn *cnn, co
         size_t ln = strlen(info.name), sl = strlen(".num_batches_tracked");
         if (ln >= sl && !strcmp(info.name + ln - sl, ".num_batches_tracked")) known = 1;
         if (!known)
-            return sc_set_error(SC_ERR_FORMAT, "%s: tensor %s is not part of its cnn encoder",
-                                path, info.name);
+            return sc_set_error(SC_ERR_FORMAT, "%s: tensor %s is not part of its cnn encoder", path,
+                                info.name);
     }
     return SC_OK;
 }
@@ -1041,8 +1078,7 @@ static int json_floats3(cJSON *a, float out[3]) {
 }
 
 sc_status sc_vqa_encoder_config_from_file(const char *path, sc_vqa_config *cfg) {
-    if (!path || !cfg)
-        return sc_set_error(SC_ERR_INVALID_ARG, "vqa encoder_from: NULL argument");
+    if (!path || !cfg) return sc_set_error(SC_ERR_INVALID_ARG, "vqa encoder_from: NULL argument");
     sc_safetensors *st = NULL;
     sc_status s = sc_safetensors_open(path, &st);
     if (s) return s;
@@ -1093,8 +1129,10 @@ sc_status sc_vqa_encoder_config_from_file(const char *path, sc_vqa_config *cfg) 
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     snprintf(c.encoder_from, sizeof c.encoder_from, "%s", base);
-    if ((s = sc_vqa_config_validate(&c))) {
-        sc_error_prefix(path);
+    if (sc_vqa_config_validate(&c)) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", sc_last_error());
+        s = sc_set_error(SC_ERR_FORMAT, "%s: its encoder does not fit a VQA model (%s)", path, msg);
         goto done;
     }
     /* the tensors must be there, with the right shapes */

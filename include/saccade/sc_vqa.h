@@ -12,7 +12,8 @@
  *          h_A = tanh(W_I v_I (+) (W_Q u + b_Q))     (P, A)   W_I has no bias
  *          p   = softmax(W_P h_A + b_P) over the P positions
  *          u   = sum_i p_i v_I,i + u
- *   answer = softmax(W_out u + b_out) over a closed answer set.
+ *   answer = softmax(W_out u + b_out) over a closed answer set (or, with
+ *            mlp_dim H > 0, softmax(W_out relu(W_h u + b_h) + b_out)).
  * Baselines (same encoder sizes): "qonly" (answer from u alone, no image) and
  * "pooled" (z = [u, mean_i(v_I,i) * u], no attention).
  *
@@ -31,7 +32,8 @@
  *   encoder.stages.{i}.conv.weight / bn.* (sc_cnn.h), img_proj.weight / bias,
  *   embed.weight, lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0,
  *   lstm.bias_hh_l0, hops.{k}.img.weight, hops.{k}.ques.weight / bias,
- *   hops.{k}.att.weight / bias, classifier.weight / bias.
+ *   hops.{k}.att.weight / bias, classifier.weight / bias (and, with mlp_dim,
+ *   classifier_hidden.weight / bias).
  * Model file metadata: "saccade.config" (JSON: arch, image_size, mean, std,
  * encoder, embed_dim, hidden_dim, att_dim, hops, max_len), "saccade.vocab"
  * and "saccade.answers" (JSON arrays of strings), "saccade.task" = "vqa".
@@ -110,6 +112,7 @@ typedef struct sc_vqa_config {
     int max_len;                        /* question tokens, 1..SC_VQA_MAX_TOKENS */
     char encoder_from[128]; /* file name the encoder came from ("" = trained from scratch) */
     int freeze_encoder;     /* 1: encoder not trained (not in sc_vqa_params; BN in eval mode) */
+    int mlp_dim; /* 0: linear answer classifier (the paper); H > 0: Linear(F, H) + ReLU first */
 } sc_vqa_config;
 /* Defaults: san, 96, mean 0.2 std 0.3, encoder conv5 stride 2 16 + pool, 32 + pool, 64
  * (12x12 grid), E 64, D 128, A 64, 2 hops, max_len 20. */

@@ -29,6 +29,8 @@ void train_vqa_help(FILE *out) {
         "  --lr LR               Adam learning rate, cosine schedule (default 0.002)\n"
         "  --hops K              attention hops (default 2)\n"
         "  --hidden D  --att-dim A  --embed E   sizes (defaults 128, 64, 64)\n"
+        "  --mlp H               answer classifier with a hidden ReLU layer of H units\n"
+        "                        (default 0: linear, as the SAN paper)\n"
         "  --encoder-from FILE   start the image encoder from the encoder.* tensors,\n"
         "                        encoder config and input normalisation of a saccade\n"
         "                        model file (e.g. the scenes captioner); the VQA file\n"
@@ -85,7 +87,7 @@ int train_vqa_main(int argc, char **argv) {
     const char *V = "train vqa";
     const char *data = "scenes", *out = "vqa.safetensors", *ckpt = NULL, *metrics = NULL;
     const char *arch = "san", *enc_from = NULL;
-    int freeze = 0, hidden = 0, att_dim = 0, embed = 0, cache_mb = 2048;
+    int freeze = 0, mlp = 0, hidden = 0, att_dim = 0, embed = 0, cache_mb = 2048;
     int epochs = 10, questions = 40000, pool = 10000, eval_n = 2000, batch = 64, hops = 2;
     int seed = 0, threads = 0, ckpt_every = 0, resume = 0, max_steps = 0, quiet = 0;
     float lr = 0.002f;
@@ -127,6 +129,8 @@ int train_vqa_main(int argc, char **argv) {
             INTARG(batch, 1)
         else if (!strcmp(a, "--hops"))
             INTARG(hops, 1)
+        else if (!strcmp(a, "--mlp"))
+            INTARG(mlp, 0)
         else if (!strcmp(a, "--hidden"))
             INTARG(hidden, 1)
         else if (!strcmp(a, "--att-dim"))
@@ -166,6 +170,7 @@ int train_vqa_main(int argc, char **argv) {
     if (hidden) cfg.hidden_dim = hidden;
     if (att_dim) cfg.att_dim = att_dim;
     if (embed) cfg.embed_dim = embed;
+    cfg.mlp_dim = mlp;
     if (freeze && !enc_from) return cli_usage(V, "--freeze-encoder needs --encoder-from FILE");
     if (enc_from && cfg.arch == SC_VQA_QONLY)
         return cli_usage(V, "--encoder-from: the qonly baseline has no image encoder");
