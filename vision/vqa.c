@@ -12,13 +12,14 @@
 #include "saccade/sc_vqa.h"
 
 #define NAME_LEN 64
-#define MAX_PARAMS (8 + 5 * SC_VQA_MAX_HOPS + 2)
+#define MAX_PARAMS (8 + 5 * SC_VQA_MAX_HOPS + 4)
 
 struct sc_vqa_model {
     sc_vqa_config cfg;
     sc_vqa_vocab vocab, answers;
     sc_cnn *cnn;
-    int C, g, P, Cin, D, E, A, K, T, V, NA, F;
+    int C, g, P, Cin, D, E, A, K, T, V, NA, F, H; /* H: classifier hidden (0 none) */
+    float *mlp_w, *mlp_b, *hid, *dhid;
     /* parameters: one block, grads another */
     float *pblock, *gblock;
     size_t ptotal;
@@ -34,6 +35,7 @@ struct sc_vqa_model {
     int cap;
     int B, Tr; /* last batch and steps run */
     int has_image;
+    int cnn_back; /* the last forward ran the encoder in train mode: backward goes into it */
     float *xn, *feat, *v, *dv, *dfeat, *dfmap;
     const float *fmap;
     int32_t *ids_tb;
@@ -98,8 +100,18 @@ sc_status sc_vqa_config_validate(const sc_vqa_config *c) {
     if (c->max_len < 1 || c->max_len > SC_VQA_MAX_TOKENS)
         return sc_set_error(SC_ERR_INVALID_ARG, "vqa config: max_len %d not in 1..%d", c->max_len,
                             SC_VQA_MAX_TOKENS);
-    if (c->encoder.in_channels != 3)
-        return sc_set_error(SC_ERR_INVALID_ARG, "vqa config: encoder must take 3 channels");
+    if (c->encoder.in_channels != 3 && c->encoder.in_channels != 5)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "vqa config: encoder takes %d input channels, must be 3 (RGB) or 5 "
+                            "(RGB + x, y coordinate channels)",
+                            c->encoder.in_channels);
+    if (!memchr(c->encoder_from, 0, sizeof c->encoder_from))
+        return sc_set_error(SC_ERR_INVALID_ARG, "vqa config: encoder_from not terminated");
+    if (c->mlp_dim < 0 || c->mlp_dim > 4096)
+        return sc_set_error(SC_ERR_INVALID_ARG, "vqa config: mlp_dim %d not in 0..4096",
+                            c->mlp_dim);
+    if (c->freeze_encoder != 0 && c->freeze_encoder != 1)
+        return sc_set_error(SC_ERR_INVALID_ARG, "vqa config: freeze_encoder must be 0 or 1");
     sc_status st = sc_cnn_config_validate(&c->encoder);
     if (st) return st;
     int C, h, w;
@@ -114,18 +126,30 @@ char *sc_vqa_config_to_json(const sc_vqa_config *c) {
     if (sc_vqa_config_validate(c)) return NULL;
     char *enc = sc_cnn_config_to_json(&c->encoder);
     if (!enc) return NULL;
-    size_t cap = strlen(enc) + 512;
-    char *s = malloc(cap);
-    if (s)
-        snprintf(s, cap,
-                 "{\"arch\":\"%s\",\"image_size\":%d,\"mean\":[%.9g,%.9g,%.9g],"
-                 "\"std\":[%.9g,%.9g,%.9g],\"encoder\":%s,\"embed_dim\":%d,\"hidden_dim\":%d,"
-                 "\"att_dim\":%d,\"hops\":%d,\"max_len\":%d,\"coords\":true}",
-                 ARCH_NAMES[c->arch], c->image_size, c->mean[0], c->mean[1], c->mean[2], c->std[0],
-                 c->std[1], c->std[2], enc, c->embed_dim, c->hidden_dim, c->att_dim, c->hops,
-                 c->max_len);
-    else
+    /* encoder_from is a file name: let cJSON escape it */
+    cJSON *from = cJSON_CreateString(c->encoder_from);
+    char *fromj = from ? cJSON_PrintUnformatted(from) : NULL;
+    cJSON_Delete(from);
+    size_t cap = strlen(enc) + (fromj ? strlen(fromj) : 0) + 600;
+    char *s = fromj ? malloc(cap) : NULL;
+    if (s) {
+        int n = snprintf(s, cap,
+                         "{\"arch\":\"%s\",\"image_size\":%d,\"mean\":[%.9g,%.9g,%.9g],"
+                         "\"std\":[%.9g,%.9g,%.9g],\"encoder\":%s,\"embed_dim\":%d,"
+                         "\"hidden_dim\":%d,\"att_dim\":%d,\"hops\":%d,\"max_len\":%d,"
+                         "\"coords\":true",
+                         ARCH_NAMES[c->arch], c->image_size, c->mean[0], c->mean[1], c->mean[2],
+                         c->std[0], c->std[1], c->std[2], enc, c->embed_dim, c->hidden_dim,
+                         c->att_dim, c->hops, c->max_len);
+        if (c->mlp_dim) n += snprintf(s + n, cap - (size_t)n, ",\"mlp_dim\":%d", c->mlp_dim);
+        if (c->encoder_from[0] || c->freeze_encoder)
+            n += snprintf(s + n, cap - (size_t)n, ",\"encoder_from\":%s,\"freeze_encoder\":%s",
+                          fromj, c->freeze_encoder ? "true" : "false");
+        snprintf(s + n, cap - (size_t)n, "}");
+    } else {
         sc_set_error(SC_ERR_NOMEM, "vqa config: out of memory");
+    }
+    free(fromj);
     free(enc);
     return s;
 }
@@ -165,6 +189,24 @@ sc_status sc_vqa_config_from_json(const char *json, sc_vqa_config *out) {
             st = sc_set_error(SC_ERR_FORMAT, "vqa config: mean/std must be numbers");
         else
             c.mean[i] = (float)a->valuedouble, c.std[i] = (float)b->valuedouble;
+    }
+    if (st == SC_OK && cJSON_GetObjectItemCaseSensitive(o, "mlp_dim") &&
+        json_int(o, "mlp_dim", &c.mlp_dim))
+        st = sc_set_error(SC_ERR_FORMAT, "vqa config: mlp_dim must be an integer");
+    cJSON *from = cJSON_GetObjectItemCaseSensitive(o, "encoder_from");
+    cJSON *frz = cJSON_GetObjectItemCaseSensitive(o, "freeze_encoder");
+    if (st == SC_OK && from) {
+        if (!cJSON_IsString(from) || strlen(from->valuestring) >= sizeof c.encoder_from)
+            st = sc_set_error(SC_ERR_FORMAT, "vqa config: encoder_from must be a string of "
+                                             "at most 127 bytes");
+        else
+            snprintf(c.encoder_from, sizeof c.encoder_from, "%s", from->valuestring);
+    }
+    if (st == SC_OK && frz) {
+        if (!cJSON_IsBool(frz))
+            st = sc_set_error(SC_ERR_FORMAT, "vqa config: freeze_encoder must be true or false");
+        else
+            c.freeze_encoder = cJSON_IsTrue(frz);
     }
     if (st == SC_OK) {
         char *es = cJSON_PrintUnformatted(enc);
@@ -232,7 +274,11 @@ static size_t layout(sc_vqa_model *m) {
             snprintf(nm, sizeof nm, "hops.%d.att.bias", k);
             add_param(m, nm, &m->hop_bp[k], &off, 1, 1, 0, 1);
         }
-    add_param(m, "classifier.weight", &m->cls_w, &off, 2, m->NA, m->F, 0);
+    if (m->H) {
+        add_param(m, "classifier_hidden.weight", &m->mlp_w, &off, 2, m->H, m->F, 0);
+        add_param(m, "classifier_hidden.bias", &m->mlp_b, &off, 1, m->H, 0, 1);
+    }
+    add_param(m, "classifier.weight", &m->cls_w, &off, 2, m->NA, m->H ? m->H : m->F, 0);
     add_param(m, "classifier.bias", &m->cls_b, &off, 1, m->NA, 0, 1);
     return off;
 }
@@ -268,6 +314,7 @@ sc_status sc_vqa_create(const sc_vqa_config *c, const sc_vqa_vocab *vocab,
     m->V = vocab->n;
     m->NA = answers->n;
     m->F = c->arch == SC_VQA_POOLED ? 2 * m->D : m->D;
+    m->H = c->mlp_dim;
     if (c->arch != SC_VQA_QONLY) {
         int h, w;
         sc_cnn_output_size(&c->encoder, c->image_size, c->image_size, &m->C, &h, &w);
@@ -311,12 +358,17 @@ sc_status sc_vqa_create(const sc_vqa_config *c, const sc_vqa_vocab *vocab,
         init_uniform(&r, m->hop_bp[k], 1, ba);
     }
     float bc = 1.0f / sqrtf((float)m->F);
-    init_uniform(&r, m->cls_w, (size_t)m->NA * m->F, bc);
+    if (m->H) {
+        init_uniform(&r, m->mlp_w, (size_t)m->H * m->F, bc);
+        init_uniform(&r, m->mlp_b, (size_t)m->H, bc);
+        bc = 1.0f / sqrtf((float)m->H);
+    }
+    init_uniform(&r, m->cls_w, (size_t)m->NA * (m->H ? m->H : m->F), bc);
     init_uniform(&r, m->cls_b, (size_t)m->NA, bc);
     /* The full parameter list. */
     const sc_param *cp = NULL;
     size_t ncp = 0;
-    if (m->cnn) sc_cnn_params(m->cnn, &cp, &ncp);
+    if (m->cnn && !c->freeze_encoder) sc_cnn_params(m->cnn, &cp, &ncp);
     m->nall = ncp + (size_t)m->nown;
     m->all = calloc(m->nall, sizeof *m->all);
     if (!m->all) {
@@ -333,10 +385,10 @@ fail:
 }
 
 static void free_acts(sc_vqa_model *m) {
-    float **bufs[] = {&m->xn,   &m->feat, &m->v,  &m->dv,    &m->dfeat, &m->dfmap, &m->emb,
-                      &m->demb, &m->h,    &m->c,  &m->cache, &m->dh,    &m->dc,    &m->dh2,
-                      &m->dc2,  &m->u,    &m->du, &m->hA,    &m->p,     &m->aq,    &m->tmpPA,
-                      &m->tmpP, &m->z,    &m->dz, &m->vm,    &m->logits};
+    float **bufs[] = {&m->xn,   &m->feat, &m->v,  &m->dv,    &m->dfeat,  &m->dfmap, &m->emb,
+                      &m->demb, &m->h,    &m->c,  &m->cache, &m->dh,     &m->dc,    &m->dh2,
+                      &m->dc2,  &m->u,    &m->du, &m->hA,    &m->p,      &m->aq,    &m->tmpPA,
+                      &m->tmpP, &m->z,    &m->dz, &m->vm,    &m->logits, &m->hid,   &m->dhid};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         sc_free(*bufs[i]);
         *bufs[i] = NULL;
@@ -379,7 +431,7 @@ static sc_status ensure_cap(sc_vqa_model *m, int B) {
     size_t Bz = (size_t)B, P = (size_t)(m->P ? m->P : 1), D = (size_t)m->D, T = (size_t)m->T,
            S = (size_t)m->cfg.image_size, A = (size_t)m->A, K = (size_t)m->K;
     if (m->cfg.arch != SC_VQA_QONLY) {
-        m->xn = alloc_f(Bz, 3 * S, S, &ok);
+        m->xn = alloc_f(Bz, (size_t)m->cfg.encoder.in_channels * S, S, &ok);
         m->feat = alloc_f(Bz, P, (size_t)m->Cin, &ok);
         m->dfeat = alloc_f(Bz, P, (size_t)m->Cin, &ok);
         m->dfmap = alloc_f(Bz, P, (size_t)m->C, &ok);
@@ -409,6 +461,10 @@ static sc_status ensure_cap(sc_vqa_model *m, int B) {
     m->dz = alloc_f(Bz, (size_t)m->F, 1, &ok);
     m->vm = alloc_f(Bz, D, 1, &ok);
     m->logits = alloc_f(Bz, (size_t)m->NA, 1, &ok);
+    if (m->H) {
+        m->hid = alloc_f(Bz, (size_t)m->H, 1, &ok);
+        m->dhid = alloc_f(Bz, (size_t)m->H, 1, &ok);
+    }
     if (!ok) {
         free_acts(m);
         return sc_set_error(SC_ERR_NOMEM, "vqa: out of memory for a batch of %d", B);
@@ -419,31 +475,59 @@ static sc_status ensure_cap(sc_vqa_model *m, int B) {
 
 /* ------------------------------------------------------------ forward */
 
-static sc_status image_forward(sc_vqa_model *m, const float *images, int B, int train) {
-    int S = m->cfg.image_size;
+/* The encoder's map of B images into m->fmap (B, C, g, g): normalise, append
+ * the coordinate channels when the encoder takes 5 (as the captioner's
+ * CoordConv encoder), run the CNN (batch statistics only when training an
+ * unfrozen encoder). */
+static sc_status encoder_forward(sc_vqa_model *m, const float *images, int B, int train) {
+    int S = m->cfg.image_size, IC = m->cfg.encoder.in_channels;
     size_t plane = (size_t)S * S;
-    for (int b = 0; b < B; b++)
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        float *o = m->xn + (size_t)b * IC * plane;
         for (int ch = 0; ch < 3; ch++) {
             const float *src = images + ((size_t)b * 3 + ch) * plane;
-            float *dst = m->xn + ((size_t)b * 3 + ch) * plane;
+            float *dst = o + (size_t)ch * plane;
             float mu = m->cfg.mean[ch], is = 1.0f / m->cfg.std[ch];
             for (size_t i = 0; i < plane; i++) dst[i] = (src[i] - mu) * is;
         }
+        if (IC == 5)
+            for (int i = 0; i < S; i++)
+                for (int j = 0; j < S; j++) {
+                    o[3 * plane + (size_t)i * S + j] = -1.0f + 2.0f * (j + 0.5f) / (float)S;
+                    o[4 * plane + (size_t)i * S + j] = -1.0f + 2.0f * (i + 0.5f) / (float)S;
+                }
+    }
     int C, h, w;
-    sc_status st = sc_cnn_forward(m->cnn, m->xn, B, S, S, train, &m->fmap, &C, &h, &w);
-    if (st) return st;
-    int P = m->P, Cin = m->Cin, g = m->g;
+    return sc_cnn_forward(m->cnn, m->xn, B, S, S, train && !m->cfg.freeze_encoder, &m->fmap, &C, &h,
+                          &w);
+}
+
+/* m->feat (B, P, C + 2) from features (B, P, C) or from the map (B, C, P),
+ * then v = tanh(feat W^T + b). */
+static sc_status project_features(sc_vqa_model *m, const float *feats, int B) {
+    int P = m->P, Cin = m->Cin, g = m->g, C = m->C;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++)
         for (int i = 0; i < P; i++) {
             float *f = m->feat + ((size_t)b * P + i) * Cin;
-            for (int cc = 0; cc < C; cc++) f[cc] = m->fmap[((size_t)b * C + cc) * P + i];
+            if (feats)
+                memcpy(f, feats + ((size_t)b * P + i) * C, sizeof(float) * (size_t)C);
+            else
+                for (int cc = 0; cc < C; cc++) f[cc] = m->fmap[((size_t)b * C + cc) * P + i];
             f[C] = 2.0f * ((float)(i % g) + 0.5f) / (float)g - 1.0f;
             f[C + 1] = 2.0f * ((float)(i / g) + 0.5f) / (float)g - 1.0f;
         }
-    st = sc_linear_forward(m->v, m->feat, m->img_w, m->img_b, B * P, Cin, m->D);
+    sc_status st = sc_linear_forward(m->v, m->feat, m->img_w, m->img_b, B * P, Cin, m->D);
     if (st) return st;
     return sc_act_forward(SC_ACT_TANH, m->v, m->v, (size_t)B * P * m->D);
+}
+
+static sc_status image_forward(sc_vqa_model *m, const float *images, int B, int train) {
+    sc_status st = encoder_forward(m, images, B, train);
+    if (st) return st;
+    m->cnn_back = train && !m->cfg.freeze_encoder;
+    return project_features(m, NULL, B);
 }
 
 static sc_status question_forward(sc_vqa_model *m, const int32_t *ids, const int *lens, int B) {
@@ -529,7 +613,10 @@ static sc_status head_forward(sc_vqa_model *m, int B) {
         memcpy(m->z, m->u, sizeof(float) * BD);
     }
     if (st) return st;
-    return sc_linear_forward(m->logits, m->z, m->cls_w, m->cls_b, B, m->F, m->NA);
+    if (!m->H) return sc_linear_forward(m->logits, m->z, m->cls_w, m->cls_b, B, m->F, m->NA);
+    if ((st = sc_linear_forward(m->hid, m->z, m->mlp_w, m->mlp_b, B, m->F, m->H))) return st;
+    for (size_t i = 0; i < (size_t)B * m->H; i++) m->hid[i] = m->hid[i] > 0 ? m->hid[i] : 0;
+    return sc_linear_forward(m->logits, m->hid, m->cls_w, m->cls_b, B, m->H, m->NA);
 }
 
 sc_status sc_vqa_forward(sc_vqa_model *m, const float *images, const int32_t *ids, const int *lens,
@@ -539,10 +626,61 @@ sc_status sc_vqa_forward(sc_vqa_model *m, const float *images, const int32_t *id
     sc_status st = ensure_cap(m, B);
     if (st) return st;
     m->B = 0;
+    m->cnn_back = 0;
     if (m->cfg.arch != SC_VQA_QONLY && (st = image_forward(m, images, B, train))) return st;
     if ((st = question_forward(m, ids, lens, B)) || (st = head_forward(m, B))) return st;
     m->B = B;
     m->has_image = m->cfg.arch != SC_VQA_QONLY;
+    if (logits) *logits = m->logits;
+    if (att) *att = m->cfg.arch == SC_VQA_SAN ? m->p : NULL;
+    return SC_OK;
+}
+
+int sc_vqa_feature_dim(const sc_vqa_model *m) {
+    return m && m->cnn ? m->C : 0;
+}
+
+sc_status sc_vqa_encode_images(sc_vqa_model *m, const float *images, int B, float *feats) {
+    if (!m || !images || !feats || B < 1)
+        return sc_set_error(SC_ERR_INVALID_ARG, "vqa encode_images: bad arguments");
+    if (!m->cnn)
+        return sc_set_error(SC_ERR_INVALID_ARG, "vqa encode_images: a qonly model has no encoder");
+    enum { CH = 32 };
+    sc_status st = ensure_cap(m, B < CH ? B : CH);
+    if (st) return st;
+    m->B = 0;
+    m->cnn_back = 0;
+    int C = m->C, P = m->P, S = m->cfg.image_size;
+    for (int s0 = 0; s0 < B && !st; s0 += CH) {
+        int n = B - s0 < CH ? B - s0 : CH;
+        st = encoder_forward(m, images + (size_t)s0 * 3 * S * S, n, 0);
+        if (st) break;
+        float *o = feats + (size_t)s0 * P * C;
+#pragma omp parallel for schedule(static)
+        for (int b = 0; b < n; b++)
+            for (int cc = 0; cc < C; cc++)
+                for (int i = 0; i < P; i++)
+                    o[((size_t)b * P + i) * C + cc] = m->fmap[((size_t)b * C + cc) * P + i];
+    }
+    return st;
+}
+
+sc_status sc_vqa_forward_features(sc_vqa_model *m, const float *feats, const int32_t *ids,
+                                  const int *lens, int B, int train, const float **logits,
+                                  const float **att) {
+    if (!m || !feats || !ids || !lens || B < 1)
+        return sc_set_error(SC_ERR_INVALID_ARG, "vqa forward_features: bad arguments");
+    if (!m->cnn)
+        return sc_set_error(SC_ERR_INVALID_ARG, "vqa forward_features: a qonly model has no "
+                                                "image features");
+    sc_status st = ensure_cap(m, B);
+    if (st) return st;
+    m->B = 0;
+    m->cnn_back = 0;
+    if ((st = project_features(m, feats, B)) || (st = question_forward(m, ids, lens, B)) ||
+        (st = head_forward(m, B)))
+        return st;
+    m->B = B;
     if (logits) *logits = m->logits;
     if (att) *att = m->cfg.arch == SC_VQA_SAN ? m->p : NULL;
     return SC_OK;
@@ -563,8 +701,20 @@ sc_status sc_vqa_backward(sc_vqa_model *m, const float *dlogits) {
     int B = m->B, D = m->D, P = m->P, A = m->A, K = m->K, E = m->E;
     size_t BD = (size_t)B * D;
     memset(m->dz, 0, sizeof(float) * (size_t)B * m->F);
-    sc_status st = sc_linear_backward(m->dz, G(m->cls_w), G(m->cls_b), dlogits, m->z, m->cls_w, B,
-                                      m->F, m->NA);
+    sc_status st;
+    if (m->H) {
+        memset(m->dhid, 0, sizeof(float) * (size_t)B * m->H);
+        st = sc_linear_backward(m->dhid, G(m->cls_w), G(m->cls_b), dlogits, m->hid, m->cls_w, B,
+                                m->H, m->NA);
+        if (st) return st;
+        for (size_t i = 0; i < (size_t)B * m->H; i++)
+            if (!(m->hid[i] > 0)) m->dhid[i] = 0;
+        st = sc_linear_backward(m->dz, G(m->mlp_w), G(m->mlp_b), m->dhid, m->z, m->mlp_w, B, m->F,
+                                m->H);
+    } else {
+        st = sc_linear_backward(m->dz, G(m->cls_w), G(m->cls_b), dlogits, m->z, m->cls_w, B, m->F,
+                                m->NA);
+    }
     if (st) return st;
     if (m->dv) memset(m->dv, 0, sizeof(float) * (size_t)B * P * D);
     /* du: gradient w.r.t. u0 in the end. */
@@ -661,6 +811,9 @@ sc_status sc_vqa_backward(sc_vqa_model *m, const float *dlogits) {
     /* image: v = tanh(feat W^T + b) */
     size_t nv = (size_t)B * P * D;
     for (size_t i = 0; i < nv; i++) m->dv[i] *= 1.0f - m->v[i] * m->v[i];
+    if (!m->cnn_back) /* frozen encoder or given features: stop at the projection */
+        return sc_linear_backward(NULL, G(m->img_w), G(m->img_b), m->dv, m->feat, m->img_w, B * P,
+                                  m->Cin, D);
     memset(m->dfeat, 0, sizeof(float) * (size_t)B * P * m->Cin);
     st = sc_linear_backward(m->dfeat, G(m->img_w), G(m->img_b), m->dv, m->feat, m->img_w, B * P,
                             m->Cin, D);
@@ -677,7 +830,7 @@ sc_status sc_vqa_backward(sc_vqa_model *m, const float *dlogits) {
 void sc_vqa_zero_grad(sc_vqa_model *m) {
     if (!m) return;
     memset(m->gblock, 0, sizeof(float) * m->ptotal);
-    if (m->cnn) sc_cnn_zero_grad(m->cnn);
+    if (m->cnn && !m->cfg.freeze_encoder) sc_cnn_zero_grad(m->cnn);
 }
 
 /* ------------------------------------------------------------ accessors */
@@ -731,11 +884,14 @@ sc_status sc_vqa_save(const sc_vqa_model *m, const char *path) {
     sc_st_writer *w = sc_st_writer_new();
     if (!w) return sc_set_error(SC_ERR_NOMEM, "vqa save: out of memory");
     sc_status st = SC_OK;
-    const sc_param *bl;
-    size_t nb;
+    const sc_param *bl, *cp = NULL;
+    size_t nb, ncp = 0;
     sc_vqa_buffers(m, &bl, &nb);
-    for (size_t k = 0; k < m->nall + nb && !st; k++) {
-        const sc_param *p = k < m->nall ? &m->all[k] : &bl[k - m->nall];
+    if (m->cnn && m->cfg.freeze_encoder) sc_cnn_params(m->cnn, &cp, &ncp); /* not in m->all */
+    for (size_t k = 0; k < ncp + m->nall + nb && !st; k++) {
+        const sc_param *p = k < ncp             ? &cp[k]
+                            : k < ncp + m->nall ? &m->all[k - ncp]
+                                                : &bl[k - ncp - m->nall];
         int64_t shape1[1] = {(int64_t)p->n};
         st = sc_st_writer_add_f32(w, p->name, p->param, p->ndim ? p->ndim : 1,
                                   p->ndim ? p->shape : shape1, SC_ST_F32);
@@ -883,4 +1039,140 @@ sc_status sc_vqa_ask(sc_vqa_model *m, const char *question, int top_k, sc_vqa_an
         memcpy(out->att, m->p, sizeof(float) * (size_t)m->K * m->P);
     }
     return SC_OK;
+}
+
+/* ------------------------------------------------------------ pretrained encoder */
+
+/* Every encoder.* tensor of st must be a parameter or buffer of cnn (PyTorch's
+ * num_batches_tracked excepted). */
+static sc_status check_encoder_tensors(sc_safetensors *st, const sc_cnn *cnn, const char *path) {
+    const sc_param *pl, *bl;
+    size_t np, nb;
+    sc_cnn_params(cnn, &pl, &np);
+    sc_cnn_buffers(cnn, &bl, &nb);
+    for (size_t i = 0; i < sc_safetensors_count(st); i++) {
+        sc_st_tensor_info info;
+        sc_status s = sc_safetensors_info(st, i, &info);
+        if (s) return s;
+        if (strncmp(info.name, "encoder.", 8) != 0) continue;
+        int known = 0;
+        for (size_t k = 0; k < np; k++) known |= !strcmp(pl[k].name, info.name);
+        for (size_t k = 0; k < nb; k++) known |= !strcmp(bl[k].name, info.name);
+        size_t ln = strlen(info.name), sl = strlen(".num_batches_tracked");
+        if (ln >= sl && !strcmp(info.name + ln - sl, ".num_batches_tracked")) known = 1;
+        if (!known)
+            return sc_set_error(SC_ERR_FORMAT, "%s: tensor %s is not part of its cnn encoder", path,
+                                info.name);
+    }
+    return SC_OK;
+}
+
+static int json_floats3(cJSON *a, float out[3]) {
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != 3) return -1;
+    for (int i = 0; i < 3; i++) {
+        cJSON *e = cJSON_GetArrayItem(a, i);
+        if (!cJSON_IsNumber(e)) return -1;
+        out[i] = (float)e->valuedouble;
+    }
+    return 0;
+}
+
+sc_status sc_vqa_encoder_config_from_file(const char *path, sc_vqa_config *cfg) {
+    if (!path || !cfg) return sc_set_error(SC_ERR_INVALID_ARG, "vqa encoder_from: NULL argument");
+    sc_safetensors *st = NULL;
+    sc_status s = sc_safetensors_open(path, &st);
+    if (s) return s;
+    sc_vqa_config c = *cfg;
+    cJSON *conf = NULL;
+    char *encj = NULL;
+    const char *ej = sc_safetensors_metadata(st, "saccade.encoder");
+    const char *cj = sc_safetensors_metadata(st, "saccade.config");
+    if (cj) conf = cJSON_Parse(cj);
+    cJSON *cenc = conf ? cJSON_GetObjectItemCaseSensitive(conf, "encoder") : NULL;
+    if (!ej && cJSON_IsObject(cenc)) ej = encj = cJSON_PrintUnformatted(cenc);
+    if (!ej) {
+        s = sc_set_error(SC_ERR_FORMAT,
+                         "%s: no cnn encoder to take (neither \"saccade.encoder\" metadata nor an "
+                         "\"encoder\" object in \"saccade.config\")",
+                         path);
+        goto done;
+    }
+    if ((s = sc_cnn_config_from_json(ej, &c.encoder))) {
+        sc_error_prefix(path);
+        goto done;
+    }
+    if (c.encoder.in_channels != 3 && c.encoder.in_channels != 5) {
+        s = sc_set_error(SC_ERR_FORMAT,
+                         "%s: its encoder takes %d input channel(s); VQA needs RGB (3) or RGB + "
+                         "coordinates (5)",
+                         path, c.encoder.in_channels);
+        goto done;
+    }
+    /* input size and normalisation */
+    cJSON *model = conf ? cJSON_GetObjectItemCaseSensitive(conf, "model") : NULL;
+    int captioner = cJSON_IsString(model) && !strcmp(model->valuestring, "show_attend_tell");
+    int isz;
+    if (conf && !json_int(conf, "image_size", &isz)) c.image_size = isz;
+    if (captioner) { /* sc_captioner_preprocess: ImageNet mean/std */
+        memcpy(c.mean, SC_IMAGENET_MEAN, sizeof c.mean);
+        memcpy(c.std, SC_IMAGENET_STD, sizeof c.std);
+    } else if (conf && !json_floats3(cJSON_GetObjectItemCaseSensitive(conf, "mean"), c.mean) &&
+               !json_floats3(cJSON_GetObjectItemCaseSensitive(conf, "std"), c.std)) {
+        /* the file's own RGB normalisation (a VQA model) */
+    } else {
+        s = sc_set_error(SC_ERR_FORMAT,
+                         "%s: its encoder has no RGB input normalisation (3-value mean/std) in "
+                         "\"saccade.config\"",
+                         path);
+        goto done;
+    }
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    snprintf(c.encoder_from, sizeof c.encoder_from, "%s", base);
+    if (sc_vqa_config_validate(&c)) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", sc_last_error());
+        s = sc_set_error(SC_ERR_FORMAT, "%s: its encoder does not fit a VQA model (%s)", path, msg);
+        goto done;
+    }
+    /* the tensors must be there, with the right shapes */
+    sc_rng r;
+    sc_rng_seed(&r, 0);
+    sc_cnn *cnn = NULL;
+    if (!(s = sc_cnn_create(&c.encoder, "encoder.", &r, &cnn))) {
+        s = sc_cnn_load(cnn, st);
+        if (s) sc_error_prefix(path);
+        if (!s) s = check_encoder_tensors(st, cnn, path);
+    }
+    sc_cnn_free(cnn);
+    if (!s) *cfg = c;
+done:
+    free(encj);
+    cJSON_Delete(conf);
+    sc_safetensors_free(st);
+    return s;
+}
+
+sc_status sc_vqa_load_encoder(sc_vqa_model *m, const char *path) {
+    if (!m || !path) return sc_set_error(SC_ERR_INVALID_ARG, "vqa load_encoder: NULL argument");
+    if (!m->cnn)
+        return sc_set_error(SC_ERR_INVALID_ARG, "vqa load_encoder: a qonly model has no encoder");
+    sc_vqa_config c = m->cfg;
+    sc_status s = sc_vqa_encoder_config_from_file(path, &c);
+    if (s) return s;
+    char *a = sc_cnn_config_to_json(&c.encoder), *b = sc_cnn_config_to_json(&m->cfg.encoder);
+    int same = a && b && !strcmp(a, b) && c.image_size == m->cfg.image_size;
+    free(a);
+    free(b);
+    if (!same)
+        return sc_set_error(SC_ERR_FORMAT,
+                            "%s: its encoder (or image size) differs from the model's; build the "
+                            "config with sc_vqa_encoder_config_from_file",
+                            path);
+    sc_safetensors *st = NULL;
+    if ((s = sc_safetensors_open(path, &st))) return s;
+    s = sc_cnn_load(m->cnn, st);
+    if (s) sc_error_prefix(path);
+    sc_safetensors_free(st);
+    return s;
 }

@@ -12,15 +12,28 @@
  *          h_A = tanh(W_I v_I (+) (W_Q u + b_Q))     (P, A)   W_I has no bias
  *          p   = softmax(W_P h_A + b_P) over the P positions
  *          u   = sum_i p_i v_I,i + u
- *   answer = softmax(W_out u + b_out) over a closed answer set.
+ *   answer = softmax(W_out u + b_out) over a closed answer set (or, with
+ *            mlp_dim H > 0, softmax(W_out relu(W_h u + b_h) + b_out)).
  * Baselines (same encoder sizes): "qonly" (answer from u alone, no image) and
  * "pooled" (z = [u, mean_i(v_I,i) * u], no attention).
+ *
+ * Pretrained encoder (as the SAN paper's frozen VGG features): the encoder
+ * config, its input normalisation and its encoder.* tensors can be copied
+ * from another saccade model file (sc_vqa_encoder_config_from_file, then
+ * sc_vqa_load_encoder), e.g. the scenes captioner's CNN, whose in_channels 5
+ * appends two coordinate channels x, y in (-1, 1) to the normalised RGB input
+ * (CoordConv, as the captioner). The VQA file keeps its own copy (one file =
+ * one model); config "encoder_from" names the source file, "freeze_encoder"
+ * says whether it was trained further. Frozen: sc_vqa_params leaves the
+ * encoder out, BN runs in eval mode, and image features can be computed once
+ * (sc_vqa_encode_images) and fed to sc_vqa_forward_features.
  *
  * Tensor names (PyTorch state_dict of tools/ref/ref_vqa.py):
  *   encoder.stages.{i}.conv.weight / bn.* (sc_cnn.h), img_proj.weight / bias,
  *   embed.weight, lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0,
  *   lstm.bias_hh_l0, hops.{k}.img.weight, hops.{k}.ques.weight / bias,
- *   hops.{k}.att.weight / bias, classifier.weight / bias.
+ *   hops.{k}.att.weight / bias, classifier.weight / bias (and, with mlp_dim,
+ *   classifier_hidden.weight / bias).
  * Model file metadata: "saccade.config" (JSON: arch, image_size, mean, std,
  * encoder, embed_dim, hidden_dim, att_dim, hops, max_len), "saccade.vocab"
  * and "saccade.answers" (JSON arrays of strings), "saccade.task" = "vqa".
@@ -97,6 +110,9 @@ typedef struct sc_vqa_config {
     int embed_dim, hidden_dim, att_dim; /* E, D, A */
     int hops;                           /* K (san only), 1..SC_VQA_MAX_HOPS */
     int max_len;                        /* question tokens, 1..SC_VQA_MAX_TOKENS */
+    char encoder_from[128]; /* file name the encoder came from ("" = trained from scratch) */
+    int freeze_encoder;     /* 1: encoder not trained (not in sc_vqa_params; BN in eval mode) */
+    int mlp_dim; /* 0: linear answer classifier (the paper); H > 0: Linear(F, H) + ReLU first */
 } sc_vqa_config;
 /* Defaults: san, 96, mean 0.2 std 0.3, encoder conv5 stride 2 16 + pool, 32 + pool, 64
  * (12x12 grid), E 64, D 128, A 64, 2 hops, max_len 20. */
@@ -104,6 +120,14 @@ sc_vqa_config sc_vqa_default_config(void);
 sc_status sc_vqa_config_validate(const sc_vqa_config *c);
 char *sc_vqa_config_to_json(const sc_vqa_config *c); /* malloc'd; free() */
 sc_status sc_vqa_config_from_json(const char *json, sc_vqa_config *out);
+
+/* Take the image encoder of another saccade model file into cfg: cnn config
+ * (metadata "saccade.encoder", else the "encoder" object of "saccade.config"),
+ * image size, input mean/std (the file's own, ImageNet for a captioner) and
+ * encoder_from (the file's base name). The file must hold the encoder.*
+ * tensors of that config and take 3 (RGB) or 5 (RGB + coordinates) input
+ * channels; otherwise SC_ERR_FORMAT naming the file and the reason. */
+sc_status sc_vqa_encoder_config_from_file(const char *path, sc_vqa_config *cfg);
 
 typedef struct sc_vqa_model sc_vqa_model;
 
@@ -116,6 +140,9 @@ sc_status sc_vqa_load(const char *path, sc_vqa_model **out);
 /* Copy weights by name from an open file into a model (shapes must match). */
 sc_status sc_vqa_load_weights(sc_vqa_model *m, sc_safetensors *st);
 sc_status sc_vqa_save(const sc_vqa_model *m, const char *path);
+/* Copy the encoder.* tensors (weights and BN statistics) of a model file into
+ * m exactly; its encoder config must equal m's (SC_ERR_FORMAT otherwise). */
+sc_status sc_vqa_load_encoder(sc_vqa_model *m, const char *path);
 void sc_vqa_free(sc_vqa_model *m);
 
 const sc_vqa_config *sc_vqa_get_config(const sc_vqa_model *m);
@@ -141,6 +168,18 @@ sc_status sc_vqa_forward(sc_vqa_model *m, const float *images, const int32_t *id
 /* Backward of the last forward given dlogits (B, nanswers): accumulates
  * every parameter gradient (callers zero them, e.g. sc_trainer_next). */
 sc_status sc_vqa_backward(sc_vqa_model *m, const float *dlogits);
+
+/* Image features without the projection: the encoder's map in eval mode
+ * (BN running statistics), as feats (B, P, C) with C = sc_vqa_feature_dim.
+ * Any B (run in chunks). Not for qonly. */
+int sc_vqa_feature_dim(const sc_vqa_model *m);
+sc_status sc_vqa_encode_images(sc_vqa_model *m, const float *images, int B, float *feats);
+/* sc_vqa_forward from such features (e.g. cached for a frozen encoder): the
+ * same result as sc_vqa_forward with the images in eval mode; the backward
+ * pass then stops at the projection (no encoder gradients). */
+sc_status sc_vqa_forward_features(sc_vqa_model *m, const float *feats, const int32_t *ids,
+                                  const int *lens, int B, int train, const float **logits,
+                                  const float **att);
 void sc_vqa_zero_grad(sc_vqa_model *m);
 
 /* Answering one image: compute image features once, then ask questions. */

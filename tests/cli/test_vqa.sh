@@ -95,6 +95,46 @@ assert set(d["answers"]) <= {"yes", "thing0", "thing1", "thing2", "thing3"} and 
 EOF
 check "ask user model" 0 "$cli" vqa "$img" "what is it" --model "$tmp/user.safetensors" --top-k 2
 expect_grep "user answer" "$tmp/out" "^(yes|thing[0-3]) \("
+# Pretrained encoder: a frozen captioner encoder on the user data; bad encoder files.
+cap="$src/assets/models/scenes-captioner.safetensors"
+check "train frozen encoder" 0 "$cli" train vqa --data "$tmp/user.jsonl" --encoder-from "$cap" \
+  --freeze-encoder --epochs 2 --batch 4 --seed 3 --threads 1 --quiet -o "$tmp/enc.safetensors"
+"$py" - "$tmp/enc.safetensors" "$cap" <<'EOF' && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL frozen model file"; }
+import json, struct, sys
+import numpy as np
+def load(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+    t = {k: np.frombuffer(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]], "<f4")
+         for k, v in h.items() if k != "__metadata__"}
+    return h["__metadata__"], t
+meta, t = load(sys.argv[1]); _, c = load(sys.argv[2])
+cfg = json.loads(meta["saccade.config"])
+assert cfg["encoder_from"] == "scenes-captioner.safetensors" and cfg["freeze_encoder"] is True
+assert cfg["encoder"]["in_channels"] == 5 and abs(cfg["mean"][0] - 0.485) < 1e-6
+enc = [k for k in c if k.startswith("encoder.")]
+assert len(enc) == 20 and all(np.array_equal(t[k], c[k]) for k in enc)
+EOF
+check "ask frozen model" 0 "$cli" vqa "$img" "what is it" --model "$tmp/enc.safetensors"
+check "encoder-from missing" 1 "$cli" train vqa --encoder-from "$tmp/none.safetensors" --quiet \
+  -o "$tmp/x.safetensors"
+expect_grep "encoder-from missing message" "$tmp/err" "none.safetensors"
+check "encoder-from no encoder" 1 "$cli" train vqa --quiet -o "$tmp/x.safetensors" \
+  --encoder-from "$src/assets/models/fashion-stn.safetensors"
+expect_grep "encoder-from no encoder message" "$tmp/err" "fashion-stn.safetensors: no cnn encoder"
+"$py" - "$tmp/gray.safetensors" <<'EOF'
+import json, struct, sys
+cfg = {"arch": "classifier", "encoder": {"in_channels": 1, "channels": [4]}, "mean": [0.3], "std": [0.3]}
+h = {"__metadata__": {"saccade.config": json.dumps(cfg)},
+     "encoder.stages.0.conv.weight": {"dtype": "F32", "shape": [4, 1, 3, 3], "data_offsets": [0, 144]}}
+hb = json.dumps(h).encode(); hb += b" " * (-len(hb) % 8)
+open(sys.argv[1], "wb").write(struct.pack("<Q", len(hb)) + hb + bytes(144))
+EOF
+check "encoder-from grayscale" 1 "$cli" train vqa --encoder-from "$tmp/gray.safetensors" --quiet \
+  -o "$tmp/x.safetensors"
+expect_grep "encoder-from grayscale message" "$tmp/err" "1 input channel"
+check "freeze without encoder" 2 "$cli" train vqa --freeze-encoder -o "$tmp/x.safetensors"
+check "qonly with encoder" 2 "$cli" train vqa --arch qonly --encoder-from "$cap" -o "$tmp/x.safetensors"
+[ ! -e "$tmp/x.safetensors" ] && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL no output on error"; }
 echo '{"image": "x.png", "question": 3}' >"$tmp/bad.jsonl"
 check "bad jsonl" 1 "$cli" train vqa --data "$tmp/bad.jsonl" -o "$tmp/b.safetensors" --quiet
 expect_grep "bad jsonl message" "$tmp/err" "line 1"

@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sc_test.h"
+#include "saccade/sc_captioner.h"
+#include "saccade/sc_nn.h"
+#include "saccade/sc_safetensors.h"
 #include "saccade/sc_vqa.h"
 
 /* ------------------------------------------------------------ tokenizer */
@@ -276,13 +279,14 @@ static sc_vqa_config tiny_config(sc_vqa_arch arch, int batchnorm) {
     return c;
 }
 
-static void gradcheck_arch(sc_vqa_arch arch) {
+static void gradcheck_arch(sc_vqa_arch arch, int mlp) {
     const char *texts[1] = {"a b c d e f"};
     const char *ans[1] = {"x y z"};
     sc_vqa_vocab v, a;
     SC_TEST_OK(sc_vqa_vocab_build(texts, 1, &v));
     SC_TEST_OK(sc_vqa_vocab_build(ans, 1, &a)); /* 5 answers incl. specials: fine */
     sc_vqa_config cfg = tiny_config(arch, 1);
+    cfg.mlp_dim = mlp;
     sc_vqa_model *m;
     SC_TEST_OK(sc_vqa_create(&cfg, &v, &a, 3, &m));
     gc_ctx c = {.m = m, .B = 3, .NA = a.n};
@@ -318,7 +322,7 @@ static void gradcheck_arch(sc_vqa_arch arch) {
         free(g);
         checked++;
     }
-    assert_true(checked >= (arch == SC_VQA_SAN ? 17 : 7));
+    assert_true(checked >= (arch == SC_VQA_SAN ? 17 : 7) + (mlp ? 2 : 0));
     free(c.img);
     free(c.wgt);
     sc_vqa_free(m);
@@ -328,12 +332,13 @@ static void gradcheck_arch(sc_vqa_arch arch) {
 
 static void test_gradcheck_san(void **state) {
     (void)state;
-    gradcheck_arch(SC_VQA_SAN);
+    gradcheck_arch(SC_VQA_SAN, 0);
+    gradcheck_arch(SC_VQA_SAN, 7); /* MLP answer head */
 }
 static void test_gradcheck_baselines(void **state) {
     (void)state;
-    gradcheck_arch(SC_VQA_QONLY);
-    gradcheck_arch(SC_VQA_POOLED);
+    gradcheck_arch(SC_VQA_QONLY, 0);
+    gradcheck_arch(SC_VQA_POOLED, 5);
 }
 
 /* ------------------------------------------------------------ training */
@@ -461,6 +466,26 @@ static void test_save_load_ask(void **state) {
     SC_TEST_OK(sc_vqa_config_from_json(js, &c2));
     assert_int_equal(c2.image_size, 24);
     assert_int_equal(c2.encoder.nstages, 2);
+    assert_int_equal(c2.mlp_dim, 0);
+    assert_string_equal(c2.encoder_from, "");
+    assert_null(strstr(js, "encoder_from")); /* files of the old form stay the same */
+    free(js);
+    /* encoder_from (escaped), freeze_encoder and mlp_dim round trip */
+    sc_vqa_config c3 = cfg;
+    snprintf(c3.encoder_from, sizeof c3.encoder_from, "my \"enc\".safetensors");
+    c3.freeze_encoder = 1;
+    c3.mlp_dim = 9;
+    js = sc_vqa_config_to_json(&c3);
+    SC_TEST_OK(sc_vqa_config_from_json(js, &c2));
+    assert_string_equal(c2.encoder_from, "my \"enc\".safetensors");
+    assert_int_equal(c2.freeze_encoder, 1);
+    assert_int_equal(c2.mlp_dim, 9);
+    char *bad_js = strdup(js);
+    char *f = strstr(bad_js, "\"freeze_encoder\":true");
+    assert_non_null(f);
+    memcpy(f + 17, "1   ", 4); /* freeze_encoder must be a boolean */
+    assert_int_equal(sc_vqa_config_from_json(bad_js, &c2), SC_ERR_FORMAT);
+    free(bad_js);
     free(js);
     free(r1);
     free(r2);
@@ -474,6 +499,349 @@ static void test_save_load_ask(void **state) {
     sc_vqa_vocab_free(&a);
 }
 
+/* ------------------------------------------------------------ pretrained encoder */
+
+/* A small scenes SAN whose encoder is the shipped captioner's. */
+static sc_vqa_model *captioner_san(int freeze, sc_vqa_config *cfg_out) {
+    char *cap = sc_test_source_path("assets/models/scenes-captioner.safetensors");
+    sc_vqa_vocab v, a;
+    SC_TEST_OK(sc_vqa_scene_vocab(&v));
+    SC_TEST_OK(sc_vqa_scene_answers(&a));
+    sc_vqa_config cfg = sc_vqa_default_config();
+    cfg.hidden_dim = 32;
+    cfg.embed_dim = 16;
+    cfg.att_dim = 16;
+    SC_TEST_OK(sc_vqa_encoder_config_from_file(cap, &cfg));
+    cfg.freeze_encoder = freeze;
+    sc_vqa_model *m;
+    SC_TEST_OK(sc_vqa_create(&cfg, &v, &a, 5, &m));
+    SC_TEST_OK(sc_vqa_load_encoder(m, cap));
+    if (cfg_out) *cfg_out = cfg;
+    sc_vqa_vocab_free(&v);
+    sc_vqa_vocab_free(&a);
+    free(cap);
+    return m;
+}
+
+/* Every encoder.* tensor of the model file equals the model's, bit for bit. */
+static int encoder_tensors_equal(const char *path, sc_vqa_model *m) {
+    sc_safetensors *st;
+    SC_TEST_OK(sc_safetensors_open(path, &st));
+    const sc_param *ps, *bs;
+    size_t np, nb;
+    sc_vqa_params(m, &ps, &np);
+    sc_vqa_buffers(m, &bs, &nb);
+    int n = 0, bad = 0;
+    for (size_t i = 0; i < sc_safetensors_count(st); i++) {
+        sc_st_tensor_info info;
+        SC_TEST_OK(sc_safetensors_info(st, i, &info));
+        if (strncmp(info.name, "encoder.", 8)) continue;
+        const float *data;
+        SC_TEST_OK(sc_safetensors_get_f32(st, info.name, -1, NULL, &data));
+        const sc_param *p = NULL;
+        for (size_t k = 0; k < np; k++)
+            if (!strcmp(ps[k].name, info.name)) p = &ps[k];
+        for (size_t k = 0; k < nb; k++)
+            if (!strcmp(bs[k].name, info.name)) p = &bs[k];
+        if (!p) { /* frozen: the encoder is not in the trainable list */
+            assert_true(sc_vqa_get_config(m)->freeze_encoder);
+            continue;
+        }
+        assert_int_equal(p->n, info.numel);
+        bad += memcmp(p->param, data, sizeof(float) * p->n) != 0;
+        n++;
+    }
+    sc_safetensors_free(st);
+    return bad ? -1 : n;
+}
+
+static void test_encoder_from_captioner(void **state) {
+    (void)state;
+    char *cap = sc_test_source_path("assets/models/scenes-captioner.safetensors");
+    sc_vqa_config cfg;
+    sc_vqa_model *m = captioner_san(0, &cfg);
+    /* config carried over: CoordConv CNN, ImageNet normalisation, 12x12x128 grid */
+    assert_int_equal(cfg.encoder.in_channels, 5);
+    assert_int_equal(cfg.encoder.nstages, 4);
+    assert_int_equal(cfg.encoder.channels[3], 128);
+    assert_int_equal(cfg.image_size, 96);
+    assert_float_equal(cfg.mean[0], 0.485f, 1e-7);
+    assert_float_equal(cfg.std[2], 0.225f, 1e-7);
+    assert_string_equal(cfg.encoder_from, "scenes-captioner.safetensors");
+    assert_int_equal(sc_vqa_grid_side(m), 12);
+    assert_int_equal(sc_vqa_feature_dim(m), 128);
+    /* unfrozen: the 20 encoder tensors (12 params + 8 BN statistics), bit-exact */
+    assert_int_equal(encoder_tensors_equal(cap, m), 20);
+    /* The features are the captioner's own (its encode on ImageNet-normalised input). */
+    sc_captioner *c;
+    SC_TEST_OK(sc_captioner_load(cap, &c));
+    float *img = malloc(sizeof(float) * 2 * 3 * 96 * 96), *x = malloc(sizeof(float) * 3 * 96 * 96);
+    sc_vqa_scene_pool_image(&g_ptest, 3, img);
+    sc_vqa_scene_pool_image(&g_ptest, 4, img + 3 * 96 * 96);
+    float *fv = malloc(sizeof(float) * 2 * 144 * 128), *fc = malloc(sizeof(float) * 144 * 128);
+    SC_TEST_OK(sc_vqa_encode_images(m, img, 2, fv));
+    for (int b = 0; b < 2; b++) {
+        for (int ch = 0; ch < 3; ch++)
+            for (int i = 0; i < 96 * 96; i++)
+                x[ch * 96 * 96 + i] =
+                    (img[(b * 3 + ch) * 96 * 96 + i] - SC_IMAGENET_MEAN[ch]) / SC_IMAGENET_STD[ch];
+        SC_TEST_OK(sc_captioner_encode(c, x, 96, 96, fc));
+        sc_test_assert_close("vqa features vs captioner", fv + (size_t)b * 144 * 128, fc, 144 * 128,
+                             1e-5, 1e-5);
+    }
+    sc_captioner_free(c);
+    /* self-contained: saved and reloaded without the captioner file */
+    char *dir = sc_test_tmpdir("vqa_enc");
+    char *path = sc_test_join(dir, "m.safetensors");
+    sc_vqa_free(m);
+    m = captioner_san(1, NULL);
+    SC_TEST_OK(sc_vqa_save(m, path));
+    sc_vqa_model *m2;
+    SC_TEST_OK(sc_vqa_load(path, &m2));
+    const sc_vqa_config *c2 = sc_vqa_get_config(m2);
+    assert_int_equal(c2->encoder.in_channels, 5);
+    assert_int_equal(c2->freeze_encoder, 1);
+    assert_string_equal(c2->encoder_from, "scenes-captioner.safetensors");
+    assert_float_equal(c2->mean[1], 0.456f, 1e-7);
+    float *fv2 = malloc(sizeof(float) * 2 * 144 * 128);
+    SC_TEST_OK(sc_vqa_encode_images(m2, img, 2, fv2));
+    assert_memory_equal(fv, fv2, sizeof(float) * 2 * 144 * 128);
+    sc_vqa_answer *r1 = malloc(sizeof *r1), *r2 = malloc(sizeof *r2);
+    sc_image im = {.w = 96, .h = 96, .c = 3, .data = img};
+    SC_TEST_OK(sc_vqa_set_image(m, &im));
+    SC_TEST_OK(sc_vqa_set_image(m2, &im));
+    SC_TEST_OK(sc_vqa_ask(m, "what colour is the bag?", 2, r1));
+    SC_TEST_OK(sc_vqa_ask(m2, "what colour is the bag?", 2, r2));
+    assert_int_equal(r1->top[0], r2->top[0]);
+    assert_float_equal(r1->prob[0], r2->prob[0], 1e-6);
+    /* the reloaded model's config is frozen: its encoder is not trainable */
+    const sc_param *ps;
+    size_t np;
+    sc_vqa_params(m2, &ps, &np);
+    for (size_t i = 0; i < np; i++) assert_true(strncmp(ps[i].name, "encoder.", 8) != 0);
+    /* and a VQA file is itself a valid encoder source */
+    sc_vqa_config c3 = sc_vqa_default_config();
+    SC_TEST_OK(sc_vqa_encoder_config_from_file(path, &c3));
+    assert_int_equal(c3.encoder.in_channels, 5);
+    assert_float_equal(c3.std[0], 0.229f, 1e-7);
+    assert_string_equal(c3.encoder_from, "m.safetensors");
+    free(r1);
+    free(r2);
+    free(fv2);
+    sc_vqa_free(m2);
+    sc_vqa_free(m);
+    free(img);
+    free(x);
+    free(fv);
+    free(fc);
+    sc_test_rmtree(dir);
+    free(dir);
+    free(path);
+    free(cap);
+}
+
+static void write_st(const char *path, const char *config, const char *name, int64_t d0,
+                     int64_t d1) {
+    sc_st_writer *w = sc_st_writer_new();
+    float *x = calloc((size_t)(d0 * d1 * 9), sizeof(float));
+    int64_t shape[4] = {d0, d1, 3, 3};
+    SC_TEST_OK(sc_st_writer_add_f32(w, name, x, 4, shape, SC_ST_F32));
+    if (config) SC_TEST_OK(sc_st_writer_set_metadata(w, "saccade.config", config));
+    SC_TEST_OK(sc_st_writer_write(w, path));
+    sc_st_writer_free(w);
+    free(x);
+}
+
+static void test_encoder_from_bad_files(void **state) {
+    (void)state;
+    char *dir = sc_test_tmpdir("vqa_badenc");
+    char *path = sc_test_join(dir, "x.safetensors");
+    sc_vqa_config c = sc_vqa_default_config(), c0 = c;
+    /* missing file */
+    assert_int_not_equal(sc_vqa_encoder_config_from_file(path, &c), SC_OK);
+    /* no encoder at all */
+    write_st(path, NULL, "w", 2, 2);
+    assert_int_equal(sc_vqa_encoder_config_from_file(path, &c), SC_ERR_FORMAT);
+    assert_non_null(strstr(sc_last_error(), "no cnn encoder"));
+    assert_non_null(strstr(sc_last_error(), "x.safetensors"));
+    /* a grayscale classifier: 1 input channel */
+    write_st(path,
+             "{\"arch\":\"classifier\",\"encoder\":{\"in_channels\":1,\"channels\":[4]},"
+             "\"mean\":[0.3],\"std\":[0.3]}",
+             "encoder.stages.0.conv.weight", 4, 1);
+    assert_int_equal(sc_vqa_encoder_config_from_file(path, &c), SC_ERR_FORMAT);
+    assert_non_null(strstr(sc_last_error(), "1 input channel"));
+    /* RGB config but the tensors are missing (only the conv, no BN) */
+    write_st(path,
+             "{\"encoder\":{\"in_channels\":3,\"channels\":[4]},\"image_size\":24,"
+             "\"mean\":[0,0,0],\"std\":[1,1,1]}",
+             "encoder.stages.0.conv.weight", 4, 3);
+    assert_int_equal(sc_vqa_encoder_config_from_file(path, &c), SC_ERR_FORMAT);
+    assert_non_null(strstr(sc_last_error(), "x.safetensors"));
+    assert_non_null(strstr(sc_last_error(), "bn"));
+    /* a grid too large for the attention (96x96 positions) */
+    write_st(path,
+             "{\"encoder\":{\"in_channels\":3,\"channels\":[4],\"batchnorm\":false},"
+             "\"mean\":[0,0,0],\"std\":[1,1,1]}",
+             "encoder.stages.0.conv.weight", 4, 3);
+    assert_int_equal(sc_vqa_encoder_config_from_file(path, &c), SC_ERR_FORMAT);
+    assert_non_null(strstr(sc_last_error(), "does not fit"));
+    /* a wrong shape */
+    write_st(path,
+             "{\"encoder\":{\"in_channels\":3,\"channels\":[4],\"batchnorm\":false},"
+             "\"image_size\":24,\"mean\":[0,0,0],\"std\":[1,1,1]}",
+             "encoder.stages.0.conv.weight", 5, 3);
+    assert_int_not_equal(sc_vqa_encoder_config_from_file(path, &c), SC_OK);
+    /* no normalisation */
+    write_st(path,
+             "{\"encoder\":{\"in_channels\":3,\"channels\":[4],\"batchnorm\":false},"
+             "\"image_size\":24}",
+             "encoder.stages.0.conv.weight", 4, 3);
+    assert_int_equal(sc_vqa_encoder_config_from_file(path, &c), SC_ERR_FORMAT);
+    assert_non_null(strstr(sc_last_error(), "normalisation"));
+    /* cfg untouched by every failure */
+    assert_memory_equal(&c, &c0, sizeof c);
+    /* load_encoder refuses an encoder that differs from the model's */
+    sc_vqa_vocab v, a;
+    SC_TEST_OK(sc_vqa_scene_vocab(&v));
+    SC_TEST_OK(sc_vqa_scene_answers(&a));
+    sc_vqa_model *m;
+    SC_TEST_OK(sc_vqa_create(&c, &v, &a, 1, &m));
+    char *cap = sc_test_source_path("assets/models/scenes-captioner.safetensors");
+    assert_int_equal(sc_vqa_load_encoder(m, cap), SC_ERR_FORMAT);
+    assert_non_null(strstr(sc_last_error(), "differs"));
+    free(cap);
+    sc_vqa_free(m);
+    sc_vqa_vocab_free(&v);
+    sc_vqa_vocab_free(&a);
+    sc_test_rmtree(dir);
+    free(dir);
+    free(path);
+}
+
+/* A batch of scenes questions (images, ids, lens, targets). */
+static void scene_batch(int B, int T, float *img, int32_t *ids, int *lens, int32_t *tg) {
+    sc_vqa_vocab v;
+    SC_TEST_OK(sc_vqa_scene_vocab(&v));
+    for (int b = 0; b < B; b++) {
+        sc_vqa_question q;
+        SC_TEST_OK(sc_vqa_scene_question(&g_ptrain, 2, (uint64_t)b, &q));
+        sc_vqa_scene_pool_image(&g_ptrain, q.scene, img + (size_t)b * 3 * 96 * 96);
+        SC_TEST_OK(sc_vqa_encode(&v, q.text, T, ids + b * T, &lens[b], NULL, NULL, 0));
+        tg[b] = q.answer_id;
+    }
+    sc_vqa_vocab_free(&v);
+}
+
+static void test_frozen_training(void **state) {
+    (void)state;
+    sc_vqa_model *m = captioner_san(1, NULL);
+    char *cap = sc_test_source_path("assets/models/scenes-captioner.safetensors");
+    enum { B = 8 };
+    int T = sc_vqa_get_config(m)->max_len;
+    float *img = malloc(sizeof(float) * B * 3 * 96 * 96);
+    int32_t ids[B * 20], tg[B];
+    int lens[B];
+    scene_batch(B, T, img, ids, lens, tg);
+    const sc_param *ps;
+    size_t np;
+    sc_vqa_params(m, &ps, &np);
+    sc_optim_params op = sc_adam_default_params();
+    op.lr = 3e-3;
+    sc_optim *o;
+    SC_TEST_OK(sc_optim_create(&op, ps, np, &o));
+    float dl[B * 24], first = 0, last = 0;
+    for (int step = 0; step < 10; step++) {
+        const float *logits;
+        sc_vqa_zero_grad(m);
+        SC_TEST_OK(sc_vqa_forward(m, img, ids, lens, B, 1, &logits, NULL)); /* train mode */
+        float loss;
+        memset(dl, 0, sizeof dl);
+        SC_TEST_OK(sc_cross_entropy(logits, tg, B, 24, NULL, &loss, NULL, dl));
+        SC_TEST_OK(sc_vqa_backward(m, dl));
+        SC_TEST_OK(sc_optim_step(o));
+        if (step == 0) first = loss;
+        last = loss;
+    }
+    assert_true(last < 0.7f * first);
+    /* weights and BN running statistics bit-identical to the captioner's */
+    assert_true(encoder_tensors_equal(cap, m) == 8); /* buffers; params checked below */
+    char *dir = sc_test_tmpdir("vqa_frozen");
+    char *path = sc_test_join(dir, "m.safetensors");
+    SC_TEST_OK(sc_vqa_save(m, path));
+    sc_vqa_model *m2;
+    SC_TEST_OK(sc_vqa_load(path, &m2));
+    sc_vqa_config c2 = *sc_vqa_get_config(m2);
+    sc_vqa_free(m2);
+    /* reload unfrozen so every encoder tensor is listed, then compare */
+    c2.freeze_encoder = 0;
+    sc_vqa_vocab v, a;
+    SC_TEST_OK(sc_vqa_scene_vocab(&v));
+    SC_TEST_OK(sc_vqa_scene_answers(&a));
+    SC_TEST_OK(sc_vqa_create(&c2, &v, &a, 0, &m2));
+    SC_TEST_OK(sc_vqa_load_encoder(m2, path));
+    assert_int_equal(encoder_tensors_equal(cap, m2), 20);
+    sc_vqa_free(m2);
+    sc_vqa_vocab_free(&v);
+    sc_vqa_vocab_free(&a);
+    sc_optim_free(o);
+    free(img);
+    sc_vqa_free(m);
+    sc_test_rmtree(dir);
+    free(dir);
+    free(path);
+    free(cap);
+}
+
+static void test_cached_features(void **state) {
+    (void)state;
+    sc_vqa_model *m = captioner_san(1, NULL);
+    enum { B = 6 };
+    int T = sc_vqa_get_config(m)->max_len;
+    float *img = malloc(sizeof(float) * B * 3 * 96 * 96);
+    float *feats = malloc(sizeof(float) * B * 144 * 128);
+    int32_t ids[B * 20], tg[B];
+    int lens[B];
+    scene_batch(B, T, img, ids, lens, tg);
+    const sc_param *ps;
+    size_t np;
+    sc_vqa_params(m, &ps, &np);
+    size_t total = 0;
+    for (size_t i = 0; i < np; i++) total += ps[i].n;
+    float *g1 = malloc(sizeof(float) * total), *g2 = malloc(sizeof(float) * total);
+    float l1[B * 24], l2[B * 24], dl[B * 24], loss1, loss2;
+    const float *logits;
+    /* uncached, train mode (the frozen encoder runs in eval mode) */
+    sc_vqa_zero_grad(m);
+    SC_TEST_OK(sc_vqa_forward(m, img, ids, lens, B, 1, &logits, NULL));
+    memcpy(l1, logits, sizeof l1);
+    memset(dl, 0, sizeof dl);
+    SC_TEST_OK(sc_cross_entropy(l1, tg, B, 24, NULL, &loss1, NULL, dl));
+    SC_TEST_OK(sc_vqa_backward(m, dl));
+    for (size_t i = 0, o = 0; i < np; o += ps[i].n, i++)
+        memcpy(g1 + o, ps[i].grad, sizeof(float) * ps[i].n);
+    /* cached: features computed once (in a different batch order), then the head */
+    SC_TEST_OK(sc_vqa_encode_images(m, img + 3 * 96 * 96, B - 1, feats + 144 * 128));
+    SC_TEST_OK(sc_vqa_encode_images(m, img, 1, feats));
+    sc_vqa_zero_grad(m);
+    SC_TEST_OK(sc_vqa_forward_features(m, feats, ids, lens, B, 1, &logits, NULL));
+    memcpy(l2, logits, sizeof l2);
+    memset(dl, 0, sizeof dl);
+    SC_TEST_OK(sc_cross_entropy(l2, tg, B, 24, NULL, &loss2, NULL, dl));
+    SC_TEST_OK(sc_vqa_backward(m, dl));
+    for (size_t i = 0, o = 0; i < np; o += ps[i].n, i++)
+        memcpy(g2 + o, ps[i].grad, sizeof(float) * ps[i].n);
+    assert_true(loss1 > 1.0f);
+    assert_float_equal(loss1, loss2, 1e-5);
+    sc_test_assert_close("cached logits", l2, l1, B * 24, 1e-5, 1e-5);
+    sc_test_assert_close("cached grads", g2, g1, total, 1e-5, 1e-4);
+    sc_vqa_free(m);
+    free(img);
+    free(feats);
+    free(g1);
+    free(g2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tokenize),
@@ -483,6 +851,10 @@ int main(void) {
         cmocka_unit_test(test_gradcheck_baselines),
         cmocka_unit_test(test_tiny_training),
         cmocka_unit_test(test_save_load_ask),
+        cmocka_unit_test(test_encoder_from_captioner),
+        cmocka_unit_test(test_encoder_from_bad_files),
+        cmocka_unit_test(test_frozen_training),
+        cmocka_unit_test(test_cached_features),
     };
     return cmocka_run_group_tests(tests, setup_pools, teardown_pools);
 }

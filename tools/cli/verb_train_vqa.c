@@ -3,7 +3,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "vqa_cli.h"
+
+static double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 void train_vqa_help(FILE *out) {
     fprintf(
@@ -21,6 +28,17 @@ void train_vqa_help(FILE *out) {
         "  --batch B             batch size (default 64)\n"
         "  --lr LR               Adam learning rate, cosine schedule (default 0.002)\n"
         "  --hops K              attention hops (default 2)\n"
+        "  --hidden D  --att-dim A  --embed E   sizes (defaults 128, 64, 64)\n"
+        "  --mlp H               answer classifier with a hidden ReLU layer of H units\n"
+        "                        (default 0: linear, as the SAN paper)\n"
+        "  --encoder-from FILE   start the image encoder from the encoder.* tensors,\n"
+        "                        encoder config and input normalisation of a saccade\n"
+        "                        model file (e.g. the scenes captioner); the VQA file\n"
+        "                        keeps its own copy and names FILE in its config\n"
+        "  --freeze-encoder      keep that encoder fixed (BN in eval mode); image\n"
+        "                        features are then computed once per image and cached\n"
+        "  --cache-mb N          memory bound of that cache (default 2048; above it,\n"
+        "                        or with 0, features are recomputed every batch)\n"
         "  --seed S              seed for data, weights and batch order (default 0)\n"
         "  --threads N           threads (default: all cores)\n"
         "  -o FILE               model output (default vqa.safetensors)\n"
@@ -68,7 +86,8 @@ static sc_status answers_from(const vqa_data *d, sc_vqa_vocab *out) {
 int train_vqa_main(int argc, char **argv) {
     const char *V = "train vqa";
     const char *data = "scenes", *out = "vqa.safetensors", *ckpt = NULL, *metrics = NULL;
-    const char *arch = "san";
+    const char *arch = "san", *enc_from = NULL;
+    int freeze = 0, mlp = 0, hidden = 0, att_dim = 0, embed = 0, cache_mb = 2048;
     int epochs = 10, questions = 40000, pool = 10000, eval_n = 2000, batch = 64, hops = 2;
     int seed = 0, threads = 0, ckpt_every = 0, resume = 0, max_steps = 0, quiet = 0;
     float lr = 0.002f;
@@ -110,6 +129,21 @@ int train_vqa_main(int argc, char **argv) {
             INTARG(batch, 1)
         else if (!strcmp(a, "--hops"))
             INTARG(hops, 1)
+        else if (!strcmp(a, "--mlp"))
+            INTARG(mlp, 0)
+        else if (!strcmp(a, "--hidden"))
+            INTARG(hidden, 1)
+        else if (!strcmp(a, "--att-dim"))
+            INTARG(att_dim, 1)
+        else if (!strcmp(a, "--embed"))
+            INTARG(embed, 1)
+        else if (!strcmp(a, "--cache-mb"))
+            INTARG(cache_mb, 0)
+        else if (!strcmp(a, "--encoder-from")) {
+            NEED;
+            enc_from = argv[++i];
+        } else if (!strcmp(a, "--freeze-encoder"))
+            freeze = 1;
         else if (!strcmp(a, "--seed"))
             INTARG(seed, 0)
         else if (!strcmp(a, "--threads"))
@@ -133,7 +167,18 @@ int train_vqa_main(int argc, char **argv) {
     sc_vqa_config cfg = sc_vqa_default_config();
     if (sc_vqa_arch_from_name(arch, &cfg.arch)) return cli_usage(V, "%s", sc_last_error());
     cfg.hops = hops;
+    if (hidden) cfg.hidden_dim = hidden;
+    if (att_dim) cfg.att_dim = att_dim;
+    if (embed) cfg.embed_dim = embed;
+    cfg.mlp_dim = mlp;
+    if (freeze && !enc_from) return cli_usage(V, "--freeze-encoder needs --encoder-from FILE");
+    if (enc_from && cfg.arch == SC_VQA_QONLY)
+        return cli_usage(V, "--encoder-from: the qonly baseline has no image encoder");
     if (sc_vqa_config_validate(&cfg)) return cli_usage(V, "%s", sc_last_error());
+    if (enc_from) {
+        if (sc_vqa_encoder_config_from_file(enc_from, &cfg)) return cli_fail(NULL);
+        cfg.freeze_encoder = freeze;
+    }
     if (threads && sc_set_num_threads(threads)) return cli_fail(NULL);
 
     int scenes = !strcmp(data, "scenes");
@@ -141,7 +186,8 @@ int train_vqa_main(int argc, char **argv) {
     sc_vqa_vocab vocab = {0}, answers = {0};
     sc_vqa_model *m = NULL;
     sc_trainer *tr = NULL;
-    float *img = NULL, *dlog = NULL;
+    float *img = NULL, *dlog = NULL, *cache = NULL, *fb = NULL;
+    int *img_ix = NULL;
     int32_t *ids = NULL, *tg = NULL;
     int *lens = NULL;
     int rc = CLI_FAIL;
@@ -159,6 +205,46 @@ int train_vqa_main(int argc, char **argv) {
             goto fail;
     }
     if (sc_vqa_create(&cfg, &vocab, &answers, (uint64_t)seed, &m)) goto fail;
+    if (enc_from && sc_vqa_load_encoder(m, enc_from)) goto fail;
+    /* Frozen encoder: the features of every training image once, kept in
+     * memory (n_images x P x C floats: 10000 scenes x 144 x 128 = 737 MB),
+     * if that stays within --cache-mb. */
+    if (cfg.freeze_encoder) {
+        int nimg = vqa_data_n_images(&tr_d), P = sc_vqa_grid_side(m) * sc_vqa_grid_side(m);
+        int C = sc_vqa_feature_dim(m), S = cfg.image_size;
+        double mb = (double)nimg * P * C * sizeof(float) / 1048576.0;
+        if (mb <= (double)cache_mb) {
+            double t0 = cli_now();
+            cache = malloc(sizeof(float) * (size_t)nimg * P * C);
+            fb = malloc(sizeof(float) * 256 * 3 * (size_t)S * S);
+            if (!cache || !fb) {
+                sc_set_error(SC_ERR_NOMEM, "out of memory for the feature cache (%.0f MB)", mb);
+                goto fail;
+            }
+            for (int s0 = 0; s0 < nimg; s0 += 256) {
+                int n = nimg - s0 < 256 ? nimg - s0 : 256;
+#pragma omp parallel for schedule(static)
+                for (int i = 0; i < n; i++)
+                    vqa_data_image(&tr_d, s0 + i, fb + (size_t)i * 3 * S * S);
+                if (sc_vqa_encode_images(m, fb, n, cache + (size_t)s0 * P * C)) goto fail;
+            }
+            free(fb);
+            fb = malloc(sizeof(float) * (size_t)batch * P * C);
+            img_ix = malloc(sizeof(int) * (size_t)batch);
+            if (!fb || !img_ix) {
+                sc_set_error(SC_ERR_NOMEM, "out of memory");
+                goto fail;
+            }
+            if (!quiet)
+                fprintf(stderr, "frozen encoder: features of %d images cached (%.0f MB, %.1f s)\n",
+                        nimg, mb, cli_now() - t0);
+        } else if (!quiet) {
+            fprintf(stderr,
+                    "frozen encoder: feature cache of %.0f MB is above --cache-mb %d; "
+                    "recomputing features every batch\n",
+                    mb, cache_mb);
+        }
+    }
     const sc_param *ps, *bs;
     size_t np, nb;
     sc_vqa_params(m, &ps, &np);
@@ -213,10 +299,16 @@ int train_vqa_main(int argc, char **argv) {
     int have_ev = 0;
     while ((r = sc_trainer_next(tr, &idx, &count)) == 1) {
         int B = (int)count;
-        if (vqa_batch(&tr_d, m, idx, B, img, ids, lens, tg, NULL, NULL)) goto done;
+        if (vqa_batch(&tr_d, m, idx, B, cache ? NULL : img, ids, lens, tg, NULL, NULL, img_ix))
+            goto done;
         const float *logits;
-        if (sc_vqa_forward(m, cfg.arch == SC_VQA_QONLY ? NULL : img, ids, lens, B, 1, &logits,
-                           NULL))
+        if (cache) {
+            size_t per = (size_t)sc_vqa_feature_dim(m) * sc_vqa_grid_side(m) * sc_vqa_grid_side(m);
+            for (int b = 0; b < B; b++)
+                memcpy(fb + per * (size_t)b, cache + per * (size_t)img_ix[b], sizeof(float) * per);
+            if (sc_vqa_forward_features(m, fb, ids, lens, B, 1, &logits, NULL)) goto fail;
+        } else if (sc_vqa_forward(m, cfg.arch == SC_VQA_QONLY ? NULL : img, ids, lens, B, 1,
+                                  &logits, NULL))
             goto fail;
         float loss = 0;
         memset(dlog, 0, sizeof(float) * (size_t)B * NA);
@@ -248,6 +340,9 @@ fail:
     rc = cli_fail("train vqa");
 done:
     free(img);
+    free(cache);
+    free(fb);
+    free(img_ix);
     free(ids);
     free(tg);
     free(lens);

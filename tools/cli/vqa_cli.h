@@ -28,11 +28,17 @@ int vqa_data_jsonl(vqa_data *d, const char *path, int size);
 void vqa_data_free(vqa_data *d);
 
 /* Fill a batch for question indices idx[0..B): images (B,3,S,S) (may be NULL
- * for qonly), ids (B,T), lens, targets (answer index in the model, -1 if the
- * answer is not in the model's set), family (-1 for files), item box (x0..y1
- * or -1) for the pointing game. Returns 0 or CLI_FAIL. */
+ * for qonly or cached features), ids (B,T), lens, targets (answer index in the
+ * model, -1 if the answer is not in the model's set), family (-1 for files),
+ * item box (x0..y1 or -1) for the pointing game, image index (scene in the
+ * pool, or image of the file; may be NULL). Returns 0 or CLI_FAIL. */
 int vqa_batch(const vqa_data *d, const sc_vqa_model *m, const int *idx, int B, float *images,
-              int32_t *ids, int *lens, int32_t *targets, int *family, int (*box)[4]);
+              int32_t *ids, int *lens, int32_t *targets, int *family, int (*box)[4],
+              int *image_index);
+/* Number of distinct images of the data (pool scenes or file images), and
+ * image i as floats (3, size, size). */
+int vqa_data_n_images(const vqa_data *d);
+void vqa_data_image(const vqa_data *d, int i, float *out);
 
 typedef struct vqa_eval_result {
     int n, correct;

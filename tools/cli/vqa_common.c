@@ -143,7 +143,8 @@ void vqa_data_free(vqa_data *d) {
 }
 
 int vqa_batch(const vqa_data *d, const sc_vqa_model *m, const int *idx, int B, float *images,
-              int32_t *ids, int *lens, int32_t *targets, int *family, int (*box)[4]) {
+              int32_t *ids, int *lens, int32_t *targets, int *family, int (*box)[4],
+              int *image_index) {
     const sc_vqa_config *c = sc_vqa_get_config(m);
     int T = c->max_len, S = c->image_size;
     size_t per = (size_t)3 * S * S;
@@ -165,6 +166,7 @@ int vqa_batch(const vqa_data *d, const sc_vqa_model *m, const int *idx, int B, f
             }
             text = q.text;
             ans = q.answer;
+            if (image_index) image_index[b] = q.scene;
             if (images) sc_vqa_scene_pool_image(&d->pool, q.scene, images + per * (size_t)b);
             if (family) family[b] = q.family;
             if (box) {
@@ -177,6 +179,7 @@ int vqa_batch(const vqa_data *d, const sc_vqa_model *m, const int *idx, int B, f
             text = d->questions[idx[b]];
             ans = d->answers[idx[b]];
             img = d->image_of[idx[b]];
+            if (image_index) image_index[b] = img;
             if (images)
                 memcpy(images + per * (size_t)b, d->images + per * (size_t)img,
                        sizeof(float) * per);
@@ -194,6 +197,19 @@ int vqa_batch(const vqa_data *d, const sc_vqa_model *m, const int *idx, int B, f
     }
     if (rc) return cli_fail("scene question");
     return 0;
+}
+
+int vqa_data_n_images(const vqa_data *d) {
+    return d->is_scenes ? d->pool.n : d->n_images;
+}
+
+void vqa_data_image(const vqa_data *d, int i, float *out) {
+    if (d->is_scenes) {
+        sc_vqa_scene_pool_image(&d->pool, i, out);
+    } else {
+        size_t per = (size_t)3 * d->size * d->size;
+        memcpy(out, d->images + per * (size_t)i, sizeof(float) * per);
+    }
 }
 
 void vqa_eval_result_free(vqa_eval_result *r) {
@@ -224,7 +240,7 @@ int vqa_evaluate(sc_vqa_model *m, const vqa_data *d, int n, vqa_eval_result *r) 
         int B = n - s < CH ? n - s : CH;
         for (int b = 0; b < B; b++) idx[b] = s + b;
         const float *logits, *att;
-        if (vqa_batch(d, m, idx, B, img, ids, lens, tg, fam, box)) {
+        if (vqa_batch(d, m, idx, B, img, ids, lens, tg, fam, box, NULL)) {
             rc = CLI_FAIL;
             break;
         }
