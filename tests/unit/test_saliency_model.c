@@ -170,14 +170,12 @@ static int in_box(const int *b, int x, int y) {
     return x >= b[0] && x < b[2] && y >= b[1] && y < b[3];
 }
 
-/* For every item whose colour word the caption uses: the map for that word
- * has its peak in the box of an item of that colour. (The colour word, not
- * the noun: the shipped captioner looks at an item while it chooses the
- * item's colour; by the noun's step its attention has mostly moved to a
- * fixed resting cell, so noun maps hit the item only ~30% of the time.)
- * Returns hits / items. */
+/* For every item whose noun (by_noun) or colour word the caption uses: the
+ * map for that word has its peak in the box of an item of that class or
+ * colour. (The shipped captioner has a deep output layer, ctx2out, so it
+ * looks at an item at its noun's step too.) Returns hits / items. */
 static double hit_rate(sc_saliency_model *sm, sc_model_saliency_method meth, int nscenes,
-                       const sc_fashion_mnist *fm, int *nitems) {
+                       const sc_fashion_mnist *fm, int by_noun, int *nitems) {
     sc_scenes_params sp = sc_scenes_default_params();
     sp.seed = 0;
     sp.test = fm;
@@ -189,7 +187,8 @@ static double hit_rate(sc_saliency_model *sm, sc_model_saliency_method meth, int
         sc_model_saliency_params p = sc_model_saliency_default_params();
         sc_model_saliency_info mi;
         for (int k = 0; k < info.n_items; k++) {
-            p.word = sc_scenes_colour_name(info.items[k].colour);
+            p.word = by_noun ? sc_scenes_noun(info.items[k].cls)
+                             : sc_scenes_colour_name(info.items[k].colour);
             sc_map map;
             sc_status s = sc_saliency_model_compute(sm, meth, &img, &p, &map, &mi);
             if (s == SC_ERR_INVALID_ARG) continue; /* the caption misnamed it */
@@ -201,7 +200,9 @@ static double hit_rate(sc_saliency_model *sm, sc_model_saliency_method meth, int
                 if (map.data[q] > map.data[best]) best = q;
             int x = (int)(best % 96), y = (int)(best / 96), hit = 0;
             for (int j = 0; j < info.n_items; j++)
-                if (info.items[j].colour == info.items[k].colour && in_box(info.items[j].box, x, y))
+                if ((by_noun ? info.items[j].cls == info.items[k].cls
+                             : info.items[j].colour == info.items[k].colour) &&
+                    in_box(info.items[j].box, x, y))
                     hit = 1;
             hits += hit;
             n++;
@@ -222,18 +223,21 @@ static void test_attention_on_scenes(void **state) {
     SC_TEST_OK(sc_saliency_model_load(path, &sm));
     assert_int_equal(sc_saliency_model_get_kind(sm), SC_SMODEL_CAPTIONER);
     int n;
-    double att = hit_rate(sm, SC_MSAL_ATTENTION, 40, &fm, &n);
+    double att = hit_rate(sm, SC_MSAL_ATTENTION, 40, &fm, 1, &n);
     print_message("attention: the named item's box holds the map's peak for %.3f of %d items\n",
                   att, n);
+    int nc;
+    double attc = hit_rate(sm, SC_MSAL_ATTENTION, 40, &fm, 0, &nc);
+    print_message("attention at colour words: %.3f of %d items\n", attc, nc);
     /* Random maps hit a box about 12% of the time (an item covers ~1/9 of
      * the canvas), a uniform map's peak is the corner (never); the shipped
-     * captioner's attention: 0.9+. */
+     * captioner's attention at nouns: 0.87. */
     assert_true(n >= 40);
     assert_true(att >= 0.75);
     /* the gradient map (through encoder and decoder) also finds the item */
-    double gr = hit_rate(sm, SC_MSAL_GRADIENT, 20, &fm, &n);
+    double gr = hit_rate(sm, SC_MSAL_GRADIENT, 20, &fm, 1, &n);
     print_message("gradient: %.3f of %d items\n", gr, n);
-    assert_true(gr >= 0.5);
+    assert_true(gr >= 0.4); /* 0.52 with the shipped model; random maps ~0.12 */
 
     /* aggregates: mean and max of the same alphas; a bad word names the caption */
     sc_scenes_params sp = sc_scenes_default_params();
