@@ -76,9 +76,13 @@ sc_status sc_cap_encoder_load(sc_captioner *m, sc_safetensors *st, const char *p
     e->kind = m->cfg.encoder;
     sc_status s = SC_OK;
     if (m->cfg.encoder == SC_CAP_ENC_RESNET) {
-        /* Pre-folded convs stay in the file's mapping, which the model keeps open. */
+        /* Pre-folded convs stay in the file's mapping, which the model keeps open.
+         * im2col, not Winograd: one image per caption gains nothing measurable
+         * from Winograd (tools/bench/caption.sh: 0.51x PyTorch's time without,
+         * 0.59x with) and its transformed weights cost ~97 MB of peak memory. */
         sc_resnet_params rp = sc_resnet_default_params();
         rp.borrow_weights = 1;
+        rp.winograd = 0;
         if ((s = sc_resnet_load_st(st, "encoder.", &rp, &e->resnet))) {
             sc_error_prefix(path);
             goto fail;

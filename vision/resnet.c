@@ -474,11 +474,22 @@ typedef struct sizes {
     int FH, FW;
 } sizes;
 
+/* im2col runs in blocks of output rows whose columns fit COL_BLOCK floats
+ * (at least one row): the stem's full im2col at 256x256 would be 9.6 MB of
+ * the arena, and gemm is as fast on blocks of a few thousand columns. */
+#define COL_BLOCK ((size_t)1 << 19)
+
+static int col_rows(const rconv *c, int OH, int OW) {
+    size_t per_row = (size_t)c->C * c->K * c->K * OW, rows = COL_BLOCK / per_row;
+    return rows < 1 ? 1 : rows > (size_t)OH ? OH : (int)rows;
+}
+
 static size_t col_floats(const sc_resnet *m, const rconv *c, int H, int W) {
     int wm = pick_wino(m, c, H, W);
     if (wm) return sc_winograd_workspace_floats(wm, c->C, c->OC, H, W);
     if (c->K == 1 && c->stride == 1) return 0;
-    return (size_t)c->C * c->K * c->K * conv_out(H, c) * conv_out(W, c);
+    int OH = conv_out(H, c), OW = conv_out(W, c);
+    return (size_t)c->C * c->K * c->K * col_rows(c, OH, OW) * OW;
 }
 
 static sc_status walk(const sc_resnet *m, int H, int W, sizes *z) {
@@ -613,10 +624,12 @@ sc_status sc_resnet_plan(sc_resnet *m, int N, int H, int W) {
 
 /* ---------------------------------------------------------------- kernels */
 
-/* x (C, H, W) -> col (C*K*K, OH*OW), row (c K + kh) K + kw. */
-static void im2col(const rconv *c, const float *x, int H, int W, int OH, int OW, float *col) {
+/* x (C, H, W) -> col (C*K*K, (oh1-oh0)*OW) for output rows [oh0, oh1), row
+ * (c K + kh) K + kw. */
+static void im2col(const rconv *c, const float *x, int H, int W, int oh0, int oh1, int OW,
+                   float *col) {
     const int K = c->K, s = c->stride, p = c->pad;
-    const size_t OHW = (size_t)OH * OW;
+    const size_t OHW = (size_t)(oh1 - oh0) * OW;
 #pragma omp parallel for schedule(static) if (PAR && OHW * c->C >= PAR_MIN)
     for (int ch = 0; ch < c->C; ch++) {
         const float *xc = x + (size_t)ch * H * W;
@@ -630,7 +643,7 @@ static void im2col(const rconv *c, const float *x, int H, int W, int OH, int OW,
                 if (lo > OW) lo = OW;
                 if (hi > OW) hi = OW;
                 if (hi < lo) hi = lo;
-                for (int oh = 0; oh < OH; oh++, dst += OW) {
+                for (int oh = oh0; oh < oh1; oh++, dst += OW) {
                     const int ih = oh * s + kh - p;
                     if (ih < 0 || ih >= H) {
                         memset(dst, 0, sizeof(float) * (size_t)OW);
@@ -684,13 +697,18 @@ static sc_status conv_run(const sc_resnet *m, const rconv *c, const float *x, in
                                    out, m->bcol, m->col_n);
     const size_t OHW = (size_t)OH * OW;
     const int Kd = c->C * c->K * c->K;
-    const float *B = x;
-    if (!(c->K == 1 && c->stride == 1)) {
-        im2col(c, x, H, W, OH, OW, m->bcol);
-        B = m->bcol;
+    if (c->K == 1 && c->stride == 1) {
+        sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, c->OC, (int)OHW, Kd, 1.0f, c->w, Kd, x, (int)OHW, 0.0f,
+                 out, (int)OHW);
+    } else {
+        const int rows = col_rows(c, OH, OW);
+        for (int oh0 = 0; oh0 < OH; oh0 += rows) {
+            const int oh1 = SC_MIN(oh0 + rows, OH), n = (oh1 - oh0) * OW;
+            im2col(c, x, H, W, oh0, oh1, OW, m->bcol);
+            sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, c->OC, n, Kd, 1.0f, c->w, Kd, m->bcol, n, 0.0f,
+                     out + (size_t)oh0 * OW, (int)OHW);
+        }
     }
-    sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, c->OC, (int)OHW, Kd, 1.0f, c->w, Kd, B, (int)OHW, 0.0f, out,
-             (int)OHW);
     epilogue(out, c->b, res, c->OC, OHW, relu);
     return SC_OK;
 }
