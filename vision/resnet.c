@@ -474,14 +474,17 @@ typedef struct sizes {
     int FH, FW;
 } sizes;
 
-/* im2col runs in blocks of output rows whose columns fit COL_BLOCK floats
- * (at least one row): the stem's full im2col at 256x256 would be 9.6 MB of
- * the arena, and gemm is as fast on blocks of a few thousand columns. */
-#define COL_BLOCK ((size_t)1 << 19)
+/* im2col runs in equal blocks of output rows of at most COL_BLOCK floats
+ * (at least one row): the stem's and layer1's full im2col at 256x256 would be
+ * 9.6 MB of the arena. 2.5 MB keeps layer3 (16x16) whole and the blocks of
+ * layer1-2 at 512+ columns, where sgemm keeps its speed. */
+#define COL_BLOCK ((size_t)640 * 1024)
 
 static int col_rows(const rconv *c, int OH, int OW) {
-    size_t per_row = (size_t)c->C * c->K * c->K * OW, rows = COL_BLOCK / per_row;
-    return rows < 1 ? 1 : rows > (size_t)OH ? OH : (int)rows;
+    size_t per_row = (size_t)c->C * c->K * c->K * OW;
+    size_t full = per_row * (size_t)OH, nb = (full + COL_BLOCK - 1) / COL_BLOCK;
+    size_t rows = ((size_t)OH + nb - 1) / nb; /* equal blocks, no thin remainder */
+    return rows < 1 ? 1 : (int)rows;
 }
 
 static size_t col_floats(const sc_resnet *m, const rconv *c, int H, int W) {
