@@ -192,14 +192,14 @@ sc_status sc_resize_cv_linear_f32(const float *src, int sw, int sh, float *dst, 
     for (int y = 0; y < dh; y++) need[ty.o0[y]] = need[ty.o1[y]] = 1;
     const int *o0 = tx.o0, *o1 = tx.o1;
     const float *fa = tx.fa;
-#pragma omp parallel for schedule(static) if ((size_t)sh * dw > 65536)
+#pragma omp parallel for schedule(static) if ((size_t)sh * dw > ((size_t)1 << 20))
     for (int y = 0; y < sh; y++) {
         if (!need[y]) continue;
         const float *S = src + (size_t)y * sw;
         float *D = hbuf + (size_t)y * dw;
         for (int x = 0; x < dw; x++) D[x] = S[o0[x]] * fa[2 * x] + S[o1[x]] * fa[2 * x + 1];
     }
-#pragma omp parallel for schedule(static) if ((size_t)dh * dw > 65536)
+#pragma omp parallel for schedule(static) if ((size_t)dh * dw > ((size_t)1 << 20))
     for (int y = 0; y < dh; y++) {
         const float *S0 = hbuf + (size_t)ty.o0[y] * dw, *S1 = hbuf + (size_t)ty.o1[y] * dw;
         float b0 = ty.fa[2 * y], b1 = ty.fa[2 * y + 1];
