@@ -15,3 +15,14 @@ expect_grep() { # name, file, pattern
   if grep -qE -- "$3" "$2"; then pass=$((pass+1)); else
     fail=$((fail+1)); echo "FAIL $1: '$3' not in $2:"; head -5 "$2" | sed 's/^/  /'; fi
 }
+# pycheck NAME CODE ARGS...: count a pass if $py -c CODE ARGS... succeeds
+# (output in $tmp/py). Needs $py.
+pycheck() { # name, python code (argv: the rest)
+  local name=$1 code=$2; shift 2
+  if "$py" -c "$code" "$@" >"$tmp/py" 2>&1; then pass=$((pass+1)); else
+    fail=$((fail+1)); echo "FAIL $name:"; sed 's/^/  /' "$tmp/py" | tail -5; fi
+}
+# yes_ NAME CONDITION: count a pass if the shell CONDITION holds.
+yes_() { # name, shell condition
+  if eval "$2"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: $2"; fi
+}

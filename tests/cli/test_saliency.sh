@@ -10,14 +10,6 @@ tmp=$(mktemp -d "${SACCADE_BUILD_DIR:-/tmp}/clisal.XXXXXX")
 trap 'chmod -R u+w "$tmp"; rm -rf "$tmp"' EXIT
 pass=0; fail=0
 . "$(dirname "$0")/lib.sh"
-pycheck() { # name, python code (argv: the rest)
-  local name=$1 code=$2; shift 2
-  if "$py" -c "$code" "$@" >"$tmp/py" 2>&1; then pass=$((pass+1)); else
-    fail=$((fail+1)); echo "FAIL $name:"; sed 's/^/  /' "$tmp/py" | tail -5; fi
-}
-yes_() { # name, shell condition
-  if eval "$2"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: $2"; fi
-}
 samples="$src/assets/samples"
 cat="$samples/chelsea.jpg"   # 451 x 300
 
