@@ -47,6 +47,9 @@ typedef struct cli_opt {
  * the verb takes none). Returns CLI_OK, or CLI_USAGE after printing why. */
 int cli_parse_options(const char *verb, int argc, char **argv, const cli_opt *opts, size_t nopts,
                       const char **pos, int maxpos, int *npos);
+/* MODEL.safetensors -> MODEL.metrics.json (other names: NAME.metrics.json);
+ * malloc'd, NULL on no memory. Where trainers write their summary. */
+char *cli_metrics_path(const char *model);
 /* Is argv[i] one of --help/-h? */
 int cli_is_help(const char *arg);
 /* Print a JSON string literal, escaped. */

@@ -167,6 +167,16 @@ int cli_parse_options(const char *verb, int argc, char **argv, const cli_opt *op
     return CLI_OK;
 }
 
+char *cli_metrics_path(const char *model) {
+    size_t n = strlen(model), k = strlen(".safetensors");
+    char *p = malloc(n + 32);
+    if (!p) return NULL;
+    memcpy(p, model, n + 1);
+    if (n > k && !strcmp(model + n - k, ".safetensors")) p[n - k] = 0;
+    strcat(p, ".metrics.json");
+    return p;
+}
+
 void cli_command_line(int argc, char **argv, char *buf, size_t cap) {
     size_t n = (size_t)snprintf(buf, cap, "saccade");
     for (int i = 0; i < argc && n < cap; i++) {

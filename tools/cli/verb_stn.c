@@ -169,16 +169,6 @@ static sc_status stn_test_error(any_model *m, const sc_distort_params *dp,
 
 /* ------------------------------------------------------------ train */
 
-static char *metrics_path(const char *model) {
-    size_t n = strlen(model), k = strlen(".safetensors");
-    char *p = malloc(n + 32);
-    if (!p) return NULL;
-    memcpy(p, model, n + 1);
-    if (n > k && !strcmp(model + n - k, ".safetensors")) p[n - k] = 0;
-    strcat(p, ".metrics.json");
-    return p;
-}
-
 static size_t count_params(const sc_param *p, size_t n) {
     size_t t = 0;
     for (size_t i = 0; i < n; i++) t += p[i].n;
@@ -446,7 +436,7 @@ int cli_train_stn(int argc, char **argv) {
     const char *keys[1] = {"test_error"};
     if (sc_trainer_log(tr, 1, keys, &err)) goto fail;
     if (sc_trainer_save(tr, out)) goto fail;
-    mpath = metrics_path(out);
+    mpath = cli_metrics_path(out);
     FILE *f = NULL;
     char tmp[8192];
     f = fmemopen(tmp, sizeof tmp, "w");

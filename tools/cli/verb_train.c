@@ -77,16 +77,6 @@ static void make_batch(const sc_fashion_mnist *d, const int *idx, size_t n, int 
     }
 }
 
-static char *metrics_json_path(const char *model) {
-    size_t n = strlen(model), k = strlen(".safetensors");
-    char *p = malloc(n + 32);
-    if (!p) return NULL;
-    memcpy(p, model, n + 1);
-    if (n > k && !strcmp(model + n - k, ".safetensors")) p[n - k] = 0;
-    strcat(p, ".metrics.json");
-    return p;
-}
-
 static int train_classifier(int argc, char **argv, int full_argc, char **full_argv) {
     train_opts o = {.out = "classifier.safetensors",
                     .epochs = 3,
@@ -240,7 +230,7 @@ static int train_classifier(int argc, char **argv, int full_argc, char **full_ar
         sc_set_error(SC_ERR_LIMIT, "metrics summary too long");
         goto fail;
     }
-    mpath = metrics_json_path(o.out);
+    mpath = cli_metrics_path(o.out);
     if (!mpath || sc_write_file_atomic(mpath, json, (size_t)len)) goto fail;
     printf("test accuracy %.2f%% after %lld steps (%.1f s); model: %s, metrics: %s\n", 100 * acc,
            (long long)sc_trainer_global_step(tr), sc_trainer_elapsed(tr), o.out, mpath);

@@ -99,16 +99,6 @@ static int make_batch(const data_ctx *d, const int *idx, size_t n, sc_rng *rng, 
     return fail ? -1 : 0;
 }
 
-static char *metrics_path(const char *model) {
-    size_t n = strlen(model), k = strlen(".safetensors");
-    char *p = malloc(n + 32);
-    if (!p) return NULL;
-    memcpy(p, model, n + 1);
-    if (n > k && !strcmp(model + n - k, ".safetensors")) p[n - k] = 0;
-    strcat(p, ".metrics.json");
-    return p;
-}
-
 int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv) {
     cap_opts o = {.out = "captioner.safetensors",
                   .epochs = 4,
@@ -333,7 +323,7 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
         sc_set_error(SC_ERR_LIMIT, "metrics summary too long");
         goto fail;
     }
-    mpath = metrics_path(o.out);
+    mpath = cli_metrics_path(o.out);
     if (!mpath || sc_write_file_atomic(mpath, json, (size_t)len)) goto fail;
     printf("trained %lld steps (%.1f s), final train loss %.4f; model: %s, metrics: %s\n",
            (long long)sc_trainer_global_step(tr), sc_trainer_elapsed(tr), sc_trainer_epoch_loss(tr),
