@@ -184,93 +184,42 @@ int cli_train_stn(int argc, char **argv) {
     int chans[SC_CNN_MAX_STAGES] = {20, 40, 80}, loc_chans[SC_CNN_MAX_STAGES] = {8, 16, 16};
     float lr = 2e-3f, loc_scale = 0.1f, init_scale = 1.0f;
     sc_stn_transform transform = SC_STN_AFFINE;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int more = i + 1 < argc;
-        if (!strcmp(a, "--distortion")) {
-            if (!more) return cli_usage(V, "--distortion needs rts or cluttered");
-            dist_name = argv[++i];
-        } else if (!strcmp(a, "--model")) {
-            if (!more) return cli_usage(V, "--model needs cnn or stcnn");
-            model_name = argv[++i];
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            if (!more) return cli_usage(V, "-o needs a file name");
-            out = argv[++i];
-        } else if (!strcmp(a, "--data")) {
-            if (!more) return cli_usage(V, "--data needs a folder");
-            data = argv[++i];
-        } else if (!strcmp(a, "--checkpoint")) {
-            if (!more) return cli_usage(V, "--checkpoint needs a file name");
-            ckpt = argv[++i];
-        } else if (!strcmp(a, "--metrics")) {
-            if (!more) return cli_usage(V, "--metrics needs a file name");
-            metrics = argv[++i];
-        } else if (!strcmp(a, "--epochs")) {
-            if (!more || !cli_parse_int(argv[++i], &epochs) || epochs < 1 || epochs > 10000)
-                return cli_usage(V, "--epochs needs a number from 1 to 10000");
-        } else if (!strcmp(a, "--batch")) {
-            if (!more || !cli_parse_int(argv[++i], &batch) || batch < 2 || batch > 4096)
-                return cli_usage(V, "--batch needs a number from 2 to 4096");
-        } else if (!strcmp(a, "--seed")) {
-            if (!more || !cli_parse_int(argv[++i], &seed) || seed < 0)
-                return cli_usage(V, "--seed needs a non-negative integer");
-        } else if (!strcmp(a, "--threads")) {
-            if (!more || !cli_parse_int(argv[++i], &threads) || threads < 1 || threads > 1024)
-                return cli_usage(V, "--threads needs a number from 1 to 1024");
-        } else if (!strcmp(a, "--examples")) {
-            if (!more || !cli_parse_int(argv[++i], &examples) || examples < 1)
-                return cli_usage(V, "--examples needs a positive number");
-        } else if (!strcmp(a, "--eval-n")) {
-            if (!more || !cli_parse_int(argv[++i], &eval_n) || eval_n < 1)
-                return cli_usage(V, "--eval-n needs a positive number");
-        } else if (!strcmp(a, "--checkpoint-every")) {
-            if (!more || !cli_parse_int(argv[++i], &ckpt_every) || ckpt_every < 1)
-                return cli_usage(V, "--checkpoint-every needs a positive number of steps");
-        } else if (!strcmp(a, "--max-steps")) {
-            if (!more || !cli_parse_int(argv[++i], &max_steps) || max_steps < 1)
-                return cli_usage(V, "--max-steps needs a positive number");
-        } else if (!strcmp(a, "--lr")) {
-            if (!more || !cli_parse_float(argv[++i], &lr) || !(lr > 0) || lr > 10)
-                return cli_usage(V, "--lr needs a number in (0, 10]");
-        } else if (!strcmp(a, "--glimpse")) {
-            if (!more || !cli_parse_int(argv[++i], &glimpse) || glimpse < 8 || glimpse > 256)
-                return cli_usage(V, "--glimpse needs a size from 8 to 256");
-        } else if (!strcmp(a, "--loc-hidden")) {
-            if (!more || !cli_parse_int(argv[++i], &loc_hidden) || loc_hidden < 0 ||
-                loc_hidden > 4096)
-                return cli_usage(V, "--loc-hidden needs a number from 0 to 4096");
-        } else if (!strcmp(a, "--transform")) {
-            if (!more || sc_stn_transform_from_name(argv[++i], &transform))
-                return cli_usage(V, "--transform needs affine, trans_scale or similarity");
-        } else if (!strcmp(a, "--head-grid")) {
-            if (!more || !cli_parse_int(argv[++i], &head_grid) || head_grid < 0 || head_grid > 16)
-                return cli_usage(V, "--head-grid needs a number from 0 to 16");
-        } else if (!strcmp(a, "--init-scale")) {
-            if (!more || !cli_parse_float(argv[++i], &init_scale) || !(init_scale > 0) ||
-                init_scale > 4)
-                return cli_usage(V, "--init-scale needs a number in (0, 4]");
-        } else if (!strcmp(a, "--loc-warmup")) {
-            if (!more || !cli_parse_int(argv[++i], &loc_warmup) || loc_warmup < 0)
-                return cli_usage(V, "--loc-warmup needs a non-negative number of steps");
-        } else if (!strcmp(a, "--channels") || !strcmp(a, "--loc-channels")) {
-            int loc = a[2] == 'l', *dst = loc ? loc_chans : chans;
-            int k = more ? cli_parse_int_list(argv[++i], dst, SC_CNN_MAX_STAGES, 1, 1024) : 0;
-            if (k < 1) return cli_usage(V, "%s needs a comma-separated list of widths", a);
-            *(loc ? &nloc_ch : &nch) = k;
-        } else if (!strcmp(a, "--loc-lr-scale")) {
-            if (!more || !cli_parse_float(argv[++i], &loc_scale) || !(loc_scale > 0) ||
-                loc_scale > 10)
-                return cli_usage(V, "--loc-lr-scale needs a number in (0, 10]");
-        } else if (!strcmp(a, "--clip-groups")) {
-            clip_groups = 1;
-        } else if (!strcmp(a, "--resume")) {
-            resume = 1;
-        } else if (!strcmp(a, "--quiet")) {
-            quiet = 1;
-        } else {
-            return cli_usage(V, "unknown %s '%s'", a[0] == '-' ? "option" : "argument", a);
-        }
-    }
+    const char *transform_name = NULL;
+    const cli_opt opts[] = {
+        {"--distortion", CLI_STR, &dist_name, 0, 0, "rts or cluttered", NULL, 0},
+        {"--model", CLI_STR, &model_name, 0, 0, "cnn or stcnn", NULL, 0},
+        {"-o|--output", CLI_STR, &out, 0, 0, "a file name", NULL, 0},
+        {"--data", CLI_STR, &data, 0, 0, "a folder", NULL, 0},
+        {"--checkpoint", CLI_STR, &ckpt, 0, 0, "a file name", NULL, 0},
+        {"--metrics", CLI_STR, &metrics, 0, 0, "a file name", NULL, 0},
+        {"--transform", CLI_STR, &transform_name, 0, 0, "affine, trans_scale or similarity", NULL,
+         0},
+        {"--epochs", CLI_INT, &epochs, 1, 10000, NULL, NULL, 0},
+        {"--batch", CLI_INT, &batch, 2, 4096, NULL, NULL, 0},
+        {"--seed", CLI_INT, &seed, 0, 2147483647, NULL, NULL, 0},
+        {"--threads", CLI_INT, &threads, 1, 1024, NULL, NULL, 0},
+        {"--examples", CLI_INT, &examples, 1, 2147483647, NULL, NULL, 0},
+        {"--eval-n", CLI_INT, &eval_n, 1, 2147483647, NULL, NULL, 0},
+        {"--checkpoint-every", CLI_INT, &ckpt_every, 1, 2147483647, NULL, NULL, 0},
+        {"--max-steps", CLI_INT, &max_steps, 1, 2147483647, NULL, NULL, 0},
+        {"--glimpse", CLI_INT, &glimpse, 8, 256, NULL, NULL, 0},
+        {"--loc-hidden", CLI_INT, &loc_hidden, 0, 4096, NULL, NULL, 0},
+        {"--head-grid", CLI_INT, &head_grid, 0, 16, NULL, NULL, 0},
+        {"--loc-warmup", CLI_INT, &loc_warmup, 0, 2147483647, NULL, NULL, 0},
+        {"--lr", CLI_FLOAT, &lr, 1e-8, 10.0, NULL, NULL, 0},
+        {"--init-scale", CLI_FLOAT, &init_scale, 1e-6, 4.0, NULL, NULL, 0},
+        {"--loc-lr-scale", CLI_FLOAT, &loc_scale, 1e-6, 10.0, NULL, NULL, 0},
+        {"--channels", CLI_INTS, chans, 1, 1024, NULL, &nch, SC_CNN_MAX_STAGES},
+        {"--loc-channels", CLI_INTS, loc_chans, 1, 1024, NULL, &nloc_ch, SC_CNN_MAX_STAGES},
+        {"--clip-groups", CLI_FLAG, &clip_groups, 0, 0, NULL, NULL, 0},
+        {"--resume", CLI_FLAG, &resume, 0, 0, NULL, NULL, 0},
+        {"--quiet", CLI_FLAG, &quiet, 0, 0, NULL, NULL, 0},
+    };
+    int prc = cli_parse_options(V, argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
+    if (prc) return prc;
+    if (transform_name && sc_stn_transform_from_name(transform_name, &transform))
+        return cli_usage(V, "--transform needs affine, trans_scale or similarity, not '%s'",
+                         transform_name);
     sc_distortion dk;
     if (!dist_name || sc_distortion_from_name(dist_name, &dk))
         return cli_usage(V, "need --distortion rts or cluttered");
@@ -503,30 +452,16 @@ done:
 int cli_eval_stn(int argc, char **argv) {
     const char *V = "eval stn", *model = NULL, *data = NULL, *dist_name = NULL;
     int n = 10000, threads = 0, json = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int more = i + 1 < argc;
-        if (!strcmp(a, "--model")) {
-            if (!more) return cli_usage(V, "--model needs a file");
-            model = argv[++i];
-        } else if (!strcmp(a, "--distortion")) {
-            if (!more) return cli_usage(V, "--distortion needs rts or cluttered");
-            dist_name = argv[++i];
-        } else if (!strcmp(a, "--data")) {
-            if (!more) return cli_usage(V, "--data needs a folder");
-            data = argv[++i];
-        } else if (!strcmp(a, "--n")) {
-            if (!more || !cli_parse_int(argv[++i], &n) || n < 1 || n > 10000000)
-                return cli_usage(V, "--n needs a number from 1 to 10000000");
-        } else if (!strcmp(a, "--threads")) {
-            if (!more || !cli_parse_int(argv[++i], &threads) || threads < 1 || threads > 1024)
-                return cli_usage(V, "--threads needs a number from 1 to 1024");
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else {
-            return cli_usage(V, "unknown %s '%s'", a[0] == '-' ? "option" : "argument", a);
-        }
-    }
+    const cli_opt opts[] = {
+        {"--model", CLI_STR, &model, 0, 0, "a file", NULL, 0},
+        {"--distortion", CLI_STR, &dist_name, 0, 0, "rts or cluttered", NULL, 0},
+        {"--data", CLI_STR, &data, 0, 0, "a folder", NULL, 0},
+        {"--n", CLI_INT, &n, 1, 10000000, NULL, NULL, 0},
+        {"--threads", CLI_INT, &threads, 1, 1024, NULL, NULL, 0},
+        {"--json", CLI_FLAG, &json, 0, 0, NULL, NULL, 0},
+    };
+    int prc = cli_parse_options(V, argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
+    if (prc) return prc;
     sc_distortion dk;
     if (!dist_name || sc_distortion_from_name(dist_name, &dk))
         return cli_usage(V, "need --distortion rts or cluttered");
@@ -573,28 +508,18 @@ done:
 int verb_stn(int argc, char **argv) {
     const char *V = "stn", *image = NULL, *model = NULL, *out = NULL;
     int json = 0, threads = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int more = i + 1 < argc;
-        if (!strcmp(a, "--model")) {
-            if (!more) return cli_usage(V, "--model needs a file");
-            model = argv[++i];
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            if (!more) return cli_usage(V, "-o needs a file name");
-            out = argv[++i];
-        } else if (!strcmp(a, "--threads")) {
-            if (!more || !cli_parse_int(argv[++i], &threads) || threads < 1 || threads > 1024)
-                return cli_usage(V, "--threads needs a number from 1 to 1024");
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if (a[0] == '-' && a[1]) {
-            return cli_usage(V, "unknown option '%s'", a);
-        } else if (image) {
-            return cli_usage(V, "only one IMAGE, got '%s' and '%s'", image, a);
-        } else {
-            image = a;
-        }
-    }
+    const cli_opt opts[] = {
+        {"--model", CLI_STR, &model, 0, 0, "a file", NULL, 0},
+        {"-o|--output", CLI_STR, &out, 0, 0, "a file name", NULL, 0},
+        {"--threads", CLI_INT, &threads, 1, 1024, NULL, NULL, 0},
+        {"--json", CLI_FLAG, &json, 0, 0, NULL, NULL, 0},
+    };
+    const char *pos[2];
+    int npos = 0;
+    int prc = cli_parse_options(V, argc, argv, opts, sizeof opts / sizeof opts[0], pos, 2, &npos);
+    if (prc) return prc;
+    if (npos > 1) return cli_usage(V, "only one IMAGE, got '%s' and '%s'", pos[0], pos[1]);
+    if (npos == 1) image = pos[0];
     if (!image) return cli_usage(V, "need an IMAGE");
     if (!out && !json) return cli_usage(V, "need -o OUT.png (or --json)");
     if (threads && sc_set_num_threads(threads)) return cli_fail(NULL);
