@@ -24,6 +24,7 @@
 #include "saccade/sc_scenes.h"
 #include "saccade/sc_caption_metrics.h"
 #include "saccade/sc_cnn.h"
+#include "saccade/sc_vit.h"
 #include "saccade/sc_classifier.h"
 #include "saccade/sc_maps_io.h"
 #include "saccade/sc_captioner.h"

@@ -1,0 +1,113 @@
+/* saccade: a ViT-style patch encoder, trainable (forward + backward).
+ *
+ *   tokens = patch_embed(x)                    Conv2d(C, D, p, stride p), as patch gemm
+ *   z0     = [cls_token; tokens] + pos_embed   (class token optional)
+ *   z_l    = layers[l](z_{l-1})                nn.TransformerEncoderLayer(D, heads, mlp_dim,
+ *                                              dropout, activation, batch_first=True,
+ *                                              norm_first=True), l = 1..depth
+ *   out    = norm(z_depth)                     LayerNorm(D)
+ * mapping a square image (B, C, S, S), S = image_size, to (B, T, D) tokens,
+ * T = cls_token + G*G, G = S / patch; token 1 + i*G + j (or i*G + j without
+ * a class token) is patch row i, column j.
+ *
+ * Tensor names match the PyTorch twin in tools/ref/torch_vit.py (module
+ * ViTEncoder), after a caller-chosen prefix such as "encoder.":
+ *   patch_embed.proj.weight (D, C, p, p)   patch_embed.proj.bias (D)
+ *   cls_token (1, 1, D)                    only with a class token
+ *   pos_embed (1, T, D)                    only for learned position embeddings
+ *   layers.{l}.self_attn.in_proj_weight (3D, D) / in_proj_bias (3D)
+ *   layers.{l}.self_attn.out_proj.weight (D, D) / out_proj.bias (D)
+ *   layers.{l}.linear1.weight (F, D) / bias (F), layers.{l}.linear2.weight (D, F) / bias (D)
+ *   layers.{l}.norm1.weight / bias, layers.{l}.norm2.weight / bias (D)
+ *   norm.weight / norm.bias (D)
+ * Fixed 2-D sin-cos position embeddings (sc_pos_embed_sincos_2d, class token
+ * row 0, as MAE) are computed, not stored.
+ *
+ * Initialisation follows PyTorch's module defaults (Conv2d and Linear
+ * U(+-1/sqrt(fan_in)) for weights and biases; attention in_proj Xavier uniform,
+ * in_proj and out_proj biases 0; LayerNorm 1, 0); cls_token and a learned
+ * pos_embed N(0, 0.02^2), as ViT implementations do.
+ *
+ * Config JSON (a model's "saccade.encoder" metadata):
+ *   {"type": "vit", "image_size": 64, "patch": 8, "in_channels": 3, "dim": 128,
+ *    "depth": 4, "heads": 4, "mlp_dim": 256, "cls_token": true,
+ *    "pos_embed": "learned", "activation": "gelu", "dropout": 0.0}
+ * Unknown keys are rejected. */
+#ifndef SACCADE_SC_VIT_H
+#define SACCADE_SC_VIT_H
+
+#include <stddef.h>
+#include "saccade/sc_error.h"
+#include "saccade/sc_optim.h"
+#include "saccade/sc_rng.h"
+#include "saccade/sc_safetensors.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SC_VIT_MAX_DEPTH 48
+#define SC_VIT_MAX_DIM 4096
+#define SC_VIT_MAX_IMAGE 4096
+
+typedef enum sc_vit_pos { SC_VIT_POS_LEARNED = 0, SC_VIT_POS_SINCOS = 1 } sc_vit_pos;
+
+typedef struct sc_vit_config {
+    int image_size;  /* S: inputs are S x S */
+    int patch;       /* p, divides S */
+    int in_channels; /* C */
+    int dim;         /* D, divisible by heads (and by 4 for sin-cos embeddings) */
+    int depth;       /* transformer layers, 1..SC_VIT_MAX_DEPTH */
+    int heads;
+    int mlp_dim;    /* F */
+    int cls_token;  /* 1: a class token (needed for attention rollout) */
+    sc_vit_pos pos; /* learned or fixed sin-cos */
+    int gelu;       /* 1: GELU (ViT), 0: ReLU */
+    float dropout;  /* in the layers, training only, [0, 1) */
+} sc_vit_config;
+
+/* image 64, patch 8, 3 channels, D 128, depth 4, 4 heads, F 256, class token,
+ * learned position embeddings, GELU, dropout 0. */
+sc_vit_config sc_vit_default_config(void);
+sc_status sc_vit_config_validate(const sc_vit_config *c);
+sc_status sc_vit_config_from_json(const char *json, sc_vit_config *out);
+/* malloc'd JSON text (free()), or NULL + error. */
+char *sc_vit_config_to_json(const sc_vit_config *c);
+/* Patch grid side G = image_size / patch and token count T. */
+int sc_vit_grid(const sc_vit_config *c);
+int sc_vit_tokens(const sc_vit_config *c);
+
+typedef struct sc_vit sc_vit; /* opaque */
+
+/* Fresh weights from rng; prefix (NULL or "") is prepended to every name. */
+sc_status sc_vit_create(const sc_vit_config *c, const char *prefix, sc_rng *rng, sc_vit **out);
+void sc_vit_free(sc_vit *m);
+const sc_vit_config *sc_vit_get_config(const sc_vit *m);
+/* Trainable tensors with grads owned by the model (biases, LayerNorm
+ * parameters, cls_token and pos_embed are no_weight_decay). Valid until
+ * sc_vit_free. */
+void sc_vit_params(const sc_vit *m, const sc_param **list, size_t *n);
+void sc_vit_zero_grad(sc_vit *m);
+/* Copy every parameter from a file by prefixed name and exact shape
+ * (SC_ERR_FORMAT / SC_ERR_SHAPE; the model is unchanged on failure). */
+sc_status sc_vit_load(sc_vit *m, sc_safetensors *st);
+
+/* Forward of x (B, C, S, S). *out points at (B, T, D) in model memory, valid
+ * until the next forward. x must stay valid until the backward. train = 1
+ * applies dropout (rng required when dropout > 0). Eval forwards also keep
+ * every layer's per-head attention for sc_vit_rollout. Buffers grow to the
+ * largest batch seen. */
+sc_status sc_vit_forward(sc_vit *m, const float *x, int B, int train, sc_rng *rng,
+                         const float **out);
+/* Backward of the last forward given dout (B, T, D): ACCUMULATES the
+ * parameter gradients, and dx (B, C, S, S) when dx is non-NULL. */
+sc_status sc_vit_backward(sc_vit *m, const float *dout, float *dx);
+/* Attention rollout (sc_attention_rollout) of image b of the last EVAL
+ * forward: out (G, G), the class token's attention over the patches. Needs a
+ * class token. */
+sc_status sc_vit_rollout(const sc_vit *m, int b, float discard_ratio, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
