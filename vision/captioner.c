@@ -28,11 +28,11 @@ sc_captioner_config sc_captioner_default_config(void) {
     return c;
 }
 
-static const char *enc_names[] = {"features", "resnet", "cnn"};
+static const char *enc_names[] = {"features", "resnet", "cnn", "vit"};
 static const char *gate_names[] = {"none", "vector", "scalar"};
 
 static sc_status check_config(const sc_captioner_config *c) {
-    if ((int)c->encoder < 0 || (int)c->encoder > 2)
+    if ((int)c->encoder < 0 || (int)c->encoder > 3)
         return sc_set_error(SC_ERR_INVALID_ARG, "captioner config: bad encoder kind %d",
                             (int)c->encoder);
     struct {
@@ -132,7 +132,7 @@ sc_status sc_captioner_config_from_json(const char *json, sc_captioner_config *o
             sc_set_error(SC_ERR_UNSUPPORTED, "captioner config: model is not \"show_attend_tell\"");
         goto done;
     }
-    if ((st = json_enum(o, "encoder", enc_names, 3, &enc)) ||
+    if ((st = json_enum(o, "encoder", enc_names, 4, &enc)) ||
         (st = json_enum(o, "gate", gate_names, 3, &gate)) ||
         (st = json_enum(o, "attention", att_names, 2, &att)) ||
         (st = json_int(o, "grid", &c.grid, 0)) ||
@@ -417,15 +417,17 @@ sc_status sc_captioner_save(const sc_captioner *m, const char *path) {
         return sc_set_error(SC_ERR_UNSUPPORTED,
                             "sc_captioner_save: the resnet encoder's weights are folded at load "
                             "and cannot be saved (convert with tools/convert_sat.py)");
-    if (m->cfg.encoder == SC_CAP_ENC_CNN && !m->enc)
-        return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_save: cnn model without encoder");
+    const int trainable_enc = m->cfg.encoder == SC_CAP_ENC_CNN || m->cfg.encoder == SC_CAP_ENC_VIT;
+    if (trainable_enc && !m->enc)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_save: %s model without encoder",
+                            enc_names[m->cfg.encoder]);
     sc_st_writer *w = sc_st_writer_new();
     if (!w) return SC_ERR_NOMEM;
     sc_status s = SC_OK;
     char *cj = sc_captioner_config_to_json(&m->cfg);
     char *vj = sc_vocab_to_json(&m->vocab);
     char *ej = NULL;
-    if (m->cfg.encoder == SC_CAP_ENC_CNN && !(ej = sc_cap_encoder_config_json(m))) {
+    if (trainable_enc && !(ej = sc_cap_encoder_config_json(m))) {
         s = SC_ERR_NOMEM;
         goto done;
     }

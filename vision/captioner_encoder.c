@@ -13,12 +13,17 @@
 #include "saccade/sc_cnn.h"
 #include "saccade/sc_nn.h"
 #include "saccade/sc_resnet.h"
+#include "saccade/sc_vit.h"
 #include "sc_internal.h"
 
 struct sc_encoder_impl {
     int kind;
     sc_resnet *resnet;
     sc_cnn *cnn;
+    sc_vit *vit;
+    sc_rng rng;  /* ViT dropout */
+    float *dtok; /* ViT token gradients (N, T, D) */
+    size_t dtok_cap;
     float *fmap, *pooled, *dpooled, *dfmap, *xin; /* scratch, grown on demand */
     size_t fmap_cap, pooled_cap, dpooled_cap, dfmap_cap, xin_cap;
     /* last encode_batch (for the backward pass) */
@@ -42,6 +47,8 @@ void sc_cap_encoder_free(struct sc_encoder_impl *e) {
     if (!e) return;
     sc_resnet_free(e->resnet);
     sc_cnn_free(e->cnn);
+    sc_vit_free(e->vit);
+    sc_free(e->dtok);
     sc_free(e->fmap);
     sc_free(e->pooled);
     sc_free(e->dpooled);
@@ -66,6 +73,48 @@ static sc_status check_cnn_dims(const sc_captioner_config *c, const sc_cnn_confi
             cc->channels[cc->nstages - 1], c->encoder_dim);
     int C, h, w;
     if ((s = sc_cnn_output_size(cc, c->image_size, c->image_size, &C, &h, &w))) return s;
+    return SC_OK;
+}
+
+static sc_status check_vit_dims(const sc_captioner_config *c, const sc_vit_config *v) {
+    sc_status s = sc_vit_config_validate(v);
+    if (s) return s;
+    if (v->in_channels != 3)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "captioner vit encoder: in_channels is %d, must be 3 (RGB)",
+                            v->in_channels);
+    if (v->image_size != c->image_size)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "captioner vit encoder: image_size %d but the captioner's is %d",
+                            v->image_size, c->image_size);
+    if (v->dim != c->encoder_dim)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "captioner vit encoder: dim %d but encoder_dim is %d", v->dim,
+                            c->encoder_dim);
+    if (c->grid > sc_vit_grid(v))
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "captioner vit encoder: grid %d is finer than the %dx%d patch grid",
+                            c->grid, sc_vit_grid(v), sc_vit_grid(v));
+    return SC_OK;
+}
+
+/* Every "encoder.*" tensor of the file must be one of the encoder's. */
+static sc_status check_encoder_tensors(sc_safetensors *st, const char *path, const sc_param *pl,
+                                       size_t np, const sc_param *bl, size_t nb) {
+    for (size_t i = 0; i < sc_safetensors_count(st); i++) {
+        sc_st_tensor_info info;
+        sc_status s = sc_safetensors_info(st, i, &info);
+        if (s) return s;
+        if (strncmp(info.name, "encoder.", 8) != 0) continue;
+        int known = 0;
+        for (size_t k = 0; k < np; k++) known |= !strcmp(pl[k].name, info.name);
+        for (size_t k = 0; k < nb; k++) known |= !strcmp(bl[k].name, info.name);
+        size_t ln = strlen(info.name), sl = strlen(".num_batches_tracked");
+        if (ln >= sl && !strcmp(info.name + ln - sl, ".num_batches_tracked")) known = 1;
+        if (!known)
+            return sc_set_error(SC_ERR_FORMAT, "%s: tensor %s is not part of the encoder", path,
+                                info.name);
+    }
     return SC_OK;
 }
 
@@ -118,26 +167,33 @@ sc_status sc_cap_encoder_load(sc_captioner *m, sc_safetensors *st, const char *p
             sc_error_prefix(path);
             goto fail;
         }
-        /* every encoder.* tensor must belong to the CNN */
         const sc_param *pl, *bl;
         size_t np, nb;
         sc_cnn_params(e->cnn, &pl, &np);
         sc_cnn_buffers(e->cnn, &bl, &nb);
-        for (size_t i = 0; i < sc_safetensors_count(st); i++) {
-            sc_st_tensor_info info;
-            if ((s = sc_safetensors_info(st, i, &info))) goto fail;
-            if (strncmp(info.name, "encoder.", 8) != 0) continue;
-            int known = 0;
-            for (size_t k = 0; k < np; k++) known |= !strcmp(pl[k].name, info.name);
-            for (size_t k = 0; k < nb; k++) known |= !strcmp(bl[k].name, info.name);
-            size_t ln = strlen(info.name), sl = strlen(".num_batches_tracked");
-            if (ln >= sl && !strcmp(info.name + ln - sl, ".num_batches_tracked")) known = 1;
-            if (!known) {
-                s = sc_set_error(SC_ERR_FORMAT, "%s: tensor %s is not part of the cnn encoder",
-                                 path, info.name);
-                goto fail;
-            }
+        if ((s = check_encoder_tensors(st, path, pl, np, bl, nb))) goto fail;
+    } else if (m->cfg.encoder == SC_CAP_ENC_VIT) {
+        const char *ej = sc_safetensors_metadata(st, "saccade.encoder");
+        sc_vit_config vc;
+        if (!ej) {
+            s = sc_set_error(SC_ERR_FORMAT, "%s: vit encoder without \"saccade.encoder\" metadata",
+                             path);
+            goto fail;
         }
+        if ((s = sc_vit_config_from_json(ej, &vc)) || (s = check_vit_dims(&m->cfg, &vc))) {
+            sc_error_prefix(path);
+            goto fail;
+        }
+        sc_rng_seed(&e->rng, 0);
+        if ((s = sc_vit_create(&vc, "encoder.", &e->rng, &e->vit))) goto fail;
+        if ((s = sc_vit_load(e->vit, st))) {
+            sc_error_prefix(path);
+            goto fail;
+        }
+        const sc_param *pl;
+        size_t np;
+        sc_vit_params(e->vit, &pl, &np);
+        if ((s = check_encoder_tensors(st, path, pl, np, NULL, 0))) goto fail;
     } else {
         sc_free(e);
         return SC_OK;
@@ -183,6 +239,39 @@ sc_status sc_captioner_create_cnn(const sc_captioner_config *config, const sc_cn
     return SC_OK;
 }
 
+sc_status sc_captioner_create_vit(const sc_captioner_config *config, const sc_vit_config *vit,
+                                  const sc_vocab *vocab, uint64_t seed, sc_captioner **out) {
+    if (!out) return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_create_vit: out is NULL");
+    *out = NULL;
+    if (!config || !vit)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_create_vit: NULL config");
+    if (config->encoder != SC_CAP_ENC_VIT)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "sc_captioner_create_vit: config encoder must be \"vit\"");
+    sc_status s = check_vit_dims(config, vit);
+    if (s) return s;
+    sc_captioner_config fc = *config;
+    fc.encoder = SC_CAP_ENC_FEATURES;
+    sc_captioner *m = NULL;
+    if ((s = sc_captioner_create(&fc, vocab, seed, &m))) return s;
+    m->cfg.encoder = SC_CAP_ENC_VIT;
+    if (!m->cfg.encoder_arch[0]) snprintf(m->cfg.encoder_arch, sizeof m->cfg.encoder_arch, "vit");
+    struct sc_encoder_impl *e = sc_calloc(1, sizeof *e);
+    if (!e) {
+        sc_captioner_free(m);
+        return SC_ERR_NOMEM;
+    }
+    e->kind = SC_CAP_ENC_VIT;
+    m->enc = e;
+    sc_rng_seed(&e->rng, seed ^ 0x9e3779b97f4a7c15ull); /* a stream apart from the decoder's */
+    if ((s = sc_vit_create(vit, "encoder.", &e->rng, &e->vit))) {
+        sc_captioner_free(m);
+        return s;
+    }
+    *out = m;
+    return SC_OK;
+}
+
 sc_status sc_captioner_encoder_params(sc_captioner *m, const sc_param **params, size_t *n,
                                       const sc_param **buffers, size_t *nb) {
     if (!m || !params || !n || !buffers || !nb)
@@ -192,11 +281,14 @@ sc_status sc_captioner_encoder_params(sc_captioner *m, const sc_param **params, 
     if (m->enc && m->enc->cnn) {
         sc_cnn_params(m->enc->cnn, params, n);
         sc_cnn_buffers(m->enc->cnn, buffers, nb);
+    } else if (m->enc && m->enc->vit) {
+        sc_vit_params(m->enc->vit, params, n);
     }
     return SC_OK;
 }
 
 char *sc_cap_encoder_config_json(const sc_captioner *m) {
+    if (m->enc && m->enc->vit) return sc_vit_config_to_json(sc_vit_get_config(m->enc->vit));
     if (!m->enc || !m->enc->cnn) return NULL;
     return sc_cnn_config_to_json(sc_cnn_get_config(m->enc->cnn));
 }
@@ -244,6 +336,24 @@ sc_status sc_captioner_encode_batch(sc_captioner *m, const float *images, int N,
         if ((s = grow(&e->fmap, &e->fmap_cap, n))) return s;
         if ((s = sc_resnet_forward(e->resnet, images, N, H, W, e->fmap, NULL))) return s;
         fmap = e->fmap;
+    } else if (e->vit) {
+        const sc_vit_config *vc = sc_vit_get_config(e->vit);
+        if (H != vc->image_size || W != vc->image_size)
+            return sc_set_error(
+                SC_ERR_SHAPE, "sc_captioner_encode: the vit encoder takes %dx%d images, not %dx%d",
+                vc->image_size, vc->image_size, H, W);
+        const float *tok;
+        if ((s = sc_vit_forward(e->vit, images, N, train != 0, &e->rng, &tok))) return s;
+        /* patch tokens (N, T, D), class token first -> map (N, D, G, G) */
+        const int VG = sc_vit_grid(vc), T = sc_vit_tokens(vc), c0 = vc->cls_token;
+        C = vc->dim, h = w = VG;
+        if ((s = grow(&e->fmap, &e->fmap_cap, (size_t)N * C * VG * VG))) return s;
+        for (int b = 0; b < N; b++)
+            for (int p = 0; p < VG * VG; p++) {
+                const float *t = tok + ((size_t)b * T + c0 + p) * C;
+                for (int c = 0; c < C; c++) e->fmap[((size_t)b * C + c) * VG * VG + p] = t[c];
+            }
+        fmap = e->fmap;
     } else {
         const float *xin = images;
         if (sc_cnn_get_config(e->cnn)->in_channels == 5) { /* CoordConv: append x, y */
@@ -268,21 +378,15 @@ sc_status sc_captioner_encode_batch(sc_captioner *m, const float *images, int N,
     if ((s = grow(&e->pooled, &e->pooled_cap, (size_t)N * C * P))) return s;
     if ((s = sc_adaptive_avgpool2d_forward(e->pooled, fmap, N, C, h, w, G, G))) return s;
     to_pc(e->pooled, N, C, P, features);
-    e->last_N = N, e->last_C = C, e->last_h = h, e->last_w = w, e->last_train = train && e->cnn;
-    e->last_cnn = e->cnn != NULL, e->last_H = H, e->last_W = W;
+    e->last_N = N, e->last_C = C, e->last_h = h, e->last_w = w;
+    e->last_train = train && (e->cnn || e->vit);
+    e->last_cnn = e->cnn || e->vit, e->last_H = H, e->last_W = W;
     return SC_OK;
 }
 
-sc_status sc_captioner_encode_backward(sc_captioner *m, const float *dfeatures) {
-    if (!m || !dfeatures)
-        return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_encode_backward: NULL argument");
+/* dfeatures (N, P, C) -> gradient at the encoder's output map e->dfmap. */
+static sc_status pool_backward(sc_captioner *m, const float *dfeatures) {
     struct sc_encoder_impl *e = m->enc;
-    if (!e || !e->cnn)
-        return sc_set_error(SC_ERR_UNSUPPORTED,
-                            "sc_captioner_encode_backward: only the cnn encoder is trainable");
-    if (!e->last_train)
-        return sc_set_error(SC_ERR_INVALID_ARG,
-                            "sc_captioner_encode_backward: no sc_captioner_encode_batch before");
     const int N = e->last_N, C = e->last_C, h = e->last_h, w = e->last_w, G = m->cfg.grid;
     sc_status s;
     if ((s = grow(&e->dpooled, &e->dpooled_cap, (size_t)N * C * m->P)) ||
@@ -290,8 +394,41 @@ sc_status sc_captioner_encode_backward(sc_captioner *m, const float *dfeatures) 
         return s;
     from_pc(dfeatures, N, C, m->P, e->dpooled);
     memset(e->dfmap, 0, (size_t)N * C * h * w * sizeof(float)); /* the pool accumulates */
-    if ((s = sc_adaptive_avgpool2d_backward(e->dfmap, e->dpooled, N, C, h, w, G, G))) return s;
-    return sc_cnn_backward(e->cnn, e->dfmap, NULL);
+    return sc_adaptive_avgpool2d_backward(e->dfmap, e->dpooled, N, C, h, w, G, G);
+}
+
+/* e->dfmap (N, D, G, G) -> token gradients (N, T, D) (class token 0) -> the
+ * ViT's backward, accumulating dx when non-NULL. */
+static sc_status vit_backward(struct sc_encoder_impl *e, float *dx) {
+    const sc_vit_config *vc = sc_vit_get_config(e->vit);
+    const int N = e->last_N, C = vc->dim, G = sc_vit_grid(vc), T = sc_vit_tokens(vc);
+    const int c0 = vc->cls_token;
+    sc_status s = grow(&e->dtok, &e->dtok_cap, (size_t)N * T * C);
+    if (s) return s;
+    for (int b = 0; b < N; b++) {
+        if (c0) memset(e->dtok + (size_t)b * T * C, 0, (size_t)C * sizeof(float));
+        for (int p = 0; p < G * G; p++) {
+            float *t = e->dtok + ((size_t)b * T + c0 + p) * C;
+            for (int c = 0; c < C; c++) t[c] = e->dfmap[((size_t)b * C + c) * G * G + p];
+        }
+    }
+    return sc_vit_backward(e->vit, e->dtok, dx);
+}
+
+sc_status sc_captioner_encode_backward(sc_captioner *m, const float *dfeatures) {
+    if (!m || !dfeatures)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_encode_backward: NULL argument");
+    struct sc_encoder_impl *e = m->enc;
+    if (!e || (!e->cnn && !e->vit))
+        return sc_set_error(SC_ERR_UNSUPPORTED,
+                            "sc_captioner_encode_backward: only the cnn and vit encoders are "
+                            "trainable");
+    if (!e->last_train)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "sc_captioner_encode_backward: no sc_captioner_encode_batch before");
+    sc_status s = pool_backward(m, dfeatures);
+    if (s) return s;
+    return e->vit ? vit_backward(e, NULL) : sc_cnn_backward(e->cnn, e->dfmap, NULL);
 }
 
 sc_status sc_captioner_encode_input_backward(sc_captioner *m, const float *dfeatures,
@@ -300,30 +437,44 @@ sc_status sc_captioner_encode_input_backward(sc_captioner *m, const float *dfeat
         return sc_set_error(SC_ERR_INVALID_ARG,
                             "sc_captioner_encode_input_backward: NULL argument");
     struct sc_encoder_impl *e = m->enc;
-    if (!e || !e->cnn)
+    if (!e || (!e->cnn && !e->vit))
         return sc_set_error(SC_ERR_UNSUPPORTED,
-                            "sc_captioner_encode_input_backward: only the cnn encoder has a "
-                            "backward pass (this model's encoder is \"%s\")",
+                            "sc_captioner_encode_input_backward: only the cnn and vit encoders "
+                            "have a backward pass (this model's encoder is \"%s\")",
                             m->cfg.encoder == SC_CAP_ENC_RESNET ? "resnet" : "features");
     if (!e->last_cnn)
         return sc_set_error(SC_ERR_INVALID_ARG,
                             "sc_captioner_encode_input_backward: no sc_captioner_encode before");
-    const int N = e->last_N, C = e->last_C, h = e->last_h, w = e->last_w, G = m->cfg.grid;
-    const int IC = sc_cnn_get_config(e->cnn)->in_channels;
+    sc_status s = pool_backward(m, dfeatures);
+    if (s) return s;
+    if (e->vit) return vit_backward(e, dimages); /* 3 input channels: dx is dimages */
+    const int N = e->last_N, IC = sc_cnn_get_config(e->cnn)->in_channels;
     const size_t plane = (size_t)e->last_H * e->last_W, nx = (size_t)N * IC * plane;
-    sc_status s;
-    if ((s = grow(&e->dpooled, &e->dpooled_cap, (size_t)N * C * m->P)) ||
-        (s = grow(&e->dfmap, &e->dfmap_cap, (size_t)N * C * h * w)) ||
-        (s = grow(&e->dxin, &e->dxin_cap, nx)))
-        return s;
-    from_pc(dfeatures, N, C, m->P, e->dpooled);
-    memset(e->dfmap, 0, (size_t)N * C * h * w * sizeof(float));
-    if ((s = sc_adaptive_avgpool2d_backward(e->dfmap, e->dpooled, N, C, h, w, G, G))) return s;
+    if ((s = grow(&e->dxin, &e->dxin_cap, nx))) return s;
     memset(e->dxin, 0, nx * sizeof(float));
     if ((s = sc_cnn_backward(e->cnn, e->dfmap, e->dxin))) return s;
     for (int b = 0; b < N; b++)
         for (size_t i = 0; i < 3 * plane; i++)
             dimages[(size_t)b * 3 * plane + i] += e->dxin[(size_t)b * IC * plane + i];
+    return SC_OK;
+}
+
+sc_status sc_captioner_encoder_rollout(const sc_captioner *m, int b, float discard_ratio,
+                                       float *out, int *gh, int *gw) {
+    if (!m || !out)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_encoder_rollout: NULL argument");
+    if (!m->enc || !m->enc->vit)
+        return sc_set_error(SC_ERR_UNSUPPORTED,
+                            "attention rollout needs a model with a ViT encoder; this model's "
+                            "encoder is \"%s\"",
+                            m->cfg.encoder == SC_CAP_ENC_RESNET ? "resnet"
+                            : m->cfg.encoder == SC_CAP_ENC_CNN  ? "cnn"
+                                                                : "features");
+    int G = sc_vit_grid(sc_vit_get_config(m->enc->vit));
+    sc_status s = sc_vit_rollout(m->enc->vit, b, discard_ratio, out);
+    if (s) return s;
+    if (gh) *gh = G;
+    if (gw) *gw = G;
     return SC_OK;
 }
 

@@ -387,11 +387,23 @@ static sc_status cap_compute(sc_captioner *m, sc_model_saliency_method method, c
         return sc_set_error(SC_ERR_UNSUPPORTED,
                             "the captioner has no image encoder (features model): it cannot look "
                             "at an image");
-    if (method == SC_MSAL_GRADIENT && cfg->encoder != SC_CAP_ENC_CNN)
+    if (method == SC_MSAL_GRADIENT && cfg->encoder != SC_CAP_ENC_CNN &&
+        cfg->encoder != SC_CAP_ENC_VIT)
         return sc_set_error(SC_ERR_UNSUPPORTED,
-                            "input gradients need a captioner with a cnn encoder (this one's "
-                            "encoder is \"%s\", inference only); use --method gradcam",
+                            "input gradients need a captioner with a cnn or vit encoder (this "
+                            "one's encoder is \"%s\", inference only); use --method gradcam",
                             cfg->encoder_arch);
+    if (method == SC_MSAL_ROLLOUT && cfg->encoder != SC_CAP_ENC_VIT)
+        return sc_set_error(SC_ERR_UNSUPPORTED,
+                            "attention rollout needs a model with a ViT encoder; this captioner "
+                            "has a \"%s\" encoder",
+                            cfg->encoder_arch[0] ? cfg->encoder_arch : "features");
+    if (method == SC_MSAL_ROLLOUT && p->word)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "attention rollout explains the encoder's class token, not a word "
+                            "(use --method attention or gradcam for a word)");
+    if (!(p->discard_ratio >= 0.0f && p->discard_ratio < 1.0f))
+        return sc_set_error(SC_ERR_INVALID_ARG, "saliency: discard ratio must be in [0, 1)");
     sc_image pre = {0};
     float *feat = NULL, *dfeat = NULL, *tmp = NULL, *tmp2 = NULL, *cam = NULL, *dimg = NULL;
     int32_t *seq = NULL;
@@ -407,6 +419,17 @@ static sc_status cap_compute(sc_captioner *m, sc_model_saliency_method method, c
         goto done;
     }
     if ((s = sc_captioner_encode(m, pre.data, S, S, feat))) goto done;
+    if (method == SC_MSAL_ROLLOUT) { /* before anything else runs the encoder again */
+        int gv;
+        if (!(cam = sc_malloc((size_t)S * S * sizeof(float)))) {
+            s = sc_set_error(SC_ERR_NOMEM, "saliency: out of memory");
+            goto done;
+        }
+        if ((s = sc_captioner_encoder_rollout(m, 0, p->discard_ratio, cam, &gv, NULL)) ||
+            (s = sc_attention_upsample(cam, gv, img->w, img->h, out)))
+            goto done;
+        normalise(out, 1);
+    }
     if ((s = sc_captioner_beam_search(m, feat, &p->beam, &r))) goto done;
     const sc_caption_hyp *hy = &r.hyps[0];
     if (info) {
@@ -430,6 +453,7 @@ static sc_status cap_compute(sc_captioner *m, sc_model_saliency_method method, c
             info->score = hy->logprobs[step];
         }
     }
+    if (method == SC_MSAL_ROLLOUT) goto done; /* map made above; the caption is for info */
     if (method == SC_MSAL_ATTENTION) {
         if (!(tmp = sc_calloc((size_t)P, sizeof(float)))) {
             s = sc_set_error(SC_ERR_NOMEM, "saliency: out of memory");
@@ -625,15 +649,13 @@ sc_status sc_saliency_model_compute(sc_saliency_model *m, sc_model_saliency_meth
         info->score = NAN;
     }
     const char *kn = sc_saliency_model_kind_name(m->kind);
-    if (method == SC_MSAL_ROLLOUT) {
-        const char *enc =
-            m->kind == SC_SMODEL_CAPTIONER ? sc_captioner_get_config(m->cap)->encoder_arch : "cnn";
+    if (method == SC_MSAL_ROLLOUT && m->kind != SC_SMODEL_CAPTIONER)
         return sc_set_error(SC_ERR_UNSUPPORTED,
                             "attention rollout needs a model with a ViT encoder; this %s has a "
-                            "\"%s\" encoder",
-                            kn, enc[0] ? enc : "features");
-    }
-    if (method != SC_MSAL_ATTENTION && method != SC_MSAL_GRADCAM && method != SC_MSAL_GRADIENT)
+                            "\"cnn\" encoder",
+                            kn);
+    if (method != SC_MSAL_ATTENTION && method != SC_MSAL_GRADCAM && method != SC_MSAL_GRADIENT &&
+        method != SC_MSAL_ROLLOUT)
         return sc_set_error(SC_ERR_INVALID_ARG, "saliency: unknown method %d", (int)method);
     if (m->kind == SC_SMODEL_CAPTIONER) {
         if (p->target != -1)

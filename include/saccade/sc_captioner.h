@@ -19,8 +19,10 @@
  *
  * Encoders (pluggable): SC_CAP_ENC_FEATURES (the caller supplies the (P, E)
  * feature grid directly), SC_CAP_ENC_RESNET (ResNet truncated before pooling,
- * adaptive average pool to grid x grid; needs sc_resnet) and SC_CAP_ENC_CNN
- * (small trainable CNN; needs sc_cnn). Features are laid out (P, E) with
+ * adaptive average pool to grid x grid; needs sc_resnet), SC_CAP_ENC_CNN
+ * (small trainable CNN; needs sc_cnn) and SC_CAP_ENC_VIT (trainable ViT-style
+ * patch encoder, sc_vit.h: its patch tokens, the class token dropped, form a
+ * G x G map that is adaptive-average-pooled to grid x grid). Features are laid out (P, E) with
  * position p = i * grid + j (the tutorial's permute(0, 2, 3, 1).view).
  *
  * Preprocessing (sc_captioner_preprocess, as the tutorial's caption.py):
@@ -84,7 +86,8 @@ void sc_vocab_free(sc_vocab *v);
 typedef enum sc_cap_encoder_kind {
     SC_CAP_ENC_FEATURES = 0, /* features supplied by the caller */
     SC_CAP_ENC_RESNET = 1,
-    SC_CAP_ENC_CNN = 2
+    SC_CAP_ENC_CNN = 2,
+    SC_CAP_ENC_VIT = 3
 } sc_cap_encoder_kind;
 
 typedef enum sc_cap_gate {
@@ -95,7 +98,7 @@ typedef enum sc_cap_gate {
 
 /* "saccade.config" JSON keys in brackets. */
 typedef struct sc_captioner_config {
-    sc_cap_encoder_kind encoder; /* ["encoder"]: "features" | "resnet" | "cnn" */
+    sc_cap_encoder_kind encoder; /* ["encoder"]: "features" | "resnet" | "cnn" | "vit" */
     char encoder_arch[32];       /* ["encoder_arch"], e.g. "resnet101" */
     int grid;                    /* ["grid"] N: P = N * N positions (14) */
     int image_size;              /* ["image_size"] squash-resize size (256) */
@@ -141,10 +144,20 @@ struct sc_cnn_config;
 sc_status sc_captioner_create_cnn(const sc_captioner_config *config,
                                   const struct sc_cnn_config *cnn, const sc_vocab *vocab,
                                   uint64_t seed, sc_captioner **out);
+/* New model with a fresh ViT patch encoder (sc_vit.h, tensors "encoder." +
+ * sc_vit names, its config stored as "saccade.encoder"): config->encoder must
+ * be SC_CAP_ENC_VIT, vit->in_channels 3, vit->image_size equal to
+ * config->image_size, vit->dim equal to encoder_dim, and grid at most the
+ * patch grid (image_size / patch). Dropout inside the ViT (vit->dropout) uses
+ * a generator of the model seeded from seed. */
+struct sc_vit_config;
+sc_status sc_captioner_create_vit(const sc_captioner_config *config,
+                                  const struct sc_vit_config *vit, const sc_vocab *vocab,
+                                  uint64_t seed, sc_captioner **out);
 /* Load a model file (validates config, vocabulary and every tensor's shape). */
 sc_status sc_captioner_load(const char *path, sc_captioner **out);
 /* Write the model (decoder tensors, config and vocab metadata; for the cnn
- * encoder also its tensors and "saccade.encoder") atomically. Models with a
+ * and vit encoders also its tensors and "saccade.encoder") atomically. Models with a
  * resnet encoder cannot be saved (SC_ERR_UNSUPPORTED: weights are folded). */
 sc_status sc_captioner_save(const sc_captioner *m, const char *path);
 void sc_captioner_free(sc_captioner *m);
@@ -156,7 +169,8 @@ const sc_vocab *sc_captioner_get_vocab(const sc_captioner *m);
 sc_status sc_captioner_params(sc_captioner *m, const sc_param **params, size_t *n);
 
 /* The encoder's trainable tensors and buffers (BN running statistics) for the
- * cnn encoder (names "encoder.*", grads owned by the model); both lists are
+ * cnn and vit encoders (names "encoder.*", grads owned by the model; the
+ * ViT has no buffers); both lists are
  * empty for the features and resnet encoders. Valid until sc_captioner_free. */
 sc_status sc_captioner_encoder_params(sc_captioner *m, const sc_param **params, size_t *n,
                                       const sc_param **buffers, size_t *nbuffers);
@@ -166,24 +180,31 @@ sc_status sc_captioner_preprocess(const sc_captioner *m, const sc_image *img, sc
 /* Normalised (3, H, W) image -> features (P, E). Needs an image encoder. */
 sc_status sc_captioner_encode(sc_captioner *m, const float *image, int H, int W, float *features);
 /* Batched: images (N, 3, H, W) normalised -> features (N, P, E). train = 1
- * (cnn only): batch-norm uses batch statistics (and updates the running ones)
+ * (cnn, vit): batch-norm uses batch statistics (and updates the running ones), ViT dropout is on,
  * and the activations are kept for sc_captioner_encode_backward. Encoder
  * output (N, C, h, w) -> adaptive average pool to grid x grid -> (N, P, C). */
 sc_status sc_captioner_encode_batch(sc_captioner *m, const float *images, int N, int H, int W,
                                     int train, float *features);
-/* Backward of the last sc_captioner_encode_batch (cnn encoder): dfeatures
- * (N, P, E), e.g. from sc_captioner_loss, ACCUMULATED into the CNN's grads
- * through the pool. */
+/* Backward of the last sc_captioner_encode_batch (cnn or vit encoder): dfeatures
+ * (N, P, E), e.g. from sc_captioner_loss, ACCUMULATED into the encoder's
+ * grads through the pool. */
 sc_status sc_captioner_encode_backward(sc_captioner *m, const float *dfeatures);
 
 /* Backward of the last sc_captioner_encode / sc_captioner_encode_batch
- * (cnn encoder, eval or train mode) to its input: dfeatures (N, P, E) ->
+ * (cnn or vit encoder, eval or train mode) to its input: dfeatures (N, P, E) ->
  * dimages (N, 3, H, W) ACCUMULATED, w.r.t. the normalised images (the
- * CoordConv channels' gradients are dropped). The CNN's parameter grads are
+ * CoordConv channels' gradients are dropped). The encoder's parameter grads are
  * accumulated too (zero them before training). The encoded images must still
  * be valid. For input-gradient saliency (sc_saliency_model.h). */
 sc_status sc_captioner_encode_input_backward(sc_captioner *m, const float *dfeatures,
                                              float *dimages);
+
+/* Attention rollout (sc_vit_rollout) of image b of the last eval-mode encode
+ * (vit encoder with a class token): out receives the (*gh) x (*gw) patch
+ * grid's map (room for image_size / patch squared floats; gh, gw may be
+ * NULL). SC_ERR_UNSUPPORTED for other encoders. */
+sc_status sc_captioner_encoder_rollout(const sc_captioner *m, int b, float discard_ratio,
+                                       float *out, int *gh, int *gw);
 
 /* ================================================================ decoding */
 typedef struct sc_beam_params {

@@ -20,12 +20,17 @@
  *              smoothed as attention maps.
  *   gradient   plain input gradient (Simonyan et al. 2014): max over channels
  *              of |d target / d pixel|, divided by its maximum. The captioner
- *              needs a cnn encoder (backward through it to the image); the
+ *              needs a cnn or vit encoder (backward through it to the image); the
  *              gradient is taken w.r.t. the model's (resized) input, in pixel
  *              units ([0, 1] values), and resized bilinearly to the image.
- *   rollout    attention rollout (sc_attention_rollout) needs a ViT encoder;
- *              no saccade captioner or classifier has one yet, so it fails
- *              with SC_ERR_UNSUPPORTED naming the model's encoder.
+ *   rollout    attention rollout (Abnar & Zuidema 2020, sc_attention_rollout)
+ *              through a captioner's ViT encoder (sc_vit.h): the class
+ *              token's rolled-out attention over the patch grid, optionally
+ *              dropping the smallest weights per layer (discard_ratio, as
+ *              jacobgil/vit-explain), upsampled and smoothed as attention
+ *              maps, min-max normalised. It explains the encoder, so it takes
+ *              no word. Models without a ViT encoder (with a class token) get
+ *              SC_ERR_UNSUPPORTED naming their encoder.
  * Every map is h x w of the image given, values in [0, 1].
  *
  * Models: sc_saliency_model_load picks the kind from the file's
@@ -81,6 +86,8 @@ typedef struct sc_model_saliency_params {
                                         caption lacks it; the message quotes the caption) */
     sc_saliency_aggregate aggregate; /* attention over the caption's words (mean) */
     int target;                      /* classifiers: class index, -1 = the predicted class */
+    float discard_ratio;             /* rollout: share of the smallest attention weights dropped
+                                        per layer, [0, 1) (0: plain rollout) */
 } sc_model_saliency_params;
 sc_model_saliency_params sc_model_saliency_default_params(void);
 

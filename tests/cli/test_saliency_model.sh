@@ -80,7 +80,7 @@ check "stn --word" 2 "$cli" saliency "$im" --method gradcam --model "$stn" --wor
 check "stn attention" 1 "$cli" saliency "$im" --method attention --model "$stn" -o "$tmp/x.png"
 expect_grep "attention needs a captioner" "$tmp/err" "attention maps need a captioner"
 
-# rollout: no ViT encoder anywhere yet
+# rollout needs a ViT encoder: the default (cnn) captioner and the ST-CNN have none
 check "rollout" 1 "$cli" saliency "$im" --method rollout -o "$tmp/x.png"
 expect_grep "rollout explains" "$tmp/err" "needs a model with a ViT encoder"
 

@@ -81,5 +81,52 @@ check "eval missing model" 1 "$cli" eval captioner --model "$tmp/none.safetensor
 expect_grep "eval missing names file" "$tmp/err" "none.safetensors"
 check "eval missing folder" 1 "$cli" eval captioner --model "$m" --data "$tmp/nodir"
 
+# ViT patch encoder: trains end to end (loss falls), captions, gives rollout
+# and input-gradient saliency; bad encoder options are usage errors.
+check "train bad encoder" 2 "$cli" train captioner --encoder resnet
+check "train bad vit pos" 2 "$cli" train captioner --encoder vit --vit-pos rope
+check "train vit heads not dividing dim" 2 "$cli" train captioner --encoder vit --vit-dim 30 --vit-heads 4 --quiet
+expect_grep "vit dim/heads message" "$tmp/err" "dim 30 not divisible by heads 4"
+check "train vit patch not dividing 96" 2 "$cli" train captioner --encoder vit --vit-patch 7 --quiet
+check "train vit warmup too long" 2 "$cli" train captioner --encoder vit --steps 5 --warmup 5 --quiet
+v="$tmp/vit.safetensors"; vjl="$tmp/vit.jsonl"
+check "train vit 80 steps" 0 "$cli" train captioner --encoder vit --vit-dim 32 --vit-depth 2 --vit-heads 2 \
+  --vit-mlp 64 --vit-patch 12 --grid 8 --embed 16 --attention 32 --decoder 32 --batch 16 --lr 0.003 \
+  --warmup 5 --steps 80 --train-size 2000 --val 10 --threads 2 --quiet --seed 2 -o "$v" --metrics "$vjl"
+"$py" - "$tmp/vit.metrics.json" "$vjl" <<'PY' >"$tmp/py" 2>&1 && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL vit metrics:"; cat "$tmp/py"; }
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["config"]["encoder"] == "vit" and s["config"]["grid"] == 8, s
+e = s["encoder"]
+assert e["type"] == "vit" and e["patch"] == 12 and e["dim"] == 32 and e["depth"] == 2, e
+L = [json.loads(l) for l in open(sys.argv[2])]
+loss = [d["loss"] for d in L if "loss" in d]
+lr = [d["lr"] for d in L if "lr" in d]
+assert len(loss) == 80, loss
+assert lr[0] < lr[5] and abs(lr[5] - 0.003) < 1e-6, lr[:8]   # warm-up, then the cosine
+first, last = sum(loss[:3]) / 3, sum(loss[-3:]) / 3
+assert last < 0.8 * first, (first, last)
+PY
+check "vit caption json" 0 "$cli" caption --model "$v" --json "$src/assets/samples/scenes"
+expect_grep "vit caption encoder" "$tmp/out" '"encoder": "vit"'
+check "vit rollout" 0 "$cli" saliency "$src/assets/samples/scenes" --method rollout --model "$v" -o "$tmp/roll" --raw "$tmp/rollraw" --json
+check "vit rollout discard" 0 "$cli" saliency "$src/assets/samples/scenes" --method rollout --discard 0.9 --model "$v" -o "$tmp/roll9" --raw "$tmp/rollraw9"
+check "vit gradient" 0 "$cli" saliency "$src/assets/samples/scenes" --method gradient --model "$v" -o "$tmp/grad" --raw "$tmp/gradraw"
+"$py" - "$tmp/rollraw" "$tmp/rollraw9" "$tmp/gradraw" "$tmp/out" <<'PY' >"$tmp/py" 2>&1 && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL vit saliency maps:"; cat "$tmp/py"; }
+import glob, os, sys
+import numpy as np
+r, r9, gr = (sorted(glob.glob(os.path.join(d, "*.npy"))) for d in sys.argv[1:4])
+assert len(r) >= 3 and len(r) == len(r9) == len(gr), (r, r9, gr)
+for f, f9, fg in zip(r, r9, gr):
+    assert ".rollout" in f and ".gradient" in fg, (f, fg)
+    a, b, g = np.load(f), np.load(f9), np.load(fg)
+    assert a.shape == b.shape == g.shape and a.min() == 0 and a.max() == 1, f
+    assert np.abs(a - b).mean() > 1e-3, f   # discarding changes the map
+    assert np.abs(a - g).mean() > 1e-3, f
+PY
+check "vit rollout with --word" 2 "$cli" saliency "$src/assets/samples/scenes" --method rollout --word red --model "$v" -o "$tmp/x"
+check "--discard without rollout" 2 "$cli" saliency "$src/assets/samples/scenes" --method gradient --discard 0.5 --model "$v" -o "$tmp/x"
+check "--discard 1" 2 "$cli" saliency "$src/assets/samples/scenes" --method rollout --discard 1 --model "$v" -o "$tmp/x"
+
 echo "train captioner cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -105,6 +105,7 @@ static void print_json(const cap_ctx *c, const char *path, const sc_caption_resu
     cli_json_string(stdout, c->model_file);
     const char *enc = cf->encoder == SC_CAP_ENC_RESNET ? "resnet"
                       : cf->encoder == SC_CAP_ENC_CNN  ? "cnn"
+                      : cf->encoder == SC_CAP_ENC_VIT  ? "vit"
                                                        : "features";
     printf(", \"encoder\": \"%s\", \"arch\": ", enc);
     cli_json_string(stdout, cf->encoder_arch);

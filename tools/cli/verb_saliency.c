@@ -43,7 +43,7 @@ void verb_saliency_help(FILE *out) {
             "                        [--alpha A] [--raw FILE|DIR] [--raw-format npy|png]\n"
             "                        [--panel] [--panel-size N] [--json] [--threads N]\n"
             "                        [--model M] [--word W] [--aggregate mean|max]\n"
-            "                        [--class K]\n\n"
+            "                        [--class K] [--discard R]\n\n"
             "Bottom-up or model-based saliency maps, blended onto each image as a heat map.\n"
             "--method   spectral     spectral residual, identical to OpenCV's\n"
             "                        StaticSaliencySpectralResidual (default)\n"
@@ -62,9 +62,12 @@ void verb_saliency_help(FILE *out) {
             "                        of the predicted class or --class; last conv feature\n"
             "                        map, warped back through the transformer)\n"
             "           gradient     plain input gradient, max |d target / d pixel| over\n"
-            "                        channels (captioners with a cnn encoder, classifiers)\n"
-            "           rollout      attention rollout: needs a ViT encoder (no saccade\n"
-            "                        model has one yet: a clear error)\n"
+            "                        channels (captioners with a cnn or vit encoder,\n"
+            "                        classifiers)\n"
+            "           rollout      attention rollout (Abnar & Zuidema 2020) through a\n"
+            "                        captioner's ViT encoder: the class token's attention\n"
+            "                        over the patches, rolled out through the layers (e.g.\n"
+            "                        assets/models/scenes-vit-captioner.safetensors)\n"
             "--model M  for the model methods: a captioner, classifier or ST-CNN\n"
             "           .safetensors, recognised by its config (e.g.\n"
             "           assets/models/fashion-stn.safetensors); default: the shipped\n"
@@ -73,6 +76,8 @@ void verb_saliency_help(FILE *out) {
             "           produced W (an error names the caption when W is not in it)\n"
             "--aggregate mean|max  attention without --word (default mean)\n"
             "--class K  classifiers: explain class K (index or name; default: predicted)\n"
+            "--discard R  rollout: drop the share R of smallest attention weights per layer\n"
+            "           before rolling out (0 <= R < 1, default 0; vit-explain uses 0.9)\n"
             "-o OUT     a directory (created if missing): DIR/<name>.<method>.png per image\n"
             "           (<name>-2, -3, ... when names repeat), or OUT.png/.jpg for one image\n"
             "--colormap viridis (default), inferno, magma, jet, gray\n"
@@ -318,6 +323,10 @@ int verb_saliency(int argc, char **argv) {
                 c.mp.aggregate = SC_SAL_AGG_MAX;
             else
                 USAGE("--aggregate needs mean or max");
+        } else if (!strcmp(a, "--discard")) {
+            if (!more || !cli_parse_float(argv[++i], &c.mp.discard_ratio) ||
+                !(c.mp.discard_ratio >= 0 && c.mp.discard_ratio < 1))
+                USAGE("--discard needs a number in [0, 1)");
         } else if (!strcmp(a, "--class")) {
             if (!more || !argv[i + 1][0]) USAGE("--class needs a class index or name");
             cls = argv[++i];
@@ -365,6 +374,10 @@ int verb_saliency(int argc, char **argv) {
               METHODS[c.method].name);
     if (aggregate && c.method != M_ATTENTION) USAGE("--aggregate is for --method attention");
     if (aggregate && c.mp.word) USAGE("--aggregate and --word exclude each other");
+    if (c.mp.discard_ratio > 0 && c.method != M_ROLLOUT) USAGE("--discard is for --method rollout");
+    if (c.mp.word && c.method == M_ROLLOUT)
+        USAGE("--word is not for --method rollout: rollout explains the encoder's class token, "
+              "not a word (use attention or gradcam)");
     if (needs_model) {
         if (!model) {
             if (sc_find_asset(DEFAULT_MODEL, model_path, sizeof model_path)) {

@@ -1,5 +1,5 @@
-/* saccade train captioner: Show-Attend-Tell with a small CNN encoder trained
- * end to end on Fashion scenes generated on the fly (sc_scenes.h). */
+/* saccade train captioner: Show-Attend-Tell with a small CNN or ViT encoder
+ * trained end to end on Fashion scenes generated on the fly (sc_scenes.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "saccade/sc_cnn.h"
 #include "saccade/sc_train.h"
+#include "saccade/sc_vit.h"
 
 void train_captioner_help(FILE *out) {
     fprintf(out,
@@ -21,16 +22,24 @@ void train_captioner_help(FILE *out) {
             "                        schedule spans N steps)\n"
             "  --batch B             batch size (default 32)\n"
             "  --lr LR               AdamW learning rate, cosine schedule (default 0.002)\n"
+            "  --warmup N            linear warm-up over the first N steps (from lr/3; default 0)\n"
             "  --weight-decay WD     AdamW decoupled weight decay (default 0.0001)\n"
             "  --clip C              gradient clipping by global norm (default 5)\n"
             "  --alpha-c A           doubly stochastic attention weight (default 0.1)\n"
             "  --dropout P           dropout before fc (default 0.2)\n"
             "  --ctx2out             deep output: the gated context also feeds the output layer\n"
             "                        (logits = fc(h) + fc_ctx(z), as in the original paper)\n"
+            "  --encoder KIND        cnn (default) or vit (ViT-style patch encoder, sc_vit.h)\n"
             "  --channels C1,...     CNN stage widths (default 16,32,64,128; 2x2 max pool after\n"
             "                        every stage but the last; the last width is E)\n"
             "  --no-coords           RGB input only (default: the CNN also gets x, y coordinate\n"
             "                        channels, so attention can tell left from right)\n"
+            "  --vit-patch P         ViT patch size (default 8: a 12x12 patch grid on 96x96)\n"
+            "  --vit-dim D --vit-depth L --vit-heads H --vit-mlp F\n"
+            "                        ViT width (E, default 128), layers (4), heads (4), MLP\n"
+            "                        width (256)\n"
+            "  --vit-pos KIND        learned (default) or sincos position embeddings\n"
+            "  --vit-dropout P       dropout inside the ViT layers (default 0)\n"
             "  --grid N              attention grid N x N (default 12)\n"
             "  --embed M --attention A --decoder H   decoder sizes (default 64, 128, 256)\n"
             "  --val N               held-out test scenes captioned (greedy) at each epoch end\n"
@@ -51,9 +60,11 @@ void train_captioner_help(FILE *out) {
 typedef struct {
     const char *data, *out, *ckpt, *metrics;
     int epochs, steps, batch, seed, threads, ckpt_every, resume, max_steps, quiet, random_caps;
-    int train_size, scene_seed, grid, embed, att, dec, val, no_coords, ctx2out;
+    int warmup, train_size, scene_seed, grid, embed, att, dec, val, no_coords, ctx2out;
     float lr, wd, clip, alpha_c, dropout;
     int nch, ch[SC_CNN_MAX_STAGES];
+    int vit, vit_patch, vit_dim, vit_depth, vit_heads, vit_mlp;
+    float vit_dropout;
 } cap_opts;
 
 typedef struct {
@@ -113,15 +124,28 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
                   .wd = 1e-4f,
                   .clip = 5.0f,
                   .alpha_c = 0.1f,
-                  .dropout = 0.2f};
+                  .dropout = 0.2f,
+                  .vit_patch = 8,
+                  .vit_dim = 128,
+                  .vit_depth = 4,
+                  .vit_heads = 4,
+                  .vit_mlp = 256};
     const char *V = "train";
-    const char *captions = "canonical";
+    const char *captions = "canonical", *encoder = "cnn", *vit_pos = "learned";
     const cli_opt opts[] = {
         {"--data", CLI_STR, &o.data, 0, 0, "a folder", NULL, 0},
         {"-o|--output", CLI_STR, &o.out, 0, 0, "a file name", NULL, 0},
         {"--checkpoint", CLI_STR, &o.ckpt, 0, 0, "a file name", NULL, 0},
         {"--metrics", CLI_STR, &o.metrics, 0, 0, "a file name", NULL, 0},
         {"--captions", CLI_STR, &captions, 0, 0, "canonical or random", NULL, 0},
+        {"--encoder", CLI_STR, &encoder, 0, 0, "cnn or vit", NULL, 0},
+        {"--vit-pos", CLI_STR, &vit_pos, 0, 0, "learned or sincos", NULL, 0},
+        {"--vit-patch", CLI_INT, &o.vit_patch, 1, 96, NULL, NULL, 0},
+        {"--vit-dim", CLI_INT, &o.vit_dim, 1, 4096, NULL, NULL, 0},
+        {"--vit-depth", CLI_INT, &o.vit_depth, 1, SC_VIT_MAX_DEPTH, NULL, NULL, 0},
+        {"--vit-heads", CLI_INT, &o.vit_heads, 1, 4096, NULL, NULL, 0},
+        {"--vit-mlp", CLI_INT, &o.vit_mlp, 1, 16384, NULL, NULL, 0},
+        {"--vit-dropout", CLI_FLOAT, &o.vit_dropout, 0.0, 0.99, NULL, NULL, 0},
         {"--channels", CLI_INTS, o.ch, 1, 1024, NULL, &o.nch, SC_CNN_MAX_STAGES},
         {"--epochs", CLI_INT, &o.epochs, 1, 10000, NULL, NULL, 0},
         {"--steps", CLI_INT, &o.steps, 1, 100000000, NULL, NULL, 0},
@@ -131,6 +155,7 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
         {"--threads", CLI_INT, &o.threads, 1, 1024, NULL, NULL, 0},
         {"--checkpoint-every", CLI_INT, &o.ckpt_every, 1, 2147483647, NULL, NULL, 0},
         {"--max-steps", CLI_INT, &o.max_steps, 1, 2147483647, NULL, NULL, 0},
+        {"--warmup", CLI_INT, &o.warmup, 0, 100000000, NULL, NULL, 0},
         {"--train-size", CLI_INT, &o.train_size, 1, 100000000, NULL, NULL, 0},
         {"--grid", CLI_INT, &o.grid, 1, 64, NULL, NULL, 0},
         {"--embed", CLI_INT, &o.embed, 1, 4096, NULL, NULL, 0},
@@ -153,6 +178,12 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
         o.random_caps = 1;
     else if (strcmp(captions, "canonical"))
         return cli_usage(V, "--captions needs canonical or random, not '%s'", captions);
+    if (!strcmp(encoder, "vit"))
+        o.vit = 1;
+    else if (strcmp(encoder, "cnn"))
+        return cli_usage(V, "--encoder needs cnn or vit, not '%s'", encoder);
+    if (strcmp(vit_pos, "learned") && strcmp(vit_pos, "sincos"))
+        return cli_usage(V, "--vit-pos needs learned or sincos, not '%s'", vit_pos);
     if (o.resume && !o.ckpt) return cli_usage(V, "--resume needs --checkpoint PATH");
     if (o.nch == 0) {
         o.nch = 4;
@@ -161,12 +192,16 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
     const int S = 96;
     sc_cnn_config cc = sc_cnn_config_make(o.no_coords ? 3 : 5, o.nch, o.ch);
     for (int k = 0; k + 1 < o.nch; k++) cc.pool[k] = 1;
+    sc_vit_config vc = sc_vit_default_config();
+    vc.image_size = S, vc.patch = o.vit_patch, vc.dim = o.vit_dim, vc.depth = o.vit_depth;
+    vc.heads = o.vit_heads, vc.mlp_dim = o.vit_mlp, vc.dropout = o.vit_dropout;
+    vc.pos = strcmp(vit_pos, "sincos") ? SC_VIT_POS_LEARNED : SC_VIT_POS_SINCOS;
     sc_captioner_config cfg = sc_captioner_default_config();
-    cfg.encoder = SC_CAP_ENC_CNN;
-    snprintf(cfg.encoder_arch, sizeof cfg.encoder_arch, "cnn");
+    cfg.encoder = o.vit ? SC_CAP_ENC_VIT : SC_CAP_ENC_CNN;
+    snprintf(cfg.encoder_arch, sizeof cfg.encoder_arch, "%s", o.vit ? "vit" : "cnn");
     cfg.grid = o.grid;
     cfg.image_size = S;
-    cfg.encoder_dim = o.ch[o.nch - 1];
+    cfg.encoder_dim = o.vit ? o.vit_dim : o.ch[o.nch - 1];
     cfg.attention_dim = o.att;
     cfg.embed_dim = o.embed;
     cfg.decoder_dim = o.dec;
@@ -187,7 +222,8 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
     memset(&ev, 0, sizeof ev);
     if (sc_capscenes_vocab(&vocab)) goto fail;
     cfg.vocab_size = vocab.n;
-    if (sc_captioner_create_cnn(&cfg, &cc, &vocab, (uint64_t)o.seed, &m)) {
+    if (o.vit ? sc_captioner_create_vit(&cfg, &vc, &vocab, (uint64_t)o.seed, &m)
+              : sc_captioner_create_cnn(&cfg, &cc, &vocab, (uint64_t)o.seed, &m)) {
         rc = cli_usage(V, "%s", sc_last_error());
         goto done;
     }
@@ -217,7 +253,12 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
     tp.optim.weight_decay = o.wd;
     tp.schedule.kind = SC_LR_COSINE;
     tp.schedule.base_lr = o.lr;
-    tp.schedule.t_max = total;
+    if (o.warmup >= total) {
+        rc = cli_usage(V, "--warmup must be below the number of steps");
+        goto done;
+    }
+    tp.schedule.t_max = total - o.warmup; /* the cosine ends with the last step */
+    tp.schedule.warmup_steps = o.warmup;
     tp.clip_grad_norm = o.clip;
     tp.checkpoint_path = o.ckpt;
     tp.checkpoint_every = o.ckpt_every;
@@ -230,7 +271,7 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
     if (sc_trainer_create(&tp, (size_t)o.train_size, all, nd + ne, eb, nb, &tr)) goto fail;
     cfg_json = sc_captioner_config_to_json(sc_captioner_get_config(m));
     voc_json = sc_vocab_to_json(&vocab);
-    enc_json = sc_cnn_config_to_json(&cc);
+    enc_json = o.vit ? sc_vit_config_to_json(&vc) : sc_cnn_config_to_json(&cc);
     if (!cfg_json || !voc_json || !enc_json ||
         sc_trainer_set_metadata(tr, "saccade.config", cfg_json) ||
         sc_trainer_set_metadata(tr, "saccade.vocab", voc_json) ||
