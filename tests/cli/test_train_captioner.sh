@@ -10,7 +10,7 @@ trap 'rm -rf "$tmp"' EXIT
 pass=0; fail=0
 . "$(dirname "$0")/lib.sh"
 m="$tmp/cap.safetensors"; ck="$tmp/ck.safetensors"; jl="$tmp/m.jsonl"
-small=(--channels 8,16 --grid 6 --embed 16 --attention 16 --decoder 32 --batch 16 --lr 0.01
+small=(--channels 8,16 --kernels 3,5 --pools 1,0 --grid 6 --embed 16 --attention 16 --decoder 32 --batch 16 --lr 0.01
        --train-size 2000 --val 20 --threads 2 --quiet -o "$m" --checkpoint "$ck" --metrics "$jl")
 
 # Usage errors exit 2.
@@ -19,6 +19,9 @@ check "train bad grid" 2 "$cli" train captioner --grid 0
 check "train bad captions mode" 2 "$cli" train captioner --captions sometimes
 check "train bad channels" 2 "$cli" train captioner --channels 8,x
 check "train bad lr" 2 "$cli" train captioner --lr -1
+check "train kernels count" 2 "$cli" train captioner --channels 8,16 --kernels 3 --quiet
+check "train even kernel" 2 "$cli" train captioner --channels 8,16 --kernels 3,4 --quiet
+check "train pools count" 2 "$cli" train captioner --channels 8,16 --pools 1 --quiet
 check "train resume without checkpoint" 2 "$cli" train captioner --resume
 expect_grep "resume hint" "$tmp/err" "--resume needs --checkpoint"
 check "eval captioner without --model" 2 "$cli" eval captioner
@@ -38,9 +41,9 @@ import json, sys
 s = json.load(open(sys.argv[1]))
 assert s["steps"] == 20 and s["seed"] == 3 and s["seconds"] > 0, s
 assert s["captions"] == "canonical" and s["val_scenes"] == 20, s
-assert s["command"].startswith("saccade train captioner --channels 8,16 --grid 6"), s["command"]
+assert s["command"].startswith("saccade train captioner --channels 8,16 --kernels 3,5"), s["command"]
 assert s["config"]["encoder"] == "cnn" and s["config"]["grid"] == 6, s
-assert s["encoder"]["channels"] == [8, 16], s
+assert s["encoder"]["channels"] == [8, 16] and s["encoder"]["kernel"] == [3, 5], s
 L = [json.loads(l) for l in open(sys.argv[2])]
 loss = [d["loss"] for d in L if "loss" in d]
 assert len(loss) == 20, loss

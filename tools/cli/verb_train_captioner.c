@@ -32,6 +32,9 @@ void train_captioner_help(FILE *out) {
             "  --encoder KIND        cnn (default) or vit (ViT-style patch encoder, sc_vit.h)\n"
             "  --channels C1,...     CNN stage widths (default 16,32,64,128; 2x2 max pool after\n"
             "                        every stage but the last; the last width is E)\n"
+            "  --kernels K1,...      CNN kernel sizes per stage, odd (default 3 each)\n"
+            "  --pools P1,...        1/0 per stage: 2x2 max pool after it (default: all but the\n"
+            "                        last)\n"
             "  --no-coords           RGB input only (default: the CNN also gets x, y coordinate\n"
             "                        channels, so attention can tell left from right)\n"
             "  --vit-patch P         ViT patch size (default 8: a 12x12 patch grid on 96x96)\n"
@@ -63,6 +66,7 @@ typedef struct {
     int warmup, train_size, scene_seed, grid, embed, att, dec, val, no_coords, ctx2out;
     float lr, wd, clip, alpha_c, dropout;
     int nch, ch[SC_CNN_MAX_STAGES];
+    int nker, ker[SC_CNN_MAX_STAGES], npool, pool[SC_CNN_MAX_STAGES];
     int vit, vit_patch, vit_dim, vit_depth, vit_heads, vit_mlp;
     float vit_dropout;
 } cap_opts;
@@ -147,6 +151,8 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
         {"--vit-mlp", CLI_INT, &o.vit_mlp, 1, 16384, NULL, NULL, 0},
         {"--vit-dropout", CLI_FLOAT, &o.vit_dropout, 0.0, 0.99, NULL, NULL, 0},
         {"--channels", CLI_INTS, o.ch, 1, 1024, NULL, &o.nch, SC_CNN_MAX_STAGES},
+        {"--kernels", CLI_INTS, o.ker, 1, 7, NULL, &o.nker, SC_CNN_MAX_STAGES},
+        {"--pools", CLI_INTS, o.pool, 0, 1, NULL, &o.npool, SC_CNN_MAX_STAGES},
         {"--epochs", CLI_INT, &o.epochs, 1, 10000, NULL, NULL, 0},
         {"--steps", CLI_INT, &o.steps, 1, 100000000, NULL, NULL, 0},
         {"--batch", CLI_INT, &o.batch, 2, 4096, NULL, NULL, 0},
@@ -192,6 +198,14 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
     const int S = 96;
     sc_cnn_config cc = sc_cnn_config_make(o.no_coords ? 3 : 5, o.nch, o.ch);
     for (int k = 0; k + 1 < o.nch; k++) cc.pool[k] = 1;
+    if ((o.nker && o.nker != o.nch) || (o.npool && o.npool != o.nch))
+        return cli_usage(V, "--kernels and --pools need one entry per --channels stage (%d)",
+                         o.nch);
+    for (int k = 0; k < o.nker; k++) {
+        if (o.ker[k] % 2 == 0) return cli_usage(V, "--kernels must be odd, not %d", o.ker[k]);
+        cc.kernel[k] = o.ker[k];
+    }
+    for (int k = 0; k < o.npool; k++) cc.pool[k] = o.pool[k];
     sc_vit_config vc = sc_vit_default_config();
     vc.image_size = S, vc.patch = o.vit_patch, vc.dim = o.vit_dim, vc.depth = o.vit_depth;
     vc.heads = o.vit_heads, vc.mlp_dim = o.vit_mlp, vc.dropout = o.vit_dropout;
