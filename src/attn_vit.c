@@ -168,29 +168,28 @@ static int cmp_vi(const void *a, const void *b) {
     return (x->i > y->i) - (x->i < y->i);
 }
 
-sc_status sc_attention_rollout(int n_layers, int nh, int gh, int gw, const float *attn,
-                               float discard_ratio, float *out) {
-    const char *fn = "sc_attention_rollout";
-    if (n_layers <= 0 || nh <= 0 || gh <= 0 || gw <= 0)
-        return sc_set_error(SC_ERR_INVALID_ARG, "%s: n_layers=%d nh=%d gh=%d gw=%d must all be > 0",
-                            fn, n_layers, nh, gh, gw);
-    if (!attn || !out) return sc_set_error(SC_ERR_INVALID_ARG, "%s: NULL attn or out", fn);
+sc_status sc_attention_rollout_matrix(int n_layers, int nh, int T, const float *attn,
+                                      float discard_ratio, float *R) {
+    const char *fn = "sc_attention_rollout_matrix";
+    if (n_layers <= 0 || nh <= 0 || T <= 0)
+        return sc_set_error(SC_ERR_INVALID_ARG, "%s: n_layers=%d nh=%d T=%d must all be > 0", fn,
+                            n_layers, nh, T);
+    if (!attn || !R) return sc_set_error(SC_ERR_INVALID_ARG, "%s: NULL attn or R", fn);
     if (!(discard_ratio >= 0.0f && discard_ratio < 1.0f))
         return sc_set_error(SC_ERR_INVALID_ARG, "%s: discard_ratio %g is outside [0, 1)", fn,
                             (double)discard_ratio);
-    long long T = 1LL + (long long)gh * gw;
     if (T > 46340 || !attn_prod(4, (long long[]){n_layers, nh, T, T}))
         return sc_set_error(SC_ERR_INVALID_ARG, "%s: sizes overflow", fn);
     const size_t TT = (size_t)T * T;
-    const int t = (int)T;
+    const int t = T;
     size_t ndisc = (size_t)((double)discard_ratio * (double)TT);
-    float *A = sc_malloc(3 * TT * sizeof(float));
+    float *A = sc_malloc(2 * TT * sizeof(float));
     val_idx *idx = ndisc ? sc_malloc(TT * sizeof(val_idx)) : NULL;
     if (!A || (ndisc && !idx)) {
         sc_free(A), sc_free(idx);
         return sc_set_error(SC_ERR_NOMEM, "%s: no memory for scratch", fn);
     }
-    float *R = A + TT, *tmp = R + TT;
+    float *tmp = A + TT;
     memset(R, 0, TT * sizeof(float));
     for (int i = 0; i < t; i++) R[(size_t)i * t + i] = 1.0f;
     for (int l = 0; l < n_layers; l++) {
@@ -217,7 +216,23 @@ sc_status sc_attention_rollout(int n_layers, int nh, int gh, int gw, const float
         sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, t, t, t, 1.0f, A, t, R, t, 0.0f, tmp, t);
         memcpy(R, tmp, TT * sizeof(float));
     }
-    memcpy(out, R + 1, (size_t)(t - 1) * sizeof(float));
     sc_free(A), sc_free(idx);
     return SC_OK;
+}
+
+sc_status sc_attention_rollout(int n_layers, int nh, int gh, int gw, const float *attn,
+                               float discard_ratio, float *out) {
+    const char *fn = "sc_attention_rollout";
+    if (n_layers <= 0 || nh <= 0 || gh <= 0 || gw <= 0)
+        return sc_set_error(SC_ERR_INVALID_ARG, "%s: n_layers=%d nh=%d gh=%d gw=%d must all be > 0",
+                            fn, n_layers, nh, gh, gw);
+    if (!attn || !out) return sc_set_error(SC_ERR_INVALID_ARG, "%s: NULL attn or out", fn);
+    long long T = 1LL + (long long)gh * gw;
+    if (T > 46340) return sc_set_error(SC_ERR_INVALID_ARG, "%s: sizes overflow", fn);
+    float *R = sc_malloc((size_t)T * T * sizeof(float));
+    if (!R) return sc_set_error(SC_ERR_NOMEM, "%s: no memory for scratch", fn);
+    sc_status s = sc_attention_rollout_matrix(n_layers, nh, (int)T, attn, discard_ratio, R);
+    if (!s) memcpy(out, R + 1, (size_t)(T - 1) * sizeof(float));
+    sc_free(R);
+    return s;
 }

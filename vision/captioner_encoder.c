@@ -460,7 +460,7 @@ sc_status sc_captioner_encode_input_backward(sc_captioner *m, const float *dfeat
 }
 
 sc_status sc_captioner_encoder_rollout(const sc_captioner *m, int b, float discard_ratio,
-                                       float *out, int *gh, int *gw) {
+                                       const float *alpha, float *out, int *gh, int *gw) {
     if (!m || !out)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_encoder_rollout: NULL argument");
     if (!m->enc || !m->enc->vit)
@@ -470,9 +470,31 @@ sc_status sc_captioner_encoder_rollout(const sc_captioner *m, int b, float disca
                             m->cfg.encoder == SC_CAP_ENC_RESNET ? "resnet"
                             : m->cfg.encoder == SC_CAP_ENC_CNN  ? "cnn"
                                                                 : "features");
-    int G = sc_vit_grid(sc_vit_get_config(m->enc->vit));
-    sc_status s = sc_vit_rollout(m->enc->vit, b, discard_ratio, out);
-    if (s) return s;
+    const sc_vit_config *vc = sc_vit_get_config(m->enc->vit);
+    const int G = sc_vit_grid(vc), T = sc_vit_tokens(vc), c0 = vc->cls_token, N = G * G;
+    sc_status s;
+    if (!alpha) {
+        if ((s = sc_vit_rollout(m->enc->vit, b, discard_ratio, out))) return s;
+    } else {
+        /* decoder attention over the grid -> weights over the patch tokens (the
+         * adjoint of the adaptive pool: each cell's weight shared by its patches),
+         * then through the rollout: out[j] = sum_p w[p] R[p, j] over patches */
+        float *R = sc_malloc(((size_t)T * T + N) * sizeof(float));
+        if (!R) return sc_set_error(SC_ERR_NOMEM, "sc_captioner_encoder_rollout: out of memory");
+        float *w = R + (size_t)T * T;
+        memset(w, 0, (size_t)N * sizeof(float));
+        s = sc_vit_rollout_matrix(m->enc->vit, b, discard_ratio, R);
+        if (!s) s = sc_adaptive_avgpool2d_backward(w, alpha, 1, 1, G, G, m->cfg.grid, m->cfg.grid);
+        if (!s) {
+            for (int j = 0; j < N; j++) {
+                double acc = 0;
+                for (int p = 0; p < N; p++) acc += (double)w[p] * R[(size_t)(c0 + p) * T + c0 + j];
+                out[j] = (float)acc;
+            }
+        }
+        sc_free(R);
+        if (s) return s;
+    }
     if (gh) *gh = G;
     if (gw) *gw = G;
     return SC_OK;

@@ -398,10 +398,9 @@ static sc_status cap_compute(sc_captioner *m, sc_model_saliency_method method, c
                             "attention rollout needs a model with a ViT encoder; this captioner "
                             "has a \"%s\" encoder",
                             cfg->encoder_arch[0] ? cfg->encoder_arch : "features");
-    if (method == SC_MSAL_ROLLOUT && p->word)
+    if (method == SC_MSAL_ROLLOUT && p->rollout_cls && p->word)
         return sc_set_error(SC_ERR_INVALID_ARG,
-                            "attention rollout explains the encoder's class token, not a word "
-                            "(use --method attention or gradcam for a word)");
+                            "rollout from the class token explains the encoder, not a word");
     if (!(p->discard_ratio >= 0.0f && p->discard_ratio < 1.0f))
         return sc_set_error(SC_ERR_INVALID_ARG, "saliency: discard ratio must be in [0, 1)");
     sc_image pre = {0};
@@ -419,17 +418,6 @@ static sc_status cap_compute(sc_captioner *m, sc_model_saliency_method method, c
         goto done;
     }
     if ((s = sc_captioner_encode(m, pre.data, S, S, feat))) goto done;
-    if (method == SC_MSAL_ROLLOUT) { /* before anything else runs the encoder again */
-        int gv;
-        if (!(cam = sc_malloc((size_t)S * S * sizeof(float)))) {
-            s = sc_set_error(SC_ERR_NOMEM, "saliency: out of memory");
-            goto done;
-        }
-        if ((s = sc_captioner_encoder_rollout(m, 0, p->discard_ratio, cam, &gv, NULL)) ||
-            (s = sc_attention_upsample(cam, gv, img->w, img->h, out)))
-            goto done;
-        normalise(out, 1);
-    }
     if ((s = sc_captioner_beam_search(m, feat, &p->beam, &r))) goto done;
     const sc_caption_hyp *hy = &r.hyps[0];
     if (info) {
@@ -453,8 +441,19 @@ static sc_status cap_compute(sc_captioner *m, sc_model_saliency_method method, c
             info->score = hy->logprobs[step];
         }
     }
-    if (method == SC_MSAL_ROLLOUT) goto done; /* map made above; the caption is for info */
-    if (method == SC_MSAL_ATTENTION) {
+    if (method == SC_MSAL_ROLLOUT && p->rollout_cls) {
+        int gv;
+        if (!(cam = sc_malloc((size_t)S * S * sizeof(float)))) {
+            s = sc_set_error(SC_ERR_NOMEM, "saliency: out of memory");
+            goto done;
+        }
+        if ((s = sc_captioner_encoder_rollout(m, 0, p->discard_ratio, NULL, cam, &gv, NULL)) ||
+            (s = sc_attention_upsample(cam, gv, img->w, img->h, out)))
+            goto done;
+        normalise(out, 1);
+        goto done;
+    }
+    if (method == SC_MSAL_ATTENTION || method == SC_MSAL_ROLLOUT) {
         if (!(tmp = sc_calloc((size_t)P, sizeof(float)))) {
             s = sc_set_error(SC_ERR_NOMEM, "saliency: out of memory");
             goto done;
@@ -473,7 +472,18 @@ static sc_status cap_compute(sc_captioner *m, sc_model_saliency_method method, c
                         tmp[q] += a / (float)nw;
                 }
         }
-        if ((s = sc_attention_upsample(tmp, G, img->w, img->h, out))) goto done;
+        if (method == SC_MSAL_ROLLOUT) { /* the decoder's attention, through the ViT */
+            int gv;
+            if (!(cam = sc_malloc((size_t)S * S * sizeof(float)))) {
+                s = sc_set_error(SC_ERR_NOMEM, "saliency: out of memory");
+                goto done;
+            }
+            if ((s = sc_captioner_encoder_rollout(m, 0, p->discard_ratio, tmp, cam, &gv, NULL)) ||
+                (s = sc_attention_upsample(cam, gv, img->w, img->h, out)))
+                goto done;
+        } else if ((s = sc_attention_upsample(tmp, G, img->w, img->h, out))) {
+            goto done;
+        }
         normalise(out, 1);
         goto done;
     }

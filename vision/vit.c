@@ -463,24 +463,41 @@ sc_status sc_vit_backward(sc_vit *m, const float *dout, float *dx) {
     return s;
 }
 
+/* Copies image b's per-layer attention (depth, heads, T, T) into a new buffer. */
+static sc_status gather_attention(const sc_vit *m, int b, const char *fn, float **out) {
+    if (!m->have_forward || m->train || !m->attn)
+        return sc_set_error(SC_ERR_INVALID_ARG, "%s: no eval forward pass before", fn);
+    if (b < 0 || b >= m->B)
+        return sc_set_error(SC_ERR_INVALID_ARG, "%s: image %d of a batch of %d", fn, b, m->B);
+    const size_t per = (size_t)m->cfg.heads * m->T * m->T; /* one image, one layer */
+    float *a = sc_malloc((size_t)m->cfg.depth * per * sizeof(float));
+    if (!a) return sc_set_error(SC_ERR_NOMEM, "%s: out of memory", fn);
+    for (int l = 0; l < m->cfg.depth; l++)
+        memcpy(a + l * per, m->attn + ((size_t)l * m->B + b) * per, per * sizeof(float));
+    *out = a;
+    return SC_OK;
+}
+
 sc_status sc_vit_rollout(const sc_vit *m, int b, float discard_ratio, float *out) {
     if (!m || !out) return sc_set_error(SC_ERR_INVALID_ARG, "sc_vit_rollout: NULL argument");
     if (!m->cfg.cls_token)
         return sc_set_error(SC_ERR_UNSUPPORTED,
-                            "sc_vit_rollout: attention rollout needs a class token (this ViT has "
-                            "none)");
-    if (!m->have_forward || m->train || !m->attn)
-        return sc_set_error(SC_ERR_INVALID_ARG, "sc_vit_rollout: no eval forward pass before");
-    if (b < 0 || b >= m->B)
-        return sc_set_error(SC_ERR_INVALID_ARG, "sc_vit_rollout: image %d of a batch of %d", b,
-                            m->B);
-    const int nh = m->cfg.heads, T = m->T, L = m->cfg.depth;
-    const size_t per = (size_t)nh * T * T; /* one image, one layer */
-    float *a = sc_malloc((size_t)L * per * sizeof(float));
-    if (!a) return sc_set_error(SC_ERR_NOMEM, "sc_vit_rollout: out of memory");
-    for (int l = 0; l < L; l++)
-        memcpy(a + l * per, m->attn + ((size_t)l * m->B + b) * per, per * sizeof(float));
-    sc_status s = sc_attention_rollout(L, nh, m->G, m->G, a, discard_ratio, out);
+                            "sc_vit_rollout: attention rollout from the class token needs a class "
+                            "token (this ViT has none)");
+    float *a = NULL;
+    sc_status s = gather_attention(m, b, "sc_vit_rollout", &a);
+    if (s) return s;
+    s = sc_attention_rollout(m->cfg.depth, m->cfg.heads, m->G, m->G, a, discard_ratio, out);
+    sc_free(a);
+    return s;
+}
+
+sc_status sc_vit_rollout_matrix(const sc_vit *m, int b, float discard_ratio, float *R) {
+    if (!m || !R) return sc_set_error(SC_ERR_INVALID_ARG, "sc_vit_rollout_matrix: NULL argument");
+    float *a = NULL;
+    sc_status s = gather_attention(m, b, "sc_vit_rollout_matrix", &a);
+    if (s) return s;
+    s = sc_attention_rollout_matrix(m->cfg.depth, m->cfg.heads, m->T, a, discard_ratio, R);
     sc_free(a);
     return s;
 }

@@ -255,6 +255,11 @@ sc_status sc_pos_embed_sincos_2d(int gh, int gw, int D, float *out);
  * [0, 1). Allocates 3*T*T floats of scratch. */
 sc_status sc_attention_rollout(int n_layers, int nh, int gh, int gw, const float *attn,
                                float discard_ratio, float *out);
+/* The whole rollout matrix R (T, T) of the same procedure (any T, with or
+ * without a class token; entry (0, 0) is never discarded): row i says how
+ * much each input token contributes to output token i. */
+sc_status sc_attention_rollout_matrix(int n_layers, int nh, int T, const float *attn,
+                                      float discard_ratio, float *R);
 
 /* ================================================================ hard attention (experimental)
  * For experiments with stochastic "hard" attention (Show, Attend and Tell's

@@ -199,12 +199,17 @@ sc_status sc_captioner_encode_backward(sc_captioner *m, const float *dfeatures);
 sc_status sc_captioner_encode_input_backward(sc_captioner *m, const float *dfeatures,
                                              float *dimages);
 
-/* Attention rollout (sc_vit_rollout) of image b of the last eval-mode encode
- * (vit encoder with a class token): out receives the (*gh) x (*gw) patch
- * grid's map (room for image_size / patch squared floats; gh, gw may be
- * NULL). SC_ERR_UNSUPPORTED for other encoders. */
+/* Attention rollout through the vit encoder for image b of the last
+ * eval-mode encode. alpha NULL: the class token's rolled-out attention over
+ * the patches (sc_vit_rollout; needs a class token). alpha (grid x grid, e.g.
+ * the decoder's attention at a word): the patches the decoder's attention
+ * draws on, out[j] = sum_p w[p] R[p, j] over patch tokens p, j, with R the
+ * rollout matrix (sc_vit_rollout_matrix) and w the attention shared out over
+ * the patches of each grid cell (the adjoint of the adaptive pool). out
+ * receives the (*gh) x (*gw) patch grid (image_size / patch squared floats;
+ * gh, gw may be NULL). SC_ERR_UNSUPPORTED for other encoders. */
 sc_status sc_captioner_encoder_rollout(const sc_captioner *m, int b, float discard_ratio,
-                                       float *out, int *gh, int *gw);
+                                       const float *alpha, float *out, int *gh, int *gw);
 
 /* ================================================================ decoding */
 typedef struct sc_beam_params {

@@ -23,14 +23,19 @@
  *              needs a cnn or vit encoder (backward through it to the image); the
  *              gradient is taken w.r.t. the model's (resized) input, in pixel
  *              units ([0, 1] values), and resized bilinearly to the image.
- *   rollout    attention rollout (Abnar & Zuidema 2020, sc_attention_rollout)
- *              through a captioner's ViT encoder (sc_vit.h): the class
- *              token's rolled-out attention over the patch grid, optionally
- *              dropping the smallest weights per layer (discard_ratio, as
- *              jacobgil/vit-explain), upsampled and smoothed as attention
- *              maps, min-max normalised. It explains the encoder, so it takes
- *              no word. Models without a ViT encoder (with a class token) get
- *              SC_ERR_UNSUPPORTED naming their encoder.
+ *   rollout    attention rollout (Abnar & Zuidema 2020) through a captioner's
+ *              ViT encoder (sc_vit.h): per layer the heads' mean attention +
+ *              I, rows renormalised, multiplied through the layers
+ *              (sc_attention_rollout_matrix; discard_ratio first drops the
+ *              smallest weights per layer, as jacobgil/vit-explain). By
+ *              default the decoder's attention (for the word, or aggregated
+ *              as for 'attention') is carried through it to the input
+ *              patches (sc_captioner_encoder_rollout), so the map explains
+ *              the caption; rollout_cls = 1 takes the class token's row
+ *              instead (classic ViT rollout; explains the encoder, no word).
+ *              Upsampled and smoothed as attention maps, min-max normalised.
+ *              Models without a ViT encoder get SC_ERR_UNSUPPORTED naming
+ *              their encoder.
  * Every map is h x w of the image given, values in [0, 1].
  *
  * Models: sc_saliency_model_load picks the kind from the file's
@@ -88,6 +93,8 @@ typedef struct sc_model_saliency_params {
     int target;                      /* classifiers: class index, -1 = the predicted class */
     float discard_ratio;             /* rollout: share of the smallest attention weights dropped
                                         per layer, [0, 1) (0: plain rollout) */
+    int rollout_cls;                 /* rollout: 0 = from the decoder's attention (word or
+                                        aggregate, as attention), 1 = from the class token */
 } sc_model_saliency_params;
 sc_model_saliency_params sc_model_saliency_default_params(void);
 

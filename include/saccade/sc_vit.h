@@ -106,6 +106,10 @@ sc_status sc_vit_backward(sc_vit *m, const float *dout, float *dx);
  * forward: out (G, G), the class token's attention over the patches. Needs a
  * class token. */
 sc_status sc_vit_rollout(const sc_vit *m, int b, float discard_ratio, float *out);
+/* The whole rollout matrix (T, T) of image b of the last eval forward
+ * (sc_attention_rollout_matrix): row t = how much each input token (class
+ * token first, if any, then the patches) contributes to output token t. */
+sc_status sc_vit_rollout_matrix(const sc_vit *m, int b, float discard_ratio, float *R);
 
 #ifdef __cplusplus
 }

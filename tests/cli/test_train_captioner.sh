@@ -114,20 +114,24 @@ check "vit caption json" 0 "$cli" caption --model "$v" --json "$src/assets/sampl
 expect_grep "vit caption encoder" "$tmp/out" '"encoder": "vit"'
 check "vit rollout" 0 "$cli" saliency "$src/assets/samples/scenes" --method rollout --model "$v" -o "$tmp/roll" --raw "$tmp/rollraw" --json
 check "vit rollout discard" 0 "$cli" saliency "$src/assets/samples/scenes" --method rollout --discard 0.9 --model "$v" -o "$tmp/roll9" --raw "$tmp/rollraw9"
+check "vit rollout from cls" 0 "$cli" saliency "$src/assets/samples/scenes" --method rollout --rollout-from cls --model "$v" -o "$tmp/rollc" --raw "$tmp/rollrawc"
 check "vit gradient" 0 "$cli" saliency "$src/assets/samples/scenes" --method gradient --model "$v" -o "$tmp/grad" --raw "$tmp/gradraw"
-"$py" - "$tmp/rollraw" "$tmp/rollraw9" "$tmp/gradraw" "$tmp/out" <<'PY' >"$tmp/py" 2>&1 && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL vit saliency maps:"; cat "$tmp/py"; }
+"$py" - "$tmp/rollraw" "$tmp/rollraw9" "$tmp/gradraw" "$tmp/rollrawc" <<'PY' >"$tmp/py" 2>&1 && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL vit saliency maps:"; cat "$tmp/py"; }
 import glob, os, sys
 import numpy as np
-r, r9, gr = (sorted(glob.glob(os.path.join(d, "*.npy"))) for d in sys.argv[1:4])
-assert len(r) >= 3 and len(r) == len(r9) == len(gr), (r, r9, gr)
-for f, f9, fg in zip(r, r9, gr):
+r, r9, gr, rc = (sorted(glob.glob(os.path.join(d, "*.npy"))) for d in sys.argv[1:5])
+assert len(r) >= 3 and len(r) == len(r9) == len(gr) == len(rc), (r, r9, gr, rc)
+for f, f9, fg, fc in zip(r, r9, gr, rc):
     assert ".rollout" in f and ".gradient" in fg, (f, fg)
-    a, b, g = np.load(f), np.load(f9), np.load(fg)
-    assert a.shape == b.shape == g.shape and a.min() == 0 and a.max() == 1, f
+    a, b, g, c = np.load(f), np.load(f9), np.load(fg), np.load(fc)
+    assert a.shape == b.shape == g.shape == c.shape and a.min() == 0 and a.max() == 1, f
+    assert np.abs(a - c).mean() > 1e-3, f   # decoder-driven and class-token rollouts differ
     assert np.abs(a - b).mean() > 1e-3, f   # discarding changes the map
     assert np.abs(a - g).mean() > 1e-3, f
 PY
-check "vit rollout with --word" 2 "$cli" saliency "$src/assets/samples/scenes" --method rollout --word red --model "$v" -o "$tmp/x"
+check "rollout from cls with --word" 2 "$cli" saliency "$src/assets/samples/scenes" --method rollout --rollout-from cls --word red --model "$v" -o "$tmp/x"
+check "bad --rollout-from" 2 "$cli" saliency "$src/assets/samples/scenes" --method rollout --rollout-from patches --model "$v" -o "$tmp/x"
+check "--rollout-from with attention" 2 "$cli" saliency "$src/assets/samples/scenes" --method attention --rollout-from cls --model "$v" -o "$tmp/x"
 check "--discard without rollout" 2 "$cli" saliency "$src/assets/samples/scenes" --method gradient --discard 0.5 --model "$v" -o "$tmp/x"
 check "--discard 1" 2 "$cli" saliency "$src/assets/samples/scenes" --method rollout --discard 1 --model "$v" -o "$tmp/x"
 

@@ -285,6 +285,9 @@ static void test_rollout_vs_numpy(void **state) {
     check("roll_", "out", out, FWD_RTOL, FWD_ATOL);
     SC_TEST_OK(sc_attention_rollout(nl, nh, gh, gw, a->data, 0.3f, out));
     check("roll_", "out_d30", out, FWD_RTOL, FWD_ATOL);
+    float R[13 * 13];
+    SC_TEST_OK(sc_attention_rollout_matrix(nl, nh, 13, a->data, 0.3f, R));
+    check("roll_", "matrix_d30", R, FWD_RTOL, FWD_ATOL);
     ld_free_all();
 }
 

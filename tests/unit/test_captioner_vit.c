@@ -177,14 +177,25 @@ static void test_save_load_layout_rollout(void **state) {
     float ra[16], rb[16];
     int gh = 0, gw = 0;
     SC_TEST_OK(sc_captioner_encode_batch(m2, img, 2, S, S, 0, f1));
-    SC_TEST_OK(sc_captioner_encoder_rollout(m2, 1, 0.5f, ra, &gh, &gw));
+    SC_TEST_OK(sc_captioner_encoder_rollout(m2, 1, 0.5f, NULL, ra, &gh, &gw));
     assert_int_equal(gh, 4);
     assert_int_equal(gw, 4);
     SC_TEST_OK(sc_vit_rollout(v, 1, 0.5f, rb));
     sc_test_assert_close("rollout", ra, rb, 16, 1e-6, 1e-7);
+    /* from the decoder's attention: a one-hot alpha on cell q gives patch q's row of R */
+    float R[17 * 17], alpha[16] = {0};
+    SC_TEST_OK(sc_vit_rollout_matrix(v, 1, 0.5f, R));
+    for (int q = 0; q < 16; q += 5) {
+        memset(alpha, 0, sizeof alpha);
+        alpha[q] = 1;
+        SC_TEST_OK(sc_captioner_encoder_rollout(m2, 1, 0.5f, alpha, ra, NULL, NULL));
+        sc_test_assert_close("rollout of a one-hot alpha", ra, R + (1 + q) * 17 + 1, 16, 1e-5,
+                             1e-7);
+    }
     /* a train-mode encode keeps no attention */
     SC_TEST_OK(sc_captioner_encode_batch(m2, img, 2, S, S, 1, f1));
-    assert_int_equal(sc_captioner_encoder_rollout(m2, 0, 0, ra, NULL, NULL), SC_ERR_INVALID_ARG);
+    assert_int_equal(sc_captioner_encoder_rollout(m2, 0, 0, NULL, ra, NULL, NULL),
+                     SC_ERR_INVALID_ARG);
     sc_vit_free(v);
     sc_safetensors_free(st);
 
@@ -245,7 +256,44 @@ static void test_create_errors(void **state) {
     m = make(4, 0, SC_VIT_POS_SINCOS);
     float img[3 * S * S] = {0}, f[16 * D], out[16];
     SC_TEST_OK(sc_captioner_encode(m, img, S, S, f));
-    assert_int_equal(sc_captioner_encoder_rollout(m, 0, 0, out, NULL, NULL), SC_ERR_UNSUPPORTED);
+    assert_int_equal(sc_captioner_encoder_rollout(m, 0, 0, NULL, out, NULL, NULL),
+                     SC_ERR_UNSUPPORTED);
+    sc_captioner_free(m);
+    /* grid 3 over 4x4 patches (bins [0,2), [1,3), [2,4) per axis): a cell's
+     * attention is shared by its 4 patches, then carried through R */
+    m = make(3, 0, SC_VIT_POS_SINCOS);
+    sc_test_fill_uniform(img, 3 * S * S, -1, 1, 4);
+    SC_TEST_OK(sc_captioner_encode(m, img, S, S, f));
+    float alpha[9], w[16] = {0}, R[16 * 16], expect[16] = {0};
+    sc_test_fill_uniform(alpha, 9, 0, 1, 5);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            for (int y = i; y < i + 2; y++)
+                for (int x = j; x < j + 2; x++) w[y * 4 + x] += alpha[i * 3 + j] / 4;
+    const sc_param *ep, *eb;
+    size_t ne, nb;
+    SC_TEST_OK(sc_captioner_encoder_params(m, &ep, &ne, &eb, &nb));
+    /* R from a bare sc_vit with the captioner's weights */
+    sc_vit_config vc2 = vit_cfg(0, SC_VIT_POS_SINCOS);
+    sc_rng r;
+    sc_rng_seed(&r, 1);
+    sc_vit *vit;
+    SC_TEST_OK(sc_vit_create(&vc2, "encoder.", &r, &vit));
+    const sc_param *vp;
+    size_t nv;
+    sc_vit_params(vit, &vp, &nv);
+    assert_int_equal(nv, ne);
+    for (size_t i = 0; i < nv; i++) memcpy(vp[i].param, ep[i].param, vp[i].n * sizeof(float));
+    const float *tok;
+    SC_TEST_OK(sc_vit_forward(vit, img, 1, 0, NULL, &tok));
+    SC_TEST_OK(sc_vit_rollout_matrix(vit, 0, 0, R));
+    for (int j = 0; j < 16; j++)
+        for (int p = 0; p < 16; p++) expect[j] += w[p] * R[p * 16 + j];
+    int gh = 0;
+    SC_TEST_OK(sc_captioner_encoder_rollout(m, 0, 0, alpha, out, &gh, NULL));
+    assert_int_equal(gh, 4);
+    sc_test_assert_close("pooled rollout", out, expect, 16, 1e-5, 1e-7);
+    sc_vit_free(vit);
     sc_captioner_free(m);
 }
 

@@ -43,7 +43,7 @@ void verb_saliency_help(FILE *out) {
             "                        [--alpha A] [--raw FILE|DIR] [--raw-format npy|png]\n"
             "                        [--panel] [--panel-size N] [--json] [--threads N]\n"
             "                        [--model M] [--word W] [--aggregate mean|max]\n"
-            "                        [--class K] [--discard R]\n\n"
+            "                        [--class K] [--discard R] [--rollout-from words|cls]\n\n"
             "Bottom-up or model-based saliency maps, blended onto each image as a heat map.\n"
             "--method   spectral     spectral residual, identical to OpenCV's\n"
             "                        StaticSaliencySpectralResidual (default)\n"
@@ -65,8 +65,10 @@ void verb_saliency_help(FILE *out) {
             "                        channels (captioners with a cnn or vit encoder,\n"
             "                        classifiers)\n"
             "           rollout      attention rollout (Abnar & Zuidema 2020) through a\n"
-            "                        captioner's ViT encoder: the class token's attention\n"
-            "                        over the patches, rolled out through the layers (e.g.\n"
+            "                        captioner's ViT encoder: the decoder's attention (for\n"
+            "                        --word, or --aggregate over the caption) carried back\n"
+            "                        through the ViT's layers to the image patches, or with\n"
+            "                        --rollout-from cls the class token's (e.g.\n"
             "                        assets/models/scenes-vit-captioner.safetensors)\n"
             "--model M  for the model methods: a captioner, classifier or ST-CNN\n"
             "           .safetensors, recognised by its config (e.g.\n"
@@ -74,10 +76,12 @@ void verb_saliency_help(FILE *out) {
             "           assets/" DEFAULT_MODEL "\n"
             "--word W   captioners: explain the first step of the generated caption that\n"
             "           produced W (an error names the caption when W is not in it)\n"
-            "--aggregate mean|max  attention without --word (default mean)\n"
+            "--aggregate mean|max  attention / rollout without --word (default mean)\n"
             "--class K  classifiers: explain class K (index or name; default: predicted)\n"
             "--discard R  rollout: drop the share R of smallest attention weights per layer\n"
             "           before rolling out (0 <= R < 1, default 0; vit-explain uses 0.9)\n"
+            "--rollout-from words|cls  rollout: from the decoder's attention (default) or\n"
+            "           from the ViT's class token\n"
             "-o OUT     a directory (created if missing): DIR/<name>.<method>.png per image\n"
             "           (<name>-2, -3, ... when names repeat), or OUT.png/.jpg for one image\n"
             "--colormap viridis (default), inferno, magma, jet, gray\n"
@@ -276,7 +280,8 @@ int verb_saliency(int argc, char **argv) {
     c.hp = sc_heatmap_default_params();
     c.raw_ext = ".npy";
     c.mp = sc_model_saliency_default_params();
-    const char *out = NULL, *threads = NULL, *model = NULL, *aggregate = NULL, *cls = NULL;
+    const char *out = NULL, *threads = NULL, *model = NULL, *aggregate = NULL, *cls = NULL,
+               *rollout_from = NULL;
     char model_path[4096];
     char **inputs = calloc((size_t)argc, sizeof *inputs);
     int ninputs = 0, only_positional = 0, rc = CLI_OK;
@@ -323,6 +328,12 @@ int verb_saliency(int argc, char **argv) {
                 c.mp.aggregate = SC_SAL_AGG_MAX;
             else
                 USAGE("--aggregate needs mean or max");
+        } else if (!strcmp(a, "--rollout-from")) {
+            rollout_from = more ? argv[++i] : "";
+            if (!strcmp(rollout_from, "cls"))
+                c.mp.rollout_cls = 1;
+            else if (strcmp(rollout_from, "words"))
+                USAGE("--rollout-from needs words or cls");
         } else if (!strcmp(a, "--discard")) {
             if (!more || !cli_parse_float(argv[++i], &c.mp.discard_ratio) ||
                 !(c.mp.discard_ratio >= 0 && c.mp.discard_ratio < 1))
@@ -372,12 +383,13 @@ int verb_saliency(int argc, char **argv) {
         USAGE("--model, --word, --aggregate and --class are for the model methods (attention, "
               "gradcam, gradient, rollout), not --method %s",
               METHODS[c.method].name);
-    if (aggregate && c.method != M_ATTENTION) USAGE("--aggregate is for --method attention");
+    if (aggregate && c.method != M_ATTENTION && c.method != M_ROLLOUT)
+        USAGE("--aggregate is for --method attention or rollout");
     if (aggregate && c.mp.word) USAGE("--aggregate and --word exclude each other");
     if (c.mp.discard_ratio > 0 && c.method != M_ROLLOUT) USAGE("--discard is for --method rollout");
-    if (c.mp.word && c.method == M_ROLLOUT)
-        USAGE("--word is not for --method rollout: rollout explains the encoder's class token, "
-              "not a word (use attention or gradcam)");
+    if (rollout_from && c.method != M_ROLLOUT) USAGE("--rollout-from is for --method rollout");
+    if (c.mp.rollout_cls && (c.mp.word || aggregate))
+        USAGE("--rollout-from cls explains the encoder's class token: no --word or --aggregate");
     if (needs_model) {
         if (!model) {
             if (sc_find_asset(DEFAULT_MODEL, model_path, sizeof model_path)) {

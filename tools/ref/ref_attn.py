@@ -198,7 +198,7 @@ with torch.no_grad():
 attn = np.stack(ws)  # (nl, nh, T, T)
 
 
-def rollout(attn, discard_ratio):
+def rollout(attn, discard_ratio, full=False):
     R = np.eye(T)
     for l in range(attn.shape[0]):
         A = attn[l].mean(axis=0)
@@ -211,9 +211,10 @@ def rollout(attn, discard_ratio):
         A = A + np.eye(T)
         A = A / A.sum(axis=-1, keepdims=True)
         R = A @ R
-    return R[0, 1:].reshape(gh, gw)
+    return R if full else R[0, 1:].reshape(gh, gw)
 
 
 save("roll_attn", attn)
 save("roll_out", rollout(attn, 0.0))
 save("roll_out_d30", rollout(attn, 0.3))
+save("roll_matrix_d30", rollout(attn, 0.3, full=True))
