@@ -6,10 +6,9 @@
 #   BUILD_DIR  defaults to build; N test scenes (default 200, seed 0, test split:
 #   items the models never saw); OUT work folder (default a fresh temporary one).
 #   The captioner is the shipped assets/models/scenes-captioner.safetensors
-#   unless $SACCADE_CAPTIONER names another; the ViT captioner (for
-#   rollout, attention and gradients through a ViT) is the shipped
-#   assets/models/scenes-vit-captioner.safetensors unless $SACCADE_VIT_CAPTIONER
-#   names another; the ST-CNN is
+#   unless $SACCADE_CAPTIONER names another; $SACCADE_VIT_CAPTIONER may name a
+#   captioner with a ViT encoder ('saccade train captioner --encoder vit') to
+#   add its rows (attention, rollout, gradient); the ST-CNN is
 #   assets/models/fashion-stn.safetensors (trained on single cluttered 60x60
 #   Fashion-MNIST items, not on scenes).
 #
@@ -27,7 +26,7 @@ out=${3:-$(mktemp -d "${TMPDIR:-/tmp}/salscenes.XXXXXX")}
 cli="$build/saccade"
 py=/usr/bin/python3
 cap=${SACCADE_CAPTIONER:-$root/assets/models/scenes-captioner.safetensors}
-vit=${SACCADE_VIT_CAPTIONER:-$root/assets/models/scenes-vit-captioner.safetensors}
+vit=${SACCADE_VIT_CAPTIONER:-}
 stn=$root/assets/models/fashion-stn.safetensors
 mkdir -p "$out"
 "$cli" data scenes --n "$n" --seed 0 --split test -o "$out/scenes" >/dev/null
@@ -64,17 +63,20 @@ run attention-mean --method attention --model "$cap"
 run attention-max --method attention --aggregate max --model "$cap"
 run gradcam-captioner --method gradcam --model "$cap"
 run gradient-captioner --method gradient --model "$cap"
-run attention-vit --method attention --model "$vit"
-run rollout-vit --method rollout --model "$vit"
-run rollout-vit-0.9 --method rollout --discard 0.9 --model "$vit"
-run gradient-vit --method gradient --model "$vit"
+vit_rows=
+if [ -n "$vit" ]; then
+  run attention-vit --method attention --model "$vit"
+  run rollout-vit --method rollout --model "$vit"
+  run rollout-vit-cls --method rollout --rollout-from cls --model "$vit"
+  run gradient-vit --method gradient --model "$vit"
+  vit_rows="attention-vit rollout-vit rollout-vit-cls gradient-vit"
+fi
 run gradcam-stn --method gradcam --model "$stn"
 run gradient-stn --method gradient --model "$stn"
 echo "| method | AUC-Judd | NSS | CC | SIM | KLD |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: |"
 for m in centre spectral spectral-hz pqft finegrained attention-mean attention-max \
-         gradcam-captioner gradient-captioner attention-vit rollout-vit rollout-vit-0.9 \
-         gradient-vit gradcam-stn gradient-stn; do
+         gradcam-captioner gradient-captioner $vit_rows gradcam-stn gradient-stn; do
   "$cli" eval saliency --pred-dir "$out/maps/$m" --fixations-dir "$out/masks" --json | tail -n 1 |
     "$py" -c "
 import json, sys
