@@ -22,6 +22,10 @@ void attn_sdpa_bwd(int B, int nh, int Lq, int Lk, int D, int Dv, const float *q,
                    const float *attn_drop, float dropout_p, const float *dout, int ldo,
                    const float *dattn, float *dq, float *dk, float *dv, float *scratch);
 
+/* a[j] = exp(a[j] - mx) for j < n (0 for -inf / far below mx), returns the
+ * sum; accurate to a few float ulps, vectorised. */
+float attn_exp_sum(float *a, int n, float mx);
+
 /* Run a kernel only while everything so far succeeded (`st` in scope). The
  * arguments are validated up front, so a failure here is a bug upstream. */
 #define ATTN_TRY(expr)                                                                             \

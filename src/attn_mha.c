@@ -12,6 +12,29 @@
 
 /* ---------------------------------------------------------------- SDPA core */
 
+/* Masked softmax of the score rows r0 <= r < r1 (row r: item (b, h) = r / Lq,
+ * query i = r % Lq) in place. */
+static void softmax_rows(float *attn, long long r0, long long r1, int nh, int Lq, int Lk,
+                         const uint8_t *attn_mask, const uint8_t *kpm) {
+    for (long long r = r0; r < r1; r++) {
+        const int b = (int)(r / ((long long)nh * Lq)), i = (int)(r % Lq);
+        float *a = attn + (size_t)r * Lk;
+        const uint8_t *am = attn_mask ? attn_mask + (size_t)i * Lk : NULL;
+        const uint8_t *km = kpm ? kpm + (size_t)b * Lk : NULL;
+        if (am || km)
+            for (int j = 0; j < Lk; j++)
+                if ((am && am[j]) || (km && km[j])) a[j] = -INFINITY;
+        float mx = -INFINITY;
+        for (int j = 0; j < Lk; j++) mx = a[j] > mx ? a[j] : mx;
+        if (mx == -INFINITY) { /* every key masked: zero weights (torch: NaN) */
+            memset(a, 0, (size_t)Lk * sizeof(float));
+            continue;
+        }
+        const float inv = 1.0f / attn_exp_sum(a, Lk, mx);
+        for (int j = 0; j < Lk; j++) a[j] *= inv;
+    }
+}
+
 void attn_sdpa_fwd(int B, int nh, int Lq, int Lk, int D, int Dv, const float *q, int ldq,
                    const float *k, int ldk, const float *v, int ldv, const uint8_t *attn_mask,
                    const uint8_t *kpm, float dropout_p, int drop, sc_rng *rng, float *out, int ldo,
@@ -19,48 +42,40 @@ void attn_sdpa_fwd(int B, int nh, int Lq, int Lk, int D, int Dv, const float *q,
     const float scale = 1.0f / sqrtf((float)D);
     const size_t LL = (size_t)Lq * Lk;
     const int nbh = B * nh;
-    for (int bh = 0; bh < nbh; bh++) {
-        int b = bh / nh, h = bh % nh;
-        sc_sgemm(SC_NO_TRANS, SC_TRANS, Lq, Lk, D, scale, q + (size_t)b * Lq * ldq + (size_t)h * D,
-                 ldq, k + (size_t)b * Lk * ldk + (size_t)h * D, ldk, 0.0f, attn + bh * LL, Lk);
-    }
     const long long rows = (long long)nbh * Lq;
+    /* On one thread, one head at a time (scores, softmax, product with V
+     * while the Lq x Lk block is in cache). With more, each phase for all
+     * heads: alternating BLAS and OpenMP threads per head makes them wait on
+     * each other. The arithmetic is the same either way. */
+    const int fused = sc_get_num_threads() <= 1;
+    const int step = fused ? 1 : nbh;
+    for (int h0 = 0; h0 < nbh; h0 += step) {
+        const int h1 = h0 + step;
+        for (int bh = h0; bh < h1; bh++) {
+            const int b = bh / nh, h = bh % nh;
+            sc_sgemm(SC_NO_TRANS, SC_TRANS, Lq, Lk, D, scale,
+                     q + (size_t)b * Lq * ldq + (size_t)h * D, ldq,
+                     k + (size_t)b * Lk * ldk + (size_t)h * D, ldk, 0.0f, attn + bh * LL, Lk);
+        }
+        if (fused) {
+            softmax_rows(attn, (long long)h0 * Lq, (long long)h1 * Lq, nh, Lq, Lk, attn_mask, kpm);
+        } else {
 #pragma omp parallel for schedule(static) PAR_IF(rows *Lk)
-    for (long long r = 0; r < rows; r++) {
-        int b = (int)(r / ((long long)nh * Lq)), i = (int)(r % Lq);
-        float *a = attn + (size_t)r * Lk;
-        const uint8_t *am = attn_mask ? attn_mask + (size_t)i * Lk : NULL;
-        const uint8_t *km = kpm ? kpm + (size_t)b * Lk : NULL;
-        float mx = -INFINITY;
-        for (int j = 0; j < Lk; j++) {
-            if ((am && am[j]) || (km && km[j])) a[j] = -INFINITY;
-            mx = a[j] > mx ? a[j] : mx;
+            for (long long r = 0; r < rows; r++)
+                softmax_rows(attn, r, r + 1, nh, Lq, Lk, attn_mask, kpm);
         }
-        if (mx == -INFINITY) { /* every key masked: zero weights (torch: NaN) */
-            memset(a, 0, (size_t)Lk * sizeof(float));
-            continue;
+        if (drop) {
+            const float ks = 1.0f / (1.0f - dropout_p);
+            for (size_t i = (size_t)h0 * LL; i < (size_t)h1 * LL; i++)
+                attn_drop[i] = sc_rng_uniform(rng) < dropout_p ? 0.0f : attn[i] * ks;
         }
-        float s = 0;
-        for (int j = 0; j < Lk; j++) {
-            a[j] = expf(a[j] - mx);
-            s += a[j];
+        const float *used = drop ? attn_drop : attn;
+        for (int bh = h0; bh < h1; bh++) {
+            const int b = bh / nh, h = bh % nh;
+            sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, Lq, Dv, Lk, 1.0f, used + bh * LL, Lk,
+                     v + (size_t)b * Lk * ldv + (size_t)h * Dv, ldv, 0.0f,
+                     out + (size_t)b * Lq * ldo + (size_t)h * Dv, ldo);
         }
-        float inv = 1.0f / s;
-        for (int j = 0; j < Lk; j++) a[j] *= inv;
-    }
-    const float *used = attn;
-    if (drop) {
-        const float ks = 1.0f / (1.0f - dropout_p);
-        size_t n = (size_t)nbh * LL;
-        for (size_t i = 0; i < n; i++)
-            attn_drop[i] = sc_rng_uniform(rng) < dropout_p ? 0.0f : attn[i] * ks;
-        used = attn_drop;
-    }
-    for (int bh = 0; bh < nbh; bh++) {
-        int b = bh / nh, h = bh % nh;
-        sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, Lq, Dv, Lk, 1.0f, used + bh * LL, Lk,
-                 v + (size_t)b * Lk * ldv + (size_t)h * Dv, ldv, 0.0f,
-                 out + (size_t)b * Lq * ldo + (size_t)h * Dv, ldo);
     }
 }
 
@@ -233,11 +248,37 @@ sc_status sc_mha_forward(const sc_mha_desc *d, const sc_mha_weights *w, const fl
     const int B = d->B, Lq = d->Lq, Lk = d->Lk, E = d->E, nh = d->num_heads, hd = E / nh;
     mha_cache m = mha_split(d, cache);
     const float *bi = w->in_proj_bias;
-    ATTN_TRY(sc_linear_forward(m.Q, query, w->in_proj_weight, bi, B * Lq, E, E));
-    ATTN_TRY(sc_linear_forward(m.K, key, w->in_proj_weight + (size_t)E * E, bi ? bi + E : NULL,
-                               B * Lk, E, E));
-    ATTN_TRY(sc_linear_forward(m.V, value, w->in_proj_weight + (size_t)2 * E * E,
-                               bi ? bi + 2 * E : NULL, B * Lk, E, E));
+    const size_t nq = (size_t)B * Lq * E;
+    if (query == key && key == value && Lq == Lk &&
+        (size_t)(m.attn - m.ctx) + (size_t)B * nh * Lq * Lk >= 3 * nq) {
+        /* self-attention: one product with the stacked (3E, E) weights into
+         * the ctx | attn part of the cache (not used yet), then split into
+         * Q, K, V adding the biases: one pass over the input instead of
+         * three */
+        float *qkv = m.ctx;
+        const long long M = (long long)B * Lq;
+        sc_sgemm(SC_NO_TRANS, SC_TRANS, (int)M, 3 * E, E, 1.0f, query, E, w->in_proj_weight, E,
+                 0.0f, qkv, 3 * E);
+#pragma omp parallel for schedule(static) PAR_IF(M * 3 * E)
+        for (long long r = 0; r < M; r++) {
+            const float *src = qkv + (size_t)r * 3 * E;
+            float *dst[3] = {m.Q + (size_t)r * E, m.K + (size_t)r * E, m.V + (size_t)r * E};
+            for (int part = 0; part < 3; part++) {
+                const float *sp = src + (size_t)part * E, *bp = bi ? bi + (size_t)part * E : NULL;
+                float *dp = dst[part];
+                if (bp)
+                    for (int j = 0; j < E; j++) dp[j] = sp[j] + bp[j];
+                else
+                    memcpy(dp, sp, (size_t)E * sizeof(float));
+            }
+        }
+    } else {
+        ATTN_TRY(sc_linear_forward(m.Q, query, w->in_proj_weight, bi, B * Lq, E, E));
+        ATTN_TRY(sc_linear_forward(m.K, key, w->in_proj_weight + (size_t)E * E, bi ? bi + E : NULL,
+                                   B * Lk, E, E));
+        ATTN_TRY(sc_linear_forward(m.V, value, w->in_proj_weight + (size_t)2 * E * E,
+                                   bi ? bi + 2 * E : NULL, B * Lk, E, E));
+    }
     attn_sdpa_fwd(B, nh, Lq, Lk, hd, hd, m.Q, E, m.K, E, m.V, E, attn_mask, key_padding_mask,
                   d->dropout_p, drop, rng, m.ctx, E, m.attn, m.attn_drop);
     ATTN_TRY(sc_linear_forward(out, m.ctx, w->out_proj_weight, w->out_proj_bias, B * Lq, E, E));

@@ -170,6 +170,12 @@ static void test_mha_self_masked_per_head_parity(void **state) {
     mha_case("mhas_", 1, 1, 0);
 }
 
+/* long enough for the fused Q/K/V projection path of sc_mha_forward */
+static void test_mha_self_fused_qkv_parity(void **state) {
+    (void)state;
+    mha_case("mhaf_", 1, 1, 0);
+}
+
 static void test_mha_cross_averaged_parity(void **state) {
     (void)state;
     mha_case("mhac_", 0, 0, 1);
@@ -296,6 +302,7 @@ int main(void) {
         cmocka_unit_test(test_additive_relu_tutorial_parity),
         cmocka_unit_test(test_additive_tanh_parity),
         cmocka_unit_test(test_mha_self_masked_per_head_parity),
+        cmocka_unit_test(test_mha_self_fused_qkv_parity),
         cmocka_unit_test(test_mha_cross_averaged_parity),
         cmocka_unit_test(test_tel_post_norm_relu_parity),
         cmocka_unit_test(test_tel_pre_norm_gelu_parity),

@@ -118,6 +118,8 @@ def mha_case(name, B, Lq, Lk, E, nh, self_attn, masks, average):
 
 mha_case("mhas", 2, 5, 5, 8, 2, True, True, False)
 mha_case("mhac", 2, 4, 6, 12, 3, False, False, True)
+# long enough (nh * L >= 2 E) for the fused QKV projection of self-attention
+mha_case("mhaf", 2, 9, 9, 8, 2, True, True, False)
 
 # ---------------------------------------------------------------- transformer encoder layer
 def tel_case(name, norm_first, act, masks, train):
