@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <cJSON.h>
 #include "sc_internal.h"
+#include "saccade/sc_optim.h"
 #include "saccade/sc_safetensors.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -1117,4 +1118,25 @@ sc_status sc_st_writer_write(sc_st_writer *w, const char *path) {
         return s;
     }
     return sc_atomic_commit(&af);
+}
+
+sc_status sc_st_check_known_tensors(sc_safetensors *st, const char *path, const char *prefix,
+                                    const sc_param *a, size_t na, const sc_param *b, size_t nb,
+                                    const char *what) {
+    const size_t pl = strlen(prefix), sl = strlen(".num_batches_tracked");
+    for (size_t i = 0; i < sc_safetensors_count(st); i++) {
+        sc_st_tensor_info info;
+        sc_status s = sc_safetensors_info(st, i, &info);
+        if (s) return s;
+        if (strncmp(info.name, prefix, pl) != 0) continue;
+        int known = 0;
+        for (size_t k = 0; k < na && !known; k++) known = !strcmp(a[k].name, info.name);
+        for (size_t k = 0; k < nb && !known; k++) known = !strcmp(b[k].name, info.name);
+        size_t ln = strlen(info.name);
+        if (ln >= sl && !strcmp(info.name + ln - sl, ".num_batches_tracked")) known = 1;
+        if (!known)
+            return sc_set_error(SC_ERR_FORMAT, "%s: tensor %s is not part of %s", path, info.name,
+                                what);
+    }
+    return SC_OK;
 }

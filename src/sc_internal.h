@@ -23,4 +23,14 @@ static inline int sc_add_size(size_t a, size_t b, size_t *out) {
     return __builtin_add_overflow(a, b, out);
 }
 
+/* Every tensor of st whose name starts with prefix must be one of the given
+ * parameters or buffers (PyTorch's "*.num_batches_tracked" excepted);
+ * otherwise SC_ERR_FORMAT "<path>: tensor X is not part of <what>". For model
+ * loaders that refuse stray tensors (a typo must not be silently ignored). */
+struct sc_safetensors;
+struct sc_param;
+sc_status sc_st_check_known_tensors(struct sc_safetensors *st, const char *path, const char *prefix,
+                                    const struct sc_param *a, size_t na, const struct sc_param *b,
+                                    size_t nb, const char *what);
+
 #endif

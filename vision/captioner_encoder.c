@@ -98,26 +98,6 @@ static sc_status check_vit_dims(const sc_captioner_config *c, const sc_vit_confi
     return SC_OK;
 }
 
-/* Every "encoder.*" tensor of the file must be one of the encoder's. */
-static sc_status check_encoder_tensors(sc_safetensors *st, const char *path, const sc_param *pl,
-                                       size_t np, const sc_param *bl, size_t nb) {
-    for (size_t i = 0; i < sc_safetensors_count(st); i++) {
-        sc_st_tensor_info info;
-        sc_status s = sc_safetensors_info(st, i, &info);
-        if (s) return s;
-        if (strncmp(info.name, "encoder.", 8) != 0) continue;
-        int known = 0;
-        for (size_t k = 0; k < np; k++) known |= !strcmp(pl[k].name, info.name);
-        for (size_t k = 0; k < nb; k++) known |= !strcmp(bl[k].name, info.name);
-        size_t ln = strlen(info.name), sl = strlen(".num_batches_tracked");
-        if (ln >= sl && !strcmp(info.name + ln - sl, ".num_batches_tracked")) known = 1;
-        if (!known)
-            return sc_set_error(SC_ERR_FORMAT, "%s: tensor %s is not part of the encoder", path,
-                                info.name);
-    }
-    return SC_OK;
-}
-
 sc_status sc_cap_encoder_load(sc_captioner *m, sc_safetensors *st, const char *path) {
     m->enc = NULL;
     struct sc_encoder_impl *e = sc_calloc(1, sizeof *e);
@@ -171,7 +151,9 @@ sc_status sc_cap_encoder_load(sc_captioner *m, sc_safetensors *st, const char *p
         size_t np, nb;
         sc_cnn_params(e->cnn, &pl, &np);
         sc_cnn_buffers(e->cnn, &bl, &nb);
-        if ((s = check_encoder_tensors(st, path, pl, np, bl, nb))) goto fail;
+        if ((s = sc_st_check_known_tensors(st, path, "encoder.", pl, np, bl, nb,
+                                           "the cnn encoder")))
+            goto fail;
     } else if (m->cfg.encoder == SC_CAP_ENC_VIT) {
         const char *ej = sc_safetensors_metadata(st, "saccade.encoder");
         sc_vit_config vc;
@@ -193,7 +175,9 @@ sc_status sc_cap_encoder_load(sc_captioner *m, sc_safetensors *st, const char *p
         const sc_param *pl;
         size_t np;
         sc_vit_params(e->vit, &pl, &np);
-        if ((s = check_encoder_tensors(st, path, pl, np, NULL, 0))) goto fail;
+        if ((s = sc_st_check_known_tensors(st, path, "encoder.", pl, np, NULL, 0,
+                                           "the vit encoder")))
+            goto fail;
     } else {
         sc_free(e);
         return SC_OK;

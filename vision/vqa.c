@@ -1043,28 +1043,13 @@ sc_status sc_vqa_ask(sc_vqa_model *m, const char *question, int top_k, sc_vqa_an
 
 /* ------------------------------------------------------------ pretrained encoder */
 
-/* Every encoder.* tensor of st must be a parameter or buffer of cnn (PyTorch's
- * num_batches_tracked excepted). */
+/* Every encoder.* tensor of st must be a parameter or buffer of cnn. */
 static sc_status check_encoder_tensors(sc_safetensors *st, const sc_cnn *cnn, const char *path) {
     const sc_param *pl, *bl;
     size_t np, nb;
     sc_cnn_params(cnn, &pl, &np);
     sc_cnn_buffers(cnn, &bl, &nb);
-    for (size_t i = 0; i < sc_safetensors_count(st); i++) {
-        sc_st_tensor_info info;
-        sc_status s = sc_safetensors_info(st, i, &info);
-        if (s) return s;
-        if (strncmp(info.name, "encoder.", 8) != 0) continue;
-        int known = 0;
-        for (size_t k = 0; k < np; k++) known |= !strcmp(pl[k].name, info.name);
-        for (size_t k = 0; k < nb; k++) known |= !strcmp(bl[k].name, info.name);
-        size_t ln = strlen(info.name), sl = strlen(".num_batches_tracked");
-        if (ln >= sl && !strcmp(info.name + ln - sl, ".num_batches_tracked")) known = 1;
-        if (!known)
-            return sc_set_error(SC_ERR_FORMAT, "%s: tensor %s is not part of its cnn encoder", path,
-                                info.name);
-    }
-    return SC_OK;
+    return sc_st_check_known_tensors(st, path, "encoder.", pl, np, bl, nb, "its cnn encoder");
 }
 
 static int json_floats3(cJSON *a, float out[3]) {
