@@ -189,33 +189,38 @@ fail:
     return s;
 }
 
-sc_status sc_captioner_create_cnn(const sc_captioner_config *config, const sc_cnn_config *cnn,
-                                  const sc_vocab *vocab, uint64_t seed, sc_captioner **out) {
-    if (!out) return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_create_cnn: out is NULL");
+/* A new decoder (sc_captioner_create) with a fresh trainable encoder of kind
+ * (cnn: enc is an sc_cnn_config, vit: an sc_vit_config). */
+static sc_status create_with_encoder(const char *fn, const sc_captioner_config *config,
+                                     const void *enc, sc_cap_encoder_kind kind,
+                                     const sc_vocab *vocab, uint64_t seed, sc_captioner **out) {
+    const char *name = kind == SC_CAP_ENC_CNN ? "cnn" : "vit";
+    if (!out) return sc_set_error(SC_ERR_INVALID_ARG, "%s: out is NULL", fn);
     *out = NULL;
-    if (!config || !cnn)
-        return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_create_cnn: NULL config");
-    if (config->encoder != SC_CAP_ENC_CNN)
-        return sc_set_error(SC_ERR_INVALID_ARG,
-                            "sc_captioner_create_cnn: config encoder must be \"cnn\"");
-    sc_status s = check_cnn_dims(config, cnn);
+    if (!config || !enc) return sc_set_error(SC_ERR_INVALID_ARG, "%s: NULL config", fn);
+    if (config->encoder != kind)
+        return sc_set_error(SC_ERR_INVALID_ARG, "%s: config encoder must be \"%s\"", fn, name);
+    sc_status s =
+        kind == SC_CAP_ENC_CNN ? check_cnn_dims(config, enc) : check_vit_dims(config, enc);
     if (s) return s;
     sc_captioner_config fc = *config;
     fc.encoder = SC_CAP_ENC_FEATURES;
     sc_captioner *m = NULL;
     if ((s = sc_captioner_create(&fc, vocab, seed, &m))) return s;
-    m->cfg.encoder = SC_CAP_ENC_CNN;
-    if (!m->cfg.encoder_arch[0]) snprintf(m->cfg.encoder_arch, sizeof m->cfg.encoder_arch, "cnn");
+    m->cfg.encoder = kind;
+    if (!m->cfg.encoder_arch[0])
+        snprintf(m->cfg.encoder_arch, sizeof m->cfg.encoder_arch, "%s", name);
     struct sc_encoder_impl *e = sc_calloc(1, sizeof *e);
     if (!e) {
         sc_captioner_free(m);
         return SC_ERR_NOMEM;
     }
-    e->kind = SC_CAP_ENC_CNN;
+    e->kind = kind;
     m->enc = e;
-    sc_rng r;
-    sc_rng_seed(&r, seed ^ 0x9e3779b97f4a7c15ull); /* a stream apart from the decoder's */
-    if ((s = sc_cnn_create(cnn, "encoder.", &r, &e->cnn))) {
+    sc_rng_seed(&e->rng, seed ^ 0x9e3779b97f4a7c15ull); /* a stream apart from the decoder's */
+    s = kind == SC_CAP_ENC_CNN ? sc_cnn_create(enc, "encoder.", &e->rng, &e->cnn)
+                               : sc_vit_create(enc, "encoder.", &e->rng, &e->vit);
+    if (s) {
         sc_captioner_free(m);
         return s;
     }
@@ -223,37 +228,16 @@ sc_status sc_captioner_create_cnn(const sc_captioner_config *config, const sc_cn
     return SC_OK;
 }
 
+sc_status sc_captioner_create_cnn(const sc_captioner_config *config, const sc_cnn_config *cnn,
+                                  const sc_vocab *vocab, uint64_t seed, sc_captioner **out) {
+    return create_with_encoder("sc_captioner_create_cnn", config, cnn, SC_CAP_ENC_CNN, vocab, seed,
+                               out);
+}
+
 sc_status sc_captioner_create_vit(const sc_captioner_config *config, const sc_vit_config *vit,
                                   const sc_vocab *vocab, uint64_t seed, sc_captioner **out) {
-    if (!out) return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_create_vit: out is NULL");
-    *out = NULL;
-    if (!config || !vit)
-        return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_create_vit: NULL config");
-    if (config->encoder != SC_CAP_ENC_VIT)
-        return sc_set_error(SC_ERR_INVALID_ARG,
-                            "sc_captioner_create_vit: config encoder must be \"vit\"");
-    sc_status s = check_vit_dims(config, vit);
-    if (s) return s;
-    sc_captioner_config fc = *config;
-    fc.encoder = SC_CAP_ENC_FEATURES;
-    sc_captioner *m = NULL;
-    if ((s = sc_captioner_create(&fc, vocab, seed, &m))) return s;
-    m->cfg.encoder = SC_CAP_ENC_VIT;
-    if (!m->cfg.encoder_arch[0]) snprintf(m->cfg.encoder_arch, sizeof m->cfg.encoder_arch, "vit");
-    struct sc_encoder_impl *e = sc_calloc(1, sizeof *e);
-    if (!e) {
-        sc_captioner_free(m);
-        return SC_ERR_NOMEM;
-    }
-    e->kind = SC_CAP_ENC_VIT;
-    m->enc = e;
-    sc_rng_seed(&e->rng, seed ^ 0x9e3779b97f4a7c15ull); /* a stream apart from the decoder's */
-    if ((s = sc_vit_create(vit, "encoder.", &e->rng, &e->vit))) {
-        sc_captioner_free(m);
-        return s;
-    }
-    *out = m;
-    return SC_OK;
+    return create_with_encoder("sc_captioner_create_vit", config, vit, SC_CAP_ENC_VIT, vocab, seed,
+                               out);
 }
 
 sc_status sc_captioner_encoder_params(sc_captioner *m, const sc_param **params, size_t *n,

@@ -168,3 +168,16 @@ double sc_test_dot(const float *a, const float *b, size_t n) {
     for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
     return s;
 }
+
+void sc_test_close_to_npy(const char *what, const float *a, const sc_npy *ref, double rtol,
+                          double atol) {
+    size_t n = 1;
+    for (int i = 0; i < ref->ndim; i++) n *= (size_t)ref->shape[i];
+    sc_test_assert_close(what, a, ref->data, n, rtol, atol);
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < n; i++) {
+        worst = fmax(worst, fabs((double)a[i] - ref->data[i]));
+        scale = fmax(scale, fabs((double)ref->data[i]));
+    }
+    printf("  %-48s max |err| %.2e (max |ref| %.2e)\n", what, worst, scale);
+}

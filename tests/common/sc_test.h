@@ -42,6 +42,10 @@ double sc_test_dot(const float *a, const float *b, size_t n);
 
 /* Load dir/name.npy or fail the test. */
 sc_npy sc_test_npy(const char *dir, const char *name);
+/* sc_test_assert_close of a against all of ref's values, then print the
+ * largest absolute error and the largest |ref| (for the test log). */
+void sc_test_close_to_npy(const char *what, const float *a, const sc_npy *ref, double rtol,
+                          double atol);
 
 /* |a - b| <= atol + rtol * |b| elementwise; on failure reports the worst
  * element and fails the test. Returns the max relative error seen. */

@@ -35,15 +35,7 @@ static sc_npy npy(const char *case_, const char *name) {
 }
 
 static void close_to(const char *what, const float *a, const sc_npy *ref) {
-    size_t n = 1;
-    for (int i = 0; i < ref->ndim; i++) n *= (size_t)ref->shape[i];
-    sc_test_assert_close(what, a, ref->data, n, RTOL, ATOL);
-    double worst = 0, scale = 0;
-    for (size_t i = 0; i < n; i++) {
-        worst = fmax(worst, fabs((double)a[i] - ref->data[i]));
-        scale = fmax(scale, fabs((double)ref->data[i]));
-    }
-    printf("  %-44s max |err| %.2e (max |ref| %.2e)\n", what, worst, scale);
+    sc_test_close_to_npy(what, a, ref, RTOL, ATOL);
 }
 
 /* Compare the grads of `params` (names as in PyTorch, minus `strip`). */

@@ -42,14 +42,7 @@ static size_t numel(const sc_npy *a) {
 }
 
 static void close_to(const char *what, const float *a, const sc_npy *ref) {
-    size_t n = numel(ref);
-    sc_test_assert_close(what, a, ref->data, n, RTOL, ATOL);
-    double worst = 0, scale = 0;
-    for (size_t i = 0; i < n; i++) {
-        worst = fmax(worst, fabs((double)a[i] - ref->data[i]));
-        scale = fmax(scale, fabs((double)ref->data[i]));
-    }
-    printf("  %-48s max |err| %.2e (max |ref| %.2e)\n", what, worst, scale);
+    sc_test_close_to_npy(what, a, ref, RTOL, ATOL);
 }
 
 static void check_case(const char *cs, int has_cls) {
