@@ -100,8 +100,7 @@ static void blas_load(void) {
     if (!B.handle) {
         B.status = SC_ERR_UNSUPPORTED;
         snprintf(B.error, sizeof B.error,
-                 "cannot load OpenBLAS (libopenblas.so.0): %s; install libopenblas0",
-                 dlerror());
+                 "cannot load OpenBLAS (libopenblas.so.0): %s; install libopenblas0", dlerror());
         return;
     }
     B.sgemm = (sgemm_fn)dlsym(B.handle, "cblas_sgemm");
@@ -135,6 +134,18 @@ sc_status sc_blas_get_info(sc_blas_info *info) {
 void sc_blas_set_threads_internal(int n) {
     B.pending_threads = n;
     if (B.set_threads) B.set_threads(n);
+}
+
+int sc_blas_serial_begin(void) {
+    pthread_once(&B.once, blas_load);
+    if (B.status || !B.set_threads || !B.get_threads) return 1;
+    const int prev = B.get_threads();
+    if (prev != 1) B.set_threads(1);
+    return prev;
+}
+
+void sc_blas_serial_end(int prev) {
+    if (prev > 1 && B.set_threads) B.set_threads(prev);
 }
 
 /* Correct but slow fallback used only when OpenBLAS cannot be loaded (the

@@ -23,4 +23,10 @@ static inline int sc_add_size(size_t a, size_t b, size_t *out) {
     return __builtin_add_overflow(a, b, out);
 }
 
+/* OpenBLAS single-threaded around a parallel region of our own whose
+ * threads call sc_sgemm on their share (blas.c): returns the previous thread
+ * count, which sc_blas_serial_end restores. */
+int sc_blas_serial_begin(void);
+void sc_blas_serial_end(int prev);
+
 #endif
