@@ -29,4 +29,14 @@ static inline int sc_add_size(size_t a, size_t b, size_t *out) {
 int sc_blas_serial_begin(void);
 void sc_blas_serial_end(int prev);
 
+/* Fork-join (par.c): runs fn(arg, tid, nt) for tid 0..nt-1, tid 0 in the
+ * calling thread, the others on a persistent pool whose waits yield the CPU
+ * (robust when the machine is busy, unlike OpenMP's spinning). Returns when
+ * all are done. With nt <= 1, or when the pool is busy (another thread's job,
+ * or called from inside a job), runs fn(arg, 0, 1) in the caller. */
+typedef void (*sc_par_fn)(void *arg, int tid, int nt);
+void sc_par_run(int nt, sc_par_fn fn, void *arg);
+/* [*a, *b): share tid of nt of n items, boundaries on multiples of align. */
+void sc_par_share(int n, int align, int tid, int nt, int *a, int *b);
+
 #endif

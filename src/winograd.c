@@ -10,7 +10,7 @@
  * reads the planes of M the same way and interleaves the m phases of each
  * output row while adding bias / residual and applying ReLU.
  *
- * Threads (OpenMP): the input transform is split by channel, the A*A
+ * Threads (sc_par_run): the input transform is split by channel, the A*A
  * products by plane (each one sc_sgemm with OpenBLAS single-threaded), the
  * output transform by output channel; every value is computed by one thread
  * in a fixed order, so results do not depend on the thread count. */
@@ -20,9 +20,6 @@
 #include "saccade/sc_winograd.h"
 #include "saccade/sc_blas.h"
 #include "sc_internal.h"
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define RS restrict
 #define INL static inline __attribute__((always_inline))
@@ -317,24 +314,48 @@ static void out_channel(const wplan *P, const float *M, int oc, float bb, const 
         out_channel_m(P, 2, M, oc, bb, r, relu, o, rb);
 }
 
-/* One image: the three stages split between the threads of the enclosing
- * parallel region (or run whole without one): channels of the input
+/* One image in three fork-joins (sc_par_run): channels of the input
  * transform, whole products (planes), channels of the output transform. */
-static void one_image(const wplan *P, const float *U, const float *bias, const float *x,
-                      const float *res, int relu, float *out, float *ws, float *rb) {
-    const int C = P->C, OC = P->OC, AA = P->AA, T = P->T;
-    const size_t HW = (size_t)P->H * P->W, plane = (size_t)OC * C;
-    float *V = ws, *M = ws + (size_t)AA * P->VT;
-#pragma omp for schedule(static)
-    for (int ch = 0; ch < C; ch++) in_channel(P, x + (size_t)ch * HW, ch, V, rb);
-#pragma omp for schedule(static)
-    for (int xi = 0; xi < AA; xi++)
-        sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, OC, T, C, 1.0f, U + xi * plane, C, V + xi * P->VT, T,
-                 0.0f, M + xi * P->MT, T);
-#pragma omp for schedule(static)
-    for (int oc = 0; oc < OC; oc++)
-        out_channel(P, M, oc, bias ? bias[oc] : 0.0f, res ? res + (size_t)oc * HW : NULL, relu,
-                    out + (size_t)oc * HW, rb);
+typedef struct wjob {
+    const wplan *P;
+    const float *U, *bias, *x, *res;
+    float *out, *V, *M, *heap; /* heap: row buffers (rbn per thread) or NULL */
+    size_t rbn;
+    int relu;
+} wjob;
+
+static void stage_in(void *arg, int tid, int nt) {
+    const wjob *j = arg;
+    const wplan *P = j->P;
+    float stack[ROW_STACK], *rb = j->heap ? j->heap + (size_t)tid * j->rbn : stack;
+    const size_t HW = (size_t)P->H * P->W;
+    int c0, c1;
+    sc_par_share(P->C, 1, tid, nt, &c0, &c1);
+    for (int ch = c0; ch < c1; ch++) in_channel(P, j->x + (size_t)ch * HW, ch, j->V, rb);
+}
+
+static void stage_prod(void *arg, int tid, int nt) {
+    const wjob *j = arg;
+    const wplan *P = j->P;
+    const size_t plane = (size_t)P->OC * P->C;
+    int x0, x1;
+    sc_par_share(P->AA, 1, tid, nt, &x0, &x1);
+    for (int xi = x0; xi < x1; xi++)
+        sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, P->OC, P->T, P->C, 1.0f, j->U + xi * plane, P->C,
+                 j->V + xi * P->VT, P->T, 0.0f, j->M + xi * P->MT, P->T);
+}
+
+static void stage_out(void *arg, int tid, int nt) {
+    const wjob *j = arg;
+    const wplan *P = j->P;
+    float stack[ROW_STACK], *rb = j->heap ? j->heap + (size_t)tid * j->rbn : stack;
+    const size_t HW = (size_t)P->H * P->W;
+    int o0, o1;
+    sc_par_share(P->OC, 1, tid, nt, &o0, &o1);
+    for (int oc = o0; oc < o1; oc++)
+        out_channel(P, j->M, oc, j->bias ? j->bias[oc] : 0.0f,
+                    j->res ? j->res + (size_t)oc * HW : NULL, j->relu, j->out + (size_t)oc * HW,
+                    rb);
 }
 
 sc_status sc_winograd_conv3x3(int m, const float *U, const float *bias, const float *x, int N,
@@ -361,36 +382,26 @@ sc_status sc_winograd_conv3x3(int m, const float *U, const float *bias, const fl
     P.m = m, P.A = m + 2, P.AA = P.A * P.A, P.C = C, P.OC = OC, P.H = H, P.W = W;
     P.TH = (H + m - 1) / m, P.TW = (W + m - 1) / m, P.T = P.TH * P.TW, P.Q = P.TW + 1;
     P.VT = (size_t)C * P.T + PLANE_PAD, P.MT = (size_t)OC * P.T + PLANE_PAD;
-    /* threads: whole stages split between them (see one_image), each product
+    /* threads: whole stages split between them (see wjob), each product
      * single-threaded; OpenBLAS's own threads are off meanwhile. */
-    int nt = sc_get_num_threads();
-#ifdef _OPENMP
-    if (omp_in_parallel()) nt = 1;
-#endif
-    nt = SC_MAX(1, SC_MIN(nt, 256));
+    const int nt = SC_MAX(1, SC_MIN(sc_get_num_threads(), 64));
     /* row buffers per thread: input D, S: 2 A m (TW + 1); output S2 m A TW + Y m TW + row m TW */
     const size_t rbn =
         SC_MAX((size_t)2 * P.A * m * (P.TW + 1), (size_t)m * (P.A + 2) * (size_t)P.TW);
-    float *heap = NULL;
+    wjob j = {&P, U, bias, NULL, NULL, NULL, ws, ws + (size_t)P.AA * P.VT, NULL, rbn, relu != 0};
     if (rbn > ROW_STACK) {
         size_t hb;
-        if (sc_mul_size(rbn * sizeof(float), (size_t)nt, &hb) || !(heap = sc_malloc(hb)))
+        if (sc_mul_size(rbn * sizeof(float), (size_t)nt, &hb) || !(j.heap = sc_malloc(hb)))
             return sc_set_error(SC_ERR_NOMEM, "%s: no memory for row buffers (W %d)", fn, W);
     }
     const int prev = nt > 1 ? sc_blas_serial_begin() : 1;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        float stack[ROW_STACK];
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
-        float *rb = heap ? heap + (size_t)tid * rbn : stack;
-        for (int n = 0; n < N; n++)
-            one_image(&P, U, bias, x + n * img_in, res ? res + n * img_out : NULL, relu != 0,
-                      out + n * img_out, ws, rb);
+    for (int n = 0; n < N; n++) {
+        j.x = x + n * img_in, j.res = res ? res + n * img_out : NULL, j.out = out + n * img_out;
+        sc_par_run(nt, stage_in, &j);
+        sc_par_run(nt, stage_prod, &j);
+        sc_par_run(nt, stage_out, &j);
     }
     if (nt > 1) sc_blas_serial_end(prev);
-    sc_free(heap);
+    sc_free(j.heap);
     return SC_OK;
 }

@@ -10,15 +10,16 @@
  * there are fewer, im2col where there are too few (see pick_wino); the
  * transformed weights are made at plan time for the convs that use them.
  *
- * Threads (OpenMP, sc_get_num_threads()): each conv is one parallel region
- * in which every thread multiplies its share of the product (output
+ * Threads (sc_par_run, sc_get_num_threads() of them): each conv is one or
+ * a few fork-joins in which every thread multiplies its share of the product (output
  * channels when the weights are the bigger operand, else pixel columns) by
  * its own single-threaded sc_sgemm and runs the epilogue on that share while
  * it is in cache; im2col is split by input channel, Winograd by stage (see
  * src/winograd.c). OpenBLAS's own threads are off during the forward: on
  * ResNet's small products (layer3/4) the split is faster than OpenBLAS's
  * threading (tools/bench/resnet.sh), and with one pool there is no fight
- * between OpenMP's and OpenBLAS's idle threads. Results are deterministic
+ * between two pools' idle threads (sc_par_run's waits yield the CPU, so a
+ * busy machine slows the forward down gracefully). Results are deterministic
  * for a fixed thread count. Images of a batch are processed one after the
  * other with single-image buffers, so the arena does not grow with N. */
 #include <cJSON.h>
@@ -33,9 +34,6 @@
 #include "saccade/sc_tensor.h"
 #include "saccade/sc_winograd.h"
 #include "sc_internal.h"
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 typedef struct rconv {
     int C, OC, K, stride, pad;
@@ -620,14 +618,12 @@ sc_status sc_resnet_plan(sc_resnet *m, int N, int H, int W) {
 /* ---------------------------------------------------------------- kernels */
 
 /* x (C, H, W) -> col (C*K*K, (oh1-oh0)*OW) for output rows [oh0, oh1), row
- * (c K + kh) K + kw; channels split between the threads of the enclosing
- * region (orphaned omp for, with its barrier at the end). */
+ * (c K + kh) K + kw; channels [c0, c1) only. */
 static void im2col(const rconv *c, const float *x, int H, int W, int oh0, int oh1, int OW,
-                   float *col) {
+                   float *col, int c0, int c1) {
     const int K = c->K, s = c->stride, p = c->pad;
     const size_t OHW = (size_t)(oh1 - oh0) * OW;
-#pragma omp for schedule(static)
-    for (int ch = 0; ch < c->C; ch++) {
+    for (int ch = c0; ch < c1; ch++) {
         const float *xc = x + (size_t)ch * H * W;
         for (int kh = 0; kh < K; kh++)
             for (int kw = 0; kw < K; kw++) {
@@ -684,32 +680,39 @@ static void epilogue(float *out, size_t ld, const float *b, const float *res, in
     }
 }
 
-/* [*a, *b): share tid of nt of n, boundaries on multiples of 16. */
-static void split16(int n, int tid, int nt, int *a, int *b) {
-    const long units = (n + 15) / 16;
-    *a = (int)SC_MIN((long)n, units * tid / nt * 16);
-    *b = (int)SC_MIN((long)n, units * (tid + 1) / nt * 16);
-}
+/* One conv's job for sc_par_run: out (M x N, ld) = w (M x Kd) @ B (Kd x N,
+ * ldb) then the epilogue, for output columns from col0 of out and res; or
+ * (im2col set) the im2col of output rows [oh0, oh1) into col. */
+typedef struct cjob {
+    const rconv *c;
+    const float *x, *res, *bm;
+    float *out, *col;
+    int H, W, OW, oh0, oh1, im2col, relu, M, N, Kd, ldb;
+    size_t ld, col0;
+} cjob;
 
-/* This thread's share of out (M x N, ld) = w (M x Kd) @ B (Kd x N, ldb):
- * output rows when the weights are at least as big as B (each thread then
- * reads only its rows of the weights), else columns; then the epilogue on
- * that share. col0 offsets the columns of out, res and the epilogue. */
-static void gemm_share(const float *w, const float *bm, int ldb, int M, int N, int Kd, float *out,
-                       size_t ld, size_t col0, const float *bias, const float *res, int relu) {
-    int tid = 0, nt = 1;
-#ifdef _OPENMP
-    tid = omp_get_thread_num(), nt = omp_get_num_threads();
-#endif
-    int m0 = 0, m1 = M, n0 = 0, n1 = N;
-    if (M >= N)
-        split16(M, tid, nt, &m0, &m1);
+/* This thread's share: output rows when the weights are at least as big as
+ * B (each thread then reads only its rows of the weights), else columns;
+ * boundaries on multiples of 16. Then the epilogue on that share, while it
+ * is in cache. */
+static void conv_share(void *arg, int tid, int nt) {
+    const cjob *j = arg;
+    if (j->im2col) {
+        int c0, c1;
+        sc_par_share(j->c->C, 1, tid, nt, &c0, &c1);
+        im2col(j->c, j->x, j->H, j->W, j->oh0, j->oh1, j->OW, j->col, c0, c1);
+        return;
+    }
+    int m0 = 0, m1 = j->M, n0 = 0, n1 = j->N;
+    if (j->M >= j->N)
+        sc_par_share(j->M, 16, tid, nt, &m0, &m1);
     else
-        split16(N, tid, nt, &n0, &n1);
+        sc_par_share(j->N, 16, tid, nt, &n0, &n1);
     if (m1 <= m0 || n1 <= n0) return;
-    sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, m1 - m0, n1 - n0, Kd, 1.0f, w + (size_t)m0 * Kd, Kd, bm + n0,
-             ldb, 0.0f, out + (size_t)m0 * ld + col0 + n0, (int)ld);
-    epilogue(out, ld, bias, res, m0, m1, col0 + n0, col0 + n1, relu);
+    const float *w = j->c->w;
+    sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, m1 - m0, n1 - n0, j->Kd, 1.0f, w + (size_t)m0 * j->Kd, j->Kd,
+             j->bm + n0, j->ldb, 0.0f, j->out + (size_t)m0 * j->ld + j->col0 + n0, (int)j->ld);
+    epilogue(j->out, j->ld, j->c->b, j->res, m0, m1, j->col0 + n0, j->col0 + n1, j->relu);
 }
 
 /* One conv (+ folded BN) + optional residual + optional ReLU, one image, on
@@ -722,20 +725,21 @@ static sc_status conv_run(const sc_resnet *m, const rconv *c, const float *x, in
         return sc_winograd_conv3x3(c->wino_m, c->wino, c->b, x, 1, c->C, c->OC, H, W, res, relu,
                                    out, m->bcol, m->col_n);
     const size_t OHW = (size_t)OH * OW;
-    const int Kd = c->C * c->K * c->K;
+    cjob j = {c,        x,   res, x, out,  m->bcol, H,        W,
+              OW,       0,   0,   0, relu, c->OC,   (int)OHW, c->C * c->K * c->K,
+              (int)OHW, OHW, 0};
     if (c->K == 1 && c->stride == 1) {
-#pragma omp parallel num_threads(nt) if (nt > 1)
-        gemm_share(c->w, x, (int)OHW, c->OC, (int)OHW, Kd, out, OHW, 0, c->b, res, relu);
+        sc_par_run(nt, conv_share, &j);
         return SC_OK;
     }
     const int rows = col_rows(c, OH, OW);
-    float *col = m->bcol;
-#pragma omp parallel num_threads(nt) if (nt > 1)
     for (int oh0 = 0; oh0 < OH; oh0 += rows) {
-        const int oh1 = SC_MIN(oh0 + rows, OH), n = (oh1 - oh0) * OW;
-        im2col(c, x, H, W, oh0, oh1, OW, col);
-        gemm_share(c->w, col, n, c->OC, n, Kd, out, OHW, (size_t)oh0 * OW, c->b, res, relu);
-#pragma omp barrier
+        j.oh0 = oh0, j.oh1 = SC_MIN(oh0 + rows, OH);
+        j.im2col = 1;
+        sc_par_run(nt, conv_share, &j);
+        j.im2col = 0;
+        j.bm = m->bcol, j.N = j.ldb = (j.oh1 - oh0) * OW, j.col0 = (size_t)oh0 * OW;
+        sc_par_run(nt, conv_share, &j);
     }
     return SC_OK;
 }
@@ -746,34 +750,45 @@ static inline float max_nan(float v, float t) {
     return (t > v || t != t) ? t : v;
 }
 
-static void maxpool(const float *x, int C, int H, int W, float *out, int OH, int OW, float *tmp,
-                    int nt) {
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (int ch = 0; ch < C; ch++) {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
-        float *restrict vm = tmp + (size_t)tid * W; /* max over the window's rows */
-        const float *xc = x + (size_t)ch * H * W;
-        float *oc = out + (size_t)ch * OH * OW;
+typedef struct pjob {
+    const float *x;
+    float *out, *tmp;
+    int C, H, W, OH, OW;
+} pjob;
+
+static void maxpool_share(void *arg, int tid, int nt) {
+    const pjob *j = arg;
+    const int H = j->H, W = j->W, OH = j->OH, OW = j->OW;
+    float *restrict vm = j->tmp + (size_t)tid * W; /* max over the window's rows */
+    int c0, c1;
+    sc_par_share(j->C, 1, tid, nt, &c0, &c1);
+    for (int ch = c0; ch < c1; ch++) {
+        const float *xc = j->x + (size_t)ch * H * W;
+        float *oc = j->out + (size_t)ch * OH * OW;
         for (int oh = 0; oh < OH; oh++) {
             const int h0 = SC_MAX(2 * oh - 1, 0), h1 = SC_MIN(2 * oh + 2, H);
             const float *restrict r0 = xc + (size_t)h0 * W;
-            for (int j = 0; j < W; j++) vm[j] = r0[j];
+            for (int jj = 0; jj < W; jj++) vm[jj] = r0[jj];
             for (int i = h0 + 1; i < h1; i++) {
                 const float *restrict ri = xc + (size_t)i * W;
-                for (int j = 0; j < W; j++) vm[j] = max_nan(vm[j], ri[j]);
+                for (int jj = 0; jj < W; jj++) vm[jj] = max_nan(vm[jj], ri[jj]);
             }
             float *restrict o = oc + (size_t)oh * OW;
             for (int ow = 0; ow < OW; ow++) {
                 const int w0 = SC_MAX(2 * ow - 1, 0), w1 = SC_MIN(2 * ow + 2, W);
                 float v = vm[w0];
-                for (int j = w0 + 1; j < w1; j++) v = max_nan(v, vm[j]);
+                for (int jj = w0 + 1; jj < w1; jj++) v = max_nan(v, vm[jj]);
                 o[ow] = v;
             }
         }
     }
+}
+
+/* tmp: nt * W floats */
+static void maxpool(const float *x, int C, int H, int W, float *out, int OH, int OW, float *tmp,
+                    int nt) {
+    pjob j = {x, out, tmp, C, H, W, OH, OW};
+    sc_par_run(nt, maxpool_share, &j);
 }
 
 /* One image x (3, H, W) -> features (FC, FH, FW) and/or logits (nc). */
@@ -846,11 +861,7 @@ sc_status sc_resnet_forward(sc_resnet *m, const float *x, int N, int H, int W, f
     if ((s = walk(m, H, W, &z))) return s;
     const size_t feat = (size_t)m->info.feature_channels * z.FH * z.FW, in_img = (size_t)3 * H * W;
     /* one pool: our threads, each with a single-threaded OpenBLAS */
-    int nt = sc_get_num_threads();
-#ifdef _OPENMP
-    if (omp_in_parallel()) nt = 1;
-#endif
-    nt = SC_MAX(1, SC_MIN(nt, 64));
+    const int nt = SC_MAX(1, SC_MIN(sc_get_num_threads(), 64));
     const int prev = nt > 1 ? sc_blas_serial_begin() : 1;
     for (int n = 0; n < N && !s; n++)
         s = forward_one(m, x + n * in_img, H, W, &z, nt, features ? features + n * feat : NULL,
