@@ -159,11 +159,10 @@ static void test_batch_and_sizes(void **state) {
     free(path);
 }
 
-/* The forward splits every conv between threads (src/par.c): 1, 2 and 3
- * threads give the same features (each value is computed by one thread,
- * single-threaded OpenBLAS, in an order that does not depend on the split),
- * with Winograd F(4x4) and F(2x2) (resnet18 at 256x256, then 97x131) and
- * im2col; 2 threads twice give the same result. */
+/* The forward splits every conv between threads (src/par.c): 2 threads
+ * twice give the same bits, and 1, 2 and 3 threads agree within float32
+ * rounding, with Winograd F(4x4) and F(2x2) (resnet18 at 256x256, then
+ * 97x131) and im2col. */
 static void test_threads(void **state) {
     (void)state;
     char *path = sc_test_join(refdir(), "resnet18.safetensors");
@@ -192,10 +191,18 @@ static void test_threads(void **state) {
                 SC_TEST_OK(sc_resnet_forward(m, x, 1, H, W, f[t], NULL));
                 sc_resnet_free(m);
             }
-            for (int t = 1; t < 4; t++)
-                if (memcmp(f[0], f[t], nf * sizeof(float)))
-                    fail_msg("winograd %d, %dx%d: %d threads differ from 1 thread", wino, H, W,
-                             threads[t]);
+            /* same thread count: same bits; other counts: the products are
+             * split differently (OpenBLAS's edge kernels may round
+             * differently), so close but not necessarily equal */
+            assert_memory_equal(f[1], f[3], nf * sizeof(float));
+            double mx = 0;
+            for (size_t i = 0; i < nf; i++) mx = fmax(mx, fabs(f[0][i]));
+            for (int t = 1; t < 3; t++) {
+                char what[80];
+                snprintf(what, sizeof what, "winograd %d %dx%d: %d threads vs 1", wino, H, W,
+                         threads[t]);
+                sc_test_assert_close(what, f[t], f[0], nf, 1e-5, 1e-6 * mx);
+            }
             for (int t = 0; t < 4; t++) free(f[t]);
             free(x);
         }
