@@ -334,15 +334,33 @@ static void stage_in(void *arg, int tid, int nt) {
     for (int ch = c0; ch < c1; ch++) in_channel(P, j->x + (size_t)ch * HW, ch, j->V, rb);
 }
 
+/* Reads one float per cache line of w (n floats) in one linear pass, which
+ * brings a plane of weights into cache far faster than OpenBLAS's packing
+ * does from memory (its short strided runs defeat the prefetchers): measured
+ * on (256 x 256) @ (256 x 64) with cold weights 70 -> 84 GF/s, (128 x 128) @
+ * (128 x 64) 63 -> 78. Worth it while a plane fits in L2 next to the rest. */
+#define TOUCH_MAX ((size_t)65536)
+static void touch(const float *w, size_t n) {
+    const uint32_t *u = (const uint32_t *)w;
+    uint32_t a = 0, b = 0, c = 0, d = 0;
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) a ^= u[i], b ^= u[i + 16], c ^= u[i + 32], d ^= u[i + 48];
+    for (; i < n; i += 16) a ^= u[i];
+    volatile uint32_t sink = a ^ b ^ c ^ d;
+    (void)sink;
+}
+
 static void stage_prod(void *arg, int tid, int nt) {
     const wjob *j = arg;
     const wplan *P = j->P;
     const size_t plane = (size_t)P->OC * P->C;
     int x0, x1;
     sc_par_share(P->AA, 1, tid, nt, &x0, &x1);
-    for (int xi = x0; xi < x1; xi++)
+    for (int xi = x0; xi < x1; xi++) {
+        if (plane <= TOUCH_MAX) touch(j->U + xi * plane, plane);
         sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, P->OC, P->T, P->C, 1.0f, j->U + xi * plane, P->C,
                  j->V + xi * P->VT, P->T, 0.0f, j->M + xi * P->MT, P->T);
+    }
 }
 
 static void stage_out(void *arg, int tid, int nt) {
