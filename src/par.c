@@ -5,8 +5,11 @@
  * so when another process holds one of the cores, each join waits for the
  * spinning thread's time slice: measured 1048 ms instead of 116 ms per
  * ResNet-101 forward with one busy core. Here every wait yields the CPU
- * (sched_yield) while it spins, and idle workers sleep on a condition
- * variable after SPIN_NS.
+ * after a short busy spin (PAUSE_NS, longer than the usual imbalance of a
+ * share, so a quiet machine never leaves the spin), and idle workers sleep on
+ * a condition variable after SPIN_NS. (Yielding alone hands the core to any
+ * other runnable process at every join: with a niced process busy on the
+ * machine a 2-thread forward then ran at 1-thread speed.)
  *
  * Protocol: the caller publishes (fn, arg, nt) and bumps the generation
  * counter; every created worker acknowledges every generation (those with
@@ -23,7 +26,8 @@
 #include "sc_internal.h"
 
 #define PAR_MAX 64
-#define SPIN_NS 2000000L /* idle workers spin (yielding) this long, then sleep */
+#define PAUSE_NS 30000L  /* waits first spin this long on the CPU, */
+#define SPIN_NS 2000000L /* then yielding up to this long (workers), then sleep */
 
 static pthread_mutex_t g_run = PTHREAD_MUTEX_INITIALIZER; /* held by the running job */
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;  /* sleeping workers */
@@ -43,12 +47,28 @@ static long long now_ns(void) {
     return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
+static inline void cpu_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* One step of a wait begun at t0 (ns): busy for PAUSE_NS, then yielding. */
+static inline void wait_step(unsigned spins, long long t0, int *yielding) {
+    if (!*yielding && (spins & 63) == 0 && now_ns() - t0 >= PAUSE_NS) *yielding = 1;
+    if (*yielding)
+        sched_yield();
+    else
+        cpu_pause();
+}
+
 static void *worker(void *p) {
     const int tid = (int)(intptr_t)p;
     unsigned seen = g_start[tid];
     for (;;) {
         unsigned gen = atomic_load(&g_gen);
         const long long t0 = now_ns();
+        int yielding = 0;
         for (unsigned spins = 1; gen == seen; spins++) {
             if ((spins & 255) == 0 && now_ns() - t0 > SPIN_NS) {
                 pthread_mutex_lock(&g_mu);
@@ -58,7 +78,7 @@ static void *worker(void *p) {
                 pthread_mutex_unlock(&g_mu);
                 break;
             }
-            sched_yield();
+            wait_step(spins, t0, &yielding);
             gen = atomic_load(&g_gen);
         }
         seen = gen;
@@ -101,7 +121,9 @@ void sc_par_run(int nt, sc_par_fn fn, void *arg) {
         pthread_mutex_unlock(&g_mu);
     }
     fn(arg, 0, nt);
-    while (atomic_load(&g_pending) > 0) sched_yield();
+    const long long t0 = now_ns();
+    int yielding = 0;
+    for (unsigned spins = 1; atomic_load(&g_pending) > 0; spins++) wait_step(spins, t0, &yielding);
     pthread_mutex_unlock(&g_run);
 }
 

@@ -645,6 +645,8 @@ static void im2col(const rconv *c, const float *x, int H, int W, int oh0, int oh
                     for (int ow = 0; ow < lo; ow++) dst[ow] = 0.0f;
                     if (s == 1)
                         memcpy(dst + lo, src + lo, sizeof(float) * (size_t)(hi - lo));
+                    else if (s == 2) /* stem, downsample, stride-2 3x3: constant stride */
+                        for (int ow = lo; ow < hi; ow++) dst[ow] = src[(size_t)ow * 2];
                     else
                         for (int ow = lo; ow < hi; ow++) dst[ow] = src[(size_t)ow * s];
                     for (int ow = hi; ow < OW; ow++) dst[ow] = 0.0f;
