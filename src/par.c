@@ -1,22 +1,24 @@
 /* Fork-join pool for the inference kernels (see sc_par_run in sc_internal.h).
  *
- * Why not OpenMP: ResNet's forward is ~500 short parallel steps. libgomp's
+ * Why not OpenMP: ResNet's forward is ~600 short parallel steps. libgomp's
  * idle threads spin without yielding (up to ~300000 pauses, milliseconds),
- * so when another process holds one of the cores, each join waits for the
- * spinning thread's time slice: measured 1048 ms instead of 116 ms per
- * ResNet-101 forward with one busy core. Here every wait yields the CPU
- * after a short busy spin (PAUSE_NS, longer than the usual imbalance of a
- * share, so a quiet machine never leaves the spin), and idle workers sleep on
- * a condition variable after SPIN_NS. (Yielding alone hands the core to any
- * other runnable process at every join: with a niced process busy on the
- * machine a 2-thread forward then ran at 1-thread speed.)
+ * so when another process holds one of the cores each join waits for the
+ * spinning thread's time slice: measured 1048 ms instead of ~116 ms per
+ * ResNet-101 forward with one busy core.
  *
- * Protocol: the caller publishes (fn, arg, nt) and bumps the generation
- * counter; every created worker acknowledges every generation (those with
- * tid >= nt without running fn), so the job fields are never rewritten while
- * a worker may still read them. One job at a time: a caller that finds the
- * pool busy (another thread, or a job calling sc_par_run) runs fn itself
- * with nt = 1. */
+ * A job is nt shares with fixed boundaries (share i is always the same work,
+ * so results do not depend on which thread runs it). Threads claim shares
+ * with a compare-and-swap on (generation, next share); the caller claims too,
+ * so a worker that the scheduler has not run yet does not hold the job up:
+ * the caller does its share as well (with a busy machine the forward then
+ * degrades to one thread's speed instead of waiting for time slices). Waits
+ * busy-spin PAUSE_NS (longer than the usual imbalance of a share, so a quiet
+ * machine never leaves the spin), then block: the caller on a condition
+ * variable until the last share is done (its core going idle lets the
+ * scheduler move a preempted worker there), idle workers after SPIN_NS.
+ *
+ * One job at a time: a caller that finds the pool busy (another thread, or a
+ * job calling sc_par_run) runs fn(arg, 0, 1) itself. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
@@ -26,20 +28,25 @@
 #include "sc_internal.h"
 
 #define PAR_MAX 64
-#define PAUSE_NS 30000L  /* waits first spin this long on the CPU, */
-#define SPIN_NS 2000000L /* then yielding up to this long (workers), then sleep */
+#define PAUSE_NS 30000L  /* busy spin before blocking */
+#define SPIN_NS 2000000L /* idle workers yield-spin this long, then sleep */
 
 static pthread_mutex_t g_run = PTHREAD_MUTEX_INITIALIZER; /* held by the running job */
-static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;  /* sleeping workers */
-static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
-static int g_workers; /* created workers (tids 1..g_workers); under g_run */
-static atomic_uint g_gen;
-static atomic_int g_pending;
-static atomic_int g_sleeping;
-static unsigned g_start[PAR_MAX]; /* generation when worker tid was created */
-static sc_par_fn g_fn;
-static void *g_arg;
-static int g_nt;
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;  /* sleepers */
+static pthread_cond_t g_cv_work = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t g_cv_done = PTHREAD_COND_INITIALIZER;
+static int g_workers; /* created workers; under g_run */
+
+/* the job of generation g lives in slot g & 1 (written before g is published) */
+static struct {
+    _Atomic(sc_par_fn) fn;
+    _Atomic(void *) arg;
+    atomic_int n;
+} g_slot[2];
+static _Atomic uint64_t g_claim; /* generation << 32 | next unclaimed share */
+static atomic_int g_done;        /* shares of the current job finished */
+static atomic_int g_sleeping;    /* workers blocked on g_cv_work */
+static atomic_int g_waiting;     /* caller blocked on g_cv_done */
 
 static long long now_ns(void) {
     struct timespec t;
@@ -53,37 +60,56 @@ static inline void cpu_pause(void) {
 #endif
 }
 
-/* One step of a wait begun at t0 (ns): busy for PAUSE_NS, then yielding. */
-static inline void wait_step(unsigned spins, long long t0, int *yielding) {
-    if (!*yielding && (spins & 63) == 0 && now_ns() - t0 >= PAUSE_NS) *yielding = 1;
-    if (*yielding)
-        sched_yield();
-    else
-        cpu_pause();
+/* Claim and run shares of the job published in claim word c until none is
+ * left or the job changed. Returns the number of shares run. */
+static int run_shares(uint64_t c) {
+    int ran = 0;
+    for (;;) {
+        const uint32_t gen = (uint32_t)(c >> 32), i = (uint32_t)c;
+        const int n = atomic_load(&g_slot[gen & 1].n);
+        if ((int)i >= n) return ran;
+        if (!atomic_compare_exchange_weak(&g_claim, &c, ((uint64_t)gen << 32) | (i + 1)))
+            continue; /* c reloaded: retry (another share, or another job) */
+        /* share i of generation gen is ours: the job cannot end before it */
+        const sc_par_fn fn = atomic_load(&g_slot[gen & 1].fn);
+        fn(atomic_load(&g_slot[gen & 1].arg), (int)i, atomic_load(&g_slot[gen & 1].n));
+        ran++;
+        if (atomic_fetch_add(&g_done, 1) + 1 == atomic_load(&g_slot[gen & 1].n) &&
+            atomic_load(&g_waiting)) {
+            pthread_mutex_lock(&g_mu);
+            pthread_cond_broadcast(&g_cv_done);
+            pthread_mutex_unlock(&g_mu);
+        }
+        c = atomic_load(&g_claim);
+    }
 }
 
 static void *worker(void *p) {
-    const int tid = (int)(intptr_t)p;
-    unsigned seen = g_start[tid];
+    (void)p;
+    uint32_t seen = (uint32_t)(atomic_load(&g_claim) >> 32) - 1;
     for (;;) {
-        unsigned gen = atomic_load(&g_gen);
+        uint64_t c = atomic_load(&g_claim);
         const long long t0 = now_ns();
-        int yielding = 0;
-        for (unsigned spins = 1; gen == seen; spins++) {
-            if ((spins & 255) == 0 && now_ns() - t0 > SPIN_NS) {
+        long long t = t0;
+        for (unsigned spins = 1; (uint32_t)(c >> 32) == seen; spins++) {
+            if ((spins & 63) == 0) t = now_ns();
+            if (t - t0 > SPIN_NS) {
                 pthread_mutex_lock(&g_mu);
                 atomic_fetch_add(&g_sleeping, 1);
-                while ((gen = atomic_load(&g_gen)) == seen) pthread_cond_wait(&g_cv, &g_mu);
+                while ((uint32_t)((c = atomic_load(&g_claim)) >> 32) == seen)
+                    pthread_cond_wait(&g_cv_work, &g_mu);
                 atomic_fetch_sub(&g_sleeping, 1);
                 pthread_mutex_unlock(&g_mu);
                 break;
             }
-            wait_step(spins, t0, &yielding);
-            gen = atomic_load(&g_gen);
+            if (t - t0 < PAUSE_NS)
+                cpu_pause();
+            else
+                sched_yield();
+            c = atomic_load(&g_claim);
         }
-        seen = gen;
-        if (tid < g_nt) g_fn(g_arg, tid, g_nt);
-        atomic_fetch_sub(&g_pending, 1);
+        seen = (uint32_t)(c >> 32);
+        run_shares(c);
     }
     return NULL;
 }
@@ -98,32 +124,41 @@ void sc_par_run(int nt, sc_par_fn fn, void *arg) {
         pthread_t th;
         pthread_attr_t at;
         if (pthread_attr_init(&at) != 0) break;
-        const int tid = g_workers + 1;
-        g_start[tid] = atomic_load(&g_gen);
         int ok = pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED) == 0 &&
-                 pthread_create(&th, &at, worker, (void *)(intptr_t)tid) == 0;
+                 pthread_create(&th, &at, worker, NULL) == 0;
         pthread_attr_destroy(&at);
         if (!ok) break;
         g_workers++;
     }
-    if (nt > g_workers + 1) nt = g_workers + 1;
-    if (nt <= 1) {
+    if (g_workers == 0) { /* no threads to be had: the shares run here, in order */
         pthread_mutex_unlock(&g_run);
-        fn(arg, 0, 1);
+        for (int i = 0; i < nt; i++) fn(arg, i, nt);
         return;
     }
-    g_fn = fn, g_arg = arg, g_nt = nt;
-    atomic_store(&g_pending, g_workers);
-    atomic_fetch_add(&g_gen, 1);
+    const uint32_t gen = (uint32_t)(atomic_load(&g_claim) >> 32) + 1;
+    atomic_store(&g_slot[gen & 1].fn, fn);
+    atomic_store(&g_slot[gen & 1].arg, arg);
+    atomic_store(&g_slot[gen & 1].n, nt);
+    atomic_store(&g_done, 0);
+    atomic_store(&g_claim, (uint64_t)gen << 32);
     if (atomic_load(&g_sleeping) > 0) {
         pthread_mutex_lock(&g_mu);
-        pthread_cond_broadcast(&g_cv);
+        pthread_cond_broadcast(&g_cv_work);
         pthread_mutex_unlock(&g_mu);
     }
-    fn(arg, 0, nt);
+    run_shares(atomic_load(&g_claim));
     const long long t0 = now_ns();
-    int yielding = 0;
-    for (unsigned spins = 1; atomic_load(&g_pending) > 0; spins++) wait_step(spins, t0, &yielding);
+    for (unsigned spins = 1; atomic_load(&g_done) < nt; spins++) {
+        if ((spins & 63) == 0 && now_ns() - t0 > PAUSE_NS) {
+            pthread_mutex_lock(&g_mu);
+            atomic_store(&g_waiting, 1);
+            while (atomic_load(&g_done) < nt) pthread_cond_wait(&g_cv_done, &g_mu);
+            atomic_store(&g_waiting, 0);
+            pthread_mutex_unlock(&g_mu);
+            break;
+        }
+        cpu_pause();
+    }
     pthread_mutex_unlock(&g_run);
 }
 
