@@ -26,6 +26,9 @@
 #include <stdint.h>
 #include <time.h>
 #include "sc_internal.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #define PAR_MAX 64
 #define PAUSE_NS 30000L  /* busy spin before blocking */
@@ -86,6 +89,13 @@ static int run_shares(uint64_t c) {
 
 static void *worker(void *p) {
     (void)p;
+#ifdef _OPENMP
+    /* Jobs call sc_sgemm meant to run on this thread alone: the OpenMP build
+     * of OpenBLAS takes its thread count from this thread's OpenMP setting
+     * (openblas_set_num_threads(1) only changed the caller's), and would
+     * start a team of its own here (measured: twice the CPU time). */
+    omp_set_num_threads(1);
+#endif
     uint32_t seen = (uint32_t)(atomic_load(&g_claim) >> 32) - 1;
     for (;;) {
         uint64_t c = atomic_load(&g_claim);
