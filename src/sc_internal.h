@@ -24,8 +24,9 @@ static inline int sc_add_size(size_t a, size_t b, size_t *out) {
 }
 
 /* OpenBLAS single-threaded around a parallel region of our own whose
- * threads call sc_sgemm on their share (blas.c): returns the previous thread
- * count, which sc_blas_serial_end restores. */
+ * threads call sc_sgemm on their share (blas.c). Pass what begin returned to
+ * sc_blas_serial_end; sections nest and may overlap between host threads
+ * (the thread count saved by the first is restored by the last). */
 int sc_blas_serial_begin(void);
 void sc_blas_serial_end(int prev);
 

@@ -2,7 +2,8 @@
  * exactly once per job with the job's nt, shares tile [0, n) with aligned
  * boundaries, a job calling sc_par_run runs the inner job in the caller, two
  * host threads using the pool at once both get every item done, and the
- * pool keeps working over many short jobs (the ResNet forward's pattern). */
+ * pool keeps working over many short jobs (the ResNet forward's pattern);
+ * OpenBLAS's thread count through nested serial sections. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include "sc_test.h"
 #include "sc_internal.h"
+#include "saccade/sc_blas.h"
 
 #define N_ITEMS 1000
 
@@ -134,12 +136,31 @@ static void test_two_callers(void **state) {
     free(a), free(b);
 }
 
+/* OpenBLAS single-threaded inside nested/overlapping serial sections, its
+ * thread count back after the last one ends. */
+static void test_blas_serial_sections(void **state) {
+    (void)state;
+    SC_TEST_OK(sc_set_num_threads(2));
+    sc_blas_info bi;
+    SC_TEST_OK(sc_blas_get_info(&bi));
+    assert_int_equal(bi.threads, 2);
+    int a = sc_blas_serial_begin(), b = sc_blas_serial_begin();
+    SC_TEST_OK(sc_blas_get_info(&bi));
+    assert_int_equal(bi.threads, 1);
+    sc_blas_serial_end(a);
+    SC_TEST_OK(sc_blas_get_info(&bi));
+    assert_int_equal(bi.threads, 1);
+    sc_blas_serial_end(b);
+    SC_TEST_OK(sc_blas_get_info(&bi));
+    assert_int_equal(bi.threads, 2);
+    SC_TEST_OK(sc_set_num_threads(0));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_tid_once),
-        cmocka_unit_test(test_shares),
-        cmocka_unit_test(test_nested_runs_inline),
-        cmocka_unit_test(test_two_callers),
+        cmocka_unit_test(test_every_tid_once),       cmocka_unit_test(test_shares),
+        cmocka_unit_test(test_nested_runs_inline),   cmocka_unit_test(test_two_callers),
+        cmocka_unit_test(test_blas_serial_sections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
