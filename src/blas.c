@@ -100,8 +100,7 @@ static void blas_load(void) {
     if (!B.handle) {
         B.status = SC_ERR_UNSUPPORTED;
         snprintf(B.error, sizeof B.error,
-                 "cannot load OpenBLAS (libopenblas.so.0): %s; install libopenblas0",
-                 dlerror());
+                 "cannot load OpenBLAS (libopenblas.so.0): %s; install libopenblas0", dlerror());
         return;
     }
     B.sgemm = (sgemm_fn)dlsym(B.handle, "cblas_sgemm");
@@ -135,6 +134,31 @@ sc_status sc_blas_get_info(sc_blas_info *info) {
 void sc_blas_set_threads_internal(int n) {
     B.pending_threads = n;
     if (B.set_threads) B.set_threads(n);
+}
+
+/* Nested and concurrent serial sections (forwards on several host threads)
+ * share one saved count: the first saves and sets 1, the last restores. */
+static pthread_mutex_t g_serial_mu = PTHREAD_MUTEX_INITIALIZER;
+static int g_serial_depth, g_serial_prev;
+
+int sc_blas_serial_begin(void) {
+    pthread_once(&B.once, blas_load);
+    if (B.status || !B.set_threads || !B.get_threads) return 1;
+    pthread_mutex_lock(&g_serial_mu);
+    if (g_serial_depth++ == 0) {
+        g_serial_prev = B.get_threads();
+        if (g_serial_prev != 1) B.set_threads(1);
+    }
+    pthread_mutex_unlock(&g_serial_mu);
+    return 2; /* "restore at the end": see sc_blas_serial_end */
+}
+
+void sc_blas_serial_end(int prev) {
+    if (prev <= 1 || !B.set_threads) return;
+    pthread_mutex_lock(&g_serial_mu);
+    if (g_serial_depth > 0 && --g_serial_depth == 0 && g_serial_prev > 1)
+        B.set_threads(g_serial_prev);
+    pthread_mutex_unlock(&g_serial_mu);
 }
 
 /* Correct but slow fallback used only when OpenBLAS cannot be loaded (the

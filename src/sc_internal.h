@@ -33,4 +33,21 @@ sc_status sc_st_check_known_tensors(struct sc_safetensors *st, const char *path,
                                     const struct sc_param *a, size_t na, const struct sc_param *b,
                                     size_t nb, const char *what);
 
+/* OpenBLAS single-threaded around a parallel region of our own whose
+ * threads call sc_sgemm on their share (blas.c). Pass what begin returned to
+ * sc_blas_serial_end; sections nest and may overlap between host threads
+ * (the thread count saved by the first is restored by the last). */
+int sc_blas_serial_begin(void);
+void sc_blas_serial_end(int prev);
+
+/* Fork-join (par.c): runs fn(arg, tid, nt) for tid 0..nt-1, tid 0 in the
+ * calling thread, the others on a persistent pool whose waits yield the CPU
+ * (robust when the machine is busy, unlike OpenMP's spinning). Returns when
+ * all are done. With nt <= 1, or when the pool is busy (another thread's job,
+ * or called from inside a job), runs fn(arg, 0, 1) in the caller. */
+typedef void (*sc_par_fn)(void *arg, int tid, int nt);
+void sc_par_run(int nt, sc_par_fn fn, void *arg);
+/* [*a, *b): share tid of nt of n items, boundaries on multiples of align. */
+void sc_par_share(int n, int align, int tid, int nt, int *a, int *b);
+
 #endif

@@ -10,9 +10,17 @@
  * there are fewer, im2col where there are too few (see pick_wino); the
  * transformed weights are made at plan time for the convs that use them.
  *
- * No OpenMP here on purpose (see src/nn_conv.c): all parallelism comes from
- * OpenBLAS's threads inside the products; the epilogues and transforms are
- * serial and deterministic. Images of a batch are processed one after the
+ * Threads (sc_par_run, sc_get_num_threads() of them): each conv is one or
+ * a few fork-joins in which every thread multiplies its share of the product (output
+ * channels when the weights are the bigger operand, else pixel columns) by
+ * its own single-threaded sc_sgemm and runs the epilogue on that share while
+ * it is in cache; im2col is split by input channel, Winograd by stage (see
+ * src/winograd.c). OpenBLAS's own threads are off during the forward: on
+ * ResNet's small products (layer3/4) the split is faster than OpenBLAS's
+ * threading (tools/bench/resnet.sh), and with one pool there is no fight
+ * between two pools' idle threads (sc_par_run's waits yield the CPU, so a
+ * busy machine slows the forward down gracefully). Results are deterministic
+ * for a fixed thread count. Images of a batch are processed one after the
  * other with single-image buffers, so the arena does not grow with N. */
 #include <cJSON.h>
 #include <math.h>
@@ -26,16 +34,6 @@
 #include "saccade/sc_tensor.h"
 #include "saccade/sc_winograd.h"
 #include "sc_internal.h"
-
-/* OpenMP for im2col / transforms / epilogues / max pool. Only worth it (and
- * only safe for speed) when OpenBLAS is the OpenMP build, which shares
- * libgomp's thread pool: with the pthread build, libgomp's spinning idle
- * workers steal OpenBLAS's cores (measured 5-10x slower). Default: on iff
- * the loaded OpenBLAS path contains "openmp"; SACCADE_RESNET_OMP=0/1
- * overrides (tools/bench/resnet.sh compares). */
-static int g_par = -1;
-#define PAR (g_par)
-#define PAR_MIN ((size_t)32768)
 
 typedef struct rconv {
     int C, OC, K, stride, pad;
@@ -348,14 +346,6 @@ static sc_status check_params(const sc_resnet_params *params, sc_resnet_params *
         return sc_set_error(SC_ERR_INVALID_ARG, "%s: threads %d < 0", fn, p->threads);
     sc_status s;
     if (p->threads > 0 && (s = sc_set_num_threads(p->threads))) return s;
-    if (g_par < 0) {
-        const char *e = getenv("SACCADE_RESNET_OMP");
-        sc_blas_info bi;
-        if (e && *e)
-            g_par = e[0] != '0';
-        else
-            g_par = sc_blas_get_info(&bi) == SC_OK && strstr(bi.library, "openmp") != NULL;
-    }
     return SC_OK;
 }
 
@@ -628,13 +618,12 @@ sc_status sc_resnet_plan(sc_resnet *m, int N, int H, int W) {
 /* ---------------------------------------------------------------- kernels */
 
 /* x (C, H, W) -> col (C*K*K, (oh1-oh0)*OW) for output rows [oh0, oh1), row
- * (c K + kh) K + kw. */
+ * (c K + kh) K + kw; channels [c0, c1) only. */
 static void im2col(const rconv *c, const float *x, int H, int W, int oh0, int oh1, int OW,
-                   float *col) {
+                   float *col, int c0, int c1) {
     const int K = c->K, s = c->stride, p = c->pad;
     const size_t OHW = (size_t)(oh1 - oh0) * OW;
-#pragma omp parallel for schedule(static) if (PAR && OHW * c->C >= PAR_MIN)
-    for (int ch = 0; ch < c->C; ch++) {
+    for (int ch = c0; ch < c1; ch++) {
         const float *xc = x + (size_t)ch * H * W;
         for (int kh = 0; kh < K; kh++)
             for (int kw = 0; kw < K; kw++) {
@@ -656,6 +645,8 @@ static void im2col(const rconv *c, const float *x, int H, int W, int oh0, int oh
                     for (int ow = 0; ow < lo; ow++) dst[ow] = 0.0f;
                     if (s == 1)
                         memcpy(dst + lo, src + lo, sizeof(float) * (size_t)(hi - lo));
+                    else if (s == 2) /* stem, downsample, stride-2 3x3: constant stride */
+                        for (int ow = lo; ow < hi; ow++) dst[ow] = src[(size_t)ow * 2];
                     else
                         for (int ow = lo; ow < hi; ow++) dst[ow] = src[(size_t)ow * s];
                     for (int ow = hi; ow < OW; ow++) dst[ow] = 0.0f;
@@ -664,78 +655,191 @@ static void im2col(const rconv *c, const float *x, int H, int W, int oh0, int oh
     }
 }
 
-/* out (OC, n) = relu?(out + b[oc] + res?) */
-static void epilogue(float *out, const float *b, const float *res, int OC, size_t n, int relu) {
-#pragma omp parallel for schedule(static) if (PAR && n * OC >= PAR_MIN)
-    for (int oc = 0; oc < OC; oc++) {
-        float *o = out + (size_t)oc * n;
+/* out[oc][c0, c1) (rows of ld floats) = relu?(out + b[oc] + res?) for oc in
+ * [m0, m1) */
+static void epilogue(float *out, size_t ld, const float *b, const float *res, int m0, int m1,
+                     size_t c0, size_t c1, int relu) {
+    for (int oc = m0; oc < m1; oc++) {
+        float *restrict o = out + (size_t)oc * ld;
         const float bb = b[oc];
         if (res) {
-            const float *r = res + (size_t)oc * n;
+            const float *restrict r = res + (size_t)oc * ld;
             if (relu)
-                for (size_t i = 0; i < n; i++) {
+                for (size_t i = c0; i < c1; i++) {
                     float v = o[i] + bb + r[i];
                     o[i] = v > 0.0f ? v : 0.0f;
                 }
             else
-                for (size_t i = 0; i < n; i++) o[i] = o[i] + bb + r[i];
+                for (size_t i = c0; i < c1; i++) o[i] = o[i] + bb + r[i];
         } else if (relu) {
-            for (size_t i = 0; i < n; i++) {
+            for (size_t i = c0; i < c1; i++) {
                 float v = o[i] + bb;
                 o[i] = v > 0.0f ? v : 0.0f;
             }
         } else {
-            for (size_t i = 0; i < n; i++) o[i] += bb;
+            for (size_t i = c0; i < c1; i++) o[i] += bb;
         }
     }
 }
 
-/* One conv (+ folded BN) + optional residual + optional ReLU, one image. */
+/* One conv's job for sc_par_run: out (M x N, ld) = w (M x Kd) @ B (Kd x N,
+ * ldb) then the epilogue, for output columns from col0 of out and res; or
+ * (im2col set) the im2col of output rows [oh0, oh1) into col. */
+typedef struct cjob {
+    const rconv *c;
+    const float *x, *res, *bm;
+    float *out, *col;
+    int H, W, OW, oh0, oh1, im2col, relu, M, N, Kd, ldb;
+    size_t ld, col0;
+} cjob;
+
+/* This thread's share: output rows when the weights are at least as big as
+ * B (each thread then reads only its rows of the weights), else columns;
+ * boundaries on multiples of 16. Then the epilogue on that share, while it
+ * is in cache. */
+static void conv_share(void *arg, int tid, int nt) {
+    const cjob *j = arg;
+    if (j->im2col) {
+        int c0, c1;
+        sc_par_share(j->c->C, 1, tid, nt, &c0, &c1);
+        im2col(j->c, j->x, j->H, j->W, j->oh0, j->oh1, j->OW, j->col, c0, c1);
+        return;
+    }
+    int m0 = 0, m1 = j->M, n0 = 0, n1 = j->N;
+    if (j->M >= j->N)
+        sc_par_share(j->M, 16, tid, nt, &m0, &m1);
+    else
+        sc_par_share(j->N, 16, tid, nt, &n0, &n1);
+    if (m1 <= m0 || n1 <= n0) return;
+    const float *w = j->c->w;
+    sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, m1 - m0, n1 - n0, j->Kd, 1.0f, w + (size_t)m0 * j->Kd, j->Kd,
+             j->bm + n0, j->ldb, 0.0f, j->out + (size_t)m0 * j->ld + j->col0 + n0, (int)j->ld);
+    epilogue(j->out, j->ld, j->c->b, j->res, m0, m1, j->col0 + n0, j->col0 + n1, j->relu);
+}
+
+/* One conv (+ folded BN) + optional residual + optional ReLU, one image, on
+ * nt threads. */
 static sc_status conv_run(const sc_resnet *m, const rconv *c, const float *x, int H, int W,
-                          float *out, const float *res, int relu, int *OHp, int *OWp) {
+                          float *out, const float *res, int relu, int *OHp, int *OWp, int nt) {
     const int OH = conv_out(H, c), OW = conv_out(W, c);
     *OHp = OH, *OWp = OW;
     if (c->wino_m) /* fails only on memory for very wide images */
         return sc_winograd_conv3x3(c->wino_m, c->wino, c->b, x, 1, c->C, c->OC, H, W, res, relu,
                                    out, m->bcol, m->col_n);
     const size_t OHW = (size_t)OH * OW;
-    const int Kd = c->C * c->K * c->K;
+    cjob j = {c,        x,   res, x, out,  m->bcol, H,        W,
+              OW,       0,   0,   0, relu, c->OC,   (int)OHW, c->C * c->K * c->K,
+              (int)OHW, OHW, 0};
     if (c->K == 1 && c->stride == 1) {
-        sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, c->OC, (int)OHW, Kd, 1.0f, c->w, Kd, x, (int)OHW, 0.0f,
-                 out, (int)OHW);
-    } else {
-        const int rows = col_rows(c, OH, OW);
-        for (int oh0 = 0; oh0 < OH; oh0 += rows) {
-            const int oh1 = SC_MIN(oh0 + rows, OH), n = (oh1 - oh0) * OW;
-            im2col(c, x, H, W, oh0, oh1, OW, m->bcol);
-            sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, c->OC, n, Kd, 1.0f, c->w, Kd, m->bcol, n, 0.0f,
-                     out + (size_t)oh0 * OW, (int)OHW);
-        }
+        sc_par_run(nt, conv_share, &j);
+        return SC_OK;
     }
-    epilogue(out, c->b, res, c->OC, OHW, relu);
+    const int rows = col_rows(c, OH, OW);
+    for (int oh0 = 0; oh0 < OH; oh0 += rows) {
+        j.oh0 = oh0, j.oh1 = SC_MIN(oh0 + rows, OH);
+        j.im2col = 1;
+        sc_par_run(nt, conv_share, &j);
+        j.im2col = 0;
+        j.bm = m->bcol, j.N = j.ldb = (j.oh1 - oh0) * OW, j.col0 = (size_t)oh0 * OW;
+        sc_par_run(nt, conv_share, &j);
+    }
     return SC_OK;
 }
 
-/* 3x3 stride-2 pad-1 max pool (C, H, W) -> (C, OH, OW). */
-static void maxpool(const float *x, int C, int H, int W, float *out, int OH, int OW) {
-#pragma omp parallel for schedule(static) if (PAR)
-    for (int ch = 0; ch < C; ch++) {
-        const float *xc = x + (size_t)ch * H * W;
-        float *oc = out + (size_t)ch * OH * OW;
+/* 3x3 stride-2 pad-1 max pool (C, H, W) -> (C, OH, OW), NaN propagating;
+ * branch-free (data-dependent branches cost more than the compares). */
+static inline float max_nan(float v, float t) {
+    return (t > v || t != t) ? t : v;
+}
+
+typedef struct pjob {
+    const float *x;
+    float *out, *tmp;
+    int C, H, W, OH, OW;
+} pjob;
+
+static void maxpool_share(void *arg, int tid, int nt) {
+    const pjob *j = arg;
+    const int H = j->H, W = j->W, OH = j->OH, OW = j->OW;
+    float *restrict vm = j->tmp + (size_t)tid * W; /* max over the window's rows */
+    int c0, c1;
+    sc_par_share(j->C, 1, tid, nt, &c0, &c1);
+    for (int ch = c0; ch < c1; ch++) {
+        const float *xc = j->x + (size_t)ch * H * W;
+        float *oc = j->out + (size_t)ch * OH * OW;
         for (int oh = 0; oh < OH; oh++) {
             const int h0 = SC_MAX(2 * oh - 1, 0), h1 = SC_MIN(2 * oh + 2, H);
+            const float *restrict r0 = xc + (size_t)h0 * W;
+            for (int jj = 0; jj < W; jj++) vm[jj] = r0[jj];
+            for (int i = h0 + 1; i < h1; i++) {
+                const float *restrict ri = xc + (size_t)i * W;
+                for (int jj = 0; jj < W; jj++) vm[jj] = max_nan(vm[jj], ri[jj]);
+            }
+            float *restrict o = oc + (size_t)oh * OW;
             for (int ow = 0; ow < OW; ow++) {
                 const int w0 = SC_MAX(2 * ow - 1, 0), w1 = SC_MIN(2 * ow + 2, W);
-                float v = -INFINITY;
-                for (int i = h0; i < h1; i++)
-                    for (int j = w0; j < w1; j++) {
-                        float t = xc[(size_t)i * W + j];
-                        if (t > v || t != t) v = t;
-                    }
-                oc[(size_t)oh * OW + ow] = v;
+                float v = vm[w0];
+                for (int jj = w0 + 1; jj < w1; jj++) v = max_nan(v, vm[jj]);
+                o[ow] = v;
             }
         }
     }
+}
+
+/* tmp: nt * W floats */
+static void maxpool(const float *x, int C, int H, int W, float *out, int OH, int OW, float *tmp,
+                    int nt) {
+    pjob j = {x, out, tmp, C, H, W, OH, OW};
+    sc_par_run(nt, maxpool_share, &j);
+}
+
+/* One image x (3, H, W) -> features (FC, FH, FW) and/or logits (nc). */
+static sc_status forward_one(sc_resnet *m, const float *x, int H, int W, const sizes *z, int nt,
+                             float *features, float *logits) {
+    sc_status s;
+    int h, w, oh, ow;
+    if ((s = conv_run(m, &m->stem, x, H, W, m->by, NULL, 1, &h, &w, nt))) return s;
+    oh = (h + 2 - 3) / 2 + 1, ow = (w + 2 - 3) / 2 + 1;
+    SC_ASSERT(m->col_n >= (size_t)nt * w); /* the stem's im2col holds 147+ rows of w */
+    maxpool(m->by, 64, h, w, m->bx, oh, ow, m->bcol, nt);
+    h = oh, w = ow;
+    float *cur = m->bx, *nxt = m->by;
+    for (int i = 0; i < m->nblocks; i++) {
+        const rblock *b = &m->blocks[i];
+        const float *id = cur;
+        int h1, w1, h2, w2, h3, w3;
+        if (b->has_ds) {
+            if ((s = conv_run(m, &b->ds, cur, h, w, m->bds, NULL, 0, &h1, &w1, nt))) return s;
+            id = m->bds;
+        }
+        if ((s = conv_run(m, &b->c1, cur, h, w, m->bt1, NULL, 1, &h1, &w1, nt))) return s;
+        if (m->info.bottleneck) {
+            if ((s = conv_run(m, &b->c2, m->bt1, h1, w1, m->bt2, NULL, 1, &h2, &w2, nt)) ||
+                (s = conv_run(m, &b->c3, m->bt2, h2, w2, nxt, id, 1, &h3, &w3, nt)))
+                return s;
+        } else {
+            if ((s = conv_run(m, &b->c2, m->bt1, h1, w1, nxt, id, 1, &h3, &w3, nt))) return s;
+        }
+        h = h3, w = w3;
+        float *t = cur;
+        cur = nxt;
+        nxt = t;
+    }
+    SC_ASSERT(h == z->FH && w == z->FW);
+    const int FC = m->info.feature_channels;
+    if (features) memcpy(features, cur, (size_t)FC * h * w * sizeof(float));
+    if (logits) {
+        const size_t hw = (size_t)h * w;
+        for (int ch = 0; ch < FC; ch++) {
+            double acc = 0;
+            for (size_t i = 0; i < hw; i++) acc += cur[(size_t)ch * hw + i];
+            m->bpool[ch] = (float)(acc / (double)hw);
+        }
+        const int nc = m->info.num_classes;
+        memcpy(logits, m->fc_b, (size_t)nc * sizeof(float));
+        sc_sgemv(SC_NO_TRANS, nc, FC, 1.0f, m->fc_w, FC, m->bpool, 1.0f, logits);
+    }
+    return SC_OK;
 }
 
 sc_status sc_resnet_forward(sc_resnet *m, const float *x, int N, int H, int W, float *features,
@@ -757,50 +861,13 @@ sc_status sc_resnet_forward(sc_resnet *m, const float *x, int N, int H, int W, f
     }
     sizes z;
     if ((s = walk(m, H, W, &z))) return s;
-    const int FC = m->info.feature_channels;
-    const size_t feat = (size_t)FC * z.FH * z.FW, in_img = (size_t)3 * H * W;
-    for (int n = 0; n < N; n++) {
-        int h, w, oh, ow;
-        if ((s = conv_run(m, &m->stem, x + n * in_img, H, W, m->by, NULL, 1, &h, &w))) return s;
-        oh = (h + 2 - 3) / 2 + 1, ow = (w + 2 - 3) / 2 + 1;
-        maxpool(m->by, 64, h, w, m->bx, oh, ow);
-        h = oh, w = ow;
-        float *cur = m->bx, *nxt = m->by;
-        for (int i = 0; i < m->nblocks; i++) {
-            const rblock *b = &m->blocks[i];
-            const float *id = cur;
-            int h1, w1, h2, w2, h3, w3;
-            if (b->has_ds) {
-                if ((s = conv_run(m, &b->ds, cur, h, w, m->bds, NULL, 0, &h1, &w1))) return s;
-                id = m->bds;
-            }
-            if ((s = conv_run(m, &b->c1, cur, h, w, m->bt1, NULL, 1, &h1, &w1))) return s;
-            if (m->info.bottleneck) {
-                if ((s = conv_run(m, &b->c2, m->bt1, h1, w1, m->bt2, NULL, 1, &h2, &w2)) ||
-                    (s = conv_run(m, &b->c3, m->bt2, h2, w2, nxt, id, 1, &h3, &w3)))
-                    return s;
-            } else {
-                if ((s = conv_run(m, &b->c2, m->bt1, h1, w1, nxt, id, 1, &h3, &w3))) return s;
-            }
-            h = h3, w = w3;
-            float *t = cur;
-            cur = nxt;
-            nxt = t;
-        }
-        SC_ASSERT(h == z.FH && w == z.FW);
-        if (features) memcpy(features + n * feat, cur, feat * sizeof(float));
-        if (logits) {
-            const size_t hw = (size_t)h * w;
-            for (int ch = 0; ch < FC; ch++) {
-                double acc = 0;
-                for (size_t i = 0; i < hw; i++) acc += cur[(size_t)ch * hw + i];
-                m->bpool[ch] = (float)(acc / (double)hw);
-            }
-            const int nc = m->info.num_classes;
-            float *lg = logits + (size_t)n * nc;
-            memcpy(lg, m->fc_b, (size_t)nc * sizeof(float));
-            sc_sgemv(SC_NO_TRANS, nc, FC, 1.0f, m->fc_w, FC, m->bpool, 1.0f, lg);
-        }
-    }
-    return SC_OK;
+    const size_t feat = (size_t)m->info.feature_channels * z.FH * z.FW, in_img = (size_t)3 * H * W;
+    /* one pool: our threads, each with a single-threaded OpenBLAS */
+    const int nt = SC_MAX(1, SC_MIN(sc_get_num_threads(), 64));
+    const int prev = nt > 1 ? sc_blas_serial_begin() : 1;
+    for (int n = 0; n < N && !s; n++)
+        s = forward_one(m, x + n * in_img, H, W, &z, nt, features ? features + n * feat : NULL,
+                        logits ? logits + (size_t)n * m->info.num_classes : NULL);
+    if (nt > 1) sc_blas_serial_end(prev);
+    return s;
 }

@@ -32,12 +32,15 @@
  * input size (N, H, W); a forward at the planned size does no malloc. A
  * forward at another size re-plans first (which allocates).
  *
- * Threads: products run on OpenBLAS's threads (sc_set_num_threads). The
- * serial parts (im2col, epilogues) use OpenMP only when the loaded OpenBLAS
- * is its OpenMP build (SACCADE_OPENBLAS=.../openblas-openmp/libopenblas.so.0),
- * which shares libgomp's threads; with the pthread build libgomp's spinning
- * idle workers would steal OpenBLAS's cores. SACCADE_RESNET_OMP=0/1 forces. A model must not be
- * used from two threads at once (the arena is shared); load one model per thread instead. */
+ * Threads: sc_get_num_threads() of them (sc_set_num_threads), saccade's own
+ * fork-join pool: every conv, its im2col or Winograd transforms and the max
+ * pool are split between them, each thread multiplying its share with a
+ * single-threaded OpenBLAS (OpenBLAS's own threads are off during the
+ * forward). Results are the same bits for a given thread count; different
+ * counts agree to float32 rounding. A model must not be used from two
+ * threads at once (the arena is shared); load one model per thread instead
+ * (forwards running at the same time from several threads each run on
+ * their calling thread alone while another holds the pool). */
 #ifndef SACCADE_SC_RESNET_H
 #define SACCADE_SC_RESNET_H
 

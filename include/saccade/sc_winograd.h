@@ -34,7 +34,10 @@ size_t sc_winograd_workspace_floats(int m, int C, int OC, int H, int W);
 /* out (N, OC, H, W) = relu?(conv3x3(x (N, C, H, W)) + bias + res?), stride 1,
  * pad 1. bias (OC) and res (N, OC, H, W) may be NULL; relu 0 or 1. ws holds
  * sc_winograd_workspace_floats(m, C, OC, H, W) floats (reused per image).
- * out must not alias x or res. */
+ * out must not alias x or res. Runs on sc_get_num_threads() threads: the
+ * transforms split by channel, the A*A products by plane (each a
+ * single-threaded sc_sgemm; OpenBLAS's own threads are off meanwhile), so
+ * the result does not depend on the thread count. */
 sc_status sc_winograd_conv3x3(int m, const float *U, const float *bias, const float *x, int N,
                               int C, int OC, int H, int W, const float *res, int relu, float *out,
                               float *ws, size_t ws_floats);

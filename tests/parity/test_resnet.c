@@ -159,6 +159,57 @@ static void test_batch_and_sizes(void **state) {
     free(path);
 }
 
+/* The forward splits every conv between threads (src/par.c): 2 threads
+ * twice give the same bits, and 1, 2 and 3 threads agree within float32
+ * rounding, with Winograd F(4x4) and F(2x2) (resnet18 at 256x256, then
+ * 97x131) and im2col. */
+static void test_threads(void **state) {
+    (void)state;
+    char *path = sc_test_join(refdir(), "resnet18.safetensors");
+    const int sizes[2][2] = {{256, 256}, {97, 131}};
+    for (int wino = 0; wino <= 1; wino++)
+        for (int k = 0; k < 2; k++) {
+            const int H = sizes[k][0], W = sizes[k][1];
+            const size_t in = (size_t)3 * H * W;
+            float *x = malloc(in * sizeof(float)), *f[4] = {0};
+            assert_non_null(x);
+            sc_test_fill_uniform(x, in, -2.0f, 2.0f, 11);
+            size_t nf = 0;
+            const int threads[4] = {1, 2, 3, 2};
+            for (int t = 0; t < 4; t++) {
+                sc_resnet_params p = sc_resnet_default_params();
+                p.winograd = wino;
+                p.threads = threads[t];
+                sc_resnet *m = NULL;
+                SC_TEST_OK(sc_resnet_load(path, &p, &m));
+                assert_int_equal(sc_get_num_threads(), threads[t]);
+                int FH, FW;
+                SC_TEST_OK(sc_resnet_feature_size(m, H, W, &FH, &FW));
+                nf = (size_t)512 * FH * FW;
+                f[t] = malloc(nf * sizeof(float));
+                assert_non_null(f[t]);
+                SC_TEST_OK(sc_resnet_forward(m, x, 1, H, W, f[t], NULL));
+                sc_resnet_free(m);
+            }
+            /* same thread count: same bits; other counts: the products are
+             * split differently (OpenBLAS's edge kernels may round
+             * differently), so close but not necessarily equal */
+            assert_memory_equal(f[1], f[3], nf * sizeof(float));
+            double mx = 0;
+            for (size_t i = 0; i < nf; i++) mx = fmax(mx, fabs(f[0][i]));
+            for (int t = 1; t < 3; t++) {
+                char what[80];
+                snprintf(what, sizeof what, "winograd %d %dx%d: %d threads vs 1", wino, H, W,
+                         threads[t]);
+                sc_test_assert_close(what, f[t], f[0], nf, 1e-5, 1e-6 * mx);
+            }
+            for (int t = 0; t < 4; t++) free(f[t]);
+            free(x);
+        }
+    SC_TEST_OK(sc_set_num_threads(0));
+    free(path);
+}
+
 /* Copy resnet18.safetensors to `out`, replacing tensor `replace` (if not
  * NULL) by `rdata` of shape rshape (NULL rdata: drop it), adding `extra`,
  * and setting saccade.config to `config` (NULL: no config). */
@@ -256,7 +307,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resnet18),  cmocka_unit_test(test_resnet50),
         cmocka_unit_test(test_resnet101), cmocka_unit_test(test_batch_and_sizes),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_errors),    cmocka_unit_test(test_threads),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     if (g_dir) {
