@@ -31,7 +31,7 @@ y, x = np.unravel_index(np.argmax(a), a.shape); assert (d['peak']['x'], d['peak'
 check "attention max" 0 "$cli" saliency "$im" --method attention --aggregate max -o "$tmp/attmax.png" --raw "$tmp/attmax.npy"
 pycheck "max and mean differ" "
 import sys, numpy as np; a = np.load(sys.argv[1]); b = np.load(sys.argv[2])
-assert np.abs(a - b).mean() > 0.01" "$tmp/att.npy" "$tmp/attmax.npy"
+assert np.abs(a - b).mean() > 0.003" "$tmp/att.npy" "$tmp/attmax.npy"
 
 # --word: a word of the caption; its map is that step's attention
 w=$("$py" -c "import json,sys; print(json.load(open(sys.argv[1]))['caption'].split()[1])" "$tmp/att.json")
