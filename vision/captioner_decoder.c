@@ -125,9 +125,13 @@ done:
 
 /* ---------------------------------------------------------------- training loss */
 
+/* keeps -log finite when a supervised step puts no mass at all in its mask */
+#define SUP_EPS 1e-6
+
 typedef struct loss_bufs {
     float *proj, *meanf, *hs, *cs, *xs, *awe, *gate, *attc, *lstmc, *mask, *hd, *logits, *dlogits,
-        *alphas, *S;
+        *alphas, *S, *supmass;
+    long nsup;
     int32_t *targets, *ids;
     /* backward */
     float *dh, *dc, *dhp, *dcp, *dhd, *dx, *demb, *dawe, *dgate, *dalpha, *dproj, *dmean;
@@ -166,6 +170,7 @@ static int alloc_loss_bufs(sc_arena *a, const sc_captioner *m, int B, int T, int
     L->dlogits = bwd ? af(a, Tz * Bz * V, &fail) : NULL;
     L->alphas = af(a, Tz * Bz * P, &fail);
     L->S = af(a, Bz * P, &fail);
+    L->supmass = af(a, Tz * Bz, &fail);
     L->targets = sc_arena_alloc(a, Tz * Bz * sizeof(int32_t));
     L->ids = sc_arena_alloc(a, Bz * sizeof(int32_t));
     if (!L->targets || !L->ids) fail = 1;
@@ -268,9 +273,29 @@ static sc_status loss_forward(sc_captioner *m, const float *features, const sc_c
             pen += (1.0 - s) * (1.0 - s);
         }
     pen = o->alpha_c * pen / ((double)B * P);
+    /* supervised attention: -log of the attention mass inside each supervised
+     * step's mask; L->S2 keeps that mass for the backward pass */
+    double sup = 0;
+    long nsup = 0;
+    if (o->att_sup > 0.0f && bt->att_mask)
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < bt->lengths[b] - 1; t++) {
+                const uint8_t *mk = bt->att_mask + ((size_t)b * bt->L + t + 1) * P;
+                const float *al = L->alphas + ((size_t)t * B + b) * P;
+                double in = 0;
+                int any = 0;
+                for (int p = 0; p < P; p++)
+                    if (mk[p]) in += al[p], any = 1;
+                L->supmass[(size_t)t * B + b] = any ? (float)(in + SUP_EPS) : 0.0f;
+                if (any) sup -= log(in + SUP_EPS), nsup++;
+            }
+    L->nsup = nsup;
+    if (nsup) sup *= o->att_sup / (double)nsup;
     out->ce = ce;
     out->penalty = pen;
-    out->loss = ce + pen;
+    out->att_sup = sup;
+    out->att_steps = nsup;
+    out->loss = ce + pen + sup;
     out->ntokens = ntok;
     return SC_OK;
 }
@@ -357,6 +382,13 @@ static sc_status loss_backward(sc_captioner *m, const float *features, const sc_
             for (int p = 0; p < P; p++)
                 L->dalpha[(size_t)b * P + p] =
                     active ? (float)(pscale * (L->S[(size_t)b * P + p] - 1.0)) : 0.0f;
+            float mass = L->supmass ? L->supmass[(size_t)t * B + b] : 0.0f;
+            if (active && L->nsup && mass > 0.0f) {
+                const uint8_t *mk = bt->att_mask + ((size_t)b * bt->L + t + 1) * P;
+                float g = (float)(-o->att_sup / ((double)L->nsup * mass));
+                for (int p = 0; p < P; p++)
+                    if (mk[p]) L->dalpha[(size_t)b * P + p] += g;
+            }
         }
         if ((st = sc_addatt_step_backward(&d, features, h, &aw, L->attc + (size_t)t * ac, L->dawe,
                                           L->dalpha, dfeatures, L->dproj, L->dhp, &ag)))
@@ -396,6 +428,9 @@ sc_status sc_captioner_loss(sc_captioner *m, const float *features, const sc_cap
     if (!(o->alpha_c >= 0.0f) || !isfinite(o->alpha_c))
         return sc_set_error(SC_ERR_INVALID_ARG,
                             "sc_captioner_loss: alpha_c must be finite and >= 0");
+    if (!(o->att_sup >= 0.0f) || !isfinite(o->att_sup))
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "sc_captioner_loss: att_sup must be finite and >= 0");
     if (o->train && m->cfg.dropout > 0.0f && !rng)
         return sc_set_error(SC_ERR_INVALID_ARG,
                             "sc_captioner_loss: training with dropout needs rng");

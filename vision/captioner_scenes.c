@@ -211,3 +211,32 @@ sc_status sc_capscenes_score(const sc_scene_info *info, const char *const *words
     }
     return SC_OK;
 }
+
+sc_status sc_capscenes_attention_mask(const sc_scene_info *info, const char *caption, int grid,
+                                      uint8_t *mask, int max_tokens) {
+    if (!info || !caption || !mask || grid <= 0 || max_tokens <= 0 || info->width <= 0 ||
+        info->height <= 0)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_capscenes_attention_mask: bad argument");
+    if (grid > 64) return sc_set_error(SC_ERR_LIMIT, "sc_capscenes_attention_mask: grid above 64");
+    const size_t P = (size_t)grid * grid;
+    memset(mask, 0, (size_t)max_tokens * P);
+    sc_capscenes_parse parse;
+    sc_status s = sc_capscenes_parse_caption(caption, &parse);
+    if (s) return s;
+    for (int m = 0; m < parse.n; m++) {
+        uint8_t cells[64 * 64];
+        memset(cells, 0, P);
+        int any = 0;
+        for (int k = 0; k < info->n_items; k++) {
+            const sc_scene_item *it = &info->items[k];
+            if (it->cls != parse.cls[m] || it->colour != parse.colour[m]) continue;
+            sc_scenes_box_cells(it->box, info->width, info->height, grid, cells);
+            any = 1;
+        }
+        if (!any) continue;
+        /* word w is token w + 1: the noun, then its colour word just before it */
+        for (int tk = parse.word[m]; tk <= parse.word[m] + 1; tk++)
+            if (tk >= 1 && tk < max_tokens) memcpy(mask + (size_t)tk * P, cells, P);
+    }
+    return SC_OK;
+}

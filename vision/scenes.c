@@ -389,6 +389,24 @@ sc_status sc_scenes_generate(const sc_scenes_params *p, sc_scene_split split, ui
     return s;
 }
 
+int sc_scenes_box_cells(const int box[4], int width, int height, int grid, uint8_t *cells) {
+    if (!box || !cells || width <= 0 || height <= 0 || grid <= 0) return 0;
+    int n = 0;
+    for (int i = 0; i < grid; i++)
+        for (int j = 0; j < grid; j++) {
+            double cx = (j + 0.5) * width / grid, cy = (i + 0.5) * height / grid;
+            if (cx >= box[0] && cx < box[2] && cy >= box[1] && cy < box[3])
+                cells[i * grid + j] = 1, n++;
+        }
+    if (n) return n;
+    int j = (int)(0.5 * (box[0] + box[2]) * grid / width);
+    int i = (int)(0.5 * (box[1] + box[3]) * grid / height);
+    j = j < 0 ? 0 : j >= grid ? grid - 1 : j;
+    i = i < 0 ? 0 : i >= grid ? grid - 1 : i;
+    cells[i * grid + j] = 1;
+    return 1;
+}
+
 char *sc_scenes_info_json(const sc_scene_info *info, const char *image_path) {
     if (!info || !image_path) {
         sc_set_error(SC_ERR_INVALID_ARG, "sc_scenes_info_json: NULL argument");

@@ -696,6 +696,10 @@ static sc_param *own_param(sc_vqa_model *m, const float *p) {
 #define G(ptr) (own_param(m, (ptr))->grad)
 
 sc_status sc_vqa_backward(sc_vqa_model *m, const float *dlogits) {
+    return sc_vqa_backward_att(m, dlogits, NULL);
+}
+
+sc_status sc_vqa_backward_att(sc_vqa_model *m, const float *dlogits, const float *datt) {
     if (!m || !dlogits || m->B < 1)
         return sc_set_error(SC_ERR_INVALID_ARG, "vqa backward: no forward pass to differentiate");
     int B = m->B, D = m->D, P = m->P, A = m->A, K = m->K, E = m->E;
@@ -737,7 +741,7 @@ sc_status sc_vqa_backward(sc_vqa_model *m, const float *dlogits) {
                         s += (double)dvt[d] * vi[d];
                         dvi[d] += pk[i] * dvt[d];
                     }
-                    dp[i] = (float)s;
+                    dp[i] = (float)s + (datt ? datt[((size_t)b * K + k) * P + i] : 0.0f);
                 }
                 float *ds = m->tmpP + (size_t)b * P;
                 memset(ds, 0, sizeof(float) * (size_t)P);

@@ -265,18 +265,28 @@ typedef struct sc_caption_batch {
     int B, L;                /* batch size, padded caption length */
     const int32_t *captions; /* (B, L): <start> w1 .. wn <end> <pad>... */
     const int32_t *lengths;  /* (B): caption lengths including <start> and <end> (>= 2, <= L) */
+    /* Optional attention targets (B, L, P) or NULL: att_mask[b, j, :] marks the
+     * grid cells the attention of the step that predicts captions[b, j] should
+     * land on; an all-zero row leaves that step unsupervised (see att_sup). */
+    const uint8_t *att_mask;
 } sc_caption_batch;
 
 typedef struct sc_caption_loss_opts {
     float alpha_c; /* doubly stochastic attention weight (tutorial: 1.0) */
     int train;     /* 1: dropout before fc (needs rng); 0: eval mode */
     int backward;  /* 1: accumulate gradients into the params' grads */
+    /* Supervised attention (Liu et al. 2017, "Attention correctness"): weight of
+     * the mean over supervised steps of -log(sum of the attention inside the
+     * step's att_mask cells). 0: off. */
+    float att_sup;
 } sc_caption_loss_opts;
 
 typedef struct sc_caption_loss {
-    double loss;    /* ce + penalty */
+    double loss;    /* ce + penalty + att_sup */
     double ce;      /* mean cross-entropy over predicted tokens */
     double penalty; /* alpha_c * mean_{b,p} (1 - sum_t alpha[b,t,p])^2 */
+    double att_sup; /* att_sup * mean over supervised steps of -log(attention mass in mask) */
+    long att_steps; /* supervised steps */
     long ntokens;   /* predicted tokens: sum (lengths - 1) */
 } sc_caption_loss;
 
@@ -284,7 +294,9 @@ typedef struct sc_caption_loss {
  * (the same loss and gradients): teacher forcing on captions[:, :-1] predicting
  * captions[:, 1:], cross-entropy averaged over the sum(lengths - 1) real
  * targets, plus alpha_c * ((1 - alphas.sum(dim=1)) ** 2).mean() where alphas of
- * finished captions are 0 and the mean runs over batch and positions. features
+ * finished captions are 0 and the mean runs over batch and positions, plus the
+ * supervised-attention term when opts->att_sup > 0 and batch->att_mask is set
+ * (loss = ce + penalty + att_sup). features
  * (B, P, E). With backward, gradients are ACCUMULATED into the params' grads
  * (sc_captioner_params) and, when dfeatures (B, P, E) is non-NULL, into it (for
  * a trainable encoder). Allocates its activations per call. */

@@ -85,6 +85,18 @@ typedef struct sc_capscenes_counts {
 sc_status sc_capscenes_score(const sc_scene_info *info, const char *const *words, int n,
                              const float *alphas, int grid, sc_capscenes_counts *acc);
 
+/* Attention targets for supervised attention (sc_caption_batch.att_mask):
+ * for the tokens of `caption` as sc_capscenes_tokens lays them out (token 0 is
+ * <start>, word i is token i + 1), mask (max_tokens x grid*grid, zeroed here)
+ * gets, at the token of each mention's colour word and of its noun, the grid
+ * cells whose centres lie in the box of the item the mention names (items of
+ * that class and colour, all of them if several; the cell holding the box
+ * centre when no cell centre falls inside). Other tokens stay all zero (not
+ * supervised). Mentions naming no item of the scene are skipped. grid <= 64
+ * (SC_ERR_LIMIT above). */
+sc_status sc_capscenes_attention_mask(const sc_scene_info *info, const char *caption, int grid,
+                                      uint8_t *mask, int max_tokens);
+
 #ifdef __cplusplus
 }
 #endif

@@ -114,6 +114,13 @@ const char *sc_scenes_split_name(sc_scene_split split); /* "train", "test" */
 /* Linear RGB in [0,1] of colour (0..7); returns 0 on success, -1 if out of range. */
 int sc_scenes_colour_rgb(int colour, float rgb[3]);
 
+/* Attention-grid cells of a box: over a grid x grid map of a width x height
+ * image, mark (OR into cells, grid*grid bytes) the cells whose centres
+ * ((j + 0.5) width / grid, (i + 0.5) height / grid) lie in box [x0, x1) x
+ * [y0, y1) -- the cells the pointing games count as hits -- or, when no centre
+ * does, the cell holding the box centre. Returns the number of cells marked. */
+int sc_scenes_box_cells(const int box[4], int width, int height, int grid, uint8_t *cells);
+
 /* The annotation line of a scene as compact JSON (malloc'd, caller free()s).
  * image_path is the relative path written into "image". */
 char *sc_scenes_info_json(const sc_scene_info *info, const char *image_path);

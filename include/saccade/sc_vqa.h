@@ -168,6 +168,10 @@ sc_status sc_vqa_forward(sc_vqa_model *m, const float *images, const int32_t *id
 /* Backward of the last forward given dlogits (B, nanswers): accumulates
  * every parameter gradient (callers zero them, e.g. sc_trainer_next). */
 sc_status sc_vqa_backward(sc_vqa_model *m, const float *dlogits);
+/* The same plus datt (B, hops, P; may be NULL): a gradient with respect to
+ * the attention maps the forward returned in *att (san only; ignored by the
+ * baselines), e.g. of an attention-supervision loss. */
+sc_status sc_vqa_backward_att(sc_vqa_model *m, const float *dlogits, const float *datt);
 
 /* Image features without the projection: the encoder's map in eval mode
  * (BN running statistics), as feats (B, P, C) with C = sc_vqa_feature_dim.

@@ -132,6 +132,22 @@ EOF
 check "encoder-from grayscale" 1 "$cli" train vqa --encoder-from "$tmp/gray.safetensors" --quiet \
   -o "$tmp/x.safetensors"
 expect_grep "encoder-from grayscale message" "$tmp/err" "1 input channel"
+# Supervised attention on scenes VQA: the attention term falls as it trains;
+# it needs the SAN and scenes (boxes).
+check "train att-sup" 0 "$cli" train vqa --att-sup 1 --encoder-from "$cap" --freeze-encoder \
+  --questions 768 --pool 300 --epochs 4 --eval-n 0 --batch 32 --seed 2 --threads 2 --quiet \
+  --metrics "$tmp/sup.jsonl" -o "$tmp/sup.safetensors"
+"$py" - "$tmp/sup.jsonl" <<'EOF' && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL att-sup falls"; }
+import json, sys
+r = [json.loads(l) for l in open(sys.argv[1]) if '"att_sup"' in l]
+assert len(r) == 96, len(r)
+a = sum(x["att_sup"] for x in r[:8]) / 8; b = sum(x["att_sup"] for x in r[-8:]) / 8
+assert a > 1.0 and b < 0.6 * a, (a, b)
+assert all(abs(x["loss"] - x["ce"] - x["att_sup"]) < 1e-4 for x in r)
+EOF
+check "att-sup pooled" 2 "$cli" train vqa --att-sup 1 --arch pooled -o "$tmp/x.safetensors"
+check "att-sup file data" 2 "$cli" train vqa --att-sup 1 --data "$tmp/user.jsonl" -o "$tmp/x.safetensors"
+check "att-sup negative" 2 "$cli" train vqa --att-sup -1 -o "$tmp/x.safetensors"
 check "freeze without encoder" 2 "$cli" train vqa --freeze-encoder -o "$tmp/x.safetensors"
 check "qonly with encoder" 2 "$cli" train vqa --arch qonly --encoder-from "$cap" -o "$tmp/x.safetensors"
 [ ! -e "$tmp/x.safetensors" ] && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL no output on error"; }

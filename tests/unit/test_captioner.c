@@ -41,6 +41,21 @@ static const int32_t g_caps[GB * GL] = {6, 1, 2, 3, 7, 0, /* len 5 */
                                         6, 2, 2, 1, 3, 7 /* len 6 */};
 static const int32_t g_lens[GB] = {5, 3, 6};
 
+/* supervised attention (att_sup): targets per (b, j) of the captions above;
+ * b1 j4 lies past caption 1's length and must be ignored */
+static uint8_t g_mask[GB * GL * GP];
+static const uint8_t *g_amask; /* NULL or g_mask */
+static float g_sup;
+
+static void fill_mask(void) {
+    memset(g_mask, 0, sizeof g_mask);
+    g_mask[(0 * GL + 2) * GP + 0] = g_mask[(0 * GL + 2) * GP + 1] = 1;
+    g_mask[(0 * GL + 3) * GP + 3] = 1;
+    g_mask[(1 * GL + 1) * GP + 2] = 1;
+    g_mask[(1 * GL + 4) * GP + 0] = 1; /* past the end: ignored */
+    g_mask[(2 * GL + 5) * GP + 1] = g_mask[(2 * GL + 5) * GP + 2] = 1;
+}
+
 typedef struct gctx {
     sc_captioner *m;
     float *feat;
@@ -50,8 +65,8 @@ static double g_loss(void *p) {
     gctx *c = p;
     sc_rng r;
     sc_rng_seed(&r, 99);
-    sc_caption_batch b = {GB, GL, g_caps, g_lens};
-    sc_caption_loss_opts o = {1.0f, 1, 0};
+    sc_caption_batch b = {GB, GL, g_caps, g_lens, g_amask};
+    sc_caption_loss_opts o = {1.0f, 1, 0, g_sup};
     sc_caption_loss out;
     SC_TEST_OK(sc_captioner_loss(c->m, c->feat, &b, &o, &r, &out, NULL));
     return out.loss;
@@ -69,13 +84,36 @@ static void gradcheck_variant(int gate, int tanh_att) {
     for (size_t i = 0; i < np; i++) memset(ps[i].grad, 0, ps[i].n * sizeof(float));
     sc_rng r;
     sc_rng_seed(&r, 99);
-    sc_caption_batch b = {GB, GL, g_caps, g_lens};
-    sc_caption_loss_opts o = {1.0f, 1, 1};
+    sc_caption_batch b = {GB, GL, g_caps, g_lens, g_amask};
+    sc_caption_loss_opts o = {1.0f, 1, 1, g_sup};
     sc_caption_loss out;
     SC_TEST_OK(sc_captioner_loss(m, feat, &b, &o, &r, &out, dfeat));
     assert_int_equal(out.ntokens, 4 + 2 + 5);
     assert_true(out.penalty > 0 && out.ce > 0);
-    assert_true(fabs(out.loss - out.ce - out.penalty) < 1e-6);
+    assert_true(fabs(out.loss - out.ce - out.penalty - out.att_sup) < 1e-6);
+    if (g_amask && g_sup > 0) {
+        /* the value: -log of the mask's attention mass, from teacher forcing's
+         * alphas (dropout acts after the attention, so eval alphas are the same) */
+        assert_int_equal(out.att_steps, 4);
+        double want = 0;
+        for (int bb = 0; bb < GB; bb++) {
+            float al[GL * GP];
+            SC_TEST_OK(sc_captioner_teacher_force(m, feat + bb * GP * GE, g_caps + bb * GL,
+                                                  g_lens[bb] - 1, NULL, al));
+            for (int t = 0; t < g_lens[bb] - 1; t++) {
+                double in = 0;
+                int any = 0;
+                for (int p = 0; p < GP; p++)
+                    if (g_mask[(bb * GL + t + 1) * GP + p]) in += al[t * GP + p], any = 1;
+                if (any) want -= log(in + 1e-6);
+            }
+        }
+        want *= g_sup / 4;
+        assert_true(fabs(out.att_sup - want) < 1e-5);
+    } else {
+        assert_int_equal(out.att_steps, 0);
+        assert_true(out.att_sup == 0.0);
+    }
     gctx c = {m, feat};
     for (size_t i = 0; i < np; i++) {
         char what[160];
@@ -98,19 +136,46 @@ static void test_gradcheck(void **state) {
     g_ctx2out = 0;
 }
 
+/* Supervised attention: its value and gradients (params and features). A mask
+ * with a zero weight adds nothing. */
+static void test_gradcheck_att_sup(void **state) {
+    (void)state;
+    fill_mask();
+    g_amask = g_mask;
+    g_sup = 0.0f;
+    gradcheck_variant(SC_CAP_GATE_VECTOR, 0);
+    g_sup = 0.7f;
+    gradcheck_variant(SC_CAP_GATE_VECTOR, 0);
+    gradcheck_variant(SC_CAP_GATE_SCALAR, 1);
+    g_ctx2out = 1;
+    gradcheck_variant(SC_CAP_GATE_VECTOR, 0);
+    g_ctx2out = 0;
+    g_amask = NULL;
+    g_sup = 0.0f;
+    sc_captioner *m = tiny_model(SC_CAP_GATE_VECTOR, 0, 0.0f, 5);
+    float feat[GB * GP * GE] = {0};
+    sc_caption_batch b = {GB, GL, g_caps, g_lens, g_mask};
+    sc_caption_loss out;
+    sc_caption_loss_opts bad = {1.0f, 0, 0, -1.0f};
+    assert_int_equal(sc_captioner_loss(m, feat, &b, &bad, NULL, &out, NULL), SC_ERR_INVALID_ARG);
+    bad.att_sup = NAN;
+    assert_int_equal(sc_captioner_loss(m, feat, &b, &bad, NULL, &out, NULL), SC_ERR_INVALID_ARG);
+    sc_captioner_free(m);
+}
+
 /* Padding beyond a caption's length must not change its loss terms: the
  * masked batch equals the per-sample losses weighted as the tutorial does. */
 static void masking_matches_single(void) {
     sc_captioner *m = tiny_model(SC_CAP_GATE_VECTOR, 0, 0.0f, 3);
     float feat[GB * GP * GE];
     sc_test_fill_uniform(feat, GB * GP * GE, -1.0f, 1.0f, 12);
-    sc_caption_loss_opts o = {0.0f, 0, 0};
-    sc_caption_batch b = {GB, GL, g_caps, g_lens};
+    sc_caption_loss_opts o = {0.0f, 0, 0, 0.0f};
+    sc_caption_batch b = {GB, GL, g_caps, g_lens, NULL};
     sc_caption_loss all, one;
     SC_TEST_OK(sc_captioner_loss(m, feat, &b, &o, NULL, &all, NULL));
     double sum = 0;
     for (int i = 0; i < GB; i++) {
-        sc_caption_batch bi = {1, GL, g_caps + i * GL, g_lens + i};
+        sc_caption_batch bi = {1, GL, g_caps + i * GL, g_lens + i, NULL};
         SC_TEST_OK(sc_captioner_loss(m, feat + i * GP * GE, &bi, &o, NULL, &one, NULL));
         sum += one.ce * one.ntokens;
     }
@@ -125,7 +190,7 @@ static void masking_matches_single(void) {
         for (int v = 0; v < 8; v++) s += exp(logits[t * 8 + v] - mx);
         ce += -(logits[t * 8 + g_caps[t + 1]] - mx - log(s));
     }
-    sc_caption_batch b0 = {1, GL, g_caps, g_lens};
+    sc_caption_batch b0 = {1, GL, g_caps, g_lens, NULL};
     SC_TEST_OK(sc_captioner_loss(m, feat, &b0, &o, NULL, &one, NULL));
     assert_true(fabs(one.ce - ce / 4) < 1e-5);
     sc_captioner_free(m);
@@ -185,8 +250,8 @@ static void test_training_loss_falls(void **state) {
             memcpy(bc + j * L, caps + idx[j] * L, sizeof(int32_t) * L);
             bl[j] = lens[idx[j]];
         }
-        sc_caption_batch b = {(int)cnt, L, bc, bl};
-        sc_caption_loss_opts o = {1.0f, 1, 1};
+        sc_caption_batch b = {(int)cnt, L, bc, bl, NULL};
+        sc_caption_loss_opts o = {1.0f, 1, 1, 0.0f};
         sc_caption_loss out;
         SC_TEST_OK(sc_captioner_loss(m, bf, &b, &o, sc_trainer_rng(tr), &out, NULL));
         if (first < 0) first = out.loss;
@@ -560,6 +625,7 @@ static void test_config_json(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradcheck),
+        cmocka_unit_test(test_gradcheck_att_sup),
         cmocka_unit_test(test_ctx2out_file),
         cmocka_unit_test(test_masking_matches_single),
         cmocka_unit_test(test_training_loss_falls),

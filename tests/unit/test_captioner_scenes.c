@@ -132,6 +132,52 @@ static void test_pointing(void **state) {
     assert_int_equal(c.point_total, 0);
 }
 
+/* Attention targets for supervised attention: the colour and noun tokens of
+ * each mention get the cells whose centres lie in the named item's box, the
+ * same cells the pointing game counts as hits. */
+static void test_attention_mask(void **state) {
+    (void)state;
+    sc_scene_info s = two_items();
+    const int G = 12, P = G * G, T = 16;
+    uint8_t mk[16 * 144];
+    const char *cap = "a white coat to the left of a blue coat";
+    SC_TEST_OK(sc_capscenes_attention_mask(&s, cap, G, mk, T));
+    /* tokens: <start> a white coat to the left of a blue coat <end> */
+    int count[16] = {0};
+    for (int t = 0; t < T; t++)
+        for (int p = 0; p < P; p++) count[t] += mk[t * P + p];
+    for (int t = 0; t < T; t++) {
+        int want = (t == 2 || t == 3) ? 3 * 4 : (t == 9 || t == 10) ? 4 * 5 : 0;
+        assert_int_equal(count[t], want);
+    }
+    assert_int_equal(memcmp(mk + 2 * P, mk + 3 * P, P), 0);
+    assert_int_equal(mk[3 * P + 7 * G + 2], 1);   /* centre (20, 60): white coat */
+    assert_int_equal(mk[3 * P + 6 * G + 2], 0);   /* centre (20, 52): above its box */
+    assert_int_equal(mk[10 * P + 4 * G + 7], 1);  /* centre (60, 36): blue coat */
+    assert_int_equal(mk[10 * P + 8 * G + 10], 1); /* centre (84, 68) */
+    assert_int_equal(mk[10 * P + 9 * G + 10], 0); /* centre (84, 76): below */
+    /* every target cell is a pointing-game hit for its noun */
+    float al[10 * 144];
+    for (int p = 0; p < P; p++) {
+        if (!mk[10 * P + p]) continue;
+        memset(al, 0, sizeof al);
+        al[2 * P + 8 * G + 3] = 1;
+        al[9 * P + p] = 1;
+        sc_capscenes_counts c = score(&s, cap, al, G);
+        assert_int_equal(c.point_hit, 2);
+    }
+    /* a tiny box holding no cell centre: the cell of its centre */
+    s.items[1].box[0] = 17, s.items[1].box[1] = 1, s.items[1].box[2] = 19, s.items[1].box[3] = 3;
+    SC_TEST_OK(sc_capscenes_attention_mask(&s, cap, G, mk, T));
+    for (int p = 0; p < P; p++) assert_int_equal(mk[3 * P + p], p == 2);
+    /* a mention naming no item of the scene is not supervised; short buffers
+     * keep what fits */
+    SC_TEST_OK(sc_capscenes_attention_mask(&s, "a red bag above a blue coat", G, mk, 4));
+    for (int i = 0; i < 4 * P; i++) assert_int_equal(mk[i], 0);
+    assert_int_equal(sc_capscenes_attention_mask(&s, cap, 65, mk, T), SC_ERR_LIMIT);
+    assert_int_equal(sc_capscenes_attention_mask(&s, cap, 0, mk, T), SC_ERR_INVALID_ARG);
+}
+
 static void test_vocab_covers_scenes(void **state) {
     (void)state;
     sc_vocab v;
@@ -178,6 +224,7 @@ int main(void) {
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_score),
         cmocka_unit_test(test_pointing),
+        cmocka_unit_test(test_attention_mask),
         cmocka_unit_test(test_vocab_covers_scenes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -251,15 +251,19 @@ typedef struct gc_ctx {
     int32_t *ids;
     int *lens;
     float *wgt;
-    int B, NA;
+    float *watt; /* NULL, or weights of the attention maps (B, hops, P) */
+    int B, NA, KP;
 } gc_ctx;
 
 static double gc_loss(void *p) {
     gc_ctx *c = p;
-    const float *logits;
-    if (sc_vqa_forward(c->m, c->img, c->ids, c->lens, c->B, 1, &logits, NULL)) return NAN;
+    const float *logits, *att = NULL;
+    if (sc_vqa_forward(c->m, c->img, c->ids, c->lens, c->B, 1, &logits, c->watt ? &att : NULL))
+        return NAN;
     double s = 0;
     for (int i = 0; i < c->B * c->NA; i++) s += (double)logits[i] * c->wgt[i];
+    if (c->watt)
+        for (int i = 0; i < c->B * c->KP; i++) s += (double)att[i] * c->watt[i];
     return s;
 }
 
@@ -279,7 +283,9 @@ static sc_vqa_config tiny_config(sc_vqa_arch arch, int batchnorm) {
     return c;
 }
 
-static void gradcheck_arch(sc_vqa_arch arch, int mlp) {
+/* att: the loss also weighs the attention maps (sc_vqa_backward_att), as an
+ * attention-supervision term does. */
+static void gradcheck_arch(sc_vqa_arch arch, int mlp, int att) {
     const char *texts[1] = {"a b c d e f"};
     const char *ans[1] = {"x y z"};
     sc_vqa_vocab v, a;
@@ -305,9 +311,14 @@ static void gradcheck_arch(sc_vqa_arch arch, int mlp) {
     for (size_t i = 0; i < np; i++)
         if (strstr(ps[i].name, "hops") || strstr(ps[i].name, "lstm"))
             for (size_t j = 0; j < ps[i].n; j++) ps[i].param[j] *= 3.0f;
+    if (att) {
+        c.KP = cfg.hops * sc_vqa_grid_side(m) * sc_vqa_grid_side(m);
+        c.watt = malloc(sizeof(float) * 3 * (size_t)c.KP);
+        sc_test_fill_uniform(c.watt, 3 * (size_t)c.KP, -2, 2, 3);
+    }
     sc_vqa_zero_grad(m);
     assert_false(isnan(gc_loss(&c)));
-    SC_TEST_OK(sc_vqa_backward(m, c.wgt));
+    SC_TEST_OK(sc_vqa_backward_att(m, c.wgt, c.watt));
     int checked = 0;
     for (size_t i = 0; i < np; i++) {
         /* The encoder (sc_cnn, ReLU + max-pool kinks) is checked exactly
@@ -325,6 +336,7 @@ static void gradcheck_arch(sc_vqa_arch arch, int mlp) {
     assert_true(checked >= (arch == SC_VQA_SAN ? 17 : 7) + (mlp ? 2 : 0));
     free(c.img);
     free(c.wgt);
+    free(c.watt);
     sc_vqa_free(m);
     sc_vqa_vocab_free(&v);
     sc_vqa_vocab_free(&a);
@@ -332,13 +344,14 @@ static void gradcheck_arch(sc_vqa_arch arch, int mlp) {
 
 static void test_gradcheck_san(void **state) {
     (void)state;
-    gradcheck_arch(SC_VQA_SAN, 0);
-    gradcheck_arch(SC_VQA_SAN, 7); /* MLP answer head */
+    gradcheck_arch(SC_VQA_SAN, 0, 0);
+    gradcheck_arch(SC_VQA_SAN, 7, 0); /* MLP answer head */
+    gradcheck_arch(SC_VQA_SAN, 0, 1); /* a gradient on the hops' attention maps */
 }
 static void test_gradcheck_baselines(void **state) {
     (void)state;
-    gradcheck_arch(SC_VQA_QONLY, 0);
-    gradcheck_arch(SC_VQA_POOLED, 5);
+    gradcheck_arch(SC_VQA_QONLY, 0, 0);
+    gradcheck_arch(SC_VQA_POOLED, 5, 0);
 }
 
 /* ------------------------------------------------------------ training */

@@ -26,6 +26,9 @@ void train_captioner_help(FILE *out) {
             "  --weight-decay WD     AdamW decoupled weight decay (default 0.0001)\n"
             "  --clip C              gradient clipping by global norm (default 5)\n"
             "  --alpha-c A           doubly stochastic attention weight (default 0.1)\n"
+            "  --att-sup W           supervised attention (Liu et al. 2017): adds W x mean\n"
+            "                        -log(attention mass inside the named item's box) at each\n"
+            "                        mention's colour and noun steps (default 0: off)\n"
             "  --dropout P           dropout before fc (default 0.2)\n"
             "  --ctx2out             deep output: the gated context also feeds the output layer\n"
             "                        (logits = fc(h) + fc_ctx(z), as in the original paper)\n"
@@ -64,7 +67,7 @@ typedef struct {
     const char *data, *out, *ckpt, *metrics;
     int epochs, steps, batch, seed, threads, ckpt_every, resume, max_steps, quiet, random_caps;
     int warmup, train_size, scene_seed, grid, embed, att, dec, val, no_coords, ctx2out;
-    float lr, wd, clip, alpha_c, dropout;
+    float lr, wd, clip, alpha_c, dropout, att_sup;
     int nch, ch[SC_CNN_MAX_STAGES];
     int nker, ker[SC_CNN_MAX_STAGES], npool, pool[SC_CNN_MAX_STAGES];
     int vit, vit_patch, vit_dim, vit_depth, vit_heads, vit_mlp;
@@ -74,14 +77,16 @@ typedef struct {
 typedef struct {
     sc_scenes_params sp;
     const sc_vocab *vocab;
-    int S, L, random_caps;
+    int S, L, random_caps, grid; /* grid > 0: attention targets too */
 } data_ctx;
 
 #define CAP_MAX_TOKENS 40
 
-/* Scenes idx[0..n) -> normalised images x (n, 3, S, S) and padded captions. */
+/* Scenes idx[0..n) -> normalised images x (n, 3, S, S) and padded captions;
+ * with d->grid, attention targets amask (n, L, grid^2) too (sc_capscenes_attention_mask;
+ * scratch holds n * CAP_MAX_TOKENS * grid^2 bytes). */
 static int make_batch(const data_ctx *d, const int *idx, size_t n, sc_rng *rng, float *x,
-                      int32_t *caps, int32_t *lens, int *L) {
+                      int32_t *caps, int32_t *lens, int *L, uint8_t *scratch, uint8_t *amask) {
     int pick[4096];
     for (size_t b = 0; b < n; b++) pick[b] = d->random_caps ? (int)sc_rng_below(rng, 1 << 20) : 0;
     int fail = 0, maxlen = 2;
@@ -101,6 +106,10 @@ static int make_batch(const data_ctx *d, const int *idx, size_t n, sc_rng *rng, 
         int k = sc_capscenes_tokens(d->vocab, info.captions[r], tok + b * CAP_MAX_TOKENS,
                                     CAP_MAX_TOKENS);
         if (k < 0) fail = 1;
+        if (d->grid && sc_capscenes_attention_mask(&info, info.captions[r], d->grid,
+                                                   scratch + b * CAP_MAX_TOKENS * d->grid * d->grid,
+                                                   CAP_MAX_TOKENS))
+            fail = 1;
         lens[b] = k;
         if (k > maxlen) maxlen = k;
     }
@@ -108,6 +117,10 @@ static int make_batch(const data_ctx *d, const int *idx, size_t n, sc_rng *rng, 
         for (size_t b = 0; b < n; b++) {
             for (int t = 0; t < maxlen; t++)
                 caps[b * maxlen + t] = t < lens[b] ? tok[b * CAP_MAX_TOKENS + t] : 0;
+            if (d->grid) {
+                size_t P = (size_t)d->grid * d->grid;
+                memcpy(amask + b * maxlen * P, scratch + b * CAP_MAX_TOKENS * P, maxlen * P);
+            }
         }
     free(tok);
     *L = maxlen;
@@ -172,6 +185,7 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
         {"--weight-decay", CLI_FLOAT, &o.wd, 0.0, 1.0, NULL, NULL, 0},
         {"--clip", CLI_FLOAT, &o.clip, 0.0, 1e6, NULL, NULL, 0},
         {"--alpha-c", CLI_FLOAT, &o.alpha_c, 0.0, 100.0, NULL, NULL, 0},
+        {"--att-sup", CLI_FLOAT, &o.att_sup, 0.0, 100.0, NULL, NULL, 0},
         {"--dropout", CLI_FLOAT, &o.dropout, 0.0, 0.99, NULL, NULL, 0},
         {"--resume", CLI_FLAG, &o.resume, 0, 0, NULL, NULL, 0},
         {"--no-coords", CLI_FLAG, &o.no_coords, 0, 0, NULL, NULL, 0},
@@ -230,6 +244,7 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
     sc_param *all = NULL;
     float *x = NULL, *feat = NULL, *dfeat = NULL;
     int32_t *caps = NULL, *lens = NULL;
+    uint8_t *ascratch = NULL, *amask = NULL; /* attention targets (--att-sup) */
     char *cfg_json = NULL, *voc_json = NULL, *enc_json = NULL, *mpath = NULL;
     int rc = CLI_FAIL;
     cap_eval_result ev;
@@ -297,6 +312,14 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
     dfeat = malloc((size_t)o.batch * P * E * sizeof(float));
     caps = malloc((size_t)o.batch * CAP_MAX_TOKENS * sizeof(int32_t));
     lens = malloc((size_t)o.batch * sizeof(int32_t));
+    if (o.att_sup > 0) {
+        ascratch = malloc((size_t)o.batch * CAP_MAX_TOKENS * P);
+        amask = malloc((size_t)o.batch * CAP_MAX_TOKENS * P);
+        if (!ascratch || !amask) {
+            sc_set_error(SC_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+    }
     if (!x || !feat || !dfeat || !caps || !lens) {
         sc_set_error(SC_ERR_NOMEM, "out of memory");
         goto fail;
@@ -309,6 +332,7 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
     d.vocab = &vocab;
     d.S = S;
     d.random_caps = o.random_caps;
+    d.grid = o.att_sup > 0 ? o.grid : 0;
     cap_eval_source vs = {&d.sp, SC_SCENES_TEST, NULL};
     if (o.resume)
         fprintf(stderr, "resuming from %s at step %lld\n", o.ckpt,
@@ -318,17 +342,18 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
     int r, evaluated = 0;
     while ((r = sc_trainer_next(tr, &idx, &count)) == 1) {
         int L;
-        if (make_batch(&d, idx, count, sc_trainer_rng(tr), x, caps, lens, &L)) goto fail;
+        if (make_batch(&d, idx, count, sc_trainer_rng(tr), x, caps, lens, &L, ascratch, amask))
+            goto fail;
         if (sc_captioner_encode_batch(m, x, (int)count, S, S, 1, feat)) goto fail;
         memset(dfeat, 0, count * (size_t)P * E * sizeof(float));
-        sc_caption_batch cb = {(int)count, L, caps, lens};
-        sc_caption_loss_opts lo = {o.alpha_c, 1, 1};
+        sc_caption_batch cb = {(int)count, L, caps, lens, amask};
+        sc_caption_loss_opts lo = {o.alpha_c, 1, 1, o.att_sup};
         sc_caption_loss cl;
         if (sc_captioner_loss(m, feat, &cb, &lo, sc_trainer_rng(tr), &cl, dfeat)) goto fail;
         if (sc_captioner_encode_backward(m, dfeat)) goto fail;
-        const char *keys[2] = {"ce", "att_penalty"};
-        double vals[2] = {cl.ce, cl.penalty};
-        if (sc_trainer_step(tr, cl.loss, 2, keys, vals)) goto fail;
+        const char *keys[3] = {"ce", "att_penalty", "att_sup"};
+        double vals[3] = {cl.ce, cl.penalty, cl.att_sup};
+        if (sc_trainer_step(tr, cl.loss, o.att_sup > 0 ? 3 : 2, keys, vals)) goto fail;
         evaluated = 0;
         if (sc_trainer_at_epoch_end(tr) && o.val > 0) {
             if (cap_eval_run(m, &vs, (size_t)o.val, 1, &ev, NULL, 0)) goto fail;
@@ -393,6 +418,8 @@ done:
     free(dfeat);
     free(caps);
     free(lens);
+    free(ascratch);
+    free(amask);
     free(all);
     free(cfg_json);
     free(voc_json);

@@ -1,5 +1,6 @@
 /* saccade train vqa: stacked attention network (or a baseline) on scenes VQA
  * or a user JSON-lines file, with the shared training loop. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,10 @@ void train_vqa_help(FILE *out) {
         "  --lr LR               Adam learning rate, cosine schedule (default 0.002)\n"
         "  --hops K              attention hops (default 2)\n"
         "  --hidden D  --att-dim A  --embed E   sizes (defaults 128, 64, 64)\n"
+        "  --att-sup W           scenes: supervised attention, adds W x the mean over\n"
+        "                        supervised hops of -log(attention mass in the target\n"
+        "                        item's box): first hop on the first item named, last\n"
+        "                        hop on the item asked about (default 0: off)\n"
         "  --mlp H               answer classifier with a hidden ReLU layer of H units\n"
         "                        (default 0: linear, as the SAN paper)\n"
         "  --encoder-from FILE   start the image encoder from the encoder.* tensors,\n"
@@ -63,6 +68,36 @@ static int print_eval(FILE *out, const vqa_eval_result *r, int scenes) {
     return 0;
 }
 
+/* Attention supervision over n maps of P cells: w x mean over maps with a
+ * non-empty mask of -log(mass inside the mask); its gradient into datt. */
+static double att_supervision(const float *att, const uint8_t *mask, int n, int P, float w,
+                              float *datt) {
+    int nsup = 0;
+    for (int i = 0; i < n; i++) {
+        int any = 0;
+        for (int p = 0; p < P && !any; p++) any = mask[(size_t)i * P + p];
+        nsup += any;
+    }
+    memset(datt, 0, sizeof(float) * (size_t)n * P);
+    if (!nsup) return 0.0;
+    double loss = 0;
+    for (int i = 0; i < n; i++) {
+        const float *a = att + (size_t)i * P;
+        const uint8_t *mk = mask + (size_t)i * P;
+        double in = 0;
+        int any = 0;
+        for (int p = 0; p < P; p++)
+            if (mk[p]) in += a[p], any = 1;
+        if (!any) continue;
+        in += 1e-6; /* finite when the map puts nothing inside */
+        loss -= log(in);
+        float g = (float)(-w / ((double)nsup * in));
+        for (int p = 0; p < P; p++)
+            if (mk[p]) datt[(size_t)i * P + p] = g;
+    }
+    return w * loss / nsup;
+}
+
 static sc_status answers_from(const vqa_data *d, sc_vqa_vocab *out) {
     memset(out, 0, sizeof *out);
     char **list = malloc(sizeof(char *) * (size_t)d->n);
@@ -90,7 +125,7 @@ int train_vqa_main(int argc, char **argv) {
     int freeze = 0, mlp = 0, hidden = 0, att_dim = 0, embed = 0, cache_mb = 2048;
     int epochs = 10, questions = 40000, pool = 10000, eval_n = 2000, batch = 64, hops = 2;
     int seed = 0, threads = 0, ckpt_every = 0, resume = 0, max_steps = 0, quiet = 0;
-    float lr = 0.002f;
+    float lr = 0.002f, att_sup = 0.0f;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int last = i + 1 >= argc;
@@ -156,6 +191,10 @@ int train_vqa_main(int argc, char **argv) {
             NEED;
             if (!cli_parse_float(argv[++i], &lr) || !(lr > 0))
                 return cli_usage(V, "bad value for --lr: '%s'", argv[i]);
+        } else if (!strcmp(a, "--att-sup")) {
+            NEED;
+            if (!cli_parse_float(argv[++i], &att_sup) || !(att_sup >= 0) || !(att_sup <= 100))
+                return cli_usage(V, "bad value for --att-sup: '%s' (0..100)", argv[i]);
         } else if (!strcmp(a, "--resume"))
             resume = 1;
         else if (!strcmp(a, "--quiet"))
@@ -172,6 +211,8 @@ int train_vqa_main(int argc, char **argv) {
     if (embed) cfg.embed_dim = embed;
     cfg.mlp_dim = mlp;
     if (freeze && !enc_from) return cli_usage(V, "--freeze-encoder needs --encoder-from FILE");
+    if (att_sup > 0 && (cfg.arch != SC_VQA_SAN || strcmp(data, "scenes")))
+        return cli_usage(V, "--att-sup needs --arch san and scenes data (item boxes)");
     if (enc_from && cfg.arch == SC_VQA_QONLY)
         return cli_usage(V, "--encoder-from: the qonly baseline has no image encoder");
     if (sc_vqa_config_validate(&cfg)) return cli_usage(V, "%s", sc_last_error());
@@ -186,7 +227,8 @@ int train_vqa_main(int argc, char **argv) {
     sc_vqa_vocab vocab = {0}, answers = {0};
     sc_vqa_model *m = NULL;
     sc_trainer *tr = NULL;
-    float *img = NULL, *dlog = NULL, *cache = NULL, *fb = NULL;
+    float *img = NULL, *dlog = NULL, *cache = NULL, *fb = NULL, *datt = NULL;
+    uint8_t *amask = NULL; /* attention targets (--att-sup) */
     int *img_ix = NULL;
     int32_t *ids = NULL, *tg = NULL;
     int *lens = NULL;
@@ -285,7 +327,12 @@ int train_vqa_main(int argc, char **argv) {
     tg = malloc(sizeof(int32_t) * (size_t)batch);
     lens = malloc(sizeof(int) * (size_t)batch);
     dlog = malloc(sizeof(float) * (size_t)batch * NA);
-    if (!img || !ids || !tg || !lens || !dlog) {
+    const int KP = cfg.hops * sc_vqa_grid_side(m) * sc_vqa_grid_side(m);
+    if (att_sup > 0) {
+        amask = malloc((size_t)batch * KP);
+        datt = malloc(sizeof(float) * (size_t)batch * KP);
+    }
+    if (!img || !ids || !tg || !lens || !dlog || (att_sup > 0 && (!amask || !datt))) {
         sc_set_error(SC_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -299,21 +346,28 @@ int train_vqa_main(int argc, char **argv) {
     int have_ev = 0;
     while ((r = sc_trainer_next(tr, &idx, &count)) == 1) {
         int B = (int)count;
-        if (vqa_batch(&tr_d, m, idx, B, cache ? NULL : img, ids, lens, tg, NULL, NULL, img_ix))
+        if (vqa_batch(&tr_d, m, idx, B, cache ? NULL : img, ids, lens, tg, NULL, NULL, img_ix,
+                      amask))
             goto done;
-        const float *logits;
+        const float *logits, *att = NULL;
+        const float **attp = amask ? &att : NULL;
         if (cache) {
             size_t per = (size_t)sc_vqa_feature_dim(m) * sc_vqa_grid_side(m) * sc_vqa_grid_side(m);
             for (int b = 0; b < B; b++)
                 memcpy(fb + per * (size_t)b, cache + per * (size_t)img_ix[b], sizeof(float) * per);
-            if (sc_vqa_forward_features(m, fb, ids, lens, B, 1, &logits, NULL)) goto fail;
+            if (sc_vqa_forward_features(m, fb, ids, lens, B, 1, &logits, attp)) goto fail;
         } else if (sc_vqa_forward(m, cfg.arch == SC_VQA_QONLY ? NULL : img, ids, lens, B, 1,
-                                  &logits, NULL))
+                                  &logits, attp))
             goto fail;
         float loss = 0;
         memset(dlog, 0, sizeof(float) * (size_t)B * NA);
-        if (sc_cross_entropy(logits, tg, B, NA, NULL, &loss, NULL, dlog) ||
-            sc_vqa_backward(m, dlog) || sc_trainer_step(tr, loss, 0, NULL, NULL))
+        if (sc_cross_entropy(logits, tg, B, NA, NULL, &loss, NULL, dlog)) goto fail;
+        double sup =
+            amask ? att_supervision(att, amask, B * cfg.hops, KP / cfg.hops, att_sup, datt) : 0.0;
+        const char *skeys[2] = {"ce", "att_sup"};
+        double svals[2] = {loss, sup};
+        if (sc_vqa_backward_att(m, dlog, amask ? datt : NULL) ||
+            sc_trainer_step(tr, loss + sup, amask ? 2 : 0, skeys, svals))
             goto fail;
         if (sc_trainer_at_epoch_end(tr) && (scenes ? eval_n > 0 : 1)) {
             vqa_eval_result_free(&ev);
@@ -347,6 +401,8 @@ done:
     free(tg);
     free(lens);
     free(dlog);
+    free(datt);
+    free(amask);
     sc_trainer_free(tr);
     sc_vqa_free(m);
     sc_vqa_vocab_free(&vocab);

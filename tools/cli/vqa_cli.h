@@ -31,10 +31,21 @@ void vqa_data_free(vqa_data *d);
  * for qonly or cached features), ids (B,T), lens, targets (answer index in the
  * model, -1 if the answer is not in the model's set), family (-1 for files),
  * item box (x0..y1 or -1) for the pointing game, image index (scene in the
- * pool, or image of the file; may be NULL). Returns 0 or CLI_FAIL. */
+ * pool, or image of the file; may be NULL), and attention targets att_mask
+ * (B, hops, P bytes; may be NULL; scenes only, see vqa_att_targets). Returns 0
+ * or CLI_FAIL. */
 int vqa_batch(const vqa_data *d, const sc_vqa_model *m, const int *idx, int B, float *images,
               int32_t *ids, int *lens, int32_t *targets, int *family, int (*box)[4],
-              int *image_index);
+              int *image_index, uint8_t *att_mask);
+/* Attention targets of one scenes question for K hops over a grid x grid map
+ * (mask: K x grid^2 bytes, zeroed here; an all-zero hop is unsupervised): the
+ * first hop on the first item the question names (else the item it is about),
+ * the last hop on the item it is about (the pointing-game item: the answer of
+ * a class query, the named item of a colour query, the unique match of an
+ * existence query), else on the second named item (relation, comparison).
+ * Counting questions and existence questions without a unique match get none. */
+void vqa_att_targets(const sc_scene_info *info, const sc_vqa_question *q, int K, int grid,
+                     uint8_t *mask);
 /* Number of distinct images of the data (pool scenes or file images), and
  * image i as floats (3, size, size). */
 int vqa_data_n_images(const vqa_data *d);

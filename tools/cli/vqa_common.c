@@ -142,9 +142,23 @@ void vqa_data_free(vqa_data *d) {
     memset(d, 0, sizeof *d);
 }
 
+void vqa_att_targets(const sc_scene_info *info, const sc_vqa_question *q, int K, int grid,
+                     uint8_t *mask) {
+    size_t P = (size_t)grid * grid;
+    memset(mask, 0, (size_t)K * P);
+    int first = q->ref[0] >= 0 ? q->ref[0] : q->item;
+    int last = q->item >= 0 ? q->item : q->ref[1] >= 0 ? q->ref[1] : q->ref[0];
+    if (q->family == SC_VQA_COUNT) first = last = -1;
+    if (first >= 0 && first < info->n_items)
+        sc_scenes_box_cells(info->items[first].box, info->width, info->height, grid, mask);
+    if (last >= 0 && last < info->n_items && (K > 1 || first < 0))
+        sc_scenes_box_cells(info->items[last].box, info->width, info->height, grid,
+                            mask + (size_t)(K - 1) * P);
+}
+
 int vqa_batch(const vqa_data *d, const sc_vqa_model *m, const int *idx, int B, float *images,
               int32_t *ids, int *lens, int32_t *targets, int *family, int (*box)[4],
-              int *image_index) {
+              int *image_index, uint8_t *att_mask) {
     const sc_vqa_config *c = sc_vqa_get_config(m);
     int T = c->max_len, S = c->image_size;
     size_t per = (size_t)3 * S * S;
@@ -169,6 +183,11 @@ int vqa_batch(const vqa_data *d, const sc_vqa_model *m, const int *idx, int B, f
             if (image_index) image_index[b] = q.scene;
             if (images) sc_vqa_scene_pool_image(&d->pool, q.scene, images + per * (size_t)b);
             if (family) family[b] = q.family;
+            if (att_mask) {
+                int g = sc_vqa_grid_side(m);
+                vqa_att_targets(&d->pool.info[q.scene], &q, c->hops, g,
+                                att_mask + (size_t)b * c->hops * g * g);
+            }
             if (box) {
                 if (q.item >= 0)
                     memcpy(box[b], d->pool.info[q.scene].items[q.item].box, sizeof box[b]);
@@ -185,6 +204,10 @@ int vqa_batch(const vqa_data *d, const sc_vqa_model *m, const int *idx, int B, f
                        sizeof(float) * per);
             if (family) family[b] = -1;
             if (box) box[b][0] = -1;
+            if (att_mask) {
+                size_t KP = (size_t)c->hops * sc_vqa_grid_side(m) * sc_vqa_grid_side(m);
+                memset(att_mask + (size_t)b * KP, 0, KP); /* no boxes: unsupervised */
+            }
         }
         int len = 0, trunc = 0;
         sc_vqa_encode(sc_vqa_get_vocab(m), text, T, ids + (size_t)b * T, &len, &trunc, NULL, 0);
@@ -240,7 +263,7 @@ int vqa_evaluate(sc_vqa_model *m, const vqa_data *d, int n, vqa_eval_result *r) 
         int B = n - s < CH ? n - s : CH;
         for (int b = 0; b < B; b++) idx[b] = s + b;
         const float *logits, *att;
-        if (vqa_batch(d, m, idx, B, img, ids, lens, tg, fam, box, NULL)) {
+        if (vqa_batch(d, m, idx, B, img, ids, lens, tg, fam, box, NULL, NULL)) {
             rc = CLI_FAIL;
             break;
         }
