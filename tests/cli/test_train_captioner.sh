@@ -62,6 +62,20 @@ steps = [d['step'] for d in L if 'loss' in d]
 assert steps == list(range(1, 31)), steps
 " >"$tmp/py" 2>&1 && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL resumed metrics:"; cat "$tmp/py"; }
 
+# Supervised attention: the attention term is logged, is part of the loss and falls.
+check "train bad att-sup" 2 "$cli" train captioner --att-sup -1
+sjl="$tmp/sup.jsonl"
+check "train att-sup 40 steps" 0 "$cli" train captioner "${small[@]}" --max-steps 40 --seed 4 \
+  --att-sup 1 --checkpoint "$tmp/sck.safetensors" --metrics "$sjl" -o "$tmp/sup.safetensors"
+"$py" - "$sjl" <<'PY' >"$tmp/py" 2>&1 && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL att-sup metrics:"; cat "$tmp/py"; }
+import json, sys
+L = [json.loads(l) for l in open(sys.argv[1]) if '"att_sup"' in l]
+assert len(L) == 40, len(L)
+assert all(abs(d["loss"] - d["ce"] - d["att_penalty"] - d["att_sup"]) < 1e-4 for d in L)
+first, last = sum(d["att_sup"] for d in L[:4]) / 4, sum(d["att_sup"] for d in L[-4:]) / 4
+assert first > 1.0 and last < 0.7 * first, (first, last)   # ~ln(36 / box cells) at the start
+PY
+
 # eval captioner: JSON fields on generated scenes and on the sample folder.
 check "eval json" 0 "$cli" eval captioner --model "$m" --n 24 --beam 2 --json
 "$py" - "$tmp/out" <<'PY' >"$tmp/py" 2>&1 && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL eval json:"; cat "$tmp/py"; }
