@@ -112,6 +112,10 @@ sc_status sc_vqa_config_validate(const sc_vqa_config *c) {
                             c->mlp_dim);
     if (c->freeze_encoder != 0 && c->freeze_encoder != 1)
         return sc_set_error(SC_ERR_INVALID_ARG, "vqa config: freeze_encoder must be 0 or 1");
+    if (c->hop_coords != 0 && c->hop_coords != 1)
+        return sc_set_error(SC_ERR_INVALID_ARG, "vqa config: hop_coords must be 0 or 1");
+    if (c->hop_coords && c->arch != SC_VQA_SAN)
+        return sc_set_error(SC_ERR_INVALID_ARG, "vqa config: hop_coords needs arch san");
     sc_status st = sc_cnn_config_validate(&c->encoder);
     if (st) return st;
     int C, h, w;
@@ -142,6 +146,7 @@ char *sc_vqa_config_to_json(const sc_vqa_config *c) {
                          c->std[0], c->std[1], c->std[2], enc, c->embed_dim, c->hidden_dim,
                          c->att_dim, c->hops, c->max_len);
         if (c->mlp_dim) n += snprintf(s + n, cap - (size_t)n, ",\"mlp_dim\":%d", c->mlp_dim);
+        if (c->hop_coords) n += snprintf(s + n, cap - (size_t)n, ",\"hop_coords\":true");
         if (c->encoder_from[0] || c->freeze_encoder)
             n += snprintf(s + n, cap - (size_t)n, ",\"encoder_from\":%s,\"freeze_encoder\":%s",
                           fromj, c->freeze_encoder ? "true" : "false");
@@ -201,6 +206,13 @@ sc_status sc_vqa_config_from_json(const char *json, sc_vqa_config *out) {
                                              "at most 127 bytes");
         else
             snprintf(c.encoder_from, sizeof c.encoder_from, "%s", from->valuestring);
+    }
+    cJSON *hc = cJSON_GetObjectItemCaseSensitive(o, "hop_coords");
+    if (st == SC_OK && hc) {
+        if (!cJSON_IsBool(hc))
+            st = sc_set_error(SC_ERR_FORMAT, "vqa config: hop_coords must be true or false");
+        else
+            c.hop_coords = cJSON_IsTrue(hc);
     }
     if (st == SC_OK && frz) {
         if (!cJSON_IsBool(frz))
@@ -313,7 +325,7 @@ sc_status sc_vqa_create(const sc_vqa_config *c, const sc_vqa_vocab *vocab,
     m->T = c->max_len;
     m->V = vocab->n;
     m->NA = answers->n;
-    m->F = c->arch == SC_VQA_POOLED ? 2 * m->D : m->D;
+    m->F = c->arch == SC_VQA_POOLED ? 2 * m->D : m->D + (c->hop_coords ? 2 * c->hops : 0);
     m->H = c->mlp_dim;
     if (c->arch != SC_VQA_QONLY) {
         int h, w;
@@ -503,6 +515,11 @@ static sc_status encoder_forward(sc_vqa_model *m, const float *images, int B, in
                           &w);
 }
 
+/* Centre of grid column (or row) j of g in [-1, 1]. */
+static float cell_coord(int j, int g) {
+    return 2.0f * ((float)j + 0.5f) / (float)g - 1.0f;
+}
+
 /* m->feat (B, P, C + 2) from features (B, P, C) or from the map (B, C, P),
  * then v = tanh(feat W^T + b). */
 static sc_status project_features(sc_vqa_model *m, const float *feats, int B) {
@@ -515,8 +532,8 @@ static sc_status project_features(sc_vqa_model *m, const float *feats, int B) {
                 memcpy(f, feats + ((size_t)b * P + i) * C, sizeof(float) * (size_t)C);
             else
                 for (int cc = 0; cc < C; cc++) f[cc] = m->fmap[((size_t)b * C + cc) * P + i];
-            f[C] = 2.0f * ((float)(i % g) + 0.5f) / (float)g - 1.0f;
-            f[C + 1] = 2.0f * ((float)(i / g) + 0.5f) / (float)g - 1.0f;
+            f[C] = cell_coord(i % g, g);
+            f[C + 1] = cell_coord(i / g, g);
         }
     sc_status st = sc_linear_forward(m->v, m->feat, m->img_w, m->img_b, B * P, Cin, m->D);
     if (st) return st;
@@ -597,7 +614,24 @@ static sc_status head_forward(sc_vqa_model *m, int B) {
                 }
             }
         }
-        if (!st) memcpy(m->z, m->u + K * BD, sizeof(float) * BD);
+        if (!st) {
+            const int F = m->F, g = m->g;
+#pragma omp parallel for schedule(static)
+            for (int b = 0; b < B; b++) {
+                float *z = m->z + (size_t)b * F;
+                memcpy(z, m->u + K * BD + (size_t)b * D, sizeof(float) * (size_t)D);
+                for (int k = 0; k < K && F > D; k++) { /* hop_coords: expected cell centre */
+                    const float *pk = m->p + ((size_t)b * K + k) * P;
+                    double cx = 0, cy = 0;
+                    for (int i = 0; i < P; i++) {
+                        cx += (double)pk[i] * cell_coord(i % g, g);
+                        cy += (double)pk[i] * cell_coord(i / g, g);
+                    }
+                    z[D + 2 * k] = (float)cx;
+                    z[D + 2 * k + 1] = (float)cy;
+                }
+            }
+        }
     } else if (m->cfg.arch == SC_VQA_POOLED) {
 #pragma omp parallel for schedule(static)
         for (int b = 0; b < B; b++)
@@ -723,7 +757,9 @@ sc_status sc_vqa_backward_att(sc_vqa_model *m, const float *dlogits, const float
     if (m->dv) memset(m->dv, 0, sizeof(float) * (size_t)B * P * D);
     /* du: gradient w.r.t. u0 in the end. */
     if (m->cfg.arch == SC_VQA_SAN) {
-        memcpy(m->du, m->dz, sizeof(float) * BD);
+        for (int b = 0; b < B; b++)
+            memcpy(m->du + (size_t)b * D, m->dz + (size_t)b * m->F, sizeof(float) * (size_t)D);
+        const int F = m->F, g = m->g;
         for (int k = K - 1; k >= 0 && !st; k--) {
             const float *uk = m->u + k * BD;
             float *hA = m->hA + (size_t)k * B * P * A;
@@ -742,6 +778,9 @@ sc_status sc_vqa_backward_att(sc_vqa_model *m, const float *dlogits, const float
                         dvi[d] += pk[i] * dvt[d];
                     }
                     dp[i] = (float)s + (datt ? datt[((size_t)b * K + k) * P + i] : 0.0f);
+                    if (F > D) /* hop_coords */
+                        dp[i] += m->dz[(size_t)b * F + D + 2 * k] * cell_coord(i % g, g) +
+                                 m->dz[(size_t)b * F + D + 2 * k + 1] * cell_coord(i / g, g);
                 }
                 float *ds = m->tmpP + (size_t)b * P;
                 memset(ds, 0, sizeof(float) * (size_t)P);
@@ -784,7 +823,7 @@ sc_status sc_vqa_backward_att(sc_vqa_model *m, const float *dlogits, const float
                 for (int i = 0; i < P; i++) m->dv[((size_t)b * P + i) * D + d] += dvm;
             }
     } else {
-        memcpy(m->du, m->dz, sizeof(float) * BD);
+        memcpy(m->du, m->dz, sizeof(float) * BD); /* qonly: F = D */
     }
     if (st) return st;
     /* LSTM, backprop through time; du enters at step lens[b] - 1. */

@@ -13,7 +13,8 @@
  *          p   = softmax(W_P h_A + b_P) over the P positions
  *          u   = sum_i p_i v_I,i + u
  *   answer = softmax(W_out u + b_out) over a closed answer set (or, with
- *            mlp_dim H > 0, softmax(W_out relu(W_h u + b_h) + b_out)).
+ *            mlp_dim H > 0, softmax(W_out relu(W_h u + b_h) + b_out)); with
+ *            hop_coords, u is followed by each hop's attended position.
  * Baselines (same encoder sizes): "qonly" (answer from u alone, no image) and
  * "pooled" (z = [u, mean_i(v_I,i) * u], no attention).
  *
@@ -113,6 +114,11 @@ typedef struct sc_vqa_config {
     char encoder_from[128]; /* file name the encoder came from ("" = trained from scratch) */
     int freeze_encoder;     /* 1: encoder not trained (not in sc_vqa_params; BN in eval mode) */
     int mlp_dim; /* 0: linear answer classifier (the paper); H > 0: Linear(F, H) + ReLU first */
+    /* san only, 0/1: the classifier also sees where each hop looked, z = [u_K,
+     * c_1 .. c_K] with c_k = sum_i p_k,i (x_i, y_i) the hop's expected cell
+     * centre in [-1, 1] (F = D + 2K). A sum of attended features cannot say
+     * which of two items is above the other; these coordinates can. */
+    int hop_coords;
 } sc_vqa_config;
 /* Defaults: san, 96, mean 0.2 std 0.3, encoder conv5 stride 2 16 + pool, 32 + pool, 64
  * (12x12 grid), E 64, D 128, A 64, 2 hops, max_len 20. */

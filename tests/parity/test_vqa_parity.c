@@ -1,4 +1,4 @@
-/* VQA models (SAN, question-only, pooled) against a PyTorch re-implementation
+/* VQA models (SAN, SAN with hop_coords, question-only, pooled) against a PyTorch re-implementation
  * with the same state_dict names (tools/ref/ref_vqa.py): train-mode logits,
  * attention maps and the gradient of every parameter. */
 #include <stdio.h>
@@ -14,6 +14,7 @@ static void check_arch(const char *dir, const char *arch) {
     SC_TEST_OK(sc_vqa_load(name, &m));
     const sc_vqa_config *c = sc_vqa_get_config(m);
     int NA = sc_vqa_get_answers(m)->n;
+    assert_int_equal(c->hop_coords, !strcmp(arch, "san_coords"));
 #define NPY(var, what)                                                                             \
     snprintf(name, sizeof name, "%s_%s", arch, what);                                              \
     sc_npy var = sc_test_npy(dir, name);
@@ -71,6 +72,7 @@ static void test_vqa_parity(void **state) {
     check_arch(dir, "san");
     check_arch(dir, "qonly");
     check_arch(dir, "pooled");
+    check_arch(dir, "san_coords"); /* 3 hops, hop_coords */
     sc_test_rmtree(dir);
     free(dir);
 }

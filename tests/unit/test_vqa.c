@@ -285,6 +285,7 @@ static sc_vqa_config tiny_config(sc_vqa_arch arch, int batchnorm) {
 
 /* att: the loss also weighs the attention maps (sc_vqa_backward_att), as an
  * attention-supervision term does. */
+static int g_hop_coords; /* gradcheck_arch builds hop_coords models while set */
 static void gradcheck_arch(sc_vqa_arch arch, int mlp, int att) {
     const char *texts[1] = {"a b c d e f"};
     const char *ans[1] = {"x y z"};
@@ -293,6 +294,7 @@ static void gradcheck_arch(sc_vqa_arch arch, int mlp, int att) {
     SC_TEST_OK(sc_vqa_vocab_build(ans, 1, &a)); /* 5 answers incl. specials: fine */
     sc_vqa_config cfg = tiny_config(arch, 1);
     cfg.mlp_dim = mlp;
+    cfg.hop_coords = g_hop_coords;
     sc_vqa_model *m;
     SC_TEST_OK(sc_vqa_create(&cfg, &v, &a, 3, &m));
     gc_ctx c = {.m = m, .B = 3, .NA = a.n};
@@ -347,6 +349,10 @@ static void test_gradcheck_san(void **state) {
     gradcheck_arch(SC_VQA_SAN, 0, 0);
     gradcheck_arch(SC_VQA_SAN, 7, 0); /* MLP answer head */
     gradcheck_arch(SC_VQA_SAN, 0, 1); /* a gradient on the hops' attention maps */
+    g_hop_coords = 1;                 /* the hops' expected positions feed the classifier */
+    gradcheck_arch(SC_VQA_SAN, 0, 0);
+    gradcheck_arch(SC_VQA_SAN, 6, 1);
+    g_hop_coords = 0;
 }
 static void test_gradcheck_baselines(void **state) {
     (void)state;
@@ -500,6 +506,16 @@ static void test_save_load_ask(void **state) {
     assert_int_equal(sc_vqa_config_from_json(bad_js, &c2), SC_ERR_FORMAT);
     free(bad_js);
     free(js);
+    /* hop_coords round trips, is absent when off, and needs the SAN */
+    assert_int_equal(c2.hop_coords, 0);
+    c3.hop_coords = 1;
+    js = sc_vqa_config_to_json(&c3);
+    SC_TEST_OK(sc_vqa_config_from_json(js, &c2));
+    assert_int_equal(c2.hop_coords, 1);
+    free(js);
+    c3.arch = SC_VQA_POOLED;
+    assert_int_equal(sc_vqa_config_validate(&c3), SC_ERR_INVALID_ARG);
+    assert_null(sc_vqa_config_to_json(&c3));
     free(r1);
     free(r2);
     sc_image_free(&img);

@@ -34,6 +34,8 @@ void train_vqa_help(FILE *out) {
         "                        supervised hops of -log(attention mass in the target\n"
         "                        item's box): first hop on the first item named, last\n"
         "                        hop on the item asked about (default 0: off)\n"
+        "  --hop-coords          the classifier also gets each hop's attended position\n"
+        "                        (expected cell centre x, y), for spatial relations\n"
         "  --mlp H               answer classifier with a hidden ReLU layer of H units\n"
         "                        (default 0: linear, as the SAN paper)\n"
         "  --encoder-from FILE   start the image encoder from the encoder.* tensors,\n"
@@ -122,7 +124,7 @@ int train_vqa_main(int argc, char **argv) {
     const char *V = "train vqa";
     const char *data = "scenes", *out = "vqa.safetensors", *ckpt = NULL, *metrics = NULL;
     const char *arch = "san", *enc_from = NULL;
-    int freeze = 0, mlp = 0, hidden = 0, att_dim = 0, embed = 0, cache_mb = 2048;
+    int freeze = 0, hop_coords = 0, mlp = 0, hidden = 0, att_dim = 0, embed = 0, cache_mb = 2048;
     int epochs = 10, questions = 40000, pool = 10000, eval_n = 2000, batch = 64, hops = 2;
     int seed = 0, threads = 0, ckpt_every = 0, resume = 0, max_steps = 0, quiet = 0;
     float lr = 0.002f, att_sup = 0.0f;
@@ -179,6 +181,8 @@ int train_vqa_main(int argc, char **argv) {
             enc_from = argv[++i];
         } else if (!strcmp(a, "--freeze-encoder"))
             freeze = 1;
+        else if (!strcmp(a, "--hop-coords"))
+            hop_coords = 1;
         else if (!strcmp(a, "--seed"))
             INTARG(seed, 0)
         else if (!strcmp(a, "--threads"))
@@ -210,6 +214,7 @@ int train_vqa_main(int argc, char **argv) {
     if (att_dim) cfg.att_dim = att_dim;
     if (embed) cfg.embed_dim = embed;
     cfg.mlp_dim = mlp;
+    cfg.hop_coords = hop_coords;
     if (freeze && !enc_from) return cli_usage(V, "--freeze-encoder needs --encoder-from FILE");
     if (att_sup > 0 && (cfg.arch != SC_VQA_SAN || strcmp(data, "scenes")))
         return cli_usage(V, "--att-sup needs --arch san and scenes data (item boxes)");

@@ -4,11 +4,12 @@ the same state_dict names.
 
 Usage: ref_vqa.py OUTDIR
 
-For each arch (san, qonly, pooled) writes <arch>.safetensors (state_dict with
+For each variant (san, qonly, pooled, and san_coords: a 3-hop SAN with
+hop_coords) writes <variant>.safetensors (state_dict with
 saccade.config / saccade.vocab / saccade.answers metadata, via st_numpy) and
-<arch>_<name>.npy: inputs images, ids, lens, weights wgt; train-mode logits,
+<variant>_<name>.npy: inputs images, ids, lens, weights wgt; train-mode logits,
 attention maps (san), and gradients of sum(logits * wgt) w.r.t. every
-parameter (<arch>_grad_<param name>.npy).
+parameter (<variant>_grad_<param name>.npy).
 """
 import json
 import os
@@ -55,7 +56,10 @@ class VQA(nn.Module):
         self.lstm = nn.LSTM(e, d, batch_first=True)
         if self.arch == "san":
             self.hops = nn.ModuleList([Hop(d, cfg["att_dim"]) for _ in range(cfg["hops"])])
-        self.classifier = nn.Linear(2 * d if self.arch == "pooled" else d, nans)
+        # hop_coords: each hop's expected cell centre joins the classifier input
+        self.hop_coords = bool(cfg.get("hop_coords", False))
+        f = 2 * d if self.arch == "pooled" else d + (2 * cfg["hops"] if self.hop_coords else 0)
+        self.classifier = nn.Linear(f, nans)
         self.mean = torch.tensor(cfg["mean"]).view(1, 3, 1, 1)
         self.std = torch.tensor(cfg["std"]).view(1, 3, 1, 1)
 
@@ -79,17 +83,22 @@ class VQA(nn.Module):
         for hop in self.hops:
             u, p = hop(v, u)
             atts.append(p)
-        return self.classifier(u), torch.stack(atts, 1)
+        z = [u]
+        if self.hop_coords:
+            z += [(p.unsqueeze(-1) * coords).sum(1) for p in atts]  # (B, 2) each: x, y
+        return self.classifier(torch.cat(z, 1)), torch.stack(atts, 1)
 
 
-def save(arch, name, t):
+def save(tag, name, t):
     a = t.detach().numpy() if torch.is_tensor(t) else np.asarray(t)
-    np.save(os.path.join(OUT, f"{arch}_{name}.npy"), np.ascontiguousarray(a.astype(np.float32)))
+    np.save(os.path.join(OUT, f"{tag}_{name}.npy"), np.ascontiguousarray(a.astype(np.float32)))
 
 
 VOCAB = ["<pad>", "<unk>", "a", "bag", "is", "red", "the", "there", "what"]
 ANSWERS = ["yes", "no", "red", "blue", "bag"]
-for seed, arch in enumerate(["san", "qonly", "pooled"]):
+VARIANTS = [("san", "san", {}), ("qonly", "qonly", {}), ("pooled", "pooled", {}),
+            ("san_coords", "san", {"hop_coords": True, "hops": 3})]
+for seed, (tag, arch, extra) in enumerate(VARIANTS):
     torch.manual_seed(100 + seed)
     cfg = {
         "arch": arch, "image_size": 24, "mean": [0.2, 0.25, 0.3], "std": [0.3, 0.35, 0.4],
@@ -97,6 +106,7 @@ for seed, arch in enumerate(["san", "qonly", "pooled"]):
                     "stride": [1, 1], "kernel": [5, 3], "batchnorm": True},
         "embed_dim": 7, "hidden_dim": 8, "att_dim": 6, "hops": 2, "max_len": 6,
     }
+    cfg.update(extra)
     m = VQA(cfg, len(VOCAB), len(ANSWERS))
     with torch.no_grad():  # non-trivial BN statistics and weights
         for name, p in m.named_parameters():
@@ -115,16 +125,16 @@ for seed, arch in enumerate(["san", "qonly", "pooled"]):
                for k, v in m.state_dict().items() if not k.endswith("num_batches_tracked")}
     meta = {"saccade.config": json.dumps(cfg), "saccade.vocab": json.dumps(VOCAB),
             "saccade.answers": json.dumps(ANSWERS), "saccade.task": "vqa"}
-    st_numpy.save(os.path.join(OUT, f"{arch}.safetensors"), tensors, metadata=meta)
+    st_numpy.save(os.path.join(OUT, f"{tag}.safetensors"), tensors, metadata=meta)
     logits, att = m(x, ids, lens)
     (logits * wgt).sum().backward()
-    save(arch, "images", x)
-    save(arch, "ids", ids.float())
-    save(arch, "lens", lens.float())
-    save(arch, "wgt", wgt)
-    save(arch, "logits", logits)
+    save(tag, "images", x)
+    save(tag, "ids", ids.float())
+    save(tag, "lens", lens.float())
+    save(tag, "wgt", wgt)
+    save(tag, "logits", logits)
     if att is not None:
-        save(arch, "att", att)
+        save(tag, "att", att)
     for name, p in m.named_parameters():
-        save(arch, "grad_" + name, p.grad)
+        save(tag, "grad_" + name, p.grad)
 print("ok")
