@@ -26,6 +26,7 @@ struct sc_vqa_model {
     float *img_w, *img_b, *embed, *w_ih, *w_hh, *b_ih, *b_hh, *cls_w, *cls_b;
     float *hop_wi[SC_VQA_MAX_HOPS], *hop_wq[SC_VQA_MAX_HOPS], *hop_bq[SC_VQA_MAX_HOPS],
         *hop_wp[SC_VQA_MAX_HOPS], *hop_bp[SC_VQA_MAX_HOPS];
+    float *hop_wr[SC_VQA_MAX_HOPS]; /* hop_coords, hops k >= 1: (A, 2) offsets from c_{k-1} */
     sc_param own[MAX_PARAMS];
     char own_names[MAX_PARAMS][NAME_LEN];
     int nown;
@@ -42,6 +43,7 @@ struct sc_vqa_model {
     int *lens;
     float *emb, *demb, *h, *c, *cache, *dh, *dc, *dh2, *dc2;
     float *u, *du, *hA, *p, *aq, *tmpPA, *tmpP, *z, *dz, *vm, *logits;
+    float *hc, *dhc; /* hop_coords: attended positions c_k (B, K, 2) and their gradients */
     float *single_v; /* (P, D) from sc_vqa_set_image */
 };
 
@@ -285,6 +287,10 @@ static size_t layout(sc_vqa_model *m) {
             add_param(m, nm, &m->hop_wp[k], &off, 2, 1, m->A, 0);
             snprintf(nm, sizeof nm, "hops.%d.att.bias", k);
             add_param(m, nm, &m->hop_bp[k], &off, 1, 1, 0, 1);
+            if (m->cfg.hop_coords && k > 0) {
+                snprintf(nm, sizeof nm, "hops.%d.rel.weight", k);
+                add_param(m, nm, &m->hop_wr[k], &off, 2, m->A, 2, 0);
+            }
         }
     if (m->H) {
         add_param(m, "classifier_hidden.weight", &m->mlp_w, &off, 2, m->H, m->F, 0);
@@ -368,6 +374,7 @@ sc_status sc_vqa_create(const sc_vqa_config *c, const sc_vqa_vocab *vocab,
         float ba = 1.0f / sqrtf((float)m->A);
         init_uniform(&r, m->hop_wp[k], (size_t)m->A, ba);
         init_uniform(&r, m->hop_bp[k], 1, ba);
+        if (m->hop_wr[k]) init_uniform(&r, m->hop_wr[k], (size_t)m->A * 2, 1.0f / sqrtf(2.0f));
     }
     float bc = 1.0f / sqrtf((float)m->F);
     if (m->H) {
@@ -397,10 +404,11 @@ fail:
 }
 
 static void free_acts(sc_vqa_model *m) {
-    float **bufs[] = {&m->xn,   &m->feat, &m->v,  &m->dv,    &m->dfeat,  &m->dfmap, &m->emb,
-                      &m->demb, &m->h,    &m->c,  &m->cache, &m->dh,     &m->dc,    &m->dh2,
-                      &m->dc2,  &m->u,    &m->du, &m->hA,    &m->p,      &m->aq,    &m->tmpPA,
-                      &m->tmpP, &m->z,    &m->dz, &m->vm,    &m->logits, &m->hid,   &m->dhid};
+    float **bufs[] = {&m->xn,  &m->feat,   &m->v,     &m->dv,   &m->dfeat, &m->dfmap,
+                      &m->emb, &m->demb,   &m->h,     &m->c,    &m->cache, &m->dh,
+                      &m->dc,  &m->dh2,    &m->dc2,   &m->u,    &m->du,    &m->hA,
+                      &m->p,   &m->aq,     &m->tmpPA, &m->tmpP, &m->z,     &m->dz,
+                      &m->vm,  &m->logits, &m->hid,   &m->dhid, &m->hc,    &m->dhc};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         sc_free(*bufs[i]);
         *bufs[i] = NULL;
@@ -472,6 +480,8 @@ static sc_status ensure_cap(sc_vqa_model *m, int B) {
     m->z = alloc_f(Bz, (size_t)m->F, 1, &ok);
     m->dz = alloc_f(Bz, (size_t)m->F, 1, &ok);
     m->vm = alloc_f(Bz, D, 1, &ok);
+    m->hc = alloc_f(Bz, K, 2, &ok);
+    m->dhc = alloc_f(Bz, K, 2, &ok);
     m->logits = alloc_f(Bz, (size_t)m->NA, 1, &ok);
     if (m->H) {
         m->hid = alloc_f(Bz, (size_t)m->H, 1, &ok);
@@ -592,12 +602,21 @@ static sc_status head_forward(sc_vqa_model *m, int B) {
             st = sc_linear_forward(hA, m->v, m->hop_wi[k], NULL, B * P, D, A);
             if (!st) st = sc_linear_forward(m->aq, uk, m->hop_wq[k], m->hop_bq[k], B, D, A);
             if (st) break;
+            const float *wr = m->hop_wr[k]; /* hop_coords: W_R (pos_i - c_{k-1}) */
+            const int g = m->g;
 #pragma omp parallel for schedule(static)
             for (int b = 0; b < B; b++)
                 for (int i = 0; i < P; i++) {
                     float *row = hA + ((size_t)b * P + i) * A;
                     const float *q = m->aq + (size_t)b * A;
-                    for (int a = 0; a < A; a++) row[a] = tanhf(row[a] + q[a]);
+                    if (wr) {
+                        const float *cp = m->hc + ((size_t)b * K + k - 1) * 2;
+                        float ox = cell_coord(i % g, g) - cp[0], oy = cell_coord(i / g, g) - cp[1];
+                        for (int a = 0; a < A; a++)
+                            row[a] = tanhf(row[a] + q[a] + wr[2 * a] * ox + wr[2 * a + 1] * oy);
+                    } else {
+                        for (int a = 0; a < A; a++) row[a] = tanhf(row[a] + q[a]);
+                    }
                 }
             st = sc_linear_forward(m->tmpP, hA, m->hop_wp[k], m->hop_bp[k], B * P, A, 1);
             if (st) break;
@@ -606,6 +625,13 @@ static sc_status head_forward(sc_vqa_model *m, int B) {
             for (int b = 0; b < B; b++) {
                 float *pk = m->p + ((size_t)b * K + k) * P;
                 sc_softmax_forward(m->tmpP + (size_t)b * P, 1, P, pk);
+                double cx = 0, cy = 0; /* the hop's attended position */
+                for (int i = 0; i < P; i++) {
+                    cx += (double)pk[i] * cell_coord(i % g, g);
+                    cy += (double)pk[i] * cell_coord(i / g, g);
+                }
+                m->hc[((size_t)b * K + k) * 2] = (float)cx;
+                m->hc[((size_t)b * K + k) * 2 + 1] = (float)cy;
                 for (int d = 0; d < D; d++) {
                     double s = 0;
                     for (int i = 0; i < P; i++)
@@ -615,21 +641,13 @@ static sc_status head_forward(sc_vqa_model *m, int B) {
             }
         }
         if (!st) {
-            const int F = m->F, g = m->g;
+            const int F = m->F;
 #pragma omp parallel for schedule(static)
             for (int b = 0; b < B; b++) {
                 float *z = m->z + (size_t)b * F;
                 memcpy(z, m->u + K * BD + (size_t)b * D, sizeof(float) * (size_t)D);
-                for (int k = 0; k < K && F > D; k++) { /* hop_coords: expected cell centre */
-                    const float *pk = m->p + ((size_t)b * K + k) * P;
-                    double cx = 0, cy = 0;
-                    for (int i = 0; i < P; i++) {
-                        cx += (double)pk[i] * cell_coord(i % g, g);
-                        cy += (double)pk[i] * cell_coord(i / g, g);
-                    }
-                    z[D + 2 * k] = (float)cx;
-                    z[D + 2 * k + 1] = (float)cy;
-                }
+                if (F > D) /* hop_coords: each hop's attended position */
+                    memcpy(z + D, m->hc + (size_t)b * K * 2, sizeof(float) * 2 * (size_t)K);
             }
         }
     } else if (m->cfg.arch == SC_VQA_POOLED) {
@@ -757,9 +775,12 @@ sc_status sc_vqa_backward_att(sc_vqa_model *m, const float *dlogits, const float
     if (m->dv) memset(m->dv, 0, sizeof(float) * (size_t)B * P * D);
     /* du: gradient w.r.t. u0 in the end. */
     if (m->cfg.arch == SC_VQA_SAN) {
-        for (int b = 0; b < B; b++)
-            memcpy(m->du + (size_t)b * D, m->dz + (size_t)b * m->F, sizeof(float) * (size_t)D);
         const int F = m->F, g = m->g;
+        for (int b = 0; b < B; b++) {
+            memcpy(m->du + (size_t)b * D, m->dz + (size_t)b * F, sizeof(float) * (size_t)D);
+            for (int j = 0; j < 2 * K; j++) /* classifier -> attended positions */
+                m->dhc[(size_t)b * 2 * K + j] = F > D ? m->dz[(size_t)b * F + D + j] : 0.0f;
+        }
         for (int k = K - 1; k >= 0 && !st; k--) {
             const float *uk = m->u + k * BD;
             float *hA = m->hA + (size_t)k * B * P * A;
@@ -777,10 +798,9 @@ sc_status sc_vqa_backward_att(sc_vqa_model *m, const float *dlogits, const float
                         s += (double)dvt[d] * vi[d];
                         dvi[d] += pk[i] * dvt[d];
                     }
-                    dp[i] = (float)s + (datt ? datt[((size_t)b * K + k) * P + i] : 0.0f);
-                    if (F > D) /* hop_coords */
-                        dp[i] += m->dz[(size_t)b * F + D + 2 * k] * cell_coord(i % g, g) +
-                                 m->dz[(size_t)b * F + D + 2 * k + 1] * cell_coord(i / g, g);
+                    const float *dc = m->dhc + ((size_t)b * K + k) * 2; /* c_k = sum p pos */
+                    dp[i] = (float)s + (datt ? datt[((size_t)b * K + k) * P + i] : 0.0f) +
+                            dc[0] * cell_coord(i % g, g) + dc[1] * cell_coord(i / g, g);
                 }
                 float *ds = m->tmpP + (size_t)b * P;
                 memset(ds, 0, sizeof(float) * (size_t)P);
@@ -802,6 +822,27 @@ sc_status sc_vqa_backward_att(sc_vqa_model *m, const float *dlogits, const float
                     for (int a = 0; a < A; a++) {
                         dr[a] *= 1.0f - hr[a] * hr[a];
                         daq[a] += dr[a];
+                    }
+                }
+            }
+            if (m->hop_wr[k]) { /* W_R (pos_i - c_{k-1}): to W_R and to c_{k-1} */
+                const float *wr = m->hop_wr[k];
+                float *gwr = G(m->hop_wr[k]);
+                for (int b = 0; b < B; b++) {
+                    const float *cp = m->hc + ((size_t)b * K + k - 1) * 2;
+                    for (int i = 0; i < P; i++) {
+                        const float *dr = m->tmpPA + ((size_t)b * P + i) * A;
+                        float ox = cell_coord(i % g, g) - cp[0], oy = cell_coord(i / g, g) - cp[1];
+                        for (int a = 0; a < A; a++) {
+                            gwr[2 * a] += dr[a] * ox;
+                            gwr[2 * a + 1] += dr[a] * oy;
+                        }
+                    }
+                    const float *daq = m->aq + (size_t)b * A; /* sum_i of dr */
+                    float *dcp = m->dhc + ((size_t)b * K + k - 1) * 2;
+                    for (int a = 0; a < A; a++) {
+                        dcp[0] -= daq[a] * wr[2 * a];
+                        dcp[1] -= daq[a] * wr[2 * a + 1];
                     }
                 }
             }

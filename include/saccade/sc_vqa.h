@@ -14,7 +14,7 @@
  *          u   = sum_i p_i v_I,i + u
  *   answer = softmax(W_out u + b_out) over a closed answer set (or, with
  *            mlp_dim H > 0, softmax(W_out relu(W_h u + b_h) + b_out)); with
- *            hop_coords, u is followed by each hop's attended position.
+ *            hop_coords, see sc_vqa_config.
  * Baselines (same encoder sizes): "qonly" (answer from u alone, no image) and
  * "pooled" (z = [u, mean_i(v_I,i) * u], no attention).
  *
@@ -34,7 +34,7 @@
  *   embed.weight, lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0,
  *   lstm.bias_hh_l0, hops.{k}.img.weight, hops.{k}.ques.weight / bias,
  *   hops.{k}.att.weight / bias, classifier.weight / bias (and, with mlp_dim,
- *   classifier_hidden.weight / bias).
+ *   classifier_hidden.weight / bias; with hop_coords, hops.{k}.rel.weight for k >= 1).
  * Model file metadata: "saccade.config" (JSON: arch, image_size, mean, std,
  * encoder, embed_dim, hidden_dim, att_dim, hops, max_len), "saccade.vocab"
  * and "saccade.answers" (JSON arrays of strings), "saccade.task" = "vqa".
@@ -114,10 +114,13 @@ typedef struct sc_vqa_config {
     char encoder_from[128]; /* file name the encoder came from ("" = trained from scratch) */
     int freeze_encoder;     /* 1: encoder not trained (not in sc_vqa_params; BN in eval mode) */
     int mlp_dim; /* 0: linear answer classifier (the paper); H > 0: Linear(F, H) + ReLU first */
-    /* san only, 0/1: the classifier also sees where each hop looked, z = [u_K,
-     * c_1 .. c_K] with c_k = sum_i p_k,i (x_i, y_i) the hop's expected cell
-     * centre in [-1, 1] (F = D + 2K). A sum of attended features cannot say
-     * which of two items is above the other; these coordinates can. */
+    /* san only, 0/1: hops know positions. With c_k = sum_i p_k,i (x_i, y_i), the
+     * hop's attended position (expected cell centre in [-1, 1]): hop k >= 1
+     * adds W_R,k (pos_i - c_{k-1}) inside its tanh (tensor hops.{k}.rel.weight,
+     * A x 2), so it can look left of / above what the previous hop found, and
+     * the classifier sees z = [u_K, c_1 .. c_K] (F = D + 2K), so it can tell
+     * which of two attended items is above the other (a sum of attended
+     * features cannot). */
     int hop_coords;
 } sc_vqa_config;
 /* Defaults: san, 96, mean 0.2 std 0.3, encoder conv5 stride 2 16 + pool, 32 + pool, 64

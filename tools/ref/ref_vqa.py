@@ -31,14 +31,20 @@ from torch_cnn import CNN, Stage  # noqa: E402,F401
 
 
 class Hop(nn.Module):
-    def __init__(self, d, a):
+    def __init__(self, d, a, rel=False):
         super().__init__()
         self.img = nn.Linear(d, a, bias=False)
         self.ques = nn.Linear(d, a)
         self.att = nn.Linear(a, 1)
+        # hop_coords, hops after the first: each cell's offset from the previous
+        # hop's attended position enters the attention
+        self.rel = nn.Linear(2, a, bias=False) if rel else None
 
-    def forward(self, v, u):  # v (B, P, D), u (B, D)
-        h = torch.tanh(self.img(v) + self.ques(u).unsqueeze(1))
+    def forward(self, v, u, pos=None, prev=None):  # v (B, P, D), u (B, D), pos (1, P, 2), prev (B, 2)
+        pre = self.img(v) + self.ques(u).unsqueeze(1)
+        if self.rel is not None:
+            pre = pre + self.rel(pos - prev.unsqueeze(1))
+        h = torch.tanh(pre)
         p = torch.softmax(self.att(h).squeeze(-1), dim=1)
         return (p.unsqueeze(-1) * v).sum(1) + u, p
 
@@ -55,7 +61,9 @@ class VQA(nn.Module):
         self.embed = nn.Embedding(nvocab, e, padding_idx=0)
         self.lstm = nn.LSTM(e, d, batch_first=True)
         if self.arch == "san":
-            self.hops = nn.ModuleList([Hop(d, cfg["att_dim"]) for _ in range(cfg["hops"])])
+            hc = bool(cfg.get("hop_coords", False))
+            self.hops = nn.ModuleList([Hop(d, cfg["att_dim"], rel=hc and k > 0)
+                                       for k in range(cfg["hops"])])
         # hop_coords: each hop's expected cell centre joins the classifier input
         self.hop_coords = bool(cfg.get("hop_coords", False))
         f = 2 * d if self.arch == "pooled" else d + (2 * cfg["hops"] if self.hop_coords else 0)
@@ -79,13 +87,12 @@ class VQA(nn.Module):
         if self.arch == "pooled":
             vm = v.mean(1)
             return self.classifier(torch.cat([u, vm * u], 1)), None
-        atts = []
+        atts, where = [], []
         for hop in self.hops:
-            u, p = hop(v, u)
+            u, p = hop(v, u, coords[:1], where[-1] if where else None)
             atts.append(p)
-        z = [u]
-        if self.hop_coords:
-            z += [(p.unsqueeze(-1) * coords).sum(1) for p in atts]  # (B, 2) each: x, y
+            where.append((p.unsqueeze(-1) * coords).sum(1))  # attended position (B, 2): x, y
+        z = [u] + (where if self.hop_coords else [])
         return self.classifier(torch.cat(z, 1)), torch.stack(atts, 1)
 
 
