@@ -80,6 +80,7 @@ char *sc_captioner_config_to_json(const sc_captioner_config *c) {
     ok = ok && cJSON_AddStringToObject(o, "gate", gate_names[c->gate]);
     ok = ok && cJSON_AddNumberToObject(o, "dropout", c->dropout);
     if (c->ctx2out) ok = ok && cJSON_AddBoolToObject(o, "ctx2out", 1);
+    if (c->att_coords) ok = ok && cJSON_AddBoolToObject(o, "att_coords", 1);
     char *s = ok ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     if (!s) sc_set_error(SC_ERR_NOMEM, "sc_captioner_config_to_json: out of memory");
@@ -162,6 +163,14 @@ sc_status sc_captioner_config_from_json(const char *json, sc_captioner_config *o
         }
         c.ctx2out = cJSON_IsTrue(c2o);
     }
+    cJSON *acd = cJSON_GetObjectItemCaseSensitive(o, "att_coords");
+    if (acd) {
+        if (!cJSON_IsBool(acd)) {
+            st = sc_set_error(SC_ERR_FORMAT, "captioner config: \"att_coords\" is not a boolean");
+            goto done;
+        }
+        c.att_coords = cJSON_IsTrue(acd);
+    }
     cJSON *dr = cJSON_GetObjectItemCaseSensitive(o, "dropout");
     if (dr) {
         if (!cJSON_IsNumber(dr)) {
@@ -197,7 +206,7 @@ static sc_status setup_tensors(sc_captioner *m) {
         {"decoder.attention.full_att.weight", 1, A},
         {"decoder.attention.full_att.bias", 1, 0},
         {"decoder.embedding.weight", V, M},
-        {"decoder.decode_step.weight_ih", 4 * (int64_t)H, (int64_t)M + E},
+        {"decoder.decode_step.weight_ih", 4 * (int64_t)H, (int64_t)M + E + (c->att_coords ? 2 : 0)},
         {"decoder.decode_step.weight_hh", 4 * (int64_t)H, H},
         {"decoder.decode_step.bias_ih", 4 * (int64_t)H, 0},
         {"decoder.decode_step.bias_hh", 4 * (int64_t)H, 0},

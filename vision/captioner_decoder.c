@@ -24,14 +24,14 @@ sc_status sc_cap_init_state(const sc_captioner *m, const float *features, float 
 size_t sc_cap_step_ws_floats(const sc_captioner *m, int B) {
     size_t M = (size_t)m->cfg.embed_dim, E = (size_t)m->cfg.encoder_dim,
            G = (size_t)sc_cap_gate_dim(m), P = (size_t)m->P, A = (size_t)m->cfg.attention_dim;
-    return (size_t)B * (M + E + G + M + E) + P * A + P;
+    size_t X = (size_t)sc_cap_x_dim(m);
+    return (size_t)B * (M + E + G + X + P) + P * A + P;
 }
 
-/* ctx2out: logits (B, V) += gated context (the x rows' last E columns) @ fc_ctx^T. */
+/* ctx2out: logits (B, V) += gated context (the x rows' columns M..M+E) @ fc_ctx^T. */
 static void sc_cap_ctx_logits(const sc_captioner *m, int B, const float *x, float *logits) {
-    int M = m->cfg.embed_dim, E = m->cfg.encoder_dim, V = m->cfg.vocab_size;
-    sc_sgemm(SC_NO_TRANS, SC_TRANS, B, V, E, 1.0f, x + M, M + E, m->w[CW_FCC_W], E, 1.0f, logits,
-             V);
+    int M = m->cfg.embed_dim, E = m->cfg.encoder_dim, V = m->cfg.vocab_size, X = sc_cap_x_dim(m);
+    sc_sgemm(SC_NO_TRANS, SC_TRANS, B, V, E, 1.0f, x + M, X, m->w[CW_FCC_W], E, 1.0f, logits, V);
 }
 
 sc_status sc_cap_step(sc_captioner *m, int B, const float *features, const float *proj,
@@ -39,12 +39,14 @@ sc_status sc_cap_step(sc_captioner *m, int B, const float *features, const float
                       float *h_out, float *c_out, float *logits, float *alpha, float *ws) {
     const sc_captioner_config *cf = &m->cfg;
     int P = m->P, E = cf->encoder_dim, A = cf->attention_dim, M = cf->embed_dim,
-        H = cf->decoder_dim, V = cf->vocab_size, G = sc_cap_gate_dim(m);
+        H = cf->decoder_dim, V = cf->vocab_size, G = sc_cap_gate_dim(m), X = sc_cap_x_dim(m);
     float *emb = ws;
     float *awe = emb + (size_t)B * M;
     float *gate = awe + (size_t)B * E;
     float *x = gate + (size_t)B * G;
-    float *acache = x + (size_t)B * (M + E);
+    float *al = x + (size_t)B * X; /* the alphas when the caller wants none */
+    float *acache = al + (size_t)B * P;
+    if (!alpha) alpha = al;
     sc_addatt_desc d1 = sc_cap_att_desc(m, 1);
     sc_addatt_weights aw = sc_cap_att_weights(m);
     sc_status st = sc_embedding_forward(prev, B, m->w[CW_EMB], V, M, emb);
@@ -52,8 +54,7 @@ sc_status sc_cap_step(sc_captioner *m, int B, const float *features, const float
     for (int b = 0; b < B; b++) {
         size_t fo = shared_image ? 0 : (size_t)b * P * E, po = shared_image ? 0 : (size_t)b * P * A;
         st = sc_addatt_step_forward(&d1, features + fo, proj + po, h + (size_t)b * H, &aw,
-                                    awe + (size_t)b * E, alpha ? alpha + (size_t)b * P : NULL,
-                                    acache);
+                                    awe + (size_t)b * E, alpha + (size_t)b * P, acache);
         if (st) return st;
     }
     if (G > 0) {
@@ -61,13 +62,14 @@ sc_status sc_cap_step(sc_captioner *m, int B, const float *features, const float
         if ((st = sc_act_forward(SC_ACT_SIGMOID, gate, gate, (size_t)B * G))) return st;
     }
     for (int b = 0; b < B; b++) {
-        float *xr = x + (size_t)b * (M + E);
+        float *xr = x + (size_t)b * X;
         memcpy(xr, emb + (size_t)b * M, (size_t)M * sizeof(float));
         const float *ar = awe + (size_t)b * E;
         const float *gr = gate + (size_t)b * G;
         for (int e = 0; e < E; e++) xr[M + e] = G == 0 ? ar[e] : ar[e] * gr[G == 1 ? 0 : e];
+        if (cf->att_coords) sc_cap_att_position(alpha + (size_t)b * P, cf->grid, xr + M + E);
     }
-    st = sc_lstm_cell_forward(B, M + E, H, x, h, c, m->w[CW_W_IH], m->w[CW_W_HH], m->w[CW_B_IH],
+    st = sc_lstm_cell_forward(B, X, H, x, h, c, m->w[CW_W_IH], m->w[CW_W_HH], m->w[CW_B_IH],
                               m->w[CW_B_HH], h_out, c_out, NULL);
     if (st) return st;
     if (logits) {
@@ -148,7 +150,7 @@ static int alloc_loss_bufs(sc_arena *a, const sc_captioner *m, int B, int T, int
     size_t P = (size_t)m->P, E = (size_t)m->cfg.encoder_dim, A = (size_t)m->cfg.attention_dim,
            M = (size_t)m->cfg.embed_dim, H = (size_t)m->cfg.decoder_dim,
            V = (size_t)m->cfg.vocab_size, G = (size_t)sc_cap_gate_dim(m), Bz = (size_t)B,
-           Tz = (size_t)T;
+           Tz = (size_t)T, X = (size_t)sc_cap_x_dim(m);
     int fail = 0;
     sc_addatt_desc d = sc_cap_att_desc(m, B);
     size_t ac = sc_addatt_step_cache_floats(&d);
@@ -159,7 +161,7 @@ static int alloc_loss_bufs(sc_arena *a, const sc_captioner *m, int B, int T, int
     L->meanf = af(a, Bz * E, &fail);
     L->hs = af(a, (Tz + 1) * Bz * H, &fail);
     L->cs = af(a, (Tz + 1) * Bz * H, &fail);
-    L->xs = af(a, Tz * Bz * (M + E), &fail);
+    L->xs = af(a, Tz * Bz * X, &fail);
     L->awe = af(a, Tz * Bz * E, &fail);
     L->gate = af(a, Tz * Bz * (G ? G : 1), &fail);
     L->attc = af(a, Tz * ac, &fail);
@@ -180,7 +182,7 @@ static int alloc_loss_bufs(sc_arena *a, const sc_captioner *m, int B, int T, int
         L->dhp = af(a, Bz * H, &fail);
         L->dcp = af(a, Bz * H, &fail);
         L->dhd = af(a, Bz * H, &fail);
-        L->dx = af(a, Bz * (M + E), &fail);
+        L->dx = af(a, Bz * X, &fail);
         L->demb = af(a, Bz * M, &fail);
         L->dawe = af(a, Bz * E, &fail);
         L->dgate = af(a, Bz * (G ? G : 1), &fail);
@@ -196,7 +198,7 @@ static sc_status loss_forward(sc_captioner *m, const float *features, const sc_c
                               sc_caption_loss *out) {
     const sc_captioner_config *cf = &m->cfg;
     int B = bt->B, P = m->P, E = cf->encoder_dim, M = cf->embed_dim, H = cf->decoder_dim,
-        V = cf->vocab_size, G = sc_cap_gate_dim(m);
+        V = cf->vocab_size, G = sc_cap_gate_dim(m), X = sc_cap_x_dim(m);
     size_t Bz = (size_t)B;
     sc_addatt_desc d = sc_cap_att_desc(m, B);
     sc_addatt_weights aw = sc_cap_att_weights(m);
@@ -221,7 +223,7 @@ static sc_status loss_forward(sc_captioner *m, const float *features, const sc_c
         }
     for (int t = 0; t < T; t++) {
         const float *h = L->hs + (size_t)t * Bz * H, *c = L->cs + (size_t)t * Bz * H;
-        float *x = L->xs + (size_t)t * Bz * (M + E), *awe = L->awe + (size_t)t * Bz * E;
+        float *x = L->xs + (size_t)t * Bz * X, *awe = L->awe + (size_t)t * Bz * E;
         float *gate = L->gate + (size_t)t * Bz * (G ? G : 1);
         float *alpha = L->alphas + (size_t)t * Bz * P;
         if ((st = sc_addatt_step_forward(&d, features, L->proj, h, &aw, awe, alpha,
@@ -235,15 +237,15 @@ static sc_status loss_forward(sc_captioner *m, const float *features, const sc_c
         for (int b = 0; b < B; b++) L->ids[b] = bt->captions[(size_t)b * bt->L + t];
         /* embeddings straight into the x rows */
         for (int b = 0; b < B; b++) {
-            if ((st = sc_embedding_forward(L->ids + b, 1, m->w[CW_EMB], V, M,
-                                           x + (size_t)b * (M + E))))
+            if ((st = sc_embedding_forward(L->ids + b, 1, m->w[CW_EMB], V, M, x + (size_t)b * X)))
                 return st;
-            float *xr = x + (size_t)b * (M + E) + M;
+            float *xr = x + (size_t)b * X + M;
             const float *ar = awe + (size_t)b * E, *gr = gate + (size_t)b * (G ? G : 1);
             for (int e = 0; e < E; e++) xr[e] = G == 0 ? ar[e] : ar[e] * gr[G == 1 ? 0 : e];
+            if (cf->att_coords) sc_cap_att_position(alpha + (size_t)b * P, cf->grid, xr + E);
         }
         float *hn = L->hs + (size_t)(t + 1) * Bz * H, *cn = L->cs + (size_t)(t + 1) * Bz * H;
-        if ((st = sc_lstm_cell_forward(B, M + E, H, x, h, c, m->w[CW_W_IH], m->w[CW_W_HH],
+        if ((st = sc_lstm_cell_forward(B, X, H, x, h, c, m->w[CW_W_IH], m->w[CW_W_HH],
                                        m->w[CW_B_IH], m->w[CW_B_HH], hn, cn,
                                        L->lstmc + (size_t)t * SC_LSTM_CACHE_FLOATS(Bz, H))))
             return st;
@@ -305,7 +307,7 @@ static sc_status loss_backward(sc_captioner *m, const float *features, const sc_
                                float *dfeatures) {
     const sc_captioner_config *cf = &m->cfg;
     int B = bt->B, P = m->P, E = cf->encoder_dim, M = cf->embed_dim, H = cf->decoder_dim,
-        V = cf->vocab_size, G = sc_cap_gate_dim(m);
+        V = cf->vocab_size, G = sc_cap_gate_dim(m), X = sc_cap_x_dim(m);
     size_t Bz = (size_t)B;
     sc_addatt_desc d = sc_cap_att_desc(m, B);
     sc_addatt_weights aw = sc_cap_att_weights(m);
@@ -320,7 +322,7 @@ static sc_status loss_backward(sc_captioner *m, const float *features, const sc_
     double pscale = 2.0 * o->alpha_c / ((double)B * P);
     for (int t = T - 1; t >= 0; t--) {
         const float *h = L->hs + (size_t)t * Bz * H, *c = L->cs + (size_t)t * Bz * H;
-        const float *x = L->xs + (size_t)t * Bz * (M + E), *awe = L->awe + (size_t)t * Bz * E;
+        const float *x = L->xs + (size_t)t * Bz * X, *awe = L->awe + (size_t)t * Bz * E;
         const float *gate = L->gate + (size_t)t * Bz * (G ? G : 1);
         memset(L->dhd, 0, Bz * H * sizeof(float));
         if ((st = sc_linear_backward(L->dhd, m->g[CW_FC_W], m->g[CW_FC_B],
@@ -330,28 +332,28 @@ static sc_status loss_backward(sc_captioner *m, const float *features, const sc_
         if ((st = sc_dropout_backward(L->dhd, drop ? L->mask + (size_t)t * Bz * H : NULL, Bz * H,
                                       L->dh)))
             return st;
-        memset(L->dx, 0, Bz * (M + E) * sizeof(float));
+        memset(L->dx, 0, Bz * X * sizeof(float));
         memset(L->dhp, 0, Bz * H * sizeof(float));
         memset(L->dcp, 0, Bz * H * sizeof(float));
-        if ((st = sc_lstm_cell_backward(B, M + E, H, x, h, c, m->w[CW_W_IH], m->w[CW_W_HH],
+        if ((st = sc_lstm_cell_backward(B, X, H, x, h, c, m->w[CW_W_IH], m->w[CW_W_HH],
                                         L->lstmc + (size_t)t * SC_LSTM_CACHE_FLOATS(Bz, H), L->dh,
                                         L->dc, L->dx, L->dhp, L->dcp, m->g[CW_W_IH], m->g[CW_W_HH],
                                         m->g[CW_B_IH], m->g[CW_B_HH])))
             return st;
         if (cf->ctx2out) { /* logits += z fc_ctx^T: to fc_ctx's gradient and to z's (dx[:, M:]) */
             const float *dl = L->dlogits + (size_t)t * Bz * V;
-            sc_sgemm(SC_TRANS, SC_NO_TRANS, V, E, B, 1.0f, dl, V, x + M, M + E, 1.0f,
-                     m->g[CW_FCC_W], E);
+            sc_sgemm(SC_TRANS, SC_NO_TRANS, V, E, B, 1.0f, dl, V, x + M, X, 1.0f, m->g[CW_FCC_W],
+                     E);
             sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, B, E, V, 1.0f, dl, V, m->w[CW_FCC_W], E, 1.0f,
-                     L->dx + M, M + E);
+                     L->dx + M, X);
         }
         for (int b = 0; b < B; b++) {
             L->ids[b] = bt->captions[(size_t)b * bt->L + t];
-            memcpy(L->demb + (size_t)b * M, L->dx + (size_t)b * (M + E), (size_t)M * sizeof(float));
+            memcpy(L->demb + (size_t)b * M, L->dx + (size_t)b * X, (size_t)M * sizeof(float));
         }
         if ((st = sc_embedding_backward(L->ids, B, L->demb, V, M, -1, m->g[CW_EMB]))) return st;
         for (int b = 0; b < B; b++) {
-            const float *dg = L->dx + (size_t)b * (M + E) + M;
+            const float *dg = L->dx + (size_t)b * X + M;
             const float *ar = awe + (size_t)b * E;
             float *da = L->dawe + (size_t)b * E;
             if (G == 0) {
@@ -388,6 +390,13 @@ static sc_status loss_backward(sc_captioner *m, const float *features, const sc_
                 float g = (float)(-o->att_sup / ((double)L->nsup * mass));
                 for (int p = 0; p < P; p++)
                     if (mk[p]) L->dalpha[(size_t)b * P + p] += g;
+            }
+            if (cf->att_coords && active) { /* x[M + E..] = sum_p alpha_p (x_p, y_p) */
+                const float *dxy = L->dx + (size_t)b * X + M + E;
+                for (int p = 0; p < P; p++)
+                    L->dalpha[(size_t)b * P + p] +=
+                        dxy[0] * sc_cap_cell_coord(p % cf->grid, cf->grid) +
+                        dxy[1] * sc_cap_cell_coord(p / cf->grid, cf->grid);
             }
         }
         if ((st = sc_addatt_step_backward(&d, features, h, &aw, L->attc + (size_t)t * ac, L->dawe,

@@ -114,6 +114,10 @@ typedef struct sc_captioner_config {
                                   * layer, logits = fc(h) + fc_ctx(z) (tensor
                                   * "decoder.fc_ctx.weight", V x E, no bias), the original
                                   * paper's deep output; the tutorial has no such term */
+    int att_coords;              /* ["att_coords"] (false): the LSTM input also gets where the
+                                  * step looked, sum_p alpha_p (x_p, y_p) with (x_p, y_p) the
+                                  * cell centre in [-1, 1] (decode_step.weight_ih is then
+                                  * 4H x (M + E + 2)), so the decoder can order items in space */
 } sc_captioner_config;
 
 /* Tutorial defaults: features encoder, grid 14, image 256, E 2048, A = M = H = 512,

@@ -66,15 +66,19 @@ assert steps == list(range(1, 31)), steps
 check "train bad att-sup" 2 "$cli" train captioner --att-sup -1
 sjl="$tmp/sup.jsonl"
 check "train att-sup 40 steps" 0 "$cli" train captioner "${small[@]}" --max-steps 40 --seed 4 \
-  --att-sup 1 --checkpoint "$tmp/sck.safetensors" --metrics "$sjl" -o "$tmp/sup.safetensors"
-"$py" - "$sjl" <<'PY' >"$tmp/py" 2>&1 && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL att-sup metrics:"; cat "$tmp/py"; }
+  --att-sup 1 --att-coords --ctx2out --checkpoint "$tmp/sck.safetensors" --metrics "$sjl" -o "$tmp/sup.safetensors"
+"$py" - "$sjl" "$tmp/sup.metrics.json" <<'PY' >"$tmp/py" 2>&1 && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL att-sup metrics:"; cat "$tmp/py"; }
 import json, sys
 L = [json.loads(l) for l in open(sys.argv[1]) if '"att_sup"' in l]
 assert len(L) == 40, len(L)
 assert all(abs(d["loss"] - d["ce"] - d["att_penalty"] - d["att_sup"]) < 1e-4 for d in L)
+cfg = json.load(open(sys.argv[2]))["config"]
+assert cfg["att_coords"] is True and cfg["ctx2out"] is True, cfg
 first, last = sum(d["att_sup"] for d in L[:4]) / 4, sum(d["att_sup"] for d in L[-4:]) / 4
 assert first > 1.0 and last < 0.7 * first, (first, last)   # ~ln(36 / box cells) at the start
 PY
+
+check "caption with att-coords model" 0 "$cli" caption --model "$tmp/sup.safetensors" "$src/assets/samples/scenes/images/test_000000.png"
 
 # eval captioner: JSON fields on generated scenes and on the sample folder.
 check "eval json" 0 "$cli" eval captioner --model "$m" --n 24 --beam 2 --json

@@ -12,7 +12,8 @@
 #include "sc_test.h"
 
 static const char *toy_words[] = {"<pad>", "a", "b", "c", "d", "<unk>", "<start>", "<end>"};
-static int g_ctx2out; /* tiny_model builds ctx2out models while set */
+static int g_ctx2out;    /* tiny_model builds ctx2out models while set */
+static int g_att_coords; /* ... and att_coords models */
 
 static sc_captioner *tiny_model(int gate, int tanh_att, float dropout, uint64_t seed) {
     sc_vocab v;
@@ -28,6 +29,7 @@ static sc_captioner *tiny_model(int gate, int tanh_att, float dropout, uint64_t 
     c.attention_tanh = tanh_att;
     c.dropout = dropout;
     c.ctx2out = g_ctx2out;
+    c.att_coords = g_att_coords;
     sc_captioner *m = NULL;
     SC_TEST_OK(sc_captioner_create(&c, &v, seed, &m));
     sc_vocab_free(&v);
@@ -82,6 +84,15 @@ static void gradcheck_variant(int gate, int tanh_att) {
     SC_TEST_OK(sc_captioner_params(m, &ps, &np));
     assert_int_equal(np, (gate ? 19 : 17) + (g_ctx2out ? 1 : 0));
     for (size_t i = 0; i < np; i++) memset(ps[i].grad, 0, ps[i].n * sizeof(float));
+    for (size_t i = 0; g_att_coords && i < np; i++)
+        if (!strcmp(ps[i].name, "decoder.decode_step.weight_ih")) {
+            /* strong weights on the position inputs, so a wrong gradient through
+             * them cannot hide inside the tolerances */
+            int X = (int)ps[i].shape[1];
+            assert_int_equal(X, 4 + 6 + 2);
+            for (int r = 0; r < (int)ps[i].shape[0]; r++)
+                for (int j = X - 2; j < X; j++) ps[i].param[(size_t)r * X + j] *= 25.0f;
+        }
     sc_rng r;
     sc_rng_seed(&r, 99);
     sc_caption_batch b = {GB, GL, g_caps, g_lens, g_amask};
@@ -117,8 +128,8 @@ static void gradcheck_variant(int gate, int tanh_att) {
     gctx c = {m, feat};
     for (size_t i = 0; i < np; i++) {
         char what[160];
-        snprintf(what, sizeof what, "gate %d tanh %d ctx2out %d: %s", gate, tanh_att, g_ctx2out,
-                 ps[i].name);
+        snprintf(what, sizeof what, "gate %d tanh %d ctx2out %d coords %d: %s", gate, tanh_att,
+                 g_ctx2out, g_att_coords, ps[i].name);
         sc_test_gradcheck(what, g_loss, &c, ps[i].param, ps[i].grad, ps[i].n, 12, 1e-3, 3e-2, 2e-3);
     }
     sc_test_gradcheck("dfeatures", g_loss, &c, feat, dfeat, GB * GP * GE, 24, 1e-3, 3e-2, 2e-3);
@@ -134,6 +145,12 @@ static void test_gradcheck(void **state) {
     gradcheck_variant(SC_CAP_GATE_VECTOR, 0);
     gradcheck_variant(SC_CAP_GATE_NONE, 1);
     g_ctx2out = 0;
+    g_att_coords = 1; /* the attended position enters the LSTM: a second path to alpha */
+    gradcheck_variant(SC_CAP_GATE_VECTOR, 0);
+    g_ctx2out = 1;
+    gradcheck_variant(SC_CAP_GATE_SCALAR, 1);
+    g_ctx2out = 0;
+    g_att_coords = 0;
 }
 
 /* Supervised attention: its value and gradients (params and features). A mask
@@ -149,6 +166,9 @@ static void test_gradcheck_att_sup(void **state) {
     gradcheck_variant(SC_CAP_GATE_SCALAR, 1);
     g_ctx2out = 1;
     gradcheck_variant(SC_CAP_GATE_VECTOR, 0);
+    g_att_coords = 1;
+    gradcheck_variant(SC_CAP_GATE_VECTOR, 0);
+    g_att_coords = 0;
     g_ctx2out = 0;
     g_amask = NULL;
     g_sup = 0.0f;
@@ -197,13 +217,17 @@ static void masking_matches_single(void) {
 }
 
 /* The inference step (teacher forcing, beam search) and the training loss are
- * separate code paths: they must agree, with and without ctx2out. */
+ * separate code paths: they must agree, with and without ctx2out and att_coords. */
 static void test_masking_matches_single(void **state) {
     (void)state;
     masking_matches_single();
     g_ctx2out = 1;
     masking_matches_single();
+    g_att_coords = 1;
+    masking_matches_single();
     g_ctx2out = 0;
+    masking_matches_single();
+    g_att_coords = 0;
 }
 
 /* ---------------------------------------------------------------- training */
@@ -539,12 +563,15 @@ static void test_ctx2out_file(void **state) {
     char *dir = sc_test_tmpdir("captioner_ctx2out");
     char *path = sc_test_join(dir, "m.safetensors"), *bad = sc_test_join(dir, "bad.safetensors");
     g_ctx2out = 1;
+    g_att_coords = 1;
     sc_captioner *m = tiny_model(SC_CAP_GATE_VECTOR, 0, 0.0f, 8);
     g_ctx2out = 0;
+    g_att_coords = 0;
     SC_TEST_OK(sc_captioner_save(m, path));
     sc_captioner *m2 = NULL;
     SC_TEST_OK(sc_captioner_load(path, &m2));
     assert_true(sc_captioner_get_config(m2)->ctx2out);
+    assert_true(sc_captioner_get_config(m2)->att_coords);
     float feat[GP * GE], l1[4 * 8], l2[4 * 8];
     sc_test_fill_uniform(feat, GP * GE, -1.0f, 1.0f, 34);
     SC_TEST_OK(sc_captioner_teacher_force(m, feat, g_caps, 4, l1, NULL));
@@ -595,6 +622,7 @@ static void test_config_json(void **state) {
     c.gate = SC_CAP_GATE_SCALAR;
     c.attention_tanh = 1;
     c.ctx2out = 1;
+    c.att_coords = 1;
     strcpy(c.encoder_arch, "resnet50");
     c.encoder = SC_CAP_ENC_RESNET;
     char *s = sc_captioner_config_to_json(&c);
@@ -612,6 +640,12 @@ static void test_config_json(void **state) {
         sc_captioner_config_from_json(
             "{\"encoder_dim\": 5, \"attention_dim\": 5, \"embed_dim\": 5, \"decoder_dim\": "
             "5, \"vocab_size\": 5, \"ctx2out\": 1}",
+            &d),
+        SC_ERR_FORMAT);
+    assert_int_equal(
+        sc_captioner_config_from_json(
+            "{\"encoder_dim\": 5, \"attention_dim\": 5, \"embed_dim\": 5, \"decoder_dim\": "
+            "5, \"vocab_size\": 5, \"att_coords\": \"yes\"}",
             &d),
         SC_ERR_FORMAT);
     assert_int_equal(

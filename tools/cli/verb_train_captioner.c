@@ -32,6 +32,8 @@ void train_captioner_help(FILE *out) {
             "  --dropout P           dropout before fc (default 0.2)\n"
             "  --ctx2out             deep output: the gated context also feeds the output layer\n"
             "                        (logits = fc(h) + fc_ctx(z), as in the original paper)\n"
+            "  --att-coords          the LSTM also gets where each step looked (the attention's\n"
+            "                        expected cell centre x, y), to order items in space\n"
             "  --encoder KIND        cnn (default) or vit (ViT-style patch encoder, sc_vit.h)\n"
             "  --channels C1,...     CNN stage widths (default 16,32,64,128; 2x2 max pool after\n"
             "                        every stage but the last; the last width is E)\n"
@@ -66,7 +68,7 @@ void train_captioner_help(FILE *out) {
 typedef struct {
     const char *data, *out, *ckpt, *metrics;
     int epochs, steps, batch, seed, threads, ckpt_every, resume, max_steps, quiet, random_caps;
-    int warmup, train_size, scene_seed, grid, embed, att, dec, val, no_coords, ctx2out;
+    int warmup, train_size, scene_seed, grid, embed, att, dec, val, no_coords, ctx2out, att_coords;
     float lr, wd, clip, alpha_c, dropout, att_sup;
     int nch, ch[SC_CNN_MAX_STAGES];
     int nker, ker[SC_CNN_MAX_STAGES], npool, pool[SC_CNN_MAX_STAGES];
@@ -190,6 +192,7 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
         {"--resume", CLI_FLAG, &o.resume, 0, 0, NULL, NULL, 0},
         {"--no-coords", CLI_FLAG, &o.no_coords, 0, 0, NULL, NULL, 0},
         {"--ctx2out", CLI_FLAG, &o.ctx2out, 0, 0, NULL, NULL, 0},
+        {"--att-coords", CLI_FLAG, &o.att_coords, 0, 0, NULL, NULL, 0},
         {"--quiet", CLI_FLAG, &o.quiet, 0, 0, NULL, NULL, 0},
     };
     int prc = cli_parse_options(V, argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
@@ -235,6 +238,7 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
     cfg.decoder_dim = o.dec;
     cfg.dropout = o.dropout;
     cfg.ctx2out = o.ctx2out;
+    cfg.att_coords = o.att_coords;
     if (o.threads && sc_set_num_threads(o.threads)) return cli_fail(NULL);
 
     sc_vocab vocab = {0};
