@@ -166,6 +166,11 @@ static int relation(const sc_scene_info *s, int a, int b) {
     return dy > 0 ? 2 : 3;                            /* a above b */
 }
 
+int sc_vqa_scene_relation(const sc_scene_info *info, int a, int b) {
+    if (!info || a < 0 || b < 0 || a >= info->n_items || b >= info->n_items || a == b) return -1;
+    return relation(info, a, b);
+}
+
 /* 1: by noun, 2: by colour + noun, 0: not nameable. */
 static int naming(const sc_scene_info *s, int i) {
     int same_cls = 0, same_both = 0;

@@ -268,6 +268,10 @@ sc_status sc_vqa_scene_question(const sc_vqa_scene_pool *pool, uint64_t seed, ui
 /* Check a question against scene info: recomputes the answer from the
  * text's structure; 1 if consistent, 0 if not (used by tests). */
 int sc_vqa_scene_check(const sc_scene_info *info, const sc_vqa_question *q);
+/* The relation of item a to item b the questions use: 0 left of, 1 right of,
+ * 2 above, 3 below (along the dominant axis of the box centres' offset), or
+ * -1 when unclear (no dominant axis) or out of range. */
+int sc_vqa_scene_relation(const sc_scene_info *info, int a, int b);
 
 #ifdef __cplusplus
 }

@@ -208,7 +208,19 @@ static void test_scene_questions(void **state) {
             assert_true(q.item < s->n_items);
         }
         if (q.family == SC_VQA_COLOUR || q.family == SC_VQA_CLASS) assert_true(q.item >= 0);
+        if (q.family == SC_VQA_RELATION) { /* yes exactly when the pair is in that relation */
+            int rr = sc_vqa_scene_relation(s, q.ref[0], q.ref[1]);
+            assert_true(rr >= 0 && rr < 4);
+            assert_int_equal(rr == q.rel, !strcmp(q.answer, "yes"));
+            /* and its converse: A left of B <=> B right of A */
+            assert_int_equal(sc_vqa_scene_relation(s, q.ref[1], q.ref[0]), rr ^ 1);
+        }
+        if (q.family == SC_VQA_CLASS)
+            assert_int_equal(sc_vqa_scene_relation(s, q.item, q.ref[0]), q.rel);
     }
+    assert_int_equal(sc_vqa_scene_relation(&g_ptest.info[0], 0, 0), -1);
+    assert_int_equal(sc_vqa_scene_relation(&g_ptest.info[0], 0, 7), -1);
+    assert_int_equal(sc_vqa_scene_relation(NULL, 0, 1), -1);
     /* Only count, colour and exist are covered by the text oracle. */
     assert_true(oracle_checked >= N / 2 - 5);
     assert_true(named > N / 4);

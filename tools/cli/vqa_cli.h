@@ -42,8 +42,11 @@ int vqa_batch(const vqa_data *d, const sc_vqa_model *m, const int *idx, int B, f
  * first hop on the first item the question names (else the item it is about),
  * the last hop on the item it is about (the pointing-game item: the answer of
  * a class query, the named item of a colour query, the unique match of an
- * existence query), else on the second named item (relation, comparison).
- * Counting questions and existence questions without a unique match get none. */
+ * existence query), else on the second named item (comparison). A relation
+ * question "is A <rel> B?" is read as a class query: first hop on B, last hop
+ * on the items in relation <rel> to B (A when the answer is yes; none: no
+ * target). Counting questions and existence questions without a unique match
+ * get none. */
 void vqa_att_targets(const sc_scene_info *info, const sc_vqa_question *q, int K, int grid,
                      uint8_t *mask);
 /* Number of distinct images of the data (pool scenes or file images), and

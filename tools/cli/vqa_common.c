@@ -149,6 +149,18 @@ void vqa_att_targets(const sc_scene_info *info, const sc_vqa_question *q, int K,
     int first = q->ref[0] >= 0 ? q->ref[0] : q->item;
     int last = q->item >= 0 ? q->item : q->ref[1] >= 0 ? q->ref[1] : q->ref[0];
     if (q->family == SC_VQA_COUNT) first = last = -1;
+    if (q->family == SC_VQA_RELATION && K > 1) {
+        /* "is A above B?" read as a class query: first B, then whatever is
+         * above B (A exactly when the answer is yes); nothing there: no target */
+        int b = q->ref[1];
+        if (b >= 0 && b < info->n_items)
+            sc_scenes_box_cells(info->items[b].box, info->width, info->height, grid, mask);
+        for (int x = 0; x < info->n_items; x++)
+            if (x != b && sc_vqa_scene_relation(info, x, b) == q->rel)
+                sc_scenes_box_cells(info->items[x].box, info->width, info->height, grid,
+                                    mask + (size_t)(K - 1) * P);
+        return;
+    }
     if (first >= 0 && first < info->n_items)
         sc_scenes_box_cells(info->items[first].box, info->width, info->height, grid, mask);
     if (last >= 0 && last < info->n_items && (K > 1 || first < 0))
