@@ -54,9 +54,11 @@ int main(int argc, char **argv) {
     c.encoder = SC_CAP_ENC_CNN;
     c.grid = 12, c.image_size = S, c.encoder_dim = 128, c.attention_dim = 128;
     c.embed_dim = 64, c.decoder_dim = 256, c.vocab_size = V, c.dropout = 0.2f;
+    c.ctx2out = 1, c.att_coords = 1; /* the shipped recipe: --ctx2out --att-coords */
     int ch[4] = {16, 32, 64, 128};
     sc_cnn_config cc = sc_cnn_config_make(5, 4, ch); /* RGB + coordinate channels */
     cc.pool[0] = cc.pool[1] = cc.pool[2] = 1;
+    cc.kernel[3] = 5; /* --kernels 3,3,3,5 */
     sc_captioner *m;
     CHECK(sc_captioner_create_cnn(&c, &cc, &v, 1, &m));
     const sc_param *dp, *ep, *eb;
@@ -74,6 +76,15 @@ int main(int argc, char **argv) {
     float *x = malloc((size_t)B * 3 * S * S * sizeof(float));
     float *feat = malloc(B * P * E * sizeof(float)), *dfeat = malloc(B * P * E * sizeof(float));
     int32_t caps[32 * 17], lens[32];
+    /* --att-sup 1: tokens 2 and 3 (a mention's colour and noun) of every caption
+     * look at a 4x4 block of cells, placed per caption */
+    static uint8_t mask[32 * 17 * 144];
+    for (int b = 0; b < B; b++)
+        for (int j = 2; j <= 3; j++)
+            for (int i = 0; i < 4; i++)
+                for (int k = 0; k < 4; k++)
+                    mask[((size_t)b * L + j) * P + (size_t)(b % 8 + i) * 12 + (size_t)(b % 5 + k)] =
+                        1;
     sc_rng r;
     sc_rng_seed(&r, 5);
     for (size_t i = 0; i < (size_t)B * 3 * S * S; i++) x[i] = 2 * sc_rng_uniform(&r) - 1;
@@ -91,8 +102,8 @@ int main(int argc, char **argv) {
         sc_optim_zero_grad(opt);
         CHECK(sc_captioner_encode_batch(m, x, B, S, S, 1, feat));
         memset(dfeat, 0, B * P * E * sizeof(float));
-        sc_caption_batch cb = {B, L, caps, lens, NULL};
-        sc_caption_loss_opts lo = {0.1f, 1, 1, 0.0f};
+        sc_caption_batch cb = {B, L, caps, lens, mask};
+        sc_caption_loss_opts lo = {0.1f, 1, 1, 1.0f};
         sc_caption_loss out;
         CHECK(sc_captioner_loss(m, feat, &cb, &lo, &r, &out, dfeat));
         CHECK(sc_captioner_encode_backward(m, dfeat));

@@ -1,8 +1,10 @@
 """Benchmark (not a test): the same captioner training step as
-bench_captioner_train.c in PyTorch (CNN 16,32,64,128 on RGB + x, y channels, BN + max pools ->
-AdaptiveAvgPool2d(12) -> the tutorial's DecoderWithAttention with E 128, A 128,
-M 64, H 256, V 48, dropout 0.2; masked CE over all steps + 0.1 doubly stochastic
-penalty; clip 5; AdamW). Batch 32, random inputs, captions of 5..15 words.
+bench_captioner_train.c in PyTorch, the shipped recipe's model (CNN 16,32,64,128 with
+kernels 3,3,3,5 on RGB + x, y channels, BN + max pools -> AdaptiveAvgPool2d(12) -> the
+tutorial's DecoderWithAttention with E 128, A 128, M 64, H 256, V 48, dropout 0.2, plus the
+deep output fc_ctx (--ctx2out) and the attended position as LSTM input (--att-coords); masked
+CE over all steps + 0.1 doubly stochastic penalty + supervised attention (--att-sup 1) on two
+tokens per caption; clip 5; AdamW). Batch 32, random inputs, captions of 5..15 words.
 usage: bench_captioner_train.py THREADS [STEPS]
 prints "torch_captrain threads=T batch=32 ex_per_s=... step_ms=..." """
 import sys
@@ -24,8 +26,9 @@ class CNN(nn.Module):
     def __init__(self):
         super().__init__()
         layers, c_in = [], 5
-        for i, c in enumerate([16, 32, 64, 128]):
-            layers += [nn.Conv2d(c_in, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU()]
+        for i, (c, k) in enumerate(zip([16, 32, 64, 128], [3, 3, 3, 5])):
+            layers += [nn.Conv2d(c_in, c, k, padding=k // 2, bias=False), nn.BatchNorm2d(c),
+                       nn.ReLU()]
             if i < 3:
                 layers.append(nn.MaxPool2d(2))
             c_in = c
@@ -59,13 +62,16 @@ class Decoder(nn.Module):
         self.attention = Attention()
         self.embedding = nn.Embedding(V, M)
         self.dropout = nn.Dropout(0.2)
-        self.decode_step = nn.LSTMCell(M + E, H)
+        self.decode_step = nn.LSTMCell(M + E + 2, H)
         self.init_h = nn.Linear(E, H)
         self.init_c = nn.Linear(E, H)
         self.f_beta = nn.Linear(H, E)
         self.fc = nn.Linear(H, V)
+        self.fc_ctx = nn.Linear(E, V, bias=False)
+        cs = (torch.arange(G) + 0.5) * 2 / G - 1
+        self.pos = torch.stack([cs.repeat(G), cs.repeat_interleave(G)], 1)  # (P, 2): x, y
 
-    def forward(self, enc, caps, lens):
+    def forward(self, enc, caps, lens, sup):
         mean = enc.mean(1)
         h, c = self.init_h(mean), self.init_c(mean)
         emb = self.embedding(caps)
@@ -75,8 +81,8 @@ class Decoder(nn.Module):
         for t in range(T):
             awe, alpha = self.attention(proj, enc, h)
             awe = torch.sigmoid(self.f_beta(h)) * awe
-            h, c = self.decode_step(torch.cat([emb[:, t], awe], 1), (h, c))
-            logits.append(self.fc(self.dropout(h)))
+            h, c = self.decode_step(torch.cat([emb[:, t], awe, alpha @ self.pos], 1), (h, c))
+            logits.append(self.fc(self.dropout(h)) + self.fc_ctx(awe))
             alphas.append(alpha)
         logits = torch.stack(logits, 1)
         alphas = torch.stack(alphas, 1)
@@ -84,7 +90,10 @@ class Decoder(nn.Module):
         ce = F.cross_entropy(logits.reshape(-1, V), caps[:, 1:].reshape(-1), reduction="none")
         ce = (ce * mask.reshape(-1)).sum() / mask.sum()
         pen = 0.1 * ((1 - (alphas * mask.unsqueeze(2)).sum(1)) ** 2).mean()
-        return ce + pen
+        tgt = sup[:, 1:]  # (B, T, P): the step predicting token t + 1
+        on = (tgt.sum(2) > 0) & (mask > 0)
+        att = -torch.log((alphas * tgt).sum(2) + 1e-6)[on].mean()
+        return ce + pen + att
 
 
 cnn, dec = CNN(), Decoder()
@@ -97,11 +106,18 @@ for b in range(B):
     caps[b, 0] = 2
     caps[b, 1:lens[b] - 1] = torch.randint(4, V, (int(lens[b]) - 2,))
     caps[b, lens[b] - 1] = 3
+sup = torch.zeros(B, L, G * G, dtype=torch.bool)
+for b in range(B):
+    for j in (2, 3):
+        for i in range(4):
+            for k in range(4):
+                sup[b, j, (b % 8 + i) * G + b % 5 + k] = True
+sup_f = sup.float()
 times = []
 for s in range(-3, steps):
     t0 = time.perf_counter()
     opt.zero_grad()
-    loss = dec(cnn(x), caps, lens)
+    loss = dec(cnn(x), caps, lens, sup_f)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(params, 5.0)
     opt.step()
