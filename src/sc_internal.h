@@ -16,6 +16,23 @@ void sc_assert_fail(const char *expr, const char *file, int line);
 #define SC_MAX(a, b) ((a) > (b) ? (a) : (b))
 
 /* Overflow-checked size arithmetic: return 0 on success, nonzero on overflow. */
+/* Centre of cell j of n equal cells spanning [-1, 1] (grid coordinates of
+ * CoordConv channels, attention cells, grid_sample with align_corners=False). */
+static inline float sc_cell_centre(int j, int n) {
+    return 2.0f * ((float)j + 0.5f) / (float)n - 1.0f;
+}
+/* The expected cell centre under weights p over a g x g row-major grid:
+ * xy[0] = sum_i p_i x_i, xy[1] = sum_i p_i y_i (an attention map's position). */
+static inline void sc_expected_cell(const float *p, int g, float *xy) {
+    double cx = 0, cy = 0;
+    for (int i = 0; i < g * g; i++) {
+        cx += (double)p[i] * sc_cell_centre(i % g, g);
+        cy += (double)p[i] * sc_cell_centre(i / g, g);
+    }
+    xy[0] = (float)cx;
+    xy[1] = (float)cy;
+}
+
 static inline int sc_mul_size(size_t a, size_t b, size_t *out) {
     return __builtin_mul_overflow(a, b, out);
 }

@@ -67,7 +67,7 @@ sc_status sc_cap_step(sc_captioner *m, int B, const float *features, const float
         const float *ar = awe + (size_t)b * E;
         const float *gr = gate + (size_t)b * G;
         for (int e = 0; e < E; e++) xr[M + e] = G == 0 ? ar[e] : ar[e] * gr[G == 1 ? 0 : e];
-        if (cf->att_coords) sc_cap_att_position(alpha + (size_t)b * P, cf->grid, xr + M + E);
+        if (cf->att_coords) sc_expected_cell(alpha + (size_t)b * P, cf->grid, xr + M + E);
     }
     st = sc_lstm_cell_forward(B, X, H, x, h, c, m->w[CW_W_IH], m->w[CW_W_HH], m->w[CW_B_IH],
                               m->w[CW_B_HH], h_out, c_out, NULL);
@@ -127,13 +127,14 @@ done:
 
 /* ---------------------------------------------------------------- training loss */
 
-/* keeps -log finite when a supervised step puts no mass at all in its mask */
-#define SUP_EPS 1e-6
-
 typedef struct loss_bufs {
     float *proj, *meanf, *hs, *cs, *xs, *awe, *gate, *attc, *lstmc, *mask, *hd, *logits, *dlogits,
-        *alphas, *S, *supmass;
-    long nsup;
+        *alphas, *S;
+    /* supervised attention: targets (T, B, P) in the alphas' layout, and the
+     * term's gradient with respect to the alphas */
+    uint8_t *supmask;
+    float *dsup;
+    int nsup;
     int32_t *targets, *ids;
     /* backward */
     float *dh, *dc, *dhp, *dcp, *dhd, *dx, *demb, *dawe, *dgate, *dalpha, *dproj, *dmean;
@@ -146,7 +147,7 @@ static float *af(sc_arena *a, size_t n, int *fail) {
 }
 
 static int alloc_loss_bufs(sc_arena *a, const sc_captioner *m, int B, int T, int train, int bwd,
-                           loss_bufs *L) {
+                           int sup, loss_bufs *L) {
     size_t P = (size_t)m->P, E = (size_t)m->cfg.encoder_dim, A = (size_t)m->cfg.attention_dim,
            M = (size_t)m->cfg.embed_dim, H = (size_t)m->cfg.decoder_dim,
            V = (size_t)m->cfg.vocab_size, G = (size_t)sc_cap_gate_dim(m), Bz = (size_t)B,
@@ -172,7 +173,11 @@ static int alloc_loss_bufs(sc_arena *a, const sc_captioner *m, int B, int T, int
     L->dlogits = bwd ? af(a, Tz * Bz * V, &fail) : NULL;
     L->alphas = af(a, Tz * Bz * P, &fail);
     L->S = af(a, Bz * P, &fail);
-    L->supmass = af(a, Tz * Bz, &fail);
+    if (sup) {
+        L->supmask = sc_arena_alloc(a, Tz * Bz * P);
+        if (!L->supmask) fail = 1;
+        L->dsup = bwd ? af(a, Tz * Bz * P, &fail) : NULL;
+    }
     L->targets = sc_arena_alloc(a, Tz * Bz * sizeof(int32_t));
     L->ids = sc_arena_alloc(a, Bz * sizeof(int32_t));
     if (!L->targets || !L->ids) fail = 1;
@@ -242,7 +247,7 @@ static sc_status loss_forward(sc_captioner *m, const float *features, const sc_c
             float *xr = x + (size_t)b * X + M;
             const float *ar = awe + (size_t)b * E, *gr = gate + (size_t)b * (G ? G : 1);
             for (int e = 0; e < E; e++) xr[e] = G == 0 ? ar[e] : ar[e] * gr[G == 1 ? 0 : e];
-            if (cf->att_coords) sc_cap_att_position(alpha + (size_t)b * P, cf->grid, xr + E);
+            if (cf->att_coords) sc_expected_cell(alpha + (size_t)b * P, cf->grid, xr + E);
         }
         float *hn = L->hs + (size_t)(t + 1) * Bz * H, *cn = L->cs + (size_t)(t + 1) * Bz * H;
         if ((st = sc_lstm_cell_forward(B, X, H, x, h, c, m->w[CW_W_IH], m->w[CW_W_HH],
@@ -275,28 +280,27 @@ static sc_status loss_forward(sc_captioner *m, const float *features, const sc_c
             pen += (1.0 - s) * (1.0 - s);
         }
     pen = o->alpha_c * pen / ((double)B * P);
-    /* supervised attention: -log of the attention mass inside each supervised
-     * step's mask; L->S2 keeps that mass for the backward pass */
+    /* supervised attention: targets in the alphas' (T, B) layout, finished
+     * captions' steps left out; the gradient is kept for the backward pass */
     double sup = 0;
-    long nsup = 0;
-    if (o->att_sup > 0.0f && bt->att_mask)
-        for (int b = 0; b < B; b++)
-            for (int t = 0; t < bt->lengths[b] - 1; t++) {
-                const uint8_t *mk = bt->att_mask + ((size_t)b * bt->L + t + 1) * P;
-                const float *al = L->alphas + ((size_t)t * B + b) * P;
-                double in = 0;
-                int any = 0;
-                for (int p = 0; p < P; p++)
-                    if (mk[p]) in += al[p], any = 1;
-                L->supmass[(size_t)t * B + b] = any ? (float)(in + SUP_EPS) : 0.0f;
-                if (any) sup -= log(in + SUP_EPS), nsup++;
+    L->nsup = 0;
+    if (L->supmask) {
+        for (int t = 0; t < T; t++)
+            for (int b = 0; b < B; b++) {
+                uint8_t *row = L->supmask + ((size_t)t * B + b) * P;
+                if (t < bt->lengths[b] - 1)
+                    memcpy(row, bt->att_mask + ((size_t)b * bt->L + t + 1) * P, (size_t)P);
+                else
+                    memset(row, 0, (size_t)P);
             }
-    L->nsup = nsup;
-    if (nsup) sup *= o->att_sup / (double)nsup;
+        if ((st = sc_mask_mass_nll(L->alphas, L->supmask, T * B, P, o->att_sup, &sup, &L->nsup,
+                                   L->dsup)))
+            return st;
+    }
     out->ce = ce;
     out->penalty = pen;
     out->att_sup = sup;
-    out->att_steps = nsup;
+    out->att_steps = L->nsup;
     out->loss = ce + pen + sup;
     out->ntokens = ntok;
     return SC_OK;
@@ -384,19 +388,16 @@ static sc_status loss_backward(sc_captioner *m, const float *features, const sc_
             for (int p = 0; p < P; p++)
                 L->dalpha[(size_t)b * P + p] =
                     active ? (float)(pscale * (L->S[(size_t)b * P + p] - 1.0)) : 0.0f;
-            float mass = L->supmass ? L->supmass[(size_t)t * B + b] : 0.0f;
-            if (active && L->nsup && mass > 0.0f) {
-                const uint8_t *mk = bt->att_mask + ((size_t)b * bt->L + t + 1) * P;
-                float g = (float)(-o->att_sup / ((double)L->nsup * mass));
-                for (int p = 0; p < P; p++)
-                    if (mk[p]) L->dalpha[(size_t)b * P + p] += g;
+            if (L->nsup) { /* supervised attention, from the forward pass */
+                const float *ds = L->dsup + ((size_t)t * B + b) * P;
+                for (int p = 0; p < P; p++) L->dalpha[(size_t)b * P + p] += ds[p];
             }
             if (cf->att_coords && active) { /* x[M + E..] = sum_p alpha_p (x_p, y_p) */
                 const float *dxy = L->dx + (size_t)b * X + M + E;
                 for (int p = 0; p < P; p++)
                     L->dalpha[(size_t)b * P + p] +=
-                        dxy[0] * sc_cap_cell_coord(p % cf->grid, cf->grid) +
-                        dxy[1] * sc_cap_cell_coord(p / cf->grid, cf->grid);
+                        dxy[0] * sc_cell_centre(p % cf->grid, cf->grid) +
+                        dxy[1] * sc_cell_centre(p / cf->grid, cf->grid);
             }
         }
         if ((st = sc_addatt_step_backward(&d, features, h, &aw, L->attc + (size_t)t * ac, L->dawe,
@@ -465,18 +466,20 @@ sc_status sc_captioner_loss(sc_captioner *m, const float *features, const sc_cap
         sc_status st = sc_captioner_params(m, &pp, &np);
         if (st) return st;
     }
+    const int sup = o->att_sup > 0.0f && bt->att_mask;
     sc_arena *plan = sc_arena_plan();
     if (!plan) return SC_ERR_NOMEM;
     loss_bufs L;
+    memset(&L, 0, sizeof L);
     int fail =
-        alloc_loss_bufs(plan, m, bt->B, T, o->train && m->cfg.dropout > 0.0f, o->backward, &L);
+        alloc_loss_bufs(plan, m, bt->B, T, o->train && m->cfg.dropout > 0.0f, o->backward, sup, &L);
     size_t need = sc_arena_peak(plan);
     sc_arena_free(plan);
     if (fail) return sc_set_error(SC_ERR_LIMIT, "sc_captioner_loss: batch too large");
     sc_arena *a = sc_arena_create(need);
     if (!a) return SC_ERR_NOMEM;
     memset(&L, 0, sizeof L);
-    if (alloc_loss_bufs(a, m, bt->B, T, o->train && m->cfg.dropout > 0.0f, o->backward, &L)) {
+    if (alloc_loss_bufs(a, m, bt->B, T, o->train && m->cfg.dropout > 0.0f, o->backward, sup, &L)) {
         sc_arena_free(a);
         return sc_set_error(SC_ERR_INTERNAL, "sc_captioner_loss: arena plan mismatch");
     }

@@ -334,8 +334,8 @@ sc_status sc_captioner_encode_batch(sc_captioner *m, const float *images, int N,
                 memcpy(o, images + (size_t)b * 3 * plane, 3 * plane * sizeof(float));
                 for (int i = 0; i < H; i++)
                     for (int j = 0; j < W; j++) {
-                        o[3 * plane + (size_t)i * W + j] = -1.0f + 2.0f * (j + 0.5f) / (float)W;
-                        o[4 * plane + (size_t)i * W + j] = -1.0f + 2.0f * (i + 0.5f) / (float)H;
+                        o[3 * plane + (size_t)i * W + j] = sc_cell_centre(j, W);
+                        o[4 * plane + (size_t)i * W + j] = sc_cell_centre(i, H);
                     }
             }
             xin = e->xin;

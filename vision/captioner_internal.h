@@ -76,21 +76,6 @@ static inline sc_addatt_weights sc_cap_att_weights(const struct sc_captioner *m)
 static inline int sc_cap_x_dim(const struct sc_captioner *m) {
     return m->cfg.embed_dim + m->cfg.encoder_dim + (m->cfg.att_coords ? 2 : 0);
 }
-/* Centre of grid column (or row) j of g in [-1, 1]. */
-static inline float sc_cap_cell_coord(int j, int g) {
-    return 2.0f * ((float)j + 0.5f) / (float)g - 1.0f;
-}
-/* att_coords: x[0..1] = sum_p alpha_p (x_p, y_p) over a g x g grid. */
-static inline void sc_cap_att_position(const float *alpha, int g, float *x) {
-    double cx = 0, cy = 0;
-    for (int p = 0; p < g * g; p++) {
-        cx += (double)alpha[p] * sc_cap_cell_coord(p % g, g);
-        cy += (double)alpha[p] * sc_cap_cell_coord(p / g, g);
-    }
-    x[0] = (float)cx;
-    x[1] = (float)cy;
-}
-
 /* Gate width: E (vector), 1 (scalar), 0 (none). */
 static inline int sc_cap_gate_dim(const struct sc_captioner *m) {
     return m->cfg.gate == SC_CAP_GATE_VECTOR   ? m->cfg.encoder_dim

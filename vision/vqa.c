@@ -516,18 +516,13 @@ static sc_status encoder_forward(sc_vqa_model *m, const float *images, int B, in
         if (IC == 5)
             for (int i = 0; i < S; i++)
                 for (int j = 0; j < S; j++) {
-                    o[3 * plane + (size_t)i * S + j] = -1.0f + 2.0f * (j + 0.5f) / (float)S;
-                    o[4 * plane + (size_t)i * S + j] = -1.0f + 2.0f * (i + 0.5f) / (float)S;
+                    o[3 * plane + (size_t)i * S + j] = sc_cell_centre(j, S);
+                    o[4 * plane + (size_t)i * S + j] = sc_cell_centre(i, S);
                 }
     }
     int C, h, w;
     return sc_cnn_forward(m->cnn, m->xn, B, S, S, train && !m->cfg.freeze_encoder, &m->fmap, &C, &h,
                           &w);
-}
-
-/* Centre of grid column (or row) j of g in [-1, 1]. */
-static float cell_coord(int j, int g) {
-    return 2.0f * ((float)j + 0.5f) / (float)g - 1.0f;
 }
 
 /* m->feat (B, P, C + 2) from features (B, P, C) or from the map (B, C, P),
@@ -542,8 +537,8 @@ static sc_status project_features(sc_vqa_model *m, const float *feats, int B) {
                 memcpy(f, feats + ((size_t)b * P + i) * C, sizeof(float) * (size_t)C);
             else
                 for (int cc = 0; cc < C; cc++) f[cc] = m->fmap[((size_t)b * C + cc) * P + i];
-            f[C] = cell_coord(i % g, g);
-            f[C + 1] = cell_coord(i / g, g);
+            f[C] = sc_cell_centre(i % g, g);
+            f[C + 1] = sc_cell_centre(i / g, g);
         }
     sc_status st = sc_linear_forward(m->v, m->feat, m->img_w, m->img_b, B * P, Cin, m->D);
     if (st) return st;
@@ -611,7 +606,8 @@ static sc_status head_forward(sc_vqa_model *m, int B) {
                     const float *q = m->aq + (size_t)b * A;
                     if (wr) {
                         const float *cp = m->hc + ((size_t)b * K + k - 1) * 2;
-                        float ox = cell_coord(i % g, g) - cp[0], oy = cell_coord(i / g, g) - cp[1];
+                        float ox = sc_cell_centre(i % g, g) - cp[0],
+                              oy = sc_cell_centre(i / g, g) - cp[1];
                         for (int a = 0; a < A; a++)
                             row[a] = tanhf(row[a] + q[a] + wr[2 * a] * ox + wr[2 * a + 1] * oy);
                     } else {
@@ -625,13 +621,8 @@ static sc_status head_forward(sc_vqa_model *m, int B) {
             for (int b = 0; b < B; b++) {
                 float *pk = m->p + ((size_t)b * K + k) * P;
                 sc_softmax_forward(m->tmpP + (size_t)b * P, 1, P, pk);
-                double cx = 0, cy = 0; /* the hop's attended position */
-                for (int i = 0; i < P; i++) {
-                    cx += (double)pk[i] * cell_coord(i % g, g);
-                    cy += (double)pk[i] * cell_coord(i / g, g);
-                }
-                m->hc[((size_t)b * K + k) * 2] = (float)cx;
-                m->hc[((size_t)b * K + k) * 2 + 1] = (float)cy;
+                if (m->cfg.hop_coords) /* the hop's attended position */
+                    sc_expected_cell(pk, g, m->hc + ((size_t)b * K + k) * 2);
                 for (int d = 0; d < D; d++) {
                     double s = 0;
                     for (int i = 0; i < P; i++)
@@ -800,7 +791,7 @@ sc_status sc_vqa_backward_att(sc_vqa_model *m, const float *dlogits, const float
                     }
                     const float *dc = m->dhc + ((size_t)b * K + k) * 2; /* c_k = sum p pos */
                     dp[i] = (float)s + (datt ? datt[((size_t)b * K + k) * P + i] : 0.0f) +
-                            dc[0] * cell_coord(i % g, g) + dc[1] * cell_coord(i / g, g);
+                            dc[0] * sc_cell_centre(i % g, g) + dc[1] * sc_cell_centre(i / g, g);
                 }
                 float *ds = m->tmpP + (size_t)b * P;
                 memset(ds, 0, sizeof(float) * (size_t)P);
@@ -832,7 +823,8 @@ sc_status sc_vqa_backward_att(sc_vqa_model *m, const float *dlogits, const float
                     const float *cp = m->hc + ((size_t)b * K + k - 1) * 2;
                     for (int i = 0; i < P; i++) {
                         const float *dr = m->tmpPA + ((size_t)b * P + i) * A;
-                        float ox = cell_coord(i % g, g) - cp[0], oy = cell_coord(i / g, g) - cp[1];
+                        float ox = sc_cell_centre(i % g, g) - cp[0],
+                              oy = sc_cell_centre(i / g, g) - cp[1];
                         for (int a = 0; a < A; a++) {
                             gwr[2 * a] += dr[a] * ox;
                             gwr[2 * a + 1] += dr[a] * oy;

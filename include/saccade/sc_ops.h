@@ -110,6 +110,17 @@ typedef struct sc_ce_opts {
 sc_status sc_cross_entropy(const float *logits, const int32_t *targets, int N, int C,
                            const sc_ce_opts *opts, float *loss, const float *dloss, float *dlogits);
 
+/* Mask-mass loss (attention supervision, e.g. Liu et al. 2017): for n maps
+ * of P weights and masks (n x P bytes, nonzero = target cell), the mean over
+ * the maps whose mask is not all zero of -log(SC_MASK_MASS_EPS + sum of the
+ * map inside its mask), times w. *loss gets it (0 when no map is masked) and
+ * *count, if non-NULL, the number of masked maps. dmaps (n x P), if non-NULL,
+ * is OVERWRITTEN with the gradient: -w / (count (eps + mass)) on masked cells,
+ * 0 elsewhere. w must be finite and >= 0. */
+#define SC_MASK_MASS_EPS 1e-6
+sc_status sc_mask_mass_nll(const float *maps, const uint8_t *masks, int n, int P, float w,
+                           double *loss, int *count, float *dmaps);
+
 /* ---------------------------------------------------------------- dropout */
 
 /* Inverted dropout on n values. train != 0: mask[i] = 0 with probability p,

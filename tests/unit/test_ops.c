@@ -372,6 +372,46 @@ static void test_cross_entropy_gradcheck_all_modes(void **state) {
     assert_float_equal(loss, log(CC), 1e-6);
 }
 
+/* Mask-mass loss: value by hand, finite differences, all-zero masks left out. */
+enum { MM_N = 4, MM_P = 6 };
+static float mm_maps[MM_N * MM_P];
+static const uint8_t mm_masks[MM_N * MM_P] = {1, 1, 0, 0, 0, 0, /* */ 0, 0, 0, 0, 0, 0,
+                                              0, 0, 0, 0, 0, 1, /* */ 0, 1, 0, 1, 1, 0};
+static double mm_loss(void *ctx) {
+    (void)ctx;
+    double l;
+    SC_TEST_OK(sc_mask_mass_nll(mm_maps, mm_masks, MM_N, MM_P, 0.7f, &l, NULL, NULL));
+    return l;
+}
+static void test_mask_mass_nll(void **state) {
+    (void)state;
+    sc_test_fill_uniform(mm_maps, MM_N * MM_P, 0.05f, 0.3f, 21);
+    double l, want = 0;
+    int count = -1;
+    float d[MM_N * MM_P];
+    SC_TEST_OK(sc_mask_mass_nll(mm_maps, mm_masks, MM_N, MM_P, 0.7f, &l, &count, d));
+    assert_int_equal(count, 3);
+    want -= log(mm_maps[0] + mm_maps[1] + 1e-6);
+    want -= log(mm_maps[2 * MM_P + 5] + 1e-6);
+    want -= log(mm_maps[3 * MM_P + 1] + mm_maps[3 * MM_P + 3] + mm_maps[3 * MM_P + 4] + 1e-6);
+    assert_true(fabs(l - 0.7 * want / 3) < 1e-6);
+    for (int p = 0; p < MM_P; p++) assert_true(d[MM_P + p] == 0.0f); /* unmasked map */
+    assert_true(d[2] == 0.0f);                                       /* cell outside its mask */
+    sc_test_gradcheck("mask mass", mm_loss, NULL, mm_maps, d, MM_N * MM_P, MM_N * MM_P, 1e-3, 1e-2,
+                      1e-4);
+    /* nothing masked: 0 and a zero gradient; bad arguments */
+    static const uint8_t none[MM_N * MM_P] = {0};
+    d[0] = 5.0f;
+    SC_TEST_OK(sc_mask_mass_nll(mm_maps, none, MM_N, MM_P, 1.0f, &l, &count, d));
+    assert_true(l == 0.0 && count == 0 && d[0] == 0.0f);
+    assert_int_equal(sc_mask_mass_nll(mm_maps, mm_masks, MM_N, MM_P, -1.0f, &l, NULL, NULL),
+                     SC_ERR_INVALID_ARG);
+    assert_int_equal(sc_mask_mass_nll(mm_maps, mm_masks, MM_N, 0, 1.0f, &l, NULL, NULL),
+                     SC_ERR_INVALID_ARG);
+    assert_int_equal(sc_mask_mass_nll(NULL, mm_masks, MM_N, MM_P, 1.0f, &l, NULL, NULL),
+                     SC_ERR_INVALID_ARG);
+}
+
 static void test_cross_entropy_all_ignored_and_bad_args(void **state) {
     (void)state;
     float logits[2 * 3] = {1, 2, 3, 4, 5, 6}, loss = -1, dl[6] = {0}, lossn[2] = {-1, -1};
@@ -700,6 +740,7 @@ int main(void) {
         cmocka_unit_test(test_softmax_stable_on_huge_logits_and_validates),
         cmocka_unit_test(test_cross_entropy_gradcheck_all_modes),
         cmocka_unit_test(test_cross_entropy_all_ignored_and_bad_args),
+        cmocka_unit_test(test_mask_mass_nll),
         cmocka_unit_test(test_dropout_statistics_mask_and_edges),
         cmocka_unit_test(test_dropout_gradcheck),
         cmocka_unit_test(test_reductions_gradcheck_and_values),

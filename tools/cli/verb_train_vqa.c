@@ -1,6 +1,5 @@
 /* saccade train vqa: stacked attention network (or a baseline) on scenes VQA
  * or a user JSON-lines file, with the shared training loop. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,36 +69,6 @@ static int print_eval(FILE *out, const vqa_eval_result *r, int scenes) {
     }
     fprintf(out, "\n");
     return 0;
-}
-
-/* Attention supervision over n maps of P cells: w x mean over maps with a
- * non-empty mask of -log(mass inside the mask); its gradient into datt. */
-static double att_supervision(const float *att, const uint8_t *mask, int n, int P, float w,
-                              float *datt) {
-    int nsup = 0;
-    for (int i = 0; i < n; i++) {
-        int any = 0;
-        for (int p = 0; p < P && !any; p++) any = mask[(size_t)i * P + p];
-        nsup += any;
-    }
-    memset(datt, 0, sizeof(float) * (size_t)n * P);
-    if (!nsup) return 0.0;
-    double loss = 0;
-    for (int i = 0; i < n; i++) {
-        const float *a = att + (size_t)i * P;
-        const uint8_t *mk = mask + (size_t)i * P;
-        double in = 0;
-        int any = 0;
-        for (int p = 0; p < P; p++)
-            if (mk[p]) in += a[p], any = 1;
-        if (!any) continue;
-        in += 1e-6; /* finite when the map puts nothing inside */
-        loss -= log(in);
-        float g = (float)(-w / ((double)nsup * in));
-        for (int p = 0; p < P; p++)
-            if (mk[p]) datt[(size_t)i * P + p] = g;
-    }
-    return w * loss / nsup;
 }
 
 static sc_status answers_from(const vqa_data *d, sc_vqa_vocab *out) {
@@ -369,8 +338,10 @@ int train_vqa_main(int argc, char **argv) {
         float loss = 0;
         memset(dlog, 0, sizeof(float) * (size_t)B * NA);
         if (sc_cross_entropy(logits, tg, B, NA, NULL, &loss, NULL, dlog)) goto fail;
-        double sup =
-            amask ? att_supervision(att, amask, B * cfg.hops, KP / cfg.hops, att_sup, datt) : 0.0;
+        double sup = 0.0;
+        if (amask &&
+            sc_mask_mass_nll(att, amask, B * cfg.hops, KP / cfg.hops, att_sup, &sup, NULL, datt))
+            goto fail;
         const char *skeys[2] = {"ce", "att_sup"};
         double svals[2] = {loss, sup};
         if (sc_vqa_backward_att(m, dlog, amask ? datt : NULL) ||
