@@ -96,36 +96,34 @@ sc_status sc_cross_entropy(const float *logits, const int32_t *targets, int N, i
     return SC_OK;
 }
 
+/* Mass of map a inside mask mk (P cells) into *in; 0 if the mask is all zero. */
+static int masked_mass(const float *a, const uint8_t *mk, int P, double *in) {
+    int any = 0;
+    *in = 0;
+    for (int p = 0; p < P; p++)
+        if (mk[p]) *in += a[p], any = 1;
+    return any;
+}
+
 sc_status sc_mask_mass_nll(const float *maps, const uint8_t *masks, int n, int P, float w,
                            double *loss, int *count, float *dmaps) {
     if (!maps || !masks || !loss || n < 0 || P <= 0 || !(w >= 0.0f) || !isfinite(w))
         return sc_set_error(SC_ERR_INVALID_ARG,
                             "sc_mask_mass_nll: bad arguments (n %d, P %d, w %g)", n, P, (double)w);
     int masked = 0;
-    double sum = 0;
-    for (int i = 0; i < n; i++) { /* pass 1: the loss and the number of masked maps */
-        const float *a = maps + (size_t)i * P;
-        const uint8_t *mk = masks + (size_t)i * P;
-        double in = 0;
-        int any = 0;
-        for (int p = 0; p < P; p++)
-            if (mk[p]) in += a[p], any = 1;
-        if (!any) continue;
-        masked++;
-        sum -= log(in + SC_MASK_MASS_EPS);
-    }
+    double sum = 0, in;
+    for (int i = 0; i < n; i++) /* pass 1: the loss and the number of masked maps */
+        if (masked_mass(maps + (size_t)i * P, masks + (size_t)i * P, P, &in)) {
+            masked++;
+            sum -= log(in + SC_MASK_MASS_EPS);
+        }
     *loss = masked ? w * sum / masked : 0.0;
     if (count) *count = masked;
     if (!dmaps) return SC_OK;
     memset(dmaps, 0, (size_t)n * P * sizeof(float));
     for (int i = 0; masked && i < n; i++) { /* pass 2: the gradient (needs the count) */
-        const float *a = maps + (size_t)i * P;
         const uint8_t *mk = masks + (size_t)i * P;
-        double in = 0;
-        int any = 0;
-        for (int p = 0; p < P; p++)
-            if (mk[p]) in += a[p], any = 1;
-        if (!any) continue;
+        if (!masked_mass(maps + (size_t)i * P, mk, P, &in)) continue;
         float g = (float)(-w / ((double)masked * (in + SC_MASK_MASS_EPS)));
         for (int p = 0; p < P; p++)
             if (mk[p]) dmaps[(size_t)i * P + p] = g;
