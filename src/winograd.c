@@ -10,8 +10,11 @@
  * reads the planes of M the same way and interleaves the m phases of each
  * output row while adding bias / residual and applying ReLU.
  *
+ * The A*A weight planes are kept packed for sc_gemm_packed (saccade's own
+ * kernel where the CPU has AVX-512, else sc_sgemm).
+ *
  * Threads (sc_par_run): the input transform is split by channel, the A*A
- * products by plane (each one sc_sgemm with OpenBLAS single-threaded), the
+ * products by plane (each one single-threaded sc_gemm_packed), the
  * output transform by output channel; every value is computed by one thread
  * in a fixed order, so results do not depend on the thread count. */
 #include <limits.h>
@@ -103,19 +106,36 @@ INL void at(int A, const float *const in[6], float *const out[4], int n) {
 
 size_t sc_winograd_weight_floats(int m, int C, int OC) {
     if ((m != 2 && m != 4) || C < 1 || OC < 1) return 0;
-    size_t a = (size_t)(m + 2) * (m + 2), n;
-    if (sc_mul_size(a, (size_t)C, &n) || sc_mul_size(n, (size_t)OC, &n)) return 0;
+    size_t a = (size_t)(m + 2) * (m + 2), n, plane = sc_gemm_pack_floats(OC, C);
+    if (!plane || sc_mul_size(a, plane, &n)) return 0;
     return n;
 }
 
-size_t sc_winograd_workspace_floats(int m, int C, int OC, int H, int W) {
-    if ((m != 2 && m != 4) || C < 1 || OC < 1 || H < 1 || W < 1) return 0;
+/* Threads the workspace has product buffers for. */
+static int ws_threads(void) {
+    return SC_MAX(1, SC_MIN(sc_get_num_threads(), 64));
+}
+
+/* V and M planes, then one sc_gemm_packed workspace per thread. */
+static size_t transform_floats(int m, int C, int OC, int H, int W) {
     size_t T = (size_t)((H + m - 1) / m) * (size_t)((W + m - 1) / m), n;
     size_t a = (size_t)(m + 2) * (m + 2);
     if (sc_mul_size(T, (size_t)C + (size_t)OC, &n) || n > SIZE_MAX / 2 ||
         sc_mul_size(a, n + 2 * PLANE_PAD, &n))
         return 0;
     return n;
+}
+
+static size_t gemm_ws_floats(int m, int H, int W) {
+    const long T = (long)((H + m - 1) / m) * ((W + m - 1) / m);
+    return sc_gemm_packed_workspace_floats(T > INT_MAX ? INT_MAX : (int)T);
+}
+
+size_t sc_winograd_workspace_floats(int m, int C, int OC, int H, int W) {
+    if ((m != 2 && m != 4) || C < 1 || OC < 1 || H < 1 || W < 1) return 0;
+    size_t n = transform_floats(m, C, OC, H, W), g = gemm_ws_floats(m, H, W), t;
+    if (!n || sc_mul_size(g, (size_t)ws_threads(), &t) || n > SIZE_MAX - t) return 0;
+    return n + t;
 }
 
 /* ---- weights: U = G g G^T ---- */
@@ -145,7 +165,10 @@ sc_status sc_winograd_weights(int m, const float *w, int C, int OC, float *U) {
                             "sc_winograd_weights: bad arguments (m %d, C %d, OC %d, w %p, U %p)", m,
                             C, OC, (const void *)w, (void *)U);
     const int A = m + 2;
-    const size_t plane = (size_t)OC * C;
+    const size_t plane = (size_t)OC * C, packed = sc_gemm_pack_floats(OC, C);
+    float *Up = U;
+    U = sc_malloc((size_t)A * A * plane * sizeof(float)); /* plain planes, then packed */
+    if (!U) return sc_set_error(SC_ERR_NOMEM, "sc_winograd_weights: no memory");
     for (int oc = 0; oc < OC; oc++)
         for (int ic = 0; ic < C; ic++) {
             const float *g = w + ((size_t)oc * C + ic) * 9;
@@ -162,7 +185,11 @@ sc_status sc_winograd_weights(int m, const float *w, int C, int OC, float *U) {
                     U[(size_t)(i * A + j) * plane + (size_t)oc * C + ic] = u[j];
             }
         }
-    return SC_OK;
+    sc_status s = SC_OK;
+    for (int xi = 0; xi < A * A && !s; xi++)
+        s = sc_gemm_pack(OC, C, U + xi * plane, C, Up + xi * packed);
+    sc_free(U);
+    return s;
 }
 
 /* ---- forward ---- */
@@ -320,7 +347,8 @@ typedef struct wjob {
     const wplan *P;
     const float *U, *bias, *x, *res;
     float *out, *V, *M, *heap; /* heap: row buffers (rbn per thread) or NULL */
-    size_t rbn;
+    float *gws;                /* sc_gemm_packed workspaces, gwn per thread */
+    size_t rbn, gwn;
     int relu;
 } wjob;
 
@@ -353,13 +381,15 @@ static void touch(const float *w, size_t n) {
 static void stage_prod(void *arg, int tid, int nt) {
     const wjob *j = arg;
     const wplan *P = j->P;
-    const size_t plane = (size_t)P->OC * P->C;
+    const size_t plane = sc_gemm_pack_floats(P->OC, P->C);
     int x0, x1;
     sc_par_share(P->AA, 1, tid, nt, &x0, &x1);
     for (int xi = x0; xi < x1; xi++) {
         if (plane <= TOUCH_MAX) touch(j->U + xi * plane, plane);
-        sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, P->OC, P->T, P->C, 1.0f, j->U + xi * plane, P->C,
-                 j->V + xi * P->VT, P->T, 0.0f, j->M + xi * P->MT, P->T);
+        sc_status s =
+            sc_gemm_packed(j->U + xi * plane, P->OC, P->C, 0, P->OC, P->T, j->V + xi * P->VT, P->T,
+                           j->M + xi * P->MT, P->T, NULL, j->gws + (size_t)tid * j->gwn);
+        SC_ASSERT(s == SC_OK); /* arguments checked by sc_winograd_conv3x3 */
     }
 }
 
@@ -393,7 +423,9 @@ sc_status sc_winograd_conv3x3(int m, const float *U, const float *bias, const fl
         return sc_set_error(SC_ERR_INVALID_ARG, "%s: sizes overflow", fn);
     if ((size_t)((H + m - 1) / m) * (size_t)((W + m - 1) / m) > INT_MAX)
         return sc_set_error(SC_ERR_INVALID_ARG, "%s: %dx%d has too many tiles", fn, H, W);
-    if (ws_floats < need)
+    /* at least one thread's product buffer; fewer threads if it has fewer */
+    const size_t tf = transform_floats(m, C, OC, H, W), gwn = gemm_ws_floats(m, H, W);
+    if (ws_floats < tf + gwn)
         return sc_set_error(SC_ERR_INVALID_ARG, "%s: workspace of %zu floats, %zu needed", fn,
                             ws_floats, need);
     wplan P;
@@ -402,11 +434,12 @@ sc_status sc_winograd_conv3x3(int m, const float *U, const float *bias, const fl
     P.VT = (size_t)C * P.T + PLANE_PAD, P.MT = (size_t)OC * P.T + PLANE_PAD;
     /* threads: whole stages split between them (see wjob), each product
      * single-threaded; OpenBLAS's own threads are off meanwhile. */
-    const int nt = SC_MAX(1, SC_MIN(sc_get_num_threads(), 64));
+    const int nt = (int)SC_MIN((size_t)ws_threads(), (ws_floats - tf) / gwn);
     /* row buffers per thread: input D, S: 2 A m (TW + 1); output S2 m A TW + Y m TW + row m TW */
     const size_t rbn =
         SC_MAX((size_t)2 * P.A * m * (P.TW + 1), (size_t)m * (P.A + 2) * (size_t)P.TW);
-    wjob j = {&P, U, bias, NULL, NULL, NULL, ws, ws + (size_t)P.AA * P.VT, NULL, rbn, relu != 0};
+    wjob j = {&P,   U,       bias, NULL, NULL,     NULL, ws, ws + (size_t)P.AA * P.VT,
+              NULL, ws + tf, rbn,  gwn,  relu != 0};
     if (rbn > ROW_STACK) {
         size_t hb;
         if (sc_mul_size(rbn * sizeof(float), (size_t)nt, &hb) || !(j.heap = sc_malloc(hb)))

@@ -1,10 +1,11 @@
 /* ResNet encoders (inference), see include/saccade/sc_resnet.h.
  *
  * Each conv carries its BN folded in (owned weights + bias). A conv is one
- * sgemm over all output pixels of an image (M = OC, N = OH*OW, K = C*KH*KW;
- * 1x1 stride-1 convs multiply the input directly, others go through a serial
- * im2col) followed by one fused epilogue pass: bias, optional residual add,
- * optional ReLU. Stride-1 3x3 convs can use Winograd instead (src/winograd.c):
+ * product over all output pixels of an image (M = OC, N = OH*OW, K =
+ * C*KH*KW; 1x1 stride-1 convs multiply the input directly, others go through
+ * im2col) by sc_gemm_packed with the weights packed at plan time, its
+ * epilogue (bias, optional residual add, optional ReLU) fused into the
+ * product's stores. Stride-1 3x3 convs can use Winograd instead (src/winograd.c):
  * F(4x4, 3x3) (36 products of (OC x C) @ (C x tiles), 4x fewer multiplies)
  * where there are many tiles, F(2x2, 3x3) (16 products, 2.25x fewer) where
  * there are fewer, im2col where there are too few (see pick_wino); the
@@ -13,8 +14,7 @@
  * Threads (sc_par_run, sc_get_num_threads() of them): each conv is one or
  * a few fork-joins in which every thread multiplies its share of the product (output
  * channels when the weights are the bigger operand, else pixel columns) by
- * its own single-threaded sc_sgemm and runs the epilogue on that share while
- * it is in cache; im2col is split by input channel, Winograd by stage (see
+ * its own single-threaded sc_gemm_packed; im2col is split by input channel, Winograd by stage (see
  * src/winograd.c). OpenBLAS's own threads are off during the forward: on
  * ResNet's small products (layer3/4) the split is faster than OpenBLAS's
  * threading (tools/bench/resnet.sh), and with one pool there is no fight
@@ -23,6 +23,7 @@
  * for a fixed thread count. Images of a batch are processed one after the
  * other with single-image buffers, so the arena does not grow with N. */
 #include <cJSON.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +38,8 @@
 
 typedef struct rconv {
     int C, OC, K, stride, pad;
-    float *w;     /* (OC, C*K*K), BN folded */
+    float *w;     /* (OC, C*K*K), BN folded; NULL once packed if never needed again */
+    float *wp;    /* w packed by sc_gemm_pack for the im2col / 1x1 path, or NULL */
     float *b;     /* (OC) */
     float *wino;  /* Winograd weights (A*A, OC, C) for tile size wino_m, or NULL */
     int wino_m;   /* 0 (none), 2 or 4: set by sc_resnet_plan for the planned size */
@@ -61,9 +63,11 @@ struct sc_resnet {
     float *fc_w, *fc_b;
     size_t base_bytes; /* weight bytes without the Winograd ones */
     size_t col_n;      /* floats in bcol */
+    size_t gemm_n;     /* floats of each thread's sc_gemm_packed workspace in bgemm */
+    int plan_threads;  /* threads bgemm and Winograd's workspace were planned for */
     sc_arena *arena;
     /* buffers inside the arena */
-    float *bx, *by, *bt1, *bt2, *bds, *bcol, *bpool;
+    float *bx, *by, *bt1, *bt2, *bds, *bcol, *bgemm, *bpool;
 };
 
 sc_resnet_params sc_resnet_default_params(void) {
@@ -165,6 +169,7 @@ static void free_conv(rconv *c) {
         sc_free(c->w);
         sc_free(c->b);
     }
+    sc_free(c->wp);
     sc_free(c->wino);
     memset(c, 0, sizeof *c);
 }
@@ -461,6 +466,7 @@ static int conv_out(int n, const rconv *c) {
 
 typedef struct sizes {
     size_t act, tmp, col; /* floats */
+    int maxn;             /* most output pixels of a conv: the widest product */
     int FH, FW;
 } sizes;
 
@@ -491,6 +497,7 @@ static sc_status walk(const sc_resnet *m, int H, int W, sizes *z) {
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_resnet: input size %dx%d out of range", H, W);
     int h = conv_out(H, &m->stem), w = conv_out(W, &m->stem);
     z->act = (size_t)64 * h * w;
+    z->maxn = (int)SC_MIN((long)h * w, INT_MAX); /* later convs have fewer pixels */
     z->col = col_floats(m, &m->stem, H, W);
     h = (h + 2 - 3) / 2 + 1, w = (w + 2 - 3) / 2 + 1; /* max pool */
     if (h < 1 || w < 1)
@@ -544,14 +551,20 @@ static sc_status alloc_bufs(sc_resnet *m, sc_arena *a, const sizes *z) {
     m->bt2 = sc_arena_alloc_floats(a, z->tmp);
     m->bcol = sc_arena_alloc_floats(a, z->col);
     m->col_n = z->col;
+    m->gemm_n = sc_gemm_packed_workspace_floats(z->maxn);
+    m->bgemm = sc_arena_alloc_floats(a, m->gemm_n * (size_t)m->plan_threads);
     m->bpool = sc_arena_alloc_floats(a, (size_t)m->info.feature_channels);
-    if (!m->bx || !m->by || !m->bds || !m->bt1 || !m->bt2 || !m->bcol || !m->bpool)
+    if (!m->bx || !m->by || !m->bds || !m->bt1 || !m->bt2 || !m->bcol || !m->bgemm || !m->bpool)
         return SC_ERR_NOMEM;
     return SC_OK;
 }
 
-/* Give conv c the Winograd weights for an H x W input (or drop them). */
-static sc_status set_wino(sc_resnet *m, rconv *c, int H, int W, size_t *bytes) {
+/* Give conv c the weights its path needs for an H x W input: Winograd's
+ * transformed ones, or the packed ones of the im2col / 1x1 path (the other
+ * kind is dropped). A conv that can never use Winograd then drops its plain
+ * copy (when owned): nothing reads it again. bytes counts what is added to
+ * the plain weights. */
+static sc_status prepare_conv(sc_resnet *m, rconv *c, int H, int W, size_t *bytes) {
     const int want = pick_wino(m, c, H, W);
     if (want != c->wino_m) {
         sc_free(c->wino);
@@ -566,22 +579,40 @@ static sc_status set_wino(sc_resnet *m, rconv *c, int H, int W, size_t *bytes) {
             c->wino_m = want;
         }
     }
+    const int Kd = c->C * c->K * c->K;
+    if (want) {
+        sc_free(c->wp);
+        c->wp = NULL;
+    } else if (!c->wp) {
+        size_t n = sc_gemm_pack_floats(c->OC, Kd);
+        c->wp = n ? sc_malloc(n * sizeof(float)) : NULL;
+        if (!c->wp) return SC_ERR_NOMEM;
+        sc_status s = sc_gemm_pack(c->OC, Kd, c->w, Kd, c->wp);
+        if (s) return s;
+    }
+    if (c->wp && c->w && !c->borrowed && !wino_able(m, c)) {
+        sc_free(c->w);
+        c->w = NULL;
+    }
     if (c->wino_m) *bytes += sc_winograd_weight_floats(c->wino_m, c->C, c->OC) * sizeof(float);
+    if (c->wp && c->w) *bytes += sc_gemm_pack_floats(c->OC, Kd) * sizeof(float);
     return SC_OK;
 }
 
-/* Winograd weights for the convs that use them at H x W (same walk as the
- * forward); weight_bytes counts them. */
-static sc_status prepare_wino(sc_resnet *m, int H, int W) {
+/* Each conv's weights for an H x W input (same walk as the forward);
+ * weight_bytes counts the added ones. */
+static sc_status prepare_weights(sc_resnet *m, int H, int W) {
     size_t bytes = m->base_bytes;
     sc_status s;
+    if ((s = prepare_conv(m, &m->stem, H, W, &bytes))) return s;
     int h = conv_out(H, &m->stem), w = conv_out(W, &m->stem);
     h = (h + 2 - 3) / 2 + 1, w = (w + 2 - 3) / 2 + 1;
     for (int i = 0; i < m->nblocks; i++) {
         rblock *b = &m->blocks[i];
+        if (b->has_ds && (s = prepare_conv(m, &b->ds, h, w, &bytes))) return s;
         rconv *cs[3] = {&b->c1, &b->c2, m->info.bottleneck ? &b->c3 : NULL};
         for (int k = 0; k < 3 && cs[k]; k++) {
-            if ((s = set_wino(m, cs[k], h, w, &bytes))) return s;
+            if ((s = prepare_conv(m, cs[k], h, w, &bytes))) return s;
             h = conv_out(h, cs[k]), w = conv_out(w, cs[k]);
         }
     }
@@ -599,7 +630,9 @@ sc_status sc_resnet_plan(sc_resnet *m, int N, int H, int W) {
     m->arena = NULL;
     m->info.arena_bytes = 0;
     m->info.planned_N = m->info.planned_H = m->info.planned_W = 0;
-    if ((s = prepare_wino(m, H, W))) return s;
+    /* Winograd's workspace and bgemm hold a product buffer per thread */
+    m->plan_threads = SC_MAX(1, SC_MIN(sc_get_num_threads(), 64));
+    if ((s = prepare_weights(m, H, W))) return s;
     sc_arena *plan = sc_arena_plan();
     if (!plan) return SC_ERR_NOMEM;
     s = alloc_bufs(m, plan, &z);
@@ -655,48 +688,21 @@ static void im2col(const rconv *c, const float *x, int H, int W, int oh0, int oh
     }
 }
 
-/* out[oc][c0, c1) (rows of ld floats) = relu?(out + b[oc] + res?) for oc in
- * [m0, m1) */
-static void epilogue(float *out, size_t ld, const float *b, const float *res, int m0, int m1,
-                     size_t c0, size_t c1, int relu) {
-    for (int oc = m0; oc < m1; oc++) {
-        float *restrict o = out + (size_t)oc * ld;
-        const float bb = b[oc];
-        if (res) {
-            const float *restrict r = res + (size_t)oc * ld;
-            if (relu)
-                for (size_t i = c0; i < c1; i++) {
-                    float v = o[i] + bb + r[i];
-                    o[i] = v > 0.0f ? v : 0.0f;
-                }
-            else
-                for (size_t i = c0; i < c1; i++) o[i] = o[i] + bb + r[i];
-        } else if (relu) {
-            for (size_t i = c0; i < c1; i++) {
-                float v = o[i] + bb;
-                o[i] = v > 0.0f ? v : 0.0f;
-            }
-        } else {
-            for (size_t i = c0; i < c1; i++) o[i] += bb;
-        }
-    }
-}
-
 /* One conv's job for sc_par_run: out (M x N, ld) = w (M x Kd) @ B (Kd x N,
  * ldb) then the epilogue, for output columns from col0 of out and res; or
  * (im2col set) the im2col of output rows [oh0, oh1) into col. */
 typedef struct cjob {
     const rconv *c;
     const float *x, *res, *bm;
-    float *out, *col;
+    float *out, *col, *gws; /* gws: sc_gemm_packed workspaces, gwn floats per thread */
     int H, W, OW, oh0, oh1, im2col, relu, M, N, Kd, ldb;
-    size_t ld, col0;
+    size_t ld, col0, gwn;
 } cjob;
 
 /* This thread's share: output rows when the weights are at least as big as
- * B (each thread then reads only its rows of the weights), else columns;
- * boundaries on multiples of 16. Then the epilogue on that share, while it
- * is in cache. */
+ * B (each thread then reads only its rows of the weights), else columns
+ * (rows on multiples of 16, columns of 32: whole register tiles). The
+ * epilogue is fused into the product's last stores. */
 static void conv_share(void *arg, int tid, int nt) {
     const cjob *j = arg;
     if (j->im2col) {
@@ -709,12 +715,13 @@ static void conv_share(void *arg, int tid, int nt) {
     if (j->M >= j->N)
         sc_par_share(j->M, 16, tid, nt, &m0, &m1);
     else
-        sc_par_share(j->N, 16, tid, nt, &n0, &n1);
+        sc_par_share(j->N, 32, tid, nt, &n0, &n1);
     if (m1 <= m0 || n1 <= n0) return;
-    const float *w = j->c->w;
-    sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, m1 - m0, n1 - n0, j->Kd, 1.0f, w + (size_t)m0 * j->Kd, j->Kd,
-             j->bm + n0, j->ldb, 0.0f, j->out + (size_t)m0 * j->ld + j->col0 + n0, (int)j->ld);
-    epilogue(j->out, j->ld, j->c->b, j->res, m0, m1, j->col0 + n0, j->col0 + n1, j->relu);
+    const size_t at = j->col0 + n0;
+    const sc_gemm_epilogue ep = {j->c->b, j->res ? j->res + at : NULL, j->relu};
+    sc_status s = sc_gemm_packed(j->c->wp, j->M, j->Kd, m0, m1, n1 - n0, j->bm + n0, j->ldb,
+                                 j->out + at, (int)j->ld, &ep, j->gws + (size_t)tid * j->gwn);
+    SC_ASSERT(s == SC_OK); /* shapes fixed at plan time */
 }
 
 /* One conv (+ folded BN) + optional residual + optional ReLU, one image, on
@@ -727,9 +734,9 @@ static sc_status conv_run(const sc_resnet *m, const rconv *c, const float *x, in
         return sc_winograd_conv3x3(c->wino_m, c->wino, c->b, x, 1, c->C, c->OC, H, W, res, relu,
                                    out, m->bcol, m->col_n);
     const size_t OHW = (size_t)OH * OW;
-    cjob j = {c,        x,   res, x, out,  m->bcol, H,        W,
-              OW,       0,   0,   0, relu, c->OC,   (int)OHW, c->C * c->K * c->K,
-              (int)OHW, OHW, 0};
+    cjob j = {c,        x, res, x,    out,   m->bcol,  m->bgemm,           H,        W,   OW,
+              0,        0, 0,   relu, c->OC, (int)OHW, c->C * c->K * c->K, (int)OHW, OHW, 0,
+              m->gemm_n};
     if (c->K == 1 && c->stride == 1) {
         sc_par_run(nt, conv_share, &j);
         return SC_OK;
@@ -854,7 +861,9 @@ sc_status sc_resnet_forward(sc_resnet *m, const float *x, int N, int H, int W, f
                             "(set include_head in sc_resnet_params)",
                             fn);
     sc_status s;
-    if (!m->arena || m->info.planned_H != H || m->info.planned_W != W || m->info.planned_N < 1) {
+    const int nt = SC_MAX(1, SC_MIN(sc_get_num_threads(), 64));
+    if (!m->arena || m->info.planned_H != H || m->info.planned_W != W || m->info.planned_N < 1 ||
+        nt > m->plan_threads) {
         if ((s = sc_resnet_plan(m, N, H, W))) return s;
     } else if (N < 1) {
         return sc_set_error(SC_ERR_INVALID_ARG, "%s: batch size %d < 1", fn, N);
@@ -863,7 +872,6 @@ sc_status sc_resnet_forward(sc_resnet *m, const float *x, int N, int H, int W, f
     if ((s = walk(m, H, W, &z))) return s;
     const size_t feat = (size_t)m->info.feature_channels * z.FH * z.FW, in_img = (size_t)3 * H * W;
     /* one pool: our threads, each with a single-threaded OpenBLAS */
-    const int nt = SC_MAX(1, SC_MIN(sc_get_num_threads(), 64));
     const int prev = nt > 1 ? sc_blas_serial_begin() : 1;
     for (int n = 0; n < N && !s; n++)
         s = forward_one(m, x + n * in_img, H, W, &z, nt, features ? features + n * feat : NULL,

@@ -13,6 +13,7 @@
 #include "sc_test.h"
 #include "saccade/sc_nn.h"
 #include "saccade/sc_winograd.h"
+#include "saccade/sc_blas.h"
 
 static char *g_dir;
 #define NCASES 7
@@ -65,7 +66,7 @@ static void test_cases(void **state) {
         for (int m = 2; m <= 4; m += 2) {
             size_t nu = sc_winograd_weight_floats(m, C, OC);
             size_t nws = sc_winograd_workspace_floats(m, C, OC, H, W);
-            assert_int_equal(nu, (size_t)(m + 2) * (m + 2) * C * OC);
+            assert_int_equal(nu, (size_t)(m + 2) * (m + 2) * sc_gemm_pack_floats(OC, C));
             assert_true(nws > 0);
             float *U = malloc(nu * sizeof(float)), *ws = malloc(nws * sizeof(float));
             float *out = sc_test_zeros(ny);
@@ -136,10 +137,43 @@ static void test_errors(void **state) {
                      SC_ERR_INVALID_ARG);
     assert_int_equal(sc_winograd_conv3x3(2, U, NULL, NULL, 1, 1, 1, 2, 2, NULL, 0, out, ws, 256),
                      SC_ERR_INVALID_ARG);
+    /* one thread's product buffer at least */
+    const int threads = sc_get_num_threads();
+    SC_TEST_OK(sc_set_num_threads(1));
     size_t need = sc_winograd_workspace_floats(2, 1, 1, 2, 2);
-    assert_int_equal(sc_winograd_conv3x3(2, U, NULL, x, 1, 1, 1, 2, 2, NULL, 0, out, ws, need - 1),
+    float *big = calloc(need, sizeof(float));
+    assert_non_null(big);
+    assert_int_equal(sc_winograd_conv3x3(2, U, NULL, x, 1, 1, 1, 2, 2, NULL, 0, out, big, need - 1),
                      SC_ERR_INVALID_ARG);
     assert_non_null(strstr(sc_last_error(), "workspace"));
+    free(big);
+    SC_TEST_OK(sc_set_num_threads(threads));
+}
+
+/* A workspace sized while one thread was set still works with two (the
+ * conv then runs on one): the same numbers. */
+static void test_workspace_threads(void **state) {
+    (void)state;
+    const int C = 16, OC = 24, H = 20, W = 20, threads = sc_get_num_threads();
+    const size_t nx = (size_t)C * H * W, ny = (size_t)OC * H * W;
+    float *x = sc_test_random(nx, -1, 1, 3), *w = sc_test_random((size_t)OC * C * 9, -1, 1, 4);
+    float *a = sc_test_zeros(ny), *b = sc_test_zeros(ny);
+    size_t nu = sc_winograd_weight_floats(4, C, OC);
+    float *U = malloc(nu * sizeof(float));
+    assert_non_null(U);
+    SC_TEST_OK(sc_winograd_weights(4, w, C, OC, U));
+    SC_TEST_OK(sc_set_num_threads(1));
+    size_t n1 = sc_winograd_workspace_floats(4, C, OC, H, W);
+    SC_TEST_OK(sc_set_num_threads(2));
+    size_t n2 = sc_winograd_workspace_floats(4, C, OC, H, W);
+    assert_true(n2 > n1);
+    float *ws = malloc(n2 * sizeof(float));
+    assert_non_null(ws);
+    SC_TEST_OK(sc_winograd_conv3x3(4, U, NULL, x, 1, C, OC, H, W, NULL, 1, a, ws, n1));
+    SC_TEST_OK(sc_winograd_conv3x3(4, U, NULL, x, 1, C, OC, H, W, NULL, 1, b, ws, n2));
+    assert_memory_equal(a, b, ny * sizeof(float));
+    SC_TEST_OK(sc_set_num_threads(threads));
+    free(x), free(w), free(a), free(b), free(U), free(ws);
 }
 
 int main(void) {
@@ -147,6 +181,7 @@ int main(void) {
         cmocka_unit_test(test_cases),
         cmocka_unit_test(test_wide),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_workspace_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
