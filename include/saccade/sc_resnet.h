@@ -35,9 +35,9 @@
  * Threads: sc_get_num_threads() of them (sc_set_num_threads), saccade's own
  * fork-join pool: every conv, its im2col or Winograd transforms and the max
  * pool are split between them, each thread multiplying its share with a
- * single-threaded OpenBLAS (OpenBLAS's own threads are off during the
- * forward). Results are the same bits for a given thread count; different
- * counts agree to float32 rounding. A model must not be used from two
+ * single-threaded sc_gemm_packed (weights packed at plan time; OpenBLAS's
+ * own threads are off during the forward). Results are the same bits for a
+ * given thread count; different counts agree to float32 rounding. A model must not be used from two
  * threads at once (the arena is shared); load one model per thread instead
  * (forwards running at the same time from several threads each run on
  * their calling thread alone while another holds the pool). */

@@ -7,8 +7,8 @@
 # saccade/PyTorch printed (targets: time <= 0.8x, RSS <= 1x). saccade runs
 # with the pthread OpenBLAS (default) with Winograd (default) and without
 # (im2col), and with Debian's OpenMP build (SACCADE_OPENBLAS); either way the
-# forward's threads are saccade's own pool (src/par.c), each calling a
-# single-threaded OpenBLAS on its share of a conv. The two -1t
+# forward's threads are saccade's own pool (src/par.c), each running a
+# single-threaded product (sc_gemm_packed) on its share of a conv. The two -1t
 # rows run 1 thread: their CPU time hardly depends on other load on the
 # machine, so cpu/pt of saccade-1t is the load-robust figure of the work.
 # (Per conv shape: tools/bench/bench_wino.c.)
