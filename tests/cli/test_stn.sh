@@ -83,13 +83,21 @@ check "train stn bad channels" 2 "$cli" train stn --distortion rts --model cnn -
 check "eval stn json" 0 "$cli" eval stn --model "$tmp/st.safetensors" --distortion cluttered --n 100 --json
 ok_py "eval json" "
 import json; d = json.load(open('$tmp/out')); assert d['n'] == 100 and d['arch'] == 'stcnn'
-assert abs(d['error'] + d['accuracy'] - 1) < 1e-9"
+assert abs(d['error'] + d['accuracy'] - 1) < 1e-9
+# 20 steps at 0.1x the loc learning rate: still about the identity, a 60x60
+# glimpse of a 60x60 canvas whose item is 28x28, centred on the canvas.
+g = d['glimpse']
+assert abs(g['side_ratio_median'] - 60 / 28) < 0.15, g
+assert abs(g['centre_px_median'] - g['identity_centre_px_median']) < 1.5, g
+# item centres are uniform over a 32x32 square around the canvas centre
+assert 8 < g['identity_centre_px_median'] < 16 and 0.5 < g['centre_on_item'] <= 1, g"
 check "eval wrong canvas" 1 "$cli" eval stn --model "$tmp/st.safetensors" --distortion rts --n 10
 check "stn verb on trained model" 0 "$cli" stn "$sample" --model "$tmp/st.safetensors" --json
 check "train stn cnn 3 steps" 0 "$cli" train stn --distortion rts --model cnn --max-steps 3 \
   --batch 16 --threads 2 --eval-n 50 --quiet -o "$tmp/cnn.safetensors"
 check "eval stn cnn" 0 "$cli" eval stn --model "$tmp/cnn.safetensors" --distortion rts --n 50
 expect_grep "eval text" "$tmp/out" "CNN\) on 50 rts test scenes: error"
+! grep -q glimpse "$tmp/out" && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: a CNN has no glimpse"; }
 check "stn verb refuses a plain CNN" 1 "$cli" stn "$sample" --model "$tmp/cnn.safetensors" -o "$tmp/x.png"
 check "train stn bad distortion" 2 "$cli" train stn --distortion warp --model cnn -o "$tmp/a.safetensors"
 check "train stn no model" 2 "$cli" train stn --distortion rts -o "$tmp/a.safetensors"

@@ -140,30 +140,100 @@ static sc_status any_predict(any_model *m, const float *x, size_t n, float *prob
                  : sc_classifier_predict(m->cls, x, n, probs);
 }
 
-/* Error rate on n test scenes. */
-static sc_status stn_test_error(any_model *m, const sc_distort_params *dp,
-                                const sc_fashion_mnist *test, size_t n, double *err) {
+/* Test figures on n scenes: the error rate and, for an ST-CNN, where its
+ * glimpse went against the item's true placement (theta_true of
+ * sc_distort_example): the distance from the glimpse's centre to the
+ * item's centre in canvas pixels (and the same for an identity transform,
+ * the canvas centre), whether the glimpse's centre falls on the item's
+ * (rotated, scaled) 28x28 square, and the glimpse's side over the item's. */
+typedef struct stn_eval {
+    double error;
+    int has_loc;
+    double centre_px_median, centre_px_mean, identity_px_median, inside, side_ratio_median;
+} stn_eval;
+
+static int cmp_float(const void *a, const void *b) {
+    const float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+static double median_of(float *v, size_t n) {
+    if (!n) return 0;
+    qsort(v, n, sizeof *v, cmp_float);
+    return n % 2 ? v[n / 2] : 0.5 * ((double)v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Where glimpse theta g landed on the item placed by theta t (both map
+ * glimpse coordinates to the canvas's, [-1, 1]): centre distances in pixels
+ * (half = canvas / 2), inside (|u|, |v| <= 1 in the item's frame), sides. */
+static void locate(const float *g, const float *t, double half, float *dist, float *idist,
+                   int *inside, float *side) {
+    const double dx = g[2] - t[2], dy = g[5] - t[5];
+    *dist = (float)(half * sqrt(dx * dx + dy * dy));
+    *idist = (float)(half * sqrt((double)t[2] * t[2] + (double)t[5] * t[5]));
+    const double det = (double)t[0] * t[4] - (double)t[1] * t[3];
+    const double u = (t[4] * dx - t[1] * dy) / det, v = (-t[3] * dx + t[0] * dy) / det;
+    *inside = fabs(u) <= 1 && fabs(v) <= 1;
+    const double gd = fabs((double)g[0] * g[4] - (double)g[1] * g[3]);
+    *side = (float)sqrt(gd / fabs(det));
+}
+
+static sc_status stn_test_eval(any_model *m, const sc_distort_params *dp,
+                               const sc_fashion_mnist *test, size_t n, stn_eval *ev) {
+    memset(ev, 0, sizeof *ev);
     size_t plane = (size_t)dp->canvas * dp->canvas;
     float *x = malloc(STN_EVAL_CHUNK * plane * sizeof(float));
     float *pr = malloc(STN_EVAL_CHUNK * SC_FASHION_MNIST_CLASSES * sizeof(float));
+    float *th = m->st ? malloc(STN_EVAL_CHUNK * 6 * sizeof(float)) : NULL;
+    float *one = m->st ? malloc(plane * sizeof(float)) : NULL;
+    float *dist = m->st ? malloc((n ? n : 1) * 3 * sizeof(float)) : NULL;
     int32_t lab[STN_EVAL_CHUNK];
-    sc_status s = x && pr ? SC_OK : sc_set_error(SC_ERR_NOMEM, "out of memory");
-    size_t wrong = 0;
+    sc_status s = x && pr && (!m->st || (th && one && dist))
+                      ? SC_OK
+                      : sc_set_error(SC_ERR_NOMEM, "out of memory");
+    size_t wrong = 0, inside = 0;
+    double sum = 0;
     for (size_t f = 0; !s && f < n; f += STN_EVAL_CHUNK) {
         size_t k = n - f < STN_EVAL_CHUNK ? n - f : STN_EVAL_CHUNK;
         s = sc_distort_batch(dp, test, STN_TEST_SEED, f, k, x, lab);
-        if (!s) s = any_predict(m, x, k, pr);
+        if (!s) s = m->st ? sc_stcnn_predict(m->st, x, k, pr, th) : any_predict(m, x, k, pr);
         for (size_t i = 0; !s && i < k; i++) {
             int best = 0;
             for (int c = 1; c < SC_FASHION_MNIST_CLASSES; c++)
                 if (pr[i * SC_FASHION_MNIST_CLASSES + c] > pr[i * SC_FASHION_MNIST_CLASSES + best])
                     best = c;
             wrong += best != lab[i];
+            if (!m->st) continue;
+            float tt[6];
+            int in;
+            s = sc_distort_example(dp, test, STN_TEST_SEED, f + i, one, NULL, tt);
+            if (s) break;
+            locate(th + 6 * i, tt, 0.5 * dp->canvas, &dist[f + i], &dist[n + f + i], &in,
+                   &dist[2 * n + f + i]);
+            inside += in;
+            sum += dist[f + i];
         }
     }
-    free(x);
-    free(pr);
-    if (!s) *err = n ? (double)wrong / (double)n : 0;
+    if (!s) {
+        ev->error = n ? (double)wrong / (double)n : 0;
+        if (m->st && n) {
+            ev->has_loc = 1;
+            ev->centre_px_mean = sum / (double)n;
+            ev->inside = (double)inside / (double)n;
+            ev->centre_px_median = median_of(dist, n);
+            ev->identity_px_median = median_of(dist + n, n);
+            ev->side_ratio_median = median_of(dist + 2 * n, n);
+        }
+    }
+    free(x), free(pr), free(th), free(one), free(dist);
+    return s;
+}
+
+static sc_status stn_test_error(any_model *m, const sc_distort_params *dp,
+                                const sc_fashion_mnist *test, size_t n, double *err) {
+    stn_eval ev;
+    sc_status s = stn_test_eval(m, dp, test, n, &ev);
+    if (!s) *err = ev.error;
     return s;
 }
 
@@ -472,7 +542,7 @@ int cli_eval_stn(int argc, char **argv) {
     if (any_load(model, &m)) return cli_fail(NULL);
     sc_fashion_mnist test = {0};
     int rc = CLI_FAIL;
-    double err;
+    stn_eval ev;
     if (m.canvas != dp.canvas) {
         fprintf(stderr, "saccade: %s takes %dx%d scenes; %s scenes are %dx%d\n", model, m.canvas,
                 m.canvas, dist_name, dp.canvas, dp.canvas);
@@ -482,7 +552,7 @@ int cli_eval_stn(int argc, char **argv) {
         cli_fail("cannot load Fashion-MNIST");
         goto done;
     }
-    if (stn_test_error(&m, &dp, &test, (size_t)n, &err)) {
+    if (stn_test_eval(&m, &dp, &test, (size_t)n, &ev)) {
         cli_fail("eval stn");
         goto done;
     }
@@ -490,11 +560,24 @@ int cli_eval_stn(int argc, char **argv) {
         printf("{\"model\": ");
         cli_json_string(stdout, model);
         printf(", \"arch\": \"%s\", \"distortion\": \"%s\", \"n\": %d, \"scene_seed\": %d, "
-               "\"error\": %.6f, \"accuracy\": %.6f}\n",
-               m.st ? "stcnn" : "cnn", dist_name, n, STN_TEST_SEED, err, 1 - err);
+               "\"error\": %.6f, \"accuracy\": %.6f",
+               m.st ? "stcnn" : "cnn", dist_name, n, STN_TEST_SEED, ev.error, 1 - ev.error);
+        if (ev.has_loc)
+            printf(", \"glimpse\": {\"centre_px_median\": %.4f, \"centre_px_mean\": %.4f, "
+                   "\"identity_centre_px_median\": %.4f, \"centre_on_item\": %.6f, "
+                   "\"side_ratio_median\": %.4f}",
+                   ev.centre_px_median, ev.centre_px_mean, ev.identity_px_median, ev.inside,
+                   ev.side_ratio_median);
+        printf("}\n");
     } else {
         printf("%s (%s) on %d %s test scenes: error %.2f%% (accuracy %.2f%%)\n", model,
-               m.st ? "ST-CNN" : "CNN", n, dist_name, 100 * err, 100 * (1 - err));
+               m.st ? "ST-CNN" : "CNN", n, dist_name, 100 * ev.error, 100 * (1 - ev.error));
+        if (ev.has_loc)
+            printf("glimpse: centre %.2f px from the item's centre (median; mean %.2f; an "
+                   "identity transform: %.2f), on the item in %.1f%% of scenes, side %.2fx the "
+                   "item's (median)\n",
+                   ev.centre_px_median, ev.centre_px_mean, ev.identity_px_median, 100 * ev.inside,
+                   ev.side_ratio_median);
     }
     rc = CLI_OK;
 done:
