@@ -15,28 +15,35 @@
 /* ------------------------------------------------------------ theta */
 
 int sc_stn_num_params(sc_stn_transform t) {
-    return t == SC_STN_AFFINE ? 6 : t == SC_STN_TRANS_SCALE ? 3 : t == SC_STN_SIMILARITY ? 4 : 0;
+    return t == SC_STN_AFFINE        ? 6
+           : t == SC_STN_TRANS_SCALE ? 3
+           : t == SC_STN_SIMILARITY  ? 4
+           : t == SC_STN_TRANSLATION ? 2
+                                     : 0;
 }
 
 const char *sc_stn_transform_name(sc_stn_transform t) {
     return t == SC_STN_AFFINE        ? "affine"
            : t == SC_STN_TRANS_SCALE ? "trans_scale"
            : t == SC_STN_SIMILARITY  ? "similarity"
+           : t == SC_STN_TRANSLATION ? "translation"
                                      : NULL;
 }
 
 sc_status sc_stn_transform_from_name(const char *name, sc_stn_transform *out) {
-    for (int t = 0; t <= SC_STN_SIMILARITY; t++)
+    for (int t = 0; t <= SC_STN_TRANSLATION; t++)
         if (name && out && !strcmp(name, sc_stn_transform_name((sc_stn_transform)t))) {
             *out = (sc_stn_transform)t;
             return SC_OK;
         }
     return sc_set_error(SC_ERR_INVALID_ARG,
-                        "unknown transform '%s' (known: affine, trans_scale, similarity)",
+                        "unknown transform '%s' (known: affine, trans_scale, similarity, "
+                        "translation)",
                         name ? name : "(null)");
 }
 
-sc_status sc_stn_theta_forward(sc_stn_transform t, const float *p, int N, float *theta) {
+sc_status sc_stn_theta_forward(sc_stn_transform t, float zoom, const float *p, int N,
+                               float *theta) {
     if (!p || !theta || N < 1 || !sc_stn_num_params(t))
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_stn_theta_forward: bad argument");
     for (int n = 0; n < N; n++) {
@@ -47,6 +54,10 @@ sc_status sc_stn_theta_forward(sc_stn_transform t, const float *p, int N, float 
             const float *q = p + (size_t)n * 4;
             th[0] = q[0], th[1] = 0.0f - q[1], th[2] = q[2]; /* +0 at the identity */
             th[3] = q[1], th[4] = q[0], th[5] = q[3];
+        } else if (t == SC_STN_TRANSLATION) {
+            const float *q = p + (size_t)n * 2;
+            th[0] = zoom, th[1] = 0, th[2] = q[0];
+            th[3] = 0, th[4] = zoom, th[5] = q[1];
         } else {
             const float *q = p + (size_t)n * 3;
             th[0] = q[0], th[1] = 0, th[2] = q[1];
@@ -69,6 +80,10 @@ sc_status sc_stn_theta_backward(sc_stn_transform t, const float *dtheta, int N, 
             q[1] += d[3] - d[1];
             q[2] += d[2];
             q[3] += d[5];
+        } else if (t == SC_STN_TRANSLATION) {
+            float *q = dp + (size_t)n * 2;
+            q[0] += d[2];
+            q[1] += d[5];
         } else {
             float *q = dp + (size_t)n * 3;
             q[0] += d[0] + d[4];
@@ -144,6 +159,7 @@ sc_stn_config sc_stn_default_config(int canvas) {
     c.loc_cnn = sc_cnn_config_make(1, 3, ch);
     for (int i = 0; i < 3; i++) c.loc_cnn.pool[i] = 1;
     c.hidden = 32;
+    c.zoom = 1.0f;
     return c;
 }
 
@@ -176,6 +192,9 @@ sc_status sc_stn_config_validate(const sc_stn_config *c) {
     if (!sc_stn_num_params(c->transform))
         return sc_set_error(SC_ERR_INVALID_ARG, "stn config: unknown transform %d",
                             (int)c->transform);
+    if (c->transform == SC_STN_TRANSLATION && !(c->zoom > 0.0f && c->zoom <= 4.0f))
+        return sc_set_error(SC_ERR_INVALID_ARG, "stn config: zoom %g outside (0, 4]",
+                            (double)c->zoom);
     if (c->hidden < 0 || c->hidden > 65536)
         return sc_set_error(SC_ERR_INVALID_ARG, "stn config: hidden %d outside 0..65536",
                             c->hidden);
@@ -197,7 +216,7 @@ char *sc_stn_config_to_json(const sc_stn_config *c) {
     if (sc_stn_config_validate(c)) return NULL;
     char *cnn = c->use_cnn ? sc_cnn_config_to_json(&c->loc_cnn) : NULL;
     if (c->use_cnn && !cnn) return NULL;
-    size_t cap = 256 + (cnn ? strlen(cnn) : 0);
+    size_t cap = 320 + (cnn ? strlen(cnn) : 0);
     char *s = malloc(cap);
     if (!s) {
         free(cnn);
@@ -206,9 +225,14 @@ char *sc_stn_config_to_json(const sc_stn_config *c) {
     }
     snprintf(s, cap,
              "{\"input\": [%d, %d, %d], \"output\": [%d, %d], \"transform\": \"%s\", "
-             "\"loc_cnn\": %s, \"hidden\": %d}",
+             "\"loc_cnn\": %s, \"hidden\": %d",
              c->in_c, c->in_h, c->in_w, c->out_h, c->out_w, sc_stn_transform_name(c->transform),
              cnn ? cnn : "null", c->hidden);
+    size_t len = strlen(s);
+    if (c->transform == SC_STN_TRANSLATION)
+        snprintf(s + len, cap - len, ", \"zoom\": %.9g}", (double)c->zoom);
+    else
+        snprintf(s + len, cap - len, "}");
     free(cnn);
     return s;
 }
@@ -230,7 +254,7 @@ static sc_status stn_config_from_cjson(const cJSON *j, sc_stn_config *out) {
     for (const cJSON *e = j->child; e; e = e->next)
         if (strcmp(e->string, "input") && strcmp(e->string, "output") &&
             strcmp(e->string, "transform") && strcmp(e->string, "loc_cnn") &&
-            strcmp(e->string, "hidden"))
+            strcmp(e->string, "hidden") && strcmp(e->string, "zoom"))
             return sc_set_error(SC_ERR_FORMAT, "stn config: unknown key '%s'", e->string);
     int in[3], o[2];
     if (!json_ints(cJSON_GetObjectItemCaseSensitive(j, "input"), 3, in) ||
@@ -241,7 +265,17 @@ static sc_status stn_config_from_cjson(const cJSON *j, sc_stn_config *out) {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "transform");
     if (!cJSON_IsString(t) || sc_stn_transform_from_name(t->valuestring, &c.transform))
         return sc_set_error(SC_ERR_FORMAT, "stn config: \"transform\" must be \"affine\", "
-                                           "\"trans_scale\" or \"similarity\"");
+                                           "\"trans_scale\", \"similarity\" or "
+                                           "\"translation\"");
+    const cJSON *z = cJSON_GetObjectItemCaseSensitive(j, "zoom");
+    c.zoom = 1.0f;
+    if (z && c.transform != SC_STN_TRANSLATION)
+        return sc_set_error(SC_ERR_FORMAT, "stn config: \"zoom\" belongs to \"translation\"");
+    if (c.transform == SC_STN_TRANSLATION) {
+        if (!cJSON_IsNumber(z))
+            return sc_set_error(SC_ERR_FORMAT, "stn config: \"translation\" needs \"zoom\"");
+        c.zoom = (float)z->valuedouble;
+    }
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "hidden");
     if (!cJSON_IsNumber(h) || h->valuedouble != (double)(int)h->valuedouble)
         return sc_set_error(SC_ERR_FORMAT, "stn config: \"hidden\" must be an integer");
@@ -362,10 +396,10 @@ sc_status sc_stn_create(const sc_stn_config *c, sc_rng *rng, sc_stn **out) {
         uniform_fill(m->w1, Hd * F, bound, rng);
         uniform_fill(m->b1, Hd, bound, rng);
     }
-    /* fc2: zero weights, identity bias */
+    /* fc2: zero weights, identity bias (translation: centred) */
     if (c->transform == SC_STN_AFFINE) {
         m->b2[0] = 1, m->b2[4] = 1;
-    } else {
+    } else if (c->transform != SC_STN_TRANSLATION) {
         m->b2[0] = 1;
     }
     const sc_param *cp = NULL, *cb = NULL;
@@ -489,7 +523,7 @@ sc_status sc_stn_forward(sc_stn *m, const float *x, int N, int train, const floa
         F2 = c->hidden;
     }
     if ((s = sc_linear_forward(m->pp, in2, m->w2, m->b2, N, F2, m->P))) return s;
-    if ((s = sc_stn_theta_forward(c->transform, m->pp, N, m->theta))) return s;
+    if ((s = sc_stn_theta_forward(c->transform, c->zoom, m->pp, N, m->theta))) return s;
     if ((s = sc_affine_grid(m->theta, N, c->out_h, c->out_w, 0, m->grid))) return s;
     if ((s = sc_grid_sample(x, m->grid, m->glimpse, N, c->in_c, c->in_h, c->in_w, c->out_h,
                             c->out_w, SC_GRID_BILINEAR, SC_GRID_PAD_ZEROS, 0)))

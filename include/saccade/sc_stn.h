@@ -8,6 +8,10 @@
  *                        SC_STN_AFFINE       theta = p (6 outputs)
  *                        SC_STN_TRANS_SCALE  theta = [s 0 tx; 0 s ty], p = (s, tx, ty)
  *                        SC_STN_SIMILARITY   theta = [a -b tx; b a ty], p = (a, b, tx, ty)
+ *                        SC_STN_TRANSLATION  theta = [z 0 tx; 0 z ty], p = (tx, ty), z the
+ *                                            config's fixed zoom (a glimpse of a fixed size
+ *                                            that can only move: it cannot escape attending
+ *                                            by zooming out)
  *   grid generator     sc_affine_grid(theta, out_h, out_w), align_corners = 0
  *   sampler            sc_grid_sample, bilinear, zero padding
  * fc2 starts with zero weights and the identity bias (1,0,0,0,1,0) (or
@@ -43,18 +47,20 @@ extern "C" {
 #endif
 
 typedef enum sc_stn_transform {
-    SC_STN_AFFINE = 0,     /* 6 free parameters */
+    SC_STN_AFFINE = 0,      /* 6 free parameters */
     SC_STN_TRANS_SCALE = 1, /* isotropic scale + translation, 3 parameters */
-    SC_STN_SIMILARITY = 2   /* rotation + isotropic scale + translation (no shear), 4 */
+    SC_STN_SIMILARITY = 2,  /* rotation + isotropic scale + translation (no shear), 4 */
+    SC_STN_TRANSLATION = 3  /* translation at a fixed zoom, 2 */
 } sc_stn_transform;
 
-/* Number of localisation outputs for a transform (6, 3 or 4; 0 if unknown). */
+/* Number of localisation outputs for a transform (6, 3, 4 or 2; 0 if unknown). */
 int sc_stn_num_params(sc_stn_transform t);
-/* "affine", "trans_scale", "similarity" (NULL if unknown), and back. */
+/* "affine", "trans_scale", "similarity", "translation" (NULL if unknown), and back. */
 const char *sc_stn_transform_name(sc_stn_transform t);
 sc_status sc_stn_transform_from_name(const char *name, sc_stn_transform *out);
-/* p (N, P) -> theta (N, 6). */
-sc_status sc_stn_theta_forward(sc_stn_transform t, const float *p, int N, float *theta);
+/* p (N, P) -> theta (N, 6); zoom is SC_STN_TRANSLATION's fixed diagonal (the
+ * other transforms ignore it). */
+sc_status sc_stn_theta_forward(sc_stn_transform t, float zoom, const float *p, int N, float *theta);
 /* dp (N, P) += d theta / d p applied to dtheta (N, 6). */
 sc_status sc_stn_theta_backward(sc_stn_transform t, const float *dtheta, int N, float *dp);
 
@@ -76,6 +82,8 @@ typedef struct sc_stn_config {
     int use_cnn;           /* 1: loc_cnn encoder before the FC layers; 0: MLP on the raw input */
     sc_cnn_config loc_cnn; /* in_channels must equal in_c */
     int hidden;            /* fc1 width; 0: no fc1 (fc2 on the features directly) */
+    float zoom;            /* SC_STN_TRANSLATION: theta's fixed diagonal, (0, 4]; the
+                            * glimpse covers zoom x the input's side (default 1) */
 } sc_stn_config;
 
 /* 1 x canvas x canvas -> 28x28, affine, localisation CNN of 3 stages (8, 16,
@@ -84,7 +92,8 @@ typedef struct sc_stn_config {
 sc_stn_config sc_stn_default_config(int canvas);
 sc_status sc_stn_config_validate(const sc_stn_config *c);
 /* JSON: {"input": [C, H, W], "output": [h, w], "transform": "affine" |
- * "trans_scale" | "similarity", "loc_cnn": {...} or null, "hidden": n}. to_json returns a
+ * "trans_scale" | "similarity" | "translation", "loc_cnn": {...} or null,
+ * "hidden": n}, plus "zoom": z for "translation" (only). to_json returns a
  * malloc'd string (free()). */
 char *sc_stn_config_to_json(const sc_stn_config *c);
 sc_status sc_stn_config_from_json(const char *json, sc_stn_config *out);

@@ -77,6 +77,18 @@ assert c['classifier']['head_grid'] == 3 and c['classifier']['encoder']['channel
 assert c['stn']['loc_cnn']['channels'] == [4, 8]"
 check "stn verb on grid-head model" 0 "$cli" stn "$src/assets/samples/stn/rts-0-Ankle_boot.png" \
   --model "$tmp/g.safetensors" --json
+# A glimpse of fixed zoom that only moves: its side stays zoom x the canvas.
+check "train stn translation 10 steps" 0 "$cli" train stn --distortion cluttered --model stcnn \
+  --transform translation --zoom 0.5 --glimpse 20 --channels 4,8,8 --loc-channels 4,4 \
+  --max-steps 10 --batch 16 --threads 1 --eval-n 50 --quiet -o "$tmp/tr.safetensors"
+check "eval translation" 0 "$cli" eval stn --model "$tmp/tr.safetensors" --distortion cluttered \
+  --n 50 --json
+ok_py "translation: fixed zoom in the config and in every glimpse" "
+import json; d = json.load(open('$tmp/out'))
+assert abs(d['glimpse']['side_ratio_median'] - 0.5 * 60 / 28) < 1e-3, d
+c = json.load(open('$tmp/tr.metrics.json'))['config']['stn']
+assert c['transform'] == 'translation' and abs(c['zoom'] - 0.5) < 1e-6, c"
+check "train stn bad zoom" 2 "$cli" train stn --distortion rts --model stcnn --transform translation --zoom 0 -o "$tmp/a.safetensors"
 check "train stn bad head grid" 2 "$cli" train stn --distortion rts --model cnn --head-grid 17 -o "$tmp/a.safetensors"
 check "train stn bad transform" 2 "$cli" train stn --distortion rts --model stcnn --transform shear -o "$tmp/a.safetensors"
 check "train stn bad channels" 2 "$cli" train stn --distortion rts --model cnn --channels 8,x,4 -o "$tmp/a.safetensors"

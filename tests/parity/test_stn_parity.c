@@ -110,6 +110,11 @@ static void test_cnn_loc_similarity_grid_head(void **state) {
     run_case("simloc", 18);
 }
 
+static void test_cnn_loc_translation(void **state) {
+    (void)state;
+    run_case("transloc", 18);
+}
+
 static void test_thread_counts_agree(void **state) {
     (void)state;
     SC_TEST_OK(sc_set_num_threads(1));
@@ -124,6 +129,7 @@ int main(void) {
         cmocka_unit_test(test_cnn_loc_affine),
         cmocka_unit_test(test_mlp_loc_trans_scale),
         cmocka_unit_test(test_cnn_loc_similarity_grid_head),
+        cmocka_unit_test(test_cnn_loc_translation),
         cmocka_unit_test(test_thread_counts_agree),
     };
     return cmocka_run_group_tests_name("stn_parity", tests, setup, teardown);

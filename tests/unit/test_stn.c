@@ -16,7 +16,7 @@ static void test_theta_parametrisation(void **state) {
     assert_int_equal(sc_stn_num_params(SC_STN_AFFINE), 6);
     assert_int_equal(sc_stn_num_params(SC_STN_TRANS_SCALE), 3);
     float p[6] = {0.5f, 0.25f, -0.75f, 2.0f, -1.0f, 0.125f}, th[12];
-    SC_TEST_OK(sc_stn_theta_forward(SC_STN_TRANS_SCALE, p, 2, th));
+    SC_TEST_OK(sc_stn_theta_forward(SC_STN_TRANS_SCALE, 1.0f, p, 2, th));
     const float want[12] = {0.5f, 0, 0.25f, 0, 0.5f, -0.75f, 2.0f, 0, -1.0f, 0, 2.0f, 0.125f};
     assert_memory_equal(th, want, sizeof want);
     float dth[12], dp[6] = {0};
@@ -25,25 +25,35 @@ static void test_theta_parametrisation(void **state) {
     /* ds = dtheta[0] + dtheta[4], dtx = dtheta[2], dty = dtheta[5] */
     const float wdp[6] = {1 + 5, 3, 6, 7 + 11, 9, 12};
     assert_memory_equal(dp, wdp, sizeof wdp);
-    SC_TEST_OK(sc_stn_theta_forward(SC_STN_AFFINE, p, 1, th));
+    SC_TEST_OK(sc_stn_theta_forward(SC_STN_AFFINE, 1.0f, p, 1, th));
     assert_memory_equal(th, p, 6 * sizeof(float));
     /* similarity: p = (a, b, tx, ty) -> [a -b tx; b a ty] */
     assert_int_equal(sc_stn_num_params(SC_STN_SIMILARITY), 4);
-    SC_TEST_OK(sc_stn_theta_forward(SC_STN_SIMILARITY, p, 1, th));
+    SC_TEST_OK(sc_stn_theta_forward(SC_STN_SIMILARITY, 1.0f, p, 1, th));
     const float wsim[6] = {0.5f, -0.25f, -0.75f, 0.25f, 0.5f, 2.0f};
     assert_memory_equal(th, wsim, sizeof wsim);
     float dq[4] = {0};
     SC_TEST_OK(sc_stn_theta_backward(SC_STN_SIMILARITY, dth, 1, dq));
     const float wdq[4] = {1 + 5, 4 - 2, 3, 6}; /* da = d0 + d4, db = d3 - d1 */
     assert_memory_equal(dq, wdq, sizeof wdq);
+    /* translation: p = (tx, ty) -> [z 0 tx; 0 z ty], z fixed (the trans_scale
+     * parameters above would give a different theta) */
+    assert_int_equal(sc_stn_num_params(SC_STN_TRANSLATION), 2);
+    SC_TEST_OK(sc_stn_theta_forward(SC_STN_TRANSLATION, 0.6f, p, 2, th));
+    const float wtr[12] = {0.6f, 0, 0.5f, 0, 0.6f, 0.25f, 0.6f, 0, -0.75f, 0, 0.6f, 2.0f};
+    assert_memory_equal(th, wtr, sizeof wtr);
+    float dt[4] = {0};
+    SC_TEST_OK(sc_stn_theta_backward(SC_STN_TRANSLATION, dth, 2, dt));
+    const float wdt[4] = {3, 6, 9, 12}; /* the zoom takes no gradient */
+    assert_memory_equal(dt, wdt, sizeof wdt);
     sc_stn_transform tt;
-    for (int t = 0; t < 3; t++) {
+    for (int t = 0; t < 4; t++) {
         SC_TEST_OK(sc_stn_transform_from_name(sc_stn_transform_name((sc_stn_transform)t), &tt));
         assert_int_equal(tt, t);
     }
     assert_int_equal(sc_stn_transform_from_name("shear", &tt), SC_ERR_INVALID_ARG);
     assert_null(sc_stn_transform_name((sc_stn_transform)9));
-    assert_int_equal(sc_stn_theta_forward((sc_stn_transform)7, p, 1, th), SC_ERR_INVALID_ARG);
+    assert_int_equal(sc_stn_theta_forward((sc_stn_transform)7, 1.0f, p, 1, th), SC_ERR_INVALID_ARG);
 }
 
 /* ---------------------------------------------------------------- module */
@@ -196,7 +206,30 @@ static void test_config_json_and_errors(void **state) {
     assert_non_null(strstr(j, "\"similarity\""));
     SC_TEST_OK(sc_stn_config_from_json(j, &d));
     assert_int_equal(d.transform, SC_STN_SIMILARITY);
+    assert_null(strstr(j, "zoom")); /* only translation has one */
     free(j);
+    c.transform = SC_STN_TRANSLATION;
+    c.zoom = 0.6f;
+    j = sc_stn_config_to_json(&c);
+    assert_non_null(strstr(j, "\"translation\""));
+    SC_TEST_OK(sc_stn_config_from_json(j, &d));
+    assert_int_equal(d.transform, SC_STN_TRANSLATION);
+    assert_true(d.zoom == 0.6f);
+    free(j);
+    c.zoom = 0.0f;
+    assert_int_equal(sc_stn_config_validate(&c), SC_ERR_INVALID_ARG);
+    assert_non_null(strstr(sc_last_error(), "zoom"));
+    /* translation needs its zoom; the other transforms take none */
+    assert_int_equal(sc_stn_config_from_json("{\"input\": [1,8,8], \"output\": [4,4], "
+                                             "\"transform\": \"translation\", \"loc_cnn\": "
+                                             "null, \"hidden\": 3}",
+                                             &d),
+                     SC_ERR_FORMAT);
+    assert_int_equal(sc_stn_config_from_json("{\"input\": [1,8,8], \"output\": [4,4], "
+                                             "\"transform\": \"affine\", \"loc_cnn\": null, "
+                                             "\"hidden\": 3, \"zoom\": 0.5}",
+                                             &d),
+                     SC_ERR_FORMAT);
     assert_int_equal(sc_stn_config_from_json("{\"input\": [1, 4, 4]}", &d), SC_ERR_FORMAT);
     assert_int_equal(sc_stn_config_from_json("{\"input\": [1,8,8], \"output\": [4,4], "
                                              "\"transform\": \"affine\", \"loc_cnn\": null, "

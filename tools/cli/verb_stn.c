@@ -51,8 +51,11 @@ void stn_train_help(FILE *out) {
                  "  --glimpse SIZE        ST-CNN glimpse side (default: the canvas side)\n"
                  "  --loc-hidden N        ST-CNN localisation hidden units (default 16)\n"
                  "  --transform T         ST-CNN transform: affine (default), trans_scale\n"
-                 "                        (isotropic scale + translation) or similarity\n"
-                 "                        (rotation + isotropic scale + translation)\n"
+                 "                        (isotropic scale + translation), similarity\n"
+                 "                        (rotation + isotropic scale + translation) or\n"
+                 "                        translation (a glimpse of fixed zoom that moves)\n"
+                 "  --zoom Z              translation's fixed zoom: the glimpse covers Z x the\n"
+                 "                        canvas side (default 0.6)\n"
                  "  --loc-lr-scale F      learning-rate factor of the transformer's parameters\n"
                  "                        (default 0.1: a slower localisation net is stabler)\n"
                  "  --loc-warmup N        first N steps train only the classifier (default 0)\n"
@@ -252,7 +255,7 @@ int cli_train_stn(int argc, char **argv) {
     int ckpt_every = 0, resume = 0, max_steps = 0, quiet = 0, glimpse = 0, loc_hidden = 16;
     int head_grid = 0, loc_warmup = 0, nch = 3, nloc_ch = 3, clip_groups = 0;
     int chans[SC_CNN_MAX_STAGES] = {20, 40, 80}, loc_chans[SC_CNN_MAX_STAGES] = {8, 16, 16};
-    float lr = 2e-3f, loc_scale = 0.1f, init_scale = 1.0f;
+    float lr = 2e-3f, loc_scale = 0.1f, init_scale = 1.0f, zoom = 0.6f;
     sc_stn_transform transform = SC_STN_AFFINE;
     const char *transform_name = NULL;
     const cli_opt opts[] = {
@@ -262,8 +265,8 @@ int cli_train_stn(int argc, char **argv) {
         {"--data", CLI_STR, &data, 0, 0, "a folder", NULL, 0},
         {"--checkpoint", CLI_STR, &ckpt, 0, 0, "a file name", NULL, 0},
         {"--metrics", CLI_STR, &metrics, 0, 0, "a file name", NULL, 0},
-        {"--transform", CLI_STR, &transform_name, 0, 0, "affine, trans_scale or similarity", NULL,
-         0},
+        {"--transform", CLI_STR, &transform_name, 0, 0,
+         "affine, trans_scale, similarity or translation", NULL, 0},
         {"--epochs", CLI_INT, &epochs, 1, 10000, NULL, NULL, 0},
         {"--batch", CLI_INT, &batch, 2, 4096, NULL, NULL, 0},
         {"--seed", CLI_INT, &seed, 0, 2147483647, NULL, NULL, 0},
@@ -278,6 +281,7 @@ int cli_train_stn(int argc, char **argv) {
         {"--loc-warmup", CLI_INT, &loc_warmup, 0, 2147483647, NULL, NULL, 0},
         {"--lr", CLI_FLOAT, &lr, 1e-8, 10.0, NULL, NULL, 0},
         {"--init-scale", CLI_FLOAT, &init_scale, 1e-6, 4.0, NULL, NULL, 0},
+        {"--zoom", CLI_FLOAT, &zoom, 1e-3, 4.0, NULL, NULL, 0},
         {"--loc-lr-scale", CLI_FLOAT, &loc_scale, 1e-6, 10.0, NULL, NULL, 0},
         {"--channels", CLI_INTS, chans, 1, 1024, NULL, &nch, SC_CNN_MAX_STAGES},
         {"--loc-channels", CLI_INTS, loc_chans, 1, 1024, NULL, &nloc_ch, SC_CNN_MAX_STAGES},
@@ -288,7 +292,9 @@ int cli_train_stn(int argc, char **argv) {
     int prc = cli_parse_options(V, argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
     if (prc) return prc;
     if (transform_name && sc_stn_transform_from_name(transform_name, &transform))
-        return cli_usage(V, "--transform needs affine, trans_scale or similarity, not '%s'",
+        return cli_usage(V,
+                         "--transform needs affine, trans_scale, similarity or translation, "
+                         "not '%s'",
                          transform_name);
     sc_distortion dk;
     if (!dist_name || sc_distortion_from_name(dist_name, &dk))
@@ -322,6 +328,7 @@ int cli_train_stn(int argc, char **argv) {
     sconf.out_h = sconf.out_w = glimpse;
     sconf.hidden = loc_hidden;
     sconf.transform = transform;
+    sconf.zoom = zoom;
 
     sc_fashion_mnist train = {0}, test = {0};
     sc_stcnn *st = NULL;
@@ -364,9 +371,10 @@ int cli_train_stn(int argc, char **argv) {
             sc_set_error(SC_ERR_NOMEM, "out of memory");
             goto fail;
         }
-        /* fc2's bias is the starting transform: (s,0,0,0,s,0), (s,0,0) or (s,0,0,0) */
+        /* fc2's bias is the starting transform: (s,0,0,0,s,0), (s,0,0) or (s,0,0,0);
+         * a translation starts centred at its fixed zoom */
         float *b2 = lp[nloc - 1].param;
-        b2[0] = init_scale;
+        if (transform != SC_STN_TRANSLATION) b2[0] = init_scale;
         if (transform == SC_STN_AFFINE) b2[4] = init_scale;
     }
     sc_train_params tp = sc_train_default_params();

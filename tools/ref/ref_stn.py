@@ -49,7 +49,7 @@ def run(case, scfg, ccfg, x):
         fc2 = model.stn.fc2
         fc2.weight.uniform_(-0.3 / fc2.in_features ** 0.5, 0.3 / fc2.in_features ** 0.5)
         ident = {6: [0.8, 0.1, 0.05, -0.1, 0.9, -0.05], 3: [0.7, 0.1, -0.1],
-                 4: [0.8, 0.2, 0.05, -0.1]}[fc2.out_features]
+                 4: [0.8, 0.2, 0.05, -0.1], 2: [0.1, -0.15]}[fc2.out_features]
         fc2.bias.copy_(torch.tensor(ident))
     sd = {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()
           if not k.endswith("num_batches_tracked")}
@@ -100,3 +100,6 @@ run("mlploc", s2, ccfg, torch.rand(3, 1, 16, 18))
 # the classifier's head on a 2x2 grid instead of the global average pool.
 s3 = dict(s1, transform="similarity")
 run("simloc", s3, dict(ccfg, head_grid=2), torch.rand(4, 1, 20, 20))
+# Case 4: a glimpse of fixed zoom that only moves (translation).
+s4 = dict(s1, transform="translation", zoom=0.6)
+run("transloc", s4, ccfg, torch.rand(4, 1, 20, 20))

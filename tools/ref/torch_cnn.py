@@ -55,7 +55,8 @@ class STN(nn.Module):
         with torch.no_grad():
             f = self.loc(torch.zeros(1, c, h, w)) if self.loc else torch.zeros(1, c, h, w)
         nf = f.numel()
-        self.P = {"affine": 6, "trans_scale": 3, "similarity": 4}[cfg["transform"]]
+        self.P = {"affine": 6, "trans_scale": 3, "similarity": 4,
+                  "translation": 2}[cfg["transform"]]
         hid = cfg["hidden"]
         self.fc1 = nn.Linear(nf, hid) if hid else None
         self.fc2 = nn.Linear(hid if hid else nf, self.P)
@@ -68,6 +69,10 @@ class STN(nn.Module):
         p = self.fc2(f)
         if self.P == 6:
             theta = p.view(-1, 2, 3)
+        elif self.P == 2:  # [z 0 tx; 0 z ty], z fixed
+            z = torch.full_like(p[:, 0], self.cfg["zoom"])
+            o = torch.zeros_like(p[:, 0])
+            theta = torch.stack([z, o, p[:, 0], o, z, p[:, 1]], 1).view(-1, 2, 3)
         elif self.P == 4:  # [a -b tx; b a ty]
             theta = torch.stack([p[:, 0], -p[:, 1], p[:, 2], p[:, 1], p[:, 0], p[:, 3]], 1)
             theta = theta.view(-1, 2, 3)
