@@ -86,6 +86,8 @@ check "eval translation" 0 "$cli" eval stn --model "$tmp/tr.safetensors" --disto
 ok_py "translation: fixed zoom in the config and in every glimpse" "
 import json; d = json.load(open('$tmp/out'))
 assert abs(d['glimpse']['side_ratio_median'] - 0.5 * 60 / 28) < 1e-3, d
+# cluttered items are upright and a translation never rotates
+assert d['glimpse']['angle_deg_median'] < 1e-3 and d['glimpse']['identity_angle_deg_median'] < 1e-3, d
 c = json.load(open('$tmp/tr.metrics.json'))['config']['stn']
 assert c['transform'] == 'translation' and abs(c['zoom'] - 0.5) < 1e-6, c"
 check "train stn bad zoom" 2 "$cli" train stn --distortion rts --model stcnn --transform translation --zoom 0 -o "$tmp/a.safetensors"

@@ -148,11 +148,13 @@ static sc_status any_predict(any_model *m, const float *x, size_t n, float *prob
  * sc_distort_example): the distance from the glimpse's centre to the
  * item's centre in canvas pixels (and the same for an identity transform,
  * the canvas centre), whether the glimpse's centre falls on the item's
- * (rotated, scaled) 28x28 square, and the glimpse's side over the item's. */
+ * (rotated, scaled) 28x28 square, the glimpse's side over the item's, and
+ * how far the glimpse's rotation is from the item's (and the identity's). */
 typedef struct stn_eval {
     double error;
     int has_loc;
     double centre_px_median, centre_px_mean, identity_px_median, inside, side_ratio_median;
+    double angle_deg_median, identity_angle_deg_median;
 } stn_eval;
 
 static int cmp_float(const void *a, const void *b) {
@@ -168,9 +170,10 @@ static double median_of(float *v, size_t n) {
 
 /* Where glimpse theta g landed on the item placed by theta t (both map
  * glimpse coordinates to the canvas's, [-1, 1]): centre distances in pixels
- * (half = canvas / 2), inside (|u|, |v| <= 1 in the item's frame), sides. */
+ * (half = canvas / 2), inside (|u|, |v| <= 1 in the item's frame), sides,
+ * rotation errors in degrees (the angle of each map's first column). */
 static void locate(const float *g, const float *t, double half, float *dist, float *idist,
-                   int *inside, float *side) {
+                   int *inside, float *side, float *angle, float *iangle) {
     const double dx = g[2] - t[2], dy = g[5] - t[5];
     *dist = (float)(half * sqrt(dx * dx + dy * dy));
     *idist = (float)(half * sqrt((double)t[2] * t[2] + (double)t[5] * t[5]));
@@ -179,6 +182,11 @@ static void locate(const float *g, const float *t, double half, float *dist, flo
     *inside = fabs(u) <= 1 && fabs(v) <= 1;
     const double gd = fabs((double)g[0] * g[4] - (double)g[1] * g[3]);
     *side = (float)sqrt(gd / fabs(det));
+    const double ta = atan2(t[3], t[0]), ga = atan2(g[3], g[0]), deg = 180.0 / 3.14159265358979;
+    double da = fabs(ga - ta);
+    if (da > 3.14159265358979) da = 2 * 3.14159265358979 - da;
+    *angle = (float)(da * deg);
+    *iangle = (float)(fabs(ta) * deg);
 }
 
 static sc_status stn_test_eval(any_model *m, const sc_distort_params *dp,
@@ -189,7 +197,7 @@ static sc_status stn_test_eval(any_model *m, const sc_distort_params *dp,
     float *pr = malloc(STN_EVAL_CHUNK * SC_FASHION_MNIST_CLASSES * sizeof(float));
     float *th = m->st ? malloc(STN_EVAL_CHUNK * 6 * sizeof(float)) : NULL;
     float *one = m->st ? malloc(plane * sizeof(float)) : NULL;
-    float *dist = m->st ? malloc((n ? n : 1) * 3 * sizeof(float)) : NULL;
+    float *dist = m->st ? malloc((n ? n : 1) * 5 * sizeof(float)) : NULL;
     int32_t lab[STN_EVAL_CHUNK];
     sc_status s = x && pr && (!m->st || (th && one && dist))
                       ? SC_OK
@@ -212,7 +220,7 @@ static sc_status stn_test_eval(any_model *m, const sc_distort_params *dp,
             s = sc_distort_example(dp, test, STN_TEST_SEED, f + i, one, NULL, tt);
             if (s) break;
             locate(th + 6 * i, tt, 0.5 * dp->canvas, &dist[f + i], &dist[n + f + i], &in,
-                   &dist[2 * n + f + i]);
+                   &dist[2 * n + f + i], &dist[3 * n + f + i], &dist[4 * n + f + i]);
             inside += in;
             sum += dist[f + i];
         }
@@ -226,6 +234,8 @@ static sc_status stn_test_eval(any_model *m, const sc_distort_params *dp,
             ev->centre_px_median = median_of(dist, n);
             ev->identity_px_median = median_of(dist + n, n);
             ev->side_ratio_median = median_of(dist + 2 * n, n);
+            ev->angle_deg_median = median_of(dist + 3 * n, n);
+            ev->identity_angle_deg_median = median_of(dist + 4 * n, n);
         }
     }
     free(x), free(pr), free(th), free(one), free(dist);
@@ -573,9 +583,10 @@ int cli_eval_stn(int argc, char **argv) {
         if (ev.has_loc)
             printf(", \"glimpse\": {\"centre_px_median\": %.4f, \"centre_px_mean\": %.4f, "
                    "\"identity_centre_px_median\": %.4f, \"centre_on_item\": %.6f, "
-                   "\"side_ratio_median\": %.4f}",
+                   "\"side_ratio_median\": %.4f, \"angle_deg_median\": %.4f, "
+                   "\"identity_angle_deg_median\": %.4f}",
                    ev.centre_px_median, ev.centre_px_mean, ev.identity_px_median, ev.inside,
-                   ev.side_ratio_median);
+                   ev.side_ratio_median, ev.angle_deg_median, ev.identity_angle_deg_median);
         printf("}\n");
     } else {
         printf("%s (%s) on %d %s test scenes: error %.2f%% (accuracy %.2f%%)\n", model,
@@ -586,6 +597,10 @@ int cli_eval_stn(int argc, char **argv) {
                    "item's (median)\n",
                    ev.centre_px_median, ev.centre_px_mean, ev.identity_px_median, 100 * ev.inside,
                    ev.side_ratio_median);
+        if (ev.has_loc && ev.identity_angle_deg_median > 0.5)
+            printf("glimpse rotation: %.1f degrees from the item's (median; an identity "
+                   "transform: %.1f)\n",
+                   ev.angle_deg_median, ev.identity_angle_deg_median);
     }
     rc = CLI_OK;
 done:
