@@ -78,6 +78,25 @@ first, last = sum(d["att_sup"] for d in L[:4]) / 4, sum(d["att_sup"] for d in L[
 assert first > 1.0 and last < 0.7 * first, (first, last)   # ~ln(36 / box cells) at the start
 PY
 
+# Auxiliary item heads: logged, part of the loss, falling, resumable, never saved.
+check "train bad aux-items" 2 "$cli" train captioner --aux-items -1
+ajl="$tmp/aux.jsonl"
+check "train aux-items 40 steps" 0 "$cli" train captioner "${small[@]}" --max-steps 40 --seed 4 \
+  --aux-items 1 --checkpoint "$tmp/ack.safetensors" --metrics "$ajl" -o "$tmp/aux.safetensors"
+check "info of aux model" 0 "$cli" info "$tmp/aux.safetensors"
+"$py" - "$ajl" "$tmp/out" "$tmp/ack.safetensors" <<'PY' >"$tmp/py" 2>&1 && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL aux-items metrics:"; cat "$tmp/py"; }
+import json, sys
+L = [json.loads(l) for l in open(sys.argv[1]) if '"aux_items"' in l]
+assert len(L) == 40, len(L)
+assert all(abs(d["loss"] - d["ce"] - d["att_penalty"] - d["aux_items"]) < 1e-4 for d in L)
+first, last = sum(d["aux_items"] for d in L[:5]) / 5, sum(d["aux_items"] for d in L[-5:]) / 5
+# chance is (ln 10 + ln 8) / 2 = 2.19
+assert 1.8 < first < 2.6 and last < first - 0.2, (first, last)
+info = open(sys.argv[2]).read()
+assert "aux.class" not in info and "aux.colour" not in info, "heads saved in the model"
+assert b"aux.class.weight" in open(sys.argv[3], "rb").read(), "heads missing from the checkpoint"
+PY
+
 check "caption with att-coords model" 0 "$cli" caption --model "$tmp/sup.safetensors" "$src/assets/samples/scenes/images/test_000000.png"
 
 # eval captioner: JSON fields on generated scenes and on the sample folder.

@@ -1,11 +1,15 @@
 /* saccade train captioner: Show-Attend-Tell with a small CNN or ViT encoder
  * trained end to end on Fashion scenes generated on the fly (sc_scenes.h). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "captioner_eval.h"
 #include "cli.h"
 #include "saccade/sc_cnn.h"
+#include "saccade/sc_nn.h"
+#include "saccade/sc_ops.h"
+#include "saccade/sc_rng.h"
 #include "saccade/sc_train.h"
 #include "saccade/sc_vit.h"
 
@@ -29,6 +33,10 @@ void train_captioner_help(FILE *out) {
             "  --att-sup W           supervised attention (Liu et al. 2017): adds W x mean\n"
             "                        -log(attention mass inside the named item's box) at each\n"
             "                        mention's colour and noun steps (default 0: off)\n"
+            "  --aux-items W         auxiliary item loss: linear class and colour heads on the\n"
+            "                        encoder's features averaged over each item's box cells,\n"
+            "                        W x their mean cross entropy (training only: the heads\n"
+            "                        are not saved; default 0: off)\n"
             "  --dropout P           dropout before fc (default 0.2)\n"
             "  --ctx2out             deep output: the gated context also feeds the output layer\n"
             "                        (logits = fc(h) + fc_ctx(z), as in the original paper)\n"
@@ -69,7 +77,7 @@ typedef struct {
     const char *data, *out, *ckpt, *metrics;
     int epochs, steps, batch, seed, threads, ckpt_every, resume, max_steps, quiet, random_caps;
     int warmup, train_size, scene_seed, grid, embed, att, dec, val, no_coords, ctx2out, att_coords;
-    float lr, wd, clip, alpha_c, dropout, att_sup;
+    float lr, wd, clip, alpha_c, dropout, att_sup, aux_items;
     int nch, ch[SC_CNN_MAX_STAGES];
     int nker, ker[SC_CNN_MAX_STAGES], npool, pool[SC_CNN_MAX_STAGES];
     int vit, vit_patch, vit_dim, vit_depth, vit_heads, vit_mlp;
@@ -80,7 +88,114 @@ typedef struct {
     sc_scenes_params sp;
     const sc_vocab *vocab;
     int S, L, random_caps, grid; /* grid > 0: attention targets too */
+    int aux_grid;                /* > 0: the items' classes, colours and box cells too */
 } data_ctx;
+
+/* The items of a batch for the auxiliary item loss (--aux-items): example,
+ * class, colour and box cells (sc_scenes_box_cells on the attention grid) of
+ * up to SC_SCENES_MAX_ITEMS per example, slot b * SC_SCENES_MAX_ITEMS + k. */
+typedef struct {
+    int8_t n[4096];
+    int32_t *cls, *colour;
+    uint8_t *cells;
+} aux_batch;
+
+/* Training-only heads on the encoder's features averaged over an item's box
+ * cells: class (10 logits) and colour (8). They push the encoder to tell the
+ * items apart where they are; sc_captioner_save drops them. */
+enum { AUX_HEADS = 4, AUX_CLASSES = 10, AUX_COLOURS = 8 };
+typedef struct {
+    float *w; /* one block: class w (10 x E), class b, colour w (8 x E), colour b; grads after */
+    sc_param p[AUX_HEADS];
+} aux_heads;
+
+static int aux_heads_init(aux_heads *h, int E, uint64_t seed) {
+    const size_t n = (size_t)(AUX_CLASSES + AUX_COLOURS) * (E + 1);
+    h->w = calloc(2 * n, sizeof(float));
+    if (!h->w) return -1;
+    sc_rng r;
+    sc_rng_seed(&r, seed);
+    const float bound = 1.0f / sqrtf((float)E); /* PyTorch's nn.Linear default */
+    for (size_t i = 0; i < n; i++) h->w[i] = bound * (2.0f * sc_rng_uniform(&r) - 1.0f);
+    static const char *names[AUX_HEADS] = {"aux.class.weight", "aux.class.bias",
+                                           "aux.colour.weight", "aux.colour.bias"};
+    const int rows[AUX_HEADS] = {AUX_CLASSES, AUX_CLASSES, AUX_COLOURS, AUX_COLOURS};
+    size_t off = 0;
+    for (int k = 0; k < AUX_HEADS; k++) {
+        const int is_w = k % 2 == 0;
+        sc_param *q = &h->p[k];
+        memset(q, 0, sizeof *q);
+        q->name = names[k];
+        q->n = (size_t)rows[k] * (is_w ? E : 1);
+        q->param = h->w + off;
+        q->grad = h->w + n + off;
+        q->no_weight_decay = !is_w;
+        q->ndim = is_w ? 2 : 1;
+        q->shape[0] = rows[k];
+        q->shape[1] = E;
+        off += q->n;
+    }
+    return 0;
+}
+
+/* One head: logits = f W^T + b over n items, cross entropy with weight wt
+ * into the loss, gradients into W, b and df. */
+static int aux_head(const sc_param *w, const sc_param *b, int K, const float *f, int n, int E,
+                    const int32_t *target, float wt, float *logits, float *df, double *loss) {
+    float l;
+    memset(logits + (size_t)n * K, 0, (size_t)n * K * sizeof(float));
+    if (sc_linear_forward(logits, f, w->param, b->param, n, E, K) ||
+        sc_cross_entropy(logits, target, n, K, NULL, &l, &wt, logits + (size_t)n * K) ||
+        sc_linear_backward(df, w->grad, b->grad, logits + (size_t)n * K, f, w->param, n, E, K))
+        return -1;
+    *loss += (double)wt * l;
+    return 0;
+}
+
+/* W x the mean over the batch's items of (class CE + colour CE) / 2; adds
+ * its gradient to dfeat (B, P, E). */
+static int aux_items_loss(const aux_heads *h, const aux_batch *a, int B, int P, int E,
+                          const float *feat, float *dfeat, float W, double *loss) {
+    *loss = 0;
+    int n = 0;
+    for (int b = 0; b < B; b++) n += a->n[b];
+    if (!n || W <= 0) return 0;
+    float *f = calloc((size_t)n * E * 2 + (size_t)n * 2 * AUX_CLASSES, sizeof(float));
+    int32_t cls[4096 * SC_SCENES_MAX_ITEMS], col[4096 * SC_SCENES_MAX_ITEMS];
+    int src[4096 * SC_SCENES_MAX_ITEMS];
+    if (!f) return -1;
+    float *df = f + (size_t)n * E, *logits = df + (size_t)n * E;
+    int i = 0;
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < a->n[b]; k++, i++) {
+            const int slot = b * SC_SCENES_MAX_ITEMS + k;
+            const uint8_t *c = a->cells + (size_t)slot * P;
+            int cnt = 0;
+            for (int p = 0; p < P; p++)
+                if (c[p]) {
+                    const float *x = feat + ((size_t)b * P + p) * E;
+                    for (int e = 0; e < E; e++) f[(size_t)i * E + e] += x[e];
+                    cnt++;
+                }
+            for (int e = 0; e < E; e++) f[(size_t)i * E + e] /= (float)(cnt ? cnt : 1);
+            cls[i] = a->cls[slot], col[i] = a->colour[slot], src[i] = slot;
+        }
+    int rc = aux_head(&h->p[0], &h->p[1], AUX_CLASSES, f, n, E, cls, 0.5f * W, logits, df, loss) ||
+             aux_head(&h->p[2], &h->p[3], AUX_COLOURS, f, n, E, col, 0.5f * W, logits, df, loss);
+    for (i = 0; !rc && i < n; i++) {
+        const int b = src[i] / SC_SCENES_MAX_ITEMS;
+        const uint8_t *c = a->cells + (size_t)src[i] * P;
+        int cnt = 0;
+        for (int p = 0; p < P; p++) cnt += c[p] != 0;
+        for (int p = 0; p < P; p++)
+            if (c[p]) {
+                float *d = dfeat + ((size_t)b * P + p) * E;
+                for (int e = 0; e < E; e++) d[e] += df[(size_t)i * E + e] / (float)cnt;
+            }
+    }
+    free(f);
+    return rc ? -1 : 0;
+}
 
 #define CAP_MAX_TOKENS 40
 
@@ -88,7 +203,8 @@ typedef struct {
  * with d->grid, attention targets amask (n, L, grid^2) too (sc_capscenes_attention_mask;
  * scratch holds n * CAP_MAX_TOKENS * grid^2 bytes). */
 static int make_batch(const data_ctx *d, const int *idx, size_t n, sc_rng *rng, float *x,
-                      int32_t *caps, int32_t *lens, int *L, uint8_t *scratch, uint8_t *amask) {
+                      int32_t *caps, int32_t *lens, int *L, uint8_t *scratch, uint8_t *amask,
+                      aux_batch *aux) {
     int pick[4096];
     for (size_t b = 0; b < n; b++) pick[b] = d->random_caps ? (int)sc_rng_below(rng, 1 << 20) : 0;
     int fail = 0, maxlen = 2;
@@ -103,6 +219,18 @@ static int make_batch(const data_ctx *d, const int *idx, size_t n, sc_rng *rng, 
             continue;
         }
         cap_normalise(img.data, d->S, x + b * 3 * d->S * d->S);
+        if (d->aux_grid) {
+            const size_t P = (size_t)d->aux_grid * d->aux_grid;
+            aux->n[b] = (int8_t)info.n_items;
+            for (int k = 0; k < info.n_items; k++) {
+                const size_t slot = b * SC_SCENES_MAX_ITEMS + (size_t)k;
+                aux->cls[slot] = info.items[k].cls;
+                aux->colour[slot] = info.items[k].colour;
+                memset(aux->cells + slot * P, 0, P);
+                sc_scenes_box_cells(info.items[k].box, img.w, img.h, d->aux_grid,
+                                    aux->cells + slot * P);
+            }
+        }
         sc_image_free(&img);
         int r = pick[b] % info.n_captions;
         int k = sc_capscenes_tokens(d->vocab, info.captions[r], tok + b * CAP_MAX_TOKENS,
@@ -188,6 +316,7 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
         {"--clip", CLI_FLOAT, &o.clip, 0.0, 1e6, NULL, NULL, 0},
         {"--alpha-c", CLI_FLOAT, &o.alpha_c, 0.0, 100.0, NULL, NULL, 0},
         {"--att-sup", CLI_FLOAT, &o.att_sup, 0.0, 100.0, NULL, NULL, 0},
+        {"--aux-items", CLI_FLOAT, &o.aux_items, 0.0, 100.0, NULL, NULL, 0},
         {"--dropout", CLI_FLOAT, &o.dropout, 0.0, 0.99, NULL, NULL, 0},
         {"--resume", CLI_FLAG, &o.resume, 0, 0, NULL, NULL, 0},
         {"--no-coords", CLI_FLAG, &o.no_coords, 0, 0, NULL, NULL, 0},
@@ -249,6 +378,8 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
     float *x = NULL, *feat = NULL, *dfeat = NULL;
     int32_t *caps = NULL, *lens = NULL;
     uint8_t *ascratch = NULL, *amask = NULL; /* attention targets (--att-sup) */
+    aux_batch aux = {{0}, NULL, NULL, NULL}; /* items (--aux-items) */
+    aux_heads heads = {NULL, {{0}}};
     char *cfg_json = NULL, *voc_json = NULL, *enc_json = NULL, *mpath = NULL;
     int rc = CLI_FAIL;
     cap_eval_result ev;
@@ -269,10 +400,18 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
     size_t nd, ne, nb;
     if (sc_captioner_params(m, &dp, &nd) || sc_captioner_encoder_params(m, &ep, &ne, &eb, &nb))
         goto fail;
-    all = malloc((nd + ne) * sizeof *all);
+    const size_t naux = o.aux_items > 0 ? AUX_HEADS : 0;
+    all = malloc((nd + ne + naux) * sizeof *all);
     if (!all) goto fail;
     memcpy(all, ep, ne * sizeof *all);
     memcpy(all + ne, dp, nd * sizeof *all);
+    if (naux) {
+        if (aux_heads_init(&heads, cfg.encoder_dim, (uint64_t)o.seed + 0x61757869ull)) {
+            sc_set_error(SC_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        memcpy(all + ne + nd, heads.p, naux * sizeof *all);
+    }
     size_t per_epoch = ((size_t)o.train_size + (size_t)o.batch - 1) / (size_t)o.batch;
     int64_t total = o.steps ? o.steps : (int64_t)per_epoch * o.epochs;
     int epochs =
@@ -301,7 +440,7 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
         o.steps ? (o.max_steps && o.max_steps < o.steps ? o.max_steps : o.steps) : o.max_steps;
     tp.label = "train captioner";
     if (o.quiet) tp.progress_mode = 3;
-    if (sc_trainer_create(&tp, (size_t)o.train_size, all, nd + ne, eb, nb, &tr)) goto fail;
+    if (sc_trainer_create(&tp, (size_t)o.train_size, all, nd + ne + naux, eb, nb, &tr)) goto fail;
     cfg_json = sc_captioner_config_to_json(sc_captioner_get_config(m));
     voc_json = sc_vocab_to_json(&vocab);
     enc_json = o.vit ? sc_vit_config_to_json(&vc) : sc_cnn_config_to_json(&cc);
@@ -324,6 +463,16 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
             goto fail;
         }
     }
+    if (o.aux_items > 0) {
+        const size_t slots = (size_t)o.batch * SC_SCENES_MAX_ITEMS;
+        aux.cls = malloc(slots * sizeof(int32_t));
+        aux.colour = malloc(slots * sizeof(int32_t));
+        aux.cells = malloc(slots * P);
+        if (!aux.cls || !aux.colour || !aux.cells) {
+            sc_set_error(SC_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+    }
     if (!x || !feat || !dfeat || !caps || !lens) {
         sc_set_error(SC_ERR_NOMEM, "out of memory");
         goto fail;
@@ -337,6 +486,7 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
     d.S = S;
     d.random_caps = o.random_caps;
     d.grid = o.att_sup > 0 ? o.grid : 0;
+    d.aux_grid = o.aux_items > 0 ? o.grid : 0;
     cap_eval_source vs = {&d.sp, SC_SCENES_TEST, NULL};
     if (o.resume)
         fprintf(stderr, "resuming from %s at step %lld\n", o.ckpt,
@@ -346,7 +496,8 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
     int r, evaluated = 0;
     while ((r = sc_trainer_next(tr, &idx, &count)) == 1) {
         int L;
-        if (make_batch(&d, idx, count, sc_trainer_rng(tr), x, caps, lens, &L, ascratch, amask))
+        if (make_batch(&d, idx, count, sc_trainer_rng(tr), x, caps, lens, &L, ascratch, amask,
+                       &aux))
             goto fail;
         if (sc_captioner_encode_batch(m, x, (int)count, S, S, 1, feat)) goto fail;
         memset(dfeat, 0, count * (size_t)P * E * sizeof(float));
@@ -354,10 +505,16 @@ int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv)
         sc_caption_loss_opts lo = {o.alpha_c, 1, 1, o.att_sup};
         sc_caption_loss cl;
         if (sc_captioner_loss(m, feat, &cb, &lo, sc_trainer_rng(tr), &cl, dfeat)) goto fail;
+        double aux_loss = 0;
+        if (naux &&
+            aux_items_loss(&heads, &aux, (int)count, P, E, feat, dfeat, o.aux_items, &aux_loss))
+            goto fail;
         if (sc_captioner_encode_backward(m, dfeat)) goto fail;
-        const char *keys[3] = {"ce", "att_penalty", "att_sup"};
-        double vals[3] = {cl.ce, cl.penalty, cl.att_sup};
-        if (sc_trainer_step(tr, cl.loss, o.att_sup > 0 ? 3 : 2, keys, vals)) goto fail;
+        const char *keys[4] = {"ce", "att_penalty", "att_sup", "aux_items"};
+        double vals[4] = {cl.ce, cl.penalty, cl.att_sup, aux_loss};
+        int nk = o.att_sup > 0 ? 3 : 2;
+        if (naux) keys[nk] = keys[3], vals[nk] = aux_loss, nk++;
+        if (sc_trainer_step(tr, cl.loss + aux_loss, nk, keys, vals)) goto fail;
         evaluated = 0;
         if (sc_trainer_at_epoch_end(tr) && o.val > 0) {
             if (cap_eval_run(m, &vs, (size_t)o.val, 1, &ev, NULL, 0)) goto fail;
@@ -424,6 +581,10 @@ done:
     free(lens);
     free(ascratch);
     free(amask);
+    free(aux.cls);
+    free(aux.colour);
+    free(aux.cells);
+    free(heads.w);
     free(all);
     free(cfg_json);
     free(voc_json);
