@@ -7,6 +7,7 @@
 #include "saccade/sc_attention.h"
 #include "saccade/sc_caption_render.h"
 #include "saccade/sc_grid.h"
+#include "saccade/sc_nn.h"
 #include "saccade/sc_safetensors.h"
 #include "saccade/sc_saliency_model.h"
 #include "saccade/sc_util.h"
@@ -163,27 +164,29 @@ static sc_status cls_gradcam(sc_classifier *m, const float *xin, int target, flo
     s = sc_cnn_forward(sc_classifier_encoder(m), xn, 1, c->in_h, c->in_w, 0, &fmap, &C, &h, &w);
     float *grad = NULL, *cam = NULL, *logits = NULL;
     if (!s) {
+        /* The head reads the map pooled to G x G (G = 1: the global average),
+         * flattened channel-major: logit j = b_j + sum W[j, ch G G + cell] pool[ch, cell]. */
+        const int G = c->head_grid > 0 ? c->head_grid : 1, GG = G * G;
         size_t hw = (size_t)h * w;
         grad = sc_malloc((size_t)C * hw * sizeof(float));
         cam = sc_malloc(hw * sizeof(float));
         logits = sc_malloc((size_t)K * sizeof(float));
-        if (!grad || !cam || !logits) s = sc_set_error(SC_ERR_NOMEM, "gradcam: out of memory");
+        float *pooled = sc_malloc((size_t)C * GG * sizeof(float));
+        if (!grad || !cam || !logits || !pooled)
+            s = sc_set_error(SC_ERR_NOMEM, "gradcam: out of memory");
+        if (!s) s = sc_adaptive_avgpool2d_forward(pooled, fmap, 1, C, h, w, G, G);
         for (int j = 0; !s && j < K; j++) {
             double z = B[j];
-            for (int ch = 0; ch < C; ch++) {
-                double mean = 0;
-                for (size_t i = 0; i < hw; i++) mean += fmap[ch * hw + i];
-                z += (double)W[(size_t)j * C + ch] * (mean / (double)hw);
-            }
+            for (int f = 0; f < C * GG; f++) z += (double)W[(size_t)j * C * GG + f] * pooled[f];
             logits[j] = (float)z;
         }
         if (!s) {
             if (k < 0) k = argmax(logits, K);
-            for (int ch = 0; ch < C; ch++)
-                for (size_t i = 0; i < hw; i++)
-                    grad[ch * hw + i] = W[(size_t)k * C + ch] / (float)hw;
-            s = sc_gradcam(fmap, grad, C, h, w, cam);
+            memset(grad, 0, (size_t)C * hw * sizeof(float));
+            s = sc_adaptive_avgpool2d_backward(grad, W + (size_t)k * C * GG, 1, C, h, w, G, G);
         }
+        sc_free(pooled);
+        if (!s) s = sc_gradcam(fmap, grad, C, h, w, cam);
         if (!s) {
             *fh = h, *fw = w;
             if (target_out) *target_out = k;
