@@ -696,9 +696,12 @@ class TestSpatialTransformer(unittest.TestCase):
             np.testing.assert_allclose(p2[1], probs, atol=1e-6)
             g = st.glimpse(x, theta)
             self.assertEqual(g.shape, st.glimpse_shape)
-        # identity theta returns the image (bilinear at pixel centres, align_corners=False)
-        ident = np.array([[1, 0, 0], [0, 1, 0]], np.float32)
-        np.testing.assert_allclose(st.glimpse(x, ident), x, atol=1e-5)
+        # a centred theta of scale glimpse / input reads the central crop pixel for pixel
+        # (bilinear at pixel centres, align_corners=False; identity when the sizes agree)
+        (gh, gw), (H, W) = st.glimpse_shape[-2:], x.shape[-2:]
+        crop = np.array([[gw / W, 0, 0], [0, gh / H, 0]], np.float32)
+        oy, ox = (H - gh) // 2, (W - gw) // 2
+        np.testing.assert_allclose(st.glimpse(x, crop), x[..., oy:oy + gh, ox:ox + gw], atol=1e-5)
         with self.assertRaises(ValueError):
             st.predict(np.zeros((5, 5), np.float32))
 
