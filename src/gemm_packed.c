@@ -105,12 +105,18 @@ static void epilogue_rows(float *C, int ldc, int m0, int m1, int N, const sc_gem
 }
 
 #if SC_HAVE_AVX512_KERNEL
+/* Lane masks of the two 16-column halves of a panel w columns wide. */
+static inline void panel_masks(int w, __mmask16 *m0, __mmask16 *m1) {
+    *m0 = w >= 16 ? 0xffff : (__mmask16)((1u << w) - 1);
+    *m1 = w >= 32 ? 0xffff : w > 16 ? (__mmask16)((1u << (w - 16)) - 1) : 0;
+}
+
 /* B rows [k0, k0+kc), columns [n0, n0+nc) -> panels of NR columns. */
 SC_AVX512 static void pack_b(const float *B, int ldb, int k0, int kc, int n0, int nc, float *bp) {
     for (int j = 0; j < nc; j += NR) {
         const int w = nc - j < NR ? nc - j : NR;
-        const __mmask16 m0 = w >= 16 ? 0xffff : (__mmask16)((1u << w) - 1);
-        const __mmask16 m1 = w >= 32 ? 0xffff : w > 16 ? (__mmask16)((1u << (w - 16)) - 1) : 0;
+        __mmask16 m0, m1;
+        panel_masks(w, &m0, &m1);
         const float *s = B + (size_t)k0 * ldb + n0 + j;
         for (int k = 0; k < kc; k++, s += ldb, bp += NR) {
             _mm512_storeu_ps(bp, _mm512_maskz_loadu_ps(m0, s));
@@ -161,15 +167,16 @@ SC_AVX512 static inline __m512 store_val(__m512 v, const tile_store *t, int r, i
 SC_AVX512 static void tile_8x32(int kc, const float *restrict ap, const float *restrict bp,
                                 float *c, int ldc, const tile_store *t) {
     TILE_ROW(0)
-    TILE_ROW(1) TILE_ROW(2) TILE_ROW(3) TILE_ROW(4) TILE_ROW(5) TILE_ROW(6)
+    TILE_ROW(1)
+    TILE_ROW(2) TILE_ROW(3) TILE_ROW(4) TILE_ROW(5) TILE_ROW(6)
         TILE_ROW(7) for (int k = 0; k < kc; k++, ap += MR, bp += NR) {
         const __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
         TILE_FMA(0)
         TILE_FMA(1) TILE_FMA(2) TILE_FMA(3) TILE_FMA(4) TILE_FMA(5) TILE_FMA(6) TILE_FMA(7)
     }
     TILE_STORE(0)
-    TILE_STORE(1) TILE_STORE(2) TILE_STORE(3) TILE_STORE(4) TILE_STORE(5) TILE_STORE(6)
-        TILE_STORE(7)
+    TILE_STORE(1)
+    TILE_STORE(2) TILE_STORE(3) TILE_STORE(4) TILE_STORE(5) TILE_STORE(6) TILE_STORE(7)
 }
 
 #define NARROW_ROW(r) __m512 c##r##0 = _mm512_setzero_ps();
@@ -184,16 +191,17 @@ SC_AVX512 static void tile_8x32(int kc, const float *restrict ap, const float *r
 SC_AVX512 static void tile_8x16(int kc, const float *restrict ap, const float *restrict bp,
                                 float *c, int ldc, const tile_store *t) {
     NARROW_ROW(0)
-    NARROW_ROW(1) NARROW_ROW(2) NARROW_ROW(3) NARROW_ROW(4) NARROW_ROW(5) NARROW_ROW(6)
+    NARROW_ROW(1)
+    NARROW_ROW(2) NARROW_ROW(3) NARROW_ROW(4) NARROW_ROW(5) NARROW_ROW(6)
         NARROW_ROW(7) for (int k = 0; k < kc; k++, ap += MR, bp += NR) {
         const __m512 b0 = _mm512_loadu_ps(bp);
         NARROW_FMA(0)
-        NARROW_FMA(1) NARROW_FMA(2) NARROW_FMA(3) NARROW_FMA(4) NARROW_FMA(5) NARROW_FMA(6)
-            NARROW_FMA(7)
+        NARROW_FMA(1)
+        NARROW_FMA(2) NARROW_FMA(3) NARROW_FMA(4) NARROW_FMA(5) NARROW_FMA(6) NARROW_FMA(7)
     }
     NARROW_STORE(0)
-    NARROW_STORE(1) NARROW_STORE(2) NARROW_STORE(3) NARROW_STORE(4) NARROW_STORE(5) NARROW_STORE(6)
-        NARROW_STORE(7)
+    NARROW_STORE(1)
+    NARROW_STORE(2) NARROW_STORE(3) NARROW_STORE(4) NARROW_STORE(5) NARROW_STORE(6) NARROW_STORE(7)
 }
 
 SC_AVX512 static void gemm_avx512(const float *Ap, int K, int m0, int m1, int N, const float *B,
@@ -211,8 +219,7 @@ SC_AVX512 static void gemm_avx512(const float *Ap, int K, int m0, int m1, int N,
                 t.bias = ep && ep->bias ? ep->bias + i : NULL;
                 for (int j = 0; j < nc; j += NR) {
                     const int w = nc - j < NR ? nc - j : NR;
-                    t.m0 = w >= 16 ? 0xffff : (__mmask16)((1u << w) - 1);
-                    t.m1 = w >= 32 ? 0xffff : w > 16 ? (__mmask16)((1u << (w - 16)) - 1) : 0;
+                    panel_masks(w, &t.m0, &t.m1);
                     const size_t at = (size_t)i * ldc + n0 + j;
                     t.res = ep && ep->res ? ep->res + at : NULL;
                     if (w <= 16)

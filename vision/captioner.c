@@ -114,6 +114,16 @@ static sc_status json_enum(cJSON *o, const char *key, const char *const *names, 
                         it->valuestring);
 }
 
+/* An optional boolean member: *out keeps its value when the key is absent. */
+static sc_status json_bool(const cJSON *o, const char *key, int *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v) return SC_OK;
+    if (!cJSON_IsBool(v))
+        return sc_set_error(SC_ERR_FORMAT, "captioner config: \"%s\" is not a boolean", key);
+    *out = cJSON_IsTrue(v);
+    return SC_OK;
+}
+
 sc_status sc_captioner_config_from_json(const char *json, sc_captioner_config *out) {
     if (!json || !out)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_config_from_json: NULL");
@@ -155,22 +165,9 @@ sc_status sc_captioner_config_from_json(const char *json, sc_captioner_config *o
         }
         strcpy(c.encoder_arch, arch->valuestring);
     }
-    cJSON *c2o = cJSON_GetObjectItemCaseSensitive(o, "ctx2out");
-    if (c2o) {
-        if (!cJSON_IsBool(c2o)) {
-            st = sc_set_error(SC_ERR_FORMAT, "captioner config: \"ctx2out\" is not a boolean");
-            goto done;
-        }
-        c.ctx2out = cJSON_IsTrue(c2o);
-    }
-    cJSON *acd = cJSON_GetObjectItemCaseSensitive(o, "att_coords");
-    if (acd) {
-        if (!cJSON_IsBool(acd)) {
-            st = sc_set_error(SC_ERR_FORMAT, "captioner config: \"att_coords\" is not a boolean");
-            goto done;
-        }
-        c.att_coords = cJSON_IsTrue(acd);
-    }
+    if ((st = json_bool(o, "ctx2out", &c.ctx2out)) ||
+        (st = json_bool(o, "att_coords", &c.att_coords)))
+        goto done;
     cJSON *dr = cJSON_GetObjectItemCaseSensitive(o, "dropout");
     if (dr) {
         if (!cJSON_IsNumber(dr)) {

@@ -160,40 +160,42 @@ static int aux_items_loss(const aux_heads *h, const aux_batch *a, int B, int P, 
     int n = 0;
     for (int b = 0; b < B; b++) n += a->n[b];
     if (!n || W <= 0) return 0;
-    float *f = calloc((size_t)n * E * 2 + (size_t)n * 2 * AUX_CLASSES, sizeof(float));
-    int32_t cls[4096 * SC_SCENES_MAX_ITEMS], col[4096 * SC_SCENES_MAX_ITEMS];
-    int src[4096 * SC_SCENES_MAX_ITEMS];
-    if (!f) return -1;
+    /* per item: pooled features, their gradient, logits + dlogits of the wider head,
+     * class and colour targets, slot and cell count */
+    float *f = calloc((size_t)n * (2 * E + 2 * AUX_CLASSES), sizeof(float));
+    int32_t *idx = malloc((size_t)n * 4 * sizeof(int32_t));
+    if (!f || !idx) {
+        free(f), free(idx);
+        return -1;
+    }
     float *df = f + (size_t)n * E, *logits = df + (size_t)n * E;
+    int32_t *cls = idx, *col = idx + n, *slot = idx + 2 * n, *cnt = idx + 3 * n;
     int i = 0;
     for (int b = 0; b < B; b++)
         for (int k = 0; k < a->n[b]; k++, i++) {
-            const int slot = b * SC_SCENES_MAX_ITEMS + k;
-            const uint8_t *c = a->cells + (size_t)slot * P;
-            int cnt = 0;
+            slot[i] = b * SC_SCENES_MAX_ITEMS + k;
+            cls[i] = a->cls[slot[i]], col[i] = a->colour[slot[i]], cnt[i] = 0;
+            const uint8_t *c = a->cells + (size_t)slot[i] * P;
             for (int p = 0; p < P; p++)
                 if (c[p]) {
                     const float *x = feat + ((size_t)b * P + p) * E;
                     for (int e = 0; e < E; e++) f[(size_t)i * E + e] += x[e];
-                    cnt++;
+                    cnt[i]++;
                 }
-            for (int e = 0; e < E; e++) f[(size_t)i * E + e] /= (float)(cnt ? cnt : 1);
-            cls[i] = a->cls[slot], col[i] = a->colour[slot], src[i] = slot;
+            for (int e = 0; e < E; e++) f[(size_t)i * E + e] /= (float)(cnt[i] ? cnt[i] : 1);
         }
     int rc = aux_head(&h->p[0], &h->p[1], AUX_CLASSES, f, n, E, cls, 0.5f * W, logits, df, loss) ||
              aux_head(&h->p[2], &h->p[3], AUX_COLOURS, f, n, E, col, 0.5f * W, logits, df, loss);
     for (i = 0; !rc && i < n; i++) {
-        const int b = src[i] / SC_SCENES_MAX_ITEMS;
-        const uint8_t *c = a->cells + (size_t)src[i] * P;
-        int cnt = 0;
-        for (int p = 0; p < P; p++) cnt += c[p] != 0;
+        const int b = slot[i] / SC_SCENES_MAX_ITEMS;
+        const uint8_t *c = a->cells + (size_t)slot[i] * P;
         for (int p = 0; p < P; p++)
             if (c[p]) {
                 float *d = dfeat + ((size_t)b * P + p) * E;
-                for (int e = 0; e < E; e++) d[e] += df[(size_t)i * E + e] / (float)cnt;
+                for (int e = 0; e < E; e++) d[e] += df[(size_t)i * E + e] / (float)cnt[i];
             }
     }
-    free(f);
+    free(f), free(idx);
     return rc ? -1 : 0;
 }
 
