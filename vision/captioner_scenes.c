@@ -134,6 +134,15 @@ sc_status sc_capscenes_score(const sc_scene_info *info, const char *const *words
     sc_status s = sc_capscenes_parse_caption(info->captions[0], &truth);
     if (s) return s;
     sc_capscenes_parse_words(words, n, &gen);
+    /* A caption along another axis than the canonical one is scored in that
+     * axis's order when a reference along it exists (the generator adds them
+     * when the items are clearly ordered along both axes). */
+    for (int r = 1; r < info->n_captions && gen.axis >= 0 && truth.axis != gen.axis; r++) {
+        sc_capscenes_parse alt;
+        s = sc_capscenes_parse_caption(info->captions[r], &alt);
+        if (s) return s;
+        if (alt.axis == gen.axis && alt.n == truth.n) truth = alt;
+    }
     acc->scenes++;
     /* exact match */
     char text[SC_SCENES_CAPTION_CAP * 2];

@@ -205,6 +205,15 @@ static void order_along(const sc_scene_info *info, int axis, int *ord) {
         }
 }
 
+/* Smallest gap between consecutive item centres along an axis (3 items). */
+static double min_centre_gap(const sc_scene_info *info, int axis) {
+    int ord[SC_SCENES_MAX_ITEMS];
+    order_along(info, axis, ord);
+    double g1 = centre(&info->items[ord[1]], axis) - centre(&info->items[ord[0]], axis);
+    double g2 = centre(&info->items[ord[2]], axis) - centre(&info->items[ord[1]], axis);
+    return g1 < g2 ? g1 : g2;
+}
+
 /* Is the layout's describing axis clear? Sets *axis (0 = x, 1 = y). */
 static int layout_clear(const sc_scene_info *info, int *axis) {
     *axis = 0;
@@ -215,14 +224,7 @@ static int layout_clear(const sc_scene_info *info, int *axis) {
         return fabs(dx - dy) >= CLEAR_MARGIN;
     }
     if (info->n_items == 3) {
-        double gap[2];
-        for (int a = 0; a < 2; a++) {
-            int ord[3];
-            order_along(info, a, ord);
-            double g1 = centre(&info->items[ord[1]], a) - centre(&info->items[ord[0]], a);
-            double g2 = centre(&info->items[ord[2]], a) - centre(&info->items[ord[1]], a);
-            gap[a] = g1 < g2 ? g1 : g2;
-        }
+        double gap[2] = {min_centre_gap(info, 0), min_centre_gap(info, 1)};
         *axis = gap[1] > gap[0];
         return gap[*axis] >= CLEAR_MARGIN;
     }
@@ -248,6 +250,25 @@ static void add_caption(sc_scene_info *info, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(info->captions[info->n_captions++], SC_SCENES_CAPTION_CAP, fmt, ap);
     va_end(ap);
+}
+
+/* The 3-item captions along one axis (the axis-free "three items" one too if
+ * `unordered`). */
+static void add_three_item_captions(sc_scene_info *info, int axis, int unordered) {
+    char P[SC_SCENES_MAX_ITEMS][64];
+    int ord[SC_SCENES_MAX_ITEMS];
+    order_along(info, axis, ord);
+    for (int i = 0; i < 3; i++) phrase(&info->items[ord[i]], P[i], sizeof P[i]);
+    const char *fw = axis == 0 ? "from left to right" : "from top to bottom";
+    const char *bw = axis == 0 ? "from right to left" : "from bottom to top";
+    add_caption(info, "%s %s and %s %s", P[0], P[1], P[2], fw);
+    add_caption(info, "%s %s %s and %s", fw, P[0], P[1], P[2]);
+    if (axis == 0)
+        add_caption(info, "%s on the left %s in the middle and %s on the right", P[0], P[1], P[2]);
+    else
+        add_caption(info, "%s at the top %s in the middle and %s at the bottom", P[0], P[1], P[2]);
+    add_caption(info, "%s %s and %s %s", P[2], P[1], P[0], bw);
+    if (unordered) add_caption(info, "three items %s %s and %s", P[0], P[1], P[2]);
 }
 
 static void make_captions(sc_scene_info *info, int axis) {
@@ -276,18 +297,13 @@ static void make_captions(sc_scene_info *info, int axis) {
             add_caption(info, "%s at the top and %s at the bottom", P[0], P[1]);
         }
     } else {
-        const char *fw = axis == 0 ? "from left to right" : "from top to bottom";
-        const char *bw = axis == 0 ? "from right to left" : "from bottom to top";
-        add_caption(info, "%s %s and %s %s", P[0], P[1], P[2], fw);
-        add_caption(info, "%s %s %s and %s", fw, P[0], P[1], P[2]);
-        if (axis == 0)
-            add_caption(info, "%s on the left %s in the middle and %s on the right", P[0], P[1],
-                        P[2]);
-        else
-            add_caption(info, "%s at the top %s in the middle and %s at the bottom", P[0], P[1],
-                        P[2]);
-        add_caption(info, "%s %s and %s %s", P[2], P[1], P[0], bw);
-        add_caption(info, "three items %s %s and %s", P[0], P[1], P[2]);
+        add_three_item_captions(info, axis, 1);
+        /* Three items can be clearly ordered along both axes; then the other
+         * axis's captions are true as well and belong among the references
+         * (all but "three items", which states no axis and so lists the items
+         * in the canonical order). */
+        if (min_centre_gap(info, 1 - axis) >= CLEAR_MARGIN)
+            add_three_item_captions(info, 1 - axis, 0);
     }
 }
 

@@ -20,7 +20,9 @@
  *
  * Scoring one scene against a generated caption (sc_capscenes_score): the
  * scene's true forward order is the parse of its canonical caption (captions[0],
- * which lists the items along the axis the generator chose).
+ * which lists the items along the axis the generator chose) or, when the
+ * generated caption states the other axis and a reference along that axis
+ * exists (3 items clearly ordered along both axes), of that reference.
  *  - count_ok: as many mentions as items.
  *  - colour / class accuracy: per true item i (forward order), is mention i
  *    (forward order) of the generated caption the same colour / class; a missing

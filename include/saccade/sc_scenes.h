@@ -38,8 +38,12 @@
  *           "A on the left B in the middle and C on the right" /
  *           "C B and A from right to left" / "three items A B and C"
  *           (vertical: top to bottom, "at the top" / "in the middle" /
- *           "at the bottom", "from bottom to top")
- * The first caption is the canonical one.
+ *           "at the bottom", "from bottom to top"). When the items are also
+ *           clearly ordered along the other axis (consecutive centres >= 6 px
+ *           apart there too), the same captions along that axis follow, since
+ *           they are true as well (but for "three items", which states no
+ *           axis): 9 captions.
+ * The first caption is the canonical one; its axis is the describing axis.
  *
  * Files (saccade data scenes): DIR/images/<split>_<index:06>.png and
  * DIR/annotations.jsonl with one JSON object per scene, in index order:
@@ -63,7 +67,7 @@ extern "C" {
 #endif
 
 #define SC_SCENES_MAX_ITEMS 3
-#define SC_SCENES_MAX_CAPTIONS 5
+#define SC_SCENES_MAX_CAPTIONS 9
 #define SC_SCENES_CAPTION_CAP 192
 #define SC_SCENES_NUM_COLOURS 8
 #define SC_SCENES_BG_MAX 0.30f /* brightest background value, any channel */

@@ -105,6 +105,46 @@ static void test_score(void **state) {
     assert_int_equal(c.rel_ok, 0);
 }
 
+/* Three items on a diagonal: red bag top-left, green boot in the middle, cyan
+ * dress bottom-right, clearly ordered along both axes, with the generator's
+ * references along x (canonical) and then along y. */
+static sc_scene_info diagonal_three(int with_y_refs) {
+    sc_scene_info s;
+    memset(&s, 0, sizeof s);
+    s.width = s.height = 96;
+    s.n_items = 3;
+    s.items[0] = (sc_scene_item){9, 1, {36, 30, 60, 58}, {0}, 0, 0}; /* green boot, middle */
+    s.items[1] = (sc_scene_item){8, 0, {4, 2, 30, 26}, {0}, 0, 0};   /* red bag, top-left */
+    s.items[2] = (sc_scene_item){3, 4, {66, 62, 92, 94}, {0}, 0, 0}; /* cyan dress, bottom-right */
+    const char *x = "a red bag a green boot and a cyan dress from left to right";
+    const char *y = "a red bag a green boot and a cyan dress from top to bottom";
+    strcpy(s.captions[s.n_captions++], x);
+    strcpy(s.captions[s.n_captions++], "three items a red bag a green boot and a cyan dress");
+    if (with_y_refs) strcpy(s.captions[s.n_captions++], y);
+    return s;
+}
+
+static void test_score_other_axis(void **state) {
+    (void)state;
+    /* Along y the order is the same here, so a y caption in that order is right
+     * when the y references are there ... */
+    sc_scene_info s = diagonal_three(1);
+    sc_capscenes_counts c =
+        score(&s, "from top to bottom a red bag a green boot and a cyan dress", NULL, 0);
+    assert_int_equal(c.colour_ok, 3);
+    assert_int_equal(c.class_ok, 3);
+    assert_int_equal(c.rel_ok, 1);
+    /* ... and a y caption in another order is still wrong (scored in y order). */
+    c = score(&s, "a green boot a red bag and a cyan dress from top to bottom", NULL, 0);
+    assert_int_equal(c.colour_ok, 1);
+    assert_int_equal(c.rel_ok, 0);
+    /* Without y references the axis is wrong. */
+    s = diagonal_three(0);
+    c = score(&s, "from top to bottom a red bag a green boot and a cyan dress", NULL, 0);
+    assert_int_equal(c.colour_ok, 3);
+    assert_int_equal(c.rel_ok, 0);
+}
+
 static void test_pointing(void **state) {
     (void)state;
     sc_scene_info s = two_items();
@@ -223,6 +263,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_score),
+        cmocka_unit_test(test_score_other_axis),
         cmocka_unit_test(test_pointing),
         cmocka_unit_test(test_attention_mask),
         cmocka_unit_test(test_vocab_covers_scenes),

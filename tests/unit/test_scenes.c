@@ -235,7 +235,7 @@ static int dominant_colour(const sc_image *img, const int *box, int *npix) {
 static void test_geometry_tint_captions(void **state) {
     (void)state;
     sc_scenes_params p = test_params(2026);
-    int counts[4] = {0}, colours_seen[8] = {0}, axis_v = 0, tint_checked = 0;
+    int counts[4] = {0}, colours_seen[8] = {0}, axis_v = 0, tint_checked = 0, both_axes = 0;
     for (uint64_t i = 0; i < 300; i++) {
         sc_image img;
         sc_scene_info info;
@@ -284,8 +284,33 @@ static void test_geometry_tint_captions(void **state) {
                 for (int c = 0; c < 3; c++)
                     assert_true(img.data[c * hw + (size_t)y * 96 + x] <= SC_SCENES_BG_MAX);
             }
-        /* Captions: 4-5, distinct, already tokenised, and all true. */
+        /* Captions: 4-9, distinct, already tokenised, and all true. */
         assert_true(info.n_captions >= 4 && info.n_captions <= SC_SCENES_MAX_CAPTIONS);
+        if (info.n_items == 3) {
+            /* Both axes' captions exactly when both orders are clear (>= 6 px). */
+            int clear[2];
+            for (int a = 0; a < 2; a++) {
+                double c3[3];
+                for (int k = 0; k < 3; k++) c3[k] = cx(&info.items[k], a);
+                for (int u = 0; u < 3; u++)
+                    for (int v = u + 1; v < 3; v++)
+                        if (c3[v] < c3[u]) {
+                            double t = c3[u];
+                            c3[u] = c3[v], c3[v] = t;
+                        }
+                clear[a] = c3[1] - c3[0] >= 6 && c3[2] - c3[1] >= 6;
+            }
+            int has_x = 0, has_y = 0;
+            for (int c = 0; c < info.n_captions; c++) {
+                has_x |= strstr(info.captions[c], "from left to right") != NULL;
+                has_y |= strstr(info.captions[c], "from top to bottom") != NULL;
+            }
+            assert_int_equal(has_x, clear[0]);
+            assert_int_equal(has_y, clear[1]);
+            both_axes += has_x && has_y;
+            /* 5 along the canonical axis, 4 more along the other one */
+            assert_int_equal(info.n_captions, has_x && has_y ? 9 : 5);
+        }
         for (int c = 0; c < info.n_captions; c++) {
             char tok[SC_SCENES_CAPTION_CAP];
             assert_true(sc_caption_tokenize(info.captions[c], tok, sizeof tok) > 0);
@@ -302,6 +327,7 @@ static void test_geometry_tint_captions(void **state) {
     for (int n = 1; n <= 3; n++) assert_true(counts[n] > 50);
     for (int c = 0; c < 8; c++) assert_true(colours_seen[c] > 10);
     assert_true(axis_v > 10);
+    assert_true(both_axes > 5);
     assert_true(tint_checked > 400);
 }
 
