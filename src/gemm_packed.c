@@ -135,6 +135,8 @@ typedef struct tile_store {
     int relu;
 } tile_store;
 
+/* The 8 rows of a tile, unrolled. */
+#define EIGHT_ROWS(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7)
 #define TILE_ROW(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps();
 #define TILE_FMA(r)                                                                                \
     {                                                                                              \
@@ -166,17 +168,14 @@ SC_AVX512 static inline __m512 store_val(__m512 v, const tile_store *t, int r, i
 /* C tile (mr <= 8 rows x up to 32 columns) from an A panel and a B panel. */
 SC_AVX512 static void tile_8x32(int kc, const float *restrict ap, const float *restrict bp,
                                 float *c, int ldc, const tile_store *t) {
-    TILE_ROW(0)
-    TILE_ROW(1)
-    TILE_ROW(2) TILE_ROW(3) TILE_ROW(4) TILE_ROW(5) TILE_ROW(6)
-        TILE_ROW(7) for (int k = 0; k < kc; k++, ap += MR, bp += NR) {
+    // clang-format off
+    EIGHT_ROWS(TILE_ROW)
+    for (int k = 0; k < kc; k++, ap += MR, bp += NR) {
         const __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
-        TILE_FMA(0)
-        TILE_FMA(1) TILE_FMA(2) TILE_FMA(3) TILE_FMA(4) TILE_FMA(5) TILE_FMA(6) TILE_FMA(7)
+        EIGHT_ROWS(TILE_FMA)
     }
-    TILE_STORE(0)
-    TILE_STORE(1)
-    TILE_STORE(2) TILE_STORE(3) TILE_STORE(4) TILE_STORE(5) TILE_STORE(6) TILE_STORE(7)
+    EIGHT_ROWS(TILE_STORE)
+    // clang-format on
 }
 
 #define NARROW_ROW(r) __m512 c##r##0 = _mm512_setzero_ps();
@@ -190,18 +189,14 @@ SC_AVX512 static void tile_8x32(int kc, const float *restrict ap, const float *r
 /* The same for a last panel of at most 16 columns: half the FMAs. */
 SC_AVX512 static void tile_8x16(int kc, const float *restrict ap, const float *restrict bp,
                                 float *c, int ldc, const tile_store *t) {
-    NARROW_ROW(0)
-    NARROW_ROW(1)
-    NARROW_ROW(2) NARROW_ROW(3) NARROW_ROW(4) NARROW_ROW(5) NARROW_ROW(6)
-        NARROW_ROW(7) for (int k = 0; k < kc; k++, ap += MR, bp += NR) {
+    // clang-format off
+    EIGHT_ROWS(NARROW_ROW)
+    for (int k = 0; k < kc; k++, ap += MR, bp += NR) {
         const __m512 b0 = _mm512_loadu_ps(bp);
-        NARROW_FMA(0)
-        NARROW_FMA(1)
-        NARROW_FMA(2) NARROW_FMA(3) NARROW_FMA(4) NARROW_FMA(5) NARROW_FMA(6) NARROW_FMA(7)
+        EIGHT_ROWS(NARROW_FMA)
     }
-    NARROW_STORE(0)
-    NARROW_STORE(1)
-    NARROW_STORE(2) NARROW_STORE(3) NARROW_STORE(4) NARROW_STORE(5) NARROW_STORE(6) NARROW_STORE(7)
+    EIGHT_ROWS(NARROW_STORE)
+    // clang-format on
 }
 
 SC_AVX512 static void gemm_avx512(const float *Ap, int K, int m0, int m1, int N, const float *B,

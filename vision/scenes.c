@@ -254,11 +254,16 @@ static void add_caption(sc_scene_info *info, const char *fmt, ...) {
 
 /* The 3-item captions along one axis (the axis-free "three items" one too if
  * `unordered`). */
-static void add_three_item_captions(sc_scene_info *info, int axis, int unordered) {
-    char P[SC_SCENES_MAX_ITEMS][64];
+/* The item phrases in order along an axis. */
+static void phrases_along(const sc_scene_info *info, int axis, char P[][64]) {
     int ord[SC_SCENES_MAX_ITEMS];
     order_along(info, axis, ord);
-    for (int i = 0; i < 3; i++) phrase(&info->items[ord[i]], P[i], sizeof P[i]);
+    for (int i = 0; i < info->n_items; i++) phrase(&info->items[ord[i]], P[i], 64);
+}
+
+static void add_three_item_captions(sc_scene_info *info, int axis, int unordered) {
+    char P[SC_SCENES_MAX_ITEMS][64];
+    phrases_along(info, axis, P);
     const char *fw = axis == 0 ? "from left to right" : "from top to bottom";
     const char *bw = axis == 0 ? "from right to left" : "from bottom to top";
     add_caption(info, "%s %s and %s %s", P[0], P[1], P[2], fw);
@@ -272,11 +277,19 @@ static void add_three_item_captions(sc_scene_info *info, int axis, int unordered
 }
 
 static void make_captions(sc_scene_info *info, int axis) {
-    char P[SC_SCENES_MAX_ITEMS][64];
-    int ord[SC_SCENES_MAX_ITEMS];
-    order_along(info, axis, ord);
-    for (int i = 0; i < info->n_items; i++) phrase(&info->items[ord[i]], P[i], sizeof P[i]);
     info->n_captions = 0;
+    if (info->n_items == 3) {
+        add_three_item_captions(info, axis, 1);
+        /* Three items can be clearly ordered along both axes; then the other
+         * axis's captions are true as well and belong among the references
+         * (all but "three items", which states no axis and so lists the items
+         * in the canonical order). */
+        if (min_centre_gap(info, 1 - axis) >= CLEAR_MARGIN)
+            add_three_item_captions(info, 1 - axis, 0);
+        return;
+    }
+    char P[SC_SCENES_MAX_ITEMS][64];
+    phrases_along(info, axis, P);
     if (info->n_items == 1) {
         add_caption(info, "%s", P[0]);
         add_caption(info, "%s on a dark background", P[0]);
@@ -284,7 +297,7 @@ static void make_captions(sc_scene_info *info, int axis) {
         /* "a single red sneaker in the picture": drop the article of the phrase. */
         const char *rest = strchr(P[0], ' ') + 1;
         add_caption(info, "a single %s in the picture", rest);
-    } else if (info->n_items == 2) {
+    } else { /* 2 items */
         if (axis == 0) {
             add_caption(info, "%s to the left of %s", P[0], P[1]);
             add_caption(info, "%s to the right of %s", P[1], P[0]);
@@ -296,14 +309,6 @@ static void make_captions(sc_scene_info *info, int axis) {
             add_caption(info, "%s and %s", P[0], P[1]);
             add_caption(info, "%s at the top and %s at the bottom", P[0], P[1]);
         }
-    } else {
-        add_three_item_captions(info, axis, 1);
-        /* Three items can be clearly ordered along both axes; then the other
-         * axis's captions are true as well and belong among the references
-         * (all but "three items", which states no axis and so lists the items
-         * in the canonical order). */
-        if (min_centre_gap(info, 1 - axis) >= CLEAR_MARGIN)
-            add_three_item_captions(info, 1 - axis, 0);
     }
 }
 
