@@ -70,7 +70,7 @@ sc_status sc_act_backward(sc_activation act, float *dx, const float *dout, const
         const float *s = x ? x : y;
 #pragma omp parallel for schedule(static) if (n >= ACT_PAR_MIN)
         for (long long i = 0; i < nn; i++)
-            if (s[i] > 0.0f) dx[i] += dout[i];
+            dx[i] += s[i] > 0.0f ? dout[i] : 0.0f; /* a select vectorises, a branch does not */
         break;
     }
     case SC_ACT_TANH:

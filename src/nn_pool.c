@@ -1,8 +1,9 @@
-/* Max / average / adaptive average / global average pooling over NCHW,
- * forward and backward, following PyTorch's CPU kernels (output size, window
- * clipping, divisors, NaN and tie handling). Parallel over (n, c) planes:
+/* Max / average / adaptive average / global average pooling over NCHW, and
+ * masked average pooling over positions, forward and backward, following PyTorch's CPU kernels
+ * (output size, window clipping, divisors, NaN and tie handling). Parallel over (n, c) planes:
  * every plane is written by one thread, so results are deterministic. */
 #include <math.h>
+#include <string.h>
 #include "saccade/sc_nn.h"
 #include "nn_internal.h"
 
@@ -302,6 +303,74 @@ sc_status sc_global_avgpool2d_backward(float *dx, const float *dout, int N, int 
         float *p = dx + (size_t)pl * HW;
         const float v = dout[pl] / (float)HW;
         for (int i = 0; i < HW; i++) p[i] += v;
+    }
+    return SC_OK;
+}
+
+/* Shared checks; *total = n * E. */
+static sc_status masked_check(const char *fn, int B, int P, int E, const uint8_t *mask,
+                              const int32_t *src, int n, size_t *total) {
+    size_t m;
+    sc_status st = nn_count(fn, &m, 3, B, P, E);
+    if (st) return st;
+    if (n < 0) return sc_set_error(SC_ERR_INVALID_ARG, "%s: n = %d is negative", fn, n);
+    if (n && (!mask || !src)) return sc_set_error(SC_ERR_INVALID_ARG, "%s: NULL mask or src", fn);
+    for (int i = 0; i < n; i++)
+        if (src[i] < 0 || src[i] >= B)
+            return sc_set_error(SC_ERR_INVALID_ARG, "%s: src[%d] = %d is outside [0, %d)", fn, i,
+                                (int)src[i], B);
+    *total = (size_t)n * (size_t)E;
+    return SC_OK;
+}
+
+static int mask_count(const uint8_t *m, int P) {
+    int c = 0;
+    for (int p = 0; p < P; p++) c += m[p] != 0;
+    return c;
+}
+
+sc_status sc_masked_avgpool_forward(float *out, const float *x, int B, int P, int E,
+                                    const uint8_t *mask, const int32_t *src, int n) {
+    static const char fn[] = "sc_masked_avgpool_forward";
+    size_t total;
+    sc_status st = masked_check(fn, B, P, E, mask, src, n, &total);
+    if (st) return st;
+    if (!n) return SC_OK;
+    NN_REQUIRE(out, fn);
+    NN_REQUIRE(x, fn);
+    for (int i = 0; i < n; i++) {
+        const uint8_t *m = mask + (size_t)i * P;
+        const int c = mask_count(m, P);
+        float *o = out + (size_t)i * E;
+        memset(o, 0, (size_t)E * sizeof(float));
+        for (int p = 0; p < P; p++)
+            if (m[p]) {
+                const float *r = x + ((size_t)src[i] * P + p) * E;
+                for (int e = 0; e < E; e++) o[e] += r[e];
+            }
+        if (c)
+            for (int e = 0; e < E; e++) o[e] /= (float)c;
+    }
+    return SC_OK;
+}
+
+sc_status sc_masked_avgpool_backward(float *dx, const float *dout, int B, int P, int E,
+                                     const uint8_t *mask, const int32_t *src, int n) {
+    static const char fn[] = "sc_masked_avgpool_backward";
+    size_t total;
+    sc_status st = masked_check(fn, B, P, E, mask, src, n, &total);
+    if (st) return st;
+    if (!n || !dx) return SC_OK;
+    NN_REQUIRE(dout, fn);
+    for (int i = 0; i < n; i++) {
+        const uint8_t *m = mask + (size_t)i * P;
+        const int c = mask_count(m, P);
+        const float *g = dout + (size_t)i * E;
+        for (int p = 0; p < P; p++)
+            if (m[p]) {
+                float *d = dx + ((size_t)src[i] * P + p) * E;
+                for (int e = 0; e < E; e++) d[e] += g[e] / (float)c;
+            }
     }
     return SC_OK;
 }

@@ -518,6 +518,41 @@ sc_status sc_cnn_forward(sc_cnn *m, const float *x, int N, int H, int W, int tra
     return SC_OK;
 }
 
+/* Backward through the 2x2 max pool and the ReLU before it in one pass that
+ * writes every element of gz (no memset, no scatter): the gradient of a pooled
+ * cell goes to its argmax if the ReLU passed that element, 0 elsewhere. Rows
+ * and columns the pool dropped (odd sizes) get 0. */
+static void maxpool2x2_relu_backward(float *gz, const float *gp, const int32_t *argmax,
+                                     const float *a, size_t planes, int h, int w) {
+    int oh = h / 2, ow = w / 2;
+#pragma omp parallel for schedule(static) if (planes * (size_t)h * w >= 65536)
+    for (long long pl = 0; pl < (long long)planes; pl++) {
+        const float *ap = a + (size_t)pl * h * w, *g = gp + (size_t)pl * oh * ow;
+        const int32_t *am = argmax + (size_t)pl * oh * ow;
+        float *o = gz + (size_t)pl * h * w;
+        for (int i = 0; i < oh; i++) {
+            int r0 = 2 * i * w, r1 = r0 + w;
+            for (int j = 0; j < ow; j++) {
+                float v = g[(size_t)i * ow + j];
+                int32_t m = am[(size_t)i * ow + j];
+                int c0 = r0 + 2 * j, c1 = r1 + 2 * j;
+                o[c0] = m == c0 && ap[c0] > 0.0f ? v : 0.0f;
+                o[c0 + 1] = m == c0 + 1 && ap[c0 + 1] > 0.0f ? v : 0.0f;
+                o[c1] = m == c1 && ap[c1] > 0.0f ? v : 0.0f;
+                o[c1 + 1] = m == c1 + 1 && ap[c1 + 1] > 0.0f ? v : 0.0f;
+            }
+            if (w & 1) o[r0 + w - 1] = o[r1 + w - 1] = 0.0f;
+        }
+        if (h & 1) memset(o + (size_t)(h - 1) * w, 0, (size_t)w * sizeof(float));
+    }
+}
+
+/* ReLU backward that overwrites gz (the library kernel accumulates). */
+static void relu_backward_set(float *gz, const float *g, const float *a, size_t n) {
+#pragma omp parallel for schedule(static) if (n >= 65536)
+    for (long long i = 0; i < (long long)n; i++) gz[i] = a[i] > 0.0f ? g[i] : 0.0f;
+}
+
 /* A scratch buffer that is neither a nor b. */
 static float *pick(sc_cnn *m, const float *a, const float *b) {
     for (int k = 0; k < 4; k++)
@@ -538,17 +573,11 @@ sc_status sc_cnn_backward(sc_cnn *m, const float *dout, float *dx) {
         stage *t = &m->st[i];
         int hw = t->CH * t->CW;
         size_t nz = (size_t)N * t->OC * hw;
-        const float *ga = gout;
-        if (t->p) {
-            sc_pool2d_desc pd = sc_pool2d_make(N, t->OC, t->CH, t->CW, 2, 2, 0, 0, 0);
-            float *g = pick(m, gout, NULL);
-            memset(g, 0, nz * sizeof(float));
-            if ((s = sc_maxpool2d_backward(&pd, g, gout, t->argmax))) return s;
-            ga = g;
-        }
-        float *gz = pick(m, gout, ga);
-        memset(gz, 0, nz * sizeof(float));
-        if ((s = sc_act_backward(SC_ACT_RELU, gz, ga, NULL, t->a, nz))) return s;
+        float *gz = pick(m, gout, NULL);
+        if (t->p)
+            maxpool2x2_relu_backward(gz, gout, t->argmax, t->a, (size_t)N * t->OC, t->CH, t->CW);
+        else
+            relu_backward_set(gz, gout, t->a, nz);
         if (m->cfg.batchnorm) {
             float *g2 = pick(m, gz, NULL);
             memset(g2, 0, nz * sizeof(float));

@@ -165,6 +165,15 @@ sc_status sc_adaptive_avgpool2d_backward(float *dx, const float *dout, int N, in
 /* Global average pool (N, C, HW) -> (N, C). */
 sc_status sc_global_avgpool2d_forward(float *out, const float *x, int N, int C, int HW);
 sc_status sc_global_avgpool2d_backward(float *dx, const float *dout, int N, int C, int HW);
+/* Masked average pool over positions: x is (B, P, E) (E features at each of
+ * P positions); output row i (n rows, E each) is the mean of x[src[i]]'s rows
+ * p with mask[i * P + p] != 0 (zeros if none). For pooling a feature grid over
+ * regions, e.g. an object's box cells. src[i] must be in [0, B). */
+sc_status sc_masked_avgpool_forward(float *out, const float *x, int B, int P, int E,
+                                    const uint8_t *mask, const int32_t *src, int n);
+/* dx[src[i], p] += dout[i] / count_i at the masked positions p. */
+sc_status sc_masked_avgpool_backward(float *dx, const float *dout, int B, int P, int E,
+                                     const uint8_t *mask, const int32_t *src, int n);
 
 #ifdef __cplusplus
 }

@@ -233,6 +233,52 @@ static void test_activation_gradcheck(void **state) {
     }
 }
 
+/* ---- masked average pool ---- */
+typedef struct {
+    float *x, *y, *R;
+    const uint8_t *mask;
+    const int32_t *src;
+    int B, P, E, n;
+} mp_ctx;
+static double mp_loss(void *p) {
+    mp_ctx *c = p;
+    SC_TEST_OK(sc_masked_avgpool_forward(c->y, c->x, c->B, c->P, c->E, c->mask, c->src, c->n));
+    return sc_test_dot(c->y, c->R, (size_t)c->n * c->E);
+}
+static void test_masked_avgpool(void **state) {
+    (void)state;
+    /* 3 maps of 6 positions x 4 features; 4 regions: two on map 2 that
+     * overlap, one single position, one empty (zeros, no gradient). */
+    enum { B = 3, P = 6, E = 4, N = 4 };
+    static const uint8_t mask[N * P] = {1, 1, 0, 0, 1, 0, 0, 1, 1, 1, 0, 0,
+                                        0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0};
+    static const int32_t src[N] = {2, 2, 0, 1};
+    mp_ctx c = {.mask = mask, .src = src, .B = B, .P = P, .E = E, .n = N};
+    c.x = rnd(B * P * E, -2, 2, 61), c.y = sc_test_zeros(N * E), c.R = rnd(N * E, -1, 1, 62);
+    SC_TEST_OK(sc_masked_avgpool_forward(c.y, c.x, B, P, E, mask, src, N));
+    for (int e = 0; e < E; e++) {
+        const float *x2 = c.x + 2 * P * E;
+        assert_float_equal(c.y[e], (x2[e] + x2[E + e] + x2[4 * E + e]) / 3.0f, 1e-6);
+        assert_float_equal(c.y[2 * E + e], c.x[5 * E + e], 0);
+        assert_float_equal(c.y[3 * E + e], 0.0f, 0);
+    }
+    float *dx = sc_test_zeros(B * P * E);
+    SC_TEST_OK(sc_masked_avgpool_backward(dx, c.R, B, P, E, mask, src, N));
+    sc_test_gradcheck("masked avgpool dx", mp_loss, &c, c.x, dx, B * P * E, B * P * E, EPS, RTOL,
+                      ATOL);
+    for (int i = 0; i < P * E; i++) assert_float_equal(dx[P * E + i], 0.0f, 0); /* map 1 */
+    /* a src outside [0, B) is refused before anything is written */
+    static const int32_t bad[N] = {2, 3, 0, 1};
+    dx[0] = 7.0f;
+    assert_int_equal(sc_masked_avgpool_backward(dx, c.R, B, P, E, mask, bad, N),
+                     SC_ERR_INVALID_ARG);
+    assert_non_null(strstr(sc_last_error(), "src[1] = 3"));
+    assert_float_equal(dx[0], 7.0f, 0);
+    assert_int_equal(sc_masked_avgpool_forward(c.y, c.x, B, P, E, mask, bad, N),
+                     SC_ERR_INVALID_ARG);
+    free(c.x), free(c.y), free(c.R), free(dx);
+}
+
 /* ---- pooling ---- */
 typedef struct {
     sc_pool2d_desc d;
@@ -391,6 +437,7 @@ int main(void) {
         cmocka_unit_test(test_layernorm_gradcheck),
         cmocka_unit_test(test_activation_gradcheck),
         cmocka_unit_test(test_pool_gradcheck),
+        cmocka_unit_test(test_masked_avgpool),
         cmocka_unit_test(test_pool_output_sizes),
         cmocka_unit_test(test_argument_validation),
     };

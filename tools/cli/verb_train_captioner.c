@@ -152,50 +152,38 @@ static int aux_head(const sc_param *w, const sc_param *b, int K, const float *f,
     return 0;
 }
 
-/* W x the mean over the batch's items of (class CE + colour CE) / 2; adds
- * its gradient to dfeat (B, P, E). */
+/* W x the mean over the batch's items of (class CE + colour CE) / 2, on the
+ * encoder's features averaged over each item's box cells
+ * (sc_masked_avgpool_forward); adds its gradient to dfeat (B, P, E). */
 static int aux_items_loss(const aux_heads *h, const aux_batch *a, int B, int P, int E,
                           const float *feat, float *dfeat, float W, double *loss) {
     *loss = 0;
     int n = 0;
     for (int b = 0; b < B; b++) n += a->n[b];
     if (!n || W <= 0) return 0;
-    /* per item: pooled features, their gradient, logits + dlogits of the wider head,
-     * class and colour targets, slot and cell count */
+    /* per item: pooled features, their gradient, logits + dlogits of the wider
+     * head; class and colour targets, source example; box cells */
     float *f = calloc((size_t)n * (2 * E + 2 * AUX_CLASSES), sizeof(float));
-    int32_t *idx = malloc((size_t)n * 4 * sizeof(int32_t));
-    if (!f || !idx) {
-        free(f), free(idx);
+    int32_t *idx = malloc((size_t)n * 3 * sizeof(int32_t));
+    uint8_t *cells = malloc((size_t)n * P);
+    if (!f || !idx || !cells) {
+        free(f), free(idx), free(cells);
         return -1;
     }
     float *df = f + (size_t)n * E, *logits = df + (size_t)n * E;
-    int32_t *cls = idx, *col = idx + n, *slot = idx + 2 * n, *cnt = idx + 3 * n;
+    int32_t *cls = idx, *col = idx + n, *src = idx + 2 * n;
     int i = 0;
     for (int b = 0; b < B; b++)
         for (int k = 0; k < a->n[b]; k++, i++) {
-            slot[i] = b * SC_SCENES_MAX_ITEMS + k;
-            cls[i] = a->cls[slot[i]], col[i] = a->colour[slot[i]], cnt[i] = 0;
-            const uint8_t *c = a->cells + (size_t)slot[i] * P;
-            for (int p = 0; p < P; p++)
-                if (c[p]) {
-                    const float *x = feat + ((size_t)b * P + p) * E;
-                    for (int e = 0; e < E; e++) f[(size_t)i * E + e] += x[e];
-                    cnt[i]++;
-                }
-            for (int e = 0; e < E; e++) f[(size_t)i * E + e] /= (float)(cnt[i] ? cnt[i] : 1);
+            const int slot = b * SC_SCENES_MAX_ITEMS + k;
+            cls[i] = a->cls[slot], col[i] = a->colour[slot], src[i] = b;
+            memcpy(cells + (size_t)i * P, a->cells + (size_t)slot * P, (size_t)P);
         }
-    int rc = aux_head(&h->p[0], &h->p[1], AUX_CLASSES, f, n, E, cls, 0.5f * W, logits, df, loss) ||
-             aux_head(&h->p[2], &h->p[3], AUX_COLOURS, f, n, E, col, 0.5f * W, logits, df, loss);
-    for (i = 0; !rc && i < n; i++) {
-        const int b = slot[i] / SC_SCENES_MAX_ITEMS;
-        const uint8_t *c = a->cells + (size_t)slot[i] * P;
-        for (int p = 0; p < P; p++)
-            if (c[p]) {
-                float *d = dfeat + ((size_t)b * P + p) * E;
-                for (int e = 0; e < E; e++) d[e] += df[(size_t)i * E + e] / (float)cnt[i];
-            }
-    }
-    free(f), free(idx);
+    int rc = sc_masked_avgpool_forward(f, feat, B, P, E, cells, src, n) ||
+             aux_head(&h->p[0], &h->p[1], AUX_CLASSES, f, n, E, cls, 0.5f * W, logits, df, loss) ||
+             aux_head(&h->p[2], &h->p[3], AUX_COLOURS, f, n, E, col, 0.5f * W, logits, df, loss) ||
+             sc_masked_avgpool_backward(dfeat, df, B, P, E, cells, src, n);
+    free(f), free(idx), free(cells);
     return rc ? -1 : 0;
 }
 
