@@ -291,6 +291,25 @@ static void test_global_avgpool(void **state) {
     sc_npy_free(&cfg), sc_npy_free(&x), sc_npy_free(&g);
 }
 
+static void test_masked_avgpool(void **state) {
+    (void)state;
+    sc_npy cfg = load("mavg", "cfg"), x = load("mavg", "x"), g = load("mavg", "gout"),
+           mk = load("mavg", "mask"), sr = load("mavg", "src");
+    int B = (int)cfg.data[0], P = (int)cfg.data[1], E = (int)cfg.data[2], n = (int)cfg.data[3];
+    uint8_t *mask = malloc((size_t)n * P);
+    int32_t *src = malloc((size_t)n * sizeof *src);
+    assert_true(mask && src);
+    for (size_t i = 0; i < (size_t)n * P; i++) mask[i] = mk.data[i] != 0.0f;
+    for (int i = 0; i < n; i++) src[i] = (int32_t)sr.data[i];
+    float *y = sc_test_zeros((size_t)n * E), *dx = sc_test_zeros(x.count);
+    SC_TEST_OK(sc_masked_avgpool_forward(y, x.data, B, P, E, mask, src, n));
+    SC_TEST_OK(sc_masked_avgpool_backward(dx, g.data, B, P, E, mask, src, n));
+    expect("mavg", "out", y, (size_t)n * E, FWD_RTOL, FWD_ATOL);
+    expect("mavg", "dx", dx, x.count, GRAD_RTOL, GRAD_ATOL);
+    free(y), free(dx), free(mask), free(src);
+    sc_npy_free(&cfg), sc_npy_free(&x), sc_npy_free(&g), sc_npy_free(&mk), sc_npy_free(&sr);
+}
+
 static int teardown(void **state) {
     (void)state;
     if (g_dir) sc_test_rmtree(g_dir);
@@ -322,6 +341,7 @@ int main(void) {
         cmocka_unit_test(test_avgpool_exclude_pad),
         cmocka_unit_test(test_adaptive_avgpool),
         cmocka_unit_test(test_global_avgpool),
+        cmocka_unit_test(test_masked_avgpool),
     };
     return cmocka_run_group_tests_name("nn_parity", tests, NULL, teardown);
 }

@@ -194,3 +194,19 @@ save("gap", "cfg", [2, 3, 30])
 save("gap", "x", x)
 backward("gap", y)
 save("gap", "dx", x.grad)
+
+# ---- masked average pool (region pooling over a (B, P, E) feature map) ---
+# the PyTorch way: (mask @ x[src]) / mask.sum; an empty mask gives zeros
+B, P, E = 3, 10, 5
+x = leaf(B, P, E)
+mask = (torch.rand(5, P) < 0.4).float()
+mask[3] = 0
+src = torch.tensor([2, 0, 2, 1, 0])
+cnt = mask.sum(1, keepdim=True).clamp(min=1)
+y = torch.bmm(mask.unsqueeze(1), x[src]).squeeze(1) / cnt
+save("mavg", "cfg", [B, P, E, 5])
+save("mavg", "x", x)
+save("mavg", "mask", mask)
+save("mavg", "src", src)
+backward("mavg", y)
+save("mavg", "dx", x.grad)
