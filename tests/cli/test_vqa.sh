@@ -112,7 +112,8 @@ cfg = json.loads(meta["saccade.config"])
 assert cfg["encoder_from"] == "scenes-captioner.safetensors" and cfg["freeze_encoder"] is True
 assert cfg["encoder"]["in_channels"] == 5 and abs(cfg["mean"][0] - 0.485) < 1e-6
 enc = [k for k in c if k.startswith("encoder.")]
-assert len(enc) == 20 and all(np.array_equal(t[k], c[k]) for k in enc)
+# per stage: conv weight (no bias before BN), BN weight, bias, running mean and variance
+assert len(enc) == 5 * len(cfg["encoder"]["channels"]) and all(np.array_equal(t[k], c[k]) for k in enc)
 EOF
 check "ask frozen model" 0 "$cli" vqa "$img" "what is it" --model "$tmp/enc.safetensors"
 check "encoder-from missing" 1 "$cli" train vqa --encoder-from "$tmp/none.safetensors" --quiet \

@@ -1,11 +1,11 @@
 /* Benchmark (not a test): one training step of the scenes captioner recipe
- * (tools/cli/verb_train_captioner.c defaults): CNN 16,32,64,128 (BN, 2x2 max
- * pools) on 96x96 RGB + x, y coordinate channels -> adaptive pool 12x12 -> Show-Attend-Tell decoder
- * (E 128, A 128, M 64, H 256, V 48, vector gate, relu attention, dropout 0.2),
- * masked CE + 0.1 doubly stochastic penalty, backward through the CNN, clip 5,
- * AdamW. Batch 32, captions of lengths 5..15 (+<start>/<end>), random inputs
- * (scene generation excluded, as in bench_captioner_train.py).
- * Usage: bench_captioner_train THREADS [STEPS] -> "saccade_captrain ex_per_s=... step_ms=..." */
+ * (assets/models/README.md): CNN 16,32,64,64,128, kernels 3,3,3,3,5 (BN, 2x2 max
+ * pools after the first three) on 96x96 RGB + x, y coordinate channels -> adaptive pool 12x12 ->
+ * Show-Attend-Tell decoder (E 128, A 128, M 64, H 256, V 48, vector gate, relu attention, dropout
+ * 0.2), masked CE + 0.1 doubly stochastic penalty, backward through the CNN, clip 5, AdamW. Batch
+ * 32, captions of lengths 5..15 (+<start>/<end>), random inputs (scene generation excluded, as in
+ * bench_captioner_train.py). Usage: bench_captioner_train THREADS [STEPS] -> "saccade_captrain
+ * ex_per_s=... step_ms=..." */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,10 +55,10 @@ int main(int argc, char **argv) {
     c.grid = 12, c.image_size = S, c.encoder_dim = 128, c.attention_dim = 128;
     c.embed_dim = 64, c.decoder_dim = 256, c.vocab_size = V, c.dropout = 0.2f;
     c.ctx2out = 1, c.att_coords = 1; /* the shipped recipe: --ctx2out --att-coords */
-    int ch[4] = {16, 32, 64, 128};
-    sc_cnn_config cc = sc_cnn_config_make(5, 4, ch); /* RGB + coordinate channels */
+    int ch[5] = {16, 32, 64, 64, 128};
+    sc_cnn_config cc = sc_cnn_config_make(5, 5, ch); /* RGB + coordinate channels */
     cc.pool[0] = cc.pool[1] = cc.pool[2] = 1;
-    cc.kernel[3] = 5; /* --kernels 3,3,3,5 */
+    cc.kernel[4] = 5; /* --kernels 3,3,3,3,5 --pools 1,1,1,0,0 */
     sc_captioner *m;
     CHECK(sc_captioner_create_cnn(&c, &cc, &v, 1, &m));
     const sc_param *dp, *ep, *eb;

@@ -1,6 +1,6 @@
 """Benchmark (not a test): the same captioner training step as
-bench_captioner_train.c in PyTorch, the shipped recipe's model (CNN 16,32,64,128 with
-kernels 3,3,3,5 on RGB + x, y channels, BN + max pools -> AdaptiveAvgPool2d(12) -> the
+bench_captioner_train.c in PyTorch, the shipped recipe's model (CNN 16,32,64,64,128 with
+kernels 3,3,3,3,5, pools after the first three, on RGB + x, y channels, BN + max pools -> AdaptiveAvgPool2d(12) -> the
 tutorial's DecoderWithAttention with E 128, A 128, M 64, H 256, V 48, dropout 0.2, plus the
 deep output fc_ctx (--ctx2out) and the attended position as LSTM input (--att-coords); masked
 CE over all steps + 0.1 doubly stochastic penalty + supervised attention (--att-sup 1) on two
@@ -26,7 +26,7 @@ class CNN(nn.Module):
     def __init__(self):
         super().__init__()
         layers, c_in = [], 5
-        for i, (c, k) in enumerate(zip([16, 32, 64, 128], [3, 3, 3, 5])):
+        for i, (c, k) in enumerate(zip([16, 32, 64, 64, 128], [3, 3, 3, 3, 5])):
             layers += [nn.Conv2d(c_in, c, k, padding=k // 2, bias=False), nn.BatchNorm2d(c),
                        nn.ReLU()]
             if i < 3:
