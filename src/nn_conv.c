@@ -1,13 +1,14 @@
 /* Conv2d via im2col + sgemm (stride, padding, dilation, groups), forward and
- * backward. Parallelism comes from OpenBLAS's threads inside the products;
- * images and groups are processed in order, so results are deterministic for
- * a fixed thread count.
+ * backward. With several threads and images the batch is split by image
+ * between sc_par_run's shares, each running single-threaded products (see
+ * conv_run); with one image, OpenBLAS's own threads work inside the
+ * products. Share boundaries are fixed and dW partials are summed in share
+ * order, so results are deterministic for a fixed thread count.
  *
- * Why no OpenMP here: after an OpenMP region libgomp's workers busy-wait
+ * Why not OpenMP here: after an OpenMP region libgomp's workers busy-wait
  * (OMP_WAIT_POLICY unset) and steal the cores OpenBLAS's own pthreads need
  * for the product that follows; with 2 threads that made convs 5-10x slower
- * in tools/bench/bench_conv.c. The im2col copy is a small fraction of the
- * product (memcpy of contiguous runs), so it stays serial. */
+ * in tools/bench/bench_conv.c. sc_par_run's idle workers yield instead. */
 #include <string.h>
 #include "saccade/sc_nn.h"
 #include "saccade/sc_blas.h"
@@ -83,14 +84,38 @@ sc_status sc_conv2d_out_size(const sc_conv2d_desc *d, int *OH, int *OW) {
     return SC_OK;
 }
 
+/* Images are split between sc_get_num_threads() shares (at most N), each
+ * with its own column buffer; the backward's shares after the first also
+ * need a dW partial (OC x K), summed in share order at the end. */
+static int conv_shares(const sc_conv2d_desc *d) {
+    int nt = sc_get_num_threads();
+    return nt < 1 ? 1 : (nt > d->N ? d->N : nt);
+}
+
+static size_t col_floats(const conv_geom *g) {
+    return g->direct ? 0 : (size_t)g->K * g->OHW;
+}
+
+/* 64-byte multiples, so that every share's buffer stays aligned */
+static size_t round64(size_t bytes) {
+    return (bytes + 63) & ~(size_t)63;
+}
+
+static size_t ws_need(const sc_conv2d_desc *d, const conv_geom *g, int shares, int backward) {
+    size_t b = (size_t)shares * round64(col_floats(g) * sizeof(float));
+    if (backward && shares > 1)
+        b += (size_t)(shares - 1) * round64((size_t)d->OC * g->K * sizeof(float));
+    return b;
+}
+
 sc_status sc_conv2d_workspace_bytes(const sc_conv2d_desc *d, size_t *forward_bytes,
                                     size_t *backward_bytes) {
     conv_geom g = {0};
     sc_status st = conv_check("sc_conv2d_workspace_bytes", d, &g);
     if (st) return st;
-    size_t bytes = g.direct ? 0 : (size_t)g.K * (size_t)g.OHW * sizeof(float);
-    if (forward_bytes) *forward_bytes = bytes;
-    if (backward_bytes) *backward_bytes = bytes;
+    const int s = conv_shares(d);
+    if (forward_bytes) *forward_bytes = ws_need(d, &g, s, 0);
+    if (backward_bytes) *backward_bytes = ws_need(d, &g, s, 1);
     return SC_OK;
 }
 
@@ -156,24 +181,90 @@ static void col2im_add(const float *col, const sc_conv2d_desc *d, const conv_geo
     }
 }
 
-static sc_status take_workspace(const char *fn, size_t need, void *workspace, size_t ws_bytes,
-                                float **col, void **owned) {
+/* The workspace for as many shares as fit (a caller may have sized it with
+ * fewer threads); allocated when workspace is NULL. */
+static sc_status take_workspace(const char *fn, const sc_conv2d_desc *d, const conv_geom *g,
+                                int backward, void *workspace, size_t ws_bytes, int *shares,
+                                char **base, void **owned) {
     *owned = NULL;
-    *col = NULL;
-    if (need == 0) return SC_OK;
+    *base = NULL;
+    int s = conv_shares(d);
     if (workspace) {
+        while (s > 1 && ws_need(d, g, s, backward) > ws_bytes) s--;
+        const size_t need = ws_need(d, g, s, backward);
         if (ws_bytes < need)
             return sc_set_error(SC_ERR_INVALID_ARG,
                                 "%s: workspace of %zu bytes is smaller than the %zu needed (see "
                                 "sc_conv2d_workspace_bytes)",
                                 fn, ws_bytes, need);
-        *col = (float *)workspace;
-        return SC_OK;
+        *base = (char *)workspace;
+    } else {
+        const size_t need = ws_need(d, g, s, backward);
+        if (need) {
+            *owned = sc_malloc(need);
+            if (!*owned) return SC_ERR_NOMEM;
+            *base = (char *)*owned;
+        }
     }
-    *owned = sc_malloc(need);
-    if (!*owned) return SC_ERR_NOMEM;
-    *col = (float *)*owned;
+    *shares = s;
     return SC_OK;
+}
+
+typedef struct {
+    const sc_conv2d_desc *d;
+    const conv_geom *g;
+    float *out, *dx, *dw;
+    const float *x, *w, *b, *dout;
+    char *base; /* share t's column buffer at t * colb; dW partials after them */
+    size_t colb, dwb;
+} conv_job;
+
+static float *job_col(const conv_job *j, int t) {
+    return j->colb ? (float *)(j->base + (size_t)t * j->colb) : NULL;
+}
+
+static void conv_forward_share(void *arg, int t, int nt) {
+    const conv_job *j = arg;
+    const sc_conv2d_desc *d = j->d;
+    const conv_geom *g = j->g;
+    float *col = job_col(j, t);
+    const size_t in_img = (size_t)d->C * d->H * d->W, out_img = (size_t)d->OC * g->OHW;
+    const size_t in_grp = (size_t)g->Cg * d->H * d->W, out_grp = (size_t)g->OCg * g->OHW;
+    int n0, n1;
+    sc_par_share(d->N, 1, t, nt, &n0, &n1);
+    for (int n = n0; n < n1; n++) {
+        float *on = j->out + n * out_img;
+        if (j->b) {
+            for (int oc = 0; oc < d->OC; oc++)
+                for (int p = 0; p < g->OHW; p++) on[(size_t)oc * g->OHW + p] = j->b[oc];
+        }
+        for (int gi = 0; gi < d->groups; gi++) {
+            const float *xg = j->x + n * in_img + gi * in_grp;
+            const float *B = xg;
+            if (!g->direct) {
+                im2col(xg, d, g, col);
+                B = col;
+            }
+            sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, g->OCg, g->OHW, g->K, 1.0f,
+                     j->w + (size_t)gi * g->OCg * g->K, g->K, B, g->OHW, j->b ? 1.0f : 0.0f,
+                     on + gi * out_grp, g->OHW);
+        }
+    }
+}
+
+/* Runs the shares: one share uses OpenBLAS's own threads inside each product;
+ * several run on sc_par_run's pool with single-threaded products (per-image
+ * products are small, 144-9216 columns here, and OpenBLAS's threads scale
+ * poorly on them: the captioner's encoder ran 1.1x faster on 2 threads that
+ * way, against about 1.8x split by image). */
+static void conv_run(int shares, sc_par_fn fn, conv_job *j) {
+    if (shares <= 1) {
+        fn(j, 0, 1);
+        return;
+    }
+    const int prev = sc_blas_serial_begin();
+    sc_par_run(shares, fn, j);
+    sc_blas_serial_end(prev);
 }
 
 sc_status sc_conv2d_forward(const sc_conv2d_desc *d, float *out, const float *x, const float *w,
@@ -185,32 +276,60 @@ sc_status sc_conv2d_forward(const sc_conv2d_desc *d, float *out, const float *x,
     conv_geom g = {0};
     sc_status st = conv_check(fn, d, &g);
     if (st) return st;
-    size_t need = g.direct ? 0 : (size_t)g.K * g.OHW * sizeof(float);
-    float *col;
+    int shares;
+    char *base;
     void *owned;
-    if ((st = take_workspace(fn, need, workspace, ws_bytes, &col, &owned))) return st;
-    const size_t in_img = (size_t)d->C * d->H * d->W, out_img = (size_t)d->OC * g.OHW;
-    const size_t in_grp = (size_t)g.Cg * d->H * d->W, out_grp = (size_t)g.OCg * g.OHW;
-    for (int n = 0; n < d->N; n++) {
-        float *on = out + n * out_img;
-        if (b) {
-            for (int oc = 0; oc < d->OC; oc++)
-                for (int p = 0; p < g.OHW; p++) on[(size_t)oc * g.OHW + p] = b[oc];
-        }
-        for (int gi = 0; gi < d->groups; gi++) {
-            const float *xg = x + n * in_img + gi * in_grp;
-            const float *B = xg;
-            if (!g.direct) {
-                im2col(xg, d, &g, col);
-                B = col;
-            }
-            sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, g.OCg, g.OHW, g.K, 1.0f,
-                     w + (size_t)gi * g.OCg * g.K, g.K, B, g.OHW, b ? 1.0f : 0.0f,
-                     on + gi * out_grp, g.OHW);
-        }
-    }
+    if ((st = take_workspace(fn, d, &g, 0, workspace, ws_bytes, &shares, &base, &owned))) return st;
+    conv_job j = {
+        d, &g, out, NULL, NULL, x, w, b, NULL, base, round64(col_floats(&g) * sizeof(float)), 0};
+    conv_run(shares, conv_forward_share, &j);
     sc_free(owned);
     return SC_OK;
+}
+
+static void conv_backward_share(void *arg, int t, int nt) {
+    const conv_job *j = arg;
+    const sc_conv2d_desc *d = j->d;
+    const conv_geom *g = j->g;
+    float *col = job_col(j, t);
+    float *dw = j->dw;
+    if (dw && t > 0) { /* share t > 0 sums into its own partial, added later */
+        dw = (float *)(j->base + (size_t)nt * j->colb + (size_t)(t - 1) * j->dwb);
+        memset(dw, 0, (size_t)d->OC * g->K * sizeof(float));
+    }
+    const size_t in_img = (size_t)d->C * d->H * d->W, out_img = (size_t)d->OC * g->OHW;
+    const size_t in_grp = (size_t)g->Cg * d->H * d->W, out_grp = (size_t)g->OCg * g->OHW;
+    int n0, n1;
+    sc_par_share(d->N, 1, t, nt, &n0, &n1);
+    for (int n = n0; n < n1; n++) {
+        for (int gi = 0; gi < d->groups; gi++) {
+            const float *dog = j->dout + n * out_img + gi * out_grp;
+            const size_t woff = (size_t)gi * g->OCg * g->K;
+            if (dw) {
+                const float *xg = j->x + n * in_img + gi * in_grp;
+                const float *B = xg;
+                if (!g->direct) {
+                    im2col(xg, d, g, col);
+                    B = col;
+                }
+                /* dW_g (OCg, K) += dout_g (OCg, OHW) @ col^T (OHW, K) */
+                sc_sgemm(SC_NO_TRANS, SC_TRANS, g->OCg, g->K, g->OHW, 1.0f, dog, g->OHW, B, g->OHW,
+                         1.0f, dw + woff, g->K);
+            }
+            if (j->dx) {
+                float *dxg = j->dx + n * in_img + gi * in_grp;
+                /* col (K, OHW) = W_g^T (K, OCg) @ dout_g (OCg, OHW) */
+                if (g->direct) {
+                    sc_sgemm(SC_TRANS, SC_NO_TRANS, g->K, g->OHW, g->OCg, 1.0f, j->w + woff, g->K,
+                             dog, g->OHW, 1.0f, dxg, g->OHW);
+                } else {
+                    sc_sgemm(SC_TRANS, SC_NO_TRANS, g->K, g->OHW, g->OCg, 1.0f, j->w + woff, g->K,
+                             dog, g->OHW, 0.0f, col, g->OHW);
+                    col2im_add(col, d, g, dxg);
+                }
+            }
+        }
+    }
 }
 
 sc_status sc_conv2d_backward(const sc_conv2d_desc *d, float *dx, float *dw, float *db,
@@ -223,12 +342,13 @@ sc_status sc_conv2d_backward(const sc_conv2d_desc *d, float *dx, float *dw, floa
     conv_geom g = {0};
     sc_status st = conv_check(fn, d, &g);
     if (st) return st;
-    size_t need = (g.direct || (!dx && !dw)) ? 0 : (size_t)g.K * g.OHW * sizeof(float);
-    float *col;
-    void *owned;
-    if ((st = take_workspace(fn, need, workspace, ws_bytes, &col, &owned))) return st;
-    const size_t in_img = (size_t)d->C * d->H * d->W, out_img = (size_t)d->OC * g.OHW;
-    const size_t in_grp = (size_t)g.Cg * d->H * d->W, out_grp = (size_t)g.OCg * g.OHW;
+    int shares = 1;
+    char *base = NULL;
+    void *owned = NULL;
+    if ((dx || dw) &&
+        (st = take_workspace(fn, d, &g, dw != NULL, workspace, ws_bytes, &shares, &base, &owned)))
+        return st;
+    const size_t out_img = (size_t)d->OC * g.OHW;
     if (db) {
         for (int oc = 0; oc < d->OC; oc++) {
             double s = 0;
@@ -239,33 +359,24 @@ sc_status sc_conv2d_backward(const sc_conv2d_desc *d, float *dx, float *dw, floa
             db[oc] += (float)s;
         }
     }
-    for (int n = 0; n < d->N; n++) {
-        for (int gi = 0; gi < d->groups; gi++) {
-            const float *dog = dout + n * out_img + gi * out_grp;
-            const size_t woff = (size_t)gi * g.OCg * g.K;
-            if (dw) {
-                const float *xg = x + n * in_img + gi * in_grp;
-                const float *B = xg;
-                if (!g.direct) {
-                    im2col(xg, d, &g, col);
-                    B = col;
-                }
-                /* dW_g (OCg, K) += dout_g (OCg, OHW) @ col^T (OHW, K) */
-                sc_sgemm(SC_NO_TRANS, SC_TRANS, g.OCg, g.K, g.OHW, 1.0f, dog, g.OHW, B, g.OHW, 1.0f,
-                         dw + woff, g.K);
-            }
-            if (dx) {
-                float *dxg = dx + n * in_img + gi * in_grp;
-                /* col (K, OHW) = W_g^T (K, OCg) @ dout_g (OCg, OHW) */
-                if (g.direct) {
-                    sc_sgemm(SC_TRANS, SC_NO_TRANS, g.K, g.OHW, g.OCg, 1.0f, w + woff, g.K, dog,
-                             g.OHW, 1.0f, dxg, g.OHW);
-                } else {
-                    sc_sgemm(SC_TRANS, SC_NO_TRANS, g.K, g.OHW, g.OCg, 1.0f, w + woff, g.K, dog,
-                             g.OHW, 0.0f, col, g.OHW);
-                    col2im_add(col, d, &g, dxg);
-                }
-            }
+    if (dx || dw) {
+        const size_t nw = (size_t)d->OC * g.K;
+        conv_job j = {d,
+                      &g,
+                      NULL,
+                      dx,
+                      dw,
+                      x,
+                      w,
+                      NULL,
+                      dout,
+                      base,
+                      round64(col_floats(&g) * sizeof(float)),
+                      round64(nw * sizeof(float))};
+        conv_run(shares, conv_backward_share, &j);
+        for (int t = 1; dw && t < shares; t++) { /* fixed order: deterministic */
+            const float *p = (const float *)(base + (size_t)shares * j.colb + (t - 1) * j.dwb);
+            for (size_t i = 0; i < nw; i++) dw[i] += p[i];
         }
     }
     sc_free(owned);

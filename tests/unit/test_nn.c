@@ -102,33 +102,57 @@ static void test_conv2d_gradcheck(void **state) {
 
 static void test_conv2d_deterministic_and_workspace(void **state) {
     (void)state;
-    sc_conv2d_desc d = sc_conv2d_make(2, 16, 40, 40, 16, 3, 3, 1, 1, 1, 1);
-    size_t nx = 2 * 16 * 1600, nw = 16 * 16 * 9, ny = nx;
+    const int prev_threads = sc_get_num_threads();
+    sc_conv2d_desc d = sc_conv2d_make(3, 16, 40, 40, 16, 3, 3, 1, 1, 1, 1);
+    size_t nx = 3 * 16 * 1600, nw = 16 * 16 * 9, ny = nx;
+    const size_t col = (size_t)16 * 9 * 1600 * 4; /* one share's column buffer */
     float *x = rnd(nx, -1, 1, 5), *w = rnd(nw, -1, 1, 6), *y1 = sc_test_zeros(ny),
           *y2 = sc_test_zeros(ny);
     size_t fws, bws;
+    /* Two threads: the images are split in two shares, each with its own
+     * column buffer; the backward's second share adds a dW partial. */
+    SC_TEST_OK(sc_set_num_threads(2));
     SC_TEST_OK(sc_conv2d_workspace_bytes(&d, &fws, &bws));
-    assert_int_equal(fws, (size_t)16 * 9 * 1600 * 4);
-    void *ws = sc_malloc(fws);
+    assert_int_equal(fws, 2 * col);
+    assert_int_equal(bws, 2 * col + nw * 4);
+    void *ws = sc_malloc(bws);
     SC_TEST_OK(sc_conv2d_forward(&d, y1, x, w, NULL, ws, fws));
     SC_TEST_OK(sc_conv2d_forward(&d, y2, x, w, NULL, ws, fws));
     assert_memory_equal(y1, y2, ny * sizeof(float));
-    float *dx1 = sc_test_zeros(nx), *dx2 = sc_test_zeros(nx);
-    SC_TEST_OK(sc_conv2d_backward(&d, dx1, NULL, NULL, y1, NULL, w, ws, bws));
-    SC_TEST_OK(sc_conv2d_backward(&d, dx2, NULL, NULL, y1, NULL, w, ws, bws));
+    float *dx1 = sc_test_zeros(nx), *dx2 = sc_test_zeros(nx), *dw1 = sc_test_zeros(nw),
+          *dw2 = sc_test_zeros(nw);
+    SC_TEST_OK(sc_conv2d_backward(&d, dx1, dw1, NULL, y1, x, w, ws, bws));
+    SC_TEST_OK(sc_conv2d_backward(&d, dx2, dw2, NULL, y1, x, w, ws, bws));
     assert_memory_equal(dx1, dx2, nx * sizeof(float));
+    assert_memory_equal(dw1, dw2, nw * sizeof(float));
+    /* One thread (or a workspace sized for one share) gives the same sums up
+     * to rounding: only the order in which the images' dW add up differs. */
+    float *y3 = sc_test_zeros(ny), *dx3 = sc_test_zeros(nx), *dw3 = sc_test_zeros(nw);
+    SC_TEST_OK(sc_conv2d_forward(&d, y3, x, w, NULL, ws, col));
+    SC_TEST_OK(sc_conv2d_backward(&d, dx3, dw3, NULL, y1, x, w, ws, col));
+    for (size_t i = 0; i < ny; i++) assert_true(fabsf(y3[i] - y1[i]) <= 1e-5f);
+    for (size_t i = 0; i < nx; i++) assert_true(fabsf(dx3[i] - dx1[i]) <= 1e-4f);
+    for (size_t i = 0; i < nw; i++)
+        assert_true(fabsf(dw3[i] - dw1[i]) <= 1e-4f * fabsf(dw1[i]) + 1e-3f);
+    SC_TEST_OK(sc_set_num_threads(1));
+    SC_TEST_OK(sc_conv2d_workspace_bytes(&d, &fws, &bws));
+    assert_int_equal(fws, col);
+    assert_int_equal(bws, col);
     /* Too small a workspace is refused before anything is written. */
     memset(y2, 0, ny * sizeof(float));
-    assert_int_equal(sc_conv2d_forward(&d, y2, x, w, NULL, ws, fws - 1), SC_ERR_INVALID_ARG);
+    assert_int_equal(sc_conv2d_forward(&d, y2, x, w, NULL, ws, col - 1), SC_ERR_INVALID_ARG);
     assert_non_null(strstr(sc_last_error(), "workspace"));
     for (size_t i = 0; i < ny; i++) assert_true(y2[i] == 0.0f);
-    /* 1x1 stride-1 convs need none. */
+    /* 1x1 stride-1 convs need no column buffer; the backward's dW partials
+     * are taken from the heap when no workspace is given. */
     sc_conv2d_desc d1 = sc_conv2d_make(1, 8, 5, 5, 4, 1, 1, 1, 0, 1, 1);
     SC_TEST_OK(sc_conv2d_workspace_bytes(&d1, &fws, &bws));
     assert_int_equal(fws, 0);
     assert_int_equal(bws, 0);
+    SC_TEST_OK(sc_set_num_threads(prev_threads));
     sc_free(ws);
-    free(x), free(w), free(y1), free(y2), free(dx1), free(dx2);
+    free(x), free(w), free(y1), free(y2), free(y3), free(dx1), free(dx2), free(dx3);
+    free(dw1), free(dw2), free(dw3);
 }
 
 /* ---- batchnorm ---- */
