@@ -1,6 +1,9 @@
 /* Memory, whole-file reads, atomic writes, thread count. */
 #define _GNU_SOURCE
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -219,6 +222,13 @@ sc_status sc_find_asset(const char *relpath, char *out, size_t cap) {
 }
 
 void sc_process_setup(char **argv) {
+#ifdef __GLIBC__
+    /* Kernels take scratch of a few MB per call (attention backward, conv
+     * workspaces): keep such blocks on the heap and the heap's pages mapped,
+     * instead of an mmap, page faults and munmap on every call */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
     const char *no = getenv("SACCADE_NO_REEXEC");
     if (!argv || getenv("OMP_WAIT_POLICY") || (no && *no && strcmp(no, "0") != 0)) return;
     if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;

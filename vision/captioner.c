@@ -326,6 +326,7 @@ void sc_captioner_free(sc_captioner *m) {
     sc_free(m->weights);
     sc_free(m->grads);
     sc_arena_free(m->arena);
+    sc_arena_free(m->loss_arena);
     sc_cap_encoder_free(m->enc);
     sc_safetensors_free(m->st);
     sc_free(m);

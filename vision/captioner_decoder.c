@@ -138,6 +138,7 @@ typedef struct loss_bufs {
     int32_t *targets, *ids;
     /* backward */
     float *dh, *dc, *dhp, *dcp, *dhd, *dx, *demb, *dawe, *dgate, *dalpha, *dproj, *dmean;
+    float *dctx; /* ctx2out: d logits / d gated context, all steps (T, B, E) */
 } loss_bufs;
 
 static float *af(sc_arena *a, size_t n, int *fail) {
@@ -186,7 +187,8 @@ static int alloc_loss_bufs(sc_arena *a, const sc_captioner *m, int B, int T, int
         L->dc = af(a, Bz * H, &fail);
         L->dhp = af(a, Bz * H, &fail);
         L->dcp = af(a, Bz * H, &fail);
-        L->dhd = af(a, Bz * H, &fail);
+        L->dhd = af(a, Tz * Bz * H, &fail);
+        L->dctx = m->cfg.ctx2out ? af(a, Tz * Bz * E, &fail) : NULL;
         L->dx = af(a, Bz * X, &fail);
         L->demb = af(a, Bz * M, &fail);
         L->dawe = af(a, Bz * E, &fail);
@@ -259,11 +261,11 @@ static sc_status loss_forward(sc_captioner *m, const float *features, const sc_c
         if ((st = sc_dropout_forward(hn, Bz * H, cf->dropout, drop, rng,
                                      drop ? L->mask + (size_t)t * Bz * H : NULL, hd)))
             return st;
-        if ((st = sc_linear_forward(L->logits + (size_t)t * Bz * V, hd, m->w[CW_FC_W],
-                                    m->w[CW_FC_B], B, H, V)))
-            return st;
-        if (cf->ctx2out) sc_cap_ctx_logits(m, B, x, L->logits + (size_t)t * Bz * V);
     }
+    /* the output layer for all steps at once: one product instead of T small ones */
+    if ((st = sc_linear_forward(L->logits, L->hd, m->w[CW_FC_W], m->w[CW_FC_B], T * B, H, V)))
+        return st;
+    if (cf->ctx2out) sc_cap_ctx_logits(m, T * B, L->xs, L->logits);
     float ce = 0;
     sc_ce_opts co = SC_CE_OPTS_DEFAULT;
     if (L->dlogits) memset(L->dlogits, 0, (size_t)T * Bz * V * sizeof(float));
@@ -324,17 +326,24 @@ static sc_status loss_backward(sc_captioner *m, const float *features, const sc_
     memset(L->dc, 0, Bz * H * sizeof(float));
     memset(L->dproj, 0, Bz * P * cf->attention_dim * sizeof(float));
     double pscale = 2.0 * o->alpha_c / ((double)B * P);
+    /* the output layer (and ctx2out) for all steps at once, as in the forward */
+    const size_t TB = (size_t)T * Bz;
+    memset(L->dhd, 0, TB * H * sizeof(float));
+    if ((st = sc_linear_backward(L->dhd, m->g[CW_FC_W], m->g[CW_FC_B], L->dlogits, L->hd,
+                                 m->w[CW_FC_W], T * B, H, V)))
+        return st;
+    if (cf->ctx2out) { /* logits += z fc_ctx^T: to fc_ctx's gradient and to z's */
+        sc_sgemm(SC_TRANS, SC_NO_TRANS, V, E, T * B, 1.0f, L->dlogits, V, L->xs + M, X, 1.0f,
+                 m->g[CW_FCC_W], E);
+        sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, T * B, E, V, 1.0f, L->dlogits, V, m->w[CW_FCC_W], E,
+                 0.0f, L->dctx, E);
+    }
     for (int t = T - 1; t >= 0; t--) {
         const float *h = L->hs + (size_t)t * Bz * H, *c = L->cs + (size_t)t * Bz * H;
         const float *x = L->xs + (size_t)t * Bz * X, *awe = L->awe + (size_t)t * Bz * E;
         const float *gate = L->gate + (size_t)t * Bz * (G ? G : 1);
-        memset(L->dhd, 0, Bz * H * sizeof(float));
-        if ((st = sc_linear_backward(L->dhd, m->g[CW_FC_W], m->g[CW_FC_B],
-                                     L->dlogits + (size_t)t * Bz * V, L->hd + (size_t)t * Bz * H,
-                                     m->w[CW_FC_W], B, H, V)))
-            return st;
-        if ((st = sc_dropout_backward(L->dhd, drop ? L->mask + (size_t)t * Bz * H : NULL, Bz * H,
-                                      L->dh)))
+        if ((st = sc_dropout_backward(L->dhd + (size_t)t * Bz * H,
+                                      drop ? L->mask + (size_t)t * Bz * H : NULL, Bz * H, L->dh)))
             return st;
         memset(L->dx, 0, Bz * X * sizeof(float));
         memset(L->dhp, 0, Bz * H * sizeof(float));
@@ -344,13 +353,12 @@ static sc_status loss_backward(sc_captioner *m, const float *features, const sc_
                                         L->dc, L->dx, L->dhp, L->dcp, m->g[CW_W_IH], m->g[CW_W_HH],
                                         m->g[CW_B_IH], m->g[CW_B_HH])))
             return st;
-        if (cf->ctx2out) { /* logits += z fc_ctx^T: to fc_ctx's gradient and to z's (dx[:, M:]) */
-            const float *dl = L->dlogits + (size_t)t * Bz * V;
-            sc_sgemm(SC_TRANS, SC_NO_TRANS, V, E, B, 1.0f, dl, V, x + M, X, 1.0f, m->g[CW_FCC_W],
-                     E);
-            sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, B, E, V, 1.0f, dl, V, m->w[CW_FCC_W], E, 1.0f,
-                     L->dx + M, X);
-        }
+        if (cf->ctx2out) /* z's share of the ctx2out gradient (dx[:, M:]) */
+            for (int b = 0; b < B; b++) {
+                const float *dz = L->dctx + ((size_t)t * Bz + b) * E;
+                float *dxr = L->dx + (size_t)b * X + M;
+                for (int e = 0; e < E; e++) dxr[e] += dz[e];
+            }
         for (int b = 0; b < B; b++) {
             L->ids[b] = bt->captions[(size_t)b * bt->L + t];
             memcpy(L->demb + (size_t)b * M, L->dx + (size_t)b * X, (size_t)M * sizeof(float));
@@ -476,16 +484,19 @@ sc_status sc_captioner_loss(sc_captioner *m, const float *features, const sc_cap
     size_t need = sc_arena_peak(plan);
     sc_arena_free(plan);
     if (fail) return sc_set_error(SC_ERR_LIMIT, "sc_captioner_loss: batch too large");
-    sc_arena *a = sc_arena_create(need);
-    if (!a) return SC_ERR_NOMEM;
-    memset(&L, 0, sizeof L);
-    if (alloc_loss_bufs(a, m, bt->B, T, o->train && m->cfg.dropout > 0.0f, o->backward, sup, &L)) {
-        sc_arena_free(a);
-        return sc_set_error(SC_ERR_INTERNAL, "sc_captioner_loss: arena plan mismatch");
+    if (!m->loss_arena || sc_arena_capacity(m->loss_arena) < need) {
+        sc_arena_free(m->loss_arena);
+        m->loss_arena = sc_arena_create(need);
+        if (!m->loss_arena) return SC_ERR_NOMEM;
     }
+    sc_arena *a = m->loss_arena;
+    sc_arena_reset(a, 0);
+    memset(&L, 0, sizeof L);
+    if (alloc_loss_bufs(a, m, bt->B, T, o->train && m->cfg.dropout > 0.0f, o->backward, sup, &L))
+        return sc_set_error(SC_ERR_INTERNAL, "sc_captioner_loss: arena plan mismatch");
     sc_status st = loss_forward(m, features, bt, T, o, rng, &L, out);
     if (!st && o->backward) st = loss_backward(m, features, bt, T, o, &L, dfeatures);
-    sc_arena_free(a);
+    sc_arena_reset(a, 0);
     if (st) memset(out, 0, sizeof *out);
     return st;
 }

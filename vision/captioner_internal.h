@@ -54,6 +54,10 @@ struct sc_captioner {
     /* inference arena, planned for (plan_k, plan_len) */
     sc_arena *arena;
     int plan_k, plan_len;
+    /* training loss buffers, kept between calls (reset, grown when a batch
+     * needs more): a fresh ~40 MB arena per step cost ~5% of the step in
+     * page faults */
+    sc_arena *loss_arena;
     /* image encoder (NULL for the features encoder) */
     struct sc_encoder_impl *enc;
 };

@@ -52,7 +52,9 @@ sc_status sc_find_asset(const char *relpath, char *out, size_t cap);
  * is loaded, so if the variable is unset this sets it to PASSIVE and
  * re-executes the program (/proc/self/exe, same argv) once. A value the user
  * set is respected; SACCADE_NO_REEXEC=1 turns this off. Returns only if no
- * re-exec happened (or it failed, which is harmless). */
+ * re-exec happened (or it failed, which is harmless). With glibc it also
+ * keeps blocks under 32 MB on the heap and up to 256 MB of freed heap mapped
+ * (mallopt), so that the kernels' per-call scratch does not page-fault. */
 void sc_process_setup(char **argv);
 
 /* Threads used by saccade's own loops and by OpenBLAS. n <= 0 means all

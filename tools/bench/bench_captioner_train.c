@@ -38,6 +38,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: bench_captioner_train THREADS [STEPS]\n");
         return 2;
     }
+    sc_process_setup(argv); /* as the CLI: passive OpenMP waits, heap kept mapped */
     CHECK(sc_set_num_threads(threads));
     CHECK(sc_blas_init());
     const int B = 32, S = 96, V = 48, L = 17;
