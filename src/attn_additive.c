@@ -153,13 +153,19 @@ sc_status sc_addatt_step_backward(const sc_addatt_desc *d, const float *features
                             fn);
     const int B = d->B, P = d->P, E = d->E, H = d->H, A = d->A;
     const float *u = cache, *al = cache + (size_t)B * P * A;
-    float *dz = sc_malloc((size_t)B * P * A * sizeof(float));
+    /* Scratch is per batch row only: dz (B, P, A) is never stored. Each row's
+     * pass over its P cells adds dz to dproj and sums ddec = sum_p dz and
+     * dW_full's share sum_p de u at once (one read of u, one of dproj); the
+     * rows' sums are added in row order afterwards (deterministic). */
     float *de = sc_malloc((size_t)B * P * sizeof(float));
-    if (!dz || !de) {
-        sc_free(dz), sc_free(de);
+    float *ddec = sc_malloc((size_t)B * A * sizeof(float));
+    float *dwf = sc_malloc((size_t)B * A * sizeof(float));
+    if (!de || !ddec || !dwf) {
+        sc_free(de), sc_free(ddec), sc_free(dwf);
         return sc_set_error(SC_ERR_NOMEM, "%s: no memory for scratch", fn);
     }
     const float *fw = w->full_att_weight;
+    const int relu = d->act == SC_ADDATT_RELU;
 #pragma omp parallel for schedule(static) if ((size_t)B * P * A > 32768)
     for (int b = 0; b < B; b++) {
         const float *ab = al + (size_t)b * P, *fbp = features + (size_t)b * P * E;
@@ -184,57 +190,54 @@ sc_status sc_addatt_step_backward(const sc_addatt_desc *d, const float *features
         }
         /* softmax backward: de = alpha (dalpha - sum dalpha alpha) */
         for (int p = 0; p < P; p++) deb[p] = (float)(ab[p] * (deb[p] - dot));
-        /* dz = de * w_full * act'(u) */
+        /* dz = de * w_full * act'(u), consumed in place */
+        float *dd = ddec + (size_t)b * A, *wf = dwf + (size_t)b * A;
+        memset(dd, 0, (size_t)A * sizeof(float));
+        memset(wf, 0, (size_t)A * sizeof(float));
         for (int p = 0; p < P; p++) {
             const float *ur = u + ((size_t)b * P + p) * A;
-            float *dzr = dz + ((size_t)b * P + p) * A;
-            for (int a = 0; a < A; a++) {
-                float y = ur[a];
-                float dact = d->act == SC_ADDATT_RELU ? (y > 0 ? 1.0f : 0.0f) : 1.0f - y * y;
-                dzr[a] = deb[p] * fw[a] * dact;
+            const float dep = deb[p];
+            float *dpr = dproj ? dproj + ((size_t)b * P + p) * A : NULL;
+            if (dpr) {
+#pragma omp simd
+                for (int a = 0; a < A; a++) {
+                    const float y = ur[a];
+                    const float dz = dep * fw[a] * (relu ? (y > 0.0f ? 1.0f : 0.0f) : 1.0f - y * y);
+                    dpr[a] += dz;
+                    dd[a] += dz;
+                    wf[a] += dep * y;
+                }
+            } else {
+#pragma omp simd
+                for (int a = 0; a < A; a++) {
+                    const float y = ur[a];
+                    dd[a] += dep * fw[a] * (relu ? (y > 0.0f ? 1.0f : 0.0f) : 1.0f - y * y);
+                    wf[a] += dep * y;
+                }
             }
         }
     }
-    if (g && g->full_att_weight) /* dW_full (1, A) += de^T u over all B*P rows */
-        sc_sgemv(SC_TRANS, B * P, A, 1.0f, u, A, de, 1.0f, g->full_att_weight);
+    if (g && g->full_att_weight) /* dW_full (1, A) += sum over rows of de^T u */
+        for (int b = 0; b < B; b++)
+            for (int a = 0; a < A; a++) g->full_att_weight[a] += dwf[(size_t)b * A + a];
     if (g && g->full_att_bias) {
         double s = 0;
         for (size_t i = 0; i < (size_t)B * P; i++) s += de[i];
         g->full_att_bias[0] += (float)s;
     }
-    if (dproj) {
-        size_t n = (size_t)B * P * A;
-#pragma omp parallel for schedule(static) if (n > 65536)
-        for (size_t i = 0; i < n; i++) dproj[i] += dz[i];
-    }
-    if (dhidden || (g && (g->decoder_att_weight || g->decoder_att_bias))) {
-        /* ddec (B, A) = sum_p dz; reuse de's space is too small: sum into dz's
-         * first row of each batch block (dz no longer needed after this). */
-#pragma omp parallel for schedule(static) if ((size_t)B * P * A > 32768)
-        for (int b = 0; b < B; b++) {
-            float *z0 = dz + (size_t)b * P * A;
-            for (int a = 0; a < A; a++) {
-                double s = 0;
-                for (int p = 0; p < P; p++) s += z0[(size_t)p * A + a];
-                z0[a] = (float)s;
-            }
+    if (dhidden)
+        sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, B, H, A, 1.0f, ddec, A, w->decoder_att_weight, H, 1.0f,
+                 dhidden, H);
+    if (g && g->decoder_att_weight)
+        sc_sgemm(SC_TRANS, SC_NO_TRANS, A, H, B, 1.0f, ddec, A, hidden, H, 1.0f,
+                 g->decoder_att_weight, H);
+    if (g && g->decoder_att_bias)
+        for (int a = 0; a < A; a++) {
+            double s = 0;
+            for (int b = 0; b < B; b++) s += ddec[(size_t)b * A + a];
+            g->decoder_att_bias[a] += (float)s;
         }
-        /* the B rows of ddec sit with stride P*A */
-        int ld = P * A;
-        if (dhidden)
-            sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, B, H, A, 1.0f, dz, ld, w->decoder_att_weight, H,
-                     1.0f, dhidden, H);
-        if (g && g->decoder_att_weight)
-            sc_sgemm(SC_TRANS, SC_NO_TRANS, A, H, B, 1.0f, dz, ld, hidden, H, 1.0f,
-                     g->decoder_att_weight, H);
-        if (g && g->decoder_att_bias)
-            for (int a = 0; a < A; a++) {
-                double s = 0;
-                for (int b = 0; b < B; b++) s += dz[(size_t)b * ld + a];
-                g->decoder_att_bias[a] += (float)s;
-            }
-    }
-    sc_free(dz), sc_free(de);
+    sc_free(de), sc_free(ddec), sc_free(dwf);
     return SC_OK;
 }
 
