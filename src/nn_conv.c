@@ -293,10 +293,8 @@ static void conv_backward_share(void *arg, int t, int nt) {
     const conv_geom *g = j->g;
     float *col = job_col(j, t);
     float *dw = j->dw;
-    if (dw && t > 0) { /* share t > 0 sums into its own partial, added later */
+    if (dw && t > 0) /* share t > 0 sums into its own partial, added later */
         dw = (float *)(j->base + (size_t)nt * j->colb + (size_t)(t - 1) * j->dwb);
-        memset(dw, 0, (size_t)d->OC * g->K * sizeof(float));
-    }
     const size_t in_img = (size_t)d->C * d->H * d->W, out_img = (size_t)d->OC * g->OHW;
     const size_t in_grp = (size_t)g->Cg * d->H * d->W, out_grp = (size_t)g->OCg * g->OHW;
     int n0, n1;
@@ -373,6 +371,10 @@ sc_status sc_conv2d_backward(const sc_conv2d_desc *d, float *dx, float *dw, floa
                       base,
                       round64(col_floats(&g) * sizeof(float)),
                       round64(nw * sizeof(float))};
+        /* zeroed here, not by the shares: when the pool is busy sc_par_run
+         * runs one share (nt 1) and the partials must then add nothing */
+        if (dw && shares > 1)
+            memset(base + (size_t)shares * j.colb, 0, (size_t)(shares - 1) * j.dwb);
         conv_run(shares, conv_backward_share, &j);
         for (int t = 1; dw && t < shares; t++) { /* fixed order: deterministic */
             const float *p = (const float *)(base + (size_t)shares * j.colb + (t - 1) * j.dwb);

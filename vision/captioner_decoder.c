@@ -496,7 +496,6 @@ sc_status sc_captioner_loss(sc_captioner *m, const float *features, const sc_cap
         return sc_set_error(SC_ERR_INTERNAL, "sc_captioner_loss: arena plan mismatch");
     sc_status st = loss_forward(m, features, bt, T, o, rng, &L, out);
     if (!st && o->backward) st = loss_backward(m, features, bt, T, o, &L, dfeatures);
-    sc_arena_reset(a, 0);
     if (st) memset(out, 0, sizeof *out);
     return st;
 }

@@ -3,7 +3,9 @@
  * boundaries, a job calling sc_par_run runs the inner job in the caller, two
  * host threads using the pool at once both get every item done, and the
  * pool keeps working over many short jobs (the ResNet forward's pattern);
- * OpenBLAS's thread count through nested serial sections. */
+ * OpenBLAS's thread count through nested serial sections; a conv backward
+ * run inside a pool job (its shares then run in the caller as one). */
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include "sc_test.h"
 #include "sc_internal.h"
 #include "saccade/sc_blas.h"
+#include "saccade/sc_nn.h"
 
 #define N_ITEMS 1000
 
@@ -156,11 +159,61 @@ static void test_blas_serial_sections(void **state) {
     SC_TEST_OK(sc_set_num_threads(0));
 }
 
+/* sc_conv2d_backward splits images between 2 shares; called from inside a
+ * pool job it gets one share (nt 1), and the unused dW partial in its
+ * workspace (filled with garbage here) must add nothing. */
+typedef struct conv_in_job {
+    sc_conv2d_desc d;
+    const float *x, *w, *dout;
+    float *dx, *dw;
+    void *ws;
+    size_t ws_bytes;
+    sc_status st;
+} conv_in_job;
+
+static void conv_job(void *arg, int tid, int nt) {
+    (void)nt;
+    conv_in_job *c = arg;
+    if (tid == 0)
+        c->st =
+            sc_conv2d_backward(&c->d, c->dx, c->dw, NULL, c->dout, c->x, c->w, c->ws, c->ws_bytes);
+}
+
+static void test_conv_backward_in_job(void **state) {
+    (void)state;
+    SC_TEST_OK(sc_set_num_threads(2));
+    conv_in_job c;
+    memset(&c, 0, sizeof c);
+    c.d = sc_conv2d_make(4, 3, 9, 8, 5, 3, 3, 1, 1, 1, 1);
+    const size_t nx = 4 * 3 * 72, nw = 5 * 3 * 9, ny = 4 * 5 * 72;
+    float *x = malloc(nx * sizeof(float)), *w = malloc(nw * sizeof(float)),
+          *dy = malloc(ny * sizeof(float));
+    for (size_t i = 0; i < nx; i++) x[i] = (float)((i * 37) % 17) / 17.0f - 0.5f;
+    for (size_t i = 0; i < nw; i++) w[i] = (float)((i * 11) % 13) / 13.0f - 0.5f;
+    for (size_t i = 0; i < ny; i++) dy[i] = (float)((i * 7) % 19) / 19.0f - 0.5f;
+    size_t bws;
+    SC_TEST_OK(sc_conv2d_workspace_bytes(&c.d, NULL, &bws));
+    float *ws = malloc(bws);
+    float *dx1 = calloc(nx, sizeof(float)), *dw1 = calloc(nw, sizeof(float));
+    float *dx2 = calloc(nx, sizeof(float)), *dw2 = calloc(nw, sizeof(float));
+    for (size_t i = 0; i < bws / sizeof(float); i++) ws[i] = 1e6f;
+    SC_TEST_OK(sc_conv2d_backward(&c.d, dx1, dw1, NULL, dy, x, w, ws, bws)); /* 2 shares */
+    for (size_t i = 0; i < bws / sizeof(float); i++) ws[i] = 1e6f;
+    c.x = x, c.w = w, c.dout = dy, c.dx = dx2, c.dw = dw2, c.ws = ws, c.ws_bytes = bws;
+    c.st = SC_ERR_INTERNAL;
+    sc_par_run(2, conv_job, &c); /* the pool is busy: the conv's shares run as one */
+    SC_TEST_OK(c.st);
+    for (size_t i = 0; i < nx; i++) assert_true(fabsf(dx1[i] - dx2[i]) <= 1e-5f);
+    for (size_t i = 0; i < nw; i++) assert_true(fabsf(dw1[i] - dw2[i]) <= 1e-4f);
+    free(x), free(w), free(dy), free(ws), free(dx1), free(dw1), free(dx2), free(dw2);
+    SC_TEST_OK(sc_set_num_threads(0));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_tid_once),       cmocka_unit_test(test_shares),
         cmocka_unit_test(test_nested_runs_inline),   cmocka_unit_test(test_two_callers),
-        cmocka_unit_test(test_blas_serial_sections),
+        cmocka_unit_test(test_blas_serial_sections), cmocka_unit_test(test_conv_backward_in_job),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
