@@ -11,7 +11,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <cJSON.h>
+#include <cjson/cJSON.h>
 #include "sc_internal.h"
 #include "saccade/sc_optim.h"
 #include "saccade/sc_safetensors.h"

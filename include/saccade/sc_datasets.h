@@ -45,7 +45,7 @@ void sc_fashion_mnist_free(sc_fashion_mnist *d);
  * "Sneaker", "Bag", "Ankle boot"; NULL outside 0..9. */
 const char *sc_fashion_mnist_class_name(int label);
 
-/* ---- Distorted Fashion-MNIST (vision/fashion_distort.c) -------------------
+/* ---- Distorted Fashion-MNIST (vision/data/fashion_distort.c) -------------------
  * Scenes generated on the fly from (seed, index), so any example can be
  * reproduced without storing it. Example i of a split uses item i mod n of
  * the source set given (pass the train split for training scenes and the test

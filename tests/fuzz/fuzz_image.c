@@ -10,7 +10,7 @@
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_POSIX_C_SOURCE=200809L \
  *     -DSC_OPENBLAS_LIBDIR='""' -DSC_SOURCE_ASSETS='""' -DSC_INSTALL_ASSETS='""' \
  *     -Iinclude -Isrc -Ivision -I/usr/include/stb $(pkg-config --cflags openblas) -fopenmp \
- *     tests/fuzz/fuzz_image.c vision/*.c src/*.c stb_impl.c \
+ *     tests/fuzz/fuzz_image.c $(find vision src -name '*.c') stb_impl.c \
  *     -lstb -lz -lfftw3f -lcjson -lm -ldl -lpthread -o fuzz_image
  *   OMP_NUM_THREADS=1 ./fuzz_image -max_len=8192 corpus-dir tests/fuzz/corpus/image */
 #include <stddef.h>

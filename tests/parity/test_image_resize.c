@@ -3,7 +3,7 @@
  * uses on PIL images) and torch.nn.functional.interpolate (bilinear / bicubic,
  * antialias on and off), on real photos (tools/ref/ref_resize.py). Prints the
  * whole table (max and mean absolute error in [0, 255] units) and asserts the
- * bounds documented at the top of vision/image_ops.c. */
+ * bounds documented at the top of vision/image/image_ops.c. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,7 +77,7 @@ static void test_resize_parity_table(void **state) {
         }
     }
     fflush(stdout);
-    /* Bounds documented in vision/image_ops.c (mean abs error, 0..255). */
+    /* Bounds documented in vision/image/image_ops.c (mean abs error, 0..255). */
     enum { TRI = SC_FILTER_TRIANGLE, CR = SC_FILTER_CATMULLROM };
     const struct {
         int dir, filter, ref;

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <cJSON.h>
+#include <cjson/cJSON.h>
 #include "sc_test.h"
 #include "saccade/sc_caption_metrics.h"
 #include "saccade/sc_scenes.h"

@@ -1,5 +1,5 @@
 /* 3x3 stride-1 conv at ResNet-101's shapes (1x3x256x256 input, plus the
- * 512 input's layer3/4): im2col + sgemm (as vision/resnet.c does it) vs
+ * 512 input's layer3/4): im2col + sgemm (as vision/encoders/resnet.c does it) vs
  * Winograd F(2x2) and F(4x4) (src/winograd.c, transforms included), and the
  * sgemm alone of the equivalent GEMM shape (M = OC, N = H*W, K = 9 C).
  * Interleaved, best of REPS; GF/s are "effective" (direct conv's 2 M N K

@@ -42,7 +42,8 @@ typedef struct cli_opt {
     const char *what; /* CLI_STR: what the value is ("a file name") */
     int *count, max;  /* CLI_INTS */
 } cli_opt;
-/* Parse argv[1..argc-1] against opts[0..nopts-1]; other arguments are
+/* Parse argv[1..argc-1] against opts[0..nopts-1] ("--opt value" and
+ * "--opt=value" alike; "--" ends the options); other arguments are
  * positional, kept in pos[0..maxpos-1] (*npos of them; pos may be NULL when
  * the verb takes none). Returns CLI_OK, or CLI_USAGE after printing why. */
 int cli_parse_options(const char *verb, int argc, char **argv, const cli_opt *opts, size_t nopts,
@@ -54,42 +55,47 @@ char *cli_metrics_path(const char *model);
 int cli_is_help(const char *arg);
 /* Print a JSON string literal, escaped. */
 void cli_json_string(FILE *out, const char *s);
+/* Print item as one line of JSON (cJSON, unformatted) and free it; a NULL
+ * item (a failed allocation while building it) is reported. Returns CLI_OK or
+ * CLI_FAIL. Every --json output goes through here. */
+struct cJSON;
+int cli_json_emit(FILE *out, struct cJSON *item);
 
 /* Verbs. */
-int verb_info(int argc, char **argv);
-void verb_info_help(FILE *out);
-int verb_overlay(int argc, char **argv);
-void verb_overlay_help(FILE *out);
-int verb_data(int argc, char **argv);
-void verb_data_help(FILE *out);
-int verb_train(int argc, char **argv);
-void verb_train_help(FILE *out);
-int verb_eval(int argc, char **argv);
-void verb_eval_help(FILE *out);
-int verb_saliency(int argc, char **argv);
-void verb_saliency_help(FILE *out);
-int verb_caption(int argc, char **argv);
-void verb_caption_help(FILE *out);
+int cli_info_main(int argc, char **argv);
+void cli_info_help(FILE *out);
+int cli_overlay_main(int argc, char **argv);
+void cli_overlay_help(FILE *out);
+int cli_data_main(int argc, char **argv);
+void cli_data_help(FILE *out);
+int cli_train_main(int argc, char **argv);
+void cli_train_help(FILE *out);
+int cli_eval_main(int argc, char **argv);
+void cli_eval_help(FILE *out);
+int cli_saliency_main(int argc, char **argv);
+void cli_saliency_help(FILE *out);
+int cli_caption_main(int argc, char **argv);
+void cli_caption_help(FILE *out);
 /* "saccade train captioner ..." / "saccade eval captioner ..." (argv[0] is "captioner"). */
-int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv);
-void train_captioner_help(FILE *out);
-int eval_captioner_main(int argc, char **argv);
-void eval_captioner_help(FILE *out);
+int cli_train_captioner_main(int argc, char **argv, int full_argc, char **full_argv);
+void cli_train_captioner_help(FILE *out);
+int cli_eval_captioner_main(int argc, char **argv);
+void cli_eval_captioner_help(FILE *out);
 /* "saccade eval saliency ..." (argv[0] is "saliency"), in verb_eval_saliency.c. */
-int eval_saliency_main(int argc, char **argv);
-void eval_saliency_help(FILE *out);
-int verb_stn(int argc, char **argv);
-void verb_stn_help(FILE *out);
+int cli_eval_saliency_main(int argc, char **argv);
+void cli_eval_saliency_help(FILE *out);
+int cli_stn_main(int argc, char **argv);
+void cli_stn_help(FILE *out);
 /* 'saccade train stn' / 'saccade eval stn' (verb_stn.c); argv[0] is "stn". */
-int cli_train_stn(int argc, char **argv);
-void stn_train_help(FILE *out);
-int cli_eval_stn(int argc, char **argv);
-void stn_eval_help(FILE *out);
-int train_vqa_main(int argc, char **argv);
-void train_vqa_help(FILE *out);
-int eval_vqa_main(int argc, char **argv);
-void eval_vqa_help(FILE *out);
-int verb_vqa(int argc, char **argv);
-void verb_vqa_help(FILE *out);
+int cli_train_stn_main(int argc, char **argv);
+void cli_train_stn_help(FILE *out);
+int cli_eval_stn_main(int argc, char **argv);
+void cli_eval_stn_help(FILE *out);
+int cli_train_vqa_main(int argc, char **argv);
+void cli_train_vqa_help(FILE *out);
+int cli_eval_vqa_main(int argc, char **argv);
+void cli_eval_vqa_help(FILE *out);
+int cli_vqa_main(int argc, char **argv);
+void cli_vqa_help(FILE *out);
 
 #endif

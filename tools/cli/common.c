@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include <cjson/cJSON.h>
 
 int cli_fail(const char *what) {
     if (what)
@@ -108,29 +109,46 @@ static const char *opt_label(const char *names) {
 
 int cli_parse_options(const char *verb, int argc, char **argv, const cli_opt *opts, size_t nopts,
                       const char **pos, int maxpos, int *npos) {
-    int np = 0;
+    int np = 0, only_pos = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (!only_pos && !strcmp(a, "--")) { /* everything after "--" is positional */
+            only_pos = 1;
+            continue;
+        }
         const cli_opt *o = NULL;
-        for (size_t k = 0; k < nopts && !o; k++)
-            if (opt_matches(opts[k].name, a)) o = &opts[k];
+        /* "--opt=value": the name is matched without "=value". */
+        const char *eq = (!only_pos && a[0] == '-' && a[1] == '-') ? strchr(a, '=') : NULL;
+        char name[64];
+        const char *key = a;
+        if (eq) {
+            size_t n = (size_t)(eq - a);
+            if (n >= sizeof name) return cli_usage(verb, "unknown option '%s'", a);
+            memcpy(name, a, n);
+            name[n] = 0;
+            key = name;
+        }
+        for (size_t k = 0; k < nopts && !o && !only_pos; k++)
+            if (opt_matches(opts[k].name, key)) o = &opts[k];
         if (!o) {
-            if (a[0] == '-' && a[1] != 0) return cli_usage(verb, "unknown option '%s'", a);
+            if (!only_pos && a[0] == '-' && a[1] != 0)
+                return cli_usage(verb, "unknown option '%s'", key);
             if (!pos || np >= maxpos) return cli_usage(verb, "unexpected argument '%s'", a);
             pos[np++] = a;
             continue;
         }
         const char *label = opt_label(o->name);
         if (o->kind == CLI_FLAG) {
+            if (eq) return cli_usage(verb, "%s takes no value", label);
             *(int *)o->dst = 1;
             continue;
         }
-        if (i + 1 >= argc)
+        if (!eq && i + 1 >= argc)
             return cli_usage(verb, "%s needs %s", label,
                              o->kind == CLI_STR    ? (o->what ? o->what : "a value")
                              : o->kind == CLI_INTS ? "a list of numbers"
                                                    : "a number");
-        const char *v = argv[++i];
+        const char *v = eq ? eq + 1 : argv[++i];
         switch (o->kind) {
         case CLI_STR:
             *(const char **)o->dst = v;
@@ -196,4 +214,17 @@ void cli_command_line(int argc, char **argv, char *buf, size_t cap) {
             if (n < cap) n += (size_t)snprintf(buf + n, cap - n, "'");
         }
     }
+}
+
+int cli_json_emit(FILE *out, cJSON *item) {
+    char *text = item ? cJSON_PrintUnformatted(item) : NULL;
+    cJSON_Delete(item);
+    if (!text) {
+        fprintf(stderr, "saccade: out of memory writing JSON\n");
+        return CLI_FAIL;
+    }
+    fputs(text, out);
+    fputc('\n', out);
+    cJSON_free(text);
+    return CLI_OK;
 }

@@ -8,7 +8,7 @@
 
 #define DEFAULT_MODEL "models/scenes-captioner.safetensors"
 
-void verb_caption_help(FILE *out) {
+void cli_caption_help(FILE *out) {
     fprintf(out,
             "usage: saccade caption IMAGE|DIR|-... [--model M] [--beam K] [--max-len N]\n"
             "                       [--min-len N] [--length-norm A] [--json]\n"
@@ -195,7 +195,7 @@ done:
     return bad;
 }
 
-int verb_caption(int argc, char **argv) {
+int cli_caption_main(int argc, char **argv) {
     const char *V = "caption";
     cap_ctx c = {0};
     c.bp = sc_captioner_beam_default_params();

@@ -5,7 +5,7 @@
 #include "cli.h"
 #include "saccade/sc_scenes.h"
 
-void verb_data_help(FILE *out) {
+void cli_data_help(FILE *out) {
     fprintf(out, "usage: saccade data scenes --n N --seed S --split train|test -o DIR\n"
                  "                           [--size 96] [--min-items 1] [--max-items 3]\n"
                  "                           [--data-dir FOLDER] [--threads T]\n\n"
@@ -108,7 +108,7 @@ static int data_scenes(int argc, char **argv) {
     return rc;
 }
 
-int verb_data(int argc, char **argv) {
+int cli_data_main(int argc, char **argv) {
     if (argc < 2) return cli_usage("data", "need a dataset name (scenes)");
     if (!strcmp(argv[1], "scenes")) return data_scenes(argc, argv);
     return cli_usage("data", "unknown dataset '%s' (known: scenes)", argv[1]);

@@ -6,7 +6,7 @@
 #include "cli.h"
 #include "saccade/sc_classifier.h"
 
-void verb_eval_help(FILE *out) {
+void cli_eval_help(FILE *out) {
     fprintf(out,
             "usage: saccade eval WHAT [OPTIONS]\n\n"
             "  classifier   test accuracy, per-class accuracy and confusion matrix of a\n"
@@ -21,13 +21,13 @@ void verb_eval_help(FILE *out) {
             "  --json         machine-readable output\n",
             SC_FASHION_MNIST_ENV, SC_FASHION_MNIST_DEFAULT_DIR);
     fputc('\n', out);
-    stn_eval_help(out);
+    cli_eval_stn_help(out);
     fputc('\n', out);
-    eval_saliency_help(out);
+    cli_eval_saliency_help(out);
     fputc('\n', out);
-    eval_captioner_help(out);
+    cli_eval_captioner_help(out);
     fputc('\n', out);
-    eval_vqa_help(out);
+    cli_eval_vqa_help(out);
 }
 
 static int eval_classifier(int argc, char **argv) {
@@ -123,15 +123,15 @@ done:
     return rc;
 }
 
-int verb_eval(int argc, char **argv) {
+int cli_eval_main(int argc, char **argv) {
     if (argc < 2)
         return cli_usage("eval",
                          "need what to evaluate (classifier, stn, saliency, captioner, vqa)");
     if (!strcmp(argv[1], "classifier")) return eval_classifier(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "stn")) return cli_eval_stn(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "saliency")) return eval_saliency_main(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "captioner")) return eval_captioner_main(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "vqa")) return eval_vqa_main(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "stn")) return cli_eval_stn_main(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "saliency")) return cli_eval_saliency_main(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "captioner")) return cli_eval_captioner_main(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "vqa")) return cli_eval_vqa_main(argc - 1, argv + 1);
     return cli_usage("eval", "unknown '%s' (known: classifier, stn, saliency, captioner, vqa)",
                      argv[1]);
 }

@@ -5,7 +5,7 @@
 #include "captioner_eval.h"
 #include "cli.h"
 
-void eval_captioner_help(FILE *out) {
+void cli_eval_captioner_help(FILE *out) {
     fprintf(out,
             "usage: saccade eval captioner --model FILE [OPTIONS]\n\n"
             "Caption n held-out Fashion scenes with beam search and report BLEU-1..4 and\n"
@@ -44,7 +44,7 @@ static size_t count_lines(const char *dir) {
     return n;
 }
 
-int eval_captioner_main(int argc, char **argv) {
+int cli_eval_captioner_main(int argc, char **argv) {
     const char *model = NULL, *data = "scenes", *fm = NULL, *V = "eval";
     int n = 1000, seed = 0, beam = 3, threads = 0, json = 0, nsamples = 0;
     const cli_opt opts[] = {

@@ -8,7 +8,7 @@
 #include "cli.h"
 #include "saccade/sc_maps_io.h"
 
-void eval_saliency_help(FILE *out) {
+void cli_eval_saliency_help(FILE *out) {
     fprintf(out,
             "usage: saccade eval saliency --pred MAP... --fixations FIX... [--density MAP...]\n"
             "                             [--json]\n"
@@ -211,7 +211,7 @@ static int take_list(int argc, char **argv, int *i, list *l) {
     return got;
 }
 
-int eval_saliency_main(int argc, char **argv) {
+int cli_eval_saliency_main(int argc, char **argv) {
     const char *V = "eval saliency";
     const char *pd = NULL, *fd = NULL, *dd = NULL;
     list pred = {0}, fix = {0}, dens = {0};

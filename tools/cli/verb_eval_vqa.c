@@ -5,7 +5,7 @@
 #include <string.h>
 #include "vqa_cli.h"
 
-void eval_vqa_help(FILE *out) {
+void cli_eval_vqa_help(FILE *out) {
     fprintf(out,
             "\nusage: saccade eval vqa --model M [--data scenes|FILE.jsonl] [--n 2000] [--seed S]\n"
             "                        [--threads N] [--json]\n"
@@ -15,7 +15,7 @@ void eval_vqa_help(FILE *out) {
             "  FILE.jsonl: accuracy overall and per answer.\n");
 }
 
-int eval_vqa_main(int argc, char **argv) {
+int cli_eval_vqa_main(int argc, char **argv) {
     const char *V = "eval vqa";
     const char *model = NULL, *data = "scenes";
     int n = 2000, seed = 0, threads = 0, json = 0;

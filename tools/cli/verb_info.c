@@ -4,7 +4,7 @@
 #include "cli.h"
 #include "saccade/sc_safetensors.h"
 
-void verb_info_help(FILE *out) {
+void cli_info_help(FILE *out) {
     fprintf(out, "usage: saccade info [--json] [--threads N] --system\n"
                  "       saccade info [--json] FILE...\n\n"
                  "--system   BLAS library and core in use, thread count, measured sgemm GFLOP/s\n"
@@ -137,7 +137,7 @@ static int info_model(const char *path, int json) {
     return CLI_OK;
 }
 
-int verb_info(int argc, char **argv) {
+int cli_info_main(int argc, char **argv) {
     int json = 0, sys = 0, threads = 0, nfiles = 0;
     char **files = calloc((size_t)argc, sizeof *files);
     if (!files) return CLI_FAIL;

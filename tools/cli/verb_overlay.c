@@ -5,7 +5,7 @@
 #include "cli.h"
 #include "saccade/sc_npy.h"
 
-void verb_overlay_help(FILE *out) {
+void cli_overlay_help(FILE *out) {
     fprintf(out, "usage: saccade overlay IMAGE MAP -o OUT.png [--colormap NAME] [--alpha A]\n"
                  "                       [--range LO,HI] [--smooth SIGMA]\n\n"
                  "Overlay a saliency or attention map made elsewhere on IMAGE.\n"
@@ -66,7 +66,7 @@ static sc_status load_map(const char *path, sc_map *m) {
     return s;
 }
 
-int verb_overlay(int argc, char **argv) {
+int cli_overlay_main(int argc, char **argv) {
     const char *in = NULL, *map_path = NULL, *out = NULL;
     sc_heatmap_params hp = sc_heatmap_default_params();
     for (int i = 1; i < argc; i++) {

@@ -37,7 +37,7 @@ static const struct {
 };
 #define NMETHODS ((int)(sizeof METHODS / sizeof METHODS[0]))
 
-void verb_saliency_help(FILE *out) {
+void cli_saliency_help(FILE *out) {
     fprintf(out,
             "usage: saccade saliency IMAGE|DIR|-... -o OUT [--method M] [--colormap NAME]\n"
             "                        [--alpha A] [--raw FILE|DIR] [--raw-format npy|png]\n"
@@ -273,7 +273,7 @@ done:
     return bad;
 }
 
-int verb_saliency(int argc, char **argv) {
+int cli_saliency_main(int argc, char **argv) {
     const char *V = "saliency";
     sal_ctx c = {0};
     c.method = M_SPECTRAL;

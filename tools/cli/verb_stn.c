@@ -18,7 +18,7 @@
 
 /* ------------------------------------------------------------ help */
 
-void verb_stn_help(FILE *out) {
+void cli_stn_help(FILE *out) {
     fprintf(out, "usage: saccade stn IMAGE [--model M] -o OUT.png [--json]\n\n"
                  "Run a spatial-transformer classifier (ST-CNN) on an image: the image is\n"
                  "converted to gray and resized to the model's canvas; the output is a\n"
@@ -34,7 +34,7 @@ void verb_stn_help(FILE *out) {
                  "Training and evaluation: 'saccade train stn --help', 'saccade eval stn'.\n");
 }
 
-void stn_train_help(FILE *out) {
+void cli_train_stn_help(FILE *out) {
     fprintf(out, "usage: saccade train stn --distortion rts|cluttered --model cnn|stcnn\n"
                  "                         -o M.safetensors [OPTIONS]\n\n"
                  "Train on distorted Fashion-MNIST scenes generated on the fly from the train\n"
@@ -83,7 +83,7 @@ void stn_train_help(FILE *out) {
                  "The final metrics go to M.metrics.json next to the model.\n");
 }
 
-void stn_eval_help(FILE *out) {
+void cli_eval_stn_help(FILE *out) {
     fprintf(out, "usage: saccade eval stn --model M --distortion rts|cluttered [--n 10000]\n"
                  "                        [--data DIR] [--threads N] [--json]\n\n"
                  "Test error of an ST-CNN or CNN from 'saccade train stn' on N distorted\n"
@@ -258,7 +258,7 @@ static size_t count_params(const sc_param *p, size_t n) {
     return t;
 }
 
-int cli_train_stn(int argc, char **argv) {
+int cli_train_stn_main(int argc, char **argv) {
     const char *V = "train stn", *out = NULL, *data = NULL, *ckpt = NULL, *metrics = NULL;
     const char *dist_name = NULL, *model_name = NULL;
     int epochs = 3, batch = 64, seed = 0, threads = 0, examples = 60000, eval_n = 10000;
@@ -537,7 +537,7 @@ done:
 
 /* ------------------------------------------------------------ eval */
 
-int cli_eval_stn(int argc, char **argv) {
+int cli_eval_stn_main(int argc, char **argv) {
     const char *V = "eval stn", *model = NULL, *data = NULL, *dist_name = NULL;
     int n = 10000, threads = 0, json = 0;
     const cli_opt opts[] = {
@@ -611,7 +611,7 @@ done:
 
 /* ------------------------------------------------------------ stn verb */
 
-int verb_stn(int argc, char **argv) {
+int cli_stn_main(int argc, char **argv) {
     const char *V = "stn", *image = NULL, *model = NULL, *out = NULL;
     int json = 0, threads = 0;
     const cli_opt opts[] = {

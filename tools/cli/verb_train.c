@@ -7,7 +7,7 @@
 #include "cli.h"
 #include "saccade/sc_classifier.h"
 
-void verb_train_help(FILE *out) {
+void cli_train_help(FILE *out) {
     fprintf(out,
             "usage: saccade train MODEL [OPTIONS]\n\n"
             "Models:\n"
@@ -38,11 +38,11 @@ void verb_train_help(FILE *out) {
             "  --quiet               no progress output\n\n",
             SC_FASHION_MNIST_ENV, SC_FASHION_MNIST_DEFAULT_DIR);
     fprintf(out, "\n");
-    stn_train_help(out);
+    cli_train_stn_help(out);
     fprintf(out, "\n");
-    train_captioner_help(out);
+    cli_train_captioner_help(out);
     fprintf(out, "\nModel vqa (stacked attention network, scenes VQA or JSON lines):\n");
-    train_vqa_help(out);
+    cli_train_vqa_help(out);
 }
 
 typedef struct {
@@ -251,12 +251,12 @@ done:
     return rc;
 }
 
-int verb_train(int argc, char **argv) {
+int cli_train_main(int argc, char **argv) {
     if (argc < 2) return cli_usage("train", "need a MODEL (classifier, stn, captioner, vqa)");
     if (!strcmp(argv[1], "classifier")) return train_classifier(argc - 1, argv + 1, argc, argv);
-    if (!strcmp(argv[1], "stn")) return cli_train_stn(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "captioner")) return train_captioner_main(argc - 1, argv + 1, argc, argv);
-    if (!strcmp(argv[1], "vqa")) return train_vqa_main(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "stn")) return cli_train_stn_main(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "captioner")) return cli_train_captioner_main(argc - 1, argv + 1, argc, argv);
+    if (!strcmp(argv[1], "vqa")) return cli_train_vqa_main(argc - 1, argv + 1);
     return cli_usage("train", "unknown model '%s' (known: classifier, stn, captioner, vqa)",
                      argv[1]);
 }

@@ -13,7 +13,7 @@
 #include "saccade/sc_train.h"
 #include "saccade/sc_vit.h"
 
-void train_captioner_help(FILE *out) {
+void cli_train_captioner_help(FILE *out) {
     fprintf(out,
             "Options (captioner; Fashion scenes generated on the fly, train split):\n"
             "  --data DIR            Fashion-MNIST folder (default $%s or %s)\n"
@@ -247,7 +247,7 @@ static int make_batch(const data_ctx *d, const int *idx, size_t n, sc_rng *rng, 
     return fail ? -1 : 0;
 }
 
-int train_captioner_main(int argc, char **argv, int full_argc, char **full_argv) {
+int cli_train_captioner_main(int argc, char **argv, int full_argc, char **full_argv) {
     cap_opts o = {.out = "captioner.safetensors",
                   .epochs = 4,
                   .batch = 32,

@@ -12,7 +12,7 @@ static double cli_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-void train_vqa_help(FILE *out) {
+void cli_train_vqa_help(FILE *out) {
     fprintf(
         out,
         "usage: saccade train vqa [OPTIONS] -o MODEL.safetensors\n\n"
@@ -91,7 +91,7 @@ static sc_status answers_from(const vqa_data *d, sc_vqa_vocab *out) {
     return st;
 }
 
-int train_vqa_main(int argc, char **argv) {
+int cli_train_vqa_main(int argc, char **argv) {
     const char *V = "train vqa";
     const char *data = "scenes", *out = "vqa.safetensors", *ckpt = NULL, *metrics = NULL;
     const char *arch = "san", *enc_from = NULL;

@@ -4,7 +4,7 @@
 #include <string.h>
 #include "vqa_cli.h"
 
-void verb_vqa_help(FILE *out) {
+void cli_vqa_help(FILE *out) {
     fprintf(out, "usage: saccade vqa IMAGE [QUESTION] [--model M] [--top-k K] [--json]\n"
                  "                   [--attention OUT.png] [--threads N]\n\n"
                  "Answers QUESTION about IMAGE (any size; resized to the model's input) and\n"
@@ -119,7 +119,7 @@ static int answer_one(sc_vqa_model *m, const sc_image *img, const char *q, int t
     return rc;
 }
 
-int verb_vqa(int argc, char **argv) {
+int cli_vqa_main(int argc, char **argv) {
     const char *V = "vqa";
     const char *image = NULL, *question = NULL, *model = NULL, *att = NULL;
     int top_k = 1, json = 0, threads = 0;

@@ -1,5 +1,5 @@
 /* Data and evaluation shared by the VQA verbs. */
-#include <cJSON.h>
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

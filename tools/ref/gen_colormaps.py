@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""Generate vision/colormap_tables.h from matplotlib's published colormaps.
+"""Generate vision/image/colormap_tables.h from matplotlib's published colormaps.
 
 Run once (by hand) with Debian's /usr/bin/python3 (matplotlib 3.6):
-    /usr/bin/python3 tools/ref/gen_colormaps.py > vision/colormap_tables.h
+    /usr/bin/python3 tools/ref/gen_colormaps.py > vision/image/colormap_tables.h
 Each table is cm(np.linspace(0, 1, 256))[:, :3] printed with 9 significant
 digits (exact float32 round trip). gray is v, v, v with v = i / 255.
 tests/unit/test_overlay.c checks every entry against matplotlib at test time.

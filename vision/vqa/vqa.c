@@ -1,5 +1,5 @@
 /* Stacked attention network for VQA (see sc_vqa.h). */
-#include <cJSON.h>
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* saccade: model-based saliency (see sc_saliency_model.h). */
-#include <cJSON.h>
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <cJSON.h>
+#include <cjson/cJSON.h>
 #include <stb_image_resize.h>
 #include "saccade/sc_rng.h"
 #include "saccade/sc_scenes.h"

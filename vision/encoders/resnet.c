@@ -22,7 +22,7 @@
  * busy machine slows the forward down gracefully). Results are deterministic
  * for a fixed thread count. Images of a batch are processed one after the
  * other with single-image buffers, so the arena does not grow with N. */
-#include <cJSON.h>
+#include <cjson/cJSON.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* VQA tokenizer and vocabulary (see sc_vqa.h for the rules). */
-#include <cJSON.h>
+#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 #include "saccade/sc_util.h"

@@ -7,7 +7,7 @@
 #include <fftw3.h>
 #include "sc_internal.h"
 #include "saliency_internal.h"
-#include "resize_cv_internal.h"
+#include "image/resize_cv_internal.h"
 #include "saccade/sc_resize_cv.h"
 #include "saccade/sc_saliency.h"
 

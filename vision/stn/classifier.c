@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <cJSON.h>
+#include <cjson/cJSON.h>
 #include "saccade/sc_classifier.h"
 #include "saccade/sc_nn.h"
 #include "saccade/sc_ops.h"
