@@ -36,7 +36,8 @@
  * "\n", "\r\n" or "\r", as Python's text mode reads them); must be UTF-8.
  * Special tokens named by the config but absent from vocab.txt and from
  * added_tokens_decoder get the next free ids (bos, eos, unk, sep, pad, cls,
- * mask, then the additional ones), as Hugging Face adds them.
+ * mask, then the additional ones), as Hugging Face adds them; added ids lie
+ * within 1024 of the vocab.txt lines (a bound on memory).
  * Text must be valid UTF-8 (SC_ERR_INVALID_ARG otherwise, naming the byte) and
  * at most SC_WORDPIECE_MAX_TEXT bytes (SC_ERR_LIMIT). */
 #ifndef SACCADE_SC_WORDPIECE_H
@@ -52,6 +53,7 @@ extern "C" {
 
 #define SC_WORDPIECE_MAX_TEXT ((size_t)16 << 20)
 #define SC_WORDPIECE_MAX_VOCAB_BYTES ((size_t)64 << 20)
+#define SC_WORDPIECE_MAX_TOKENS (1 << 22) /* vocab.txt lines */
 
 typedef struct sc_wordpiece sc_wordpiece;
 

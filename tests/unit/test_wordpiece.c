@@ -250,6 +250,8 @@ static void test_wordpiece_bad_input(void **state) {
         {"[UNK]\n", "{\"additional_special_tokens\": \"[ENC]\"}", SC_ERR_FORMAT, "list"},
         {"[UNK]\n", "{\"cls_token\": \"\"}", SC_ERR_FORMAT, "empty"},
         {"[UNK]\n", "{\"strip_accents\": 1}", SC_ERR_FORMAT, "strip_accents"},
+        {"[UNK]\n", "{\"added_tokens_decoder\": {\"400000000\": {\"content\": \"[X]\"}}}",
+         SC_ERR_FORMAT, "past the 1 vocab.txt lines"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         wp = (sc_wordpiece *)&bad; /* must be reset */
@@ -260,6 +262,14 @@ static void test_wordpiece_bad_input(void **state) {
         if (!strstr(sc_last_error(), bad[i].msg))
             fail_msg("bad case %zu: message \"%s\" lacks \"%s\"", i, sc_last_error(), bad[i].msg);
     }
+    /* Too many lines: refused before any per-line allocation. */
+    size_t nl = (size_t)SC_WORDPIECE_MAX_TOKENS + 1;
+    char *lines = malloc(nl);
+    memset(lines, '\n', nl);
+    wp = NULL;
+    assert_int_equal(sc_wordpiece_load_memory(lines, nl, NULL, 0, &wp), SC_ERR_LIMIT);
+    assert_null(wp);
+    free(lines);
     /* A word that needs [UNK] when the vocabulary has none. */
     const char *cfg = "{\"unk_token\": null}";
     SC_TEST_OK(sc_wordpiece_load_memory("a\n", 2, cfg, strlen(cfg), &wp));

@@ -29,6 +29,8 @@ struct sc_wordpiece {
     wp_special *specials;
     int n_specials;
     int special_ids[SC_WP_NSPECIAL];
+    char *block; /* vocab.txt's tokens, NUL-separated */
+    size_t block_len;
     unsigned char special_first[256]; /* first bytes of the special tokens */
     size_t max_len;                   /* longest vocab.txt token, bytes */
     int lower, strip, cjk, clean_up;
@@ -252,19 +254,23 @@ static sc_status parse_vocab(sc_wordpiece *wp, const char *v, size_t len) {
         if (v[i] == '\n' || (v[i] == '\r' && (i + 1 == len || v[i + 1] != '\n'))) lines++;
     if (len && v[len - 1] != '\n' && v[len - 1] != '\r') lines++;
     if (lines == 0) return sc_set_error(SC_ERR_FORMAT, "vocab.txt: empty");
-    if (lines > (size_t)INT32_MAX / 4)
-        return sc_set_error(SC_ERR_LIMIT, "vocab.txt: too many lines");
+    if (lines > SC_WORDPIECE_MAX_TOKENS)
+        return sc_set_error(SC_ERR_LIMIT, "vocab.txt: more than %d lines", SC_WORDPIECE_MAX_TOKENS);
     sc_status s = grow_ids(wp, (int)lines);
     if (s) return s;
     wp->n_lines = (int)lines;
+    /* All tokens in one block: the text with its line ends as NULs. */
+    wp->block = malloc(len + 1);
+    if (!wp->block) return sc_set_error(SC_ERR_NOMEM, "vocab.txt: out of memory");
+    memcpy(wp->block, v, len);
+    wp->block[len] = 0;
+    wp->block_len = len + 1;
     size_t start = 0;
     int id = 0;
     for (size_t i = 0; i <= len && id < (int)lines; i++) {
         if (i < len && v[i] != '\n' && v[i] != '\r') continue;
         size_t n = i - start;
-        char *t = malloc(n + 1);
-        if (!t) return sc_set_error(SC_ERR_NOMEM, "vocab.txt: out of memory");
-        memcpy(t, v + start, n);
+        char *t = wp->block + start;
         t[n] = 0;
         wp->tokens[id] = t;
         wp->lens[id] = n;
@@ -295,8 +301,12 @@ static sc_status add_special(sc_wordpiece *wp, const char *token, int want, int 
         return sc_set_error(SC_ERR_LIMIT, "tokenizer config: more than %d special tokens",
                             WP_MAX_SPECIALS);
     if (id < 0) id = wp->size;
-    if (id >= INT32_MAX / 4)
-        return sc_set_error(SC_ERR_LIMIT, "tokenizer config: id %d too large", id);
+    /* Added ids follow vocab.txt's: a far one would only cost memory. */
+    if (id >= wp->n_lines + WP_MAX_SPECIALS)
+        return sc_set_error(SC_ERR_FORMAT,
+                            "tokenizer config: token id %d is more than %d past the %d vocab.txt "
+                            "lines",
+                            id, WP_MAX_SPECIALS, wp->n_lines);
     sc_status s = grow_ids(wp, id + 1);
     if (s) return s;
     if (!wp->tokens[id]) {
@@ -439,7 +449,11 @@ static sc_status parse_config(sc_wordpiece *wp, const char *text, size_t len) {
 
 void sc_wordpiece_free(sc_wordpiece *wp) {
     if (!wp) return;
-    for (int i = 0; i < wp->size; i++) free(wp->tokens[i]);
+    for (int i = 0; i < wp->size; i++) /* added tokens have their own allocation */
+        if (wp->tokens[i] &&
+            (wp->tokens[i] < wp->block || wp->tokens[i] >= wp->block + wp->block_len))
+            free(wp->tokens[i]);
+    free(wp->block);
     for (int i = 0; i < wp->n_specials; i++) free(wp->specials[i].text);
     free(wp->tokens);
     free(wp->lens);
