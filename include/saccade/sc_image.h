@@ -74,9 +74,10 @@ typedef enum sc_pil_filter {
 /* Bit-exact PIL.Image.resize((w, h), filter) (Pillow 9.x-11.x,
  * libImaging/Resample.c): the source is quantized to 8 bits (round(255 v),
  * clamped), resampled in two 8-bit fixed-point passes (horizontal first), and
- * returned as multiples of 1/255. c = 1 is mode "L", 3 "RGB"; with alpha (c =
- * 2 or 4) colours are premultiplied as Pillow's "La"/"RGBa" modes do. Same size
- * in and out is a (quantized) copy, as in Pillow. */
+ * returned as v / 255 for v = 0..255, correctly rounded (what transformers'
+ * rescale(1/255) makes of Pillow's uint8 result). c = 1 is mode "L", 3 "RGB";
+ * with alpha (c = 2 or 4) colours are premultiplied as Pillow's "La"/"RGBa"
+ * modes do. Same size in and out is a (quantized) copy, as in Pillow. */
 sc_status sc_image_resize_pil(const sc_image *src, int w, int h, sc_pil_filter filter,
                               sc_image *out);
 sc_status sc_image_center_crop(const sc_image *src, int w, int h, sc_image *dst);

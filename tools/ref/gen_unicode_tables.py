@@ -106,36 +106,28 @@ def main():
     w.append("enum { WP_OTHER = 0, WP_CONTROL = 1, WP_SPACE = 2, WP_PUNCT = 3, WP_MN = 4, "
              "WP_CJK = 5 };")
     w.append("")
-    w.append("/* Character classes: sorted run starts, start << 3 | class. */")
-    w.append("static const uint32_t wp_class_runs[%d] = {" % len(runs))
-    for i in range(0, len(runs), 8):
-        w.append("    " + ", ".join("0x%07x" % r for r in runs[i:i + 8]) + ",")
-    w.append("};")
-    w.append("")
-    w.append("/* Accent stripping to one code point: code point << 32 | replacement, sorted. */")
-    w.append("static const uint64_t wp_strip1[%d] = {" % len(single))
-    for i in range(0, len(single), 5):
-        w.append("    " + ", ".join("0x%011xull" % r for r in single[i:i + 5]) + ",")
-    w.append("};")
-    w.append("")
-    w.append("/* Accent stripping to two or three code points (0 ends), sorted. */")
-    w.append("static const uint32_t wp_strip3[%d][4] = {" % len(multi))
-    for cp, k in multi:
-        w.append("    {0x%x, 0x%x, 0x%x, 0x%x}," % (cp, k[0], k[1], k[2]))
-    w.append("};")
-    w.append("")
-    w.append("/* Lower case: runs {first, count, offset, stride}, sorted by first. */")
-    w.append("static const int32_t wp_lower_runs[%d][4] = {" % len(lruns))
-    for r in lruns:
-        w.append("    {0x%x, %d, %d, %d}," % r)
-    w.append("};")
-    w.append("")
-    w.append("/* Lower case to two code points. */")
-    w.append("static const uint32_t wp_lower2[%d][3] = {" % len(multi_lower))
-    for r in multi_lower:
-        w.append("    {0x%x, 0x%x, 0x%x}," % r)
-    w.append("};")
-    w.append("")
+    def table(comment, decl, rows):
+        w.append("/* %s */" % comment)
+        w.append("static const %s = {" % decl)
+        w.extend("    " + r + "," for r in rows)
+        w.append("};")
+        w.append("")
+
+    def packed(values, per_line, fmt):
+        return [", ".join(fmt % v for v in values[i:i + per_line])
+                for i in range(0, len(values), per_line)]
+
+    table("Character classes: sorted run starts, start << 3 | class.",
+          "uint32_t wp_class_runs[%d]" % len(runs), packed(runs, 8, "0x%07x"))
+    table("Accent stripping to one code point: code point << 32 | replacement, sorted.",
+          "uint64_t wp_strip1[%d]" % len(single), packed(single, 5, "0x%011xull"))
+    table("Accent stripping to two or three code points (0 ends), sorted.",
+          "uint32_t wp_strip3[%d][4]" % len(multi),
+          ["{0x%x, 0x%x, 0x%x, 0x%x}" % (cp, k[0], k[1], k[2]) for cp, k in multi])
+    table("Lower case: runs {first, count, offset, stride}, sorted by first.",
+          "int32_t wp_lower_runs[%d][4]" % len(lruns), ["{0x%x, %d, %d, %d}" % r for r in lruns])
+    table("Lower case to two code points.", "uint32_t wp_lower2[%d][3]" % len(multi_lower),
+          ["{0x%x, 0x%x, 0x%x}" % r for r in multi_lower])
     w.append("#endif")
     with open(out, "w") as f:
         f.write("\n".join(w) + "\n")

@@ -241,7 +241,7 @@ sc_status sc_image_resize_pil(const sc_image *src, int w, int h, sc_pil_filter f
     /* Pillow returns a copy when the size does not change. */
     if (w == sw && h == sh) {
         for (size_t i = 0; i < in_plane * c; i++)
-            out->data[i] = (float)unit_to_u8(src->data[i]) * (1.f / 255.f);
+            out->data[i] = (float)unit_to_u8(src->data[i]) / 255.f;
         return SC_OK;
     }
     pil_coeffs hc = {0}, vc = {0};
@@ -292,7 +292,7 @@ sc_status sc_image_resize_pil(const sc_image *src, int w, int h, sc_pil_filter f
                 }
             }
     }
-    for (size_t i = 0; i < out_plane * c; i++) out->data[i] = (float)out8[i] * (1.f / 255.f);
+    for (size_t i = 0; i < out_plane * c; i++) out->data[i] = (float)out8[i] / 255.f;
 done:
     pil_coeffs_free(&hc);
     pil_coeffs_free(&vc);
