@@ -38,8 +38,10 @@ Rules this twin follows (and the C implementation is tested against):
   decoder prompt [DEC] (text bos_token_id) followed by the prompt's word
   pieces (the processor's [CLS] prompt [SEP], first id replaced by [DEC], last
   dropped), stop at sep_token_id ([SEP], not eos_token_id), pad_token_id after.
-  max_length / min_length count NEW tokens (the stop token included) -- 5.x.
-  (transformers 4.x counted the decoder prompt in an explicit max_length.)
+  max_length counts NEW tokens, the stop token included (transformers' default
+  of 20 new tokens; an explicit max_length in transformers 4.x counted the
+  decoder prompt too); min_length is the number of new tokens before [SEP]
+  can be chosen (MinLengthLogitsProcessor with the prompt length added).
   Beam search keeps the top 2*beams continuations of all beams each step;
   only those in the top `beams` ranks that hit [SEP] or the length limit
   become finished hypotheses, scored sum(logprob) / new_len**length_penalty.
@@ -321,12 +323,17 @@ class TextSelfAttention(nn.Module):
         B, T, _ = x.shape
         return x.view(B, T, self.heads, self.head_dim).permute(0, 2, 1, 3)
 
-    def forward(self, x, mask, image=None, past=None):
-        """(context (B,T,D), probabilities (B,H,T,S), new (k, v) or None)."""
+    def image_kv(self, image):
+        """Cross-attention keys/values of the image tokens, computed once per image."""
+        return self._split(self.key(image)), self._split(self.value(image))
+
+    def forward(self, x, mask, cross_kv=None, past=None):
+        """(context (B,T,D), probabilities (B,H,T,S), new (k, v) or None).
+        cross_kv: the image's (k, v) (batch 1 broadcasts over B) for cross-attention."""
         q = self._split(self.query(x))
         present = None
-        if image is not None:
-            k, v = self._split(self.key(image)), self._split(self.value(image))
+        if cross_kv is not None:
+            k, v = cross_kv
         else:
             k, v = self._split(self.key(x)), self._split(self.value(x))
             if past is not None:
@@ -377,10 +384,10 @@ class TextLayer(nn.Module):
         self.intermediate = TextIntermediate(c)
         self.output = TextOutput(c)
 
-    def forward(self, x, self_mask, image, cross_mask, past):
+    def forward(self, x, self_mask, cross_kv, cross_mask, past):
         ctx, self_probs, present = self.attention.self(x, self_mask, past=past)
         x = self.attention.output(ctx, x)
-        ctx, cross_probs, _ = self.crossattention.self(x, cross_mask, image=image)
+        ctx, cross_probs, _ = self.crossattention.self(x, cross_mask, cross_kv=cross_kv)
         x = self.crossattention.output(ctx, x)
         h = F.gelu(self.intermediate.dense(x))
         x = self.output.LayerNorm(self.output.dense(h) + x)
@@ -433,10 +440,17 @@ class TextDecoder(nn.Module):
         self.bert = TextModel(c)
         self.cls = OnlyMLMHead(c)
 
-    def forward(self, ids, image, past=None):
-        """ids (B,T) after `past` cached positions; image (B,N,Dv).
+    def image_kv(self, image):
+        """Per layer, the cross-attention (k, v) of image (B,N,Dv). transformers 5.x keeps
+        them in its EncoderDecoderCache; recomputing them each step gives the same values."""
+        return [layer.crossattention.self.image_kv(image) for layer in self.bert.encoder.layer]
+
+    def forward(self, ids, image, past=None, cross_kv=None):
+        """ids (B,T) after `past` cached positions; image (B or 1,N,Dv).
         Returns logits (B,T,V), per-layer (k,v), self-attn and cross-attn probabilities."""
         B, T = ids.shape
+        if cross_kv is None:
+            cross_kv = self.image_kv(image)
         past_len = past[0][0].shape[2] if past is not None else 0
         x = self.bert.embeddings(ids, past_len)
         # causal mask over past+T keys: (1 - allowed) * -10000, as BlipTextModel builds it
@@ -447,7 +461,7 @@ class TextDecoder(nn.Module):
         cross_mask = (1.0 - image_mask[:, None, None, :]) * torch.finfo(torch.float32).min
         presents, self_attn, cross_attn = [], [], []
         for i, layer in enumerate(self.bert.encoder.layer):
-            x, sp, cp, present = layer(x, self_mask, image, cross_mask,
+            x, sp, cp, present = layer(x, self_mask, cross_kv[i], cross_mask,
                                        past[i] if past is not None else None)
             presents.append(present)
             self_attn.append(sp)
@@ -473,58 +487,89 @@ WORD_EMB = "text_decoder.bert.embeddings.word_embeddings.weight"
 IGNORED = ("text_decoder.bert.embeddings.position_ids",)
 
 
-def read_weights(folder):
-    """name -> float32 torch tensor from model.safetensors (F32/F16/BF16)."""
-    path = os.path.join(folder, "model.safetensors")
-    if not os.path.exists(path):
-        if os.path.exists(os.path.join(folder, "pytorch_model.bin")):
-            raise BlipError("%s: missing (the folder has pytorch_model.bin: run tools/convert_hf.py %s)"
-                            % (path, folder))
-        raise BlipError("%s: missing" % path)
-    try:
-        arrays, _ = st_numpy.load(path, bf16="float32")
-    except (OSError, ValueError, UnicodeDecodeError) as e:
-        raise BlipError("%s: %s" % (path, e))
-    out = {}
-    for k, a in arrays.items():
-        if a.dtype.kind != "f":
-            if k in IGNORED:
-                continue
-            raise BlipError("%s: tensor %s has non-float dtype %s" % (path, k, a.dtype))
-        out[k] = torch.from_numpy(np.array(a, dtype=np.float32))
-    return out
+class _NoInit:
+    """Build modules without random initialisation (every parameter is loaded after)."""
+
+    CLASSES = (nn.Linear, nn.Conv2d, nn.Embedding, nn.LayerNorm)
+
+    def __enter__(self):
+        self.saved = [(c, c.reset_parameters) for c in self.CLASSES]
+        for c in self.CLASSES:
+            c.reset_parameters = lambda module: None
+
+    def __exit__(self, *exc):
+        for c, f in self.saved:
+            c.reset_parameters = f
 
 
-def tie_head(sd):
-    """Fill the LM head's decoder weight/bias as Hugging Face ties them."""
-    sd = dict(sd)
-    if DECODER_W not in sd and WORD_EMB in sd:
-        sd[DECODER_W] = sd[WORD_EMB]
-    if HEAD_BIAS not in sd and DECODER_B in sd:
-        sd[HEAD_BIAS] = sd[DECODER_B]
-    sd.pop(DECODER_B, None)
-    return sd
+def empty_model(vision, text):
+    """BlipCaptioner with uninitialised weights (shapes and names only)."""
+    with _NoInit():
+        return BlipCaptioner(vision, text)
 
 
-def build_model(vision, text, sd, where="model.safetensors"):
-    model = BlipCaptioner(vision, text)
-    sd = tie_head(sd)
-    want = model.state_dict()
-    for k in IGNORED:
-        sd.pop(k, None)
-    missing = [k for k in want if k not in sd]
+class Weights:
+    """model.safetensors mapped read-only; tensors converted to float32 one at a time."""
+
+    FLOATS = ("F32", "F16", "BF16", "F64")
+
+    def __init__(self, folder):
+        self.path = path = os.path.join(folder, "model.safetensors")
+        if not os.path.exists(path):
+            if os.path.exists(os.path.join(folder, "pytorch_model.bin")):
+                raise BlipError("%s: missing (the folder has pytorch_model.bin: run tools/convert_hf.py %s)"
+                                % (path, folder))
+            raise BlipError("%s: missing" % path)
+        try:
+            self._map = np.memmap(path, dtype=np.uint8, mode="r")
+            header, self._data = st_numpy.parse(self._map)
+        except (OSError, ValueError, UnicodeDecodeError) as e:
+            raise BlipError("%s: %s" % (path, e))
+        self.info = {k: v for k, v in header.items() if k != "__metadata__"}
+
+    def shape(self, name):
+        return tuple(self.info[name]["shape"])
+
+    def get(self, name):
+        info = self.info[name]
+        if info["dtype"] not in self.FLOATS:
+            raise BlipError("%s: tensor %s has non-float dtype %s" % (self.path, name, info["dtype"]))
+        b, e = info["data_offsets"]
+        a = np.frombuffer(self._data[b:e], dtype=st_numpy.DTYPES[info["dtype"]]).reshape(info["shape"])
+        return st_numpy.bf16_to_f32(a) if info["dtype"] == "BF16" else a.astype(np.float32)
+
+
+def build_model(vision, text, weights):
+    """The model with weights loaded; the LM head tied as Hugging Face ties it:
+    no decoder.weight -> the word embeddings (shared), no cls.predictions.bias ->
+    decoder.bias."""
+    model = empty_model(vision, text)
+    params = dict(model.named_parameters())
+    names = set(weights.info) - set(IGNORED)
+    source = {k: k for k in params}
+    tied = DECODER_W not in names
+    if tied:
+        source[DECODER_W] = WORD_EMB
+    if HEAD_BIAS not in names and DECODER_B in names:
+        source[HEAD_BIAS] = DECODER_B
+    missing = [k for k in params if source[k] not in names]
     if missing:
-        raise BlipError("%s: tensor %s missing%s" % (where, missing[0],
+        raise BlipError("%s: tensor %s missing%s" % (weights.path, missing[0],
                         " (and %d more)" % (len(missing) - 1) if len(missing) > 1 else ""))
-    for k, t in want.items():
-        if tuple(sd[k].shape) != tuple(t.shape):
+    for k, p in params.items():
+        if weights.shape(source[k]) != tuple(p.shape):
             raise BlipError("%s: tensor %s has shape %s, the config needs %s"
-                            % (where, k, list(sd[k].shape), list(t.shape)))
-    extra = [k for k in sd if k not in want]
+                            % (weights.path, source[k], list(weights.shape(source[k])), list(p.shape)))
+    extra = sorted(names - set(source.values()) - {DECODER_B})
     if extra:
         print("ref_blip: ignoring %d tensor(s) not used for captioning, e.g. %s" % (len(extra), extra[0]),
               file=sys.stderr)
-    model.load_state_dict({k: sd[k] for k in want}, strict=True)
+    with torch.no_grad():
+        for k, p in params.items():
+            if not (tied and k == DECODER_W):
+                p.copy_(torch.from_numpy(weights.get(source[k])))
+    if tied:
+        model.text_decoder.cls.predictions.decoder.weight = model.text_decoder.bert.embeddings.word_embeddings.weight
     return model.eval()
 
 
@@ -722,8 +767,7 @@ class Blip:
         if n_tok is not None and n_tok > self.text_cfg["vocab_size"]:
             raise BlipError("%s: vocab.txt and added tokens (%d) exceed text_config.vocab_size %d"
                             % (folder, n_tok, self.text_cfg["vocab_size"]))
-        self.model = build_model(self.vision_cfg, self.text_cfg, read_weights(folder),
-                                 os.path.join(folder, "model.safetensors"))
+        self.model = build_model(self.vision_cfg, self.text_cfg, Weights(folder))
         self.L = self.text_cfg["num_hidden_layers"]
 
     # -- pieces
@@ -761,11 +805,12 @@ class Blip:
         return s
 
     @torch.no_grad()
-    def _step(self, ids, image, past, use_cache):
-        """Logits (B,V) of the last position, new cache, cross attn (L,B,H,N) of it."""
+    def _step(self, ids, image, past, use_cache, cross_kv=None):
+        """Logits (B,V) of the last position, new cache, cross attn (L,B,H,N) of it.
+        Without the cache the whole prefix and the image keys/values are recomputed."""
         if use_cache:
             inp = ids if past is None else ids[:, -1:]
-            logits, presents, _, ca = self.model.text_decoder(inp, image, past)
+            logits, presents, _, ca = self.model.text_decoder(inp, image, past, cross_kv)
         else:
             logits, presents, _, ca = self.model.text_decoder(ids, image, None)
             presents = None
@@ -778,9 +823,10 @@ class Blip:
         gen = torch.Generator().manual_seed(int(s.get("seed", 0))) if s["do_sample"] else None
         ids = torch.tensor([prompt])
         image = image_embeds[None]
+        cross_kv = self.model.text_decoder.image_kv(image) if use_cache else None
         past, step_logits, step_cross = None, [], []
         while True:
-            logits, past, cross = self._step(ids, image, past, use_cache)
+            logits, past, cross = self._step(ids, image, past, use_cache, cross_kv)
             step_logits.append(logits[0].clone())
             step_cross.append(cross[:, 0])
             scores = logits.clone()
@@ -822,10 +868,11 @@ class Blip:
         heuristic_unsatisfied = True
         running_src = torch.full((nb, max_length - P), -1, dtype=torch.int64)
         finished_src = running_src.clone()
-        image = image_embeds[None].expand(nb, -1, -1)
+        image = image_embeds[None]  # one copy: its keys/values broadcast over the beams
+        cross_kv = self.model.text_decoder.image_kv(image) if use_cache else None
         past, cur = None, P
         while True:
-            logits, past, _ = self._step(running[:, :cur], image, past, use_cache)
+            logits, past, _ = self._step(running[:, :cur], image, past, use_cache, cross_kv)
             logp = F.log_softmax(logits, dim=-1)
             if cur < min_length:  # MinLengthLogitsProcessor, applied to log-probs in beam search
                 logp[:, sep] = -float("inf")
