@@ -608,6 +608,8 @@ class MiniWordPiece:
         self.special = {self.ids[t] for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", "[ENC]")
                         if t in self.ids}
         self.unk = self.ids.get("[UNK]")
+        self.size = len(self.tokens)
+        self.clean_up = False  # transformers 5.x default clean_up_tokenization_spaces
 
     def _is_punct(self, ch):
         cp = ord(ch)
@@ -676,22 +678,49 @@ class MiniWordPiece:
         return ids + [self.ids["[SEP]"]]
 
     def decode(self, ids, skip_special_tokens=True):
-        toks = [self.tokens[i] if 0 <= i < len(self.tokens) else "[UNK]" for i in ids
-                if not (skip_special_tokens and i in self.special)]
-        return " ".join(toks).replace(" ##", "").strip()
+        toks = [self.tokens[i] for i in ids if 0 <= i < len(self.tokens)
+                and not (skip_special_tokens and i in self.special)]
+        parts = []
+        for i, t in enumerate(toks):
+            if i > 0:
+                t = t[2:] if t.startswith("##") else " " + t
+            # the WordPiece decoder's clean-up, token by token (tokenizers, cleanup=True)
+            for a, b in ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
+                         (" 'm", "'m"), (" do not", " don't"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")):
+                t = t.replace(a, b)
+            parts.append(t)
+        return "".join(parts)
+
+
+class _TwinTokenizer:
+    """tools/ref/ref_wordpiece.py's Tokenizer with the processor's call and decode."""
+
+    def __init__(self, module, folder):
+        cfg = os.path.join(folder, "tokenizer_config.json")
+        vocab = os.path.join(folder, "vocab.txt")
+        if not os.path.exists(vocab):
+            raise BlipError("%s: missing" % vocab)
+        try:
+            self.t = module.Tokenizer(vocab, cfg if os.path.exists(cfg) else None)
+        except (OSError, ValueError, KeyError, UnicodeDecodeError) as e:
+            raise BlipError("%s: %s" % (folder, e))
+        self.size = self.t.size()
+
+    def encode(self, text):
+        return [self.t.ids["cls"]] + self.t.encode(text) + [self.t.ids["sep"]]
+
+    def decode(self, ids, skip_special_tokens=True):
+        return self.t.decode(ids, skip_special_tokens, self.t.clean_up)
 
 
 def load_tokenizer(folder):
-    """The tokenizer twin when tools/ref/ref_wordpiece.py exists, else MiniWordPiece.
-    Both give .encode(text) -> [CLS] ... [SEP] ids and .decode(ids)."""
+    """The WordPiece twin (tools/ref/ref_wordpiece.py) when present, else MiniWordPiece.
+    Both give .encode(text) -> [CLS] ... [SEP] ids, .decode(ids) and .size."""
     try:
-        import ref_wordpiece  # noqa: F401
+        import ref_wordpiece
     except ImportError:
         return MiniWordPiece(folder)
-    loader = getattr(ref_wordpiece, "load_blip_tokenizer", None) or getattr(ref_wordpiece, "from_folder", None)
-    if loader is None:
-        return MiniWordPiece(folder)
-    return loader(folder)
+    return _TwinTokenizer(ref_wordpiece, folder)
 
 
 def prompt_ids(tok, text, bos):
@@ -763,10 +792,9 @@ class Blip:
         self.vision_cfg, self.text_cfg, self.gen_cfg = load_config(folder)
         self.pp = load_preprocess_config(folder)
         self.tok = load_tokenizer(folder)
-        n_tok = len(self.tok.tokens) if hasattr(self.tok, "tokens") else None
-        if n_tok is not None and n_tok > self.text_cfg["vocab_size"]:
+        if self.tok.size > self.text_cfg["vocab_size"]:
             raise BlipError("%s: vocab.txt and added tokens (%d) exceed text_config.vocab_size %d"
-                            % (folder, n_tok, self.text_cfg["vocab_size"]))
+                            % (folder, self.tok.size, self.text_cfg["vocab_size"]))
         self.model = build_model(self.vision_cfg, self.text_cfg, Weights(folder))
         self.L = self.text_cfg["num_hidden_layers"]
 
