@@ -2,7 +2,7 @@
 # The BLIP PyTorch twin (tools/ref/ref_blip.py) and its folder writer
 # (tools/ref/make_blip_folder.py), which the BLIP parity tests trust: the twin's
 # own consistency (KV cache == full forward, greedy == beam 1, beam scores ==
-# sum of log-probabilities / length), Hugging Face's folder conventions (config
+# sum of log-probabilities / length, attention gradients == finite differences), Hugging Face's folder conventions (config
 # holds only non-default fields, LM head tied when its decoder is absent,
 # [DEC]/[ENC] in vocab.txt or not, F16/BF16 storage == F32 copies of the rounded
 # weights, pytorch_model.bin + convert_hf.py == model.safetensors), generation
@@ -23,7 +23,7 @@ check "make tiny folder" 0 "$py" "$ref/make_blip_folder.py" "$tmp/tiny" --seed 1
 check "twin selftest" 0 "$py" "$ref/ref_blip.py" selftest "$tmp/tiny" "$img"
 expect_grep "selftest ran every check" "$tmp/out" "selftest: all ok"
 check "run: beam 3 with a prompt" 0 "$py" "$ref/ref_blip.py" run "$tmp/tiny" "$img" --out "$tmp/run" \
-  --beam 3 --prompt "a picture of" --max-len 9
+  --beam 3 --prompt "a picture of" --max-len 9 --gradients
 pycheck "run: files and shapes" '
 import json, sys, numpy as np
 d = sys.argv[1]
@@ -39,6 +39,8 @@ assert 1 <= S <= 9 and (S == 9 or ids[-1] == 5), (S, ids)
 assert np.load(d + "/step_logits.npy").shape == (S, 102)
 a = np.load(d + "/step_cross_attn.npy")
 assert a.shape == (S, 2, 4, 10) and np.allclose(a.sum(-1), 1, atol=1e-5)
+g = np.load(d + "/step_cross_grad.npy")
+assert g.shape == a.shape and np.abs(g).max() > 0
 assert r["settings"]["num_beams"] == 3 and r["score"] < 0
 ' "$tmp/run"
 

@@ -56,8 +56,9 @@ Command line (all output folders are created; arrays are float32 .npy unless
 noted; N = image tokens incl. class token, L = text layers, H = text heads):
 
   ref_blip.py run DIR IMAGE --out OUTDIR [--beam K] [--max-len N] [--min-len N]
-        [--length-penalty X] [--prompt TEXT] [--sample --top-p P --top-k K
-        --temperature T --seed S] [--pixels NPY] [--no-cache] [--threads N]
+        [--length-penalty X] [--early-stopping true|false|never] [--prompt TEXT]
+        [--sample --top-p P --top-k K --temperature T --seed S] [--pixels NPY]
+        [--gradients] [--no-cache] [--threads N] [--quiet]
       caption IMAGE with the folder DIR; writes
         pixel_values.npy (3, S, S)      preprocessed input (or --pixels as given)
         features.npy     (N, Dv)        vision last_hidden_state
@@ -65,6 +66,9 @@ noted; N = image tokens incl. class token, L = text layers, H = text heads):
         prompt_ids.npy   int64 (P,)
         step_logits.npy  (T-P, V)       logits that chose each new token
         step_cross_attn.npy (T-P, L, H, N)  cross-attention of that query
+        step_cross_grad.npy (T-P, L, H, N)  with --gradients: gradient of the
+                         token's log-probability w.r.t. that attention row
+                         (grad-CAM map: attention * max(gradient, 0))
         result.json      ids, text (decode, prompt kept), text_new (new tokens
                          only), score (beam), settings used, shapes
       step_* come from a full forward over ids (teacher forcing); for greedy
@@ -318,6 +322,7 @@ class TextSelfAttention(nn.Module):
         self.query = nn.Linear(D, D)
         self.key = nn.Linear(kv_in, D)
         self.value = nn.Linear(kv_in, D)
+        self.probe = None
 
     def _split(self, x):
         B, T, _ = x.shape
@@ -341,6 +346,8 @@ class TextSelfAttention(nn.Module):
             present = (k, v)
         scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.head_dim) + mask
         probs = torch.softmax(scores, dim=-1)
+        if self.probe is not None:  # selftest: finite differences of the attention gradient
+            probs = probs + self.probe
         B, _, T, _ = q.shape
         ctx = torch.matmul(probs, v).permute(0, 2, 1, 3).reshape(B, T, self.heads * self.head_dim)
         return ctx, probs, present
@@ -819,6 +826,23 @@ class Blip:
         logits, _, sa, ca = self.model.text_decoder(torch.tensor([ids]), image_embeds[None])
         return logits[0], torch.stack([a[0] for a in ca]), torch.stack([a[0] for a in sa])
 
+    def cross_gradients(self, image_embeds, ids, P):
+        """For each new token ids[p] (p >= P): the gradient of its log-probability
+        (log_softmax of the raw logits at p-1, teacher forcing over ids[:-1]) with
+        respect to every layer's cross-attention probabilities, row p-1 of them:
+        (T-P, L, H, N). Grad-CAM style maps are attention * max(gradient, 0)."""
+        with torch.enable_grad():
+            image = image_embeds.detach()[None].clone().requires_grad_(True)
+            logits, _, _, ca = self.model.text_decoder(torch.tensor([ids[:-1]]), image)
+            logp = F.log_softmax(logits[0], dim=-1)
+            rows = []
+            for p in range(P, len(ids)):
+                grads = torch.autograd.grad(logp[p - 1, ids[p]], ca, retain_graph=True)
+                rows.append(torch.stack([g[0, :, p - 1, :] for g in grads]))
+        n = self.vision_cfg["image_size"] // self.vision_cfg["patch_size"]
+        empty = torch.zeros(0, self.L, self.text_cfg["num_attention_heads"], n * n + 1)
+        return (torch.stack(rows) if rows else empty).detach().numpy()
+
     def settings(self, **over):
         s = dict(self.gen_cfg)
         for k, v in over.items():
@@ -1016,6 +1040,9 @@ def cmd_run(args):
     _save(args.out, "prompt_ids.npy", np.asarray(r["prompt"], dtype=np.int64))
     _save(args.out, "step_logits.npy", r["step_logits"])
     _save(args.out, "step_cross_attn.npy", r["step_cross_attn"])
+    if args.gradients:
+        _save(args.out, "step_cross_grad.npy",
+              blip.cross_gradients(torch.from_numpy(r["features"]), r["ids"], len(r["prompt"])))
     s = r["settings"]
     res = {
         "ids": r["ids"], "prompt_ids": r["prompt"], "new_ids": r["ids"][len(r["prompt"]):],
@@ -1117,6 +1144,25 @@ def cmd_selftest(args):
             want = total / ((len(b["ids"]) - P) ** sb["length_penalty"])
             check("beam %d score == sum logprob / len (%s)" % (nb, tag), abs(want - b["score"]) < 1e-4 * max(1, abs(want)),
                   "%.6f %.6f" % (b["score"], want))
+    # d log p / d cross-attention against central differences (double precision)
+    ids = blip.greedy_or_sample(feats, [blip.text_cfg["bos_token_id"]], blip.settings(max_length=4))["ids"]
+    grad = blip.cross_gradients(feats, ids, 1)
+    blip.model.double()
+    att = blip.model.text_decoder.bert.encoder.layer[-1].crossattention.self
+    worst = 0.0
+    for s_, h, n in ((0, 0, 0), (len(ids) - 2, blip.text_cfg["num_attention_heads"] - 1, N - 1)):
+        vals = []
+        for eps in (1e-6, -1e-6):
+            probe = torch.zeros(1, blip.text_cfg["num_attention_heads"], len(ids) - 1, N, dtype=torch.float64)
+            probe[0, h, s_, n] = eps
+            att.probe = probe
+            lg, _, _ = blip.forward(feats.double(), ids[:-1])
+            vals.append(float(F.log_softmax(lg, -1)[s_, ids[s_ + 1]]))
+        att.probe = None
+        fd = (vals[0] - vals[1]) / 2e-6
+        worst = max(worst, abs(fd - grad[s_, -1, h, n]) / max(1.0, abs(fd)))
+    blip.model.float()
+    check("cross-attention gradients == finite differences", worst < 1e-3, "rel %.1e" % worst)
     if failures:
         print("selftest: %d failed" % len(failures))
         return 1
@@ -1144,6 +1190,8 @@ def main(argv=None):
     r.add_argument("--temperature", type=float)
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--no-cache", action="store_true", help="recompute the whole prefix each step")
+    r.add_argument("--gradients", action="store_true",
+                   help="also step_cross_grad.npy: d log p(token) / d cross-attention")
     r.add_argument("--threads", type=int, default=1)
     r.add_argument("--quiet", action="store_true")
     f = sub.add_parser("forward", help="one full forward over given ids")
