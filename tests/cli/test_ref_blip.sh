@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The BLIP PyTorch twin (tools/ref/ref_blip.py) and its folder writer
-# (tools/ref/make_blip_folder.py), which the BLIP parity tests trust: the twin's
-# own consistency (KV cache == full forward, greedy == beam 1, beam scores ==
-# sum of log-probabilities / length, attention gradients == finite differences), Hugging Face's folder conventions (config
-# holds only non-default fields, LM head tied when its decoder is absent,
-# [DEC]/[ENC] in vocab.txt or not, F16/BF16 storage == F32 copies of the rounded
-# weights, pytorch_model.bin + convert_hf.py == model.safetensors), generation
-# rules (stop at [SEP], not eos; max/min length count new tokens), PIL
+# (tools/ref/make_blip_folder.py), which the BLIP parity tests trust: the
+# twin's own consistency (KV cache == full forward, greedy == beam 1, beam
+# scores == sum of log-probabilities / length, attention gradients == finite
+# differences), Hugging Face's folder conventions (config holds only
+# non-default fields, LM head tied when its decoder is absent, [DEC]/[ENC] in
+# vocab.txt or not, F16/BF16 storage == F32 copies of the rounded weights,
+# pytorch_model.bin + convert_hf.py == model.safetensors), generation rules
+# (stop at [SEP], not eos; max/min length count new tokens), PIL
 # preprocessing, and bad folders: one clear line, exit 1.
 set -u
 src=${SACCADE_SOURCE_DIR:?run through ctest}
