@@ -44,7 +44,10 @@ class ConvertError(Exception):
 
 
 def _load_pickle(path):
-    import torch
+    try:
+        import torch
+    except ImportError:
+        raise ConvertError("PyTorch is needed to read %s (Debian: apt install python3-torch)" % path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for corrupt/unsafe pickles
@@ -154,11 +157,6 @@ def main(argv=None):
     ap.add_argument("--force", action="store_true", help="replace an existing model.safetensors")
     ap.add_argument("--keep-all", action="store_true", help="keep attn.bias / attn.masked_bias buffers")
     a = ap.parse_args(argv)
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        print("convert_hf: PyTorch is needed (Debian: apt install python3-torch)", file=sys.stderr)
-        return 1
     try:
         out, dropped = convert(a.dir, a.force, a.keep_all)
     except ConvertError as e:
