@@ -20,7 +20,7 @@
 #include <limits.h>
 #include <stdint.h>
 #include <string.h>
-#include "saccade/sc_winograd.h"
+#include "winograd.h"
 #include "saccade/sc_blas.h"
 #include "sc_internal.h"
 

@@ -53,7 +53,6 @@
 #include "saccade/sc_classifier.h"
 #include "saccade/sc_error.h"
 #include "saccade/sc_image.h"
-#include "saccade/sc_overlay.h"
 #include "saccade/sc_stn.h"
 
 #ifdef __cplusplus

@@ -159,7 +159,8 @@ static int train_classifier(int argc, char **argv, int full_argc, char **full_ar
     if (sc_trainer_create(&tp, train.n, ps, np, bs, nb, &tr)) goto fail;
     cfg_json = sc_classifier_config_to_json(&cfg);
     cls_json = sc_classifier_classes_json(m);
-    if (!cfg_json || !cls_json || sc_trainer_set_metadata(tr, "saccade.config", cfg_json) ||
+    if (!cfg_json || !cls_json || sc_trainer_set_metadata(tr, SC_MODEL_KIND_KEY, "classifier") ||
+        sc_trainer_set_metadata(tr, "saccade.config", cfg_json) ||
         sc_trainer_set_metadata(tr, "saccade.classes", cls_json))
         goto fail;
     const int S = SC_FASHION_MNIST_SIDE;
@@ -255,7 +256,8 @@ int cli_train_main(int argc, char **argv) {
     if (argc < 2) return cli_usage("train", "need a MODEL (classifier, stn, captioner, vqa)");
     if (!strcmp(argv[1], "classifier")) return train_classifier(argc - 1, argv + 1, argc, argv);
     if (!strcmp(argv[1], "stn")) return cli_train_stn_main(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "captioner")) return cli_train_captioner_main(argc - 1, argv + 1, argc, argv);
+    if (!strcmp(argv[1], "captioner"))
+        return cli_train_captioner_main(argc - 1, argv + 1, argc, argv);
     if (!strcmp(argv[1], "vqa")) return cli_train_vqa_main(argc - 1, argv + 1);
     return cli_usage("train", "unknown model '%s' (known: classifier, stn, captioner, vqa)",
                      argv[1]);

@@ -8,7 +8,7 @@
 #include "sc_internal.h"
 #include "saliency_internal.h"
 #include "image/resize_cv_internal.h"
-#include "saccade/sc_resize_cv.h"
+#include "image/resize_cv.h"
 #include "saccade/sc_saliency.h"
 
 /* ---- FFTW plan cache ---------------------------------------------------- */
