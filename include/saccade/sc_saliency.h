@@ -96,9 +96,10 @@ int sc_saliency_method_count(void);
 const sc_saliency_method_info *sc_saliency_method_at(int i);
 /* The row of method m (NULL for a value not in the table). */
 const sc_saliency_method_info *sc_saliency_method_info_of(sc_saliency_method m);
-/* Scalar views of row i for foreign-function bindings: name (NULL outside
- * the table), needs_model and takes_params (-1 outside the table). */
+/* Scalar views of row i for foreign-function bindings: name and summary
+ * (NULL outside the table), needs_model and takes_params (-1 outside). */
 const char *sc_saliency_method_name(int i);
+const char *sc_saliency_method_summary(int i);
 int sc_saliency_method_needs_model(int i);
 int sc_saliency_method_takes_params(int i);
 /* Method by name; SC_ERR_INVALID_ARG listing the names for an unknown one. */

@@ -71,6 +71,11 @@ const char *sc_saliency_method_name(int i) {
     return r ? r->name : NULL;
 }
 
+const char *sc_saliency_method_summary(int i) {
+    const sc_saliency_method_info *r = sc_saliency_method_at(i);
+    return r ? r->summary : NULL;
+}
+
 int sc_saliency_method_needs_model(int i) {
     const sc_saliency_method_info *r = sc_saliency_method_at(i);
     return r ? r->needs_model : -1;
