@@ -256,8 +256,7 @@ int cli_train_main(int argc, char **argv) {
     if (argc < 2) return cli_usage("train", "need a MODEL (classifier, stn, captioner, vqa)");
     if (!strcmp(argv[1], "classifier")) return train_classifier(argc - 1, argv + 1, argc, argv);
     if (!strcmp(argv[1], "stn")) return cli_train_stn_main(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "captioner"))
-        return cli_train_captioner_main(argc - 1, argv + 1, argc, argv);
+    if (!strcmp(argv[1], "captioner")) return cli_train_captioner_main(argc - 1, argv + 1, argc, argv);
     if (!strcmp(argv[1], "vqa")) return cli_train_vqa_main(argc - 1, argv + 1);
     return cli_usage("train", "unknown model '%s' (known: classifier, stn, captioner, vqa)",
                      argv[1]);

@@ -946,14 +946,11 @@ sc_status sc_vqa_metadata_at(const sc_vqa_model *m, int i, const char **key, cha
     if (!m || !key || !value || i < 0 || i >= VQA_NMETA)
         return sc_set_error(SC_ERR_INVALID_ARG, "vqa metadata: bad index");
     *key = VQA_META_KEYS[i];
-    i--; /* the entries after saccade.kind, as before it existed */
-    if (i < 0)
+    if (i <= 1) /* saccade.kind and saccade.task */
         *value = strdup(sc_model_kind_name(SC_MODEL_VQA));
-    else if (i == 0)
-        *value = strdup("vqa");
-    else if (i == 1)
-        *value = sc_vqa_config_to_json(&m->cfg);
     else if (i == 2)
+        *value = sc_vqa_config_to_json(&m->cfg);
+    else if (i == 3)
         *value = sc_vqa_vocab_to_json(&m->vocab);
     else
         *value = sc_vqa_vocab_to_json(&m->answers);
