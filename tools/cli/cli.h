@@ -71,9 +71,12 @@ char *cli_json_print(struct cJSON *item);
  * unchanged). */
 struct cJSON *cli_json_fixed(double v, int decimals);
 struct cJSON *cli_json_add_fixed(struct cJSON *obj, const char *key, double v, int decimals);
-/* A float as a JSON number with `digits` significant digits ("%.*g"; 9 keeps
- * every float exactly); null when not finite. */
+/* A number with `digits` significant digits ("%.*g"; 9 keeps every float
+ * exactly); null when not finite. _float takes a float, _add_g9 puts v with 9
+ * digits under key in obj (0, or -1 on no memory: obj unchanged). */
+struct cJSON *cli_json_g(double v, int digits);
 struct cJSON *cli_json_float(float v, int digits);
+int cli_json_add_g9(struct cJSON *obj, const char *key, double v);
 
 /* Verbs. */
 int cli_info_main(int argc, char **argv);

@@ -297,9 +297,22 @@ cJSON *cli_json_add_fixed(cJSON *obj, const char *key, double v, int decimals) {
     return n;
 }
 
-cJSON *cli_json_float(float v, int digits) {
+cJSON *cli_json_g(double v, int digits) {
     if (!isfinite(v)) return cJSON_CreateNull();
     char buf[64];
-    snprintf(buf, sizeof buf, "%.*g", digits, (double)v);
+    snprintf(buf, sizeof buf, "%.*g", digits < 1 ? 1 : digits > 17 ? 17 : digits, v);
     return cJSON_CreateRaw(buf);
+}
+
+cJSON *cli_json_float(float v, int digits) {
+    return cli_json_g((double)v, digits);
+}
+
+int cli_json_add_g9(cJSON *obj, const char *key, double v) {
+    cJSON *n = cli_json_g(v, 9);
+    if (!n || !cJSON_AddItemToObject(obj, key, n)) {
+        cJSON_Delete(n);
+        return -1;
+    }
+    return 0;
 }

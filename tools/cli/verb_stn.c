@@ -106,20 +106,13 @@ static void any_free(any_model *m) {
 
 static sc_status any_load(const char *path, any_model *m) {
     memset(m, 0, sizeof *m);
-    sc_safetensors *st;
-    sc_status s = sc_safetensors_open(path, &st);
+    sc_model_kind kind;
+    sc_status s = sc_model_probe(path, &kind);
     if (s) return s;
-    const char *cfg = sc_safetensors_metadata(st, "saccade.config");
-    cJSON *j = cfg ? cJSON_Parse(cfg) : NULL;
-    const cJSON *arch = j ? cJSON_GetObjectItemCaseSensitive(j, "arch") : NULL;
-    int is_st = cJSON_IsString(arch) && !strcmp(arch->valuestring, "stcnn");
-    int is_cls = cJSON_IsString(arch) && !strcmp(arch->valuestring, "classifier");
-    cJSON_Delete(j);
-    sc_safetensors_free(st);
-    if (!is_st && !is_cls)
-        return sc_set_error(SC_ERR_FORMAT,
-                            "%s: not a saccade ST-CNN or classifier (saccade.config \"arch\")",
-                            path);
+    int is_st = kind == SC_MODEL_STCNN;
+    if (!is_st && kind != SC_MODEL_CLASSIFIER)
+        return sc_set_error(SC_ERR_FORMAT, "%s: not a saccade ST-CNN or classifier (a %s model)",
+                            path, sc_model_kind_name(kind));
     if (is_st) {
         if ((s = sc_stcnn_load(path, &m->st))) return s;
         const sc_stn_config *c = sc_stn_get_config(sc_stcnn_stn(m->st));

@@ -159,7 +159,8 @@ static int train_classifier(int argc, char **argv, int full_argc, char **full_ar
     if (sc_trainer_create(&tp, train.n, ps, np, bs, nb, &tr)) goto fail;
     cfg_json = sc_classifier_config_to_json(&cfg);
     cls_json = sc_classifier_classes_json(m);
-    if (!cfg_json || !cls_json || sc_trainer_set_metadata(tr, "saccade.config", cfg_json) ||
+    if (!cfg_json || !cls_json || sc_trainer_set_metadata(tr, SC_MODEL_KIND_KEY, "classifier") ||
+        sc_trainer_set_metadata(tr, "saccade.config", cfg_json) ||
         sc_trainer_set_metadata(tr, "saccade.classes", cls_json))
         goto fail;
     const int S = SC_FASHION_MNIST_SIDE;

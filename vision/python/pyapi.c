@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sc_internal.h"
-#include "saccade/sc_pyapi.h"
+#include "python/pyapi.h"
 #include "saccade/sc_captioner.h"
 #include "saccade/sc_image.h"
 #include "saccade/sc_overlay.h"
