@@ -55,11 +55,16 @@ char *cli_metrics_path(const char *model);
 int cli_is_help(const char *arg);
 /* Print a JSON string literal, escaped. */
 void cli_json_string(FILE *out, const char *s);
-/* Print item as one line of JSON (cJSON, unformatted) and free it; a NULL
- * item (a failed allocation while building it) is reported. Returns CLI_OK or
- * CLI_FAIL. Every --json output goes through here. */
+/* Print item as one line of JSON (cJSON, a space after ':' and ',') and free
+ * it; a NULL item (a failed allocation while building it) is reported.
+ * Returns CLI_OK or CLI_FAIL. Every --json output goes through here. */
 struct cJSON;
 int cli_json_emit(FILE *out, struct cJSON *item);
+/* A JSON number written with a fixed count of decimals ("%.*f"; null when not
+ * finite), so that outputs keep the precision they document. _add_ puts it
+ * under key in obj (NULL on no memory; then obj is unchanged). */
+struct cJSON *cli_json_fixed(double v, int decimals);
+struct cJSON *cli_json_add_fixed(struct cJSON *obj, const char *key, double v, int decimals);
 
 /* Verbs. */
 int cli_info_main(int argc, char **argv);

@@ -216,6 +216,8 @@ void cli_command_line(int argc, char **argv, char *buf, size_t cap) {
     }
 }
 
+/* cJSON's unformatted text with a space after every ':' and ',' outside
+ * strings: the one-line style saccade has always printed. */
 int cli_json_emit(FILE *out, cJSON *item) {
     char *text = item ? cJSON_PrintUnformatted(item) : NULL;
     cJSON_Delete(item);
@@ -223,8 +225,37 @@ int cli_json_emit(FILE *out, cJSON *item) {
         fprintf(stderr, "saccade: out of memory writing JSON\n");
         return CLI_FAIL;
     }
-    fputs(text, out);
+    int in_str = 0;
+    for (const char *p = text; *p; p++) {
+        fputc(*p, out);
+        if (in_str) {
+            if (*p == '\\' && p[1])
+                fputc(*++p, out);
+            else if (*p == '"')
+                in_str = 0;
+        } else if (*p == '"') {
+            in_str = 1;
+        } else if (*p == ':' || *p == ',') {
+            fputc(' ', out);
+        }
+    }
     fputc('\n', out);
     cJSON_free(text);
     return CLI_OK;
+}
+
+cJSON *cli_json_fixed(double v, int decimals) {
+    if (!isfinite(v)) return cJSON_CreateNull();
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.*f", decimals, v);
+    return cJSON_CreateRaw(buf);
+}
+
+cJSON *cli_json_add_fixed(cJSON *obj, const char *key, double v, int decimals) {
+    cJSON *n = cli_json_fixed(v, decimals);
+    if (n && !cJSON_AddItemToObject(obj, key, n)) {
+        cJSON_Delete(n);
+        return NULL;
+    }
+    return n;
 }
