@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
-#include "vqa_cli.h"
+#include "cli.h"
+#include "saccade/sc_vqa_train.h"
 
 void cli_eval_vqa_help(FILE *out) {
     fprintf(out,
@@ -28,7 +29,7 @@ static int add_accuracy(cJSON *parent, const char *key, int n, int correct) {
 
 /* model, arch, data, n, accuracy, families (scenes), answers, pointing. */
 static cJSON *eval_json(const char *model, const char *data, sc_vqa_arch arch,
-                        const sc_vqa_vocab *ans, const vqa_eval_result *r, int scenes) {
+                        const sc_vqa_vocab *ans, const sc_vqa_eval_result *r, int scenes) {
     cJSON *o = cJSON_CreateObject(), *fam = NULL, *per = NULL;
     int ok = o && cJSON_AddStringToObject(o, "model", model) &&
              cJSON_AddStringToObject(o, "arch", sc_vqa_arch_name(arch)) &&
@@ -71,14 +72,19 @@ int cli_eval_vqa_main(int argc, char **argv) {
     if (threads && sc_set_num_threads(threads)) return cli_fail(NULL);
     sc_vqa_model *m = NULL;
     if (sc_vqa_load(model, &m)) return cli_fail(NULL);
-    vqa_data d = {0};
+    sc_vqa_dataset d = {0};
     int scenes = !strcmp(data, "scenes");
     int rc = CLI_FAIL;
-    vqa_eval_result r = {0};
-    if (scenes ? vqa_data_scenes(&d, SC_SCENES_TEST, n < 2000 ? n : 2000, (uint64_t)seed)
-               : vqa_data_jsonl(&d, data, sc_vqa_get_config(m)->image_size))
+    sc_vqa_eval_result r = {0};
+    if (scenes ? sc_vqa_dataset_scenes(&d, SC_SCENES_TEST, n < 2000 ? n : 2000, (uint64_t)seed)
+               : sc_vqa_dataset_jsonl(&d, data, sc_vqa_get_config(m)->image_size)) {
+        cli_fail(NULL);
         goto done;
-    if (vqa_evaluate(m, &d, n, &r)) goto done;
+    }
+    if (sc_vqa_evaluate(m, &d, n, &r)) {
+        cli_fail(NULL);
+        goto done;
+    }
     const sc_vqa_vocab *ans = sc_vqa_get_answers(m);
     double acc = r.n ? (double)r.correct / r.n : 0;
     if (json) {
@@ -103,8 +109,8 @@ int cli_eval_vqa_main(int argc, char **argv) {
     }
     rc = CLI_OK;
 done:
-    vqa_eval_result_free(&r);
-    vqa_data_free(&d);
+    sc_vqa_eval_result_free(&r);
+    sc_vqa_dataset_free(&d);
     sc_vqa_free(m);
     return rc;
 }

@@ -4,7 +4,8 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "saccade/sc_vqa_render.h"
-#include "vqa_cli.h"
+#include "cli.h"
+#include "saccade/sc_vqa_train.h"
 
 void cli_vqa_help(FILE *out) {
     fprintf(out, "usage: saccade vqa IMAGE [QUESTION] [--model M] [--top-k K] [--json]\n"
