@@ -34,4 +34,5 @@
 #include "saccade/sc_vqa.h"
 #include "saccade/sc_vqa_render.h"
 #include "saccade/sc_vqa_train.h"
+#include "saccade/sc_stn_train.h"
 #endif

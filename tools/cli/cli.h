@@ -60,9 +60,13 @@ void cli_json_string(FILE *out, const char *s);
  * Returns CLI_OK or CLI_FAIL. Every --json output goes through here. */
 struct cJSON;
 int cli_json_emit(FILE *out, struct cJSON *item);
-/* A JSON number written with a fixed count of decimals ("%.*f"; null when not
- * finite), so that outputs keep the precision they document. _add_ puts it
- * under key in obj (NULL on no memory; then obj is unchanged). */
+/* The same line as a malloc'd string ending in a newline (for files); frees
+ * item; NULL (error set) on no memory or a NULL item. */
+char *cli_json_print(struct cJSON *item);
+/* A JSON number written with a fixed count of decimals ("%.*f"; decimals < 0:
+ * "%g"; null when not finite), so that outputs keep the precision they
+ * document. _add_ puts it under key in obj (NULL on no memory; then obj is
+ * unchanged). */
 struct cJSON *cli_json_fixed(double v, int decimals);
 struct cJSON *cli_json_add_fixed(struct cJSON *obj, const char *key, double v, int decimals);
 

@@ -217,37 +217,64 @@ void cli_command_line(int argc, char **argv, char *buf, size_t cap) {
 }
 
 /* cJSON's unformatted text with a space after every ':' and ',' outside
- * strings: the one-line style saccade has always printed. */
-int cli_json_emit(FILE *out, cJSON *item) {
+ * strings (the one-line style saccade has always printed) and a newline. */
+char *cli_json_print(cJSON *item) {
     char *text = item ? cJSON_PrintUnformatted(item) : NULL;
     cJSON_Delete(item);
-    if (!text) {
-        fprintf(stderr, "saccade: out of memory writing JSON\n");
-        return CLI_FAIL;
-    }
-    int in_str = 0;
-    for (const char *p = text; *p; p++) {
-        fputc(*p, out);
+    size_t n = 0, spaces = 0;
+    for (int in_str = 0; text && text[n]; n++) {
         if (in_str) {
-            if (*p == '\\' && p[1])
-                fputc(*++p, out);
-            else if (*p == '"')
+            if (text[n] == '\\' && text[n + 1])
+                n++;
+            else if (text[n] == '"')
                 in_str = 0;
-        } else if (*p == '"') {
+        } else if (text[n] == '"') {
             in_str = 1;
-        } else if (*p == ':' || *p == ',') {
-            fputc(' ', out);
+        } else if (text[n] == ':' || text[n] == ',') {
+            spaces++;
         }
     }
-    fputc('\n', out);
+    char *out = text ? malloc(n + spaces + 2) : NULL;
+    if (!out) {
+        cJSON_free(text);
+        sc_set_error(SC_ERR_NOMEM, "out of memory writing JSON");
+        return NULL;
+    }
+    size_t o = 0;
+    for (size_t i = 0, in_str = 0; i < n; i++) {
+        out[o++] = text[i];
+        if (in_str) {
+            if (text[i] == '\\' && i + 1 < n)
+                out[o++] = text[++i];
+            else if (text[i] == '"')
+                in_str = 0;
+        } else if (text[i] == '"') {
+            in_str = 1;
+        } else if (text[i] == ':' || text[i] == ',') {
+            out[o++] = ' ';
+        }
+    }
+    out[o++] = '\n';
+    out[o] = 0;
     cJSON_free(text);
+    return out;
+}
+
+int cli_json_emit(FILE *out, cJSON *item) {
+    char *text = cli_json_print(item);
+    if (!text) return cli_fail(NULL);
+    fputs(text, out);
+    free(text);
     return CLI_OK;
 }
 
 cJSON *cli_json_fixed(double v, int decimals) {
     if (!isfinite(v)) return cJSON_CreateNull();
-    char buf[64];
-    snprintf(buf, sizeof buf, "%.*f", decimals, v);
+    char buf[384]; /* %.*f of DBL_MAX is 309 digits */
+    if (decimals < 0)
+        snprintf(buf, sizeof buf, "%g", v);
+    else
+        snprintf(buf, sizeof buf, "%.*f", decimals > 17 ? 17 : decimals, v);
     return cJSON_CreateRaw(buf);
 }
 
