@@ -1,6 +1,7 @@
-/* saccade: training and testing spatial-transformer classifiers (ST-CNN) and
- * their plain-CNN baselines on distorted Fashion-MNIST (sc_datasets.h), as
- * `saccade train stn` and `saccade eval stn` run them:
+/* saccade: training classifiers on Fashion-MNIST (`saccade train
+ * classifier`), and training and testing spatial-transformer classifiers
+ * (ST-CNN) and their plain-CNN baselines on distorted Fashion-MNIST
+ * (sc_datasets.h), as `saccade train stn` and `saccade eval stn` run them:
  *
  *   sc_stn_train_params p = sc_stn_train_default_params();   // ST-CNN, affine
  *   sc_stn_train_models(&p, canvas, names, &st, &cls);        // one of them set
@@ -26,6 +27,28 @@
 extern "C" {
 #endif
 
+/* ------------------------------------------------------------ classifier */
+typedef struct sc_classifier_train_params {
+    int epochs;         /* 3 */
+    int batch;          /* 128 */
+    float lr;           /* AdamW, cosine schedule (0.002) */
+    float weight_decay; /* AdamW's decoupled weight decay (0.01) */
+    uint64_t seed;      /* batch order and augmentation (0) */
+    int max_steps;      /* stop after this many steps (0: none) */
+} sc_classifier_train_params;
+sc_classifier_train_params sc_classifier_train_default_params(void);
+/* Trainer parameters for `examples` images per epoch: AdamW at lr and
+ * weight_decay, cosine decay over all steps, no clipping. Checkpoints,
+ * metrics and progress are left at sc_train_default_params. */
+sc_status sc_classifier_train_recipe(const sc_classifier_train_params *p, size_t examples,
+                                     sc_train_params *out);
+/* Images idx[0..n) of d as floats in [0, 1] (n, 1, 28, 28) and their labels;
+ * augment: a random crop (zero padding 2) and horizontal flip per image, drawn
+ * from rng in that order (dy, dx, flip). */
+void sc_fashion_mnist_batch(const sc_fashion_mnist *d, const int *idx, size_t n, int augment,
+                            sc_rng *rng, float *x, int32_t *y);
+
+/* ------------------------------------------------------------ ST-CNN */
 typedef struct sc_stn_train_params {
     int use_st;    /* 1: ST-CNN (default); 0: the plain CNN on the whole canvas */
     int epochs;    /* 3 */
