@@ -7,20 +7,34 @@
 #include <cjson/cJSON.h>
 #include "saccade/sc_classifier.h"
 
-void cli_eval_help(FILE *out) {
+void cli_eval_classifier_help(FILE *out) {
     fprintf(out,
-            "usage: saccade eval WHAT [OPTIONS]\n\n"
-            "  classifier   test accuracy, per-class accuracy and confusion matrix of a\n"
-            "               classifier on the Fashion-MNIST test split\n"
-            "  saliency     AUC-Judd, NSS, CC, SIM, KLD of predicted maps against fixations\n"
-            "  captioner    BLEU, CIDEr-D, exact match, slot accuracy, pointing game on\n"
-            "               held-out Fashion scenes\n\n"
-            "Options (classifier):\n"
-            "  --model FILE   model .safetensors (from 'saccade train classifier')\n"
+            "usage: saccade eval classifier --model FILE [--data DIR] [--threads N] [--json]\n\n"
+            "Test accuracy, per-class accuracy and confusion matrix of a classifier from\n"
+            "'saccade train classifier' on the Fashion-MNIST test split.\n"
+            "  --model FILE   model .safetensors\n"
             "  --data DIR     Fashion-MNIST folder (default $%s or %s)\n"
             "  --threads N    threads (default: all cores)\n"
-            "  --json         machine-readable output\n",
+            "  --json         machine-readable output\n\n"
+            "Examples:\n"
+            "  saccade eval classifier --model classifier.safetensors\n"
+            "  saccade eval classifier --model classifier.safetensors --json\n",
             SC_FASHION_MNIST_ENV, SC_FASHION_MNIST_DEFAULT_DIR);
+}
+
+void cli_eval_help(FILE *out) {
+    fprintf(out, "usage: saccade eval WHAT [OPTIONS]\n\n"
+                 "  classifier   test accuracy, per-class accuracy and confusion matrix of a\n"
+                 "               classifier on the Fashion-MNIST test split\n"
+                 "  stn          test error of an ST-CNN or CNN on distorted Fashion-MNIST, and\n"
+                 "               where an ST-CNN's glimpse went\n"
+                 "  saliency     AUC-Judd, NSS, CC, SIM, KLD of predicted maps against fixations\n"
+                 "  captioner    BLEU, CIDEr-D, exact match, slot accuracy, pointing game on\n"
+                 "               held-out Fashion scenes\n"
+                 "  vqa          accuracy (overall, per question family or answer) and the\n"
+                 "               pointing game of a VQA model\n\n"
+                 "'saccade eval WHAT --help' shows one of them; all follow.\n\n");
+    cli_eval_classifier_help(out);
     fputc('\n', out);
     cli_eval_stn_help(out);
     fputc('\n', out);
@@ -29,6 +43,11 @@ void cli_eval_help(FILE *out) {
     cli_eval_captioner_help(out);
     fputc('\n', out);
     cli_eval_vqa_help(out);
+    fprintf(out, "\nExamples:\n"
+                 "  saccade eval classifier --model classifier.safetensors --json\n"
+                 "  saccade eval stn --model assets/models/fashion-stn.safetensors "
+                 "--distortion cluttered\n"
+                 "  saccade eval vqa --model assets/models/scenes-vqa.safetensors --n 500\n");
 }
 
 /* model, n, accuracy, loss, per_class (class, n, accuracy), confusion. */

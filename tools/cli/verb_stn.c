@@ -31,7 +31,11 @@ void cli_stn_help(FILE *out) {
                  "  -o OUT.png   output image (required unless --json)\n"
                  "  --json       print theta (6 values) and the top-5 classes\n"
                  "  --threads N  threads (default: all cores)\n\n"
-                 "Training and evaluation: 'saccade train stn --help', 'saccade eval stn'.\n");
+                 "Training and evaluation: 'saccade train stn --help', 'saccade eval stn'.\n\n"
+                 "Examples:\n"
+                 "  saccade stn assets/samples/stn/cluttered-0-Ankle_boot.png -o where.png\n"
+                 "  saccade stn assets/samples/chelsea.jpg --json\n"
+                 "  saccade stn assets/samples/stn/rts-0-Ankle_boot.png -o where.png --json\n");
 }
 
 void cli_train_stn_help(FILE *out) {
@@ -80,14 +84,25 @@ void cli_train_stn_help(FILE *out) {
                  "  --metrics F.jsonl     per-step metrics\n"
                  "  --max-steps N         stop after N steps in total\n"
                  "  --quiet               no progress output\n"
-                 "The final metrics go to M.metrics.json next to the model.\n");
+                 "The final metrics go to M.metrics.json next to the model.\n\n"
+                 "Examples:\n"
+                 "  saccade train stn --distortion cluttered --model stcnn -o stcnn.safetensors\n"
+                 "  saccade train stn --distortion rts --model cnn --epochs 1 --examples 6000 \\\n"
+                 "      --eval-n 1000 -o cnn-rts.safetensors\n"
+                 "  saccade train stn --distortion rts --model stcnn --transform similarity \\\n"
+                 "      --clip-groups -o st-sim.safetensors\n");
 }
 
 void cli_eval_stn_help(FILE *out) {
     fprintf(out, "usage: saccade eval stn --model M --distortion rts|cluttered [--n 10000]\n"
                  "                        [--data DIR] [--threads N] [--json]\n\n"
                  "Test error of an ST-CNN or CNN from 'saccade train stn' on N distorted\n"
-                 "scenes of the Fashion-MNIST test split (fixed scene seed 1).\n");
+                 "scenes of the Fashion-MNIST test split (fixed scene seed 1). An ST-CNN also\n"
+                 "reports where its glimpse went against the items' true placement.\n\n"
+                 "Examples:\n"
+                 "  saccade eval stn --model assets/models/fashion-stn.safetensors \\\n"
+                 "      --distortion cluttered --n 2000\n"
+                 "  saccade eval stn --model cnn-rts.safetensors --distortion rts --json\n");
 }
 
 /* ------------------------------------------------------------ models */

@@ -9,15 +9,12 @@
 #include "saccade/sc_classifier.h"
 #include "saccade/sc_stn_train.h"
 
-void cli_train_help(FILE *out) {
+void cli_train_classifier_help(FILE *out) {
     fprintf(out,
-            "usage: saccade train MODEL [OPTIONS]\n\n"
-            "Models:\n"
-            "  classifier   CNN image classifier on Fashion-MNIST (train split; the test\n"
-            "               split is evaluated after every epoch and at the end)\n"
-            "  captioner    Show-Attend-Tell captioner, small CNN encoder trained end to end\n"
-            "               on Fashion scenes generated on the fly\n\n"
-            "Options (classifier):\n"
+            "usage: saccade train classifier [OPTIONS] [-o FILE]\n\n"
+            "CNN image classifier on Fashion-MNIST (train split; the test split is evaluated\n"
+            "after every epoch and at the end).\n\n"
+            "Options:\n"
             "  --data DIR            Fashion-MNIST folder (default $%s or %s)\n"
             "  --epochs E            epochs (default 3)\n"
             "  --batch B             batch size (default 128)\n"
@@ -37,14 +34,38 @@ void cli_train_help(FILE *out) {
             "  --resume              continue from --checkpoint exactly\n"
             "  --metrics FILE.jsonl  per-step metrics (loss, lr; test accuracy at epoch ends)\n"
             "  --max-steps N         stop after N optimiser steps in total\n"
-            "  --quiet               no progress output\n\n",
+            "  --quiet               no progress output\n\n"
+            "Examples:\n"
+            "  saccade train classifier -o classifier.safetensors\n"
+            "  saccade train classifier --epochs 1 --channels 16,32 --augment --max-steps 200 \\\n"
+            "      -o small.safetensors\n",
             SC_FASHION_MNIST_ENV, SC_FASHION_MNIST_DEFAULT_DIR);
+}
+
+void cli_train_help(FILE *out) {
+    fprintf(out,
+            "usage: saccade train MODEL [OPTIONS]\n\n"
+            "Models:\n"
+            "  classifier   CNN image classifier on Fashion-MNIST\n"
+            "  stn          spatial-transformer classifier (ST-CNN) or plain CNN on distorted\n"
+            "               Fashion-MNIST (rotated/scaled/translated, or cluttered)\n"
+            "  captioner    Show-Attend-Tell captioner, small CNN encoder trained end to end\n"
+            "               on Fashion scenes generated on the fly\n"
+            "  vqa          stacked attention network (or a baseline) answering questions\n"
+            "               about Fashion scenes, or about your images (JSON lines)\n\n"
+            "'saccade train MODEL --help' shows one model's options; all of them follow.\n\n");
+    cli_train_classifier_help(out);
     fprintf(out, "\n");
     cli_train_stn_help(out);
     fprintf(out, "\n");
     cli_train_captioner_help(out);
     fprintf(out, "\nModel vqa (stacked attention network, scenes VQA or JSON lines):\n");
     cli_train_vqa_help(out);
+    fprintf(out, "\nExamples:\n"
+                 "  saccade train classifier --epochs 1 -o classifier.safetensors\n"
+                 "  saccade train stn --distortion cluttered --model stcnn -o stcnn.safetensors\n"
+                 "  saccade train captioner -o captioner.safetensors\n"
+                 "  saccade train vqa --data my-questions.jsonl -o my-vqa.safetensors\n");
 }
 
 typedef struct train_opts {

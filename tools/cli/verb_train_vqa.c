@@ -56,7 +56,15 @@ void cli_train_vqa_help(FILE *out) {
         "  --resume              continue from --checkpoint exactly\n"
         "  --metrics FILE.jsonl  per-step metrics (held-out accuracy at epoch ends)\n"
         "  --max-steps N         stop after N optimiser steps\n"
-        "  --quiet               no progress output\n");
+        "  --quiet               no progress output\n\n"
+        "Examples:\n"
+        "  saccade train vqa -o vqa.safetensors\n"
+        "  saccade train vqa --epochs 1 --questions 2000 --pool 500 --eval-n 200 -o "
+        "small.safetensors\n"
+        "  saccade train vqa --data my-questions.jsonl --epochs 20 --batch 16 -o "
+        "my-vqa.safetensors\n"
+        "  saccade train vqa --encoder-from assets/models/scenes-captioner.safetensors \\\n"
+        "      --freeze-encoder --att-sup 1 -o vqa-frozen.safetensors\n");
 }
 
 static void print_eval(FILE *out, const sc_vqa_eval_result *r, int scenes) {

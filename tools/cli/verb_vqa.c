@@ -24,7 +24,14 @@ void cli_vqa_help(FILE *out) {
                  "                     (stdin mode: OUT-1.png, OUT-2.png, ...)\n\n"
                  "Words the model does not know are named in the output (\"unknown words: ...\")\n"
                  "and answered as <unk>. Questions longer than the model's limit are cut, with a\n"
-                 "warning on stderr. An empty question is an error (exit 1).\n");
+                 "warning on stderr. An empty question is an error (exit 1).\n\n"
+                 "Examples (from the source tree; S=assets/samples/scenes/images):\n"
+                 "  saccade vqa $S/test_000001.png \"what colour is the boot?\"\n"
+                 "  saccade vqa $S/test_000002.png \"is there a bag?\" --top-k 3 --json\n"
+                 "  saccade vqa $S/test_000002.png \"what is to the left of the bag?\" --attention "
+                 "hops.png\n"
+                 "  printf 'is there a coat?\\nhow many shoes are there?\\n' | saccade vqa "
+                 "$S/test_000002.png\n");
 }
 
 static int write_attention(const sc_image *img, const sc_vqa_answer *a, const char *q,
