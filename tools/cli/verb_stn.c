@@ -377,21 +377,15 @@ static int train_stn_finish(train_stn_run *r, int argc, char **argv) {
         cJSON_Delete(j);
         j = NULL;
     }
-    char *text = cli_json_print(j), *mpath = cli_metrics_path(o->out);
-    int rc = CLI_OK;
-    if (!text || !mpath) {
-        sc_set_error(SC_ERR_NOMEM, "out of memory");
-        rc = cli_fail("train stn");
-    } else if (sc_write_file_atomic(mpath, text, strlen(text))) {
-        rc = cli_fail("train stn");
-    } else {
+    char *mpath;
+    int rc = cli_write_metrics(o->out, j, "train stn", &mpath);
+    if (!rc) {
         printf("%s %s: test error %.2f%% on %d scenes; loss %.4f -> %.4f; %lld steps, %.1f s; "
                "model %s, metrics %s\n",
                arch, o->dist_name, 100 * r->err, o->eval_n, r->first_loss,
                sc_trainer_epoch_loss(r->tr), (long long)sc_trainer_global_step(r->tr), train_secs,
                o->out, mpath);
     }
-    free(text);
     free(mpath);
     return rc;
 }

@@ -253,19 +253,13 @@ static int train_classifier_finish(train_classifier_run *r, int full_argc, char 
         cJSON_Delete(j);
         j = NULL;
     }
-    char *text = cli_json_print(j), *mpath = cli_metrics_path(o->out);
-    int rc = CLI_OK;
-    if (!text || !mpath) {
-        sc_set_error(SC_ERR_NOMEM, "out of memory");
-        rc = cli_fail("train classifier");
-    } else if (sc_write_file_atomic(mpath, text, strlen(text))) {
-        rc = cli_fail("train classifier");
-    } else {
+    char *mpath;
+    int rc = cli_write_metrics(o->out, j, "train classifier", &mpath);
+    if (!rc) {
         printf("test accuracy %.2f%% after %lld steps (%.1f s); model: %s, metrics: %s\n",
                100 * r->acc, (long long)sc_trainer_global_step(r->tr), sc_trainer_elapsed(r->tr),
                o->out, mpath);
     }
-    free(text);
     free(mpath);
     return rc;
 }

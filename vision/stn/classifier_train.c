@@ -12,19 +12,10 @@ sc_status sc_classifier_train_recipe(const sc_classifier_train_params *p, size_t
     if (!p || !out || p->epochs < 1 || p->batch < 1 || !(p->lr > 0) || !(p->weight_decay >= 0) ||
         p->max_steps < 0 || examples < 1)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_classifier_train_recipe: bad parameters");
-    sc_train_params tp = sc_train_default_params();
-    tp.epochs = p->epochs;
-    tp.batch_size = (size_t)p->batch;
-    tp.seed = p->seed;
-    tp.optim = sc_adamw_default_params();
-    tp.optim.lr = p->lr;
-    tp.optim.weight_decay = p->weight_decay;
-    size_t per_epoch = (examples + (size_t)p->batch - 1) / (size_t)p->batch;
-    tp.schedule.kind = SC_LR_COSINE;
-    tp.schedule.base_lr = p->lr;
-    tp.schedule.t_max = (int64_t)(per_epoch * (size_t)p->epochs);
-    tp.max_steps = p->max_steps;
-    *out = tp;
+    sc_optim_params opt = sc_adamw_default_params();
+    opt.lr = p->lr;
+    opt.weight_decay = p->weight_decay;
+    *out = sc_train_cosine_params(&opt, p->epochs, p->batch, examples, p->seed, p->max_steps);
     return SC_OK;
 }
 

@@ -75,20 +75,11 @@ sc_status sc_stn_train_recipe(const sc_stn_train_params *p, size_t examples, sc_
     if (s) return s;
     if (!out || examples < 1)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_stn_train_recipe: bad arguments");
-    sc_train_params tp = sc_train_default_params();
-    tp.epochs = p->epochs;
-    tp.batch_size = (size_t)p->batch;
-    tp.seed = p->seed;
-    tp.optim = sc_adamw_default_params();
-    tp.optim.lr = p->lr;
-    tp.optim.weight_decay = 1e-4;
-    size_t per_epoch = (examples + (size_t)p->batch - 1) / (size_t)p->batch;
-    tp.schedule.kind = SC_LR_COSINE;
-    tp.schedule.base_lr = p->lr;
-    tp.schedule.t_max = (int64_t)(per_epoch * (size_t)p->epochs);
-    tp.clip_grad_norm = p->use_st && p->clip_groups ? 0.0 : 5.0; /* else per group */
-    tp.max_steps = p->max_steps;
-    *out = tp;
+    sc_optim_params opt = sc_adamw_default_params();
+    opt.lr = p->lr;
+    opt.weight_decay = 1e-4;
+    *out = sc_train_cosine_params(&opt, p->epochs, p->batch, examples, p->seed, p->max_steps);
+    out->clip_grad_norm = p->use_st && p->clip_groups ? 0.0 : 5.0; /* else per group */
     return SC_OK;
 }
 

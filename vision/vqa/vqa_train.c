@@ -105,21 +105,14 @@ sc_status sc_vqa_train_recipe(const sc_vqa_train_params *p, size_t questions,
     if (!p || !out || p->epochs < 1 || p->batch < 1 || !(p->lr > 0) || p->max_steps < 0 ||
         questions < 1)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_vqa_train_recipe: bad parameters");
-    sc_train_params tp = sc_train_default_params();
-    tp.epochs = p->epochs;
-    tp.batch_size = (size_t)p->batch;
-    tp.seed = p->seed;
-    tp.optim = sc_adam_default_params();
-    tp.optim.lr = p->lr;
-    size_t per_epoch = (questions + (size_t)p->batch - 1) / (size_t)p->batch;
-    tp.schedule.kind = SC_LR_COSINE;
-    tp.schedule.base_lr = p->lr;
-    tp.schedule.t_max = (int64_t)(per_epoch * (size_t)p->epochs);
+    sc_optim_params opt = sc_adam_default_params();
+    opt.lr = p->lr;
+    sc_train_params tp =
+        sc_train_cosine_params(&opt, p->epochs, p->batch, questions, p->seed, p->max_steps);
     if (p->max_steps && p->max_steps < tp.schedule.t_max) tp.schedule.t_max = p->max_steps;
     tp.schedule.warmup_steps = 200 < tp.schedule.t_max / 4 ? 200 : tp.schedule.t_max / 4;
     tp.schedule.warmup_start_factor = 0.1;
     tp.clip_grad_norm = 5.0;
-    tp.max_steps = p->max_steps;
     *out = tp;
     return SC_OK;
 }
