@@ -35,4 +35,5 @@
 #include "saccade/sc_vqa_render.h"
 #include "saccade/sc_vqa_train.h"
 #include "saccade/sc_stn_train.h"
+#include "saccade/sc_wordpiece.h"
 #endif

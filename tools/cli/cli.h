@@ -32,8 +32,10 @@ void cli_command_line(int argc, char **argv, char *buf, size_t cap);
 /* Table-driven options: one entry per option, parsed by cli_parse_options.
  * name may hold aliases separated by '|' ("-o|--output"). Numbers are range
  * checked (inclusive); CLI_INTS parses "a,b,c" into dst[0..max-1] and stores
- * the count in *count. CLI_FLAG sets *(int *)dst = 1. */
-typedef enum { CLI_FLAG, CLI_INT, CLI_FLOAT, CLI_STR, CLI_INTS } cli_opt_kind;
+ * the count in *count. CLI_FLAG sets *(int *)dst = 1. CLI_STRS takes the
+ * arguments that follow up to the next one starting with '-' ("--pred a b c";
+ * at least one), appended to (const char **)dst[*count..max-1]. */
+typedef enum { CLI_FLAG, CLI_INT, CLI_FLOAT, CLI_STR, CLI_INTS, CLI_STRS } cli_opt_kind;
 typedef struct cli_opt {
     const char *name;
     cli_opt_kind kind;
@@ -74,6 +76,9 @@ char *cli_json_print(struct cJSON *item);
  * unchanged). */
 struct cJSON *cli_json_fixed(double v, int decimals);
 struct cJSON *cli_json_add_fixed(struct cJSON *obj, const char *key, double v, int decimals);
+/* A float as a JSON number with `digits` significant digits ("%.*g"; 9 keeps
+ * every float exactly); null when not finite. */
+struct cJSON *cli_json_float(float v, int digits);
 
 /* Verbs. */
 int cli_info_main(int argc, char **argv);

@@ -143,6 +143,16 @@ int cli_parse_options(const char *verb, int argc, char **argv, const cli_opt *op
             *(int *)o->dst = 1;
             continue;
         }
+        if (o->kind == CLI_STRS) {
+            const char **dst = o->dst;
+            int n0 = *o->count;
+            if (eq && *o->count < o->max) dst[(*o->count)++] = eq + 1;
+            while (i + 1 < argc && argv[i + 1][0] != '-' && *o->count < o->max)
+                dst[(*o->count)++] = argv[++i];
+            if (*o->count == n0)
+                return cli_usage(verb, "%s needs %s", label, o->what ? o->what : "values");
+            continue;
+        }
         if (!eq && i + 1 >= argc)
             return cli_usage(verb, "%s needs %s", label,
                              o->kind == CLI_STR    ? (o->what ? o->what : "a value")
@@ -285,6 +295,13 @@ cJSON *cli_json_add_fixed(cJSON *obj, const char *key, double v, int decimals) {
         return NULL;
     }
     return n;
+}
+
+cJSON *cli_json_float(float v, int digits) {
+    if (!isfinite(v)) return cJSON_CreateNull();
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.*g", digits, (double)v);
+    return cJSON_CreateRaw(buf);
 }
 
 int cli_write_metrics(const char *model, cJSON *summary, const char *what, char **path) {
