@@ -53,6 +53,11 @@ int cli_parse_options(const char *verb, int argc, char **argv, const cli_opt *op
 /* MODEL.safetensors -> MODEL.metrics.json (other names: NAME.metrics.json);
  * malloc'd, NULL on no memory. Where trainers write their summary. */
 char *cli_metrics_path(const char *model);
+/* Write summary (cJSON, freed here; NULL: out of memory) to
+ * cli_metrics_path(model) atomically. CLI_OK with *path the file's name
+ * (malloc'd), or CLI_FAIL reported as "what" with *path NULL. */
+struct cJSON;
+int cli_write_metrics(const char *model, struct cJSON *summary, const char *what, char **path);
 /* Is argv[i] one of --help/-h? */
 int cli_is_help(const char *arg);
 /* Print a JSON string literal, escaped. */
@@ -87,8 +92,10 @@ int cli_data_main(int argc, char **argv);
 void cli_data_help(FILE *out);
 int cli_train_main(int argc, char **argv);
 void cli_train_help(FILE *out);
+void cli_train_classifier_help(FILE *out);
 int cli_eval_main(int argc, char **argv);
 void cli_eval_help(FILE *out);
+void cli_eval_classifier_help(FILE *out);
 int cli_saliency_main(int argc, char **argv);
 void cli_saliency_help(FILE *out);
 int cli_caption_main(int argc, char **argv);

@@ -316,3 +316,21 @@ int cli_json_add_g9(cJSON *obj, const char *key, double v) {
     }
     return 0;
 }
+
+int cli_write_metrics(const char *model, cJSON *summary, const char *what, char **path) {
+    char *text = cli_json_print(summary), *mpath = cli_metrics_path(model);
+    int rc = CLI_OK;
+    if (!text || !mpath) {
+        sc_set_error(SC_ERR_NOMEM, "out of memory");
+        rc = cli_fail(what);
+    } else if (sc_write_file_atomic(mpath, text, strlen(text))) {
+        rc = cli_fail(what);
+    }
+    free(text);
+    if (rc) {
+        free(mpath);
+        mpath = NULL;
+    }
+    *path = mpath;
+    return rc;
+}
