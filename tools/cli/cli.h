@@ -55,11 +55,16 @@ char *cli_metrics_path(const char *model);
 int cli_is_help(const char *arg);
 /* Print a JSON string literal, escaped. */
 void cli_json_string(FILE *out, const char *s);
-/* Print item as one line of JSON (cJSON, unformatted) and free it; a NULL
+/* Print item as one line of JSON (cJSON; ", " and ": " separators) and free it; a NULL
  * item (a failed allocation while building it) is reported. Returns CLI_OK or
  * CLI_FAIL. Every --json output goes through here. */
 struct cJSON;
 int cli_json_emit(FILE *out, struct cJSON *item);
+/* Add key: v with `decimals` digits after the point (what printf("%.6f")
+ * gave), as a JSON number; non-finite values become null. */
+struct cJSON *cli_json_add_fixed(struct cJSON *o, const char *key, double v, int decimals);
+/* A float as a JSON number with `digits` significant digits (9: exact). */
+struct cJSON *cli_json_float(float v, int digits);
 
 /* Verbs. */
 int cli_info_main(int argc, char **argv);

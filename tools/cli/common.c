@@ -216,6 +216,8 @@ void cli_command_line(int argc, char **argv, char *buf, size_t cap) {
     }
 }
 
+/* Written in the separators every --json output has always had (and
+ * Python's json.dumps uses): ", " between items and ": " after keys. */
 int cli_json_emit(FILE *out, cJSON *item) {
     char *text = item ? cJSON_PrintUnformatted(item) : NULL;
     cJSON_Delete(item);
@@ -223,8 +225,37 @@ int cli_json_emit(FILE *out, cJSON *item) {
         fprintf(stderr, "saccade: out of memory writing JSON\n");
         return CLI_FAIL;
     }
-    fputs(text, out);
+    int in_string = 0;
+    for (const char *p = text; *p; p++) {
+        fputc(*p, out);
+        if (in_string) {
+            if (*p == '\\' && p[1])
+                fputc(*++p, out);
+            else if (*p == '"')
+                in_string = 0;
+        } else if (*p == '"') {
+            in_string = 1;
+        } else if (*p == ',' || *p == ':') {
+            fputc(' ', out);
+        }
+    }
     fputc('\n', out);
     cJSON_free(text);
     return CLI_OK;
+}
+
+/* Numbers keep the text they always had (e.g. "%.6f": 0.500000): cJSON
+ * carries it verbatim as a raw value. */
+cJSON *cli_json_add_fixed(cJSON *o, const char *key, double v, int decimals) {
+    char buf[400];
+    if (!isfinite(v)) return cJSON_AddNullToObject(o, key);
+    snprintf(buf, sizeof buf, "%.*f", decimals, v);
+    return cJSON_AddRawToObject(o, key, buf);
+}
+
+cJSON *cli_json_float(float v, int digits) {
+    char buf[64];
+    if (!isfinite(v)) return cJSON_CreateNull();
+    snprintf(buf, sizeof buf, "%.*g", digits, (double)v);
+    return cJSON_CreateRaw(buf);
 }

@@ -437,6 +437,14 @@ sc_status sc_captioner_loss(sc_captioner *m, const float *features, const sc_cap
     if (!(o->att_sup >= 0.0f) || !isfinite(o->att_sup))
         return sc_set_error(SC_ERR_INVALID_ARG,
                             "sc_captioner_loss: att_sup must be finite and >= 0");
+    if (!(o->item_heads >= 0.0f) || !isfinite(o->item_heads))
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "sc_captioner_loss: item_heads must be finite and >= 0");
+    const int items = o->item_heads > 0.0f && bt->items;
+    if (items) {
+        sc_status st = sc_cap_items_check(m, bt);
+        if (st) return st;
+    }
     if (o->train && m->cfg.dropout > 0.0f && !rng)
         return sc_set_error(SC_ERR_INVALID_ARG,
                             "sc_captioner_loss: training with dropout needs rng");
@@ -484,6 +492,10 @@ sc_status sc_captioner_loss(sc_captioner *m, const float *features, const sc_cap
         return sc_set_error(SC_ERR_INTERNAL, "sc_captioner_loss: arena plan mismatch");
     sc_status st = loss_forward(m, features, bt, T, o, rng, &L, out);
     if (!st && o->backward) st = loss_backward(m, features, bt, T, o, &L, dfeatures);
+    if (!st && items) {
+        st = sc_cap_items_loss(m, features, bt, o->item_heads, o->backward, dfeatures, out);
+        out->loss += out->items;
+    }
     if (st) memset(out, 0, sizeof *out);
     return st;
 }

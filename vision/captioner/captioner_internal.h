@@ -60,6 +60,8 @@ struct sc_captioner {
     sc_arena *loss_arena;
     /* image encoder (NULL for the features encoder) */
     struct sc_encoder_impl *enc;
+    /* training-only item heads (sc_captioner_item_heads), or NULL */
+    struct sc_cap_item_heads *heads;
 };
 
 static inline sc_addatt_desc sc_cap_att_desc(const struct sc_captioner *m, int B) {
@@ -124,6 +126,15 @@ sc_status sc_cap_step(struct sc_captioner *m, int B, const float *features, cons
  * positions, h0 = init_h(mean), c0 = init_c(mean) (B, H). */
 sc_status sc_cap_init_state(const struct sc_captioner *m, int B, const float *features, float *mean,
                             float *h0, float *c0);
+
+/* Item heads (captioner_items.c): check the batch's items, then the term's
+ * loss (weight w) into out->items / out->nitems and, with backward, its
+ * gradients into the heads and dfeatures (B, P, E) when non-NULL. */
+sc_status sc_cap_items_check(const struct sc_captioner *m, const sc_caption_batch *bt);
+sc_status sc_cap_items_loss(struct sc_captioner *m, const float *features,
+                            const sc_caption_batch *bt, float w, int backward, float *dfeatures,
+                            sc_caption_loss *out);
+void sc_cap_item_heads_free(struct sc_cap_item_heads *h);
 
 /* Image encoders (captioner_encoder.c). */
 #include "saccade/sc_safetensors.h"
