@@ -95,7 +95,7 @@ typedef struct {
 } cap_opts;
 
 #define V_TRAIN "train"
-enum { IMAGE_SIZE = 96, CAP_MAX_TOKENS = 40, ITEM_CLASSES = 10 };
+enum { IMAGE_SIZE = 96, ITEM_CLASSES = 10 };
 
 /* The options into o (defaults first); CLI_OK or CLI_USAGE. */
 static int parse_train_options(int argc, char **argv, cap_opts *o) {
@@ -218,92 +218,6 @@ static void make_configs(const cap_opts *o, sc_cnn_config *cc, sc_vit_config *vc
     cfg->att_coords = o->att_coords;
 }
 
-typedef struct {
-    sc_scenes_params sp;
-    const sc_vocab *vocab;
-    int S, random_caps, grid; /* grid > 0: attention targets too */
-    int item_grid;            /* > 0: the items' classes, colours and box cells too */
-} data_ctx;
-
-/* Normalise a scene image (3 x S x S, values in [0, 1]) with ImageNet
- * mean/std into out (what sc_captioner_preprocess gives at image_size = S). */
-static void normalise(const float *img, int S, float *out) {
-    size_t plane = (size_t)S * S;
-    for (int c = 0; c < 3; c++) {
-        float mu = SC_IMAGENET_MEAN[c], is = 1.0f / SC_IMAGENET_STD[c];
-        for (size_t i = 0; i < plane; i++) out[c * plane + i] = (img[c * plane + i] - mu) * is;
-    }
-}
-
-/* A batch's buffers: images, captions, attention targets, items. */
-typedef struct {
-    float *x;
-    int32_t *caps, *lens;
-    uint8_t *ascratch, *amask; /* attention targets (--att-sup) */
-    int *n_items;              /* items (--aux-items), slot b * SC_SCENES_MAX_ITEMS + k */
-    int32_t *cls, *colour;
-    uint8_t *cells;
-} batch_bufs;
-
-/* One scene of the batch: image, tokens, attention targets and items. */
-static int make_example(const data_ctx *d, int index, int pick, size_t b, batch_bufs *bb,
-                        int32_t *tok, int *len) {
-    sc_image img = {0};
-    sc_scene_info info;
-    if (sc_scenes_generate(&d->sp, SC_SCENES_TRAIN, (uint64_t)index, &img, &info)) return 1;
-    normalise(img.data, d->S, bb->x + b * 3 * d->S * d->S);
-    if (d->item_grid) {
-        const size_t P = (size_t)d->item_grid * d->item_grid;
-        bb->n_items[b] = info.n_items;
-        for (int k = 0; k < info.n_items; k++) {
-            const size_t slot = b * SC_SCENES_MAX_ITEMS + (size_t)k;
-            bb->cls[slot] = info.items[k].cls;
-            bb->colour[slot] = info.items[k].colour;
-            memset(bb->cells + slot * P, 0, P);
-            sc_scenes_box_cells(info.items[k].box, img.w, img.h, d->item_grid,
-                                bb->cells + slot * P);
-        }
-    }
-    sc_image_free(&img);
-    int r = pick % info.n_captions;
-    *len = sc_capscenes_tokens(d->vocab, info.captions[r], tok, CAP_MAX_TOKENS);
-    if (*len < 0) return 1;
-    return d->grid && sc_capscenes_attention_mask(
-                          &info, info.captions[r], d->grid,
-                          bb->ascratch + b * CAP_MAX_TOKENS * d->grid * d->grid, CAP_MAX_TOKENS);
-}
-
-/* Scenes idx[0..n) -> normalised images and padded captions (*L tokens each),
- * attention targets and items when asked for. */
-static int make_batch(const data_ctx *d, const int *idx, size_t n, sc_rng *rng, batch_bufs *bb,
-                      int *L) {
-    int pick[4096];
-    for (size_t b = 0; b < n; b++) pick[b] = d->random_caps ? (int)sc_rng_below(rng, 1 << 20) : 0;
-    int fail = 0, maxlen = 2;
-    int32_t *tok = malloc(n * CAP_MAX_TOKENS * sizeof(int32_t));
-    if (!tok) return -1;
-#pragma omp parallel for schedule(dynamic, 1) reduction(| : fail) reduction(max : maxlen)
-    for (size_t b = 0; b < n; b++) {
-        int k = 0;
-        if (make_example(d, idx[b], pick[b], b, bb, tok + b * CAP_MAX_TOKENS, &k)) fail = 1;
-        bb->lens[b] = k;
-        if (k > maxlen) maxlen = k;
-    }
-    if (!fail)
-        for (size_t b = 0; b < n; b++) {
-            for (int t = 0; t < maxlen; t++)
-                bb->caps[b * maxlen + t] = t < bb->lens[b] ? tok[b * CAP_MAX_TOKENS + t] : 0;
-            if (d->grid) {
-                size_t P = (size_t)d->grid * d->grid;
-                memcpy(bb->amask + b * maxlen * P, bb->ascratch + b * CAP_MAX_TOKENS * P,
-                       maxlen * P);
-            }
-        }
-    free(tok);
-    *L = maxlen;
-    return fail ? -1 : 0;
-}
-
 /* Everything a training run holds. */
 typedef struct {
     cap_opts o;
@@ -317,16 +231,15 @@ typedef struct {
     sc_param *all;
     size_t nitem_heads;
     float *feat, *dfeat;
-    batch_bufs bb;
-    data_ctx d;
+    sc_scenes_params sp;
+    sc_capscenes_batch batch;
     char *cfg_json, *enc_json;
     int epochs;
     sc_captioner_eval_result ev;
 } train_run;
 
 static void free_run(train_run *r) {
-    free(r->bb.x), free(r->bb.caps), free(r->bb.lens), free(r->bb.ascratch), free(r->bb.amask);
-    free(r->bb.n_items), free(r->bb.cls), free(r->bb.colour), free(r->bb.cells);
+    sc_capscenes_batch_free(&r->batch);
     free(r->feat), free(r->dfeat), free(r->all), free(r->cfg_json), free(r->enc_json);
     sc_trainer_free(r->tr);
     sc_captioner_free(r->m);
@@ -405,36 +318,16 @@ static int setup_run(train_run *r) {
     int rc = make_trainer(r);
     if (rc) return rc;
     const size_t B = (size_t)o->batch, P = (size_t)o->grid * o->grid, E = r->cfg.encoder_dim;
-    const size_t slots = B * SC_SCENES_MAX_ITEMS;
-    batch_bufs *bb = &r->bb;
-    bb->x = malloc(B * 3 * IMAGE_SIZE * IMAGE_SIZE * sizeof(float));
+    if (sc_capscenes_batch_init(&r->batch, o->batch, IMAGE_SIZE, o->att_sup > 0 ? o->grid : 0,
+                                o->aux_items > 0 ? o->grid : 0))
+        return cli_fail("train captioner");
     r->feat = malloc(B * P * E * sizeof(float));
     r->dfeat = malloc(B * P * E * sizeof(float));
-    bb->caps = malloc(B * CAP_MAX_TOKENS * sizeof(int32_t));
-    bb->lens = malloc(B * sizeof(int32_t));
-    int fail = !bb->x || !r->feat || !r->dfeat || !bb->caps || !bb->lens;
-    if (o->att_sup > 0) {
-        bb->ascratch = malloc(B * CAP_MAX_TOKENS * P);
-        bb->amask = malloc(B * CAP_MAX_TOKENS * P);
-        fail |= !bb->ascratch || !bb->amask;
-    }
-    if (o->aux_items > 0) {
-        bb->n_items = calloc(B, sizeof(int));
-        bb->cls = malloc(slots * sizeof(int32_t));
-        bb->colour = malloc(slots * sizeof(int32_t));
-        bb->cells = malloc(slots * P);
-        fail |= !bb->n_items || !bb->cls || !bb->colour || !bb->cells;
-    }
-    if (fail) return cli_fail("out of memory");
-    r->d.sp = sc_scenes_default_params();
-    r->d.sp.seed = (uint64_t)o->scene_seed;
-    r->d.sp.train = &r->train;
-    r->d.sp.test = &r->test;
-    r->d.vocab = &r->vocab;
-    r->d.S = IMAGE_SIZE;
-    r->d.random_caps = o->random_caps;
-    r->d.grid = o->att_sup > 0 ? o->grid : 0;
-    r->d.item_grid = o->aux_items > 0 ? o->grid : 0;
+    if (!r->feat || !r->dfeat) return cli_fail("out of memory");
+    r->sp = sc_scenes_default_params();
+    r->sp.seed = (uint64_t)o->scene_seed;
+    r->sp.train = &r->train;
+    r->sp.test = &r->test;
     return CLI_OK;
 }
 
@@ -443,7 +336,7 @@ static int validate(train_run *r) {
     sc_captioner_eval_params ep = sc_captioner_eval_default_params();
     ep.n = (size_t)r->o.val;
     ep.beam_size = 1;
-    ep.scenes = &r->d.sp;
+    ep.scenes = &r->sp;
     return sc_captioner_evaluate(r->m, &ep, &r->ev) ? -1 : 0;
 }
 
@@ -451,18 +344,17 @@ static int validate(train_run *r) {
 static int train_step(train_run *r, const int *idx, size_t count) {
     const cap_opts *o = &r->o;
     const size_t P = (size_t)o->grid * o->grid, E = r->cfg.encoder_dim;
-    int L;
-    if (make_batch(&r->d, idx, count, sc_trainer_rng(r->tr), &r->bb, &L) ||
-        sc_captioner_encode_batch(r->m, r->bb.x, (int)count, IMAGE_SIZE, IMAGE_SIZE, 1, r->feat))
+    sc_rng *rng = r->o.random_caps ? sc_trainer_rng(r->tr) : NULL;
+    if (sc_capscenes_batch_fill(&r->batch, &r->sp, SC_SCENES_TRAIN, &r->vocab, idx, (int)count,
+                                rng) ||
+        sc_captioner_encode_batch(r->m, r->batch.images, (int)count, IMAGE_SIZE, IMAGE_SIZE, 1,
+                                  r->feat))
         return -1;
     memset(r->dfeat, 0, count * P * E * sizeof(float));
-    sc_caption_items items = {SC_SCENES_MAX_ITEMS, r->bb.n_items, r->bb.cls, r->bb.colour,
-                              r->bb.cells};
-    sc_caption_batch cb = {(int)count, L,           r->bb.caps,
-                           r->bb.lens, r->bb.amask, r->nitem_heads ? &items : NULL};
     sc_caption_loss_opts lo = {o->alpha_c, 1, 1, o->att_sup, o->aux_items};
     sc_caption_loss cl;
-    if (sc_captioner_loss(r->m, r->feat, &cb, &lo, sc_trainer_rng(r->tr), &cl, r->dfeat) ||
+    if (sc_captioner_loss(r->m, r->feat, &r->batch.batch, &lo, sc_trainer_rng(r->tr), &cl,
+                          r->dfeat) ||
         sc_captioner_encode_backward(r->m, r->dfeat))
         return -1;
     const char *keys[4] = {"ce", "att_penalty", "att_sup", "aux_items"};
