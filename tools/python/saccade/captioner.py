@@ -56,6 +56,7 @@ class Captioner(Handle):
         r = cap.caption(img, beam=5)                   # needs an image encoder in the model
         r = cap.caption(features=f, beam=3)            # f: (P, E) or (N, N, E) features
         r.text, r.tokens, r.logprobs, r.score, r.attention  # attention (T, N, N)
+        cap.evaluate(n=200, beam=3)                    # held-out Fashion scenes: dict of scores
 
     Captioner.create(words, ...) makes a fresh model (features encoder) for
     experiments; save(path) writes it."""
