@@ -234,7 +234,7 @@ int cli_caption_main(int argc, char **argv) {
     const char *V = "caption";
     cap_ctx c = {0};
     c.bp = sc_captioner_beam_default_params();
-    c.bp.beam_size = 5; /* the CLI's default since its first version (the library's is 3) */
+    c.bp.beam_size = 5; /* the CLI's default (the library's and Python's is 3) */
     c.max_words = 50;
     c.gp = sc_attention_grid_default_params();
     const char *model = NULL, *threads = NULL, *html = NULL;
