@@ -32,8 +32,10 @@ void cli_command_line(int argc, char **argv, char *buf, size_t cap);
 /* Table-driven options: one entry per option, parsed by cli_parse_options.
  * name may hold aliases separated by '|' ("-o|--output"). Numbers are range
  * checked (inclusive); CLI_INTS parses "a,b,c" into dst[0..max-1] and stores
- * the count in *count. CLI_FLAG sets *(int *)dst = 1. */
-typedef enum { CLI_FLAG, CLI_INT, CLI_FLOAT, CLI_STR, CLI_INTS } cli_opt_kind;
+ * the count in *count. CLI_FLAG sets *(int *)dst = 1. CLI_STRS takes the
+ * arguments that follow up to the next one starting with '-' ("--pred a b c";
+ * at least one), appended to (const char **)dst[*count..max-1]. */
+typedef enum { CLI_FLAG, CLI_INT, CLI_FLOAT, CLI_STR, CLI_INTS, CLI_STRS } cli_opt_kind;
 typedef struct cli_opt {
     const char *name;
     cli_opt_kind kind;
@@ -55,15 +57,22 @@ char *cli_metrics_path(const char *model);
 int cli_is_help(const char *arg);
 /* Print a JSON string literal, escaped. */
 void cli_json_string(FILE *out, const char *s);
-/* Print item as one line of JSON (cJSON; ", " and ": " separators) and free it; a NULL
- * item (a failed allocation while building it) is reported. Returns CLI_OK or
- * CLI_FAIL. Every --json output goes through here. */
+/* Print item as one line of JSON (cJSON, a space after ':' and ',') and free
+ * it; a NULL item (a failed allocation while building it) is reported.
+ * Returns CLI_OK or CLI_FAIL. Every --json output goes through here. */
 struct cJSON;
 int cli_json_emit(FILE *out, struct cJSON *item);
-/* Add key: v with `decimals` digits after the point (what printf("%.6f")
- * gave), as a JSON number; non-finite values become null. */
-struct cJSON *cli_json_add_fixed(struct cJSON *o, const char *key, double v, int decimals);
-/* A float as a JSON number with `digits` significant digits (9: exact). */
+/* The same line as a malloc'd string ending in a newline (for files); frees
+ * item; NULL (error set) on no memory or a NULL item. */
+char *cli_json_print(struct cJSON *item);
+/* A JSON number written with a fixed count of decimals ("%.*f"; decimals < 0:
+ * "%g"; null when not finite), so that outputs keep the precision they
+ * document. _add_ puts it under key in obj (NULL on no memory; then obj is
+ * unchanged). */
+struct cJSON *cli_json_fixed(double v, int decimals);
+struct cJSON *cli_json_add_fixed(struct cJSON *obj, const char *key, double v, int decimals);
+/* A float as a JSON number with `digits` significant digits ("%.*g"; 9 keeps
+ * every float exactly); null when not finite. */
 struct cJSON *cli_json_float(float v, int digits);
 
 /* Verbs. */

@@ -143,6 +143,16 @@ int cli_parse_options(const char *verb, int argc, char **argv, const cli_opt *op
             *(int *)o->dst = 1;
             continue;
         }
+        if (o->kind == CLI_STRS) {
+            const char **dst = o->dst;
+            int n0 = *o->count;
+            if (eq && *o->count < o->max) dst[(*o->count)++] = eq + 1;
+            while (i + 1 < argc && argv[i + 1][0] != '-' && *o->count < o->max)
+                dst[(*o->count)++] = argv[++i];
+            if (*o->count == n0)
+                return cli_usage(verb, "%s needs %s", label, o->what ? o->what : "values");
+            continue;
+        }
         if (!eq && i + 1 >= argc)
             return cli_usage(verb, "%s needs %s", label,
                              o->kind == CLI_STR    ? (o->what ? o->what : "a value")
@@ -216,46 +226,80 @@ void cli_command_line(int argc, char **argv, char *buf, size_t cap) {
     }
 }
 
-/* Written in the separators every --json output has always had (and
- * Python's json.dumps uses): ", " between items and ": " after keys. */
-int cli_json_emit(FILE *out, cJSON *item) {
+/* cJSON's unformatted text with a space after every ':' and ',' outside
+ * strings (the one-line style saccade has always printed) and a newline. */
+char *cli_json_print(cJSON *item) {
     char *text = item ? cJSON_PrintUnformatted(item) : NULL;
     cJSON_Delete(item);
-    if (!text) {
-        fprintf(stderr, "saccade: out of memory writing JSON\n");
-        return CLI_FAIL;
-    }
-    int in_string = 0;
-    for (const char *p = text; *p; p++) {
-        fputc(*p, out);
-        if (in_string) {
-            if (*p == '\\' && p[1])
-                fputc(*++p, out);
-            else if (*p == '"')
-                in_string = 0;
-        } else if (*p == '"') {
-            in_string = 1;
-        } else if (*p == ',' || *p == ':') {
-            fputc(' ', out);
+    size_t n = 0, spaces = 0;
+    for (int in_str = 0; text && text[n]; n++) {
+        if (in_str) {
+            if (text[n] == '\\' && text[n + 1])
+                n++;
+            else if (text[n] == '"')
+                in_str = 0;
+        } else if (text[n] == '"') {
+            in_str = 1;
+        } else if (text[n] == ':' || text[n] == ',') {
+            spaces++;
         }
     }
-    fputc('\n', out);
+    char *out = text ? malloc(n + spaces + 2) : NULL;
+    if (!out) {
+        cJSON_free(text);
+        sc_set_error(SC_ERR_NOMEM, "out of memory writing JSON");
+        return NULL;
+    }
+    size_t o = 0;
+    for (size_t i = 0, in_str = 0; i < n; i++) {
+        out[o++] = text[i];
+        if (in_str) {
+            if (text[i] == '\\' && i + 1 < n)
+                out[o++] = text[++i];
+            else if (text[i] == '"')
+                in_str = 0;
+        } else if (text[i] == '"') {
+            in_str = 1;
+        } else if (text[i] == ':' || text[i] == ',') {
+            out[o++] = ' ';
+        }
+    }
+    out[o++] = '\n';
+    out[o] = 0;
     cJSON_free(text);
+    return out;
+}
+
+int cli_json_emit(FILE *out, cJSON *item) {
+    char *text = cli_json_print(item);
+    if (!text) return cli_fail(NULL);
+    fputs(text, out);
+    free(text);
     return CLI_OK;
 }
 
-/* Numbers keep the text they always had (e.g. "%.6f": 0.500000): cJSON
- * carries it verbatim as a raw value. */
-cJSON *cli_json_add_fixed(cJSON *o, const char *key, double v, int decimals) {
-    char buf[400];
-    if (!isfinite(v)) return cJSON_AddNullToObject(o, key);
-    snprintf(buf, sizeof buf, "%.*f", decimals, v);
-    return cJSON_AddRawToObject(o, key, buf);
+cJSON *cli_json_fixed(double v, int decimals) {
+    if (!isfinite(v)) return cJSON_CreateNull();
+    char buf[384]; /* %.*f of DBL_MAX is 309 digits */
+    if (decimals < 0)
+        snprintf(buf, sizeof buf, "%g", v);
+    else
+        snprintf(buf, sizeof buf, "%.*f", decimals > 17 ? 17 : decimals, v);
+    return cJSON_CreateRaw(buf);
+}
+
+cJSON *cli_json_add_fixed(cJSON *obj, const char *key, double v, int decimals) {
+    cJSON *n = cli_json_fixed(v, decimals);
+    if (n && !cJSON_AddItemToObject(obj, key, n)) {
+        cJSON_Delete(n);
+        return NULL;
+    }
+    return n;
 }
 
 cJSON *cli_json_float(float v, int digits) {
-    char buf[64];
     if (!isfinite(v)) return cJSON_CreateNull();
+    char buf[64];
     snprintf(buf, sizeof buf, "%.*g", digits, (double)v);
     return cJSON_CreateRaw(buf);
 }

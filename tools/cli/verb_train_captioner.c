@@ -421,14 +421,11 @@ static int write_summary(const train_run *r, int full_argc, char **full_argv) {
     cJSON_AddStringToObject(j, "command", cmd);
     cJSON_AddItemToObject(j, "config", cJSON_Parse(r->cfg_json));
     cJSON_AddItemToObject(j, "encoder", cJSON_Parse(r->enc_json));
-    char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    if (!mem) return cli_fail("out of memory");
-    int rc = cli_json_emit(mem, j);
-    fclose(mem);
+    char *text = cli_json_print(j);
+    int rc = text ? CLI_OK : cli_fail(NULL);
     char *mpath = cli_metrics_path(o->out);
-    if (!rc && (!mpath || sc_write_file_atomic(mpath, text, len))) rc = cli_fail("train captioner");
+    if (!rc && (!mpath || sc_write_file_atomic(mpath, text, strlen(text))))
+        rc = cli_fail("train captioner");
     if (!rc)
         printf("trained %lld steps (%.1f s), final train loss %.4f; model: %s, metrics: %s\n",
                (long long)sc_trainer_global_step(r->tr), sc_trainer_elapsed(r->tr),
