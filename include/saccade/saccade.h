@@ -28,6 +28,7 @@
 #include "saccade/sc_classifier.h"
 #include "saccade/sc_maps_io.h"
 #include "saccade/sc_captioner.h"
+#include "saccade/sc_captioner_eval.h"
 #include "saccade/sc_stn.h"
 #include "saccade/sc_caption_render.h"
 #include "saccade/sc_saliency_model.h"

@@ -273,7 +273,19 @@ typedef struct sc_caption_batch {
      * grid cells the attention of the step that predicts captions[b, j] should
      * land on; an all-zero row leaves that step unsupervised (see att_sup). */
     const uint8_t *att_mask;
+    /* Optional items of each example for the item-heads loss, or NULL. */
+    const struct sc_caption_items *items;
 } sc_caption_batch;
+
+/* The items of a batch (e.g. the objects of Fashion scenes): example b has
+ * n[b] items in slots b * max_items + k, k < n[b]. */
+typedef struct sc_caption_items {
+    int max_items;         /* slots per example (>= 1) */
+    const int *n;          /* (B) items per example, 0..max_items */
+    const int32_t *cls;    /* (B * max_items) class of each item, 0..n_classes-1 */
+    const int32_t *colour; /* (B * max_items) colour of each item, 0..n_colours-1 */
+    const uint8_t *cells;  /* (B * max_items, P) nonzero at the grid cells of the item's box */
+} sc_caption_items;
 
 typedef struct sc_caption_loss_opts {
     float alpha_c; /* doubly stochastic attention weight (tutorial: 1.0) */
@@ -283,6 +295,9 @@ typedef struct sc_caption_loss_opts {
      * the mean over supervised steps of -log(sum of the attention inside the
      * step's att_mask cells). 0: off. */
     float att_sup;
+    /* Item heads (sc_captioner_item_heads): weight of the mean over the batch's
+     * items (batch->items) of (class CE + colour CE) / 2. 0: off. */
+    float item_heads;
 } sc_caption_loss_opts;
 
 typedef struct sc_caption_loss {
@@ -292,7 +307,21 @@ typedef struct sc_caption_loss {
     double att_sup; /* att_sup * mean over supervised steps of -log(attention mass in mask) */
     long att_steps; /* supervised steps */
     long ntokens;   /* predicted tokens: sum (lengths - 1) */
+    double items;   /* item_heads * mean over items of (class CE + colour CE) / 2 */
+    long nitems;    /* items scored */
 } sc_caption_loss;
+
+/* Item heads, a training-only auxiliary task: linear class (n_classes) and
+ * colour (n_colours) heads on the encoder's features averaged over each item's
+ * box cells (sc_masked_avgpool_forward). They push the encoder to tell the
+ * items apart where they are. Created on the first call (PyTorch's nn.Linear
+ * initialisation from seed; later calls return the same heads and must give
+ * the same sizes), owned by the model, never saved by sc_captioner_save.
+ * params: their tensors "aux.class.weight" (n_classes x E), "aux.class.bias",
+ * "aux.colour.weight" (n_colours x E), "aux.colour.bias", grads owned by the
+ * model, for the optimiser (and checkpoints). */
+sc_status sc_captioner_item_heads(sc_captioner *m, int n_classes, int n_colours, uint64_t seed,
+                                  const sc_param **params, size_t *n);
 
 /* The tutorial's train step with masking instead of per-step batch shrinking
  * (the same loss and gradients): teacher forcing on captions[:, :-1] predicting
@@ -300,10 +329,12 @@ typedef struct sc_caption_loss {
  * targets, plus alpha_c * ((1 - alphas.sum(dim=1)) ** 2).mean() where alphas of
  * finished captions are 0 and the mean runs over batch and positions, plus the
  * supervised-attention term when opts->att_sup > 0 and batch->att_mask is set
- * (loss = ce + penalty + att_sup). features
- * (B, P, E). With backward, gradients are ACCUMULATED into the params' grads
- * (sc_captioner_params) and, when dfeatures (B, P, E) is non-NULL, into it (for
- * a trainable encoder). Allocates its activations per call. */
+ * (loss = ce + penalty + att_sup), plus, when opts->item_heads > 0 and
+ * batch->items is set, the item-heads term (sc_captioner_item_heads; loss =
+ * ce + penalty + att_sup + items, its gradients go to the heads and to
+ * dfeatures only). features (B, P, E). With backward, gradients are ACCUMULATED into the params'
+ * grads (sc_captioner_params) and, when dfeatures (B, P, E) is non-NULL, into it (for a trainable
+ * encoder). Allocates its activations per call. */
 sc_status sc_captioner_loss(sc_captioner *m, const float *features, const sc_caption_batch *batch,
                             const sc_caption_loss_opts *opts, sc_rng *rng, sc_caption_loss *out,
                             float *dfeatures);

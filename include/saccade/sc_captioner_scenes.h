@@ -44,6 +44,7 @@
 
 #include <stdint.h>
 #include "saccade/sc_captioner.h"
+#include "saccade/sc_rng.h"
 #include "saccade/sc_scenes.h"
 
 #ifdef __cplusplus
@@ -98,6 +99,45 @@ sc_status sc_capscenes_score(const sc_scene_info *info, const char *const *words
  * (SC_ERR_LIMIT above). */
 sc_status sc_capscenes_attention_mask(const sc_scene_info *info, const char *caption, int grid,
                                       uint8_t *mask, int max_tokens);
+
+/* ================================================================ training batches
+ * A batch of generated scenes for sc_captioner_loss, as `saccade train
+ * captioner` feeds it: images ImageNet-normalised (3, S, S) (S = the scenes'
+ * size, sc_scenes_params.size), each scene's caption (the canonical one, or
+ * with rng a reference drawn per example) as tokens padded with <pad> to the
+ * batch's longest, and when asked for, attention targets
+ * (sc_capscenes_attention_mask, att_grid) and the items for the item heads
+ * (class, colour, box cells on item_grid; sc_captioner_item_heads). Scenes are
+ * generated in parallel. */
+#define SC_CAPSCENES_MAX_TOKENS 40 /* caption tokens, <start> and <end> included */
+typedef struct sc_capscenes_batch {
+    int capacity, size, att_grid, item_grid;
+    float *images;       /* (capacity, 3, size, size) */
+    int32_t *captions;   /* (n, L) after a fill */
+    int32_t *lengths;    /* (n) */
+    uint8_t *att_mask;   /* (n, L, att_grid^2), NULL without att_grid */
+    int *n_items;        /* (capacity) items per example (item_grid > 0) */
+    int32_t *item_class; /* (capacity * SC_SCENES_MAX_ITEMS) */
+    int32_t *item_colour;
+    uint8_t *item_cells;    /* (capacity * SC_SCENES_MAX_ITEMS, item_grid^2) */
+    sc_caption_items items; /* the item arrays, for batch.items */
+    sc_caption_batch batch; /* after a fill: n, L, captions, lengths, att_mask, items */
+    int32_t *tokens;        /* scratch (capacity, SC_CAPSCENES_MAX_TOKENS) */
+    uint8_t *att_scratch;   /* scratch (capacity, SC_CAPSCENES_MAX_TOKENS, att_grid^2) */
+} sc_capscenes_batch;
+
+/* Buffers for up to capacity (1..4096) scenes of size x size pixels;
+ * att_grid / item_grid 0 (off) or 1..64. */
+sc_status sc_capscenes_batch_init(sc_capscenes_batch *b, int capacity, int size, int att_grid,
+                                  int item_grid);
+/* Generate scenes idx[0..n) of split with p (whose size must be b->size) and
+ * fill the batch; rng NULL: the canonical captions, else one reference per
+ * example drawn from rng (in example order). b->batch is then ready for
+ * sc_captioner_loss. */
+sc_status sc_capscenes_batch_fill(sc_capscenes_batch *b, const sc_scenes_params *p,
+                                  sc_scene_split split, const sc_vocab *v, const int *idx, int n,
+                                  sc_rng *rng);
+void sc_capscenes_batch_free(sc_capscenes_batch *b);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,7 @@ SACCADE_SOURCE_DIR, SACCADE_CLI, SACCADE_PYTHON."""
 import gc
 import gzip
 import json
+import math
 import os
 import shutil
 import struct
@@ -624,6 +625,77 @@ class TestCaptioner(unittest.TestCase):
         grown = rss_kb() - before
         # a leaked model is ~0.5 MB: not freeing them grows RSS by ~100 MB
         self.assertLess(grown, 16384, "RSS grew by %d kB" % grown)
+
+
+def coco_bleu(cands, refs):
+    """Corpus BLEU-1..4 as pycocoevalcap's bleu_scorer.py computes it."""
+    from collections import Counter
+    correct, guess, testlen, reflen = [0] * 4, [0] * 4, 0, 0
+    for c, rs in zip(cands, refs):
+        c, rs = c.split(), [r.split() for r in rs]
+        testlen += len(c)
+        reflen += min((abs(len(r) - len(c)), len(r)) for r in rs)[1]
+        for k in range(1, 5):
+            cc = Counter(tuple(c[i:i + k]) for i in range(len(c) - k + 1))
+            mx = Counter()
+            for r in rs:
+                for g, v in Counter(tuple(r[i:i + k]) for i in range(len(r) - k + 1)).items():
+                    mx[g] = max(mx[g], v)
+            correct[k - 1] += sum(min(v, mx[g]) for g, v in cc.items())
+            guess[k - 1] += max(0, len(c) - k + 1)
+    ratio = (testlen + 1e-15) / (reflen + 1e-9)
+    bp = math.exp(1 - 1 / ratio) if ratio < 1 else 1.0
+    out, prod = [], 1.0
+    for k in range(4):
+        prod *= (correct[k] + 1e-15) / (guess[k] + 1e-9)
+        out.append(prod ** (1.0 / (k + 1)) * bp)
+    return out
+
+
+class TestCaptionerEval(unittest.TestCase):
+    """Captioner.evaluate (sc_captioner_evaluate) on the sample scenes folder,
+    against captions from Captioner.caption and BLEU computed here as the COCO
+    toolkit does."""
+
+    def test_evaluate_sample_folder(self):
+        folder = os.path.join(SAMPLES, "scenes")
+        with open(os.path.join(folder, "annotations.jsonl")) as f:
+            ann = [json.loads(l) for l in f if l.strip()]
+        with saccade.Captioner() as cap:
+            r = cap.evaluate(n=1000, beam=3, data=folder)
+            r1 = cap.evaluate(n=4, beam=1, data=folder)
+            cands = [cap.caption(saccade.load_image(os.path.join(folder, a["image"])), beam=3,
+                                 max_len=30).text for a in ann]
+        refs = [a["captions"] for a in ann]
+        self.assertEqual(r["n"], len(ann))          # n is capped at the folder's scenes
+        self.assertEqual(r1["n"], 4)
+        self.assertEqual(r["counts"]["scenes"], len(ann))
+        exact = sum(c in rs for c, rs in zip(cands, refs)) / len(ann)
+        self.assertAlmostEqual(r["exact_match"], exact, places=12)
+        want = coco_bleu(cands, refs)
+        for k in range(4):
+            self.assertAlmostEqual(r["bleu%d" % (k + 1)], want[k], places=9)
+        slots = sum(len(a["items"]) for a in ann)
+        self.assertEqual(r["counts"]["slots"], slots)
+        self.assertAlmostEqual(r["colour_accuracy"], r["counts"]["colour_ok"] / slots, places=12)
+        for k in ("count_accuracy", "class_accuracy", "relation_accuracy", "pointing_game",
+                  "pointing_game_colour_step"):
+            self.assertTrue(0 <= r[k] <= 1, (k, r[k]))
+        self.assertGreater(r["pointing_nouns"], 0)
+
+    def test_evaluate_errors(self):
+        with saccade.Captioner() as cap:
+            with self.assertRaises(saccade.Error) as e:
+                cap.evaluate(data=tmp("no_such_folder"))
+            self.assertIn("no_such_folder", e.exception.message)
+            for bad in ({"beam": 0}, {"n": 0}, {"max_len": 1.5}, {"seed": -1}):
+                with self.assertRaises(ValueError):
+                    cap.evaluate(**bad)
+        with saccade.Captioner.create(["a", "red", "bag"], grid=2, encoder_dim=4,
+                                      attention_dim=4, embed_dim=4, decoder_dim=4) as feat:
+            with self.assertRaises(saccade.Error) as e:
+                feat.evaluate(n=2, data=os.path.join(SAMPLES, "scenes"))
+            self.assertEqual(e.exception.code, "SC_ERR_UNSUPPORTED")
 
 
 class TestVQA(unittest.TestCase):

@@ -67,8 +67,8 @@ static double g_loss(void *p) {
     gctx *c = p;
     sc_rng r;
     sc_rng_seed(&r, 99);
-    sc_caption_batch b = {GB, GL, g_caps, g_lens, g_amask};
-    sc_caption_loss_opts o = {1.0f, 1, 0, g_sup};
+    sc_caption_batch b = {GB, GL, g_caps, g_lens, g_amask, NULL};
+    sc_caption_loss_opts o = {1.0f, 1, 0, g_sup, 0.0f};
     sc_caption_loss out;
     SC_TEST_OK(sc_captioner_loss(c->m, c->feat, &b, &o, &r, &out, NULL));
     return out.loss;
@@ -95,8 +95,8 @@ static void gradcheck_variant(int gate, int tanh_att) {
         }
     sc_rng r;
     sc_rng_seed(&r, 99);
-    sc_caption_batch b = {GB, GL, g_caps, g_lens, g_amask};
-    sc_caption_loss_opts o = {1.0f, 1, 1, g_sup};
+    sc_caption_batch b = {GB, GL, g_caps, g_lens, g_amask, NULL};
+    sc_caption_loss_opts o = {1.0f, 1, 1, g_sup, 0.0f};
     sc_caption_loss out;
     SC_TEST_OK(sc_captioner_loss(m, feat, &b, &o, &r, &out, dfeat));
     assert_int_equal(out.ntokens, 4 + 2 + 5);
@@ -174,9 +174,9 @@ static void test_gradcheck_att_sup(void **state) {
     g_sup = 0.0f;
     sc_captioner *m = tiny_model(SC_CAP_GATE_VECTOR, 0, 0.0f, 5);
     float feat[GB * GP * GE] = {0};
-    sc_caption_batch b = {GB, GL, g_caps, g_lens, g_mask};
+    sc_caption_batch b = {GB, GL, g_caps, g_lens, g_mask, NULL};
     sc_caption_loss out;
-    sc_caption_loss_opts bad = {1.0f, 0, 0, -1.0f};
+    sc_caption_loss_opts bad = {1.0f, 0, 0, -1.0f, 0.0f};
     assert_int_equal(sc_captioner_loss(m, feat, &b, &bad, NULL, &out, NULL), SC_ERR_INVALID_ARG);
     bad.att_sup = NAN;
     assert_int_equal(sc_captioner_loss(m, feat, &b, &bad, NULL, &out, NULL), SC_ERR_INVALID_ARG);
@@ -189,13 +189,13 @@ static void masking_matches_single(void) {
     sc_captioner *m = tiny_model(SC_CAP_GATE_VECTOR, 0, 0.0f, 3);
     float feat[GB * GP * GE];
     sc_test_fill_uniform(feat, GB * GP * GE, -1.0f, 1.0f, 12);
-    sc_caption_loss_opts o = {0.0f, 0, 0, 0.0f};
-    sc_caption_batch b = {GB, GL, g_caps, g_lens, NULL};
+    sc_caption_loss_opts o = {0.0f, 0, 0, 0.0f, 0.0f};
+    sc_caption_batch b = {GB, GL, g_caps, g_lens, NULL, NULL};
     sc_caption_loss all, one;
     SC_TEST_OK(sc_captioner_loss(m, feat, &b, &o, NULL, &all, NULL));
     double sum = 0;
     for (int i = 0; i < GB; i++) {
-        sc_caption_batch bi = {1, GL, g_caps + i * GL, g_lens + i, NULL};
+        sc_caption_batch bi = {1, GL, g_caps + i * GL, g_lens + i, NULL, NULL};
         SC_TEST_OK(sc_captioner_loss(m, feat + i * GP * GE, &bi, &o, NULL, &one, NULL));
         sum += one.ce * one.ntokens;
     }
@@ -210,7 +210,7 @@ static void masking_matches_single(void) {
         for (int v = 0; v < 8; v++) s += exp(logits[t * 8 + v] - mx);
         ce += -(logits[t * 8 + g_caps[t + 1]] - mx - log(s));
     }
-    sc_caption_batch b0 = {1, GL, g_caps, g_lens, NULL};
+    sc_caption_batch b0 = {1, GL, g_caps, g_lens, NULL, NULL};
     SC_TEST_OK(sc_captioner_loss(m, feat, &b0, &o, NULL, &one, NULL));
     assert_true(fabs(one.ce - ce / 4) < 1e-5);
     sc_captioner_free(m);
@@ -274,8 +274,8 @@ static void test_training_loss_falls(void **state) {
             memcpy(bc + j * L, caps + idx[j] * L, sizeof(int32_t) * L);
             bl[j] = lens[idx[j]];
         }
-        sc_caption_batch b = {(int)cnt, L, bc, bl, NULL};
-        sc_caption_loss_opts o = {1.0f, 1, 1, 0.0f};
+        sc_caption_batch b = {(int)cnt, L, bc, bl, NULL, NULL};
+        sc_caption_loss_opts o = {1.0f, 1, 1, 0.0f, 0.0f};
         sc_caption_loss out;
         SC_TEST_OK(sc_captioner_loss(m, bf, &b, &o, sc_trainer_rng(tr), &out, NULL));
         if (first < 0) first = out.loss;

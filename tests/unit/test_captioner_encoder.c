@@ -50,7 +50,7 @@ static const int32_t lens[3] = {5, 4, 3};
 static double loss_fn(void *vc) {
     ctx_t *c = vc;
     SC_TEST_OK(sc_captioner_encode_batch(c->m, c->img, c->N, 16, 16, 1, c->feat));
-    sc_caption_loss_opts o = {1.0f, 0, 0, 0.0f};
+    sc_caption_loss_opts o = {1.0f, 0, 0, 0.0f, 0.0f};
     sc_caption_loss out;
     SC_TEST_OK(sc_captioner_loss(c->m, c->feat, &c->b, &o, NULL, &out, NULL));
     return out.loss;
@@ -58,7 +58,7 @@ static double loss_fn(void *vc) {
 
 static void run_gradcheck(int grid, int pool_last, int in_ch) {
     sc_captioner *m = make_in(grid, pool_last, in_ch);
-    ctx_t c = {m, NULL, NULL, NULL, 3, {3, 5, caps, lens, NULL}};
+    ctx_t c = {m, NULL, NULL, NULL, 3, {3, 5, caps, lens, NULL, NULL}};
     size_t P = (size_t)grid * grid, npix = (size_t)3 * 3 * 16 * 16;
     c.img = malloc(npix * sizeof(float));
     c.feat = malloc(3 * P * 6 * sizeof(float));
@@ -76,7 +76,7 @@ static void run_gradcheck(int grid, int pool_last, int in_ch) {
         memset(ep[i].grad, 0, ep[i].n * sizeof(float));
     }
     SC_TEST_OK(sc_captioner_encode_batch(m, c.img, 3, 16, 16, 1, c.feat));
-    sc_caption_loss_opts o = {1.0f, 0, 1, 0.0f};
+    sc_caption_loss_opts o = {1.0f, 0, 1, 0.0f, 0.0f};
     sc_caption_loss out;
     SC_TEST_OK(sc_captioner_loss(m, c.feat, &c.b, &o, NULL, &out, c.dfeat));
     SC_TEST_OK(sc_captioner_encode_backward(m, c.dfeat));

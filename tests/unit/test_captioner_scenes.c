@@ -1,5 +1,6 @@
 /* Scene-caption vocabulary, caption parsing and the evaluation's per-slot
  * accuracy / relation / pointing-game scoring on hand-made captions. */
+#include <math.h>
 #include <string.h>
 #include "saccade/sc_captioner_scenes.h"
 #include "sc_test.h"
@@ -259,6 +260,85 @@ static void test_vocab_covers_scenes(void **state) {
     sc_vocab_free(&v);
 }
 
+/* A training batch: every example is its scene (image normalised with
+ * ImageNet mean/std, tokens of the chosen caption padded with <pad>, the
+ * caption's attention targets, the items and their box cells). */
+static void check_batch(const sc_capscenes_batch *b, const sc_scenes_params *p, const sc_vocab *v,
+                        const int *idx, int n, const int *pick) {
+    const sc_caption_batch *cb = &b->batch;
+    assert_int_equal(cb->B, n);
+    const int S = b->size, G = b->att_grid, P = G * G, PI = b->item_grid * b->item_grid;
+    int maxlen = 2;
+    for (int e = 0; e < n; e++) {
+        sc_image img;
+        sc_scene_info info;
+        SC_TEST_OK(sc_scenes_generate(p, SC_SCENES_TRAIN, (uint64_t)idx[e], &img, &info));
+        for (int i = 0; i < 3 * S * S; i++) {
+            const int c = i / (S * S);
+            const float want = (img.data[i] - SC_IMAGENET_MEAN[c]) / SC_IMAGENET_STD[c];
+            assert_true(fabsf(b->images[(size_t)e * 3 * S * S + i] - want) < 1e-5f);
+        }
+        const char *cap = info.captions[pick ? pick[e] % info.n_captions : 0];
+        int32_t tok[SC_CAPSCENES_MAX_TOKENS];
+        const int len = sc_capscenes_tokens(v, cap, tok, SC_CAPSCENES_MAX_TOKENS);
+        assert_int_equal(cb->lengths[e], len);
+        if (len > maxlen) maxlen = len;
+        uint8_t mask[SC_CAPSCENES_MAX_TOKENS * 64];
+        SC_TEST_OK(sc_capscenes_attention_mask(&info, cap, G, mask, SC_CAPSCENES_MAX_TOKENS));
+        for (int t = 0; t < cb->L; t++) {
+            assert_int_equal(cb->captions[e * cb->L + t], t < len ? tok[t] : v->pad);
+            assert_memory_equal(cb->att_mask + ((size_t)e * cb->L + t) * P, mask + t * P, P);
+        }
+        assert_int_equal(b->n_items[e], info.n_items);
+        for (int k = 0; k < info.n_items; k++) {
+            const int slot = e * SC_SCENES_MAX_ITEMS + k;
+            assert_int_equal(b->item_class[slot], info.items[k].cls);
+            assert_int_equal(b->item_colour[slot], info.items[k].colour);
+            uint8_t cells[64];
+            memset(cells, 0, sizeof cells);
+            sc_scenes_box_cells(info.items[k].box, info.width, info.height, b->item_grid, cells);
+            assert_memory_equal(b->item_cells + (size_t)slot * PI, cells, PI);
+        }
+        sc_image_free(&img);
+    }
+    assert_int_equal(cb->L, maxlen);
+    assert_ptr_equal(cb->items, &b->items);
+}
+
+static void test_training_batch(void **state) {
+    (void)state;
+    sc_vocab v;
+    SC_TEST_OK(sc_capscenes_vocab(&v));
+    sc_fashion_mnist train;
+    SC_TEST_OK(sc_fashion_mnist_load("train", SC_FASHION_MNIST_DEFAULT_DIR, &train));
+    sc_scenes_params p = sc_scenes_default_params();
+    p.train = &train;
+    sc_capscenes_batch b;
+    SC_TEST_OK(sc_capscenes_batch_init(&b, 5, p.size, 6, 4));
+    const int idx[4] = {7, 0, 123, 42};
+    SC_TEST_OK(sc_capscenes_batch_fill(&b, &p, SC_SCENES_TRAIN, &v, idx, 4, NULL));
+    check_batch(&b, &p, &v, idx, 4, NULL);
+    /* random references: the picks are drawn from rng in example order */
+    sc_rng r1, r2;
+    sc_rng_seed(&r1, 9);
+    sc_rng_seed(&r2, 9);
+    int pick[3];
+    for (int e = 0; e < 3; e++) pick[e] = (int)sc_rng_below(&r2, 1 << 20);
+    SC_TEST_OK(sc_capscenes_batch_fill(&b, &p, SC_SCENES_TRAIN, &v, idx + 1, 3, &r1));
+    check_batch(&b, &p, &v, idx + 1, 3, pick);
+    /* more scenes than the batch holds; a size the scenes do not have */
+    assert_int_equal(sc_capscenes_batch_fill(&b, &p, SC_SCENES_TRAIN, &v, idx, 6, NULL),
+                     SC_ERR_INVALID_ARG);
+    sc_capscenes_batch_free(&b);
+    SC_TEST_OK(sc_capscenes_batch_init(&b, 2, p.size + 8, 0, 0));
+    assert_int_equal(sc_capscenes_batch_fill(&b, &p, SC_SCENES_TRAIN, &v, idx, 2, NULL),
+                     SC_ERR_INVALID_ARG);
+    sc_capscenes_batch_free(&b);
+    assert_int_equal(sc_capscenes_batch_init(&b, 0, 96, 0, 0), SC_ERR_INVALID_ARG);
+    sc_fashion_mnist_free(&train);
+    sc_vocab_free(&v);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),
@@ -267,6 +347,7 @@ int main(void) {
         cmocka_unit_test(test_pointing),
         cmocka_unit_test(test_attention_mask),
         cmocka_unit_test(test_vocab_covers_scenes),
+        cmocka_unit_test(test_training_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

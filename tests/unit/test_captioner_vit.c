@@ -48,7 +48,7 @@ static const int32_t lens[3] = {5, 4, 3};
 static double loss_fn(void *vc) {
     ctx_t *c = vc;
     SC_TEST_OK(sc_captioner_encode_batch(c->m, c->img, c->N, S, S, c->train, c->feat));
-    sc_caption_loss_opts o = {1.0f, 0, 0, 0.0f};
+    sc_caption_loss_opts o = {1.0f, 0, 0, 0.0f, 0.0f};
     sc_caption_loss out;
     SC_TEST_OK(sc_captioner_loss(c->m, c->feat, &c->b, &o, NULL, &out, NULL));
     return out.loss;
@@ -56,7 +56,7 @@ static double loss_fn(void *vc) {
 
 static void run_gradcheck(int grid, int cls, sc_vit_pos pos) {
     sc_captioner *m = make(grid, cls, pos);
-    ctx_t c = {m, NULL, NULL, 3, 1, {3, 5, caps, lens, NULL}};
+    ctx_t c = {m, NULL, NULL, 3, 1, {3, 5, caps, lens, NULL, NULL}};
     size_t P = (size_t)grid * grid, npix = (size_t)3 * 3 * S * S;
     c.img = malloc(npix * sizeof(float));
     c.feat = malloc(3 * P * D * sizeof(float));
@@ -73,7 +73,7 @@ static void run_gradcheck(int grid, int cls, sc_vit_pos pos) {
         memset(ep[i].grad, 0, ep[i].n * sizeof(float));
     }
     SC_TEST_OK(sc_captioner_encode_batch(m, c.img, 3, S, S, 1, c.feat));
-    sc_caption_loss_opts o = {1.0f, 0, 1, 0.0f};
+    sc_caption_loss_opts o = {1.0f, 0, 1, 0.0f, 0.0f};
     sc_caption_loss out;
     SC_TEST_OK(sc_captioner_loss(m, c.feat, &c.b, &o, NULL, &out, dfeat));
     SC_TEST_OK(sc_captioner_encode_backward(m, dfeat));

@@ -1,5 +1,6 @@
 /* saccade caption: Show, Attend and Tell captions for images, with per-word
  * attention figures and a static HTML gallery. */
+#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 #include "batch.h"
@@ -21,7 +22,8 @@ void cli_caption_help(FILE *out) {
             "                 assets/" DEFAULT_MODEL "\n"
             "                 (found through $SACCADE_ASSETS, the source tree's assets/ or\n"
             "                 the installed share/saccade/)\n"
-            "--beam K         beam size, 1 (greedy) to 100 (default 5)\n"
+            "--beam K         beam size, 1 (greedy) to 100 (default 5 here; the library's\n"
+            "                 sc_captioner_beam_default_params and Python's caption() use 3)\n"
             "--max-len N      at most N words before <end>: N + 1 decoding steps (default\n"
             "                 50, the tutorial's limit); if no beam ends in time, the best\n"
             "                 unfinished one (N + 1 words, no <end>) is returned\n"
@@ -54,7 +56,13 @@ void cli_caption_help(FILE *out) {
             "'-' reads a list of files or directories from standard input, one per line.\n"
             "The model is loaded once. An image that cannot be read or captioned is\n"
             "reported on stderr ('saccade: PATH: reason') and the others are still\n"
-            "processed; the exit status is then 1 (2 for usage errors).\n");
+            "processed; the exit status is then 1 (2 for usage errors).\n\n"
+            "Examples:\n"
+            "  saccade caption assets/samples/scenes/images/test_000000.png --beam=3\n"
+            "  saccade caption assets/samples/scenes/images --json --attention att/\n"
+            "  saccade caption assets/samples/astronaut.jpg --attention astronaut.png "
+            "--colormap viridis\n"
+            "  saccade caption assets/samples/scenes/images --html gallery/\n");
 }
 
 typedef struct cap_ctx {
@@ -69,73 +77,62 @@ typedef struct cap_ctx {
     sc_gallery *gallery;
 } cap_ctx;
 
-static void json_float(float v) {
-    printf("%.9g", (double)v);
+static cJSON *float_array(const float *v, int n) {
+    cJSON *a = cJSON_CreateArray();
+    for (int t = 0; a && t < n; t++) cJSON_AddItemToArray(a, cli_json_float(v[t], 9));
+    return a;
 }
 
-static void print_json(const cap_ctx *c, const char *path, const sc_caption_result *r,
-                       const char *att_path, const char *thumb) {
+static cJSON *string_or_null(const char *s) {
+    return s ? cJSON_CreateString(s) : cJSON_CreateNull();
+}
+
+/* One image's --json line. */
+static int print_json(const cap_ctx *c, const char *path, const sc_caption_result *r,
+                      const char *att_path, const char *thumb) {
     const sc_captioner_config *cf = sc_captioner_get_config(c->model);
     const sc_caption_hyp *h = &r->hyps[0];
-    int P = r->grid * r->grid;
-    printf("{\"path\": ");
-    cli_json_string(stdout, path);
-    printf(", \"caption\": ");
-    cli_json_string(stdout, r->text);
-    printf(", \"words\": [");
-    for (int t = 0; t < h->len; t++) {
-        if (t) printf(", ");
-        cli_json_string(stdout, r->words[t]);
+    const int P = r->grid * r->grid;
+    cJSON *o = cJSON_CreateObject(), *words = cJSON_CreateArray(), *toks = cJSON_CreateArray();
+    for (int t = 0; words && toks && t < h->len; t++) {
+        cJSON_AddItemToArray(words, cJSON_CreateString(r->words[t]));
+        cJSON_AddItemToArray(toks, cJSON_CreateNumber(h->tokens[t]));
     }
-    printf("], \"tokens\": [");
-    for (int t = 0; t < h->len; t++) printf("%s%d", t ? ", " : "", (int)h->tokens[t]);
-    printf("], \"logprobs\": [");
-    for (int t = 0; t < h->len; t++) {
-        if (t) printf(", ");
-        json_float(h->logprobs[t]);
-    }
-    printf("], \"score\": ");
-    json_float(h->score);
-    printf(", \"norm_score\": ");
-    json_float(h->norm_score);
-    printf(", \"finished\": %s, \"beam\": %d, \"max_len\": %d, \"min_len\": %d, "
-           "\"length_norm\": %.7g, \"model\": {\"file\": ",
-           h->finished ? "true" : "false", c->bp.beam_size, c->max_words, c->bp.min_len,
-           (double)c->bp.length_penalty);
-    cli_json_string(stdout, c->model_file);
+    cJSON_AddStringToObject(o, "path", path);
+    cJSON_AddStringToObject(o, "caption", r->text);
+    cJSON_AddItemToObject(o, "words", words);
+    cJSON_AddItemToObject(o, "tokens", toks);
+    cJSON_AddItemToObject(o, "logprobs", float_array(h->logprobs, h->len));
+    cJSON_AddItemToObject(o, "score", cli_json_float(h->score, 9));
+    cJSON_AddItemToObject(o, "norm_score", cli_json_float(h->norm_score, 9));
+    cJSON_AddBoolToObject(o, "finished", h->finished);
+    cJSON_AddNumberToObject(o, "beam", c->bp.beam_size);
+    cJSON_AddNumberToObject(o, "max_len", c->max_words);
+    cJSON_AddNumberToObject(o, "min_len", c->bp.min_len);
+    cJSON_AddItemToObject(o, "length_norm", cli_json_float(c->bp.length_penalty, 7));
+    cJSON *mo = cJSON_AddObjectToObject(o, "model");
     const char *enc = cf->encoder == SC_CAP_ENC_RESNET ? "resnet"
                       : cf->encoder == SC_CAP_ENC_CNN  ? "cnn"
                       : cf->encoder == SC_CAP_ENC_VIT  ? "vit"
                                                        : "features";
-    printf(", \"encoder\": \"%s\", \"arch\": ", enc);
-    cli_json_string(stdout, cf->encoder_arch);
-    printf(", \"grid\": %d, \"vocab_size\": %d}, \"attention_png\": ", r->grid, cf->vocab_size);
-    if (att_path)
-        cli_json_string(stdout, att_path);
-    else
-        printf("null");
-    printf(", \"html_thumbnail\": ");
-    if (thumb)
-        cli_json_string(stdout, thumb);
-    else
-        printf("null");
-    if (c->json_att) {
-        printf(", \"attention\": [");
-        for (int t = 0; t < h->len; t++) {
-            printf("%s[", t ? ", " : "");
-            for (int i = 0; i < r->grid; i++) {
-                printf("%s[", i ? ", " : "");
-                for (int j = 0; j < r->grid; j++) {
-                    if (j) printf(", ");
-                    json_float(h->alphas[(size_t)t * P + (size_t)i * r->grid + j]);
-                }
-                printf("]");
-            }
-            printf("]");
+    cJSON_AddStringToObject(mo, "file", c->model_file);
+    cJSON_AddStringToObject(mo, "encoder", enc);
+    cJSON_AddStringToObject(mo, "arch", cf->encoder_arch);
+    cJSON_AddNumberToObject(mo, "grid", r->grid);
+    cJSON_AddNumberToObject(mo, "vocab_size", cf->vocab_size);
+    cJSON_AddItemToObject(o, "attention_png", string_or_null(att_path));
+    cJSON_AddItemToObject(o, "html_thumbnail", string_or_null(thumb));
+    if (c->json_att) { /* per token a grid x grid list of weights */
+        cJSON *att = cJSON_AddArrayToObject(o, "attention");
+        for (int t = 0; att && t < h->len; t++) {
+            cJSON *rows = cJSON_CreateArray();
+            for (int i = 0; rows && i < r->grid; i++)
+                cJSON_AddItemToArray(
+                    rows, float_array(h->alphas + (size_t)t * P + (size_t)i * r->grid, r->grid));
+            cJSON_AddItemToArray(att, rows);
         }
-        printf("]");
     }
-    printf("}\n");
+    return cli_json_emit(stdout, o);
 }
 
 static int one_image(const cli_batch *b, int i, void *vctx) {
@@ -171,7 +168,10 @@ static int one_image(const cli_batch *b, int i, void *vctx) {
         if (thumb) sprintf(thumb, "images/%s.jpg", b->stems[i]);
     }
     if (c->json) {
-        print_json(c, path, &r, att, thumb);
+        if (print_json(c, path, &r, att, thumb)) {
+            sc_set_error(SC_ERR_NOMEM, "out of memory writing JSON");
+            goto done;
+        }
     } else {
         fputs(path, stdout);
         putchar('\t');
@@ -195,81 +195,59 @@ done:
     return bad;
 }
 
+/* The options into c (and the rest); CLI_OK or CLI_USAGE. */
+static int parse_caption_options(int argc, char **argv, cap_ctx *c, const char **model,
+                                 const char **threads, const char **html, const char **inputs,
+                                 int *ninputs) {
+    const char *V = "caption", *colormap = NULL;
+    int json_att = 0;
+    const cli_opt opts[] = {
+        {"-m|--model", CLI_STR, model, 0, 0, "a .safetensors file", NULL, 0},
+        {"--beam-size|--beam", CLI_INT, &c->bp.beam_size, 1, 100, NULL, NULL, 0},
+        {"--max-len", CLI_INT, &c->max_words, 1, 1000, NULL, NULL, 0},
+        {"--min-len", CLI_INT, &c->bp.min_len, 0, 1000, NULL, NULL, 0},
+        {"--length-norm", CLI_FLOAT, &c->bp.length_penalty, 0, 10, NULL, NULL, 0},
+        {"--json", CLI_FLAG, &c->json, 0, 0, NULL, NULL, 0},
+        {"--json-attention", CLI_FLAG, &json_att, 0, 0, NULL, NULL, 0},
+        {"--attention", CLI_STR, &c->att, 0, 0, "a directory or a .png file", NULL, 0},
+        {"--html", CLI_STR, html, 0, 0, "a directory", NULL, 0},
+        {"--colormap", CLI_STR, &colormap, 0, 0, "a name", NULL, 0},
+        {"--alpha", CLI_FLOAT, &c->gp.alpha, 0, 1, NULL, NULL, 0},
+        {"--threads", CLI_STR, threads, 0, 0, "a number", NULL, 0},
+    };
+    int rc =
+        cli_parse_options(V, argc, argv, opts, sizeof opts / sizeof opts[0], inputs, argc, ninputs);
+    if (rc) return rc;
+    if (json_att) c->json = c->json_att = 1;
+    if ((*model && !**model) || (c->att && !*c->att) || (*html && !**html))
+        return cli_usage(V, "--model, --attention and --html need a non-empty name");
+    if (colormap && sc_colormap_from_name(colormap, &c->gp.colormap))
+        return cli_usage(V, "%s", sc_last_error());
+    if (*ninputs == 0) return cli_usage(V, "need at least one IMAGE, DIRECTORY or '-'");
+    if (c->bp.min_len > c->max_words)
+        return cli_usage(V, "--min-len %d is more than --max-len %d", c->bp.min_len, c->max_words);
+    c->bp.max_len = c->max_words + 1; /* N words + <end> */
+    return CLI_OK;
+}
+
 int cli_caption_main(int argc, char **argv) {
     const char *V = "caption";
     cap_ctx c = {0};
     c.bp = sc_captioner_beam_default_params();
-    c.bp.beam_size = 5;
+    c.bp.beam_size = 5; /* the CLI's default (the library's and Python's is 3) */
     c.max_words = 50;
     c.gp = sc_attention_grid_default_params();
     const char *model = NULL, *threads = NULL, *html = NULL;
-    char **inputs = calloc((size_t)argc, sizeof *inputs);
-    int ninputs = 0, only_positional = 0, rc = CLI_OK;
+    const char **inputs = calloc((size_t)argc, sizeof *inputs);
+    int ninputs = 0, rc = CLI_OK;
     char model_path[4096];
     cli_batch b = {0};
     if (!inputs) {
         fprintf(stderr, "saccade: out of memory\n");
         return CLI_FAIL;
     }
-#define USAGE(...)                                                                                 \
-    do {                                                                                           \
-        rc = cli_usage(V, __VA_ARGS__);                                                            \
-        goto end;                                                                                  \
-    } while (0)
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int more = i + 1 < argc;
-        if (only_positional || a[0] != '-' || !strcmp(a, "-")) {
-            inputs[ninputs++] = argv[i];
-        } else if (!strcmp(a, "--")) {
-            only_positional = 1;
-        } else if (!strcmp(a, "--model") || !strcmp(a, "-m")) {
-            if (!more || !argv[i + 1][0]) USAGE("--model needs a .safetensors file");
-            model = argv[++i];
-        } else if (!strcmp(a, "--beam") || !strcmp(a, "--beam-size")) {
-            if (!more || !cli_parse_int(argv[++i], &c.bp.beam_size) || c.bp.beam_size < 1 ||
-                c.bp.beam_size > 100)
-                USAGE("--beam needs a whole number from 1 to 100");
-        } else if (!strcmp(a, "--max-len")) {
-            if (!more || !cli_parse_int(argv[++i], &c.max_words) || c.max_words < 1 ||
-                c.max_words > 1000)
-                USAGE("--max-len needs a number of words from 1 to 1000");
-        } else if (!strcmp(a, "--min-len")) {
-            if (!more || !cli_parse_int(argv[++i], &c.bp.min_len) || c.bp.min_len < 0 ||
-                c.bp.min_len > 1000)
-                USAGE("--min-len needs a number of words from 0 to 1000");
-        } else if (!strcmp(a, "--length-norm")) {
-            if (!more || !cli_parse_float(argv[++i], &c.bp.length_penalty) ||
-                c.bp.length_penalty < 0 || c.bp.length_penalty > 10)
-                USAGE("--length-norm needs a number from 0 to 10");
-        } else if (!strcmp(a, "--json")) {
-            c.json = 1;
-        } else if (!strcmp(a, "--json-attention")) {
-            c.json = c.json_att = 1;
-        } else if (!strcmp(a, "--attention")) {
-            if (!more || !argv[i + 1][0]) USAGE("--attention needs a directory or a .png file");
-            c.att = argv[++i];
-        } else if (!strcmp(a, "--html")) {
-            if (!more || !argv[i + 1][0]) USAGE("--html needs a directory");
-            html = argv[++i];
-        } else if (!strcmp(a, "--colormap")) {
-            if (!more) USAGE("--colormap needs a name");
-            if (sc_colormap_from_name(argv[++i], &c.gp.colormap)) USAGE("%s", sc_last_error());
-        } else if (!strcmp(a, "--alpha")) {
-            if (!more || !cli_parse_float(argv[++i], &c.gp.alpha) || c.gp.alpha < 0 ||
-                c.gp.alpha > 1)
-                USAGE("--alpha needs a number from 0 to 1");
-        } else if (!strcmp(a, "--threads")) {
-            if (!more) USAGE("--threads needs a number");
-            threads = argv[++i];
-        } else {
-            USAGE("unknown option '%s'", a);
-        }
-    }
-    if (ninputs == 0) USAGE("need at least one IMAGE, DIRECTORY or '-'");
-    if (c.bp.min_len > c.max_words)
-        USAGE("--min-len %d is more than --max-len %d", c.bp.min_len, c.max_words);
-    c.bp.max_len = c.max_words + 1; /* N words + <end> */
+    rc = parse_caption_options(argc, argv, &c, &model, &threads, &html, inputs, &ninputs);
+    if (rc) goto end;
     if (threads && (rc = cli_batch_threads(V, threads))) goto end;
 
     if (!model) {
@@ -283,7 +261,7 @@ int cli_caption_main(int argc, char **argv) {
         }
         model = model_path;
     }
-    rc = cli_batch_expand(V, inputs, ninputs, &b);
+    rc = cli_batch_expand(V, (char **)inputs, ninputs, &b);
     if (rc) goto end;
     /* Output names (stems) come from the attention output, else the gallery. */
     if (html && cli_mkdirs(html)) {
@@ -324,7 +302,6 @@ int cli_caption_main(int argc, char **argv) {
         if (s) rc = cli_fail(html);
     }
 end:
-#undef USAGE
     sc_gallery_free(c.gallery);
     sc_captioner_free(c.model);
     cli_batch_free(&b);

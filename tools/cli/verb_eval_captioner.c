@@ -1,8 +1,9 @@
-/* saccade eval captioner: caption quality on held-out Fashion scenes. */
+/* saccade eval captioner: caption quality on held-out Fashion scenes
+ * (sc_captioner_evaluate). */
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "captioner_eval.h"
 #include "cli.h"
 
 void cli_eval_captioner_help(FILE *out) {
@@ -14,34 +15,77 @@ void cli_eval_captioner_help(FILE *out) {
             "in spatial order, relation = right axis and order; see sc_captioner_scenes.h)\n"
             "and the attention pointing game (the attention argmax at each generated noun\n"
             "falls inside the box of the item it names; also reported with the attention of\n"
-            "the step of the noun's colour word).\n\n"
+            "the step of the noun's colour word). The library call is sc_captioner_evaluate\n"
+            "(sc_captioner_eval.h); Python: saccade.Captioner(...).evaluate().\n\n"
             "  --model FILE   captioner .safetensors (from 'saccade train captioner')\n"
             "  --data SRC     'scenes' (default: generated test scenes, indices 0..n-1) or a\n"
             "                 folder with annotations.jsonl from 'saccade data scenes'\n"
             "  --n N          scenes (default 1000; with a folder: at most its count)\n"
             "  --seed S       scene generator seed (default 0)\n"
-            "  --beam K       beam size (default 3)\n"
+            "  --beam K       beam size (default 3, as the library and Python)\n"
             "  --fmnist DIR   Fashion-MNIST folder for generated scenes (default $%s or %s)\n"
             "  --samples K    print K generated | canonical caption pairs (default 0)\n"
             "  --threads N    threads (default: all cores)\n"
-            "  --json         machine-readable output\n",
+            "  --json         machine-readable output\n\n"
+            "Examples:\n"
+            "  saccade eval captioner --model assets/models/scenes-captioner.safetensors "
+            "--n 200 --beam 3\n"
+            "  saccade eval captioner --model assets/models/scenes-captioner.safetensors "
+            "--data assets/samples/scenes --samples 3\n"
+            "  saccade eval captioner --model assets/models/scenes-captioner.safetensors "
+            "--n 100 --beam=1 --json\n",
             SC_FASHION_MNIST_ENV, SC_FASHION_MNIST_DEFAULT_DIR);
 }
 
-static size_t count_lines(const char *dir) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/annotations.jsonl", dir);
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    size_t n = 0;
-    int c, last = '\n';
-    while ((c = fgetc(f)) != EOF) {
-        if (c == '\n') n++;
-        last = c;
+typedef struct {
+    int nsamples;
+} sample_printer;
+
+static void print_sample(void *user, size_t i, const char *caption, const sc_scene_info *scene) {
+    const sample_printer *sp = user;
+    if ((long long)i < sp->nsamples) printf("  %-58s | %s\n", caption, scene->captions[0]);
+}
+
+static int print_json(const char *model, const char *data, int seed, int beam,
+                      const sc_captioner_eval_result *r) {
+    const sc_capscenes_counts *c = &r->counts;
+    cJSON *o = cJSON_CreateObject();
+    if (o) {
+        cJSON_AddStringToObject(o, "model", model);
+        cJSON_AddStringToObject(o, "data", data);
+        cJSON_AddNumberToObject(o, "n", (double)r->n);
+        cJSON_AddNumberToObject(o, "seed", seed);
+        cJSON_AddNumberToObject(o, "beam", beam);
+        const char *bk[4] = {"bleu1", "bleu2", "bleu3", "bleu4"};
+        for (int k = 0; k < 4; k++) cli_json_add_fixed(o, bk[k], r->bleu[k], 6);
+        cli_json_add_fixed(o, "cider_d", r->cider_d, 6);
+        cli_json_add_fixed(o, "exact_match", r->exact_match, 6);
+        cli_json_add_fixed(o, "count_accuracy", r->count_accuracy, 6);
+        cli_json_add_fixed(o, "colour_accuracy", r->colour_accuracy, 6);
+        cli_json_add_fixed(o, "class_accuracy", r->class_accuracy, 6);
+        cli_json_add_fixed(o, "relation_accuracy", r->relation_accuracy, 6);
+        cJSON_AddNumberToObject(o, "relation_scenes", (double)c->rel_scenes);
+        cli_json_add_fixed(o, "pointing_game", r->pointing_game, 6);
+        cli_json_add_fixed(o, "pointing_game_colour_step", r->pointing_game_colour_step, 6);
+        cJSON_AddNumberToObject(o, "pointing_nouns", (double)c->point_total);
+        cli_json_add_fixed(o, "seconds", r->seconds, 3);
     }
-    if (last != '\n') n++;
-    fclose(f);
-    return n;
+    return cli_json_emit(stdout, o);
+}
+
+static void print_text(const char *model, const char *what, int beam,
+                       const sc_captioner_eval_result *r) {
+    const sc_capscenes_counts *c = &r->counts;
+    printf("%s on %zu %s scenes, beam %d (%.1f s)\n", model, r->n, what, beam, r->seconds);
+    printf("  BLEU-1 %.4f  BLEU-2 %.4f  BLEU-3 %.4f  BLEU-4 %.4f  CIDEr-D %.4f\n", r->bleu[0],
+           r->bleu[1], r->bleu[2], r->bleu[3], r->cider_d);
+    printf("  exact match        %6.2f%%\n", 100 * r->exact_match);
+    printf("  item count         %6.2f%%\n", 100 * r->count_accuracy);
+    printf("  colour accuracy    %6.2f%%  (%ld items)\n", 100 * r->colour_accuracy, c->slots);
+    printf("  class accuracy     %6.2f%%\n", 100 * r->class_accuracy);
+    printf("  relation accuracy  %6.2f%%  (%ld scenes with 2-3 items)\n",
+           100 * r->relation_accuracy, c->rel_scenes);
+    printf("  pointing game      %6.2f%%  (%ld nouns)\n", 100 * r->pointing_game, c->point_total);
 }
 
 int cli_eval_captioner_main(int argc, char **argv) {
@@ -63,78 +107,27 @@ int cli_eval_captioner_main(int argc, char **argv) {
     if (!model) return cli_usage(V, "need --model FILE");
     if (threads && sc_set_num_threads(threads)) return cli_fail(NULL);
     sc_captioner *m = NULL;
-    sc_fashion_mnist train = {0}, test = {0};
-    int rc = CLI_FAIL;
-    cap_eval_source src = {NULL, SC_SCENES_TEST, NULL};
-    sc_scenes_params sp = sc_scenes_default_params();
-    if (sc_captioner_load(model, &m)) {
-        rc = cli_fail(NULL);
-        goto done;
-    }
-    if (sc_captioner_get_config(m)->encoder == SC_CAP_ENC_FEATURES) {
-        fprintf(stderr, "saccade: %s: a features-only model cannot caption images\n", model);
-        goto done;
-    }
-    if (!strcmp(data, "scenes")) {
-        if (sc_fashion_mnist_load("test", fm, &test)) {
-            rc = cli_fail("cannot load Fashion-MNIST");
-            goto done;
-        }
-        sp.seed = (uint64_t)seed;
-        sp.train = &train;
-        sp.test = &test;
-        src.scenes = &sp;
-    } else {
-        size_t k = count_lines(data);
-        if (k == 0) {
-            fprintf(stderr, "saccade: %s/annotations.jsonl: missing or empty\n", data);
-            goto done;
-        }
-        if ((size_t)n > k) n = (int)k;
-        src.dir = data;
-    }
-    cap_eval_result r;
-    if (cap_eval_run(m, &src, (size_t)n, beam, &r, json ? NULL : stdout, json ? 0 : nsamples)) {
+    if (sc_captioner_load(model, &m)) return cli_fail(NULL);
+    const int generated = !strcmp(data, "scenes");
+    sample_printer sp = {json ? 0 : nsamples};
+    sc_captioner_eval_params p = sc_captioner_eval_default_params();
+    p.n = (size_t)n;
+    p.beam_size = beam;
+    p.folder = generated ? NULL : data;
+    p.fmnist_dir = fm;
+    p.scene_seed = (uint64_t)seed;
+    p.on_caption = print_sample;
+    p.user = &sp;
+    sc_captioner_eval_result r;
+    int rc;
+    if (sc_captioner_evaluate(m, &p, &r))
         rc = cli_fail(model);
-        goto done;
+    else if (json)
+        rc = print_json(model, data, seed, beam, &r);
+    else {
+        print_text(model, generated ? "generated test" : data, beam, &r);
+        rc = CLI_OK;
     }
-    const sc_capscenes_counts *c = &r.c;
-#define RATE(a, b) ((b) ? (double)(a) / (double)(b) : 0.0)
-    if (json) {
-        printf("{\"model\": ");
-        cli_json_string(stdout, model);
-        printf(", \"data\": ");
-        cli_json_string(stdout, data);
-        printf(", \"n\": %zu, \"seed\": %d, \"beam\": %d, \"bleu1\": %.6f, \"bleu2\": %.6f, "
-               "\"bleu3\": %.6f, \"bleu4\": %.6f, \"cider_d\": %.6f, \"exact_match\": %.6f, "
-               "\"count_accuracy\": %.6f, \"colour_accuracy\": %.6f, \"class_accuracy\": %.6f, "
-               "\"relation_accuracy\": %.6f, \"relation_scenes\": %ld, \"pointing_game\": %.6f, "
-               "\"pointing_game_colour_step\": %.6f, \"pointing_nouns\": %ld, \"seconds\": %.3f}\n",
-               r.n, seed, beam, r.bleu[0], r.bleu[1], r.bleu[2], r.bleu[3], r.cider_d,
-               RATE(c->exact, c->scenes), RATE(c->count_ok, c->scenes),
-               RATE(c->colour_ok, c->slots), RATE(c->class_ok, c->slots),
-               RATE(c->rel_ok, c->rel_scenes), c->rel_scenes, RATE(c->point_hit, c->point_total),
-               RATE(c->point_colour_hit, c->point_total), c->point_total, r.seconds);
-    } else {
-        printf("%s on %zu %s scenes, beam %d (%.1f s)\n", model, r.n,
-               src.scenes ? "generated test" : data, beam, r.seconds);
-        printf("  BLEU-1 %.4f  BLEU-2 %.4f  BLEU-3 %.4f  BLEU-4 %.4f  CIDEr-D %.4f\n", r.bleu[0],
-               r.bleu[1], r.bleu[2], r.bleu[3], r.cider_d);
-        printf("  exact match        %6.2f%%\n", 100 * RATE(c->exact, c->scenes));
-        printf("  item count         %6.2f%%\n", 100 * RATE(c->count_ok, c->scenes));
-        printf("  colour accuracy    %6.2f%%  (%ld items)\n", 100 * RATE(c->colour_ok, c->slots),
-               c->slots);
-        printf("  class accuracy     %6.2f%%\n", 100 * RATE(c->class_ok, c->slots));
-        printf("  relation accuracy  %6.2f%%  (%ld scenes with 2-3 items)\n",
-               100 * RATE(c->rel_ok, c->rel_scenes), c->rel_scenes);
-        printf("  pointing game      %6.2f%%  (%ld nouns)\n",
-               100 * RATE(c->point_hit, c->point_total), c->point_total);
-    }
-#undef RATE
-    rc = CLI_OK;
-done:
     sc_captioner_free(m);
-    sc_fashion_mnist_free(&train);
-    sc_fashion_mnist_free(&test);
     return rc;
 }

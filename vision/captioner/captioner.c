@@ -329,6 +329,7 @@ void sc_captioner_free(sc_captioner *m) {
     sc_arena_free(m->arena);
     sc_arena_free(m->loss_arena);
     sc_cap_encoder_free(m->enc);
+    sc_cap_item_heads_free(m->heads);
     sc_safetensors_free(m->st);
     sc_free(m);
 }

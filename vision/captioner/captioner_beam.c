@@ -203,7 +203,7 @@ sc_status sc_captioner_beam_search(sc_captioner *m, const float *features,
     sc_addatt_desc d1 = sc_cap_att_desc(m, 1);
     sc_addatt_weights aw = sc_cap_att_weights(m);
     if ((st = sc_addatt_precompute(&d1, features, &aw, b.proj))) goto out;
-    if ((st = sc_cap_init_state(m, features, b.h, b.c, b.ws))) goto out;
+    if ((st = sc_cap_init_state(m, 1, features, b.ws, b.h, b.c))) goto out;
     for (int i = 1; i < K; i++) {
         memcpy(b.h + (size_t)i * H, b.h, (size_t)H * sizeof(float));
         memcpy(b.c + (size_t)i * H, b.c, (size_t)H * sizeof(float));
@@ -215,7 +215,7 @@ sc_status sc_captioner_beam_search(sc_captioner *m, const float *features,
         b.act[0].score[i] = 0.0f;
     }
     for (int step = 1;; step++) {
-        if ((st = sc_cap_step(m, s, features, b.proj, 1, b.prev, b.h, b.c, b.h2, b.c2, b.logits,
+        if ((st = sc_cap_step(m, s, features, b.proj, b.prev, b.h, b.c, b.h2, b.c2, b.logits,
                               b.alpha, b.ws)))
             goto out;
         if ((st = sc_log_softmax_forward(b.logits, s, V, b.logits))) goto out;

@@ -8,74 +8,88 @@
 #include "saccade/sc_ops.h"
 #include "sc_internal.h"
 
-sc_status sc_cap_init_state(const sc_captioner *m, const float *features, float *h0, float *c0,
-                            float *ws) {
+sc_status sc_cap_init_state(const sc_captioner *m, int B, const float *features, float *mean,
+                            float *h0, float *c0) {
     int P = m->P, E = m->cfg.encoder_dim, H = m->cfg.decoder_dim;
-    for (int e = 0; e < E; e++) {
-        double s = 0;
-        for (int p = 0; p < P; p++) s += features[(size_t)p * E + e];
-        ws[e] = (float)(s / P);
+    for (int b = 0; b < B; b++)
+        for (int e = 0; e < E; e++) {
+            double s = 0;
+            for (int p = 0; p < P; p++) s += features[((size_t)b * P + p) * E + e];
+            mean[(size_t)b * E + e] = (float)(s / P);
+        }
+    sc_status st = sc_linear_forward(h0, mean, m->w[CW_IH_W], m->w[CW_IH_B], B, E, H);
+    if (!st) st = sc_linear_forward(c0, mean, m->w[CW_IC_W], m->w[CW_IC_B], B, E, H);
+    return st;
+}
+
+sc_status sc_cap_step_forward(const sc_captioner *m, int B, const float *features,
+                              const float *proj, int shared_image, const int32_t *prev,
+                              const float *h, const float *c, float *h_out, float *c_out,
+                              const sc_cap_step_bufs *s) {
+    const sc_captioner_config *cf = &m->cfg;
+    int P = m->P, E = cf->encoder_dim, M = cf->embed_dim, H = cf->decoder_dim, V = cf->vocab_size,
+        G = sc_cap_gate_dim(m), X = sc_cap_x_dim(m);
+    sc_addatt_weights aw = sc_cap_att_weights(m);
+    sc_status st;
+    if (shared_image) { /* one image for every row: one attention call per row */
+        sc_addatt_desc d1 = sc_cap_att_desc(m, 1);
+        for (int b = 0; b < B; b++)
+            if ((st = sc_addatt_step_forward(&d1, features, proj, h + (size_t)b * H, &aw,
+                                             s->awe + (size_t)b * E, s->alpha + (size_t)b * P,
+                                             s->att_cache)))
+                return st;
+    } else {
+        sc_addatt_desc d = sc_cap_att_desc(m, B);
+        if ((st = sc_addatt_step_forward(&d, features, proj, h, &aw, s->awe, s->alpha,
+                                         s->att_cache)))
+            return st;
     }
-    sc_status st = sc_linear_forward(h0, ws, m->w[CW_IH_W], m->w[CW_IH_B], 1, E, H);
-    if (!st) st = sc_linear_forward(c0, ws, m->w[CW_IC_W], m->w[CW_IC_B], 1, E, H);
+    if (G > 0) {
+        if ((st = sc_linear_forward(s->gate, h, m->w[CW_FB_W], m->w[CW_FB_B], B, H, G)) ||
+            (st = sc_act_forward(SC_ACT_SIGMOID, s->gate, s->gate, (size_t)B * G)))
+            return st;
+    }
+    for (int b = 0; b < B; b++) { /* embedding straight into the x row, then the context */
+        float *xr = s->x + (size_t)b * X;
+        if ((st = sc_embedding_forward(prev + b, 1, m->w[CW_EMB], V, M, xr))) return st;
+        const float *ar = s->awe + (size_t)b * E, *gr = s->gate + (size_t)b * (G ? G : 1);
+        for (int e = 0; e < E; e++) xr[M + e] = G == 0 ? ar[e] : ar[e] * gr[G == 1 ? 0 : e];
+        if (cf->att_coords) sc_expected_cell(s->alpha + (size_t)b * P, cf->grid, xr + M + E);
+    }
+    return sc_lstm_cell_forward(B, X, H, s->x, h, c, m->w[CW_W_IH], m->w[CW_W_HH], m->w[CW_B_IH],
+                                m->w[CW_B_HH], h_out, c_out, s->lstm_cache);
+}
+
+sc_status sc_cap_output(const sc_captioner *m, int n, const float *h, const float *x,
+                        float *logits) {
+    int M = m->cfg.embed_dim, E = m->cfg.encoder_dim, H = m->cfg.decoder_dim, V = m->cfg.vocab_size,
+        X = sc_cap_x_dim(m);
+    sc_status st = sc_linear_forward(logits, h, m->w[CW_FC_W], m->w[CW_FC_B], n, H, V);
+    if (!st && m->cfg.ctx2out) /* deep output: logits += gated context @ fc_ctx^T */
+        sc_sgemm(SC_NO_TRANS, SC_TRANS, n, V, E, 1.0f, x + M, X, m->w[CW_FCC_W], E, 1.0f, logits,
+                 V);
     return st;
 }
 
 size_t sc_cap_step_ws_floats(const sc_captioner *m, int B) {
-    size_t M = (size_t)m->cfg.embed_dim, E = (size_t)m->cfg.encoder_dim,
-           G = (size_t)sc_cap_gate_dim(m), P = (size_t)m->P, A = (size_t)m->cfg.attention_dim;
-    size_t X = (size_t)sc_cap_x_dim(m);
-    return (size_t)B * (M + E + G + X + P) + P * A + P;
-}
-
-/* ctx2out: logits (B, V) += gated context (the x rows' columns M..M+E) @ fc_ctx^T. */
-static void sc_cap_ctx_logits(const sc_captioner *m, int B, const float *x, float *logits) {
-    int M = m->cfg.embed_dim, E = m->cfg.encoder_dim, V = m->cfg.vocab_size, X = sc_cap_x_dim(m);
-    sc_sgemm(SC_NO_TRANS, SC_TRANS, B, V, E, 1.0f, x + M, X, m->w[CW_FCC_W], E, 1.0f, logits, V);
+    size_t E = (size_t)m->cfg.encoder_dim, G = (size_t)sc_cap_gate_dim(m), P = (size_t)m->P,
+           A = (size_t)m->cfg.attention_dim, X = (size_t)sc_cap_x_dim(m);
+    return (size_t)B * (E + (G ? G : 1) + X + P) + P * A + P;
 }
 
 sc_status sc_cap_step(sc_captioner *m, int B, const float *features, const float *proj,
-                      int shared_image, const int32_t *prev, const float *h, const float *c,
-                      float *h_out, float *c_out, float *logits, float *alpha, float *ws) {
-    const sc_captioner_config *cf = &m->cfg;
-    int P = m->P, E = cf->encoder_dim, A = cf->attention_dim, M = cf->embed_dim,
-        H = cf->decoder_dim, V = cf->vocab_size, G = sc_cap_gate_dim(m), X = sc_cap_x_dim(m);
-    float *emb = ws;
-    float *awe = emb + (size_t)B * M;
-    float *gate = awe + (size_t)B * E;
-    float *x = gate + (size_t)B * G;
-    float *al = x + (size_t)B * X; /* the alphas when the caller wants none */
-    float *acache = al + (size_t)B * P;
-    if (!alpha) alpha = al;
-    sc_addatt_desc d1 = sc_cap_att_desc(m, 1);
-    sc_addatt_weights aw = sc_cap_att_weights(m);
-    sc_status st = sc_embedding_forward(prev, B, m->w[CW_EMB], V, M, emb);
-    if (st) return st;
-    for (int b = 0; b < B; b++) {
-        size_t fo = shared_image ? 0 : (size_t)b * P * E, po = shared_image ? 0 : (size_t)b * P * A;
-        st = sc_addatt_step_forward(&d1, features + fo, proj + po, h + (size_t)b * H, &aw,
-                                    awe + (size_t)b * E, alpha + (size_t)b * P, acache);
-        if (st) return st;
-    }
-    if (G > 0) {
-        if ((st = sc_linear_forward(gate, h, m->w[CW_FB_W], m->w[CW_FB_B], B, H, G))) return st;
-        if ((st = sc_act_forward(SC_ACT_SIGMOID, gate, gate, (size_t)B * G))) return st;
-    }
-    for (int b = 0; b < B; b++) {
-        float *xr = x + (size_t)b * X;
-        memcpy(xr, emb + (size_t)b * M, (size_t)M * sizeof(float));
-        const float *ar = awe + (size_t)b * E;
-        const float *gr = gate + (size_t)b * G;
-        for (int e = 0; e < E; e++) xr[M + e] = G == 0 ? ar[e] : ar[e] * gr[G == 1 ? 0 : e];
-        if (cf->att_coords) sc_expected_cell(alpha + (size_t)b * P, cf->grid, xr + M + E);
-    }
-    st = sc_lstm_cell_forward(B, X, H, x, h, c, m->w[CW_W_IH], m->w[CW_W_HH], m->w[CW_B_IH],
-                              m->w[CW_B_HH], h_out, c_out, NULL);
-    if (st) return st;
-    if (logits) {
-        st = sc_linear_forward(logits, h_out, m->w[CW_FC_W], m->w[CW_FC_B], B, H, V);
-        if (!st && cf->ctx2out) sc_cap_ctx_logits(m, B, x, logits);
-    }
+                      const int32_t *prev, const float *h, const float *c, float *h_out,
+                      float *c_out, float *logits, float *alpha, float *ws) {
+    int E = m->cfg.encoder_dim, G = sc_cap_gate_dim(m), X = sc_cap_x_dim(m);
+    sc_cap_step_bufs s;
+    s.awe = ws;
+    s.gate = s.awe + (size_t)B * E;
+    s.x = s.gate + (size_t)B * (G ? G : 1);
+    s.alpha = alpha ? alpha : s.x + (size_t)B * X; /* scratch when the caller wants none */
+    s.att_cache = s.x + (size_t)B * X + (size_t)B * m->P;
+    s.lstm_cache = NULL;
+    sc_status st = sc_cap_step_forward(m, B, features, proj, 1, prev, h, c, h_out, c_out, &s);
+    if (!st && logits) st = sc_cap_output(m, B, h_out, s.x, logits);
     return st;
 }
 
@@ -107,9 +121,9 @@ sc_status sc_captioner_teacher_force(sc_captioner *m, const float *features, con
     sc_addatt_desc d1 = sc_cap_att_desc(m, 1);
     sc_addatt_weights aw = sc_cap_att_weights(m);
     if ((st = sc_addatt_precompute(&d1, features, &aw, proj))) goto done;
-    if ((st = sc_cap_init_state(m, features, h, c, ws))) goto done;
+    if ((st = sc_cap_init_state(m, 1, features, ws, h, c))) goto done;
     for (int t = 0; t < n; t++) {
-        st = sc_cap_step(m, 1, features, proj, 1, tokens + t, h, c, h2, c2, lg, al, ws);
+        st = sc_cap_step(m, 1, features, proj, tokens + t, h, c, h2, c2, lg, al, ws);
         if (st) goto done;
         if (logits) memcpy(logits + (size_t)t * V, lg, (size_t)V * sizeof(float));
         if (alphas) memcpy(alphas + (size_t)t * P, al, (size_t)P * sizeof(float));
@@ -204,23 +218,15 @@ static sc_status loss_forward(sc_captioner *m, const float *features, const sc_c
                               int T, const sc_caption_loss_opts *o, sc_rng *rng, loss_bufs *L,
                               sc_caption_loss *out) {
     const sc_captioner_config *cf = &m->cfg;
-    int B = bt->B, P = m->P, E = cf->encoder_dim, M = cf->embed_dim, H = cf->decoder_dim,
-        V = cf->vocab_size, G = sc_cap_gate_dim(m), X = sc_cap_x_dim(m);
+    int B = bt->B, P = m->P, E = cf->encoder_dim, H = cf->decoder_dim, V = cf->vocab_size,
+        G = sc_cap_gate_dim(m), X = sc_cap_x_dim(m);
     size_t Bz = (size_t)B;
     sc_addatt_desc d = sc_cap_att_desc(m, B);
     sc_addatt_weights aw = sc_cap_att_weights(m);
     size_t ac = sc_addatt_step_cache_floats(&d);
     sc_status st = sc_addatt_precompute(&d, features, &aw, L->proj);
     if (st) return st;
-    for (int b = 0; b < B; b++)
-        for (int e = 0; e < E; e++) {
-            double s = 0;
-            for (int p = 0; p < P; p++) s += features[((size_t)b * P + p) * E + e];
-            L->meanf[(size_t)b * E + e] = (float)(s / P);
-        }
-    if ((st = sc_linear_forward(L->hs, L->meanf, m->w[CW_IH_W], m->w[CW_IH_B], B, E, H)) ||
-        (st = sc_linear_forward(L->cs, L->meanf, m->w[CW_IC_W], m->w[CW_IC_B], B, E, H)))
-        return st;
+    if ((st = sc_cap_init_state(m, B, features, L->meanf, L->hs, L->cs))) return st;
     long ntok = 0;
     for (int t = 0; t < T; t++)
         for (int b = 0; b < B; b++) {
@@ -230,31 +236,15 @@ static sc_status loss_forward(sc_captioner *m, const float *features, const sc_c
         }
     for (int t = 0; t < T; t++) {
         const float *h = L->hs + (size_t)t * Bz * H, *c = L->cs + (size_t)t * Bz * H;
-        float *x = L->xs + (size_t)t * Bz * X, *awe = L->awe + (size_t)t * Bz * E;
-        float *gate = L->gate + (size_t)t * Bz * (G ? G : 1);
-        float *alpha = L->alphas + (size_t)t * Bz * P;
-        if ((st = sc_addatt_step_forward(&d, features, L->proj, h, &aw, awe, alpha,
-                                         L->attc + (size_t)t * ac)))
-            return st;
-        if (G > 0) {
-            if ((st = sc_linear_forward(gate, h, m->w[CW_FB_W], m->w[CW_FB_B], B, H, G)) ||
-                (st = sc_act_forward(SC_ACT_SIGMOID, gate, gate, Bz * G)))
-                return st;
-        }
         for (int b = 0; b < B; b++) L->ids[b] = bt->captions[(size_t)b * bt->L + t];
-        /* embeddings straight into the x rows */
-        for (int b = 0; b < B; b++) {
-            if ((st = sc_embedding_forward(L->ids + b, 1, m->w[CW_EMB], V, M, x + (size_t)b * X)))
-                return st;
-            float *xr = x + (size_t)b * X + M;
-            const float *ar = awe + (size_t)b * E, *gr = gate + (size_t)b * (G ? G : 1);
-            for (int e = 0; e < E; e++) xr[e] = G == 0 ? ar[e] : ar[e] * gr[G == 1 ? 0 : e];
-            if (cf->att_coords) sc_expected_cell(alpha + (size_t)b * P, cf->grid, xr + E);
-        }
+        sc_cap_step_bufs sb = {L->xs + (size_t)t * Bz * X,
+                               L->awe + (size_t)t * Bz * E,
+                               L->gate + (size_t)t * Bz * (G ? G : 1),
+                               L->alphas + (size_t)t * Bz * P,
+                               L->attc + (size_t)t * ac,
+                               L->lstmc + (size_t)t * SC_LSTM_CACHE_FLOATS(Bz, H)};
         float *hn = L->hs + (size_t)(t + 1) * Bz * H, *cn = L->cs + (size_t)(t + 1) * Bz * H;
-        if ((st = sc_lstm_cell_forward(B, X, H, x, h, c, m->w[CW_W_IH], m->w[CW_W_HH],
-                                       m->w[CW_B_IH], m->w[CW_B_HH], hn, cn,
-                                       L->lstmc + (size_t)t * SC_LSTM_CACHE_FLOATS(Bz, H))))
+        if ((st = sc_cap_step_forward(m, B, features, L->proj, 0, L->ids, h, c, hn, cn, &sb)))
             return st;
         float *hd = L->hd + (size_t)t * Bz * H;
         int drop = o->train && cf->dropout > 0.0f;
@@ -263,9 +253,7 @@ static sc_status loss_forward(sc_captioner *m, const float *features, const sc_c
             return st;
     }
     /* the output layer for all steps at once: one product instead of T small ones */
-    if ((st = sc_linear_forward(L->logits, L->hd, m->w[CW_FC_W], m->w[CW_FC_B], T * B, H, V)))
-        return st;
-    if (cf->ctx2out) sc_cap_ctx_logits(m, T * B, L->xs, L->logits);
+    if ((st = sc_cap_output(m, T * B, L->hd, L->xs, L->logits))) return st;
     float ce = 0;
     sc_ce_opts co = SC_CE_OPTS_DEFAULT;
     if (L->dlogits) memset(L->dlogits, 0, (size_t)T * Bz * V * sizeof(float));
@@ -449,6 +437,14 @@ sc_status sc_captioner_loss(sc_captioner *m, const float *features, const sc_cap
     if (!(o->att_sup >= 0.0f) || !isfinite(o->att_sup))
         return sc_set_error(SC_ERR_INVALID_ARG,
                             "sc_captioner_loss: att_sup must be finite and >= 0");
+    if (!(o->item_heads >= 0.0f) || !isfinite(o->item_heads))
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "sc_captioner_loss: item_heads must be finite and >= 0");
+    const int items = o->item_heads > 0.0f && bt->items;
+    if (items) {
+        sc_status st = sc_cap_items_check(m, bt);
+        if (st) return st;
+    }
     if (o->train && m->cfg.dropout > 0.0f && !rng)
         return sc_set_error(SC_ERR_INVALID_ARG,
                             "sc_captioner_loss: training with dropout needs rng");
@@ -496,6 +492,10 @@ sc_status sc_captioner_loss(sc_captioner *m, const float *features, const sc_cap
         return sc_set_error(SC_ERR_INTERNAL, "sc_captioner_loss: arena plan mismatch");
     sc_status st = loss_forward(m, features, bt, T, o, rng, &L, out);
     if (!st && o->backward) st = loss_backward(m, features, bt, T, o, &L, dfeatures);
+    if (!st && items) {
+        st = sc_cap_items_loss(m, features, bt, o->item_heads, o->backward, dfeatures, out);
+        out->loss += out->items;
+    }
     if (st) memset(out, 0, sizeof *out);
     return st;
 }

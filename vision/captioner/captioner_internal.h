@@ -60,6 +60,8 @@ struct sc_captioner {
     sc_arena *loss_arena;
     /* image encoder (NULL for the features encoder) */
     struct sc_encoder_impl *enc;
+    /* training-only item heads (sc_captioner_item_heads), or NULL */
+    struct sc_cap_item_heads *heads;
 };
 
 static inline sc_addatt_desc sc_cap_att_desc(const struct sc_captioner *m, int B) {
@@ -87,17 +89,52 @@ static inline int sc_cap_gate_dim(const struct sc_captioner *m) {
                                                : 0;
 }
 
-/* One decoder step for B rows sharing nothing: features rows (B, P, E) and proj
- * (B, P, A) may be given per row with stride 0 when all rows use the same image
- * (feat_stride = 0). Writes h_out/c_out (B, H), logits (B, V), alpha (B, P).
+/* Buffers of one decoder step over B rows (sc_cap_step_forward). */
+typedef struct sc_cap_step_bufs {
+    float *x;          /* (B, X) LSTM input rows: [embedding M, gated context E (, x, y)] */
+    float *awe;        /* (B, E) attention-weighted encoding, before the gate */
+    float *gate;       /* (B, G) sigmoid(f_beta(h)); unused when G = 0 */
+    float *alpha;      /* (B, P) attention */
+    float *att_cache;  /* shared image: P * A + P floats of scratch; else the additive
+                        * attention's step cache for B rows, kept for the backward */
+    float *lstm_cache; /* SC_LSTM_CACHE_FLOATS(B, H) for the backward, or NULL */
+} sc_cap_step_bufs;
+
+/* The decoder step, the one implementation that inference (beam search,
+ * teacher forcing) and the training loss run: attention over the features,
+ * gate, LSTM input x = [embedding(prev), gated context (, attended x, y)],
+ * LSTM cell -> h_out, c_out (B, H). shared_image: all B rows attend over one
+ * image, features (P, E) and proj (P, A); else row b over features (B, P, E)
+ * and proj (B, P, A). The output layer is separate (sc_cap_output): training
+ * applies dropout first and runs it for all steps at once. */
+sc_status sc_cap_step_forward(const struct sc_captioner *m, int B, const float *features,
+                              const float *proj, int shared_image, const int32_t *prev,
+                              const float *h, const float *c, float *h_out, float *c_out,
+                              const sc_cap_step_bufs *s);
+/* The output layer for n rows: logits (n, V) = fc(h) (+ fc_ctx(gated context
+ * of the x rows (n, X)) with ctx2out). */
+sc_status sc_cap_output(const struct sc_captioner *m, int n, const float *h, const float *x,
+                        float *logits);
+/* Inference step (B rows over one shared image): sc_cap_step_forward then
+ * sc_cap_output into logits (B, V) when non-NULL; alpha (B, P) may be NULL.
  * ws: sc_cap_step_ws_floats(m, B) floats. */
 size_t sc_cap_step_ws_floats(const struct sc_captioner *m, int B);
 sc_status sc_cap_step(struct sc_captioner *m, int B, const float *features, const float *proj,
-                      int shared_image, const int32_t *prev, const float *h, const float *c,
-                      float *h_out, float *c_out, float *logits, float *alpha, float *ws);
-/* h0, c0 (1, H) of one image's features (P, E); ws: E floats. */
-sc_status sc_cap_init_state(const struct sc_captioner *m, const float *features, float *h0,
-                            float *c0, float *ws);
+                      const int32_t *prev, const float *h, const float *c, float *h_out,
+                      float *c_out, float *logits, float *alpha, float *ws);
+/* The initial state: mean (B, E) of the features (B, P, E) over the P
+ * positions, h0 = init_h(mean), c0 = init_c(mean) (B, H). */
+sc_status sc_cap_init_state(const struct sc_captioner *m, int B, const float *features, float *mean,
+                            float *h0, float *c0);
+
+/* Item heads (captioner_items.c): check the batch's items, then the term's
+ * loss (weight w) into out->items / out->nitems and, with backward, its
+ * gradients into the heads and dfeatures (B, P, E) when non-NULL. */
+sc_status sc_cap_items_check(const struct sc_captioner *m, const sc_caption_batch *bt);
+sc_status sc_cap_items_loss(struct sc_captioner *m, const float *features,
+                            const sc_caption_batch *bt, float w, int backward, float *dfeatures,
+                            sc_caption_loss *out);
+void sc_cap_item_heads_free(struct sc_cap_item_heads *h);
 
 /* Image encoders (captioner_encoder.c). */
 #include "saccade/sc_safetensors.h"

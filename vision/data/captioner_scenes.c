@@ -1,5 +1,6 @@
 /* saccade: captioner on Fashion scenes — vocabulary, tokens, parsing, scoring
  * (see sc_captioner_scenes.h). */
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include "saccade/sc_captioner_scenes.h"
@@ -247,5 +248,142 @@ sc_status sc_capscenes_attention_mask(const sc_scene_info *info, const char *cap
         for (int tk = parse.word[m]; tk <= parse.word[m] + 1; tk++)
             if (tk >= 1 && tk < max_tokens) memcpy(mask + (size_t)tk * P, cells, P);
     }
+    return SC_OK;
+}
+
+/* ---------------------------------------------------------------- training batches */
+
+sc_status sc_capscenes_batch_init(sc_capscenes_batch *b, int capacity, int size, int att_grid,
+                                  int item_grid) {
+    if (!b) return sc_set_error(SC_ERR_INVALID_ARG, "sc_capscenes_batch_init: NULL batch");
+    memset(b, 0, sizeof *b);
+    if (capacity < 1 || capacity > 4096 || size < 1 || size > 1024 || att_grid < 0 ||
+        att_grid > 64 || item_grid < 0 || item_grid > 64)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "sc_capscenes_batch_init: capacity %d (1..4096), size %d (1..1024), "
+                            "grids %d, %d (0..64)",
+                            capacity, size, att_grid, item_grid);
+    const size_t B = (size_t)capacity, T = SC_CAPSCENES_MAX_TOKENS;
+    const size_t PA = (size_t)att_grid * att_grid, PI = (size_t)item_grid * item_grid;
+    const size_t slots = B * SC_SCENES_MAX_ITEMS;
+    b->capacity = capacity, b->size = size, b->att_grid = att_grid, b->item_grid = item_grid;
+    b->images = malloc(B * 3 * (size_t)size * size * sizeof(float));
+    b->captions = malloc(B * T * sizeof(int32_t));
+    b->lengths = malloc(B * sizeof(int32_t));
+    b->tokens = malloc(B * T * sizeof(int32_t));
+    int fail = !b->images || !b->captions || !b->lengths || !b->tokens;
+    if (att_grid) {
+        b->att_mask = malloc(B * T * PA);
+        b->att_scratch = malloc(B * T * PA);
+        fail |= !b->att_mask || !b->att_scratch;
+    }
+    if (item_grid) {
+        b->n_items = calloc(B, sizeof(int));
+        b->item_class = malloc(slots * sizeof(int32_t));
+        b->item_colour = malloc(slots * sizeof(int32_t));
+        b->item_cells = malloc(slots * PI);
+        fail |= !b->n_items || !b->item_class || !b->item_colour || !b->item_cells;
+    }
+    if (fail) {
+        sc_capscenes_batch_free(b);
+        return sc_set_error(SC_ERR_NOMEM, "sc_capscenes_batch_init: out of memory");
+    }
+    sc_caption_items it = {SC_SCENES_MAX_ITEMS, b->n_items, b->item_class, b->item_colour,
+                           b->item_cells};
+    b->items = it;
+    return SC_OK;
+}
+
+void sc_capscenes_batch_free(sc_capscenes_batch *b) {
+    if (!b) return;
+    free(b->images), free(b->captions), free(b->lengths), free(b->tokens);
+    free(b->att_mask), free(b->att_scratch);
+    free(b->n_items), free(b->item_class), free(b->item_colour), free(b->item_cells);
+    memset(b, 0, sizeof *b);
+}
+
+/* Normalise a scene image (3 x S x S, values in [0, 1]) with ImageNet mean/std
+ * into out. Multiplies by 1 / std (sc_image_normalize divides): the shipped
+ * scenes captioner was trained with exactly these values. */
+static void normalise(const float *img, int S, float *out) {
+    size_t plane = (size_t)S * S;
+    for (int c = 0; c < 3; c++) {
+        float mu = SC_IMAGENET_MEAN[c], is = 1.0f / SC_IMAGENET_STD[c];
+        for (size_t i = 0; i < plane; i++) out[c * plane + i] = (img[c * plane + i] - mu) * is;
+    }
+}
+
+/* Example e: scene `index`, its image, tokens, attention targets and items.
+ * Returns 1 on failure. */
+static int fill_example(sc_capscenes_batch *b, const sc_scenes_params *p, sc_scene_split split,
+                        const sc_vocab *v, int index, int pick, size_t e, int *len) {
+    sc_image img = {0};
+    sc_scene_info info;
+    const int S = b->size;
+    if (sc_scenes_generate(p, split, (uint64_t)index, &img, &info)) return 1;
+    if (img.w != S || img.h != S || img.c != 3) {
+        sc_image_free(&img);
+        return 1;
+    }
+    normalise(img.data, S, b->images + e * 3 * S * S);
+    if (b->item_grid) {
+        const size_t P = (size_t)b->item_grid * b->item_grid;
+        b->n_items[e] = info.n_items;
+        for (int k = 0; k < info.n_items; k++) {
+            const size_t slot = e * SC_SCENES_MAX_ITEMS + (size_t)k;
+            b->item_class[slot] = info.items[k].cls;
+            b->item_colour[slot] = info.items[k].colour;
+            memset(b->item_cells + slot * P, 0, P);
+            sc_scenes_box_cells(info.items[k].box, img.w, img.h, b->item_grid,
+                                b->item_cells + slot * P);
+        }
+    }
+    sc_image_free(&img);
+    const int r = pick % info.n_captions;
+    *len = sc_capscenes_tokens(v, info.captions[r], b->tokens + e * SC_CAPSCENES_MAX_TOKENS,
+                               SC_CAPSCENES_MAX_TOKENS);
+    if (*len < 0) return 1;
+    const size_t PA = (size_t)b->att_grid * b->att_grid;
+    return b->att_grid &&
+           sc_capscenes_attention_mask(&info, info.captions[r], b->att_grid,
+                                       b->att_scratch + e * SC_CAPSCENES_MAX_TOKENS * PA,
+                                       SC_CAPSCENES_MAX_TOKENS);
+}
+
+sc_status sc_capscenes_batch_fill(sc_capscenes_batch *b, const sc_scenes_params *p,
+                                  sc_scene_split split, const sc_vocab *v, const int *idx, int n,
+                                  sc_rng *rng) {
+    if (!b || !b->images || !p || !v || !idx)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_capscenes_batch_fill: NULL argument");
+    if (n < 1 || n > b->capacity)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "sc_capscenes_batch_fill: %d scenes for a batch of %d", n, b->capacity);
+    int pick[4096];
+    for (int e = 0; e < n; e++) pick[e] = rng ? (int)sc_rng_below(rng, 1 << 20) : 0;
+    int fail = 0, maxlen = 2;
+#pragma omp parallel for schedule(dynamic, 1) reduction(| : fail) reduction(max : maxlen)
+    for (int e = 0; e < n; e++) {
+        int k = 0;
+        if (fill_example(b, p, split, v, idx[e], pick[e], (size_t)e, &k)) fail = 1;
+        b->lengths[e] = k;
+        if (k > maxlen) maxlen = k;
+    }
+    if (fail)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "sc_capscenes_batch_fill: a scene could not be generated at %dx%d "
+                            "or its caption tokenised",
+                            b->size, b->size);
+    const size_t PA = (size_t)b->att_grid * b->att_grid, L = (size_t)maxlen;
+    for (size_t e = 0; e < (size_t)n; e++) {
+        for (size_t t = 0; t < L; t++)
+            b->captions[e * L + t] =
+                (int32_t)t < b->lengths[e] ? b->tokens[e * SC_CAPSCENES_MAX_TOKENS + t] : 0;
+        if (b->att_grid)
+            memcpy(b->att_mask + e * L * PA, b->att_scratch + e * SC_CAPSCENES_MAX_TOKENS * PA,
+                   L * PA);
+    }
+    sc_caption_batch cb = {n,          maxlen,      b->captions,
+                           b->lengths, b->att_mask, b->item_grid ? &b->items : NULL};
+    b->batch = cb;
     return SC_OK;
 }

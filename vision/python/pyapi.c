@@ -5,6 +5,7 @@
 #include "sc_internal.h"
 #include "python/pyapi.h"
 #include "saccade/sc_captioner.h"
+#include "saccade/sc_captioner_eval.h"
 #include "saccade/sc_image.h"
 #include "saccade/sc_overlay.h"
 #include "saccade/sc_safetensors.h"
@@ -70,6 +71,24 @@ static const struct {
     SC_F(sc_caption_result, words),
     SC_F(sc_caption_result, text),
     SC_F(sc_caption_result, grid),
+    SC_T(sc_captioner_eval_params),
+    SC_F(sc_captioner_eval_params, n),
+    SC_F(sc_captioner_eval_params, beam_size),
+    SC_F(sc_captioner_eval_params, max_len),
+    SC_F(sc_captioner_eval_params, folder),
+    SC_F(sc_captioner_eval_params, scenes),
+    SC_F(sc_captioner_eval_params, fmnist_dir),
+    SC_F(sc_captioner_eval_params, scene_seed),
+    SC_F(sc_captioner_eval_params, on_caption),
+    SC_F(sc_captioner_eval_params, user),
+    SC_T(sc_capscenes_counts),
+    SC_F(sc_capscenes_counts, point_colour_hit),
+    SC_T(sc_captioner_eval_result),
+    SC_F(sc_captioner_eval_result, bleu),
+    SC_F(sc_captioner_eval_result, cider_d),
+    SC_F(sc_captioner_eval_result, pointing_game_colour_step),
+    SC_F(sc_captioner_eval_result, counts),
+    SC_F(sc_captioner_eval_result, seconds),
     SC_T(sc_st_tensor_info),
     SC_F(sc_st_tensor_info, dtype_id),
     SC_F(sc_st_tensor_info, ndim),

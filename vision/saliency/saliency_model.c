@@ -354,13 +354,13 @@ sc_status sc_captioner_logprob_grad(sc_captioner *m, const float *features, cons
     if (s) return s;
     float *d2 = sc_calloc(nf, sizeof(float));
     if (!d2) return sc_set_error(SC_ERR_NOMEM, "sc_captioner_logprob_grad: out of memory");
-    sc_caption_loss_opts o = {0.0f, 0, 1, 0.0f};
+    sc_caption_loss_opts o = {0.0f, 0, 1, 0.0f, 0.0f};
     /* The loss is the mean cross-entropy over the targets tokens[1..L-1]:
      * sum_{j<L} -log p_j = (L - 1) * ce. One step's log-probability is the
      * difference of two prefixes' sums (teacher forcing is causal). */
     int L1 = t == 0 ? n : t + 1, L2 = t <= 1 ? 0 : t;
     int32_t len1 = L1, len2 = L2;
-    sc_caption_batch b1 = {1, L1, tokens, &len1, NULL}, b2 = {1, L2, tokens, &len2, NULL};
+    sc_caption_batch b1 = {1, L1, tokens, &len1, NULL, NULL}, b2 = {1, L2, tokens, &len2, NULL, NULL};
     sc_caption_loss r1, r2;
     memset(dfeatures, 0, nf * sizeof(float));
     s = sc_captioner_loss(m, features, &b1, &o, NULL, &r1, dfeatures);

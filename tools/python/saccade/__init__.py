@@ -8,6 +8,7 @@
     saccade.metrics.nss(sal, fixations)
     clf = saccade.Classifier("fmnist.safetensors"); p = clf.predict(batch_uint8)
     cap = saccade.Captioner("model.safetensors"); r = cap.caption(img, beam=5)
+    scores = saccade.Captioner().evaluate(n=200)        # BLEU, CIDEr-D, slots, pointing
     vqa = saccade.VQA(); vqa.set_image(img); a = vqa.ask("what colour is the bag?")
     st = saccade.SpatialTransformer(); probs, theta = st.predict(st.prepare(img))
 

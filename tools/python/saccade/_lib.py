@@ -133,6 +133,27 @@ class CaptionResult(ctypes.Structure):
                 ("text", c_char_p), ("grid", c_int)]
 
 
+class CaptionerEvalParams(ctypes.Structure):
+    _fields_ = [("n", c_size_t), ("beam_size", c_int), ("max_len", c_int), ("folder", c_char_p),
+                ("scenes", c_void_p), ("fmnist_dir", c_char_p), ("scene_seed", ctypes.c_uint64),
+                ("on_caption", c_void_p), ("user", c_void_p)]
+
+
+class CapscenesCounts(ctypes.Structure):
+    _fields_ = [(k, ctypes.c_long) for k in (
+        "scenes", "exact", "count_ok", "slots", "colour_ok", "class_ok", "rel_scenes", "rel_ok",
+        "point_total", "point_hit", "point_colour_hit")]
+
+
+class CaptionerEvalResult(ctypes.Structure):
+    _fields_ = [("n", c_size_t), ("bleu", c_double * 4), ("cider_d", c_double),
+                ("exact_match", c_double), ("count_accuracy", c_double),
+                ("colour_accuracy", c_double), ("class_accuracy", c_double),
+                ("relation_accuracy", c_double), ("pointing_game", c_double),
+                ("pointing_game_colour_step", c_double), ("counts", CapscenesCounts),
+                ("seconds", c_double)]
+
+
 class StTensorInfo(ctypes.Structure):
     _fields_ = [("name", c_char_p), ("dtype", c_char_p), ("dtype_id", c_int), ("ndim", c_int),
                 ("shape", P(ctypes.c_int64)), ("numel", c_size_t), ("nbytes", c_size_t),
@@ -158,6 +179,9 @@ _MIRRORS = {"sc_image": Image, "sc_image_info": ImageInfo,
             "sc_heatmap_params": HeatmapParams, "sc_saliency_params": SaliencyParams,
             "sc_vocab": Vocab, "sc_beam_params": BeamParams, "sc_caption_hyp": CaptionHyp,
             "sc_caption_result": CaptionResult, "sc_st_tensor_info": StTensorInfo,
+            "sc_captioner_eval_params": CaptionerEvalParams,
+            "sc_capscenes_counts": CapscenesCounts,
+            "sc_captioner_eval_result": CaptionerEvalResult,
             "sc_vqa_answer": VqaAnswer, "sc_vqa_vocab": VqaVocab,
             "sc_vqa_figure_params": VqaFigureParams}
 
@@ -240,6 +264,8 @@ _PROTOS = {
     "sc_captioner_teacher_force": (S, [c_void_p, c_float_p, c_int32_p, c_int, c_float_p,
                                        c_float_p]),
     "sc_caption_result_free": (None, [P(CaptionResult)]),
+    "sc_captioner_eval_default_params": (CaptionerEvalParams, []),
+    "sc_captioner_evaluate": (S, [c_void_p, P(CaptionerEvalParams), P(CaptionerEvalResult)]),
     # vqa
     "sc_vqa_load": (S, [c_char_p, P(c_void_p)]),
     "sc_vqa_free": (None, [c_void_p]),

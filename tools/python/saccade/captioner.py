@@ -56,6 +56,7 @@ class Captioner(Handle):
         r = cap.caption(img, beam=5)                   # needs an image encoder in the model
         r = cap.caption(features=f, beam=3)            # f: (P, E) or (N, N, E) features
         r.text, r.tokens, r.logprobs, r.score, r.attention  # attention (T, N, N)
+        cap.evaluate(n=200, beam=3)                    # held-out Fashion scenes: dict of scores
 
     Captioner.create(words, ...) makes a fresh model (features encoder) for
     experiments; save(path) writes it."""
@@ -226,6 +227,43 @@ class Captioner(Handle):
                 t.ctypes.data_as(_lib.c_int32_p), n, logits.ctypes.data_as(_lib.c_float_p),
                 alphas.ctypes.data_as(_lib.c_float_p)))
         return logits, alphas
+
+    def evaluate(self, n=1000, beam=3, max_len=30, data=None, seed=0, fmnist=None):
+        """Caption n held-out Fashion scenes and score them (sc_captioner_evaluate,
+        what `saccade eval captioner` reports).
+
+        data None: generated test scenes 0..n-1 (scene generator seed `seed`,
+        Fashion-MNIST from `fmnist`, default $SACCADE_FASHION_MNIST_DIR or the
+        default folder); else a folder from `saccade data scenes` (at most its
+        scenes). beam 3 as the library's default; max_len counts decode steps
+        including <end>. Returns a dict: n, bleu1..bleu4, cider_d, exact_match,
+        count_accuracy, colour_accuracy, class_accuracy, relation_accuracy,
+        relation_scenes, pointing_game, pointing_game_colour_step, pointing_nouns,
+        seconds and the raw counts (dict)."""
+        for name, v, lo, hi in (("n", n, 1, 2 ** 30), ("beam", beam, 1, 1000),
+                                ("max_len", max_len, 1, 10000), ("seed", seed, 0, 2 ** 64 - 1)):
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < lo or v > hi:
+                raise ValueError("%s must be an integer in [%d, %d], not %r" % (name, lo, hi, v))
+        p = lib.sc_captioner_eval_default_params()
+        p.n, p.beam_size, p.max_len, p.scene_seed = int(n), int(beam), int(max_len), int(seed)
+        p.folder = None if data is None else _lib.fspath(data, "data")
+        p.fmnist_dir = None if fmnist is None else _lib.fspath(fmnist, "fmnist")
+        r = _lib.CaptionerEvalResult()
+        with self._lock:
+            check(lib.sc_captioner_evaluate(self._ptr(), ctypes.byref(p), ctypes.byref(r)))
+        c = {k: int(getattr(r.counts, k)) for k, _ in _lib.CapscenesCounts._fields_}
+        out = {"n": int(r.n)}
+        out.update(("bleu%d" % (k + 1), float(r.bleu[k])) for k in range(4))
+        for k in ("cider_d", "exact_match", "count_accuracy", "colour_accuracy",
+                  "class_accuracy", "relation_accuracy"):
+            out[k] = float(getattr(r, k))
+        out["relation_scenes"] = c["rel_scenes"]
+        out["pointing_game"] = float(r.pointing_game)
+        out["pointing_game_colour_step"] = float(r.pointing_game_colour_step)
+        out["pointing_nouns"] = c["point_total"]
+        out["seconds"] = float(r.seconds)
+        out["counts"] = c
+        return out
 
     def __repr__(self):
         return "Captioner(%r, grid=%d, vocab=%d)" % (self.path, self.grid, len(self.vocab))
