@@ -38,7 +38,7 @@
 
 typedef struct rconv {
     int C, OC, K, stride, pad;
-    float *w;     /* (OC, C*K*K), BN folded; NULL once packed if never needed again */
+    float *w;     /* (OC, C*K*K), BN folded; NULL once packed if never needed again (owned) */
     float *wp;    /* w packed by sc_gemm_pack for the im2col / 1x1 path, or NULL */
     float *b;     /* (OC) */
     float *wino;  /* Winograd weights (A*A, OC, C) for tile size wino_m, or NULL */
@@ -565,10 +565,11 @@ static sc_status alloc_bufs(sc_resnet *m, sc_arena *a, const sizes *z) {
 
 /* Give conv c the weights its path needs for an H x W input: Winograd's
  * transformed ones, or the packed ones of the im2col / 1x1 path (the other
- * kind is dropped). A conv that can never use Winograd then drops its plain
- * copy, nothing reads it again: freed when owned, its pages of the file
- * mapping released when borrowed (the weights are kept once either way).
- * bytes counts what is added to the owned plain weights. */
+ * kind is dropped). The plain weights are then kept once, in the derived
+ * form: borrowed ones leave the process's memory (their pages of the file
+ * mapping are released; a later plan reads them back from the file), owned
+ * ones are freed if the conv can never use Winograd (else kept for
+ * re-planning). bytes counts what is added to the owned plain weights. */
 static sc_status prepare_conv(sc_resnet *m, rconv *c, int H, int W, size_t *bytes) {
     const int want = pick_wino(m, c, H, W);
     if (want != c->wino_m) {
@@ -595,11 +596,10 @@ static sc_status prepare_conv(sc_resnet *m, rconv *c, int H, int W, size_t *byte
         sc_status s = sc_gemm_pack(c->OC, Kd, c->w, Kd, c->wp);
         if (s) return s;
     }
-    if (c->wp && c->w && !wino_able(m, c)) {
-        if (c->borrowed)
-            sc_safetensors_release(m->st, c->w, (size_t)c->OC * Kd * sizeof(float));
-        else
-            sc_free(c->w);
+    if (c->borrowed) { /* read back from the file if a later plan needs them */
+        sc_safetensors_release(m->st, c->w, (size_t)c->OC * Kd * sizeof(float));
+    } else if (c->wp && c->w && !wino_able(m, c)) {
+        sc_free(c->w);
         c->w = NULL;
     }
     if (c->wino_m) *bytes += sc_winograd_weight_floats(c->wino_m, c->C, c->OC) * sizeof(float);
