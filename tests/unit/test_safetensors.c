@@ -485,6 +485,9 @@ static void test_release_mapped_pages(void **state) {
     sc_safetensors_free(st);
     free(file);
     free(a);
+    free(path);
+    sc_test_rmtree(dir);
+    free(dir);
 }
 
 int main(void) {
