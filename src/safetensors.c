@@ -1,5 +1,6 @@
 /* safetensors reader (memory-mapped, validated) and atomic streaming writer.
  * See include/saccade/sc_safetensors.h. */
+#define _DEFAULT_SOURCE /* madvise */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -733,6 +734,18 @@ sc_status sc_safetensors_get_f32_at(sc_safetensors *st, size_t index, const floa
     sc_status s = tensor_f32(st, &st->t[index], data);
     pthread_mutex_unlock(&st->lock);
     return s;
+}
+
+void sc_safetensors_release(const sc_safetensors *st, const void *data, size_t nbytes) {
+    if (!st || !st->map || !data || !nbytes) return;
+    const uintptr_t lo = (uintptr_t)st->map, hi = lo + st->map_len, p = (uintptr_t)data;
+    if (p < lo || p > hi || nbytes > hi - p) return; /* not in the mapping: a converted copy */
+    /* Whole pages inside the range only: a page shared with a neighbouring
+     * tensor may be in use. The mapping is read-only and private, so a
+     * dropped page is read back from the file when touched again. */
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t a = (p + page - 1) / page * page, b = (p + nbytes) / page * page;
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
 sc_status sc_safetensors_get_f32(sc_safetensors *st, const char *name, int expected_ndim,

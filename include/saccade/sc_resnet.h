@@ -73,7 +73,10 @@ typedef struct sc_resnet_params {
     /* sc_resnet_load_st only. 1: convs stored pre-folded (tensors
      * <conv>.weight + <conv>.bias and no BatchNorm, as tools/convert_sat.py
      * --fold-bn writes) are used in place from st's mapping, zero copy; st
-     * must then stay open until sc_resnet_free. 0 (default): copied. */
+     * must then stay open until sc_resnet_free. Once sc_resnet_plan has
+     * packed (or Winograd-transformed) them, their pages are released from
+     * the process (sc_safetensors_release), so each conv's weights are held
+     * once. 0 (default): copied. */
     int borrow_weights;
 } sc_resnet_params;
 

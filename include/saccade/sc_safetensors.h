@@ -108,6 +108,13 @@ sc_status sc_safetensors_get_f32(sc_safetensors *st, const char *name, int expec
 /* The same by index, without a shape check. */
 sc_status sc_safetensors_get_f32_at(sc_safetensors *st, size_t index, const float **data);
 
+/* Drop the pages of [data, data + nbytes), a tensor's bytes inside a mapped
+ * file, from the process's memory once they have been copied or repacked:
+ * a later read maps them back from the file, so pointers stay valid and see
+ * the same bytes. No effect on memory buffers (sc_safetensors_open_memory),
+ * converted copies or any pointer outside the mapping. */
+void sc_safetensors_release(const sc_safetensors *st, const void *data, size_t nbytes);
+
 /* Metadata ("__metadata__"), in header order. Returns NULL when absent. */
 const char *sc_safetensors_metadata(const sc_safetensors *st, const char *key);
 size_t sc_safetensors_metadata_count(const sc_safetensors *st);

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,4 +181,22 @@ void sc_test_close_to_npy(const char *what, const float *a, const sc_npy *ref, d
         scale = fmax(scale, fabs((double)ref->data[i]));
     }
     printf("  %-48s max |err| %.2e (max |ref| %.2e)\n", what, worst, scale);
+}
+
+long sc_test_mapping_rss_kb(const void *p) {
+    FILE *f = fopen("/proc/self/smaps", "r");
+    assert_non_null(f);
+    char line[512];
+    int inside = 0;
+    long rss = -1;
+    while (rss < 0 && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) /* a mapping's first line */
+            inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+        else if (inside && sscanf(line, "Rss: %ld kB", &rss) == 1)
+            break;
+    }
+    fclose(f);
+    if (rss < 0) fail_msg("no mapping holds %p", p);
+    return rss;
 }

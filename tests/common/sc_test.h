@@ -64,6 +64,9 @@ void sc_test_gradcheck(const char *what, double (*loss)(void *ctx), void *ctx, f
 /* Fill with uniform values in [lo, hi) from a seeded generator. */
 void sc_test_fill_uniform(float *x, size_t n, float lo, float hi, uint64_t seed);
 
+/* KiB of the mapping that holds p resident in this process (/proc/self/smaps). */
+long sc_test_mapping_rss_kb(const void *p);
+
 #define SC_TEST_OK(expr)                                                                           \
     do {                                                                                           \
         sc_status st__ = (expr);                                                                   \

@@ -6,12 +6,14 @@
  * relative, plus an absolute floor of 1e-5 x the largest |value| (float32
  * sums over up to 4608 terms per conv, 50 layers deep), with both the plain
  * im2col path and Winograd. Also: clear errors for corrupt, misshaped,
- * incomplete, mislabelled and unsupported files. */
+ * incomplete, mislabelled and unsupported files; pre-folded weights used in
+ * place from a file mapping give the same bits and are kept once. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "sc_test.h"
+#include "saccade/sc_nn.h"
 #include "saccade/sc_resnet.h"
 
 static char *g_dir;
@@ -210,6 +212,123 @@ static void test_threads(void **state) {
     free(path);
 }
 
+/* resnet18.safetensors with every BatchNorm folded into its conv (a conv
+ * bias), the tensors under prefix "encoder." and no fc: the pre-folded
+ * layout of convert_sat.py --fold-bn that a captioner file holds. */
+static void write_prefolded(const char *out) {
+    char *src = sc_test_join(refdir(), "resnet18.safetensors");
+    sc_safetensors *st = NULL;
+    SC_TEST_OK(sc_safetensors_open(src, &st));
+    sc_st_writer *w = sc_st_writer_new();
+    assert_non_null(w);
+    size_t n = sc_safetensors_count(st);
+    float **keep = calloc(2 * n, sizeof(float *));
+    assert_non_null(keep);
+    for (size_t i = 0; i < n; i++) {
+        sc_st_tensor_info ti;
+        SC_TEST_OK(sc_safetensors_info(st, i, &ti));
+        if (ti.ndim != 4) continue; /* BN tensors are folded below, fc dropped */
+        char bn[128], nm[160];
+        const size_t len = strlen(ti.name) - strlen(".weight");
+        snprintf(bn, sizeof bn, "%.*s", (int)len, ti.name);
+        char *last = strrchr(bn, '.');
+        last = last ? last + 1 : bn;
+        if (!strncmp(last, "conv", 4))
+            memmove(last + 2, last + 4, strlen(last + 4) + 1), memcpy(last, "bn", 2);
+        else
+            *last = '1'; /* downsample.0 -> downsample.1 */
+        const float *d, *g, *be, *mu, *var;
+        SC_TEST_OK(sc_safetensors_get_f32_at(st, i, &d));
+        snprintf(nm, sizeof nm, "%s.weight", bn);
+        SC_TEST_OK(sc_safetensors_get_f32(st, nm, 1, NULL, &g));
+        snprintf(nm, sizeof nm, "%s.bias", bn);
+        SC_TEST_OK(sc_safetensors_get_f32(st, nm, 1, NULL, &be));
+        snprintf(nm, sizeof nm, "%s.running_mean", bn);
+        SC_TEST_OK(sc_safetensors_get_f32(st, nm, 1, NULL, &mu));
+        snprintf(nm, sizeof nm, "%s.running_var", bn);
+        SC_TEST_OK(sc_safetensors_get_f32(st, nm, 1, NULL, &var));
+        const int OC = (int)ti.shape[0], per = (int)(ti.numel / (size_t)OC);
+        float *fw = keep[2 * i] = malloc(ti.numel * sizeof(float));
+        float *fb = keep[2 * i + 1] = calloc((size_t)OC, sizeof(float));
+        assert_non_null(fw);
+        assert_non_null(fb);
+        memcpy(fw, d, ti.numel * sizeof(float));
+        SC_TEST_OK(sc_batchnorm2d_fold_into_conv(fw, fb, OC, per, g, be, mu, var, 1e-5f));
+        const int64_t bshape[1] = {OC};
+        snprintf(nm, sizeof nm, "encoder.%s", ti.name);
+        SC_TEST_OK(sc_st_writer_add_f32(w, nm, fw, 4, ti.shape, SC_ST_F32));
+        snprintf(nm, sizeof nm, "encoder.%.*s.bias", (int)len, ti.name);
+        SC_TEST_OK(sc_st_writer_add_f32(w, nm, fb, 1, bshape, SC_ST_F32));
+    }
+    SC_TEST_OK(sc_st_writer_write(w, out));
+    sc_st_writer_free(w);
+    for (size_t i = 0; i < 2 * n; i++) free(keep[i]);
+    free(keep);
+    sc_safetensors_free(st);
+    free(src);
+}
+
+static float *features(sc_resnet *m, const float *x, int H, int W, size_t *nf) {
+    int FH, FW;
+    SC_TEST_OK(sc_resnet_feature_size(m, H, W, &FH, &FW));
+    *nf = (size_t)512 * FH * FW;
+    float *f = calloc(*nf, sizeof(float));
+    assert_non_null(f);
+    SC_TEST_OK(sc_resnet_forward(m, x, 1, H, W, f, NULL));
+    return f;
+}
+
+/* Pre-folded convs used in place from the mapping (borrow_weights) give the
+ * same bits as the weights folded at load, at every planned size, while the
+ * plain weights of the packed convs leave the process's memory: each conv's
+ * weights are kept once, packed. */
+static void test_borrowed_weights_kept_once(void **state) {
+    (void)state;
+    char *dir = sc_test_tmpdir("resnet_borrow");
+    char *path = sc_test_join(dir, "prefolded.safetensors");
+    write_prefolded(path);
+    char *plain = sc_test_join(refdir(), "resnet18.safetensors");
+    const int sizes[3][2] = {{256, 256}, {97, 131}, {256, 256}};
+    float *x = malloc((size_t)3 * 256 * 256 * sizeof(float));
+    assert_non_null(x);
+    sc_test_fill_uniform(x, (size_t)3 * 256 * 256, -2.0f, 2.0f, 21);
+    for (int wino = 0; wino <= 1; wino++) {
+        sc_resnet_params p = sc_resnet_default_params();
+        p.winograd = wino;
+        sc_resnet *ref = NULL, *m = NULL;
+        SC_TEST_OK(sc_resnet_load(plain, &p, &ref));
+        sc_safetensors *st = NULL;
+        SC_TEST_OK(sc_safetensors_open(path, &st));
+        p.borrow_weights = 1;
+        SC_TEST_OK(sc_resnet_load_st(st, "encoder.", &p, &m));
+        const float *w0;
+        SC_TEST_OK(sc_safetensors_get_f32(st, "encoder.layer1.0.conv1.weight", 4, NULL, &w0));
+        for (int k = 0; k < 3; k++) {
+            const int H = sizes[k][0], W = sizes[k][1];
+            SC_TEST_OK(sc_resnet_plan(ref, 1, H, W));
+            SC_TEST_OK(sc_resnet_plan(m, 1, H, W));
+            /* the file holds 44.7 MB of folded weights */
+            const long rss = sc_test_mapping_rss_kb(w0);
+            print_message("winograd %d, %dx%d: %ld KiB of the mapping resident after planning\n",
+                          wino, H, W, rss);
+            assert_true(rss < 4096); /* biases and the pages around them */
+            size_t nf, nr;
+            float *f = features(m, x, H, W, &nf), *fr = features(ref, x, H, W, &nr);
+            assert_int_equal(nf, nr);
+            assert_memory_equal(f, fr, nf * sizeof(float));
+            free(f), free(fr);
+        }
+        sc_resnet_free(m);
+        sc_resnet_free(ref);
+        sc_safetensors_free(st);
+    }
+    free(x);
+    free(plain);
+    free(path);
+    sc_test_rmtree(dir);
+    free(dir);
+}
+
 /* Copy resnet18.safetensors to `out`, replacing tensor `replace` (if not
  * NULL) by `rdata` of shape rshape (NULL rdata: drop it), adding `extra`,
  * and setting saccade.config to `config` (NULL: no config). */
@@ -305,9 +424,13 @@ static void test_errors(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_resnet18),  cmocka_unit_test(test_resnet50),
-        cmocka_unit_test(test_resnet101), cmocka_unit_test(test_batch_and_sizes),
-        cmocka_unit_test(test_errors),    cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_resnet18),
+        cmocka_unit_test(test_resnet50),
+        cmocka_unit_test(test_resnet101),
+        cmocka_unit_test(test_batch_and_sizes),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_borrowed_weights_kept_once),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     if (g_dir) {

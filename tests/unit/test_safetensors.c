@@ -7,6 +7,7 @@
 #include "sc_test.h"
 #include "saccade/sc_rng.h"
 #include "saccade/sc_safetensors.h"
+#include "saccade/sc_util.h"
 
 static int count_entries(const char *dir) {
     DIR *d = opendir(dir);
@@ -189,10 +190,11 @@ static void test_ours_to_numpy(void **state) {
     for (int i = 0; i < N; i++)
         x[i] = ldexpf(sc_rng_normal(&r), (int)(sc_rng_uniform(&r) * 60) - 35);
     const float edge[] = {
-        65504.0f,     65519.99f,  65520.0f,  65536.0f,   1e10f,           -1e10f,     0x1p-14f,
-        0x1.ffcp-15f, 0x1p-24f,   0x1p-25f,  0x1.8p-25f, 0x1p-26f,        0x1.8p-24f, 0x1.4p-24f, 0x1.4p-23f, 0x1.2p-22f, 0x1.ffep-15f,
-        0x1.002p0f,   0x1.006p0f, 0x1.01p0f, 0x1.03p0f,  0x1.fffffep127f, 1e-40f,     -0.0f,
-        INFINITY,     -INFINITY,  NAN,       -NAN,       0x1.ff8p15f,     0.1f,       -0.3f};
+        65504.0f,        65519.99f,  65520.0f,     65536.0f,   1e10f,      -1e10f,     0x1p-14f,
+        0x1.ffcp-15f,    0x1p-24f,   0x1p-25f,     0x1.8p-25f, 0x1p-26f,   0x1.8p-24f, 0x1.4p-24f,
+        0x1.4p-23f,      0x1.2p-22f, 0x1.ffep-15f, 0x1.002p0f, 0x1.006p0f, 0x1.01p0f,  0x1.03p0f,
+        0x1.fffffep127f, 1e-40f,     -0.0f,        INFINITY,   -INFINITY,  NAN,        -NAN,
+        0x1.ff8p15f,     0.1f,       -0.3f};
     memcpy(x, edge, sizeof edge);
     int64_t shp[2] = {N / 8, 8}, s1[1] = {4}, s0[2] = {0, 3};
     int64_t idx[4] = {-1, 0, 5, (int64_t)1 << 40};
@@ -435,12 +437,66 @@ static void test_corrupt_files_are_format_errors(void **state) {
     free(dir);
 }
 
+/* ---- releasing mapped pages ------------------------------------------------ */
+
+/* A released tensor leaves the process's resident memory and reads back the
+ * same bytes from the file; a buffer opened from memory is never touched. */
+static void test_release_mapped_pages(void **state) {
+    (void)state;
+    enum { N = 1 << 18 }; /* 1 MiB of floats */
+    float *a = malloc(N * sizeof(float));
+    assert_non_null(a);
+    sc_test_fill_uniform(a, N, -1, 1, 5);
+    char *dir = sc_test_tmpdir("st_release");
+    char *path = sc_test_join(dir, "big.safetensors");
+    int64_t shape[1] = {N};
+    sc_st_writer *w = sc_st_writer_new();
+    assert_non_null(w);
+    SC_TEST_OK(sc_st_writer_add_f32(w, "w", a, 1, shape, SC_ST_F32));
+    SC_TEST_OK(sc_st_writer_write(w, path));
+    sc_st_writer_free(w);
+
+    sc_safetensors *st = NULL;
+    const float *d;
+    SC_TEST_OK(sc_safetensors_open(path, &st));
+    SC_TEST_OK(sc_safetensors_get_f32(st, "w", 1, shape, &d));
+    bits_equal("mapped", d, a, N); /* every page read */
+    long touched = sc_test_mapping_rss_kb(d);
+    assert_true(touched >= 1024);
+    sc_safetensors_release(st, d, N * sizeof(float));
+    long released = sc_test_mapping_rss_kb(d);
+    print_message("mapping resident: %ld KiB read, %ld KiB after release\n", touched, released);
+    assert_true(released <= 8); /* the header's page and the last partial one at most */
+    bits_equal("read again", d, a, N);
+    sc_safetensors_release(st, a, N * sizeof(float)); /* not in the mapping: ignored */
+    sc_safetensors_release(st, NULL, 4);
+    sc_safetensors_release(NULL, d, 4);
+    bits_equal("after foreign releases", a, d, N);
+    sc_safetensors_free(st);
+
+    /* From memory: releasing must not drop (zero) the caller's pages. */
+    size_t len;
+    unsigned char *file;
+    SC_TEST_OK(sc_read_file(path, 1 << 24, &file, &len));
+    SC_TEST_OK(sc_safetensors_open_memory(file, len, NULL, &st));
+    SC_TEST_OK(sc_safetensors_get_f32(st, "w", 1, shape, &d));
+    sc_safetensors_release(st, d, N * sizeof(float));
+    bits_equal("memory buffer", d, a, N);
+    sc_safetensors_free(st);
+    free(file);
+    free(a);
+    free(path);
+    sc_test_rmtree(dir);
+    free(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_ours),
         cmocka_unit_test(test_ours_to_numpy),
         cmocka_unit_test(test_numpy_to_ours),
         cmocka_unit_test(test_corrupt_files_are_format_errors),
+        cmocka_unit_test(test_release_mapped_pages),
     };
     return cmocka_run_group_tests_name("safetensors", tests, NULL, NULL);
 }

@@ -38,7 +38,7 @@
 
 typedef struct rconv {
     int C, OC, K, stride, pad;
-    float *w;     /* (OC, C*K*K), BN folded; NULL once packed if never needed again */
+    float *w;     /* (OC, C*K*K), BN folded; NULL once packed if never needed again (owned) */
     float *wp;    /* w packed by sc_gemm_pack for the im2col / 1x1 path, or NULL */
     float *b;     /* (OC) */
     float *wino;  /* Winograd weights (A*A, OC, C) for tile size wino_m, or NULL */
@@ -57,6 +57,7 @@ struct sc_resnet {
     int layers[4];
     float eps;
     int winograd;
+    const sc_safetensors *st; /* the mapping borrowed convs point into, or NULL */
     rconv stem;
     rblock *blocks;
     int nblocks;
@@ -138,6 +139,7 @@ static sc_status load_conv(loader *L, rconv *c, const char *conv_name, const cha
         if (!c->w || !c->b) return SC_ERR_NOMEM;
         memcpy(c->w, w, n * sizeof(float));
         memcpy(c->b, bias, (size_t)OC * sizeof(float));
+        sc_safetensors_release(L->st, w, n * sizeof(float)); /* the copy is the one kept */
         L->bytes += (n + (size_t)OC) * sizeof(float);
         return SC_OK;
     }
@@ -160,6 +162,7 @@ static sc_status load_conv(loader *L, rconv *c, const char *conv_name, const cha
     c->b = sc_calloc((size_t)OC, sizeof(float));
     if (!c->w || !c->b) return SC_ERR_NOMEM;
     memcpy(c->w, w, n * sizeof(float));
+    sc_safetensors_release(L->st, w, n * sizeof(float));
     L->bytes += (n + (size_t)OC) * sizeof(float);
     return sc_batchnorm2d_fold_into_conv(c->w, c->b, OC, (int)per, g, be, mu, var, eps);
 }
@@ -358,6 +361,7 @@ static sc_status check_params(const sc_resnet_params *params, sc_resnet_params *
 static sc_status load_from(sc_resnet *m, sc_safetensors *st, const char *path, const char *prefix,
                            const sc_resnet_params *p) {
     loader L = {st, path, NULL, 0, prefix, p->borrow_weights != 0};
+    if (L.borrow) m->st = st;
     int found = -1;
     for (int i = 0; i < 5; i++)
         if (!strcmp(m->info.arch, g_archs[i].name)) found = i;
@@ -561,9 +565,11 @@ static sc_status alloc_bufs(sc_resnet *m, sc_arena *a, const sizes *z) {
 
 /* Give conv c the weights its path needs for an H x W input: Winograd's
  * transformed ones, or the packed ones of the im2col / 1x1 path (the other
- * kind is dropped). A conv that can never use Winograd then drops its plain
- * copy (when owned): nothing reads it again. bytes counts what is added to
- * the plain weights. */
+ * kind is dropped). The plain weights are then kept once, in the derived
+ * form: borrowed ones leave the process's memory (their pages of the file
+ * mapping are released; a later plan reads them back from the file), owned
+ * ones are freed if the conv can never use Winograd (else kept for
+ * re-planning). bytes counts what is added to the owned plain weights. */
 static sc_status prepare_conv(sc_resnet *m, rconv *c, int H, int W, size_t *bytes) {
     const int want = pick_wino(m, c, H, W);
     if (want != c->wino_m) {
@@ -590,12 +596,14 @@ static sc_status prepare_conv(sc_resnet *m, rconv *c, int H, int W, size_t *byte
         sc_status s = sc_gemm_pack(c->OC, Kd, c->w, Kd, c->wp);
         if (s) return s;
     }
-    if (c->wp && c->w && !c->borrowed && !wino_able(m, c)) {
+    if (c->borrowed) { /* read back from the file if a later plan needs them */
+        sc_safetensors_release(m->st, c->w, (size_t)c->OC * Kd * sizeof(float));
+    } else if (c->wp && c->w && !wino_able(m, c)) {
         sc_free(c->w);
         c->w = NULL;
     }
     if (c->wino_m) *bytes += sc_winograd_weight_floats(c->wino_m, c->C, c->OC) * sizeof(float);
-    if (c->wp && c->w) *bytes += sc_gemm_pack_floats(c->OC, Kd) * sizeof(float);
+    if (c->wp && (c->w || c->borrowed)) *bytes += sc_gemm_pack_floats(c->OC, Kd) * sizeof(float);
     return SC_OK;
 }
 
