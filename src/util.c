@@ -260,7 +260,12 @@ sc_status sc_find_asset(const char *relpath, char *out, size_t cap) {
         if (sc_same_dir(own, SC_BUILD_DIR)) dirs[1] = SC_SOURCE_ASSETS;
         const char *rel = is_program ? SC_BINDIR_TO_ASSETS : SC_LIBDIR_TO_ASSETS;
         int n = snprintf(installed, sizeof installed, "%s/%s", own, rel);
-        if (*rel && n > 0 && (size_t)n < sizeof installed) dirs[2] = installed;
+        if (*rel && n > 0 && (size_t)n < sizeof installed) {
+            dirs[2] = installed;
+            char *real = realpath(installed, NULL); /* without the bin/.. in messages */
+            if (real && strlen(real) < sizeof installed) strcpy(installed, real);
+            free(real);
+        }
     }
     char tried[3 * 4096] = "";
     size_t used = 0;
