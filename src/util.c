@@ -230,8 +230,7 @@ sc_status sc_write_file_atomic(const char *path, const void *data, size_t len) {
 static int sc_own_dir(char *out, size_t cap, int *is_program) {
     Dl_info info;
     struct link_map *map = NULL;
-    if (!dladdr1((void *)&sc_find_asset, &info, (void **)&map, RTLD_DL_LINKMAP) || !map)
-        return -1;
+    if (!dladdr1((void *)&sc_find_asset, &info, (void **)&map, RTLD_DL_LINKMAP) || !map) return -1;
     *is_program = !map->l_name || !map->l_name[0];
     char *real = *is_program ? realpath("/proc/self/exe", NULL)
                              : (info.dli_fname ? realpath(info.dli_fname, NULL) : NULL);
