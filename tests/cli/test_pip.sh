@@ -68,7 +68,6 @@ check "pip install --target for $py" 0 "$py" -m pip install --no-deps --target "
   --config-settings "build-dir=$build" "$src/tools/python"
 clean+=(PYTHONPATH="$tmp/site")
 where system "$py" "$tmp/site/"
-run_readme system "$py" assets
 
 # 3. The source tree as it is (README: after tools/run.sh), the library of this
 #    build.
