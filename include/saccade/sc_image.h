@@ -49,6 +49,19 @@ sc_status sc_image_probe_memory(const void *buf, size_t len, sc_image_info *info
 sc_status sc_image_alloc(sc_image *img, int w, int h, int c);
 sc_status sc_image_copy(const sc_image *src, sc_image *dst);
 void sc_image_free(sc_image *img);
+/* out = img as 3-channel RGB (new image): RGB is copied, a gray plane is
+ * repeated in all three channels, RGBA drops its alpha (no compositing). */
+sc_status sc_image_to_rgb(const sc_image *img, sc_image *out);
+
+/* A 2-D float map, row-major h x w (saliency, attention); data owned, freed
+ * with sc_map_free. Sides up to 2^20, at most 2^31 values. */
+typedef struct sc_map {
+    int w, h;
+    float *data; /* h * w floats */
+} sc_map;
+/* Allocate a zeroed map. */
+sc_status sc_map_alloc(sc_map *m, int w, int h);
+void sc_map_free(sc_map *m);
 
 /* Resizing. */
 typedef enum sc_resize_filter {
