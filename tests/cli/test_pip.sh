@@ -23,13 +23,14 @@ awk '/^## / { sec = ($0 == "## Python") } sec && /^```python/ { on = 1; next }
      on && /^```/ { exit } on' "$src/README.md" >"$tmp/readme.py"
 expect_grep "README snippet extracted" "$tmp/readme.py" '^import saccade'
 # run_readme NAME PYTHON DIR...: run the snippet in a fresh folder holding the
-# README's relative paths (assets/, and tools/ for the source-tree case).
+# README's relative paths (assets/, and tools/ for the source-tree case), with
+# the environment "${clean[@]}" "${extra[@]}".
+extra=()
 run_readme() { # name, python, links to make (assets, tools)
   local name=$1 python=$2 dir="$tmp/user-$1"; shift 2
   mkdir -p "$dir"
   for l in "$@"; do ln -s "$src/$l" "$dir/$l"; done
-  (cd "$dir" && "${clean[@]}" ${SACCADE_BUILD_DIR_FOR_README:+SACCADE_BUILD_DIR=$build} \
-     "$python" "$tmp/readme.py") >"$tmp/readme-$name.out" 2>&1
+  (cd "$dir" && "${clean[@]}" "${extra[@]}" "$python" "$tmp/readme.py") >"$tmp/readme-$name.out" 2>&1
   local rc=$?
   if [ $rc -eq 0 ] && grep -q '^a white coat to the left of a blue shirt ' "$tmp/readme-$name.out" &&
      [ "$(head -c 4 "$dir/chelsea-overlay.png" | od -An -c | tr -d ' ')" = "211PNG" ]; then
@@ -38,11 +39,11 @@ run_readme() { # name, python, links to make (assets, tools)
     fail=$((fail+1)); echo "FAIL README snippet ($name): exit $rc"; tail -5 "$tmp/readme-$name.out" | sed 's/^/  /'
   fi
 }
-# where NAME PYTHON PREFIX: the package imported from another folder loads the
-# library and the shipped models installed under PREFIX.
+# where NAME PYTHON PREFIX: the package imported from another folder (same
+# environment) loads the library and the shipped models installed under PREFIX.
 where() { # name, python, prefix
   mkdir -p "$tmp/elsewhere"
-  (cd "$tmp/elsewhere" && "${clean[@]}" "$2" -c '
+  (cd "$tmp/elsewhere" && "${clean[@]}" "${extra[@]}" "$2" -c '
 import sys, saccade, saccade._lib as L
 m = L.model_path(None, "models/scenes-captioner.safetensors")
 print(saccade.__file__, L.LIB_PATH, m, sep="\n")
@@ -55,7 +56,6 @@ assert all(p.startswith(sys.argv[1]) for p in (saccade.__file__, L.LIB_PATH, m))
 check "venv" 0 "$py" -m venv --system-site-packages "$tmp/venv"
 check "pip install ./tools/python in a venv" 0 "$tmp/venv/bin/pip" install \
   --config-settings "build-dir=$build" "$src/tools/python"
-sed 's/^/  /' "$tmp/err" | grep -iE "error|warn" | head -5
 where venv "$tmp/venv/bin/python" "$tmp/venv/"
 run_readme venv "$tmp/venv/bin/python" assets
 # pip's record of the files is complete: uninstall leaves nothing
@@ -66,12 +66,13 @@ yes_ "uninstall removed the package" "! ls -d $tmp/venv/lib/python3*/site-packag
 #    --target), numpy from Debian.
 check "pip install --target for $py" 0 "$py" -m pip install --no-deps --target "$tmp/site" \
   --config-settings "build-dir=$build" "$src/tools/python"
-clean+=(PYTHONPATH="$tmp/site")
+extra=(PYTHONPATH="$tmp/site")
 where system "$py" "$tmp/site/"
 
 # 3. The source tree as it is (README: after tools/run.sh), the library of this
 #    build.
-SACCADE_BUILD_DIR_FOR_README=1 run_readme tree "$py" assets tools
+extra=(SACCADE_BUILD_DIR="$build")
+run_readme tree "$py" assets tools
 
 # A package not built: a clear error, nothing installed.
 check "library=installed without an installed saccade" 1 env PKG_CONFIG_PATH=/nonexistent \
