@@ -1,6 +1,8 @@
 /* Memory, whole-file reads, atomic writes, thread count. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -201,24 +203,81 @@ sc_status sc_write_file_atomic(const char *path, const void *data, size_t len) {
     return sc_atomic_commit(&af);
 }
 
+/* Where the shipped assets are, set by CMakeLists.txt: the source tree's
+ * assets/ and the build folder (the source tree is used only by code running
+ * from the build folder itself), the install folder relative to the installed
+ * library and program (so a moved prefix still works), and the absolute
+ * install folder (for programs linked statically anywhere else). */
 #ifndef SC_SOURCE_ASSETS
 #define SC_SOURCE_ASSETS ""
+#endif
+#ifndef SC_BUILD_DIR
+#define SC_BUILD_DIR ""
+#endif
+#ifndef SC_LIBDIR_TO_ASSETS
+#define SC_LIBDIR_TO_ASSETS ""
+#endif
+#ifndef SC_BINDIR_TO_ASSETS
+#define SC_BINDIR_TO_ASSETS ""
 #endif
 #ifndef SC_INSTALL_ASSETS
 #define SC_INSTALL_ASSETS ""
 #endif
 
+/* The folder of the file holding this code: the shared library, or the program
+ * it is linked into statically (dladdr names a program by its argv[0], so
+ * /proc/self/exe instead). *is_program tells which. Symlinks are resolved. */
+static int sc_own_dir(char *out, size_t cap, int *is_program) {
+    Dl_info info;
+    struct link_map *map = NULL;
+    if (!dladdr1((void *)&sc_find_asset, &info, (void **)&map, RTLD_DL_LINKMAP) || !map) return -1;
+    *is_program = !map->l_name || !map->l_name[0];
+    char *real = *is_program ? realpath("/proc/self/exe", NULL)
+                             : (info.dli_fname ? realpath(info.dli_fname, NULL) : NULL);
+    if (!real) return -1;
+    char *slash = strrchr(real, '/');
+    int ok = slash && (size_t)(slash - real) < cap;
+    if (ok) {
+        memcpy(out, real, (size_t)(slash - real));
+        out[slash - real] = '\0';
+    }
+    free(real);
+    return ok ? 0 : -1;
+}
+
+static int sc_same_dir(const char *a, const char *b) {
+    struct stat sa, sb;
+    return *a && *b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
 sc_status sc_find_asset(const char *relpath, char *out, size_t cap) {
-    const char *env = getenv("SACCADE_ASSETS");
-    const char *dirs[3] = {env, SC_SOURCE_ASSETS, SC_INSTALL_ASSETS};
-    for (int i = 0; i < 3; i++) {
+    char own[4096], installed[4096 + 256];
+    int is_program = 0;
+    const char *dirs[4] = {getenv("SACCADE_ASSETS"), NULL, NULL, SC_INSTALL_ASSETS};
+    if (sc_own_dir(own, sizeof own, &is_program) == 0) {
+        if (sc_same_dir(own, SC_BUILD_DIR)) dirs[1] = SC_SOURCE_ASSETS;
+        const char *rel = is_program ? SC_BINDIR_TO_ASSETS : SC_LIBDIR_TO_ASSETS;
+        int n = snprintf(installed, sizeof installed, "%s/%s", own, rel);
+        if (*rel && n > 0 && (size_t)n < sizeof installed) {
+            dirs[2] = installed;
+            char *real = realpath(installed, NULL); /* without the bin/.. in messages */
+            if (real && strlen(real) < sizeof installed) strcpy(installed, real);
+            free(real);
+        }
+    }
+    char tried[3 * 4096] = "";
+    size_t used = 0;
+    for (int i = 0; i < 4; i++) {
         if (!dirs[i] || !*dirs[i]) continue;
         int n = snprintf(out, cap, "%s/%s", dirs[i], relpath);
         if (n < 0 || (size_t)n >= cap) continue;
         if (access(out, R_OK) == 0) return SC_OK;
+        n = snprintf(tried + used, sizeof tried - used, ", %s", dirs[i]);
+        if (n > 0 && (size_t)n < sizeof tried - used) used += (size_t)n;
     }
-    return sc_set_error(SC_ERR_IO, "asset %s not found (looked in $SACCADE_ASSETS, %s, %s)",
-                        relpath, SC_SOURCE_ASSETS, SC_INSTALL_ASSETS);
+    return sc_set_error(SC_ERR_IO, "asset %s not found (looked in $SACCADE_ASSETS%s)", relpath,
+                        tried);
 }
 
 void sc_process_setup(char **argv) {
