@@ -1,0 +1,201 @@
+/* saccade: BLIP image captioning (Hugging Face BlipForConditionalGeneration).
+ *
+ * Model (as transformers' modeling_blip.py / modeling_blip_text.py):
+ *   vision  a ViT (sc_vit.h, as a view of the file): 16x16 patch conv, class
+ *           token, learned positions, pre-LN layers with fused qkv and an output
+ *           projection, exact GELU, post layer norm -> image tokens (1 + G*G, Dv)
+ *   text    a BERT decoder: embeddings (word + position, LayerNorm), layers of
+ *           post-LN causal self-attention, cross-attention to the image tokens
+ *           and a GELU feed-forward; the prediction head (dense, GELU,
+ *           LayerNorm, decoder to the vocabulary). Self-attention masks add
+ *           -10000 to the future, as BlipTextModel does (exp underflows to 0).
+ * Decoding keeps a key/value cache: each new token costs one step; the image
+ * keys/values of the cross-attention are computed once per caption and shared
+ * by every beam.
+ *
+ * Files. sc_blip_load takes either
+ *   - a Hugging Face model folder: config.json (BlipConfig; BLIP stores only
+ *     what differs from the class defaults, so the defaults of BlipConfig,
+ *     BlipTextConfig and BlipVisionConfig are carried here), model.safetensors
+ *     (mapped; F32 used in place, F16 / BF16 converted once at load),
+ *     vocab.txt, tokenizer_config.json (optional: added_tokens_decoder gives
+ *     the ids of tokens vocab.txt lacks, e.g. [DEC] / [ENC]) and
+ *     preprocessor_config.json (optional: image size, mean, std);
+ *   - or one saccade .safetensors file holding the same tensors with the JSON
+ *     of config.json in metadata "saccade.config", vocab.txt's text in
+ *     "saccade.vocab" and optionally "saccade.preprocessor" and
+ *     "saccade.tokenizer_config" (sc_blip_save_single writes one).
+ * Weights keep Hugging Face's names: vision_model.embeddings.class_embedding,
+ * vision_model.encoder.layers.{l}.self_attn.qkv.weight, ...,
+ * text_decoder.bert.encoder.layer.{l}.crossattention.self.key.weight, ...,
+ * text_decoder.cls.predictions.transform.dense.weight. The LM head's
+ * cls.predictions.decoder.weight / .bias may be absent: they are then tied,
+ * as Hugging Face ties them, to bert.embeddings.word_embeddings.weight and
+ * cls.predictions.bias. The text model's encoder_hidden_size is the vision
+ * width (BlipConfig sets it so whatever text_config says).
+ *
+ * Special ids come from the files: the decoder starts from
+ * text_config.bos_token_id ([DEC]) and stops at text_config.sep_token_id
+ * ([SEP]), as BlipForConditionalGeneration.generate does.
+ *
+ * Errors: a missing file, a tensor missing or of the wrong shape, a vocabulary
+ * whose size differs from text_config.vocab_size, a config field of the wrong
+ * type: SC_ERR_IO / SC_ERR_FORMAT / SC_ERR_SHAPE with a message naming the file
+ * and the field or tensor.
+ *
+ * A model must not be used from two threads at once (its arena is shared);
+ * the kernels inside use the library's threads (sc_set_num_threads). */
+#ifndef SACCADE_SC_BLIP_H
+#define SACCADE_SC_BLIP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "saccade/sc_error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SC_BLIP_MAX_LAYERS 64
+#define SC_BLIP_MAX_HEADS 64
+#define SC_BLIP_MAX_NEW_TOKENS 512
+#define SC_BLIP_MAX_BEAMS 64
+
+typedef struct sc_blip_vision_config { /* BlipVisionConfig, defaults in brackets */
+    int hidden_size;                   /* [768] Dv */
+    int intermediate_size;             /* [3072] */
+    int num_hidden_layers;             /* [12] */
+    int num_attention_heads;           /* [12] */
+    int num_channels;                  /* [3] */
+    int image_size;                    /* [384] */
+    int patch_size;                    /* [16] */
+    float layer_norm_eps;              /* [1e-5] */
+} sc_blip_vision_config;
+
+typedef struct sc_blip_text_config { /* BlipTextConfig, defaults in brackets */
+    int vocab_size;                  /* [30524] V */
+    int hidden_size;                 /* [768] D */
+    int intermediate_size;           /* [3072] */
+    int num_hidden_layers;           /* [12] */
+    int num_attention_heads;         /* [8] (checkpoints say 12) */
+    int max_position_embeddings;     /* [512] */
+    int encoder_hidden_size;         /* the vision hidden_size, always */
+    float layer_norm_eps;            /* [1e-12], the prediction head's too */
+    int bos_token_id;                /* [30522] [DEC]: the decoder's first token */
+    int eos_token_id;                /* [2] (not used to stop: generation stops at sep) */
+    int pad_token_id;                /* [0] */
+    int sep_token_id;                /* [102] [SEP]: generation stops there */
+    /* generation settings (PretrainedConfig's, as a text config stores them) */
+    int max_length;       /* [20] new tokens at most, [SEP] included */
+    int min_length;       /* [0] total length ([DEC] and prompt included) before [SEP] may come */
+    int num_beams;        /* [1] */
+    float length_penalty; /* [1.0] */
+    int do_sample;        /* [false] */
+    int top_k;            /* [50] */
+    float top_p;          /* [1.0] */
+    float temperature;    /* [1.0] */
+} sc_blip_text_config;
+
+typedef struct sc_blip_preprocess_config {   /* BlipImageProcessor */
+    int size;                                /* [384] resize to size x size (bicubic) */
+    float mean[3];                           /* [OpenAI CLIP mean] */
+    float std[3];                            /* [OpenAI CLIP std] */
+    float rescale;                           /* [1/255] */
+    int do_resize, do_rescale, do_normalize; /* [true] each */
+} sc_blip_preprocess_config;
+
+typedef struct sc_blip_config {
+    sc_blip_vision_config vision;
+    sc_blip_text_config text;
+    sc_blip_preprocess_config preprocess;
+} sc_blip_config;
+
+/* The class defaults (BlipConfig() in transformers). */
+sc_blip_config sc_blip_default_config(void);
+/* config.json text -> config (defaults for absent keys; unknown keys are
+ * ignored, as transformers keeps them as attributes). Known keys of the wrong
+ * type give SC_ERR_FORMAT "<name>: text_config.hidden_size must be an integer";
+ * hidden_act other than "gelu" SC_ERR_UNSUPPORTED. name (may be NULL) is used
+ * in messages. The preprocess part is left at its defaults. */
+sc_status sc_blip_config_parse(const char *json, const char *name, sc_blip_config *out);
+/* preprocessor_config.json text -> out->preprocess. */
+sc_status sc_blip_preprocess_parse(const char *json, const char *name, sc_blip_config *out);
+
+typedef struct sc_blip sc_blip; /* opaque */
+
+/* Load a model folder or one saccade .safetensors file (see above). */
+sc_status sc_blip_load(const char *path, sc_blip **out);
+void sc_blip_free(sc_blip *m);
+const sc_blip_config *sc_blip_get_config(const sc_blip *m);
+/* The vocabulary: token of an id (NULL when out of range), id of a token
+ * (-1 when absent), size (= text_config.vocab_size). */
+const char *sc_blip_token(const sc_blip *m, int id);
+int sc_blip_token_id(const sc_blip *m, const char *token);
+int sc_blip_vocab_size(const sc_blip *m);
+/* Patch grid side G (image_size / patch_size) and image tokens 1 + G*G. */
+int sc_blip_grid(const sc_blip *m);
+int sc_blip_image_tokens(const sc_blip *m);
+/* Write the loaded model as one saccade .safetensors (tensors as F32 under
+ * their Hugging Face names, tied ones left out; config, vocabulary and
+ * preprocessing in the metadata), atomically. */
+sc_status sc_blip_save_single(const sc_blip *m, const char *path);
+
+/* ---- forward passes (for tests, parity and callers that drive decoding) -- */
+/* Vision features of pixel_values (3, S, S), normalised as the processor
+ * does: out (1 + G*G, Dv), the vision model's last_hidden_state. */
+sc_status sc_blip_vision_forward(sc_blip *m, const float *pixel_values, float *out);
+/* Teacher-forced decoder over ids[0..n) given image features (1 + G*G, Dv)
+ * from sc_blip_vision_forward: logits (n, V) (may be NULL) and, when
+ * cross_attn is non-NULL, every layer's cross-attention
+ * (n, layers, heads, 1 + G*G) (query position first). */
+sc_status sc_blip_decoder_forward(sc_blip *m, const float *image_features, const int *ids, int n,
+                                  float *logits, float *cross_attn);
+
+/* ---- generation ---------------------------------------------------------- */
+typedef struct sc_blip_generate_params {
+    int max_new_tokens;   /* new tokens at most, [SEP] included (text_config.max_length) */
+    int min_length;       /* as text_config.min_length: [SEP] is impossible while the
+                           * sequence ([DEC], prompt and new tokens) is shorter */
+    int num_beams;        /* 1: greedy or sampling; > 1: beam search */
+    float length_penalty; /* beam score = sum log p / (new tokens)^length_penalty */
+    int do_sample;        /* sampling (num_beams must be 1) */
+    int top_k;            /* sampling: keep the k most likely tokens (0: all) */
+    float top_p;          /* sampling: nucleus mass (1: all) */
+    float temperature;    /* sampling: logits / temperature (> 0) */
+    uint64_t seed;        /* sampling: sc_rng seed */
+    /* cross-attention maps: mean over the heads in head_mask (bit h = head h;
+     * 0 = all heads) of layer attention_layer (-1: the default, 2 * layers / 3,
+     * layer 8 of BLIP-base's 12, the one BLIP's own Grad-CAM demo reads) */
+    int attention_layer;
+    uint64_t head_mask;
+} sc_blip_generate_params;
+
+/* The settings the text config gives (max_length 20, greedy, ... for the class
+ * defaults), seed 0, the default attention layer and all heads. */
+sc_blip_generate_params sc_blip_default_generate_params(const sc_blip *m);
+
+typedef struct sc_blip_caption {
+    int *ids; /* (n) generated ids: the prompt and [SEP] excluded */
+    int n;
+    int ended;              /* 1 if generation stopped at [SEP], 0 at max_new_tokens */
+    float score;            /* sum of log-probabilities (beam: / len^length_penalty) */
+    int grid;               /* G */
+    float *attention;       /* (n, G, G): cross-attention over the patches of the query
+                             * that produced ids[t] (chosen layer, mean of chosen heads;
+                             * the class token's share is left out, not renormalised) */
+    float *class_attention; /* (n): that query's weight on the class token */
+} sc_blip_caption;
+
+/* Caption an image given as pixel_values (3, S, S). prompt_ids (n_prompt,
+ * may be 0) are the decoder input after [DEC] (a processor's "[CLS] prompt
+ * [SEP]" minus its first and last id); they are not repeated in out->ids.
+ * params NULL = sc_blip_default_generate_params. */
+sc_status sc_blip_generate(sc_blip *m, const float *pixel_values, const int *prompt_ids,
+                           int n_prompt, const sc_blip_generate_params *params,
+                           sc_blip_caption *out);
+void sc_blip_caption_free(sc_blip_caption *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,463 @@
+/* Loading BLIP: a Hugging Face folder or one saccade .safetensors file, the
+ * vocabulary, and the weights bound in place (sc_blip.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <cjson/cJSON.h>
+#include "saccade/sc_util.h"
+#include "blip_internal.h"
+#include "sc_internal.h"
+
+#define MAX_TEXT_FILE ((size_t)64 << 20)
+
+static char *dup_str(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+static char *join(const char *dir, const char *name) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+/* Reads dir/name into *out (NULL and SC_OK when optional and absent). */
+static sc_status read_text(const char *dir, const char *name, int optional, char **out) {
+    *out = NULL;
+    char *p = join(dir, name);
+    if (!p) return sc_set_error(SC_ERR_NOMEM, "out of memory");
+    struct stat sb;
+    sc_status s = SC_OK;
+    if (stat(p, &sb) != 0) {
+        if (!optional) s = sc_set_error(SC_ERR_IO, "%s: missing (a BLIP model folder needs it)", p);
+    } else {
+        unsigned char *buf = NULL;
+        size_t len = 0;
+        s = sc_read_file(p, MAX_TEXT_FILE, &buf, &len);
+        if (!s && strlen((char *)buf) != len) {
+            free(buf);
+            s = sc_set_error(SC_ERR_FORMAT, "%s: contains a NUL byte", p);
+        } else if (!s)
+            *out = (char *)buf;
+    }
+    free(p);
+    return s;
+}
+
+typedef struct {
+    const char *tok;
+    int id;
+} tok_id;
+
+static int cmp_tok(const void *a, const void *b) {
+    const tok_id *x = a, *y = b;
+    int c = strcmp(x->tok, y->tok);
+    return c ? c : (x->id > y->id) - (x->id < y->id);
+}
+
+/* vocab.txt lines (ids 0..), then the added tokens of tokenizer_config.json
+ * (added_tokens_decoder: {"id": {"content": ...}}) or, without that, [DEC]
+ * and [ENC] when vocab.txt lacks them (BlipProcessor's tokenizer adds them). */
+static sc_status build_vocab(sc_blip *m, const char *vname, const char *tname) {
+    const int V = m->cfg.text.vocab_size;
+    m->vocab = calloc((size_t)V, sizeof(char *));
+    if (!m->vocab) return sc_set_error(SC_ERR_NOMEM, "out of memory for the vocabulary");
+    int n = 0;
+    const char *p = m->vocab_txt;
+    while (*p) {
+        const char *e = strchr(p, '\n');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        size_t tl = len;
+        if (tl && p[tl - 1] == '\r') tl--;
+        if (n >= V) {
+            int lines = n;
+            for (const char *q = p; *q; q++) lines += *q == '\n';
+            if (p[strlen(p) - 1] != '\n') lines++;
+            return sc_set_error(SC_ERR_FORMAT,
+                                "%s: %d tokens, more than text_config.vocab_size %d in the config",
+                                vname, lines, V);
+        }
+        char *t = malloc(tl + 1);
+        if (!t) return sc_set_error(SC_ERR_NOMEM, "out of memory for the vocabulary");
+        memcpy(t, p, tl);
+        t[tl] = 0;
+        m->vocab[n++] = t;
+        p += len + (e ? 1 : 0);
+    }
+    const int lines = n;
+    int have_added = 0;
+    if (m->tokcfg_json) {
+        cJSON *root = cJSON_Parse(m->tokcfg_json);
+        if (!root || !cJSON_IsObject(root)) {
+            cJSON_Delete(root);
+            return sc_set_error(SC_ERR_FORMAT, "%s: not a JSON object", tname);
+        }
+        const cJSON *ad = cJSON_GetObjectItemCaseSensitive(root, "added_tokens_decoder");
+        sc_status s = SC_OK;
+        if (ad && !cJSON_IsObject(ad))
+            s = sc_set_error(SC_ERR_FORMAT, "%s: added_tokens_decoder must be an object", tname);
+        const cJSON *e;
+        if (ad && !s) cJSON_ArrayForEach(e, ad) {
+                char *end = NULL;
+                long id = strtol(e->string, &end, 10);
+                const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "content");
+                if (!end || *end || id < 0 || !cJSON_IsString(c)) {
+                    s = sc_set_error(SC_ERR_FORMAT,
+                                     "%s: added_tokens_decoder entry \"%s\" needs an integer key "
+                                     "and a string content",
+                                     tname, e->string);
+                    break;
+                }
+                if (id < lines) continue; /* already in vocab.txt */
+                if (id >= V) {
+                    s = sc_set_error(SC_ERR_FORMAT,
+                                     "%s: added token %s has id %ld, beyond text_config.vocab_size "
+                                     "%d in the config",
+                                     tname, c->valuestring, id, V);
+                    break;
+                }
+                free(m->vocab[id]);
+                if (!(m->vocab[id] = dup_str(c->valuestring))) {
+                    s = sc_set_error(SC_ERR_NOMEM, "out of memory");
+                    break;
+                }
+                have_added = 1;
+                if (id + 1 > n) n = (int)id + 1;
+            }
+        cJSON_Delete(root);
+        if (s) return s;
+    }
+    if (!have_added) {
+        const char *extra[2] = {"[DEC]", "[ENC]"};
+        for (int k = 0; k < 2; k++) {
+            int found = 0;
+            for (int i = 0; i < n && !found; i++) found = !strcmp(m->vocab[i], extra[k]);
+            if (found) continue;
+            if (n >= V)
+                return sc_set_error(SC_ERR_FORMAT,
+                                    "%s: %d tokens and %s missing, but text_config.vocab_size in "
+                                    "the config is %d",
+                                    vname, lines, extra[k], V);
+            if (!(m->vocab[n++] = dup_str(extra[k])))
+                return sc_set_error(SC_ERR_NOMEM, "out of memory");
+        }
+    }
+    for (int i = 0; i < V; i++)
+        if (!m->vocab[i])
+            return sc_set_error(SC_ERR_FORMAT,
+                                "%s: %d tokens%s, but text_config.vocab_size in the config is %d "
+                                "(no token has id %d)",
+                                vname, lines,
+                                have_added ? " plus the added tokens" : " plus [DEC]/[ENC]", V, i);
+    m->sorted = malloc((size_t)V * sizeof(int));
+    tok_id *t = malloc((size_t)V * sizeof *t);
+    if (!m->sorted || !t) {
+        free(t);
+        return sc_set_error(SC_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < V; i++) t[i].tok = m->vocab[i], t[i].id = i;
+    qsort(t, (size_t)V, sizeof *t, cmp_tok);
+    for (int i = 0; i < V; i++) m->sorted[i] = t[i].id;
+    free(t);
+    return SC_OK;
+}
+
+/* ---------------------------------------------------------------- weights */
+static sc_status get(sc_blip *m, const char *name, int ndim, const int64_t *shape,
+                     const float **out) {
+    return sc_safetensors_get_f32(m->st, name, ndim, shape, out);
+}
+
+/* sc_vit's names -> BlipVisionModel's */
+static int vit_names(const char *vit, char *out, size_t cap, void *ctx) {
+    (void)ctx;
+    static const char *const fixed[][2] = {
+        {"patch_embed.proj.weight", "embeddings.patch_embedding.weight"},
+        {"patch_embed.proj.bias", "embeddings.patch_embedding.bias"},
+        {"cls_token", "embeddings.class_embedding"},
+        {"pos_embed", "embeddings.position_embedding"},
+        {"norm.weight", "post_layernorm.weight"},
+        {"norm.bias", "post_layernorm.bias"}};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        if (!strcmp(vit, fixed[i][0]))
+            return snprintf(out, cap, "vision_model.%s", fixed[i][1]) >= (int)cap;
+    static const char *const layer[][2] = {
+        {"self_attn.in_proj_weight", "self_attn.qkv.weight"},
+        {"self_attn.in_proj_bias", "self_attn.qkv.bias"},
+        {"self_attn.out_proj.weight", "self_attn.projection.weight"},
+        {"self_attn.out_proj.bias", "self_attn.projection.bias"},
+        {"linear1.weight", "mlp.fc1.weight"},
+        {"linear1.bias", "mlp.fc1.bias"},
+        {"linear2.weight", "mlp.fc2.weight"},
+        {"linear2.bias", "mlp.fc2.bias"},
+        {"norm1.weight", "layer_norm1.weight"},
+        {"norm1.bias", "layer_norm1.bias"},
+        {"norm2.weight", "layer_norm2.weight"},
+        {"norm2.bias", "layer_norm2.bias"}};
+    int l, used = 0;
+    if (sscanf(vit, "layers.%d.%n", &l, &used) != 1 || !used) return 1;
+    for (size_t i = 0; i < sizeof layer / sizeof layer[0]; i++)
+        if (!strcmp(vit + used, layer[i][0]))
+            return snprintf(out, cap, "vision_model.encoder.layers.%d.%s", l, layer[i][1]) >=
+                   (int)cap;
+    return 1;
+}
+
+static sc_status bind_text(sc_blip *m) {
+    const sc_blip_text_config *t = &m->cfg.text;
+    const int64_t D = t->hidden_size, F = t->intermediate_size, V = t->vocab_size,
+                  Dv = t->encoder_hidden_size, P = t->max_position_embeddings;
+    const int64_t s_vd[2] = {V, D}, s_pd[2] = {P, D}, s_d[1] = {D}, s_dd[2] = {D, D},
+                  s_ddv[2] = {D, Dv}, s_fd[2] = {F, D}, s_f[1] = {F}, s_df[2] = {D, F},
+                  s_v[1] = {V};
+    const char *E = "text_decoder.bert.embeddings.";
+    char nm[256];
+    sc_status s;
+#define GET(name, nd, shp, dst)                                                                    \
+    do {                                                                                           \
+        if ((s = get(m, name, nd, shp, dst))) return s;                                            \
+    } while (0)
+    snprintf(nm, sizeof nm, "%sword_embeddings.weight", E);
+    GET(nm, 2, s_vd, &m->word_emb);
+    snprintf(nm, sizeof nm, "%sposition_embeddings.weight", E);
+    GET(nm, 2, s_pd, &m->pos_emb);
+    snprintf(nm, sizeof nm, "%sLayerNorm.weight", E);
+    GET(nm, 1, s_d, &m->emb_ln_w);
+    snprintf(nm, sizeof nm, "%sLayerNorm.bias", E);
+    GET(nm, 1, s_d, &m->emb_ln_b);
+    m->layers = calloc((size_t)t->num_hidden_layers, sizeof *m->layers);
+    if (!m->layers) return sc_set_error(SC_ERR_NOMEM, "out of memory");
+    for (int l = 0; l < t->num_hidden_layers; l++) {
+        blip_text_layer *L = &m->layers[l];
+        const struct {
+            const char *suffix;
+            int nd;
+            const int64_t *shape;
+            const float **dst;
+        } w[] = {{"attention.self.query.weight", 2, s_dd, &L->sq_w},
+                 {"attention.self.query.bias", 1, s_d, &L->sq_b},
+                 {"attention.self.key.weight", 2, s_dd, &L->sk_w},
+                 {"attention.self.key.bias", 1, s_d, &L->sk_b},
+                 {"attention.self.value.weight", 2, s_dd, &L->sv_w},
+                 {"attention.self.value.bias", 1, s_d, &L->sv_b},
+                 {"attention.output.dense.weight", 2, s_dd, &L->so_w},
+                 {"attention.output.dense.bias", 1, s_d, &L->so_b},
+                 {"attention.output.LayerNorm.weight", 1, s_d, &L->sln_w},
+                 {"attention.output.LayerNorm.bias", 1, s_d, &L->sln_b},
+                 {"crossattention.self.query.weight", 2, s_dd, &L->cq_w},
+                 {"crossattention.self.query.bias", 1, s_d, &L->cq_b},
+                 {"crossattention.self.key.weight", 2, s_ddv, &L->ck_w},
+                 {"crossattention.self.key.bias", 1, s_d, &L->ck_b},
+                 {"crossattention.self.value.weight", 2, s_ddv, &L->cv_w},
+                 {"crossattention.self.value.bias", 1, s_d, &L->cv_b},
+                 {"crossattention.output.dense.weight", 2, s_dd, &L->co_w},
+                 {"crossattention.output.dense.bias", 1, s_d, &L->co_b},
+                 {"crossattention.output.LayerNorm.weight", 1, s_d, &L->cln_w},
+                 {"crossattention.output.LayerNorm.bias", 1, s_d, &L->cln_b},
+                 {"intermediate.dense.weight", 2, s_fd, &L->fi_w},
+                 {"intermediate.dense.bias", 1, s_f, &L->fi_b},
+                 {"output.dense.weight", 2, s_df, &L->fo_w},
+                 {"output.dense.bias", 1, s_d, &L->fo_b},
+                 {"output.LayerNorm.weight", 1, s_d, &L->fln_w},
+                 {"output.LayerNorm.bias", 1, s_d, &L->fln_b}};
+        for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
+            snprintf(nm, sizeof nm, "text_decoder.bert.encoder.layer.%d.%s", l, w[i].suffix);
+            GET(nm, w[i].nd, w[i].shape, w[i].dst);
+        }
+    }
+    const char *H = "text_decoder.cls.predictions.";
+    snprintf(nm, sizeof nm, "%stransform.dense.weight", H);
+    GET(nm, 2, s_dd, &m->head_w);
+    snprintf(nm, sizeof nm, "%stransform.dense.bias", H);
+    GET(nm, 1, s_d, &m->head_b);
+    snprintf(nm, sizeof nm, "%stransform.LayerNorm.weight", H);
+    GET(nm, 1, s_d, &m->head_ln_w);
+    snprintf(nm, sizeof nm, "%stransform.LayerNorm.bias", H);
+    GET(nm, 1, s_d, &m->head_ln_b);
+    /* the decoder is tied to the word embeddings and cls.predictions.bias when absent */
+    snprintf(nm, sizeof nm, "%sdecoder.weight", H);
+    if (sc_safetensors_find(m->st, nm) >= 0)
+        GET(nm, 2, s_vd, &m->dec_w);
+    else
+        m->dec_w = m->word_emb;
+    snprintf(nm, sizeof nm, "%sdecoder.bias", H);
+    char nb[256];
+    snprintf(nb, sizeof nb, "%sbias", H);
+    if (sc_safetensors_find(m->st, nm) >= 0)
+        GET(nm, 1, s_v, &m->dec_b);
+    else if (sc_safetensors_find(m->st, nb) >= 0)
+        GET(nb, 1, s_v, &m->dec_b);
+    else
+        return sc_set_error(SC_ERR_FORMAT, "%s: no tensor named %s (nor %s)",
+                            sc_safetensors_name(m->st), nb, nm);
+#undef GET
+    return SC_OK;
+}
+
+static sc_status open_vit(sc_blip *m) {
+    const sc_blip_vision_config *v = &m->cfg.vision;
+    sc_vit_config c = sc_vit_default_config();
+    c.image_size = v->image_size, c.patch = v->patch_size, c.in_channels = v->num_channels;
+    c.dim = v->hidden_size, c.depth = v->num_hidden_layers, c.heads = v->num_attention_heads;
+    c.mlp_dim = v->intermediate_size, c.cls_token = 1, c.pos = SC_VIT_POS_LEARNED, c.gelu = 1;
+    c.dropout = 0.0f, c.ln_eps = v->layer_norm_eps;
+    return sc_vit_open_view(&c, m->st, vit_names, NULL, &m->vit);
+}
+
+/* ---------------------------------------------------------------- load */
+static sc_status load_folder(sc_blip *m, const char *dir) {
+    sc_status s;
+    if ((s = read_text(dir, "config.json", 0, &m->config_json)) ||
+        (s = read_text(dir, "vocab.txt", 0, &m->vocab_txt)) ||
+        (s = read_text(dir, "preprocessor_config.json", 1, &m->preproc_json)) ||
+        (s = read_text(dir, "tokenizer_config.json", 1, &m->tokcfg_json)))
+        return s;
+    char *p = join(dir, "model.safetensors");
+    if (!p) return sc_set_error(SC_ERR_NOMEM, "out of memory");
+    struct stat sb;
+    if (stat(p, &sb) != 0) {
+        char *bin = join(dir, "pytorch_model.bin");
+        int has_bin = bin && stat(bin, &sb) == 0;
+        free(bin);
+        s = sc_set_error(SC_ERR_IO, "%s: missing%s", p,
+                         has_bin ? " (the folder has pytorch_model.bin: convert it with "
+                                   "tools/convert_hf.py DIR)"
+                                 : "");
+    } else
+        s = sc_safetensors_open(p, &m->st);
+    free(p);
+    return s;
+}
+
+static sc_status load_single(sc_blip *m, const char *path) {
+    sc_status s = sc_safetensors_open(path, &m->st);
+    if (s) return s;
+    const char *keys[4] = {"saccade.config", "saccade.vocab", "saccade.preprocessor",
+                           "saccade.tokenizer_config"};
+    char **dst[4] = {&m->config_json, &m->vocab_txt, &m->preproc_json, &m->tokcfg_json};
+    for (int i = 0; i < 4; i++) {
+        const char *v = sc_safetensors_metadata(m->st, keys[i]);
+        if (!v && i < 2)
+            return sc_set_error(SC_ERR_FORMAT, "%s: no metadata \"%s\" (not a BLIP model file)",
+                                path, keys[i]);
+        if (v && !(*dst[i] = dup_str(v))) return sc_set_error(SC_ERR_NOMEM, "out of memory");
+    }
+    return SC_OK;
+}
+
+sc_status sc_blip_load(const char *path, sc_blip **out) {
+    if (!out) return sc_set_error(SC_ERR_INVALID_ARG, "sc_blip_load: out is NULL");
+    *out = NULL;
+    if (!path) return sc_set_error(SC_ERR_INVALID_ARG, "sc_blip_load: path is NULL");
+    struct stat sb;
+    if (stat(path, &sb) != 0) return sc_set_error(SC_ERR_IO, "%s: no such file or folder", path);
+    sc_blip *m = calloc(1, sizeof *m);
+    if (!m) return sc_set_error(SC_ERR_NOMEM, "out of memory");
+    m->cfg = sc_blip_default_config();
+    const int folder = S_ISDIR(sb.st_mode);
+    sc_status s = (m->path = dup_str(path)) ? SC_OK : sc_set_error(SC_ERR_NOMEM, "out of memory");
+    if (!s) s = folder ? load_folder(m, path) : load_single(m, path);
+    char *cname = folder ? join(path, "config.json") : dup_str(path);
+    char *vname = folder ? join(path, "vocab.txt") : dup_str(path);
+    char *pname = folder ? join(path, "preprocessor_config.json") : dup_str(path);
+    char *tname = folder ? join(path, "tokenizer_config.json") : dup_str(path);
+    if (!s && (!cname || !vname || !pname || !tname))
+        s = sc_set_error(SC_ERR_NOMEM, "out of memory");
+    if (!s) s = sc_blip_config_parse(m->config_json, cname, &m->cfg);
+    if (!s && m->preproc_json) s = sc_blip_preprocess_parse(m->preproc_json, pname, &m->cfg);
+    if (!s) s = build_vocab(m, vname, tname);
+    if (!s) s = open_vit(m);
+    if (!s) s = bind_text(m);
+    free(cname), free(vname), free(pname), free(tname);
+    if (s) {
+        sc_blip_free(m);
+        return s;
+    }
+    *out = m;
+    return SC_OK;
+}
+
+void sc_blip_free(sc_blip *m) {
+    if (!m) return;
+    if (m->vocab)
+        for (int i = 0; i < m->cfg.text.vocab_size; i++) free(m->vocab[i]);
+    free(m->vocab);
+    free(m->sorted);
+    free(m->layers);
+    sc_vit_free(m->vit);
+    sc_arena_free(m->arena);
+    sc_safetensors_free(m->st);
+    free(m->path);
+    free(m->config_json), free(m->vocab_txt), free(m->preproc_json), free(m->tokcfg_json);
+    free(m);
+}
+
+const sc_blip_config *sc_blip_get_config(const sc_blip *m) {
+    return m ? &m->cfg : NULL;
+}
+
+const char *sc_blip_token(const sc_blip *m, int id) {
+    return m && id >= 0 && id < m->cfg.text.vocab_size ? m->vocab[id] : NULL;
+}
+
+int sc_blip_token_id(const sc_blip *m, const char *token) {
+    if (!m || !token) return -1;
+    int lo = 0, hi = m->cfg.text.vocab_size - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2, c = strcmp(m->vocab[m->sorted[mid]], token);
+        if (!c) {
+            while (mid > 0 && !strcmp(m->vocab[m->sorted[mid - 1]], token)) mid--;
+            return m->sorted[mid]; /* the lowest id of a repeated token (ties sort by id) */
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return -1;
+}
+
+int sc_blip_vocab_size(const sc_blip *m) {
+    return m ? m->cfg.text.vocab_size : 0;
+}
+
+int sc_blip_grid(const sc_blip *m) {
+    return m ? m->cfg.vision.image_size / m->cfg.vision.patch_size : 0;
+}
+
+int sc_blip_image_tokens(const sc_blip *m) {
+    int g = sc_blip_grid(m);
+    return m ? 1 + g * g : 0;
+}
+
+sc_status sc_blip_save_single(const sc_blip *m, const char *path) {
+    if (!m || !path) return sc_set_error(SC_ERR_INVALID_ARG, "sc_blip_save_single: NULL argument");
+    sc_st_writer *w = sc_st_writer_new();
+    if (!w) return sc_set_error(SC_ERR_NOMEM, "out of memory");
+    sc_status s = sc_st_writer_set_metadata(w, "saccade.model", "blip");
+    const char *keys[4] = {"saccade.config", "saccade.vocab", "saccade.preprocessor",
+                           "saccade.tokenizer_config"};
+    const char *vals[4] = {m->config_json, m->vocab_txt, m->preproc_json, m->tokcfg_json};
+    for (int i = 0; i < 4 && !s; i++)
+        if (vals[i]) s = sc_st_writer_set_metadata(w, keys[i], vals[i]);
+    const size_t n = sc_safetensors_count(m->st);
+    for (size_t i = 0; i < n && !s; i++) {
+        sc_st_tensor_info ti;
+        const float *d;
+        if ((s = sc_safetensors_info(m->st, i, &ti))) break;
+        if (strncmp(ti.name, "vision_model.", 13) && strncmp(ti.name, "text_decoder.", 13))
+            continue; /* other heads of a BLIP checkpoint are not used here */
+        if (ti.dtype_id != SC_ST_F32 && ti.dtype_id != SC_ST_F16 && ti.dtype_id != SC_ST_BF16 &&
+            ti.dtype_id != SC_ST_F64)
+            continue; /* integer buffers (position_ids) */
+        if ((s = sc_safetensors_get_f32_at(m->st, i, &d))) break;
+        s = sc_st_writer_add_f32(w, ti.name, d, ti.ndim, ti.shape, SC_ST_F32);
+    }
+    if (!s) s = sc_st_writer_write(w, path);
+    sc_st_writer_free(w);
+    return s;
+}
