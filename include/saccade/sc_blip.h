@@ -87,7 +87,7 @@ typedef struct sc_blip_text_config { /* BlipTextConfig, defaults in brackets */
     int sep_token_id;                /* [102] [SEP]: generation stops there */
     /* generation settings (PretrainedConfig's, as a text config stores them) */
     int max_length;       /* [20] new tokens at most, [SEP] included */
-    int min_length;       /* [0] total length ([DEC] and prompt included) before [SEP] may come */
+    int min_length;       /* [0] new tokens before [SEP] may come */
     int num_beams;        /* [1] */
     float length_penalty; /* [1.0] */
     int do_sample;        /* [false] */
@@ -154,8 +154,7 @@ sc_status sc_blip_decoder_forward(sc_blip *m, const float *image_features, const
 /* ---- generation ---------------------------------------------------------- */
 typedef struct sc_blip_generate_params {
     int max_new_tokens;   /* new tokens at most, [SEP] included (text_config.max_length) */
-    int min_length;       /* as text_config.min_length: [SEP] is impossible while the
-                           * sequence ([DEC], prompt and new tokens) is shorter */
+    int min_length;       /* no [SEP] before this many new tokens (text_config.min_length) */
     int num_beams;        /* 1: greedy or sampling; > 1: beam search */
     float length_penalty; /* beam score = sum log p / (new tokens)^length_penalty */
     int do_sample;        /* sampling (num_beams must be 1) */

@@ -87,16 +87,6 @@ sc_status blip_set_image(sc_blip *m, const float *image_features) {
     return SC_OK;
 }
 
-/* softmax over n values in place (max-subtracted, as torch) */
-static void softmax_row(float *x, int n) {
-    float mx = x[0];
-    for (int j = 1; j < n; j++) mx = x[j] > mx ? x[j] : mx;
-    double sum = 0;
-    for (int j = 0; j < n; j++) sum += (x[j] = expf(x[j] - mx));
-    const float inv = (float)(1.0 / sum);
-    for (int j = 0; j < n; j++) x[j] *= inv;
-}
-
 /* out = LayerNorm(a + b) over R rows of D (post-LN residual) */
 static sc_status add_norm(float *out, const float *a, float *b, const float *w, const float *bias,
                           int R, int D, float eps) {
@@ -174,7 +164,7 @@ sc_status blip_step(sc_blip *m, int rows, const int *ids, int n, int all_logits)
                 for (int i = 0; i < n; i++) {
                     float *Si = S + (size_t)i * keys;
                     const int visible = past + i + 1; /* the -10000 mask: exp underflows to 0 */
-                    softmax_row(Si, visible);
+                    sc_softmax_forward(Si, 1, visible, Si);
                     for (int j = visible; j < keys; j++) Si[j] = 0.0f;
                 }
                 sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, n, hd, keys, 1.0f, S, keys,
@@ -190,8 +180,8 @@ sc_status blip_step(sc_blip *m, int rows, const int *ids, int n, int all_logits)
             float *S = s->scores;
             sc_sgemm(SC_NO_TRANS, SC_TRANS, R, Ti, hd, scale, s->q + hh * hd, D, IK + hh * hd, D,
                      0.0f, S, Ti);
+            sc_softmax_forward(S, R, Ti, S);
             for (int i = 0; i < R; i++) {
-                softmax_row(S + (size_t)i * Ti, Ti);
                 memcpy(s->cross + (((size_t)i * NL + l) * H + hh) * Ti, S + (size_t)i * Ti,
                        (size_t)Ti * sizeof(float));
             }

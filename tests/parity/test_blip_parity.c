@@ -1,0 +1,170 @@
+/* sc_blip against its PyTorch twin (tools/ref/ref_blip.py, written from
+ * transformers' BlipForConditionalGeneration): random-weight Hugging Face
+ * folders from tools/ref/make_blip_folder.py, reference runs from
+ * tools/ref/ref_blip_cases.py. Compared: vision features, the logits and
+ * cross-attentions of every generated step (teacher-forced forward and the
+ * maps kept while decoding with the cache), token ids of greedy search and
+ * beam search (3 and 5 beams, with and without a prompt, length penalty and
+ * min length), tied LM heads, and F16 / BF16 files against F32 copies of the
+ * same rounded weights. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "sc_test.h"
+#include "saccade/sc_blip.h"
+
+#define RTOL 1e-4
+
+static char *g_dir;
+
+static int setup(void **state) {
+    (void)state;
+    g_dir = sc_test_reference("blip_parity", "ref_blip_cases.py", "");
+    return 0;
+}
+static int teardown(void **state) {
+    (void)state;
+    sc_test_reference_free(&g_dir);
+    return 0;
+}
+
+static sc_npy npy(const char *case_, const char *name) {
+    char buf[300];
+    snprintf(buf, sizeof buf, "%.100s/%.100s", case_, name);
+    return sc_test_npy(g_dir, buf);
+}
+
+static sc_blip *load(const char *folder) {
+    char *p = sc_test_join(g_dir, folder);
+    sc_blip *m = NULL;
+    SC_TEST_OK(sc_blip_load(p, &m));
+    free(p);
+    return m;
+}
+
+/* max |a - b| / max |b|: the relative error of the parity criterion */
+static double rel_err(const float *a, const float *b, size_t n) {
+    double num = 0, den = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]), r = fabs((double)b[i]);
+        num = d > num ? d : num;
+        den = r > den ? r : den;
+    }
+    return num / den;
+}
+
+static void check_rel(const char *what, const float *a, const float *b, size_t n) {
+    double e = rel_err(a, b, n);
+    printf("  %-40s rel err %.2e\n", what, e);
+    if (!(e <= RTOL)) fail_msg("%s: relative error %.3e > %.0e", what, e, RTOL);
+}
+
+typedef struct {
+    const char *name, *folder;
+    int beams, max_len, min_len;
+    float length_penalty;
+} blip_case;
+
+/* the table of tools/ref/ref_blip_cases.py */
+static const blip_case CASES[] = {
+    {"greedy", "tiny", 1, 20, 0, 1.0f},        {"greedy_prompt", "tiny", 1, 20, 0, 1.0f},
+    {"beam3", "tiny", 3, 20, 0, 1.0f},         {"beam3_prompt", "tiny", 3, 20, 0, 1.0f},
+    {"beam5", "tiny", 5, 20, 0, 1.0f},         {"beam5_prompt", "tiny", 5, 20, 0, 1.0f},
+    {"beam3_lp", "tiny", 3, 15, 6, 0.6f},      {"greedy_min", "tiny", 1, 12, 8, 1.0f},
+    {"tied_greedy", "tied", 1, 20, 0, 1.0f},   {"tied_beam3", "tied", 3, 20, 0, 1.0f},
+    {"f16r_greedy", "f16r", 1, 20, 0, 1.0f},   {"f16r_beam3", "f16r", 3, 20, 0, 1.0f},
+    {"bf16r_greedy", "bf16r", 1, 20, 0, 1.0f}, {"bf16r_beam3", "bf16r", 3, 20, 0, 1.0f},
+};
+
+/* Runs one case on model m; checks ids (and, when full, features, step
+ * logits, cross-attentions and the maps kept while decoding). */
+static void run_case(sc_blip *m, const blip_case *c, int full) {
+    printf("case %s (%s)\n", c->name, c->folder);
+    const sc_blip_config *cfg = sc_blip_get_config(m);
+    const int V = cfg->text.vocab_size, NL = cfg->text.num_hidden_layers,
+              H = cfg->text.num_attention_heads, Ti = sc_blip_image_tokens(m),
+              Dv = cfg->vision.hidden_size, G = sc_blip_grid(m);
+    sc_npy px = npy(c->name, "pixel_values"), feats = npy(c->name, "features"),
+           ids = npy(c->name, "ids"), pids = npy(c->name, "prompt_ids");
+    const int T = (int)ids.count, P = (int)pids.count;
+    int *prompt = malloc((size_t)P * sizeof(int)), *all = malloc((size_t)T * sizeof(int));
+    for (int i = 0; i < P; i++) prompt[i] = (int)pids.data[i];
+    for (int i = 0; i < T; i++) all[i] = (int)ids.data[i];
+    assert_int_equal(prompt[0], cfg->text.bos_token_id);
+    sc_blip_generate_params gp = sc_blip_default_generate_params(m);
+    gp.num_beams = c->beams, gp.max_new_tokens = c->max_len, gp.min_length = c->min_len;
+    gp.length_penalty = c->length_penalty;
+    sc_blip_caption cap;
+    SC_TEST_OK(sc_blip_generate(m, px.data, prompt + 1, P - 1, &gp, &cap));
+    /* twin ids = prompt + new tokens (with [SEP] when it ended) */
+    const int twin_new = T - P, twin_ended = T > P && all[T - 1] == cfg->text.sep_token_id;
+    printf("  new tokens: saccade %d%s, twin %d%s\n", cap.n, cap.ended ? " + [SEP]" : "",
+           twin_new - twin_ended, twin_ended ? " + [SEP]" : "");
+    assert_int_equal(cap.ended, twin_ended);
+    assert_int_equal(cap.n, twin_new - twin_ended);
+    for (int i = 0; i < cap.n; i++) assert_int_equal(cap.ids[i], all[P + i]);
+    if (full) {
+        float *f = malloc((size_t)Ti * Dv * sizeof(float));
+        SC_TEST_OK(sc_blip_vision_forward(m, px.data, f));
+        check_rel("vision features", f, feats.data, feats.count);
+        sc_npy sl = npy(c->name, "step_logits"), sx = npy(c->name, "step_cross_attn");
+        const int n = T - 1; /* forward over ids[:-1]; steps are positions P-1.. */
+        float *logits = malloc((size_t)n * V * sizeof(float));
+        float *cross = malloc((size_t)n * NL * H * Ti * sizeof(float));
+        SC_TEST_OK(sc_blip_decoder_forward(m, f, all, n, logits, cross));
+        check_rel("step logits", logits + (size_t)(P - 1) * V, sl.data, sl.count);
+        check_rel("step cross-attention (all layers, heads)", cross + (size_t)(P - 1) * NL * H * Ti,
+                  sx.data, sx.count);
+        /* the maps kept while decoding: default layer, mean over heads */
+        const int layer = 2 * NL / 3;
+        float *want = calloc((size_t)cap.n * G * G, sizeof(float));
+        for (int t = 0; t < cap.n; t++)
+            for (int h = 0; h < H; h++)
+                for (int j = 0; j < G * G; j++)
+                    want[(size_t)t * G * G + j] +=
+                        sx.data[(((size_t)t * NL + layer) * H + h) * Ti + 1 + j] / H;
+        check_rel("decoding maps (layer 2L/3, head mean)", cap.attention, want,
+                  (size_t)cap.n * G * G);
+        free(want), free(f), free(logits), free(cross);
+        sc_npy_free(&sl), sc_npy_free(&sx);
+    }
+    sc_blip_caption_free(&cap);
+    free(prompt), free(all);
+    sc_npy_free(&px), sc_npy_free(&feats), sc_npy_free(&ids), sc_npy_free(&pids);
+}
+
+static void test_twin_cases(void **state) {
+    (void)state;
+    const char *folder = NULL;
+    sc_blip *m = NULL;
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+        if (!folder || strcmp(folder, CASES[i].folder)) {
+            sc_blip_free(m);
+            m = load(CASES[i].folder);
+            folder = CASES[i].folder;
+        }
+        run_case(m, &CASES[i], 1);
+    }
+    sc_blip_free(m);
+}
+
+/* F16 / BF16 files give the tokens of the F32 copies of their rounded weights. */
+static void test_half_files(void **state) {
+    (void)state;
+    const char *pairs[2][2] = {{"f16", "f16r"}, {"bf16", "bf16r"}};
+    for (int k = 0; k < 2; k++) {
+        sc_blip *m = load(pairs[k][0]);
+        for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++)
+            if (!strcmp(CASES[i].folder, pairs[k][1])) run_case(m, &CASES[i], 0);
+        sc_blip_free(m);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_twin_cases),
+        cmocka_unit_test(test_half_files),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
