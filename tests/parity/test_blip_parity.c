@@ -5,8 +5,8 @@
  * cross-attentions of every generated step (teacher-forced forward and the
  * maps kept while decoding with the cache), token ids of greedy search and
  * beam search (3 and 5 beams, with and without a prompt, length penalty and
- * min length), tied LM heads, and F16 / BF16 files against F32 copies of the
- * same rounded weights. */
+ * min length; captions cut at max length and ended by [SEP]), tied LM heads, and F16 / BF16 files
+ * against F32 copies of the same rounded weights. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,13 +68,28 @@ typedef struct {
 
 /* the table of tools/ref/ref_blip_cases.py */
 static const blip_case CASES[] = {
-    {"greedy", "tiny", 1, 20, 0, 1.0f},        {"greedy_prompt", "tiny", 1, 20, 0, 1.0f},
-    {"beam3", "tiny", 3, 20, 0, 1.0f},         {"beam3_prompt", "tiny", 3, 20, 0, 1.0f},
-    {"beam5", "tiny", 5, 20, 0, 1.0f},         {"beam5_prompt", "tiny", 5, 20, 0, 1.0f},
-    {"beam3_lp", "tiny", 3, 15, 6, 0.6f},      {"greedy_min", "tiny", 1, 12, 8, 1.0f},
-    {"tied_greedy", "tied", 1, 20, 0, 1.0f},   {"tied_beam3", "tied", 3, 20, 0, 1.0f},
-    {"f16r_greedy", "f16r", 1, 20, 0, 1.0f},   {"f16r_beam3", "f16r", 3, 20, 0, 1.0f},
-    {"bf16r_greedy", "bf16r", 1, 20, 0, 1.0f}, {"bf16r_beam3", "bf16r", 3, 20, 0, 1.0f},
+    {"greedy", "tiny", 1, 20, 0, 1.0f},
+    {"greedy_prompt", "tiny", 1, 20, 0, 1.0f},
+    {"beam3", "tiny", 3, 20, 0, 1.0f},
+    {"beam3_prompt", "tiny", 3, 20, 0, 1.0f},
+    {"beam5", "tiny", 5, 20, 0, 1.0f},
+    {"beam5_prompt", "tiny", 5, 20, 0, 1.0f},
+    {"beam3_lp", "tiny", 3, 15, 6, 0.6f},
+    {"greedy_min", "tiny", 1, 12, 8, 1.0f},
+    {"tied_greedy", "tied", 1, 20, 0, 1.0f},
+    {"tied_beam3", "tied", 3, 20, 0, 1.0f},
+    {"f16r_greedy", "f16r", 1, 20, 0, 1.0f},
+    {"f16r_beam3", "f16r", 3, 20, 0, 1.0f},
+    {"bf16r_greedy", "bf16r", 1, 20, 0, 1.0f},
+    {"bf16r_beam3", "bf16r", 3, 20, 0, 1.0f},
+    {"short_greedy", "short", 1, 20, 0, 1.0f},
+    {"short_greedy_prompt", "short", 1, 20, 0, 1.0f},
+    {"short_beam3", "short", 3, 20, 0, 1.0f},
+    {"short_beam3_prompt", "short", 3, 20, 0, 1.0f},
+    {"short_beam5", "short", 5, 20, 0, 1.0f},
+    {"short_beam5_prompt", "short", 5, 20, 0, 1.0f},
+    {"short_beam3_lp2", "short", 3, 20, 0, 2.0f},
+    {"short_beam5_lp0", "short", 5, 20, 3, 0.0f},
 };
 
 /* Runs one case on model m; checks ids (and, when full, features, step

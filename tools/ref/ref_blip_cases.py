@@ -11,6 +11,7 @@ step_logits.npy, step_cross_attn.npy, result.json). Folders:
   tied      tiny, no cls.predictions.decoder.* (tied), [DEC]/[ENC] listed in vocab.txt
   f16, bf16       tiny, stored in that dtype
   f16r, bf16r     the same weights rounded the same way, stored as F32
+  short     tiny, [SEP] logit bias +6: captions end at [SEP] after 2 to 12 tokens
   base      (--base) BLIP-base sizes (768 wide, 12 + 12 layers, 384 pixels)
 The image is assets/samples/chelsea.jpg, preprocessed by the twin (PIL).
 Running everything in one process saves the cost of importing torch per case.
@@ -32,6 +33,7 @@ FOLDERS = {
     "f16r": ["--size", "tiny", "--seed", "3", "--round-as", "f16"],
     "bf16": ["--size", "tiny", "--seed", "4", "--dtype", "bf16"],
     "bf16r": ["--size", "tiny", "--seed", "4", "--round-as", "bf16"],
+    "short": ["--size", "tiny", "--seed", "7", "--sep-bias", "6"],
 }
 
 # case name -> (folder, run options); the C test has the same table
@@ -50,6 +52,14 @@ CASES = {
     "f16r_beam3": ("f16r", ["--beam", "3"]),
     "bf16r_greedy": ("bf16r", []),
     "bf16r_beam3": ("bf16r", ["--beam", "3"]),
+    "short_greedy": ("short", []),
+    "short_greedy_prompt": ("short", ["--prompt", "a picture of"]),
+    "short_beam3": ("short", ["--beam", "3"]),
+    "short_beam3_prompt": ("short", ["--beam", "3", "--prompt", "a picture of"]),
+    "short_beam5": ("short", ["--beam", "5"]),
+    "short_beam5_prompt": ("short", ["--beam", "5", "--prompt", "a picture of"]),
+    "short_beam3_lp2": ("short", ["--beam", "3", "--length-penalty", "2.0"]),
+    "short_beam5_lp0": ("short", ["--beam", "5", "--length-penalty", "0.0", "--min-len", "3"]),
 }
 BASE_CASES = {"base_greedy": ("base", ["--max-len", "6"])}
 
