@@ -53,8 +53,11 @@ static sc_status read_fields(const cJSON *obj, const field *f, size_t n, const c
         if (!e) continue;
         switch (f[i].kind) {
         case F_INT:
-            if (!cJSON_IsNumber(e) || e->valuedouble != floor(e->valuedouble) ||
-                fabs(e->valuedouble) > 1e9)
+            if (cJSON_IsNumber(e) &&
+                (e->valuedouble != floor(e->valuedouble) || fabs(e->valuedouble) > 1e9))
+                return sc_set_error(SC_ERR_FORMAT, "%s: %s%s must be an integer (it is %g)", name,
+                                    where, f[i].key, e->valuedouble);
+            if (!cJSON_IsNumber(e))
                 return sc_set_error(SC_ERR_FORMAT, "%s: %s%s must be an integer (it is %s)", name,
                                     where, f[i].key, json_type(e));
             *(int *)f[i].dst = (int)e->valuedouble;
