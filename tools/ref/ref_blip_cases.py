@@ -12,7 +12,8 @@ step_logits.npy, step_cross_attn.npy, result.json). Folders:
   f16, bf16       tiny, stored in that dtype
   f16r, bf16r     the same weights rounded the same way, stored as F32
   short     tiny, [SEP] logit bias +6: captions end at [SEP] after 2 to 12 tokens
-  base      (--base) BLIP-base sizes (768 wide, 12 + 12 layers, 384 pixels)
+  base      BLIP-base sizes (768 wide, 12 + 12 layers, 384 pixels): with --base
+            this folder and its cases only (about 1 GB, a minute of work)
 The image is assets/samples/chelsea.jpg, preprocessed by the twin (PIL).
 Running everything in one process saves the cost of importing torch per case.
 """
@@ -61,7 +62,8 @@ CASES = {
     "short_beam3_lp2": ("short", ["--beam", "3", "--length-penalty", "2.0"]),
     "short_beam5_lp0": ("short", ["--beam", "5", "--length-penalty", "0.0", "--min-len", "3"]),
 }
-BASE_CASES = {"base_greedy": ("base", ["--max-len", "6"])}
+BASE_CASES = {"base_greedy": ("base", ["--max-len", "5", "--threads", "2"]),
+              "base_beam3": ("base", ["--max-len", "3", "--beam", "3", "--threads", "2"])}
 
 
 def main(argv):
@@ -71,8 +73,7 @@ def main(argv):
     out = argv[0]
     folders, cases = dict(FOLDERS), dict(CASES)
     if "--base" in argv[1:]:
-        folders["base"] = ["--size", "base", "--seed", "5"]
-        cases.update(BASE_CASES)
+        folders, cases = {"base": ["--size", "base", "--seed", "5"]}, dict(BASE_CASES)
     for name, opts in folders.items():
         if make_blip_folder.main([os.path.join(out, name)] + opts) not in (0, None):
             return 1
