@@ -11,13 +11,6 @@
 
 #define MAX_TEXT_FILE ((size_t)64 << 20)
 
-static char *dup_str(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
-
 static char *join(const char *dir, const char *name) {
     size_t n = strlen(dir) + strlen(name) + 2;
     char *p = malloc(n);
@@ -121,7 +114,7 @@ static sc_status build_vocab(sc_blip *m, const char *vname, const char *tname) {
                     break;
                 }
                 free(m->vocab[id]);
-                if (!(m->vocab[id] = dup_str(c->valuestring))) {
+                if (!(m->vocab[id] = strdup(c->valuestring))) {
                     s = sc_set_error(SC_ERR_NOMEM, "out of memory");
                     break;
                 }
@@ -142,7 +135,7 @@ static sc_status build_vocab(sc_blip *m, const char *vname, const char *tname) {
                                     "%s: %d tokens and %s missing, but text_config.vocab_size in "
                                     "the config is %d",
                                     vname, lines, extra[k], V);
-            if (!(m->vocab[n++] = dup_str(extra[k])))
+            if (!(m->vocab[n++] = strdup(extra[k])))
                 return sc_set_error(SC_ERR_NOMEM, "out of memory");
         }
     }
@@ -167,11 +160,6 @@ static sc_status build_vocab(sc_blip *m, const char *vname, const char *tname) {
 }
 
 /* ---------------------------------------------------------------- weights */
-static sc_status get(sc_blip *m, const char *name, int ndim, const int64_t *shape,
-                     const float **out) {
-    return sc_safetensors_get_f32(m->st, name, ndim, shape, out);
-}
-
 /* sc_vit's names -> BlipVisionModel's */
 static int vit_names(const char *vit, char *out, size_t cap, void *ctx) {
     (void)ctx;
@@ -207,6 +195,24 @@ static int vit_names(const char *vit, char *out, size_t cap, void *ctx) {
     return 1;
 }
 
+typedef struct {
+    const char *suffix; /* after the prefix */
+    int ndim;
+    const int64_t *shape;
+    const float **dst;
+} tensor_ref;
+
+/* Binds every tensor prefix + suffix of the table (exact shapes). */
+static sc_status bind_table(sc_blip *m, const char *prefix, const tensor_ref *t, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        char nm[256];
+        snprintf(nm, sizeof nm, "%s%s", prefix, t[i].suffix);
+        sc_status s = sc_safetensors_get_f32(m->st, nm, t[i].ndim, t[i].shape, t[i].dst);
+        if (s) return s;
+    }
+    return SC_OK;
+}
+
 static sc_status bind_text(sc_blip *m) {
     const sc_blip_text_config *t = &m->cfg.text;
     const int64_t D = t->hidden_size, F = t->intermediate_size, V = t->vocab_size,
@@ -214,88 +220,68 @@ static sc_status bind_text(sc_blip *m) {
     const int64_t s_vd[2] = {V, D}, s_pd[2] = {P, D}, s_d[1] = {D}, s_dd[2] = {D, D},
                   s_ddv[2] = {D, Dv}, s_fd[2] = {F, D}, s_f[1] = {F}, s_df[2] = {D, F},
                   s_v[1] = {V};
-    const char *E = "text_decoder.bert.embeddings.";
-    char nm[256];
-    sc_status s;
-#define GET(name, nd, shp, dst)                                                                    \
-    do {                                                                                           \
-        if ((s = get(m, name, nd, shp, dst))) return s;                                            \
-    } while (0)
-    snprintf(nm, sizeof nm, "%sword_embeddings.weight", E);
-    GET(nm, 2, s_vd, &m->word_emb);
-    snprintf(nm, sizeof nm, "%sposition_embeddings.weight", E);
-    GET(nm, 2, s_pd, &m->pos_emb);
-    snprintf(nm, sizeof nm, "%sLayerNorm.weight", E);
-    GET(nm, 1, s_d, &m->emb_ln_w);
-    snprintf(nm, sizeof nm, "%sLayerNorm.bias", E);
-    GET(nm, 1, s_d, &m->emb_ln_b);
+    const tensor_ref emb[] = {{"word_embeddings.weight", 2, s_vd, &m->word_emb},
+                              {"position_embeddings.weight", 2, s_pd, &m->pos_emb},
+                              {"LayerNorm.weight", 1, s_d, &m->emb_ln_w},
+                              {"LayerNorm.bias", 1, s_d, &m->emb_ln_b}};
+    const tensor_ref head[] = {{"transform.dense.weight", 2, s_dd, &m->head_w},
+                               {"transform.dense.bias", 1, s_d, &m->head_b},
+                               {"transform.LayerNorm.weight", 1, s_d, &m->head_ln_w},
+                               {"transform.LayerNorm.bias", 1, s_d, &m->head_ln_b}};
+    const char *H = "text_decoder.cls.predictions.";
+    sc_status s = bind_table(m, "text_decoder.bert.embeddings.", emb, 4);
+    if (!s) s = bind_table(m, H, head, 4);
+    if (s) return s;
     m->layers = calloc((size_t)t->num_hidden_layers, sizeof *m->layers);
     if (!m->layers) return sc_set_error(SC_ERR_NOMEM, "out of memory");
-    for (int l = 0; l < t->num_hidden_layers; l++) {
+    for (int l = 0; l < t->num_hidden_layers && !s; l++) {
         blip_text_layer *L = &m->layers[l];
-        const struct {
-            const char *suffix;
-            int nd;
-            const int64_t *shape;
-            const float **dst;
-        } w[] = {{"attention.self.query.weight", 2, s_dd, &L->sq_w},
-                 {"attention.self.query.bias", 1, s_d, &L->sq_b},
-                 {"attention.self.key.weight", 2, s_dd, &L->sk_w},
-                 {"attention.self.key.bias", 1, s_d, &L->sk_b},
-                 {"attention.self.value.weight", 2, s_dd, &L->sv_w},
-                 {"attention.self.value.bias", 1, s_d, &L->sv_b},
-                 {"attention.output.dense.weight", 2, s_dd, &L->so_w},
-                 {"attention.output.dense.bias", 1, s_d, &L->so_b},
-                 {"attention.output.LayerNorm.weight", 1, s_d, &L->sln_w},
-                 {"attention.output.LayerNorm.bias", 1, s_d, &L->sln_b},
-                 {"crossattention.self.query.weight", 2, s_dd, &L->cq_w},
-                 {"crossattention.self.query.bias", 1, s_d, &L->cq_b},
-                 {"crossattention.self.key.weight", 2, s_ddv, &L->ck_w},
-                 {"crossattention.self.key.bias", 1, s_d, &L->ck_b},
-                 {"crossattention.self.value.weight", 2, s_ddv, &L->cv_w},
-                 {"crossattention.self.value.bias", 1, s_d, &L->cv_b},
-                 {"crossattention.output.dense.weight", 2, s_dd, &L->co_w},
-                 {"crossattention.output.dense.bias", 1, s_d, &L->co_b},
-                 {"crossattention.output.LayerNorm.weight", 1, s_d, &L->cln_w},
-                 {"crossattention.output.LayerNorm.bias", 1, s_d, &L->cln_b},
-                 {"intermediate.dense.weight", 2, s_fd, &L->fi_w},
-                 {"intermediate.dense.bias", 1, s_f, &L->fi_b},
-                 {"output.dense.weight", 2, s_df, &L->fo_w},
-                 {"output.dense.bias", 1, s_d, &L->fo_b},
-                 {"output.LayerNorm.weight", 1, s_d, &L->fln_w},
-                 {"output.LayerNorm.bias", 1, s_d, &L->fln_b}};
-        for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
-            snprintf(nm, sizeof nm, "text_decoder.bert.encoder.layer.%d.%s", l, w[i].suffix);
-            GET(nm, w[i].nd, w[i].shape, w[i].dst);
-        }
+        const tensor_ref w[] = {{"attention.self.query.weight", 2, s_dd, &L->sq_w},
+                                {"attention.self.query.bias", 1, s_d, &L->sq_b},
+                                {"attention.self.key.weight", 2, s_dd, &L->sk_w},
+                                {"attention.self.key.bias", 1, s_d, &L->sk_b},
+                                {"attention.self.value.weight", 2, s_dd, &L->sv_w},
+                                {"attention.self.value.bias", 1, s_d, &L->sv_b},
+                                {"attention.output.dense.weight", 2, s_dd, &L->so_w},
+                                {"attention.output.dense.bias", 1, s_d, &L->so_b},
+                                {"attention.output.LayerNorm.weight", 1, s_d, &L->sln_w},
+                                {"attention.output.LayerNorm.bias", 1, s_d, &L->sln_b},
+                                {"crossattention.self.query.weight", 2, s_dd, &L->cq_w},
+                                {"crossattention.self.query.bias", 1, s_d, &L->cq_b},
+                                {"crossattention.self.key.weight", 2, s_ddv, &L->ck_w},
+                                {"crossattention.self.key.bias", 1, s_d, &L->ck_b},
+                                {"crossattention.self.value.weight", 2, s_ddv, &L->cv_w},
+                                {"crossattention.self.value.bias", 1, s_d, &L->cv_b},
+                                {"crossattention.output.dense.weight", 2, s_dd, &L->co_w},
+                                {"crossattention.output.dense.bias", 1, s_d, &L->co_b},
+                                {"crossattention.output.LayerNorm.weight", 1, s_d, &L->cln_w},
+                                {"crossattention.output.LayerNorm.bias", 1, s_d, &L->cln_b},
+                                {"intermediate.dense.weight", 2, s_fd, &L->fi_w},
+                                {"intermediate.dense.bias", 1, s_f, &L->fi_b},
+                                {"output.dense.weight", 2, s_df, &L->fo_w},
+                                {"output.dense.bias", 1, s_d, &L->fo_b},
+                                {"output.LayerNorm.weight", 1, s_d, &L->fln_w},
+                                {"output.LayerNorm.bias", 1, s_d, &L->fln_b}};
+        char prefix[96];
+        snprintf(prefix, sizeof prefix, "text_decoder.bert.encoder.layer.%d.", l);
+        s = bind_table(m, prefix, w, sizeof w / sizeof w[0]);
     }
-    const char *H = "text_decoder.cls.predictions.";
-    snprintf(nm, sizeof nm, "%stransform.dense.weight", H);
-    GET(nm, 2, s_dd, &m->head_w);
-    snprintf(nm, sizeof nm, "%stransform.dense.bias", H);
-    GET(nm, 1, s_d, &m->head_b);
-    snprintf(nm, sizeof nm, "%stransform.LayerNorm.weight", H);
-    GET(nm, 1, s_d, &m->head_ln_w);
-    snprintf(nm, sizeof nm, "%stransform.LayerNorm.bias", H);
-    GET(nm, 1, s_d, &m->head_ln_b);
-    /* the decoder is tied to the word embeddings and cls.predictions.bias when absent */
-    snprintf(nm, sizeof nm, "%sdecoder.weight", H);
-    if (sc_safetensors_find(m->st, nm) >= 0)
-        GET(nm, 2, s_vd, &m->dec_w);
-    else
-        m->dec_w = m->word_emb;
-    snprintf(nm, sizeof nm, "%sdecoder.bias", H);
-    char nb[256];
+    if (s) return s;
+    /* the decoder is tied to the word embeddings and cls.predictions.bias when
+     * absent (transformers' _tied_weights_keys) */
+    char nw[256], nb[256], nd[256];
+    snprintf(nw, sizeof nw, "%sdecoder.weight", H);
+    snprintf(nd, sizeof nd, "%sdecoder.bias", H);
     snprintf(nb, sizeof nb, "%sbias", H);
-    if (sc_safetensors_find(m->st, nm) >= 0)
-        GET(nm, 1, s_v, &m->dec_b);
-    else if (sc_safetensors_find(m->st, nb) >= 0)
-        GET(nb, 1, s_v, &m->dec_b);
-    else
+    m->dec_w = m->word_emb;
+    if (sc_safetensors_find(m->st, nw) >= 0 &&
+        (s = sc_safetensors_get_f32(m->st, nw, 2, s_vd, &m->dec_w)))
+        return s;
+    const char *bias = sc_safetensors_find(m->st, nd) >= 0 ? nd : nb;
+    if (sc_safetensors_find(m->st, bias) < 0)
         return sc_set_error(SC_ERR_FORMAT, "%s: no tensor named %s (nor %s)",
-                            sc_safetensors_name(m->st), nb, nm);
-#undef GET
-    return SC_OK;
+                            sc_safetensors_name(m->st), nb, nd);
+    return sc_safetensors_get_f32(m->st, bias, 1, s_v, &m->dec_b);
 }
 
 static sc_status open_vit(sc_blip *m) {
@@ -344,7 +330,7 @@ static sc_status load_single(sc_blip *m, const char *path) {
         if (!v && i < 2)
             return sc_set_error(SC_ERR_FORMAT, "%s: no metadata \"%s\" (not a BLIP model file)",
                                 path, keys[i]);
-        if (v && !(*dst[i] = dup_str(v))) return sc_set_error(SC_ERR_NOMEM, "out of memory");
+        if (v && !(*dst[i] = strdup(v))) return sc_set_error(SC_ERR_NOMEM, "out of memory");
     }
     return SC_OK;
 }
@@ -359,12 +345,12 @@ sc_status sc_blip_load(const char *path, sc_blip **out) {
     if (!m) return sc_set_error(SC_ERR_NOMEM, "out of memory");
     m->cfg = sc_blip_default_config();
     const int folder = S_ISDIR(sb.st_mode);
-    sc_status s = (m->path = dup_str(path)) ? SC_OK : sc_set_error(SC_ERR_NOMEM, "out of memory");
+    sc_status s = (m->path = strdup(path)) ? SC_OK : sc_set_error(SC_ERR_NOMEM, "out of memory");
     if (!s) s = folder ? load_folder(m, path) : load_single(m, path);
-    char *cname = folder ? join(path, "config.json") : dup_str(path);
-    char *vname = folder ? join(path, "vocab.txt") : dup_str(path);
-    char *pname = folder ? join(path, "preprocessor_config.json") : dup_str(path);
-    char *tname = folder ? join(path, "tokenizer_config.json") : dup_str(path);
+    char *cname = folder ? join(path, "config.json") : strdup(path);
+    char *vname = folder ? join(path, "vocab.txt") : strdup(path);
+    char *pname = folder ? join(path, "preprocessor_config.json") : strdup(path);
+    char *tname = folder ? join(path, "tokenizer_config.json") : strdup(path);
     if (!s && (!cname || !vname || !pname || !tname))
         s = sc_set_error(SC_ERR_NOMEM, "out of memory");
     if (!s) s = sc_blip_config_parse(m->config_json, cname, &m->cfg);
