@@ -194,6 +194,19 @@ sc_status sc_blip_generate(sc_blip *m, const float *pixel_values, const int *pro
                            sc_blip_caption *out);
 void sc_blip_caption_free(sc_blip_caption *c);
 
+/* Gradient-weighted cross-attention (the Grad-CAM BLIP's demos use for
+ * grounding): for each caption token ids[t] (as returned in
+ * sc_blip_caption.ids, after the prompt), with A the cross-attention
+ * probabilities of `layer` (-1: the default layer of the maps) for the query
+ * that produced ids[t] and dA the gradient of log p(ids[t]) with respect to
+ * them, out[t] = mean over the heads in head_mask (0 = all) of
+ * A * max(dA, 0) over the patches: out (n, G, G). The gradient is exact
+ * (backpropagation through the text decoder, tested against finite
+ * differences and PyTorch's autograd). */
+sc_status sc_blip_gradcam(sc_blip *m, const float *pixel_values, const int *prompt_ids,
+                          int n_prompt, const int *ids, int n, int layer, uint64_t head_mask,
+                          float *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,14 +5,17 @@
  * cross-attentions of every generated step (teacher-forced forward and the
  * maps kept while decoding with the cache), token ids of greedy search and
  * beam search (3 and 5 beams, with and without a prompt, length penalty and
- * min length; captions cut at max length and ended by [SEP]), tied LM heads, and F16 / BF16 files
- * against F32 copies of the same rounded weights. */
+ * min length; captions cut at max length and ended by [SEP]), the gradient of
+ * each token's log-probability with respect to every layer's cross-attention
+ * (PyTorch autograd) and the gradient-weighted maps made from it, tied LM heads, and F16 / BF16
+ * files against F32 copies of the same rounded weights. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "sc_test.h"
 #include "saccade/sc_blip.h"
+#include "blip/blip_internal.h"
 
 #define RTOL 1e-4
 
@@ -100,6 +103,44 @@ static const blip_case CASES[] = {
 };
 #endif
 
+/* The gradient of every new token's log-probability w.r.t. each layer's
+ * cross-attention of its query, and the gradient-weighted maps. */
+static void check_grads(sc_blip *m, const char *name, const float *f, const int *all, int T, int P,
+                        int n_new) {
+    const sc_blip_config *cfg = sc_blip_get_config(m);
+    const int NL = cfg->text.num_hidden_layers, H = cfg->text.num_attention_heads,
+              Ti = sc_blip_image_tokens(m), G = sc_blip_grid(m), nq = T - P;
+    sc_npy gr = npy(name, "grad_cross"), sx = npy(name, "step_cross_attn");
+    assert_int_equal((int)gr.shape[0], nq);
+    float *g = malloc((size_t)nq * H * Ti * sizeof(float)),
+          *want = malloc((size_t)nq * H * Ti * sizeof(float));
+    for (int l = 0; l < NL; l++) {
+        SC_TEST_OK(blip_cross_attention_grads(m, f, all, T, P - 1, l, g, NULL));
+        for (int t = 0; t < nq; t++)
+            memcpy(want + (size_t)t * H * Ti, gr.data + ((size_t)t * NL + l) * H * Ti,
+                   (size_t)H * Ti * sizeof(float));
+        char what[64];
+        snprintf(what, sizeof what, "d log p / d cross-attention, layer %d", l);
+        check_rel(what, g, want, (size_t)nq * H * Ti);
+    }
+    /* gradient-weighted maps of the generated ids (the [SEP] step left out) */
+    sc_npy px = npy(name, "pixel_values");
+    float *maps = malloc((size_t)(n_new > 0 ? n_new : 1) * G * G * sizeof(float));
+    float *ref = calloc((size_t)(n_new > 0 ? n_new : 1) * G * G, sizeof(float));
+    const int layer = 2 * NL / 3;
+    SC_TEST_OK(sc_blip_gradcam(m, px.data, all + 1, P - 1, all + P, n_new, -1, 0, maps));
+    for (int t = 0; t < n_new; t++)
+        for (int h = 0; h < H; h++)
+            for (int j = 0; j < G * G; j++) {
+                size_t o = (((size_t)t * NL + layer) * H + h) * Ti + 1 + j;
+                float d = gr.data[o];
+                ref[(size_t)t * G * G + j] += sx.data[o] * (d > 0 ? d : 0.0f) / H;
+            }
+    if (n_new > 0) check_rel("gradient-weighted maps", maps, ref, (size_t)n_new * G * G);
+    free(g), free(want), free(maps), free(ref);
+    sc_npy_free(&gr), sc_npy_free(&sx), sc_npy_free(&px);
+}
+
 /* Runs one case on model m; checks ids (and, when full, features, step
  * logits, cross-attentions and the maps kept while decoding). */
 static void run_case(sc_blip *m, const blip_case *c, int full) {
@@ -149,7 +190,15 @@ static void run_case(sc_blip *m, const blip_case *c, int full) {
                         sx.data[(((size_t)t * NL + layer) * H + h) * Ti + 1 + j] / H;
         check_rel("decoding maps (layer 2L/3, head mean)", cap.attention, want,
                   (size_t)cap.n * G * G);
-        free(want), free(f), free(logits), free(cross);
+        free(want), free(logits), free(cross);
+        char gpath[300];
+        snprintf(gpath, sizeof gpath, "%s/%s/grad_cross.npy", g_dir, c->name);
+        FILE *gf = fopen(gpath, "rb");
+        if (gf) { /* the cases of GRAD_CASES in ref_blip_cases.py */
+            fclose(gf);
+            check_grads(m, c->name, f, all, T, P, cap.n);
+        }
+        free(f);
         sc_npy_free(&sl), sc_npy_free(&sx);
     }
     sc_blip_caption_free(&cap);

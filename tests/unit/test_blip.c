@@ -1,6 +1,8 @@
 /* sc_blip: configuration defaults and typing, loading (folders, single files,
  * bad folders with clear errors), the key/value cache against the full
- * forward, attention maps, sampling settings. The random-weight folder comes
+ * forward, attention maps, sampling settings, the gradient of a token's
+ * log-probability with respect to the cross-attention against finite
+ * differences. The random-weight folder comes
  * from tools/ref/make_blip_folder.py (tiny sizes). */
 #include <math.h>
 #include <stdio.h>
@@ -9,6 +11,7 @@
 #include "sc_test.h"
 #include "saccade/sc_blip.h"
 #include "saccade/sc_safetensors.h"
+#include "blip/blip_internal.h"
 
 static char *g_dir;  /* the reference folder (tiny, F32) */
 static char *g_work; /* scratch folders */
@@ -405,6 +408,72 @@ static void test_single_file(void **state) {
     free(plain), free(path);
 }
 
+static double token_logp(sc_blip *m, const float *f, const int *seq, int n, int q, float *logits) {
+    const int V = sc_blip_vocab_size(m);
+    SC_TEST_OK(sc_blip_decoder_forward(m, f, seq, n, logits, NULL));
+    const float *z = logits + (size_t)q * V;
+    double mx = z[0], s = 0;
+    for (int v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
+    for (int v = 0; v < V; v++) s += exp(z[v] - mx);
+    return z[seq[q + 1]] - mx - log(s);
+}
+
+/* d log p(seq[q + 1]) / d cross-attention against central differences of
+ * the forward with one probability moved (every layer, some heads, queries
+ * and keys), and the gradient-weighted map built from it. */
+static void test_gradcam_finite_differences(void **state) {
+    (void)state;
+    sc_blip *m = load_ok(g_dir);
+    const sc_blip_config *c = sc_blip_get_config(m);
+    const int V = c->text.vocab_size, NL = c->text.num_hidden_layers,
+              H = c->text.num_attention_heads, Ti = sc_blip_image_tokens(m), G = sc_blip_grid(m);
+    const int n = 6, seq[6] = {c->text.bos_token_id, 12, 40, 7, 55, 9};
+    float *f = malloc((size_t)Ti * c->vision.hidden_size * sizeof(float));
+    float *logits = malloc((size_t)n * V * sizeof(float));
+    float *g = malloc((size_t)(n - 1) * H * Ti * sizeof(float));
+    float *a = malloc((size_t)(n - 1) * H * Ti * sizeof(float));
+    SC_TEST_OK(sc_blip_vision_forward(m, g_px, f));
+    const float delta = 1e-2f;
+    int checked = 0;
+    for (int l = 0; l < NL; l++) {
+        SC_TEST_OK(blip_cross_attention_grads(m, f, seq, n, 0, l, g, a));
+        for (int q = 0; q < n - 1; q += 2)
+            for (int h = 0; h < H; h += 3)
+                for (int j = 0; j < Ti; j += 4) {
+                    m->probe = (blip_probe){1, l, h, q, j, delta};
+                    double up = token_logp(m, f, seq, n, q, logits);
+                    m->probe.delta = -delta;
+                    double down = token_logp(m, f, seq, n, q, logits);
+                    m->probe.on = 0;
+                    double fd = (up - down) / (2 * delta), an = g[((size_t)q * H + h) * Ti + j];
+                    if (fabs(fd - an) > 2e-3 + 2e-3 * fabs(fd))
+                        fail_msg("layer %d head %d query %d key %d: finite differences %.6f, "
+                                 "gradient %.6f",
+                                 l, h, q, j, fd, an);
+                    checked++;
+                }
+    }
+    printf("  %d finite-difference checks\n", checked);
+    /* sc_blip_gradcam: mean over heads of A * relu(dA) at the default layer */
+    const int layer = 2 * NL / 3;
+    SC_TEST_OK(blip_cross_attention_grads(m, f, seq, n, 0, layer, g, a));
+    float *maps = malloc((size_t)(n - 1) * G * G * sizeof(float));
+    SC_TEST_OK(sc_blip_gradcam(m, g_px, NULL, 0, seq + 1, n - 1, -1, 0, maps));
+    for (int t = 0; t < n - 1; t++)
+        for (int j = 0; j < G * G; j++) {
+            double want = 0;
+            for (int h = 0; h < H; h++) {
+                size_t o = ((size_t)t * H + h) * Ti + 1 + j;
+                want += a[o] * (g[o] > 0 ? g[o] : 0) / H;
+            }
+            assert_true(fabs(maps[(size_t)t * G * G + j] - want) < 1e-6);
+        }
+    assert_int_equal(sc_blip_gradcam(m, g_px, NULL, 0, seq + 1, n - 1, NL, 0, maps),
+                     SC_ERR_INVALID_ARG);
+    free(f), free(logits), free(g), free(a), free(maps);
+    sc_blip_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_defaults),
@@ -414,6 +483,7 @@ int main(void) {
         cmocka_unit_test(test_attention_choice_and_params),
         cmocka_unit_test(test_sampling),
         cmocka_unit_test(test_single_file),
+        cmocka_unit_test(test_gradcam_finite_differences),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -129,6 +129,14 @@ sc_status blip_step(sc_blip *m, int rows, const int *ids, int n, int all_logits)
             return sc_set_error(SC_ERR_INVALID_ARG, "blip: token id %d outside 0..%d", ids[i],
                                 V - 1);
     sc_status st;
+    blip_trace *tr = m->trace;
+    if (tr && (rows != 1 || past != 0 || n != tr->n))
+        return sc_set_error(SC_ERR_INVALID_ARG, "blip: a trace records one row from position 0");
+    const size_t nD = (size_t)n * D; /* one layer of a trace */
+#define TRACE(field, src, count)                                                                   \
+    do {                                                                                           \
+        if (tr) memcpy(tr->field + l * (count), src, (count) * sizeof(float));                     \
+    } while (0)
     /* embeddings: word + position, LayerNorm */
     for (int r = 0; r < rows; r++)
         for (int i = 0; i < n; i++) {
@@ -149,6 +157,9 @@ sc_status blip_step(sc_blip *m, int rows, const int *ids, int n, int all_logits)
             (st = sc_linear_forward(s->ctx, s->h, L->sk_w, L->sk_b, R, D, D)) ||
             (st = sc_linear_forward(s->tmp, s->h, L->sv_w, L->sv_b, R, D, D)))
             return st;
+        TRACE(sq, s->q, nD);
+        TRACE(sk, s->ctx, nD);
+        TRACE(sv, s->tmp, nD);
         for (int r = 0; r < rows; r++) {
             memcpy(K + r * row + (size_t)past * D, s->ctx + (size_t)r * n * D,
                    (size_t)n * D * sizeof(float));
@@ -167,12 +178,15 @@ sc_status blip_step(sc_blip *m, int rows, const int *ids, int n, int all_logits)
                     sc_softmax_forward(Si, 1, visible, Si);
                     for (int j = visible; j < keys; j++) Si[j] = 0.0f;
                 }
+                if (tr)
+                    memcpy(tr->sp + ((size_t)l * H + hh) * n * n, S, (size_t)n * n * sizeof(float));
                 sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, n, hd, keys, 1.0f, S, keys,
                          Vc + r * row + hh * hd, D, 0.0f, s->ctx + (size_t)r * n * D + hh * hd, D);
             }
         if ((st = sc_linear_forward(s->tmp, s->ctx, L->so_w, L->so_b, R, D, D)) ||
             (st = add_norm(s->h2, s->h, s->tmp, L->sln_w, L->sln_b, R, D, eps)))
             return st;
+        TRACE(r1, s->tmp, nD);
         /* ---- cross-attention to the image tokens (shared by every row) */
         if ((st = sc_linear_forward(s->q, s->h2, L->cq_w, L->cq_b, R, D, D))) return st;
         const float *IK = s->img_k + (size_t)l * Ti * D, *IV = s->img_v + (size_t)l * Ti * D;
@@ -181,6 +195,9 @@ sc_status blip_step(sc_blip *m, int rows, const int *ids, int n, int all_logits)
             sc_sgemm(SC_NO_TRANS, SC_TRANS, R, Ti, hd, scale, s->q + hh * hd, D, IK + hh * hd, D,
                      0.0f, S, Ti);
             sc_softmax_forward(S, R, Ti, S);
+            const blip_probe *pr = &m->probe;
+            if (pr->on && pr->layer == l && pr->head == hh && pr->query < R)
+                S[(size_t)pr->query * Ti + pr->key] += pr->delta;
             for (int i = 0; i < R; i++) {
                 memcpy(s->cross + (((size_t)i * NL + l) * H + hh) * Ti, S + (size_t)i * Ti,
                        (size_t)Ti * sizeof(float));
@@ -191,12 +208,15 @@ sc_status blip_step(sc_blip *m, int rows, const int *ids, int n, int all_logits)
         if ((st = sc_linear_forward(s->tmp, s->ctx, L->co_w, L->co_b, R, D, D)) ||
             (st = add_norm(s->h, s->h2, s->tmp, L->cln_w, L->cln_b, R, D, eps)))
             return st;
+        TRACE(r2, s->tmp, nD);
         /* ---- feed-forward */
-        if ((st = sc_linear_forward(s->ff, s->h, L->fi_w, L->fi_b, R, D, F)) ||
-            (st = sc_act_forward(SC_ACT_GELU, s->ff, s->ff, (size_t)R * F)) ||
+        if ((st = sc_linear_forward(s->ff, s->h, L->fi_w, L->fi_b, R, D, F))) return st;
+        TRACE(ff, s->ff, (size_t)n * F);
+        if ((st = sc_act_forward(SC_ACT_GELU, s->ff, s->ff, (size_t)R * F)) ||
             (st = sc_linear_forward(s->tmp, s->ff, L->fo_w, L->fo_b, R, F, D)) ||
             (st = add_norm(s->h2, s->h, s->tmp, L->fln_w, L->fln_b, R, D, eps)))
             return st;
+        TRACE(r3, s->tmp, nD);
         float *x = s->h;
         s->h = s->h2, s->h2 = x;
     }
@@ -208,12 +228,14 @@ sc_status blip_step(sc_blip *m, int rows, const int *ids, int n, int all_logits)
             memcpy(s->h2 + (size_t)r * D, s->h + ((size_t)r * n + n - 1) * D, D * sizeof(float));
         src = s->h2;
     }
-    if ((st = sc_linear_forward(s->tmp, src, m->head_w, m->head_b, NR, D, D)) ||
-        (st = sc_act_forward(SC_ACT_GELU, s->tmp, s->tmp, (size_t)NR * D)) ||
+    if ((st = sc_linear_forward(s->tmp, src, m->head_w, m->head_b, NR, D, D))) return st;
+    if (tr) memcpy(tr->hd, s->tmp, (size_t)NR * D * sizeof(float));
+    if ((st = sc_act_forward(SC_ACT_GELU, s->tmp, s->tmp, (size_t)NR * D)) ||
         (st = sc_layernorm_forward(s->q, NULL, NULL, s->tmp, m->head_ln_w, m->head_ln_b, NR, D,
                                    eps)) ||
         (st = sc_linear_forward(s->logits, s->q, m->dec_w, m->dec_b, NR, D, V)))
         return st;
+#undef TRACE
     s->len += n;
     return SC_OK;
 }

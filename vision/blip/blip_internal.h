@@ -34,6 +34,25 @@ typedef struct blip_state {
     int n_new;     /* the largest n per call planned for */
 } blip_state;
 
+/* What the backward of one query position needs from a teacher-forced
+ * forward of one row from position 0 (blip_step records it when m->trace is
+ * set): n positions, L layers, H heads. */
+typedef struct blip_trace {
+    int n;
+    float *sq, *sk, *sv; /* (L, n, D) self-attention queries, keys, values */
+    float *sp;           /* (L, H, n, n) self-attention probabilities */
+    float *r1, *r2, *r3; /* (L, n, D) the sums the three LayerNorms of a layer normalise */
+    float *ff;           /* (L, n, F) feed-forward pre-activations */
+    float *hd;           /* (n, D) prediction head dense output (pre-GELU) */
+} blip_trace;
+
+/* Adds delta to one cross-attention probability in the forward (finite
+ * differences of sc_blip_gradcam's gradient). */
+typedef struct blip_probe {
+    int on, layer, head, query, key;
+    float delta;
+} blip_probe;
+
 struct sc_blip {
     sc_blip_config cfg;
     sc_safetensors *st;
@@ -49,8 +68,10 @@ struct sc_blip {
     /* inference memory */
     sc_arena *arena;
     blip_state s;
-    float *image;   /* (Ti, Dv) image features the image keys / values came from */
-    int have_image; /* img_k / img_v hold the keys / values of `image` */
+    float *image;      /* (Ti, Dv) image features the image keys / values came from */
+    int have_image;    /* img_k / img_v hold the keys / values of `image` */
+    blip_trace *trace; /* non-NULL: blip_step records into it */
+    blip_probe probe;
     /* file texts kept for sc_blip_save_single */
     char *config_json, *vocab_txt, *preproc_json, *tokcfg_json;
 };
@@ -66,5 +87,12 @@ sc_status blip_set_image(sc_blip *m, const float *image_features);
 sc_status blip_step(sc_blip *m, int rows, const int *ids, int n, int all_logits);
 /* Gather rows of the self-attention cache: new row r = old row src[r]. */
 void blip_reorder(sc_blip *m, int rows, const int *src);
+
+/* blip_gradcam.c: the gradient of log p(seq[q + 1] | seq[0..q]) with
+ * respect to the cross-attention probabilities of `layer` for query q, for
+ * every q in q0..n - 2: grad and attn ((n - 1 - q0), H, Ti) (attn may be
+ * NULL). image_features (Ti, Dv). */
+sc_status blip_cross_attention_grads(sc_blip *m, const float *image_features, const int *seq, int n,
+                                     int q0, int layer, float *grad, float *attn);
 
 #endif
