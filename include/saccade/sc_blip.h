@@ -18,8 +18,9 @@
  *     what differs from the class defaults, so the defaults of BlipConfig,
  *     BlipTextConfig and BlipVisionConfig are carried here), model.safetensors
  *     (mapped; F32 used in place, F16 / BF16 converted once at load),
- *     vocab.txt, tokenizer_config.json (optional: added_tokens_decoder gives
- *     the ids of tokens vocab.txt lacks, e.g. [DEC] / [ENC]) and
+ *     vocab.txt and tokenizer_config.json (optional; the WordPiece tokenizer
+ *     of sc_wordpiece.h: special tokens, added_tokens_decoder; [DEC] and
+ *     [ENC] are added when neither file has them) and
  *     preprocessor_config.json (optional: image size, mean, std);
  *   - or one saccade .safetensors file holding the same tensors with the JSON
  *     of config.json in metadata "saccade.config", vocab.txt's text in
@@ -102,6 +103,7 @@ typedef struct sc_blip_preprocess_config {   /* BlipImageProcessor */
     float std[3];                            /* [OpenAI CLIP std] */
     float rescale;                           /* [1/255] */
     int do_resize, do_rescale, do_normalize; /* [true] each */
+    int resample; /* [3] Pillow's filter number (sc_pil_filter): BICUBIC */
 } sc_blip_preprocess_config;
 
 typedef struct sc_blip_config {
@@ -132,6 +134,16 @@ const sc_blip_config *sc_blip_get_config(const sc_blip *m);
 const char *sc_blip_token(const sc_blip *m, int id);
 int sc_blip_token_id(const sc_blip *m, const char *token);
 int sc_blip_vocab_size(const sc_blip *m);
+/* The tokenizer (sc_wordpiece.h), owned by the model. */
+struct sc_wordpiece;
+const struct sc_wordpiece *sc_blip_tokenizer(const sc_blip *m);
+/* Prompt text -> the decoder's prompt ids after [DEC], as BlipProcessor and
+ * generate make them: "[CLS] pieces [SEP]" with [CLS] replaced by [DEC] and
+ * [SEP] dropped, i.e. the pieces (*n may be 0). *ids is malloc'd (free()). */
+sc_status sc_blip_prompt_ids(const sc_blip *m, const char *text, int **ids, int *n);
+/* Ids -> text as the processor's decode (skip_special_tokens as given; the
+ * tokenizer config's clean_up_tokenization_spaces). *text is malloc'd. */
+sc_status sc_blip_decode(const sc_blip *m, const int *ids, int n, int skip_special, char **text);
 /* Patch grid side G (image_size / patch_size) and image tokens 1 + G*G. */
 int sc_blip_grid(const sc_blip *m);
 int sc_blip_image_tokens(const sc_blip *m);
@@ -139,6 +151,13 @@ int sc_blip_image_tokens(const sc_blip *m);
  * their Hugging Face names, tied ones left out; config, vocabulary and
  * preprocessing in the metadata), atomically. */
 sc_status sc_blip_save_single(const sc_blip *m, const char *path);
+
+/* Pixel values (3, S, S) of an image (RGB, or RGBA composited over white)
+ * as BlipImageProcessor makes them: Pillow's resize to S x S with the
+ * configured filter (bit-exact, sc_image_resize_pil), rescale (1/255),
+ * (x - mean) / std in float32. S must be the vision image_size. */
+struct sc_image;
+sc_status sc_blip_preprocess(const sc_blip *m, const struct sc_image *img, float *pixel_values);
 
 /* ---- forward passes (for tests, parity and callers that drive decoding) -- */
 /* Vision features of pixel_values (3, S, S), normalised as the processor

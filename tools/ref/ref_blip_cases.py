@@ -92,6 +92,25 @@ def cross_attention_grads(folder, case_dir):
             torch.stack(out).detach().numpy().astype(np.float32))
 
 
+def preprocess_cases(out):
+    """chelsea.png (RGB) and chelsea_rgba.png (an alpha ramp) beside the
+    folders, with the twin's pixel values of each for the tiny folder:
+    pre_chelsea.npy, pre_chelsea_rgba.npy (lossless files, so that the C side
+    decodes the same 8-bit values)."""
+    from PIL import Image
+    rgb = Image.open(IMAGE).convert("RGB")
+    rgb.save(os.path.join(out, "chelsea.png"))
+    rgba = rgb.convert("RGBA")
+    w, h = rgba.size
+    ramp = np.tile((np.arange(w) * 255 // max(w - 1, 1)).astype(np.uint8), (h, 1))
+    rgba.putalpha(Image.fromarray(ramp, "L"))
+    rgba.save(os.path.join(out, "chelsea_rgba.png"))
+    pp = ref_blip.load_preprocess_config(os.path.join(out, "tiny"))
+    for name in ("chelsea", "chelsea_rgba"):
+        im = ref_blip.load_image(os.path.join(out, name + ".png"))
+        np.save(os.path.join(out, "pre_%s.npy" % name), ref_blip.preprocess(im, pp))
+
+
 def main(argv):
     if not argv or argv[0].startswith("-"):
         print(__doc__, file=sys.stderr)
@@ -103,6 +122,8 @@ def main(argv):
     for name, opts in folders.items():
         if make_blip_folder.main([os.path.join(out, name)] + opts) not in (0, None):
             return 1
+    if "base" not in folders:
+        preprocess_cases(out)
     for name, (folder, opts) in cases.items():
         args = ["run", os.path.join(out, folder), IMAGE, "--out", os.path.join(out, name),
                 "--quiet"] + opts

@@ -25,7 +25,8 @@ sc_blip_config sc_blip_default_config(void) {
                                                1.0f / 255.0f,
                                                1,
                                                1,
-                                               1};
+                                               1,
+                                               3};
     return c;
 }
 
@@ -233,7 +234,8 @@ sc_status sc_blip_preprocess_parse(const char *json, const char *name, sc_blip_c
     const field f[] = {{"rescale_factor", F_FLOAT, &p.rescale},
                        {"do_resize", F_BOOL, &p.do_resize},
                        {"do_rescale", F_BOOL, &p.do_rescale},
-                       {"do_normalize", F_BOOL, &p.do_normalize}};
+                       {"do_normalize", F_BOOL, &p.do_normalize},
+                       {"resample", F_INT, &p.resample}};
     if (!s) s = read_fields(root, f, sizeof f / sizeof f[0], name, "");
     const cJSON *size = cJSON_GetObjectItemCaseSensitive(root, "size");
     if (!s && size) {
@@ -271,6 +273,11 @@ sc_status sc_blip_preprocess_parse(const char *json, const char *name, sc_blip_c
         }
     }
     cJSON_Delete(root);
+    if (!s && (p.resample < 1 || p.resample > 5))
+        s = sc_set_error(SC_ERR_UNSUPPORTED,
+                         "%s: resample %d is not supported (Pillow's 1..5: LANCZOS, BILINEAR, "
+                         "BICUBIC, BOX, HAMMING)",
+                         name, p.resample);
     if (!s && (p.size <= 0 || p.size > 4096))
         s = sc_set_error(SC_ERR_FORMAT, "%s: size %d out of range 1..4096", name, p.size);
     for (int i = 0; i < 3 && !s; i++)

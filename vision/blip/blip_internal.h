@@ -6,6 +6,7 @@
 #include "saccade/sc_safetensors.h"
 #include "saccade/sc_tensor.h"
 #include "saccade/sc_vit.h"
+#include "saccade/sc_wordpiece.h"
 
 /* One BERT layer of the text decoder (weights in the mapped file, (out, in)). */
 typedef struct blip_text_layer {
@@ -57,8 +58,7 @@ struct sc_blip {
     sc_blip_config cfg;
     sc_safetensors *st;
     char *path;
-    char **vocab; /* (V) tokens */
-    int *sorted;  /* ids sorted by token */
+    sc_wordpiece *wp; /* the tokenizer; its size is text_config.vocab_size */
     sc_vit *vit;
     /* text decoder */
     const float *word_emb, *pos_emb, *emb_ln_w, *emb_ln_b;

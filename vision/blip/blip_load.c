@@ -41,121 +41,33 @@ static sc_status read_text(const char *dir, const char *name, int optional, char
     return s;
 }
 
-typedef struct {
-    const char *tok;
-    int id;
-} tok_id;
-
-static int cmp_tok(const void *a, const void *b) {
-    const tok_id *x = a, *y = b;
-    int c = strcmp(x->tok, y->tok);
-    return c ? c : (x->id > y->id) - (x->id < y->id);
-}
-
-/* vocab.txt lines (ids 0..), then the added tokens of tokenizer_config.json
- * (added_tokens_decoder: {"id": {"content": ...}}) or, without that, [DEC]
- * and [ENC] when vocab.txt lacks them (BlipProcessor's tokenizer adds them). */
-static sc_status build_vocab(sc_blip *m, const char *vname, const char *tname) {
-    const int V = m->cfg.text.vocab_size;
-    m->vocab = calloc((size_t)V, sizeof(char *));
-    if (!m->vocab) return sc_set_error(SC_ERR_NOMEM, "out of memory for the vocabulary");
-    int n = 0;
-    const char *p = m->vocab_txt;
-    while (*p) {
-        const char *e = strchr(p, '\n');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        size_t tl = len;
-        if (tl && p[tl - 1] == '\r') tl--;
-        if (n >= V) {
-            int lines = n;
-            for (const char *q = p; *q; q++) lines += *q == '\n';
-            if (p[strlen(p) - 1] != '\n') lines++;
+/* The tokenizer of vocab.txt and tokenizer_config.json (sc_wordpiece.h), with
+ * [DEC] and [ENC] added as special tokens when the files lack them (BLIP's
+ * processor has them: [DEC] starts every caption); its size must be
+ * text_config.vocab_size. */
+static sc_status load_tokenizer(sc_blip *m, int folder, const char *vname, const char *tname,
+                                const char *cname) {
+    sc_status s =
+        folder ? sc_wordpiece_load(vname, m->tokcfg_json ? tname : NULL, &m->wp)
+               : sc_wordpiece_load_memory(m->vocab_txt, strlen(m->vocab_txt), m->tokcfg_json,
+                                          m->tokcfg_json ? strlen(m->tokcfg_json) : 0, &m->wp);
+    const char *extra[2] = {"[DEC]", "[ENC]"};
+    for (int k = 0; k < 2 && !s; k++)
+        if (sc_wordpiece_id(m->wp, extra[k]) < 0)
+            s = sc_wordpiece_add_special(m->wp, extra[k], NULL);
+    if (s) return s;
+    const int n = sc_wordpiece_size(m->wp), V = m->cfg.text.vocab_size;
+    if (n != V)
+        return sc_set_error(SC_ERR_FORMAT,
+                            "%s: %d tokens with the added ones ([DEC], [ENC], ...), but %s says "
+                            "text_config.vocab_size %d",
+                            vname, n, cname, V);
+    for (int id = 0; id < V; id++)
+        if (!sc_wordpiece_token(m->wp, id))
             return sc_set_error(SC_ERR_FORMAT,
-                                "%s: %d tokens, more than text_config.vocab_size %d in the config",
-                                vname, lines, V);
-        }
-        char *t = malloc(tl + 1);
-        if (!t) return sc_set_error(SC_ERR_NOMEM, "out of memory for the vocabulary");
-        memcpy(t, p, tl);
-        t[tl] = 0;
-        m->vocab[n++] = t;
-        p += len + (e ? 1 : 0);
-    }
-    const int lines = n;
-    int have_added = 0;
-    if (m->tokcfg_json) {
-        cJSON *root = cJSON_Parse(m->tokcfg_json);
-        if (!root || !cJSON_IsObject(root)) {
-            cJSON_Delete(root);
-            return sc_set_error(SC_ERR_FORMAT, "%s: not a JSON object", tname);
-        }
-        const cJSON *ad = cJSON_GetObjectItemCaseSensitive(root, "added_tokens_decoder");
-        sc_status s = SC_OK;
-        if (ad && !cJSON_IsObject(ad))
-            s = sc_set_error(SC_ERR_FORMAT, "%s: added_tokens_decoder must be an object", tname);
-        const cJSON *e;
-        if (ad && !s) cJSON_ArrayForEach(e, ad) {
-                char *end = NULL;
-                long id = strtol(e->string, &end, 10);
-                const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "content");
-                if (!end || *end || id < 0 || !cJSON_IsString(c)) {
-                    s = sc_set_error(SC_ERR_FORMAT,
-                                     "%s: added_tokens_decoder entry \"%s\" needs an integer key "
-                                     "and a string content",
-                                     tname, e->string);
-                    break;
-                }
-                if (id < lines) continue; /* already in vocab.txt */
-                if (id >= V) {
-                    s = sc_set_error(SC_ERR_FORMAT,
-                                     "%s: added token %s has id %ld, beyond text_config.vocab_size "
-                                     "%d in the config",
-                                     tname, c->valuestring, id, V);
-                    break;
-                }
-                free(m->vocab[id]);
-                if (!(m->vocab[id] = strdup(c->valuestring))) {
-                    s = sc_set_error(SC_ERR_NOMEM, "out of memory");
-                    break;
-                }
-                have_added = 1;
-                if (id + 1 > n) n = (int)id + 1;
-            }
-        cJSON_Delete(root);
-        if (s) return s;
-    }
-    if (!have_added) {
-        const char *extra[2] = {"[DEC]", "[ENC]"};
-        for (int k = 0; k < 2; k++) {
-            int found = 0;
-            for (int i = 0; i < n && !found; i++) found = !strcmp(m->vocab[i], extra[k]);
-            if (found) continue;
-            if (n >= V)
-                return sc_set_error(SC_ERR_FORMAT,
-                                    "%s: %d tokens and %s missing, but text_config.vocab_size in "
-                                    "the config is %d",
-                                    vname, lines, extra[k], V);
-            if (!(m->vocab[n++] = strdup(extra[k])))
-                return sc_set_error(SC_ERR_NOMEM, "out of memory");
-        }
-    }
-    for (int i = 0; i < V; i++)
-        if (!m->vocab[i])
-            return sc_set_error(SC_ERR_FORMAT,
-                                "%s: %d tokens%s, but text_config.vocab_size in the config is %d "
-                                "(no token has id %d)",
-                                vname, lines,
-                                have_added ? " plus the added tokens" : " plus [DEC]/[ENC]", V, i);
-    m->sorted = malloc((size_t)V * sizeof(int));
-    tok_id *t = malloc((size_t)V * sizeof *t);
-    if (!m->sorted || !t) {
-        free(t);
-        return sc_set_error(SC_ERR_NOMEM, "out of memory");
-    }
-    for (int i = 0; i < V; i++) t[i].tok = m->vocab[i], t[i].id = i;
-    qsort(t, (size_t)V, sizeof *t, cmp_tok);
-    for (int i = 0; i < V; i++) m->sorted[i] = t[i].id;
-    free(t);
+                                "%s: no token has id %d (with the added tokens), but %s says "
+                                "text_config.vocab_size %d",
+                                vname, id, cname, V);
     return SC_OK;
 }
 
@@ -355,7 +267,7 @@ sc_status sc_blip_load(const char *path, sc_blip **out) {
         s = sc_set_error(SC_ERR_NOMEM, "out of memory");
     if (!s) s = sc_blip_config_parse(m->config_json, cname, &m->cfg);
     if (!s && m->preproc_json) s = sc_blip_preprocess_parse(m->preproc_json, pname, &m->cfg);
-    if (!s) s = build_vocab(m, vname, tname);
+    if (!s) s = load_tokenizer(m, folder, vname, tname, cname);
     if (!s) s = open_vit(m);
     if (!s) s = bind_text(m);
     free(cname), free(vname), free(pname), free(tname);
@@ -369,10 +281,7 @@ sc_status sc_blip_load(const char *path, sc_blip **out) {
 
 void sc_blip_free(sc_blip *m) {
     if (!m) return;
-    if (m->vocab)
-        for (int i = 0; i < m->cfg.text.vocab_size; i++) free(m->vocab[i]);
-    free(m->vocab);
-    free(m->sorted);
+    sc_wordpiece_free(m->wp);
     free(m->layers);
     sc_vit_free(m->vit);
     sc_arena_free(m->arena);
@@ -387,24 +296,48 @@ const sc_blip_config *sc_blip_get_config(const sc_blip *m) {
 }
 
 const char *sc_blip_token(const sc_blip *m, int id) {
-    return m && id >= 0 && id < m->cfg.text.vocab_size ? m->vocab[id] : NULL;
+    return m && id >= 0 && id < m->cfg.text.vocab_size ? sc_wordpiece_token(m->wp, id) : NULL;
 }
 
 int sc_blip_token_id(const sc_blip *m, const char *token) {
-    if (!m || !token) return -1;
-    int lo = 0, hi = m->cfg.text.vocab_size - 1;
-    while (lo <= hi) {
-        int mid = lo + (hi - lo) / 2, c = strcmp(m->vocab[m->sorted[mid]], token);
-        if (!c) {
-            while (mid > 0 && !strcmp(m->vocab[m->sorted[mid - 1]], token)) mid--;
-            return m->sorted[mid]; /* the lowest id of a repeated token (ties sort by id) */
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid - 1;
+    return m && token ? sc_wordpiece_id(m->wp, token) : -1;
+}
+
+const sc_wordpiece *sc_blip_tokenizer(const sc_blip *m) {
+    return m ? m->wp : NULL;
+}
+
+sc_status sc_blip_prompt_ids(const sc_blip *m, const char *text, int **ids, int *n) {
+    if (!m || !text || !ids || !n)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_blip_prompt_ids: NULL argument");
+    *ids = NULL, *n = 0;
+    int32_t *enc = NULL;
+    size_t len = 0;
+    sc_status s = sc_wordpiece_encode(m->wp, text, strlen(text), 1, &enc, &len);
+    if (s) return s;
+    /* the processor's [CLS] prompt [SEP]: [CLS] becomes [DEC] (the start the
+     * decoder adds itself) and [SEP] is dropped */
+    const int k = len >= 2 ? (int)len - 2 : 0;
+    int *out = malloc((size_t)(k ? k : 1) * sizeof(int));
+    if (!out) {
+        free(enc);
+        return sc_set_error(SC_ERR_NOMEM, "out of memory");
     }
-    return -1;
+    for (int i = 0; i < k; i++) out[i] = enc[1 + i];
+    free(enc);
+    *ids = out, *n = k;
+    return SC_OK;
+}
+
+sc_status sc_blip_decode(const sc_blip *m, const int *ids, int n, int skip_special, char **text) {
+    if (!m || (n > 0 && !ids) || n < 0 || !text)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_blip_decode: bad argument");
+    int32_t *v = malloc((size_t)(n ? n : 1) * sizeof(int32_t));
+    if (!v) return sc_set_error(SC_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n; i++) v[i] = ids[i];
+    sc_status s = sc_wordpiece_decode(m->wp, v, (size_t)n, skip_special, -1, text);
+    free(v);
+    return s;
 }
 
 int sc_blip_vocab_size(const sc_blip *m) {
