@@ -188,7 +188,7 @@ sc_status sc_blip_gradcam(sc_blip *m, const float *pixel_values, const int *prom
         seq && grad ? SC_OK : sc_set_error(SC_ERR_NOMEM, "sc_blip_gradcam: out of memory");
     if (!st) {
         seq[0] = t->bos_token_id;
-        memcpy(seq + 1, prompt_ids, (size_t)n_prompt * sizeof(int));
+        if (n_prompt) memcpy(seq + 1, prompt_ids, (size_t)n_prompt * sizeof(int));
         memcpy(seq + n0, ids, (size_t)n * sizeof(int));
         if (len > t->max_position_embeddings)
             st = sc_set_error(SC_ERR_LIMIT, "sc_blip_gradcam: %d tokens exceed %d positions", len,
