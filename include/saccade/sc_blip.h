@@ -91,6 +91,7 @@ typedef struct sc_blip_text_config { /* BlipTextConfig, defaults in brackets */
     int min_length;       /* [0] new tokens before [SEP] may come */
     int num_beams;        /* [1] */
     float length_penalty; /* [1.0] */
+    int early_stopping;   /* [false] 0, true 1, "never" 2 */
     int do_sample;        /* [false] */
     int top_k;            /* [50] */
     float top_p;          /* [1.0] */
@@ -176,6 +177,7 @@ typedef struct sc_blip_generate_params {
     int min_length;       /* no [SEP] before this many new tokens (text_config.min_length) */
     int num_beams;        /* 1: greedy or sampling; > 1: beam search */
     float length_penalty; /* beam score = sum log p / (new tokens)^length_penalty */
+    int early_stopping;   /* beam search: 0 false (default), 1 true, 2 "never" */
     int do_sample;        /* sampling (num_beams must be 1) */
     int top_k;            /* sampling: keep the k most likely tokens (0: all) */
     float top_p;          /* sampling: nucleus mass (1: all) */
@@ -186,6 +188,7 @@ typedef struct sc_blip_generate_params {
      * layer 8 of BLIP-base's 12, the one BLIP's own Grad-CAM demo reads) */
     int attention_layer;
     uint64_t head_mask;
+    int keep_all_attention; /* 1: also every layer's and head's maps (attention_all) */
 } sc_blip_generate_params;
 
 /* The settings the text config gives (max_length 20, greedy, ... for the class
@@ -202,6 +205,9 @@ typedef struct sc_blip_caption {
                              * that produced ids[t] (chosen layer, mean of chosen heads;
                              * the class token's share is left out, not renormalised) */
     float *class_attention; /* (n): that query's weight on the class token */
+    float *attention_all;   /* (n, layers, heads, 1 + G*G) with keep_all_attention, else
+                             * NULL: the whole cross-attention of each query, class token
+                             * first */
 } sc_blip_caption;
 
 /* Caption an image given as pixel_values (3, S, S). prompt_ids (n_prompt,

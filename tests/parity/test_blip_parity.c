@@ -75,6 +75,7 @@ typedef struct {
     const char *name, *folder;
     int beams, max_len, min_len;
     float length_penalty;
+    int early_stopping;
 } blip_case;
 
 /* the table of tools/ref/ref_blip_cases.py */
@@ -82,28 +83,31 @@ typedef struct {
 static const blip_case CASES[] = {BLIP_BASE_CASES};
 #else
 static const blip_case CASES[] = {
-    {"greedy", "tiny", 1, 20, 0, 1.0f},
-    {"greedy_prompt", "tiny", 1, 20, 0, 1.0f},
-    {"beam3", "tiny", 3, 20, 0, 1.0f},
-    {"beam3_prompt", "tiny", 3, 20, 0, 1.0f},
-    {"beam5", "tiny", 5, 20, 0, 1.0f},
-    {"beam5_prompt", "tiny", 5, 20, 0, 1.0f},
-    {"beam3_lp", "tiny", 3, 15, 6, 0.6f},
-    {"greedy_min", "tiny", 1, 12, 8, 1.0f},
-    {"tied_greedy", "tied", 1, 20, 0, 1.0f},
-    {"tied_beam3", "tied", 3, 20, 0, 1.0f},
-    {"f16r_greedy", "f16r", 1, 20, 0, 1.0f},
-    {"f16r_beam3", "f16r", 3, 20, 0, 1.0f},
-    {"bf16r_greedy", "bf16r", 1, 20, 0, 1.0f},
-    {"bf16r_beam3", "bf16r", 3, 20, 0, 1.0f},
-    {"short_greedy", "short", 1, 20, 0, 1.0f},
-    {"short_greedy_prompt", "short", 1, 20, 0, 1.0f},
-    {"short_beam3", "short", 3, 20, 0, 1.0f},
-    {"short_beam3_prompt", "short", 3, 20, 0, 1.0f},
-    {"short_beam5", "short", 5, 20, 0, 1.0f},
-    {"short_beam5_prompt", "short", 5, 20, 0, 1.0f},
-    {"short_beam3_lp2", "short", 3, 20, 0, 2.0f},
-    {"short_beam5_lp0", "short", 5, 20, 3, 0.0f},
+    {"greedy", "tiny", 1, 20, 0, 1.0f, 0},
+    {"greedy_prompt", "tiny", 1, 20, 0, 1.0f, 0},
+    {"beam3", "tiny", 3, 20, 0, 1.0f, 0},
+    {"beam3_prompt", "tiny", 3, 20, 0, 1.0f, 0},
+    {"beam5", "tiny", 5, 20, 0, 1.0f, 0},
+    {"beam5_prompt", "tiny", 5, 20, 0, 1.0f, 0},
+    {"beam3_lp", "tiny", 3, 15, 6, 0.6f, 0},
+    {"greedy_min", "tiny", 1, 12, 8, 1.0f, 0},
+    {"tied_greedy", "tied", 1, 20, 0, 1.0f, 0},
+    {"tied_beam3", "tied", 3, 20, 0, 1.0f, 0},
+    {"f16r_greedy", "f16r", 1, 20, 0, 1.0f, 0},
+    {"f16r_beam3", "f16r", 3, 20, 0, 1.0f, 0},
+    {"bf16r_greedy", "bf16r", 1, 20, 0, 1.0f, 0},
+    {"bf16r_beam3", "bf16r", 3, 20, 0, 1.0f, 0},
+    {"short_greedy", "short", 1, 20, 0, 1.0f, 0},
+    {"short_greedy_prompt", "short", 1, 20, 0, 1.0f, 0},
+    {"short_beam3", "short", 3, 20, 0, 1.0f, 0},
+    {"short_beam3_prompt", "short", 3, 20, 0, 1.0f, 0},
+    {"short_beam5", "short", 5, 20, 0, 1.0f, 0},
+    {"short_beam5_prompt", "short", 5, 20, 0, 1.0f, 0},
+    {"short_beam3_lp2", "short", 3, 20, 0, 2.0f, 0},
+    {"short_beam5_lp0", "short", 5, 20, 3, 0.0f, 0},
+    {"short_beam3_early", "short", 3, 20, 0, 1.0f, 1},
+    {"short_beam5_never", "short", 5, 20, 0, 1.5f, 2},
+    {"beam5_never", "tiny", 5, 20, 0, 2.0f, 2},
 };
 #endif
 
@@ -163,6 +167,8 @@ static void run_case(sc_blip *m, const blip_case *c, int full) {
     sc_blip_generate_params gp = sc_blip_default_generate_params(m);
     gp.num_beams = c->beams, gp.max_new_tokens = c->max_len, gp.min_length = c->min_len;
     gp.length_penalty = c->length_penalty;
+    gp.early_stopping = c->early_stopping;
+    gp.keep_all_attention = full;
     sc_blip_caption cap;
     SC_TEST_OK(sc_blip_generate(m, px.data, prompt + 1, P - 1, &gp, &cap));
     /* twin ids = prompt + new tokens (with [SEP] when it ended) */
@@ -194,6 +200,9 @@ static void run_case(sc_blip *m, const blip_case *c, int full) {
                         sx.data[(((size_t)t * NL + layer) * H + h) * Ti + 1 + j] / H;
         check_rel("decoding maps (layer 2L/3, head mean)", cap.attention, want,
                   (size_t)cap.n * G * G);
+        if (cap.n > 0)
+            check_rel("decoding cross-attention (all layers, heads)", cap.attention_all, sx.data,
+                      (size_t)cap.n * NL * H * Ti);
         free(want), free(logits), free(cross);
         char gpath[300];
         snprintf(gpath, sizeof gpath, "%s/%s/grad_cross.npy", g_dir, c->name);

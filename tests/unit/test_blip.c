@@ -80,6 +80,11 @@ static void test_config_defaults(void **state) {
         "x.json", &c));
     assert_int_equal(c.text.encoder_hidden_size, 96);
     assert_int_equal(c.text.num_attention_heads, 12);
+    SC_TEST_OK(sc_blip_config_parse("{\"text_config\": {\"early_stopping\": \"never\", "
+                                    "\"repetition_penalty\": 1.0, \"num_beams\": 3}}",
+                                    "x.json", &c));
+    assert_int_equal(c.text.early_stopping, 2);
+    assert_int_equal(c.text.num_beams, 3);
     /* typed fields */
     const struct {
         const char *json, *part;
@@ -100,6 +105,10 @@ static void test_config_defaults(void **state) {
         {"{\"text_config\": {\"hidden_size\": 100}}", "not a multiple of its 8 heads",
          SC_ERR_FORMAT},
         {"[1, 2", "not valid JSON", SC_ERR_FORMAT},
+        {"{\"text_config\": {\"repetition_penalty\": 1.2}}",
+         "text_config.repetition_penalty 1.2 is not supported", SC_ERR_UNSUPPORTED},
+        {"{\"text_config\": {\"early_stopping\": \"soon\"}}", "early_stopping must be",
+         SC_ERR_FORMAT},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         sc_blip_config before = sc_blip_default_config(), c2 = before;

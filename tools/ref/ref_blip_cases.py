@@ -65,6 +65,9 @@ CASES = {
     "short_beam5_prompt": ("short", ["--beam", "5", "--prompt", "a picture of"]),
     "short_beam3_lp2": ("short", ["--beam", "3", "--length-penalty", "2.0"]),
     "short_beam5_lp0": ("short", ["--beam", "5", "--length-penalty", "0.0", "--min-len", "3"]),
+    "short_beam3_early": ("short", ["--beam", "3", "--early-stopping", "true"]),
+    "short_beam5_never": ("short", ["--beam", "5", "--early-stopping", "never", "--length-penalty", "1.5"]),
+    "beam5_never": ("tiny", ["--beam", "5", "--early-stopping", "never", "--length-penalty", "2.0"]),
 }
 # cases that also get grad_cross.npy (T-P, L, H, N): the gradient of each new
 # token's log-probability with respect to every layer's cross-attention

@@ -94,6 +94,39 @@ static sc_status check_act(const cJSON *obj, const char *name, const char *where
     return SC_OK;
 }
 
+/* early_stopping (true, false or "never") and the generation settings this
+ * engine does not implement, accepted at their neutral values only. */
+static sc_status generation_extras(const cJSON *tc, const char *name, sc_blip_text_config *t) {
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(tc, "early_stopping");
+    if (e && cJSON_IsBool(e))
+        t->early_stopping = cJSON_IsTrue(e);
+    else if (e && cJSON_IsString(e) && !strcmp(e->valuestring, "never"))
+        t->early_stopping = 2;
+    else if (e && !cJSON_IsNull(e))
+        return sc_set_error(
+            SC_ERR_FORMAT, "%s: text_config.early_stopping must be true, false or \"never\"", name);
+    const struct {
+        const char *key;
+        double neutral;
+    } n[] = {{"repetition_penalty", 1.0},
+             {"no_repeat_ngram_size", 0},
+             {"num_return_sequences", 1},
+             {"encoder_no_repeat_ngram_size", 0},
+             {"diversity_penalty", 0.0}};
+    for (size_t i = 0; i < sizeof n / sizeof n[0]; i++) {
+        e = cJSON_GetObjectItemCaseSensitive(tc, n[i].key);
+        if (!e || cJSON_IsNull(e)) continue;
+        if (!cJSON_IsNumber(e))
+            return sc_set_error(SC_ERR_FORMAT, "%s: text_config.%s must be a number (it is %s)",
+                                name, n[i].key, json_type(e));
+        if (e->valuedouble != n[i].neutral)
+            return sc_set_error(SC_ERR_UNSUPPORTED,
+                                "%s: text_config.%s %g is not supported (only %g)", name, n[i].key,
+                                e->valuedouble, n[i].neutral);
+    }
+    return SC_OK;
+}
+
 static sc_status check_range(const char *name, const char *what, int v, int lo, int hi) {
     if (v < lo || v > hi)
         return sc_set_error(SC_ERR_FORMAT, "%s: %s is %d, expected %d..%d", name, what, v, lo, hi);
@@ -210,6 +243,7 @@ sc_status sc_blip_config_parse(const char *json, const char *name, sc_blip_confi
                            {"temperature", F_FLOAT, &t->temperature}};
         s = read_fields(tc, f, sizeof f / sizeof f[0], name, "text_config.");
         if (!s) s = check_act(tc, name, "text_config.");
+        if (!s) s = generation_extras(tc, name, t);
     }
     /* BlipConfig.__init__ sets text_config.encoder_hidden_size to the vision width */
     c.text.encoder_hidden_size = c.vision.hidden_size;

@@ -20,7 +20,9 @@ static sc_status carve(sc_blip *m, sc_arena *a, int rows, int cap, int n_new) {
     const size_t L = (size_t)t->num_hidden_layers, D = (size_t)t->hidden_size,
                  F = (size_t)t->intermediate_size, V = (size_t)t->vocab_size,
                  H = (size_t)t->num_attention_heads, Ti = (size_t)sc_blip_image_tokens(m);
-    const size_t R = (size_t)rows * (size_t)n_new, K = SC_MAX((size_t)cap, Ti);
+    /* work rows: the first call's rows x n_new, or one row of up to cap tokens */
+    const size_t R = SC_MAX((size_t)rows * (size_t)n_new, (size_t)cap),
+                 K = SC_MAX((size_t)cap, Ti);
     blip_state *s = &m->s;
     float **kv[4] = {&s->self_k, &s->self_v, &s->self_k2, &s->self_v2};
     for (int i = 0; i < 4; i++)
@@ -38,7 +40,7 @@ static sc_status carve(sc_blip *m, sc_arena *a, int rows, int cap, int n_new) {
         !(s->logits = sc_arena_alloc_floats(a, nfl(R, V, 1, 1))) ||
         !(m->image = sc_arena_alloc_floats(a, nfl(Ti, (size_t)m->cfg.vision.hidden_size, 1, 1))))
         return SC_ERR_NOMEM;
-    s->rows = rows, s->cap = cap, s->n_new = n_new, s->len = 0;
+    s->rows = rows, s->cap = cap, s->work_rows = (int)R, s->len = 0;
     return SC_OK;
 }
 
@@ -47,12 +49,12 @@ sc_status blip_plan(sc_blip *m, int rows, int cap, int n_new) {
         return sc_set_error(SC_ERR_INVALID_ARG, "blip: bad plan %d x %d (%d new)", rows, cap,
                             n_new);
     blip_state *s = &m->s;
-    if (m->arena && rows <= s->rows && cap <= s->cap && n_new <= s->n_new) {
+    if (m->arena && rows <= s->rows && cap <= s->cap && rows * n_new <= s->work_rows) {
         s->len = 0; /* the planned buffers are big enough (strides stay the planned ones) */
         return SC_OK;
     }
     int r = SC_MAX(rows, m->arena ? s->rows : 0), c = SC_MAX(cap, m->arena ? s->cap : 0),
-        n = SC_MAX(n_new, m->arena ? s->n_new : 0);
+        n = SC_MAX(n_new, m->arena ? s->work_rows / r : 0);
     sc_arena *plan = sc_arena_plan();
     if (!plan) return SC_ERR_NOMEM; /* the error is set */
     sc_status st = carve(m, plan, r, c, n);
@@ -118,7 +120,7 @@ sc_status blip_step(sc_blip *m, int rows, const int *ids, int n, int all_logits)
               NL = t->num_hidden_layers, R = rows * n, past = s->len;
     const float eps = t->layer_norm_eps, scale = 1.0f / sqrtf((float)hd);
     if (!m->have_image) return sc_set_error(SC_ERR_INVALID_ARG, "blip: no image set");
-    if (rows > s->rows || n > s->n_new || past + n > s->cap)
+    if (rows > s->rows || rows * n > s->work_rows || past + n > s->cap)
         return sc_set_error(SC_ERR_INVALID_ARG, "blip: step of %d x %d beyond the plan", rows, n);
     if (past + n > t->max_position_embeddings)
         return sc_set_error(SC_ERR_LIMIT,

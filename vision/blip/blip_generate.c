@@ -4,7 +4,8 @@
  * text_config.sep_token_id ([SEP]); greedy search, sampling (temperature,
  * top-k, top-p) and the vectorised beam search of GenerationMixin (2 x beams
  * candidates per step, finished hypotheses only from the top `beams` ranks,
- * score = sum log p / new_tokens^length_penalty, early_stopping False).
+ * score = sum log p / new_tokens^length_penalty, early_stopping False, True
+ * or "never").
  * max_length and min_length count new tokens ([SEP] included), as 5.x does.
  * Differences from transformers 4.x: there an explicit max_length / min_length
  * counted the decoder prompt too, and the beam search kept a BeamHypotheses
@@ -29,6 +30,7 @@ sc_blip_generate_params sc_blip_default_generate_params(const sc_blip *m) {
     p.min_length = t->min_length;
     p.num_beams = t->num_beams;
     p.length_penalty = t->length_penalty;
+    p.early_stopping = t->early_stopping;
     p.do_sample = t->do_sample;
     p.top_k = t->top_k;
     p.top_p = t->top_p;
@@ -44,6 +46,7 @@ void sc_blip_caption_free(sc_blip_caption *c) {
     free(c->ids);
     free(c->attention);
     free(c->class_attention);
+    free(c->attention_all);
     memset(c, 0, sizeof *c);
 }
 
@@ -61,6 +64,10 @@ static sc_status check_params(const sc_blip *m, const sc_blip_generate_params *p
         return sc_set_error(SC_ERR_INVALID_ARG, "blip: %d beams need a vocabulary of %d tokens",
                             p->num_beams, 2 * p->num_beams);
     if (p->min_length < 0) return sc_set_error(SC_ERR_INVALID_ARG, "blip: min_length < 0");
+    if (p->early_stopping < 0 || p->early_stopping > 2)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "blip: early_stopping %d (0 false, 1 true, 2 never)",
+                            p->early_stopping);
     if (!isfinite(p->length_penalty))
         return sc_set_error(SC_ERR_INVALID_ARG, "blip: length_penalty must be finite");
     if (p->do_sample && (!(p->temperature > 0) || !(p->top_p > 0 && p->top_p <= 1) || p->top_k < 0))
@@ -198,6 +205,9 @@ static sc_status search_one(sc_blip *m, const sc_blip_generate_params *p, int n0
         }
         attention_map(m, s->cross + (size_t)last_query * per_query, layer, p->head_mask,
                       out->attention + (size_t)out->n * G * G, &out->class_attention[out->n]);
+        if (out->attention_all)
+            memcpy(out->attention_all + (size_t)out->n * per_query,
+                   s->cross + (size_t)last_query * per_query, per_query * sizeof(float));
         out->ids[out->n++] = tok;
         if (k + 1 == p->max_new_tokens) break;
         sc_status st = blip_step(m, 1, &tok, 1, 0);
@@ -288,6 +298,8 @@ static sc_status beam_search(sc_blip *m, const sc_blip_generate_params *p, int n
         top_k(run_cand, K, B, pick);
         /* finished: candidates of the top B ranks that stopped, length-penalised */
         const float lpen = (float)pow((double)(cur_len + 1 - n0), (double)p->length_penalty);
+        int full = p->early_stopping == 1; /* early_stopping True: no more once B are done */
+        for (int b = 0; b < B; b++) full &= fin_done[b];
         int nm = 0;
         for (int b = 0; b < B; b++, nm++) {
             merge_score[nm] = fin_score[b];
@@ -298,6 +310,7 @@ static sc_status beam_search(sc_blip *m, const sc_blip_generate_params *p, int n
         for (int c = 0; c < K; c++, nm++) {
             int just = cand_hit[c] && c < B;
             float sc = cand_score[c] / lpen;
+            if (full) sc += NEG_BIG;
             if (!improvable) sc += NEG_BIG;
             if (!just) sc += NEG_BIG;
             merge_score[nm] = sc;
@@ -332,9 +345,14 @@ static sc_status beam_search(sc_blip *m, const sc_blip_generate_params *p, int n
                 all_done &= fin_done[b];
                 worst = b == 0 || fin_score[b] < worst ? fin_score[b] : worst;
             }
+            /* the best length a running beam may still reach: "never" with a
+             * positive length penalty assumes max_new_tokens */
+            const int reach =
+                p->early_stopping == 2 && p->length_penalty > 0 ? M : cur_len + 1 - n0;
             const float best_run =
-                run_score[0] / (float)pow((double)(cur_len + 1 - n0), (double)p->length_penalty);
+                run_score[0] / (float)pow((double)reach, (double)p->length_penalty);
             improvable = improvable && (!all_done || best_run > worst);
+            if (p->early_stopping == 1 && all_done) improvable = 0; /* no open beam */
         }
         if (!improvable || all_hit) break;
         blip_reorder(m, B, src);
@@ -368,7 +386,7 @@ sc_status sc_blip_generate(sc_blip *m, const float *pixel_values, const int *pro
         p.max_new_tokens = t->max_position_embeddings - n0;
     const int M = p.max_new_tokens, cap = n0 + M;
     const int layer = p.attention_layer >= 0 ? p.attention_layer : 2 * t->num_hidden_layers / 3;
-    if ((st = blip_plan(m, B, cap, B > 1 ? cap : n0))) return st;
+    if ((st = blip_plan(m, B, cap, n0))) return st;
     if ((st = sc_blip_vision_forward(m, pixel_values, m->image)) ||
         (st = blip_set_image(m, m->image)))
         return st;
@@ -379,8 +397,10 @@ sc_status sc_blip_generate(sc_blip *m, const float *pixel_values, const int *pro
     out->ids = malloc((size_t)M * sizeof(int));
     out->attention = malloc((size_t)M * G * G * sizeof(float));
     out->class_attention = malloc((size_t)M * sizeof(float));
+    if (p.keep_all_attention) out->attention_all = malloc((size_t)M * per_query * sizeof(float));
     out->grid = G;
-    if (!ids0 || !order || !work || !best || !out->ids || !out->attention || !out->class_attention)
+    if (!ids0 || !order || !work || !best || !out->ids || !out->attention ||
+        !out->class_attention || (p.keep_all_attention && !out->attention_all))
         st = sc_set_error(SC_ERR_NOMEM, "sc_blip_generate: out of memory");
     for (int b = 0; b < B && !st; b++) {
         ids0[(size_t)b * n0] = t->bos_token_id;
@@ -404,9 +424,14 @@ sc_status sc_blip_generate(sc_blip *m, const float *pixel_values, const int *pro
             memcpy(best + n0, out->ids, (size_t)(out->n - 1) * sizeof(int));
             st = blip_plan(m, 1, L, L);
             if (!st) st = blip_step(m, 1, best, L, 0);
-            for (int i = 0; i < out->n && !st; i++)
-                attention_map(m, m->s.cross + (size_t)(n0 - 1 + i) * per_query, layer, p.head_mask,
-                              out->attention + (size_t)i * G * G, &out->class_attention[i]);
+            for (int i = 0; i < out->n && !st; i++) {
+                const float *cq = m->s.cross + (size_t)(n0 - 1 + i) * per_query;
+                attention_map(m, cq, layer, p.head_mask, out->attention + (size_t)i * G * G,
+                              &out->class_attention[i]);
+                if (out->attention_all)
+                    memcpy(out->attention_all + (size_t)i * per_query, cq,
+                           per_query * sizeof(float));
+            }
         }
     }
     free(ids0), free(order), free(work), free(best);

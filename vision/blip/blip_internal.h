@@ -32,7 +32,7 @@ typedef struct blip_state {
     float *scores;                      /* (rows * n, max(cap, Ti)) */
     float *cross;  /* (rows * n, layers, heads, Ti) cross-attention of the last call */
     float *logits; /* (rows * n_logits, V) */
-    int n_new;     /* the largest n per call planned for */
+    int work_rows; /* rows x new tokens one call may take (h, q, ... hold that many) */
 } blip_state;
 
 /* What the backward of one query position needs from a teacher-forced
@@ -77,7 +77,8 @@ struct sc_blip {
 };
 
 /* blip_decoder.c: plan the state for rows x cap with up to n_new tokens per
- * call (re-plans only when larger; empties the cache); set the image (copies
+ * call for all rows, or cap tokens for one row (re-plans only when larger;
+ * empties the cache); set the image (copies
  * the features to m->image and computes the image keys and values); run n
  * new tokens of every row (ids (rows, n)) through the decoder with the
  * cache: logits (rows, n, V) when all_logits, else (rows, V) of each row's
