@@ -32,4 +32,5 @@
 #include "saccade/sc_caption_render.h"
 #include "saccade/sc_saliency_model.h"
 #include "saccade/sc_vqa.h"
+#include "saccade/sc_blip.h"
 #endif

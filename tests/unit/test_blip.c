@@ -10,6 +10,7 @@
 #include <string.h>
 #include "sc_test.h"
 #include "saccade/sc_blip.h"
+#include "saccade/sc_image.h"
 #include "saccade/sc_safetensors.h"
 #include "blip/blip_internal.h"
 
@@ -483,6 +484,53 @@ static void test_gradcam_finite_differences(void **state) {
     sc_blip_free(m);
 }
 
+/* The processor's argument checks (its values are compared with PIL in
+ * tests/parity/test_blip_parity.c). */
+static void test_preprocess_errors(void **state) {
+    (void)state;
+    sc_blip *m = load_ok(g_dir);
+    float *px = malloc(3 * 48 * 48 * sizeof(float));
+    sc_image gray;
+    SC_TEST_OK(sc_image_alloc(&gray, 20, 10, 1));
+    assert_int_equal(sc_blip_preprocess(m, &gray, px), SC_ERR_INVALID_ARG);
+    assert_non_null(strstr(sc_last_error(), "1 channels"));
+    sc_image_free(&gray);
+    sc_image rgb;
+    SC_TEST_OK(sc_image_alloc(&rgb, 31, 17, 3));
+    for (size_t i = 0; i < 3 * 31 * 17; i++) rgb.data[i] = (float)(i % 256) / 255.0f;
+    SC_TEST_OK(sc_blip_preprocess(m, &rgb, px)); /* any size is resized to 48 x 48 */
+    const sc_blip_config *c = sc_blip_get_config(m);
+    for (size_t i = 0; i < 3 * 48 * 48; i++) {
+        int ch = (int)(i / (48 * 48));
+        float lo = (0 - c->preprocess.mean[ch]) / c->preprocess.std[ch],
+              hi = (1 - c->preprocess.mean[ch]) / c->preprocess.std[ch];
+        assert_true(px[i] >= lo - 1e-6f && px[i] <= hi + 1e-6f);
+    }
+    sc_image_free(&rgb);
+    free(px);
+    sc_blip_free(m);
+    /* a processor whose size is not the model's, or an unsupported filter */
+    char *d = copy_folder("pre_size");
+    assert_int_equal(sc_test_system("sed -i 's/\"height\": 48/\"height\": 40/; s/\"width\": 48/"
+                                    "\"width\": 40/' '%s/preprocessor_config.json'",
+                                    d),
+                     0);
+    m = load_ok(d);
+    SC_TEST_OK(sc_image_alloc(&rgb, 8, 8, 3));
+    px = malloc(3 * 48 * 48 * sizeof(float));
+    assert_int_equal(sc_blip_preprocess(m, &rgb, px), SC_ERR_UNSUPPORTED);
+    assert_non_null(strstr(sc_last_error(), "resizes to 40"));
+    sc_image_free(&rgb);
+    free(px);
+    sc_blip_free(m);
+    assert_int_equal(
+        sc_test_system("sed -i 's/\"resample\": 3/\"resample\": 0/' '%s/preprocessor_config.json'",
+                       d),
+        0);
+    load_fails(d, SC_ERR_UNSUPPORTED, "preprocessor_config.json", "resample 0");
+    free(d);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_defaults),
@@ -493,6 +541,7 @@ int main(void) {
         cmocka_unit_test(test_sampling),
         cmocka_unit_test(test_single_file),
         cmocka_unit_test(test_gradcam_finite_differences),
+        cmocka_unit_test(test_preprocess_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
