@@ -201,6 +201,7 @@ typedef struct sc_blip_generate_params {
     int attention_layer;
     uint64_t head_mask;
     int keep_all_attention; /* 1: also every layer's and head's maps (attention_all) */
+    int gradcam;            /* 1: also the gradient-weighted maps (sc_blip_gradcam) */
 } sc_blip_generate_params;
 
 /* The settings the text config gives (max_length 20, greedy, ... for the class
@@ -220,6 +221,9 @@ typedef struct sc_blip_caption {
     float *attention_all;   /* (n, layers, heads, 1 + G*G) with keep_all_attention, else
                              * NULL: the whole cross-attention of each query, class token
                              * first */
+    float *gradcam;         /* (n, G, G) with the gradcam setting, else NULL: as
+                             * sc_blip_gradcam gives for this caption (same layer and
+                             * heads as attention) */
 } sc_blip_caption;
 
 /* Caption an image given as pixel_values (3, S, S). prompt_ids (n_prompt,

@@ -145,6 +145,17 @@ static void check_grads(sc_blip *m, const char *name, const float *f, const int 
                 ref[(size_t)t * G * G + j] += sx.data[o] * (d > 0 ? d : 0.0f) / H;
             }
     if (n_new > 0) check_rel("gradient-weighted maps", maps, ref, (size_t)n_new * G * G);
+    /* the same maps straight from generation */
+    sc_blip_generate_params gp = sc_blip_default_generate_params(m);
+    gp.gradcam = 1;
+    gp.num_beams = strstr(name, "beam3") ? 3 : 1;
+    sc_blip_caption cap;
+    SC_TEST_OK(sc_blip_generate(m, px.data, all + 1, P - 1, &gp, &cap));
+    assert_int_equal(cap.n, n_new);
+    if (n_new > 0)
+        check_rel("gradient-weighted maps from generation", cap.gradcam, ref,
+                  (size_t)n_new * G * G);
+    sc_blip_caption_free(&cap);
     free(g), free(want), free(maps), free(ref);
     sc_npy_free(&gr), sc_npy_free(&sx), sc_npy_free(&px);
 }

@@ -21,8 +21,7 @@ static sc_status carve(sc_blip *m, sc_arena *a, int rows, int cap, int n_new) {
                  F = (size_t)t->intermediate_size, V = (size_t)t->vocab_size,
                  H = (size_t)t->num_attention_heads, Ti = (size_t)sc_blip_image_tokens(m);
     /* work rows: the first call's rows x n_new, or one row of up to cap tokens */
-    const size_t R = SC_MAX((size_t)rows * (size_t)n_new, (size_t)cap),
-                 K = SC_MAX((size_t)cap, Ti);
+    const size_t R = SC_MAX((size_t)rows * (size_t)n_new, (size_t)cap), K = SC_MAX((size_t)cap, Ti);
     blip_state *s = &m->s;
     float **kv[4] = {&s->self_k, &s->self_v, &s->self_k2, &s->self_v2};
     for (int i = 0; i < 4; i++)
@@ -74,6 +73,7 @@ sc_status blip_set_image(sc_blip *m, const float *image_features) {
     const sc_blip_text_config *t = &m->cfg.text;
     const int Ti = sc_blip_image_tokens(m), D = t->hidden_size, Dv = t->encoder_hidden_size;
     blip_state *s = &m->s;
+    if (image_features == m->image && m->have_image) return SC_OK; /* keys / values are there */
     if (image_features != m->image)
         memcpy(m->image, image_features, (size_t)Ti * Dv * sizeof(float));
     for (int l = 0; l < t->num_hidden_layers; l++) {
@@ -247,6 +247,7 @@ sc_status sc_blip_vision_forward(sc_blip *m, const float *pixel_values, float *o
     if (!m || !pixel_values || !out)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_blip_vision_forward: NULL argument");
     const float *f;
+    if (out == m->image) m->have_image = 0; /* new features: keys / values to recompute */
     sc_status st = sc_vit_forward(m->vit, pixel_values, 1, 0, NULL, &f);
     if (!st)
         memcpy(out, f, (size_t)sc_blip_image_tokens(m) * m->cfg.vision.hidden_size * sizeof(float));

@@ -47,6 +47,7 @@ void sc_blip_caption_free(sc_blip_caption *c) {
     free(c->attention);
     free(c->class_attention);
     free(c->attention_all);
+    free(c->gradcam);
     memset(c, 0, sizeof *c);
 }
 
@@ -433,6 +434,22 @@ sc_status sc_blip_generate(sc_blip *m, const float *pixel_values, const int *pro
                            per_query * sizeof(float));
             }
         }
+    }
+    if (!st && p.gradcam && out->n > 0) {
+        /* the backward over [DEC] prompt ids: the features are still m->image */
+        const int L = n0 + out->n, H = t->num_attention_heads, Ti = sc_blip_image_tokens(m);
+        float *g = malloc((size_t)2 * out->n * H * Ti * sizeof(float));
+        out->gradcam = malloc((size_t)out->n * G * G * sizeof(float));
+        if (!g || !out->gradcam) st = sc_set_error(SC_ERR_NOMEM, "sc_blip_generate: out of memory");
+        if (!st) {
+            memcpy(best, ids0, (size_t)n0 * sizeof(int));
+            memcpy(best + n0, out->ids, (size_t)out->n * sizeof(int));
+            st = blip_cross_attention_grads(m, m->image, best, L, n0 - 1, layer, g,
+                                            g + (size_t)out->n * H * Ti);
+        }
+        if (!st)
+            blip_gradcam_maps(m, g, g + (size_t)out->n * H * Ti, out->n, p.head_mask, out->gradcam);
+        free(g);
     }
     free(ids0), free(order), free(work), free(best);
     if (st) sc_blip_caption_free(out);

@@ -165,6 +165,29 @@ sc_status blip_cross_attention_grads(sc_blip *m, const float *image_features, co
     return st;
 }
 
+/* out (n, G, G) = mean over the heads in mask (0 = all) of A * max(dA, 0)
+ * over the patches, from grad and attn (n, H, Ti). */
+void blip_gradcam_maps(const sc_blip *m, const float *grad, const float *attn, int n,
+                       uint64_t head_mask, float *out) {
+    const int H = m->cfg.text.num_attention_heads, Ti = sc_blip_image_tokens(m),
+              G = sc_blip_grid(m);
+    for (int i = 0; i < n; i++) {
+        const float *g = grad + (size_t)i * H * Ti, *a = attn + (size_t)i * H * Ti;
+        float *o = out + (size_t)i * G * G;
+        int nh = 0;
+        for (int j = 0; j < G * G; j++) o[j] = 0.0f;
+        for (int h = 0; h < H; h++) {
+            if (head_mask && !((head_mask >> h) & 1)) continue;
+            for (int j = 0; j < G * G; j++) {
+                float d = g[(size_t)h * Ti + 1 + j];
+                o[j] += a[(size_t)h * Ti + 1 + j] * (d > 0 ? d : 0.0f);
+            }
+            nh++;
+        }
+        for (int j = 0; j < G * G; j++) o[j] /= (float)nh;
+    }
+}
+
 sc_status sc_blip_gradcam(sc_blip *m, const float *pixel_values, const int *prompt_ids,
                           int n_prompt, const int *ids, int n, int layer, uint64_t head_mask,
                           float *out) {
@@ -173,7 +196,7 @@ sc_status sc_blip_gradcam(sc_blip *m, const float *pixel_values, const int *prom
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_blip_gradcam: bad argument");
     const sc_blip_text_config *t = &m->cfg.text;
     const int NL = t->num_hidden_layers, H = t->num_attention_heads, Ti = sc_blip_image_tokens(m),
-              G = sc_blip_grid(m), n0 = 1 + n_prompt, len = n0 + n;
+              n0 = 1 + n_prompt, len = n0 + n;
     if (layer < -1 || layer >= NL)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_blip_gradcam: layer %d outside 0..%d", layer,
                             NL - 1);
@@ -200,21 +223,7 @@ sc_status sc_blip_gradcam(sc_blip *m, const float *pixel_values, const int *prom
     if (!st)
         st = blip_cross_attention_grads(m, m->image, seq, len, n0 - 1, layer, grad,
                                         grad + (size_t)n * H * Ti);
-    for (int i = 0; i < n && !st; i++) {
-        const float *g = grad + (size_t)i * H * Ti, *a = grad + ((size_t)n + i) * H * Ti;
-        float *o = out + (size_t)i * G * G;
-        int nh = 0;
-        for (int j = 0; j < G * G; j++) o[j] = 0.0f;
-        for (int h = 0; h < H; h++) {
-            if (head_mask && !((head_mask >> h) & 1)) continue;
-            for (int j = 0; j < G * G; j++) {
-                float d = g[(size_t)h * Ti + 1 + j];
-                o[j] += a[(size_t)h * Ti + 1 + j] * (d > 0 ? d : 0.0f);
-            }
-            nh++;
-        }
-        for (int j = 0; j < G * G; j++) o[j] /= (float)nh;
-    }
+    if (!st) blip_gradcam_maps(m, grad, grad + (size_t)n * H * Ti, n, head_mask, out);
     free(seq), free(grad);
     return st;
 }
