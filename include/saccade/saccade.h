@@ -32,5 +32,6 @@
 #include "saccade/sc_caption_render.h"
 #include "saccade/sc_saliency_model.h"
 #include "saccade/sc_vqa.h"
+#include "saccade/sc_wordpiece.h"
 #include "saccade/sc_blip.h"
 #endif

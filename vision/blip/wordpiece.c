@@ -575,8 +575,8 @@ static sc_status word_ids(const sc_wordpiece *wp, const uint32_t *w, size_t n, i
          * written over the two bytes before the piece (restored below). */
         const size_t pre = start > 0 ? 2 : 0;
         char *p = bytes + off[start] - pre;
-        char save0 = p[0], save1 = p[1];
-        if (pre) p[0] = '#', p[1] = '#';
+        char save0 = 0, save1 = 0;
+        if (pre) save0 = p[0], save1 = p[1], p[0] = '#', p[1] = '#';
         uint64_t h = 1469598103934665603ull;
         for (size_t b = 0; b < pre; b++) h = (h ^ (unsigned char)p[b]) * 1099511628211ull;
         size_t last = start;
