@@ -22,9 +22,13 @@ import argparse
 import json
 import os
 import re
-import struct
 import sys
 import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "ref"))
+import st_numpy  # noqa: E402
 
 # torch dtype name -> (safetensors dtype, bytes per element)
 ST_DTYPES = {
@@ -40,7 +44,10 @@ class ConvertError(Exception):
 
 
 def _load_pickle(path):
-    import torch
+    try:
+        import torch
+    except ImportError:
+        raise ConvertError("PyTorch is needed to read %s (Debian: apt install python3-torch)" % path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for corrupt/unsafe pickles
@@ -90,43 +97,31 @@ def load_state_dict(folder):
     raise ConvertError("%s: no pytorch_model.bin (or pytorch_model.bin.index.json) to convert" % folder)
 
 
-def tensor_bytes(t):
-    """Raw little-endian C-order bytes of a CPU tensor."""
+def to_numpy(t):
+    """(C-order numpy array, safetensors dtype) of a CPU tensor; BF16 as uint16 bits."""
     import torch
+    dtype = ST_DTYPES.get(str(t.dtype))
+    if dtype is None:
+        raise ConvertError("unsupported dtype %s" % t.dtype)
     t = t.detach().contiguous()
     if t.dtype == torch.bfloat16:
-        t = t.view(torch.int16)
-    a = t.numpy()
-    if sys.byteorder != "little":
-        a = a.byteswap()
-    return a.tobytes()
+        return t.view(torch.int16).numpy().view(np.uint16), dtype
+    return t.numpy(), dtype
 
 
 def write_safetensors(path, sd, metadata):
-    """safetensors layout: u64 header length, JSON header (padded to 8), data."""
-    header = {"__metadata__": dict(metadata)}
-    blobs, pos = [], 0
+    """st_numpy's writer into a temporary file in the same folder, renamed into place."""
+    arrays, dtypes = {}, {}
     for name in sorted(sd):
-        t = sd[name]
-        dtype = ST_DTYPES.get(str(t.dtype))
-        if dtype is None:
-            raise ConvertError("tensor %s has unsupported dtype %s" % (name, t.dtype))
-        raw = tensor_bytes(t)
-        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [pos, pos + len(raw)]}
-        blobs.append(raw)
-        pos += len(raw)
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * ((-(8 + len(text))) % 8)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".model.safetensors.", suffix=".tmp", dir=folder)
+        try:
+            arrays[name], dtypes[name] = to_numpy(sd[name])
+        except ConvertError as e:
+            raise ConvertError("tensor %s: %s" % (name, e))
+    fd, tmp = tempfile.mkstemp(prefix=".model.safetensors.", suffix=".tmp",
+                               dir=os.path.dirname(os.path.abspath(path)))
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(struct.pack("<Q", len(text)))
-            f.write(text)
-            for raw in blobs:
-                f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
+        st_numpy.save(tmp, arrays, metadata=metadata, dtypes=dtypes)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -162,11 +157,6 @@ def main(argv=None):
     ap.add_argument("--force", action="store_true", help="replace an existing model.safetensors")
     ap.add_argument("--keep-all", action="store_true", help="keep attn.bias / attn.masked_bias buffers")
     a = ap.parse_args(argv)
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        print("convert_hf: PyTorch is needed (Debian: apt install python3-torch)", file=sys.stderr)
-        return 1
     try:
         out, dropped = convert(a.dir, a.force, a.keep_all)
     except ConvertError as e:

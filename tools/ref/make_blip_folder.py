@@ -27,7 +27,10 @@ Sizes:
 Weights: seeded (--seed, torch.Generator) normal values scaled so that logits
 and attention are well separated (std ~3 logits): linear N(0, 1/fan_in),
 text embeddings N(0, 9/hidden), class token and
-vision positions N(0, 0.25), layer norms 1 + N(0, 0.1^2) / N(0, 0.1^2).
+vision positions N(0, 0.25), layer norms 1 + N(0, 0.1^2) / N(0, 0.1^2); the
+weights feeding the residual stream are scaled by 0.5/sqrt(layers) (else a
+random deep stack gives the same logits whatever the token) and the
+cross-attention queries by 2 (peaked attention maps).
 --dtype f16|bf16 rounds with torch's .half()/.bfloat16() (nearest even);
 --round-as f16|bf16 rounds the same way but stores in --dtype (F32 copies of
 the rounded weights). --no-lm-decoder omits cls.predictions.decoder.weight/bias
@@ -96,8 +99,15 @@ def diff(full, defaults):
     return {k: v for k, v in full.items() if k not in defaults or defaults[k] != v}
 
 
+# weights whose output is added to the residual stream (scaled by BRANCH_GAIN / sqrt(layers))
+RESIDUAL_BRANCH_ENDS = ("attention.output.dense.weight", "output.dense.weight", "self_attn.projection.weight",
+                        "mlp.fc2.weight")
+BRANCH_GAIN = 0.5
+CROSS_QUERY_GAIN = 2.0
+
+
 def random_state(vision, text, seed, sep_bias):
-    model = ref_blip.BlipCaptioner(vision, text)
+    model = ref_blip.empty_model(vision, text)
     g = torch.Generator().manual_seed(seed)
     Dt = text["hidden_size"]
     sd = {}
@@ -114,6 +124,13 @@ def random_state(vision, text, seed, sep_bias):
         else:  # linear / conv weight: unit-variance outputs
             fan_in = int(np.prod(shape[1:]))
             v = torch.randn(shape, generator=g) / fan_in ** 0.5
+            if name.endswith(RESIDUAL_BRANCH_ENDS):
+                # keep each token's identity through the layers: random deep
+                # stacks otherwise give the same logits whatever the input
+                layers = text["num_hidden_layers"] if name.startswith("text_") else vision["num_hidden_layers"]
+                v = v * (BRANCH_GAIN / layers ** 0.5)
+            if name.endswith("crossattention.self.query.weight"):
+                v = v * CROSS_QUERY_GAIN  # cross-attention scores of std ~2: maps with a visible peak
         sd[name] = v.to(torch.float32)
     sd[ref_blip.HEAD_BIAS][text["sep_token_id"]] += sep_bias
     return sd

@@ -38,8 +38,10 @@ Rules this twin follows (and the C implementation is tested against):
   decoder prompt [DEC] (text bos_token_id) followed by the prompt's word
   pieces (the processor's [CLS] prompt [SEP], first id replaced by [DEC], last
   dropped), stop at sep_token_id ([SEP], not eos_token_id), pad_token_id after.
-  max_length / min_length count NEW tokens (the stop token included) -- 5.x.
-  (transformers 4.x counted the decoder prompt in an explicit max_length.)
+  max_length counts NEW tokens, the stop token included (transformers' default
+  of 20 new tokens; an explicit max_length in transformers 4.x counted the
+  decoder prompt too); min_length is the number of new tokens before [SEP]
+  can be chosen (MinLengthLogitsProcessor with the prompt length added).
   Beam search keeps the top 2*beams continuations of all beams each step;
   only those in the top `beams` ranks that hit [SEP] or the length limit
   become finished hypotheses, scored sum(logprob) / new_len**length_penalty.
@@ -54,8 +56,9 @@ Command line (all output folders are created; arrays are float32 .npy unless
 noted; N = image tokens incl. class token, L = text layers, H = text heads):
 
   ref_blip.py run DIR IMAGE --out OUTDIR [--beam K] [--max-len N] [--min-len N]
-        [--length-penalty X] [--prompt TEXT] [--sample --top-p P --top-k K
-        --temperature T --seed S] [--pixels NPY] [--no-cache] [--threads N]
+        [--length-penalty X] [--early-stopping true|false|never] [--prompt TEXT]
+        [--sample --top-p P --top-k K --temperature T --seed S] [--pixels NPY]
+        [--gradients] [--no-cache] [--threads N] [--quiet]
       caption IMAGE with the folder DIR; writes
         pixel_values.npy (3, S, S)      preprocessed input (or --pixels as given)
         features.npy     (N, Dv)        vision last_hidden_state
@@ -63,6 +66,9 @@ noted; N = image tokens incl. class token, L = text layers, H = text heads):
         prompt_ids.npy   int64 (P,)
         step_logits.npy  (T-P, V)       logits that chose each new token
         step_cross_attn.npy (T-P, L, H, N)  cross-attention of that query
+        step_cross_grad.npy (T-P, L, H, N)  with --gradients: gradient of the
+                         token's log-probability w.r.t. that attention row
+                         (grad-CAM map: attention * max(gradient, 0))
         result.json      ids, text (decode, prompt kept), text_new (new tokens
                          only), score (beam), settings used, shapes
       step_* come from a full forward over ids (teacher forcing); for greedy
@@ -316,17 +322,23 @@ class TextSelfAttention(nn.Module):
         self.query = nn.Linear(D, D)
         self.key = nn.Linear(kv_in, D)
         self.value = nn.Linear(kv_in, D)
+        self.probe = None
 
     def _split(self, x):
         B, T, _ = x.shape
         return x.view(B, T, self.heads, self.head_dim).permute(0, 2, 1, 3)
 
-    def forward(self, x, mask, image=None, past=None):
-        """(context (B,T,D), probabilities (B,H,T,S), new (k, v) or None)."""
+    def image_kv(self, image):
+        """Cross-attention keys/values of the image tokens, computed once per image."""
+        return self._split(self.key(image)), self._split(self.value(image))
+
+    def forward(self, x, mask, cross_kv=None, past=None):
+        """(context (B,T,D), probabilities (B,H,T,S), new (k, v) or None).
+        cross_kv: the image's (k, v) (batch 1 broadcasts over B) for cross-attention."""
         q = self._split(self.query(x))
         present = None
-        if image is not None:
-            k, v = self._split(self.key(image)), self._split(self.value(image))
+        if cross_kv is not None:
+            k, v = cross_kv
         else:
             k, v = self._split(self.key(x)), self._split(self.value(x))
             if past is not None:
@@ -334,6 +346,8 @@ class TextSelfAttention(nn.Module):
             present = (k, v)
         scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.head_dim) + mask
         probs = torch.softmax(scores, dim=-1)
+        if self.probe is not None:  # selftest: finite differences of the attention gradient
+            probs = probs + self.probe
         B, _, T, _ = q.shape
         ctx = torch.matmul(probs, v).permute(0, 2, 1, 3).reshape(B, T, self.heads * self.head_dim)
         return ctx, probs, present
@@ -377,10 +391,10 @@ class TextLayer(nn.Module):
         self.intermediate = TextIntermediate(c)
         self.output = TextOutput(c)
 
-    def forward(self, x, self_mask, image, cross_mask, past):
+    def forward(self, x, self_mask, cross_kv, cross_mask, past):
         ctx, self_probs, present = self.attention.self(x, self_mask, past=past)
         x = self.attention.output(ctx, x)
-        ctx, cross_probs, _ = self.crossattention.self(x, cross_mask, image=image)
+        ctx, cross_probs, _ = self.crossattention.self(x, cross_mask, cross_kv=cross_kv)
         x = self.crossattention.output(ctx, x)
         h = F.gelu(self.intermediate.dense(x))
         x = self.output.LayerNorm(self.output.dense(h) + x)
@@ -433,10 +447,17 @@ class TextDecoder(nn.Module):
         self.bert = TextModel(c)
         self.cls = OnlyMLMHead(c)
 
-    def forward(self, ids, image, past=None):
-        """ids (B,T) after `past` cached positions; image (B,N,Dv).
+    def image_kv(self, image):
+        """Per layer, the cross-attention (k, v) of image (B,N,Dv). transformers 5.x keeps
+        them in its EncoderDecoderCache; recomputing them each step gives the same values."""
+        return [layer.crossattention.self.image_kv(image) for layer in self.bert.encoder.layer]
+
+    def forward(self, ids, image, past=None, cross_kv=None):
+        """ids (B,T) after `past` cached positions; image (B or 1,N,Dv).
         Returns logits (B,T,V), per-layer (k,v), self-attn and cross-attn probabilities."""
         B, T = ids.shape
+        if cross_kv is None:
+            cross_kv = self.image_kv(image)
         past_len = past[0][0].shape[2] if past is not None else 0
         x = self.bert.embeddings(ids, past_len)
         # causal mask over past+T keys: (1 - allowed) * -10000, as BlipTextModel builds it
@@ -447,7 +468,7 @@ class TextDecoder(nn.Module):
         cross_mask = (1.0 - image_mask[:, None, None, :]) * torch.finfo(torch.float32).min
         presents, self_attn, cross_attn = [], [], []
         for i, layer in enumerate(self.bert.encoder.layer):
-            x, sp, cp, present = layer(x, self_mask, image, cross_mask,
+            x, sp, cp, present = layer(x, self_mask, cross_kv[i], cross_mask,
                                        past[i] if past is not None else None)
             presents.append(present)
             self_attn.append(sp)
@@ -473,58 +494,89 @@ WORD_EMB = "text_decoder.bert.embeddings.word_embeddings.weight"
 IGNORED = ("text_decoder.bert.embeddings.position_ids",)
 
 
-def read_weights(folder):
-    """name -> float32 torch tensor from model.safetensors (F32/F16/BF16)."""
-    path = os.path.join(folder, "model.safetensors")
-    if not os.path.exists(path):
-        if os.path.exists(os.path.join(folder, "pytorch_model.bin")):
-            raise BlipError("%s: missing (the folder has pytorch_model.bin: run tools/convert_hf.py %s)"
-                            % (path, folder))
-        raise BlipError("%s: missing" % path)
-    try:
-        arrays, _ = st_numpy.load(path, bf16="float32")
-    except (OSError, ValueError, UnicodeDecodeError) as e:
-        raise BlipError("%s: %s" % (path, e))
-    out = {}
-    for k, a in arrays.items():
-        if a.dtype.kind != "f":
-            if k in IGNORED:
-                continue
-            raise BlipError("%s: tensor %s has non-float dtype %s" % (path, k, a.dtype))
-        out[k] = torch.from_numpy(np.array(a, dtype=np.float32))
-    return out
+class _NoInit:
+    """Build modules without random initialisation (every parameter is loaded after)."""
+
+    CLASSES = (nn.Linear, nn.Conv2d, nn.Embedding, nn.LayerNorm)
+
+    def __enter__(self):
+        self.saved = [(c, c.reset_parameters) for c in self.CLASSES]
+        for c in self.CLASSES:
+            c.reset_parameters = lambda module: None
+
+    def __exit__(self, *exc):
+        for c, f in self.saved:
+            c.reset_parameters = f
 
 
-def tie_head(sd):
-    """Fill the LM head's decoder weight/bias as Hugging Face ties them."""
-    sd = dict(sd)
-    if DECODER_W not in sd and WORD_EMB in sd:
-        sd[DECODER_W] = sd[WORD_EMB]
-    if HEAD_BIAS not in sd and DECODER_B in sd:
-        sd[HEAD_BIAS] = sd[DECODER_B]
-    sd.pop(DECODER_B, None)
-    return sd
+def empty_model(vision, text):
+    """BlipCaptioner with uninitialised weights (shapes and names only)."""
+    with _NoInit():
+        return BlipCaptioner(vision, text)
 
 
-def build_model(vision, text, sd, where="model.safetensors"):
-    model = BlipCaptioner(vision, text)
-    sd = tie_head(sd)
-    want = model.state_dict()
-    for k in IGNORED:
-        sd.pop(k, None)
-    missing = [k for k in want if k not in sd]
+class Weights:
+    """model.safetensors mapped read-only; tensors converted to float32 one at a time."""
+
+    FLOATS = ("F32", "F16", "BF16", "F64")
+
+    def __init__(self, folder):
+        self.path = path = os.path.join(folder, "model.safetensors")
+        if not os.path.exists(path):
+            if os.path.exists(os.path.join(folder, "pytorch_model.bin")):
+                raise BlipError("%s: missing (the folder has pytorch_model.bin: run tools/convert_hf.py %s)"
+                                % (path, folder))
+            raise BlipError("%s: missing" % path)
+        try:
+            self._map = np.memmap(path, dtype=np.uint8, mode="r")
+            header, self._data = st_numpy.parse(self._map)
+        except (OSError, ValueError, UnicodeDecodeError) as e:
+            raise BlipError("%s: %s" % (path, e))
+        self.info = {k: v for k, v in header.items() if k != "__metadata__"}
+
+    def shape(self, name):
+        return tuple(self.info[name]["shape"])
+
+    def get(self, name):
+        info = self.info[name]
+        if info["dtype"] not in self.FLOATS:
+            raise BlipError("%s: tensor %s has non-float dtype %s" % (self.path, name, info["dtype"]))
+        b, e = info["data_offsets"]
+        a = np.frombuffer(self._data[b:e], dtype=st_numpy.DTYPES[info["dtype"]]).reshape(info["shape"])
+        return st_numpy.bf16_to_f32(a) if info["dtype"] == "BF16" else a.astype(np.float32)
+
+
+def build_model(vision, text, weights):
+    """The model with weights loaded; the LM head tied as Hugging Face ties it:
+    no decoder.weight -> the word embeddings (shared), no cls.predictions.bias ->
+    decoder.bias."""
+    model = empty_model(vision, text)
+    params = dict(model.named_parameters())
+    names = set(weights.info) - set(IGNORED)
+    source = {k: k for k in params}
+    tied = DECODER_W not in names
+    if tied:
+        source[DECODER_W] = WORD_EMB
+    if HEAD_BIAS not in names and DECODER_B in names:
+        source[HEAD_BIAS] = DECODER_B
+    missing = [k for k in params if source[k] not in names]
     if missing:
-        raise BlipError("%s: tensor %s missing%s" % (where, missing[0],
+        raise BlipError("%s: tensor %s missing%s" % (weights.path, missing[0],
                         " (and %d more)" % (len(missing) - 1) if len(missing) > 1 else ""))
-    for k, t in want.items():
-        if tuple(sd[k].shape) != tuple(t.shape):
+    for k, p in params.items():
+        if weights.shape(source[k]) != tuple(p.shape):
             raise BlipError("%s: tensor %s has shape %s, the config needs %s"
-                            % (where, k, list(sd[k].shape), list(t.shape)))
-    extra = [k for k in sd if k not in want]
+                            % (weights.path, source[k], list(weights.shape(source[k])), list(p.shape)))
+    extra = sorted(names - set(source.values()) - {DECODER_B})
     if extra:
         print("ref_blip: ignoring %d tensor(s) not used for captioning, e.g. %s" % (len(extra), extra[0]),
               file=sys.stderr)
-    model.load_state_dict({k: sd[k] for k in want}, strict=True)
+    with torch.no_grad():
+        for k, p in params.items():
+            if not (tied and k == DECODER_W):
+                p.copy_(torch.from_numpy(weights.get(source[k])))
+    if tied:
+        model.text_decoder.cls.predictions.decoder.weight = model.text_decoder.bert.embeddings.word_embeddings.weight
     return model.eval()
 
 
@@ -563,6 +615,8 @@ class MiniWordPiece:
         self.special = {self.ids[t] for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", "[ENC]")
                         if t in self.ids}
         self.unk = self.ids.get("[UNK]")
+        self.size = len(self.tokens)
+        self.clean_up = False  # transformers 5.x default clean_up_tokenization_spaces
 
     def _is_punct(self, ch):
         cp = ord(ch)
@@ -631,22 +685,49 @@ class MiniWordPiece:
         return ids + [self.ids["[SEP]"]]
 
     def decode(self, ids, skip_special_tokens=True):
-        toks = [self.tokens[i] if 0 <= i < len(self.tokens) else "[UNK]" for i in ids
-                if not (skip_special_tokens and i in self.special)]
-        return " ".join(toks).replace(" ##", "").strip()
+        toks = [self.tokens[i] for i in ids if 0 <= i < len(self.tokens)
+                and not (skip_special_tokens and i in self.special)]
+        parts = []
+        for i, t in enumerate(toks):
+            if i > 0:
+                t = t[2:] if t.startswith("##") else " " + t
+            # the WordPiece decoder's clean-up, token by token (tokenizers, cleanup=True)
+            for a, b in ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
+                         (" 'm", "'m"), (" do not", " don't"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")):
+                t = t.replace(a, b)
+            parts.append(t)
+        return "".join(parts)
+
+
+class _TwinTokenizer:
+    """tools/ref/ref_wordpiece.py's Tokenizer with the processor's call and decode."""
+
+    def __init__(self, module, folder):
+        cfg = os.path.join(folder, "tokenizer_config.json")
+        vocab = os.path.join(folder, "vocab.txt")
+        if not os.path.exists(vocab):
+            raise BlipError("%s: missing" % vocab)
+        try:
+            self.t = module.Tokenizer(vocab, cfg if os.path.exists(cfg) else None)
+        except (OSError, ValueError, KeyError, UnicodeDecodeError) as e:
+            raise BlipError("%s: %s" % (folder, e))
+        self.size = self.t.size()
+
+    def encode(self, text):
+        return [self.t.ids["cls"]] + self.t.encode(text) + [self.t.ids["sep"]]
+
+    def decode(self, ids, skip_special_tokens=True):
+        return self.t.decode(ids, skip_special_tokens, self.t.clean_up)
 
 
 def load_tokenizer(folder):
-    """The tokenizer twin when tools/ref/ref_wordpiece.py exists, else MiniWordPiece.
-    Both give .encode(text) -> [CLS] ... [SEP] ids and .decode(ids)."""
+    """The WordPiece twin (tools/ref/ref_wordpiece.py) when present, else MiniWordPiece.
+    Both give .encode(text) -> [CLS] ... [SEP] ids, .decode(ids) and .size."""
     try:
-        import ref_wordpiece  # noqa: F401
+        import ref_wordpiece
     except ImportError:
         return MiniWordPiece(folder)
-    loader = getattr(ref_wordpiece, "load_blip_tokenizer", None) or getattr(ref_wordpiece, "from_folder", None)
-    if loader is None:
-        return MiniWordPiece(folder)
-    return loader(folder)
+    return _TwinTokenizer(ref_wordpiece, folder)
 
 
 def prompt_ids(tok, text, bos):
@@ -718,12 +799,10 @@ class Blip:
         self.vision_cfg, self.text_cfg, self.gen_cfg = load_config(folder)
         self.pp = load_preprocess_config(folder)
         self.tok = load_tokenizer(folder)
-        n_tok = len(self.tok.tokens) if hasattr(self.tok, "tokens") else None
-        if n_tok is not None and n_tok > self.text_cfg["vocab_size"]:
+        if self.tok.size > self.text_cfg["vocab_size"]:
             raise BlipError("%s: vocab.txt and added tokens (%d) exceed text_config.vocab_size %d"
-                            % (folder, n_tok, self.text_cfg["vocab_size"]))
-        self.model = build_model(self.vision_cfg, self.text_cfg, read_weights(folder),
-                                 os.path.join(folder, "model.safetensors"))
+                            % (folder, self.tok.size, self.text_cfg["vocab_size"]))
+        self.model = build_model(self.vision_cfg, self.text_cfg, Weights(folder))
         self.L = self.text_cfg["num_hidden_layers"]
 
     # -- pieces
@@ -747,6 +826,23 @@ class Blip:
         logits, _, sa, ca = self.model.text_decoder(torch.tensor([ids]), image_embeds[None])
         return logits[0], torch.stack([a[0] for a in ca]), torch.stack([a[0] for a in sa])
 
+    def cross_gradients(self, image_embeds, ids, P):
+        """For each new token ids[p] (p >= P): the gradient of its log-probability
+        (log_softmax of the raw logits at p-1, teacher forcing over ids[:-1]) with
+        respect to every layer's cross-attention probabilities, row p-1 of them:
+        (T-P, L, H, N). Grad-CAM style maps are attention * max(gradient, 0)."""
+        with torch.enable_grad():
+            image = image_embeds.detach()[None].clone().requires_grad_(True)
+            logits, _, _, ca = self.model.text_decoder(torch.tensor([ids[:-1]]), image)
+            logp = F.log_softmax(logits[0], dim=-1)
+            rows = []
+            for p in range(P, len(ids)):
+                grads = torch.autograd.grad(logp[p - 1, ids[p]], ca, retain_graph=True)
+                rows.append(torch.stack([g[0, :, p - 1, :] for g in grads]))
+        n = self.vision_cfg["image_size"] // self.vision_cfg["patch_size"]
+        empty = torch.zeros(0, self.L, self.text_cfg["num_attention_heads"], n * n + 1)
+        return (torch.stack(rows) if rows else empty).detach().numpy()
+
     def settings(self, **over):
         s = dict(self.gen_cfg)
         for k, v in over.items():
@@ -761,11 +857,12 @@ class Blip:
         return s
 
     @torch.no_grad()
-    def _step(self, ids, image, past, use_cache):
-        """Logits (B,V) of the last position, new cache, cross attn (L,B,H,N) of it."""
+    def _step(self, ids, image, past, use_cache, cross_kv=None):
+        """Logits (B,V) of the last position, new cache, cross attn (L,B,H,N) of it.
+        Without the cache the whole prefix and the image keys/values are recomputed."""
         if use_cache:
             inp = ids if past is None else ids[:, -1:]
-            logits, presents, _, ca = self.model.text_decoder(inp, image, past)
+            logits, presents, _, ca = self.model.text_decoder(inp, image, past, cross_kv)
         else:
             logits, presents, _, ca = self.model.text_decoder(ids, image, None)
             presents = None
@@ -778,9 +875,10 @@ class Blip:
         gen = torch.Generator().manual_seed(int(s.get("seed", 0))) if s["do_sample"] else None
         ids = torch.tensor([prompt])
         image = image_embeds[None]
+        cross_kv = self.model.text_decoder.image_kv(image) if use_cache else None
         past, step_logits, step_cross = None, [], []
         while True:
-            logits, past, cross = self._step(ids, image, past, use_cache)
+            logits, past, cross = self._step(ids, image, past, use_cache, cross_kv)
             step_logits.append(logits[0].clone())
             step_cross.append(cross[:, 0])
             scores = logits.clone()
@@ -822,10 +920,11 @@ class Blip:
         heuristic_unsatisfied = True
         running_src = torch.full((nb, max_length - P), -1, dtype=torch.int64)
         finished_src = running_src.clone()
-        image = image_embeds[None].expand(nb, -1, -1)
+        image = image_embeds[None]  # one copy: its keys/values broadcast over the beams
+        cross_kv = self.model.text_decoder.image_kv(image) if use_cache else None
         past, cur = None, P
         while True:
-            logits, past, _ = self._step(running[:, :cur], image, past, use_cache)
+            logits, past, _ = self._step(running[:, :cur], image, past, use_cache, cross_kv)
             logp = F.log_softmax(logits, dim=-1)
             if cur < min_length:  # MinLengthLogitsProcessor, applied to log-probs in beam search
                 logp[:, sep] = -float("inf")
@@ -941,6 +1040,9 @@ def cmd_run(args):
     _save(args.out, "prompt_ids.npy", np.asarray(r["prompt"], dtype=np.int64))
     _save(args.out, "step_logits.npy", r["step_logits"])
     _save(args.out, "step_cross_attn.npy", r["step_cross_attn"])
+    if args.gradients:
+        _save(args.out, "step_cross_grad.npy",
+              blip.cross_gradients(torch.from_numpy(r["features"]), r["ids"], len(r["prompt"])))
     s = r["settings"]
     res = {
         "ids": r["ids"], "prompt_ids": r["prompt"], "new_ids": r["ids"][len(r["prompt"]):],
@@ -1042,6 +1144,25 @@ def cmd_selftest(args):
             want = total / ((len(b["ids"]) - P) ** sb["length_penalty"])
             check("beam %d score == sum logprob / len (%s)" % (nb, tag), abs(want - b["score"]) < 1e-4 * max(1, abs(want)),
                   "%.6f %.6f" % (b["score"], want))
+    # d log p / d cross-attention against central differences (double precision)
+    ids = blip.greedy_or_sample(feats, [blip.text_cfg["bos_token_id"]], blip.settings(max_length=4))["ids"]
+    grad = blip.cross_gradients(feats, ids, 1)
+    blip.model.double()
+    att = blip.model.text_decoder.bert.encoder.layer[-1].crossattention.self
+    worst = 0.0
+    for s_, h, n in ((0, 0, 0), (len(ids) - 2, blip.text_cfg["num_attention_heads"] - 1, N - 1)):
+        vals = []
+        for eps in (1e-6, -1e-6):
+            probe = torch.zeros(1, blip.text_cfg["num_attention_heads"], len(ids) - 1, N, dtype=torch.float64)
+            probe[0, h, s_, n] = eps
+            att.probe = probe
+            lg, _, _ = blip.forward(feats.double(), ids[:-1])
+            vals.append(float(F.log_softmax(lg, -1)[s_, ids[s_ + 1]]))
+        att.probe = None
+        fd = (vals[0] - vals[1]) / 2e-6
+        worst = max(worst, abs(fd - grad[s_, -1, h, n]) / max(1.0, abs(fd)))
+    blip.model.float()
+    check("cross-attention gradients == finite differences", worst < 1e-3, "rel %.1e" % worst)
     if failures:
         print("selftest: %d failed" % len(failures))
         return 1
@@ -1069,6 +1190,8 @@ def main(argv=None):
     r.add_argument("--temperature", type=float)
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--no-cache", action="store_true", help="recompute the whole prefix each step")
+    r.add_argument("--gradients", action="store_true",
+                   help="also step_cross_grad.npy: d log p(token) / d cross-attention")
     r.add_argument("--threads", type=int, default=1)
     r.add_argument("--quiet", action="store_true")
     f = sub.add_parser("forward", help="one full forward over given ids")
