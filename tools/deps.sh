@@ -11,7 +11,7 @@ pkgs=(build-essential cmake pkg-config libstb-dev libopenblas-dev libopenblas0-o
       libcmocka-dev
       libcjson-dev zlib1g-dev)
 if [ "$kind" = test ]; then
-  pkgs+=(python3 python3-numpy python3-torch python3-torchvision python3-opencv python3-skimage
+  pkgs+=(python3 python3-numpy python3-torch python3-torchvision python3-opencv python3-pil python3-skimage
          python3-matplotlib dataset-fashion-mnist clang libclang-rt-14-dev chromium)
 elif [ "$kind" != build ]; then
   echo "usage: tools/deps.sh build|test" >&2; exit 2
