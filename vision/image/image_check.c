@@ -288,7 +288,8 @@ static sc_status jpeg_dht(const unsigned char *b, size_t n, size_t seg, size_t l
         p += 17 + sum;
         left -= (long)(17 + sum);
     }
-    return left == 0 ? SC_OK : JPEG_CORRUPT("Huffman table segment length");
+    if (left == 0) return SC_OK;
+    return have(seg - 2, len, n) ? JPEG_CORRUPT("Huffman table segment length") : TRUNC("jpeg");
 }
 
 static sc_status jpeg_dqt(const unsigned char *s, size_t len, int defined[4]) {
