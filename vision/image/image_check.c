@@ -477,7 +477,7 @@ sc_status sc_image_check_jpeg(const unsigned char *b, size_t n) {
             frame = 1;
             j.progressive = m == 0xC2;
             s = jpeg_frame(seg, sl, j.c, &j.nc, &j.mcu_x, &j.mcu_y);
-            for (unsigned k = 0; k < j.nc; k++) j.frame_blocks += j.c[k].blocks;
+            for (unsigned k = 0; !s && k < j.nc; k++) j.frame_blocks += j.c[k].blocks;
         } else if (m == 0xDB) {
             s = jpeg_dqt(seg, sl, j.dqt);
         } else if (m == 0xDD) {
