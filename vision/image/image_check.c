@@ -1,4 +1,5 @@
-/* Completeness checks run before stb_image decodes a buffer.
+/* Checks run before stb_image decodes a buffer, so that what stb reads is
+ * present, defined, and costs time and memory in proportion to the file.
  *
  * stb_image reads zeros past the end of a memory buffer instead of failing
  * for BMP, GIF, PNM, PSD and TGA, so a truncated file would "decode" with a
@@ -6,10 +7,13 @@
  * know that every byte the decoder will read is present. For Radiance HDR the
  * walk also rejects run-length records with a count of 0, on which stb_image
  * 2.27's decoder loops forever (truncated files hit it too, since stb reads
- * zeros at the end). PNG and JPEG fail cleanly on truncation inside stb, but
- * for JPEG every DHT segment (also those between progressive scans) is checked:
- * stb_image 2.27 writes past its 257-entry code size table when a Huffman
- * table declares more than 256 codes (found by fuzzing, tests/fuzz). */
+ * zeros at the end). JPEG and PNG get a walk of their own (below): stb trusts
+ * JPEG tables it never initialised and inflates PNG data without bound.
+ *
+ * Declared sizes against file sizes: each format's data must be able to hold
+ * the pixels declared (JPEG: 1 bit per 8x8 block and component; PNG: deflate's
+ * 1032:1; GIF: 4096 pixels per byte; BMP, PNM, PSD, TGA and HDR: their raw
+ * or run-length data is walked), on top of the caller's pixel limit. */
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
