@@ -522,6 +522,23 @@ static void test_psd_channels(void **state) {
     }
 }
 
+/* stb removes a white matte from 4-channel PSDs: a colour darker than the
+ * matte under a partial alpha would convert out of range inside stb. */
+static void test_psd_alpha_matte(void **state) {
+    (void)state;
+    /* 2x1: planes R, G, B, A; the second pixel half transparent */
+    unsigned char px[8] = {10, 255, 20, 200, 30, 128, 255, 128};
+    bytes f = psd(4, 2, 1, px);
+    sc_image img;
+    SC_TEST_OK(sc_image_load_memory(f.b, f.n, NULL, &img, NULL));
+    sc_image_free(&img);
+    free(f.b);
+    px[1] = 0; /* black under alpha 128: 0 / a + 255 (1 - 1 / a) < 0 */
+    f = psd(4, 2, 1, px);
+    expect_refused("psd matte", &f, SC_ERR_FORMAT, "psd colour darker than its alpha allows");
+    free(f.b);
+}
+
 static void test_gif_screen_in_proportion(void **state) {
     (void)state;
     /* 8192x8192 logical screen, one 1x1 frame: stb would allocate 600 MB */
@@ -598,6 +615,7 @@ int main(void) {
         cmocka_unit_test(test_png_bomb_refused_before_decoding),
         cmocka_unit_test(test_real_photos_match_pil),
         cmocka_unit_test(test_psd_channels),
+        cmocka_unit_test(test_psd_alpha_matte),
         cmocka_unit_test(test_gif_screen_in_proportion),
         cmocka_unit_test(test_non_regular_files_refused),
     };

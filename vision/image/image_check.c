@@ -100,8 +100,46 @@ static sc_status check_tga(const unsigned char *b, size_t n, const sc_image_info
     return SC_OK;
 }
 
-/* stb decodes the first min(channels, 4) channels; RLE (PackBits) data is one
- * stream per channel, which stb reads whatever the per-row byte counts say. */
+/* stb "removes a white matte" from PSDs with 4 or more channels: a colour
+ * value c under alpha A (neither 0 nor full) becomes c / a + max (1 - 1 / a),
+ * computed in float and converted to an integer type, which is undefined
+ * behaviour (found by fuzzing) for colours darker than a white matte allows.
+ * This is stb's arithmetic, so that exactly the pixels it cannot convert are
+ * refused. */
+static int psd_matte_ok(unsigned c, unsigned alpha, float max) {
+    if (alpha == 0 || alpha == (unsigned)max) return 1;
+    float a = (float)alpha / max, ra = 1.0f / a, inv_a = max * (1 - ra);
+    float v = (float)c * ra + inv_a;
+    return v > -1.0f && v < max + 1.0f;
+}
+
+#define PSD_MATTE()                                                                                \
+    sc_set_error(SC_ERR_FORMAT, "psd colour darker than its alpha allows (white matte)")
+
+/* One channel of PackBits data from *pos, which stb reads whatever the per-row
+ * byte counts say: its values into out, or each checked against alpha (either
+ * may be NULL). */
+static sc_status psd_rle_channel(const unsigned char *b, size_t n, uint64_t *pos, uint64_t pixels,
+                                 unsigned char *out, const unsigned char *alpha) {
+    for (uint64_t done = 0; done < pixels;) {
+        if (!have(*pos, 1, n)) return TRUNC("psd");
+        unsigned len = b[(*pos)++];
+        if (len == 128) continue;
+        uint64_t run = len < 128 ? len + 1u : 257u - len, bytes = len < 128 ? run : 1;
+        if (run > pixels - done) return sc_set_error(SC_ERR_FORMAT, "corrupt psd run-length data");
+        if (!have(*pos, bytes, n)) return TRUNC("psd");
+        for (uint64_t k = 0; (out || alpha) && k < run; k++) {
+            unsigned v = b[*pos + (len < 128 ? k : 0)];
+            if (out) out[done + k] = (unsigned char)v;
+            if (alpha && !psd_matte_ok(v, alpha[done + k], 255.f)) return PSD_MATTE();
+        }
+        *pos += bytes;
+        done += run;
+    }
+    return SC_OK;
+}
+
+/* stb decodes the first min(channels, 4) channels. */
 static sc_status check_psd(const unsigned char *b, size_t n, const sc_image_info *in) {
     if (n < 26) return TRUNC("psd");
     uint64_t ch = be16(b + 12), depth = be16(b + 22), pos = 26;
@@ -113,22 +151,36 @@ static sc_status check_psd(const unsigned char *b, size_t n, const sc_image_info
     unsigned comp = be16(b + pos);
     pos += 2;
     uint64_t pixels = (uint64_t)in->w * in->h;
-    if (comp == 0) return have(pos, ch * pixels * (depth / 8), n) ? SC_OK : TRUNC("psd");
+    if (comp == 0) { /* planar; 16-bit samples decoded as 16-bit (saccade asks stb for that) */
+        uint64_t bps = depth / 8, plane = pixels * bps;
+        if (!have(pos, ch * plane, n)) return TRUNC("psd");
+        const unsigned char *p = b + pos;
+        float max = bps == 2 ? 65535.f : 255.f;
+        for (uint64_t i = 0; ch >= 4 && i < pixels; i++) {
+            unsigned alpha = bps == 2 ? be16(p + 3 * plane + 2 * i) : p[3 * plane + i];
+            for (int k = 0; k < 3; k++) {
+                unsigned c = bps == 2 ? be16(p + k * plane + 2 * i) : p[k * plane + i];
+                if (!psd_matte_ok(c, alpha, max)) return PSD_MATTE();
+            }
+        }
+        return SC_OK;
+    }
     if (comp != 1) return SC_OK;     /* stb refuses other compressions */
     pos += ch * (uint64_t)in->h * 2; /* per-row byte counts */
-    for (uint64_t c = 0; c < SC_MIN(ch, 4); c++)
-        for (uint64_t done = 0; done < pixels;) {
-            if (!have(pos, 1, n)) return TRUNC("psd");
-            unsigned len = b[pos++];
-            if (len == 128) continue;
-            uint64_t run = len < 128 ? len + 1u : 257u - len, bytes = len < 128 ? run : 1;
-            if (run > pixels - done)
-                return sc_set_error(SC_ERR_FORMAT, "corrupt psd run-length data");
-            if (!have(pos, bytes, n)) return TRUNC("psd");
-            pos += bytes;
-            done += run;
-        }
-    return SC_OK;
+    uint64_t start[4];
+    for (uint64_t c = 0; c < SC_MIN(ch, 4); c++) {
+        start[c] = pos;
+        sc_status s = psd_rle_channel(b, n, &pos, pixels, NULL, NULL);
+        if (s) return s;
+    }
+    if (ch < 4) return SC_OK;
+    /* RLE data comes out 8-bit whatever the depth */
+    unsigned char *alpha = malloc(pixels);
+    if (!alpha) return sc_set_error(SC_ERR_NOMEM, "out of memory checking psd data");
+    sc_status s = psd_rle_channel(b, n, &start[3], pixels, alpha, NULL);
+    for (int c = 0; !s && c < 3; c++) s = psd_rle_channel(b, n, &start[c], pixels, NULL, alpha);
+    free(alpha);
+    return s;
 }
 
 static sc_status skip_subblocks(const unsigned char *b, size_t n, uint64_t *pos) {
