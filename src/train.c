@@ -51,6 +51,21 @@ sc_train_params sc_train_default_params(void) {
     return p;
 }
 
+sc_train_params sc_train_cosine_params(const sc_optim_params *optim, int epochs, int batch,
+                                       size_t examples, uint64_t seed, int64_t max_steps) {
+    sc_train_params p = sc_train_default_params();
+    p.epochs = epochs;
+    p.batch_size = (size_t)batch;
+    p.seed = seed;
+    p.optim = *optim;
+    size_t per_epoch = batch > 0 ? (examples + (size_t)batch - 1) / (size_t)batch : 0;
+    p.schedule.kind = SC_LR_COSINE;
+    p.schedule.base_lr = optim->lr;
+    p.schedule.t_max = (int64_t)(per_epoch * (size_t)(epochs > 0 ? epochs : 0));
+    p.max_steps = max_steps;
+    return p;
+}
+
 static size_t param_numel(const sc_param *q) {
     if (q->ndim <= 0) return q->n;
     size_t n = 1;

@@ -1,4 +1,4 @@
-/* Winograd F(2x2, 3x3) and F(4x4, 3x3), see include/saccade/sc_winograd.h.
+/* Winograd F(2x2, 3x3) and F(4x4, 3x3), see winograd.h.
  *
  * Both transforms work on whole rows of tiles so that every inner loop is a
  * plain loop over tiles with unit stride (auto-vectorised): the A input rows
@@ -20,7 +20,7 @@
 #include <limits.h>
 #include <stdint.h>
 #include <string.h>
-#include "saccade/sc_winograd.h"
+#include "winograd.h"
 #include "saccade/sc_blas.h"
 #include "sc_internal.h"
 

@@ -18,7 +18,7 @@ state_dict with "encoder."/"decoder." prefixes.
 Output: decoder tensors as "decoder." + the tutorial's names; encoder tensors
 renamed from the tutorial's nn.Sequential indices (resnet.0 conv1, resnet.1 bn1,
 resnet.4..7 layer1..4) to "encoder." + torchvision names (num_batches_tracked
-dropped); "__metadata__": "saccade.config" (dims inferred from the weight
+dropped); "__metadata__": "saccade.kind" ("captioner"), "saccade.config" (dims inferred from the weight
 shapes, ResNet depth from the block counts) and "saccade.vocab" (the WORDMAP).
 With --fold-bn every eval-mode BatchNorm of the encoder is folded into the
 conv before it (in float64: w' = w g / sqrt(var + eps), b' = beta - mean g /
@@ -261,7 +261,7 @@ def convert(ckpt_path, wordmap_path, out_path, grid=None, image_size=256, attent
             config["encoder_bn_folded"] = True
         for k, v in tv.items():
             tensors["encoder." + k] = to_np(v)
-    meta = {"saccade.config": json.dumps(config), "saccade.vocab": json.dumps(word_map),
+    meta = {"saccade.kind": "captioner", "saccade.config": json.dumps(config), "saccade.vocab": json.dumps(word_map),
             "saccade.source": os.path.basename(ckpt_path)}
     tmp = out_path + ".tmp"
     st_numpy.save(tmp, tensors, metadata=meta)

@@ -24,7 +24,8 @@ Usage (Debian's /usr/bin/python3, which has torch + torchvision):
 
 The output holds every tensor of the state_dict as F32 under torchvision's
 names, except *.num_batches_tracked, and __metadata__
-{"saccade.config": "{\\"arch\\": \\"resnet101\\", \\"bn_eps\\": 1e-05}",
+{"saccade.kind": "resnet",
+ "saccade.config": "{\\"arch\\": \\"resnet101\\", \\"bn_eps\\": 1e-05}",
  "saccade.source": "<weights path or random-seed N>"}.
 The state_dict is checked against torchvision's model first (load_state_dict
 strict), so a wrong --arch fails here rather than at load time in C.
@@ -84,7 +85,8 @@ def save(model, arch, path, source, no_fc=False):
             continue
         tensors[k] = np.ascontiguousarray(v.detach().cpu().numpy().astype(np.float32))
     eps = next(m.eps for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
-    meta = {"saccade.config": json.dumps({"arch": arch, "bn_eps": eps}), "saccade.source": source}
+    meta = {"saccade.kind": "resnet", "saccade.config": json.dumps({"arch": arch, "bn_eps": eps}),
+            "saccade.source": source}
     tmp = path + ".tmp"
     st_numpy.save(tmp, tensors, metadata=meta)
     os.replace(tmp, path)

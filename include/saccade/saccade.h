@@ -31,5 +31,10 @@
 #include "saccade/sc_stn.h"
 #include "saccade/sc_caption_render.h"
 #include "saccade/sc_saliency_model.h"
+#include "saccade/sc_model_probe.h"
 #include "saccade/sc_vqa.h"
+#include "saccade/sc_vqa_render.h"
+#include "saccade/sc_vqa_train.h"
+#include "saccade/sc_stn_train.h"
+#include "saccade/sc_wordpiece.h"
 #endif

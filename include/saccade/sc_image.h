@@ -54,6 +54,19 @@ sc_status sc_image_probe_memory(const void *buf, size_t len, sc_image_info *info
 sc_status sc_image_alloc(sc_image *img, int w, int h, int c);
 sc_status sc_image_copy(const sc_image *src, sc_image *dst);
 void sc_image_free(sc_image *img);
+/* out = img as 3-channel RGB (new image): RGB is copied, a gray plane is
+ * repeated in all three channels, RGBA drops its alpha (no compositing). */
+sc_status sc_image_to_rgb(const sc_image *img, sc_image *out);
+
+/* A 2-D float map, row-major h x w (saliency, attention); data owned, freed
+ * with sc_map_free. Sides up to 2^20, at most 2^31 values. */
+typedef struct sc_map {
+    int w, h;
+    float *data; /* h * w floats */
+} sc_map;
+/* Allocate a zeroed map. */
+sc_status sc_map_alloc(sc_map *m, int w, int h);
+void sc_map_free(sc_map *m);
 
 /* Resizing. */
 typedef enum sc_resize_filter {
@@ -67,6 +80,24 @@ typedef enum sc_resize_filter {
 sc_status sc_image_resize(const sc_image *src, int w, int h, sc_resize_filter f, sc_image *dst);
 /* Resize so the shorter side is `size`, keeping the aspect ratio. */
 sc_status sc_image_resize_short(const sc_image *src, int size, sc_resize_filter f, sc_image *dst);
+/* Pillow's Image.resize filters, numbered as PIL.Image.Resampling (and as
+ * "resample" in Hugging Face preprocessor_config.json files). */
+typedef enum sc_pil_filter {
+    SC_PIL_LANCZOS = 1,
+    SC_PIL_BILINEAR = 2,
+    SC_PIL_BICUBIC = 3,
+    SC_PIL_BOX = 4,
+    SC_PIL_HAMMING = 5
+} sc_pil_filter;
+/* Bit-exact PIL.Image.resize((w, h), filter) (Pillow 9.x-11.x,
+ * libImaging/Resample.c): the source is quantized to 8 bits (round(255 v),
+ * clamped), resampled in two 8-bit fixed-point passes (horizontal first), and
+ * returned as v / 255 for v = 0..255, correctly rounded (what transformers'
+ * rescale(1/255) makes of Pillow's uint8 result). c = 1 is mode "L", 3 "RGB";
+ * with alpha (c = 2 or 4) colours are premultiplied as Pillow's "La"/"RGBa"
+ * modes do. Same size in and out is a (quantized) copy, as in Pillow. */
+sc_status sc_image_resize_pil(const sc_image *src, int w, int h, sc_pil_filter filter,
+                              sc_image *out);
 sc_status sc_image_center_crop(const sc_image *src, int w, int h, sc_image *dst);
 /* Per-channel (x - mean[c]) / std[c], in place. */
 sc_status sc_image_normalize(sc_image *img, const float *mean, const float *std);

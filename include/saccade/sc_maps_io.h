@@ -4,7 +4,7 @@
 #define SACCADE_SC_MAPS_IO_H
 
 #include "saccade/sc_error.h"
-#include "saccade/sc_overlay.h" /* sc_map */
+#include "saccade/sc_image.h" /* sc_map */
 
 #ifdef __cplusplus
 extern "C" {

@@ -28,14 +28,6 @@ int sc_colormap_index(float t);
 /* rgb = table(cm)[sc_colormap_index(t)]; an unknown cm gives black. */
 void sc_colormap_lookup(sc_colormap cm, float t, float rgb[3]);
 
-/* A 2-D float map, row-major h x w (saliency, attention). */
-typedef struct sc_map {
-    int w, h;
-    float *data;
-} sc_map;
-sc_status sc_map_alloc(sc_map *m, int w, int h);
-void sc_map_free(sc_map *m);
-
 typedef enum sc_norm_mode {
     SC_NORM_MINMAX = 0, /* (v - min) / (max - min); a constant map becomes 0 */
     SC_NORM_FIXED       /* (v - lo) / (hi - lo), clamped */

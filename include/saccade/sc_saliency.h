@@ -12,7 +12,6 @@
 #include <stdint.h>
 #include "saccade/sc_error.h"
 #include "saccade/sc_image.h"
-#include "saccade/sc_overlay.h" /* sc_map */
 
 #ifdef __cplusplus
 extern "C" {
@@ -60,6 +59,59 @@ sc_status sc_saliency_pqft(const sc_image *img, const sc_saliency_params *p, sc_
  * at neighbourhoods 12, 24, 48, 28, 56, 112, its 8-bit normalisations (values
  * above 255 wrap as in OpenCV). Output = OpenCV's 8-bit map / 255, input size. */
 sc_status sc_saliency_finegrained(const sc_image *img, sc_map *out);
+
+/* ------------------------------------------------------------ methods
+ * One table names every saliency method the CLI ('saccade saliency
+ * --method') and the Python binding offer, in this order. The bottom-up
+ * methods (needs_model 0) run through sc_saliency_compute; the model methods
+ * (needs_model 1) through sc_saliency_model_compute (sc_saliency_model.h)
+ * with model_method. A new bottom-up method is one enum value here, its
+ * function and one row of the table (vision/saliency/saliency_methods.c). */
+typedef enum sc_saliency_method {
+    SC_SAL_SPECTRAL = 0,    /* sc_saliency_sr_opencv */
+    SC_SAL_SPECTRAL_HZ = 1, /* sc_saliency_sr */
+    SC_SAL_PQFT = 2,        /* sc_saliency_pqft */
+    SC_SAL_FINEGRAINED = 3, /* sc_saliency_finegrained */
+    SC_SAL_ATTENTION = 4,   /* model: SC_MSAL_ATTENTION */
+    SC_SAL_GRADCAM = 5,     /* model: SC_MSAL_GRADCAM */
+    SC_SAL_GRADIENT = 6,    /* model: SC_MSAL_GRADIENT */
+    SC_SAL_ROLLOUT = 7      /* model: SC_MSAL_ROLLOUT */
+} sc_saliency_method;
+
+typedef struct sc_saliency_method_info {
+    sc_saliency_method method;
+    const char *name;    /* CLI / Python name, e.g. "spectral-hz" */
+    const char *caption; /* label in figures, e.g. "spectral residual (Hou & Zhang)" */
+    const char *summary; /* one paragraph for help texts (no line breaks) */
+    int needs_model;     /* 1: computed by sc_saliency_model_compute */
+    int model_method;    /* needs_model: its sc_model_saliency_method; else -1 */
+    int takes_params;    /* bottom-up: uses sc_saliency_params (work size, sigma) */
+    /* bottom-up: the method itself (p is NULL for the defaults); NULL for the
+     * model methods */
+    sc_status (*compute)(const sc_image *img, const sc_saliency_params *p, sc_map *out);
+} sc_saliency_method_info;
+
+/* Number of methods and row i (0 <= i < count, in table order; NULL outside). */
+int sc_saliency_method_count(void);
+const sc_saliency_method_info *sc_saliency_method_at(int i);
+/* The row of method m (NULL for a value not in the table). */
+const sc_saliency_method_info *sc_saliency_method_info_of(sc_saliency_method m);
+/* Scalar views of row i for foreign-function bindings: name and summary
+ * (NULL outside the table), needs_model and takes_params (-1 outside). */
+const char *sc_saliency_method_name(int i);
+const char *sc_saliency_method_summary(int i);
+int sc_saliency_method_needs_model(int i);
+int sc_saliency_method_takes_params(int i);
+/* Method by name; SC_ERR_INVALID_ARG listing the names for an unknown one. */
+sc_status sc_saliency_method_from_name(const char *name, sc_saliency_method *out);
+
+/* The map of a bottom-up method for img into out (new, img's size unless
+ * p->full_size = 0). p: NULL for the defaults; methods with takes_params = 0
+ * ignore it. Exactly the method's own function (the table's compute).
+ * SC_ERR_UNSUPPORTED for a model method (use sc_saliency_model_compute),
+ * SC_ERR_INVALID_ARG for a value not in the table. */
+sc_status sc_saliency_compute(sc_saliency_method method, const sc_image *img,
+                              const sc_saliency_params *p, sc_map *out);
 
 /* FFTW wisdom (optional): load before first use to get measured plans, save to
  * reuse them. Saving is atomic. */

@@ -38,9 +38,9 @@
  *              their encoder.
  * Every map is h x w of the image given, values in [0, 1].
  *
- * Models: sc_saliency_model_load picks the kind from the file's
- * "saccade.config": {"arch": "stcnn"} (sc_stn.h), {"arch": "classifier"}
- * (sc_classifier.h), or a captioner (sc_captioner.h, has "saccade.vocab").
+ * Models: sc_saliency_model_load picks the kind with sc_model_probe
+ * (sc_model_probe.h): an ST-CNN (sc_stn.h), a classifier (sc_classifier.h)
+ * or a captioner (sc_captioner.h).
  * Classifier inputs: the image is resized (triangle filter) to the model's
  * input size and converted to gray (0.299, 0.587, 0.114) for 1-channel
  * models, as 'saccade stn' does. A model must not be used from two threads
@@ -53,7 +53,6 @@
 #include "saccade/sc_classifier.h"
 #include "saccade/sc_error.h"
 #include "saccade/sc_image.h"
-#include "saccade/sc_overlay.h"
 #include "saccade/sc_stn.h"
 
 #ifdef __cplusplus

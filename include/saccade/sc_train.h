@@ -51,6 +51,12 @@ typedef struct sc_train_params {
     const char *label;           /* progress label (default "train") */
 } sc_train_params;
 sc_train_params sc_train_default_params(void);
+/* The usual recipe: optimiser optim at optim.lr, cosine decay of it over
+ * every step of `epochs` epochs of `examples` examples in batches of `batch`
+ * (ceil(examples / batch) steps an epoch), batch order from seed, stopping
+ * after max_steps (0: none); the rest as sc_train_default_params. */
+sc_train_params sc_train_cosine_params(const sc_optim_params *optim, int epochs, int batch,
+                                       size_t examples, uint64_t seed, int64_t max_steps);
 
 typedef struct sc_trainer sc_trainer; /* opaque */
 

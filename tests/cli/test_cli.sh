@@ -78,5 +78,32 @@ left=$(find "$tmp" -name '.*tmp*' | wc -l)
 # stdin input
 check "overlay stdin image" 0 sh -c "'$cli' overlay - '$samples/chelsea-map.png' -o '$tmp/s.png' < '$samples/chelsea.jpg'"
 
+# Options as --opt=value: the same as --opt value; flags take no value.
+scene="$samples/scenes/images/test_000001.png"
+check "vqa --top-k 2" 0 "$cli" vqa "$scene" "what colour is the boot?" --top-k 2 --json
+cp "$tmp/out" "$tmp/spaced.json"
+check "vqa --top-k=2" 0 "$cli" vqa "$scene" "what colour is the boot?" --top-k=2 --json
+yes_ "--top-k=2 answers as --top-k 2" 'cmp -s "$tmp/out" "$tmp/spaced.json"'
+check "vqa --top-k=x" 2 "$cli" vqa "$scene" "is there a bag?" --top-k=x
+check "vqa --json=1" 2 "$cli" vqa "$scene" "is there a bag?" --json=1
+expect_grep "flag value named" "$tmp/err" "--json takes no value"
+check "vqa -- IMAGE" 0 "$cli" vqa --top-k=1 -- "$scene" "is there a bag?"
+check "data --opt=value" 0 "$cli" data scenes --n=3 --seed=5 --split=test --size=64 --output="$tmp/d1"
+check "data --opt value" 0 "$cli" data scenes --n 3 --seed 5 --split test --size 64 --output "$tmp/d2"
+yes_ "same scenes either way" 'cmp -s "$tmp/d1/annotations.jsonl" "$tmp/d2/annotations.jsonl" && diff -r "$tmp/d1/images" "$tmp/d2/images" >/dev/null'
+check "data --seed=-1" 2 "$cli" data scenes --n=3 --seed=-1 --split=test --output="$tmp/d3"
+# 'saccade train MODEL --help' and 'saccade eval WHAT --help' show that model's help.
+check "train stn --help" 0 "$cli" train stn --help
+expect_grep "train stn help" "$tmp/out" "^usage: saccade train stn"
+yes_ "train stn help is only stn's" '! grep -q "usage: saccade train vqa" "$tmp/out"'
+check "eval vqa --help" 0 "$cli" eval vqa --help
+expect_grep "eval vqa help" "$tmp/out" "usage: saccade eval vqa"
+yes_ "eval vqa help is only vqa's" '! grep -q "usage: saccade eval classifier" "$tmp/out"'
+# Every verb's help ends with examples that start with 'saccade'.
+for v in data train eval stn vqa; do
+  "$cli" "$v" --help >"$tmp/h" 2>&1
+  yes_ "$v --help ends with examples" '[ "$(grep -c "^  .*saccade $v" "$tmp/h")" -ge 2 ] && tail -n 1 "$tmp/h" | grep -q "saccade\|^      "'
+done
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -18,6 +18,16 @@ for f in "$tmp/prefix/bin/saccade" "$tmp/prefix/include/saccade/saccade.h" "$lib
 done
 ls "$lib"/libsaccade.so* >/dev/null 2>&1 && ok || bad "no shared library installed"
 [ -e "$lib/libsaccade.a" ] && ok || bad "no static library installed"
+# Only public headers: internal ones stay in the source tree, and each
+# installed header compiles on its own (it includes nothing uninstalled).
+for h in sc_winograd.h sc_resize_cv.h sc_pyapi.h winograd.h resize_cv.h pyapi.h; do
+  [ ! -e "$tmp/prefix/include/saccade/$h" ] && ok || bad "internal header $h installed"
+done
+for h in "$tmp"/prefix/include/saccade/*.h; do
+  printf '#include <saccade/%s>\n' "$(basename "$h")" > "$tmp/one.c"
+  cc -std=c11 -Wall -Wextra -Werror -fsyntax-only -I"$tmp/prefix/include" $(pkg-config --cflags-only-I fftw3f libcjson 2>/dev/null) \
+    "$tmp/one.c" 2>"$tmp/one.log" && ok || { bad "installed $(basename "$h") does not compile alone"; head -3 "$tmp/one.log"; }
+done
 
 cat > "$tmp/user.c" <<'C'
 #include <stdio.h>

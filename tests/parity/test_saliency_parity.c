@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sc_test.h"
-#include "saccade/sc_resize_cv.h"
+#include "image/resize_cv.h"
 #include "saccade/sc_saliency.h"
 
 static char *g_dir;

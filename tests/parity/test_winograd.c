@@ -12,7 +12,7 @@
 #include <string.h>
 #include "sc_test.h"
 #include "saccade/sc_nn.h"
-#include "saccade/sc_winograd.h"
+#include "winograd.h"
 #include "saccade/sc_blas.h"
 
 static char *g_dir;

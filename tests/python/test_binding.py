@@ -659,6 +659,30 @@ class TestVQA(unittest.TestCase):
         b = self.vqa.ask_image((img * 255 + 0.5).astype(np.uint8), "what colour is the coat?")
         self.assertEqual(b.answer, self.vqa.ask_image(img, "what colour is the coat?").answer)
 
+    def test_hop_figure_matches_cli(self):
+        """VQA.hop_figure draws the figure of `saccade vqa --attention` (its PNG
+        is the same picture to 8-bit rounding); no maps, no figure."""
+        self.assertEqual(self.vqa.arch, "san")  # the shipped model has hops
+        img = saccade.load_image(self.IMG)
+        q = "what colour is the coat?"
+        a = self.vqa.ask_image(img, q)
+        fig = self.vqa.hop_figure(img, a)
+        hops = self.vqa.config["hops"]
+        self.assertEqual(fig.shape[1], 8 + (hops + 1) * (192 + 8))
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "att.png")
+            run(CLI, "vqa", self.IMG, q, "--attention", out)
+            ref = saccade.load_image(out)
+        self.assertEqual(fig.shape, ref.shape)
+        self.assertLessEqual(float(np.abs(fig - ref).max()), 0.5 / 255 + 1e-6)
+        # the module-level call takes the parts; bad maps are a ValueError
+        same = saccade.vqa.hop_figure(img, a.attention, q, a.answer, a.prob)
+        np.testing.assert_array_equal(same, fig)
+        with self.assertRaises(ValueError):
+            saccade.vqa.hop_figure(img, a.attention[0], q, a.answer, a.prob)
+        with self.assertRaises(saccade.Error):
+            saccade.vqa.hop_figure(img, a.attention, q, a.answer, a.prob, panel=4)
+
     def test_bad_questions(self):
         self.vqa.set_image(saccade.load_image(self.IMG))
         with self.assertRaises(saccade.Error):

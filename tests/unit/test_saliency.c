@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sc_test.h"
-#include "saccade/sc_resize_cv.h"
+#include "image/resize_cv.h"
 #include "saccade/sc_saliency.h"
 
 typedef sc_status (*method_fn)(const sc_image *, sc_map *);

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 #include "saccade/saccade.h"
-#include "saccade/sc_winograd.h"
+#include "winograd.h"
 
 static int g_cpu; /* 1 thread: time this thread's CPU time, not wall time */
 static double now(void) {

@@ -53,6 +53,11 @@ int cli_parse_options(const char *verb, int argc, char **argv, const cli_opt *op
 /* MODEL.safetensors -> MODEL.metrics.json (other names: NAME.metrics.json);
  * malloc'd, NULL on no memory. Where trainers write their summary. */
 char *cli_metrics_path(const char *model);
+/* Write summary (cJSON, freed here; NULL: out of memory) to
+ * cli_metrics_path(model) atomically. CLI_OK with *path the file's name
+ * (malloc'd), or CLI_FAIL reported as "what" with *path NULL. */
+struct cJSON;
+int cli_write_metrics(const char *model, struct cJSON *summary, const char *what, char **path);
 /* Is argv[i] one of --help/-h? */
 int cli_is_help(const char *arg);
 /* Print a JSON string literal, escaped. */
@@ -71,9 +76,12 @@ char *cli_json_print(struct cJSON *item);
  * unchanged). */
 struct cJSON *cli_json_fixed(double v, int decimals);
 struct cJSON *cli_json_add_fixed(struct cJSON *obj, const char *key, double v, int decimals);
-/* A float as a JSON number with `digits` significant digits ("%.*g"; 9 keeps
- * every float exactly); null when not finite. */
+/* A number with `digits` significant digits ("%.*g"; 9 keeps every float
+ * exactly); null when not finite. _float takes a float, _add_g9 puts v with 9
+ * digits under key in obj (0, or -1 on no memory: obj unchanged). */
+struct cJSON *cli_json_g(double v, int digits);
 struct cJSON *cli_json_float(float v, int digits);
+int cli_json_add_g9(struct cJSON *obj, const char *key, double v);
 
 /* Verbs. */
 int cli_info_main(int argc, char **argv);
@@ -84,8 +92,10 @@ int cli_data_main(int argc, char **argv);
 void cli_data_help(FILE *out);
 int cli_train_main(int argc, char **argv);
 void cli_train_help(FILE *out);
+void cli_train_classifier_help(FILE *out);
 int cli_eval_main(int argc, char **argv);
 void cli_eval_help(FILE *out);
+void cli_eval_classifier_help(FILE *out);
 int cli_saliency_main(int argc, char **argv);
 void cli_saliency_help(FILE *out);
 int cli_caption_main(int argc, char **argv);

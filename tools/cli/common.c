@@ -297,9 +297,40 @@ cJSON *cli_json_add_fixed(cJSON *obj, const char *key, double v, int decimals) {
     return n;
 }
 
-cJSON *cli_json_float(float v, int digits) {
+cJSON *cli_json_g(double v, int digits) {
     if (!isfinite(v)) return cJSON_CreateNull();
     char buf[64];
-    snprintf(buf, sizeof buf, "%.*g", digits, (double)v);
+    snprintf(buf, sizeof buf, "%.*g", digits < 1 ? 1 : digits > 17 ? 17 : digits, v);
     return cJSON_CreateRaw(buf);
+}
+
+cJSON *cli_json_float(float v, int digits) {
+    return cli_json_g((double)v, digits);
+}
+
+int cli_json_add_g9(cJSON *obj, const char *key, double v) {
+    cJSON *n = cli_json_g(v, 9);
+    if (!n || !cJSON_AddItemToObject(obj, key, n)) {
+        cJSON_Delete(n);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_write_metrics(const char *model, cJSON *summary, const char *what, char **path) {
+    char *text = cli_json_print(summary), *mpath = cli_metrics_path(model);
+    int rc = CLI_OK;
+    if (!text || !mpath) {
+        sc_set_error(SC_ERR_NOMEM, "out of memory");
+        rc = cli_fail(what);
+    } else if (sc_write_file_atomic(mpath, text, strlen(text))) {
+        rc = cli_fail(what);
+    }
+    free(text);
+    if (rc) {
+        free(mpath);
+        mpath = NULL;
+    }
+    *path = mpath;
+    return rc;
 }

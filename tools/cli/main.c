@@ -10,14 +10,16 @@ static const cli_verb VERBS[] = {
      cli_overlay_help},
     {"caption", "caption images (Show, Attend and Tell) with attention figures and a gallery",
      cli_caption_main, cli_caption_help},
-    {"saliency", "bottom-up saliency maps (spectral residual, PQFT, fine-grained) as overlays",
+    {"saliency",
+     "saliency maps as overlays: bottom-up (spectral residual, PQFT, fine-grained) or\n"
+     "             from a model (attention, Grad-CAM, gradients, rollout)",
      cli_saliency_main, cli_saliency_help},
     {"data", "generate datasets (Fashion scenes with boxes and captions)", cli_data_main,
      cli_data_help},
-    {"train", "train a model (classifier; stn: ST-CNN or CNN on distorted Fashion-MNIST)", cli_train_main,
+    {"train", "train a model: classifier, stn (ST-CNN or CNN), captioner, vqa", cli_train_main,
      cli_train_help},
-    {"eval", "evaluate a model or predictions (classifier, stn, saliency)", cli_eval_main,
-     cli_eval_help},
+    {"eval", "evaluate a model or predictions: classifier, stn, saliency, captioner, vqa",
+     cli_eval_main, cli_eval_help},
     {"stn", "spatial transformer: where an ST-CNN looks, its glimpse and class", cli_stn_main,
      cli_stn_help},
     {"vqa", "answer questions about an image (stacked attention network)", cli_vqa_main,
@@ -25,14 +27,43 @@ static const cli_verb VERBS[] = {
 };
 static const int NVERBS = (int)(sizeof VERBS / sizeof VERBS[0]);
 
+/* 'saccade train MODEL --help' and 'saccade eval WHAT --help': one model's help. */
+static const struct {
+    const char *verb, *what;
+    void (*help)(FILE *out);
+} SUBHELP[] = {
+    {"train", "classifier", cli_train_classifier_help},
+    {"train", "stn", cli_train_stn_help},
+    {"train", "captioner", cli_train_captioner_help},
+    {"train", "vqa", cli_train_vqa_help},
+    {"eval", "classifier", cli_eval_classifier_help},
+    {"eval", "stn", cli_eval_stn_help},
+    {"eval", "saliency", cli_eval_saliency_help},
+    {"eval", "captioner", cli_eval_captioner_help},
+    {"eval", "vqa", cli_eval_vqa_help},
+};
+
 static void main_help(FILE *out) {
     fprintf(out, "usage: saccade [--version] [--help] VERB [ARGS...]\n\n"
                  "Visual attention from the command line: captions with attention maps,\n"
                  "spatial transformers, saliency overlays, visual question answering.\n\n"
                  "verbs:\n");
     for (int i = 0; i < NVERBS; i++) fprintf(out, "  %-10s %s\n", VERBS[i].name, VERBS[i].summary);
-    fprintf(out, "\n'saccade VERB --help' describes a verb. Exit status: 0 success, 1 runtime\n"
-                 "error, 2 usage error.\n");
+    fprintf(out,
+            "\nmodels (.safetensors; 'saccade info MODEL' lists its config and tensors):\n"
+            "  captioner   Show, Attend and Tell with a CNN, ResNet or ViT encoder\n"
+            "              (shipped: models/scenes-captioner, Fashion scenes)\n"
+            "  vqa         stacked attention network, or the qonly / pooled baselines\n"
+            "              (shipped: models/scenes-vqa, Fashion scenes)\n"
+            "  stcnn       spatial transformer + CNN classifier (shipped: models/fashion-stn,\n"
+            "              cluttered Fashion-MNIST)\n"
+            "  classifier  CNN classifier (Fashion-MNIST; also the plain CNN of 'train stn')\n"
+            "\n'saccade VERB --help' describes a verb, with examples. Exit status: 0 success,\n"
+            "1 runtime error, 2 usage error.\n\n"
+            "Examples:\n"
+            "  saccade caption assets/samples/chelsea.jpg --attention words.png\n"
+            "  saccade vqa assets/samples/scenes/images/test_000001.png \"is there a bag?\"\n"
+            "  saccade saliency assets/samples/chelsea.jpg -o saliency.png\n");
 }
 
 int main(int argc, char **argv) {
@@ -60,6 +91,12 @@ int main(int argc, char **argv) {
         for (int a = 2; a < argc; a++) {
             if (!strcmp(argv[a], "--")) break;
             if (cli_is_help(argv[a])) {
+                for (size_t k = 0; argc > 2 && k < sizeof SUBHELP / sizeof SUBHELP[0]; k++)
+                    if (!strcmp(VERBS[i].name, SUBHELP[k].verb) &&
+                        !strcmp(argv[2], SUBHELP[k].what)) {
+                        SUBHELP[k].help(stdout);
+                        return CLI_OK;
+                    }
                 VERBS[i].help(stdout);
                 return CLI_OK;
             }

@@ -4,22 +4,37 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include <cjson/cJSON.h>
 #include "saccade/sc_classifier.h"
 
-void cli_eval_help(FILE *out) {
+void cli_eval_classifier_help(FILE *out) {
     fprintf(out,
-            "usage: saccade eval WHAT [OPTIONS]\n\n"
-            "  classifier   test accuracy, per-class accuracy and confusion matrix of a\n"
-            "               classifier on the Fashion-MNIST test split\n"
-            "  saliency     AUC-Judd, NSS, CC, SIM, KLD of predicted maps against fixations\n"
-            "  captioner    BLEU, CIDEr-D, exact match, slot accuracy, pointing game on\n"
-            "               held-out Fashion scenes\n\n"
-            "Options (classifier):\n"
-            "  --model FILE   model .safetensors (from 'saccade train classifier')\n"
+            "usage: saccade eval classifier --model FILE [--data DIR] [--threads N] [--json]\n\n"
+            "Test accuracy, per-class accuracy and confusion matrix of a classifier from\n"
+            "'saccade train classifier' on the Fashion-MNIST test split.\n"
+            "  --model FILE   model .safetensors\n"
             "  --data DIR     Fashion-MNIST folder (default $%s or %s)\n"
             "  --threads N    threads (default: all cores)\n"
-            "  --json         machine-readable output\n",
+            "  --json         machine-readable output\n\n"
+            "Examples:\n"
+            "  saccade eval classifier --model classifier.safetensors\n"
+            "  saccade eval classifier --model classifier.safetensors --json\n",
             SC_FASHION_MNIST_ENV, SC_FASHION_MNIST_DEFAULT_DIR);
+}
+
+void cli_eval_help(FILE *out) {
+    fprintf(out, "usage: saccade eval WHAT [OPTIONS]\n\n"
+                 "  classifier   test accuracy, per-class accuracy and confusion matrix of a\n"
+                 "               classifier on the Fashion-MNIST test split\n"
+                 "  stn          test error of an ST-CNN or CNN on distorted Fashion-MNIST, and\n"
+                 "               where an ST-CNN's glimpse went\n"
+                 "  saliency     AUC-Judd, NSS, CC, SIM, KLD of predicted maps against fixations\n"
+                 "  captioner    BLEU, CIDEr-D, exact match, slot accuracy, pointing game on\n"
+                 "               held-out Fashion scenes\n"
+                 "  vqa          accuracy (overall, per question family or answer) and the\n"
+                 "               pointing game of a VQA model\n\n"
+                 "'saccade eval WHAT --help' shows one of them; all follow.\n\n");
+    cli_eval_classifier_help(out);
     fputc('\n', out);
     cli_eval_stn_help(out);
     fputc('\n', out);
@@ -28,6 +43,41 @@ void cli_eval_help(FILE *out) {
     cli_eval_captioner_help(out);
     fputc('\n', out);
     cli_eval_vqa_help(out);
+    fprintf(out, "\nExamples:\n"
+                 "  saccade eval classifier --model classifier.safetensors --json\n"
+                 "  saccade eval stn --model assets/models/fashion-stn.safetensors "
+                 "--distortion cluttered\n"
+                 "  saccade eval vqa --model assets/models/scenes-vqa.safetensors --n 500\n");
+}
+
+/* model, n, accuracy, loss, per_class (class, n, accuracy), confusion. */
+static cJSON *classifier_json(const char *model, const sc_classifier *m, size_t n, double acc,
+                              double loss, const int64_t *conf) {
+    const int K = SC_FASHION_MNIST_CLASSES;
+    cJSON *j = cJSON_CreateObject(), *per = NULL, *cm = NULL;
+    int ok = j && cJSON_AddStringToObject(j, "model", model) &&
+             cJSON_AddNumberToObject(j, "n", (double)n) &&
+             cli_json_add_fixed(j, "accuracy", acc, 6) && cli_json_add_fixed(j, "loss", loss, 6) &&
+             (per = cJSON_AddArrayToObject(j, "per_class")) &&
+             (cm = cJSON_AddArrayToObject(j, "confusion"));
+    for (int k = 0; ok && k < K; k++) {
+        int64_t row = 0;
+        for (int c = 0; c < K; c++) row += conf[k * K + c];
+        cJSON *e, *r;
+        ok =
+            (e = cJSON_CreateObject()) && cJSON_AddItemToArray(per, e) &&
+            (r = cJSON_CreateArray()) && cJSON_AddItemToArray(cm, r) &&
+            cJSON_AddStringToObject(e, "class", sc_classifier_class_name(m, k)) &&
+            cJSON_AddNumberToObject(e, "n", (double)row) &&
+            cli_json_add_fixed(e, "accuracy", row ? (double)conf[k * K + k] / (double)row : 0.0, 6);
+        for (int c = 0; ok && c < K; c++)
+            ok = cJSON_AddItemToArray(r, cJSON_CreateNumber((double)conf[k * K + c]));
+    }
+    if (!ok) {
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
 }
 
 static int eval_classifier(int argc, char **argv) {
@@ -77,25 +127,7 @@ static int eval_classifier(int argc, char **argv) {
         goto done;
     }
     if (json) {
-        printf("{\"model\": ");
-        cli_json_string(stdout, model);
-        printf(", \"n\": %zu, \"accuracy\": %.6f, \"loss\": %.6f, \"per_class\": [", test.n, acc,
-               loss);
-        for (int k = 0; k < K; k++) {
-            int64_t row = 0;
-            for (int j = 0; j < K; j++) row += conf[k * K + j];
-            printf("%s{\"class\": ", k ? ", " : "");
-            cli_json_string(stdout, sc_classifier_class_name(m, k));
-            printf(", \"n\": %lld, \"accuracy\": %.6f}", (long long)row,
-                   row ? (double)conf[k * K + k] / (double)row : 0.0);
-        }
-        printf("], \"confusion\": [");
-        for (int k = 0; k < K; k++) {
-            printf("%s[", k ? ", " : "");
-            for (int j = 0; j < K; j++) printf("%s%lld", j ? ", " : "", (long long)conf[k * K + j]);
-            printf("]");
-        }
-        printf("]}\n");
+        if (cli_json_emit(stdout, classifier_json(model, m, test.n, acc, loss, conf))) goto done;
     } else {
         printf("%s: test accuracy %.2f%% (%zu images), mean loss %.4f\n\n", model, 100 * acc,
                test.n, loss);

@@ -4,32 +4,40 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cjson/cJSON.h>
 #include "batch.h"
 #include "cli.h"
 #include "saccade/sc_maps_io.h"
 
 void cli_eval_saliency_help(FILE *out) {
-    fprintf(out,
-            "usage: saccade eval saliency --pred MAP... --fixations FIX... [--density MAP...]\n"
-            "                             [--json]\n"
-            "       saccade eval saliency --pred-dir DIR --fixations-dir DIR\n"
-            "                             [--density-dir DIR] [--json]\n\n"
-            "Scores predicted saliency maps as the MIT saliency benchmark does: AUC-Judd\n"
-            "and NSS against binary fixation maps, CC, SIM and KLD against ground-truth\n"
-            "density maps (--density; without it, against the binary fixation maps).\n"
-            "Maps are .npy arrays (2-D) or images (gray, or the mean of R, G, B; 8-bit\n"
-            "values / 255, 16-bit / 65535). Fixation maps are binarised: value > 0.5 is a\n"
-            "fixation. A prediction of another size is resized bilinearly to the\n"
-            "fixation map's size; density maps must have the fixation map's size.\n"
-            "--pred, --fixations, --density   lists paired by position (same length)\n"
-            "--pred-dir, --fixations-dir (or --gt-dir), --density-dir   pair the maps in\n"
-            "           the directories (not recursive; .npy and image files) by name: a\n"
-            "           prediction NAME.EXT or NAME.anything.EXT (e.g. 'saccade saliency\n"
-            "           --raw' output NAME.spectral-map.npy) goes with fixations NAME.EXT'\n"
-            "--json     one JSON object per pair, then one with the means\n"
-            "Output: one line per pair and the mean over pairs (over the pairs where a\n"
-            "metric is defined: an empty fixation map or a constant map gives NaN/null).\n"
-            "AUC-Judd is computed without random jitter (deterministic).\n");
+    fprintf(
+        out,
+        "usage: saccade eval saliency --pred MAP... --fixations FIX... [--density MAP...]\n"
+        "                             [--json]\n"
+        "       saccade eval saliency --pred-dir DIR --fixations-dir DIR\n"
+        "                             [--density-dir DIR] [--json]\n\n"
+        "Scores predicted saliency maps as the MIT saliency benchmark does: AUC-Judd\n"
+        "and NSS against binary fixation maps, CC, SIM and KLD against ground-truth\n"
+        "density maps (--density; without it, against the binary fixation maps).\n"
+        "Maps are .npy arrays (2-D) or images (gray, or the mean of R, G, B; 8-bit\n"
+        "values / 255, 16-bit / 65535). Fixation maps are binarised: value > 0.5 is a\n"
+        "fixation. A prediction of another size is resized bilinearly to the\n"
+        "fixation map's size; density maps must have the fixation map's size.\n"
+        "--pred, --fixations, --density   lists paired by position (same length)\n"
+        "--pred-dir, --fixations-dir (or --gt-dir), --density-dir   pair the maps in\n"
+        "           the directories (not recursive; .npy and image files) by name: a\n"
+        "           prediction NAME.EXT or NAME.anything.EXT (e.g. 'saccade saliency\n"
+        "           --raw' output NAME.spectral-map.npy) goes with fixations NAME.EXT'\n"
+        "--json     one JSON object per pair, then one with the means\n"
+        "Output: one line per pair and the mean over pairs (over the pairs where a\n"
+        "metric is defined: an empty fixation map or a constant map gives NaN/null).\n"
+        "AUC-Judd is computed without random jitter (deterministic).\n"
+        "Options take their value as '--opt value' or '--opt=value'.\n\n"
+        "Examples:\n"
+        "  saccade saliency assets/samples/chelsea.jpg -o chelsea-sal.png --raw pred.npy\n"
+        "  saccade eval saliency --pred pred.npy --fixations assets/samples/chelsea-map.png\n"
+        "  saccade eval saliency --pred pred.npy --fixations assets/samples/chelsea-map.png \\\n"
+        "      --density assets/samples/chelsea-map.png --json\n");
 }
 
 enum { NMET = 5 };
@@ -194,81 +202,97 @@ done:
     return bad;
 }
 
-static void json_num(double v) {
-    if (isfinite(v))
-        printf("%.9g", v);
-    else
-        fputs("null", stdout);
+/* One JSON line: the pair's files and metrics (NaN -> null). */
+static int print_pair_json(const char *pp, const char *fp, const char *dp, const double m[NMET]) {
+    cJSON *o = cJSON_CreateObject();
+    int bad =
+        !o || !cJSON_AddStringToObject(o, "prediction", pp) ||
+        !cJSON_AddStringToObject(o, "fixations", fp) ||
+        !(dp ? cJSON_AddStringToObject(o, "density", dp) : cJSON_AddNullToObject(o, "density"));
+    for (int k = 0; k < NMET && !bad; k++) bad = cli_json_add_g9(o, MET[k], m[k]);
+    if (bad) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    return cli_json_emit(stdout, o);
 }
 
-/* Collect the values following argv[*i] up to the next option. */
-static int take_list(int argc, char **argv, int *i, list *l) {
-    int got = 0;
-    while (*i + 1 < argc && argv[*i + 1][0] != '-') {
-        if (list_push(l, argv[++*i])) return -1;
-        got++;
+/* The last JSON line: mean metrics over the pairs where each is defined. */
+static int print_mean_json(const double sum[NMET], const int cnt[NMET], int ok, int failed) {
+    cJSON *o = cJSON_CreateObject(), *mean = o ? cJSON_AddObjectToObject(o, "mean") : NULL;
+    int bad = !mean;
+    for (int k = 0; k < NMET && !bad; k++)
+        bad = cli_json_add_g9(mean, MET[k], cnt[k] ? sum[k] / cnt[k] : NAN);
+    bad = bad || !cJSON_AddNumberToObject(o, "pairs", ok) ||
+          !cJSON_AddNumberToObject(o, "failed", failed);
+    if (bad) {
+        cJSON_Delete(o);
+        o = NULL;
     }
-    return got;
+    return cli_json_emit(stdout, o);
+}
+
+/* The command line: lists (paired by position) or directories. */
+typedef struct eval_args {
+    const char **pred, **fix, **dens;
+    int npred, nfix, ndens;
+    const char *pd, *fd, *dd;
+    int json;
+} eval_args;
+
+/* Parse and check the options; the pairs into pred/fix/dens (directories
+ * paired here, unmatched predictions counted in *failed). */
+static int eval_inputs(int argc, char **argv, eval_args *a, list *pred, list *fix, list *dens,
+                       int *failed) {
+    const char *V = "eval saliency";
+    const cli_opt opts[] = {
+        {"--pred", CLI_STRS, a->pred, 0, 0, "one or more files", &a->npred, argc},
+        {"--fixations", CLI_STRS, a->fix, 0, 0, "one or more files", &a->nfix, argc},
+        {"--density", CLI_STRS, a->dens, 0, 0, "one or more files", &a->ndens, argc},
+        {"--pred-dir", CLI_STR, &a->pd, 0, 0, "a directory", NULL, 0},
+        {"--fixations-dir|--gt-dir", CLI_STR, &a->fd, 0, 0, "a directory", NULL, 0},
+        {"--density-dir", CLI_STR, &a->dd, 0, 0, "a directory", NULL, 0},
+        {"--json", CLI_FLAG, &a->json, 0, 0, NULL, NULL, 0},
+    };
+    int rc = cli_parse_options(V, argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
+    if (rc) return rc;
+    int lists = a->npred || a->nfix || a->ndens, dirs = a->pd || a->fd || a->dd;
+    if (lists && dirs)
+        return cli_usage(V, "give either --pred/--fixations lists or --pred-dir/--fixations-dir");
+    if (dirs) {
+        if (!a->pd || !a->fd)
+            return cli_usage(V, "--pred-dir needs --fixations-dir and vice versa");
+        return pair_dirs(a->pd, a->fd, a->dd, pred, fix, dens, failed);
+    }
+    if (!a->npred || !a->nfix)
+        return cli_usage(V, "need --pred MAP... and --fixations FIX... (or the -dir forms)");
+    if (a->npred != a->nfix || (a->ndens && a->ndens != a->npred))
+        return cli_usage(V, "--pred has %d maps but --fixations has %d%s", a->npred, a->nfix,
+                         a->ndens && a->ndens != a->npred ? " and --density a different number"
+                                                          : "");
+    for (int i = 0; i < a->npred; i++)
+        if (list_push(pred, a->pred[i]) || list_push(fix, a->fix[i]) ||
+            (a->ndens && list_push(dens, a->dens[i]))) {
+            fprintf(stderr, "saccade: out of memory\n");
+            return CLI_FAIL;
+        }
+    return CLI_OK;
 }
 
 int cli_eval_saliency_main(int argc, char **argv) {
-    const char *V = "eval saliency";
-    const char *pd = NULL, *fd = NULL, *dd = NULL;
     list pred = {0}, fix = {0}, dens = {0};
-    int json = 0, rc = CLI_OK, failed = 0;
-    for (int i = 1; i < argc && !rc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--pred") || !strcmp(a, "--fixations") || !strcmp(a, "--density")) {
-            list *l = a[2] == 'p' ? &pred : a[2] == 'f' ? &fix : &dens;
-            int got = take_list(argc, argv, &i, l);
-            if (got < 0) {
-                fprintf(stderr, "saccade: out of memory\n");
-                rc = CLI_FAIL;
-            } else if (got == 0) {
-                rc = cli_usage(V, "%s needs one or more files", a);
-            }
-        } else if (!strcmp(a, "--pred-dir") || !strcmp(a, "--fixations-dir") ||
-                   !strcmp(a, "--gt-dir") || !strcmp(a, "--density-dir")) {
-            if (i + 1 >= argc) {
-                rc = cli_usage(V, "%s needs a directory", a);
-                break;
-            }
-            const char **d = a[2] == 'p' ? &pd : a[2] == 'd' ? &dd : &fd;
-            *d = argv[++i];
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if (a[0] == '-') {
-            rc = cli_usage(V, "unknown option '%s'", a);
-        } else {
-            rc = cli_usage(V, "unexpected argument '%s' (use --pred/--fixations)", a);
-        }
-    }
+    int failed = 0;
+    eval_args a = {0};
+    a.pred = calloc((size_t)argc, sizeof *a.pred);
+    a.fix = calloc((size_t)argc, sizeof *a.fix);
+    a.dens = calloc((size_t)argc, sizeof *a.dens);
+    int rc = a.pred && a.fix && a.dens ? CLI_OK : CLI_FAIL;
+    if (rc) fprintf(stderr, "saccade: out of memory\n");
+    if (!rc) rc = eval_inputs(argc, argv, &a, &pred, &fix, &dens, &failed);
     if (rc) goto end;
-    int lists = pred.n || fix.n || dens.n, dirs = pd || fd || dd;
-    if (lists && dirs) {
-        rc = cli_usage(V, "give either --pred/--fixations lists or --pred-dir/--fixations-dir");
-        goto end;
-    }
-    if (dirs) {
-        if (!pd || !fd) {
-            rc = cli_usage(V, "--pred-dir needs --fixations-dir and vice versa");
-            goto end;
-        }
-        if ((rc = pair_dirs(pd, fd, dd, &pred, &fix, &dens, &failed))) goto end;
-    } else {
-        if (!pred.n || !fix.n) {
-            rc = cli_usage(V, "need --pred MAP... and --fixations FIX... (or the -dir forms)");
-            goto end;
-        }
-        if (pred.n != fix.n || (dens.n && dens.n != pred.n)) {
-            rc = cli_usage(V, "--pred has %d maps but --fixations has %d%s", pred.n, fix.n,
-                           dens.n && dens.n != pred.n ? " and --density a different number" : "");
-            goto end;
-        }
-    }
     double sum[NMET] = {0};
     int cnt[NMET] = {0}, ok = 0;
-    if (!json && pred.n)
+    if (!a.json && pred.n)
         printf("%9s %9s %9s %9s %9s  %s\n", "auc_judd", "nss", "cc", "sim", "kld", "prediction");
     for (int i = 0; i < pred.n; i++) {
         double m[NMET];
@@ -281,33 +305,15 @@ int cli_eval_saliency_main(int argc, char **argv) {
         ok++;
         for (int k = 0; k < NMET; k++)
             if (isfinite(m[k])) sum[k] += m[k], cnt[k]++;
-        if (json) {
-            printf("{\"prediction\": ");
-            cli_json_string(stdout, pred.v[i]);
-            printf(", \"fixations\": ");
-            cli_json_string(stdout, fix.v[i]);
-            printf(", \"density\": ");
-            if (dp)
-                cli_json_string(stdout, dp);
-            else
-                fputs("null", stdout);
-            for (int k = 0; k < NMET; k++) {
-                printf(", \"%s\": ", MET[k]);
-                json_num(m[k]);
-            }
-            printf("}\n");
+        if (a.json) {
+            if (print_pair_json(pred.v[i], fix.v[i], dp, m)) failed++;
         } else {
             for (int k = 0; k < NMET; k++) printf("%9.4f ", m[k]);
             printf(" %s\n", pred.v[i]);
         }
     }
-    if (json) {
-        printf("{\"mean\": {");
-        for (int k = 0; k < NMET; k++) {
-            printf("%s\"%s\": ", k ? ", " : "", MET[k]);
-            json_num(cnt[k] ? sum[k] / cnt[k] : NAN);
-        }
-        printf("}, \"pairs\": %d, \"failed\": %d}\n", ok, failed);
+    if (a.json) {
+        if (print_mean_json(sum, cnt, ok, failed)) failed++;
     } else if (ok) {
         for (int k = 0; k < NMET; k++) printf("%9.4f ", cnt[k] ? sum[k] / cnt[k] : NAN);
         printf(" mean of %d pair%s%s\n", ok, ok == 1 ? "" : "s",
@@ -315,6 +321,9 @@ int cli_eval_saliency_main(int argc, char **argv) {
     }
     rc = failed ? CLI_FAIL : CLI_OK;
 end:
+    free(a.pred);
+    free(a.fix);
+    free(a.dens);
     list_free(&pred);
     list_free(&fix);
     list_free(&dens);

@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "vqa_cli.h"
+#include <cjson/cJSON.h>
+#include "cli.h"
+#include "saccade/sc_vqa_train.h"
 
 void cli_eval_vqa_help(FILE *out) {
     fprintf(out,
@@ -12,77 +14,86 @@ void cli_eval_vqa_help(FILE *out) {
             "  scenes: the first N held-out questions (test split scenes, seed S, default 0);\n"
             "  accuracy overall and per family, and the pointing game (argmax of the last\n"
             "  attention hop inside the box of the item the question is about).\n"
-            "  FILE.jsonl: accuracy overall and per answer.\n");
+            "  FILE.jsonl: accuracy overall and per answer.\n\n"
+            "Examples:\n"
+            "  saccade eval vqa --model assets/models/scenes-vqa.safetensors --n 500\n"
+            "  saccade eval vqa --model my-vqa.safetensors --data my-questions.jsonl --json\n");
+}
+
+static int add_accuracy(cJSON *parent, const char *key, int n, int correct) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !cJSON_AddItemToObject(parent, key, o)) {
+        cJSON_Delete(o);
+        return 0;
+    }
+    return cJSON_AddNumberToObject(o, "n", n) &&
+           cli_json_add_fixed(o, "accuracy", n ? (double)correct / n : 0, 6);
+}
+
+/* model, arch, data, n, accuracy, families (scenes), answers, pointing. */
+static cJSON *eval_json(const char *model, const char *data, sc_vqa_arch arch,
+                        const sc_vqa_vocab *ans, const sc_vqa_eval_result *r, int scenes) {
+    cJSON *o = cJSON_CreateObject(), *fam = NULL, *per = NULL;
+    int ok = o && cJSON_AddStringToObject(o, "model", model) &&
+             cJSON_AddStringToObject(o, "arch", sc_vqa_arch_name(arch)) &&
+             cJSON_AddStringToObject(o, "data", data) && cJSON_AddNumberToObject(o, "n", r->n) &&
+             cli_json_add_fixed(o, "accuracy", r->n ? (double)r->correct / r->n : 0, 6);
+    if (ok && scenes) {
+        ok = (fam = cJSON_AddObjectToObject(o, "families")) != NULL;
+        for (int f = 0; ok && f < SC_VQA_NUM_FAMILIES; f++)
+            ok = add_accuracy(fam, sc_vqa_family_name(f), r->fam_n[f], r->fam_correct[f]);
+    }
+    ok = ok && (per = cJSON_AddObjectToObject(o, "answers")) != NULL;
+    for (int a = 0; ok && a < ans->n; a++)
+        if (r->ans_n[a]) ok = add_accuracy(per, ans->words[a], r->ans_n[a], r->ans_correct[a]);
+    if (ok && r->point_n)
+        ok = add_accuracy(o, "pointing", r->point_n, r->point_hit);
+    else if (ok)
+        ok = cJSON_AddNullToObject(o, "pointing") != NULL;
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
 }
 
 int cli_eval_vqa_main(int argc, char **argv) {
     const char *V = "eval vqa";
     const char *model = NULL, *data = "scenes";
     int n = 2000, seed = 0, threads = 0, json = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int last = i + 1 >= argc;
-        if (!strcmp(a, "--model") && !last)
-            model = argv[++i];
-        else if (!strcmp(a, "--data") && !last)
-            data = argv[++i];
-        else if (!strcmp(a, "--n") && !last) {
-            if (!cli_parse_int(argv[++i], &n) || n < 1) return cli_usage(V, "bad --n");
-        } else if (!strcmp(a, "--seed") && !last) {
-            if (!cli_parse_int(argv[++i], &seed) || seed < 0) return cli_usage(V, "bad --seed");
-        } else if (!strcmp(a, "--threads") && !last) {
-            if (!cli_parse_int(argv[++i], &threads) || threads < 1)
-                return cli_usage(V, "bad --threads");
-        } else if (!strcmp(a, "--json"))
-            json = 1;
-        else
-            return cli_usage(V, "unknown or incomplete %s '%s'",
-                             a[0] == '-' ? "option" : "argument", a);
-    }
+    const cli_opt opts[] = {
+        {"--model", CLI_STR, &model, 0, 0, "a file", NULL, 0},
+        {"--data", CLI_STR, &data, 0, 0, "scenes or a .jsonl file", NULL, 0},
+        {"--n", CLI_INT, &n, 1, 2147483647, NULL, NULL, 0},
+        {"--seed", CLI_INT, &seed, 0, 2147483647, NULL, NULL, 0},
+        {"--threads", CLI_INT, &threads, 1, 1024, NULL, NULL, 0},
+        {"--json", CLI_FLAG, &json, 0, 0, NULL, NULL, 0},
+    };
+    int prc = cli_parse_options(V, argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
+    if (prc) return prc;
     if (!model) return cli_usage(V, "need --model FILE");
     if (threads && sc_set_num_threads(threads)) return cli_fail(NULL);
     sc_vqa_model *m = NULL;
     if (sc_vqa_load(model, &m)) return cli_fail(NULL);
-    vqa_data d = {0};
+    sc_vqa_dataset d = {0};
     int scenes = !strcmp(data, "scenes");
     int rc = CLI_FAIL;
-    vqa_eval_result r = {0};
-    if (scenes ? vqa_data_scenes(&d, SC_SCENES_TEST, n < 2000 ? n : 2000, (uint64_t)seed)
-               : vqa_data_jsonl(&d, data, sc_vqa_get_config(m)->image_size))
+    sc_vqa_eval_result r = {0};
+    if (scenes ? sc_vqa_dataset_scenes(&d, SC_SCENES_TEST, n < 2000 ? n : 2000, (uint64_t)seed)
+               : sc_vqa_dataset_jsonl(&d, data, sc_vqa_get_config(m)->image_size)) {
+        cli_fail(NULL);
         goto done;
-    if (vqa_evaluate(m, &d, n, &r)) goto done;
+    }
+    if (sc_vqa_evaluate(m, &d, n, &r)) {
+        cli_fail(NULL);
+        goto done;
+    }
     const sc_vqa_vocab *ans = sc_vqa_get_answers(m);
     double acc = r.n ? (double)r.correct / r.n : 0;
     if (json) {
-        printf("{\"model\": ");
-        cli_json_string(stdout, model);
-        printf(", \"arch\": \"%s\", \"data\": ", sc_vqa_arch_name(sc_vqa_get_config(m)->arch));
-        cli_json_string(stdout, data);
-        printf(", \"n\": %d, \"accuracy\": %.6f", r.n, acc);
-        if (scenes) {
-            printf(", \"families\": {");
-            for (int f = 0; f < SC_VQA_NUM_FAMILIES; f++)
-                printf("%s\"%s\": {\"n\": %d, \"accuracy\": %.6f}", f ? ", " : "",
-                       sc_vqa_family_name(f), r.fam_n[f],
-                       r.fam_n[f] ? (double)r.fam_correct[f] / r.fam_n[f] : 0);
-            printf("}");
-        }
-        printf(", \"answers\": {");
-        int first = 1;
-        for (int a = 0; a < ans->n; a++) {
-            if (!r.ans_n[a]) continue;
-            printf("%s", first ? "" : ", ");
-            first = 0;
-            cli_json_string(stdout, ans->words[a]);
-            printf(": {\"n\": %d, \"accuracy\": %.6f}", r.ans_n[a],
-                   (double)r.ans_correct[a] / r.ans_n[a]);
-        }
-        printf("}, \"pointing\": ");
-        if (r.point_n)
-            printf("{\"n\": %d, \"accuracy\": %.6f}", r.point_n, (double)r.point_hit / r.point_n);
-        else
-            printf("null");
-        printf("}\n");
+        if (cli_json_emit(stdout,
+                          eval_json(model, data, sc_vqa_get_config(m)->arch, ans, &r, scenes)))
+            goto done;
     } else {
         printf("model %s (%s), %d questions: accuracy %.2f%%\n", model,
                sc_vqa_arch_name(sc_vqa_get_config(m)->arch), r.n, 100 * acc);
@@ -101,8 +112,8 @@ int cli_eval_vqa_main(int argc, char **argv) {
     }
     rc = CLI_OK;
 done:
-    vqa_eval_result_free(&r);
-    vqa_data_free(&d);
+    sc_vqa_eval_result_free(&r);
+    sc_vqa_dataset_free(&d);
     sc_vqa_free(m);
     return rc;
 }

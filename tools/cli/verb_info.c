@@ -1,6 +1,8 @@
 /* saccade info: images, model files, system. */
+#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
+#include "batch.h"
 #include "cli.h"
 #include "saccade/sc_safetensors.h"
 
@@ -10,7 +12,13 @@ void cli_info_help(FILE *out) {
                  "--system   BLAS library and core in use, thread count, measured sgemm GFLOP/s\n"
                  "FILE       an image: format, size, channels, bit depth, EXIF orientation;\n"
                  "           a model (.safetensors): tensors (name, dtype, shape) and metadata\n"
-                 "--json     one JSON object per line\n");
+                 "--json     one JSON object per line\n"
+                 "--threads  threads for --system's measurement (default: all cores)\n\n"
+                 "Examples:\n"
+                 "  saccade info assets/samples/chelsea.jpg assets/samples/chelsea-map.png\n"
+                 "  saccade info assets/models/fashion-stn.safetensors\n"
+                 "  saccade info --json assets/models/scenes-captioner.safetensors\n"
+                 "  saccade info --system --threads 1\n");
 }
 
 static int info_system(int json, int threads) {
@@ -19,21 +27,22 @@ static int info_system(int json, int threads) {
     if (sc_blas_get_info(&bi)) return cli_fail("BLAS");
     double gflops = sc_blas_measure_gflops(1024, 3);
     if (json) {
-        printf("{\"version\": ");
-        cli_json_string(stdout, sc_version());
-        printf(", \"blas_library\": ");
-        cli_json_string(stdout, bi.library);
-        printf(", \"blas_core\": ");
-        cli_json_string(stdout, bi.core);
-        printf(", \"cpu_best_core\": ");
-        cli_json_string(stdout, bi.cpu_best);
-        printf(", \"openblas_coretype\": ");
-        cli_json_string(stdout, bi.coretype_env);
-        printf(", \"autofixed\": %s, \"blas_threads\": %d, \"threads\": %d, "
-               "\"omp_wait_policy\": ",
-               bi.autofixed ? "true" : "false", bi.threads, sc_get_num_threads());
-        cli_json_string(stdout, getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "");
-        printf(", \"sgemm_gflops\": %.1f}\n", gflops);
+        const char *wait = getenv("OMP_WAIT_POLICY");
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !cJSON_AddStringToObject(o, "version", sc_version()) ||
+            !cJSON_AddStringToObject(o, "blas_library", bi.library) ||
+            !cJSON_AddStringToObject(o, "blas_core", bi.core) ||
+            !cJSON_AddStringToObject(o, "cpu_best_core", bi.cpu_best) ||
+            !cJSON_AddStringToObject(o, "openblas_coretype", bi.coretype_env) ||
+            !cJSON_AddBoolToObject(o, "autofixed", bi.autofixed) ||
+            !cJSON_AddNumberToObject(o, "blas_threads", bi.threads) ||
+            !cJSON_AddNumberToObject(o, "threads", sc_get_num_threads()) ||
+            !cJSON_AddStringToObject(o, "omp_wait_policy", wait ? wait : "") ||
+            !cli_json_add_fixed(o, "sgemm_gflops", gflops, 1)) {
+            cJSON_Delete(o);
+            o = NULL;
+        }
+        return cli_json_emit(stdout, o);
     } else {
         printf("saccade         %s\n", sc_version());
         printf("BLAS library    %s\n", bi.library);
@@ -59,11 +68,19 @@ static int info_image(const char *path, int json) {
     sc_image_info ii;
     if (sc_image_probe(path, &ii)) return cli_fail(NULL);
     if (json) {
-        printf("{\"path\": ");
-        cli_json_string(stdout, path);
-        printf(", \"kind\": \"image\", \"format\": \"%s\", \"width\": %d, \"height\": %d, "
-               "\"channels\": %d, \"bit_depth\": %d, \"orientation\": %d}\n",
-               ii.format, ii.w, ii.h, ii.channels, ii.bit_depth, ii.orientation);
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !cJSON_AddStringToObject(o, "path", path) ||
+            !cJSON_AddStringToObject(o, "kind", "image") ||
+            !cJSON_AddStringToObject(o, "format", ii.format) ||
+            !cJSON_AddNumberToObject(o, "width", ii.w) ||
+            !cJSON_AddNumberToObject(o, "height", ii.h) ||
+            !cJSON_AddNumberToObject(o, "channels", ii.channels) ||
+            !cJSON_AddNumberToObject(o, "bit_depth", ii.bit_depth) ||
+            !cJSON_AddNumberToObject(o, "orientation", ii.orientation)) {
+            cJSON_Delete(o);
+            o = NULL;
+        }
+        return cli_json_emit(stdout, o);
     } else {
         printf("%s: %s image, %d x %d, %d channel%s, %d-bit, orientation %d (%s)\n", path,
                ii.format, ii.w, ii.h, ii.channels, ii.channels == 1 ? "" : "s", ii.bit_depth,
@@ -72,100 +89,97 @@ static int info_image(const char *path, int json) {
     return CLI_OK;
 }
 
-static int has_suffix(const char *s, const char *suf) {
-    size_t n = strlen(s), m = strlen(suf);
-    return n >= m && strcmp(s + n - m, suf) == 0;
+/* The file's tensors and metadata as one JSON object (NULL on no memory). */
+static cJSON *model_json(const sc_safetensors *st, const char *path) {
+    cJSON *o = cJSON_CreateObject(), *tensors = NULL, *meta = NULL;
+    int bad = !o || !cJSON_AddStringToObject(o, "path", path) ||
+              !cJSON_AddStringToObject(o, "kind", "safetensors") ||
+              !(tensors = cJSON_AddArrayToObject(o, "tensors")) ||
+              !(meta = cJSON_AddObjectToObject(o, "metadata"));
+    for (size_t i = 0; !bad && i < sc_safetensors_count(st); i++) {
+        sc_st_tensor_info ti;
+        if (sc_safetensors_info(st, i, &ti)) continue;
+        cJSON *t = cJSON_CreateObject(), *shape = NULL;
+        bad = !t || !cJSON_AddStringToObject(t, "name", ti.name) ||
+              !cJSON_AddStringToObject(t, "dtype", ti.dtype) ||
+              !(shape = cJSON_AddArrayToObject(t, "shape"));
+        for (int d = 0; !bad && d < ti.ndim; d++) {
+            cJSON *x = cJSON_CreateNumber((double)ti.shape[d]);
+            bad = !x || !cJSON_AddItemToArray(shape, x);
+            if (bad) cJSON_Delete(x);
+        }
+        if (bad || !cJSON_AddItemToArray(tensors, t)) {
+            cJSON_Delete(t);
+            bad = 1;
+        }
+    }
+    for (size_t i = 0; !bad && i < sc_safetensors_metadata_count(st); i++) {
+        const char *k, *v;
+        if (sc_safetensors_metadata_at(st, i, &k, &v)) continue;
+        bad = !cJSON_AddStringToObject(meta, k, v);
+    }
+    if (bad) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
 }
 
-static void print_shape(const sc_st_tensor_info *ti, int json) {
-    fputs(json ? "[" : "[", stdout);
-    for (int d = 0; d < ti->ndim; d++) printf("%s%lld", d ? ", " : "", (long long)ti->shape[d]);
-    fputs("]", stdout);
+static void print_model_text(const sc_safetensors *st, const char *path) {
+    size_t n = sc_safetensors_count(st), nm = sc_safetensors_metadata_count(st), total = 0;
+    for (size_t i = 0; i < n; i++) {
+        sc_st_tensor_info ti;
+        if (!sc_safetensors_info(st, i, &ti)) total += ti.numel;
+    }
+    printf("%s: safetensors, %zu tensors, %zu values\n", path, n, total);
+    for (size_t i = 0; i < n; i++) {
+        sc_st_tensor_info ti;
+        if (sc_safetensors_info(st, i, &ti)) continue;
+        printf("  %-48s %-5s [", ti.name, ti.dtype);
+        for (int d = 0; d < ti.ndim; d++) printf("%s%lld", d ? ", " : "", (long long)ti.shape[d]);
+        printf("]\n");
+    }
+    if (nm) printf("metadata:\n");
+    for (size_t i = 0; i < nm; i++) {
+        const char *k, *v;
+        if (sc_safetensors_metadata_at(st, i, &k, &v)) continue;
+        /* Long values (vocabularies) are shown cut; --json gives them whole. */
+        size_t len = strlen(v);
+        printf("  %s: %.*s%s\n", k, (int)(len > 200 ? 200 : len), v, len > 200 ? " ..." : "");
+    }
 }
 
 static int info_model(const char *path, int json) {
     sc_safetensors *st;
     if (sc_safetensors_open(path, &st)) return cli_fail(NULL);
-    size_t n = sc_safetensors_count(st), nm = sc_safetensors_metadata_count(st);
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++) {
-        sc_st_tensor_info ti;
-        if (!sc_safetensors_info(st, i, &ti)) total += ti.numel;
-    }
-    if (json) {
-        printf("{\"path\": ");
-        cli_json_string(stdout, path);
-        printf(", \"kind\": \"safetensors\", \"tensors\": [");
-    } else {
-        printf("%s: safetensors, %zu tensors, %zu values\n", path, n, total);
-    }
-    for (size_t i = 0; i < n; i++) {
-        sc_st_tensor_info ti;
-        if (sc_safetensors_info(st, i, &ti)) continue;
-        if (json) {
-            printf("%s{\"name\": ", i ? ", " : "");
-            cli_json_string(stdout, ti.name);
-            printf(", \"dtype\": \"%s\", \"shape\": ", ti.dtype);
-            print_shape(&ti, 1);
-            printf("}");
-        } else {
-            printf("  %-48s %-5s ", ti.name, ti.dtype);
-            print_shape(&ti, 0);
-            printf("\n");
-        }
-    }
+    int rc = CLI_OK;
     if (json)
-        printf("], \"metadata\": {");
-    else if (nm)
-        printf("metadata:\n");
-    for (size_t i = 0; i < nm; i++) {
-        const char *k, *v;
-        if (sc_safetensors_metadata_at(st, i, &k, &v)) continue;
-        if (json) {
-            printf("%s", i ? ", " : "");
-            cli_json_string(stdout, k);
-            printf(": ");
-            cli_json_string(stdout, v);
-        } else {
-            /* Long values (vocabularies) are shown cut; --json gives them whole. */
-            size_t len = strlen(v);
-            printf("  %s: %.*s%s\n", k, (int)(len > 200 ? 200 : len), v, len > 200 ? " ..." : "");
-        }
-    }
-    if (json) printf("}}\n");
+        rc = cli_json_emit(stdout, model_json(st, path));
+    else
+        print_model_text(st, path);
     sc_safetensors_free(st);
-    return CLI_OK;
+    return rc;
 }
 
 int cli_info_main(int argc, char **argv) {
     int json = 0, sys = 0, threads = 0, nfiles = 0;
-    char **files = calloc((size_t)argc, sizeof *files);
+    const char **files = calloc((size_t)argc, sizeof *files);
     if (!files) return CLI_FAIL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json"))
-            json = 1;
-        else if (!strcmp(argv[i], "--system"))
-            sys = 1;
-        else if (!strcmp(argv[i], "--threads")) {
-            if (i + 1 >= argc || !cli_parse_int(argv[++i], &threads) || threads < 1) {
-                free(files);
-                return cli_usage("info", "--threads needs a positive whole number");
-            }
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            free(files);
-            return cli_usage("info", "unknown option '%s'", argv[i]);
-        } else
-            files[nfiles++] = argv[i];
-    }
-    int rc = CLI_OK;
-    if (!sys && nfiles == 0)
+    const cli_opt opts[] = {
+        {"--json", CLI_FLAG, &json, 0, 0, NULL, NULL, 0},
+        {"--system", CLI_FLAG, &sys, 0, 0, NULL, NULL, 0},
+        {"--threads", CLI_INT, &threads, 1, 4096, NULL, NULL, 0},
+    };
+    int rc = cli_parse_options("info", argc, argv, opts, sizeof opts / sizeof opts[0], files, argc,
+                               &nfiles);
+    if (!rc && !sys && nfiles == 0)
         rc = cli_usage("info", "give --system or at least one FILE");
-    else if (sys)
+    else if (!rc && sys)
         rc = info_system(json, threads);
     /* Every file is described even if an earlier one failed; status 1 if any did. */
     for (int i = 0; rc != CLI_USAGE && i < nfiles; i++)
-        if ((has_suffix(files[i], ".safetensors") ? info_model(files[i], json)
-                                                  : info_image(files[i], json)) != CLI_OK)
+        if ((cli_has_suffix(files[i], ".safetensors") ? info_model(files[i], json)
+                                                      : info_image(files[i], json)) != CLI_OK)
             rc = CLI_FAIL;
     free(files);
     return rc;

@@ -1,5 +1,6 @@
 /* saccade saliency: bottom-up and model-based saliency maps and overlays for
- * images. */
+ * images. The methods come from the library's table (sc_saliency.h). */
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,32 +11,22 @@
 
 #define DEFAULT_MODEL "models/scenes-captioner.safetensors"
 
-typedef enum {
-    M_SPECTRAL,
-    M_SPECTRAL_HZ,
-    M_PQFT,
-    M_FINEGRAINED,
-    M_ATTENTION,
-    M_GRADCAM,
-    M_GRADIENT,
-    M_ROLLOUT
-} sal_method;
-
-static const struct {
-    const char *name, *caption;
-    int model; /* 1: needs a model (sc_saliency_model.h) */
-    sc_model_saliency_method mm;
-} METHODS[] = {
-    {"spectral", "spectral residual", 0, 0},
-    {"spectral-hz", "spectral residual (Hou & Zhang)", 0, 0},
-    {"pqft", "PQFT", 0, 0},
-    {"finegrained", "fine-grained", 0, 0},
-    {"attention", "attention", 1, SC_MSAL_ATTENTION},
-    {"gradcam", "Grad-CAM", 1, SC_MSAL_GRADCAM},
-    {"gradient", "input gradient", 1, SC_MSAL_GRADIENT},
-    {"rollout", "attention rollout", 1, SC_MSAL_ROLLOUT},
-};
-#define NMETHODS ((int)(sizeof METHODS / sizeof METHODS[0]))
+/* text, wrapped to 79 columns; the first line after head (padded to indent),
+ * the others indented by indent. */
+static void print_wrapped(FILE *out, const char *head, int indent, const char *text) {
+    int col = fprintf(out, "%-*s", indent, head);
+    while (*text) {
+        size_t n = strcspn(text, " ");
+        if (col > indent && col + 1 + (int)n > 79)
+            col = fprintf(out, "\n%*s", indent, "") - 1;
+        else if (col > indent)
+            col += fprintf(out, " ");
+        col += fprintf(out, "%.*s", (int)n, text);
+        text += n;
+        while (*text == ' ') text++;
+    }
+    fputc('\n', out);
+}
 
 void cli_saliency_help(FILE *out) {
     fprintf(out,
@@ -44,34 +35,16 @@ void cli_saliency_help(FILE *out) {
             "                        [--panel] [--panel-size N] [--json] [--threads N]\n"
             "                        [--model M] [--word W] [--aggregate mean|max]\n"
             "                        [--class K] [--discard R] [--rollout-from words|cls]\n\n"
-            "Bottom-up or model-based saliency maps, blended onto each image as a heat map.\n"
-            "--method   spectral     spectral residual, identical to OpenCV's\n"
-            "                        StaticSaliencySpectralResidual (default)\n"
-            "           spectral-hz  spectral residual as Hou & Zhang (CVPR 2007) describe it\n"
-            "           pqft         phase spectrum of the quaternion Fourier transform\n"
-            "                        (Guo et al., CVPR 2008), uses colour\n"
-            "           finegrained  centre-surround differences (Montabone & Soto 2010),\n"
-            "                        identical to OpenCV's StaticSaliencyFineGrained\n"
-            "           attention    a captioner's attention over its own caption: for --word\n"
-            "                        W, or aggregated over the caption's words (--aggregate\n"
-            "                        mean, the default, or max per cell); upsampled and\n"
-            "                        smoothed as in 'saccade caption --attention'\n"
-            "           gradcam      Grad-CAM: captioner (target: log-probability of --word\n"
-            "                        at the step that generated it, teacher-forced, or of the\n"
-            "                        whole caption), classifier or ST-CNN (target: the logit\n"
-            "                        of the predicted class or --class; last conv feature\n"
-            "                        map, warped back through the transformer)\n"
-            "           gradient     plain input gradient, max |d target / d pixel| over\n"
-            "                        channels (captioners with a cnn or vit encoder,\n"
-            "                        classifiers)\n"
-            "           rollout      attention rollout (Abnar & Zuidema 2020) through a\n"
-            "                        captioner's ViT encoder: the decoder's attention (for\n"
-            "                        --word, or --aggregate over the caption) carried back\n"
-            "                        through the ViT's layers to the image patches, or with\n"
-            "                        --rollout-from cls the class token's (train such a\n"
-            "                        model with 'saccade train captioner --encoder vit')\n"
+            "Bottom-up or model-based saliency maps, blended onto each image as a heat map.\n");
+    for (int i = 0; i < sc_saliency_method_count(); i++) {
+        const sc_saliency_method_info *r = sc_saliency_method_at(i);
+        char head[40];
+        snprintf(head, sizeof head, "%s%s", i ? "           " : "--method   ", r->name);
+        print_wrapped(out, head, 24, r->summary);
+    }
+    fprintf(out,
             "--model M  for the model methods: a captioner, classifier or ST-CNN\n"
-            "           .safetensors, recognised by its config (e.g.\n"
+            "           .safetensors, recognised by its metadata (saccade.kind; e.g.\n"
             "           assets/models/fashion-stn.safetensors); default: the shipped\n"
             "           assets/" DEFAULT_MODEL "\n"
             "--word W   captioners: explain the first step of the generated caption that\n"
@@ -98,17 +71,24 @@ void cli_saliency_help(FILE *out) {
             "           min/max/mean and the peak's location; model methods add model,\n"
             "           caption (or class name), word, step, target and score (the\n"
             "           differentiated log-probability or logit)\n"
-            "--threads  threads for saccade's own loops (default: all cores)\n\n"
+            "--threads  threads for saccade's own loops (default: all cores)\n"
+            "Options take their value as '--opt value' or '--opt=value'.\n\n"
             "Inputs: files as given; directories are searched recursively for images\n"
             "(.png .jpg .jpeg .bmp .gif .tga .psd .hdr .pnm .ppm .pgm), in sorted order;\n"
             "'-' reads a list of files or directories from standard input, one per line.\n"
             "To read one image from standard input, name it /dev/stdin. An image that\n"
             "cannot be read or processed is reported on stderr ('saccade: PATH: reason')\n"
-            "and the others are still processed; the exit status is then 1.\n");
+            "and the others are still processed; the exit status is then 1.\n\n"
+            "Examples:\n"
+            "  saccade saliency assets/samples/chelsea.jpg -o chelsea-saliency.png\n"
+            "  saccade saliency assets/samples --method pqft -o maps --raw maps --json\n"
+            "  saccade saliency assets/samples/stn/cluttered-1-Pullover.png --method gradcam \\\n"
+            "      --model assets/models/fashion-stn.safetensors --panel -o pullover.png\n"
+            "  saccade saliency assets/samples/scenes/images --method attention -o attention\n");
 }
 
 typedef struct sal_ctx {
-    sal_method method;
+    const sc_saliency_method_info *method;
     sc_saliency_model *model; /* model methods */
     const char *model_path;
     sc_model_saliency_params mp;
@@ -120,24 +100,20 @@ typedef struct sal_ctx {
     const char *raw_ext; /* ".npy" or ".png" in directory mode */
 } sal_ctx;
 
+/* The command line's strings, checked after parsing. */
+typedef struct sal_args {
+    const char *out, *threads, *model, *aggregate, *cls, *rollout_from, *method, *colormap,
+        *raw_format;
+    const char **inputs;
+    int ninputs;
+} sal_args;
+
 static sc_status compute(sal_ctx *c, const sc_image *img, sc_map *out,
                          sc_model_saliency_info *info) {
-    sal_method m = c->method;
-    if (METHODS[m].model)
-        return sc_saliency_model_compute(c->model, METHODS[m].mm, img, &c->mp, out, info);
-    switch (m) {
-    case M_SPECTRAL:
-        return sc_saliency_sr_opencv(img, out);
-    case M_SPECTRAL_HZ:
-        return sc_saliency_sr(img, NULL, out);
-    case M_PQFT:
-        return sc_saliency_pqft(img, NULL, out);
-    case M_FINEGRAINED:
-        return sc_saliency_finegrained(img, out);
-    default:
-        break;
-    }
-    return sc_set_error(SC_ERR_INVALID_ARG, "unknown method");
+    if (c->method->needs_model)
+        return sc_saliency_model_compute(
+            c->model, (sc_model_saliency_method)c->method->model_method, img, &c->mp, out, info);
+    return sc_saliency_compute(c->method->method, img, NULL, out);
 }
 
 static sc_status make_panel(const sc_image *img, const sc_map *map, const sc_image *overlay,
@@ -166,9 +142,76 @@ static sc_status make_panel(const sc_image *img, const sc_map *map, const sc_ima
     return s;
 }
 
+/* The figure's label: the method, with the word or class explained. */
+static void make_label(const sal_ctx *c, const sc_model_saliency_info *info, char *label,
+                       size_t cap) {
+    const sc_saliency_method_info *r = c->method;
+    if (r->needs_model && c->mp.word)
+        snprintf(label, cap, "%s: %s", r->caption, c->mp.word);
+    else if (r->needs_model && info->target >= 0 && !c->mp.word &&
+             sc_saliency_model_get_kind(c->model) != SC_SMODEL_CAPTIONER)
+        snprintf(label, cap, "%s: %s", r->caption, info->caption);
+    else
+        snprintf(label, cap, "%s", r->caption);
+}
+
+/* One --json line: paths, size, outputs, the map's statistics and, for the
+ * model methods, what was explained. */
+static int print_json(const sal_ctx *c, const char *path, const sc_image *img, const sc_map *map,
+                      const char *out, const char *raw, const sc_model_saliency_info *info) {
+    size_t n = (size_t)map->w * (size_t)map->h, peak = 0;
+    double sum = 0, lo = map->data[0], hi = map->data[0];
+    for (size_t k = 0; k < n; k++) {
+        double v = map->data[k];
+        sum += v;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v, peak = k;
+    }
+    cJSON *o = cJSON_CreateObject();
+    int bad = !o || !cJSON_AddStringToObject(o, "path", path) ||
+              !cJSON_AddStringToObject(o, "method", c->method->name) ||
+              !cJSON_AddNumberToObject(o, "width", img->w) ||
+              !cJSON_AddNumberToObject(o, "height", img->h) ||
+              !cJSON_AddStringToObject(o, "output", out) ||
+              !cJSON_AddBoolToObject(o, "panel", c->panel) ||
+              !(raw ? cJSON_AddStringToObject(o, "raw", raw) : cJSON_AddNullToObject(o, "raw"));
+    if (!bad && c->method->needs_model) {
+        sc_saliency_model_kind kind = sc_saliency_model_get_kind(c->model);
+        bad = !cJSON_AddStringToObject(o, "model", c->model_path) ||
+              !cJSON_AddStringToObject(o, "model_kind", sc_saliency_model_kind_name(kind)) ||
+              !cJSON_AddStringToObject(o, kind == SC_SMODEL_CAPTIONER ? "caption" : "class_name",
+                                       info->caption) ||
+              !(c->mp.word ? cJSON_AddStringToObject(o, "word", c->mp.word)
+                           : cJSON_AddNullToObject(o, "word")) ||
+              !cJSON_AddNumberToObject(o, "step", info->step) ||
+              !cJSON_AddNumberToObject(o, "target", info->target) ||
+              cli_json_add_g9(o, "score", info->score);
+    }
+    bad = bad || cli_json_add_g9(o, "min", lo) || cli_json_add_g9(o, "max", hi) ||
+          cli_json_add_g9(o, "mean", sum / (double)n);
+    cJSON *pk = bad ? NULL : cJSON_AddObjectToObject(o, "peak");
+    bad = bad || !pk || !cJSON_AddNumberToObject(pk, "x", (int)(peak % (size_t)map->w)) ||
+          !cJSON_AddNumberToObject(pk, "y", (int)(peak / (size_t)map->w));
+    if (bad) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    int rc = cli_json_emit(stdout, o);
+    fflush(stdout);
+    return rc;
+}
+
+/* Path of output `what` for image i: the single file, or DIR/<stem><suffix>. */
+static char *output_path(const cli_batch *b, const char *file, const char *dir, int i,
+                         const char *suffix) {
+    char *p = file ? strdup(file) : cli_batch_output_path(b, dir, i, suffix);
+    if (!p) sc_set_error(SC_ERR_NOMEM, "out of memory");
+    return p;
+}
+
 static int one_image(const cli_batch *b, int i, void *vctx) {
     sal_ctx *c = vctx;
-    const char *mname = METHODS[c->method].name;
+    const char *mname = c->method->name;
     sc_image img = {0}, ov = {0}, panel = {0};
     sc_map map = {0};
     char *out = NULL, *raw = NULL;
@@ -185,83 +228,18 @@ static int one_image(const cli_batch *b, int i, void *vctx) {
         map = full;
     }
     if (sc_overlay_heatmap(&img, &map, &c->hp, &ov)) goto done;
-    char label[600];
-    if (METHODS[c->method].model && c->mp.word)
-        snprintf(label, sizeof label, "%s: %s", METHODS[c->method].caption, c->mp.word);
-    else if (METHODS[c->method].model && info.target >= 0 && !c->mp.word &&
-             sc_saliency_model_get_kind(c->model) != SC_SMODEL_CAPTIONER)
-        snprintf(label, sizeof label, "%s: %s", METHODS[c->method].caption, info.caption);
-    else
-        snprintf(label, sizeof label, "%s", METHODS[c->method].caption);
+    char label[600], suffix[64];
+    make_label(c, &info, label, sizeof label);
     if (c->panel && make_panel(&img, &map, &ov, &c->hp, label, c->panel_size, &panel)) goto done;
-    char suffix[64];
-    if (b->out_file) {
-        out = strdup(b->out_file);
-    } else {
-        snprintf(suffix, sizeof suffix, ".%s%s.png", mname, c->panel ? "-panel" : "");
-        out = cli_batch_output_path(b, b->out_dir, i, suffix);
-    }
-    if (!out) {
-        sc_set_error(SC_ERR_NOMEM, "out of memory");
-        goto done;
-    }
+    snprintf(suffix, sizeof suffix, ".%s%s.png", mname, c->panel ? "-panel" : "");
+    if (!(out = output_path(b, b->out_file, b->out_dir, i, suffix))) goto done;
     if (sc_image_save(c->panel ? &panel : &ov, out)) goto done;
     if (c->raw) {
-        if (c->raw_is_dir) {
-            snprintf(suffix, sizeof suffix, ".%s-map%s", mname, c->raw_ext);
-            raw = cli_batch_output_path(b, c->raw, i, suffix);
-        } else {
-            raw = strdup(c->raw);
-        }
-        if (!raw) {
-            sc_set_error(SC_ERR_NOMEM, "out of memory");
-            goto done;
-        }
+        snprintf(suffix, sizeof suffix, ".%s-map%s", mname, c->raw_ext);
+        if (!(raw = output_path(b, c->raw_is_dir ? NULL : c->raw, c->raw, i, suffix))) goto done;
         if (sc_map_save(&map, raw)) goto done;
     }
-    if (c->json) {
-        size_t n = (size_t)map.w * (size_t)map.h, peak = 0;
-        double sum = 0, lo = map.data[0], hi = map.data[0];
-        for (size_t k = 0; k < n; k++) {
-            double v = map.data[k];
-            sum += v;
-            if (v < lo) lo = v;
-            if (v > hi) hi = v, peak = k;
-        }
-        printf("{\"path\": ");
-        cli_json_string(stdout, b->paths[i]);
-        printf(", \"method\": \"%s\", \"width\": %d, \"height\": %d, \"output\": ", mname, img.w,
-               img.h);
-        cli_json_string(stdout, out);
-        printf(", \"panel\": %s, \"raw\": ", c->panel ? "true" : "false");
-        if (raw)
-            cli_json_string(stdout, raw);
-        else
-            fputs("null", stdout);
-        if (METHODS[c->method].model) {
-            int cap = sc_saliency_model_get_kind(c->model) == SC_SMODEL_CAPTIONER;
-            printf(", \"model\": ");
-            cli_json_string(stdout, c->model_path);
-            printf(", \"model_kind\": \"%s\", \"%s\": ",
-                   sc_saliency_model_kind_name(sc_saliency_model_get_kind(c->model)),
-                   cap ? "caption" : "class_name");
-            cli_json_string(stdout, info.caption);
-            printf(", \"word\": ");
-            if (c->mp.word)
-                cli_json_string(stdout, c->mp.word);
-            else
-                fputs("null", stdout);
-            printf(", \"step\": %d, \"target\": %d, \"score\": ", info.step, info.target);
-            if (isfinite(info.score))
-                printf("%.9g", info.score);
-            else
-                fputs("null", stdout);
-        }
-        printf(
-            ", \"min\": %.9g, \"max\": %.9g, \"mean\": %.9g, \"peak\": {\"x\": %d, \"y\": %d}}\n",
-            lo, hi, sum / (double)n, (int)(peak % (size_t)map.w), (int)(peak / (size_t)map.w));
-        fflush(stdout);
-    }
+    if (c->json && print_json(c, b->paths[i], &img, &map, out, raw, &info)) goto done;
     bad = 0;
 done:
     sc_image_free(&img);
@@ -273,177 +251,152 @@ done:
     return bad;
 }
 
-int cli_saliency_main(int argc, char **argv) {
+/* Options into c and a; CLI_OK or CLI_USAGE (printed). */
+static int parse_args(int argc, char **argv, sal_ctx *c, sal_args *a) {
     const char *V = "saliency";
-    sal_ctx c = {0};
-    c.method = M_SPECTRAL;
-    c.hp = sc_heatmap_default_params();
-    c.raw_ext = ".npy";
-    c.mp = sc_model_saliency_default_params();
-    const char *out = NULL, *threads = NULL, *model = NULL, *aggregate = NULL, *cls = NULL,
-               *rollout_from = NULL;
-    char model_path[4096];
-    char **inputs = calloc((size_t)argc, sizeof *inputs);
-    int ninputs = 0, only_positional = 0, rc = CLI_OK;
-    if (!inputs) {
-        fprintf(stderr, "saccade: out of memory\n");
-        return CLI_FAIL;
-    }
-#define USAGE(...)                                                                                 \
-    do {                                                                                           \
-        rc = cli_usage(V, __VA_ARGS__);                                                            \
-        goto end;                                                                                  \
-    } while (0)
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int more = i + 1 < argc;
-        if (only_positional || a[0] != '-' || !strcmp(a, "-")) {
-            inputs[ninputs++] = argv[i];
-        } else if (!strcmp(a, "--")) {
-            only_positional = 1;
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            if (!more) USAGE("-o needs a file or directory name");
-            out = argv[++i];
-        } else if (!strcmp(a, "--method")) {
-            if (!more) USAGE("--method needs a name");
-            const char *m = argv[++i];
-            int found = 0;
-            for (int k = 0; k < NMETHODS; k++)
-                if (!strcmp(m, METHODS[k].name)) c.method = (sal_method)k, found = 1;
-            if (!found)
-                USAGE("unknown method '%s' (choose spectral, spectral-hz, pqft, finegrained, "
-                      "attention, gradcam, gradient or rollout)",
-                      m);
-        } else if (!strcmp(a, "--model")) {
-            if (!more || !argv[i + 1][0]) USAGE("--model needs a model file");
-            model = argv[++i];
-        } else if (!strcmp(a, "--word")) {
-            if (!more || !argv[i + 1][0]) USAGE("--word needs a word");
-            c.mp.word = argv[++i];
-        } else if (!strcmp(a, "--aggregate")) {
-            aggregate = more ? argv[++i] : "";
-            if (!strcmp(aggregate, "mean"))
-                c.mp.aggregate = SC_SAL_AGG_MEAN;
-            else if (!strcmp(aggregate, "max"))
-                c.mp.aggregate = SC_SAL_AGG_MAX;
-            else
-                USAGE("--aggregate needs mean or max");
-        } else if (!strcmp(a, "--rollout-from")) {
-            rollout_from = more ? argv[++i] : "";
-            if (!strcmp(rollout_from, "cls"))
-                c.mp.rollout_cls = 1;
-            else if (strcmp(rollout_from, "words"))
-                USAGE("--rollout-from needs words or cls");
-        } else if (!strcmp(a, "--discard")) {
-            if (!more || !cli_parse_float(argv[++i], &c.mp.discard_ratio) ||
-                !(c.mp.discard_ratio >= 0 && c.mp.discard_ratio < 1))
-                USAGE("--discard needs a number in [0, 1)");
-        } else if (!strcmp(a, "--class")) {
-            if (!more || !argv[i + 1][0]) USAGE("--class needs a class index or name");
-            cls = argv[++i];
-        } else if (!strcmp(a, "--colormap")) {
-            if (!more) USAGE("--colormap needs a name");
-            if (sc_colormap_from_name(argv[++i], &c.hp.colormap)) USAGE("%s", sc_last_error());
-        } else if (!strcmp(a, "--alpha")) {
-            if (!more || !cli_parse_float(argv[++i], &c.hp.alpha) || c.hp.alpha < 0 ||
-                c.hp.alpha > 1)
-                USAGE("--alpha needs a number from 0 to 1");
-        } else if (!strcmp(a, "--raw")) {
-            if (!more || !argv[i + 1][0]) USAGE("--raw needs a .npy/.png file or a directory");
-            c.raw = argv[++i];
-        } else if (!strcmp(a, "--raw-format")) {
-            const char *f = more ? argv[++i] : "";
-            if (!strcmp(f, "npy"))
-                c.raw_ext = ".npy";
-            else if (!strcmp(f, "png"))
-                c.raw_ext = ".png";
-            else
-                USAGE("--raw-format needs npy or png");
-        } else if (!strcmp(a, "--panel")) {
-            c.panel = 1;
-        } else if (!strcmp(a, "--panel-size")) {
-            if (!more || !cli_parse_int(argv[++i], &c.panel_size) || c.panel_size < 16 ||
-                c.panel_size > 8192)
-                USAGE("--panel-size needs a number of pixels from 16 to 8192");
-            c.panel = 1;
-        } else if (!strcmp(a, "--json")) {
-            c.json = 1;
-        } else if (!strcmp(a, "--threads")) {
-            if (!more) USAGE("--threads needs a number");
-            threads = argv[++i];
-        } else {
-            USAGE("unknown option '%s'", a);
-        }
-    }
-    if (ninputs == 0) USAGE("need at least one IMAGE, DIRECTORY or '-'");
-    if (!out || !out[0]) USAGE("need -o OUT (a directory, or OUT.png/.jpg for one image)");
-    if (threads && (rc = cli_batch_threads(V, threads))) goto end;
-    int needs_model = METHODS[c.method].model;
-    if (!needs_model && (model || c.mp.word || aggregate || cls))
-        USAGE("--model, --word, --aggregate and --class are for the model methods (attention, "
-              "gradcam, gradient, rollout), not --method %s",
-              METHODS[c.method].name);
-    if (aggregate && c.method != M_ATTENTION && c.method != M_ROLLOUT)
-        USAGE("--aggregate is for --method attention or rollout");
-    if (aggregate && c.mp.word) USAGE("--aggregate and --word exclude each other");
-    if (c.mp.discard_ratio > 0 && c.method != M_ROLLOUT) USAGE("--discard is for --method rollout");
-    if (rollout_from && c.method != M_ROLLOUT) USAGE("--rollout-from is for --method rollout");
-    if (c.mp.rollout_cls && (c.mp.word || aggregate))
-        USAGE("--rollout-from cls explains the encoder's class token: no --word or --aggregate");
-    if (needs_model) {
-        if (!model) {
-            if (sc_find_asset(DEFAULT_MODEL, model_path, sizeof model_path)) {
-                fprintf(
-                    stderr,
+    const cli_opt opts[] = {
+        {"-o|--output", CLI_STR, &a->out, 0, 0, "a file or directory name", NULL, 0},
+        {"--method", CLI_STR, &a->method, 0, 0, "a name", NULL, 0},
+        {"--model", CLI_STR, &a->model, 0, 0, "a model file", NULL, 0},
+        {"--word", CLI_STR, &c->mp.word, 0, 0, "a word", NULL, 0},
+        {"--aggregate", CLI_STR, &a->aggregate, 0, 0, "mean or max", NULL, 0},
+        {"--rollout-from", CLI_STR, &a->rollout_from, 0, 0, "words or cls", NULL, 0},
+        {"--discard", CLI_FLOAT, &c->mp.discard_ratio, 0, 1, NULL, NULL, 0},
+        {"--class", CLI_STR, &a->cls, 0, 0, "a class index or name", NULL, 0},
+        {"--colormap", CLI_STR, &a->colormap, 0, 0, "a name", NULL, 0},
+        {"--alpha", CLI_FLOAT, &c->hp.alpha, 0, 1, NULL, NULL, 0},
+        {"--raw", CLI_STR, &c->raw, 0, 0, "a .npy/.png file or a directory", NULL, 0},
+        {"--raw-format", CLI_STR, &a->raw_format, 0, 0, "npy or png", NULL, 0},
+        {"--panel", CLI_FLAG, &c->panel, 0, 0, NULL, NULL, 0},
+        {"--panel-size", CLI_INT, &c->panel_size, 16, 8192, NULL, NULL, 0},
+        {"--json", CLI_FLAG, &c->json, 0, 0, NULL, NULL, 0},
+        {"--threads", CLI_STR, &a->threads, 0, 0, "a number", NULL, 0},
+    };
+    int rc = cli_parse_options(V, argc, argv, opts, sizeof opts / sizeof opts[0], a->inputs, argc,
+                               &a->ninputs);
+    if (rc) return rc;
+    sc_saliency_method m = SC_SAL_SPECTRAL;
+    if (a->method && sc_saliency_method_from_name(a->method, &m))
+        return cli_usage(V, "%s", sc_last_error());
+    c->method = sc_saliency_method_info_of(m);
+    if (a->model && !a->model[0]) return cli_usage(V, "--model needs a model file");
+    if (c->mp.word && !c->mp.word[0]) return cli_usage(V, "--word needs a word");
+    if (a->cls && !a->cls[0]) return cli_usage(V, "--class needs a class index or name");
+    if (c->raw && !c->raw[0]) return cli_usage(V, "--raw needs a .npy/.png file or a directory");
+    if (c->panel_size) c->panel = 1;
+    if (c->mp.discard_ratio >= 1) return cli_usage(V, "--discard needs a number in [0, 1)");
+    if (a->colormap && sc_colormap_from_name(a->colormap, &c->hp.colormap))
+        return cli_usage(V, "%s", sc_last_error());
+    if (a->aggregate && !strcmp(a->aggregate, "max"))
+        c->mp.aggregate = SC_SAL_AGG_MAX;
+    else if (a->aggregate && strcmp(a->aggregate, "mean"))
+        return cli_usage(V, "--aggregate needs mean or max");
+    if (a->rollout_from && !strcmp(a->rollout_from, "cls"))
+        c->mp.rollout_cls = 1;
+    else if (a->rollout_from && strcmp(a->rollout_from, "words"))
+        return cli_usage(V, "--rollout-from needs words or cls");
+    if (a->raw_format && !strcmp(a->raw_format, "png"))
+        c->raw_ext = ".png";
+    else if (a->raw_format && strcmp(a->raw_format, "npy"))
+        return cli_usage(V, "--raw-format needs npy or png");
+    if (a->ninputs == 0) return cli_usage(V, "need at least one IMAGE, DIRECTORY or '-'");
+    if (!a->out || !a->out[0])
+        return cli_usage(V, "need -o OUT (a directory, or OUT.png/.jpg for one image)");
+    if (a->threads && (rc = cli_batch_threads(V, a->threads))) return rc;
+    return CLI_OK;
+}
+
+/* The options that only some methods take; CLI_OK or CLI_USAGE. */
+static int check_method_options(const sal_ctx *c, const sal_args *a) {
+    const char *V = "saliency";
+    sc_saliency_method m = c->method->method;
+    if (!c->method->needs_model && (a->model || c->mp.word || a->aggregate || a->cls))
+        return cli_usage(V,
+                         "--model, --word, --aggregate and --class are for the model methods "
+                         "(attention, gradcam, gradient, rollout), not --method %s",
+                         c->method->name);
+    if (a->aggregate && m != SC_SAL_ATTENTION && m != SC_SAL_ROLLOUT)
+        return cli_usage(V, "--aggregate is for --method attention or rollout");
+    if (a->aggregate && c->mp.word)
+        return cli_usage(V, "--aggregate and --word exclude each other");
+    if (c->mp.discard_ratio > 0 && m != SC_SAL_ROLLOUT)
+        return cli_usage(V, "--discard is for --method rollout");
+    if (a->rollout_from && m != SC_SAL_ROLLOUT)
+        return cli_usage(V, "--rollout-from is for --method rollout");
+    if (c->mp.rollout_cls && (c->mp.word || a->aggregate))
+        return cli_usage(
+            V, "--rollout-from cls explains the encoder's class token: no --word or --aggregate");
+    return CLI_OK;
+}
+
+/* Load the model of a model method (--model or the shipped captioner) into
+ * c, and resolve --class; CLI_OK, CLI_FAIL or CLI_USAGE (printed). */
+static int load_model(sal_ctx *c, const sal_args *a, char *path_buf, size_t cap) {
+    const char *V = "saliency", *model = a->model, *cls = a->cls;
+    if (!model) {
+        if (sc_find_asset(DEFAULT_MODEL, path_buf, cap)) {
+            fprintf(stderr,
                     "saccade saliency: no --model given and the default model assets/" DEFAULT_MODEL
                     " was not found (looked in $SACCADE_ASSETS, the source tree and the "
                     "installed share/saccade); pass --model FILE\n");
-                rc = CLI_FAIL;
-                goto end;
-            }
-            model = model_path;
+            return CLI_FAIL;
         }
-        if (sc_saliency_model_load(model, &c.model)) {
-            rc = cli_fail(NULL);
-            goto end;
-        }
-        c.model_path = model;
-        sc_saliency_model_kind kind = sc_saliency_model_get_kind(c.model);
-        if (kind == SC_SMODEL_CAPTIONER && cls)
-            USAGE("--class is for classifiers; %s is a captioner (use --word)", model);
-        if (kind != SC_SMODEL_CAPTIONER && c.mp.word)
-            USAGE("--word is for captioners; %s is a%s %s (use --class)", model,
-                  kind == SC_SMODEL_CLASSIFIER ? "" : "n",
-                  kind == SC_SMODEL_CLASSIFIER ? "classifier" : "ST-CNN");
-        if (cls) {
-            sc_classifier *cm = kind == SC_SMODEL_STCNN
-                                    ? sc_stcnn_classifier(sc_saliency_model_stcnn(c.model))
-                                    : sc_saliency_model_classifier(c.model);
-            int K = sc_classifier_get_config(cm)->num_classes, k = -1;
-            for (int j = 0; j < K && k < 0; j++) {
-                const char *nm = sc_classifier_class_name(cm, j);
-                if (nm && !strcmp(nm, cls)) k = j;
-            }
-            if (k < 0 && (!cli_parse_int(cls, &k) || k < 0 || k >= K))
-                USAGE("--class '%s' is neither a class name nor an index 0..%d of %s", cls, K - 1,
-                      model);
-            c.mp.target = k;
-        }
+        model = path_buf;
     }
+    if (sc_saliency_model_load(model, &c->model)) return cli_fail(NULL);
+    c->model_path = model;
+    sc_saliency_model_kind kind = sc_saliency_model_get_kind(c->model);
+    if (kind == SC_SMODEL_CAPTIONER && cls)
+        return cli_usage(V, "--class is for classifiers; %s is a captioner (use --word)", model);
+    if (kind != SC_SMODEL_CAPTIONER && c->mp.word)
+        return cli_usage(V, "--word is for captioners; %s is a%s %s (use --class)", model,
+                         kind == SC_SMODEL_CLASSIFIER ? "" : "n",
+                         kind == SC_SMODEL_CLASSIFIER ? "classifier" : "ST-CNN");
+    if (!cls) return CLI_OK;
+    sc_classifier *cm = kind == SC_SMODEL_STCNN
+                            ? sc_stcnn_classifier(sc_saliency_model_stcnn(c->model))
+                            : sc_saliency_model_classifier(c->model);
+    int K = sc_classifier_get_config(cm)->num_classes, k = -1;
+    for (int j = 0; j < K && k < 0; j++) {
+        const char *nm = sc_classifier_class_name(cm, j);
+        if (nm && !strcmp(nm, cls)) k = j;
+    }
+    if (k < 0 && (!cli_parse_int(cls, &k) || k < 0 || k >= K))
+        return cli_usage(V, "--class '%s' is neither a class name nor an index 0..%d of %s", cls,
+                         K - 1, model);
+    c->mp.target = k;
+    return CLI_OK;
+}
 
-    cli_batch b;
-    rc = cli_batch_expand(V, inputs, ninputs, &b);
-    if (!rc) rc = cli_batch_plan_outputs(V, &b, out);
-    if (!rc && c.raw) {
-        static const char *const raw_exts[] = {".npy", ".png", NULL};
-        rc = cli_batch_plan_secondary(V, "--raw", &b, c.raw, raw_exts, &c.raw_is_dir);
+int cli_saliency_main(int argc, char **argv) {
+    const char *V = "saliency";
+    sal_ctx c = {0};
+    c.hp = sc_heatmap_default_params();
+    c.raw_ext = ".npy";
+    c.mp = sc_model_saliency_default_params();
+    sal_args a = {0};
+    char model_path[4096];
+    a.inputs = calloc((size_t)argc, sizeof *a.inputs);
+    if (!a.inputs) {
+        fprintf(stderr, "saccade: out of memory\n");
+        return CLI_FAIL;
     }
-    if (!rc) rc = cli_batch_run(&b, "saliency", one_image, &c);
-    cli_batch_free(&b);
-    sc_saliency_fftw_cleanup();
-end:
-#undef USAGE
+    int rc = parse_args(argc, argv, &c, &a);
+    if (!rc) rc = check_method_options(&c, &a);
+    if (!rc && c.method->needs_model) rc = load_model(&c, &a, model_path, sizeof model_path);
+    if (!rc) {
+        cli_batch b;
+        rc = cli_batch_expand(V, (char *const *)a.inputs, a.ninputs, &b);
+        if (!rc) rc = cli_batch_plan_outputs(V, &b, a.out);
+        if (!rc && c.raw) {
+            static const char *const raw_exts[] = {".npy", ".png", NULL};
+            rc = cli_batch_plan_secondary(V, "--raw", &b, c.raw, raw_exts, &c.raw_is_dir);
+        }
+        if (!rc) rc = cli_batch_run(&b, "saliency", one_image, &c);
+        cli_batch_free(&b);
+        sc_saliency_fftw_cleanup();
+    }
     sc_saliency_model_free(c.model);
-    free(inputs);
+    free(a.inputs);
     return rc;
 }

@@ -11,10 +11,10 @@
 #include "saccade/sc_datasets.h"
 #include "saccade/sc_safetensors.h"
 #include "saccade/sc_stn.h"
+#include "saccade/sc_stn_train.h"
 #include "saccade/sc_train.h"
 
 #define STN_TEST_SEED 1 /* test scenes: fixed, whatever the training seed */
-#define STN_EVAL_CHUNK 500
 
 /* ------------------------------------------------------------ help */
 
@@ -31,7 +31,11 @@ void cli_stn_help(FILE *out) {
                  "  -o OUT.png   output image (required unless --json)\n"
                  "  --json       print theta (6 values) and the top-5 classes\n"
                  "  --threads N  threads (default: all cores)\n\n"
-                 "Training and evaluation: 'saccade train stn --help', 'saccade eval stn'.\n");
+                 "Training and evaluation: 'saccade train stn --help', 'saccade eval stn'.\n\n"
+                 "Examples:\n"
+                 "  saccade stn assets/samples/stn/cluttered-0-Ankle_boot.png -o where.png\n"
+                 "  saccade stn assets/samples/chelsea.jpg --json\n"
+                 "  saccade stn assets/samples/stn/rts-0-Ankle_boot.png -o where.png --json\n");
 }
 
 void cli_train_stn_help(FILE *out) {
@@ -80,14 +84,25 @@ void cli_train_stn_help(FILE *out) {
                  "  --metrics F.jsonl     per-step metrics\n"
                  "  --max-steps N         stop after N steps in total\n"
                  "  --quiet               no progress output\n"
-                 "The final metrics go to M.metrics.json next to the model.\n");
+                 "The final metrics go to M.metrics.json next to the model.\n\n"
+                 "Examples:\n"
+                 "  saccade train stn --distortion cluttered --model stcnn -o stcnn.safetensors\n"
+                 "  saccade train stn --distortion rts --model cnn --epochs 1 --examples 6000 \\\n"
+                 "      --eval-n 1000 -o cnn-rts.safetensors\n"
+                 "  saccade train stn --distortion rts --model stcnn --transform similarity \\\n"
+                 "      --clip-groups -o st-sim.safetensors\n");
 }
 
 void cli_eval_stn_help(FILE *out) {
     fprintf(out, "usage: saccade eval stn --model M --distortion rts|cluttered [--n 10000]\n"
                  "                        [--data DIR] [--threads N] [--json]\n\n"
                  "Test error of an ST-CNN or CNN from 'saccade train stn' on N distorted\n"
-                 "scenes of the Fashion-MNIST test split (fixed scene seed 1).\n");
+                 "scenes of the Fashion-MNIST test split (fixed scene seed 1). An ST-CNN also\n"
+                 "reports where its glimpse went against the items' true placement.\n\n"
+                 "Examples:\n"
+                 "  saccade eval stn --model assets/models/fashion-stn.safetensors \\\n"
+                 "      --distortion cluttered --n 2000\n"
+                 "  saccade eval stn --model cnn-rts.safetensors --distortion rts --json\n");
 }
 
 /* ------------------------------------------------------------ models */
@@ -106,20 +121,13 @@ static void any_free(any_model *m) {
 
 static sc_status any_load(const char *path, any_model *m) {
     memset(m, 0, sizeof *m);
-    sc_safetensors *st;
-    sc_status s = sc_safetensors_open(path, &st);
+    sc_model_kind kind;
+    sc_status s = sc_model_probe(path, &kind);
     if (s) return s;
-    const char *cfg = sc_safetensors_metadata(st, "saccade.config");
-    cJSON *j = cfg ? cJSON_Parse(cfg) : NULL;
-    const cJSON *arch = j ? cJSON_GetObjectItemCaseSensitive(j, "arch") : NULL;
-    int is_st = cJSON_IsString(arch) && !strcmp(arch->valuestring, "stcnn");
-    int is_cls = cJSON_IsString(arch) && !strcmp(arch->valuestring, "classifier");
-    cJSON_Delete(j);
-    sc_safetensors_free(st);
-    if (!is_st && !is_cls)
-        return sc_set_error(SC_ERR_FORMAT,
-                            "%s: not a saccade ST-CNN or classifier (saccade.config \"arch\")",
-                            path);
+    int is_st = kind == SC_MODEL_STCNN;
+    if (!is_st && kind != SC_MODEL_CLASSIFIER)
+        return sc_set_error(SC_ERR_FORMAT, "%s: not a saccade ST-CNN or classifier (a %s model)",
+                            path, sc_model_kind_name(kind));
     if (is_st) {
         if ((s = sc_stcnn_load(path, &m->st))) return s;
         const sc_stn_config *c = sc_stn_get_config(sc_stcnn_stn(m->st));
@@ -138,404 +146,284 @@ static sc_status any_load(const char *path, any_model *m) {
     return SC_OK;
 }
 
-static sc_status any_predict(any_model *m, const float *x, size_t n, float *probs) {
-    return m->st ? sc_stcnn_predict(m->st, x, n, probs, NULL)
-                 : sc_classifier_predict(m->cls, x, n, probs);
-}
-
-/* Test figures on n scenes: the error rate and, for an ST-CNN, where its
- * glimpse went against the item's true placement (theta_true of
- * sc_distort_example): the distance from the glimpse's centre to the
- * item's centre in canvas pixels (and the same for an identity transform,
- * the canvas centre), whether the glimpse's centre falls on the item's
- * (rotated, scaled) 28x28 square, the glimpse's side over the item's, and
- * how far the glimpse's rotation is from the item's (and the identity's). */
-typedef struct stn_eval {
-    double error;
-    int has_loc;
-    double centre_px_median, centre_px_mean, identity_px_median, inside, side_ratio_median;
-    double angle_deg_median, identity_angle_deg_median;
-} stn_eval;
-
-static int cmp_float(const void *a, const void *b) {
-    const float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
-static double median_of(float *v, size_t n) {
-    if (!n) return 0;
-    qsort(v, n, sizeof *v, cmp_float);
-    return n % 2 ? v[n / 2] : 0.5 * ((double)v[n / 2 - 1] + v[n / 2]);
-}
-
-/* Where glimpse theta g landed on the item placed by theta t (both map
- * glimpse coordinates to the canvas's, [-1, 1]): centre distances in pixels
- * (half = canvas / 2), inside (|u|, |v| <= 1 in the item's frame), sides,
- * rotation errors in degrees (the angle of each map's first column). */
-static void locate(const float *g, const float *t, double half, float *dist, float *idist,
-                   int *inside, float *side, float *angle, float *iangle) {
-    const double dx = g[2] - t[2], dy = g[5] - t[5];
-    *dist = (float)(half * sqrt(dx * dx + dy * dy));
-    *idist = (float)(half * sqrt((double)t[2] * t[2] + (double)t[5] * t[5]));
-    const double det = (double)t[0] * t[4] - (double)t[1] * t[3];
-    const double u = (t[4] * dx - t[1] * dy) / det, v = (-t[3] * dx + t[0] * dy) / det;
-    *inside = fabs(u) <= 1 && fabs(v) <= 1;
-    const double gd = fabs((double)g[0] * g[4] - (double)g[1] * g[3]);
-    *side = (float)sqrt(gd / fabs(det));
-    const double ta = atan2(t[3], t[0]), ga = atan2(g[3], g[0]), deg = 180.0 / 3.14159265358979;
-    double da = fabs(ga - ta);
-    if (da > 3.14159265358979) da = 2 * 3.14159265358979 - da;
-    *angle = (float)(da * deg);
-    *iangle = (float)(fabs(ta) * deg);
-}
-
-static sc_status stn_test_eval(any_model *m, const sc_distort_params *dp,
-                               const sc_fashion_mnist *test, size_t n, stn_eval *ev) {
-    memset(ev, 0, sizeof *ev);
-    size_t plane = (size_t)dp->canvas * dp->canvas;
-    float *x = malloc(STN_EVAL_CHUNK * plane * sizeof(float));
-    float *pr = malloc(STN_EVAL_CHUNK * SC_FASHION_MNIST_CLASSES * sizeof(float));
-    float *th = m->st ? malloc(STN_EVAL_CHUNK * 6 * sizeof(float)) : NULL;
-    float *one = m->st ? malloc(plane * sizeof(float)) : NULL;
-    float *dist = m->st ? malloc((n ? n : 1) * 5 * sizeof(float)) : NULL;
-    int32_t lab[STN_EVAL_CHUNK];
-    sc_status s = x && pr && (!m->st || (th && one && dist))
-                      ? SC_OK
-                      : sc_set_error(SC_ERR_NOMEM, "out of memory");
-    size_t wrong = 0, inside = 0;
-    double sum = 0;
-    for (size_t f = 0; !s && f < n; f += STN_EVAL_CHUNK) {
-        size_t k = n - f < STN_EVAL_CHUNK ? n - f : STN_EVAL_CHUNK;
-        s = sc_distort_batch(dp, test, STN_TEST_SEED, f, k, x, lab);
-        if (!s) s = m->st ? sc_stcnn_predict(m->st, x, k, pr, th) : any_predict(m, x, k, pr);
-        for (size_t i = 0; !s && i < k; i++) {
-            int best = 0;
-            for (int c = 1; c < SC_FASHION_MNIST_CLASSES; c++)
-                if (pr[i * SC_FASHION_MNIST_CLASSES + c] > pr[i * SC_FASHION_MNIST_CLASSES + best])
-                    best = c;
-            wrong += best != lab[i];
-            if (!m->st) continue;
-            float tt[6];
-            int in;
-            s = sc_distort_example(dp, test, STN_TEST_SEED, f + i, one, NULL, tt);
-            if (s) break;
-            locate(th + 6 * i, tt, 0.5 * dp->canvas, &dist[f + i], &dist[n + f + i], &in,
-                   &dist[2 * n + f + i], &dist[3 * n + f + i], &dist[4 * n + f + i]);
-            inside += in;
-            sum += dist[f + i];
-        }
-    }
-    if (!s) {
-        ev->error = n ? (double)wrong / (double)n : 0;
-        if (m->st && n) {
-            ev->has_loc = 1;
-            ev->centre_px_mean = sum / (double)n;
-            ev->inside = (double)inside / (double)n;
-            ev->centre_px_median = median_of(dist, n);
-            ev->identity_px_median = median_of(dist + n, n);
-            ev->side_ratio_median = median_of(dist + 2 * n, n);
-            ev->angle_deg_median = median_of(dist + 3 * n, n);
-            ev->identity_angle_deg_median = median_of(dist + 4 * n, n);
-        }
-    }
-    free(x), free(pr), free(th), free(one), free(dist);
-    return s;
-}
-
 static sc_status stn_test_error(any_model *m, const sc_distort_params *dp,
                                 const sc_fashion_mnist *test, size_t n, double *err) {
-    stn_eval ev;
-    sc_status s = stn_test_eval(m, dp, test, n, &ev);
+    sc_stn_test_result ev;
+    sc_status s = sc_stn_test(m->st, m->cls, dp, test, STN_TEST_SEED, n, &ev);
     if (!s) *err = ev.error;
     return s;
 }
 
 /* ------------------------------------------------------------ train */
 
-static size_t count_params(const sc_param *p, size_t n) {
-    size_t t = 0;
-    for (size_t i = 0; i < n; i++) t += p[i].n;
-    return t;
-}
+typedef struct train_stn_opts {
+    sc_stn_train_params p;
+    const char *out, *data, *ckpt, *metrics, *dist_name;
+    int seed, threads, examples, eval_n, ckpt_every, resume, quiet;
+    sc_distort_params dp;
+} train_stn_opts;
 
-int cli_train_stn_main(int argc, char **argv) {
-    const char *V = "train stn", *out = NULL, *data = NULL, *ckpt = NULL, *metrics = NULL;
-    const char *dist_name = NULL, *model_name = NULL;
-    int epochs = 3, batch = 64, seed = 0, threads = 0, examples = 60000, eval_n = 10000;
-    int ckpt_every = 0, resume = 0, max_steps = 0, quiet = 0, glimpse = 0, loc_hidden = 16;
-    int head_grid = 0, loc_warmup = 0, nch = 3, nloc_ch = 3, clip_groups = 0;
-    int chans[SC_CNN_MAX_STAGES] = {20, 40, 80}, loc_chans[SC_CNN_MAX_STAGES] = {8, 16, 16};
-    float lr = 2e-3f, loc_scale = 0.1f, init_scale = 1.0f, zoom = 0.6f;
-    sc_stn_transform transform = SC_STN_AFFINE;
-    const char *transform_name = NULL;
+/* Options into the library's training parameters; CLI_USAGE after printing
+ * why. */
+static int train_stn_options(int argc, char **argv, train_stn_opts *o) {
+    const char *V = "train stn", *model_name = NULL, *transform_name = NULL;
+    sc_stn_train_params *p = &o->p;
+    *o = (train_stn_opts){.p = sc_stn_train_default_params(), .examples = 60000, .eval_n = 10000};
+    const int IMAX = 2147483647;
     const cli_opt opts[] = {
-        {"--distortion", CLI_STR, &dist_name, 0, 0, "rts or cluttered", NULL, 0},
+        {"--distortion", CLI_STR, &o->dist_name, 0, 0, "rts or cluttered", NULL, 0},
         {"--model", CLI_STR, &model_name, 0, 0, "cnn or stcnn", NULL, 0},
-        {"-o|--output", CLI_STR, &out, 0, 0, "a file name", NULL, 0},
-        {"--data", CLI_STR, &data, 0, 0, "a folder", NULL, 0},
-        {"--checkpoint", CLI_STR, &ckpt, 0, 0, "a file name", NULL, 0},
-        {"--metrics", CLI_STR, &metrics, 0, 0, "a file name", NULL, 0},
+        {"-o|--output", CLI_STR, &o->out, 0, 0, "a file name", NULL, 0},
+        {"--data", CLI_STR, &o->data, 0, 0, "a folder", NULL, 0},
+        {"--checkpoint", CLI_STR, &o->ckpt, 0, 0, "a file name", NULL, 0},
+        {"--metrics", CLI_STR, &o->metrics, 0, 0, "a file name", NULL, 0},
         {"--transform", CLI_STR, &transform_name, 0, 0,
          "affine, trans_scale, similarity or translation", NULL, 0},
-        {"--epochs", CLI_INT, &epochs, 1, 10000, NULL, NULL, 0},
-        {"--batch", CLI_INT, &batch, 2, 4096, NULL, NULL, 0},
-        {"--seed", CLI_INT, &seed, 0, 2147483647, NULL, NULL, 0},
-        {"--threads", CLI_INT, &threads, 1, 1024, NULL, NULL, 0},
-        {"--examples", CLI_INT, &examples, 1, 2147483647, NULL, NULL, 0},
-        {"--eval-n", CLI_INT, &eval_n, 1, 2147483647, NULL, NULL, 0},
-        {"--checkpoint-every", CLI_INT, &ckpt_every, 1, 2147483647, NULL, NULL, 0},
-        {"--max-steps", CLI_INT, &max_steps, 1, 2147483647, NULL, NULL, 0},
-        {"--glimpse", CLI_INT, &glimpse, 8, 256, NULL, NULL, 0},
-        {"--loc-hidden", CLI_INT, &loc_hidden, 0, 4096, NULL, NULL, 0},
-        {"--head-grid", CLI_INT, &head_grid, 0, 16, NULL, NULL, 0},
-        {"--loc-warmup", CLI_INT, &loc_warmup, 0, 2147483647, NULL, NULL, 0},
-        {"--lr", CLI_FLOAT, &lr, 1e-8, 10.0, NULL, NULL, 0},
-        {"--init-scale", CLI_FLOAT, &init_scale, 1e-6, 4.0, NULL, NULL, 0},
-        {"--zoom", CLI_FLOAT, &zoom, 1e-3, 4.0, NULL, NULL, 0},
-        {"--loc-lr-scale", CLI_FLOAT, &loc_scale, 1e-6, 10.0, NULL, NULL, 0},
-        {"--channels", CLI_INTS, chans, 1, 1024, NULL, &nch, SC_CNN_MAX_STAGES},
-        {"--loc-channels", CLI_INTS, loc_chans, 1, 1024, NULL, &nloc_ch, SC_CNN_MAX_STAGES},
-        {"--clip-groups", CLI_FLAG, &clip_groups, 0, 0, NULL, NULL, 0},
-        {"--resume", CLI_FLAG, &resume, 0, 0, NULL, NULL, 0},
-        {"--quiet", CLI_FLAG, &quiet, 0, 0, NULL, NULL, 0},
+        {"--epochs", CLI_INT, &p->epochs, 1, 10000, NULL, NULL, 0},
+        {"--batch", CLI_INT, &p->batch, 2, 4096, NULL, NULL, 0},
+        {"--seed", CLI_INT, &o->seed, 0, IMAX, NULL, NULL, 0},
+        {"--threads", CLI_INT, &o->threads, 1, 1024, NULL, NULL, 0},
+        {"--examples", CLI_INT, &o->examples, 1, IMAX, NULL, NULL, 0},
+        {"--eval-n", CLI_INT, &o->eval_n, 1, IMAX, NULL, NULL, 0},
+        {"--checkpoint-every", CLI_INT, &o->ckpt_every, 1, IMAX, NULL, NULL, 0},
+        {"--max-steps", CLI_INT, &p->max_steps, 1, IMAX, NULL, NULL, 0},
+        {"--glimpse", CLI_INT, &p->glimpse, 8, 256, NULL, NULL, 0},
+        {"--loc-hidden", CLI_INT, &p->loc_hidden, 0, 4096, NULL, NULL, 0},
+        {"--head-grid", CLI_INT, &p->head_grid, 0, 16, NULL, NULL, 0},
+        {"--loc-warmup", CLI_INT, &p->loc_warmup, 0, IMAX, NULL, NULL, 0},
+        {"--lr", CLI_FLOAT, &p->lr, 1e-8, 10.0, NULL, NULL, 0},
+        {"--init-scale", CLI_FLOAT, &p->init_scale, 1e-6, 4.0, NULL, NULL, 0},
+        {"--zoom", CLI_FLOAT, &p->zoom, 1e-3, 4.0, NULL, NULL, 0},
+        {"--loc-lr-scale", CLI_FLOAT, &p->loc_lr_scale, 1e-6, 10.0, NULL, NULL, 0},
+        {"--channels", CLI_INTS, p->channels, 1, 1024, NULL, &p->n_channels, SC_CNN_MAX_STAGES},
+        {"--loc-channels", CLI_INTS, p->loc_channels, 1, 1024, NULL, &p->n_loc_channels,
+         SC_CNN_MAX_STAGES},
+        {"--clip-groups", CLI_FLAG, &p->clip_groups, 0, 0, NULL, NULL, 0},
+        {"--resume", CLI_FLAG, &o->resume, 0, 0, NULL, NULL, 0},
+        {"--quiet", CLI_FLAG, &o->quiet, 0, 0, NULL, NULL, 0},
     };
     int prc = cli_parse_options(V, argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
     if (prc) return prc;
-    if (transform_name && sc_stn_transform_from_name(transform_name, &transform))
+    if (transform_name && sc_stn_transform_from_name(transform_name, &p->transform))
         return cli_usage(V,
                          "--transform needs affine, trans_scale, similarity or translation, "
                          "not '%s'",
                          transform_name);
     sc_distortion dk;
-    if (!dist_name || sc_distortion_from_name(dist_name, &dk))
+    if (!o->dist_name || sc_distortion_from_name(o->dist_name, &dk))
         return cli_usage(V, "need --distortion rts or cluttered");
-    int use_st;
     if (model_name && !strcmp(model_name, "stcnn"))
-        use_st = 1;
+        p->use_st = 1;
     else if (model_name && !strcmp(model_name, "cnn"))
-        use_st = 0;
+        p->use_st = 0;
     else
         return cli_usage(V, "need --model cnn or stcnn");
-    if (!out) return cli_usage(V, "need -o M.safetensors");
-    if (resume && !ckpt) return cli_usage(V, "--resume needs --checkpoint PATH");
-    if (threads && sc_set_num_threads(threads)) return cli_fail(NULL);
+    if (!o->out) return cli_usage(V, "need -o M.safetensors");
+    if (o->resume && !o->ckpt) return cli_usage(V, "--resume needs --checkpoint PATH");
+    if (o->threads && sc_set_num_threads(o->threads)) return cli_fail(NULL);
+    p->seed = (uint64_t)o->seed;
+    o->dp = sc_distort_default_params(dk);
+    return CLI_OK;
+}
 
-    sc_distort_params dp = sc_distort_default_params(dk);
-    const int S = dp.canvas;
-    /* The same classifier either on the whole canvas (CNN) or on the
-     * transformer's glimpse (ST-CNN; by default a glimpse of the canvas's
-     * size, so that the identity start is exactly the CNN). */
-    if (!glimpse) glimpse = S;
-    sc_classifier_config cc = sc_classifier_default_config();
-    cc.encoder = sc_cnn_config_make(1, nch, chans);
-    for (int k = 0; k < nch - 1 && k < 2; k++) cc.encoder.pool[k] = 1; /* 2x2 pools after two */
-    cc.dropout = 0.1f;
-    cc.head_grid = head_grid;
-    cc.in_h = cc.in_w = use_st ? glimpse : S;
-    sc_stn_config sconf = sc_stn_default_config(S);
-    sconf.loc_cnn = sc_cnn_config_make(1, nloc_ch, loc_chans);
-    for (int k = 0; k < nloc_ch; k++) sconf.loc_cnn.pool[k] = 1;
-    sconf.out_h = sconf.out_w = glimpse;
-    sconf.hidden = loc_hidden;
-    sconf.transform = transform;
-    sconf.zoom = zoom;
+/* Everything a run holds; train_stn_free releases it. */
+typedef struct train_stn_run {
+    const train_stn_opts *o;
+    sc_fashion_mnist train, test;
+    any_model am; /* the model being trained */
+    sc_trainer *tr;
+    char *cfg_json;
+    size_t nparam;
+    double first_loss, err;
+} train_stn_run;
 
-    sc_fashion_mnist train = {0}, test = {0};
-    sc_stcnn *st = NULL;
-    sc_classifier *cls = NULL;
-    sc_trainer *tr = NULL;
-    float *x = NULL;
-    int32_t *y = NULL;
-    uint64_t *ids = NULL;
-    float *locsave = NULL;
-    char *cfg_json = NULL, *cls_json = NULL, *mpath = NULL;
-    int rc = CLI_FAIL;
+static void train_stn_free(train_stn_run *r) {
+    free(r->cfg_json);
+    sc_trainer_free(r->tr);
+    any_free(&r->am);
+    sc_fashion_mnist_free(&r->train);
+    sc_fashion_mnist_free(&r->test);
+}
+
+/* The recipe: data, model, trainer with its metadata. CLI_OK or CLI_FAIL. */
+static int train_stn_setup(train_stn_run *r) {
+    const train_stn_opts *o = r->o;
     const char *names[SC_FASHION_MNIST_CLASSES];
     for (int k = 0; k < SC_FASHION_MNIST_CLASSES; k++) names[k] = sc_fashion_mnist_class_name(k);
-    if (sc_fashion_mnist_load("train", data, &train) ||
-        sc_fashion_mnist_load("test", data, &test)) {
-        cli_fail("cannot load Fashion-MNIST");
-        goto done;
-    }
+    if (sc_fashion_mnist_load("train", o->data, &r->train) ||
+        sc_fashion_mnist_load("test", o->data, &r->test))
+        return cli_fail("cannot load Fashion-MNIST");
+    any_model *m = &r->am;
+    m->canvas = o->dp.canvas;
+    if (sc_stn_train_models(&o->p, o->dp.canvas, names, SC_FASHION_MNIST_CLASSES, &m->st, &m->cls))
+        return cli_fail("train stn");
     const sc_param *ps, *bs;
     size_t np, nb;
-    if (use_st) {
-        if (sc_stcnn_create(&sconf, &cc, names, (uint64_t)seed, &st)) goto fail;
-        sc_stcnn_params(st, &ps, &np);
-        sc_stcnn_buffers(st, &bs, &nb);
-        cfg_json = sc_stcnn_config_json(st);
-        cls_json = sc_classifier_classes_json(sc_stcnn_classifier(st));
+    char *cls_json;
+    if (m->st) {
+        sc_stcnn_params(m->st, &ps, &np);
+        sc_stcnn_buffers(m->st, &bs, &nb);
+        r->cfg_json = sc_stcnn_config_json(m->st);
+        cls_json = sc_classifier_classes_json(sc_stcnn_classifier(m->st));
     } else {
-        if (sc_classifier_create(&cc, names, (uint64_t)seed, &cls)) goto fail;
-        sc_classifier_params(cls, &ps, &np);
-        sc_classifier_buffers(cls, &bs, &nb);
-        cfg_json = sc_classifier_config_to_json(&cc);
-        cls_json = sc_classifier_classes_json(cls);
+        sc_classifier_params(m->cls, &ps, &np);
+        sc_classifier_buffers(m->cls, &bs, &nb);
+        r->cfg_json = sc_classifier_config_to_json(sc_classifier_get_config(m->cls));
+        cls_json = sc_classifier_classes_json(m->cls);
     }
-    if (!cfg_json || !cls_json) goto fail;
-    size_t nparam = count_params(ps, np), nloc = 0;
-    if (use_st) {
-        const sc_param *lp;
-        sc_stn_params(sc_stcnn_stn(st), &lp, &nloc); /* the first nloc of ps */
-        if (!(locsave = malloc(count_params(lp, nloc) * sizeof(float)))) {
-            sc_set_error(SC_ERR_NOMEM, "out of memory");
-            goto fail;
-        }
-        /* fc2's bias is the starting transform: (s,0,0,0,s,0), (s,0,0) or (s,0,0,0);
-         * a translation starts centred at its fixed zoom */
-        float *b2 = lp[nloc - 1].param;
-        if (transform != SC_STN_TRANSLATION) b2[0] = init_scale;
-        if (transform == SC_STN_AFFINE) b2[4] = init_scale;
+    for (size_t i = 0; i < np; i++) r->nparam += ps[i].n;
+    sc_train_params tp;
+    int bad = !r->cfg_json || !cls_json || sc_stn_train_recipe(&o->p, (size_t)o->examples, &tp);
+    if (!bad) {
+        tp.checkpoint_path = o->ckpt;
+        tp.checkpoint_every = o->ckpt_every;
+        tp.metrics_path = o->metrics;
+        tp.resume = o->resume;
+        tp.label = m->st ? "train stcnn" : "train cnn";
+        if (o->quiet) tp.progress_mode = 3;
+        bad = sc_trainer_create(&tp, (size_t)o->examples, ps, np, bs, nb, &r->tr) ||
+              sc_trainer_set_metadata(r->tr, SC_MODEL_KIND_KEY, m->st ? "stcnn" : "classifier") ||
+              sc_trainer_set_metadata(r->tr, "saccade.config", r->cfg_json) ||
+              sc_trainer_set_metadata(r->tr, "saccade.classes", cls_json) ||
+              sc_trainer_set_metadata(r->tr, "saccade.distortion", o->dist_name);
     }
-    sc_train_params tp = sc_train_default_params();
-    tp.epochs = epochs;
-    tp.batch_size = (size_t)batch;
-    tp.seed = (uint64_t)seed;
-    tp.optim = sc_adamw_default_params();
-    tp.optim.lr = lr;
-    tp.optim.weight_decay = 1e-4;
-    size_t per_epoch = ((size_t)examples + (size_t)batch - 1) / (size_t)batch;
-    tp.schedule.kind = SC_LR_COSINE;
-    tp.schedule.base_lr = lr;
-    tp.schedule.t_max = (int64_t)(per_epoch * (size_t)epochs);
-    tp.clip_grad_norm = use_st && clip_groups ? 0.0 : 5.0; /* else per group below */
-    tp.checkpoint_path = ckpt;
-    tp.checkpoint_every = ckpt_every;
-    tp.metrics_path = metrics;
-    tp.resume = resume;
-    tp.max_steps = max_steps;
-    tp.label = use_st ? "train stcnn" : "train cnn";
-    if (quiet) tp.progress_mode = 3;
-    if (sc_trainer_create(&tp, (size_t)examples, ps, np, bs, nb, &tr)) goto fail;
-    if (sc_trainer_set_metadata(tr, "saccade.config", cfg_json) ||
-        sc_trainer_set_metadata(tr, "saccade.classes", cls_json) ||
-        sc_trainer_set_metadata(tr, "saccade.distortion", dist_name))
-        goto fail;
-    size_t plane = (size_t)S * S;
-    x = malloc((size_t)batch * plane * sizeof(float));
-    y = malloc((size_t)batch * sizeof(int32_t));
-    ids = malloc((size_t)batch * sizeof(uint64_t));
-    if (!x || !y || !ids) {
-        sc_set_error(SC_ERR_NOMEM, "out of memory");
-        goto fail;
-    }
-    if (!quiet)
-        fprintf(stderr, "%s on %s (%dx%d): %zu parameters\n", use_st ? "ST-CNN" : "CNN", dist_name,
-                S, S, nparam);
+    free(cls_json);
+    if (bad) return cli_fail("train stn");
+    if (!o->quiet)
+        fprintf(stderr, "%s on %s (%dx%d): %zu parameters\n", m->st ? "ST-CNN" : "CNN",
+                o->dist_name, o->dp.canvas, o->dp.canvas, r->nparam);
+    return CLI_OK;
+}
+
+/* The loop: fresh distortions every epoch, the test error on the first 2000
+ * test scenes at epoch ends. CLI_OK or CLI_FAIL. */
+static int train_stn_loop(train_stn_run *r) {
+    const train_stn_opts *o = r->o;
+    const size_t B = (size_t)o->p.batch, plane = (size_t)o->dp.canvas * o->dp.canvas;
+    float *x = malloc(B * plane * sizeof(float));
+    int32_t *y = malloc(B * sizeof(int32_t));
+    uint64_t *ids = malloc(B * sizeof(uint64_t));
     const int *idx;
     size_t count;
-    int r;
-    double first_loss = -1, err = 0;
-    any_model am = {.st = st, .cls = cls, .canvas = S};
-    while ((r = sc_trainer_next(tr, &idx, &count)) == 1) {
+    int nx = -1;
+    r->first_loss = -1;
+    if (!x || !y || !ids) sc_set_error(SC_ERR_NOMEM, "out of memory");
+    while (x && y && ids && (nx = sc_trainer_next(r->tr, &idx, &count)) == 1) {
         /* epoch e uses scene indices e * examples + idx: fresh distortions */
-        uint64_t base = (uint64_t)sc_trainer_epoch(tr) * (uint64_t)examples;
+        uint64_t base = (uint64_t)sc_trainer_epoch(r->tr) * (uint64_t)o->examples;
         for (size_t i = 0; i < count; i++) ids[i] = base + (uint64_t)idx[i];
-        if (sc_distort_gather(&dp, &train, (uint64_t)seed, ids, count, x, y)) goto fail;
         double loss;
-        if (use_st
-                ? sc_stcnn_train_batch(st, x, y, (int)count, sc_trainer_rng(tr), &loss)
-                : sc_classifier_train_batch(cls, x, y, (int)count, sc_trainer_rng(tr), &loss, NULL))
-            goto fail;
-        if (first_loss < 0) first_loss = loss;
-        /* The transformer's parameters take a loc_scale-times smaller step:
-         * p = p_old + loc_scale (p_new - p_old), which for AdamW is exactly
-         * a parameter group with lr * loc_scale (weight decay included). */
-        for (size_t i = 0, o = 0; use_st && i < nloc; o += ps[i].n, i++)
-            memcpy(locsave + o, ps[i].param, ps[i].n * sizeof(float));
-        /* During the warm-up the transformer stays put (factor 0). */
-        float f = sc_trainer_global_step(tr) < (int64_t)loc_warmup ? 0.0f : loc_scale;
-        double norms[2];
-        const char *nkeys[2] = {"loc_grad_norm", "cls_grad_norm"};
-        if (use_st && clip_groups &&
-            (sc_clip_grad_norm(ps, nloc, 5.0, &norms[0]) ||
-             sc_clip_grad_norm(ps + nloc, np - nloc, 5.0, &norms[1])))
-            goto fail;
-        if (sc_trainer_step(tr, loss, use_st && clip_groups ? 2 : 0, nkeys, norms)) goto fail;
-        for (size_t i = 0, o = 0; use_st && f != 1.0f && i < nloc; o += ps[i].n, i++)
-            for (size_t k = 0; k < ps[i].n; k++)
-                ps[i].param[k] = locsave[o + k] + f * (ps[i].param[k] - locsave[o + k]);
-        if (sc_trainer_at_epoch_end(tr)) {
-            size_t ne = eval_n < 2000 ? (size_t)eval_n : 2000;
-            if (stn_test_error(&am, &dp, &test, ne, &err)) goto fail;
+        if (sc_distort_gather(&o->dp, &r->train, o->p.seed, ids, count, x, y) ||
+            sc_stn_train_step(r->tr, r->am.st, r->am.cls, x, y, (int)count, &o->p, &loss))
+            break;
+        if (r->first_loss < 0) r->first_loss = loss;
+        if (sc_trainer_at_epoch_end(r->tr)) {
+            size_t ne = o->eval_n < 2000 ? (size_t)o->eval_n : 2000;
+            if (stn_test_error(&r->am, &o->dp, &r->test, ne, &r->err)) break;
             const char *keys[1] = {"test_error_2k"};
-            if (sc_trainer_log(tr, 1, keys, &err)) goto fail;
-            if (!quiet)
+            if (sc_trainer_log(r->tr, 1, keys, &r->err)) break;
+            if (!o->quiet)
                 printf("epoch %lld/%d: train loss %.4f, test error %.2f%% (first %zu, %.1f s)\n",
-                       (long long)sc_trainer_epoch(tr) + 1, epochs, sc_trainer_epoch_loss(tr),
-                       100 * err, ne, sc_trainer_elapsed(tr));
+                       (long long)sc_trainer_epoch(r->tr) + 1, o->p.epochs,
+                       sc_trainer_epoch_loss(r->tr), 100 * r->err, ne, sc_trainer_elapsed(r->tr));
             fflush(stdout);
         }
     }
-    if (r < 0) goto fail;
-    double train_secs = sc_trainer_elapsed(tr);
-    if (stn_test_error(&am, &dp, &test, (size_t)eval_n, &err)) goto fail;
+    free(x), free(y), free(ids);
+    return nx == 0 ? CLI_OK : cli_fail("train stn");
+}
+
+/* The final test error, the model file and its metrics summary. */
+static int train_stn_finish(train_stn_run *r, int argc, char **argv) {
+    const train_stn_opts *o = r->o;
+    const char *arch = r->am.st ? "stcnn" : "cnn";
+    double train_secs = sc_trainer_elapsed(r->tr);
     const char *keys[1] = {"test_error"};
-    if (sc_trainer_log(tr, 1, keys, &err)) goto fail;
-    if (sc_trainer_save(tr, out)) goto fail;
-    mpath = cli_metrics_path(out);
-    FILE *f = NULL;
-    char tmp[8192];
-    f = fmemopen(tmp, sizeof tmp, "w");
-    if (!mpath || !f) {
-        if (f) fclose(f);
-        sc_set_error(SC_ERR_NOMEM, "out of memory");
-        goto fail;
+    if (stn_test_error(&r->am, &o->dp, &r->test, (size_t)o->eval_n, &r->err) ||
+        sc_trainer_log(r->tr, 1, keys, &r->err) || sc_trainer_save(r->tr, o->out))
+        return cli_fail("train stn");
+    char cmd[8192];
+    size_t n = (size_t)snprintf(cmd, sizeof cmd, "saccade train");
+    for (int i = 0; i < argc && n < sizeof cmd; i++)
+        n += (size_t)snprintf(cmd + n, sizeof cmd - n, " %s", argv[i]);
+    cJSON *j = cJSON_CreateObject();
+    int ok = j && cJSON_AddStringToObject(j, "model", o->out) &&
+             cJSON_AddStringToObject(j, "arch", arch) &&
+             cJSON_AddStringToObject(j, "distortion", o->dist_name) &&
+             cli_json_add_fixed(j, "test_error", r->err, 6) &&
+             cJSON_AddNumberToObject(j, "test_n", o->eval_n) &&
+             cJSON_AddNumberToObject(j, "test_scene_seed", STN_TEST_SEED) &&
+             cli_json_add_fixed(j, "first_loss", r->first_loss, 6) &&
+             cli_json_add_fixed(j, "final_epoch_loss", sc_trainer_epoch_loss(r->tr), 6) &&
+             cJSON_AddNumberToObject(j, "epochs", o->p.epochs) &&
+             cJSON_AddNumberToObject(j, "examples_per_epoch", o->examples) &&
+             cJSON_AddNumberToObject(j, "steps", (double)sc_trainer_global_step(r->tr)) &&
+             cJSON_AddNumberToObject(j, "batch", o->p.batch) &&
+             cli_json_add_fixed(j, "lr", o->p.lr, -1) &&
+             cli_json_add_fixed(j, "loc_lr_scale", o->p.loc_lr_scale, -1) &&
+             cJSON_AddNumberToObject(j, "seed", o->seed) &&
+             cJSON_AddNumberToObject(j, "threads", sc_get_num_threads()) &&
+             cJSON_AddNumberToObject(j, "parameters", (double)r->nparam) &&
+             cli_json_add_fixed(j, "train_seconds", train_secs, 1) &&
+             cJSON_AddStringToObject(j, "command", cmd) &&
+             cJSON_AddRawToObject(j, "config", r->cfg_json);
+    if (!ok) {
+        cJSON_Delete(j);
+        j = NULL;
     }
-    fprintf(f, "{\"model\": ");
-    cli_json_string(f, out);
-    fprintf(f,
-            ", \"arch\": \"%s\", \"distortion\": \"%s\", \"test_error\": %.6f, \"test_n\": %d, "
-            "\"test_scene_seed\": %d, \"first_loss\": %.6f, \"final_epoch_loss\": %.6f, "
-            "\"epochs\": %d, \"examples_per_epoch\": %d, \"steps\": %lld, \"batch\": %d, "
-            "\"lr\": %g, \"loc_lr_scale\": %g, \"seed\": %d, \"threads\": %d, \"parameters\": %zu, "
-            "\"train_seconds\": %.1f, \"command\": \"saccade",
-            use_st ? "stcnn" : "cnn", dist_name, err, eval_n, STN_TEST_SEED, first_loss,
-            sc_trainer_epoch_loss(tr), epochs, examples, (long long)sc_trainer_global_step(tr),
-            batch, (double)lr, (double)loc_scale, seed, sc_get_num_threads(), nparam, train_secs);
-    fprintf(f, " train");
-    for (int i = 0; i < argc; i++) {
-        fprintf(f, " ");
-        for (const char *p = argv[i]; *p; p++)
-            if (*p == '"' || *p == '\\')
-                fprintf(f, "\\%c", *p);
-            else if ((unsigned char)*p >= 0x20)
-                fputc(*p, f);
+    char *mpath;
+    int rc = cli_write_metrics(o->out, j, "train stn", &mpath);
+    if (!rc) {
+        printf("%s %s: test error %.2f%% on %d scenes; loss %.4f -> %.4f; %lld steps, %.1f s; "
+               "model %s, metrics %s\n",
+               arch, o->dist_name, 100 * r->err, o->eval_n, r->first_loss,
+               sc_trainer_epoch_loss(r->tr), (long long)sc_trainer_global_step(r->tr), train_secs,
+               o->out, mpath);
     }
-    fprintf(f, "\", \"config\": %s}\n", cfg_json);
-    long len = ftell(f);
-    fclose(f);
-    if (len <= 0 || (size_t)len >= sizeof tmp) {
-        sc_set_error(SC_ERR_LIMIT, "metrics summary too long");
-        goto fail;
-    }
-    if (sc_write_file_atomic(mpath, tmp, (size_t)len)) goto fail;
-    printf("%s %s: test error %.2f%% on %d scenes; loss %.4f -> %.4f; %lld steps, %.1f s; "
-           "model %s, metrics %s\n",
-           use_st ? "stcnn" : "cnn", dist_name, 100 * err, eval_n, first_loss,
-           sc_trainer_epoch_loss(tr), (long long)sc_trainer_global_step(tr), train_secs, out,
-           mpath);
-    rc = CLI_OK;
-    goto done;
-fail:
-    rc = cli_fail("train stn");
-done:
-    free(x);
-    free(y);
-    free(ids);
-    free(locsave);
-    free(cfg_json);
-    free(cls_json);
     free(mpath);
-    sc_trainer_free(tr);
-    sc_stcnn_free(st);
-    sc_classifier_free(cls);
-    sc_fashion_mnist_free(&train);
-    sc_fashion_mnist_free(&test);
+    return rc;
+}
+
+int cli_train_stn_main(int argc, char **argv) {
+    train_stn_opts o;
+    int rc = train_stn_options(argc, argv, &o);
+    if (rc) return rc;
+    train_stn_run r = {.o = &o};
+    rc = train_stn_setup(&r);
+    if (!rc) rc = train_stn_loop(&r);
+    if (!rc) rc = train_stn_finish(&r, argc, argv);
+    train_stn_free(&r);
     return rc;
 }
 
 /* ------------------------------------------------------------ eval */
+
+/* model, arch, distortion, n, scene_seed, error, accuracy, glimpse (ST-CNN). */
+static cJSON *eval_stn_json(const char *model, const char *arch, const char *dist_name, int n,
+                            const sc_stn_test_result *ev) {
+    cJSON *j = cJSON_CreateObject(), *g = NULL;
+    int ok = j && cJSON_AddStringToObject(j, "model", model) &&
+             cJSON_AddStringToObject(j, "arch", arch) &&
+             cJSON_AddStringToObject(j, "distortion", dist_name) &&
+             cJSON_AddNumberToObject(j, "n", n) &&
+             cJSON_AddNumberToObject(j, "scene_seed", STN_TEST_SEED) &&
+             cli_json_add_fixed(j, "error", ev->error, 6) &&
+             cli_json_add_fixed(j, "accuracy", 1 - ev->error, 6);
+    if (ok && ev->has_loc)
+        ok = (g = cJSON_AddObjectToObject(j, "glimpse")) &&
+             cli_json_add_fixed(g, "centre_px_median", ev->centre_px_median, 4) &&
+             cli_json_add_fixed(g, "centre_px_mean", ev->centre_px_mean, 4) &&
+             cli_json_add_fixed(g, "identity_centre_px_median", ev->identity_px_median, 4) &&
+             cli_json_add_fixed(g, "centre_on_item", ev->inside, 6) &&
+             cli_json_add_fixed(g, "side_ratio_median", ev->side_ratio_median, 4) &&
+             cli_json_add_fixed(g, "angle_deg_median", ev->angle_deg_median, 4) &&
+             cli_json_add_fixed(g, "identity_angle_deg_median", ev->identity_angle_deg_median, 4);
+    if (!ok) {
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
+}
 
 int cli_eval_stn_main(int argc, char **argv) {
     const char *V = "eval stn", *model = NULL, *data = NULL, *dist_name = NULL;
@@ -560,7 +448,7 @@ int cli_eval_stn_main(int argc, char **argv) {
     if (any_load(model, &m)) return cli_fail(NULL);
     sc_fashion_mnist test = {0};
     int rc = CLI_FAIL;
-    stn_eval ev;
+    sc_stn_test_result ev;
     if (m.canvas != dp.canvas) {
         fprintf(stderr, "saccade: %s takes %dx%d scenes; %s scenes are %dx%d\n", model, m.canvas,
                 m.canvas, dist_name, dp.canvas, dp.canvas);
@@ -570,24 +458,13 @@ int cli_eval_stn_main(int argc, char **argv) {
         cli_fail("cannot load Fashion-MNIST");
         goto done;
     }
-    if (stn_test_eval(&m, &dp, &test, (size_t)n, &ev)) {
+    if (sc_stn_test(m.st, m.cls, &dp, &test, STN_TEST_SEED, (size_t)n, &ev)) {
         cli_fail("eval stn");
         goto done;
     }
     if (json) {
-        printf("{\"model\": ");
-        cli_json_string(stdout, model);
-        printf(", \"arch\": \"%s\", \"distortion\": \"%s\", \"n\": %d, \"scene_seed\": %d, "
-               "\"error\": %.6f, \"accuracy\": %.6f",
-               m.st ? "stcnn" : "cnn", dist_name, n, STN_TEST_SEED, ev.error, 1 - ev.error);
-        if (ev.has_loc)
-            printf(", \"glimpse\": {\"centre_px_median\": %.4f, \"centre_px_mean\": %.4f, "
-                   "\"identity_centre_px_median\": %.4f, \"centre_on_item\": %.6f, "
-                   "\"side_ratio_median\": %.4f, \"angle_deg_median\": %.4f, "
-                   "\"identity_angle_deg_median\": %.4f}",
-                   ev.centre_px_median, ev.centre_px_mean, ev.identity_px_median, ev.inside,
-                   ev.side_ratio_median, ev.angle_deg_median, ev.identity_angle_deg_median);
-        printf("}\n");
+        if (cli_json_emit(stdout, eval_stn_json(model, m.st ? "stcnn" : "cnn", dist_name, n, &ev)))
+            goto done;
     } else {
         printf("%s (%s) on %d %s test scenes: error %.2f%% (accuracy %.2f%%)\n", model,
                m.st ? "ST-CNN" : "CNN", n, dist_name, 100 * ev.error, 100 * (1 - ev.error));
@@ -709,19 +586,27 @@ int cli_stn_main(int argc, char **argv) {
         }
     }
     if (json) {
-        printf("{\"image\": ");
-        cli_json_string(stdout, image);
-        printf(", \"model\": ");
-        cli_json_string(stdout, model);
-        printf(", \"theta\": [");
-        for (int i = 0; i < 6; i++) printf("%s%.6f", i ? ", " : "", (double)theta[i]);
-        printf("], \"top\": [");
-        for (int i = 0; i < K && i < 5; i++) {
-            printf("%s{\"class\": ", i ? ", " : "");
-            cli_json_string(stdout, sc_classifier_class_name(cl, order[i]));
-            printf(", \"index\": %d, \"probability\": %.6f}", order[i], (double)probs[order[i]]);
+        cJSON *j = cJSON_CreateObject(), *th = cJSON_CreateArray(), *top = cJSON_CreateArray();
+        int ok = j && th && top && cJSON_AddStringToObject(j, "image", image) &&
+                 cJSON_AddStringToObject(j, "model", model);
+        for (int i = 0; ok && i < 6; i++)
+            ok = cJSON_AddItemToArray(th, cli_json_fixed(theta[i], 6));
+        for (int i = 0; ok && i < K && i < 5; i++) {
+            cJSON *t = cJSON_CreateObject();
+            ok = t && cJSON_AddItemToArray(top, t) &&
+                 cJSON_AddStringToObject(t, "class", sc_classifier_class_name(cl, order[i])) &&
+                 cJSON_AddNumberToObject(t, "index", order[i]) &&
+                 cli_json_add_fixed(t, "probability", probs[order[i]], 6);
         }
-        printf("]}\n");
+        if (ok && cJSON_AddItemToObject(j, "theta", th)) th = NULL;
+        if (ok && !th && cJSON_AddItemToObject(j, "top", top)) top = NULL;
+        if (!ok || th || top) {
+            cJSON_Delete(j);
+            j = NULL;
+        }
+        cJSON_Delete(th);
+        cJSON_Delete(top);
+        if (cli_json_emit(stdout, j)) goto done;
     } else {
         printf("%s: %s (%.1f%%); theta [%.3f %.3f %.3f; %.3f %.3f %.3f]; wrote %s\n", image,
                sc_classifier_class_name(cl, order[0]), 100.0 * probs[order[0]], (double)theta[0],

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "vqa_cli.h"
+#include <float.h>
+#include "cli.h"
+#include "saccade/sc_vqa_train.h"
 
 static double cli_now(void) {
     struct timespec ts;
@@ -54,10 +56,18 @@ void cli_train_vqa_help(FILE *out) {
         "  --resume              continue from --checkpoint exactly\n"
         "  --metrics FILE.jsonl  per-step metrics (held-out accuracy at epoch ends)\n"
         "  --max-steps N         stop after N optimiser steps\n"
-        "  --quiet               no progress output\n");
+        "  --quiet               no progress output\n\n"
+        "Examples:\n"
+        "  saccade train vqa -o vqa.safetensors\n"
+        "  saccade train vqa --epochs 1 --questions 2000 --pool 500 --eval-n 200 -o "
+        "small.safetensors\n"
+        "  saccade train vqa --data my-questions.jsonl --epochs 20 --batch 16 -o "
+        "my-vqa.safetensors\n"
+        "  saccade train vqa --encoder-from assets/models/scenes-captioner.safetensors \\\n"
+        "      --freeze-encoder --att-sup 1 -o vqa-frozen.safetensors\n");
 }
 
-static int print_eval(FILE *out, const vqa_eval_result *r, int scenes) {
+static void print_eval(FILE *out, const sc_vqa_eval_result *r, int scenes) {
     fprintf(out, "accuracy %.2f%% (%d/%d)", r->n ? 100.0 * r->correct / r->n : 0.0, r->correct,
             r->n);
     if (scenes) {
@@ -68,324 +78,271 @@ static int print_eval(FILE *out, const vqa_eval_result *r, int scenes) {
             fprintf(out, ", pointing %.1f%% (%d)", 100.0 * r->point_hit / r->point_n, r->point_n);
     }
     fprintf(out, "\n");
-    return 0;
 }
 
-static sc_status answers_from(const vqa_data *d, sc_vqa_vocab *out) {
-    memset(out, 0, sizeof *out);
-    char **list = malloc(sizeof(char *) * (size_t)d->n);
-    if (!list) return sc_set_error(SC_ERR_NOMEM, "out of memory");
-    int n = 0;
-    for (int i = 0; i < d->n; i++) {
-        int seen = 0;
-        for (int j = 0; j < n && !seen; j++) seen = !strcmp(list[j], d->answers[i]);
-        if (!seen) list[n++] = d->answers[i];
-    }
-    /* JSON round trip gives an owned copy. */
-    sc_vqa_vocab tmp = {n, list};
-    char *j = sc_vqa_vocab_to_json(&tmp);
-    free(list);
-    if (!j) return sc_set_error(SC_ERR_NOMEM, "out of memory");
-    sc_status st = sc_vqa_vocab_from_json(j, out);
-    free(j);
-    return st;
-}
+typedef struct train_vqa_opts {
+    const char *data, *out, *ckpt, *metrics, *arch, *enc_from;
+    int freeze, hop_coords, mlp, hidden, att_dim, embed, cache_mb;
+    int epochs, questions, pool, eval_n, batch, hops;
+    int seed, threads, ckpt_every, resume, max_steps, quiet;
+    float lr, att_sup;
+} train_vqa_opts;
 
-int cli_train_vqa_main(int argc, char **argv) {
+/* Options and the model config they describe; CLI_USAGE after printing why. */
+static int train_vqa_options(int argc, char **argv, train_vqa_opts *o, sc_vqa_config *cfg) {
     const char *V = "train vqa";
-    const char *data = "scenes", *out = "vqa.safetensors", *ckpt = NULL, *metrics = NULL;
-    const char *arch = "san", *enc_from = NULL;
-    int freeze = 0, hop_coords = 0, mlp = 0, hidden = 0, att_dim = 0, embed = 0, cache_mb = 2048;
-    int epochs = 10, questions = 40000, pool = 10000, eval_n = 2000, batch = 64, hops = 2;
-    int seed = 0, threads = 0, ckpt_every = 0, resume = 0, max_steps = 0, quiet = 0;
-    float lr = 0.002f, att_sup = 0.0f;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int last = i + 1 >= argc;
-#define NEED                                                                                       \
-    if (last) return cli_usage(V, "%s needs a value", a);
-#define INTARG(var, lo)                                                                            \
-    {                                                                                              \
-        NEED;                                                                                      \
-        if (!cli_parse_int(argv[++i], &var) || var < (lo))                                         \
-            return cli_usage(V, "bad value for %s: '%s'", a, argv[i]);                             \
-    }
-        if (!strcmp(a, "--data")) {
-            NEED;
-            data = argv[++i];
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            NEED;
-            out = argv[++i];
-        } else if (!strcmp(a, "--arch")) {
-            NEED;
-            arch = argv[++i];
-        } else if (!strcmp(a, "--checkpoint")) {
-            NEED;
-            ckpt = argv[++i];
-        } else if (!strcmp(a, "--metrics")) {
-            NEED;
-            metrics = argv[++i];
-        } else if (!strcmp(a, "--epochs"))
-            INTARG(epochs, 1)
-        else if (!strcmp(a, "--questions"))
-            INTARG(questions, 1)
-        else if (!strcmp(a, "--pool"))
-            INTARG(pool, 1)
-        else if (!strcmp(a, "--eval-n"))
-            INTARG(eval_n, 0)
-        else if (!strcmp(a, "--batch"))
-            INTARG(batch, 1)
-        else if (!strcmp(a, "--hops"))
-            INTARG(hops, 1)
-        else if (!strcmp(a, "--mlp"))
-            INTARG(mlp, 0)
-        else if (!strcmp(a, "--hidden"))
-            INTARG(hidden, 1)
-        else if (!strcmp(a, "--att-dim"))
-            INTARG(att_dim, 1)
-        else if (!strcmp(a, "--embed"))
-            INTARG(embed, 1)
-        else if (!strcmp(a, "--cache-mb"))
-            INTARG(cache_mb, 0)
-        else if (!strcmp(a, "--encoder-from")) {
-            NEED;
-            enc_from = argv[++i];
-        } else if (!strcmp(a, "--freeze-encoder"))
-            freeze = 1;
-        else if (!strcmp(a, "--hop-coords"))
-            hop_coords = 1;
-        else if (!strcmp(a, "--seed"))
-            INTARG(seed, 0)
-        else if (!strcmp(a, "--threads"))
-            INTARG(threads, 1)
-        else if (!strcmp(a, "--checkpoint-every"))
-            INTARG(ckpt_every, 1)
-        else if (!strcmp(a, "--max-steps"))
-            INTARG(max_steps, 1)
-        else if (!strcmp(a, "--lr")) {
-            NEED;
-            if (!cli_parse_float(argv[++i], &lr) || !(lr > 0))
-                return cli_usage(V, "bad value for --lr: '%s'", argv[i]);
-        } else if (!strcmp(a, "--att-sup")) {
-            NEED;
-            if (!cli_parse_float(argv[++i], &att_sup) || !(att_sup >= 0) || !(att_sup <= 100))
-                return cli_usage(V, "bad value for --att-sup: '%s' (0..100)", argv[i]);
-        } else if (!strcmp(a, "--resume"))
-            resume = 1;
-        else if (!strcmp(a, "--quiet"))
-            quiet = 1;
-        else
-            return cli_usage(V, "unknown %s '%s'", a[0] == '-' ? "option" : "argument", a);
-    }
-    if (resume && !ckpt) return cli_usage(V, "--resume needs --checkpoint PATH");
-    sc_vqa_config cfg = sc_vqa_default_config();
-    if (sc_vqa_arch_from_name(arch, &cfg.arch)) return cli_usage(V, "%s", sc_last_error());
-    cfg.hops = hops;
-    if (hidden) cfg.hidden_dim = hidden;
-    if (att_dim) cfg.att_dim = att_dim;
-    if (embed) cfg.embed_dim = embed;
-    cfg.mlp_dim = mlp;
-    cfg.hop_coords = hop_coords;
-    if (freeze && !enc_from) return cli_usage(V, "--freeze-encoder needs --encoder-from FILE");
-    if (att_sup > 0 && (cfg.arch != SC_VQA_SAN || strcmp(data, "scenes")))
+    *o = (train_vqa_opts){.data = "scenes",
+                          .out = "vqa.safetensors",
+                          .arch = "san",
+                          .cache_mb = 2048,
+                          .epochs = 10,
+                          .questions = 40000,
+                          .pool = 10000,
+                          .eval_n = 2000,
+                          .batch = 64,
+                          .hops = 2,
+                          .lr = 0.002f};
+    const int IMAX = 2147483647;
+    const cli_opt opts[] = {
+        {"--data", CLI_STR, &o->data, 0, 0, "scenes or a .jsonl file", NULL, 0},
+        {"-o|--output", CLI_STR, &o->out, 0, 0, "a file name", NULL, 0},
+        {"--arch", CLI_STR, &o->arch, 0, 0, "san, qonly or pooled", NULL, 0},
+        {"--checkpoint", CLI_STR, &o->ckpt, 0, 0, "a file name", NULL, 0},
+        {"--metrics", CLI_STR, &o->metrics, 0, 0, "a file name", NULL, 0},
+        {"--encoder-from", CLI_STR, &o->enc_from, 0, 0, "a model file", NULL, 0},
+        {"--epochs", CLI_INT, &o->epochs, 1, IMAX, NULL, NULL, 0},
+        {"--questions", CLI_INT, &o->questions, 1, IMAX, NULL, NULL, 0},
+        {"--pool", CLI_INT, &o->pool, 1, IMAX, NULL, NULL, 0},
+        {"--eval-n", CLI_INT, &o->eval_n, 0, IMAX, NULL, NULL, 0},
+        {"--batch", CLI_INT, &o->batch, 1, IMAX, NULL, NULL, 0},
+        {"--hops", CLI_INT, &o->hops, 1, IMAX, NULL, NULL, 0},
+        {"--mlp", CLI_INT, &o->mlp, 0, IMAX, NULL, NULL, 0},
+        {"--hidden", CLI_INT, &o->hidden, 1, IMAX, NULL, NULL, 0},
+        {"--att-dim", CLI_INT, &o->att_dim, 1, IMAX, NULL, NULL, 0},
+        {"--embed", CLI_INT, &o->embed, 1, IMAX, NULL, NULL, 0},
+        {"--cache-mb", CLI_INT, &o->cache_mb, 0, IMAX, NULL, NULL, 0},
+        {"--seed", CLI_INT, &o->seed, 0, IMAX, NULL, NULL, 0},
+        {"--threads", CLI_INT, &o->threads, 1, IMAX, NULL, NULL, 0},
+        {"--checkpoint-every", CLI_INT, &o->ckpt_every, 1, IMAX, NULL, NULL, 0},
+        {"--max-steps", CLI_INT, &o->max_steps, 1, IMAX, NULL, NULL, 0},
+        {"--lr", CLI_FLOAT, &o->lr, FLT_MIN, FLT_MAX, NULL, NULL, 0},
+        {"--att-sup", CLI_FLOAT, &o->att_sup, 0, 100, NULL, NULL, 0},
+        {"--freeze-encoder", CLI_FLAG, &o->freeze, 0, 0, NULL, NULL, 0},
+        {"--hop-coords", CLI_FLAG, &o->hop_coords, 0, 0, NULL, NULL, 0},
+        {"--resume", CLI_FLAG, &o->resume, 0, 0, NULL, NULL, 0},
+        {"--quiet", CLI_FLAG, &o->quiet, 0, 0, NULL, NULL, 0},
+    };
+    int prc = cli_parse_options(V, argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
+    if (prc) return prc;
+    if (o->resume && !o->ckpt) return cli_usage(V, "--resume needs --checkpoint PATH");
+    *cfg = sc_vqa_default_config();
+    if (sc_vqa_arch_from_name(o->arch, &cfg->arch)) return cli_usage(V, "%s", sc_last_error());
+    cfg->hops = o->hops;
+    if (o->hidden) cfg->hidden_dim = o->hidden;
+    if (o->att_dim) cfg->att_dim = o->att_dim;
+    if (o->embed) cfg->embed_dim = o->embed;
+    cfg->mlp_dim = o->mlp;
+    cfg->hop_coords = o->hop_coords;
+    if (o->freeze && !o->enc_from)
+        return cli_usage(V, "--freeze-encoder needs --encoder-from FILE");
+    if (o->att_sup > 0 && (cfg->arch != SC_VQA_SAN || strcmp(o->data, "scenes")))
         return cli_usage(V, "--att-sup needs --arch san and scenes data (item boxes)");
-    if (enc_from && cfg.arch == SC_VQA_QONLY)
+    if (o->enc_from && cfg->arch == SC_VQA_QONLY)
         return cli_usage(V, "--encoder-from: the qonly baseline has no image encoder");
-    if (sc_vqa_config_validate(&cfg)) return cli_usage(V, "%s", sc_last_error());
-    if (enc_from) {
-        if (sc_vqa_encoder_config_from_file(enc_from, &cfg)) return cli_fail(NULL);
-        cfg.freeze_encoder = freeze;
+    if (sc_vqa_config_validate(cfg)) return cli_usage(V, "%s", sc_last_error());
+    if (o->enc_from) {
+        if (sc_vqa_encoder_config_from_file(o->enc_from, cfg)) return cli_fail(NULL);
+        cfg->freeze_encoder = o->freeze;
     }
-    if (threads && sc_set_num_threads(threads)) return cli_fail(NULL);
+    if (o->threads && sc_set_num_threads(o->threads)) return cli_fail(NULL);
+    return CLI_OK;
+}
 
-    int scenes = !strcmp(data, "scenes");
-    vqa_data tr_d = {0}, te_d = {0};
-    sc_vqa_vocab vocab = {0}, answers = {0};
-    sc_vqa_model *m = NULL;
-    sc_trainer *tr = NULL;
-    float *img = NULL, *dlog = NULL, *cache = NULL, *fb = NULL, *datt = NULL;
-    uint8_t *amask = NULL; /* attention targets (--att-sup) */
-    int *img_ix = NULL;
-    int32_t *ids = NULL, *tg = NULL;
-    int *lens = NULL;
-    int rc = CLI_FAIL;
-    if (scenes) {
-        if (vqa_data_scenes(&tr_d, SC_SCENES_TRAIN, pool, (uint64_t)seed)) goto done;
-        if (eval_n &&
-            vqa_data_scenes(&te_d, SC_SCENES_TEST, eval_n < 2000 ? eval_n : 2000, (uint64_t)seed))
-            goto done;
-        if (sc_vqa_scene_vocab(&vocab) || sc_vqa_scene_answers(&answers)) goto fail;
-    } else {
-        if (vqa_data_jsonl(&tr_d, data, cfg.image_size)) goto done;
-        questions = tr_d.n;
-        if (sc_vqa_vocab_build((const char *const *)tr_d.questions, (size_t)tr_d.n, &vocab) ||
-            answers_from(&tr_d, &answers))
-            goto fail;
-    }
-    if (sc_vqa_create(&cfg, &vocab, &answers, (uint64_t)seed, &m)) goto fail;
-    if (enc_from && sc_vqa_load_encoder(m, enc_from)) goto fail;
-    /* Frozen encoder: the features of every training image once, kept in
-     * memory (n_images x P x C floats: 10000 scenes x 144 x 128 = 737 MB),
-     * if that stays within --cache-mb. */
-    if (cfg.freeze_encoder) {
-        int nimg = vqa_data_n_images(&tr_d), P = sc_vqa_grid_side(m) * sc_vqa_grid_side(m);
-        int C = sc_vqa_feature_dim(m), S = cfg.image_size;
-        double mb = (double)nimg * P * C * sizeof(float) / 1048576.0;
-        if (mb <= (double)cache_mb) {
-            double t0 = cli_now();
-            cache = malloc(sizeof(float) * (size_t)nimg * P * C);
-            fb = malloc(sizeof(float) * 256 * 3 * (size_t)S * S);
-            if (!cache || !fb) {
-                sc_set_error(SC_ERR_NOMEM, "out of memory for the feature cache (%.0f MB)", mb);
-                goto fail;
-            }
-            for (int s0 = 0; s0 < nimg; s0 += 256) {
-                int n = nimg - s0 < 256 ? nimg - s0 : 256;
-#pragma omp parallel for schedule(static)
-                for (int i = 0; i < n; i++)
-                    vqa_data_image(&tr_d, s0 + i, fb + (size_t)i * 3 * S * S);
-                if (sc_vqa_encode_images(m, fb, n, cache + (size_t)s0 * P * C)) goto fail;
-            }
-            free(fb);
-            fb = malloc(sizeof(float) * (size_t)batch * P * C);
-            img_ix = malloc(sizeof(int) * (size_t)batch);
-            if (!fb || !img_ix) {
-                sc_set_error(SC_ERR_NOMEM, "out of memory");
-                goto fail;
-            }
-            if (!quiet)
-                fprintf(stderr, "frozen encoder: features of %d images cached (%.0f MB, %.1f s)\n",
-                        nimg, mb, cli_now() - t0);
-        } else if (!quiet) {
+/* Everything a run holds; train_vqa_free releases it. */
+typedef struct train_vqa_run {
+    const train_vqa_opts *o;
+    sc_vqa_config cfg;
+    int scenes, questions;
+    sc_vqa_dataset train, test;
+    sc_vqa_vocab vocab, answers;
+    sc_vqa_model *m;
+    sc_trainer *tr;
+    float *img, *cache, *feats; /* batch images; frozen encoder: all features, batch features */
+    uint8_t *amask;             /* attention targets (--att-sup) */
+    int *img_ix, *lens;
+    int32_t *ids, *tg;
+} train_vqa_run;
+
+static void train_vqa_free(train_vqa_run *r) {
+    free(r->img);
+    free(r->cache);
+    free(r->feats);
+    free(r->img_ix);
+    free(r->ids);
+    free(r->tg);
+    free(r->lens);
+    free(r->amask);
+    sc_trainer_free(r->tr);
+    sc_vqa_free(r->m);
+    sc_vqa_vocab_free(&r->vocab);
+    sc_vqa_vocab_free(&r->answers);
+    sc_vqa_dataset_free(&r->train);
+    sc_vqa_dataset_free(&r->test);
+}
+
+/* Frozen encoder: the features of every training image once, kept in
+ * memory (n_images x P x C floats: 10000 scenes x 144 x 128 = 737 MB), if
+ * that stays within --cache-mb. */
+static sc_status train_vqa_cache(train_vqa_run *r) {
+    const train_vqa_opts *o = r->o;
+    int nimg = sc_vqa_dataset_n_images(&r->train),
+        P = sc_vqa_grid_side(r->m) * sc_vqa_grid_side(r->m);
+    int C = sc_vqa_feature_dim(r->m);
+    double mb = (double)nimg * P * C * sizeof(float) / 1048576.0;
+    if (mb > (double)o->cache_mb) {
+        if (!o->quiet)
             fprintf(stderr,
                     "frozen encoder: feature cache of %.0f MB is above --cache-mb %d; "
                     "recomputing features every batch\n",
-                    mb, cache_mb);
-        }
+                    mb, o->cache_mb);
+        return SC_OK;
     }
+    double t0 = cli_now();
+    sc_status s = sc_vqa_dataset_features(r->m, &r->train, &r->cache);
+    if (s) return s;
+    r->feats = malloc(sizeof(float) * (size_t)o->batch * P * C);
+    r->img_ix = malloc(sizeof(int) * (size_t)o->batch);
+    if (!r->feats || !r->img_ix) return sc_set_error(SC_ERR_NOMEM, "out of memory");
+    if (!o->quiet)
+        fprintf(stderr, "frozen encoder: features of %d images cached (%.0f MB, %.1f s)\n", nimg,
+                mb, cli_now() - t0);
+    return SC_OK;
+}
+
+/* The recipe: data, vocabularies, model, feature cache, trainer, buffers.
+ * Returns CLI_OK or CLI_FAIL (reported). */
+static int train_vqa_setup(train_vqa_run *r) {
+    const train_vqa_opts *o = r->o;
+    r->scenes = !strcmp(o->data, "scenes");
+    r->questions = o->questions;
+    if (r->scenes) {
+        if (sc_vqa_dataset_scenes(&r->train, SC_SCENES_TRAIN, o->pool, (uint64_t)o->seed) ||
+            (o->eval_n &&
+             sc_vqa_dataset_scenes(&r->test, SC_SCENES_TEST, o->eval_n < 2000 ? o->eval_n : 2000,
+                                   (uint64_t)o->seed)))
+            return cli_fail(NULL);
+        if (sc_vqa_scene_vocab(&r->vocab) || sc_vqa_scene_answers(&r->answers))
+            return cli_fail("train vqa");
+    } else {
+        if (sc_vqa_dataset_jsonl(&r->train, o->data, r->cfg.image_size)) return cli_fail(NULL);
+        r->questions = r->train.n;
+        if (sc_vqa_vocab_build((const char *const *)r->train.questions, (size_t)r->train.n,
+                               &r->vocab) ||
+            sc_vqa_dataset_answers(&r->train, &r->answers))
+            return cli_fail("train vqa");
+    }
+    if (sc_vqa_create(&r->cfg, &r->vocab, &r->answers, (uint64_t)o->seed, &r->m) ||
+        (o->enc_from && sc_vqa_load_encoder(r->m, o->enc_from)) ||
+        (r->cfg.freeze_encoder && train_vqa_cache(r)))
+        return cli_fail("train vqa");
     const sc_param *ps, *bs;
     size_t np, nb;
-    sc_vqa_params(m, &ps, &np);
-    sc_vqa_buffers(m, &bs, &nb);
-    sc_train_params tp = sc_train_default_params();
-    tp.epochs = epochs;
-    tp.batch_size = (size_t)batch;
-    tp.seed = (uint64_t)seed;
-    tp.optim = sc_adam_default_params();
-    tp.optim.lr = lr;
-    size_t per_epoch = ((size_t)questions + (size_t)batch - 1) / (size_t)batch;
-    tp.schedule.kind = SC_LR_COSINE;
-    tp.schedule.base_lr = lr;
-    tp.schedule.t_max = (int64_t)(per_epoch * (size_t)epochs);
-    if (max_steps && max_steps < tp.schedule.t_max) tp.schedule.t_max = max_steps;
-    tp.schedule.warmup_steps = 200 < tp.schedule.t_max / 4 ? 200 : tp.schedule.t_max / 4;
-    tp.schedule.warmup_start_factor = 0.1;
-    tp.clip_grad_norm = 5.0;
-    tp.checkpoint_path = ckpt;
-    tp.checkpoint_every = ckpt_every;
-    tp.metrics_path = metrics;
-    tp.resume = resume;
-    tp.max_steps = max_steps;
+    sc_vqa_params(r->m, &ps, &np);
+    sc_vqa_buffers(r->m, &bs, &nb);
+    sc_vqa_train_params vp = sc_vqa_train_default_params();
+    vp.epochs = o->epochs;
+    vp.batch = o->batch;
+    vp.lr = o->lr;
+    vp.seed = (uint64_t)o->seed;
+    vp.max_steps = o->max_steps;
+    sc_train_params tp;
+    if (sc_vqa_train_recipe(&vp, (size_t)r->questions, &tp)) return cli_fail("train vqa");
+    tp.checkpoint_path = o->ckpt;
+    tp.checkpoint_every = o->ckpt_every;
+    tp.metrics_path = o->metrics;
+    tp.resume = o->resume;
     tp.label = "train vqa";
-    if (quiet) tp.progress_mode = 3;
-    if (sc_trainer_create(&tp, (size_t)questions, ps, np, bs, nb, &tr)) goto fail;
-    for (int i = 0; i < sc_vqa_metadata_count(m); i++) {
+    if (o->quiet) tp.progress_mode = 3;
+    if (sc_trainer_create(&tp, (size_t)r->questions, ps, np, bs, nb, &r->tr))
+        return cli_fail("train vqa");
+    for (int i = 0; i < sc_vqa_metadata_count(r->m); i++) {
         const char *k;
         char *v;
-        if (sc_vqa_metadata_at(m, i, &k, &v)) goto fail;
-        sc_status s = sc_trainer_set_metadata(tr, k, v);
+        if (sc_vqa_metadata_at(r->m, i, &k, &v)) return cli_fail("train vqa");
+        sc_status s = sc_trainer_set_metadata(r->tr, k, v);
         free(v);
-        if (s) goto fail;
+        if (s) return cli_fail("train vqa");
     }
-    int S = cfg.image_size, T = cfg.max_len, NA = answers.n;
-    img = malloc(sizeof(float) * (size_t)batch * 3 * S * S);
-    ids = malloc(sizeof(int32_t) * (size_t)batch * T);
-    tg = malloc(sizeof(int32_t) * (size_t)batch);
-    lens = malloc(sizeof(int) * (size_t)batch);
-    dlog = malloc(sizeof(float) * (size_t)batch * NA);
-    const int KP = cfg.hops * sc_vqa_grid_side(m) * sc_vqa_grid_side(m);
-    if (att_sup > 0) {
-        amask = malloc((size_t)batch * KP);
-        datt = malloc(sizeof(float) * (size_t)batch * KP);
-    }
-    if (!img || !ids || !tg || !lens || !dlog || (att_sup > 0 && (!amask || !datt))) {
+    const int S = r->cfg.image_size, T = r->cfg.max_len, B = o->batch;
+    r->img = malloc(sizeof(float) * (size_t)B * 3 * S * S);
+    r->ids = malloc(sizeof(int32_t) * (size_t)B * T);
+    r->tg = malloc(sizeof(int32_t) * (size_t)B);
+    r->lens = malloc(sizeof(int) * (size_t)B);
+    if (o->att_sup > 0)
+        r->amask =
+            malloc((size_t)B * r->cfg.hops * sc_vqa_grid_side(r->m) * sc_vqa_grid_side(r->m));
+    if (!r->img || !r->ids || !r->tg || !r->lens || (o->att_sup > 0 && !r->amask)) {
         sc_set_error(SC_ERR_NOMEM, "out of memory");
-        goto fail;
+        return cli_fail("train vqa");
     }
-    if (resume)
-        fprintf(stderr, "resuming from %s at step %lld\n", ckpt,
-                (long long)sc_trainer_global_step(tr));
+    return CLI_OK;
+}
+
+/* The loop: batches, steps, held-out (or train) accuracy at epoch ends, and
+ * the model file. Returns CLI_OK or CLI_FAIL (reported). */
+static int train_vqa_loop(train_vqa_run *r) {
+    const train_vqa_opts *o = r->o;
+    if (o->resume)
+        fprintf(stderr, "resuming from %s at step %lld\n", o->ckpt,
+                (long long)sc_trainer_global_step(r->tr));
+    const size_t per =
+        (size_t)sc_vqa_feature_dim(r->m) * sc_vqa_grid_side(r->m) * sc_vqa_grid_side(r->m);
     const int *idx;
     size_t count;
-    int r;
-    vqa_eval_result ev = {0};
-    int have_ev = 0;
-    while ((r = sc_trainer_next(tr, &idx, &count)) == 1) {
+    int nx;
+    sc_vqa_eval_result ev = {0};
+    while ((nx = sc_trainer_next(r->tr, &idx, &count)) == 1) {
         int B = (int)count;
-        if (vqa_batch(&tr_d, m, idx, B, cache ? NULL : img, ids, lens, tg, NULL, NULL, img_ix,
-                      amask))
-            goto done;
-        const float *logits, *att = NULL;
-        const float **attp = amask ? &att : NULL;
-        if (cache) {
-            size_t per = (size_t)sc_vqa_feature_dim(m) * sc_vqa_grid_side(m) * sc_vqa_grid_side(m);
-            for (int b = 0; b < B; b++)
-                memcpy(fb + per * (size_t)b, cache + per * (size_t)img_ix[b], sizeof(float) * per);
-            if (sc_vqa_forward_features(m, fb, ids, lens, B, 1, &logits, attp)) goto fail;
-        } else if (sc_vqa_forward(m, cfg.arch == SC_VQA_QONLY ? NULL : img, ids, lens, B, 1,
-                                  &logits, attp))
-            goto fail;
-        float loss = 0;
-        memset(dlog, 0, sizeof(float) * (size_t)B * NA);
-        if (sc_cross_entropy(logits, tg, B, NA, NULL, &loss, NULL, dlog)) goto fail;
-        double sup = 0.0;
-        if (amask &&
-            sc_mask_mass_nll(att, amask, B * cfg.hops, KP / cfg.hops, att_sup, &sup, NULL, datt))
-            goto fail;
+        if (sc_vqa_dataset_batch(&r->train, r->m, idx, B, r->cache ? NULL : r->img, r->ids, r->lens,
+                                 r->tg, NULL, NULL, r->img_ix, r->amask))
+            break;
+        for (int b = 0; r->cache && b < B; b++)
+            memcpy(r->feats + per * (size_t)b, r->cache + per * (size_t)r->img_ix[b],
+                   sizeof(float) * per);
+        float loss;
+        double sup;
+        if (sc_vqa_train_step(r->m, r->img, r->cache ? r->feats : NULL, r->ids, r->lens, r->tg,
+                              r->amask, B, o->att_sup, &loss, &sup))
+            break;
         const char *skeys[2] = {"ce", "att_sup"};
         double svals[2] = {loss, sup};
-        if (sc_vqa_backward_att(m, dlog, amask ? datt : NULL) ||
-            sc_trainer_step(tr, loss + sup, amask ? 2 : 0, skeys, svals))
-            goto fail;
-        if (sc_trainer_at_epoch_end(tr) && (scenes ? eval_n > 0 : 1)) {
-            vqa_eval_result_free(&ev);
-            if (vqa_evaluate(m, scenes ? &te_d : &tr_d, eval_n, &ev)) goto done;
-            have_ev = 1;
-            const char *keys[1] = {scenes ? "test_accuracy" : "train_accuracy"};
+        if (sc_trainer_step(r->tr, loss + sup, r->amask ? 2 : 0, skeys, svals)) break;
+        if (sc_trainer_at_epoch_end(r->tr) && (r->scenes ? o->eval_n > 0 : 1)) {
+            sc_vqa_eval_result_free(&ev);
+            if (sc_vqa_evaluate(r->m, r->scenes ? &r->test : &r->train, o->eval_n, &ev)) break;
+            const char *keys[1] = {r->scenes ? "test_accuracy" : "train_accuracy"};
             double vals[1] = {ev.n ? (double)ev.correct / ev.n : 0};
-            if (sc_trainer_log(tr, 1, keys, vals)) goto fail;
-            printf("epoch %lld/%d: loss %.4f, %s ", (long long)sc_trainer_epoch(tr) + 1, epochs,
-                   sc_trainer_epoch_loss(tr), scenes ? "held-out" : "train");
-            print_eval(stdout, &ev, scenes);
+            if (sc_trainer_log(r->tr, 1, keys, vals)) break;
+            printf("epoch %lld/%d: loss %.4f, %s ", (long long)sc_trainer_epoch(r->tr) + 1,
+                   o->epochs, sc_trainer_epoch_loss(r->tr), r->scenes ? "held-out" : "train");
+            print_eval(stdout, &ev, r->scenes);
             fflush(stdout);
         }
     }
-    if (r < 0) goto fail;
-    if (sc_vqa_save(m, out)) goto fail;
-    printf("saved %s after %lld steps (%.1f s)\n", out, (long long)sc_trainer_global_step(tr),
-           sc_trainer_elapsed(tr));
-    (void)have_ev;
-    vqa_eval_result_free(&ev);
-    rc = CLI_OK;
-    goto done;
-fail:
-    rc = cli_fail("train vqa");
-done:
-    free(img);
-    free(cache);
-    free(fb);
-    free(img_ix);
-    free(ids);
-    free(tg);
-    free(lens);
-    free(dlog);
-    free(datt);
-    free(amask);
-    sc_trainer_free(tr);
-    sc_vqa_free(m);
-    sc_vqa_vocab_free(&vocab);
-    sc_vqa_vocab_free(&answers);
-    vqa_data_free(&tr_d);
-    vqa_data_free(&te_d);
+    sc_vqa_eval_result_free(&ev);
+    if (nx != 0 || sc_vqa_save(r->m, o->out)) return cli_fail("train vqa");
+    printf("saved %s after %lld steps (%.1f s)\n", o->out, (long long)sc_trainer_global_step(r->tr),
+           sc_trainer_elapsed(r->tr));
+    return CLI_OK;
+}
+
+int cli_train_vqa_main(int argc, char **argv) {
+    train_vqa_opts o;
+    train_vqa_run r = {.o = &o};
+    int rc = train_vqa_options(argc, argv, &o, &r.cfg);
+    if (rc) return rc;
+    rc = train_vqa_setup(&r);
+    if (!rc) rc = train_vqa_loop(&r);
+    train_vqa_free(&r);
     return rc;
 }

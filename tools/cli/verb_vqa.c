@@ -2,7 +2,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "vqa_cli.h"
+#include <cjson/cJSON.h>
+#include "saccade/sc_vqa_render.h"
+#include "cli.h"
+#include "saccade/sc_vqa_train.h"
 
 void cli_vqa_help(FILE *out) {
     fprintf(out, "usage: saccade vqa IMAGE [QUESTION] [--model M] [--top-k K] [--json]\n"
@@ -21,46 +24,60 @@ void cli_vqa_help(FILE *out) {
                  "                     (stdin mode: OUT-1.png, OUT-2.png, ...)\n\n"
                  "Words the model does not know are named in the output (\"unknown words: ...\")\n"
                  "and answered as <unk>. Questions longer than the model's limit are cut, with a\n"
-                 "warning on stderr. An empty question is an error (exit 1).\n");
+                 "warning on stderr. An empty question is an error (exit 1).\n\n"
+                 "Examples (from the source tree; S=assets/samples/scenes/images):\n"
+                 "  saccade vqa $S/test_000001.png \"what colour is the boot?\"\n"
+                 "  saccade vqa $S/test_000002.png \"is there a bag?\" --top-k 3 --json\n"
+                 "  saccade vqa $S/test_000002.png \"what is to the left of the bag?\" --attention "
+                 "hops.png\n"
+                 "  printf 'is there a coat?\\nhow many shoes are there?\\n' | saccade vqa "
+                 "$S/test_000002.png\n");
 }
 
 static int write_attention(const sc_image *img, const sc_vqa_answer *a, const char *q,
                            const char *ans, const char *path) {
-    int K = a->hops, g = a->grid;
-    sc_image panels[SC_VQA_MAX_HOPS + 1];
-    char caps[SC_VQA_MAX_HOPS + 1][256];
-    const char *cp[SC_VQA_MAX_HOPS + 1];
-    memset(panels, 0, sizeof panels);
-    int rc = 0;
-    if (sc_image_copy(img, &panels[0])) return cli_fail("attention");
-    snprintf(caps[0], sizeof caps[0], "Q: %s", q);
-    cp[0] = caps[0];
-    for (int k = 0; k < K && !rc; k++) {
-        sc_map mp = {0};
-        if (sc_map_alloc(&mp, g, g)) {
-            rc = cli_fail("attention");
-            break;
-        }
-        memcpy(mp.data, a->att + (size_t)k * g * g, sizeof(float) * (size_t)g * g);
-        sc_heatmap_params hp = sc_heatmap_default_params();
-        if (sc_overlay_heatmap(img, &mp, &hp, &panels[k + 1])) rc = cli_fail("attention");
-        sc_map_free(&mp);
-        snprintf(caps[k + 1], sizeof caps[k + 1], "hop %d: %s (%.2f)", k + 1, ans,
-                 (double)a->prob[0]);
-        cp[k + 1] = caps[k + 1];
-    }
     sc_image sheet = {0};
-    if (!rc) {
-        sc_sheet_params sp = sc_sheet_default_params();
-        sp.cols = K + 1;
-        sp.panel_w = sp.panel_h = 192;
-        sp.font_px = 13;
-        if (sc_contact_sheet(panels, cp, K + 1, &sp, &sheet) || sc_image_save_png(&sheet, path))
-            rc = cli_fail(path);
-    }
+    sc_vqa_figure_params fp = sc_vqa_figure_default_params();
+    int rc = CLI_OK;
+    if (sc_vqa_answer_figure(img, a, q, ans, &fp, &sheet))
+        rc = cli_fail("attention");
+    else if (sc_image_save_png(&sheet, path))
+        rc = cli_fail(path);
     sc_image_free(&sheet);
-    for (int k = 0; k <= K; k++) sc_image_free(&panels[k]);
     return rc;
+}
+
+/* One answer as JSON: question, answer, probability, top_k, unknown_words,
+ * tokens, truncated. */
+static cJSON *answer_json(const sc_vqa_answer *a, const sc_vqa_vocab *ans, const char *q) {
+    cJSON *o = cJSON_CreateObject(), *top = cJSON_CreateArray(), *unk = cJSON_CreateArray();
+    int ok = o && top && unk && cJSON_AddStringToObject(o, "question", q) &&
+             cJSON_AddStringToObject(o, "answer", ans->words[a->top[0]]) &&
+             cli_json_add_fixed(o, "probability", a->prob[0], 6);
+    for (int k = 0; ok && k < a->n_top; k++) {
+        cJSON *t = cJSON_CreateObject();
+        ok = t && cJSON_AddItemToArray(top, t) &&
+             cJSON_AddStringToObject(t, "answer", ans->words[a->top[k]]) &&
+             cli_json_add_fixed(t, "probability", a->prob[k], 6);
+    }
+    char tmp[sizeof a->unknown];
+    memcpy(tmp, a->unknown, sizeof tmp);
+    char *save = NULL;
+    for (char *w = strtok_r(tmp, " ", &save); ok && w; w = strtok_r(NULL, " ", &save))
+        ok = cJSON_AddItemToArray(unk, cJSON_CreateString(w));
+    ok = ok && cJSON_AddItemToObject(o, "top_k", top);
+    if (ok) top = NULL;
+    ok = ok && cJSON_AddItemToObject(o, "unknown_words", unk);
+    if (ok) unk = NULL;
+    ok = ok && cJSON_AddNumberToObject(o, "tokens", a->n_tokens) &&
+         cJSON_AddBoolToObject(o, "truncated", a->truncated);
+    cJSON_Delete(top);
+    cJSON_Delete(unk);
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
 }
 
 static int answer_one(sc_vqa_model *m, const sc_image *img, const char *q, int top_k, int json,
@@ -76,29 +93,9 @@ static int answer_one(sc_vqa_model *m, const sc_image *img, const char *q, int t
     if (a->truncated)
         fprintf(stderr, "saccade vqa: warning: question cut to the model's limit of %d tokens\n",
                 sc_vqa_get_config(m)->max_len);
+    int rc = CLI_OK;
     if (json) {
-        printf("{\"question\": ");
-        cli_json_string(stdout, q);
-        printf(", \"answer\": ");
-        cli_json_string(stdout, best);
-        printf(", \"probability\": %.6f, \"top_k\": [", (double)a->prob[0]);
-        for (int k = 0; k < a->n_top; k++) {
-            printf("%s{\"answer\": ", k ? ", " : "");
-            cli_json_string(stdout, ans->words[a->top[k]]);
-            printf(", \"probability\": %.6f}", (double)a->prob[k]);
-        }
-        printf("], \"unknown_words\": [");
-        char tmp[sizeof a->unknown];
-        memcpy(tmp, a->unknown, sizeof tmp);
-        int first = 1;
-        char *save = NULL;
-        for (char *w = strtok_r(tmp, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
-            printf("%s", first ? "" : ", ");
-            cli_json_string(stdout, w);
-            first = 0;
-        }
-        printf("], \"tokens\": %d, \"truncated\": %s}\n", a->n_tokens,
-               a->truncated ? "true" : "false");
+        rc = cli_json_emit(stdout, answer_json(a, ans, q));
     } else {
         printf("%s (%.3f)\n", best, (double)a->prob[0]);
         for (int k = 1; k < a->n_top; k++)
@@ -106,8 +103,7 @@ static int answer_one(sc_vqa_model *m, const sc_image *img, const char *q, int t
         if (a->unknown[0]) printf("unknown words: %s\n", a->unknown);
     }
     fflush(stdout);
-    int rc = 0;
-    if (att_path) {
+    if (att_path && !rc) {
         if (!a->hops) {
             sc_set_error(SC_ERR_INVALID_ARG, "this model (%s) has no attention maps",
                          sc_vqa_arch_name(sc_vqa_get_config(m)->arch));
@@ -123,33 +119,19 @@ int cli_vqa_main(int argc, char **argv) {
     const char *V = "vqa";
     const char *image = NULL, *question = NULL, *model = NULL, *att = NULL;
     int top_k = 1, json = 0, threads = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int last = i + 1 >= argc;
-        if (!strcmp(a, "--model")) {
-            if (last) return cli_usage(V, "--model needs a value");
-            model = argv[++i];
-        } else if (!strcmp(a, "--attention")) {
-            if (last) return cli_usage(V, "--attention needs a value");
-            att = argv[++i];
-        } else if (!strcmp(a, "--top-k")) {
-            if (last || !cli_parse_int(argv[++i], &top_k) || top_k < 1 || top_k > 8)
-                return cli_usage(V, "--top-k needs a number in 1..8");
-        } else if (!strcmp(a, "--threads")) {
-            if (last || !cli_parse_int(argv[++i], &threads) || threads < 1)
-                return cli_usage(V, "--threads needs a positive number");
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if (a[0] == '-' && a[1] && strcmp(a, "--")) {
-            return cli_usage(V, "unknown option '%s'", a);
-        } else if (!image) {
-            image = a;
-        } else if (!question) {
-            question = a;
-        } else {
-            return cli_usage(V, "too many arguments ('%s')", a);
-        }
-    }
+    const cli_opt opts[] = {
+        {"--model", CLI_STR, &model, 0, 0, "a file", NULL, 0},
+        {"--attention", CLI_STR, &att, 0, 0, "a file name", NULL, 0},
+        {"--top-k", CLI_INT, &top_k, 1, 8, NULL, NULL, 0},
+        {"--threads", CLI_INT, &threads, 1, 1024, NULL, NULL, 0},
+        {"--json", CLI_FLAG, &json, 0, 0, NULL, NULL, 0},
+    };
+    const char *pos[2];
+    int npos = 0;
+    int prc = cli_parse_options(V, argc, argv, opts, sizeof opts / sizeof opts[0], pos, 2, &npos);
+    if (prc) return prc;
+    if (npos > 0) image = pos[0];
+    if (npos > 1) question = pos[1];
     if (!image) return cli_usage(V, "need an IMAGE");
     if (threads && sc_set_num_threads(threads)) return cli_fail(NULL);
     char mpath[4096];

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "captioner_internal.h"
+#include "saccade/sc_model_probe.h"
 #include "saccade/sc_safetensors.h"
 #include "saccade/sc_util.h"
 #include "sc_internal.h"
@@ -442,7 +443,8 @@ sc_status sc_captioner_save(const sc_captioner *m, const char *path) {
         s = SC_ERR_NOMEM;
         goto done;
     }
-    if ((s = sc_st_writer_set_metadata(w, "saccade.config", cj)) ||
+    if ((s = sc_st_writer_set_metadata(w, SC_MODEL_KIND_KEY, "captioner")) ||
+        (s = sc_st_writer_set_metadata(w, "saccade.config", cj)) ||
         (s = sc_st_writer_set_metadata(w, "saccade.vocab", vj)) ||
         (ej && (s = sc_st_writer_set_metadata(w, "saccade.encoder", ej))))
         goto done;
@@ -533,12 +535,8 @@ sc_status sc_captioner_preprocess(const sc_captioner *m, const sc_image *img, sc
     sc_image rgb = {0};
     const sc_image *src = img;
     if (img->c != 3) { /* gray -> 3 channels (as caption.py); RGBA -> drop alpha */
-        sc_status s = sc_image_alloc(&rgb, img->w, img->h, 3);
+        sc_status s = sc_image_to_rgb(img, &rgb);
         if (s) return s;
-        size_t plane = (size_t)img->w * (size_t)img->h;
-        for (int ch = 0; ch < 3; ch++)
-            memcpy(rgb.data + ch * plane, img->data + (img->c == 1 ? 0 : ch) * plane,
-                   plane * sizeof(float));
         src = &rgb;
     }
     int S = m->cfg.image_size;

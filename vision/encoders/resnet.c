@@ -33,7 +33,7 @@
 #include "saccade/sc_nn.h"
 #include "saccade/sc_safetensors.h"
 #include "saccade/sc_tensor.h"
-#include "saccade/sc_winograd.h"
+#include "winograd.h"
 #include "sc_internal.h"
 
 typedef struct rconv {

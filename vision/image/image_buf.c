@@ -36,3 +36,19 @@ void sc_image_free(sc_image *img) {
     sc_free(img->data);
     memset(img, 0, sizeof *img);
 }
+
+sc_status sc_image_to_rgb(const sc_image *img, sc_image *out) {
+    if (out) memset(out, 0, sizeof *out);
+    if (!img || !out || !img->data)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_image_to_rgb: NULL argument");
+    if (img->c != 1 && img->c != 3 && img->c != 4)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_image_to_rgb: %d channels (need 1, 3 or 4)",
+                            img->c);
+    sc_status s = sc_image_alloc(out, img->w, img->h, 3);
+    if (s) return s;
+    size_t plane = (size_t)img->w * (size_t)img->h;
+    for (int ch = 0; ch < 3; ch++)
+        memcpy(out->data + (size_t)ch * plane, img->data + (size_t)(img->c == 1 ? 0 : ch) * plane,
+               plane * sizeof(float));
+    return SC_OK;
+}

@@ -514,9 +514,8 @@ sc_status sc_image_save_jpeg(const sc_image *img, const char *path, int quality)
     sc_image rgb = *img;
     sc_image tmp = {0};
     if (img->c == 4) { /* JPEG has no alpha: drop it (no compositing) */
-        s = sc_image_alloc(&tmp, img->w, img->h, 3);
+        s = sc_image_to_rgb(img, &tmp);
         if (s) return s;
-        memcpy(tmp.data, img->data, (size_t)img->w * img->h * 3 * sizeof(float));
         rgb = tmp;
     }
     unsigned char *px = interleave(&rgb, 0);

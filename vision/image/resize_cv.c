@@ -6,7 +6,7 @@
 #include <string.h>
 #include "sc_internal.h"
 #include "resize_cv_internal.h"
-#include "saccade/sc_resize_cv.h"
+#include "image/resize_cv.h"
 
 #define COEF_BITS 11
 #define COEF_SCALE (1 << COEF_BITS)

@@ -3,13 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sc_internal.h"
-#include "saccade/sc_pyapi.h"
+#include "python/pyapi.h"
 #include "saccade/sc_captioner.h"
 #include "saccade/sc_image.h"
 #include "saccade/sc_overlay.h"
 #include "saccade/sc_safetensors.h"
 #include "saccade/sc_saliency.h"
 #include "saccade/sc_vqa.h"
+#include "saccade/sc_vqa_render.h"
 
 int sc_pyapi_version(void) {
     return SC_PYAPI_VERSION;
@@ -85,6 +86,9 @@ static const struct {
     SC_F(sc_vqa_answer, hops),
     SC_F(sc_vqa_answer, grid),
     SC_F(sc_vqa_answer, att),
+    SC_T(sc_vqa_figure_params),
+    SC_F(sc_vqa_figure_params, panel),
+    SC_F(sc_vqa_figure_params, font_px),
     SC_T(sc_vqa_vocab),
     SC_F(sc_vqa_vocab, words),
 };

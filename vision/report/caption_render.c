@@ -71,11 +71,7 @@ sc_status sc_attention_grid(const sc_image *img, const float *alphas, int grid, 
     /* The panel image: squash to S x S (antialiased when shrinking), RGB. */
     const sc_image *src = img;
     if (!s && img->c != 3) {
-        s = sc_image_alloc(&rgb, img->w, img->h, 3);
-        size_t plane = (size_t)img->w * img->h;
-        for (int c = 0; !s && c < 3; c++)
-            memcpy(rgb.data + c * plane, img->data + (img->c == 1 ? 0 : c) * plane,
-                   plane * sizeof(float));
+        s = sc_image_to_rgb(img, &rgb);
         src = &rgb;
     }
     if (!s) s = sc_image_resize(src, S, S, SC_FILTER_TRIANGLE, &base);
@@ -334,8 +330,7 @@ static sc_status save_thumb(const sc_image *img, int thumb, const char *path, in
     const sc_image *src = img;
     sc_status s = SC_OK;
     if (img->c == 4) { /* JPEG has no alpha: keep the colour channels */
-        if ((s = sc_image_alloc(&rgb, img->w, img->h, 3))) return s;
-        memcpy(rgb.data, img->data, (size_t)3 * img->w * img->h * sizeof(float));
+        if ((s = sc_image_to_rgb(img, &rgb))) return s;
         src = &rgb;
     }
     int big = img->w > img->h ? img->w : img->h;

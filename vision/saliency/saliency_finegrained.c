@@ -7,14 +7,6 @@
 #include "saliency_internal.h"
 #include "saccade/sc_saliency.h"
 
-static inline int refl101(int i, int n) {
-    if (n == 1) return 0;
-    int period = 2 * (n - 1);
-    i %= period;
-    if (i < 0) i += period;
-    return i < n ? i : period - i;
-}
-
 /* OpenCV's bit-exact 3x3 Gaussian (sigma 0 -> [1 2 1] / 4 each way) on 8-bit
  * data with reflect-101 border: round-half-up of the 16-weighted sum. */
 static void gauss3_u8(const uint8_t *src, uint8_t *dst, uint16_t *tmp, int w, int h) {
@@ -139,7 +131,7 @@ sc_status sc_saliency_finegrained(const sc_image *img, sc_map *out) {
         m8_off = SC_MAX(m8_off, b);
     }
     int mx = SC_MAX(m8_on, m8_off);
-    if ((s = sc_sal_map_alloc(out, w, h))) goto done;
+    if ((s = sc_map_alloc(out, w, h))) goto done;
     float *o = out->data;
 #pragma omp parallel for schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) {

@@ -10,6 +10,7 @@
 #include "saccade/sc_nn.h"
 #include "saccade/sc_safetensors.h"
 #include "saccade/sc_saliency_model.h"
+#include "saccade/sc_model_probe.h"
 #include "saccade/sc_util.h"
 #include "sc_internal.h"
 
@@ -556,41 +557,25 @@ struct sc_saliency_model {
 sc_status sc_saliency_model_load(const char *path, sc_saliency_model **out) {
     if (!out || !path) return sc_set_error(SC_ERR_INVALID_ARG, "sc_saliency_model_load: NULL");
     *out = NULL;
-    sc_safetensors *st = NULL;
-    sc_status s = sc_safetensors_open(path, &st);
+    sc_model_kind kind;
+    sc_status s = sc_model_probe(path, &kind);
     if (s) return s;
-    const char *cfg = sc_safetensors_metadata(st, "saccade.config");
-    const char *task0 = sc_safetensors_metadata(st, "saccade.task");
-    char task[32] = "";
-    if (task0) snprintf(task, sizeof task, "%s", task0);
-    int has_vocab = sc_safetensors_metadata(st, "saccade.vocab") != NULL;
-    char arch[32] = "";
-    cJSON *root = cfg ? cJSON_Parse(cfg) : NULL;
-    const cJSON *a = root ? cJSON_GetObjectItemCaseSensitive(root, "arch") : NULL;
-    if (cJSON_IsString(a)) snprintf(arch, sizeof arch, "%s", a->valuestring);
-    cJSON_Delete(root);
-    sc_safetensors_free(st);
     sc_saliency_model *m = sc_calloc(1, sizeof *m);
     if (!m) return sc_set_error(SC_ERR_NOMEM, "out of memory");
-    if (task[0] && strcmp(task, "caption") != 0) {
-        s = sc_set_error(SC_ERR_UNSUPPORTED,
-                         "%s: a %s model; model saliency takes a captioner, a classifier or an "
-                         "ST-CNN",
-                         path, task);
-    } else if (!strcmp(arch, "stcnn")) {
+    if (kind == SC_MODEL_STCNN) {
         m->kind = SC_SMODEL_STCNN;
         s = sc_stcnn_load(path, &m->st);
-    } else if (!strcmp(arch, "classifier")) {
+    } else if (kind == SC_MODEL_CLASSIFIER) {
         m->kind = SC_SMODEL_CLASSIFIER;
         s = sc_classifier_load(path, &m->cls);
-    } else if (has_vocab) {
+    } else if (kind == SC_MODEL_CAPTIONER) {
         m->kind = SC_SMODEL_CAPTIONER;
         s = sc_captioner_load(path, &m->cap);
     } else {
         s = sc_set_error(SC_ERR_UNSUPPORTED,
-                         "%s: not a captioner, classifier or ST-CNN model (no saccade.vocab, "
-                         "saccade.config arch \"%s\")",
-                         path, arch);
+                         "%s: a %s model; model saliency takes a captioner, a classifier or an "
+                         "ST-CNN",
+                         path, sc_model_kind_name(kind));
     }
     if (s) {
         sc_saliency_model_free(m);

@@ -8,7 +8,7 @@
 #include "sc_internal.h"
 #include "saliency_internal.h"
 #include "image/resize_cv_internal.h"
-#include "saccade/sc_resize_cv.h"
+#include "image/resize_cv.h"
 #include "saccade/sc_saliency.h"
 
 /* ---- FFTW plan cache ---------------------------------------------------- */
@@ -110,23 +110,6 @@ sc_status sc_sal_check_image(const char *fn, const sc_image *img, const sc_map *
     if (sc_mul_size((size_t)img->w, (size_t)img->h, &n) || sc_mul_size(n, 4 * sizeof(float), &n))
         return sc_set_error(SC_ERR_LIMIT, "%s: image %dx%d is too large", fn, img->w, img->h);
     return SC_OK;
-}
-
-sc_status sc_sal_map_alloc(sc_map *m, int w, int h) {
-    m->w = m->h = 0;
-    m->data = sc_malloc((size_t)w * h * sizeof(float));
-    if (!m->data) return SC_ERR_NOMEM;
-    m->w = w;
-    m->h = h;
-    return SC_OK;
-}
-
-static inline int refl101(int i, int n) {
-    if (n == 1) return 0;
-    int period = 2 * (n - 1);
-    i %= period;
-    if (i < 0) i += period;
-    return i < n ? i : period - i;
 }
 
 /* Separable Gaussian (kernel of size 2r+1, normalised), reflect-101, in place. */
@@ -267,7 +250,7 @@ sc_status sc_saliency_sr_opencv(const sc_image *img, sc_map *out) {
         mx = fmax(mx, mag[i]);
     }
     for (int i = 0; i < n * n; i++) m32[i] = mx > 0 ? (float)(mag[i] / mx) : 0.f;
-    if ((s = sc_sal_map_alloc(out, img->w, img->h))) goto done;
+    if ((s = sc_map_alloc(out, img->w, img->h))) goto done;
     if ((s = sc_resize_cv_linear_f32(m32, n, n, out->data, img->w, img->h))) {
         sc_free(out->data);
         out->data = NULL;
@@ -318,7 +301,7 @@ static sc_status finish_map(double *sal, int ww, int wh, const sc_image *img,
         out->w = ww, out->h = wh, out->data = m;
         return SC_OK;
     }
-    if ((s = sc_sal_map_alloc(out, img->w, img->h))) {
+    if ((s = sc_map_alloc(out, img->w, img->h))) {
         sc_free(m);
         return s;
     }

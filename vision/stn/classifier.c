@@ -9,6 +9,7 @@
 #include "saccade/sc_classifier.h"
 #include "saccade/sc_nn.h"
 #include "saccade/sc_ops.h"
+#include "saccade/sc_model_probe.h"
 #include "saccade/sc_safetensors.h"
 #include "saccade/sc_util.h"
 #include "sc_internal.h"
@@ -347,6 +348,7 @@ sc_status sc_classifier_save(const sc_classifier *m, const char *path) {
         for (size_t i = 0; i < n && !s; i++)
             s = sc_st_writer_add_f32(w, l[i].name, l[i].param, l[i].ndim, l[i].shape, SC_ST_F32);
     }
+    if (!s) s = sc_st_writer_set_metadata(w, SC_MODEL_KIND_KEY, "classifier");
     if (!s) s = sc_st_writer_set_metadata(w, "saccade.config", cfg);
     if (!s) s = sc_st_writer_set_metadata(w, "saccade.classes", cls);
     if (!s) s = sc_st_writer_write(w, path);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "saccade/sc_nn.h"
 #include "saccade/sc_ops.h"
+#include "saccade/sc_model_probe.h"
 #include "saccade/sc_safetensors.h"
 #include "saccade/sc_util.h"
 #include "sc_internal.h"
@@ -933,20 +934,23 @@ void sc_vqa_buffers(const sc_vqa_model *m, const sc_param **list, size_t *n) {
     if (m->cnn) sc_cnn_buffers(m->cnn, list, n);
 }
 
+/* saccade.task stays for readers that predate saccade.kind. */
+static const char *const VQA_META_KEYS[] = {SC_MODEL_KIND_KEY, "saccade.task", "saccade.config",
+                                            "saccade.vocab", "saccade.answers"};
+#define VQA_NMETA ((int)(sizeof VQA_META_KEYS / sizeof VQA_META_KEYS[0]))
+
 int sc_vqa_metadata_count(const sc_vqa_model *m) {
-    return m ? 4 : 0;
+    return m ? VQA_NMETA : 0;
 }
 sc_status sc_vqa_metadata_at(const sc_vqa_model *m, int i, const char **key, char **value) {
-    if (!m || !key || !value || i < 0 || i > 3)
+    if (!m || !key || !value || i < 0 || i >= VQA_NMETA)
         return sc_set_error(SC_ERR_INVALID_ARG, "vqa metadata: bad index");
-    static const char *keys[4] = {"saccade.task", "saccade.config", "saccade.vocab",
-                                  "saccade.answers"};
-    *key = keys[i];
-    if (i == 0)
-        *value = strdup("vqa");
-    else if (i == 1)
-        *value = sc_vqa_config_to_json(&m->cfg);
+    *key = VQA_META_KEYS[i];
+    if (i <= 1) /* saccade.kind and saccade.task */
+        *value = strdup(sc_model_kind_name(SC_MODEL_VQA));
     else if (i == 2)
+        *value = sc_vqa_config_to_json(&m->cfg);
+    else if (i == 3)
         *value = sc_vqa_vocab_to_json(&m->vocab);
     else
         *value = sc_vqa_vocab_to_json(&m->answers);
@@ -972,7 +976,7 @@ sc_status sc_vqa_save(const sc_vqa_model *m, const char *path) {
         st = sc_st_writer_add_f32(w, p->name, p->param, p->ndim ? p->ndim : 1,
                                   p->ndim ? p->shape : shape1, SC_ST_F32);
     }
-    for (int i = 0; i < 4 && !st; i++) {
+    for (int i = 0; i < VQA_NMETA && !st; i++) {
         const char *k;
         char *v;
         if ((st = sc_vqa_metadata_at(m, i, &k, &v))) break;

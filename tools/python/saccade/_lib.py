@@ -149,12 +149,17 @@ class VqaVocab(ctypes.Structure):
     _fields_ = [("n", c_int), ("words", P(c_char_p))]
 
 
+class VqaFigureParams(ctypes.Structure):
+    _fields_ = [("panel", c_int), ("font_px", c_float)]
+
+
 _MIRRORS = {"sc_image": Image, "sc_image_info": ImageInfo,
             "sc_image_load_params": ImageLoadParams, "sc_map": Map,
             "sc_heatmap_params": HeatmapParams, "sc_saliency_params": SaliencyParams,
             "sc_vocab": Vocab, "sc_beam_params": BeamParams, "sc_caption_hyp": CaptionHyp,
             "sc_caption_result": CaptionResult, "sc_st_tensor_info": StTensorInfo,
-            "sc_vqa_answer": VqaAnswer, "sc_vqa_vocab": VqaVocab}
+            "sc_vqa_answer": VqaAnswer, "sc_vqa_vocab": VqaVocab,
+            "sc_vqa_figure_params": VqaFigureParams}
 
 # ---------------------------------------------------------------- prototypes
 S = c_int  # sc_status
@@ -194,6 +199,13 @@ _PROTOS = {
     "sc_saliency_sr": (S, [P(Image), P(SaliencyParams), P(Map)]),
     "sc_saliency_pqft": (S, [P(Image), P(SaliencyParams), P(Map)]),
     "sc_saliency_finegrained": (S, [P(Image), P(Map)]),
+    "sc_saliency_method_count": (c_int, []),
+    "sc_saliency_method_name": (c_char_p, [c_int]),
+    "sc_saliency_method_summary": (c_char_p, [c_int]),
+    "sc_saliency_method_needs_model": (c_int, [c_int]),
+    "sc_saliency_method_takes_params": (c_int, [c_int]),
+    "sc_saliency_method_from_name": (S, [c_char_p, P(c_int)]),
+    "sc_saliency_compute": (S, [c_int, P(Image), P(SaliencyParams), P(Map)]),
     "sc_saliency_auc_judd": (S, [P(Map), P(Map), c_int, ctypes.c_uint64, P(c_double)]),
     "sc_saliency_nss": (S, [P(Map), P(Map), P(c_double)]),
     "sc_saliency_cc": (S, [P(Map), P(Map), P(c_double)]),
@@ -238,6 +250,9 @@ _PROTOS = {
     "sc_vqa_grid_side": (c_int, [c_void_p]),
     "sc_vqa_set_image": (S, [c_void_p, P(Image)]),
     "sc_vqa_ask": (S, [c_void_p, c_char_p, c_int, P(VqaAnswer)]),
+    "sc_vqa_figure_default_params": (VqaFigureParams, []),
+    "sc_vqa_hop_figure": (S, [P(Image), c_float_p, c_int, c_int, c_char_p, c_char_p, c_float,
+                              P(VqaFigureParams), P(Image)]),
     # spatial transformer
     "sc_stcnn_load": (S, [c_char_p, P(c_void_p)]),
     "sc_stcnn_free": (None, [c_void_p]),

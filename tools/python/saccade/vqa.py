@@ -103,5 +103,39 @@ class VQA(Handle):
         self.set_image(image, layout)
         return self.ask(question, top_k)
 
+    def hop_figure(self, image, answer, panel=192, font_px=13.0, layout="hwc"):
+        """The attention figure of an answer (as `saccade vqa --attention`
+        draws it): the image captioned "Q: <question>" and one heatmap per hop
+        captioned "hop k: <answer> (<prob>)", side by side. image: the image
+        the answer is about ((H, W, 3) [0, 1] floats or uint8); answer: an
+        Answer of ask() from a model with attention (san). Returns RGB
+        float32 in [0, 1]."""
+        return hop_figure(image, answer.attention, answer.question, answer.answer, answer.prob,
+                          panel=panel, font_px=font_px, layout=layout)
+
     def __repr__(self):
         return "VQA(%r, arch=%s, %d answers)" % (self.path, self.arch, len(self.answers))
+
+
+def hop_figure(image, attention, question, answer, prob, panel=192, font_px=13.0, layout="hwc"):
+    """The VQA attention figure (sc_vqa_hop_figure) from raw parts: attention
+    (hops, g, g) maps over image, the question, the answer and its
+    probability. Returns RGB float32 in [0, 1] (layout "hwc" or "chw")."""
+    if attention is None:
+        raise ValueError("this answer has no attention maps (the model has no hops)")
+    if isinstance(image, np.ndarray) and image.dtype == np.uint8:
+        image = image.astype(np.float32) / np.float32(255)
+    att = np.ascontiguousarray(np.asarray(attention, dtype=np.float32))
+    if att.ndim != 3 or att.shape[1] != att.shape[2]:
+        raise ValueError("attention must be (hops, g, g), got shape %s" % (att.shape,))
+    img, keep = _lib.image_in(image, layout, "image")
+    p = lib.sc_vqa_figure_default_params()
+    p.panel, p.font_px = int(panel), float(font_px)
+    out = _lib.Image()
+    st = lib.sc_vqa_hop_figure(ctypes.byref(img), att.ctypes.data_as(_lib.c_float_p),
+                               int(att.shape[0]), int(att.shape[1]),
+                               str(question).encode("utf-8"), str(answer).encode("utf-8"),
+                               float(prob), ctypes.byref(p), ctypes.byref(out))
+    del keep
+    check(st)
+    return _lib.image_out(out, layout)

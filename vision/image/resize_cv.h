@@ -1,4 +1,4 @@
-/* saccade: OpenCV-compatible resizing of single-channel planes.
+/* Internal (not installed): OpenCV-compatible resizing of single-channel planes.
  *
  * These reproduce cv::resize (OpenCV 4.x, no IPP) so that pipelines ported
  * from OpenCV sample exactly the same source pixels:

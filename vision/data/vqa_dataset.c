@@ -1,28 +1,36 @@
-/* Data and evaluation shared by the VQA verbs. */
+/* VQA question sets for training and evaluation (sc_vqa_train.h): scenes
+ * VQA drawn from a pool of generated scenes, or a JSON-lines file. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "vqa_cli.h"
+#include "saccade/sc_util.h"
+#include "saccade/sc_vqa_train.h"
 
-int vqa_data_scenes(vqa_data *d, sc_scene_split split, int pool_n, uint64_t seed) {
+sc_status sc_vqa_dataset_scenes(sc_vqa_dataset *d, sc_scene_split split, int pool_n,
+                                uint64_t seed) {
     memset(d, 0, sizeof *d);
     d->is_scenes = 1;
     d->seed = seed;
     const char *name = split == SC_SCENES_TRAIN ? "train" : "test";
-    if (sc_fashion_mnist_load(name, NULL, &d->fm)) return cli_fail("cannot load Fashion-MNIST");
+    sc_status s = sc_fashion_mnist_load(name, NULL, &d->fm);
+    if (s) {
+        sc_error_prefix("cannot load Fashion-MNIST");
+        return s;
+    }
     sc_scenes_params p = sc_scenes_default_params();
     p.seed = seed;
     if (split == SC_SCENES_TRAIN)
         p.train = &d->fm;
     else
         p.test = &d->fm;
-    if (sc_vqa_scene_pool_make(&p, split, pool_n, &d->pool)) {
+    if ((s = sc_vqa_scene_pool_make(&p, split, pool_n, &d->pool))) {
         sc_fashion_mnist_free(&d->fm);
-        return cli_fail("cannot generate scenes");
+        sc_error_prefix("cannot generate scenes");
+        return s;
     }
     d->size = p.size;
-    return 0;
+    return SC_OK;
 }
 
 static char *dir_of(const char *path) {
@@ -32,18 +40,22 @@ static char *dir_of(const char *path) {
     return s;
 }
 
-int vqa_data_jsonl(vqa_data *d, const char *path, int size) {
+sc_status sc_vqa_dataset_jsonl(sc_vqa_dataset *d, const char *path, int size) {
     memset(d, 0, sizeof *d);
     d->size = size;
     unsigned char *buf = NULL;
     size_t len = 0;
-    if (sc_read_file(path, (size_t)1 << 30, &buf, &len)) return cli_fail(path);
+    sc_status s = sc_read_file(path, (size_t)1 << 30, &buf, &len);
+    if (s) {
+        sc_error_prefix(path);
+        return s;
+    }
     char *dir = dir_of(path);
     char **paths = NULL;
-    int cap = 0, icap = 0, rc = 0, lineno = 0;
+    int cap = 0, icap = 0, lineno = 0;
     size_t per = (size_t)3 * size * size;
-    char *s = (char *)buf, *save = NULL;
-    for (char *line = strtok_r(s, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    char *text = (char *)buf, *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         lineno++;
         while (*line == ' ' || *line == '\t' || *line == '\r') line++;
         if (!*line) continue;
@@ -53,11 +65,10 @@ int vqa_data_jsonl(vqa_data *d, const char *path, int size) {
         cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "answer");
         if (!o || !cJSON_IsString(im) || !cJSON_IsString(q) || !cJSON_IsString(a)) {
             cJSON_Delete(o);
-            sc_set_error(SC_ERR_FORMAT,
-                         "%s line %d: need a JSON object with string \"image\", \"question\" "
-                         "and \"answer\"",
-                         path, lineno);
-            rc = cli_fail(NULL);
+            s = sc_set_error(SC_ERR_FORMAT,
+                             "%s line %d: need a JSON object with string \"image\", "
+                             "\"question\" and \"answer\"",
+                             path, lineno);
             break;
         }
         char full[4096];
@@ -75,18 +86,17 @@ int vqa_data_jsonl(vqa_data *d, const char *path, int size) {
                 d->images = realloc(d->images, sizeof(float) * per * (size_t)icap);
                 if (!paths || !d->images) {
                     cJSON_Delete(o);
-                    sc_set_error(SC_ERR_NOMEM, "out of memory");
-                    rc = cli_fail(NULL);
+                    s = sc_set_error(SC_ERR_NOMEM, "out of memory");
                     break;
                 }
             }
             sc_image_load_params lp = sc_image_load_default_params();
             sc_image raw = {0}, rs = {0};
-            if (sc_image_load(full, &lp, &raw, NULL) ||
-                sc_image_resize(&raw, size, size, SC_FILTER_TRIANGLE, &rs)) {
+            if ((s = sc_image_load(full, &lp, &raw, NULL)) ||
+                (s = sc_image_resize(&raw, size, size, SC_FILTER_TRIANGLE, &rs))) {
                 sc_image_free(&raw);
                 cJSON_Delete(o);
-                rc = cli_fail(full);
+                sc_error_prefix(full);
                 break;
             }
             float *dst = d->images + per * (size_t)d->n_images;
@@ -119,15 +129,12 @@ int vqa_data_jsonl(vqa_data *d, const char *path, int size) {
     free(paths);
     free(dir);
     sc_free(buf);
-    if (!rc && d->n == 0) {
-        sc_set_error(SC_ERR_FORMAT, "%s: no questions", path);
-        rc = cli_fail(NULL);
-    }
-    if (rc) vqa_data_free(d);
-    return rc;
+    if (!s && d->n == 0) s = sc_set_error(SC_ERR_FORMAT, "%s: no questions", path);
+    if (s) sc_vqa_dataset_free(d);
+    return s;
 }
 
-void vqa_data_free(vqa_data *d) {
+void sc_vqa_dataset_free(sc_vqa_dataset *d) {
     if (!d) return;
     sc_vqa_scene_pool_free(&d->pool);
     sc_fashion_mnist_free(&d->fm);
@@ -142,8 +149,8 @@ void vqa_data_free(vqa_data *d) {
     memset(d, 0, sizeof *d);
 }
 
-void vqa_att_targets(const sc_scene_info *info, const sc_vqa_question *q, int K, int grid,
-                     uint8_t *mask) {
+void sc_vqa_att_targets(const sc_scene_info *info, const sc_vqa_question *q, int K, int grid,
+                        uint8_t *mask) {
     size_t P = (size_t)grid * grid;
     memset(mask, 0, (size_t)K * P);
     int first = q->ref[0] >= 0 ? q->ref[0] : q->item;
@@ -168,17 +175,15 @@ void vqa_att_targets(const sc_scene_info *info, const sc_vqa_question *q, int K,
                             mask + (size_t)(K - 1) * P);
 }
 
-int vqa_batch(const vqa_data *d, const sc_vqa_model *m, const int *idx, int B, float *images,
-              int32_t *ids, int *lens, int32_t *targets, int *family, int (*box)[4],
-              int *image_index, uint8_t *att_mask) {
+sc_status sc_vqa_dataset_batch(const sc_vqa_dataset *d, const sc_vqa_model *m, const int *idx,
+                               int B, float *images, int32_t *ids, int *lens, int32_t *targets,
+                               int *family, int (*box)[4], int *image_index, uint8_t *att_mask) {
     const sc_vqa_config *c = sc_vqa_get_config(m);
     int T = c->max_len, S = c->image_size;
     size_t per = (size_t)3 * S * S;
     int rc = 0;
-    if (S != d->size) {
-        sc_set_error(SC_ERR_SHAPE, "model input %d but data images are %d", S, d->size);
-        return cli_fail(NULL);
-    }
+    if (S != d->size)
+        return sc_set_error(SC_ERR_SHAPE, "model input %d but data images are %d", S, d->size);
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
         const char *text, *ans;
@@ -197,8 +202,8 @@ int vqa_batch(const vqa_data *d, const sc_vqa_model *m, const int *idx, int B, f
             if (family) family[b] = q.family;
             if (att_mask) {
                 int g = sc_vqa_grid_side(m);
-                vqa_att_targets(&d->pool.info[q.scene], &q, c->hops, g,
-                                att_mask + (size_t)b * c->hops * g * g);
+                sc_vqa_att_targets(&d->pool.info[q.scene], &q, c->hops, g,
+                                   att_mask + (size_t)b * c->hops * g * g);
             }
             if (box) {
                 if (q.item >= 0)
@@ -230,88 +235,22 @@ int vqa_batch(const vqa_data *d, const sc_vqa_model *m, const int *idx, int B, f
         lens[b] = len;
         if (targets) targets[b] = sc_vqa_vocab_find(sc_vqa_get_answers(m), ans);
     }
-    if (rc) return cli_fail("scene question");
-    return 0;
+    if (rc) {
+        sc_error_prefix("scene question");
+        return SC_ERR_INTERNAL;
+    }
+    return SC_OK;
 }
 
-int vqa_data_n_images(const vqa_data *d) {
+int sc_vqa_dataset_n_images(const sc_vqa_dataset *d) {
     return d->is_scenes ? d->pool.n : d->n_images;
 }
 
-void vqa_data_image(const vqa_data *d, int i, float *out) {
+void sc_vqa_dataset_image(const sc_vqa_dataset *d, int i, float *out) {
     if (d->is_scenes) {
         sc_vqa_scene_pool_image(&d->pool, i, out);
     } else {
         size_t per = (size_t)3 * d->size * d->size;
         memcpy(out, d->images + per * (size_t)i, sizeof(float) * per);
     }
-}
-
-void vqa_eval_result_free(vqa_eval_result *r) {
-    free(r->ans_n);
-    free(r->ans_correct);
-    r->ans_n = r->ans_correct = NULL;
-}
-
-int vqa_evaluate(sc_vqa_model *m, const vqa_data *d, int n, vqa_eval_result *r) {
-    memset(r, 0, sizeof *r);
-    const sc_vqa_config *c = sc_vqa_get_config(m);
-    int NA = sc_vqa_get_answers(m)->n, T = c->max_len, S = c->image_size, g = sc_vqa_grid_side(m);
-    int P = g * g, K = c->hops;
-    r->ans_n = calloc((size_t)NA, sizeof(int));
-    r->ans_correct = calloc((size_t)NA, sizeof(int));
-    if (!d->is_scenes) n = d->n;
-    enum { CH = 64 };
-    float *img = malloc(sizeof(float) * CH * 3 * (size_t)S * S);
-    int32_t *ids = malloc(sizeof(int32_t) * CH * (size_t)T), *tg = malloc(sizeof(int32_t) * CH);
-    int idx[CH], lens[CH], fam[CH], box[CH][4];
-    if (!img || !ids || !tg || !r->ans_n || !r->ans_correct) {
-        free(img), free(ids), free(tg);
-        sc_set_error(SC_ERR_NOMEM, "out of memory");
-        return cli_fail(NULL);
-    }
-    int rc = 0;
-    for (int s = 0; s < n && !rc; s += CH) {
-        int B = n - s < CH ? n - s : CH;
-        for (int b = 0; b < B; b++) idx[b] = s + b;
-        const float *logits, *att;
-        if (vqa_batch(d, m, idx, B, img, ids, lens, tg, fam, box, NULL, NULL)) {
-            rc = CLI_FAIL;
-            break;
-        }
-        if (sc_vqa_forward(m, c->arch == SC_VQA_QONLY ? NULL : img, ids, lens, B, 0, &logits,
-                           &att)) {
-            rc = cli_fail("vqa forward");
-            break;
-        }
-        for (int b = 0; b < B; b++) {
-            int best = 0;
-            for (int a = 1; a < NA; a++)
-                if (logits[(size_t)b * NA + a] > logits[(size_t)b * NA + best]) best = a;
-            int ok = tg[b] >= 0 && best == tg[b];
-            r->n++;
-            r->correct += ok;
-            if (fam[b] >= 0) {
-                r->fam_n[fam[b]]++;
-                r->fam_correct[fam[b]] += ok;
-            }
-            if (tg[b] >= 0) {
-                r->ans_n[tg[b]]++;
-                r->ans_correct[tg[b]] += ok;
-            }
-            if (att && box[b][0] >= 0) {
-                const float *pk = att + ((size_t)b * K + (K - 1)) * P;
-                int bi = 0;
-                for (int i = 1; i < P; i++)
-                    if (pk[i] > pk[bi]) bi = i;
-                float cx = ((float)(bi % g) + 0.5f) * (float)S / (float)g;
-                float cy = ((float)(bi / g) + 0.5f) * (float)S / (float)g;
-                r->point_n++;
-                r->point_hit +=
-                    cx >= box[b][0] && cx < box[b][2] && cy >= box[b][1] && cy < box[b][3];
-            }
-        }
-    }
-    free(img), free(ids), free(tg);
-    return rc;
 }

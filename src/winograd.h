@@ -1,5 +1,5 @@
-/* Winograd convolution for 3x3, stride 1, pad 1 (Lavin & Gray 2015), F(2x2, 3x3)
- * and F(4x4, 3x3), inference only.
+/* Internal (not installed): Winograd convolution for 3x3, stride 1, pad 1
+ * (Lavin & Gray 2015), F(2x2, 3x3) and F(4x4, 3x3), inference only.
  *
  * The weights are transformed once: U, A*A planes of (OC, C) with A = m + 2
  * (16 planes for m = 2, 36 for m = 4; 16/9 resp. 4x the plain weights), each

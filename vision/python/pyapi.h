@@ -1,4 +1,4 @@
-/* saccade: small helpers for foreign-function bindings (the ctypes package in
+/* Internal (not installed): small helpers for foreign-function bindings (the ctypes package in
  * tools/python/saccade). Nothing here is needed from C. */
 #ifndef SACCADE_SC_PYAPI_H
 #define SACCADE_SC_PYAPI_H

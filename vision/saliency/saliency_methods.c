@@ -1,0 +1,121 @@
+/* The table of saliency methods shared by the CLI and the Python binding,
+ * and sc_saliency_compute, which runs a bottom-up method from it. */
+#include <stdio.h>
+#include <string.h>
+#include "saccade/sc_saliency.h"
+#include "saccade/sc_saliency_model.h"
+
+/* Adapters to the table's one signature, for methods without parameters. */
+static sc_status sr_opencv(const sc_image *img, const sc_saliency_params *p, sc_map *out) {
+    (void)p;
+    return sc_saliency_sr_opencv(img, out);
+}
+static sc_status finegrained(const sc_image *img, const sc_saliency_params *p, sc_map *out) {
+    (void)p;
+    return sc_saliency_finegrained(img, out);
+}
+
+/* Rows in the order help texts list them; row i's method need not be i. */
+static const sc_saliency_method_info METHODS[] = {
+    {SC_SAL_SPECTRAL, "spectral", "spectral residual",
+     "spectral residual, identical to OpenCV's StaticSaliencySpectralResidual (the default)", 0, -1,
+     0, sr_opencv},
+    {SC_SAL_SPECTRAL_HZ, "spectral-hz", "spectral residual (Hou & Zhang)",
+     "spectral residual as Hou & Zhang (CVPR 2007) describe it", 0, -1, 1, sc_saliency_sr},
+    {SC_SAL_PQFT, "pqft", "PQFT",
+     "phase spectrum of the quaternion Fourier transform (Guo et al., CVPR 2008), uses colour", 0,
+     -1, 1, sc_saliency_pqft},
+    {SC_SAL_FINEGRAINED, "finegrained", "fine-grained",
+     "centre-surround differences (Montabone & Soto 2010), identical to OpenCV's "
+     "StaticSaliencyFineGrained",
+     0, -1, 0, finegrained},
+    {SC_SAL_ATTENTION, "attention", "attention",
+     "a captioner's attention over its own caption: for --word W, or aggregated over the "
+     "caption's words (--aggregate mean, the default, or max per cell); upsampled and smoothed "
+     "as in 'saccade caption --attention'",
+     1, SC_MSAL_ATTENTION, 0, NULL},
+    {SC_SAL_GRADCAM, "gradcam", "Grad-CAM",
+     "Grad-CAM: captioner (target: log-probability of --word at the step that generated it, "
+     "teacher-forced, or of the whole caption), classifier or ST-CNN (target: the logit of the "
+     "predicted class or --class; last conv feature map, warped back through the transformer)",
+     1, SC_MSAL_GRADCAM, 0, NULL},
+    {SC_SAL_GRADIENT, "gradient", "input gradient",
+     "plain input gradient, max |d target / d pixel| over channels (captioners with a cnn or "
+     "vit encoder, classifiers)",
+     1, SC_MSAL_GRADIENT, 0, NULL},
+    {SC_SAL_ROLLOUT, "rollout", "attention rollout",
+     "attention rollout (Abnar & Zuidema 2020) through a captioner's ViT encoder: the decoder's "
+     "attention (for --word, or --aggregate over the caption) carried back through the ViT's "
+     "layers to the image patches, or with --rollout-from cls the class token's (train such a "
+     "model with 'saccade train captioner --encoder vit')",
+     1, SC_MSAL_ROLLOUT, 0, NULL},
+};
+#define NMETHODS ((int)(sizeof METHODS / sizeof METHODS[0]))
+
+int sc_saliency_method_count(void) {
+    return NMETHODS;
+}
+
+const sc_saliency_method_info *sc_saliency_method_at(int i) {
+    return i >= 0 && i < NMETHODS ? &METHODS[i] : NULL;
+}
+
+const sc_saliency_method_info *sc_saliency_method_info_of(sc_saliency_method m) {
+    for (int i = 0; i < NMETHODS; i++)
+        if (METHODS[i].method == m) return &METHODS[i];
+    return NULL;
+}
+
+const char *sc_saliency_method_name(int i) {
+    const sc_saliency_method_info *r = sc_saliency_method_at(i);
+    return r ? r->name : NULL;
+}
+
+const char *sc_saliency_method_summary(int i) {
+    const sc_saliency_method_info *r = sc_saliency_method_at(i);
+    return r ? r->summary : NULL;
+}
+
+int sc_saliency_method_needs_model(int i) {
+    const sc_saliency_method_info *r = sc_saliency_method_at(i);
+    return r ? r->needs_model : -1;
+}
+
+int sc_saliency_method_takes_params(int i) {
+    const sc_saliency_method_info *r = sc_saliency_method_at(i);
+    return r ? r->takes_params : -1;
+}
+
+sc_status sc_saliency_method_from_name(const char *name, sc_saliency_method *out) {
+    if (!name || !out)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_saliency_method_from_name: NULL");
+    for (int i = 0; i < NMETHODS; i++)
+        if (!strcmp(name, METHODS[i].name)) {
+            *out = METHODS[i].method;
+            return SC_OK;
+        }
+    /* "unknown method 'x' (choose a, b, ... or z)" */
+    char list[512] = "";
+    size_t n = 0;
+    for (int i = 0; i < NMETHODS && n < sizeof list; i++)
+        n += (size_t)snprintf(list + n, sizeof list - n, "%s%s",
+                              i == 0              ? ""
+                              : i == NMETHODS - 1 ? " or "
+                                                  : ", ",
+                              METHODS[i].name);
+    return sc_set_error(SC_ERR_INVALID_ARG, "unknown method '%s' (choose %s)", name, list);
+}
+
+sc_status sc_saliency_compute(sc_saliency_method method, const sc_image *img,
+                              const sc_saliency_params *p, sc_map *out) {
+    const sc_saliency_method_info *r = sc_saliency_method_info_of(method);
+    if (!r)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_saliency_compute: unknown method %d",
+                            (int)method);
+    if (r->needs_model)
+        return sc_set_error(SC_ERR_UNSUPPORTED,
+                            "sc_saliency_compute: method '%s' needs a model "
+                            "(sc_saliency_model_compute)",
+                            r->name);
+    return r->compute(img, r->takes_params ? p : NULL, out);
+}
