@@ -6,8 +6,10 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #ifdef _OPENMP
@@ -48,37 +50,72 @@ void sc_free(void *p) {
     free(p);
 }
 
+static const char *file_kind(mode_t m) {
+    return S_ISCHR(m)    ? "a character device"
+           : S_ISBLK(m)  ? "a block device"
+           : S_ISFIFO(m) ? "a FIFO"
+           : S_ISSOCK(m) ? "a socket"
+                         : "not a regular file";
+}
+
+/* Only regular files by name: a device such as /dev/zero never ends and a
+ * FIFO may never be written to (it is opened non-blocking so that open()
+ * does not wait for a writer). Standard input, as "-" or by a name such as
+ * /dev/stdin, may also be a pipe or socket, read up to max_bytes. */
 sc_status sc_read_file(const char *path, size_t max_bytes, unsigned char **out, size_t *out_len) {
     *out = NULL;
     *out_len = 0;
     int is_stdin = strcmp(path, "-") == 0;
-    FILE *f = is_stdin ? stdin : fopen(path, "rb");
-    if (!f) return sc_set_error(SC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return sc_set_error(SC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st, in;
+    unsigned char *buf = NULL;
+    FILE *f = NULL;
+    sc_status s = SC_OK;
+    if (fstat(fd, &st) != 0) {
+        s = sc_set_error(SC_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+        goto done;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        s = sc_set_error(SC_ERR_IO, "%s: is a directory", path);
+        goto done;
+    }
+    int names_stdin = !is_stdin && fstat(STDIN_FILENO, &in) == 0 && in.st_dev == st.st_dev &&
+                      in.st_ino == st.st_ino;
+    int stream = S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
+    if (!is_stdin && !S_ISREG(st.st_mode) && !(names_stdin && stream)) {
+        s = sc_set_error(SC_ERR_IO, "%s: is %s, not a regular file", path, file_kind(st.st_mode));
+        goto done;
+    }
+    if (!is_stdin && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+        s = sc_set_error(SC_ERR_IO, "%s: %s", path, strerror(errno));
+        goto done;
+    }
     size_t cap = 1 << 16, len = 0;
-    struct stat st;
-    if (!is_stdin && fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-        fclose(f);
-        return sc_set_error(SC_ERR_IO, "%s: is a directory", path);
-    }
-    if (!is_stdin && S_ISREG(st.st_mode)) {
-        if ((size_t)st.st_size > max_bytes) {
-            fclose(f);
-            return sc_set_error(SC_ERR_LIMIT, "%s: file is %lld bytes, over the limit of %zu", path,
-                                (long long)st.st_size, max_bytes);
+    if (S_ISREG(st.st_mode)) {
+        if ((uint64_t)st.st_size > max_bytes) {
+            s = sc_set_error(SC_ERR_LIMIT, "%s: file is %lld bytes, over the limit of %zu", path,
+                             (long long)st.st_size, max_bytes);
+            goto done;
         }
-        cap = (size_t)st.st_size + 1;
+        cap = (size_t)st.st_size + 1; /* + 1: sees a file that grew, and the NUL */
     }
-    unsigned char *buf = malloc(cap);
+    /* stdio for standard input: the caller may have read from it already */
+    f = is_stdin ? stdin : fdopen(fd, "rb");
+    if (!f) {
+        s = sc_set_error(SC_ERR_IO, "%s: %s", path, strerror(errno));
+        goto done;
+    }
+    buf = malloc(cap);
     if (!buf) goto nomem;
     for (;;) {
         if (len + 1 >= cap) {
-            if (cap > max_bytes) {
-                free(buf);
-                if (!is_stdin) fclose(f);
-                return sc_set_error(SC_ERR_LIMIT, "%s: input over the limit of %zu bytes", path,
-                                    max_bytes);
+            if (len > max_bytes) {
+                s = sc_set_error(SC_ERR_LIMIT, "%s: input over the limit of %zu bytes", path,
+                                 max_bytes);
+                goto done;
             }
-            size_t ncap = cap * 2;
+            size_t ncap = SC_MIN(cap * 2, max_bytes + 2);
             unsigned char *nb = realloc(buf, ncap);
             if (!nb) goto nomem;
             buf = nb;
@@ -89,25 +126,27 @@ sc_status sc_read_file(const char *path, size_t max_bytes, unsigned char **out, 
         if (n == 0) break;
     }
     if (ferror(f)) {
-        int e = errno;
-        free(buf);
-        if (!is_stdin) fclose(f);
-        return sc_set_error(SC_ERR_IO, "%s: read failed: %s", path, strerror(e));
+        s = sc_set_error(SC_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+        goto done;
     }
     if (len > max_bytes) {
-        free(buf);
-        if (!is_stdin) fclose(f);
-        return sc_set_error(SC_ERR_LIMIT, "%s: input over the limit of %zu bytes", path, max_bytes);
+        s = sc_set_error(SC_ERR_LIMIT, "%s: input over the limit of %zu bytes", path, max_bytes);
+        goto done;
     }
-    if (!is_stdin) fclose(f);
     buf[len] = 0;
     *out = buf;
     *out_len = len;
-    return SC_OK;
+    buf = NULL;
+    goto done;
 nomem:
+    s = sc_set_error(SC_ERR_NOMEM, "%s: out of memory reading file", path);
+done:
     free(buf);
-    if (!is_stdin) fclose(f);
-    return sc_set_error(SC_ERR_NOMEM, "%s: out of memory reading file", path);
+    if (f && !is_stdin)
+        fclose(f);
+    else if (!is_stdin)
+        close(fd);
+    return s;
 }
 
 sc_status sc_atomic_begin(sc_atomic_file *af, const char *path) {
