@@ -435,8 +435,42 @@ static void test_generator_true_theta(void **state) {
     fake_free(&a);
 }
 
+/* The shipped ST-CNN and its classifier refuse images with a NaN or an
+ * infinity (they would otherwise give NaN probabilities) and name the pixel. */
+static void test_predict_refuses_non_finite_pixels(void **state) {
+    (void)state;
+    char *path = sc_test_source_path("assets/models/fashion-stn.safetensors");
+    sc_stcnn *m;
+    SC_TEST_OK(sc_stcnn_load(path, &m));
+    const sc_stn_config *c = sc_stn_get_config(sc_stcnn_stn(m));
+    size_t pix = (size_t)c->in_c * c->in_h * c->in_w;
+    float *x = calloc(2 * pix, sizeof *x), probs[20];
+    SC_TEST_OK(sc_stcnn_predict(m, x, 2, probs, NULL));
+    x[pix + 3 * (size_t)c->in_w + 5] = NAN; /* image 1, pixel (5, 3) */
+    assert_int_equal(sc_stcnn_predict(m, x, 2, probs, NULL), SC_ERR_INVALID_ARG);
+    assert_non_null(strstr(sc_last_error(), "pixel (5, 3) of channel 0 of image 1 is NaN"));
+    x[pix + 3 * (size_t)c->in_w + 5] = 0;
+    x[7] = INFINITY;
+    assert_int_equal(sc_stcnn_predict(m, x, 1, probs, NULL), SC_ERR_INVALID_ARG);
+    assert_non_null(strstr(sc_last_error(), "is infinite"));
+    /* the classifier on its own (its input is the glimpse size) */
+    sc_classifier *cls = sc_stcnn_classifier(m);
+    const sc_classifier_config *cc = sc_classifier_get_config(cls);
+    size_t cpix = (size_t)cc->encoder.in_channels * cc->in_h * cc->in_w;
+    float *g = calloc(cpix, sizeof *g);
+    SC_TEST_OK(sc_classifier_predict(cls, g, 1, probs));
+    g[cpix - 1] = NAN;
+    assert_int_equal(sc_classifier_predict(cls, g, 1, probs), SC_ERR_INVALID_ARG);
+    assert_non_null(strstr(sc_last_error(), "is NaN"));
+    free(g);
+    free(x);
+    sc_stcnn_free(m);
+    free(path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_predict_refuses_non_finite_pixels),
         cmocka_unit_test(test_theta_parametrisation),
         cmocka_unit_test(test_identity_init_returns_input),
         cmocka_unit_test(test_stn_gradcheck),

@@ -829,6 +829,8 @@ sc_status sc_stcnn_predict(sc_stcnn *m, const float *x, size_t N, float *probs, 
     const sc_stn_config *c = &m->stn->cfg;
     size_t pix = (size_t)c->in_c * c->in_h * c->in_w;
     int K = sc_classifier_get_config(m->cls)->num_classes;
+    sc_status fin = sc_check_finite_images("stcnn predict", x, N, c->in_c, c->in_h, c->in_w);
+    if (fin) return fin;
     for (size_t first = 0; first < N; first += STCNN_CHUNK) {
         int n = (int)SC_MIN((size_t)STCNN_CHUNK, N - first);
         const float *logits;
