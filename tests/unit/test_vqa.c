@@ -78,6 +78,12 @@ static void test_vocab_encode(void **state) {
     assert_string_equal(unk, "");
     SC_TEST_OK(sc_vqa_encode(&v, "?", 6, ids, &len, &trunc, unk, sizeof unk));
     assert_int_equal(len, 0);
+    /* a one-word list has no id for unknown words: refused, not encoded */
+    sc_vqa_vocab one;
+    SC_TEST_OK(sc_vqa_vocab_from_json("[\"red\"]", &one));
+    assert_int_equal(sc_vqa_encode(&one, "red bag", 6, ids, &len, &trunc, unk, sizeof unk),
+                     SC_ERR_INVALID_ARG);
+    sc_vqa_vocab_free(&one);
     /* JSON round trip */
     char *j = sc_vqa_vocab_to_json(&v);
     sc_vqa_vocab w;
