@@ -231,6 +231,17 @@ static void test_config_json_and_errors(void **state) {
                                              &d),
                      SC_ERR_FORMAT);
     assert_int_equal(sc_stn_config_from_json("{\"input\": [1, 4, 4]}", &d), SC_ERR_FORMAT);
+    /* integers beyond int are refused before any conversion */
+    assert_int_equal(sc_stn_config_from_json("{\"input\": [1,8,6.9e77], \"output\": [4,4], "
+                                             "\"transform\": \"affine\", \"loc_cnn\": null, "
+                                             "\"hidden\": 3}",
+                                             &d),
+                     SC_ERR_FORMAT);
+    assert_int_equal(sc_stn_config_from_json("{\"input\": [1,8,8], \"output\": [4,4], "
+                                             "\"transform\": \"affine\", \"loc_cnn\": null, "
+                                             "\"hidden\": 3e9}",
+                                             &d),
+                     SC_ERR_FORMAT);
     assert_int_equal(sc_stn_config_from_json("{\"input\": [1,8,8], \"output\": [4,4], "
                                              "\"transform\": \"affine\", \"loc_cnn\": null, "
                                              "\"hidden\": 3, \"extra\": 1}",

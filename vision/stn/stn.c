@@ -237,11 +237,17 @@ char *sc_stn_config_to_json(const sc_stn_config *c) {
     return s;
 }
 
+/* A JSON integer that fits an int (checked before any conversion). */
+static int json_is_int(const cJSON *v) {
+    return cJSON_IsNumber(v) && fabs(v->valuedouble) <= 1e9 &&
+           v->valuedouble == floor(v->valuedouble);
+}
+
 static int json_ints(const cJSON *a, int n, int *out) {
     if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != n) return 0;
     for (int i = 0; i < n; i++) {
         const cJSON *v = cJSON_GetArrayItem(a, i);
-        if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble) return 0;
+        if (!json_is_int(v)) return 0;
         out[i] = (int)v->valuedouble;
     }
     return 1;
@@ -277,7 +283,7 @@ static sc_status stn_config_from_cjson(const cJSON *j, sc_stn_config *out) {
         c.zoom = (float)z->valuedouble;
     }
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "hidden");
-    if (!cJSON_IsNumber(h) || h->valuedouble != (double)(int)h->valuedouble)
+    if (!json_is_int(h))
         return sc_set_error(SC_ERR_FORMAT, "stn config: \"hidden\" must be an integer");
     c.hidden = (int)h->valuedouble;
     const cJSON *l = cJSON_GetObjectItemCaseSensitive(j, "loc_cnn");
