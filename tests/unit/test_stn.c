@@ -7,6 +7,7 @@
 #include <string.h>
 #include "sc_test.h"
 #include "saccade/sc_datasets.h"
+#include "saccade/sc_safetensors.h"
 #include "saccade/sc_stn.h"
 
 /* ---------------------------------------------------------------- theta */
@@ -479,8 +480,40 @@ static void test_predict_refuses_non_finite_pixels(void **state) {
     free(path);
 }
 
+/* The shipped model's metadata without its tensors: refused with a message
+ * that names the file once and the missing tensor. */
+static void test_load_names_the_file_once(void **state) {
+    (void)state;
+    char *src = sc_test_source_path("assets/models/fashion-stn.safetensors");
+    char *dir = sc_test_tmpdir("stn_load");
+    char *path = sc_test_join(dir, "empty.safetensors");
+    sc_safetensors *st;
+    SC_TEST_OK(sc_safetensors_open(src, &st));
+    sc_st_writer *w = sc_st_writer_new();
+    for (size_t i = 0; i < sc_safetensors_metadata_count(st); i++) {
+        const char *k, *v;
+        SC_TEST_OK(sc_safetensors_metadata_at(st, i, &k, &v));
+        SC_TEST_OK(sc_st_writer_set_metadata(w, k, v));
+    }
+    SC_TEST_OK(sc_st_writer_write(w, path));
+    sc_st_writer_free(w);
+    sc_safetensors_free(st);
+    sc_stcnn *m = NULL;
+    assert_int_equal(sc_stcnn_load(path, &m), SC_ERR_FORMAT);
+    assert_null(m);
+    const char *e = sc_last_error();
+    assert_non_null(strstr(e, "no tensor named"));
+    if (strncmp(e, path, strlen(path)) || strstr(e + 1, path))
+        fail_msg("\"%s\" should name %s once, first", e, path);
+    sc_test_rmtree(dir);
+    free(dir);
+    free(path);
+    free(src);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_load_names_the_file_once),
         cmocka_unit_test(test_predict_refuses_non_finite_pixels),
         cmocka_unit_test(test_theta_parametrisation),
         cmocka_unit_test(test_identity_init_returns_input),

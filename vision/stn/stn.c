@@ -768,7 +768,8 @@ sc_status sc_stcnn_load(const char *path, sc_stcnn **out) {
     }
     sc_safetensors_free(st);
     if (s) {
-        sc_error_prefix(path);
+        /* tensor lookups already name the file */
+        if (strncmp(sc_last_error(), path, strlen(path))) sc_error_prefix(path);
         sc_stcnn_free(m);
         return s;
     }
