@@ -37,6 +37,11 @@ static sc_param the_param(void) {
     return q;
 }
 
+static void cleanup(void) {
+    sc_safetensors_free(reference);
+    unlink(path);
+}
+
 static void setup(void) {
     const char *tmp = getenv("TMPDIR");
     snprintf(path, sizeof path, "%s/saccade_fuzz_checkpoint_%d.safetensors", tmp ? tmp : "/tmp",
@@ -48,6 +53,7 @@ static void setup(void) {
         __builtin_trap();
     sc_trainer_free(tr);
     if (sc_safetensors_open(path, &reference)) __builtin_trap();
+    atexit(cleanup);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

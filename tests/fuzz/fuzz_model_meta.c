@@ -39,12 +39,18 @@ static void check_message(sc_status s, const char *path) {
     if (!*e || !strncmp(e, path, n)) __builtin_trap();
 }
 
+static char path[512];
+
+static void cleanup(void) {
+    unlink(path);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    static char path[512];
     if (!path[0]) {
         const char *tmp = getenv("TMPDIR");
         snprintf(path, sizeof path, "%s/saccade_fuzz_model_%d.safetensors", tmp ? tmp : "/tmp",
                  (int)getpid());
+        atexit(cleanup);
     }
     if (size < 1) return 0;
     int which = data[0] % 6;

@@ -18,6 +18,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char dir[512], file[600];
 
+static void cleanup(void) {
+    char png[700];
+    snprintf(png, sizeof png, "%s/a.png", dir);
+    unlink(png);
+    unlink(file);
+    rmdir(dir);
+}
+
 static void setup(void) {
     const char *tmp = getenv("TMPDIR");
     snprintf(dir, sizeof dir, "%s/saccade_fuzz_jsonl_%d", tmp ? tmp : "/tmp", (int)getpid());
@@ -30,6 +38,7 @@ static void setup(void) {
     if (sc_image_save(&img, png)) __builtin_trap();
     sc_image_free(&img);
     snprintf(file, sizeof file, "%s/data.jsonl", dir);
+    atexit(cleanup);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
