@@ -26,10 +26,14 @@ const char *sc_status_name(sc_status s) {
 }
 
 sc_status sc_set_error(sc_status s, const char *fmt, ...) {
+    /* Arguments may point into sc_err_msg itself (context added to
+     * sc_last_error()): format into a temporary, then copy. */
+    char tmp[SC_ERR_CAP];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(sc_err_msg, sizeof sc_err_msg, fmt, ap);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
+    memcpy(sc_err_msg, tmp, strlen(tmp) + 1);
     return s;
 }
 

@@ -65,7 +65,7 @@ sc_status sc_npy_read_memory(const void *buf, size_t len, sc_npy *out) {
         p = end;
     }
     size_t bytes;
-    if (sc_mul_size(count, esize, &bytes) || hoff + hlen + bytes > len)
+    if (sc_mul_size(count, esize, &bytes) || bytes > len - hoff - hlen)
         return sc_set_error(SC_ERR_FORMAT, ".npy data truncated (%zu values expected)", count);
     out->count = count;
     out->data = sc_malloc((count ? count : 1) * sizeof(float));

@@ -50,6 +50,12 @@ sc_status sc_st_check_known_tensors(struct sc_safetensors *st, const char *path,
                                     const struct sc_param *a, size_t na, const struct sc_param *b,
                                     size_t nb, const char *what);
 
+/* SC_OK when every value of the planar (n, c, h, w) images x is finite;
+ * otherwise SC_ERR_INVALID_ARG "<what>: pixel (x, y) of channel c [of image
+ * i] is NaN / infinite" for the first such value. Model entry points refuse
+ * such input rather than answer from it. */
+sc_status sc_check_finite_images(const char *what, const float *x, size_t n, int c, int h, int w);
+
 /* OpenBLAS single-threaded around a parallel region of our own whose
  * threads call sc_sgemm on their share (blas.c). Pass what begin returned to
  * sc_blas_serial_end; sections nest and may overlap between host threads

@@ -1,4 +1,5 @@
 /* The shared training loop (see sc_train.h). */
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -273,9 +274,11 @@ static sc_status parse_u64_field(const char *json, const char *key, uint64_t *ou
     if (!p) return SC_ERR_FORMAT;
     p += strlen(key);
     while (*p == '"' || *p == ':' || *p == ' ') p++;
+    if (*p < '0' || *p > '9') return SC_ERR_FORMAT; /* strtoull would take "-1" */
     char *end;
+    errno = 0;
     unsigned long long v = strtoull(p, &end, 10);
-    if (end == p) return SC_ERR_FORMAT;
+    if (errno) return SC_ERR_FORMAT;
     *out = v;
     return SC_OK;
 }
@@ -300,7 +303,7 @@ static sc_status load_checkpoint(sc_trainer *tr) {
     if (s) return s;
     const char *meta = sc_safetensors_metadata(st, "saccade.train");
     uint64_t step = 0, seed = 0, batch = 0, nex = 0;
-    if (!meta || parse_u64_field(meta, "\"step\"", &step) ||
+    if (!meta || parse_u64_field(meta, "\"step\"", &step) || step > INT64_MAX ||
         parse_u64_field(meta, "\"seed\"", &seed) ||
         parse_u64_field(meta, "\"batch_size\"", &batch) ||
         parse_u64_field(meta, "\"n_examples\"", &nex)) {
@@ -315,7 +318,7 @@ static sc_status load_checkpoint(sc_trainer *tr) {
                             path, seed, batch, nex);
     }
     const char *r = strstr(meta, "\"rng\": \"");
-    if (!r || strlen(r + 8) < 64) {
+    if (!r || strspn(r + 8, "0123456789abcdefABCDEF") < 64) {
         sc_safetensors_free(st);
         return sc_set_error(SC_ERR_FORMAT, "%s: checkpoint has no generator state", path);
     }

@@ -6,6 +6,7 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -359,4 +360,17 @@ int sc_get_num_threads(void) {
 #else
     return 1;
 #endif
+}
+
+sc_status sc_check_finite_images(const char *what, const float *x, size_t n, int c, int h, int w) {
+    size_t plane = (size_t)h * (size_t)w, per = plane * (size_t)c;
+    for (size_t i = 0; i < n * per; i++) {
+        if (isfinite(x[i])) continue;
+        size_t img = i / per, ch = i % per / plane, y = i % plane / (size_t)w, xx = i % (size_t)w;
+        char which[48] = "";
+        if (n > 1) snprintf(which, sizeof which, " of image %zu", img);
+        return sc_set_error(SC_ERR_INVALID_ARG, "%s: pixel (%zu, %zu) of channel %zu%s is %s", what,
+                            xx, y, ch, which, isnan(x[i]) ? "NaN" : "infinite");
+    }
+    return SC_OK;
 }

@@ -92,7 +92,8 @@ sc_status sc_classifier_train_batch(sc_classifier *m, const float *x, const int3
                                     sc_rng *rng, double *loss, float *dx);
 
 /* Eval-mode class probabilities (N, K) for N images given as uint8 pixels
- * (N, C, in_h, in_w; 0..255) or as floats in [0, 1]. Works in chunks, any N. */
+ * (N, C, in_h, in_w; 0..255) or as floats in [0, 1] (NaN or infinite values
+ * are refused: SC_ERR_INVALID_ARG). Works in chunks, any N. */
 sc_status sc_classifier_predict_u8(sc_classifier *m, const uint8_t *images, size_t N, float *probs);
 sc_status sc_classifier_predict(sc_classifier *m, const float *x, size_t N, float *probs);
 

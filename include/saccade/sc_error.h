@@ -26,7 +26,8 @@ typedef enum sc_status {
 const char *sc_last_error(void);
 /* Short name of a status code, e.g. "format error". */
 const char *sc_status_name(sc_status s);
-/* Record a failure: formats the message, stores it thread-locally, returns s. */
+/* Record a failure: formats the message, stores it thread-locally, returns s.
+ * The arguments may include sc_last_error() (to add context to it). */
 sc_status sc_set_error(sc_status s, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))

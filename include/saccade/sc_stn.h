@@ -145,7 +145,8 @@ sc_status sc_stcnn_backward(sc_stcnn *m, const float *dlogits, float *dx);
 /* Train forward + mean cross-entropy + backward. */
 sc_status sc_stcnn_train_batch(sc_stcnn *m, const float *x, const int32_t *targets, int N,
                                sc_rng *rng, double *loss);
-/* Eval-mode probabilities (N, K) and thetas (N, 6, may be NULL), in chunks. */
+/* Eval-mode probabilities (N, K) and thetas (N, 6, may be NULL), in chunks.
+ * Images with a NaN or infinite value are refused (SC_ERR_INVALID_ARG). */
 sc_status sc_stcnn_predict(sc_stcnn *m, const float *x, size_t N, float *probs, float *theta);
 
 #ifdef __cplusplus

@@ -207,7 +207,8 @@ typedef struct sc_vqa_answer {
     float att[SC_VQA_MAX_HOPS * 1024];
 } sc_vqa_answer;
 /* Keep the encoded image inside the model (eval mode). img: 3 channels,
- * any size (resized to image_size with the bilinear filter). */
+ * any size (resized to image_size with the bilinear filter); a NaN or
+ * infinite value is refused (SC_ERR_INVALID_ARG). */
 sc_status sc_vqa_set_image(sc_vqa_model *m, const sc_image *img);
 /* Answer a question about the image set last. top_k 1..8. An empty
  * question (no tokens) is SC_ERR_INVALID_ARG. */

@@ -17,6 +17,13 @@ static void test_error_message_is_thread_local_and_formatted(void **state) {
     assert_string_equal(sc_last_error(), "bad thing 7");
     sc_error_prefix("file.png");
     assert_string_equal(sc_last_error(), "file.png: bad thing 7");
+    /* the message itself may be an argument (context added to a reason) */
+    assert_int_equal(sc_set_error(SC_ERR_IO, "%s: %s", "M", sc_last_error()), SC_ERR_IO);
+    assert_string_equal(sc_last_error(), "M: file.png: bad thing 7");
+    assert_int_equal(sc_set_error(SC_ERR_IO, "%s (again %s)", sc_last_error(), sc_last_error()),
+                     SC_ERR_IO);
+    assert_string_equal(sc_last_error(),
+                        "M: file.png: bad thing 7 (again M: file.png: bad thing 7)");
     assert_string_equal(sc_status_name(SC_ERR_LIMIT), "limit exceeded");
 }
 
@@ -86,6 +93,12 @@ static void test_npy_roundtrip_with_numpy(void **state) {
     /* Truncated file is a clear error. */
     assert_int_equal(sc_npy_read_memory("\x93NUMPY\x01\x00\x10\x00{'descr'", 17, &b),
                      SC_ERR_FORMAT);
+    /* A shape whose byte size wraps around past the file end is refused. */
+    static const char huge[] = "\x93NUMPY\x01\x00\x4c\x00{'descr': '<f4', 'fortran_order': "
+                               "False, 'shape': (4611686018427387903,), }\n";
+    assert_int_equal(sc_npy_read_memory(huge, sizeof huge - 1, &b), SC_ERR_FORMAT);
+    assert_null(b.data);
+    assert_non_null(strstr(sc_last_error(), "truncated"));
     sc_test_rmtree(dir);
     free(p);
     free(dir);

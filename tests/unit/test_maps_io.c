@@ -83,6 +83,8 @@ static void test_errors_name_the_file(void **state) {
     SC_TEST_OK(sc_npy_write(q, cube, 3, shape));
     assert_int_equal(sc_map_load(q, &r), SC_ERR_FORMAT);
     assert_non_null(strstr(sc_last_error(), "cube.npy"));
+    /* the real rank and shape are named */
+    assert_non_null(strstr(sc_last_error(), "got 3 dimensions of shape (2, 2, 2)"));
     assert_null(r.data);
     shape[0] = 1; /* (1, 2, 4) is a map */
     shape[2] = 4;

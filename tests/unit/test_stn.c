@@ -7,6 +7,7 @@
 #include <string.h>
 #include "sc_test.h"
 #include "saccade/sc_datasets.h"
+#include "saccade/sc_safetensors.h"
 #include "saccade/sc_stn.h"
 
 /* ---------------------------------------------------------------- theta */
@@ -231,6 +232,17 @@ static void test_config_json_and_errors(void **state) {
                                              &d),
                      SC_ERR_FORMAT);
     assert_int_equal(sc_stn_config_from_json("{\"input\": [1, 4, 4]}", &d), SC_ERR_FORMAT);
+    /* integers beyond int are refused before any conversion */
+    assert_int_equal(sc_stn_config_from_json("{\"input\": [1,8,6.9e77], \"output\": [4,4], "
+                                             "\"transform\": \"affine\", \"loc_cnn\": null, "
+                                             "\"hidden\": 3}",
+                                             &d),
+                     SC_ERR_FORMAT);
+    assert_int_equal(sc_stn_config_from_json("{\"input\": [1,8,8], \"output\": [4,4], "
+                                             "\"transform\": \"affine\", \"loc_cnn\": null, "
+                                             "\"hidden\": 3e9}",
+                                             &d),
+                     SC_ERR_FORMAT);
     assert_int_equal(sc_stn_config_from_json("{\"input\": [1,8,8], \"output\": [4,4], "
                                              "\"transform\": \"affine\", \"loc_cnn\": null, "
                                              "\"hidden\": 3, \"extra\": 1}",
@@ -435,8 +447,74 @@ static void test_generator_true_theta(void **state) {
     fake_free(&a);
 }
 
+/* The shipped ST-CNN and its classifier refuse images with a NaN or an
+ * infinity (they would otherwise give NaN probabilities) and name the pixel. */
+static void test_predict_refuses_non_finite_pixels(void **state) {
+    (void)state;
+    char *path = sc_test_source_path("assets/models/fashion-stn.safetensors");
+    sc_stcnn *m;
+    SC_TEST_OK(sc_stcnn_load(path, &m));
+    const sc_stn_config *c = sc_stn_get_config(sc_stcnn_stn(m));
+    size_t pix = (size_t)c->in_c * c->in_h * c->in_w;
+    float *x = calloc(2 * pix, sizeof *x), probs[20];
+    SC_TEST_OK(sc_stcnn_predict(m, x, 2, probs, NULL));
+    x[pix + 3 * (size_t)c->in_w + 5] = NAN; /* image 1, pixel (5, 3) */
+    assert_int_equal(sc_stcnn_predict(m, x, 2, probs, NULL), SC_ERR_INVALID_ARG);
+    assert_non_null(strstr(sc_last_error(), "pixel (5, 3) of channel 0 of image 1 is NaN"));
+    x[pix + 3 * (size_t)c->in_w + 5] = 0;
+    x[7] = INFINITY;
+    assert_int_equal(sc_stcnn_predict(m, x, 1, probs, NULL), SC_ERR_INVALID_ARG);
+    assert_non_null(strstr(sc_last_error(), "is infinite"));
+    /* the classifier on its own (its input is the glimpse size) */
+    sc_classifier *cls = sc_stcnn_classifier(m);
+    const sc_classifier_config *cc = sc_classifier_get_config(cls);
+    size_t cpix = (size_t)cc->encoder.in_channels * cc->in_h * cc->in_w;
+    float *g = calloc(cpix, sizeof *g);
+    SC_TEST_OK(sc_classifier_predict(cls, g, 1, probs));
+    g[cpix - 1] = NAN;
+    assert_int_equal(sc_classifier_predict(cls, g, 1, probs), SC_ERR_INVALID_ARG);
+    assert_non_null(strstr(sc_last_error(), "is NaN"));
+    free(g);
+    free(x);
+    sc_stcnn_free(m);
+    free(path);
+}
+
+/* The shipped model's metadata without its tensors: refused with a message
+ * that names the file once and the missing tensor. */
+static void test_load_names_the_file_once(void **state) {
+    (void)state;
+    char *src = sc_test_source_path("assets/models/fashion-stn.safetensors");
+    char *dir = sc_test_tmpdir("stn_load");
+    char *path = sc_test_join(dir, "empty.safetensors");
+    sc_safetensors *st;
+    SC_TEST_OK(sc_safetensors_open(src, &st));
+    sc_st_writer *w = sc_st_writer_new();
+    for (size_t i = 0; i < sc_safetensors_metadata_count(st); i++) {
+        const char *k, *v;
+        SC_TEST_OK(sc_safetensors_metadata_at(st, i, &k, &v));
+        SC_TEST_OK(sc_st_writer_set_metadata(w, k, v));
+    }
+    SC_TEST_OK(sc_st_writer_write(w, path));
+    sc_st_writer_free(w);
+    sc_safetensors_free(st);
+    sc_stcnn *m = NULL;
+    assert_int_equal(sc_stcnn_load(path, &m), SC_ERR_FORMAT);
+    assert_null(m);
+    const char *e = sc_last_error();
+    assert_non_null(strstr(e, "no tensor named"));
+    if (strncmp(e, path, strlen(path)) || strstr(e + 1, path))
+        fail_msg("\"%s\" should name %s once, first", e, path);
+    sc_test_rmtree(dir);
+    free(dir);
+    free(path);
+    free(src);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_load_names_the_file_once),
+        cmocka_unit_test(test_predict_refuses_non_finite_pixels),
         cmocka_unit_test(test_theta_parametrisation),
         cmocka_unit_test(test_identity_init_returns_input),
         cmocka_unit_test(test_stn_gradcheck),

@@ -145,6 +145,22 @@ static void test_loss_falls_and_resume_is_exact(void **state) {
     free(dir);
 }
 
+/* The checkpoint at path with its "saccade.train" metadata replaced. */
+static void set_train_metadata(const char *path, const char *meta) {
+    sc_safetensors *st;
+    SC_TEST_OK(sc_safetensors_open(path, &st));
+    sc_st_writer *w = sc_st_writer_new();
+    for (size_t i = 0; i < sc_safetensors_count(st); i++) {
+        sc_st_tensor_info in;
+        SC_TEST_OK(sc_safetensors_info(st, i, &in));
+        SC_TEST_OK(sc_st_writer_add_raw(w, in.name, in.dtype_id, in.data, in.ndim, in.shape));
+    }
+    SC_TEST_OK(sc_st_writer_set_metadata(w, "saccade.train", meta));
+    SC_TEST_OK(sc_st_writer_write(w, path));
+    sc_st_writer_free(w);
+    sc_safetensors_free(st);
+}
+
 static void test_resume_refuses_mismatch_and_garbage(void **state) {
     (void)state;
     char *dir = sc_test_tmpdir("train2");
@@ -163,8 +179,23 @@ static void test_resume_refuses_mismatch_and_garbage(void **state) {
     sc_trainer *tr;
     assert_int_equal(sc_trainer_create(&tp, N, p, 2, bufs, 1, &tr), SC_ERR_INVALID_ARG);
     assert_non_null(strstr(sc_last_error(), "seed 11"));
-    SC_TEST_OK(sc_write_file_atomic(ck, "garbage", 7));
     tp.seed = 11;
+    /* A negative or out-of-range step, or a generator state that is not 64
+     * hex digits, is not a position to resume from. */
+    static const char *const bad_meta[] = {
+        "{\"step\": -1, \"seed\": 11, \"batch_size\": 16, \"n_examples\": 240, \"rng\": "
+        "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"}",
+        "{\"step\": 9223372036854775808, \"seed\": 11, \"batch_size\": 16, \"n_examples\": 240, "
+        "\"rng\": \"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"}",
+        "{\"step\": 1, \"seed\": 11, \"batch_size\": 16, \"n_examples\": 240, \"rng\": "
+        "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeg\"}",
+    };
+    for (int i = 0; i < 3; i++) {
+        set_train_metadata(ck, bad_meta[i]);
+        assert_int_equal(sc_trainer_create(&tp, N, p, 2, bufs, 1, &tr), SC_ERR_FORMAT);
+        assert_non_null(strstr(sc_last_error(), "c.safetensors"));
+    }
+    SC_TEST_OK(sc_write_file_atomic(ck, "garbage", 7));
     assert_int_equal(sc_trainer_create(&tp, N, p, 2, bufs, 1, &tr), SC_ERR_FORMAT);
     /* Divergence is reported, not trained through. */
     tp.resume = 0;

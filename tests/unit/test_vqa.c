@@ -78,6 +78,12 @@ static void test_vocab_encode(void **state) {
     assert_string_equal(unk, "");
     SC_TEST_OK(sc_vqa_encode(&v, "?", 6, ids, &len, &trunc, unk, sizeof unk));
     assert_int_equal(len, 0);
+    /* a one-word list has no id for unknown words: refused, not encoded */
+    sc_vqa_vocab one;
+    SC_TEST_OK(sc_vqa_vocab_from_json("[\"red\"]", &one));
+    assert_int_equal(sc_vqa_encode(&one, "red bag", 6, ids, &len, &trunc, unk, sizeof unk),
+                     SC_ERR_INVALID_ARG);
+    sc_vqa_vocab_free(&one);
     /* JSON round trip */
     char *j = sc_vqa_vocab_to_json(&v);
     sc_vqa_vocab w;
@@ -540,6 +546,58 @@ static void test_save_load_ask(void **state) {
     sc_vqa_vocab_free(&a);
 }
 
+/* Hostile model files: a refusal names the file once and keeps its reason;
+ * an image with a NaN is refused rather than answered. */
+static void test_hostile_files_and_images(void **state) {
+    (void)state;
+    sc_vqa_vocab v, a;
+    SC_TEST_OK(sc_vqa_scene_vocab(&v));
+    SC_TEST_OK(sc_vqa_scene_answers(&a));
+    sc_vqa_config cfg = tiny_config(SC_VQA_SAN, 0);
+    sc_vqa_model *m, *bad = NULL;
+    SC_TEST_OK(sc_vqa_create(&cfg, &v, &a, 3, &m));
+    char *dir = sc_test_tmpdir("vqa_hostile");
+    char *path = sc_test_join(dir, "M");
+    /* the model's metadata without its tensors, then with a broken vocabulary */
+    for (int round = 0; round < 2; round++) {
+        sc_st_writer *w = sc_st_writer_new();
+        for (int i = 0; i < sc_vqa_metadata_count(m); i++) {
+            const char *k;
+            char *val;
+            SC_TEST_OK(sc_vqa_metadata_at(m, i, &k, &val));
+            SC_TEST_OK(sc_st_writer_set_metadata(
+                w, k, round && !strcmp(k, "saccade.vocab") ? "[\"<pad>\", 7]" : val));
+            free(val);
+        }
+        SC_TEST_OK(sc_st_writer_write(w, path));
+        sc_st_writer_free(w);
+        assert_int_not_equal(sc_vqa_load(path, &bad), SC_OK);
+        assert_null(bad);
+        const char *e = sc_last_error();
+        size_t n = strlen(e);
+        if (strncmp(e, path, strlen(path)) || strstr(e + strlen(path), path) ||
+            n < strlen(path) + 8)
+            fail_msg("round %d: message \"%s\" should name %s once and give a reason", round, e,
+                     path);
+        if (round) assert_non_null(strstr(e, "vqa vocab: entries must be strings"));
+    }
+    sc_image img;
+    SC_TEST_OK(sc_image_alloc(&img, 20, 16, 3));
+    sc_test_fill_uniform(img.data, 3 * 20 * 16, 0, 1, 2);
+    img.data[2 * 20 * 16 + 4 * 20 + 9] = NAN; /* blue, x 9, y 4 */
+    assert_int_equal(sc_vqa_set_image(m, &img), SC_ERR_INVALID_ARG);
+    assert_non_null(strstr(sc_last_error(), "pixel (9, 4) of channel 2 is NaN"));
+    img.data[2 * 20 * 16 + 4 * 20 + 9] = 0.5f;
+    SC_TEST_OK(sc_vqa_set_image(m, &img));
+    sc_image_free(&img);
+    sc_vqa_free(m);
+    sc_test_rmtree(dir);
+    free(dir);
+    free(path);
+    sc_vqa_vocab_free(&v);
+    sc_vqa_vocab_free(&a);
+}
+
 /* ------------------------------------------------------------ pretrained encoder */
 
 /* A small scenes SAN whose encoder is the shipped captioner's. */
@@ -895,6 +953,7 @@ int main(void) {
         cmocka_unit_test(test_gradcheck_baselines),
         cmocka_unit_test(test_tiny_training),
         cmocka_unit_test(test_save_load_ask),
+        cmocka_unit_test(test_hostile_files_and_images),
         cmocka_unit_test(test_encoder_from_captioner),
         cmocka_unit_test(test_encoder_from_bad_files),
         cmocka_unit_test(test_frozen_training),

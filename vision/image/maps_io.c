@@ -66,12 +66,16 @@ sc_status sc_map_load(const char *path, sc_map *out) {
         else if (a.ndim == 3 && a.shape[2] == 1)
             h = a.shape[0], w = a.shape[1];
         if (h <= 0 || w <= 0 || h > 65536 || w > 65536) {
+            char shape[8 * 24] = "";
+            for (int i = 0, n = 0; i < a.ndim; i++)
+                n += snprintf(shape + n, sizeof shape - (size_t)n, "%s%lld", i ? ", " : "",
+                              (long long)a.shape[i]);
             int nd = a.ndim;
             sc_npy_free(&a);
             return sc_set_error(SC_ERR_FORMAT,
-                                "%s: expected a 2-D map (h, w), got %d dimensions or an empty "
-                                "or oversized shape",
-                                path, nd);
+                                "%s: expected a 2-D map (h, w) (or (1, h, w), (h, w, 1)) of sides "
+                                "1..65536, got %d dimensions of shape (%s)",
+                                path, nd, shape);
         }
         s = sc_map_alloc(out, (int)w, (int)h);
         if (!s) memcpy(out->data, a.data, (size_t)w * (size_t)h * sizeof(float));

@@ -580,6 +580,11 @@ sc_status sc_classifier_predict_u8(sc_classifier *m, const uint8_t *images, size
 sc_status sc_classifier_predict(sc_classifier *m, const float *x, size_t N, float *probs) {
     if (!probs) return sc_set_error(SC_ERR_INVALID_ARG, "sc_classifier_predict: probs is NULL");
     if (!x) return sc_set_error(SC_ERR_INVALID_ARG, "sc_classifier_predict: x is NULL");
+    if (m) {
+        sc_status s = sc_check_finite_images("classifier predict", x, N, m->cfg.encoder.in_channels,
+                                             m->cfg.in_h, m->cfg.in_w);
+        if (s) return s;
+    }
     return run_chunks(m, NULL, x, N, softmax_chunk, probs);
 }
 

@@ -237,11 +237,17 @@ char *sc_stn_config_to_json(const sc_stn_config *c) {
     return s;
 }
 
+/* A JSON integer that fits an int (checked before any conversion). */
+static int json_is_int(const cJSON *v) {
+    return cJSON_IsNumber(v) && fabs(v->valuedouble) <= 1e9 &&
+           v->valuedouble == floor(v->valuedouble);
+}
+
 static int json_ints(const cJSON *a, int n, int *out) {
     if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != n) return 0;
     for (int i = 0; i < n; i++) {
         const cJSON *v = cJSON_GetArrayItem(a, i);
-        if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble) return 0;
+        if (!json_is_int(v)) return 0;
         out[i] = (int)v->valuedouble;
     }
     return 1;
@@ -277,7 +283,7 @@ static sc_status stn_config_from_cjson(const cJSON *j, sc_stn_config *out) {
         c.zoom = (float)z->valuedouble;
     }
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "hidden");
-    if (!cJSON_IsNumber(h) || h->valuedouble != (double)(int)h->valuedouble)
+    if (!json_is_int(h))
         return sc_set_error(SC_ERR_FORMAT, "stn config: \"hidden\" must be an integer");
     c.hidden = (int)h->valuedouble;
     const cJSON *l = cJSON_GetObjectItemCaseSensitive(j, "loc_cnn");
@@ -762,7 +768,8 @@ sc_status sc_stcnn_load(const char *path, sc_stcnn **out) {
     }
     sc_safetensors_free(st);
     if (s) {
-        sc_error_prefix(path);
+        /* tensor lookups already name the file */
+        if (strncmp(sc_last_error(), path, strlen(path))) sc_error_prefix(path);
         sc_stcnn_free(m);
         return s;
     }
@@ -829,6 +836,8 @@ sc_status sc_stcnn_predict(sc_stcnn *m, const float *x, size_t N, float *probs, 
     const sc_stn_config *c = &m->stn->cfg;
     size_t pix = (size_t)c->in_c * c->in_h * c->in_w;
     int K = sc_classifier_get_config(m->cls)->num_classes;
+    sc_status fin = sc_check_finite_images("stcnn predict", x, N, c->in_c, c->in_h, c->in_w);
+    if (fin) return fin;
     for (size_t first = 0; first < N; first += STCNN_CHUNK) {
         int n = (int)SC_MIN((size_t)STCNN_CHUNK, N - first);
         const float *logits;

@@ -1049,13 +1049,14 @@ sc_status sc_vqa_load(const char *path, sc_vqa_model **out) {
 sc_status sc_vqa_set_image(sc_vqa_model *m, const sc_image *img) {
     if (!m || !img || !img->data || img->c < 3)
         return sc_set_error(SC_ERR_INVALID_ARG, "vqa set_image: need an RGB image");
+    sc_status st = sc_check_finite_images("vqa set_image", img->data, 1, 3, img->h, img->w);
+    if (st) return st;
     if (m->cfg.arch == SC_VQA_QONLY) {
         m->has_image = 1;
         return SC_OK;
     }
     int S = m->cfg.image_size;
     sc_image rgb = {0}, rs = {0};
-    sc_status st = SC_OK;
     const sc_image *use = img;
     if (img->c != 3) {
         if ((st = sc_image_alloc(&rgb, img->w, img->h, 3))) return st;

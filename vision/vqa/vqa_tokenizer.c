@@ -137,6 +137,9 @@ sc_status sc_vqa_encode(const sc_vqa_vocab *v, const char *text, int max_len, in
                         int *len, int *truncated, char *unk, size_t unk_cap) {
     if (!v || !text || !ids || !len || max_len < 1)
         return sc_set_error(SC_ERR_INVALID_ARG, "vqa encode: bad argument");
+    if (v->n < 2) /* unknown words get id 1 */
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "vqa encode: a vocabulary starts with \"<pad>\", \"<unk>\"");
     sc_vqa_tokens *tk = malloc(sizeof *tk);
     if (!tk) return sc_set_error(SC_ERR_NOMEM, "vqa encode: out of memory");
     sc_vqa_tokenize(text, tk);
