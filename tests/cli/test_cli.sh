@@ -92,6 +92,15 @@ check "data --opt=value" 0 "$cli" data scenes --n=3 --seed=5 --split=test --size
 check "data --opt value" 0 "$cli" data scenes --n 3 --seed 5 --split test --size 64 --output "$tmp/d2"
 yes_ "same scenes either way" 'cmp -s "$tmp/d1/annotations.jsonl" "$tmp/d2/annotations.jsonl" && diff -r "$tmp/d1/images" "$tmp/d2/images" >/dev/null'
 check "data --seed=-1" 2 "$cli" data scenes --n=3 --seed=-1 --split=test --output="$tmp/d3"
+# Training writes only where -o says: without it every model is a usage error,
+# before any data is read or file written.
+for args in "classifier" "captioner" "vqa" "stn --distortion rts --model cnn"; do
+  # shellcheck disable=SC2086
+  mkdir -p "$tmp/noout" && (cd "$tmp/noout" && "$cli" train $args >"$tmp/out" 2>"$tmp/err"); st=$?
+  yes_ "train $args without -o exits 2" '[ "$st" -eq 2 ]'
+  expect_grep "train $args without -o says why" "$tmp/err" "need -o MODEL.safetensors"
+  yes_ "train $args without -o writes nothing" '[ -z "$(ls -A "$tmp/noout")" ]'
+done
 # 'saccade train MODEL --help' and 'saccade eval WHAT --help' show that model's help.
 check "train stn --help" 0 "$cli" train stn --help
 expect_grep "train stn help" "$tmp/out" "^usage: saccade train stn"

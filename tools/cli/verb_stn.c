@@ -218,7 +218,7 @@ static int train_stn_options(int argc, char **argv, train_stn_opts *o) {
         p->use_st = 0;
     else
         return cli_usage(V, "need --model cnn or stcnn");
-    if (!o->out) return cli_usage(V, "need -o M.safetensors");
+    if (!o->out) return cli_usage(V, "need -o MODEL.safetensors");
     if (o->resume && !o->ckpt) return cli_usage(V, "--resume needs --checkpoint PATH");
     if (o->threads && sc_set_num_threads(o->threads)) return cli_fail(NULL);
     p->seed = (uint64_t)o->seed;

@@ -11,7 +11,7 @@
 
 void cli_train_classifier_help(FILE *out) {
     fprintf(out,
-            "usage: saccade train classifier [OPTIONS] [-o FILE]\n\n"
+            "usage: saccade train classifier [OPTIONS] -o FILE\n\n"
             "CNN image classifier on Fashion-MNIST (train split; the test split is evaluated\n"
             "after every epoch and at the end).\n\n"
             "Options:\n"
@@ -26,8 +26,8 @@ void cli_train_classifier_help(FILE *out) {
             "  --channels C1,C2,...  encoder stage widths (default 32,64,128; 2x2 max pool\n"
             "                        after every stage but the last)\n"
             "  --augment             random crop (zero padding 2) and horizontal flip\n"
-            "  -o FILE               model output (default classifier.safetensors); the\n"
-            "                        final metrics go to FILE with .metrics.json in place\n"
+            "  -o FILE               model output (required); the final metrics go to\n"
+            "                        FILE with .metrics.json in place\n"
             "                        of .safetensors\n"
             "  --checkpoint PATH     write resumable checkpoints there (atomically)\n"
             "  --checkpoint-every N  steps between checkpoints (default: epoch ends only)\n"
@@ -78,13 +78,8 @@ typedef struct train_opts {
 /* Options and the model config; CLI_USAGE after printing why. */
 static int train_classifier_options(int argc, char **argv, train_opts *o,
                                     sc_classifier_config *cfg) {
-    *o = (train_opts){.out = "classifier.safetensors",
-                      .epochs = 3,
-                      .batch = 128,
-                      .lr = 2e-3f,
-                      .wd = 0.01f,
-                      .dropout = 0.1f,
-                      .augment = 0};
+    *o = (train_opts){
+        .epochs = 3, .batch = 128, .lr = 2e-3f, .wd = 0.01f, .dropout = 0.1f, .augment = 0};
     const char *V = "train";
     const cli_opt opts[] = {
         {"--data", CLI_STR, &o->data, 0, 0, "a folder", NULL, 0},
@@ -117,6 +112,7 @@ static int train_classifier_options(int argc, char **argv, train_opts *o,
     for (int i = 0; i + 1 < o->nch; i++) cfg->encoder.pool[i] = 1;
     cfg->dropout = o->dropout;
     if (sc_classifier_config_validate(cfg)) return cli_usage(V, "%s", sc_last_error());
+    if (!o->out) return cli_usage("train classifier", "need -o MODEL.safetensors");
     if (o->threads && sc_set_num_threads(o->threads)) return cli_fail(NULL);
     return CLI_OK;
 }

@@ -64,7 +64,7 @@ void cli_train_captioner_help(FILE *out) {
         "                        at each epoch end and at the end (default 200; 0: none)\n"
         "  --seed S              seed for weights, batch order, dropout (default 0)\n"
         "  --threads N           threads (default: all cores)\n"
-        "  -o FILE               model output (default captioner.safetensors) and\n"
+        "  -o FILE               model output (required) and\n"
         "                        FILE.metrics.json (without .safetensors)\n"
         "  --checkpoint PATH     resumable checkpoints (atomic)\n"
         "  --checkpoint-every N  steps between checkpoints (default: epoch ends only)\n"
@@ -100,8 +100,7 @@ enum { IMAGE_SIZE = 96, ITEM_CLASSES = 10 };
 /* The options into o (defaults first); CLI_OK or CLI_USAGE. */
 static int parse_train_options(int argc, char **argv, cap_opts *o) {
     const char *captions = "canonical", *encoder = "cnn", *vit_pos = "learned";
-    *o = (cap_opts){.out = "captioner.safetensors",
-                    .epochs = 4,
+    *o = (cap_opts){.epochs = 4,
                     .batch = 32,
                     .train_size = 50000,
                     .grid = 12,
@@ -189,6 +188,7 @@ static int parse_train_options(int argc, char **argv, cap_opts *o) {
     for (int k = 0; k < o->nker; k++)
         if (o->ker[k] % 2 == 0)
             return cli_usage(V_TRAIN, "--kernels must be odd, not %d", o->ker[k]);
+    if (!o->out) return cli_usage(V_TRAIN, "need -o MODEL.safetensors");
     return CLI_OK;
 }
 
