@@ -299,12 +299,25 @@ static int sc_threads = 0;
 
 void sc_blas_set_threads_internal(int n); /* blas.c */
 
+static int online_cores(void) {
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    return c > 0 && c < 1000000 ? (int)c : 1;
+}
+
+int sc_max_num_threads(void) {
+    /* More threads than a few per core only adds switching; thousands make
+     * libgomp abort ("Thread creation failed") instead of returning. The floor
+     * keeps a fixed count (results depend on it) usable on small machines. */
+    int cap = 4 * online_cores();
+    return cap < 64 ? 64 : cap;
+}
+
 sc_status sc_set_num_threads(int n) {
-    if (n <= 0) {
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
-        n = c > 0 ? (int)c : 1;
-    }
-    if (n > 1024) return sc_set_error(SC_ERR_INVALID_ARG, "thread count %d is too large", n);
+    if (n <= 0) n = online_cores();
+    if (n > sc_max_num_threads())
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "%d threads is too many: at most %d (4 per core, at least 64)", n,
+                            sc_max_num_threads());
     sc_threads = n;
 #ifdef _OPENMP
     omp_set_num_threads(n);

@@ -61,8 +61,11 @@ sc_status sc_find_asset(const char *relpath, char *out, size_t cap);
 void sc_process_setup(char **argv);
 
 /* Threads used by saccade's own loops and by OpenBLAS. n <= 0 means all
- * cores. Results are deterministic for a fixed thread count. */
+ * cores. Results are deterministic for a fixed thread count. More than
+ * sc_max_num_threads() is SC_ERR_INVALID_ARG. */
 sc_status sc_set_num_threads(int n);
+/* The most threads sc_set_num_threads accepts: 4 per online core, at least 64. */
+int sc_max_num_threads(void);
 int sc_get_num_threads(void);
 
 #ifdef __cplusplus

@@ -92,6 +92,25 @@ check "data --opt=value" 0 "$cli" data scenes --n=3 --seed=5 --split=test --size
 check "data --opt value" 0 "$cli" data scenes --n 3 --seed 5 --split test --size 64 --output "$tmp/d2"
 yes_ "same scenes either way" 'cmp -s "$tmp/d1/annotations.jsonl" "$tmp/d2/annotations.jsonl" && diff -r "$tmp/d1/images" "$tmp/d2/images" >/dev/null'
 check "data --seed=-1" 2 "$cli" data scenes --n=3 --seed=-1 --split=test --output="$tmp/d3"
+# --threads above the library's cap (4 per core, at least 64) is a usage error
+# for every verb, before any work (thousands of threads make libgomp abort).
+cores=$(nproc); cap=$((4 * cores < 64 ? 64 : 4 * cores))
+for n in 100000 $((cap + 1)); do
+  for args in "caption $scene" "saliency $scene -o $tmp/thr.png" "vqa $scene what" "info --system" \
+              "data scenes --n 1 --seed 1 --split test --output $tmp/thr" "eval vqa --model x" "stn $scene --json" \
+              "train classifier -o $tmp/thr.safetensors" "train vqa -o $tmp/thr.safetensors" \
+              "train captioner -o $tmp/thr.safetensors" \
+              "train stn --distortion rts --model cnn -o $tmp/thr.safetensors"; do
+    # shellcheck disable=SC2086
+    check "--threads $n: $args" 2 "$cli" $args --threads $n
+    case "$n ${args%% *}" in
+      "100000 caption" | "100000 saliency") expect_grep "--threads $n: $args says why" "$tmp/err" "--threads" ;;
+      *) expect_grep "--threads $n: $args says the cap" "$tmp/err" "too many: at most $cap" ;;
+    esac
+  done
+done
+yes_ "--threads over the cap writes nothing" '[ ! -e "$tmp/thr" ] && [ ! -e "$tmp/thr.png" ] && [ ! -e "$tmp/thr.safetensors" ]'
+check "--threads at the cap" 0 "$cli" info --system --threads $cap
 # Training writes only where -o says: without it every model is a usage error,
 # before any data is read or file written.
 for args in "classifier" "captioner" "vqa" "stn --distortion rts --model cnn"; do

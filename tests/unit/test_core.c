@@ -137,6 +137,15 @@ static void test_blas_loads_and_multiplies(void **state) {
     sc_test_assert_close("sgemv", y, wy, 2, 0, 0);
     SC_TEST_OK(sc_set_num_threads(2));
     assert_int_equal(sc_get_num_threads(), 2);
+    /* The cap: 4 per online core, at least 64; above it an error, unchanged count. */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int cap = sc_max_num_threads();
+    assert_int_equal(cap, 4 * cores < 64 ? 64 : 4 * cores);
+    assert_int_equal(sc_set_num_threads(cap + 1), SC_ERR_INVALID_ARG);
+    assert_non_null(strstr(sc_last_error(), "too many"));
+    assert_int_equal(sc_get_num_threads(), 2);
+    assert_int_equal(sc_set_num_threads(100000), SC_ERR_INVALID_ARG);
+    SC_TEST_OK(sc_set_num_threads(2));
 }
 
 static void test_blas_autofix_sets_coretype_from_cpu(void **state) {

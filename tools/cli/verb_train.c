@@ -89,7 +89,7 @@ static int train_classifier_options(int argc, char **argv, train_opts *o,
         {"--epochs", CLI_INT, &o->epochs, 1, 10000, NULL, NULL, 0},
         {"--batch", CLI_INT, &o->batch, 2, 60000, NULL, NULL, 0},
         {"--seed", CLI_INT, &o->seed, 0, 2147483647, NULL, NULL, 0},
-        {"--threads", CLI_INT, &o->threads, 1, 1024, NULL, NULL, 0},
+        {"--threads", CLI_INT, &o->threads, 1, 2147483647, NULL, NULL, 0},
         {"--checkpoint-every", CLI_INT, &o->ckpt_every, 1, 2147483647, NULL, NULL, 0},
         {"--max-steps", CLI_INT, &o->max_steps, 1, 2147483647, NULL, NULL, 0},
         {"--lr", CLI_FLOAT, &o->lr, 1e-8, 10.0, NULL, NULL, 0},
@@ -113,7 +113,7 @@ static int train_classifier_options(int argc, char **argv, train_opts *o,
     cfg->dropout = o->dropout;
     if (sc_classifier_config_validate(cfg)) return cli_usage(V, "%s", sc_last_error());
     if (!o->out) return cli_usage("train classifier", "need -o MODEL.safetensors");
-    if (o->threads && sc_set_num_threads(o->threads)) return cli_fail(NULL);
+    if ((prc = cli_set_threads("train classifier", o->threads))) return prc;
     return CLI_OK;
 }
 

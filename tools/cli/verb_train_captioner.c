@@ -140,7 +140,7 @@ static int parse_train_options(int argc, char **argv, cap_opts *o) {
         {"--batch", CLI_INT, &o->batch, 2, 4096, NULL, NULL, 0},
         {"--seed", CLI_INT, &o->seed, 0, 2147483647, NULL, NULL, 0},
         {"--scene-seed", CLI_INT, &o->scene_seed, 0, 2147483647, NULL, NULL, 0},
-        {"--threads", CLI_INT, &o->threads, 1, 1024, NULL, NULL, 0},
+        {"--threads", CLI_INT, &o->threads, 1, 2147483647, NULL, NULL, 0},
         {"--checkpoint-every", CLI_INT, &o->ckpt_every, 1, 2147483647, NULL, NULL, 0},
         {"--max-steps", CLI_INT, &o->max_steps, 1, 2147483647, NULL, NULL, 0},
         {"--warmup", CLI_INT, &o->warmup, 0, 100000000, NULL, NULL, 0},
@@ -442,7 +442,7 @@ int cli_train_captioner_main(int argc, char **argv, int full_argc, char **full_a
     int rc = parse_train_options(argc, argv, &r.o);
     if (rc) return rc;
     make_configs(&r.o, &r.cc, &r.vc, &r.cfg);
-    if (r.o.threads && sc_set_num_threads(r.o.threads)) return cli_fail(NULL);
+    if ((rc = cli_set_threads(V_TRAIN, r.o.threads))) return rc;
     rc = setup_run(&r);
     if (!rc && train_loop(&r)) rc = cli_fail("train captioner");
     if (!rc && sc_captioner_save(r.m, r.o.out)) rc = cli_fail("train captioner");

@@ -121,7 +121,7 @@ static int train_vqa_options(int argc, char **argv, train_vqa_opts *o, sc_vqa_co
         {"--embed", CLI_INT, &o->embed, 1, IMAX, NULL, NULL, 0},
         {"--cache-mb", CLI_INT, &o->cache_mb, 0, IMAX, NULL, NULL, 0},
         {"--seed", CLI_INT, &o->seed, 0, IMAX, NULL, NULL, 0},
-        {"--threads", CLI_INT, &o->threads, 1, IMAX, NULL, NULL, 0},
+        {"--threads", CLI_INT, &o->threads, 1, 2147483647, NULL, NULL, 0},
         {"--checkpoint-every", CLI_INT, &o->ckpt_every, 1, IMAX, NULL, NULL, 0},
         {"--max-steps", CLI_INT, &o->max_steps, 1, IMAX, NULL, NULL, 0},
         {"--lr", CLI_FLOAT, &o->lr, FLT_MIN, FLT_MAX, NULL, NULL, 0},
@@ -154,7 +154,7 @@ static int train_vqa_options(int argc, char **argv, train_vqa_opts *o, sc_vqa_co
         if (sc_vqa_encoder_config_from_file(o->enc_from, cfg)) return cli_fail(NULL);
         cfg->freeze_encoder = o->freeze;
     }
-    if (o->threads && sc_set_num_threads(o->threads)) return cli_fail(NULL);
+    if ((prc = cli_set_threads(V, o->threads))) return prc;
     return CLI_OK;
 }
 

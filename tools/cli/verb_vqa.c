@@ -123,7 +123,7 @@ int cli_vqa_main(int argc, char **argv) {
         {"--model", CLI_STR, &model, 0, 0, "a file", NULL, 0},
         {"--attention", CLI_STR, &att, 0, 0, "a file name", NULL, 0},
         {"--top-k", CLI_INT, &top_k, 1, 8, NULL, NULL, 0},
-        {"--threads", CLI_INT, &threads, 1, 1024, NULL, NULL, 0},
+        {"--threads", CLI_INT, &threads, 1, 2147483647, NULL, NULL, 0},
         {"--json", CLI_FLAG, &json, 0, 0, NULL, NULL, 0},
     };
     const char *pos[2];
@@ -133,7 +133,7 @@ int cli_vqa_main(int argc, char **argv) {
     if (npos > 0) image = pos[0];
     if (npos > 1) question = pos[1];
     if (!image) return cli_usage(V, "need an IMAGE");
-    if (threads && sc_set_num_threads(threads)) return cli_fail(NULL);
+    if ((prc = cli_set_threads(V, threads))) return prc;
     char mpath[4096];
     if (!model) {
         if (sc_find_asset("models/scenes-vqa.safetensors", mpath, sizeof mpath))
