@@ -16,6 +16,7 @@ struct sc_progress {
     int64_t step, examples, last_logged;
     double rate; /* examples per second, smoothed */
     int drew;
+    int bar_shown; /* a bar line without its newline is on the terminal */
 };
 
 static double now_s(void) {
@@ -88,6 +89,7 @@ static void draw(sc_progress *pg, const char *status, int final) {
                 bar, bar[0] ? "]" : "", count, status ? status : "", pg->rate, final ? "in " : "",
                 final ? elapsed : eta + (eta[0] ? 1 : 0));
         if (final) fputc('\n', pg->p.out);
+        pg->bar_shown = !final;
     } else {
         fprintf(pg->p.out, "%s %s %s %.0f ex/s elapsed %s%s\n", pg->p.label, count,
                 status ? status : "", pg->rate, elapsed, eta);
@@ -117,6 +119,14 @@ void sc_progress_update(sc_progress *pg, int64_t step, int64_t examples, const c
         pg->last_logged = step;
         draw(pg, status, 0);
     }
+}
+
+void sc_progress_clear(sc_progress *pg) {
+    if (!pg || !pg->bar_shown) return;
+    fputs("\r\033[K", pg->p.out);
+    fflush(pg->p.out);
+    pg->bar_shown = 0;
+    pg->last_draw = now_s() - 1.0; /* redraw on the next update, below the caller's line */
 }
 
 void sc_progress_finish(sc_progress *pg, const char *status) {

@@ -390,6 +390,8 @@ sc_status sc_trainer_step(sc_trainer *tr, double loss, int nmetrics, const char 
     snprintf(status, sizeof status, "epoch %" PRId64 "/%d loss %.4f lr %.2e", tr->epoch + 1,
              tr->p.epochs, tr->epoch_loss_sum / (double)tr->epoch_loss_n, lr);
     sc_progress_update(tr->progress, tr->global_step, tr->pending_examples, status);
+    /* Callers log a line at epoch ends: it must not run into the bar. */
+    if (tr->epoch_end) sc_progress_clear(tr->progress);
     int due = tr->p.checkpoint_every > 0 && tr->global_step % tr->p.checkpoint_every == 0;
     if (tr->p.checkpoint_path && (due || tr->epoch_end || tr->global_step == tr->total_steps))
         if ((s = sc_trainer_checkpoint(tr))) return s;

@@ -84,7 +84,8 @@ int sc_trainer_next(sc_trainer *tr, const int **idx, size_t *count);
  * naming the step (the last checkpoint stays intact). */
 sc_status sc_trainer_step(sc_trainer *tr, double loss, int nmetrics, const char *const *keys,
                           const double *values);
-/* True right after the step that finished an epoch. */
+/* True right after the step that finished an epoch. That step erases the
+ * progress bar from the terminal, so a line printed then starts clean. */
 int sc_trainer_at_epoch_end(const sc_trainer *tr);
 /* Log extra metrics (e.g. held-out accuracy) at the current step. */
 sc_status sc_trainer_log(sc_trainer *tr, int nmetrics, const char *const *keys,
