@@ -181,6 +181,32 @@ sc_status sc_metrics_write(sc_metrics_log *m, int64_t step, int n, const char *c
     return SC_OK;
 }
 
+sc_status sc_metrics_truncate(const char *path, int64_t max_step) {
+    FILE *f = fopen(path, "r+");
+    if (!f) {
+        if (errno == ENOENT) return SC_OK;
+        return sc_set_error(SC_ERR_IO, "%s: cannot open metrics log: %s", path, strerror(errno));
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    off_t keep = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        long long step;
+        /* sc_metrics_write's lines; a torn last line (no newline) goes */
+        if (line[n - 1] != '\n' || sscanf(line, "{\"step\": %lld", &step) != 1 || step > max_step)
+            break;
+        keep += (off_t)n;
+    }
+    free(line);
+    int bad = ferror(f) || ftruncate(fileno(f), keep) != 0;
+    int err = errno;
+    if (fclose(f) != 0 && !bad) bad = 1, err = errno;
+    if (bad)
+        return sc_set_error(SC_ERR_IO, "%s: cannot cut metrics log back: %s", path, strerror(err));
+    return SC_OK;
+}
+
 void sc_metrics_close(sc_metrics_log *m) {
     if (!m) return;
     if (m->f) fclose(m->f);

@@ -138,7 +138,9 @@ sc_status sc_trainer_create(const sc_train_params *p, size_t n_examples, const s
         sc_trainer_free(tr);
         return s;
     }
-    if (p->metrics_path && (s = sc_metrics_open(p->metrics_path, &tr->metrics))) {
+    if (p->metrics_path &&
+        ((p->resume && (s = sc_metrics_truncate(p->metrics_path, tr->global_step))) ||
+         (s = sc_metrics_open(p->metrics_path, &tr->metrics)))) {
         sc_trainer_free(tr);
         return s;
     }

@@ -46,6 +46,11 @@ sc_status sc_metrics_open(const char *path, sc_metrics_log **out);
 sc_status sc_metrics_write(sc_metrics_log *m, int64_t step, int n, const char *const *keys,
                            const double *values);
 void sc_metrics_close(sc_metrics_log *m);
+/* Cut a metrics log back to the records of steps <= max_step (for a resumed
+ * run, the checkpoint's step): it keeps the leading whole lines up to the
+ * first later or unreadable one, so records of a killed run's later steps
+ * are not kept twice. A missing file is not an error. */
+sc_status sc_metrics_truncate(const char *path, int64_t max_step);
 
 #ifdef __cplusplus
 }

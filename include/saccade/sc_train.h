@@ -43,7 +43,8 @@ typedef struct sc_train_params {
     double clip_grad_norm;       /* 0: no clipping */
     int64_t checkpoint_every;    /* steps between checkpoints; 0: only at epoch ends */
     const char *checkpoint_path; /* NULL: no checkpoints */
-    const char *metrics_path;    /* NULL: no metrics log */
+    const char *metrics_path;    /* NULL: no metrics log; resume cuts it back to the
+                                    checkpoint's step (sc_metrics_truncate) */
     int resume;                  /* continue from checkpoint_path */
     int64_t max_steps;           /* stop after this many global steps (0: all epochs) */
     int log_every;               /* plain-log interval in steps (default 50) */
