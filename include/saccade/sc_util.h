@@ -24,12 +24,15 @@ void sc_free(void *p);
  * the path in the message. A NUL is appended (not counted in out_len). */
 sc_status sc_read_file(const char *path, size_t max_bytes, unsigned char **out, size_t *out_len);
 
-/* Atomic file output: data goes to a temporary file beside `path` and is
- * renamed over it only by sc_atomic_commit. sc_atomic_abort (or any failed
- * call) removes the temporary file, so a failure never leaves a partial file. */
+/* Atomic file output: data goes to an unnamed file (O_TMPFILE) in path's
+ * folder and gets its name only in sc_atomic_commit, so a failure or a kill
+ * never leaves a partial or temporary file, and any name the folder accepts
+ * works. Where O_TMPFILE is unsupported, a short hidden name ".sc-tmpXXXXXX"
+ * is used and renamed over path; sc_atomic_abort (or any failed call)
+ * removes it. */
 typedef struct sc_atomic_file {
     FILE *fp;
-    char *tmp_path;
+    char *tmp_path; /* the fallback's temporary name; NULL with O_TMPFILE */
     char *path;
     int failed;
 } sc_atomic_file;

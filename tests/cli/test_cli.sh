@@ -111,6 +111,12 @@ for n in 100000 $((cap + 1)); do
 done
 yes_ "--threads over the cap writes nothing" '[ ! -e "$tmp/thr" ] && [ ! -e "$tmp/thr.png" ] && [ ! -e "$tmp/thr.safetensors" ]'
 check "--threads at the cap" 0 "$cli" info --system --threads $cap
+# An output name of 250 bytes (near NAME_MAX) is written, with no temporary
+# file left beside it.
+long="$(printf 's%.0s' $(seq 246)).png"
+mkdir -p "$tmp/long"
+check "250-byte output name" 0 "$cli" saliency "$scene" -o "$tmp/long/$long"
+yes_ "250-byte output name alone in its folder" '[ "$(ls -A "$tmp/long")" = "$long" ]'
 # Training writes only where -o says: without it every model is a usage error,
 # before any data is read or file written.
 for args in "classifier" "captioner" "vqa" "stn --distortion rts --model cnn"; do
