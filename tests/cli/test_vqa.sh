@@ -95,6 +95,10 @@ expect_grep "stdin last line without newline answered" "$tmp/out" '"question": "
 ok_at_limit=$(sed -n 2p "$tmp/out" | "$py" -c 'import json,sys; print(len(json.load(sys.stdin)["question"]))')
 yes_ "stdin line at the limit answered whole" '[ "$ok_at_limit" = 65536 ]'
 
+# UTF-8 words are lower-cased whole: "BÁG" is one unknown word "bág".
+check "utf-8 question" 0 "$cli" vqa "$img" "Is there a BÁG?" --json
+expect_grep "utf-8 word kept whole" "$tmp/out" '"unknown_words": \["bág"\], "tokens": 4'
+
 # Missing files.
 check "missing image" 1 "$cli" vqa "$tmp/none.png" "is there a bag?"
 check "missing model" 1 "$cli" vqa "$img" "is there a bag?" --model "$tmp/none.safetensors"
