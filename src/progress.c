@@ -16,6 +16,7 @@ struct sc_progress {
     int64_t step, examples, last_logged;
     double rate; /* examples per second, smoothed */
     int drew;
+    int bar_shown; /* a bar line without its newline is on the terminal */
 };
 
 static double now_s(void) {
@@ -88,6 +89,7 @@ static void draw(sc_progress *pg, const char *status, int final) {
                 bar, bar[0] ? "]" : "", count, status ? status : "", pg->rate, final ? "in " : "",
                 final ? elapsed : eta + (eta[0] ? 1 : 0));
         if (final) fputc('\n', pg->p.out);
+        pg->bar_shown = !final;
     } else {
         fprintf(pg->p.out, "%s %s %s %.0f ex/s elapsed %s%s\n", pg->p.label, count,
                 status ? status : "", pg->rate, elapsed, eta);
@@ -117,6 +119,14 @@ void sc_progress_update(sc_progress *pg, int64_t step, int64_t examples, const c
         pg->last_logged = step;
         draw(pg, status, 0);
     }
+}
+
+void sc_progress_clear(sc_progress *pg) {
+    if (!pg || !pg->bar_shown) return;
+    fputs("\r\033[K", pg->p.out);
+    fflush(pg->p.out);
+    pg->bar_shown = 0;
+    pg->last_draw = now_s() - 1.0; /* redraw on the next update, below the caller's line */
 }
 
 void sc_progress_finish(sc_progress *pg, const char *status) {
@@ -168,6 +178,32 @@ sc_status sc_metrics_write(sc_metrics_log *m, int64_t step, int n, const char *c
     fputs("}\n", m->f);
     if (fflush(m->f) != 0 || ferror(m->f))
         return sc_set_error(SC_ERR_IO, "%s: write failed: %s", m->path, strerror(errno));
+    return SC_OK;
+}
+
+sc_status sc_metrics_truncate(const char *path, int64_t max_step) {
+    FILE *f = fopen(path, "r+");
+    if (!f) {
+        if (errno == ENOENT) return SC_OK;
+        return sc_set_error(SC_ERR_IO, "%s: cannot open metrics log: %s", path, strerror(errno));
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    off_t keep = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        long long step;
+        /* sc_metrics_write's lines; a torn last line (no newline) goes */
+        if (line[n - 1] != '\n' || sscanf(line, "{\"step\": %lld", &step) != 1 || step > max_step)
+            break;
+        keep += (off_t)n;
+    }
+    free(line);
+    int bad = ferror(f) || ftruncate(fileno(f), keep) != 0;
+    int err = errno;
+    if (fclose(f) != 0 && !bad) bad = 1, err = errno;
+    if (bad)
+        return sc_set_error(SC_ERR_IO, "%s: cannot cut metrics log back: %s", path, strerror(err));
     return SC_OK;
 }
 

@@ -139,7 +139,9 @@ sc_status sc_trainer_create(const sc_train_params *p, size_t n_examples, const s
         sc_trainer_free(tr);
         return s;
     }
-    if (p->metrics_path && (s = sc_metrics_open(p->metrics_path, &tr->metrics))) {
+    if (p->metrics_path &&
+        ((p->resume && (s = sc_metrics_truncate(p->metrics_path, tr->global_step))) ||
+         (s = sc_metrics_open(p->metrics_path, &tr->metrics)))) {
         sc_trainer_free(tr);
         return s;
     }
@@ -393,6 +395,8 @@ sc_status sc_trainer_step(sc_trainer *tr, double loss, int nmetrics, const char 
     snprintf(status, sizeof status, "epoch %" PRId64 "/%d loss %.4f lr %.2e", tr->epoch + 1,
              tr->p.epochs, tr->epoch_loss_sum / (double)tr->epoch_loss_n, lr);
     sc_progress_update(tr->progress, tr->global_step, tr->pending_examples, status);
+    /* Callers log a line at epoch ends: it must not run into the bar. */
+    if (tr->epoch_end) sc_progress_clear(tr->progress);
     int due = tr->p.checkpoint_every > 0 && tr->global_step % tr->p.checkpoint_every == 0;
     if (tr->p.checkpoint_path && (due || tr->epoch_end || tr->global_step == tr->total_steps))
         if ((s = sc_trainer_checkpoint(tr))) return s;

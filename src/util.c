@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <link.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -150,39 +152,67 @@ done:
     return s;
 }
 
+/* The folder part of path ("." for a bare name); NULL when out of memory. */
+static char *folder_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) return strdup(".");
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    char *d = malloc(n + 1);
+    if (d) memcpy(d, path, n), d[n] = 0;
+    return d;
+}
+
+/* A short unused name ".sc-tmpXXXXXX" in `folder` (short, so that an output
+ * name near NAME_MAX still gets one), or NULL when out of memory. */
+static char *short_tmp_template(const char *folder) {
+    size_t n = strlen(folder);
+    char *t = malloc(n + 16);
+    if (t) snprintf(t, n + 16, "%s/.sc-tmpXXXXXX", folder);
+    return t;
+}
+
+static void atomic_clear(sc_atomic_file *af) {
+    free(af->path);
+    free(af->tmp_path);
+    memset(af, 0, sizeof *af);
+}
+
 sc_status sc_atomic_begin(sc_atomic_file *af, const char *path) {
     memset(af, 0, sizeof *af);
     if (!path || !*path) return sc_set_error(SC_ERR_INVALID_ARG, "empty output path");
-    size_t n = strlen(path);
     af->path = strdup(path);
-    af->tmp_path = malloc(n + 32);
-    if (!af->path || !af->tmp_path) {
-        free(af->path);
-        free(af->tmp_path);
-        memset(af, 0, sizeof *af);
+    char *folder = folder_of(path);
+    if (!af->path || !folder) {
+        free(folder);
+        atomic_clear(af);
         return sc_set_error(SC_ERR_NOMEM, "out of memory");
     }
-    /* Temporary name in the same folder so rename() is atomic. */
-    const char *slash = strrchr(path, '/');
-    size_t dirlen = slash ? (size_t)(slash - path + 1) : 0;
-    memcpy(af->tmp_path, path, dirlen);
-    snprintf(af->tmp_path + dirlen, n + 32 - dirlen, ".%s.tmpXXXXXX", path + dirlen);
-    int fd = mkstemp(af->tmp_path);
+    /* An unnamed file in the output's folder (linked in by sc_atomic_commit):
+     * a killed process leaves nothing behind. File systems without O_TMPFILE
+     * get a short hidden name instead, removed on failure. */
+    int fd = open(folder, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+        af->tmp_path = short_tmp_template(folder);
+        if (!af->tmp_path) {
+            free(folder);
+            atomic_clear(af);
+            return sc_set_error(SC_ERR_NOMEM, "out of memory");
+        }
+        fd = mkstemp(af->tmp_path);
+        if (fd < 0) free(af->tmp_path), af->tmp_path = NULL;
+    }
+    free(folder);
     if (fd < 0) {
         int e = errno;
-        free(af->path);
-        free(af->tmp_path);
-        memset(af, 0, sizeof *af);
+        atomic_clear(af);
         return sc_set_error(SC_ERR_IO, "%s: cannot create output: %s", path, strerror(e));
     }
-    fchmod(fd, 0644 & ~0); /* mkstemp uses 0600; outputs are ordinary files */
+    fchmod(fd, 0644); /* outputs are ordinary files, whatever the temporary's mode */
     af->fp = fdopen(fd, "wb");
     if (!af->fp) {
         close(fd);
-        unlink(af->tmp_path);
-        free(af->path);
-        free(af->tmp_path);
-        memset(af, 0, sizeof *af);
+        if (af->tmp_path) unlink(af->tmp_path);
+        atomic_clear(af);
         return sc_set_error(SC_ERR_IO, "%s: cannot open output stream", path);
     }
     return SC_OK;
@@ -201,9 +231,45 @@ sc_status sc_atomic_write(sc_atomic_file *af, const void *data, size_t len) {
 void sc_atomic_abort(sc_atomic_file *af) {
     if (af->fp) fclose(af->fp);
     if (af->tmp_path) unlink(af->tmp_path);
-    free(af->tmp_path);
-    free(af->path);
-    memset(af, 0, sizeof *af);
+    atomic_clear(af);
+}
+
+/* Give the unnamed file of fd the name path, replacing any file there: a new
+ * name is linked directly; an existing one is replaced by linking a short
+ * temporary name and renaming it over (rename is atomic, link is not). */
+static int link_unnamed(int fd, const char *path) {
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0) return 0;
+    if (errno != EEXIST) return -1;
+    char *folder = folder_of(path), *tmp = folder ? short_tmp_template(folder) : NULL;
+    free(folder);
+    if (!tmp) {
+        errno = ENOMEM;
+        return -1;
+    }
+    size_t n = strlen(tmp);
+    int rc = -1;
+    for (unsigned tries = 0; tries < 100 && rc != 0; tries++) {
+        /* a fresh random suffix per try; a taken name is retried */
+        static _Thread_local uint64_t calls;
+        uint64_t r = ((uint64_t)getpid() << 32) ^ (++calls << 16) ^ (uint64_t)(uintptr_t)&r;
+        r *= 0x9E3779B97F4A7C15ULL;
+        r ^= r >> 29;
+        for (int i = 0; i < 6; i++, r >>= 6)
+            tmp[n - 6 + i] =
+                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"[r & 63];
+        rc = linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW);
+        if (rc != 0 && errno != EEXIST) break;
+    }
+    if (rc == 0 && rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        errno = e;
+        rc = -1;
+    }
+    free(tmp);
+    return rc;
 }
 
 sc_status sc_atomic_commit(sc_atomic_file *af) {
@@ -214,6 +280,16 @@ sc_status sc_atomic_commit(sc_atomic_file *af) {
     }
     int bad = fflush(af->fp) != 0 || fsync(fileno(af->fp)) != 0;
     int e = errno;
+    if (!bad) {
+        bad = af->tmp_path ? rename(af->tmp_path, af->path) != 0
+                           : link_unnamed(fileno(af->fp), af->path) != 0;
+        if (bad) {
+            sc_set_error(SC_ERR_IO, "%s: cannot rename into place: %s", af->path, strerror(errno));
+            sc_atomic_abort(af);
+            return SC_ERR_IO;
+        }
+        free(af->tmp_path), af->tmp_path = NULL; /* now the output's own name */
+    }
     bad |= fclose(af->fp) != 0;
     af->fp = NULL;
     if (bad) {
@@ -221,14 +297,7 @@ sc_status sc_atomic_commit(sc_atomic_file *af) {
         sc_atomic_abort(af);
         return SC_ERR_IO;
     }
-    if (rename(af->tmp_path, af->path) != 0) {
-        sc_set_error(SC_ERR_IO, "%s: cannot rename into place: %s", af->path, strerror(errno));
-        sc_atomic_abort(af);
-        return SC_ERR_IO;
-    }
-    free(af->tmp_path);
-    free(af->path);
-    memset(af, 0, sizeof *af);
+    atomic_clear(af);
     return SC_OK;
 }
 
@@ -339,12 +408,25 @@ static int sc_threads = 0;
 
 void sc_blas_set_threads_internal(int n); /* blas.c */
 
+static int online_cores(void) {
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    return c > 0 && c < 1000000 ? (int)c : 1;
+}
+
+int sc_max_num_threads(void) {
+    /* More threads than a few per core only adds switching; thousands make
+     * libgomp abort ("Thread creation failed") instead of returning. The floor
+     * keeps a fixed count (results depend on it) usable on small machines. */
+    int cap = 4 * online_cores();
+    return cap < 64 ? 64 : cap;
+}
+
 sc_status sc_set_num_threads(int n) {
-    if (n <= 0) {
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
-        n = c > 0 ? (int)c : 1;
-    }
-    if (n > 1024) return sc_set_error(SC_ERR_INVALID_ARG, "thread count %d is too large", n);
+    if (n <= 0) n = online_cores();
+    if (n > sc_max_num_threads())
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "%d threads is too many: at most %d (4 per core, at least 64)", n,
+                            sc_max_num_threads());
     sc_threads = n;
 #ifdef _OPENMP
     omp_set_num_threads(n);

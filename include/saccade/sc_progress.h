@@ -30,6 +30,9 @@ sc_progress *sc_progress_create(const sc_progress_params *p);
  * `examples` more examples since the last call; `status` is free text such as
  * "epoch 2/10 loss 0.4213" (may be NULL). Draws or logs as configured. */
 void sc_progress_update(sc_progress *pg, int64_t step, int64_t examples, const char *status);
+/* Erase the bar from the terminal (nothing in other modes) so that a log line
+ * written next starts on a clean line; the next update draws it again. */
+void sc_progress_clear(sc_progress *pg);
 /* Final line (always printed unless silent). */
 void sc_progress_finish(sc_progress *pg, const char *status);
 double sc_progress_elapsed(const sc_progress *pg);
@@ -43,6 +46,11 @@ sc_status sc_metrics_open(const char *path, sc_metrics_log **out);
 sc_status sc_metrics_write(sc_metrics_log *m, int64_t step, int n, const char *const *keys,
                            const double *values);
 void sc_metrics_close(sc_metrics_log *m);
+/* Cut a metrics log back to the records of steps <= max_step (for a resumed
+ * run, the checkpoint's step): it keeps the leading whole lines up to the
+ * first later or unreadable one, so records of a killed run's later steps
+ * are not kept twice. A missing file is not an error. */
+sc_status sc_metrics_truncate(const char *path, int64_t max_step);
 
 #ifdef __cplusplus
 }

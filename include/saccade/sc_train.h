@@ -43,7 +43,8 @@ typedef struct sc_train_params {
     double clip_grad_norm;       /* 0: no clipping */
     int64_t checkpoint_every;    /* steps between checkpoints; 0: only at epoch ends */
     const char *checkpoint_path; /* NULL: no checkpoints */
-    const char *metrics_path;    /* NULL: no metrics log */
+    const char *metrics_path;    /* NULL: no metrics log; resume cuts it back to the
+                                    checkpoint's step (sc_metrics_truncate) */
     int resume;                  /* continue from checkpoint_path */
     int64_t max_steps;           /* stop after this many global steps (0: all epochs) */
     int log_every;               /* plain-log interval in steps (default 50) */
@@ -84,7 +85,8 @@ int sc_trainer_next(sc_trainer *tr, const int **idx, size_t *count);
  * naming the step (the last checkpoint stays intact). */
 sc_status sc_trainer_step(sc_trainer *tr, double loss, int nmetrics, const char *const *keys,
                           const double *values);
-/* True right after the step that finished an epoch. */
+/* True right after the step that finished an epoch. That step erases the
+ * progress bar from the terminal, so a line printed then starts clean. */
 int sc_trainer_at_epoch_end(const sc_trainer *tr);
 /* Log extra metrics (e.g. held-out accuracy) at the current step. */
 sc_status sc_trainer_log(sc_trainer *tr, int nmetrics, const char *const *keys,

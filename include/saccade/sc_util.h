@@ -24,12 +24,15 @@ void sc_free(void *p);
  * the path in the message. A NUL is appended (not counted in out_len). */
 sc_status sc_read_file(const char *path, size_t max_bytes, unsigned char **out, size_t *out_len);
 
-/* Atomic file output: data goes to a temporary file beside `path` and is
- * renamed over it only by sc_atomic_commit. sc_atomic_abort (or any failed
- * call) removes the temporary file, so a failure never leaves a partial file. */
+/* Atomic file output: data goes to an unnamed file (O_TMPFILE) in path's
+ * folder and gets its name only in sc_atomic_commit, so a failure or a kill
+ * never leaves a partial or temporary file, and any name the folder accepts
+ * works. Where O_TMPFILE is unsupported, a short hidden name ".sc-tmpXXXXXX"
+ * is used and renamed over path; sc_atomic_abort (or any failed call)
+ * removes it. */
 typedef struct sc_atomic_file {
     FILE *fp;
-    char *tmp_path;
+    char *tmp_path; /* the fallback's temporary name; NULL with O_TMPFILE */
     char *path;
     int failed;
 } sc_atomic_file;
@@ -61,8 +64,11 @@ sc_status sc_find_asset(const char *relpath, char *out, size_t cap);
 void sc_process_setup(char **argv);
 
 /* Threads used by saccade's own loops and by OpenBLAS. n <= 0 means all
- * cores. Results are deterministic for a fixed thread count. */
+ * cores. Results are deterministic for a fixed thread count. More than
+ * sc_max_num_threads() is SC_ERR_INVALID_ARG. */
 sc_status sc_set_num_threads(int n);
+/* The most threads sc_set_num_threads accepts: 4 per online core, at least 64. */
+int sc_max_num_threads(void);
 int sc_get_num_threads(void);
 
 #ifdef __cplusplus

@@ -39,10 +39,12 @@
  * encoder, embed_dim, hidden_dim, att_dim, hops, max_len), "saccade.vocab"
  * and "saccade.answers" (JSON arrays of strings), "saccade.task" = "vqa".
  *
- * Tokenizer: ASCII letters are lowercased; a token is a maximal run of
- * [a-z0-9'-] characters (so "t-shirt" and "what's" stay one token); every
- * other character (spaces, "?", ",", ".", "!", ...) separates tokens and is
- * dropped. Vocabulary entry 0 is "<pad>", 1 is "<unk>"; unknown words map to
+ * Tokenizer (UTF-8): letters are lowercased; a token is a maximal run of
+ * letters and digits of any script, ' and - (so "t-shirt", "what's" and
+ * "bág" stay one token), with U+2019 read as ' and combining accents kept
+ * with the letter before them; every other character (spaces, "?", "¿",
+ * ",", ...) and every malformed byte separates tokens and is dropped. Words
+ * over 31 bytes are cut at a character boundary. Vocabulary entry 0 is "<pad>", 1 is "<unk>"; unknown words map to
  * <unk> and are reported back. Questions longer than max_len tokens are cut. */
 #ifndef SACCADE_SC_VQA_H
 #define SACCADE_SC_VQA_H

@@ -92,6 +92,40 @@ check "data --opt=value" 0 "$cli" data scenes --n=3 --seed=5 --split=test --size
 check "data --opt value" 0 "$cli" data scenes --n 3 --seed 5 --split test --size 64 --output "$tmp/d2"
 yes_ "same scenes either way" 'cmp -s "$tmp/d1/annotations.jsonl" "$tmp/d2/annotations.jsonl" && diff -r "$tmp/d1/images" "$tmp/d2/images" >/dev/null'
 check "data --seed=-1" 2 "$cli" data scenes --n=3 --seed=-1 --split=test --output="$tmp/d3"
+# --threads above the library's cap (4 per core, at least 64) is a usage error
+# for every verb, before any work (thousands of threads make libgomp abort).
+cores=$(nproc); cap=$((4 * cores < 64 ? 64 : 4 * cores))
+for n in 100000 $((cap + 1)); do
+  for args in "caption $scene" "saliency $scene -o $tmp/thr.png" "vqa $scene what" "info --system" \
+              "data scenes --n 1 --seed 1 --split test --output $tmp/thr" "eval vqa --model x" "stn $scene --json" \
+              "train classifier -o $tmp/thr.safetensors" "train vqa -o $tmp/thr.safetensors" \
+              "train captioner -o $tmp/thr.safetensors" \
+              "train stn --distortion rts --model cnn -o $tmp/thr.safetensors"; do
+    # shellcheck disable=SC2086
+    check "--threads $n: $args" 2 "$cli" $args --threads $n
+    case "$n ${args%% *}" in
+      "100000 caption" | "100000 saliency") expect_grep "--threads $n: $args says why" "$tmp/err" "--threads" ;;
+      *) expect_grep "--threads $n: $args says the cap" "$tmp/err" "too many: at most $cap" ;;
+    esac
+  done
+done
+yes_ "--threads over the cap writes nothing" '[ ! -e "$tmp/thr" ] && [ ! -e "$tmp/thr.png" ] && [ ! -e "$tmp/thr.safetensors" ]'
+check "--threads at the cap" 0 "$cli" info --system --threads $cap
+# An output name of 250 bytes (near NAME_MAX) is written, with no temporary
+# file left beside it.
+long="$(printf 's%.0s' $(seq 246)).png"
+mkdir -p "$tmp/long"
+check "250-byte output name" 0 "$cli" saliency "$scene" -o "$tmp/long/$long"
+yes_ "250-byte output name alone in its folder" '[ "$(ls -A "$tmp/long")" = "$long" ]'
+# Training writes only where -o says: without it every model is a usage error,
+# before any data is read or file written.
+for args in "classifier" "captioner" "vqa" "stn --distortion rts --model cnn"; do
+  # shellcheck disable=SC2086
+  mkdir -p "$tmp/noout" && (cd "$tmp/noout" && "$cli" train $args >"$tmp/out" 2>"$tmp/err"); st=$?
+  yes_ "train $args without -o exits 2" '[ "$st" -eq 2 ]'
+  expect_grep "train $args without -o says why" "$tmp/err" "need -o MODEL.safetensors"
+  yes_ "train $args without -o writes nothing" '[ -z "$(ls -A "$tmp/noout")" ]'
+done
 # 'saccade train MODEL --help' and 'saccade eval WHAT --help' show that model's help.
 check "train stn --help" 0 "$cli" train stn --help
 expect_grep "train stn help" "$tmp/out" "^usage: saccade train stn"

@@ -46,6 +46,20 @@ check "stn bad model" 1 "$cli" stn "$sample" --model "$tmp/bad.png" -o "$tmp/x.p
 expect_grep "bad model named" "$tmp/err" "bad.png"
 [ ! -e "$tmp/x.png" ] && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: failed stn left a file"; }
 
+# On a terminal (a pseudo-terminal from script(1)) the progress bar is erased
+# before each epoch line: what the terminal shows after the line's last
+# carriage return starts with "epoch", not the bar's text ("...ETA 0sepoch").
+(cd "$tmp" && script -qec "'$cli' train stn --distortion rts --model cnn --examples 64 --batch 32 \
+  --epochs 3 --eval-n 32 --threads 2 --channels 4,8 -o '$tmp/tty.safetensors'" /dev/null) \
+  >"$tmp/tty.txt" 2>&1
+ok_py "epoch lines start clean on a terminal" "
+raw = open('$tmp/tty.txt', encoding='utf-8').read()
+assert '\033[K' in raw and '[####' in raw, 'no progress bar drawn: ' + repr(raw[:300])
+shown = [l.split('\r')[-1].replace('\033[K', '') for l in raw.replace('\r\n', '\n').split('\n')]
+epochs = [l for l in shown if 'epoch' in l and ': train loss' in l]
+assert len(epochs) == 3, shown
+assert all(l.startswith('epoch ') for l in epochs), epochs"
+
 # Training: 20 steps run, the loss falls, the model file works with eval.
 check "train stn stcnn 20 steps" 0 "$cli" train stn --distortion cluttered --model stcnn \
   --max-steps 20 --batch 32 --lr 0.003 --threads 2 --eval-n 200 --quiet \

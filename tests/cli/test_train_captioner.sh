@@ -125,7 +125,7 @@ check "eval missing folder" 1 "$cli" eval captioner --model "$m" --data "$tmp/no
 # and input-gradient saliency; bad encoder options are usage errors.
 check "train bad encoder" 2 "$cli" train captioner --encoder resnet
 check "train bad vit pos" 2 "$cli" train captioner --encoder vit --vit-pos rope
-check "train vit heads not dividing dim" 2 "$cli" train captioner --encoder vit --vit-dim 30 --vit-heads 4 --quiet
+check "train vit heads not dividing dim" 2 "$cli" train captioner --encoder vit --vit-dim 30 --vit-heads 4 --quiet -o "$tmp/vit.safetensors"
 expect_grep "vit dim/heads message" "$tmp/err" "dim 30 not divisible by heads 4"
 check "train vit patch not dividing 96" 2 "$cli" train captioner --encoder vit --vit-patch 7 --quiet
 check "train vit warmup too long" 2 "$cli" train captioner --encoder vit --steps 5 --warmup 5 --quiet

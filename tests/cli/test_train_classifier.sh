@@ -47,6 +47,7 @@ assert any("test_accuracy" in d for d in L)
 PY
 
 # Resume continues from the checkpoint up to 40 steps.
+cp "$ck" "$tmp/ck30.safetensors"
 check "resume to 40 steps" 0 "$cli" train classifier "${small[@]}" --max-steps 40 --seed 3 --resume
 expect_grep "resume message" "$tmp/err" "resuming from .* at step 30"
 expect_grep "resume summary" "$tmp/out" "after 40 steps"
@@ -56,6 +57,22 @@ L = [json.loads(l) for l in open('$jl')]
 steps = [d['step'] for d in L if 'loss' in d]
 assert steps == list(range(1, 41)), steps
 " >"$tmp/py" 2>&1 && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL resumed metrics:"; cat "$tmp/py"; }
+# A run killed after step 40 (its last line torn) resumed from the step-30
+# checkpoint: the log is cut back to step 30, so every step is logged once,
+# with the same losses as before.
+cp "$jl" "$tmp/m40.jsonl"
+printf '{"step": 41, "epoch": 0, "lo' >>"$jl"
+cp "$tmp/ck30.safetensors" "$ck"
+check "resume again from step 30" 0 "$cli" train classifier "${small[@]}" --max-steps 40 --seed 3 --resume
+"$py" - "$jl" "$tmp/m40.jsonl" <<'PY' >"$tmp/py" 2>&1 && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL metrics after resuming from an earlier checkpoint:"; cat "$tmp/py"; }
+import json, sys
+L = [json.loads(l) for l in open(sys.argv[1])]
+steps = [d["step"] for d in L if "loss" in d]
+assert steps == list(range(1, 41)), steps
+before = {d["step"]: d["loss"] for d in map(json.loads, open(sys.argv[2])) if "loss" in d}
+assert all(abs(d["loss"] - before[d["step"]]) < 1e-6 for d in L if "loss" in d)
+assert [d["step"] for d in L if "test_accuracy" in d] == [d["step"] for d in map(json.loads, open(sys.argv[2])) if "test_accuracy" in d]
+PY
 check "resume with another seed" 1 "$cli" train classifier "${small[@]}" --max-steps 50 --seed 4 --resume
 expect_grep "seed mismatch message" "$tmp/err" "seed 3"
 

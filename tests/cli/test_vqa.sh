@@ -74,6 +74,30 @@ expect_grep "stdin third" "$tmp/out" '"question": "what colour is the boot\?"'
 printf 'is there a boot?\n???\n' | "$cli" vqa "$img" >"$tmp/out" 2>"$tmp/err"; rc=$?
 [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/out")" -eq 1 ] && pass=$((pass+1)) || {
   fail=$((fail+1)); echo "FAIL stdin empty question: rc $rc"; }
+# Whole lines: a 1 MB line is one question over the 65536-byte limit (one
+# error, no answers from its pieces); a line at the limit is answered; a NUL
+# is refused; the questions around them are answered in order.
+"$py" - "$tmp/long.txt" <<'PY'
+import sys
+at_limit = ("is there a bag " * 5000)[:65535] + "?"
+assert len(at_limit) == 65536
+with open(sys.argv[1], "wb") as f:
+    f.write(b"is there a boot?\n" + b"is there a bag " * 70000 + b"\n")
+    f.write(at_limit.encode() + b"\r\n" + b"is there\0 a coat?\n" + b"how many items are there?")
+PY
+"$cli" vqa "$img" --json <"$tmp/long.txt" >"$tmp/out" 2>"$tmp/err"; rc=$?
+yes_ "stdin long line exit 1" '[ $rc -eq 1 ]'
+yes_ "stdin long line: 3 answers" '[ "$(wc -l <"$tmp/out")" -eq 3 ]'
+expect_grep "stdin long line named" "$tmp/err" "stdin line 2: skipped, the question is over the limit \(at most 65536 bytes"
+expect_grep "stdin NUL line named" "$tmp/err" "stdin line 4: skipped, the question holds a NUL byte"
+yes_ "stdin: two line errors only" '[ "$(grep -c "stdin line" "$tmp/err")" -eq 2 ]'
+expect_grep "stdin last line without newline answered" "$tmp/out" '"question": "how many items are there\?"'
+ok_at_limit=$(sed -n 2p "$tmp/out" | "$py" -c 'import json,sys; print(len(json.load(sys.stdin)["question"]))')
+yes_ "stdin line at the limit answered whole" '[ "$ok_at_limit" = 65536 ]'
+
+# UTF-8 words are lower-cased whole: "BÁG" is one unknown word "bág".
+check "utf-8 question" 0 "$cli" vqa "$img" "Is there a BÁG?" --json
+expect_grep "utf-8 word kept whole" "$tmp/out" '"unknown_words": \["bág"\], "tokens": 4'
 
 # Missing files.
 check "missing image" 1 "$cli" vqa "$tmp/none.png" "is there a bag?"

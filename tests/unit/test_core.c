@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <math.h>
 #include "sc_test.h"
 #include "saccade/sc_rng.h"
@@ -67,6 +69,56 @@ static void test_atomic_write_and_failure_leaves_nothing(void **state) {
     assert_int_equal(sc_read_file(path, 3, &buf, &len), SC_ERR_LIMIT);
     assert_int_equal(sc_read_file(dir, 100, &buf, &len), SC_ERR_IO);
     sc_test_rmtree(dir);
+    free(path);
+    free(dir);
+}
+
+/* Outputs named near NAME_MAX (255 bytes) are written and replaced; no
+ * temporary file is left after a success, a failure or a SIGKILL mid-write. */
+static void test_atomic_long_names_and_kill_leave_nothing(void **state) {
+    (void)state;
+    char *dir = sc_test_tmpdir("atomic_long");
+    char name[251];
+    memset(name, 'n', 250);
+    memcpy(name + 250 - 4, ".bin", 5);
+    char *path = sc_test_join(dir, name);
+    SC_TEST_OK(sc_write_file_atomic(path, "first", 5));
+    SC_TEST_OK(sc_write_file_atomic(path, "second!", 7)); /* replaces */
+    unsigned char *buf;
+    size_t len;
+    SC_TEST_OK(sc_read_file(path, 100, &buf, &len));
+    assert_int_equal(len, 7);
+    assert_memory_equal(buf, "second!", 7);
+    free(buf);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0644);
+    assert_int_equal(count_entries(dir), 1);
+    /* A failed commit (the name is a folder): error, the folder untouched. */
+    char *sub = sc_test_join(dir, "taken");
+    assert_int_equal(mkdir(sub, 0755), 0);
+    assert_int_equal(sc_write_file_atomic(sub, "x", 1), SC_ERR_IO);
+    assert_non_null(strstr(sc_last_error(), "taken"));
+    assert_int_equal(count_entries(dir), 2);
+    /* Killed between writes: nothing new in the folder. */
+    char *killed = sc_test_join(dir, "killed.bin");
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        sc_atomic_file af;
+        if (sc_atomic_begin(&af, killed) || sc_atomic_write(&af, "partial", 7) ||
+            fflush(af.fp) != 0)
+            _exit(1);
+        raise(SIGKILL);
+        _exit(2);
+    }
+    int wst;
+    assert_int_equal(waitpid(pid, &wst, 0), pid);
+    assert_true(WIFSIGNALED(wst) && WTERMSIG(wst) == SIGKILL);
+    assert_int_equal(count_entries(dir), 2);
+    sc_test_rmtree(dir);
+    free(killed);
+    free(sub);
     free(path);
     free(dir);
 }
@@ -150,6 +202,15 @@ static void test_blas_loads_and_multiplies(void **state) {
     sc_test_assert_close("sgemv", y, wy, 2, 0, 0);
     SC_TEST_OK(sc_set_num_threads(2));
     assert_int_equal(sc_get_num_threads(), 2);
+    /* The cap: 4 per online core, at least 64; above it an error, unchanged count. */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int cap = sc_max_num_threads();
+    assert_int_equal(cap, 4 * cores < 64 ? 64 : 4 * cores);
+    assert_int_equal(sc_set_num_threads(cap + 1), SC_ERR_INVALID_ARG);
+    assert_non_null(strstr(sc_last_error(), "too many"));
+    assert_int_equal(sc_get_num_threads(), 2);
+    assert_int_equal(sc_set_num_threads(100000), SC_ERR_INVALID_ARG);
+    SC_TEST_OK(sc_set_num_threads(2));
 }
 
 static void test_blas_autofix_sets_coretype_from_cpu(void **state) {
@@ -191,6 +252,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_message_is_thread_local_and_formatted),
         cmocka_unit_test(test_atomic_write_and_failure_leaves_nothing),
+        cmocka_unit_test(test_atomic_long_names_and_kill_leave_nothing),
         cmocka_unit_test(test_npy_roundtrip_with_numpy),
         cmocka_unit_test(test_rng_is_reproducible_and_uniform),
         cmocka_unit_test(test_blas_loads_and_multiplies),

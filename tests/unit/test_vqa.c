@@ -29,10 +29,36 @@ static void test_tokenize(void **state) {
     assert_int_equal(t->n, 0);
     SC_TEST_OK(sc_vqa_tokenize("?? !! ...", t));
     assert_int_equal(t->n, 0);
-    /* non-ASCII bytes separate tokens and never crash */
+    /* UTF-8: letters of every script are kept and lower-cased; malformed
+     * bytes (a stray \xff, an overlong "/") separate tokens and never crash */
     SC_TEST_OK(sc_vqa_tokenize("caf\xc3\xa9 bag\xff", t));
     assert_int_equal(t->n, 2);
-    assert_string_equal(t->words[0], "caf");
+    assert_string_equal(t->words[0], "caf\xc3\xa9");
+    assert_string_equal(t->words[1], "bag");
+    SC_TEST_OK(sc_vqa_tokenize("B\xc3\x81G b\xc3\xa1g\xc2\xbf \xd0\xa7\xd1\x82\xd0\xbe "
+                               "\xe4\xbb\x80\xe4\xb9\x88? what\xe2\x80\x99s a\xc0\xaf"
+                               "b",
+                               t));
+    assert_int_equal(t->n, 7);
+    assert_string_equal(t->words[0], "b\xc3\xa1g");               /* "BÁG" -> "bág" */
+    assert_string_equal(t->words[1], "b\xc3\xa1g");               /* "¿" separates */
+    assert_string_equal(t->words[2], "\xd1\x87\xd1\x82\xd0\xbe"); /* "Что" -> "что" */
+    assert_string_equal(t->words[3], "\xe4\xbb\x80\xe4\xb9\x88"); /* "什么" */
+    assert_string_equal(t->words[4], "what's");                   /* U+2019 apostrophe */
+    assert_string_equal(t->words[5], "a");
+    assert_string_equal(t->words[6], "b");
+    /* a combining accent stays with its letter; alone it separates */
+    SC_TEST_OK(sc_vqa_tokenize("ba\xcc\x81g \xcc\x81x", t));
+    assert_int_equal(t->n, 2);
+    assert_string_equal(t->words[0], "ba\xcc\x81g");
+    assert_string_equal(t->words[1], "x");
+    /* long words of 2-byte letters are cut at a character boundary */
+    char wide[81] = "";
+    for (int i = 0; i < 40; i++) strcat(wide, "\xc3\xa9");
+    SC_TEST_OK(sc_vqa_tokenize(wide, t));
+    assert_int_equal(t->n, 1);
+    assert_int_equal((int)strlen(t->words[0]), 30);
+    assert_memory_equal(t->words[0], wide, 30);
     /* very long words are cut, many tokens are counted */
     char big[400];
     memset(big, 'a', 100);

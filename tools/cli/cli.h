@@ -20,6 +20,9 @@ typedef struct cli_verb {
 int cli_fail(const char *what);
 /* Print "saccade VERB: <message>" plus a hint to run --help; return CLI_USAGE. */
 int cli_usage(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Apply --threads N (0: not given, all cores); the library's limit
+ * (sc_max_num_threads) is a usage error. */
+int cli_set_threads(const char *verb, int n);
 /* Parse a whole base-10 int / float argument strictly (no trailing junk). */
 int cli_parse_int(const char *s, int *out);
 int cli_parse_float(const char *s, float *out);

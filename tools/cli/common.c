@@ -24,6 +24,11 @@ int cli_usage(const char *verb, const char *fmt, ...) {
     return CLI_USAGE;
 }
 
+int cli_set_threads(const char *verb, int n) {
+    if (n && sc_set_num_threads(n)) return cli_usage(verb, "--threads: %s", sc_last_error());
+    return CLI_OK;
+}
+
 int cli_parse_int(const char *s, int *out) {
     if (!s || !*s) return 0;
     char *end;

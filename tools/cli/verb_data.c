@@ -55,7 +55,7 @@ static int data_scenes(int argc, char **argv) {
         {"--min-items", CLI_INT, &p.min_items, 1, 3, NULL, NULL, 0},
         {"--max-items", CLI_INT, &p.max_items, 1, 3, NULL, NULL, 0},
         {"--data-dir", CLI_STR, &data_dir, 0, 0, "a folder", NULL, 0},
-        {"--threads", CLI_INT, &threads, 1, 1024, NULL, NULL, 0},
+        {"--threads", CLI_INT, &threads, 1, 2147483647, NULL, NULL, 0},
     };
     int prc =
         cli_parse_options("data", argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
@@ -72,7 +72,7 @@ static int data_scenes(int argc, char **argv) {
     if (p.min_items > p.max_items)
         return cli_usage("data", "--min-items (%d) is larger than --max-items (%d)", p.min_items,
                          p.max_items);
-    if (threads && sc_set_num_threads(threads)) return cli_fail(NULL);
+    if ((prc = cli_set_threads("data", threads))) return prc;
 
     sc_scene_split split = strcmp(split_name, "train") ? SC_SCENES_TEST : SC_SCENES_TRAIN;
     sc_fashion_mnist src;

@@ -86,13 +86,13 @@ static int eval_classifier(int argc, char **argv) {
     const cli_opt opts[] = {
         {"--model", CLI_STR, &model, 0, 0, "a file", NULL, 0},
         {"--data", CLI_STR, &data, 0, 0, "a folder", NULL, 0},
-        {"--threads", CLI_INT, &threads, 1, 1024, NULL, NULL, 0},
+        {"--threads", CLI_INT, &threads, 1, 2147483647, NULL, NULL, 0},
         {"--json", CLI_FLAG, &json, 0, 0, NULL, NULL, 0},
     };
     int prc = cli_parse_options(V, argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
     if (prc) return prc;
     if (!model) return cli_usage(V, "need --model FILE");
-    if (threads && sc_set_num_threads(threads)) return cli_fail(NULL);
+    if ((prc = cli_set_threads(V, threads))) return prc;
     sc_classifier *m = NULL;
     sc_fashion_mnist test = {0};
     int64_t *conf = NULL;

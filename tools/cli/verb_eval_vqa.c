@@ -66,13 +66,13 @@ int cli_eval_vqa_main(int argc, char **argv) {
         {"--data", CLI_STR, &data, 0, 0, "scenes or a .jsonl file", NULL, 0},
         {"--n", CLI_INT, &n, 1, 2147483647, NULL, NULL, 0},
         {"--seed", CLI_INT, &seed, 0, 2147483647, NULL, NULL, 0},
-        {"--threads", CLI_INT, &threads, 1, 1024, NULL, NULL, 0},
+        {"--threads", CLI_INT, &threads, 1, 2147483647, NULL, NULL, 0},
         {"--json", CLI_FLAG, &json, 0, 0, NULL, NULL, 0},
     };
     int prc = cli_parse_options(V, argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
     if (prc) return prc;
     if (!model) return cli_usage(V, "need --model FILE");
-    if (threads && sc_set_num_threads(threads)) return cli_fail(NULL);
+    if ((prc = cli_set_threads(V, threads))) return prc;
     sc_vqa_model *m = NULL;
     if (sc_vqa_load(model, &m)) return cli_fail(NULL);
     sc_vqa_dataset d = {0};

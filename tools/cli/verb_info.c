@@ -22,7 +22,8 @@ void cli_info_help(FILE *out) {
 }
 
 static int info_system(int json, int threads) {
-    if (threads > 0 && sc_set_num_threads(threads)) return cli_fail(NULL);
+    int rc = cli_set_threads("info", threads);
+    if (rc) return rc;
     sc_blas_info bi;
     if (sc_blas_get_info(&bi)) return cli_fail("BLAS");
     double gflops = sc_blas_measure_gflops(1024, 3);
@@ -168,7 +169,7 @@ int cli_info_main(int argc, char **argv) {
     const cli_opt opts[] = {
         {"--json", CLI_FLAG, &json, 0, 0, NULL, NULL, 0},
         {"--system", CLI_FLAG, &sys, 0, 0, NULL, NULL, 0},
-        {"--threads", CLI_INT, &threads, 1, 4096, NULL, NULL, 0},
+        {"--threads", CLI_INT, &threads, 1, 2147483647, NULL, NULL, 0},
     };
     int rc = cli_parse_options("info", argc, argv, opts, sizeof opts / sizeof opts[0], files, argc,
                                &nfiles);

@@ -182,7 +182,7 @@ static int train_stn_options(int argc, char **argv, train_stn_opts *o) {
         {"--epochs", CLI_INT, &p->epochs, 1, 10000, NULL, NULL, 0},
         {"--batch", CLI_INT, &p->batch, 2, 4096, NULL, NULL, 0},
         {"--seed", CLI_INT, &o->seed, 0, IMAX, NULL, NULL, 0},
-        {"--threads", CLI_INT, &o->threads, 1, 1024, NULL, NULL, 0},
+        {"--threads", CLI_INT, &o->threads, 1, 2147483647, NULL, NULL, 0},
         {"--examples", CLI_INT, &o->examples, 1, IMAX, NULL, NULL, 0},
         {"--eval-n", CLI_INT, &o->eval_n, 1, IMAX, NULL, NULL, 0},
         {"--checkpoint-every", CLI_INT, &o->ckpt_every, 1, IMAX, NULL, NULL, 0},
@@ -218,9 +218,9 @@ static int train_stn_options(int argc, char **argv, train_stn_opts *o) {
         p->use_st = 0;
     else
         return cli_usage(V, "need --model cnn or stcnn");
-    if (!o->out) return cli_usage(V, "need -o M.safetensors");
+    if (!o->out) return cli_usage(V, "need -o MODEL.safetensors");
     if (o->resume && !o->ckpt) return cli_usage(V, "--resume needs --checkpoint PATH");
-    if (o->threads && sc_set_num_threads(o->threads)) return cli_fail(NULL);
+    if ((prc = cli_set_threads(V, o->threads))) return prc;
     p->seed = (uint64_t)o->seed;
     o->dp = sc_distort_default_params(dk);
     return CLI_OK;
@@ -433,7 +433,7 @@ int cli_eval_stn_main(int argc, char **argv) {
         {"--distortion", CLI_STR, &dist_name, 0, 0, "rts or cluttered", NULL, 0},
         {"--data", CLI_STR, &data, 0, 0, "a folder", NULL, 0},
         {"--n", CLI_INT, &n, 1, 10000000, NULL, NULL, 0},
-        {"--threads", CLI_INT, &threads, 1, 1024, NULL, NULL, 0},
+        {"--threads", CLI_INT, &threads, 1, 2147483647, NULL, NULL, 0},
         {"--json", CLI_FLAG, &json, 0, 0, NULL, NULL, 0},
     };
     int prc = cli_parse_options(V, argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
@@ -442,7 +442,7 @@ int cli_eval_stn_main(int argc, char **argv) {
     if (!dist_name || sc_distortion_from_name(dist_name, &dk))
         return cli_usage(V, "need --distortion rts or cluttered");
     if (!model) return cli_usage(V, "need --model FILE");
-    if (threads && sc_set_num_threads(threads)) return cli_fail(NULL);
+    if ((prc = cli_set_threads(V, threads))) return prc;
     sc_distort_params dp = sc_distort_default_params(dk);
     any_model m;
     if (any_load(model, &m)) return cli_fail(NULL);
@@ -494,7 +494,7 @@ int cli_stn_main(int argc, char **argv) {
     const cli_opt opts[] = {
         {"--model", CLI_STR, &model, 0, 0, "a file", NULL, 0},
         {"-o|--output", CLI_STR, &out, 0, 0, "a file name", NULL, 0},
-        {"--threads", CLI_INT, &threads, 1, 1024, NULL, NULL, 0},
+        {"--threads", CLI_INT, &threads, 1, 2147483647, NULL, NULL, 0},
         {"--json", CLI_FLAG, &json, 0, 0, NULL, NULL, 0},
     };
     const char *pos[2];
@@ -505,7 +505,7 @@ int cli_stn_main(int argc, char **argv) {
     if (npos == 1) image = pos[0];
     if (!image) return cli_usage(V, "need an IMAGE");
     if (!out && !json) return cli_usage(V, "need -o OUT.png (or --json)");
-    if (threads && sc_set_num_threads(threads)) return cli_fail(NULL);
+    if ((prc = cli_set_threads(V, threads))) return prc;
     char mbuf[4096];
     if (!model) {
         if (sc_find_asset("models/fashion-stn.safetensors", mbuf, sizeof mbuf))

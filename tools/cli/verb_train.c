@@ -11,7 +11,7 @@
 
 void cli_train_classifier_help(FILE *out) {
     fprintf(out,
-            "usage: saccade train classifier [OPTIONS] [-o FILE]\n\n"
+            "usage: saccade train classifier [OPTIONS] -o FILE\n\n"
             "CNN image classifier on Fashion-MNIST (train split; the test split is evaluated\n"
             "after every epoch and at the end).\n\n"
             "Options:\n"
@@ -26,8 +26,8 @@ void cli_train_classifier_help(FILE *out) {
             "  --channels C1,C2,...  encoder stage widths (default 32,64,128; 2x2 max pool\n"
             "                        after every stage but the last)\n"
             "  --augment             random crop (zero padding 2) and horizontal flip\n"
-            "  -o FILE               model output (default classifier.safetensors); the\n"
-            "                        final metrics go to FILE with .metrics.json in place\n"
+            "  -o FILE               model output (required); the final metrics go to\n"
+            "                        FILE with .metrics.json in place\n"
             "                        of .safetensors\n"
             "  --checkpoint PATH     write resumable checkpoints there (atomically)\n"
             "  --checkpoint-every N  steps between checkpoints (default: epoch ends only)\n"
@@ -78,13 +78,8 @@ typedef struct train_opts {
 /* Options and the model config; CLI_USAGE after printing why. */
 static int train_classifier_options(int argc, char **argv, train_opts *o,
                                     sc_classifier_config *cfg) {
-    *o = (train_opts){.out = "classifier.safetensors",
-                      .epochs = 3,
-                      .batch = 128,
-                      .lr = 2e-3f,
-                      .wd = 0.01f,
-                      .dropout = 0.1f,
-                      .augment = 0};
+    *o = (train_opts){
+        .epochs = 3, .batch = 128, .lr = 2e-3f, .wd = 0.01f, .dropout = 0.1f, .augment = 0};
     const char *V = "train";
     const cli_opt opts[] = {
         {"--data", CLI_STR, &o->data, 0, 0, "a folder", NULL, 0},
@@ -94,7 +89,7 @@ static int train_classifier_options(int argc, char **argv, train_opts *o,
         {"--epochs", CLI_INT, &o->epochs, 1, 10000, NULL, NULL, 0},
         {"--batch", CLI_INT, &o->batch, 2, 60000, NULL, NULL, 0},
         {"--seed", CLI_INT, &o->seed, 0, 2147483647, NULL, NULL, 0},
-        {"--threads", CLI_INT, &o->threads, 1, 1024, NULL, NULL, 0},
+        {"--threads", CLI_INT, &o->threads, 1, 2147483647, NULL, NULL, 0},
         {"--checkpoint-every", CLI_INT, &o->ckpt_every, 1, 2147483647, NULL, NULL, 0},
         {"--max-steps", CLI_INT, &o->max_steps, 1, 2147483647, NULL, NULL, 0},
         {"--lr", CLI_FLOAT, &o->lr, 1e-8, 10.0, NULL, NULL, 0},
@@ -117,7 +112,8 @@ static int train_classifier_options(int argc, char **argv, train_opts *o,
     for (int i = 0; i + 1 < o->nch; i++) cfg->encoder.pool[i] = 1;
     cfg->dropout = o->dropout;
     if (sc_classifier_config_validate(cfg)) return cli_usage(V, "%s", sc_last_error());
-    if (o->threads && sc_set_num_threads(o->threads)) return cli_fail(NULL);
+    if (!o->out) return cli_usage("train classifier", "need -o MODEL.safetensors");
+    if ((prc = cli_set_threads("train classifier", o->threads))) return prc;
     return CLI_OK;
 }
 

@@ -64,7 +64,7 @@ void cli_train_captioner_help(FILE *out) {
         "                        at each epoch end and at the end (default 200; 0: none)\n"
         "  --seed S              seed for weights, batch order, dropout (default 0)\n"
         "  --threads N           threads (default: all cores)\n"
-        "  -o FILE               model output (default captioner.safetensors) and\n"
+        "  -o FILE               model output (required) and\n"
         "                        FILE.metrics.json (without .safetensors)\n"
         "  --checkpoint PATH     resumable checkpoints (atomic)\n"
         "  --checkpoint-every N  steps between checkpoints (default: epoch ends only)\n"
@@ -100,8 +100,7 @@ enum { IMAGE_SIZE = 96, ITEM_CLASSES = 10 };
 /* The options into o (defaults first); CLI_OK or CLI_USAGE. */
 static int parse_train_options(int argc, char **argv, cap_opts *o) {
     const char *captions = "canonical", *encoder = "cnn", *vit_pos = "learned";
-    *o = (cap_opts){.out = "captioner.safetensors",
-                    .epochs = 4,
+    *o = (cap_opts){.epochs = 4,
                     .batch = 32,
                     .train_size = 50000,
                     .grid = 12,
@@ -141,7 +140,7 @@ static int parse_train_options(int argc, char **argv, cap_opts *o) {
         {"--batch", CLI_INT, &o->batch, 2, 4096, NULL, NULL, 0},
         {"--seed", CLI_INT, &o->seed, 0, 2147483647, NULL, NULL, 0},
         {"--scene-seed", CLI_INT, &o->scene_seed, 0, 2147483647, NULL, NULL, 0},
-        {"--threads", CLI_INT, &o->threads, 1, 1024, NULL, NULL, 0},
+        {"--threads", CLI_INT, &o->threads, 1, 2147483647, NULL, NULL, 0},
         {"--checkpoint-every", CLI_INT, &o->ckpt_every, 1, 2147483647, NULL, NULL, 0},
         {"--max-steps", CLI_INT, &o->max_steps, 1, 2147483647, NULL, NULL, 0},
         {"--warmup", CLI_INT, &o->warmup, 0, 100000000, NULL, NULL, 0},
@@ -189,6 +188,7 @@ static int parse_train_options(int argc, char **argv, cap_opts *o) {
     for (int k = 0; k < o->nker; k++)
         if (o->ker[k] % 2 == 0)
             return cli_usage(V_TRAIN, "--kernels must be odd, not %d", o->ker[k]);
+    if (!o->out) return cli_usage(V_TRAIN, "need -o MODEL.safetensors");
     return CLI_OK;
 }
 
@@ -442,7 +442,7 @@ int cli_train_captioner_main(int argc, char **argv, int full_argc, char **full_a
     int rc = parse_train_options(argc, argv, &r.o);
     if (rc) return rc;
     make_configs(&r.o, &r.cc, &r.vc, &r.cfg);
-    if (r.o.threads && sc_set_num_threads(r.o.threads)) return cli_fail(NULL);
+    if ((rc = cli_set_threads(V_TRAIN, r.o.threads))) return rc;
     rc = setup_run(&r);
     if (!rc && train_loop(&r)) rc = cli_fail("train captioner");
     if (!rc && sc_captioner_save(r.m, r.o.out)) rc = cli_fail("train captioner");

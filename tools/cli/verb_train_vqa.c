@@ -51,7 +51,7 @@ void cli_train_vqa_help(FILE *out) {
         "                        or with 0, features are recomputed every batch)\n"
         "  --seed S              seed for data, weights and batch order (default 0)\n"
         "  --threads N           threads (default: all cores)\n"
-        "  -o FILE               model output (default vqa.safetensors)\n"
+        "  -o FILE               model output (required)\n"
         "  --checkpoint PATH     resumable checkpoints   --checkpoint-every N  steps\n"
         "  --resume              continue from --checkpoint exactly\n"
         "  --metrics FILE.jsonl  per-step metrics (held-out accuracy at epoch ends)\n"
@@ -92,7 +92,6 @@ typedef struct train_vqa_opts {
 static int train_vqa_options(int argc, char **argv, train_vqa_opts *o, sc_vqa_config *cfg) {
     const char *V = "train vqa";
     *o = (train_vqa_opts){.data = "scenes",
-                          .out = "vqa.safetensors",
                           .arch = "san",
                           .cache_mb = 2048,
                           .epochs = 10,
@@ -122,7 +121,7 @@ static int train_vqa_options(int argc, char **argv, train_vqa_opts *o, sc_vqa_co
         {"--embed", CLI_INT, &o->embed, 1, IMAX, NULL, NULL, 0},
         {"--cache-mb", CLI_INT, &o->cache_mb, 0, IMAX, NULL, NULL, 0},
         {"--seed", CLI_INT, &o->seed, 0, IMAX, NULL, NULL, 0},
-        {"--threads", CLI_INT, &o->threads, 1, IMAX, NULL, NULL, 0},
+        {"--threads", CLI_INT, &o->threads, 1, 2147483647, NULL, NULL, 0},
         {"--checkpoint-every", CLI_INT, &o->ckpt_every, 1, IMAX, NULL, NULL, 0},
         {"--max-steps", CLI_INT, &o->max_steps, 1, IMAX, NULL, NULL, 0},
         {"--lr", CLI_FLOAT, &o->lr, FLT_MIN, FLT_MAX, NULL, NULL, 0},
@@ -150,11 +149,12 @@ static int train_vqa_options(int argc, char **argv, train_vqa_opts *o, sc_vqa_co
     if (o->enc_from && cfg->arch == SC_VQA_QONLY)
         return cli_usage(V, "--encoder-from: the qonly baseline has no image encoder");
     if (sc_vqa_config_validate(cfg)) return cli_usage(V, "%s", sc_last_error());
+    if (!o->out) return cli_usage(V, "need -o MODEL.safetensors");
     if (o->enc_from) {
         if (sc_vqa_encoder_config_from_file(o->enc_from, cfg)) return cli_fail(NULL);
         cfg->freeze_encoder = o->freeze;
     }
-    if (o->threads && sc_set_num_threads(o->threads)) return cli_fail(NULL);
+    if ((prc = cli_set_threads(V, o->threads))) return prc;
     return CLI_OK;
 }
 

@@ -7,31 +7,62 @@
 #include "cli.h"
 #include "saccade/sc_vqa_train.h"
 
+/* Longest question line read from standard input, in bytes (the model reads
+ * at most SC_VQA_MAX_TOKENS words of it anyway). */
+#define VQA_MAX_LINE 65536
+
 void cli_vqa_help(FILE *out) {
-    fprintf(out, "usage: saccade vqa IMAGE [QUESTION] [--model M] [--top-k K] [--json]\n"
-                 "                   [--attention OUT.png] [--threads N]\n\n"
-                 "Answers QUESTION about IMAGE (any size; resized to the model's input) and\n"
-                 "prints the answer and its probability. Without QUESTION, reads questions from\n"
-                 "standard input, one per line, and answers each (the image is encoded once;\n"
-                 "blank lines are skipped).\n\n"
-                 "  --model M          model file (default: the shipped scenes-vqa model,\n"
-                 "                     trained on Fashion scenes; see models/scenes-vqa.md)\n"
-                 "  --top-k K          print the K most probable answers (1..8, default 1)\n"
-                 "  --json             one JSON object per question: question, answer,\n"
-                 "                     probability, top_k, unknown_words, tokens, truncated\n"
-                 "  --attention OUT.png  contact sheet: the image and one attention overlay per\n"
-                 "                     hop, with the question and answer written under them\n"
-                 "                     (stdin mode: OUT-1.png, OUT-2.png, ...)\n\n"
-                 "Words the model does not know are named in the output (\"unknown words: ...\")\n"
-                 "and answered as <unk>. Questions longer than the model's limit are cut, with a\n"
-                 "warning on stderr. An empty question is an error (exit 1).\n\n"
-                 "Examples (from the source tree; S=assets/samples/scenes/images):\n"
-                 "  saccade vqa $S/test_000001.png \"what colour is the boot?\"\n"
-                 "  saccade vqa $S/test_000002.png \"is there a bag?\" --top-k 3 --json\n"
-                 "  saccade vqa $S/test_000002.png \"what is to the left of the bag?\" --attention "
-                 "hops.png\n"
-                 "  printf 'is there a coat?\\nhow many shoes are there?\\n' | saccade vqa "
-                 "$S/test_000002.png\n");
+    fprintf(out,
+            "usage: saccade vqa IMAGE [QUESTION] [--model M] [--top-k K] [--json]\n"
+            "                   [--attention OUT.png] [--threads N]\n\n"
+            "Answers QUESTION about IMAGE (any size; resized to the model's input) and\n"
+            "prints the answer and its probability. Without QUESTION, reads questions from\n"
+            "standard input, one per line, and answers each (the image is encoded once;\n"
+            "blank lines are skipped). A line over %d bytes gets an error and is skipped;\n"
+            "the other lines are answered (exit 1 at the end).\n\n"
+            "  --model M          model file (default: the shipped scenes-vqa model,\n"
+            "                     trained on Fashion scenes; see models/scenes-vqa.md)\n"
+            "  --top-k K          print the K most probable answers (1..8, default 1)\n"
+            "  --json             one JSON object per question: question, answer,\n"
+            "                     probability, top_k, unknown_words, tokens, truncated\n"
+            "  --attention OUT.png  contact sheet: the image and one attention overlay per\n"
+            "                     hop, with the question and answer written under them\n"
+            "                     (stdin mode: OUT-1.png, OUT-2.png, ...)\n\n"
+            "Words the model does not know are named in the output (\"unknown words: ...\")\n"
+            "and answered as <unk>. Questions longer than the model's limit are cut, with a\n"
+            "warning on stderr. An empty question is an error (exit 1).\n\n"
+            "Examples (from the source tree; S=assets/samples/scenes/images):\n"
+            "  saccade vqa $S/test_000001.png \"what colour is the boot?\"\n"
+            "  saccade vqa $S/test_000002.png \"is there a bag?\" --top-k 3 --json\n"
+            "  saccade vqa $S/test_000002.png \"what is to the left of the bag?\" --attention "
+            "hops.png\n"
+            "  printf 'is there a coat?\\nhow many shoes are there?\\n' | saccade vqa "
+            "$S/test_000002.png\n",
+            VQA_MAX_LINE);
+}
+
+/* Reads the next line of f into buf (cap >= 1 bytes), without its line end,
+ * and returns 1, or 0 at the end of input. A line over cap - 1 bytes is read
+ * to its end but not kept (*bad = "is over the limit"), nor is one holding a
+ * NUL (*bad = "holds a NUL byte"); buf is then empty. Memory stays bounded whatever
+ * the input. */
+static int read_line(FILE *f, char *buf, size_t cap, const char **bad) {
+    size_t L = 0;
+    int c, any = 0, nul = 0, over = 0;
+    *bad = NULL;
+    while ((c = getc(f)) != EOF && c != '\n') {
+        any = 1;
+        nul |= c == 0;
+        if (L < cap - 1)
+            buf[L++] = (char)c;
+        else
+            over = 1;
+    }
+    if (!any && c == EOF) return 0;
+    if (!over && L && buf[L - 1] == '\r') L--;
+    buf[L] = 0;
+    if (over || nul) *bad = over ? "is over the limit" : "holds a NUL byte", buf[0] = 0;
+    return 1;
 }
 
 static int write_attention(const sc_image *img, const sc_vqa_answer *a, const char *q,
@@ -123,7 +154,7 @@ int cli_vqa_main(int argc, char **argv) {
         {"--model", CLI_STR, &model, 0, 0, "a file", NULL, 0},
         {"--attention", CLI_STR, &att, 0, 0, "a file name", NULL, 0},
         {"--top-k", CLI_INT, &top_k, 1, 8, NULL, NULL, 0},
-        {"--threads", CLI_INT, &threads, 1, 1024, NULL, NULL, 0},
+        {"--threads", CLI_INT, &threads, 1, 2147483647, NULL, NULL, 0},
         {"--json", CLI_FLAG, &json, 0, 0, NULL, NULL, 0},
     };
     const char *pos[2];
@@ -133,7 +164,7 @@ int cli_vqa_main(int argc, char **argv) {
     if (npos > 0) image = pos[0];
     if (npos > 1) question = pos[1];
     if (!image) return cli_usage(V, "need an IMAGE");
-    if (threads && sc_set_num_threads(threads)) return cli_fail(NULL);
+    if ((prc = cli_set_threads(V, threads))) return prc;
     char mpath[4096];
     if (!model) {
         if (sc_find_asset("models/scenes-vqa.safetensors", mpath, sizeof mpath))
@@ -163,11 +194,21 @@ int cli_vqa_main(int argc, char **argv) {
     if (question) {
         rc = answer_one(m, &img, question, top_k, json, att) ? CLI_FAIL : CLI_OK;
     } else {
-        char line[4096];
-        int n = 0;
-        while (fgets(line, sizeof line, stdin)) {
-            size_t L = strlen(line);
-            while (L && (line[L - 1] == '\n' || line[L - 1] == '\r')) line[--L] = 0;
+        static char line[VQA_MAX_LINE + 2]; /* the line, a "\r", NUL */
+        int n = 0, lineno = 0;
+        const char *bad;
+        while (read_line(stdin, line, sizeof line, &bad)) {
+            lineno++;
+            if (bad || strlen(line) > VQA_MAX_LINE) {
+                n++; /* numbered as a question: later OUT-N.png keep their numbers */
+                if (!bad) bad = "is over the limit";
+                fprintf(stderr,
+                        "saccade vqa: stdin line %d: skipped, the question %s (at most %d "
+                        "bytes, no NUL)\n",
+                        lineno, bad, VQA_MAX_LINE);
+                rc = CLI_FAIL;
+                continue;
+            }
             const char *s = line;
             while (*s == ' ' || *s == '\t') s++;
             if (!*s) continue;

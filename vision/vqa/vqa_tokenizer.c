@@ -1,12 +1,76 @@
 /* VQA tokenizer and vocabulary (see sc_vqa.h for the rules). */
+#define _GNU_SOURCE
 #include <cjson/cJSON.h>
+#include <locale.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wctype.h>
 #include "saccade/sc_util.h"
 #include "saccade/sc_vqa.h"
 
-static int is_tok_char(unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '\'' || c == '-';
+/* Letters of every script come from glibc's built-in C.UTF-8 tables (used
+ * through a locale object, so the process's own locale does not matter). */
+static locale_t utf8_ctype;
+static pthread_once_t utf8_once = PTHREAD_ONCE_INIT;
+static void utf8_init(void) {
+    utf8_ctype = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+}
+
+/* Decodes one UTF-8 character at s into *cp and returns its length, or 0 for
+ * a malformed sequence (overlong, surrogate, past U+10FFFF, cut short). */
+static int utf8_decode(const unsigned char *s, uint32_t *cp) {
+    int n = s[0] < 0x80                    ? 1
+            : s[0] >= 0xC2 && s[0] <= 0xDF ? 2
+            : (s[0] & 0xF0) == 0xE0        ? 3
+            : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4
+                                           : 0;
+    if (n <= 1) return *cp = s[0], n;
+    uint32_t c = s[0] & (0x7F >> n);
+    for (int i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        c = c << 6 | (s[i] & 0x3F);
+    }
+    static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (c < least[n] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return 0;
+    *cp = c;
+    return n;
+}
+
+static int utf8_encode(uint32_t c, char *out) {
+    if (c < 0x80) return out[0] = (char)c, 1;
+    if (c < 0x800) return out[0] = (char)(0xC0 | c >> 6), out[1] = (char)(0x80 | (c & 0x3F)), 2;
+    if (c < 0x10000) {
+        out[0] = (char)(0xE0 | c >> 12), out[1] = (char)(0x80 | ((c >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (c & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | c >> 18), out[1] = (char)(0x80 | ((c >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((c >> 6) & 0x3F)), out[3] = (char)(0x80 | (c & 0x3F));
+    return 4;
+}
+
+/* Combining marks (accents written after their letter, as in decomposed
+ * text) belong to the word they follow. */
+static int is_combining(uint32_t c) {
+    return (c >= 0x300 && c <= 0x36F) || (c >= 0x1AB0 && c <= 0x1AFF) ||
+           (c >= 0x1DC0 && c <= 0x1DFF) || (c >= 0x20D0 && c <= 0x20FF) ||
+           (c >= 0xFE20 && c <= 0xFE2F);
+}
+
+/* The character as it goes into a token (lower case; U+2019 as the ASCII
+ * apostrophe), or 0 when it separates tokens. */
+static uint32_t tok_char(uint32_t c) {
+    if (c < 0x80) {
+        if (c >= 'A' && c <= 'Z') return c - 'A' + 'a';
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '\'' || c == '-' ? c : 0;
+    }
+    if (c == 0x2019) return '\'';
+    if (is_combining(c)) return c;
+    pthread_once(&utf8_once, utf8_init);
+    if (!utf8_ctype) return c; /* no tables: keep every non-ASCII character */
+    return iswalnum_l((wint_t)c, utf8_ctype) ? (uint32_t)towlower_l((wint_t)c, utf8_ctype) : 0;
 }
 
 sc_status sc_vqa_tokenize(const char *text, sc_vqa_tokens *out) {
@@ -14,25 +78,26 @@ sc_status sc_vqa_tokenize(const char *text, sc_vqa_tokens *out) {
     out->n = 0;
     out->n_total = 0;
     const unsigned char *s = (const unsigned char *)text;
-    while (*s) {
-        unsigned char c = *s;
-        if (c >= 'A' && c <= 'Z') c = (unsigned char)(c - 'A' + 'a');
-        if (!is_tok_char(c)) {
-            s++;
-            continue;
+    char word[SC_VQA_MAX_WORD];
+    int len = 0, in_word = 0;
+    for (;;) {
+        uint32_t c = 0, t = 0;
+        int k = *s ? utf8_decode(s, &c) : 0;
+        if (k) t = tok_char(c);
+        if (t && !(is_combining(t) && !in_word)) {
+            char enc[4];
+            int e = utf8_encode(t, enc);
+            /* a long word is cut at a character boundary */
+            if (len + e <= SC_VQA_MAX_WORD - 1) memcpy(word + len, enc, (size_t)e), len += e;
+            in_word = 1;
+        } else if (in_word) {
+            word[len] = 0;
+            if (out->n < SC_VQA_MAX_TOKENS) memcpy(out->words[out->n++], word, (size_t)len + 1);
+            if (out->n_total < 1000000) out->n_total++;
+            len = 0, in_word = 0;
         }
-        char word[SC_VQA_MAX_WORD];
-        int len = 0;
-        while (*s) {
-            c = *s;
-            if (c >= 'A' && c <= 'Z') c = (unsigned char)(c - 'A' + 'a');
-            if (!is_tok_char(c)) break;
-            if (len < SC_VQA_MAX_WORD - 1) word[len++] = (char)c;
-            s++;
-        }
-        word[len] = 0;
-        if (out->n < SC_VQA_MAX_TOKENS) memcpy(out->words[out->n++], word, (size_t)len + 1);
-        if (out->n_total < 1000000) out->n_total++;
+        if (!*s) break;
+        s += k ? k : 1; /* a malformed byte separates tokens */
     }
     return SC_OK;
 }
