@@ -133,21 +133,38 @@ static cJSON *string_or_null(const char *s) {
     return s ? cJSON_CreateString(s) : cJSON_CreateNull();
 }
 
+/* "words" and "tokens" of a caption (ids as int32 or int). */
+static void add_tokens(cJSON *o, const char *const *wordv, const int32_t *ids32, const int *ids,
+                       int n) {
+    cJSON *words = cJSON_CreateArray(), *toks = cJSON_CreateArray();
+    for (int t = 0; words && toks && t < n; t++) {
+        cJSON_AddItemToArray(words, cJSON_CreateString(wordv[t]));
+        cJSON_AddItemToArray(toks, cJSON_CreateNumber(ids32 ? ids32[t] : ids[t]));
+    }
+    cJSON_AddItemToObject(o, "words", words);
+    cJSON_AddItemToObject(o, "tokens", toks);
+}
+
+/* "attention": per token a G x G list of weights (maps (n, G, G)). */
+static void add_attention(cJSON *o, const float *maps, int n, int G) {
+    cJSON *att = cJSON_AddArrayToObject(o, "attention");
+    for (int t = 0; att && t < n; t++) {
+        cJSON *rows = cJSON_CreateArray();
+        for (int i = 0; rows && i < G; i++)
+            cJSON_AddItemToArray(rows, float_array(maps + ((size_t)t * G + (size_t)i) * G, G));
+        cJSON_AddItemToArray(att, rows);
+    }
+}
+
 /* One image's --json line. */
 static int print_json(const cap_ctx *c, const char *path, const sc_caption_result *r,
                       const char *att_path, const char *thumb, const char *warn) {
     const sc_captioner_config *cf = sc_captioner_get_config(c->model);
     const sc_caption_hyp *h = &r->hyps[0];
-    const int P = r->grid * r->grid;
-    cJSON *o = cJSON_CreateObject(), *words = cJSON_CreateArray(), *toks = cJSON_CreateArray();
-    for (int t = 0; words && toks && t < h->len; t++) {
-        cJSON_AddItemToArray(words, cJSON_CreateString(r->words[t]));
-        cJSON_AddItemToArray(toks, cJSON_CreateNumber(h->tokens[t]));
-    }
+    cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "path", path);
     cJSON_AddStringToObject(o, "caption", r->text);
-    cJSON_AddItemToObject(o, "words", words);
-    cJSON_AddItemToObject(o, "tokens", toks);
+    add_tokens(o, r->words, h->tokens, NULL, h->len);
     cJSON_AddItemToObject(o, "logprobs", float_array(h->logprobs, h->len));
     cJSON_AddItemToObject(o, "score", cli_json_float(h->score, 9));
     cJSON_AddItemToObject(o, "norm_score", cli_json_float(h->norm_score, 9));
@@ -169,16 +186,7 @@ static int print_json(const cap_ctx *c, const char *path, const sc_caption_resul
     cJSON_AddItemToObject(o, "attention_png", string_or_null(att_path));
     cJSON_AddItemToObject(o, "html_thumbnail", string_or_null(thumb));
     if (warn) cJSON_AddStringToObject(o, "warning", warn);
-    if (c->json_att) { /* per token a grid x grid list of weights */
-        cJSON *att = cJSON_AddArrayToObject(o, "attention");
-        for (int t = 0; att && t < h->len; t++) {
-            cJSON *rows = cJSON_CreateArray();
-            for (int i = 0; rows && i < r->grid; i++)
-                cJSON_AddItemToArray(
-                    rows, float_array(h->alphas + (size_t)t * P + (size_t)i * r->grid, r->grid));
-            cJSON_AddItemToArray(att, rows);
-        }
-    }
+    if (c->json_att) add_attention(o, h->alphas, h->len, r->grid);
     return cli_json_emit(stdout, o);
 }
 
@@ -251,16 +259,11 @@ static int blip_print_json(const cap_ctx *c, const char *path, const sc_blip_res
     const sc_blip_config *cf = sc_blip_get_config(c->blip);
     const sc_blip_caption *k = &r->caption;
     const sc_blip_generate_params *g = &c->bo.gen;
-    const int G = k->grid, P = G * G;
-    cJSON *o = cJSON_CreateObject(), *words = cJSON_CreateArray(), *toks = cJSON_CreateArray();
-    for (int t = 0; words && toks && t < k->n; t++) {
-        cJSON_AddItemToArray(words, cJSON_CreateString(r->words[t]));
-        cJSON_AddItemToArray(toks, cJSON_CreateNumber(k->ids[t]));
-    }
+    const int G = k->grid;
+    cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "path", path);
     cJSON_AddStringToObject(o, "caption", r->text);
-    cJSON_AddItemToObject(o, "words", words);
-    cJSON_AddItemToObject(o, "tokens", toks);
+    add_tokens(o, (const char *const *)r->words, NULL, k->ids, k->n);
     cJSON_AddItemToObject(o, "score", cli_json_float(k->score, 9));
     cJSON_AddBoolToObject(o, "finished", k->ended);
     cJSON_AddNumberToObject(o, "beam", g->num_beams);
@@ -292,16 +295,7 @@ static int blip_print_json(const cap_ctx *c, const char *path, const sc_blip_res
     cJSON_AddItemToObject(o, "class_attention", float_array(k->class_attention, k->n));
     cJSON_AddItemToObject(o, "attention_png", string_or_null(att_path));
     cJSON_AddItemToObject(o, "html_thumbnail", string_or_null(thumb));
-    if (c->json_att) { /* per token a grid x grid list of weights */
-        cJSON *att = cJSON_AddArrayToObject(o, "attention");
-        for (int t = 0; att && t < k->n; t++) {
-            cJSON *rows = cJSON_CreateArray();
-            for (int i = 0; rows && i < G; i++)
-                cJSON_AddItemToArray(rows,
-                                     float_array(k->attention + (size_t)t * P + (size_t)i * G, G));
-            cJSON_AddItemToArray(att, rows);
-        }
-    }
+    if (c->json_att) add_attention(o, k->attention, k->n, G);
     return cli_json_emit(stdout, o);
 }
 
