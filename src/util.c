@@ -1,11 +1,15 @@
 /* Memory, whole-file reads, atomic writes, thread count. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #ifdef _OPENMP
@@ -46,37 +50,72 @@ void sc_free(void *p) {
     free(p);
 }
 
+static const char *file_kind(mode_t m) {
+    return S_ISCHR(m)    ? "a character device"
+           : S_ISBLK(m)  ? "a block device"
+           : S_ISFIFO(m) ? "a FIFO"
+           : S_ISSOCK(m) ? "a socket"
+                         : "not a regular file";
+}
+
+/* Only regular files by name: a device such as /dev/zero never ends and a
+ * FIFO may never be written to (it is opened non-blocking so that open()
+ * does not wait for a writer). Standard input, as "-" or by a name such as
+ * /dev/stdin, may also be a pipe or socket, read up to max_bytes. */
 sc_status sc_read_file(const char *path, size_t max_bytes, unsigned char **out, size_t *out_len) {
     *out = NULL;
     *out_len = 0;
     int is_stdin = strcmp(path, "-") == 0;
-    FILE *f = is_stdin ? stdin : fopen(path, "rb");
-    if (!f) return sc_set_error(SC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return sc_set_error(SC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st, in;
+    unsigned char *buf = NULL;
+    FILE *f = NULL;
+    sc_status s = SC_OK;
+    if (fstat(fd, &st) != 0) {
+        s = sc_set_error(SC_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+        goto done;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        s = sc_set_error(SC_ERR_IO, "%s: is a directory", path);
+        goto done;
+    }
+    int names_stdin = !is_stdin && fstat(STDIN_FILENO, &in) == 0 && in.st_dev == st.st_dev &&
+                      in.st_ino == st.st_ino;
+    int stream = S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
+    if (!is_stdin && !S_ISREG(st.st_mode) && !(names_stdin && stream)) {
+        s = sc_set_error(SC_ERR_IO, "%s: is %s, not a regular file", path, file_kind(st.st_mode));
+        goto done;
+    }
+    if (!is_stdin && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+        s = sc_set_error(SC_ERR_IO, "%s: %s", path, strerror(errno));
+        goto done;
+    }
     size_t cap = 1 << 16, len = 0;
-    struct stat st;
-    if (!is_stdin && fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-        fclose(f);
-        return sc_set_error(SC_ERR_IO, "%s: is a directory", path);
-    }
-    if (!is_stdin && S_ISREG(st.st_mode)) {
-        if ((size_t)st.st_size > max_bytes) {
-            fclose(f);
-            return sc_set_error(SC_ERR_LIMIT, "%s: file is %lld bytes, over the limit of %zu", path,
-                                (long long)st.st_size, max_bytes);
+    if (S_ISREG(st.st_mode)) {
+        if ((uint64_t)st.st_size > max_bytes) {
+            s = sc_set_error(SC_ERR_LIMIT, "%s: file is %lld bytes, over the limit of %zu", path,
+                             (long long)st.st_size, max_bytes);
+            goto done;
         }
-        cap = (size_t)st.st_size + 1;
+        cap = (size_t)st.st_size + 1; /* + 1: sees a file that grew, and the NUL */
     }
-    unsigned char *buf = malloc(cap);
+    /* stdio for standard input: the caller may have read from it already */
+    f = is_stdin ? stdin : fdopen(fd, "rb");
+    if (!f) {
+        s = sc_set_error(SC_ERR_IO, "%s: %s", path, strerror(errno));
+        goto done;
+    }
+    buf = malloc(cap);
     if (!buf) goto nomem;
     for (;;) {
         if (len + 1 >= cap) {
-            if (cap > max_bytes) {
-                free(buf);
-                if (!is_stdin) fclose(f);
-                return sc_set_error(SC_ERR_LIMIT, "%s: input over the limit of %zu bytes", path,
-                                    max_bytes);
+            if (len > max_bytes) {
+                s = sc_set_error(SC_ERR_LIMIT, "%s: input over the limit of %zu bytes", path,
+                                 max_bytes);
+                goto done;
             }
-            size_t ncap = cap * 2;
+            size_t ncap = SC_MIN(cap * 2, max_bytes + 2);
             unsigned char *nb = realloc(buf, ncap);
             if (!nb) goto nomem;
             buf = nb;
@@ -87,25 +126,27 @@ sc_status sc_read_file(const char *path, size_t max_bytes, unsigned char **out, 
         if (n == 0) break;
     }
     if (ferror(f)) {
-        int e = errno;
-        free(buf);
-        if (!is_stdin) fclose(f);
-        return sc_set_error(SC_ERR_IO, "%s: read failed: %s", path, strerror(e));
+        s = sc_set_error(SC_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+        goto done;
     }
     if (len > max_bytes) {
-        free(buf);
-        if (!is_stdin) fclose(f);
-        return sc_set_error(SC_ERR_LIMIT, "%s: input over the limit of %zu bytes", path, max_bytes);
+        s = sc_set_error(SC_ERR_LIMIT, "%s: input over the limit of %zu bytes", path, max_bytes);
+        goto done;
     }
-    if (!is_stdin) fclose(f);
     buf[len] = 0;
     *out = buf;
     *out_len = len;
-    return SC_OK;
+    buf = NULL;
+    goto done;
 nomem:
+    s = sc_set_error(SC_ERR_NOMEM, "%s: out of memory reading file", path);
+done:
     free(buf);
-    if (!is_stdin) fclose(f);
-    return sc_set_error(SC_ERR_NOMEM, "%s: out of memory reading file", path);
+    if (f && !is_stdin)
+        fclose(f);
+    else if (!is_stdin)
+        close(fd);
+    return s;
 }
 
 sc_status sc_atomic_begin(sc_atomic_file *af, const char *path) {
@@ -201,24 +242,81 @@ sc_status sc_write_file_atomic(const char *path, const void *data, size_t len) {
     return sc_atomic_commit(&af);
 }
 
+/* Where the shipped assets are, set by CMakeLists.txt: the source tree's
+ * assets/ and the build folder (the source tree is used only by code running
+ * from the build folder itself), the install folder relative to the installed
+ * library and program (so a moved prefix still works), and the absolute
+ * install folder (for programs linked statically anywhere else). */
 #ifndef SC_SOURCE_ASSETS
 #define SC_SOURCE_ASSETS ""
+#endif
+#ifndef SC_BUILD_DIR
+#define SC_BUILD_DIR ""
+#endif
+#ifndef SC_LIBDIR_TO_ASSETS
+#define SC_LIBDIR_TO_ASSETS ""
+#endif
+#ifndef SC_BINDIR_TO_ASSETS
+#define SC_BINDIR_TO_ASSETS ""
 #endif
 #ifndef SC_INSTALL_ASSETS
 #define SC_INSTALL_ASSETS ""
 #endif
 
+/* The folder of the file holding this code: the shared library, or the program
+ * it is linked into statically (dladdr names a program by its argv[0], so
+ * /proc/self/exe instead). *is_program tells which. Symlinks are resolved. */
+static int sc_own_dir(char *out, size_t cap, int *is_program) {
+    Dl_info info;
+    struct link_map *map = NULL;
+    if (!dladdr1((void *)&sc_find_asset, &info, (void **)&map, RTLD_DL_LINKMAP) || !map) return -1;
+    *is_program = !map->l_name || !map->l_name[0];
+    char *real = *is_program ? realpath("/proc/self/exe", NULL)
+                             : (info.dli_fname ? realpath(info.dli_fname, NULL) : NULL);
+    if (!real) return -1;
+    char *slash = strrchr(real, '/');
+    int ok = slash && (size_t)(slash - real) < cap;
+    if (ok) {
+        memcpy(out, real, (size_t)(slash - real));
+        out[slash - real] = '\0';
+    }
+    free(real);
+    return ok ? 0 : -1;
+}
+
+static int sc_same_dir(const char *a, const char *b) {
+    struct stat sa, sb;
+    return *a && *b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
 sc_status sc_find_asset(const char *relpath, char *out, size_t cap) {
-    const char *env = getenv("SACCADE_ASSETS");
-    const char *dirs[3] = {env, SC_SOURCE_ASSETS, SC_INSTALL_ASSETS};
-    for (int i = 0; i < 3; i++) {
+    char own[4096], installed[4096 + 256];
+    int is_program = 0;
+    const char *dirs[4] = {getenv("SACCADE_ASSETS"), NULL, NULL, SC_INSTALL_ASSETS};
+    if (sc_own_dir(own, sizeof own, &is_program) == 0) {
+        if (sc_same_dir(own, SC_BUILD_DIR)) dirs[1] = SC_SOURCE_ASSETS;
+        const char *rel = is_program ? SC_BINDIR_TO_ASSETS : SC_LIBDIR_TO_ASSETS;
+        int n = snprintf(installed, sizeof installed, "%s/%s", own, rel);
+        if (*rel && n > 0 && (size_t)n < sizeof installed) {
+            dirs[2] = installed;
+            char *real = realpath(installed, NULL); /* without the bin/.. in messages */
+            if (real && strlen(real) < sizeof installed) strcpy(installed, real);
+            free(real);
+        }
+    }
+    char tried[3 * 4096] = "";
+    size_t used = 0;
+    for (int i = 0; i < 4; i++) {
         if (!dirs[i] || !*dirs[i]) continue;
         int n = snprintf(out, cap, "%s/%s", dirs[i], relpath);
         if (n < 0 || (size_t)n >= cap) continue;
         if (access(out, R_OK) == 0) return SC_OK;
+        n = snprintf(tried + used, sizeof tried - used, ", %s", dirs[i]);
+        if (n > 0 && (size_t)n < sizeof tried - used) used += (size_t)n;
     }
-    return sc_set_error(SC_ERR_IO, "asset %s not found (looked in $SACCADE_ASSETS, %s, %s)",
-                        relpath, SC_SOURCE_ASSETS, SC_INSTALL_ASSETS);
+    return sc_set_error(SC_ERR_IO, "asset %s not found (looked in $SACCADE_ASSETS%s)", relpath,
+                        tried);
 }
 
 void sc_process_setup(char **argv) {

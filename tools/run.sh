@@ -8,5 +8,6 @@ build="$root/build/run"
 if [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSACCADE_TESTS=OFF >/dev/null
 fi
-cmake --build "$build" -j"$(nproc)" --target saccade_cli >/dev/null
+# Everything (CLI, libsaccade.so for Python, man page): cmake --install needs it all.
+cmake --build "$build" -j"$(nproc)" >/dev/null
 exec "$build/saccade" "$@"

@@ -36,7 +36,12 @@ typedef struct sc_image_load_params {
 sc_image_load_params sc_image_load_default_params(void);
 
 /* Load from a path ("-" reads standard input). info may be NULL. Errors name
- * the file and the reason (truncated, corrupt, over the pixel limit, ...). */
+ * the file and the reason (truncated, corrupt, over the pixel limit, ...).
+ * Paths must name regular files (or standard input, which may be a pipe):
+ * devices, FIFOs and folders are refused (SC_ERR_IO). Before stb_image
+ * decodes, each format's structure is checked and the declared size must be
+ * in proportion to the file's bytes, so a refused file costs memory and time
+ * in proportion to its size (see vision/image/image_check.c for the rules). */
 sc_status sc_image_load(const char *path, const sc_image_load_params *p, sc_image *out,
                         sc_image_info *info);
 sc_status sc_image_load_memory(const void *buf, size_t len, const sc_image_load_params *p,

@@ -41,8 +41,11 @@ void sc_atomic_abort(sc_atomic_file *af);
 sc_status sc_write_file_atomic(const char *path, const void *data, size_t len);
 
 /* Locate a shipped asset (e.g. "fonts/DejaVuSans.ttf", "models/x.safetensors"):
- * $SACCADE_ASSETS, then the source tree's assets/, then the installed
- * share/saccade/. Writes the first existing path into out. */
+ * $SACCADE_ASSETS; for code running from its CMake build folder, the source
+ * tree's assets/; then the installed share/saccade/ relative to the library's
+ * own folder (or the program's, when linked statically), so an installed
+ * prefix can be moved; then the configured install folder. Writes the first
+ * existing path into out. */
 sc_status sc_find_asset(const char *relpath, char *out, size_t cap);
 
 /* Process set-up for programs (the CLI calls it first thing in main):

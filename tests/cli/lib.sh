@@ -26,3 +26,15 @@ pycheck() { # name, python code (argv: the rest)
 yes_() { # name, shell condition
   if eval "$2"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: $2"; fi
 }
+# sanitizer_env LIB: for a sanitizer build of LIB, the environment (words for env
+# or export) that lets it load into the uninstrumented python3: the ASan/UBSan
+# runtimes preloaded, and no leak report (CPython's own allocations are never
+# freed at exit; later options win over the caller's). A small quarantine keeps
+# RSS-growth checks meaningful. Prints nothing for a normal build.
+sanitizer_env() { # lib
+  readelf -d "$1" 2>/dev/null | grep -q libasan || return 0
+  local pre
+  pre=$(gcc -print-file-name=libasan.so)
+  readelf -d "$1" | grep -q libubsan && pre="$pre:$(gcc -print-file-name=libubsan.so)"
+  echo "LD_PRELOAD=$pre ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0:quarantine_size_mb=4"
+}

@@ -99,8 +99,13 @@ yes_ "train stn help is only stn's" '! grep -q "usage: saccade train vqa" "$tmp/
 check "eval vqa --help" 0 "$cli" eval vqa --help
 expect_grep "eval vqa help" "$tmp/out" "usage: saccade eval vqa"
 yes_ "eval vqa help is only vqa's" '! grep -q "usage: saccade eval classifier" "$tmp/out"'
+check "caption --beam 3" 0 "$cli" caption "$scene" --beam 3 --json
+cp "$tmp/out" "$tmp/beam_spaced.json"
+check "caption --beam=3" 0 "$cli" caption "$scene" --beam=3 --json
+yes_ "--beam=3 captions as --beam 3" 'cmp -s "$tmp/out" "$tmp/beam_spaced.json"'
+check "saliency --method=pqft" 0 "$cli" saliency "$scene" --method=pqft --json -o "$tmp/pq.png"
 # Every verb's help ends with examples that start with 'saccade'.
-for v in data train eval stn vqa; do
+for v in info overlay caption saliency data train eval stn vqa; do
   "$cli" "$v" --help >"$tmp/h" 2>&1
   yes_ "$v --help ends with examples" '[ "$(grep -c "^  .*saccade $v" "$tmp/h")" -ge 2 ] && tail -n 1 "$tmp/h" | grep -q "saccade\|^      "'
 done

@@ -10,15 +10,9 @@ py=${SACCADE_PYTHON:-/usr/bin/python3}
 lib="$build/libsaccade.so"
 [ -e "$lib" ] || { echo "FAIL: $lib missing"; echo "python binding: 0 passed, 1 failed"; exit 1; }
 export SACCADE_LIB="$lib" OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-if readelf -d "$lib" 2>/dev/null | grep -q 'libasan'; then
-  pre=$(gcc -print-file-name=libasan.so)
-  readelf -d "$lib" | grep -q libubsan && pre="$pre $(gcc -print-file-name=libubsan.so)"
-  export LD_PRELOAD="$pre"
-  # CPython's own allocations are never freed at exit: no leak report, even when
-  # the caller (tools/test.sh) asks for one (later options win). A small
-  # quarantine keeps the RSS-growth checks meaningful.
-  export ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0:quarantine_size_mb=4"
-fi
+source "$src/tests/cli/lib.sh"
+san=$(sanitizer_env "$lib")
+[ -z "$san" ] || export $san
 "$py" - "$src/tests/python" <<'PY'
 import sys, unittest
 sys.path.insert(0, sys.argv[1])

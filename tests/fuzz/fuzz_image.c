@@ -2,17 +2,13 @@
  * pixel limit so the fuzzer explores parsers rather than allocations.
  *
  * CMake: -DCMAKE_C_COMPILER=clang -DSACCADE_LIBFUZZER=ON
- * -DSACCADE_SANITIZE=address,undefined (stb_image itself then runs from the
- * uninstrumented libstb.so). To see inside stb, build by hand with a TU that
- * defines STB_IMAGE_IMPLEMENTATION (its symbols take precedence over
- * libstb.so's), e.g. in a scratch folder:
- *   printf '#define STB_IMAGE_IMPLEMENTATION\n#include <stb_image.h>\n' > stb_impl.c
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_POSIX_C_SOURCE=200809L \
- *     -DSC_OPENBLAS_LIBDIR='""' -DSC_SOURCE_ASSETS='""' -DSC_INSTALL_ASSETS='""' \
- *     -Iinclude -Isrc -Ivision -I/usr/include/stb $(pkg-config --cflags openblas) -fopenmp \
- *     tests/fuzz/fuzz_image.c $(find vision src -name '*.c') stb_impl.c \
- *     -lstb -lz -lfftw3f -lcjson -lm -ldl -lpthread -o fuzz_image
- *   OMP_NUM_THREADS=1 ./fuzz_image -max_len=8192 corpus-dir tests/fuzz/corpus/image */
+ * -DSACCADE_SANITIZE=address,undefined. That build compiles stb_image into
+ * the harness (tests/fuzz/stb_image_impl.c), instrumented, in place of
+ * Debian's libstb.so. Run on one core, e.g.
+ *   OMP_NUM_THREADS=1 ./fuzz_image -max_len=16384 -rss_limit_mb=1024 -timeout=10 \
+ *     corpus-dir tests/fuzz/corpus/image
+ * Every crash found becomes a file in tests/fuzz/corpus/image/ (replayed by
+ * the fuzz.image test) and a check in vision/image/image_check.c. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>

@@ -60,8 +60,6 @@ struct cJSON;
 int cli_write_metrics(const char *model, struct cJSON *summary, const char *what, char **path);
 /* Is argv[i] one of --help/-h? */
 int cli_is_help(const char *arg);
-/* Print a JSON string literal, escaped. */
-void cli_json_string(FILE *out, const char *s);
 /* Print item as one line of JSON (cJSON, a space after ':' and ',') and free
  * it; a NULL item (a failed allocation while building it) is reported.
  * Returns CLI_OK or CLI_FAIL. Every --json output goes through here. */

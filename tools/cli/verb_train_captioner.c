@@ -297,6 +297,7 @@ static int make_trainer(train_run *r) {
     r->cfg_json = sc_captioner_config_to_json(sc_captioner_get_config(r->m));
     r->enc_json = o->vit ? sc_vit_config_to_json(&r->vc) : sc_cnn_config_to_json(&r->cc);
     int bad = !r->cfg_json || !voc_json || !r->enc_json ||
+              sc_trainer_set_metadata(r->tr, SC_MODEL_KIND_KEY, "captioner") ||
               sc_trainer_set_metadata(r->tr, "saccade.config", r->cfg_json) ||
               sc_trainer_set_metadata(r->tr, "saccade.vocab", voc_json) ||
               sc_trainer_set_metadata(r->tr, "saccade.encoder", r->enc_json);

@@ -15,6 +15,7 @@
  * as decoded by stbi_loadf, clamped to [0, 1] (no tone mapping, no gamma). */
 #include <limits.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,8 +29,6 @@
 
 #define SC_IMAGE_DEFAULT_MAX_PIXELS ((uint64_t)64 << 20) /* 64 Mi pixels (8192 x 8192) */
 #define SC_IMAGE_DEFAULT_MAX_FILE ((size_t)1 << 30)      /* 1 GiB */
-/* Probing a path reads this much first; the whole file only if that fails. */
-#define SC_PROBE_PREFIX ((size_t)256 << 10)
 
 sc_image_load_params sc_image_load_default_params(void) {
     sc_image_load_params p;
@@ -147,6 +146,10 @@ static sc_status probe_mem(const unsigned char *b, size_t n, sc_image_info *info
         sc_status s = sc_image_check_pnm_header(b, n);
         if (s) return s;
     }
+    if (fmt && strcmp(fmt, "psd") == 0) {
+        sc_status s = sc_image_check_psd_header(b, n);
+        if (s) return s;
+    }
     int w = 0, h = 0, comp = 0;
     if (!stbi_info_from_memory(b, (int)n, &w, &h, &comp)) {
         /* stb tries every format in turn, so its failure reason belongs to the
@@ -171,6 +174,9 @@ static sc_status probe_mem(const unsigned char *b, size_t n, sc_image_info *info
         if (fmt) return sc_set_error(SC_ERR_FORMAT, "truncated or corrupt %s header", fmt);
         return sc_set_error(SC_ERR_FORMAT, "not a recognised image format");
     }
+    /* stb reports a top-down BMP's negative height as it is (and decodes the
+     * rows in order); the 32-bit header field limits it to 2^31. */
+    if (fmt && strcmp(fmt, "bmp") == 0 && h < 0 && h != INT_MIN) h = -h;
     if (w <= 0 || h <= 0 || comp < 1 || comp > 4)
         return sc_set_error(SC_ERR_FORMAT, "bad header: size %dx%d, %d channels", w, h, comp);
     /* stb tries TGA last and TGA has no magic bytes. */
@@ -203,29 +209,12 @@ sc_status sc_image_probe(const char *path, sc_image_info *info) {
     if (!path || !info) return sc_set_error(SC_ERR_INVALID_ARG, "NULL argument");
     unsigned char *buf = NULL;
     size_t len = 0;
-    sc_status s;
-    FILE *f = strcmp(path, "-") == 0 ? NULL : fopen(path, "rb");
-    if (f) { /* try a prefix first: every header stb reads sits near the start */
-        buf = malloc(SC_PROBE_PREFIX);
-        if (!buf) {
-            fclose(f);
-            return sc_set_error(SC_ERR_NOMEM, "%s: out of memory", path);
-        }
-        len = fread(buf, 1, SC_PROBE_PREFIX, f);
-        int more = len == SC_PROBE_PREFIX && fgetc(f) != EOF;
-        fclose(f);
-        s = probe_mem(buf, len, info);
-        free(buf);
-        if (s == SC_OK || !more) {
-            if (s) sc_error_prefix(path);
-            return s;
-        }
-    }
-    s = sc_read_file(path, SC_IMAGE_DEFAULT_MAX_FILE, &buf, &len);
+    /* the whole file: the JPEG check walks every segment */
+    sc_status s = sc_read_file(path, SC_IMAGE_DEFAULT_MAX_FILE, &buf, &len);
     if (s) return s; /* message already names the path */
     s = probe_mem(buf, len, info);
     free(buf);
-    if (s) sc_error_prefix(path);
+    if (s) sc_error_prefix(strcmp(path, "-") == 0 ? "<stdin>" : path);
     return s;
 }
 
@@ -270,6 +259,12 @@ static inline void orient_src(int o, int x, int y, int w, int h, int *sx, int *s
     }
 }
 
+static atomic_ullong decode_count;
+
+unsigned long long sc_image_decode_count(void) {
+    return atomic_load(&decode_count);
+}
+
 static sc_status load_mem(const unsigned char *b, size_t n, const sc_image_load_params *p,
                           sc_image *out, sc_image_info *info_out) {
     sc_image_info info;
@@ -290,6 +285,7 @@ static sc_status load_mem(const unsigned char *b, size_t n, const sc_image_load_
     if (s) return s;
     int w = 0, h = 0, comp = 0, pc = 4; /* pc: channels in px */
     void *px;
+    atomic_fetch_add(&decode_count, 1);
     if (info.bit_depth == 32) {
         px = stbi_loadf_from_memory(b, (int)n, &w, &h, &comp, 4);
     } else if (info.bit_depth == 16 && maxval) {

@@ -43,6 +43,13 @@ def _candidates():
     if env:
         return [("$SACCADE_LIB", env)], True
     out = []
+    try:  # installed by pip or cmake --install: the library installed with it
+        from . import _install
+        here = os.path.dirname(os.path.abspath(__file__))
+        return [("installed with the package",
+                 os.path.normpath(os.path.join(here, _install.LIBRARY)))], False
+    except ImportError:
+        pass
     bdir = os.environ.get("SACCADE_BUILD_DIR")
     if bdir:
         out += [("$SACCADE_BUILD_DIR", p) for p in

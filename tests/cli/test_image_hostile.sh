@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Batches over a folder mixing photos with hostile files (a JPEG whose scan
+# uses Huffman tables no DHT segment defines, a PNG whose data inflates far
+# past its declared size, a PSD declaring 0 channels, a truncated JPEG):
+# 'saccade caption DIR' and 'saccade saliency DIR' report each bad file with
+# its reason, process every good one, and exit 1 as their help says. A FIFO
+# in the folder is not an input (the walk takes regular files); named on the
+# command line it is refused at once, without waiting for a writer.
+set -u
+cli=${SACCADE_CLI:?run through ctest}
+src=${SACCADE_SOURCE_DIR:?}
+py=${SACCADE_PYTHON:-/usr/bin/python3}
+tmp=$(mktemp -d "${SACCADE_BUILD_DIR:-/tmp}/clihostile.XXXXXX")
+trap 'chmod -R u+w "$tmp"; rm -rf "$tmp"' EXIT
+pass=0; fail=0
+. "$(dirname "$0")/lib.sh"
+mix="$tmp/mix"
+mkdir -p "$mix"
+cp "$src/assets/samples/chelsea.jpg" "$src/assets/samples/coffee.jpg" "$mix/"
+"$py" - "$src/assets/samples/astronaut.jpg" "$mix" <<'PY'
+import struct, sys, zlib
+src, out = sys.argv[1], sys.argv[2]
+b = open(src, 'rb').read()
+# drop every DHT segment (before the first scan)
+i, o = 2, bytearray(b[:2])
+while b[i + 1] != 0xDA:
+    n = struct.unpack('>H', b[i + 2:i + 4])[0]
+    if b[i + 1] != 0xC4: o += b[i:i + 2 + n]
+    i += 2 + n
+o += b[i:]
+open(out + '/no_dht.jpg', 'wb').write(bytes(o))
+open(out + '/truncated.jpg', 'wb').write(b[:len(b) // 2])
+def chunk(t, d): return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d))
+z = zlib.compressobj(9)
+data = b''.join(z.compress(bytes(1 << 20)) for _ in range(64)) + z.flush()
+open(out + '/bomb.png', 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 100, 100, 8, 0, 0, 0, 0))
+                                    + chunk(b'IDAT', data) + chunk(b'IEND', b''))
+open(out + '/zero_channels.psd', 'wb').write(b'8BPS' + struct.pack('>H6xHIIHH', 1, 0, 2, 2, 8, 3) + bytes(14))
+PY
+mkfifo "$mix/fifo.png"
+
+check "caption DIR with bad files exits 1" 1 "$cli" caption "$mix" --json
+cp "$tmp/out" "$tmp/caption.json"; cp "$tmp/err" "$tmp/caption.err"
+yes_ "caption: both photos captioned" "[ \$(grep -c '\"caption\"' '$tmp/caption.json') -eq 2 ]"
+expect_grep "caption: no DHT reason" "$tmp/caption.err" "no_dht.jpg: .*DC Huffman table 0, which no DHT segment"
+expect_grep "caption: bomb reason" "$tmp/caption.err" "bomb.png: .*inflates to more than the 10100 bytes"
+expect_grep "caption: psd reason" "$tmp/caption.err" "zero_channels.psd: .*psd declares 0 channels"
+expect_grep "caption: truncated reason" "$tmp/caption.err" "truncated.jpg: truncated or corrupt jpeg"
+
+check "saliency DIR with bad files exits 1" 1 "$cli" saliency "$mix" -o "$tmp/sal"
+cp "$tmp/err" "$tmp/saliency.err"
+yes_ "saliency: both photos written" "[ -s '$tmp/sal/chelsea.spectral.png' ] && [ -s '$tmp/sal/coffee.spectral.png' ]"
+for f in no_dht.jpg bomb.png zero_channels.psd truncated.jpg; do
+  expect_grep "saliency: $f reported" "$tmp/saliency.err" "$f"
+done
+yes_ "saliency: nothing written for bad files" "[ \$(ls '$tmp/sal' | wc -l) -eq 2 ]"
+check "FIFO named on the command line" 1 "$cli" caption "$mix/fifo.png"
+expect_grep "FIFO reason" "$tmp/err" "fifo.png: is a FIFO, not a regular file"
+
+# an image piped to /dev/stdin (the documented way to read one from standard input)
+check "saliency /dev/stdin from a pipe" 0 sh -c "cat '$mix/chelsea.jpg' | '$cli' saliency /dev/stdin -o '$tmp/piped.png'"
+check "/dev/zero refused" 1 "$cli" saliency /dev/zero -o "$tmp/zero.png"
+expect_grep "/dev/zero reason" "$tmp/err" "/dev/zero: is a character device, not a regular file"
+echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]
