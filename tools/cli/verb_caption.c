@@ -14,7 +14,7 @@
 
 void cli_caption_help(FILE *out) {
     fprintf(out,
-            "usage: saccade caption IMAGE|DIR|-... [--model M|DIR] [--beam K] [--max-len N]\n"
+            "usage: saccade caption IMAGE|DIR|-... [--model M] [--beam K] [--max-len N]\n"
             "                       [--min-len N] [--length-norm A] [--json]\n"
             "                       [--json-attention] [--attention DIR|FILE.png]\n"
             "                       [--html DIR] [--colormap NAME] [--alpha A] [--threads N]\n"
