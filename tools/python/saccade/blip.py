@@ -134,7 +134,10 @@ def bundled_model_warning(model_path, width, height):
 
 
 def warn_if_bundled(model_path, image, layout="hwc"):
-    """warnings.warn the bundled-model warning for a numpy image; returns it."""
+    """warnings.warn the bundled-model warning for a numpy image; returns it
+    (None for a model made in memory, model_path None)."""
+    if model_path is None:
+        return None
     a = np.asarray(image)
     h, w = (a.shape[0], a.shape[1]) if layout == "hwc" or a.ndim == 2 else (a.shape[1], a.shape[2])
     msg = bundled_model_warning(model_path, w, h)
