@@ -190,6 +190,15 @@ static int print_json(const cap_ctx *c, const char *path, const sc_caption_resul
     return cli_json_emit(stdout, o);
 }
 
+/* A failed image is listed in the gallery; its message stays set. */
+static void gallery_failure(cap_ctx *c, const char *path) {
+    if (!c->gallery) return;
+    char reason[512];
+    snprintf(reason, sizeof reason, "%s", sc_last_error());
+    sc_gallery_add_failure(c->gallery, path, reason);
+    sc_set_error(SC_ERR_INTERNAL, "%s", reason); /* the batch prints the message */
+}
+
 static int one_image(const cli_batch *b, int i, void *vctx) {
     cap_ctx *c = vctx;
     const char *path = b->paths[i];
@@ -238,12 +247,7 @@ static int one_image(const cli_batch *b, int i, void *vctx) {
     fflush(stdout);
     bad = 0;
 done:
-    if (bad && c->gallery) {
-        char reason[512];
-        snprintf(reason, sizeof reason, "%s", sc_last_error());
-        sc_gallery_add_failure(c->gallery, path, reason);
-        sc_set_error(SC_ERR_INTERNAL, "%s", reason); /* the batch prints the message */
-    }
+    if (bad) gallery_failure(c, path);
     sc_image_free(&img);
     sc_image_free(&grid);
     sc_caption_result_free(&r);
@@ -342,12 +346,7 @@ static int blip_one_image(const cli_batch *b, int i, void *vctx) {
         printf("%s\t%s\n", path, r.text);
     }
     fflush(stdout);
-    if (s && c->gallery) {
-        char reason[512];
-        snprintf(reason, sizeof reason, "%s", sc_last_error());
-        sc_gallery_add_failure(c->gallery, path, reason);
-        sc_set_error(SC_ERR_INTERNAL, "%s", reason); /* the batch prints the message */
-    }
+    if (s) gallery_failure(c, path);
     sc_image_free(&img);
     sc_blip_result_free(&r);
     free(att);
