@@ -39,4 +39,6 @@
 #include "saccade/sc_stn_train.h"
 #include "saccade/sc_wordpiece.h"
 #include "saccade/sc_blip.h"
+#include "saccade/sc_blip_caption.h"
+#include "saccade/sc_bundled_models.h"
 #endif

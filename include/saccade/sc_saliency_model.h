@@ -39,8 +39,19 @@
  * Every map is h x w of the image given, values in [0, 1].
  *
  * Models: sc_saliency_model_load picks the kind with sc_model_probe
- * (sc_model_probe.h): an ST-CNN (sc_stn.h), a classifier (sc_classifier.h)
- * or a captioner (sc_captioner.h).
+ * (sc_model_probe.h): an ST-CNN (sc_stn.h), a classifier (sc_classifier.h),
+ * a captioner (sc_captioner.h) or BLIP (sc_blip.h: a Hugging Face folder or
+ * a saccade BLIP file). BLIP's caption is generated with the model config's
+ * settings (sc_blip_default_generate_params: greedy unless the config says
+ * otherwise); 'attention' is the cross-attention of the default layer
+ * (2 * layers / 3), mean over heads, class token left out; 'gradcam' is the
+ * gradient-weighted cross-attention of that layer (sc_blip_gradcam:
+ * attention times the positive part of its gradient for the word's
+ * log-probability), the map BLIP's own grounding demos draw. Both are
+ * upsampled and smoothed as attention maps; attention is min-max
+ * normalised, gradcam divided by its maximum. Words are matched against the
+ * vocabulary's spelling of each generated token (a WordPiece continuation
+ * keeps its "##").
  * Classifier inputs: the image is resized (triangle filter) to the model's
  * input size and converted to gray (0.299, 0.587, 0.114) for 1-channel
  * models, as 'saccade stn' does. A model must not be used from two threads
@@ -111,7 +122,8 @@ typedef struct sc_model_saliency_info {
 typedef enum sc_saliency_model_kind {
     SC_SMODEL_CAPTIONER = 0,
     SC_SMODEL_CLASSIFIER = 1,
-    SC_SMODEL_STCNN = 2
+    SC_SMODEL_STCNN = 2,
+    SC_SMODEL_BLIP = 3
 } sc_saliency_model_kind;
 
 typedef struct sc_saliency_model sc_saliency_model; /* opaque */
@@ -120,12 +132,14 @@ typedef struct sc_saliency_model sc_saliency_model; /* opaque */
 sc_status sc_saliency_model_load(const char *path, sc_saliency_model **out);
 void sc_saliency_model_free(sc_saliency_model *m);
 sc_saliency_model_kind sc_saliency_model_get_kind(const sc_saliency_model *m);
-/* "captioner", "classifier", "stcnn". */
+/* "captioner", "classifier", "stcnn", "blip". */
 const char *sc_saliency_model_kind_name(sc_saliency_model_kind k);
 /* The underlying model (NULL for the other kinds); owned by m. */
 sc_captioner *sc_saliency_model_captioner(sc_saliency_model *m);
 sc_classifier *sc_saliency_model_classifier(sc_saliency_model *m);
 sc_stcnn *sc_saliency_model_stcnn(sc_saliency_model *m);
+struct sc_blip;
+struct sc_blip *sc_saliency_model_blip(sc_saliency_model *m);
 
 /* The map of `method` for img (1, 3 or 4 channels) into out (img->w x
  * img->h, new). p may be NULL (defaults); info may be NULL. Errors:

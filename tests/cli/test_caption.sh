@@ -202,5 +202,15 @@ expect_grep "help names the default model" "$tmp/out" "scenes-captioner.safetens
 check "listed in saccade --help" 0 "$cli" --help
 expect_grep "caption verb listed" "$tmp/out" "^  caption "
 
+# The bundled scenes model warns on a photo (stderr and JSON), not on a scene;
+# a model of the user's own never warns.
+check "bundled model on a photo" 0 "$cli" caption --json "${imgs[0]}"
+expect_grep "photo: warning on stderr" "$tmp/err" "warning: the bundled model knows only synthetic Fashion scenes; see README 'Caption your own photos'"
+expect_grep "photo: warning in the JSON" "$tmp/out" '"warning": "the bundled model knows only synthetic Fashion scenes; see README .Caption your own photos."'
+check "bundled model on a scene" 0 "$cli" caption --json "$samples/scenes/images/test_000000.png"
+yes_ "scene: no warning" "! grep -q warning $tmp/err $tmp/out"
+check "own model on a photo" 0 "$cli" caption --model "$model" --json "${imgs[0]}"
+yes_ "own model: no warning" "! grep -q warning $tmp/err $tmp/out"
+
 echo "test_caption: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -135,5 +135,12 @@ check "train stn resume without checkpoint" 2 "$cli" train stn --distortion rts 
 check "eval stn no model" 2 "$cli" eval stn --distortion rts
 check "eval stn bad n" 2 "$cli" eval stn --model "$tmp/st.safetensors" --distortion cluttered --n -3
 
+# The bundled model warns on an image that is not its 60x60 canvas.
+check "photo warns" 0 "$cli" stn --json "$src/assets/samples/chelsea.jpg"
+expect_grep "photo: warning on stderr" "$tmp/err" "warning: the bundled model knows only synthetic Fashion scenes; see README 'Caption your own photos'"
+expect_grep "photo: warning in the JSON" "$tmp/out" '"warning": "the bundled model knows only synthetic Fashion scenes; see README .Caption your own photos."'
+check "canvas does not warn" 0 "$cli" stn --json "$sample"
+yes_ "canvas: no warning" "! grep -q warning $tmp/err $tmp/out"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -180,5 +180,12 @@ echo '{"image": "x.png", "question": 3}' >"$tmp/bad.jsonl"
 check "bad jsonl" 1 "$cli" train vqa --data "$tmp/bad.jsonl" -o "$tmp/b.safetensors" --quiet
 expect_grep "bad jsonl message" "$tmp/err" "line 1"
 
+# The bundled model warns on a photo (stderr and JSON), not on a scene.
+check "photo warns" 0 "$cli" vqa --json "$src/assets/samples/chelsea.jpg" "what colour is the coat?"
+expect_grep "photo: warning on stderr" "$tmp/err" "warning: the bundled model knows only synthetic Fashion scenes; see README 'Caption your own photos'"
+expect_grep "photo: warning in the JSON" "$tmp/out" '"warning": "the bundled model knows only synthetic Fashion scenes; see README .Caption your own photos."'
+check "scene does not warn" 0 "$cli" vqa --json "$img" "what colour is the coat?"
+yes_ "scene: no warning" "! grep -q warning $tmp/err $tmp/out"
+
 echo "vqa cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -627,6 +627,77 @@ class TestCaptioner(unittest.TestCase):
         self.assertLess(grown, 16384, "RSS grew by %d kB" % grown)
 
 
+class TestBlip(unittest.TestCase):
+    """saccade.Blip on a random-weight Hugging Face folder against the PyTorch
+    twin (tools/ref/ref_blip.py): same text, ids and per-step cross-attention."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tmp("blip_tiny")
+        run(PY, os.path.join(SRC, "tools", "ref", "make_blip_folder.py"), cls.dir, "--size",
+            "tiny", "--seed", "5")
+        cls.png = tmp("blip_cat.png")  # PNG: both sides decode the same pixels
+        cv2.imwrite(cls.png, cv2.imread(CAT))
+        cls.blip = saccade.Blip(cls.dir)
+
+    def twin(self, name, *opts):
+        out = tmp("blip_ref_" + name)
+        run(PY, os.path.join(SRC, "tools", "ref", "ref_blip.py"), "run", self.dir, self.png,
+            "--out", out, "--quiet", *opts)
+        with open(os.path.join(out, "result.json")) as f:
+            return out, json.load(f)
+
+    def test_caption_matches_twin(self):
+        img = saccade.load_image(self.png)
+        out, ref = self.twin("b3p", "--beam", "3", "--prompt", "a picture of", "--max-len", "9")
+        r = self.blip.caption(img, beam=3, prompt="a picture of", max_len=9)
+        self.assertEqual(r.text, ref["text"])
+        P = len(ref["prompt_ids"])
+        self.assertEqual(r.tokens.tolist(), ref["ids"][P:P + len(r.tokens)])
+        self.assertEqual(r.prompt_ids.tolist(), ref["prompt_ids"][1:])
+        self.assertEqual(self.blip.caption(img, beam=3, prompt="a picture of", max_len=9,
+                                           strip_prompt=True).text, ref["text_new"])
+
+    def test_attention_array(self):
+        img = saccade.load_image(self.png)
+        out, ref = self.twin("greedy")
+        r = self.blip.caption(img, layer=0, heads=[0, 2], gradcam=True)
+        T, G = len(r.tokens), self.blip.grid
+        self.assertEqual(r.attention.shape, (T, G, G))
+        self.assertEqual(r.attention.dtype, np.float32)
+        self.assertEqual(len(r.words), T)
+        ca = np.load(os.path.join(out, "step_cross_attn.npy"))  # (steps, layers, heads, 1+G*G)
+        want = ca[:T, 0][:, [0, 2], 1:].mean(1).reshape(T, G, G)
+        np.testing.assert_allclose(r.attention, want, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(r.class_attention, ca[:T, 0][:, [0, 2], 0].mean(1),
+                                   rtol=1e-4, atol=1e-6)
+        self.assertEqual(r.gradcam.shape, (T, G, G))
+        self.assertGreaterEqual(float(r.gradcam.min()), 0.0)
+
+    def test_errors(self):
+        with self.assertRaises(saccade.Error) as e:
+            saccade.Blip(tmp("no_such_blip"))
+        self.assertIn("no_such_blip", e.exception.message)
+        with self.assertRaises(ValueError):
+            self.blip.caption(np.zeros((8, 8, 3), np.float32), beam=0)
+        with self.assertRaises(saccade.Error):
+            self.blip.caption(np.zeros((8, 8, 3), np.float32), layer=9)
+
+    def test_bundled_model_warning(self):
+        w = saccade.bundled_model_warning
+        msg = w("assets/models/scenes-captioner.safetensors", 451, 300)
+        self.assertIn("synthetic Fashion scenes", msg)
+        self.assertIsNone(w("assets/models/scenes-captioner.safetensors", 96, 96))
+        self.assertIsNone(w("fashion-stn.safetensors", 60, 60))
+        self.assertIsNotNone(w("fashion-stn.safetensors", 96, 96))
+        self.assertIsNone(w(self.dir, 451, 300))
+        import warnings
+        with warnings.catch_warnings(record=True) as got:
+            warnings.simplefilter("always")
+            saccade.Captioner().caption(saccade.load_image(CAT), beam=1, max_len=5)
+        self.assertTrue(any("Fashion scenes" in str(x.message) for x in got), got)
+
+
 def coco_bleu(cands, refs):
     """Corpus BLEU-1..4 as pycocoevalcap's bleu_scorer.py computes it."""
     from collections import Counter

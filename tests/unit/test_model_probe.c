@@ -1,10 +1,11 @@
 /* sc_model_probe (sc_model_probe.h): the kind of every shipped model, of the
  * files the library's writers make (which carry saccade.kind), of files in
- * the older metadata conventions, and clear errors for files that are not
+ * the older metadata conventions, BLIP files and folders, and clear errors for files that are not
  * saccade models or not safetensors at all. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "saccade/sc_captioner.h"
 #include "saccade/sc_classifier.h"
 #include "saccade/sc_model_probe.h"
@@ -57,14 +58,15 @@ static char *write_file(const char *name, const char *const *kv, int n) {
 
 static void test_kind_names(void **state) {
     (void)state;
-    static const char *const names[5] = {"captioner", "vqa", "classifier", "stcnn", "resnet"};
-    for (int i = 0; i < 5; i++) {
+    static const char *const names[6] = {"captioner", "vqa",    "classifier",
+                                         "stcnn",     "resnet", "blip"};
+    for (int i = 0; i < 6; i++) {
         assert_string_equal(sc_model_kind_name((sc_model_kind)i), names[i]);
         sc_model_kind k;
         SC_TEST_OK(sc_model_kind_from_name(names[i], &k));
         assert_int_equal(k, i);
     }
-    assert_null(sc_model_kind_name((sc_model_kind)5));
+    assert_null(sc_model_kind_name((sc_model_kind)6));
     assert_null(sc_model_kind_name((sc_model_kind)-1));
     sc_model_kind k;
     assert_int_equal(sc_model_kind_from_name("Captioner", &k), SC_ERR_UNSUPPORTED);
@@ -202,6 +204,11 @@ static void test_older_conventions(void **state) {
          {"saccade.vocab", "{}", "saccade.answers", "[]"},
          2,
          SC_MODEL_VQA},
+        /* sc_blip_save_single's files: saccade.model "blip" (with a vocabulary) */
+        {"blip.safetensors",
+         {"saccade.model", "blip", "saccade.vocab", "[PAD]", "saccade.config", "{}"},
+         3,
+         SC_MODEL_BLIP},
         /* saccade.kind decides over every older key */
         {"kind-first.safetensors",
          {"saccade.kind", "classifier", "saccade.config", "{\"arch\": \"stcnn\"}", "saccade.task",
@@ -214,6 +221,26 @@ static void test_older_conventions(void **state) {
         expect_kind(p, cases[i].kind);
         free(p);
     }
+}
+
+/* A folder is a Hugging Face model folder (BLIP) when it has config.json; a
+ * folder without one is a clear error. */
+static void test_folders(void **state) {
+    (void)state;
+    char *dir = sc_test_join(g_dir, "hf");
+    char *empty = sc_test_join(g_dir, "empty");
+    char *cfg = sc_test_join(dir, "config.json");
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(mkdir(empty, 0755), 0);
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fputs("{}", f);
+    fclose(f);
+    expect_kind(dir, SC_MODEL_BLIP);
+    expect_error(empty, SC_ERR_FORMAT, "config.json");
+    free(dir);
+    free(empty);
+    free(cfg);
 }
 
 static void test_unknown_and_hostile_files(void **state) {
@@ -288,6 +315,7 @@ int main(void) {
         cmocka_unit_test(test_shipped_models),
         cmocka_unit_test(test_library_writers_record_the_kind),
         cmocka_unit_test(test_older_conventions),
+        cmocka_unit_test(test_folders),
         cmocka_unit_test(test_unknown_and_hostile_files),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

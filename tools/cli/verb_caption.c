@@ -5,7 +5,10 @@
 #include <string.h>
 #include "batch.h"
 #include "cli.h"
+#include "saccade/sc_blip_caption.h"
+#include "saccade/sc_bundled_models.h"
 #include "saccade/sc_caption_render.h"
+#include "saccade/sc_model_probe.h"
 
 #define DEFAULT_MODEL "models/scenes-captioner.safetensors"
 
@@ -14,35 +17,64 @@ void cli_caption_help(FILE *out) {
             "usage: saccade caption IMAGE|DIR|-... [--model M] [--beam K] [--max-len N]\n"
             "                       [--min-len N] [--length-norm A] [--json]\n"
             "                       [--json-attention] [--attention DIR|FILE.png]\n"
-            "                       [--html DIR] [--colormap NAME] [--alpha A] [--threads N]\n\n"
-            "Captions images with a Show, Attend and Tell model (beam search as the\n"
-            "PyTorch tutorial's caption.py) and prints 'PATH<TAB>caption' per image.\n"
+            "                       [--html DIR] [--colormap NAME] [--alpha A] [--threads N]\n"
+            "       BLIP only:      [--prompt TEXT] [--strip-prompt] [--length-penalty A]\n"
+            "                       [--sample] [--top-p P] [--top-k K] [--temperature T]\n"
+            "                       [--seed S] [--attention-layer L] [--attention-heads H,..]\n\n"
+            "Captions images and prints 'PATH<TAB>caption' per image, with a Show, Attend\n"
+            "and Tell model (a .safetensors file; beam search as the PyTorch tutorial's\n"
+            "caption.py) or with BLIP (a Hugging Face BlipForConditionalGeneration folder\n"
+            "such as Salesforce/blip-image-captioning-base, or a saccade BLIP file;\n"
+            "generation as transformers 5.x's generate, see README 'Caption your own\n"
+            "photos').\n"
             "--model M        captioner .safetensors (tools/convert_sat.py converts the\n"
-            "                 tutorial's checkpoints); default: the shipped\n"
+            "                 tutorial's checkpoints), or a BLIP folder (config.json,\n"
+            "                 model.safetensors, vocab.txt, ...); default: the shipped\n"
             "                 assets/" DEFAULT_MODEL "\n"
             "                 (found through $SACCADE_ASSETS, the source tree's assets/ or\n"
-            "                 the installed share/saccade/)\n"
+            "                 the installed share/saccade/), which knows only synthetic\n"
+            "                 Fashion scenes: other images get a warning on stderr\n"
             "--beam K         beam size, 1 (greedy) to 100 (default 5 here; the library's\n"
-            "                 sc_captioner_beam_default_params and Python's caption() use 3)\n"
+            "                 sc_captioner_beam_default_params and Python's caption() use 3;\n"
+            "                 BLIP: the model config's num_beams, 1 unless it says more)\n"
             "--max-len N      at most N words before <end>: N + 1 decoding steps (default\n"
             "                 50, the tutorial's limit); if no beam ends in time, the best\n"
             "                 unfinished one (N + 1 words, no <end>) is returned\n"
-            "                 (\"finished\": false in --json)\n"
-            "--min-len N      <end> is not allowed before N words (default 0)\n"
+            "                 (\"finished\": false in --json). BLIP: at most N new tokens,\n"
+            "                 [SEP] included (default: the config's max_length, 20)\n"
+            "--min-len N      <end> ([SEP]) is not allowed before N words (default 0)\n"
             "--length-norm A  rank finished captions by score / length^A (default 0: the\n"
             "                 raw sum of log-probabilities, as the tutorial)\n"
+            "--length-penalty A  BLIP beam score = sum log p / new_tokens^A (default: the\n"
+            "                 config's length_penalty, 1.0)\n"
+            "--prompt TEXT    BLIP: continue TEXT (\"a picture of\"); the caption keeps it as\n"
+            "                 Hugging Face's decode does; --strip-prompt removes it as\n"
+            "                 Salesforce's original code does\n"
+            "--sample         BLIP: sample instead of searching (implied by --top-p P\n"
+            "                 (default 1), --top-k K (default 50), --temperature T (default\n"
+            "                 1) and --seed S (default 0; saccade's generator, so the draws\n"
+            "                 differ from torch.multinomial's)); needs --beam 1\n"
             "--json           one JSON object per image and line: path, caption, words,\n"
             "                 tokens (ids), logprobs (per token), score (their sum),\n"
             "                 norm_score, finished, beam, max_len, model {file, encoder,\n"
-            "                 arch, grid}, outputs written\n"
+            "                 arch, grid}, outputs written, \"warning\" for a bundled model\n"
+            "                 given an image that is not a scene. BLIP: no logprobs /\n"
+            "                 norm_score (score is the beam's normalised score); adds\n"
+            "                 length_penalty, prompt, strip_prompt, sampling, attention_layer,\n"
+            "                 attention_heads, class_attention (each word's weight on the\n"
+            "                 class token, left out of the maps)\n"
             "--json-attention also \"attention\": per token a grid x grid list of weights\n"
             "                 (implies --json)\n"
             "--attention DIR  write DIR/<name>.attention.png per image (or FILE.png for one\n"
             "                 image): the image, then one panel per generated token (<end>\n"
-            "                 included) with its attention upsampled, smoothed (Gaussian,\n"
-            "                 sigma = a third of a grid cell, as the tutorial's\n"
-            "                 pyramid_expand) and overlaid, the word underneath; 224-pixel\n"
-            "                 panels, 8 per row\n"
+            "                 included; BLIP: each word piece, [SEP] not) with its attention\n"
+            "                 upsampled, smoothed (Gaussian, sigma = a third of a grid cell,\n"
+            "                 as the tutorial's pyramid_expand) and overlaid, the word\n"
+            "                 underneath; 224-pixel panels, 8 per row\n"
+            "--attention-layer L  BLIP: the text decoder layer (0-based) whose\n"
+            "                 cross-attention the maps show (default 2 * layers / 3: 8 of\n"
+            "                 BLIP-base's 12, the layer BLIP's own Grad-CAM demo reads)\n"
+            "--attention-heads H,..  BLIP: mean over these heads (default: all)\n"
             "--colormap NAME  attention colours: gray (default, the tutorial's figure:\n"
             "                 attended regions light up), viridis, inferno, magma, jet\n"
             "--alpha A        weight of the attention overlay, 0..1 (default 0.8)\n"
@@ -54,27 +86,41 @@ void cli_caption_help(FILE *out) {
             "Inputs: files as given; directories are searched recursively for images\n"
             "(.png .jpg .jpeg .bmp .gif .tga .psd .hdr .pnm .ppm .pgm), in sorted order;\n"
             "'-' reads a list of files or directories from standard input, one per line.\n"
-            "The model is loaded once. An image that cannot be read or captioned is\n"
-            "reported on stderr ('saccade: PATH: reason') and the others are still\n"
-            "processed; the exit status is then 1 (2 for usage errors).\n\n"
+            "The model is loaded once, before anything is written. An image that cannot\n"
+            "be read or captioned is reported on stderr ('saccade: PATH: reason') and the\n"
+            "others are still processed; the exit status is then 1 (2 for usage errors).\n\n"
             "Examples:\n"
             "  saccade caption assets/samples/scenes/images/test_000000.png --beam=3\n"
             "  saccade caption assets/samples/scenes/images --json --attention att/\n"
-            "  saccade caption assets/samples/astronaut.jpg --attention astronaut.png "
-            "--colormap viridis\n"
-            "  saccade caption assets/samples/scenes/images --html gallery/\n");
+            "  saccade caption assets/samples/scenes/images --html gallery/\n"
+            "  saccade caption --model blip-image-captioning-base photo.jpg --beam 3 \\\n"
+            "      --attention photo.attention.png\n"
+            "  saccade caption --model blip-image-captioning-large photos/ --prompt "
+            "\"a picture of\" \\\n"
+            "      --html gallery/\n");
 }
+
+typedef struct blip_opts { /* BLIP-only settings; -1 / 0: the model's own */
+    sc_blip_generate_params gen;
+    const char *prompt;
+    int strip_prompt, sample, seed, top_k;
+    float length_penalty, top_p, temperature;
+    int layer, heads[SC_BLIP_MAX_HEADS], nheads;
+} blip_opts;
 
 typedef struct cap_ctx {
     sc_captioner *model;
+    sc_blip *blip;          /* a BLIP model instead of model */
+    const char *model_path; /* as given, for the bundled-model check */
     const char *model_file; /* base name, for --json and the gallery */
     sc_beam_params bp;
-    int max_words;
+    int beam, max_words, min_len; /* as given; 0 / 0 / -1: the model family's default */
     int json, json_att;
     const char *att; /* NULL: no figures */
     int att_is_dir;
     sc_attention_grid_params gp;
     sc_gallery *gallery;
+    blip_opts bo;
 } cap_ctx;
 
 static cJSON *float_array(const float *v, int n) {
@@ -87,21 +133,38 @@ static cJSON *string_or_null(const char *s) {
     return s ? cJSON_CreateString(s) : cJSON_CreateNull();
 }
 
-/* One image's --json line. */
-static int print_json(const cap_ctx *c, const char *path, const sc_caption_result *r,
-                      const char *att_path, const char *thumb) {
-    const sc_captioner_config *cf = sc_captioner_get_config(c->model);
-    const sc_caption_hyp *h = &r->hyps[0];
-    const int P = r->grid * r->grid;
-    cJSON *o = cJSON_CreateObject(), *words = cJSON_CreateArray(), *toks = cJSON_CreateArray();
-    for (int t = 0; words && toks && t < h->len; t++) {
-        cJSON_AddItemToArray(words, cJSON_CreateString(r->words[t]));
-        cJSON_AddItemToArray(toks, cJSON_CreateNumber(h->tokens[t]));
+/* "words" and "tokens" of a caption (ids as int32 or int). */
+static void add_tokens(cJSON *o, const char *const *wordv, const int32_t *ids32, const int *ids,
+                       int n) {
+    cJSON *words = cJSON_CreateArray(), *toks = cJSON_CreateArray();
+    for (int t = 0; words && toks && t < n; t++) {
+        cJSON_AddItemToArray(words, cJSON_CreateString(wordv[t]));
+        cJSON_AddItemToArray(toks, cJSON_CreateNumber(ids32 ? ids32[t] : ids[t]));
     }
-    cJSON_AddStringToObject(o, "path", path);
-    cJSON_AddStringToObject(o, "caption", r->text);
     cJSON_AddItemToObject(o, "words", words);
     cJSON_AddItemToObject(o, "tokens", toks);
+}
+
+/* "attention": per token a G x G list of weights (maps (n, G, G)). */
+static void add_attention(cJSON *o, const float *maps, int n, int G) {
+    cJSON *att = cJSON_AddArrayToObject(o, "attention");
+    for (int t = 0; att && t < n; t++) {
+        cJSON *rows = cJSON_CreateArray();
+        for (int i = 0; rows && i < G; i++)
+            cJSON_AddItemToArray(rows, float_array(maps + ((size_t)t * G + (size_t)i) * G, G));
+        cJSON_AddItemToArray(att, rows);
+    }
+}
+
+/* One image's --json line. */
+static int print_json(const cap_ctx *c, const char *path, const sc_caption_result *r,
+                      const char *att_path, const char *thumb, const char *warn) {
+    const sc_captioner_config *cf = sc_captioner_get_config(c->model);
+    const sc_caption_hyp *h = &r->hyps[0];
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "path", path);
+    cJSON_AddStringToObject(o, "caption", r->text);
+    add_tokens(o, r->words, h->tokens, NULL, h->len);
     cJSON_AddItemToObject(o, "logprobs", float_array(h->logprobs, h->len));
     cJSON_AddItemToObject(o, "score", cli_json_float(h->score, 9));
     cJSON_AddItemToObject(o, "norm_score", cli_json_float(h->norm_score, 9));
@@ -122,17 +185,18 @@ static int print_json(const cap_ctx *c, const char *path, const sc_caption_resul
     cJSON_AddNumberToObject(mo, "vocab_size", cf->vocab_size);
     cJSON_AddItemToObject(o, "attention_png", string_or_null(att_path));
     cJSON_AddItemToObject(o, "html_thumbnail", string_or_null(thumb));
-    if (c->json_att) { /* per token a grid x grid list of weights */
-        cJSON *att = cJSON_AddArrayToObject(o, "attention");
-        for (int t = 0; att && t < h->len; t++) {
-            cJSON *rows = cJSON_CreateArray();
-            for (int i = 0; rows && i < r->grid; i++)
-                cJSON_AddItemToArray(
-                    rows, float_array(h->alphas + (size_t)t * P + (size_t)i * r->grid, r->grid));
-            cJSON_AddItemToArray(att, rows);
-        }
-    }
+    if (warn) cJSON_AddStringToObject(o, "warning", warn);
+    if (c->json_att) add_attention(o, h->alphas, h->len, r->grid);
     return cli_json_emit(stdout, o);
+}
+
+/* A failed image is listed in the gallery; its message stays set. */
+static void gallery_failure(cap_ctx *c, const char *path) {
+    if (!c->gallery) return;
+    char reason[512];
+    snprintf(reason, sizeof reason, "%s", sc_last_error());
+    sc_gallery_add_failure(c->gallery, path, reason);
+    sc_set_error(SC_ERR_INTERNAL, "%s", reason); /* the batch prints the message */
 }
 
 static int one_image(const cli_batch *b, int i, void *vctx) {
@@ -144,6 +208,8 @@ static int one_image(const cli_batch *b, int i, void *vctx) {
     int bad = 1;
     sc_image_load_params lp = sc_image_load_default_params();
     if (sc_image_load(path, &lp, &img, NULL)) goto done;
+    const char *warn = sc_bundled_model_warning(c->model_path, img.w, img.h);
+    if (warn) fprintf(stderr, "saccade: %s: warning: %s\n", path, warn);
     if (sc_captioner_caption_image(c->model, &img, &c->bp, &r)) goto done;
     if (r.n_hyps < 1) {
         sc_set_error(SC_ERR_INTERNAL, "no caption produced");
@@ -168,7 +234,7 @@ static int one_image(const cli_batch *b, int i, void *vctx) {
         if (thumb) sprintf(thumb, "images/%s.jpg", b->stems[i]);
     }
     if (c->json) {
-        if (print_json(c, path, &r, att, thumb)) {
+        if (print_json(c, path, &r, att, thumb, warn)) {
             sc_set_error(SC_ERR_NOMEM, "out of memory writing JSON");
             goto done;
         }
@@ -181,12 +247,7 @@ static int one_image(const cli_batch *b, int i, void *vctx) {
     fflush(stdout);
     bad = 0;
 done:
-    if (bad && c->gallery) {
-        char reason[512];
-        snprintf(reason, sizeof reason, "%s", sc_last_error());
-        sc_gallery_add_failure(c->gallery, path, reason);
-        sc_set_error(SC_ERR_INTERNAL, "%s", reason); /* the batch prints the message */
-    }
+    if (bad) gallery_failure(c, path);
     sc_image_free(&img);
     sc_image_free(&grid);
     sc_caption_result_free(&r);
@@ -195,18 +256,166 @@ done:
     return bad;
 }
 
+/* BLIP's --json line: the captioner's keys where they mean the same, plus the
+ * prompt, the sampling settings and the attention layer / heads. */
+static int blip_print_json(const cap_ctx *c, const char *path, const sc_blip_result *r,
+                           const char *att_path, const char *thumb) {
+    const sc_blip_config *cf = sc_blip_get_config(c->blip);
+    const sc_blip_caption *k = &r->caption;
+    const sc_blip_generate_params *g = &c->bo.gen;
+    const int G = k->grid;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "path", path);
+    cJSON_AddStringToObject(o, "caption", r->text);
+    add_tokens(o, (const char *const *)r->words, NULL, k->ids, k->n);
+    cJSON_AddItemToObject(o, "score", cli_json_float(k->score, 9));
+    cJSON_AddBoolToObject(o, "finished", k->ended);
+    cJSON_AddNumberToObject(o, "beam", g->num_beams);
+    cJSON_AddNumberToObject(o, "max_len", g->max_new_tokens);
+    cJSON_AddNumberToObject(o, "min_len", g->min_length);
+    cJSON_AddItemToObject(o, "length_penalty", cli_json_float(g->length_penalty, 7));
+    cJSON_AddItemToObject(o, "prompt", string_or_null(c->bo.prompt));
+    cJSON_AddBoolToObject(o, "strip_prompt", c->bo.strip_prompt);
+    if (g->do_sample) {
+        cJSON *sm = cJSON_AddObjectToObject(o, "sampling");
+        cJSON_AddItemToObject(sm, "top_p", cli_json_float(g->top_p, 7));
+        cJSON_AddNumberToObject(sm, "top_k", g->top_k);
+        cJSON_AddItemToObject(sm, "temperature", cli_json_float(g->temperature, 7));
+        cJSON_AddNumberToObject(sm, "seed", (double)g->seed);
+    }
+    cJSON *mo = cJSON_AddObjectToObject(o, "model");
+    cJSON_AddStringToObject(mo, "file", c->model_file);
+    cJSON_AddStringToObject(mo, "encoder", "vit");
+    cJSON_AddStringToObject(mo, "arch", "blip");
+    cJSON_AddNumberToObject(mo, "grid", G);
+    cJSON_AddNumberToObject(mo, "vocab_size", cf->text.vocab_size);
+    cJSON_AddNumberToObject(mo, "layers", cf->text.num_hidden_layers);
+    cJSON_AddNumberToObject(mo, "heads", cf->text.num_attention_heads);
+    cJSON_AddNumberToObject(o, "attention_layer", g->attention_layer);
+    cJSON *hd = cJSON_AddArrayToObject(o, "attention_heads");
+    for (int h = 0; hd && h < cf->text.num_attention_heads; h++)
+        if (!g->head_mask || (g->head_mask >> h & 1))
+            cJSON_AddItemToArray(hd, cJSON_CreateNumber(h));
+    cJSON_AddItemToObject(o, "class_attention", float_array(k->class_attention, k->n));
+    cJSON_AddItemToObject(o, "attention_png", string_or_null(att_path));
+    cJSON_AddItemToObject(o, "html_thumbnail", string_or_null(thumb));
+    if (c->json_att) add_attention(o, k->attention, k->n, G);
+    return cli_json_emit(stdout, o);
+}
+
+/* The figure and the gallery entry of one BLIP caption; att gets the figure's
+ * name (or NULL), thumb the gallery thumbnail's. */
+static sc_status blip_outputs(cap_ctx *c, const cli_batch *b, int i, const sc_image *img,
+                              const sc_blip_result *r, char **att, char **thumb) {
+    const sc_blip_caption *k = &r->caption;
+    sc_image grid = {0};
+    sc_status s = SC_OK;
+    if (c->att || c->gallery)
+        s = sc_attention_grid(img, k->attention, k->grid, k->n, (const char *const *)r->words,
+                              &c->gp, &grid);
+    if (!s && c->att) {
+        *att =
+            c->att_is_dir ? cli_batch_output_path(b, c->att, i, ".attention.png") : strdup(c->att);
+        s = *att ? sc_image_save(&grid, *att) : sc_set_error(SC_ERR_NOMEM, "out of memory");
+    }
+    if (!s && c->gallery) {
+        s = sc_gallery_add(c->gallery, b->stems[i], b->paths[i], img, r->text,
+                           (const char *const *)r->words, NULL, k->n, k->score, &grid);
+        if (!s && (*thumb = malloc(strlen(b->stems[i]) + 16)))
+            sprintf(*thumb, "images/%s.jpg", b->stems[i]);
+    }
+    sc_image_free(&grid);
+    return s;
+}
+
+static int blip_one_image(const cli_batch *b, int i, void *vctx) {
+    cap_ctx *c = vctx;
+    const char *path = b->paths[i];
+    sc_image img = {0};
+    sc_blip_result r = {0};
+    char *att = NULL, *thumb = NULL;
+    sc_image_load_params lp = sc_image_load_default_params();
+    sc_status s = sc_image_load(path, &lp, &img, NULL);
+    if (!s)
+        s = sc_blip_caption_image(c->blip, &img, c->bo.prompt, c->bo.strip_prompt, &c->bo.gen, &r);
+    if (!s) s = blip_outputs(c, b, i, &img, &r, &att, &thumb);
+    if (!s && c->json) {
+        if (blip_print_json(c, path, &r, att, thumb))
+            s = sc_set_error(SC_ERR_NOMEM, "out of memory writing JSON");
+    } else if (!s) {
+        printf("%s\t%s\n", path, r.text);
+    }
+    fflush(stdout);
+    if (s) gallery_failure(c, path);
+    sc_image_free(&img);
+    sc_blip_result_free(&r);
+    free(att);
+    free(thumb);
+    return s != SC_OK;
+}
+
+/* The BLIP settings: the model's own (text config) overridden by the options. */
+static int blip_settings(cap_ctx *c) {
+    const char *V = "caption";
+    blip_opts *o = &c->bo;
+    sc_blip_generate_params *g = &o->gen;
+    *g = sc_blip_default_generate_params(c->blip);
+    const sc_blip_text_config *t = &sc_blip_get_config(c->blip)->text;
+    if (c->beam) g->num_beams = c->beam;
+    if (c->max_words) g->max_new_tokens = c->max_words;
+    if (c->min_len >= 0) g->min_length = c->min_len;
+    if (o->length_penalty > -99) g->length_penalty = o->length_penalty;
+    if (o->sample) {
+        g->do_sample = 1;
+        g->seed = (uint64_t)o->seed;
+        if (o->top_p >= 0) g->top_p = o->top_p;
+        if (o->temperature >= 0) g->temperature = o->temperature;
+        if (o->top_k >= 0) g->top_k = o->top_k;
+    }
+    if (g->do_sample && g->num_beams > 1)
+        return cli_usage(V, "sampling (--top-p, --temperature, --top-k, --seed, --sample) takes "
+                            "--beam 1");
+    if (g->min_length > g->max_new_tokens)
+        return cli_usage(V, "--min-len %d is more than --max-len %d", g->min_length,
+                         g->max_new_tokens);
+    if (o->layer >= t->num_hidden_layers)
+        return cli_usage(V, "--attention-layer %d: the model has %d layers (0..%d)", o->layer,
+                         t->num_hidden_layers, t->num_hidden_layers - 1);
+    if (o->layer >= 0) g->attention_layer = o->layer;
+    if (g->attention_layer < 0) g->attention_layer = 2 * t->num_hidden_layers / 3;
+    for (int h = 0; h < o->nheads; h++) {
+        if (o->heads[h] >= t->num_attention_heads)
+            return cli_usage(V, "--attention-heads: head %d, the model has %d (0..%d)", o->heads[h],
+                             t->num_attention_heads, t->num_attention_heads - 1);
+        g->head_mask |= (uint64_t)1 << o->heads[h];
+    }
+    return CLI_OK;
+}
+
 /* The options into c (and the rest); CLI_OK or CLI_USAGE. */
 static int parse_caption_options(int argc, char **argv, cap_ctx *c, const char **model,
                                  const char **threads, const char **html, const char **inputs,
                                  int *ninputs) {
     const char *V = "caption", *colormap = NULL;
     int json_att = 0;
+    blip_opts *bo = &c->bo;
     const cli_opt opts[] = {
-        {"-m|--model", CLI_STR, model, 0, 0, "a .safetensors file", NULL, 0},
-        {"--beam-size|--beam", CLI_INT, &c->bp.beam_size, 1, 100, NULL, NULL, 0},
+        {"-m|--model", CLI_STR, model, 0, 0, "a .safetensors file or a model folder", NULL, 0},
+        {"--beam-size|--beam", CLI_INT, &c->beam, 1, 100, NULL, NULL, 0},
         {"--max-len", CLI_INT, &c->max_words, 1, 1000, NULL, NULL, 0},
-        {"--min-len", CLI_INT, &c->bp.min_len, 0, 1000, NULL, NULL, 0},
+        {"--min-len", CLI_INT, &c->min_len, 0, 1000, NULL, NULL, 0},
         {"--length-norm", CLI_FLOAT, &c->bp.length_penalty, 0, 10, NULL, NULL, 0},
+        {"--length-penalty", CLI_FLOAT, &bo->length_penalty, -10, 10, NULL, NULL, 0},
+        {"--prompt", CLI_STR, &bo->prompt, 0, 0, "a text", NULL, 0},
+        {"--strip-prompt", CLI_FLAG, &bo->strip_prompt, 0, 0, NULL, NULL, 0},
+        {"--sample", CLI_FLAG, &bo->sample, 0, 0, NULL, NULL, 0},
+        {"--top-p", CLI_FLOAT, &bo->top_p, 0, 1, NULL, NULL, 0},
+        {"--top-k", CLI_INT, &bo->top_k, 0, 1000000, NULL, NULL, 0},
+        {"--temperature", CLI_FLOAT, &bo->temperature, 1e-6, 1000, NULL, NULL, 0},
+        {"--seed", CLI_INT, &bo->seed, 0, 2147483647, NULL, NULL, 0},
+        {"--attention-layer", CLI_INT, &bo->layer, 0, SC_BLIP_MAX_LAYERS - 1, NULL, NULL, 0},
+        {"--attention-heads", CLI_INTS, bo->heads, 0, SC_BLIP_MAX_HEADS - 1, NULL, &bo->nheads,
+         SC_BLIP_MAX_HEADS},
         {"--json", CLI_FLAG, &c->json, 0, 0, NULL, NULL, 0},
         {"--json-attention", CLI_FLAG, &json_att, 0, 0, NULL, NULL, 0},
         {"--attention", CLI_STR, &c->att, 0, 0, "a directory or a .png file", NULL, 0},
@@ -224,10 +433,63 @@ static int parse_caption_options(int argc, char **argv, cap_ctx *c, const char *
     if (colormap && sc_colormap_from_name(colormap, &c->gp.colormap))
         return cli_usage(V, "%s", sc_last_error());
     if (*ninputs == 0) return cli_usage(V, "need at least one IMAGE, DIRECTORY or '-'");
+    if (bo->top_p >= 0 || bo->temperature >= 0 || bo->top_k >= 0 || bo->seed >= 0) bo->sample = 1;
+    if (bo->seed < 0) bo->seed = 0;
+    return CLI_OK;
+}
+
+/* Show, Attend and Tell settings from the options; BLIP-only options are
+ * refused. */
+static int sat_settings(cap_ctx *c) {
+    const char *V = "caption";
+    const blip_opts *o = &c->bo;
+    if (o->prompt || o->strip_prompt || o->sample || o->length_penalty > -99 || o->layer >= 0 ||
+        o->nheads)
+        return cli_usage(V, "--prompt, --strip-prompt, --length-penalty, sampling and "
+                            "--attention-layer/--attention-heads need a BLIP model (--model DIR)");
+    if (c->beam) c->bp.beam_size = c->beam;
+    if (!c->max_words) c->max_words = 50;
+    if (c->min_len >= 0) c->bp.min_len = c->min_len;
     if (c->bp.min_len > c->max_words)
         return cli_usage(V, "--min-len %d is more than --max-len %d", c->bp.min_len, c->max_words);
     c->bp.max_len = c->max_words + 1; /* N words + <end> */
     return CLI_OK;
+}
+
+/* Load the model (BLIP for a folder or a BLIP file, else a captioner) and
+ * apply the options; CLI_OK, CLI_FAIL or CLI_USAGE. */
+static int load_model(cap_ctx *c, const char *model) {
+    sc_model_kind kind = SC_MODEL_CAPTIONER;
+    if (sc_model_probe(model, &kind)) return cli_fail(NULL);
+    const char *slash = strrchr(model, '/');
+    c->model_path = model;
+    c->model_file = slash && slash[1] ? slash + 1 : model;
+    if (kind == SC_MODEL_BLIP) {
+        if (sc_blip_load(model, &c->blip)) return cli_fail(NULL);
+        return blip_settings(c);
+    }
+    int rc = sat_settings(c);
+    if (!rc && sc_captioner_load(model, &c->model)) rc = cli_fail(NULL);
+    return rc;
+}
+
+/* The gallery's subtitle line names the model. */
+static int open_gallery(cap_ctx *c, const char *html) {
+    char sub[512];
+    if (c->blip) {
+        snprintf(sub, sizeof sub,
+                 "model %s (BLIP, ViT %dx%d patches), beam %d, cross-attention of layer %d",
+                 c->model_file, sc_blip_grid(c->blip), sc_blip_grid(c->blip), c->bo.gen.num_beams,
+                 c->bo.gen.attention_layer);
+    } else {
+        const sc_captioner_config *cf = sc_captioner_get_config(c->model);
+        snprintf(sub, sizeof sub, "model %s (%s, %dx%d attention grid), beam %d", c->model_file,
+                 cf->encoder_arch[0] ? cf->encoder_arch : "features", cf->grid, cf->grid,
+                 c->bp.beam_size);
+    }
+    sc_gallery_params gp = sc_gallery_default_params();
+    gp.subtitle = sub;
+    return sc_gallery_open(html, &gp, &c->gallery) ? cli_fail(NULL) : CLI_OK;
 }
 
 int cli_caption_main(int argc, char **argv) {
@@ -235,7 +497,13 @@ int cli_caption_main(int argc, char **argv) {
     cap_ctx c = {0};
     c.bp = sc_captioner_beam_default_params();
     c.bp.beam_size = 5; /* the CLI's default (the library's and Python's is 3) */
-    c.max_words = 50;
+    c.min_len = -1;
+    c.bo = (blip_opts){.length_penalty = -100,
+                       .top_p = -1,
+                       .top_k = -1,
+                       .temperature = -1,
+                       .seed = -1,
+                       .layer = -1};
     c.gp = sc_attention_grid_default_params();
     const char *model = NULL, *threads = NULL, *html = NULL;
     const char **inputs = calloc((size_t)argc, sizeof *inputs);
@@ -261,6 +529,8 @@ int cli_caption_main(int argc, char **argv) {
         }
         model = model_path;
     }
+    /* The model first: a bad folder writes nothing. */
+    if ((rc = load_model(&c, model))) goto end;
     rc = cli_batch_expand(V, (char **)inputs, ninputs, &b);
     if (rc) goto end;
     /* Output names (stems) come from the attention output, else the gallery. */
@@ -276,26 +546,8 @@ int cli_caption_main(int argc, char **argv) {
         rc = cli_batch_plan_outputs(V, &b, html);
         if (rc) goto end;
     }
-    if (sc_captioner_load(model, &c.model)) {
-        rc = cli_fail(NULL);
-        goto end;
-    }
-    const char *slash = strrchr(model, '/');
-    c.model_file = slash ? slash + 1 : model;
-    if (html) {
-        char sub[512];
-        const sc_captioner_config *cf = sc_captioner_get_config(c.model);
-        snprintf(sub, sizeof sub, "model %s (%s, %dx%d attention grid), beam %d", c.model_file,
-                 cf->encoder_arch[0] ? cf->encoder_arch : "features", cf->grid, cf->grid,
-                 c.bp.beam_size);
-        sc_gallery_params gp = sc_gallery_default_params();
-        gp.subtitle = sub;
-        if (sc_gallery_open(html, &gp, &c.gallery)) {
-            rc = cli_fail(NULL);
-            goto end;
-        }
-    }
-    rc = cli_batch_run(&b, "caption", one_image, &c);
+    if (html && (rc = open_gallery(&c, html))) goto end;
+    rc = cli_batch_run(&b, "caption", c.blip ? blip_one_image : one_image, &c);
     if (c.gallery) {
         sc_status s = sc_gallery_close(c.gallery);
         c.gallery = NULL;
@@ -304,6 +556,7 @@ int cli_caption_main(int argc, char **argv) {
 end:
     sc_gallery_free(c.gallery);
     sc_captioner_free(c.model);
+    sc_blip_free(c.blip);
     cli_batch_free(&b);
     free(inputs);
     return rc;

@@ -45,7 +45,9 @@ void cli_saliency_help(FILE *out) {
     fprintf(out,
             "--model M  for the model methods: a captioner, classifier or ST-CNN\n"
             "           .safetensors, recognised by its metadata (saccade.kind; e.g.\n"
-            "           assets/models/fashion-stn.safetensors); default: the shipped\n"
+            "           assets/models/fashion-stn.safetensors), or a BLIP folder (Hugging\n"
+            "           Face files; attention: its cross-attention, gradcam: the\n"
+            "           gradient-weighted cross-attention); default: the shipped\n"
             "           assets/" DEFAULT_MODEL "\n"
             "--word W   captioners: explain the first step of the generated caption that\n"
             "           produced W (an error names the caption when W is not in it)\n"
@@ -84,7 +86,9 @@ void cli_saliency_help(FILE *out) {
             "  saccade saliency assets/samples --method pqft -o maps --raw maps --json\n"
             "  saccade saliency assets/samples/stn/cluttered-1-Pullover.png --method gradcam \\\n"
             "      --model assets/models/fashion-stn.safetensors --panel -o pullover.png\n"
-            "  saccade saliency assets/samples/scenes/images --method attention -o attention\n");
+            "  saccade saliency assets/samples/scenes/images --method attention -o attention\n"
+            "  saccade saliency photo.jpg --method gradcam --word dog \\\n"
+            "      --model blip-image-captioning-base --panel -o dog.png\n");
 }
 
 typedef struct sal_ctx {
@@ -142,6 +146,11 @@ static sc_status make_panel(const sc_image *img, const sc_map *map, const sc_ima
     return s;
 }
 
+/* Captioners (Show, Attend and Tell, BLIP) explain words, not classes. */
+static int is_captioner(sc_saliency_model_kind k) {
+    return k == SC_SMODEL_CAPTIONER || k == SC_SMODEL_BLIP;
+}
+
 /* The figure's label: the method, with the word or class explained. */
 static void make_label(const sal_ctx *c, const sc_model_saliency_info *info, char *label,
                        size_t cap) {
@@ -149,7 +158,7 @@ static void make_label(const sal_ctx *c, const sc_model_saliency_info *info, cha
     if (r->needs_model && c->mp.word)
         snprintf(label, cap, "%s: %s", r->caption, c->mp.word);
     else if (r->needs_model && info->target >= 0 && !c->mp.word &&
-             sc_saliency_model_get_kind(c->model) != SC_SMODEL_CAPTIONER)
+             !is_captioner(sc_saliency_model_get_kind(c->model)))
         snprintf(label, cap, "%s: %s", r->caption, info->caption);
     else
         snprintf(label, cap, "%s", r->caption);
@@ -179,7 +188,7 @@ static int print_json(const sal_ctx *c, const char *path, const sc_image *img, c
         sc_saliency_model_kind kind = sc_saliency_model_get_kind(c->model);
         bad = !cJSON_AddStringToObject(o, "model", c->model_path) ||
               !cJSON_AddStringToObject(o, "model_kind", sc_saliency_model_kind_name(kind)) ||
-              !cJSON_AddStringToObject(o, kind == SC_SMODEL_CAPTIONER ? "caption" : "class_name",
+              !cJSON_AddStringToObject(o, is_captioner(kind) ? "caption" : "class_name",
                                        info->caption) ||
               !(c->mp.word ? cJSON_AddStringToObject(o, "word", c->mp.word)
                            : cJSON_AddNullToObject(o, "word")) ||
@@ -346,9 +355,9 @@ static int load_model(sal_ctx *c, const sal_args *a, char *path_buf, size_t cap)
     if (sc_saliency_model_load(model, &c->model)) return cli_fail(NULL);
     c->model_path = model;
     sc_saliency_model_kind kind = sc_saliency_model_get_kind(c->model);
-    if (kind == SC_SMODEL_CAPTIONER && cls)
+    if (is_captioner(kind) && cls)
         return cli_usage(V, "--class is for classifiers; %s is a captioner (use --word)", model);
-    if (kind != SC_SMODEL_CAPTIONER && c->mp.word)
+    if (!is_captioner(kind) && c->mp.word)
         return cli_usage(V, "--word is for captioners; %s is a%s %s (use --class)", model,
                          kind == SC_SMODEL_CLASSIFIER ? "" : "n",
                          kind == SC_SMODEL_CLASSIFIER ? "classifier" : "ST-CNN");

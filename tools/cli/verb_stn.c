@@ -528,6 +528,8 @@ int cli_stn_main(int argc, char **argv) {
         rc = cli_fail(NULL);
         goto done;
     }
+    const char *warn = sc_bundled_model_warning(model, img.w, img.h);
+    if (warn) fprintf(stderr, "saccade: %s: warning: %s\n", image, warn);
     if (sc_image_resize(&img, sc->in_w, sc->in_h, SC_FILTER_TRIANGLE, &small) ||
         sc_image_alloc(&gray, sc->in_w, sc->in_h, 1)) {
         rc = cli_fail(image);
@@ -588,7 +590,8 @@ int cli_stn_main(int argc, char **argv) {
     if (json) {
         cJSON *j = cJSON_CreateObject(), *th = cJSON_CreateArray(), *top = cJSON_CreateArray();
         int ok = j && th && top && cJSON_AddStringToObject(j, "image", image) &&
-                 cJSON_AddStringToObject(j, "model", model);
+                 cJSON_AddStringToObject(j, "model", model) &&
+                 (!warn || cJSON_AddStringToObject(j, "warning", warn));
         for (int i = 0; ok && i < 6; i++)
             ok = cJSON_AddItemToArray(th, cli_json_fixed(theta[i], 6));
         for (int i = 0; ok && i < K && i < 5; i++) {

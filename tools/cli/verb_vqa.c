@@ -112,7 +112,7 @@ static cJSON *answer_json(const sc_vqa_answer *a, const sc_vqa_vocab *ans, const
 }
 
 static int answer_one(sc_vqa_model *m, const sc_image *img, const char *q, int top_k, int json,
-                      const char *att_path) {
+                      const char *att_path, const char *warn) {
     sc_vqa_answer *a = malloc(sizeof *a);
     if (!a) return cli_fail("out of memory");
     if (sc_vqa_ask(m, q, top_k, a)) {
@@ -126,7 +126,9 @@ static int answer_one(sc_vqa_model *m, const sc_image *img, const char *q, int t
                 sc_vqa_get_config(m)->max_len);
     int rc = CLI_OK;
     if (json) {
-        rc = cli_json_emit(stdout, answer_json(a, ans, q));
+        cJSON *o = answer_json(a, ans, q);
+        if (o && warn) cJSON_AddStringToObject(o, "warning", warn);
+        rc = cli_json_emit(stdout, o);
     } else {
         printf("%s (%.3f)\n", best, (double)a->prob[0]);
         for (int k = 1; k < a->n_top; k++)
@@ -191,8 +193,10 @@ int cli_vqa_main(int argc, char **argv) {
         rc = cli_fail(image);
         goto done;
     }
+    const char *warn = sc_bundled_model_warning(model, img.w, img.h);
+    if (warn) fprintf(stderr, "saccade: %s: warning: %s\n", image, warn);
     if (question) {
-        rc = answer_one(m, &img, question, top_k, json, att) ? CLI_FAIL : CLI_OK;
+        rc = answer_one(m, &img, question, top_k, json, att, warn) ? CLI_FAIL : CLI_OK;
     } else {
         static char line[VQA_MAX_LINE + 2]; /* the line, a "\r", NUL */
         int n = 0, lineno = 0;
@@ -220,7 +224,7 @@ int cli_vqa_main(int argc, char **argv) {
                 snprintf(apath, sizeof apath, "%.*s-%d%s", stem, att, n, dot ? dot : "");
                 ap = apath;
             }
-            if (answer_one(m, &img, s, top_k, json, ap)) rc = CLI_FAIL;
+            if (answer_one(m, &img, s, top_k, json, ap, warn)) rc = CLI_FAIL;
         }
     }
 done:

@@ -3,10 +3,12 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "saccade/sc_model_probe.h"
 #include "saccade/sc_safetensors.h"
 
-static const char *const KIND_NAMES[] = {"captioner", "vqa", "classifier", "stcnn", "resnet"};
+static const char *const KIND_NAMES[] = {"captioner", "vqa",    "classifier",
+                                         "stcnn",     "resnet", "blip"};
 #define NKINDS ((int)(sizeof KIND_NAMES / sizeof KIND_NAMES[0]))
 
 const char *sc_model_kind_name(sc_model_kind k) {
@@ -22,7 +24,7 @@ sc_status sc_model_kind_from_name(const char *name, sc_model_kind *out) {
         }
     return sc_set_error(SC_ERR_UNSUPPORTED,
                         "unknown model kind \"%.40s\" (known: captioner, vqa, classifier, "
-                        "stcnn, resnet)",
+                        "stcnn, resnet, blip)",
                         name);
 }
 
@@ -51,6 +53,11 @@ static sc_status kind_of(const sc_safetensors *st, const char *path, sc_model_ki
     if (task && strcmp(task, "caption") != 0)
         return sc_set_error(SC_ERR_UNSUPPORTED, "%s: a %.40s model (unknown saccade.task)", path,
                             task);
+    const char *family = sc_safetensors_metadata(st, "saccade.model");
+    if (family && !strcmp(family, "blip")) {
+        *kind = SC_MODEL_BLIP;
+        return SC_OK;
+    }
     char arch[32];
     config_arch(sc_safetensors_metadata(st, "saccade.config"), arch, sizeof arch);
     if (!strcmp(arch, "stcnn")) {
@@ -72,6 +79,18 @@ static sc_status kind_of(const sc_safetensors *st, const char *path, sc_model_ki
 
 sc_status sc_model_probe(const char *path, sc_model_kind *kind) {
     if (!path || !kind) return sc_set_error(SC_ERR_INVALID_ARG, "sc_model_probe: NULL argument");
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) { /* a Hugging Face model folder */
+        char cfg[4096];
+        snprintf(cfg, sizeof cfg, "%s/config.json", path);
+        if (stat(cfg, &sb) != 0)
+            return sc_set_error(SC_ERR_FORMAT,
+                                "%s: a folder without config.json (a model folder holds "
+                                "config.json, model.safetensors, vocab.txt, ...)",
+                                path);
+        *kind = SC_MODEL_BLIP;
+        return SC_OK;
+    }
     sc_safetensors *st = NULL;
     sc_status s = sc_safetensors_open(path, &st);
     if (s) return s;

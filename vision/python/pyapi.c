@@ -4,6 +4,7 @@
 #include <string.h>
 #include "sc_internal.h"
 #include "python/pyapi.h"
+#include "saccade/sc_blip_caption.h"
 #include "saccade/sc_captioner.h"
 #include "saccade/sc_captioner_eval.h"
 #include "saccade/sc_image.h"
@@ -66,6 +67,37 @@ static const struct {
     SC_F(sc_caption_hyp, score),
     SC_F(sc_caption_hyp, norm_score),
     SC_F(sc_caption_hyp, finished),
+    SC_T(sc_blip_generate_params),
+    SC_F(sc_blip_generate_params, max_new_tokens),
+    SC_F(sc_blip_generate_params, min_length),
+    SC_F(sc_blip_generate_params, num_beams),
+    SC_F(sc_blip_generate_params, length_penalty),
+    SC_F(sc_blip_generate_params, early_stopping),
+    SC_F(sc_blip_generate_params, do_sample),
+    SC_F(sc_blip_generate_params, top_k),
+    SC_F(sc_blip_generate_params, top_p),
+    SC_F(sc_blip_generate_params, temperature),
+    SC_F(sc_blip_generate_params, seed),
+    SC_F(sc_blip_generate_params, attention_layer),
+    SC_F(sc_blip_generate_params, head_mask),
+    SC_F(sc_blip_generate_params, keep_all_attention),
+    SC_F(sc_blip_generate_params, gradcam),
+    SC_T(sc_blip_caption),
+    SC_F(sc_blip_caption, ids),
+    SC_F(sc_blip_caption, n),
+    SC_F(sc_blip_caption, ended),
+    SC_F(sc_blip_caption, score),
+    SC_F(sc_blip_caption, grid),
+    SC_F(sc_blip_caption, attention),
+    SC_F(sc_blip_caption, class_attention),
+    SC_F(sc_blip_caption, attention_all),
+    SC_F(sc_blip_caption, gradcam),
+    SC_T(sc_blip_result),
+    SC_F(sc_blip_result, caption),
+    SC_F(sc_blip_result, text),
+    SC_F(sc_blip_result, words),
+    SC_F(sc_blip_result, prompt_ids),
+    SC_F(sc_blip_result, n_prompt),
     SC_T(sc_caption_result),
     SC_F(sc_caption_result, hyps),
     SC_F(sc_caption_result, words),

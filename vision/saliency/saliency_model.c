@@ -10,6 +10,7 @@
 #include "saccade/sc_nn.h"
 #include "saccade/sc_safetensors.h"
 #include "saccade/sc_saliency_model.h"
+#include "saccade/sc_blip_caption.h"
 #include "saccade/sc_model_probe.h"
 #include "saccade/sc_util.h"
 #include "sc_internal.h"
@@ -96,6 +97,8 @@ const char *sc_saliency_model_kind_name(sc_saliency_model_kind k) {
         return "classifier";
     case SC_SMODEL_STCNN:
         return "stcnn";
+    case SC_SMODEL_BLIP:
+        return "blip";
     }
     return "unknown";
 }
@@ -360,7 +363,8 @@ sc_status sc_captioner_logprob_grad(sc_captioner *m, const float *features, cons
      * difference of two prefixes' sums (teacher forcing is causal). */
     int L1 = t == 0 ? n : t + 1, L2 = t <= 1 ? 0 : t;
     int32_t len1 = L1, len2 = L2;
-    sc_caption_batch b1 = {1, L1, tokens, &len1, NULL, NULL}, b2 = {1, L2, tokens, &len2, NULL, NULL};
+    sc_caption_batch b1 = {1, L1, tokens, &len1, NULL, NULL},
+                     b2 = {1, L2, tokens, &len2, NULL, NULL};
     sc_caption_loss r1, r2;
     memset(dfeatures, 0, nf * sizeof(float));
     s = sc_captioner_loss(m, features, &b1, &o, NULL, &r1, dfeatures);
@@ -549,6 +553,7 @@ done:
 /* ================================================================ model */
 struct sc_saliency_model {
     sc_saliency_model_kind kind;
+    sc_blip *blip;
     sc_captioner *cap;
     sc_classifier *cls;
     sc_stcnn *st;
@@ -571,10 +576,13 @@ sc_status sc_saliency_model_load(const char *path, sc_saliency_model **out) {
     } else if (kind == SC_MODEL_CAPTIONER) {
         m->kind = SC_SMODEL_CAPTIONER;
         s = sc_captioner_load(path, &m->cap);
+    } else if (kind == SC_MODEL_BLIP) {
+        m->kind = SC_SMODEL_BLIP;
+        s = sc_blip_load(path, &m->blip);
     } else {
         s = sc_set_error(SC_ERR_UNSUPPORTED,
-                         "%s: a %s model; model saliency takes a captioner, a classifier or an "
-                         "ST-CNN",
+                         "%s: a %s model; model saliency takes a captioner, BLIP, a classifier or "
+                         "an ST-CNN",
                          path, sc_model_kind_name(kind));
     }
     if (s) {
@@ -588,6 +596,7 @@ sc_status sc_saliency_model_load(const char *path, sc_saliency_model **out) {
 void sc_saliency_model_free(sc_saliency_model *m) {
     if (!m) return;
     sc_captioner_free(m->cap);
+    sc_blip_free(m->blip);
     sc_classifier_free(m->cls);
     sc_stcnn_free(m->st);
     sc_free(m);
@@ -604,6 +613,65 @@ sc_classifier *sc_saliency_model_classifier(sc_saliency_model *m) {
 }
 sc_stcnn *sc_saliency_model_stcnn(sc_saliency_model *m) {
     return m ? m->st : NULL;
+}
+sc_blip *sc_saliency_model_blip(sc_saliency_model *m) {
+    return m ? m->blip : NULL;
+}
+
+/* BLIP: its caption's cross-attention (or gradient-weighted
+ * cross-attention) for the word, or aggregated over the caption's tokens. */
+static sc_status blip_compute(sc_blip *m, sc_model_saliency_method method, const sc_image *img,
+                              const sc_model_saliency_params *p, sc_map *out,
+                              sc_model_saliency_info *info) {
+    if (method != SC_MSAL_ATTENTION && method != SC_MSAL_GRADCAM)
+        return sc_set_error(SC_ERR_UNSUPPORTED,
+                            "BLIP explains words with attention or gradcam (its gradient-weighted "
+                            "cross-attention), not %s",
+                            sc_model_saliency_method_name(method));
+    if (p->target != -1)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "a class target is for classifiers; a captioner explains a word");
+    sc_blip_generate_params gp = sc_blip_default_generate_params(m);
+    gp.gradcam = method == SC_MSAL_GRADCAM;
+    sc_blip_result r;
+    sc_status s = sc_blip_caption_image(m, img, NULL, 0, &gp, &r);
+    if (s) return s;
+    const sc_blip_caption *k = &r.caption;
+    const int G = k->grid, P = G * G;
+    const float *maps = gp.gradcam ? k->gradcam : k->attention;
+    int step = -1;
+    for (int t = 0; p->word && t < k->n && step < 0; t++)
+        if (!strcmp(r.words[t], p->word)) step = t;
+    float *tmp = sc_calloc((size_t)P, sizeof(float));
+    if (!tmp)
+        s = sc_set_error(SC_ERR_NOMEM, "saliency: out of memory");
+    else if (p->word && step < 0)
+        s = sc_set_error(SC_ERR_INVALID_ARG, "the word '%s' is not in the caption \"%s\"", p->word,
+                         r.text);
+    else if (!maps || k->n < 1)
+        s = sc_set_error(SC_ERR_INTERNAL, "BLIP produced no tokens to explain");
+    for (int t = 0; !s && t < k->n; t++) {
+        if (step >= 0 && t != step) continue;
+        const int nw = step >= 0 ? 1 : k->n;
+        for (int q = 0; q < P; q++) {
+            float a = maps[(size_t)t * P + q];
+            if (p->aggregate == SC_SAL_AGG_MAX && step < 0)
+                tmp[q] = t == 0 || a > tmp[q] ? a : tmp[q];
+            else
+                tmp[q] += a / (float)nw;
+        }
+    }
+    if (!s) s = sc_attention_upsample(tmp, G, img->w, img->h, out);
+    if (!s) normalise(out, method == SC_MSAL_ATTENTION);
+    if (!s && info) {
+        snprintf(info->caption, sizeof info->caption, "%s", r.text);
+        info->step = step;
+        info->target = step >= 0 ? k->ids[step] : -1;
+        info->score = k->score;
+    }
+    sc_free(tmp);
+    sc_blip_result_free(&r);
+    return s;
 }
 
 /* The image as the classifier's input (C, H, W): resized with the triangle
@@ -647,6 +715,7 @@ sc_status sc_saliency_model_compute(sc_saliency_model *m, sc_model_saliency_meth
         info->score = NAN;
     }
     const char *kn = sc_saliency_model_kind_name(m->kind);
+    if (m->kind == SC_SMODEL_BLIP) return blip_compute(m->blip, method, img, p, out, info);
     if (method == SC_MSAL_ROLLOUT && m->kind != SC_SMODEL_CAPTIONER)
         return sc_set_error(SC_ERR_UNSUPPORTED,
                             "attention rollout needs a model with a ViT encoder; this %s has a "

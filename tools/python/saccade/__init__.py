@@ -8,6 +8,8 @@
     saccade.metrics.nss(sal, fixations)
     clf = saccade.Classifier("fmnist.safetensors"); p = clf.predict(batch_uint8)
     cap = saccade.Captioner("model.safetensors"); r = cap.caption(img, beam=5)
+    blip = saccade.Blip("blip-image-captioning-base")   # a Hugging Face folder
+    r = blip.caption(img, beam=3); r.text, r.attention     # attention (T, G, G)
     scores = saccade.Captioner().evaluate(n=200)        # BLEU, CIDEr-D, slots, pointing
     vqa = saccade.VQA(); vqa.set_image(img); a = vqa.ask("what colour is the bag?")
     st = saccade.SpatialTransformer(); probs, theta = st.predict(st.prepare(img))
@@ -25,6 +27,7 @@ from .overlay import overlay, colorize, colormap, resize_map, COLORMAPS
 from . import metrics
 from .classifier import Classifier
 from .captioner import Captioner, CaptionResult, Hypothesis
+from .blip import Blip, BlipCaption, bundled_model_warning
 from .vqa import VQA, Answer
 from .stn import SpatialTransformer
 from .safetensors import SafeTensors, TensorInfo, inspect as inspect_model

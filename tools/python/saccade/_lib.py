@@ -181,7 +181,28 @@ class VqaFigureParams(ctypes.Structure):
     _fields_ = [("panel", c_int), ("font_px", c_float)]
 
 
-_MIRRORS = {"sc_image": Image, "sc_image_info": ImageInfo,
+class BlipGenerateParams(ctypes.Structure):
+    _fields_ = [("max_new_tokens", c_int), ("min_length", c_int), ("num_beams", c_int),
+                ("length_penalty", c_float), ("early_stopping", c_int), ("do_sample", c_int),
+                ("top_k", c_int), ("top_p", c_float), ("temperature", c_float),
+                ("seed", ctypes.c_uint64), ("attention_layer", c_int),
+                ("head_mask", ctypes.c_uint64), ("keep_all_attention", c_int), ("gradcam", c_int)]
+
+
+class BlipCaption(ctypes.Structure):
+    _fields_ = [("ids", P(c_int)), ("n", c_int), ("ended", c_int), ("score", c_float),
+                ("grid", c_int), ("attention", c_float_p), ("class_attention", c_float_p),
+                ("attention_all", c_float_p), ("gradcam", c_float_p)]
+
+
+class BlipResult(ctypes.Structure):
+    _fields_ = [("caption", BlipCaption), ("text", c_char_p), ("words", P(c_char_p)),
+                ("prompt_ids", P(c_int)), ("n_prompt", c_int)]
+
+
+_MIRRORS = {"sc_blip_generate_params": BlipGenerateParams, "sc_blip_caption": BlipCaption,
+            "sc_blip_result": BlipResult,
+            "sc_image": Image, "sc_image_info": ImageInfo,
             "sc_image_load_params": ImageLoadParams, "sc_map": Map,
             "sc_heatmap_params": HeatmapParams, "sc_saliency_params": SaliencyParams,
             "sc_vocab": Vocab, "sc_beam_params": BeamParams, "sc_caption_hyp": CaptionHyp,
@@ -265,6 +286,16 @@ _PROTOS = {
     "sc_captioner_get_vocab": (P(Vocab), [c_void_p]),
     "sc_captioner_beam_default_params": (BeamParams, []),
     "sc_captioner_beam_search": (S, [c_void_p, c_float_p, P(BeamParams), P(CaptionResult)]),
+    # BLIP
+    "sc_blip_load": (S, [c_char_p, P(c_void_p)]),
+    "sc_blip_free": (None, [c_void_p]),
+    "sc_blip_grid": (c_int, [c_void_p]),
+    "sc_blip_vocab_size": (c_int, [c_void_p]),
+    "sc_blip_default_generate_params": (BlipGenerateParams, [c_void_p]),
+    "sc_blip_caption_image": (S, [c_void_p, P(Image), c_char_p, c_int, P(BlipGenerateParams),
+                                  P(BlipResult)]),
+    "sc_blip_result_free": (None, [P(BlipResult)]),
+    "sc_bundled_model_warning": (c_char_p, [c_char_p, c_int, c_int]),
     "sc_captioner_caption_image": (S, [c_void_p, P(Image), P(BeamParams), P(CaptionResult)]),
     "sc_captioner_preprocess": (S, [c_void_p, P(Image), P(Image)]),
     "sc_captioner_encode": (S, [c_void_p, c_float_p, c_int, c_int, c_float_p]),

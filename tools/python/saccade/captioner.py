@@ -7,6 +7,7 @@ import numpy as np
 from . import _lib
 from ._lib import lib, check
 from ._handle import Handle
+from .blip import warn_if_bundled
 
 DEFAULT_MODEL = "models/scenes-captioner.safetensors"
 SPECIALS = ("<pad>", "<unk>", "<start>", "<end>")
@@ -182,6 +183,7 @@ class Captioner(Handle):
         if features is not None:
             f = self._features(features)
         else:
+            warn_if_bundled(self.path, image, layout)
             img, keep = _lib.image_in(image, layout, "image", channels=(3, 4))
             if img.c == 4:
                 keep = np.ascontiguousarray(keep[:3])

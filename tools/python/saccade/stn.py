@@ -43,7 +43,10 @@ class SpatialTransformer(Handle):
     def prepare(self, image, layout="hwc"):
         """Any image -> the model's input exactly as `saccade stn` makes it:
         resized with the triangle filter to the canvas, then gray (BT.601
-        weights) when the model takes one channel. Returns (H, W) or (C, H, W)."""
+        weights) when the model takes one channel. Returns (H, W) or (C, H, W).
+        The bundled model warns on an image that is not its 60x60 canvas."""
+        from .blip import warn_if_bundled
+        warn_if_bundled(self.path, image, layout)
         C, H, W = self.input_shape
         a = resize_image(image, W, H, filter="triangle", layout=layout)
         if layout == "hwc":

@@ -60,7 +60,10 @@ class VQA(Handle):
 
     def set_image(self, image, layout="hwc"):
         """Encode an RGB image (any size; resized to the model's input) and keep
-        its features for the following ask() calls."""
+        its features for the following ask() calls. A bundled model given an
+        image that is not a 96x96 scene warns (saccade.bundled_model_warning)."""
+        from .blip import warn_if_bundled
+        warn_if_bundled(self.path, image, layout)
         if isinstance(image, np.ndarray) and image.dtype == np.uint8:
             image = image.astype(np.float32) / np.float32(255)
         img, keep = _lib.image_in(image, layout, "image", channels=(3, 4))

@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# 'saccade caption --model DIR' with a BLIP folder (random weights, the tiny
+# size of tools/ref/make_blip_folder.py): captions equal the PyTorch twin's
+# (tools/ref/ref_blip.py) greedy, with beam search and a prompt, --json is
+# valid, --attention draws one panel per generated token, bad folders exit 1
+# with a clear message and write nothing, and the --html gallery loads in a
+# headless browser with the captions and per-word attention figures and no
+# console error.
+set -u
+cli=${SACCADE_CLI:?run through ctest}
+src=${SACCADE_SOURCE_DIR:?}
+py=${SACCADE_PYTHON:-/usr/bin/python3}
+tmp=$(mktemp -d "${SACCADE_BUILD_DIR:-/tmp}/cliblip.XXXXXX")
+trap 'chmod -R u+w "$tmp"; rm -rf "$tmp"' EXIT
+pass=0; fail=0
+. "$(dirname "$0")/lib.sh"
+ref="$src/tools/ref"
+samples="$src/assets/samples"
+export OMP_NUM_THREADS=1
+# A PNG copy of the photo: both sides then decode the same pixels (JPEG
+# decoders differ in their IDCT and chroma upsampling).
+img="$tmp/chelsea.png"
+check "png copy" 0 "$py" -c "from PIL import Image; import sys; Image.open(sys.argv[1]).save(sys.argv[2])" \
+  "$samples/chelsea.jpg" "$img"
+
+check "make tiny folder" 0 "$py" "$ref/make_blip_folder.py" "$tmp/tiny" --size tiny --seed 3
+dir="$tmp/tiny"
+
+# twin NAME CLI-OPTIONS -- TWIN-OPTIONS: the CLI's caption == the twin's text.
+twin() {
+  local name=$1; shift
+  local copts=() topts=()
+  while [ "$1" != "--" ]; do copts+=("$1"); shift; done; shift
+  topts=("$@")
+  check "$name: twin" 0 "$py" "$ref/ref_blip.py" run "$dir" "$img" --out "$tmp/ref_$name" --quiet "${topts[@]}"
+  check "$name: saccade" 0 "$cli" caption --model "$dir" "${copts[@]}" "$img"
+  printf '%s\t%s\n' "$img" "$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
+    "$tmp/ref_$name/result.json" "${TWIN_KEY:-text}")" >"$tmp/want"
+  yes_ "$name: caption == twin" "cmp -s $tmp/out $tmp/want || { cat $tmp/out $tmp/want; false; }"
+}
+twin greedy --
+twin beam3 --beam 3 -- --beam 3
+twin beam5_prompt --beam 5 --prompt "a picture of" --max-len 9 -- --beam 5 --prompt "a picture of" --max-len 9
+twin lp_minlen --beam 3 --length-penalty 0.5 --min-len 6 --max-len 12 -- --beam 3 --length-penalty 0.5 --min-len 6 --max-len 12
+TWIN_KEY=text_new twin strip --prompt "a picture of" --strip-prompt -- --prompt "a picture of"
+
+# --json: valid, the twin's ids, attention maps that are probabilities.
+check "json-attention" 0 "$cli" caption --model "$dir" --json-attention --beam 3 "$img" "$samples/coffee.jpg"
+cp "$tmp/out" "$tmp/cap.jsonl"
+pycheck "json: fields, twin ids, attention" "
+import sys, json, numpy as np
+objs = [json.loads(l) for l in open(sys.argv[1])]
+assert len(objs) == 2
+ref = json.load(open(sys.argv[2]))
+o = objs[0]
+assert o['tokens'] == ref['ids'][1:len(o['tokens']) + 1], (o['tokens'], ref['ids'])
+assert o['model']['arch'] == 'blip' and o['model']['grid'] == 3 and o['beam'] == 3
+assert len(o['words']) == len(o['tokens']) == len(o['attention']) == len(o['class_attention'])
+a = np.array(o['attention']); assert a.shape == (len(o['tokens']), 3, 3), a.shape
+tot = a.sum((1, 2)) + np.array(o['class_attention'])
+assert np.allclose(tot, 1, atol=1e-5), tot
+assert o['attention_layer'] == 1 and o['attention_heads'] == [0, 1, 2, 3]
+assert 'warning' not in o
+" "$tmp/cap.jsonl" "$tmp/ref_beam3/result.json"
+
+# --attention-layer / --attention-heads: the twin's cross-attention of that
+# layer and those heads, class token left out.
+check "attention layer 0 heads 1,3" 0 "$cli" caption --model "$dir" --json-attention \
+  --attention-layer 0 --attention-heads 1,3 "$img"
+pycheck "layer/heads maps == twin's" "
+import sys, json, numpy as np
+o = json.loads(open(sys.argv[1]).readline())
+ca = np.load(sys.argv[2] + '/step_cross_attn.npy')   # (steps, layers, heads, 1 + G*G)
+want = ca[:len(o['tokens']), 0, [1, 3], 1:].mean(1).reshape(-1, 3, 3)
+got = np.array(o['attention'])
+assert np.allclose(got, want, rtol=1e-4, atol=1e-6), np.abs(got - want).max()
+" "$tmp/out" "$tmp/ref_greedy"
+
+# --attention DIR: one figure per image, 1 + tokens panels (224 px, 8 per row).
+check "attention figures" 0 "$cli" caption --model "$dir" --json --max-len 6 \
+  --attention "$tmp/att" "$img" "$samples/coffee.jpg"
+pycheck "one panel per word" "
+import sys, json, os, cv2
+d = sys.argv[2]
+assert sorted(os.listdir(d)) == ['chelsea.attention.png', 'coffee.attention.png'], os.listdir(d)
+for o in map(json.loads, open(sys.argv[1])):
+    a = cv2.imread(o['attention_png']); h, w = a.shape[:2]
+    n = 1 + len(o['words']); cols = min(n, 8); rows = -(-n // cols)
+    assert w == 8 + cols * (224 + 8), (w, n)
+    assert rows * (224 + 8) < h < rows * (224 + 8 + 30) + 8, (h, rows)
+" "$tmp/out" "$tmp/att"
+
+# Sampling: reproducible with a seed.
+check "sample seed 7" 0 "$cli" caption --model "$dir" --top-p 0.9 --temperature 0.7 --seed 7 "$img"
+cp "$tmp/out" "$tmp/s1"
+check "sample seed 7 again" 0 "$cli" caption --model "$dir" --top-p 0.9 --temperature 0.7 --seed 7 "$img"
+yes_ "same seed, same caption" "cmp -s $tmp/s1 $tmp/out"
+check "sampling with beams refused" 2 "$cli" caption --model "$dir" --beam 3 --top-p 0.9 "$img"
+check "prompt on a captioner refused" 2 "$cli" caption --prompt "a" "$img"
+check "layer out of range" 2 "$cli" caption --model "$dir" --attention-layer 2 "$img"
+
+# A saccade single-file BLIP model (config and vocabulary in its metadata).
+"$py" - "$dir" "$tmp/single.safetensors" <<'PY' && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL single file"; }
+import sys, json, struct, numpy as np
+d, out = sys.argv[1], sys.argv[2]
+raw = open(d + "/model.safetensors", "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+h = json.loads(raw[8:8 + n])
+h["__metadata__"] = {"saccade.model": "blip", "saccade.config": open(d + "/config.json").read(),
+                     "saccade.vocab": open(d + "/vocab.txt").read(),
+                     "saccade.preprocessor": open(d + "/preprocessor_config.json").read()}
+hb = json.dumps(h).encode()
+hb += b" " * (-len(hb) % 8)
+open(out, "wb").write(struct.pack("<Q", len(hb)) + hb + raw[8 + n:])
+PY
+check "single file" 0 "$cli" caption --model "$tmp/single.safetensors" "$img"
+printf '%s\t%s\n' "$img" "$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["text"])' "$tmp/ref_greedy/result.json")" >"$tmp/want"
+yes_ "single file == twin" "cmp -s $tmp/out $tmp/want"
+
+# Bad folders: exit 1, one clear line, nothing written.
+cp -r "$dir" "$tmp/novocab"; rm "$tmp/novocab/vocab.txt"
+check "missing vocab.txt" 1 "$cli" caption --model "$tmp/novocab" --html "$tmp/g_bad1" --attention "$tmp/a_bad1" "$img"
+expect_grep "names the missing file" "$tmp/err" "vocab.txt"
+cp -r "$dir" "$tmp/badcfg"
+"$py" -c "
+import json, sys; p = sys.argv[1] + '/config.json'; c = json.load(open(p))
+c.setdefault('text_config', {})['hidden_size'] = 'big'; json.dump(c, open(p, 'w'))" "$tmp/badcfg"
+check "config field of the wrong type" 1 "$cli" caption --model "$tmp/badcfg" --json --html "$tmp/g_bad2" --attention "$tmp/a_bad2" "$img"
+expect_grep "names the field" "$tmp/err" "hidden_size"
+yes_ "bad config: no stdout" "[ ! -s $tmp/out ]"
+mkdir "$tmp/empty"
+check "folder without config.json" 1 "$cli" caption --model "$tmp/empty" --attention "$tmp/a_bad3" "$img"
+expect_grep "says config.json" "$tmp/err" "config.json"
+yes_ "bad folders wrote nothing" "[ ! -e $tmp/g_bad1 ] && [ ! -e $tmp/a_bad1 ] && [ ! -e $tmp/g_bad2 ] && [ ! -e $tmp/a_bad2 ] && [ ! -e $tmp/a_bad3 ]"
+
+# saccade saliency with a BLIP folder: attention and gradcam for a word of the
+# caption (the step is the word's first position), clear errors otherwise.
+check "greedy json" 0 "$cli" caption --model "$dir" --json "$img"
+word=$("$py" -c 'import json,sys; o=json.loads(open(sys.argv[1]).readline()); print(o["words"][2])' "$tmp/out")
+for m in attention gradcam; do
+  check "saliency $m --word" 0 "$cli" saliency --method $m --word "$word" --model "$dir" "$img" \
+    -o "$tmp/sal_$m.png" --raw "$tmp/sal_$m.npy" --json
+  cp "$tmp/out" "$tmp/sal_$m.json"
+done
+pycheck "saliency: blip, the word's step, maps in [0, 1] that differ" "
+import sys, json, numpy as np
+a, g = (json.load(open(sys.argv[i])) for i in (1, 2))
+ref = json.load(open(sys.argv[3]))
+for o in (a, g):
+    assert o['model_kind'] == 'blip' and o['word'] == sys.argv[4], o
+    assert o['caption'] == ref['text'], (o['caption'], ref['text'])
+    assert o['target'] == ref['ids'][1 + o['step']], (o['step'], ref['ids'])
+    assert o['step'] == ref['ids'][1:].index(o['target'])
+ma, mg = np.load(sys.argv[5]), np.load(sys.argv[6])
+assert ma.shape == mg.shape == (300, 451), ma.shape
+assert ma.min() == 0 and ma.max() == 1 and 0 <= mg.min() and mg.max() == 1
+assert np.abs(ma - mg).max() > 0.05
+" "$tmp/sal_attention.json" "$tmp/sal_gradcam.json" "$tmp/ref_greedy/result.json" "$word" "$tmp/sal_attention.npy" "$tmp/sal_gradcam.npy"
+check "saliency: word not in the caption" 1 "$cli" saliency --method attention --word zebra --model "$dir" "$img" -o "$tmp/nope.png"
+expect_grep "names the caption" "$tmp/err" "not in the caption"
+check "saliency: gradient is not for BLIP" 1 "$cli" saliency --method gradient --model "$dir" "$img" -o "$tmp/nope.png"
+yes_ "saliency errors wrote nothing" "[ ! -e $tmp/nope.png ]"
+
+# The gallery in a headless browser.
+browser=$(command -v chromium || command -v chromium-browser || true)
+if [ -z "$browser" ]; then
+  echo "FAIL: chromium not found (tools/deps.sh test installs it)"; exit 1
+fi
+gal="$tmp/gallery"
+check "caption --html" 0 "$cli" caption --model "$dir" --json --max-len 8 --html "$gal" \
+  "$img" "$samples/coffee.jpg" "$samples/astronaut.jpg"
+cp "$tmp/out" "$tmp/gal.jsonl"
+prof=$(mktemp -d "$tmp/profile.XXXXXX")
+timeout 180 "$browser" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+  --disable-background-networking --disable-component-update --disable-sync \
+  --user-data-dir="$prof" --enable-logging=stderr --v=0 --virtual-time-budget=10000 \
+  --dump-dom "file://$gal/index.html" >"$tmp/b.dom" 2>"$tmp/b.log"
+yes_ "browser ran" "[ -s $tmp/b.dom ]"
+yes_ "no console messages or uncaught errors" "! grep -E 'CONSOLE|Uncaught' $tmp/b.log"
+pycheck "DOM: loaded, captions, thumbnails and attention figures" "
+import sys, json, os, html.parser, urllib.parse
+dom = open(sys.argv[1], encoding='utf-8').read()
+objs = [json.loads(l) for l in open(sys.argv[2])]
+gal = sys.argv[3]
+st = {'body': None, 'imgs': [], 'broken': 0, 'caps': [], 'cur': False}
+class P(html.parser.HTMLParser):
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == 'body': st['body'] = a.get('data-gallery')
+        if tag == 'img':
+            st['imgs'].append(a['src'])
+            if 'data-broken' in a: st['broken'] += 1
+        st['cur'] = tag == 'p' and a.get('class') == 'caption'
+        if st['cur']: st['caps'].append('')
+    def handle_endtag(self, tag):
+        if tag == 'p': st['cur'] = False
+    def handle_data(self, d):
+        if st['cur']: st['caps'][-1] += d
+P().feed(dom)
+assert st['body'] == 'ok', st['body']
+assert st['broken'] == 0
+assert st['caps'] == [o['caption'] for o in objs], (st['caps'], [o['caption'] for o in objs])
+att = [s for s in st['imgs'] if s.startswith('attention/')]
+assert len(att) == len(objs), st['imgs']
+import cv2
+for o, s in zip(objs, att):
+    a = cv2.imread(os.path.join(gal, urllib.parse.unquote(s)))
+    n = 1 + len(o['words']); cols = min(n, 8)
+    assert a is not None and a.shape[1] == 8 + cols * (224 + 8), (s, None if a is None else a.shape)
+" "$tmp/b.dom" "$tmp/gal.jsonl" "$gal"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
