@@ -38,4 +38,5 @@
 #include "saccade/sc_vqa_train.h"
 #include "saccade/sc_stn_train.h"
 #include "saccade/sc_wordpiece.h"
+#include "saccade/sc_blip.h"
 #endif

@@ -32,7 +32,15 @@
  *   {"type": "vit", "image_size": 64, "patch": 8, "in_channels": 3, "dim": 128,
  *    "depth": 4, "heads": 4, "mlp_dim": 256, "cls_token": true,
  *    "pos_embed": "learned", "activation": "gelu", "dropout": 0.0}
- * Unknown keys are rejected. */
+ * and optionally "layer_norm_eps" (1e-5 when absent, and left out when
+ * written at that value). Unknown keys are rejected.
+ *
+ * Views: sc_vit_open_view runs a ViT whose weights live in a mapped file
+ * under other names (e.g. Hugging Face BLIP's "vision_model.encoder.layers.3.
+ * self_attn.qkv.weight" for "layers.3.self_attn.in_proj_weight"): the tensors
+ * are used in place (zero copy for aligned F32), the model is inference-only
+ * (no parameters, no backward, no rollout) and its forward keeps one layer's
+ * scratch instead of every layer's activations. */
 #ifndef SACCADE_SC_VIT_H
 #define SACCADE_SC_VIT_H
 
@@ -64,10 +72,11 @@ typedef struct sc_vit_config {
     sc_vit_pos pos; /* learned or fixed sin-cos */
     int gelu;       /* 1: GELU (ViT), 0: ReLU */
     float dropout;  /* in the layers, training only, [0, 1) */
+    float ln_eps;   /* layer_norm_eps of every LayerNorm (1e-5, PyTorch's default) */
 } sc_vit_config;
 
 /* image 64, patch 8, 3 channels, D 128, depth 4, 4 heads, F 256, class token,
- * learned position embeddings, GELU, dropout 0. */
+ * learned position embeddings, GELU, dropout 0, layer_norm_eps 1e-5. */
 sc_vit_config sc_vit_default_config(void);
 sc_status sc_vit_config_validate(const sc_vit_config *c);
 sc_status sc_vit_config_from_json(const char *json, sc_vit_config *out);
@@ -81,6 +90,16 @@ typedef struct sc_vit sc_vit; /* opaque */
 
 /* Fresh weights from rng; prefix (NULL or "") is prepended to every name. */
 sc_status sc_vit_create(const sc_vit_config *c, const char *prefix, sc_rng *rng, sc_vit **out);
+/* Maps a tensor name of this header ("patch_embed.proj.weight", "cls_token",
+ * "pos_embed", "layers.{l}.self_attn.in_proj_weight", ..., "norm.bias") to
+ * the file's name in out (cap bytes); returns nonzero when it has none. */
+typedef int (*sc_vit_name_map)(const char *vit_name, char *out, size_t cap, void *ctx);
+/* Inference-only ViT over st's tensors (see "Views" above; learned position
+ * embeddings only). Each tensor must exist with exactly the shape of this
+ * header (SC_ERR_FORMAT / SC_ERR_SHAPE naming the file's tensor). st must
+ * outlive the model. */
+sc_status sc_vit_open_view(const sc_vit_config *c, sc_safetensors *st, sc_vit_name_map map,
+                           void *ctx, sc_vit **out);
 void sc_vit_free(sc_vit *m);
 const sc_vit_config *sc_vit_get_config(const sc_vit *m);
 /* Trainable tensors with grads owned by the model (biases, LayerNorm

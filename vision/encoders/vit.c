@@ -13,7 +13,6 @@
 #include "saccade/sc_vit.h"
 #include "sc_internal.h"
 
-#define LN_EPS 1e-5f
 #define NAME_MAX_LEN 192
 #define PER_LAYER 12
 #define MAX_PARAMS (4 + PER_LAYER * SC_VIT_MAX_DEPTH + 2)
@@ -42,10 +41,11 @@ struct sc_vit {
     size_t cache_per_layer;
     const float *x;
     int B, train, have_forward;
+    int view; /* weights borrowed from a mapped file (sc_vit_open_view): inference only */
 };
 
 sc_vit_config sc_vit_default_config(void) {
-    sc_vit_config c = {64, 8, 3, 128, 4, 4, 256, 1, SC_VIT_POS_LEARNED, 1, 0.0f};
+    sc_vit_config c = {64, 8, 3, 128, 4, 4, 256, 1, SC_VIT_POS_LEARNED, 1, 0.0f, 1e-5f};
     return c;
 }
 
@@ -82,6 +82,8 @@ sc_status sc_vit_config_validate(const sc_vit_config *c) {
                             "vit config: sin-cos position embeddings need dim divisible by 4");
     if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
         return sc_set_error(SC_ERR_INVALID_ARG, "vit config: dropout must be in [0, 1)");
+    if (!(c->ln_eps > 0.0f && c->ln_eps < 1.0f))
+        return sc_set_error(SC_ERR_INVALID_ARG, "vit config: layer_norm_eps must be in (0, 1)");
     return SC_OK;
 }
 
@@ -141,11 +143,13 @@ sc_status sc_vit_config_from_json(const char *json, sc_vit_config *out) {
                     c.pos = strcmp(e->valuestring, a) ? SC_VIT_POS_SINCOS : SC_VIT_POS_LEARNED;
                 else
                     c.gelu = strcmp(e->valuestring, a) != 0;
-            } else if (!strcmp(k, "dropout")) {
+            } else if (!strcmp(k, "dropout") || !strcmp(k, "layer_norm_eps")) {
                 if (!cJSON_IsNumber(e))
-                    s = sc_set_error(SC_ERR_FORMAT, "vit config: \"dropout\" must be a number");
-                else
+                    s = sc_set_error(SC_ERR_FORMAT, "vit config: \"%s\" must be a number", k);
+                else if (k[0] == 'd')
                     c.dropout = (float)e->valuedouble;
+                else
+                    c.ln_eps = (float)e->valuedouble;
             } else
                 s = sc_set_error(SC_ERR_FORMAT, "vit config: unknown key \"%s\"", k);
             if (s) break;
@@ -172,6 +176,9 @@ char *sc_vit_config_to_json(const sc_vit_config *c) {
              c->image_size, c->patch, c->in_channels, c->dim, c->depth, c->heads, c->mlp_dim,
              c->cls_token ? "true" : "false", c->pos == SC_VIT_POS_SINCOS ? "sincos" : "learned",
              c->gelu ? "gelu" : "relu", (double)c->dropout);
+    if (c->ln_eps != 1e-5f) /* the default is left out: files written before the key existed */
+        snprintf(buf + strlen(buf) - 1, 512 - strlen(buf) + 1, ", \"layer_norm_eps\": %.9g}",
+                 (double)c->ln_eps);
     return buf;
 }
 
@@ -311,6 +318,80 @@ sc_status sc_vit_create(const sc_vit_config *c, const char *prefix, sc_rng *rng,
     return SC_OK;
 }
 
+/* One tensor of a view: the file's tensor named map(vit_name), of exactly this shape. */
+static sc_status view_tensor(sc_safetensors *st, sc_vit_name_map map, void *ctx,
+                             const char *vit_name, int ndim, const int64_t *shape, float **out) {
+    char name[NAME_MAX_LEN];
+    if (map(vit_name, name, sizeof name, ctx))
+        return sc_set_error(SC_ERR_INVALID_ARG, "vit view: no file name for tensor %s", vit_name);
+    const float *d;
+    sc_status s = sc_safetensors_get_f32(st, name, ndim, shape, &d);
+    if (!s) *out = (float *)d; /* never written: a view refuses load, backward and training */
+    return s;
+}
+
+sc_status sc_vit_open_view(const sc_vit_config *c, sc_safetensors *st, sc_vit_name_map map,
+                           void *ctx, sc_vit **out) {
+    if (!out) return sc_set_error(SC_ERR_INVALID_ARG, "sc_vit_open_view: out is NULL");
+    *out = NULL;
+    if (!st || !map) return sc_set_error(SC_ERR_INVALID_ARG, "sc_vit_open_view: NULL argument");
+    sc_status s = sc_vit_config_validate(c);
+    if (s) return s;
+    if (c->pos != SC_VIT_POS_LEARNED)
+        return sc_set_error(SC_ERR_UNSUPPORTED,
+                            "sc_vit_open_view: needs learned position embeddings");
+    sc_vit *m = calloc(1, sizeof *m);
+    if (!m) return sc_set_error(SC_ERR_NOMEM, "out of memory");
+    m->cfg = *c;
+    m->view = 1;
+    m->G = sc_vit_grid(c);
+    m->N = m->G * m->G;
+    m->T = sc_vit_tokens(c);
+    const int64_t D = c->dim, F = c->mlp_dim, p = c->patch;
+    const int64_t s_pw[4] = {D, c->in_channels, p, p}, s_d[1] = {D}, s_cls[3] = {1, 1, D},
+                  s_pos[3] = {1, m->T, D}, s_in[2] = {3 * D, D}, s_3d[1] = {3 * D},
+                  s_dd[2] = {D, D}, s_fd[2] = {F, D}, s_f[1] = {F}, s_df[2] = {D, F};
+    s = view_tensor(st, map, ctx, "patch_embed.proj.weight", 4, s_pw, &m->pw);
+    if (!s) s = view_tensor(st, map, ctx, "patch_embed.proj.bias", 1, s_d, &m->pb);
+    if (!s && c->cls_token) s = view_tensor(st, map, ctx, "cls_token", 3, s_cls, &m->cls);
+    if (!s) s = view_tensor(st, map, ctx, "pos_embed", 3, s_pos, &m->pos);
+    for (int l = 0; l < c->depth && !s; l++) {
+        sc_tel_weights *w = &m->layers[l].w;
+        const struct {
+            const char *suffix;
+            int ndim;
+            const int64_t *shape;
+            const float **dst;
+        } t[] = {{"self_attn.in_proj_weight", 2, s_in, &w->self_attn.in_proj_weight},
+                 {"self_attn.in_proj_bias", 1, s_3d, &w->self_attn.in_proj_bias},
+                 {"self_attn.out_proj.weight", 2, s_dd, &w->self_attn.out_proj_weight},
+                 {"self_attn.out_proj.bias", 1, s_d, &w->self_attn.out_proj_bias},
+                 {"linear1.weight", 2, s_fd, &w->linear1_weight},
+                 {"linear1.bias", 1, s_f, &w->linear1_bias},
+                 {"linear2.weight", 2, s_df, &w->linear2_weight},
+                 {"linear2.bias", 1, s_d, &w->linear2_bias},
+                 {"norm1.weight", 1, s_d, &w->norm1_weight},
+                 {"norm1.bias", 1, s_d, &w->norm1_bias},
+                 {"norm2.weight", 1, s_d, &w->norm2_weight},
+                 {"norm2.bias", 1, s_d, &w->norm2_bias}};
+        for (size_t i = 0; i < sizeof t / sizeof t[0] && !s; i++) {
+            char nm[96];
+            float *d = NULL;
+            snprintf(nm, sizeof nm, "layers.%d.%s", l, t[i].suffix);
+            s = view_tensor(st, map, ctx, nm, t[i].ndim, t[i].shape, &d);
+            *t[i].dst = d;
+        }
+    }
+    if (!s) s = view_tensor(st, map, ctx, "norm.weight", 1, s_d, &m->nw);
+    if (!s) s = view_tensor(st, map, ctx, "norm.bias", 1, s_d, &m->nb);
+    if (s) {
+        sc_vit_free(m);
+        return s;
+    }
+    *out = m;
+    return SC_OK;
+}
+
 void sc_vit_free(sc_vit *m) {
     if (!m) return;
     sc_free(m->pmem);
@@ -330,11 +411,14 @@ void sc_vit_params(const sc_vit *m, const sc_param **list, size_t *n) {
 }
 
 void sc_vit_zero_grad(sc_vit *m) {
-    if (m) memset(m->gmem, 0, m->np_floats * sizeof(float));
+    if (m && m->gmem) memset(m->gmem, 0, m->np_floats * sizeof(float));
 }
 
 sc_status sc_vit_load(sc_vit *m, sc_safetensors *st) {
     if (!m || !st) return sc_set_error(SC_ERR_INVALID_ARG, "sc_vit_load: NULL argument");
+    if (m->view)
+        return sc_set_error(SC_ERR_UNSUPPORTED,
+                            "sc_vit_load: the ViT uses a file's weights in place");
     for (int copy = 0; copy < 2; copy++) /* check everything before changing anything */
         for (size_t i = 0; i < m->nparams; i++) {
             const sc_param *q = &m->params[i];
@@ -356,7 +440,7 @@ static sc_tel_desc layer_desc(const sc_vit *m, int B, int train) {
                      train ? m->cfg.dropout : 0.0f,
                      m->cfg.gelu ? SC_TEL_GELU : SC_TEL_RELU,
                      1,
-                     LN_EPS};
+                     m->cfg.ln_eps};
     return d;
 }
 
@@ -368,10 +452,13 @@ static sc_status plan(sc_vit *m, int B, int train) {
     size_t cpl = sc_tel_cache_floats(&d);
     size_t ws = sc_patch_embed_ws_floats(B, c->in_channels, S, S, c->patch);
     size_t tok = (size_t)B * m->N * c->dim, z = (size_t)B * m->T * c->dim;
-    size_t att = train ? 0 : (size_t)c->depth * B * c->heads * m->T * m->T;
-    size_t parts[8] = {
-        ws, tok, z * (size_t)(c->depth + 1), 0, z, (size_t)B * m->T, (size_t)B * m->T, att};
-    if (!cpl || !ws || sc_mul_size(cpl, (size_t)c->depth, &parts[3]))
+    /* a view keeps nothing for a backward or a rollout: two token buffers and
+     * one layer's scratch, reused by every layer */
+    const int kept = m->view ? 1 : c->depth;
+    size_t att = train || m->view ? 0 : (size_t)c->depth * B * c->heads * m->T * m->T;
+    size_t parts[8] = {ws, tok, z * (size_t)(kept + 1), 0, z, (size_t)B * m->T, (size_t)B * m->T,
+                       att};
+    if (!cpl || !ws || sc_mul_size(cpl, (size_t)kept, &parts[3]))
         return sc_set_error(SC_ERR_LIMIT, "vit: batch %d too large", B);
     size_t total = 0;
     for (int i = 0; i < 8; i++) {
@@ -405,6 +492,8 @@ sc_status sc_vit_forward(sc_vit *m, const float *x, int B, int train, sc_rng *rn
     const sc_vit_config *c = &m->cfg;
     if (train && c->dropout > 0.0f && !rng)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_vit_forward: dropout needs an rng");
+    if (train && m->view)
+        return sc_set_error(SC_ERR_UNSUPPORTED, "sc_vit_forward: inference-only ViT (a file view)");
     m->have_forward = 0;
     sc_status s = plan(m, B, train);
     if (s) return s;
@@ -417,13 +506,17 @@ sc_status sc_vit_forward(sc_vit *m, const float *x, int B, int train, sc_rng *rn
         return s;
     sc_tel_desc d = layer_desc(m, B, train);
     const size_t att = (size_t)B * c->heads * T * T;
-    for (int l = 0; l < c->depth; l++)
-        if ((s = sc_tel_forward(&d, &m->layers[l].w, m->z + l * z, NULL, NULL, train, rng,
-                                m->cache + l * m->cache_per_layer, m->z + (l + 1) * z,
+    const int kept = m->view ? 1 : c->depth; /* a view ping-pongs between z and z + z */
+    for (int l = 0; l < c->depth; l++) {
+        int i = m->view ? l % 2 : l, o = m->view ? (l + 1) % 2 : l + 1;
+        if ((s = sc_tel_forward(&d, &m->layers[l].w, m->z + i * z, NULL, NULL, train, rng,
+                                m->cache + (l % kept) * m->cache_per_layer, m->z + o * z,
                                 m->attn ? m->attn + l * att : NULL)))
             return s;
-    if ((s = sc_layernorm_forward(m->out, m->ln_mean, m->ln_rstd, m->z + (size_t)c->depth * z,
-                                  m->nw, m->nb, B * T, D, LN_EPS)))
+    }
+    const int last = m->view ? c->depth % 2 : c->depth;
+    if ((s = sc_layernorm_forward(m->out, m->ln_mean, m->ln_rstd, m->z + (size_t)last * z, m->nw,
+                                  m->nb, B * T, D, c->ln_eps)))
         return s;
     m->x = x, m->B = B, m->train = train, m->have_forward = 1;
     *out = m->out;
@@ -434,6 +527,9 @@ sc_status sc_vit_backward(sc_vit *m, const float *dout, float *dx) {
     if (!m || !dout) return sc_set_error(SC_ERR_INVALID_ARG, "sc_vit_backward: NULL argument");
     if (!m->have_forward)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_vit_backward: no forward pass before");
+    if (m->view)
+        return sc_set_error(SC_ERR_UNSUPPORTED,
+                            "sc_vit_backward: inference-only ViT (a file view)");
     const sc_vit_config *c = &m->cfg;
     const int B = m->B, D = c->dim, T = m->T, S = c->image_size;
     const size_t z = (size_t)B * T * D;

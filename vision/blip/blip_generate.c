@@ -1,0 +1,457 @@
+/* Caption generation for BLIP as transformers 5.x runs
+ * BlipForConditionalGeneration.generate: the decoder starts from
+ * text_config.bos_token_id ([DEC]) followed by the prompt, stops at
+ * text_config.sep_token_id ([SEP]); greedy search, sampling (temperature,
+ * top-k, top-p) and the vectorised beam search of GenerationMixin (2 x beams
+ * candidates per step, finished hypotheses only from the top `beams` ranks,
+ * score = sum log p / new_tokens^length_penalty, early_stopping False, True
+ * or "never").
+ * max_length and min_length count new tokens ([SEP] included), as 5.x does.
+ * Differences from transformers 4.x: there an explicit max_length / min_length
+ * counted the decoder prompt too, and the beam search kept a BeamHypotheses
+ * heap with a different stopping rule. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "saccade/sc_ops.h"
+#include "saccade/sc_rng.h"
+#include "blip_internal.h"
+#include "sc_internal.h"
+
+#define NEG_BIG -1.0e9f /* GenerationMixin's "very large negative" for beams */
+
+sc_blip_generate_params sc_blip_default_generate_params(const sc_blip *m) {
+    sc_blip_generate_params p;
+    memset(&p, 0, sizeof p);
+    const sc_blip_text_config *t = m ? &m->cfg.text : NULL;
+    sc_blip_config d = sc_blip_default_config();
+    if (!t) t = &d.text;
+    p.max_new_tokens = t->max_length;
+    p.min_length = t->min_length;
+    p.num_beams = t->num_beams;
+    p.length_penalty = t->length_penalty;
+    p.early_stopping = t->early_stopping;
+    p.do_sample = t->do_sample;
+    p.top_k = t->top_k;
+    p.top_p = t->top_p;
+    p.temperature = t->temperature;
+    p.seed = 0;
+    p.attention_layer = -1;
+    p.head_mask = 0;
+    return p;
+}
+
+void sc_blip_caption_free(sc_blip_caption *c) {
+    if (!c) return;
+    free(c->ids);
+    free(c->attention);
+    free(c->class_attention);
+    free(c->attention_all);
+    free(c->gradcam);
+    memset(c, 0, sizeof *c);
+}
+
+static sc_status check_params(const sc_blip *m, const sc_blip_generate_params *p, int n_prompt) {
+    const sc_blip_text_config *t = &m->cfg.text;
+    if (p->max_new_tokens < 1 || p->max_new_tokens > SC_BLIP_MAX_NEW_TOKENS)
+        return sc_set_error(SC_ERR_INVALID_ARG, "blip: max_new_tokens %d outside 1..%d",
+                            p->max_new_tokens, SC_BLIP_MAX_NEW_TOKENS);
+    if (p->num_beams < 1 || p->num_beams > SC_BLIP_MAX_BEAMS)
+        return sc_set_error(SC_ERR_INVALID_ARG, "blip: num_beams %d outside 1..%d", p->num_beams,
+                            SC_BLIP_MAX_BEAMS);
+    if (p->do_sample && p->num_beams > 1)
+        return sc_set_error(SC_ERR_UNSUPPORTED, "blip: sampling with beams is not supported");
+    if (2 * p->num_beams > t->vocab_size)
+        return sc_set_error(SC_ERR_INVALID_ARG, "blip: %d beams need a vocabulary of %d tokens",
+                            p->num_beams, 2 * p->num_beams);
+    if (p->min_length < 0) return sc_set_error(SC_ERR_INVALID_ARG, "blip: min_length < 0");
+    if (p->early_stopping < 0 || p->early_stopping > 2)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "blip: early_stopping %d (0 false, 1 true, 2 never)",
+                            p->early_stopping);
+    if (!isfinite(p->length_penalty))
+        return sc_set_error(SC_ERR_INVALID_ARG, "blip: length_penalty must be finite");
+    if (p->do_sample && (!(p->temperature > 0) || !(p->top_p > 0 && p->top_p <= 1) || p->top_k < 0))
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "blip: sampling needs temperature > 0, top_p in (0, 1], top_k >= 0");
+    if (p->attention_layer < -1 || p->attention_layer >= t->num_hidden_layers)
+        return sc_set_error(SC_ERR_INVALID_ARG, "blip: attention layer %d outside 0..%d",
+                            p->attention_layer, t->num_hidden_layers - 1);
+    if (t->num_attention_heads < 64 && (p->head_mask >> t->num_attention_heads))
+        return sc_set_error(SC_ERR_INVALID_ARG, "blip: head mask names heads beyond the %d heads",
+                            t->num_attention_heads);
+    if (n_prompt < 0 || 1 + n_prompt >= t->max_position_embeddings)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "blip: a prompt of %d tokens leaves no room in the %d positions",
+                            n_prompt, t->max_position_embeddings);
+    return SC_OK;
+}
+
+/* The map of one query: layer `layer`, mean over the heads in mask, from its
+ * cross-attention (layers, heads, Ti): patches -> map (G*G), class token -> *cls. */
+static void attention_map(const sc_blip *m, const float *cross, int layer, uint64_t mask,
+                          float *map, float *cls) {
+    const int H = m->cfg.text.num_attention_heads, Ti = sc_blip_image_tokens(m);
+    int nh = 0;
+    for (int j = 0; j < Ti - 1; j++) map[j] = 0.0f;
+    double c = 0;
+    for (int h = 0; h < H; h++) {
+        if (mask && !((mask >> h) & 1)) continue;
+        const float *a = cross + ((size_t)layer * H + h) * Ti;
+        c += a[0];
+        for (int j = 1; j < Ti; j++) map[j - 1] += a[j];
+        nh++;
+    }
+    for (int j = 0; j < Ti - 1; j++) map[j] /= (float)nh;
+    *cls = (float)(c / nh);
+}
+
+/* MinLengthLogitsProcessor with 5.x's count of new tokens: no [SEP] before
+ * min_length new tokens. */
+static void min_length(const sc_blip_generate_params *p, int new_tokens, int sep, float *scores) {
+    if (new_tokens < p->min_length) scores[sep] = -INFINITY;
+}
+
+/* Ascending by score, ties by index (torch.sort on CPU is stable). */
+static void sort_ascending(const float *sc, int *o, int V) {
+    for (int v = 0; v < V; v++) o[v] = v;
+    for (int gap = V / 2; gap > 0; gap /= 2) /* shell sort */
+        for (int i = gap; i < V; i++) {
+            int x = o[i], j = i;
+            while (j >= gap &&
+                   (sc[o[j - gap]] > sc[x] || (sc[o[j - gap]] == sc[x] && o[j - gap] > x))) {
+                o[j] = o[j - gap];
+                j -= gap;
+            }
+            o[j] = x;
+        }
+}
+
+/* Sampling as transformers' warpers: temperature, top-k (tokens below the
+ * k-th largest score removed, ties kept), top-p (ascending order; tokens
+ * whose cumulative probability is <= 1 - top_p removed, the most likely one
+ * always kept), then one draw from the softmax. scores (V) is overwritten;
+ * work (V floats) and order (V ints) are scratch. */
+static int sample_token(const sc_blip_generate_params *p, float *scores, int V, float *work,
+                        int *order, sc_rng *rng) {
+    for (int v = 0; v < V; v++) scores[v] /= p->temperature;
+    if (p->top_k > 0 && p->top_k < V) {
+        memcpy(work, scores, (size_t)V * sizeof(float));
+        float kth = -INFINITY;
+        for (int i = 0; i < p->top_k; i++) { /* k repeated maxima: k is small */
+            int best = -1;
+            for (int v = 0; v < V; v++)
+                if (work[v] > -INFINITY && (best < 0 || work[v] > work[best])) best = v;
+            if (best < 0) break;
+            kth = work[best];
+            work[best] = -INFINITY;
+        }
+        for (int v = 0; v < V; v++)
+            if (scores[v] < kth) scores[v] = -INFINITY;
+    }
+    if (p->top_p < 1.0f) {
+        memcpy(work, scores, (size_t)V * sizeof(float));
+        sc_softmax_forward(work, 1, V, work);
+        sort_ascending(scores, order, V);
+        float cum = 0; /* float, as torch's cumsum of float probabilities */
+        for (int i = 0; i < V - 1; i++) {
+            cum += work[order[i]];
+            if (cum <= 1.0f - p->top_p) scores[order[i]] = -INFINITY;
+        }
+    }
+    memcpy(work, scores, (size_t)V * sizeof(float));
+    sc_softmax_forward(work, 1, V, work);
+    double sum = 0;
+    for (int v = 0; v < V; v++) sum += work[v];
+    const double u = (double)sc_rng_uniform(rng) * sum;
+    double acc = 0;
+    int last = 0;
+    for (int v = 0; v < V; v++) {
+        if (work[v] <= 0) continue;
+        last = v;
+        acc += work[v];
+        if (u < acc) return v;
+    }
+    return last;
+}
+
+/* Greedy search or sampling (one row). Maps are taken from each step. */
+static sc_status search_one(sc_blip *m, const sc_blip_generate_params *p, int n0, int layer,
+                            sc_blip_caption *out, float *work, int *order) {
+    const sc_blip_text_config *t = &m->cfg.text;
+    const int V = t->vocab_size, G = sc_blip_grid(m), Ti = sc_blip_image_tokens(m);
+    const size_t per_query = (size_t)t->num_hidden_layers * t->num_attention_heads * Ti;
+    sc_rng rng;
+    sc_rng_seed(&rng, p->seed);
+    blip_state *s = &m->s;
+    float *lp = work + V;    /* log-probabilities */
+    int last_query = n0 - 1; /* the query that predicts the next token, in s->cross */
+    double score = 0;
+    for (int k = 0; k < p->max_new_tokens; k++) {
+        float *scores = s->logits; /* (V) of the row's last token */
+        min_length(p, k, t->sep_token_id, scores);
+        sc_log_softmax_forward(scores, 1, V, lp);
+        int tok;
+        if (p->do_sample) {
+            tok = sample_token(p, scores, V, work, order, &rng);
+        } else {
+            tok = 0; /* argmax, the first of equal maxima (torch.argmax) */
+            for (int v = 1; v < V; v++)
+                if (scores[v] > scores[tok]) tok = v;
+        }
+        score += lp[tok];
+        if (tok == t->sep_token_id) {
+            out->ended = 1;
+            break;
+        }
+        attention_map(m, s->cross + (size_t)last_query * per_query, layer, p->head_mask,
+                      out->attention + (size_t)out->n * G * G, &out->class_attention[out->n]);
+        if (out->attention_all)
+            memcpy(out->attention_all + (size_t)out->n * per_query,
+                   s->cross + (size_t)last_query * per_query, per_query * sizeof(float));
+        out->ids[out->n++] = tok;
+        if (k + 1 == p->max_new_tokens) break;
+        sc_status st = blip_step(m, 1, &tok, 1, 0);
+        if (st) return st;
+        last_query = 0;
+    }
+    out->score = (float)score;
+    return SC_OK;
+}
+
+typedef struct {
+    float score;
+    int len; /* new tokens, the last one [SEP] or the max_length one */
+    int finished;
+    int *seq; /* (max_new) */
+} hyp;
+
+/* Indices of the k largest of x[0..n) in descending order (ties: lower index
+ * first). k is small (2 x beams). */
+static void top_k(const float *x, int n, int k, int *idx) {
+    for (int i = 0; i < k; i++) idx[i] = -1;
+    for (int j = 0; j < n; j++) {
+        float v = x[j];
+        if (idx[k - 1] >= 0 && !(v > x[idx[k - 1]])) continue;
+        int i = k - 1;
+        while (i > 0 && (idx[i - 1] < 0 || v > x[idx[i - 1]])) {
+            idx[i] = idx[i - 1];
+            i--;
+        }
+        idx[i] = j;
+    }
+}
+
+/* Beam search as GenerationMixin._beam_search (transformers 5.x, one image,
+ * early_stopping False). */
+static sc_status beam_search(sc_blip *m, const sc_blip_generate_params *p, int n0,
+                             sc_blip_caption *out, int *best_seq, int *best_len) {
+    const sc_blip_text_config *t = &m->cfg.text;
+    const int V = t->vocab_size, B = p->num_beams, K = 2 * B, M = p->max_new_tokens;
+    const int sep = t->sep_token_id;
+    blip_state *s = &m->s;
+    /* scratch: log-probs (B, V) in place of the logits; sequences */
+    size_t ints = (size_t)(3 * B + 2 * K) * M + 4 * K + 2 * B;
+    int *mem = calloc(ints, sizeof(int));
+    float *fm = calloc((size_t)(2 * K + 3 * B), sizeof(float));
+    if (!mem || !fm) {
+        free(mem), free(fm);
+        return sc_set_error(SC_ERR_NOMEM, "blip: out of memory for beam search");
+    }
+    int *run_seq = mem, *cand_seq = run_seq + (size_t)B * M, *fin_seq = cand_seq + (size_t)K * M,
+        *merge_seq = fin_seq + (size_t)B * M, *cand_idx = merge_seq + (size_t)(B + K) * M,
+        *cand_hit = cand_idx + K, *src = cand_hit + K, *next_tok = src + B;
+    float *run_score = fm, *cand_score = run_score + B, *fin_score = cand_score + K,
+          *merge_score = fin_score + B;
+    int fin_done[SC_BLIP_MAX_BEAMS], fin_len[SC_BLIP_MAX_BEAMS];
+    int merge_done[3 * SC_BLIP_MAX_BEAMS], merge_len[3 * SC_BLIP_MAX_BEAMS],
+        merge_idx[3 * SC_BLIP_MAX_BEAMS];
+    for (int b = 0; b < B; b++) {
+        run_score[b] = b ? NEG_BIG : 0.0f;
+        fin_score[b] = NEG_BIG;
+        fin_done[b] = fin_len[b] = 0;
+    }
+    int improvable = 1;
+    sc_status st = SC_OK;
+    float *lp = s->logits; /* (B, V): logits of each running beam's last token */
+    for (int k = 0; k < M && !st; k++) {
+        const int cur_len = n0 + k;
+        sc_log_softmax_forward(lp, B, V, lp);
+        for (int b = 0; b < B; b++) {
+            float *row = lp + (size_t)b * V;
+            min_length(p, k, sep, row);
+            for (int v = 0; v < V; v++) row[v] += run_score[b]; /* float sums, as torch */
+        }
+        top_k(lp, B * V, K, cand_idx);
+        int all_hit = 1;
+        for (int c = 0; c < K; c++) {
+            int b = cand_idx[c] / V, tok = cand_idx[c] % V;
+            cand_score[c] = lp[cand_idx[c]];
+            memcpy(cand_seq + (size_t)c * M, run_seq + (size_t)b * M, (size_t)k * sizeof(int));
+            cand_seq[(size_t)c * M + k] = tok;
+            cand_hit[c] = tok == sep || cur_len + 1 >= n0 + M;
+            all_hit &= cand_hit[c];
+        }
+        /* running beams: the best B candidates that did not stop */
+        float run_cand[2 * SC_BLIP_MAX_BEAMS];
+        int pick[SC_BLIP_MAX_BEAMS];
+        for (int c = 0; c < K; c++) run_cand[c] = cand_score[c] + (cand_hit[c] ? NEG_BIG : 0.0f);
+        top_k(run_cand, K, B, pick);
+        /* finished: candidates of the top B ranks that stopped, length-penalised */
+        const float lpen = (float)pow((double)(cur_len + 1 - n0), (double)p->length_penalty);
+        int full = p->early_stopping == 1; /* early_stopping True: no more once B are done */
+        for (int b = 0; b < B; b++) full &= fin_done[b];
+        int nm = 0;
+        for (int b = 0; b < B; b++, nm++) {
+            merge_score[nm] = fin_score[b];
+            merge_done[nm] = fin_done[b];
+            merge_len[nm] = fin_len[b];
+            memcpy(merge_seq + (size_t)nm * M, fin_seq + (size_t)b * M, (size_t)M * sizeof(int));
+        }
+        for (int c = 0; c < K; c++, nm++) {
+            int just = cand_hit[c] && c < B;
+            float sc = cand_score[c] / lpen;
+            if (full) sc += NEG_BIG;
+            if (!improvable) sc += NEG_BIG;
+            if (!just) sc += NEG_BIG;
+            merge_score[nm] = sc;
+            merge_done[nm] = just;
+            merge_len[nm] = k + 1;
+            memcpy(merge_seq + (size_t)nm * M, cand_seq + (size_t)c * M,
+                   (size_t)(k + 1) * sizeof(int));
+            for (int j = k + 1; j < M; j++) merge_seq[(size_t)nm * M + j] = t->pad_token_id;
+        }
+        top_k(merge_score, nm, B, merge_idx);
+        for (int b = 0; b < B; b++) {
+            fin_score[b] = merge_score[merge_idx[b]];
+            fin_done[b] = merge_done[merge_idx[b]];
+            fin_len[b] = merge_len[merge_idx[b]];
+            memcpy(fin_seq + (size_t)b * M, merge_seq + (size_t)merge_idx[b] * M,
+                   (size_t)M * sizeof(int));
+        }
+        for (int b = 0; b < B; b++) {
+            int c = pick[b];
+            run_score[b] = run_cand[c];
+            src[b] = cand_idx[c] / V;
+            next_tok[b] = cand_idx[c] % V;
+        }
+        for (int b = 0; b < B; b++) /* the new running sequences */
+            memcpy(run_seq + (size_t)b * M, cand_seq + (size_t)pick[b] * M,
+                   (size_t)(k + 1) * sizeof(int));
+        /* early-stop heuristic with the new length (cur_len + 1) */
+        {
+            int all_done = 1;
+            float worst = 0;
+            for (int b = 0; b < B; b++) {
+                all_done &= fin_done[b];
+                worst = b == 0 || fin_score[b] < worst ? fin_score[b] : worst;
+            }
+            /* the best length a running beam may still reach: "never" with a
+             * positive length penalty assumes max_new_tokens */
+            const int reach =
+                p->early_stopping == 2 && p->length_penalty > 0 ? M : cur_len + 1 - n0;
+            const float best_run =
+                run_score[0] / (float)pow((double)reach, (double)p->length_penalty);
+            improvable = improvable && (!all_done || best_run > worst);
+            if (p->early_stopping == 1 && all_done) improvable = 0; /* no open beam */
+        }
+        if (!improvable || all_hit) break;
+        blip_reorder(m, B, src);
+        st = blip_step(m, B, next_tok, 1, 0);
+    }
+    if (!st) { /* the best kept hypothesis (GenerationMixin returns sequences[:, 0]) */
+        *best_len = fin_len[0];
+        memcpy(best_seq, fin_seq, (size_t)fin_len[0] * sizeof(int));
+        out->score = fin_score[0];
+    }
+    free(mem), free(fm);
+    return st;
+}
+
+sc_status sc_blip_generate(sc_blip *m, const float *pixel_values, const int *prompt_ids,
+                           int n_prompt, const sc_blip_generate_params *params,
+                           sc_blip_caption *out) {
+    if (!out) return sc_set_error(SC_ERR_INVALID_ARG, "sc_blip_generate: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!m || !pixel_values || (n_prompt > 0 && !prompt_ids))
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_blip_generate: NULL argument");
+    sc_blip_generate_params p = params ? *params : sc_blip_default_generate_params(m);
+    sc_status st = check_params(m, &p, n_prompt);
+    if (st) return st;
+    const sc_blip_text_config *t = &m->cfg.text;
+    const int V = t->vocab_size, G = sc_blip_grid(m), n0 = 1 + n_prompt, B = p.num_beams;
+    const size_t per_query =
+        (size_t)t->num_hidden_layers * t->num_attention_heads * sc_blip_image_tokens(m);
+    /* positions end at max_position_embeddings, as transformers clamps max_length */
+    if (p.max_new_tokens > t->max_position_embeddings - n0)
+        p.max_new_tokens = t->max_position_embeddings - n0;
+    const int M = p.max_new_tokens, cap = n0 + M;
+    const int layer = p.attention_layer >= 0 ? p.attention_layer : 2 * t->num_hidden_layers / 3;
+    if ((st = blip_plan(m, B, cap, n0))) return st;
+    if ((st = sc_blip_vision_forward(m, pixel_values, m->image)) ||
+        (st = blip_set_image(m, m->image)))
+        return st;
+    int *ids0 = malloc((size_t)B * n0 * sizeof(int));
+    int *order = malloc((size_t)V * sizeof(int));
+    float *work = malloc((size_t)2 * V * sizeof(float));
+    int *best = malloc((size_t)cap * sizeof(int));
+    out->ids = malloc((size_t)M * sizeof(int));
+    out->attention = malloc((size_t)M * G * G * sizeof(float));
+    out->class_attention = malloc((size_t)M * sizeof(float));
+    if (p.keep_all_attention) out->attention_all = malloc((size_t)M * per_query * sizeof(float));
+    out->grid = G;
+    if (!ids0 || !order || !work || !best || !out->ids || !out->attention ||
+        !out->class_attention || (p.keep_all_attention && !out->attention_all))
+        st = sc_set_error(SC_ERR_NOMEM, "sc_blip_generate: out of memory");
+    for (int b = 0; b < B && !st; b++) {
+        ids0[(size_t)b * n0] = t->bos_token_id;
+        for (int i = 0; i < n_prompt; i++) ids0[(size_t)b * n0 + 1 + i] = prompt_ids[i];
+    }
+    if (!st) st = blip_step(m, B, ids0, n0, 0);
+    if (!st && B == 1) st = search_one(m, &p, n0, layer, out, work, order);
+    if (!st && B > 1) {
+        int len = 0;
+        st = beam_search(m, &p, n0, out, best, &len);
+        if (!st) {
+            out->ended = len > 0 && best[len - 1] == t->sep_token_id;
+            out->n = out->ended ? len - 1 : len;
+            memcpy(out->ids, best, (size_t)out->n * sizeof(int));
+        }
+        /* the maps of the chosen hypothesis: one teacher-forced pass over
+         * [DEC] prompt ids[0..n-1), whose query n0 - 1 + i produced ids[i] */
+        const int L = n0 + out->n - 1;
+        if (!st && out->n > 0) {
+            memcpy(best, ids0, (size_t)n0 * sizeof(int));
+            memcpy(best + n0, out->ids, (size_t)(out->n - 1) * sizeof(int));
+            st = blip_plan(m, 1, L, L);
+            if (!st) st = blip_step(m, 1, best, L, 0);
+            for (int i = 0; i < out->n && !st; i++) {
+                const float *cq = m->s.cross + (size_t)(n0 - 1 + i) * per_query;
+                attention_map(m, cq, layer, p.head_mask, out->attention + (size_t)i * G * G,
+                              &out->class_attention[i]);
+                if (out->attention_all)
+                    memcpy(out->attention_all + (size_t)i * per_query, cq,
+                           per_query * sizeof(float));
+            }
+        }
+    }
+    if (!st && p.gradcam && out->n > 0) {
+        /* the backward over [DEC] prompt ids: the features are still m->image */
+        const int L = n0 + out->n, H = t->num_attention_heads, Ti = sc_blip_image_tokens(m);
+        float *g = malloc((size_t)2 * out->n * H * Ti * sizeof(float));
+        out->gradcam = malloc((size_t)out->n * G * G * sizeof(float));
+        if (!g || !out->gradcam) st = sc_set_error(SC_ERR_NOMEM, "sc_blip_generate: out of memory");
+        if (!st) {
+            memcpy(best, ids0, (size_t)n0 * sizeof(int));
+            memcpy(best + n0, out->ids, (size_t)out->n * sizeof(int));
+            st = blip_cross_attention_grads(m, m->image, best, L, n0 - 1, layer, g,
+                                            g + (size_t)out->n * H * Ti);
+        }
+        if (!st)
+            blip_gradcam_maps(m, g, g + (size_t)out->n * H * Ti, out->n, p.head_mask, out->gradcam);
+        free(g);
+    }
+    free(ids0), free(order), free(work), free(best);
+    if (st) sc_blip_caption_free(out);
+    return st;
+}

@@ -1,0 +1,229 @@
+/* Gradient-weighted cross-attention of BLIP (the "Grad-CAM" its demos draw
+ * for grounding): for a caption token w produced by query q, the gradient of
+ * log p(w) with respect to the cross-attention probabilities A of one layer
+ * at query q, and the map mean_heads(A * max(dA, 0)) over the patches.
+ *
+ * The backward follows query q alone: with causal self-attention nothing at a
+ * position < q depends on position q, so from the logits of q down to the
+ * chosen layer the gradient flows through q's own rows only (its query, and
+ * its own key and value among the keys), the other positions' keys and values
+ * and the image's acting as constants. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "saccade/sc_blas.h"
+#include "saccade/sc_nn.h"
+#include "saccade/sc_ops.h"
+#include "blip_internal.h"
+#include "sc_internal.h"
+
+/* dx = d LayerNorm(x)/dx applied to dy, for one row x (D) */
+static void ln_backward(const float *x, const float *w, const float *b, float eps, int D,
+                        const float *dy, float *dx, float *scratch) {
+    float mean, rstd;
+    sc_layernorm_forward(scratch, &mean, &rstd, x, w, b, 1, D, eps);
+    memset(dx, 0, (size_t)D * sizeof(float));
+    sc_layernorm_backward(dx, NULL, NULL, dy, x, &mean, &rstd, w, 1, D);
+}
+
+/* dx = W^T dy for a linear layer W (out, in), one row */
+static void linear_back(const float *W, int in, int out, const float *dy, float *dx) {
+    sc_sgemv(SC_TRANS, out, in, 1.0f, W, in, dy, 0.0f, dx);
+}
+
+/* dS = P * (dP - sum(P dP)) over n entries, in place in dP */
+static void softmax_back(const float *P, float *dP, int n) {
+    double s = 0;
+    for (int j = 0; j < n; j++) s += (double)P[j] * dP[j];
+    for (int j = 0; j < n; j++) dP[j] = P[j] * (dP[j] - (float)s);
+}
+
+typedef struct {
+    float *dh, *a, *b, *c, *d, *e, *dq, *dk, *dv; /* (D) */
+    float *f, *f2, *gz, *dP;                      /* (F), (F), (V), (max(n, Ti)) */
+} bw_scratch;
+
+/* Gradient of log p(target) at query q w.r.t. the cross-attention
+ * probabilities of `layer` at q: grad (H, Ti). The trace and the state's
+ * logits / cross-attention are those of the forward just run. */
+static void grad_at(sc_blip *m, const blip_trace *tr, int q, int target, int layer, float *grad,
+                    bw_scratch *w) {
+    const sc_blip_text_config *t = &m->cfg.text;
+    const blip_state *s = &m->s;
+    const int D = t->hidden_size, F = t->intermediate_size, V = t->vocab_size,
+              H = t->num_attention_heads, hd = D / H, NL = t->num_hidden_layers, n = tr->n,
+              Ti = sc_blip_image_tokens(m);
+    const float eps = t->layer_norm_eps, scale = 1.0f / sqrtf((float)hd);
+    const size_t nD = (size_t)n * D;
+    /* d log softmax(z)[target] / dz = onehot - softmax(z) */
+    float *gz = w->gz;
+    memcpy(gz, s->logits + (size_t)q * V, (size_t)V * sizeof(float));
+    sc_softmax_forward(gz, 1, V, gz);
+    for (int v = 0; v < V; v++) gz[v] = (v == target) - gz[v];
+    /* head: z = dec_w LN(GELU(hd)) + bias */
+    linear_back(m->dec_w, D, V, gz, w->a);
+    const float *hdq = tr->hd + (size_t)q * D;
+    sc_act_forward(SC_ACT_GELU, w->b, hdq, (size_t)D); /* the LayerNorm's input */
+    ln_backward(w->b, m->head_ln_w, m->head_ln_b, eps, D, w->a, w->c, w->e);
+    memset(w->d, 0, (size_t)D * sizeof(float));
+    sc_act_backward(SC_ACT_GELU, w->d, w->c, hdq, NULL, (size_t)D);
+    linear_back(m->head_w, D, D, w->d, w->dh); /* d final hidden at q */
+    for (int l = NL - 1; l >= layer; l--) {
+        const blip_text_layer *L = &m->layers[l];
+        /* x3 = LN(r3), r3 = x2 + fo(gelu(fi x2)) */
+        ln_backward(tr->r3 + l * nD + (size_t)q * D, L->fln_w, L->fln_b, eps, D, w->dh, w->a, w->e);
+        const float *ffq = tr->ff + (size_t)l * n * F + (size_t)q * F;
+        linear_back(L->fo_w, F, D, w->a, w->f); /* d gelu out (F) */
+        float *dpre = w->f2;
+        memset(dpre, 0, (size_t)F * sizeof(float));
+        sc_act_backward(SC_ACT_GELU, dpre, w->f, ffq, NULL, (size_t)F);
+        linear_back(L->fi_w, D, F, dpre, w->b);
+        for (int i = 0; i < D; i++) w->b[i] += w->a[i]; /* d x2 */
+        /* x2 = LN(r2), r2 = x1 + co(cross context) */
+        ln_backward(tr->r2 + l * nD + (size_t)q * D, L->cln_w, L->cln_b, eps, D, w->b, w->c, w->e);
+        linear_back(L->co_w, D, D, w->c, w->d); /* d cross context (D) */
+        const float *IK = s->img_k + (size_t)l * Ti * D, *IV = s->img_v + (size_t)l * Ti * D;
+        const float *Pq = s->cross + ((size_t)q * NL + l) * H * Ti;
+        for (int h = 0; h < H; h++) { /* dA_j = dctx_h . V_j,h */
+            float *dP = layer == l ? grad + (size_t)h * Ti : w->dP;
+            sc_sgemv(SC_NO_TRANS, Ti, hd, 1.0f, IV + h * hd, D, w->d + h * hd, 0.0f, dP);
+            if (l == layer) continue;
+            softmax_back(Pq + (size_t)h * Ti, dP, Ti);
+            sc_sgemv(SC_TRANS, Ti, hd, scale, IK + h * hd, D, dP, 0.0f, w->dq + h * hd);
+        }
+        if (l == layer) break;
+        linear_back(L->cq_w, D, D, w->dq, w->a);
+        for (int i = 0; i < D; i++) w->a[i] += w->c[i]; /* d x1 */
+        /* x1 = LN(r1), r1 = x0 + so(self context) */
+        ln_backward(tr->r1 + l * nD + (size_t)q * D, L->sln_w, L->sln_b, eps, D, w->a, w->b, w->e);
+        linear_back(L->so_w, D, D, w->b, w->c); /* d self context */
+        const float *Q = tr->sq + l * nD, *K = tr->sk + l * nD, *Vv = tr->sv + l * nD;
+        for (int h = 0; h < H; h++) {
+            const float *P = tr->sp + (((size_t)l * H + h) * n + q) * n; /* keys 0..q */
+            float *dP = w->dP;
+            sc_sgemv(SC_NO_TRANS, q + 1, hd, 1.0f, Vv + h * hd, D, w->c + h * hd, 0.0f, dP);
+            softmax_back(P, dP, q + 1);
+            sc_sgemv(SC_TRANS, q + 1, hd, scale, K + h * hd, D, dP, 0.0f, w->dq + h * hd);
+            for (int d = 0; d < hd; d++) { /* q's own key and value */
+                w->dk[h * hd + d] = scale * dP[q] * Q[(size_t)q * D + h * hd + d];
+                w->dv[h * hd + d] = P[q] * w->c[h * hd + d];
+            }
+        }
+        linear_back(L->sq_w, D, D, w->dq, w->a);
+        linear_back(L->sk_w, D, D, w->dk, w->c);
+        linear_back(L->sv_w, D, D, w->dv, w->d);
+        for (int i = 0; i < D; i++) w->dh[i] = w->b[i] + w->a[i] + w->c[i] + w->d[i]; /* d x0 */
+    }
+}
+
+sc_status blip_cross_attention_grads(sc_blip *m, const float *image_features, const int *seq, int n,
+                                     int q0, int layer, float *grad, float *attn) {
+    const sc_blip_text_config *t = &m->cfg.text;
+    const int D = t->hidden_size, F = t->intermediate_size, H = t->num_attention_heads,
+              NL = t->num_hidden_layers, Ti = sc_blip_image_tokens(m);
+    if (n < 2 || q0 < 0 || q0 > n - 2 || layer < 0 || layer >= NL)
+        return sc_set_error(SC_ERR_INVALID_ARG, "blip: gradients of %d tokens from %d, layer %d", n,
+                            q0, layer);
+    if (n > t->max_position_embeddings)
+        return sc_set_error(SC_ERR_LIMIT, "blip: %d tokens exceed max_position_embeddings %d", n,
+                            t->max_position_embeddings);
+    blip_trace tr = {0};
+    tr.n = n;
+    const size_t nD = (size_t)NL * n * D;
+    size_t total = 6 * nD + (size_t)NL * n * F + (size_t)NL * H * n * n + (size_t)n * D +
+                   9 * (size_t)D + 2 * (size_t)F + (size_t)t->vocab_size + (size_t)SC_MAX(n, Ti);
+    float *mem = malloc(total * sizeof(float));
+    if (!mem) return sc_set_error(SC_ERR_NOMEM, "blip: out of memory for the gradients");
+    float *p = mem;
+    float **f6[6] = {&tr.sq, &tr.sk, &tr.sv, &tr.r1, &tr.r2, &tr.r3};
+    for (int i = 0; i < 6; i++) *f6[i] = p, p += nD;
+    tr.ff = p, p += (size_t)NL * n * F;
+    tr.sp = p, p += (size_t)NL * H * n * n;
+    tr.hd = p, p += (size_t)n * D;
+    bw_scratch w;
+    float **v[9] = {&w.dh, &w.a, &w.b, &w.c, &w.d, &w.e, &w.dq, &w.dk, &w.dv};
+    for (int i = 0; i < 9; i++) *v[i] = p, p += D;
+    w.f = p, p += F;
+    w.f2 = p, p += F;
+    w.gz = p, p += t->vocab_size;
+    w.dP = p;
+    sc_status st = blip_plan(m, 1, n, n);
+    if (!st) st = blip_set_image(m, image_features);
+    if (!st) {
+        m->trace = &tr;
+        st = blip_step(m, 1, seq, n, 1);
+        m->trace = NULL;
+    }
+    for (int q = q0; q < n - 1 && !st; q++) {
+        const size_t o = (size_t)(q - q0) * H * Ti;
+        grad_at(m, &tr, q, seq[q + 1], layer, grad + o, &w);
+        if (attn)
+            memcpy(attn + o, m->s.cross + ((size_t)q * NL + layer) * H * Ti,
+                   (size_t)H * Ti * sizeof(float));
+    }
+    free(mem);
+    return st;
+}
+
+/* out (n, G, G) = mean over the heads in mask (0 = all) of A * max(dA, 0)
+ * over the patches, from grad and attn (n, H, Ti). */
+void blip_gradcam_maps(const sc_blip *m, const float *grad, const float *attn, int n,
+                       uint64_t head_mask, float *out) {
+    const int H = m->cfg.text.num_attention_heads, Ti = sc_blip_image_tokens(m),
+              G = sc_blip_grid(m);
+    for (int i = 0; i < n; i++) {
+        const float *g = grad + (size_t)i * H * Ti, *a = attn + (size_t)i * H * Ti;
+        float *o = out + (size_t)i * G * G;
+        int nh = 0;
+        for (int j = 0; j < G * G; j++) o[j] = 0.0f;
+        for (int h = 0; h < H; h++) {
+            if (head_mask && !((head_mask >> h) & 1)) continue;
+            for (int j = 0; j < G * G; j++) {
+                float d = g[(size_t)h * Ti + 1 + j];
+                o[j] += a[(size_t)h * Ti + 1 + j] * (d > 0 ? d : 0.0f);
+            }
+            nh++;
+        }
+        for (int j = 0; j < G * G; j++) o[j] /= (float)nh;
+    }
+}
+
+sc_status sc_blip_gradcam(sc_blip *m, const float *pixel_values, const int *prompt_ids,
+                          int n_prompt, const int *ids, int n, int layer, uint64_t head_mask,
+                          float *out) {
+    if (!m || !pixel_values || !out || (n_prompt > 0 && !prompt_ids) || (n > 0 && !ids) ||
+        n_prompt < 0 || n < 0)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_blip_gradcam: bad argument");
+    const sc_blip_text_config *t = &m->cfg.text;
+    const int NL = t->num_hidden_layers, H = t->num_attention_heads, Ti = sc_blip_image_tokens(m),
+              n0 = 1 + n_prompt, len = n0 + n;
+    if (layer < -1 || layer >= NL)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_blip_gradcam: layer %d outside 0..%d", layer,
+                            NL - 1);
+    if (H < 64 && (head_mask >> H))
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "sc_blip_gradcam: head mask names heads beyond the %d heads", H);
+    if (n == 0) return SC_OK;
+    if (layer < 0) layer = 2 * NL / 3;
+    int *seq = malloc((size_t)len * sizeof(int));
+    float *grad = malloc((size_t)2 * n * H * Ti * sizeof(float));
+    sc_status st =
+        seq && grad ? SC_OK : sc_set_error(SC_ERR_NOMEM, "sc_blip_gradcam: out of memory");
+    if (!st) {
+        seq[0] = t->bos_token_id;
+        if (n_prompt) memcpy(seq + 1, prompt_ids, (size_t)n_prompt * sizeof(int));
+        memcpy(seq + n0, ids, (size_t)n * sizeof(int));
+        if (len > t->max_position_embeddings)
+            st = sc_set_error(SC_ERR_LIMIT, "sc_blip_gradcam: %d tokens exceed %d positions", len,
+                              t->max_position_embeddings);
+    }
+    if (!st) st = blip_plan(m, 1, len, len);
+    if (!st) st = sc_blip_vision_forward(m, pixel_values, m->image);
+    /* one more token than needed: the forward runs over [DEC] prompt ids */
+    if (!st)
+        st = blip_cross_attention_grads(m, m->image, seq, len, n0 - 1, layer, grad,
+                                        grad + (size_t)n * H * Ti);
+    if (!st) blip_gradcam_maps(m, grad, grad + (size_t)n * H * Ti, n, head_mask, out);
+    free(seq), free(grad);
+    return st;
+}

@@ -1,0 +1,101 @@
+/* BLIP internals shared by the files of vision/blip/ (not installed). */
+#ifndef SACCADE_BLIP_INTERNAL_H
+#define SACCADE_BLIP_INTERNAL_H
+
+#include "saccade/sc_blip.h"
+#include "saccade/sc_safetensors.h"
+#include "saccade/sc_tensor.h"
+#include "saccade/sc_vit.h"
+#include "saccade/sc_wordpiece.h"
+
+/* One BERT layer of the text decoder (weights in the mapped file, (out, in)). */
+typedef struct blip_text_layer {
+    const float *sq_w, *sq_b, *sk_w, *sk_b, *sv_w, *sv_b; /* self-attention (D, D), (D) */
+    const float *so_w, *so_b, *sln_w, *sln_b;             /* its output dense + LayerNorm */
+    const float *cq_w, *cq_b;                             /* cross-attention query (D, D) */
+    const float *ck_w, *ck_b, *cv_w, *cv_b;               /* keys / values (D, Dv) */
+    const float *co_w, *co_b, *cln_w, *cln_b;
+    const float *fi_w, *fi_b; /* intermediate (F, D) */
+    const float *fo_w, *fo_b; /* output (D, F) */
+    const float *fln_w, *fln_b;
+} blip_text_layer;
+
+/* Decoding state, carved from the model's arena for (rows, cap): rows
+ * sequences (beams) of at most cap tokens. */
+typedef struct blip_state {
+    int rows, cap;            /* planned sizes */
+    int len;                  /* tokens in the self-attention cache */
+    float *self_k, *self_v;   /* (layers, rows, cap, D) */
+    float *self_k2, *self_v2; /* the same, for reordering beams */
+    float *img_k, *img_v;     /* (layers, Ti, D): the image's cross-attention keys / values */
+    float *h, *h2, *q, *ctx, *tmp, *ff; /* (rows * n, D or F) work rows for n new tokens */
+    float *scores;                      /* (rows * n, max(cap, Ti)) */
+    float *cross;  /* (rows * n, layers, heads, Ti) cross-attention of the last call */
+    float *logits; /* (rows * n_logits, V) */
+    int work_rows; /* rows x new tokens one call may take (h, q, ... hold that many) */
+} blip_state;
+
+/* What the backward of one query position needs from a teacher-forced
+ * forward of one row from position 0 (blip_step records it when m->trace is
+ * set): n positions, L layers, H heads. */
+typedef struct blip_trace {
+    int n;
+    float *sq, *sk, *sv; /* (L, n, D) self-attention queries, keys, values */
+    float *sp;           /* (L, H, n, n) self-attention probabilities */
+    float *r1, *r2, *r3; /* (L, n, D) the sums the three LayerNorms of a layer normalise */
+    float *ff;           /* (L, n, F) feed-forward pre-activations */
+    float *hd;           /* (n, D) prediction head dense output (pre-GELU) */
+} blip_trace;
+
+/* Adds delta to one cross-attention probability in the forward (finite
+ * differences of sc_blip_gradcam's gradient). */
+typedef struct blip_probe {
+    int on, layer, head, query, key;
+    float delta;
+} blip_probe;
+
+struct sc_blip {
+    sc_blip_config cfg;
+    sc_safetensors *st;
+    char *path;
+    sc_wordpiece *wp; /* the tokenizer; its size is text_config.vocab_size */
+    sc_vit *vit;
+    /* text decoder */
+    const float *word_emb, *pos_emb, *emb_ln_w, *emb_ln_b;
+    blip_text_layer *layers;
+    const float *head_w, *head_b, *head_ln_w, *head_ln_b; /* transform */
+    const float *dec_w, *dec_b;                           /* (V, D), (V) */
+    /* inference memory */
+    sc_arena *arena;
+    blip_state s;
+    float *image;      /* (Ti, Dv) image features the image keys / values came from */
+    int have_image;    /* img_k / img_v hold the keys / values of `image` */
+    blip_trace *trace; /* non-NULL: blip_step records into it */
+    blip_probe probe;
+    /* file texts kept for sc_blip_save_single */
+    char *config_json, *vocab_txt, *preproc_json, *tokcfg_json;
+};
+
+/* blip_decoder.c: plan the state for rows x cap with up to n_new tokens per
+ * call for all rows, or cap tokens for one row (re-plans only when larger;
+ * empties the cache); set the image (copies
+ * the features to m->image and computes the image keys and values); run n
+ * new tokens of every row (ids (rows, n)) through the decoder with the
+ * cache: logits (rows, n, V) when all_logits, else (rows, V) of each row's
+ * last token; cross-attention (rows, n, layers, heads, Ti). */
+sc_status blip_plan(sc_blip *m, int rows, int cap, int n_new);
+sc_status blip_set_image(sc_blip *m, const float *image_features);
+sc_status blip_step(sc_blip *m, int rows, const int *ids, int n, int all_logits);
+/* Gather rows of the self-attention cache: new row r = old row src[r]. */
+void blip_reorder(sc_blip *m, int rows, const int *src);
+
+/* blip_gradcam.c: the gradient of log p(seq[q + 1] | seq[0..q]) with
+ * respect to the cross-attention probabilities of `layer` for query q, for
+ * every q in q0..n - 2: grad and attn ((n - 1 - q0), H, Ti) (attn may be
+ * NULL). image_features (Ti, Dv). */
+void blip_gradcam_maps(const sc_blip *m, const float *grad, const float *attn, int n,
+                       uint64_t head_mask, float *out);
+sc_status blip_cross_attention_grads(sc_blip *m, const float *image_features, const int *seq, int n,
+                                     int q0, int layer, float *grad, float *attn);
+
+#endif
