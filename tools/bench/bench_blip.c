@@ -4,8 +4,8 @@
  * Loads a BLIP folder or file (timed: load_ms), then `reps` times captions
  * IMAGE from the file: read + preprocess (sc_image_load, sc_blip_preprocess),
  * sc_blip_generate (vision + decoding), sc_blip_decode; caption_ms is that
- * whole time (cpu_ms: the process CPU time of it). For the split each repetition also runs the vision model alone
- * once more (vit_ms, not part of caption_ms); decode_ms = generate - vit_ms.
+ * whole time (cpu_ms: the process CPU time of it). For the split each repetition also runs the
+ * vision model alone once more (vit_ms, not part of caption_ms); decode_ms = generate - vit_ms.
  * Prints medians, the ViT's GFLOP (multiply-adds x 2 of the patch conv,
  * every layer's products and attention), max RSS (getrusage, KiB) and the
  * caption.
@@ -21,6 +21,7 @@
 #include <sys/resource.h>
 #include <time.h>
 #include "saccade/saccade.h"
+#include "bench_input.h"
 #include "saccade/sc_blip.h"
 
 static double now_ms(void) {
@@ -105,10 +106,11 @@ static int bench_caption(sc_blip *m, double load_ms, const char *image, int thre
     }
     const double gf = vit_gflop(c), vm = median(vit, reps);
     printf("saccade caption threads %d beam %d: median_ms %.1f preprocess_ms %.1f vit_ms %.1f "
-           "decode_ms %.1f cpu_ms %.1f load_ms %.1f maxrss_kb %ld vit_gflop %.1f vit_gflops %.1f tokens %d "
+           "decode_ms %.1f cpu_ms %.1f load_ms %.1f maxrss_kb %ld vit_gflop %.1f vit_gflops %.1f "
+           "tokens %d "
            "caption %s\n",
-           threads, beam, median(cap, reps), median(pre, reps), vm, median(dec, reps), median(cpu, reps), load_ms,
-           maxrss_kb(), gf, gf / (vm / 1e3), n, text);
+           threads, beam, median(cap, reps), median(pre, reps), vm, median(dec, reps),
+           median(cpu, reps), load_ms, maxrss_kb(), gf, gf / (vm / 1e3), n, text);
     free(text), free(px), free(feat), free(cap), free(vit), free(dec), free(pre), free(cpu);
     return 0;
 }
@@ -121,11 +123,7 @@ static int bench_vit(sc_blip *m, int threads, int reps) {
     float *px = malloc(npx * sizeof(float)), *feat = malloc(nf * sizeof(float));
     double *t = calloc((size_t)reps, sizeof(double)), best_cpu = 1e30;
     if (!px || !feat || !t) return 1;
-    uint64_t s = 12345;
-    for (size_t i = 0; i < npx; i++) {
-        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-        px[i] = (float)((s >> 40) & 0xffff) / 32768.0f - 1.0f;
-    }
+    bench_fill_input(px, npx);
     if (sc_blip_vision_forward(m, px, feat)) return fail();
     for (int r = 0; r < reps; r++) {
         double a = now_ms(), ca = cpu_ms();
@@ -162,8 +160,8 @@ int main(int argc, char **argv) {
     double t0 = now_ms();
     if (sc_blip_load(argv[2], &m)) return fail();
     double load_ms = now_ms() - t0;
-    int rc = cap ? bench_caption(m, load_ms, argv[3], threads, reps, beam)
-                 : bench_vit(m, threads, reps);
+    int rc =
+        cap ? bench_caption(m, load_ms, argv[3], threads, reps, beam) : bench_vit(m, threads, reps);
     sc_blip_free(m);
     return rc;
 }

@@ -2,7 +2,8 @@
 # BLIP captioning at BLIP-base's real sizes (ViT-B/16 at 384x384, 12-layer
 # BERT decoder, 30524 words; random weights written by
 # tools/ref/make_blip_folder.py --size base, F32 model.safetensors), one
-# 640x480 JPEG photo (assets/samples/coffee.jpg resized by PIL), THREADS
+# 640x480 photo (assets/samples/coffee.jpg resized by PIL, saved as PNG so
+# that both engines decode the same pixels: JPEG decoders differ), THREADS
 # threads (default 2), each engine in its own process:
 #   caption  image read to text, greedy and beam 3 (max_length 20 as the
 #            config gives): saccade (bench_blip caption: sc_blip_load, then
@@ -44,11 +45,11 @@ work=${SACCADE_BENCH_DIR:-$(mktemp -d)}
 [ -n "${SACCADE_BENCH_DIR:-}" ] || trap 'rm -rf "$work"' EXIT
 model="$work/blip-base"
 [ -f "$model/model.safetensors" ] || "$py" "$root/tools/ref/make_blip_folder.py" "$model" --size base >/dev/null
-[ -f "$work/photo.jpg" ] || "$py" -c "
+[ -f "$work/photo.png" ] || "$py" -c "
 from PIL import Image
-Image.open('$root/assets/samples/coffee.jpg').convert('RGB').resize((640, 480), Image.BICUBIC).save('$work/photo.jpg', quality=92)"
+Image.open('$root/assets/samples/coffee.jpg').convert('RGB').resize((640, 480), Image.BICUBIC).save('$work/photo.png')"
 [ -f "$work/vit.onnx" ] || "$py" "$root/tools/bench/bench_blip.py" export "$model" "$work/vit.onnx" >/dev/null 2>&1
-img="$work/photo.jpg"
+img="$work/photo.png"
 ort() { NODE_PATH="$ortdir/node_modules" node "$root/tools/bench/bench_resnet_ort.js" "$@"; }
 field() { sed -n "s/.*\"$1\": *\"\{0,1\}\([^\",}]*\).*/\1/p"; }
 sgemm=$(env -u OPENBLAS_CORETYPE "$build/saccade" info --system --json --threads "$threads" | field sgemm_gflops)
@@ -84,12 +85,13 @@ for r in $(seq "$rounds"); do
 done
 echo "load after: $(uptime)"
 declare -A m
+med_or_dash() { if [ -n "${1// /}" ]; then median "$1"; else echo -; fi; }
 for n in "${names[@]}"; do m[$n]=$(median "${ms[$n]}"); done
 printf '\n%-16s %9s %12s %9s %9s %9s %9s %10s\n' "median of $rounds" ms range cpu_ms vit_ms decode_ms load_ms maxrss_MB
 for n in "${names[@]}"; do
-  awk -v n="$n" -v t="${m[$n]}" -v rg="$(range "${ms[$n]}")" -v v="$(median "${vit[$n]:-}")" \
-    -v d="$(median "${dec[$n]:-}")" -v l="$(median "${ld[$n]:-}")" -v r="$(median "${rss[$n]}")" \
-    -v c="$(median "${cpu[$n]:-}")" 'BEGIN{printf "%-16s %9.1f %12s %9s %9s %9s %9s %10.1f\n", n, t, rg, c, v, d, l, r/1024}'
+  awk -v n="$n" -v t="${m[$n]}" -v rg="$(range "${ms[$n]}")" -v v="$(med_or_dash "${vit[$n]}")" \
+    -v d="$(med_or_dash "${dec[$n]}")" -v l="$(med_or_dash "${ld[$n]}")" -v r="$(median "${rss[$n]}")" \
+    -v c="$(median "${cpu[$n]}")" 'BEGIN{printf "%-16s %9.1f %12s %9s %9s %9s %9s %10.1f\n", n, t, rg, c, v, d, l, r/1024}'
 done
 for b in greedy beam3; do
   [ "${caps[saccade-$b]}" = "${caps[pytorch-$b]}" ] && same=same || same=DIFFERENT
