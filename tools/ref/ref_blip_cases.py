@@ -21,8 +21,6 @@ import os
 import sys
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -69,30 +67,13 @@ CASES = {
     "short_beam5_never": ("short", ["--beam", "5", "--early-stopping", "never", "--length-penalty", "1.5"]),
     "beam5_never": ("tiny", ["--beam", "5", "--early-stopping", "never", "--length-penalty", "2.0"]),
 }
-# cases that also get grad_cross.npy (T-P, L, H, N): the gradient of each new
-# token's log-probability with respect to every layer's cross-attention
-# probabilities of the query that produced it (autograd through the twin)
+# cases run with --gradients: step_cross_grad.npy (T-P, L, H, N), the gradient
+# of each new token's log-probability with respect to every layer's
+# cross-attention probabilities of the query that produced it
 GRAD_CASES = ("greedy_prompt", "short_beam3", "tied_greedy")
 
 BASE_CASES = {"base_greedy": ("base", ["--max-len", "5", "--threads", "2"]),
               "base_beam3": ("base", ["--max-len", "3", "--beam", "3", "--threads", "2"])}
-
-
-def cross_attention_grads(folder, case_dir):
-    blip = ref_blip.Blip(folder)
-    px = np.load(os.path.join(case_dir, "pixel_values.npy"))
-    ids = np.load(os.path.join(case_dir, "ids.npy")).tolist()
-    P = len(np.load(os.path.join(case_dir, "prompt_ids.npy")))
-    with torch.no_grad():
-        feats = blip.features(px)
-    logits, _, _, cross = blip.model.text_decoder(torch.tensor([ids[:-1]]), feats[None])
-    out = []
-    for q in range(P - 1, len(ids) - 1):
-        logp = F.log_softmax(logits[0, q], dim=-1)[ids[q + 1]]
-        g = torch.autograd.grad(logp, cross, retain_graph=True)
-        out.append(torch.stack([x[0, :, q, :] for x in g]))
-    np.save(os.path.join(case_dir, "grad_cross.npy"),
-            torch.stack(out).detach().numpy().astype(np.float32))
 
 
 def preprocess_cases(out):
@@ -129,11 +110,9 @@ def main(argv):
         preprocess_cases(out)
     for name, (folder, opts) in cases.items():
         args = ["run", os.path.join(out, folder), IMAGE, "--out", os.path.join(out, name),
-                "--quiet"] + opts
+                "--quiet"] + opts + (["--gradients"] if name in GRAD_CASES else [])
         if ref_blip.main(args) != 0:
             return 1
-        if name in GRAD_CASES:
-            cross_attention_grads(os.path.join(out, folder), os.path.join(out, name))
     return 0
 
 
