@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <time.h>
 #include "saccade/saccade.h"
+#include "bench_input.h"
 
 static double now(void) {
     struct timespec t;
@@ -57,11 +58,7 @@ int main(int argc, char **argv) {
     float *x = sc_malloc(nin * sizeof(float)), *f = sc_malloc(nf * sizeof(float));
     double *t = calloc((size_t)reps, sizeof(double)), best_cpu = 1e30;
     if (!x || !f || !t) return 1;
-    uint64_t s = 12345;
-    for (size_t i = 0; i < nin; i++) {
-        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-        x[i] = (float)((s >> 40) & 0xffff) / 32768.0f - 1.0f;
-    }
+    bench_fill_input(x, nin);
     for (int r = 0; r < 2; r++)
         if (sc_resnet_forward(m, x, 1, H, W, f, NULL)) {
             fprintf(stderr, "bench_resnet: %s\n", sc_last_error());

@@ -1,0 +1,81 @@
+#!/usr/bin/python3
+"""PyTorch side of tools/bench/blip.sh: the twin tools/ref/ref_blip.py.
+
+Usage: bench_blip.py caption DIR IMAGE [threads=2] [reps=1] [beam=1]
+Loads the folder with the twin (timed: load_ms), then `reps` times captions
+IMAGE from the file as the twin does it: PIL read + BlipImageProcessor's
+preprocessing, the vision model, generate (greedy or beam search with the
+key/value cache) and decode; no_grad, torch.set_num_threads(threads). Prints
+the medians of the whole caption time, its process CPU time (cpu_ms) and of its parts (vit_ms, decode_ms),
+max RSS (resource.getrusage, KiB) and the caption, in bench_blip.c's format.
+
+       bench_blip.py export DIR OUT.onnx
+The twin's vision model (pixel_values (1, 3, S, S) -> last_hidden_state) by
+torch.onnx.export (opset 17) for ONNX Runtime (bench_resnet_ort.js).
+"""
+import os
+import resource
+import statistics
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ref"))
+import ref_blip  # noqa: E402
+
+
+def export(folder, out):
+    blip = ref_blip.Blip(folder, 2)
+    S = blip.vision_cfg["image_size"]
+    with torch.no_grad():
+        torch.onnx.export(blip.model.vision_model, torch.zeros(1, 3, S, S), out,
+                          input_names=["pixel_values"], output_names=["last_hidden_state"],
+                          opset_version=17)
+
+
+def caption(folder, image, threads, reps, beam):
+    torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    blip = ref_blip.Blip(folder, threads)
+    load_ms = 1e3 * (time.perf_counter() - t0)
+    s = blip.settings(num_beams=beam)
+    prompt = ref_blip.prompt_ids(blip.tok, "", blip.text_cfg["bos_token_id"])
+    cap, vit, dec, cpu = [], [], [], []
+    text, n = "", 0
+    with torch.no_grad():
+        for _ in range(reps):
+            t0, c0 = time.perf_counter(), time.process_time()
+            px = blip.pixels(image)
+            t1 = time.perf_counter()
+            feats = blip.features(px)
+            t2 = time.perf_counter()
+            out = blip.generate(feats, prompt, s)
+            new = out["ids"][len(prompt):]
+            text = blip.tok.decode(new)
+            t3, c3 = time.perf_counter(), time.process_time()
+            n = len(new) - (1 if new and new[-1] == blip.text_cfg["sep_token_id"] else 0)
+            cap.append(1e3 * (t3 - t0))
+            vit.append(1e3 * (t2 - t1))
+            dec.append(1e3 * (t3 - t2))
+            cpu.append(1e3 * (c3 - c0))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print("pytorch caption threads %d beam %d: median_ms %.1f vit_ms %.1f decode_ms %.1f cpu_ms %.1f load_ms %.1f "
+          "maxrss_kb %d torch %s tokens %d caption %s"
+          % (threads, beam, statistics.median(cap), statistics.median(vit), statistics.median(dec), statistics.median(cpu),
+             load_ms, rss, torch.__version__, n, text))
+
+
+def main():
+    a = sys.argv[1:]
+    if len(a) == 3 and a[0] == "export":
+        return export(a[1], a[2])
+    if len(a) >= 3 and a[0] == "caption":
+        return caption(a[1], a[2], int(a[3]) if len(a) > 3 else 2, int(a[4]) if len(a) > 4 else 1,
+                       int(a[5]) if len(a) > 5 else 1)
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
