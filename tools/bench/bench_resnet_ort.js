@@ -17,7 +17,7 @@ async function main() {
   }
   const threads = Number(threadsArg || 2), reps = Math.max(1, Number(repsArg || 10));
   const H = Number(hArg || 256), W = Number(wArg || 256);
-  const session = await ort.InferenceSession.create(path, {
+  const ortModel = await ort.InferenceSession.create(path, {
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: "sequential",
@@ -30,20 +30,20 @@ async function main() {
     s = (s * 6364136223846793005n + 1442695040888963407n) & mask;
     x[i] = Number((s >> 40n) & 0xffffn) / 32768 - 1;
   }
-  const feeds = { [session.inputNames[0]]: new ort.Tensor("float32", x, [1, 3, H, W]) };
+  const feeds = { [ortModel.inputNames[0]]: new ort.Tensor("float32", x, [1, 3, H, W]) };
   let out;
-  for (let r = 0; r < 2; r++) out = await session.run(feeds);
+  for (let r = 0; r < 2; r++) out = await ortModel.run(feeds);
   const times = [];
   let bestCpu = Infinity;
   for (let r = 0; r < reps; r++) {
     const c0 = process.cpuUsage(), t0 = process.hrtime.bigint();
-    out = await session.run(feeds);
+    out = await ortModel.run(feeds);
     times.push(Number(process.hrtime.bigint() - t0) / 1e6);
     const c = process.cpuUsage(c0);
     bestCpu = Math.min(bestCpu, (c.user + c.system) / 1e3);
   }
   times.sort((a, b) => a - b);
-  const y = out[session.outputNames[0]];
+  const y = out[ortModel.outputNames[0]];
   let sum = 0;
   for (let i = 0; i < y.data.length; i++) sum += y.data[i];
   const version = require("onnxruntime-node/package.json").version;
