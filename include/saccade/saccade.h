@@ -8,6 +8,7 @@
 #include "saccade/sc_overlay.h"
 #include "saccade/sc_ops.h"
 #include "saccade/sc_progress.h"
+#include "saccade/sc_comm.h"
 #include "saccade/sc_rng.h"
 #include "saccade/sc_npy.h"
 #include "saccade/sc_optim.h"

@@ -123,4 +123,12 @@ void cli_eval_vqa_help(FILE *out);
 int cli_vqa_main(int argc, char **argv);
 void cli_vqa_help(FILE *out);
 
+/* MPI (mpi.c). The job's communicator: MPI's under mpirun, else one process
+ * (created on the first call; exits 1 when MPI cannot start). */
+sc_comm *cli_comm(void);
+/* 1 on the rank that writes the job's files and prints its results. */
+int cli_rank0(void);
+/* At the end of main: a failed rank of several ends them all (exit rc). */
+int cli_comm_end(int rc);
+
 #endif

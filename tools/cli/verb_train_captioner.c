@@ -290,6 +290,7 @@ static int make_trainer(train_run *r) {
     tp.max_steps = o->steps ? (o->max_steps && o->max_steps < o->steps ? o->max_steps : o->steps)
                             : o->max_steps;
     tp.label = "train captioner";
+    tp.comm = cli_comm();
     if (o->quiet) tp.progress_mode = 3;
     if (sc_trainer_create(&tp, (size_t)o->train_size, r->all, nd + ne + nh, eb, nb, &r->tr))
         return cli_fail("train captioner");
@@ -341,6 +342,16 @@ static int validate(train_run *r) {
     return sc_captioner_evaluate(r->m, &ep, &r->ev) ? -1 : 0;
 }
 
+/* The counts of the whole batch (every rank's slice). */
+static sc_status whole_batch_counts(train_run *r, const sc_caption_loss_opts *lo,
+                                    sc_caption_loss_counts *w) {
+    sc_status s = sc_captioner_loss_counts(r->m, &r->batch.batch, lo, w);
+    float c[4] = {w->tokens, w->examples, w->att_steps, w->items};
+    if (!s) s = sc_trainer_allreduce(r->tr, c, 4);
+    *w = (sc_caption_loss_counts){c[0], c[1], c[2], c[3]};
+    return s;
+}
+
 /* One optimiser step on the next batch. */
 static int train_step(train_run *r, const int *idx, size_t count) {
     const cap_opts *o = &r->o;
@@ -352,10 +363,14 @@ static int train_step(train_run *r, const int *idx, size_t count) {
                                   r->feat))
         return -1;
     memset(r->dfeat, 0, count * P * E * sizeof(float));
+    /* Data-parallel: each rank's slice scored against the whole batch's
+     * counts, so the ranks' losses add up to the batch's (share 1 each). */
+    sc_caption_loss_counts whole;
     sc_caption_loss_opts lo = {o->alpha_c, 1, 1, o->att_sup, o->aux_items};
     sc_caption_loss cl;
-    if (sc_captioner_loss(r->m, r->feat, &r->batch.batch, &lo, sc_trainer_rng(r->tr), &cl,
-                          r->dfeat) ||
+    if (whole_batch_counts(r, &lo, &whole) || sc_trainer_set_share(r->tr, 1.0) ||
+        sc_captioner_loss_part(r->m, r->feat, &r->batch.batch, &lo, &whole, sc_trainer_rng(r->tr),
+                               &cl, r->dfeat) ||
         sc_captioner_encode_backward(r->m, r->dfeat))
         return -1;
     const char *keys[4] = {"ce", "att_penalty", "att_sup", "aux_items"};
@@ -370,13 +385,14 @@ static int train_loop(train_run *r) {
     const int *idx;
     size_t count;
     int s, evaluated = 0;
-    if (r->o.resume)
+    const int rank0 = sc_trainer_is_writer(r->tr); /* data-parallel: rank 0 checks and prints */
+    if (r->o.resume && rank0)
         fprintf(stderr, "resuming from %s at step %lld\n", r->o.ckpt,
                 (long long)sc_trainer_global_step(r->tr));
     while ((s = sc_trainer_next(r->tr, &idx, &count)) == 1) {
         if (train_step(r, idx, count)) return -1;
         evaluated = 0;
-        if (sc_trainer_at_epoch_end(r->tr) && r->o.val > 0) {
+        if (sc_trainer_at_epoch_end(r->tr) && r->o.val > 0 && rank0) {
             if (validate(r)) return -1;
             const char *k2[4] = {"val_bleu4", "val_exact", "val_colour_acc", "val_class_acc"};
             double v2[4] = {r->ev.bleu[3], r->ev.exact_match, r->ev.colour_accuracy,
@@ -392,7 +408,7 @@ static int train_loop(train_run *r) {
         }
     }
     if (s < 0) return -1;
-    return !evaluated && r->o.val > 0 ? validate(r) : 0;
+    return !evaluated && r->o.val > 0 && rank0 ? validate(r) : 0;
 }
 
 /* MODEL.metrics.json: the run's figures, recipe and command line. */
@@ -445,8 +461,9 @@ int cli_train_captioner_main(int argc, char **argv, int full_argc, char **full_a
     if ((rc = cli_set_threads(V_TRAIN, r.o.threads))) return rc;
     rc = setup_run(&r);
     if (!rc && train_loop(&r)) rc = cli_fail("train captioner");
-    if (!rc && sc_captioner_save(r.m, r.o.out)) rc = cli_fail("train captioner");
-    if (!rc) rc = write_summary(&r, full_argc, full_argv);
+    const int rank0 = !rc && sc_trainer_is_writer(r.tr);
+    if (rank0 && sc_captioner_save(r.m, r.o.out)) rc = cli_fail("train captioner");
+    if (rank0 && !rc) rc = write_summary(&r, full_argc, full_argv);
     free_run(&r);
     return rc;
 }
