@@ -130,5 +130,13 @@ sc_comm *cli_comm(void);
 int cli_rank0(void);
 /* At the end of main: a failed rank of several ends them all (exit rc). */
 int cli_comm_end(int rc);
+/* From here on every rank returns the job's status (so a failure is no
+ * reason to abort the others). */
+void cli_comm_agreed(void);
+/* Under mpirun, after a batch run: every rank's gallery entries (its images
+ * are written) into rank 0's, in input order. Collective. Returns 1 where the
+ * index is to be written (rank 0, or one process), 0 on the other ranks, -1
+ * when the entries could not be merged (reported). */
+int cli_gallery_gather(sc_gallery *g);
 
 #endif

@@ -18,6 +18,7 @@ void cli_caption_help(FILE *out) {
             "                       [--min-len N] [--length-norm A] [--json]\n"
             "                       [--json-attention] [--attention DIR|FILE.png]\n"
             "                       [--html DIR] [--colormap NAME] [--alpha A] [--threads N]\n"
+            "                       [--shard K/N]\n"
             "       BLIP only:      [--prompt TEXT] [--strip-prompt] [--length-penalty A]\n"
             "                       [--sample] [--top-p P] [--top-k K] [--temperature T]\n"
             "                       [--seed S] [--attention-layer L] [--attention-heads H,..]\n\n"
@@ -82,6 +83,10 @@ void cli_caption_help(FILE *out) {
             "                 image's thumbnail (DIR/images/), caption, score, per-word\n"
             "                 log-probabilities and attention figure (DIR/attention/); no\n"
             "                 network access, failed images listed at the end\n"
+            "--shard K/N      only the K-th of N equal slices of the input list (for Slurm\n"
+            "                 arrays and GNU parallel; together the N runs cover every\n"
+            "                 input once). Under mpirun every rank takes its own slice and\n"
+            "                 rank 0 prints all output in input order\n"
             "--threads N      threads for saccade's loops and BLAS (default: all cores)\n\n"
             "Inputs: files as given; directories are searched recursively for images\n"
             "(.png .jpg .jpeg .bmp .gif .tga .psd .hdr .pnm .ppm .pgm), in sorted order;\n"
@@ -121,6 +126,7 @@ typedef struct cap_ctx {
     sc_attention_grid_params gp;
     sc_gallery *gallery;
     blip_opts bo;
+    const char *shard; /* --shard K/N */
 } cap_ctx;
 
 static cJSON *float_array(const float *v, int n) {
@@ -423,6 +429,7 @@ static int parse_caption_options(int argc, char **argv, cap_ctx *c, const char *
         {"--colormap", CLI_STR, &colormap, 0, 0, "a name", NULL, 0},
         {"--alpha", CLI_FLOAT, &c->gp.alpha, 0, 1, NULL, NULL, 0},
         {"--threads", CLI_STR, threads, 0, 0, "a number", NULL, 0},
+        {"--shard", CLI_STR, &c->shard, 0, 0, "K/N", NULL, 0},
     };
     int rc =
         cli_parse_options(V, argc, argv, opts, sizeof opts / sizeof opts[0], inputs, argc, ninputs);
@@ -532,6 +539,7 @@ int cli_caption_main(int argc, char **argv) {
     /* The model first: a bad folder writes nothing. */
     if ((rc = load_model(&c, model))) goto end;
     rc = cli_batch_expand(V, (char **)inputs, ninputs, &b);
+    if (!rc) rc = cli_batch_shard(V, &b, c.shard);
     if (rc) goto end;
     /* Output names (stems) come from the attention output, else the gallery. */
     if (html && cli_mkdirs(html)) {
@@ -549,9 +557,12 @@ int cli_caption_main(int argc, char **argv) {
     if (html && (rc = open_gallery(&c, html))) goto end;
     rc = cli_batch_run(&b, "caption", c.blip ? blip_one_image : one_image, &c);
     if (c.gallery) {
-        sc_status s = sc_gallery_close(c.gallery);
+        int writer = cli_gallery_gather(c.gallery); /* mpirun: one index over all ranks */
+        sc_status s = writer == 1 ? sc_gallery_close(c.gallery) : SC_OK;
+        if (writer != 1) sc_gallery_free(c.gallery);
         c.gallery = NULL;
         if (s) rc = cli_fail(html);
+        if (writer < 0) rc = CLI_FAIL;
     }
 end:
     sc_gallery_free(c.gallery);

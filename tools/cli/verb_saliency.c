@@ -29,13 +29,14 @@ static void print_wrapped(FILE *out, const char *head, int indent, const char *t
 }
 
 void cli_saliency_help(FILE *out) {
-    fprintf(out,
-            "usage: saccade saliency IMAGE|DIR|-... -o OUT [--method M] [--colormap NAME]\n"
-            "                        [--alpha A] [--raw FILE|DIR] [--raw-format npy|png]\n"
-            "                        [--panel] [--panel-size N] [--json] [--threads N]\n"
-            "                        [--model M] [--word W] [--aggregate mean|max]\n"
-            "                        [--class K] [--discard R] [--rollout-from words|cls]\n\n"
-            "Bottom-up or model-based saliency maps, blended onto each image as a heat map.\n");
+    fprintf(
+        out,
+        "usage: saccade saliency IMAGE|DIR|-... -o OUT [--method M] [--colormap NAME]\n"
+        "                        [--alpha A] [--raw FILE|DIR] [--raw-format npy|png]\n"
+        "                        [--panel] [--panel-size N] [--json] [--threads N] [--shard K/N]\n"
+        "                        [--model M] [--word W] [--aggregate mean|max]\n"
+        "                        [--class K] [--discard R] [--rollout-from words|cls]\n\n"
+        "Bottom-up or model-based saliency maps, blended onto each image as a heat map.\n");
     for (int i = 0; i < sc_saliency_method_count(); i++) {
         const sc_saliency_method_info *r = sc_saliency_method_at(i);
         char head[40];
@@ -74,6 +75,10 @@ void cli_saliency_help(FILE *out) {
             "           caption (or class name), word, step, target and score (the\n"
             "           differentiated log-probability or logit)\n"
             "--threads  threads for saccade's own loops (default: all cores)\n"
+            "--shard K/N  only the K-th of N equal slices of the input list (for Slurm\n"
+            "           arrays and GNU parallel; together the N runs cover every input\n"
+            "           once). Under mpirun every rank takes its own slice and rank 0\n"
+            "           prints all output in input order\n"
             "Options take their value as '--opt value' or '--opt=value'.\n\n"
             "Inputs: files as given; directories are searched recursively for images\n"
             "(.png .jpg .jpeg .bmp .gif .tga .psd .hdr .pnm .ppm .pgm), in sorted order;\n"
@@ -107,7 +112,7 @@ typedef struct sal_ctx {
 /* The command line's strings, checked after parsing. */
 typedef struct sal_args {
     const char *out, *threads, *model, *aggregate, *cls, *rollout_from, *method, *colormap,
-        *raw_format;
+        *raw_format, *shard;
     const char **inputs;
     int ninputs;
 } sal_args;
@@ -280,6 +285,7 @@ static int parse_args(int argc, char **argv, sal_ctx *c, sal_args *a) {
         {"--panel-size", CLI_INT, &c->panel_size, 16, 8192, NULL, NULL, 0},
         {"--json", CLI_FLAG, &c->json, 0, 0, NULL, NULL, 0},
         {"--threads", CLI_STR, &a->threads, 0, 0, "a number", NULL, 0},
+        {"--shard", CLI_STR, &a->shard, 0, 0, "K/N", NULL, 0},
     };
     int rc = cli_parse_options(V, argc, argv, opts, sizeof opts / sizeof opts[0], a->inputs, argc,
                                &a->ninputs);
@@ -396,6 +402,7 @@ int cli_saliency_main(int argc, char **argv) {
     if (!rc) {
         cli_batch b;
         rc = cli_batch_expand(V, (char *const *)a.inputs, a.ninputs, &b);
+        if (!rc) rc = cli_batch_shard(V, &b, a.shard);
         if (!rc) rc = cli_batch_plan_outputs(V, &b, a.out);
         if (!rc && c.raw) {
             static const char *const raw_exts[] = {".npy", ".png", NULL};
