@@ -66,5 +66,24 @@ check "saliency, 2 ranks" 0 "${mpi[@]}" "$cli" saliency "$imgs" -o "$tmp/s2" --j
 yes_ "saliency lines equal" 'cmp -s "$tmp/s1.jsonl" <(sed "s#$tmp/s2/#OUT/#g" "$tmp/out")'
 yes_ "saliency maps equal" 'diff -r "$tmp/s1" "$tmp/s2" >/dev/null'
 
+# vqa: the questions of standard input, sharded the same way; a bad line
+# (over the limit) in the second rank's half is reported, the rest answered.
+img="$src/assets/samples/scenes/images/test_000002.png"
+{ printf 'is there a coat?\n\nhow many shoes are there?\nwhat colour is the bag?\n'
+  printf 'is there a bag?\n'; head -c 70000 /dev/zero | tr '\0' a; printf '\nwhat is left of the bag?\n'; } >"$tmp/q.txt"
+mkdir -p "$tmp/v1" "$tmp/v2"
+check "vqa, 1 process" 1 "$cli" vqa "$img" --json --threads 1 --attention "$tmp/v1/a.png" <"$tmp/q.txt"
+cp "$tmp/out" "$tmp/v1.jsonl"
+check "vqa, 2 ranks" 1 "${mpi[@]}" "$cli" vqa "$img" --json --threads 1 --attention "$tmp/v2/a.png" <"$tmp/q.txt"
+expect_grep "vqa bad line named" "$tmp/err" "stdin line 6: skipped, the question is over the limit"
+yes_ "vqa: 2 ranks answer as 1 process" 'cmp -s "$tmp/v1.jsonl" "$tmp/out" && [ "$(wc -l <"$tmp/out")" -eq 5 ]'
+yes_ "vqa: figures numbered as in one process" '[ "$(ls "$tmp/v1")" = "$(ls "$tmp/v2")" ] && [ "$(ls "$tmp/v2")" = "$(printf "a-1.png\na-2.png\na-3.png\na-4.png\na-6.png")" ]'
+: >"$tmp/vs.jsonl"
+for k in 1 2 3; do
+  "$cli" vqa "$img" --json --threads 1 --shard "$k/3" <"$tmp/q.txt" >>"$tmp/vs.jsonl" 2>/dev/null
+done
+yes_ "vqa: shards 1/3..3/3 = the whole run" 'cmp -s "$tmp/v1.jsonl" "$tmp/vs.jsonl"'
+check "vqa --shard with a QUESTION" 2 "$cli" vqa "$img" "is there a bag?" --shard 1/2
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -372,94 +372,19 @@ void cli_batch_report(const cli_batch *b, const char *path) {
 }
 
 int cli_batch_shard(const char *verb, cli_batch *b, const char *spec) {
-    b->shard_k = b->shard_n = 0;
-    if (!spec) return CLI_OK;
-    int k = 0, n = 0, used = 0;
-    if (sscanf(spec, "%d/%d%n", &k, &n, &used) != 2 || spec[used] || n < 1 || k < 1 || k > n)
-        return cli_usage(verb, "--shard needs K/N with 1 <= K <= N (got '%s')", spec);
-    b->shard_k = k;
-    b->shard_n = n;
-    return CLI_OK;
+    return cli_parse_shard(verb, spec, &b->shard_k, &b->shard_n);
 }
 
 void cli_batch_range(const cli_batch *b, int *lo, int *hi) {
-    long long a = 0, z = b->n;
-    if (b->shard_n > 0) {
-        a = (long long)b->n * (b->shard_k - 1) / b->shard_n;
-        z = (long long)b->n * b->shard_k / b->shard_n;
-    }
-    if (sc_comm_launched_by_mpi()) {
-        const long long r = sc_comm_rank(cli_comm()), R = sc_comm_size(cli_comm()), m = z - a;
-        z = a + m * (r + 1) / R;
-        a = a + m * r / R;
-    }
-    *lo = (int)a;
-    *hi = (int)z;
-}
-
-/* Under mpirun: this rank's standard output goes to memory during the run
- * (gathered afterwards), and the ranks agree on the failures. */
-typedef struct rank_output {
-    sc_comm *comm;
-    FILE *saved, *mem;
-    char *text;
-    size_t len;
-} rank_output;
-
-static void rank_output_begin(rank_output *o, cli_batch *b) {
-    memset(o, 0, sizeof *o);
-    if (!sc_comm_launched_by_mpi() || sc_comm_size(cli_comm()) < 2) return;
-    o->comm = cli_comm();
-    if (sc_comm_rank(o->comm) > 0) b->progress = 0; /* one bar: rank 0's */
-    fflush(stdout);
-    o->mem = open_memstream(&o->text, &o->len);
-    if (o->mem) {
-        o->saved = stdout;
-        stdout = o->mem; /* glibc's stdout is an assignable variable */
-    }
-}
-
-/* Rank 0 prints every rank's output in rank (= input) order; returns the
- * job's count of failed items (bad: this rank's), the same on every rank. */
-static int rank_output_end(rank_output *o, int bad) {
-    if (!o->comm) return bad;
-    if (o->mem) {
-        stdout = o->saved;
-        fclose(o->mem);
-    } else {
-        fprintf(stderr, "saccade: rank %d: cannot keep its output in memory\n",
-                sc_comm_rank(o->comm));
-        bad++;
-    }
-    const int R = sc_comm_size(o->comm), rank0 = sc_comm_rank(o->comm) == 0;
-    size_t *lens = rank0 ? calloc((size_t)R, sizeof *lens) : NULL;
-    char *all = NULL;
-    float nbad = (float)bad;
-    if ((rank0 && !lens) ||
-        sc_comm_gather_bytes(o->comm, o->text ? o->text : "", o->text ? o->len : 0, 0, &all,
-                             lens) ||
-        sc_comm_allreduce_sum(o->comm, &nbad, 1)) {
-        cli_fail("gathering the ranks' output");
-        sc_comm_abort(o->comm, CLI_FAIL, "stopping every rank");
-    }
-    if (rank0) {
-        size_t total = 0;
-        for (int r = 0; r < R; r++) total += lens[r];
-        fwrite(all, 1, total, stdout);
-        fflush(stdout);
-    }
-    free(all);
-    free(lens);
-    free(o->text);
-    cli_comm_agreed(); /* every rank returns the job's status */
-    return (int)nbad;
+    cli_slice(b->n, b->shard_k, b->shard_n, lo, hi);
 }
 
 int cli_batch_run(cli_batch *b, const char *label, cli_batch_fn fn, void *ctx) {
     int lo, hi;
     cli_batch_range(b, &lo, &hi);
-    rank_output ro;
-    rank_output_begin(&ro, b);
+    cli_rank_output ro;
+    cli_rank_output_begin(&ro);
+    if (ro.comm && sc_comm_rank(ro.comm) > 0) b->progress = 0; /* one bar: rank 0's */
     sc_progress *pg = NULL;
     if (b->progress && hi - lo > 1) {
         sc_progress_params pp = sc_progress_default_params();
@@ -489,7 +414,7 @@ int cli_batch_run(cli_batch *b, const char *label, cli_batch_fn fn, void *ctx) {
         sc_progress_finish(pg, bad + b->failed ? st : NULL);
         sc_progress_free(pg);
     }
-    b->failed += rank_output_end(&ro, bad);
+    b->failed += cli_rank_output_end(&ro, bad);
     return b->failed ? CLI_FAIL : CLI_OK;
 }
 

@@ -138,5 +138,22 @@ void cli_comm_agreed(void);
  * index is to be written (rank 0, or one process), 0 on the other ranks, -1
  * when the entries could not be merged (reported). */
 int cli_gallery_gather(sc_gallery *g);
+/* --shard K/N into *k, *n (0 0 for a NULL spec); CLI_OK or CLI_USAGE. */
+int cli_parse_shard(const char *verb, const char *spec, int *k, int *n);
+/* Items [*lo, *hi) of n for this process: the K-th of N contiguous slices
+ * (shard_n 0: all), and under mpirun this rank's part of that. */
+void cli_slice(int n, int shard_k, int shard_n, int *lo, int *hi);
+/* Under mpirun (else no-ops): begin keeps this rank's standard output in
+ * memory; end gives it to rank 0, which prints every rank's in rank order,
+ * and returns the job's count of failures (bad: this rank's), the same on
+ * every rank, which then return the job's status (cli_comm_agreed). */
+typedef struct cli_rank_output {
+    sc_comm *comm; /* NULL: one process, nothing kept */
+    FILE *saved, *mem;
+    char *text;
+    size_t len;
+} cli_rank_output;
+void cli_rank_output_begin(cli_rank_output *o);
+int cli_rank_output_end(cli_rank_output *o, int bad);
 
 #endif

@@ -2,6 +2,7 @@
  * (training, batch inference). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "cli.h"
 
 static sc_comm *job_comm;
@@ -54,4 +55,76 @@ int cli_gallery_gather(sc_gallery *g) {
     free(all);
     free(lens);
     return rc;
+}
+
+int cli_parse_shard(const char *verb, const char *spec, int *k, int *n) {
+    *k = *n = 0;
+    if (!spec) return CLI_OK;
+    int a = 0, b = 0, used = 0;
+    if (sscanf(spec, "%d/%d%n", &a, &b, &used) != 2 || spec[used] || b < 1 || a < 1 || a > b)
+        return cli_usage(verb, "--shard needs K/N with 1 <= K <= N (got '%s')", spec);
+    *k = a;
+    *n = b;
+    return CLI_OK;
+}
+
+void cli_slice(int n, int shard_k, int shard_n, int *lo, int *hi) {
+    long long a = 0, z = n;
+    if (shard_n > 0) {
+        a = (long long)n * (shard_k - 1) / shard_n;
+        z = (long long)n * shard_k / shard_n;
+    }
+    if (sc_comm_launched_by_mpi()) {
+        const long long r = sc_comm_rank(cli_comm()), R = sc_comm_size(cli_comm()), m = z - a;
+        z = a + m * (r + 1) / R;
+        a = a + m * r / R;
+    }
+    *lo = (int)a;
+    *hi = (int)z;
+}
+
+void cli_rank_output_begin(cli_rank_output *o) {
+    memset(o, 0, sizeof *o);
+    if (!sc_comm_launched_by_mpi() || sc_comm_size(cli_comm()) < 2) return;
+    o->comm = cli_comm();
+    fflush(stdout);
+    o->mem = open_memstream(&o->text, &o->len);
+    if (o->mem) {
+        o->saved = stdout;
+        stdout = o->mem; /* glibc's stdout is an assignable variable */
+    }
+}
+
+int cli_rank_output_end(cli_rank_output *o, int bad) {
+    if (!o->comm) return bad;
+    if (o->mem) {
+        stdout = o->saved;
+        fclose(o->mem);
+    } else {
+        fprintf(stderr, "saccade: rank %d: cannot keep its output in memory\n",
+                sc_comm_rank(o->comm));
+        bad++;
+    }
+    const int R = sc_comm_size(o->comm), rank0 = sc_comm_rank(o->comm) == 0;
+    size_t *lens = rank0 ? calloc((size_t)R, sizeof *lens) : NULL;
+    char *all = NULL;
+    float nbad = (float)bad;
+    if ((rank0 && !lens) ||
+        sc_comm_gather_bytes(o->comm, o->text ? o->text : "", o->text ? o->len : 0, 0, &all,
+                             lens) ||
+        sc_comm_allreduce_sum(o->comm, &nbad, 1)) {
+        cli_fail("gathering the ranks' output");
+        sc_comm_abort(o->comm, CLI_FAIL, "stopping every rank");
+    }
+    if (rank0) {
+        size_t total = 0;
+        for (int r = 0; r < R; r++) total += lens[r];
+        fwrite(all, 1, total, stdout);
+        fflush(stdout);
+    }
+    free(all);
+    free(lens);
+    free(o->text);
+    cli_comm_agreed(); /* every rank returns the job's status */
+    return (int)nbad;
 }
