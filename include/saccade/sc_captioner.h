@@ -352,6 +352,14 @@ sc_status sc_captioner_loss(sc_captioner *m, const float *features, const sc_cap
  * whose counts are whole (the ranks' sc_captioner_loss_counts summed): every
  * term is divided by the larger batch's count instead of the slice's, so the
  * ranks' losses and gradients add up to exactly the larger batch's. */
+/* Data-parallel training (sc_train.h): the counts of the trainer's whole
+ * batch (this rank's slice bt summed over the ranks) for
+ * sc_captioner_loss_part, and this rank's share set to 1 (its loss is
+ * already its part of the whole batch's). One process: bt's own counts. */
+struct sc_trainer;
+sc_status sc_captioner_whole_counts(struct sc_trainer *tr, const sc_captioner *m,
+                                    const sc_caption_batch *bt, const sc_caption_loss_opts *opts,
+                                    sc_caption_loss_counts *whole);
 sc_status sc_captioner_loss_part(sc_captioner *m, const float *features, const sc_caption_batch *bt,
                                  const sc_caption_loss_opts *opts,
                                  const sc_caption_loss_counts *whole, sc_rng *rng,

@@ -4,16 +4,7 @@
 # together cover every input once; a bad image on one rank is reported and
 # the others still run (exit 1, as with one process); --html builds one
 # gallery over both ranks; saliency likewise; --shard usage errors.
-set -u
-cli=${SACCADE_CLI:?run through ctest}
-mpirun=${SACCADE_MPIEXEC:-mpirun}
-src=$(cd "$(dirname "$0")/../.." && pwd)
-tmp=$(mktemp -d "${SACCADE_BUILD_DIR:-/tmp}/mpi_batch.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-pass=0; fail=0
-. "$(dirname "$0")/../cli/lib.sh"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-mpi=("$mpirun" --oversubscribe -np 2)
+. "$(dirname "$0")/lib.sh" mpi_batch
 imgs="$tmp/imgs"
 mkdir -p "$imgs/sub"
 cp "$src"/assets/samples/scenes/images/*.png "$imgs/"

@@ -5,17 +5,7 @@
 # within 1e-5 relative, the final parameters within 1e-5; a killed rank ends
 # the job and leaves only whole files; a failing rank ends every rank with
 # exit 1 and its message; resume on 2 ranks continues exactly.
-set -u
-cli=${SACCADE_CLI:?run through ctest}
-py=${SACCADE_PYTHON:-/usr/bin/python3}
-mpirun=${SACCADE_MPIEXEC:-mpirun}
-tmp=$(mktemp -d "${SACCADE_BUILD_DIR:-/tmp}/mpi_train.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-pass=0; fail=0
-. "$(dirname "$0")/../cli/lib.sh"
-# Open MPI refuses root without these; two ranks on a machine of any size.
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-mpi=("$mpirun" --oversubscribe -np 2)
+. "$(dirname "$0")/lib.sh" mpi_train
 
 # same NAME A.jsonl B.jsonl A.safetensors B.safetensors: losses and parameters agree.
 same() {

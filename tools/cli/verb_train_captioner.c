@@ -342,16 +342,6 @@ static int validate(train_run *r) {
     return sc_captioner_evaluate(r->m, &ep, &r->ev) ? -1 : 0;
 }
 
-/* The counts of the whole batch (every rank's slice). */
-static sc_status whole_batch_counts(train_run *r, const sc_caption_loss_opts *lo,
-                                    sc_caption_loss_counts *w) {
-    sc_status s = sc_captioner_loss_counts(r->m, &r->batch.batch, lo, w);
-    float c[4] = {w->tokens, w->examples, w->att_steps, w->items};
-    if (!s) s = sc_trainer_allreduce(r->tr, c, 4);
-    *w = (sc_caption_loss_counts){c[0], c[1], c[2], c[3]};
-    return s;
-}
-
 /* One optimiser step on the next batch. */
 static int train_step(train_run *r, const int *idx, size_t count) {
     const cap_opts *o = &r->o;
@@ -368,7 +358,7 @@ static int train_step(train_run *r, const int *idx, size_t count) {
     sc_caption_loss_counts whole;
     sc_caption_loss_opts lo = {o->alpha_c, 1, 1, o->att_sup, o->aux_items};
     sc_caption_loss cl;
-    if (whole_batch_counts(r, &lo, &whole) || sc_trainer_set_share(r->tr, 1.0) ||
+    if (sc_captioner_whole_counts(r->tr, r->m, &r->batch.batch, &lo, &whole) ||
         sc_captioner_loss_part(r->m, r->feat, &r->batch.batch, &lo, &whole, sc_trainer_rng(r->tr),
                                &cl, r->dfeat) ||
         sc_captioner_encode_backward(r->m, r->dfeat))

@@ -6,6 +6,7 @@
 #include "saccade/sc_blas.h"
 #include "saccade/sc_nn.h"
 #include "saccade/sc_ops.h"
+#include "saccade/sc_train.h"
 #include "sc_internal.h"
 
 sc_status sc_cap_init_state(const sc_captioner *m, int B, const float *features, float *mean,
@@ -548,4 +549,16 @@ sc_status sc_captioner_loss_counts(const sc_captioner *m, const sc_caption_batch
     out->att_steps = (float)steps;
     out->items = (float)items;
     return SC_OK;
+}
+
+sc_status sc_captioner_whole_counts(struct sc_trainer *tr, const sc_captioner *m,
+                                    const sc_caption_batch *bt, const sc_caption_loss_opts *o,
+                                    sc_caption_loss_counts *w) {
+    if (!tr) return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_whole_counts: NULL trainer");
+    sc_status s = sc_captioner_loss_counts(m, bt, o, w);
+    if (s) return s;
+    float c[4] = {w->tokens, w->examples, w->att_steps, w->items};
+    if ((s = sc_trainer_allreduce(tr, c, 4))) return s;
+    *w = (sc_caption_loss_counts){c[0], c[1], c[2], c[3]};
+    return sc_trainer_set_share(tr, 1.0);
 }
