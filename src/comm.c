@@ -8,6 +8,7 @@
 #include "saccade/sc_comm.h"
 #ifdef SACCADE_HAVE_MPI
 #include <mpi.h>
+#include <time.h>
 #endif
 
 struct sc_comm {
@@ -109,13 +110,43 @@ static sc_status mpi_fail(const char *what, int rc) {
     return sc_set_error(SC_ERR_IO, "%s failed: %s", what, msg);
 }
 
+/* Wait for r without spinning: Open MPI's blocking calls poll at full speed,
+ * so a rank that waits for a slower one (in every step, on a busy machine
+ * for long) would burn a core, often the very core the slower rank needs.
+ * Test, then sleep 20 us doubling to 1 ms: at most about a millisecond late,
+ * on steps of tens to hundreds of milliseconds. */
+static int wait_quietly(MPI_Request *r) {
+    long ns = 20000;
+    for (;;) {
+        int done = 0, rc = MPI_Test(r, &done, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS || done) return rc;
+        struct timespec ts = {0, ns};
+        nanosleep(&ts, NULL);
+        if (ns < 1000000) ns *= 2;
+    }
+}
+
 static sc_status bcast_bytes(void *buf, size_t bytes, int root) {
     for (size_t o = 0; o < bytes; o += PIECE) {
         int k = (int)(bytes - o < PIECE ? bytes - o : PIECE);
-        int rc = MPI_Bcast((char *)buf + o, k, MPI_BYTE, root, MPI_COMM_WORLD);
+        MPI_Request r;
+        int rc = MPI_Ibcast((char *)buf + o, k, MPI_BYTE, root, MPI_COMM_WORLD, &r);
+        if (rc == MPI_SUCCESS) rc = wait_quietly(&r);
         if (rc != MPI_SUCCESS) return mpi_fail("MPI_Bcast", rc);
     }
     return SC_OK;
+}
+
+static int recv_quietly(void *buf, int n, MPI_Datatype t, int from, int tag) {
+    MPI_Request r;
+    int rc = MPI_Irecv(buf, n, t, from, tag, MPI_COMM_WORLD, &r);
+    return rc == MPI_SUCCESS ? wait_quietly(&r) : rc;
+}
+
+static int send_quietly(const void *buf, int n, MPI_Datatype t, int to, int tag) {
+    MPI_Request r;
+    int rc = MPI_Isend(buf, n, t, to, tag, MPI_COMM_WORLD, &r);
+    return rc == MPI_SUCCESS ? wait_quietly(&r) : rc;
 }
 #endif
 
@@ -130,7 +161,7 @@ sc_status sc_comm_allreduce_sum(sc_comm *c, float *buf, size_t n) {
         for (size_t o = 0; o < n; o += PIECE) {
             size_t k = n - o < PIECE ? n - o : PIECE;
             for (int r = 1; r < c->size; r++) {
-                int rc = MPI_Recv(tmp, (int)k, MPI_FLOAT, r, 17, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+                int rc = recv_quietly(tmp, (int)k, MPI_FLOAT, r, 17);
                 if (rc != MPI_SUCCESS) {
                     free(tmp);
                     return mpi_fail("MPI_Recv", rc);
@@ -143,7 +174,7 @@ sc_status sc_comm_allreduce_sum(sc_comm *c, float *buf, size_t n) {
     } else {
         for (size_t o = 0; o < n; o += PIECE) {
             size_t k = n - o < PIECE ? n - o : PIECE;
-            int rc = MPI_Send(buf + o, (int)k, MPI_FLOAT, 0, 17, MPI_COMM_WORLD);
+            int rc = send_quietly(buf + o, (int)k, MPI_FLOAT, 0, 17);
             if (rc != MPI_SUCCESS) return mpi_fail("MPI_Send", rc);
         }
     }
@@ -171,7 +202,9 @@ sc_status sc_comm_barrier(sc_comm *c) {
     if (!c) return sc_set_error(SC_ERR_INVALID_ARG, "sc_comm_barrier: NULL");
     if (c->size == 1) return SC_OK;
 #ifdef SACCADE_HAVE_MPI
-    int rc = MPI_Barrier(MPI_COMM_WORLD);
+    MPI_Request r;
+    int rc = MPI_Ibarrier(MPI_COMM_WORLD, &r);
+    if (rc == MPI_SUCCESS) rc = wait_quietly(&r);
     return rc == MPI_SUCCESS ? SC_OK : mpi_fail("MPI_Barrier", rc);
 #else
     return sc_set_error(SC_ERR_INTERNAL, "sc_comm: MPI communicator without MPI");
@@ -194,8 +227,10 @@ sc_status sc_comm_gather_bytes(sc_comm *c, const void *data, size_t len, int roo
     unsigned long long mine = len, *all = NULL;
     if (c->rank == root && !(all = malloc((size_t)c->size * sizeof *all)))
         return sc_set_error(SC_ERR_NOMEM, "out of memory");
-    int rc = MPI_Gather(&mine, 1, MPI_UNSIGNED_LONG_LONG, all, 1, MPI_UNSIGNED_LONG_LONG, root,
-                        MPI_COMM_WORLD);
+    MPI_Request req;
+    int rc = MPI_Igather(&mine, 1, MPI_UNSIGNED_LONG_LONG, all, 1, MPI_UNSIGNED_LONG_LONG, root,
+                         MPI_COMM_WORLD, &req);
+    if (rc == MPI_SUCCESS) rc = wait_quietly(&req);
     if (rc != MPI_SUCCESS) {
         free(all);
         return mpi_fail("MPI_Gather", rc);
@@ -203,8 +238,7 @@ sc_status sc_comm_gather_bytes(sc_comm *c, const void *data, size_t len, int roo
     if (c->rank != root) {
         for (size_t o = 0; o < len; o += PIECE) {
             int k = (int)(len - o < PIECE ? len - o : PIECE);
-            if ((rc = MPI_Send((const char *)data + o, k, MPI_BYTE, root, 18, MPI_COMM_WORLD)) !=
-                MPI_SUCCESS)
+            if ((rc = send_quietly((const char *)data + o, k, MPI_BYTE, root, 18)) != MPI_SUCCESS)
                 return mpi_fail("MPI_Send", rc);
         }
         return SC_OK;
@@ -227,8 +261,7 @@ sc_status sc_comm_gather_bytes(sc_comm *c, const void *data, size_t len, int roo
         } else {
             for (size_t o = 0; o < lens[r]; o += PIECE) {
                 int k = (int)(lens[r] - o < PIECE ? lens[r] - o : PIECE);
-                if ((rc = MPI_Recv(buf + at + o, k, MPI_BYTE, r, 18, MPI_COMM_WORLD,
-                                   MPI_STATUS_IGNORE)) != MPI_SUCCESS) {
+                if ((rc = recv_quietly(buf + at + o, k, MPI_BYTE, r, 18)) != MPI_SUCCESS) {
                     free(buf);
                     return mpi_fail("MPI_Recv", rc);
                 }
