@@ -23,7 +23,18 @@ for i, (x, y) in enumerate(zip(a, b)):
     assert abs(x - y) <= 1e-5 * abs(x), f"step {i + 1}: loss {x} vs {y}"
 ta, tb = tensors(sys.argv[3]), tensors(sys.argv[4])
 assert ta.keys() == tb.keys() and len(ta) > 3
-worst = max(float(np.max(np.abs(ta[k] - tb[k]))) for k in ta)
+# Left out: parameters whose exact gradient is 0, a shift shared by all the
+# logits of a softmax (the full_att bias of the additive attention over positions,
+# the key third of a self-attention in_proj_bias). Their computed gradient is
+# rounding noise, which AdamW scales up to steps of about lr in any two builds.
+for k in ta:
+    if k.endswith("full_att.bias"):
+        ta[k], tb[k] = ta[k][:0], tb[k][:0]
+    elif k.endswith("self_attn.in_proj_bias"):
+        e = len(ta[k]) // 3
+        ta[k] = np.concatenate([ta[k][:e], ta[k][2 * e:]])
+        tb[k] = np.concatenate([tb[k][:e], tb[k][2 * e:]])
+worst = max(float(np.max(np.abs(ta[k] - tb[k]), initial=0)) for k in ta)
 assert worst <= 1e-5, f"parameters differ by {worst}"
 print(f"{len(a)} losses equal, parameters within {worst:.2e}")
 ' "$2" "$3" "$4" "$5" "$6"
@@ -60,7 +71,7 @@ same "resumed on 1 process = straight" "$tmp/c2.jsonl" "$tmp/r1.jsonl" "$tmp/c2.
 
 # A rank that fails (rank 1 cannot read the data) stops both: exit 1, its message.
 mkdir "$tmp/fail"
-check "failing rank ends the job" 1 "$mpirun" --oversubscribe -np 1 "$cli" "${cls[@]}" \
+check "failing rank ends the job" 1 "${mpirun[@]}" --oversubscribe -np 1 "$cli" "${cls[@]}" \
   --checkpoint "$tmp/fail/ck.safetensors" -o "$tmp/fail/m.safetensors" : \
   -np 1 "$cli" "${cls[@]}" --data "$tmp/nowhere" -o "$tmp/fail/m.safetensors"
 expect_grep "failing rank's reason" "$tmp/err" "cannot load Fashion-MNIST"
