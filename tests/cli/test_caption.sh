@@ -120,6 +120,11 @@ cp "$tmp/out" "$tmp/t1.txt"
 check "threads 2" 0 "$cli" caption --model "$model" --threads 2 --json "${imgs[@]}"
 yes_ "threads 1 == threads 2 captions" "[ \"\$(cut -d, -f1-3 $tmp/t1.txt)\" = \"\$(cut -d, -f1-3 $tmp/out)\" ]"
 
+# --attention FILE.png names one figure: with several inputs the complaint is
+# about --attention (not -o), and nothing is written.
+check "attention FILE.png with two inputs" 2 "$cli" caption --model "$model" --attention "$tmp/one.png" "${imgs[@]:0:2}"
+expect_grep "attention FILE.png with two inputs says why" "$tmp/err" "^saccade caption: --attention $tmp/one.png names one file but the inputs hold 2 images; give a directory instead"
+yes_ "attention FILE.png with two inputs writes nothing" '[ ! -e "$tmp/one.png" ]'
 # --attention DIR: one grid per image, 1 + tokens panels of 224 (8 per row).
 check "attention dir" 0 "$cli" caption --model "$model" --json --attention "$tmp/att" "${imgs[@]}"
 pycheck "attention grids" "

@@ -103,10 +103,16 @@ for n in 100000 $((cap + 1)); do
               "train stn --distortion rts --model cnn -o $tmp/thr.safetensors"; do
     # shellcheck disable=SC2086
     check "--threads $n: $args" 2 "$cli" $args --threads $n
-    case "$n ${args%% *}" in
-      "100000 caption" | "100000 saliency") expect_grep "--threads $n: $args says why" "$tmp/err" "--threads" ;;
-      *) expect_grep "--threads $n: $args says the cap" "$tmp/err" "too many: at most $cap" ;;
-    esac
+    expect_grep "--threads $n: $args says the cap" "$tmp/err" "^saccade [a-z ]+: --threads: $n threads is too many: at most $cap"
+  done
+done
+# A --threads value that is not a whole number in range gets one message and
+# exit status 2 from every verb.
+for n in x 0 9999999999; do
+  for args in "caption $scene" "saliency $scene -o $tmp/thr.png" "vqa $scene what" "info --system"; do
+    # shellcheck disable=SC2086
+    check "--threads $n: $args" 2 "$cli" $args --threads $n
+    expect_grep "--threads $n: $args says why" "$tmp/err" "--threads needs a whole number from 1 to 2147483647, not '$n'"
   done
 done
 yes_ "--threads over the cap writes nothing" '[ ! -e "$tmp/thr" ] && [ ! -e "$tmp/thr.png" ] && [ ! -e "$tmp/thr.safetensors" ]'

@@ -569,6 +569,58 @@ static void test_gif_screen_in_proportion(void **state) {
     free(o.b);
 }
 
+/* stb skips a graphic control extension whose length is not 4 and reads the
+ * byte after it as the next block's type: the check walks it the same way, so
+ * a file that is (for stb) all extension and no image is refused with its
+ * reason instead of failing in stb with none. */
+static void test_gif_short_control_extension(void **state) {
+    (void)state;
+    bytes o = {0};
+    put(&o, "GIF89a", 6);
+    put16le(&o, 1);
+    put16le(&o, 1);
+    put8(&o, 0x80); /* global colour table of 2 */
+    put8(&o, 0);
+    put8(&o, 0);
+    zeros(&o, 6);
+    static const unsigned char gce[] = {0x21, 0xF9, 1, 0}; /* length 1: stb skips 1 byte */
+    put(&o, gce, sizeof gce);
+    size_t at = o.n;
+    put8(&o, 0x3B);
+    expect_refused("gif with only a short control extension", &o, SC_ERR_FORMAT,
+                   "gif has no image");
+    /* the same with a 1x1 frame after the extension decodes */
+    o.n = at;
+    put8(&o, 0x2C);
+    zeros(&o, 4);
+    put16le(&o, 1);
+    put16le(&o, 1);
+    put8(&o, 0);
+    static const unsigned char lzw[] = {2, 2, 0x44, 0x01, 0, 0x3B}; /* clear, 0, end */
+    put(&o, lzw, sizeof lzw);
+    sc_image img;
+    SC_TEST_OK(sc_image_load_memory(o.b, o.n, NULL, &img, NULL));
+    assert_int_equal(img.w, 1);
+    sc_image_free(&img);
+    free(o.b);
+}
+
+/* stb tests formats in turn, so a decoder that fails without a reason leaves
+ * another format's signature complaint ("bad png sig" for a JPEG) or an empty
+ * one: neither is passed on as the reason. */
+static void test_stb_reason_of_the_format(void **state) {
+    (void)state;
+    assert_null(sc_image_stb_reason("jpeg", "bad png sig"));
+    assert_null(sc_image_stb_reason("gif", "bad png sig"));
+    assert_null(sc_image_stb_reason("tga", "no SOI"));
+    assert_null(sc_image_stb_reason("bmp", "not GIF"));
+    assert_null(sc_image_stb_reason("gif", ""));
+    assert_null(sc_image_stb_reason("gif", NULL));
+    assert_string_equal(sc_image_stb_reason("png", "bad png sig"), "bad png sig");
+    assert_string_equal(sc_image_stb_reason("jpeg", "no SOI"), "no SOI");
+    assert_string_equal(sc_image_stb_reason("jpeg", "bad huffman code"), "bad huffman code");
+}
+
 /* ---- files that are not regular files ---- */
 static void expect_io_refusal(const char *path, const char *needle) {
     sc_image img;
@@ -617,6 +669,8 @@ int main(void) {
         cmocka_unit_test(test_psd_channels),
         cmocka_unit_test(test_psd_alpha_matte),
         cmocka_unit_test(test_gif_screen_in_proportion),
+        cmocka_unit_test(test_gif_short_control_extension),
+        cmocka_unit_test(test_stb_reason_of_the_format),
         cmocka_unit_test(test_non_regular_files_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -210,7 +210,15 @@ static sc_status check_gif(const unsigned char *b, size_t n, const sc_image_info
         if (!have(pos, 1, n)) return TRUNC("gif");
         unsigned t = b[pos++];
         if (t == 0x21) {
-            pos++; /* label */
+            if (!have(pos, 2, n)) return TRUNC("gif");
+            unsigned label = b[pos], len = b[pos + 1];
+            pos++;
+            /* stb skips a graphic control extension of a length other than 4
+             * and reads its next byte as the next block's type */
+            if (label == 0xF9 && len != 4) {
+                pos += 1 + (uint64_t)len;
+                continue;
+            }
             if (skip_subblocks(b, n, &pos)) return SC_ERR_FORMAT;
         } else if (t == 0x2C) {
             if (!have(pos, 9, n)) return TRUNC("gif");
@@ -716,4 +724,20 @@ sc_status sc_image_check_complete(const unsigned char *b, size_t n, const sc_ima
     if (!strcmp(f, "hdr")) return check_hdr(b, n, in);
     if (!strcmp(f, "png")) return check_png(b, n, in);
     return SC_OK;
+}
+
+/* Reasons stb_image gives when a format's signature test fails; stb tests
+ * formats in turn before decoding, so after a failed decode that returned
+ * without a reason of its own, the last one set may be another format's. */
+static const struct {
+    const char *reason, *format;
+} STB_SIGNATURE_REASONS[] = {{"bad png sig", "png"}, {"no SOI", "jpeg"}, {"not BMP", "bmp"},
+                             {"not GIF", "gif"},     {"not PSD", "psd"}, {"not HDR", "hdr"}};
+
+const char *sc_image_stb_reason(const char *format, const char *why) {
+    if (!why || !*why) return NULL; /* stb's GIF header clears it to "" */
+    for (size_t i = 0; i < sizeof STB_SIGNATURE_REASONS / sizeof STB_SIGNATURE_REASONS[0]; i++)
+        if (!strcmp(why, STB_SIGNATURE_REASONS[i].reason))
+            return format && !strcmp(format, STB_SIGNATURE_REASONS[i].format) ? why : NULL;
+    return why;
 }
