@@ -343,7 +343,8 @@ static void chunk(bytes *o, const char *type, const unsigned char *d, size_t n) 
     put32be(o, (uint32_t)n);
     put(o, type, 4);
     put(o, d, n);
-    uLong crc = crc32(crc32(0, (const Bytef *)type, 4), d, (uInt)n);
+    uLong crc = crc32(0, (const Bytef *)type, 4);
+    if (n) crc = crc32(crc, d, (uInt)n); /* crc32(c, NULL, 0) is 0, not c */
     put32be(o, (uint32_t)crc);
 }
 
@@ -434,6 +435,33 @@ static void test_png_bomb_refused_before_decoding(void **state) {
         expect_refused("interlaced png, extra byte", &f, SC_ERR_FORMAT, "inflates to more than");
         free(f.b);
     }
+}
+
+/* A critical chunk whose CRC is wrong is damaged (libpng refuses it; stb never
+ * looks): refused before decoding. An ancillary chunk's CRC is not checked. */
+static void test_png_crc(void **state) {
+    (void)state;
+    bytes f = png(4, 3, 0, 0, 3 * 5);
+    expect_flat("png with good CRCs", &f, 0.f, 4, 3);
+    size_t idat_crc = f.n - 12 - 4; /* IEND is the last 12 bytes */
+    f.b[idat_crc] ^= 1;
+    expect_refused("png with a bad IDAT CRC", &f, SC_ERR_FORMAT,
+                   "corrupt png data (IDAT chunk at byte 33 fails its CRC)");
+    f.b[idat_crc] ^= 1;
+    f.b[f.n - 1] ^= 1;
+    expect_refused("png with a bad IEND CRC", &f, SC_ERR_FORMAT, "IEND chunk at byte");
+    f.n -= 2;
+    expect_refused("png cut inside the IEND CRC", &f, SC_ERR_FORMAT, "truncated or corrupt png");
+    free(f.b);
+    /* a tEXt chunk with a zero CRC, after IHDR */
+    bytes g = png(4, 3, 0, 0, 3 * 5), h = {0};
+    put(&h, g.b, 33);
+    static const unsigned char text[] = {0, 0, 0, 2, 't', 'E', 'X', 't', 'a', 0, 0, 0, 0, 0};
+    put(&h, text, sizeof text);
+    put(&h, g.b + 33, g.n - 33);
+    expect_flat("png with a bad tEXt CRC", &h, 0.f, 4, 3);
+    free(g.b);
+    free(h.b);
 }
 
 /* ---- real photos; BMP, PSD, GIF ---- */
@@ -665,6 +693,7 @@ int main(void) {
         cmocka_unit_test(test_jpeg_scan_components_checked),
         cmocka_unit_test(test_jpeg_work_bounded_by_size),
         cmocka_unit_test(test_png_bomb_refused_before_decoding),
+        cmocka_unit_test(test_png_crc),
         cmocka_unit_test(test_real_photos_match_pil),
         cmocka_unit_test(test_psd_channels),
         cmocka_unit_test(test_psd_alpha_matte),

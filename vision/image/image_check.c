@@ -585,7 +585,9 @@ sc_status sc_image_check_psd_header(const unsigned char *b, size_t n) {
  * scratch buffer, stopping as soon as it exceeds what the header declares.
  * Before that, a cheap bound: deflate stands for at most 258 bytes with 2
  * bits (ratio 1032:1), so less compressed data than 1/1032 of the image
- * cannot hold it. */
+ * cannot hold it. Critical chunks (IHDR, PLTE, IDAT, IEND) must pass their
+ * CRC, as libpng requires; ancillary ones are not checked (libpng drops them
+ * with a warning; stb ignores all but tRNS). */
 #define PNG_MAX_RATIO 1032
 
 /* Bytes of filtered image data (filter byte + packed row, per pass). */
@@ -679,6 +681,16 @@ static sc_status check_png(const unsigned char *b, size_t n, const sc_image_info
             if (!have(pos + 8, len, n)) {
                 s = TRUNC("png");
                 break;
+            }
+            /* a critical chunk (type starting upper case) with a wrong CRC is
+             * damaged, as libpng judges it; stb never checks */
+            if (pass == 0 && !(t[0] & 0x20)) {
+                if (!have(pos + 8 + (uint64_t)len, 4, n)) return TRUNC("png");
+                uLong crc = crc32(crc32(0L, t, 4), d, len);
+                if ((uint32_t)crc != be32(d + len))
+                    return sc_set_error(SC_ERR_FORMAT,
+                                        "corrupt png data (%.4s chunk at byte %llu fails its CRC)",
+                                        (const char *)t, (unsigned long long)pos);
             }
             if (!memcmp(t, "IEND", 4)) break;
             if (pass == 0 && !memcmp(t, "CgBI", 4)) iphone = 1; /* raw deflate, no zlib header */
