@@ -521,6 +521,16 @@ class TestCaptioner(unittest.TestCase):
                 r2 = cap.caption(features=feats.reshape(5, 5, -1), beam=k)
                 np.testing.assert_array_equal(r2.tokens, r.tokens)
 
+    def test_default_beam_is_three(self):
+        # one default for the shipped captioner: library, CLI and Python
+        from saccade.captioner import default_beam
+        self.assertEqual(default_beam(), 3)
+        feats = self.load("coffee_features")
+        r = self.cap.caption(features=feats)
+        np.testing.assert_array_equal(r.tokens, self.load("coffee_k3_seq"))
+        self.assertEqual(len(r.hypotheses), 3)
+        self.assertIn("default 3", saccade.Captioner.caption.__doc__)
+
     def test_caption_image_end_to_end(self):
         # C preprocessing (stb triangle filter) + resnet18 encoder vs the tutorial's
         # PIL resize + torchvision: features agree closely, captions exactly

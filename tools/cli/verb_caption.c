@@ -34,9 +34,10 @@ void cli_caption_help(FILE *out) {
             "                 (found through $SACCADE_ASSETS, the source tree's assets/ or\n"
             "                 the installed share/saccade/), which knows only synthetic\n"
             "                 Fashion scenes: other images get a warning on stderr\n"
-            "--beam K         beam size, 1 (greedy) to 100 (default 5 here; the library's\n"
-            "                 sc_captioner_beam_default_params and Python's caption() use 3;\n"
-            "                 BLIP: the model config's num_beams, 1 unless it says more)\n"
+            "--beam K         beam size, 1 (greedy) to 100 (default 3, as the library's\n"
+            "                 sc_captioner_beam_default_params and Python's caption(); BLIP:\n"
+            "                 the model config's num_beams, 1 unless it says more, since BLIP\n"
+            "                 generation follows Hugging Face's defaults, not saccade's)\n"
             "--max-len N      at most N words before <end>: N + 1 decoding steps (default\n"
             "                 50, the tutorial's limit); if no beam ends in time, the best\n"
             "                 unfinished one (N + 1 words, no <end>) is returned\n"
@@ -496,7 +497,6 @@ int cli_caption_main(int argc, char **argv) {
     const char *V = "caption";
     cap_ctx c = {0};
     c.bp = sc_captioner_beam_default_params();
-    c.bp.beam_size = 5; /* the CLI's default (the library's and Python's is 3) */
     c.min_len = -1;
     c.bo = (blip_opts){.length_penalty = -100,
                        .top_p = -1,
