@@ -115,12 +115,12 @@ class Captioner(Handle):
         check(lib.sc_pyapi_layout(b"sc_captioner_config", None, ctypes.byref(size)))
         craw = ctypes.create_string_buffer(size.value)
         check(lib.sc_captioner_config_from_json(cfg_json, craw))
-        arr = (ctypes.c_char_p * len(words))(*[w.encode() for w in words])
+        arr = (ctypes.c_char_p * len(words))(*[_lib.text_arg("word", w) for w in words])
         voc = _lib.Vocab()
         check(lib.sc_vocab_from_words(arr, len(words), ctypes.byref(voc)))
         h = ctypes.c_void_p()
         try:
-            check(lib.sc_captioner_create(craw, ctypes.byref(voc), int(seed) & (2 ** 64 - 1),
+            check(lib.sc_captioner_create(craw, ctypes.byref(voc), _lib.int_arg("seed", seed, -2 ** 63, 2 ** 64 - 1) & (2 ** 64 - 1),
                                           ctypes.byref(h)))
         finally:
             lib.sc_vocab_free(ctypes.byref(voc))
