@@ -567,33 +567,47 @@ static void test_psd_alpha_matte(void **state) {
     free(f.b);
 }
 
+/* GIF89a with a w x h logical screen and a global colour table of 2. */
+static void gif_header(bytes *o, unsigned w, unsigned h) {
+    put(o, "GIF89a", 6);
+    put16le(o, w);
+    put16le(o, h);
+    put8(o, 0x80); /* global colour table of 2 */
+    put8(o, 0);
+    put8(o, 0);
+    zeros(o, 6);
+}
+
+/* A 1x1 frame at (0, 0) and the trailer. */
+static void gif_frame_1x1(bytes *o) {
+    put8(o, 0x2C);
+    zeros(o, 4);
+    put16le(o, 1);
+    put16le(o, 1);
+    put8(o, 0);
+    static const unsigned char lzw[] = {2, 2, 0x44, 0x01, 0, 0x3B}; /* clear, 0, end */
+    put(o, lzw, sizeof lzw);
+}
+
+static void expect_gif_1x1(const bytes *o) {
+    sc_image img;
+    SC_TEST_OK(sc_image_load_memory(o->b, o->n, NULL, &img, NULL));
+    assert_int_equal(img.w, 1);
+    sc_image_free(&img);
+}
+
 static void test_gif_screen_in_proportion(void **state) {
     (void)state;
     /* 8192x8192 logical screen, one 1x1 frame: stb would allocate 600 MB */
     bytes o = {0};
-    put(&o, "GIF89a", 6);
-    put16le(&o, 8192);
-    put16le(&o, 8192);
-    put8(&o, 0x80); /* global colour table of 2 */
-    put8(&o, 0);
-    put8(&o, 0);
-    zeros(&o, 6);
-    put8(&o, 0x2C);
-    zeros(&o, 4);
-    put16le(&o, 1);
-    put16le(&o, 1);
-    put8(&o, 0);
-    static const unsigned char lzw[] = {2, 2, 0x44, 0x01, 0, 0x3B}; /* clear, 0, end */
-    put(&o, lzw, sizeof lzw);
+    gif_header(&o, 8192, 8192);
+    gif_frame_1x1(&o);
     expect_refused("huge gif screen", &o, SC_ERR_FORMAT,
                    "gif declares 8192x8192 pixels, out of proportion to its");
     /* the same file with a 1x1 screen decodes */
     o.b[6] = o.b[8] = 1;
     o.b[7] = o.b[9] = 0;
-    sc_image img;
-    SC_TEST_OK(sc_image_load_memory(o.b, o.n, NULL, &img, NULL));
-    assert_int_equal(img.w, 1);
-    sc_image_free(&img);
+    expect_gif_1x1(&o);
     free(o.b);
 }
 
@@ -604,13 +618,7 @@ static void test_gif_screen_in_proportion(void **state) {
 static void test_gif_short_control_extension(void **state) {
     (void)state;
     bytes o = {0};
-    put(&o, "GIF89a", 6);
-    put16le(&o, 1);
-    put16le(&o, 1);
-    put8(&o, 0x80); /* global colour table of 2 */
-    put8(&o, 0);
-    put8(&o, 0);
-    zeros(&o, 6);
+    gif_header(&o, 1, 1);
     static const unsigned char gce[] = {0x21, 0xF9, 1, 0}; /* length 1: stb skips 1 byte */
     put(&o, gce, sizeof gce);
     size_t at = o.n;
@@ -619,17 +627,8 @@ static void test_gif_short_control_extension(void **state) {
                    "gif has no image");
     /* the same with a 1x1 frame after the extension decodes */
     o.n = at;
-    put8(&o, 0x2C);
-    zeros(&o, 4);
-    put16le(&o, 1);
-    put16le(&o, 1);
-    put8(&o, 0);
-    static const unsigned char lzw[] = {2, 2, 0x44, 0x01, 0, 0x3B}; /* clear, 0, end */
-    put(&o, lzw, sizeof lzw);
-    sc_image img;
-    SC_TEST_OK(sc_image_load_memory(o.b, o.n, NULL, &img, NULL));
-    assert_int_equal(img.w, 1);
-    sc_image_free(&img);
+    gif_frame_1x1(&o);
+    expect_gif_1x1(&o);
     free(o.b);
 }
 
