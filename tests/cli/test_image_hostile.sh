@@ -69,7 +69,7 @@ by = {l['path'].rsplit('/', 1)[1]: l for l in lines}
 assert len(lines) == 9, lines
 for f in ('truncated.jpg', 'bomb.png', 'bad_crc.png', 'no_dht.jpg', 'zero_channels.psd', 'fifo.png'):
     assert set(by[f]) == {'path', 'error'} and not by[f]['error'].startswith(by[f]['path']), by[f]
-assert by['truncated.jpg']['error'] == 'truncated or corrupt jpeg data', by['truncated.jpg']
+assert by['truncated.jpg']['error'] == 'truncated or corrupt jpeg data (the file ends inside the data of scan 1)', by['truncated.jpg']
 assert by['coffee.jpg']['width'] == 600 and 'error' not in by['coffee.jpg']
 " "$tmp/out"
 check "bad CRC png refused by saliency" 1 "$cli" saliency "$mix/bad_crc.png" -o "$tmp/crc.png"

@@ -333,6 +333,10 @@ typedef struct jpeg_comp {
 } jpeg_comp;
 
 #define JPEG_CORRUPT(...) sc_set_error(SC_ERR_FORMAT, "corrupt jpeg: " __VA_ARGS__)
+/* The file ends too early: where (a format and its arguments, after "ends"). */
+#define JPEG_TRUNC(where, ...)                                                                     \
+    sc_set_error(SC_ERR_FORMAT, "truncated or corrupt jpeg data (the file ends " where ")",        \
+                 __VA_ARGS__)
 
 /* DHT segment at seg (length field at seg - 2). stb builds each table from the
  * 16 counts before checking them against the segment length, reading zeros
@@ -353,7 +357,8 @@ static sc_status jpeg_dht(const unsigned char *b, size_t n, size_t seg, size_t l
         left -= (long)(17 + sum);
     }
     if (left == 0) return SC_OK;
-    return have(seg - 2, len, n) ? JPEG_CORRUPT("Huffman table segment length") : TRUNC("jpeg");
+    return have(seg - 2, len, n) ? JPEG_CORRUPT("Huffman table segment length")
+                                 : JPEG_TRUNC("%s", "inside a Huffman table segment");
 }
 
 static sc_status jpeg_dqt(const unsigned char *s, size_t len, int defined[4]) {
@@ -513,7 +518,8 @@ sc_status sc_image_check_jpeg(const unsigned char *b, size_t n) {
     for (;;) {
         while (i < n && b[i] != 0xFF) i++; /* stb skips other bytes between segments */
         while (i < n && b[i] == 0xFF) i++;
-        if (i >= n) return TRUNC("jpeg"); /* stb fails without an end-of-image marker */
+        if (i >= n) /* stb fails without an end-of-image marker */
+            return JPEG_TRUNC("%s", frame ? "before its end-of-image marker" : "before its frame");
         unsigned m = b[i++];
         if (m == 0xD9) break;
         int is_sof = m == 0xC0 || m == 0xC1 || m == 0xC2;
@@ -525,14 +531,14 @@ sc_status sc_image_check_jpeg(const unsigned char *b, size_t n) {
         if (!(is_sof || m == 0xC4 || m == 0xDB || m == 0xDD || m == 0xDA || m == 0xDC ||
               m == 0xFE || (m >= 0xE0 && m <= 0xEF)))
             return JPEG_CORRUPT("unexpected marker 0x%02X", m);
-        if (!have(i, 2, n)) return TRUNC("jpeg");
+        if (!have(i, 2, n)) return JPEG_TRUNC("inside a marker segment (0x%02X)", m);
         size_t len = be16(b + i);
         if (len < 2) return JPEG_CORRUPT("segment length %zu", len);
         if (m == 0xC4) { /* before the length check: stb reads past the segment */
             sc_status s = jpeg_dht(b, n, i + 2, len, j.dht);
             if (s) return s;
         }
-        if (!have(i, len, n)) return TRUNC("jpeg");
+        if (!have(i, len, n)) return JPEG_TRUNC("inside a marker segment (0x%02X)", m);
         const unsigned char *seg = b + i + 2;
         size_t sl = len - 2, next = i + len;
         sc_status s = SC_OK;
@@ -553,7 +559,8 @@ sc_status sc_image_check_jpeg(const unsigned char *b, size_t n) {
             if (!frame) return JPEG_CORRUPT("scan before the frame header");
             size_t end;
             uint64_t rst;
-            if (!jpeg_scan_end(b, n, next, &end, &rst)) return TRUNC("jpeg");
+            if (!jpeg_scan_end(b, n, next, &end, &rst))
+                return JPEG_TRUNC("inside the data of scan %u", j.scans + 1);
             s = jpeg_scan(&j, seg, sl, end - next, rst);
             next = end;
         }
