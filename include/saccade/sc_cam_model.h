@@ -69,6 +69,12 @@ typedef struct sc_cam_model_info {
 } sc_cam_model_info;
 sc_status sc_cam_model_get_info(const sc_cam_model *m, sc_cam_model_info *info);
 
+/* Input size of the tensors forward / backward / logits take from now on
+ * (default: the model's own, info.in_h x info.in_w). A ResNet takes any size
+ * (layer shapes follow); the ViT and the Fashion classifier only their own
+ * (SC_ERR_UNSUPPORTED otherwise). Ends the last forward. */
+sc_status sc_cam_model_set_input_size(sc_cam_model *m, int h, int w);
+
 /* The model's layers, in forward order (i in 0..count-1; NULL out of range). */
 int sc_cam_model_layer_count(const sc_cam_model *m);
 const char *sc_cam_model_layer_name(const sc_cam_model *m, int i);
@@ -109,8 +115,10 @@ sc_status sc_cam_model_backward(sc_cam_model *m, const float *dlogits, float *da
 /* Logits (N, num_classes) of the network continued from act (N, C, h, w) at
  * layer (e.g. the forward's activation with a channel zeroed, for
  * AblationCAM): layer's own output replaced, everything after it run. ViT:
- * act holds the patch tokens; the class token at that layer is image 0's of
- * the last sc_cam_model_forward (SC_ERR_INVALID_ARG when there was none).
+ * act holds the patch tokens; image n's class token at that layer is
+ * that of image n mod N' of the last sc_cam_model_forward (of N' images;
+ * SC_ERR_INVALID_ARG when there was none): N copies of one image ablated
+ * differently all get its class token.
  * Invalidates the forward's state (no backward
  * after it). */
 sc_status sc_cam_model_forward_from(sc_cam_model *m, const char *layer, const float *act, int N,
