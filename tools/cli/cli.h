@@ -122,6 +122,8 @@ int cli_eval_vqa_main(int argc, char **argv);
 void cli_eval_vqa_help(FILE *out);
 int cli_vqa_main(int argc, char **argv);
 void cli_vqa_help(FILE *out);
+int cli_classify_main(int argc, char **argv);
+void cli_classify_help(FILE *out);
 
 /* MPI (mpi.c). The job's communicator: MPI's under mpirun, else one process
  * (created on the first call; exits 1 when MPI cannot start). */
