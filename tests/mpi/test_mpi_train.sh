@@ -69,6 +69,15 @@ check "resume on 1 process" 0 "$cli" "${cap[@]}" --resume \
 expect_grep "other rank count noted" "$tmp/err" "written by 2 ranks, resuming on 1"
 same "resumed on 1 process = straight" "$tmp/c2.jsonl" "$tmp/r1.jsonl" "$tmp/c2.safetensors" "$tmp/r1.safetensors" 20
 
+# The other two trainers run data-parallel too (batch norm: no exact check):
+# the ST-CNN through sc_trainer_reduce (group clipping on summed gradients).
+check "stn, 2 ranks" 0 "${mpi[@]}" "$cli" train stn --distortion rts --model stcnn --clip-groups \
+  --max-steps 3 --batch 16 --eval-n 20 --threads 1 --quiet -o "$tmp/stn.safetensors"
+yes_ "stn: one summary, one model" '[ "$(grep -c "3 steps" "$tmp/out")" -eq 1 ] && [ -s "$tmp/stn.safetensors" ]'
+check "vqa, 2 ranks" 0 "${mpi[@]}" "$cli" train vqa --max-steps 2 --batch 8 --eval-n 0 --threads 1 \
+  --quiet -o "$tmp/vqa.safetensors"
+yes_ "vqa: one summary, one model" '[ "$(grep -c "after 2 steps" "$tmp/out")" -eq 1 ] && [ -s "$tmp/vqa.safetensors" ]'
+
 # A rank that fails (rank 1 cannot read the data) stops both: exit 1, its message.
 mkdir "$tmp/fail"
 check "failing rank ends the job" 1 "${mpirun[@]}" --oversubscribe -np 1 "$cli" "${cls[@]}" \
