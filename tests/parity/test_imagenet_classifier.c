@@ -224,6 +224,7 @@ static const int RESNET_TARGETS[2] = {3, 500};
 static void test_grads_resnet18(void **state) {
     (void)state;
     sc_imagenet_classifier_params p = sc_imagenet_classifier_default_params();
+    p.gradients = 1;
     for (int wino = 1; wino >= 0; wino--) {
         p.winograd = wino;
         check_grads("resnet18", "resnet18", RESNET_LAYERS, 7, RESNET_TARGETS, &p, wino, 1);
@@ -237,7 +238,9 @@ static void test_grads_resnet18(void **state) {
  * kink, not a difference of the backward (the same code runs for both). */
 static void test_grads_resnet18_folded(void **state) {
     (void)state;
-    check_grads("resnet18_folded", "resnet18", RESNET_LAYERS + 4, 3, RESNET_TARGETS, NULL, 0, 0);
+    sc_imagenet_classifier_params p = sc_imagenet_classifier_default_params();
+    p.gradients = 1;
+    check_grads("resnet18_folded", "resnet18", RESNET_LAYERS + 4, 3, RESNET_TARGETS, &p, 0, 0);
 }
 
 static void test_grads_vit(void **state) {
@@ -245,7 +248,9 @@ static void test_grads_vit(void **state) {
     static const char *const layers[] = {"encoder.layers.0", "encoder.layers.1",
                                          "encoder.layers.2"};
     static const int targets[2] = {1, 7};
-    check_grads("vit", "vit", layers, 3, targets, NULL, 1, 1);
+    sc_imagenet_classifier_params p = sc_imagenet_classifier_default_params();
+    p.gradients = 1;
+    check_grads("vit", "vit", layers, 3, targets, &p, 1, 1);
 }
 
 /* ---------------------------------------------------------------- bad input */
@@ -289,11 +294,9 @@ static void test_errors(void **state) {
     assert_null(m);
     free(path);
 
-    /* inference-only: no gradients */
+    /* inference-only (the default): no gradients */
     path = sc_test_join(refdir(), "resnet18.safetensors");
-    sc_imagenet_classifier_params p = sc_imagenet_classifier_default_params();
-    p.gradients = 0;
-    SC_TEST_OK(sc_imagenet_classifier_load(path, &p, &c));
+    SC_TEST_OK(sc_imagenet_classifier_load(path, NULL, &c));
     SC_TEST_OK(sc_cam_model_from_imagenet(c, &m));
     assert_int_equal(sc_cam_model_forward(m, x, 1, "layer4", NULL, NULL), SC_ERR_UNSUPPORTED);
     sc_class_score top[2];
