@@ -36,6 +36,13 @@
  *              Upsampled and smoothed as attention maps, min-max normalised.
  *              Models without a ViT encoder get SC_ERR_UNSUPPORTED naming
  *              their encoder.
+ * Classifiers and ST-CNNs take every method of the CAM family and the input
+ * attributions of sc_cam.h (gradcam, gradcam++, xgradcam, hirescam,
+ * layercam, eigencam, eigengradcam, scorecam, ablationcam, gradient,
+ * smoothgrad, intgrad) through sc_cam_compute_image, at p->layer, with
+ * pytorch-grad-cam's normalisation (that header says which); for them
+ * 'gradient' is taken w.r.t. the model's input tensor (normalised). The
+ * captioner and BLIP rows above are theirs alone.
  * Every map is h x w of the image given, values in [0, 1].
  *
  * Models: sc_saliency_model_load picks the kind with sc_model_probe
@@ -60,6 +67,7 @@
 #define SACCADE_SC_SALIENCY_MODEL_H
 
 #include <stdint.h>
+#include "saccade/sc_cam.h"
 #include "saccade/sc_captioner.h"
 #include "saccade/sc_classifier.h"
 #include "saccade/sc_error.h"
@@ -80,14 +88,7 @@ sc_status sc_gradcam(const float *fmap, const float *grad, int C, int h, int w, 
 sc_status sc_gradient_map(const float *grad, int C, int h, int w, float *map);
 
 /* ---------------------------------------------------------------- models */
-typedef enum sc_model_saliency_method {
-    SC_MSAL_ATTENTION = 0,
-    SC_MSAL_GRADCAM = 1,
-    SC_MSAL_GRADIENT = 2,
-    SC_MSAL_ROLLOUT = 3
-} sc_model_saliency_method;
-/* "attention", "gradcam", "gradient", "rollout" (NULL if unknown). */
-const char *sc_model_saliency_method_name(sc_model_saliency_method m);
+/* sc_model_saliency_method and its names: sc_cam.h. */
 
 typedef enum sc_saliency_aggregate {
     SC_SAL_AGG_MEAN = 0,
@@ -105,6 +106,8 @@ typedef struct sc_model_saliency_params {
                                         per layer, [0, 1) (0: plain rollout) */
     int rollout_cls;                 /* rollout: 0 = from the decoder's attention (word or
                                         aggregate, as attention), 1 = from the class token */
+    const char *layer;               /* classifiers: the CAM layer (NULL: the last stage) */
+    sc_cam_params cam;               /* classifiers: the CAM family's options (sc_cam.h) */
 } sc_model_saliency_params;
 sc_model_saliency_params sc_model_saliency_default_params(void);
 
