@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end tests of the model-based methods of 'saccade saliency'
-# (attention, gradcam, gradient, rollout) with the shipped scenes captioner
+# (attention, gradcam, gradient, rollout and the CAM family) with the shipped scenes captioner
 # and ST-CNN: outputs, --word / --class / --aggregate, batches, bad words and
 # bad models. (The maps themselves are checked against PyTorch and finite
 # differences in tests/parity and tests/unit.)
@@ -96,6 +96,29 @@ check "--aggregate with --word" 2 "$cli" saliency "$im" --method attention --agg
 check "bad --aggregate" 2 "$cli" saliency "$im" --method attention --aggregate median -o "$tmp/x.png"
 check "--model with spectral" 2 "$cli" saliency "$im" --model "$stn" -o "$tmp/x.png"
 yes_ "usage errors wrote nothing" '[ ! -e "$tmp/x.png" ]'
+
+# the CAM family on the ST-CNN: every method at a chosen layer and class
+for m in gradcam++ xgradcam hirescam layercam eigencam eigengradcam scorecam ablationcam smoothgrad intgrad; do
+  check "stn $m" 0 "$cli" saliency "$im" --method $m --model "$stn" --layer encoder.stages.1 --class Coat -o "$tmp/f$m.png" --raw "$tmp/f$m.npy" --json
+  pycheck "stn $m map" "
+import sys, json, numpy as np
+a = np.load(sys.argv[1]); d = json.loads(open(sys.argv[2]).read())
+assert a.shape == (96, 96) and a.min() >= 0 and 0.99 < a.max() <= 1 and a.std() > 0.01
+assert d['method'] == sys.argv[3] and d['target'] == 4 and d['class_name'] == 'Coat'" "$tmp/f$m.npy" "$tmp/out" "$m"
+done
+check "--aug-smooth --eigen-smooth" 0 "$cli" saliency "$im" --method gradcam --model "$stn" --aug-smooth --eigen-smooth -o "$tmp/aug.png" --raw "$tmp/aug.npy"
+pycheck "smoothing changes the map" "
+import sys, numpy as np
+assert np.abs(np.load(sys.argv[1]) - np.load(sys.argv[2])).max() > 0.01" "$tmp/aug.npy" "$tmp/sgradcam.npy"
+check "unknown layer" 1 "$cli" saliency "$im" --method gradcam --model "$stn" --layer layer4 -o "$tmp/y.png"
+expect_grep "layers listed" "$tmp/err" "unknown layer 'layer4' .this model's layers: encoder.stages.0, encoder.stages.1, encoder.stages.2"
+check "--class out of range" 2 "$cli" saliency "$im" --method scorecam --model "$stn" --class 10 -o "$tmp/y.png"
+check "--layer with spectral" 2 "$cli" saliency "$im" --layer encoder.stages.1 -o "$tmp/y.png"
+check "--aug-smooth on a captioner" 2 "$cli" saliency "$im" --method gradcam --aug-smooth -o "$tmp/y.png"
+check "--eigen-smooth with attention" 2 "$cli" saliency "$im" --method attention --eigen-smooth -o "$tmp/y.png"
+check "scorecam on a captioner" 1 "$cli" saliency "$im" --method scorecam -o "$tmp/y.png"
+expect_grep "captioner refuses scorecam" "$tmp/err" "scorecam is for classifiers"
+yes_ "failed runs wrote nothing" '[ ! -e "$tmp/y.png" ]'
 
 # batch: a folder with a corrupt image, one path per method output
 mkdir -p "$tmp/sc2"; cp "$tmp/sc/images/"*.png "$tmp/sc2/"
