@@ -154,6 +154,22 @@ sc_status sc_saliency_model_compute(sc_saliency_model *m, sc_model_saliency_meth
                                     const sc_image *img, const sc_model_saliency_params *p,
                                     sc_map *out, sc_model_saliency_info *info);
 
+/* A classifier's or ST-CNN's class by exact name or decimal index
+ * (SC_ERR_INVALID_ARG naming the valid range otherwise; SC_ERR_UNSUPPORTED
+ * for captioners). */
+sc_status sc_saliency_model_class(sc_saliency_model *m, const char *name_or_index, int *k);
+
+/* Faithfulness of a classifier's or ST-CNN's map of `method` for img
+ * (sc_cam_faithfulness: deletion / insertion curves and AUCs, ROAD) for the
+ * class p->target (-1: the top class), on the model's input tensor. step:
+ * pixels per deletion step (0: the input's width); road_noise: ROAD's
+ * imputation noise (pytorch-grad-cam: 0.01), drawn from sc_rng(p->cam.seed).
+ * info as sc_saliency_model_compute. SC_ERR_UNSUPPORTED for captioners. */
+sc_status sc_saliency_model_faithfulness(sc_saliency_model *m, sc_model_saliency_method method,
+                                         const sc_image *img, const sc_model_saliency_params *p,
+                                         int step, float road_noise, sc_faithfulness *out,
+                                         sc_model_saliency_info *info);
+
 /* ---------------------------------------------------------------- pieces
  * At the model's own resolution, for tests and other front ends. */
 

@@ -120,6 +120,25 @@ check "scorecam on a captioner" 1 "$cli" saliency "$im" --method scorecam -o "$t
 expect_grep "captioner refuses scorecam" "$tmp/err" "scorecam is for classifiers"
 yes_ "failed runs wrote nothing" '[ ! -e "$tmp/y.png" ]'
 
+# faithfulness: deletion / insertion AUC and ROAD per image and method, then means
+check "faithfulness" 0 "$cli" eval saliency --faithfulness "$src/assets/samples/stn" --model "$stn" --methods gradcam,eigencam --step 120 --json
+pycheck "faithfulness json" "
+import sys, json
+rows = [json.loads(l) for l in open(sys.argv[1])]
+per = [r for r in rows if 'path' in r]; means = [r for r in rows if 'mean_of' in r]
+assert len(per) == 12 and [m['mean_of'] for m in means] == ['gradcam', 'eigencam']
+for r in per:
+    assert 0 <= r['deletion_auc'] <= 1 and 0 <= r['insertion_auc'] <= 1 and -1 <= r['road'] <= 1
+    assert abs(r['road'] - (r['road_lerf'] - r['road_morf']) / 2) < 1e-6 and r['class_name']
+assert means[0]['images'] == 6" "$tmp/out"
+check "faithfulness table" 0 "$cli" eval saliency --faithfulness "$src/assets/samples/stn/rts-1-Pullover.png" --model "$stn" --methods scorecam --class Pullover
+expect_grep "faithfulness mean line" "$tmp/out" "^scorecam .* mean of 1 image$"
+check "faithfulness without --model" 2 "$cli" eval saliency --faithfulness "$im"
+check "faithfulness on a captioner" 2 "$cli" eval saliency --faithfulness "$im" --model "$src/assets/models/scenes-captioner.safetensors"
+expect_grep "captioner refused" "$tmp/err" "needs a classifier or ST-CNN"
+check "faithfulness bad method" 2 "$cli" eval saliency --faithfulness "$im" --model "$stn" --methods gradcam,attention
+check "faithfulness bad class" 2 "$cli" eval saliency --faithfulness "$im" --model "$stn" --class Sock
+
 # batch: a folder with a corrupt image, one path per method output
 mkdir -p "$tmp/sc2"; cp "$tmp/sc/images/"*.png "$tmp/sc2/"
 head -c 100 "$im" > "$tmp/sc2/broken.png"

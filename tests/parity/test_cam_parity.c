@@ -167,6 +167,45 @@ static void test_classifier_random(void **state) {
     free(path);
 }
 
+/* Deletion / insertion (RISE) and ROAD of a random map against the twin's
+ * RISE CausalMetric and pytorch-grad-cam ROADCombined (noise 0). */
+static void test_faithfulness(void **state) {
+    (void)state;
+    char *path = sc_test_join(g_dir, "cls.safetensors");
+    sc_classifier *m;
+    SC_TEST_OK(sc_classifier_load(path, &m));
+    sc_cam_model cm;
+    SC_TEST_OK(sc_cam_model_classifier(m, NULL, &cm));
+    sc_npy x = sc_test_npy(g_dir, "cls_x"), t = sc_test_npy(g_dir, "cls_targets"),
+           fmap = sc_test_npy(g_dir, "cls_fmap"), del = sc_test_npy(g_dir, "cls_del"),
+           ins = sc_test_npy(g_dir, "cls_ins"), road = sc_test_npy(g_dir, "cls_road");
+    sc_faithfulness f;
+    SC_TEST_OK(sc_cam_faithfulness(&cm, x.data, fmap.data, (int)t.data[0], 0, 0, NULL, &f));
+    assert_int_equal(f.npoints, 21); /* 480 pixels, 24 per step */
+    assert_int_equal(del.count, 21);
+    /* a random classifier's probabilities move little: compare tightly */
+    sc_test_assert_close("deletion curve", f.deletion, del.data, 21, 0, 2e-6);
+    sc_test_assert_close("insertion curve", f.insertion, ins.data, 21, 0, 2e-6);
+    double a = 0;
+    for (int i = 0; i < 21; i++) a += del.data[i];
+    a = (a - del.data[0] / 2 - del.data[20] / 2) / 20;
+    assert_true(fabs(f.deletion_auc - a) < 2e-6);
+    float got[3] = {(float)f.road_morf, (float)f.road_lerf, (float)f.road};
+    sc_test_assert_close("ROAD MoRF, LeRF, combined", got, road.data, 3, 0, 2e-6);
+    sc_faithfulness_free(&f);
+    /* bad input */
+    assert_int_equal(sc_cam_faithfulness(&cm, x.data, fmap.data, 5, 0, 0, NULL, &f),
+                     SC_ERR_INVALID_ARG);
+    assert_int_equal(sc_cam_faithfulness(&cm, x.data, fmap.data, 0, -1, 0, NULL, &f),
+                     SC_ERR_INVALID_ARG);
+    assert_null(f.deletion);
+    sc_npy_free(&x), sc_npy_free(&t), sc_npy_free(&fmap), sc_npy_free(&del), sc_npy_free(&ins);
+    sc_npy_free(&road);
+    sc_cam_model_release(&cm);
+    sc_classifier_free(m);
+    free(path);
+}
+
 static void test_stcnn_shipped(void **state) {
     (void)state;
     char *path = sc_test_source_path("assets/models/fashion-stn.safetensors");
@@ -186,6 +225,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_classifier_random),
         cmocka_unit_test(test_stcnn_shipped),
+        cmocka_unit_test(test_faithfulness),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -399,17 +399,9 @@ static int load_model(sal_ctx *c, const sal_args *a, char *path_buf, size_t cap)
                          kind == SC_SMODEL_CLASSIFIER ? "" : "n",
                          kind == SC_SMODEL_CLASSIFIER ? "classifier" : "ST-CNN");
     if (!cls) return CLI_OK;
-    sc_classifier *cm = kind == SC_SMODEL_STCNN
-                            ? sc_stcnn_classifier(sc_saliency_model_stcnn(c->model))
-                            : sc_saliency_model_classifier(c->model);
-    int K = sc_classifier_get_config(cm)->num_classes, k = -1;
-    for (int j = 0; j < K && k < 0; j++) {
-        const char *nm = sc_classifier_class_name(cm, j);
-        if (nm && !strcmp(nm, cls)) k = j;
-    }
-    if (k < 0 && (!cli_parse_int(cls, &k) || k < 0 || k >= K))
-        return cli_usage(V, "--class '%s' is neither a class name nor an index 0..%d of %s", cls,
-                         K - 1, model);
+    int k = -1;
+    if (sc_saliency_model_class(c->model, cls, &k))
+        return cli_usage(V, "--class: %s (%s)", sc_last_error(), model);
     c->mp.target = k;
     return CLI_OK;
 }

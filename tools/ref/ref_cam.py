@@ -21,6 +21,15 @@ Cases:
        theta^-1), layer encoder.stages.2, the top class and the runner-up
 Outputs <case>_x.npy (the input tensor), <case>_targets.npy and
 <case>_<layer index>_<method>[_eigen|_aug]_<k>.npy maps at the input size.
+
+Faithfulness (cls, the top class, a random map cls_fmap.npy): RISE's
+CausalMetric (eclique/RISE evaluation.py: deletion to zeros, insertion from
+the gkern(11, 5) blur, `step` = the input's width, softmax probabilities,
+auc = (sum - first / 2 - last / 2) / (n - 1)) into cls_del.npy / cls_ins.npy,
+and pytorch-grad-cam 1.5.5's ROADCombined (metrics/road.py and
+perturbation_confidence.py: percentiles 10..90, NoisyLinearImputer with
+noise 0, its sparse system solved densely, ClassifierOutputSoftmaxTarget)
+into cls_road.npy = [MoRF, LeRF, combined].
 """
 import json
 import os
@@ -230,6 +239,95 @@ class Explainer:
         return scale(m)
 
 
+def gkern(klen, nsig):
+    """RISE's kernel: scipy.ndimage.gaussian_filter of a delta (truncate 4,
+    mode 'reflect', half-sample symmetric), written out for numpy."""
+    r = int(4.0 * nsig + 0.5)
+    w = np.exp(-0.5 * np.arange(-r, r + 1) ** 2 / nsig ** 2)
+    w /= w.sum()
+    k1 = np.zeros(klen)
+    for i in range(klen):
+        for j in range(-r, r + 1):
+            q = (i + j) % (2 * klen)
+            q = 2 * klen - 1 - q if q >= klen else q
+            if q == klen // 2:
+                k1[i] += w[j + r]
+    return np.outer(k1, k1)
+
+
+def causal_metric(net, x, expl, k, mode, step):
+    """RISE's CausalMetric.single_run on softmax probabilities."""
+    C, H, W = x.shape[1:]
+    HW = H * W
+    n_steps = (HW + step - 1) // step
+    kern = torch.zeros(C, C, 11, 11)
+    for c in range(C):
+        kern[c, c] = torch.from_numpy(gkern(11, 5))
+    blur = F.conv2d(x.double(), kern.double(), padding=5).float()
+    start, finish = (x.clone(), torch.zeros_like(x)) if mode == "del" else (blur, x.clone())
+    order = np.flip(np.argsort(expl.reshape(-1), kind="stable"))
+    scores = np.empty(n_steps + 1)
+    for i in range(n_steps + 1):
+        with torch.no_grad():
+            scores[i] = float(torch.softmax(net(start), 1)[0, k])
+        if i < n_steps:
+            coords = order[step * i:step * (i + 1)]
+            start.numpy().reshape(1, C, HW)[0, :, coords] = \
+                finish.numpy().reshape(1, C, HW)[0, :, coords]
+    return scores
+
+
+NEIGHBOURS = [((1, 1), 1 / 12), ((0, 1), 1 / 6), ((-1, 1), 1 / 12), ((1, -1), 1 / 12),
+              ((0, -1), 1 / 6), ((-1, -1), 1 / 12), ((1, 0), 1 / 6), ((-1, 0), 1 / 6)]
+
+
+def impute(img, mask):
+    """NoisyLinearImputer (noise 0): img (C, H, W), mask (H, W), 0 = impute."""
+    C, H, W = img.shape
+    maskflt = mask.reshape(-1)
+    imgflat = img.reshape(C, -1)
+    indices = np.argwhere(maskflt == 0).flatten()
+    vidx = np.zeros(len(maskflt), dtype=int)
+    vidx[indices] = np.arange(len(indices))
+    n = len(indices)
+    A = np.zeros((n, n))
+    b = np.zeros((n, C))
+    sum_neighbors = np.ones(n)
+    for (o0, o1), wgt in NEIGHBOURS:
+        c1 = indices % W + o1
+        c0 = indices // W + o0
+        valid = ~((c0 < 0) | (c1 < 0) | (c0 >= H) | (c1 >= W))
+        new = indices + o0 * W + o1
+        vc = new[valid]
+        vid = np.argwhere(valid).flatten()
+        known = maskflt[vc] > 0.5
+        b[vid[known], :] -= wgt * imgflat[:, vc[known]].T
+        A[vid[~known], vidx[vc[~known]]] = wgt
+        sum_neighbors[np.argwhere(~valid).flatten()] -= wgt
+    A[np.arange(n), np.arange(n)] = -sum_neighbors
+    res = np.linalg.solve(A, b)
+    out = imgflat.copy()
+    out[:, indices] = res.T
+    return out.reshape(C, H, W)
+
+
+def road(net, x, cam, k):
+    """ROADCombined: (LeRF - MoRF) / 2, each averaged over percentiles 10..90."""
+    with torch.no_grad():
+        base = float(torch.softmax(net(x), 1)[0, k])
+    res = []
+    for m in (cam, 1 - cam):
+        scores = []
+        for p in range(10, 100, 10):
+            thr = np.percentile(m, p)
+            keep = np.float32(m < thr)
+            xi = torch.from_numpy(np.float32(impute(x[0].double().numpy(), keep)))[None]
+            with torch.no_grad():
+                scores.append(float(torch.softmax(net(xi), 1)[0, k]) - base)
+        res.append(np.mean(np.float32(scores)))
+    return [res[0], res[1], (res[1] - res[0]) / 2]
+
+
 def load_weights(model, path):
     tensors, meta = st_numpy.load(path)
     sd = model.state_dict()
@@ -305,3 +403,9 @@ for name, net, x, layers, stn in cases():
     for k in ks:
         for method in ("gradient", "intgrad"):
             save(f"{name}_{method}_{k}", e.attribution(method, x, k))
+    if name == "cls":
+        fmap = np.float32(np.random.default_rng(4).random((H, W)))
+        save("cls_fmap", fmap)
+        save("cls_del", causal_metric(net, x, fmap, ks[0], "del", W))
+        save("cls_ins", causal_metric(net, x, fmap, ks[0], "ins", W))
+        save("cls_road", road(net, x, fmap, ks[0]))

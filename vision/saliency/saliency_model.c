@@ -577,6 +577,70 @@ static sc_status blip_compute(sc_blip *m, sc_model_saliency_method method, const
     return s;
 }
 
+/* The CAM model of a classifier or ST-CNN at layer (NULL: the last stage),
+ * kept for the next call. */
+static sc_status cam_model(sc_saliency_model *m, const char *layer_or_null) {
+    const char *layer = layer_or_null ? layer_or_null : "";
+    if (m->have_cam && !strcmp(m->cam_layer, layer)) return SC_OK;
+    if (strlen(layer) >= sizeof m->cam_layer)
+        return sc_set_error(SC_ERR_INVALID_ARG, "unknown layer '%.60s...'", layer);
+    sc_cam_model_release(&m->cam);
+    m->have_cam = 0;
+    sc_status s = m->kind == SC_SMODEL_STCNN
+                      ? sc_cam_model_stcnn(m->st, layer_or_null, &m->cam)
+                      : sc_cam_model_classifier(m->cls, layer_or_null, &m->cam);
+    if (s) return s;
+    m->have_cam = 1;
+    snprintf(m->cam_layer, sizeof m->cam_layer, "%s", layer);
+    return SC_OK;
+}
+
+sc_status sc_saliency_model_class(sc_saliency_model *m, const char *name_or_index, int *k) {
+    if (!m || !name_or_index || !k)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_saliency_model_class: NULL argument");
+    if (m->kind != SC_SMODEL_CLASSIFIER && m->kind != SC_SMODEL_STCNN)
+        return sc_set_error(SC_ERR_UNSUPPORTED, "classes are for classifiers; this model is a %s",
+                            sc_saliency_model_kind_name(m->kind));
+    sc_status s = cam_model(m, m->have_cam ? (m->cam_layer[0] ? m->cam_layer : NULL) : NULL);
+    return s ? s : sc_cam_class_from_string(&m->cam, name_or_index, k);
+}
+
+sc_status sc_saliency_model_faithfulness(sc_saliency_model *m, sc_model_saliency_method method,
+                                         const sc_image *img, const sc_model_saliency_params *p,
+                                         int step, float road_noise, sc_faithfulness *out,
+                                         sc_model_saliency_info *info) {
+    if (out) memset(out, 0, sizeof *out);
+    if (!m || !img || !img->data || !out)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_saliency_model_faithfulness: NULL argument");
+    if (m->kind != SC_SMODEL_CLASSIFIER && m->kind != SC_SMODEL_STCNN)
+        return sc_set_error(SC_ERR_UNSUPPORTED,
+                            "faithfulness scores are for classifiers; this model is a %s",
+                            sc_saliency_model_kind_name(m->kind));
+    sc_model_saliency_params def = sc_model_saliency_default_params();
+    if (!p) p = &def;
+    sc_status s = cam_model(m, p->layer);
+    if (s) return s;
+    const sc_cam_model *cm = &m->cam;
+    const size_t HW = (size_t)cm->in_h * cm->in_w;
+    float *x = sc_malloc((size_t)cm->in_c * HW * sizeof(float)),
+          *map = sc_malloc(HW * sizeof(float));
+    sc_cam_info ci;
+    if (!x || !map) s = sc_set_error(SC_ERR_NOMEM, "faithfulness: out of memory");
+    if (!s) s = cm->prepare(cm->ctx, img, x);
+    if (!s) s = sc_cam_compute(cm, method, x, p->target, &p->cam, map, &ci);
+    if (!s) s = sc_cam_faithfulness(cm, x, map, ci.target, step, road_noise, &p->cam, out);
+    if (!s && info) {
+        memset(info, 0, sizeof *info);
+        info->step = -1;
+        info->target = ci.target;
+        info->score = ci.logit;
+        const char *cn = cm->class_name ? cm->class_name(cm->ctx, ci.target) : NULL;
+        snprintf(info->caption, sizeof info->caption, "%s", cn ? cn : "");
+    }
+    sc_free(x), sc_free(map);
+    return s;
+}
+
 sc_status sc_saliency_model_compute(sc_saliency_model *m, sc_model_saliency_method method,
                                     const sc_image *img, const sc_model_saliency_params *p,
                                     sc_map *out, sc_model_saliency_info *info) {
@@ -618,19 +682,8 @@ sc_status sc_saliency_model_compute(sc_saliency_model *m, sc_model_saliency_meth
         return sc_set_error(SC_ERR_INVALID_ARG,
                             "a word target is for captioners; this model is a %s (choose a class)",
                             kn);
-    sc_status s = SC_OK;
-    const char *layer = p->layer ? p->layer : "";
-    if (!m->have_cam || strcmp(m->cam_layer, layer)) { /* the CAM model for this layer */
-        if (strlen(layer) >= sizeof m->cam_layer)
-            return sc_set_error(SC_ERR_INVALID_ARG, "unknown layer '%.60s...'", layer);
-        sc_cam_model_release(&m->cam);
-        m->have_cam = 0;
-        s = m->kind == SC_SMODEL_STCNN ? sc_cam_model_stcnn(m->st, p->layer, &m->cam)
-                                       : sc_cam_model_classifier(m->cls, p->layer, &m->cam);
-        if (s) return s;
-        m->have_cam = 1;
-        snprintf(m->cam_layer, sizeof m->cam_layer, "%s", layer);
-    }
+    sc_status s = cam_model(m, p->layer);
+    if (s) return s;
     sc_cam_info ci;
     if ((s = sc_cam_compute_image(&m->cam, method, img, p->target, &p->cam, out, &ci))) return s;
     if (info) {
