@@ -1,5 +1,5 @@
 /* saccade: the CAM family and input attributions on any classifier, through a
- * small model interface (sc_cam_model), and their faithfulness scores.
+ * small model interface (sc_cam_net), and their faithfulness scores.
  *
  * Methods (sc_model_saliency_method; definitions as jacobgil/pytorch-grad-cam
  * 1.5.5 and Captum compute them). A = the chosen layer's activation (C, h, w),
@@ -84,7 +84,7 @@ const char *sc_model_saliency_method_name(sc_model_saliency_method m);
  * error message; ctx is the implementation's. x is the input tensor
  * (n, in_c, in_h, in_w); act the chosen layer's activation (n, act_c, act_h,
  * act_w) (a ViT's tokens reshaped to the patch grid by the implementation). */
-typedef struct sc_cam_model {
+typedef struct sc_cam_net {
     void *ctx;
     int in_c, in_h, in_w;    /* input tensor */
     int num_classes;         /* K */
@@ -114,10 +114,10 @@ typedef struct sc_cam_model {
     sc_status (*to_image)(void *ctx, const float *map, int w, int h, float *out);
     const char *(*class_name)(void *ctx, int k); /* NULL or a name */
     void (*release)(void *ctx);                  /* frees ctx (may be NULL) */
-} sc_cam_model;
+} sc_cam_net;
 
 /* Release what the model holds (release(ctx)) and zero it. NULL is fine. */
-void sc_cam_model_release(sc_cam_model *m);
+void sc_cam_net_release(sc_cam_net *m);
 
 typedef struct sc_cam_params {
     int aug_smooth;   /* 1: average over 6 test-time augmentations (see above) */
@@ -144,16 +144,16 @@ typedef struct sc_cam_info {
  * defaults. info may be NULL. Errors: SC_ERR_INVALID_ARG (class out of
  * range, a method that is not model-agnostic: attention), SC_ERR_UNSUPPORTED
  * (rollout without attention, ablationcam without forward_from). */
-sc_status sc_cam_compute(const sc_cam_model *m, sc_model_saliency_method method, const float *x,
+sc_status sc_cam_compute(const sc_cam_net *m, sc_model_saliency_method method, const float *x,
                          int target, const sc_cam_params *p, float *map, sc_cam_info *info);
 /* The same from an image (prepare), placed on the whole image (to_image)
  * and scaled again (sc_cam_scale: a resize may miss the peak): out is new,
  * img->w x img->h. */
-sc_status sc_cam_compute_image(const sc_cam_model *m, sc_model_saliency_method method,
+sc_status sc_cam_compute_image(const sc_cam_net *m, sc_model_saliency_method method,
                                const sc_image *img, int target, const sc_cam_params *p, sc_map *out,
                                sc_cam_info *info);
 /* Class by name (exact) or decimal index; SC_ERR_INVALID_ARG otherwise. */
-sc_status sc_cam_class_from_string(const sc_cam_model *m, const char *s, int *k);
+sc_status sc_cam_class_from_string(const sc_cam_net *m, const char *s, int *k);
 
 /* ---------------------------------------------------------------- pieces */
 /* The first principal component's projection (pytorch-grad-cam's
@@ -178,8 +178,8 @@ void sc_cam_scale(float *x, size_t n);
  * (gray for 1-channel models). */
 struct sc_classifier;
 struct sc_stcnn;
-sc_status sc_cam_model_classifier(struct sc_classifier *m, const char *layer, sc_cam_model *out);
-sc_status sc_cam_model_stcnn(struct sc_stcnn *m, const char *layer, sc_cam_model *out);
+sc_status sc_cam_net_classifier(struct sc_classifier *m, const char *layer, sc_cam_net *out);
+sc_status sc_cam_net_stcnn(struct sc_stcnn *m, const char *layer, sc_cam_net *out);
 
 /* ---------------------------------------------------------------- faithfulness
  * Scores use the softmax probability of the class (RISE's convention). */
@@ -205,7 +205,7 @@ typedef struct sc_faithfulness {
  * 8-neighbour weights 1/6 and 1/12 and noise `road_noise` (pytorch-grad-cam:
  * 0.01) drawn from sc_rng(p->seed)), for input tensor x and map (in_h *
  * in_w), class k. out's arrays are new (sc_faithfulness_free). */
-sc_status sc_cam_faithfulness(const sc_cam_model *m, const float *x, const float *map, int k,
+sc_status sc_cam_faithfulness(const sc_cam_net *m, const float *x, const float *map, int k,
                               int step, float road_noise, const sc_cam_params *p,
                               sc_faithfulness *out);
 void sc_faithfulness_free(sc_faithfulness *f);

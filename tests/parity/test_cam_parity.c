@@ -34,8 +34,8 @@ static const sc_model_saliency_method CAMS[] = {
     SC_MSAL_EIGENCAM, SC_MSAL_EIGENGRADCAM, SC_MSAL_SCORECAM, SC_MSAL_ABLATIONCAM};
 
 /* One map against <case>_<name>.npy; returns how non-trivial it is (its mean). */
-static double compare_tol(const sc_cam_model *m, sc_model_saliency_method meth, const float *x,
-                          int k, const sc_cam_params *p, const char *name, double atol) {
+static double compare_tol(const sc_cam_net *m, sc_model_saliency_method meth, const float *x, int k,
+                          const sc_cam_params *p, const char *name, double atol) {
     sc_npy ref = sc_test_npy(g_dir, name);
     size_t n = (size_t)m->in_h * m->in_w;
     assert_int_equal(ref.count, n);
@@ -51,12 +51,12 @@ static double compare_tol(const sc_cam_model *m, sc_model_saliency_method meth, 
     return mean;
 }
 
-static double compare(const sc_cam_model *m, sc_model_saliency_method meth, const float *x, int k,
+static double compare(const sc_cam_net *m, sc_model_saliency_method meth, const float *x, int k,
                       const sc_cam_params *p, const char *name) {
     return compare_tol(m, meth, x, k, p, name, 1e-4);
 }
 
-static void check_case(const char *c, const sc_cam_model *const *models, const int *layers,
+static void check_case(const char *c, const sc_cam_net *const *models, const int *layers,
                        int nlayers) {
     char name[128];
     snprintf(name, sizeof name, "%s_x", c);
@@ -94,7 +94,7 @@ static void check_case(const char *c, const sc_cam_model *const *models, const i
         }
     /* a class's CAM may be all zero (no positive evidence), but not most */
     assert_true(trivial <= maps / 5);
-    const sc_cam_model *last = models[nlayers - 1];
+    const sc_cam_net *last = models[nlayers - 1];
     for (int j = 0; j < 2; j++) {
         int k = (int)t.data[j];
         snprintf(name, sizeof name, "%s_gradient_%d", c, k);
@@ -135,17 +135,17 @@ static void test_classifier_random(void **state) {
     char *path = sc_test_join(g_dir, "cls.safetensors");
     sc_classifier *m;
     SC_TEST_OK(sc_classifier_load(path, &m));
-    sc_cam_model l1, l2;
-    SC_TEST_OK(sc_cam_model_classifier(m, "encoder.stages.1", &l1));
-    SC_TEST_OK(sc_cam_model_classifier(m, NULL, &l2)); /* the last stage */
+    sc_cam_net l1, l2;
+    SC_TEST_OK(sc_cam_net_classifier(m, "encoder.stages.1", &l1));
+    SC_TEST_OK(sc_cam_net_classifier(m, NULL, &l2)); /* the last stage */
     assert_string_equal(l2.layer, "encoder.stages.2");
     assert_int_equal(l1.act_c, 8);
-    const sc_cam_model *models[2] = {&l1, &l2};
+    const sc_cam_net *models[2] = {&l1, &l2};
     const int layers[2] = {1, 2};
     check_case("cls", models, layers, 2);
     /* bad input: an unknown layer lists the valid ones; classes out of range */
-    sc_cam_model bad;
-    assert_int_equal(sc_cam_model_classifier(m, "layer4", &bad), SC_ERR_INVALID_ARG);
+    sc_cam_net bad;
+    assert_int_equal(sc_cam_net_classifier(m, "layer4", &bad), SC_ERR_INVALID_ARG);
     assert_non_null(
         strstr(sc_last_error(), "encoder.stages.0, encoder.stages.1, encoder.stages.2"));
     float x[3 * 20 * 24] = {0}, map[20 * 24];
@@ -161,8 +161,8 @@ static void test_classifier_random(void **state) {
     SC_TEST_OK(sc_cam_class_from_string(&l2, "4", &k));
     assert_int_equal(k, 4);
     assert_int_equal(sc_cam_class_from_string(&l2, "5", &k), SC_ERR_INVALID_ARG);
-    sc_cam_model_release(&l1);
-    sc_cam_model_release(&l2);
+    sc_cam_net_release(&l1);
+    sc_cam_net_release(&l2);
     sc_classifier_free(m);
     free(path);
 }
@@ -174,8 +174,8 @@ static void test_faithfulness(void **state) {
     char *path = sc_test_join(g_dir, "cls.safetensors");
     sc_classifier *m;
     SC_TEST_OK(sc_classifier_load(path, &m));
-    sc_cam_model cm;
-    SC_TEST_OK(sc_cam_model_classifier(m, NULL, &cm));
+    sc_cam_net cm;
+    SC_TEST_OK(sc_cam_net_classifier(m, NULL, &cm));
     sc_npy x = sc_test_npy(g_dir, "cls_x"), t = sc_test_npy(g_dir, "cls_targets"),
            fmap = sc_test_npy(g_dir, "cls_fmap"), del = sc_test_npy(g_dir, "cls_del"),
            ins = sc_test_npy(g_dir, "cls_ins"), road = sc_test_npy(g_dir, "cls_road");
@@ -201,7 +201,7 @@ static void test_faithfulness(void **state) {
     assert_null(f.deletion);
     sc_npy_free(&x), sc_npy_free(&t), sc_npy_free(&fmap), sc_npy_free(&del), sc_npy_free(&ins);
     sc_npy_free(&road);
-    sc_cam_model_release(&cm);
+    sc_cam_net_release(&cm);
     sc_classifier_free(m);
     free(path);
 }
@@ -211,12 +211,12 @@ static void test_stcnn_shipped(void **state) {
     char *path = sc_test_source_path("assets/models/fashion-stn.safetensors");
     sc_stcnn *m;
     SC_TEST_OK(sc_stcnn_load(path, &m));
-    sc_cam_model l2;
-    SC_TEST_OK(sc_cam_model_stcnn(m, "encoder.stages.2", &l2));
-    const sc_cam_model *models[1] = {&l2};
+    sc_cam_net l2;
+    SC_TEST_OK(sc_cam_net_stcnn(m, "encoder.stages.2", &l2));
+    const sc_cam_net *models[1] = {&l2};
     const int layers[1] = {2};
     check_case("stn", models, layers, 1);
-    sc_cam_model_release(&l2);
+    sc_cam_net_release(&l2);
     sc_stcnn_free(m);
     free(path);
 }

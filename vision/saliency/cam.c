@@ -1,4 +1,4 @@
-/* The CAM family and input attributions of sc_cam.h, on any sc_cam_model. */
+/* The CAM family and input attributions of sc_cam.h, on any sc_cam_net. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +29,7 @@ sc_cam_params sc_cam_default_params(void) {
     return p;
 }
 
-void sc_cam_model_release(sc_cam_model *m) {
+void sc_cam_net_release(sc_cam_net *m) {
     if (!m) return;
     if (m->release) m->release(m->ctx);
     memset(m, 0, sizeof *m);
@@ -70,7 +70,7 @@ sc_status sc_cam_resize_maps(const float *src, int n, int h, int w, int H, int W
     return s;
 }
 
-static sc_status place(const sc_cam_model *m, const float *maps, int n, int align, float *out) {
+static sc_status place(const sc_cam_net *m, const float *maps, int n, int align, float *out) {
     if (m->place) return m->place(m->ctx, maps, n, align, out);
     return sc_cam_resize_maps(maps, n, m->act_h, m->act_w, m->in_h, m->in_w, align, out);
 }
@@ -199,14 +199,14 @@ static int argmax(const float *v, int n) {
     return b;
 }
 
-static int batch_of(const sc_cam_model *m, const sc_cam_params *p) {
+static int batch_of(const sc_cam_net *m, const sc_cam_params *p) {
     int b = p->batch > 0 ? p->batch : 16;
     return b < m->max_batch ? b : m->max_batch > 0 ? m->max_batch : 1;
 }
 
 /* ScoreCAM's channel weights: softmax of the logit k of the input masked by
  * each upsampled, min-max scaled channel. */
-static sc_status scorecam_weights(const sc_cam_model *m, const float *x, const float *act, int k,
+static sc_status scorecam_weights(const sc_cam_net *m, const float *x, const float *act, int k,
                                   const sc_cam_params *p, double *wts) {
     const int C = m->act_c, K = m->num_classes, B = batch_of(m, p);
     const size_t hw = (size_t)m->act_h * m->act_w, HW = (size_t)m->in_h * m->in_w,
@@ -245,7 +245,7 @@ static sc_status scorecam_weights(const sc_cam_model *m, const float *x, const f
 }
 
 /* AblationCAM's channel weights (s - s_c) / s. */
-static sc_status ablation_weights(const sc_cam_model *m, const float *act, double score, int k,
+static sc_status ablation_weights(const sc_cam_net *m, const float *act, double score, int k,
                                   const sc_cam_params *p, double *wts) {
     if (!m->forward_from)
         return sc_set_error(SC_ERR_UNSUPPORTED,
@@ -279,7 +279,7 @@ static sc_status ablation_weights(const sc_cam_model *m, const float *act, doubl
 }
 
 /* One CAM at the layer's resolution (before ReLU and scaling). */
-static sc_status cam_at_layer(const sc_cam_model *m, sc_model_saliency_method mt, const float *x,
+static sc_status cam_at_layer(const sc_cam_net *m, sc_model_saliency_method mt, const float *x,
                               int k, const sc_cam_params *p, float *cam) {
     const int C = m->act_c, K = m->num_classes;
     const size_t hw = (size_t)m->act_h * m->act_w, as = (size_t)C * hw;
@@ -391,8 +391,8 @@ static void gauss_legendre(int n, double *t, double *w) {
 }
 
 /* Input attributions: gradient, smoothgrad, intgrad -> map (in_h * in_w). */
-static sc_status input_attribution(const sc_cam_model *m, sc_model_saliency_method mt,
-                                   const float *x, int k, const sc_cam_params *p, float *map) {
+static sc_status input_attribution(const sc_cam_net *m, sc_model_saliency_method mt, const float *x,
+                                   int k, const sc_cam_params *p, float *map) {
     const size_t HW = (size_t)m->in_h * m->in_w, xs = (size_t)m->in_c * HW;
     float *dx = sc_malloc(xs * sizeof(float)), *xn = sc_malloc(xs * sizeof(float));
     double *acc = calloc(xs, sizeof *acc), *t = NULL, *w = NULL;
@@ -445,7 +445,7 @@ static sc_status input_attribution(const sc_cam_model *m, sc_model_saliency_meth
 }
 
 /* One map of input x for class k, on the input tensor (in_h * in_w). */
-static sc_status map_once(const sc_cam_model *m, sc_model_saliency_method mt, const float *x, int k,
+static sc_status map_once(const sc_cam_net *m, sc_model_saliency_method mt, const float *x, int k,
                           const sc_cam_params *p, float *map) {
     const size_t HW = (size_t)m->in_h * m->in_w;
     if (is_gradient_method(mt)) return input_attribution(m, mt, x, k, p, map);
@@ -471,7 +471,7 @@ static sc_status map_once(const sc_cam_model *m, sc_model_saliency_method mt, co
     return s;
 }
 
-sc_status sc_cam_compute(const sc_cam_model *m, sc_model_saliency_method method, const float *x,
+sc_status sc_cam_compute(const sc_cam_net *m, sc_model_saliency_method method, const float *x,
                          int target, const sc_cam_params *p, float *map, sc_cam_info *info) {
     if (!m || !x || !map || !m->forward || !m->backward)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_cam_compute: NULL argument");
@@ -533,7 +533,7 @@ done:
     return s;
 }
 
-sc_status sc_cam_compute_image(const sc_cam_model *m, sc_model_saliency_method method,
+sc_status sc_cam_compute_image(const sc_cam_net *m, sc_model_saliency_method method,
                                const sc_image *img, int target, const sc_cam_params *p, sc_map *out,
                                sc_cam_info *info) {
     if (out) memset(out, 0, sizeof *out);
@@ -561,7 +561,7 @@ sc_status sc_cam_compute_image(const sc_cam_model *m, sc_model_saliency_method m
     return s;
 }
 
-sc_status sc_cam_class_from_string(const sc_cam_model *m, const char *str, int *k) {
+sc_status sc_cam_class_from_string(const sc_cam_net *m, const char *str, int *k) {
     if (!m || !str || !k) return sc_set_error(SC_ERR_INVALID_ARG, "sc_cam_class_from_string: NULL");
     for (int j = 0; m->class_name && j < m->num_classes; j++) {
         const char *nm = m->class_name(m->ctx, j);

@@ -1,4 +1,4 @@
-/* saccade's classifier and ST-CNN as sc_cam_model: the encoder split at the
+/* saccade's classifier and ST-CNN as sc_cam_net: the encoder split at the
  * chosen stage into two CNNs (copies of the weights), so the layer's
  * activation can be read, differentiated and replaced. */
 #include <math.h>
@@ -213,9 +213,13 @@ static sc_status stn_place(void *ctx, const float *maps, int n, int align, float
 
 static sc_status split_prepare(void *ctx, const sc_image *img, float *x) {
     split_model *s = ctx;
-    sc_status st = sc_sal_classifier_input(img, s->in_c, s->in_h, s->in_w, x);
-    if (st || s->stn) return st;
+    float *px;
+    sc_status st = sc_sal_classifier_input(img, s->in_c, s->in_h, s->in_w, &px);
+    if (st) return st;
     size_t hw = (size_t)s->in_h * s->in_w;
+    memcpy(x, px, (size_t)s->in_c * hw * sizeof(float));
+    sc_free(px);
+    if (s->stn) return SC_OK;
     for (int c = 0; c < s->in_c; c++) {
         float mu = s->mean[c], inv = 1.0f / s->std[c];
         for (size_t j = 0; j < hw; j++) x[c * hw + j] = (x[c * hw + j] - mu) * inv;
@@ -236,7 +240,7 @@ static sc_status find_param(const sc_param *list, size_t n, const char *name, co
     return sc_set_error(SC_ERR_INTERNAL, "classifier: no tensor %s", name);
 }
 
-static sc_status make_split(sc_classifier *cls, sc_stn *stn, const char *layer, sc_cam_model *out) {
+static sc_status make_split(sc_classifier *cls, sc_stn *stn, const char *layer, sc_cam_net *out) {
     memset(out, 0, sizeof *out);
     const sc_classifier_config *c = sc_classifier_get_config(cls);
     const int n = c->encoder.nstages;
@@ -317,21 +321,27 @@ static sc_status make_split(sc_classifier *cls, sc_stn *stn, const char *layer, 
     return SC_OK;
 }
 
-sc_status sc_cam_model_classifier(sc_classifier *m, const char *layer, sc_cam_model *out) {
-    if (!m || !out) return sc_set_error(SC_ERR_INVALID_ARG, "sc_cam_model_classifier: NULL");
+sc_status sc_cam_net_classifier(sc_classifier *m, const char *layer, sc_cam_net *out) {
+    if (!m || !out) return sc_set_error(SC_ERR_INVALID_ARG, "sc_cam_net_classifier: NULL");
     return make_split(m, NULL, layer, out);
 }
 
-sc_status sc_cam_model_stcnn(sc_stcnn *m, const char *layer, sc_cam_model *out) {
-    if (!m || !out) return sc_set_error(SC_ERR_INVALID_ARG, "sc_cam_model_stcnn: NULL");
+sc_status sc_cam_net_stcnn(sc_stcnn *m, const char *layer, sc_cam_net *out) {
+    if (!m || !out) return sc_set_error(SC_ERR_INVALID_ARG, "sc_cam_net_stcnn: NULL");
     return make_split(sc_stcnn_classifier(m), sc_stcnn_stn(m), layer, out);
 }
 
-sc_status sc_sal_classifier_input(const sc_image *img, int C, int H, int W, float *x) {
+sc_status sc_sal_classifier_input(const sc_image *img, int C, int H, int W, float **out) {
+    *out = NULL;
     sc_image small = {0};
     sc_status s = sc_image_resize(img, W, H, SC_FILTER_TRIANGLE, &small);
     if (s) return s;
     size_t hw = (size_t)H * W;
+    float *x = sc_malloc((size_t)C * hw * sizeof(float));
+    if (!x) {
+        sc_image_free(&small);
+        return sc_set_error(SC_ERR_NOMEM, "out of memory");
+    }
     for (size_t i = 0; i < hw; i++) {
         float g = small.c >= 3 ? 0.299f * small.data[i] + 0.587f * small.data[hw + i] +
                                      0.114f * small.data[2 * hw + i]
@@ -340,5 +350,6 @@ sc_status sc_sal_classifier_input(const sc_image *img, int C, int H, int W, floa
             x[c * hw + i] = C == 1 ? g : small.c >= 3 ? small.data[(size_t)c * hw + i] : g;
     }
     sc_image_free(&small);
+    *out = x;
     return SC_OK;
 }

@@ -1,5 +1,5 @@
 /* Faithfulness of a saliency map (sc_cam.h): RISE's deletion and insertion
- * curves and ROAD's remove-and-debias score, through an sc_cam_model. */
+ * curves and ROAD's remove-and-debias score, through an sc_cam_net. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +16,7 @@ void sc_faithfulness_free(sc_faithfulness *f) {
 }
 
 /* Softmax probability of class k for n inputs xs (n, in), in batches. */
-static sc_status probs(const sc_cam_model *m, const float *xs, int n, int k, int batch,
-                       float *out) {
+static sc_status probs(const sc_cam_net *m, const float *xs, int n, int k, int batch, float *out) {
     const int K = m->num_classes;
     const size_t xsz = (size_t)m->in_c * m->in_h * m->in_w;
     float *lg = sc_malloc((size_t)batch * K * sizeof(float));
@@ -88,7 +87,7 @@ static void rise_blur(const float *x, int C, int H, int W, float *out) {
 
 /* One causal curve: from start, the pixels in order replaced by finish's,
  * step at a time; curve (npoints) gets the probabilities. */
-static sc_status causal_curve(const sc_cam_model *m, const float *start, const float *finish,
+static sc_status causal_curve(const sc_cam_net *m, const float *start, const float *finish,
                               const int *order, int step, int npoints, int k, int batch,
                               float *curve) {
     const size_t HW = (size_t)m->in_h * m->in_w, xsz = (size_t)m->in_c * HW;
@@ -220,7 +219,7 @@ done:
     return s;
 }
 
-sc_status sc_cam_faithfulness(const sc_cam_model *m, const float *x, const float *map, int k,
+sc_status sc_cam_faithfulness(const sc_cam_net *m, const float *x, const float *map, int k,
                               int step, float road_noise, const sc_cam_params *p,
                               sc_faithfulness *out) {
     if (out) memset(out, 0, sizeof *out);

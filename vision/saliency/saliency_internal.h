@@ -23,9 +23,8 @@ void sc_sal_gray_row_u8(const sc_image *im, int y, uint8_t *dst);
  * align_corners; cv2.resize INTER_LINEAR at align_corners = 0). */
 sc_status sc_cam_resize_maps(const float *src, int n, int h, int w, int H, int W, int align_corners,
                              float *dst);
-/* The image as a classifier's input (C, H, W) in [0, 1]: resized with the
- * triangle filter, gray (0.299, 0.587, 0.114) for 1-channel models, gray
- * replicated for 3-channel ones given a gray image. */
-sc_status sc_sal_classifier_input(const sc_image *img, int C, int H, int W, float *x);
+/* An image as a classifier's input (C, H, W), malloc'd (sc_free): resized
+ * with the triangle filter, gray for 1-channel models (as 'saccade saliency'). */
+sc_status sc_sal_classifier_input(const sc_image *img, int C, int H, int W, float **out);
 
 #endif

@@ -121,7 +121,7 @@ static int argmax(const float *v, int n) {
 /* Grad-CAM at the last stage through the CAM model (sc_cam.h), divided by
  * its maximum (sc_gradcam), and placed on the input by the model. x is the
  * model's input tensor. */
-static sc_status gradcam_via(sc_cam_model *cm, const float *x, int target, float *cam, float *map,
+static sc_status gradcam_via(sc_cam_net *cm, const float *x, int target, float *cam, float *map,
                              int *target_out, double *logit) {
     const size_t as = (size_t)cm->act_c * cm->act_h * cm->act_w, hw = (size_t)cm->act_h * cm->act_w;
     float *lg = sc_malloc((size_t)cm->num_classes * sizeof(float)),
@@ -150,8 +150,8 @@ sc_status sc_classifier_gradcam(sc_classifier *m, const float *x, int target, fl
     if (!m || !x) return sc_set_error(SC_ERR_INVALID_ARG, "sc_classifier_gradcam: NULL argument");
     const sc_classifier_config *c = sc_classifier_get_config(m);
     const size_t hw = (size_t)c->in_h * c->in_w;
-    sc_cam_model cm;
-    sc_status s = sc_cam_model_classifier(m, NULL, &cm);
+    sc_cam_net cm;
+    sc_status s = sc_cam_net_classifier(m, NULL, &cm);
     if (s) return s;
     float *xn = sc_malloc((size_t)c->encoder.in_channels * hw * sizeof(float));
     if (!xn) s = sc_set_error(SC_ERR_NOMEM, "gradcam: out of memory");
@@ -160,7 +160,7 @@ sc_status sc_classifier_gradcam(sc_classifier *m, const float *x, int target, fl
             xn[ch * hw + i] = (x[ch * hw + i] - c->mean[ch]) / c->std[ch];
     if (!s) s = gradcam_via(&cm, xn, target, cam, map, target_out, logit);
     sc_free(xn);
-    sc_cam_model_release(&cm);
+    sc_cam_net_release(&cm);
     return s;
 }
 
@@ -207,11 +207,11 @@ sc_status sc_classifier_gradient(sc_classifier *m, const float *x, int target, f
 sc_status sc_stcnn_gradcam(sc_stcnn *m, const float *x, int target, float *cam, float *map,
                            int *target_out, double *logit) {
     if (!m || !x) return sc_set_error(SC_ERR_INVALID_ARG, "sc_stcnn_gradcam: NULL argument");
-    sc_cam_model cm;
-    sc_status s = sc_cam_model_stcnn(m, NULL, &cm);
+    sc_cam_net cm;
+    sc_status s = sc_cam_net_stcnn(m, NULL, &cm);
     if (s) return s;
     s = gradcam_via(&cm, x, target, cam, map, target_out, logit);
-    sc_cam_model_release(&cm);
+    sc_cam_net_release(&cm);
     return s;
 }
 
@@ -456,7 +456,7 @@ struct sc_saliency_model {
     sc_captioner *cap;
     sc_classifier *cls;
     sc_stcnn *st;
-    sc_cam_model cam; /* classifiers: the CAM model of cam_layer, made on first use */
+    sc_cam_net cam; /* classifiers: the CAM model of cam_layer, made on first use */
     int have_cam;
     char cam_layer[64];
 };
@@ -497,7 +497,7 @@ sc_status sc_saliency_model_load(const char *path, sc_saliency_model **out) {
 
 void sc_saliency_model_free(sc_saliency_model *m) {
     if (!m) return;
-    sc_cam_model_release(&m->cam);
+    sc_cam_net_release(&m->cam);
     sc_captioner_free(m->cap);
     sc_blip_free(m->blip);
     sc_classifier_free(m->cls);
@@ -584,11 +584,11 @@ static sc_status cam_model(sc_saliency_model *m, const char *layer_or_null) {
     if (m->have_cam && !strcmp(m->cam_layer, layer)) return SC_OK;
     if (strlen(layer) >= sizeof m->cam_layer)
         return sc_set_error(SC_ERR_INVALID_ARG, "unknown layer '%.60s...'", layer);
-    sc_cam_model_release(&m->cam);
+    sc_cam_net_release(&m->cam);
     m->have_cam = 0;
     sc_status s = m->kind == SC_SMODEL_STCNN
-                      ? sc_cam_model_stcnn(m->st, layer_or_null, &m->cam)
-                      : sc_cam_model_classifier(m->cls, layer_or_null, &m->cam);
+                      ? sc_cam_net_stcnn(m->st, layer_or_null, &m->cam)
+                      : sc_cam_net_classifier(m->cls, layer_or_null, &m->cam);
     if (s) return s;
     m->have_cam = 1;
     snprintf(m->cam_layer, sizeof m->cam_layer, "%s", layer);
@@ -620,7 +620,7 @@ sc_status sc_saliency_model_faithfulness(sc_saliency_model *m, sc_model_saliency
     if (!p) p = &def;
     sc_status s = cam_model(m, p->layer);
     if (s) return s;
-    const sc_cam_model *cm = &m->cam;
+    const sc_cam_net *cm = &m->cam;
     const size_t HW = (size_t)cm->in_h * cm->in_w;
     float *x = sc_malloc((size_t)cm->in_c * HW * sizeof(float)),
           *map = sc_malloc(HW * sizeof(float));
