@@ -180,6 +180,12 @@ struct sc_classifier;
 struct sc_stcnn;
 sc_status sc_cam_net_classifier(struct sc_classifier *m, const char *layer, sc_cam_net *out);
 sc_status sc_cam_net_stcnn(struct sc_stcnn *m, const char *layer, sc_cam_net *out);
+/* Any classifier seen from a layer (sc_cam_model.h: torchvision ResNet and
+ * ViT, the Fashion classifier), at `layer` (NULL: the model's default);
+ * maps are placed on the whole image through the preprocessing's resize
+ * and centre crop (zero outside the crop). m must outlive the net. */
+struct sc_cam_model;
+sc_status sc_cam_net_from_model(struct sc_cam_model *m, const char *layer, sc_cam_net *out);
 
 /* ---------------------------------------------------------------- faithfulness
  * Scores use the softmax probability of the class (RISE's convention). */

@@ -126,16 +126,18 @@ typedef enum sc_saliency_model_kind {
     SC_SMODEL_CAPTIONER = 0,
     SC_SMODEL_CLASSIFIER = 1,
     SC_SMODEL_STCNN = 2,
-    SC_SMODEL_BLIP = 3
+    SC_SMODEL_BLIP = 3,
+    SC_SMODEL_IMAGENET = 4 /* a torchvision ResNet or ViT classifier (sc_cam_model.h) */
 } sc_saliency_model_kind;
 
 typedef struct sc_saliency_model sc_saliency_model; /* opaque */
-/* Load a captioner, classifier or ST-CNN file (kind from its metadata;
+/* Load a captioner, classifier, ST-CNN or torchvision ImageNet classifier
+ * file (tools/convert_torchvision.py; kind from its metadata;
  * SC_ERR_UNSUPPORTED naming the file for any other model, e.g. VQA). */
 sc_status sc_saliency_model_load(const char *path, sc_saliency_model **out);
 void sc_saliency_model_free(sc_saliency_model *m);
 sc_saliency_model_kind sc_saliency_model_get_kind(const sc_saliency_model *m);
-/* "captioner", "classifier", "stcnn", "blip". */
+/* "captioner", "classifier", "stcnn", "blip", "imagenet". */
 const char *sc_saliency_model_kind_name(sc_saliency_model_kind k);
 /* The underlying model (NULL for the other kinds); owned by m. */
 sc_captioner *sc_saliency_model_captioner(sc_saliency_model *m);

@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "saccade/sc_cam.h"
+#include "saccade/sc_cam_model.h"
 #include "saccade/sc_classifier.h"
 #include "saccade/sc_grid.h"
 #include "saccade/sc_nn.h"
+#include "saccade/sc_overlay.h"
 #include "saccade/sc_stn.h"
 #include "saccade/sc_util.h"
 #include "saliency_internal.h"
@@ -351,5 +353,119 @@ sc_status sc_sal_classifier_input(const sc_image *img, int C, int H, int W, floa
     }
     sc_image_free(&small);
     *out = x;
+    return SC_OK;
+}
+
+/* ---------------------------------------------------------------- sc_cam_model */
+/* An sc_cam_model (sc_cam_model.h: ImageNet ResNet / ViT, the Fashion
+ * classifier) at one layer; its geometry undoes the crop. */
+typedef struct layer_net {
+    sc_cam_model *m; /* not owned */
+    char layer[48];
+    int K;
+    float *dl, *lg;         /* one-hot (K), logits (K) */
+    sc_imagenet_geometry g; /* of the last prepared image */
+} layer_net;
+
+static void layer_net_free(void *ctx) {
+    layer_net *s = ctx;
+    if (!s) return;
+    sc_free(s->dl), sc_free(s->lg);
+    sc_free(s);
+}
+
+static sc_status layer_forward(void *ctx, const float *x, int n, float *logits, float *act) {
+    layer_net *s = ctx;
+    return act ? sc_cam_model_forward(s->m, x, n, s->layer, logits, act)
+               : sc_cam_model_logits(s->m, x, n, logits);
+}
+
+static sc_status layer_backward(void *ctx, const float *x, int k, float *logits, float *act,
+                                float *dact, float *dx) {
+    layer_net *s = ctx;
+    if (k < 0 || k >= s->K) return sc_set_error(SC_ERR_INVALID_ARG, "cam: class %d", k);
+    sc_status st = sc_cam_model_forward(s->m, x, 1, s->layer, s->lg, act);
+    if (st) return st;
+    if (logits) memcpy(logits, s->lg, (size_t)s->K * sizeof(float));
+    memset(s->dl, 0, (size_t)s->K * sizeof(float));
+    s->dl[k] = 1;
+    return sc_cam_model_backward(s->m, s->dl, dact, dx);
+}
+
+static sc_status layer_forward_from(void *ctx, const float *act, int n, float *logits) {
+    layer_net *s = ctx;
+    return sc_cam_model_forward_from(s->m, s->layer, act, n, logits);
+}
+
+static sc_status layer_prepare(void *ctx, const sc_image *img, float *x) {
+    layer_net *s = ctx;
+    return sc_cam_model_preprocess(s->m, img, x, &s->g);
+}
+
+/* The crop's map into the resized image (zero outside the crop), then
+ * resized bilinearly to the image. */
+static sc_status layer_to_image(void *ctx, const float *map, int w, int h, float *out) {
+    layer_net *s = ctx;
+    const sc_imagenet_geometry *g = &s->g;
+    sc_map canvas = {0}, full = {0};
+    sc_status st = sc_map_alloc(&canvas, g->resized_w, g->resized_h);
+    if (st) return st;
+    for (int y = 0; y < g->crop; y++) {
+        int yy = g->crop_y0 + y;
+        if (yy < 0 || yy >= g->resized_h) continue;
+        for (int x = 0; x < g->crop; x++) {
+            int xx = g->crop_x0 + x;
+            if (xx >= 0 && xx < g->resized_w)
+                canvas.data[(size_t)yy * g->resized_w + xx] = map[(size_t)y * g->crop + x];
+        }
+    }
+    if (!(st = sc_map_resize_bilinear(&canvas, w, h, &full)))
+        memcpy(out, full.data, (size_t)w * h * sizeof(float));
+    sc_map_free(&canvas);
+    sc_map_free(&full);
+    return st;
+}
+
+static const char *layer_class_name(void *ctx, int k) {
+    return sc_cam_model_class_name(((layer_net *)ctx)->m, k);
+}
+
+sc_status sc_cam_net_from_model(sc_cam_model *m, const char *layer, sc_cam_net *out) {
+    if (!m || !out) return sc_set_error(SC_ERR_INVALID_ARG, "sc_cam_net_from_model: NULL");
+    memset(out, 0, sizeof *out);
+    sc_cam_model_info info;
+    sc_status st = sc_cam_model_get_info(m, &info);
+    if (st) return st;
+    if (!layer) layer = info.default_layer;
+    int C, h, w;
+    if ((st = sc_cam_model_layer_shape(m, layer, &C, &h, &w))) return st;
+    if (info.in_h != info.in_w)
+        return sc_set_error(SC_ERR_UNSUPPORTED, "cam: a %d x %d input is not square", info.in_w,
+                            info.in_h);
+    layer_net *s = sc_calloc(1, sizeof *s);
+    if (!s) return sc_set_error(SC_ERR_NOMEM, "cam: out of memory");
+    s->m = m;
+    s->K = info.num_classes;
+    snprintf(s->layer, sizeof s->layer, "%s", layer);
+    s->dl = sc_malloc((size_t)s->K * sizeof(float));
+    s->lg = sc_malloc((size_t)s->K * sizeof(float));
+    if (!s->dl || !s->lg) {
+        layer_net_free(s);
+        return sc_set_error(SC_ERR_NOMEM, "cam: out of memory");
+    }
+    s->g.resized_w = s->g.resized_h = s->g.crop = info.in_w; /* until an image is prepared */
+    out->ctx = s;
+    out->in_c = info.in_channels, out->in_h = info.in_h, out->in_w = info.in_w;
+    out->num_classes = s->K;
+    out->act_c = C, out->act_h = h, out->act_w = w;
+    out->max_batch = CAM_MAX_BATCH;
+    out->layer = s->layer;
+    out->forward = layer_forward;
+    out->backward = layer_backward;
+    out->forward_from = layer_forward_from;
+    out->prepare = layer_prepare;
+    out->to_image = layer_to_image;
+    out->class_name = layer_class_name;
+    out->release = layer_net_free;
     return SC_OK;
 }

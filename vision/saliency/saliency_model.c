@@ -9,6 +9,7 @@
 #include "saccade/sc_grid.h"
 #include "saccade/sc_nn.h"
 #include "saccade/sc_safetensors.h"
+#include "saccade/sc_cam_model.h"
 #include "saccade/sc_saliency_model.h"
 #include "saccade/sc_blip_caption.h"
 #include "saccade/sc_model_probe.h"
@@ -86,6 +87,8 @@ const char *sc_saliency_model_kind_name(sc_saliency_model_kind k) {
         return "stcnn";
     case SC_SMODEL_BLIP:
         return "blip";
+    case SC_SMODEL_IMAGENET:
+        return "imagenet";
     }
     return "unknown";
 }
@@ -456,7 +459,8 @@ struct sc_saliency_model {
     sc_captioner *cap;
     sc_classifier *cls;
     sc_stcnn *st;
-    sc_cam_net cam; /* classifiers: the CAM model of cam_layer, made on first use */
+    sc_cam_model *inet; /* a torchvision classifier seen from its layers */
+    sc_cam_net cam;     /* classifiers: the CAM model of cam_layer, made on first use */
     int have_cam;
     char cam_layer[64];
 };
@@ -478,13 +482,16 @@ sc_status sc_saliency_model_load(const char *path, sc_saliency_model **out) {
     } else if (kind == SC_MODEL_CAPTIONER) {
         m->kind = SC_SMODEL_CAPTIONER;
         s = sc_captioner_load(path, &m->cap);
+    } else if (kind == SC_MODEL_RESNET || kind == SC_MODEL_VIT_CLASSIFIER) {
+        m->kind = SC_SMODEL_IMAGENET;
+        s = sc_cam_model_load(path, &m->inet);
     } else if (kind == SC_MODEL_BLIP) {
         m->kind = SC_SMODEL_BLIP;
         s = sc_blip_load(path, &m->blip);
     } else {
         s = sc_set_error(SC_ERR_UNSUPPORTED,
-                         "%s: a %s model; model saliency takes a captioner, BLIP, a classifier or "
-                         "an ST-CNN",
+                         "%s: a %s model; model saliency takes a captioner, BLIP, a classifier, "
+                         "an ST-CNN or a torchvision classifier",
                          path, sc_model_kind_name(kind));
     }
     if (s) {
@@ -498,6 +505,7 @@ sc_status sc_saliency_model_load(const char *path, sc_saliency_model **out) {
 void sc_saliency_model_free(sc_saliency_model *m) {
     if (!m) return;
     sc_cam_net_release(&m->cam);
+    sc_cam_model_free(m->inet);
     sc_captioner_free(m->cap);
     sc_blip_free(m->blip);
     sc_classifier_free(m->cls);
@@ -586,9 +594,13 @@ static sc_status cam_model(sc_saliency_model *m, const char *layer_or_null) {
         return sc_set_error(SC_ERR_INVALID_ARG, "unknown layer '%.60s...'", layer);
     sc_cam_net_release(&m->cam);
     m->have_cam = 0;
-    sc_status s = m->kind == SC_SMODEL_STCNN
-                      ? sc_cam_net_stcnn(m->st, layer_or_null, &m->cam)
-                      : sc_cam_net_classifier(m->cls, layer_or_null, &m->cam);
+    sc_status s;
+    if (m->kind == SC_SMODEL_STCNN)
+        s = sc_cam_net_stcnn(m->st, layer_or_null, &m->cam);
+    else if (m->kind == SC_SMODEL_IMAGENET)
+        s = sc_cam_net_from_model(m->inet, layer_or_null, &m->cam);
+    else
+        s = sc_cam_net_classifier(m->cls, layer_or_null, &m->cam);
     if (s) return s;
     m->have_cam = 1;
     snprintf(m->cam_layer, sizeof m->cam_layer, "%s", layer);
@@ -598,7 +610,8 @@ static sc_status cam_model(sc_saliency_model *m, const char *layer_or_null) {
 sc_status sc_saliency_model_class(sc_saliency_model *m, const char *name_or_index, int *k) {
     if (!m || !name_or_index || !k)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_saliency_model_class: NULL argument");
-    if (m->kind != SC_SMODEL_CLASSIFIER && m->kind != SC_SMODEL_STCNN)
+    if (m->kind != SC_SMODEL_CLASSIFIER && m->kind != SC_SMODEL_STCNN &&
+        m->kind != SC_SMODEL_IMAGENET)
         return sc_set_error(SC_ERR_UNSUPPORTED, "classes are for classifiers; this model is a %s",
                             sc_saliency_model_kind_name(m->kind));
     sc_status s = cam_model(m, m->have_cam ? (m->cam_layer[0] ? m->cam_layer : NULL) : NULL);
@@ -612,7 +625,8 @@ sc_status sc_saliency_model_faithfulness(sc_saliency_model *m, sc_model_saliency
     if (out) memset(out, 0, sizeof *out);
     if (!m || !img || !img->data || !out)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_saliency_model_faithfulness: NULL argument");
-    if (m->kind != SC_SMODEL_CLASSIFIER && m->kind != SC_SMODEL_STCNN)
+    if (m->kind != SC_SMODEL_CLASSIFIER && m->kind != SC_SMODEL_STCNN &&
+        m->kind != SC_SMODEL_IMAGENET)
         return sc_set_error(SC_ERR_UNSUPPORTED,
                             "faithfulness scores are for classifiers; this model is a %s",
                             sc_saliency_model_kind_name(m->kind));
