@@ -13,14 +13,23 @@ Usage: ref_cam.py OUTDIR SOURCE_DIR            the maps (below)
        ref_cam.py OUTDIR SOURCE_DIR smoothgrad  SmoothGrad with the noise in
                                                 OUTDIR/<case>_noise.npy
 Cases:
+  resnet18  a random torchvision resnet18 (tools/convert_torchvision.py,
+       perturbed BatchNorm) on a 32 x 32 input, layers layer2 and layer3
+  vit  a small random torchvision ViT (image 32, patch 8, 3 layers, dim 32),
+       layers encoder.layers.0 and .1, tokens reshaped to the 4 x 4 grid by
+       pytorch-grad-cam's reshape_transform; no ablationcam (pytorch-grad-cam's
+       AblationLayerVit also ablates the class token, saccade keeps it) and no
+       hirescam (sum_c G A at a block's output is ~1e-9, the next LayerNorm
+       being scale invariant: rounding noise)
   cls  a random classifier (3 x 20 x 24 input, stages 6/8/10, 5 classes),
        written as cls.safetensors; layers encoder.stages.1 and .2; classes:
        the top one and the lowest-scoring one
   stn  the shipped assets/models/fashion-stn.safetensors (its classifier's
        layers live on the glimpse; maps are placed on the input through
        theta^-1), layer encoder.stages.2, the top class and the runner-up
-Outputs <case>_x.npy (the input tensor), <case>_targets.npy and
-<case>_<layer index>_<method>[_eigen|_aug]_<k>.npy maps at the input size.
+Outputs <case>_x.npy (the input tensor), <case>_targets.npy (the top class,
+and the last (runner-up for stn)) and <case>_<layer>_<method>[_eigen|_aug]_<k>.npy
+maps at the input size.
 
 Faithfulness (cls, the top class, a random map cls_fmap.npy): RISE's
 CausalMetric (eclique/RISE evaluation.py: deletion to zeros, insertion from
@@ -104,9 +113,17 @@ def scale(img, size=None):
     return cv2.resize(np.float32(img), size)
 
 
+def vit_reshape(t):
+    """pytorch-grad-cam's reshape_transform for ViTs: (B, 1 + G G, D) tokens
+    -> (B, D, G, G) patch grid, class token dropped."""
+    G = int(round((t.shape[1] - 1) ** 0.5))
+    return t[:, 1:, :].reshape(t.shape[0], G, G, t.shape[2]).permute(0, 3, 1, 2)
+
+
 class Explainer:
-    def __init__(self, net, layer, in_hw, stn):
+    def __init__(self, net, layer, in_hw, stn, reshape=None):
         self.net, self.layer, self.in_hw, self.stn = net, layer, in_hw, stn
+        self.reshape = reshape or (lambda t: t)
 
     def run(self, x, k, grads):
         """Activations (and gradients of logit k) at the layer for x (1, ...)."""
@@ -127,8 +144,8 @@ class Explainer:
                 out = self.net(x)
         h.remove()
         self.theta = self.net.theta.detach() if self.stn else None
-        a = store["a"].detach()[0].numpy()
-        g = store["g"].detach()[0].numpy() if grads else None
+        a = self.reshape(store["a"].detach())[0].numpy()
+        g = self.reshape(store["g"].detach())[0].numpy() if grads else None
         return a, g, out.detach()[0]
 
     def place(self, maps, align):
@@ -358,7 +375,9 @@ def cases():
     g = torch.Generator().manual_seed(5)
     x = torch.rand(1, 3, 20, 24, generator=g)
     xn = (x - model.mean) / model.std
-    out.append(("cls", TensorNet(model, False), xn, (1, 2), None))
+    net = TensorNet(model, False)
+    out.append(("cls", net, xn, [(i, net.model.encoder.stages[i]) for i in (1, 2)], None, None,
+                CAM_METHODS))
 
     spath = os.path.join(SRC, "assets", "models", "fashion-stn.safetensors")
     meta = json.loads(st_numpy.load(spath)[1]["saccade.config"])
@@ -370,39 +389,61 @@ def cases():
     img += 0.5 * np.exp(-(((xx - 15) / 4.0) ** 2 + ((yy - 45) / 4.0) ** 2))
     img += 0.03 * np.random.default_rng(3).random((H, W))
     xs = torch.from_numpy(np.clip(img, 0, 1).astype(np.float32)).view(1, C, H, W)
-    out.append(("stn", TensorNet(smodel, True), xs, (2,), tuple(meta["stn"]["output"])))
+    net = TensorNet(smodel, True)
+    out.append(("stn", net, xs, [(2, net.model.encoder.stages[2])], tuple(meta["stn"]["output"]),
+                None, CAM_METHODS))
+
+    # torchvision: a random resnet18 (input 32 x 32: layer2 4 x 4, layer3 2 x 2)
+    # and a small random ViT (image 32, patch 8, 3 layers, dim 32)
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    import convert_torchvision as cv
+    r18 = cv.build_model("resnet18", None, seed=7, perturb_bn=True).eval()
+    vit = cv.build_model("vit", None, seed=3, vit_shape=cv.parse_vit_shape("32,8,3,2,32,64,10")).eval()
+    if MODE == "maps":
+        cv.save(r18, "resnet18", os.path.join(OUT, "resnet18.safetensors"), "ref_cam.py",
+                member=cv.pick_preset("resnet18", None, "IMAGENET1K_V1"))
+        cv.save(vit, "vit", os.path.join(OUT, "vit.safetensors"), "ref_cam.py",
+                preprocess={"resize": 36, "crop": 32, "interpolation": "bilinear",
+                            "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]})
+    g = torch.Generator().manual_seed(8)
+    vit_methods = [m for m in CAM_METHODS if m not in ("ablationcam", "hirescam")]
+    out.append(("resnet18", r18, torch.randn(1, 3, 32, 32, generator=g),
+                [("layer2", r18.layer2), ("layer3", r18.layer3)], None, None, CAM_METHODS))
+    out.append(("vit", vit, torch.randn(1, 3, 32, 32, generator=g),
+                [("encoder.layers.0", vit.encoder.layers[0]),
+                 ("encoder.layers.1", vit.encoder.layers[1])], None, vit_reshape, vit_methods))
     return out
 
 
-for name, net, x, layers, stn in cases():
+for name, net, x, layers, stn, reshape, methods in cases():
     H, W = x.shape[2:]
     with torch.no_grad():
         logits = net(x)[0]
     order = logits.argsort(descending=True)
-    ks = [int(order[0]), int(order[-1] if name == "cls" else order[1])]
+    ks = [int(order[0]), int(order[-1] if name != "stn" else order[1])]
+    last = Explainer(net, layers[-1][1], (H, W), stn, reshape)
     if MODE == "smoothgrad":
         if not os.path.exists(os.path.join(OUT, f"{name}_noise.npy")):
             continue
         noise = np.load(os.path.join(OUT, f"{name}_noise.npy"))
-        e = Explainer(net, net.model.encoder.stages[layers[-1]], (H, W), stn)
         for k in ks:
-            save(f"{name}_smoothgrad_{k}", e.attribution("smoothgrad", x, k, noise=noise))
+            save(f"{name}_smoothgrad_{k}", last.attribution("smoothgrad", x, k, noise=noise))
         continue
     save(f"{name}_x", x[0])
     save(f"{name}_targets", ks)
-    for li in layers:
-        e = Explainer(net, net.model.encoder.stages[li], (H, W), stn)
+    small = name in ("cls", "stn")  # the smoothing variants on the small models only
+    for li, module in layers:
+        e = Explainer(net, module, (H, W), stn, reshape)
         for k in ks:
-            for method in CAM_METHODS:
+            for method in methods:
                 save(f"{name}_{li}_{method}_{k}", e.cam(method, x, k))
-            for method in ("gradcam", "scorecam", "ablationcam", "layercam"):
+            for method in ("gradcam", "scorecam", "ablationcam", "layercam") if small else ("gradcam",):
                 save(f"{name}_{li}_{method}_eigen_{k}", e.cam(method, x, k, eigen_smooth=True))
-            for method in ("gradcam", "scorecam"):
+            for method in ("gradcam", "scorecam") if small else ("gradcam",):
                 save(f"{name}_{li}_{method}_aug_{k}", e.cam_aug(method, x, k))
-    e = Explainer(net, net.model.encoder.stages[layers[-1]], (H, W), stn)
     for k in ks:
         for method in ("gradient", "intgrad"):
-            save(f"{name}_{method}_{k}", e.attribution(method, x, k))
+            save(f"{name}_{method}_{k}", last.attribution(method, x, k))
     if name == "cls":
         fmap = np.float32(np.random.default_rng(4).random((H, W)))
         save("cls_fmap", fmap)

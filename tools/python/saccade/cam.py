@@ -1,0 +1,69 @@
+"""Class activation maps and input attributions of classifiers (sc_cam.h):
+the CAM family as pytorch-grad-cam computes it, SmoothGrad and Integrated
+Gradients as Captum does.
+
+    m = saccade.CamModel("resnet50.safetensors")       # or any classifier file
+    heat = saccade.cam(img, m, method="gradcam", target="tabby", layer="layer4")
+"""
+import ctypes
+
+from . import _lib
+from ._lib import lib, check
+from ._handle import Handle
+
+CAM_METHODS = ("gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam",
+               "eigengradcam", "scorecam", "ablationcam", "gradient", "smoothgrad", "intgrad")
+
+
+class CamModel(Handle):
+    """A classifier for cam(): a torchvision ResNet / ViT converted by
+    tools/convert_torchvision.py, a `saccade train classifier` model or an
+    ST-CNN (the kind comes from the file's metadata)."""
+    _free = staticmethod(lib.sc_saliency_model_free)
+
+    def __init__(self, path):
+        super().__init__()
+        h = ctypes.c_void_p()
+        check(lib.sc_saliency_model_load(_lib.fspath(path), ctypes.byref(h)))
+        self._h = h.value
+        self.path = path
+
+
+def cam(image, model, method="gradcam", target=None, layer=None, aug_smooth=False,
+        eigen_smooth=False, batch=None, samples=None, steps=None, seed=0, layout="hwc",
+        return_info=False):
+    """Map of `method` for image (as saccade.saliency takes it) on model (a
+    CamModel or a path), (H, W) float32 in [0, 1] over the whole image.
+
+    target: class index or name (None: the top class). layer: e.g. "layer4",
+    "encoder.layers.10", "encoder.stages.2" (None: the model's default).
+    aug_smooth / eigen_smooth: as pytorch-grad-cam. batch: forwards per call
+    (scorecam, ablationcam); samples: smoothgrad's noisy copies; steps:
+    intgrad's. return_info=True returns (map, {"target", "class_name",
+    "logit"})."""
+    if method not in CAM_METHODS:
+        raise ValueError("method must be one of %s, not %r" % (", ".join(CAM_METHODS), method))
+    own = not isinstance(model, CamModel)
+    m = CamModel(model) if own else model
+    try:
+        img, keep = _lib.image_in(image, layout, "image")
+        out = _lib.Map()
+        k, score, name = ctypes.c_int(-1), ctypes.c_double(0), ctypes.create_string_buffer(512)
+        tgt = None if target is None else str(int(target) if not isinstance(target, str)
+                                                else target).encode()
+        with m._lock:
+            st = lib.sc_pyapi_cam(m._ptr(), ctypes.byref(img), method.encode(), tgt,
+                                  layer.encode() if layer else None, int(bool(aug_smooth)),
+                                  int(bool(eigen_smooth)), int(batch or 0), int(samples or 0),
+                                  int(steps or 0), int(seed), ctypes.byref(out), ctypes.byref(k),
+                                  ctypes.byref(score), name, len(name))
+        del keep
+        check(st)
+        a = _lib.map_out(out)
+    finally:
+        if own:
+            m.close()
+    if return_info:
+        return a, {"target": k.value, "class_name": name.value.decode("utf-8", "replace"),
+                   "logit": score.value}
+    return a
