@@ -881,7 +881,7 @@ class TestCam(unittest.TestCase):
         stn = os.path.join(SRC, "assets", "models", "fashion-stn.safetensors")
         png = os.path.join(SRC, "assets", "samples", "stn", "rts-1-Pullover.png")
         img = saccade.load_image(png)
-        m = saccade.CamModel(stn)
+        m = saccade.SaliencyModel(stn)
         d = tempfile.mkdtemp()
         try:
             for method in ("gradcam", "scorecam", "eigencam", "intgrad"):

@@ -2,7 +2,7 @@
 the CAM family as pytorch-grad-cam computes it, SmoothGrad and Integrated
 Gradients as Captum does.
 
-    m = saccade.CamModel("resnet50.safetensors")       # or any classifier file
+    m = saccade.SaliencyModel("resnet50.safetensors")  # or any classifier file
     heat = saccade.cam(img, m, method="gradcam", target="tabby", layer="layer4")
 """
 import ctypes
@@ -15,10 +15,11 @@ CAM_METHODS = ("gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eige
                "eigengradcam", "scorecam", "ablationcam", "gradient", "smoothgrad", "intgrad")
 
 
-class CamModel(Handle):
-    """A classifier for cam(): a torchvision ResNet / ViT converted by
-    tools/convert_torchvision.py, a `saccade train classifier` model or an
-    ST-CNN (the kind comes from the file's metadata)."""
+class SaliencyModel(Handle):
+    """A model for cam() (sc_saliency_model): a torchvision ResNet / ViT
+    converted by tools/convert_torchvision.py, a `saccade train classifier`
+    model or an ST-CNN (the kind comes from the file's metadata). Loading once
+    and passing it to cam() saves reading the file on every call."""
     _free = staticmethod(lib.sc_saliency_model_free)
 
     def __init__(self, path):
@@ -33,7 +34,7 @@ def cam(image, model, method="gradcam", target=None, layer=None, aug_smooth=Fals
         eigen_smooth=False, batch=None, samples=None, steps=None, seed=0, layout="hwc",
         return_info=False):
     """Map of `method` for image (as saccade.saliency takes it) on model (a
-    CamModel or a path), (H, W) float32 in [0, 1] over the whole image.
+    SaliencyModel or a path), (H, W) float32 in [0, 1] over the whole image.
 
     target: class index or name (None: the top class). layer: e.g. "layer4",
     "encoder.layers.10", "encoder.stages.2" (None: the model's default).
@@ -43,8 +44,8 @@ def cam(image, model, method="gradcam", target=None, layer=None, aug_smooth=Fals
     "logit"})."""
     if method not in CAM_METHODS:
         raise ValueError("method must be one of %s, not %r" % (", ".join(CAM_METHODS), method))
-    own = not isinstance(model, CamModel)
-    m = CamModel(model) if own else model
+    own = not isinstance(model, SaliencyModel)
+    m = SaliencyModel(model) if own else model
     try:
         img, keep = _lib.image_in(image, layout, "image")
         out = _lib.Map()
