@@ -364,9 +364,9 @@ def has(name):
     return hasattr(lib, name)
 
 
-def _check_layouts():
+def _check_layouts(mirrors=None):
     out = c_size_t()
-    for cname, cls in _MIRRORS.items():
+    for cname, cls in (mirrors or _MIRRORS).items():
         if lib.sc_pyapi_layout(cname.encode(), None, ctypes.byref(out)):
             raise ImportError("saccade: %s: %s" % (LIB_PATH, last_error()))
         if out.value != ctypes.sizeof(cls):
