@@ -120,6 +120,21 @@ check "scorecam on a captioner" 1 "$cli" saliency "$im" --method scorecam -o "$t
 expect_grep "captioner refuses scorecam" "$tmp/err" "scorecam is for classifiers"
 yes_ "failed runs wrote nothing" '[ ! -e "$tmp/y.png" ]'
 
+# a torchvision classifier (random resnet18): the map of the centre crop
+# placed back on the whole 451 x 300 photo (resize 256: 385 x 256, crop 224 at
+# x 80, y 16), zero outside the crop
+check "convert resnet18" 0 "$py" "$src/tools/convert_torchvision.py" --arch resnet18 --random-seed 0 -o "$tmp/r18.safetensors"
+check "resnet18 gradcam" 0 "$cli" saliency "$src/assets/samples/chelsea.jpg" --method gradcam --model "$tmp/r18.safetensors" --layer layer3.1 --class tabby -o "$tmp/r18.png" --raw "$tmp/r18.npy" --json
+pycheck "resnet18 map covers the photo" "
+import sys, json, numpy as np
+a = np.load(sys.argv[1]); d = json.loads(open(sys.argv[2]).read())
+assert a.shape == (300, 451) and d['model_kind'] == 'imagenet' and d['class_name'] == 'tabby' and d['target'] == 281
+assert a[:, :85].max() == 0 and a[:, 362:].max() == 0 and a[:15].max() == 0 and a[20:280, 100:350].std() > 0.01" "$tmp/r18.npy" "$tmp/out"
+check "resnet18 unknown layer" 1 "$cli" saliency "$src/assets/samples/chelsea.jpg" --method gradcam --model "$tmp/r18.safetensors" --layer layer9 -o "$tmp/y.png"
+expect_grep "resnet layers listed" "$tmp/err" "layer9.*layer4"
+check "convert resnet18 without fc" 0 "$py" "$src/tools/convert_torchvision.py" --arch resnet18 --random-seed 0 --no-fc -o "$tmp/r18nofc.safetensors"
+check "no classifier head" 1 "$cli" saliency "$src/assets/samples/chelsea.jpg" --method gradcam --model "$tmp/r18nofc.safetensors" -o "$tmp/y.png"
+
 # faithfulness: deletion / insertion AUC and ROAD per image and method, then means
 check "faithfulness" 0 "$cli" eval saliency --faithfulness "$src/assets/samples/stn" --model "$stn" --methods gradcam,eigencam --step 120 --json
 pycheck "faithfulness json" "
