@@ -66,8 +66,8 @@ static int parse_methods(const char *V, const char *list, sc_model_saliency_meth
 
 int cli_eval_faithfulness_main(int argc, char **argv) {
     const char *V = "eval saliency";
-    const char *model = NULL, *methods = NULL, *cls = NULL, *threads = NULL;
-    int faith = 0, json = 0, step = 0, seed = 0;
+    const char *model = NULL, *methods = NULL, *cls = NULL;
+    int faith = 0, json = 0, step = 0, seed = 0, threads = 0;
     float noise = 0.01f;
     sc_model_saliency_params mp = sc_model_saliency_default_params();
     const char **inputs = calloc((size_t)argc, sizeof *inputs);
@@ -85,7 +85,7 @@ int cli_eval_faithfulness_main(int argc, char **argv) {
         {"--road-noise", CLI_FLOAT, &noise, 0, 1e6, NULL, NULL, 0},
         {"--seed", CLI_INT, &seed, 0, 2147483647, NULL, NULL, 0},
         {"--json", CLI_FLAG, &json, 0, 0, NULL, NULL, 0},
-        {"--threads", CLI_STR, &threads, 0, 0, "a number", NULL, 0},
+        {"--threads", CLI_INT, &threads, 1, 2147483647, NULL, NULL, 0},
     };
     int ninputs = 0, nm = 0, rc;
     sc_model_saliency_method ms[MAXM];
@@ -102,7 +102,7 @@ int cli_eval_faithfulness_main(int argc, char **argv) {
         nm = (int)(sizeof DEFAULT_METHODS / sizeof DEFAULT_METHODS[0]);
         memcpy(ms, DEFAULT_METHODS, sizeof DEFAULT_METHODS);
     }
-    if (!rc && threads) rc = cli_batch_threads(V, threads);
+    if (!rc) rc = cli_set_threads(V, threads);
     if (rc) goto end;
     mp.cam.seed = (uint64_t)seed;
     if (sc_saliency_model_load(model, &m)) {
