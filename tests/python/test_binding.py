@@ -994,6 +994,10 @@ class TestCam(unittest.TestCase):
                 saccade.cam(img, m, target="Sock")
             with self.assertRaises(ValueError):
                 saccade.cam(img, m, method="spectral")
+            with self.assertRaises(ValueError):
+                saccade.cam(img, m, method="scorecam", batch=0)
+            with self.assertRaises(ValueError):
+                saccade.cam(img, m, layer="encoder\0stages.1")
             m.close()
             with self.assertRaises(saccade.Error):
                 saccade.cam(img, m)

@@ -44,20 +44,28 @@ def cam(image, model, method="gradcam", target=None, layer=None, aug_smooth=Fals
     "logit"})."""
     if method not in CAM_METHODS:
         raise ValueError("method must be one of %s, not %r" % (", ".join(CAM_METHODS), method))
+    big = 2 ** 31 - 1
+    if target is None:
+        tgt = None
+    elif isinstance(target, str):
+        tgt = _lib.text_arg("target", target)
+    else:
+        tgt = str(_lib.int_arg("target", target, 0, big)).encode()
+    lay = _lib.text_arg("layer", layer) if layer is not None else None
+    counts = [_lib.int_arg(n, v, 1, big) if v is not None else 0
+              for n, v in (("batch", batch), ("samples", samples), ("steps", steps))]
+    seed = _lib.int_arg("seed", seed, 0, 2 ** 64 - 1)
     own = not isinstance(model, SaliencyModel)
     m = SaliencyModel(model) if own else model
     try:
         img, keep = _lib.image_in(image, layout, "image")
         out = _lib.Map()
         k, score, name = ctypes.c_int(-1), ctypes.c_double(0), ctypes.create_string_buffer(512)
-        tgt = None if target is None else str(int(target) if not isinstance(target, str)
-                                                else target).encode()
         with m._lock:
-            st = lib.sc_pyapi_cam(m._ptr(), ctypes.byref(img), method.encode(), tgt,
-                                  layer.encode() if layer else None, int(bool(aug_smooth)),
-                                  int(bool(eigen_smooth)), int(batch or 0), int(samples or 0),
-                                  int(steps or 0), int(seed), ctypes.byref(out), ctypes.byref(k),
-                                  ctypes.byref(score), name, len(name))
+            st = lib.sc_pyapi_cam(m._ptr(), ctypes.byref(img), method.encode(), tgt, lay,
+                                  int(bool(aug_smooth)), int(bool(eigen_smooth)), *counts, seed,
+                                  ctypes.byref(out), ctypes.byref(k), ctypes.byref(score), name,
+                                  len(name))
         del keep
         check(st)
         a = _lib.map_out(out)
