@@ -7,6 +7,7 @@
 #include "saccade/sc_tensor.h"
 #include "saccade/sc_vit.h"
 #include "saccade/sc_wordpiece.h"
+#include "decoding/decoding.h"
 
 /* One BERT layer of the text decoder (weights in the mapped file, (out, in)). */
 typedef struct blip_text_layer {
@@ -20,20 +21,8 @@ typedef struct blip_text_layer {
     const float *fln_w, *fln_b;
 } blip_text_layer;
 
-/* Decoding state, carved from the model's arena for (rows, cap): rows
- * sequences (beams) of at most cap tokens. */
-typedef struct blip_state {
-    int rows, cap;            /* planned sizes */
-    int len;                  /* tokens in the self-attention cache */
-    float *self_k, *self_v;   /* (layers, rows, cap, D) */
-    float *self_k2, *self_v2; /* the same, for reordering beams */
-    float *img_k, *img_v;     /* (layers, Ti, D): the image's cross-attention keys / values */
-    float *h, *h2, *q, *ctx, *tmp, *ff; /* (rows * n, D or F) work rows for n new tokens */
-    float *scores;                      /* (rows * n, max(cap, Ti)) */
-    float *cross;  /* (rows * n, layers, heads, Ti) cross-attention of the last call */
-    float *logits; /* (rows * n_logits, V) */
-    int work_rows; /* rows x new tokens one call may take (h, q, ... hold that many) */
-} blip_state;
+/* Decoding state (the shared decoders' memory, vision/decoding/). */
+typedef dec_state blip_state;
 
 /* What the backward of one query position needs from a teacher-forced
  * forward of one row from position 0 (blip_step records it when m->trace is
@@ -68,7 +57,7 @@ struct sc_blip {
     /* inference memory */
     sc_arena *arena;
     blip_state s;
-    float *image;      /* (Ti, Dv) image features the image keys / values came from */
+    float *image;      /* s.image: (Ti, Dv) image features the image keys / values came from */
     int have_image;    /* img_k / img_v hold the keys / values of `image` */
     blip_trace *trace; /* non-NULL: blip_step records into it */
     blip_probe probe;
@@ -97,5 +86,31 @@ void blip_gradcam_maps(const sc_blip *m, const float *grad, const float *attn, i
                        uint64_t head_mask, float *out);
 sc_status blip_cross_attention_grads(sc_blip *m, const float *image_features, const int *seq, int n,
                                      int q0, int layer, float *grad, float *attn);
+
+/* blip_config.c: config.json fields. blip_read_fields sets the fields of f
+ * present in obj (a present field of the wrong type: SC_ERR_FORMAT "<name>:
+ * <where><key> must be ..."); blip_json_type names a value's JSON type. */
+struct cJSON;
+typedef enum { F_INT, F_FLOAT, F_BOOL } blip_field_kind;
+typedef struct {
+    const char *key;
+    blip_field_kind kind;
+    void *dst; /* int (F_INT, F_BOOL) or float */
+} blip_field;
+sc_status blip_read_fields(const struct cJSON *obj, const blip_field *f, size_t n, const char *name,
+                           const char *where);
+const char *blip_json_type(const struct cJSON *e);
+/* early_stopping (true, false or "never": 1, 0, 2) of obj, and the
+ * generation settings this engine does not implement (repetition_penalty,
+ * no_repeat_ngram_size, ...), accepted at their neutral values only. */
+sc_status blip_generation_extras(const struct cJSON *obj, const char *name, const char *where,
+                                 int *early_stopping);
+
+/* blip_preprocess.c: pixel values (3, S, S) of img (RGB or RGBA) as p says
+ * (BlipImageProcessor's steps, shared by ViTImageProcessor); fn names the
+ * caller in messages. */
+struct sc_image;
+sc_status blip_pixels(const sc_blip_preprocess_config *p, int S, const struct sc_image *img,
+                      float *pixel_values, const char *fn);
 
 #endif
