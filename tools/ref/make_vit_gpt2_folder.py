@@ -25,7 +25,8 @@ Sizes:
   base  ViT-B/16 at 224 and GPT-2 small (768 wide, 12 layers, 12 heads, 1024
         positions, 50257 tokens, start = eos = pad = 50256), no projection
 --lm-head writes decoder.lm_head.weight (= wte, as a tied model saves it);
---buffers writes GPT-2's attn.bias / attn.masked_bias buffers (older files);
+--buffers writes GPT-2's attn.bias / attn.masked_bias buffers and those of its
+cross-attention (crossattention.bias / .masked_bias), as older files have them;
 --pytorch-bin writes pytorch_model.bin (torch.save) instead of model.safetensors;
 --eos-bias X adds X * wte[eos] direction to ln_f's bias (shorter captions);
 --decoder-gen JSON merges generation settings into the decoder config;
@@ -193,8 +194,9 @@ def main(argv=None):
         P = dec["n_positions"]
         for l in range(dec["n_layer"]):
             p = "decoder.transformer.h.%d." % l
-            stored[p + "attn.bias"] = (np.tril(np.ones((P, P), np.uint8))[None, None], "U8")
-            stored[p + "attn.masked_bias"] = (np.asarray(-1e4, np.float32), "F32")
+            for part in ("attn.", "crossattention."):
+                stored[p + part + "bias"] = (np.tril(np.ones((P, P), np.uint8))[None, None], "U8")
+                stored[p + part + "masked_bias"] = (np.asarray(-1e4, np.float32), "F32")
     if a.pytorch_bin:
         tensors = {}
         for k, (arr, st) in stored.items():
