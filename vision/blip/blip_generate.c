@@ -86,14 +86,6 @@ static sc_status check_params(const sc_blip *m, const sc_blip_generate_params *p
     return SC_OK;
 }
 
-/* The map of one query: layer `layer`, mean over the heads in mask, from its
- * cross-attention (layers, heads, Ti): patches -> map (G*G), class token -> *cls. */
-static void attention_map(const sc_blip *m, const float *cross, int layer, uint64_t mask,
-                          float *map, float *cls) {
-    dec_attention_map(cross, m->cfg.text.num_attention_heads, sc_blip_image_tokens(m), layer, mask,
-                      map, cls);
-}
-
 /* MinLengthLogitsProcessor with 5.x's count of new tokens: no [SEP] before
  * min_length new tokens. */
 static void min_length(const sc_blip_generate_params *p, int new_tokens, int sep, float *scores) {
@@ -167,7 +159,7 @@ static int sample_token(const sc_blip_generate_params *p, float *scores, int V, 
 static sc_status search_one(sc_blip *m, const sc_blip_generate_params *p, int n0, int layer,
                             sc_blip_caption *out, float *work, int *order) {
     const sc_blip_text_config *t = &m->cfg.text;
-    const int V = t->vocab_size, G = sc_blip_grid(m), Ti = sc_blip_image_tokens(m);
+    const int V = t->vocab_size, Ti = sc_blip_image_tokens(m);
     const size_t per_query = (size_t)t->num_hidden_layers * t->num_attention_heads * Ti;
     sc_rng rng;
     sc_rng_seed(&rng, p->seed);
@@ -192,11 +184,8 @@ static sc_status search_one(sc_blip *m, const sc_blip_generate_params *p, int n0
             out->ended = 1;
             break;
         }
-        attention_map(m, s->cross + (size_t)last_query * per_query, layer, p->head_mask,
-                      out->attention + (size_t)out->n * G * G, &out->class_attention[out->n]);
-        if (out->attention_all)
-            memcpy(out->attention_all + (size_t)out->n * per_query,
-                   s->cross + (size_t)last_query * per_query, per_query * sizeof(float));
+        dec_record_word(out, out->n, s->cross + (size_t)last_query * per_query,
+                        t->num_hidden_layers, t->num_attention_heads, Ti, layer, p->head_mask);
         out->ids[out->n++] = tok;
         if (k + 1 == p->max_new_tokens) break;
         sc_status st = blip_step(m, 1, &tok, 1, 0);
@@ -288,12 +277,9 @@ sc_status sc_blip_generate(sc_blip *m, const float *pixel_values, const int *pro
             st = blip_plan(m, 1, L, L);
             if (!st) st = blip_step(m, 1, best, L, 0);
             for (int i = 0; i < out->n && !st; i++) {
-                const float *cq = m->s.cross + (size_t)(n0 - 1 + i) * per_query;
-                attention_map(m, cq, layer, p.head_mask, out->attention + (size_t)i * G * G,
-                              &out->class_attention[i]);
-                if (out->attention_all)
-                    memcpy(out->attention_all + (size_t)i * per_query, cq,
-                           per_query * sizeof(float));
+                dec_record_word(out, i, m->s.cross + (size_t)(n0 - 1 + i) * per_query,
+                                t->num_hidden_layers, t->num_attention_heads,
+                                sc_blip_image_tokens(m), layer, p.head_mask);
             }
         }
     }

@@ -2,6 +2,7 @@
 #include <math.h>
 #include <string.h>
 #include "saccade/sc_blas.h"
+#include "saccade/sc_blip.h"
 #include "saccade/sc_ops.h"
 #include "decoding/decoding.h"
 
@@ -47,8 +48,10 @@ void dec_cross_attention(int R, int Ti, int H, int D, const float *q, const floa
     }
 }
 
-void dec_attention_map(const float *cross, int H, int Ti, int layer, uint64_t mask, float *map,
-                       float *cls) {
+void dec_record_word(sc_blip_caption *out, int t, const float *cross, int layers, int H, int Ti,
+                     int layer, uint64_t mask) {
+    const size_t per_query = (size_t)layers * H * Ti;
+    float *map = out->attention + (size_t)t * (Ti - 1);
     int nh = 0;
     for (int j = 0; j < Ti - 1; j++) map[j] = 0.0f;
     double c = 0;
@@ -60,5 +63,7 @@ void dec_attention_map(const float *cross, int H, int Ti, int layer, uint64_t ma
         nh++;
     }
     for (int j = 0; j < Ti - 1; j++) map[j] /= (float)nh;
-    *cls = (float)(c / nh);
+    out->class_attention[t] = (float)(c / nh);
+    if (out->attention_all)
+        memcpy(out->attention_all + (size_t)t * per_query, cross, per_query * sizeof(float));
 }

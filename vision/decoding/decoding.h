@@ -71,11 +71,14 @@ void dec_cross_attention(int R, int Ti, int H, int D, const float *q, const floa
                          const float *IV, float *scores, float *ctx, float *probs, int layer,
                          int layers, const dec_nudge *nudge);
 
-/* One query's map from its cross-attention (layers, H, Ti), image token 0
- * the class token: the mean over the heads in mask (bit h = head h, 0 = all)
- * of layer `layer`, patches -> map (Ti - 1), class token -> *cls. */
-void dec_attention_map(const float *cross, int H, int Ti, int layer, uint64_t mask, float *map,
-                       float *cls);
+/* Word t's maps in a caption from the cross-attention (layers, H, Ti) of the
+ * query that produced it (image token 0 the class token): attention[t] (the
+ * Ti - 1 patches) and class_attention[t] the mean over the heads in mask
+ * (bit h = head h, 0 = all) of layer `layer`; attention_all[t] (when not
+ * NULL) all of it. */
+struct sc_blip_caption;
+void dec_record_word(struct sc_blip_caption *out, int t, const float *cross, int layers, int H,
+                     int Ti, int layer, uint64_t mask);
 
 /* The model a beam search drives: after a step, logits(ctx) holds (rows, V)
  * logits of each row's last token (the search overwrites them). */

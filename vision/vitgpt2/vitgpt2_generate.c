@@ -55,7 +55,7 @@ static sc_status check_params(const sc_vit_gpt2 *m, const sc_blip_generate_param
 static sc_status greedy(sc_vit_gpt2 *m, const sc_blip_generate_params *p, int layer, float *lp,
                         sc_blip_caption *out) {
     const sc_vit_gpt2_decoder_config *d = &m->cfg.decoder;
-    const int V = d->vocab_size, G = sc_vit_gpt2_grid(m), Ti = sc_vit_gpt2_image_tokens(m),
+    const int V = d->vocab_size, Ti = sc_vit_gpt2_image_tokens(m),
               eos = m->cfg.generation.eos_token_id;
     double score = 0;
     for (int k = 0; k < p->max_new_tokens; k++) {
@@ -70,12 +70,7 @@ static sc_status greedy(sc_vit_gpt2 *m, const sc_blip_generate_params *p, int la
             out->ended = 1;
             break;
         }
-        const size_t per_query = (size_t)d->n_layer * d->n_head * Ti;
-        dec_attention_map(m->s.cross, d->n_head, Ti, layer, p->head_mask,
-                          out->attention + (size_t)out->n * G * G, &out->class_attention[out->n]);
-        if (out->attention_all)
-            memcpy(out->attention_all + (size_t)out->n * per_query, m->s.cross,
-                   per_query * sizeof(float));
+        dec_record_word(out, out->n, m->s.cross, d->n_layer, d->n_head, Ti, layer, p->head_mask);
         out->ids[out->n++] = tok;
         if (k + 1 == p->max_new_tokens) break;
         sc_status st = gpt2_step(m, 1, &tok, 1, 0);
@@ -103,7 +98,7 @@ static sc_status beams(sc_vit_gpt2 *m, const sc_blip_generate_params *p, int lay
                        sc_blip_caption *out) {
     const sc_vit_gpt2_decoder_config *d = &m->cfg.decoder;
     const sc_vit_gpt2_generation_config *g = &m->cfg.generation;
-    const int G = sc_vit_gpt2_grid(m), Ti = sc_vit_gpt2_image_tokens(m);
+    const int Ti = sc_vit_gpt2_image_tokens(m);
     const dec_beam_model bm = {m,           d->vocab_size, g->eos_token_id, g->pad_token_id,
                                beam_logits, beam_step,     beam_reorder};
     const dec_beam_params bp = {p->num_beams, p->max_new_tokens, p->min_length, p->length_penalty,
@@ -120,13 +115,9 @@ static sc_status beams(sc_vit_gpt2 *m, const sc_blip_generate_params *p, int lay
     if ((st = gpt2_plan(m, 1, out->n, out->n)) || (st = gpt2_set_image(m, m->s.image)) ||
         (st = gpt2_step(m, 1, seq, out->n, 0)))
         return st;
-    for (int i = 0; i < out->n; i++) {
-        const float *cq = m->s.cross + (size_t)i * per_query;
-        dec_attention_map(cq, d->n_head, Ti, layer, p->head_mask,
-                          out->attention + (size_t)i * G * G, &out->class_attention[i]);
-        if (out->attention_all)
-            memcpy(out->attention_all + (size_t)i * per_query, cq, per_query * sizeof(float));
-    }
+    for (int i = 0; i < out->n; i++)
+        dec_record_word(out, i, m->s.cross + (size_t)i * per_query, d->n_layer, d->n_head, Ti,
+                        layer, p->head_mask);
     return SC_OK;
 }
 
