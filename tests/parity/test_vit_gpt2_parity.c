@@ -175,12 +175,9 @@ static void test_preprocess(void **state) {
     free(png);
 }
 
-/* The byte-level BPE on the twin's hard strings */
-static void test_tokenizer(void **state) {
-    (void)state;
-    sc_vit_gpt2 *m = load("tiny");
-    const sc_bpe *b = sc_vit_gpt2_tokenizer(m);
-    char *path = sc_test_join(g_dir, "tokens.jsonl");
+/* ids, tokens and decoded text of every line of the twin's jsonl file */
+static int check_tokens(const sc_bpe *b, const char *file) {
+    char *path = sc_test_join(g_dir, file);
     unsigned char *text = NULL;
     size_t len = 0;
     SC_TEST_OK(sc_read_file(path, 1 << 24, &text, &len));
@@ -189,7 +186,10 @@ static void test_tokenizer(void **state) {
         cJSON *o = cJSON_Parse(line);
         assert_non_null(o);
         const char *s = cJSON_GetObjectItem(o, "text")->valuestring;
-        const cJSON *toks = cJSON_GetObjectItem(o, "tokens"), *ids = cJSON_GetObjectItem(o, "ids");
+        /* id_tokens: the vocabulary's token of each id (the BPE symbol itself
+         * unless the vocabulary gives its id to another key too) */
+        const cJSON *toks = cJSON_GetObjectItem(o, "id_tokens"),
+                    *ids = cJSON_GetObjectItem(o, "ids");
         int32_t *got = NULL;
         size_t n = 0;
         SC_TEST_OK(sc_bpe_encode(b, s, strlen(s), &got, &n));
@@ -208,8 +208,24 @@ static void test_tokenizer(void **state) {
         free(dec), free(got);
         cJSON_Delete(o);
     }
-    printf("  %d strings: ids, tokens and decoded text identical\n", lines);
-    assert_true(lines >= 20);
+    printf("  %s: %d strings: ids, tokens and decoded text identical\n", file, lines);
+    free(path), free(text);
+    return lines;
+}
+
+/* The byte-level BPE on the twin's hard strings, with the tiny folder's files
+ * and with files full of traps */
+static void test_tokenizer(void **state) {
+    (void)state;
+    sc_vit_gpt2 *m = load("tiny");
+    const sc_bpe *b = sc_vit_gpt2_tokenizer(m);
+    assert_true(check_tokens(b, "tokens.jsonl") >= 20);
+    char *v = sc_test_join(g_dir, "odd/vocab.json"), *mg = sc_test_join(g_dir, "odd/merges.txt");
+    sc_bpe *odd = NULL;
+    SC_TEST_OK(sc_bpe_load(v, mg, NULL, &odd));
+    assert_true(check_tokens(odd, "tokens_odd.jsonl") >= 20);
+    sc_bpe_free(odd);
+    free(v), free(mg);
     /* invalid UTF-8 is refused; bytes that are not UTF-8 decode to U+FFFD as Python's */
     int32_t *got = NULL;
     size_t n = 0;
@@ -223,7 +239,6 @@ static void test_tokenizer(void **state) {
     assert_string_equal(dec, "\xef\xbf\xbd"
                              "b");
     free(dec);
-    free(path), free(text);
     sc_vit_gpt2_free(m);
 }
 

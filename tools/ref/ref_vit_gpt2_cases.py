@@ -20,7 +20,8 @@ step_cross_attn.npy, result.json). Folders:
 The image is assets/samples/chelsea.jpg saved as PNG (chelsea.png), so that
 both sides decode the same pixels; pre_<folder>.npy are the twin's pixel values
 of it for the tiny and p224 folders. tokens.jsonl holds the twin tokenizer's
-tokens, ids and decoded text of hard strings (TOKENIZE below). bad_<name>/
+tokens, ids and decoded text of hard strings (TOKENIZE below), tokens_odd.jsonl
+the same for odd/, a tokenizer with the files' traps (odd_tokenizer). bad_<name>/
 are broken copies of tiny (BAD below) that both sides must refuse.
 """
 import json
@@ -134,13 +135,37 @@ def main(argv):
         d = os.path.join(out, "bad_" + name)
         shutil.copytree(os.path.join(out, "tiny"), d)
         edit(d)
-    tok = ref_vit_gpt2.GPT2BPE(os.path.join(out, "tiny"))
-    with open(os.path.join(out, "tokens.jsonl"), "w", encoding="utf-8") as f:
-        for t in TOKENIZE:
-            toks, ids = tok.encode(t)
-            f.write(json.dumps({"text": t, "tokens": toks, "ids": ids, "decoded": tok.decode(ids, False)},
-                               ensure_ascii=False) + "\n")
+    odd_tokenizer(os.path.join(out, "tiny"), os.path.join(out, "odd"))
+    for folder, name in (("tiny", "tokens.jsonl"), ("odd", "tokens_odd.jsonl")):
+        tok = ref_vit_gpt2.GPT2BPE(os.path.join(out, folder))
+        with open(os.path.join(out, name), "w", encoding="utf-8") as f:
+            for t in TOKENIZE:
+                toks, ids = tok.encode(t)
+                f.write(json.dumps({"text": t, "tokens": toks, "ids": ids,
+                                    "id_tokens": [tok.decoder[i] for i in ids],
+                                    "decoded": tok.decode(ids, False)}, ensure_ascii=False) + "\n")
     return 0
+
+
+def odd_tokenizer(src, dst):
+    """dst/vocab.json + merges.txt: tiny's with the files' traps GPT2Tokenizer
+    reads its way: CRLF line ends, a repeated merge (its last rank counts), a
+    line of three parts and one of one (never merges), the last merge without
+    a final newline (dropped), a vocabulary key given twice (the last id
+    counts) and a merge whose result is not in the vocabulary (unknown)."""
+    os.makedirs(dst)
+    with open(os.path.join(src, "merges.txt"), encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    merges = lines[1:-1]
+    odd = [lines[0]] + merges[:5] + ["x y z", "lonely", merges[40]] + merges[5:] + [merges[2], "\u0120 q"]
+    with open(os.path.join(dst, "merges.txt"), "w", encoding="utf-8", newline="") as f:
+        f.write("\r\n".join(odd[:-1]) + "\r\n" + "t h")  # "t h" after the last newline
+    with open(os.path.join(src, "vocab.json"), encoding="utf-8") as f:
+        text = f.read()
+    # "the" given again at the end with the id of "a": json.load keeps the last
+    vocab = json.loads(text)
+    with open(os.path.join(dst, "vocab.json"), "w", encoding="utf-8") as f:
+        f.write(text.rstrip()[:-1] + ', "the": %d}' % vocab["a"])
 
 
 if __name__ == "__main__":
