@@ -27,29 +27,14 @@ sc_status blip_plan(sc_blip *m, int rows, int cap, int n_new) {
 
 sc_status blip_set_image(sc_blip *m, const float *image_features) {
     const sc_blip_text_config *t = &m->cfg.text;
-    const int Ti = sc_blip_image_tokens(m), D = t->hidden_size, Dv = t->encoder_hidden_size;
+    const int Ti = sc_blip_image_tokens(m), Dv = t->encoder_hidden_size;
     blip_state *s = &m->s;
     if (image_features == m->image && m->have_image) return SC_OK; /* keys / values are there */
     if (image_features != m->image)
         memcpy(m->image, image_features, (size_t)Ti * Dv * sizeof(float));
-    for (int l = 0; l < t->num_hidden_layers; l++) {
-        const blip_text_layer *L = &m->layers[l];
-        sc_status st;
-        if ((st = sc_linear_forward(s->img_k + (size_t)l * Ti * D, m->image, L->ck_w, L->ck_b, Ti,
-                                    Dv, D)) ||
-            (st = sc_linear_forward(s->img_v + (size_t)l * Ti * D, m->image, L->cv_w, L->cv_b, Ti,
-                                    Dv, D)))
-            return st;
-    }
+    dec_block_image(&m->block, m->block_layers, s, m->image);
     m->have_image = 1;
     return SC_OK;
-}
-
-/* out = LayerNorm(a + b) over R rows of D (post-LN residual) */
-static sc_status add_norm(float *out, const float *a, float *b, const float *w, const float *bias,
-                          int R, int D, float eps) {
-    for (size_t i = 0; i < (size_t)R * D; i++) b[i] += a[i];
-    return sc_layernorm_forward(out, NULL, NULL, b, w, bias, R, D, eps);
 }
 
 void blip_reorder(sc_blip *m, int rows, const int *src) {
@@ -59,9 +44,7 @@ void blip_reorder(sc_blip *m, int rows, const int *src) {
 sc_status blip_step(sc_blip *m, int rows, const int *ids, int n, int all_logits) {
     const sc_blip_text_config *t = &m->cfg.text;
     blip_state *s = &m->s;
-    const int D = t->hidden_size, F = t->intermediate_size, V = t->vocab_size,
-              H = t->num_attention_heads, Ti = sc_blip_image_tokens(m), NL = t->num_hidden_layers,
-              R = rows * n, past = s->len;
+    const int D = t->hidden_size, V = t->vocab_size, R = rows * n, past = s->len;
     const float eps = t->layer_norm_eps;
     if (!m->have_image) return sc_set_error(SC_ERR_INVALID_ARG, "blip: no image set");
     if (rows > s->rows || rows * n > s->work_rows || past + n > s->cap)
@@ -78,11 +61,6 @@ sc_status blip_step(sc_blip *m, int rows, const int *ids, int n, int all_logits)
     blip_trace *tr = m->trace;
     if (tr && (rows != 1 || past != 0 || n != tr->n))
         return sc_set_error(SC_ERR_INVALID_ARG, "blip: a trace records one row from position 0");
-    const size_t nD = (size_t)n * D; /* one layer of a trace */
-#define TRACE(field, src, count)                                                                   \
-    do {                                                                                           \
-        if (tr) memcpy(tr->field + l * (count), src, (count) * sizeof(float));                     \
-    } while (0)
     /* embeddings: word + position, LayerNorm */
     for (int r = 0; r < rows; r++)
         for (int i = 0; i < n; i++) {
@@ -93,60 +71,12 @@ sc_status blip_step(sc_blip *m, int rows, const int *ids, int n, int all_logits)
         }
     if ((st = sc_layernorm_forward(s->h, NULL, NULL, s->tmp, m->emb_ln_w, m->emb_ln_b, R, D, eps)))
         return st;
-    const size_t row = (size_t)s->cap * D, layer = (size_t)s->rows * row;
-    for (int l = 0; l < NL; l++) {
-        const blip_text_layer *L = &m->layers[l];
-        float *K = s->self_k + l * layer, *Vc = s->self_v + l * layer;
-        /* ---- causal self-attention over the cache and the new tokens */
-        if ((st = sc_linear_forward(s->q, s->h, L->sq_w, L->sq_b, R, D, D)) ||
-            (st = sc_linear_forward(s->ctx, s->h, L->sk_w, L->sk_b, R, D, D)) ||
-            (st = sc_linear_forward(s->tmp, s->h, L->sv_w, L->sv_b, R, D, D)))
-            return st;
-        TRACE(sq, s->q, nD);
-        TRACE(sk, s->ctx, nD);
-        TRACE(sv, s->tmp, nD);
-        for (int r = 0; r < rows; r++) {
-            memcpy(K + r * row + (size_t)past * D, s->ctx + (size_t)r * n * D,
-                   (size_t)n * D * sizeof(float));
-            memcpy(Vc + r * row + (size_t)past * D, s->tmp + (size_t)r * n * D,
-                   (size_t)n * D * sizeof(float));
-        }
-        dec_self_attention(rows, n, past, H, D, s->q, K, Vc, row, s->scores, s->ctx,
-                           tr ? tr->sp + (size_t)l * H * n * n : NULL);
-        if ((st = sc_linear_forward(s->tmp, s->ctx, L->so_w, L->so_b, R, D, D)) ||
-            (st = add_norm(s->h2, s->h, s->tmp, L->sln_w, L->sln_b, R, D, eps)))
-            return st;
-        TRACE(r1, s->tmp, nD);
-        /* ---- cross-attention to the image tokens (shared by every row) */
-        if ((st = sc_linear_forward(s->q, s->h2, L->cq_w, L->cq_b, R, D, D))) return st;
-        const float *IK = s->img_k + (size_t)l * Ti * D, *IV = s->img_v + (size_t)l * Ti * D;
-        const blip_probe *pr = &m->probe;
-        const dec_nudge nudge = {pr->head, (size_t)pr->query * Ti + (size_t)pr->key, pr->delta};
-        dec_cross_attention(R, Ti, H, D, s->q, IK, IV, s->scores, s->ctx, s->cross, l, NL,
-                            pr->on && pr->layer == l && pr->query < R ? &nudge : NULL);
-        if ((st = sc_linear_forward(s->tmp, s->ctx, L->co_w, L->co_b, R, D, D)) ||
-            (st = add_norm(s->h, s->h2, s->tmp, L->cln_w, L->cln_b, R, D, eps)))
-            return st;
-        TRACE(r2, s->tmp, nD);
-        /* ---- feed-forward */
-        if ((st = sc_linear_forward(s->ff, s->h, L->fi_w, L->fi_b, R, D, F))) return st;
-        TRACE(ff, s->ff, (size_t)n * F);
-        if ((st = sc_act_forward(SC_ACT_GELU, s->ff, s->ff, (size_t)R * F)) ||
-            (st = sc_linear_forward(s->tmp, s->ff, L->fo_w, L->fo_b, R, F, D)) ||
-            (st = add_norm(s->h2, s->h, s->tmp, L->fln_w, L->fln_b, R, D, eps)))
-            return st;
-        TRACE(r3, s->tmp, nD);
-        float *x = s->h;
-        s->h = s->h2, s->h2 = x;
-    }
+    if ((st = dec_block_forward(&m->block, m->block_layers, s, rows, n, tr,
+                                m->probe.on ? &m->probe : NULL)))
+        return st;
     /* ---- prediction head on every token or on each row's last one */
     const int NR = all_logits ? R : rows;
-    const float *src = s->h;
-    if (!all_logits && n > 1) {
-        for (int r = 0; r < rows; r++)
-            memcpy(s->h2 + (size_t)r * D, s->h + ((size_t)r * n + n - 1) * D, D * sizeof(float));
-        src = s->h2;
-    }
+    const float *src = dec_head_rows(s, rows, n, D, all_logits);
     if ((st = sc_linear_forward(s->tmp, src, m->head_w, m->head_b, NR, D, D))) return st;
     if (tr) memcpy(tr->hd, s->tmp, (size_t)NR * D * sizeof(float));
     if ((st = sc_act_forward(SC_ACT_GELU, s->tmp, s->tmp, (size_t)NR * D)) ||
@@ -154,7 +84,6 @@ sc_status blip_step(sc_blip *m, int rows, const int *ids, int n, int all_logits)
                                    eps)) ||
         (st = sc_linear_forward(s->logits, s->q, m->dec_w, m->dec_b, NR, D, V)))
         return st;
-#undef TRACE
     s->len += n;
     return SC_OK;
 }

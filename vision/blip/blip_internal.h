@@ -26,22 +26,11 @@ typedef dec_state blip_state;
 
 /* What the backward of one query position needs from a teacher-forced
  * forward of one row from position 0 (blip_step records it when m->trace is
- * set): n positions, L layers, H heads. */
-typedef struct blip_trace {
-    int n;
-    float *sq, *sk, *sv; /* (L, n, D) self-attention queries, keys, values */
-    float *sp;           /* (L, H, n, n) self-attention probabilities */
-    float *r1, *r2, *r3; /* (L, n, D) the sums the three LayerNorms of a layer normalise */
-    float *ff;           /* (L, n, F) feed-forward pre-activations */
-    float *hd;           /* (n, D) prediction head dense output (pre-GELU) */
-} blip_trace;
-
-/* Adds delta to one cross-attention probability in the forward (finite
- * differences of sc_blip_gradcam's gradient). */
-typedef struct blip_probe {
-    int on, layer, head, query, key;
-    float delta;
-} blip_probe;
+ * set; hd is the prediction head's dense output, pre-GELU), and the probe
+ * that nudges one cross-attention probability (sc_blip_gradcam's finite
+ * differences): the shared block's (vision/decoding/). */
+typedef dec_trace blip_trace;
+typedef dec_probe blip_probe;
 
 struct sc_blip {
     sc_blip_config cfg;
@@ -52,6 +41,8 @@ struct sc_blip {
     /* text decoder */
     const float *word_emb, *pos_emb, *emb_ln_w, *emb_ln_b;
     blip_text_layer *layers;
+    dec_block block; /* the layers as the shared block runs them (post-LN) */
+    dec_layer *block_layers;
     const float *head_w, *head_b, *head_ln_w, *head_ln_b; /* transform */
     const float *dec_w, *dec_b;                           /* (V, D), (V) */
     /* inference memory */

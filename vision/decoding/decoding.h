@@ -71,6 +71,73 @@ void dec_cross_attention(int R, int Ti, int H, int D, const float *q, const floa
                          const float *IV, float *scores, float *ctx, float *probs, int layer,
                          int layers, const dec_nudge *nudge);
 
+/* ---------------------------------------------------------------- the block
+ * One transformer decoder layer with a key/value cache and cross-attention
+ * to image tokens, in both arrangements of its three sublayers (self-
+ * attention, cross-attention, feed-forward):
+ *   post-LN (BERT, BLIP's text decoder)   x = LN(x + f(x))
+ *   pre-LN  (GPT-2)                       x = x + f(LN(x))
+ * A new encoder-decoder is then a dec_block (sizes, arrangement, activation,
+ * eps), its layers' weight views and its own embeddings and head. */
+
+/* A linear map's weights as the file stores them: y = x W^T + b with W
+ * (out, ld) (nn.Linear), or y = x W + b with W (in, ld) (GPT-2's Conv1D); ld
+ * lets a view take columns of a stacked weight (c_attn's q | k | v). */
+typedef struct dec_linear {
+    const float *w, *b; /* b (out) or NULL */
+    int ld;
+    int in_major;
+} dec_linear;
+
+typedef struct dec_layer {
+    dec_linear q, k, v, o;          /* self-attention (D -> D) */
+    dec_linear xq, xk, xv, xo;      /* cross-attention; xk, xv map the image (Dimg -> D) */
+    dec_linear up, down;            /* feed-forward D -> F -> D */
+    const float *ln_w[3], *ln_b[3]; /* LayerNorm of each sublayer (D) */
+} dec_layer;
+
+typedef struct dec_block {
+    int pre_ln; /* 1: x + f(LN(x)); 0: LN(x + f(x)) */
+    int act;    /* sc_activation of the feed-forward */
+    float eps;  /* LayerNorm eps */
+    int layers, D, F, H, Ti, Dimg;
+} dec_block;
+
+/* What the backward of one query position needs from a teacher-forced
+ * post-LN forward of one row from position 0 (BLIP's Grad-CAM): n positions,
+ * L layers, H heads. */
+typedef struct dec_trace {
+    int n;
+    float *sq, *sk, *sv; /* (L, n, D) self-attention queries, keys, values */
+    float *sp;           /* (L, H, n, n) self-attention probabilities */
+    float *r1, *r2, *r3; /* (L, n, D) the sums the three LayerNorms of a layer normalise */
+    float *ff;           /* (L, n, F) feed-forward pre-activations */
+    float *hd;           /* (n, D) the model's head output it records itself */
+} dec_trace;
+
+/* Adds delta to one cross-attention probability in the forward (finite
+ * differences of a gradient): layer, head, query row, key. */
+typedef struct dec_probe {
+    int on, layer, head, query, key;
+    float delta;
+} dec_probe;
+
+/* y (R, out) = x (R, in) through l. */
+void dec_linear_apply(float *y, const float *x, const dec_linear *l, int R, int in, int out);
+/* The image's cross-attention keys and values of every layer into s->img_k /
+ * img_v from image (Ti, Dimg). */
+void dec_block_image(const dec_block *b, const dec_layer *L, dec_state *s, const float *image);
+/* The layers over n new tokens of each of `rows` rows: s->h (rows * n, D)
+ * holds their embeddings and receives the output; the new keys / values join
+ * the cache (s->len is not advanced: the caller does it after its head);
+ * s->cross receives every layer's cross-attention. trace (one row from
+ * position 0, post-LN) and probe may be NULL. */
+sc_status dec_block_forward(const dec_block *b, const dec_layer *L, dec_state *s, int rows, int n,
+                            dec_trace *trace, const dec_probe *probe);
+/* The rows a head reads after dec_block_forward: every token's (s->h,
+ * rows * n of them) when all, else each row's last one (gathered into s->h2). */
+const float *dec_head_rows(dec_state *s, int rows, int n, int D, int all);
+
 /* Word t's maps in a caption from the cross-attention (layers, H, Ti) of the
  * query that produced it (image token 0 the class token): attention[t] (the
  * Ti - 1 patches) and class_attention[t] the mean over the heads in mask

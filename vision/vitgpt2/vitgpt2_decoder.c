@@ -9,17 +9,6 @@
 #include "sc_internal.h"
 #include "vitgpt2_internal.h"
 
-/* GPT-2's Conv1D: y (R, out) = x (R, in) W + b, W stored (in, ldw) with the
- * out columns used starting at w (a slice of a stacked weight). */
-static void conv1d(float *y, int ldy, const float *x, const float *w, int ldw, const float *b,
-                   int R, int in, int out) {
-    sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, R, out, in, 1.0f, x, in, w, ldw, 0.0f, y, ldy);
-    for (int r = 0; r < R; r++) {
-        float *yr = y + (size_t)r * ldy;
-        for (int j = 0; j < out; j++) yr[j] += b[j];
-    }
-}
-
 static dec_dims dims(const sc_vit_gpt2 *m) {
     const sc_vit_gpt2_decoder_config *d = &m->cfg.decoder;
     dec_dims r = {d->n_layer,
@@ -58,24 +47,15 @@ sc_status gpt2_set_image(sc_vit_gpt2 *m, const float *features) {
         if (st) return st;
         src = m->image_d;
     }
-    for (int l = 0; l < d->n_layer; l++) {
-        const gpt2_block *b = &m->blocks[l];
-        conv1d(s->img_k + (size_t)l * Ti * D, D, src, b->xkv_w, 2 * D, b->xkv_b, Ti, D, D);
-        conv1d(s->img_v + (size_t)l * Ti * D, D, src, b->xkv_w + D, 2 * D, b->xkv_b + D, Ti, D, D);
-    }
+    dec_block_image(&m->block, m->block_layers, s, src);
     m->have_image = 1;
     return SC_OK;
-}
-
-static void add_into(float *h, const float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) h[i] += x[i];
 }
 
 sc_status gpt2_step(sc_vit_gpt2 *m, int rows, const int *ids, int n, int all_logits) {
     const sc_vit_gpt2_decoder_config *d = &m->cfg.decoder;
     dec_state *s = &m->s;
-    const int D = d->n_embd, F = d->n_inner, V = d->vocab_size, H = d->n_head,
-              Ti = sc_vit_gpt2_image_tokens(m), NL = d->n_layer, R = rows * n, past = s->len;
+    const int D = d->n_embd, V = d->vocab_size, R = rows * n, past = s->len;
     const float eps = d->layer_norm_epsilon;
     if (!m->have_image) return sc_set_error(SC_ERR_INVALID_ARG, "vit-gpt2: no image set");
     if (rows > s->rows || R > s->work_rows || past + n > s->cap)
@@ -97,49 +77,10 @@ sc_status gpt2_step(sc_vit_gpt2 *m, int rows, const int *ids, int n, int all_log
                         *pe = m->wpe + (size_t)(past + i) * D;
             for (int j = 0; j < D; j++) h[j] = we[j] + pe[j];
         }
-    const size_t row = (size_t)s->cap * D, layer = (size_t)s->rows * row, RD = (size_t)R * D;
-    for (int l = 0; l < NL; l++) {
-        const gpt2_block *b = &m->blocks[l];
-        float *K = s->self_k + l * layer, *Vc = s->self_v + l * layer;
-        /* ---- ln_1, causal self-attention; the new keys / values go to the cache */
-        if ((st = sc_layernorm_forward(s->tmp, NULL, NULL, s->h, b->ln1_w, b->ln1_b, R, D, eps)))
-            return st;
-        conv1d(s->q, D, s->tmp, b->attn_w, 3 * D, b->attn_b, R, D, D);
-        for (int r = 0; r < rows; r++) {
-            const float *x = s->tmp + (size_t)r * n * D;
-            conv1d(K + r * row + (size_t)past * D, D, x, b->attn_w + D, 3 * D, b->attn_b + D, n, D,
-                   D);
-            conv1d(Vc + r * row + (size_t)past * D, D, x, b->attn_w + 2 * D, 3 * D,
-                   b->attn_b + 2 * D, n, D, D);
-        }
-        dec_self_attention(rows, n, past, H, D, s->q, K, Vc, row, s->scores, s->ctx, NULL);
-        conv1d(s->tmp, D, s->ctx, b->proj_w, D, b->proj_b, R, D, D);
-        add_into(s->h, s->tmp, RD);
-        /* ---- ln_cross_attn, cross-attention to the image tokens (shared by every row) */
-        if ((st = sc_layernorm_forward(s->tmp, NULL, NULL, s->h, b->lnx_w, b->lnx_b, R, D, eps)))
-            return st;
-        conv1d(s->q, D, s->tmp, b->xq_w, D, b->xq_b, R, D, D);
-        dec_cross_attention(R, Ti, H, D, s->q, s->img_k + (size_t)l * Ti * D,
-                            s->img_v + (size_t)l * Ti * D, s->scores, s->ctx, s->cross, l, NL,
-                            NULL);
-        conv1d(s->tmp, D, s->ctx, b->xproj_w, D, b->xproj_b, R, D, D);
-        add_into(s->h, s->tmp, RD);
-        /* ---- ln_2, MLP with gelu_new */
-        if ((st = sc_layernorm_forward(s->tmp, NULL, NULL, s->h, b->ln2_w, b->ln2_b, R, D, eps)))
-            return st;
-        conv1d(s->ff, F, s->tmp, b->fc_w, F, b->fc_b, R, D, F);
-        if ((st = sc_act_forward(SC_ACT_GELU_TANH, s->ff, s->ff, (size_t)R * F))) return st;
-        conv1d(s->tmp, D, s->ff, b->fcp_w, D, b->fcp_b, R, F, D);
-        add_into(s->h, s->tmp, RD);
-    }
+    if ((st = dec_block_forward(&m->block, m->block_layers, s, rows, n, NULL, NULL))) return st;
     /* ---- ln_f and the tied LM head on every token or on each row's last one */
     const int NR = all_logits ? R : rows;
-    const float *src = s->h;
-    if (!all_logits && n > 1) {
-        for (int r = 0; r < rows; r++)
-            memcpy(s->h2 + (size_t)r * D, s->h + ((size_t)r * n + n - 1) * D, D * sizeof(float));
-        src = s->h2;
-    }
+    const float *src = dec_head_rows(s, rows, n, D, all_logits);
     if ((st = sc_layernorm_forward(s->tmp, NULL, NULL, src, m->lnf_w, m->lnf_b, NR, D, eps)))
         return st;
     sc_sgemm(SC_NO_TRANS, SC_TRANS, NR, V, D, 1.0f, s->tmp, D, m->wte, D, 0.0f, s->logits, V);

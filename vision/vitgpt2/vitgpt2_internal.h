@@ -31,6 +31,8 @@ struct sc_vit_gpt2 {
     const float *wte, *wpe, *lnf_w, *lnf_b; /* (V, D), (P, D), (D), (D); wte is the LM head */
     const float *proj_w, *proj_b;           /* enc_to_dec_proj (D, Dv), (D), or NULL */
     gpt2_block *blocks;
+    dec_block block; /* the layers as the shared block runs them (pre-LN, Conv1D views) */
+    dec_layer *block_layers;
     sc_arena *arena;
     dec_state s;
     float *image_d; /* (Ti, D) projected features (with enc_to_dec_proj), malloc'd */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "saccade/sc_image.h"
+#include "saccade/sc_nn.h"
 #include "saccade/sc_util.h"
 #include "blip/blip_internal.h"
 #include "sc_internal.h"
@@ -368,7 +369,31 @@ static sc_status bind_decoder(sc_vit_gpt2 *m) {
         snprintf(prefix, sizeof prefix, "decoder.transformer.h.%d.", l);
         s = bind(m, prefix, w, sizeof w / sizeof w[0]);
     }
-    return s;
+    if (s) return s;
+    /* the shared pre-LN block over Conv1D views: q | k | v columns of c_attn,
+     * k | v of the cross-attention's c_attn (it reads the projected image) */
+    m->block =
+        (dec_block){1,      SC_ACT_GELU_TANH, d->layer_norm_epsilon,       d->n_layer, (int)D,
+                    (int)F, d->n_head,        sc_vit_gpt2_image_tokens(m), (int)D};
+    if (!(m->block_layers = calloc((size_t)d->n_layer, sizeof *m->block_layers)))
+        return sc_set_error(SC_ERR_NOMEM, "out of memory");
+    for (int l = 0; l < d->n_layer; l++) {
+        const gpt2_block *b = &m->blocks[l];
+        const int e = (int)D, f = (int)F;
+        m->block_layers[l] = (dec_layer){{b->attn_w, b->attn_b, 3 * e, 1},
+                                         {b->attn_w + e, b->attn_b + e, 3 * e, 1},
+                                         {b->attn_w + 2 * e, b->attn_b + 2 * e, 3 * e, 1},
+                                         {b->proj_w, b->proj_b, e, 1},
+                                         {b->xq_w, b->xq_b, e, 1},
+                                         {b->xkv_w, b->xkv_b, 2 * e, 1},
+                                         {b->xkv_w + e, b->xkv_b + e, 2 * e, 1},
+                                         {b->xproj_w, b->xproj_b, e, 1},
+                                         {b->fc_w, b->fc_b, f, 1},
+                                         {b->fcp_w, b->fcp_b, e, 1},
+                                         {b->ln1_w, b->lnx_w, b->ln2_w},
+                                         {b->ln1_b, b->lnx_b, b->ln2_b}};
+    }
+    return SC_OK;
 }
 
 /* The special token's text from tokenizer_config.json's eos_token (a string
@@ -465,6 +490,7 @@ void sc_vit_gpt2_free(sc_vit_gpt2 *m) {
     if (!m) return;
     sc_bpe_free(m->bpe);
     free(m->blocks);
+    free(m->block_layers);
     sc_vit_free(m->vit);
     sc_arena_free(m->arena);
     sc_safetensors_free(m->st);
