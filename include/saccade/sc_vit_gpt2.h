@@ -16,8 +16,10 @@
  *            wte (tied, no bias; decoder.lm_head.weight may be in the file or
  *            not). Conv1D weights are stored (in, out) and used so, in place.
  *            Layer norm eps layer_norm_epsilon (1e-5).
- * The blocks share BLIP's attention code (vision/decoding/): key/value cache,
- * the image keys / values computed once per caption for every beam.
+ * The layers run on the decoder block BLIP's text decoder uses too
+ * (vision/decoding/, here in its pre-LN arrangement over Conv1D weight views):
+ * a key/value cache, the image keys / values computed once per caption for
+ * every beam.
  *
  * Files: a folder with config.json (model_type "vision-encoder-decoder",
  * "encoder" a ViTConfig, "decoder" a GPT2Config with add_cross_attention;
