@@ -103,5 +103,9 @@ sc_status blip_generation_extras(const struct cJSON *obj, const char *name, cons
 struct sc_image;
 sc_status blip_pixels(const sc_blip_preprocess_config *p, int S, const struct sc_image *img,
                       float *pixel_values, const char *fn);
+/* The same into *out, malloc'd (3, S, S), for any image (gray ones repeated
+ * to RGB first, as the caption front ends take them). */
+sc_status blip_image_pixels(const sc_blip_preprocess_config *p, int S, const struct sc_image *img,
+                            const char *fn, float **out);
 
 #endif

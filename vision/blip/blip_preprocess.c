@@ -1,6 +1,7 @@
 /* BlipImageProcessor: RGB (alpha composited over white, as transformers'
  * convert_to_rgb does with Pillow), Pillow's resize to size x size (bit-exact,
  * sc_image_resize_pil), rescale, normalise with the configured mean / std. */
+#include <stdlib.h>
 #include <string.h>
 #include "saccade/sc_image.h"
 #include "blip_internal.h"
@@ -65,5 +66,21 @@ sc_status blip_pixels(const sc_blip_preprocess_config *p, int S, const sc_image 
     if (p->do_normalize) s = sc_image_normalize(&sized, p->mean, p->std);
     if (!s) memcpy(pixel_values, sized.data, 3 * (size_t)S * S * sizeof(float));
     sc_image_free(&sized);
+    return s;
+}
+
+sc_status blip_image_pixels(const sc_blip_preprocess_config *p, int S, const sc_image *img,
+                            const char *fn, float **out) {
+    *out = NULL;
+    float *pix = malloc((size_t)3 * (size_t)S * (size_t)S * sizeof *pix);
+    if (!pix) return sc_set_error(SC_ERR_NOMEM, "out of memory");
+    sc_image rgb = {0};
+    sc_status s = img && img->data && img->c < 3 ? sc_image_to_rgb(img, &rgb) : SC_OK;
+    if (!s) s = blip_pixels(p, S, rgb.data ? &rgb : img, pix, fn);
+    sc_image_free(&rgb);
+    if (s)
+        free(pix);
+    else
+        *out = pix;
     return s;
 }

@@ -8,6 +8,7 @@
 #include "saccade/sc_image.h"
 #include "saccade/sc_ops.h"
 #include "sc_internal.h"
+#include "blip/blip_internal.h"
 #include "vitgpt2_internal.h"
 
 sc_blip_generate_params sc_vit_gpt2_default_generate_params(const sc_vit_gpt2 *m) {
@@ -193,21 +194,13 @@ sc_status sc_vit_gpt2_caption_image(sc_vit_gpt2 *m, const sc_image *img,
     memset(out, 0, sizeof *out);
     if (!m || !img || !img->data)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_vit_gpt2_caption_image: NULL argument");
-    const int S = m->cfg.encoder.image_size;
-    float *pix = malloc((size_t)3 * (size_t)S * (size_t)S * sizeof *pix);
-    sc_image rgb = {0};
-    const sc_image *src = img;
-    sc_status s = pix ? SC_OK : sc_set_error(SC_ERR_NOMEM, "out of memory");
-    if (!s && img->c < 3) {
-        s = sc_image_to_rgb(img, &rgb);
-        src = &rgb;
-    }
-    if (!s) s = sc_vit_gpt2_preprocess(m, src, pix);
+    float *pix = NULL;
+    sc_status s = blip_image_pixels(&m->cfg.preprocess, m->cfg.encoder.image_size, img,
+                                    "sc_vit_gpt2_preprocess", &pix);
     if (!s) s = sc_vit_gpt2_generate(m, pix, params, &out->caption);
     if (!s) s = sc_vit_gpt2_decode(m, out->caption.ids, out->caption.n, 1, &out->text);
     if (!s) s = fill_words(m, out);
     free(pix);
-    sc_image_free(&rgb);
     if (s) sc_blip_result_free(out);
     return s;
 }
