@@ -74,11 +74,10 @@ void sc_par_run(int nt, sc_par_fn fn, void *arg);
 void sc_par_share(int n, int align, int tid, int nt, int *a, int *b);
 
 /* Strict UTF-8 (as Python's decoder: no overlong forms, surrogates or code
- * points past U+10FFFF), util.c: length (1-4) of the sequence at s, 0 if
- * invalid; cp's encoding written to o (1-4 bytes); byte offset of the first
- * invalid sequence of text, or len when all is valid. */
+ * points past U+10FFFF; sc_utf8_valid_prefix of sc_util.h checks a text),
+ * util.c: length (1-4) of the sequence at s and its code point, 0 if invalid;
+ * cp's encoding written to o (1-4 bytes). */
 int sc_utf8_next(const unsigned char *s, size_t avail, uint32_t *cp);
 size_t sc_utf8_put(uint32_t cp, char *o);
-size_t sc_utf8_check(const char *text, size_t len);
 
 #endif

@@ -29,11 +29,14 @@ typedef enum sc_model_kind {
     SC_MODEL_STCNN = 3,      /* sc_stn.h, an ST-CNN ("stcnn") */
     SC_MODEL_RESNET = 4,     /* sc_resnet.h, a torchvision ResNet ("resnet") */
     SC_MODEL_BLIP = 5,       /* sc_blip.h, BLIP captioning ("blip") */
-    SC_MODEL_VIT_GPT2 = 6    /* sc_vit_gpt2.h, ViT-GPT2 captioning ("vit-gpt2") */
+    SC_MODEL_VIT_CLASSIFIER =
+        6,                /* sc_imagenet_classifier.h, a torchvision ViT ("vit_classifier") */
+    SC_MODEL_VIT_GPT2 = 7 /* sc_vit_gpt2.h, ViT-GPT2 captioning ("vit_gpt2") */
 } sc_model_kind;
 
 /* The saccade.kind value of k ("captioner", "vqa", "classifier", "stcnn",
- * "resnet", "blip", "vit-gpt2"); NULL for a value not in the enum. */
+ * "resnet", "blip", "vit_classifier", "vit_gpt2"); NULL for a value not in the
+ * enum. */
 const char *sc_model_kind_name(sc_model_kind k);
 /* The kind named by a saccade.kind value; SC_ERR_UNSUPPORTED naming the
  * known kinds otherwise. */

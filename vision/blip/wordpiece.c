@@ -184,7 +184,7 @@ static sc_status parse_vocab(sc_wordpiece *wp, const char *v, size_t len) {
     if (len > SC_WORDPIECE_MAX_VOCAB_BYTES)
         return sc_set_error(SC_ERR_LIMIT, "vocab.txt: larger than %zu bytes",
                             SC_WORDPIECE_MAX_VOCAB_BYTES);
-    size_t bad = sc_utf8_check(v, len);
+    size_t bad = sc_utf8_valid_prefix(v, len);
     if (bad < len) return sc_set_error(SC_ERR_FORMAT, "vocab.txt: not UTF-8 (byte %zu)", bad);
     size_t lines = 0;
     for (size_t i = 0; i < len; i++)
@@ -224,7 +224,7 @@ static sc_status parse_vocab(sc_wordpiece *wp, const char *v, size_t len) {
 static sc_status add_special(sc_wordpiece *wp, const char *token, int want, int *id_out) {
     size_t n = strlen(token);
     if (n == 0) return sc_set_error(SC_ERR_FORMAT, "tokenizer config: empty special token");
-    if (sc_utf8_check(token, n) < n)
+    if (sc_utf8_valid_prefix(token, n) < n)
         return sc_set_error(SC_ERR_FORMAT, "tokenizer config: special token is not UTF-8");
     int id = want >= 0 ? want : lookup(wp, token, n);
     for (int i = 0; i < wp->n_specials; i++)
@@ -630,7 +630,7 @@ sc_status sc_wordpiece_encode(const sc_wordpiece *wp, const char *text, size_t l
     if (len > SC_WORDPIECE_MAX_TEXT)
         return sc_set_error(SC_ERR_LIMIT, "wordpiece encode: text of %zu bytes (limit %zu)", len,
                             SC_WORDPIECE_MAX_TEXT);
-    size_t bad = sc_utf8_check(text, len);
+    size_t bad = sc_utf8_valid_prefix(text, len);
     if (bad < len)
         return sc_set_error(SC_ERR_INVALID_ARG,
                             "wordpiece encode: text is not valid UTF-8 (byte %zu)", bad);

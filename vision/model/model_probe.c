@@ -9,8 +9,8 @@
 #include "saccade/sc_safetensors.h"
 #include "saccade/sc_util.h"
 
-static const char *const KIND_NAMES[] = {"captioner", "vqa",  "classifier", "stcnn",
-                                         "resnet",    "blip", "vit-gpt2"};
+static const char *const KIND_NAMES[] = {"captioner", "vqa",  "classifier",     "stcnn",
+                                         "resnet",    "blip", "vit_classifier", "vit_gpt2"};
 #define NKINDS ((int)(sizeof KIND_NAMES / sizeof KIND_NAMES[0]))
 
 const char *sc_model_kind_name(sc_model_kind k) {
@@ -26,7 +26,7 @@ sc_status sc_model_kind_from_name(const char *name, sc_model_kind *out) {
         }
     return sc_set_error(SC_ERR_UNSUPPORTED,
                         "unknown model kind \"%.40s\" (known: captioner, vqa, classifier, "
-                        "stcnn, resnet, blip, vit-gpt2)",
+                        "stcnn, resnet, blip, vit_classifier, vit_gpt2)",
                         name);
 }
 

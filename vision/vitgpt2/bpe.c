@@ -90,7 +90,7 @@ static void byte_alphabet(sc_bpe *b) {
  * then has no token unless another key gives it); of keys sharing an id the
  * last in the dict's order (first appearance) decodes. */
 static sc_status parse_vocab(sc_bpe *b, const char *text, size_t len) {
-    size_t bad = sc_utf8_check(text, len);
+    size_t bad = sc_utf8_valid_prefix(text, len);
     if (bad < len) return sc_set_error(SC_ERR_FORMAT, "vocab.json: invalid UTF-8 at byte %zu", bad);
     cJSON *root = cJSON_ParseWithLength(text, len);
     if (!root || !cJSON_IsObject(root)) {
@@ -137,9 +137,9 @@ static sc_status parse_vocab(sc_bpe *b, const char *text, size_t len) {
 static int is_space_cp(uint32_t cp);
 
 static sc_status parse_merges(sc_bpe *b, const char *text, size_t len) {
-    if (sc_utf8_check(text, len) < len)
+    if (sc_utf8_valid_prefix(text, len) < len)
         return sc_set_error(SC_ERR_FORMAT, "merges.txt: invalid UTF-8 at byte %zu",
-                            sc_utf8_check(text, len));
+                            sc_utf8_valid_prefix(text, len));
     /* universal newlines, then lines [1:-1] of split("\n"); each kept line is
      * rewritten as "a b" in place of its own bytes */
     char *t = malloc(len + 1);
@@ -389,7 +389,7 @@ sc_status sc_bpe_encode(const sc_bpe *b, const char *text, size_t len, int32_t *
     if (!b || (!text && len) || !ids || !n)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_bpe_encode: bad argument");
     *ids = NULL, *n = 0;
-    size_t bad = sc_utf8_check(text, len);
+    size_t bad = sc_utf8_valid_prefix(text, len);
     if (bad < len)
         return sc_set_error(SC_ERR_INVALID_ARG, "bpe: text is not valid UTF-8 (byte %zu)", bad);
     if (len > (size_t)INT_MAX / 8)
@@ -443,45 +443,6 @@ sc_status sc_bpe_encode(const sc_bpe *b, const char *text, size_t len, int32_t *
 }
 
 /* ---------------------------------------------------------------- decode */
-/* bytes -> UTF-8 as Python's decode(errors="replace"): one U+FFFD for each
- * maximal prefix of a valid sequence that cannot be completed (or invalid
- * byte). out has room for 3 * n + 1 bytes. */
-static size_t utf8_replace(const unsigned char *s, size_t n, char *out) {
-    size_t i = 0, o = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        int need = 0;
-        unsigned lo = 0x80, hi = 0xBF;
-        if (c < 0x80) {
-            out[o++] = (char)c;
-            i++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF)
-            need = 1;
-        else if (c >= 0xE0 && c <= 0xEF)
-            need = 2, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-        else if (c >= 0xF0 && c <= 0xF4)
-            need = 3, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-        size_t k = 1;
-        if (need) {
-            if (i + 1 < n && s[i + 1] >= lo && s[i + 1] <= hi) {
-                k = 2;
-                while ((int)k <= need && i + k < n && (s[i + k] & 0xC0) == 0x80) k++;
-            }
-        }
-        if (need && (int)k == need + 1) {
-            memcpy(out + o, s + i, k);
-            o += k;
-        } else {
-            memcpy(out + o, "\xEF\xBF\xBD", 3);
-            o += 3;
-        }
-        i += k;
-    }
-    out[o] = 0;
-    return o;
-}
-
 sc_status sc_bpe_decode(const sc_bpe *b, const int32_t *ids, size_t n, int skip_special,
                         char **text) {
     if (!b || (n && !ids) || !text)
@@ -494,11 +455,7 @@ sc_status sc_bpe_decode(const sc_bpe *b, const int32_t *ids, size_t n, int skip_
         if (!(skip_special && ids[i] == b->special)) total += strlen(t);
     }
     unsigned char *bytes = malloc(total + 1);
-    char *out = bytes && total < SIZE_MAX / 3 ? malloc(3 * total + 1) : NULL;
-    if (!bytes || !out) {
-        free(bytes), free(out);
-        return sc_set_error(SC_ERR_NOMEM, "bpe: out of memory");
-    }
+    if (!bytes) return sc_set_error(SC_ERR_NOMEM, "bpe: out of memory");
     size_t nb = 0;
     for (size_t i = 0; i < n; i++) {
         if (skip_special && ids[i] == b->special) continue;
@@ -507,7 +464,7 @@ sc_status sc_bpe_decode(const sc_bpe *b, const int32_t *ids, size_t n, int skip_
             uint32_t c;
             int step = sc_utf8_next((const unsigned char *)t + k, len - k, &c);
             if (!step || c >= 324 || b->char_byte[c] < 0) {
-                free(bytes), free(out);
+                free(bytes);
                 return sc_set_error(SC_ERR_INVALID_ARG,
                                     "bpe: token %d (\"%.40s\") has a character outside the byte "
                                     "alphabet",
@@ -517,8 +474,8 @@ sc_status sc_bpe_decode(const sc_bpe *b, const int32_t *ids, size_t n, int skip_
             k += (size_t)step;
         }
     }
-    utf8_replace(bytes, nb, out);
+    /* Python's bytes.decode("utf-8", errors="replace") */
+    *text = sc_utf8_sanitize((const char *)bytes, nb);
     free(bytes);
-    *text = out;
-    return SC_OK;
+    return *text ? SC_OK : SC_ERR_NOMEM;
 }
