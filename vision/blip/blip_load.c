@@ -181,9 +181,17 @@ static sc_status bind_text(sc_blip *m) {
     }
     if (s) return s;
     /* the same weights as the shared post-LN block sees them (nn.Linear layout) */
-    m->block = (dec_block){0,      SC_ACT_GELU, t->layer_norm_eps,      t->num_hidden_layers,
-                           (int)D, (int)F,      t->num_attention_heads, sc_blip_image_tokens(m),
-                           (int)Dv};
+    m->block = (dec_block){.pre_ln = 0,
+                           .causal = 1,
+                           .cross = 1,
+                           .act = SC_ACT_GELU,
+                           .eps = t->layer_norm_eps,
+                           .layers = t->num_hidden_layers,
+                           .D = (int)D,
+                           .F = (int)F,
+                           .H = t->num_attention_heads,
+                           .Ti = sc_blip_image_tokens(m),
+                           .Dimg = (int)Dv};
     if (!(m->block_layers = calloc((size_t)t->num_hidden_layers, sizeof *m->block_layers)))
         return sc_set_error(SC_ERR_NOMEM, "out of memory");
     for (int l = 0; l < t->num_hidden_layers; l++) {

@@ -6,9 +6,9 @@
 #include "saccade/sc_ops.h"
 #include "decoding/decoding.h"
 
-void dec_self_attention(int rows, int n, int past, int H, int D, const float *q, const float *K,
-                        const float *V, size_t row_stride, float *scores, float *ctx,
-                        float *probs) {
+void dec_self_attention(int rows, int n, int past, int H, int D, int causal, const float *q,
+                        const float *K, const float *V, size_t row_stride, float *scores,
+                        float *ctx, float *probs) {
     const int hd = D / H, keys = past + n;
     const float scale = 1.0f / sqrtf((float)hd);
     for (int r = 0; r < rows; r++)
@@ -18,7 +18,7 @@ void dec_self_attention(int rows, int n, int past, int H, int D, const float *q,
                      K + r * row_stride + hh * hd, D, 0.0f, S, keys);
             for (int i = 0; i < n; i++) {
                 float *Si = S + (size_t)i * keys;
-                const int visible = past + i + 1; /* masked keys: exp underflows to 0 */
+                const int visible = causal ? past + i + 1 : keys; /* masked: exp underflows */
                 sc_softmax_forward(Si, 1, visible, Si);
                 for (int j = visible; j < keys; j++) Si[j] = 0.0f;
             }

@@ -71,11 +71,12 @@ sc_status dec_block_forward(const dec_block *b, const dec_layer *L, dec_state *s
         if (tr) memcpy(tr->sv + l * nD, s->ctx, nD * sizeof(float));
         for (int r = 0; r < rows; r++)
             memcpy(V + r * row + (size_t)past * D, s->ctx + (size_t)r * n * D, nD * sizeof(float));
-        dec_self_attention(rows, n, past, H, D, s->q, K, V, row, s->scores, s->ctx,
+        dec_self_attention(rows, n, past, H, D, b->causal, s->q, K, V, row, s->scores, s->ctx,
                            tr ? tr->sp + (size_t)l * H * n * n : NULL);
         dec_linear_apply(s->tmp, s->ctx, &W->o, R, D, D);
         if ((st = sub_out(b, s, W->ln_w[0], W->ln_b[0], R, tr ? tr->r1 + l * nD : NULL))) return st;
         /* ---- cross-attention to the image tokens (shared by every row) */
+        if (!b->cross) goto feed_forward;
         if ((st = sub_in(b, s, W->ln_w[1], W->ln_b[1], R, &x))) return st;
         dec_linear_apply(s->q, x, &W->xq, R, D, D);
         const dec_nudge nudge = {probe ? probe->head : 0,
@@ -87,7 +88,7 @@ sc_status dec_block_forward(const dec_block *b, const dec_layer *L, dec_state *s
             probe && probe->on && probe->layer == l && probe->query < R ? &nudge : NULL);
         dec_linear_apply(s->tmp, s->ctx, &W->xo, R, D, D);
         if ((st = sub_out(b, s, W->ln_w[1], W->ln_b[1], R, tr ? tr->r2 + l * nD : NULL))) return st;
-        /* ---- feed-forward */
+    feed_forward:
         if ((st = sub_in(b, s, W->ln_w[2], W->ln_b[2], R, &x))) return st;
         dec_linear_apply(s->ff, x, &W->up, R, D, F);
         if (tr) memcpy(tr->ff + (size_t)l * n * F, s->ff, (size_t)n * F * sizeof(float));

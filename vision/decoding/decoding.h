@@ -42,17 +42,19 @@ sc_status dec_plan(dec_state *s, struct sc_arena **arena, const dec_dims *d, int
 /* Gather rows of the self-attention cache: new row r = old row src[r]. */
 void dec_reorder(dec_state *s, int layers, int D, int rows, const int *src);
 
-/* Causal multi-head self-attention (H heads over width D) of n new tokens of
- * each of `rows` rows over a key/value cache: q (rows * n, D) the scaled-by-
- * caller-free queries; K, V hold, per row (stride row_stride floats), the
- * keys / values of past + n tokens (D each). The query of new token i sees
- * keys 0..past + i (a masked key gets weight 0: the -10000 of BERT and the
- * float minimum of GPT-2 both underflow). Scores are q k / sqrt(D / H).
+/* Multi-head self-attention (H heads over width D) of n new tokens of each
+ * of `rows` rows over a key/value cache: q (rows * n, D) the queries; K, V
+ * hold, per row (stride row_stride floats), the keys / values of past + n
+ * tokens (D each). When causal, the query of new token i sees keys
+ * 0..past + i (a masked key gets weight 0: the -10000 of BERT and the float
+ * minimum of GPT-2 both underflow), else every key (a bidirectional text
+ * encoder). Scores are q k / sqrt(D / H).
  * ctx (rows * n, D) receives the output; scores is scratch (n, past + n);
  * probs, when non-NULL (rows 1, past 0), receives each head's (n, n)
  * probabilities as (H, n, n). */
-void dec_self_attention(int rows, int n, int past, int H, int D, const float *q, const float *K,
-                        const float *V, size_t row_stride, float *scores, float *ctx, float *probs);
+void dec_self_attention(int rows, int n, int past, int H, int D, int causal, const float *q,
+                        const float *K, const float *V, size_t row_stride, float *scores,
+                        float *ctx, float *probs);
 
 /* Adds delta to one probability of one head before it is used (finite-
  * difference checks of a gradient). */
@@ -98,9 +100,12 @@ typedef struct dec_layer {
 
 typedef struct dec_block {
     int pre_ln; /* 1: x + f(LN(x)); 0: LN(x + f(x)) */
+    int causal; /* 1: a decoder's masked self-attention; 0: bidirectional (an encoder) */
+    int cross;  /* 1: the cross-attention sublayer runs; 0: skipped (text alone) */
     int act;    /* sc_activation of the feed-forward */
     float eps;  /* LayerNorm eps */
-    int layers, D, F, H, Ti, Dimg;
+    int layers, D, F, H;
+    int Ti, Dimg; /* cross-attention inputs (image tokens, or other states) and their width */
 } dec_block;
 
 /* What the backward of one query position needs from a teacher-forced

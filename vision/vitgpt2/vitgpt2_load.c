@@ -372,9 +372,17 @@ static sc_status bind_decoder(sc_vit_gpt2 *m) {
     if (s) return s;
     /* the shared pre-LN block over Conv1D views: q | k | v columns of c_attn,
      * k | v of the cross-attention's c_attn (it reads the projected image) */
-    m->block =
-        (dec_block){1,      SC_ACT_GELU_TANH, d->layer_norm_epsilon,       d->n_layer, (int)D,
-                    (int)F, d->n_head,        sc_vit_gpt2_image_tokens(m), (int)D};
+    m->block = (dec_block){.pre_ln = 1,
+                           .causal = 1,
+                           .cross = 1,
+                           .act = SC_ACT_GELU_TANH,
+                           .eps = d->layer_norm_epsilon,
+                           .layers = d->n_layer,
+                           .D = (int)D,
+                           .F = (int)F,
+                           .H = d->n_head,
+                           .Ti = sc_vit_gpt2_image_tokens(m),
+                           .Dimg = (int)D};
     if (!(m->block_layers = calloc((size_t)d->n_layer, sizeof *m->block_layers)))
         return sc_set_error(SC_ERR_NOMEM, "out of memory");
     for (int l = 0; l < d->n_layer; l++) {
