@@ -120,6 +120,7 @@ typedef struct cap_ctx {
     int att_is_dir;
     sc_attention_grid_params gp;
     sc_gallery *gallery;
+    int html_page_size; /* 0: the library's default */
     blip_opts bo;
 } cap_ctx;
 
@@ -215,7 +216,7 @@ static int one_image(const cli_batch *b, int i, void *vctx) {
         sc_set_error(SC_ERR_INTERNAL, "no caption produced");
         goto done;
     }
-    if ((c->att || c->gallery) && sc_caption_attention_grid(&img, &r, &c->gp, &grid)) goto done;
+    if (c->att && sc_caption_attention_grid(&img, &r, &c->gp, &grid)) goto done;
     if (c->att) {
         att =
             c->att_is_dir ? cli_batch_output_path(b, c->att, i, ".attention.png") : strdup(c->att);
@@ -227,9 +228,16 @@ static int one_image(const cli_batch *b, int i, void *vctx) {
     }
     if (c->gallery) {
         const sc_caption_hyp *h = &r.hyps[0];
-        if (sc_gallery_add(c->gallery, b->stems[i], path, &img, r.text, r.words, h->logprobs,
-                           h->len, h->score, &grid))
-            goto done;
+        sc_gallery_item it = {.name = b->stems[i],
+                              .label = path,
+                              .caption = r.text,
+                              .words = r.words,
+                              .logprobs = h->logprobs,
+                              .n = h->len,
+                              .score = h->score,
+                              .alphas = h->alphas,
+                              .grid = r.grid};
+        if (sc_gallery_add(c->gallery, &img, &it)) goto done;
         thumb = malloc(strlen(b->stems[i]) + 16);
         if (thumb) sprintf(thumb, "images/%s.jpg", b->stems[i]);
     }
@@ -310,7 +318,7 @@ static sc_status blip_outputs(cap_ctx *c, const cli_batch *b, int i, const sc_im
     const sc_blip_caption *k = &r->caption;
     sc_image grid = {0};
     sc_status s = SC_OK;
-    if (c->att || c->gallery)
+    if (c->att)
         s = sc_attention_grid(img, k->attention, k->grid, k->n, (const char *const *)r->words,
                               &c->gp, &grid);
     if (!s && c->att) {
@@ -319,8 +327,15 @@ static sc_status blip_outputs(cap_ctx *c, const cli_batch *b, int i, const sc_im
         s = *att ? sc_image_save(&grid, *att) : sc_set_error(SC_ERR_NOMEM, "out of memory");
     }
     if (!s && c->gallery) {
-        s = sc_gallery_add(c->gallery, b->stems[i], b->paths[i], img, r->text,
-                           (const char *const *)r->words, NULL, k->n, k->score, &grid);
+        sc_gallery_item it = {.name = b->stems[i],
+                              .label = b->paths[i],
+                              .caption = r->text,
+                              .words = (const char *const *)r->words,
+                              .n = k->n,
+                              .score = k->score,
+                              .alphas = k->attention,
+                              .grid = k->grid};
+        s = sc_gallery_add(c->gallery, img, &it);
         if (!s && (*thumb = malloc(strlen(b->stems[i]) + 16)))
             sprintf(*thumb, "images/%s.jpg", b->stems[i]);
     }
@@ -420,6 +435,7 @@ static int parse_caption_options(int argc, char **argv, cap_ctx *c, const char *
         {"--json-attention", CLI_FLAG, &json_att, 0, 0, NULL, NULL, 0},
         {"--attention", CLI_STR, &c->att, 0, 0, "a directory or a .png file", NULL, 0},
         {"--html", CLI_STR, html, 0, 0, "a directory", NULL, 0},
+        {"--html-page-size", CLI_INT, &c->html_page_size, 1, 100000, NULL, NULL, 0},
         {"--colormap", CLI_STR, &colormap, 0, 0, "a name", NULL, 0},
         {"--alpha", CLI_FLOAT, &c->gp.alpha, 0, 1, NULL, NULL, 0},
         {"--threads", CLI_STR, threads, 0, 0, "a number", NULL, 0},
@@ -430,6 +446,7 @@ static int parse_caption_options(int argc, char **argv, cap_ctx *c, const char *
     if (json_att) c->json = c->json_att = 1;
     if ((*model && !**model) || (c->att && !*c->att) || (*html && !**html))
         return cli_usage(V, "--model, --attention and --html need a non-empty name");
+    if (c->html_page_size && !*html) return cli_usage(V, "--html-page-size needs --html");
     if (colormap && sc_colormap_from_name(colormap, &c->gp.colormap))
         return cli_usage(V, "%s", sc_last_error());
     if (*ninputs == 0) return cli_usage(V, "need at least one IMAGE, DIRECTORY or '-'");
@@ -489,6 +506,9 @@ static int open_gallery(cap_ctx *c, const char *html) {
     }
     sc_gallery_params gp = sc_gallery_default_params();
     gp.subtitle = sub;
+    if (c->html_page_size) gp.page_size = c->html_page_size;
+    gp.figure.colormap = c->gp.colormap;
+    gp.figure.alpha = c->gp.alpha;
     return sc_gallery_open(html, &gp, &c->gallery) ? cli_fail(NULL) : CLI_OK;
 }
 
@@ -531,7 +551,9 @@ int cli_caption_main(int argc, char **argv) {
     }
     /* The model first: a bad folder writes nothing. */
     if ((rc = load_model(&c, model))) goto end;
-    rc = cli_batch_expand(V, (char **)inputs, ninputs, &b);
+    /* A second run must not caption the first one's outputs. */
+    const char *outputs[2] = {html, c.att};
+    rc = cli_batch_expand_skipping(V, (char **)inputs, ninputs, outputs, 2, &b);
     if (rc) goto end;
     /* Output names (stems) come from the attention output, else the gallery. */
     if (html && cli_mkdirs(html)) {

@@ -502,7 +502,9 @@ sc_status sc_image_save_png(const sc_image *img, const char *path) {
     return finish_save(&m, ok, path, "PNG");
 }
 
-sc_status sc_image_save_jpeg(const sc_image *img, const char *path, int quality) {
+/* JPEG bytes of img into m (its data freed by the caller); path only names
+ * the output in messages. */
+static sc_status encode_jpeg(const sc_image *img, const char *path, int quality, membuf *m) {
     sc_status s = check_save(img, path);
     if (s) return s;
     if (quality < 1 || quality > 100)
@@ -521,10 +523,34 @@ sc_status sc_image_save_jpeg(const sc_image *img, const char *path, int quality)
     unsigned char *px = interleave(&rgb, 0);
     sc_image_free(&tmp);
     if (!px) return sc_set_error(SC_ERR_NOMEM, "%s: out of memory", path);
-    membuf m = {0};
-    int ok = stbi_write_jpg_to_func(stb_write_cb, &m, rgb.w, rgb.h, rgb.c, px, quality);
+    int ok = stbi_write_jpg_to_func(stb_write_cb, m, rgb.w, rgb.h, rgb.c, px, quality);
     sc_free(px);
-    return finish_save(&m, ok, path, "JPEG");
+    if (!ok || m->failed) return sc_set_error(SC_ERR_NOMEM, "%s: cannot encode JPEG", path);
+    return SC_OK;
+}
+
+sc_status sc_image_save_jpeg(const sc_image *img, const char *path, int quality) {
+    membuf m = {0};
+    sc_status s = encode_jpeg(img, path, quality, &m);
+    if (!s) s = sc_write_file_atomic(path, m.data, m.len);
+    free(m.data);
+    return s;
+}
+
+sc_status sc_image_encode_jpeg(const sc_image *img, int quality, unsigned char **out,
+                               size_t *out_len) {
+    if (out) *out = NULL;
+    if (out_len) *out_len = 0;
+    if (!out || !out_len) return sc_set_error(SC_ERR_INVALID_ARG, "NULL argument");
+    membuf m = {0};
+    sc_status s = encode_jpeg(img, "image", quality, &m);
+    if (s) {
+        free(m.data);
+        return s;
+    }
+    *out = m.data;
+    *out_len = m.len;
+    return SC_OK;
 }
 
 static void put_be32(unsigned char *p, uint32_t v) {
