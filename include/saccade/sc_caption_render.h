@@ -101,7 +101,7 @@ typedef struct sc_gallery_params {
     int page_size;                   /* entries per listing page (100), 1..100000 */
     int quality;                     /* JPEG quality of thumbnails and figures (80), 1..100 */
     sc_attention_grid_params figure; /* sc_attention_grid_default_params with
-                                        panel 80 and cols 10 */
+                                        panel 64 and cols 10 */
 } sc_gallery_params;
 sc_gallery_params sc_gallery_default_params(void);
 

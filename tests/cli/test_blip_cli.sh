@@ -206,7 +206,7 @@ for o in objs:
     stem = os.path.basename(o['path']).rsplit('.', 1)[0]
     a = cv2.imread(os.path.join(gal, 'figures', stem + '.jpg'))
     n = 1 + len(o['words']); cols = min(n, 10)
-    assert a is not None and a.shape[1] == 8 + cols * (80 + 8), (stem, None if a is None else a.shape)
+    assert a is not None and a.shape[1] == 8 + cols * (64 + 8), (stem, None if a is None else a.shape)
     item = open(os.path.join(gal, 'items', stem + '.html'), encoding='utf-8').read()
     assert item.count('class=\"map\"') == len(o['words']), stem
 size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(gal) for f in fs)

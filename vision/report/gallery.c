@@ -161,7 +161,7 @@ sc_gallery_params sc_gallery_default_params(void) {
     p.page_size = 100;
     p.quality = 80;
     p.figure = sc_attention_grid_default_params();
-    p.figure.panel = 80;
+    p.figure.panel = 64;
     p.figure.cols = 10;
     return p;
 }
