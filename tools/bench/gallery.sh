@@ -34,34 +34,45 @@ bytes_per_image() { du -sb "$1" | awk -v n="$2" '{printf "%.1f", $1 / n / 1024}'
 scenes() {
   [ -d "$work/scenes$1" ] && return
   rm -rf "$work/scenes$1.part"
-  "$cli" data scenes --n "$1" --seed "$2" --split test -o "$work/scenes$1.part" >/dev/null
+  "$cli" data scenes --n "$1" --seed "$2" --split test -o "$work/scenes$1.part" >/dev/null 2>&1
   mv "$work/scenes$1.part" "$work/scenes$1"
 }
 scenes 400 1
 scenes "$nbig" 2
 
+# Wall time, and CPU time (user + system: what a loaded machine distorts least).
 echo "== 400 scenes, $rounds rounds (plain / --html interleaved)"
-: >"$work/plain.txt"; : >"$work/html.txt"
+: >"$work/plain.txt"; : >"$work/html.txt"; : >"$work/plain_cpu.txt"; : >"$work/html_cpu.txt"
+run() { # RESULT-PREFIX ARGS...: wall and CPU seconds into $work/PREFIX.txt and PREFIX_cpu.txt
+  local pre=$1; shift
+  /usr/bin/time -f '%e %U %S' -o "$work/time.txt" "$cli" caption "$@" >/dev/null
+  awk '{print $1}' "$work/time.txt" >>"$work/$pre.txt"
+  awk '{print $2 + $3}' "$work/time.txt" >>"$work/${pre}_cpu.txt"
+}
 for r in $(seq "$rounds"); do
-  t0=$(now); "$cli" caption "$work/scenes400/images" >/dev/null; t1=$(now)
+  run plain "$work/scenes400/images"
   rm -rf "$work/gal400"
-  t2=$(now); "$cli" caption --html "$work/gal400" "$work/scenes400/images" >/dev/null; t3=$(now)
-  p=$(echo "$t1 - $t0" | bc -l); h=$(echo "$t3 - $t2" | bc -l)
-  printf 'round %d: plain %.2f s, --html %.2f s\n' "$r" "$p" "$h"
-  echo "$p" >>"$work/plain.txt"; echo "$h" >>"$work/html.txt"
+  run html --html "$work/gal400" "$work/scenes400/images"
+  printf 'round %d: plain %.2f s (CPU %.2f s), --html %.2f s (CPU %.2f s)\n' "$r" \
+    "$(tail -1 "$work/plain.txt")" "$(tail -1 "$work/plain_cpu.txt")" \
+    "$(tail -1 "$work/html.txt")" "$(tail -1 "$work/html_cpu.txt")"
 done
+verdict() { if [ "$(echo "$1" | bc -l)" = 1 ]; then echo ok; else echo MISSED; fi; }
 mp=$(median <"$work/plain.txt"); mh=$(median <"$work/html.txt")
-ratio=$(echo "$mh / $mp" | bc -l)
+cp_=$(median <"$work/plain_cpu.txt"); ch=$(median <"$work/html_cpu.txt")
+ratio=$(echo "$mh / $mp" | bc -l); cratio=$(echo "$ch / $cp_" | bc -l)
 kb=$(bytes_per_image "$work/gal400" 400)
-printf 'median: plain %.2f s, --html %.2f s, ratio %.2f (target <= 1.30: %s); %s KB per image (target <= 60: %s)\n' \
-  "$mp" "$mh" "$ratio" "$(echo "$ratio <= 1.30" | bc -l | sed 's/1/ok/;s/0/MISSED/')" \
-  "$kb" "$(echo "$kb <= 60" | bc -l | sed 's/1/ok/;s/0/MISSED/')"
+printf 'median wall: plain %.2f s, --html %.2f s, ratio %.2f (target <= 1.30: %s)\n' "$mp" "$mh" \
+  "$ratio" "$(verdict "$ratio <= 1.30")"
+printf 'median CPU:  plain %.2f s, --html %.2f s, ratio %.2f\n' "$cp_" "$ch" "$cratio"
+printf 'gallery: %s KB per image (target <= 60: %s)\n' "$kb" "$(verdict "$kb <= 60")"
 
 echo "== $nbig scenes with --html"
 rm -rf "$work/galbig"
-t0=$(now); "$cli" caption --html "$work/galbig" "$work/scenes$nbig/images" >/dev/null; t1=$(now)
-printf 'caption --html: %.1f s; %s KB per image; %s files\n' "$(echo "$t1 - $t0" | bc -l)" \
-  "$(bytes_per_image "$work/galbig" "$nbig")" "$(find "$work/galbig" -type f | wc -l)"
+run big --html "$work/galbig" "$work/scenes$nbig/images"
+printf 'caption --html: %.1f s (CPU %.1f s); %s KB per image; %s files\n' "$(tail -1 "$work/big.txt")" \
+  "$(tail -1 "$work/big_cpu.txt")" "$(bytes_per_image "$work/galbig" "$nbig")" \
+  "$(find "$work/galbig" -type f | wc -l)"
 # open PAGE LABEL: the page's load time from its own clock, the browser's wall time
 open_page() {
   local prof; prof=$(mktemp -d)

@@ -408,6 +408,7 @@ sc_status sc_gallery_add(sc_gallery *g, const sc_image *img, const sc_gallery_it
     sbuf u = {0};
     sb_url(&u, it->name);
     e->url = u.oom ? NULL : u.p;
+    if (u.oom) free(u.p);
     e->name = dupstr(it->name);
     e->label = dupstr(it->label ? it->label : it->name);
     e->caption = dupstr(it->caption);
@@ -429,7 +430,11 @@ sc_status sc_gallery_add(sc_gallery *g, const sc_image *img, const sc_gallery_it
                  : sc_set_error(SC_ERR_NOMEM, "%s: out of memory", fn);
         free(path);
     }
-    if (!s && it->alphas) s = save_figure(g, img, it, &e->fw, &e->fh);
+    if (!s && it->alphas && (s = save_figure(g, img, it, &e->fw, &e->fh))) {
+        char *thumb = entry_file(g, "images", it->name, ".jpg"); /* no orphan thumbnail */
+        if (thumb) unlink(thumb);
+        free(thumb);
+    }
     if (s) {
         entry_free(e);
         return s;
