@@ -193,7 +193,8 @@ static void test_two_thousand(void **state) {
 }
 
 int main(int argc, char **argv) {
-    sc_process_setup(argv); /* idle OpenMP threads wait passively, as in the CLI */
+    /* idle OpenMP threads wait passively, as in the CLI */
+    sc_process_setup(argv);
     if (argc == 3) { /* test_gallery_scale DIR N: write only */
         capt c[MAX_CAPT];
         memset(c, 0, sizeof c);

@@ -466,16 +466,21 @@ static void *interleave(const sc_image *img, int sixteen) {
     void *out = sc_malloc(sixteen ? n * 2 : n);
     if (!out) return NULL;
     const int c = img->c;
-    const float maxv = sixteen ? 65535.f : 255.f;
-#pragma omp parallel for schedule(static)
-    for (long long i = 0; i < (long long)plane; i++)
-        for (int k = 0; k < c; k++) {
-            float v = clamp01(img->data[(size_t)k * plane + (size_t)i]) * maxv + 0.5f;
-            if (sixteen)
-                ((uint16_t *)out)[(size_t)i * c + k] = (uint16_t)v;
-            else
-                ((unsigned char *)out)[(size_t)i * c + k] = (unsigned char)v;
+    /* one plane at a time, the 8- and 16-bit loops apart: both vectorise */
+    for (int k = 0; k < c; k++) {
+        const float *src = img->data + (size_t)k * plane;
+        if (sixteen) {
+            uint16_t *o = (uint16_t *)out + k;
+#pragma omp parallel for schedule(static) if (plane >= 65536)
+            for (long long i = 0; i < (long long)plane; i++)
+                o[(size_t)i * c] = (uint16_t)(clamp01(src[i]) * 65535.f + 0.5f);
+        } else {
+            unsigned char *o = (unsigned char *)out + k;
+#pragma omp parallel for schedule(static) if (plane >= 65536)
+            for (long long i = 0; i < (long long)plane; i++)
+                o[(size_t)i * c] = (unsigned char)(clamp01(src[i]) * 255.f + 0.5f);
         }
+    }
     return out;
 }
 
