@@ -76,7 +76,9 @@ sc_status sc_caption_attention_grid(const sc_image *img, const sc_caption_result
  *                       (cut from the figure, no extra file) and log-probability;
  *                       previous / next links
  *   images/<name>.jpg   thumbnails (longer side at most thumb pixels)
- *   figures/<name>.jpg  attention figures (sc_attention_grid with p->figure)
+ *   figures/<name>.jpg  attention figures (sc_attention_grid with p->figure,
+ *                       its rows filled evenly: 11 panels in at most 10
+ *                       columns make 2 rows of 6)
  *   failed.html         inputs that failed, with their reasons (when any)
  *   search.js           the search index: name, caption and label per entry,
  *                       loaded only when a search starts (typing in the box or

@@ -205,7 +205,7 @@ import cv2
 for o in objs:
     stem = os.path.basename(o['path']).rsplit('.', 1)[0]
     a = cv2.imread(os.path.join(gal, 'figures', stem + '.jpg'))
-    n = 1 + len(o['words']); cols = min(n, 10)
+    n = 1 + len(o['words']); rows = -(-n // 10); cols = -(-n // rows)
     assert a is not None and a.shape[1] == 8 + cols * (64 + 8), (stem, None if a is None else a.shape)
     item = open(os.path.join(gal, 'items', stem + '.html'), encoding='utf-8').read()
     assert item.count('class=\"map\"') == len(o['words']), stem

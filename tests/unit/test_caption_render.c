@@ -201,14 +201,28 @@ static void test_gallery(void **state) {
     assert_non_null(strstr(h, "[\"third\",\"third one\",\"third\",64,20]\n]});"));
     free(h);
 
-    /* written again with one entry and no failure: no stale page or list */
+    /* written again with one entry and no failure: no stale page or list; 4
+     * panels in at most 3 columns fill 2 rows of 2 */
+    gp.figure.cols = 3;
     assert_int_equal(sc_gallery_open(dir, &gp, &g), SC_OK);
-    assert_int_equal(sc_gallery_add(g, &img, &third), SC_OK);
+    assert_int_equal(sc_gallery_add(g, &img, &it), SC_OK);
     assert_int_equal(sc_gallery_close(g), SC_OK);
     assert_false(exists(dir, "page-2.html"));
     assert_false(exists(dir, "failed.html"));
     h = slurp(dir, "index.html");
     assert_non_null(strstr(h, "1 image</p>"));
+    free(h);
+    path = sc_test_join(dir, "figures/x y&z#?.jpg");
+    assert_int_equal(sc_image_load(path, NULL, &t, NULL), SC_OK);
+    const int row = 16 + sc_text_height(16) + 4 + 8;
+    assert_int_equal(t.w, 8 + 2 * (16 + 8));
+    assert_int_equal(t.h, 8 + 2 * row);
+    sc_image_free(&t);
+    free(path);
+    h = slurp(dir, "items/x y&z#?.html");
+    char want[64];
+    snprintf(want, sizeof want, "jpg) -8px -%dpx\"></span><span class=\"w\">&lt;b&gt;", 8 + row);
+    assert_non_null(strstr(h, want));
     free(h);
 
     /* a gallery directory that cannot be created */

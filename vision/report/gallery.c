@@ -363,11 +363,20 @@ static char *entry_file(const sc_gallery *g, const char *folder, const char *nam
     return p;
 }
 
+/* Panels per row of an entry's figure with np panels: the rows that
+ * figure.cols allows, filled evenly (11 panels in 10 columns make 2 rows of
+ * 6, not 10 and 1), so no row is mostly blank. */
+static int figure_cols(const sc_gallery *g, int np) {
+    int rows = (np + g->p.figure.cols - 1) / g->p.figure.cols;
+    return rows > 0 ? (np + rows - 1) / rows : 1;
+}
+
 static sc_status save_figure(const sc_gallery *g, const sc_image *img, const sc_gallery_item *it,
                              int *fw, int *fh) {
     sc_image fig = {0};
-    sc_status s =
-        sc_attention_grid(img, it->alphas, it->grid, it->n, it->words, &g->p.figure, &fig);
+    sc_attention_grid_params fp = g->p.figure;
+    fp.cols = figure_cols(g, it->n + 1);
+    sc_status s = sc_attention_grid(img, it->alphas, it->grid, it->n, it->words, &fp, &fig);
     char *path = s ? NULL : entry_file(g, "figures", it->name, ".jpg");
     if (!s && !path) s = sc_set_error(SC_ERR_NOMEM, "sc_gallery_add: out of memory");
     if (!s) s = save_jpeg(&fig, g->p.quality, path);
@@ -754,7 +763,7 @@ static sc_status write_item(const sc_gallery *g, int i) {
     sc_sheet_layout L = {0};
     int np = e->n + 1, has_fig = e->fw > 0;
     if (has_fig) {
-        sp.cols = np < g->p.figure.cols ? np : g->p.figure.cols;
+        sp.cols = figure_cols(g, np);
         sp.panel_w = sp.panel_h = g->p.figure.panel;
         sp.font_px = g->p.figure.font_px;
         if (sc_contact_sheet_layout(np, &sp, 1, &L)) has_fig = 0;
