@@ -468,3 +468,128 @@ sc_status sc_check_finite_images(const char *what, const float *x, size_t n, int
     }
     return SC_OK;
 }
+
+/* Length of the valid UTF-8 sequence at s (avail bytes there), or 0 with *bad
+ * set to the length of its maximal invalid subpart (at least 1): the longest
+ * start of a valid sequence, whose second byte's range excludes overlong
+ * forms, surrogates and code points past U+10FFFF. */
+static size_t utf8_sequence(const unsigned char *s, size_t avail, size_t *bad) {
+    unsigned c = s[0], lo = 0x80, hi = 0xBF;
+    size_t n;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else {
+        *bad = 1;
+        return 0;
+    }
+    size_t k = 1;
+    for (; k < n && k < avail; k++) {
+        unsigned b = s[k];
+        if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xBF)) break;
+    }
+    if (k == n) return n;
+    *bad = k;
+    return 0;
+}
+
+size_t sc_utf8_valid_prefix(const char *s, size_t len) {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, bad;
+    while (i < len) {
+        size_t n = utf8_sequence(u + i, len - i, &bad);
+        if (!n) return i;
+        i += n;
+    }
+    return len;
+}
+
+char *sc_utf8_sanitize(const char *s, size_t len) {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t cap;
+    /* U+FFFD is 3 bytes and replaces at least one */
+    if (sc_mul_size(len, 3, &cap) || sc_add_size(cap, 1, &cap)) {
+        sc_set_error(SC_ERR_NOMEM, "text of %zu bytes is too long", len);
+        return NULL;
+    }
+    char *out = malloc(cap);
+    if (!out) {
+        sc_set_error(SC_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    size_t i = 0, o = 0, bad;
+    while (i < len) {
+        size_t n = utf8_sequence(u + i, len - i, &bad);
+        if (n) {
+            memcpy(out + o, s + i, n);
+            o += n;
+            i += n;
+        } else {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i += bad;
+        }
+    }
+    out[o] = 0;
+    return out;
+}
+
+/* ---------------------------------------------------------------- UTF-8 */
+/* Strict UTF-8 (as Python's decoder): no overlong forms, surrogates or code
+ * points past U+10FFFF. Returns the sequence length at s (1-4), 0 if invalid. */
+int sc_utf8_next(const unsigned char *s, size_t avail, uint32_t *cp) {
+    unsigned c = s[0];
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    int n;
+    uint32_t v, min;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2, v = c & 0x1F, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF)
+        n = 3, v = c & 0x0F, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4)
+        n = 4, v = c & 0x07, min = 0x10000;
+    else
+        return 0;
+    if ((size_t)n > avail) return 0;
+    for (int i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        v = v << 6 | (s[i] & 0x3F);
+    }
+    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
+    *cp = v;
+    return n;
+}
+
+size_t sc_utf8_put(uint32_t cp, char *o) {
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | cp >> 6);
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | cp >> 12);
+        o[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | cp >> 18);
+    o[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+    o[2] = (char)(0x80 | (cp >> 6 & 0x3F));
+    o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
