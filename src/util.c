@@ -272,13 +272,13 @@ static int link_unnamed(int fd, const char *path) {
     return rc;
 }
 
-sc_status sc_atomic_commit(sc_atomic_file *af) {
+static sc_status atomic_commit(sc_atomic_file *af, int sync) {
     if (!af->fp) return sc_set_error(SC_ERR_INVALID_ARG, "atomic file not open");
     if (af->failed) {
         sc_atomic_abort(af);
         return SC_ERR_IO;
     }
-    int bad = fflush(af->fp) != 0 || fsync(fileno(af->fp)) != 0;
+    int bad = fflush(af->fp) != 0 || (sync && fsync(fileno(af->fp)) != 0);
     int e = errno;
     if (!bad) {
         bad = af->tmp_path ? rename(af->tmp_path, af->path) != 0
@@ -301,7 +301,11 @@ sc_status sc_atomic_commit(sc_atomic_file *af) {
     return SC_OK;
 }
 
-sc_status sc_write_file_atomic(const char *path, const void *data, size_t len) {
+sc_status sc_atomic_commit(sc_atomic_file *af) {
+    return atomic_commit(af, 1);
+}
+
+static sc_status write_file_atomic(const char *path, const void *data, size_t len, int sync) {
     sc_atomic_file af;
     sc_status s = sc_atomic_begin(&af, path);
     if (s) return s;
@@ -309,7 +313,15 @@ sc_status sc_write_file_atomic(const char *path, const void *data, size_t len) {
         sc_atomic_abort(&af);
         return s;
     }
-    return sc_atomic_commit(&af);
+    return atomic_commit(&af, sync);
+}
+
+sc_status sc_write_file_atomic(const char *path, const void *data, size_t len) {
+    return write_file_atomic(path, data, len, 1);
+}
+
+sc_status sc_write_file_atomic_nosync(const char *path, const void *data, size_t len) {
+    return write_file_atomic(path, data, len, 0);
 }
 
 /* Where the shipped assets are, set by CMakeLists.txt: the source tree's

@@ -18,14 +18,8 @@
  * with the Greys_r colormap: attended regions light up, the rest darkens.
  * Panels run left to right in rows of at most `cols` panels.
  *
- * Gallery (sc_gallery_*): DIR/index.html, DIR/images/<name>.jpg (thumbnails)
- * and DIR/attention/<name>.png (grids). The page is self-contained: inline
- * CSS, relative links only, no network resource; one inline script marks
- * images that failed to load with a data-broken attribute and sets
- * data-gallery="ok"|"broken" on <body> once the page has loaded (for tests
- * and for a quick look in the inspector). Text is HTML-escaped and file
- * names in links percent-encoded. Every file is written atomically; the
- * index is written by sc_gallery_close. */
+ * Gallery (sc_gallery_*): a static site for thousands of captioned images,
+ * openable from disk (file://) with no network resource; see below. */
 #ifndef SACCADE_SC_CAPTION_RENDER_H
 #define SACCADE_SC_CAPTION_RENDER_H
 
@@ -72,45 +66,96 @@ sc_status sc_caption_attention_grid(const sc_image *img, const sc_caption_result
                                     const sc_attention_grid_params *p, sc_image *out);
 
 /* ---------------------------------------------------------------- gallery */
+/* A static gallery in DIR, sized for ten thousand images and more:
+ *   index.html, page-2.html, ...  listing pages of page_size entries each
+ *                       (thumbnail, caption, path, score; linked to the entry's
+ *                       page), with first / previous / next / last links (also
+ *                       on the arrow keys) and a search box
+ *   items/<name>.html   one page per image: caption, score, path, the full
+ *                       attention figure, and each word with its own map
+ *                       (cut from the figure, no extra file) and log-probability;
+ *                       previous / next links
+ *   images/<name>.jpg   thumbnails (longer side at most thumb pixels)
+ *   figures/<name>.jpg  attention figures (sc_attention_grid with p->figure,
+ *                       its rows filled evenly: 11 panels in at most 10
+ *                       columns make 2 rows of 6)
+ *   failed.html         inputs that failed, with their reasons (when any)
+ *   search.js           the search index: name, caption and label per entry,
+ *                       loaded only when a search starts (typing in the box or
+ *                       opening a page with ?q=WORDS); every word must occur in
+ *                       the caption or the label, case-insensitively
+ *   gallery.css, gallery.js   shared style and script
+ *   .saccade-gallery    the marker (SC_GALLERY_MARKER) that tells image walks
+ *                       (sc_gallery_is_dir) the folder holds generated files
+ * Thumbnails load lazily (loading="lazy"), so a page costs its HTML plus the
+ * thumbnails in view. Each page sets data-gallery="ok"|"broken" on <body> once
+ * loaded (an image that failed to load is marked data-broken) and
+ * data-load-ms (milliseconds from navigation to the load event), for tests and
+ * a quick look in the inspector. Text is HTML-escaped and file names in links
+ * percent-encoded. Every file is written atomically; pages that a later
+ * sc_gallery_write would not change are not written again. */
+#define SC_GALLERY_MARKER ".saccade-gallery"
+
 typedef struct sc_gallery_params {
-    const char *title;    /* page title and heading ("saccade captions") */
-    const char *subtitle; /* a line under the heading, e.g. the model (NULL: none) */
-    int thumb;            /* thumbnail's longer side in pixels (320) */
+    const char *title;               /* page title and heading ("saccade captions") */
+    const char *subtitle;            /* a line under the heading, e.g. the model (NULL: none) */
+    int thumb;                       /* thumbnail's longer side in pixels (160), 16..4096 */
+    int page_size;                   /* entries per listing page (100), 1..100000 */
+    int quality;                     /* JPEG quality of thumbnails and figures (80), 1..100 */
+    sc_attention_grid_params figure; /* sc_attention_grid_default_params with
+                                        panel 64 and cols 10 */
 } sc_gallery_params;
 sc_gallery_params sc_gallery_default_params(void);
 
+/* One captioned image. */
+typedef struct sc_gallery_item {
+    const char *name;         /* file stem, unique within the gallery, 1..200 bytes, no
+                                 '/', not starting with '.' */
+    const char *label;        /* text shown for the entry, e.g. the input path (NULL: name) */
+    const char *caption;      /* the caption as shown */
+    const char *const *words; /* [n] the tokens, each with its map (NULL entries: "") */
+    const float *logprobs;    /* [n] log-probability of each token, or NULL */
+    int n;                    /* number of tokens, 0..10000 */
+    double score;             /* the caption's score */
+    const float *alphas;      /* [n, grid, grid] attention per token, or NULL: no figure */
+    int grid;                 /* side of each map (1..4096) when alphas is given */
+} sc_gallery_item;
+
 typedef struct sc_gallery sc_gallery; /* opaque */
 
-/* Create DIR (and its images/ and attention/ folders; parents must exist).
- * p may be NULL (defaults). */
+/* Create DIR (parents must exist) with its images/, figures/ and items/
+ * folders and the marker. p may be NULL (defaults).
+ * Errors: SC_ERR_INVALID_ARG (NULL, bad params), SC_ERR_IO. */
 sc_status sc_gallery_open(const char *dir, const sc_gallery_params *p, sc_gallery **out);
-/* Add one entry: writes images/<name>.jpg (img scaled down to the thumbnail
- * size) and, when attention_grid is non-NULL, attention/<name>.png.
- * name: a file stem, unique within the gallery, 1..200 bytes, no '/', no NUL,
- * not starting with '.'; label: the text shown for the entry (e.g. the input
- * path); words/logprobs: the n tokens (each word shown with its
- * log-probability as a tooltip; logprobs may be NULL), caption: the text
- * shown as the caption; score: the total log-probability. */
-sc_status sc_gallery_add(sc_gallery *g, const char *name, const char *label, const sc_image *img,
-                         const char *caption, const char *const *words, const float *logprobs,
-                         int n, double score, const sc_image *attention_grid);
-/* Record a failed input (listed at the end of the page with its reason). */
+/* Add one image: writes its thumbnail and, when it->alphas is given, its
+ * figure (img is the image the caption was made from: 1, 3 or 4 channels).
+ * Errors: SC_ERR_INVALID_ARG (bad item or name already used), SC_ERR_IO,
+ * SC_ERR_NOMEM; nothing is added then. */
+sc_status sc_gallery_add(sc_gallery *g, const sc_image *img, const sc_gallery_item *it);
+/* Record a failed input (listed on failed.html with its reason). A reason
+ * that starts with "label: " (as messages naming the file do) is shown
+ * without that repetition. */
 sc_status sc_gallery_add_failure(sc_gallery *g, const char *label, const char *reason);
 /* A gallery written by several processes into the same DIR (one slice of
  * the inputs each, e.g. MPI ranks): each writes its images through its own
  * sc_gallery, exports its entries (the records, not the files) with
  * sc_gallery_export (a malloc'ed string, *len bytes), and the process that
- * writes the index imports every other's with sc_gallery_import, in input
+ * writes the pages imports every other's with sc_gallery_import, in input
  * order, then closes. SC_ERR_FORMAT for data sc_gallery_export did not make. */
 sc_status sc_gallery_export(const sc_gallery *g, char **out, size_t *len);
 sc_status sc_gallery_import(sc_gallery *g, const char *data, size_t len);
-/* Write DIR/index.html atomically (may be called again after more adds). */
-sc_status sc_gallery_write_index(sc_gallery *g);
-/* sc_gallery_write_index, then free (g may be NULL). Returns the status of
- * the write. */
+/* Write the pages, search index, style and script (may be called again after
+ * more adds). Listing pages left from an earlier, longer gallery in DIR are
+ * removed. */
+sc_status sc_gallery_write(sc_gallery *g);
+/* sc_gallery_write, then free (g may be NULL). Returns the status of the
+ * write. */
 sc_status sc_gallery_close(sc_gallery *g);
-/* Free without writing the index. */
+/* Free without writing. */
 void sc_gallery_free(sc_gallery *g);
+/* 1 if DIR holds SC_GALLERY_MARKER (a gallery's own files: image walks skip
+ * it), else 0. */
+int sc_gallery_is_dir(const char *dir);
 
 #ifdef __cplusplus
 }

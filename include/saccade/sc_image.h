@@ -109,6 +109,10 @@ extern const float SC_IMAGENET_STD[3];
 sc_status sc_image_save_png(const sc_image *img, const char *path);
 sc_status sc_image_save_png16(const sc_image *img, const char *path);
 sc_status sc_image_save_jpeg(const sc_image *img, const char *path, int quality);
+/* The JPEG file's bytes in memory (*out: a new buffer, free() it); an alpha
+ * channel is dropped as sc_image_save_jpeg drops it. */
+sc_status sc_image_encode_jpeg(const sc_image *img, int quality, unsigned char **out,
+                               size_t *out_len);
 /* By extension: .png or .jpg/.jpeg. */
 sc_status sc_image_save(const sc_image *img, const char *path);
 

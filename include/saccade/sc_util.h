@@ -42,6 +42,11 @@ sc_status sc_atomic_commit(sc_atomic_file *af);
 void sc_atomic_abort(sc_atomic_file *af);
 /* One-shot: write a whole buffer atomically. */
 sc_status sc_write_file_atomic(const char *path, const void *data, size_t len);
+/* The same without fsync: still never a partial file if the program dies,
+ * but the data may be lost if the machine does. For many small generated
+ * files (the caption gallery's), where a sync per file costs more than the
+ * file. */
+sc_status sc_write_file_atomic_nosync(const char *path, const void *data, size_t len);
 
 /* UTF-8 for text outputs (JSON, HTML) that must be valid UTF-8 whatever a
  * file name holds. Valid means no overlong forms, surrogates or code points

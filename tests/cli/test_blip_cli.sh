@@ -177,7 +177,7 @@ timeout 180 "$browser" --headless --no-sandbox --disable-gpu --disable-quic --no
   --dump-dom "file://$gal/index.html" >"$tmp/b.dom" 2>"$tmp/b.log"
 yes_ "browser ran" "[ -s $tmp/b.dom ]"
 yes_ "no console messages or uncaught errors" "! grep -E 'CONSOLE|Uncaught' $tmp/b.log"
-pycheck "DOM: loaded, captions, thumbnails and attention figures" "
+pycheck "DOM: loaded, captions, thumbnails; figures with a panel per word; 60 KB per image" "
 import sys, json, os, html.parser, urllib.parse
 dom = open(sys.argv[1], encoding='utf-8').read()
 objs = [json.loads(l) for l in open(sys.argv[2])]
@@ -190,23 +190,27 @@ class P(html.parser.HTMLParser):
         if tag == 'img':
             st['imgs'].append(a['src'])
             if 'data-broken' in a: st['broken'] += 1
-        st['cur'] = tag == 'p' and a.get('class') == 'caption'
+        st['cur'] = tag == 'span' and a.get('class') == 'cap'
         if st['cur']: st['caps'].append('')
     def handle_endtag(self, tag):
-        if tag == 'p': st['cur'] = False
+        if tag == 'span': st['cur'] = False
     def handle_data(self, d):
         if st['cur']: st['caps'][-1] += d
 P().feed(dom)
 assert st['body'] == 'ok', st['body']
 assert st['broken'] == 0
 assert st['caps'] == [o['caption'] for o in objs], (st['caps'], [o['caption'] for o in objs])
-att = [s for s in st['imgs'] if s.startswith('attention/')]
-assert len(att) == len(objs), st['imgs']
+assert st['imgs'] == [o['html_thumbnail'] for o in objs], st['imgs']
 import cv2
-for o, s in zip(objs, att):
-    a = cv2.imread(os.path.join(gal, urllib.parse.unquote(s)))
-    n = 1 + len(o['words']); cols = min(n, 8)
-    assert a is not None and a.shape[1] == 8 + cols * (224 + 8), (s, None if a is None else a.shape)
+for o in objs:
+    stem = os.path.basename(o['path']).rsplit('.', 1)[0]
+    a = cv2.imread(os.path.join(gal, 'figures', stem + '.jpg'))
+    n = 1 + len(o['words']); rows = -(-n // 10); cols = -(-n // rows)
+    assert a is not None and a.shape[1] == 8 + cols * (64 + 8), (stem, None if a is None else a.shape)
+    item = open(os.path.join(gal, 'items', stem + '.html'), encoding='utf-8').read()
+    assert item.count('class=\"map\"') == len(o['words']), stem
+size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(gal) for f in fs)
+assert size <= len(objs) * 60 * 1024, size / len(objs)
 " "$tmp/b.dom" "$tmp/gal.jsonl" "$gal"
 
 echo "$pass passed, $fail failed"

@@ -81,6 +81,15 @@ static int exists(const char *dir, const char *rel) {
     return ok;
 }
 
+static char *slurp(const char *dir, const char *rel) {
+    char *p = sc_test_join(dir, rel);
+    unsigned char *text = NULL;
+    size_t n;
+    assert_int_equal(sc_read_file(p, 1 << 20, &text, &n), SC_OK);
+    free(p);
+    return (char *)text;
+}
+
 static void test_gallery(void **state) {
     (void)state;
     char *tmp = sc_test_tmpdir("gallery");
@@ -89,67 +98,141 @@ static void test_gallery(void **state) {
     assert_int_equal(sc_image_alloc(&img, 640, 200, 4), SC_OK); /* RGBA: thumbnail drops alpha */
     for (size_t i = 0; i < (size_t)4 * 640 * 200; i++) img.data[i] = (float)(i % 7) / 7.0f;
     sc_gallery_params gp = sc_gallery_default_params();
+    assert_int_equal(gp.page_size, 100);
     gp.title = "Tom & Jerry <test>";
     gp.thumb = 64;
+    gp.page_size = 2;
+    gp.figure.panel = 16;
     sc_gallery *g = NULL;
     assert_int_equal(sc_gallery_open(dir, &gp, &g), SC_OK);
+    assert_true(sc_gallery_is_dir(dir));
+    assert_false(sc_gallery_is_dir(tmp));
     const char *words[3] = {"a", "<b>", "<end>"};
     const float lp[3] = {-0.5f, -0.25f, -0.125f};
-    sc_image grid;
-    assert_int_equal(sc_image_alloc(&grid, 40, 20, 3), SC_OK);
-    assert_int_equal(sc_gallery_add(g, "x y&z#?", "in/x y&z#?.jpg", &img, "a <b> & \"c\"", words,
-                                    lp, 3, -0.875, &grid),
+    float alphas[3 * 4] = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1};
+    sc_gallery_item it = {.name = "x y&z#?",
+                          .label = "in/x y&z#?.jpg",
+                          .caption = "a <b> & \"c\"",
+                          .words = words,
+                          .logprobs = lp,
+                          .n = 3,
+                          .score = -0.875,
+                          .alphas = alphas,
+                          .grid = 2};
+    assert_int_equal(sc_gallery_add(g, &img, &it), SC_OK);
+    sc_gallery_item plain = {.name = "plain", .caption = "no figure", .score = -1.0};
+    assert_int_equal(sc_gallery_add(g, &img, &plain), SC_OK);
+    sc_gallery_item bad = plain;
+    assert_int_equal(sc_gallery_add(g, &img, &bad), SC_ERR_INVALID_ARG); /* name taken */
+    const char *bad_names[] = {"../evil", ".hidden", ""};
+    for (int i = 0; i < 3; i++) {
+        bad.name = bad_names[i];
+        assert_int_equal(sc_gallery_add(g, &img, &bad), SC_ERR_INVALID_ARG);
+    }
+    bad = it;
+    bad.name = "grid0";
+    bad.grid = 0;
+    assert_int_equal(sc_gallery_add(g, &img, &bad), SC_ERR_INVALID_ARG);
+    sc_gallery_item third = {.name = "third", .caption = "third one"};
+    assert_int_equal(sc_gallery_add(g, &img, &third), SC_OK);
+    /* a reason that names the file already is not shown twice */
+    assert_int_equal(sc_gallery_add_failure(g, "bad<1>.jpg", "bad<1>.jpg: corrupt & truncated"),
                      SC_OK);
-    assert_int_equal(sc_gallery_add(g, "plain", NULL, &img, "no grid", NULL, NULL, 0, -1.0, NULL),
-                     SC_OK);
-    assert_int_equal(sc_gallery_add(g, "plain", NULL, &img, "dup", NULL, NULL, 0, 0, NULL),
-                     SC_ERR_INVALID_ARG);
-    assert_int_equal(sc_gallery_add(g, "../evil", NULL, &img, "x", NULL, NULL, 0, 0, NULL),
-                     SC_ERR_INVALID_ARG);
-    assert_int_equal(sc_gallery_add(g, ".hidden", NULL, &img, "x", NULL, NULL, 0, 0, NULL),
-                     SC_ERR_INVALID_ARG);
-    assert_int_equal(sc_gallery_add(g, "", NULL, &img, "x", NULL, NULL, 0, 0, NULL),
-                     SC_ERR_INVALID_ARG);
-    assert_int_equal(sc_gallery_add_failure(g, "bad<1>.jpg", "corrupt & truncated"), SC_OK);
     assert_int_equal(sc_gallery_close(g), SC_OK);
 
-    assert_true(exists(dir, "index.html"));
-    assert_true(exists(dir, "images/x y&z#?.jpg"));
-    assert_true(exists(dir, "attention/x y&z#?.png"));
-    assert_true(exists(dir, "images/plain.jpg"));
-    assert_false(exists(dir, "attention/plain.png"));
-    char *thumb = sc_test_join(dir, "images/plain.jpg");
+    const char *files[] = {"index.html",         "page-2.html",        "failed.html",
+                           "search.js",          "gallery.css",        "gallery.js",
+                           SC_GALLERY_MARKER,    "images/x y&z#?.jpg", "figures/x y&z#?.jpg",
+                           "items/x y&z#?.html", "images/plain.jpg",   "items/plain.html",
+                           "items/third.html"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) assert_true(exists(dir, files[i]));
+    assert_false(exists(dir, "figures/plain.jpg"));
+    assert_false(exists(dir, "page-3.html"));
     sc_image t;
-    assert_int_equal(sc_image_load(thumb, NULL, &t, NULL), SC_OK);
+    char *path = sc_test_join(dir, "images/plain.jpg");
+    assert_int_equal(sc_image_load(path, NULL, &t, NULL), SC_OK);
     assert_int_equal(t.w, 64);
     assert_int_equal(t.h, 20);
     sc_image_free(&t);
-    free(thumb);
+    free(path);
+    /* the figure: the image and 3 words in 16-pixel panels, one row */
+    path = sc_test_join(dir, "figures/x y&z#?.jpg");
+    assert_int_equal(sc_image_load(path, NULL, &t, NULL), SC_OK);
+    assert_int_equal(t.w, 8 + 4 * (16 + 8));
+    assert_int_equal(t.h, 8 + 16 + sc_text_height(16) + 4 + 8);
+    sc_image_free(&t);
+    free(path);
 
-    char *index = sc_test_join(dir, "index.html");
-    unsigned char *html;
-    size_t n;
-    assert_int_equal(sc_read_file(index, 1 << 20, &html, &n), SC_OK);
-    const char *h = (const char *)html;
+    char *h = slurp(dir, "index.html");
     assert_non_null(strstr(h, "<title>Tom &amp; Jerry &lt;test&gt;</title>"));
-    assert_non_null(strstr(h, "<p class=\"caption\">a &lt;b&gt; &amp; &quot;c&quot;</p>"));
-    assert_non_null(strstr(h, "src=\"images/x%20y%26z%23%3F.jpg\" width=\"64\" height=\"20\""));
-    assert_non_null(strstr(h, "href=\"attention/x%20y%26z%23%3F.png\""));
-    assert_non_null(strstr(h, "title=\"log p = -0.2500\">&lt;b&gt;"));
-    assert_non_null(strstr(h, "<li>bad&lt;1&gt;.jpg: corrupt &amp; truncated</li>"));
-    assert_non_null(strstr(h, "2 images, 1 failed"));
+    assert_non_null(strstr(h, "<span class=\"cap\">a &lt;b&gt; &amp; &quot;c&quot;</span>"));
+    assert_non_null(strstr(h, "href=\"items/x%20y%26z%23%3F.html\"><img "
+                              "src=\"images/x%20y%26z%23%3F.jpg\" width=\"64\" height=\"20\" "
+                              "loading=\"lazy\""));
+    assert_non_null(strstr(h, "<a rel=\"next\" href=\"page-2.html\">"));
+    assert_non_null(strstr(h, "3 images, <a href=\"failed.html\">1 failed</a>"));
+    assert_null(strstr(h, "third one")); /* on page 2 */
     assert_null(strstr(h, "<b>"));
     assert_null(strstr(h, "http"));
-    free(html);
-    free(index);
+    free(h);
+    h = slurp(dir, "page-2.html");
+    assert_non_null(strstr(h, "third one"));
+    assert_non_null(strstr(h, "<a rel=\"prev\" href=\"index.html\">"));
+    free(h);
+    /* the entry's page: figure, each word with its panel of the figure */
+    h = slurp(dir, "items/x y&z#?.html");
+    assert_non_null(strstr(h, "<img src=\"../figures/x%20y%26z%23%3F.jpg\" width=\"104\""));
+    assert_non_null(strstr(h, "background:url(../figures/x%20y%26z%23%3F.jpg) -32px -8px\">"
+                              "</span><span class=\"w\">a</span><small>log p -0.5000</small>"));
+    assert_non_null(strstr(h, "-56px -8px\"></span><span class=\"w\">&lt;b&gt;</span>"));
+    assert_non_null(strstr(h, "<a rel=\"next\" href=\"plain.html\">"));
+    assert_non_null(strstr(h, "href=\"../index.html#e1\">page 1</a>"));
+    free(h);
+    h = slurp(dir, "items/third.html");
+    assert_non_null(strstr(h, "<a rel=\"prev\" href=\"plain.html\">"));
+    assert_non_null(strstr(h, "href=\"../page-2.html#e3\">page 2</a>"));
+    free(h);
+    h = slurp(dir, "failed.html");
+    assert_non_null(strstr(h, "<li>bad&lt;1&gt;.jpg: corrupt &amp; truncated</li>"));
+    free(h);
+    h = slurp(dir, "search.js");
+    assert_non_null(strstr(h, "[\"x%20y%26z%23%3F\",\"a \\u003cb> & \\\"c\\\"\","
+                              "\"in/x y&z#?.jpg\",64,20],"));
+    assert_non_null(strstr(h, "[\"third\",\"third one\",\"third\",64,20]\n]});"));
+    free(h);
+
+    /* written again with one entry and no failure: no stale page or list; 4
+     * panels in at most 3 columns fill 2 rows of 2 */
+    gp.figure.cols = 3;
+    assert_int_equal(sc_gallery_open(dir, &gp, &g), SC_OK);
+    assert_int_equal(sc_gallery_add(g, &img, &it), SC_OK);
+    assert_int_equal(sc_gallery_close(g), SC_OK);
+    assert_false(exists(dir, "page-2.html"));
+    assert_false(exists(dir, "failed.html"));
+    h = slurp(dir, "index.html");
+    assert_non_null(strstr(h, "1 image</p>"));
+    free(h);
+    path = sc_test_join(dir, "figures/x y&z#?.jpg");
+    assert_int_equal(sc_image_load(path, NULL, &t, NULL), SC_OK);
+    const int row = 16 + sc_text_height(16) + 4 + 8;
+    assert_int_equal(t.w, 8 + 2 * (16 + 8));
+    assert_int_equal(t.h, 8 + 2 * row);
+    sc_image_free(&t);
+    free(path);
+    h = slurp(dir, "items/x y&z#?.html");
+    char want[64];
+    snprintf(want, sizeof want, "jpg) -8px -%dpx\"></span><span class=\"w\">&lt;b&gt;", 8 + row);
+    assert_non_null(strstr(h, want));
+    free(h);
 
     /* a gallery directory that cannot be created */
-    char *bad = sc_test_join(tmp, "gal/index.html/sub");
-    assert_int_equal(sc_gallery_open(bad, NULL, &g), SC_ERR_IO);
+    char *baddir = sc_test_join(tmp, "gal/index.html/sub");
+    assert_int_equal(sc_gallery_open(baddir, NULL, &g), SC_ERR_IO);
     assert_null(g);
-    free(bad);
+    free(baddir);
+    gp.page_size = 0;
+    assert_int_equal(sc_gallery_open(dir, &gp, &g), SC_ERR_INVALID_ARG);
     sc_image_free(&img);
-    sc_image_free(&grid);
     sc_test_rmtree(tmp);
     free(dir);
     free(tmp);
@@ -166,19 +249,30 @@ static void test_gallery_pieces(void **state) {
     for (size_t i = 0; i < (size_t)3 * 50 * 30; i++) img.data[i] = (float)(i % 5) / 5.0f;
     const char *words[2] = {"a", "<coat>"};
     const float lp[2] = {-0.1f, -1.0f / 3.0f};
+    float alphas[2 * 4] = {1, 0, 0, 0, 0, 0, 0.5f, 0.5f};
+    const sc_gallery_item p = {.name = "p",
+                               .label = "in/p.png",
+                               .caption = "a coat",
+                               .words = words,
+                               .logprobs = lp,
+                               .n = 2,
+                               .score = -0.43,
+                               .alphas = alphas,
+                               .grid = 2};
+    const sc_gallery_item q = {.name = "q", .label = "in/q.png", .caption = "plain", .score = -1.0};
     sc_gallery_params gp = sc_gallery_default_params();
     gp.subtitle = "model m";
     sc_gallery *g = NULL, *a = NULL, *b = NULL;
     SC_TEST_OK(sc_gallery_open(one, &gp, &g));
-    SC_TEST_OK(sc_gallery_add(g, "p", "in/p.png", &img, "a coat", words, lp, 2, -0.43, &img));
+    SC_TEST_OK(sc_gallery_add(g, &img, &p));
     SC_TEST_OK(sc_gallery_add_failure(g, "in/bad.png", "not an image"));
-    SC_TEST_OK(sc_gallery_add(g, "q", "in/q.png", &img, "plain", NULL, NULL, 0, -1.0, NULL));
+    SC_TEST_OK(sc_gallery_add(g, &img, &q));
     SC_TEST_OK(sc_gallery_close(g));
     SC_TEST_OK(sc_gallery_open(two, &gp, &a));
     SC_TEST_OK(sc_gallery_open(two, &gp, &b));
-    SC_TEST_OK(sc_gallery_add(a, "p", "in/p.png", &img, "a coat", words, lp, 2, -0.43, &img));
+    SC_TEST_OK(sc_gallery_add(a, &img, &p));
     SC_TEST_OK(sc_gallery_add_failure(b, "in/bad.png", "not an image"));
-    SC_TEST_OK(sc_gallery_add(b, "q", "in/q.png", &img, "plain", NULL, NULL, 0, -1.0, NULL));
+    SC_TEST_OK(sc_gallery_add(b, &img, &q));
     char *data = NULL;
     size_t len = 0;
     SC_TEST_OK(sc_gallery_export(b, &data, &len));
@@ -190,16 +284,22 @@ static void test_gallery_pieces(void **state) {
     SC_TEST_OK(sc_gallery_import(a, NULL, 0));
     free(data);
     SC_TEST_OK(sc_gallery_close(a));
-    char *i1 = sc_test_join(one, "index.html"), *i2 = sc_test_join(two, "index.html");
-    unsigned char *h1, *h2;
-    size_t n1, n2;
-    SC_TEST_OK(sc_read_file(i1, 1 << 20, &h1, &n1));
-    SC_TEST_OK(sc_read_file(i2, 1 << 20, &h2, &n2));
-    assert_int_equal(n1, n2);
-    assert_memory_equal(h1, h2, n1);
-    assert_non_null(strstr((const char *)h2, "2 images, 1 failed"));
-    assert_true(exists(two, "images/q.jpg") && exists(two, "attention/p.png"));
-    free(h1), free(h2), free(i1), free(i2);
+    /* The pages written from the pieces equal the one-process gallery's. */
+    const char *pages[] = {"index.html", "search.js", "failed.html", "items/p.html",
+                           "items/q.html"};
+    for (size_t k = 0; k < sizeof pages / sizeof *pages; k++) {
+        char *i1 = sc_test_join(one, pages[k]), *i2 = sc_test_join(two, pages[k]);
+        unsigned char *h1, *h2;
+        size_t n1, n2;
+        SC_TEST_OK(sc_read_file(i1, 1 << 20, &h1, &n1));
+        SC_TEST_OK(sc_read_file(i2, 1 << 20, &h2, &n2));
+        assert_int_equal(n1, n2);
+        assert_memory_equal(h1, h2, n1);
+        if (k == 0)
+            assert_non_null(strstr((const char *)h2, "2 images, <a href=\"failed.html\">1 failed"));
+        free(h1), free(h2), free(i1), free(i2);
+    }
+    assert_true(exists(two, "images/q.jpg") && exists(two, "figures/p.jpg"));
     sc_image_free(&img);
     sc_test_rmtree(tmp);
     free(one), free(two), free(tmp);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
+#include "saccade/sc_caption_render.h"
 
 static const char *const IMAGE_EXTS[] = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga",
                                          ".psd", ".hdr", ".pnm",  ".ppm", ".pgm", NULL};
@@ -63,8 +64,16 @@ typedef struct dir_chain {
     const struct dir_chain *up;
 } dir_chain;
 
-/* Recursive walk; returns -1 only when out of memory. */
-static int walk(cli_batch *b, const char *dir, const dir_chain *chain, int depth) {
+static int in_chain(const dir_chain *c, const struct stat *st) {
+    for (; c; c = c->up)
+        if (c->dev == st->st_dev && c->ino == st->st_ino) return 1;
+    return 0;
+}
+
+/* Recursive walk; returns -1 only when out of memory. Subdirectories in skip
+ * (output folders) or holding a saccade gallery are not entered. */
+static int walk(cli_batch *b, const char *dir, const dir_chain *chain, const dir_chain *skip,
+                int depth) {
     if (depth > 64) {
         fprintf(stderr, "saccade: %s: directories nested too deeply\n", dir);
         b->failed++;
@@ -113,12 +122,9 @@ static int walk(cli_batch *b, const char *dir, const dir_chain *chain, int depth
                 b->failed++;
             }
         } else if (S_ISDIR(st.st_mode)) {
-            int loop = 0;
-            for (const dir_chain *c = chain; c; c = c->up)
-                if (c->dev == st.st_dev && c->ino == st.st_ino) loop = 1;
-            if (!loop) {
+            if (!in_chain(chain, &st) && !in_chain(skip, &st) && !sc_gallery_is_dir(p)) {
                 dir_chain here = {st.st_dev, st.st_ino, chain};
-                rc = walk(b, p, &here, depth + 1);
+                rc = walk(b, p, &here, skip, depth + 1);
             }
         } else if (S_ISREG(st.st_mode) && is_image_name(names[i])) {
             rc = push_path(b, p);
@@ -130,7 +136,7 @@ static int walk(cli_batch *b, const char *dir, const dir_chain *chain, int depth
     return rc;
 }
 
-static int add_input(cli_batch *b, const char *path) {
+static int add_input(cli_batch *b, const char *path, const dir_chain *skip) {
     struct stat st;
     if (stat(path, &st) != 0) {
         report_errno(path, errno);
@@ -139,12 +145,12 @@ static int add_input(cli_batch *b, const char *path) {
     }
     if (S_ISDIR(st.st_mode)) {
         dir_chain top = {st.st_dev, st.st_ino, NULL};
-        return walk(b, path, &top, 0);
+        return walk(b, path, &top, skip, 0);
     }
     return push_path(b, path);
 }
 
-static int read_list(cli_batch *b) {
+static int read_list(cli_batch *b, const dir_chain *skip) {
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
@@ -160,7 +166,7 @@ static int read_list(cli_batch *b) {
             fprintf(stderr, "saccade: <stdin>: a list of inputs cannot contain '-'\n");
             b->failed++;
         } else {
-            rc = add_input(b, line);
+            rc = add_input(b, line, skip);
         }
     }
     if (ferror(stdin)) {
@@ -172,14 +178,27 @@ static int read_list(cli_batch *b) {
 }
 
 int cli_batch_expand(const char *verb, char *const *inputs, int ninputs, cli_batch *b) {
+    return cli_batch_expand_skipping(verb, inputs, ninputs, NULL, 0, b);
+}
+
+int cli_batch_expand_skipping(const char *verb, char *const *inputs, int ninputs,
+                              const char *const *skip_dirs, int nskip, cli_batch *b) {
     memset(b, 0, sizeof *b);
+    dir_chain skip[8], *skip_list = NULL;
+    for (int i = 0; i < nskip && i < 8; i++) {
+        struct stat st;
+        if (!skip_dirs[i] || stat(skip_dirs[i], &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+        skip[i] = (dir_chain){st.st_dev, st.st_ino, skip_list};
+        skip_list = &skip[i];
+    }
     int dashes = 0;
     for (int i = 0; i < ninputs; i++) dashes += !strcmp(inputs[i], "-");
     if (dashes > 1)
         return cli_usage(verb, "'-' (a list of inputs on standard input) can be given once");
     if (ninputs == 0) return cli_usage(verb, "need at least one IMAGE, DIRECTORY or '-'");
     for (int i = 0; i < ninputs; i++) {
-        int rc = !strcmp(inputs[i], "-") ? read_list(b) : add_input(b, inputs[i]);
+        int rc =
+            !strcmp(inputs[i], "-") ? read_list(b, skip_list) : add_input(b, inputs[i], skip_list);
         if (rc) {
             fprintf(stderr, "saccade: out of memory while listing inputs\n");
             return CLI_FAIL;

@@ -6,7 +6,8 @@
  *   FILE   used as given, whatever its extension (it may still fail to load)
  *   DIR    searched recursively for images (.png .jpg .jpeg .bmp .gif .tga
  *          .psd .hdr .pnm .ppm .pgm, any case); entries whose name starts with
- *          '.' are skipped; symbolic links are followed (loops are detected);
+ *          '.' are skipped, and so are folders holding a saccade gallery
+ *          (SC_GALLERY_MARKER); symbolic links are followed (loops are detected);
  *          each directory's images are sorted bytewise (strcmp) so the order
  *          is the same on every machine
  *   -      standard input is a LIST of inputs, one per line (blank lines are
@@ -55,6 +56,12 @@ typedef struct cli_batch {
  * b->failed. Returns CLI_OK, CLI_USAGE (message printed, e.g. '-' twice) or
  * CLI_FAIL (out of memory, or no image at all). */
 int cli_batch_expand(const char *verb, char *const *inputs, int ninputs, cli_batch *b);
+/* The same, not entering the folders skip_dirs[0..nskip) (at most 8; the
+ * verb's output folders: those that do not exist yet are ignored) when they
+ * are met inside a directory input. Folders holding a saccade gallery
+ * (sc_gallery_is_dir) are never entered, by either function. */
+int cli_batch_expand_skipping(const char *verb, char *const *inputs, int ninputs,
+                              const char *const *skip_dirs, int nskip, cli_batch *b);
 void cli_batch_free(cli_batch *b);
 
 /* Decide between directory and single-file output for `out` (see above),

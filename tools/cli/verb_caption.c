@@ -18,8 +18,8 @@ void cli_caption_help(FILE *out) {
             "usage: saccade caption IMAGE|DIR|-... [--model M] [--beam K] [--max-len N]\n"
             "                       [--min-len N] [--length-norm A] [--json]\n"
             "                       [--json-attention] [--attention DIR|FILE.png]\n"
-            "                       [--html DIR] [--colormap NAME] [--alpha A] [--threads N]\n"
-            "                       [--shard K/N]\n"
+            "                       [--html DIR] [--html-page-size N] [--colormap NAME]\n"
+            "                       [--alpha A] [--threads N] [--shard K/N]\n"
             "       BLIP only:      [--prompt TEXT] [--strip-prompt] [--length-penalty A]\n"
             "                       [--sample] [--top-p P] [--top-k K] [--temperature T]\n"
             "                       [--seed S] [--attention-layer L] [--attention-heads H,..]\n\n"
@@ -88,10 +88,18 @@ void cli_caption_help(FILE *out) {
             "--colormap NAME  attention colours: gray (default, the tutorial's figure:\n"
             "                 attended regions light up), viridis, inferno, magma, jet\n"
             "--alpha A        weight of the attention overlay, 0..1 (default 0.8)\n"
-            "--html DIR       a static gallery openable from disk: DIR/index.html with each\n"
-            "                 image's thumbnail (DIR/images/), caption, score, per-word\n"
-            "                 log-probabilities and attention figure (DIR/attention/); no\n"
-            "                 network access, failed images listed at the end\n"
+            "--html DIR       a static gallery openable from disk, no network access:\n"
+            "                 DIR/index.html, page-2.html, ...: thumbnails (DIR/images/,\n"
+            "                 loaded as they scroll into view), captions, paths and scores,\n"
+            "                 with page links (arrow keys too) and a search box over\n"
+            "                 captions and paths (index.html?q=WORDS opens a search);\n"
+            "                 DIR/items/NAME.html per image: its attention figure\n"
+            "                 (DIR/figures/, JPEG, 64-pixel panels, --colormap and --alpha\n"
+            "                 apply) and each word with its own map and log-probability;\n"
+            "                 DIR/failed.html lists the images that failed. DIR is marked\n"
+            "                 (DIR/.saccade-gallery): folder walks of every verb skip it, so\n"
+            "                 DIR may sit inside the inputs\n"
+            "--html-page-size N  images per gallery page, 1..100000 (default 100)\n"
             "--shard K/N      only the K-th of N equal slices of the input list (for Slurm\n"
             "                 arrays and GNU parallel; together the N runs cover every\n"
             "                 input once). Under mpirun every rank takes its own slice and\n"
@@ -100,6 +108,7 @@ void cli_caption_help(FILE *out) {
             "Inputs: files as given; directories are searched recursively for images\n"
             "(.png .jpg .jpeg .bmp .gif .tga .psd .hdr .pnm .ppm .pgm), in sorted order;\n"
             "'-' reads a list of files or directories from standard input, one per line.\n"
+            "Inside directories, the --html and --attention folders are skipped.\n"
             "The model is loaded once, before anything is written. An image that cannot\n"
             "be read or captioned is reported on stderr ('saccade: PATH: reason') and the\n"
             "others are still processed; the exit status is then 1 (2 for usage errors).\n\n"
@@ -135,6 +144,7 @@ typedef struct cap_ctx {
     int att_is_dir;
     sc_attention_grid_params gp;
     sc_gallery *gallery;
+    int html_page_size; /* 0: the library's default */
     blip_opts bo;
     const char *shard; /* --shard K/N */
 } cap_ctx;
@@ -231,7 +241,7 @@ static int one_image(const cli_batch *b, int i, void *vctx) {
         sc_set_error(SC_ERR_INTERNAL, "no caption produced");
         goto done;
     }
-    if ((c->att || c->gallery) && sc_caption_attention_grid(&img, &r, &c->gp, &grid)) goto done;
+    if (c->att && sc_caption_attention_grid(&img, &r, &c->gp, &grid)) goto done;
     if (c->att) {
         att =
             c->att_is_dir ? cli_batch_output_path(b, c->att, i, ".attention.png") : strdup(c->att);
@@ -243,9 +253,16 @@ static int one_image(const cli_batch *b, int i, void *vctx) {
     }
     if (c->gallery) {
         const sc_caption_hyp *h = &r.hyps[0];
-        if (sc_gallery_add(c->gallery, b->stems[i], path, &img, r.text, r.words, h->logprobs,
-                           h->len, h->score, &grid))
-            goto done;
+        sc_gallery_item it = {.name = b->stems[i],
+                              .label = path,
+                              .caption = r.text,
+                              .words = r.words,
+                              .logprobs = h->logprobs,
+                              .n = h->len,
+                              .score = h->score,
+                              .alphas = h->alphas,
+                              .grid = r.grid};
+        if (sc_gallery_add(c->gallery, &img, &it)) goto done;
         thumb = malloc(strlen(b->stems[i]) + 16);
         if (thumb) sprintf(thumb, "images/%s.jpg", b->stems[i]);
     }
@@ -339,7 +356,7 @@ static sc_status blip_outputs(cap_ctx *c, const cli_batch *b, int i, const sc_im
     const sc_blip_caption *k = &r->caption;
     sc_image grid = {0};
     sc_status s = SC_OK;
-    if (c->att || c->gallery)
+    if (c->att)
         s = sc_attention_grid(img, k->attention, k->grid, k->n, (const char *const *)r->words,
                               &c->gp, &grid);
     if (!s && c->att) {
@@ -348,8 +365,15 @@ static sc_status blip_outputs(cap_ctx *c, const cli_batch *b, int i, const sc_im
         s = *att ? sc_image_save(&grid, *att) : sc_set_error(SC_ERR_NOMEM, "out of memory");
     }
     if (!s && c->gallery) {
-        s = sc_gallery_add(c->gallery, b->stems[i], b->paths[i], img, r->text,
-                           (const char *const *)r->words, NULL, k->n, k->score, &grid);
+        sc_gallery_item it = {.name = b->stems[i],
+                              .label = b->paths[i],
+                              .caption = r->text,
+                              .words = (const char *const *)r->words,
+                              .n = k->n,
+                              .score = k->score,
+                              .alphas = k->attention,
+                              .grid = k->grid};
+        s = sc_gallery_add(c->gallery, img, &it);
         if (!s && (*thumb = malloc(strlen(b->stems[i]) + 16)))
             sprintf(*thumb, "images/%s.jpg", b->stems[i]);
     }
@@ -456,6 +480,7 @@ static int parse_caption_options(int argc, char **argv, cap_ctx *c, const char *
         {"--json-attention", CLI_FLAG, &json_att, 0, 0, NULL, NULL, 0},
         {"--attention", CLI_STR, &c->att, 0, 0, "a directory or a .png file", NULL, 0},
         {"--html", CLI_STR, html, 0, 0, "a directory", NULL, 0},
+        {"--html-page-size", CLI_INT, &c->html_page_size, 1, 100000, NULL, NULL, 0},
         {"--colormap", CLI_STR, &colormap, 0, 0, "a name", NULL, 0},
         {"--alpha", CLI_FLOAT, &c->gp.alpha, 0, 1, NULL, NULL, 0},
         {"--threads", CLI_INT, threads, 1, 2147483647, NULL, NULL, 0},
@@ -467,6 +492,7 @@ static int parse_caption_options(int argc, char **argv, cap_ctx *c, const char *
     if (json_att) c->json = c->json_att = 1;
     if ((*model && !**model) || (c->att && !*c->att) || (*html && !**html))
         return cli_usage(V, "--model, --attention and --html need a non-empty name");
+    if (c->html_page_size && !*html) return cli_usage(V, "--html-page-size needs --html");
     if (colormap && sc_colormap_from_name(colormap, &c->gp.colormap))
         return cli_usage(V, "%s", sc_last_error());
     if (*ninputs == 0) return cli_usage(V, "need at least one IMAGE, DIRECTORY or '-'");
@@ -531,6 +557,9 @@ static int open_gallery(cap_ctx *c, const char *html) {
     }
     sc_gallery_params gp = sc_gallery_default_params();
     gp.subtitle = sub;
+    if (c->html_page_size) gp.page_size = c->html_page_size;
+    gp.figure.colormap = c->gp.colormap;
+    gp.figure.alpha = c->gp.alpha;
     return sc_gallery_open(html, &gp, &c->gallery) ? cli_fail(NULL) : CLI_OK;
 }
 
@@ -573,7 +602,9 @@ int cli_caption_main(int argc, char **argv) {
     }
     /* The model first: a bad folder writes nothing. */
     if ((rc = load_model(&c, model))) goto end;
-    rc = cli_batch_expand(V, (char **)inputs, ninputs, &b);
+    /* A second run must not caption the first one's outputs. */
+    const char *outputs[2] = {html, c.att};
+    rc = cli_batch_expand_skipping(V, (char **)inputs, ninputs, outputs, 2, &b);
     if (!rc) rc = cli_batch_shard(V, &b, c.shard);
     if (rc) goto end;
     /* Output names (stems) come from the attention output, else the gallery. */

@@ -466,16 +466,21 @@ static void *interleave(const sc_image *img, int sixteen) {
     void *out = sc_malloc(sixteen ? n * 2 : n);
     if (!out) return NULL;
     const int c = img->c;
-    const float maxv = sixteen ? 65535.f : 255.f;
-#pragma omp parallel for schedule(static)
-    for (long long i = 0; i < (long long)plane; i++)
-        for (int k = 0; k < c; k++) {
-            float v = clamp01(img->data[(size_t)k * plane + (size_t)i]) * maxv + 0.5f;
-            if (sixteen)
-                ((uint16_t *)out)[(size_t)i * c + k] = (uint16_t)v;
-            else
-                ((unsigned char *)out)[(size_t)i * c + k] = (unsigned char)v;
+    /* one plane at a time, the 8- and 16-bit loops apart: both vectorise */
+    for (int k = 0; k < c; k++) {
+        const float *src = img->data + (size_t)k * plane;
+        if (sixteen) {
+            uint16_t *o = (uint16_t *)out + k;
+#pragma omp parallel for schedule(static) if (plane >= 65536)
+            for (long long i = 0; i < (long long)plane; i++)
+                o[(size_t)i * c] = (uint16_t)(clamp01(src[i]) * 65535.f + 0.5f);
+        } else {
+            unsigned char *o = (unsigned char *)out + k;
+#pragma omp parallel for schedule(static) if (plane >= 65536)
+            for (long long i = 0; i < (long long)plane; i++)
+                o[(size_t)i * c] = (unsigned char)(clamp01(src[i]) * 255.f + 0.5f);
         }
+    }
     return out;
 }
 
@@ -502,7 +507,9 @@ sc_status sc_image_save_png(const sc_image *img, const char *path) {
     return finish_save(&m, ok, path, "PNG");
 }
 
-sc_status sc_image_save_jpeg(const sc_image *img, const char *path, int quality) {
+/* JPEG bytes of img into m (its data freed by the caller); path only names
+ * the output in messages. */
+static sc_status encode_jpeg(const sc_image *img, const char *path, int quality, membuf *m) {
     sc_status s = check_save(img, path);
     if (s) return s;
     if (quality < 1 || quality > 100)
@@ -521,10 +528,34 @@ sc_status sc_image_save_jpeg(const sc_image *img, const char *path, int quality)
     unsigned char *px = interleave(&rgb, 0);
     sc_image_free(&tmp);
     if (!px) return sc_set_error(SC_ERR_NOMEM, "%s: out of memory", path);
-    membuf m = {0};
-    int ok = stbi_write_jpg_to_func(stb_write_cb, &m, rgb.w, rgb.h, rgb.c, px, quality);
+    int ok = stbi_write_jpg_to_func(stb_write_cb, m, rgb.w, rgb.h, rgb.c, px, quality);
     sc_free(px);
-    return finish_save(&m, ok, path, "JPEG");
+    if (!ok || m->failed) return sc_set_error(SC_ERR_NOMEM, "%s: cannot encode JPEG", path);
+    return SC_OK;
+}
+
+sc_status sc_image_save_jpeg(const sc_image *img, const char *path, int quality) {
+    membuf m = {0};
+    sc_status s = encode_jpeg(img, path, quality, &m);
+    if (!s) s = sc_write_file_atomic(path, m.data, m.len);
+    free(m.data);
+    return s;
+}
+
+sc_status sc_image_encode_jpeg(const sc_image *img, int quality, unsigned char **out,
+                               size_t *out_len) {
+    if (out) *out = NULL;
+    if (out_len) *out_len = 0;
+    if (!out || !out_len) return sc_set_error(SC_ERR_INVALID_ARG, "NULL argument");
+    membuf m = {0};
+    sc_status s = encode_jpeg(img, "image", quality, &m);
+    if (s) {
+        free(m.data);
+        return s;
+    }
+    *out = m.data;
+    *out_len = m.len;
+    return SC_OK;
 }
 
 static void put_be32(unsigned char *p, uint32_t v) {

@@ -83,6 +83,11 @@ static void bilinear_axis(int in, int out, int *i0, int *i1, float *l1) {
  * stride dstride. */
 static sc_status resize_plane(const float *src, int sw, int sh, float *dst, int dw, int dh,
                               size_t dstride) {
+    if (sw == dw && sh == dh) { /* bilinear at scale 1 samples the pixels themselves */
+        for (int y = 0; y < dh; y++)
+            memcpy(dst + (size_t)y * dstride, src + (size_t)y * sw, (size_t)sw * sizeof *dst);
+        return SC_OK;
+    }
     size_t nx = (size_t)dw, ny = (size_t)dh;
     int *ix = sc_malloc(2 * (nx + ny) * sizeof(int));
     float *lx = sc_malloc((nx + ny) * sizeof(float));
