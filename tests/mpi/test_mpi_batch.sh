@@ -45,9 +45,9 @@ expect_grep "bad image named" "$tmp/err" "test_000003b.png: not a recognised ima
 yes_ "the other images captioned as by 1 process" \
   'cmp -s <(sed "s#/g1/#/gX/#g" "$tmp/one_bad.jsonl") <(sed "s#/g2/#/gX/#g" "$tmp/out")'
 yes_ "one gallery over both ranks = 1 process's" \
-  'cmp -s "$tmp/g1/index.html" "$tmp/g2/index.html"'
+  'for f in index.html failed.html search.js items/test_000002.html; do cmp -s "$tmp/g1/$f" "$tmp/g2/$f" || exit 1; done'
 yes_ "gallery lists every image and the failure" \
-  '[ "$(grep -c "images/test_0000" "$tmp/g2/index.html")" -eq 6 ] && grep -q "test_000003b.png" "$tmp/g2/index.html"'
+  '[ "$(grep -c "images/test_0000" "$tmp/g2/index.html")" -eq 6 ] && grep -q "test_000003b.png" "$tmp/g2/failed.html"'
 yes_ "every thumbnail written" '[ "$(ls "$tmp/g2/images" | wc -l)" -eq 6 ]'
 rm "$imgs/test_000003b.png"
 
