@@ -40,7 +40,11 @@
  * self_attn.qkv.weight" for "layers.3.self_attn.in_proj_weight"): the tensors
  * are used in place (zero copy for aligned F32), the model is inference-only
  * (no parameters, no backward, no rollout) and its forward keeps one layer's
- * scratch instead of every layer's activations. */
+ * scratch instead of every layer's activations. The first forward packs the
+ * layers' linear weights for saccade's products (about the size of those
+ * weights, 340 MB for ViT-B) and releases the file's pages of the plain
+ * ones; every forward then runs the layers with token columns split between
+ * sc_get_num_threads() threads, two joins a layer (src/tel_packed.h). */
 #ifndef SACCADE_SC_VIT_H
 #define SACCADE_SC_VIT_H
 

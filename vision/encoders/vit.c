@@ -12,6 +12,7 @@
 #include "saccade/sc_util.h"
 #include "saccade/sc_vit.h"
 #include "sc_internal.h"
+#include "tel_packed.h"
 
 #define NAME_MAX_LEN 192
 #define PER_LAYER 12
@@ -42,6 +43,10 @@ struct sc_vit {
     const float *x;
     int B, train, have_forward;
     int view; /* weights borrowed from a mapped file (sc_vit_open_view): inference only */
+    /* A view's layers with their linear weights packed, made by its first
+     * forward (then the file's pages of those weights are released). */
+    sc_safetensors *st;
+    sc_tel_packed *packed[SC_VIT_MAX_DEPTH];
 };
 
 sc_vit_config sc_vit_default_config(void) {
@@ -344,6 +349,7 @@ sc_status sc_vit_open_view(const sc_vit_config *c, sc_safetensors *st, sc_vit_na
     if (!m) return sc_set_error(SC_ERR_NOMEM, "out of memory");
     m->cfg = *c;
     m->view = 1;
+    m->st = st;
     m->G = sc_vit_grid(c);
     m->N = m->G * m->G;
     m->T = sc_vit_tokens(c);
@@ -394,6 +400,7 @@ sc_status sc_vit_open_view(const sc_vit_config *c, sc_safetensors *st, sc_vit_na
 
 void sc_vit_free(sc_vit *m) {
     if (!m) return;
+    for (int l = 0; l < SC_VIT_MAX_DEPTH; l++) sc_tel_packed_free(m->packed[l]);
     sc_free(m->pmem);
     sc_free(m->gmem);
     sc_free(m->pos_fixed);
@@ -449,7 +456,9 @@ static sc_status plan(sc_vit *m, int B, int train) {
     const sc_vit_config *c = &m->cfg;
     const int S = c->image_size;
     sc_tel_desc d = layer_desc(m, B, train);
-    size_t cpl = sc_tel_cache_floats(&d);
+    /* a view runs packed layers: their workspace instead of a layer's cache */
+    size_t cpl = m->view ? sc_tel_packed_ws_floats(m->packed[0], m->T, sc_get_num_threads())
+                         : sc_tel_cache_floats(&d);
     size_t ws = sc_patch_embed_ws_floats(B, c->in_channels, S, S, c->patch);
     size_t tok = (size_t)B * m->N * c->dim, z = (size_t)B * m->T * c->dim;
     /* a view keeps nothing for a backward or a rollout: two token buffers and
@@ -485,6 +494,47 @@ static sc_status plan(sc_vit *m, int B, int train) {
     return SC_OK;
 }
 
+/* sc_par_run job: the packed layers of a view, layers split between shares. */
+typedef struct pack_job {
+    sc_vit *m;
+    sc_status status[SC_VIT_MAX_DEPTH];
+} pack_job;
+
+static void pack_share(void *arg, int tid, int nt) {
+    pack_job *j = arg;
+    sc_vit *m = j->m;
+    sc_tel_desc d = layer_desc(m, 1, 0);
+    int l0, l1;
+    sc_par_share(m->cfg.depth, 1, tid, nt, &l0, &l1);
+    const size_t D = (size_t)m->cfg.dim, F = (size_t)m->cfg.mlp_dim;
+    for (int l = l0; l < l1; l++) {
+        const sc_tel_weights *w = &m->layers[l].w;
+        j->status[l] = sc_tel_packed_create(&d, w, &m->packed[l]);
+        if (j->status[l]) continue;
+        /* layer by layer, so that plain and packed weights are not all resident at once */
+        sc_safetensors_release(m->st, w->self_attn.in_proj_weight, 3 * D * D * sizeof(float));
+        sc_safetensors_release(m->st, w->self_attn.out_proj_weight, D * D * sizeof(float));
+        sc_safetensors_release(m->st, w->linear1_weight, F * D * sizeof(float));
+        sc_safetensors_release(m->st, w->linear2_weight, D * F * sizeof(float));
+    }
+}
+
+/* Packs a view's layers once; the file's pages of the plain linear weights
+ * are then released (read back from the file should anything touch them). */
+static sc_status pack_view(sc_vit *m) {
+    const int depth = m->cfg.depth;
+    if (m->packed[depth - 1]) return SC_OK;
+    pack_job j = {m, {SC_OK}};
+    sc_par_run(sc_get_num_threads(), pack_share, &j);
+    sc_status s = SC_OK;
+    for (int l = 0; l < depth && !s; l++) s = j.status[l];
+    if (s) {
+        for (int l = 0; l < depth; l++) sc_tel_packed_free(m->packed[l]), m->packed[l] = NULL;
+        return s;
+    }
+    return SC_OK;
+}
+
 sc_status sc_vit_forward(sc_vit *m, const float *x, int B, int train, sc_rng *rng,
                          const float **out) {
     if (!m || !x || !out || B <= 0)
@@ -495,7 +545,8 @@ sc_status sc_vit_forward(sc_vit *m, const float *x, int B, int train, sc_rng *rn
     if (train && m->view)
         return sc_set_error(SC_ERR_UNSUPPORTED, "sc_vit_forward: inference-only ViT (a file view)");
     m->have_forward = 0;
-    sc_status s = plan(m, B, train);
+    sc_status s = m->view ? pack_view(m) : SC_OK;
+    if (!s) s = plan(m, B, train);
     if (s) return s;
     const int S = c->image_size, D = c->dim, T = m->T;
     const size_t z = (size_t)B * T * D;
@@ -506,15 +557,23 @@ sc_status sc_vit_forward(sc_vit *m, const float *x, int B, int train, sc_rng *rn
         return s;
     sc_tel_desc d = layer_desc(m, B, train);
     const size_t att = (size_t)B * c->heads * T * T;
-    const int kept = m->view ? 1 : c->depth; /* a view ping-pongs between z and z + z */
-    for (int l = 0; l < c->depth; l++) {
-        int i = m->view ? l % 2 : l, o = m->view ? (l + 1) % 2 : l + 1;
-        if ((s = sc_tel_forward(&d, &m->layers[l].w, m->z + i * z, NULL, NULL, train, rng,
-                                m->cache + (l % kept) * m->cache_per_layer, m->z + o * z,
+    int last = c->depth;
+    if (m->view) { /* per image: feature-major through the packed layers, and back */
+        const size_t zi = (size_t)T * D;
+        for (int b = 0; b < B && !s; b++) {
+            sc_transpose_f32(m->z + b * zi, T, D, m->z + z);
+            s = sc_tel_packed_forward(m->packed, c->depth, T, m->z + z, m->cache,
+                                      sc_get_num_threads());
+            sc_transpose_f32(m->z + z, D, T, m->z + b * zi);
+        }
+        if (s) return s;
+        last = 0;
+    }
+    for (int l = 0; l < c->depth && !m->view; l++)
+        if ((s = sc_tel_forward(&d, &m->layers[l].w, m->z + l * z, NULL, NULL, train, rng,
+                                m->cache + l * m->cache_per_layer, m->z + (l + 1) * z,
                                 m->attn ? m->attn + l * att : NULL)))
             return s;
-    }
-    const int last = m->view ? c->depth % 2 : c->depth;
     if ((s = sc_layernorm_forward(m->out, m->ln_mean, m->ln_rstd, m->z + (size_t)last * z, m->nw,
                                   m->nb, B * T, D, c->ln_eps)))
         return s;
