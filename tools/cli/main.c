@@ -24,6 +24,8 @@ static const cli_verb VERBS[] = {
      cli_stn_help},
     {"vqa", "answer questions about an image (stacked attention network)", cli_vqa_main,
      cli_vqa_help},
+    {"classify", "top-k ImageNet classes of photos (torchvision ResNet or ViT)", cli_classify_main,
+     cli_classify_help},
 };
 static const int NVERBS = (int)(sizeof VERBS / sizeof VERBS[0]);
 
