@@ -404,6 +404,9 @@ sc_status sc_vit_view_keep_activations(sc_vit *m) {
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_vit_view_keep_activations: not a view");
     m->view_keep = 1;
     m->have_forward = 0;
+    /* the per-layer path from now on: packed copies are no longer used */
+    for (int l = 0; l < SC_VIT_MAX_DEPTH; l++)
+        sc_tel_packed_free(m->packed[l]), m->packed[l] = NULL;
     return SC_OK;
 }
 
