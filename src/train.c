@@ -36,7 +36,22 @@ struct sc_trainer {
     double last_epoch_loss;
     int64_t pending_examples;
     int finished;
+    /* data-parallel (comm with size > 1) */
+    sc_comm *comm;
+    int rank, size;
+    double share; /* this rank's weight in the sum over ranks */
+    int reduced;  /* gradients of this step already summed */
+    float *flat;  /* (grads + buffers + 1 + METRICS_MAX): the one allreduce */
+    size_t nflat_grads, nflat_bufs;
 };
+
+#define METRICS_MAX 24
+
+/* Rank r's own stream for dropout and augmentation (rank 0: the
+ * single-process stream). */
+static uint64_t rank_seed(uint64_t seed, int rank) {
+    return seed ^ 0x5eedda7aULL ^ ((uint64_t)rank * 0x9E3779B97F4A7C15ULL);
+}
 
 sc_train_params sc_train_default_params(void) {
     sc_train_params p;
@@ -94,6 +109,39 @@ static sc_status copy_list(sc_trainer *tr, const sc_param *src, size_t n, sc_par
 
 static sc_status load_checkpoint(sc_trainer *tr);
 
+/* Data-parallel set-up: the flat reduction buffer, a check that every batch
+ * gives each rank at least one example, and rank 0's parameters and
+ * buffers on every rank. */
+static sc_status setup_parallel(sc_trainer *tr) {
+    size_t ng = 0, nb = 0, total;
+    for (size_t i = 0; i < tr->nparams; i++)
+        if (sc_add_size(ng, tr->params[i].n, &ng)) return sc_set_error(SC_ERR_LIMIT, "too large");
+    for (size_t i = 0; i < tr->nbuffers; i++)
+        if (sc_add_size(nb, tr->buffers[i].n, &nb)) return sc_set_error(SC_ERR_LIMIT, "too large");
+    if (sc_add_size(ng, nb, &total) || sc_add_size(total, 1 + METRICS_MAX, &total) ||
+        total > SIZE_MAX / sizeof(float))
+        return sc_set_error(SC_ERR_LIMIT, "trainer: parameters too large");
+    tr->nflat_grads = ng;
+    tr->nflat_bufs = nb;
+    tr->flat = malloc(total * sizeof(float));
+    if (!tr->flat) return sc_set_error(SC_ERR_NOMEM, "out of memory");
+    const size_t B = tr->p.batch_size, n = tr->n_examples, S = (size_t)tr->size;
+    if (B < S)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "trainer: a batch of %zu cannot be split across %zu ranks", B, S);
+    if (!tr->p.drop_last && n % B && n % B < S)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "trainer: the last batch of an epoch (%zu of %zu examples) cannot be "
+                            "split across %zu ranks; choose another batch size",
+                            n % B, n, S);
+    sc_status s = SC_OK;
+    for (size_t i = 0; i < tr->nparams && !s; i++)
+        s = sc_comm_broadcast(tr->comm, tr->params[i].param, tr->params[i].n * sizeof(float), 0);
+    for (size_t i = 0; i < tr->nbuffers && !s; i++)
+        s = sc_comm_broadcast(tr->comm, tr->buffers[i].param, tr->buffers[i].n * sizeof(float), 0);
+    return s;
+}
+
 sc_status sc_trainer_create(const sc_train_params *p, size_t n_examples, const sc_param *params,
                             size_t nparams, const sc_param *buffers, size_t nbuffers,
                             sc_trainer **out) {
@@ -133,13 +181,16 @@ sc_status sc_trainer_create(const sc_train_params *p, size_t n_examples, const s
     }
     tr->total_steps = per_epoch * p->epochs;
     if (p->max_steps > 0 && p->max_steps < tr->total_steps) tr->total_steps = p->max_steps;
-    sc_rng_seed(&tr->rng, p->seed ^ 0x5eedda7aULL);
+    tr->comm = p->comm;
+    tr->rank = sc_comm_rank(p->comm);
+    tr->size = sc_comm_size(p->comm);
+    sc_rng_seed(&tr->rng, rank_seed(p->seed, tr->rank));
     tr->epoch = -1;
-    if (p->resume && (s = load_checkpoint(tr))) {
+    if ((p->resume && (s = load_checkpoint(tr))) || (tr->size > 1 && (s = setup_parallel(tr)))) {
         sc_trainer_free(tr);
         return s;
     }
-    if (p->metrics_path &&
+    if (tr->rank == 0 && p->metrics_path &&
         ((p->resume && (s = sc_metrics_truncate(p->metrics_path, tr->global_step))) ||
          (s = sc_metrics_open(p->metrics_path, &tr->metrics)))) {
         sc_trainer_free(tr);
@@ -149,7 +200,7 @@ sc_status sc_trainer_create(const sc_train_params *p, size_t n_examples, const s
     pp.label = p->label ? p->label : "train";
     pp.total = tr->total_steps;
     pp.log_every = p->log_every > 0 ? p->log_every : 50;
-    pp.force_mode = p->progress_mode;
+    pp.force_mode = tr->rank == 0 ? p->progress_mode : 3; /* one bar for the job */
     tr->progress = sc_progress_create(&pp);
     if (!tr->progress) {
         sc_trainer_free(tr);
@@ -170,6 +221,7 @@ void sc_trainer_free(sc_trainer *tr) {
     sc_batcher_free(&tr->batcher);
     sc_progress_free(tr->progress);
     sc_metrics_close(tr->metrics);
+    free(tr->flat);
     for (int i = 0; i < tr->nmeta; i++) {
         free(tr->meta_key[i]);
         free(tr->meta_val[i]);
@@ -218,14 +270,61 @@ int sc_trainer_next(sc_trainer *tr, const int **idx, size_t *count) {
     tr->step_in_epoch = step;
     if (sc_batcher_get(&tr->batcher, step, idx, count)) return -1;
     tr->pending_examples = (int64_t)*count;
+    tr->reduced = 0;
+    tr->share = 1;
+    if (tr->size > 1) { /* this rank's contiguous slice: the batch's order is kept */
+        const size_t n = *count, lo = n * (size_t)tr->rank / (size_t)tr->size,
+                     hi = n * ((size_t)tr->rank + 1) / (size_t)tr->size;
+        *idx += lo;
+        *count = hi - lo;
+        tr->share = (double)(hi - lo) / (double)n;
+    }
     sc_optim_zero_grad(tr->optim);
     if (sc_optim_set_lr(tr->optim, sc_lr_at(&tr->p.schedule, tr->global_step))) return -1;
     tr->epoch_end = 0;
     return 1;
 }
 
+/* Every rank's generator state as 64 hex digits each, rank order, on rank 0
+ * (*out malloc'ed there; NULL elsewhere). Collective. */
+static sc_status gather_rngs(sc_trainer *tr, char **out) {
+    char mine[65];
+    snprintf(mine, sizeof mine, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64,
+             tr->rng.s[0], tr->rng.s[1], tr->rng.s[2], tr->rng.s[3]);
+    *out = NULL;
+    if (tr->size == 1) {
+        *out = strdup(mine);
+        return *out ? SC_OK : sc_set_error(SC_ERR_NOMEM, "out of memory");
+    }
+    size_t *lens = tr->rank == 0 ? calloc((size_t)tr->size, sizeof *lens) : NULL;
+    if (tr->rank == 0 && !lens) return sc_set_error(SC_ERR_NOMEM, "out of memory");
+    char *all = NULL;
+    sc_status s = sc_comm_gather_bytes(tr->comm, mine, 64, 0, &all, lens);
+    free(lens);
+    if (s || tr->rank != 0) return s;
+    *out = malloc((size_t)tr->size * 64 + 1);
+    if (!*out) {
+        free(all);
+        return sc_set_error(SC_ERR_NOMEM, "out of memory");
+    }
+    memcpy(*out, all, (size_t)tr->size * 64);
+    (*out)[(size_t)tr->size * 64] = 0;
+    free(all);
+    return SC_OK;
+}
+
 static sc_status write_file(sc_trainer *tr, const char *path, int with_state) {
+    char *rngs = NULL;
+    if (with_state) {
+        sc_status s = gather_rngs(tr, &rngs);
+        if (s) return s;
+    }
+    if (tr->rank != 0) return SC_OK;
     sc_st_writer *w = sc_st_writer_new();
+    if (!w) {
+        free(rngs);
+        return sc_set_error(SC_ERR_NOMEM, "out of memory");
+    }
     if (!w) return sc_set_error(SC_ERR_NOMEM, "out of memory");
     sc_status s = SC_OK;
     for (int pass = 0; pass < 2 && !s; pass++) {
@@ -248,17 +347,24 @@ static sc_status write_file(sc_trainer *tr, const char *path, int with_state) {
             int64_t n = (int64_t)e.n;
             if (!s) s = sc_st_writer_add_f32(w, e.name, e.data, 1, &n, SC_ST_F32);
         }
-        char meta[512];
-        snprintf(meta, sizeof meta,
-                 "{\"step\": %" PRId64 ", \"seed\": %" PRIu64 ", \"batch_size\": %zu, "
-                 "\"n_examples\": %zu, \"rng\": \"%016" PRIx64 "%016" PRIx64 "%016" PRIx64
-                 "%016" PRIx64 "\"}",
-                 tr->global_step, tr->p.seed, tr->p.batch_size, tr->n_examples, tr->rng.s[0],
-                 tr->rng.s[1], tr->rng.s[2], tr->rng.s[3]);
-        if (!s) s = sc_st_writer_set_metadata(w, "saccade.train", meta);
+        /* "rng" is rank 0's (the single-process stream), "rng_ranks" every rank's */
+        size_t len = 256 + strlen(rngs);
+        char *meta = malloc(len);
+        if (!meta) s = sc_set_error(SC_ERR_NOMEM, "out of memory");
+        if (!s) {
+            snprintf(meta, len,
+                     "{\"step\": %" PRId64 ", \"seed\": %" PRIu64 ", \"batch_size\": %zu, "
+                     "\"n_examples\": %zu, \"rng\": \"%.64s\", \"ranks\": %d, "
+                     "\"rng_ranks\": \"%s\"}",
+                     tr->global_step, tr->p.seed, tr->p.batch_size, tr->n_examples, rngs, tr->size,
+                     rngs);
+            s = sc_st_writer_set_metadata(w, "saccade.train", meta);
+        }
+        free(meta);
     }
     if (!s) s = sc_st_writer_write(w, path);
     sc_st_writer_free(w);
+    free(rngs);
     return s;
 }
 
@@ -324,12 +430,28 @@ static sc_status load_checkpoint(sc_trainer *tr) {
         sc_safetensors_free(st);
         return sc_set_error(SC_ERR_FORMAT, "%s: checkpoint has no generator state", path);
     }
+    r += 8;
+    /* This rank's stream when the checkpoint has one for it (same number of
+     * ranks); else rank 0's, and a new stream from it for the other ranks. */
+    uint64_t ranks = 1;
+    if (parse_u64_field(meta, "\"ranks\"", &ranks)) ranks = 1;
+    const char *rr = strstr(meta, "\"rng_ranks\": \"");
+    int own = ranks == (uint64_t)tr->size && rr &&
+              strspn(rr + 14, "0123456789abcdefABCDEF") >= 64 * (size_t)tr->size;
+    if (own) r = rr + 14 + 64 * (size_t)tr->rank;
     for (int i = 0; i < 4; i++) {
         char hex[17];
-        memcpy(hex, r + 8 + 16 * i, 16);
+        memcpy(hex, r + 16 * i, 16);
         hex[16] = 0;
         tr->rng.s[i] = strtoull(hex, NULL, 16);
     }
+    if (!own && tr->rank > 0)
+        sc_rng_seed(&tr->rng, rank_seed(tr->rng.s[0] ^ tr->rng.s[2], tr->rank));
+    if (!own && tr->rank == 0 && ranks != (uint64_t)tr->size)
+        fprintf(stderr,
+                "note: %s was written by %" PRIu64 " ranks, resuming on %d: the same batches, "
+                "parameters and optimiser state; dropout and augmentation draw new streams\n",
+                path, ranks, tr->size);
     s = load_tensors(tr, st, tr->params, tr->nparams);
     if (!s) s = load_tensors(tr, st, tr->buffers, tr->nbuffers);
     size_t ns = sc_optim_state_count(tr->optim);
@@ -355,15 +477,76 @@ sc_status sc_trainer_log(sc_trainer *tr, int nmetrics, const char *const *keys,
     return sc_metrics_write(tr->metrics, tr->global_step, nmetrics, keys, values);
 }
 
+sc_status sc_trainer_set_share(sc_trainer *tr, double share) {
+    if (!tr || !(share >= 0 && share <= 1))
+        return sc_set_error(SC_ERR_INVALID_ARG, "trainer: a share must be in [0, 1]");
+    tr->share = share;
+    return SC_OK;
+}
+
+sc_status sc_trainer_allreduce(sc_trainer *tr, float *buf, size_t n) {
+    if (!tr) return sc_set_error(SC_ERR_INVALID_ARG, "trainer: NULL");
+    return tr->size > 1 ? sc_comm_allreduce_sum(tr->comm, buf, n) : SC_OK;
+}
+
+int sc_trainer_is_writer(const sc_trainer *tr) {
+    return tr->rank == 0;
+}
+
+/* The one allreduce of a step: share-weighted gradients, loss and metrics,
+ * batch-norm buffers averaged. */
+static sc_status reduce_step(sc_trainer *tr, double *loss, int nmetrics, double *values) {
+    if (tr->size == 1 || tr->reduced) return SC_OK;
+    const float w = (float)tr->share, wb = 1.0f / (float)tr->size;
+    float *f = tr->flat;
+    for (size_t i = 0; i < tr->nparams; i++) {
+        const float *g = tr->params[i].grad;
+        for (size_t k = 0; k < tr->params[i].n; k++) *f++ = w * g[k];
+    }
+    for (size_t i = 0; i < tr->nbuffers; i++) {
+        const float *b = tr->buffers[i].param;
+        for (size_t k = 0; k < tr->buffers[i].n; k++) *f++ = wb * b[k];
+    }
+    *f++ = (float)(tr->share * *loss);
+    for (int i = 0; i < nmetrics; i++) *f++ = (float)(tr->share * values[i]);
+    const size_t n = tr->nflat_grads + tr->nflat_bufs + 1 + (size_t)nmetrics;
+    sc_status s = sc_comm_allreduce_sum(tr->comm, tr->flat, n);
+    if (s) return s;
+    f = tr->flat;
+    for (size_t i = 0; i < tr->nparams; i++) {
+        memcpy(tr->params[i].grad, f, tr->params[i].n * sizeof(float));
+        f += tr->params[i].n;
+    }
+    for (size_t i = 0; i < tr->nbuffers; i++) {
+        memcpy(tr->buffers[i].param, f, tr->buffers[i].n * sizeof(float));
+        f += tr->buffers[i].n;
+    }
+    *loss = *f++;
+    for (int i = 0; i < nmetrics; i++) values[i] = *f++;
+    tr->reduced = 1;
+    return SC_OK;
+}
+
+sc_status sc_trainer_reduce(sc_trainer *tr, double *loss) {
+    if (!tr || !loss) return sc_set_error(SC_ERR_INVALID_ARG, "sc_trainer_reduce: NULL");
+    return reduce_step(tr, loss, 0, NULL);
+}
+
 sc_status sc_trainer_step(sc_trainer *tr, double loss, int nmetrics, const char *const *keys,
                           const double *values) {
+    double mvals[METRICS_MAX];
+    if (nmetrics < 0 || nmetrics > METRICS_MAX - 4)
+        return sc_set_error(SC_ERR_INVALID_ARG, "trainer: too many metrics");
+    for (int i = 0; i < nmetrics; i++) mvals[i] = values[i];
+    sc_status s = reduce_step(tr, &loss, nmetrics, mvals);
+    if (s) return s;
+    values = mvals;
     if (!isfinite(loss)) {
         tr->finished = 1;
         return sc_set_error(SC_ERR_INTERNAL, "training diverged: loss is %g at step %" PRId64, loss,
                             tr->global_step + 1);
     }
     double gnorm = 0;
-    sc_status s;
     if (tr->p.clip_grad_norm > 0) {
         s = sc_clip_grad_norm(tr->params, tr->nparams, tr->p.clip_grad_norm, &gnorm);
         if (s) {

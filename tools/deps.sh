@@ -5,7 +5,8 @@
 #         OpenBLAS is for the training recipes, SACCADE_OPENBLAS in README)
 # python: build + python3, numpy, pip and venv (pip install ./tools/python)
 # test:   python + the oracles (PyTorch, OpenCV, scikit-image data, matplotlib),
-#         Fashion-MNIST, clang for the fuzzers, chromium, man (the man page test)
+#         Fashion-MNIST, clang for the fuzzers, chromium, man (the man page test),
+#         Open MPI (SACCADE_MPI and the mpirun tests)
 set -euo pipefail
 kind=${1:-build}
 pkgs=(build-essential cmake pkg-config libstb-dev libopenblas-dev libopenblas0-openmp libfftw3-dev
@@ -19,6 +20,8 @@ esac
 if [ "$kind" = test ]; then
   pkgs+=(python3-torch python3-torchvision python3-opencv python3-pil python3-skimage
          python3-matplotlib dataset-fashion-mnist clang libclang-rt-14-dev chromium man-db)
+  pkgs+=(python3-regex) # the GPT-2 tokenizer twin (tools/ref/ref_vit_gpt2.py)
+  pkgs+=(libopenmpi-dev openmpi-bin) # the MPI build and its mpirun tests
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -8,6 +8,7 @@
 #include "saccade/sc_overlay.h"
 #include "saccade/sc_ops.h"
 #include "saccade/sc_progress.h"
+#include "saccade/sc_comm.h"
 #include "saccade/sc_rng.h"
 #include "saccade/sc_npy.h"
 #include "saccade/sc_optim.h"
@@ -42,5 +43,7 @@
 #include "saccade/sc_wordpiece.h"
 #include "saccade/sc_blip.h"
 #include "saccade/sc_blip_caption.h"
+#include "saccade/sc_bpe.h"
+#include "saccade/sc_vit_gpt2.h"
 #include "saccade/sc_bundled_models.h"
 #endif

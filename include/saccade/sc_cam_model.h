@@ -54,7 +54,8 @@ typedef struct sc_cam_model sc_cam_model; /* opaque */
  * SC_ERR_UNSUPPORTED ("... is a captioner, not a classifier"). */
 sc_status sc_cam_model_load(const char *path, sc_cam_model **out);
 /* Wrap a loaded model (borrowed: it must outlive the wrapper). An ImageNet
- * classifier loaded with params.gradients = 0 can only run forwards. */
+ * classifier loaded without params.gradients = 1 runs forward_from and
+ * logits only. */
 sc_status sc_cam_model_from_imagenet(sc_imagenet_classifier *c, sc_cam_model **out);
 sc_status sc_cam_model_from_classifier(sc_classifier *c, sc_cam_model **out);
 void sc_cam_model_free(sc_cam_model *m);

@@ -96,6 +96,14 @@ sc_status sc_gallery_add(sc_gallery *g, const char *name, const char *label, con
                          int n, double score, const sc_image *attention_grid);
 /* Record a failed input (listed at the end of the page with its reason). */
 sc_status sc_gallery_add_failure(sc_gallery *g, const char *label, const char *reason);
+/* A gallery written by several processes into the same DIR (one slice of
+ * the inputs each, e.g. MPI ranks): each writes its images through its own
+ * sc_gallery, exports its entries (the records, not the files) with
+ * sc_gallery_export (a malloc'ed string, *len bytes), and the process that
+ * writes the index imports every other's with sc_gallery_import, in input
+ * order, then closes. SC_ERR_FORMAT for data sc_gallery_export did not make. */
+sc_status sc_gallery_export(const sc_gallery *g, char **out, size_t *len);
+sc_status sc_gallery_import(sc_gallery *g, const char *data, size_t len);
 /* Write DIR/index.html atomically (may be called again after more adds). */
 sc_status sc_gallery_write_index(sc_gallery *g);
 /* sc_gallery_write_index, then free (g may be NULL). Returns the status of

@@ -300,6 +300,16 @@ typedef struct sc_caption_loss_opts {
     float item_heads;
 } sc_caption_loss_opts;
 
+/* What each term of the loss is averaged over (as floats, to be summed
+ * across ranks with sc_comm_allreduce_sum): predicted tokens, examples,
+ * supervised attention steps (att_sup on and a mask set), items (item_heads
+ * on and items set). */
+typedef struct sc_caption_loss_counts {
+    float tokens, examples, att_steps, items;
+} sc_caption_loss_counts;
+sc_status sc_captioner_loss_counts(const sc_captioner *m, const sc_caption_batch *bt,
+                                   const sc_caption_loss_opts *opts, sc_caption_loss_counts *out);
+
 typedef struct sc_caption_loss {
     double loss;    /* ce + penalty + att_sup */
     double ce;      /* mean cross-entropy over predicted tokens */
@@ -338,6 +348,22 @@ sc_status sc_captioner_item_heads(sc_captioner *m, int n_classes, int n_colours,
 sc_status sc_captioner_loss(sc_captioner *m, const float *features, const sc_caption_batch *batch,
                             const sc_caption_loss_opts *opts, sc_rng *rng, sc_caption_loss *out,
                             float *dfeatures);
+/* Data-parallel: sc_captioner_loss of one rank's slice bt of a larger batch
+ * whose counts are whole (the ranks' sc_captioner_loss_counts summed): every
+ * term is divided by the larger batch's count instead of the slice's, so the
+ * ranks' losses and gradients add up to exactly the larger batch's. */
+/* Data-parallel training (sc_train.h): the counts of the trainer's whole
+ * batch (this rank's slice bt summed over the ranks) for
+ * sc_captioner_loss_part, and this rank's share set to 1 (its loss is
+ * already its part of the whole batch's). One process: bt's own counts. */
+struct sc_trainer;
+sc_status sc_captioner_whole_counts(struct sc_trainer *tr, const sc_captioner *m,
+                                    const sc_caption_batch *bt, const sc_caption_loss_opts *opts,
+                                    sc_caption_loss_counts *whole);
+sc_status sc_captioner_loss_part(sc_captioner *m, const float *features, const sc_caption_batch *bt,
+                                 const sc_caption_loss_opts *opts,
+                                 const sc_caption_loss_counts *whole, sc_rng *rng,
+                                 sc_caption_loss *out, float *dfeatures);
 
 #ifdef __cplusplus
 }

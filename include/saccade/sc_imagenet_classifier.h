@@ -48,10 +48,10 @@ typedef struct sc_imagenet_classifier sc_imagenet_classifier; /* opaque */
 typedef struct sc_imagenet_classifier_params {
     int threads;   /* > 0: sc_set_num_threads(threads) at load; 0 (default): leave it */
     int winograd;  /* ResNet: 1 (default) Winograd 3x3 convs where they pay, 0 im2col */
-    int gradients; /* 1 (default): keep what sc_cam_model's backward needs (the ResNet's
-                      plain conv weights besides the packed ones: about 1x the weights
-                      more); 0: inference only (sc_cam_model_backward is
-                      SC_ERR_UNSUPPORTED) */
+    int gradients; /* 0 (default): inference only (sc_cam_model_forward / _backward are
+                      SC_ERR_UNSUPPORTED). 1: keep what sc_cam_model's backward needs (the
+                      ResNet's plain conv weights besides the packed ones, about 1x the
+                      weights more; the ViT's activations of every layer) */
 } sc_imagenet_classifier_params;
 sc_imagenet_classifier_params sc_imagenet_classifier_default_params(void);
 

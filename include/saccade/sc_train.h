@@ -18,12 +18,34 @@
  * metrics as JSON lines; checkpoints written atomically every N steps and at
  * each epoch end, holding parameters, buffers, optimiser state, the model's
  * random generator and the position, so that `resume` continues exactly as
- * if the run had never stopped (same batches, same updates, same dropout). */
+ * if the run had never stopped (same batches, same updates, same dropout).
+ *
+ * Data-parallel (params.comm with N > 1 ranks, e.g. under mpirun): every rank
+ * runs the same loop. sc_trainer_next hands each rank its contiguous slice of
+ * the global batch (rank r: examples [r B / N, (r + 1) B / N) of it), so no
+ * two ranks read the same items in an epoch; sc_trainer_step sums the ranks'
+ * gradients, weighted by each rank's share of the batch (sc_trainer_set_share),
+ * with ONE allreduce over a flat buffer (gradients, batch-norm running
+ * statistics averaged, loss, metrics), so the update is the one a single
+ * process would make on the whole batch and parameters stay identical on
+ * every rank (rank 0's are broadcast at the start). Rank 0 alone writes
+ * checkpoints, metrics and the model. Randomness drawn from sc_trainer_rng
+ * (dropout, augmentation) comes from a stream of each rank's own, saved for
+ * every rank in checkpoints: a run is reproducible for a given N, and equal
+ * to one process (within float rounding) when the model draws no random
+ * numbers. Batch norm normalises with each rank's own slice (as PyTorch's
+ * DistributedDataParallel without SyncBatchNorm). Resuming needs the same
+ * batch size and seed; with another N it continues with the same batches,
+ * parameters and optimiser state, and fresh per-rank random streams (a note
+ * says so). Every rank must call every function here the same number of
+ * times, in the same order; a rank that fails must end the job
+ * (sc_comm_abort), or the others wait for it forever. */
 #ifndef SACCADE_SC_TRAIN_H
 #define SACCADE_SC_TRAIN_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include "saccade/sc_comm.h"
 #include "saccade/sc_error.h"
 #include "saccade/sc_optim.h"
 #include "saccade/sc_rng.h"
@@ -50,6 +72,7 @@ typedef struct sc_train_params {
     int log_every;               /* plain-log interval in steps (default 50) */
     int progress_mode;           /* as sc_progress_params.force_mode (0 auto) */
     const char *label;           /* progress label (default "train") */
+    sc_comm *comm;               /* data-parallel over its ranks; NULL: this process alone */
 } sc_train_params;
 sc_train_params sc_train_default_params(void);
 /* The usual recipe: optimiser optim at optim.lr, cosine decay of it over
@@ -88,6 +111,20 @@ sc_status sc_trainer_step(sc_trainer *tr, double loss, int nmetrics, const char 
 /* True right after the step that finished an epoch. That step erases the
  * progress bar from the terminal, so a line printed then starts clean. */
 int sc_trainer_at_epoch_end(const sc_trainer *tr);
+/* Data-parallel. This rank's share of the batch's loss: the weight of its
+ * gradients and loss in the sum over ranks (default: its examples over the
+ * global batch's, right for a loss averaged over examples). A loss averaged
+ * over something else (tokens) sets its count over the global count, after
+ * sc_trainer_next and before sc_trainer_step. */
+sc_status sc_trainer_set_share(sc_trainer *tr, double share);
+/* Sum buf[0..n) over the ranks (e.g. a batch's token counts for the share). */
+sc_status sc_trainer_allreduce(sc_trainer *tr, float *buf, size_t n);
+/* Combine the ranks' gradients now (and *loss, the rank's loss, into the
+ * batch's); sc_trainer_step then only updates. For callers that work on the
+ * summed gradients before the step (per-group clipping). */
+sc_status sc_trainer_reduce(sc_trainer *tr, double *loss);
+/* 1 on the rank that writes files and prints (rank 0; always 1 alone). */
+int sc_trainer_is_writer(const sc_trainer *tr);
 /* Log extra metrics (e.g. held-out accuracy) at the current step. */
 sc_status sc_trainer_log(sc_trainer *tr, int nmetrics, const char *const *keys,
                          const double *values);
@@ -95,9 +132,11 @@ int64_t sc_trainer_global_step(const sc_trainer *tr);
 int64_t sc_trainer_epoch(const sc_trainer *tr);     /* 0-based epoch of the last batch */
 double sc_trainer_epoch_loss(const sc_trainer *tr); /* mean loss of the current/last epoch */
 double sc_trainer_elapsed(const sc_trainer *tr);    /* seconds in this process */
-/* Write a checkpoint now (to checkpoint_path). */
+/* Write a checkpoint now (to checkpoint_path; rank 0 writes, every rank
+ * must call it). */
 sc_status sc_trainer_checkpoint(sc_trainer *tr);
-/* Save the model: parameters, buffers and metadata, no optimiser state. */
+/* Save the model: parameters, buffers and metadata, no optimiser state
+ * (rank 0 writes; SC_OK elsewhere). */
 sc_status sc_trainer_save(sc_trainer *tr, const char *path);
 
 #ifdef __cplusplus

@@ -38,15 +38,18 @@
  * Views: sc_vit_open_view runs a ViT whose weights live in a mapped file
  * under other names (e.g. Hugging Face BLIP's "vision_model.encoder.layers.3.
  * self_attn.qkv.weight" for "layers.3.self_attn.in_proj_weight"): the tensors
- * are used in place (zero copy for aligned F32), the model is inference-only
- * (no parameters, no rollout, no backward unless sc_vit_view_keep_activations
- * is called) and its forward keeps one layer's scratch instead of every
- * layer's activations. Without sc_vit_view_keep_activations, the first
- * sc_vit_forward packs the layers' linear weights for saccade's products
- * (about the size of those weights, 340 MB for ViT-B) and releases the
- * file's pages of the plain ones; every sc_vit_forward then runs the layers
- * with token columns split between sc_get_num_threads() threads, two joins
- * a layer (src/tel_packed.h). */
+ * are used in place (zero copy for aligned F32); when the map has no name
+ * for "layers.{l}.self_attn.in_proj_weight", the layer's projections are read
+ * as separate "layers.{l}.self_attn.q_proj_weight" / k_ / v_ (D, D) and
+ * "q_proj_bias" / k_ / v_ (D) (a Hugging Face ViTModel's query / key /
+ * value); the model is inference-only (no parameters, no rollout, no backward
+ * unless sc_vit_view_keep_activations is called) and its forward keeps one
+ * layer's scratch instead of every layer's activations. Without
+ * sc_vit_view_keep_activations, the first sc_vit_forward packs the layers'
+ * linear weights for saccade's products (about the size of those weights,
+ * 340 MB for ViT-B) and releases the file's pages of the plain ones; every
+ * sc_vit_forward then runs the layers with token columns split between
+ * sc_get_num_threads() threads, two joins a layer (src/tel_packed.h). */
 #ifndef SACCADE_SC_VIT_H
 #define SACCADE_SC_VIT_H
 

@@ -155,10 +155,61 @@ static void test_gallery(void **state) {
     free(tmp);
 }
 
+/* A gallery written in two pieces into one folder (as by two MPI ranks):
+ * the merged index is the one a single writer makes. */
+static void test_gallery_pieces(void **state) {
+    (void)state;
+    char *tmp = sc_test_tmpdir("gallery_pieces");
+    char *one = sc_test_join(tmp, "one"), *two = sc_test_join(tmp, "two");
+    sc_image img;
+    assert_int_equal(sc_image_alloc(&img, 50, 30, 3), SC_OK);
+    for (size_t i = 0; i < (size_t)3 * 50 * 30; i++) img.data[i] = (float)(i % 5) / 5.0f;
+    const char *words[2] = {"a", "<coat>"};
+    const float lp[2] = {-0.1f, -1.0f / 3.0f};
+    sc_gallery_params gp = sc_gallery_default_params();
+    gp.subtitle = "model m";
+    sc_gallery *g = NULL, *a = NULL, *b = NULL;
+    SC_TEST_OK(sc_gallery_open(one, &gp, &g));
+    SC_TEST_OK(sc_gallery_add(g, "p", "in/p.png", &img, "a coat", words, lp, 2, -0.43, &img));
+    SC_TEST_OK(sc_gallery_add_failure(g, "in/bad.png", "not an image"));
+    SC_TEST_OK(sc_gallery_add(g, "q", "in/q.png", &img, "plain", NULL, NULL, 0, -1.0, NULL));
+    SC_TEST_OK(sc_gallery_close(g));
+    SC_TEST_OK(sc_gallery_open(two, &gp, &a));
+    SC_TEST_OK(sc_gallery_open(two, &gp, &b));
+    SC_TEST_OK(sc_gallery_add(a, "p", "in/p.png", &img, "a coat", words, lp, 2, -0.43, &img));
+    SC_TEST_OK(sc_gallery_add_failure(b, "in/bad.png", "not an image"));
+    SC_TEST_OK(sc_gallery_add(b, "q", "in/q.png", &img, "plain", NULL, NULL, 0, -1.0, NULL));
+    char *data = NULL;
+    size_t len = 0;
+    SC_TEST_OK(sc_gallery_export(b, &data, &len));
+    sc_gallery_free(b); /* its files stay; only a's index is written */
+    assert_int_equal(sc_gallery_import(a, data, len - 1), SC_ERR_FORMAT); /* cut short */
+    assert_int_equal(sc_gallery_import(a, "{\"x\": 1}", 8), SC_ERR_FORMAT);
+    assert_int_equal(sc_gallery_import(a, "[{\"label\": \"l\"}]", 16), SC_ERR_FORMAT);
+    SC_TEST_OK(sc_gallery_import(a, data, len));
+    SC_TEST_OK(sc_gallery_import(a, NULL, 0));
+    free(data);
+    SC_TEST_OK(sc_gallery_close(a));
+    char *i1 = sc_test_join(one, "index.html"), *i2 = sc_test_join(two, "index.html");
+    unsigned char *h1, *h2;
+    size_t n1, n2;
+    SC_TEST_OK(sc_read_file(i1, 1 << 20, &h1, &n1));
+    SC_TEST_OK(sc_read_file(i2, 1 << 20, &h2, &n2));
+    assert_int_equal(n1, n2);
+    assert_memory_equal(h1, h2, n1);
+    assert_non_null(strstr((const char *)h2, "2 images, 1 failed"));
+    assert_true(exists(two, "images/q.jpg") && exists(two, "attention/p.png"));
+    free(h1), free(h2), free(i1), free(i2);
+    sc_image_free(&img);
+    sc_test_rmtree(tmp);
+    free(one), free(two), free(tmp);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grid_layout_and_content),
         cmocka_unit_test(test_gallery),
+        cmocka_unit_test(test_gallery_pieces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

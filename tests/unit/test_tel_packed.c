@@ -47,7 +47,7 @@ static void free_layer(layer_w *w) {
 }
 
 static sc_tel_weights weights_of(const layer_w *w) {
-    sc_tel_weights t = {{w->in_w, w->in_b, w->out_w, w->out_b},
+    sc_tel_weights t = {{w->in_w, w->in_b, w->out_w, w->out_b, NULL, NULL, NULL},
                         w->l1w,
                         w->l1b,
                         w->l2w,

@@ -375,18 +375,31 @@ void cli_batch_report(const cli_batch *b, const char *path) {
         fprintf(stderr, "saccade: %s: %s\n", path, msg);
 }
 
+int cli_batch_shard(const char *verb, cli_batch *b, const char *spec) {
+    return cli_parse_shard(verb, spec, &b->shard_k, &b->shard_n);
+}
+
+void cli_batch_range(const cli_batch *b, int *lo, int *hi) {
+    cli_slice(b->n, b->shard_k, b->shard_n, lo, hi);
+}
+
 int cli_batch_run(cli_batch *b, const char *label, cli_batch_fn fn, void *ctx) {
+    int lo, hi;
+    cli_batch_range(b, &lo, &hi);
+    cli_rank_output ro;
+    cli_rank_output_begin(&ro);
+    if (ro.comm && sc_comm_rank(ro.comm) > 0) b->progress = 0; /* one bar: rank 0's */
     sc_progress *pg = NULL;
-    if (b->progress) {
+    if (b->progress && hi - lo > 1) {
         sc_progress_params pp = sc_progress_default_params();
         pp.label = label;
-        pp.total = b->n;
+        pp.total = hi - lo;
         pp.force_mode = 1;
         pg = sc_progress_create(&pp); /* NULL (no bar) if out of memory */
     }
     bar_drawn = 0;
     int bad = 0;
-    for (int i = 0; i < b->n; i++) {
+    for (int i = lo; i < hi; i++) {
         sc_set_error(SC_OK, "unknown error");
         if (fn(b, i, ctx)) {
             cli_batch_report(b, b->paths[i]);
@@ -395,7 +408,7 @@ int cli_batch_run(cli_batch *b, const char *label, cli_batch_fn fn, void *ctx) {
         if (pg) {
             char st[32];
             snprintf(st, sizeof st, "%d failed", bad);
-            sc_progress_update(pg, i + 1, 1, bad ? st : NULL);
+            sc_progress_update(pg, i - lo + 1, 1, bad ? st : NULL);
             bar_drawn = 1;
         }
     }
@@ -405,6 +418,6 @@ int cli_batch_run(cli_batch *b, const char *label, cli_batch_fn fn, void *ctx) {
         sc_progress_finish(pg, bad + b->failed ? st : NULL);
         sc_progress_free(pg);
     }
-    b->failed += bad;
+    b->failed += cli_rank_output_end(&ro, bad);
     return b->failed ? CLI_FAIL : CLI_OK;
 }

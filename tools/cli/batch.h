@@ -24,7 +24,16 @@
  * name already taken, including a literal "a-2", moves on to the next free
  * number). `-o FILE.png|.jpg|.jpeg` is a single file and only allowed when the
  * inputs expand to exactly one image. An -o ending in an image extension that
- * is an existing directory is a directory. */
+ * is an existing directory is a directory.
+ *
+ * Sharding (cli_batch_shard, --shard K/N): the run covers only the K-th of N
+ * contiguous slices of the expanded list (items [(K-1) n / N, K n / N)), so
+ * that N separate jobs (a Slurm array, GNU parallel) together cover every
+ * input once; output names are planned over the whole list, so they are the
+ * same as in one run. Under mpirun each rank runs its own slice of that
+ * (of the whole list without --shard): standard output is gathered to rank 0,
+ * which prints it in input order (the same lines as one process), and every
+ * rank exits with the job's status. */
 #ifndef SACCADE_CLI_BATCH_H
 #define SACCADE_CLI_BATCH_H
 
@@ -39,6 +48,7 @@ typedef struct cli_batch {
     int progress;         /* draw a bar on stderr (set when stderr is a terminal and n > 1) */
     const char *out_dir;  /* set by cli_batch_plan_outputs in directory mode, else NULL */
     const char *out_file; /* single-file mode, else NULL */
+    int shard_k, shard_n; /* --shard K/N (1-based K), 0 0: the whole list */
 } cli_batch;
 
 /* Expand inputs (see above). Expansion problems are printed and counted in
@@ -62,13 +72,21 @@ int cli_batch_plan_secondary(const char *verb, const char *opt, const cli_batch 
  * memory). suffix includes the extension, e.g. ".spectral.png". */
 char *cli_batch_output_path(const cli_batch *b, const char *dir, int i, const char *suffix);
 
+/* Parse --shard K/N (1 <= K <= N) into b; spec NULL: no sharding. Returns
+ * CLI_OK or CLI_USAGE. */
+int cli_batch_shard(const char *verb, cli_batch *b, const char *spec);
+/* The items [*lo, *hi) this process runs: the shard, and this rank's part
+ * of it under mpirun. */
+void cli_batch_range(const cli_batch *b, int *lo, int *hi);
+
 /* Per-image callback: return 0 on success; nonzero with sc_set_error() set
  * on failure (the batch prints it, prefixed by the input path unless the
  * message already starts with it). */
 typedef int (*cli_batch_fn)(const cli_batch *b, int i, void *ctx);
-/* Run fn over every item (sequentially, in order), with a progress bar when
- * b->progress. Returns CLI_OK if everything (expansion included) succeeded,
- * else CLI_FAIL. */
+/* Run fn over this process's items (cli_batch_range; sequentially, in
+ * order), with a progress bar when b->progress. Returns CLI_OK if everything
+ * (expansion included; under mpirun, on every rank) succeeded, else
+ * CLI_FAIL. */
 int cli_batch_run(cli_batch *b, const char *label, cli_batch_fn fn, void *ctx);
 /* Print "saccade: PATH: reason" for item path with sc_last_error() as the
  * reason (not repeating PATH if the message starts with it), clearing the

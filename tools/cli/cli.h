@@ -109,6 +109,9 @@ void cli_eval_captioner_help(FILE *out);
 /* "saccade eval saliency ..." (argv[0] is "saliency"), in verb_eval_saliency.c. */
 int cli_eval_saliency_main(int argc, char **argv);
 void cli_eval_saliency_help(FILE *out);
+/* "saccade eval saliency --faithfulness ...", in verb_eval_faithfulness.c. */
+int cli_eval_faithfulness_main(int argc, char **argv);
+void cli_eval_faithfulness_help(FILE *out);
 int cli_stn_main(int argc, char **argv);
 void cli_stn_help(FILE *out);
 /* 'saccade train stn' / 'saccade eval stn' (verb_stn.c); argv[0] is "stn". */
@@ -124,5 +127,38 @@ int cli_vqa_main(int argc, char **argv);
 void cli_vqa_help(FILE *out);
 int cli_classify_main(int argc, char **argv);
 void cli_classify_help(FILE *out);
+
+/* MPI (mpi.c). The job's communicator: MPI's under mpirun, else one process
+ * (created on the first call; exits 1 when MPI cannot start). */
+sc_comm *cli_comm(void);
+/* 1 on the rank that writes the job's files and prints its results. */
+int cli_rank0(void);
+/* At the end of main: a failed rank of several ends them all (exit rc). */
+int cli_comm_end(int rc);
+/* From here on every rank returns the job's status (so a failure is no
+ * reason to abort the others). */
+void cli_comm_agreed(void);
+/* Under mpirun, after a batch run: every rank's gallery entries (its images
+ * are written) into rank 0's, in input order. Collective. Returns 1 where the
+ * index is to be written (rank 0, or one process), 0 on the other ranks, -1
+ * when the entries could not be merged (reported). */
+int cli_gallery_gather(sc_gallery *g);
+/* --shard K/N into *k, *n (0 0 for a NULL spec); CLI_OK or CLI_USAGE. */
+int cli_parse_shard(const char *verb, const char *spec, int *k, int *n);
+/* Items [*lo, *hi) of n for this process: the K-th of N contiguous slices
+ * (shard_n 0: all), and under mpirun this rank's part of that. */
+void cli_slice(int n, int shard_k, int shard_n, int *lo, int *hi);
+/* Under mpirun (else no-ops): begin keeps this rank's standard output in
+ * memory; end gives it to rank 0, which prints every rank's in rank order,
+ * and returns the job's count of failures (bad: this rank's), the same on
+ * every rank, which then return the job's status (cli_comm_agreed). */
+typedef struct cli_rank_output {
+    sc_comm *comm; /* NULL: one process, nothing kept */
+    FILE *saved, *mem;
+    char *text;
+    size_t len;
+} cli_rank_output;
+void cli_rank_output_begin(cli_rank_output *o);
+int cli_rank_output_end(cli_rank_output *o, int bad);
 
 #endif

@@ -103,7 +103,7 @@ int main(int argc, char **argv) {
                 return CLI_OK;
             }
         }
-        return VERBS[i].run(argc - 1, argv + 1);
+        return cli_comm_end(VERBS[i].run(argc - 1, argv + 1));
     }
     fprintf(stderr, "saccade: unknown verb '%s'\nTry 'saccade --help'.\n", argv[1]);
     return CLI_USAGE;

@@ -10,7 +10,7 @@
 void cli_classify_help(FILE *out) {
     fprintf(out,
             "usage: saccade classify IMAGE|DIR|- ... --model M [--top-k K] [--json]\n"
-            "                        [--threads N]\n\n"
+            "                        [--threads N] [--shard K/N]\n\n"
             "Classify photos with a torchvision ImageNet classifier (ResNet-18..152 or\n"
             "ViT-B/16, B/32) converted by tools/convert_torchvision.py. Each image is\n"
             "preprocessed as its weights' own transforms (written into the model file:\n"
@@ -23,7 +23,10 @@ void cli_classify_help(FILE *out) {
             "  --top-k K    classes per image, most probable first (default 5)\n"
             "  --json       one JSON object per image and line: {\"path\", \"top\": [{\"index\",\n"
             "               \"name\", \"prob\", \"logit\"}, ...]}\n"
-            "  --threads N  threads (default: all cores)\n\n"
+            "  --threads N  threads (default: all cores)\n"
+            "  --shard K/N  only the K-th of N equal slices of the input list (Slurm arrays,\n"
+            "               GNU parallel); under mpirun each rank takes its own slice and\n"
+            "               rank 0 prints all output in input order\n\n"
             "Output without --json: per image its path, then K lines\n"
             "\"  <prob>  <index>  <name>\".\n\n"
             "Examples:\n"
@@ -74,7 +77,7 @@ static int one_image(const cli_batch *b, int i, void *vctx) {
 
 int cli_classify_main(int argc, char **argv) {
     const char *V = "classify";
-    const char *model = NULL;
+    const char *model = NULL, *shard = NULL;
     int k = 5, json = 0, threads = 0, ninputs = 0, rc;
     const char **inputs = calloc((size_t)argc, sizeof *inputs);
     if (!inputs) {
@@ -85,7 +88,8 @@ int cli_classify_main(int argc, char **argv) {
         {"--model", CLI_STR, &model, 0, 0, "a model file", NULL, 0},
         {"--top-k", CLI_INT, &k, 1, 1 << 20, NULL, NULL, 0},
         {"--json", CLI_FLAG, &json, 0, 0, NULL, NULL, 0},
-        {"--threads", CLI_INT, &threads, 1, 1 << 16, NULL, NULL, 0},
+        {"--threads", CLI_INT, &threads, 1, 2147483647, NULL, NULL, 0},
+        {"--shard", CLI_STR, &shard, 0, 0, "K/N", NULL, 0},
     };
     classify_ctx c = {0};
     cli_batch b = {0};
@@ -118,7 +122,9 @@ int cli_classify_main(int argc, char **argv) {
         rc = CLI_FAIL;
         goto end;
     }
-    if ((rc = cli_batch_expand(V, (char **)inputs, ninputs, &b))) goto end;
+    if ((rc = cli_batch_expand(V, (char **)inputs, ninputs, &b)) ||
+        (rc = cli_batch_shard(V, &b, shard)))
+        goto end;
     rc = cli_batch_run(&b, "classify", one_image, &c);
 end:
     free(c.top);

@@ -280,6 +280,7 @@ static int train_stn_setup(train_stn_run *r) {
         tp.metrics_path = o->metrics;
         tp.resume = o->resume;
         tp.label = m->st ? "train stcnn" : "train cnn";
+        tp.comm = cli_comm();
         if (o->quiet) tp.progress_mode = 3;
         bad = sc_trainer_create(&tp, (size_t)o->examples, ps, np, bs, nb, &r->tr) ||
               sc_trainer_set_metadata(r->tr, SC_MODEL_KIND_KEY, m->st ? "stcnn" : "classifier") ||
@@ -289,7 +290,7 @@ static int train_stn_setup(train_stn_run *r) {
     }
     free(cls_json);
     if (bad) return cli_fail("train stn");
-    if (!o->quiet)
+    if (!o->quiet && sc_trainer_is_writer(r->tr))
         fprintf(stderr, "%s on %s (%dx%d): %zu parameters\n", m->st ? "ST-CNN" : "CNN",
                 o->dist_name, o->dp.canvas, o->dp.canvas, r->nparam);
     return CLI_OK;
@@ -317,7 +318,7 @@ static int train_stn_loop(train_stn_run *r) {
             sc_stn_train_step(r->tr, r->am.st, r->am.cls, x, y, (int)count, &o->p, &loss))
             break;
         if (r->first_loss < 0) r->first_loss = loss;
-        if (sc_trainer_at_epoch_end(r->tr)) {
+        if (sc_trainer_at_epoch_end(r->tr) && sc_trainer_is_writer(r->tr)) { /* rank 0 tests */
             size_t ne = o->eval_n < 2000 ? (size_t)o->eval_n : 2000;
             if (stn_test_error(&r->am, &o->dp, &r->test, ne, &r->err)) break;
             const char *keys[1] = {"test_error_2k"};
@@ -339,6 +340,7 @@ static int train_stn_finish(train_stn_run *r, int argc, char **argv) {
     const char *arch = r->am.st ? "stcnn" : "cnn";
     double train_secs = sc_trainer_elapsed(r->tr);
     const char *keys[1] = {"test_error"};
+    if (!sc_trainer_is_writer(r->tr)) return CLI_OK; /* data-parallel: rank 0 finishes */
     if (stn_test_error(&r->am, &o->dp, &r->test, (size_t)o->eval_n, &r->err) ||
         sc_trainer_log(r->tr, 1, keys, &r->err) || sc_trainer_save(r->tr, o->out))
         return cli_fail("train stn");

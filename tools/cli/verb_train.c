@@ -26,6 +26,8 @@ void cli_train_classifier_help(FILE *out) {
             "  --channels C1,C2,...  encoder stage widths (default 32,64,128; 2x2 max pool\n"
             "                        after every stage but the last)\n"
             "  --augment             random crop (zero padding 2) and horizontal flip\n"
+            "  --no-batchnorm        convolutions with biases and no batch norm (then a run\n"
+            "                        on N MPI ranks makes the updates of one process)\n"
             "  -o FILE               model output (required); the final metrics go to\n"
             "                        FILE with .metrics.json in place\n"
             "                        of .safetensors\n"
@@ -70,7 +72,7 @@ void cli_train_help(FILE *out) {
 
 typedef struct train_opts {
     const char *data, *out, *ckpt, *metrics;
-    int epochs, batch, seed, threads, ckpt_every, resume, max_steps, augment, quiet;
+    int epochs, batch, seed, threads, ckpt_every, resume, max_steps, augment, quiet, no_bn;
     float lr, wd, dropout;
     int nch, ch[SC_CNN_MAX_STAGES];
 } train_opts;
@@ -98,6 +100,7 @@ static int train_classifier_options(int argc, char **argv, train_opts *o,
         {"--channels", CLI_INTS, o->ch, 1, 1024, NULL, &o->nch, SC_CNN_MAX_STAGES},
         {"--resume", CLI_FLAG, &o->resume, 0, 0, NULL, NULL, 0},
         {"--augment", CLI_FLAG, &o->augment, 0, 0, NULL, NULL, 0},
+        {"--no-batchnorm", CLI_FLAG, &o->no_bn, 0, 0, NULL, NULL, 0},
         {"--quiet", CLI_FLAG, &o->quiet, 0, 0, NULL, NULL, 0},
     };
     int prc = cli_parse_options(V, argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
@@ -110,6 +113,7 @@ static int train_classifier_options(int argc, char **argv, train_opts *o,
     *cfg = sc_classifier_default_config();
     cfg->encoder = sc_cnn_config_make(1, o->nch, o->ch);
     for (int i = 0; i + 1 < o->nch; i++) cfg->encoder.pool[i] = 1;
+    cfg->encoder.batchnorm = !o->no_bn;
     cfg->dropout = o->dropout;
     if (sc_classifier_config_validate(cfg)) return cli_usage(V, "%s", sc_last_error());
     if (!o->out) return cli_usage("train classifier", "need -o MODEL.safetensors");
@@ -164,6 +168,7 @@ static int train_classifier_setup(train_classifier_run *r) {
     tp.metrics_path = o->metrics;
     tp.resume = o->resume;
     tp.label = "train classifier";
+    tp.comm = cli_comm();
     if (o->quiet) tp.progress_mode = 3;
     if (sc_trainer_create(&tp, r->train.n, ps, np, bs, nb, &r->tr))
         return cli_fail("train classifier");
@@ -198,7 +203,8 @@ static int train_classifier_loop(train_classifier_run *r) {
         sc_set_error(SC_ERR_NOMEM, "out of memory");
         return cli_fail("train classifier");
     }
-    if (o->resume)
+    const int rank0 = sc_trainer_is_writer(r->tr); /* data-parallel: rank 0 tests and prints */
+    if (o->resume && rank0)
         fprintf(stderr, "resuming from %s at step %lld\n", o->ckpt,
                 (long long)sc_trainer_global_step(r->tr));
     const int *idx;
@@ -211,7 +217,7 @@ static int train_classifier_loop(train_classifier_run *r) {
             sc_trainer_step(r->tr, loss, 0, NULL, NULL))
             break;
         evaluated_at_end = 0;
-        if (sc_trainer_at_epoch_end(r->tr)) {
+        if (sc_trainer_at_epoch_end(r->tr) && rank0) {
             if (test_and_log(r)) break;
             printf("epoch %lld/%d: train loss %.4f, test accuracy %.2f%%, test loss %.4f (%.1f "
                    "s)\n",
@@ -222,13 +228,15 @@ static int train_classifier_loop(train_classifier_run *r) {
         }
     }
     free(x), free(y);
-    if (nx != 0 || (!evaluated_at_end && test_and_log(r))) return cli_fail("train classifier");
+    if (nx != 0 || (rank0 && !evaluated_at_end && test_and_log(r)))
+        return cli_fail("train classifier");
     return CLI_OK;
 }
 
 /* The model file and its metrics summary. CLI_OK or CLI_FAIL. */
 static int train_classifier_finish(train_classifier_run *r, int full_argc, char **full_argv) {
     const train_opts *o = r->o;
+    if (!sc_trainer_is_writer(r->tr)) return CLI_OK;
     if (sc_classifier_save(r->m, o->out)) return cli_fail("train classifier");
     char cmd[4096];
     cli_command_line(full_argc, full_argv, cmd, sizeof cmd);
@@ -275,6 +283,7 @@ static int train_classifier(int argc, char **argv, int full_argc, char **full_ar
 
 int cli_train_main(int argc, char **argv) {
     if (argc < 2) return cli_usage("train", "need a MODEL (classifier, stn, captioner, vqa)");
+    cli_comm(); /* under mpirun: every rank joins before any can fail */
     if (!strcmp(argv[1], "classifier")) return train_classifier(argc - 1, argv + 1, argc, argv);
     if (!strcmp(argv[1], "stn")) return cli_train_stn_main(argc - 1, argv + 1);
     if (!strcmp(argv[1], "captioner"))

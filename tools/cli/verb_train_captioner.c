@@ -290,6 +290,7 @@ static int make_trainer(train_run *r) {
     tp.max_steps = o->steps ? (o->max_steps && o->max_steps < o->steps ? o->max_steps : o->steps)
                             : o->max_steps;
     tp.label = "train captioner";
+    tp.comm = cli_comm();
     if (o->quiet) tp.progress_mode = 3;
     if (sc_trainer_create(&tp, (size_t)o->train_size, r->all, nd + ne + nh, eb, nb, &r->tr))
         return cli_fail("train captioner");
@@ -352,10 +353,14 @@ static int train_step(train_run *r, const int *idx, size_t count) {
                                   r->feat))
         return -1;
     memset(r->dfeat, 0, count * P * E * sizeof(float));
+    /* Data-parallel: each rank's slice scored against the whole batch's
+     * counts, so the ranks' losses add up to the batch's (share 1 each). */
+    sc_caption_loss_counts whole;
     sc_caption_loss_opts lo = {o->alpha_c, 1, 1, o->att_sup, o->aux_items};
     sc_caption_loss cl;
-    if (sc_captioner_loss(r->m, r->feat, &r->batch.batch, &lo, sc_trainer_rng(r->tr), &cl,
-                          r->dfeat) ||
+    if (sc_captioner_whole_counts(r->tr, r->m, &r->batch.batch, &lo, &whole) ||
+        sc_captioner_loss_part(r->m, r->feat, &r->batch.batch, &lo, &whole, sc_trainer_rng(r->tr),
+                               &cl, r->dfeat) ||
         sc_captioner_encode_backward(r->m, r->dfeat))
         return -1;
     const char *keys[4] = {"ce", "att_penalty", "att_sup", "aux_items"};
@@ -370,13 +375,14 @@ static int train_loop(train_run *r) {
     const int *idx;
     size_t count;
     int s, evaluated = 0;
-    if (r->o.resume)
+    const int rank0 = sc_trainer_is_writer(r->tr); /* data-parallel: rank 0 checks and prints */
+    if (r->o.resume && rank0)
         fprintf(stderr, "resuming from %s at step %lld\n", r->o.ckpt,
                 (long long)sc_trainer_global_step(r->tr));
     while ((s = sc_trainer_next(r->tr, &idx, &count)) == 1) {
         if (train_step(r, idx, count)) return -1;
         evaluated = 0;
-        if (sc_trainer_at_epoch_end(r->tr) && r->o.val > 0) {
+        if (sc_trainer_at_epoch_end(r->tr) && r->o.val > 0 && rank0) {
             if (validate(r)) return -1;
             const char *k2[4] = {"val_bleu4", "val_exact", "val_colour_acc", "val_class_acc"};
             double v2[4] = {r->ev.bleu[3], r->ev.exact_match, r->ev.colour_accuracy,
@@ -392,7 +398,7 @@ static int train_loop(train_run *r) {
         }
     }
     if (s < 0) return -1;
-    return !evaluated && r->o.val > 0 ? validate(r) : 0;
+    return !evaluated && r->o.val > 0 && rank0 ? validate(r) : 0;
 }
 
 /* MODEL.metrics.json: the run's figures, recipe and command line. */
@@ -445,8 +451,9 @@ int cli_train_captioner_main(int argc, char **argv, int full_argc, char **full_a
     if ((rc = cli_set_threads(V_TRAIN, r.o.threads))) return rc;
     rc = setup_run(&r);
     if (!rc && train_loop(&r)) rc = cli_fail("train captioner");
-    if (!rc && sc_captioner_save(r.m, r.o.out)) rc = cli_fail("train captioner");
-    if (!rc) rc = write_summary(&r, full_argc, full_argv);
+    const int rank0 = !rc && sc_trainer_is_writer(r.tr);
+    if (rank0 && sc_captioner_save(r.m, r.o.out)) rc = cli_fail("train captioner");
+    if (rank0 && !rc) rc = write_summary(&r, full_argc, full_argv);
     free_run(&r);
     return rc;
 }

@@ -282,6 +282,7 @@ static int train_vqa_setup(train_vqa_run *r) {
     tp.metrics_path = o->metrics;
     tp.resume = o->resume;
     tp.label = "train vqa";
+    tp.comm = cli_comm();
     if (o->quiet) tp.progress_mode = 3;
     if (sc_trainer_create(&tp, (size_t)r->questions, ps, np, bs, nb, &r->tr))
         return cli_fail("train vqa");
@@ -312,7 +313,8 @@ static int train_vqa_setup(train_vqa_run *r) {
  * the model file. Returns CLI_OK or CLI_FAIL (reported). */
 static int train_vqa_loop(train_vqa_run *r) {
     const train_vqa_opts *o = r->o;
-    if (o->resume)
+    const int rank0 = sc_trainer_is_writer(r->tr); /* data-parallel: rank 0 checks and saves */
+    if (o->resume && rank0)
         fprintf(stderr, "resuming from %s at step %lld\n", o->ckpt,
                 (long long)sc_trainer_global_step(r->tr));
     const size_t per =
@@ -337,7 +339,7 @@ static int train_vqa_loop(train_vqa_run *r) {
         const char *skeys[2] = {"ce", "att_sup"};
         double svals[2] = {loss, sup};
         if (sc_trainer_step(r->tr, loss + sup, r->amask ? 2 : 0, skeys, svals)) break;
-        if (sc_trainer_at_epoch_end(r->tr) && (r->scenes ? o->eval_n > 0 : 1)) {
+        if (sc_trainer_at_epoch_end(r->tr) && rank0 && (r->scenes ? o->eval_n > 0 : 1)) {
             sc_vqa_eval_result_free(&ev);
             if (sc_vqa_evaluate(r->m, r->scenes ? &r->test : &r->train, o->eval_n, &ev)) break;
             const char *keys[2] = {r->scenes ? "test_accuracy" : "train_accuracy", "val_accuracy"};
@@ -357,7 +359,8 @@ static int train_vqa_loop(train_vqa_run *r) {
         }
     }
     sc_vqa_eval_result_free(&ev);
-    if (nx != 0 || sc_vqa_save(r->m, o->out)) return cli_fail("train vqa");
+    if (nx != 0 || (rank0 && sc_vqa_save(r->m, o->out))) return cli_fail("train vqa");
+    if (!rank0) return CLI_OK;
     printf("saved %s after %lld steps (%.1f s)\n", o->out, (long long)sc_trainer_global_step(r->tr),
            sc_trainer_elapsed(r->tr));
     return CLI_OK;

@@ -14,7 +14,7 @@
 void cli_vqa_help(FILE *out) {
     fprintf(out,
             "usage: saccade vqa IMAGE [QUESTION] [--model M] [--top-k K] [--json]\n"
-            "                   [--attention OUT.png] [--threads N]\n\n"
+            "                   [--attention OUT.png] [--threads N] [--shard K/N]\n\n"
             "Answers QUESTION about IMAGE (any size; resized to the model's input) and\n"
             "prints the answer and its probability. Without QUESTION, reads questions from\n"
             "standard input, one per line, and answers each (the image is encoded once;\n"
@@ -27,7 +27,12 @@ void cli_vqa_help(FILE *out) {
             "                     probability, top_k, unknown_words, tokens, truncated\n"
             "  --attention OUT.png  contact sheet: the image and one attention overlay per\n"
             "                     hop, with the question and answer written under them\n"
-            "                     (stdin mode: OUT-1.png, OUT-2.png, ...)\n\n"
+            "                     (stdin mode: OUT-1.png, OUT-2.png, ...)\n"
+            "  --shard K/N        stdin mode: answer only the K-th of N equal slices of the\n"
+            "                     questions (read in full first; numbers and OUT-N.png stay\n"
+            "                     those of the whole list). Under mpirun rank 0 reads the\n"
+            "                     questions, every rank answers its slice and rank 0 prints\n"
+            "                     all answers in question order\n\n"
             "Words the model does not know are named in the output (\"unknown words: ...\")\n"
             "and answered as <unk>. Questions longer than the model's limit are cut, with a\n"
             "warning on stderr. An empty question is an error (exit 1).\n\n"
@@ -111,6 +116,49 @@ static cJSON *answer_json(const sc_vqa_answer *a, const sc_vqa_vocab *ans, const
     return o;
 }
 
+/* The questions of standard input, for sharding: rank 0 reads them all
+ * (blank lines dropped, bad lines kept as such) into records
+ * "LINENO\tBAD\tTEXT\0" and broadcasts them. *out: the records (malloc'ed),
+ * *len their bytes; -1 on a failure (reported). */
+static int read_all_questions(char **out, size_t *len) {
+    static char line[VQA_MAX_LINE + 2];
+    sc_comm *c = sc_comm_launched_by_mpi() ? cli_comm() : NULL;
+    char *buf = NULL;
+    size_t n = 0;
+    unsigned long long size = 0;
+    if (sc_comm_rank(c) == 0) {
+        FILE *mem = open_memstream(&buf, &n);
+        if (!mem) return cli_fail("out of memory");
+        const char *bad;
+        int lineno = 0;
+        while (read_line(stdin, line, sizeof line, &bad)) {
+            lineno++;
+            if (!bad && strlen(line) > VQA_MAX_LINE) bad = "is over the limit";
+            const char *s = line;
+            while (*s == ' ' || *s == '\t') s++;
+            if (!bad && !*s) continue;
+            fprintf(mem, "%d\t%d\t%s", lineno, !bad ? 0 : bad[0] == 'i' ? 1 : 2, bad ? "" : s);
+            fputc(0, mem);
+        }
+        if (fclose(mem)) return cli_fail("out of memory");
+        size = n;
+    }
+    if (!c) { /* one process: nothing to share */
+        *out = buf;
+        *len = n;
+        return 0;
+    }
+    if (sc_comm_broadcast(c, &size, sizeof size, 0)) return cli_fail("questions");
+    if (sc_comm_rank(c) != 0 && !(buf = malloc(size ? size : 1))) return cli_fail("out of memory");
+    if (sc_comm_broadcast(c, buf, size, 0)) {
+        free(buf);
+        return cli_fail("questions");
+    }
+    *out = buf;
+    *len = size;
+    return 0;
+}
+
 static int answer_one(sc_vqa_model *m, const sc_image *img, const char *q, int top_k, int json,
                       const char *att_path, const char *warn) {
     sc_vqa_answer *a = malloc(sizeof *a);
@@ -148,9 +196,52 @@ static int answer_one(sc_vqa_model *m, const sc_image *img, const char *q, int t
     return rc;
 }
 
+/* OUT.png -> OUT-n.png for question n (1-based) of standard input. */
+static const char *numbered(const char *att, int n, char *buf, size_t cap) {
+    if (!att) return NULL;
+    const char *dot = strrchr(att, '.');
+    int stem = dot ? (int)(dot - att) : (int)strlen(att);
+    snprintf(buf, cap, "%.*s-%d%s", stem, att, n, dot ? dot : "");
+    return buf;
+}
+
+/* Standard input's questions, this process's slice (--shard, mpirun ranks). */
+static int answer_shard(sc_vqa_model *m, const sc_image *img, int shard_k, int shard_n, int top_k,
+                        int json, const char *att, const char *warn) {
+    char *recs = NULL;
+    size_t len = 0;
+    if (read_all_questions(&recs, &len)) return CLI_FAIL;
+    int nq = 0;
+    for (size_t i = 0; i < len; i++) nq += recs[i] == 0;
+    int lo, hi, bad = 0;
+    cli_slice(nq, shard_k, shard_n, &lo, &hi);
+    cli_rank_output ro;
+    cli_rank_output_begin(&ro);
+    const char *r = recs;
+    for (int q = 0; q < hi; q++, r += strlen(r) + 1) {
+        if (q < lo) continue;
+        int lineno = 0, code = 0, used = 0;
+        sscanf(r, "%d\t%d\t%n", &lineno, &code, &used);
+        if (code) {
+            fprintf(stderr,
+                    "saccade vqa: stdin line %d: skipped, the question %s (at most %d bytes, no "
+                    "NUL)\n",
+                    lineno, code == 1 ? "is over the limit" : "holds a NUL byte", VQA_MAX_LINE);
+            bad++;
+            continue;
+        }
+        char apath[4200];
+        if (answer_one(m, img, r + used, top_k, json, numbered(att, q + 1, apath, sizeof apath),
+                       warn))
+            bad++;
+    }
+    free(recs);
+    return cli_rank_output_end(&ro, bad) ? CLI_FAIL : CLI_OK;
+}
+
 int cli_vqa_main(int argc, char **argv) {
     const char *V = "vqa";
-    const char *image = NULL, *question = NULL, *model = NULL, *att = NULL;
+    const char *image = NULL, *question = NULL, *model = NULL, *att = NULL, *shard = NULL;
     int top_k = 1, json = 0, threads = 0;
     const cli_opt opts[] = {
         {"--model", CLI_STR, &model, 0, 0, "a file", NULL, 0},
@@ -158,6 +249,7 @@ int cli_vqa_main(int argc, char **argv) {
         {"--top-k", CLI_INT, &top_k, 1, 8, NULL, NULL, 0},
         {"--threads", CLI_INT, &threads, 1, 2147483647, NULL, NULL, 0},
         {"--json", CLI_FLAG, &json, 0, 0, NULL, NULL, 0},
+        {"--shard", CLI_STR, &shard, 0, 0, "K/N", NULL, 0},
     };
     const char *pos[2];
     int npos = 0;
@@ -166,6 +258,9 @@ int cli_vqa_main(int argc, char **argv) {
     if (npos > 0) image = pos[0];
     if (npos > 1) question = pos[1];
     if (!image) return cli_usage(V, "need an IMAGE");
+    int shard_k, shard_n;
+    if ((prc = cli_parse_shard(V, shard, &shard_k, &shard_n))) return prc;
+    if (shard && question) return cli_usage(V, "--shard splits the questions of standard input");
     if ((prc = cli_set_threads(V, threads))) return prc;
     char mpath[4096];
     if (!model) {
@@ -195,8 +290,12 @@ int cli_vqa_main(int argc, char **argv) {
     }
     const char *warn = sc_bundled_model_warning(model, img.w, img.h);
     if (warn) fprintf(stderr, "saccade: %s: warning: %s\n", image, warn);
-    if (question) {
+    if (question && sc_comm_launched_by_mpi() && !cli_rank0()) {
+        rc = CLI_OK; /* one question under mpirun: rank 0 answers it */
+    } else if (question) {
         rc = answer_one(m, &img, question, top_k, json, att, warn) ? CLI_FAIL : CLI_OK;
+    } else if (shard || sc_comm_launched_by_mpi()) {
+        rc = answer_shard(m, &img, shard_k, shard_n, top_k, json, att, warn);
     } else {
         static char line[VQA_MAX_LINE + 2]; /* the line, a "\r", NUL */
         int n = 0, lineno = 0;

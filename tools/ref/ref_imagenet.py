@@ -11,6 +11,8 @@ Writes to OUTDIR:
                         ImageNet class names and transforms of
                         ResNet18_Weights.IMAGENET1K_V1 (resize 256, crop 224)
   resnet18_nofc.safetensors  the same without fc (an encoder, no classifier)
+  resnet18_folded.safetensors  the same with every BatchNorm folded into its conv
+                        (<conv>.weight scaled, <conv>.bias added, no bn tensors)
   vit.safetensors       a small seeded random torchvision VisionTransformer
                         (image 32, patch 8, 3 layers, 2 heads, dim 32, mlp 64,
                         10 classes; transforms resize 36, crop 32)
@@ -48,6 +50,24 @@ def module(model, name):
     for part in name.split("."):
         m = m[int(part)] if part.isdigit() else getattr(m, part)
     return m
+
+
+def save_folded(model, path):
+    """The ResNet with each eval BatchNorm folded into the conv before it."""
+    import json
+    sd = {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()
+          if not k.endswith("num_batches_tracked")}
+    out = {k: v for k, v in sd.items() if k.startswith("fc.")}
+    for k in sd:
+        if not k.endswith(".running_var"):
+            continue
+        bn = k[: -len(".running_var")]
+        conv = bn.replace("bn", "conv") if "downsample" not in bn else bn[:-1] + "0"
+        scale = sd[bn + ".weight"] / np.sqrt(sd[bn + ".running_var"] + 1e-5)
+        out[conv + ".weight"] = (sd[conv + ".weight"] * scale[:, None, None, None]).astype(np.float32)
+        out[conv + ".bias"] = (sd[bn + ".bias"] - sd[bn + ".running_mean"] * scale).astype(np.float32)
+    cv.st_numpy.save(path, out, metadata={"saccade.kind": "resnet",
+                                          "saccade.config": json.dumps({"arch": "resnet18"})})
 
 
 def grads(out, tag, model, layers, x, targets, vit):
@@ -90,6 +110,7 @@ def main():
     cv.save(r18, "resnet18", os.path.join(out, "resnet18.safetensors"), "ref_imagenet.py", member=member)
     cv.save(r18, "resnet18", os.path.join(out, "resnet18_nofc.safetensors"), "ref_imagenet.py",
             no_fc=True, member=member)
+    save_folded(r18, os.path.join(out, "resnet18_folded.safetensors"))
     vit = cv.build_model("vit", None, seed=3, vit_shape=cv.parse_vit_shape("32,8,3,2,32,64,10"))
     cv.save(vit, "vit", os.path.join(out, "vit.safetensors"), "ref_imagenet.py", preprocess=VIT_PRE)
 

@@ -6,6 +6,7 @@
 #include "saccade/sc_blas.h"
 #include "saccade/sc_nn.h"
 #include "saccade/sc_ops.h"
+#include "saccade/sc_train.h"
 #include "sc_internal.h"
 
 sc_status sc_cap_init_state(const sc_captioner *m, int B, const float *features, float *mean,
@@ -215,8 +216,8 @@ static int alloc_loss_bufs(sc_arena *a, const sc_captioner *m, int B, int T, int
 }
 
 static sc_status loss_forward(sc_captioner *m, const float *features, const sc_caption_batch *bt,
-                              int T, const sc_caption_loss_opts *o, sc_rng *rng, loss_bufs *L,
-                              sc_caption_loss *out) {
+                              int T, const sc_caption_loss_opts *o, const sc_caption_loss_counts *W,
+                              sc_rng *rng, loss_bufs *L, sc_caption_loss *out) {
     const sc_captioner_config *cf = &m->cfg;
     int B = bt->B, P = m->P, E = cf->encoder_dim, H = cf->decoder_dim, V = cf->vocab_size,
         G = sc_cap_gate_dim(m), X = sc_cap_x_dim(m);
@@ -259,6 +260,12 @@ static sc_status loss_forward(sc_captioner *m, const float *features, const sc_c
     if (L->dlogits) memset(L->dlogits, 0, (size_t)T * Bz * V * sizeof(float));
     if ((st = sc_cross_entropy(L->logits, L->targets, T * B, V, &co, &ce, NULL, L->dlogits)))
         return st;
+    if (W) { /* this slice's part of the whole batch's mean */
+        const float f = W->tokens > 0 ? (float)((double)ntok / W->tokens) : 0.0f;
+        ce *= f;
+        if (L->dlogits && f != 1.0f)
+            for (size_t i = 0, n = (size_t)T * Bz * V; i < n; i++) L->dlogits[i] *= f;
+    }
     /* doubly stochastic penalty over active steps */
     double pen = 0;
     for (int b = 0; b < B; b++)
@@ -269,7 +276,7 @@ static sc_status loss_forward(sc_captioner *m, const float *features, const sc_c
             L->S[(size_t)b * P + p] = (float)s;
             pen += (1.0 - s) * (1.0 - s);
         }
-    pen = o->alpha_c * pen / ((double)B * P);
+    pen = o->alpha_c * pen / ((W ? (double)W->examples : (double)B) * P);
     /* supervised attention: targets in the alphas' (T, B) layout, finished
      * captions' steps left out; the gradient is kept for the backward pass */
     double sup = 0;
@@ -286,6 +293,12 @@ static sc_status loss_forward(sc_captioner *m, const float *features, const sc_c
         if ((st = sc_mask_mass_nll(L->alphas, L->supmask, T * B, P, o->att_sup, &sup, &L->nsup,
                                    L->dsup)))
             return st;
+        const float f = !W                 ? 1.0f
+                        : W->att_steps > 0 ? (float)((double)L->nsup / W->att_steps)
+                                           : 0.0f;
+        sup *= f;
+        if (L->dsup && f != 1.0f)
+            for (size_t i = 0, n = (size_t)T * Bz * P; i < n; i++) L->dsup[i] *= f;
     }
     out->ce = ce;
     out->penalty = pen;
@@ -297,8 +310,8 @@ static sc_status loss_forward(sc_captioner *m, const float *features, const sc_c
 }
 
 static sc_status loss_backward(sc_captioner *m, const float *features, const sc_caption_batch *bt,
-                               int T, const sc_caption_loss_opts *o, loss_bufs *L,
-                               float *dfeatures) {
+                               int T, const sc_caption_loss_opts *o,
+                               const sc_caption_loss_counts *W, loss_bufs *L, float *dfeatures) {
     const sc_captioner_config *cf = &m->cfg;
     int B = bt->B, P = m->P, E = cf->encoder_dim, M = cf->embed_dim, H = cf->decoder_dim,
         V = cf->vocab_size, G = sc_cap_gate_dim(m), X = sc_cap_x_dim(m);
@@ -313,7 +326,7 @@ static sc_status loss_backward(sc_captioner *m, const float *features, const sc_
     memset(L->dh, 0, Bz * H * sizeof(float));
     memset(L->dc, 0, Bz * H * sizeof(float));
     memset(L->dproj, 0, Bz * P * cf->attention_dim * sizeof(float));
-    double pscale = 2.0 * o->alpha_c / ((double)B * P);
+    double pscale = 2.0 * o->alpha_c / ((W ? (double)W->examples : (double)B) * P);
     /* the output layer (and ctx2out) for all steps at once, as in the forward */
     const size_t TB = (size_t)T * Bz;
     memset(L->dhd, 0, TB * H * sizeof(float));
@@ -424,6 +437,12 @@ static sc_status loss_backward(sc_captioner *m, const float *features, const sc_
 sc_status sc_captioner_loss(sc_captioner *m, const float *features, const sc_caption_batch *bt,
                             const sc_caption_loss_opts *o, sc_rng *rng, sc_caption_loss *out,
                             float *dfeatures) {
+    return sc_captioner_loss_part(m, features, bt, o, NULL, rng, out, dfeatures);
+}
+
+sc_status sc_captioner_loss_part(sc_captioner *m, const float *features, const sc_caption_batch *bt,
+                                 const sc_caption_loss_opts *o, const sc_caption_loss_counts *W,
+                                 sc_rng *rng, sc_caption_loss *out, float *dfeatures) {
     if (!m || !features || !bt || !o || !out)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_loss: NULL argument");
     memset(out, 0, sizeof *out);
@@ -490,12 +509,56 @@ sc_status sc_captioner_loss(sc_captioner *m, const float *features, const sc_cap
     memset(&L, 0, sizeof L);
     if (alloc_loss_bufs(a, m, bt->B, T, o->train && m->cfg.dropout > 0.0f, o->backward, sup, &L))
         return sc_set_error(SC_ERR_INTERNAL, "sc_captioner_loss: arena plan mismatch");
-    sc_status st = loss_forward(m, features, bt, T, o, rng, &L, out);
-    if (!st && o->backward) st = loss_backward(m, features, bt, T, o, &L, dfeatures);
+    sc_status st = loss_forward(m, features, bt, T, o, W, rng, &L, out);
+    if (!st && o->backward) st = loss_backward(m, features, bt, T, o, W, &L, dfeatures);
     if (!st && items) {
-        st = sc_cap_items_loss(m, features, bt, o->item_heads, o->backward, dfeatures, out);
+        float w = o->item_heads;
+        if (W) {
+            long n = 0;
+            for (int b = 0; b < bt->B; b++) n += bt->items->n[b];
+            w = W->items > 0 ? (float)(w * ((double)n / W->items)) : 0.0f;
+        }
+        st = sc_cap_items_loss(m, features, bt, w, o->backward, dfeatures, out);
         out->loss += out->items;
     }
     if (st) memset(out, 0, sizeof *out);
     return st;
+}
+
+sc_status sc_captioner_loss_counts(const sc_captioner *m, const sc_caption_batch *bt,
+                                   const sc_caption_loss_opts *o, sc_caption_loss_counts *out) {
+    if (!m || !bt || !o || !out || bt->B < 0 || bt->L < 2 || (bt->B && !bt->lengths))
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_loss_counts: bad arguments");
+    const int P = m->P;
+    double tokens = 0, steps = 0, items = 0;
+    for (int b = 0; b < bt->B; b++) {
+        const int len = bt->lengths[b] < bt->L ? bt->lengths[b] : bt->L;
+        tokens += len > 1 ? len - 1 : 0;
+        /* masked maps as sc_mask_mass_nll counts them: steps t < len - 1 whose
+         * target row (t + 1) marks a cell */
+        for (int t = 0; o->att_sup > 0.0f && bt->att_mask && t < len - 1; t++) {
+            const uint8_t *row = bt->att_mask + ((size_t)b * bt->L + t + 1) * P;
+            int any = 0;
+            for (int p = 0; p < P && !any; p++) any = row[p] != 0;
+            steps += any;
+        }
+        if (o->item_heads > 0.0f && bt->items) items += bt->items->n[b];
+    }
+    out->tokens = (float)tokens;
+    out->examples = (float)bt->B;
+    out->att_steps = (float)steps;
+    out->items = (float)items;
+    return SC_OK;
+}
+
+sc_status sc_captioner_whole_counts(struct sc_trainer *tr, const sc_captioner *m,
+                                    const sc_caption_batch *bt, const sc_caption_loss_opts *o,
+                                    sc_caption_loss_counts *w) {
+    if (!tr) return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_whole_counts: NULL trainer");
+    sc_status s = sc_captioner_loss_counts(m, bt, o, w);
+    if (s) return s;
+    float c[4] = {w->tokens, w->examples, w->att_steps, w->items};
+    if ((s = sc_trainer_allreduce(tr, c, 4))) return s;
+    *w = (sc_caption_loss_counts){c[0], c[1], c[2], c[3]};
+    return sc_trainer_set_share(tr, 1.0);
 }

@@ -214,7 +214,9 @@ sc_status sc_cam_model_load(const char *path, sc_cam_model **out) {
         }
     } else if (kind == SC_MODEL_RESNET || kind == SC_MODEL_VIT_CLASSIFIER) {
         sc_imagenet_classifier *c = NULL;
-        if ((s = sc_imagenet_classifier_load(path, NULL, &c))) return s;
+        sc_imagenet_classifier_params p = sc_imagenet_classifier_default_params();
+        p.gradients = 1;
+        if ((s = sc_imagenet_classifier_load(path, &p, &c))) return s;
         if ((s = sc_cam_model_from_imagenet(c, out))) {
             sc_imagenet_classifier_free(c);
             return s;

@@ -15,7 +15,7 @@
 #include "sc_internal.h"
 
 sc_imagenet_classifier_params sc_imagenet_classifier_default_params(void) {
-    sc_imagenet_classifier_params p = {0, 1, 1};
+    sc_imagenet_classifier_params p = {0, 1, 0};
     return p;
 }
 

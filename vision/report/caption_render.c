@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <cjson/cJSON.h>
 #include "saccade/sc_caption_render.h"
 #include "saccade/sc_util.h"
 #include "sc_internal.h"
@@ -557,5 +558,119 @@ sc_status sc_gallery_close(sc_gallery *g) {
     if (!g) return SC_OK;
     sc_status s = sc_gallery_write_index(g);
     sc_gallery_free(g);
+    return s;
+}
+
+/* ---------------------------------------------------- gallery in pieces */
+sc_status sc_gallery_export(const sc_gallery *g, char **out, size_t *len) {
+    if (!g || !out || !len) return sc_set_error(SC_ERR_INVALID_ARG, "sc_gallery_export: NULL");
+    *out = NULL;
+    *len = 0;
+    cJSON *a = cJSON_CreateArray();
+    int ok = a != NULL;
+    for (int i = 0; ok && i < g->n; i++) {
+        const gentry *e = &g->e[i];
+        cJSON *o = cJSON_CreateObject(), *w = cJSON_CreateArray(), *lp = cJSON_CreateArray();
+        ok = o && w && lp && cJSON_AddItemToArray(a, o);
+        if (!ok) {
+            cJSON_Delete(o);
+            cJSON_Delete(w);
+            cJSON_Delete(lp);
+            break;
+        }
+        cJSON_AddItemToObject(o, "words", w);
+        cJSON_AddItemToObject(o, "lp", lp);
+        ok = cJSON_AddStringToObject(o, "label", e->label) &&
+             (!e->reason || cJSON_AddStringToObject(o, "reason", e->reason));
+        if (ok && !e->reason)
+            ok = cJSON_AddStringToObject(o, "name", e->name) &&
+                 cJSON_AddStringToObject(o, "caption", e->caption) &&
+                 cJSON_AddNumberToObject(o, "score", e->score) &&
+                 cJSON_AddNumberToObject(o, "has_lp", e->has_lp) &&
+                 cJSON_AddNumberToObject(o, "has_att", e->has_att) &&
+                 cJSON_AddNumberToObject(o, "tw", e->tw) && cJSON_AddNumberToObject(o, "th", e->th);
+        for (int t = 0; ok && !e->reason && t < e->n; t++)
+            ok = cJSON_AddItemToArray(w, cJSON_CreateString(e->words[t])) &&
+                 cJSON_AddItemToArray(lp, cJSON_CreateNumber(e->lp[t]));
+    }
+    char *text = ok ? cJSON_PrintUnformatted(a) : NULL;
+    cJSON_Delete(a);
+    if (!text) return sc_set_error(SC_ERR_NOMEM, "sc_gallery_export: out of memory");
+    *out = text;
+    *len = strlen(text);
+    return SC_OK;
+}
+
+static const char *jstr(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int jint(const cJSON *o, const char *k, int lo, int hi, int *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi)) return 0;
+    *out = (int)v->valuedouble;
+    return 1;
+}
+
+sc_status sc_gallery_import(sc_gallery *g, const char *data, size_t len) {
+    if (!g || (!data && len)) return sc_set_error(SC_ERR_INVALID_ARG, "sc_gallery_import: NULL");
+    if (len == 0) return SC_OK;
+    cJSON *a = cJSON_ParseWithLength(data, len);
+    if (!cJSON_IsArray(a)) {
+        cJSON_Delete(a);
+        return sc_set_error(SC_ERR_FORMAT, "sc_gallery_import: not an exported gallery");
+    }
+    sc_status s = SC_OK;
+    const cJSON *o;
+    cJSON_ArrayForEach(o, a) {
+        const char *label = jstr(o, "label"), *reason = jstr(o, "reason");
+        const cJSON *w = cJSON_GetObjectItemCaseSensitive(o, "words"),
+                    *lp = cJSON_GetObjectItemCaseSensitive(o, "lp");
+        const cJSON *score = cJSON_GetObjectItemCaseSensitive(o, "score");
+        int n = cJSON_GetArraySize(w), has_lp = 0, has_att = 0, tw = 0, th = 0;
+        const char *name = jstr(o, "name"), *caption = jstr(o, "caption");
+        if (!label || !cJSON_IsArray(w) || !cJSON_IsArray(lp) || cJSON_GetArraySize(lp) != n ||
+            (!reason &&
+             (!name || !caption || !cJSON_IsNumber(score) || !jint(o, "has_lp", 0, 1, &has_lp) ||
+              !jint(o, "has_att", 0, 1, &has_att) || !jint(o, "tw", 1, 100000, &tw) ||
+              !jint(o, "th", 1, 100000, &th) || !*name || strchr(name, '/') || name[0] == '.'))) {
+            s = sc_set_error(SC_ERR_FORMAT, "sc_gallery_import: malformed entry");
+            break;
+        }
+        if (reason) {
+            if ((s = sc_gallery_add_failure(g, label, reason))) break;
+            continue;
+        }
+        gentry *e = new_entry(g);
+        if (!e) {
+            s = sc_set_error(SC_ERR_NOMEM, "sc_gallery_import: out of memory");
+            break;
+        }
+        e->name = dupstr(name);
+        e->label = dupstr(label);
+        e->caption = dupstr(caption);
+        e->words = calloc((size_t)(n ? n : 1), sizeof *e->words);
+        e->lp = calloc((size_t)(n ? n : 1), sizeof *e->lp);
+        e->n = n;
+        e->has_lp = has_lp;
+        e->has_att = has_att;
+        e->score = score->valuedouble;
+        e->tw = tw, e->th = th;
+        int bad = !e->name || !e->label || !e->caption || !e->words || !e->lp;
+        for (int t = 0; !bad && t < n; t++) {
+            const cJSON *wt = cJSON_GetArrayItem(w, t), *lt = cJSON_GetArrayItem(lp, t);
+            bad = !cJSON_IsString(wt) || !cJSON_IsNumber(lt) ||
+                  !(e->words[t] = dupstr(wt->valuestring));
+            if (!bad) e->lp[t] = (float)lt->valuedouble;
+        }
+        if (bad) {
+            entry_free(e);
+            s = sc_set_error(SC_ERR_FORMAT, "sc_gallery_import: malformed entry");
+            break;
+        }
+        g->n++;
+    }
+    cJSON_Delete(a);
     return s;
 }

@@ -89,6 +89,8 @@ sc_status sc_stn_train_step(sc_trainer *tr, sc_stcnn *st, sc_classifier *cls, co
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_stn_train_step: bad arguments");
     sc_status s = st ? sc_stcnn_train_batch(st, x, y, n, sc_trainer_rng(tr), loss)
                      : sc_classifier_train_batch(cls, x, y, n, sc_trainer_rng(tr), loss, NULL);
+    /* data-parallel: the ranks' gradients summed before the group clipping */
+    if (!s) s = sc_trainer_reduce(tr, loss);
     if (s) return s;
     if (!st) return sc_trainer_step(tr, *loss, 0, NULL, NULL);
     const sc_param *ps, *lp;

@@ -1,0 +1,75 @@
+/* saccade: a communicator between the processes of one job — what
+ * data-parallel training and sharded inference need, nothing more.
+ *
+ *   sc_comm *c;
+ *   sc_comm_world(&c);              // MPI under mpirun/srun, else one process
+ *   sc_comm_allreduce_sum(c, g, n); // the same sum on every rank
+ *   ...
+ *   sc_comm_free(c);                // MPI_Finalize
+ *
+ * Two implementations: a single process (rank 0 of 1: the collectives are
+ * no-ops), and Open MPI's MPI_COMM_WORLD when the library was built with
+ * SACCADE_MPI. Model code only ever talks to this interface.
+ *
+ * Reproducibility: sc_comm_allreduce_sum adds the ranks' buffers on rank 0
+ * in rank order ((b0 + b1) + b2) + ..., then broadcasts the sum, so a run
+ * on N ranks gives bit-identical sums every time, whatever the network.
+ * (This costs N - 1 receives at rank 0 per call: right for tens of ranks; see
+ * tools/bench/README.md for where a ring allreduce becomes necessary.)
+ *
+ * Errors: a rank that cannot go on calls sc_comm_abort, which prints its
+ * message and ends every rank of the job with that exit code, so no rank is
+ * left waiting in a collective. */
+#ifndef SACCADE_SC_COMM_H
+#define SACCADE_SC_COMM_H
+
+#include <stddef.h>
+#include "saccade/sc_error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sc_comm sc_comm; /* opaque */
+
+/* 1 when this library was built with MPI (SACCADE_MPI), else 0. */
+int sc_comm_mpi_available(void);
+/* True when this process was started by an MPI launcher (mpirun, mpiexec,
+ * srun with PMI): the launcher's environment variables are set. */
+int sc_comm_launched_by_mpi(void);
+
+/* One process: rank 0 of 1. */
+sc_status sc_comm_single(sc_comm **out);
+/* MPI_COMM_WORLD (MPI_Init on the first call). SC_ERR_UNSUPPORTED when the
+ * library was built without MPI. */
+sc_status sc_comm_mpi(sc_comm **out);
+/* sc_comm_mpi when launched by MPI and built with it, else sc_comm_single.
+ * Launched by mpirun but built without MPI: SC_ERR_UNSUPPORTED (every rank
+ * would otherwise silently do the whole job). */
+sc_status sc_comm_world(sc_comm **out);
+/* Ends MPI (MPI_Finalize) for the MPI communicator. NULL is fine. */
+void sc_comm_free(sc_comm *c);
+
+int sc_comm_rank(const sc_comm *c); /* 0..size-1 */
+int sc_comm_size(const sc_comm *c); /* >= 1 */
+
+/* buf[0..n) := the sum over ranks of every rank's buf[0..n), in rank order
+ * (see above); the same bits on every rank. */
+sc_status sc_comm_allreduce_sum(sc_comm *c, float *buf, size_t n);
+/* buf[0..bytes) of rank root to every rank. */
+sc_status sc_comm_broadcast(sc_comm *c, void *buf, size_t bytes, int root);
+sc_status sc_comm_barrier(sc_comm *c);
+/* Variable-length byte records to root: every rank passes its data[0..len);
+ * root gets *out (malloc'ed, the ranks' data one after another in rank
+ * order) and lens[0..size) (caller's array, size entries); others get
+ * *out = NULL. The caller frees *out. */
+sc_status sc_comm_gather_bytes(sc_comm *c, const void *data, size_t len, int root, char **out,
+                               size_t *lens);
+/* Prints "saccade: rank R of N: message" to stderr and ends every rank of the
+ * job with exit code `code` (MPI_Abort); for one process, exit(code). */
+_Noreturn void sc_comm_abort(sc_comm *c, int code, const char *message);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

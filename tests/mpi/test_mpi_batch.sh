@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Sharded batch inference: `mpirun -np 2 saccade caption DIR --json` prints
+# exactly the lines of one process, in input order; --shard 1/3 .. 3/3
+# together cover every input once; a bad image on one rank is reported and
+# the others still run (exit 1, as with one process); --html builds one
+# gallery over both ranks; saliency likewise; --shard usage errors.
+. "$(dirname "$0")/lib.sh" mpi_batch
+imgs="$tmp/imgs"
+mkdir -p "$imgs/sub"
+cp "$src"/assets/samples/scenes/images/*.png "$imgs/"
+mv "$imgs/test_000004.png" "$imgs/sub/"
+n=$(find "$imgs" -name '*.png' | wc -l)
+
+check "caption, 1 process" 0 "$cli" caption "$imgs" --json --threads 1
+cp "$tmp/out" "$tmp/one.jsonl"
+check "caption, 2 ranks" 0 "${mpi[@]}" "$cli" caption "$imgs" --json --threads 1
+yes_ "2 ranks print the 1-process lines, in order" 'cmp -s "$tmp/one.jsonl" "$tmp/out"'
+yes_ "one line per input ($n)" '[ "$(wc -l <"$tmp/out")" -eq "$n" ]'
+
+: >"$tmp/shards.jsonl"
+for k in 1 2 3; do
+  check "shard $k/3" 0 "$cli" caption "$imgs" --json --threads 1 --shard "$k/3"
+  cat "$tmp/out" >>"$tmp/shards.jsonl"
+done
+yes_ "shards 1/3..3/3 = the whole run" 'cmp -s "$tmp/one.jsonl" "$tmp/shards.jsonl"'
+yes_ "every input exactly once" \
+  '[ "$(grep -o "\"path\": \"[^\"]*\"" "$tmp/shards.jsonl" | sort | uniq -d | wc -l)" -eq 0 ] &&
+   [ "$(grep -o "\"path\": \"[^\"]*\"" "$tmp/shards.jsonl" | sort -u | wc -l)" -eq "$n" ]'
+check "shard 2/9 of 6 images (some shards empty)" 0 "$cli" caption "$imgs" --json --threads 1 --shard 2/9
+check "shard 2/3, 1 process" 0 "$cli" caption "$imgs" --json --threads 1 --shard 2/3
+cp "$tmp/out" "$tmp/shard2.jsonl"
+check "shard 2/3 under mpirun" 0 "${mpi[@]}" "$cli" caption "$imgs" --json --threads 1 --shard 2/3
+yes_ "the ranks split the shard" 'cmp -s "$tmp/shard2.jsonl" "$tmp/out" && [ "$(wc -l <"$tmp/out")" -eq 2 ]'
+for bad in 0/3 4/3 x 1/0 1/3x; do
+  check "--shard $bad is a usage error" 2 "$cli" caption "$imgs" --json --shard "$bad"
+done
+expect_grep "--shard hint" "$tmp/err" "--shard needs K/N"
+
+# A bad image (second rank's slice): reported, the rest captioned, exit 1.
+printf 'not an image' >"$imgs/test_000003b.png"
+check "bad image, 1 process" 1 "$cli" caption "$imgs" --json --threads 1 --html "$tmp/g1"
+cp "$tmp/out" "$tmp/one_bad.jsonl"
+check "bad image, 2 ranks" 1 "${mpi[@]}" "$cli" caption "$imgs" --json --threads 1 --html "$tmp/g2"
+expect_grep "bad image named" "$tmp/err" "test_000003b.png: not a recognised image format"
+yes_ "the other images captioned as by 1 process" \
+  'cmp -s <(sed "s#/g1/#/gX/#g" "$tmp/one_bad.jsonl") <(sed "s#/g2/#/gX/#g" "$tmp/out")'
+yes_ "one gallery over both ranks = 1 process's" \
+  'cmp -s "$tmp/g1/index.html" "$tmp/g2/index.html"'
+yes_ "gallery lists every image and the failure" \
+  '[ "$(grep -c "images/test_0000" "$tmp/g2/index.html")" -eq 6 ] && grep -q "test_000003b.png" "$tmp/g2/index.html"'
+yes_ "every thumbnail written" '[ "$(ls "$tmp/g2/images" | wc -l)" -eq 6 ]'
+rm "$imgs/test_000003b.png"
+
+check "saliency, 1 process" 0 "$cli" saliency "$imgs" -o "$tmp/s1" --json --threads 1
+sed "s#$tmp/s1/#OUT/#g" "$tmp/out" >"$tmp/s1.jsonl"
+check "saliency, 2 ranks" 0 "${mpi[@]}" "$cli" saliency "$imgs" -o "$tmp/s2" --json --threads 1
+yes_ "saliency lines equal" 'cmp -s "$tmp/s1.jsonl" <(sed "s#$tmp/s2/#OUT/#g" "$tmp/out")'
+yes_ "saliency maps equal" 'diff -r "$tmp/s1" "$tmp/s2" >/dev/null'
+
+# vqa: the questions of standard input, sharded the same way; a bad line
+# (over the limit) in the second rank's half is reported, the rest answered.
+img="$src/assets/samples/scenes/images/test_000002.png"
+{ printf 'is there a coat?\n\nhow many shoes are there?\nwhat colour is the bag?\n'
+  printf 'is there a bag?\n'; head -c 70000 /dev/zero | tr '\0' a; printf '\nwhat is left of the bag?\n'; } >"$tmp/q.txt"
+mkdir -p "$tmp/v1" "$tmp/v2"
+check "vqa, 1 process" 1 "$cli" vqa "$img" --json --threads 1 --attention "$tmp/v1/a.png" <"$tmp/q.txt"
+cp "$tmp/out" "$tmp/v1.jsonl"
+check "vqa, 2 ranks" 1 "${mpi[@]}" "$cli" vqa "$img" --json --threads 1 --attention "$tmp/v2/a.png" <"$tmp/q.txt"
+expect_grep "vqa bad line named" "$tmp/err" "stdin line 6: skipped, the question is over the limit"
+yes_ "vqa: 2 ranks answer as 1 process" 'cmp -s "$tmp/v1.jsonl" "$tmp/out" && [ "$(wc -l <"$tmp/out")" -eq 5 ]'
+yes_ "vqa: figures numbered as in one process" '[ "$(ls "$tmp/v1")" = "$(ls "$tmp/v2")" ] && [ "$(ls "$tmp/v2")" = "$(printf "a-1.png\na-2.png\na-3.png\na-4.png\na-6.png")" ]'
+: >"$tmp/vs.jsonl"
+for k in 1 2 3; do
+  "$cli" vqa "$img" --json --threads 1 --shard "$k/3" <"$tmp/q.txt" >>"$tmp/vs.jsonl" 2>/dev/null
+done
+yes_ "vqa: shards 1/3..3/3 = the whole run" 'cmp -s "$tmp/v1.jsonl" "$tmp/vs.jsonl"'
+check "vqa --shard with a QUESTION" 2 "$cli" vqa "$img" "is there a bag?" --shard 1/2
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
