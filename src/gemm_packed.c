@@ -199,6 +199,39 @@ SC_AVX512 static void tile_8x16(int kc, const float *restrict ap, const float *r
     // clang-format on
 }
 
+/* The same for a last panel of at most 4 columns (N % 32 of 1 to 4, e.g. a
+ * 577-token ViT): one 8-row column of A times a broadcast B entry per
+ * column, a quarter of tile_8x16's FMAs. Each element is summed in the same
+ * order, and stored as store_val does, so results do not depend on which
+ * kernel a column falls to. */
+__attribute__((target("avx512f,fma"))) static void tile_8x4(int kc, const float *restrict ap,
+                                                            const float *restrict bp, float *c,
+                                                            int ldc, const tile_store *t, int w) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(),
+           acc3 = _mm256_setzero_ps(); /* columns beyond w are zeros of the packed panel */
+    for (int k = 0; k < kc; k++, ap += MR, bp += NR) {
+        const __m256 a = _mm256_loadu_ps(ap);
+        acc0 = _mm256_fmadd_ps(a, _mm256_set1_ps(bp[0]), acc0);
+        acc1 = _mm256_fmadd_ps(a, _mm256_set1_ps(bp[1]), acc1);
+        acc2 = _mm256_fmadd_ps(a, _mm256_set1_ps(bp[2]), acc2);
+        acc3 = _mm256_fmadd_ps(a, _mm256_set1_ps(bp[3]), acc3);
+    }
+    float v[4][MR];
+    _mm256_storeu_ps(v[0], acc0), _mm256_storeu_ps(v[1], acc1);
+    _mm256_storeu_ps(v[2], acc2), _mm256_storeu_ps(v[3], acc3);
+    for (int r = 0; r < t->mr; r++)
+        for (int j = 0; j < w; j++) {
+            float *d = c + (size_t)r * ldc + j, x = v[j][r];
+            if (t->accumulate) x = x + *d;
+            if (t->last) {
+                if (t->bias) x = x + t->bias[r];
+                if (t->res) x = x + t->res[(size_t)r * ldc + j];
+                if (t->relu) x = x > 0.0f ? x : 0.0f; /* as max_ps(x, 0): NaN -> 0 */
+            }
+            *d = x;
+        }
+}
+
 SC_AVX512 static void gemm_avx512(const float *Ap, int K, int m0, int m1, int N, const float *B,
                                   int ldb, float *C, int ldc, const sc_gemm_epilogue *ep,
                                   float *bp) {
@@ -217,7 +250,9 @@ SC_AVX512 static void gemm_avx512(const float *Ap, int K, int m0, int m1, int N,
                     panel_masks(w, &t.m0, &t.m1);
                     const size_t at = (size_t)i * ldc + n0 + j;
                     t.res = ep && ep->res ? ep->res + at : NULL;
-                    if (w <= 16)
+                    if (w <= 4)
+                        tile_8x4(kc, ap, bp + (size_t)j * kc, C + at, ldc, &t, w);
+                    else if (w <= 16)
                         tile_8x16(kc, ap, bp + (size_t)j * kc, C + at, ldc, &t);
                     else
                         tile_8x32(kc, ap, bp + (size_t)j * kc, C + at, ldc, &t);

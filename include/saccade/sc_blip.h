@@ -212,7 +212,14 @@ typedef struct sc_blip_caption {
     int *ids; /* (n) generated ids: the prompt and [SEP] excluded */
     int n;
     int ended;              /* 1 if generation stopped at [SEP], 0 at max_new_tokens */
-    float score;            /* sum of log-probabilities (beam: / len^length_penalty) */
+    float *logprobs;        /* (n): log p(ids[t] | image, prompt, ids[..t-1]), the log-softmax
+                             * of the decoder's logits before any processing (min-length,
+                             * temperature, top-k, top-p); beam search: from one
+                             * teacher-forced pass over the chosen hypothesis */
+    float end_logprob;      /* log p([SEP]) after the last id when ended, else 0 */
+    float score;            /* greedy / sampling: sum of logprobs + end_logprob; beam search:
+                             * the hypothesis's score as transformers keeps it, that sum
+                             * / (n + ended)^length_penalty */
     int grid;               /* G */
     float *attention;       /* (n, G, G): cross-attention over the patches of the query
                              * that produced ids[t] (chosen layer, mean of chosen heads;

@@ -44,7 +44,12 @@
  * "q_proj_bias" / k_ / v_ (D) (a Hugging Face ViTModel's query / key /
  * value); the model is inference-only (no parameters, no rollout, no backward
  * unless sc_vit_view_keep_activations is called) and its forward keeps one
- * layer's scratch instead of every layer's activations. */
+ * layer's scratch instead of every layer's activations. Without
+ * sc_vit_view_keep_activations, the first sc_vit_forward packs the layers'
+ * linear weights for saccade's products (about the size of those weights,
+ * 340 MB for ViT-B) and releases the file's pages of the plain ones; every
+ * sc_vit_forward then runs the layers with token columns split between
+ * sc_get_num_threads() threads, two joins a layer (src/tel_packed.h). */
 #ifndef SACCADE_SC_VIT_H
 #define SACCADE_SC_VIT_H
 

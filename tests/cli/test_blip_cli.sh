@@ -44,7 +44,8 @@ twin beam5_prompt --beam 5 --prompt "a picture of" --max-len 9 -- --beam 5 --pro
 twin lp_minlen --beam 3 --length-penalty 0.5 --min-len 6 --max-len 12 -- --beam 3 --length-penalty 0.5 --min-len 6 --max-len 12
 TWIN_KEY=text_new twin strip --prompt "a picture of" --strip-prompt -- --prompt "a picture of"
 
-# --json: valid, the twin's ids, attention maps that are probabilities.
+# --json: valid, the twin's ids and log-probabilities, attention maps that are
+# probabilities.
 check "json-attention" 0 "$cli" caption --model "$dir" --json-attention --beam 3 "$img" "$samples/coffee.jpg"
 cp "$tmp/out" "$tmp/cap.jsonl"
 pycheck "json: fields, twin ids, attention" "
@@ -55,12 +56,28 @@ ref = json.load(open(sys.argv[2]))
 o = objs[0]
 assert o['tokens'] == ref['ids'][1:len(o['tokens']) + 1], (o['tokens'], ref['ids'])
 assert o['model']['arch'] == 'blip' and o['model']['grid'] == 3 and o['beam'] == 3
-assert len(o['words']) == len(o['tokens']) == len(o['attention']) == len(o['class_attention'])
+assert len(o['pieces']) == len(o['tokens']) == len(o['attention']) == len(o['class_attention'])
+# whole words: pieces joined, their maps' mean, their log-probabilities' sum
+assert sum(o['word_pieces']) == len(o['pieces']) and len(o['words']) == len(o['word_pieces'])
+s = np.cumsum([0] + o['word_pieces'])
+for w, word in enumerate(o['words']):
+    ps = o['pieces'][s[w]:s[w + 1]]
+    head = ps[0][2:] if w == 0 and ps[0].startswith('##') and len(ps[0]) > 2 else ps[0]
+    assert word == head + ''.join(p[2:] for p in ps[1:]) and all(p.startswith('##') for p in ps[1:])
+    np.testing.assert_allclose(o['word_attention'][w], np.mean(o['attention'][s[w]:s[w + 1]], 0), atol=1e-6)
+    assert abs(o['word_logprobs'][w] - sum(o['logprobs'][s[w]:s[w + 1]])) < 1e-5
 a = np.array(o['attention']); assert a.shape == (len(o['tokens']), 3, 3), a.shape
 tot = a.sum((1, 2)) + np.array(o['class_attention'])
 assert np.allclose(tot, 1, atol=1e-5), tot
 assert o['attention_layer'] == 1 and o['attention_heads'] == [0, 1, 2, 3]
 assert 'warning' not in o
+# log-probabilities: the twin's per token ([SEP]'s last), the beam score from them
+lp = o['logprobs'] + ([o['end_logprob']] if o['finished'] else [])
+assert o['finished'] or o['end_logprob'] is None
+assert len(o['logprobs']) == len(o['tokens'])
+np.testing.assert_allclose(lp, ref['token_logprobs'], rtol=1e-4, atol=1e-5)
+assert abs(o['score'] - ref['score']) <= 1e-4 * (1 + abs(ref['score'])), (o['score'], ref['score'])
+assert abs(o['score'] - sum(lp) / len(lp)) <= 1e-4 * (1 + abs(o['score']))
 " "$tmp/cap.jsonl" "$tmp/ref_beam3/result.json"
 
 # --attention-layer / --attention-heads: the twin's cross-attention of that

@@ -160,6 +160,25 @@ static void check_grads(sc_blip *m, const char *name, const float *f, const int 
     sc_npy_free(&gr), sc_npy_free(&sx), sc_npy_free(&px);
 }
 
+/* Per-token log-probabilities ([SEP]'s last when it ended) against the
+ * twin's, and the score made from them: their sum, divided by the new
+ * length^length_penalty for beam search. */
+static void check_logprobs(const blip_case *c, const sc_blip_caption *cap, int twin_new) {
+    sc_npy tl = npy(c->name, "token_logprobs");
+    assert_int_equal((int)tl.count, twin_new);
+    float *got = malloc(((size_t)cap->n + 1) * sizeof(float));
+    double sum = 0;
+    for (int i = 0; i < cap->n; i++) got[i] = cap->logprobs[i];
+    if (cap->ended) got[cap->n] = cap->end_logprob;
+    for (int i = 0; i < twin_new; i++) sum += tl.data[i];
+    if (twin_new > 0) check_rel("token log-probabilities", got, tl.data, (size_t)twin_new);
+    const double want = c->beams > 1 ? sum / pow((double)twin_new, (double)c->length_penalty) : sum;
+    printf("  score %.6f, twin's log-probabilities give %.6f\n", (double)cap->score, want);
+    assert_true(fabs(cap->score - want) <= RTOL * (1.0 + fabs(want)));
+    free(got);
+    sc_npy_free(&tl);
+}
+
 /* Runs one case on model m; checks ids (and, when full, features, step
  * logits, cross-attentions and the maps kept while decoding). */
 static void run_case(sc_blip *m, const blip_case *c, int full) {
@@ -189,6 +208,7 @@ static void run_case(sc_blip *m, const blip_case *c, int full) {
     assert_int_equal(cap.ended, twin_ended);
     assert_int_equal(cap.n, twin_new - twin_ended);
     for (int i = 0; i < cap.n; i++) assert_int_equal(cap.ids[i], all[P + i]);
+    check_logprobs(c, &cap, twin_new);
     if (full) {
         float *f = malloc((size_t)Ti * Dv * sizeof(float));
         SC_TEST_OK(sc_blip_vision_forward(m, px.data, f));

@@ -3,12 +3,15 @@
  * side (PyTorch state_dict names), loaded by saccade, and the eval forward,
  * every parameter gradient, the input gradient and the attention rollout are
  * compared; plus a train-mode forward/backward finite-difference check with
- * dropout off, and config validation. */
+ * dropout off, and config validation; and a file view (sc_vit_open_view,
+ * packed layers) against the model whose weights it maps, before and after
+ * sc_vit_view_keep_activations. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "sc_test.h"
+#include "saccade/sc_safetensors.h"
 #include "saccade/sc_vit.h"
 
 #define RTOL 1e-4
@@ -204,12 +207,71 @@ static void test_config_errors(void **state) {
     assert_int_equal(sc_vit_config_validate(&c), SC_ERR_INVALID_ARG);
 }
 
+static int same_name(const char *vit_name, char *out, size_t cap, void *ctx) {
+    (void)ctx;
+    return snprintf(out, cap, "%s", vit_name) >= (int)cap;
+}
+
+/* A view of a saved model: its packed layers give the model's eval output
+ * (and keep the last layer's tokens); after sc_vit_view_keep_activations
+ * the per-layer path gives it again, with the model's input gradient. */
+static void test_view_matches_model(void **state) {
+    (void)state;
+    sc_vit_config c = sc_vit_default_config();
+    c.image_size = 32, c.patch = 8, c.dim = 48, c.depth = 2, c.heads = 3, c.mlp_dim = 80;
+    c.ln_eps = 1e-6f;
+    sc_rng r;
+    sc_rng_seed(&r, 7);
+    sc_vit *m = NULL, *v = NULL;
+    SC_TEST_OK(sc_vit_create(&c, NULL, &r, &m));
+    const sc_param *ps;
+    size_t np;
+    sc_vit_params(m, &ps, &np);
+    sc_st_writer *w = sc_st_writer_new();
+    assert_non_null(w);
+    for (size_t i = 0; i < np; i++)
+        SC_TEST_OK(
+            sc_st_writer_add_f32(w, ps[i].name, ps[i].param, ps[i].ndim, ps[i].shape, SC_ST_F32));
+    char *dir = sc_test_tmpdir("vit_view"), *path = sc_test_join(dir, "vit.safetensors");
+    SC_TEST_OK(sc_st_writer_write(w, path));
+    sc_st_writer_free(w);
+    sc_safetensors *st = NULL;
+    SC_TEST_OK(sc_safetensors_open(path, &st));
+    SC_TEST_OK(sc_vit_open_view(&c, st, same_name, NULL, &v));
+    enum { B = 2 };
+    const int T = sc_vit_tokens(&c);
+    const size_t nx = (size_t)B * 3 * 32 * 32, ny = (size_t)B * T * c.dim;
+    float *x = sc_test_random(nx, -1.0f, 1.0f, 3), *want = malloc(ny * sizeof(float)),
+          *dout = sc_test_random(ny, -1.0f, 1.0f, 4), *dx = sc_test_zeros(nx),
+          *dxv = sc_test_zeros(nx);
+    const float *y;
+    SC_TEST_OK(sc_vit_forward(m, x, B, 0, NULL, &y));
+    memcpy(want, y, ny * sizeof(float));
+    SC_TEST_OK(sc_vit_backward(m, dout, dx));
+    for (int pass = 0; pass < 2; pass++) { /* packed; then per layer, keeping activations */
+        SC_TEST_OK(sc_vit_forward(v, x, B, 0, NULL, &y));
+        sc_test_assert_close(pass ? "view, per layer" : "view, packed layers", y, want, ny, 1e-5,
+                             1e-5);
+        assert_non_null(sc_vit_layer_tokens(v, c.depth - 1));
+        if (pass) {
+            SC_TEST_OK(sc_vit_backward(v, dout, dxv));
+            sc_test_assert_close("view input gradient", dxv, dx, nx, 1e-4, 1e-5);
+        } else {
+            assert_int_equal(sc_vit_backward(v, dout, dxv), SC_ERR_UNSUPPORTED);
+            SC_TEST_OK(sc_vit_view_keep_activations(v));
+        }
+    }
+    sc_vit_free(v), sc_vit_free(m);
+    sc_safetensors_free(st);
+    sc_test_rmtree(dir);
+    free(dir), free(path), free(x), free(want), free(dout), free(dx), free(dxv);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_learned_cls),
-        cmocka_unit_test(test_sincos_nocls),
-        cmocka_unit_test(test_gradcheck_dropout),
-        cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_learned_cls),        cmocka_unit_test(test_sincos_nocls),
+        cmocka_unit_test(test_gradcheck_dropout),  cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_view_matches_model),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -732,6 +732,14 @@ class TestBlip(unittest.TestCase):
         P = len(ref["prompt_ids"])
         self.assertEqual(r.tokens.tolist(), ref["ids"][P:P + len(r.tokens)])
         self.assertEqual(r.prompt_ids.tolist(), ref["prompt_ids"][1:])
+        # log-probabilities per token ([SEP]'s last when it ended) and the
+        # beam's score made from them
+        self.assertEqual(r.logprobs.shape, r.tokens.shape)
+        self.assertEqual(r.logprobs.dtype, np.float32)
+        lp = list(r.logprobs) + ([r.end_logprob] if r.finished else [])
+        self.assertEqual(r.end_logprob is None, not r.finished)
+        np.testing.assert_allclose(lp, ref["token_logprobs"], rtol=1e-4, atol=1e-5)
+        self.assertAlmostEqual(r.score, ref["score"], delta=1e-4 * (1 + abs(ref["score"])))
         self.assertEqual(self.blip.caption(img, beam=3, prompt="a picture of", max_len=9,
                                            strip_prompt=True).text, ref["text_new"])
 
@@ -739,10 +747,35 @@ class TestBlip(unittest.TestCase):
         img = saccade.load_image(self.png)
         out, ref = self.twin("greedy")
         r = self.blip.caption(img, layer=0, heads=[0, 2], gradcam=True)
+        lp = list(r.logprobs) + ([r.end_logprob] if r.finished else [])
+        np.testing.assert_allclose(lp, np.load(os.path.join(out, "token_logprobs.npy")),
+                                   rtol=1e-4, atol=1e-5)
+        self.assertAlmostEqual(r.score, ref["logprob_sum"], delta=1e-4 * (1 + abs(r.score)))
         T, G = len(r.tokens), self.blip.grid
         self.assertEqual(r.attention.shape, (T, G, G))
         self.assertEqual(r.attention.dtype, np.float32)
-        self.assertEqual(len(r.words), T)
+        self.assertEqual(len(r.pieces), T)
+        # whole words: the pieces joined ("##" continuations to the piece
+        # before), maps the mean of their pieces', log-probabilities the sum
+        self.assertEqual(int(r.word_pieces.sum()), T)
+        self.assertEqual(len(r.words), len(r.word_pieces))
+        self.assertEqual(r.word_attention.shape, (len(r.words), G, G))
+        t = 0
+        for w, k in zip(r.words, r.word_pieces):
+            self.assertTrue(all(p.startswith("##") for p in r.pieces[t + 1:t + k]))
+            nxt = r.pieces[t + k] if t + k < T else ""
+            self.assertFalse(nxt.startswith("##") and len(nxt) > 2)
+            head = r.pieces[t]  # a caption may start with a continuation: "##" dropped
+            head = head[2:] if t == 0 and head.startswith("##") and len(head) > 2 else head
+            self.assertEqual(w, head + "".join(p[2:] for p in r.pieces[t + 1:t + k]))
+            t += k
+        starts = np.concatenate([[0], np.cumsum(r.word_pieces)])
+        for w in range(len(r.words)):
+            a, b = starts[w], starts[w + 1]
+            np.testing.assert_allclose(r.word_attention[w], r.attention[a:b].mean(0), rtol=1e-5,
+                                       atol=1e-7)
+            self.assertAlmostEqual(float(r.word_logprobs[w]), float(r.logprobs[a:b].sum()),
+                                   delta=1e-5)
         ca = np.load(os.path.join(out, "step_cross_attn.npy"))  # (steps, layers, heads, 1+G*G)
         want = ca[:T, 0][:, [0, 2], 1:].mean(1).reshape(T, G, G)
         np.testing.assert_allclose(r.attention, want, rtol=1e-4, atol=1e-6)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include "sc_test.h"
 #include "saccade/sc_blip.h"
+#include "saccade/sc_blip_caption.h"
 #include "saccade/sc_image.h"
 #include "saccade/sc_safetensors.h"
 #include "blip/blip_internal.h"
@@ -531,6 +532,62 @@ static void test_preprocess_errors(void **state) {
     free(d);
 }
 
+/* Word pieces joined into whole words: labels, token ranges, maps (mean of
+ * the pieces') and log-probabilities (sum), a leading continuation, a bare
+ * "##", an empty caption, and a second merge replacing the first. */
+static void test_merge_words(void **state) {
+    (void)state;
+    const char *pieces[] = {"##x", "a", "surf", "##board", "##s", ".", "##", "[UNK]"};
+    enum { N = 8, G = 2, P = G * G };
+    sc_blip_result r;
+    memset(&r, 0, sizeof r);
+    r.caption.n = N, r.caption.grid = G;
+    r.pieces = calloc(N + 1, sizeof *r.pieces);
+    r.caption.attention = malloc(N * P * sizeof(float));
+    r.caption.logprobs = malloc(N * sizeof(float));
+    assert_true(r.pieces && r.caption.attention && r.caption.logprobs);
+    for (int t = 0; t < N; t++) {
+        r.pieces[t] = strdup(pieces[t]);
+        r.caption.logprobs[t] = -0.25f * (float)(t + 1);
+        for (int q = 0; q < P; q++) r.caption.attention[t * P + q] = (float)(t * P + q) / 64.0f;
+    }
+    for (int pass = 0; pass < 2; pass++) SC_TEST_OK(sc_blip_merge_words(&r));
+    const char *want[] = {"x", "a", "surfboards", ".", "##", "[UNK]"};
+    const int start[] = {0, 1, 2, 5, 6, 7, 8};
+    assert_int_equal(r.n_words, 6);
+    for (int w = 0; w < 6; w++) {
+        assert_string_equal(r.words[w], want[w]);
+        assert_int_equal(r.word_start[w], start[w]);
+        double lp = 0;
+        for (int t = start[w]; t < start[w + 1]; t++) lp += r.caption.logprobs[t];
+        assert_true(fabs(r.word_logprobs[w] - lp) < 1e-6);
+        for (int q = 0; q < P; q++) {
+            double m = 0;
+            for (int t = start[w]; t < start[w + 1]; t++) m += r.caption.attention[t * P + q];
+            m /= start[w + 1] - start[w];
+            assert_true(fabs(r.word_attention[w * P + q] - m) < 1e-6);
+        }
+    }
+    assert_int_equal(r.word_start[6], N);
+    /* no logprobs: no merged ones; no tokens: no words */
+    free(r.caption.logprobs);
+    r.caption.logprobs = NULL;
+    SC_TEST_OK(sc_blip_merge_words(&r));
+    assert_null(r.word_logprobs);
+    assert_non_null(r.word_attention);
+    for (int t = 0; t < N; t++) free(r.pieces[t]);
+    r.caption.n = 0;
+    SC_TEST_OK(sc_blip_merge_words(&r));
+    assert_int_equal(r.n_words, 0);
+    assert_int_equal(r.word_start[0], 0);
+    r.caption.n = 1;
+    r.pieces[0] = NULL;
+    assert_int_equal(sc_blip_merge_words(&r), SC_ERR_INVALID_ARG);
+    assert_int_equal(sc_blip_merge_words(NULL), SC_ERR_INVALID_ARG);
+    r.caption.n = 0;
+    sc_blip_result_free(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_defaults),
@@ -542,6 +599,7 @@ int main(void) {
         cmocka_unit_test(test_single_file),
         cmocka_unit_test(test_gradcam_finite_differences),
         cmocka_unit_test(test_preprocess_errors),
+        cmocka_unit_test(test_merge_words),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,5 +1,5 @@
 /* sc_gemm_pack / sc_gemm_packed against a float64 reference: edge panels
- * (rows not a multiple of 8, columns not a multiple of 32, at most 16
+ * (rows not a multiple of 8, columns not a multiple of 32, at most 16 or 4
  * columns), K and N longer than one block, padded leading dimensions, the
  * fused epilogue, row and column splits giving the same results (bit for bit
  * with saccade's kernel), nothing written
@@ -31,7 +31,8 @@ typedef struct shape {
 } shape;
 
 static const shape SHAPES[] = {{1, 1, 1},     {13, 5, 7},    {24, 33, 300}, {64, 600, 40},
-                               {17, 16, 513}, {40, 48, 256}, {8, 1100, 3},  {9, 31, 257}};
+                               {17, 16, 513}, {40, 48, 256}, {8, 1100, 3},  {9, 31, 257},
+                               {19, 36, 300}, {16, 577, 70}, {11, 3, 520}};
 
 /* C = A B + bias + res, relu, in double; entries of C the product covers. */
 static void reference(const shape *s, const float *A, int lda, const float *B, int ldb,

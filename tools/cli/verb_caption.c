@@ -64,16 +64,23 @@ void cli_caption_help(FILE *out) {
             "                 tokens (ids), logprobs (per token), score (their sum),\n"
             "                 norm_score, finished, beam, max_len, model {file, encoder,\n"
             "                 arch, grid}, outputs written, \"warning\" for a bundled model\n"
-            "                 given an image that is not a scene. BLIP: no logprobs /\n"
-            "                 norm_score (score is the beam's normalised score); adds\n"
+            "                 given an image that is not a scene. BLIP: no norm_score;\n"
+            "                 words are whole words (word pieces joined), with word_pieces\n"
+            "                 (pieces per word) and word_logprobs (their sum); pieces,\n"
+            "                 tokens, logprobs and class_attention are per token (piece);\n"
+            "                 logprobs as the model gives them (before min-length and\n"
+            "                 sampling changes), end_logprob ([SEP]'s, null when cut at\n"
+            "                 max_len), score (beam: the beam's normalised score); adds\n"
             "                 length_penalty, prompt, strip_prompt, sampling, attention_layer,\n"
-            "                 attention_heads, class_attention (each word's weight on the\n"
+            "                 attention_heads, class_attention (each token's weight on the\n"
             "                 class token, left out of the maps)\n"
             "--json-attention also \"attention\": per token a grid x grid list of weights\n"
-            "                 (implies --json)\n"
+            "                 (implies --json); BLIP: also word_attention, per whole word\n"
+            "                 the mean of its pieces' maps\n"
             "--attention DIR  write DIR/<name>.attention.png per image (or FILE.png for one\n"
             "                 image): the image, then one panel per generated token (<end>\n"
-            "                 included; BLIP: each word piece, [SEP] not) with its attention\n"
+            "                 included; BLIP: each whole word, [SEP] not; a word of several\n"
+            "                 pieces shows the mean of their maps) with its attention\n"
             "                 upsampled, smoothed (Gaussian, sigma = a third of a grid cell,\n"
             "                 as the tutorial's pyramid_expand) and overlaid, the word\n"
             "                 underneath; 224-pixel panels, 8 per row\n"
@@ -171,9 +178,9 @@ static void add_tokens(cJSON *o, const char *const *wordv, const int32_t *ids32,
     cJSON_AddItemToObject(o, "tokens", toks);
 }
 
-/* "attention": per token a G x G list of weights (maps (n, G, G)). */
-static void add_attention(cJSON *o, const float *maps, int n, int G) {
-    cJSON *att = cJSON_AddArrayToObject(o, "attention");
+/* key ("attention"): per token a G x G list of weights (maps (n, G, G)). */
+static void add_attention(cJSON *o, const char *key, const float *maps, int n, int G) {
+    cJSON *att = cJSON_AddArrayToObject(o, key);
     for (int t = 0; att && t < n; t++) {
         cJSON *rows = cJSON_CreateArray();
         for (int i = 0; rows && i < G; i++)
@@ -212,7 +219,7 @@ static int print_json(const cap_ctx *c, const char *path, const sc_caption_resul
     cJSON_AddItemToObject(o, "attention_png", string_or_null(att_path));
     cJSON_AddItemToObject(o, "html_thumbnail", string_or_null(thumb));
     if (warn) cJSON_AddStringToObject(o, "warning", warn);
-    if (c->json_att) add_attention(o, h->alphas, h->len, r->grid);
+    if (c->json_att) add_attention(o, "attention", h->alphas, h->len, r->grid);
     return cli_json_emit(stdout, o);
 }
 
@@ -313,7 +320,22 @@ static int blip_print_json(const cap_ctx *c, const char *path, const sc_blip_res
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "path", path);
     cJSON_AddStringToObject(o, "caption", r->text);
-    add_tokens(o, (const char *const *)r->words, NULL, k->ids, k->n);
+    /* words: whole words (the figure's labels); pieces, tokens, logprobs,
+     * class_attention and attention: one per token */
+    cJSON *wo = cJSON_AddArrayToObject(o, "words"), *wp = cJSON_AddArrayToObject(o, "word_pieces");
+    for (int w = 0; wo && wp && w < r->n_words; w++) {
+        cJSON_AddItemToArray(wo, cJSON_CreateString(r->words[w]));
+        cJSON_AddItemToArray(wp, cJSON_CreateNumber(r->word_start[w + 1] - r->word_start[w]));
+    }
+    cJSON_AddItemToObject(o, "word_logprobs", float_array(r->word_logprobs, r->n_words));
+    cJSON *pc = cJSON_AddArrayToObject(o, "pieces"), *tk = cJSON_AddArrayToObject(o, "tokens");
+    for (int t = 0; pc && tk && t < k->n; t++) {
+        cJSON_AddItemToArray(pc, cJSON_CreateString(r->pieces[t]));
+        cJSON_AddItemToArray(tk, cJSON_CreateNumber(k->ids[t]));
+    }
+    cJSON_AddItemToObject(o, "logprobs", float_array(k->logprobs, k->n));
+    cJSON_AddItemToObject(o, "end_logprob",
+                          k->ended ? cli_json_float(k->end_logprob, 9) : cJSON_CreateNull());
     cJSON_AddItemToObject(o, "score", cli_json_float(k->score, 9));
     cJSON_AddBoolToObject(o, "finished", k->ended);
     cJSON_AddNumberToObject(o, "beam", g->num_beams);
@@ -345,7 +367,10 @@ static int blip_print_json(const cap_ctx *c, const char *path, const sc_blip_res
     cJSON_AddItemToObject(o, "class_attention", float_array(k->class_attention, k->n));
     cJSON_AddItemToObject(o, "attention_png", string_or_null(att_path));
     cJSON_AddItemToObject(o, "html_thumbnail", string_or_null(thumb));
-    if (c->json_att) add_attention(o, k->attention, k->n, G);
+    if (c->json_att) {
+        add_attention(o, "attention", k->attention, k->n, G);
+        add_attention(o, "word_attention", r->word_attention, r->n_words, G);
+    }
     return cli_json_emit(stdout, o);
 }
 
@@ -357,8 +382,8 @@ static sc_status blip_outputs(cap_ctx *c, const cli_batch *b, int i, const sc_im
     sc_image grid = {0};
     sc_status s = SC_OK;
     if (c->att)
-        s = sc_attention_grid(img, k->attention, k->grid, k->n, (const char *const *)r->words,
-                              &c->gp, &grid);
+        s = sc_attention_grid(img, r->word_attention, k->grid, r->n_words,
+                              (const char *const *)r->words, &c->gp, &grid);
     if (!s && c->att) {
         *att =
             c->att_is_dir ? cli_batch_output_path(b, c->att, i, ".attention.png") : strdup(c->att);
@@ -369,9 +394,10 @@ static sc_status blip_outputs(cap_ctx *c, const cli_batch *b, int i, const sc_im
                               .label = b->paths[i],
                               .caption = r->text,
                               .words = (const char *const *)r->words,
-                              .n = k->n,
+                              .logprobs = r->word_logprobs,
+                              .n = r->n_words,
                               .score = k->score,
-                              .alphas = k->attention,
+                              .alphas = r->word_attention,
                               .grid = k->grid};
         s = sc_gallery_add(c->gallery, img, &it);
         if (!s && (*thumb = malloc(strlen(b->stems[i]) + 16)))

@@ -18,6 +18,30 @@ No transformers code is imported or copied; the state_dict names are Hugging
 Face's (vision_model.*, text_decoder.bert.*, text_decoder.cls.predictions.*), so
 a folder's model.safetensors loads here unchanged.
 
+Generation re-checked against huggingface/transformers
+src/transformers/generation/utils.py at commit
+000034a44ef887621d9b36001a5eb7c46e64cb3f (main branch of autumn 2025, the
+code base 5.0 was cut from; the newest copy readable here): `_beam_search` and
+its helpers match this twin rule for rule (log_softmax, then the logits
+processors, then the running scores added; top max(2, 1 + #eos) * beams =
+2 * beams continuations; the running beams are the best `beams` that did not
+stop; finished hypotheses only from the top `beams` ranks, scored
+sum / (cur_len + 1 - prompt_len) ** length_penalty; early_stopping True adds
+no hypothesis once all beams are finished; the heuristic uses the current new
+length, or max_length - prompt_len for "never" with a positive penalty; the
+loop ends when no improvement is possible, when early_stopping True has all
+beams finished, or when every kept continuation stopped). The stopping
+criteria are max_length (cur_len + 1 >= max_length) and the eos id, which
+BlipForConditionalGeneration.generate sets to sep_token_id. Not settled from
+that copy: its `_prepare_generated_length` turns only the default
+max_length (20, not passed to generate) into 20 new tokens (capped at
+max_position_embeddings); a max_length passed to generate, or a config value
+other than 20, there counts the decoder prompt too, and min_length counts
+the whole decoder sequence (MinLengthLogitsProcessor compares
+input_ids.shape[-1]). This twin and saccade count both as new tokens, as
+documented for 5.x; for the default settings (max_length 20, min_length 0)
+both readings give the same tokens.
+
 Rules this twin follows (and the C implementation is tested against):
 - config.json stores only what differs from the class defaults: the defaults
   of BlipVisionConfig / BlipTextConfig are below (text heads default 8, real
@@ -66,11 +90,15 @@ noted; N = image tokens incl. class token, L = text layers, H = text heads):
         prompt_ids.npy   int64 (P,)
         step_logits.npy  (T-P, V)       logits that chose each new token
         step_cross_attn.npy (T-P, L, H, N)  cross-attention of that query
+        token_logprobs.npy (T-P,)       log-softmax of step_logits at each new
+                         token (the model's log-probability, before processors)
         step_cross_grad.npy (T-P, L, H, N)  with --gradients: gradient of the
                          token's log-probability w.r.t. that attention row
                          (grad-CAM map: attention * max(gradient, 0))
         result.json      ids, text (decode, prompt kept), text_new (new tokens
-                         only), score (beam), settings used, shapes
+                         only), score (beam), token_logprobs and their sum
+                         logprob_sum ([SEP] included when it ended), settings
+                         used, shapes
       step_* come from a full forward over ids (teacher forcing); for greedy
       and sampling they equal the values seen while generating.
   ref_blip.py forward DIR (IMAGE | --pixels NPY) --ids 30522,5,7 --out OUTDIR
@@ -996,7 +1024,13 @@ class Blip:
             step_cross = cross[:, :, P - 1:].permute(2, 0, 1, 3).numpy()
         else:
             step_cross = np.zeros((0, self.L, self.text_cfg["num_attention_heads"], feats.shape[0]), np.float32)
+        # each new token's log-probability under the model: log-softmax of the
+        # teacher-forced logits that chose it, before any logits processor
+        # (what generate's output_logits would give, normalised)
+        token_lp = F.log_softmax(torch.from_numpy(step_logits), dim=-1)
+        token_lp = token_lp[torch.arange(len(ids) - P), torch.tensor(ids[P:], dtype=torch.int64)]
         return {
+            "token_logprobs": token_lp.numpy().astype(np.float32),
             "settings": s, "features": feats.numpy(), "prompt": prompt, "ids": ids,
             "step_logits": np.ascontiguousarray(step_logits), "step_cross_attn": np.ascontiguousarray(step_cross),
             "gen_logits": None if out["gen_logits"] is None else out["gen_logits"].numpy(),
@@ -1040,6 +1074,7 @@ def cmd_run(args):
     _save(args.out, "prompt_ids.npy", np.asarray(r["prompt"], dtype=np.int64))
     _save(args.out, "step_logits.npy", r["step_logits"])
     _save(args.out, "step_cross_attn.npy", r["step_cross_attn"])
+    _save(args.out, "token_logprobs.npy", r["token_logprobs"])
     if args.gradients:
         _save(args.out, "step_cross_grad.npy",
               blip.cross_gradients(torch.from_numpy(r["features"]), r["ids"], len(r["prompt"])))
@@ -1047,6 +1082,8 @@ def cmd_run(args):
     res = {
         "ids": r["ids"], "prompt_ids": r["prompt"], "new_ids": r["ids"][len(r["prompt"]):],
         "text": r["text"], "text_new": r["text_new"], "score": r["score"],
+        "token_logprobs": [float(x) for x in r["token_logprobs"]],
+        "logprob_sum": float(np.sum(r["token_logprobs"], dtype=np.float64)),
         "finished": bool(r["ids"][-1] == blip.text_cfg["sep_token_id"] and len(r["ids"]) > len(r["prompt"])),
         "settings": {k: s[k] for k in ("num_beams", "max_length", "min_length", "length_penalty",
                                         "early_stopping", "do_sample", "top_k", "top_p", "temperature")},

@@ -43,6 +43,7 @@ sc_blip_generate_params sc_blip_default_generate_params(const sc_blip *m) {
 void sc_blip_caption_free(sc_blip_caption *c) {
     if (!c) return;
     free(c->ids);
+    free(c->logprobs);
     free(c->attention);
     free(c->class_attention);
     free(c->attention_all);
@@ -168,9 +169,9 @@ static sc_status search_one(sc_blip *m, const sc_blip_generate_params *p, int n0
     int last_query = n0 - 1; /* the query that predicts the next token, in s->cross */
     double score = 0;
     for (int k = 0; k < p->max_new_tokens; k++) {
-        float *scores = s->logits; /* (V) of the row's last token */
+        float *scores = s->logits;                /* (V) of the row's last token */
+        sc_log_softmax_forward(scores, 1, V, lp); /* the model's, before any processing */
         min_length(p, k, t->sep_token_id, scores);
-        sc_log_softmax_forward(scores, 1, V, lp);
         int tok;
         if (p->do_sample) {
             tok = sample_token(p, scores, V, work, order, &rng);
@@ -182,8 +183,10 @@ static sc_status search_one(sc_blip *m, const sc_blip_generate_params *p, int n0
         score += lp[tok];
         if (tok == t->sep_token_id) {
             out->ended = 1;
+            out->end_logprob = lp[tok];
             break;
         }
+        out->logprobs[out->n] = lp[tok];
         dec_record_word(out, out->n, s->cross + (size_t)last_query * per_query,
                         t->num_hidden_layers, t->num_attention_heads, Ti, layer, p->head_mask);
         out->ids[out->n++] = tok;
@@ -247,11 +250,12 @@ sc_status sc_blip_generate(sc_blip *m, const float *pixel_values, const int *pro
     float *work = malloc((size_t)2 * V * sizeof(float));
     int *best = malloc((size_t)cap * sizeof(int));
     out->ids = malloc((size_t)M * sizeof(int));
+    out->logprobs = malloc((size_t)M * sizeof(float));
     out->attention = malloc((size_t)M * G * G * sizeof(float));
     out->class_attention = malloc((size_t)M * sizeof(float));
     if (p.keep_all_attention) out->attention_all = malloc((size_t)M * per_query * sizeof(float));
     out->grid = G;
-    if (!ids0 || !order || !work || !best || !out->ids || !out->attention ||
+    if (!ids0 || !order || !work || !best || !out->ids || !out->logprobs || !out->attention ||
         !out->class_attention || (p.keep_all_attention && !out->attention_all))
         st = sc_set_error(SC_ERR_NOMEM, "sc_blip_generate: out of memory");
     for (int b = 0; b < B && !st; b++) {
@@ -268,15 +272,24 @@ sc_status sc_blip_generate(sc_blip *m, const float *pixel_values, const int *pro
             out->n = out->ended ? len - 1 : len;
             memcpy(out->ids, best, (size_t)out->n * sizeof(int));
         }
-        /* the maps of the chosen hypothesis: one teacher-forced pass over
-         * [DEC] prompt ids[0..n-1), whose query n0 - 1 + i produced ids[i] */
-        const int L = n0 + out->n - 1;
-        if (!st && out->n > 0) {
+        /* the maps and log-probabilities of the chosen hypothesis: one
+         * teacher-forced pass over [DEC] prompt ids (the last one only when
+         * [SEP] followed it), whose query n0 - 1 + i produced ids[i] */
+        const int L = n0 + out->n - 1 + out->ended;
+        if (!st && L >= n0) {
             memcpy(best, ids0, (size_t)n0 * sizeof(int));
-            memcpy(best + n0, out->ids, (size_t)(out->n - 1) * sizeof(int));
+            memcpy(best + n0, out->ids, (size_t)(L - n0) * sizeof(int));
             st = blip_plan(m, 1, L, L);
-            if (!st) st = blip_step(m, 1, best, L, 0);
-            for (int i = 0; i < out->n && !st; i++) {
+            if (!st) st = blip_step(m, 1, best, L, 1);
+            for (int i = 0; i <= out->n && !st; i++) {
+                if (i == out->n && !out->ended) break;
+                float *row = m->s.logits + (size_t)(n0 - 1 + i) * V;
+                sc_log_softmax_forward(row, 1, V, row);
+                if (i == out->n) {
+                    out->end_logprob = row[t->sep_token_id];
+                    break;
+                }
+                out->logprobs[i] = row[out->ids[i]];
                 dec_record_word(out, i, m->s.cross + (size_t)(n0 - 1 + i) * per_query,
                                 t->num_hidden_layers, t->num_attention_heads,
                                 sc_blip_image_tokens(m), layer, p.head_mask);

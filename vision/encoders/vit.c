@@ -12,6 +12,7 @@
 #include "saccade/sc_util.h"
 #include "saccade/sc_vit.h"
 #include "sc_internal.h"
+#include "tel_packed.h"
 
 #define NAME_MAX_LEN 192
 #define PER_LAYER 12
@@ -44,6 +45,10 @@ struct sc_vit {
     int B, train, have_forward;
     int view;      /* weights borrowed from a mapped file (sc_vit_open_view): inference only */
     int view_keep; /* a view keeping every layer's activations for input gradients */
+    /* A view's layers with their linear weights packed, made by its first
+     * whole forward (then the file's pages of those weights are released). */
+    sc_safetensors *st;
+    sc_tel_packed *packed[SC_VIT_MAX_DEPTH];
 };
 
 sc_vit_config sc_vit_default_config(void) {
@@ -382,6 +387,7 @@ sc_status sc_vit_open_view(const sc_vit_config *c, sc_safetensors *st, sc_vit_na
     if (!m) return sc_set_error(SC_ERR_NOMEM, "out of memory");
     m->cfg = *c;
     m->view = 1;
+    m->st = st;
     m->G = sc_vit_grid(c);
     m->N = m->G * m->G;
     m->T = sc_vit_tokens(c);
@@ -434,11 +440,15 @@ sc_status sc_vit_view_keep_activations(sc_vit *m) {
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_vit_view_keep_activations: not a view");
     m->view_keep = 1;
     m->have_forward = 0;
+    /* the per-layer path from now on: packed copies are no longer used */
+    for (int l = 0; l < SC_VIT_MAX_DEPTH; l++)
+        sc_tel_packed_free(m->packed[l]), m->packed[l] = NULL;
     return SC_OK;
 }
 
 void sc_vit_free(sc_vit *m) {
     if (!m) return;
+    for (int l = 0; l < SC_VIT_MAX_DEPTH; l++) sc_tel_packed_free(m->packed[l]);
     sc_free(m->pmem);
     sc_free(m->gmem);
     sc_free(m->pos_fixed);
@@ -500,12 +510,14 @@ static int zslot(const sc_vit *m, int l) {
     return ping_pong(m) ? (l + 1) % 2 : l + 1;
 }
 
-/* Carve the activation block for batch B (grown on demand). */
-static sc_status plan(sc_vit *m, int B, int train) {
+/* Carve the activation block for batch B (grown on demand); packed: for the
+ * packed layers' workspace instead of a layer's cache. */
+static sc_status plan(sc_vit *m, int B, int train, int packed) {
     const sc_vit_config *c = &m->cfg;
     const int S = c->image_size;
     sc_tel_desc d = layer_desc(m, B, train);
-    size_t cpl = sc_tel_cache_floats(&d);
+    size_t cpl = packed ? sc_tel_packed_ws_floats(m->packed[0], m->T, sc_get_num_threads())
+                        : sc_tel_cache_floats(&d);
     size_t ws = sc_patch_embed_ws_floats(B, c->in_channels, S, S, c->patch);
     size_t tok = (size_t)B * m->N * c->dim, z = (size_t)B * m->T * c->dim;
     /* a view keeps nothing for a backward or a rollout: two token buffers and
@@ -541,9 +553,51 @@ static sc_status plan(sc_vit *m, int B, int train) {
     return SC_OK;
 }
 
+/* sc_par_run job: the packed layers of a view, layers split between shares. */
+typedef struct pack_job {
+    sc_vit *m;
+    sc_status status[SC_VIT_MAX_DEPTH];
+} pack_job;
+
+static void pack_share(void *arg, int tid, int nt) {
+    pack_job *j = arg;
+    sc_vit *m = j->m;
+    sc_tel_desc d = layer_desc(m, 1, 0);
+    int l0, l1;
+    sc_par_share(m->cfg.depth, 1, tid, nt, &l0, &l1);
+    const size_t D = (size_t)m->cfg.dim, F = (size_t)m->cfg.mlp_dim;
+    for (int l = l0; l < l1; l++) {
+        const sc_tel_weights *w = &m->layers[l].w;
+        j->status[l] = sc_tel_packed_create(&d, w, &m->packed[l]);
+        if (j->status[l]) continue;
+        /* layer by layer, so that plain and packed weights are not all resident at once */
+        sc_safetensors_release(m->st, w->self_attn.in_proj_weight, 3 * D * D * sizeof(float));
+        sc_safetensors_release(m->st, w->self_attn.out_proj_weight, D * D * sizeof(float));
+        sc_safetensors_release(m->st, w->linear1_weight, F * D * sizeof(float));
+        sc_safetensors_release(m->st, w->linear2_weight, D * F * sizeof(float));
+    }
+}
+
+/* Packs a view's layers once; the file's pages of the plain linear weights
+ * are then released (read back from the file should anything touch them). */
+static sc_status pack_view(sc_vit *m) {
+    const int depth = m->cfg.depth;
+    if (m->packed[depth - 1]) return SC_OK;
+    pack_job j = {m, {SC_OK}};
+    sc_par_run(sc_get_num_threads(), pack_share, &j);
+    sc_status s = SC_OK;
+    for (int l = 0; l < depth && !s; l++) s = j.status[l];
+    if (s) {
+        for (int l = 0; l < depth; l++) sc_tel_packed_free(m->packed[l]), m->packed[l] = NULL;
+        return s;
+    }
+    return SC_OK;
+}
+
 /* Layers from..depth-1 and the final LayerNorm, from the tokens in layer
- * from - 1's output slot. */
-static sc_status run_layers(sc_vit *m, int from, int B, int train, sc_rng *rng) {
+ * from - 1's output slot; packed (from 0, a ping_pong view planned for it):
+ * through the packed layers. */
+static sc_status run_layers(sc_vit *m, int from, int B, int train, sc_rng *rng, int packed) {
     const sc_vit_config *c = &m->cfg;
     const int D = c->dim, T = m->T;
     const size_t z = (size_t)B * T * D;
@@ -551,6 +605,19 @@ static sc_status run_layers(sc_vit *m, int from, int B, int train, sc_rng *rng) 
     const size_t att = (size_t)B * c->heads * T * T;
     const int kept = ping_pong(m) ? 1 : c->depth;
     sc_status s;
+    if (packed) {
+        /* per image: feature-major through them, back into the embeddings' slot */
+        const size_t zi = (size_t)T * D;
+        for (int b = 0; b < B; b++) {
+            sc_transpose_f32(m->z + b * zi, T, D, m->z + z);
+            if ((s = sc_tel_packed_forward(m->packed, c->depth, T, m->z + z, m->cache,
+                                           sc_get_num_threads())))
+                return s;
+            sc_transpose_f32(m->z + z, D, T, m->z + b * zi);
+        }
+        if (zslot(m, c->depth - 1) != 0) memcpy(m->z + z, m->z, z * sizeof(float));
+        from = c->depth;
+    }
     for (int l = from; l < c->depth; l++)
         if ((s = sc_tel_forward(&d, &m->layers[l].w, m->z + (size_t)zslot(m, l - 1) * z, NULL, NULL,
                                 train, rng, m->cache + (l % kept) * m->cache_per_layer,
@@ -572,7 +639,11 @@ sc_status sc_vit_forward(sc_vit *m, const float *x, int B, int train, sc_rng *rn
     if (train && m->view)
         return sc_set_error(SC_ERR_UNSUPPORTED, "sc_vit_forward: inference-only ViT (a file view)");
     m->have_forward = 0;
-    sc_status s = plan(m, B, train);
+    /* a view that keeps nothing for a backward runs packed layers (stacked
+     * q, k, v projections only) */
+    const int packed = ping_pong(m) && !m->layers[0].w.self_attn.q_proj_weight;
+    sc_status s = packed ? pack_view(m) : SC_OK;
+    if (!s) s = plan(m, B, train, packed);
     if (s) return s;
     const int S = c->image_size, D = c->dim;
     if ((s = sc_patch_embed_forward(B, c->in_channels, S, S, c->patch, D, x, m->pw, m->pb, m->ws,
@@ -580,7 +651,7 @@ sc_status sc_vit_forward(sc_vit *m, const float *x, int B, int train, sc_rng *rn
         (s = sc_vit_embed_forward(B, m->N, D, m->tok, m->cls, m->pos ? m->pos : m->pos_fixed,
                                   m->z)))
         return s;
-    if ((s = run_layers(m, 0, B, train, rng))) return s;
+    if ((s = run_layers(m, 0, B, train, rng, packed))) return s;
     m->x = x, m->B = B, m->train = train, m->have_forward = 1;
     *out = m->out;
     return SC_OK;
@@ -590,11 +661,11 @@ sc_status sc_vit_forward_from(sc_vit *m, int layer, const float *tokens, int B, 
     if (!m || !tokens || !out || B <= 0 || layer < -1 || layer >= m->cfg.depth)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_vit_forward_from: bad argument");
     m->have_forward = 0;
-    sc_status s = plan(m, B, 0);
+    sc_status s = plan(m, B, 0, 0);
     if (s) return s;
     const size_t z = (size_t)B * m->T * m->cfg.dim;
     memmove(m->z + (size_t)zslot(m, layer) * z, tokens, z * sizeof(float));
-    if ((s = run_layers(m, layer + 1, B, 0, NULL))) return s;
+    if ((s = run_layers(m, layer + 1, B, 0, NULL, 0))) return s;
     *out = m->out;
     return SC_OK;
 }

@@ -550,9 +550,13 @@ static sc_status blip_compute(sc_blip *m, sc_model_saliency_method method, const
     const sc_blip_caption *k = &r.caption;
     const int G = k->grid, P = G * G;
     const float *maps = gp.gradcam ? k->gradcam : k->attention;
-    int step = -1;
+    /* the word's tokens [step, end): a piece as spelt in the vocabulary,
+     * else a whole word (sc_blip_merge_words), whose map is its pieces' mean */
+    int step = -1, end = -1;
     for (int t = 0; p->word && t < k->n && step < 0; t++)
-        if (!strcmp(r.words[t], p->word)) step = t;
+        if (!strcmp(r.pieces[t], p->word)) step = t, end = t + 1;
+    for (int w = 0; p->word && w < r.n_words && step < 0; w++)
+        if (!strcmp(r.words[w], p->word)) step = r.word_start[w], end = r.word_start[w + 1];
     float *tmp = sc_calloc((size_t)P, sizeof(float));
     if (!tmp)
         s = sc_set_error(SC_ERR_NOMEM, "saliency: out of memory");
@@ -562,8 +566,8 @@ static sc_status blip_compute(sc_blip *m, sc_model_saliency_method method, const
     else if (!maps || k->n < 1)
         s = sc_set_error(SC_ERR_INTERNAL, "BLIP produced no tokens to explain");
     for (int t = 0; !s && t < k->n; t++) {
-        if (step >= 0 && t != step) continue;
-        const int nw = step >= 0 ? 1 : k->n;
+        if (step >= 0 && (t < step || t >= end)) continue;
+        const int nw = step >= 0 ? end - step : k->n;
         for (int q = 0; q < P; q++) {
             float a = maps[(size_t)t * P + q];
             if (p->aggregate == SC_SAL_AGG_MAX && step < 0)

@@ -276,14 +276,17 @@ class BlipGenerateParams(_Struct):
 
 
 class BlipCaption(_Struct):
-    _fields_ = [("ids", P(c_int)), ("n", c_int), ("ended", c_int), ("score", c_float),
+    _fields_ = [("ids", P(c_int)), ("n", c_int), ("ended", c_int), ("logprobs", c_float_p),
+                ("end_logprob", c_float), ("score", c_float),
                 ("grid", c_int), ("attention", c_float_p), ("class_attention", c_float_p),
                 ("attention_all", c_float_p), ("gradcam", c_float_p)]
 
 
 class BlipResult(_Struct):
-    _fields_ = [("caption", BlipCaption), ("text", c_char_p), ("words", P(c_char_p)),
-                ("prompt_ids", P(c_int)), ("n_prompt", c_int)]
+    _fields_ = [("caption", BlipCaption), ("text", c_char_p), ("pieces", P(c_char_p)),
+                ("prompt_ids", P(c_int)), ("n_prompt", c_int), ("n_words", c_int),
+                ("words", P(c_char_p)), ("word_start", P(c_int)), ("word_attention", c_float_p),
+                ("word_logprobs", c_float_p)]
 
 
 _MIRRORS = {"sc_blip_generate_params": BlipGenerateParams, "sc_blip_caption": BlipCaption,

@@ -14,16 +14,26 @@ class BlipCaption:
     """One BLIP caption.
 
     text: the decoded caption (the prompt kept unless strip_prompt); tokens
-    (T,) int32 generated ids (prompt and [SEP] excluded); words (T,) their
-    vocabulary spellings (WordPiece continuations keep "##"); attention
+    (T,) int32 generated ids (prompt and [SEP] excluded); pieces (T,) their
+    vocabulary spellings (WordPiece continuations keep "##"); words (W,) the
+    whole words they make ("surf", "##board" -> "surfboard"), word_pieces
+    (W,) int32 pieces per word, word_attention (W, G, G) the mean of each
+    word's pieces' maps and word_logprobs (W,) the sum of their logprobs
+    (the labels and maps the figures use); attention
     (T, G, G) float32: for each token, the cross-attention over the image
     patches of the query that produced it (the chosen layer, mean of the
     chosen heads, the class token's share left out); class_attention (T,)
     that share; gradcam (T, G, G) the gradient-weighted cross-attention when
-    asked for, else None; score: sum of log-probabilities (beam search:
-    divided by T**length_penalty); finished: stopped at [SEP]."""
-    __slots__ = ("text", "tokens", "words", "attention", "class_attention", "gradcam", "score",
-                 "finished", "prompt_ids")
+    asked for, else None; logprobs (T,) float32: each token's log-probability
+    under the model (log-softmax of the decoder's logits before min-length,
+    temperature, top-k or top-p; for beam search from one teacher-forced pass
+    over the chosen caption); end_logprob: that of [SEP] after the last
+    token when finished, else None; score: sum of logprobs and end_logprob
+    (beam search: divided by (T + finished)**length_penalty, transformers'
+    sequence score); finished: stopped at [SEP]."""
+    __slots__ = ("text", "tokens", "pieces", "words", "word_pieces", "word_attention",
+                 "word_logprobs", "attention", "class_attention", "gradcam", "score", "finished",
+                 "prompt_ids", "logprobs", "end_logprob")
 
     def __repr__(self):
         return "BlipCaption(%r, score=%.4f, finished=%s)" % (self.text, self.score, self.finished)
@@ -35,7 +45,7 @@ class Blip(Handle):
 
         blip = saccade.Blip("blip-image-captioning-base")
         r = blip.caption(img, beam=3, prompt="a picture of")
-        r.text, r.words, r.attention          # attention (T, G, G) numpy float32
+        r.text, r.words, r.word_attention     # word_attention (W, G, G) numpy float32
 
     Generation follows transformers 5.x's generate (sc_blip.h); settings not
     given come from the model's text config."""
@@ -103,12 +113,20 @@ class Blip(Handle):
                 o = BlipCaption()
                 o.text = res.text.decode("utf-8", "replace")
                 o.tokens = _lib.copy_out(c.ids, n, np.int32)
-                o.words = [res.words[t].decode("utf-8", "replace") for t in range(n)]
+                o.pieces = [res.pieces[t].decode("utf-8", "replace") for t in range(n)]
+                nw = res.n_words
+                o.words = [res.words[w].decode("utf-8", "replace") for w in range(nw)]
+                o.word_pieces = np.diff(_lib.copy_out(res.word_start, nw + 1, np.int32)) \
+                    .astype(np.int32)
+                o.word_attention = _lib.copy_out(res.word_attention, nw * g * g).reshape(nw, g, g)
+                o.word_logprobs = _lib.copy_out(res.word_logprobs, nw)
                 o.attention = _lib.copy_out(c.attention, n * g * g).reshape(n, g, g)
                 o.class_attention = _lib.copy_out(c.class_attention, n)
                 o.gradcam = _lib.copy_out(c.gradcam, n * g * g).reshape(n, g, g) \
                     if c.gradcam else None
                 o.score, o.finished = float(c.score), bool(c.ended)
+                o.logprobs = _lib.copy_out(c.logprobs, n)
+                o.end_logprob = float(c.end_logprob) if c.ended else None
                 o.prompt_ids = _lib.copy_out(res.prompt_ids, res.n_prompt, np.int32)
             finally:
                 lib.sc_blip_result_free(ctypes.byref(res))
