@@ -39,9 +39,9 @@
  * under other names (e.g. Hugging Face BLIP's "vision_model.encoder.layers.3.
  * self_attn.qkv.weight" for "layers.3.self_attn.in_proj_weight"): the tensors
  * are used in place (zero copy for aligned F32), the model is inference-only
- * (no parameters, no rollout, no backward unless sc_vit_view_keep_activations
- * is called) and its forward keeps one layer's scratch instead of every
- * layer's activations. */
+ * (no parameters; no backward or rollout unless
+ * sc_vit_view_keep_activations is called) and its forward keeps one layer's scratch instead of
+ * every layer's activations. */
 #ifndef SACCADE_SC_VIT_H
 #define SACCADE_SC_VIT_H
 
@@ -139,7 +139,8 @@ const float *sc_vit_layer_tokens(const sc_vit *m, int layer);
 sc_status sc_vit_forward_from(sc_vit *m, int layer, const float *tokens, int B, const float **out);
 /* A view keeps every layer's activations from now on, so that
  * sc_vit_backward(_layer) give input gradients (no parameter gradients: a
- * view has none). Costs the activations of every layer (as a trainable
+ * view has none), and its eval forwards keep the attention for
+ * sc_vit_rollout. Costs the activations of every layer (as a trainable
  * model's). */
 sc_status sc_vit_view_keep_activations(sc_vit *m);
 /* Attention rollout (sc_attention_rollout) of image b of the last EVAL
