@@ -42,7 +42,8 @@ __version__ = _clib.sc_version().decode()
 def set_num_threads(n):
     """Threads for saccade's own loops and OpenBLAS (n <= 0: all cores)."""
     from ._lib import check
-    check(_clib.sc_set_num_threads(int(n)))
+    from ._lib import int_arg
+    check(_clib.sc_set_num_threads(int_arg("n", n, -2 ** 31, 2 ** 31 - 1)))
 
 
 def get_num_threads():
