@@ -97,6 +97,7 @@ class ImageNetTest(unittest.TestCase):
         lg, act = cm.forward(x, "encoder.layers.0")
         np.testing.assert_allclose(cm.forward_from("encoder.layers.0", act), lg, rtol=1e-5,
                                    atol=1e-6)
+        cm.forward(x)  # forward_from ended the forward the rollout reads
         r = cm.rollout(1)
         self.assertEqual(r.shape, (4, 4))
         self.assertTrue(np.all(r > 0) and r.sum() < 1)
