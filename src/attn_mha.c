@@ -206,7 +206,8 @@ static sc_status check_mha(const char *fn, const sc_mha_desc *d, const sc_mha_we
     if (!(d->dropout_p >= 0.0f && d->dropout_p < 1.0f))
         return sc_set_error(SC_ERR_INVALID_ARG, "%s: dropout_p = %g is outside [0, 1)", fn,
                             (double)d->dropout_p);
-    if (!w->in_proj_weight || !w->out_proj_weight)
+    if (!(w->in_proj_weight || (w->q_proj_weight && w->k_proj_weight && w->v_proj_weight)) ||
+        !w->out_proj_weight)
         return sc_set_error(SC_ERR_INVALID_ARG, "%s: NULL in_proj_weight or out_proj_weight", fn);
     if (!sc_mha_cache_floats(d) || !attn_prod(2, (long long[]){3LL * d->E, d->E}))
         return sc_set_error(SC_ERR_INVALID_ARG, "%s: sizes overflow", fn);
@@ -249,7 +250,11 @@ sc_status sc_mha_forward(const sc_mha_desc *d, const sc_mha_weights *w, const fl
     mha_cache m = mha_split(d, cache);
     const float *bi = w->in_proj_bias;
     const size_t nq = (size_t)B * Lq * E;
-    if (query == key && key == value && Lq == Lk &&
+    /* separate projections, or the stacked one's thirds */
+    const float *Wq = w->q_proj_weight ? w->q_proj_weight : w->in_proj_weight,
+                *Wk = w->q_proj_weight ? w->k_proj_weight : Wq + (size_t)E * E,
+                *Wv = w->q_proj_weight ? w->v_proj_weight : Wq + (size_t)2 * E * E;
+    if (query == key && key == value && Lq == Lk && !w->q_proj_weight &&
         (size_t)(m.attn - m.ctx) + (size_t)B * nh * Lq * Lk >= 3 * nq) {
         /* self-attention: one product with the stacked (3E, E) weights into
          * the ctx | attn part of the cache (not used yet), then split into
@@ -273,11 +278,9 @@ sc_status sc_mha_forward(const sc_mha_desc *d, const sc_mha_weights *w, const fl
             }
         }
     } else {
-        ATTN_TRY(sc_linear_forward(m.Q, query, w->in_proj_weight, bi, B * Lq, E, E));
-        ATTN_TRY(sc_linear_forward(m.K, key, w->in_proj_weight + (size_t)E * E, bi ? bi + E : NULL,
-                                   B * Lk, E, E));
-        ATTN_TRY(sc_linear_forward(m.V, value, w->in_proj_weight + (size_t)2 * E * E,
-                                   bi ? bi + 2 * E : NULL, B * Lk, E, E));
+        ATTN_TRY(sc_linear_forward(m.Q, query, Wq, bi, B * Lq, E, E));
+        ATTN_TRY(sc_linear_forward(m.K, key, Wk, bi ? bi + E : NULL, B * Lk, E, E));
+        ATTN_TRY(sc_linear_forward(m.V, value, Wv, bi ? bi + 2 * E : NULL, B * Lk, E, E));
     }
     attn_sdpa_fwd(B, nh, Lq, Lk, hd, hd, m.Q, E, m.K, E, m.V, E, attn_mask, key_padding_mask,
                   d->dropout_p, drop, rng, m.ctx, E, m.attn, m.attn_drop);
@@ -306,6 +309,9 @@ sc_status sc_mha_backward(const sc_mha_desc *d, const sc_mha_weights *w, const f
     const char *fn = "sc_mha_backward";
     sc_status st = check_mha(fn, d, w);
     if (st) return st;
+    if (w->q_proj_weight || !w->in_proj_weight)
+        return sc_set_error(SC_ERR_UNSUPPORTED, "%s: separate q/k/v projections are forward-only",
+                            fn);
     if (!query || !key || !value || !cache || !dout)
         return sc_set_error(SC_ERR_INVALID_ARG, "%s: NULL query, key, value, cache or dout", fn);
     const int B = d->B, Lq = d->Lq, Lk = d->Lk, E = d->E, nh = d->num_heads, hd = E / nh;

@@ -73,4 +73,11 @@ void sc_par_run(int nt, sc_par_fn fn, void *arg);
 /* [*a, *b): share tid of nt of n items, boundaries on multiples of align. */
 void sc_par_share(int n, int align, int tid, int nt, int *a, int *b);
 
+/* Strict UTF-8 (as Python's decoder: no overlong forms, surrogates or code
+ * points past U+10FFFF; sc_utf8_valid_prefix of sc_util.h checks a text),
+ * util.c: length (1-4) of the sequence at s and its code point, 0 if invalid;
+ * cp's encoding written to o (1-4 bytes). */
+int sc_utf8_next(const unsigned char *s, size_t avail, uint32_t *cp);
+size_t sc_utf8_put(uint32_t cp, char *o);
+
 #endif

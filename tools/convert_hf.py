@@ -9,7 +9,10 @@ is DIR/model.safetensors: every tensor of the state_dict under the same name,
 dtype (F32, F16, BF16, integer, bool) and shape, C order, metadata
 {"format": "pt"}; tensors that share storage (tied weights) are written once
 each under every name. Buffers that are not weights are dropped: GPT-2's
-causal-mask `attn.bias` / `attn.masked_bias` (pass --keep-all to keep them).
+causal-mask `attn.bias` / `attn.masked_bias`, and the same buffers of its
+cross-attention (`crossattention.bias` / `crossattention.masked_bias`, in
+ViT-GPT2 files such as nlpconnect/vit-gpt2-image-captioning's) (pass
+--keep-all to keep them).
 
 Loading uses torch.load(weights_only=True): no code from the pickle runs.
 Works wherever PyTorch is installed (Debian: python3-torch).
@@ -36,7 +39,7 @@ ST_DTYPES = {
     "torch.int64": "I64", "torch.int32": "I32", "torch.int16": "I16", "torch.int8": "I8",
     "torch.uint8": "U8", "torch.bool": "BOOL",
 }
-DROPPED = re.compile(r"(^|\.)attn\.(bias|masked_bias)$")
+DROPPED = re.compile(r"(^|\.)(attn|crossattention)\.(bias|masked_bias)$")
 
 
 class ConvertError(Exception):
@@ -155,7 +158,7 @@ def main(argv=None):
                                  description="pytorch_model.bin -> model.safetensors, in place")
     ap.add_argument("dir")
     ap.add_argument("--force", action="store_true", help="replace an existing model.safetensors")
-    ap.add_argument("--keep-all", action="store_true", help="keep attn.bias / attn.masked_bias buffers")
+    ap.add_argument("--keep-all", action="store_true", help="keep the attention mask buffers")
     a = ap.parse_args(argv)
     try:
         out, dropped = convert(a.dir, a.force, a.keep_all)

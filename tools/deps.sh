@@ -19,6 +19,7 @@ esac
 if [ "$kind" = test ]; then
   pkgs+=(python3-torch python3-torchvision python3-opencv python3-pil python3-skimage
          python3-matplotlib dataset-fashion-mnist clang libclang-rt-14-dev chromium man-db)
+  pkgs+=(python3-regex) # the GPT-2 tokenizer twin (tools/ref/ref_vit_gpt2.py)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -42,5 +42,7 @@
 #include "saccade/sc_wordpiece.h"
 #include "saccade/sc_blip.h"
 #include "saccade/sc_blip_caption.h"
+#include "saccade/sc_bpe.h"
+#include "saccade/sc_vit_gpt2.h"
 #include "saccade/sc_bundled_models.h"
 #endif

@@ -142,6 +142,11 @@ typedef struct sc_mha_weights {
     const float *in_proj_bias;    /* (3E) or NULL */
     const float *out_proj_weight; /* out_proj.weight (E, E) */
     const float *out_proj_bias;   /* out_proj.bias (E) or NULL */
+    /* Separate projections (E, E) each, as torch's q_proj_weight /
+     * k_proj_weight / v_proj_weight or a Hugging Face ViT's query / key /
+     * value: used when q_proj_weight is set (then in_proj_weight may be NULL;
+     * in_proj_bias stays the stacked bias). Forward only. */
+    const float *q_proj_weight, *k_proj_weight, *v_proj_weight;
 } sc_mha_weights;
 
 typedef struct sc_mha_grads { /* any member may be NULL */

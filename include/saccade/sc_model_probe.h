@@ -8,7 +8,9 @@
  * JSON in "saccade.config" ("stcnn", "classifier", "resnet18" ... "resnet152"),
  * then "saccade.vocab" (with "saccade.answers": VQA; alone: a captioner).
  * BLIP (sc_blip.h): a folder holding config.json (a Hugging Face model
- * folder), or a file whose "saccade.model" is "blip" (sc_blip_save_single). */
+ * folder), or a file whose "saccade.model" is "blip" (sc_blip_save_single).
+ * ViT-GPT2 (sc_vit_gpt2.h): a folder whose config.json says "model_type":
+ * "vision-encoder-decoder". */
 #ifndef SACCADE_SC_MODEL_PROBE_H
 #define SACCADE_SC_MODEL_PROBE_H
 
@@ -27,18 +29,22 @@ typedef enum sc_model_kind {
     SC_MODEL_STCNN = 3,      /* sc_stn.h, an ST-CNN ("stcnn") */
     SC_MODEL_RESNET = 4,     /* sc_resnet.h, a torchvision ResNet ("resnet") */
     SC_MODEL_BLIP = 5,       /* sc_blip.h, BLIP captioning ("blip") */
-    SC_MODEL_VIT_CLASSIFIER = 6 /* sc_imagenet_classifier.h, a torchvision ViT ("vit_classifier") */
+    SC_MODEL_VIT_CLASSIFIER =
+        6,                /* sc_imagenet_classifier.h, a torchvision ViT ("vit_classifier") */
+    SC_MODEL_VIT_GPT2 = 7 /* sc_vit_gpt2.h, ViT-GPT2 captioning ("vit_gpt2") */
 } sc_model_kind;
 
 /* The saccade.kind value of k ("captioner", "vqa", "classifier", "stcnn",
- * "resnet", "blip", "vit_classifier"); NULL for a value not in the enum. */
+ * "resnet", "blip", "vit_classifier", "vit_gpt2"); NULL for a value not in the
+ * enum. */
 const char *sc_model_kind_name(sc_model_kind k);
 /* The kind named by a saccade.kind value; SC_ERR_UNSUPPORTED naming the
  * known kinds otherwise. */
 sc_status sc_model_kind_from_name(const char *name, sc_model_kind *out);
 
-/* Read path's header (not its tensors) and set *kind; a folder is BLIP when
- * it has config.json (SC_ERR_FORMAT naming the folder otherwise). Errors: those of
+/* Read path's header (not its tensors) and set *kind; a folder with
+ * config.json is ViT-GPT2 when its model_type is "vision-encoder-decoder",
+ * else BLIP (a folder without config.json: SC_ERR_FORMAT naming it). Errors: those of
  * sc_safetensors_open for a file that is not a valid .safetensors;
  * SC_ERR_UNSUPPORTED for a saccade.kind or saccade.task it does not know;
  * SC_ERR_FORMAT when no convention says what the file is. Each names path. */

@@ -75,7 +75,18 @@ typedef enum sc_saliency_method {
     SC_SAL_ATTENTION = 4,   /* model: SC_MSAL_ATTENTION */
     SC_SAL_GRADCAM = 5,     /* model: SC_MSAL_GRADCAM */
     SC_SAL_GRADIENT = 6,    /* model: SC_MSAL_GRADIENT */
-    SC_SAL_ROLLOUT = 7      /* model: SC_MSAL_ROLLOUT */
+    SC_SAL_ROLLOUT = 7,     /* model: SC_MSAL_ROLLOUT */
+    /* the rest of the CAM family and input attributions (sc_cam.h) */
+    SC_SAL_GRADCAMPP = 8,
+    SC_SAL_XGRADCAM = 9,
+    SC_SAL_HIRESCAM = 10,
+    SC_SAL_LAYERCAM = 11,
+    SC_SAL_EIGENCAM = 12,
+    SC_SAL_EIGENGRADCAM = 13,
+    SC_SAL_SCORECAM = 14,
+    SC_SAL_ABLATIONCAM = 15,
+    SC_SAL_SMOOTHGRAD = 16,
+    SC_SAL_INTGRAD = 17
 } sc_saliency_method;
 
 typedef struct sc_saliency_method_info {

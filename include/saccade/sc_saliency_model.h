@@ -36,6 +36,13 @@
  *              Upsampled and smoothed as attention maps, min-max normalised.
  *              Models without a ViT encoder get SC_ERR_UNSUPPORTED naming
  *              their encoder.
+ * Classifiers and ST-CNNs take every method of the CAM family and the input
+ * attributions of sc_cam.h (gradcam, gradcam++, xgradcam, hirescam,
+ * layercam, eigencam, eigengradcam, scorecam, ablationcam, gradient,
+ * smoothgrad, intgrad) through sc_cam_compute_image, at p->layer, with
+ * pytorch-grad-cam's normalisation (that header says which); for them
+ * 'gradient' is taken w.r.t. the model's input tensor (normalised). The
+ * captioner and BLIP rows above are theirs alone.
  * Every map is h x w of the image given, values in [0, 1].
  *
  * Models: sc_saliency_model_load picks the kind with sc_model_probe
@@ -60,6 +67,7 @@
 #define SACCADE_SC_SALIENCY_MODEL_H
 
 #include <stdint.h>
+#include "saccade/sc_cam.h"
 #include "saccade/sc_captioner.h"
 #include "saccade/sc_classifier.h"
 #include "saccade/sc_error.h"
@@ -80,14 +88,7 @@ sc_status sc_gradcam(const float *fmap, const float *grad, int C, int h, int w, 
 sc_status sc_gradient_map(const float *grad, int C, int h, int w, float *map);
 
 /* ---------------------------------------------------------------- models */
-typedef enum sc_model_saliency_method {
-    SC_MSAL_ATTENTION = 0,
-    SC_MSAL_GRADCAM = 1,
-    SC_MSAL_GRADIENT = 2,
-    SC_MSAL_ROLLOUT = 3
-} sc_model_saliency_method;
-/* "attention", "gradcam", "gradient", "rollout" (NULL if unknown). */
-const char *sc_model_saliency_method_name(sc_model_saliency_method m);
+/* sc_model_saliency_method and its names: sc_cam.h. */
 
 typedef enum sc_saliency_aggregate {
     SC_SAL_AGG_MEAN = 0,
@@ -105,6 +106,8 @@ typedef struct sc_model_saliency_params {
                                         per layer, [0, 1) (0: plain rollout) */
     int rollout_cls;                 /* rollout: 0 = from the decoder's attention (word or
                                         aggregate, as attention), 1 = from the class token */
+    const char *layer;               /* classifiers: the CAM layer (NULL: the last stage) */
+    sc_cam_params cam;               /* classifiers: the CAM family's options (sc_cam.h) */
 } sc_model_saliency_params;
 sc_model_saliency_params sc_model_saliency_default_params(void);
 
@@ -123,16 +126,18 @@ typedef enum sc_saliency_model_kind {
     SC_SMODEL_CAPTIONER = 0,
     SC_SMODEL_CLASSIFIER = 1,
     SC_SMODEL_STCNN = 2,
-    SC_SMODEL_BLIP = 3
+    SC_SMODEL_BLIP = 3,
+    SC_SMODEL_IMAGENET = 4 /* a torchvision ResNet or ViT classifier (sc_cam_model.h) */
 } sc_saliency_model_kind;
 
 typedef struct sc_saliency_model sc_saliency_model; /* opaque */
-/* Load a captioner, classifier or ST-CNN file (kind from its metadata;
+/* Load a captioner, classifier, ST-CNN or torchvision ImageNet classifier
+ * file (tools/convert_torchvision.py; kind from its metadata;
  * SC_ERR_UNSUPPORTED naming the file for any other model, e.g. VQA). */
 sc_status sc_saliency_model_load(const char *path, sc_saliency_model **out);
 void sc_saliency_model_free(sc_saliency_model *m);
 sc_saliency_model_kind sc_saliency_model_get_kind(const sc_saliency_model *m);
-/* "captioner", "classifier", "stcnn", "blip". */
+/* "captioner", "classifier", "stcnn", "blip", "imagenet". */
 const char *sc_saliency_model_kind_name(sc_saliency_model_kind k);
 /* The underlying model (NULL for the other kinds); owned by m. */
 sc_captioner *sc_saliency_model_captioner(sc_saliency_model *m);
@@ -150,6 +155,22 @@ struct sc_blip *sc_saliency_model_blip(sc_saliency_model *m);
 sc_status sc_saliency_model_compute(sc_saliency_model *m, sc_model_saliency_method method,
                                     const sc_image *img, const sc_model_saliency_params *p,
                                     sc_map *out, sc_model_saliency_info *info);
+
+/* A classifier's or ST-CNN's class by exact name or decimal index
+ * (SC_ERR_INVALID_ARG naming the valid range otherwise; SC_ERR_UNSUPPORTED
+ * for captioners). */
+sc_status sc_saliency_model_class(sc_saliency_model *m, const char *name_or_index, int *k);
+
+/* Faithfulness of a classifier's or ST-CNN's map of `method` for img
+ * (sc_cam_faithfulness: deletion / insertion curves and AUCs, ROAD) for the
+ * class p->target (-1: the top class), on the model's input tensor. step:
+ * pixels per deletion step (0: the input's width); road_noise: ROAD's
+ * imputation noise (pytorch-grad-cam: 0.01), drawn from sc_rng(p->cam.seed).
+ * info as sc_saliency_model_compute. SC_ERR_UNSUPPORTED for captioners. */
+sc_status sc_saliency_model_faithfulness(sc_saliency_model *m, sc_model_saliency_method method,
+                                         const sc_image *img, const sc_model_saliency_params *p,
+                                         int step, float road_noise, sc_faithfulness *out,
+                                         sc_model_saliency_info *info);
 
 /* ---------------------------------------------------------------- pieces
  * At the model's own resolution, for tests and other front ends. */

@@ -38,10 +38,13 @@
  * Views: sc_vit_open_view runs a ViT whose weights live in a mapped file
  * under other names (e.g. Hugging Face BLIP's "vision_model.encoder.layers.3.
  * self_attn.qkv.weight" for "layers.3.self_attn.in_proj_weight"): the tensors
- * are used in place (zero copy for aligned F32), the model is inference-only
- * (no parameters; no backward or rollout unless
- * sc_vit_view_keep_activations is called) and its forward keeps one layer's scratch instead of
- * every layer's activations. */
+ * are used in place (zero copy for aligned F32); when the map has no name
+ * for "layers.{l}.self_attn.in_proj_weight", the layer's projections are read
+ * as separate "layers.{l}.self_attn.q_proj_weight" / k_ / v_ (D, D) and
+ * "q_proj_bias" / k_ / v_ (D) (a Hugging Face ViTModel's query / key /
+ * value); the model is inference-only (no parameters; no backward or rollout
+ * unless sc_vit_view_keep_activations is called) and its forward keeps one
+ * layer's scratch instead of every layer's activations. */
 #ifndef SACCADE_SC_VIT_H
 #define SACCADE_SC_VIT_H
 

@@ -97,7 +97,7 @@ check "data --seed=-1" 2 "$cli" data scenes --n=3 --seed=-1 --split=test --outpu
 cores=$(nproc); cap=$((4 * cores < 64 ? 64 : 4 * cores))
 for n in 100000 $((cap + 1)); do
   for args in "caption $scene" "saliency $scene -o $tmp/thr.png" "vqa $scene what" "info --system" \
-              "data scenes --n 1 --seed 1 --split test --output $tmp/thr" "eval vqa --model x" "stn $scene --json" \
+              "classify $scene --model $tmp/none.safetensors" "data scenes --n 1 --seed 1 --split test --output $tmp/thr" "eval vqa --model x" "stn $scene --json" \
               "train classifier -o $tmp/thr.safetensors" "train vqa -o $tmp/thr.safetensors" \
               "train captioner -o $tmp/thr.safetensors" \
               "train stn --distortion rts --model cnn -o $tmp/thr.safetensors"; do
@@ -109,7 +109,8 @@ done
 # A --threads value that is not a whole number in range gets one message and
 # exit status 2 from every verb.
 for n in x 0 9999999999; do
-  for args in "caption $scene" "saliency $scene -o $tmp/thr.png" "vqa $scene what" "info --system"; do
+  for args in "caption $scene" "saliency $scene -o $tmp/thr.png" "vqa $scene what" "info --system" \
+              "classify $scene --model $tmp/none.safetensors"; do
     # shellcheck disable=SC2086
     check "--threads $n: $args" 2 "$cli" $args --threads $n
     expect_grep "--threads $n: $args says why" "$tmp/err" "--threads needs a whole number from 1 to 2147483647, not '$n'"

@@ -136,8 +136,13 @@ static void mha_case(const char *p, int self, int masks, int average) {
     int nh = self ? 2 : 3; /* as ref_attn.py */
     (void)ipw;
     sc_mha_desc d = {B, Lq, Lk, E, nh, 0.0f};
-    sc_mha_weights w = {ipw->data, ld(p, "in_proj_bias"), ld(p, "out_proj.weight"),
-                        ld(p, "out_proj.bias")};
+    sc_mha_weights w = {ipw->data,
+                        ld(p, "in_proj_bias"),
+                        ld(p, "out_proj.weight"),
+                        ld(p, "out_proj.bias"),
+                        NULL,
+                        NULL,
+                        NULL};
     uint8_t *am = NULL, *kpm = NULL;
     if (masks) am = mask_of(ldn(p, "am")), kpm = mask_of(ldn(p, "kpm"));
     float *cache = sc_test_zeros(sc_mha_cache_floats(&d)), *out = sc_test_zeros((size_t)B * Lq * E);
@@ -188,7 +193,8 @@ static void tel_case(const char *p, int norm_first, sc_tel_act act, int masks, i
     int B = (int)x->shape[0], L = (int)x->shape[1], E = (int)x->shape[2], F = (int)l1->shape[0];
     sc_tel_desc d = {B, L, E, 2, F, 0.0f, act, norm_first, 1e-5f};
     sc_tel_weights w = {{ld(p, "self_attn.in_proj_weight"), ld(p, "self_attn.in_proj_bias"),
-                         ld(p, "self_attn.out_proj.weight"), ld(p, "self_attn.out_proj.bias")},
+                         ld(p, "self_attn.out_proj.weight"), ld(p, "self_attn.out_proj.bias"), NULL,
+                         NULL, NULL},
                         l1->data,
                         ld(p, "linear1.bias"),
                         ld(p, "linear2.weight"),

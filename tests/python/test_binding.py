@@ -963,5 +963,47 @@ class TestSpatialTransformer(unittest.TestCase):
             st.predict(np.zeros((5, 5), np.float32))
 
 
+class TestCam(unittest.TestCase):
+    """saccade.cam: the same maps as 'saccade saliency --raw' (one library
+    entry point), classes by name or index, errors."""
+
+    def test_cam(self):
+        stn = os.path.join(SRC, "assets", "models", "fashion-stn.safetensors")
+        png = os.path.join(SRC, "assets", "samples", "stn", "rts-1-Pullover.png")
+        img = saccade.load_image(png)
+        m = saccade.SaliencyModel(stn)
+        d = tempfile.mkdtemp()
+        try:
+            for method in ("gradcam", "scorecam", "eigencam", "intgrad"):
+                a, info = saccade.cam(img, m, method=method, target="Pullover",
+                                      layer="encoder.stages.1", return_info=True)
+                self.assertEqual(a.shape, img.shape[:2])
+                self.assertEqual((info["target"], info["class_name"]), (2, "Pullover"))
+                self.assertTrue(0 <= a.min() and 0.99 < a.max() <= 1 and a.std() > 0.01)
+                b = saccade.cam(img, stn, method=method, target=2, layer="encoder.stages.1")
+                np.testing.assert_array_equal(a, b)
+                raw = os.path.join(d, method + ".npy")
+                subprocess.run([CLI, "saliency", png, "--method", method, "--model", stn,
+                                "--class", "Pullover", "--layer", "encoder.stages.1",
+                                "-o", os.path.join(d, method + ".png"), "--raw", raw],
+                               check=True, capture_output=True)
+                np.testing.assert_allclose(np.load(raw), a, atol=1e-6)
+            with self.assertRaisesRegex(saccade.Error, "unknown layer 'layer4'"):
+                saccade.cam(img, m, layer="layer4")
+            with self.assertRaisesRegex(saccade.Error, "Sock"):
+                saccade.cam(img, m, target="Sock")
+            with self.assertRaises(ValueError):
+                saccade.cam(img, m, method="spectral")
+            with self.assertRaises(ValueError):
+                saccade.cam(img, m, method="scorecam", batch=0)
+            with self.assertRaises(ValueError):
+                saccade.cam(img, m, layer="encoder\0stages.1")
+            m.close()
+            with self.assertRaises(saccade.Error):
+                saccade.cam(img, m)
+        finally:
+            shutil.rmtree(d)
+
+
 if __name__ == "__main__":
     unittest.main()

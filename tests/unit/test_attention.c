@@ -234,7 +234,7 @@ typedef struct {
 } mha_ctx;
 
 static sc_mha_weights mha_w(mha_ctx *c) {
-    sc_mha_weights w = {c->w[0], c->w[1], c->w[2], c->w[3]};
+    sc_mha_weights w = {c->w[0], c->w[1], c->w[2], c->w[3], NULL, NULL, NULL};
     return w;
 }
 
@@ -299,7 +299,7 @@ static void test_mha_weights_average(void **s) {
     (void)s;
     sc_mha_desc d = {2, 3, 5, 6, 3, 0.0f};
     float *w0 = rnd(108, 0.5f, 1), *w2 = rnd(36, 0.5f, 2), *q = rnd(36, 1, 3), *k = rnd(60, 1, 4);
-    sc_mha_weights w = {w0, NULL, w2, NULL};
+    sc_mha_weights w = {w0, NULL, w2, NULL, NULL, NULL, NULL};
     float *cache = sc_test_zeros(sc_mha_cache_floats(&d)), out[36], per[2 * 3 * 3 * 5],
           avg[2 * 3 * 5];
     SC_TEST_OK(sc_mha_forward(&d, &w, q, k, k, NULL, NULL, 0, NULL, cache, out, per, 0));
@@ -327,7 +327,7 @@ typedef struct {
 } tel_ctx;
 
 static sc_tel_weights tel_w(tel_ctx *c) {
-    sc_tel_weights w = {{c->w[0], c->w[1], c->w[2], c->w[3]},
+    sc_tel_weights w = {{c->w[0], c->w[1], c->w[2], c->w[3], NULL, NULL, NULL},
                         c->w[4],
                         c->w[5],
                         c->w[6],
@@ -567,7 +567,7 @@ static void test_argument_validation(void **s) {
         SC_ERR_INVALID_ARG);
     /* MHA */
     sc_mha_desc md = {1, 2, 2, 6, 4, 0.0f};
-    sc_mha_weights mw = {buf, NULL, buf, NULL};
+    sc_mha_weights mw = {buf, NULL, buf, NULL, NULL, NULL, NULL};
     assert_int_equal(
         sc_mha_forward(&md, &mw, buf, buf, buf, NULL, NULL, 0, NULL, buf, buf, NULL, 0),
         SC_ERR_SHAPE);
@@ -589,7 +589,8 @@ static void test_argument_validation(void **s) {
     assert_int_equal(sc_mha_cache_floats(&md), 0);
     /* transformer layer */
     sc_tel_desc td = {1, 2, 4, 2, 8, 0.0f, SC_TEL_RELU, 0, 0.0f};
-    sc_tel_weights tw = {{buf, buf, buf, buf}, buf, buf, buf, buf, buf, buf, buf, buf};
+    sc_tel_weights tw = {
+        {buf, buf, buf, buf, NULL, NULL, NULL}, buf, buf, buf, buf, buf, buf, buf, buf};
     assert_int_equal(sc_tel_forward(&td, &tw, buf, NULL, NULL, 0, NULL, buf, buf, NULL),
                      SC_ERR_INVALID_ARG); /* eps 0 */
     td.eps = 1e-5f, td.act = (sc_tel_act)3;

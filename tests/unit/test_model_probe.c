@@ -58,15 +58,15 @@ static char *write_file(const char *name, const char *const *kv, int n) {
 
 static void test_kind_names(void **state) {
     (void)state;
-    static const char *const names[7] = {"captioner", "vqa",  "classifier",    "stcnn",
-                                         "resnet",    "blip", "vit_classifier"};
-    for (int i = 0; i < 7; i++) {
+    static const char *const names[8] = {"captioner", "vqa",  "classifier",     "stcnn",
+                                         "resnet",    "blip", "vit_classifier", "vit_gpt2"};
+    for (int i = 0; i < 8; i++) {
         assert_string_equal(sc_model_kind_name((sc_model_kind)i), names[i]);
         sc_model_kind k;
         SC_TEST_OK(sc_model_kind_from_name(names[i], &k));
         assert_int_equal(k, i);
     }
-    assert_null(sc_model_kind_name((sc_model_kind)7));
+    assert_null(sc_model_kind_name((sc_model_kind)8));
     assert_null(sc_model_kind_name((sc_model_kind)-1));
     sc_model_kind k;
     assert_int_equal(sc_model_kind_from_name("Captioner", &k), SC_ERR_UNSUPPORTED);
@@ -223,8 +223,9 @@ static void test_older_conventions(void **state) {
     }
 }
 
-/* A folder is a Hugging Face model folder (BLIP) when it has config.json; a
- * folder without one is a clear error. */
+/* A folder is a Hugging Face model folder when it has config.json (ViT-GPT2
+ * when its model_type is "vision-encoder-decoder", else BLIP); a folder
+ * without one is a clear error. */
 static void test_folders(void **state) {
     (void)state;
     char *dir = sc_test_join(g_dir, "hf");
@@ -237,6 +238,11 @@ static void test_folders(void **state) {
     fputs("{}", f);
     fclose(f);
     expect_kind(dir, SC_MODEL_BLIP);
+    f = fopen(cfg, "w");
+    assert_non_null(f);
+    fputs("{\"model_type\": \"vision-encoder-decoder\", \"encoder\": {}}", f);
+    fclose(f);
+    expect_kind(dir, SC_MODEL_VIT_GPT2);
     expect_error(empty, SC_ERR_FORMAT, "config.json");
     free(dir);
     free(empty);

@@ -303,7 +303,8 @@ static void test_stcnn_model(void **state) {
         assert_int_equal(m.h, 70);
         float lo = 1, hi = 0;
         for (int i = 0; i < 90 * 70; i++) lo = fminf(lo, m.data[i]), hi = fmaxf(hi, m.data[i]);
-        assert_true(lo >= 0 && hi == 1.0f);
+        assert_true(lo >= 0 && hi > 0.9f &&
+                    hi <= 1.0f); /* scaled with an absolute 1e-7, then resized */
         assert_true(mi.target >= 0 && mi.target < 10 && isfinite(mi.score));
         assert_true(strlen(mi.caption) > 0); /* the class name */
         sc_map_free(&m);

@@ -45,7 +45,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < (size_t)E * E; i++) wo[i] = 0.05f * sc_rng_normal(&r);
     for (int i = 0; i < 3 * E; i++) bi[i] = 0.01f * sc_rng_normal(&r);
     for (int i = 0; i < E; i++) bo[i] = 0.01f * sc_rng_normal(&r);
-    sc_mha_weights w = {wi, bi, wo, bo};
+    sc_mha_weights w = {wi, bi, wo, bo, NULL, NULL, NULL};
     for (int i = 0; i < 3; i++) /* warm-up */
         if (sc_mha_forward(&d, &w, x, x, x, NULL, NULL, 0, NULL, cache, out, NULL, 0)) {
             fprintf(stderr, "bench_mha: %s\n", sc_last_error());

@@ -109,6 +109,9 @@ void cli_eval_captioner_help(FILE *out);
 /* "saccade eval saliency ..." (argv[0] is "saliency"), in verb_eval_saliency.c. */
 int cli_eval_saliency_main(int argc, char **argv);
 void cli_eval_saliency_help(FILE *out);
+/* "saccade eval saliency --faithfulness ...", in verb_eval_faithfulness.c. */
+int cli_eval_faithfulness_main(int argc, char **argv);
+void cli_eval_faithfulness_help(FILE *out);
 int cli_stn_main(int argc, char **argv);
 void cli_stn_help(FILE *out);
 /* 'saccade train stn' / 'saccade eval stn' (verb_stn.c); argv[0] is "stn". */

@@ -9,6 +9,7 @@
 #include "saccade/sc_bundled_models.h"
 #include "saccade/sc_caption_render.h"
 #include "saccade/sc_model_probe.h"
+#include "saccade/sc_vit_gpt2.h"
 
 #define DEFAULT_MODEL "models/scenes-captioner.safetensors"
 
@@ -26,7 +27,10 @@ void cli_caption_help(FILE *out) {
             "caption.py) or with BLIP (a Hugging Face BlipForConditionalGeneration folder\n"
             "such as Salesforce/blip-image-captioning-base, or a saccade BLIP file;\n"
             "generation as transformers 5.x's generate, see README 'Caption your own\n"
-            "photos').\n"
+            "photos'), or with ViT-GPT2 (a Hugging Face VisionEncoderDecoderModel folder\n"
+            "such as nlpconnect/vit-gpt2-image-captioning: config.json model_type\n"
+            "\"vision-encoder-decoder\"; the BLIP options below apply to it too, except\n"
+            "--prompt, --strip-prompt and sampling).\n"
             "--model M        captioner .safetensors (tools/convert_sat.py converts the\n"
             "                 tutorial's checkpoints), or a BLIP folder (config.json,\n"
             "                 model.safetensors, vocab.txt, ...); default: the shipped\n"
@@ -76,6 +80,10 @@ void cli_caption_help(FILE *out) {
             "                 cross-attention the maps show (default 2 * layers / 3: 8 of\n"
             "                 BLIP-base's 12, the layer BLIP's own Grad-CAM demo reads)\n"
             "--attention-heads H,..  BLIP: mean over these heads (default: all)\n"
+            "                 ViT-GPT2: the GPT-2 layer's cross-attention, default layer\n"
+            "                 2 * layers / 3 (8 of 12), mean over all heads; --max-len\n"
+            "                 counts new tokens (the config's max_length minus the start\n"
+            "                 token, 19 for max_length 20)\n"
             "--colormap NAME  attention colours: gray (default, the tutorial's figure:\n"
             "                 attended regions light up), viridis, inferno, magma, jet\n"
             "--alpha A        weight of the attention overlay, 0..1 (default 0.8)\n"
@@ -112,6 +120,7 @@ typedef struct blip_opts { /* BLIP-only settings; -1 / 0: the model's own */
 typedef struct cap_ctx {
     sc_captioner *model;
     sc_blip *blip;          /* a BLIP model instead of model */
+    sc_vit_gpt2 *vg;        /* or a ViT-GPT2 model (captioned through the BLIP paths) */
     const char *model_path; /* as given, for the bundled-model check */
     const char *model_file; /* base name, for --json and the gallery */
     sc_beam_params bp;
@@ -257,14 +266,27 @@ done:
     return bad;
 }
 
+/* The text decoder's layers and heads and the vocabulary size of the BLIP or
+ * ViT-GPT2 model. */
+static void model_dims(const cap_ctx *c, int *layers, int *heads, int *vocab) {
+    if (c->vg) {
+        const sc_vit_gpt2_decoder_config *d = &sc_vit_gpt2_get_config(c->vg)->decoder;
+        *layers = d->n_layer, *heads = d->n_head, *vocab = d->vocab_size;
+    } else {
+        const sc_blip_text_config *t = &sc_blip_get_config(c->blip)->text;
+        *layers = t->num_hidden_layers, *heads = t->num_attention_heads, *vocab = t->vocab_size;
+    }
+}
+
 /* BLIP's --json line: the captioner's keys where they mean the same, plus the
  * prompt, the sampling settings and the attention layer / heads. */
 static int blip_print_json(const cap_ctx *c, const char *path, const sc_blip_result *r,
                            const char *att_path, const char *thumb) {
-    const sc_blip_config *cf = sc_blip_get_config(c->blip);
     const sc_blip_caption *k = &r->caption;
     const sc_blip_generate_params *g = &c->bo.gen;
     const int G = k->grid;
+    int layers, heads, vocab;
+    model_dims(c, &layers, &heads, &vocab);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "path", path);
     cJSON_AddStringToObject(o, "caption", r->text);
@@ -287,14 +309,14 @@ static int blip_print_json(const cap_ctx *c, const char *path, const sc_blip_res
     cJSON *mo = cJSON_AddObjectToObject(o, "model");
     cJSON_AddStringToObject(mo, "file", c->model_file);
     cJSON_AddStringToObject(mo, "encoder", "vit");
-    cJSON_AddStringToObject(mo, "arch", "blip");
+    cJSON_AddStringToObject(mo, "arch", c->vg ? "vit-gpt2" : "blip");
     cJSON_AddNumberToObject(mo, "grid", G);
-    cJSON_AddNumberToObject(mo, "vocab_size", cf->text.vocab_size);
-    cJSON_AddNumberToObject(mo, "layers", cf->text.num_hidden_layers);
-    cJSON_AddNumberToObject(mo, "heads", cf->text.num_attention_heads);
+    cJSON_AddNumberToObject(mo, "vocab_size", vocab);
+    cJSON_AddNumberToObject(mo, "layers", layers);
+    cJSON_AddNumberToObject(mo, "heads", heads);
     cJSON_AddNumberToObject(o, "attention_layer", g->attention_layer);
     cJSON *hd = cJSON_AddArrayToObject(o, "attention_heads");
-    for (int h = 0; hd && h < cf->text.num_attention_heads; h++)
+    for (int h = 0; hd && h < heads; h++)
         if (!g->head_mask || (g->head_mask >> h & 1))
             cJSON_AddItemToArray(hd, cJSON_CreateNumber(h));
     cJSON_AddItemToObject(o, "class_attention", float_array(k->class_attention, k->n));
@@ -337,7 +359,9 @@ static int blip_one_image(const cli_batch *b, int i, void *vctx) {
     char *att = NULL, *thumb = NULL;
     sc_image_load_params lp = sc_image_load_default_params();
     sc_status s = sc_image_load(path, &lp, &img, NULL);
-    if (!s)
+    if (!s && c->vg)
+        s = sc_vit_gpt2_caption_image(c->vg, &img, &c->bo.gen, &r);
+    else if (!s)
         s = sc_blip_caption_image(c->blip, &img, c->bo.prompt, c->bo.strip_prompt, &c->bo.gen, &r);
     if (!s) s = blip_outputs(c, b, i, &img, &r, &att, &thumb);
     if (!s && c->json) {
@@ -360,8 +384,13 @@ static int blip_settings(cap_ctx *c) {
     const char *V = "caption";
     blip_opts *o = &c->bo;
     sc_blip_generate_params *g = &o->gen;
-    *g = sc_blip_default_generate_params(c->blip);
-    const sc_blip_text_config *t = &sc_blip_get_config(c->blip)->text;
+    *g = c->vg ? sc_vit_gpt2_default_generate_params(c->vg)
+               : sc_blip_default_generate_params(c->blip);
+    int layers, heads, vocab;
+    model_dims(c, &layers, &heads, &vocab);
+    if (c->vg && (o->prompt || o->strip_prompt || o->sample))
+        return cli_usage(V, "--prompt, --strip-prompt and sampling need a BLIP model (ViT-GPT2 "
+                            "captions without a prompt, by greedy or beam search)");
     if (c->beam) g->num_beams = c->beam;
     if (c->max_words) g->max_new_tokens = c->max_words;
     if (c->min_len >= 0) g->min_length = c->min_len;
@@ -379,15 +408,15 @@ static int blip_settings(cap_ctx *c) {
     if (g->min_length > g->max_new_tokens)
         return cli_usage(V, "--min-len %d is more than --max-len %d", g->min_length,
                          g->max_new_tokens);
-    if (o->layer >= t->num_hidden_layers)
+    if (o->layer >= layers)
         return cli_usage(V, "--attention-layer %d: the model has %d layers (0..%d)", o->layer,
-                         t->num_hidden_layers, t->num_hidden_layers - 1);
+                         layers, layers - 1);
     if (o->layer >= 0) g->attention_layer = o->layer;
-    if (g->attention_layer < 0) g->attention_layer = 2 * t->num_hidden_layers / 3;
+    if (g->attention_layer < 0) g->attention_layer = 2 * layers / 3;
     for (int h = 0; h < o->nheads; h++) {
-        if (o->heads[h] >= t->num_attention_heads)
+        if (o->heads[h] >= heads)
             return cli_usage(V, "--attention-heads: head %d, the model has %d (0..%d)", o->heads[h],
-                             t->num_attention_heads, t->num_attention_heads - 1);
+                             heads, heads - 1);
         g->head_mask |= (uint64_t)1 << o->heads[h];
     }
     return CLI_OK;
@@ -469,6 +498,10 @@ static int load_model(cap_ctx *c, const char *model) {
         if (sc_blip_load(model, &c->blip)) return cli_fail(NULL);
         return blip_settings(c);
     }
+    if (kind == SC_MODEL_VIT_GPT2) {
+        if (sc_vit_gpt2_load(model, &c->vg)) return cli_fail(NULL);
+        return blip_settings(c);
+    }
     int rc = sat_settings(c);
     if (!rc && sc_captioner_load(model, &c->model)) rc = cli_fail(NULL);
     return rc;
@@ -477,10 +510,11 @@ static int load_model(cap_ctx *c, const char *model) {
 /* The gallery's subtitle line names the model. */
 static int open_gallery(cap_ctx *c, const char *html) {
     char sub[512];
-    if (c->blip) {
+    if (c->blip || c->vg) {
+        const int G = c->vg ? sc_vit_gpt2_grid(c->vg) : sc_blip_grid(c->blip);
         snprintf(sub, sizeof sub,
-                 "model %s (BLIP, ViT %dx%d patches), beam %d, cross-attention of layer %d",
-                 c->model_file, sc_blip_grid(c->blip), sc_blip_grid(c->blip), c->bo.gen.num_beams,
+                 "model %s (%s, ViT %dx%d patches), beam %d, cross-attention of layer %d",
+                 c->model_file, c->vg ? "ViT-GPT2" : "BLIP", G, G, c->bo.gen.num_beams,
                  c->bo.gen.attention_layer);
     } else {
         const sc_captioner_config *cf = sc_captioner_get_config(c->model);
@@ -548,7 +582,7 @@ int cli_caption_main(int argc, char **argv) {
         if (rc) goto end;
     }
     if (html && (rc = open_gallery(&c, html))) goto end;
-    rc = cli_batch_run(&b, "caption", c.blip ? blip_one_image : one_image, &c);
+    rc = cli_batch_run(&b, "caption", c.blip || c.vg ? blip_one_image : one_image, &c);
     if (c.gallery) {
         sc_status s = sc_gallery_close(c.gallery);
         c.gallery = NULL;
@@ -558,6 +592,7 @@ end:
     sc_gallery_free(c.gallery);
     sc_captioner_free(c.model);
     sc_blip_free(c.blip);
+    sc_vit_gpt2_free(c.vg);
     cli_batch_free(&b);
     free(inputs);
     return rc;

@@ -85,7 +85,7 @@ int cli_classify_main(int argc, char **argv) {
         {"--model", CLI_STR, &model, 0, 0, "a model file", NULL, 0},
         {"--top-k", CLI_INT, &k, 1, 1 << 20, NULL, NULL, 0},
         {"--json", CLI_FLAG, &json, 0, 0, NULL, NULL, 0},
-        {"--threads", CLI_INT, &threads, 1, 1 << 16, NULL, NULL, 0},
+        {"--threads", CLI_INT, &threads, 1, 2147483647, NULL, NULL, 0},
     };
     classify_ctx c = {0};
     cli_batch b = {0};

@@ -37,7 +37,8 @@ void cli_eval_saliency_help(FILE *out) {
         "  saccade saliency assets/samples/chelsea.jpg -o chelsea-sal.png --raw pred.npy\n"
         "  saccade eval saliency --pred pred.npy --fixations assets/samples/chelsea-map.png\n"
         "  saccade eval saliency --pred pred.npy --fixations assets/samples/chelsea-map.png \\\n"
-        "      --density assets/samples/chelsea-map.png --json\n");
+        "      --density assets/samples/chelsea-map.png --json\n\n");
+    cli_eval_faithfulness_help(out);
 }
 
 enum { NMET = 5 };
@@ -280,6 +281,8 @@ static int eval_inputs(int argc, char **argv, eval_args *a, list *pred, list *fi
 }
 
 int cli_eval_saliency_main(int argc, char **argv) {
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+        if (!strcmp(argv[i], "--faithfulness")) return cli_eval_faithfulness_main(argc, argv);
     list pred = {0}, fix = {0}, dens = {0};
     int failed = 0;
     eval_args a = {0};

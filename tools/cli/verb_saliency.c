@@ -34,7 +34,9 @@ void cli_saliency_help(FILE *out) {
             "                        [--alpha A] [--raw FILE|DIR] [--raw-format npy|png]\n"
             "                        [--panel] [--panel-size N] [--json] [--threads N]\n"
             "                        [--model M] [--word W] [--aggregate mean|max]\n"
-            "                        [--class K] [--discard R] [--rollout-from words|cls]\n\n"
+            "                        [--class K] [--discard R] [--rollout-from words|cls]\n"
+            "                        [--layer NAME] [--aug-smooth] [--eigen-smooth]\n"
+            "                        [--batch N] [--samples N] [--steps N]\n\n"
             "Bottom-up or model-based saliency maps, blended onto each image as a heat map.\n");
     for (int i = 0; i < sc_saliency_method_count(); i++) {
         const sc_saliency_method_info *r = sc_saliency_method_at(i);
@@ -53,6 +55,17 @@ void cli_saliency_help(FILE *out) {
             "           produced W (an error names the caption when W is not in it)\n"
             "--aggregate mean|max  attention / rollout without --word (default mean)\n"
             "--class K  classifiers: explain class K (index or name; default: predicted)\n"
+            "--layer NAME  classifiers: the CAM layer, e.g. encoder.stages.1 (default: the\n"
+            "           last conv stage; an unknown name lists the model's layers)\n"
+            "--aug-smooth  classifiers: average the map over 6 test-time augmentations\n"
+            "           (horizontal flip x brightness 0.9, 1, 1.1), as pytorch-grad-cam\n"
+            "--eigen-smooth  classifiers: first principal component of the weighted\n"
+            "           activations instead of their sum, as pytorch-grad-cam\n"
+            "--batch N  scorecam / ablationcam: forwards per batch (default 16)\n"
+            "--samples N  smoothgrad: noisy copies (default 25)\n"
+            "--steps N  intgrad: integration steps (default 50)\n"
+            "CAM maps follow pytorch-grad-cam: ReLU, (x - min) / (max + 1e-7), resized to\n"
+            "the model's input, scaled again, then resized to the image (see sc_cam.h).\n"
             "--discard R  rollout: drop the share R of smallest attention weights per layer\n"
             "           before rolling out (0 <= R < 1, default 0; vit-explain uses 0.9)\n"
             "--rollout-from words|cls  rollout: from the decoder's attention (default) or\n"
@@ -86,6 +99,9 @@ void cli_saliency_help(FILE *out) {
             "  saccade saliency assets/samples --method pqft -o maps --raw maps --json\n"
             "  saccade saliency assets/samples/stn/cluttered-1-Pullover.png --method gradcam \\\n"
             "      --model assets/models/fashion-stn.safetensors --panel -o pullover.png\n"
+            "  saccade saliency assets/samples/stn/cluttered-1-Pullover.png --method scorecam \\\n"
+            "      --model assets/models/fashion-stn.safetensors --layer encoder.stages.1 \\\n"
+            "      --class Pullover --aug-smooth -o pullover-scorecam.png\n"
             "  saccade saliency assets/samples/scenes/images --method attention -o attention\n"
             "  saccade saliency photo.jpg --method gradcam --word dog \\\n"
             "      --model blip-image-captioning-base --panel -o dog.png\n");
@@ -107,6 +123,7 @@ typedef struct sal_ctx {
 /* The command line's strings, checked after parsing. */
 typedef struct sal_args {
     const char *out, *model, *aggregate, *cls, *rollout_from, *method, *colormap, *raw_format;
+    int cam_opts; /* any of --layer, --aug-smooth, --eigen-smooth, --batch, --samples, --steps */
     const char **inputs;
     int ninputs, threads; /* threads: 0 = not given */
 } sal_args;
@@ -271,6 +288,12 @@ static int parse_args(int argc, char **argv, sal_ctx *c, sal_args *a) {
         {"--rollout-from", CLI_STR, &a->rollout_from, 0, 0, "words or cls", NULL, 0},
         {"--discard", CLI_FLOAT, &c->mp.discard_ratio, 0, 1, NULL, NULL, 0},
         {"--class", CLI_STR, &a->cls, 0, 0, "a class index or name", NULL, 0},
+        {"--layer", CLI_STR, &c->mp.layer, 0, 0, "a layer name", NULL, 0},
+        {"--aug-smooth", CLI_FLAG, &c->mp.cam.aug_smooth, 0, 0, NULL, NULL, 0},
+        {"--eigen-smooth", CLI_FLAG, &c->mp.cam.eigen_smooth, 0, 0, NULL, NULL, 0},
+        {"--batch", CLI_INT, &c->mp.cam.batch, 1, 64, NULL, NULL, 0},
+        {"--samples", CLI_INT, &c->mp.cam.samples, 1, 10000, NULL, NULL, 0},
+        {"--steps", CLI_INT, &c->mp.cam.steps, 1, 10000, NULL, NULL, 0},
         {"--colormap", CLI_STR, &a->colormap, 0, 0, "a name", NULL, 0},
         {"--alpha", CLI_FLOAT, &c->hp.alpha, 0, 1, NULL, NULL, 0},
         {"--raw", CLI_STR, &c->raw, 0, 0, "a .npy/.png file or a directory", NULL, 0},
@@ -311,6 +334,11 @@ static int parse_args(int argc, char **argv, sal_ctx *c, sal_args *a) {
     if (!a->out || !a->out[0])
         return cli_usage(V, "need -o OUT (a directory, or OUT.png/.jpg for one image)");
     if ((rc = cli_set_threads(V, a->threads))) return rc;
+    sc_cam_params dp = sc_cam_default_params();
+    a->cam_opts = c->mp.layer || c->mp.cam.aug_smooth || c->mp.cam.eigen_smooth ||
+                  c->mp.cam.batch != dp.batch || c->mp.cam.samples != dp.samples ||
+                  c->mp.cam.steps != dp.steps;
+    if (c->mp.layer && !c->mp.layer[0]) return cli_usage(V, "--layer needs a layer name");
     return CLI_OK;
 }
 
@@ -318,10 +346,16 @@ static int parse_args(int argc, char **argv, sal_ctx *c, sal_args *a) {
 static int check_method_options(const sal_ctx *c, const sal_args *a) {
     const char *V = "saliency";
     sc_saliency_method m = c->method->method;
-    if (!c->method->needs_model && (a->model || c->mp.word || a->aggregate || a->cls))
+    if (!c->method->needs_model &&
+        (a->model || c->mp.word || a->aggregate || a->cls || a->cam_opts))
         return cli_usage(V,
-                         "--model, --word, --aggregate and --class are for the model methods "
-                         "(attention, gradcam, gradient, rollout), not --method %s",
+                         "--model, --word, --aggregate, --class, --layer and the CAM options are "
+                         "for the model methods, not --method %s",
+                         c->method->name);
+    if (a->cam_opts && (m == SC_SAL_ATTENTION || m == SC_SAL_ROLLOUT))
+        return cli_usage(V,
+                         "--layer and the CAM options are for the CAM family and the input "
+                         "attributions, not --method %s",
                          c->method->name);
     if (a->aggregate && m != SC_SAL_ATTENTION && m != SC_SAL_ROLLOUT)
         return cli_usage(V, "--aggregate is for --method attention or rollout");
@@ -356,22 +390,17 @@ static int load_model(sal_ctx *c, const sal_args *a, char *path_buf, size_t cap)
     sc_saliency_model_kind kind = sc_saliency_model_get_kind(c->model);
     if (is_captioner(kind) && cls)
         return cli_usage(V, "--class is for classifiers; %s is a captioner (use --word)", model);
+    if (is_captioner(kind) && a->cam_opts)
+        return cli_usage(V, "--layer and the CAM options are for classifiers; %s is a captioner",
+                         model);
     if (!is_captioner(kind) && c->mp.word)
         return cli_usage(V, "--word is for captioners; %s is a%s %s (use --class)", model,
                          kind == SC_SMODEL_CLASSIFIER ? "" : "n",
                          kind == SC_SMODEL_CLASSIFIER ? "classifier" : "ST-CNN");
     if (!cls) return CLI_OK;
-    sc_classifier *cm = kind == SC_SMODEL_STCNN
-                            ? sc_stcnn_classifier(sc_saliency_model_stcnn(c->model))
-                            : sc_saliency_model_classifier(c->model);
-    int K = sc_classifier_get_config(cm)->num_classes, k = -1;
-    for (int j = 0; j < K && k < 0; j++) {
-        const char *nm = sc_classifier_class_name(cm, j);
-        if (nm && !strcmp(nm, cls)) k = j;
-    }
-    if (k < 0 && (!cli_parse_int(cls, &k) || k < 0 || k >= K))
-        return cli_usage(V, "--class '%s' is neither a class name nor an index 0..%d of %s", cls,
-                         K - 1, model);
+    int k = -1;
+    if (sc_saliency_model_class(c->model, cls, &k))
+        return cli_usage(V, "--class: %s (%s)", sc_last_error(), model);
     c->mp.target = k;
     return CLI_OK;
 }

@@ -23,12 +23,11 @@ import sys
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import st_numpy  # noqa: E402
-from torch_cnn import Classifier, STCNN  # noqa: E402
+from torch_cnn import Classifier, STCNN, classifier_state, randomise_bn  # noqa: E402
 
 torch.set_num_threads(1)
 torch.manual_seed(7)
@@ -124,15 +123,8 @@ ccfg = {"arch": "classifier",
         "num_classes": 5, "input": [3, 20, 24], "mean": [0.4, 0.5, 0.3],
         "std": [0.25, 0.3, 0.2], "dropout": 0.0}
 model = Classifier(ccfg)
-with torch.no_grad():
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.weight.uniform_(0.5, 1.5)
-            m.bias.uniform_(-0.2, 0.5)
-            m.running_mean.uniform_(-0.3, 0.3)
-            m.running_var.uniform_(0.5, 2.0)
-sd = {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()
-      if not k.endswith("num_batches_tracked")}
+randomise_bn(model)
+sd = classifier_state(model)
 st_numpy.save(os.path.join(OUT, "cls.safetensors"), sd,
               metadata={"saccade.config": json.dumps(ccfg),
                         "saccade.classes": json.dumps([f"c{k}" for k in range(5)])})

@@ -116,3 +116,21 @@ class STCNN(Classifier):
     def forward(self, x):
         g, theta = self.stn(x)
         return super().forward(g), theta
+
+
+def randomise_bn(model):
+    """BatchNorm affine parameters and running statistics away from their
+    defaults, so a random classifier's normalisation is not the identity."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.5)
+                m.running_mean.uniform_(-0.3, 0.3)
+                m.running_var.uniform_(0.5, 2.0)
+
+
+def classifier_state(model):
+    """state_dict as float32 numpy arrays, without num_batches_tracked."""
+    return {k: v.detach().numpy().astype("float32") for k, v in model.state_dict().items()
+            if not k.endswith("num_batches_tracked")}

@@ -30,14 +30,7 @@ sc_blip_config sc_blip_default_config(void) {
     return c;
 }
 
-typedef enum { F_INT, F_FLOAT, F_BOOL } field_kind;
-typedef struct {
-    const char *key;
-    field_kind kind;
-    void *dst;
-} field;
-
-static const char *json_type(const cJSON *e) {
+const char *blip_json_type(const cJSON *e) {
     if (cJSON_IsString(e)) return "a string";
     if (cJSON_IsBool(e)) return "a boolean";
     if (cJSON_IsNumber(e)) return "a number";
@@ -46,9 +39,8 @@ static const char *json_type(const cJSON *e) {
     return "null";
 }
 
-/* Sets the fields present in obj; a present field of the wrong type is an error. */
-static sc_status read_fields(const cJSON *obj, const field *f, size_t n, const char *name,
-                             const char *where) {
+sc_status blip_read_fields(const cJSON *obj, const blip_field *f, size_t n, const char *name,
+                           const char *where) {
     for (size_t i = 0; i < n; i++) {
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(obj, f[i].key);
         if (!e) continue;
@@ -60,19 +52,19 @@ static sc_status read_fields(const cJSON *obj, const field *f, size_t n, const c
                                     where, f[i].key, e->valuedouble);
             if (!cJSON_IsNumber(e))
                 return sc_set_error(SC_ERR_FORMAT, "%s: %s%s must be an integer (it is %s)", name,
-                                    where, f[i].key, json_type(e));
+                                    where, f[i].key, blip_json_type(e));
             *(int *)f[i].dst = (int)e->valuedouble;
             break;
         case F_FLOAT:
             if (!cJSON_IsNumber(e))
                 return sc_set_error(SC_ERR_FORMAT, "%s: %s%s must be a number (it is %s)", name,
-                                    where, f[i].key, json_type(e));
+                                    where, f[i].key, blip_json_type(e));
             *(float *)f[i].dst = (float)e->valuedouble;
             break;
         case F_BOOL:
             if (!cJSON_IsBool(e))
                 return sc_set_error(SC_ERR_FORMAT, "%s: %s%s must be true or false (it is %s)",
-                                    name, where, f[i].key, json_type(e));
+                                    name, where, f[i].key, blip_json_type(e));
             *(int *)f[i].dst = cJSON_IsTrue(e);
             break;
         }
@@ -85,7 +77,7 @@ static sc_status check_act(const cJSON *obj, const char *name, const char *where
     if (!e) return SC_OK;
     if (!cJSON_IsString(e))
         return sc_set_error(SC_ERR_FORMAT, "%s: %shidden_act must be a string (it is %s)", name,
-                            where, json_type(e));
+                            where, blip_json_type(e));
     if (strcmp(e->valuestring, "gelu"))
         return sc_set_error(SC_ERR_UNSUPPORTED,
                             "%s: %shidden_act \"%s\" is not supported (only "
@@ -96,15 +88,16 @@ static sc_status check_act(const cJSON *obj, const char *name, const char *where
 
 /* early_stopping (true, false or "never") and the generation settings this
  * engine does not implement, accepted at their neutral values only. */
-static sc_status generation_extras(const cJSON *tc, const char *name, sc_blip_text_config *t) {
+sc_status blip_generation_extras(const cJSON *tc, const char *name, const char *where,
+                                 int *early_stopping) {
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(tc, "early_stopping");
     if (e && cJSON_IsBool(e))
-        t->early_stopping = cJSON_IsTrue(e);
+        *early_stopping = cJSON_IsTrue(e);
     else if (e && cJSON_IsString(e) && !strcmp(e->valuestring, "never"))
-        t->early_stopping = 2;
+        *early_stopping = 2;
     else if (e && !cJSON_IsNull(e))
-        return sc_set_error(
-            SC_ERR_FORMAT, "%s: text_config.early_stopping must be true, false or \"never\"", name);
+        return sc_set_error(SC_ERR_FORMAT, "%s: %searly_stopping must be true, false or \"never\"",
+                            name, where);
     const struct {
         const char *key;
         double neutral;
@@ -117,12 +110,11 @@ static sc_status generation_extras(const cJSON *tc, const char *name, sc_blip_te
         e = cJSON_GetObjectItemCaseSensitive(tc, n[i].key);
         if (!e || cJSON_IsNull(e)) continue;
         if (!cJSON_IsNumber(e))
-            return sc_set_error(SC_ERR_FORMAT, "%s: text_config.%s must be a number (it is %s)",
-                                name, n[i].key, json_type(e));
+            return sc_set_error(SC_ERR_FORMAT, "%s: %s%s must be a number (it is %s)", name, where,
+                                n[i].key, blip_json_type(e));
         if (e->valuedouble != n[i].neutral)
-            return sc_set_error(SC_ERR_UNSUPPORTED,
-                                "%s: text_config.%s %g is not supported (only %g)", name, n[i].key,
-                                e->valuedouble, n[i].neutral);
+            return sc_set_error(SC_ERR_UNSUPPORTED, "%s: %s%s %g is not supported (only %g)", name,
+                                where, n[i].key, e->valuedouble, n[i].neutral);
     }
     return SC_OK;
 }
@@ -200,50 +192,50 @@ sc_status sc_blip_config_parse(const char *json, const char *name, sc_blip_confi
     else if (mt && (!cJSON_IsString(mt) || strcmp(mt->valuestring, "blip")))
         s = sc_set_error(SC_ERR_FORMAT, "%s: model_type is %s%s%s, expected \"blip\"", name,
                          cJSON_IsString(mt) ? "\"" : "",
-                         cJSON_IsString(mt) ? mt->valuestring : json_type(mt),
+                         cJSON_IsString(mt) ? mt->valuestring : blip_json_type(mt),
                          cJSON_IsString(mt) ? "\"" : "");
     else if ((tc && !cJSON_IsObject(tc)) || (vc && !cJSON_IsObject(vc)))
         s = sc_set_error(SC_ERR_FORMAT, "%s: %s must be an object (it is %s)", name,
                          tc && !cJSON_IsObject(tc) ? "text_config" : "vision_config",
-                         json_type(tc && !cJSON_IsObject(tc) ? tc : vc));
+                         blip_json_type(tc && !cJSON_IsObject(tc) ? tc : vc));
     if (!s && vc) {
         sc_blip_vision_config *v = &c.vision;
-        const field f[] = {{"hidden_size", F_INT, &v->hidden_size},
-                           {"intermediate_size", F_INT, &v->intermediate_size},
-                           {"num_hidden_layers", F_INT, &v->num_hidden_layers},
-                           {"num_attention_heads", F_INT, &v->num_attention_heads},
-                           {"num_channels", F_INT, &v->num_channels},
-                           {"image_size", F_INT, &v->image_size},
-                           {"patch_size", F_INT, &v->patch_size},
-                           {"layer_norm_eps", F_FLOAT, &v->layer_norm_eps}};
-        s = read_fields(vc, f, sizeof f / sizeof f[0], name, "vision_config.");
+        const blip_field f[] = {{"hidden_size", F_INT, &v->hidden_size},
+                                {"intermediate_size", F_INT, &v->intermediate_size},
+                                {"num_hidden_layers", F_INT, &v->num_hidden_layers},
+                                {"num_attention_heads", F_INT, &v->num_attention_heads},
+                                {"num_channels", F_INT, &v->num_channels},
+                                {"image_size", F_INT, &v->image_size},
+                                {"patch_size", F_INT, &v->patch_size},
+                                {"layer_norm_eps", F_FLOAT, &v->layer_norm_eps}};
+        s = blip_read_fields(vc, f, sizeof f / sizeof f[0], name, "vision_config.");
         if (!s) s = check_act(vc, name, "vision_config.");
     }
     if (!s && tc) {
         sc_blip_text_config *t = &c.text;
-        const field f[] = {{"vocab_size", F_INT, &t->vocab_size},
-                           {"hidden_size", F_INT, &t->hidden_size},
-                           {"intermediate_size", F_INT, &t->intermediate_size},
-                           {"num_hidden_layers", F_INT, &t->num_hidden_layers},
-                           {"num_attention_heads", F_INT, &t->num_attention_heads},
-                           {"max_position_embeddings", F_INT, &t->max_position_embeddings},
-                           {"encoder_hidden_size", F_INT, &t->encoder_hidden_size},
-                           {"layer_norm_eps", F_FLOAT, &t->layer_norm_eps},
-                           {"bos_token_id", F_INT, &t->bos_token_id},
-                           {"eos_token_id", F_INT, &t->eos_token_id},
-                           {"pad_token_id", F_INT, &t->pad_token_id},
-                           {"sep_token_id", F_INT, &t->sep_token_id},
-                           {"max_length", F_INT, &t->max_length},
-                           {"min_length", F_INT, &t->min_length},
-                           {"num_beams", F_INT, &t->num_beams},
-                           {"length_penalty", F_FLOAT, &t->length_penalty},
-                           {"do_sample", F_BOOL, &t->do_sample},
-                           {"top_k", F_INT, &t->top_k},
-                           {"top_p", F_FLOAT, &t->top_p},
-                           {"temperature", F_FLOAT, &t->temperature}};
-        s = read_fields(tc, f, sizeof f / sizeof f[0], name, "text_config.");
+        const blip_field f[] = {{"vocab_size", F_INT, &t->vocab_size},
+                                {"hidden_size", F_INT, &t->hidden_size},
+                                {"intermediate_size", F_INT, &t->intermediate_size},
+                                {"num_hidden_layers", F_INT, &t->num_hidden_layers},
+                                {"num_attention_heads", F_INT, &t->num_attention_heads},
+                                {"max_position_embeddings", F_INT, &t->max_position_embeddings},
+                                {"encoder_hidden_size", F_INT, &t->encoder_hidden_size},
+                                {"layer_norm_eps", F_FLOAT, &t->layer_norm_eps},
+                                {"bos_token_id", F_INT, &t->bos_token_id},
+                                {"eos_token_id", F_INT, &t->eos_token_id},
+                                {"pad_token_id", F_INT, &t->pad_token_id},
+                                {"sep_token_id", F_INT, &t->sep_token_id},
+                                {"max_length", F_INT, &t->max_length},
+                                {"min_length", F_INT, &t->min_length},
+                                {"num_beams", F_INT, &t->num_beams},
+                                {"length_penalty", F_FLOAT, &t->length_penalty},
+                                {"do_sample", F_BOOL, &t->do_sample},
+                                {"top_k", F_INT, &t->top_k},
+                                {"top_p", F_FLOAT, &t->top_p},
+                                {"temperature", F_FLOAT, &t->temperature}};
+        s = blip_read_fields(tc, f, sizeof f / sizeof f[0], name, "text_config.");
         if (!s) s = check_act(tc, name, "text_config.");
-        if (!s) s = generation_extras(tc, name, t);
+        if (!s) s = blip_generation_extras(tc, name, "text_config.", &t->early_stopping);
     }
     /* BlipConfig.__init__ sets text_config.encoder_hidden_size to the vision width */
     c.text.encoder_hidden_size = c.vision.hidden_size;
@@ -265,20 +257,20 @@ sc_status sc_blip_preprocess_parse(const char *json, const char *name, sc_blip_c
     sc_blip_preprocess_config p = out->preprocess;
     sc_status s = SC_OK;
     if (!cJSON_IsObject(root)) s = sc_set_error(SC_ERR_FORMAT, "%s: not a JSON object", name);
-    const field f[] = {{"rescale_factor", F_FLOAT, &p.rescale},
-                       {"do_resize", F_BOOL, &p.do_resize},
-                       {"do_rescale", F_BOOL, &p.do_rescale},
-                       {"do_normalize", F_BOOL, &p.do_normalize},
-                       {"resample", F_INT, &p.resample}};
-    if (!s) s = read_fields(root, f, sizeof f / sizeof f[0], name, "");
+    const blip_field f[] = {{"rescale_factor", F_FLOAT, &p.rescale},
+                            {"do_resize", F_BOOL, &p.do_resize},
+                            {"do_rescale", F_BOOL, &p.do_rescale},
+                            {"do_normalize", F_BOOL, &p.do_normalize},
+                            {"resample", F_INT, &p.resample}};
+    if (!s) s = blip_read_fields(root, f, sizeof f / sizeof f[0], name, "");
     const cJSON *size = cJSON_GetObjectItemCaseSensitive(root, "size");
     if (!s && size) {
         if (cJSON_IsNumber(size)) {
-            s = read_fields(root, (field[]){{"size", F_INT, &p.size}}, 1, name, "");
+            s = blip_read_fields(root, (blip_field[]){{"size", F_INT, &p.size}}, 1, name, "");
         } else if (cJSON_IsObject(size)) {
             int h = -1, w = -1;
-            s = read_fields(size, (field[]){{"height", F_INT, &h}, {"width", F_INT, &w}}, 2, name,
-                            "size.");
+            s = blip_read_fields(size, (blip_field[]){{"height", F_INT, &h}, {"width", F_INT, &w}},
+                                 2, name, "size.");
             if (!s && (h != w || h <= 0))
                 s = sc_set_error(SC_ERR_UNSUPPORTED,
                                  "%s: size must give equal positive height and width (%d x %d)",
@@ -286,7 +278,7 @@ sc_status sc_blip_preprocess_parse(const char *json, const char *name, sc_blip_c
             if (!s) p.size = h;
         } else
             s = sc_set_error(SC_ERR_FORMAT, "%s: size must be a number or an object (it is %s)",
-                             name, json_type(size));
+                             name, blip_json_type(size));
     }
     const char *keys[2] = {"image_mean", "image_std"};
     float *dst[2] = {p.mean, p.std};

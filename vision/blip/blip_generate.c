@@ -16,9 +16,8 @@
 #include "saccade/sc_ops.h"
 #include "saccade/sc_rng.h"
 #include "blip_internal.h"
+#include "decoding/decoding.h"
 #include "sc_internal.h"
-
-#define NEG_BIG -1.0e9f /* GenerationMixin's "very large negative" for beams */
 
 sc_blip_generate_params sc_blip_default_generate_params(const sc_blip *m) {
     sc_blip_generate_params p;
@@ -85,25 +84,6 @@ static sc_status check_params(const sc_blip *m, const sc_blip_generate_params *p
                             "blip: a prompt of %d tokens leaves no room in the %d positions",
                             n_prompt, t->max_position_embeddings);
     return SC_OK;
-}
-
-/* The map of one query: layer `layer`, mean over the heads in mask, from its
- * cross-attention (layers, heads, Ti): patches -> map (G*G), class token -> *cls. */
-static void attention_map(const sc_blip *m, const float *cross, int layer, uint64_t mask,
-                          float *map, float *cls) {
-    const int H = m->cfg.text.num_attention_heads, Ti = sc_blip_image_tokens(m);
-    int nh = 0;
-    for (int j = 0; j < Ti - 1; j++) map[j] = 0.0f;
-    double c = 0;
-    for (int h = 0; h < H; h++) {
-        if (mask && !((mask >> h) & 1)) continue;
-        const float *a = cross + ((size_t)layer * H + h) * Ti;
-        c += a[0];
-        for (int j = 1; j < Ti; j++) map[j - 1] += a[j];
-        nh++;
-    }
-    for (int j = 0; j < Ti - 1; j++) map[j] /= (float)nh;
-    *cls = (float)(c / nh);
 }
 
 /* MinLengthLogitsProcessor with 5.x's count of new tokens: no [SEP] before
@@ -179,7 +159,7 @@ static int sample_token(const sc_blip_generate_params *p, float *scores, int V, 
 static sc_status search_one(sc_blip *m, const sc_blip_generate_params *p, int n0, int layer,
                             sc_blip_caption *out, float *work, int *order) {
     const sc_blip_text_config *t = &m->cfg.text;
-    const int V = t->vocab_size, G = sc_blip_grid(m), Ti = sc_blip_image_tokens(m);
+    const int V = t->vocab_size, Ti = sc_blip_image_tokens(m);
     const size_t per_query = (size_t)t->num_hidden_layers * t->num_attention_heads * Ti;
     sc_rng rng;
     sc_rng_seed(&rng, p->seed);
@@ -204,11 +184,8 @@ static sc_status search_one(sc_blip *m, const sc_blip_generate_params *p, int n0
             out->ended = 1;
             break;
         }
-        attention_map(m, s->cross + (size_t)last_query * per_query, layer, p->head_mask,
-                      out->attention + (size_t)out->n * G * G, &out->class_attention[out->n]);
-        if (out->attention_all)
-            memcpy(out->attention_all + (size_t)out->n * per_query,
-                   s->cross + (size_t)last_query * per_query, per_query * sizeof(float));
+        dec_record_word(out, out->n, s->cross + (size_t)last_query * per_query,
+                        t->num_hidden_layers, t->num_attention_heads, Ti, layer, p->head_mask);
         out->ids[out->n++] = tok;
         if (k + 1 == p->max_new_tokens) break;
         sc_status st = blip_step(m, 1, &tok, 1, 0);
@@ -219,153 +196,27 @@ static sc_status search_one(sc_blip *m, const sc_blip_generate_params *p, int n0
     return SC_OK;
 }
 
-typedef struct {
-    float score;
-    int len; /* new tokens, the last one [SEP] or the max_length one */
-    int finished;
-    int *seq; /* (max_new) */
-} hyp;
-
-/* Indices of the k largest of x[0..n) in descending order (ties: lower index
- * first). k is small (2 x beams). */
-static void top_k(const float *x, int n, int k, int *idx) {
-    for (int i = 0; i < k; i++) idx[i] = -1;
-    for (int j = 0; j < n; j++) {
-        float v = x[j];
-        if (idx[k - 1] >= 0 && !(v > x[idx[k - 1]])) continue;
-        int i = k - 1;
-        while (i > 0 && (idx[i - 1] < 0 || v > x[idx[i - 1]])) {
-            idx[i] = idx[i - 1];
-            i--;
-        }
-        idx[i] = j;
-    }
+/* BLIP's decoder as the beam search drives it (one new token per row). */
+static float *beam_logits(void *ctx) {
+    return ((sc_blip *)ctx)->s.logits;
 }
 
-/* Beam search as GenerationMixin._beam_search (transformers 5.x, one image,
- * early_stopping False). */
+static sc_status beam_step(void *ctx, int rows, const int *ids) {
+    return blip_step(ctx, rows, ids, 1, 0);
+}
+
+static void beam_reorder(void *ctx, int rows, const int *src) {
+    blip_reorder(ctx, rows, src);
+}
+
 static sc_status beam_search(sc_blip *m, const sc_blip_generate_params *p, int n0,
                              sc_blip_caption *out, int *best_seq, int *best_len) {
     const sc_blip_text_config *t = &m->cfg.text;
-    const int V = t->vocab_size, B = p->num_beams, K = 2 * B, M = p->max_new_tokens;
-    const int sep = t->sep_token_id;
-    blip_state *s = &m->s;
-    /* scratch: log-probs (B, V) in place of the logits; sequences */
-    size_t ints = (size_t)(3 * B + 2 * K) * M + 4 * K + 2 * B;
-    int *mem = calloc(ints, sizeof(int));
-    float *fm = calloc((size_t)(2 * K + 3 * B), sizeof(float));
-    if (!mem || !fm) {
-        free(mem), free(fm);
-        return sc_set_error(SC_ERR_NOMEM, "blip: out of memory for beam search");
-    }
-    int *run_seq = mem, *cand_seq = run_seq + (size_t)B * M, *fin_seq = cand_seq + (size_t)K * M,
-        *merge_seq = fin_seq + (size_t)B * M, *cand_idx = merge_seq + (size_t)(B + K) * M,
-        *cand_hit = cand_idx + K, *src = cand_hit + K, *next_tok = src + B;
-    float *run_score = fm, *cand_score = run_score + B, *fin_score = cand_score + K,
-          *merge_score = fin_score + B;
-    int fin_done[SC_BLIP_MAX_BEAMS], fin_len[SC_BLIP_MAX_BEAMS];
-    int merge_done[3 * SC_BLIP_MAX_BEAMS], merge_len[3 * SC_BLIP_MAX_BEAMS],
-        merge_idx[3 * SC_BLIP_MAX_BEAMS];
-    for (int b = 0; b < B; b++) {
-        run_score[b] = b ? NEG_BIG : 0.0f;
-        fin_score[b] = NEG_BIG;
-        fin_done[b] = fin_len[b] = 0;
-    }
-    int improvable = 1;
-    sc_status st = SC_OK;
-    float *lp = s->logits; /* (B, V): logits of each running beam's last token */
-    for (int k = 0; k < M && !st; k++) {
-        const int cur_len = n0 + k;
-        sc_log_softmax_forward(lp, B, V, lp);
-        for (int b = 0; b < B; b++) {
-            float *row = lp + (size_t)b * V;
-            min_length(p, k, sep, row);
-            for (int v = 0; v < V; v++) row[v] += run_score[b]; /* float sums, as torch */
-        }
-        top_k(lp, B * V, K, cand_idx);
-        int all_hit = 1;
-        for (int c = 0; c < K; c++) {
-            int b = cand_idx[c] / V, tok = cand_idx[c] % V;
-            cand_score[c] = lp[cand_idx[c]];
-            memcpy(cand_seq + (size_t)c * M, run_seq + (size_t)b * M, (size_t)k * sizeof(int));
-            cand_seq[(size_t)c * M + k] = tok;
-            cand_hit[c] = tok == sep || cur_len + 1 >= n0 + M;
-            all_hit &= cand_hit[c];
-        }
-        /* running beams: the best B candidates that did not stop */
-        float run_cand[2 * SC_BLIP_MAX_BEAMS];
-        int pick[SC_BLIP_MAX_BEAMS];
-        for (int c = 0; c < K; c++) run_cand[c] = cand_score[c] + (cand_hit[c] ? NEG_BIG : 0.0f);
-        top_k(run_cand, K, B, pick);
-        /* finished: candidates of the top B ranks that stopped, length-penalised */
-        const float lpen = (float)pow((double)(cur_len + 1 - n0), (double)p->length_penalty);
-        int full = p->early_stopping == 1; /* early_stopping True: no more once B are done */
-        for (int b = 0; b < B; b++) full &= fin_done[b];
-        int nm = 0;
-        for (int b = 0; b < B; b++, nm++) {
-            merge_score[nm] = fin_score[b];
-            merge_done[nm] = fin_done[b];
-            merge_len[nm] = fin_len[b];
-            memcpy(merge_seq + (size_t)nm * M, fin_seq + (size_t)b * M, (size_t)M * sizeof(int));
-        }
-        for (int c = 0; c < K; c++, nm++) {
-            int just = cand_hit[c] && c < B;
-            float sc = cand_score[c] / lpen;
-            if (full) sc += NEG_BIG;
-            if (!improvable) sc += NEG_BIG;
-            if (!just) sc += NEG_BIG;
-            merge_score[nm] = sc;
-            merge_done[nm] = just;
-            merge_len[nm] = k + 1;
-            memcpy(merge_seq + (size_t)nm * M, cand_seq + (size_t)c * M,
-                   (size_t)(k + 1) * sizeof(int));
-            for (int j = k + 1; j < M; j++) merge_seq[(size_t)nm * M + j] = t->pad_token_id;
-        }
-        top_k(merge_score, nm, B, merge_idx);
-        for (int b = 0; b < B; b++) {
-            fin_score[b] = merge_score[merge_idx[b]];
-            fin_done[b] = merge_done[merge_idx[b]];
-            fin_len[b] = merge_len[merge_idx[b]];
-            memcpy(fin_seq + (size_t)b * M, merge_seq + (size_t)merge_idx[b] * M,
-                   (size_t)M * sizeof(int));
-        }
-        for (int b = 0; b < B; b++) {
-            int c = pick[b];
-            run_score[b] = run_cand[c];
-            src[b] = cand_idx[c] / V;
-            next_tok[b] = cand_idx[c] % V;
-        }
-        for (int b = 0; b < B; b++) /* the new running sequences */
-            memcpy(run_seq + (size_t)b * M, cand_seq + (size_t)pick[b] * M,
-                   (size_t)(k + 1) * sizeof(int));
-        /* early-stop heuristic with the new length (cur_len + 1) */
-        {
-            int all_done = 1;
-            float worst = 0;
-            for (int b = 0; b < B; b++) {
-                all_done &= fin_done[b];
-                worst = b == 0 || fin_score[b] < worst ? fin_score[b] : worst;
-            }
-            /* the best length a running beam may still reach: "never" with a
-             * positive length penalty assumes max_new_tokens */
-            const int reach =
-                p->early_stopping == 2 && p->length_penalty > 0 ? M : cur_len + 1 - n0;
-            const float best_run =
-                run_score[0] / (float)pow((double)reach, (double)p->length_penalty);
-            improvable = improvable && (!all_done || best_run > worst);
-            if (p->early_stopping == 1 && all_done) improvable = 0; /* no open beam */
-        }
-        if (!improvable || all_hit) break;
-        blip_reorder(m, B, src);
-        st = blip_step(m, B, next_tok, 1, 0);
-    }
-    if (!st) { /* the best kept hypothesis (GenerationMixin returns sequences[:, 0]) */
-        *best_len = fin_len[0];
-        memcpy(best_seq, fin_seq, (size_t)fin_len[0] * sizeof(int));
-        out->score = fin_score[0];
-    }
-    free(mem), free(fm);
-    return st;
+    const dec_beam_model bm = {m,           t->vocab_size, t->sep_token_id, t->pad_token_id,
+                               beam_logits, beam_step,     beam_reorder};
+    const dec_beam_params bp = {p->num_beams, p->max_new_tokens, p->min_length, p->length_penalty,
+                                p->early_stopping};
+    return dec_beam_search(&bm, &bp, n0, best_seq, best_len, &out->score);
 }
 
 sc_status sc_blip_generate(sc_blip *m, const float *pixel_values, const int *prompt_ids,
@@ -426,12 +277,9 @@ sc_status sc_blip_generate(sc_blip *m, const float *pixel_values, const int *pro
             st = blip_plan(m, 1, L, L);
             if (!st) st = blip_step(m, 1, best, L, 0);
             for (int i = 0; i < out->n && !st; i++) {
-                const float *cq = m->s.cross + (size_t)(n0 - 1 + i) * per_query;
-                attention_map(m, cq, layer, p.head_mask, out->attention + (size_t)i * G * G,
-                              &out->class_attention[i]);
-                if (out->attention_all)
-                    memcpy(out->attention_all + (size_t)i * per_query, cq,
-                           per_query * sizeof(float));
+                dec_record_word(out, i, m->s.cross + (size_t)(n0 - 1 + i) * per_query,
+                                t->num_hidden_layers, t->num_attention_heads,
+                                sc_blip_image_tokens(m), layer, p.head_mask);
             }
         }
     }

@@ -7,6 +7,7 @@
 #include "saccade/sc_tensor.h"
 #include "saccade/sc_vit.h"
 #include "saccade/sc_wordpiece.h"
+#include "decoding/decoding.h"
 
 /* One BERT layer of the text decoder (weights in the mapped file, (out, in)). */
 typedef struct blip_text_layer {
@@ -20,39 +21,16 @@ typedef struct blip_text_layer {
     const float *fln_w, *fln_b;
 } blip_text_layer;
 
-/* Decoding state, carved from the model's arena for (rows, cap): rows
- * sequences (beams) of at most cap tokens. */
-typedef struct blip_state {
-    int rows, cap;            /* planned sizes */
-    int len;                  /* tokens in the self-attention cache */
-    float *self_k, *self_v;   /* (layers, rows, cap, D) */
-    float *self_k2, *self_v2; /* the same, for reordering beams */
-    float *img_k, *img_v;     /* (layers, Ti, D): the image's cross-attention keys / values */
-    float *h, *h2, *q, *ctx, *tmp, *ff; /* (rows * n, D or F) work rows for n new tokens */
-    float *scores;                      /* (rows * n, max(cap, Ti)) */
-    float *cross;  /* (rows * n, layers, heads, Ti) cross-attention of the last call */
-    float *logits; /* (rows * n_logits, V) */
-    int work_rows; /* rows x new tokens one call may take (h, q, ... hold that many) */
-} blip_state;
+/* Decoding state (the shared decoders' memory, vision/decoding/). */
+typedef dec_state blip_state;
 
 /* What the backward of one query position needs from a teacher-forced
  * forward of one row from position 0 (blip_step records it when m->trace is
- * set): n positions, L layers, H heads. */
-typedef struct blip_trace {
-    int n;
-    float *sq, *sk, *sv; /* (L, n, D) self-attention queries, keys, values */
-    float *sp;           /* (L, H, n, n) self-attention probabilities */
-    float *r1, *r2, *r3; /* (L, n, D) the sums the three LayerNorms of a layer normalise */
-    float *ff;           /* (L, n, F) feed-forward pre-activations */
-    float *hd;           /* (n, D) prediction head dense output (pre-GELU) */
-} blip_trace;
-
-/* Adds delta to one cross-attention probability in the forward (finite
- * differences of sc_blip_gradcam's gradient). */
-typedef struct blip_probe {
-    int on, layer, head, query, key;
-    float delta;
-} blip_probe;
+ * set; hd is the prediction head's dense output, pre-GELU), and the probe
+ * that nudges one cross-attention probability (sc_blip_gradcam's finite
+ * differences): the shared block's (vision/decoding/). */
+typedef dec_trace blip_trace;
+typedef dec_probe blip_probe;
 
 struct sc_blip {
     sc_blip_config cfg;
@@ -63,12 +41,14 @@ struct sc_blip {
     /* text decoder */
     const float *word_emb, *pos_emb, *emb_ln_w, *emb_ln_b;
     blip_text_layer *layers;
+    dec_block block; /* the layers as the shared block runs them (post-LN) */
+    dec_layer *block_layers;
     const float *head_w, *head_b, *head_ln_w, *head_ln_b; /* transform */
     const float *dec_w, *dec_b;                           /* (V, D), (V) */
     /* inference memory */
     sc_arena *arena;
     blip_state s;
-    float *image;      /* (Ti, Dv) image features the image keys / values came from */
+    float *image;      /* s.image: (Ti, Dv) image features the image keys / values came from */
     int have_image;    /* img_k / img_v hold the keys / values of `image` */
     blip_trace *trace; /* non-NULL: blip_step records into it */
     blip_probe probe;
@@ -97,5 +77,35 @@ void blip_gradcam_maps(const sc_blip *m, const float *grad, const float *attn, i
                        uint64_t head_mask, float *out);
 sc_status blip_cross_attention_grads(sc_blip *m, const float *image_features, const int *seq, int n,
                                      int q0, int layer, float *grad, float *attn);
+
+/* blip_config.c: config.json fields. blip_read_fields sets the fields of f
+ * present in obj (a present field of the wrong type: SC_ERR_FORMAT "<name>:
+ * <where><key> must be ..."); blip_json_type names a value's JSON type. */
+struct cJSON;
+typedef enum { F_INT, F_FLOAT, F_BOOL } blip_field_kind;
+typedef struct {
+    const char *key;
+    blip_field_kind kind;
+    void *dst; /* int (F_INT, F_BOOL) or float */
+} blip_field;
+sc_status blip_read_fields(const struct cJSON *obj, const blip_field *f, size_t n, const char *name,
+                           const char *where);
+const char *blip_json_type(const struct cJSON *e);
+/* early_stopping (true, false or "never": 1, 0, 2) of obj, and the
+ * generation settings this engine does not implement (repetition_penalty,
+ * no_repeat_ngram_size, ...), accepted at their neutral values only. */
+sc_status blip_generation_extras(const struct cJSON *obj, const char *name, const char *where,
+                                 int *early_stopping);
+
+/* blip_preprocess.c: pixel values (3, S, S) of img (RGB or RGBA) as p says
+ * (BlipImageProcessor's steps, shared by ViTImageProcessor); fn names the
+ * caller in messages. */
+struct sc_image;
+sc_status blip_pixels(const sc_blip_preprocess_config *p, int S, const struct sc_image *img,
+                      float *pixel_values, const char *fn);
+/* The same into *out, malloc'd (3, S, S), for any image (gray ones repeated
+ * to RGB first, as the caption front ends take them). */
+sc_status blip_image_pixels(const sc_blip_preprocess_config *p, int S, const struct sc_image *img,
+                            const char *fn, float **out);
 
 #endif

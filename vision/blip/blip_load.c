@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <cjson/cJSON.h>
+#include "saccade/sc_nn.h"
 #include "saccade/sc_util.h"
 #include "blip_internal.h"
 #include "sc_internal.h"
@@ -179,6 +180,23 @@ static sc_status bind_text(sc_blip *m) {
         s = bind_table(m, prefix, w, sizeof w / sizeof w[0]);
     }
     if (s) return s;
+    /* the same weights as the shared post-LN block sees them (nn.Linear layout) */
+    m->block = (dec_block){0,      SC_ACT_GELU, t->layer_norm_eps,      t->num_hidden_layers,
+                           (int)D, (int)F,      t->num_attention_heads, sc_blip_image_tokens(m),
+                           (int)Dv};
+    if (!(m->block_layers = calloc((size_t)t->num_hidden_layers, sizeof *m->block_layers)))
+        return sc_set_error(SC_ERR_NOMEM, "out of memory");
+    for (int l = 0; l < t->num_hidden_layers; l++) {
+        const blip_text_layer *L = &m->layers[l];
+        const int d = (int)D, dv = (int)Dv, f = (int)F;
+        m->block_layers[l] =
+            (dec_layer){{L->sq_w, L->sq_b, d, 0},       {L->sk_w, L->sk_b, d, 0},
+                        {L->sv_w, L->sv_b, d, 0},       {L->so_w, L->so_b, d, 0},
+                        {L->cq_w, L->cq_b, d, 0},       {L->ck_w, L->ck_b, dv, 0},
+                        {L->cv_w, L->cv_b, dv, 0},      {L->co_w, L->co_b, d, 0},
+                        {L->fi_w, L->fi_b, d, 0},       {L->fo_w, L->fo_b, f, 0},
+                        {L->sln_w, L->cln_w, L->fln_w}, {L->sln_b, L->cln_b, L->fln_b}};
+    }
     /* the decoder is tied to the word embeddings and cls.predictions.bias when
      * absent (transformers' _tied_weights_keys) */
     char nw[256], nb[256], nd[256];
@@ -283,6 +301,7 @@ void sc_blip_free(sc_blip *m) {
     if (!m) return;
     sc_wordpiece_free(m->wp);
     free(m->layers);
+    free(m->block_layers);
     sc_vit_free(m->vit);
     sc_arena_free(m->arena);
     sc_safetensors_free(m->st);

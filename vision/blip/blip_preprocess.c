@@ -1,6 +1,7 @@
 /* BlipImageProcessor: RGB (alpha composited over white, as transformers'
  * convert_to_rgb does with Pillow), Pillow's resize to size x size (bit-exact,
  * sc_image_resize_pil), rescale, normalise with the configured mean / std. */
+#include <stdlib.h>
 #include <string.h>
 #include "saccade/sc_image.h"
 #include "blip_internal.h"
@@ -22,22 +23,24 @@ static float over_white(float v, float a) {
 }
 
 sc_status sc_blip_preprocess(const sc_blip *m, const sc_image *img, float *pixel_values) {
-    if (!m || !img || !img->data || !pixel_values)
-        return sc_set_error(SC_ERR_INVALID_ARG, "sc_blip_preprocess: NULL argument");
+    if (!m) return sc_set_error(SC_ERR_INVALID_ARG, "sc_blip_preprocess: NULL argument");
+    return blip_pixels(&m->cfg.preprocess, m->cfg.vision.image_size, img, pixel_values,
+                       "sc_blip_preprocess");
+}
+
+sc_status blip_pixels(const sc_blip_preprocess_config *p, int S, const sc_image *img,
+                      float *pixel_values, const char *fn) {
+    if (!img || !img->data || !pixel_values)
+        return sc_set_error(SC_ERR_INVALID_ARG, "%s: NULL argument", fn);
     if (img->c != 3 && img->c != 4)
-        return sc_set_error(SC_ERR_INVALID_ARG, "sc_blip_preprocess: %d channels (RGB or RGBA)",
-                            img->c);
-    const sc_blip_preprocess_config *p = &m->cfg.preprocess;
-    const int S = m->cfg.vision.image_size;
+        return sc_set_error(SC_ERR_INVALID_ARG, "%s: %d channels (RGB or RGBA)", fn, img->c);
     if (p->do_resize && p->size != S)
         return sc_set_error(SC_ERR_UNSUPPORTED,
-                            "sc_blip_preprocess: the processor resizes to %d, the model takes %d",
-                            p->size, S);
+                            "%s: the processor resizes to %d, the model takes %d", fn, p->size, S);
     if (!p->do_resize && (img->w != S || img->h != S))
         return sc_set_error(SC_ERR_SHAPE,
-                            "sc_blip_preprocess: without resizing the image must be %d x %d (it is "
-                            "%d x %d)",
-                            S, S, img->w, img->h);
+                            "%s: without resizing the image must be %d x %d (it is %d x %d)", fn, S,
+                            S, img->w, img->h);
     sc_image rgb = {0}, sized = {0};
     sc_status s = sc_image_alloc(&rgb, img->w, img->h, 3);
     if (s) return s;
@@ -63,5 +66,21 @@ sc_status sc_blip_preprocess(const sc_blip *m, const sc_image *img, float *pixel
     if (p->do_normalize) s = sc_image_normalize(&sized, p->mean, p->std);
     if (!s) memcpy(pixel_values, sized.data, 3 * (size_t)S * S * sizeof(float));
     sc_image_free(&sized);
+    return s;
+}
+
+sc_status blip_image_pixels(const sc_blip_preprocess_config *p, int S, const sc_image *img,
+                            const char *fn, float **out) {
+    *out = NULL;
+    float *pix = malloc((size_t)3 * (size_t)S * (size_t)S * sizeof *pix);
+    if (!pix) return sc_set_error(SC_ERR_NOMEM, "out of memory");
+    sc_image rgb = {0};
+    sc_status s = img && img->data && img->c < 3 ? sc_image_to_rgb(img, &rgb) : SC_OK;
+    if (!s) s = blip_pixels(p, S, rgb.data ? &rgb : img, pix, fn);
+    sc_image_free(&rgb);
+    if (s)
+        free(pix);
+    else
+        *out = pix;
     return s;
 }

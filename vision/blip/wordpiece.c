@@ -115,69 +115,6 @@ static int lower_case(uint32_t cp, uint32_t out[2]) {
     return 1;
 }
 
-/* Strict UTF-8 (as Python's decoder): no overlong forms, surrogates or code
- * points past U+10FFFF. Returns the sequence length at s (1-4), 0 if invalid. */
-static int utf8_next(const unsigned char *s, size_t avail, uint32_t *cp) {
-    unsigned c = s[0];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    int n;
-    uint32_t v, min;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2, v = c & 0x1F, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF)
-        n = 3, v = c & 0x0F, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4)
-        n = 4, v = c & 0x07, min = 0x10000;
-    else
-        return 0;
-    if ((size_t)n > avail) return 0;
-    for (int i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        v = v << 6 | (s[i] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
-    *cp = v;
-    return n;
-}
-
-static size_t utf8_put(uint32_t cp, char *o) {
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | cp >> 6);
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | cp >> 12);
-        o[1] = (char)(0x80 | (cp >> 6 & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | cp >> 18);
-    o[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-    o[2] = (char)(0x80 | (cp >> 6 & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-/* Byte offset of the first invalid sequence, or len when all is valid. */
-static size_t utf8_check(const char *text, size_t len) {
-    size_t i = 0;
-    uint32_t cp;
-    while (i < len) {
-        int k = utf8_next((const unsigned char *)text + i, len - i, &cp);
-        if (!k) return i;
-        i += (size_t)k;
-    }
-    return len;
-}
-
 /* ------------------------------------------------------------ vocabulary */
 
 static uint64_t hash_bytes(const char *s, size_t n) {
@@ -247,7 +184,7 @@ static sc_status parse_vocab(sc_wordpiece *wp, const char *v, size_t len) {
     if (len > SC_WORDPIECE_MAX_VOCAB_BYTES)
         return sc_set_error(SC_ERR_LIMIT, "vocab.txt: larger than %zu bytes",
                             SC_WORDPIECE_MAX_VOCAB_BYTES);
-    size_t bad = utf8_check(v, len);
+    size_t bad = sc_utf8_valid_prefix(v, len);
     if (bad < len) return sc_set_error(SC_ERR_FORMAT, "vocab.txt: not UTF-8 (byte %zu)", bad);
     size_t lines = 0;
     for (size_t i = 0; i < len; i++)
@@ -287,7 +224,7 @@ static sc_status parse_vocab(sc_wordpiece *wp, const char *v, size_t len) {
 static sc_status add_special(sc_wordpiece *wp, const char *token, int want, int *id_out) {
     size_t n = strlen(token);
     if (n == 0) return sc_set_error(SC_ERR_FORMAT, "tokenizer config: empty special token");
-    if (utf8_check(token, n) < n)
+    if (sc_utf8_valid_prefix(token, n) < n)
         return sc_set_error(SC_ERR_FORMAT, "tokenizer config: special token is not UTF-8");
     int id = want >= 0 ? want : lookup(wp, token, n);
     for (int i = 0; i < wp->n_specials; i++)
@@ -568,7 +505,7 @@ static sc_status word_ids(const sc_wordpiece *wp, const uint32_t *w, size_t n, i
     uint64_t hs[WP_MAX_WORD_CHARS + 1];
     char *bytes = buf + 2;
     off[0] = 0;
-    for (size_t i = 0; i < n; i++) off[i + 1] = off[i] + utf8_put(w[i], bytes + off[i]);
+    for (size_t i = 0; i < n; i++) off[i + 1] = off[i] + sc_utf8_put(w[i], bytes + off[i]);
     size_t first = out->n, start = 0;
     while (start < n) {
         /* The candidate is p[0 .. pre + piece): for continuations "##" is
@@ -647,7 +584,7 @@ static sc_status encode_piece(const sc_wordpiece *wp, const char *text, size_t l
     sc_status s = SC_OK;
     for (size_t i = 0; i < len && !s;) {
         uint32_t cp = 0, d[3], lo[2];
-        int step = utf8_next((const unsigned char *)text + i, len - i, &cp);
+        int step = sc_utf8_next((const unsigned char *)text + i, len - i, &cp);
         i += step ? (size_t)step : 1; /* never 0: the text was checked */
         int k = char_class(cp);
         if (cp == 0 || cp == 0xFFFD || k == WP_CONTROL) continue;
@@ -693,7 +630,7 @@ sc_status sc_wordpiece_encode(const sc_wordpiece *wp, const char *text, size_t l
     if (len > SC_WORDPIECE_MAX_TEXT)
         return sc_set_error(SC_ERR_LIMIT, "wordpiece encode: text of %zu bytes (limit %zu)", len,
                             SC_WORDPIECE_MAX_TEXT);
-    size_t bad = utf8_check(text, len);
+    size_t bad = sc_utf8_valid_prefix(text, len);
     if (bad < len)
         return sc_set_error(SC_ERR_INVALID_ARG,
                             "wordpiece encode: text is not valid UTF-8 (byte %zu)", bad);

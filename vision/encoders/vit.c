@@ -33,6 +33,7 @@ struct sc_vit {
     float *pw, *pb, *cls, *pos, *nw, *nb;       /* into pmem (cls / pos may be NULL) */
     float *gpw, *gpb, *gcls, *gpos, *gnw, *gnb; /* into gmem */
     float *pos_fixed;                           /* sin-cos (T, D) when pos is fixed */
+    float *qkv_bias; /* (depth, 3D) a view's stacked q/k/v biases when the file splits them */
     vit_layer layers[SC_VIT_MAX_DEPTH];
     /* Activations of the last forward, carved from one block for batch cap. */
     float *act;
@@ -331,6 +332,42 @@ static sc_status view_tensor(sc_safetensors *st, sc_vit_name_map map, void *ctx,
     return s;
 }
 
+/* Layer l's attention input projections: the stacked in_proj_weight / bias,
+ * or (when the map has no name for it) separate q/k/v weights used in place
+ * and their biases copied into one stacked (3D) bias the model owns. */
+static sc_status view_qkv(sc_vit *m, sc_safetensors *st, sc_vit_name_map map, void *ctx, int l) {
+    const int64_t D = m->cfg.dim, s_in[2] = {3 * D, D}, s_3d[1] = {3 * D}, s_dd[2] = {D, D},
+                  s_d[1] = {D};
+    sc_mha_weights *a = &m->layers[l].w.self_attn;
+    char nm[96], probe[NAME_MAX_LEN];
+    float *d = NULL;
+    snprintf(nm, sizeof nm, "layers.%d.self_attn.in_proj_weight", l);
+    if (!map(nm, probe, sizeof probe, ctx)) {
+        sc_status s = view_tensor(st, map, ctx, nm, 2, s_in, &d);
+        a->in_proj_weight = d;
+        snprintf(nm, sizeof nm, "layers.%d.self_attn.in_proj_bias", l);
+        if (!s) s = view_tensor(st, map, ctx, nm, 1, s_3d, &d);
+        a->in_proj_bias = d;
+        return s;
+    }
+    if (!m->qkv_bias && !(m->qkv_bias = sc_calloc((size_t)m->cfg.depth * 3 * D, sizeof(float))))
+        return sc_set_error(SC_ERR_NOMEM, "vit view: out of memory");
+    const char *part = "qkv";
+    const float **dst[3] = {&a->q_proj_weight, &a->k_proj_weight, &a->v_proj_weight};
+    float *bias = m->qkv_bias + (size_t)l * 3 * D;
+    for (int i = 0; i < 3; i++) {
+        snprintf(nm, sizeof nm, "layers.%d.self_attn.%c_proj_weight", l, part[i]);
+        sc_status s = view_tensor(st, map, ctx, nm, 2, s_dd, &d);
+        *dst[i] = d;
+        snprintf(nm, sizeof nm, "layers.%d.self_attn.%c_proj_bias", l, part[i]);
+        if (!s) s = view_tensor(st, map, ctx, nm, 1, s_d, &d);
+        if (s) return s;
+        memcpy(bias + (size_t)i * D, d, (size_t)D * sizeof(float));
+    }
+    a->in_proj_bias = bias;
+    return SC_OK;
+}
+
 sc_status sc_vit_open_view(const sc_vit_config *c, sc_safetensors *st, sc_vit_name_map map,
                            void *ctx, sc_vit **out) {
     if (!out) return sc_set_error(SC_ERR_INVALID_ARG, "sc_vit_open_view: out is NULL");
@@ -350,8 +387,8 @@ sc_status sc_vit_open_view(const sc_vit_config *c, sc_safetensors *st, sc_vit_na
     m->T = sc_vit_tokens(c);
     const int64_t D = c->dim, F = c->mlp_dim, p = c->patch;
     const int64_t s_pw[4] = {D, c->in_channels, p, p}, s_d[1] = {D}, s_cls[3] = {1, 1, D},
-                  s_pos[3] = {1, m->T, D}, s_in[2] = {3 * D, D}, s_3d[1] = {3 * D},
-                  s_dd[2] = {D, D}, s_fd[2] = {F, D}, s_f[1] = {F}, s_df[2] = {D, F};
+                  s_pos[3] = {1, m->T, D}, s_dd[2] = {D, D}, s_fd[2] = {F, D}, s_f[1] = {F},
+                  s_df[2] = {D, F};
     s = view_tensor(st, map, ctx, "patch_embed.proj.weight", 4, s_pw, &m->pw);
     if (!s) s = view_tensor(st, map, ctx, "patch_embed.proj.bias", 1, s_d, &m->pb);
     if (!s && c->cls_token) s = view_tensor(st, map, ctx, "cls_token", 3, s_cls, &m->cls);
@@ -363,9 +400,7 @@ sc_status sc_vit_open_view(const sc_vit_config *c, sc_safetensors *st, sc_vit_na
             int ndim;
             const int64_t *shape;
             const float **dst;
-        } t[] = {{"self_attn.in_proj_weight", 2, s_in, &w->self_attn.in_proj_weight},
-                 {"self_attn.in_proj_bias", 1, s_3d, &w->self_attn.in_proj_bias},
-                 {"self_attn.out_proj.weight", 2, s_dd, &w->self_attn.out_proj_weight},
+        } t[] = {{"self_attn.out_proj.weight", 2, s_dd, &w->self_attn.out_proj_weight},
                  {"self_attn.out_proj.bias", 1, s_d, &w->self_attn.out_proj_bias},
                  {"linear1.weight", 2, s_fd, &w->linear1_weight},
                  {"linear1.bias", 1, s_f, &w->linear1_bias},
@@ -375,6 +410,7 @@ sc_status sc_vit_open_view(const sc_vit_config *c, sc_safetensors *st, sc_vit_na
                  {"norm1.bias", 1, s_d, &w->norm1_bias},
                  {"norm2.weight", 1, s_d, &w->norm2_weight},
                  {"norm2.bias", 1, s_d, &w->norm2_bias}};
+        s = view_qkv(m, st, map, ctx, l);
         for (size_t i = 0; i < sizeof t / sizeof t[0] && !s; i++) {
             char nm[96];
             float *d = NULL;
@@ -406,6 +442,7 @@ void sc_vit_free(sc_vit *m) {
     sc_free(m->pmem);
     sc_free(m->gmem);
     sc_free(m->pos_fixed);
+    sc_free(m->qkv_bias);
     sc_free(m->act);
     free(m);
 }

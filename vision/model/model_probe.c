@@ -2,13 +2,15 @@
  * the conventions of files written before it). */
 #include <cjson/cJSON.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include "saccade/sc_model_probe.h"
 #include "saccade/sc_safetensors.h"
+#include "saccade/sc_util.h"
 
-static const char *const KIND_NAMES[] = {"captioner", "vqa",  "classifier",    "stcnn",
-                                         "resnet",    "blip", "vit_classifier"};
+static const char *const KIND_NAMES[] = {"captioner", "vqa",  "classifier",     "stcnn",
+                                         "resnet",    "blip", "vit_classifier", "vit_gpt2"};
 #define NKINDS ((int)(sizeof KIND_NAMES / sizeof KIND_NAMES[0]))
 
 const char *sc_model_kind_name(sc_model_kind k) {
@@ -24,7 +26,7 @@ sc_status sc_model_kind_from_name(const char *name, sc_model_kind *out) {
         }
     return sc_set_error(SC_ERR_UNSUPPORTED,
                         "unknown model kind \"%.40s\" (known: captioner, vqa, classifier, "
-                        "stcnn, resnet, blip, vit_classifier)",
+                        "stcnn, resnet, blip, vit_classifier, vit_gpt2)",
                         name);
 }
 
@@ -77,6 +79,24 @@ static sc_status kind_of(const sc_safetensors *st, const char *path, sc_model_ki
     return SC_OK;
 }
 
+/* A Hugging Face folder's kind from its config.json's model_type:
+ * "vision-encoder-decoder" is ViT-GPT2, anything else BLIP (whose loader
+ * then names what is wrong). */
+static sc_model_kind folder_kind(const char *config_path) {
+    sc_model_kind k = SC_MODEL_BLIP;
+    unsigned char *text = NULL;
+    size_t len = 0;
+    if (sc_read_file(config_path, (size_t)16 << 20, &text, &len)) return k;
+    cJSON *root = cJSON_ParseWithLength((const char *)text, len);
+    const cJSON *mt =
+        cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "model_type") : NULL;
+    if (cJSON_IsString(mt) && !strcmp(mt->valuestring, "vision-encoder-decoder"))
+        k = SC_MODEL_VIT_GPT2;
+    cJSON_Delete(root);
+    free(text);
+    return k;
+}
+
 sc_status sc_model_probe(const char *path, sc_model_kind *kind) {
     if (!path || !kind) return sc_set_error(SC_ERR_INVALID_ARG, "sc_model_probe: NULL argument");
     struct stat sb;
@@ -88,7 +108,7 @@ sc_status sc_model_probe(const char *path, sc_model_kind *kind) {
                                 "%s: a folder without config.json (a model folder holds "
                                 "config.json, model.safetensors, vocab.txt, ...)",
                                 path);
-        *kind = SC_MODEL_BLIP;
+        *kind = folder_kind(cfg);
         return SC_OK;
     }
     sc_safetensors *st = NULL;

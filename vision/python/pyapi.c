@@ -1,5 +1,6 @@
 /* Helpers for foreign-function bindings: struct layouts and freeing strings. */
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "sc_internal.h"
@@ -12,6 +13,7 @@
 #include "saccade/sc_overlay.h"
 #include "saccade/sc_safetensors.h"
 #include "saccade/sc_saliency.h"
+#include "saccade/sc_saliency_model.h"
 #include "saccade/sc_vqa.h"
 #include "saccade/sc_vqa_render.h"
 
@@ -172,4 +174,37 @@ sc_status sc_pyapi_layout(const char *type, const char *field, size_t *out) {
     }
     return sc_set_error(SC_ERR_INVALID_ARG, "sc_pyapi_layout: unknown %s%s%.64s", type,
                         field ? "." : "", field ? field : "");
+}
+
+sc_status sc_pyapi_cam(sc_saliency_model *m, const sc_image *img, const char *method,
+                       const char *target, const char *layer, int aug_smooth, int eigen_smooth,
+                       int batch, int samples, int steps, unsigned long long seed, sc_map *out,
+                       int *target_out, double *score, char *name, size_t cap) {
+    if (!m || !img || !method || !out)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_pyapi_cam: NULL argument");
+    sc_saliency_method sm;
+    sc_status s = sc_saliency_method_from_name(method, &sm);
+    if (s) return s;
+    const sc_saliency_method_info *r = sc_saliency_method_info_of(sm);
+    if (!r->needs_model)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "%s is a bottom-up method (saccade.saliency); cam takes a model method",
+                            method);
+    sc_model_saliency_params p = sc_model_saliency_default_params();
+    p.layer = layer;
+    p.cam.aug_smooth = aug_smooth;
+    p.cam.eigen_smooth = eigen_smooth;
+    if (batch > 0) p.cam.batch = batch;
+    if (samples > 0) p.cam.samples = samples;
+    if (steps > 0) p.cam.steps = steps;
+    p.cam.seed = seed;
+    if (target && (s = sc_saliency_model_class(m, target, &p.target))) return s;
+    sc_model_saliency_info info;
+    if ((s = sc_saliency_model_compute(m, (sc_model_saliency_method)r->model_method, img, &p, out,
+                                       &info)))
+        return s;
+    if (target_out) *target_out = info.target;
+    if (score) *score = info.score;
+    if (name && cap) snprintf(name, cap, "%s", info.caption);
+    return SC_OK;
 }

@@ -19,6 +19,10 @@ static inline int refl101(int i, int n) {
 }
 /* Row y as 8-bit gray: OpenCV's BGR2GRAY of the 8-bit quantised image. */
 void sc_sal_gray_row_u8(const sc_image *im, int y, uint8_t *dst);
+/* n maps (h, w) resized bilinearly to (H, W) (F.interpolate, either
+ * align_corners; cv2.resize INTER_LINEAR at align_corners = 0). */
+sc_status sc_cam_resize_maps(const float *src, int n, int h, int w, int H, int W, int align_corners,
+                             float *dst);
 /* An image as a classifier's input (C, H, W), malloc'd (sc_free): resized
  * with the triangle filter, gray for 1-channel models (as 'saccade saliency'). */
 sc_status sc_sal_classifier_input(const sc_image *img, int C, int H, int W, float **out);

@@ -37,11 +37,12 @@ static const sc_saliency_method_info METHODS[] = {
     {SC_SAL_GRADCAM, "gradcam", "Grad-CAM",
      "Grad-CAM: captioner (target: log-probability of --word at the step that generated it, "
      "teacher-forced, or of the whole caption), classifier or ST-CNN (target: the logit of the "
-     "predicted class or --class; last conv feature map, warped back through the transformer)",
+     "top class or --class, at --layer, default the last conv stage; the glimpse's map warped "
+     "back through the transformer), normalised as pytorch-grad-cam",
      1, SC_MSAL_GRADCAM, 0, NULL},
     {SC_SAL_GRADIENT, "gradient", "input gradient",
      "plain input gradient, max |d target / d pixel| over channels (captioners with a cnn or "
-     "vit encoder, classifiers)",
+     "vit encoder, classifiers: w.r.t. the normalised input)",
      1, SC_MSAL_GRADIENT, 0, NULL},
     {SC_SAL_ROLLOUT, "rollout", "attention rollout",
      "attention rollout (Abnar & Zuidema 2020) through a captioner's ViT encoder: the decoder's "
@@ -49,6 +50,44 @@ static const sc_saliency_method_info METHODS[] = {
      "layers to the image patches, or with --rollout-from cls the class token's (train such a "
      "model with 'saccade train captioner --encoder vit')",
      1, SC_MSAL_ROLLOUT, 0, NULL},
+    {SC_SAL_GRADCAMPP, "gradcam++", "Grad-CAM++",
+     "Grad-CAM++ (Chattopadhyay et al. 2018) from the raw logit's gradients, as pytorch-grad-cam "
+     "(classifiers)",
+     1, SC_MSAL_GRADCAMPP, 0, NULL},
+    {SC_SAL_XGRADCAM, "xgradcam", "XGrad-CAM",
+     "XGrad-CAM (Fu et al. 2020): gradients weighted by the normalised activations (classifiers)",
+     1, SC_MSAL_XGRADCAM, 0, NULL},
+    {SC_SAL_HIRESCAM, "hirescam", "HiResCAM",
+     "HiResCAM (Draelos & Carin 2020): sum over channels of gradient times activation "
+     "(classifiers)",
+     1, SC_MSAL_HIRESCAM, 0, NULL},
+    {SC_SAL_LAYERCAM, "layercam", "LayerCAM",
+     "LayerCAM (Jiang et al. 2021): positive gradients times activations (classifiers)", 1,
+     SC_MSAL_LAYERCAM, 0, NULL},
+    {SC_SAL_EIGENCAM, "eigencam", "EigenCAM",
+     "EigenCAM (Muhammad & Yeasin 2020): the layer's first principal component, no gradients "
+     "and no class (classifiers)",
+     1, SC_MSAL_EIGENCAM, 0, NULL},
+    {SC_SAL_EIGENGRADCAM, "eigengradcam", "Eigen-Grad-CAM",
+     "first principal component of gradient times activation (classifiers)", 1,
+     SC_MSAL_EIGENGRADCAM, 0, NULL},
+    {SC_SAL_SCORECAM, "scorecam", "Score-CAM",
+     "Score-CAM (Wang et al. 2020): each channel, upsampled and min-max scaled, masks the input; "
+     "weights = softmax of the masked inputs' logits; batched forwards, no gradients "
+     "(classifiers)",
+     1, SC_MSAL_SCORECAM, 0, NULL},
+    {SC_SAL_ABLATIONCAM, "ablationcam", "Ablation-CAM",
+     "Ablation-CAM (Desai & Ramaswamy 2020): weight (s - s_c) / s from the logit's drop when "
+     "channel c is zeroed; batched forwards, no gradients (classifiers)",
+     1, SC_MSAL_ABLATIONCAM, 0, NULL},
+    {SC_SAL_SMOOTHGRAD, "smoothgrad", "SmoothGrad",
+     "SmoothGrad (Smilkov et al. 2017) as Captum's NoiseTunnel: mean |input gradient| over "
+     "noisy copies (classifiers)",
+     1, SC_MSAL_SMOOTHGRAD, 0, NULL},
+    {SC_SAL_INTGRAD, "intgrad", "Integrated Gradients",
+     "Integrated Gradients (Sundararajan et al. 2017) as Captum: zero baseline, Gauss-Legendre "
+     "steps; |sum over channels| (classifiers)",
+     1, SC_MSAL_INTGRAD, 0, NULL},
 };
 #define NMETHODS ((int)(sizeof METHODS / sizeof METHODS[0]))
 
@@ -95,7 +134,7 @@ sc_status sc_saliency_method_from_name(const char *name, sc_saliency_method *out
             return SC_OK;
         }
     /* "unknown method 'x' (choose a, b, ... or z)" */
-    char list[512] = "";
+    char list[1024] = "";
     size_t n = 0;
     for (int i = 0; i < NMETHODS && n < sizeof list; i++)
         n += (size_t)snprintf(list + n, sizeof list - n, "%s%s",

@@ -9,10 +9,12 @@
 #include "saccade/sc_grid.h"
 #include "saccade/sc_nn.h"
 #include "saccade/sc_safetensors.h"
+#include "saccade/sc_cam_model.h"
 #include "saccade/sc_saliency_model.h"
 #include "saccade/sc_blip_caption.h"
 #include "saccade/sc_model_probe.h"
 #include "saccade/sc_util.h"
+#include "saliency_internal.h"
 #include "sc_internal.h"
 
 /* ================================================================ kernels */
@@ -75,20 +77,6 @@ static void normalise(sc_map *m, int minmax) {
 }
 
 /* ================================================================ names */
-const char *sc_model_saliency_method_name(sc_model_saliency_method m) {
-    switch (m) {
-    case SC_MSAL_ATTENTION:
-        return "attention";
-    case SC_MSAL_GRADCAM:
-        return "gradcam";
-    case SC_MSAL_GRADIENT:
-        return "gradient";
-    case SC_MSAL_ROLLOUT:
-        return "rollout";
-    }
-    return NULL;
-}
-
 const char *sc_saliency_model_kind_name(sc_saliency_model_kind k) {
     switch (k) {
     case SC_SMODEL_CAPTIONER:
@@ -99,6 +87,8 @@ const char *sc_saliency_model_kind_name(sc_saliency_model_kind k) {
         return "stcnn";
     case SC_SMODEL_BLIP:
         return "blip";
+    case SC_SMODEL_IMAGENET:
+        return "imagenet";
     }
     return "unknown";
 }
@@ -111,19 +101,11 @@ sc_model_saliency_params sc_model_saliency_default_params(void) {
     p.word = NULL;
     p.aggregate = SC_SAL_AGG_MEAN;
     p.target = -1;
+    p.cam = sc_cam_default_params();
     return p;
 }
 
 /* ================================================================ classifier */
-static sc_status find_param(const sc_param *list, size_t n, const char *name, const float **out) {
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(list[i].name, name)) {
-            *out = list[i].param;
-            return SC_OK;
-        }
-    return sc_set_error(SC_ERR_INTERNAL, "classifier: no tensor %s", name);
-}
-
 static sc_status check_target(int target, int K, int *k) {
     if (target < -1 || target >= K)
         return sc_set_error(SC_ERR_INVALID_ARG,
@@ -139,89 +121,49 @@ static int argmax(const float *v, int n) {
     return b;
 }
 
-/* Grad-CAM of the classifier on input xin (C, in_h, in_w), eval mode. The
- * head is global average pooling + linear, so d logit_k / d fmap[c, i, j] =
- * W[k, c] / (h w): the gradient that backward would produce, in closed form. */
-static sc_status cls_gradcam(sc_classifier *m, const float *xin, int target, float **cam_out,
-                             int *fh, int *fw, int *target_out, double *logit) {
-    *cam_out = NULL;
-    const sc_classifier_config *c = sc_classifier_get_config(m);
-    const int IC = c->encoder.in_channels, K = c->num_classes;
-    const size_t hw_in = (size_t)c->in_h * c->in_w;
+/* Grad-CAM at the last stage through the CAM model (sc_cam.h), divided by
+ * its maximum (sc_gradcam), and placed on the input by the model. x is the
+ * model's input tensor. */
+static sc_status gradcam_via(sc_cam_net *cm, const float *x, int target, float *cam, float *map,
+                             int *target_out, double *logit) {
+    const size_t as = (size_t)cm->act_c * cm->act_h * cm->act_w, hw = (size_t)cm->act_h * cm->act_w;
+    float *lg = sc_malloc((size_t)cm->num_classes * sizeof(float)),
+          *act = sc_malloc(as * sizeof(float)), *dact = sc_malloc(as * sizeof(float)),
+          *c0 = sc_malloc(hw * sizeof(float));
     int k = -1;
-    sc_status s = check_target(target, K, &k);
-    if (s) return s;
-    const sc_param *pl;
-    size_t np;
-    const float *W = NULL, *B = NULL;
-    if ((s = sc_classifier_params(m, &pl, &np)) || (s = find_param(pl, np, "head.weight", &W)) ||
-        (s = find_param(pl, np, "head.bias", &B)))
-        return s;
-    float *xn = sc_malloc((size_t)IC * hw_in * sizeof(float));
-    if (!xn) return sc_set_error(SC_ERR_NOMEM, "gradcam: out of memory");
-    for (int ch = 0; ch < IC; ch++) {
-        float mu = c->mean[ch], inv = 1.0f / c->std[ch];
-        for (size_t i = 0; i < hw_in; i++) xn[ch * hw_in + i] = (xin[ch * hw_in + i] - mu) * inv;
-    }
-    const float *fmap;
-    int C, h, w;
-    s = sc_cnn_forward(sc_classifier_encoder(m), xn, 1, c->in_h, c->in_w, 0, &fmap, &C, &h, &w);
-    float *grad = NULL, *cam = NULL, *logits = NULL;
+    sc_status s = !lg || !act || !dact || !c0 ? sc_set_error(SC_ERR_NOMEM, "gradcam: out of memory")
+                                              : check_target(target, cm->num_classes, &k);
+    if (!s && k < 0 && !(s = cm->forward(cm->ctx, x, 1, lg, NULL))) k = argmax(lg, cm->num_classes);
+    if (!s) s = cm->backward(cm->ctx, x, k, lg, act, dact, NULL);
+    if (!s) s = sc_gradcam(act, dact, cm->act_c, cm->act_h, cm->act_w, c0);
+    if (!s && map)
+        s = cm->place ? cm->place(cm->ctx, c0, 1, 0, map)
+                      : sc_cam_resize_maps(c0, 1, cm->act_h, cm->act_w, cm->in_h, cm->in_w, 0, map);
     if (!s) {
-        /* The head reads the map pooled to G x G (G = 1: the global average),
-         * flattened channel-major: logit j = b_j + sum W[j, ch G G + cell] pool[ch, cell]. */
-        const int G = c->head_grid > 0 ? c->head_grid : 1, GG = G * G;
-        size_t hw = (size_t)h * w;
-        grad = sc_malloc((size_t)C * hw * sizeof(float));
-        cam = sc_malloc(hw * sizeof(float));
-        logits = sc_malloc((size_t)K * sizeof(float));
-        float *pooled = sc_malloc((size_t)C * GG * sizeof(float));
-        if (!grad || !cam || !logits || !pooled)
-            s = sc_set_error(SC_ERR_NOMEM, "gradcam: out of memory");
-        if (!s) s = sc_adaptive_avgpool2d_forward(pooled, fmap, 1, C, h, w, G, G);
-        for (int j = 0; !s && j < K; j++) {
-            double z = B[j];
-            for (int f = 0; f < C * GG; f++) z += (double)W[(size_t)j * C * GG + f] * pooled[f];
-            logits[j] = (float)z;
-        }
-        if (!s) {
-            if (k < 0) k = argmax(logits, K);
-            memset(grad, 0, (size_t)C * hw * sizeof(float));
-            s = sc_adaptive_avgpool2d_backward(grad, W + (size_t)k * C * GG, 1, C, h, w, G, G);
-        }
-        sc_free(pooled);
-        if (!s) s = sc_gradcam(fmap, grad, C, h, w, cam);
-        if (!s) {
-            *fh = h, *fw = w;
-            if (target_out) *target_out = k;
-            if (logit) *logit = logits[k];
-            *cam_out = cam;
-            cam = NULL;
-        }
+        if (cam) memcpy(cam, c0, hw * sizeof(float));
+        if (target_out) *target_out = k;
+        if (logit) *logit = lg[k];
     }
-    sc_free(xn);
-    sc_free(grad);
-    sc_free(cam);
-    sc_free(logits);
+    sc_free(lg), sc_free(act), sc_free(dact), sc_free(c0);
     return s;
 }
 
 sc_status sc_classifier_gradcam(sc_classifier *m, const float *x, int target, float *cam,
                                 float *map, int *target_out, double *logit) {
     if (!m || !x) return sc_set_error(SC_ERR_INVALID_ARG, "sc_classifier_gradcam: NULL argument");
-    float *c0;
-    int h, w;
-    sc_status s = cls_gradcam(m, x, target, &c0, &h, &w, target_out, logit);
+    const sc_classifier_config *c = sc_classifier_get_config(m);
+    const size_t hw = (size_t)c->in_h * c->in_w;
+    sc_cam_net cm;
+    sc_status s = sc_cam_net_classifier(m, NULL, &cm);
     if (s) return s;
-    if (cam) memcpy(cam, c0, (size_t)h * w * sizeof(float));
-    if (map) {
-        const sc_classifier_config *c = sc_classifier_get_config(m);
-        sc_map src = {w, h, c0}, up = {0};
-        if (!(s = sc_map_resize_bilinear(&src, c->in_w, c->in_h, &up)))
-            memcpy(map, up.data, (size_t)c->in_w * c->in_h * sizeof(float));
-        sc_map_free(&up);
-    }
-    sc_free(c0);
+    float *xn = sc_malloc((size_t)c->encoder.in_channels * hw * sizeof(float));
+    if (!xn) s = sc_set_error(SC_ERR_NOMEM, "gradcam: out of memory");
+    for (int ch = 0; !s && ch < c->encoder.in_channels; ch++)
+        for (size_t i = 0; i < hw; i++)
+            xn[ch * hw + i] = (x[ch * hw + i] - c->mean[ch]) / c->std[ch];
+    if (!s) s = gradcam_via(&cm, xn, target, cam, map, target_out, logit);
+    sc_free(xn);
+    sc_cam_net_release(&cm);
     return s;
 }
 
@@ -268,51 +210,11 @@ sc_status sc_classifier_gradient(sc_classifier *m, const float *x, int target, f
 sc_status sc_stcnn_gradcam(sc_stcnn *m, const float *x, int target, float *cam, float *map,
                            int *target_out, double *logit) {
     if (!m || !x) return sc_set_error(SC_ERR_INVALID_ARG, "sc_stcnn_gradcam: NULL argument");
-    sc_stn *stn = sc_stcnn_stn(m);
-    const sc_stn_config *sc = sc_stn_get_config(stn);
-    const float *glimpse, *theta;
-    sc_status s = sc_stn_forward(stn, x, 1, 0, &glimpse, &theta);
+    sc_cam_net cm;
+    sc_status s = sc_cam_net_stcnn(m, NULL, &cm);
     if (s) return s;
-    double t[6];
-    for (int i = 0; i < 6; i++) t[i] = theta[i];
-    float *c0;
-    int h, w;
-    if ((s = cls_gradcam(sc_stcnn_classifier(m), glimpse, target, &c0, &h, &w, target_out, logit)))
-        return s;
-    if (cam) memcpy(cam, c0, (size_t)h * w * sizeof(float));
-    float *grid = NULL;
-    sc_map src = {w, h, c0}, up = {0};
-    if (map) {
-        /* theta maps glimpse coordinates to input coordinates: x_in = A x_g + b.
-         * Each input pixel reads the glimpse map at A^-1 (x_in - b). */
-        double det = t[0] * t[4] - t[1] * t[3];
-        if (!(fabs(det) > 1e-12)) {
-            s = sc_set_error(SC_ERR_UNSUPPORTED,
-                             "gradcam: the transformer's theta is singular (det %g); the glimpse "
-                             "map cannot be placed on the input",
-                             det);
-            goto done;
-        }
-        float inv[6];
-        inv[0] = (float)(t[4] / det), inv[1] = (float)(-t[1] / det);
-        inv[3] = (float)(-t[3] / det), inv[4] = (float)(t[0] / det);
-        inv[2] = (float)(-(t[4] * t[2] - t[1] * t[5]) / det);
-        inv[5] = (float)(-(-t[3] * t[2] + t[0] * t[5]) / det);
-        grid = sc_malloc((size_t)sc->in_h * sc->in_w * 2 * sizeof(float));
-        if (!grid) {
-            s = sc_set_error(SC_ERR_NOMEM, "gradcam: out of memory");
-            goto done;
-        }
-        if ((s = sc_map_resize_bilinear(&src, sc->out_w, sc->out_h, &up)) ||
-            (s = sc_affine_grid(inv, 1, sc->in_h, sc->in_w, 0, grid)) ||
-            (s = sc_grid_sample(up.data, grid, map, 1, 1, sc->out_h, sc->out_w, sc->in_h, sc->in_w,
-                                SC_GRID_BILINEAR, SC_GRID_PAD_ZEROS, 0)))
-            goto done;
-    }
-done:
-    sc_map_free(&up);
-    sc_free(grid);
-    sc_free(c0);
+    s = gradcam_via(&cm, x, target, cam, map, target_out, logit);
+    sc_cam_net_release(&cm);
     return s;
 }
 
@@ -557,6 +459,10 @@ struct sc_saliency_model {
     sc_captioner *cap;
     sc_classifier *cls;
     sc_stcnn *st;
+    sc_cam_model *inet; /* a torchvision classifier seen from its layers */
+    sc_cam_net cam;     /* classifiers: the CAM model of cam_layer, made on first use */
+    int have_cam;
+    char cam_layer[64];
 };
 
 sc_status sc_saliency_model_load(const char *path, sc_saliency_model **out) {
@@ -576,13 +482,16 @@ sc_status sc_saliency_model_load(const char *path, sc_saliency_model **out) {
     } else if (kind == SC_MODEL_CAPTIONER) {
         m->kind = SC_SMODEL_CAPTIONER;
         s = sc_captioner_load(path, &m->cap);
+    } else if (kind == SC_MODEL_RESNET || kind == SC_MODEL_VIT_CLASSIFIER) {
+        m->kind = SC_SMODEL_IMAGENET;
+        s = sc_cam_model_load(path, &m->inet);
     } else if (kind == SC_MODEL_BLIP) {
         m->kind = SC_SMODEL_BLIP;
         s = sc_blip_load(path, &m->blip);
     } else {
         s = sc_set_error(SC_ERR_UNSUPPORTED,
-                         "%s: a %s model; model saliency takes a captioner, BLIP, a classifier or "
-                         "an ST-CNN",
+                         "%s: a %s model; model saliency takes a captioner, BLIP, a classifier, "
+                         "an ST-CNN or a torchvision classifier",
                          path, sc_model_kind_name(kind));
     }
     if (s) {
@@ -595,6 +504,8 @@ sc_status sc_saliency_model_load(const char *path, sc_saliency_model **out) {
 
 void sc_saliency_model_free(sc_saliency_model *m) {
     if (!m) return;
+    sc_cam_net_release(&m->cam);
+    sc_cam_model_free(m->inet);
     sc_captioner_free(m->cap);
     sc_blip_free(m->blip);
     sc_classifier_free(m->cls);
@@ -674,32 +585,74 @@ static sc_status blip_compute(sc_blip *m, sc_model_saliency_method method, const
     return s;
 }
 
-/* The image as the classifier's input (C, H, W): resized with the triangle
- * filter, gray for 1-channel models, gray replicated for 3-channel ones. */
-static sc_status to_input(const sc_image *img, int C, int H, int W, float **out) {
-    sc_image small = {0};
-    sc_status s = sc_image_resize(img, W, H, SC_FILTER_TRIANGLE, &small);
+/* The CAM model of a classifier or ST-CNN at layer (NULL: the last stage),
+ * kept for the next call. */
+static sc_status cam_model(sc_saliency_model *m, const char *layer_or_null) {
+    const char *layer = layer_or_null ? layer_or_null : "";
+    if (m->have_cam && !strcmp(m->cam_layer, layer)) return SC_OK;
+    if (strlen(layer) >= sizeof m->cam_layer)
+        return sc_set_error(SC_ERR_INVALID_ARG, "unknown layer '%.60s...'", layer);
+    sc_cam_net_release(&m->cam);
+    m->have_cam = 0;
+    sc_status s;
+    if (m->kind == SC_SMODEL_STCNN)
+        s = sc_cam_net_stcnn(m->st, layer_or_null, &m->cam);
+    else if (m->kind == SC_SMODEL_IMAGENET)
+        s = sc_cam_net_from_model(m->inet, layer_or_null, &m->cam);
+    else
+        s = sc_cam_net_classifier(m->cls, layer_or_null, &m->cam);
     if (s) return s;
-    size_t hw = (size_t)H * W;
-    float *x = sc_malloc((size_t)C * hw * sizeof(float));
-    if (!x) {
-        sc_image_free(&small);
-        return sc_set_error(SC_ERR_NOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < hw; i++) {
-        float g = small.c >= 3 ? 0.299f * small.data[i] + 0.587f * small.data[hw + i] +
-                                     0.114f * small.data[2 * hw + i]
-                               : small.data[i];
-        for (int c = 0; c < C; c++)
-            x[c * hw + i] = C == 1 ? g : small.c >= 3 ? small.data[(size_t)c * hw + i] : g;
-    }
-    sc_image_free(&small);
-    *out = x;
+    m->have_cam = 1;
+    snprintf(m->cam_layer, sizeof m->cam_layer, "%s", layer);
     return SC_OK;
 }
 
-sc_status sc_sal_classifier_input(const sc_image *img, int C, int H, int W, float **out) {
-    return to_input(img, C, H, W, out);
+sc_status sc_saliency_model_class(sc_saliency_model *m, const char *name_or_index, int *k) {
+    if (!m || !name_or_index || !k)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_saliency_model_class: NULL argument");
+    if (m->kind != SC_SMODEL_CLASSIFIER && m->kind != SC_SMODEL_STCNN &&
+        m->kind != SC_SMODEL_IMAGENET)
+        return sc_set_error(SC_ERR_UNSUPPORTED, "classes are for classifiers; this model is a %s",
+                            sc_saliency_model_kind_name(m->kind));
+    sc_status s = cam_model(m, m->have_cam ? (m->cam_layer[0] ? m->cam_layer : NULL) : NULL);
+    return s ? s : sc_cam_class_from_string(&m->cam, name_or_index, k);
+}
+
+sc_status sc_saliency_model_faithfulness(sc_saliency_model *m, sc_model_saliency_method method,
+                                         const sc_image *img, const sc_model_saliency_params *p,
+                                         int step, float road_noise, sc_faithfulness *out,
+                                         sc_model_saliency_info *info) {
+    if (out) memset(out, 0, sizeof *out);
+    if (!m || !img || !img->data || !out)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_saliency_model_faithfulness: NULL argument");
+    if (m->kind != SC_SMODEL_CLASSIFIER && m->kind != SC_SMODEL_STCNN &&
+        m->kind != SC_SMODEL_IMAGENET)
+        return sc_set_error(SC_ERR_UNSUPPORTED,
+                            "faithfulness scores are for classifiers; this model is a %s",
+                            sc_saliency_model_kind_name(m->kind));
+    sc_model_saliency_params def = sc_model_saliency_default_params();
+    if (!p) p = &def;
+    sc_status s = cam_model(m, p->layer);
+    if (s) return s;
+    const sc_cam_net *cm = &m->cam;
+    const size_t HW = (size_t)cm->in_h * cm->in_w;
+    float *x = sc_malloc((size_t)cm->in_c * HW * sizeof(float)),
+          *map = sc_malloc(HW * sizeof(float));
+    sc_cam_info ci;
+    if (!x || !map) s = sc_set_error(SC_ERR_NOMEM, "faithfulness: out of memory");
+    if (!s) s = cm->prepare(cm->ctx, img, x);
+    if (!s) s = sc_cam_compute(cm, method, x, p->target, &p->cam, map, &ci);
+    if (!s) s = sc_cam_faithfulness(cm, x, map, ci.target, step, road_noise, &p->cam, out);
+    if (!s && info) {
+        memset(info, 0, sizeof *info);
+        info->step = -1;
+        info->target = ci.target;
+        info->score = ci.logit;
+        const char *cn = cm->class_name ? cm->class_name(cm->ctx, ci.target) : NULL;
+        snprintf(info->caption, sizeof info->caption, "%s", cn ? cn : "");
+    }
+    sc_free(x), sc_free(map);
+    return s;
 }
 
 sc_status sc_saliency_model_compute(sc_saliency_model *m, sc_model_saliency_method method,
@@ -720,14 +673,14 @@ sc_status sc_saliency_model_compute(sc_saliency_model *m, sc_model_saliency_meth
     }
     const char *kn = sc_saliency_model_kind_name(m->kind);
     if (m->kind == SC_SMODEL_BLIP) return blip_compute(m->blip, method, img, p, out, info);
-    if (method == SC_MSAL_ROLLOUT && m->kind != SC_SMODEL_CAPTIONER)
-        return sc_set_error(SC_ERR_UNSUPPORTED,
-                            "attention rollout needs a model with a ViT encoder; this %s has a "
-                            "\"cnn\" encoder",
-                            kn);
-    if (method != SC_MSAL_ATTENTION && method != SC_MSAL_GRADCAM && method != SC_MSAL_GRADIENT &&
-        method != SC_MSAL_ROLLOUT)
+    if (!sc_model_saliency_method_name(method))
         return sc_set_error(SC_ERR_INVALID_ARG, "saliency: unknown method %d", (int)method);
+    if (m->kind == SC_SMODEL_CAPTIONER && method != SC_MSAL_ATTENTION &&
+        method != SC_MSAL_GRADCAM && method != SC_MSAL_GRADIENT && method != SC_MSAL_ROLLOUT)
+        return sc_set_error(SC_ERR_UNSUPPORTED,
+                            "%s is for classifiers; a captioner explains words with attention, "
+                            "gradcam, gradient or rollout",
+                            sc_model_saliency_method_name(method));
     if (m->kind == SC_SMODEL_CAPTIONER) {
         if (p->target != -1)
             return sc_set_error(SC_ERR_INVALID_ARG,
@@ -743,40 +696,15 @@ sc_status sc_saliency_model_compute(sc_saliency_model *m, sc_model_saliency_meth
         return sc_set_error(SC_ERR_INVALID_ARG,
                             "a word target is for captioners; this model is a %s (choose a class)",
                             kn);
-    sc_classifier *cls = m->kind == SC_SMODEL_STCNN ? sc_stcnn_classifier(m->st) : m->cls;
-    int C, H, W;
-    if (m->kind == SC_SMODEL_STCNN) {
-        const sc_stn_config *sc = sc_stn_get_config(sc_stcnn_stn(m->st));
-        C = sc->in_c, H = sc->in_h, W = sc->in_w;
-    } else {
-        const sc_classifier_config *cc = sc_classifier_get_config(cls);
-        C = cc->encoder.in_channels, H = cc->in_h, W = cc->in_w;
-    }
-    float *x = NULL;
-    sc_map small = {0};
-    sc_status s = to_input(img, C, H, W, &x);
-    if (!s) s = sc_map_alloc(&small, W, H);
-    int k = -1;
-    double logit = NAN;
-    if (!s) {
-        if (m->kind == SC_SMODEL_STCNN)
-            s = method == SC_MSAL_GRADCAM
-                    ? sc_stcnn_gradcam(m->st, x, p->target, NULL, small.data, &k, &logit)
-                    : sc_stcnn_gradient(m->st, x, p->target, NULL, small.data, &k, &logit);
-        else
-            s = method == SC_MSAL_GRADCAM
-                    ? sc_classifier_gradcam(cls, x, p->target, NULL, small.data, &k, &logit)
-                    : sc_classifier_gradient(cls, x, p->target, NULL, small.data, &k, &logit);
-    }
-    if (!s) s = sc_map_resize_bilinear(&small, img->w, img->h, out);
-    if (!s) normalise(out, 0);
-    if (!s && info) {
-        info->target = k;
-        info->score = logit;
-        const char *cn = sc_classifier_class_name(cls, k);
+    sc_status s = cam_model(m, p->layer);
+    if (s) return s;
+    sc_cam_info ci;
+    if ((s = sc_cam_compute_image(&m->cam, method, img, p->target, &p->cam, out, &ci))) return s;
+    if (info) {
+        info->target = ci.target;
+        info->score = ci.logit;
+        const char *cn = m->cam.class_name ? m->cam.class_name(m->cam.ctx, ci.target) : NULL;
         snprintf(info->caption, sizeof info->caption, "%s", cn ? cn : "");
     }
-    sc_free(x);
-    sc_map_free(&small);
-    return s;
+    return SC_OK;
 }

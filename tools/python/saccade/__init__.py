@@ -28,6 +28,7 @@ from .saliency import saliency, METHODS as SALIENCY_METHODS
 from .overlay import overlay, colorize, colormap, resize_map, COLORMAPS
 from . import metrics
 from .classifier import Classifier
+from .cam import cam, SaliencyModel, CAM_METHODS
 from .captioner import Captioner, CaptionResult, Hypothesis
 from .blip import Blip, BlipCaption, bundled_model_warning
 from .vqa import VQA, Answer
@@ -54,4 +55,5 @@ __all__ = ["Error", "LIB_PATH", "load_image", "probe_image", "save_image", "resi
            "to_uint8", "saliency", "SALIENCY_METHODS", "overlay", "colorize", "colormap",
            "resize_map", "COLORMAPS", "metrics", "Classifier", "Captioner", "CaptionResult",
            "Hypothesis", "VQA", "Answer", "SpatialTransformer", "SafeTensors", "TensorInfo", "inspect_model", "safetensors",
-           "set_num_threads", "get_num_threads", "ImageNetClassifier", "CamModel"]
+           "set_num_threads", "get_num_threads", "ImageNetClassifier", "CamModel", "cam",
+           "SaliencyModel", "CAM_METHODS"]

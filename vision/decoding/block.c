@@ -1,0 +1,106 @@
+/* The transformer decoder layer shared by the encoder-decoder captioners
+ * (decoding.h): self-attention over the cache, cross-attention to the image,
+ * feed-forward, each with its LayerNorm before (pre-LN) or after (post-LN). */
+#include <string.h>
+#include "saccade/sc_blas.h"
+#include "saccade/sc_nn.h"
+#include "decoding/decoding.h"
+#include "sc_internal.h"
+
+void dec_linear_apply(float *y, const float *x, const dec_linear *l, int R, int in, int out) {
+    if (l->b)
+        for (int r = 0; r < R; r++) memcpy(y + (size_t)r * out, l->b, (size_t)out * sizeof(float));
+    sc_sgemm(SC_NO_TRANS, l->in_major ? SC_NO_TRANS : SC_TRANS, R, out, in, 1.0f, x, in, l->w,
+             l->ld, l->b ? 1.0f : 0.0f, y, out);
+}
+
+void dec_block_image(const dec_block *b, const dec_layer *L, dec_state *s, const float *image) {
+    const size_t per = (size_t)b->Ti * b->D;
+    for (int l = 0; l < b->layers; l++) {
+        dec_linear_apply(s->img_k + l * per, image, &L[l].xk, b->Ti, b->Dimg, b->D);
+        dec_linear_apply(s->img_v + l * per, image, &L[l].xv, b->Ti, b->Dimg, b->D);
+    }
+}
+
+/* A sublayer's input: LN(h) into tmp (pre-LN) or h itself (post-LN). */
+static sc_status sub_in(const dec_block *b, dec_state *s, const float *w, const float *bias, int R,
+                        const float **x) {
+    if (!b->pre_ln) {
+        *x = s->h;
+        return SC_OK;
+    }
+    *x = s->tmp;
+    return sc_layernorm_forward(s->tmp, NULL, NULL, s->h, w, bias, R, b->D, b->eps);
+}
+
+/* A sublayer's output f in s->tmp into the stream: h += f (pre-LN), or
+ * h = LN(h + f) (post-LN; the sum is recorded in r when not NULL). */
+static sc_status sub_out(const dec_block *b, dec_state *s, const float *w, const float *bias, int R,
+                         float *r) {
+    const size_t n = (size_t)R * b->D;
+    if (b->pre_ln) {
+        for (size_t i = 0; i < n; i++) s->h[i] += s->tmp[i];
+        return SC_OK;
+    }
+    for (size_t i = 0; i < n; i++) s->tmp[i] += s->h[i];
+    if (r) memcpy(r, s->tmp, n * sizeof(float));
+    sc_status st = sc_layernorm_forward(s->h2, NULL, NULL, s->tmp, w, bias, R, b->D, b->eps);
+    float *x = s->h;
+    s->h = s->h2, s->h2 = x;
+    return st;
+}
+
+sc_status dec_block_forward(const dec_block *b, const dec_layer *L, dec_state *s, int rows, int n,
+                            dec_trace *tr, const dec_probe *probe) {
+    const int D = b->D, F = b->F, H = b->H, Ti = b->Ti, R = rows * n, past = s->len;
+    const size_t row = (size_t)s->cap * D, layer = (size_t)s->rows * row, nD = (size_t)n * D;
+    sc_status st;
+    for (int l = 0; l < b->layers; l++) {
+        const dec_layer *W = &L[l];
+        float *K = s->self_k + l * layer, *V = s->self_v + l * layer;
+        const float *x;
+        /* ---- causal self-attention over the cache and the new tokens */
+        if ((st = sub_in(b, s, W->ln_w[0], W->ln_b[0], R, &x))) return st;
+        dec_linear_apply(s->q, x, &W->q, R, D, D);
+        dec_linear_apply(s->ctx, x, &W->k, R, D, D);
+        if (tr) memcpy(tr->sq + l * nD, s->q, nD * sizeof(float));
+        if (tr) memcpy(tr->sk + l * nD, s->ctx, nD * sizeof(float));
+        for (int r = 0; r < rows; r++)
+            memcpy(K + r * row + (size_t)past * D, s->ctx + (size_t)r * n * D, nD * sizeof(float));
+        dec_linear_apply(s->ctx, x, &W->v, R, D, D); /* x may be tmp: ctx holds v */
+        if (tr) memcpy(tr->sv + l * nD, s->ctx, nD * sizeof(float));
+        for (int r = 0; r < rows; r++)
+            memcpy(V + r * row + (size_t)past * D, s->ctx + (size_t)r * n * D, nD * sizeof(float));
+        dec_self_attention(rows, n, past, H, D, s->q, K, V, row, s->scores, s->ctx,
+                           tr ? tr->sp + (size_t)l * H * n * n : NULL);
+        dec_linear_apply(s->tmp, s->ctx, &W->o, R, D, D);
+        if ((st = sub_out(b, s, W->ln_w[0], W->ln_b[0], R, tr ? tr->r1 + l * nD : NULL))) return st;
+        /* ---- cross-attention to the image tokens (shared by every row) */
+        if ((st = sub_in(b, s, W->ln_w[1], W->ln_b[1], R, &x))) return st;
+        dec_linear_apply(s->q, x, &W->xq, R, D, D);
+        const dec_nudge nudge = {probe ? probe->head : 0,
+                                 probe ? (size_t)probe->query * Ti + (size_t)probe->key : 0,
+                                 probe ? probe->delta : 0.0f};
+        dec_cross_attention(
+            R, Ti, H, D, s->q, s->img_k + (size_t)l * Ti * D, s->img_v + (size_t)l * Ti * D,
+            s->scores, s->ctx, s->cross, l, b->layers,
+            probe && probe->on && probe->layer == l && probe->query < R ? &nudge : NULL);
+        dec_linear_apply(s->tmp, s->ctx, &W->xo, R, D, D);
+        if ((st = sub_out(b, s, W->ln_w[1], W->ln_b[1], R, tr ? tr->r2 + l * nD : NULL))) return st;
+        /* ---- feed-forward */
+        if ((st = sub_in(b, s, W->ln_w[2], W->ln_b[2], R, &x))) return st;
+        dec_linear_apply(s->ff, x, &W->up, R, D, F);
+        if (tr) memcpy(tr->ff + (size_t)l * n * F, s->ff, (size_t)n * F * sizeof(float));
+        if ((st = sc_act_forward((sc_activation)b->act, s->ff, s->ff, (size_t)R * F))) return st;
+        dec_linear_apply(s->tmp, s->ff, &W->down, R, F, D);
+        if ((st = sub_out(b, s, W->ln_w[2], W->ln_b[2], R, tr ? tr->r3 + l * nD : NULL))) return st;
+    }
+    return SC_OK;
+}
+
+const float *dec_head_rows(dec_state *s, int rows, int n, int D, int all) {
+    if (all || n == 1) return s->h;
+    for (int r = 0; r < rows; r++)
+        memcpy(s->h2 + (size_t)r * D, s->h + ((size_t)r * n + n - 1) * D, D * sizeof(float));
+    return s->h2;
+}
