@@ -129,6 +129,12 @@ sc_status sc_cam_model_forward_from(sc_cam_model *m, const char *layer, const fl
  * forward's state. */
 sc_status sc_cam_model_logits(sc_cam_model *m, const float *x, int N, float *logits);
 
+/* ViT only: attention rollout (sc_vit_rollout: class token's row, heads
+ * averaged, discard_ratio of the smallest weights dropped per layer) of
+ * image b of the last sc_cam_model_forward, out (G, G). SC_ERR_UNSUPPORTED
+ * for other models. */
+sc_status sc_cam_model_vit_rollout(const sc_cam_model *m, int b, float discard_ratio, float *out);
+
 #ifdef __cplusplus
 }
 #endif

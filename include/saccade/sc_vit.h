@@ -42,7 +42,7 @@
  * for "layers.{l}.self_attn.in_proj_weight", the layer's projections are read
  * as separate "layers.{l}.self_attn.q_proj_weight" / k_ / v_ (D, D) and
  * "q_proj_bias" / k_ / v_ (D) (a Hugging Face ViTModel's query / key /
- * value); the model is inference-only (no parameters, no rollout, no backward
+ * value); the model is inference-only (no parameters; no backward or rollout
  * unless sc_vit_view_keep_activations is called) and its forward keeps one
  * layer's scratch instead of every layer's activations. Without
  * sc_vit_view_keep_activations, the first sc_vit_forward packs the layers'
@@ -147,7 +147,8 @@ const float *sc_vit_layer_tokens(const sc_vit *m, int layer);
 sc_status sc_vit_forward_from(sc_vit *m, int layer, const float *tokens, int B, const float **out);
 /* A view keeps every layer's activations from now on, so that
  * sc_vit_backward(_layer) give input gradients (no parameter gradients: a
- * view has none). Costs the activations of every layer (as a trainable
+ * view has none), and its eval forwards keep the attention for
+ * sc_vit_rollout. Costs the activations of every layer (as a trainable
  * model's). */
 sc_status sc_vit_view_keep_activations(sc_vit *m);
 /* Attention rollout (sc_attention_rollout) of image b of the last EVAL

@@ -251,6 +251,21 @@ static void test_grads_vit(void **state) {
     sc_imagenet_classifier_params p = sc_imagenet_classifier_default_params();
     p.gradients = 1;
     check_grads("vit", "vit", layers, 3, targets, &p, 1, 1);
+    /* attention rollout of image 0 against the attention weights of PyTorch's own layers */
+    char *path = sc_test_join(refdir(), "vit.safetensors");
+    sc_cam_model *m = NULL;
+    SC_TEST_OK(sc_cam_model_load(path, &m));
+    sc_npy x = sc_test_npy(refdir(), "grad_vit_x"), er = sc_test_npy(refdir(), "grad_vit_rollout");
+    float out[16];
+    assert_int_equal(er.count, 16);
+    assert_int_equal(sc_cam_model_vit_rollout(m, 0, 0.0f, out), SC_ERR_INVALID_ARG);
+    SC_TEST_OK(sc_cam_model_forward(m, x.data, 2, NULL, NULL, NULL));
+    SC_TEST_OK(sc_cam_model_vit_rollout(m, 0, 0.0f, out));
+    sc_test_close_to_npy("rollout", out, &er, 1e-4, 1e-6);
+    sc_npy_free(&x);
+    sc_npy_free(&er);
+    sc_cam_model_free(m);
+    free(path);
 }
 
 /* ---------------------------------------------------------------- bad input */
@@ -269,6 +284,8 @@ static void test_errors(void **state) {
     float x[3 * 64 * 64] = {0};
     SC_TEST_OK(sc_cam_model_set_input_size(m, 64, 64));
     assert_int_equal(sc_cam_model_forward(m, x, 1, "fc", NULL, NULL), SC_ERR_INVALID_ARG);
+    float roll[49];
+    assert_int_equal(sc_cam_model_vit_rollout(m, 0, 0.0f, roll), SC_ERR_UNSUPPORTED);
     int k = -1;
     assert_int_equal(sc_cam_model_class_from_string(m, "1000", &k), SC_ERR_INVALID_ARG);
     assert_non_null(strstr(sc_last_error(), "0..999"));

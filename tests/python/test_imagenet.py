@@ -97,6 +97,10 @@ class ImageNetTest(unittest.TestCase):
         lg, act = cm.forward(x, "encoder.layers.0")
         np.testing.assert_allclose(cm.forward_from("encoder.layers.0", act), lg, rtol=1e-5,
                                    atol=1e-6)
+        cm.forward(x)  # forward_from ended the forward the rollout reads
+        r = cm.rollout(1)
+        self.assertEqual(r.shape, (4, 4))
+        self.assertTrue(np.all(r > 0) and r.sum() < 1)
         with self.assertRaises(saccade.Error):
             cm.set_input_size(64, 64)
 

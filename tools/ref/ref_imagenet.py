@@ -25,6 +25,10 @@ Writes to OUTDIR:
   grad_<model>_dx.npy   d(logit[0, t0] + logit[1, t1]) / dx  (t: targets below)
   grad_<model>_<layer>_act.npy / _dact.npy   the layer's output (ViT: patch tokens
                         reshaped to (B, D, G, G)) and the gradient w.r.t. it
+  grad_vit_rollout.npy  attention rollout of image 0 (Abnar & Zuidema, as
+                        sc_attention_rollout with discard_ratio 0): per layer the
+                        heads' mean attention + I, rows renormalised, multiplied
+                        through the layers; the class token's row over the patches (G, G)
 Targets: resnet18 (3, 500), vit (1, 7). Layers: resnet18 conv1, relu,
 maxpool, layer1.0, layer3.1, layer3, layer4; vit encoder.layers.0 .. 2.
 """
@@ -97,6 +101,27 @@ def grads(out, tag, model, layers, x, targets, vit):
         np.save(os.path.join(out, f"grad_{tag}_{name}_dact.npy"), np.ascontiguousarray(d.numpy()))
 
 
+def vit_rollout(model, x):
+    """Rollout of image 0 from each layer's attention weights (ln_1 output through
+    its own MultiheadAttention with need_weights)."""
+    ins = []
+    hooks = [layer.ln_1.register_forward_hook(lambda m, i, o: ins.append(o.detach()))
+             for layer in model.encoder.layers]
+    with torch.no_grad():
+        model(torch.from_numpy(x))
+        T = ins[0].shape[1]
+        R = torch.eye(T, dtype=torch.float64)
+        for layer, y in zip(model.encoder.layers, ins):
+            _, w = layer.self_attention(y, y, y, need_weights=True, average_attn_weights=True)
+            A = w[0].double() + torch.eye(T, dtype=torch.float64)
+            A = A / A.sum(dim=1, keepdim=True)
+            R = A @ R
+    for h in hooks:
+        h.remove()
+    G = int(round((T - 1) ** 0.5))
+    return R[0, 1:].reshape(G, G).numpy().astype(np.float32)
+
+
 def main():
     out = sys.argv[1]
     torch.set_num_threads(1)
@@ -127,7 +152,9 @@ def main():
     rng = np.random.default_rng(5)
     grads(out, "resnet18", r18, RESNET_LAYERS, rng.standard_normal((2, 3, 64, 64)).astype(np.float32),
           (3, 500), False)
-    grads(out, "vit", vit, VIT_LAYERS, rng.standard_normal((2, 3, 32, 32)).astype(np.float32), (1, 7), True)
+    xv = rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
+    grads(out, "vit", vit, VIT_LAYERS, xv, (1, 7), True)
+    np.save(os.path.join(out, "grad_vit_rollout.npy"), vit_rollout(vit, xv))
 
 
 if __name__ == "__main__":

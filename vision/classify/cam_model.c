@@ -553,3 +553,14 @@ sc_status sc_cam_model_logits(sc_cam_model *m, const float *x, int N, float *log
     }
     return SC_OK;
 }
+
+sc_status sc_cam_model_vit_rollout(const sc_cam_model *m, int b, float discard_ratio, float *out) {
+    if (!m || !out) return sc_set_error(SC_ERR_INVALID_ARG, "sc_cam_model_vit_rollout: NULL");
+    if (m->kind != CAM_VIT)
+        return sc_set_error(SC_ERR_UNSUPPORTED, "attention rollout needs a ViT (%s is not one)",
+                            m->info.arch);
+    if (!m->fwd_valid)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "sc_cam_model_vit_rollout: no sc_cam_model_forward before");
+    return sc_vit_rollout(m->inet->vit, b, discard_ratio, out);
+}

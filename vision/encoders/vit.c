@@ -523,7 +523,7 @@ static sc_status plan(sc_vit *m, int B, int train, int packed) {
     /* a view keeps nothing for a backward or a rollout: two token buffers and
      * one layer's scratch, reused by every layer */
     const int kept = ping_pong(m) ? 1 : c->depth;
-    size_t att = train || m->view ? 0 : (size_t)c->depth * B * c->heads * m->T * m->T;
+    size_t att = train || ping_pong(m) ? 0 : (size_t)c->depth * B * c->heads * m->T * m->T;
     size_t parts[8] = {ws, tok, z * (size_t)(kept + 1), 0, z, (size_t)B * m->T, (size_t)B * m->T,
                        att};
     if (!cpl || !ws || sc_mul_size(cpl, (size_t)kept, &parts[3]))

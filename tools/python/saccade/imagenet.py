@@ -63,6 +63,7 @@ _missing = _lib._bind({
     "sc_cam_model_backward": (S, [c_void_p, c_float_p, c_float_p, c_float_p]),
     "sc_cam_model_forward_from": (S, [c_void_p, c_char_p, c_float_p, c_int, c_float_p]),
     "sc_cam_model_logits": (S, [c_void_p, c_float_p, c_int, c_float_p]),
+    "sc_cam_model_vit_rollout": (S, [c_void_p, c_int, c_float, c_float_p]),
 })
 if _missing:
     raise ImportError("saccade: %s lacks %s" % (_lib.LIB_PATH, ", ".join(_missing)))
@@ -185,6 +186,15 @@ class CamModel(Handle):
             check(lib.sc_cam_model_logits(self._ptr(), _fp(a), a.shape[0], _fp(lg)))
             self._fwd = (0, None)
         return lg
+
+    def rollout(self, b=0, discard_ratio=0.0):
+        """ViT only: attention rollout (G, G) of image b of the last forward."""
+        C, G, _ = self.layer_shape(self.layers[0]) if self.tokens else (0, 1, 1)
+        out = np.empty((G, G), np.float32)
+        with self._lock:
+            check(lib.sc_cam_model_vit_rollout(self._ptr(), int(b), float(discard_ratio),
+                                               _fp(out)))
+        return out
 
     def __repr__(self):
         return "CamModel(%r, %s, input=%s, classes=%d)" % (self.path, self.arch, self.input_shape,
