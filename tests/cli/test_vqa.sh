@@ -95,6 +95,17 @@ expect_grep "stdin last line without newline answered" "$tmp/out" '"question": "
 ok_at_limit=$(sed -n 2p "$tmp/out" | "$py" -c 'import json,sys; print(len(json.load(sys.stdin)["question"]))')
 yes_ "stdin line at the limit answered whole" '[ "$ok_at_limit" = 65536 ]'
 
+# --questions FILE: the same answers and line messages as standard input.
+cp "$tmp/out" "$tmp/stdin_answers.jsonl"
+check "questions file" 1 "$cli" vqa "$img" --json --questions "$tmp/long.txt" </dev/null
+yes_ "questions file: the stdin answers" 'cmp -s "$tmp/out" "$tmp/stdin_answers.jsonl"'
+expect_grep "questions file line named" "$tmp/err" "long.txt line 2: skipped, the question is over the limit"
+check "questions file missing" 1 "$cli" vqa "$img" --questions "$tmp/nope.txt"
+expect_grep "questions file missing named" "$tmp/err" "nope.txt: cannot open"
+check "questions file a directory" 1 "$cli" vqa "$img" --questions "$tmp"
+expect_grep "questions directory named" "$tmp/err" "not a file of questions"
+check "questions file and a QUESTION" 2 "$cli" vqa "$img" "is there a bag?" --questions "$tmp/long.txt"
+
 # UTF-8 words are lower-cased whole: "BÁG" is one unknown word "bág".
 check "utf-8 question" 0 "$cli" vqa "$img" "Is there a BÁG?" --json
 expect_grep "utf-8 word kept whole" "$tmp/out" '"unknown_words": \["bág"\], "tokens": 4'

@@ -65,8 +65,10 @@ img="$src/assets/samples/scenes/images/test_000002.png"
 mkdir -p "$tmp/v1" "$tmp/v2"
 check "vqa, 1 process" 1 "$cli" vqa "$img" --json --threads 1 --attention "$tmp/v1/a.png" <"$tmp/q.txt"
 cp "$tmp/out" "$tmp/v1.jsonl"
-check "vqa, 2 ranks" 1 "${mpi[@]}" "$cli" vqa "$img" --json --threads 1 --attention "$tmp/v2/a.png" <"$tmp/q.txt"
-expect_grep "vqa bad line named" "$tmp/err" "stdin line 6: skipped, the question is over the limit"
+# --questions FILE, not standard input, under mpirun: Open MPI 4.1's mpirun
+# can crash forwarding standard input (open-mpi/ompi issue 7483).
+check "vqa, 2 ranks" 1 "${mpi[@]}" --stdin none "$cli" vqa "$img" --json --threads 1 --attention "$tmp/v2/a.png" --questions "$tmp/q.txt"
+expect_grep "vqa bad line named" "$tmp/err" "$tmp/q.txt line 6: skipped, the question is over the limit"
 yes_ "vqa: 2 ranks answer as 1 process" 'cmp -s "$tmp/v1.jsonl" "$tmp/out" && [ "$(wc -l <"$tmp/out")" -eq 5 ]'
 yes_ "vqa: figures numbered as in one process" '[ "$(ls "$tmp/v1")" = "$(ls "$tmp/v2")" ] && [ "$(ls "$tmp/v2")" = "$(printf "a-1.png\na-2.png\na-3.png\na-4.png\na-6.png")" ]'
 : >"$tmp/vs.jsonl"

@@ -1,7 +1,9 @@
 /* saccade vqa: answer questions about an image with a VQA model. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <cjson/cJSON.h>
 #include "saccade/sc_vqa_render.h"
 #include "cli.h"
@@ -14,7 +16,8 @@
 void cli_vqa_help(FILE *out) {
     fprintf(out,
             "usage: saccade vqa IMAGE [QUESTION] [--model M] [--top-k K] [--json]\n"
-            "                   [--attention OUT.png] [--threads N] [--shard K/N]\n\n"
+            "                   [--attention OUT.png] [--threads N] [--shard K/N]\n"
+            "                   [--questions FILE]\n\n"
             "Answers QUESTION about IMAGE (any size; resized to the model's input) and\n"
             "prints the answer and its probability. Without QUESTION, reads questions from\n"
             "standard input, one per line, and answers each (the image is encoded once;\n"
@@ -28,6 +31,10 @@ void cli_vqa_help(FILE *out) {
             "  --attention OUT.png  contact sheet: the image and one attention overlay per\n"
             "                     hop, with the question and answer written under them\n"
             "                     (stdin mode: OUT-1.png, OUT-2.png, ...)\n"
+            "  --questions FILE   read the questions from FILE instead of standard input\n"
+            "                     (same rules; use it under mpirun: Open MPI 4.1's mpirun\n"
+            "                     can crash while forwarding standard input, see\n"
+            "                     open-mpi/ompi issue 7483)\n"
             "  --shard K/N        stdin mode: answer only the K-th of N equal slices of the\n"
             "                     questions (read in full first; numbers and OUT-N.png stay\n"
             "                     those of the whole list). Under mpirun rank 0 reads the\n"
@@ -116,11 +123,17 @@ static cJSON *answer_json(const sc_vqa_answer *a, const sc_vqa_vocab *ans, const
     return o;
 }
 
+/* Where the questions come from: standard input or --questions FILE. */
+typedef struct vqa_questions {
+    FILE *in;
+    const char *name; /* "stdin" or the file's path, for messages */
+} vqa_questions;
+
 /* The questions of standard input, for sharding: rank 0 reads them all
  * (blank lines dropped, bad lines kept as such) into records
  * "LINENO\tBAD\tTEXT\0" and broadcasts them. *out: the records (malloc'ed),
  * *len their bytes; -1 on a failure (reported). */
-static int read_all_questions(char **out, size_t *len) {
+static int read_all_questions(const vqa_questions *qs, char **out, size_t *len) {
     static char line[VQA_MAX_LINE + 2];
     sc_comm *c = sc_comm_launched_by_mpi() ? cli_comm() : NULL;
     char *buf = NULL;
@@ -131,7 +144,7 @@ static int read_all_questions(char **out, size_t *len) {
         if (!mem) return cli_fail("out of memory");
         const char *bad;
         int lineno = 0;
-        while (read_line(stdin, line, sizeof line, &bad)) {
+        while (read_line(qs->in, line, sizeof line, &bad)) {
             lineno++;
             if (!bad && strlen(line) > VQA_MAX_LINE) bad = "is over the limit";
             const char *s = line;
@@ -206,11 +219,11 @@ static const char *numbered(const char *att, int n, char *buf, size_t cap) {
 }
 
 /* Standard input's questions, this process's slice (--shard, mpirun ranks). */
-static int answer_shard(sc_vqa_model *m, const sc_image *img, int shard_k, int shard_n, int top_k,
-                        int json, const char *att, const char *warn) {
+static int answer_shard(sc_vqa_model *m, const sc_image *img, const vqa_questions *qs, int shard_k,
+                        int shard_n, int top_k, int json, const char *att, const char *warn) {
     char *recs = NULL;
     size_t len = 0;
-    if (read_all_questions(&recs, &len)) return CLI_FAIL;
+    if (read_all_questions(qs, &recs, &len)) return CLI_FAIL;
     int nq = 0;
     for (size_t i = 0; i < len; i++) nq += recs[i] == 0;
     int lo, hi, bad = 0;
@@ -224,9 +237,10 @@ static int answer_shard(sc_vqa_model *m, const sc_image *img, int shard_k, int s
         sscanf(r, "%d\t%d\t%n", &lineno, &code, &used);
         if (code) {
             fprintf(stderr,
-                    "saccade vqa: stdin line %d: skipped, the question %s (at most %d bytes, no "
+                    "saccade vqa: %s line %d: skipped, the question %s (at most %d bytes, no "
                     "NUL)\n",
-                    lineno, code == 1 ? "is over the limit" : "holds a NUL byte", VQA_MAX_LINE);
+                    qs->name, lineno, code == 1 ? "is over the limit" : "holds a NUL byte",
+                    VQA_MAX_LINE);
             bad++;
             continue;
         }
@@ -241,7 +255,8 @@ static int answer_shard(sc_vqa_model *m, const sc_image *img, int shard_k, int s
 
 int cli_vqa_main(int argc, char **argv) {
     const char *V = "vqa";
-    const char *image = NULL, *question = NULL, *model = NULL, *att = NULL, *shard = NULL;
+    const char *image = NULL, *question = NULL, *model = NULL, *att = NULL, *shard = NULL,
+               *qfile = NULL;
     int top_k = 1, json = 0, threads = 0;
     const cli_opt opts[] = {
         {"--model", CLI_STR, &model, 0, 0, "a file", NULL, 0},
@@ -250,6 +265,7 @@ int cli_vqa_main(int argc, char **argv) {
         {"--threads", CLI_INT, &threads, 1, 2147483647, NULL, NULL, 0},
         {"--json", CLI_FLAG, &json, 0, 0, NULL, NULL, 0},
         {"--shard", CLI_STR, &shard, 0, 0, "K/N", NULL, 0},
+        {"--questions", CLI_STR, &qfile, 0, 0, "a file", NULL, 0},
     };
     const char *pos[2];
     int npos = 0;
@@ -261,6 +277,7 @@ int cli_vqa_main(int argc, char **argv) {
     int shard_k, shard_n;
     if ((prc = cli_parse_shard(V, shard, &shard_k, &shard_n))) return prc;
     if (shard && question) return cli_usage(V, "--shard splits the questions of standard input");
+    if (qfile && question) return cli_usage(V, "give a QUESTION or --questions FILE, not both");
     if ((prc = cli_set_threads(V, threads))) return prc;
     char mpath[4096];
     if (!model) {
@@ -279,11 +296,25 @@ int cli_vqa_main(int argc, char **argv) {
             return cli_fail(NULL);
         }
     }
+    vqa_questions qs = {stdin, "stdin"};
     sc_vqa_model *m = NULL;
     sc_image img = {0};
     sc_image_load_params lp = sc_image_load_default_params();
     if (sc_vqa_load(model, &m)) return cli_fail(NULL);
     int rc = CLI_OK;
+    if (qfile && !(qs.in = fopen(qfile, "r"))) {
+        sc_set_error(SC_ERR_IO, "cannot open: %s", strerror(errno));
+        qs.in = NULL;
+        rc = cli_fail(qfile);
+        goto done;
+    }
+    struct stat st;
+    if (qfile && (fstat(fileno(qs.in), &st) || S_ISDIR(st.st_mode))) {
+        sc_set_error(SC_ERR_IO, "not a file of questions (a directory?)");
+        rc = cli_fail(qfile);
+        goto done;
+    }
+    if (qfile) qs.name = qfile;
     if (sc_image_load(image, &lp, &img, NULL) || sc_vqa_set_image(m, &img)) {
         rc = cli_fail(image);
         goto done;
@@ -295,20 +326,20 @@ int cli_vqa_main(int argc, char **argv) {
     } else if (question) {
         rc = answer_one(m, &img, question, top_k, json, att, warn) ? CLI_FAIL : CLI_OK;
     } else if (shard || sc_comm_launched_by_mpi()) {
-        rc = answer_shard(m, &img, shard_k, shard_n, top_k, json, att, warn);
+        rc = answer_shard(m, &img, &qs, shard_k, shard_n, top_k, json, att, warn);
     } else {
         static char line[VQA_MAX_LINE + 2]; /* the line, a "\r", NUL */
         int n = 0, lineno = 0;
         const char *bad;
-        while (read_line(stdin, line, sizeof line, &bad)) {
+        while (read_line(qs.in, line, sizeof line, &bad)) {
             lineno++;
             if (bad || strlen(line) > VQA_MAX_LINE) {
                 n++; /* numbered as a question: later OUT-N.png keep their numbers */
                 if (!bad) bad = "is over the limit";
                 fprintf(stderr,
-                        "saccade vqa: stdin line %d: skipped, the question %s (at most %d "
+                        "saccade vqa: %s line %d: skipped, the question %s (at most %d "
                         "bytes, no NUL)\n",
-                        lineno, bad, VQA_MAX_LINE);
+                        qs.name, lineno, bad, VQA_MAX_LINE);
                 rc = CLI_FAIL;
                 continue;
             }
@@ -327,6 +358,7 @@ int cli_vqa_main(int argc, char **argv) {
         }
     }
 done:
+    if (qfile && qs.in) fclose(qs.in);
     sc_image_free(&img);
     sc_vqa_free(m);
     return rc;
