@@ -8,10 +8,10 @@
 #  - batch captioning: `saccade caption DIR` over IMAGES images (copies of the
 #    bundled scenes samples) with the bundled scenes model; wall time of the
 #    whole command, model loads and MPI start-up included.
-# Every process (the single one and each rank) runs in a session of its own
+# Every process (the single one and each rank) runs in a process group of its own
 # (setsid), as it would on a machine of its own: with the kernel's autogroup
-# scheduling a session gets one share of a busy machine, so ranks sharing one
-# session could not go faster than one process (see "autogroup" in README.md).
+# scheduling each such group gets one share of a busy machine, so ranks sharing
+# one group could not go faster than one process (see "autogroup" in README.md).
 # Also printed: CPU seconds (user + system, every process of the command), so
 # 2 x CPU(1 process) / CPU(2 ranks) is the speed-up 2 free cores would give.
 # Targets: training throughput >= 1.8x, captioning >= 1.9x.
