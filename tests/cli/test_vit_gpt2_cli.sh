@@ -49,7 +49,9 @@ ref = json.load(open(sys.argv[2]))
 assert o['tokens'] == [t for t in ref['ids'][1:] if t != ref['ids'][0]], (o['tokens'], ref['ids'])
 assert o['model']['arch'] == 'vit-gpt2' and o['model']['grid'] == 3 and o['beam'] == 3
 assert o['max_len'] == 19 and o['attention_layer'] == 1, (o['max_len'], o['attention_layer'])
-assert len(o['words']) == len(o['tokens']) == len(o['attention']) == len(o['class_attention'])
+assert len(o['pieces']) == len(o['tokens']) == len(o['attention']) == len(o['class_attention'])
+assert sum(o['word_pieces']) == len(o['tokens']) and len(o['words']) == len(o['word_pieces'])
+assert len(o['word_attention']) == len(o['words'])
 a = np.array(o['attention']); assert a.shape == (len(o['tokens']), 3, 3), a.shape
 tot = a.sum((1, 2)) + np.array(o['class_attention'])
 assert np.allclose(tot, 1, atol=1e-5), tot

@@ -156,7 +156,9 @@ typedef struct cap_ctx {
     const char *shard; /* --shard K/N */
 } cap_ctx;
 
+/* v NULL (a model that does not give the values): null. */
 static cJSON *float_array(const float *v, int n) {
+    if (!v) return cJSON_CreateNull();
     cJSON *a = cJSON_CreateArray();
     for (int t = 0; a && t < n; t++) cJSON_AddItemToArray(a, cli_json_float(v[t], 9));
     return a;

@@ -172,20 +172,30 @@ sc_status sc_vit_gpt2_decode(const sc_vit_gpt2 *m, const int *ids, int n, int sk
     return s;
 }
 
-/* One label per map: the token decoded alone, leading spaces dropped. */
+/* The tokens as pieces in the convention sc_blip_merge_words reads: each
+ * token decoded alone; one that starts with a space begins a word (the space
+ * dropped), any other after the first continues the word before it ("##"
+ * prefixed). Then the whole words, their maps and log-probabilities. */
 static sc_status fill_words(const sc_vit_gpt2 *m, sc_blip_result *r) {
     const int n = r->caption.n;
-    if (!(r->words = calloc((size_t)n + 1, sizeof *r->words)))
+    if (!(r->pieces = calloc((size_t)n + 1, sizeof *r->pieces)))
         return sc_set_error(SC_ERR_NOMEM, "out of memory");
     for (int t = 0; t < n; t++) {
         char *w = NULL;
         sc_status s = sc_vit_gpt2_decode(m, &r->caption.ids[t], 1, 0, &w);
         if (s) return s;
-        size_t lead = strspn(w, " ");
-        memmove(w, w + lead, strlen(w + lead) + 1);
-        r->words[t] = w;
+        size_t lead = strspn(w, " "), len = strlen(w + lead);
+        int cont = t > 0 && lead == 0;
+        char *p = malloc(len + 3);
+        if (!p) {
+            free(w);
+            return sc_set_error(SC_ERR_NOMEM, "out of memory");
+        }
+        snprintf(p, len + 3, "%s%s", cont ? "##" : "", w + lead);
+        free(w);
+        r->pieces[t] = p;
     }
-    return SC_OK;
+    return sc_blip_merge_words(r);
 }
 
 sc_status sc_vit_gpt2_caption_image(sc_vit_gpt2 *m, const sc_image *img,
