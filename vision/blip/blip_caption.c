@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "saccade/sc_blip_caption.h"
+#include "blip_internal.h"
 
 void sc_blip_result_free(sc_blip_result *r) {
     if (!r) return;
@@ -45,23 +46,14 @@ sc_status sc_blip_caption_image(sc_blip *m, const sc_image *img, const char *pro
     memset(out, 0, sizeof *out);
     if (!m || !img || !img->data)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_blip_caption_image: NULL argument");
-    const int S = sc_blip_get_config(m)->vision.image_size;
-    float *pix = malloc((size_t)3 * (size_t)S * (size_t)S * sizeof *pix);
-    sc_image rgb = {0};
-    const sc_image *src = img;
-    sc_status s = pix ? SC_OK : sc_set_error(SC_ERR_NOMEM, "out of memory");
-    if (!s && img->c < 3) {
-        s = sc_image_to_rgb(img, &rgb);
-        src = &rgb;
-    }
-    if (!s) s = sc_blip_preprocess(m, src, pix);
+    float *pix = NULL;
+    sc_status s = blip_image_pixels(m, img, &pix);
     if (!s && prompt && *prompt)
         s = sc_blip_prompt_ids(m, prompt, &out->prompt_ids, &out->n_prompt);
     if (!s) s = sc_blip_generate(m, pix, out->prompt_ids, out->n_prompt, params, &out->caption);
     if (!s) s = decode_text(m, out, strip_prompt);
     if (!s) s = fill_words(m, out);
     free(pix);
-    sc_image_free(&rgb);
     if (s) sc_blip_result_free(out);
     return s;
 }

@@ -19,7 +19,9 @@ static sc_status carve(sc_blip *m, sc_arena *a, int rows, int cap, int n_new) {
     const sc_blip_text_config *t = &m->cfg.text;
     const size_t L = (size_t)t->num_hidden_layers, D = (size_t)t->hidden_size,
                  F = (size_t)t->intermediate_size, V = (size_t)t->vocab_size,
-                 H = (size_t)t->num_attention_heads, Ti = (size_t)sc_blip_image_tokens(m);
+                 H = (size_t)t->num_attention_heads,
+                 /* cross-attention inputs: the image, or a question of up to P tokens */
+        Ti = SC_MAX((size_t)sc_blip_image_tokens(m), (size_t)t->max_position_embeddings);
     /* work rows: the first call's rows x n_new, or one row of up to cap tokens */
     const size_t R = SC_MAX((size_t)rows * (size_t)n_new, (size_t)cap), K = SC_MAX((size_t)cap, Ti);
     blip_state *s = &m->s;
@@ -69,22 +71,32 @@ sc_status blip_plan(sc_blip *m, int rows, int cap, int n_new) {
     return SC_OK;
 }
 
+int blip_cross_tokens(const sc_blip *m) {
+    return m->cross_tokens ? m->cross_tokens : sc_blip_image_tokens(m);
+}
+
+sc_status blip_cross_kv(const sc_blip *m, const blip_text_layer *layers, const float *x, int T,
+                        int Din, float *k, float *v) {
+    const int D = m->cfg.text.hidden_size;
+    for (int l = 0; l < m->cfg.text.num_hidden_layers; l++) {
+        const blip_text_layer *L = &layers[l];
+        sc_status st;
+        if ((st = sc_linear_forward(k + (size_t)l * T * D, x, L->ck_w, L->ck_b, T, Din, D)) ||
+            (st = sc_linear_forward(v + (size_t)l * T * D, x, L->cv_w, L->cv_b, T, Din, D)))
+            return st;
+    }
+    return SC_OK;
+}
+
 sc_status blip_set_image(sc_blip *m, const float *image_features) {
     const sc_blip_text_config *t = &m->cfg.text;
-    const int Ti = sc_blip_image_tokens(m), D = t->hidden_size, Dv = t->encoder_hidden_size;
-    blip_state *s = &m->s;
+    const int Ti = blip_cross_tokens(m), Dv = t->encoder_hidden_size;
     if (image_features == m->image && m->have_image) return SC_OK; /* keys / values are there */
     if (image_features != m->image)
         memcpy(m->image, image_features, (size_t)Ti * Dv * sizeof(float));
-    for (int l = 0; l < t->num_hidden_layers; l++) {
-        const blip_text_layer *L = &m->layers[l];
-        sc_status st;
-        if ((st = sc_linear_forward(s->img_k + (size_t)l * Ti * D, m->image, L->ck_w, L->ck_b, Ti,
-                                    Dv, D)) ||
-            (st = sc_linear_forward(s->img_v + (size_t)l * Ti * D, m->image, L->cv_w, L->cv_b, Ti,
-                                    Dv, D)))
-            return st;
-    }
+    sc_status st = blip_cross_kv(m, m->use_encoder ? m->enc.layers : m->layers, m->image, Ti, Dv,
+                                 m->s.img_k, m->s.img_v);
+    if (st) return st;
     m->have_image = 1;
     return SC_OK;
 }
@@ -112,14 +124,57 @@ void blip_reorder(sc_blip *m, int rows, const int *src) {
     s->self_k2 = k, s->self_v2 = v;
 }
 
+/* Cross-attention block of layer l over R rows: s->h = LN(s->h2 + attention
+ * of s->h2 to the cross-attention input); every row's probabilities go to
+ * s->cross; s->tmp keeps the sum the LayerNorm normalised. */
+static sc_status cross_attention(sc_blip *m, const blip_text_layer *L, int l, int R) {
+    const sc_blip_text_config *t = &m->cfg.text;
+    blip_state *s = &m->s;
+    const int D = t->hidden_size, H = t->num_attention_heads, hd = D / H, Ti = blip_cross_tokens(m),
+              NL = t->num_hidden_layers;
+    const float scale = 1.0f / sqrtf((float)hd);
+    sc_status st;
+    /* ---- cross-attention to the image tokens (shared by every row) */
+    if ((st = sc_linear_forward(s->q, s->h2, L->cq_w, L->cq_b, R, D, D))) return st;
+    const float *IK = s->img_k + (size_t)l * Ti * D, *IV = s->img_v + (size_t)l * Ti * D;
+    for (int hh = 0; hh < H; hh++) {
+        float *S = s->scores;
+        sc_sgemm(SC_NO_TRANS, SC_TRANS, R, Ti, hd, scale, s->q + hh * hd, D, IK + hh * hd, D, 0.0f,
+                 S, Ti);
+        sc_softmax_forward(S, R, Ti, S);
+        const blip_probe *pr = &m->probe;
+        if (pr->on && pr->layer == l && pr->head == hh && pr->query < R)
+            S[(size_t)pr->query * Ti + pr->key] += pr->delta;
+        for (int i = 0; i < R; i++) {
+            memcpy(s->cross + (((size_t)i * NL + l) * H + hh) * Ti, S + (size_t)i * Ti,
+                   (size_t)Ti * sizeof(float));
+        }
+        sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, R, hd, Ti, 1.0f, S, Ti, IV + hh * hd, D, 0.0f,
+                 s->ctx + hh * hd, D);
+    }
+    if ((st = sc_linear_forward(s->tmp, s->ctx, L->co_w, L->co_b, R, D, D)) ||
+        (st = add_norm(s->h, s->h2, s->tmp, L->cln_w, L->cln_b, R, D, t->layer_norm_eps)))
+        return st;
+    return SC_OK;
+}
+
 sc_status blip_step(sc_blip *m, int rows, const int *ids, int n, int all_logits) {
     const sc_blip_text_config *t = &m->cfg.text;
     blip_state *s = &m->s;
     const int D = t->hidden_size, F = t->intermediate_size, V = t->vocab_size,
-              H = t->num_attention_heads, hd = D / H, Ti = sc_blip_image_tokens(m),
-              NL = t->num_hidden_layers, R = rows * n, past = s->len;
+              H = t->num_attention_heads, hd = D / H, NL = t->num_hidden_layers, R = rows * n,
+              past = s->len;
+    /* the text encoder (VQA, retrieval) or the decoder */
+    const int enc = m->use_encoder;
+    const blip_text_layer *layers = enc ? m->enc.layers : m->layers;
+    const float *word_emb = enc ? m->enc.word_emb : m->word_emb,
+                *pos_emb = enc ? m->enc.pos_emb : m->pos_emb,
+                *emb_ln_w = enc ? m->enc.emb_ln_w : m->emb_ln_w,
+                *emb_ln_b = enc ? m->enc.emb_ln_b : m->emb_ln_b;
     const float eps = t->layer_norm_eps, scale = 1.0f / sqrtf((float)hd);
-    if (!m->have_image) return sc_set_error(SC_ERR_INVALID_ARG, "blip: no image set");
+    if (!layers) return sc_set_error(SC_ERR_INVALID_ARG, "blip: the model has no such text stack");
+    if (!m->have_image && !m->no_cross)
+        return sc_set_error(SC_ERR_INVALID_ARG, "blip: no image set");
     if (rows > s->rows || rows * n > s->work_rows || past + n > s->cap)
         return sc_set_error(SC_ERR_INVALID_ARG, "blip: step of %d x %d beyond the plan", rows, n);
     if (past + n > t->max_position_embeddings)
@@ -143,16 +198,16 @@ sc_status blip_step(sc_blip *m, int rows, const int *ids, int n, int all_logits)
     for (int r = 0; r < rows; r++)
         for (int i = 0; i < n; i++) {
             float *h = s->tmp + ((size_t)r * n + i) * D;
-            const float *we = m->word_emb + (size_t)ids[r * n + i] * D,
-                        *pe = m->pos_emb + (size_t)(past + i) * D;
+            const float *we = word_emb + (size_t)ids[r * n + i] * D,
+                        *pe = pos_emb + (size_t)(past + i) * D;
             for (int j = 0; j < D; j++) h[j] = we[j] + pe[j];
         }
-    if ((st = sc_layernorm_forward(s->h, NULL, NULL, s->tmp, m->emb_ln_w, m->emb_ln_b, R, D, eps)))
+    if ((st = sc_layernorm_forward(s->h, NULL, NULL, s->tmp, emb_ln_w, emb_ln_b, R, D, eps)))
         return st;
     const size_t row = (size_t)s->cap * D, layer = (size_t)s->rows * row;
     const int keys = past + n;
     for (int l = 0; l < NL; l++) {
-        const blip_text_layer *L = &m->layers[l];
+        const blip_text_layer *L = &layers[l];
         float *K = s->self_k + l * layer, *Vc = s->self_v + l * layer;
         /* ---- causal self-attention over the cache and the new tokens */
         if ((st = sc_linear_forward(s->q, s->h, L->sq_w, L->sq_b, R, D, D)) ||
@@ -176,7 +231,9 @@ sc_status blip_step(sc_blip *m, int rows, const int *ids, int n, int all_logits)
                          0.0f, S, keys);
                 for (int i = 0; i < n; i++) {
                     float *Si = S + (size_t)i * keys;
-                    const int visible = past + i + 1; /* the -10000 mask: exp underflows to 0 */
+                    /* the decoder's -10000 mask: exp underflows to 0; the
+                     * encoder sees every token */
+                    const int visible = enc ? keys : past + i + 1;
                     sc_softmax_forward(Si, 1, visible, Si);
                     for (int j = visible; j < keys; j++) Si[j] = 0.0f;
                 }
@@ -189,26 +246,10 @@ sc_status blip_step(sc_blip *m, int rows, const int *ids, int n, int all_logits)
             (st = add_norm(s->h2, s->h, s->tmp, L->sln_w, L->sln_b, R, D, eps)))
             return st;
         TRACE(r1, s->tmp, nD);
-        /* ---- cross-attention to the image tokens (shared by every row) */
-        if ((st = sc_linear_forward(s->q, s->h2, L->cq_w, L->cq_b, R, D, D))) return st;
-        const float *IK = s->img_k + (size_t)l * Ti * D, *IV = s->img_v + (size_t)l * Ti * D;
-        for (int hh = 0; hh < H; hh++) {
-            float *S = s->scores;
-            sc_sgemm(SC_NO_TRANS, SC_TRANS, R, Ti, hd, scale, s->q + hh * hd, D, IK + hh * hd, D,
-                     0.0f, S, Ti);
-            sc_softmax_forward(S, R, Ti, S);
-            const blip_probe *pr = &m->probe;
-            if (pr->on && pr->layer == l && pr->head == hh && pr->query < R)
-                S[(size_t)pr->query * Ti + pr->key] += pr->delta;
-            for (int i = 0; i < R; i++) {
-                memcpy(s->cross + (((size_t)i * NL + l) * H + hh) * Ti, S + (size_t)i * Ti,
-                       (size_t)Ti * sizeof(float));
-            }
-            sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, R, hd, Ti, 1.0f, S, Ti, IV + hh * hd, D, 0.0f,
-                     s->ctx + hh * hd, D);
-        }
-        if ((st = sc_linear_forward(s->tmp, s->ctx, L->co_w, L->co_b, R, D, D)) ||
-            (st = add_norm(s->h, s->h2, s->tmp, L->cln_w, L->cln_b, R, D, eps)))
+        if (m->no_cross) { /* the text alone: the feed-forward takes the self-attention's output */
+            float *x = s->h;
+            s->h = s->h2, s->h2 = x;
+        } else if ((st = cross_attention(m, L, l, R)))
             return st;
         TRACE(r2, s->tmp, nD);
         /* ---- feed-forward */
@@ -221,6 +262,10 @@ sc_status blip_step(sc_blip *m, int rows, const int *ids, int n, int all_logits)
         TRACE(r3, s->tmp, nD);
         float *x = s->h;
         s->h = s->h2, s->h2 = x;
+    }
+    if (enc) { /* no head: the hidden states stay in s->h */
+        s->len += n;
+        return SC_OK;
     }
     /* ---- prediction head on every token or on each row's last one */
     const int NR = all_logits ? R : rows;

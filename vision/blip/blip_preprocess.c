@@ -1,6 +1,7 @@
 /* BlipImageProcessor: RGB (alpha composited over white, as transformers'
  * convert_to_rgb does with Pillow), Pillow's resize to size x size (bit-exact,
  * sc_image_resize_pil), rescale, normalise with the configured mean / std. */
+#include <stdlib.h>
 #include <string.h>
 #include "saccade/sc_image.h"
 #include "blip_internal.h"
@@ -63,5 +64,26 @@ sc_status sc_blip_preprocess(const sc_blip *m, const sc_image *img, float *pixel
     if (p->do_normalize) s = sc_image_normalize(&sized, p->mean, p->std);
     if (!s) memcpy(pixel_values, sized.data, 3 * (size_t)S * S * sizeof(float));
     sc_image_free(&sized);
+    return s;
+}
+
+sc_status blip_image_pixels(const sc_blip *m, const sc_image *img, float **pixels) {
+    *pixels = NULL;
+    if (!m || !img || !img->data) return sc_set_error(SC_ERR_INVALID_ARG, "blip: no image");
+    const size_t S = (size_t)m->cfg.vision.image_size;
+    float *pix = malloc(3 * S * S * sizeof *pix);
+    sc_image rgb = {0};
+    const sc_image *src = img;
+    sc_status s = pix ? SC_OK : sc_set_error(SC_ERR_NOMEM, "out of memory");
+    if (!s && img->c < 3) { /* gray: repeated to RGB, as the processor's convert_rgb */
+        s = sc_image_to_rgb(img, &rgb);
+        src = &rgb;
+    }
+    if (!s) s = sc_blip_preprocess(m, src, pix);
+    sc_image_free(&rgb);
+    if (s)
+        free(pix);
+    else
+        *pixels = pix;
     return s;
 }
