@@ -44,6 +44,10 @@ typedef struct sc_blip_itm sc_blip_itm; /* opaque */
  * one saccade .safetensors holding the same. */
 sc_status sc_blip_itm_load(const char *path, sc_blip_itm **out);
 void sc_blip_itm_free(sc_blip_itm *r);
+/* 1 when path is a BLIP image-text matching model: config.json (a folder's,
+ * or a saccade file's "saccade.config") lists BlipForImageTextRetrieval in
+ * its architectures; 0 otherwise (also for unreadable paths). */
+int sc_blip_is_itm(const char *path);
 sc_blip *sc_blip_itm_model(sc_blip_itm *r);
 
 /* Encode the image (pixel values (3, S, S) or an image of 1 to 4 channels)
@@ -86,6 +90,14 @@ typedef struct sc_blip_match {
 sc_status sc_blip_itm_match(sc_blip_itm *r, const char *text, int gradcam, int layer,
                             uint64_t head_mask, sc_blip_match *out);
 void sc_blip_match_free(sc_blip_match *m);
+
+/* Where is `text` in img? The phrase's Grad-CAM (sc_blip_itm_match, layer
+ * -1: default) upsampled and smoothed to img->w x img->h as attention maps
+ * (sc_attention_upsample), divided by its maximum (all zero when the maximum
+ * is not > 0). Encodes img (sc_blip_itm_set_image). match (may be NULL)
+ * receives the scores and token maps; out a new map. */
+sc_status sc_blip_itm_saliency(sc_blip_itm *r, const sc_image *img, const char *text, int layer,
+                               sc_map *out, sc_blip_match *match);
 
 #ifdef __cplusplus
 }

@@ -80,6 +80,9 @@ typedef struct sc_blip_answer {
                                       * the patches in the encoder (chosen layer, mean of the
                                       * chosen heads; class token left out, not renormalised) */
     float *question_class_attention; /* (nq): the class token's share */
+    float *answer_maps; /* (n, G, G): where each answer token looked through the question:
+                         * sum over question tokens j of answer_attention[t, j] *
+                         * question_attention[j] */
 } sc_blip_answer;
 
 /* Answer a question about the image set last. params NULL =

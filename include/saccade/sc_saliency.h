@@ -75,7 +75,8 @@ typedef enum sc_saliency_method {
     SC_SAL_ATTENTION = 4,   /* model: SC_MSAL_ATTENTION */
     SC_SAL_GRADCAM = 5,     /* model: SC_MSAL_GRADCAM */
     SC_SAL_GRADIENT = 6,    /* model: SC_MSAL_GRADIENT */
-    SC_SAL_ROLLOUT = 7      /* model: SC_MSAL_ROLLOUT */
+    SC_SAL_ROLLOUT = 7,     /* model: SC_MSAL_ROLLOUT */
+    SC_SAL_ITM = 8          /* model: SC_MSAL_ITM */
 } sc_saliency_method;
 
 typedef struct sc_saliency_method_info {

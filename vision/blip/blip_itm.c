@@ -11,8 +11,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <cjson/cJSON.h>
+#include "saccade/sc_util.h"
 #include "saccade/sc_blas.h"
 #include "saccade/sc_blip_itm.h"
+#include "saccade/sc_caption_render.h"
 #include "saccade/sc_nn.h"
 #include "saccade/sc_ops.h"
 #include "blip_internal.h"
@@ -55,6 +59,36 @@ void sc_blip_itm_free(sc_blip_itm *r) {
     sc_blip_free(r->m);
     free(r->features), free(r->enc_k), free(r->enc_v);
     free(r);
+}
+
+int sc_blip_is_itm(const char *path) {
+    struct stat sb;
+    if (!path || stat(path, &sb) != 0) return 0;
+    char *json = NULL;
+    if (S_ISDIR(sb.st_mode)) {
+        size_t n = strlen(path) + 16, len = 0;
+        char *p = malloc(n);
+        unsigned char *buf = NULL;
+        if (p) snprintf(p, n, "%s/config.json", path);
+        if (p && !sc_read_file(p, (size_t)16 << 20, &buf, &len)) json = (char *)buf;
+        free(p);
+    } else {
+        sc_safetensors *st = NULL;
+        if (!sc_safetensors_open(path, &st)) {
+            const char *c = sc_safetensors_metadata(st, "saccade.config");
+            json = c ? strdup(c) : NULL;
+            sc_safetensors_free(st);
+        }
+    }
+    cJSON *root = json ? cJSON_Parse(json) : NULL;
+    const cJSON *arch = root ? cJSON_GetObjectItemCaseSensitive(root, "architectures") : NULL, *a;
+    int yes = 0;
+    cJSON_ArrayForEach(a, arch) yes |=
+        cJSON_IsString(a) && !strcmp(a->valuestring, "BlipForImageTextRetrieval");
+    cJSON_Delete(root);
+    free(json);
+    sc_clear_error();
+    return yes;
 }
 
 sc_blip *sc_blip_itm_model(sc_blip_itm *r) {
@@ -329,5 +363,29 @@ sc_status sc_blip_itm_match(sc_blip_itm *r, const char *text, int gradcam, int l
         free(g);
     }
     if (st) sc_blip_match_free(out);
+    return st;
+}
+
+sc_status sc_blip_itm_saliency(sc_blip_itm *r, const sc_image *img, const char *text, int layer,
+                               sc_map *out, sc_blip_match *match) {
+    if (out) memset(out, 0, sizeof *out);
+    if (match) memset(match, 0, sizeof *match);
+    if (!r || !img || !text || !out)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_blip_itm_saliency: NULL argument");
+    sc_blip_match mt;
+    sc_status st = sc_blip_itm_set_image(r, img);
+    if (!st) st = sc_blip_itm_match(r, text, 1, layer, 0, &mt);
+    if (st) return st;
+    st = sc_attention_upsample(mt.phrase, mt.grid, img->w, img->h, out);
+    if (!st) {
+        const size_t n = (size_t)out->w * out->h;
+        float hi = 0.0f;
+        for (size_t i = 0; i < n; i++) hi = out->data[i] > hi ? out->data[i] : hi;
+        for (size_t i = 0; i < n; i++) out->data[i] = hi > 0.0f ? out->data[i] / hi : 0.0f;
+    }
+    if (!st && match)
+        *match = mt;
+    else
+        sc_blip_match_free(&mt);
     return st;
 }

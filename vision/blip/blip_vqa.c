@@ -193,7 +193,8 @@ void sc_blip_answer_free(sc_blip_answer *a) {
         for (int i = 0; i < a->nq; i++) free(a->question_words[i]);
     free(a->words), free(a->question_words);
     free(a->text), free(a->ids), free(a->question_ids);
-    free(a->answer_attention), free(a->question_attention), free(a->question_class_attention);
+    free(a->answer_attention), free(a->answer_maps), free(a->question_attention),
+        free(a->question_class_attention);
     memset(a, 0, sizeof *a);
 }
 
@@ -319,6 +320,14 @@ sc_status sc_blip_vqa_answer(sc_blip_vqa *v, const char *question,
         for (int i = 0; i < out->n && !st; i++)
             head_mean(m->s.cross + (size_t)i * NL * H * nq, H, nq, layer, p.head_mask,
                       out->answer_attention + (size_t)i * nq);
+        out->answer_maps = st ? NULL : calloc((size_t)out->n * G * G, sizeof(float));
+        if (!st && !out->answer_maps) st = sc_set_error(SC_ERR_NOMEM, "out of memory");
+        for (int i = 0; i < out->n && !st; i++)
+            for (int j = 0; j < nq; j++)
+                for (int k = 0; k < G * G; k++)
+                    out->answer_maps[(size_t)i * G * G + k] +=
+                        out->answer_attention[(size_t)i * nq + j] *
+                        out->question_attention[(size_t)j * G * G + k];
     }
     m->cross_tokens = 0, m->have_image = 0;
     out->score = expf(out->logprob);
