@@ -126,6 +126,21 @@ sc_status blip_image_pixels(const sc_blip *m, const struct sc_image *img, float 
  * (T, Din) for the given layers. */
 sc_status blip_cross_kv(const sc_blip *m, const blip_text_layer *layers, const float *x, int T,
                         int Din, float *k, float *v);
+/* blip_vqa.c: an image encoded once for VQA / matching: its features and
+ * the text encoder's cross-attention keys / values of them. */
+typedef struct blip_encoded_image {
+    float *features;      /* (Ti, Dv) */
+    float *enc_k, *enc_v; /* (layers, Ti, D) */
+    int ok;               /* 1 once an image is encoded */
+} blip_encoded_image;
+/* Load the BLIP_PART_* parts with BLIP_PART_ENCODER and the buffers of e. */
+sc_status blip_load_encoder_model(const char *path, int parts, sc_blip **m, blip_encoded_image *e);
+void blip_encoded_image_free(blip_encoded_image *e);
+/* Encode pixel values (3, S, S), or an image (1 to 4 channels) when
+ * pixel_values is NULL, into e. */
+sc_status blip_encode_image(sc_blip *m, const float *pixel_values, const struct sc_image *img,
+                            blip_encoded_image *e);
+
 /* blip_vqa.c: the text encoder over ids (n) from position 0, cross-attending
  * to keys / values img_k, img_v (layers, 1 + G*G, D) from blip_cross_kv, or
  * to nothing when img_k is NULL: the last hidden states in m->s.h (n, D),

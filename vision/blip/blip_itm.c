@@ -24,31 +24,18 @@
 
 struct sc_blip_itm {
     sc_blip *m;
-    float *features;      /* (Ti, Dv) the image set last */
-    float *enc_k, *enc_v; /* (layers, Ti, D) the encoder's keys / values of it */
-    int have_image;
+    blip_encoded_image im; /* the image set last */
 };
 
 sc_status sc_blip_itm_load(const char *path, sc_blip_itm **out) {
     if (!out) return sc_set_error(SC_ERR_INVALID_ARG, "sc_blip_itm_load: out is NULL");
     *out = NULL;
-    sc_blip *m = NULL;
-    sc_status s = blip_load_parts(path, BLIP_PART_ENCODER | BLIP_PART_ITM, &m);
-    if (s) return s;
-    const sc_blip_text_config *t = &m->cfg.text;
     sc_blip_itm *r = calloc(1, sizeof *r);
-    const size_t Ti = (size_t)sc_blip_image_tokens(m),
-                 kv = (size_t)t->num_hidden_layers * Ti * (size_t)t->hidden_size;
-    if (r) {
-        r->m = m;
-        r->features = malloc(Ti * (size_t)m->cfg.vision.hidden_size * sizeof(float));
-        r->enc_k = malloc(kv * sizeof(float));
-        r->enc_v = malloc(kv * sizeof(float));
-    }
-    if (!r || !r->features || !r->enc_k || !r->enc_v) {
-        if (!r) sc_blip_free(m);
-        sc_blip_itm_free(r);
-        return sc_set_error(SC_ERR_NOMEM, "sc_blip_itm_load: out of memory");
+    if (!r) return sc_set_error(SC_ERR_NOMEM, "out of memory");
+    sc_status s = blip_load_encoder_model(path, BLIP_PART_ITM, &r->m, &r->im);
+    if (s) {
+        free(r);
+        return s;
     }
     *out = r;
     return SC_OK;
@@ -57,7 +44,7 @@ sc_status sc_blip_itm_load(const char *path, sc_blip_itm **out) {
 void sc_blip_itm_free(sc_blip_itm *r) {
     if (!r) return;
     sc_blip_free(r->m);
-    free(r->features), free(r->enc_k), free(r->enc_v);
+    blip_encoded_image_free(&r->im);
     free(r);
 }
 
@@ -98,23 +85,12 @@ sc_blip *sc_blip_itm_model(sc_blip_itm *r) {
 sc_status sc_blip_itm_set_pixels(sc_blip_itm *r, const float *pixel_values) {
     if (!r || !pixel_values)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_blip_itm_set_pixels: NULL argument");
-    r->have_image = 0;
-    sc_blip *m = r->m;
-    sc_status st = sc_blip_vision_forward(m, pixel_values, r->features);
-    if (!st)
-        st = blip_cross_kv(m, m->enc.layers, r->features, sc_blip_image_tokens(m),
-                           m->cfg.vision.hidden_size, r->enc_k, r->enc_v);
-    r->have_image = !st;
-    return st;
+    return blip_encode_image(r->m, pixel_values, NULL, &r->im);
 }
 
 sc_status sc_blip_itm_set_image(sc_blip_itm *r, const sc_image *img) {
     if (!r) return sc_set_error(SC_ERR_INVALID_ARG, "sc_blip_itm_set_image: NULL argument");
-    float *pix = NULL;
-    sc_status st = blip_image_pixels(r->m, img, &pix);
-    if (!st) st = sc_blip_itm_set_pixels(r, pix);
-    free(pix);
-    return st;
+    return blip_encode_image(r->m, NULL, img, &r->im);
 }
 
 sc_status sc_blip_itm_text_ids(const sc_blip_itm *r, const char *text, int **ids, int *n) {
@@ -125,7 +101,7 @@ sc_status sc_blip_itm_text_ids(const sc_blip_itm *r, const char *text, int **ids
 
 static sc_status check_ids(const sc_blip_itm *r, const int *ids, int n) {
     if (!r || !ids || n <= 0) return sc_set_error(SC_ERR_INVALID_ARG, "blip itm: bad ids");
-    if (!r->have_image) return sc_set_error(SC_ERR_INVALID_ARG, "blip itm: no image set");
+    if (!r->im.ok) return sc_set_error(SC_ERR_INVALID_ARG, "blip itm: no image set");
     const int P = r->m->cfg.text.max_position_embeddings;
     if (n > P) return sc_set_error(SC_ERR_LIMIT, "blip itm: %d tokens exceed %d positions", n, P);
     return SC_OK;
@@ -153,7 +129,7 @@ sc_status sc_blip_itm_scores(sc_blip_itm *r, const int *ids, int n, float *itm_l
     const int D = m->cfg.text.hidden_size, E = m->proj_dim, Dv = m->cfg.vision.hidden_size;
     if ((st = blip_plan(m, 1, n, n))) return st;
     if (itm_logits || probability) {
-        if ((st = blip_encode_text(m, r->enc_k, r->enc_v, ids, n))) return st;
+        if ((st = blip_encode_text(m, r->im.enc_k, r->im.enc_v, ids, n))) return st;
         float z[2];
         sc_sgemv(SC_NO_TRANS, 2, D, 1.0f, m->itm_w, D, m->s.h, 0.0f, z); /* the [CLS] row */
         z[0] += m->itm_b[0], z[1] += m->itm_b[1];
@@ -168,7 +144,7 @@ sc_status sc_blip_itm_scores(sc_blip_itm *r, const int *ids, int n, float *itm_l
         if ((st = blip_encode_text(m, NULL, NULL, ids, n))) return st;
         float *a = malloc((size_t)2 * E * sizeof(float));
         if (!a) return sc_set_error(SC_ERR_NOMEM, "out of memory");
-        project_normalized(m->vision_proj_w, m->vision_proj_b, r->features, E, Dv, a);
+        project_normalized(m->vision_proj_w, m->vision_proj_b, r->im.features, E, Dv, a);
         project_normalized(m->text_proj_w, m->text_proj_b, m->s.h, E, D, a + E);
         double c = 0;
         for (int e = 0; e < E; e++) c += (double)a[e] * a[E + e];
@@ -241,7 +217,7 @@ sc_status sc_blip_itm_cross_grad(sc_blip_itm *r, const int *ids, int n, int laye
     st = blip_plan(m, 1, n, n);
     if (!st) {
         m->trace = &tr;
-        st = blip_encode_text(m, r->enc_k, r->enc_v, ids, n);
+        st = blip_encode_text(m, r->im.enc_k, r->im.enc_v, ids, n);
         m->trace = NULL;
     }
     if (st) {
@@ -264,7 +240,7 @@ sc_status sc_blip_itm_cross_grad(sc_blip_itm *r, const int *ids, int n, int laye
         /* x2 = LN(r2), r2 = x1 + co(cross context) */
         if ((st = ln_back(tr.r2 + l * nD, L->cln_w, n, D, eps, dB, dC, scr, mean, rstd))) break;
         linear_back(L->co_w, n, D, D, dC, dA); /* d cross context (n, D) */
-        const float *IK = r->enc_k + (size_t)l * Ti * D, *IV = r->enc_v + (size_t)l * Ti * D;
+        const float *IK = r->im.enc_k + (size_t)l * Ti * D, *IV = r->im.enc_v + (size_t)l * Ti * D;
         memset(dQ, 0, nD * sizeof(float));
         for (int h = 0; h < H; h++) {
             /* dA_h (n, Ti) = dctx_h IV_h^T */

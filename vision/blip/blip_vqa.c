@@ -14,9 +14,7 @@
 
 struct sc_blip_vqa {
     sc_blip *m;
-    float *features;      /* (Ti, Dv) the image set last */
-    float *enc_k, *enc_v; /* (layers, Ti, D) the encoder's keys / values of it */
-    int have_image;
+    blip_encoded_image im; /* the image set last */
 };
 
 sc_status blip_encode_text(sc_blip *m, const float *img_k, const float *img_v, const int *ids,
@@ -36,34 +34,62 @@ sc_status blip_encode_text(sc_blip *m, const float *img_k, const float *img_v, c
     return st;
 }
 
+sc_status blip_load_encoder_model(const char *path, int parts, sc_blip **out,
+                                  blip_encoded_image *e) {
+    memset(e, 0, sizeof *e);
+    sc_blip *m = NULL;
+    sc_status s = blip_load_parts(path, parts | BLIP_PART_ENCODER, &m);
+    if (s) return s;
+    const sc_blip_text_config *t = &m->cfg.text;
+    const size_t Ti = (size_t)sc_blip_image_tokens(m),
+                 kv = (size_t)t->num_hidden_layers * Ti * (size_t)t->hidden_size;
+    e->features = malloc(Ti * (size_t)m->cfg.vision.hidden_size * sizeof(float));
+    e->enc_k = malloc(kv * sizeof(float));
+    e->enc_v = malloc(kv * sizeof(float));
+    if (!e->features || !e->enc_k || !e->enc_v) {
+        blip_encoded_image_free(e);
+        sc_blip_free(m);
+        return sc_set_error(SC_ERR_NOMEM, "blip: out of memory for the image");
+    }
+    *out = m;
+    return SC_OK;
+}
+
+void blip_encoded_image_free(blip_encoded_image *e) {
+    free(e->features), free(e->enc_k), free(e->enc_v);
+    memset(e, 0, sizeof *e);
+}
+
+sc_status blip_encode_image(sc_blip *m, const float *pixel_values, const sc_image *img,
+                            blip_encoded_image *e) {
+    e->ok = 0;
+    float *pix = NULL;
+    sc_status st = pixel_values ? SC_OK : blip_image_pixels(m, img, &pix);
+    if (!st) st = sc_blip_vision_forward(m, pixel_values ? pixel_values : pix, e->features);
+    if (!st)
+        st = blip_cross_kv(m, m->enc.layers, e->features, sc_blip_image_tokens(m),
+                           m->cfg.vision.hidden_size, e->enc_k, e->enc_v);
+    free(pix);
+    e->ok = !st;
+    return st;
+}
+
 sc_status sc_blip_vqa_load(const char *path, sc_blip_vqa **out) {
     if (!out) return sc_set_error(SC_ERR_INVALID_ARG, "sc_blip_vqa_load: out is NULL");
     *out = NULL;
-    sc_blip *m = NULL;
-    sc_status s = blip_load_parts(path, BLIP_PART_ENCODER | BLIP_PART_DECODER, &m);
-    if (s) return s;
-    const sc_blip_text_config *t = &m->cfg.text;
-    if (t->encoder_hidden_size != t->hidden_size) {
-        sc_blip_free(m);
-        return sc_set_error(SC_ERR_FORMAT,
-                            "%s: the answer decoder reads the question (width %d) but its "
-                            "cross-attention takes width %d (vision hidden_size): not a "
-                            "BlipForQuestionAnswering model",
-                            path, t->hidden_size, t->encoder_hidden_size);
-    }
     sc_blip_vqa *v = calloc(1, sizeof *v);
-    const size_t Ti = (size_t)sc_blip_image_tokens(m),
-                 kv = (size_t)t->num_hidden_layers * Ti * (size_t)t->hidden_size;
-    if (v) {
-        v->m = m;
-        v->features = malloc(Ti * (size_t)m->cfg.vision.hidden_size * sizeof(float));
-        v->enc_k = malloc(kv * sizeof(float));
-        v->enc_v = malloc(kv * sizeof(float));
-    }
-    if (!v || !v->features || !v->enc_k || !v->enc_v) {
-        if (!v) sc_blip_free(m);
+    if (!v) return sc_set_error(SC_ERR_NOMEM, "out of memory");
+    sc_status s = blip_load_encoder_model(path, BLIP_PART_DECODER, &v->m, &v->im);
+    const sc_blip_text_config *t = s ? NULL : &v->m->cfg.text;
+    if (!s && t->encoder_hidden_size != t->hidden_size)
+        s = sc_set_error(SC_ERR_FORMAT,
+                         "%s: the answer decoder reads the question (width %d) but its "
+                         "cross-attention takes width %d (vision hidden_size): not a "
+                         "BlipForQuestionAnswering model",
+                         path, t->hidden_size, t->encoder_hidden_size);
+    if (s) {
         sc_blip_vqa_free(v);
-        return sc_set_error(SC_ERR_NOMEM, "sc_blip_vqa_load: out of memory");
+        return s;
     }
     *out = v;
     return SC_OK;
@@ -72,7 +98,7 @@ sc_status sc_blip_vqa_load(const char *path, sc_blip_vqa **out) {
 void sc_blip_vqa_free(sc_blip_vqa *v) {
     if (!v) return;
     sc_blip_free(v->m);
-    free(v->features), free(v->enc_k), free(v->enc_v);
+    blip_encoded_image_free(&v->im);
     free(v);
 }
 
@@ -83,23 +109,12 @@ sc_blip *sc_blip_vqa_model(sc_blip_vqa *v) {
 sc_status sc_blip_vqa_set_pixels(sc_blip_vqa *v, const float *pixel_values) {
     if (!v || !pixel_values)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_blip_vqa_set_pixels: NULL argument");
-    v->have_image = 0;
-    sc_blip *m = v->m;
-    sc_status st = sc_blip_vision_forward(m, pixel_values, v->features);
-    if (!st)
-        st = blip_cross_kv(m, m->enc.layers, v->features, sc_blip_image_tokens(m),
-                           m->cfg.vision.hidden_size, v->enc_k, v->enc_v);
-    v->have_image = !st;
-    return st;
+    return blip_encode_image(v->m, pixel_values, NULL, &v->im);
 }
 
 sc_status sc_blip_vqa_set_image(sc_blip_vqa *v, const sc_image *img) {
     if (!v) return sc_set_error(SC_ERR_INVALID_ARG, "sc_blip_vqa_set_image: NULL argument");
-    float *pix = NULL;
-    sc_status st = blip_image_pixels(v->m, img, &pix);
-    if (!st) st = sc_blip_vqa_set_pixels(v, pix);
-    free(pix);
-    return st;
+    return blip_encode_image(v->m, NULL, img, &v->im);
 }
 
 sc_status sc_blip_vqa_question_ids(const sc_blip_vqa *v, const char *question, int **ids, int *n) {
@@ -139,14 +154,14 @@ sc_status sc_blip_vqa_encode_question(sc_blip_vqa *v, const int *ids, int n, flo
                                       float *cross_attn) {
     if (!v || !ids || n <= 0 || !embeds)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_blip_vqa_encode_question: bad argument");
-    if (!v->have_image) return sc_set_error(SC_ERR_INVALID_ARG, "blip vqa: no image set");
+    if (!v->im.ok) return sc_set_error(SC_ERR_INVALID_ARG, "blip vqa: no image set");
     sc_blip *m = v->m;
     const sc_blip_text_config *t = &m->cfg.text;
     if (n > t->max_position_embeddings)
         return sc_set_error(SC_ERR_LIMIT, "blip vqa: %d question tokens exceed %d positions", n,
                             t->max_position_embeddings);
     sc_status st = blip_plan(m, 1, n, n);
-    if (!st) st = blip_encode_text(m, v->enc_k, v->enc_v, ids, n);
+    if (!st) st = blip_encode_text(m, v->im.enc_k, v->im.enc_v, ids, n);
     if (st) return st;
     memcpy(embeds, m->s.h, (size_t)n * t->hidden_size * sizeof(float));
     if (cross_attn)
@@ -256,7 +271,7 @@ sc_status sc_blip_vqa_answer(sc_blip_vqa *v, const char *question,
     memset(out, 0, sizeof *out);
     if (!v || !question)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_blip_vqa_answer: NULL argument");
-    if (!v->have_image) return sc_set_error(SC_ERR_INVALID_ARG, "blip vqa: no image set");
+    if (!v->im.ok) return sc_set_error(SC_ERR_INVALID_ARG, "blip vqa: no image set");
     sc_blip *m = v->m;
     const sc_blip_text_config *t = &m->cfg.text;
     sc_blip_generate_params p = params ? *params : sc_blip_default_generate_params(m);
@@ -285,7 +300,7 @@ sc_status sc_blip_vqa_answer(sc_blip_vqa *v, const char *question,
         st = sc_set_error(SC_ERR_NOMEM, "sc_blip_vqa_answer: out of memory");
     /* one plan for the encoder (nq tokens) and the decoder (B rows of 1 + M) */
     if (!st) st = blip_plan(m, B, SC_MAX(nq, 1 + M), nq);
-    if (!st) st = blip_encode_text(m, v->enc_k, v->enc_v, out->question_ids, nq);
+    if (!st) st = blip_encode_text(m, v->im.enc_k, v->im.enc_v, out->question_ids, nq);
     if (!st) {
         memcpy(embeds, m->s.h, (size_t)nq * D * sizeof(float));
         for (int i = 0; i < nq; i++) {
