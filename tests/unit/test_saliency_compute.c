@@ -75,7 +75,7 @@ static void test_compute_equals_direct_call(void **state) {
 static void test_table_is_consistent(void **state) {
     (void)state;
     int n = sc_saliency_method_count();
-    assert_int_equal(n, 8);
+    assert_int_equal(n, 9);
     assert_null(sc_saliency_method_at(-1));
     assert_null(sc_saliency_method_at(n));
     assert_null(sc_saliency_method_name(n));
@@ -83,8 +83,9 @@ static void test_table_is_consistent(void **state) {
     assert_int_equal(sc_saliency_method_needs_model(n), -1);
     assert_int_equal(sc_saliency_method_takes_params(-1), -1);
     /* The CLI's names and order, which scripts rely on. */
-    static const char *const names[8] = {"spectral",  "spectral-hz", "pqft",     "finegrained",
-                                         "attention", "gradcam",     "gradient", "rollout"};
+    static const char *const names[9] = {"spectral",    "spectral-hz", "pqft",
+                                         "finegrained", "attention",   "gradcam",
+                                         "gradient",    "rollout",     "itm"};
     for (int i = 0; i < n; i++) {
         const sc_saliency_method_info *r = sc_saliency_method_at(i);
         assert_string_equal(r->name, names[i]);
