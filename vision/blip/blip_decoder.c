@@ -19,9 +19,9 @@ static sc_status carve(sc_blip *m, sc_arena *a, int rows, int cap, int n_new) {
     const sc_blip_text_config *t = &m->cfg.text;
     const size_t L = (size_t)t->num_hidden_layers, D = (size_t)t->hidden_size,
                  F = (size_t)t->intermediate_size, V = (size_t)t->vocab_size,
-                 H = (size_t)t->num_attention_heads,
-                 /* cross-attention inputs: the image, or a question of up to P tokens */
-        Ti = SC_MAX((size_t)sc_blip_image_tokens(m), (size_t)t->max_position_embeddings);
+                 H = (size_t)t->num_attention_heads;
+    /* cross-attention inputs: the image, or a question of up to P tokens (VQA) */
+    const size_t Ti = SC_MAX((size_t)sc_blip_image_tokens(m), (size_t)t->max_position_embeddings);
     /* work rows: the first call's rows x n_new, or one row of up to cap tokens */
     const size_t R = SC_MAX((size_t)rows * (size_t)n_new, (size_t)cap), K = SC_MAX((size_t)cap, Ti);
     blip_state *s = &m->s;
