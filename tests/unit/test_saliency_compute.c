@@ -118,7 +118,7 @@ static void test_refusals_are_clear(void **state) {
     assert_int_equal(m, SC_SAL_PQFT); /* untouched */
     assert_string_equal(sc_last_error(),
                         "unknown method 'itti' (choose spectral, spectral-hz, pqft, finegrained, "
-                        "attention, gradcam, gradient or rollout)");
+                        "attention, gradcam, gradient, rollout or itm)");
     assert_int_equal(sc_saliency_method_from_name(NULL, &m), SC_ERR_INVALID_ARG);
     sc_image img = test_image(3);
     sc_map out = {0};
