@@ -5,9 +5,9 @@
 # one 640x480 photo (assets/samples/coffee.jpg resized by PIL, saved as PNG so
 # that both engines decode the same pixels) and 5 questions, the image encoded
 # once, THREADS threads (default 2), each engine in its own process: saccade
-# (bench_blip_vqa: sc_blip_vqa_load, then sc_image_load + sc_blip_vqa_set_image
+# (bench_blip vqa: sc_blip_vqa_load, then sc_image_load + sc_blip_vqa_set_image
 # and sc_blip_vqa_answer per question) against the PyTorch twin
-# tools/ref/ref_blip_vqa.py (bench_blip_vqa.py: PIL, the vision model once,
+# tools/ref/ref_blip_vqa.py (bench_blip.py vqa: PIL, the vision model once,
 # then per question the text encoder and generate with the key/value cache,
 # decode). ROUNDS rounds with the engines interleaved; the table gives the
 # median over rounds of the per-process medians of REPS repetitions, and the
@@ -21,7 +21,7 @@ rounds=${1:-3}; reps=${2:-1}; threads=${3:-2}
 py=/usr/bin/python3
 build="$root/build/run"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSACCADE_TESTS=OFF >/dev/null
-cmake --build "$build" -j2 --target bench_blip_vqa >/dev/null
+cmake --build "$build" -j2 --target bench_blip >/dev/null
 work=${SACCADE_BENCH_DIR:-$(mktemp -d)}
 [ -n "${SACCADE_BENCH_DIR:-}" ] || trap 'rm -rf "$work"' EXIT
 model="$work/blip-vqa-base"
@@ -51,8 +51,8 @@ run() { # name, command...
 names=(pytorch saccade)
 for r in $(seq "$rounds"); do
   echo "round $r (load $(loadavg))"
-  run pytorch "$py" "$root/tools/bench/bench_blip_vqa.py" "$model" "$img" "$threads" "$reps" "${qs[@]}"
-  run saccade "$build/bench_blip_vqa" "$model" "$img" "$threads" "$reps" "${qs[@]}"
+  run pytorch "$py" "$root/tools/bench/bench_blip.py" vqa "$model" "$img" "$threads" "$reps" "${qs[@]}"
+  run saccade "$build/bench_blip" vqa "$model" "$img" "$threads" "$reps" "${qs[@]}"
 done
 echo "load after: $(uptime)"
 printf '\n%-10s %9s %14s %9s %9s %9s %10s\n' "median of $rounds" ms range image_ms cpu_ms load_ms maxrss_MB
