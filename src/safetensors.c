@@ -164,35 +164,9 @@ static char *dupstr(const char *s) {
 /* Valid UTF-8 (no overlongs, surrogates or code points > U+10FFFF), no NUL.
  * Returns the offset of the first bad byte, or len. */
 static size_t utf8_check(const unsigned char *s, size_t len) {
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = s[i];
-        if (c == 0) return i;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp;
-        if (c >= 0xc2 && c <= 0xdf)
-            n = 1, cp = c & 0x1f;
-        else if (c >= 0xe0 && c <= 0xef)
-            n = 2, cp = c & 0x0f;
-        else if (c >= 0xf0 && c <= 0xf4)
-            n = 3, cp = c & 0x07;
-        else
-            return i;
-        if (len - i <= n) return i;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) return i;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return i;
-        i += n + 1;
-    }
-    return len;
+    size_t valid = sc_utf8_valid_prefix((const char *)s, len);
+    const unsigned char *nul = memchr(s, 0, valid);
+    return nul ? (size_t)(nul - s) : valid;
 }
 
 /* Non-negative integral JSON number <= 2^53. 0 ok, 1 not a number, 2 negative,

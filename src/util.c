@@ -456,3 +456,76 @@ sc_status sc_check_finite_images(const char *what, const float *x, size_t n, int
     }
     return SC_OK;
 }
+
+/* Length of the valid UTF-8 sequence at s (avail bytes there), or 0 with *bad
+ * set to the length of its maximal invalid subpart (at least 1): the longest
+ * start of a valid sequence, whose second byte's range excludes overlong
+ * forms, surrogates and code points past U+10FFFF. */
+static size_t utf8_sequence(const unsigned char *s, size_t avail, size_t *bad) {
+    unsigned c = s[0], lo = 0x80, hi = 0xBF;
+    size_t n;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else {
+        *bad = 1;
+        return 0;
+    }
+    size_t k = 1;
+    for (; k < n && k < avail; k++) {
+        unsigned b = s[k];
+        if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xBF)) break;
+    }
+    if (k == n) return n;
+    *bad = k;
+    return 0;
+}
+
+size_t sc_utf8_valid_prefix(const char *s, size_t len) {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, bad;
+    while (i < len) {
+        size_t n = utf8_sequence(u + i, len - i, &bad);
+        if (!n) return i;
+        i += n;
+    }
+    return len;
+}
+
+char *sc_utf8_sanitize(const char *s, size_t len) {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t cap;
+    /* U+FFFD is 3 bytes and replaces at least one */
+    if (sc_mul_size(len, 3, &cap) || sc_add_size(cap, 1, &cap)) {
+        sc_set_error(SC_ERR_NOMEM, "text of %zu bytes is too long", len);
+        return NULL;
+    }
+    char *out = malloc(cap);
+    if (!out) {
+        sc_set_error(SC_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    size_t i = 0, o = 0, bad;
+    while (i < len) {
+        size_t n = utf8_sequence(u + i, len - i, &bad);
+        if (n) {
+            memcpy(out + o, s + i, n);
+            o += n;
+            i += n;
+        } else {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i += bad;
+        }
+    }
+    out[o] = 0;
+    return out;
+}

@@ -26,6 +26,8 @@
 #include "saccade/sc_cnn.h"
 #include "saccade/sc_vit.h"
 #include "saccade/sc_classifier.h"
+#include "saccade/sc_imagenet_classifier.h"
+#include "saccade/sc_cam_model.h"
 #include "saccade/sc_maps_io.h"
 #include "saccade/sc_captioner.h"
 #include "saccade/sc_captioner_eval.h"

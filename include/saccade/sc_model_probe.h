@@ -26,11 +26,12 @@ typedef enum sc_model_kind {
     SC_MODEL_CLASSIFIER = 2, /* sc_classifier.h ("classifier") */
     SC_MODEL_STCNN = 3,      /* sc_stn.h, an ST-CNN ("stcnn") */
     SC_MODEL_RESNET = 4,     /* sc_resnet.h, a torchvision ResNet ("resnet") */
-    SC_MODEL_BLIP = 5        /* sc_blip.h, BLIP captioning ("blip") */
+    SC_MODEL_BLIP = 5,       /* sc_blip.h, BLIP captioning ("blip") */
+    SC_MODEL_VIT_CLASSIFIER = 6 /* sc_imagenet_classifier.h, a torchvision ViT ("vit_classifier") */
 } sc_model_kind;
 
 /* The saccade.kind value of k ("captioner", "vqa", "classifier", "stcnn",
- * "resnet", "blip"); NULL for a value not in the enum. */
+ * "resnet", "blip", "vit_classifier"); NULL for a value not in the enum. */
 const char *sc_model_kind_name(sc_model_kind k);
 /* The kind named by a saccade.kind value; SC_ERR_UNSUPPORTED naming the
  * known kinds otherwise. */

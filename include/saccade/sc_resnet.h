@@ -78,6 +78,10 @@ typedef struct sc_resnet_params {
      * the process (sc_safetensors_release), so each conv's weights are held
      * once. 0 (default): copied. */
     int borrow_weights;
+    /* 1: also keep what gradients need (sc_cam_model.h): the plain folded
+     * conv weights beside the packed ones (about 1x the weights more) and
+     * the stem's conv1 before bn1. 0 (default): inference only. */
+    int backward;
 } sc_resnet_params;
 
 sc_resnet_params sc_resnet_default_params(void);

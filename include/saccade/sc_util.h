@@ -43,6 +43,16 @@ void sc_atomic_abort(sc_atomic_file *af);
 /* One-shot: write a whole buffer atomically. */
 sc_status sc_write_file_atomic(const char *path, const void *data, size_t len);
 
+/* UTF-8 for text outputs (JSON, HTML) that must be valid UTF-8 whatever a
+ * file name holds. Valid means no overlong forms, surrogates or code points
+ * past U+10FFFF (NUL is valid). sc_utf8_valid_prefix: the length of the
+ * longest valid prefix of s[0..len) (len when all of it is valid).
+ * sc_utf8_sanitize: a malloc'd, NUL-terminated copy with each maximal invalid
+ * subpart replaced by U+FFFD, as Python's bytes.decode("utf-8", "replace")
+ * does (NULL with SC_ERR_NOMEM). */
+size_t sc_utf8_valid_prefix(const char *s, size_t len);
+char *sc_utf8_sanitize(const char *s, size_t len);
+
 /* Locate a shipped asset (e.g. "fonts/DejaVuSans.ttf", "models/x.safetensors"):
  * $SACCADE_ASSETS; for code running from its CMake build folder, the source
  * tree's assets/; then the installed share/saccade/ relative to the library's

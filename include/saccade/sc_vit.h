@@ -39,8 +39,9 @@
  * under other names (e.g. Hugging Face BLIP's "vision_model.encoder.layers.3.
  * self_attn.qkv.weight" for "layers.3.self_attn.in_proj_weight"): the tensors
  * are used in place (zero copy for aligned F32), the model is inference-only
- * (no parameters, no backward, no rollout) and its forward keeps one layer's
- * scratch instead of every layer's activations. */
+ * (no parameters, no rollout, no backward unless sc_vit_view_keep_activations
+ * is called) and its forward keeps one layer's scratch instead of every
+ * layer's activations. */
 #ifndef SACCADE_SC_VIT_H
 #define SACCADE_SC_VIT_H
 
@@ -121,6 +122,26 @@ sc_status sc_vit_forward(sc_vit *m, const float *x, int B, int train, sc_rng *rn
 /* Backward of the last forward given dout (B, T, D): ACCUMULATES the
  * parameter gradients, and dx (B, C, S, S) when dx is non-NULL. */
 sc_status sc_vit_backward(sc_vit *m, const float *dout, float *dx);
+/* Backward of the last forward given dout (B, T, D) that also gives
+ * dtokens (B, T, D, may be NULL) = the gradient w.r.t. the output of layer
+ * `layer` (0..depth-1; -1: the embeddings entering layer 0). dx NULL stops
+ * there (nothing below is computed; parameter gradients of the layers above
+ * are accumulated as by sc_vit_backward). layer -1 and dtokens NULL is
+ * sc_vit_backward. */
+sc_status sc_vit_backward_layer(sc_vit *m, const float *dout, int layer, float *dtokens, float *dx);
+/* The tokens (B, T, D) leaving layer `layer` (-1: the embeddings) in the
+ * last forward, in model memory until the next forward; NULL when not kept
+ * (a view without sc_vit_view_keep_activations keeps only the last layer's). */
+const float *sc_vit_layer_tokens(const sc_vit *m, int layer);
+/* Eval forward of layers layer+1..depth-1 and the final norm from tokens (B,
+ * T, D) given as layer `layer`'s output (-1: as the embeddings). *out as
+ * sc_vit_forward's. Ends the last forward (no backward after it). */
+sc_status sc_vit_forward_from(sc_vit *m, int layer, const float *tokens, int B, const float **out);
+/* A view keeps every layer's activations from now on, so that
+ * sc_vit_backward(_layer) give input gradients (no parameter gradients: a
+ * view has none). Costs the activations of every layer (as a trainable
+ * model's). */
+sc_status sc_vit_view_keep_activations(sc_vit *m);
 /* Attention rollout (sc_attention_rollout) of image b of the last EVAL
  * forward: out (G, G), the class token's attention over the patches. Needs a
  * class token. */

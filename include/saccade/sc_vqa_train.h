@@ -50,11 +50,23 @@ typedef struct sc_vqa_dataset {
  * folder), questions drawn with seed. */
 sc_status sc_vqa_dataset_scenes(sc_vqa_dataset *d, sc_scene_split split, int pool_n, uint64_t seed);
 /* JSON lines {"image": path, "question": text, "answer": text}; image paths
- * relative to the file's folder (absolute ones as they are); images resized
+ * relative to the folder holding the file, not the working directory
+ * (absolute ones as they are; path "-" reads standard input, whose relative
+ * paths resolve against the working directory); images resized
  * to size x size (triangle filter; gray replicated). Errors name the file and
  * line. */
 sc_status sc_vqa_dataset_jsonl(sc_vqa_dataset *d, const char *path, int size);
 void sc_vqa_dataset_free(sc_vqa_dataset *d);
+/* Hold out a fraction of a file's questions: round(fraction x n) of them (at
+ * least 1 and at most n - 1 when fraction > 0), drawn with seed (sc_rng
+ * shuffle, so the same seed holds out the same lines), move from d to
+ * *held_out, which gets copies of the images they use; both keep the file's
+ * order, and d keeps all its images. fraction in [0, 1); 0 holds out nothing
+ * (held_out->n = 0). Held-out questions may share an image with training
+ * ones. Build the vocabulary and answer set from d after splitting, so that
+ * nothing of the held-out part is seen in training. */
+sc_status sc_vqa_dataset_split(sc_vqa_dataset *d, double fraction, uint64_t seed,
+                               sc_vqa_dataset *held_out);
 /* Distinct images of the set (pool scenes or file images), and image i as
  * floats (3, size, size). */
 int sc_vqa_dataset_n_images(const sc_vqa_dataset *d);

@@ -16,16 +16,16 @@ pass=0; fail=0
 samples="$src/assets/samples"
 imgs=("$samples/astronaut.jpg" "$samples/chelsea.jpg" "$samples/coffee.jpg")
 
-# The model and the tutorial's captions (beam 5 and 1) for the three photos.
-if ! "$py" "$src/tools/ref/ref_caption_cli.py" "$tmp/ref" --beam 5 --beam 1 "${imgs[@]}" \
+# The model and the tutorial's captions (beam 3 and 1) for the three photos.
+if ! "$py" "$src/tools/ref/ref_caption_cli.py" "$tmp/ref" --beam 3 --beam 1 "${imgs[@]}" \
     >"$tmp/ref.log" 2>&1; then
   echo "FAIL reference script:"; tail -20 "$tmp/ref.log"; exit 1
 fi
 model="$tmp/ref/model.safetensors"
 ref="$tmp/ref/ref_captions.jsonl"
 
-# Plain output: PATH<TAB>caption, the tutorial's words, for beam 5 and greedy.
-for k in 5 1; do
+# Plain output: PATH<TAB>caption, the tutorial's words, for beam 3 and greedy.
+for k in 3 1; do
   check "plain beam $k" 0 "$cli" caption --model "$model" --beam $k "${imgs[@]}"
   cp "$tmp/out" "$tmp/plain$k.txt"
   pycheck "plain beam $k == tutorial" "
@@ -42,7 +42,8 @@ for l, p in zip(lines, sys.argv[4:]):
 " "$ref" "$tmp/plain$k.txt" $k "${imgs[@]}"
 done
 
-# --json: complete fields, consistent numbers, equal to the tutorial.
+# --json: complete fields, consistent numbers, equal to the tutorial; without
+# --beam the beam is 3 (sc_captioner_beam_default_params, as Python's).
 check "json" 0 "$cli" caption --model "$model" --json-attention "${imgs[@]}"
 cp "$tmp/out" "$tmp/json.txt"
 pycheck "json fields and numbers" "
@@ -52,7 +53,7 @@ vocab = json.load(open(sys.argv[3]))
 objs = [json.loads(l) for l in open(sys.argv[2])]
 assert [o['path'] for o in objs] == sys.argv[4:]
 for o in objs:
-    r = ref[(o['path'], 5)]
+    r = ref[(o['path'], 3)]
     for k in ('path', 'caption', 'words', 'tokens', 'logprobs', 'score', 'norm_score', 'finished',
               'beam', 'max_len', 'min_len', 'length_norm', 'model', 'attention', 'attention_png'):
         assert k in o, k
@@ -64,7 +65,7 @@ for o in objs:
     assert abs(sum(o['logprobs']) - o['score']) < 1e-4, (sum(o['logprobs']), o['score'])
     assert o['norm_score'] == o['score'] and o['length_norm'] == 0
     assert abs(o['score'] - r['score']) < 0.05, (o['score'], r['score'])
-    assert o['finished'] is True and o['beam'] == 5 and o['max_len'] == 50 and o['min_len'] == 0
+    assert o['finished'] is True and o['beam'] == 3 and o['max_len'] == 50 and o['min_len'] == 0
     m = o['model']
     assert m == {'file': 'model.safetensors', 'encoder': 'resnet', 'arch': 'resnet18', 'grid': 5,
                  'vocab_size': len(vocab)}, m
@@ -120,6 +121,11 @@ cp "$tmp/out" "$tmp/t1.txt"
 check "threads 2" 0 "$cli" caption --model "$model" --threads 2 --json "${imgs[@]}"
 yes_ "threads 1 == threads 2 captions" "[ \"\$(cut -d, -f1-3 $tmp/t1.txt)\" = \"\$(cut -d, -f1-3 $tmp/out)\" ]"
 
+# --attention FILE.png names one figure: with several inputs the complaint is
+# about --attention (not -o), and nothing is written.
+check "attention FILE.png with two inputs" 2 "$cli" caption --model "$model" --attention "$tmp/one.png" "${imgs[@]:0:2}"
+expect_grep "attention FILE.png with two inputs says why" "$tmp/err" "^saccade caption: --attention $tmp/one.png names one file but the inputs hold 2 images; give a directory instead"
+yes_ "attention FILE.png with two inputs writes nothing" '[ ! -e "$tmp/one.png" ]'
 # --attention DIR: one grid per image, 1 + tokens panels of 224 (8 per row).
 check "attention dir" 0 "$cli" caption --model "$model" --json --attention "$tmp/att" "${imgs[@]}"
 pycheck "attention grids" "
@@ -168,7 +174,7 @@ yes_ "other captioned" "[ \$(wc -l < $tmp/out) -eq 1 ]"
 # Standard input as a list of paths; a directory is searched.
 printf '%s\n' "${imgs[@]}" | "$cli" caption --model "$model" - >"$tmp/stdin.txt" 2>"$tmp/err"
 yes_ "stdin list exit 0" "[ $? -eq 0 ]"
-yes_ "stdin list == arguments" "cmp -s $tmp/stdin.txt $tmp/plain5.txt"
+yes_ "stdin list == arguments" "cmp -s $tmp/stdin.txt $tmp/plain3.txt"
 mkdir -p "$tmp/dir/sub"; cp "${imgs[1]}" "$tmp/dir/sub/"; cp "${imgs[2]}" "$tmp/dir/"
 check "directory" 0 "$cli" caption --model "$model" "$tmp/dir"
 yes_ "directory: 2 captions" "[ \$(wc -l < $tmp/out) -eq 2 ]"
@@ -176,7 +182,7 @@ yes_ "directory: 2 captions" "[ \$(wc -l < $tmp/out) -eq 2 ]"
 # The default model is found through SACCADE_ASSETS.
 mkdir -p "$tmp/assets/models"; cp "$model" "$tmp/assets/models/scenes-captioner.safetensors"
 SACCADE_ASSETS="$tmp/assets" "$cli" caption "${imgs[1]}" >"$tmp/def.txt" 2>"$tmp/err"
-yes_ "default model via SACCADE_ASSETS" "[ $? -eq 0 ] && [ \"\$(cat $tmp/def.txt)\" = \"\$(sed -n 2p $tmp/plain5.txt)\" ]"
+yes_ "default model via SACCADE_ASSETS" "[ $? -eq 0 ] && [ \"\$(cat $tmp/def.txt)\" = \"\$(sed -n 2p $tmp/plain3.txt)\" ]"
 
 # Missing or bad model: exit 1 with the file named.
 check "missing model" 1 "$cli" caption --model "$tmp/none.safetensors" "${imgs[0]}"

@@ -103,10 +103,16 @@ for n in 100000 $((cap + 1)); do
               "train stn --distortion rts --model cnn -o $tmp/thr.safetensors"; do
     # shellcheck disable=SC2086
     check "--threads $n: $args" 2 "$cli" $args --threads $n
-    case "$n ${args%% *}" in
-      "100000 caption" | "100000 saliency") expect_grep "--threads $n: $args says why" "$tmp/err" "--threads" ;;
-      *) expect_grep "--threads $n: $args says the cap" "$tmp/err" "too many: at most $cap" ;;
-    esac
+    expect_grep "--threads $n: $args says the cap" "$tmp/err" "^saccade [a-z ]+: --threads: $n threads is too many: at most $cap"
+  done
+done
+# A --threads value that is not a whole number in range gets one message and
+# exit status 2 from every verb.
+for n in x 0 9999999999; do
+  for args in "caption $scene" "saliency $scene -o $tmp/thr.png" "vqa $scene what" "info --system"; do
+    # shellcheck disable=SC2086
+    check "--threads $n: $args" 2 "$cli" $args --threads $n
+    expect_grep "--threads $n: $args says why" "$tmp/err" "--threads needs a whole number from 1 to 2147483647, not '$n'"
   done
 done
 yes_ "--threads over the cap writes nothing" '[ ! -e "$tmp/thr" ] && [ ! -e "$tmp/thr.png" ] && [ ! -e "$tmp/thr.safetensors" ]'
@@ -143,6 +149,44 @@ for v in info overlay caption saliency data train eval stn vqa; do
   "$cli" "$v" --help >"$tmp/h" 2>&1
   yes_ "$v --help ends with examples" '[ "$(grep -c "^  .*saccade $v" "$tmp/h")" -ge 2 ] && tail -n 1 "$tmp/h" | grep -q "saccade\|^      "'
 done
+
+# --json with file names that are not UTF-8: every line is strict JSON, each
+# invalid part of a name is U+FFFD (as Python's decode(errors="replace")), and
+# KEY_bytes holds the name's bytes percent-escaped; UTF-8 names are as they are.
+mkdir -p "$tmp/names"
+"$py" - "$scene" "$tmp/names" <<'PY'
+import os, shutil, sys
+for name in (b"caf\xe9 \xff%.png", b"\xed\xa0\x80\xe2\x82.png", b"\xc0\xaf\xf0\x9f\x98x.png",
+             "ok-\u00e9\U0001f600.png".encode()):
+    shutil.copy(sys.argv[1], os.path.join(os.fsencode(sys.argv[2]), name))
+PY
+check "info --json, non-UTF-8 names" 0 "$cli" info --json "$tmp/names"/*
+cp "$tmp/out" "$tmp/names-info.json"
+check "caption --json, non-UTF-8 names" 0 "$cli" caption --json "$tmp/names"
+cp "$tmp/out" "$tmp/names-caption.json"
+check "saliency --json, non-UTF-8 names" 0 "$cli" saliency --json "$tmp/names" -o "$tmp/names-sal"
+pycheck "non-UTF-8 names escaped" "
+import json, os, sys, urllib.parse
+names = sorted(os.listdir(os.fsencode(sys.argv[1])))
+for f, keys in ((sys.argv[2], ['path']), (sys.argv[3], ['path']), (sys.argv[4], ['path', 'output'])):
+    raw = open(f, 'rb').read()
+    raw.decode('utf-8')  # strict
+    lines = [json.loads(l) for l in raw.splitlines()]
+    assert len(lines) == len(names) == 4, (f, lines)
+    for o in lines:
+        for k in keys:
+            b = urllib.parse.unquote_to_bytes(o[k + '_bytes']) if k + '_bytes' in o else o[k].encode()
+            assert o[k] == b.decode('utf-8', 'replace'), (o[k], b)
+            assert os.path.basename(b).split(b'.')[0] in [n.split(b'.')[0] for n in names], b
+            try:
+                b.decode('utf-8')
+                assert k + '_bytes' not in o, o
+            except UnicodeDecodeError:
+                assert k + '_bytes' in o, o
+    got = sorted(os.path.basename(urllib.parse.unquote_to_bytes(o['path_bytes']) if 'path_bytes' in o
+                                  else o['path'].encode()) for o in lines)
+    assert got == names, (got, names)
+" "$tmp/names" "$tmp/names-info.json" "$tmp/names-caption.json" "$tmp/out"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -17,7 +17,7 @@ pass=0; fail=0
 mix="$tmp/mix"
 mkdir -p "$mix"
 cp "$src/assets/samples/chelsea.jpg" "$src/assets/samples/coffee.jpg" "$mix/"
-"$py" - "$src/assets/samples/astronaut.jpg" "$mix" <<'PY'
+"$py" - "$src/assets/samples/astronaut.jpg" "$mix" "$src/assets/samples/chelsea-map.png" <<'PY'
 import struct, sys, zlib
 src, out = sys.argv[1], sys.argv[2]
 b = open(src, 'rb').read()
@@ -35,9 +35,45 @@ z = zlib.compressobj(9)
 data = b''.join(z.compress(bytes(1 << 20)) for _ in range(64)) + z.flush()
 open(out + '/bomb.png', 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 100, 100, 8, 0, 0, 0, 0))
                                     + chunk(b'IDAT', data) + chunk(b'IEND', b''))
+# chelsea-map.png with its IDAT CRC wrong (data intact), and with a tEXt chunk
+# whose CRC is wrong (ancillary: not checked, as libpng warns and reads on)
+m = open(sys.argv[3], 'rb').read()
+i = m.index(b'IDAT'); n = struct.unpack('>I', m[i - 4:i])[0]; c = i + 4 + n
+open(out + '/bad_crc.png', 'wb').write(m[:c] + bytes(x ^ 0xFF for x in m[c:c + 4]) + m[c + 4:])
+t = struct.pack('>I', 5) + b'tEXtab\0cd' + bytes(4)
+open(out + '/text_crc.png', 'wb').write(m[:33] + t + m[33:])
 open(out + '/zero_channels.psd', 'wb').write(b'8BPS' + struct.pack('>H6xHIIHH', 1, 0, 2, 2, 8, 3) + bytes(14))
 PY
 mkfifo "$mix/fifo.png"
+
+# info decodes: every damaged file is reported with its reason (exit 1), every
+# good one described; --json gives each file a line.
+check "info over the folder exits 1" 1 "$cli" info "$mix"/*.*
+cp "$tmp/out" "$tmp/info.out"; cp "$tmp/err" "$tmp/info.err"
+expect_grep "info: truncated jpeg reason" "$tmp/info.err" "^saccade: $mix/truncated.jpg: truncated or corrupt jpeg data"
+expect_grep "info: bomb reason" "$tmp/info.err" "^saccade: $mix/bomb.png: png data inflates to more than the 10100 bytes"
+expect_grep "info: crc reason" "$tmp/info.err" "^saccade: $mix/bad_crc.png: corrupt png data \(IDAT chunk at byte [0-9]+ fails its CRC\)"
+expect_grep "info: no-DHT reason" "$tmp/info.err" "^saccade: $mix/no_dht.jpg: corrupt jpeg: scan 1 uses DC Huffman table 0"
+expect_grep "info: psd reason" "$tmp/info.err" "^saccade: $mix/zero_channels.psd: psd declares 0 channels"
+expect_grep "info: fifo reason" "$tmp/info.err" "^saccade: $mix/fifo.png: is a FIFO, not a regular file"
+yes_ "info: six unreadable files, six reasons" '[ $(wc -l <"$tmp/info.err") -eq 6 ]'
+expect_grep "info: good jpeg described" "$tmp/info.out" "^$mix/coffee.jpg: jpeg image, 600 x 400"
+expect_grep "info: ancillary CRC not checked" "$tmp/info.out" "^$mix/text_crc.png: png image, 14 x 14"
+yes_ "info: damaged files not described" '! grep -q "truncated.jpg\|bomb.png\|bad_crc.png" "$tmp/info.out"'
+check "info one truncated jpeg exits 1" 1 "$cli" info "$mix/truncated.jpg"
+check "info --json over the folder exits 1" 1 "$cli" info --json "$mix"/*.*
+pycheck "info --json: a line per file, errors named" "
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+by = {l['path'].rsplit('/', 1)[1]: l for l in lines}
+assert len(lines) == 9, lines
+for f in ('truncated.jpg', 'bomb.png', 'bad_crc.png', 'no_dht.jpg', 'zero_channels.psd', 'fifo.png'):
+    assert set(by[f]) == {'path', 'error'} and not by[f]['error'].startswith(by[f]['path']), by[f]
+assert by['truncated.jpg']['error'] == 'truncated or corrupt jpeg data (the file ends inside the data of scan 1)', by['truncated.jpg']
+assert by['coffee.jpg']['width'] == 600 and 'error' not in by['coffee.jpg']
+" "$tmp/out"
+check "bad CRC png refused by saliency" 1 "$cli" saliency "$mix/bad_crc.png" -o "$tmp/crc.png"
+rm "$mix/bad_crc.png" "$mix/text_crc.png"
 
 check "caption DIR with bad files exits 1" 1 "$cli" caption "$mix" --json
 cp "$tmp/out" "$tmp/caption.json"; cp "$tmp/err" "$tmp/caption.err"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Python binding's unit tests (tests/python/test_binding.py, unittest) with
+# The Python binding's unit tests (tests/python/test_binding.py, test_imagenet.py; unittest) with
 # Debian's python3 + numpy/cv2/torch/matplotlib, against this build's
 # libsaccade.so. In a sanitizer build the ASan/UBSan runtimes are preloaded so
 # the instrumented library can load into the uninstrumented interpreter.
@@ -16,7 +16,7 @@ san=$(sanitizer_env "$lib")
 "$py" - "$src/tests/python" <<'PY'
 import sys, unittest
 sys.path.insert(0, sys.argv[1])
-suite = unittest.defaultTestLoader.loadTestsFromName("test_binding")
+suite = unittest.defaultTestLoader.loadTestsFromNames(["test_binding", "test_imagenet"])
 r = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
 bad = len(r.failures) + len(r.errors) + len(r.unexpectedSuccesses)
 # a class whose setUpClass failed counts its error once; count it as failed

@@ -119,6 +119,50 @@ assert set(d["answers"]) <= {"yes", "thing0", "thing1", "thing2", "thing3"} and 
 EOF
 check "ask user model" 0 "$cli" vqa "$img" "what is it" --model "$tmp/user.safetensors" --top-k 2
 expect_grep "user answer" "$tmp/out" "^(yes|thing[0-3]) \("
+# Relative image paths resolve against the folder holding the JSON-lines file,
+# whatever the working directory: the same file trains from "/", and a path
+# that is only right from the working directory is refused with the path tried.
+mkdir -p "$tmp/rel/img"
+for i in 0 1; do cp "$scenes/test_00000$i.png" "$tmp/rel/img/s$i.png"; done
+printf '{"image": "img/s0.png", "question": "is it zero?", "answer": "yes"}\n{"image": "img/s1.png", "question": "is it zero?", "answer": "no"}\n' >"$tmp/rel/q.jsonl"
+check "relative paths from another folder" 0 sh -c "cd / && '$cli' train vqa --data '$tmp/rel/q.jsonl' --epochs 1 --batch 2 --quiet -o '$tmp/rel.safetensors'"
+printf '{"image": "rel/img/s0.png", "question": "is it zero?", "answer": "yes"}\n' >"$tmp/rel/cwd.jsonl"
+check "paths are not relative to the working directory" 1 sh -c "cd '$tmp' && '$cli' train vqa --data rel/cwd.jsonl --epochs 1 --quiet -o '$tmp/cwd.safetensors'"
+expect_grep "the path tried is named" "$tmp/err" "rel/rel/img/s0.png"
+
+# --val-split F holds out round(F n) questions chosen by --seed: the model's
+# vocabulary has none of their words, val_accuracy is logged each epoch, and
+# the same seed holds out the same lines.
+for i in $(seq 0 19); do
+  echo "{\"image\": \"$scenes/test_00000$((i % 6)).png\", \"question\": \"is there word$i?\", \"answer\": \"a$((i % 3))\"}"
+done >"$tmp/split.jsonl"
+for run in 1 2; do
+  check "val-split run $run" 0 "$cli" train vqa --data "$tmp/split.jsonl" --val-split 0.25 --seed 5 \
+    --epochs 2 --batch 8 --threads 1 --metrics "$tmp/split$run.metrics.jsonl" -o "$tmp/split$run.safetensors"
+  expect_grep "val-split run $run says what it held out" "$tmp/err" "held out 5 of 20 questions \(--val-split 0.25, seed 5\)"
+  expect_grep "val-split run $run prints held-out accuracy" "$tmp/out" "held-out \(--val-split\) accuracy [0-9.]+% \([0-9]/5\)"
+done
+check "val-split other seed" 0 "$cli" train vqa --data "$tmp/split.jsonl" --val-split 0.25 --seed 6 \
+  --epochs 1 --batch 8 --threads 1 --quiet -o "$tmp/split3.safetensors"
+pycheck "val-split: held-out words unseen, same seed same lines, metrics" "
+import json, struct, sys
+def vocab(p):
+    b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]
+    return set(json.loads(json.loads(b[8:8 + n])['__metadata__']['saccade.vocab']))
+words = {'word%d' % i for i in range(20)}
+held = [words - vocab(sys.argv[k]) for k in (1, 2, 3)]
+assert len(held[0]) == 5 and held[0] == held[1], held
+assert held[2] != held[0] and len(held[2]) == 5, held
+for m in (sys.argv[4], sys.argv[5]):
+    ends = [json.loads(l) for l in open(m) if 'val_accuracy' in l]
+    assert len(ends) == 2, ends
+    for e in ends:
+        assert 0 <= e['val_accuracy'] <= 1 and 0 <= e['train_accuracy'] <= 1, e
+" "$tmp/split1.safetensors" "$tmp/split2.safetensors" "$tmp/split3.safetensors" "$tmp/split1.metrics.jsonl" "$tmp/split2.metrics.jsonl"
+check "val-split on scenes is a usage error" 2 "$cli" train vqa --val-split 0.2 -o "$tmp/x.safetensors"
+check "val-split 1 is a usage error" 2 "$cli" train vqa --data "$tmp/split.jsonl" --val-split 1 -o "$tmp/x.safetensors"
+yes_ "usage errors write no model" '[ ! -e "$tmp/x.safetensors" ]'
+
 # Pretrained encoder: a frozen captioner encoder on the user data; bad encoder files.
 cap="$src/assets/models/scenes-captioner.safetensors"
 check "train frozen encoder" 0 "$cli" train vqa --data "$tmp/user.jsonl" --encoder-from "$cap" \

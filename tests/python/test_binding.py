@@ -236,6 +236,73 @@ class TestErrors(unittest.TestCase):
         with self.assertRaises(ValueError):
             saccade.resize_image(good, 0, 3)
 
+    def test_integers_that_do_not_fit_c_are_refused(self):
+        """ctypes keeps an int's low bits (2**32 + 8 would be 8): every int
+        argument is range checked instead, never wrapped."""
+        img = np.zeros((8, 8, 3), np.float32)
+        for bad in (2 ** 32 + 8, 2 ** 31, -2 ** 31 - 1, 2 ** 64 + 8, 8.5, True):
+            for fn in (lambda: saccade.resize_image(img, bad, 8),
+                       lambda: saccade.resize_image(img, 8, bad),
+                       lambda: saccade.resize_map(img[..., 0], bad, 8),
+                       lambda: saccade.saliency(img, work_width=bad),
+                       lambda: saccade.save_image(tmp("q.jpg"), img, quality=bad)):
+                with self.assertRaises((ValueError, OverflowError), msg=repr(bad)):
+                    fn()
+        self.assertEqual(saccade.resize_image(img, 16, 8).shape, (8, 16, 3))
+        n = saccade.get_num_threads()
+        for bad in (2 ** 32 + 2, 2 ** 63, -2 ** 40):
+            with self.assertRaises((ValueError, OverflowError)):
+                saccade.set_num_threads(bad)
+            self.assertEqual(saccade.get_num_threads(), n)
+        for kw in ({"max_pixels": 2 ** 64}, {"max_file_bytes": 2 ** 64}, {"max_pixels": 0}):
+            with self.assertRaises(ValueError, msg=kw):
+                saccade.load_image(CAT, **kw)
+        self.assertEqual(saccade.load_image(CAT, max_pixels=2 ** 64 - 1).shape, (300, 451, 3))
+        with self.assertRaises(ValueError):
+            saccade.metrics.auc_judd(np.ones((4, 4)), np.eye(4), seed=2 ** 64)
+
+    def test_every_c_call_checks_its_integers_and_strings(self):
+        """Below the public functions, each foreign call refuses an int its C
+        parameter cannot hold and a char* with a NUL; struct fields refuse
+        what they cannot hold."""
+        import ctypes
+        from saccade import _lib
+        guarded = 0
+        for name, (_, args) in _lib._PROTOS.items():
+            f = getattr(_lib.lib, name)
+            if any(t in _lib._INT_TYPES or t is ctypes.c_char_p for t in args):
+                self.assertFalse(isinstance(f, ctypes._CFuncPtr), name)
+                guarded += 1
+        self.assertGreater(guarded, 40)
+        with self.assertRaisesRegex(OverflowError, "sc_set_num_threads: argument 1"):
+            _lib.lib.sc_set_num_threads(2 ** 32 + 2)
+        with self.assertRaisesRegex(OverflowError, "sc_captioner_encode: argument 3"):
+            _lib.lib.sc_captioner_encode(None, None, 2 ** 31, 1, None)
+        with self.assertRaisesRegex(ValueError, "NUL"):
+            _lib.lib.sc_colormap_from_name(b"jet\0x", ctypes.byref(ctypes.c_int()))
+        p = _lib.lib.sc_captioner_beam_default_params()
+        with self.assertRaises(OverflowError):
+            p.beam_size = 2 ** 32 + 3
+        self.assertEqual(p.beam_size, 3)
+        q = _lib.ImageLoadParams()
+        with self.assertRaises(OverflowError):
+            q.max_pixels = -1
+        q.max_pixels = 2 ** 64 - 1
+        self.assertEqual(q.max_pixels, 2 ** 64 - 1)
+
+    def test_nul_in_names_is_an_error(self):
+        good = np.zeros((8, 8, 3), np.float32)
+        with self.assertRaisesRegex(ValueError, "NUL"):
+            saccade.overlay(good, good[..., 0], colormap="jet\0rainbow")
+        with self.assertRaises(ValueError):
+            saccade.saliency(good, method="spectral\0x")
+        with self.assertRaisesRegex(ValueError, "NUL"):
+            saccade.Captioner.create(["a", "cat\0dog"], grid=3, encoder_dim=8, attention_dim=6,
+                                     embed_dim=5, decoder_dim=7)
+        with self.assertRaisesRegex(ValueError, "seed"):
+            saccade.Captioner.create(["a", "cat"], seed=2 ** 64, grid=3, encoder_dim=8,
+                                     attention_dim=6, embed_dim=5, decoder_dim=7)
+
     def test_status_names(self):
         e = saccade.Error(3, "x.bin: bad")
         self.assertEqual((e.code, e.status_name), ("SC_ERR_FORMAT", "format error"))
@@ -520,6 +587,16 @@ class TestCaptioner(unittest.TestCase):
                 # (N, N, E) features give the same result
                 r2 = cap.caption(features=feats.reshape(5, 5, -1), beam=k)
                 np.testing.assert_array_equal(r2.tokens, r.tokens)
+
+    def test_default_beam_is_three(self):
+        # one default for the shipped captioner: library, CLI and Python
+        from saccade.captioner import default_beam
+        self.assertEqual(default_beam(), 3)
+        feats = self.load("coffee_features")
+        r = self.cap.caption(features=feats)
+        np.testing.assert_array_equal(r.tokens, self.load("coffee_k3_seq"))
+        self.assertEqual(len(r.hypotheses), 3)
+        self.assertIn("default 3", saccade.Captioner.caption.__doc__)
 
     def test_caption_image_end_to_end(self):
         # C preprocessing (stb triangle filter) + resnet18 encoder vs the tutorial's
@@ -895,6 +972,19 @@ class TestVQA(unittest.TestCase):
         self.assertTrue(self.vqa.ask(long_q).truncated)
         with self.assertRaises(saccade.Error):
             saccade.VQA(os.path.join(SAMPLES, "chelsea.jpg"))
+
+    def test_nul_in_question_is_an_error(self):
+        # C would end the question at the NUL and answer "is there a bag?"
+        self.vqa.set_image(saccade.load_image(self.IMG))
+        with self.assertRaisesRegex(ValueError, "question contains a NUL character at index 15"):
+            self.vqa.ask("is there a bag?\0 what colour is the coat?")
+        img = saccade.load_image(self.IMG)
+        a = self.vqa.ask("is there a bag?")
+        for q, ans in (("is\0", a.answer), ("q", "yes\0no")):
+            with self.assertRaises(ValueError):
+                saccade.vqa.hop_figure(img, a.attention, q, ans, a.prob)
+        with self.assertRaises(ValueError):
+            self.vqa.ask("is there a bag?", top_k=2 ** 32 + 1)
 
 
 class TestSpatialTransformer(unittest.TestCase):

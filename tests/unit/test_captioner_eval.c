@@ -145,8 +145,17 @@ static void test_errors(void **state) {
     free(dir), free(missing), free(ann), free(img), free(link), free(model);
 }
 
+/* One default beam for the shipped captioner: search, evaluation, the CLI and
+ * Python all take it from here (the model card's figures are at beam 3). */
+static void test_default_beam(void **state) {
+    (void)state;
+    assert_int_equal(sc_captioner_beam_default_params().beam_size, 3);
+    assert_int_equal(sc_captioner_eval_default_params().beam_size, 3);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_default_beam),
         cmocka_unit_test(test_sample_folder),
         cmocka_unit_test(test_errors),
     };

@@ -248,9 +248,44 @@ static void test_cli_sets_passive_openmp_waiting(void **state) {
     assert_int_equal(rc, 0);
 }
 
+/* Expected values from Python 3.11: bytes.decode("utf-8", "replace") (one
+ * U+FFFD per maximal invalid subpart) and the start of the UnicodeDecodeError. */
+static void test_utf8_validity_and_replacement_match_python(void **state) {
+    (void)state;
+    static const struct {
+        const char *in, *out;
+        size_t valid;
+    } cases[] = {
+        {"\x61\x62\x63", "\x61\x62\x63", 3},
+        {"\x63\x61\x66\xE9", "\x63\x61\x66\xEF\xBF\xBD", 3},
+        {"\xC0\xAF", "\xEF\xBF\xBD\xEF\xBF\xBD", 0},
+        {"\xED\xA0\x80\x78", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\x78", 0},
+        {"\xE2\x82", "\xEF\xBF\xBD", 0},
+        {"\xE2\x82\xAC", "\xE2\x82\xAC", 3},
+        {"\xF4\x90\x80\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD", 0},
+        {"\x80\x80", "\xEF\xBF\xBD\xEF\xBF\xBD", 0},
+        {"\xF0\x9F\x98", "\xEF\xBF\xBD", 0},
+        {"\xF0\x9F\x98\x80", "\xF0\x9F\x98\x80", 4},
+        {"\xE0\x80\xAF", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD", 0},
+        {"\xF0\x9F\x98\x79", "\xEF\xBF\xBD\x79", 0},
+        {"\xFF\x25", "\xEF\xBF\xBD\x25", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = strlen(cases[i].in);
+        assert_int_equal(sc_utf8_valid_prefix(cases[i].in, n), cases[i].valid);
+        char *out = sc_utf8_sanitize(cases[i].in, n);
+        assert_non_null(out);
+        assert_string_equal(out, cases[i].out);
+        free(out);
+    }
+    /* a NUL is valid UTF-8 (callers that refuse it check for it) */
+    assert_int_equal(sc_utf8_valid_prefix("a\0b", 3), 3);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_message_is_thread_local_and_formatted),
+        cmocka_unit_test(test_utf8_validity_and_replacement_match_python),
         cmocka_unit_test(test_atomic_write_and_failure_leaves_nothing),
         cmocka_unit_test(test_atomic_long_names_and_kill_leave_nothing),
         cmocka_unit_test(test_npy_roundtrip_with_numpy),

@@ -343,7 +343,8 @@ static void chunk(bytes *o, const char *type, const unsigned char *d, size_t n) 
     put32be(o, (uint32_t)n);
     put(o, type, 4);
     put(o, d, n);
-    uLong crc = crc32(crc32(0, (const Bytef *)type, 4), d, (uInt)n);
+    uLong crc = crc32(0, (const Bytef *)type, 4);
+    if (n) crc = crc32(crc, d, (uInt)n); /* crc32(c, NULL, 0) is 0, not c */
     put32be(o, (uint32_t)crc);
 }
 
@@ -434,6 +435,33 @@ static void test_png_bomb_refused_before_decoding(void **state) {
         expect_refused("interlaced png, extra byte", &f, SC_ERR_FORMAT, "inflates to more than");
         free(f.b);
     }
+}
+
+/* A critical chunk whose CRC is wrong is damaged (libpng refuses it; stb never
+ * looks): refused before decoding. An ancillary chunk's CRC is not checked. */
+static void test_png_crc(void **state) {
+    (void)state;
+    bytes f = png(4, 3, 0, 0, 3 * 5);
+    expect_flat("png with good CRCs", &f, 0.f, 4, 3);
+    size_t idat_crc = f.n - 12 - 4; /* IEND is the last 12 bytes */
+    f.b[idat_crc] ^= 1;
+    expect_refused("png with a bad IDAT CRC", &f, SC_ERR_FORMAT,
+                   "corrupt png data (IDAT chunk at byte 33 fails its CRC)");
+    f.b[idat_crc] ^= 1;
+    f.b[f.n - 1] ^= 1;
+    expect_refused("png with a bad IEND CRC", &f, SC_ERR_FORMAT, "IEND chunk at byte");
+    f.n -= 2;
+    expect_refused("png cut inside the IEND CRC", &f, SC_ERR_FORMAT, "truncated or corrupt png");
+    free(f.b);
+    /* a tEXt chunk with a zero CRC, after IHDR */
+    bytes g = png(4, 3, 0, 0, 3 * 5), h = {0};
+    put(&h, g.b, 33);
+    static const unsigned char text[] = {0, 0, 0, 2, 't', 'E', 'X', 't', 'a', 0, 0, 0, 0, 0};
+    put(&h, text, sizeof text);
+    put(&h, g.b + 33, g.n - 33);
+    expect_flat("png with a bad tEXt CRC", &h, 0.f, 4, 3);
+    free(g.b);
+    free(h.b);
 }
 
 /* ---- real photos; BMP, PSD, GIF ---- */
@@ -539,34 +567,85 @@ static void test_psd_alpha_matte(void **state) {
     free(f.b);
 }
 
+/* GIF89a with a w x h logical screen and a global colour table of 2. */
+static void gif_header(bytes *o, unsigned w, unsigned h) {
+    put(o, "GIF89a", 6);
+    put16le(o, w);
+    put16le(o, h);
+    put8(o, 0x80); /* global colour table of 2 */
+    put8(o, 0);
+    put8(o, 0);
+    zeros(o, 6);
+}
+
+/* A 1x1 frame at (0, 0) and the trailer. */
+static void gif_frame_1x1(bytes *o) {
+    put8(o, 0x2C);
+    zeros(o, 4);
+    put16le(o, 1);
+    put16le(o, 1);
+    put8(o, 0);
+    static const unsigned char lzw[] = {2, 2, 0x44, 0x01, 0, 0x3B}; /* clear, 0, end */
+    put(o, lzw, sizeof lzw);
+}
+
+static void expect_gif_1x1(const bytes *o) {
+    sc_image img;
+    SC_TEST_OK(sc_image_load_memory(o->b, o->n, NULL, &img, NULL));
+    assert_int_equal(img.w, 1);
+    sc_image_free(&img);
+}
+
 static void test_gif_screen_in_proportion(void **state) {
     (void)state;
     /* 8192x8192 logical screen, one 1x1 frame: stb would allocate 600 MB */
     bytes o = {0};
-    put(&o, "GIF89a", 6);
-    put16le(&o, 8192);
-    put16le(&o, 8192);
-    put8(&o, 0x80); /* global colour table of 2 */
-    put8(&o, 0);
-    put8(&o, 0);
-    zeros(&o, 6);
-    put8(&o, 0x2C);
-    zeros(&o, 4);
-    put16le(&o, 1);
-    put16le(&o, 1);
-    put8(&o, 0);
-    static const unsigned char lzw[] = {2, 2, 0x44, 0x01, 0, 0x3B}; /* clear, 0, end */
-    put(&o, lzw, sizeof lzw);
+    gif_header(&o, 8192, 8192);
+    gif_frame_1x1(&o);
     expect_refused("huge gif screen", &o, SC_ERR_FORMAT,
                    "gif declares 8192x8192 pixels, out of proportion to its");
     /* the same file with a 1x1 screen decodes */
     o.b[6] = o.b[8] = 1;
     o.b[7] = o.b[9] = 0;
-    sc_image img;
-    SC_TEST_OK(sc_image_load_memory(o.b, o.n, NULL, &img, NULL));
-    assert_int_equal(img.w, 1);
-    sc_image_free(&img);
+    expect_gif_1x1(&o);
     free(o.b);
+}
+
+/* stb skips a graphic control extension whose length is not 4 and reads the
+ * byte after it as the next block's type: the check walks it the same way, so
+ * a file that is (for stb) all extension and no image is refused with its
+ * reason instead of failing in stb with none. */
+static void test_gif_short_control_extension(void **state) {
+    (void)state;
+    bytes o = {0};
+    gif_header(&o, 1, 1);
+    static const unsigned char gce[] = {0x21, 0xF9, 1, 0}; /* length 1: stb skips 1 byte */
+    put(&o, gce, sizeof gce);
+    size_t at = o.n;
+    put8(&o, 0x3B);
+    expect_refused("gif with only a short control extension", &o, SC_ERR_FORMAT,
+                   "gif has no image");
+    /* the same with a 1x1 frame after the extension decodes */
+    o.n = at;
+    gif_frame_1x1(&o);
+    expect_gif_1x1(&o);
+    free(o.b);
+}
+
+/* stb tests formats in turn, so a decoder that fails without a reason leaves
+ * another format's signature complaint ("bad png sig" for a JPEG) or an empty
+ * one: neither is passed on as the reason. */
+static void test_stb_reason_of_the_format(void **state) {
+    (void)state;
+    assert_null(sc_image_stb_reason("jpeg", "bad png sig"));
+    assert_null(sc_image_stb_reason("gif", "bad png sig"));
+    assert_null(sc_image_stb_reason("tga", "no SOI"));
+    assert_null(sc_image_stb_reason("bmp", "not GIF"));
+    assert_null(sc_image_stb_reason("gif", ""));
+    assert_null(sc_image_stb_reason("gif", NULL));
+    assert_string_equal(sc_image_stb_reason("png", "bad png sig"), "bad png sig");
+    assert_string_equal(sc_image_stb_reason("jpeg", "no SOI"), "no SOI");
+    assert_string_equal(sc_image_stb_reason("jpeg", "bad huffman code"), "bad huffman code");
 }
 
 /* ---- files that are not regular files ---- */
@@ -613,10 +692,13 @@ int main(void) {
         cmocka_unit_test(test_jpeg_scan_components_checked),
         cmocka_unit_test(test_jpeg_work_bounded_by_size),
         cmocka_unit_test(test_png_bomb_refused_before_decoding),
+        cmocka_unit_test(test_png_crc),
         cmocka_unit_test(test_real_photos_match_pil),
         cmocka_unit_test(test_psd_channels),
         cmocka_unit_test(test_psd_alpha_matte),
         cmocka_unit_test(test_gif_screen_in_proportion),
+        cmocka_unit_test(test_gif_short_control_extension),
+        cmocka_unit_test(test_stb_reason_of_the_format),
         cmocka_unit_test(test_non_regular_files_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -58,15 +58,15 @@ static char *write_file(const char *name, const char *const *kv, int n) {
 
 static void test_kind_names(void **state) {
     (void)state;
-    static const char *const names[6] = {"captioner", "vqa",    "classifier",
-                                         "stcnn",     "resnet", "blip"};
-    for (int i = 0; i < 6; i++) {
+    static const char *const names[7] = {"captioner", "vqa",  "classifier",    "stcnn",
+                                         "resnet",    "blip", "vit_classifier"};
+    for (int i = 0; i < 7; i++) {
         assert_string_equal(sc_model_kind_name((sc_model_kind)i), names[i]);
         sc_model_kind k;
         SC_TEST_OK(sc_model_kind_from_name(names[i], &k));
         assert_int_equal(k, i);
     }
-    assert_null(sc_model_kind_name((sc_model_kind)6));
+    assert_null(sc_model_kind_name((sc_model_kind)7));
     assert_null(sc_model_kind_name((sc_model_kind)-1));
     sc_model_kind k;
     assert_int_equal(sc_model_kind_from_name("Captioner", &k), SC_ERR_UNSUPPORTED);

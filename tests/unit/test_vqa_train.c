@@ -204,6 +204,85 @@ static void test_jsonl_dataset_batch_evaluate(void **state) {
     free(dir);
 }
 
+/* Holding out part of a file: a partition of its questions in file order,
+ * the same for the same seed, the held-out images copied. */
+static void test_jsonl_split(void **state) {
+    (void)state;
+    char *dir = sc_test_tmpdir("vqa_train_split");
+    char *path = write_jsonl(dir, GOOD);
+    sc_vqa_dataset d, v, all;
+    SC_TEST_OK(sc_vqa_dataset_jsonl(&all, path, 12));
+    const size_t per = 3 * 12 * 12;
+    int seen_other = 0;
+    char first[64] = "";
+    for (uint64_t seed = 0; seed < 8; seed++) {
+        SC_TEST_OK(sc_vqa_dataset_jsonl(&d, path, 12));
+        SC_TEST_OK(sc_vqa_dataset_split(&d, 0.5, seed, &v));
+        assert_int_equal(d.n, 2);
+        assert_int_equal(v.n, 2);
+        assert_int_equal(d.n_images, 2); /* the training part keeps every image */
+        assert_true(v.n_images >= 1 && v.n_images <= 2);
+        /* each question in exactly one part, both parts in file order */
+        int part[4], k = 0, t = 0, h = 0;
+        for (int i = 0; i < 4; i++) {
+            int in_t = t < d.n && !strcmp(d.questions[t], all.questions[i]) &&
+                       !strcmp(d.answers[t], all.answers[i]) && d.image_of[t] == all.image_of[i];
+            int in_v = h < v.n && !strcmp(v.questions[h], all.questions[i]) &&
+                       !strcmp(v.answers[h], all.answers[i]);
+            assert_true(in_t || in_v);
+            part[i] = in_t ? 0 : 1;
+            if (in_t) {
+                t++;
+            } else {
+                /* its image, copied */
+                assert_memory_equal(v.images + per * (size_t)v.image_of[h],
+                                    all.images + per * (size_t)all.image_of[i],
+                                    per * sizeof(float));
+                h++;
+            }
+            k += part[i];
+        }
+        assert_int_equal(k, 2);
+        /* the same seed holds out the same questions */
+        sc_vqa_dataset d2, v2;
+        SC_TEST_OK(sc_vqa_dataset_jsonl(&d2, path, 12));
+        SC_TEST_OK(sc_vqa_dataset_split(&d2, 0.5, seed, &v2));
+        for (int i = 0; i < v.n; i++) assert_string_equal(v.questions[i], v2.questions[i]);
+        /* answers are distinct in GOOD: they name the held-out lines */
+        char held[64];
+        snprintf(held, sizeof held, "%s,%s", v.answers[0], v.answers[1]);
+        if (seed == 0) snprintf(first, sizeof first, "%s", held);
+        seen_other |= strcmp(held, first) != 0;
+        sc_vqa_dataset_free(&d2);
+        sc_vqa_dataset_free(&v2);
+        sc_vqa_dataset_free(&d);
+        sc_vqa_dataset_free(&v);
+    }
+    assert_true(seen_other); /* another seed, another split */
+    /* 0 holds out nothing; at least one question, and never all */
+    SC_TEST_OK(sc_vqa_dataset_jsonl(&d, path, 12));
+    SC_TEST_OK(sc_vqa_dataset_split(&d, 0, 1, &v));
+    assert_int_equal(d.n, 4);
+    assert_int_equal(v.n, 0);
+    SC_TEST_OK(sc_vqa_dataset_split(&d, 0.01, 1, &v));
+    assert_int_equal(v.n, 1);
+    assert_int_equal(d.n, 3);
+    sc_vqa_dataset_free(&v);
+    SC_TEST_OK(sc_vqa_dataset_split(&d, 0.99, 1, &v));
+    assert_int_equal(v.n, 2);
+    assert_int_equal(d.n, 1);
+    sc_vqa_dataset_free(&v);
+    assert_int_equal(sc_vqa_dataset_split(&d, 1.0, 1, &v), SC_ERR_INVALID_ARG);
+    assert_int_equal(sc_vqa_dataset_split(&d, -0.1, 1, &v), SC_ERR_INVALID_ARG);
+    sc_vqa_dataset_free(&d);
+    sc_vqa_dataset scenes = {.is_scenes = 1};
+    assert_int_equal(sc_vqa_dataset_split(&scenes, 0.5, 1, &v), SC_ERR_INVALID_ARG);
+    sc_vqa_dataset_free(&all);
+    sc_test_rmtree(dir);
+    free(path);
+    free(dir);
+}
+
 /* The loss step's gradients against finite differences of its loss
  * (cross-entropy plus the attention-supervision term). */
 typedef struct step_ctx {
@@ -289,6 +368,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_recipe),
         cmocka_unit_test(test_jsonl_dataset_batch_evaluate),
+        cmocka_unit_test(test_jsonl_split),
         cmocka_unit_test(test_train_step_gradcheck),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -312,9 +312,13 @@ static int make_stems(cli_batch *b) {
 }
 
 int cli_batch_plan_outputs(const char *verb, cli_batch *b, const char *out) {
+    return cli_batch_plan_outputs_for(verb, "-o", b, out);
+}
+
+int cli_batch_plan_outputs_for(const char *verb, const char *opt, cli_batch *b, const char *out) {
     static const char *const exts[] = {".png", ".jpg", ".jpeg", NULL};
     int dir = 0;
-    int rc = cli_batch_plan_secondary(verb, "-o", b, out, exts, &dir);
+    int rc = cli_batch_plan_secondary(verb, opt, b, out, exts, &dir);
     if (rc) return rc;
     if (dir)
         b->out_dir = out;
@@ -403,12 +407,4 @@ int cli_batch_run(cli_batch *b, const char *label, cli_batch_fn fn, void *ctx) {
     }
     b->failed += bad;
     return b->failed ? CLI_FAIL : CLI_OK;
-}
-
-int cli_batch_threads(const char *verb, const char *arg) {
-    int n = 0;
-    if (!arg || !cli_parse_int(arg, &n) || n < 1 || n > 4096)
-        return cli_usage(verb, "--threads needs a whole number from 1 to 4096");
-    if (sc_set_num_threads(n)) return cli_usage(verb, "--threads: %s", sc_last_error());
-    return CLI_OK;
 }

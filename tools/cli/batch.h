@@ -51,6 +51,8 @@ void cli_batch_free(cli_batch *b);
  * create the directory, and compute the unique stems. Returns CLI_OK,
  * CLI_USAGE (FILE output for several images) or CLI_FAIL (cannot create). */
 int cli_batch_plan_outputs(const char *verb, cli_batch *b, const char *out);
+/* The same for an output option named opt ("--attention"), named in messages. */
+int cli_batch_plan_outputs_for(const char *verb, const char *opt, cli_batch *b, const char *out);
 /* Same rule for a secondary output (e.g. --raw FILE.npy|DIR): *is_dir says
  * which; file_exts lists the accepted file extensions ("\0"-free array,
  * NULL-terminated). Creates the directory when is_dir. */
@@ -73,8 +75,6 @@ int cli_batch_run(cli_batch *b, const char *label, cli_batch_fn fn, void *ctx);
  * progress bar line first if one is drawn. */
 void cli_batch_report(const cli_batch *b, const char *path);
 
-/* Parse --threads N (N >= 1) and apply it. Returns CLI_OK or CLI_USAGE. */
-int cli_batch_threads(const char *verb, const char *arg);
 /* Case-insensitive suffix test. */
 int cli_has_suffix(const char *s, const char *suffix);
 /* mkdir -p; 0 on success, else -1 with sc_set_error naming the path. */

@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
@@ -202,9 +203,64 @@ void cli_command_line(int argc, char **argv, char *buf, size_t cap) {
     }
 }
 
+/* "%XX" for every byte outside printable ASCII, and for '%' itself, so that
+ * percent-decoding gives the bytes back. */
+static char *percent_escape(const char *s) {
+    size_t n = strlen(s);
+    char *out = n < SIZE_MAX / 3 ? malloc(3 * n + 1) : NULL, *o = out;
+    for (const unsigned char *p = (const unsigned char *)s; out && *p; p++)
+        o += *p >= 0x20 && *p < 0x7F && *p != '%' ? sprintf(o, "%c", *p) : sprintf(o, "%%%02X", *p);
+    if (out) *o = 0;
+    return out;
+}
+
+/* JSON text is UTF-8, but file names are bytes: a string that is not valid
+ * UTF-8 is printed with U+FFFD for each invalid part, and an object member
+ * KEY so changed gets a sibling KEY_bytes holding the original bytes
+ * percent-escaped (README, "JSON output"). 0, or -1 on no memory. */
+static int json_fix_utf8(cJSON *parent) {
+    for (cJSON *c = parent ? parent->child : NULL; c; c = c->next) {
+        if (cJSON_IsArray(c) || cJSON_IsObject(c)) {
+            if (json_fix_utf8(c)) return -1;
+            continue;
+        }
+        if (!cJSON_IsString(c) || !c->valuestring) continue;
+        size_t n = strlen(c->valuestring);
+        if (sc_utf8_valid_prefix(c->valuestring, n) == n) continue;
+        char *fixed = sc_utf8_sanitize(c->valuestring, n), *esc = percent_escape(c->valuestring);
+        char *key = NULL;
+        int bad = !fixed || !esc;
+        if (!bad && cJSON_IsObject(parent) && c->string) {
+            size_t k = strlen(c->string);
+            key = malloc(k + sizeof "_bytes");
+            bad = !key;
+            if (key) {
+                memcpy(key, c->string, k);
+                memcpy(key + k, "_bytes", sizeof "_bytes");
+                bad = !cJSON_GetObjectItemCaseSensitive(parent, key) &&
+                      !cJSON_AddStringToObject(parent, key, esc);
+            }
+        }
+        if (!bad) { /* the node keeps its place; only its text changes */
+            cJSON_free(c->valuestring);
+            c->valuestring = fixed;
+            fixed = NULL;
+        }
+        free(fixed);
+        free(esc);
+        free(key);
+        if (bad) return -1;
+    }
+    return 0;
+}
+
 /* cJSON's unformatted text with a space after every ':' and ',' outside
  * strings (the one-line style saccade has always printed) and a newline. */
 char *cli_json_print(cJSON *item) {
+    if (item && json_fix_utf8(item)) {
+        cJSON_Delete(item);
+        item = NULL;
+    }
     char *text = item ? cJSON_PrintUnformatted(item) : NULL;
     cJSON_Delete(item);
     size_t n = 0, spaces = 0;

@@ -26,6 +26,8 @@ static const cli_verb VERBS[] = {
      cli_vqa_help},
     {"ground", "where is a phrase in a photo: BLIP image-text matching and its Grad-CAM",
      cli_ground_main, cli_ground_help},
+    {"classify", "top-k ImageNet classes of photos (torchvision ResNet or ViT)", cli_classify_main,
+     cli_classify_help},
 };
 static const int NVERBS = (int)(sizeof VERBS / sizeof VERBS[0]);
 

@@ -34,9 +34,10 @@ void cli_caption_help(FILE *out) {
             "                 (found through $SACCADE_ASSETS, the source tree's assets/ or\n"
             "                 the installed share/saccade/), which knows only synthetic\n"
             "                 Fashion scenes: other images get a warning on stderr\n"
-            "--beam K         beam size, 1 (greedy) to 100 (default 5 here; the library's\n"
-            "                 sc_captioner_beam_default_params and Python's caption() use 3;\n"
-            "                 BLIP: the model config's num_beams, 1 unless it says more)\n"
+            "--beam K         beam size, 1 (greedy) to 100 (default 3, as the library's\n"
+            "                 sc_captioner_beam_default_params and Python's caption(); BLIP:\n"
+            "                 the model config's num_beams, 1 unless it says more, since BLIP\n"
+            "                 generation follows Hugging Face's defaults, not saccade's)\n"
             "--max-len N      at most N words before <end>: N + 1 decoding steps (default\n"
             "                 50, the tutorial's limit); if no beam ends in time, the best\n"
             "                 unfinished one (N + 1 words, no <end>) is returned\n"
@@ -394,7 +395,7 @@ static int blip_settings(cap_ctx *c) {
 
 /* The options into c (and the rest); CLI_OK or CLI_USAGE. */
 static int parse_caption_options(int argc, char **argv, cap_ctx *c, const char **model,
-                                 const char **threads, const char **html, const char **inputs,
+                                 int *threads, const char **html, const char **inputs,
                                  int *ninputs) {
     const char *V = "caption", *colormap = NULL;
     int json_att = 0;
@@ -422,7 +423,7 @@ static int parse_caption_options(int argc, char **argv, cap_ctx *c, const char *
         {"--html", CLI_STR, html, 0, 0, "a directory", NULL, 0},
         {"--colormap", CLI_STR, &colormap, 0, 0, "a name", NULL, 0},
         {"--alpha", CLI_FLOAT, &c->gp.alpha, 0, 1, NULL, NULL, 0},
-        {"--threads", CLI_STR, threads, 0, 0, "a number", NULL, 0},
+        {"--threads", CLI_INT, threads, 1, 2147483647, NULL, NULL, 0},
     };
     int rc =
         cli_parse_options(V, argc, argv, opts, sizeof opts / sizeof opts[0], inputs, argc, ninputs);
@@ -496,7 +497,6 @@ int cli_caption_main(int argc, char **argv) {
     const char *V = "caption";
     cap_ctx c = {0};
     c.bp = sc_captioner_beam_default_params();
-    c.bp.beam_size = 5; /* the CLI's default (the library's and Python's is 3) */
     c.min_len = -1;
     c.bo = (blip_opts){.length_penalty = -100,
                        .top_p = -1,
@@ -505,7 +505,8 @@ int cli_caption_main(int argc, char **argv) {
                        .seed = -1,
                        .layer = -1};
     c.gp = sc_attention_grid_default_params();
-    const char *model = NULL, *threads = NULL, *html = NULL;
+    const char *model = NULL, *html = NULL;
+    int threads = 0;
     const char **inputs = calloc((size_t)argc, sizeof *inputs);
     int ninputs = 0, rc = CLI_OK;
     char model_path[4096];
@@ -516,7 +517,7 @@ int cli_caption_main(int argc, char **argv) {
     }
     rc = parse_caption_options(argc, argv, &c, &model, &threads, &html, inputs, &ninputs);
     if (rc) goto end;
-    if (threads && (rc = cli_batch_threads(V, threads))) goto end;
+    if ((rc = cli_set_threads(V, threads))) goto end;
 
     if (!model) {
         if (sc_find_asset(DEFAULT_MODEL, model_path, sizeof model_path)) {
@@ -539,7 +540,7 @@ int cli_caption_main(int argc, char **argv) {
         goto end;
     }
     if (c.att) {
-        rc = cli_batch_plan_outputs(V, &b, c.att);
+        rc = cli_batch_plan_outputs_for(V, "--attention", &b, c.att);
         if (rc) goto end;
         c.att_is_dir = b.out_dir != NULL;
     } else if (html) {

@@ -90,7 +90,8 @@ static void print_text(const char *model, const char *what, int beam,
 
 int cli_eval_captioner_main(int argc, char **argv) {
     const char *model = NULL, *data = "scenes", *fm = NULL, *V = "eval";
-    int n = 1000, seed = 0, beam = 3, threads = 0, json = 0, nsamples = 0;
+    int n = 1000, seed = 0, threads = 0, json = 0, nsamples = 0;
+    int beam = sc_captioner_beam_default_params().beam_size;
     const cli_opt opts[] = {
         {"--model", CLI_STR, &model, 0, 0, "a file", NULL, 0},
         {"--data", CLI_STR, &data, 0, 0, "'scenes' or a folder", NULL, 0},

@@ -14,7 +14,8 @@ void cli_eval_vqa_help(FILE *out) {
             "  scenes: the first N held-out questions (test split scenes, seed S, default 0);\n"
             "  accuracy overall and per family, and the pointing game (argmax of the last\n"
             "  attention hop inside the box of the item the question is about).\n"
-            "  FILE.jsonl: accuracy overall and per answer.\n\n"
+            "  FILE.jsonl: accuracy overall and per answer (lines as 'saccade train vqa'\n"
+            "  reads them: a relative image path is relative to the file's folder).\n\n"
             "Examples:\n"
             "  saccade eval vqa --model assets/models/scenes-vqa.safetensors --n 500\n"
             "  saccade eval vqa --model my-vqa.safetensors --data my-questions.jsonl --json\n");

@@ -12,6 +12,12 @@ void cli_info_help(FILE *out) {
                  "--system   BLAS library and core in use, thread count, measured sgemm GFLOP/s\n"
                  "FILE       an image: format, size, channels, bit depth, EXIF orientation;\n"
                  "           a model (.safetensors): tensors (name, dtype, shape) and metadata\n"
+                 "           Images are decoded whole, with the checks and limits every verb\n"
+                 "           applies (64 Mi pixels, 1 GiB), so a damaged file (truncated, a\n"
+                 "           PNG that fails its CRC or inflates past its size, ...) is reported\n"
+                 "           with its reason: 'saccade: FILE: reason' on stderr (with --json\n"
+                 "           also {\"path\": FILE, \"error\": reason} on stdout). Every FILE is\n"
+                 "           described; exit status 1 if any is damaged or unreadable.\n"
                  "--json     one JSON object per line\n"
                  "--threads  threads for --system's measurement (default: all cores)\n\n"
                  "Examples:\n"
@@ -65,9 +71,32 @@ static const char *orientation_name(int o) {
     return (o >= 1 && o <= 8) ? names[o] : "unknown";
 }
 
+/* A file that could not be read or decoded: the reason on stderr and, for
+ * --json, as a line of its own so that every FILE has one. */
+static int info_failed(const char *path, int json) {
+    if (json) {
+        const char *why = sc_last_error();
+        size_t n = strlen(path);
+        if (!strncmp(why, path, n) && !strncmp(why + n, ": ", 2)) why += n + 2; /* path is there */
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !cJSON_AddStringToObject(o, "path", path) ||
+            !cJSON_AddStringToObject(o, "error", why)) {
+            cJSON_Delete(o);
+            o = NULL;
+        }
+        char *line = cli_json_print(o);
+        if (line) fputs(line, stdout);
+        free(line);
+    }
+    return cli_fail(NULL);
+}
+
 static int info_image(const char *path, int json) {
     sc_image_info ii;
-    if (sc_image_probe(path, &ii)) return cli_fail(NULL);
+    sc_image img;
+    /* Decoded, not only probed: a header can be whole in a file whose data is not. */
+    if (sc_image_load(path, NULL, &img, &ii)) return info_failed(path, json);
+    sc_image_free(&img);
     if (json) {
         cJSON *o = cJSON_CreateObject();
         if (!o || !cJSON_AddStringToObject(o, "path", path) ||
@@ -152,7 +181,7 @@ static void print_model_text(const sc_safetensors *st, const char *path) {
 
 static int info_model(const char *path, int json) {
     sc_safetensors *st;
-    if (sc_safetensors_open(path, &st)) return cli_fail(NULL);
+    if (sc_safetensors_open(path, &st)) return info_failed(path, json);
     int rc = CLI_OK;
     if (json)
         rc = cli_json_emit(stdout, model_json(st, path));

@@ -110,10 +110,9 @@ typedef struct sal_ctx {
 
 /* The command line's strings, checked after parsing. */
 typedef struct sal_args {
-    const char *out, *threads, *model, *aggregate, *cls, *rollout_from, *method, *colormap,
-        *raw_format;
+    const char *out, *model, *aggregate, *cls, *rollout_from, *method, *colormap, *raw_format;
     const char **inputs;
-    int ninputs;
+    int ninputs, threads; /* threads: 0 = not given */
 } sal_args;
 
 static sc_status compute(sal_ctx *c, const sc_image *img, sc_map *out,
@@ -290,7 +289,7 @@ static int parse_args(int argc, char **argv, sal_ctx *c, sal_args *a) {
         {"--panel", CLI_FLAG, &c->panel, 0, 0, NULL, NULL, 0},
         {"--panel-size", CLI_INT, &c->panel_size, 16, 8192, NULL, NULL, 0},
         {"--json", CLI_FLAG, &c->json, 0, 0, NULL, NULL, 0},
-        {"--threads", CLI_STR, &a->threads, 0, 0, "a number", NULL, 0},
+        {"--threads", CLI_INT, &a->threads, 1, 2147483647, NULL, NULL, 0},
     };
     int rc = cli_parse_options(V, argc, argv, opts, sizeof opts / sizeof opts[0], a->inputs, argc,
                                &a->ninputs);
@@ -323,7 +322,7 @@ static int parse_args(int argc, char **argv, sal_ctx *c, sal_args *a) {
     if (a->ninputs == 0) return cli_usage(V, "need at least one IMAGE, DIRECTORY or '-'");
     if (!a->out || !a->out[0])
         return cli_usage(V, "need -o OUT (a directory, or OUT.png/.jpg for one image)");
-    if (a->threads && (rc = cli_batch_threads(V, a->threads))) return rc;
+    if ((rc = cli_set_threads(V, a->threads))) return rc;
     return CLI_OK;
 }
 

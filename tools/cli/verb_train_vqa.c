@@ -20,10 +20,19 @@ void cli_train_vqa_help(FILE *out) {
         "usage: saccade train vqa [OPTIONS] -o MODEL.safetensors\n\n"
         "  --data scenes|FILE.jsonl  scenes VQA generated on the fly (default), or JSON\n"
         "                        lines {\"image\": path, \"question\": text, \"answer\": text}\n"
-        "                        (paths relative to the file; images resized to 96x96;\n"
-        "                        vocabulary and answer set built from this file)\n"
+        "                        (a relative image path is relative to the folder holding\n"
+        "                        FILE.jsonl, not the working directory; images resized to\n"
+        "                        96x96; vocabulary and answer set built from the training\n"
+        "                        questions)\n"
+        "  --val-split F         FILE: hold out a fraction F (0 to <1) of the questions,\n"
+        "                        chosen by --seed (the same seed, the same lines), and\n"
+        "                        report accuracy on them each epoch (\"val_accuracy\" in\n"
+        "                        --metrics) besides the training accuracy (default 0)\n"
         "  --arch san|qonly|pooled   model (default san)\n"
-        "  --epochs E            epochs (default 10)\n"
+        "  --epochs E            epochs (default 10: enough for scenes, whose epochs are\n"
+        "                        --questions 40000 questions; a file's epoch is one pass\n"
+        "                        over it, so a 50-question file gets 10 steps in 10\n"
+        "                        epochs: give it hundreds)\n"
         "  --questions N         scenes: questions per epoch (default 40000)\n"
         "  --pool N              scenes: train scenes kept in memory (default 10000)\n"
         "  --eval-n N            scenes: held-out questions evaluated per epoch (default 2000)\n"
@@ -63,6 +72,8 @@ void cli_train_vqa_help(FILE *out) {
         "small.safetensors\n"
         "  saccade train vqa --data my-questions.jsonl --epochs 20 --batch 16 -o "
         "my-vqa.safetensors\n"
+        "  saccade train vqa --data my-questions.jsonl --val-split 0.2 --epochs 300 --batch 16 "
+        "-o my-vqa.safetensors\n"
         "  saccade train vqa --encoder-from assets/models/scenes-captioner.safetensors \\\n"
         "      --freeze-encoder --att-sup 1 -o vqa-frozen.safetensors\n");
 }
@@ -85,7 +96,7 @@ typedef struct train_vqa_opts {
     int freeze, hop_coords, mlp, hidden, att_dim, embed, cache_mb;
     int epochs, questions, pool, eval_n, batch, hops;
     int seed, threads, ckpt_every, resume, max_steps, quiet;
-    float lr, att_sup;
+    float lr, att_sup, val_split;
 } train_vqa_opts;
 
 /* Options and the model config they describe; CLI_USAGE after printing why. */
@@ -126,6 +137,7 @@ static int train_vqa_options(int argc, char **argv, train_vqa_opts *o, sc_vqa_co
         {"--max-steps", CLI_INT, &o->max_steps, 1, IMAX, NULL, NULL, 0},
         {"--lr", CLI_FLOAT, &o->lr, FLT_MIN, FLT_MAX, NULL, NULL, 0},
         {"--att-sup", CLI_FLOAT, &o->att_sup, 0, 100, NULL, NULL, 0},
+        {"--val-split", CLI_FLOAT, &o->val_split, 0, 0.999f, NULL, NULL, 0},
         {"--freeze-encoder", CLI_FLAG, &o->freeze, 0, 0, NULL, NULL, 0},
         {"--hop-coords", CLI_FLAG, &o->hop_coords, 0, 0, NULL, NULL, 0},
         {"--resume", CLI_FLAG, &o->resume, 0, 0, NULL, NULL, 0},
@@ -146,6 +158,8 @@ static int train_vqa_options(int argc, char **argv, train_vqa_opts *o, sc_vqa_co
         return cli_usage(V, "--freeze-encoder needs --encoder-from FILE");
     if (o->att_sup > 0 && (cfg->arch != SC_VQA_SAN || strcmp(o->data, "scenes")))
         return cli_usage(V, "--att-sup needs --arch san and scenes data (item boxes)");
+    if (o->val_split > 0 && !strcmp(o->data, "scenes"))
+        return cli_usage(V, "--val-split needs --data FILE.jsonl (scenes have --eval-n)");
     if (o->enc_from && cfg->arch == SC_VQA_QONLY)
         return cli_usage(V, "--encoder-from: the qonly baseline has no image encoder");
     if (sc_vqa_config_validate(cfg)) return cli_usage(V, "%s", sc_last_error());
@@ -163,7 +177,7 @@ typedef struct train_vqa_run {
     const train_vqa_opts *o;
     sc_vqa_config cfg;
     int scenes, questions;
-    sc_vqa_dataset train, test;
+    sc_vqa_dataset train, test, val; /* test: scenes; val: --val-split of a file */
     sc_vqa_vocab vocab, answers;
     sc_vqa_model *m;
     sc_trainer *tr;
@@ -188,6 +202,7 @@ static void train_vqa_free(train_vqa_run *r) {
     sc_vqa_vocab_free(&r->answers);
     sc_vqa_dataset_free(&r->train);
     sc_vqa_dataset_free(&r->test);
+    sc_vqa_dataset_free(&r->val);
 }
 
 /* Frozen encoder: the features of every training image once, kept in
@@ -234,7 +249,12 @@ static int train_vqa_setup(train_vqa_run *r) {
         if (sc_vqa_scene_vocab(&r->vocab) || sc_vqa_scene_answers(&r->answers))
             return cli_fail("train vqa");
     } else {
-        if (sc_vqa_dataset_jsonl(&r->train, o->data, r->cfg.image_size)) return cli_fail(NULL);
+        if (sc_vqa_dataset_jsonl(&r->train, o->data, r->cfg.image_size) ||
+            sc_vqa_dataset_split(&r->train, o->val_split, (uint64_t)o->seed, &r->val))
+            return cli_fail(NULL);
+        if (o->val_split > 0 && !o->quiet)
+            fprintf(stderr, "held out %d of %d questions (--val-split %g, seed %d)\n", r->val.n,
+                    r->val.n + r->train.n, (double)o->val_split, o->seed);
         r->questions = r->train.n;
         if (sc_vqa_vocab_build((const char *const *)r->train.questions, (size_t)r->train.n,
                                &r->vocab) ||
@@ -320,12 +340,19 @@ static int train_vqa_loop(train_vqa_run *r) {
         if (sc_trainer_at_epoch_end(r->tr) && (r->scenes ? o->eval_n > 0 : 1)) {
             sc_vqa_eval_result_free(&ev);
             if (sc_vqa_evaluate(r->m, r->scenes ? &r->test : &r->train, o->eval_n, &ev)) break;
-            const char *keys[1] = {r->scenes ? "test_accuracy" : "train_accuracy"};
-            double vals[1] = {ev.n ? (double)ev.correct / ev.n : 0};
-            if (sc_trainer_log(r->tr, 1, keys, vals)) break;
+            const char *keys[2] = {r->scenes ? "test_accuracy" : "train_accuracy", "val_accuracy"};
+            double vals[2] = {ev.n ? (double)ev.correct / ev.n : 0, 0};
             printf("epoch %lld/%d: loss %.4f, %s ", (long long)sc_trainer_epoch(r->tr) + 1,
                    o->epochs, sc_trainer_epoch_loss(r->tr), r->scenes ? "held-out" : "train");
             print_eval(stdout, &ev, r->scenes);
+            if (r->val.n) {
+                sc_vqa_eval_result_free(&ev);
+                if (sc_vqa_evaluate(r->m, &r->val, 0, &ev)) break;
+                vals[1] = ev.n ? (double)ev.correct / ev.n : 0;
+                printf("  held-out (--val-split) ");
+                print_eval(stdout, &ev, 0);
+            }
+            if (sc_trainer_log(r->tr, r->val.n ? 2 : 1, keys, vals)) break;
             fflush(stdout);
         }
     }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "saccade/sc_rng.h"
 #include "saccade/sc_util.h"
 #include "saccade/sc_vqa_train.h"
 
@@ -72,10 +73,15 @@ sc_status sc_vqa_dataset_jsonl(sc_vqa_dataset *d, const char *path, int size) {
             break;
         }
         char full[4096];
-        if (im->valuestring[0] == '/')
-            snprintf(full, sizeof full, "%s", im->valuestring);
-        else
-            snprintf(full, sizeof full, "%s/%s", dir, im->valuestring);
+        int fl = im->valuestring[0] == '/'
+                     ? snprintf(full, sizeof full, "%s", im->valuestring)
+                     : snprintf(full, sizeof full, "%s/%s", dir, im->valuestring);
+        if (fl < 0 || (size_t)fl >= sizeof full) {
+            cJSON_Delete(o);
+            s = sc_set_error(SC_ERR_LIMIT, "%s line %d: image path of %d bytes is too long", path,
+                             lineno, fl);
+            break;
+        }
         int img = -1;
         for (int i = 0; i < d->n_images; i++)
             if (!strcmp(paths[i], full)) img = i;
@@ -132,6 +138,61 @@ sc_status sc_vqa_dataset_jsonl(sc_vqa_dataset *d, const char *path, int size) {
     if (!s && d->n == 0) s = sc_set_error(SC_ERR_FORMAT, "%s: no questions", path);
     if (s) sc_vqa_dataset_free(d);
     return s;
+}
+
+sc_status sc_vqa_dataset_split(sc_vqa_dataset *d, double fraction, uint64_t seed,
+                               sc_vqa_dataset *held_out) {
+    if (held_out) memset(held_out, 0, sizeof *held_out);
+    if (!d || !held_out) return sc_set_error(SC_ERR_INVALID_ARG, "NULL argument");
+    if (d->is_scenes) return sc_set_error(SC_ERR_INVALID_ARG, "a held-out split needs a file");
+    if (!(fraction >= 0 && fraction < 1))
+        return sc_set_error(SC_ERR_INVALID_ARG, "held-out fraction %g is outside [0, 1)", fraction);
+    held_out->size = d->size;
+    int nv = (int)(fraction * d->n + 0.5);
+    if (fraction > 0 && nv < 1) nv = 1;
+    if (nv > d->n - 1) nv = d->n - 1;
+    if (nv <= 0) return SC_OK;
+    int *order = malloc(sizeof(int) * (size_t)d->n);
+    char *in_val = calloc((size_t)d->n, 1);
+    int *img_map = malloc(sizeof(int) * (size_t)d->n_images);
+    size_t per = (size_t)3 * d->size * d->size;
+    held_out->questions = malloc(sizeof(char *) * (size_t)nv);
+    held_out->answers = malloc(sizeof(char *) * (size_t)nv);
+    held_out->image_of = malloc(sizeof(int) * (size_t)nv);
+    held_out->images = malloc(sizeof(float) * per * (size_t)nv); /* at most one image each */
+    if (!order || !in_val || !img_map || !held_out->questions || !held_out->answers ||
+        !held_out->image_of || !held_out->images) {
+        free(order), free(in_val), free(img_map);
+        sc_vqa_dataset_free(held_out);
+        return sc_set_error(SC_ERR_NOMEM, "out of memory");
+    }
+    sc_rng rng;
+    sc_rng_seed(&rng, seed);
+    for (int i = 0; i < d->n; i++) order[i] = i;
+    sc_rng_shuffle(&rng, order, d->n);
+    for (int k = 0; k < nv; k++) in_val[order[k]] = 1;
+    for (int i = 0; i < d->n_images; i++) img_map[i] = -1;
+    int kept = 0;
+    for (int i = 0; i < d->n; i++) { /* both parts keep the file's order */
+        if (!in_val[i]) {
+            d->questions[kept] = d->questions[i];
+            d->answers[kept] = d->answers[i];
+            d->image_of[kept++] = d->image_of[i];
+            continue;
+        }
+        int img = d->image_of[i];
+        if (img_map[img] < 0) {
+            img_map[img] = held_out->n_images++;
+            memcpy(held_out->images + per * (size_t)img_map[img], d->images + per * (size_t)img,
+                   sizeof(float) * per);
+        }
+        held_out->questions[held_out->n] = d->questions[i];
+        held_out->answers[held_out->n] = d->answers[i];
+        held_out->image_of[held_out->n++] = img_map[img];
+    }
+    d->n = kept;
+    free(order), free(in_val), free(img_map);
+    return SC_OK;
 }
 
 void sc_vqa_dataset_free(sc_vqa_dataset *d) {

@@ -35,44 +35,10 @@
 #include "saccade/sc_tensor.h"
 #include "winograd.h"
 #include "sc_internal.h"
-
-typedef struct rconv {
-    int C, OC, K, stride, pad;
-    float *w;     /* (OC, C*K*K), BN folded; NULL once packed if never needed again (owned) */
-    float *wp;    /* w packed by sc_gemm_pack for the im2col / 1x1 path, or NULL */
-    float *b;     /* (OC) */
-    float *wino;  /* Winograd weights (A*A, OC, C) for tile size wino_m, or NULL */
-    int wino_m;   /* 0 (none), 2 or 4: set by sc_resnet_plan for the planned size */
-    int borrowed; /* w, b point into the caller's safetensors mapping (not owned) */
-} rconv;
-
-typedef struct rblock {
-    rconv c1, c2, c3; /* c3 unused for basic blocks */
-    rconv ds;
-    int has_ds;
-} rblock;
-
-struct sc_resnet {
-    sc_resnet_info info;
-    int layers[4];
-    float eps;
-    int winograd;
-    const sc_safetensors *st; /* the mapping borrowed convs point into, or NULL */
-    rconv stem;
-    rblock *blocks;
-    int nblocks;
-    float *fc_w, *fc_b;
-    size_t base_bytes; /* weight bytes without the Winograd ones */
-    size_t col_n;      /* floats in bcol */
-    size_t gemm_n;     /* floats of each thread's sc_gemm_packed workspace in bgemm */
-    int plan_threads;  /* threads bgemm and Winograd's workspace were planned for */
-    sc_arena *arena;
-    /* buffers inside the arena */
-    float *bx, *by, *bt1, *bt2, *bds, *bcol, *bgemm, *bpool;
-};
+#include "encoders/resnet_internal.h"
 
 sc_resnet_params sc_resnet_default_params(void) {
-    sc_resnet_params p = {0, 0, 1, 0};
+    sc_resnet_params p = {0, 0, 1, 0, 0};
     return p;
 }
 
@@ -235,9 +201,47 @@ static sc_status parse_config(const char *path, const char *json, char *arch, si
     return s;
 }
 
+/* The stem conv as the file has it (before bn1) and bn1 as a per-channel
+ * affine scale, shift, for the "conv1" layer of the gradient code; a
+ * pre-folded stem is its own conv1 (scale 1, shift 0). */
+static sc_status load_stem_raw(sc_resnet *m, loader *L) {
+    const int64_t ws[4] = {64, 3, 7, 7}, vs[1] = {64};
+    const float *w, *g = NULL, *be = NULL, *mu = NULL, *var = NULL, *bias = NULL;
+    sc_status s;
+    if ((s = get(L, "conv1.weight", 4, ws, &w))) return s;
+    const int folded = find_p(L, "bn1.weight") < 0;
+    if (folded ? (s = get(L, "conv1.bias", 1, vs, &bias))
+               : ((s = get(L, "bn1.weight", 1, vs, &g)) || (s = get(L, "bn1.bias", 1, vs, &be)) ||
+                  (s = get(L, "bn1.running_mean", 1, vs, &mu)) ||
+                  (s = get(L, "bn1.running_var", 1, vs, &var))))
+        return s;
+    rconv *c = &m->stem_raw;
+    c->C = 3, c->OC = 64, c->K = 7, c->stride = 2, c->pad = 3;
+    c->w = sc_malloc(64 * 147 * sizeof(float));
+    c->b = sc_calloc(64, sizeof(float));
+    m->stem_scale = sc_malloc(128 * sizeof(float));
+    if (!c->w || !c->b || !m->stem_scale) return SC_ERR_NOMEM;
+    m->stem_shift = m->stem_scale + 64;
+    memcpy(c->w, w, 64 * 147 * sizeof(float));
+    for (int i = 0; i < 64; i++) {
+        if (folded) {
+            c->b[i] = bias[i];
+            m->stem_scale[i] = 1.0f, m->stem_shift[i] = 0.0f;
+        } else { /* as sc_batchnorm2d_fold_into_conv */
+            const float a = g[i] / sqrtf(var[i] + m->eps);
+            m->stem_scale[i] = a, m->stem_shift[i] = be[i] - mu[i] * a;
+        }
+    }
+    L->bytes += (64 * 147 + 64 * 3) * sizeof(float);
+    return SC_OK;
+}
+
 void sc_resnet_free(sc_resnet *m) {
     if (!m) return;
     free_conv(&m->stem);
+    free_conv(&m->stem_raw);
+    sc_free(m->stem_scale);
+    resnet_grad_free(m);
     for (int i = 0; i < m->nblocks; i++) {
         free_conv(&m->blocks[i].c1);
         free_conv(&m->blocks[i].c2);
@@ -255,6 +259,7 @@ static sc_status load_all(sc_resnet *m, loader *L, const sc_resnet_params *p) {
     sc_status s;
     const float eps = m->eps;
     if ((s = load_conv(L, &m->stem, "conv1", "bn1", 3, 64, 7, 2, 3, eps))) return s;
+    if (p->backward && (s = load_stem_raw(m, L))) return s;
     int nb = m->layers[0] + m->layers[1] + m->layers[2] + m->layers[3];
     m->blocks = sc_calloc((size_t)nb, sizeof(rblock));
     if (!m->blocks) return SC_ERR_NOMEM;
@@ -396,6 +401,7 @@ sc_status sc_resnet_load(const char *path, const sc_resnet_params *params, sc_re
     }
     m->eps = 1e-5f;
     m->winograd = p.winograd != 0;
+    m->backward = p.backward != 0;
     if ((s = parse_config(path, sc_safetensors_metadata(st, "saccade.config"), m->info.arch,
                           sizeof m->info.arch, &m->eps)))
         goto done;
@@ -447,6 +453,7 @@ sc_status sc_resnet_load_st(sc_safetensors *st, const char *prefix, const sc_res
     if (!m) return SC_ERR_NOMEM;
     m->eps = 1e-5f;
     m->winograd = p.winograd != 0;
+    m->backward = p.backward != 0;
     snprintf(m->info.arch, sizeof m->info.arch, "%s", g_archs[found].name);
     if ((s = load_from(m, st, "sc_resnet_load_st", prefix, &p))) {
         sc_resnet_free(m);
@@ -464,15 +471,9 @@ sc_status sc_resnet_get_info(const sc_resnet *m, sc_resnet_info *info) {
 
 /* ---------------------------------------------------------------- sizes */
 
-static int conv_out(int n, const rconv *c) {
+int resnet_conv_out(int n, const rconv *c) {
     return (n + 2 * c->pad - c->K) / c->stride + 1;
 }
-
-typedef struct sizes {
-    size_t act, tmp, col; /* floats */
-    int maxn;             /* most output pixels of a conv: the widest product */
-    int FH, FW;
-} sizes;
 
 /* im2col runs in equal blocks of output rows of at most COL_BLOCK floats
  * (at least one row): the stem's and layer1's full im2col at 256x256 would be
@@ -491,15 +492,15 @@ static size_t col_floats(const sc_resnet *m, const rconv *c, int H, int W) {
     int wm = pick_wino(m, c, H, W);
     if (wm) return sc_winograd_workspace_floats(wm, c->C, c->OC, H, W);
     if (c->K == 1 && c->stride == 1) return 0;
-    int OH = conv_out(H, c), OW = conv_out(W, c);
+    int OH = resnet_conv_out(H, c), OW = resnet_conv_out(W, c);
     return (size_t)c->C * c->K * c->K * col_rows(c, OH, OW) * OW;
 }
 
-static sc_status walk(const sc_resnet *m, int H, int W, sizes *z) {
+sc_status resnet_walk(const sc_resnet *m, int H, int W, sizes *z) {
     memset(z, 0, sizeof *z);
     if (H < 1 || W < 1 || H > 65536 || W > 65536)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_resnet: input size %dx%d out of range", H, W);
-    int h = conv_out(H, &m->stem), w = conv_out(W, &m->stem);
+    int h = resnet_conv_out(H, &m->stem), w = resnet_conv_out(W, &m->stem);
     z->act = (size_t)64 * h * w;
     z->maxn = (int)SC_MIN((long)h * w, INT_MAX); /* later convs have fewer pixels */
     z->col = col_floats(m, &m->stem, H, W);
@@ -515,7 +516,7 @@ static sc_status walk(const sc_resnet *m, int H, int W, sizes *z) {
         int ch = h, cw = w, oh = h, ow = w;
         for (int k = 0; k <= last; k++) {
             z->col = SC_MAX(z->col, col_floats(m, cs[k], ch, cw));
-            oh = conv_out(ch, cs[k]), ow = conv_out(cw, cs[k]);
+            oh = resnet_conv_out(ch, cs[k]), ow = resnet_conv_out(cw, cs[k]);
             if (oh < 1 || ow < 1)
                 return sc_set_error(SC_ERR_INVALID_ARG, "sc_resnet: input %dx%d is too small", H,
                                     W);
@@ -539,7 +540,7 @@ static sc_status walk(const sc_resnet *m, int H, int W, sizes *z) {
 sc_status sc_resnet_feature_size(const sc_resnet *m, int H, int W, int *FH, int *FW) {
     if (!m) return sc_set_error(SC_ERR_INVALID_ARG, "sc_resnet_feature_size: model is NULL");
     sizes z;
-    sc_status s = walk(m, H, W, &z);
+    sc_status s = resnet_walk(m, H, W, &z);
     if (s) return s;
     if (FH) *FH = z.FH;
     if (FW) *FW = z.FW;
@@ -570,7 +571,7 @@ static sc_status alloc_bufs(sc_resnet *m, sc_arena *a, const sizes *z) {
  * mapping are released; a later plan reads them back from the file), owned
  * ones are freed if the conv can never use Winograd (else kept for
  * re-planning). bytes counts what is added to the owned plain weights. */
-static sc_status prepare_conv(sc_resnet *m, rconv *c, int H, int W, size_t *bytes) {
+sc_status resnet_prepare_conv(sc_resnet *m, rconv *c, int H, int W, size_t *bytes) {
     const int want = pick_wino(m, c, H, W);
     if (want != c->wino_m) {
         sc_free(c->wino);
@@ -598,7 +599,7 @@ static sc_status prepare_conv(sc_resnet *m, rconv *c, int H, int W, size_t *byte
     }
     if (c->borrowed) { /* read back from the file if a later plan needs them */
         sc_safetensors_release(m->st, c->w, (size_t)c->OC * Kd * sizeof(float));
-    } else if (c->wp && c->w && !wino_able(m, c)) {
+    } else if (c->wp && c->w && !wino_able(m, c) && !m->backward) {
         sc_free(c->w);
         c->w = NULL;
     }
@@ -612,16 +613,17 @@ static sc_status prepare_conv(sc_resnet *m, rconv *c, int H, int W, size_t *byte
 static sc_status prepare_weights(sc_resnet *m, int H, int W) {
     size_t bytes = m->base_bytes;
     sc_status s;
-    if ((s = prepare_conv(m, &m->stem, H, W, &bytes))) return s;
-    int h = conv_out(H, &m->stem), w = conv_out(W, &m->stem);
+    if ((s = resnet_prepare_conv(m, &m->stem, H, W, &bytes))) return s;
+    if (m->backward && (s = resnet_prepare_conv(m, &m->stem_raw, H, W, &bytes))) return s;
+    int h = resnet_conv_out(H, &m->stem), w = resnet_conv_out(W, &m->stem);
     h = (h + 2 - 3) / 2 + 1, w = (w + 2 - 3) / 2 + 1;
     for (int i = 0; i < m->nblocks; i++) {
         rblock *b = &m->blocks[i];
-        if (b->has_ds && (s = prepare_conv(m, &b->ds, h, w, &bytes))) return s;
+        if (b->has_ds && (s = resnet_prepare_conv(m, &b->ds, h, w, &bytes))) return s;
         rconv *cs[3] = {&b->c1, &b->c2, m->info.bottleneck ? &b->c3 : NULL};
         for (int k = 0; k < 3 && cs[k]; k++) {
-            if ((s = prepare_conv(m, cs[k], h, w, &bytes))) return s;
-            h = conv_out(h, cs[k]), w = conv_out(w, cs[k]);
+            if ((s = resnet_prepare_conv(m, cs[k], h, w, &bytes))) return s;
+            h = resnet_conv_out(h, cs[k]), w = resnet_conv_out(w, cs[k]);
         }
     }
     m->info.weight_bytes = bytes;
@@ -632,7 +634,7 @@ sc_status sc_resnet_plan(sc_resnet *m, int N, int H, int W) {
     if (!m) return sc_set_error(SC_ERR_INVALID_ARG, "sc_resnet_plan: model is NULL");
     if (N < 1) return sc_set_error(SC_ERR_INVALID_ARG, "sc_resnet_plan: batch size %d < 1", N);
     sizes z;
-    sc_status s = walk(m, H, W, &z);
+    sc_status s = resnet_walk(m, H, W, &z);
     if (s) return s;
     sc_arena_free(m->arena);
     m->arena = NULL;
@@ -734,9 +736,9 @@ static void conv_share(void *arg, int tid, int nt) {
 
 /* One conv (+ folded BN) + optional residual + optional ReLU, one image, on
  * nt threads. */
-static sc_status conv_run(const sc_resnet *m, const rconv *c, const float *x, int H, int W,
+sc_status resnet_conv_run(const sc_resnet *m, const rconv *c, const float *x, int H, int W,
                           float *out, const float *res, int relu, int *OHp, int *OWp, int nt) {
-    const int OH = conv_out(H, c), OW = conv_out(W, c);
+    const int OH = resnet_conv_out(H, c), OW = resnet_conv_out(W, c);
     *OHp = OH, *OWp = OW;
     if (c->wino_m) /* fails only on memory for very wide images */
         return sc_winograd_conv3x3(c->wino_m, c->wino, c->b, x, 1, c->C, c->OC, H, W, res, relu,
@@ -802,10 +804,21 @@ static void maxpool_share(void *arg, int tid, int nt) {
 }
 
 /* tmp: nt * W floats */
-static void maxpool(const float *x, int C, int H, int W, float *out, int OH, int OW, float *tmp,
+void resnet_maxpool(const float *x, int C, int H, int W, float *out, int OH, int OW, float *tmp,
                     int nt) {
     pjob j = {x, out, tmp, C, H, W, OH, OW};
     sc_par_run(nt, maxpool_share, &j);
+}
+
+void resnet_head(sc_resnet *m, const float *feat, int hw, float *logits) {
+    const int FC = m->info.feature_channels, nc = m->info.num_classes;
+    for (int ch = 0; ch < FC; ch++) {
+        double acc = 0;
+        for (int i = 0; i < hw; i++) acc += feat[(size_t)ch * hw + i];
+        m->bpool[ch] = (float)(acc / (double)hw);
+    }
+    memcpy(logits, m->fc_b, (size_t)nc * sizeof(float));
+    sc_sgemv(SC_NO_TRANS, nc, FC, 1.0f, m->fc_w, FC, m->bpool, 1.0f, logits);
 }
 
 /* One image x (3, H, W) -> features (FC, FH, FW) and/or logits (nc). */
@@ -813,10 +826,10 @@ static sc_status forward_one(sc_resnet *m, const float *x, int H, int W, const s
                              float *features, float *logits) {
     sc_status s;
     int h, w, oh, ow;
-    if ((s = conv_run(m, &m->stem, x, H, W, m->by, NULL, 1, &h, &w, nt))) return s;
+    if ((s = resnet_conv_run(m, &m->stem, x, H, W, m->by, NULL, 1, &h, &w, nt))) return s;
     oh = (h + 2 - 3) / 2 + 1, ow = (w + 2 - 3) / 2 + 1;
     SC_ASSERT(m->col_n >= (size_t)nt * w); /* the stem's im2col holds 147+ rows of w */
-    maxpool(m->by, 64, h, w, m->bx, oh, ow, m->bcol, nt);
+    resnet_maxpool(m->by, 64, h, w, m->bx, oh, ow, m->bcol, nt);
     h = oh, w = ow;
     float *cur = m->bx, *nxt = m->by;
     for (int i = 0; i < m->nblocks; i++) {
@@ -824,16 +837,18 @@ static sc_status forward_one(sc_resnet *m, const float *x, int H, int W, const s
         const float *id = cur;
         int h1, w1, h2, w2, h3, w3;
         if (b->has_ds) {
-            if ((s = conv_run(m, &b->ds, cur, h, w, m->bds, NULL, 0, &h1, &w1, nt))) return s;
+            if ((s = resnet_conv_run(m, &b->ds, cur, h, w, m->bds, NULL, 0, &h1, &w1, nt)))
+                return s;
             id = m->bds;
         }
-        if ((s = conv_run(m, &b->c1, cur, h, w, m->bt1, NULL, 1, &h1, &w1, nt))) return s;
+        if ((s = resnet_conv_run(m, &b->c1, cur, h, w, m->bt1, NULL, 1, &h1, &w1, nt))) return s;
         if (m->info.bottleneck) {
-            if ((s = conv_run(m, &b->c2, m->bt1, h1, w1, m->bt2, NULL, 1, &h2, &w2, nt)) ||
-                (s = conv_run(m, &b->c3, m->bt2, h2, w2, nxt, id, 1, &h3, &w3, nt)))
+            if ((s = resnet_conv_run(m, &b->c2, m->bt1, h1, w1, m->bt2, NULL, 1, &h2, &w2, nt)) ||
+                (s = resnet_conv_run(m, &b->c3, m->bt2, h2, w2, nxt, id, 1, &h3, &w3, nt)))
                 return s;
         } else {
-            if ((s = conv_run(m, &b->c2, m->bt1, h1, w1, nxt, id, 1, &h3, &w3, nt))) return s;
+            if ((s = resnet_conv_run(m, &b->c2, m->bt1, h1, w1, nxt, id, 1, &h3, &w3, nt)))
+                return s;
         }
         h = h3, w = w3;
         float *t = cur;
@@ -843,17 +858,15 @@ static sc_status forward_one(sc_resnet *m, const float *x, int H, int W, const s
     SC_ASSERT(h == z->FH && w == z->FW);
     const int FC = m->info.feature_channels;
     if (features) memcpy(features, cur, (size_t)FC * h * w * sizeof(float));
-    if (logits) {
-        const size_t hw = (size_t)h * w;
-        for (int ch = 0; ch < FC; ch++) {
-            double acc = 0;
-            for (size_t i = 0; i < hw; i++) acc += cur[(size_t)ch * hw + i];
-            m->bpool[ch] = (float)(acc / (double)hw);
-        }
-        const int nc = m->info.num_classes;
-        memcpy(logits, m->fc_b, (size_t)nc * sizeof(float));
-        sc_sgemv(SC_NO_TRANS, nc, FC, 1.0f, m->fc_w, FC, m->bpool, 1.0f, logits);
-    }
+    if (logits) resnet_head(m, cur, h * w, logits);
+    return SC_OK;
+}
+
+sc_status resnet_ensure_plan(sc_resnet *m, int N, int H, int W, int nt, const char *fn) {
+    if (!m->arena || m->info.planned_H != H || m->info.planned_W != W || m->info.planned_N < 1 ||
+        nt > m->plan_threads)
+        return sc_resnet_plan(m, N, H, W);
+    if (N < 1) return sc_set_error(SC_ERR_INVALID_ARG, "%s: batch size %d < 1", fn, N);
     return SC_OK;
 }
 
@@ -868,16 +881,11 @@ sc_status sc_resnet_forward(sc_resnet *m, const float *x, int N, int H, int W, f
                             "%s: logits requested but the model was loaded without the head "
                             "(set include_head in sc_resnet_params)",
                             fn);
-    sc_status s;
     const int nt = SC_MAX(1, SC_MIN(sc_get_num_threads(), 64));
-    if (!m->arena || m->info.planned_H != H || m->info.planned_W != W || m->info.planned_N < 1 ||
-        nt > m->plan_threads) {
-        if ((s = sc_resnet_plan(m, N, H, W))) return s;
-    } else if (N < 1) {
-        return sc_set_error(SC_ERR_INVALID_ARG, "%s: batch size %d < 1", fn, N);
-    }
+    sc_status s = resnet_ensure_plan(m, N, H, W, nt, fn);
+    if (s) return s;
     sizes z;
-    if ((s = walk(m, H, W, &z))) return s;
+    if ((s = resnet_walk(m, H, W, &z))) return s;
     const size_t feat = (size_t)m->info.feature_channels * z.FH * z.FW, in_img = (size_t)3 * H * W;
     /* one pool: our threads, each with a single-threaded OpenBLAS */
     const int prev = nt > 1 ? sc_blas_serial_begin() : 1;

@@ -41,7 +41,8 @@ struct sc_vit {
     size_t cache_per_layer;
     const float *x;
     int B, train, have_forward;
-    int view; /* weights borrowed from a mapped file (sc_vit_open_view): inference only */
+    int view;      /* weights borrowed from a mapped file (sc_vit_open_view): inference only */
+    int view_keep; /* a view keeping every layer's activations for input gradients */
 };
 
 sc_vit_config sc_vit_default_config(void) {
@@ -392,6 +393,14 @@ sc_status sc_vit_open_view(const sc_vit_config *c, sc_safetensors *st, sc_vit_na
     return SC_OK;
 }
 
+sc_status sc_vit_view_keep_activations(sc_vit *m) {
+    if (!m || !m->view)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_vit_view_keep_activations: not a view");
+    m->view_keep = 1;
+    m->have_forward = 0;
+    return SC_OK;
+}
+
 void sc_vit_free(sc_vit *m) {
     if (!m) return;
     sc_free(m->pmem);
@@ -444,6 +453,16 @@ static sc_tel_desc layer_desc(const sc_vit *m, int B, int train) {
     return d;
 }
 
+/* A view that keeps nothing for a backward runs every layer between two token buffers. */
+static int ping_pong(const sc_vit *m) {
+    return m->view && !m->view_keep;
+}
+
+/* Index of the token buffer holding the output of layer l (l = -1: the embeddings). */
+static int zslot(const sc_vit *m, int l) {
+    return ping_pong(m) ? (l + 1) % 2 : l + 1;
+}
+
 /* Carve the activation block for batch B (grown on demand). */
 static sc_status plan(sc_vit *m, int B, int train) {
     const sc_vit_config *c = &m->cfg;
@@ -454,7 +473,7 @@ static sc_status plan(sc_vit *m, int B, int train) {
     size_t tok = (size_t)B * m->N * c->dim, z = (size_t)B * m->T * c->dim;
     /* a view keeps nothing for a backward or a rollout: two token buffers and
      * one layer's scratch, reused by every layer */
-    const int kept = m->view ? 1 : c->depth;
+    const int kept = ping_pong(m) ? 1 : c->depth;
     size_t att = train || m->view ? 0 : (size_t)c->depth * B * c->heads * m->T * m->T;
     size_t parts[8] = {ws, tok, z * (size_t)(kept + 1), 0, z, (size_t)B * m->T, (size_t)B * m->T,
                        att};
@@ -485,6 +504,27 @@ static sc_status plan(sc_vit *m, int B, int train) {
     return SC_OK;
 }
 
+/* Layers from..depth-1 and the final LayerNorm, from the tokens in layer
+ * from - 1's output slot. */
+static sc_status run_layers(sc_vit *m, int from, int B, int train, sc_rng *rng) {
+    const sc_vit_config *c = &m->cfg;
+    const int D = c->dim, T = m->T;
+    const size_t z = (size_t)B * T * D;
+    sc_tel_desc d = layer_desc(m, B, train);
+    const size_t att = (size_t)B * c->heads * T * T;
+    const int kept = ping_pong(m) ? 1 : c->depth;
+    sc_status s;
+    for (int l = from; l < c->depth; l++)
+        if ((s = sc_tel_forward(&d, &m->layers[l].w, m->z + (size_t)zslot(m, l - 1) * z, NULL, NULL,
+                                train, rng, m->cache + (l % kept) * m->cache_per_layer,
+                                m->z + (size_t)zslot(m, l) * z,
+                                m->attn ? m->attn + l * att : NULL)))
+            return s;
+    return sc_layernorm_forward(m->out, m->ln_mean, m->ln_rstd,
+                                m->z + (size_t)zslot(m, c->depth - 1) * z, m->nw, m->nb, B * T, D,
+                                c->ln_eps);
+}
+
 sc_status sc_vit_forward(sc_vit *m, const float *x, int B, int train, sc_rng *rng,
                          const float **out) {
     if (!m || !x || !out || B <= 0)
@@ -497,39 +537,52 @@ sc_status sc_vit_forward(sc_vit *m, const float *x, int B, int train, sc_rng *rn
     m->have_forward = 0;
     sc_status s = plan(m, B, train);
     if (s) return s;
-    const int S = c->image_size, D = c->dim, T = m->T;
-    const size_t z = (size_t)B * T * D;
+    const int S = c->image_size, D = c->dim;
     if ((s = sc_patch_embed_forward(B, c->in_channels, S, S, c->patch, D, x, m->pw, m->pb, m->ws,
                                     m->tok)) ||
         (s = sc_vit_embed_forward(B, m->N, D, m->tok, m->cls, m->pos ? m->pos : m->pos_fixed,
                                   m->z)))
         return s;
-    sc_tel_desc d = layer_desc(m, B, train);
-    const size_t att = (size_t)B * c->heads * T * T;
-    const int kept = m->view ? 1 : c->depth; /* a view ping-pongs between z and z + z */
-    for (int l = 0; l < c->depth; l++) {
-        int i = m->view ? l % 2 : l, o = m->view ? (l + 1) % 2 : l + 1;
-        if ((s = sc_tel_forward(&d, &m->layers[l].w, m->z + i * z, NULL, NULL, train, rng,
-                                m->cache + (l % kept) * m->cache_per_layer, m->z + o * z,
-                                m->attn ? m->attn + l * att : NULL)))
-            return s;
-    }
-    const int last = m->view ? c->depth % 2 : c->depth;
-    if ((s = sc_layernorm_forward(m->out, m->ln_mean, m->ln_rstd, m->z + (size_t)last * z, m->nw,
-                                  m->nb, B * T, D, c->ln_eps)))
-        return s;
+    if ((s = run_layers(m, 0, B, train, rng))) return s;
     m->x = x, m->B = B, m->train = train, m->have_forward = 1;
     *out = m->out;
     return SC_OK;
 }
 
+sc_status sc_vit_forward_from(sc_vit *m, int layer, const float *tokens, int B, const float **out) {
+    if (!m || !tokens || !out || B <= 0 || layer < -1 || layer >= m->cfg.depth)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_vit_forward_from: bad argument");
+    m->have_forward = 0;
+    sc_status s = plan(m, B, 0);
+    if (s) return s;
+    const size_t z = (size_t)B * m->T * m->cfg.dim;
+    memmove(m->z + (size_t)zslot(m, layer) * z, tokens, z * sizeof(float));
+    if ((s = run_layers(m, layer + 1, B, 0, NULL))) return s;
+    *out = m->out;
+    return SC_OK;
+}
+
+const float *sc_vit_layer_tokens(const sc_vit *m, int layer) {
+    if (!m || !m->have_forward || layer < -1 || layer >= m->cfg.depth) return NULL;
+    if (ping_pong(m) && layer != m->cfg.depth - 1) return NULL;
+    return m->z + (size_t)zslot(m, layer) * m->B * m->T * m->cfg.dim;
+}
+
 sc_status sc_vit_backward(sc_vit *m, const float *dout, float *dx) {
+    return sc_vit_backward_layer(m, dout, -1, NULL, dx);
+}
+
+sc_status sc_vit_backward_layer(sc_vit *m, const float *dout, int layer, float *dtokens,
+                                float *dx) {
     if (!m || !dout) return sc_set_error(SC_ERR_INVALID_ARG, "sc_vit_backward: NULL argument");
     if (!m->have_forward)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_vit_backward: no forward pass before");
-    if (m->view)
+    if (ping_pong(m))
         return sc_set_error(SC_ERR_UNSUPPORTED,
-                            "sc_vit_backward: inference-only ViT (a file view)");
+                            "sc_vit_backward: inference-only ViT (a file view that keeps no "
+                            "activations, see sc_vit_view_keep_activations)");
+    if (layer < -1 || layer >= m->cfg.depth)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_vit_backward: layer %d out of range", layer);
     const sc_vit_config *c = &m->cfg;
     const int B = m->B, D = c->dim, T = m->T, S = c->image_size;
     const size_t z = (size_t)B * T * D;
@@ -541,6 +594,8 @@ sc_status sc_vit_backward(sc_vit *m, const float *dout, float *dx) {
                                         m->ln_mean, m->ln_rstd, m->nw, B * T, D);
     sc_tel_desc d = layer_desc(m, B, m->train);
     for (int l = c->depth - 1; l >= 0 && !s; l--) {
+        if (l == layer && dtokens) memcpy(dtokens, cur, z * sizeof(float)); /* d z_{l+1} */
+        if (l == layer && !dx) break;
         memset(prev, 0, z * sizeof(float));
         s = sc_tel_backward(&d, &m->layers[l].w, m->z + l * z, m->cache + l * m->cache_per_layer,
                             m->train, cur, prev, &m->layers[l].g);
@@ -548,11 +603,14 @@ sc_status sc_vit_backward(sc_vit *m, const float *dout, float *dx) {
         cur = prev, prev = t;
     }
     /* cur = d z0; prev is free for d tokens (B, N, D) */
-    if (!s) {
+    if (!s && layer == -1 && dtokens) memcpy(dtokens, cur, z * sizeof(float));
+    /* the embeddings: for dx, or for the parameter grads of a trainable model */
+    const int tail = dx || (layer == -1 && !m->view);
+    if (!s && tail) {
         memset(prev, 0, (size_t)B * m->N * D * sizeof(float));
         s = sc_vit_embed_backward(B, m->N, D, c->cls_token, cur, prev, m->gcls, m->gpos);
     }
-    if (!s)
+    if (!s && tail)
         s = sc_patch_embed_backward(B, c->in_channels, S, S, c->patch, D, m->x, m->pw, prev, m->ws,
                                     dx, m->gpw, m->gpb);
     sc_free(g);

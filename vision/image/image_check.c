@@ -210,7 +210,15 @@ static sc_status check_gif(const unsigned char *b, size_t n, const sc_image_info
         if (!have(pos, 1, n)) return TRUNC("gif");
         unsigned t = b[pos++];
         if (t == 0x21) {
-            pos++; /* label */
+            if (!have(pos, 2, n)) return TRUNC("gif");
+            unsigned label = b[pos], len = b[pos + 1];
+            pos++;
+            /* stb skips a graphic control extension of a length other than 4
+             * and reads its next byte as the next block's type */
+            if (label == 0xF9 && len != 4) {
+                pos += 1 + (uint64_t)len;
+                continue;
+            }
             if (skip_subblocks(b, n, &pos)) return SC_ERR_FORMAT;
         } else if (t == 0x2C) {
             if (!have(pos, 9, n)) return TRUNC("gif");
@@ -325,6 +333,10 @@ typedef struct jpeg_comp {
 } jpeg_comp;
 
 #define JPEG_CORRUPT(...) sc_set_error(SC_ERR_FORMAT, "corrupt jpeg: " __VA_ARGS__)
+/* The file ends too early: where (a format and its arguments, after "ends"). */
+#define JPEG_TRUNC(where, ...)                                                                     \
+    sc_set_error(SC_ERR_FORMAT, "truncated or corrupt jpeg data (the file ends " where ")",        \
+                 __VA_ARGS__)
 
 /* DHT segment at seg (length field at seg - 2). stb builds each table from the
  * 16 counts before checking them against the segment length, reading zeros
@@ -345,7 +357,8 @@ static sc_status jpeg_dht(const unsigned char *b, size_t n, size_t seg, size_t l
         left -= (long)(17 + sum);
     }
     if (left == 0) return SC_OK;
-    return have(seg - 2, len, n) ? JPEG_CORRUPT("Huffman table segment length") : TRUNC("jpeg");
+    return have(seg - 2, len, n) ? JPEG_CORRUPT("Huffman table segment length")
+                                 : JPEG_TRUNC("%s", "inside a Huffman table segment");
 }
 
 static sc_status jpeg_dqt(const unsigned char *s, size_t len, int defined[4]) {
@@ -505,7 +518,8 @@ sc_status sc_image_check_jpeg(const unsigned char *b, size_t n) {
     for (;;) {
         while (i < n && b[i] != 0xFF) i++; /* stb skips other bytes between segments */
         while (i < n && b[i] == 0xFF) i++;
-        if (i >= n) return TRUNC("jpeg"); /* stb fails without an end-of-image marker */
+        if (i >= n) /* stb fails without an end-of-image marker */
+            return JPEG_TRUNC("%s", frame ? "before its end-of-image marker" : "before its frame");
         unsigned m = b[i++];
         if (m == 0xD9) break;
         int is_sof = m == 0xC0 || m == 0xC1 || m == 0xC2;
@@ -517,14 +531,14 @@ sc_status sc_image_check_jpeg(const unsigned char *b, size_t n) {
         if (!(is_sof || m == 0xC4 || m == 0xDB || m == 0xDD || m == 0xDA || m == 0xDC ||
               m == 0xFE || (m >= 0xE0 && m <= 0xEF)))
             return JPEG_CORRUPT("unexpected marker 0x%02X", m);
-        if (!have(i, 2, n)) return TRUNC("jpeg");
+        if (!have(i, 2, n)) return JPEG_TRUNC("inside a marker segment (0x%02X)", m);
         size_t len = be16(b + i);
         if (len < 2) return JPEG_CORRUPT("segment length %zu", len);
         if (m == 0xC4) { /* before the length check: stb reads past the segment */
             sc_status s = jpeg_dht(b, n, i + 2, len, j.dht);
             if (s) return s;
         }
-        if (!have(i, len, n)) return TRUNC("jpeg");
+        if (!have(i, len, n)) return JPEG_TRUNC("inside a marker segment (0x%02X)", m);
         const unsigned char *seg = b + i + 2;
         size_t sl = len - 2, next = i + len;
         sc_status s = SC_OK;
@@ -545,7 +559,8 @@ sc_status sc_image_check_jpeg(const unsigned char *b, size_t n) {
             if (!frame) return JPEG_CORRUPT("scan before the frame header");
             size_t end;
             uint64_t rst;
-            if (!jpeg_scan_end(b, n, next, &end, &rst)) return TRUNC("jpeg");
+            if (!jpeg_scan_end(b, n, next, &end, &rst))
+                return JPEG_TRUNC("inside the data of scan %u", j.scans + 1);
             s = jpeg_scan(&j, seg, sl, end - next, rst);
             next = end;
         }
@@ -577,7 +592,9 @@ sc_status sc_image_check_psd_header(const unsigned char *b, size_t n) {
  * scratch buffer, stopping as soon as it exceeds what the header declares.
  * Before that, a cheap bound: deflate stands for at most 258 bytes with 2
  * bits (ratio 1032:1), so less compressed data than 1/1032 of the image
- * cannot hold it. */
+ * cannot hold it. Critical chunks (IHDR, PLTE, IDAT, IEND) must pass their
+ * CRC, as libpng requires; ancillary ones are not checked (libpng drops them
+ * with a warning; stb ignores all but tRNS). */
 #define PNG_MAX_RATIO 1032
 
 /* Bytes of filtered image data (filter byte + packed row, per pass). */
@@ -672,6 +689,16 @@ static sc_status check_png(const unsigned char *b, size_t n, const sc_image_info
                 s = TRUNC("png");
                 break;
             }
+            /* a critical chunk (type starting upper case) with a wrong CRC is
+             * damaged, as libpng judges it; stb never checks */
+            if (pass == 0 && !(t[0] & 0x20)) {
+                if (!have(pos + 8 + (uint64_t)len, 4, n)) return TRUNC("png");
+                uLong crc = crc32(crc32(0L, t, 4), d, len);
+                if ((uint32_t)crc != be32(d + len))
+                    return sc_set_error(SC_ERR_FORMAT,
+                                        "corrupt png data (%.4s chunk at byte %llu fails its CRC)",
+                                        (const char *)t, (unsigned long long)pos);
+            }
             if (!memcmp(t, "IEND", 4)) break;
             if (pass == 0 && !memcmp(t, "CgBI", 4)) iphone = 1; /* raw deflate, no zlib header */
             if (pass == 0 && !memcmp(t, "IHDR", 4) && len == 13) {
@@ -716,4 +743,20 @@ sc_status sc_image_check_complete(const unsigned char *b, size_t n, const sc_ima
     if (!strcmp(f, "hdr")) return check_hdr(b, n, in);
     if (!strcmp(f, "png")) return check_png(b, n, in);
     return SC_OK;
+}
+
+/* Reasons stb_image gives when a format's signature test fails; stb tests
+ * formats in turn before decoding, so after a failed decode that returned
+ * without a reason of its own, the last one set may be another format's. */
+static const struct {
+    const char *reason, *format;
+} STB_SIGNATURE_REASONS[] = {{"bad png sig", "png"}, {"no SOI", "jpeg"}, {"not BMP", "bmp"},
+                             {"not GIF", "gif"},     {"not PSD", "psd"}, {"not HDR", "hdr"}};
+
+const char *sc_image_stb_reason(const char *format, const char *why) {
+    if (!why || !*why) return NULL; /* stb's GIF header clears it to "" */
+    for (size_t i = 0; i < sizeof STB_SIGNATURE_REASONS / sizeof STB_SIGNATURE_REASONS[0]; i++)
+        if (!strcmp(why, STB_SIGNATURE_REASONS[i].reason))
+            return format && !strcmp(format, STB_SIGNATURE_REASONS[i].format) ? why : NULL;
+    return why;
 }

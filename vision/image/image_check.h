@@ -15,6 +15,10 @@ sc_status sc_image_check_complete(const unsigned char *b, size_t n, const sc_ima
 sc_status sc_image_check_jpeg(const unsigned char *b, size_t n);
 sc_status sc_image_check_pnm_header(const unsigned char *b, size_t n);
 sc_status sc_image_check_psd_header(const unsigned char *b, size_t n);
+/* stb_image's reason for a failed decode of a file of this format (the
+ * format's name as sc_image_info gives it), or NULL when stb left none of the
+ * file's own: an empty reason, or another format's signature test failing. */
+const char *sc_image_stb_reason(const char *format, const char *why);
 /* Number of times stb_image has been asked to decode pixels in this process:
  * tests use it to show that a hostile file is refused before decoding. */
 unsigned long long sc_image_decode_count(void);

@@ -309,7 +309,7 @@ static sc_status load_mem(const unsigned char *b, size_t n, const sc_image_load_
         px = stbi_load_from_memory(b, (int)n, &w, &h, &comp, 4);
     }
     if (!px) {
-        const char *why = stbi_failure_reason();
+        const char *why = sc_image_stb_reason(info.format, stbi_failure_reason());
         return sc_set_error(SC_ERR_FORMAT, "cannot decode %s: %s", info.format,
                             why ? why : "corrupt or truncated data");
     }

@@ -7,8 +7,8 @@
 #include "saccade/sc_model_probe.h"
 #include "saccade/sc_safetensors.h"
 
-static const char *const KIND_NAMES[] = {"captioner", "vqa",    "classifier",
-                                         "stcnn",     "resnet", "blip"};
+static const char *const KIND_NAMES[] = {"captioner", "vqa",  "classifier",    "stcnn",
+                                         "resnet",    "blip", "vit_classifier"};
 #define NKINDS ((int)(sizeof KIND_NAMES / sizeof KIND_NAMES[0]))
 
 const char *sc_model_kind_name(sc_model_kind k) {
@@ -24,7 +24,7 @@ sc_status sc_model_kind_from_name(const char *name, sc_model_kind *out) {
         }
     return sc_set_error(SC_ERR_UNSUPPORTED,
                         "unknown model kind \"%.40s\" (known: captioner, vqa, classifier, "
-                        "stcnn, resnet, blip)",
+                        "stcnn, resnet, blip, vit_classifier)",
                         name);
 }
 

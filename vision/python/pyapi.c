@@ -7,6 +7,7 @@
 #include "saccade/sc_blip_caption.h"
 #include "saccade/sc_blip_itm.h"
 #include "saccade/sc_blip_vqa.h"
+#include "saccade/sc_cam_model.h"
 #include "saccade/sc_captioner.h"
 #include "saccade/sc_captioner_eval.h"
 #include "saccade/sc_image.h"
@@ -171,6 +172,20 @@ static const struct {
     SC_F(sc_vqa_figure_params, font_px),
     SC_T(sc_vqa_vocab),
     SC_F(sc_vqa_vocab, words),
+    SC_T(sc_class_score),
+    SC_F(sc_class_score, index),
+    SC_F(sc_class_score, prob),
+    SC_F(sc_class_score, logit),
+    SC_F(sc_class_score, name),
+    SC_T(sc_imagenet_geometry),
+    SC_F(sc_imagenet_geometry, resized_w),
+    SC_F(sc_imagenet_geometry, crop),
+    SC_T(sc_cam_model_info),
+    SC_F(sc_cam_model_info, arch),
+    SC_F(sc_cam_model_info, in_channels),
+    SC_F(sc_cam_model_info, num_classes),
+    SC_F(sc_cam_model_info, tokens),
+    SC_F(sc_cam_model_info, default_layer),
 };
 #undef SC_F
 #undef SC_T

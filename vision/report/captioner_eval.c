@@ -14,7 +14,7 @@ sc_captioner_eval_params sc_captioner_eval_default_params(void) {
     sc_captioner_eval_params p;
     memset(&p, 0, sizeof p);
     p.n = 1000;
-    p.beam_size = 3;
+    p.beam_size = sc_captioner_beam_default_params().beam_size; /* one default beam */
     p.max_len = 30;
     return p;
 }

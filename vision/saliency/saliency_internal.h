@@ -19,5 +19,8 @@ static inline int refl101(int i, int n) {
 }
 /* Row y as 8-bit gray: OpenCV's BGR2GRAY of the 8-bit quantised image. */
 void sc_sal_gray_row_u8(const sc_image *im, int y, uint8_t *dst);
+/* An image as a classifier's input (C, H, W), malloc'd (sc_free): resized
+ * with the triangle filter, gray for 1-channel models (as 'saccade saliency'). */
+sc_status sc_sal_classifier_input(const sc_image *img, int C, int H, int W, float **out);
 
 #endif

@@ -733,6 +733,10 @@ static sc_status to_input(const sc_image *img, int C, int H, int W, float **out)
     return SC_OK;
 }
 
+sc_status sc_sal_classifier_input(const sc_image *img, int C, int H, int W, float **out) {
+    return to_input(img, C, H, W, out);
+}
+
 sc_status sc_saliency_model_compute(sc_saliency_model *m, sc_model_saliency_method method,
                                     const sc_image *img, const sc_model_saliency_params *p,
                                     sc_map *out, sc_model_saliency_info *info) {

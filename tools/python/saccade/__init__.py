@@ -15,6 +15,8 @@
     scores = saccade.Captioner().evaluate(n=200)        # BLEU, CIDEr-D, slots, pointing
     vqa = saccade.VQA(); vqa.set_image(img); a = vqa.ask("what colour is the bag?")
     st = saccade.SpatialTransformer(); probs, theta = st.predict(st.prepare(img))
+    inet = saccade.ImageNetClassifier("r50.safetensors"); inet.classify(img, top_k=5)
+    cm = saccade.CamModel("r50.safetensors"); logits, act = cm.forward(x, layer="layer4")
 
 The library is found through $SACCADE_LIB, then $SACCADE_BUILD_DIR, then a
 build folder of the source tree this package sits in, then the installed
@@ -33,6 +35,7 @@ from .blip import Blip, BlipCaption, bundled_model_warning
 from .blip_tasks import BlipAnswer, BlipItm, BlipMatch, BlipVqa
 from .vqa import VQA, Answer
 from .stn import SpatialTransformer
+from .imagenet import ImageNetClassifier, CamModel
 from .safetensors import SafeTensors, TensorInfo, inspect as inspect_model
 from . import safetensors
 
@@ -42,7 +45,8 @@ __version__ = _clib.sc_version().decode()
 def set_num_threads(n):
     """Threads for saccade's own loops and OpenBLAS (n <= 0: all cores)."""
     from ._lib import check
-    check(_clib.sc_set_num_threads(int(n)))
+    from ._lib import int_arg
+    check(_clib.sc_set_num_threads(int_arg("n", n, -2 ** 31, 2 ** 31 - 1)))
 
 
 def get_num_threads():
@@ -53,4 +57,4 @@ __all__ = ["Error", "LIB_PATH", "load_image", "probe_image", "save_image", "resi
            "to_uint8", "saliency", "SALIENCY_METHODS", "overlay", "colorize", "colormap",
            "resize_map", "COLORMAPS", "metrics", "Classifier", "Captioner", "CaptionResult",
            "Hypothesis", "VQA", "Answer", "SpatialTransformer", "SafeTensors", "TensorInfo", "inspect_model", "safetensors",
-           "set_num_threads", "get_num_threads"]
+           "set_num_threads", "get_num_threads", "ImageNetClassifier", "CamModel"]

@@ -2,6 +2,7 @@
 numpy <-> sc_image / sc_map conversions. Internal: use the saccade package."""
 import ctypes
 import ctypes.util
+import functools
 import glob
 import os
 
@@ -90,69 +91,154 @@ def _load():
 lib, LIB_PATH = _load()
 
 
+# ---------------------------------------------------------------- C integers and strings
+# ctypes converts a Python int to a C integer by keeping its low bits (2**32 + 8
+# becomes 8 in a C int) and passes bytes to a char* up to the first NUL, so
+# both are checked before they reach the library: the public functions name
+# the argument (int_arg, text_arg), and every foreign call and every struct
+# field below refuses what would wrap or be cut (OverflowError, ValueError).
+def _int_range(ctype):
+    bits = 8 * ctypes.sizeof(ctype)
+    if ctype(-1).value < 0:
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
+_INT_TYPES = {t: _int_range(t) for t in (ctypes.c_int, ctypes.c_uint, ctypes.c_long,
+                                          ctypes.c_ulong, ctypes.c_int32, ctypes.c_uint32,
+                                          ctypes.c_int64, ctypes.c_uint64, ctypes.c_size_t)}
+
+
+def int_arg(name, v, lo, hi):
+    """v as an int in [lo, hi] (a Python or numpy integer, not a bool);
+    ValueError naming the argument otherwise."""
+    if not isinstance(v, (int, np.integer)) or isinstance(v, (bool, np.bool_)) or \
+            not lo <= v <= hi:
+        raise ValueError("%s must be an integer in [%d, %d], not %r" % (name, lo, hi, v))
+    return int(v)
+
+
+def text_arg(name, v):
+    """A str as UTF-8 bytes for a C string; ValueError for a NUL (C would
+    stop there) or text that is not encodable."""
+    if not isinstance(v, str):
+        raise ValueError("%s must be a str, not %s" % (name, type(v).__name__))
+    if "\0" in v:
+        raise ValueError("%s contains a NUL character at index %d (C strings end there)"
+                         % (name, v.index("\0")))
+    try:
+        return v.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError("%s is not encodable as UTF-8: %s" % (name, e)) from None
+
+
+def _c_int_value(where, ctype, v):
+    lo, hi = _INT_TYPES[ctype]
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and not lo <= v <= hi:
+        raise OverflowError("%s: %d does not fit a C %s (%d to %d)"
+                            % (where, v, ctype.__name__[2:], lo, hi))
+
+
+def _guard(name, f):
+    """f with its integer and char* arguments checked as above."""
+    checks = [(i, t) for i, t in enumerate(f.argtypes)
+              if t in _INT_TYPES or t is ctypes.c_char_p]
+    if not checks:
+        return f
+
+    def call(*args):
+        for i, t in checks:
+            if i >= len(args):
+                break
+            v = args[i]
+            if t is ctypes.c_char_p:
+                if isinstance(v, bytes) and b"\0" in v:
+                    raise ValueError("%s: argument %d contains a NUL byte" % (name, i + 1))
+            else:
+                _c_int_value("%s: argument %d" % (name, i + 1), t, v)
+        return f(*args)
+    call.__name__ = name
+    return call
+
+
+@functools.lru_cache(maxsize=None)
+def _field_types(cls):
+    return dict(cls._fields_)
+
+
+class _Struct(ctypes.Structure):
+    """A ctypes struct whose integer fields refuse values they cannot hold."""
+
+    def __setattr__(self, key, v):
+        t = _field_types(type(self)).get(key)
+        if t in _INT_TYPES:
+            _c_int_value("%s.%s" % (type(self).__name__, key), t, v)
+        super().__setattr__(key, v)
+
+
 # ---------------------------------------------------------------- structs
-class Image(ctypes.Structure):
+class Image(_Struct):
     _fields_ = [("w", c_int), ("h", c_int), ("c", c_int), ("data", c_float_p)]
 
 
-class ImageInfo(ctypes.Structure):
+class ImageInfo(_Struct):
     _fields_ = [("format", ctypes.c_char * 8), ("w", c_int), ("h", c_int), ("channels", c_int),
                 ("bit_depth", c_int), ("orientation", c_int)]
 
 
-class ImageLoadParams(ctypes.Structure):
+class ImageLoadParams(_Struct):
     _fields_ = [("max_pixels", ctypes.c_uint64), ("max_file_bytes", c_size_t),
                 ("keep_alpha", c_int), ("background", c_float * 3),
                 ("apply_exif_orientation", c_int)]
 
 
-class Map(ctypes.Structure):
+class Map(_Struct):
     _fields_ = [("w", c_int), ("h", c_int), ("data", c_float_p)]
 
 
-class HeatmapParams(ctypes.Structure):
+class HeatmapParams(_Struct):
     _fields_ = [("colormap", c_int), ("norm", c_int), ("lo", c_float), ("hi", c_float),
                 ("alpha", c_float), ("smooth_sigma", c_float)]
 
 
-class SaliencyParams(ctypes.Structure):
+class SaliencyParams(_Struct):
     _fields_ = [("work_width", c_int), ("sigma", c_float), ("full_size", c_int)]
 
 
-class Vocab(ctypes.Structure):
+class Vocab(_Struct):
     _fields_ = [("n", c_int), ("words", P(c_char_p)), ("pad", c_int), ("unk", c_int),
                 ("start", c_int), ("end", c_int), ("sorted", P(c_int))]
 
 
-class BeamParams(ctypes.Structure):
+class BeamParams(_Struct):
     _fields_ = [("beam_size", c_int), ("max_len", c_int), ("min_len", c_int),
                 ("length_penalty", c_float)]
 
 
-class CaptionHyp(ctypes.Structure):
+class CaptionHyp(_Struct):
     _fields_ = [("len", c_int), ("tokens", c_int32_p), ("logprobs", c_float_p),
                 ("alphas", c_float_p), ("score", c_float), ("norm_score", c_float),
                 ("finished", c_int)]
 
 
-class CaptionResult(ctypes.Structure):
+class CaptionResult(_Struct):
     _fields_ = [("n_hyps", c_int), ("hyps", P(CaptionHyp)), ("words", P(c_char_p)),
                 ("text", c_char_p), ("grid", c_int)]
 
 
-class CaptionerEvalParams(ctypes.Structure):
+class CaptionerEvalParams(_Struct):
     _fields_ = [("n", c_size_t), ("beam_size", c_int), ("max_len", c_int), ("folder", c_char_p),
                 ("scenes", c_void_p), ("fmnist_dir", c_char_p), ("scene_seed", ctypes.c_uint64),
                 ("on_caption", c_void_p), ("user", c_void_p)]
 
 
-class CapscenesCounts(ctypes.Structure):
+class CapscenesCounts(_Struct):
     _fields_ = [(k, ctypes.c_long) for k in (
         "scenes", "exact", "count_ok", "slots", "colour_ok", "class_ok", "rel_scenes", "rel_ok",
         "point_total", "point_hit", "point_colour_hit")]
 
 
-class CaptionerEvalResult(ctypes.Structure):
+class CaptionerEvalResult(_Struct):
     _fields_ = [("n", c_size_t), ("bleu", c_double * 4), ("cider_d", c_double),
                 ("exact_match", c_double), ("count_accuracy", c_double),
                 ("colour_accuracy", c_double), ("class_accuracy", c_double),
@@ -161,27 +247,27 @@ class CaptionerEvalResult(ctypes.Structure):
                 ("seconds", c_double)]
 
 
-class StTensorInfo(ctypes.Structure):
+class StTensorInfo(_Struct):
     _fields_ = [("name", c_char_p), ("dtype", c_char_p), ("dtype_id", c_int), ("ndim", c_int),
                 ("shape", P(ctypes.c_int64)), ("numel", c_size_t), ("nbytes", c_size_t),
                 ("data", c_void_p)]
 
 
-class VqaAnswer(ctypes.Structure):
+class VqaAnswer(_Struct):
     _fields_ = [("n_top", c_int), ("top", c_int * 8), ("prob", c_float * 8),
                 ("n_tokens", c_int), ("truncated", c_int), ("unknown", ctypes.c_char * 512),
                 ("hops", c_int), ("grid", c_int), ("att", c_float * (8 * 1024))]
 
 
-class VqaVocab(ctypes.Structure):
+class VqaVocab(_Struct):
     _fields_ = [("n", c_int), ("words", P(c_char_p))]
 
 
-class VqaFigureParams(ctypes.Structure):
+class VqaFigureParams(_Struct):
     _fields_ = [("panel", c_int), ("font_px", c_float)]
 
 
-class BlipGenerateParams(ctypes.Structure):
+class BlipGenerateParams(_Struct):
     _fields_ = [("max_new_tokens", c_int), ("min_length", c_int), ("num_beams", c_int),
                 ("length_penalty", c_float), ("early_stopping", c_int), ("do_sample", c_int),
                 ("top_k", c_int), ("top_p", c_float), ("temperature", c_float),
@@ -189,13 +275,13 @@ class BlipGenerateParams(ctypes.Structure):
                 ("head_mask", ctypes.c_uint64), ("keep_all_attention", c_int), ("gradcam", c_int)]
 
 
-class BlipCaption(ctypes.Structure):
+class BlipCaption(_Struct):
     _fields_ = [("ids", P(c_int)), ("n", c_int), ("ended", c_int), ("score", c_float),
                 ("grid", c_int), ("attention", c_float_p), ("class_attention", c_float_p),
                 ("attention_all", c_float_p), ("gradcam", c_float_p)]
 
 
-class BlipResult(ctypes.Structure):
+class BlipResult(_Struct):
     _fields_ = [("caption", BlipCaption), ("text", c_char_p), ("words", P(c_char_p)),
                 ("prompt_ids", P(c_int)), ("n_prompt", c_int)]
 
@@ -372,6 +458,7 @@ def _bind(table):
             missing.append(name)
             continue
         f.restype, f.argtypes = res, args
+        setattr(lib, name, _guard(name, f))
     return missing
 
 
@@ -386,9 +473,9 @@ def has(name):
     return hasattr(lib, name)
 
 
-def _check_layouts():
+def _check_layouts(mirrors=None):
     out = c_size_t()
-    for cname, cls in _MIRRORS.items():
+    for cname, cls in (mirrors or _MIRRORS).items():
         if lib.sc_pyapi_layout(cname.encode(), None, ctypes.byref(out)):
             raise ImportError("saccade: %s: %s" % (LIB_PATH, last_error()))
         if out.value != ctypes.sizeof(cls):

@@ -29,12 +29,6 @@ class BlipCaption:
         return "BlipCaption(%r, score=%.4f, finished=%s)" % (self.text, self.score, self.finished)
 
 
-def _int_arg(name, v, lo, hi):
-    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < lo or v > hi:
-        raise ValueError("%s must be an integer in [%d, %d], not %r" % (name, lo, hi, v))
-    return int(v)
-
-
 class Blip(Handle):
     """A BLIP captioning model: a Hugging Face folder (config.json,
     model.safetensors, vocab.txt, ...) or a saccade BLIP .safetensors.
@@ -60,11 +54,11 @@ class Blip(Handle):
                 seed, layer, heads, gradcam):
         p = lib.sc_blip_default_generate_params(self._ptr())
         if beam is not None:
-            p.num_beams = _int_arg("beam", beam, 1, 64)
+            p.num_beams = _lib.int_arg("beam", beam, 1, 64)
         if max_len is not None:
-            p.max_new_tokens = _int_arg("max_len", max_len, 1, 512)
+            p.max_new_tokens = _lib.int_arg("max_len", max_len, 1, 512)
         if min_len is not None:
-            p.min_length = _int_arg("min_len", min_len, 0, 512)
+            p.min_length = _lib.int_arg("min_len", min_len, 0, 512)
         if length_penalty is not None:
             p.length_penalty = float(length_penalty)
         if sample or top_p is not None or top_k is not None or temperature is not None:
@@ -72,14 +66,14 @@ class Blip(Handle):
             if top_p is not None:
                 p.top_p = float(top_p)
             if top_k is not None:
-                p.top_k = _int_arg("top_k", top_k, 0, 1 << 30)
+                p.top_k = _lib.int_arg("top_k", top_k, 0, 1 << 30)
             if temperature is not None:
                 p.temperature = float(temperature)
-        p.seed = _int_arg("seed", seed, 0, (1 << 63) - 1)
+        p.seed = _lib.int_arg("seed", seed, 0, (1 << 63) - 1)
         if layer is not None:
-            p.attention_layer = _int_arg("layer", layer, 0, 63)
+            p.attention_layer = _lib.int_arg("layer", layer, 0, 63)
         for hd in heads or ():
-            p.head_mask |= 1 << _int_arg("head", hd, 0, 63)
+            p.head_mask |= 1 << _lib.int_arg("head", hd, 0, 63)
         p.gradcam = 1 if gradcam else 0
         return p
 
@@ -97,7 +91,7 @@ class Blip(Handle):
         p = self._params(beam, max_len, min_len, length_penalty, sample, top_p, top_k,
                          temperature, seed, layer, heads, gradcam)
         img, keep = _lib.image_in(image, layout, "image", channels=(1, 3, 4))
-        pr = None if prompt is None else str(prompt).encode("utf-8")
+        pr = None if prompt is None else _lib.text_arg("prompt", str(prompt))
         res = _lib.BlipResult()
         with self._lock:
             check(lib.sc_blip_caption_image(self._ptr(), ctypes.byref(img), pr,
@@ -129,7 +123,9 @@ def bundled_model_warning(model_path, width, height):
     """The warning text when model_path is one of the bundled Fashion models
     (by its file name) and a width x height image is not its input size
     (96x96 scenes, the STN's 60x60 canvas); else None."""
-    w = lib.sc_bundled_model_warning(_lib.fspath(model_path), int(width), int(height))
+    w = lib.sc_bundled_model_warning(_lib.fspath(model_path),
+                                     _lib.int_arg("width", width, 0, 2 ** 31 - 1),
+                                     _lib.int_arg("height", height, 0, 2 ** 31 - 1))
     return w.decode() if w else None
 
 

@@ -50,6 +50,13 @@ def _hyp(h, grid, vocab, cls=Hypothesis):
     return o
 
 
+def default_beam():
+    """The beam size captioning uses when none is given: 3, the library's
+    sc_captioner_beam_default_params (also `saccade caption` and `saccade eval
+    captioner`). BLIP models follow their config instead (Blip.caption)."""
+    return int(lib.sc_captioner_beam_default_params().beam_size)
+
+
 class Captioner(Handle):
     """A captioner model file (.safetensors with saccade.config + saccade.vocab).
 
@@ -108,12 +115,12 @@ class Captioner(Handle):
         check(lib.sc_pyapi_layout(b"sc_captioner_config", None, ctypes.byref(size)))
         craw = ctypes.create_string_buffer(size.value)
         check(lib.sc_captioner_config_from_json(cfg_json, craw))
-        arr = (ctypes.c_char_p * len(words))(*[w.encode() for w in words])
+        arr = (ctypes.c_char_p * len(words))(*[_lib.text_arg("word", w) for w in words])
         voc = _lib.Vocab()
         check(lib.sc_vocab_from_words(arr, len(words), ctypes.byref(voc)))
         h = ctypes.c_void_p()
         try:
-            check(lib.sc_captioner_create(craw, ctypes.byref(voc), int(seed) & (2 ** 64 - 1),
+            check(lib.sc_captioner_create(craw, ctypes.byref(voc), _lib.int_arg("seed", seed, -2 ** 63, 2 ** 64 - 1) & (2 ** 64 - 1),
                                           ctypes.byref(h)))
         finally:
             lib.sc_vocab_free(ctypes.byref(voc))
@@ -159,16 +166,20 @@ class Captioner(Handle):
                 lib.sc_image_free(ctypes.byref(pre))
         return feats
 
-    def caption(self, image=None, beam=3, max_len=51, min_len=0, length_penalty=0.0,
+    def caption(self, image=None, beam=None, max_len=51, min_len=0, length_penalty=0.0,
                 features=None, layout="hwc"):
         """Beam search (the tutorial's caption_image_beam_search by default).
 
         Give an image ((H, W, 3) float [0, 1] / uint8; needs a model with an
-        image encoder) or features=(P, E). beam 1 is greedy; max_len counts
+        image encoder) or features=(P, E). beam: the beam size, default 3 (the
+        library's sc_captioner_beam_default_params, as `saccade caption`
+        uses); 1 is greedy. max_len counts
         decode steps including <end>; min_len suppresses <end> for that many
         steps; length_penalty alpha ranks by score / T**alpha."""
         if (image is None) == (features is None):
             raise ValueError("give exactly one of image or features")
+        if beam is None:
+            beam = default_beam()
         for name, v, lo in (("beam", beam, 1), ("max_len", max_len, 1), ("min_len", min_len, 0)):
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < lo or \
                     v > 100000:
@@ -230,18 +241,20 @@ class Captioner(Handle):
                 alphas.ctypes.data_as(_lib.c_float_p)))
         return logits, alphas
 
-    def evaluate(self, n=1000, beam=3, max_len=30, data=None, seed=0, fmnist=None):
+    def evaluate(self, n=1000, beam=None, max_len=30, data=None, seed=0, fmnist=None):
         """Caption n held-out Fashion scenes and score them (sc_captioner_evaluate,
         what `saccade eval captioner` reports).
 
         data None: generated test scenes 0..n-1 (scene generator seed `seed`,
         Fashion-MNIST from `fmnist`, default $SACCADE_FASHION_MNIST_DIR or the
         default folder); else a folder from `saccade data scenes` (at most its
-        scenes). beam 3 as the library's default; max_len counts decode steps
+        scenes). beam: default 3, the library's (default_beam()); max_len counts decode steps
         including <end>. Returns a dict: n, bleu1..bleu4, cider_d, exact_match,
         count_accuracy, colour_accuracy, class_accuracy, relation_accuracy,
         relation_scenes, pointing_game, pointing_game_colour_step, pointing_nouns,
         seconds and the raw counts (dict)."""
+        if beam is None:
+            beam = default_beam()
         for name, v, lo, hi in (("n", n, 1, 2 ** 30), ("beam", beam, 1, 1000),
                                 ("max_len", max_len, 1, 10000), ("seed", seed, 0, 2 ** 64 - 1)):
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < lo or v > hi:

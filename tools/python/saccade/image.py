@@ -23,13 +23,10 @@ def _params(alpha, background, exif, max_pixels, max_file_bytes):
         p.background[i] = float(bg[i])
     p.apply_exif_orientation = 1 if exif else 0
     if max_pixels is not None:
-        if int(max_pixels) < 1:
-            raise ValueError("max_pixels must be >= 1")
-        p.max_pixels = int(max_pixels)
+        p.max_pixels = _lib.int_arg("max_pixels", max_pixels, 1, 2 ** 64 - 1)
     if max_file_bytes is not None:
-        if int(max_file_bytes) < 1:
-            raise ValueError("max_file_bytes must be >= 1")
-        p.max_file_bytes = int(max_file_bytes)
+        p.max_file_bytes = _lib.int_arg("max_file_bytes", max_file_bytes, 1,
+                                        2 ** (8 * ctypes.sizeof(ctypes.c_size_t)) - 1)
     return p
 
 
@@ -94,9 +91,8 @@ def save_image(path, image, layout="hwc", quality=None, bits=8):
     elif quality is not None:
         if ext not in (".jpg", ".jpeg"):
             raise ValueError("quality is for .jpg/.jpeg paths")
-        if not 1 <= int(quality) <= 100:
-            raise ValueError("quality must be 1..100")
-        check(lib.sc_image_save_jpeg(ctypes.byref(img), p, int(quality)))
+        quality = _lib.int_arg("quality", quality, 1, 100)
+        check(lib.sc_image_save_jpeg(ctypes.byref(img), p, quality))
     else:
         check(lib.sc_image_save(ctypes.byref(img), p))
     del keep
@@ -108,11 +104,11 @@ def resize_image(image, width, height, filter="default", layout="hwc"):
     "cubicbspline", "catmullrom", "mitchell". Returns float32 of the same layout."""
     if filter not in _FILTERS:
         raise ValueError("filter must be one of %s" % ", ".join(sorted(_FILTERS)))
-    if int(width) < 1 or int(height) < 1:
-        raise ValueError("width and height must be >= 1")
+    width = _lib.int_arg("width", width, 1, 2 ** 31 - 1)
+    height = _lib.int_arg("height", height, 1, 2 ** 31 - 1)
     img, keep = _lib.image_in(image, layout, "image")
     out = _lib.Image()
-    check(lib.sc_image_resize(ctypes.byref(img), int(width), int(height), _FILTERS[filter],
+    check(lib.sc_image_resize(ctypes.byref(img), width, height, _FILTERS[filter],
                               ctypes.byref(out)))
     del keep
     a = _lib.image_out(out, layout)

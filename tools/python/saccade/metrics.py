@@ -27,7 +27,7 @@ def _run(fn, sal, other, what, *extra):
 def auc_judd(sal, fixations, jitter=False, seed=0):
     """AUC-Judd. jitter=True adds uniform [0, 1e-7) noise (MATLAB's default) from `seed`."""
     return _run(lib.sc_saliency_auc_judd, sal, fixations, "fixation map", 1 if jitter else 0,
-                int(seed) & (2 ** 64 - 1))
+                _lib.int_arg("seed", seed, -2 ** 63, 2 ** 64 - 1) & (2 ** 64 - 1))
 
 
 def nss(sal, fixations):

@@ -13,7 +13,7 @@ def _cmap_id(name):
     if not isinstance(name, str):
         raise ValueError("colormap must be a name (%s)" % ", ".join(COLORMAPS))
     cm = ctypes.c_int()
-    st = lib.sc_colormap_from_name(name.encode(), ctypes.byref(cm))
+    st = lib.sc_colormap_from_name(_lib.text_arg("colormap", name), ctypes.byref(cm))
     if st:
         raise ValueError(_lib.last_error())
     return cm.value
@@ -82,11 +82,11 @@ def colorize(heatmap, colormap="viridis", range=None, layout="hwc"):
 
 def resize_map(heatmap, width, height):
     """Bilinear resize of a 2-D map (PyTorch align_corners=False), float32."""
-    if int(width) < 1 or int(height) < 1:
-        raise ValueError("width and height must be >= 1")
+    width = _lib.int_arg("width", width, 1, 2 ** 31 - 1)
+    height = _lib.int_arg("height", height, 1, 2 ** 31 - 1)
     m, km = _lib.map_in(heatmap, "heatmap")
     out = _lib.Map()
-    st = lib.sc_map_resize_bilinear(ctypes.byref(m), int(width), int(height), ctypes.byref(out))
+    st = lib.sc_map_resize_bilinear(ctypes.byref(m), width, height, ctypes.byref(out))
     del km
     check(st)
     return _lib.map_out(out)

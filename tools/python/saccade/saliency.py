@@ -41,14 +41,12 @@ def saliency(image, method="spectral", layout="hwc", work_width=None, sigma=None
         raise ValueError("work_width / sigma / full_size apply to %s only" % tunable)
     p = lib.sc_saliency_default_params()
     if work_width is not None:
-        if not 1 <= int(work_width) <= 1 << 20:
-            raise ValueError("work_width must be a positive integer")
-        p.work_width = int(work_width)
+        p.work_width = _lib.int_arg("work_width", work_width, 1, 1 << 20)
     if sigma is not None:
         p.sigma = float(sigma)
     p.full_size = 1 if full_size else 0
     m = ctypes.c_int()
-    check(lib.sc_saliency_method_from_name(method.encode(), ctypes.byref(m)))
+    check(lib.sc_saliency_method_from_name(_lib.text_arg("method", method), ctypes.byref(m)))
     img, keep = _lib.image_in(image, layout, "image")
     out = _lib.Map()
     st = lib.sc_saliency_compute(m.value, ctypes.byref(img), ctypes.byref(p), ctypes.byref(out))

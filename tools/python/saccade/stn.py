@@ -113,13 +113,13 @@ class SpatialTransformer(Handle):
             raise ValueError("image must be (H, W) or (C, H, W)")
         t = _lib.floats_in(theta, (2, 3), "theta")
         h, w = size if size is not None else self.glimpse_shape
-        if int(h) < 1 or int(w) < 1:
-            raise ValueError("size must be positive")
+        h = _lib.int_arg("size[0]", h, 1, 2 ** 31 - 1)
+        w = _lib.int_arg("size[1]", w, 1, 2 ** 31 - 1)
         a = np.ascontiguousarray(a)
         img = _lib.Image(a.shape[2], a.shape[1], a.shape[0], a.ctypes.data_as(_lib.c_float_p))
         out = _lib.Image()
-        check(lib.sc_stn_glimpse(ctypes.byref(img), t.ctypes.data_as(_lib.c_float_p), int(w),
-                                 int(h), ctypes.byref(out)))
+        check(lib.sc_stn_glimpse(ctypes.byref(img), t.ctypes.data_as(_lib.c_float_p), w, h,
+                                 ctypes.byref(out)))
         g = _lib.image_out(out, "chw")
         return g[0] if two_d else g
 

@@ -77,15 +77,13 @@ class VQA(Handle):
 
     def ask(self, question, top_k=1):
         """Answer a question about the image set last (see set_image)."""
-        if not isinstance(question, str):
-            raise ValueError("question must be a str")
-        if not 1 <= int(top_k) <= 8:
-            raise ValueError("top_k must be 1..8")
+        q = _lib.text_arg("question", question)
+        top_k = _lib.int_arg("top_k", top_k, 1, 8)
         if not self._has_image and self.arch != "qonly":
             raise ValueError("no image: call set_image() first")
         out = _lib.VqaAnswer()
         with self._lock:
-            check(lib.sc_vqa_ask(self._ptr(), question.encode("utf-8"), int(top_k),
+            check(lib.sc_vqa_ask(self._ptr(), q, top_k,
                                  ctypes.byref(out)))
         a = Answer()
         a.question = question
@@ -133,11 +131,12 @@ def hop_figure(image, attention, question, answer, prob, panel=192, font_px=13.0
         raise ValueError("attention must be (hops, g, g), got shape %s" % (att.shape,))
     img, keep = _lib.image_in(image, layout, "image")
     p = lib.sc_vqa_figure_default_params()
-    p.panel, p.font_px = int(panel), float(font_px)
+    p.panel, p.font_px = _lib.int_arg("panel", panel, 1, 2 ** 31 - 1), float(font_px)
     out = _lib.Image()
     st = lib.sc_vqa_hop_figure(ctypes.byref(img), att.ctypes.data_as(_lib.c_float_p),
                                int(att.shape[0]), int(att.shape[1]),
-                               str(question).encode("utf-8"), str(answer).encode("utf-8"),
+                               _lib.text_arg("question", str(question)),
+                               _lib.text_arg("answer", str(answer)),
                                float(prob), ctypes.byref(p), ctypes.byref(out))
     del keep
     check(st)
