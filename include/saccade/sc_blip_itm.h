@@ -19,7 +19,9 @@
  * logits[1] (not the probability) with respect to them; map of token i =
  * mean over heads of A[h, i] * max(dA[h, i], 0) with the image class-token
  * column dropped; the phrase's map is the mean of the maps of its word
- * pieces (tokens 1 .. n-2: [CLS] and [SEP] left out). The gradient is exact
+ * pieces (tokens 1 .. n-2: [CLS] and [SEP] left out). In the last layer
+ * only [CLS]'s row has a gradient (the head reads [CLS] alone), so the word
+ * maps of the last layer are zero: choose a lower one. The gradient is exact
  * (backpropagation through the encoder's upper layers), tested against
  * PyTorch's autograd and finite differences.
  *
