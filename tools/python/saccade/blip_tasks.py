@@ -7,7 +7,6 @@ import numpy as np
 from . import _lib
 from ._lib import lib, check
 from ._handle import Handle
-from .blip import _int_arg
 
 
 def _words(ptr, n):
@@ -69,15 +68,15 @@ class BlipVqa(Handle):
         (default all): which cross-attention the maps show."""
         p = lib.sc_blip_default_generate_params(lib.sc_blip_vqa_model(self._ptr()))
         if beam is not None:
-            p.num_beams = _int_arg("beam", beam, 1, 64)
+            p.num_beams = _lib.int_arg("beam", beam, 1, 64)
         if max_len is not None:
-            p.max_new_tokens = _int_arg("max_len", max_len, 1, 512)
+            p.max_new_tokens = _lib.int_arg("max_len", max_len, 1, 512)
         if min_len is not None:
-            p.min_length = _int_arg("min_len", min_len, 0, 512)
+            p.min_length = _lib.int_arg("min_len", min_len, 0, 512)
         if layer is not None:
-            p.attention_layer = _int_arg("layer", layer, 0, 63)
+            p.attention_layer = _lib.int_arg("layer", layer, 0, 63)
         for hd in heads or ():
-            p.head_mask |= 1 << _int_arg("head", hd, 0, 63)
+            p.head_mask |= 1 << _lib.int_arg("head", hd, 0, 63)
         res = _lib.BlipAnswer()
         with self._lock:
             check(lib.sc_blip_vqa_answer(self._ptr(), str(question).encode("utf-8"),
@@ -146,10 +145,10 @@ class BlipItm(Handle):
     def match(self, text, gradcam=True, layer=None, heads=None):
         """Scores of text against the image set last, with the Grad-CAM maps
         (layer: default 2 * layers / 3; heads: default all)."""
-        lay = -1 if layer is None else _int_arg("layer", layer, 0, 63)
+        lay = -1 if layer is None else _lib.int_arg("layer", layer, 0, 63)
         mask = 0
         for hd in heads or ():
-            mask |= 1 << _int_arg("head", hd, 0, 63)
+            mask |= 1 << _lib.int_arg("head", hd, 0, 63)
         res = _lib.BlipMatch()
         with self._lock:
             check(lib.sc_blip_itm_match(self._ptr(), str(text).encode("utf-8"), 1 if gradcam else 0,
