@@ -303,3 +303,15 @@ sc_status sc_blip_generate(sc_blip *m, const float *pixel_values, const int *pro
     if (st) sc_blip_caption_free(out);
     return st;
 }
+
+sc_status blip_beam_search(sc_blip *m, const sc_blip_generate_params *p, int n0, int *best,
+                           int *len, float *score) {
+    sc_blip_caption out = {0};
+    sc_status st = beam_search(m, p, n0, &out, best, len);
+    *score = out.score;
+    return st;
+}
+
+sc_status blip_check_params(const sc_blip *m, const sc_blip_generate_params *p, int n_prompt) {
+    return check_params(m, p, n_prompt);
+}
