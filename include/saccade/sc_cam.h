@@ -73,11 +73,12 @@ typedef enum sc_model_saliency_method {
     SC_MSAL_SCORECAM = 10,
     SC_MSAL_ABLATIONCAM = 11,
     SC_MSAL_SMOOTHGRAD = 12,
-    SC_MSAL_INTGRAD = 13
+    SC_MSAL_INTGRAD = 13,
+    SC_MSAL_ITM = 14 /* BLIP image-text matching: the Grad-CAM of a text (sc_blip_itm.h) */
 } sc_model_saliency_method;
 /* "attention", "gradcam", "gradient", "rollout", "gradcam++", "xgradcam",
  * "hirescam", "layercam", "eigencam", "eigengradcam", "scorecam",
- * "ablationcam", "smoothgrad", "intgrad" (NULL if unknown). */
+ * "ablationcam", "smoothgrad", "intgrad", "itm" (NULL if unknown). */
 const char *sc_model_saliency_method_name(sc_model_saliency_method m);
 
 /* A classifier as the methods see it. Callbacks return sc_status and set the

@@ -86,7 +86,8 @@ typedef enum sc_saliency_method {
     SC_SAL_SCORECAM = 14,
     SC_SAL_ABLATIONCAM = 15,
     SC_SAL_SMOOTHGRAD = 16,
-    SC_SAL_INTGRAD = 17
+    SC_SAL_INTGRAD = 17,
+    SC_SAL_ITM = 18 /* model: SC_MSAL_ITM */
 } sc_saliency_method;
 
 typedef struct sc_saliency_method_info {

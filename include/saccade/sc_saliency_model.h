@@ -59,6 +59,10 @@
  * normalised, gradcam divided by its maximum. Words are matched against the
  * vocabulary's spelling of each generated token (a WordPiece continuation
  * keeps its "##").
+ * 'itm' takes a BLIP image-text matching model (Hugging Face
+ * BlipForImageTextRetrieval: config.json's architectures say so) and a
+ * text: the Grad-CAM of the phrase, as BLIP's demo computes it
+ * (sc_blip_itm_saliency), divided by its maximum.
  * Classifier inputs: the image is resized (triangle filter) to the model's
  * input size and converted to gray (0.299, 0.587, 0.114) for 1-channel
  * models, as 'saccade stn' does. A model must not be used from two threads
@@ -108,6 +112,8 @@ typedef struct sc_model_saliency_params {
                                         aggregate, as attention), 1 = from the class token */
     const char *layer;               /* classifiers: the CAM layer (NULL: the last stage) */
     sc_cam_params cam;               /* classifiers: the CAM family's options (sc_cam.h) */
+    const char *text;                /* itm: the phrase to find (required) */
+    int itm_layer;                   /* itm: the text encoder's layer, -1 = 2 * layers / 3 */
 } sc_model_saliency_params;
 sc_model_saliency_params sc_model_saliency_default_params(void);
 
@@ -127,7 +133,8 @@ typedef enum sc_saliency_model_kind {
     SC_SMODEL_CLASSIFIER = 1,
     SC_SMODEL_STCNN = 2,
     SC_SMODEL_BLIP = 3,
-    SC_SMODEL_IMAGENET = 4 /* a torchvision ResNet or ViT classifier (sc_cam_model.h) */
+    SC_SMODEL_IMAGENET = 4, /* a torchvision ResNet or ViT classifier (sc_cam_model.h) */
+    SC_SMODEL_BLIP_ITM = 5  /* a BlipForImageTextRetrieval folder or file */
 } sc_saliency_model_kind;
 
 typedef struct sc_saliency_model sc_saliency_model; /* opaque */
@@ -137,7 +144,7 @@ typedef struct sc_saliency_model sc_saliency_model; /* opaque */
 sc_status sc_saliency_model_load(const char *path, sc_saliency_model **out);
 void sc_saliency_model_free(sc_saliency_model *m);
 sc_saliency_model_kind sc_saliency_model_get_kind(const sc_saliency_model *m);
-/* "captioner", "classifier", "stcnn", "blip", "imagenet". */
+/* "captioner", "classifier", "stcnn", "blip", "imagenet", "blip-itm". */
 const char *sc_saliency_model_kind_name(sc_saliency_model_kind k);
 /* The underlying model (NULL for the other kinds); owned by m. */
 sc_captioner *sc_saliency_model_captioner(sc_saliency_model *m);
@@ -145,6 +152,8 @@ sc_classifier *sc_saliency_model_classifier(sc_saliency_model *m);
 sc_stcnn *sc_saliency_model_stcnn(sc_saliency_model *m);
 struct sc_blip;
 struct sc_blip *sc_saliency_model_blip(sc_saliency_model *m);
+struct sc_blip_itm;
+struct sc_blip_itm *sc_saliency_model_blip_itm(sc_saliency_model *m);
 
 /* The map of `method` for img (1, 3 or 4 channels) into out (img->w x
  * img->h, new). p may be NULL (defaults); info may be NULL. Errors:

@@ -833,6 +833,63 @@ def coco_bleu(cands, refs):
     return out
 
 
+class TestBlipTasks(unittest.TestCase):
+    """saccade.BlipVqa and saccade.BlipItm on random-weight Hugging Face folders
+    against the PyTorch twin (tools/ref/ref_blip_vqa.py): same answers, answer
+    attention, match probability, cosine and Grad-CAM of the phrase."""
+
+    @classmethod
+    def setUpClass(cls):
+        mk = os.path.join(SRC, "tools", "ref", "make_blip_task_folder.py")
+        cls.vdir, cls.idir = tmp("blipvqa_tiny"), tmp("blipitm_tiny")
+        run(PY, mk, cls.vdir, "--task", "vqa", "--seed", "31", "--sep-bias", "4")
+        run(PY, mk, cls.idir, "--task", "itm", "--seed", "32")
+        cls.png = tmp("blipvqa_cat.png")
+        cv2.imwrite(cls.png, cv2.imread(CAT))
+
+    def test_vqa_matches_twin(self):
+        out = tmp("blipvqa_ref")
+        q = "what is the cat doing?"
+        run(PY, os.path.join(SRC, "tools", "ref", "ref_blip_vqa.py"), "vqa", self.vdir, self.png,
+            "--out", out, "--quiet", "--question", q)
+        with open(os.path.join(out, "q0", "result.json")) as f:
+            ref = json.load(f)
+        vqa = saccade.BlipVqa(self.vdir)
+        vqa.set_image(saccade.load_image(self.png))
+        a = vqa.ask(q, layer=1)
+        self.assertEqual(a.text, ref["answer"])
+        self.assertEqual(a.tokens.tolist(), ref["ids"][1:1 + len(a.tokens)])
+        self.assertEqual(a.question_words[0], "[CLS]")
+        self.assertAlmostEqual(a.score, math.exp(ref["logprob"]), delta=1e-4)
+        T, Q, G = len(a.tokens), len(a.question_tokens), vqa.grid
+        sx = np.load(os.path.join(out, "q0", "step_cross_attn.npy"))  # (T', L, H, Q)
+        np.testing.assert_allclose(a.answer_attention, sx[:T, 1].mean(1), rtol=1e-4, atol=1e-6)
+        self.assertEqual(a.question_attention.shape, (Q, G, G))
+        self.assertEqual(a.answer_maps.shape, (T, G, G))
+        with self.assertRaises(saccade.Error) as e:
+            vqa.ask("")
+        self.assertIn("empty", e.exception.message)
+
+    def test_itm_matches_twin(self):
+        out = tmp("blipitm_ref")
+        run(PY, os.path.join(SRC, "tools", "ref", "ref_blip_vqa.py"), "itm", self.idir, self.png,
+            "--out", out, "--quiet", "--text", "a red cat", "--layer", "0")
+        with open(os.path.join(out, "t0", "scores.json")) as f:
+            ref = json.load(f)
+        itm = saccade.BlipItm(self.idir)
+        itm.set_image(saccade.load_image(self.png))
+        m = itm.match("a red cat", layer=0)
+        self.assertAlmostEqual(m.probability, ref["probability"], delta=1e-5)
+        self.assertAlmostEqual(m.cosine, ref["cosine"], delta=1e-5)
+        np.testing.assert_allclose(m.phrase, np.load(os.path.join(out, "t0", "phrase.npy")),
+                                   rtol=1e-4, atol=1e-7)
+        self.assertEqual(m.words, ["[CLS]", "a", "red", "cat", "[SEP]"])
+        self.assertIsNone(itm.match("a red cat", gradcam=False).phrase)
+        with self.assertRaises(saccade.Error):
+            saccade.BlipItm(self.vdir)  # a VQA folder has no matching heads
+
+
+
 class TestCaptionerEval(unittest.TestCase):
     """Captioner.evaluate (sc_captioner_evaluate) on the sample scenes folder,
     against captions from Captioner.caption and BLEU computed here as the COCO

@@ -75,7 +75,7 @@ static void test_compute_equals_direct_call(void **state) {
 static void test_table_is_consistent(void **state) {
     (void)state;
     int n = sc_saliency_method_count();
-    assert_int_equal(n, 18);
+    assert_int_equal(n, 19);
     assert_null(sc_saliency_method_at(-1));
     assert_null(sc_saliency_method_at(n));
     assert_null(sc_saliency_method_name(n));
@@ -83,10 +83,11 @@ static void test_table_is_consistent(void **state) {
     assert_int_equal(sc_saliency_method_needs_model(n), -1);
     assert_int_equal(sc_saliency_method_takes_params(-1), -1);
     /* The CLI's names and order, which scripts rely on. */
-    static const char *const names[18] = {
-        "spectral", "spectral-hz",  "pqft",      "finegrained", "attention",  "gradcam",
-        "gradient", "rollout",      "gradcam++", "xgradcam",    "hirescam",   "layercam",
-        "eigencam", "eigengradcam", "scorecam",  "ablationcam", "smoothgrad", "intgrad"};
+    static const char *const names[19] = {"spectral",   "spectral-hz",  "pqft",     "finegrained",
+                                          "attention",  "gradcam",      "gradient", "rollout",
+                                          "gradcam++",  "xgradcam",     "hirescam", "layercam",
+                                          "eigencam",   "eigengradcam", "scorecam", "ablationcam",
+                                          "smoothgrad", "intgrad",      "itm"};
     for (int i = 0; i < n; i++) {
         const sc_saliency_method_info *r = sc_saliency_method_at(i);
         assert_string_equal(r->name, names[i]);
@@ -120,8 +121,8 @@ static void test_refusals_are_clear(void **state) {
     assert_string_equal(sc_last_error(),
                         "unknown method 'itti' (choose spectral, spectral-hz, pqft, finegrained, "
                         "attention, gradcam, gradient, rollout, gradcam++, xgradcam, hirescam, "
-                        "layercam, eigencam, eigengradcam, scorecam, ablationcam, smoothgrad or "
-                        "intgrad)");
+                        "layercam, eigencam, eigengradcam, scorecam, ablationcam, smoothgrad, "
+                        "intgrad or itm)");
     assert_int_equal(sc_saliency_method_from_name(NULL, &m), SC_ERR_INVALID_ARG);
     sc_image img = test_image(3);
     sc_map out = {0};

@@ -14,7 +14,16 @@
  * The vision model alone on the fixed pseudo-random (3, S, S) input of
  * bench_resnet_ort.js (same generator), after one warm-up: median ms, best
  * process CPU time of one forward, max RSS and the output checksum (must
- * match ONNX Runtime's on the exported twin). */
+ * match ONNX Runtime's on the exported twin).
+ *
+ *   bench_blip vqa MODEL IMAGE THREADS REPS QUESTION...   (tools/bench/blip_vqa.sh)
+ * Loads a BLIP VQA folder (timed: load_ms), then REPS times: read IMAGE and
+ * encode it once (sc_blip_vqa_set_image: preprocessing, the ViT, the text
+ * encoder's image keys / values), then answer every QUESTION
+ * (sc_blip_vqa_answer: question encoder, greedy answer, decode); median_ms is
+ * the whole time of one repetition (image_ms its image part), cpu_ms its
+ * process CPU time. Prints medians, max RSS (KiB) and the answers joined by
+ * " | ". */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +32,7 @@
 #include "saccade/saccade.h"
 #include "bench_input.h"
 #include "saccade/sc_blip.h"
+#include "saccade/sc_blip_vqa.h"
 
 static double now_ms(void) {
     struct timespec t;
@@ -141,11 +151,56 @@ static int bench_vit(sc_blip *m, int threads, int reps) {
     return 0;
 }
 
+static int bench_vqa(int argc, char **argv) {
+    int threads = atoi(argv[3]), reps = atoi(argv[4]);
+    if (threads < 1) threads = 1;
+    if (reps < 1 || reps > 1000) reps = 1;
+    sc_set_num_threads(threads);
+    sc_blip_vqa *v = NULL;
+    double t0 = now_ms();
+    if (sc_blip_vqa_load(argv[1], &v)) return fail();
+    const double load_ms = now_ms() - t0;
+    double *tot = calloc((size_t)reps, sizeof(double)), *imt = calloc((size_t)reps, sizeof(double));
+    double *cpu = calloc((size_t)reps, sizeof(double));
+    char answers[4096] = "";
+    if (!tot || !imt || !cpu) return 1;
+    for (int r = 0; r < reps; r++) {
+        sc_image img;
+        sc_image_load_params lp = sc_image_load_default_params();
+        double a = now_ms(), ca = cpu_ms();
+        if (sc_image_load(argv[2], &lp, &img, NULL)) return fail();
+        sc_status s = sc_blip_vqa_set_image(v, &img);
+        sc_image_free(&img);
+        if (s) return fail();
+        imt[r] = now_ms() - a;
+        answers[0] = 0;
+        for (int q = 5; q < argc; q++) {
+            sc_blip_answer ans;
+            if (sc_blip_vqa_answer(v, argv[q], NULL, &ans)) return fail();
+            size_t L = strlen(answers);
+            snprintf(answers + L, sizeof answers - L, "%s%s", q > 5 ? " | " : "", ans.text);
+            sc_blip_answer_free(&ans);
+        }
+        tot[r] = now_ms() - a, cpu[r] = cpu_ms() - ca;
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("saccade vqa threads %d questions %d: median_ms %.1f image_ms %.1f cpu_ms %.1f "
+           "load_ms %.1f maxrss_kb %ld answers %s\n",
+           threads, argc - 5, median(tot, reps), median(imt, reps), median(cpu, reps), load_ms,
+           ru.ru_maxrss, answers);
+    free(tot), free(imt), free(cpu);
+    sc_blip_vqa_free(v);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc >= 7 && !strcmp(argv[1], "vqa")) return bench_vqa(argc - 1, argv + 1);
     const int cap = argc >= 4 && !strcmp(argv[1], "caption");
     if (!cap && !(argc >= 3 && !strcmp(argv[1], "vit"))) {
         fprintf(stderr, "usage: bench_blip caption MODEL IMAGE [threads=2] [reps=1] [beam=1]\n"
-                        "       bench_blip vit MODEL [threads=2] [reps=3]\n");
+                        "       bench_blip vit MODEL [threads=2] [reps=3]\n"
+                        "       bench_blip vqa MODEL IMAGE THREADS REPS QUESTION...\n");
         return 2;
     }
     const int a = cap ? 4 : 3;

@@ -125,6 +125,8 @@ int cli_eval_vqa_main(int argc, char **argv);
 void cli_eval_vqa_help(FILE *out);
 int cli_vqa_main(int argc, char **argv);
 void cli_vqa_help(FILE *out);
+int cli_ground_main(int argc, char **argv);
+void cli_ground_help(FILE *out);
 int cli_classify_main(int argc, char **argv);
 void cli_classify_help(FILE *out);
 

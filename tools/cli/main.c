@@ -22,8 +22,10 @@ static const cli_verb VERBS[] = {
      cli_eval_main, cli_eval_help},
     {"stn", "spatial transformer: where an ST-CNN looks, its glimpse and class", cli_stn_main,
      cli_stn_help},
-    {"vqa", "answer questions about an image (stacked attention network)", cli_vqa_main,
+    {"vqa", "answer questions about an image (stacked attention network, or BLIP)", cli_vqa_main,
      cli_vqa_help},
+    {"ground", "where is a phrase in a photo: BLIP image-text matching and its Grad-CAM",
+     cli_ground_main, cli_ground_help},
     {"classify", "top-k ImageNet classes of photos (torchvision ResNet or ViT)", cli_classify_main,
      cli_classify_help},
 };

@@ -36,7 +36,8 @@ void cli_saliency_help(FILE *out) {
             "                        [--model M] [--word W] [--aggregate mean|max]\n"
             "                        [--class K] [--discard R] [--rollout-from words|cls]\n"
             "                        [--layer NAME] [--aug-smooth] [--eigen-smooth]\n"
-            "                        [--batch N] [--samples N] [--steps N] [--shard K/N]\n\n"
+            "                        [--batch N] [--samples N] [--steps N] [--shard K/N]\n"
+            "                        [--text T] [--attention-layer L]\n\n"
             "Bottom-up or model-based saliency maps, blended onto each image as a heat map.\n");
     for (int i = 0; i < sc_saliency_method_count(); i++) {
         const sc_saliency_method_info *r = sc_saliency_method_at(i);
@@ -51,6 +52,9 @@ void cli_saliency_help(FILE *out) {
             "           Face files; attention: its cross-attention, gradcam: the\n"
             "           gradient-weighted cross-attention); default: the shipped\n"
             "           assets/" DEFAULT_MODEL "\n"
+            "--text T   itm: the phrase to find (the model: a Hugging Face\n"
+            "           BlipForImageTextRetrieval folder, e.g. Salesforce/blip-itm-base-coco)\n"
+            "--attention-layer L  itm: the text encoder's layer (default 2L/3: 8 of 12)\n"
             "--word W   captioners: explain the first step of the generated caption that\n"
             "           produced W (an error names the caption when W is not in it)\n"
             "--aggregate mean|max  attention / rollout without --word (default mean)\n"
@@ -176,7 +180,9 @@ static int is_captioner(sc_saliency_model_kind k) {
 static void make_label(const sal_ctx *c, const sc_model_saliency_info *info, char *label,
                        size_t cap) {
     const sc_saliency_method_info *r = c->method;
-    if (r->needs_model && c->mp.word)
+    if (r->needs_model && c->mp.text)
+        snprintf(label, cap, "%s: %s", r->caption, c->mp.text);
+    else if (r->needs_model && c->mp.word)
         snprintf(label, cap, "%s: %s", r->caption, c->mp.word);
     else if (r->needs_model && info->target >= 0 && !c->mp.word &&
              !is_captioner(sc_saliency_model_get_kind(c->model)))
@@ -209,7 +215,10 @@ static int print_json(const sal_ctx *c, const char *path, const sc_image *img, c
         sc_saliency_model_kind kind = sc_saliency_model_get_kind(c->model);
         bad = !cJSON_AddStringToObject(o, "model", c->model_path) ||
               !cJSON_AddStringToObject(o, "model_kind", sc_saliency_model_kind_name(kind)) ||
-              !cJSON_AddStringToObject(o, is_captioner(kind) ? "caption" : "class_name",
+              !cJSON_AddStringToObject(o,
+                                       kind == SC_SMODEL_BLIP_ITM ? "text"
+                                       : is_captioner(kind)       ? "caption"
+                                                                  : "class_name",
                                        info->caption) ||
               !(c->mp.word ? cJSON_AddStringToObject(o, "word", c->mp.word)
                            : cJSON_AddNullToObject(o, "word")) ||
@@ -289,6 +298,8 @@ static int parse_args(int argc, char **argv, sal_ctx *c, sal_args *a) {
         {"--method", CLI_STR, &a->method, 0, 0, "a name", NULL, 0},
         {"--model", CLI_STR, &a->model, 0, 0, "a model file", NULL, 0},
         {"--word", CLI_STR, &c->mp.word, 0, 0, "a word", NULL, 0},
+        {"--text", CLI_STR, &c->mp.text, 0, 0, "a text", NULL, 0},
+        {"--attention-layer", CLI_INT, &c->mp.itm_layer, 0, 4095, NULL, NULL, 0},
         {"--aggregate", CLI_STR, &a->aggregate, 0, 0, "mean or max", NULL, 0},
         {"--rollout-from", CLI_STR, &a->rollout_from, 0, 0, "words or cls", NULL, 0},
         {"--discard", CLI_FLOAT, &c->mp.discard_ratio, 0, 1, NULL, NULL, 0},
@@ -318,6 +329,7 @@ static int parse_args(int argc, char **argv, sal_ctx *c, sal_args *a) {
     c->method = sc_saliency_method_info_of(m);
     if (a->model && !a->model[0]) return cli_usage(V, "--model needs a model file");
     if (c->mp.word && !c->mp.word[0]) return cli_usage(V, "--word needs a word");
+    if (c->mp.text && !c->mp.text[0]) return cli_usage(V, "--text needs a text");
     if (a->cls && !a->cls[0]) return cli_usage(V, "--class needs a class index or name");
     if (c->raw && !c->raw[0]) return cli_usage(V, "--raw needs a .npy/.png file or a directory");
     if (c->panel_size) c->panel = 1;
@@ -358,11 +370,21 @@ static int check_method_options(const sal_ctx *c, const sal_args *a) {
                          "--model, --word, --aggregate, --class, --layer and the CAM options are "
                          "for the model methods, not --method %s",
                          c->method->name);
-    if (a->cam_opts && (m == SC_SAL_ATTENTION || m == SC_SAL_ROLLOUT))
+    if (a->cam_opts && (m == SC_SAL_ATTENTION || m == SC_SAL_ROLLOUT || m == SC_SAL_ITM))
         return cli_usage(V,
                          "--layer and the CAM options are for the CAM family and the input "
                          "attributions, not --method %s",
                          c->method->name);
+    if ((m == SC_SAL_ITM) != (c->mp.text != NULL))
+        return cli_usage(V, m == SC_SAL_ITM ? "--method itm needs --text T (the phrase to find)"
+                                            : "--text is for --method itm");
+    if (m == SC_SAL_ITM && !a->model)
+        return cli_usage(V, "--method itm needs --model DIR (a Hugging Face "
+                            "BlipForImageTextRetrieval folder)");
+    if (m != SC_SAL_ITM && c->mp.itm_layer >= 0)
+        return cli_usage(V, "--attention-layer is for --method itm");
+    if (m == SC_SAL_ITM && (c->mp.word || a->aggregate || a->cls))
+        return cli_usage(V, "--method itm explains --text: no --word, --aggregate or --class");
     if (a->aggregate && m != SC_SAL_ATTENTION && m != SC_SAL_ROLLOUT)
         return cli_usage(V, "--aggregate is for --method attention or rollout");
     if (a->aggregate && c->mp.word)
@@ -398,6 +420,9 @@ static int load_model(sal_ctx *c, const sal_args *a, char *path_buf, size_t cap)
         return cli_usage(V, "--class is for classifiers; %s is a captioner (use --word)", model);
     if (is_captioner(kind) && a->cam_opts)
         return cli_usage(V, "--layer and the CAM options are for classifiers; %s is a captioner",
+                         model);
+    if (kind == SC_SMODEL_BLIP_ITM && c->method->method != SC_SAL_ITM)
+        return cli_usage(V, "%s is a BLIP image-text matching model: use --method itm --text T",
                          model);
     if (!is_captioner(kind) && c->mp.word)
         return cli_usage(V, "--word is for captioners; %s is a%s %s (use --class)", model,

@@ -5,6 +5,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <cjson/cJSON.h>
+#include "saccade/sc_blip_vqa.h"
+#include "saccade/sc_caption_render.h"
+#include "saccade/sc_model_probe.h"
 #include "saccade/sc_vqa_render.h"
 #include "cli.h"
 #include "saccade/sc_vqa_train.h"
@@ -14,43 +17,58 @@
 #define VQA_MAX_LINE 65536
 
 void cli_vqa_help(FILE *out) {
-    fprintf(out,
-            "usage: saccade vqa IMAGE [QUESTION] [--model M] [--top-k K] [--json]\n"
-            "                   [--attention OUT.png] [--threads N] [--shard K/N]\n"
-            "                   [--questions FILE]\n\n"
-            "Answers QUESTION about IMAGE (any size; resized to the model's input) and\n"
-            "prints the answer and its probability. Without QUESTION, reads questions from\n"
-            "standard input, one per line, and answers each (the image is encoded once;\n"
-            "blank lines are skipped). A line over %d bytes gets an error and is skipped;\n"
-            "the other lines are answered (exit 1 at the end).\n\n"
-            "  --model M          model file (default: the shipped scenes-vqa model,\n"
-            "                     trained on Fashion scenes; see models/scenes-vqa.md)\n"
-            "  --top-k K          print the K most probable answers (1..8, default 1)\n"
-            "  --json             one JSON object per question: question, answer,\n"
-            "                     probability, top_k, unknown_words, tokens, truncated\n"
-            "  --attention OUT.png  contact sheet: the image and one attention overlay per\n"
-            "                     hop, with the question and answer written under them\n"
-            "                     (stdin mode: OUT-1.png, OUT-2.png, ...)\n"
-            "  --questions FILE   read the questions from FILE instead of standard input\n"
-            "                     (same rules; use it under mpirun: Open MPI 4.1's mpirun\n"
-            "                     can crash while forwarding standard input, see\n"
-            "                     open-mpi/ompi issue 7483)\n"
-            "  --shard K/N        stdin mode: answer only the K-th of N equal slices of the\n"
-            "                     questions (read in full first; numbers and OUT-N.png stay\n"
-            "                     those of the whole list). Under mpirun rank 0 reads the\n"
-            "                     questions, every rank answers its slice and rank 0 prints\n"
-            "                     all answers in question order\n\n"
-            "Words the model does not know are named in the output (\"unknown words: ...\")\n"
-            "and answered as <unk>. Questions longer than the model's limit are cut, with a\n"
-            "warning on stderr. An empty question is an error (exit 1).\n\n"
-            "Examples (from the source tree; S=assets/samples/scenes/images):\n"
-            "  saccade vqa $S/test_000001.png \"what colour is the boot?\"\n"
-            "  saccade vqa $S/test_000002.png \"is there a bag?\" --top-k 3 --json\n"
-            "  saccade vqa $S/test_000002.png \"what is to the left of the bag?\" --attention "
-            "hops.png\n"
-            "  printf 'is there a coat?\\nhow many shoes are there?\\n' | saccade vqa "
-            "$S/test_000002.png\n",
-            VQA_MAX_LINE);
+    fprintf(
+        out,
+        "usage: saccade vqa IMAGE [QUESTION] [--model M] [--top-k K] [--json]\n"
+        "                   [--attention OUT.png] [--threads N] [--shard K/N]\n"
+        "                   [--questions FILE]\n"
+        "       saccade vqa IMAGE [QUESTION] --model DIR [--beam K] [--max-len N]\n"
+        "                   [--min-len N] [--attention-layer L] [--json] [--attention OUT.png]\n\n"
+        "Answers QUESTION about IMAGE (any size; resized to the model's input) and\n"
+        "prints the answer and its probability. Without QUESTION, reads questions from\n"
+        "standard input, one per line, and answers each (the image is encoded once;\n"
+        "blank lines are skipped). A line over %d bytes gets an error and is skipped;\n"
+        "the other lines are answered (exit 1 at the end).\n\n"
+        "  --model M          model file (default: the shipped scenes-vqa model,\n"
+        "                     trained on Fashion scenes; see models/scenes-vqa.md)\n"
+        "  --top-k K          print the K most probable answers (1..8, default 1)\n"
+        "  --json             one JSON object per question: question, answer,\n"
+        "                     probability, top_k, unknown_words, tokens, truncated\n"
+        "  --attention OUT.png  contact sheet: the image and one attention overlay per\n"
+        "                     hop, with the question and answer written under them\n"
+        "                     (stdin mode: OUT-1.png, OUT-2.png, ...)\n"
+        "  --questions FILE   read the questions from FILE instead of standard input\n"
+        "                     (same rules; use it under mpirun: Open MPI 4.1's mpirun\n"
+        "                     can crash while forwarding standard input, see\n"
+        "                     open-mpi/ompi issue 7483)\n"
+        "  --shard K/N        stdin mode: answer only the K-th of N equal slices of the\n"
+        "                     questions (read in full first; numbers and OUT-N.png stay\n"
+        "                     those of the whole list). Under mpirun rank 0 reads the\n"
+        "                     questions, every rank answers its slice and rank 0 prints\n"
+        "                     all answers in question order\n\n"
+        "BLIP (--model DIR: a Hugging Face BlipForQuestionAnswering folder such as\n"
+        "Salesforce/blip-vqa-base, or a saccade BLIP file): the answer is generated as\n"
+        "transformers' generate does it (greedy, at most 20 tokens unless the config\n"
+        "says otherwise; --beam K, --max-len N, --min-len N override) and printed with\n"
+        "its probability under the decoder. --json adds the question and answer\n"
+        "tokens and answer_attention: each answer token's cross-attention over the\n"
+        "question tokens. --attention OUT.png: one panel per question word (its\n"
+        "cross-attention over the image in the text encoder) and per answer token\n"
+        "(\"A: word\": the question maps weighted by its attention over the question);\n"
+        "mean over heads of layer 2L/3 (8 of 12) or --attention-layer L.\n\n"
+        "Words the model does not know are named in the output (\"unknown words: ...\")\n"
+        "and answered as <unk>. Questions longer than the model's limit are cut, with a\n"
+        "warning on stderr. An empty question is an error (exit 1).\n\n"
+        "Examples (from the source tree; S=assets/samples/scenes/images):\n"
+        "  saccade vqa $S/test_000001.png \"what colour is the boot?\"\n"
+        "  saccade vqa $S/test_000002.png \"is there a bag?\" --top-k 3 --json\n"
+        "  saccade vqa $S/test_000002.png \"what is to the left of the bag?\" --attention "
+        "hops.png\n"
+        "  printf 'is there a coat?\\nhow many shoes are there?\\n' | saccade vqa "
+        "$S/test_000002.png\n"
+        "  saccade vqa --model blip-vqa-base photo.jpg \"what is the man holding?\" "
+        "--attention where.png\n",
+        VQA_MAX_LINE);
 }
 
 /* Reads the next line of f into buf (cap >= 1 bytes), without its line end,
@@ -253,13 +271,222 @@ static int answer_shard(sc_vqa_model *m, const sc_image *img, const vqa_question
     return cli_rank_output_end(&ro, bad) ? CLI_FAIL : CLI_OK;
 }
 
+/* --questions FILE (or standard input when qfile is NULL) -> *qs; reported
+ * failure: -1 (qs->in NULL). */
+static int open_questions(const char *qfile, vqa_questions *qs) {
+    qs->in = stdin;
+    qs->name = "stdin";
+    if (!qfile) return 0;
+    struct stat st;
+    if (!(qs->in = fopen(qfile, "r"))) {
+        sc_set_error(SC_ERR_IO, "cannot open: %s", strerror(errno));
+        return cli_fail(qfile), -1;
+    }
+    qs->name = qfile;
+    if (fstat(fileno(qs->in), &st) || S_ISDIR(st.st_mode)) {
+        fclose(qs->in);
+        qs->in = NULL;
+        sc_set_error(SC_ERR_IO, "not a file of questions (a directory?)");
+        return cli_fail(qfile), -1;
+    }
+    return 0;
+}
+
+/* One answer for each question line of standard input (blank lines
+ * skipped); with att, the figure of question n goes to OUT-n.ext. Lines over
+ * the limit or holding a NUL are reported and skipped. CLI_OK, or CLI_FAIL
+ * when a line or an answer failed. */
+static int each_stdin_question(const vqa_questions *qs, const char *att,
+                               int (*answer)(void *, const char *, const char *), void *ctx) {
+    static char line[VQA_MAX_LINE + 2]; /* the line, a "\r", NUL */
+    int n = 0, lineno = 0, rc = CLI_OK;
+    const char *bad;
+    while (read_line(qs->in, line, sizeof line, &bad)) {
+        lineno++;
+        if (bad || strlen(line) > VQA_MAX_LINE) {
+            n++; /* numbered as a question: later OUT-N.png keep their numbers */
+            if (!bad) bad = "is over the limit";
+            fprintf(stderr,
+                    "saccade vqa: %s line %d: skipped, the question %s (at most %d "
+                    "bytes, no NUL)\n",
+                    qs->name, lineno, bad, VQA_MAX_LINE);
+            rc = CLI_FAIL;
+            continue;
+        }
+        const char *s = line;
+        while (*s == ' ' || *s == '\t') s++;
+        if (!*s) continue;
+        n++;
+        char apath[4200];
+        if (answer(ctx, s, numbered(att, n, apath, sizeof apath))) rc = CLI_FAIL;
+    }
+    return rc;
+}
+
+typedef struct scenes_ctx {
+    sc_vqa_model *m;
+    const sc_image *img;
+    int top_k, json;
+    const char *warn;
+} scenes_ctx;
+
+static int scenes_answer(void *vctx, const char *q, const char *att_path) {
+    scenes_ctx *c = vctx;
+    return answer_one(c->m, c->img, q, c->top_k, c->json, att_path, c->warn);
+}
+
+/* ---------------------------------------------------------------- BLIP */
+typedef struct blip_vqa_opts { /* -1: the model's own */
+    int beams, max_len, min_len, layer;
+} blip_vqa_opts;
+
+typedef struct blip_ctx {
+    sc_blip_vqa *v;
+    const sc_image *img;
+    sc_blip_generate_params gen;
+    int json;
+} blip_ctx;
+
+/* The figure: the question words' cross-attention over the image in the
+ * encoder ([CLS] and [SEP] left out), then each answer token's map through
+ * the question (sc_blip_answer.answer_maps), labelled "A: token". */
+static sc_status blip_figure(const sc_image *img, const sc_blip_answer *a, const char *path) {
+    const int G = a->grid, P = G * G, nw = a->nq - 2, n = nw + a->n;
+    float *maps = malloc((size_t)(n ? n : 1) * P * sizeof(float));
+    const char **labels = calloc((size_t)(n ? n : 1), sizeof *labels);
+    char **owned = calloc((size_t)(a->n ? a->n : 1), sizeof *owned);
+    sc_status s = maps && labels && owned ? SC_OK : sc_set_error(SC_ERR_NOMEM, "out of memory");
+    for (int i = 0; !s && i < nw; i++) {
+        memcpy(maps + (size_t)i * P, a->question_attention + (size_t)(1 + i) * P,
+               (size_t)P * sizeof(float));
+        labels[i] = a->question_words[1 + i];
+    }
+    for (int t = 0; !s && t < a->n; t++) {
+        memcpy(maps + (size_t)(nw + t) * P, a->answer_maps + (size_t)t * P,
+               (size_t)P * sizeof(float));
+        size_t L = strlen(a->words[t]) + 4;
+        if (!(owned[t] = malloc(L))) {
+            s = sc_set_error(SC_ERR_NOMEM, "out of memory");
+            break;
+        }
+        snprintf(owned[t], L, "A: %s", a->words[t]);
+        labels[nw + t] = owned[t];
+    }
+    sc_image fig = {0};
+    sc_attention_grid_params gp = sc_attention_grid_default_params();
+    if (!s) s = sc_attention_grid(img, maps, G, n, labels, &gp, &fig);
+    if (!s) s = sc_image_save(&fig, path);
+    sc_image_free(&fig);
+    for (int t = 0; owned && t < a->n; t++) free(owned[t]);
+    free(owned), free(labels), free(maps);
+    return s;
+}
+
+static cJSON *string_array(char *const *w, int n) {
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; arr && i < n; i++)
+        if (!cJSON_AddItemToArray(arr, cJSON_CreateString(w[i]))) {
+            cJSON_Delete(arr);
+            return NULL;
+        }
+    return arr;
+}
+
+/* question, answer, score (probability of the answer under the decoder),
+ * logprob, ended, question_tokens, answer_tokens and answer_attention (one
+ * row per answer token over the question tokens). */
+static cJSON *blip_answer_json(const sc_blip_answer *a, const char *q, const char *fig) {
+    cJSON *o = cJSON_CreateObject(), *att = cJSON_CreateArray();
+    int ok = o && att && cJSON_AddStringToObject(o, "question", q) &&
+             cJSON_AddStringToObject(o, "answer", a->text) &&
+             cli_json_add_fixed(o, "score", a->score, 6) &&
+             !cli_json_add_g9(o, "logprob", a->logprob) &&
+             cJSON_AddBoolToObject(o, "ended", a->ended) &&
+             cJSON_AddItemToObject(o, "question_tokens", string_array(a->question_words, a->nq)) &&
+             cJSON_AddItemToObject(o, "answer_tokens", string_array(a->words, a->n));
+    for (int t = 0; ok && t < a->n; t++) {
+        cJSON *row = cJSON_CreateArray();
+        ok = row && cJSON_AddItemToArray(att, row);
+        for (int j = 0; ok && j < a->nq; j++) {
+            char buf[32];
+            snprintf(buf, sizeof buf, "%.6f", (double)a->answer_attention[(size_t)t * a->nq + j]);
+            ok = cJSON_AddItemToArray(row, cJSON_CreateRaw(buf));
+        }
+    }
+    ok = ok && cJSON_AddItemToObject(o, "answer_attention", att);
+    if (ok) att = NULL;
+    ok = ok && (fig ? cJSON_AddStringToObject(o, "attention_png", fig) != NULL
+                    : cJSON_AddNullToObject(o, "attention_png") != NULL);
+    cJSON_Delete(att);
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+static int blip_answer(void *vctx, const char *q, const char *att_path) {
+    blip_ctx *c = vctx;
+    sc_blip_answer a;
+    if (sc_blip_vqa_answer(c->v, q, &c->gen, &a)) return cli_fail(NULL);
+    int rc = CLI_OK;
+    if (att_path && blip_figure(c->img, &a, att_path)) rc = cli_fail(att_path);
+    if (!rc && c->json)
+        rc = cli_json_emit(stdout, blip_answer_json(&a, q, att_path));
+    else if (!rc)
+        printf("%s (%.3f)\n", a.text, (double)a.score);
+    fflush(stdout);
+    sc_blip_answer_free(&a);
+    return rc;
+}
+
+static int blip_vqa_main(const char *model, const char *image, const char *question,
+                         const char *qfile, int json, const char *att, const blip_vqa_opts *o,
+                         int top_k) {
+    if (top_k != 1)
+        return cli_usage("vqa", "--top-k is for the scenes models; BLIP generates one answer");
+    if (question && !question[0]) {
+        sc_set_error(SC_ERR_INVALID_ARG, "the question is empty (no words)");
+        return cli_fail(NULL);
+    }
+    blip_ctx c = {0};
+    sc_image img = {0};
+    sc_image_load_params lp = sc_image_load_default_params();
+    if (sc_blip_vqa_load(model, &c.v)) return cli_fail(NULL);
+    c.gen = sc_blip_default_generate_params(sc_blip_vqa_model(c.v));
+    if (o->beams > 0) c.gen.num_beams = o->beams;
+    if (o->max_len > 0) c.gen.max_new_tokens = o->max_len;
+    if (o->min_len >= 0) c.gen.min_length = o->min_len;
+    if (o->layer >= 0) c.gen.attention_layer = o->layer;
+    c.json = json;
+    c.img = &img;
+    int rc = CLI_OK;
+    if (sc_image_load(image, &lp, &img, NULL) || sc_blip_vqa_set_image(c.v, &img))
+        rc = cli_fail(image);
+    else if (question)
+        rc = blip_answer(&c, question, att) ? CLI_FAIL : CLI_OK;
+    else {
+        vqa_questions qs;
+        rc = open_questions(qfile, &qs) ? CLI_FAIL : each_stdin_question(&qs, att, blip_answer, &c);
+        if (qfile && qs.in) fclose(qs.in);
+    }
+    sc_image_free(&img);
+    sc_blip_vqa_free(c.v);
+    return rc;
+}
+
 int cli_vqa_main(int argc, char **argv) {
     const char *V = "vqa";
     const char *image = NULL, *question = NULL, *model = NULL, *att = NULL, *shard = NULL,
                *qfile = NULL;
     int top_k = 1, json = 0, threads = 0;
+    blip_vqa_opts bo = {-1, -1, -1, -1};
     const cli_opt opts[] = {
         {"--model", CLI_STR, &model, 0, 0, "a file", NULL, 0},
+        {"--beam", CLI_INT, &bo.beams, 1, SC_BLIP_MAX_BEAMS, NULL, NULL, 0},
+        {"--max-len", CLI_INT, &bo.max_len, 1, SC_BLIP_MAX_NEW_TOKENS, NULL, NULL, 0},
+        {"--min-len", CLI_INT, &bo.min_len, 0, SC_BLIP_MAX_NEW_TOKENS, NULL, NULL, 0},
+        {"--attention-layer", CLI_INT, &bo.layer, 0, SC_BLIP_MAX_LAYERS - 1, NULL, NULL, 0},
         {"--attention", CLI_STR, &att, 0, 0, "a file name", NULL, 0},
         {"--top-k", CLI_INT, &top_k, 1, 8, NULL, NULL, 0},
         {"--threads", CLI_INT, &threads, 1, 2147483647, NULL, NULL, 0},
@@ -279,6 +506,16 @@ int cli_vqa_main(int argc, char **argv) {
     if (shard && question) return cli_usage(V, "--shard splits the questions of standard input");
     if (qfile && question) return cli_usage(V, "give a QUESTION or --questions FILE, not both");
     if ((prc = cli_set_threads(V, threads))) return prc;
+    sc_model_kind kind;
+    struct stat sb;
+    if (model && ((!stat(model, &sb) && S_ISDIR(sb.st_mode)) ||
+                  (!sc_model_probe(model, &kind) && kind == SC_MODEL_BLIP))) {
+        if (shard) return cli_usage(V, "--shard is for the scenes model, not BLIP (--model DIR)");
+        return blip_vqa_main(model, image, question, qfile, json, att, &bo, top_k);
+    }
+    if (bo.beams >= 0 || bo.max_len >= 0 || bo.min_len >= 0 || bo.layer >= 0)
+        return cli_usage(V, "--beam, --max-len, --min-len and --attention-layer are for BLIP "
+                            "(--model DIR, a Hugging Face BlipForQuestionAnswering folder)");
     char mpath[4096];
     if (!model) {
         if (sc_find_asset("models/scenes-vqa.safetensors", mpath, sizeof mpath))
@@ -299,28 +536,21 @@ int cli_vqa_main(int argc, char **argv) {
     vqa_questions qs = {stdin, "stdin"};
     sc_vqa_model *m = NULL;
     sc_image img = {0};
+    scenes_ctx sc = {0};
     sc_image_load_params lp = sc_image_load_default_params();
     if (sc_vqa_load(model, &m)) return cli_fail(NULL);
     int rc = CLI_OK;
-    if (qfile && !(qs.in = fopen(qfile, "r"))) {
-        sc_set_error(SC_ERR_IO, "cannot open: %s", strerror(errno));
-        qs.in = NULL;
-        rc = cli_fail(qfile);
+    if (open_questions(qfile, &qs)) {
+        rc = CLI_FAIL;
         goto done;
     }
-    struct stat st;
-    if (qfile && (fstat(fileno(qs.in), &st) || S_ISDIR(st.st_mode))) {
-        sc_set_error(SC_ERR_IO, "not a file of questions (a directory?)");
-        rc = cli_fail(qfile);
-        goto done;
-    }
-    if (qfile) qs.name = qfile;
     if (sc_image_load(image, &lp, &img, NULL) || sc_vqa_set_image(m, &img)) {
         rc = cli_fail(image);
         goto done;
     }
     const char *warn = sc_bundled_model_warning(model, img.w, img.h);
     if (warn) fprintf(stderr, "saccade: %s: warning: %s\n", image, warn);
+    sc = (scenes_ctx){m, &img, top_k, json, warn};
     if (question && sc_comm_launched_by_mpi() && !cli_rank0()) {
         rc = CLI_OK; /* one question under mpirun: rank 0 answers it */
     } else if (question) {
@@ -328,34 +558,7 @@ int cli_vqa_main(int argc, char **argv) {
     } else if (shard || sc_comm_launched_by_mpi()) {
         rc = answer_shard(m, &img, &qs, shard_k, shard_n, top_k, json, att, warn);
     } else {
-        static char line[VQA_MAX_LINE + 2]; /* the line, a "\r", NUL */
-        int n = 0, lineno = 0;
-        const char *bad;
-        while (read_line(qs.in, line, sizeof line, &bad)) {
-            lineno++;
-            if (bad || strlen(line) > VQA_MAX_LINE) {
-                n++; /* numbered as a question: later OUT-N.png keep their numbers */
-                if (!bad) bad = "is over the limit";
-                fprintf(stderr,
-                        "saccade vqa: %s line %d: skipped, the question %s (at most %d "
-                        "bytes, no NUL)\n",
-                        qs.name, lineno, bad, VQA_MAX_LINE);
-                rc = CLI_FAIL;
-                continue;
-            }
-            const char *s = line;
-            while (*s == ' ' || *s == '\t') s++;
-            if (!*s) continue;
-            n++;
-            char apath[4200], *ap = NULL;
-            if (att) {
-                const char *dot = strrchr(att, '.');
-                int stem = dot ? (int)(dot - att) : (int)strlen(att);
-                snprintf(apath, sizeof apath, "%.*s-%d%s", stem, att, n, dot ? dot : "");
-                ap = apath;
-            }
-            if (answer_one(m, &img, s, top_k, json, ap, warn)) rc = CLI_FAIL;
-        }
+        rc = each_stdin_question(&qs, att, scenes_answer, &sc);
     }
 done:
     if (qfile && qs.in) fclose(qs.in);

@@ -106,8 +106,9 @@ BRANCH_GAIN = 0.5
 CROSS_QUERY_GAIN = 2.0
 
 
-def random_state(vision, text, seed, sep_bias):
-    model = ref_blip.empty_model(vision, text)
+def random_state(vision, text, seed, sep_bias, model=None):
+    """Random weights for model (default: the captioner of vision, text)."""
+    model = model if model is not None else ref_blip.empty_model(vision, text)
     g = torch.Generator().manual_seed(seed)
     Dt = text["hidden_size"]
     sd = {}
@@ -132,7 +133,8 @@ def random_state(vision, text, seed, sep_bias):
             if name.endswith("crossattention.self.query.weight"):
                 v = v * CROSS_QUERY_GAIN  # cross-attention scores of std ~2: maps with a visible peak
         sd[name] = v.to(torch.float32)
-    sd[ref_blip.HEAD_BIAS][text["sep_token_id"]] += sep_bias
+    if ref_blip.HEAD_BIAS in sd:
+        sd[ref_blip.HEAD_BIAS][text["sep_token_id"]] += sep_bias
     return sd
 
 

@@ -11,9 +11,18 @@
 
 static dec_dims dims(const sc_blip *m) {
     const sc_blip_text_config *t = &m->cfg.text;
-    dec_dims d = {
-        t->num_hidden_layers,   t->hidden_size,          t->intermediate_size,     t->vocab_size,
-        t->num_attention_heads, sc_blip_image_tokens(m), m->cfg.vision.hidden_size};
+    /* cross-attention inputs: the image, or a question of up to P tokens
+     * (the VQA answer decoder reads the question encoder's states, width D =
+     * encoder_hidden_size) */
+    const int Ti = SC_MAX(sc_blip_image_tokens(m), t->max_position_embeddings),
+              Dv = SC_MAX(m->cfg.vision.hidden_size, t->encoder_hidden_size);
+    dec_dims d = {t->num_hidden_layers,
+                  t->hidden_size,
+                  t->intermediate_size,
+                  t->vocab_size,
+                  t->num_attention_heads,
+                  Ti,
+                  Dv};
     return d;
 }
 
@@ -25,14 +34,28 @@ sc_status blip_plan(sc_blip *m, int rows, int cap, int n_new) {
     return st;
 }
 
+int blip_cross_tokens(const sc_blip *m) {
+    return m->cross_tokens ? m->cross_tokens : sc_blip_image_tokens(m);
+}
+
+void blip_cross_kv(const sc_blip *m, const dec_layer *layers, const float *x, int T, float *k,
+                   float *v) {
+    dec_block b = m->block;
+    b.Ti = T;
+    dec_state s = {.img_k = k, .img_v = v};
+    dec_block_image(&b, layers, &s, x);
+}
+
 sc_status blip_set_image(sc_blip *m, const float *image_features) {
     const sc_blip_text_config *t = &m->cfg.text;
-    const int Ti = sc_blip_image_tokens(m), Dv = t->encoder_hidden_size;
+    const int Ti = blip_cross_tokens(m), Dv = t->encoder_hidden_size;
     blip_state *s = &m->s;
     if (image_features == m->image && m->have_image) return SC_OK; /* keys / values are there */
     if (image_features != m->image)
         memcpy(m->image, image_features, (size_t)Ti * Dv * sizeof(float));
-    dec_block_image(&m->block, m->block_layers, s, m->image);
+    dec_block b = m->block;
+    b.Ti = Ti;
+    dec_block_image(&b, m->use_encoder ? m->enc_block_layers : m->block_layers, s, m->image);
     m->have_image = 1;
     return SC_OK;
 }
@@ -46,7 +69,16 @@ sc_status blip_step(sc_blip *m, int rows, const int *ids, int n, int all_logits)
     blip_state *s = &m->s;
     const int D = t->hidden_size, V = t->vocab_size, R = rows * n, past = s->len;
     const float eps = t->layer_norm_eps;
-    if (!m->have_image) return sc_set_error(SC_ERR_INVALID_ARG, "blip: no image set");
+    /* the text encoder (VQA, retrieval) or the decoder */
+    const int enc = m->use_encoder;
+    const dec_layer *layers = enc ? m->enc_block_layers : m->block_layers;
+    const float *word_emb = enc ? m->enc.word_emb : m->word_emb,
+                *pos_emb = enc ? m->enc.pos_emb : m->pos_emb,
+                *emb_ln_w = enc ? m->enc.emb_ln_w : m->emb_ln_w,
+                *emb_ln_b = enc ? m->enc.emb_ln_b : m->emb_ln_b;
+    if (!layers) return sc_set_error(SC_ERR_INVALID_ARG, "blip: the model has no such text stack");
+    if (!m->have_image && !m->no_cross)
+        return sc_set_error(SC_ERR_INVALID_ARG, "blip: no image set");
     if (rows > s->rows || rows * n > s->work_rows || past + n > s->cap)
         return sc_set_error(SC_ERR_INVALID_ARG, "blip: step of %d x %d beyond the plan", rows, n);
     if (past + n > t->max_position_embeddings)
@@ -65,15 +97,22 @@ sc_status blip_step(sc_blip *m, int rows, const int *ids, int n, int all_logits)
     for (int r = 0; r < rows; r++)
         for (int i = 0; i < n; i++) {
             float *h = s->tmp + ((size_t)r * n + i) * D;
-            const float *we = m->word_emb + (size_t)ids[r * n + i] * D,
-                        *pe = m->pos_emb + (size_t)(past + i) * D;
+            const float *we = word_emb + (size_t)ids[r * n + i] * D,
+                        *pe = pos_emb + (size_t)(past + i) * D;
             for (int j = 0; j < D; j++) h[j] = we[j] + pe[j];
         }
-    if ((st = sc_layernorm_forward(s->h, NULL, NULL, s->tmp, m->emb_ln_w, m->emb_ln_b, R, D, eps)))
+    if ((st = sc_layernorm_forward(s->h, NULL, NULL, s->tmp, emb_ln_w, emb_ln_b, R, D, eps)))
         return st;
-    if ((st = dec_block_forward(&m->block, m->block_layers, s, rows, n, tr,
-                                m->probe.on ? &m->probe : NULL)))
+    /* the encoder's self-attention is bidirectional; the contrastive pass
+     * reads the text alone; the answer decoder attends to the question */
+    dec_block b = m->block;
+    b.causal = !enc, b.cross = !m->no_cross, b.Ti = blip_cross_tokens(m);
+    if ((st = dec_block_forward(&b, layers, s, rows, n, tr, m->probe.on ? &m->probe : NULL)))
         return st;
+    if (enc) { /* no head: the hidden states stay in s->h */
+        s->len += n;
+        return SC_OK;
+    }
     /* ---- prediction head on every token or on each row's last one */
     const int NR = all_logits ? R : rows;
     const float *src = dec_head_rows(s, rows, n, D, all_logits);

@@ -51,7 +51,7 @@ void sc_blip_caption_free(sc_blip_caption *c) {
     memset(c, 0, sizeof *c);
 }
 
-static sc_status check_params(const sc_blip *m, const sc_blip_generate_params *p, int n_prompt) {
+sc_status blip_check_params(const sc_blip *m, const sc_blip_generate_params *p, int n_prompt) {
     const sc_blip_text_config *t = &m->cfg.text;
     if (p->max_new_tokens < 1 || p->max_new_tokens > SC_BLIP_MAX_NEW_TOKENS)
         return sc_set_error(SC_ERR_INVALID_ARG, "blip: max_new_tokens %d outside 1..%d",
@@ -212,14 +212,14 @@ static void beam_reorder(void *ctx, int rows, const int *src) {
     blip_reorder(ctx, rows, src);
 }
 
-static sc_status beam_search(sc_blip *m, const sc_blip_generate_params *p, int n0,
-                             sc_blip_caption *out, int *best_seq, int *best_len) {
+sc_status blip_beam_search(sc_blip *m, const sc_blip_generate_params *p, int n0, int *best_seq,
+                           int *best_len, float *score) {
     const sc_blip_text_config *t = &m->cfg.text;
     const dec_beam_model bm = {m,           t->vocab_size, t->sep_token_id, t->pad_token_id,
                                beam_logits, beam_step,     beam_reorder};
     const dec_beam_params bp = {p->num_beams, p->max_new_tokens, p->min_length, p->length_penalty,
                                 p->early_stopping};
-    return dec_beam_search(&bm, &bp, n0, best_seq, best_len, &out->score);
+    return dec_beam_search(&bm, &bp, n0, best_seq, best_len, score);
 }
 
 sc_status sc_blip_generate(sc_blip *m, const float *pixel_values, const int *prompt_ids,
@@ -230,7 +230,7 @@ sc_status sc_blip_generate(sc_blip *m, const float *pixel_values, const int *pro
     if (!m || !pixel_values || (n_prompt > 0 && !prompt_ids))
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_blip_generate: NULL argument");
     sc_blip_generate_params p = params ? *params : sc_blip_default_generate_params(m);
-    sc_status st = check_params(m, &p, n_prompt);
+    sc_status st = blip_check_params(m, &p, n_prompt);
     if (st) return st;
     const sc_blip_text_config *t = &m->cfg.text;
     const int V = t->vocab_size, G = sc_blip_grid(m), n0 = 1 + n_prompt, B = p.num_beams;
@@ -266,7 +266,7 @@ sc_status sc_blip_generate(sc_blip *m, const float *pixel_values, const int *pro
     if (!st && B == 1) st = search_one(m, &p, n0, layer, out, work, order);
     if (!st && B > 1) {
         int len = 0;
-        st = beam_search(m, &p, n0, out, best, &len);
+        st = blip_beam_search(m, &p, n0, best, &len, &out->score);
         if (!st) {
             out->ended = len > 0 && best[len - 1] == t->sep_token_id;
             out->n = out->ended ? len - 1 : len;

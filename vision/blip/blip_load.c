@@ -126,29 +126,26 @@ static sc_status bind_table(sc_blip *m, const char *prefix, const tensor_ref *t,
     return SC_OK;
 }
 
-static sc_status bind_text(sc_blip *m) {
+/* Binds a BERT stack under prefix (prefix + "embeddings.", prefix +
+ * "encoder.layer.{l}."): embeddings and layers. */
+static sc_status bind_bert(sc_blip *m, const char *prefix, blip_bert *out) {
     const sc_blip_text_config *t = &m->cfg.text;
     const int64_t D = t->hidden_size, F = t->intermediate_size, V = t->vocab_size,
                   Dv = t->encoder_hidden_size, P = t->max_position_embeddings;
     const int64_t s_vd[2] = {V, D}, s_pd[2] = {P, D}, s_d[1] = {D}, s_dd[2] = {D, D},
-                  s_ddv[2] = {D, Dv}, s_fd[2] = {F, D}, s_f[1] = {F}, s_df[2] = {D, F},
-                  s_v[1] = {V};
-    const tensor_ref emb[] = {{"word_embeddings.weight", 2, s_vd, &m->word_emb},
-                              {"position_embeddings.weight", 2, s_pd, &m->pos_emb},
-                              {"LayerNorm.weight", 1, s_d, &m->emb_ln_w},
-                              {"LayerNorm.bias", 1, s_d, &m->emb_ln_b}};
-    const tensor_ref head[] = {{"transform.dense.weight", 2, s_dd, &m->head_w},
-                               {"transform.dense.bias", 1, s_d, &m->head_b},
-                               {"transform.LayerNorm.weight", 1, s_d, &m->head_ln_w},
-                               {"transform.LayerNorm.bias", 1, s_d, &m->head_ln_b}};
-    const char *H = "text_decoder.cls.predictions.";
-    sc_status s = bind_table(m, "text_decoder.bert.embeddings.", emb, 4);
-    if (!s) s = bind_table(m, H, head, 4);
+                  s_ddv[2] = {D, Dv}, s_fd[2] = {F, D}, s_f[1] = {F}, s_df[2] = {D, F};
+    const tensor_ref emb[] = {{"word_embeddings.weight", 2, s_vd, &out->word_emb},
+                              {"position_embeddings.weight", 2, s_pd, &out->pos_emb},
+                              {"LayerNorm.weight", 1, s_d, &out->emb_ln_w},
+                              {"LayerNorm.bias", 1, s_d, &out->emb_ln_b}};
+    char ep[96];
+    snprintf(ep, sizeof ep, "%sembeddings.", prefix);
+    sc_status s = bind_table(m, ep, emb, 4);
     if (s) return s;
-    m->layers = calloc((size_t)t->num_hidden_layers, sizeof *m->layers);
-    if (!m->layers) return sc_set_error(SC_ERR_NOMEM, "out of memory");
+    out->layers = calloc((size_t)t->num_hidden_layers, sizeof *out->layers);
+    if (!out->layers) return sc_set_error(SC_ERR_NOMEM, "out of memory");
     for (int l = 0; l < t->num_hidden_layers && !s; l++) {
-        blip_text_layer *L = &m->layers[l];
+        blip_text_layer *L = &out->layers[l];
         const tensor_ref w[] = {{"attention.self.query.weight", 2, s_dd, &L->sq_w},
                                 {"attention.self.query.bias", 1, s_d, &L->sq_b},
                                 {"attention.self.key.weight", 2, s_dd, &L->sk_w},
@@ -175,36 +172,60 @@ static sc_status bind_text(sc_blip *m) {
                                 {"output.dense.bias", 1, s_d, &L->fo_b},
                                 {"output.LayerNorm.weight", 1, s_d, &L->fln_w},
                                 {"output.LayerNorm.bias", 1, s_d, &L->fln_b}};
-        char prefix[96];
-        snprintf(prefix, sizeof prefix, "text_decoder.bert.encoder.layer.%d.", l);
-        s = bind_table(m, prefix, w, sizeof w / sizeof w[0]);
+        char lp[128];
+        snprintf(lp, sizeof lp, "%sencoder.layer.%d.", prefix, l);
+        s = bind_table(m, lp, w, sizeof w / sizeof w[0]);
     }
-    if (s) return s;
-    /* the same weights as the shared post-LN block sees them (nn.Linear layout) */
+    return s;
+}
+
+/* layers as the shared post-LN block sees them (nn.Linear layout): *views
+ * (calloc'd) and m->block, the same for the decoder and the text encoder
+ * (blip_step sets causal, cross and the cross-attention tokens per pass). */
+static sc_status block_views(sc_blip *m, const blip_text_layer *layers, dec_layer **views) {
+    const sc_blip_text_config *t = &m->cfg.text;
+    const int D = t->hidden_size, F = t->intermediate_size, Dv = t->encoder_hidden_size;
     m->block = (dec_block){.pre_ln = 0,
                            .causal = 1,
                            .cross = 1,
                            .act = SC_ACT_GELU,
                            .eps = t->layer_norm_eps,
                            .layers = t->num_hidden_layers,
-                           .D = (int)D,
-                           .F = (int)F,
+                           .D = D,
+                           .F = F,
                            .H = t->num_attention_heads,
                            .Ti = sc_blip_image_tokens(m),
-                           .Dimg = (int)Dv};
-    if (!(m->block_layers = calloc((size_t)t->num_hidden_layers, sizeof *m->block_layers)))
+                           .Dimg = Dv};
+    if (!(*views = calloc((size_t)t->num_hidden_layers, sizeof **views)))
         return sc_set_error(SC_ERR_NOMEM, "out of memory");
     for (int l = 0; l < t->num_hidden_layers; l++) {
-        const blip_text_layer *L = &m->layers[l];
-        const int d = (int)D, dv = (int)Dv, f = (int)F;
-        m->block_layers[l] =
-            (dec_layer){{L->sq_w, L->sq_b, d, 0},       {L->sk_w, L->sk_b, d, 0},
-                        {L->sv_w, L->sv_b, d, 0},       {L->so_w, L->so_b, d, 0},
-                        {L->cq_w, L->cq_b, d, 0},       {L->ck_w, L->ck_b, dv, 0},
-                        {L->cv_w, L->cv_b, dv, 0},      {L->co_w, L->co_b, d, 0},
-                        {L->fi_w, L->fi_b, d, 0},       {L->fo_w, L->fo_b, f, 0},
-                        {L->sln_w, L->cln_w, L->fln_w}, {L->sln_b, L->cln_b, L->fln_b}};
+        const blip_text_layer *L = &layers[l];
+        (*views)[l] = (dec_layer){{L->sq_w, L->sq_b, D, 0},       {L->sk_w, L->sk_b, D, 0},
+                                  {L->sv_w, L->sv_b, D, 0},       {L->so_w, L->so_b, D, 0},
+                                  {L->cq_w, L->cq_b, D, 0},       {L->ck_w, L->ck_b, Dv, 0},
+                                  {L->cv_w, L->cv_b, Dv, 0},      {L->co_w, L->co_b, D, 0},
+                                  {L->fi_w, L->fi_b, D, 0},       {L->fo_w, L->fo_b, F, 0},
+                                  {L->sln_w, L->cln_w, L->fln_w}, {L->sln_b, L->cln_b, L->fln_b}};
     }
+    return SC_OK;
+}
+
+static sc_status bind_text(sc_blip *m) {
+    const sc_blip_text_config *t = &m->cfg.text;
+    const int64_t D = t->hidden_size, V = t->vocab_size;
+    const int64_t s_vd[2] = {V, D}, s_d[1] = {D}, s_dd[2] = {D, D}, s_v[1] = {V};
+    const tensor_ref head[] = {{"transform.dense.weight", 2, s_dd, &m->head_w},
+                               {"transform.dense.bias", 1, s_d, &m->head_b},
+                               {"transform.LayerNorm.weight", 1, s_d, &m->head_ln_w},
+                               {"transform.LayerNorm.bias", 1, s_d, &m->head_ln_b}};
+    const char *H = "text_decoder.cls.predictions.";
+    blip_bert dec = {0};
+    sc_status s = bind_bert(m, "text_decoder.bert.", &dec);
+    m->word_emb = dec.word_emb, m->pos_emb = dec.pos_emb;
+    m->emb_ln_w = dec.emb_ln_w, m->emb_ln_b = dec.emb_ln_b, m->layers = dec.layers;
+    if (!s) s = bind_table(m, H, head, 4);
+    if (s) return s;
+    if ((s = block_views(m, m->layers, &m->block_layers))) return s;
     /* the decoder is tied to the word embeddings and cls.predictions.bias when
      * absent (transformers' _tied_weights_keys) */
     char nw[256], nb[256], nd[256];
@@ -220,6 +241,35 @@ static sc_status bind_text(sc_blip *m) {
         return sc_set_error(SC_ERR_FORMAT, "%s: no tensor named %s (nor %s)",
                             sc_safetensors_name(m->st), nb, nd);
     return sc_safetensors_get_f32(m->st, bias, 1, s_v, &m->dec_b);
+}
+
+/* BlipForImageTextRetrieval's heads: vision_proj, text_proj (to
+ * image_text_hidden_size, config.json's top level, default 256) and itm_head. */
+static sc_status bind_itm(sc_blip *m, const char *cname) {
+    const int64_t D = m->cfg.text.hidden_size, Dv = m->cfg.vision.hidden_size;
+    int E = 256;
+    cJSON *root = cJSON_Parse(m->config_json);
+    const cJSON *e = root ? cJSON_GetObjectItemCaseSensitive(root, "image_text_hidden_size") : NULL;
+    sc_status s = SC_OK;
+    if (e && !cJSON_IsNull(e)) {
+        if (!cJSON_IsNumber(e) || e->valuedouble != (double)(int)e->valuedouble ||
+            e->valuedouble < 1 || e->valuedouble > 65536)
+            s = sc_set_error(SC_ERR_FORMAT, "%s: image_text_hidden_size must be a positive integer",
+                             cname);
+        else
+            E = (int)e->valuedouble;
+    }
+    cJSON_Delete(root);
+    if (s) return s;
+    m->proj_dim = E;
+    const int64_t s_ev[2] = {E, Dv}, s_ed[2] = {E, D}, s_e[1] = {E}, s_2d[2] = {2, D}, s_2[1] = {2};
+    const tensor_ref heads[] = {{"vision_proj.weight", 2, s_ev, &m->vision_proj_w},
+                                {"vision_proj.bias", 1, s_e, &m->vision_proj_b},
+                                {"text_proj.weight", 2, s_ed, &m->text_proj_w},
+                                {"text_proj.bias", 1, s_e, &m->text_proj_b},
+                                {"itm_head.weight", 2, s_2d, &m->itm_w},
+                                {"itm_head.bias", 1, s_2, &m->itm_b}};
+    return bind_table(m, "", heads, sizeof heads / sizeof heads[0]);
 }
 
 static sc_status open_vit(sc_blip *m) {
@@ -274,6 +324,10 @@ static sc_status load_single(sc_blip *m, const char *path) {
 }
 
 sc_status sc_blip_load(const char *path, sc_blip **out) {
+    return blip_load_parts(path, BLIP_PART_DECODER, out);
+}
+
+sc_status blip_load_parts(const char *path, int parts, sc_blip **out) {
     if (!out) return sc_set_error(SC_ERR_INVALID_ARG, "sc_blip_load: out is NULL");
     *out = NULL;
     if (!path) return sc_set_error(SC_ERR_INVALID_ARG, "sc_blip_load: path is NULL");
@@ -295,7 +349,11 @@ sc_status sc_blip_load(const char *path, sc_blip **out) {
     if (!s && m->preproc_json) s = sc_blip_preprocess_parse(m->preproc_json, pname, &m->cfg);
     if (!s) s = load_tokenizer(m, folder, vname, tname, cname);
     if (!s) s = open_vit(m);
-    if (!s) s = bind_text(m);
+    m->parts = parts;
+    if (!s && (parts & BLIP_PART_DECODER)) s = bind_text(m);
+    if (!s && (parts & BLIP_PART_ENCODER)) s = bind_bert(m, "text_encoder.", &m->enc);
+    if (!s && (parts & BLIP_PART_ENCODER)) s = block_views(m, m->enc.layers, &m->enc_block_layers);
+    if (!s && (parts & BLIP_PART_ITM)) s = bind_itm(m, cname);
     free(cname), free(vname), free(pname), free(tname);
     if (s) {
         sc_blip_free(m);
@@ -310,6 +368,8 @@ void sc_blip_free(sc_blip *m) {
     sc_wordpiece_free(m->wp);
     free(m->layers);
     free(m->block_layers);
+    free(m->enc.layers);
+    free(m->enc_block_layers);
     sc_vit_free(m->vit);
     sc_arena_free(m->arena);
     sc_safetensors_free(m->st);
@@ -395,8 +455,12 @@ sc_status sc_blip_save_single(const sc_blip *m, const char *path) {
         sc_st_tensor_info ti;
         const float *d;
         if ((s = sc_safetensors_info(m->st, i, &ti))) break;
-        if (strncmp(ti.name, "vision_model.", 13) && strncmp(ti.name, "text_decoder.", 13))
-            continue; /* other heads of a BLIP checkpoint are not used here */
+        static const char *const used[] = {"vision_model.", "text_decoder.", "text_encoder.",
+                                           "vision_proj.",  "text_proj.",    "itm_head."};
+        int keep = 0;
+        for (size_t k = 0; k < sizeof used / sizeof used[0]; k++)
+            keep |= !strncmp(ti.name, used[k], strlen(used[k]));
+        if (!keep) continue; /* other heads of a BLIP checkpoint are not used here */
         if (ti.dtype_id != SC_ST_F32 && ti.dtype_id != SC_ST_F16 && ti.dtype_id != SC_ST_BF16 &&
             ti.dtype_id != SC_ST_F64)
             continue; /* integer buffers (position_ids) */

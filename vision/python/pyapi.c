@@ -6,6 +6,8 @@
 #include "sc_internal.h"
 #include "python/pyapi.h"
 #include "saccade/sc_blip_caption.h"
+#include "saccade/sc_blip_itm.h"
+#include "saccade/sc_blip_vqa.h"
 #include "saccade/sc_cam_model.h"
 #include "saccade/sc_captioner.h"
 #include "saccade/sc_captioner_eval.h"
@@ -108,6 +110,33 @@ static const struct {
     SC_F(sc_blip_result, word_start),
     SC_F(sc_blip_result, word_attention),
     SC_F(sc_blip_result, word_logprobs),
+    SC_T(sc_blip_answer),
+    SC_F(sc_blip_answer, text),
+    SC_F(sc_blip_answer, ids),
+    SC_F(sc_blip_answer, n),
+    SC_F(sc_blip_answer, ended),
+    SC_F(sc_blip_answer, logprob),
+    SC_F(sc_blip_answer, score),
+    SC_F(sc_blip_answer, words),
+    SC_F(sc_blip_answer, question_ids),
+    SC_F(sc_blip_answer, nq),
+    SC_F(sc_blip_answer, question_words),
+    SC_F(sc_blip_answer, grid),
+    SC_F(sc_blip_answer, answer_attention),
+    SC_F(sc_blip_answer, question_attention),
+    SC_F(sc_blip_answer, question_class_attention),
+    SC_F(sc_blip_answer, answer_maps),
+    SC_T(sc_blip_match),
+    SC_F(sc_blip_match, itm_logits),
+    SC_F(sc_blip_match, probability),
+    SC_F(sc_blip_match, cosine),
+    SC_F(sc_blip_match, ids),
+    SC_F(sc_blip_match, n),
+    SC_F(sc_blip_match, words),
+    SC_F(sc_blip_match, grid),
+    SC_F(sc_blip_match, layer),
+    SC_F(sc_blip_match, gradcam),
+    SC_F(sc_blip_match, phrase),
     SC_T(sc_caption_result),
     SC_F(sc_caption_result, hyps),
     SC_F(sc_caption_result, words),

@@ -15,7 +15,7 @@ const char *sc_model_saliency_method_name(sc_model_saliency_method m) {
     static const char *const names[] = {"attention",  "gradcam",      "gradient", "rollout",
                                         "gradcam++",  "xgradcam",     "hirescam", "layercam",
                                         "eigencam",   "eigengradcam", "scorecam", "ablationcam",
-                                        "smoothgrad", "intgrad"};
+                                        "smoothgrad", "intgrad",      "itm"};
     return (int)m >= 0 && (int)m < (int)(sizeof names / sizeof names[0]) ? names[m] : NULL;
 }
 
@@ -476,7 +476,7 @@ sc_status sc_cam_compute(const sc_cam_net *m, sc_model_saliency_method method, c
     if (!m || !x || !map || !m->forward || !m->backward)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_cam_compute: NULL argument");
     const char *name = sc_model_saliency_method_name(method);
-    if (!name || method == SC_MSAL_ATTENTION)
+    if (!name || method == SC_MSAL_ATTENTION || method == SC_MSAL_ITM)
         return sc_set_error(SC_ERR_INVALID_ARG,
                             "sc_cam_compute: method %s is not one of the CAM family or the input "
                             "attributions",

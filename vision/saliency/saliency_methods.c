@@ -88,6 +88,12 @@ static const sc_saliency_method_info METHODS[] = {
      "Integrated Gradients (Sundararajan et al. 2017) as Captum: zero baseline, Gauss-Legendre "
      "steps; |sum over channels| (classifiers)",
      1, SC_MSAL_INTGRAD, 0, NULL},
+    {SC_SAL_ITM, "itm", "image-text matching",
+     "where a text is: the Grad-CAM of BLIP's image-text matching (--model a Hugging Face "
+     "BlipForImageTextRetrieval folder, --text T): a text-encoder layer's cross-attention times "
+     "the positive part of its gradient for the match logit, mean over heads and over the "
+     "text's words, as BLIP's demo draws it",
+     1, SC_MSAL_ITM, 0, NULL},
 };
 #define NMETHODS ((int)(sizeof METHODS / sizeof METHODS[0]))
 

@@ -12,6 +12,7 @@
 #include "saccade/sc_cam_model.h"
 #include "saccade/sc_saliency_model.h"
 #include "saccade/sc_blip_caption.h"
+#include "saccade/sc_blip_itm.h"
 #include "saccade/sc_model_probe.h"
 #include "saccade/sc_util.h"
 #include "saliency_internal.h"
@@ -89,6 +90,8 @@ const char *sc_saliency_model_kind_name(sc_saliency_model_kind k) {
         return "blip";
     case SC_SMODEL_IMAGENET:
         return "imagenet";
+    case SC_SMODEL_BLIP_ITM:
+        return "blip-itm";
     }
     return "unknown";
 }
@@ -102,6 +105,7 @@ sc_model_saliency_params sc_model_saliency_default_params(void) {
     p.aggregate = SC_SAL_AGG_MEAN;
     p.target = -1;
     p.cam = sc_cam_default_params();
+    p.itm_layer = -1;
     return p;
 }
 
@@ -456,6 +460,7 @@ done:
 struct sc_saliency_model {
     sc_saliency_model_kind kind;
     sc_blip *blip;
+    sc_blip_itm *itm;
     sc_captioner *cap;
     sc_classifier *cls;
     sc_stcnn *st;
@@ -482,6 +487,9 @@ sc_status sc_saliency_model_load(const char *path, sc_saliency_model **out) {
     } else if (kind == SC_MODEL_CAPTIONER) {
         m->kind = SC_SMODEL_CAPTIONER;
         s = sc_captioner_load(path, &m->cap);
+    } else if (kind == SC_MODEL_BLIP && sc_blip_is_itm(path)) {
+        m->kind = SC_SMODEL_BLIP_ITM;
+        s = sc_blip_itm_load(path, &m->itm);
     } else if (kind == SC_MODEL_RESNET || kind == SC_MODEL_VIT_CLASSIFIER) {
         m->kind = SC_SMODEL_IMAGENET;
         s = sc_cam_model_load(path, &m->inet);
@@ -508,6 +516,7 @@ void sc_saliency_model_free(sc_saliency_model *m) {
     sc_cam_model_free(m->inet);
     sc_captioner_free(m->cap);
     sc_blip_free(m->blip);
+    sc_blip_itm_free(m->itm);
     sc_classifier_free(m->cls);
     sc_stcnn_free(m->st);
     sc_free(m);
@@ -527,6 +536,30 @@ sc_stcnn *sc_saliency_model_stcnn(sc_saliency_model *m) {
 }
 sc_blip *sc_saliency_model_blip(sc_saliency_model *m) {
     return m ? m->blip : NULL;
+}
+sc_blip_itm *sc_saliency_model_blip_itm(sc_saliency_model *m) {
+    return m ? m->itm : NULL;
+}
+
+/* BLIP image-text matching: the Grad-CAM of p->text. */
+static sc_status itm_compute(sc_blip_itm *r, sc_model_saliency_method method, const sc_image *img,
+                             const sc_model_saliency_params *p, sc_map *out,
+                             sc_model_saliency_info *info) {
+    if (method != SC_MSAL_ITM)
+        return sc_set_error(SC_ERR_UNSUPPORTED,
+                            "a BLIP image-text matching model explains a text with itm, not %s",
+                            sc_model_saliency_method_name(method));
+    if (!p->text || !p->text[0])
+        return sc_set_error(SC_ERR_INVALID_ARG, "itm saliency needs a text to find");
+    sc_blip_match mt;
+    sc_status s = sc_blip_itm_saliency(r, img, p->text, p->itm_layer, out, &mt);
+    if (s) return s;
+    if (info) {
+        snprintf(info->caption, sizeof info->caption, "%s", p->text);
+        info->score = mt.itm_logits[1]; /* the differentiated quantity */
+    }
+    sc_blip_match_free(&mt);
+    return SC_OK;
 }
 
 /* BLIP: its caption's cross-attention (or gradient-weighted
@@ -676,6 +709,12 @@ sc_status sc_saliency_model_compute(sc_saliency_model *m, sc_model_saliency_meth
         info->score = NAN;
     }
     const char *kn = sc_saliency_model_kind_name(m->kind);
+    if (m->kind == SC_SMODEL_BLIP_ITM) return itm_compute(m->itm, method, img, p, out, info);
+    if (method == SC_MSAL_ITM)
+        return sc_set_error(SC_ERR_UNSUPPORTED,
+                            "itm needs a BLIP image-text matching model (a Hugging Face "
+                            "BlipForImageTextRetrieval folder); this is a %s",
+                            kn);
     if (m->kind == SC_SMODEL_BLIP) return blip_compute(m->blip, method, img, p, out, info);
     if (!sc_model_saliency_method_name(method))
         return sc_set_error(SC_ERR_INVALID_ARG, "saliency: unknown method %d", (int)method);

@@ -10,6 +10,8 @@
     cap = saccade.Captioner("model.safetensors"); r = cap.caption(img, beam=5)
     blip = saccade.Blip("blip-image-captioning-base")   # a Hugging Face folder
     r = blip.caption(img, beam=3); r.text, r.attention     # attention (T, G, G)
+    vqa = saccade.BlipVqa("blip-vqa-base"); vqa.set_image(img); a = vqa.ask("what is it?")
+    itm = saccade.BlipItm("blip-itm-base-coco"); itm.set_image(img); m = itm.match("a dog")
     scores = saccade.Captioner().evaluate(n=200)        # BLEU, CIDEr-D, slots, pointing
     vqa = saccade.VQA(); vqa.set_image(img); a = vqa.ask("what colour is the bag?")
     st = saccade.SpatialTransformer(); probs, theta = st.predict(st.prepare(img))
@@ -31,6 +33,7 @@ from .classifier import Classifier
 from .cam import cam, SaliencyModel, CAM_METHODS
 from .captioner import Captioner, CaptionResult, Hypothesis
 from .blip import Blip, BlipCaption, bundled_model_warning
+from .blip_tasks import BlipAnswer, BlipItm, BlipMatch, BlipVqa
 from .vqa import VQA, Answer
 from .stn import SpatialTransformer
 from .imagenet import ImageNetClassifier, CamModel

@@ -289,8 +289,23 @@ class BlipResult(_Struct):
                 ("word_logprobs", c_float_p)]
 
 
+class BlipAnswer(ctypes.Structure):
+    _fields_ = [("text", c_char_p), ("ids", P(c_int)), ("n", c_int), ("ended", c_int),
+                ("logprob", c_float), ("score", c_float), ("words", P(c_char_p)),
+                ("question_ids", P(c_int)), ("nq", c_int), ("question_words", P(c_char_p)),
+                ("grid", c_int), ("answer_attention", c_float_p),
+                ("question_attention", c_float_p), ("question_class_attention", c_float_p),
+                ("answer_maps", c_float_p)]
+
+
+class BlipMatch(ctypes.Structure):
+    _fields_ = [("itm_logits", c_float * 2), ("probability", c_float), ("cosine", c_float),
+                ("ids", P(c_int)), ("n", c_int), ("words", P(c_char_p)), ("grid", c_int),
+                ("layer", c_int), ("gradcam", c_float_p), ("phrase", c_float_p)]
+
+
 _MIRRORS = {"sc_blip_generate_params": BlipGenerateParams, "sc_blip_caption": BlipCaption,
-            "sc_blip_result": BlipResult,
+            "sc_blip_result": BlipResult, "sc_blip_answer": BlipAnswer, "sc_blip_match": BlipMatch,
             "sc_image": Image, "sc_image_info": ImageInfo,
             "sc_image_load_params": ImageLoadParams, "sc_map": Map,
             "sc_heatmap_params": HeatmapParams, "sc_saliency_params": SaliencyParams,
@@ -389,6 +404,18 @@ _PROTOS = {
     "sc_blip_caption_image": (S, [c_void_p, P(Image), c_char_p, c_int, P(BlipGenerateParams),
                                   P(BlipResult)]),
     "sc_blip_result_free": (None, [P(BlipResult)]),
+    "sc_blip_vqa_load": (S, [c_char_p, P(c_void_p)]),
+    "sc_blip_vqa_free": (None, [c_void_p]),
+    "sc_blip_vqa_model": (c_void_p, [c_void_p]),
+    "sc_blip_vqa_set_image": (S, [c_void_p, P(Image)]),
+    "sc_blip_vqa_answer": (S, [c_void_p, c_char_p, P(BlipGenerateParams), P(BlipAnswer)]),
+    "sc_blip_answer_free": (None, [P(BlipAnswer)]),
+    "sc_blip_itm_load": (S, [c_char_p, P(c_void_p)]),
+    "sc_blip_itm_free": (None, [c_void_p]),
+    "sc_blip_itm_model": (c_void_p, [c_void_p]),
+    "sc_blip_itm_set_image": (S, [c_void_p, P(Image)]),
+    "sc_blip_itm_match": (S, [c_void_p, c_char_p, c_int, c_int, ctypes.c_uint64, P(BlipMatch)]),
+    "sc_blip_match_free": (None, [P(BlipMatch)]),
     "sc_bundled_model_warning": (c_char_p, [c_char_p, c_int, c_int]),
     "sc_captioner_caption_image": (S, [c_void_p, P(Image), P(BeamParams), P(CaptionResult)]),
     "sc_captioner_preprocess": (S, [c_void_p, P(Image), P(Image)]),
