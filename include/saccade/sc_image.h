@@ -110,9 +110,20 @@ sc_status sc_image_save_png(const sc_image *img, const char *path);
 sc_status sc_image_save_png16(const sc_image *img, const char *path);
 sc_status sc_image_save_jpeg(const sc_image *img, const char *path, int quality);
 /* The JPEG file's bytes in memory (*out: a new buffer, free() it); an alpha
- * channel is dropped as sc_image_save_jpeg drops it. */
+ * channel is dropped as sc_image_save_jpeg drops it. Both encode with
+ * sc_jpeg_encode: a 1-channel image makes a grayscale JPEG. */
 sc_status sc_image_encode_jpeg(const sc_image *img, int quality, unsigned char **out,
                                size_t *out_len);
+/* Baseline JPEG (JFIF) from 8-bit pixels: px holds h rows of w pixels, rows
+ * `stride` bytes apart, each pixel c interleaved bytes: c = 1 gray (a
+ * one-component JPEG), 3 RGB, 4 RGBA (alpha ignored). Colour is YCbCr,
+ * 4:2:0 at quality <= 90 and 4:4:4 above; quality 1..100 scales the ITU T.81
+ * Annex K quantisation tables as libjpeg does (50: the tables as printed),
+ * and the Annex K Huffman tables are used. *out: a new buffer (free() it) of
+ * *out_len bytes. Sides 1..65535. Errors: SC_ERR_INVALID_ARG, SC_ERR_NOMEM.
+ * Every JPEG saccade writes comes from here. */
+sc_status sc_jpeg_encode(const unsigned char *px, int w, int h, int c, size_t stride,
+                         int quality, unsigned char **out, size_t *out_len);
 /* By extension: .png or .jpg/.jpeg. */
 sc_status sc_image_save(const sc_image *img, const char *path);
 

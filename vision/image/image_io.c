@@ -518,19 +518,15 @@ static sc_status encode_jpeg(const sc_image *img, const char *path, int quality,
     if (img->w > 65535 || img->h > 65535)
         return sc_set_error(SC_ERR_LIMIT, "%s: %dx%d is too large for JPEG (max 65535)", path,
                             img->w, img->h);
-    sc_image rgb = *img;
-    sc_image tmp = {0};
-    if (img->c == 4) { /* JPEG has no alpha: drop it (no compositing) */
-        s = sc_image_to_rgb(img, &tmp);
-        if (s) return s;
-        rgb = tmp;
-    }
-    unsigned char *px = interleave(&rgb, 0);
-    sc_image_free(&tmp);
+    unsigned char *px = interleave(img, 0); /* an alpha channel is ignored */
     if (!px) return sc_set_error(SC_ERR_NOMEM, "%s: out of memory", path);
-    int ok = stbi_write_jpg_to_func(stb_write_cb, m, rgb.w, rgb.h, rgb.c, px, quality);
+    unsigned char *jpg = NULL;
+    size_t n = 0;
+    s = sc_jpeg_encode(px, img->w, img->h, img->c, (size_t)img->w * img->c, quality, &jpg, &n);
     sc_free(px);
-    if (!ok || m->failed) return sc_set_error(SC_ERR_NOMEM, "%s: cannot encode JPEG", path);
+    if (s) return sc_set_error(s, "%s: cannot encode JPEG: %s", path, sc_last_error());
+    m->data = jpg;
+    m->len = m->cap = n;
     return SC_OK;
 }
 
