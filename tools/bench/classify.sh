@@ -10,14 +10,18 @@
 #  - gradcam: forward + backward of the top class's logit to layer4 on one
 #    photo (saccade: sc_cam_model_forward / _backward; PyTorch: forward and
 #    tensor hooks on layer4 and logit.backward() as pytorch-grad-cam does,
-#    which also computes the weights' gradients). Median of REPS after 2
-#    warm-ups. Target: saccade <= 0.6x.
-# ROUNDS rounds, engines interleaved; the table gives the median over rounds.
-#   tools/bench/classify.sh [ROUNDS=3] [REPS=10]
+#    which also computes the weights' gradients), and PyTorch doing saccade's
+#    work only (gradcam-layer: parameters frozen, layer4's output made a leaf
+#    by the forward hook, so the backward runs through pooling and fc only).
+#    Median of REPS after 2 warm-ups. Target: saccade <= 0.6x.
+# ROUNDS rounds, engines interleaved, on each of THREADS (default "2 1");
+# the table gives the median over rounds of wall time and of process CPU
+# time (less sensitive to other load), and `uptime`'s load after each run.
+#   tools/bench/classify.sh [ROUNDS=3] [REPS=10] [THREADS="2 1"]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 . "$root/tools/bench/stats.sh"
-rounds=${1:-3}; reps=${2:-10}
+rounds=${1:-3}; reps=${2:-10}; threads=${3:-2 1}
 py=/usr/bin/python3
 build="$root/build/run"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSACCADE_TESTS=OFF >/dev/null
@@ -41,27 +45,36 @@ for i in range(100):
 PY
 photos=("$work"/photos/*.png)
 echo "load before: $(uptime)"
-declare -A med sum
+declare -A med cpu sum
 run() { # name, key, command...
   local name=$1 key=$2; shift 2
   local line; line=$("$@")
-  echo "  $name: $line"
-  med[$name]+=" $(sed -n "s/.*$key \([0-9.]*\).*/\1/p" <<<"$line")"
+  echo "  $name: $line ($(uptime | sed 's/.*load average: //'))"
+  med[$name]+=" $(sed -n "s/.* $key \([0-9.]*\).*/\1/p" <<<"$line")"
+  cpu[$name]+=" $(sed -n 's/.* cpu_ms \([0-9.]*\).*/\1/p' <<<"$line")"
   sum[$name]=$(sed -n 's/.*\(top1_sum\|checksum\) \([-0-9.e+]*\).*/\2/p' <<<"$line")
 }
 for r in $(seq "$rounds"); do
   echo "round $r"
-  run pytorch-classify total_ms "$py" "$root/tools/bench/bench_classify.py" classify "$model" "${photos[@]}" --threads 2
-  run saccade-classify total_ms "$build/bench_classify" classify "$model" "${photos[@]}" --threads 2
-  run pytorch-gradcam median_ms "$py" "$root/tools/bench/bench_classify.py" gradcam "$model" "${photos[0]}" "$reps" 2
-  run saccade-gradcam median_ms "$build/bench_classify" gradcam "$model" "${photos[0]}" "$reps" 2
+  for t in $threads; do
+    run pytorch-classify-$t total_ms "$py" "$root/tools/bench/bench_classify.py" classify "$model" "${photos[@]}" --threads "$t"
+    run saccade-classify-$t total_ms "$build/bench_classify" classify "$model" "${photos[@]}" --threads "$t"
+    run pytorch-gradcam-$t median_ms "$py" "$root/tools/bench/bench_classify.py" gradcam "$model" "${photos[0]}" "$reps" "$t"
+    run pytorch-gradcam-layer-$t median_ms "$py" "$root/tools/bench/bench_classify.py" gradcam-layer "$model" "${photos[0]}" "$reps" "$t"
+    run saccade-gradcam-$t median_ms "$build/bench_classify" gradcam "$model" "${photos[0]}" "$reps" "$t"
+  done
 done
 echo "load after: $(uptime)"
-for what in classify gradcam; do
-  target=0.7; [ $what = gradcam ] && target=0.6
-  s=$(median "${med[saccade-$what]}"); p=$(median "${med[pytorch-$what]}")
-  awk -v w="$what" -v s="$s" -v p="$p" -v rs="$(range "${med[saccade-$what]}")" -v rp="$(range "${med[pytorch-$what]}")" \
-    -v t="$target" -v cs="${sum[saccade-$what]}" -v cp="${sum[pytorch-$what]}" \
-    'BEGIN{printf "%-8s saccade %.1f ms (%s), PyTorch %.1f ms (%s): %.2fx (target <= %.1f: %s); checksums %s / %s\n",
-      w, s, rs, p, rp, s/p, t, s/p <= t ? "ok" : "BEHIND", cs, cp}'
+# wall ratio against its target, and the ratio of the medians of process CPU time
+for t in $threads; do
+  for pair in classify:classify:0.7 gradcam:gradcam:0.6 gradcam:gradcam-layer:0.6; do
+    IFS=: read -r what ref target <<<"$pair"
+    S=saccade-$what-$t P=pytorch-$ref-$t
+    s=$(median "${med[$S]}"); p=$(median "${med[$P]}")
+    sc=$(median "${cpu[$S]}"); pc=$(median "${cpu[$P]}")
+    awk -v w="$what vs $ref, $t thr" -v s="$s" -v p="$p" -v rs="$(range "${med[$S]}")" -v rp="$(range "${med[$P]}")" \
+      -v sc="$sc" -v pc="$pc" -v t="$target" -v cs="${sum[$S]}" -v cp="${sum[$P]}" \
+      'BEGIN{printf "%-34s saccade %.1f ms (%s), PyTorch %.1f ms (%s): %.2fx (target <= %.1f: %s); CPU %.1f / %.1f ms: %.2fx; checksums %s / %s\n",
+        w, s, rs, p, rp, s/p, t, s/p <= t ? "ok" : "BEHIND", sc, pc, sc/pc, cs, cp}'
+  done
 done
