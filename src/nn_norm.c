@@ -234,6 +234,23 @@ sc_status sc_layernorm_forward(float *out, float *save_mean, float *save_rstd, c
     return SC_OK;
 }
 
+/* dx (one row of D) += the LayerNorm backward of g at x with its mean and rstd. */
+static void ln_backward_row(float *o, const float *g, const float *p, const float *gamma,
+                            double mean, double rstd, int D) {
+    double a = 0, b = 0;
+    for (int i = 0; i < D; i++) {
+        double dxh = g[i] * (gamma ? gamma[i] : 1.0);
+        a += dxh;
+        b += dxh * (p[i] - mean) * rstd;
+    }
+    a /= D;
+    b /= D;
+    for (int i = 0; i < D; i++) {
+        double dxh = g[i] * (gamma ? gamma[i] : 1.0);
+        o[i] += (float)(rstd * (dxh - a - (p[i] - mean) * rstd * b));
+    }
+}
+
 sc_status sc_layernorm_backward(float *dx, float *dgamma, float *dbeta, const float *dout,
                                 const float *x, const float *save_mean, const float *save_rstd,
                                 const float *gamma, int N, int D) {
@@ -247,23 +264,9 @@ sc_status sc_layernorm_backward(float *dx, float *dgamma, float *dbeta, const fl
     if (st) return st;
     if (dx) {
 #pragma omp parallel for schedule(static) if (total >= 4096)
-        for (int n = 0; n < N; n++) {
-            const float *p = x + (size_t)n * D, *g = dout + (size_t)n * D;
-            float *o = dx + (size_t)n * D;
-            const double mean = save_mean[n], rstd = save_rstd[n];
-            double a = 0, b = 0;
-            for (int i = 0; i < D; i++) {
-                double dxh = g[i] * (gamma ? gamma[i] : 1.0);
-                a += dxh;
-                b += dxh * (p[i] - mean) * rstd;
-            }
-            a /= D;
-            b /= D;
-            for (int i = 0; i < D; i++) {
-                double dxh = g[i] * (gamma ? gamma[i] : 1.0);
-                o[i] += (float)(rstd * (dxh - a - (p[i] - mean) * rstd * b));
-            }
-        }
+        for (int n = 0; n < N; n++)
+            ln_backward_row(dx + (size_t)n * D, dout + (size_t)n * D, x + (size_t)n * D, gamma,
+                            save_mean[n], save_rstd[n], D);
     }
     if (dgamma || dbeta) {
         /* Column sums: each thread owns a block of columns and walks all rows. */
@@ -284,6 +287,30 @@ sc_status sc_layernorm_backward(float *dx, float *dgamma, float *dbeta, const fl
                 if (dbeta) dbeta[i] += (float)sb[i - i0];
             }
         }
+    }
+    return SC_OK;
+}
+
+sc_status sc_layernorm_backward_input(float *dx, const float *dout, const float *x,
+                                      const float *gamma, int N, int D, float eps) {
+    static const char fn[] = "sc_layernorm_backward_input";
+    NN_REQUIRE(dx, fn);
+    NN_REQUIRE(dout, fn);
+    NN_REQUIRE(x, fn);
+    size_t total;
+    sc_status st = nn_count(fn, &total, 2, N, D);
+    if (st) return st;
+    if (!(eps >= 0)) return sc_set_error(SC_ERR_INVALID_ARG, "%s: eps must be >= 0", fn);
+#pragma omp parallel for schedule(static) if (total >= 4096)
+    for (int n = 0; n < N; n++) {
+        const float *p = x + (size_t)n * D;
+        double s = 0, v = 0;
+        for (int i = 0; i < D; i++) s += p[i];
+        const double mean = s / D;
+        for (int i = 0; i < D; i++) v += (p[i] - mean) * (p[i] - mean);
+        /* the float statistics sc_layernorm_forward saves */
+        const float fm = (float)mean, fr = (float)(1.0 / sqrt(v / D + eps));
+        ln_backward_row(dx + (size_t)n * D, dout + (size_t)n * D, p, gamma, fm, fr, D);
     }
     return SC_OK;
 }

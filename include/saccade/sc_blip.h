@@ -95,7 +95,7 @@ typedef struct sc_blip_text_config { /* BlipTextConfig, defaults in brackets */
     int encoder_hidden_size;         /* the vision hidden_size, always */
     float layer_norm_eps;            /* [1e-12], the prediction head's too */
     int bos_token_id;                /* [30522] [DEC]: the decoder's first token */
-    int eos_token_id;                /* [2] (not used to stop: generation stops at sep) */
+    int eos_token_id;                /* [2] (a list: its first; not used to stop: sep is) */
     int pad_token_id;                /* [0] */
     int sep_token_id;                /* [102] [SEP]: generation stops there */
     /* generation settings (PretrainedConfig's, as a text config stores them) */

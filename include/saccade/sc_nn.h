@@ -111,6 +111,11 @@ sc_status sc_layernorm_forward(float *out, float *save_mean, float *save_rstd, c
 sc_status sc_layernorm_backward(float *dx, float *dgamma, float *dbeta, const float *dout,
                                 const float *x, const float *save_mean, const float *save_rstd,
                                 const float *gamma, int N, int D);
+/* dx (N, D) += the same gradient with the statistics recomputed from x
+ * (with eps, as the forward computes them): for backward passes that keep
+ * only a LayerNorm's input. */
+sc_status sc_layernorm_backward_input(float *dx, const float *dout, const float *x,
+                                      const float *gamma, int N, int D, float eps);
 
 /* ---- Activations (elementwise, n values) ---------------------------------
  * Forward may run in place (out == x). Backward: dx += f'(x) dout, using

@@ -37,11 +37,12 @@
  * GenerationConfig.from_model_config (the top-level config's, and the
  * decoder config's for settings left at their defaults there); the decoder
  * starts from decoder_start_token_id (50256, which is also eos and pad),
- * stops at eos_token_id; max_length counts the start token (20: at most 19
+ * stops at eos_token_id (or at any id of a list of them; pad_token_id then
+ * defaults to the first); max_length counts the start token (20: at most 19
  * new tokens, eos included); min_length likewise; greedy search or the beam
  * search shared with BLIP (sc_blip_generate_params; sampling is not
  * supported here). The returned caption ids hold the new tokens without the
- * start token and the final eos (Hugging Face's sequences keep both);
+ * start token and the final stop id (Hugging Face's sequences keep both);
  * decoding skips the special token. Tested token for token against the
  * PyTorch twin tools/ref/ref_vit_gpt2.py.
  *
@@ -84,15 +85,22 @@ typedef struct sc_vit_gpt2_decoder_config { /* GPT2Config, defaults in brackets 
     float layer_norm_epsilon;               /* [1e-5] */
 } sc_vit_gpt2_decoder_config;
 
+#define SC_VIT_GPT2_MAX_EOS 8
+
 typedef struct sc_vit_gpt2_generation_config { /* GenerationConfig as resolved above */
     int decoder_start_token_id;                /* the first decoder token */
-    int eos_token_id;                          /* generation stops there */
+    int eos_token_id;                          /* the first stop id (eos_token_ids[0]) */
     int pad_token_id;
     int max_length;       /* [20] tokens, the start token included */
     int min_length;       /* [0] likewise */
     int num_beams;        /* [1] */
     float length_penalty; /* [1.0] */
     int early_stopping;   /* [false] 0, true 1, "never" 2 */
+    /* eos_token_id as the files give it, an integer or a list of integers:
+     * generation stops at any of them (the beam search then keeps
+     * max(2, 1 + n_eos) x beams candidates a step, as transformers does) */
+    int eos_token_ids[SC_VIT_GPT2_MAX_EOS];
+    int n_eos;
 } sc_vit_gpt2_generation_config;
 
 typedef struct sc_vit_gpt2_config {

@@ -6,11 +6,11 @@
  * (Pillow's bilinear resize, at 48 and 224 pixels), encoder features, token
  * ids of greedy search and beam search (3, 4, 5 beams; captions cut at
  * max_length and ended by eos; settings from generation_config.json and from
- * the decoder config), the logits and every layer's cross-attention of each
- * generated step (teacher-forced) and the per-word maps made from them, a
- * file holding lm_head and GPT-2's attention buffers, F16 and BF16 files, the
- * byte-level BPE on hard strings (ids, tokens, decoded text), and broken
- * folders refused with a message naming the file. */
+ * the decoder config; eos_token_id lists in both), the logits and every layer's cross-attention of
+ * each generated step (teacher-forced) and the per-word maps made from them, a file holding lm_head
+ * and GPT-2's attention buffers, F16 and BF16 files, the byte-level BPE on hard strings (ids,
+ * tokens, decoded text), and broken folders (eos_token_id of a wrong type among them) refused with
+ * a message naming the file. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,16 +66,28 @@ static void check_rel(const char *what, const float *a, const float *b, size_t n
 typedef struct {
     const char *name, *folder;
     int beams, max_len; /* 0: the folder's own settings */
+    int ends_on;        /* the stop id the caption must end on (0: any or none) */
 } vg_case;
 
 /* the table of tools/ref/ref_vit_gpt2_cases.py */
 static const vg_case CASES[] = {
-    {"greedy", "tiny", 0, 0},           {"beam3", "tiny", 3, 0},
-    {"beam5", "tiny", 5, 12},           {"lmhead_greedy", "lmhead", 0, 0},
-    {"short_greedy", "short", 0, 0},    {"short_beam3", "short", 3, 0},
-    {"short_beam4", "short", 4, 0},     {"f16_greedy", "f16", 0, 0},
-    {"bf16_beam3", "bf16", 3, 0},       {"gen_default", "gen", 0, 0},
-    {"decgen_default", "decgen", 0, 0}, {"p224_greedy", "p224", 0, 8},
+    {"greedy", "tiny", 0, 0, 0},
+    {"beam3", "tiny", 3, 0, 0},
+    {"beam5", "tiny", 5, 12, 0},
+    {"lmhead_greedy", "lmhead", 0, 0, 0},
+    {"short_greedy", "short", 0, 0, 0},
+    {"short_beam3", "short", 3, 0, 0},
+    {"short_beam4", "short", 4, 0, 0},
+    {"f16_greedy", "f16", 0, 0, 0},
+    {"bf16_beam3", "bf16", 3, 0, 0},
+    {"gen_default", "gen", 0, 0, 0},
+    {"decgen_default", "decgen", 0, 0, 0},
+    {"p224_greedy", "p224", 0, 8, 0},
+    /* eos_token_id lists: stop at any of them (not the first: the others) */
+    {"eoslist_greedy", "eoslist", 0, 0, 86},
+    {"eoslist_beam3", "eoslist", 3, 0, 0},
+    {"eoscfg_beam3", "eoscfg", 3, 0, 142},
+    {"eoscfg_greedy", "eoscfg", 0, 0, 0},
 };
 
 static void test_cases(void **state) {
@@ -106,7 +118,13 @@ static void test_cases(void **state) {
         const float *ref = ids.data; /* int64 read as float32 (exact below 2^24) */
         int same = mine == T && (int)ref[0] == cf->generation.decoder_start_token_id;
         for (int t = 0; same && t < cap.n; t++) same = cap.ids[t] == (int)ref[1 + t];
-        if (same && cap.ended) same = (int)ref[T - 1] == cf->generation.eos_token_id;
+        int stop = -1; /* the twin's last id when it is a stop id */
+        for (int e = 0; e < cf->generation.n_eos; e++)
+            if ((int)ref[T - 1] == cf->generation.eos_token_ids[e]) stop = (int)ref[T - 1];
+        if (same && cap.ended) same = stop >= 0;
+        if (k->ends_on && (!cap.ended || stop != k->ends_on))
+            fail_msg("%s: the caption should end on %d (ended %d, twin's last id %d)", k->name,
+                     k->ends_on, cap.ended, (int)ref[T - 1]);
         printf("  ids: %d new tokens%s, %s\n", cap.n, cap.ended ? " + eos" : "",
                same ? "identical" : "DIFFERENT");
         if (!same) {
@@ -259,7 +277,11 @@ static void test_bad_folders(void **state) {
                {"shape", SC_ERR_SHAPE, "decoder.transformer.wpe.weight"},
                {"merges", SC_ERR_IO, "merges.txt: missing"},
                {"bin", SC_ERR_IO, "convert_hf.py"},
-               {"json", SC_ERR_FORMAT, "vocab.json"}};
+               {"json", SC_ERR_FORMAT, "vocab.json"},
+               {"eos", SC_ERR_FORMAT, "eos_token_id must be an integer or a list"},
+               {"eos_list", SC_ERR_FORMAT, "eos_token_id must be an integer or a list"},
+               {"eos_empty", SC_ERR_FORMAT, "eos_token_id must be an integer or a list"},
+               {"eos_range", SC_ERR_FORMAT, "eos_token_id[1] is 377"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char name[64];
         snprintf(name, sizeof name, "bad_%s", bad[i].name);

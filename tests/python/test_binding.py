@@ -833,6 +833,88 @@ def coco_bleu(cands, refs):
     return out
 
 
+class TestVitGpt2(unittest.TestCase):
+    """saccade.VitGpt2 on a random-weight Hugging Face folder against the
+    PyTorch twin (tools/ref/ref_vit_gpt2.py): same text, ids,
+    log-probabilities and per-step cross-attention."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tmp("vitgpt2_tiny")
+        # an eos bias: greedy captions end at eos after a few tokens
+        run(PY, os.path.join(SRC, "tools", "ref", "make_vit_gpt2_folder.py"), cls.dir, "--seed",
+            "3", "--eos-bias", "6.5")
+        cls.png = tmp("vitgpt2_cat.png")  # PNG: both sides decode the same pixels
+        cv2.imwrite(cls.png, cv2.imread(CAT))
+        cls.model = saccade.VitGpt2(cls.dir)
+
+    def twin(self, name, *opts):
+        out = tmp("vitgpt2_ref_" + name)
+        run(PY, os.path.join(SRC, "tools", "ref", "ref_vit_gpt2.py"), "run", self.dir, self.png,
+            "--out", out, "--quiet", *opts)
+        with open(os.path.join(out, "result.json")) as f:
+            return out, json.load(f)
+
+    def check(self, r, out, ref, layer, heads):
+        ids = ref["ids"]  # start token first, the stop id last when finished
+        T, G = len(r.tokens), self.model.grid
+        self.assertEqual(r.text, ref["text"])
+        self.assertEqual(r.finished, ref["finished"])
+        self.assertEqual(r.tokens.tolist(), ids[1:1 + T])
+        self.assertEqual(1 + T + int(r.finished), len(ids))
+        # log-probabilities of every token (and of the stop id) under the model
+        z = np.load(os.path.join(out, "step_logits.npy")).astype(np.float64)
+        z = z - z.max(1, keepdims=True)
+        lsm = z - np.log(np.exp(z).sum(1, keepdims=True))
+        want = [lsm[t, ids[t + 1]] for t in range(len(ids) - 1)]
+        lp = list(r.logprobs) + ([r.end_logprob] if r.finished else [])
+        self.assertEqual(r.logprobs.dtype, np.float32)
+        np.testing.assert_allclose(lp, want, rtol=1e-4, atol=1e-5)
+        # per-token maps: the chosen layer's heads, class token left out
+        self.assertEqual(r.attention.shape, (T, G, G))
+        ca = np.load(os.path.join(out, "step_cross_attn.npy"))  # (steps, layers, heads, 1+G*G)
+        hs = heads or list(range(ca.shape[2]))
+        np.testing.assert_allclose(r.attention, ca[:T, layer][:, hs, 1:].mean(1).reshape(T, G, G),
+                                   rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(r.class_attention, ca[:T, layer][:, hs, 0].mean(1), rtol=1e-4,
+                                   atol=1e-6)
+        # words: GPT-2 pieces joined at tokens without a leading space
+        self.assertEqual(int(r.word_pieces.sum()), T)
+        self.assertEqual(r.word_attention.shape, (len(r.words), G, G))
+        starts = np.concatenate([[0], np.cumsum(r.word_pieces)])
+        for w in range(len(r.words)):
+            a, b = starts[w], starts[w + 1]
+            np.testing.assert_allclose(r.word_attention[w], r.attention[a:b].mean(0), rtol=1e-5,
+                                       atol=1e-7)
+            self.assertAlmostEqual(float(r.word_logprobs[w]), float(r.logprobs[a:b].sum()),
+                                   delta=1e-5)
+
+    def test_greedy_matches_twin(self):
+        img = saccade.load_image(self.png)
+        out, ref = self.twin("greedy")
+        r = self.model.caption(img)
+        self.assertTrue(r.finished)  # the eos bias ends it
+        self.check(r, out, ref, 1, None)  # default layer 2 * 2 // 3
+        self.assertAlmostEqual(r.score, float(np.sum(list(r.logprobs) + [r.end_logprob])),
+                               delta=1e-4)
+
+    def test_beam_matches_twin(self):
+        img = saccade.load_image(self.png)
+        out, ref = self.twin("b3", "--beam", "3", "--max-len", "9")
+        r = self.model.caption(img, beam=3, max_len=8, layer=0, heads=[1, 3])
+        self.check(r, out, ref, 0, [1, 3])
+        self.assertAlmostEqual(r.score, ref["score"], delta=1e-4 * (1 + abs(ref["score"])))
+
+    def test_errors(self):
+        with self.assertRaises(saccade.Error) as e:
+            saccade.VitGpt2(tmp("no_such_vitgpt2"))
+        self.assertIn("no_such_vitgpt2", e.exception.message)
+        with self.assertRaises(ValueError):
+            self.model.caption(np.zeros((8, 8, 3), np.float32), beam=0)
+        with self.assertRaises(saccade.Error):
+            self.model.caption(np.zeros((8, 8, 3), np.float32), layer=5)
+
+
 class TestBlipTasks(unittest.TestCase):
     """saccade.BlipVqa and saccade.BlipItm on random-weight Hugging Face folders
     against the PyTorch twin (tools/ref/ref_blip_vqa.py): same answers, answer

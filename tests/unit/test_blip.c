@@ -87,6 +87,10 @@ static void test_config_defaults(void **state) {
                                     "x.json", &c));
     assert_int_equal(c.text.early_stopping, 2);
     assert_int_equal(c.text.num_beams, 3);
+    /* eos_token_id as a list, as transformers allows (BLIP stops at sep_token_id) */
+    SC_TEST_OK(sc_blip_config_parse("{\"text_config\": {\"eos_token_id\": [5, 2]}}", "x.json", &c));
+    assert_int_equal(c.text.eos_token_id, 5);
+    assert_int_equal(c.text.sep_token_id, 102);
     /* typed fields */
     const struct {
         const char *json, *part;
@@ -110,6 +114,10 @@ static void test_config_defaults(void **state) {
         {"{\"text_config\": {\"repetition_penalty\": 1.2}}",
          "text_config.repetition_penalty 1.2 is not supported", SC_ERR_UNSUPPORTED},
         {"{\"text_config\": {\"early_stopping\": \"soon\"}}", "early_stopping must be",
+         SC_ERR_FORMAT},
+        {"{\"text_config\": {\"eos_token_id\": [2, \"3\"]}}",
+         "text_config.eos_token_id must be an integer or a list", SC_ERR_FORMAT},
+        {"{\"text_config\": {\"eos_token_id\": {}}}", "text_config.eos_token_id must be",
          SC_ERR_FORMAT},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

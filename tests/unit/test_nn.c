@@ -231,6 +231,32 @@ static void test_layernorm_gradcheck(void **state) {
         free(rstd);
 }
 
+/* the backward that recomputes the statistics from the input: finite
+ * differences, and the same values as with the forward's saved ones */
+static void test_layernorm_backward_input(void **state) {
+    (void)state;
+    ln_ctx c = {.N = 4, .D = 70};
+    size_t n = 280;
+    c.x = rnd(n, -2, 2, 41), c.g = rnd(70, 0.5f, 1.5f, 42), c.b = rnd(70, -1, 1, 43);
+    c.y = sc_test_zeros(n), c.R = rnd(n, -1, 1, 44);
+    float *dx = sc_test_zeros(n), *dx2 = sc_test_zeros(n), *mean = sc_test_zeros(4),
+          *rstd = sc_test_zeros(4);
+    for (size_t i = 0; i < n; i++) dx[i] = dx2[i] = 0.25f; /* both accumulate */
+    SC_TEST_OK(sc_layernorm_backward_input(dx, c.R, c.x, c.g, 4, 70, 1e-5f));
+    SC_TEST_OK(sc_layernorm_forward(c.y, mean, rstd, c.x, c.g, c.b, 4, 70, 1e-5f));
+    SC_TEST_OK(sc_layernorm_backward(dx2, NULL, NULL, c.R, c.x, mean, rstd, c.g, 4, 70));
+    for (size_t i = 0; i < n; i++) assert_true(dx[i] == dx2[i]);
+    for (size_t i = 0; i < n; i++) dx[i] -= 0.25f;
+    sc_test_gradcheck("layernorm dx (input only)", ln_loss, &c, c.x, dx, n, CHECKS, EPS, RTOL,
+                      ATOL);
+    assert_int_equal(sc_layernorm_backward_input(dx, c.R, c.x, c.g, 4, 70, -1.0f),
+                     SC_ERR_INVALID_ARG);
+    assert_int_equal(sc_layernorm_backward_input(NULL, c.R, c.x, c.g, 4, 70, 1e-5f),
+                     SC_ERR_INVALID_ARG);
+    free(c.x), free(c.g), free(c.b), free(c.y), free(c.R), free(dx), free(dx2), free(mean),
+        free(rstd);
+}
+
 /* ---- activations ---- */
 typedef struct {
     sc_activation a;
@@ -459,6 +485,7 @@ int main(void) {
         cmocka_unit_test(test_batchnorm_train_gradcheck),
         cmocka_unit_test(test_batchnorm_eval_gradcheck),
         cmocka_unit_test(test_layernorm_gradcheck),
+        cmocka_unit_test(test_layernorm_backward_input),
         cmocka_unit_test(test_activation_gradcheck),
         cmocka_unit_test(test_pool_gradcheck),
         cmocka_unit_test(test_masked_avgpool),

@@ -124,6 +124,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import st_numpy  # noqa: E402
 
 
+def _stop_ids(ids):
+    """The stop ids as a list (generation stops at any of them, as
+    transformers takes eos_token_id as an integer or a list)."""
+    return list(ids) if isinstance(ids, (list, tuple)) else [ids]
+
+
 class BlipError(Exception):
     """A bad folder, file or option: reported as one line, exit status 1."""
 
@@ -898,7 +904,7 @@ class Blip:
 
     @torch.no_grad()
     def greedy_or_sample(self, image_embeds, prompt, s, use_cache=True):
-        sep, P = self.text_cfg["sep_token_id"], len(prompt)
+        sep, P = _stop_ids(self.text_cfg["sep_token_id"]), len(prompt)
         max_length, min_length = P + s["max_length"], P + s["min_length"]
         gen = torch.Generator().manual_seed(int(s.get("seed", 0))) if s["do_sample"] else None
         ids = torch.tensor([prompt])
@@ -923,7 +929,7 @@ class Blip:
             else:
                 nxt = torch.argmax(scores, dim=-1)
             ids = torch.cat([ids, nxt[:, None]], dim=1)
-            if int(nxt[0]) == sep or ids.shape[1] >= max_length:
+            if int(nxt[0]) in sep or ids.shape[1] >= max_length:
                 break
         return {"ids": ids[0].tolist(), "gen_logits": torch.stack(step_logits),
                 "gen_cross": torch.stack(step_cross), "score": None}
@@ -931,12 +937,12 @@ class Blip:
     @torch.no_grad()
     def beam_search(self, image_embeds, prompt, s, use_cache=True):
         """transformers' vectorised beam search for one image (batch 1)."""
-        nb, sep = s["num_beams"], self.text_cfg["sep_token_id"]
+        nb, sep = s["num_beams"], _stop_ids(self.text_cfg["sep_token_id"])
         pad, V = self.text_cfg["pad_token_id"], self.text_cfg["vocab_size"]
         lp, early = s["length_penalty"], s["early_stopping"]
         P = len(prompt)
         max_length, min_length = P + s["max_length"], P + s["min_length"]
-        keep = 2 * nb  # max(2, 1 + number of eos ids) * num_beams, one stop id
+        keep = max(2, 1 + len(sep)) * nb  # beams_to_keep
         top_mask = torch.cat([torch.ones(nb, dtype=torch.bool), torch.zeros(keep - nb, dtype=torch.bool)])
         running = torch.full((nb, max_length), pad, dtype=torch.int64)
         running[:, :P] = torch.tensor(prompt)
@@ -964,7 +970,7 @@ class Blip:
             cand[:, cur] = tok
             cand_src = running_src[src].clone()
             cand_src[:, cur - P] = src
-            hits = (tok == sep) | (cur + 1 >= max_length)
+            hits = torch.isin(tok, torch.tensor(sep)) | (cur + 1 >= max_length)
             # running beams for the next step: the best `nb` that did not stop
             live = top_val + hits.to(torch.float32) * -1.0e9
             nxt = torch.topk(live, nb)[1]

@@ -166,7 +166,15 @@ def load_config(folder):
     pad = ids.get("pad_token_id")
     if start is None or eos is None:
         raise VitGpt2Error("%s: no decoder_start_token_id / eos_token_id" % path)
-    gen.update(start=start, eos=eos, pad=eos if pad is None else pad)
+    # eos_token_id: an integer or a list (generation stops at any; pad then
+    # defaults to the first, as transformers' _prepare_special_tokens does)
+    if isinstance(eos, list):
+        if not eos or len(eos) > 8 or not all(type(e) is int for e in eos):
+            raise VitGpt2Error("%s: eos_token_id must be an integer or a list of 1 to 8 integers" % path)
+    elif type(eos) is not int:
+        raise VitGpt2Error("%s: eos_token_id must be an integer or a list of 1 to 8 integers" % path)
+    first = eos[0] if isinstance(eos, list) else eos
+    gen.update(start=start, eos=eos, pad=first if pad is None else pad)
     return enc, dec, gen
 
 
@@ -580,7 +588,7 @@ def cmd_run(args):
     _save(args.out, "step_logits.npy", r["step_logits"])
     _save(args.out, "step_cross_attn.npy", r["step_cross"])
     res = {"ids": r["ids"], "text": r["text"], "score": r["score"],
-           "finished": len(r["ids"]) > 1 and r["ids"][-1] == m.gen["eos"]}
+           "finished": len(r["ids"]) > 1 and r["ids"][-1] in ref_blip._stop_ids(m.gen["eos"])}
     with open(os.path.join(args.out, "result.json"), "w", encoding="utf-8") as f:
         json.dump(res, f, ensure_ascii=False)
         f.write("\n")

@@ -17,6 +17,8 @@ step_cross_attn.npy, result.json). Folders:
   decgen   tiny, generation settings only in the decoder config (num_beams 2,
            max_length 7; GenerationConfig.from_model_config takes them)
   p224     tiny decoder, ViT at 224 pixels (ViTImageProcessor's size)
+  eoslist  tiny, generation_config.json with eos_token_id [376, 86]
+  eoscfg   tiny, config.json's eos_token_id [376, 142, 233] (a copy of tiny edited)
 The image is assets/samples/chelsea.jpg saved as PNG (chelsea.png), so that
 both sides decode the same pixels; pre_<folder>.npy are the twin's pixel values
 of it for the tiny and p224 folders. tokens.jsonl holds the twin tokenizer's
@@ -47,7 +49,11 @@ FOLDERS = {
     "gen": ["--seed", "6", "--generation-config", '{"max_length": 9, "num_beams": 3, "decoder_start_token_id": 376, "eos_token_id": 376, "pad_token_id": 376}'],
     "decgen": ["--seed", "7", "--decoder-gen", '{"num_beams": 2, "max_length": 7}'],
     "p224": ["--seed", "8", "--image-size", "224"],
+    # tiny's weights, two stop ids in generation_config.json (pad left to default to the first)
+    "eoslist": ["--seed", "1", "--generation-config", '{"decoder_start_token_id": 376, "eos_token_id": [376, 86]}'],
 }
+# tiny with three stop ids at config.json's top level (made by editing a copy)
+EOS_CFG = [376, 142, 233]
 
 # case name -> (folder, run options); the C test has the same table
 CASES = {
@@ -63,6 +69,10 @@ CASES = {
     "gen_default": ("gen", []),
     "decgen_default": ("decgen", []),
     "p224_greedy": ("p224", ["--max-len", "8"]),
+    "eoslist_greedy": ("eoslist", []),
+    "eoslist_beam3": ("eoslist", ["--beam", "3"]),
+    "eoscfg_beam3": ("eoscfg", ["--beam", "3"]),
+    "eoscfg_greedy": ("eoscfg", []),
 }
 
 # Hard strings for the byte-level BPE (spaces, Unicode, emoji, numbers, contractions)
@@ -109,6 +119,10 @@ BAD = {
     "merges": lambda d: os.remove(os.path.join(d, "merges.txt")),
     "bin": lambda d: os.rename(os.path.join(d, "model.safetensors"), os.path.join(d, "pytorch_model.bin")),
     "json": lambda d: open(os.path.join(d, "vocab.json"), "w").write("{\"a\": 1,"),
+    "eos": lambda d: _edit_json(os.path.join(d, "config.json"), lambda c: c.update(eos_token_id="376")),
+    "eos_list": lambda d: _edit_json(os.path.join(d, "config.json"), lambda c: c.update(eos_token_id=[376, 1.5])),
+    "eos_empty": lambda d: _edit_json(os.path.join(d, "config.json"), lambda c: c.update(eos_token_id=[])),
+    "eos_range": lambda d: _edit_json(os.path.join(d, "config.json"), lambda c: c.update(eos_token_id=[376, 377])),
 }
 
 
@@ -126,11 +140,13 @@ def main(argv):
     for name in ("tiny", "p224"):
         pp = ref_vit_gpt2.load_preprocess_config(os.path.join(out, name))
         np.save(os.path.join(out, "pre_%s.npy" % name), ref_blip.preprocess(ref_blip.load_image(png), pp))
+    import shutil
+    shutil.copytree(os.path.join(out, "tiny"), os.path.join(out, "eoscfg"))
+    _edit_json(os.path.join(out, "eoscfg", "config.json"), lambda c: c.update(eos_token_id=EOS_CFG))
     for name, (folder, opts) in CASES.items():
         args = ["run", os.path.join(out, folder), png, "--out", os.path.join(out, name), "--quiet"] + opts
         if ref_vit_gpt2.main(args) != 0:
             return 1
-    import shutil
     for name, edit in BAD.items():
         d = os.path.join(out, "bad_" + name)
         shutil.copytree(os.path.join(out, "tiny"), d)

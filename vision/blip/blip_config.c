@@ -72,6 +72,32 @@ sc_status blip_read_fields(const cJSON *obj, const blip_field *f, size_t n, cons
     return SC_OK;
 }
 
+static int is_integer(const cJSON *e) {
+    return cJSON_IsNumber(e) && e->valuedouble == floor(e->valuedouble) &&
+           fabs(e->valuedouble) <= 1e9;
+}
+
+sc_status blip_read_ids(const cJSON *obj, const char *key, int *ids, int cap, int *n,
+                        const char *name, const char *where) {
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(obj, key), *it;
+    if (!e || cJSON_IsNull(e)) return SC_OK;
+    int count = 0, ok = is_integer(e) || cJSON_IsArray(e);
+    if (is_integer(e)) ids[count++] = (int)e->valuedouble;
+    if (cJSON_IsArray(e)) cJSON_ArrayForEach(it, e) {
+            if (count >= cap || !is_integer(it)) {
+                ok = 0;
+                break;
+            }
+            ids[count++] = (int)it->valuedouble;
+        }
+    if (!ok || count == 0)
+        return sc_set_error(SC_ERR_FORMAT,
+                            "%s: %s%s must be an integer or a list of 1 to %d integers (it is %s)",
+                            name, where, key, cap, blip_json_type(e));
+    *n = count;
+    return SC_OK;
+}
+
 static sc_status check_act(const cJSON *obj, const char *name, const char *where) {
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(obj, "hidden_act");
     if (!e) return SC_OK;
@@ -222,7 +248,6 @@ sc_status sc_blip_config_parse(const char *json, const char *name, sc_blip_confi
                                 {"encoder_hidden_size", F_INT, &t->encoder_hidden_size},
                                 {"layer_norm_eps", F_FLOAT, &t->layer_norm_eps},
                                 {"bos_token_id", F_INT, &t->bos_token_id},
-                                {"eos_token_id", F_INT, &t->eos_token_id},
                                 {"pad_token_id", F_INT, &t->pad_token_id},
                                 {"sep_token_id", F_INT, &t->sep_token_id},
                                 {"max_length", F_INT, &t->max_length},
@@ -234,6 +259,11 @@ sc_status sc_blip_config_parse(const char *json, const char *name, sc_blip_confi
                                 {"top_p", F_FLOAT, &t->top_p},
                                 {"temperature", F_FLOAT, &t->temperature}};
         s = blip_read_fields(tc, f, sizeof f / sizeof f[0], name, "text_config.");
+        /* eos_token_id may be a list (BLIP stops at sep_token_id: the first is kept) */
+        int eos[8], n_eos = 1;
+        eos[0] = t->eos_token_id;
+        if (!s) s = blip_read_ids(tc, "eos_token_id", eos, 8, &n_eos, name, "text_config.");
+        t->eos_token_id = eos[0];
         if (!s) s = check_act(tc, name, "text_config.");
         if (!s) s = blip_generation_extras(tc, name, "text_config.", &t->early_stopping);
     }

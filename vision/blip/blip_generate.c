@@ -215,8 +215,8 @@ static void beam_reorder(void *ctx, int rows, const int *src) {
 sc_status blip_beam_search(sc_blip *m, const sc_blip_generate_params *p, int n0, int *best_seq,
                            int *best_len, float *score) {
     const sc_blip_text_config *t = &m->cfg.text;
-    const dec_beam_model bm = {m,           t->vocab_size, t->sep_token_id, t->pad_token_id,
-                               beam_logits, beam_step,     beam_reorder};
+    const dec_beam_model bm = {m, t->vocab_size, t->pad_token_id, &t->sep_token_id,
+                               1, beam_logits,   beam_step,       beam_reorder};
     const dec_beam_params bp = {p->num_beams, p->max_new_tokens, p->min_length, p->length_penalty,
                                 p->early_stopping};
     return dec_beam_search(&bm, &bp, n0, best_seq, best_len, score);

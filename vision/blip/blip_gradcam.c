@@ -17,30 +17,15 @@
 #include "blip_internal.h"
 #include "sc_internal.h"
 
-/* dx = d LayerNorm(x)/dx applied to dy, for one row x (D) */
-static void ln_backward(const float *x, const float *w, const float *b, float eps, int D,
-                        const float *dy, float *dx, float *scratch) {
-    float mean, rstd;
-    sc_layernorm_forward(scratch, &mean, &rstd, x, w, b, 1, D, eps);
-    memset(dx, 0, (size_t)D * sizeof(float));
-    sc_layernorm_backward(dx, NULL, NULL, dy, x, &mean, &rstd, w, 1, D);
-}
-
-/* dx = W^T dy for a linear layer W (out, in), one row */
-static void linear_back(const float *W, int in, int out, const float *dy, float *dx) {
-    sc_sgemv(SC_TRANS, out, in, 1.0f, W, in, dy, 0.0f, dx);
-}
-
-/* dS = P * (dP - sum(P dP)) over n entries, in place in dP */
-static void softmax_back(const float *P, float *dP, int n) {
-    double s = 0;
-    for (int j = 0; j < n; j++) s += (double)P[j] * dP[j];
-    for (int j = 0; j < n; j++) dP[j] = P[j] * (dP[j] - (float)s);
+/* x (n floats) zeroed, for the backward kernels that accumulate into it */
+static float *zeroed(float *x, int n) {
+    memset(x, 0, (size_t)n * sizeof(float));
+    return x;
 }
 
 typedef struct {
-    float *dh, *a, *b, *c, *d, *e, *dq, *dk, *dv; /* (D) */
-    float *f, *f2, *gz, *dP;                      /* (F), (F), (V), (max(n, Ti)) */
+    float *dh, *a, *b, *c, *d, *dq, *dk, *dv; /* (D) */
+    float *f, *f2, *gz, *dP, *dS;             /* (F), (F), (V), (max(n, Ti)) x 2 */
 } bw_scratch;
 
 /* Gradient of log p(target) at query q w.r.t. the cross-attention
@@ -61,58 +46,58 @@ static void grad_at(sc_blip *m, const blip_trace *tr, int q, int target, int lay
     sc_softmax_forward(gz, 1, V, gz);
     for (int v = 0; v < V; v++) gz[v] = (v == target) - gz[v];
     /* head: z = dec_w LN(GELU(hd)) + bias */
-    linear_back(m->dec_w, D, V, gz, w->a);
+    sc_linear_backward(zeroed(w->a, D), NULL, NULL, gz, NULL, m->dec_w, 1, D, V);
     const float *hdq = tr->hd + (size_t)q * D;
     sc_act_forward(SC_ACT_GELU, w->b, hdq, (size_t)D); /* the LayerNorm's input */
-    ln_backward(w->b, m->head_ln_w, m->head_ln_b, eps, D, w->a, w->c, w->e);
-    memset(w->d, 0, (size_t)D * sizeof(float));
-    sc_act_backward(SC_ACT_GELU, w->d, w->c, hdq, NULL, (size_t)D);
-    linear_back(m->head_w, D, D, w->d, w->dh); /* d final hidden at q */
-    for (int l = NL - 1; l >= layer; l--) {
+    sc_layernorm_backward_input(zeroed(w->c, D), w->a, w->b, m->head_ln_w, 1, D, eps);
+    sc_act_backward(SC_ACT_GELU, zeroed(w->d, D), w->c, hdq, NULL, (size_t)D);
+    sc_linear_backward(zeroed(w->dh, D), NULL, NULL, w->d, NULL, m->head_w, 1, D, D);
+    for (int l = NL - 1; l >= layer; l--) { /* w->dh: d of the layer's output at q */
         const blip_text_layer *L = &m->layers[l];
         /* x3 = LN(r3), r3 = x2 + fo(gelu(fi x2)) */
-        ln_backward(tr->r3 + l * nD + (size_t)q * D, L->fln_w, L->fln_b, eps, D, w->dh, w->a, w->e);
+        sc_layernorm_backward_input(zeroed(w->a, D), w->dh, tr->r3 + l * nD + (size_t)q * D,
+                                    L->fln_w, 1, D, eps);
         const float *ffq = tr->ff + (size_t)l * n * F + (size_t)q * F;
-        linear_back(L->fo_w, F, D, w->a, w->f); /* d gelu out (F) */
-        float *dpre = w->f2;
-        memset(dpre, 0, (size_t)F * sizeof(float));
-        sc_act_backward(SC_ACT_GELU, dpre, w->f, ffq, NULL, (size_t)F);
-        linear_back(L->fi_w, D, F, dpre, w->b);
-        for (int i = 0; i < D; i++) w->b[i] += w->a[i]; /* d x2 */
+        sc_linear_backward(zeroed(w->f, F), NULL, NULL, w->a, NULL, L->fo_w, 1, F, D);
+        sc_act_backward(SC_ACT_GELU, zeroed(w->f2, F), w->f, ffq, NULL, (size_t)F);
+        memcpy(w->b, w->a, (size_t)D * sizeof(float)); /* d x2 = a + fi^T d pre-activation */
+        sc_linear_backward(w->b, NULL, NULL, w->f2, NULL, L->fi_w, 1, D, F);
         /* x2 = LN(r2), r2 = x1 + co(cross context) */
-        ln_backward(tr->r2 + l * nD + (size_t)q * D, L->cln_w, L->cln_b, eps, D, w->b, w->c, w->e);
-        linear_back(L->co_w, D, D, w->c, w->d); /* d cross context (D) */
+        sc_layernorm_backward_input(zeroed(w->c, D), w->b, tr->r2 + l * nD + (size_t)q * D,
+                                    L->cln_w, 1, D, eps);
+        sc_linear_backward(zeroed(w->d, D), NULL, NULL, w->c, NULL, L->co_w, 1, D, D);
         const float *IK = s->img_k + (size_t)l * Ti * D, *IV = s->img_v + (size_t)l * Ti * D;
         const float *Pq = s->cross + ((size_t)q * NL + l) * H * Ti;
         for (int h = 0; h < H; h++) { /* dA_j = dctx_h . V_j,h */
             float *dP = layer == l ? grad + (size_t)h * Ti : w->dP;
             sc_sgemv(SC_NO_TRANS, Ti, hd, 1.0f, IV + h * hd, D, w->d + h * hd, 0.0f, dP);
             if (l == layer) continue;
-            softmax_back(Pq + (size_t)h * Ti, dP, Ti);
-            sc_sgemv(SC_TRANS, Ti, hd, scale, IK + h * hd, D, dP, 0.0f, w->dq + h * hd);
+            sc_softmax_backward(Pq + (size_t)h * Ti, dP, 1, Ti, zeroed(w->dS, Ti));
+            sc_sgemv(SC_TRANS, Ti, hd, scale, IK + h * hd, D, w->dS, 0.0f, w->dq + h * hd);
         }
         if (l == layer) break;
-        linear_back(L->cq_w, D, D, w->dq, w->a);
-        for (int i = 0; i < D; i++) w->a[i] += w->c[i]; /* d x1 */
+        memcpy(w->a, w->c, (size_t)D * sizeof(float)); /* d x1 = c + cq^T dq */
+        sc_linear_backward(w->a, NULL, NULL, w->dq, NULL, L->cq_w, 1, D, D);
         /* x1 = LN(r1), r1 = x0 + so(self context) */
-        ln_backward(tr->r1 + l * nD + (size_t)q * D, L->sln_w, L->sln_b, eps, D, w->a, w->b, w->e);
-        linear_back(L->so_w, D, D, w->b, w->c); /* d self context */
+        sc_layernorm_backward_input(zeroed(w->b, D), w->a, tr->r1 + l * nD + (size_t)q * D,
+                                    L->sln_w, 1, D, eps);
+        sc_linear_backward(zeroed(w->c, D), NULL, NULL, w->b, NULL, L->so_w, 1, D, D);
         const float *Q = tr->sq + l * nD, *K = tr->sk + l * nD, *Vv = tr->sv + l * nD;
         for (int h = 0; h < H; h++) {
             const float *P = tr->sp + (((size_t)l * H + h) * n + q) * n; /* keys 0..q */
-            float *dP = w->dP;
-            sc_sgemv(SC_NO_TRANS, q + 1, hd, 1.0f, Vv + h * hd, D, w->c + h * hd, 0.0f, dP);
-            softmax_back(P, dP, q + 1);
-            sc_sgemv(SC_TRANS, q + 1, hd, scale, K + h * hd, D, dP, 0.0f, w->dq + h * hd);
+            sc_sgemv(SC_NO_TRANS, q + 1, hd, 1.0f, Vv + h * hd, D, w->c + h * hd, 0.0f, w->dP);
+            float *dS = zeroed(w->dS, q + 1);
+            sc_softmax_backward(P, w->dP, 1, q + 1, dS);
+            sc_sgemv(SC_TRANS, q + 1, hd, scale, K + h * hd, D, dS, 0.0f, w->dq + h * hd);
             for (int d = 0; d < hd; d++) { /* q's own key and value */
-                w->dk[h * hd + d] = scale * dP[q] * Q[(size_t)q * D + h * hd + d];
+                w->dk[h * hd + d] = scale * dS[q] * Q[(size_t)q * D + h * hd + d];
                 w->dv[h * hd + d] = P[q] * w->c[h * hd + d];
             }
         }
-        linear_back(L->sq_w, D, D, w->dq, w->a);
-        linear_back(L->sk_w, D, D, w->dk, w->c);
-        linear_back(L->sv_w, D, D, w->dv, w->d);
-        for (int i = 0; i < D; i++) w->dh[i] = w->b[i] + w->a[i] + w->c[i] + w->d[i]; /* d x0 */
+        memcpy(w->dh, w->b, (size_t)D * sizeof(float)); /* d x0 = b + the q, k, v paths */
+        sc_linear_backward(w->dh, NULL, NULL, w->dq, NULL, L->sq_w, 1, D, D);
+        sc_linear_backward(w->dh, NULL, NULL, w->dk, NULL, L->sk_w, 1, D, D);
+        sc_linear_backward(w->dh, NULL, NULL, w->dv, NULL, L->sv_w, 1, D, D);
     }
 }
 
@@ -131,7 +116,8 @@ sc_status blip_cross_attention_grads(sc_blip *m, const float *image_features, co
     tr.n = n;
     const size_t nD = (size_t)NL * n * D;
     size_t total = 6 * nD + (size_t)NL * n * F + (size_t)NL * H * n * n + (size_t)n * D +
-                   9 * (size_t)D + 2 * (size_t)F + (size_t)t->vocab_size + (size_t)SC_MAX(n, Ti);
+                   8 * (size_t)D + 2 * (size_t)F + (size_t)t->vocab_size +
+                   2 * (size_t)SC_MAX(n, Ti);
     float *mem = malloc(total * sizeof(float));
     if (!mem) return sc_set_error(SC_ERR_NOMEM, "blip: out of memory for the gradients");
     float *p = mem;
@@ -141,12 +127,13 @@ sc_status blip_cross_attention_grads(sc_blip *m, const float *image_features, co
     tr.sp = p, p += (size_t)NL * H * n * n;
     tr.hd = p, p += (size_t)n * D;
     bw_scratch w;
-    float **v[9] = {&w.dh, &w.a, &w.b, &w.c, &w.d, &w.e, &w.dq, &w.dk, &w.dv};
-    for (int i = 0; i < 9; i++) *v[i] = p, p += D;
+    float **v[8] = {&w.dh, &w.a, &w.b, &w.c, &w.d, &w.dq, &w.dk, &w.dv};
+    for (int i = 0; i < 8; i++) *v[i] = p, p += D;
     w.f = p, p += F;
     w.f2 = p, p += F;
     w.gz = p, p += t->vocab_size;
     w.dP = p;
+    w.dS = p + SC_MAX(n, Ti);
     sc_status st = blip_plan(m, 1, n, n);
     if (!st) st = blip_set_image(m, image_features);
     if (!st) {

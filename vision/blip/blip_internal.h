@@ -162,6 +162,11 @@ typedef struct {
 sc_status blip_read_fields(const struct cJSON *obj, const blip_field *f, size_t n, const char *name,
                            const char *where);
 const char *blip_json_type(const struct cJSON *e);
+/* obj's token-id field key (absent or null: *n unchanged): an integer or a
+ * non-empty list of at most cap integers (eos_token_id), into ids[0..*n);
+ * anything else SC_ERR_FORMAT naming the field. */
+sc_status blip_read_ids(const struct cJSON *obj, const char *key, int *ids, int cap, int *n,
+                        const char *name, const char *where);
 /* early_stopping (true, false or "never": 1, 0, 2) of obj, and the
  * generation settings this engine does not implement (repetition_penalty,
  * no_repeat_ngram_size, ...), accepted at their neutral values only. */

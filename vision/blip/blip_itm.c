@@ -155,31 +155,6 @@ sc_status sc_blip_itm_scores(sc_blip_itm *r, const int *ids, int n, float *itm_l
 }
 
 /* ---------------------------------------------------------------- backward */
-/* dx (n, in) = dy (n, out) W for a linear layer W (out, in) */
-static void linear_back(const float *W, int n, int in, int out, const float *dy, float *dx) {
-    sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, n, in, out, 1.0f, dy, out, W, in, 0.0f, dx, in);
-}
-
-/* dx (n, D) = LayerNorm backward at the pre-LN sums x (n, D) of dy */
-static sc_status ln_back(const float *x, const float *w, int n, int D, float eps, const float *dy,
-                         float *dx, float *scratch, float *mean, float *rstd) {
-    sc_status st = sc_layernorm_forward(scratch, mean, rstd, x, w, NULL, n, D, eps);
-    memset(dx, 0, (size_t)n * D * sizeof(float));
-    if (!st) st = sc_layernorm_backward(dx, NULL, NULL, dy, x, mean, rstd, w, n, D);
-    return st;
-}
-
-/* rows of dP (n x k) <- P * (dP - sum(P dP)) */
-static void softmax_back_rows(const float *P, float *dP, int n, int k) {
-    for (int i = 0; i < n; i++) {
-        const float *p = P + (size_t)i * k;
-        float *d = dP + (size_t)i * k;
-        double s = 0;
-        for (int j = 0; j < k; j++) s += (double)p[j] * d[j];
-        for (int j = 0; j < k; j++) d[j] = p[j] * (d[j] - (float)s);
-    }
-}
-
 sc_status sc_blip_itm_cross_grad(sc_blip_itm *r, const int *ids, int n, int layer, float *grad,
                                  float *attn) {
     sc_status st = check_ids(r, ids, n);
@@ -198,8 +173,8 @@ sc_status sc_blip_itm_cross_grad(sc_blip_itm *r, const int *ids, int n, int laye
     const size_t nD = (size_t)n * D, LnD = (size_t)NL * nD, K = (size_t)SC_MAX(n, Ti);
     size_t total;
     if (sc_mul_size(LnD, 6, &total)) return sc_set_error(SC_ERR_LIMIT, "blip itm: too large");
-    total += (size_t)NL * n * F + (size_t)NL * H * n * n + nD + 8 * nD + 2 * (size_t)n * F +
-             (size_t)n * K + 2 * (size_t)n;
+    total += (size_t)NL * n * F + (size_t)NL * H * n * n + nD + 7 * nD + 2 * (size_t)n * F +
+             2 * (size_t)n * K;
     float *mem = malloc(total * sizeof(float));
     if (!mem) return sc_set_error(SC_ERR_NOMEM, "blip itm: out of memory for the gradients");
     float *p = mem;
@@ -209,11 +184,11 @@ sc_status sc_blip_itm_cross_grad(sc_blip_itm *r, const int *ids, int n, int laye
     tr.sp = p, p += (size_t)NL * H * n * n;
     tr.hd = p, p += nD;
     float *dX = p, *dA = p + nD, *dB = p + 2 * nD, *dC = p + 3 * nD, *dQ = p + 4 * nD,
-          *dK = p + 5 * nD, *dV = p + 6 * nD, *scr = p + 7 * nD;
-    p += 8 * nD;
+          *dK = p + 5 * nD, *dV = p + 6 * nD;
+    p += 7 * nD;
     float *dG = p, *dF = p + (size_t)n * F;
     p += 2 * (size_t)n * F;
-    float *dP = p, *mean = p + (size_t)n * K, *rstd = mean + n;
+    float *dP = p, *dS = p + (size_t)n * K; /* (n, max(n, Ti)) each */
     st = blip_plan(m, 1, n, n);
     if (!st) {
         m->trace = &tr;
@@ -225,23 +200,29 @@ sc_status sc_blip_itm_cross_grad(sc_blip_itm *r, const int *ids, int n, int laye
         return st;
     }
     const float *cross = m->s.cross; /* (n, NL, H, Ti) */
+    const size_t nF = (size_t)n * F, bytes = nD * sizeof(float);
     /* d logits[1] / d last hidden: itm_head's row 1 at [CLS] */
-    memset(dX, 0, nD * sizeof(float));
+    memset(dX, 0, bytes);
     memcpy(dX, m->itm_w + D, (size_t)D * sizeof(float));
+    /* the kernels accumulate: each gradient starts from zero or from the
+     * residual path's */
     for (int l = NL - 1; l >= layer && !st; l--) {
         const blip_text_layer *L = &m->enc.layers[l];
         /* x3 = LN(r3), r3 = x2 + fo(gelu(fi x2)) */
-        if ((st = ln_back(tr.r3 + l * nD, L->fln_w, n, D, eps, dX, dA, scr, mean, rstd))) break;
-        linear_back(L->fo_w, n, F, D, dA, dG);
-        memset(dF, 0, (size_t)n * F * sizeof(float));
-        sc_act_backward(SC_ACT_GELU, dF, dG, tr.ff + (size_t)l * n * F, NULL, (size_t)n * F);
-        linear_back(L->fi_w, n, D, F, dF, dB);
-        for (size_t i = 0; i < nD; i++) dB[i] += dA[i]; /* d x2 */
+        memset(dA, 0, bytes);
+        if ((st = sc_layernorm_backward_input(dA, dX, tr.r3 + l * nD, L->fln_w, n, D, eps))) break;
+        memset(dG, 0, nF * sizeof(float));
+        sc_linear_backward(dG, NULL, NULL, dA, NULL, L->fo_w, n, F, D);
+        memset(dF, 0, nF * sizeof(float));
+        sc_act_backward(SC_ACT_GELU, dF, dG, tr.ff + (size_t)l * n * F, NULL, nF);
+        memcpy(dB, dA, bytes); /* d x2 */
+        sc_linear_backward(dB, NULL, NULL, dF, NULL, L->fi_w, n, D, F);
         /* x2 = LN(r2), r2 = x1 + co(cross context) */
-        if ((st = ln_back(tr.r2 + l * nD, L->cln_w, n, D, eps, dB, dC, scr, mean, rstd))) break;
-        linear_back(L->co_w, n, D, D, dC, dA); /* d cross context (n, D) */
+        memset(dC, 0, bytes);
+        if ((st = sc_layernorm_backward_input(dC, dB, tr.r2 + l * nD, L->cln_w, n, D, eps))) break;
+        memset(dA, 0, bytes); /* d cross context (n, D) */
+        sc_linear_backward(dA, NULL, NULL, dC, NULL, L->co_w, n, D, D);
         const float *IK = r->im.enc_k + (size_t)l * Ti * D, *IV = r->im.enc_v + (size_t)l * Ti * D;
-        memset(dQ, 0, nD * sizeof(float));
         for (int h = 0; h < H; h++) {
             /* dA_h (n, Ti) = dctx_h IV_h^T */
             sc_sgemm(SC_NO_TRANS, SC_TRANS, n, Ti, hd, 1.0f, dA + h * hd, D, IV + h * hd, D, 0.0f,
@@ -257,19 +238,22 @@ sc_status sc_blip_itm_cross_grad(sc_blip_itm *r, const int *ids, int n, int laye
                 }
                 continue;
             }
-            for (int i = 0; i < n; i++) { /* softmax backward with this layer's probabilities */
-                const float *Pi = cross + (((size_t)i * NL + l) * H + h) * Ti;
-                softmax_back_rows(Pi, dP + (size_t)i * Ti, 1, Ti);
-            }
-            sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, n, hd, Ti, scale, dP, Ti, IK + h * hd, D, 0.0f,
+            /* softmax backward with this layer's probabilities, row by row */
+            memset(dS, 0, (size_t)n * Ti * sizeof(float));
+            for (int i = 0; i < n; i++)
+                sc_softmax_backward(cross + (((size_t)i * NL + l) * H + h) * Ti,
+                                    dP + (size_t)i * Ti, 1, Ti, dS + (size_t)i * Ti);
+            sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, n, hd, Ti, scale, dS, Ti, IK + h * hd, D, 0.0f,
                      dQ + h * hd, D);
         }
         if (l == layer) break;
-        linear_back(L->cq_w, n, D, D, dQ, dB);
-        for (size_t i = 0; i < nD; i++) dB[i] += dC[i]; /* d x1 */
+        memcpy(dB, dC, bytes); /* d x1 */
+        sc_linear_backward(dB, NULL, NULL, dQ, NULL, L->cq_w, n, D, D);
         /* x1 = LN(r1), r1 = x0 + so(self context) */
-        if ((st = ln_back(tr.r1 + l * nD, L->sln_w, n, D, eps, dB, dC, scr, mean, rstd))) break;
-        linear_back(L->so_w, n, D, D, dC, dA); /* d self context */
+        memset(dC, 0, bytes);
+        if ((st = sc_layernorm_backward_input(dC, dB, tr.r1 + l * nD, L->sln_w, n, D, eps))) break;
+        memset(dA, 0, bytes); /* d self context */
+        sc_linear_backward(dA, NULL, NULL, dC, NULL, L->so_w, n, D, D);
         const float *Q = tr.sq + l * nD, *Kk = tr.sk + l * nD, *Vv = tr.sv + l * nD;
         for (int h = 0; h < H; h++) {
             const float *P = tr.sp + ((size_t)l * H + h) * n * n;
@@ -278,18 +262,17 @@ sc_status sc_blip_itm_cross_grad(sc_blip_itm *r, const int *ids, int n, int laye
                      dP, n);
             sc_sgemm(SC_TRANS, SC_NO_TRANS, n, hd, n, 1.0f, P, n, dA + h * hd, D, 0.0f, dV + h * hd,
                      D);
-            softmax_back_rows(P, dP, n, n);
-            sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, n, hd, n, scale, dP, n, Kk + h * hd, D, 0.0f,
+            memset(dS, 0, (size_t)n * n * sizeof(float));
+            sc_softmax_backward(P, dP, n, n, dS);
+            sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, n, hd, n, scale, dS, n, Kk + h * hd, D, 0.0f,
                      dQ + h * hd, D);
-            sc_sgemm(SC_TRANS, SC_NO_TRANS, n, hd, n, scale, dP, n, Q + h * hd, D, 0.0f,
+            sc_sgemm(SC_TRANS, SC_NO_TRANS, n, hd, n, scale, dS, n, Q + h * hd, D, 0.0f,
                      dK + h * hd, D);
         }
-        linear_back(L->sq_w, n, D, D, dQ, dX);
-        for (size_t i = 0; i < nD; i++) dX[i] += dC[i];
-        linear_back(L->sk_w, n, D, D, dK, dA);
-        for (size_t i = 0; i < nD; i++) dX[i] += dA[i];
-        linear_back(L->sv_w, n, D, D, dV, dA);
-        for (size_t i = 0; i < nD; i++) dX[i] += dA[i]; /* d x0: the layer below's output */
+        memcpy(dX, dC, bytes); /* d x0: the layer below's output */
+        sc_linear_backward(dX, NULL, NULL, dQ, NULL, L->sq_w, n, D, D);
+        sc_linear_backward(dX, NULL, NULL, dK, NULL, L->sk_w, n, D, D);
+        sc_linear_backward(dX, NULL, NULL, dV, NULL, L->sv_w, n, D, D);
     }
     free(mem);
     return st;

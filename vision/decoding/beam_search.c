@@ -1,6 +1,7 @@
 /* transformers 5.x's vectorised beam search (decoding.h), as
- * GenerationMixin._beam_search runs it for one input: the top 2 x beams
- * continuations of all beams each step (_get_top_k_continuations), the
+ * GenerationMixin._beam_search runs it for one input: the top
+ * max(2, 1 + stop ids) x beams continuations of all beams each step
+ * (_get_top_k_continuations), the
  * running beams the best `beams` of them that did not stop, finished
  * hypotheses only from the top `beams` ranks (_update_finished_beams, score =
  * sum log p / new_tokens^length_penalty), and the early-stop heuristic of
@@ -14,8 +15,10 @@
 
 #define NEG_BIG -1.0e9f /* GenerationMixin's "very large negative" for beams */
 
+#define MAX_KEEP ((1 + DEC_MAX_EOS) * DEC_MAX_BEAMS)
+
 /* Indices of the k largest of x[0..n) in descending order (ties: lower index
- * first). k is small (2 x beams). */
+ * first). k is small (a few x beams). */
 static void top_k(const float *x, int n, int k, int *idx) {
     for (int i = 0; i < k; i++) idx[i] = -1;
     for (int j = 0; j < n; j++) {
@@ -30,13 +33,20 @@ static void top_k(const float *x, int n, int k, int *idx) {
     }
 }
 
+int dec_is_eos(const int *eos, int n, int tok) {
+    for (int i = 0; i < n; i++)
+        if (eos[i] == tok) return 1;
+    return 0;
+}
+
 sc_status dec_beam_search(const dec_beam_model *m, const dec_beam_params *p, int n0, int *best,
                           int *best_len, float *score) {
-    const int V = m->vocab, B = p->beams, K = 2 * B, M = p->max_new;
-    const int sep = m->eos;
-    if (B < 2 || B > DEC_MAX_BEAMS || K > V || M < 1)
-        return sc_set_error(SC_ERR_INVALID_ARG, "beam search: %d beams, %d tokens, vocabulary %d",
-                            B, M, V);
+    const int V = m->vocab, B = p->beams, M = p->max_new;
+    const int K = (m->n_eos + 1 > 2 ? m->n_eos + 1 : 2) * B; /* beams_to_keep */
+    if (B < 2 || B > DEC_MAX_BEAMS || K > V || M < 1 || m->n_eos < 1 || m->n_eos > DEC_MAX_EOS)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "beam search: %d beams, %d tokens, %d stop ids, vocabulary %d", B, M,
+                            m->n_eos, V);
     /* scratch: log-probs (B, V) in place of the logits; sequences */
     size_t ints = (size_t)(3 * B + 2 * K) * M + 4 * K + 2 * B;
     int *mem = calloc(ints, sizeof(int));
@@ -51,7 +61,8 @@ sc_status dec_beam_search(const dec_beam_model *m, const dec_beam_params *p, int
     float *run_score = fm, *cand_score = run_score + B, *fin_score = cand_score + K,
           *merge_score = fin_score + B;
     int fin_done[DEC_MAX_BEAMS], fin_len[DEC_MAX_BEAMS];
-    int merge_done[3 * DEC_MAX_BEAMS], merge_len[3 * DEC_MAX_BEAMS], merge_idx[3 * DEC_MAX_BEAMS];
+    int merge_done[DEC_MAX_BEAMS + MAX_KEEP], merge_len[DEC_MAX_BEAMS + MAX_KEEP],
+        merge_idx[DEC_MAX_BEAMS + MAX_KEEP];
     for (int b = 0; b < B; b++) {
         run_score[b] = b ? NEG_BIG : 0.0f;
         fin_score[b] = NEG_BIG;
@@ -65,7 +76,8 @@ sc_status dec_beam_search(const dec_beam_model *m, const dec_beam_params *p, int
         sc_log_softmax_forward(lp, B, V, lp);
         for (int b = 0; b < B; b++) {
             float *row = lp + (size_t)b * V;
-            if (k < p->min_new) row[sep] = -INFINITY;           /* MinLengthLogitsProcessor */
+            for (int e = 0; k < p->min_new && e < m->n_eos; e++)
+                row[m->eos[e]] = -INFINITY;                     /* MinLengthLogitsProcessor */
             for (int v = 0; v < V; v++) row[v] += run_score[b]; /* float sums, as torch */
         }
         top_k(lp, B * V, K, cand_idx);
@@ -75,11 +87,11 @@ sc_status dec_beam_search(const dec_beam_model *m, const dec_beam_params *p, int
             cand_score[c] = lp[cand_idx[c]];
             memcpy(cand_seq + (size_t)c * M, run_seq + (size_t)b * M, (size_t)k * sizeof(int));
             cand_seq[(size_t)c * M + k] = tok;
-            cand_hit[c] = tok == sep || cur_len + 1 >= n0 + M;
+            cand_hit[c] = dec_is_eos(m->eos, m->n_eos, tok) || cur_len + 1 >= n0 + M;
             all_hit &= cand_hit[c];
         }
         /* running beams: the best B candidates that did not stop */
-        float run_cand[2 * DEC_MAX_BEAMS];
+        float run_cand[MAX_KEEP];
         int pick[DEC_MAX_BEAMS];
         for (int c = 0; c < K; c++) run_cand[c] = cand_score[c] + (cand_hit[c] ? NEG_BIG : 0.0f);
         top_k(run_cand, K, B, pick);

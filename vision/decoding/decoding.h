@@ -153,10 +153,13 @@ void dec_record_word(struct sc_blip_caption *out, int t, const float *cross, int
                      int Ti, int layer, uint64_t mask);
 
 /* The model a beam search drives: after a step, logits(ctx) holds (rows, V)
- * logits of each row's last token (the search overwrites them). */
+ * logits of each row's last token (the search overwrites them). A hypothesis
+ * ends at any of the n_eos stop ids eos[] (1..DEC_MAX_EOS). */
 typedef struct dec_beam_model {
     void *ctx;
-    int vocab, eos, pad;
+    int vocab, pad;
+    const int *eos;
+    int n_eos;
     float *(*logits)(void *ctx);
     sc_status (*step)(void *ctx, int rows, const int *ids); /* one new token per row */
     void (*reorder)(void *ctx, int rows, const int *src);   /* cache row r = old row src[r] */
@@ -171,10 +174,14 @@ typedef struct dec_beam_params {
 } dec_beam_params;
 
 #define DEC_MAX_BEAMS 64
+#define DEC_MAX_EOS 8
+
+/* 1 when tok is one of the n stop ids eos[]. */
+int dec_is_eos(const int *eos, int n, int tok);
 
 /* transformers 5.x's vectorised beam search (GenerationMixin._beam_search)
  * for one input, from the logits of the first step (every row the same
- * prefix of n0 tokens): 2 x beams candidates per step, finished hypotheses
+ * prefix of n0 tokens): max(2, 1 + stop ids) x beams candidates per step, finished hypotheses
  * only from the top `beams` ranks, the early-stop heuristic. best (max_new)
  * receives the best hypothesis's new tokens (eos included when it ended
  * there), *best_len their count, *score its score. */

@@ -34,9 +34,10 @@ static sc_status check_params(const sc_vit_gpt2 *m, const sc_blip_generate_param
     if (p->max_new_tokens < 1 || p->max_new_tokens > SC_BLIP_MAX_NEW_TOKENS)
         return sc_set_error(SC_ERR_INVALID_ARG, "vit-gpt2: max_new_tokens %d outside 1..%d",
                             p->max_new_tokens, SC_BLIP_MAX_NEW_TOKENS);
-    if (p->num_beams < 1 || p->num_beams > DEC_MAX_BEAMS || 2 * p->num_beams > d->vocab_size)
+    const int n_eos = m->cfg.generation.n_eos, keep = n_eos + 1 > 2 ? n_eos + 1 : 2;
+    if (p->num_beams < 1 || p->num_beams > DEC_MAX_BEAMS || keep * p->num_beams > d->vocab_size)
         return sc_set_error(SC_ERR_INVALID_ARG, "vit-gpt2: num_beams %d outside 1..%d",
-                            p->num_beams, SC_MIN(DEC_MAX_BEAMS, d->vocab_size / 2));
+                            p->num_beams, SC_MIN(DEC_MAX_BEAMS, d->vocab_size / keep));
     if (p->min_length < 0 || p->early_stopping < 0 || p->early_stopping > 2 ||
         !isfinite(p->length_penalty))
         return sc_set_error(SC_ERR_INVALID_ARG,
@@ -56,21 +57,24 @@ static sc_status check_params(const sc_vit_gpt2 *m, const sc_blip_generate_param
 static sc_status greedy(sc_vit_gpt2 *m, const sc_blip_generate_params *p, int layer, float *lp,
                         sc_blip_caption *out) {
     const sc_vit_gpt2_decoder_config *d = &m->cfg.decoder;
-    const int V = d->vocab_size, Ti = sc_vit_gpt2_image_tokens(m),
-              eos = m->cfg.generation.eos_token_id;
+    const sc_vit_gpt2_generation_config *g = &m->cfg.generation;
+    const int V = d->vocab_size, Ti = sc_vit_gpt2_image_tokens(m);
     double score = 0;
     for (int k = 0; k < p->max_new_tokens; k++) {
         float *scores = m->s.logits;
-        if (k < p->min_length) scores[eos] = -INFINITY; /* MinLengthLogitsProcessor */
+        for (int e = 0; k < p->min_length && e < g->n_eos; e++)
+            scores[g->eos_token_ids[e]] = -INFINITY; /* MinLengthLogitsProcessor */
         sc_log_softmax_forward(scores, 1, V, lp);
         int tok = 0; /* the first of equal maxima (torch.argmax) */
         for (int v = 1; v < V; v++)
             if (scores[v] > scores[tok]) tok = v;
         score += lp[tok];
-        if (tok == eos) {
+        if (dec_is_eos(g->eos_token_ids, g->n_eos, tok)) {
             out->ended = 1;
+            out->end_logprob = lp[tok];
             break;
         }
+        out->logprobs[out->n] = lp[tok];
         dec_record_word(out, out->n, m->s.cross, d->n_layer, d->n_head, Ti, layer, p->head_mask);
         out->ids[out->n++] = tok;
         if (k + 1 == p->max_new_tokens) break;
@@ -93,32 +97,42 @@ static void beam_reorder(void *ctx, int rows, const int *src) {
     gpt2_reorder(ctx, rows, src);
 }
 
-/* Beam search, then the chosen caption's maps from one teacher-forced pass
- * over start + ids[0..n-1) (query i produced ids[i]). seq is scratch (1 + M). */
+/* Beam search, then the chosen caption's maps and log-probabilities from one
+ * teacher-forced pass over start + ids (query i produced ids[i], query n the
+ * stop id when it ended there). seq is scratch (1 + M). */
 static sc_status beams(sc_vit_gpt2 *m, const sc_blip_generate_params *p, int layer, int *seq,
                        sc_blip_caption *out) {
     const sc_vit_gpt2_decoder_config *d = &m->cfg.decoder;
     const sc_vit_gpt2_generation_config *g = &m->cfg.generation;
     const int Ti = sc_vit_gpt2_image_tokens(m);
-    const dec_beam_model bm = {m,           d->vocab_size, g->eos_token_id, g->pad_token_id,
-                               beam_logits, beam_step,     beam_reorder};
+    const dec_beam_model bm = {m,        d->vocab_size, g->pad_token_id, g->eos_token_ids,
+                               g->n_eos, beam_logits,   beam_step,       beam_reorder};
     const dec_beam_params bp = {p->num_beams, p->max_new_tokens, p->min_length, p->length_penalty,
                                 p->early_stopping};
     int len = 0;
     sc_status st = dec_beam_search(&bm, &bp, 1, seq + 1, &len, &out->score);
     if (st) return st;
-    out->ended = len > 0 && seq[len] == g->eos_token_id;
+    out->ended = len > 0 && dec_is_eos(g->eos_token_ids, g->n_eos, seq[len]);
     out->n = out->ended ? len - 1 : len;
     memcpy(out->ids, seq + 1, (size_t)out->n * sizeof(int));
-    if (!out->n) return SC_OK;
+    const int L = out->n + out->ended, V = d->vocab_size, stop = out->ended ? seq[len] : -1;
+    if (!L) return SC_OK;
     seq[0] = g->decoder_start_token_id;
     const size_t per_query = (size_t)d->n_layer * d->n_head * Ti;
-    if ((st = gpt2_plan(m, 1, out->n, out->n)) || (st = gpt2_set_image(m, m->s.image)) ||
-        (st = gpt2_step(m, 1, seq, out->n, 0)))
+    if ((st = gpt2_plan(m, 1, L, L)) || (st = gpt2_set_image(m, m->s.image)) ||
+        (st = gpt2_step(m, 1, seq, L, 1)))
         return st;
-    for (int i = 0; i < out->n; i++)
+    for (int i = 0; i < L; i++) {
+        float *row = m->s.logits + (size_t)i * V;
+        sc_log_softmax_forward(row, 1, V, row);
+        if (i == out->n) {
+            out->end_logprob = row[stop];
+            break;
+        }
+        out->logprobs[i] = row[out->ids[i]];
         dec_record_word(out, i, m->s.cross + (size_t)i * per_query, d->n_layer, d->n_head, Ti,
                         layer, p->head_mask);
+    }
     return SC_OK;
 }
 
@@ -145,12 +159,13 @@ sc_status sc_vit_gpt2_generate(sc_vit_gpt2 *m, const float *pixel_values,
     int *ids0 = malloc((size_t)B * sizeof(int)), *seq = malloc((size_t)(M + 2) * sizeof(int));
     float *lp = malloc((size_t)d->vocab_size * sizeof(float));
     out->ids = malloc((size_t)M * sizeof(int));
+    out->logprobs = malloc((size_t)M * sizeof(float));
     out->attention = malloc((size_t)M * G * G * sizeof(float));
     out->class_attention = malloc((size_t)M * sizeof(float));
     if (p.keep_all_attention) out->attention_all = malloc((size_t)M * per_query * sizeof(float));
     out->grid = G;
-    if (!ids0 || !seq || !lp || !out->ids || !out->attention || !out->class_attention ||
-        (p.keep_all_attention && !out->attention_all))
+    if (!ids0 || !seq || !lp || !out->ids || !out->logprobs || !out->attention ||
+        !out->class_attention || (p.keep_all_attention && !out->attention_all))
         st = sc_set_error(SC_ERR_NOMEM, "sc_vit_gpt2_generate: out of memory");
     for (int b = 0; b < B && !st; b++) ids0[b] = m->cfg.generation.decoder_start_token_id;
     if (!st) st = gpt2_step(m, B, ids0, 1, 0);

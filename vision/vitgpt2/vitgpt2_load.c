@@ -20,7 +20,7 @@ static sc_vit_gpt2_config default_config(void) {
     memset(&c, 0, sizeof c);
     c.encoder = (sc_vit_gpt2_encoder_config){768, 12, 12, 3072, 224, 16, 3, 1e-12f};
     c.decoder = (sc_vit_gpt2_decoder_config){50257, 1024, 768, 12, 12, 0, 1e-5f};
-    c.generation = (sc_vit_gpt2_generation_config){-1, -1, -1, 20, 0, 1, 1.0f, 0};
+    c.generation = (sc_vit_gpt2_generation_config){-1, -1, -1, 20, 0, 1, 1.0f, 0, {0}, 0};
     c.preprocess = (sc_blip_preprocess_config){
         224, {0.5f, 0.5f, 0.5f}, {0.5f, 0.5f, 0.5f}, 1.0f / 255.0f, 1, 1, 1, SC_PIL_BILINEAR};
     return c;
@@ -81,7 +81,6 @@ static sc_status read_generation(const cJSON *o, const char *name, const char *w
                                  sc_vit_gpt2_generation_config *g, int *bos, int *do_sample) {
     const blip_field f[] = {{"decoder_start_token_id", F_INT, &g->decoder_start_token_id},
                             {"bos_token_id", F_INT, bos},
-                            {"eos_token_id", F_INT, &g->eos_token_id},
                             {"pad_token_id", F_INT, &g->pad_token_id},
                             {"max_length", F_INT, &g->max_length},
                             {"min_length", F_INT, &g->min_length},
@@ -96,6 +95,9 @@ static sc_status read_generation(const cJSON *o, const char *name, const char *w
         if (cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(copy, ids[i])))
             cJSON_DeleteItemFromObjectCaseSensitive(copy, ids[i]);
     sc_status s = blip_read_fields(copy, f, sizeof f / sizeof f[0], name, where);
+    if (!s) /* an integer or a list: stop at any of them */
+        s = blip_read_ids(copy, "eos_token_id", g->eos_token_ids, SC_VIT_GPT2_MAX_EOS, &g->n_eos,
+                          name, where);
     if (!s) s = blip_generation_extras(copy, name, where, &g->early_stopping);
     cJSON_Delete(copy);
     return s;
@@ -127,7 +129,10 @@ static sc_status generation_settings(sc_vit_gpt2_config *c, const cJSON *root, c
             if (g.early_stopping == def.early_stopping) g.early_stopping = d.early_stopping;
             if (!sample) sample = dsample;
             if (g.decoder_start_token_id < 0) g.decoder_start_token_id = d.decoder_start_token_id;
-            if (g.eos_token_id < 0) g.eos_token_id = d.eos_token_id;
+            if (!g.n_eos) {
+                g.n_eos = d.n_eos;
+                memcpy(g.eos_token_ids, d.eos_token_ids, sizeof g.eos_token_ids);
+            }
             if (g.pad_token_id < 0) g.pad_token_id = d.pad_token_id;
             if (bos < 0) bos = dbos;
         }
@@ -136,7 +141,8 @@ static sc_status generation_settings(sc_vit_gpt2_config *c, const cJSON *root, c
     const char *src = gen_json ? gname : cname;
     if (sample) return sc_set_error(SC_ERR_UNSUPPORTED, "%s: do_sample true is not supported", src);
     if (g.decoder_start_token_id < 0) g.decoder_start_token_id = bos;
-    if (g.pad_token_id < 0) g.pad_token_id = g.eos_token_id;
+    g.eos_token_id = g.n_eos ? g.eos_token_ids[0] : -1;
+    if (g.pad_token_id < 0) g.pad_token_id = g.eos_token_id; /* the first stop id */
     const int V = c->decoder.vocab_size;
     const struct {
         const char *what;
@@ -151,6 +157,10 @@ static sc_status generation_settings(sc_vit_gpt2_config *c, const cJSON *root, c
         if (r[i].v < r[i].lo || r[i].v > r[i].hi)
             return sc_set_error(SC_ERR_FORMAT, "%s: %s is %d, expected %d..%d", src, r[i].what,
                                 r[i].v, r[i].lo, r[i].hi);
+    for (int i = 1; i < g.n_eos; i++)
+        if (g.eos_token_ids[i] < 0 || g.eos_token_ids[i] >= V)
+            return sc_set_error(SC_ERR_FORMAT, "%s: eos_token_id[%d] is %d, expected 0..%d", src, i,
+                                g.eos_token_ids[i], V - 1);
     if (!isfinite(g.length_penalty))
         return sc_set_error(SC_ERR_FORMAT, "%s: length_penalty must be finite", src);
     c->generation = g;

@@ -12,6 +12,7 @@
     r = blip.caption(img, beam=3); r.text, r.attention     # attention (T, G, G)
     vqa = saccade.BlipVqa("blip-vqa-base"); vqa.set_image(img); a = vqa.ask("what is it?")
     itm = saccade.BlipItm("blip-itm-base-coco"); itm.set_image(img); m = itm.match("a dog")
+    vg = saccade.VitGpt2("vit-gpt2-image-captioning"); r = vg.caption(img); r.word_attention
     scores = saccade.Captioner().evaluate(n=200)        # BLEU, CIDEr-D, slots, pointing
     vqa = saccade.VQA(); vqa.set_image(img); a = vqa.ask("what colour is the bag?")
     st = saccade.SpatialTransformer(); probs, theta = st.predict(st.prepare(img))
@@ -34,6 +35,7 @@ from .cam import cam, SaliencyModel, CAM_METHODS
 from .captioner import Captioner, CaptionResult, Hypothesis
 from .blip import Blip, BlipCaption, bundled_model_warning
 from .blip_tasks import BlipAnswer, BlipItm, BlipMatch, BlipVqa
+from .vit_gpt2 import VitGpt2
 from .vqa import VQA, Answer
 from .stn import SpatialTransformer
 from .imagenet import ImageNetClassifier, CamModel
@@ -59,4 +61,5 @@ __all__ = ["Error", "LIB_PATH", "load_image", "probe_image", "save_image", "resi
            "resize_map", "COLORMAPS", "metrics", "Classifier", "Captioner", "CaptionResult",
            "Hypothesis", "VQA", "Answer", "SpatialTransformer", "SafeTensors", "TensorInfo", "inspect_model", "safetensors",
            "set_num_threads", "get_num_threads", "ImageNetClassifier", "CamModel", "cam",
-           "SaliencyModel", "CAM_METHODS"]
+           "SaliencyModel", "CAM_METHODS", "Blip", "BlipCaption", "BlipVqa", "BlipItm",
+           "BlipAnswer", "BlipMatch", "VitGpt2"]

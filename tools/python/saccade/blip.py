@@ -39,6 +39,58 @@ class BlipCaption:
         return "BlipCaption(%r, score=%.4f, finished=%s)" % (self.text, self.score, self.finished)
 
 
+def _generate_params(p, beam, max_len, min_len, length_penalty, layer, heads, gradcam,
+                     sample=False, top_p=None, top_k=None, temperature=None, seed=0):
+    """p (a model's default sc_blip_generate_params) with the settings given;
+    None keeps the model's."""
+    if beam is not None:
+        p.num_beams = _lib.int_arg("beam", beam, 1, 64)
+    if max_len is not None:
+        p.max_new_tokens = _lib.int_arg("max_len", max_len, 1, 512)
+    if min_len is not None:
+        p.min_length = _lib.int_arg("min_len", min_len, 0, 512)
+    if length_penalty is not None:
+        p.length_penalty = float(length_penalty)
+    if sample or top_p is not None or top_k is not None or temperature is not None:
+        p.do_sample = 1
+        if top_p is not None:
+            p.top_p = float(top_p)
+        if top_k is not None:
+            p.top_k = _lib.int_arg("top_k", top_k, 0, 1 << 30)
+        if temperature is not None:
+            p.temperature = float(temperature)
+    p.seed = _lib.int_arg("seed", seed, 0, (1 << 63) - 1)
+    if layer is not None:
+        p.attention_layer = _lib.int_arg("layer", layer, 0, 63)
+    for hd in heads or ():
+        p.head_mask |= 1 << _lib.int_arg("head", hd, 0, 63)
+    p.gradcam = 1 if gradcam else 0
+    return p
+
+
+def _caption_of(res):
+    """A BlipCaption from an sc_blip_result (the caller frees it)."""
+    c = res.caption
+    n, g = c.n, c.grid
+    o = BlipCaption()
+    o.text = res.text.decode("utf-8", "replace")
+    o.tokens = _lib.copy_out(c.ids, n, np.int32)
+    o.pieces = [res.pieces[t].decode("utf-8", "replace") for t in range(n)]
+    nw = res.n_words
+    o.words = [res.words[w].decode("utf-8", "replace") for w in range(nw)]
+    o.word_pieces = np.diff(_lib.copy_out(res.word_start, nw + 1, np.int32)).astype(np.int32)
+    o.word_attention = _lib.copy_out(res.word_attention, nw * g * g).reshape(nw, g, g)
+    o.word_logprobs = _lib.copy_out(res.word_logprobs, nw)
+    o.attention = _lib.copy_out(c.attention, n * g * g).reshape(n, g, g)
+    o.class_attention = _lib.copy_out(c.class_attention, n)
+    o.gradcam = _lib.copy_out(c.gradcam, n * g * g).reshape(n, g, g) if c.gradcam else None
+    o.score, o.finished = float(c.score), bool(c.ended)
+    o.logprobs = _lib.copy_out(c.logprobs, n)
+    o.end_logprob = float(c.end_logprob) if c.ended else None
+    o.prompt_ids = _lib.copy_out(res.prompt_ids, res.n_prompt, np.int32)
+    return o
+
+
 class Blip(Handle):
     """A BLIP captioning model: a Hugging Face folder (config.json,
     model.safetensors, vocab.txt, ...) or a saccade BLIP .safetensors.
@@ -60,33 +112,6 @@ class Blip(Handle):
         self.grid = int(lib.sc_blip_grid(self._h))
         self.vocab_size = int(lib.sc_blip_vocab_size(self._h))
 
-    def _params(self, beam, max_len, min_len, length_penalty, sample, top_p, top_k, temperature,
-                seed, layer, heads, gradcam):
-        p = lib.sc_blip_default_generate_params(self._ptr())
-        if beam is not None:
-            p.num_beams = _lib.int_arg("beam", beam, 1, 64)
-        if max_len is not None:
-            p.max_new_tokens = _lib.int_arg("max_len", max_len, 1, 512)
-        if min_len is not None:
-            p.min_length = _lib.int_arg("min_len", min_len, 0, 512)
-        if length_penalty is not None:
-            p.length_penalty = float(length_penalty)
-        if sample or top_p is not None or top_k is not None or temperature is not None:
-            p.do_sample = 1
-            if top_p is not None:
-                p.top_p = float(top_p)
-            if top_k is not None:
-                p.top_k = _lib.int_arg("top_k", top_k, 0, 1 << 30)
-            if temperature is not None:
-                p.temperature = float(temperature)
-        p.seed = _lib.int_arg("seed", seed, 0, (1 << 63) - 1)
-        if layer is not None:
-            p.attention_layer = _lib.int_arg("layer", layer, 0, 63)
-        for hd in heads or ():
-            p.head_mask |= 1 << _lib.int_arg("head", hd, 0, 63)
-        p.gradcam = 1 if gradcam else 0
-        return p
-
     def caption(self, image, beam=None, max_len=None, min_len=None, length_penalty=None,
                 prompt=None, strip_prompt=False, sample=False, top_p=None, top_k=None,
                 temperature=None, seed=0, layer=None, heads=None, gradcam=False, layout="hwc"):
@@ -98,8 +123,9 @@ class Blip(Handle):
         layer (0-based, default 2 * layers / 3) and heads (a list, default
         all): which cross-attention the maps show; gradcam: also the
         gradient-weighted maps. None means the model config's setting."""
-        p = self._params(beam, max_len, min_len, length_penalty, sample, top_p, top_k,
-                         temperature, seed, layer, heads, gradcam)
+        p = _generate_params(lib.sc_blip_default_generate_params(self._ptr()), beam, max_len,
+                             min_len, length_penalty, layer, heads, gradcam, sample, top_p,
+                             top_k, temperature, seed)
         img, keep = _lib.image_in(image, layout, "image", channels=(1, 3, 4))
         pr = None if prompt is None else _lib.text_arg("prompt", str(prompt))
         res = _lib.BlipResult()
@@ -108,26 +134,7 @@ class Blip(Handle):
                                             1 if strip_prompt else 0, ctypes.byref(p),
                                             ctypes.byref(res)))
             try:
-                c = res.caption
-                n, g = c.n, c.grid
-                o = BlipCaption()
-                o.text = res.text.decode("utf-8", "replace")
-                o.tokens = _lib.copy_out(c.ids, n, np.int32)
-                o.pieces = [res.pieces[t].decode("utf-8", "replace") for t in range(n)]
-                nw = res.n_words
-                o.words = [res.words[w].decode("utf-8", "replace") for w in range(nw)]
-                o.word_pieces = np.diff(_lib.copy_out(res.word_start, nw + 1, np.int32)) \
-                    .astype(np.int32)
-                o.word_attention = _lib.copy_out(res.word_attention, nw * g * g).reshape(nw, g, g)
-                o.word_logprobs = _lib.copy_out(res.word_logprobs, nw)
-                o.attention = _lib.copy_out(c.attention, n * g * g).reshape(n, g, g)
-                o.class_attention = _lib.copy_out(c.class_attention, n)
-                o.gradcam = _lib.copy_out(c.gradcam, n * g * g).reshape(n, g, g) \
-                    if c.gradcam else None
-                o.score, o.finished = float(c.score), bool(c.ended)
-                o.logprobs = _lib.copy_out(c.logprobs, n)
-                o.end_logprob = float(c.end_logprob) if c.ended else None
-                o.prompt_ids = _lib.copy_out(res.prompt_ids, res.n_prompt, np.int32)
+                o = _caption_of(res)
             finally:
                 lib.sc_blip_result_free(ctypes.byref(res))
         del keep
