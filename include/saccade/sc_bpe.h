@@ -56,7 +56,8 @@ int sc_bpe_special_id(const sc_bpe *b);
 /* Merges with a rank (distinct pairs). */
 int sc_bpe_merges(const sc_bpe *b);
 
-/* text (len bytes) -> *ids (malloc'd, free(); *n may be 0). */
+/* text (len bytes of UTF-8 without NUL; else SC_ERR_INVALID_ARG) -> *ids
+ * (malloc'd, free(); *n may be 0). */
 sc_status sc_bpe_encode(const sc_bpe *b, const char *text, size_t len, int32_t **ids, size_t *n);
 /* ids -> *text (malloc'd UTF-8, free()). An id without a token, or a token
  * with a character outside the byte alphabet: SC_ERR_INVALID_ARG. */

@@ -2,7 +2,7 @@
  * with 'V' is vocab.json, NUL, merges.txt, NUL, text: load them, then encode
  * the text; any other input is text for a fixed tokenizer (the 256 byte
  * symbols, a few merges, <|endoftext|>). Checks: encoding fails only on
- * invalid UTF-8 (SC_ERR_INVALID_ARG), every id has a token, and with the fixed
+ * invalid UTF-8 or a NUL byte (SC_ERR_INVALID_ARG), every id has a token, and with the fixed
  * tokenizer decoding gives the text back byte for byte (byte-level BPE is
  * lossless); decoding never fails on encoded ids. */
 #include <stdint.h>

@@ -249,6 +249,10 @@ static void test_tokenizer(void **state) {
     size_t n = 0;
     assert_int_equal(sc_bpe_encode(b, "ab\xff", 3, &got, &n), SC_ERR_INVALID_ARG);
     assert_non_null(strstr(sc_last_error(), "UTF-8"));
+    /* a NUL could not come back from decoding's C string: refused, naming where */
+    assert_int_equal(sc_bpe_encode(b, "ab\0c", 4, &got, &n), SC_ERR_INVALID_ARG);
+    assert_non_null(strstr(sc_last_error(), "NUL byte at 2"));
+    assert_null(got);
     const int32_t raw[3] = {sc_bpe_id(b, "\xc3\xa2"), sc_bpe_id(b, "\xc4\xa2"), 'A' - 33};
     /* "â" is byte 0xE2, "Ģ" byte 0x82 (a truncated 3-byte sequence), then "b" */
     const int32_t seq[3] = {raw[0], raw[1], sc_bpe_id(b, "b")};

@@ -392,6 +392,11 @@ sc_status sc_bpe_encode(const sc_bpe *b, const char *text, size_t len, int32_t *
     size_t bad = sc_utf8_valid_prefix(text, len);
     if (bad < len)
         return sc_set_error(SC_ERR_INVALID_ARG, "bpe: text is not valid UTF-8 (byte %zu)", bad);
+    /* Decoding returns a C string, so a NUL could not come back: refuse it here. */
+    const char *nul = len ? memchr(text, 0, len) : NULL;
+    if (nul)
+        return sc_set_error(SC_ERR_INVALID_ARG, "bpe: text has a NUL byte at %zu",
+                            (size_t)(nul - text));
     if (len > (size_t)INT_MAX / 8)
         return sc_set_error(SC_ERR_LIMIT, "bpe: text of %zu bytes too long", len);
     uint32_t *cp = malloc((len + 1) * sizeof *cp);
