@@ -13,7 +13,11 @@
  * each A panel (MR x KC, 8 KB, stays in L1) run the 8 x 32 register tile
  * over the block's B panels (256 x 512 floats, 512 KB, from L2). C is
  * accumulated across K blocks in memory; the epilogue is applied when the
- * last K block stores a tile. */
+ * last K block stores a tile. Before each tile, the kernel prefetches a
+ * share of the next A panel (from memory: a layer's weights do not stay in
+ * cache) and the next tile's C rows: without that the tiles wait on those
+ * loads, and a ViT-B layer's products ran at 130 GFLOP/s a core instead of
+ * 185 (Zen 5, whose 512-bit FMAs peak near 200). */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
@@ -241,14 +245,28 @@ SC_AVX512 static void gemm_avx512(const float *Ap, int K, int m0, int m1, int N,
             const int kc = K - k0 < KC ? K - k0 : KC;
             pack_b(B, ldb, k0, kc, n0, nc, bp);
             tile_store t = {k0 > 0, k0 + kc >= K, 0, 0, 0, NULL, NULL, ep ? ep->relu : 0};
+            const int tiles = (nc + NR - 1) / NR, panel_bytes = kc * MR * (int)sizeof(float);
             for (int i = m0; i < m1; i += MR) {
                 const float *ap = Ap + (size_t)(i / MR) * K * MR + (size_t)k0 * MR;
+                /* the next A panel's block, a share of it before each tile */
+                const char *next = i + MR < m1 ? (const char *)(ap + (size_t)K * MR) : NULL;
                 t.mr = m1 - i < MR ? m1 - i : MR;
                 t.bias = ep && ep->bias ? ep->bias + i : NULL;
                 for (int j = 0; j < nc; j += NR) {
                     const int w = nc - j < NR ? nc - j : NR;
                     panel_masks(w, &t.m0, &t.m1);
                     const size_t at = (size_t)i * ldc + n0 + j;
+                    if (next)
+                        for (int o = panel_bytes * (j / NR) / tiles,
+                                 e = panel_bytes * (j / NR + 1) / tiles;
+                             o < e; o += 64)
+                            _mm_prefetch(next + o, _MM_HINT_T0);
+                    if (j + NR < nc) /* the next tile's C rows */
+                        for (int r = 0; r < t.mr; r++) {
+                            const char *d = (const char *)(C + at + (size_t)r * ldc + NR);
+                            _mm_prefetch(d, _MM_HINT_T0);
+                            _mm_prefetch(d + 64, _MM_HINT_T0);
+                        }
                     t.res = ep && ep->res ? ep->res + at : NULL;
                     if (w <= 4)
                         tile_8x4(kc, ap, bp + (size_t)j * kc, C + at, ldc, &t, w);
