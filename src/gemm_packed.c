@@ -208,21 +208,21 @@ SC_AVX512 static void tile_8x16(int kc, const float *restrict ap, const float *r
  * column, a quarter of tile_8x16's FMAs. Each element is summed in the same
  * order, and stored as store_val does, so results do not depend on which
  * kernel a column falls to. */
-__attribute__((target("avx512f,fma"))) static void tile_8x4(int kc, const float *restrict ap,
-                                                            const float *restrict bp, float *c,
-                                                            int ldc, const tile_store *t, int w) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(),
-           acc3 = _mm256_setzero_ps(); /* columns beyond w are zeros of the packed panel */
-    for (int k = 0; k < kc; k++, ap += MR, bp += NR) {
-        const __m256 a = _mm256_loadu_ps(ap);
-        acc0 = _mm256_fmadd_ps(a, _mm256_set1_ps(bp[0]), acc0);
-        acc1 = _mm256_fmadd_ps(a, _mm256_set1_ps(bp[1]), acc1);
-        acc2 = _mm256_fmadd_ps(a, _mm256_set1_ps(bp[2]), acc2);
-        acc3 = _mm256_fmadd_ps(a, _mm256_set1_ps(bp[3]), acc3);
+#define NARROW4_FMA(a, nb)                                                                         \
+    {                                                                                              \
+        n0 = _mm256_fmadd_ps(a, _mm256_set1_ps((nb)[0]), n0);                                      \
+        n1 = _mm256_fmadd_ps(a, _mm256_set1_ps((nb)[1]), n1);                                      \
+        n2 = _mm256_fmadd_ps(a, _mm256_set1_ps((nb)[2]), n2);                                      \
+        n3 = _mm256_fmadd_ps(a, _mm256_set1_ps((nb)[3]), n3);                                      \
     }
+
+/* Stores the narrow tile's accumulators n0..n3 (columns of 8 rows), w columns. */
+__attribute__((target("avx512f,fma"))) static void narrow_store(__m256 n0, __m256 n1, __m256 n2,
+                                                                __m256 n3, float *c, int ldc,
+                                                                const tile_store *t, int w) {
     float v[4][MR];
-    _mm256_storeu_ps(v[0], acc0), _mm256_storeu_ps(v[1], acc1);
-    _mm256_storeu_ps(v[2], acc2), _mm256_storeu_ps(v[3], acc3);
+    _mm256_storeu_ps(v[0], n0), _mm256_storeu_ps(v[1], n1);
+    _mm256_storeu_ps(v[2], n2), _mm256_storeu_ps(v[3], n3);
     for (int r = 0; r < t->mr; r++)
         for (int j = 0; j < w; j++) {
             float *d = c + (size_t)r * ldc + j, x = v[j][r];
@@ -234,6 +234,41 @@ __attribute__((target("avx512f,fma"))) static void tile_8x4(int kc, const float 
             }
             *d = x;
         }
+}
+
+__attribute__((target("avx512f,fma"))) static void tile_8x4(int kc, const float *restrict ap,
+                                                            const float *restrict bp, float *c,
+                                                            int ldc, const tile_store *t, int w) {
+    __m256 n0 = _mm256_setzero_ps(), n1 = _mm256_setzero_ps(), n2 = _mm256_setzero_ps(),
+           n3 = _mm256_setzero_ps(); /* columns beyond w are zeros of the packed panel */
+    for (int k = 0; k < kc; k++, ap += MR, bp += NR) {
+        const __m256 a = _mm256_loadu_ps(ap);
+        NARROW4_FMA(a, bp)
+    }
+    narrow_store(n0, n1, n2, n3, c, ldc, t, w);
+}
+
+/* A full 8 x 32 tile and the narrow panel after it (w <= 4 columns) in one
+ * pass over A: alone, tile_8x4's four dependent FMA chains wait on the FMA
+ * latency and cost half a full tile; here they fill the full tile's gaps.
+ * Both parts sum in the order tile_8x32 and tile_8x4 do. */
+__attribute__((target("avx512f,fma"))) static void
+tile_8x32_narrow(int kc, const float *restrict ap, const float *restrict bp,
+                 const float *restrict nbp, float *c, int ldc, const tile_store *t,
+                 const tile_store *tn, int w) {
+    // clang-format off
+    EIGHT_ROWS(TILE_ROW)
+    __m256 n0 = _mm256_setzero_ps(), n1 = _mm256_setzero_ps(), n2 = _mm256_setzero_ps(),
+           n3 = _mm256_setzero_ps();
+    for (int k = 0; k < kc; k++, ap += MR, bp += NR, nbp += NR) {
+        const __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
+        EIGHT_ROWS(TILE_FMA)
+        const __m256 a8 = _mm256_loadu_ps(ap);
+        NARROW4_FMA(a8, nbp)
+    }
+    EIGHT_ROWS(TILE_STORE)
+    // clang-format on
+    narrow_store(n0, n1, n2, n3, c + NR, ldc, tn, w);
 }
 
 SC_AVX512 static void gemm_avx512(const float *Ap, int K, int m0, int m1, int N, const float *B,
@@ -268,7 +303,15 @@ SC_AVX512 static void gemm_avx512(const float *Ap, int K, int m0, int m1, int N,
                             _mm_prefetch(d + 64, _MM_HINT_T0);
                         }
                     t.res = ep && ep->res ? ep->res + at : NULL;
-                    if (w <= 4)
+                    const int wn = nc - j - NR; /* a narrow last panel after this one */
+                    if (w == NR && wn >= 1 && wn <= 4) {
+                        tile_store tn = t;
+                        panel_masks(wn, &tn.m0, &tn.m1);
+                        tn.res = t.res ? t.res + NR : NULL;
+                        tile_8x32_narrow(kc, ap, bp + (size_t)j * kc, bp + (size_t)(j + NR) * kc,
+                                         C + at, ldc, &t, &tn, wn);
+                        j += NR; /* the narrow panel is done */
+                    } else if (w <= 4)
                         tile_8x4(kc, ap, bp + (size_t)j * kc, C + at, ldc, &t, w);
                     else if (w <= 16)
                         tile_8x16(kc, ap, bp + (size_t)j * kc, C + at, ldc, &t);
