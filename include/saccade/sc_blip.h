@@ -39,17 +39,20 @@
  * text_config.bos_token_id ([DEC]) and stops at text_config.sep_token_id
  * ([SEP]), as BlipForConditionalGeneration.generate does.
  *
- * Generation follows transformers 5.x: settings from the text config (not
- * generation_config.json); max_length and min_length count new tokens ([SEP]
- * included); greedy search, sampling (MinLength, Temperature, TopK, TopP in
- * that order; sc_rng draws, so the ids are not torch.multinomial's) and the
- * vectorised beam search (2 x beams candidates per step, finished hypotheses
- * only from the top `beams` ranks, score = sum log p / new_tokens^
- * length_penalty, early_stopping false / true / "never"). transformers 4.x
- * differed: an explicit max_length / min_length counted the decoder prompt,
- * and its beam search kept BeamHypotheses with another stopping rule. The
- * length is also capped by max_position_embeddings. Tested token for token
- * against the PyTorch twin tools/ref/ref_blip.py.
+ * Generation follows transformers' generate for this model: settings from the
+ * text config (not generation_config.json; 5.x's config loader drops them,
+ * 4.x applied them: for Salesforce's checkpoints they are the defaults);
+ * max_length and min_length count new tokens ([SEP] included), as
+ * transformers' max_new_tokens / min_new_tokens do and as 5.x's default of
+ * 20 new tokens does (a max_length passed to transformers' generate counts
+ * the decoder prompt too); greedy search, sampling (MinLength, Temperature,
+ * TopK, TopP in that order; sc_rng draws, so the ids are not
+ * torch.multinomial's) and the vectorised beam search of 4.50 and later (2 x
+ * beams candidates per step, finished hypotheses only from the top `beams`
+ * ranks, score = sum log p / new_tokens^length_penalty, early_stopping false
+ * / true / "never"; before 4.50 a BeamHypotheses heap with another stopping
+ * rule). The length is also capped by max_position_embeddings. Tested token
+ * for token against the PyTorch twin tools/ref/ref_blip.py.
  *
  * Errors: a missing file, a tensor missing or of the wrong shape, a vocabulary
  * whose size differs from text_config.vocab_size, a config field of the wrong

@@ -21,26 +21,46 @@ a folder's model.safetensors loads here unchanged.
 Generation re-checked against huggingface/transformers
 src/transformers/generation/utils.py at commit
 000034a44ef887621d9b36001a5eb7c46e64cb3f (main branch of autumn 2025, the
-code base 5.0 was cut from; the newest copy readable here): `_beam_search` and
-its helpers match this twin rule for rule (log_softmax, then the logits
-processors, then the running scores added; top max(2, 1 + #eos) * beams =
-2 * beams continuations; the running beams are the best `beams` that did not
-stop; finished hypotheses only from the top `beams` ranks, scored
-sum / (cur_len + 1 - prompt_len) ** length_penalty; early_stopping True adds
-no hypothesis once all beams are finished; the heuristic uses the current new
-length, or max_length - prompt_len for "never" with a positive penalty; the
-loop ends when no improvement is possible, when early_stopping True has all
-beams finished, or when every kept continuation stopped). The stopping
-criteria are max_length (cur_len + 1 >= max_length) and the eos id, which
-BlipForConditionalGeneration.generate sets to sep_token_id. Not settled from
-that copy: its `_prepare_generated_length` turns only the default
-max_length (20, not passed to generate) into 20 new tokens (capped at
-max_position_embeddings); a max_length passed to generate, or a config value
-other than 20, there counts the decoder prompt too, and min_length counts
-the whole decoder sequence (MinLengthLogitsProcessor compares
-input_ids.shape[-1]). This twin and saccade count both as new tokens, as
-documented for 5.x; for the default settings (max_length 20, min_length 0)
-both readings give the same tokens.
+code base 5.0 was cut from): `_beam_search` and its helpers match this twin
+rule for rule (log_softmax, then the logits processors, then the running
+scores added; top max(2, 1 + #eos) * beams = 2 * beams continuations; the
+running beams are the best `beams` that did not stop; finished hypotheses
+only from the top `beams` ranks, scored sum / (cur_len + 1 - prompt_len) **
+length_penalty; early_stopping True adds no hypothesis once all beams are
+finished; the heuristic uses the current new length, or max_length -
+prompt_len for "never" with a positive penalty; the loop ends when no
+improvement is possible, when early_stopping True has all beams finished, or
+when every kept continuation stopped). The stopping criteria are max_length
+(cur_len + 1 >= max_length) and the eos id, which
+BlipForConditionalGeneration.generate sets to sep_token_id.
+
+Lengths re-checked against the newest copies the code index holds (2026
+copies of the 5.x files, no commit id attached: generation/utils.py of about
+120,000 characters, its `generate` entry point, and configuration_utils.py
+with the dataclass PreTrainedConfig; the file listing names only older
+commits, 1097d4b3f8dd6440add50f87a2784b03cc0b4c85 for generation/utils.py and
+0e97420c9957149b80ff57632148e8ce80203b48 for models/blip/modeling_blip.py,
+whose BLIP `generate` wrapper is unchanged). In 5.x `generate` decides
+"default length" before filling in defaults: max_length counts as default
+when neither generate's arguments nor the model's generation config set it
+(GenerationConfig's defaults are None since 5.0), and then
+`_prepare_generated_length` makes it 20 + the decoder prompt length (capped
+at max_position_embeddings): 20 NEW tokens. An explicit max_length (passed
+to generate) is a total length that counts the decoder prompt ([DEC] and the
+prompt's pieces), in 5.x as in 4.x; max_new_tokens / min_new_tokens count
+new tokens; an explicit min_length counts the whole decoder sequence. This
+twin's --max-len / --min-len (and saccade's) are therefore transformers'
+max_new_tokens / min_new_tokens, and their defaults (20 / 0) give what 5.x's
+defaults give. Late 4.x counted only a max_length equal to 20 (the
+GenerationConfig default) as new tokens; any other value from the model's
+config counted the prompt. One 5.x change this twin does not follow: the
+5.x PreTrainedConfig drops generation parameters written in config.json
+(max_length, num_beams, ... in text_config) instead of keeping them as
+attributes, so they no longer reach the text decoder's generation config;
+this twin (and saccade) still take them from text_config as 4.x did. For
+Salesforce's checkpoints those values are the class defaults, so both give
+the same tokens; a folder whose text_config sets other values is generated
+with them here.
 
 Rules this twin follows (and the C implementation is tested against):
 - config.json stores only what differs from the class defaults: the defaults
@@ -56,16 +76,18 @@ Rules this twin follows (and the C implementation is tested against):
   `cls.predictions.decoder.weight` when the file has it, otherwise the word
   embeddings; its bias is `cls.predictions.bias` (or `decoder.bias` when only
   that is present). Scores are (q k^T) / sqrt(head_dim).
-- generation as transformers 5.x `generate` for this model: settings from the
-  text config (max_length 20, min_length 0, num_beams 1, length_penalty 1,
+- generation as transformers `generate` for this model: settings from the
+  text config (as 4.x read them; see above for 5.x) (max_length 20, min_length 0, num_beams 1, length_penalty 1,
   early_stopping False, do_sample False, top_k 50, top_p 1, temperature 1),
   decoder prompt [DEC] (text bos_token_id) followed by the prompt's word
   pieces (the processor's [CLS] prompt [SEP], first id replaced by [DEC], last
   dropped), stop at sep_token_id ([SEP], not eos_token_id), pad_token_id after.
-  max_length counts NEW tokens, the stop token included (transformers' default
-  of 20 new tokens; an explicit max_length in transformers 4.x counted the
-  decoder prompt too); min_length is the number of new tokens before [SEP]
-  can be chosen (MinLengthLogitsProcessor with the prompt length added).
+  max_length counts NEW tokens, the stop token included, as transformers'
+  max_new_tokens does (and its default: 20 new tokens; an explicit
+  max_length passed to transformers' generate counts the decoder prompt
+  too, in 4.x and 5.x); min_length is the number of new tokens before [SEP]
+  can be chosen, as min_new_tokens (MinLengthLogitsProcessor with the prompt
+  length added).
   Beam search keeps the top 2*beams continuations of all beams each step;
   only those in the top `beams` ranks that hit [SEP] or the length limit
   become finished hypotheses, scored sum(logprob) / new_len**length_penalty.

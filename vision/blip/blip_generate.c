@@ -6,10 +6,11 @@
  * candidates per step, finished hypotheses only from the top `beams` ranks,
  * score = sum log p / new_tokens^length_penalty, early_stopping False, True
  * or "never").
- * max_length and min_length count new tokens ([SEP] included), as 5.x does.
- * Differences from transformers 4.x: there an explicit max_length / min_length
- * counted the decoder prompt too, and the beam search kept a BeamHypotheses
- * heap with a different stopping rule. */
+ * max_length and min_length count new tokens ([SEP] included), as
+ * transformers' max_new_tokens / min_new_tokens and 5.x's default length do;
+ * a max_length passed to transformers' generate counts the decoder prompt too.
+ * Before 4.50 the beam search kept a BeamHypotheses heap with a different
+ * stopping rule. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
