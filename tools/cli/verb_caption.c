@@ -588,6 +588,7 @@ static int open_gallery(cap_ctx *c, const char *html) {
     if (c->html_page_size) gp.page_size = c->html_page_size;
     gp.figure.colormap = c->gp.colormap;
     gp.figure.alpha = c->gp.alpha;
+    gp.live = cli_rank0(); /* under mpirun, rank 0 alone writes pages */
     return sc_gallery_open(html, &gp, &c->gallery) ? cli_fail(NULL) : CLI_OK;
 }
 

@@ -459,7 +459,9 @@ static inline float clamp01(float v) {
     return v > 0.f ? (v < 1.f ? v : 1.f) : 0.f;
 }
 
-/* Interleaved quantized copy: 8-bit (maxv 255) or 16-bit host-order (65535). */
+/* Interleaved quantized copy: 8-bit (maxv 255) or 16-bit host-order (65535).
+ * Threads only from a megapixel: under that, starting them costs more than
+ * the copy (the gallery's thumbnails and figures). */
 static void *interleave(const sc_image *img, int sixteen) {
     size_t plane = (size_t)img->w * img->h, n;
     if (sc_mul_size(plane, (size_t)img->c, &n)) return NULL;
@@ -471,12 +473,12 @@ static void *interleave(const sc_image *img, int sixteen) {
         const float *src = img->data + (size_t)k * plane;
         if (sixteen) {
             uint16_t *o = (uint16_t *)out + k;
-#pragma omp parallel for schedule(static) if (plane >= 65536)
+#pragma omp parallel for schedule(static) if (plane >= ((size_t)1 << 20))
             for (long long i = 0; i < (long long)plane; i++)
                 o[(size_t)i * c] = (uint16_t)(clamp01(src[i]) * 65535.f + 0.5f);
         } else {
             unsigned char *o = (unsigned char *)out + k;
-#pragma omp parallel for schedule(static) if (plane >= 65536)
+#pragma omp parallel for schedule(static) if (plane >= ((size_t)1 << 20))
             for (long long i = 0; i < (long long)plane; i++)
                 o[(size_t)i * c] = (unsigned char)(clamp01(src[i]) * 255.f + 0.5f);
         }
