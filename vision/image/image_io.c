@@ -26,6 +26,7 @@
 #include "sc_internal.h"
 #include "saccade/sc_image.h"
 #include "image_check.h"
+#include "jpeg_enc.h"
 
 #define SC_IMAGE_DEFAULT_MAX_PIXELS ((uint64_t)64 << 20) /* 64 Mi pixels (8192 x 8192) */
 #define SC_IMAGE_DEFAULT_MAX_FILE ((size_t)1 << 30)      /* 1 GiB */
@@ -520,11 +521,17 @@ static sc_status encode_jpeg(const sc_image *img, const char *path, int quality,
     if (img->w > 65535 || img->h > 65535)
         return sc_set_error(SC_ERR_LIMIT, "%s: %dx%d is too large for JPEG (max 65535)", path,
                             img->w, img->h);
-    unsigned char *px = interleave(img, 0); /* an alpha channel is ignored */
+    /* the planes quantised as they are (contiguous loops that vectorise);
+     * an alpha plane is ignored */
+    const size_t plane = (size_t)img->w * img->h;
+    const int c = img->c == 4 ? 3 : img->c;
+    unsigned char *px = sc_malloc(plane * c);
     if (!px) return sc_set_error(SC_ERR_NOMEM, "%s: out of memory", path);
+    for (size_t i = 0; i < plane * c; i++)
+        px[i] = (unsigned char)(clamp01(img->data[i]) * 255.f + 0.5f);
     unsigned char *jpg = NULL;
     size_t n = 0;
-    s = sc_jpeg_encode(px, img->w, img->h, img->c, (size_t)img->w * img->c, quality, &jpg, &n);
+    s = sc_jpeg_encode_planes(px, img->w, img->h, c, quality, &jpg, &n);
     sc_free(px);
     if (s) return sc_set_error(s, "%s: cannot encode JPEG: %s", path, sc_last_error());
     m->data = jpg;
