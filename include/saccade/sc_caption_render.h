@@ -93,7 +93,12 @@ sc_status sc_caption_attention_grid(const sc_image *img, const sc_caption_result
  * data-load-ms (milliseconds from navigation to the load event), for tests and
  * a quick look in the inspector. Text is HTML-escaped and file names in links
  * percent-encoded. Every file is written atomically; pages that a later
- * sc_gallery_write would not change are not written again. */
+ * sc_gallery_write would not change are not written again. With p.live, the
+ * pages follow the images as they are added (after the first image, when a
+ * listing page fills, and at most every 2 s): a run killed at any point leaves
+ * a gallery of the images added so far whose pages parse and whose links all
+ * resolve (earlier pages may show an older image count and last page until
+ * sc_gallery_write). */
 #define SC_GALLERY_MARKER ".saccade-gallery"
 
 typedef struct sc_gallery_params {
@@ -104,6 +109,10 @@ typedef struct sc_gallery_params {
     int quality;                     /* JPEG quality of thumbnails and figures (80), 1..100 */
     sc_attention_grid_params figure; /* sc_attention_grid_default_params with
                                         panel 64 and cols 10 */
+    int live;                        /* 1 (default): keep the pages up to date while
+                                        images are added (sc_gallery_add), so a
+                                        stopped run leaves a usable gallery; 0:
+                                        pages only from sc_gallery_write */
 } sc_gallery_params;
 sc_gallery_params sc_gallery_default_params(void);
 

@@ -73,6 +73,33 @@ static void test_grid_layout_and_content(void **state) {
     sc_image_free(&img);
 }
 
+/* Word panels drawn on two threads make the same figure as on one. */
+static void test_grid_threads(void **state) {
+    (void)state;
+    sc_image img;
+    assert_int_equal(sc_image_alloc(&img, 37, 29, 3), SC_OK);
+    sc_test_fill_uniform(img.data, (size_t)37 * 29 * 3, 0.f, 1.f, 5);
+    enum { G = 7, N = 13 };
+    float *al = sc_test_random((size_t)N * G * G, 0.f, 1.f, 9);
+    const char *words[N] = {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m"};
+    sc_attention_grid_params p = sc_attention_grid_default_params();
+    p.panel = 40;
+    sc_image one, two;
+    const int was = sc_get_num_threads();
+    sc_set_num_threads(1);
+    assert_int_equal(sc_attention_grid(&img, al, G, N, words, &p, &one), SC_OK);
+    sc_set_num_threads(2);
+    assert_int_equal(sc_attention_grid(&img, al, G, N, words, &p, &two), SC_OK);
+    sc_set_num_threads(was);
+    assert_int_equal(one.w, two.w);
+    assert_int_equal(one.h, two.h);
+    assert_memory_equal(one.data, two.data, (size_t)one.w * one.h * 3 * sizeof(float));
+    sc_image_free(&one);
+    sc_image_free(&two);
+    sc_image_free(&img);
+    free(al);
+}
+
 static int exists(const char *dir, const char *rel) {
     char *p = sc_test_join(dir, rel);
     struct stat st;
@@ -308,6 +335,7 @@ static void test_gallery_pieces(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grid_layout_and_content),
+        cmocka_unit_test(test_grid_threads),
         cmocka_unit_test(test_gallery),
         cmocka_unit_test(test_gallery_pieces),
     };

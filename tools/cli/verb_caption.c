@@ -107,7 +107,9 @@ void cli_caption_help(FILE *out) {
             "                 apply) and each word with its own map and log-probability;\n"
             "                 DIR/failed.html lists the images that failed. DIR is marked\n"
             "                 (DIR/.saccade-gallery): folder walks of every verb skip it, so\n"
-            "                 DIR may sit inside the inputs\n"
+            "                 DIR may sit inside the inputs. The pages follow the captions\n"
+            "                 as they are made (each file written whole), so a run that is\n"
+            "                 stopped or killed leaves a gallery of the images done so far\n"
             "--html-page-size N  images per gallery page, 1..100000 (default 100)\n"
             "--shard K/N      only the K-th of N equal slices of the input list (for Slurm\n"
             "                 arrays and GNU parallel; together the N runs cover every\n"
@@ -590,6 +592,7 @@ static int open_gallery(cap_ctx *c, const char *html) {
     if (c->html_page_size) gp.page_size = c->html_page_size;
     gp.figure.colormap = c->gp.colormap;
     gp.figure.alpha = c->gp.alpha;
+    gp.live = cli_rank0(); /* under mpirun, rank 0 alone writes pages */
     return sc_gallery_open(html, &gp, &c->gallery) ? cli_fail(NULL) : CLI_OK;
 }
 

@@ -26,6 +26,7 @@
 #include "sc_internal.h"
 #include "saccade/sc_image.h"
 #include "image_check.h"
+#include "jpeg_enc.h"
 
 #define SC_IMAGE_DEFAULT_MAX_PIXELS ((uint64_t)64 << 20) /* 64 Mi pixels (8192 x 8192) */
 #define SC_IMAGE_DEFAULT_MAX_FILE ((size_t)1 << 30)      /* 1 GiB */
@@ -459,7 +460,9 @@ static inline float clamp01(float v) {
     return v > 0.f ? (v < 1.f ? v : 1.f) : 0.f;
 }
 
-/* Interleaved quantized copy: 8-bit (maxv 255) or 16-bit host-order (65535). */
+/* Interleaved quantized copy: 8-bit (maxv 255) or 16-bit host-order (65535).
+ * Threads only from a megapixel: under that, starting them costs more than
+ * the copy (the gallery's thumbnails and figures). */
 static void *interleave(const sc_image *img, int sixteen) {
     size_t plane = (size_t)img->w * img->h, n;
     if (sc_mul_size(plane, (size_t)img->c, &n)) return NULL;
@@ -471,12 +474,12 @@ static void *interleave(const sc_image *img, int sixteen) {
         const float *src = img->data + (size_t)k * plane;
         if (sixteen) {
             uint16_t *o = (uint16_t *)out + k;
-#pragma omp parallel for schedule(static) if (plane >= 65536)
+#pragma omp parallel for schedule(static) if (plane >= ((size_t)1 << 20))
             for (long long i = 0; i < (long long)plane; i++)
                 o[(size_t)i * c] = (uint16_t)(clamp01(src[i]) * 65535.f + 0.5f);
         } else {
             unsigned char *o = (unsigned char *)out + k;
-#pragma omp parallel for schedule(static) if (plane >= 65536)
+#pragma omp parallel for schedule(static) if (plane >= ((size_t)1 << 20))
             for (long long i = 0; i < (long long)plane; i++)
                 o[(size_t)i * c] = (unsigned char)(clamp01(src[i]) * 255.f + 0.5f);
         }
@@ -518,11 +521,17 @@ static sc_status encode_jpeg(const sc_image *img, const char *path, int quality,
     if (img->w > 65535 || img->h > 65535)
         return sc_set_error(SC_ERR_LIMIT, "%s: %dx%d is too large for JPEG (max 65535)", path,
                             img->w, img->h);
-    unsigned char *px = interleave(img, 0); /* an alpha channel is ignored */
+    /* the planes quantised as they are (contiguous loops that vectorise);
+     * an alpha plane is ignored */
+    const size_t plane = (size_t)img->w * img->h;
+    const int c = img->c == 4 ? 3 : img->c;
+    unsigned char *px = sc_malloc(plane * c);
     if (!px) return sc_set_error(SC_ERR_NOMEM, "%s: out of memory", path);
+    for (size_t i = 0; i < plane * c; i++)
+        px[i] = (unsigned char)(clamp01(img->data[i]) * 255.f + 0.5f);
     unsigned char *jpg = NULL;
     size_t n = 0;
-    s = sc_jpeg_encode(px, img->w, img->h, img->c, (size_t)img->w * img->c, quality, &jpg, &n);
+    s = sc_jpeg_encode_planes(px, img->w, img->h, c, quality, &jpg, &n);
     sc_free(px);
     if (s) return sc_set_error(s, "%s: cannot encode JPEG: %s", path, sc_last_error());
     m->data = jpg;

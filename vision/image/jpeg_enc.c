@@ -18,6 +18,7 @@
 #include <string.h>
 #include "sc_internal.h"
 #include "saccade/sc_image.h"
+#include "jpeg_enc.h"
 
 /* ---- tables (ITU T.81 Annex K) ---- */
 static const unsigned char ZIGZAG[64] = {/* zigzag position -> natural index */
@@ -304,16 +305,18 @@ static void put_headers(jout *o, int w, int h, int ncomp, int sub, const unsigne
 /* ---- MCUs ---- */
 /* The MCU's source columns (clamped to the image: edge pixels repeat), as
  * byte offsets in a row. */
-static void mcu_columns(int x0, int n, int w, int c, int *xo) {
-    for (int i = 0; i < n; i++) xo[i] = (x0 + i < w ? x0 + i : w - 1) * c;
+static void mcu_columns(int x0, int n, int w, size_t pstride, size_t *xo) {
+    for (int i = 0; i < n; i++) xo[i] = (size_t)(x0 + i < w ? x0 + i : w - 1) * pstride;
 }
 
 /* Worst case of one block's entropy-coded bytes: 26 bits per coefficient,
  * every byte stuffed. */
 #define BLOCK_MAX_BYTES (64 * 26 / 8 * 2 + 16)
 
-sc_status sc_jpeg_encode(const unsigned char *px, int w, int h, int c, size_t stride, int quality,
-                         unsigned char **out, size_t *out_len) {
+/* sc_jpeg_encode with pixels anywhere: channel k of pixel (x, y) at
+ * px[y * stride + x * pstride + k * kstride]. */
+static sc_status encode(const unsigned char *px, int w, int h, int c, size_t stride, size_t pstride,
+                        size_t kstride, int quality, unsigned char **out, size_t *out_len) {
     const char *fn = "sc_jpeg_encode";
     if (out) *out = NULL;
     if (out_len) *out_len = 0;
@@ -322,9 +325,6 @@ sc_status sc_jpeg_encode(const unsigned char *px, int w, int h, int c, size_t st
         return sc_set_error(SC_ERR_INVALID_ARG, "%s: %d channels (want 1, 3 or 4)", fn, c);
     if (w < 1 || h < 1 || w > 65535 || h > 65535)
         return sc_set_error(SC_ERR_INVALID_ARG, "%s: size %dx%d is outside 1..65535", fn, w, h);
-    if (stride < (size_t)w * c)
-        return sc_set_error(SC_ERR_INVALID_ARG, "%s: row stride %zu is under %d x %d bytes", fn,
-                            stride, w, c);
     if (quality < 1 || quality > 100)
         return sc_set_error(SC_ERR_INVALID_ARG, "%s: quality %d is outside 1..100", fn, quality);
     huff H_DC[2], H_AC[2]; /* about a microsecond to build */
@@ -351,9 +351,9 @@ sc_status sc_jpeg_encode(const unsigned char *px, int w, int h, int c, size_t st
         return sc_set_error(SC_ERR_NOMEM, "%s: out of memory", fn);
     put_headers(&o, w, h, ncomp, sub, qt);
     int dc[3] = {0, 0, 0};
-    int xo[16];
+    size_t xo[16];
     float Y[4][64], Cb[64], Cr[64];
-    const int g1 = c > 1 ? 1 : 0, b2 = c > 2 ? 2 : 0;
+    const size_t g1 = c > 1 ? kstride : 0, b2 = c > 2 ? 2 * kstride : 0;
     for (size_t by = 0; by < my; by++) {
         int rows[16];
         for (int i = 0; i < mh; i++) {
@@ -365,7 +365,7 @@ sc_status sc_jpeg_encode(const unsigned char *px, int w, int h, int c, size_t st
                 free(o.p);
                 return sc_set_error(SC_ERR_NOMEM, "%s: out of memory", fn);
             }
-            mcu_columns((int)(bx * mw), mw, w, c, xo);
+            mcu_columns((int)(bx * mw), mw, w, pstride, xo);
             if (gray) {
                 for (int i = 0; i < 8; i++) {
                     const unsigned char *r = px + (size_t)rows[i] * stride;
@@ -422,4 +422,22 @@ sc_status sc_jpeg_encode(const unsigned char *px, int w, int h, int c, size_t st
     *out = o.p;
     *out_len = o.n;
     return SC_OK;
+}
+
+sc_status sc_jpeg_encode(const unsigned char *px, int w, int h, int c, size_t stride, int quality,
+                         unsigned char **out, size_t *out_len) {
+    if (w > 0 && (c == 1 || c == 3 || c == 4) && stride < (size_t)w * c) {
+        if (out) *out = NULL;
+        if (out_len) *out_len = 0;
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "sc_jpeg_encode: row stride %zu is under %d x %d bytes", stride, w, c);
+    }
+    return encode(px, w, h, c, stride, (size_t)c, 1, quality, out, out_len);
+}
+
+/* Planar 8-bit pixels (image_io.c: an sc_image's planes, quantised). */
+sc_status sc_jpeg_encode_planes(const unsigned char *px, int w, int h, int c, int quality,
+                                unsigned char **out, size_t *out_len) {
+    const size_t plane = w > 0 && h > 0 ? (size_t)w * (size_t)h : 0;
+    return encode(px, w, h, c, (size_t)(w > 0 ? w : 0), 1, plane, quality, out, out_len);
 }

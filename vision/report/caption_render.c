@@ -1,6 +1,7 @@
 /* saccade: attention grid figures (see sc_caption_render.h); the gallery is
  * in gallery.c. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "saccade/sc_caption_render.h"
@@ -79,12 +80,28 @@ sc_status sc_attention_grid(const sc_image *img, const float *alphas, int grid, 
     hp.alpha = p->alpha;
     hp.smooth_sigma = 0.0f; /* sc_attention_upsample smooths */
     size_t P = (size_t)grid * grid;
-    for (int t = 0; !s && t < n; t++) {
-        sc_map m = {0};
-        s = sc_attention_upsample(alphas + (size_t)t * P, grid, S, S, &m);
-        if (!s) s = sc_overlay_heatmap(&base, &m, &hp, &panels[1 + t]);
-        sc_map_free(&m);
-        caps[1 + t] = words ? words[t] : NULL;
+    /* The word panels are independent: shared among the threads (a caption's
+     * dozen 64-pixel panels are each too small to split); the first failure's
+     * message is kept. */
+    sc_status ps = SC_OK;
+    char msg[512] = "";
+    if (!s) {
+#pragma omp parallel for schedule(dynamic) if (n >= 4)
+        for (int t = 0; t < n; t++) {
+            sc_map m = {0};
+            sc_status st = sc_attention_upsample(alphas + (size_t)t * P, grid, S, S, &m);
+            if (!st) st = sc_overlay_heatmap(&base, &m, &hp, &panels[1 + t]);
+            sc_map_free(&m);
+            caps[1 + t] = words ? words[t] : NULL;
+            if (st) {
+#pragma omp critical(sc_attention_grid_error)
+                if (!ps) {
+                    ps = st;
+                    snprintf(msg, sizeof msg, "%s", sc_last_error());
+                }
+            }
+        }
+        if (ps) s = sc_set_error(ps, "%s", msg);
     }
     if (!s) {
         sc_sheet_params sp = sc_sheet_default_params();

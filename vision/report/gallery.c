@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include "saccade/sc_caption_render.h"
@@ -152,6 +153,9 @@ struct sc_gallery {
     size_t nslots;
     int items_written;  /* item pages 0..items_written-1 are on disk */
     int static_written; /* gallery.css, gallery.js, marker */
+    int search_written; /* entries in the search.js on disk */
+    int failed_written; /* failures on the failed.html on disk */
+    double live_at;     /* monotonic seconds of the last live write */
 };
 
 sc_gallery_params sc_gallery_default_params(void) {
@@ -164,7 +168,14 @@ sc_gallery_params sc_gallery_default_params(void) {
     p.figure = sc_attention_grid_default_params();
     p.figure.panel = 64;
     p.figure.cols = 10;
+    p.live = 1;
     return p;
+}
+
+static double mono_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 static char *dupstr(const char *s) {
@@ -293,6 +304,7 @@ sc_status sc_gallery_open(const char *dir, const sc_gallery_params *p, sc_galler
         sc_gallery_free(g);
         return s;
     }
+    g->live_at = mono_seconds();
     *out = g;
     return SC_OK;
 }
@@ -441,6 +453,8 @@ static void entry_commit(sc_gallery *g) {
     g->n++;
 }
 
+static sc_status live_write(sc_gallery *g);
+
 sc_status sc_gallery_add(sc_gallery *g, const sc_image *img, const sc_gallery_item *it) {
     const char *fn = "sc_gallery_add";
     if (!g || !img || !img->data) return sc_set_error(SC_ERR_INVALID_ARG, "%s: bad argument", fn);
@@ -464,7 +478,7 @@ sc_status sc_gallery_add(sc_gallery *g, const sc_image *img, const sc_gallery_it
         return s;
     }
     entry_commit(g);
-    return SC_OK;
+    return live_write(g);
 }
 
 sc_status sc_gallery_add_failure(sc_gallery *g, const char *label, const char *reason) {
@@ -887,28 +901,66 @@ static sc_status remove_stale_pages(const sc_gallery *g, int npages) {
     }
 }
 
-sc_status sc_gallery_write(sc_gallery *g) {
-    if (!g) return sc_set_error(SC_ERR_INVALID_ARG, "sc_gallery_write: NULL gallery");
-    sc_status s = SC_OK;
-    if (!g->static_written) {
-        sbuf b = {0};
-        sb_puts(&b, CSS);
-        s = write_buf(g, "gallery.css", &b);
-        if (!s) {
-            sb_puts(&b, JS);
-            s = write_buf(g, "gallery.js", &b);
-        }
-        g->static_written = !s;
+static sc_status write_static(sc_gallery *g) {
+    if (g->static_written) return SC_OK;
+    sbuf b = {0};
+    sb_puts(&b, CSS);
+    sc_status s = write_buf(g, "gallery.css", &b);
+    if (!s) {
+        sb_puts(&b, JS);
+        s = write_buf(g, "gallery.js", &b);
     }
-    if (!s) s = write_search_index(g);
-    const int npages = n_pages(g);
-    for (int k = 0; !s && k < npages; k++) s = write_listing(g, k, npages);
-    /* the last written item page gains a "next" link */
+    g->static_written = !s;
+    return s;
+}
+
+/* Item pages not yet on disk; the last one written before gains its "next"
+ * link. */
+static sc_status write_new_items(sc_gallery *g) {
+    sc_status s = SC_OK;
     int from = g->items_written > 0 ? g->items_written - 1 : 0;
     for (int i = from; !s && i < g->n; i++) s = write_item(g, i);
     if (!s) g->items_written = g->n;
-    if (!s) s = write_failed(g);
+    return s;
+}
+
+sc_status sc_gallery_write(sc_gallery *g) {
+    if (!g) return sc_set_error(SC_ERR_INVALID_ARG, "sc_gallery_write: NULL gallery");
+    sc_status s = write_static(g);
+    if (!s && !(s = write_search_index(g))) g->search_written = g->n;
+    const int npages = n_pages(g);
+    for (int k = 0; !s && k < npages; k++) s = write_listing(g, k, npages);
+    if (!s) s = write_new_items(g);
+    if (!s && !(s = write_failed(g))) g->failed_written = g->nf;
     if (!s) s = remove_stale_pages(g, npages);
+    return s;
+}
+
+/* While images are added (p.live): after the first image, whenever a listing
+ * page fills, and at most every 2 s otherwise, the pages are brought up to
+ * date with the images so far, each file atomically, so a run stopped at any
+ * point (even by SIGKILL) leaves a gallery whose pages all parse and whose
+ * links all resolve. The cost stays in proportion to the images: the item
+ * pages are new ones; the listing pages rewritten are the last one and the
+ * three before it (whose pagers reach it) and index.html; a full page is
+ * written when it fills, so earlier pages hold all their entries and link only
+ * to pages that exist (their "last" and the image count may be behind until
+ * sc_gallery_write); search.js is rewritten once the images grew by a quarter. */
+static sc_status live_write(sc_gallery *g) {
+    if (!g->p.live) return SC_OK;
+    const double now = mono_seconds();
+    if (g->n != 1 && g->n % g->p.page_size && now - g->live_at < 2.0) return SC_OK;
+    g->live_at = now;
+    sc_status s = write_static(g);
+    if (!s) s = write_new_items(g);
+    if (!s && g->nf != g->failed_written && !(s = write_failed(g))) g->failed_written = g->nf;
+    if (!s && (!g->search_written || g->n - g->search_written >= g->search_written / 4) &&
+        !(s = write_search_index(g)))
+        g->search_written = g->n;
+    const int npages = n_pages(g);
+    for (int k = npages - 4 > 0 ? npages - 4 : 0; !s && k < npages; k++)
+        s = write_listing(g, k, npages);
+    if (!s && npages > 4) s = write_listing(g, 0, npages);
     return s;
 }
 
