@@ -8,7 +8,8 @@
  *   gradcam++     a = G^2 / (2 G^2 + sum_ij A_c G^3 + 1e-6), 0 where G = 0;
  *                 w_c = sum_ij ReLU(G) a;             cam = sum_c w_c A_c
  *   xgradcam      w_c = sum_ij G A / (sum_ij A_c + 1e-7)
- *   hirescam      cam = sum_c G A
+ *   hirescam      cam = sum_c G A (refused at a ViT's last two layers, where
+ *                 it is zero: see sc_cam_net_from_model)
  *   layercam      cam = sum_c ReLU(G) A
  *   eigencam      cam = projection of A on its first principal component
  *   eigengradcam  the same for G A
@@ -18,7 +19,14 @@
  *                 softmax over channels of the masked inputs' logits k
  *   ablationcam   w_c = (s - s_c) / s, s the logit, s_c the logit with channel
  *                 c of A set to 0 (or to min(A) - 1e7 when min(A) != 0), the
- *                 network run on from the layer
+ *                 network run on from the layer. A ViT: channel c of every
+ *                 token, the class token's too (pytorch-grad-cam's
+ *                 AblationLayerVit); min(A) over the patch tokens.
+ *                 pytorch-grad-cam's value drifts within a batch (copy j of
+ *                 a batch gets the batch's running minimum - 1e7, about
+ *                 min(A) - (j + 1) 1e7); behind the next LayerNorm the
+ *                 logits do not depend on it beyond float rounding, so
+ *                 saccade gives every copy min(A) - 1e7
  *   gradient      max over input channels of |d logit / d x| (Simonyan et al.)
  *   smoothgrad    Captum's NoiseTunnel over Saliency: the mean of |d logit /
  *                 d x| over `samples` inputs x + N(0, stdev^2), then the max
@@ -27,7 +35,21 @@
  *                 Gauss-Legendre rule with `steps` nodes on [0, 1], attribution
  *                 x * sum_i w_i grad(alpha_i x); map = |sum over channels|
  *                 (Captum's visualisation, sign "absolute_value")
- *   rollout       the model's own attention rollout (ViT models only)
+ *   rollout       attention rollout (Abnar & Zuidema 2020; ViT models only),
+ *                 as jacobgil/vit-explain's rollout with head_fusion "mean":
+ *                 per layer the heads' mean attention A, the share
+ *                 discard_ratio of its smallest entries (by value, ties by
+ *                 index; never the class token's own entry) set to 0, then
+ *                 (A + I) with every row renormalised to sum 1, multiplied
+ *                 through the layers (R = A_l ... A_1); the map is the class
+ *                 token's row over the patches (G x G), scaled and placed on
+ *                 the input tensor as a CAM (below). vit-explain writes the
+ *                 renormalisation as a / a.sum(dim=-1), which broadcasts
+ *                 over columns (divides column j by row j's sum); with
+ *                 discard_ratio 0 every row of (A + I) / 2 already sums to 1
+ *                 and the two agree; with discards saccade renormalises
+ *                 rows, as the paper and vit-explain's comment intend. No
+ *                 class is involved (the map is the same for every target).
  * The gradient methods differentiate w.r.t. the input tensor the model is
  * fed (normalised, as a PyTorch user's input_tensor).
  *
@@ -101,13 +123,24 @@ typedef struct sc_cam_net {
     /* logits (n, K) of the network run on from the layer given act (n, act);
      * NULL: not available (ablationcam unsupported). */
     sc_status (*forward_from)(void *ctx, const float *act, int n, float *logits);
+    /* AblationCAM's forwards: logits (n, K) of the network run on from the
+     * layer given one input's act with channel c0 + j set to value in copy
+     * j (j < n <= max_batch); NULL: such copies through forward_from. A
+     * ViT's also sets that channel of its class token, as pytorch-grad-cam's
+     * AblationLayerVit does. */
+    sc_status (*forward_ablated)(void *ctx, const float *act, int c0, int n, float value,
+                                 float *logits);
+    /* SC_OK when `method` gives a meaningful map at this layer, else an
+     * error saying why (NULL: every method does). */
+    sc_status (*check)(void *ctx, sc_model_saliency_method method);
     /* maps (n, act_h, act_w) -> out (n, in_h, in_w) on the input tensor;
      * NULL: bilinear resize with the given align_corners. (An ST-CNN warps the
      * glimpse's map back through its transformer.) */
     sc_status (*place)(void *ctx, const float *maps, int n, int align_corners, float *out);
-    /* Attention rollout of x onto the input tensor (in_h * in_w, any scale);
-     * NULL: the model has no attention. */
-    sc_status (*rollout)(void *ctx, const float *x, float *map);
+    /* Attention rollout of x with discard_ratio (sc_cam_params) onto the
+     * input tensor (in_h * in_w, any scale); NULL: the model has no
+     * attention. */
+    sc_status (*rollout)(void *ctx, const float *x, float discard_ratio, float *map);
     /* Image -> input tensor (in_c, in_h, in_w): the model's preprocessing. */
     sc_status (*prepare)(void *ctx, const sc_image *img, float *x);
     /* A map on the input tensor (in_h * in_w) -> over the whole w x h image
@@ -121,16 +154,19 @@ typedef struct sc_cam_net {
 void sc_cam_net_release(sc_cam_net *m);
 
 typedef struct sc_cam_params {
-    int aug_smooth;   /* 1: average over 6 test-time augmentations (see above) */
-    int eigen_smooth; /* 1: first principal component instead of the channel sum */
-    int batch;        /* scorecam / ablationcam / faithfulness forwards per call
-                         (default 16, pytorch-grad-cam's ScoreCAM batch) */
-    int samples;      /* smoothgrad: noisy samples (default 25) */
-    float stdev;      /* smoothgrad: noise sigma in input-tensor units; < 0 (the
-                         default -0.15): that share of the input's max - min */
-    int steps;        /* intgrad: Gauss-Legendre nodes (default 50, Captum's) */
-    uint64_t seed;    /* smoothgrad: noise from sc_rng(seed), sample by sample,
-                         tensor order; faithfulness: ROAD's noise (default 0) */
+    int aug_smooth;      /* 1: average over 6 test-time augmentations (see above) */
+    int eigen_smooth;    /* 1: first principal component instead of the channel sum */
+    int batch;           /* scorecam / ablationcam / faithfulness forwards per call
+                            (default 16, pytorch-grad-cam's ScoreCAM batch) */
+    int samples;         /* smoothgrad: noisy samples (default 25) */
+    float stdev;         /* smoothgrad: noise sigma in input-tensor units; < 0 (the
+                            default -0.15): that share of the input's max - min */
+    int steps;           /* intgrad: Gauss-Legendre nodes (default 50, Captum's) */
+    uint64_t seed;       /* smoothgrad: noise from sc_rng(seed), sample by sample,
+                            tensor order; faithfulness: ROAD's noise (default 0) */
+    float discard_ratio; /* rollout: share of each layer's smallest attention
+                            weights dropped, [0, 1) (default 0: plain rollout;
+                            vit-explain's default is 0.9) */
 } sc_cam_params;
 sc_cam_params sc_cam_default_params(void);
 
@@ -144,7 +180,8 @@ typedef struct sc_cam_info {
  * (in_h * in_w). target: class index, -1 = the top class. p: NULL for the
  * defaults. info may be NULL. Errors: SC_ERR_INVALID_ARG (class out of
  * range, a method that is not model-agnostic: attention), SC_ERR_UNSUPPORTED
- * (rollout without attention, ablationcam without forward_from). */
+ * (rollout without attention, ablationcam without forward_from, a method
+ * the model's check refuses at its layer). */
 sc_status sc_cam_compute(const sc_cam_net *m, sc_model_saliency_method method, const float *x,
                          int target, const sc_cam_params *p, float *map, sc_cam_info *info);
 /* The same from an image (prepare), placed on the whole image (to_image)
@@ -184,7 +221,12 @@ sc_status sc_cam_net_stcnn(struct sc_stcnn *m, const char *layer, sc_cam_net *ou
 /* Any classifier seen from a layer (sc_cam_model.h: torchvision ResNet and
  * ViT, the Fashion classifier), at `layer` (NULL: the model's default);
  * maps are placed on the whole image through the preprocessing's resize
- * and centre crop (zero outside the crop). m must outlive the net. */
+ * and centre crop (zero outside the crop). m must outlive the net. A ViT
+ * also takes rollout, and refuses hirescam at its last two layers: the
+ * patch tokens leaving layer depth - 2 reach the class token only through
+ * the last layer's LayerNorm, which a token's scale does not change, so
+ * sum_c G A is 0 at every patch (to LayerNorm's eps: rounding noise, in
+ * pytorch-grad-cam too); those leaving the last layer do not reach it. */
 struct sc_cam_model;
 sc_status sc_cam_net_from_model(struct sc_cam_model *m, const char *layer, sc_cam_net *out);
 

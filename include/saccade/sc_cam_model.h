@@ -124,6 +124,15 @@ sc_status sc_cam_model_backward(sc_cam_model *m, const float *dlogits, float *da
  * after it). */
 sc_status sc_cam_model_forward_from(sc_cam_model *m, const char *layer, const float *act, int N,
                                     float *logits);
+/* ViT only: the class token (D floats) leaving `layer` for image b of the
+ * last sc_cam_model_forward, and the logits (N, num_classes) of the network
+ * continued from that layer given the patch tokens act (N, D, G, G) AND the
+ * class tokens cls (N, D) (pytorch-grad-cam's AblationLayerVit ablates a
+ * channel of every token, the class token's too). SC_ERR_UNSUPPORTED for
+ * other models; forward_from_tokens invalidates the forward's state. */
+sc_status sc_cam_model_vit_class_token(const sc_cam_model *m, const char *layer, int b, float *cls);
+sc_status sc_cam_model_vit_forward_from_tokens(sc_cam_model *m, const char *layer, const float *act,
+                                               const float *cls, int N, float *logits);
 /* Plain batched forward: logits (N, num_classes) of x; keeps nothing (fast
  * path: ScoreCAM's masked inputs, faithfulness curves). Invalidates the
  * forward's state. */

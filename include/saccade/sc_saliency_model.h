@@ -35,7 +35,9 @@
  *              instead (classic ViT rollout; explains the encoder, no word).
  *              Upsampled and smoothed as attention maps, min-max normalised.
  *              Models without a ViT encoder get SC_ERR_UNSUPPORTED naming
- *              their encoder.
+ *              their encoder. A ViT classifier (sc_cam_model.h) takes it too:
+ *              from the class token, as sc_cam.h says, placed on the image
+ *              as the CAMs are.
  * Classifiers and ST-CNNs take every method of the CAM family and the input
  * attributions of sc_cam.h (gradcam, gradcam++, xgradcam, hirescam,
  * layercam, eigencam, eigengradcam, scorecam, ablationcam, gradient,
@@ -107,7 +109,8 @@ typedef struct sc_model_saliency_params {
     sc_saliency_aggregate aggregate; /* attention over the caption's words (mean) */
     int target;                      /* classifiers: class index, -1 = the predicted class */
     float discard_ratio;             /* rollout: share of the smallest attention weights dropped
-                                        per layer, [0, 1) (0: plain rollout) */
+                                        per layer, [0, 1) (0: plain rollout); classifiers
+                                        too (it replaces cam.discard_ratio) */
     int rollout_cls;                 /* rollout: 0 = from the decoder's attention (word or
                                         aggregate, as attention), 1 = from the class token */
     const char *layer;               /* classifiers: the CAM layer (NULL: the last stage) */

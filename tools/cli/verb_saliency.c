@@ -73,7 +73,7 @@ void cli_saliency_help(FILE *out) {
             "--discard R  rollout: drop the share R of smallest attention weights per layer\n"
             "           before rolling out (0 <= R < 1, default 0; vit-explain uses 0.9)\n"
             "--rollout-from words|cls  rollout: from the decoder's attention (default) or\n"
-            "           from the ViT's class token\n"
+            "           from the ViT's class token (a ViT classifier: always the class token)\n"
             "-o OUT     a directory (created if missing): DIR/<name>.<method>.png per image\n"
             "           (<name>-2, -3, ... when names repeat), or OUT.png/.jpg for one image\n"
             "--colormap viridis (default), inferno, magma, jet, gray\n"

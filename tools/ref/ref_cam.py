@@ -17,10 +17,15 @@ Cases:
        perturbed BatchNorm) on a 32 x 32 input, layers layer2 and layer3
   vit  a small random torchvision ViT (image 32, patch 8, 3 layers, dim 32),
        layers encoder.layers.0 and .1, tokens reshaped to the 4 x 4 grid by
-       pytorch-grad-cam's reshape_transform; no ablationcam (pytorch-grad-cam's
-       AblationLayerVit also ablates the class token, saccade keeps it) and no
-       hirescam (sum_c G A at a block's output is ~1e-9, the next LayerNorm
-       being scale invariant: rounding noise)
+       pytorch-grad-cam's reshape_transform; ablationcam as with
+       pytorch-grad-cam's AblationLayerVit (channel c of every token, the
+       class token's too, set to the batch's running minimum - 1e7, batches
+       of 32); hirescam at encoder.layers.0 only (at .1 sum_c G A is zero
+       but for rounding: the patch tokens reach the class token only through
+       the last layer's LayerNorm, blind to their scale; saccade refuses it
+       there). Attention rollout as jacobgil/vit-explain (head fusion mean)
+       with discard ratios 0 and 0.9 (ref_imagenet.vit_rollout), scaled and
+       resized as a CAM: vit_rollout_0.npy, vit_rollout_90.npy
   cls  a random classifier (3 x 20 x 24 input, stages 6/8/10, 5 classes),
        written as cls.safetensors; layers encoder.stages.1 and .2; classes:
        the top one and the lowest-scoring one
@@ -31,6 +36,14 @@ Outputs <case>_x.npy (the input tensor), <case>_targets.npy (the top class,
 and the last (runner-up for stn)) and <case>_<layer>_<method>[_eigen|_aug]_<k>.npy
 maps at the input size.
 
+Integrated Gradients runs the model in float64: near alpha = 0 the input
+is nearly constant and so are the max-pool windows of the CNNs (relative
+gaps between a window's two largest values down to 4e-8 at the first
+Gauss-Legendre node for the ST-CNN's glimpse), so float32 rounding picks
+the window's maximum and where the gradient goes (PyTorch's float32 and
+float64 gradients there differ by 0.09 of a largest 0.79). The reference
+is the float64 integrand.
+
 Faithfulness (cls, the top class, a random map cls_fmap.npy): RISE's
 CausalMetric (eclique/RISE evaluation.py: deletion to zeros, insertion from
 the gkern(11, 5) blur, `step` = the input's width, softmax probabilities,
@@ -40,6 +53,7 @@ perturbation_confidence.py: percentiles 10..90, NoisyLinearImputer with
 noise 0, its sparse system solved densely, ClassifierOutputSoftmaxTarget)
 into cls_road.npy = [MoRF, LeRF, combined].
 """
+import copy
 import json
 import os
 import sys
@@ -81,7 +95,7 @@ class TensorNet(nn.Module):
         m = self.model
         if self.stn:
             g, theta = m.stn(x)
-            self.theta = theta
+            self.theta = theta.detach()
             x = (g - m.mean) / m.std
         f = m.encoder(x)
         if m.grid:
@@ -124,6 +138,8 @@ class Explainer:
     def __init__(self, net, layer, in_hw, stn, reshape=None):
         self.net, self.layer, self.in_hw, self.stn = net, layer, in_hw, stn
         self.reshape = reshape or (lambda t: t)
+        self.vit = reshape is not None
+        self.net64 = None
 
     def run(self, x, k, grads):
         """Activations (and gradients of logit k) at the layer for x (1, ...)."""
@@ -143,6 +159,7 @@ class Explainer:
             with torch.no_grad():
                 out = self.net(x)
         h.remove()
+        self.raw = store["a"].detach()
         self.theta = self.net.theta.detach() if self.stn else None
         a = self.reshape(store["a"].detach())[0].numpy()
         g = self.reshape(store["g"].detach())[0].numpy() if grads else None
@@ -188,6 +205,8 @@ class Explainer:
                 for i in range(0, inputs.size(0), 16):
                     scores.extend(float(o[k]) for o in self.net(inputs[i:i + 16]))
                 return torch.softmax(torch.tensor(scores), -1).numpy()
+        if method == "ablationcam" and self.vit:
+            return self.ablation_vit(x, k, logits)
         if method == "ablationcam":
             at = torch.from_numpy(a)
             value = 0.0 if float(at.min()) == 0 else float(at.min()) - 1e7
@@ -204,6 +223,30 @@ class Explainer:
             s = float(logits[k])
             return (s - np.float32(new)) / s
         raise ValueError(method)
+
+    def ablation_vit(self, x, k, logits):
+        """pytorch-grad-cam's AblationCAM with AblationLayerVit: the layer's
+        tokens (T, D) repeated, channels last -> first, channel idx[j] of copy
+        j set at every token (class token included) to 0 or to the running
+        minimum of the batch so far - 1e7, batches of 32 (AblationCAM's)."""
+        raw = self.raw[0]
+        D = raw.shape[1]
+        new = []
+        for c0 in range(0, D, 32):
+            idx = list(range(c0, min(D, c0 + 32)))
+            out = raw[None].repeat(len(idx), 1, 1).clone().transpose(1, 2)
+            for j, c in enumerate(idx):
+                if torch.min(out) == 0:
+                    out[j, c, :] = 0
+                else:
+                    out[j, c, :] = torch.min(out) - 1e7
+            out = out.transpose(2, 1)
+            h = self.layer.register_forward_hook(lambda _m, _i, _o, out=out: out)
+            with torch.no_grad():
+                new.extend(float(o[k]) for o in self.net(x.repeat(len(idx), 1, 1, 1)))
+            h.remove()
+        s = float(logits[k])
+        return (s - np.float32(new)) / s
 
     def cam(self, method, x, k, eigen_smooth=False):
         grads = method not in ("eigencam", "scorecam", "ablationcam")
@@ -234,9 +277,9 @@ class Explainer:
                 cams.append(c[:, ::-1] if flip else c)
         return np.mean(np.float32(cams), axis=0)
 
-    def input_grad(self, x, k):
+    def input_grad(self, x, k, net=None):
         xg = x.clone().requires_grad_(True)
-        self.net(xg)[0, k].backward()
+        (net or self.net)(xg)[0, k].backward()
         return xg.grad[0].numpy()
 
     def attribution(self, method, x, k, noise=None, steps=50):
@@ -247,11 +290,15 @@ class Explainer:
             for n in noise:
                 acc += np.abs(self.input_grad(x + torch.from_numpy(n)[None], k)) / len(noise)
             m = acc.max(axis=0)
-        else:  # Integrated Gradients, Captum's gausslegendre
+        else:  # Integrated Gradients, Captum's gausslegendre, in float64 (above)
+            if self.net64 is None:
+                self.net64 = copy.deepcopy(self.net).double()
             t, w = np.polynomial.legendre.leggauss(steps)
             acc = np.zeros(x.shape[1:], np.float64)
             for ti, wi in zip(t, w):
-                acc += 0.5 * wi * self.input_grad(x * float(0.5 * (1 + ti)), k)
+                # the scaled input rounded to float32 as the library's (alpha x)
+                xa = (x.double() * (0.5 * (1 + ti))).float().double()
+                acc += 0.5 * wi * self.input_grad(xa, k, self.net64)
             m = np.abs((acc * x[0].double().numpy()).sum(axis=0))
         return scale(m)
 
@@ -406,12 +453,11 @@ def cases():
                 preprocess={"resize": 36, "crop": 32, "interpolation": "bilinear",
                             "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]})
     g = torch.Generator().manual_seed(8)
-    vit_methods = [m for m in CAM_METHODS if m not in ("ablationcam", "hirescam")]
     out.append(("resnet18", r18, torch.randn(1, 3, 32, 32, generator=g),
                 [("layer2", r18.layer2), ("layer3", r18.layer3)], None, None, CAM_METHODS))
     out.append(("vit", vit, torch.randn(1, 3, 32, 32, generator=g),
                 [("encoder.layers.0", vit.encoder.layers[0]),
-                 ("encoder.layers.1", vit.encoder.layers[1])], None, vit_reshape, vit_methods))
+                 ("encoder.layers.1", vit.encoder.layers[1])], None, vit_reshape, CAM_METHODS))
     return out
 
 
@@ -438,6 +484,8 @@ for name, net, x, layers, stn, reshape, methods in cases():
             for method in methods:
                 if method == "scorecam" and name == "resnet18" and i:
                     continue  # one layer's ScoreCAM is enough for the large model
+                if method == "hirescam" and name == "vit" and i:
+                    continue  # zero at the last layer's input (above)
                 save(f"{name}_{li}_{method}_{k}", e.cam(method, x, k))
             for method in ("gradcam", "scorecam", "ablationcam", "layercam") if small else ("gradcam",):
                 save(f"{name}_{li}_{method}_eigen_{k}", e.cam(method, x, k, eigen_smooth=True))
@@ -446,6 +494,11 @@ for name, net, x, layers, stn, reshape, methods in cases():
     for k in ks:
         for method in ("gradient", "intgrad"):
             save(f"{name}_{method}_{k}", last.attribution(method, x, k, steps=16))
+    if name == "vit":
+        from ref_imagenet import vit_rollout
+        for d in (0.0, 0.9):
+            r = vit_rollout(net, x, d)
+            save(f"vit_rollout_{int(round(d * 100))}", scale(np.maximum(scale(r, (W, H)), 0)))
     if name == "cls":
         fmap = np.float32(np.random.default_rng(4).random((H, W)))
         save("cls_fmap", fmap)

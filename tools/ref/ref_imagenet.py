@@ -101,19 +101,28 @@ def grads(out, tag, model, layers, x, targets, vit):
         np.save(os.path.join(out, f"grad_{tag}_{name}_dact.npy"), np.ascontiguousarray(d.numpy()))
 
 
-def vit_rollout(model, x):
+def vit_rollout(model, x, discard_ratio=0.0):
     """Rollout of image 0 from each layer's attention weights (ln_1 output through
-    its own MultiheadAttention with need_weights)."""
+    its own MultiheadAttention with need_weights), as jacobgil/vit-explain's
+    rollout with head_fusion "mean": the heads' mean attention, its
+    int(T * T * discard_ratio) smallest entries but the class token's own set
+    to 0, + I, rows renormalised (vit-explain's a / a.sum(dim=-1) broadcasts
+    over columns instead; the two agree when nothing is discarded)."""
     ins = []
     hooks = [layer.ln_1.register_forward_hook(lambda m, i, o: ins.append(o.detach()))
              for layer in model.encoder.layers]
     with torch.no_grad():
-        model(torch.from_numpy(x))
+        model(torch.as_tensor(x))
         T = ins[0].shape[1]
         R = torch.eye(T, dtype=torch.float64)
         for layer, y in zip(model.encoder.layers, ins):
             _, w = layer.self_attention(y, y, y, need_weights=True, average_attn_weights=True)
-            A = w[0].double() + torch.eye(T, dtype=torch.float64)
+            A = w[0].double().clone()
+            if discard_ratio > 0:
+                flat = A.view(-1)
+                _, idx = flat.topk(int(flat.numel() * discard_ratio), largest=False)
+                flat[idx[idx != 0]] = 0
+            A = A + torch.eye(T, dtype=torch.float64)
             A = A / A.sum(dim=1, keepdim=True)
             R = A @ R
     for h in hooks:

@@ -495,6 +495,34 @@ sc_status sc_cam_model_backward(sc_cam_model *m, const float *dlogits, float *da
     return s;
 }
 
+/* The ViT run on from layer `index` given the patch tokens act (N, D, G, G)
+ * and the class tokens cls (N, D), or (cls NULL) those of the last forward
+ * (image n: that of image n mod cls_N). */
+static sc_status vit_forward_from(sc_cam_model *m, int index, const float *act, const float *cls,
+                                  int N, float *logits) {
+    static const char fn[] = "sc_cam_model_forward_from";
+    if (!cls && !m->cls_N)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "%s: a ViT needs an sc_cam_model_forward before (the class token)", fn);
+    const sc_vit_config *c = sc_vit_get_config(m->inet->vit);
+    const int D = c->dim, G = vit_grid(m), T = sc_vit_tokens(c);
+    m->fwd_valid = 0;
+    size_t z;
+    if (sc_mul_size((size_t)N * T, (size_t)D, &z)) return sc_set_error(SC_ERR_LIMIT, "%s", fn);
+    float *tok = sc_malloc(z * sizeof(float));
+    if (!tok) return sc_set_error(SC_ERR_NOMEM, "%s: out of memory", fn);
+    for (int n = 0; n < N; n++)
+        grid_to_tokens(act + (size_t)n * D * G * G,
+                       cls ? cls + (size_t)n * D
+                           : m->vit_cls + ((size_t)(n % m->cls_N) * c->depth + index) * D,
+                       1, G, D, tok + (size_t)n * T * D);
+    const float *out;
+    sc_status s = sc_vit_forward_from(m->inet->vit, index, tok, N, &out);
+    if (!s) imagenet_vit_head(m->inet, out, N, logits);
+    sc_free(tok);
+    return s;
+}
+
 sc_status sc_cam_model_forward_from(sc_cam_model *m, const char *layer, const float *act, int N,
                                     float *logits) {
     static const char fn[] = "sc_cam_model_forward_from";
@@ -508,32 +536,43 @@ sc_status sc_cam_model_forward_from(sc_cam_model *m, const char *layer, const fl
         return resnet_forward_from(m->inet->resnet, index, act, N, m->info.in_h, m->info.in_w,
                                    logits);
     }
-    if (m->kind == CAM_VIT) {
-        if (!m->cls_N)
-            return sc_set_error(SC_ERR_INVALID_ARG,
-                                "%s: a ViT needs an sc_cam_model_forward before (the class token)",
-                                fn);
-        const sc_vit_config *c = sc_vit_get_config(m->inet->vit);
-        const int D = c->dim, G = vit_grid(m), T = sc_vit_tokens(c);
-        m->fwd_valid = 0;
-        size_t z;
-        if (sc_mul_size((size_t)N * T, (size_t)D, &z)) return sc_set_error(SC_ERR_LIMIT, "%s", fn);
-        float *tok = sc_malloc(z * sizeof(float));
-        if (!tok) return sc_set_error(SC_ERR_NOMEM, "%s: out of memory", fn);
-        for (int n = 0; n < N; n++) /* image n's class token: that of image n mod cls_N */
-            grid_to_tokens(act + (size_t)n * D * G * G,
-                           m->vit_cls + ((size_t)(n % m->cls_N) * c->depth + index) * D, 1, G, D,
-                           tok + (size_t)n * T * D);
-        const float *out;
-        if (!(s = sc_vit_forward_from(m->inet->vit, index, tok, N, &out)))
-            imagenet_vit_head(m->inet, out, N, logits);
-        sc_free(tok);
-        return s;
-    }
+    if (m->kind == CAM_VIT) return vit_forward_from(m, index, act, NULL, N, logits);
     int C, h, w;
     m->fwd_valid = 0;
     if ((s = shape_of(m, 0, &C, &h, &w))) return s;
     return fashion_head(m, act, N, C, h, w, logits);
+}
+
+sc_status sc_cam_model_vit_class_token(const sc_cam_model *m, const char *layer, int b,
+                                       float *cls) {
+    static const char fn[] = "sc_cam_model_vit_class_token";
+    if (!m || !cls) return sc_set_error(SC_ERR_INVALID_ARG, "%s: NULL argument", fn);
+    if (m->kind != CAM_VIT)
+        return sc_set_error(SC_ERR_UNSUPPORTED, "%s: %s has no class token", fn, m->info.arch);
+    int index;
+    sc_status s = find_layer(m, layer, &index);
+    if (s) return s;
+    if (b < 0 || b >= m->cls_N)
+        return sc_set_error(
+            SC_ERR_INVALID_ARG,
+            "%s: image %d of a forward of %d (none: no sc_cam_model_forward before)", fn, b,
+            m->cls_N);
+    const sc_vit_config *c = sc_vit_get_config(m->inet->vit);
+    memcpy(cls, m->vit_cls + ((size_t)b * c->depth + index) * c->dim,
+           (size_t)c->dim * sizeof(float));
+    return SC_OK;
+}
+
+sc_status sc_cam_model_vit_forward_from_tokens(sc_cam_model *m, const char *layer, const float *act,
+                                               const float *cls, int N, float *logits) {
+    static const char fn[] = "sc_cam_model_vit_forward_from_tokens";
+    if (!m || !act || !cls || !logits || N < 1)
+        return sc_set_error(SC_ERR_INVALID_ARG, "%s: bad argument", fn);
+    if (m->kind != CAM_VIT)
+        return sc_set_error(SC_ERR_UNSUPPORTED, "%s: %s has no class token", fn, m->info.arch);
+    int index;
+    sc_status s = find_layer(m, layer, &index);
+    return s ? s : vit_forward_from(m, index, act, cls, N, logits);
 }
 
 sc_status sc_cam_model_logits(sc_cam_model *m, const float *x, int N, float *logits) {

@@ -214,8 +214,9 @@ sc_status sc_pyapi_layout(const char *type, const char *field, size_t *out) {
 
 sc_status sc_pyapi_cam(sc_saliency_model *m, const sc_image *img, const char *method,
                        const char *target, const char *layer, int aug_smooth, int eigen_smooth,
-                       int batch, int samples, int steps, unsigned long long seed, sc_map *out,
-                       int *target_out, double *score, char *name, size_t cap) {
+                       int batch, int samples, int steps, unsigned long long seed,
+                       float discard_ratio, sc_map *out, int *target_out, double *score, char *name,
+                       size_t cap) {
     if (!m || !img || !method || !out)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_pyapi_cam: NULL argument");
     sc_saliency_method sm;
@@ -234,6 +235,7 @@ sc_status sc_pyapi_cam(sc_saliency_model *m, const sc_image *img, const char *me
     if (samples > 0) p.cam.samples = samples;
     if (steps > 0) p.cam.steps = steps;
     p.cam.seed = seed;
+    p.discard_ratio = discard_ratio;
     if (target && (s = sc_saliency_model_class(m, target, &p.target))) return s;
     sc_model_saliency_info info;
     if ((s = sc_saliency_model_compute(m, (sc_model_saliency_method)r->model_method, img, &p, out,

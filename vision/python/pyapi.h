@@ -26,7 +26,8 @@ void sc_pyapi_free_string(char *s);
 
 /* saccade.cam: the map of a model method (by its table name) for img, with
  * the class given as a name or index (NULL: the top class) and the CAM
- * options of sc_cam_params (batch, samples, steps <= 0: defaults). out is
+ * options of sc_cam_params (batch, samples, steps <= 0: defaults;
+ * discard_ratio: rollout's). out is
  * new (img's size); *target gets the class, *score its logit and name (cap
  * bytes) its name. */
 struct sc_saliency_model;
@@ -35,7 +36,8 @@ struct sc_map;
 sc_status sc_pyapi_cam(struct sc_saliency_model *m, const struct sc_image *img, const char *method,
                        const char *target, const char *layer, int aug_smooth, int eigen_smooth,
                        int batch, int samples, int steps, unsigned long long seed,
-                       struct sc_map *out, int *target_out, double *score, char *name, size_t cap);
+                       float discard_ratio, struct sc_map *out, int *target_out, double *score,
+                       char *name, size_t cap);
 
 #ifdef __cplusplus
 }

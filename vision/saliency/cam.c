@@ -247,7 +247,7 @@ static sc_status scorecam_weights(const sc_cam_net *m, const float *x, const flo
 /* AblationCAM's channel weights (s - s_c) / s. */
 static sc_status ablation_weights(const sc_cam_net *m, const float *act, double score, int k,
                                   const sc_cam_params *p, double *wts) {
-    if (!m->forward_from)
+    if (!m->forward_from && !m->forward_ablated)
         return sc_set_error(SC_ERR_UNSUPPORTED,
                             "ablationcam needs to run the model on from layer %s, which this "
                             "model does not offer",
@@ -260,18 +260,23 @@ static sc_status ablation_weights(const sc_cam_net *m, const float *act, double 
     /* pytorch-grad-cam's AblationLayer: 0 when the minimum is 0 (after a
      * ReLU), else far below it */
     const float value = lo == 0 ? 0.0f : lo - 1e7f;
-    float *ab = sc_malloc((size_t)B * as * sizeof(float)),
+    float *ab = m->forward_ablated ? NULL : sc_malloc((size_t)B * as * sizeof(float)),
           *lg = sc_malloc((size_t)B * K * sizeof(float));
     sc_status s = SC_OK;
-    if (!ab || !lg) s = sc_set_error(SC_ERR_NOMEM, "ablationcam: out of memory");
+    if ((!ab && !m->forward_ablated) || !lg)
+        s = sc_set_error(SC_ERR_NOMEM, "ablationcam: out of memory");
     for (int c0 = 0; !s && c0 < C; c0 += B) {
         int nb = C - c0 < B ? C - c0 : B;
-        for (int j = 0; j < nb; j++) {
-            float *a = ab + (size_t)j * as;
-            memcpy(a, act, as * sizeof(float));
-            for (size_t i = 0; i < hw; i++) a[(size_t)(c0 + j) * hw + i] = value;
+        if (m->forward_ablated) {
+            if ((s = m->forward_ablated(m->ctx, act, c0, nb, value, lg))) break;
+        } else {
+            for (int j = 0; j < nb; j++) {
+                float *a = ab + (size_t)j * as;
+                memcpy(a, act, as * sizeof(float));
+                for (size_t i = 0; i < hw; i++) a[(size_t)(c0 + j) * hw + i] = value;
+            }
+            if ((s = m->forward_from(m->ctx, ab, nb, lg))) break;
         }
-        if ((s = m->forward_from(m->ctx, ab, nb, lg))) break;
         for (int j = 0; j < nb; j++) wts[c0 + j] = (score - lg[(size_t)j * K + k]) / score;
     }
     sc_free(ab), sc_free(lg);
@@ -450,7 +455,7 @@ static sc_status map_once(const sc_cam_net *m, sc_model_saliency_method mt, cons
     const size_t HW = (size_t)m->in_h * m->in_w;
     if (is_gradient_method(mt)) return input_attribution(m, mt, x, k, p, map);
     if (mt == SC_MSAL_ROLLOUT) {
-        sc_status s = m->rollout(m->ctx, x, map);
+        sc_status s = m->rollout(m->ctx, x, p->discard_ratio, map);
         if (!s) sc_cam_scale(map, HW);
         return s;
     }
@@ -485,6 +490,10 @@ sc_status sc_cam_compute(const sc_cam_net *m, sc_model_saliency_method method, c
         return sc_set_error(SC_ERR_UNSUPPORTED,
                             "attention rollout needs a model with attention (a ViT); this model "
                             "has none");
+    if (m->check) {
+        sc_status c = m->check(m->ctx, method);
+        if (c) return c;
+    }
     const int K = m->num_classes;
     if (target < -1 || target >= K)
         return sc_set_error(SC_ERR_INVALID_ARG,
@@ -493,6 +502,10 @@ sc_status sc_cam_compute(const sc_cam_net *m, sc_model_saliency_method method, c
     if (!p) p = &def;
     if (p->batch < 0 || p->samples < 0 || p->steps < 0 || !isfinite(p->stdev))
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_cam_compute: negative batch, samples or steps");
+    if (!(p->discard_ratio >= 0.0f && p->discard_ratio < 1.0f))
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "sc_cam_compute: discard ratio %g is outside [0, 1)",
+                            (double)p->discard_ratio);
     const size_t HW = (size_t)m->in_h * m->in_w, xs = (size_t)m->in_c * HW;
     float *lg = sc_malloc((size_t)K * sizeof(float)), *xa = NULL, *ma = NULL;
     if (!lg) return sc_set_error(SC_ERR_NOMEM, "cam: out of memory");

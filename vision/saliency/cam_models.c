@@ -363,6 +363,10 @@ typedef struct layer_net {
     sc_cam_model *m; /* not owned */
     char layer[48];
     int K;
+    int gh, gw, in_h, in_w; /* the layer's grid (a ViT's patches), the input */
+    int dim;                /* the layer's channels */
+    int vit_layer, depth;   /* a ViT: the layer's index and the model's depth; else -1 */
+    float *abl;             /* a ViT's ablated copies: patches and class tokens */
     float *dl, *lg;         /* one-hot (K), logits (K) */
     sc_imagenet_geometry g; /* of the last prepared image */
 } layer_net;
@@ -370,7 +374,7 @@ typedef struct layer_net {
 static void layer_net_free(void *ctx) {
     layer_net *s = ctx;
     if (!s) return;
-    sc_free(s->dl), sc_free(s->lg);
+    sc_free(s->dl), sc_free(s->lg), sc_free(s->abl);
     sc_free(s);
 }
 
@@ -395,6 +399,65 @@ static sc_status layer_backward(void *ctx, const float *x, int k, float *logits,
 static sc_status layer_forward_from(void *ctx, const float *act, int n, float *logits) {
     layer_net *s = ctx;
     return sc_cam_model_forward_from(s->m, s->layer, act, n, logits);
+}
+
+/* A ViT's AblationCAM copies: channel c0 + j of every token of copy j, the
+ * class token's too, set to value (pytorch-grad-cam's AblationLayerVit). */
+static sc_status layer_forward_ablated(void *ctx, const float *act, int c0, int n, float value,
+                                       float *logits) {
+    layer_net *s = ctx;
+    const size_t P = (size_t)s->gh * s->gw, C = (size_t)s->dim, as = C * P;
+    if (n < 1 || n > CAM_MAX_BATCH)
+        return sc_set_error(SC_ERR_INVALID_ARG, "cam: batch %d is not in 1..%d", n, CAM_MAX_BATCH);
+    if (!s->abl && !(s->abl = sc_malloc((size_t)CAM_MAX_BATCH * (as + C) * sizeof(float))))
+        return sc_set_error(SC_ERR_NOMEM, "ablationcam: out of memory");
+    float *ab = s->abl, *cls = s->abl + (size_t)CAM_MAX_BATCH * as;
+    sc_status st = sc_cam_model_vit_class_token(s->m, s->layer, 0, cls);
+    for (int j = 0; !st && j < n; j++) {
+        float *a = ab + (size_t)j * as, *t = cls + (size_t)j * C;
+        memcpy(a, act, as * sizeof(float));
+        if (j) memcpy(t, cls, C * sizeof(float));
+        for (size_t i = 0; i < P; i++) a[(size_t)(c0 + j) * P + i] = value;
+    }
+    for (int j = 0; !st && j < n; j++) cls[(size_t)j * C + c0 + j] = value;
+    return st ? st : sc_cam_model_vit_forward_from_tokens(s->m, s->layer, ab, cls, n, logits);
+}
+
+/* HiResCAM at a ViT's last two layers is zero (sc_cam.h). */
+static sc_status layer_check(void *ctx, sc_model_saliency_method mt) {
+    layer_net *s = ctx;
+    if (mt != SC_MSAL_HIRESCAM || s->vit_layer < s->depth - 2) return SC_OK;
+    char alt[64] = "no layer of this ViT";
+    if (s->depth > 2) snprintf(alt, sizeof alt, "encoder.layers.0 .. %d", s->depth - 3);
+    if (s->vit_layer == s->depth - 1)
+        return sc_set_error(SC_ERR_UNSUPPORTED,
+                            "hirescam is zero at %s, the last of this ViT's %d layers: its patch "
+                            "tokens do not reach the class token the head reads; hirescam needs "
+                            "%s",
+                            s->layer, s->depth, alt);
+    return sc_set_error(SC_ERR_UNSUPPORTED,
+                        "hirescam is zero at %s of this %d-layer ViT: its patch tokens reach the "
+                        "class token only through the next layer's LayerNorm, which a token's "
+                        "scale does not change, so sum_c gradient x activation is 0 at every "
+                        "patch; hirescam needs %s (gradcam and layercam work here)",
+                        s->layer, s->depth, alt);
+}
+
+/* A ViT's attention rollout of x on the patch grid, scaled and resized to
+ * the input tensor as a CAM. */
+static sc_status layer_rollout(void *ctx, const float *x, float discard_ratio, float *map) {
+    layer_net *s = ctx;
+    const size_t P = (size_t)s->gh * s->gw;
+    float *grid = sc_malloc(P * sizeof(float));
+    if (!grid) return sc_set_error(SC_ERR_NOMEM, "rollout: out of memory");
+    sc_status st = sc_cam_model_forward(s->m, x, 1, NULL, NULL, NULL);
+    if (!st) st = sc_cam_model_vit_rollout(s->m, 0, discard_ratio, grid);
+    if (!st) {
+        sc_cam_scale(grid, P);
+        st = sc_cam_resize_maps(grid, 1, s->gh, s->gw, s->in_h, s->in_w, 0, map);
+    }
+    sc_free(grid);
+    return st;
 }
 
 static sc_status layer_prepare(void *ctx, const sc_image *img, float *x) {
@@ -446,6 +509,16 @@ sc_status sc_cam_net_from_model(sc_cam_model *m, const char *layer, sc_cam_net *
     if (!s) return sc_set_error(SC_ERR_NOMEM, "cam: out of memory");
     s->m = m;
     s->K = info.num_classes;
+    s->gh = h, s->gw = w, s->in_h = info.in_h, s->in_w = info.in_w;
+    s->dim = C;
+    s->vit_layer = -1;
+    if (info.tokens) { /* "encoder.layers.N" or torchvision's "encoder.layers.encoder_layer_N" */
+        int n = -1, end = 0;
+        if (sscanf(layer, "encoder.layers.encoder_layer_%d%n", &n, &end) != 1 || layer[end])
+            if (sscanf(layer, "encoder.layers.%d%n", &n, &end) != 1 || layer[end]) n = -1;
+        s->vit_layer = n;
+        s->depth = sc_cam_model_layer_count(m);
+    }
     snprintf(s->layer, sizeof s->layer, "%s", layer);
     s->dl = sc_malloc((size_t)s->K * sizeof(float));
     s->lg = sc_malloc((size_t)s->K * sizeof(float));
@@ -463,6 +536,9 @@ sc_status sc_cam_net_from_model(sc_cam_model *m, const char *layer, sc_cam_net *
     out->forward = layer_forward;
     out->backward = layer_backward;
     out->forward_from = layer_forward_from;
+    out->rollout = info.tokens ? layer_rollout : NULL;
+    out->forward_ablated = info.tokens ? layer_forward_ablated : NULL;
+    out->check = info.tokens ? layer_check : NULL;
     out->prepare = layer_prepare;
     out->to_image = layer_to_image;
     out->class_name = layer_class_name;

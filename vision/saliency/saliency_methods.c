@@ -48,7 +48,8 @@ static const sc_saliency_method_info METHODS[] = {
      "attention rollout (Abnar & Zuidema 2020) through a captioner's ViT encoder: the decoder's "
      "attention (for --word, or --aggregate over the caption) carried back through the ViT's "
      "layers to the image patches, or with --rollout-from cls the class token's (train such a "
-     "model with 'saccade train captioner --encoder vit')",
+     "model with 'saccade train captioner --encoder vit'); a ViT classifier's from its class "
+     "token, as jacobgil/vit-explain (--discard R)",
      1, SC_MSAL_ROLLOUT, 0, NULL},
     {SC_SAL_GRADCAMPP, "gradcam++", "Grad-CAM++",
      "Grad-CAM++ (Chattopadhyay et al. 2018) from the raw logit's gradients, as pytorch-grad-cam "

@@ -644,6 +644,14 @@ static sc_status cam_model(sc_saliency_model *m, const char *layer_or_null) {
     return SC_OK;
 }
 
+/* The CAM options with the rollout's discard ratio of p (one setting for
+ * captioners and classifiers). */
+static sc_cam_params cam_params(const sc_model_saliency_params *p) {
+    sc_cam_params cp = p->cam;
+    cp.discard_ratio = p->discard_ratio;
+    return cp;
+}
+
 sc_status sc_saliency_model_class(sc_saliency_model *m, const char *name_or_index, int *k) {
     if (!m || !name_or_index || !k)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_saliency_model_class: NULL argument");
@@ -678,8 +686,9 @@ sc_status sc_saliency_model_faithfulness(sc_saliency_model *m, sc_model_saliency
     sc_cam_info ci;
     if (!x || !map) s = sc_set_error(SC_ERR_NOMEM, "faithfulness: out of memory");
     if (!s) s = cm->prepare(cm->ctx, img, x);
-    if (!s) s = sc_cam_compute(cm, method, x, p->target, &p->cam, map, &ci);
-    if (!s) s = sc_cam_faithfulness(cm, x, map, ci.target, step, road_noise, &p->cam, out);
+    sc_cam_params cp = cam_params(p);
+    if (!s) s = sc_cam_compute(cm, method, x, p->target, &cp, map, &ci);
+    if (!s) s = sc_cam_faithfulness(cm, x, map, ci.target, step, road_noise, &cp, out);
     if (!s && info) {
         memset(info, 0, sizeof *info);
         info->step = -1;
@@ -742,7 +751,8 @@ sc_status sc_saliency_model_compute(sc_saliency_model *m, sc_model_saliency_meth
     sc_status s = cam_model(m, p->layer);
     if (s) return s;
     sc_cam_info ci;
-    if ((s = sc_cam_compute_image(&m->cam, method, img, p->target, &p->cam, out, &ci))) return s;
+    sc_cam_params cp = cam_params(p);
+    if ((s = sc_cam_compute_image(&m->cam, method, img, p->target, &cp, out, &ci))) return s;
     if (info) {
         info->target = ci.target;
         info->score = ci.logit;

@@ -1,6 +1,7 @@
 """Class activation maps and input attributions of classifiers (sc_cam.h):
 the CAM family as pytorch-grad-cam computes it, SmoothGrad and Integrated
-Gradients as Captum does.
+Gradients as Captum does, and a ViT's attention rollout as
+jacobgil/vit-explain does.
 
     m = saccade.SaliencyModel("resnet50.safetensors")  # or any classifier file
     heat = saccade.cam(img, m, method="gradcam", target="tabby", layer="layer4")
@@ -12,7 +13,8 @@ from ._lib import lib, check
 from ._handle import Handle
 
 CAM_METHODS = ("gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam",
-               "eigengradcam", "scorecam", "ablationcam", "gradient", "smoothgrad", "intgrad")
+               "eigengradcam", "scorecam", "ablationcam", "gradient", "smoothgrad", "intgrad",
+               "rollout")
 
 
 class SaliencyModel(Handle):
@@ -31,8 +33,8 @@ class SaliencyModel(Handle):
 
 
 def cam(image, model, method="gradcam", target=None, layer=None, aug_smooth=False,
-        eigen_smooth=False, batch=None, samples=None, steps=None, seed=0, layout="hwc",
-        return_info=False):
+        eigen_smooth=False, batch=None, samples=None, steps=None, seed=0, discard_ratio=0.0,
+        layout="hwc", return_info=False):
     """Map of `method` for image (as saccade.saliency takes it) on model (a
     SaliencyModel or a path), (H, W) float32 in [0, 1] over the whole image.
 
@@ -40,7 +42,9 @@ def cam(image, model, method="gradcam", target=None, layer=None, aug_smooth=Fals
     "encoder.layers.10", "encoder.stages.2" (None: the model's default).
     aug_smooth / eigen_smooth: as pytorch-grad-cam. batch: forwards per call
     (scorecam, ablationcam); samples: smoothgrad's noisy copies; steps:
-    intgrad's. return_info=True returns (map, {"target", "class_name",
+    intgrad's. discard_ratio: rollout's share of each layer's smallest
+    attention weights dropped, in [0, 1) (ViT classifiers; vit-explain uses
+    0.9). return_info=True returns (map, {"target", "class_name",
     "logit"})."""
     if method not in CAM_METHODS:
         raise ValueError("method must be one of %s, not %r" % (", ".join(CAM_METHODS), method))
@@ -55,6 +59,9 @@ def cam(image, model, method="gradcam", target=None, layer=None, aug_smooth=Fals
     counts = [_lib.int_arg(n, v, 1, big) if v is not None else 0
               for n, v in (("batch", batch), ("samples", samples), ("steps", steps))]
     seed = _lib.int_arg("seed", seed, 0, 2 ** 64 - 1)
+    if isinstance(discard_ratio, bool) or not isinstance(discard_ratio, (int, float)) or \
+            not 0 <= discard_ratio < 1:
+        raise ValueError("discard_ratio must be a number in [0, 1), not %r" % (discard_ratio,))
     own = not isinstance(model, SaliencyModel)
     m = SaliencyModel(model) if own else model
     try:
@@ -64,7 +71,7 @@ def cam(image, model, method="gradcam", target=None, layer=None, aug_smooth=Fals
         with m._lock:
             st = lib.sc_pyapi_cam(m._ptr(), ctypes.byref(img), method.encode(), tgt, lay,
                                   int(bool(aug_smooth)), int(bool(eigen_smooth)), *counts, seed,
-                                  ctypes.byref(out), ctypes.byref(k), ctypes.byref(score), name,
+                                  float(discard_ratio), ctypes.byref(out), ctypes.byref(k), ctypes.byref(score), name,
                                   len(name))
         del keep
         check(st)
