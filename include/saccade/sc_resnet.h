@@ -125,12 +125,16 @@ sc_status sc_resnet_get_info(const sc_resnet *m, sc_resnet_info *info);
 sc_status sc_resnet_feature_size(const sc_resnet *m, int H, int W, int *FH, int *FW);
 
 /* Size the activation arena for inputs of N x 3 x H x W (allocates it;
- * replaces any previous plan). */
+ * replaces any previous plan). The arena holds one image's buffers per
+ * thread that a batch of N runs on (min(threads, N) sets), not N images. */
 sc_status sc_resnet_plan(sc_resnet *m, int N, int H, int W);
 
 /* x: (N, 3, H, W). features: (N, feature_channels, FH, FW) or NULL;
  * logits: (N, num_classes) or NULL (requires include_head). At least one
- * output must be given. Outputs must not alias x. */
+ * output must be given. Outputs must not alias x. One image runs on all
+ * threads (each conv split between them); a batch runs an image per thread
+ * (re-planning the arena if it was planned for fewer images than threads),
+ * each image giving the bits it gives alone on one thread. */
 sc_status sc_resnet_forward(sc_resnet *m, const float *x, int N, int H, int W, float *features,
                             float *logits);
 

@@ -212,6 +212,49 @@ static void test_threads(void **state) {
     free(path);
 }
 
+/* A batch on 2 threads runs each image on a thread of its own: every
+ * image's features are the bits of that image alone on 1 thread (whose
+ * forward the tests above hold against PyTorch), whichever thread took it,
+ * with Winograd and im2col, for batches of 2 and 5 (more images than
+ * threads: the threads take the next image left). */
+static void test_batch_threads(void **state) {
+    (void)state;
+    char *path = sc_test_join(refdir(), "resnet18.safetensors");
+    const int H = 97, W = 131, N = 5;
+    const size_t in = (size_t)3 * H * W;
+    float *x = malloc(N * in * sizeof(float));
+    assert_non_null(x);
+    sc_test_fill_uniform(x, N * in, -2.0f, 2.0f, 12);
+    for (int wino = 0; wino <= 1; wino++) {
+        sc_resnet_params p = sc_resnet_default_params();
+        p.winograd = wino;
+        p.threads = 1;
+        sc_resnet *one = NULL, *two = NULL;
+        SC_TEST_OK(sc_resnet_load(path, &p, &one));
+        int FH, FW;
+        SC_TEST_OK(sc_resnet_feature_size(one, H, W, &FH, &FW));
+        const size_t nf = (size_t)512 * FH * FW;
+        float *ref = malloc(N * nf * sizeof(float)), *f = malloc(N * nf * sizeof(float));
+        assert_non_null(ref);
+        assert_non_null(f);
+        for (int n = 0; n < N; n++)
+            SC_TEST_OK(sc_resnet_forward(one, x + n * in, 1, H, W, ref + n * nf, NULL));
+        p.threads = 2;
+        SC_TEST_OK(sc_resnet_load(path, &p, &two));
+        for (int b = 2; b <= N; b += 3) {
+            memset(f, 0, N * nf * sizeof(float));
+            SC_TEST_OK(sc_resnet_forward(two, x, b, H, W, f, NULL));
+            assert_memory_equal(f, ref, b * nf * sizeof(float));
+        }
+        sc_resnet_free(one);
+        sc_resnet_free(two);
+        free(ref), free(f);
+    }
+    SC_TEST_OK(sc_set_num_threads(0));
+    free(x);
+    free(path);
+}
+
 /* resnet18.safetensors with every BatchNorm folded into its conv (a conv
  * bias), the tensors under prefix "encoder." and no fc: the pre-folded
  * layout of convert_sat.py --fold-bn that a captioner file holds. */
@@ -424,13 +467,10 @@ static void test_errors(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_resnet18),
-        cmocka_unit_test(test_resnet50),
-        cmocka_unit_test(test_resnet101),
-        cmocka_unit_test(test_batch_and_sizes),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_threads),
-        cmocka_unit_test(test_borrowed_weights_kept_once),
+        cmocka_unit_test(test_resnet18),      cmocka_unit_test(test_resnet50),
+        cmocka_unit_test(test_resnet101),     cmocka_unit_test(test_batch_and_sizes),
+        cmocka_unit_test(test_errors),        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_batch_threads), cmocka_unit_test(test_borrowed_weights_kept_once),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     if (g_dir) {

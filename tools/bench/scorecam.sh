@@ -11,11 +11,14 @@
 # engines interleaved; the table gives the median over rounds. Target:
 # saccade <= 0.6x. Checksums: the maps' sums (equal maps give equal sums up to
 # float rounding).
-#   tools/bench/scorecam.sh [ROUNDS=3] [REPS=3] [CHANNELS=64]
+# Runs on each of THREADS (default "2 1"); besides wall time, the medians of
+# process CPU time (less sensitive to other load) and `uptime`'s load after
+# each run.
+#   tools/bench/scorecam.sh [ROUNDS=3] [REPS=3] [CHANNELS=64] [THREADS="2 1"]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 . "$root/tools/bench/stats.sh"
-rounds=${1:-3}; reps=${2:-3}; nch=${3:-64}
+rounds=${1:-3}; reps=${2:-3}; nch=${3:-64}; threads=${4:-2 1}
 py=/usr/bin/python3
 build="$root/build/run"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSACCADE_TESTS=OFF >/dev/null
@@ -25,22 +28,28 @@ model="$work/resnet50.safetensors"
 "$py" "$root/tools/convert_torchvision.py" --arch resnet50 --random-seed 0 --perturb-bn -o "$model" >/dev/null
 "$py" -c "from skimage import data; from PIL import Image; Image.fromarray(data.chelsea()).save('$work/chelsea.png')"
 echo "load before: $(uptime)"
-declare -A med sum
+declare -A med cpu sum
 run() { # name, command...
   local name=$1; shift
   local line; line=$("$@")
-  echo "  $name: $line"
+  echo "  $name: $line ($(uptime | sed 's/.*load average: //'))"
   med[$name]+=" $(sed -n 's/.*median_ms \([0-9.]*\).*/\1/p' <<<"$line")"
+  cpu[$name]+=" $(sed -n 's/.*cpu_ms \([0-9.]*\).*/\1/p' <<<"$line")"
   sum[$name]=$(sed -n 's/.*checksum \([-0-9.e+]*\).*/\1/p' <<<"$line")
 }
 for r in $(seq "$rounds"); do
   echo "round $r"
-  run pytorch "$py" "$root/tools/bench/bench_scorecam.py" "$model" "$work/chelsea.png" "$nch" "$reps" 2
-  run saccade "$build/bench_scorecam" "$model" "$work/chelsea.png" "$nch" "$reps" 2
+  for t in $threads; do
+    run pytorch-$t "$py" "$root/tools/bench/bench_scorecam.py" "$model" "$work/chelsea.png" "$nch" "$reps" "$t"
+    run saccade-$t "$build/bench_scorecam" "$model" "$work/chelsea.png" "$nch" "$reps" "$t"
+  done
 done
 echo "load after: $(uptime)"
-s=$(median "${med[saccade]}"); p=$(median "${med[pytorch]}")
-awk -v s="$s" -v p="$p" -v n="$nch" -v rs="$(range "${med[saccade]}")" -v rp="$(range "${med[pytorch]}")" \
-  -v cs="${sum[saccade]}" -v cp="${sum[pytorch]}" \
-  'BEGIN{printf "scorecam (%d channels) saccade %.1f ms (%s), PyTorch %.1f ms (%s): %.2fx (target <= 0.6: %s); whole layer4 about %.0f s / %.0f s; checksums %s / %s\n",
-    n, s, rs, p, rp, s/p, s/p <= 0.6 ? "ok" : "BEHIND", s*2048/n/1000, p*2048/n/1000, cs, cp}'
+for t in $threads; do
+  s=$(median "${med[saccade-$t]}"); p=$(median "${med[pytorch-$t]}")
+  sc=$(median "${cpu[saccade-$t]}"); pc=$(median "${cpu[pytorch-$t]}")
+  awk -v t="$t" -v s="$s" -v p="$p" -v n="$nch" -v rs="$(range "${med[saccade-$t]}")" -v rp="$(range "${med[pytorch-$t]}")" \
+    -v sc="$sc" -v pc="$pc" -v cs="${sum[saccade-$t]}" -v cp="${sum[pytorch-$t]}" \
+    'BEGIN{printf "scorecam (%d channels, %d thr) saccade %.1f ms (%s), PyTorch %.1f ms (%s): %.2fx (target <= 0.6: %s); CPU %.1f / %.1f ms: %.2fx; whole layer4 about %.0f s / %.0f s; checksums %s / %s\n",
+      n, t, s, rs, p, rp, s/p, s/p <= 0.6 ? "ok" : "BEHIND", sc, pc, sc/pc, s*2048/n/1000, p*2048/n/1000, cs, cp}'
+done

@@ -20,11 +20,15 @@
  * threading (tools/bench/resnet.sh), and with one pool there is no fight
  * between two pools' idle threads (sc_par_run's waits yield the CPU, so a
  * busy machine slows the forward down gracefully). Results are deterministic
- * for a fixed thread count. Images of a batch are processed one after the
- * other with single-image buffers, so the arena does not grow with N. */
+ * for a fixed thread count. A batch (N > 1) instead runs each image whole on
+ * one thread, the threads taking the next image left, each with a buffer set
+ * of its own (so the arena holds min(threads, N) sets, not N images): no
+ * joins inside an image's forward and no product split into narrow shares,
+ * and an image's result is that of the same image alone on one thread. */
 #include <cjson/cJSON.h>
 #include <limits.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -547,20 +551,25 @@ sc_status sc_resnet_feature_size(const sc_resnet *m, int H, int W, int *FH, int 
     return SC_OK;
 }
 
-/* The allocation sequence of a forward pass (same for plan and real arena). */
+/* The allocation sequence of a forward pass (same for plan and real arena):
+ * nsets buffer sets, set 0 with a product workspace per planned thread (one
+ * image on all threads), the others with one (an image on one thread). */
 static sc_status alloc_bufs(sc_resnet *m, sc_arena *a, const sizes *z) {
-    m->bx = sc_arena_alloc_floats(a, z->act);
-    m->by = sc_arena_alloc_floats(a, z->act);
-    m->bds = sc_arena_alloc_floats(a, z->act);
-    m->bt1 = sc_arena_alloc_floats(a, z->tmp);
-    m->bt2 = sc_arena_alloc_floats(a, z->tmp);
-    m->bcol = sc_arena_alloc_floats(a, z->col);
     m->col_n = z->col;
     m->gemm_n = sc_gemm_packed_workspace_floats(z->maxn);
-    m->bgemm = sc_arena_alloc_floats(a, m->gemm_n * (size_t)m->plan_threads);
-    m->bpool = sc_arena_alloc_floats(a, (size_t)m->info.feature_channels);
-    if (!m->bx || !m->by || !m->bds || !m->bt1 || !m->bt2 || !m->bcol || !m->bgemm || !m->bpool)
-        return SC_ERR_NOMEM;
+    for (int i = 0; i < m->nsets; i++) {
+        rbufs *b = &m->buf[i];
+        b->x = sc_arena_alloc_floats(a, z->act);
+        b->y = sc_arena_alloc_floats(a, z->act);
+        b->ds = sc_arena_alloc_floats(a, z->act);
+        b->t1 = sc_arena_alloc_floats(a, z->tmp);
+        b->t2 = sc_arena_alloc_floats(a, z->tmp);
+        b->col = sc_arena_alloc_floats(a, z->col);
+        b->gemm = sc_arena_alloc_floats(a, m->gemm_n * (size_t)(i ? 1 : m->plan_threads));
+        b->pool = sc_arena_alloc_floats(a, (size_t)m->info.feature_channels);
+        if (!b->x || !b->y || !b->ds || !b->t1 || !b->t2 || !b->col || !b->gemm || !b->pool)
+            return SC_ERR_NOMEM;
+    }
     return SC_OK;
 }
 
@@ -641,7 +650,8 @@ sc_status sc_resnet_plan(sc_resnet *m, int N, int H, int W) {
     m->info.arena_bytes = 0;
     m->info.planned_N = m->info.planned_H = m->info.planned_W = 0;
     /* Winograd's workspace and bgemm hold a product buffer per thread */
-    m->plan_threads = SC_MAX(1, SC_MIN(sc_get_num_threads(), 64));
+    m->plan_threads = SC_MAX(1, SC_MIN(sc_get_num_threads(), RESNET_MAX_SETS));
+    m->nsets = SC_MIN(m->plan_threads, N); /* a batch runs an image per thread */
     if ((s = prepare_weights(m, H, W))) return s;
     sc_arena *plan = sc_arena_plan();
     if (!plan) return SC_ERR_NOMEM;
@@ -736,16 +746,35 @@ static void conv_share(void *arg, int tid, int nt) {
 
 /* One conv (+ folded BN) + optional residual + optional ReLU, one image, on
  * nt threads. */
-sc_status resnet_conv_run(const sc_resnet *m, const rconv *c, const float *x, int H, int W,
-                          float *out, const float *res, int relu, int *OHp, int *OWp, int nt) {
+sc_status resnet_conv_run(const sc_resnet *m, const rbufs *b, const rconv *c, const float *x, int H,
+                          int W, float *out, const float *res, int relu, int *OHp, int *OWp,
+                          int nt) {
     const int OH = resnet_conv_out(H, c), OW = resnet_conv_out(W, c);
     *OHp = OH, *OWp = OW;
     if (c->wino_m) /* fails only on memory for very wide images */
         return sc_winograd_conv3x3(c->wino_m, c->wino, c->b, x, 1, c->C, c->OC, H, W, res, relu,
-                                   out, m->bcol, m->col_n);
+                                   out, b->col, m->col_n);
     const size_t OHW = (size_t)OH * OW;
-    cjob j = {c,        x, res, x,    out,   m->bcol,  m->bgemm,           H,        W,   OW,
-              0,        0, 0,   relu, c->OC, (int)OHW, c->C * c->K * c->K, (int)OHW, OHW, 0,
+    cjob j = {c,
+              x,
+              res,
+              x,
+              out,
+              b->col,
+              b->gemm,
+              H,
+              W,
+              OW,
+              0,
+              0,
+              0,
+              relu,
+              c->OC,
+              (int)OHW,
+              c->C * c->K * c->K,
+              (int)OHW,
+              OHW,
+              0,
               m->gemm_n};
     if (c->K == 1 && c->stride == 1) {
         sc_par_run(nt, conv_share, &j);
@@ -757,7 +786,7 @@ sc_status resnet_conv_run(const sc_resnet *m, const rconv *c, const float *x, in
         j.im2col = 1;
         sc_par_run(nt, conv_share, &j);
         j.im2col = 0;
-        j.bm = m->bcol, j.N = j.ldb = (j.oh1 - oh0) * OW, j.col0 = (size_t)oh0 * OW;
+        j.bm = b->col, j.N = j.ldb = (j.oh1 - oh0) * OW, j.col0 = (size_t)oh0 * OW;
         sc_par_run(nt, conv_share, &j);
     }
     return SC_OK;
@@ -810,44 +839,47 @@ void resnet_maxpool(const float *x, int C, int H, int W, float *out, int OH, int
     sc_par_run(nt, maxpool_share, &j);
 }
 
-void resnet_head(sc_resnet *m, const float *feat, int hw, float *logits) {
+void resnet_head(const sc_resnet *m, const float *feat, int hw, float *pool, float *logits) {
     const int FC = m->info.feature_channels, nc = m->info.num_classes;
     for (int ch = 0; ch < FC; ch++) {
         double acc = 0;
         for (int i = 0; i < hw; i++) acc += feat[(size_t)ch * hw + i];
-        m->bpool[ch] = (float)(acc / (double)hw);
+        pool[ch] = (float)(acc / (double)hw);
     }
     memcpy(logits, m->fc_b, (size_t)nc * sizeof(float));
-    sc_sgemv(SC_NO_TRANS, nc, FC, 1.0f, m->fc_w, FC, m->bpool, 1.0f, logits);
+    sc_sgemv(SC_NO_TRANS, nc, FC, 1.0f, m->fc_w, FC, pool, 1.0f, logits);
 }
 
-/* One image x (3, H, W) -> features (FC, FH, FW) and/or logits (nc). */
-static sc_status forward_one(sc_resnet *m, const float *x, int H, int W, const sizes *z, int nt,
-                             float *features, float *logits) {
+/* One image x (3, H, W) -> features (FC, FH, FW) and/or logits (nc), on
+ * nt threads with buffer set bs. */
+static sc_status forward_one(const sc_resnet *m, const rbufs *bs, const float *x, int H, int W,
+                             const sizes *z, int nt, float *features, float *logits) {
     sc_status s;
     int h, w, oh, ow;
-    if ((s = resnet_conv_run(m, &m->stem, x, H, W, m->by, NULL, 1, &h, &w, nt))) return s;
+    if ((s = resnet_conv_run(m, bs, &m->stem, x, H, W, bs->y, NULL, 1, &h, &w, nt))) return s;
     oh = (h + 2 - 3) / 2 + 1, ow = (w + 2 - 3) / 2 + 1;
     SC_ASSERT(m->col_n >= (size_t)nt * w); /* the stem's im2col holds 147+ rows of w */
-    resnet_maxpool(m->by, 64, h, w, m->bx, oh, ow, m->bcol, nt);
+    resnet_maxpool(bs->y, 64, h, w, bs->x, oh, ow, bs->col, nt);
     h = oh, w = ow;
-    float *cur = m->bx, *nxt = m->by;
+    float *cur = bs->x, *nxt = bs->y;
     for (int i = 0; i < m->nblocks; i++) {
         const rblock *b = &m->blocks[i];
         const float *id = cur;
         int h1, w1, h2, w2, h3, w3;
         if (b->has_ds) {
-            if ((s = resnet_conv_run(m, &b->ds, cur, h, w, m->bds, NULL, 0, &h1, &w1, nt)))
+            if ((s = resnet_conv_run(m, bs, &b->ds, cur, h, w, bs->ds, NULL, 0, &h1, &w1, nt)))
                 return s;
-            id = m->bds;
+            id = bs->ds;
         }
-        if ((s = resnet_conv_run(m, &b->c1, cur, h, w, m->bt1, NULL, 1, &h1, &w1, nt))) return s;
+        if ((s = resnet_conv_run(m, bs, &b->c1, cur, h, w, bs->t1, NULL, 1, &h1, &w1, nt)))
+            return s;
         if (m->info.bottleneck) {
-            if ((s = resnet_conv_run(m, &b->c2, m->bt1, h1, w1, m->bt2, NULL, 1, &h2, &w2, nt)) ||
-                (s = resnet_conv_run(m, &b->c3, m->bt2, h2, w2, nxt, id, 1, &h3, &w3, nt)))
+            if ((s = resnet_conv_run(m, bs, &b->c2, bs->t1, h1, w1, bs->t2, NULL, 1, &h2, &w2,
+                                     nt)) ||
+                (s = resnet_conv_run(m, bs, &b->c3, bs->t2, h2, w2, nxt, id, 1, &h3, &w3, nt)))
                 return s;
         } else {
-            if ((s = resnet_conv_run(m, &b->c2, m->bt1, h1, w1, nxt, id, 1, &h3, &w3, nt)))
+            if ((s = resnet_conv_run(m, bs, &b->c2, bs->t1, h1, w1, nxt, id, 1, &h3, &w3, nt)))
                 return s;
         }
         h = h3, w = w3;
@@ -858,16 +890,45 @@ static sc_status forward_one(sc_resnet *m, const float *x, int H, int W, const s
     SC_ASSERT(h == z->FH && w == z->FW);
     const int FC = m->info.feature_channels;
     if (features) memcpy(features, cur, (size_t)FC * h * w * sizeof(float));
-    if (logits) resnet_head(m, cur, h * w, logits);
+    if (logits) resnet_head(m, cur, h * w, bs->pool, logits);
     return SC_OK;
 }
 
 sc_status resnet_ensure_plan(sc_resnet *m, int N, int H, int W, int nt, const char *fn) {
     if (!m->arena || m->info.planned_H != H || m->info.planned_W != W || m->info.planned_N < 1 ||
-        nt > m->plan_threads)
+        nt > m->plan_threads || (N > 1 && m->nsets < SC_MIN(nt, N)))
         return sc_resnet_plan(m, N, H, W);
     if (N < 1) return sc_set_error(SC_ERR_INVALID_ARG, "%s: batch size %d < 1", fn, N);
     return SC_OK;
+}
+
+/* A batch: each share (buffer set tid) takes the next image not yet taken
+ * and runs it on one thread, so a share whose thread the scheduler holds
+ * back leaves its images to the others. Every image is computed the same
+ * way whichever share takes it: results do not depend on the split. */
+typedef struct ijob {
+    const sc_resnet *m;
+    const float *x;
+    const sizes *z;
+    float *features, *logits;
+    int N, H, W;
+    atomic_int next;
+    atomic_int status; /* the first failure, else SC_OK */
+} ijob;
+
+static void images_share(void *arg, int tid, int nt) {
+    (void)nt;
+    ijob *j = arg;
+    const sc_resnet *m = j->m;
+    const size_t in_img = (size_t)3 * j->H * j->W,
+                 feat = (size_t)m->info.feature_channels * j->z->FH * j->z->FW;
+    for (int n; (n = atomic_fetch_add(&j->next, 1)) < j->N;) {
+        sc_status s = forward_one(m, &m->buf[tid], j->x + n * in_img, j->H, j->W, j->z, 1,
+                                  j->features ? j->features + n * feat : NULL,
+                                  j->logits ? j->logits + (size_t)n * m->info.num_classes : NULL);
+        int ok = SC_OK;
+        if (s) atomic_compare_exchange_strong(&j->status, &ok, (int)s);
+    }
 }
 
 sc_status sc_resnet_forward(sc_resnet *m, const float *x, int N, int H, int W, float *features,
@@ -881,7 +942,7 @@ sc_status sc_resnet_forward(sc_resnet *m, const float *x, int N, int H, int W, f
                             "%s: logits requested but the model was loaded without the head "
                             "(set include_head in sc_resnet_params)",
                             fn);
-    const int nt = SC_MAX(1, SC_MIN(sc_get_num_threads(), 64));
+    const int nt = SC_MAX(1, SC_MIN(sc_get_num_threads(), RESNET_MAX_SETS));
     sc_status s = resnet_ensure_plan(m, N, H, W, nt, fn);
     if (s) return s;
     sizes z;
@@ -889,9 +950,18 @@ sc_status sc_resnet_forward(sc_resnet *m, const float *x, int N, int H, int W, f
     const size_t feat = (size_t)m->info.feature_channels * z.FH * z.FW, in_img = (size_t)3 * H * W;
     /* one pool: our threads, each with a single-threaded OpenBLAS */
     const int prev = nt > 1 ? sc_blas_serial_begin() : 1;
-    for (int n = 0; n < N && !s; n++)
-        s = forward_one(m, x + n * in_img, H, W, &z, nt, features ? features + n * feat : NULL,
-                        logits ? logits + (size_t)n * m->info.num_classes : NULL);
+    const int sets = SC_MIN(SC_MIN(nt, N), m->nsets);
+    if (sets > 1) { /* an image per thread: no joins inside an image's forward */
+        ijob j = {m, x, &z, features, logits, N, H, W, 0, SC_OK};
+        sc_par_run(sets, images_share, &j);
+        if ((s = (sc_status)atomic_load(&j.status)))
+            sc_set_error(s, "%s: an image's forward failed (out of memory?)", fn);
+    } else {
+        for (int n = 0; n < N && !s; n++)
+            s = forward_one(m, &m->buf[0], x + n * in_img, H, W, &z, nt,
+                            features ? features + n * feat : NULL,
+                            logits ? logits + (size_t)n * m->info.num_classes : NULL);
+    }
     if (nt > 1) sc_blas_serial_end(prev);
     return s;
 }

@@ -137,7 +137,8 @@ static sc_status run_stage(sc_resnet *m, int k, const float *in, float *out, flo
     const resnet_tape *t = m->tape;
     const int ih = k ? t->h[k - 1] : t->H, iw = k ? t->w[k - 1] : t->W;
     int oh, ow;
-    if (k == 0) return resnet_conv_run(m, &m->stem_raw, in, ih, iw, out, NULL, 0, &oh, &ow, nt);
+    if (k == 0)
+        return resnet_conv_run(m, &m->buf[0], &m->stem_raw, in, ih, iw, out, NULL, 0, &oh, &ow, nt);
     if (k == 1) {
         const size_t hw = (size_t)ih * iw;
         for (int c = 0; c < 64; c++) {
@@ -152,7 +153,7 @@ static sc_status run_stage(sc_resnet *m, int k, const float *in, float *out, flo
         return SC_OK;
     }
     if (k == 2) {
-        resnet_maxpool(in, 64, ih, iw, out, t->h[2], t->w[2], m->bcol, nt);
+        resnet_maxpool(in, 64, ih, iw, out, t->h[2], t->w[2], m->buf[0].col, nt);
         return SC_OK;
     }
     const rblock *b = &m->blocks[k - 3];
@@ -160,14 +161,18 @@ static sc_status run_stage(sc_resnet *m, int k, const float *in, float *out, flo
     sc_status s;
     int h1, w1, h2, w2;
     if (b->has_ds) {
-        if ((s = resnet_conv_run(m, &b->ds, in, ih, iw, m->bds, NULL, 0, &oh, &ow, nt))) return s;
-        id = m->bds;
+        if ((s = resnet_conv_run(m, &m->buf[0], &b->ds, in, ih, iw, m->buf[0].ds, NULL, 0, &oh, &ow,
+                                 nt)))
+            return s;
+        id = m->buf[0].ds;
     }
-    if ((s = resnet_conv_run(m, &b->c1, in, ih, iw, t1, NULL, 1, &h1, &w1, nt))) return s;
+    if ((s = resnet_conv_run(m, &m->buf[0], &b->c1, in, ih, iw, t1, NULL, 1, &h1, &w1, nt)))
+        return s;
     if (!m->info.bottleneck)
-        return resnet_conv_run(m, &b->c2, t1, h1, w1, out, id, 1, &oh, &ow, nt);
-    if ((s = resnet_conv_run(m, &b->c2, t1, h1, w1, t2, NULL, 1, &h2, &w2, nt))) return s;
-    return resnet_conv_run(m, &b->c3, t2, h2, w2, out, id, 1, &oh, &ow, nt);
+        return resnet_conv_run(m, &m->buf[0], &b->c2, t1, h1, w1, out, id, 1, &oh, &ow, nt);
+    if ((s = resnet_conv_run(m, &m->buf[0], &b->c2, t1, h1, w1, t2, NULL, 1, &h2, &w2, nt)))
+        return s;
+    return resnet_conv_run(m, &m->buf[0], &b->c3, t2, h2, w2, out, id, 1, &oh, &ow, nt);
 }
 
 static sc_status check_ready(sc_resnet *m, const char *fn) {
@@ -215,7 +220,8 @@ sc_status resnet_grad_forward(sc_resnet *m, const float *x, int N, int H, int W,
         }
         const int last = t->nstages - 1;
         if (!s && logits)
-            resnet_head(m, tp + t->off[last], t->h[last] * t->w[last], logits + n * K);
+            resnet_head(m, tp + t->off[last], t->h[last] * t->w[last], m->buf[0].pool,
+                        logits + n * K);
         if (!s && act && stage >= 0) {
             const size_t na = (size_t)t->C[stage] * t->h[stage] * t->w[stage];
             memcpy(act + n * na, tp + t->off[stage], na * sizeof(float));
@@ -348,16 +354,17 @@ sc_status resnet_forward_from(sc_resnet *m, int stage, const float *act, int N, 
     const int prev = nt > 1 ? sc_blas_serial_begin() : 1;
     for (int n = 0; n < N && !s; n++) {
         const float *in = act + n * na;
-        float *bufs[2] = {m->bx, m->by};
+        float *bufs[2] = {m->buf[0].x, m->buf[0].y};
         int cur = 0;
         for (int k = stage + 1; k < t->nstages && !s; k++) {
-            s = run_stage(m, k, in, bufs[cur], m->bt1, m->bt2, nt);
+            s = run_stage(m, k, in, bufs[cur], m->buf[0].t1, m->buf[0].t2, nt);
             in = bufs[cur];
             cur ^= 1;
         }
         const int last = t->nstages - 1;
         if (!s)
-            resnet_head(m, in, t->h[last] * t->w[last], logits + (size_t)n * m->info.num_classes);
+            resnet_head(m, in, t->h[last] * t->w[last], m->buf[0].pool,
+                        logits + (size_t)n * m->info.num_classes);
     }
     if (nt > 1) sc_blas_serial_end(prev);
     return s;

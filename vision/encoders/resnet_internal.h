@@ -25,6 +25,15 @@ typedef struct rblock {
     int has_ds;
 } rblock;
 
+/* One forward's scratch in the arena: activations, im2col / Winograd
+ * workspace, sc_gemm_packed workspaces, pooled features. */
+typedef struct rbufs {
+    float *x, *y, *ds, *t1, *t2, *col, *gemm, *pool;
+} rbufs;
+
+/* Most buffer sets: images of a batch run on separate threads, one set each. */
+#define RESNET_MAX_SETS 64
+
 struct sc_resnet {
     sc_resnet_info info;
     int layers[4];
@@ -38,10 +47,12 @@ struct sc_resnet {
     size_t base_bytes; /* weight bytes without the Winograd ones */
     size_t col_n;      /* floats in bcol */
     size_t gemm_n;     /* floats of each thread's sc_gemm_packed workspace in bgemm */
-    int plan_threads;  /* threads bgemm and Winograd's workspace were planned for */
+    int plan_threads;  /* threads buf[0].gemm and Winograd's workspace were planned for */
     sc_arena *arena;
-    /* buffers inside the arena */
-    float *bx, *by, *bt1, *bt2, *bds, *bcol, *bgemm, *bpool;
+    /* buffers inside the arena: set 0 for one image on every thread, sets
+     * 1..nsets-1 for images run each on a thread of its own (batches) */
+    rbufs buf[RESNET_MAX_SETS];
+    int nsets;
     /* gradients (params.backward): plain weights kept, the stem unfolded */
     int backward;
     rconv stem_raw;                 /* conv1 as in the file, zero bias (or the folded one) */
@@ -59,17 +70,19 @@ int resnet_conv_out(int n, const rconv *c);
 /* Buffer sizes of a forward for an H x W input (and the input's checks). */
 sc_status resnet_walk(const sc_resnet *m, int H, int W, sizes *z);
 /* One conv (+ folded BN) + optional residual + optional ReLU, one image, on
- * nt threads, with the model's arena scratch. */
-sc_status resnet_conv_run(const sc_resnet *m, const rconv *c, const float *x, int H, int W,
-                          float *out, const float *res, int relu, int *OHp, int *OWp, int nt);
+ * nt threads, with the scratch of buffer set b. */
+sc_status resnet_conv_run(const sc_resnet *m, const rbufs *b, const rconv *c, const float *x, int H,
+                          int W, float *out, const float *res, int relu, int *OHp, int *OWp,
+                          int nt);
 /* 3x3 stride-2 pad-1 max pool (C, H, W) -> (C, OH, OW); tmp: nt * W floats. */
 void resnet_maxpool(const float *x, int C, int H, int W, float *out, int OH, int OW, float *tmp,
                     int nt);
 /* Give conv c the packed or Winograd weights its path needs for H x W. */
 sc_status resnet_prepare_conv(sc_resnet *m, rconv *c, int H, int W, size_t *bytes);
 
-/* Average pool feat (feature_channels, hw) and apply fc: logits (num_classes). */
-void resnet_head(sc_resnet *m, const float *feat, int hw, float *logits);
+/* Average pool feat (feature_channels, hw) into pool and apply fc: logits
+ * (num_classes). */
+void resnet_head(const sc_resnet *m, const float *feat, int hw, float *pool, float *logits);
 /* Plan the arena for N x 3 x H x W on nt threads unless it already fits. */
 sc_status resnet_ensure_plan(sc_resnet *m, int N, int H, int W, int nt, const char *fn);
 
