@@ -3,7 +3,8 @@
 # exactly the lines of one process, in input order; --shard 1/3 .. 3/3
 # together cover every input once; a bad image on one rank is reported and
 # the others still run (exit 1, as with one process); --html builds one
-# gallery over both ranks; saliency likewise; --shard usage errors.
+# gallery over both ranks; saliency and classify likewise; --shard usage
+# errors; SIGTERM to one rank ends the job with exit 1 and no output.
 . "$(dirname "$0")/lib.sh" mpi_batch
 imgs="$tmp/imgs"
 mkdir -p "$imgs/sub"
@@ -57,6 +58,30 @@ check "saliency, 2 ranks" 0 "${mpi[@]}" "$cli" saliency "$imgs" -o "$tmp/s2" --j
 yes_ "saliency lines equal" 'cmp -s "$tmp/s1.jsonl" <(sed "s#$tmp/s2/#OUT/#g" "$tmp/out")'
 yes_ "saliency maps equal" 'diff -r "$tmp/s1" "$tmp/s2" >/dev/null'
 
+# classify: a small random ViT (tools/convert_torchvision.py, as in
+# tests/cli/test_classify.sh, which checks it against torchvision).
+check "convert a small vit" 0 "$py" "$src/tools/convert_torchvision.py" --arch vit \
+  --vit-shape 32,8,2,2,32,64,10 -o "$tmp/vit.safetensors"
+cls=(classify "$imgs" --model "$tmp/vit.safetensors" --top-k 3 --json --threads 1)
+check "classify, 1 process" 0 "$cli" "${cls[@]}"
+cp "$tmp/out" "$tmp/k1.jsonl"
+yes_ "classify: one line per input ($n)" '[ "$(wc -l <"$tmp/k1.jsonl")" -eq "$n" ]'
+: >"$tmp/ks.jsonl"
+for k in 1 2 3; do
+  check "classify shard $k/3" 0 "$cli" "${cls[@]}" --shard "$k/3"
+  cat "$tmp/out" >>"$tmp/ks.jsonl"
+done
+yes_ "classify: shards 1/3..3/3 = the whole run" 'cmp -s "$tmp/k1.jsonl" "$tmp/ks.jsonl"'
+yes_ "classify: every input exactly once" \
+  '[ "$(grep -o "\"path\": \"[^\"]*\"" "$tmp/ks.jsonl" | sort | uniq -d | wc -l)" -eq 0 ] &&
+   [ "$(grep -o "\"path\": \"[^\"]*\"" "$tmp/ks.jsonl" | sort -u | wc -l)" -eq "$n" ]'
+check "classify, 2 ranks" 0 "${mpi[@]}" "$cli" "${cls[@]}"
+yes_ "classify: 2 ranks print the 1-process lines, in order" 'cmp -s "$tmp/k1.jsonl" "$tmp/out"'
+check "classify text, 1 process" 0 "$cli" "${cls[@]:0:6}" --threads 1
+cp "$tmp/out" "$tmp/k1.txt"
+check "classify text, 2 ranks" 0 "${mpi[@]}" "$cli" "${cls[@]:0:6}" --threads 1
+yes_ "classify text: 2 ranks = 1 process" 'cmp -s "$tmp/k1.txt" "$tmp/out"'
+
 # vqa: the questions of standard input, sharded the same way; a bad line
 # (over the limit) in the second rank's half is reported, the rest answered.
 img="$src/assets/samples/scenes/images/test_000002.png"
@@ -77,6 +102,29 @@ for k in 1 2 3; do
 done
 yes_ "vqa: shards 1/3..3/3 = the whole run" 'cmp -s "$tmp/v1.jsonl" "$tmp/vs.jsonl"'
 check "vqa --shard with a QUESTION" 2 "$cli" vqa "$img" "is there a bag?" --shard 1/2
+
+# SIGTERM to one rank mid-run: it stops at its next image and ends the job,
+# exit 1 with the reason; nothing is printed (the ranks' lines are only
+# printed, merged, at the end).
+mkdir "$tmp/many"
+for i in $(seq 0 199); do cp "$src/assets/samples/scenes/images/test_000002.png" "$tmp/many/$i.png"; done
+"${mpi[@]}" "$cli" caption "$tmp/many" --json --threads 1 >"$tmp/out" 2>"$tmp/err" &
+job=$!
+killed=0
+for _ in $(seq 100); do
+  for p in $(pgrep -P "$job"); do
+    if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1; then
+      sleep 1; kill -s TERM "$p" && killed=1
+    fi
+  done
+  [ "$killed" -eq 1 ] && break
+  sleep 0.1
+done
+wait "$job"; rc=$?
+yes_ "SIGTERM: rank 1 was signalled" '[ "$killed" -eq 1 ]'
+yes_ "SIGTERM: exit 1 ($rc)" '[ "$rc" -eq 1 ]'
+expect_grep "SIGTERM: the reason" "$tmp/err" "stopped by SIGTERM"
+yes_ "SIGTERM: no partial output" '[ ! -s "$tmp/out" ]'
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
