@@ -18,15 +18,22 @@ check "caption, 2 ranks" 0 "${mpi[@]}" "$cli" caption "$imgs" --json --threads 1
 yes_ "2 ranks print the 1-process lines, in order" 'cmp -s "$tmp/one.jsonl" "$tmp/out"'
 yes_ "one line per input ($n)" '[ "$(wc -l <"$tmp/out")" -eq "$n" ]'
 
-: >"$tmp/shards.jsonl"
-for k in 1 2 3; do
-  check "shard $k/3" 0 "$cli" caption "$imgs" --json --threads 1 --shard "$k/3"
-  cat "$tmp/out" >>"$tmp/shards.jsonl"
-done
-yes_ "shards 1/3..3/3 = the whole run" 'cmp -s "$tmp/one.jsonl" "$tmp/shards.jsonl"'
-yes_ "every input exactly once" \
-  '[ "$(grep -o "\"path\": \"[^\"]*\"" "$tmp/shards.jsonl" | sort | uniq -d | wc -l)" -eq 0 ] &&
-   [ "$(grep -o "\"path\": \"[^\"]*\"" "$tmp/shards.jsonl" | sort -u | wc -l)" -eq "$n" ]'
+# shards_cover LABEL WHOLE.jsonl ARGS...: `saccade ARGS --shard K/3` for K = 1..3
+# print, one after another, the lines of WHOLE.jsonl (the 1-process run), and
+# name every input exactly once.
+shards_cover() {
+  local label=$1 whole=$2 k; shift 2
+  : >"$tmp/shards.jsonl"
+  for k in 1 2 3; do
+    check "$label: shard $k/3" 0 "$cli" "$@" --shard "$k/3"
+    cat "$tmp/out" >>"$tmp/shards.jsonl"
+  done
+  yes_ "$label: shards 1/3..3/3 = the whole run" 'cmp -s "$whole" "$tmp/shards.jsonl"'
+  yes_ "$label: every input exactly once" \
+    '[ "$(grep -o "\"path\": \"[^\"]*\"" "$tmp/shards.jsonl" | sort | uniq -d | wc -l)" -eq 0 ] &&
+     [ "$(grep -o "\"path\": \"[^\"]*\"" "$tmp/shards.jsonl" | sort -u | wc -l)" -eq "$n" ]'
+}
+shards_cover caption "$tmp/one.jsonl" caption "$imgs" --json --threads 1
 check "shard 2/9 of 6 images (some shards empty)" 0 "$cli" caption "$imgs" --json --threads 1 --shard 2/9
 check "shard 2/3, 1 process" 0 "$cli" caption "$imgs" --json --threads 1 --shard 2/3
 cp "$tmp/out" "$tmp/shard2.jsonl"
@@ -66,15 +73,7 @@ cls=(classify "$imgs" --model "$tmp/vit.safetensors" --top-k 3 --json --threads 
 check "classify, 1 process" 0 "$cli" "${cls[@]}"
 cp "$tmp/out" "$tmp/k1.jsonl"
 yes_ "classify: one line per input ($n)" '[ "$(wc -l <"$tmp/k1.jsonl")" -eq "$n" ]'
-: >"$tmp/ks.jsonl"
-for k in 1 2 3; do
-  check "classify shard $k/3" 0 "$cli" "${cls[@]}" --shard "$k/3"
-  cat "$tmp/out" >>"$tmp/ks.jsonl"
-done
-yes_ "classify: shards 1/3..3/3 = the whole run" 'cmp -s "$tmp/k1.jsonl" "$tmp/ks.jsonl"'
-yes_ "classify: every input exactly once" \
-  '[ "$(grep -o "\"path\": \"[^\"]*\"" "$tmp/ks.jsonl" | sort | uniq -d | wc -l)" -eq 0 ] &&
-   [ "$(grep -o "\"path\": \"[^\"]*\"" "$tmp/ks.jsonl" | sort -u | wc -l)" -eq "$n" ]'
+shards_cover classify "$tmp/k1.jsonl" "${cls[@]}"
 check "classify, 2 ranks" 0 "${mpi[@]}" "$cli" "${cls[@]}"
 yes_ "classify: 2 ranks print the 1-process lines, in order" 'cmp -s "$tmp/k1.jsonl" "$tmp/out"'
 check "classify text, 1 process" 0 "$cli" "${cls[@]:0:6}" --threads 1
@@ -111,13 +110,12 @@ for i in $(seq 0 199); do cp "$src/assets/samples/scenes/images/test_000002.png"
 "${mpi[@]}" "$cli" caption "$tmp/many" --json --threads 1 >"$tmp/out" 2>"$tmp/err" &
 job=$!
 killed=0
-for _ in $(seq 100); do
-  for p in $(pgrep -P "$job"); do
-    if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1; then
-      sleep 1; kill -s TERM "$p" && killed=1
-    fi
-  done
-  [ "$killed" -eq 1 ] && break
+for _ in $(seq 300); do
+  p=$(rank_pid "$job" 1)
+  if [ -n "$p" ] && stop_signals_caught "$p"; then
+    kill -s TERM "$p" && killed=1
+    break
+  fi
   sleep 0.1
 done
 wait "$job"; rc=$?

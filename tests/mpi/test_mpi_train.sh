@@ -104,11 +104,8 @@ kill_rank1() {
   for _ in $(seq 300); do [ -s "$tmp/kill/ck.safetensors" ] && break; sleep 0.1; done
   sleep 0.5
   killed=0
-  for p in $(pgrep -P "$job"); do
-    if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1; then
-      kill -s "$1" "$p" && killed=1
-    fi
-  done
+  p=$(rank_pid "$job" 1)
+  [ -n "$p" ] && kill -s "$1" "$p" && killed=1
   wait "$job"; rc=$?
 }
 whole_checkpoint() {

@@ -24,7 +24,9 @@
 # and the load average (/proc/loadavg) at the start of every round: timings
 # on a busy machine are noise, the CPU ratios much less so.
 # Open MPI on one node: saccade picks the shared-memory transports itself
-# (pml ob1, btl self,vader; see sc_comm_mpi in include/saccade/sc_comm.h).
+# (pml ob1, btl self,vader; see sc_comm_mpi in include/saccade/sc_comm.h),
+# and mpirun gets PMIX_MCA_gds=hash (PMIx's plain key store, no shared-memory
+# store to set up), as README.md suggests for one machine.
 # Targets: training throughput >= 1.8x, captioning >= 1.9x.
 # usage: tools/bench/mpi.sh [ROUNDS=3] [STEPS=20] [IMAGES=960]
 #        (SACCADE_BUILD_DIR: a build with -DSACCADE_MPI=ON; default build/run,
@@ -42,21 +44,19 @@ fi
 cli=$build/saccade
 # One thread per process everywhere (OpenMP and BLAS); Open MPI as root.
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 PMIX_MCA_gds=hash
 mpi=(mpirun --oversubscribe --bind-to none -np 2 setsid -w)
 mpi1=(mpirun --bind-to none -np 1 setsid -w)
 one=(setsid -w)
 tmp=$(mktemp -d /tmp/saccade_mpi_bench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 mkdir "$tmp/imgs" "$tmp/two_imgs"
-i=0
-while [ "$i" -lt "$images" ]; do
-  for f in "$src"/assets/samples/scenes/images/*.png; do
-    [ "$i" -lt "$images" ] || break
-    cp "$f" "$tmp/imgs/$(printf '%06d' "$i").png"
-    i=$((i + 1))
-  done
-done
+python3 - "$src/assets/samples/scenes/images" "$tmp/imgs" "$images" <<'PY'
+import glob, shutil, sys
+samples = sorted(glob.glob(sys.argv[1] + "/*.png"))
+for i in range(int(sys.argv[3])):
+    shutil.copyfile(samples[i % len(samples)], f"{sys.argv[2]}/{i:06d}.png")
+PY
 cp "$tmp/imgs/000000.png" "$tmp/imgs/000001.png" "$tmp/two_imgs/"
 echo "uptime before: $(uptime)"
 now() { date +%s.%N; }
