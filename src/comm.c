@@ -85,8 +85,8 @@ sc_status sc_comm_single(sc_comm **out) {
 /* Open MPI, every rank on this node (its launcher says so): shared memory
  * (pml ob1, btl self,vader) unless the user chose a pml or btl. Otherwise
  * MPI_Init also opens the network transports (UCX, TCP, ...), which on one
- * node only cost start-up time: about 0.03 CPU s and 0.3 s of wall time per
- * rank here (tools/bench/README.md). */
+ * node only cost start-up time: about 0.03 CPU s and, on a busy machine, 0.3 s
+ * of wall time per rank (tools/bench/README.md). */
 static void one_node_transports(void) {
     const char *size = getenv("OMPI_COMM_WORLD_SIZE");
     const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
