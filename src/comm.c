@@ -1,6 +1,7 @@
 /* The communicator (sc_comm.h): one process, or MPI_COMM_WORLD when built
  * with SACCADE_MPI (SACCADE_HAVE_MPI defined by CMake). */
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,42 @@ struct sc_comm {
 /* MPI counts are ints: large buffers go in pieces of this many elements
  * (also bounds rank 0's receive buffer in the reduction). */
 #define PIECE ((size_t)1 << 22)
+
+/* The first termination signal caught (sc_comm_catch_signals), 0 if none. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig) {
+    if (!stop_signal) stop_signal = sig;
+}
+
+sc_status sc_comm_catch_signals(void) {
+    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    /* A second signal of the same kind takes its default action: ends the
+     * process at once, for a loop that does not come back to a check. */
+    sa.sa_flags = SA_RESTART | SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        if (sigaction(sigs[i], &sa, NULL) != 0)
+            return sc_set_error(SC_ERR_INTERNAL, "cannot catch signal %d", sigs[i]);
+    return SC_OK;
+}
+
+int sc_comm_stop_signal(void) {
+    return stop_signal;
+}
+
+sc_status sc_comm_check_stop(void) {
+    const int sig = stop_signal;
+    if (!sig) return SC_OK;
+    return sc_set_error(SC_ERR_STOPPED, "stopped by %s",
+                        sig == SIGTERM  ? "SIGTERM"
+                        : sig == SIGINT ? "SIGINT"
+                        : sig == SIGHUP ? "SIGHUP"
+                                        : "a signal");
+}
 
 int sc_comm_mpi_available(void) {
 #ifdef SACCADE_HAVE_MPI
@@ -44,6 +81,22 @@ sc_status sc_comm_single(sc_comm **out) {
     return SC_OK;
 }
 
+#ifdef SACCADE_HAVE_MPI
+/* Open MPI, every rank on this node (its launcher says so): shared memory
+ * (pml ob1, btl self,vader) unless the user chose a pml or btl. Otherwise
+ * MPI_Init also opens the network transports (UCX, TCP, ...), which on one
+ * node only cost start-up time: about 0.03 CPU s and, on a busy machine, 0.3 s
+ * of wall time per rank (tools/bench/README.md). */
+static void one_node_transports(void) {
+    const char *size = getenv("OMPI_COMM_WORLD_SIZE");
+    const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    if (!size || !local || strcmp(size, local)) return;
+    if (getenv("OMPI_MCA_pml") || getenv("OMPI_MCA_btl")) return;
+    setenv("OMPI_MCA_pml", "ob1", 0);
+    setenv("OMPI_MCA_btl", "self,vader", 0);
+}
+#endif
+
 sc_status sc_comm_mpi(sc_comm **out) {
     if (!out) return sc_set_error(SC_ERR_INVALID_ARG, "sc_comm_mpi: NULL out");
     *out = NULL;
@@ -51,6 +104,7 @@ sc_status sc_comm_mpi(sc_comm **out) {
     int inited = 0;
     MPI_Initialized(&inited);
     if (!inited) {
+        one_node_transports();
         int provided;
         /* OpenMP threads compute; only the calling thread talks to MPI. */
         if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
@@ -102,7 +156,12 @@ int sc_comm_size(const sc_comm *c) {
 }
 
 #ifdef SACCADE_HAVE_MPI
+/* wait_quietly's answer when a stop signal came while waiting (MPI's error
+ * codes are >= 0). */
+#define STOPPED (-1)
+
 static sc_status mpi_fail(const char *what, int rc) {
+    if (rc == STOPPED) return sc_comm_check_stop();
     char msg[MPI_MAX_ERROR_STRING];
     int len = 0;
     if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS) len = 0;
@@ -114,10 +173,14 @@ static sc_status mpi_fail(const char *what, int rc) {
  * so a rank that waits for a slower one (in every step, on a busy machine
  * for long) would burn a core, often the very core the slower rank needs.
  * Test, then sleep 20 us doubling to 1 ms: at most about a millisecond late,
- * on steps of tens to hundreds of milliseconds. */
+ * on steps of tens to hundreds of milliseconds. A stop signal
+ * (sc_comm_catch_signals) ends the wait with STOPPED. */
 static int wait_quietly(MPI_Request *r) {
     long ns = 20000;
     for (;;) {
+        /* a stopped rank takes part in no collective: the others would
+         * otherwise go on without it, or wait for it forever */
+        if (stop_signal) return STOPPED;
         int done = 0, rc = MPI_Test(r, &done, MPI_STATUS_IGNORE);
         if (rc != MPI_SUCCESS || done) return rc;
         struct timespec ts = {0, ns};

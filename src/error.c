@@ -21,6 +21,7 @@ const char *sc_status_name(sc_status s) {
     case SC_ERR_UNSUPPORTED: return "unsupported";
     case SC_ERR_SHAPE: return "shape mismatch";
     case SC_ERR_INTERNAL: return "internal error";
+    case SC_ERR_STOPPED: return "stopped";
     }
     return "unknown status";
 }

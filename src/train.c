@@ -496,6 +496,8 @@ int sc_trainer_is_writer(const sc_trainer *tr) {
 /* The one allreduce of a step: share-weighted gradients, loss and metrics,
  * batch-norm buffers averaged. */
 static sc_status reduce_step(sc_trainer *tr, double *loss, int nmetrics, double *values) {
+    sc_status s = sc_comm_check_stop(); /* a termination signal: stop at this step */
+    if (s) return s;
     if (tr->size == 1 || tr->reduced) return SC_OK;
     const float w = (float)tr->share, wb = 1.0f / (float)tr->size;
     float *f = tr->flat;
@@ -510,7 +512,7 @@ static sc_status reduce_step(sc_trainer *tr, double *loss, int nmetrics, double 
     *f++ = (float)(tr->share * *loss);
     for (int i = 0; i < nmetrics; i++) *f++ = (float)(tr->share * values[i]);
     const size_t n = tr->nflat_grads + tr->nflat_bufs + 1 + (size_t)nmetrics;
-    sc_status s = sc_comm_allreduce_sum(tr->comm, tr->flat, n);
+    s = sc_comm_allreduce_sum(tr->comm, tr->flat, n);
     if (s) return s;
     f = tr->flat;
     for (size_t i = 0; i < tr->nparams; i++) {

@@ -19,7 +19,16 @@
  *
  * Errors: a rank that cannot go on calls sc_comm_abort, which prints its
  * message and ends every rank of the job with that exit code, so no rank is
- * left waiting in a collective. */
+ * left waiting in a collective.
+ *
+ * Stopping on a signal: after sc_comm_catch_signals, SIGTERM, SIGINT or SIGHUP
+ * only records that the job should stop. Every collective then fails with
+ * SC_ERR_STOPPED ("stopped by SIGTERM"), also one already waiting, and so
+ * does sc_trainer_step (sc_train.h); a batch loop calls sc_comm_check_stop
+ * between items. The rank that sees it calls sc_comm_abort(c, 1, ...), so one
+ * rank terminated ends the whole job with exit code 1, at a step boundary:
+ * outputs are written atomically (sc_write_file_atomic), so nothing is left
+ * half-written. A second signal of the same kind ends the process at once. */
 #ifndef SACCADE_SC_COMM_H
 #define SACCADE_SC_COMM_H
 
@@ -41,7 +50,10 @@ int sc_comm_launched_by_mpi(void);
 /* One process: rank 0 of 1. */
 sc_status sc_comm_single(sc_comm **out);
 /* MPI_COMM_WORLD (MPI_Init on the first call). SC_ERR_UNSUPPORTED when the
- * library was built without MPI. */
+ * library was built without MPI. Under Open MPI with every rank on this node
+ * and no pml or btl chosen (OMPI_MCA_pml, OMPI_MCA_btl, mpirun --mca), it
+ * sets those two to shared memory first (ob1; self,vader): opening the
+ * network transports would only cost start-up time. */
 sc_status sc_comm_mpi(sc_comm **out);
 /* sc_comm_mpi when launched by MPI and built with it, else sc_comm_single.
  * Launched by mpirun but built without MPI: SC_ERR_UNSUPPORTED (every rank
@@ -65,6 +77,14 @@ sc_status sc_comm_barrier(sc_comm *c);
  * *out = NULL. The caller frees *out. */
 sc_status sc_comm_gather_bytes(sc_comm *c, const void *data, size_t len, int root, char **out,
                                size_t *lens);
+/* Catch SIGTERM, SIGINT and SIGHUP for the rest of the process (see above).
+ * SIGPIPE is left alone. */
+sc_status sc_comm_catch_signals(void);
+/* The first of those signals received since, 0 if none. */
+int sc_comm_stop_signal(void);
+/* SC_ERR_STOPPED, with "stopped by SIGTERM" (...) as message, once one came;
+ * else SC_OK. Async-signal-safe it is not: call it from the loop. */
+sc_status sc_comm_check_stop(void);
 /* Prints "saccade: rank R of N: message" to stderr and ends every rank of the
  * job with exit code `code` (MPI_Abort); for one process, exit(code). */
 _Noreturn void sc_comm_abort(sc_comm *c, int code, const char *message);

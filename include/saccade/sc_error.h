@@ -19,7 +19,8 @@ typedef enum sc_status {
     SC_ERR_LIMIT = 5,       /* input exceeds a configured limit (pixels, header size, ...) */
     SC_ERR_UNSUPPORTED = 6, /* valid input saccade does not handle */
     SC_ERR_SHAPE = 7,       /* tensor shapes do not fit together */
-    SC_ERR_INTERNAL = 8     /* a dependency failed in an unexpected way */
+    SC_ERR_INTERNAL = 8,    /* a dependency failed in an unexpected way */
+    SC_ERR_STOPPED = 9      /* a termination signal asked the job to stop (sc_comm.h) */
 } sc_status;
 
 /* The message of the last failure on this thread ("" if none). */

@@ -105,7 +105,9 @@ sc_rng *sc_trainer_rng(sc_trainer *tr);
 int sc_trainer_next(sc_trainer *tr, const int **idx, size_t *count);
 /* After the caller's backward pass: clip, step, log loss and extra metrics,
  * checkpoint when due. A non-finite loss stops training with SC_ERR_INTERNAL
- * naming the step (the last checkpoint stays intact). */
+ * naming the step (the last checkpoint stays intact); a termination signal
+ * caught by sc_comm_catch_signals stops it with SC_ERR_STOPPED before the
+ * update (so does sc_trainer_reduce). */
 sc_status sc_trainer_step(sc_trainer *tr, double loss, int nmetrics, const char *const *keys,
                           const double *values);
 /* True right after the step that finished an epoch. That step erases the

@@ -3,7 +3,8 @@
 # exactly the lines of one process, in input order; --shard 1/3 .. 3/3
 # together cover every input once; a bad image on one rank is reported and
 # the others still run (exit 1, as with one process); --html builds one
-# gallery over both ranks; saliency likewise; --shard usage errors.
+# gallery over both ranks; saliency and classify likewise; --shard usage
+# errors; SIGTERM to one rank ends the job with exit 1 and no output.
 . "$(dirname "$0")/lib.sh" mpi_batch
 imgs="$tmp/imgs"
 mkdir -p "$imgs/sub"
@@ -17,15 +18,22 @@ check "caption, 2 ranks" 0 "${mpi[@]}" "$cli" caption "$imgs" --json --threads 1
 yes_ "2 ranks print the 1-process lines, in order" 'cmp -s "$tmp/one.jsonl" "$tmp/out"'
 yes_ "one line per input ($n)" '[ "$(wc -l <"$tmp/out")" -eq "$n" ]'
 
-: >"$tmp/shards.jsonl"
-for k in 1 2 3; do
-  check "shard $k/3" 0 "$cli" caption "$imgs" --json --threads 1 --shard "$k/3"
-  cat "$tmp/out" >>"$tmp/shards.jsonl"
-done
-yes_ "shards 1/3..3/3 = the whole run" 'cmp -s "$tmp/one.jsonl" "$tmp/shards.jsonl"'
-yes_ "every input exactly once" \
-  '[ "$(grep -o "\"path\": \"[^\"]*\"" "$tmp/shards.jsonl" | sort | uniq -d | wc -l)" -eq 0 ] &&
-   [ "$(grep -o "\"path\": \"[^\"]*\"" "$tmp/shards.jsonl" | sort -u | wc -l)" -eq "$n" ]'
+# shards_cover LABEL WHOLE.jsonl ARGS...: `saccade ARGS --shard K/3` for K = 1..3
+# print, one after another, the lines of WHOLE.jsonl (the 1-process run), and
+# name every input exactly once.
+shards_cover() {
+  local label=$1 whole=$2 k; shift 2
+  : >"$tmp/shards.jsonl"
+  for k in 1 2 3; do
+    check "$label: shard $k/3" 0 "$cli" "$@" --shard "$k/3"
+    cat "$tmp/out" >>"$tmp/shards.jsonl"
+  done
+  yes_ "$label: shards 1/3..3/3 = the whole run" 'cmp -s "$whole" "$tmp/shards.jsonl"'
+  yes_ "$label: every input exactly once" \
+    '[ "$(grep -o "\"path\": \"[^\"]*\"" "$tmp/shards.jsonl" | sort | uniq -d | wc -l)" -eq 0 ] &&
+     [ "$(grep -o "\"path\": \"[^\"]*\"" "$tmp/shards.jsonl" | sort -u | wc -l)" -eq "$n" ]'
+}
+shards_cover caption "$tmp/one.jsonl" caption "$imgs" --json --threads 1
 check "shard 2/9 of 6 images (some shards empty)" 0 "$cli" caption "$imgs" --json --threads 1 --shard 2/9
 check "shard 2/3, 1 process" 0 "$cli" caption "$imgs" --json --threads 1 --shard 2/3
 cp "$tmp/out" "$tmp/shard2.jsonl"
@@ -57,6 +65,22 @@ check "saliency, 2 ranks" 0 "${mpi[@]}" "$cli" saliency "$imgs" -o "$tmp/s2" --j
 yes_ "saliency lines equal" 'cmp -s "$tmp/s1.jsonl" <(sed "s#$tmp/s2/#OUT/#g" "$tmp/out")'
 yes_ "saliency maps equal" 'diff -r "$tmp/s1" "$tmp/s2" >/dev/null'
 
+# classify: a small random ViT (tools/convert_torchvision.py, as in
+# tests/cli/test_classify.sh, which checks it against torchvision).
+check "convert a small vit" 0 "$py" "$src/tools/convert_torchvision.py" --arch vit \
+  --vit-shape 32,8,2,2,32,64,10 -o "$tmp/vit.safetensors"
+cls=(classify "$imgs" --model "$tmp/vit.safetensors" --top-k 3 --json --threads 1)
+check "classify, 1 process" 0 "$cli" "${cls[@]}"
+cp "$tmp/out" "$tmp/k1.jsonl"
+yes_ "classify: one line per input ($n)" '[ "$(wc -l <"$tmp/k1.jsonl")" -eq "$n" ]'
+shards_cover classify "$tmp/k1.jsonl" "${cls[@]}"
+check "classify, 2 ranks" 0 "${mpi[@]}" "$cli" "${cls[@]}"
+yes_ "classify: 2 ranks print the 1-process lines, in order" 'cmp -s "$tmp/k1.jsonl" "$tmp/out"'
+check "classify text, 1 process" 0 "$cli" "${cls[@]:0:6}" --threads 1
+cp "$tmp/out" "$tmp/k1.txt"
+check "classify text, 2 ranks" 0 "${mpi[@]}" "$cli" "${cls[@]:0:6}" --threads 1
+yes_ "classify text: 2 ranks = 1 process" 'cmp -s "$tmp/k1.txt" "$tmp/out"'
+
 # vqa: the questions of standard input, sharded the same way; a bad line
 # (over the limit) in the second rank's half is reported, the rest answered.
 img="$src/assets/samples/scenes/images/test_000002.png"
@@ -77,6 +101,32 @@ for k in 1 2 3; do
 done
 yes_ "vqa: shards 1/3..3/3 = the whole run" 'cmp -s "$tmp/v1.jsonl" "$tmp/vs.jsonl"'
 check "vqa --shard with a QUESTION" 2 "$cli" vqa "$img" "is there a bag?" --shard 1/2
+
+# SIGTERM to one rank mid-run: it stops at its next image and ends the job,
+# exit 1 with the reason; nothing is printed (the ranks' lines are only
+# printed, merged, at the end).
+# 1000 images: rank 1 still has hundreds to go when the signal comes, even on
+# a quiet machine.
+mkdir "$tmp/many"
+"$py" -c 'import shutil, sys
+for i in range(1000): shutil.copyfile(sys.argv[1], f"{sys.argv[2]}/{i:04d}.png")' \
+  "$src/assets/samples/scenes/images/test_000002.png" "$tmp/many"
+"${mpi[@]}" "$cli" caption "$tmp/many" --json --threads 1 >"$tmp/out" 2>"$tmp/err" &
+job=$!
+killed=0
+for _ in $(seq 300); do
+  p=$(rank_pid "$job" 1)
+  if [ -n "$p" ] && stop_signals_caught "$p"; then
+    kill -s TERM "$p" && killed=1
+    break
+  fi
+  sleep 0.1
+done
+wait "$job"; rc=$?
+yes_ "SIGTERM: rank 1 was signalled" '[ "$killed" -eq 1 ]'
+yes_ "SIGTERM: exit 1 ($rc)" '[ "$rc" -eq 1 ]'
+expect_grep "SIGTERM: the reason" "$tmp/err" "stopped by SIGTERM"
+yes_ "SIGTERM: no partial output" '[ ! -s "$tmp/out" ]'
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -2,9 +2,10 @@
 # Data-parallel training under mpirun -np 2 against one process with the same
 # global batch and seed: a tiny captioner (ViT encoder: no batch norm) and a
 # tiny classifier (--no-batchnorm), dropout off, 20 steps. Every step's loss
-# within 1e-5 relative, the final parameters within 1e-5; a killed rank ends
-# the job and leaves only whole files; a failing rank ends every rank with
-# exit 1 and its message; resume on 2 ranks continues exactly.
+# within 1e-5 relative, the final parameters within 1e-5; a failing rank ends
+# every rank with exit 1 and its message; a rank terminated (SIGTERM) ends the
+# job with exit 1, one killed (SIGKILL) with a failure, both leaving only whole
+# files; resume on 2 ranks continues exactly.
 . "$(dirname "$0")/lib.sh" mpi_train
 
 # same NAME A.jsonl B.jsonl A.safetensors B.safetensors: losses and parameters agree.
@@ -87,33 +88,57 @@ expect_grep "failing rank's reason" "$tmp/err" "cannot load Fashion-MNIST"
 expect_grep "every rank stopped" "$tmp/err" "rank 1 of 2: .*stopping every rank"
 yes_ "nothing written by the failed job" '[ -z "$(ls -A "$tmp/fail")" ]'
 
-# A rank killed mid-run: the job ends (mpirun: 128 + signal), the last
-# checkpoint is whole (resumable), no other file is left behind.
-mkdir "$tmp/kill"
+# A rank terminated mid-run. SIGTERM (also SIGINT, SIGHUP) is caught: that
+# rank stops at its next step and ends the job, exit 1 and a message. SIGKILL
+# cannot be caught: mpirun ends the job and exits 137 (128 + 9). Either way
+# the last checkpoint is whole (resumable) and no other file is left behind
+# (outputs are written to an unnamed file and linked in when complete).
+# kill_rank1 SIGNAL: start the long run, send SIGNAL to rank 1 once the first
+# checkpoint is written; sets rc (the job's exit code) and killed.
 long=(train classifier --channels 8,16 --no-batchnorm --max-steps 100000 --batch 30 --threads 1
       --quiet --checkpoint "$tmp/kill/ck.safetensors" --checkpoint-every 2 -o "$tmp/kill/m.safetensors")
-"${mpi[@]}" "$cli" "${long[@]}" >"$tmp/out" 2>"$tmp/err" &
-job=$!
-for _ in $(seq 100); do [ -s "$tmp/kill/ck.safetensors" ] && break; sleep 0.1; done
-sleep 0.5
-killed=0
-for p in $(pgrep -P "$job"); do
-  if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1; then
-    kill -9 "$p" && killed=1
-  fi
-done
-wait "$job"; rc=$?
-yes_ "rank 1 was killed" '[ "$killed" -eq 1 ]'
-yes_ "the job ended with a failure ($rc)" '[ "$rc" -ne 0 ]'
-yes_ "only the checkpoint is left" '[ "$(ls -A "$tmp/kill")" = ck.safetensors ]'
-check "the checkpoint resumes" 0 "$cli" "${long[@]}" --max-steps 3 --resume
-pycheck "the checkpoint is whole" '
+kill_rank1() {
+  rm -rf "$tmp/kill" && mkdir "$tmp/kill"
+  "${mpi[@]}" "$cli" "${long[@]}" >"$tmp/out" 2>"$tmp/err" &
+  local job=$! p
+  for _ in $(seq 300); do [ -s "$tmp/kill/ck.safetensors" ] && break; sleep 0.1; done
+  sleep 0.5
+  killed=0
+  p=$(rank_pid "$job" 1)
+  [ -n "$p" ] && kill -s "$1" "$p" && killed=1
+  wait "$job"; rc=$?
+}
+whole_checkpoint() {
+  pycheck "$1: the checkpoint is whole" '
 import json, struct, sys, os
 b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
 end = max(v["data_offsets"][1] for k, v in h.items() if k != "__metadata__")
 assert len(b) == 8 + n + end, (len(b), 8 + n + end)
 assert json.loads(h["__metadata__"]["saccade.train"])["ranks"] == 2
 ' "$tmp/kill/ck.safetensors"
+}
+kill_rank1 TERM
+yes_ "SIGTERM: rank 1 was signalled" '[ "$killed" -eq 1 ]'
+yes_ "SIGTERM: the job ended with exit 1 ($rc)" '[ "$rc" -eq 1 ]'
+expect_grep "SIGTERM: the reason" "$tmp/err" "stopped by SIGTERM"
+expect_grep "SIGTERM: every rank stopped" "$tmp/err" "rank 1 of 2: .*stopping every rank"
+yes_ "SIGTERM: only the checkpoint is left" '[ "$(ls -A "$tmp/kill")" = ck.safetensors ]'
+whole_checkpoint SIGTERM
+kill_rank1 KILL
+yes_ "SIGKILL: rank 1 was killed" '[ "$killed" -eq 1 ]'
+yes_ "SIGKILL: the job ended with a failure ($rc)" '[ "$rc" -ne 0 ]'
+yes_ "SIGKILL: only the checkpoint is left" '[ "$(ls -A "$tmp/kill")" = ck.safetensors ]'
+whole_checkpoint SIGKILL
+check "the checkpoint resumes" 0 "$cli" "${long[@]}" --max-steps 3 --resume
+# One process: SIGINT (Ctrl-C) stops training the same way.
+rm -rf "$tmp/kill" && mkdir "$tmp/kill"
+"$cli" "${long[@]}" >"$tmp/out" 2>"$tmp/err" &
+job=$!
+for _ in $(seq 300); do [ -s "$tmp/kill/ck.safetensors" ] && break; sleep 0.1; done
+kill -s INT "$job"; wait "$job"; rc=$?
+yes_ "SIGINT, 1 process: exit 1 ($rc)" '[ "$rc" -eq 1 ]'
+expect_grep "SIGINT, 1 process: the reason" "$tmp/err" "stopped by SIGINT"
+yes_ "SIGINT, 1 process: only the checkpoint is left" '[ "$(ls -A "$tmp/kill")" = ck.safetensors ]'
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

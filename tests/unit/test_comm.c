@@ -1,7 +1,11 @@
 /* The communicator's single-process implementation (the MPI one is tested
- * under mpirun in tests/mpi), and how a process knows it was launched by MPI. */
+ * under mpirun in tests/mpi), how a process knows it was launched by MPI, and
+ * stopping on a termination signal. */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include "sc_test.h"
 #include "saccade/sc_comm.h"
 
@@ -58,10 +62,54 @@ static void test_world_without_launcher(void **state) {
     }
 }
 
+/* In a child (the caught signal stays for the rest of a process): a first
+ * SIGTERM only records itself, later ones of other kinds do not replace it. */
+static int child_first_signal(void) {
+    if (sc_comm_stop_signal() != 0 || sc_comm_check_stop() != SC_OK) return 10;
+    if (sc_comm_catch_signals() != SC_OK) return 11;
+    if (raise(SIGTERM) != 0) return 12;
+    if (sc_comm_stop_signal() != SIGTERM) return 13;
+    if (sc_comm_check_stop() != SC_ERR_STOPPED) return 14;
+    if (strcmp(sc_last_error(), "stopped by SIGTERM")) return 15;
+    if (strcmp(sc_status_name(SC_ERR_STOPPED), "stopped")) return 16;
+    if (raise(SIGINT) != 0 || sc_comm_stop_signal() != SIGTERM) return 17;
+    sc_comm *c = NULL;
+    if (sc_comm_single(&c)) return 18;
+    float v = 1; /* one process: the collectives have nothing to wait for */
+    int bad = sc_comm_allreduce_sum(c, &v, 1) != SC_OK;
+    sc_comm_free(c);
+    return bad ? 19 : 0;
+}
+
+static void test_stop_signals(void **state) {
+    (void)state;
+    fflush(NULL);
+    pid_t p = fork();
+    assert_true(p >= 0);
+    if (p == 0) _exit(child_first_signal());
+    int st = 0;
+    assert_int_equal(waitpid(p, &st, 0), p);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    /* a second signal of the same kind ends the process at once */
+    p = fork();
+    assert_true(p >= 0);
+    if (p == 0) {
+        if (sc_comm_catch_signals() || raise(SIGHUP) || sc_comm_stop_signal() != SIGHUP) _exit(20);
+        raise(SIGHUP);
+        _exit(21);
+    }
+    assert_int_equal(waitpid(p, &st, 0), p);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGHUP);
+    assert_int_equal(sc_comm_stop_signal(), 0); /* this process: nothing caught */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single),
         cmocka_unit_test(test_world_without_launcher),
+        cmocka_unit_test(test_stop_signals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

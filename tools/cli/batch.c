@@ -419,6 +419,10 @@ int cli_batch_run(cli_batch *b, const char *label, cli_batch_fn fn, void *ctx) {
     bar_drawn = 0;
     int bad = 0;
     for (int i = lo; i < hi; i++) {
+        if (cli_stopped()) { /* one process; several ranks end here */
+            bad++;
+            break;
+        }
         sc_set_error(SC_OK, "unknown error");
         if (fn(b, i, ctx)) {
             cli_batch_report(b, b->paths[i]);

@@ -135,7 +135,16 @@ void cli_classify_help(FILE *out);
 sc_comm *cli_comm(void);
 /* 1 on the rank that writes the job's files and prints its results. */
 int cli_rank0(void);
-/* At the end of main: a failed rank of several ends them all (exit rc). */
+/* Before running verb: training, and the batch verbs under mpirun, catch
+ * SIGTERM, SIGINT and SIGHUP (sc_comm_catch_signals), so that one rank
+ * terminated stops the whole job at its next step or image, with exit 1. */
+void cli_catch_stop_signals(const char *verb);
+/* Between items of a batch: 0 normally; after a caught signal, prints
+ * "saccade: stopped by SIGTERM" and returns 1 (one process), or ends every
+ * rank of the job with exit 1 (several). */
+int cli_stopped(void);
+/* At the end of main: a failed rank of several ends them all (exit rc); a
+ * caught signal makes a success a failure. */
 int cli_comm_end(int rc);
 /* From here on every rank returns the job's status (so a failure is no
  * reason to abort the others). */

@@ -105,6 +105,7 @@ int main(int argc, char **argv) {
                 return CLI_OK;
             }
         }
+        cli_catch_stop_signals(VERBS[i].name);
         return cli_comm_end(VERBS[i].run(argc - 1, argv + 1));
     }
     fprintf(stderr, "saccade: unknown verb '%s'\nTry 'saccade --help'.\n", argv[1]);

@@ -20,7 +20,25 @@ int cli_rank0(void) {
     return sc_comm_rank(cli_comm()) == 0;
 }
 
+void cli_catch_stop_signals(const char *verb) {
+    static const char *const batch[] = {"caption", "saliency", "vqa", "classify"};
+    int catch = !strcmp(verb, "train");
+    for (size_t i = 0; i < sizeof batch / sizeof batch[0]; i++)
+        catch |= !strcmp(verb, batch[i]) && sc_comm_launched_by_mpi();
+    if (catch && sc_comm_catch_signals()) cli_fail("signals");
+}
+
+int cli_stopped(void) {
+    if (!sc_comm_check_stop()) return 0;
+    cli_fail(NULL);
+    if (job_comm && sc_comm_size(job_comm) > 1)
+        sc_comm_abort(job_comm, CLI_FAIL, "stopping every rank");
+    return 1;
+}
+
 int cli_comm_end(int rc) {
+    if (rc == CLI_OK && sc_comm_check_stop()) /* a signal no loop saw: still no success */
+        rc = cli_fail(NULL);
     if (!job_comm) return rc;
     if (rc != CLI_OK && sc_comm_size(job_comm) > 1 && !job_agreed)
         sc_comm_abort(job_comm, rc, "this rank failed (above); stopping every rank");

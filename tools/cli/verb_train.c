@@ -55,6 +55,10 @@ void cli_train_help(FILE *out) {
             "               on Fashion scenes generated on the fly\n"
             "  vqa          stacked attention network (or a baseline) answering questions\n"
             "               about Fashion scenes, or about your images (JSON lines)\n\n"
+            "Under mpirun every rank trains on its slice of each batch and rank 0 writes the\n"
+            "files. SIGTERM, SIGINT (Ctrl-C) or SIGHUP, to one rank or to mpirun, stops\n"
+            "training at the next step with exit 1, on every rank; a second one ends it at\n"
+            "once. The last checkpoint stays whole; no other file is left.\n\n"
             "'saccade train MODEL --help' shows one model's options; all of them follow.\n\n");
     cli_train_classifier_help(out);
     fprintf(out, "\n");

@@ -45,7 +45,8 @@ void cli_vqa_help(FILE *out) {
         "                     questions (read in full first; numbers and OUT-N.png stay\n"
         "                     those of the whole list). Under mpirun rank 0 reads the\n"
         "                     questions, every rank answers its slice and rank 0 prints\n"
-        "                     all answers in question order\n\n"
+        "                     all answers in question order; SIGTERM, SIGINT or SIGHUP\n"
+        "                     to a rank ends the job with exit 1 and no output\n\n"
         "BLIP (--model DIR: a Hugging Face BlipForQuestionAnswering folder such as\n"
         "Salesforce/blip-vqa-base, or a saccade BLIP file): the answer is generated as\n"
         "transformers' generate does it (greedy, at most 20 tokens unless the config\n"
@@ -251,6 +252,10 @@ static int answer_shard(sc_vqa_model *m, const sc_image *img, const vqa_question
     const char *r = recs;
     for (int q = 0; q < hi; q++, r += strlen(r) + 1) {
         if (q < lo) continue;
+        if (cli_stopped()) {
+            bad++;
+            break;
+        }
         int lineno = 0, code = 0, used = 0;
         sscanf(r, "%d\t%d\t%n", &lineno, &code, &used);
         if (code) {

@@ -17,10 +17,10 @@ c_int32_p = P(ctypes.c_int32)
 
 STATUS_NAMES = {0: "ok", 1: "invalid argument", 2: "i/o error", 3: "format error",
                 4: "out of memory", 5: "limit exceeded", 6: "unsupported", 7: "shape mismatch",
-                8: "internal error"}
+                8: "internal error", 9: "stopped"}
 STATUS_CODES = {1: "SC_ERR_INVALID_ARG", 2: "SC_ERR_IO", 3: "SC_ERR_FORMAT", 4: "SC_ERR_NOMEM",
                 5: "SC_ERR_LIMIT", 6: "SC_ERR_UNSUPPORTED", 7: "SC_ERR_SHAPE",
-                8: "SC_ERR_INTERNAL"}
+                8: "SC_ERR_INTERNAL", 9: "SC_ERR_STOPPED"}
 
 
 class Error(Exception):
