@@ -61,7 +61,9 @@ sc_status sc_attention_grid(const sc_image *img, const float *alphas, int grid, 
                             const char *const *words, const sc_attention_grid_params *p,
                             sc_image *out);
 /* The same for the best hypothesis of a caption result (r->hyps[0], labels
- * r->words). */
+ * r->words). Hard attention (the ARGMAX and SAMPLE modes, hyps[0].cells set):
+ * each panel shows the one-hot map of the cell the step read, labelled
+ * "word [row,col]" with the cell's grid row and column. */
 sc_status sc_caption_attention_grid(const sc_image *img, const sc_caption_result *r,
                                     const sc_attention_grid_params *p, sc_image *out);
 

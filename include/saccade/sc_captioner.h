@@ -118,6 +118,13 @@ typedef struct sc_captioner_config {
                                   * step looked, sum_p alpha_p (x_p, y_p) with (x_p, y_p) the
                                   * cell centre in [-1, 1] (decode_step.weight_ih is then
                                   * 4H x (M + E + 2)), so the decoder can order items in space */
+    int hard_attention;          /* ["hard_attention"] (false): hard (stochastic) attention, Show,
+                                  * Attend and Tell's section 4.1: each step reads the features of
+                                  * ONE cell chosen from its attention distribution (sampled in
+                                  * training, see sc_caption_loss_opts; at inference by
+                                  * sc_beam_params.attention_mode) instead of their expectation.
+                                  * With att_coords the LSTM gets the chosen cell's centre. The
+                                  * weights are those of the soft model. */
 } sc_captioner_config;
 
 /* Tutorial defaults: features encoder, grid 14, image 256, E 2048, A = M = H = 512,
@@ -216,6 +223,14 @@ sc_status sc_captioner_encoder_rollout(const sc_captioner *m, int b, float disca
                                        const float *alpha, float *out, int *gh, int *gw);
 
 /* ================================================================ decoding */
+/* What a decoding step reads from the features (sc_beam_params.attention_mode). */
+typedef enum sc_cap_att_mode {
+    SC_CAP_ATT_DEFAULT = 0,  /* ARGMAX for hard_attention models, EXPECTED for soft ones */
+    SC_CAP_ATT_EXPECTED = 1, /* the expectation sum_p alpha_p f_p (soft attention) */
+    SC_CAP_ATT_ARGMAX = 2,   /* the features of the most attended cell (first of ties) */
+    SC_CAP_ATT_SAMPLE = 3 /* the features of a cell drawn from alpha (sc_hard_attention_sample) */
+} sc_cap_att_mode;
+
 typedef struct sc_beam_params {
     int beam_size;        /* k (3; 1 = greedy) */
     int max_len;          /* decode steps, <end> included (51: the tutorial's
@@ -223,6 +238,8 @@ typedef struct sc_beam_params {
     int min_len;          /* <end> is suppressed for the first min_len steps, so a finished
                              caption has at least min_len words before <end> (0) */
     float length_penalty; /* alpha: choose by score / len^alpha (0: raw sum, tutorial) */
+    sc_cap_att_mode attention_mode; /* (SC_CAP_ATT_DEFAULT) any mode works with any model */
+    uint64_t seed; /* SC_CAP_ATT_SAMPLE: seed of the draws, one per beam and step (0) */
 } sc_beam_params;
 sc_beam_params sc_captioner_beam_default_params(void);
 
@@ -230,7 +247,9 @@ typedef struct sc_caption_hyp {
     int len;          /* generated tokens (no <start>; <end> included when finished) */
     int32_t *tokens;  /* len ids */
     float *logprobs;  /* len per-token log-probabilities */
-    float *alphas;    /* len x P attention maps (grid x grid, row-major) */
+    float *alphas;    /* len x P attention maps (grid x grid, row-major); in the ARGMAX and
+                         SAMPLE modes the one-hot map of the cell each step read */
+    int32_t *cells;   /* ARGMAX and SAMPLE modes: len cells read (p = i * grid + j); else NULL */
     float score;      /* sum of logprobs */
     float norm_score; /* score / len^length_penalty (the ranking key) */
     int finished;     /* 1 if it ended with <end> */
@@ -298,6 +317,25 @@ typedef struct sc_caption_loss_opts {
     /* Item heads (sc_captioner_item_heads): weight of the mean over the batch's
      * items (batch->items) of (class CE + colour CE) / 2. 0: off. */
     float item_heads;
+    /* Hard attention (config hard_attention; ignored otherwise). With train, each
+     * step draws its cell from its attention (sc_hard_attention_sample, rng);
+     * without, it reads the most attended cell. The loss is then the negative of
+     * the paper's variational lower bound per token: the words' cross-entropy
+     * given the chosen cells, and with train the REINFORCE gradient of the
+     * choices, hard_reinforce * (R - hard_baseline) * d log p(cells) with R =
+     * log p(caption | cells) of the example, plus the entropy bonus
+     * -hard_entropy * (entropy of the attention at each step that chose a cell),
+     * both divided by the tokens as the cross-entropy is. */
+    float hard_expect;    /* probability that a training step reads the expectation
+                           * instead of a drawn cell (the paper's 0.5; 0: always draw) */
+    float hard_entropy;   /* lambda_e, the entropy bonus weight (>= 0) */
+    float hard_reinforce; /* lambda_r, the REINFORCE weight (the paper's 1; 0 turns the
+                           * choices' gradient off) */
+    float hard_baseline;  /* b (sc_captioner_hard_baseline_update) */
+    /* (B, L) or NULL: the cell of the step that predicts captions[b, j], -1
+     * for the expectation, used instead of drawing (e.g. to enumerate every
+     * choice); entries of finished steps are ignored. */
+    const int32_t *hard_cells;
 } sc_caption_loss_opts;
 
 /* What each term of the loss is averaged over (as floats, to be summed
@@ -319,7 +357,20 @@ typedef struct sc_caption_loss {
     long ntokens;   /* predicted tokens: sum (lengths - 1) */
     double items;   /* item_heads * mean over items of (class CE + colour CE) / 2 */
     long nitems;    /* items scored */
+    /* Hard attention (loss = ce + penalty + att_sup + items - entropy bonus): */
+    double reward;    /* sum over the examples of R = log p(caption | chosen cells) */
+    long nreward;     /* examples in reward */
+    double hard_logp; /* sum of log alpha at the chosen cells: log p(cells) of the batch */
+    double entropy;   /* mean attention entropy over the steps that chose a cell */
+    long hard_steps;  /* steps that chose a cell */
 } sc_caption_loss;
+
+/* The moving-average REINFORCE baseline of hard-attention training:
+ * state[0] = b, state[1] = updates so far; b <- decay b + (1 - decay) mean_reward
+ * (the paper's decay 0.9), the first update sets b = mean_reward. Keep state
+ * among the trainer's buffers (sc_trainer_create) so checkpoints hold it.
+ * SC_ERR_INVALID_ARG for decay outside [0, 1) or a non-finite reward. */
+sc_status sc_captioner_hard_baseline_update(float state[2], double mean_reward, float decay);
 
 /* Item heads, a training-only auxiliary task: linear class (n_classes) and
  * colour (n_colours) heads on the encoder's features averaged over each item's

@@ -68,7 +68,8 @@ static double g_loss(void *p) {
     sc_rng r;
     sc_rng_seed(&r, 99);
     sc_caption_batch b = {GB, GL, g_caps, g_lens, g_amask, NULL};
-    sc_caption_loss_opts o = {1.0f, 1, 0, g_sup, 0.0f};
+    sc_caption_loss_opts o = {
+        .alpha_c = 1.0f, .train = 1, .backward = 0, .att_sup = g_sup, .item_heads = 0.0f};
     sc_caption_loss out;
     SC_TEST_OK(sc_captioner_loss(c->m, c->feat, &b, &o, &r, &out, NULL));
     return out.loss;
@@ -96,7 +97,8 @@ static void gradcheck_variant(int gate, int tanh_att) {
     sc_rng r;
     sc_rng_seed(&r, 99);
     sc_caption_batch b = {GB, GL, g_caps, g_lens, g_amask, NULL};
-    sc_caption_loss_opts o = {1.0f, 1, 1, g_sup, 0.0f};
+    sc_caption_loss_opts o = {
+        .alpha_c = 1.0f, .train = 1, .backward = 1, .att_sup = g_sup, .item_heads = 0.0f};
     sc_caption_loss out;
     SC_TEST_OK(sc_captioner_loss(m, feat, &b, &o, &r, &out, dfeat));
     assert_int_equal(out.ntokens, 4 + 2 + 5);
@@ -176,7 +178,8 @@ static void test_gradcheck_att_sup(void **state) {
     float feat[GB * GP * GE] = {0};
     sc_caption_batch b = {GB, GL, g_caps, g_lens, g_mask, NULL};
     sc_caption_loss out;
-    sc_caption_loss_opts bad = {1.0f, 0, 0, -1.0f, 0.0f};
+    sc_caption_loss_opts bad = {
+        .alpha_c = 1.0f, .train = 0, .backward = 0, .att_sup = -1.0f, .item_heads = 0.0f};
     assert_int_equal(sc_captioner_loss(m, feat, &b, &bad, NULL, &out, NULL), SC_ERR_INVALID_ARG);
     bad.att_sup = NAN;
     assert_int_equal(sc_captioner_loss(m, feat, &b, &bad, NULL, &out, NULL), SC_ERR_INVALID_ARG);
@@ -189,7 +192,8 @@ static void masking_matches_single(void) {
     sc_captioner *m = tiny_model(SC_CAP_GATE_VECTOR, 0, 0.0f, 3);
     float feat[GB * GP * GE];
     sc_test_fill_uniform(feat, GB * GP * GE, -1.0f, 1.0f, 12);
-    sc_caption_loss_opts o = {0.0f, 0, 0, 0.0f, 0.0f};
+    sc_caption_loss_opts o = {
+        .alpha_c = 0.0f, .train = 0, .backward = 0, .att_sup = 0.0f, .item_heads = 0.0f};
     sc_caption_batch b = {GB, GL, g_caps, g_lens, NULL, NULL};
     sc_caption_loss all, one;
     SC_TEST_OK(sc_captioner_loss(m, feat, &b, &o, NULL, &all, NULL));
@@ -275,7 +279,8 @@ static void test_training_loss_falls(void **state) {
             bl[j] = lens[idx[j]];
         }
         sc_caption_batch b = {(int)cnt, L, bc, bl, NULL, NULL};
-        sc_caption_loss_opts o = {1.0f, 1, 1, 0.0f, 0.0f};
+        sc_caption_loss_opts o = {
+            .alpha_c = 1.0f, .train = 1, .backward = 1, .att_sup = 0.0f, .item_heads = 0.0f};
         sc_caption_loss out;
         SC_TEST_OK(sc_captioner_loss(m, bf, &b, &o, sc_trainer_rng(tr), &out, NULL));
         if (first < 0) first = out.loss;

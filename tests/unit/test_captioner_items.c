@@ -47,7 +47,11 @@ typedef struct {
 
 static double loss_of(ctx_t *c, int backward, float *dfeat, sc_caption_loss *out) {
     sc_caption_batch b = {B, L, caps, lens, NULL, &g_items};
-    sc_caption_loss_opts o = {1.0f, 0, backward, 0.0f, c->weight};
+    sc_caption_loss_opts o = {.alpha_c = 1.0f,
+                              .train = 0,
+                              .backward = backward,
+                              .att_sup = 0.0f,
+                              .item_heads = c->weight};
     SC_TEST_OK(sc_captioner_loss(c->m, c->feat, &b, &o, NULL, out, dfeat));
     return out->loss;
 }
@@ -158,7 +162,8 @@ static void test_item_heads_errors(void **state) {
     float *feat = sc_test_random((size_t)B * P * E, -1, 1, 5);
     ctx_t c = {m, feat, W};
     sc_caption_batch b = {B, L, caps, lens, NULL, &g_items};
-    sc_caption_loss_opts o = {1.0f, 0, 0, 0.0f, W};
+    sc_caption_loss_opts o = {
+        .alpha_c = 1.0f, .train = 0, .backward = 0, .att_sup = 0.0f, .item_heads = W};
     sc_caption_loss out;
     /* no heads yet */
     assert_int_equal(sc_captioner_loss(m, feat, &b, &o, NULL, &out, NULL), SC_ERR_INVALID_ARG);

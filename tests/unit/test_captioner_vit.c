@@ -48,7 +48,8 @@ static const int32_t lens[3] = {5, 4, 3};
 static double loss_fn(void *vc) {
     ctx_t *c = vc;
     SC_TEST_OK(sc_captioner_encode_batch(c->m, c->img, c->N, S, S, c->train, c->feat));
-    sc_caption_loss_opts o = {1.0f, 0, 0, 0.0f, 0.0f};
+    sc_caption_loss_opts o = {
+        .alpha_c = 1.0f, .train = 0, .backward = 0, .att_sup = 0.0f, .item_heads = 0.0f};
     sc_caption_loss out;
     SC_TEST_OK(sc_captioner_loss(c->m, c->feat, &c->b, &o, NULL, &out, NULL));
     return out.loss;
@@ -73,7 +74,8 @@ static void run_gradcheck(int grid, int cls, sc_vit_pos pos) {
         memset(ep[i].grad, 0, ep[i].n * sizeof(float));
     }
     SC_TEST_OK(sc_captioner_encode_batch(m, c.img, 3, S, S, 1, c.feat));
-    sc_caption_loss_opts o = {1.0f, 0, 1, 0.0f, 0.0f};
+    sc_caption_loss_opts o = {
+        .alpha_c = 1.0f, .train = 0, .backward = 1, .att_sup = 0.0f, .item_heads = 0.0f};
     sc_caption_loss out;
     SC_TEST_OK(sc_captioner_loss(m, c.feat, &c.b, &o, NULL, &out, dfeat));
     SC_TEST_OK(sc_captioner_encode_backward(m, dfeat));

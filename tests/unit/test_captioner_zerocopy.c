@@ -49,7 +49,8 @@ static void test_params_after_load(void **state) {
     sc_test_fill_uniform(feat, 24, -1.0f, 1.0f, 3);
     const int32_t caps[5] = {6, 1, 2, 7, 0}, lens[1] = {4};
     sc_caption_batch batch = {1, 5, caps, lens, NULL, NULL};
-    sc_caption_loss_opts o = {1.0f, 0, 1, 0.0f, 0.0f};
+    sc_caption_loss_opts o = {
+        .alpha_c = 1.0f, .train = 0, .backward = 1, .att_sup = 0.0f, .item_heads = 0.0f};
     sc_caption_loss out;
     SC_TEST_OK(sc_captioner_loss(a, feat, &batch, &o, NULL, &out, NULL));
     double gsum = 0;

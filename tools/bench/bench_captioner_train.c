@@ -104,7 +104,8 @@ int main(int argc, char **argv) {
         CHECK(sc_captioner_encode_batch(m, x, B, S, S, 1, feat));
         memset(dfeat, 0, B * P * E * sizeof(float));
         sc_caption_batch cb = {B, L, caps, lens, mask, NULL};
-        sc_caption_loss_opts lo = {0.1f, 1, 1, 1.0f, 0.0f};
+        sc_caption_loss_opts lo = {
+            .alpha_c = 0.1f, .train = 1, .backward = 1, .att_sup = 1.0f, .item_heads = 0.0f};
         sc_caption_loss out;
         CHECK(sc_captioner_loss(m, feat, &cb, &lo, &r, &out, dfeat));
         CHECK(sc_captioner_encode_backward(m, dfeat));

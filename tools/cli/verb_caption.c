@@ -20,6 +20,7 @@ void cli_caption_help(FILE *out) {
             "                       [--json-attention] [--attention DIR|FILE.png]\n"
             "                       [--html DIR] [--html-page-size N] [--colormap NAME]\n"
             "                       [--alpha A] [--threads N] [--shard K/N]\n"
+            "                       [--attention-mode sample|argmax|expected] [--seed S]\n"
             "       BLIP only:      [--prompt TEXT] [--strip-prompt] [--length-penalty A]\n"
             "                       [--sample] [--top-p P] [--top-k K] [--temperature T]\n"
             "                       [--seed S] [--attention-layer L] [--attention-heads H,..]\n\n"
@@ -51,6 +52,14 @@ void cli_caption_help(FILE *out) {
             "                 the config's max_length, 20)\n"
             "--min-len N      <end> ([SEP]) is not allowed before N words (default 0; BLIP:\n"
             "                 new tokens, as Hugging Face's min_new_tokens)\n"
+            "--attention-mode M  what each word reads from the image (Show-Attend-Tell\n"
+            "                 models): expected (the attention-weighted mean of the cells,\n"
+            "                 soft attention), argmax (the most attended cell) or sample (a\n"
+            "                 cell drawn from the attention, --seed S, default 0). Default:\n"
+            "                 argmax for hard-attention models (train captioner --attention\n"
+            "                 hard), expected otherwise. In argmax and sample modes the\n"
+            "                 figures show the cell read, labelled \"word [row,col]\", and\n"
+            "                 --json adds \"cells\" (row * grid + col per token)\n"
             "--length-norm A  rank finished captions by score / length^A (default 0: the\n"
             "                 raw sum of log-probabilities, as the tutorial)\n"
             "--length-penalty A  BLIP beam score = sum log p / new_tokens^A (default: the\n"
@@ -158,7 +167,10 @@ typedef struct cap_ctx {
     sc_gallery *gallery;
     int html_page_size; /* 0: the library's default */
     blip_opts bo;
-    const char *shard; /* --shard K/N */
+    const char *shard;    /* --shard K/N */
+    const char *att_mode; /* --attention-mode, or NULL */
+    int seed;             /* --seed as given, -1 when absent */
+    int blip_sampling;    /* --sample, --top-p, --top-k or --temperature given */
 } cap_ctx;
 
 /* v NULL (a model that does not give the values): null. */
@@ -226,6 +238,11 @@ static int print_json(const cap_ctx *c, const char *path, const sc_caption_resul
     cJSON_AddItemToObject(o, "attention_png", string_or_null(att_path));
     cJSON_AddItemToObject(o, "html_thumbnail", string_or_null(thumb));
     if (warn) cJSON_AddStringToObject(o, "warning", warn);
+    if (h->cells) {
+        cJSON *cells = cJSON_AddArrayToObject(o, "cells");
+        for (int t = 0; cells && t < h->len; t++)
+            cJSON_AddItemToArray(cells, cJSON_CreateNumber(h->cells[t]));
+    }
     if (c->json_att) add_attention(o, "attention", h->alphas, h->len, r->grid);
     return cli_json_emit(stdout, o);
 }
@@ -518,6 +535,7 @@ static int parse_caption_options(int argc, char **argv, cap_ctx *c, const char *
         {"--alpha", CLI_FLOAT, &c->gp.alpha, 0, 1, NULL, NULL, 0},
         {"--threads", CLI_INT, threads, 1, 2147483647, NULL, NULL, 0},
         {"--shard", CLI_STR, &c->shard, 0, 0, "K/N", NULL, 0},
+        {"--attention-mode", CLI_STR, &c->att_mode, 0, 0, "sample, argmax or expected", NULL, 0},
     };
     int rc =
         cli_parse_options(V, argc, argv, opts, sizeof opts / sizeof opts[0], inputs, argc, ninputs);
@@ -529,6 +547,8 @@ static int parse_caption_options(int argc, char **argv, cap_ctx *c, const char *
     if (colormap && sc_colormap_from_name(colormap, &c->gp.colormap))
         return cli_usage(V, "%s", sc_last_error());
     if (*ninputs == 0) return cli_usage(V, "need at least one IMAGE, DIRECTORY or '-'");
+    c->seed = bo->seed;
+    c->blip_sampling = bo->sample || bo->top_p >= 0 || bo->temperature >= 0 || bo->top_k >= 0;
     if (bo->top_p >= 0 || bo->temperature >= 0 || bo->top_k >= 0 || bo->seed >= 0) bo->sample = 1;
     if (bo->seed < 0) bo->seed = 0;
     return CLI_OK;
@@ -539,10 +559,22 @@ static int parse_caption_options(int argc, char **argv, cap_ctx *c, const char *
 static int sat_settings(cap_ctx *c) {
     const char *V = "caption";
     const blip_opts *o = &c->bo;
-    if (o->prompt || o->strip_prompt || o->sample || o->length_penalty > -99 || o->layer >= 0 ||
-        o->nheads)
+    if (o->prompt || o->strip_prompt || c->blip_sampling || o->length_penalty > -99 ||
+        o->layer >= 0 || o->nheads)
         return cli_usage(V, "--prompt, --strip-prompt, --length-penalty, sampling and "
                             "--attention-layer/--attention-heads need a BLIP model (--model DIR)");
+    if (c->att_mode) {
+        static const char *const names[] = {"expected", "argmax", "sample"};
+        int k = 0;
+        while (k < 3 && strcmp(c->att_mode, names[k])) k++;
+        if (k == 3)
+            return cli_usage(V, "--attention-mode needs sample, argmax or expected, not '%s'",
+                             c->att_mode);
+        c->bp.attention_mode = (sc_cap_att_mode)(SC_CAP_ATT_EXPECTED + k);
+    }
+    if (c->seed >= 0 && c->bp.attention_mode != SC_CAP_ATT_SAMPLE)
+        return cli_usage(V, "--seed needs --attention-mode sample (or a BLIP model's sampling)");
+    c->bp.seed = c->seed >= 0 ? (uint64_t)c->seed : 0;
     if (c->beam) c->bp.beam_size = c->beam;
     if (!c->max_words) c->max_words = 50;
     if (c->min_len >= 0) c->bp.min_len = c->min_len;
@@ -560,6 +592,8 @@ static int load_model(cap_ctx *c, const char *model) {
     const char *slash = strrchr(model, '/');
     c->model_path = model;
     c->model_file = slash && slash[1] ? slash + 1 : model;
+    if (kind != SC_MODEL_CAPTIONER && c->att_mode)
+        return cli_usage("caption", "--attention-mode needs a Show-Attend-Tell captioner");
     if (kind == SC_MODEL_BLIP) {
         if (sc_blip_load(model, &c->blip)) return cli_fail(NULL);
         return blip_settings(c);

@@ -44,6 +44,16 @@ void cli_train_captioner_help(FILE *out) {
         "                        (logits = fc(h) + fc_ctx(z), as in the original paper)\n"
         "  --att-coords          the LSTM also gets where each step looked (the attention's\n"
         "                        expected cell centre x, y), to order items in space\n"
+        "  --attention KIND      soft (default) or hard: hard (stochastic) attention, Show,\n"
+        "                        Attend and Tell's section 4.1: each word reads ONE cell drawn\n"
+        "                        from its attention, trained on the variational lower bound\n"
+        "                        (REINFORCE with a moving-average baseline, decay 0.9, and an\n"
+        "                        entropy bonus); the model decodes with argmax cells by default\n"
+        "                        (caption --attention-mode). A number here is the attention\n"
+        "                        width, as --attention-dim\n"
+        "  --hard-expect P       hard: probability that a word reads the expectation instead\n"
+        "                        of a drawn cell (the paper's 0.5; default 0)\n"
+        "  --hard-entropy W      hard: entropy bonus weight lambda_e (default 0.01)\n"
         "  --encoder KIND        cnn (default) or vit (ViT-style patch encoder, sc_vit.h)\n"
         "  --channels C1,...     CNN stage widths (default 16,32,64,128; 2x2 max pool after\n"
         "                        every stage but the last; the last width is E)\n"
@@ -59,7 +69,7 @@ void cli_train_captioner_help(FILE *out) {
         "  --vit-pos KIND        learned (default) or sincos position embeddings\n"
         "  --vit-dropout P       dropout inside the ViT layers (default 0)\n"
         "  --grid N              attention grid N x N (default 12)\n"
-        "  --embed M --attention A --decoder H   decoder sizes (default 64, 128, 256)\n"
+        "  --embed M --attention-dim A --decoder H   decoder sizes (default 64, 128, 256)\n"
         "  --val N               held-out test scenes captioned (greedy, sc_captioner_evaluate)\n"
         "                        at each epoch end and at the end (default 200; 0: none)\n"
         "  --seed S              seed for weights, batch order, dropout (default 0)\n"
@@ -74,12 +84,14 @@ void cli_train_captioner_help(FILE *out) {
         "  --quiet               no progress output\n\n"
         "Examples:\n"
         "  saccade train captioner --steps 15000 --att-sup 1 --aux-items 0.5 -o cap.safetensors\n"
-        "  saccade train captioner --channels 8,16 --grid 6 --embed 16 --attention 16 \\\n"
+        "  saccade train captioner --channels 8,16 --grid 6 --embed 16 --attention-dim 16 \\\n"
         "      --decoder 32 --train-size 2000 --max-steps 20 -o tiny.safetensors\n"
         "  saccade train captioner --encoder vit --vit-dim 64 --steps 2000 --warmup 100 "
         "-o vit.safetensors\n"
         "  saccade train captioner --steps 15000 --checkpoint ck.safetensors --resume "
-        "-o cap.safetensors\n",
+        "-o cap.safetensors\n"
+        "  saccade train captioner --attention hard --hard-expect 0.5 --steps 15000 "
+        "-o hard.safetensors\n",
         SC_FASHION_MNIST_ENV, SC_FASHION_MNIST_DEFAULT_DIR);
 }
 
@@ -87,7 +99,8 @@ typedef struct {
     const char *data, *out, *ckpt, *metrics;
     int epochs, steps, batch, seed, threads, ckpt_every, resume, max_steps, quiet, random_caps;
     int warmup, train_size, scene_seed, grid, embed, att, dec, val, no_coords, ctx2out, att_coords;
-    float lr, wd, clip, alpha_c, dropout, att_sup, aux_items;
+    float lr, wd, clip, alpha_c, dropout, att_sup, aux_items, hard_expect, hard_entropy;
+    int hard;
     int nch, ch[SC_CNN_MAX_STAGES];
     int nker, ker[SC_CNN_MAX_STAGES], npool, pool[SC_CNN_MAX_STAGES];
     int vit, vit_sincos, vit_patch, vit_dim, vit_depth, vit_heads, vit_mlp;
@@ -96,10 +109,11 @@ typedef struct {
 
 #define V_TRAIN "train"
 enum { IMAGE_SIZE = 96, ITEM_CLASSES = 10 };
+#define HARD_BASELINE_DECAY 0.9f /* the paper's moving average */
 
 /* The options into o (defaults first); CLI_OK or CLI_USAGE. */
 static int parse_train_options(int argc, char **argv, cap_opts *o) {
-    const char *captions = "canonical", *encoder = "cnn", *vit_pos = "learned";
+    const char *captions = "canonical", *encoder = "cnn", *vit_pos = "learned", *attention = NULL;
     *o = (cap_opts){.epochs = 4,
                     .batch = 32,
                     .train_size = 50000,
@@ -112,6 +126,8 @@ static int parse_train_options(int argc, char **argv, cap_opts *o) {
                     .wd = 1e-4f,
                     .clip = 5.0f,
                     .alpha_c = 0.1f,
+                    .hard_expect = -1.0f,
+                    .hard_entropy = -1.0f,
                     .dropout = 0.2f,
                     .vit_patch = 8,
                     .vit_dim = 128,
@@ -147,7 +163,10 @@ static int parse_train_options(int argc, char **argv, cap_opts *o) {
         {"--train-size", CLI_INT, &o->train_size, 1, 100000000, NULL, NULL, 0},
         {"--grid", CLI_INT, &o->grid, 1, 64, NULL, NULL, 0},
         {"--embed", CLI_INT, &o->embed, 1, 4096, NULL, NULL, 0},
-        {"--attention", CLI_INT, &o->att, 1, 4096, NULL, NULL, 0},
+        {"--attention", CLI_STR, &attention, 0, 0, "soft, hard or a width", NULL, 0},
+        {"--attention-dim", CLI_INT, &o->att, 1, 4096, NULL, NULL, 0},
+        {"--hard-expect", CLI_FLOAT, &o->hard_expect, 0.0, 1.0, NULL, NULL, 0},
+        {"--hard-entropy", CLI_FLOAT, &o->hard_entropy, 0.0, 100.0, NULL, NULL, 0},
         {"--decoder", CLI_INT, &o->dec, 1, 4096, NULL, NULL, 0},
         {"--val", CLI_INT, &o->val, 0, 1000000, NULL, NULL, 0},
         {"--lr", CLI_FLOAT, &o->lr, 1e-8, 10.0, NULL, NULL, 0},
@@ -177,6 +196,21 @@ static int parse_train_options(int argc, char **argv, cap_opts *o) {
     if (strcmp(vit_pos, "learned") && strcmp(vit_pos, "sincos"))
         return cli_usage(V_TRAIN, "--vit-pos needs learned or sincos, not '%s'", vit_pos);
     o->vit_sincos = !strcmp(vit_pos, "sincos");
+    if (attention && !strcmp(attention, "hard")) {
+        o->hard = 1;
+    } else if (attention && strcmp(attention, "soft")) { /* the width, as --attention-dim */
+        char *end;
+        long w = strtol(attention, &end, 10);
+        if (end == attention || *end || w < 1 || w > 4096)
+            return cli_usage(V_TRAIN,
+                             "--attention needs soft, hard or a width in [1, 4096], not '%s'",
+                             attention);
+        o->att = (int)w;
+    }
+    if (!o->hard && (o->hard_expect >= 0 || o->hard_entropy >= 0))
+        return cli_usage(V_TRAIN, "--hard-expect and --hard-entropy need --attention hard");
+    if (o->hard_expect < 0) o->hard_expect = 0.0f;
+    if (o->hard_entropy < 0) o->hard_entropy = 0.01f;
     if (o->resume && !o->ckpt) return cli_usage(V_TRAIN, "--resume needs --checkpoint PATH");
     if (o->nch == 0) {
         o->nch = 4;
@@ -216,6 +250,7 @@ static void make_configs(const cap_opts *o, sc_cnn_config *cc, sc_vit_config *vc
     cfg->dropout = o->dropout;
     cfg->ctx2out = o->ctx2out;
     cfg->att_coords = o->att_coords;
+    cfg->hard_attention = o->hard;
 }
 
 /* Everything a training run holds. */
@@ -230,6 +265,8 @@ typedef struct {
     sc_trainer *tr;
     sc_param *all;
     size_t nitem_heads;
+    sc_param *bufs;    /* the encoder's buffers and, for hard attention, the baseline */
+    float baseline[2]; /* hard attention: REINFORCE baseline state (a trainer buffer) */
     float *feat, *dfeat;
     sc_scenes_params sp;
     sc_capscenes_batch batch;
@@ -240,7 +277,8 @@ typedef struct {
 
 static void free_run(train_run *r) {
     sc_capscenes_batch_free(&r->batch);
-    free(r->feat), free(r->dfeat), free(r->all), free(r->cfg_json), free(r->enc_json);
+    free(r->feat), free(r->dfeat), free(r->all), free(r->bufs), free(r->cfg_json),
+        free(r->enc_json);
     sc_trainer_free(r->tr);
     sc_captioner_free(r->m);
     sc_vocab_free(&r->vocab);
@@ -292,7 +330,12 @@ static int make_trainer(train_run *r) {
     tp.label = "train captioner";
     tp.comm = cli_comm();
     if (o->quiet) tp.progress_mode = 3;
-    if (sc_trainer_create(&tp, (size_t)o->train_size, r->all, nd + ne + nh, eb, nb, &r->tr))
+    r->bufs = malloc((nb + 1) * sizeof *r->bufs);
+    if (!r->bufs) return cli_fail("out of memory");
+    if (nb) memcpy(r->bufs, eb, nb * sizeof *r->bufs);
+    if (o->hard) /* saved in checkpoints, so a resumed run keeps its baseline */
+        r->bufs[nb++] = (sc_param){.name = "hard.baseline", .param = r->baseline, .n = 2};
+    if (sc_trainer_create(&tp, (size_t)o->train_size, r->all, nd + ne + nh, r->bufs, nb, &r->tr))
         return cli_fail("train captioner");
     char *voc_json = sc_vocab_to_json(&r->vocab);
     r->cfg_json = sc_captioner_config_to_json(sc_captioner_get_config(r->m));
@@ -356,17 +399,34 @@ static int train_step(train_run *r, const int *idx, size_t count) {
     /* Data-parallel: each rank's slice scored against the whole batch's
      * counts, so the ranks' losses add up to the batch's (share 1 each). */
     sc_caption_loss_counts whole;
-    sc_caption_loss_opts lo = {o->alpha_c, 1, 1, o->att_sup, o->aux_items};
+    sc_caption_loss_opts lo = {.alpha_c = o->alpha_c,
+                               .train = 1,
+                               .backward = 1,
+                               .att_sup = o->att_sup,
+                               .item_heads = o->aux_items,
+                               .hard_expect = o->hard_expect,
+                               .hard_entropy = o->hard_entropy,
+                               .hard_reinforce = 1.0f,
+                               .hard_baseline = r->baseline[0]};
     sc_caption_loss cl;
     if (sc_captioner_whole_counts(r->tr, r->m, &r->batch.batch, &lo, &whole) ||
         sc_captioner_loss_part(r->m, r->feat, &r->batch.batch, &lo, &whole, sc_trainer_rng(r->tr),
                                &cl, r->dfeat) ||
         sc_captioner_encode_backward(r->m, r->dfeat))
         return -1;
-    const char *keys[4] = {"ce", "att_penalty", "att_sup", "aux_items"};
-    double vals[4] = {cl.ce, cl.penalty, cl.att_sup, cl.items};
+    const char *keys[7] = {"ce", "att_penalty", "att_sup", "aux_items"};
+    double vals[7] = {cl.ce, cl.penalty, cl.att_sup, cl.items};
     int nk = o->att_sup > 0 ? 3 : 2;
     if (r->nitem_heads) keys[nk] = keys[3], vals[nk] = cl.items, nk++;
+    if (o->hard) { /* the baseline follows the whole batch's mean reward (every rank alike) */
+        float rw[2] = {(float)cl.reward, (float)cl.nreward};
+        if (sc_trainer_allreduce(r->tr, rw, 2) ||
+            sc_captioner_hard_baseline_update(r->baseline, rw[0] / rw[1], HARD_BASELINE_DECAY))
+            return -1;
+        keys[nk] = "reward", vals[nk++] = rw[0] / rw[1];
+        keys[nk] = "baseline", vals[nk++] = r->baseline[0];
+        keys[nk] = "att_entropy", vals[nk++] = cl.entropy;
+    }
     return sc_trainer_step(r->tr, cl.loss, nk, keys, vals) ? -1 : 0;
 }
 
@@ -423,6 +483,12 @@ static int write_summary(const train_run *r, int full_argc, char **full_argv) {
     cJSON_AddItemToObject(j, "lr", cli_json_float(o->lr, 6));
     cJSON_AddNumberToObject(j, "train_size", o->train_size);
     cJSON_AddStringToObject(j, "captions", o->random_caps ? "random" : "canonical");
+    cJSON_AddStringToObject(j, "attention", o->hard ? "hard" : "soft");
+    if (o->hard) {
+        cJSON_AddItemToObject(j, "hard_expect", cli_json_float(o->hard_expect, 6));
+        cJSON_AddItemToObject(j, "hard_entropy", cli_json_float(o->hard_entropy, 6));
+        cli_json_add_fixed(j, "hard_baseline", r->baseline[0], 6);
+    }
     cli_json_add_fixed(j, "seconds", sc_trainer_elapsed(r->tr), 2);
     cJSON_AddNumberToObject(j, "threads", sc_get_num_threads());
     cJSON_AddStringToObject(j, "command", cmd);

@@ -82,6 +82,7 @@ char *sc_captioner_config_to_json(const sc_captioner_config *c) {
     ok = ok && cJSON_AddNumberToObject(o, "dropout", c->dropout);
     if (c->ctx2out) ok = ok && cJSON_AddBoolToObject(o, "ctx2out", 1);
     if (c->att_coords) ok = ok && cJSON_AddBoolToObject(o, "att_coords", 1);
+    if (c->hard_attention) ok = ok && cJSON_AddBoolToObject(o, "hard_attention", 1);
     char *s = ok ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     if (!s) sc_set_error(SC_ERR_NOMEM, "sc_captioner_config_to_json: out of memory");
@@ -167,7 +168,8 @@ sc_status sc_captioner_config_from_json(const char *json, sc_captioner_config *o
         strcpy(c.encoder_arch, arch->valuestring);
     }
     if ((st = json_bool(o, "ctx2out", &c.ctx2out)) ||
-        (st = json_bool(o, "att_coords", &c.att_coords)))
+        (st = json_bool(o, "att_coords", &c.att_coords)) ||
+        (st = json_bool(o, "hard_attention", &c.hard_attention)))
         goto done;
     cJSON *dr = cJSON_GetObjectItemCaseSensitive(o, "dropout");
     if (dr) {

@@ -9,22 +9,23 @@
 #include "sc_internal.h"
 
 sc_beam_params sc_captioner_beam_default_params(void) {
-    sc_beam_params p = {3, 51, 0, 0.0f};
+    sc_beam_params p = {3, 51, 0, 0.0f, SC_CAP_ATT_DEFAULT, 0};
     return p;
 }
 
 /* k hypotheses of up to T tokens. */
 typedef struct hypset {
-    int32_t *tok; /* k * T */
-    float *lp;    /* k * T */
-    float *al;    /* k * T * P */
-    float *score; /* k */
-    int *len;     /* k */
+    int32_t *tok;  /* k * T */
+    float *lp;     /* k * T */
+    float *al;     /* k * T * P */
+    int32_t *cell; /* k * T: the cell each step read (-1: the expectation) */
+    float *score;  /* k */
+    int *len;      /* k */
 } hypset;
 
 typedef struct beam_bufs {
     float *proj, *h, *c, *h2, *c2, *ws, *logits, *alpha, *cand, *topv;
-    int32_t *prev;
+    int32_t *prev, *cells;
     int *topi, *src;
     hypset act[2], done;
 } beam_bufs;
@@ -34,9 +35,10 @@ static int alloc_set(sc_arena *a, hypset *s, int k, int T, int P) {
     s->tok = sc_arena_alloc(a, kT * sizeof(int32_t));
     s->lp = sc_arena_alloc_floats(a, kT);
     s->al = sc_arena_alloc_floats(a, kT * (size_t)P);
+    s->cell = sc_arena_alloc(a, kT * sizeof(int32_t));
     s->score = sc_arena_alloc_floats(a, (size_t)k);
     s->len = sc_arena_alloc(a, (size_t)k * sizeof(int));
-    return !s->tok || !s->lp || !s->al || !s->score || !s->len;
+    return !s->tok || !s->lp || !s->al || !s->cell || !s->score || !s->len;
 }
 
 static int alloc_beam(sc_arena *a, const sc_captioner *m, int k, int T, beam_bufs *b) {
@@ -55,10 +57,11 @@ static int alloc_beam(sc_arena *a, const sc_captioner *m, int k, int T, beam_buf
     b->cand = sc_arena_alloc_floats(a, kz * V);
     b->topv = sc_arena_alloc_floats(a, kz);
     b->prev = sc_arena_alloc(a, kz * sizeof(int32_t));
+    b->cells = sc_arena_alloc(a, kz * sizeof(int32_t));
     b->topi = sc_arena_alloc(a, kz * sizeof(int));
     b->src = sc_arena_alloc(a, kz * sizeof(int));
     int fail = !b->proj || !b->h || !b->c || !b->h2 || !b->c2 || !b->ws || !b->logits ||
-               !b->alpha || !b->cand || !b->topv || !b->prev || !b->topi || !b->src;
+               !b->alpha || !b->cand || !b->topv || !b->prev || !b->cells || !b->topi || !b->src;
     fail |= alloc_set(a, &b->act[0], k, T, m->P);
     fail |= alloc_set(a, &b->act[1], k, T, m->P);
     fail |= alloc_set(a, &b->done, k, T, m->P);
@@ -110,6 +113,7 @@ static void copy_hyp(const hypset *src, int i, hypset *dst, int j, int T, int P)
     int len = src->len[i];
     memcpy(dst->tok + (size_t)j * T, src->tok + (size_t)i * T, (size_t)len * sizeof(int32_t));
     memcpy(dst->lp + (size_t)j * T, src->lp + (size_t)i * T, (size_t)len * sizeof(float));
+    memcpy(dst->cell + (size_t)j * T, src->cell + (size_t)i * T, (size_t)len * sizeof(int32_t));
     memcpy(dst->al + (size_t)j * T * P, src->al + (size_t)i * T * P,
            (size_t)len * P * sizeof(float));
     dst->len[j] = len;
@@ -123,6 +127,7 @@ void sc_caption_result_free(sc_caption_result *r) {
             free(r->hyps[i].tokens);
             free(r->hyps[i].logprobs);
             free(r->hyps[i].alphas);
+            free(r->hyps[i].cells);
         }
     free(r->hyps);
     free(r->words);
@@ -131,7 +136,7 @@ void sc_caption_result_free(sc_caption_result *r) {
 }
 
 static sc_status fill_result(const sc_captioner *m, const hypset *s, const int *order, int n, int T,
-                             int finished, float lpen, sc_caption_result *r) {
+                             int finished, float lpen, int hard, sc_caption_result *r) {
     int P = m->P;
     r->grid = m->cfg.grid;
     r->hyps = calloc((size_t)n, sizeof *r->hyps);
@@ -152,6 +157,11 @@ static sc_status fill_result(const sc_captioner *m, const hypset *s, const int *
         memcpy(h->tokens, s->tok + (size_t)i * T, (size_t)len * sizeof(int32_t));
         memcpy(h->logprobs, s->lp + (size_t)i * T, (size_t)len * sizeof(float));
         memcpy(h->alphas, s->al + (size_t)i * T * P, (size_t)len * P * sizeof(float));
+        if (hard) {
+            h->cells = malloc((size_t)(len ? len : 1) * sizeof(int32_t));
+            if (!h->cells) return sc_set_error(SC_ERR_NOMEM, "beam search: out of memory");
+            memcpy(h->cells, s->cell + (size_t)i * T, (size_t)len * sizeof(int32_t));
+        }
     }
     const sc_caption_hyp *b = &r->hyps[0];
     r->words = calloc((size_t)(b->len ? b->len : 1), sizeof(char *));
@@ -183,15 +193,20 @@ sc_status sc_captioner_beam_search(sc_captioner *m, const float *features,
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_captioner_beam_search: NULL argument");
     sc_beam_params p = params ? *params : sc_captioner_beam_default_params();
     if (p.beam_size < 1 || p.beam_size > 1000 || p.max_len < 1 || p.max_len > 10000 ||
-        p.min_len < 0 || !isfinite(p.length_penalty))
+        p.min_len < 0 || !isfinite(p.length_penalty) || (int)p.attention_mode < 0 ||
+        (int)p.attention_mode > SC_CAP_ATT_SAMPLE)
         return sc_set_error(
             SC_ERR_INVALID_ARG,
             "sc_captioner_beam_search: bad params (beam %d in [1, 1000], max_len %d "
-            "in [1, 10000], min_len %d >= 0, finite length_penalty)",
-            p.beam_size, p.max_len, p.min_len);
+            "in [1, 10000], min_len %d >= 0, finite length_penalty, attention_mode %d in [0, 3])",
+            p.beam_size, p.max_len, p.min_len, (int)p.attention_mode);
     const sc_captioner_config *cf = &m->cfg;
     int V = cf->vocab_size, H = cf->decoder_dim, P = m->P, T = p.max_len;
     int K = p.beam_size < V ? p.beam_size : V;
+    const sc_cap_att_mode mode = sc_cap_att_resolve(m, p.attention_mode);
+    const int hard = mode != SC_CAP_ATT_EXPECTED;
+    sc_rng rng;
+    sc_rng_seed(&rng, p.seed);
     sc_status st = ensure_arena(m, K, T);
     if (st) return st;
     sc_arena_mark_t mk = sc_arena_mark(m->arena);
@@ -215,8 +230,9 @@ sc_status sc_captioner_beam_search(sc_captioner *m, const float *features,
         b.act[0].score[i] = 0.0f;
     }
     for (int step = 1;; step++) {
+        const sc_cap_pick pick = {mode, 0.0f, &rng, NULL, b.cells};
         if ((st = sc_cap_step(m, s, features, b.proj, b.prev, b.h, b.c, b.h2, b.c2, b.logits,
-                              b.alpha, b.ws)))
+                              b.alpha, &pick, b.ws)))
             goto out;
         if ((st = sc_log_softmax_forward(b.logits, s, V, b.logits))) goto out;
         hypset *A = &b.act[cur], *N = &b.act[cur ^ 1];
@@ -239,8 +255,14 @@ sc_status sc_captioner_beam_search(sc_captioner *m, const float *features,
             int len = D->len[slot];
             D->tok[(size_t)slot * T + len] = w;
             D->lp[(size_t)slot * T + len] = b.logits[(size_t)i * V + w];
-            memcpy(D->al + ((size_t)slot * T + len) * P, b.alpha + (size_t)i * P,
-                   (size_t)P * sizeof(float));
+            float *dal = D->al + ((size_t)slot * T + len) * P;
+            D->cell[(size_t)slot * T + len] = hard ? b.cells[i] : -1;
+            if (hard && b.cells[i] >= 0) { /* the one-hot map of the cell read */
+                memset(dal, 0, (size_t)P * sizeof(float));
+                dal[b.cells[i]] = 1.0f;
+            } else {
+                memcpy(dal, b.alpha + (size_t)i * P, (size_t)P * sizeof(float));
+            }
             D->len[slot] = len + 1;
             D->score[slot] = b.topv[j];
             if (!done) {
@@ -280,7 +302,7 @@ sc_status sc_captioner_beam_search(sc_captioner *m, const float *features,
             key[j] = kv;
             order[j] = i;
         }
-        st = fill_result(m, R, order, n, T, ndone > 0, p.length_penalty, r);
+        st = fill_result(m, R, order, n, T, ndone > 0, p.length_penalty, hard, r);
         if (st) sc_caption_result_free(r);
     }
 out:

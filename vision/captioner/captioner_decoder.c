@@ -23,6 +23,34 @@ sc_status sc_cap_init_state(const sc_captioner *m, int B, const float *features,
     return st;
 }
 
+/* The cell of each row (sc_cap_pick): given, the most attended, or drawn
+ * (after a coin for the expectation when expect_prob > 0). */
+static sc_status cap_pick(const sc_captioner *m, int B, const float *alpha, const sc_cap_pick *pk) {
+    const int P = m->P;
+    for (int b = 0; b < B; b++) {
+        const float *a = alpha + (size_t)b * P;
+        int32_t k = -1;
+        if (pk->given) {
+            k = pk->given[b];
+        } else if (pk->mode == SC_CAP_ATT_ARGMAX) {
+            k = 0;
+            for (int p = 1; p < P; p++)
+                if (a[p] > a[k]) k = p;
+        } else if (pk->mode == SC_CAP_ATT_SAMPLE) {
+            if (!pk->rng)
+                return sc_set_error(SC_ERR_INVALID_ARG, "captioner: sampling cells needs an rng");
+            if (!(pk->expect_prob > 0.0f && sc_rng_uniform(pk->rng) < pk->expect_prob)) {
+                sc_status st = sc_hard_attention_sample(1, P, a, pk->rng, &k, NULL, NULL, NULL);
+                if (st) return st;
+            }
+        }
+        if (k < -1 || k >= P)
+            return sc_set_error(SC_ERR_INVALID_ARG, "captioner: cell %d outside [-1, %d)", k, P);
+        pk->cells[b] = k;
+    }
+    return SC_OK;
+}
+
 sc_status sc_cap_step_forward(const sc_captioner *m, int B, const float *features,
                               const float *proj, int shared_image, const int32_t *prev,
                               const float *h, const float *c, float *h_out, float *c_out,
@@ -45,6 +73,16 @@ sc_status sc_cap_step_forward(const sc_captioner *m, int B, const float *feature
                                          s->att_cache)))
             return st;
     }
+    const int32_t *cells = NULL;
+    if (s->pick && s->pick->mode != SC_CAP_ATT_EXPECTED) { /* hard: read the chosen cell */
+        if ((st = cap_pick(m, B, s->alpha, s->pick))) return st;
+        cells = s->pick->cells;
+        for (int b = 0; b < B; b++)
+            if (cells[b] >= 0)
+                memcpy(s->awe + (size_t)b * E,
+                       features + ((shared_image ? 0 : (size_t)b * P) + (size_t)cells[b]) * E,
+                       (size_t)E * sizeof(float));
+    }
     if (G > 0) {
         if ((st = sc_linear_forward(s->gate, h, m->w[CW_FB_W], m->w[CW_FB_B], B, H, G)) ||
             (st = sc_act_forward(SC_ACT_SIGMOID, s->gate, s->gate, (size_t)B * G)))
@@ -55,7 +93,12 @@ sc_status sc_cap_step_forward(const sc_captioner *m, int B, const float *feature
         if ((st = sc_embedding_forward(prev + b, 1, m->w[CW_EMB], V, M, xr))) return st;
         const float *ar = s->awe + (size_t)b * E, *gr = s->gate + (size_t)b * (G ? G : 1);
         for (int e = 0; e < E; e++) xr[M + e] = G == 0 ? ar[e] : ar[e] * gr[G == 1 ? 0 : e];
-        if (cf->att_coords) sc_expected_cell(s->alpha + (size_t)b * P, cf->grid, xr + M + E);
+        if (cf->att_coords && cells && cells[b] >= 0) {
+            xr[M + E] = sc_cell_centre(cells[b] % cf->grid, cf->grid);
+            xr[M + E + 1] = sc_cell_centre(cells[b] / cf->grid, cf->grid);
+        } else if (cf->att_coords) {
+            sc_expected_cell(s->alpha + (size_t)b * P, cf->grid, xr + M + E);
+        }
     }
     return sc_lstm_cell_forward(B, X, H, s->x, h, c, m->w[CW_W_IH], m->w[CW_W_HH], m->w[CW_B_IH],
                                 m->w[CW_B_HH], h_out, c_out, s->lstm_cache);
@@ -80,7 +123,8 @@ size_t sc_cap_step_ws_floats(const sc_captioner *m, int B) {
 
 sc_status sc_cap_step(sc_captioner *m, int B, const float *features, const float *proj,
                       const int32_t *prev, const float *h, const float *c, float *h_out,
-                      float *c_out, float *logits, float *alpha, float *ws) {
+                      float *c_out, float *logits, float *alpha, const sc_cap_pick *pick,
+                      float *ws) {
     int E = m->cfg.encoder_dim, G = sc_cap_gate_dim(m), X = sc_cap_x_dim(m);
     sc_cap_step_bufs s;
     s.awe = ws;
@@ -89,6 +133,7 @@ sc_status sc_cap_step(sc_captioner *m, int B, const float *features, const float
     s.alpha = alpha ? alpha : s.x + (size_t)B * X; /* scratch when the caller wants none */
     s.att_cache = s.x + (size_t)B * X + (size_t)B * m->P;
     s.lstm_cache = NULL;
+    s.pick = pick;
     sc_status st = sc_cap_step_forward(m, B, features, proj, 1, prev, h, c, h_out, c_out, &s);
     if (!st && logits) st = sc_cap_output(m, B, h_out, s.x, logits);
     return st;
@@ -123,11 +168,18 @@ sc_status sc_captioner_teacher_force(sc_captioner *m, const float *features, con
     sc_addatt_weights aw = sc_cap_att_weights(m);
     if ((st = sc_addatt_precompute(&d1, features, &aw, proj))) goto done;
     if ((st = sc_cap_init_state(m, 1, features, ws, h, c))) goto done;
+    int32_t cell = -1;
+    const sc_cap_pick pick = {sc_cap_att_resolve(m, SC_CAP_ATT_DEFAULT), 0.0f, NULL, NULL, &cell};
     for (int t = 0; t < n; t++) {
-        st = sc_cap_step(m, 1, features, proj, tokens + t, h, c, h2, c2, lg, al, ws);
+        st = sc_cap_step(m, 1, features, proj, tokens + t, h, c, h2, c2, lg, al, &pick, ws);
         if (st) goto done;
         if (logits) memcpy(logits + (size_t)t * V, lg, (size_t)V * sizeof(float));
-        if (alphas) memcpy(alphas + (size_t)t * P, al, (size_t)P * sizeof(float));
+        if (alphas && cell >= 0) { /* hard: the cell read */
+            memset(alphas + (size_t)t * P, 0, (size_t)P * sizeof(float));
+            alphas[(size_t)t * P + cell] = 1.0f;
+        } else if (alphas) {
+            memcpy(alphas + (size_t)t * P, al, (size_t)P * sizeof(float));
+        }
         float *tmp = h;
         h = h2;
         h2 = tmp;
@@ -154,6 +206,11 @@ typedef struct loss_bufs {
     /* backward */
     float *dh, *dc, *dhp, *dcp, *dhd, *dx, *demb, *dawe, *dgate, *dalpha, *dproj, *dmean;
     float *dctx; /* ctx2out: d logits / d gated context, all steps (T, B, E) */
+    /* hard attention: the cells read (T, B; -1 the expectation), the given
+     * cells of a step (B), per-token cross-entropy (T, B) and the gradient of
+     * the REINFORCE and entropy terms with respect to the alphas (T, B, P) */
+    int32_t *cells, *given;
+    float *tokce, *dhard;
 } loss_bufs;
 
 static float *af(sc_arena *a, size_t n, int *fail) {
@@ -163,7 +220,7 @@ static float *af(sc_arena *a, size_t n, int *fail) {
 }
 
 static int alloc_loss_bufs(sc_arena *a, const sc_captioner *m, int B, int T, int train, int bwd,
-                           int sup, loss_bufs *L) {
+                           int sup, int rl, loss_bufs *L) {
     size_t P = (size_t)m->P, E = (size_t)m->cfg.encoder_dim, A = (size_t)m->cfg.attention_dim,
            M = (size_t)m->cfg.embed_dim, H = (size_t)m->cfg.decoder_dim,
            V = (size_t)m->cfg.vocab_size, G = (size_t)sc_cap_gate_dim(m), Bz = (size_t)B,
@@ -194,6 +251,13 @@ static int alloc_loss_bufs(sc_arena *a, const sc_captioner *m, int B, int T, int
         if (!L->supmask) fail = 1;
         L->dsup = bwd ? af(a, Tz * Bz * P, &fail) : NULL;
     }
+    if (m->cfg.hard_attention) {
+        L->cells = sc_arena_alloc(a, Tz * Bz * sizeof(int32_t));
+        L->given = sc_arena_alloc(a, Bz * sizeof(int32_t));
+        L->tokce = af(a, Tz * Bz, &fail);
+        L->dhard = rl ? af(a, Tz * Bz * P, &fail) : NULL;
+        if (!L->cells || !L->given) fail = 1;
+    }
     L->targets = sc_arena_alloc(a, Tz * Bz * sizeof(int32_t));
     L->ids = sc_arena_alloc(a, Bz * sizeof(int32_t));
     if (!L->targets || !L->ids) fail = 1;
@@ -213,6 +277,53 @@ static int alloc_loss_bufs(sc_arena *a, const sc_captioner *m, int B, int T, int
         L->dmean = af(a, Bz * E, &fail);
     }
     return fail;
+}
+
+/* Hard attention's terms after the forward pass: the reward R_b = log p(caption
+ * b | its cells) from the per-token cross-entropy, log p(cells), the entropy
+ * at the steps that chose a cell; with train, the entropy bonus joins the
+ * loss, and with the backward the REINFORCE and entropy gradients with
+ * respect to the alphas go to L->dhard: d/dalpha_k of
+ * -lambda_r (R_b - b) log alpha_k / n and d/dalpha of -lambda_e H(alpha) / n,
+ * n the tokens the cross-entropy is averaged over. */
+static sc_status hard_terms(const sc_captioner *m, const sc_caption_batch *bt, int T,
+                            const sc_caption_loss_opts *o, double ntw, loss_bufs *L,
+                            sc_caption_loss *out) {
+    const int B = bt->B, P = m->P, V = m->cfg.vocab_size;
+    sc_ce_opts co = SC_CE_OPTS_DEFAULT;
+    co.reduction = SC_REDUCE_NONE;
+    sc_status st = sc_cross_entropy(L->logits, L->targets, T * B, V, &co, L->tokce, NULL, NULL);
+    if (st) return st;
+    if (L->dhard) memset(L->dhard, 0, (size_t)T * B * P * sizeof(float));
+    double hsum = 0;
+    for (int b = 0; b < B; b++) {
+        double r = 0, lp = 0;
+        const int n = bt->lengths[b] - 1;
+        for (int t = 0; t < n; t++) r -= L->tokce[(size_t)t * B + b];
+        const double adv = o->hard_reinforce * (r - o->hard_baseline) / ntw;
+        for (int t = 0; t < n; t++) {
+            const int k = L->cells[(size_t)t * B + b];
+            if (k < 0) continue;
+            const float *a = L->alphas + ((size_t)t * B + b) * P;
+            float *g = L->dhard ? L->dhard + ((size_t)t * B + b) * P : NULL;
+            lp += log(a[k] > 1e-30f ? a[k] : 1e-30f);
+            double h = 0;
+            for (int p = 0; p < P; p++) {
+                const double la = log(a[p] > 1e-30f ? a[p] : 1e-30f);
+                h -= a[p] * la;
+                if (g) g[p] = (float)(o->hard_entropy * (la + 1.0) / ntw);
+            }
+            if (g) g[k] -= (float)(adv / (a[k] > 1e-30f ? a[k] : 1e-30f));
+            hsum += h;
+            out->hard_steps++;
+        }
+        out->reward += r;
+        out->hard_logp += lp;
+    }
+    out->nreward = B;
+    out->entropy = out->hard_steps ? hsum / (double)out->hard_steps : 0.0;
+    if (o->train) out->loss -= o->hard_entropy * hsum / ntw;
+    return SC_OK;
 }
 
 static sc_status loss_forward(sc_captioner *m, const float *features, const sc_caption_batch *bt,
@@ -238,12 +349,21 @@ static sc_status loss_forward(sc_captioner *m, const float *features, const sc_c
     for (int t = 0; t < T; t++) {
         const float *h = L->hs + (size_t)t * Bz * H, *c = L->cs + (size_t)t * Bz * H;
         for (int b = 0; b < B; b++) L->ids[b] = bt->captions[(size_t)b * bt->L + t];
+        sc_cap_pick pick = {o->train ? SC_CAP_ATT_SAMPLE : SC_CAP_ATT_ARGMAX, o->hard_expect, rng,
+                            NULL, L->cells ? L->cells + (size_t)t * Bz : NULL};
+        if (L->cells && o->hard_cells) { /* given cells; finished steps read the expectation */
+            for (int b = 0; b < B; b++)
+                L->given[b] =
+                    t < bt->lengths[b] - 1 ? o->hard_cells[(size_t)b * bt->L + t + 1] : -1;
+            pick.given = L->given;
+        }
         sc_cap_step_bufs sb = {L->xs + (size_t)t * Bz * X,
                                L->awe + (size_t)t * Bz * E,
                                L->gate + (size_t)t * Bz * (G ? G : 1),
                                L->alphas + (size_t)t * Bz * P,
                                L->attc + (size_t)t * ac,
-                               L->lstmc + (size_t)t * SC_LSTM_CACHE_FLOATS(Bz, H)};
+                               L->lstmc + (size_t)t * SC_LSTM_CACHE_FLOATS(Bz, H),
+                               L->cells ? &pick : NULL};
         float *hn = L->hs + (size_t)(t + 1) * Bz * H, *cn = L->cs + (size_t)(t + 1) * Bz * H;
         if ((st = sc_cap_step_forward(m, B, features, L->proj, 0, L->ids, h, c, hn, cn, &sb)))
             return st;
@@ -306,6 +426,10 @@ static sc_status loss_forward(sc_captioner *m, const float *features, const sc_c
     out->att_steps = L->nsup;
     out->loss = ce + pen + sup;
     out->ntokens = ntok;
+    if (L->cells) {
+        const double ntw = W ? (double)W->tokens : (double)ntok;
+        return hard_terms(m, bt, T, o, ntw > 0 ? ntw : 1.0, L, out);
+    }
     return SC_OK;
 }
 
@@ -392,6 +516,16 @@ static sc_status loss_backward(sc_captioner *m, const float *features, const sc_
         if (G > 0 && (st = sc_linear_backward(L->dhp, m->g[CW_FB_W], m->g[CW_FB_B], L->dgate, h,
                                               m->w[CW_FB_W], B, H, G)))
             return st;
+        const int32_t *cells = L->cells ? L->cells + (size_t)t * Bz : NULL;
+        for (int b = 0; cells && b < B; b++) { /* a chosen cell: awe = features[k] */
+            float *da = L->dawe + (size_t)b * E;
+            if (cells[b] < 0) continue;
+            if (dfeatures) {
+                float *df = dfeatures + ((size_t)b * P + (size_t)cells[b]) * E;
+                for (int e = 0; e < E; e++) df[e] += da[e];
+            }
+            memset(da, 0, (size_t)E * sizeof(float));
+        }
         for (int b = 0; b < B; b++) {
             int active = t < bt->lengths[b] - 1;
             for (int p = 0; p < P; p++)
@@ -401,7 +535,12 @@ static sc_status loss_backward(sc_captioner *m, const float *features, const sc_
                 const float *ds = L->dsup + ((size_t)t * B + b) * P;
                 for (int p = 0; p < P; p++) L->dalpha[(size_t)b * P + p] += ds[p];
             }
-            if (cf->att_coords && active) { /* x[M + E..] = sum_p alpha_p (x_p, y_p) */
+            if (L->dhard) { /* REINFORCE and entropy, from the forward pass */
+                const float *dr = L->dhard + ((size_t)t * B + b) * P;
+                for (int p = 0; p < P; p++) L->dalpha[(size_t)b * P + p] += dr[p];
+            }
+            if (cf->att_coords && active && !(cells && cells[b] >= 0)) {
+                /* x[M + E..] = sum_p alpha_p (x_p, y_p); a chosen cell's centre is constant */
                 const float *dxy = L->dx + (size_t)b * X + M + E;
                 for (int p = 0; p < P; p++)
                     L->dalpha[(size_t)b * P + p] +=
@@ -459,6 +598,15 @@ sc_status sc_captioner_loss_part(sc_captioner *m, const float *features, const s
     if (!(o->item_heads >= 0.0f) || !isfinite(o->item_heads))
         return sc_set_error(SC_ERR_INVALID_ARG,
                             "sc_captioner_loss: item_heads must be finite and >= 0");
+    if (!(o->hard_expect >= 0.0f && o->hard_expect <= 1.0f) || !(o->hard_entropy >= 0.0f) ||
+        !isfinite(o->hard_entropy) || !(o->hard_reinforce >= 0.0f) ||
+        !isfinite(o->hard_reinforce) || !isfinite(o->hard_baseline))
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "sc_captioner_loss: hard_expect must be in [0, 1], hard_entropy and "
+                            "hard_reinforce finite and >= 0, hard_baseline finite");
+    if (m->cfg.hard_attention && o->train && !o->hard_cells && !rng)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "sc_captioner_loss: training hard attention needs rng");
     const int items = o->item_heads > 0.0f && bt->items;
     if (items) {
         sc_status st = sc_cap_items_check(m, bt);
@@ -475,6 +623,14 @@ sc_status sc_captioner_loss_part(sc_captioner *m, const float *features, const s
                                 "sc_captioner_loss: caption %d has length %d (must be in [2, %d])",
                                 b, len, bt->L);
         if (len - 1 > T) T = len - 1;
+        for (int t = 1; m->cfg.hard_attention && o->hard_cells && t < len; t++) {
+            int32_t k = o->hard_cells[(size_t)b * bt->L + t];
+            if (k < -1 || k >= m->P)
+                return sc_set_error(SC_ERR_INVALID_ARG,
+                                    "sc_captioner_loss: hard cell %d of caption %d is %d, outside "
+                                    "[-1, %d)",
+                                    t, b, k, m->P);
+        }
         for (int t = 0; t < len; t++) {
             int32_t id = bt->captions[(size_t)b * bt->L + t];
             if (id < 0 || id >= m->cfg.vocab_size)
@@ -494,8 +650,9 @@ sc_status sc_captioner_loss_part(sc_captioner *m, const float *features, const s
     if (!plan) return SC_ERR_NOMEM;
     loss_bufs L;
     memset(&L, 0, sizeof L);
-    int fail =
-        alloc_loss_bufs(plan, m, bt->B, T, o->train && m->cfg.dropout > 0.0f, o->backward, sup, &L);
+    const int rl = m->cfg.hard_attention && o->train && o->backward; /* REINFORCE gradient */
+    int fail = alloc_loss_bufs(plan, m, bt->B, T, o->train && m->cfg.dropout > 0.0f, o->backward,
+                               sup, rl, &L);
     size_t need = sc_arena_peak(plan);
     sc_arena_free(plan);
     if (fail) return sc_set_error(SC_ERR_LIMIT, "sc_captioner_loss: batch too large");
@@ -507,7 +664,8 @@ sc_status sc_captioner_loss_part(sc_captioner *m, const float *features, const s
     sc_arena *a = m->loss_arena;
     sc_arena_reset(a, 0);
     memset(&L, 0, sizeof L);
-    if (alloc_loss_bufs(a, m, bt->B, T, o->train && m->cfg.dropout > 0.0f, o->backward, sup, &L))
+    if (alloc_loss_bufs(a, m, bt->B, T, o->train && m->cfg.dropout > 0.0f, o->backward, sup, rl,
+                        &L))
         return sc_set_error(SC_ERR_INTERNAL, "sc_captioner_loss: arena plan mismatch");
     sc_status st = loss_forward(m, features, bt, T, o, W, rng, &L, out);
     if (!st && o->backward) st = loss_backward(m, features, bt, T, o, W, &L, dfeatures);
@@ -561,4 +719,16 @@ sc_status sc_captioner_whole_counts(struct sc_trainer *tr, const sc_captioner *m
     if ((s = sc_trainer_allreduce(tr, c, 4))) return s;
     *w = (sc_caption_loss_counts){c[0], c[1], c[2], c[3]};
     return sc_trainer_set_share(tr, 1.0);
+}
+
+sc_status sc_captioner_hard_baseline_update(float state[2], double mean_reward, float decay) {
+    if (!state || !(decay >= 0.0f && decay < 1.0f) || !isfinite(mean_reward))
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "sc_captioner_hard_baseline_update: NULL state, decay %g not in [0, 1) "
+                            "or a non-finite reward",
+                            (double)decay);
+    state[0] = state[1] > 0.0f ? (float)(decay * state[0] + (1.0 - decay) * mean_reward)
+                               : (float)mean_reward;
+    state[1] += 1.0f;
+    return SC_OK;
 }

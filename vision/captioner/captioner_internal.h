@@ -89,21 +89,40 @@ static inline int sc_cap_gate_dim(const struct sc_captioner *m) {
                                                : 0;
 }
 
+/* Which cell each row of a step reads (hard attention; sc_cap_step_forward). */
+typedef struct sc_cap_pick {
+    sc_cap_att_mode mode; /* EXPECTED (soft), ARGMAX or SAMPLE (never DEFAULT) */
+    float expect_prob;    /* SAMPLE: probability that a row reads the expectation */
+    sc_rng *rng;          /* SAMPLE */
+    const int32_t *given; /* (B) cells to read instead (-1: the expectation), or NULL */
+    int32_t *cells;       /* (B) out: the cell each row read, -1 for the expectation */
+} sc_cap_pick;
+
+/* The mode a model decodes with when asked for mode (DEFAULT resolved). */
+static inline sc_cap_att_mode sc_cap_att_resolve(const struct sc_captioner *m,
+                                                 sc_cap_att_mode mode) {
+    if (mode != SC_CAP_ATT_DEFAULT) return mode;
+    return m->cfg.hard_attention ? SC_CAP_ATT_ARGMAX : SC_CAP_ATT_EXPECTED;
+}
+
 /* Buffers of one decoder step over B rows (sc_cap_step_forward). */
 typedef struct sc_cap_step_bufs {
-    float *x;          /* (B, X) LSTM input rows: [embedding M, gated context E (, x, y)] */
-    float *awe;        /* (B, E) attention-weighted encoding, before the gate */
-    float *gate;       /* (B, G) sigmoid(f_beta(h)); unused when G = 0 */
-    float *alpha;      /* (B, P) attention */
-    float *att_cache;  /* shared image: P * A + P floats of scratch; else the additive
-                        * attention's step cache for B rows, kept for the backward */
-    float *lstm_cache; /* SC_LSTM_CACHE_FLOATS(B, H) for the backward, or NULL */
+    float *x;                /* (B, X) LSTM input rows: [embedding M, gated context E (, x, y)] */
+    float *awe;              /* (B, E) attention-weighted encoding, before the gate */
+    float *gate;             /* (B, G) sigmoid(f_beta(h)); unused when G = 0 */
+    float *alpha;            /* (B, P) attention */
+    float *att_cache;        /* shared image: P * A + P floats of scratch; else the additive
+                              * attention's step cache for B rows, kept for the backward */
+    float *lstm_cache;       /* SC_LSTM_CACHE_FLOATS(B, H) for the backward, or NULL */
+    const sc_cap_pick *pick; /* NULL: soft attention (the expectation for every row) */
 } sc_cap_step_bufs;
 
 /* The decoder step, the one implementation that inference (beam search,
  * teacher forcing) and the training loss run: attention over the features,
  * gate, LSTM input x = [embedding(prev), gated context (, attended x, y)],
- * LSTM cell -> h_out, c_out (B, H). shared_image: all B rows attend over one
+ * LSTM cell -> h_out, c_out (B, H). With s->pick, a row whose chosen cell k
+ * is >= 0 reads awe = features[k] (and, with att_coords, k's centre) instead
+ * of the expectation. shared_image: all B rows attend over one
  * image, features (P, E) and proj (P, A); else row b over features (B, P, E)
  * and proj (B, P, A). The output layer is separate (sc_cap_output): training
  * applies dropout first and runs it for all steps at once. */
@@ -116,12 +135,13 @@ sc_status sc_cap_step_forward(const struct sc_captioner *m, int B, const float *
 sc_status sc_cap_output(const struct sc_captioner *m, int n, const float *h, const float *x,
                         float *logits);
 /* Inference step (B rows over one shared image): sc_cap_step_forward then
- * sc_cap_output into logits (B, V) when non-NULL; alpha (B, P) may be NULL.
- * ws: sc_cap_step_ws_floats(m, B) floats. */
+ * sc_cap_output into logits (B, V) when non-NULL; alpha (B, P) may be NULL;
+ * pick as in sc_cap_step_bufs. ws: sc_cap_step_ws_floats(m, B) floats. */
 size_t sc_cap_step_ws_floats(const struct sc_captioner *m, int B);
 sc_status sc_cap_step(struct sc_captioner *m, int B, const float *features, const float *proj,
                       const int32_t *prev, const float *h, const float *c, float *h_out,
-                      float *c_out, float *logits, float *alpha, float *ws);
+                      float *c_out, float *logits, float *alpha, const sc_cap_pick *pick,
+                      float *ws);
 /* The initial state: mean (B, E) of the features (B, P, E) over the P
  * positions, h0 = init_h(mean), c0 = init_c(mean) (B, H). */
 sc_status sc_cap_init_state(const struct sc_captioner *m, int B, const float *features, float *mean,

@@ -124,5 +124,27 @@ sc_status sc_caption_attention_grid(const sc_image *img, const sc_caption_result
     if (out) memset(out, 0, sizeof *out);
     if (!r || r->n_hyps < 1 || !r->hyps)
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_caption_attention_grid: empty caption result");
-    return sc_attention_grid(img, r->hyps[0].alphas, r->grid, r->hyps[0].len, r->words, p, out);
+    const sc_caption_hyp *h = &r->hyps[0];
+    if (!h->cells || h->len < 1)
+        return sc_attention_grid(img, h->alphas, r->grid, h->len, r->words, p, out);
+    /* hard attention: each map is the cell read, the label names it [row,col] */
+    char **labels = calloc((size_t)h->len, sizeof *labels);
+    sc_status st =
+        labels ? SC_OK : sc_set_error(SC_ERR_NOMEM, "sc_caption_attention_grid: no memory");
+    for (int t = 0; !st && t < h->len; t++) {
+        const char *w = r->words && r->words[t] ? r->words[t] : "";
+        size_t n = strlen(w) + 32;
+        if (!(labels[t] = malloc(n)))
+            st = sc_set_error(SC_ERR_NOMEM, "sc_caption_attention_grid: no memory");
+        else if (h->cells[t] >= 0)
+            snprintf(labels[t], n, "%s [%d,%d]", w, h->cells[t] / r->grid, h->cells[t] % r->grid);
+        else
+            snprintf(labels[t], n, "%s", w);
+    }
+    if (!st)
+        st =
+            sc_attention_grid(img, h->alphas, r->grid, h->len, (const char *const *)labels, p, out);
+    for (int t = 0; labels && t < h->len; t++) free(labels[t]);
+    free(labels);
+    return st;
 }

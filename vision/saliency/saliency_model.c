@@ -263,7 +263,8 @@ sc_status sc_captioner_logprob_grad(sc_captioner *m, const float *features, cons
     if (s) return s;
     float *d2 = sc_calloc(nf, sizeof(float));
     if (!d2) return sc_set_error(SC_ERR_NOMEM, "sc_captioner_logprob_grad: out of memory");
-    sc_caption_loss_opts o = {0.0f, 0, 1, 0.0f, 0.0f};
+    sc_caption_loss_opts o = {
+        .alpha_c = 0.0f, .train = 0, .backward = 1, .att_sup = 0.0f, .item_heads = 0.0f};
     /* The loss is the mean cross-entropy over the targets tokens[1..L-1]:
      * sum_{j<L} -log p_j = (L - 1) * ce. One step's log-probability is the
      * difference of two prefixes' sums (teacher forcing is causal). */

@@ -212,12 +212,14 @@ class Vocab(_Struct):
 
 class BeamParams(_Struct):
     _fields_ = [("beam_size", c_int), ("max_len", c_int), ("min_len", c_int),
-                ("length_penalty", c_float)]
+                ("length_penalty", c_float), ("attention_mode", c_int),
+                ("seed", ctypes.c_uint64)]
 
 
 class CaptionHyp(_Struct):
     _fields_ = [("len", c_int), ("tokens", c_int32_p), ("logprobs", c_float_p),
-                ("alphas", c_float_p), ("score", c_float), ("norm_score", c_float),
+                ("alphas", c_float_p), ("cells", c_int32_p), ("score", c_float),
+                ("norm_score", c_float),
                 ("finished", c_int)]
 
 
