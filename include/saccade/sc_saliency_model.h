@@ -49,18 +49,22 @@
  *
  * Models: sc_saliency_model_load picks the kind with sc_model_probe
  * (sc_model_probe.h): an ST-CNN (sc_stn.h), a classifier (sc_classifier.h),
- * a captioner (sc_captioner.h) or BLIP (sc_blip.h: a Hugging Face folder or
- * a saccade BLIP file). BLIP's caption is generated with the model config's
- * settings (sc_blip_default_generate_params: greedy unless the config says
- * otherwise); 'attention' is the cross-attention of the default layer
- * (2 * layers / 3), mean over heads, class token left out; 'gradcam' is the
- * gradient-weighted cross-attention of that layer (sc_blip_gradcam:
- * attention times the positive part of its gradient for the word's
+ * a captioner (sc_captioner.h), BLIP (sc_blip.h: a Hugging Face folder or
+ * a saccade BLIP file) or ViT-GPT2 (sc_vit_gpt2.h: a Hugging Face folder). BLIP's caption is
+ * generated with the model config's settings (sc_blip_default_generate_params: greedy unless the
+ * config says otherwise); 'attention' is the cross-attention of the default layer (2 * layers / 3),
+ * mean over heads, class token left out; 'gradcam' is the gradient-weighted cross-attention of that
+ * layer (sc_blip_gradcam: attention times the positive part of its gradient for the word's
  * log-probability), the map BLIP's own grounding demos draw. Both are
  * upsampled and smoothed as attention maps; attention is min-max
  * normalised, gradcam divided by its maximum. Words are matched against the
  * vocabulary's spelling of each generated token (a WordPiece continuation
- * keeps its "##").
+ * keeps its "##"), else against the caption's whole words. A ViT-GPT2
+ * folder (sc_vit_gpt2.h) takes the same two methods the same way: its
+ * caption with the folder's generation settings, the cross-attention of its
+ * default layer, and the gradient-weighted cross-attention
+ * (sc_vit_gpt2_gradcam); its tokens are matched as their text without the
+ * leading space, then as whole words.
  * 'itm' takes a BLIP image-text matching model (Hugging Face
  * BlipForImageTextRetrieval: config.json's architectures say so) and a
  * text: the Grad-CAM of the phrase, as BLIP's demo computes it
@@ -137,7 +141,8 @@ typedef enum sc_saliency_model_kind {
     SC_SMODEL_STCNN = 2,
     SC_SMODEL_BLIP = 3,
     SC_SMODEL_IMAGENET = 4, /* a torchvision ResNet or ViT classifier (sc_cam_model.h) */
-    SC_SMODEL_BLIP_ITM = 5  /* a BlipForImageTextRetrieval folder or file */
+    SC_SMODEL_BLIP_ITM = 5, /* a BlipForImageTextRetrieval folder or file */
+    SC_SMODEL_VIT_GPT2 = 6  /* a ViT-GPT2 captioning folder (sc_vit_gpt2.h) */
 } sc_saliency_model_kind;
 
 typedef struct sc_saliency_model sc_saliency_model; /* opaque */
@@ -147,7 +152,7 @@ typedef struct sc_saliency_model sc_saliency_model; /* opaque */
 sc_status sc_saliency_model_load(const char *path, sc_saliency_model **out);
 void sc_saliency_model_free(sc_saliency_model *m);
 sc_saliency_model_kind sc_saliency_model_get_kind(const sc_saliency_model *m);
-/* "captioner", "classifier", "stcnn", "blip", "imagenet", "blip-itm". */
+/* "captioner", "classifier", "stcnn", "blip", "imagenet", "blip-itm", "vit-gpt2". */
 const char *sc_saliency_model_kind_name(sc_saliency_model_kind k);
 /* The underlying model (NULL for the other kinds); owned by m. */
 sc_captioner *sc_saliency_model_captioner(sc_saliency_model *m);
@@ -157,6 +162,8 @@ struct sc_blip;
 struct sc_blip *sc_saliency_model_blip(sc_saliency_model *m);
 struct sc_blip_itm;
 struct sc_blip_itm *sc_saliency_model_blip_itm(sc_saliency_model *m);
+struct sc_vit_gpt2;
+struct sc_vit_gpt2 *sc_saliency_model_vit_gpt2(sc_saliency_model *m);
 
 /* The map of `method` for img (1, 3 or 4 channels) into out (img->w x
  * img->h, new). p may be NULL (defaults); info may be NULL. Errors:

@@ -48,12 +48,14 @@
  *
  * Attention maps: per generated token, the cross-attention of the query that
  * produced it, by default the mean over all heads of layer 2 * layers / 3
- * (layer 8 of the 12), the class token's share left out.
+ * (layer 8 of the 12), the class token's share left out; on request the
+ * gradient-weighted cross-attention (sc_vit_gpt2_gradcam), as BLIP's.
  *
  * A model must not be used from two threads at once. */
 #ifndef SACCADE_SC_VIT_GPT2_H
 #define SACCADE_SC_VIT_GPT2_H
 
+#include <stdint.h>
 #include "saccade/sc_blip.h"
 #include "saccade/sc_blip_caption.h"
 #include "saccade/sc_error.h"
@@ -144,10 +146,20 @@ sc_status sc_vit_gpt2_decoder_forward(sc_vit_gpt2 *m, const float *features, con
  * length_penalty, early_stopping; the default attention layer, all heads. */
 sc_blip_generate_params sc_vit_gpt2_default_generate_params(const sc_vit_gpt2 *m);
 /* Caption pixel_values (3, S, S): out->ids the new tokens (start token and
- * final eos excluded), maps as sc_blip_caption documents them. do_sample and
- * gradcam are refused (SC_ERR_UNSUPPORTED). params NULL = the defaults. */
+ * final stop id excluded), log-probabilities and maps as sc_blip_caption
+ * documents them (gradcam: sc_vit_gpt2_gradcam's maps of the caption).
+ * do_sample is refused (SC_ERR_UNSUPPORTED). params NULL = the defaults. */
 sc_status sc_vit_gpt2_generate(sc_vit_gpt2 *m, const float *pixel_values,
                                const sc_blip_generate_params *params, sc_blip_caption *out);
+/* Gradient-weighted cross-attention, as sc_blip_gradcam: for each caption
+ * token ids[t] (start token and stop id excluded), with A the cross-
+ * attention probabilities of `layer` (-1: the default layer of the maps) for
+ * the query that produced it and dA the gradient of log p(ids[t]) with
+ * respect to them, out[t] = mean over the heads in head_mask (0 = all) of
+ * A * max(dA, 0) over the patches: out (n, G, G). Exact backpropagation
+ * through GPT-2, tested against PyTorch's autograd. */
+sc_status sc_vit_gpt2_gradcam(sc_vit_gpt2 *m, const float *pixel_values, const int *ids, int n,
+                              int layer, uint64_t head_mask, float *out);
 /* ids -> text as GPT2Tokenizer.decode (skip_special: the special token left
  * out). *text is malloc'd. */
 sc_status sc_vit_gpt2_decode(const sc_vit_gpt2 *m, const int *ids, int n, int skip_special,

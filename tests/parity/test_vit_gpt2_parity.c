@@ -18,9 +18,12 @@
 #include "sc_test.h"
 #include <cjson/cJSON.h>
 #include "saccade/sc_bpe.h"
+#include "saccade/sc_caption_render.h"
 #include "saccade/sc_image.h"
+#include "saccade/sc_saliency_model.h"
 #include "saccade/sc_util.h"
 #include "saccade/sc_vit_gpt2.h"
+#include "vitgpt2/vitgpt2_internal.h"
 
 #define RTOL 1e-4
 
@@ -67,28 +70,75 @@ typedef struct {
     const char *name, *folder;
     int beams, max_len; /* 0: the folder's own settings */
     int ends_on;        /* the stop id the caption must end on (0: any or none) */
+    int grads;          /* 1: the twin wrote step_cross_grad.npy (run with --gradients) */
 } vg_case;
 
 /* the table of tools/ref/ref_vit_gpt2_cases.py */
 static const vg_case CASES[] = {
-    {"greedy", "tiny", 0, 0, 0},
-    {"beam3", "tiny", 3, 0, 0},
-    {"beam5", "tiny", 5, 12, 0},
-    {"lmhead_greedy", "lmhead", 0, 0, 0},
-    {"short_greedy", "short", 0, 0, 0},
-    {"short_beam3", "short", 3, 0, 0},
-    {"short_beam4", "short", 4, 0, 0},
-    {"f16_greedy", "f16", 0, 0, 0},
-    {"bf16_beam3", "bf16", 3, 0, 0},
-    {"gen_default", "gen", 0, 0, 0},
-    {"decgen_default", "decgen", 0, 0, 0},
-    {"p224_greedy", "p224", 0, 8, 0},
+    {"greedy", "tiny", 0, 0, 0, 1},
+    {"beam3", "tiny", 3, 0, 0, 1},
+    {"beam5", "tiny", 5, 12, 0, 0},
+    {"lmhead_greedy", "lmhead", 0, 0, 0, 0},
+    {"short_greedy", "short", 0, 0, 0, 1},
+    {"short_beam3", "short", 3, 0, 0, 0},
+    {"short_beam4", "short", 4, 0, 0, 0},
+    {"f16_greedy", "f16", 0, 0, 0, 0},
+    {"bf16_beam3", "bf16", 3, 0, 0, 0},
+    {"gen_default", "gen", 0, 0, 0, 0},
+    {"decgen_default", "decgen", 0, 0, 0, 0},
+    {"p224_greedy", "p224", 0, 8, 0, 1},
     /* eos_token_id lists: stop at any of them (not the first: the others) */
-    {"eoslist_greedy", "eoslist", 0, 0, 86},
-    {"eoslist_beam3", "eoslist", 3, 0, 0},
-    {"eoscfg_beam3", "eoscfg", 3, 0, 142},
-    {"eoscfg_greedy", "eoscfg", 0, 0, 0},
+    {"eoslist_greedy", "eoslist", 0, 0, 86, 0},
+    {"eoslist_beam3", "eoslist", 3, 0, 0, 0},
+    {"eoscfg_beam3", "eoscfg", 3, 0, 142, 0},
+    {"eoscfg_greedy", "eoscfg", 0, 0, 0, 0},
 };
+
+/* The gradient of every new token's log-probability (the stop id's too)
+ * w.r.t. each layer's cross-attention of its query against PyTorch's
+ * autograd, and the gradient-weighted maps of the caption (from
+ * sc_vit_gpt2_gradcam and from generation). all: start + the twin's ids (T). */
+static void check_grads(sc_vit_gpt2 *m, const vg_case *k, const sc_blip_generate_params *gp,
+                        const float *feat, const float *px, const int *all, int T, int n_new) {
+    const sc_vit_gpt2_config *cf = sc_vit_gpt2_get_config(m);
+    const int NL = cf->decoder.n_layer, H = cf->decoder.n_head, Ti = sc_vit_gpt2_image_tokens(m),
+              G = sc_vit_gpt2_grid(m), nq = T - 1;
+    sc_npy gr = npy(k->name, "step_cross_grad"), sx = npy(k->name, "step_cross_attn");
+    assert_int_equal((int)gr.shape[0], nq);
+    float *g = malloc((size_t)nq * H * Ti * sizeof(float)),
+          *want = malloc((size_t)nq * H * Ti * sizeof(float));
+    for (int l = 0; l < NL; l++) {
+        SC_TEST_OK(gpt2_cross_attention_grads(m, feat, all, T, 0, l, g, NULL));
+        for (int t = 0; t < nq; t++)
+            memcpy(want + (size_t)t * H * Ti, gr.data + ((size_t)t * NL + l) * H * Ti,
+                   (size_t)H * Ti * sizeof(float));
+        char what[64];
+        snprintf(what, sizeof what, "d log p / d cross-attention, layer %d", l);
+        check_rel(what, g, want, (size_t)nq * H * Ti);
+    }
+    /* gradient-weighted maps of the caption's tokens (the stop id's left out) */
+    const int layer = 2 * NL / 3, nn = n_new > 0 ? n_new : 1;
+    float *maps = malloc((size_t)nn * G * G * sizeof(float)),
+          *ref = calloc((size_t)nn * G * G, sizeof(float));
+    SC_TEST_OK(sc_vit_gpt2_gradcam(m, px, all + 1, n_new, -1, 0, maps));
+    for (int t = 0; t < n_new; t++)
+        for (int h = 0; h < H; h++)
+            for (int j = 0; j < G * G; j++) {
+                size_t o = (((size_t)t * NL + layer) * H + h) * Ti + 1 + j;
+                float d = gr.data[o];
+                ref[(size_t)t * G * G + j] += sx.data[o] * (d > 0 ? d : 0.0f) / H;
+            }
+    check_rel("gradient-weighted maps", maps, ref, (size_t)n_new * G * G);
+    sc_blip_generate_params p = *gp;
+    p.gradcam = 1;
+    sc_blip_caption cap;
+    SC_TEST_OK(sc_vit_gpt2_generate(m, px, &p, &cap));
+    assert_int_equal(cap.n, n_new);
+    check_rel("gradient-weighted maps from generation", cap.gradcam, ref, (size_t)n_new * G * G);
+    sc_blip_caption_free(&cap);
+    free(g), free(want), free(maps), free(ref);
+    sc_npy_free(&gr), sc_npy_free(&sx);
+}
 
 static void test_cases(void **state) {
     (void)state;
@@ -156,12 +206,158 @@ static void test_cases(void **state) {
                                  1e-4, 1e-6);
         }
         if (!same) fail_msg("%s: token ids differ from the twin's", k->name);
+        if (k->grads) check_grads(m, k, &p, feat.data, px.data, all, T, cap.n);
         free(want), free(all), free(lg), free(cr), free(f);
         sc_blip_caption_free(&cap);
         sc_npy_free(&px), sc_npy_free(&feat), sc_npy_free(&ids), sc_npy_free(&slog),
             sc_npy_free(&scross);
         sc_vit_gpt2_free(m);
     }
+}
+
+static double token_logp(sc_vit_gpt2 *m, const float *f, const int *seq, int n, int q,
+                         float *logits) {
+    const int V = sc_vit_gpt2_get_config(m)->decoder.vocab_size;
+    SC_TEST_OK(sc_vit_gpt2_decoder_forward(m, f, seq, n, logits, NULL));
+    const float *z = logits + (size_t)q * V;
+    double mx = z[0], s = 0;
+    for (int v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
+    for (int v = 0; v < V; v++) s += exp(z[v] - mx);
+    return z[seq[q + 1]] - mx - log(s);
+}
+
+/* d log p(seq[q + 1]) / d cross-attention against central differences of
+ * the forward with one probability moved (every layer, some heads, queries
+ * and keys). */
+static void test_gradcam_finite_differences(void **state) {
+    (void)state;
+    sc_vit_gpt2 *m = load("tiny");
+    const sc_vit_gpt2_config *c = sc_vit_gpt2_get_config(m);
+    const int V = c->decoder.vocab_size, NL = c->decoder.n_layer, H = c->decoder.n_head,
+              Ti = sc_vit_gpt2_image_tokens(m);
+    const int n = 6, seq[6] = {c->generation.decoder_start_token_id, 12, 40, 7, 55, 9};
+    sc_npy feat = npy("greedy", "features");
+    float *logits = malloc((size_t)n * V * sizeof(float));
+    float *g = malloc((size_t)(n - 1) * H * Ti * sizeof(float));
+    const float delta = 1e-2f;
+    int checked = 0;
+    for (int l = 0; l < NL; l++) {
+        SC_TEST_OK(gpt2_cross_attention_grads(m, feat.data, seq, n, 0, l, g, NULL));
+        for (int q = 0; q < n - 1; q++)
+            for (int h = 0; h < H; h++)
+                for (int j = 0; j < Ti; j += 2) {
+                    m->probe = (dec_probe){1, l, h, q, j, delta};
+                    double up = token_logp(m, feat.data, seq, n, q, logits);
+                    m->probe.delta = -delta;
+                    double down = token_logp(m, feat.data, seq, n, q, logits);
+                    m->probe.on = 0;
+                    double fd = (up - down) / (2 * delta), an = g[((size_t)q * H + h) * Ti + j];
+                    if (fabs(fd - an) > 2e-3 + 2e-3 * fabs(fd))
+                        fail_msg("layer %d head %d query %d key %d: finite differences %.6f, "
+                                 "gradient %.6f",
+                                 l, h, q, j, fd, an);
+                    checked++;
+                }
+    }
+    printf("  %d finite-difference checks\n", checked);
+    assert_true(checked > 100);
+    /* bad layers and head masks are refused */
+    float out[16];
+    sc_npy px = npy("greedy", "pixel_values");
+    assert_int_equal(sc_vit_gpt2_gradcam(m, px.data, seq + 1, 2, NL, 0, out), SC_ERR_INVALID_ARG);
+    assert_int_equal(sc_vit_gpt2_gradcam(m, px.data, seq + 1, 2, -1, (uint64_t)1 << H, out),
+                     SC_ERR_INVALID_ARG);
+    free(logits), free(g);
+    sc_npy_free(&feat), sc_npy_free(&px);
+    sc_vit_gpt2_free(m);
+}
+
+/* saccade saliency with a ViT-GPT2 folder: the map of one word of the
+ * greedy caption from the twin's cross-attention (attention: mean over the
+ * heads of the default layer) and gradients (gradcam: attention times the
+ * positive gradient), averaged over the word's tokens, upsampled as the
+ * attention figures; attention min-max normalised, gradcam divided by its
+ * maximum. Then the errors. */
+static void test_saliency(void **state) {
+    (void)state;
+    char *dir = sc_test_join(g_dir, "tiny"), *png = sc_test_join(g_dir, "chelsea.png");
+    sc_saliency_model *sm = NULL;
+    SC_TEST_OK(sc_saliency_model_load(dir, &sm));
+    assert_int_equal(sc_saliency_model_get_kind(sm), SC_SMODEL_VIT_GPT2);
+    assert_string_equal(sc_saliency_model_kind_name(SC_SMODEL_VIT_GPT2), "vit-gpt2");
+    sc_vit_gpt2 *m = sc_saliency_model_vit_gpt2(sm);
+    const sc_vit_gpt2_config *cf = sc_vit_gpt2_get_config(m);
+    const int NL = cf->decoder.n_layer, H = cf->decoder.n_head, Ti = sc_vit_gpt2_image_tokens(m),
+              G = sc_vit_gpt2_grid(m), layer = 2 * NL / 3;
+    sc_image img = {0};
+    sc_image_load_params lp = sc_image_load_default_params();
+    SC_TEST_OK(sc_image_load(png, &lp, &img, NULL));
+    sc_blip_result r;
+    SC_TEST_OK(sc_vit_gpt2_caption_image(m, &img, NULL, &r));
+    sc_npy sx = npy("greedy", "step_cross_attn"), gr = npy("greedy", "step_cross_grad"),
+           ids = npy("greedy", "ids");
+    /* a word saliency finds where it is: the first that is no other
+     * word and no piece but its own single one; a multi-piece one preferred */
+    int w = -1;
+    for (int k = 0; k < r.n_words; k++) {
+        int other = 0, multi = r.word_start[k + 1] - r.word_start[k] > 1;
+        for (int j = 0; j < r.n_words; j++) other |= j != k && !strcmp(r.words[j], r.words[k]);
+        for (int t = 0; t < r.caption.n; t++)
+            other |= !strcmp(r.pieces[t], r.words[k]) && (multi || t != r.word_start[k]);
+        if (!other && (w < 0 || multi)) w = k;
+        if (!other && multi) break;
+    }
+    assert_true(w >= 0);
+    const int t0 = r.word_start[w], t1 = r.word_start[w + 1];
+    for (int method = 0; method < 2; method++) { /* attention, gradcam */
+        float small[64] = {0};
+        for (int t = t0; t < t1; t++)
+            for (int h = 0; h < H; h++)
+                for (int j = 0; j < G * G; j++) {
+                    size_t o = (((size_t)t * NL + layer) * H + h) * Ti + 1 + j;
+                    float a = sx.data[o], d = gr.data[o];
+                    small[j] += (method ? a * (d > 0 ? d : 0.0f) : a) / H / (float)(t1 - t0);
+                }
+        sc_map want = {0}, got = {0};
+        SC_TEST_OK(sc_attention_upsample(small, G, img.w, img.h, &want));
+        const size_t n = (size_t)img.w * img.h;
+        float lo = want.data[0], hi = want.data[0];
+        for (size_t i = 0; i < n; i++) {
+            lo = fminf(lo, want.data[i]);
+            hi = fmaxf(hi, want.data[i]);
+        }
+        if (method) lo = 0;
+        for (size_t i = 0; i < n; i++) want.data[i] = (want.data[i] - lo) / (hi - lo);
+        sc_model_saliency_params p = sc_model_saliency_default_params();
+        p.word = r.words[w];
+        sc_model_saliency_info info;
+        SC_TEST_OK(sc_saliency_model_compute(sm, method ? SC_MSAL_GRADCAM : SC_MSAL_ATTENTION, &img,
+                                             &p, &got, &info));
+        printf("  %s of \"%s\" (tokens %d..%d of \"%s\")\n", method ? "gradcam" : "attention",
+               p.word, t0, t1 - 1, info.caption);
+        assert_int_equal(info.step, t0);
+        assert_int_equal(info.target, (int)ids.data[1 + t0]);
+        assert_string_equal(info.caption, r.text);
+        sc_test_assert_close(method ? "gradcam map" : "attention map", got.data, want.data, n, 1e-4,
+                             1e-5);
+        sc_map_free(&want), sc_map_free(&got);
+    }
+    sc_map bad = {0};
+    sc_model_saliency_params p = sc_model_saliency_default_params();
+    p.word = "zebra";
+    assert_int_equal(sc_saliency_model_compute(sm, SC_MSAL_ATTENTION, &img, &p, &bad, NULL),
+                     SC_ERR_INVALID_ARG);
+    assert_non_null(strstr(sc_last_error(), "not in the caption"));
+    p.word = NULL;
+    assert_int_equal(sc_saliency_model_compute(sm, SC_MSAL_GRADIENT, &img, &p, &bad, NULL),
+                     SC_ERR_UNSUPPORTED);
+    assert_non_null(strstr(sc_last_error(), "ViT-GPT2 explains words with attention or gradcam"));
+    assert_null(bad.data);
+    sc_blip_result_free(&r);
+    sc_npy_free(&sx), sc_npy_free(&gr), sc_npy_free(&ids);
+    sc_image_free(&img);
+    sc_saliency_model_free(sm);
+    free(dir), free(png);
 }
 
 /* ViTImageProcessor: PIL bilinear resize, rescale, normalise (48 and 224 pixels) */
@@ -304,6 +500,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cases),
         cmocka_unit_test(test_preprocess),
+        cmocka_unit_test(test_gradcam_finite_differences),
+        cmocka_unit_test(test_saliency),
         cmocka_unit_test(test_tokenizer),
         cmocka_unit_test(test_bad_folders),
     };

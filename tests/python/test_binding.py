@@ -841,9 +841,9 @@ class TestVitGpt2(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = tmp("vitgpt2_tiny")
-        # an eos bias: greedy captions end at eos after a few tokens
+        # an eos bias and min_length 4: greedy captions end at eos after a few tokens
         run(PY, os.path.join(SRC, "tools", "ref", "make_vit_gpt2_folder.py"), cls.dir, "--seed",
-            "3", "--eos-bias", "6.5")
+            "3", "--eos-bias", "6.5", "--decoder-gen", '{"min_length": 4}')
         cls.png = tmp("vitgpt2_cat.png")  # PNG: both sides decode the same pixels
         cv2.imwrite(cls.png, cv2.imread(CAT))
         cls.model = saccade.VitGpt2(cls.dir)
@@ -891,10 +891,18 @@ class TestVitGpt2(unittest.TestCase):
 
     def test_greedy_matches_twin(self):
         img = saccade.load_image(self.png)
-        out, ref = self.twin("greedy")
-        r = self.model.caption(img)
+        out, ref = self.twin("greedy", "--gradients")
+        r = self.model.caption(img, gradcam=True)
         self.assertTrue(r.finished)  # the eos bias ends it
+        self.assertGreaterEqual(len(r.tokens), 3)
         self.check(r, out, ref, 1, None)  # default layer 2 * 2 // 3
+        # gradient-weighted maps: attention * max(d log p / d attention, 0), mean over heads
+        T, G = len(r.tokens), self.model.grid
+        ca = np.load(os.path.join(out, "step_cross_attn.npy"))[:T, 1, :, 1:]
+        gr = np.load(os.path.join(out, "step_cross_grad.npy"))[:T, 1, :, 1:]
+        np.testing.assert_allclose(r.gradcam, (ca * np.maximum(gr, 0)).mean(1).reshape(T, G, G),
+                                   rtol=1e-4, atol=1e-7)
+        self.assertIsNone(self.model.caption(img).gradcam)
         self.assertAlmostEqual(r.score, float(np.sum(list(r.logprobs) + [r.end_logprob])),
                                delta=1e-4)
 
@@ -902,6 +910,7 @@ class TestVitGpt2(unittest.TestCase):
         img = saccade.load_image(self.png)
         out, ref = self.twin("b3", "--beam", "3", "--max-len", "9")
         r = self.model.caption(img, beam=3, max_len=8, layer=0, heads=[1, 3])
+        self.assertGreaterEqual(len(r.tokens), 3)
         self.check(r, out, ref, 0, [1, 3])
         self.assertAlmostEqual(r.score, ref["score"], delta=1e-4 * (1 + abs(ref["score"])))
 

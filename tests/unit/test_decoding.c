@@ -156,10 +156,43 @@ static void test_causal_mask(void **state) {
     assert_true(diff > 1e-3);
 }
 
+/* dec_linear_backward against finite differences of dec_linear_apply, for
+ * both weight layouts (nn.Linear's (out, ld), Conv1D's (in, ld)) viewed at a
+ * column offset of a wider stacked weight (ld > width) */
+typedef struct {
+    dec_linear l;
+    const float *dy;
+    float *x, *y;
+    int R, in, out;
+} lin_ctx;
+static double lin_loss(void *p) {
+    lin_ctx *c = p;
+    dec_linear_apply(c->y, c->x, &c->l, c->R, c->in, c->out);
+    return sc_test_dot(c->y, c->dy, (size_t)c->R * c->out);
+}
+static void test_linear_backward(void **state) {
+    (void)state;
+    const int R = 3, in = 5, out = 4, ld = 11;
+    float W[5 * 11], b[4], x[3 * 5], dy[3 * 4], y[3 * 4], dx[3 * 5];
+    for (int i = 0; i < 5 * 11; i++) W[i] = sinf(0.7f * (float)i + 0.3f);
+    for (int i = 0; i < 4; i++) b[i] = 0.1f * (float)i;
+    for (int i = 0; i < R * in; i++) x[i] = cosf(1.3f * (float)i);
+    for (int i = 0; i < R * out; i++) dy[i] = sinf(2.1f * (float)i + 1.0f);
+    for (int major = 0; major < 2; major++) {
+        lin_ctx c = {{W + 2, b, ld, major}, dy, x, y, R, in, out};
+        for (int i = 0; i < R * in; i++) dx[i] = 0.5f; /* it accumulates */
+        dec_linear_backward(dx, dy, &c.l, R, in, out);
+        for (int i = 0; i < R * in; i++) dx[i] -= 0.5f;
+        sc_test_gradcheck(major ? "Conv1D view dx" : "Linear view dx", lin_loss, &c, x, dx,
+                          (size_t)R * in, R * in, 1e-2, 1e-3, 1e-4);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bidirectional_without_cross),
         cmocka_unit_test(test_causal_mask),
+        cmocka_unit_test(test_linear_backward),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

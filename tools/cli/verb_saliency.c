@@ -48,9 +48,9 @@ void cli_saliency_help(FILE *out) {
     fprintf(out,
             "--model M  for the model methods: a captioner, classifier or ST-CNN\n"
             "           .safetensors, recognised by its metadata (saccade.kind; e.g.\n"
-            "           assets/models/fashion-stn.safetensors), or a BLIP folder (Hugging\n"
-            "           Face files; attention: its cross-attention, gradcam: the\n"
-            "           gradient-weighted cross-attention); default: the shipped\n"
+            "           assets/models/fashion-stn.safetensors), or a BLIP or ViT-GPT2\n"
+            "           folder (Hugging Face files; attention: its cross-attention,\n"
+            "           gradcam: the gradient-weighted cross-attention); default: the shipped\n"
             "           assets/" DEFAULT_MODEL "\n"
             "--text T   itm: the phrase to find (the model: a Hugging Face\n"
             "           BlipForImageTextRetrieval folder, e.g. Salesforce/blip-itm-base-coco)\n"
@@ -172,9 +172,9 @@ static sc_status make_panel(const sc_image *img, const sc_map *map, const sc_ima
     return s;
 }
 
-/* Captioners (Show, Attend and Tell, BLIP) explain words, not classes. */
+/* Captioners (Show, Attend and Tell, BLIP, ViT-GPT2) explain words, not classes. */
 static int is_captioner(sc_saliency_model_kind k) {
-    return k == SC_SMODEL_CAPTIONER || k == SC_SMODEL_BLIP;
+    return k == SC_SMODEL_CAPTIONER || k == SC_SMODEL_BLIP || k == SC_SMODEL_VIT_GPT2;
 }
 
 /* The figure's label: the method, with the word or class explained. */

@@ -508,6 +508,7 @@ class VitGpt2:
     _step = ref_blip.Blip._step
     _greedy = ref_blip.Blip.greedy_or_sample
     _beam = ref_blip.Blip.beam_search
+    cross_gradients = ref_blip.Blip.cross_gradients
 
     def __init__(self, folder, threads=None):
         if threads:
@@ -523,7 +524,11 @@ class VitGpt2:
         self.net = build_model(self.enc, self.dec, ref_blip.Weights(folder))
         self.model = types.SimpleNamespace(text_decoder=self.net.decoder)
         self.text_cfg = {"sep_token_id": self.gen["eos"], "pad_token_id": self.gen["pad"],
-                         "vocab_size": self.dec["vocab_size"]}
+                         "vocab_size": self.dec["vocab_size"],
+                         "num_attention_heads": self.dec["n_head"]}
+        # what cross_gradients reads: layers and the patch grid
+        self.L = self.dec["n_layer"]
+        self.vision_cfg = {"image_size": self.enc["image_size"], "patch_size": self.enc["patch_size"]}
 
     def pixels(self, image_path):
         return ref_blip.preprocess(ref_blip.load_image(image_path), self.pp)
@@ -587,6 +592,9 @@ def cmd_run(args):
     _save(args.out, "ids.npy", np.asarray(r["ids"], dtype=np.int64))
     _save(args.out, "step_logits.npy", r["step_logits"])
     _save(args.out, "step_cross_attn.npy", r["step_cross"])
+    if args.gradients:  # (steps, layers, heads, 1 + G*G), the stop id's step included
+        _save(args.out, "step_cross_grad.npy",
+              m.cross_gradients(torch.from_numpy(r["features"]), r["ids"], 1))
     res = {"ids": r["ids"], "text": r["text"], "score": r["score"],
            "finished": len(r["ids"]) > 1 and r["ids"][-1] in ref_blip._stop_ids(m.gen["eos"])}
     with open(os.path.join(args.out, "result.json"), "w", encoding="utf-8") as f:
@@ -640,6 +648,8 @@ def main(argv=None):
     r.add_argument("--max-len", type=int, help="max_length (counts the start token)")
     r.add_argument("--threads", type=int, default=1)
     r.add_argument("--quiet", action="store_true")
+    r.add_argument("--gradients", action="store_true",
+                   help="also step_cross_grad.npy: d log p(token) / d cross-attention of its query")
     f = sub.add_parser("forward")
     f.add_argument("dir")
     f.add_argument("image", nargs="?")

@@ -6,7 +6,8 @@ usage: ref_vit_gpt2_cases.py OUTDIR
 Writes random-weight ViT-GPT2 folders with make_vit_gpt2_folder.py and runs the
 PyTorch twin (ref_vit_gpt2.py `run`) on them, each case into OUTDIR/<case>/
 (pixel_values.npy, features.npy, ids.npy, step_logits.npy,
-step_cross_attn.npy, result.json). Folders:
+step_cross_attn.npy, result.json; step_cross_grad.npy for the cases run with
+--gradients). Folders:
   tiny     tiny sizes (ViT 48 wide at 48 pixels, GPT-2 32 wide: enc_to_dec_proj), F32
   lmhead   tiny, decoder.lm_head.weight and GPT-2's attn.bias / attn.masked_bias
            buffers in the file
@@ -57,18 +58,18 @@ EOS_CFG = [376, 142, 233]
 
 # case name -> (folder, run options); the C test has the same table
 CASES = {
-    "greedy": ("tiny", []),
-    "beam3": ("tiny", ["--beam", "3"]),
+    "greedy": ("tiny", ["--gradients"]),
+    "beam3": ("tiny", ["--beam", "3", "--gradients"]),
     "beam5": ("tiny", ["--beam", "5", "--max-len", "12"]),
     "lmhead_greedy": ("lmhead", []),
-    "short_greedy": ("short", []),
+    "short_greedy": ("short", ["--gradients"]),
     "short_beam3": ("short", ["--beam", "3"]),
     "short_beam4": ("short", ["--beam", "4"]),
     "f16_greedy": ("f16", []),
     "bf16_beam3": ("bf16", ["--beam", "3"]),
     "gen_default": ("gen", []),
     "decgen_default": ("decgen", []),
-    "p224_greedy": ("p224", ["--max-len", "8"]),
+    "p224_greedy": ("p224", ["--max-len", "8", "--gradients"]),
     "eoslist_greedy": ("eoslist", []),
     "eoslist_beam3": ("eoslist", ["--beam", "3"]),
     "eoscfg_beam3": ("eoscfg", ["--beam", "3"]),

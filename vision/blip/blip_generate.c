@@ -310,7 +310,8 @@ sc_status sc_blip_generate(sc_blip *m, const float *pixel_values, const int *pro
                                             g + (size_t)out->n * H * Ti);
         }
         if (!st)
-            blip_gradcam_maps(m, g, g + (size_t)out->n * H * Ti, out->n, p.head_mask, out->gradcam);
+            dec_gradcam_maps(g, g + (size_t)out->n * H * Ti, out->n, H, G, p.head_mask,
+                             out->gradcam);
         free(g);
     }
     free(ids0), free(order), free(work), free(best);

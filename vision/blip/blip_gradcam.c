@@ -152,29 +152,6 @@ sc_status blip_cross_attention_grads(sc_blip *m, const float *image_features, co
     return st;
 }
 
-/* out (n, G, G) = mean over the heads in mask (0 = all) of A * max(dA, 0)
- * over the patches, from grad and attn (n, H, Ti). */
-void blip_gradcam_maps(const sc_blip *m, const float *grad, const float *attn, int n,
-                       uint64_t head_mask, float *out) {
-    const int H = m->cfg.text.num_attention_heads, Ti = sc_blip_image_tokens(m),
-              G = sc_blip_grid(m);
-    for (int i = 0; i < n; i++) {
-        const float *g = grad + (size_t)i * H * Ti, *a = attn + (size_t)i * H * Ti;
-        float *o = out + (size_t)i * G * G;
-        int nh = 0;
-        for (int j = 0; j < G * G; j++) o[j] = 0.0f;
-        for (int h = 0; h < H; h++) {
-            if (head_mask && !((head_mask >> h) & 1)) continue;
-            for (int j = 0; j < G * G; j++) {
-                float d = g[(size_t)h * Ti + 1 + j];
-                o[j] += a[(size_t)h * Ti + 1 + j] * (d > 0 ? d : 0.0f);
-            }
-            nh++;
-        }
-        for (int j = 0; j < G * G; j++) o[j] /= (float)nh;
-    }
-}
-
 sc_status sc_blip_gradcam(sc_blip *m, const float *pixel_values, const int *prompt_ids,
                           int n_prompt, const int *ids, int n, int layer, uint64_t head_mask,
                           float *out) {
@@ -210,7 +187,8 @@ sc_status sc_blip_gradcam(sc_blip *m, const float *pixel_values, const int *prom
     if (!st)
         st = blip_cross_attention_grads(m, m->image, seq, len, n0 - 1, layer, grad,
                                         grad + (size_t)n * H * Ti);
-    if (!st) blip_gradcam_maps(m, grad, grad + (size_t)n * H * Ti, n, head_mask, out);
+    if (!st)
+        dec_gradcam_maps(grad, grad + (size_t)n * H * Ti, n, H, sc_blip_grid(m), head_mask, out);
     free(seq), free(grad);
     return st;
 }

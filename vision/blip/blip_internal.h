@@ -144,8 +144,6 @@ sc_status blip_beam_search(sc_blip *m, const sc_blip_generate_params *p, int n0,
  * respect to the cross-attention probabilities of `layer` for query q, for
  * every q in q0..n - 2: grad and attn ((n - 1 - q0), H, Ti) (attn may be
  * NULL). image_features (Ti, Dv). */
-void blip_gradcam_maps(const sc_blip *m, const float *grad, const float *attn, int n,
-                       uint64_t head_mask, float *out);
 sc_status blip_cross_attention_grads(sc_blip *m, const float *image_features, const int *seq, int n,
                                      int q0, int layer, float *grad, float *attn);
 

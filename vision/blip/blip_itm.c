@@ -314,7 +314,7 @@ sc_status sc_blip_itm_match(sc_blip_itm *r, const char *text, int gradcam, int l
         if (!g || !out->gradcam || !out->phrase) st = sc_set_error(SC_ERR_NOMEM, "out of memory");
         if (!st) st = sc_blip_itm_cross_grad(r, out->ids, n, out->layer, g, g + (size_t)n * H * Ti);
         if (!st) {
-            blip_gradcam_maps(m, g, g + (size_t)n * H * Ti, n, head_mask, out->gradcam);
+            dec_gradcam_maps(g, g + (size_t)n * H * Ti, n, H, G, head_mask, out->gradcam);
             for (int i = 1; i < n - 1; i++) /* the words: [CLS] and [SEP] left out */
                 for (int j = 0; j < G * G; j++)
                     out->phrase[j] += out->gradcam[(size_t)i * G * G + j] / (float)(n - 2);

@@ -22,19 +22,27 @@ void dec_block_image(const dec_block *b, const dec_layer *L, dec_state *s, const
     }
 }
 
-/* A sublayer's input: LN(h) into tmp (pre-LN) or h itself (post-LN). */
+void dec_linear_backward(float *dx, const float *dy, const dec_linear *l, int R, int in, int out) {
+    sc_sgemm(SC_NO_TRANS, l->in_major ? SC_TRANS : SC_NO_TRANS, R, in, out, 1.0f, dy, out, l->w,
+             l->ld, 1.0f, dx, in);
+}
+
+/* A sublayer's input: LN(h) into tmp (pre-LN; h, the LayerNorm's input, is
+ * recorded in r when not NULL) or h itself (post-LN). */
 static sc_status sub_in(const dec_block *b, dec_state *s, const float *w, const float *bias, int R,
-                        const float **x) {
+                        const float **x, float *r) {
     if (!b->pre_ln) {
         *x = s->h;
         return SC_OK;
     }
+    if (r) memcpy(r, s->h, (size_t)R * b->D * sizeof(float));
     *x = s->tmp;
     return sc_layernorm_forward(s->tmp, NULL, NULL, s->h, w, bias, R, b->D, b->eps);
 }
 
 /* A sublayer's output f in s->tmp into the stream: h += f (pre-LN), or
- * h = LN(h + f) (post-LN; the sum is recorded in r when not NULL). */
+ * h = LN(h + f) (post-LN; the sum, the LayerNorm's input, is recorded in r
+ * when not NULL). */
 static sc_status sub_out(const dec_block *b, dec_state *s, const float *w, const float *bias, int R,
                          float *r) {
     const size_t n = (size_t)R * b->D;
@@ -60,7 +68,8 @@ sc_status dec_block_forward(const dec_block *b, const dec_layer *L, dec_state *s
         float *K = s->self_k + l * layer, *V = s->self_v + l * layer;
         const float *x;
         /* ---- causal self-attention over the cache and the new tokens */
-        if ((st = sub_in(b, s, W->ln_w[0], W->ln_b[0], R, &x))) return st;
+        if ((st = sub_in(b, s, W->ln_w[0], W->ln_b[0], R, &x, tr ? tr->r1 + l * nD : NULL)))
+            return st;
         dec_linear_apply(s->q, x, &W->q, R, D, D);
         dec_linear_apply(s->ctx, x, &W->k, R, D, D);
         if (tr) memcpy(tr->sq + l * nD, s->q, nD * sizeof(float));
@@ -74,10 +83,13 @@ sc_status dec_block_forward(const dec_block *b, const dec_layer *L, dec_state *s
         dec_self_attention(rows, n, past, H, D, b->causal, s->q, K, V, row, s->scores, s->ctx,
                            tr ? tr->sp + (size_t)l * H * n * n : NULL);
         dec_linear_apply(s->tmp, s->ctx, &W->o, R, D, D);
-        if ((st = sub_out(b, s, W->ln_w[0], W->ln_b[0], R, tr ? tr->r1 + l * nD : NULL))) return st;
+        if ((st = sub_out(b, s, W->ln_w[0], W->ln_b[0], R,
+                          tr && !b->pre_ln ? tr->r1 + l * nD : NULL)))
+            return st;
         /* ---- cross-attention to the image tokens (shared by every row) */
         if (!b->cross) goto feed_forward;
-        if ((st = sub_in(b, s, W->ln_w[1], W->ln_b[1], R, &x))) return st;
+        if ((st = sub_in(b, s, W->ln_w[1], W->ln_b[1], R, &x, tr ? tr->r2 + l * nD : NULL)))
+            return st;
         dec_linear_apply(s->q, x, &W->xq, R, D, D);
         const dec_nudge nudge = {probe ? probe->head : 0,
                                  probe ? (size_t)probe->query * Ti + (size_t)probe->key : 0,
@@ -87,14 +99,19 @@ sc_status dec_block_forward(const dec_block *b, const dec_layer *L, dec_state *s
             s->scores, s->ctx, s->cross, l, b->layers,
             probe && probe->on && probe->layer == l && probe->query < R ? &nudge : NULL);
         dec_linear_apply(s->tmp, s->ctx, &W->xo, R, D, D);
-        if ((st = sub_out(b, s, W->ln_w[1], W->ln_b[1], R, tr ? tr->r2 + l * nD : NULL))) return st;
+        if ((st = sub_out(b, s, W->ln_w[1], W->ln_b[1], R,
+                          tr && !b->pre_ln ? tr->r2 + l * nD : NULL)))
+            return st;
     feed_forward:
-        if ((st = sub_in(b, s, W->ln_w[2], W->ln_b[2], R, &x))) return st;
+        if ((st = sub_in(b, s, W->ln_w[2], W->ln_b[2], R, &x, tr ? tr->r3 + l * nD : NULL)))
+            return st;
         dec_linear_apply(s->ff, x, &W->up, R, D, F);
         if (tr) memcpy(tr->ff + (size_t)l * n * F, s->ff, (size_t)n * F * sizeof(float));
         if ((st = sc_act_forward((sc_activation)b->act, s->ff, s->ff, (size_t)R * F))) return st;
         dec_linear_apply(s->tmp, s->ff, &W->down, R, F, D);
-        if ((st = sub_out(b, s, W->ln_w[2], W->ln_b[2], R, tr ? tr->r3 + l * nD : NULL))) return st;
+        if ((st = sub_out(b, s, W->ln_w[2], W->ln_b[2], R,
+                          tr && !b->pre_ln ? tr->r3 + l * nD : NULL)))
+            return st;
     }
     return SC_OK;
 }
@@ -104,4 +121,24 @@ const float *dec_head_rows(dec_state *s, int rows, int n, int D, int all) {
     for (int r = 0; r < rows; r++)
         memcpy(s->h2 + (size_t)r * D, s->h + ((size_t)r * n + n - 1) * D, D * sizeof(float));
     return s->h2;
+}
+
+void dec_gradcam_maps(const float *grad, const float *attn, int n, int H, int G, uint64_t mask,
+                      float *out) {
+    const int Ti = 1 + G * G;
+    for (int i = 0; i < n; i++) {
+        const float *g = grad + (size_t)i * H * Ti, *a = attn + (size_t)i * H * Ti;
+        float *o = out + (size_t)i * G * G;
+        int nh = 0;
+        for (int j = 0; j < G * G; j++) o[j] = 0.0f;
+        for (int h = 0; h < H; h++) {
+            if (mask && !((mask >> h) & 1)) continue;
+            for (int j = 0; j < G * G; j++) {
+                float d = g[(size_t)h * Ti + 1 + j];
+                o[j] += a[(size_t)h * Ti + 1 + j] * (d > 0 ? d : 0.0f);
+            }
+            nh++;
+        }
+        for (int j = 0; j < G * G; j++) o[j] /= (float)nh;
+    }
 }

@@ -109,13 +109,14 @@ typedef struct dec_block {
 } dec_block;
 
 /* What the backward of one query position needs from a teacher-forced
- * post-LN forward of one row from position 0 (BLIP's Grad-CAM): n positions,
- * L layers, H heads. */
+ * forward of one row from position 0 (the Grad-CAM of BLIP and ViT-GPT2): n
+ * positions, L layers, H heads. */
 typedef struct dec_trace {
     int n;
     float *sq, *sk, *sv; /* (L, n, D) self-attention queries, keys, values */
     float *sp;           /* (L, H, n, n) self-attention probabilities */
-    float *r1, *r2, *r3; /* (L, n, D) the sums the three LayerNorms of a layer normalise */
+    float *r1, *r2, *r3; /* (L, n, D) what the three LayerNorms of a layer normalise: the
+                            sums x + f(x) (post-LN), the sublayers' inputs x (pre-LN) */
     float *ff;           /* (L, n, F) feed-forward pre-activations */
     float *hd;           /* (n, D) the model's head output it records itself */
 } dec_trace;
@@ -129,6 +130,15 @@ typedef struct dec_probe {
 
 /* y (R, out) = x (R, in) through l. */
 void dec_linear_apply(float *y, const float *x, const dec_linear *l, int R, int in, int out);
+/* Its backward for the input: dx (R, in) += dy (R, out) through l's
+ * transpose. */
+void dec_linear_backward(float *dx, const float *dy, const dec_linear *l, int R, int in, int out);
+/* Gradient-weighted cross-attention maps: out (n, G, G) = mean over the
+ * heads in mask (bit h = head h, 0 = all) of A * max(dA, 0) over the patches
+ * (image token 0, the class token, left out), from grad dA and attn A (n, H,
+ * Ti = 1 + G*G). */
+void dec_gradcam_maps(const float *grad, const float *attn, int n, int H, int G, uint64_t mask,
+                      float *out);
 /* The image's cross-attention keys and values of every layer into s->img_k /
  * img_v from image (Ti, Dimg). */
 void dec_block_image(const dec_block *b, const dec_layer *L, dec_state *s, const float *image);

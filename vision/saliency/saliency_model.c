@@ -13,6 +13,7 @@
 #include "saccade/sc_saliency_model.h"
 #include "saccade/sc_blip_caption.h"
 #include "saccade/sc_blip_itm.h"
+#include "saccade/sc_vit_gpt2.h"
 #include "saccade/sc_model_probe.h"
 #include "saccade/sc_util.h"
 #include "saliency_internal.h"
@@ -92,6 +93,8 @@ const char *sc_saliency_model_kind_name(sc_saliency_model_kind k) {
         return "imagenet";
     case SC_SMODEL_BLIP_ITM:
         return "blip-itm";
+    case SC_SMODEL_VIT_GPT2:
+        return "vit-gpt2";
     }
     return "unknown";
 }
@@ -462,6 +465,7 @@ struct sc_saliency_model {
     sc_saliency_model_kind kind;
     sc_blip *blip;
     sc_blip_itm *itm;
+    sc_vit_gpt2 *vg;
     sc_captioner *cap;
     sc_classifier *cls;
     sc_stcnn *st;
@@ -497,10 +501,13 @@ sc_status sc_saliency_model_load(const char *path, sc_saliency_model **out) {
     } else if (kind == SC_MODEL_BLIP) {
         m->kind = SC_SMODEL_BLIP;
         s = sc_blip_load(path, &m->blip);
+    } else if (kind == SC_MODEL_VIT_GPT2) {
+        m->kind = SC_SMODEL_VIT_GPT2;
+        s = sc_vit_gpt2_load(path, &m->vg);
     } else {
         s = sc_set_error(SC_ERR_UNSUPPORTED,
-                         "%s: a %s model; model saliency takes a captioner, BLIP, a classifier, "
-                         "an ST-CNN or a torchvision classifier",
+                         "%s: a %s model; model saliency takes a captioner, BLIP, ViT-GPT2, a "
+                         "classifier, an ST-CNN or a torchvision classifier",
                          path, sc_model_kind_name(kind));
     }
     if (s) {
@@ -518,6 +525,7 @@ void sc_saliency_model_free(sc_saliency_model *m) {
     sc_captioner_free(m->cap);
     sc_blip_free(m->blip);
     sc_blip_itm_free(m->itm);
+    sc_vit_gpt2_free(m->vg);
     sc_classifier_free(m->cls);
     sc_stcnn_free(m->st);
     sc_free(m);
@@ -541,6 +549,9 @@ sc_blip *sc_saliency_model_blip(sc_saliency_model *m) {
 sc_blip_itm *sc_saliency_model_blip_itm(sc_saliency_model *m) {
     return m ? m->itm : NULL;
 }
+sc_vit_gpt2 *sc_saliency_model_vit_gpt2(sc_saliency_model *m) {
+    return m ? m->vg : NULL;
+}
 
 /* BLIP image-text matching: the Grad-CAM of p->text. */
 static sc_status itm_compute(sc_blip_itm *r, sc_model_saliency_method method, const sc_image *img,
@@ -563,27 +574,44 @@ static sc_status itm_compute(sc_blip_itm *r, sc_model_saliency_method method, co
     return SC_OK;
 }
 
-/* BLIP: its caption's cross-attention (or gradient-weighted
- * cross-attention) for the word, or aggregated over the caption's tokens. */
-static sc_status blip_compute(sc_blip *m, sc_model_saliency_method method, const sc_image *img,
-                              const sc_model_saliency_params *p, sc_map *out,
-                              sc_model_saliency_info *info) {
+/* An encoder-decoder captioner (BLIP, ViT-GPT2) that generates its caption
+ * with the default settings (gradcam: with the gradient-weighted maps too). */
+typedef sc_status (*caption_fn)(void *model, const sc_image *img, int gradcam, sc_blip_result *r);
+
+static sc_status blip_caption(void *model, const sc_image *img, int gradcam, sc_blip_result *r) {
+    sc_blip_generate_params gp = sc_blip_default_generate_params(model);
+    gp.gradcam = gradcam;
+    return sc_blip_caption_image(model, img, NULL, 0, &gp, r);
+}
+
+static sc_status vit_gpt2_caption(void *model, const sc_image *img, int gradcam,
+                                  sc_blip_result *r) {
+    sc_blip_generate_params gp = sc_vit_gpt2_default_generate_params(model);
+    gp.gradcam = gradcam;
+    return sc_vit_gpt2_caption_image(model, img, &gp, r);
+}
+
+/* BLIP or ViT-GPT2 (who names it): its caption's cross-attention (or
+ * gradient-weighted cross-attention) for the word, or aggregated over the
+ * caption's tokens. */
+static sc_status decoder_compute(void *model, caption_fn caption, const char *who,
+                                 sc_model_saliency_method method, const sc_image *img,
+                                 const sc_model_saliency_params *p, sc_map *out,
+                                 sc_model_saliency_info *info) {
     if (method != SC_MSAL_ATTENTION && method != SC_MSAL_GRADCAM)
         return sc_set_error(SC_ERR_UNSUPPORTED,
-                            "BLIP explains words with attention or gradcam (its gradient-weighted "
+                            "%s explains words with attention or gradcam (its gradient-weighted "
                             "cross-attention), not %s",
-                            sc_model_saliency_method_name(method));
+                            who, sc_model_saliency_method_name(method));
     if (p->target != -1)
         return sc_set_error(SC_ERR_INVALID_ARG,
                             "a class target is for classifiers; a captioner explains a word");
-    sc_blip_generate_params gp = sc_blip_default_generate_params(m);
-    gp.gradcam = method == SC_MSAL_GRADCAM;
     sc_blip_result r;
-    sc_status s = sc_blip_caption_image(m, img, NULL, 0, &gp, &r);
+    sc_status s = caption(model, img, method == SC_MSAL_GRADCAM, &r);
     if (s) return s;
     const sc_blip_caption *k = &r.caption;
     const int G = k->grid, P = G * G;
-    const float *maps = gp.gradcam ? k->gradcam : k->attention;
+    const float *maps = method == SC_MSAL_GRADCAM ? k->gradcam : k->attention;
     /* the word's tokens [step, end): a piece as spelt in the vocabulary,
      * else a whole word (sc_blip_merge_words), whose map is its pieces' mean */
     int step = -1, end = -1;
@@ -598,7 +626,7 @@ static sc_status blip_compute(sc_blip *m, sc_model_saliency_method method, const
         s = sc_set_error(SC_ERR_INVALID_ARG, "the word '%s' is not in the caption \"%s\"", p->word,
                          r.text);
     else if (!maps || k->n < 1)
-        s = sc_set_error(SC_ERR_INTERNAL, "BLIP produced no tokens to explain");
+        s = sc_set_error(SC_ERR_INTERNAL, "%s produced no tokens to explain", who);
     for (int t = 0; !s && t < k->n; t++) {
         if (step >= 0 && (t < step || t >= end)) continue;
         const int nw = step >= 0 ? end - step : k->n;
@@ -725,7 +753,10 @@ sc_status sc_saliency_model_compute(sc_saliency_model *m, sc_model_saliency_meth
                             "itm needs a BLIP image-text matching model (a Hugging Face "
                             "BlipForImageTextRetrieval folder); this is a %s",
                             kn);
-    if (m->kind == SC_SMODEL_BLIP) return blip_compute(m->blip, method, img, p, out, info);
+    if (m->kind == SC_SMODEL_BLIP)
+        return decoder_compute(m->blip, blip_caption, "BLIP", method, img, p, out, info);
+    if (m->kind == SC_SMODEL_VIT_GPT2)
+        return decoder_compute(m->vg, vit_gpt2_caption, "ViT-GPT2", method, img, p, out, info);
     if (!sc_model_saliency_method_name(method))
         return sc_set_error(SC_ERR_INVALID_ARG, "saliency: unknown method %d", (int)method);
     if (m->kind == SC_SMODEL_CAPTIONER && method != SC_MSAL_ATTENTION &&

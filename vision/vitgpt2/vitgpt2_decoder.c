@@ -77,7 +77,10 @@ sc_status gpt2_step(sc_vit_gpt2 *m, int rows, const int *ids, int n, int all_log
                         *pe = m->wpe + (size_t)(past + i) * D;
             for (int j = 0; j < D; j++) h[j] = we[j] + pe[j];
         }
-    if ((st = dec_block_forward(&m->block, m->block_layers, s, rows, n, NULL, NULL))) return st;
+    if ((st = dec_block_forward(&m->block, m->block_layers, s, rows, n, m->trace,
+                                m->probe.on ? &m->probe : NULL)))
+        return st;
+    if (m->trace) memcpy(m->trace->hd, s->h, (size_t)n * D * sizeof(float));
     /* ---- ln_f and the tied LM head on every token or on each row's last one */
     const int NR = all_logits ? R : rows;
     const float *src = dec_head_rows(s, rows, n, D, all_logits);

@@ -28,9 +28,8 @@ sc_blip_generate_params sc_vit_gpt2_default_generate_params(const sc_vit_gpt2 *m
 
 static sc_status check_params(const sc_vit_gpt2 *m, const sc_blip_generate_params *p) {
     const sc_vit_gpt2_decoder_config *d = &m->cfg.decoder;
-    if (p->do_sample || p->gradcam)
-        return sc_set_error(SC_ERR_UNSUPPORTED,
-                            "vit-gpt2: sampling and Grad-CAM maps are not supported");
+    if (p->do_sample)
+        return sc_set_error(SC_ERR_UNSUPPORTED, "vit-gpt2: sampling is not supported");
     if (p->max_new_tokens < 1 || p->max_new_tokens > SC_BLIP_MAX_NEW_TOKENS)
         return sc_set_error(SC_ERR_INVALID_ARG, "vit-gpt2: max_new_tokens %d outside 1..%d",
                             p->max_new_tokens, SC_BLIP_MAX_NEW_TOKENS);
@@ -62,9 +61,9 @@ static sc_status greedy(sc_vit_gpt2 *m, const sc_blip_generate_params *p, int la
     double score = 0;
     for (int k = 0; k < p->max_new_tokens; k++) {
         float *scores = m->s.logits;
+        sc_log_softmax_forward(scores, 1, V, lp); /* the model's, before any processing */
         for (int e = 0; k < p->min_length && e < g->n_eos; e++)
             scores[g->eos_token_ids[e]] = -INFINITY; /* MinLengthLogitsProcessor */
-        sc_log_softmax_forward(scores, 1, V, lp);
         int tok = 0; /* the first of equal maxima (torch.argmax) */
         for (int v = 1; v < V; v++)
             if (scores[v] > scores[tok]) tok = v;
@@ -170,6 +169,21 @@ sc_status sc_vit_gpt2_generate(sc_vit_gpt2 *m, const float *pixel_values,
     for (int b = 0; b < B && !st; b++) ids0[b] = m->cfg.generation.decoder_start_token_id;
     if (!st) st = gpt2_step(m, B, ids0, 1, 0);
     if (!st) st = B == 1 ? greedy(m, &p, layer, lp, out) : beams(m, &p, layer, seq, out);
+    if (!st && p.gradcam && out->n > 0) { /* the features are still m->s.image */
+        const int H = d->n_head, Ti = sc_vit_gpt2_image_tokens(m), n = out->n;
+        float *g = malloc((size_t)2 * n * H * Ti * sizeof(float));
+        out->gradcam = malloc((size_t)n * G * G * sizeof(float));
+        if (!g || !out->gradcam)
+            st = sc_set_error(SC_ERR_NOMEM, "sc_vit_gpt2_generate: out of memory");
+        if (!st) {
+            seq[0] = m->cfg.generation.decoder_start_token_id;
+            memcpy(seq + 1, out->ids, (size_t)n * sizeof(int));
+            st = gpt2_cross_attention_grads(m, m->s.image, seq, 1 + n, 0, layer, g,
+                                            g + (size_t)n * H * Ti);
+        }
+        if (!st) dec_gradcam_maps(g, g + (size_t)n * H * Ti, n, H, G, p.head_mask, out->gradcam);
+        free(g);
+    }
     free(ids0), free(seq), free(lp);
     if (st) sc_blip_caption_free(out);
     return st;

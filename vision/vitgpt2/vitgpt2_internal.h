@@ -35,8 +35,11 @@ struct sc_vit_gpt2 {
     dec_layer *block_layers;
     sc_arena *arena;
     dec_state s;
-    float *image_d; /* (Ti, D) projected features (with enc_to_dec_proj), malloc'd */
-    int have_image; /* s.img_k / s.img_v hold the keys / values of s.image */
+    float *image_d;   /* (Ti, D) projected features (with enc_to_dec_proj), malloc'd */
+    int have_image;   /* s.img_k / s.img_v hold the keys / values of s.image */
+    dec_trace *trace; /* when set, gpt2_step (one row from position 0) records into it,
+                         hd the final hidden states before ln_f */
+    dec_probe probe;  /* finite-difference checks of the gradients (off unless .on) */
 };
 
 /* vitgpt2_decoder.c: plan (dec_plan), set the image features (Ti, Dv), run
@@ -47,5 +50,12 @@ sc_status gpt2_plan(sc_vit_gpt2 *m, int rows, int cap, int n_new);
 sc_status gpt2_set_image(sc_vit_gpt2 *m, const float *features);
 sc_status gpt2_step(sc_vit_gpt2 *m, int rows, const int *ids, int n, int all_logits);
 void gpt2_reorder(sc_vit_gpt2 *m, int rows, const int *src);
+
+/* vitgpt2_gradcam.c: the gradient of log p(seq[q + 1] | seq[0..q]) with
+ * respect to the cross-attention probabilities of `layer` for query q, for
+ * every q in q0..n - 2: grad and attn ((n - 1 - q0), H, Ti) (attn may be
+ * NULL); features (Ti, Dv). */
+sc_status gpt2_cross_attention_grads(sc_vit_gpt2 *m, const float *features, const int *seq, int n,
+                                     int q0, int layer, float *grad, float *attn);
 
 #endif
