@@ -130,7 +130,10 @@ static void test_conv2d_deterministic_and_workspace(void **state) {
     float *y3 = sc_test_zeros(ny), *dx3 = sc_test_zeros(nx), *dw3 = sc_test_zeros(nw);
     SC_TEST_OK(sc_conv2d_forward(&d, y3, x, w, NULL, ws, col));
     SC_TEST_OK(sc_conv2d_backward(&d, dx3, dw3, NULL, y1, x, w, ws, col));
-    for (size_t i = 0; i < ny; i++) assert_true(fabsf(y3[i] - y1[i]) <= 1e-5f);
+    /* Relative: OpenBLAS picks its kernel by the product's shape and CPU, so
+     * one share and two may round differently (values here reach about 20). */
+    for (size_t i = 0; i < ny; i++)
+        assert_true(fabsf(y3[i] - y1[i]) <= 2e-6f * fabsf(y1[i]) + 1e-5f);
     for (size_t i = 0; i < nx; i++) assert_true(fabsf(dx3[i] - dx1[i]) <= 1e-4f);
     for (size_t i = 0; i < nw; i++)
         assert_true(fabsf(dw3[i] - dw1[i]) <= 1e-4f * fabsf(dw1[i]) + 1e-3f);
