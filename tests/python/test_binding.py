@@ -490,7 +490,8 @@ class TestClassifier(unittest.TestCase):
         np.testing.assert_array_equal(clf.predict(x[:, None]), p)
         np.testing.assert_array_equal(clf.predict(x[..., None]), p)
         np.testing.assert_allclose(clf.predict(x.astype(np.float32) / 255), p, atol=1e-5)
-        np.testing.assert_array_equal(clf.predict(x[3]), p[3])
+        # one image and a batch of 7 may take different BLAS kernels: equal up to rounding
+        np.testing.assert_allclose(clf.predict(x[3]), p[3], rtol=1e-6, atol=1e-7)
         np.testing.assert_array_equal(clf.classify(x), p.argmax(1))
         self.assertEqual(clf.predict(x[:0]).shape, (0, 10))
         for bad in (x[:, :27], x.astype(np.int32), np.zeros((2, 3, 28, 28), np.uint8)):
@@ -1129,9 +1130,9 @@ class TestSpatialTransformer(unittest.TestCase):
             np.testing.assert_allclose(probs[top], [t["probability"] for t in ref["top"]],
                                        atol=2e-6)
             self.assertEqual(st.classify(x)[0], ref["top"][0]["class"])
-            # batch of two = the single results
+            # batch of two = the single results, up to the rounding of other BLAS kernels
             p2, t2 = st.predict(np.stack([x, x]))
-            np.testing.assert_allclose(p2[1], probs, atol=1e-6)
+            np.testing.assert_allclose(p2[1], probs, atol=4e-6)
             g = st.glimpse(x, theta)
             self.assertEqual(g.shape, st.glimpse_shape)
         # a centred theta of scale glimpse / input reads the central crop pixel for pixel
