@@ -230,6 +230,9 @@ typedef enum sc_cap_att_mode {
     SC_CAP_ATT_ARGMAX = 2,   /* the features of the most attended cell (first of ties) */
     SC_CAP_ATT_SAMPLE = 3 /* the features of a cell drawn from alpha (sc_hard_attention_sample) */
 } sc_cap_att_mode;
+/* "expected", "argmax" or "sample" (the CLI's --attention-mode) -> the mode;
+ * SC_ERR_INVALID_ARG naming the choices otherwise. */
+sc_status sc_cap_att_mode_from_name(const char *name, sc_cap_att_mode *out);
 
 typedef struct sc_beam_params {
     int beam_size;        /* k (3; 1 = greedy) */
