@@ -282,7 +282,8 @@ void sc_caption_result_free(sc_caption_result *r);
 
 /* Teacher forcing (eval mode, no dropout): feed tokens[0..n-1] (tokens[0] is
  * normally <start>); logits (n, V) and alphas (n, P) of each step (either may
- * be NULL). */
+ * be NULL). A hard_attention model reads the most attended cell at each step
+ * (SC_CAP_ATT_ARGMAX) and alphas holds the one-hot map of that cell. */
 sc_status sc_captioner_teacher_force(sc_captioner *m, const float *features, const int32_t *tokens,
                                      int n, float *logits, float *alphas);
 
