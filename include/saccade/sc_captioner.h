@@ -230,6 +230,9 @@ typedef enum sc_cap_att_mode {
     SC_CAP_ATT_ARGMAX = 2,   /* the features of the most attended cell (first of ties) */
     SC_CAP_ATT_SAMPLE = 3 /* the features of a cell drawn from alpha (sc_hard_attention_sample) */
 } sc_cap_att_mode;
+/* "expected", "argmax" or "sample" (the CLI's --attention-mode) -> the mode;
+ * SC_ERR_INVALID_ARG naming the choices otherwise. */
+sc_status sc_cap_att_mode_from_name(const char *name, sc_cap_att_mode *out);
 
 typedef struct sc_beam_params {
     int beam_size;        /* k (3; 1 = greedy) */
@@ -279,7 +282,8 @@ void sc_caption_result_free(sc_caption_result *r);
 
 /* Teacher forcing (eval mode, no dropout): feed tokens[0..n-1] (tokens[0] is
  * normally <start>); logits (n, V) and alphas (n, P) of each step (either may
- * be NULL). */
+ * be NULL). A hard_attention model reads the most attended cell at each step
+ * (SC_CAP_ATT_ARGMAX) and alphas holds the one-hot map of that cell. */
 sc_status sc_captioner_teacher_force(sc_captioner *m, const float *features, const int32_t *tokens,
                                      int n, float *logits, float *alphas);
 

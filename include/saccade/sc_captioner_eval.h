@@ -38,6 +38,12 @@ typedef struct sc_captioner_eval_params {
      * print samples; caption is the generated text. */
     void (*on_caption)(void *user, size_t index, const char *caption, const sc_scene_info *scene);
     void *user;
+    /* What each word reads (sc_beam_params.attention_mode; DEFAULT: argmax for
+     * hard-attention models, the expectation for soft ones). The pointing game
+     * scores the maps the hypotheses carry: in the argmax and sample modes the
+     * cell each word read. SAMPLE draws scene i's cells with seed att_seed + i. */
+    sc_cap_att_mode attention_mode;
+    uint64_t att_seed;
 } sc_captioner_eval_params;
 
 sc_captioner_eval_params sc_captioner_eval_default_params(void);

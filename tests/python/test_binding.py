@@ -682,6 +682,28 @@ class TestCaptioner(unittest.TestCase):
             saccade.Captioner.create(words, grid=0)
         m.close()
 
+    def test_hard_attention_modes(self):
+        words = ["a", "cat", "dog", "on", "mat"]
+        m = saccade.Captioner.create(words, seed=5, grid=2, encoder_dim=8, attention_dim=6,
+                                     embed_dim=5, decoder_dim=7, hard_attention=True)
+        self.assertTrue(m.config["hard_attention"])
+        f = np.random.default_rng(4).standard_normal((4, 8)).astype(np.float32)
+        r = m.caption(features=f, beam=2, max_len=6)  # argmax: the default of hard models
+        self.assertEqual(r.cells.shape, (len(r.tokens),))
+        for c, a in zip(r.cells, r.attention):
+            self.assertEqual(a.ravel()[c], 1.0)
+            self.assertEqual(a.sum(), 1.0)
+        self.assertIsNone(m.caption(features=f, attention_mode="expected").cells)
+        s1 = m.caption(features=f, attention_mode="sample", seed=7)
+        s2 = m.caption(features=f, attention_mode="sample", seed=7)
+        np.testing.assert_array_equal(s1.cells, s2.cells)
+        np.testing.assert_array_equal(s1.tokens, s2.tokens)
+        with self.assertRaises(ValueError):
+            m.caption(features=f, attention_mode="hard")
+        with self.assertRaises(ValueError):
+            m.caption(features=f, attention_mode="sample", seed=-1)
+        m.close()
+
     def test_no_growth_creating_200_captioners(self):
         f = np.ones((4, 96), np.float32)
         words = ["w%d" % i for i in range(100)]

@@ -563,15 +563,8 @@ static int sat_settings(cap_ctx *c) {
         o->layer >= 0 || o->nheads)
         return cli_usage(V, "--prompt, --strip-prompt, --length-penalty, sampling and "
                             "--attention-layer/--attention-heads need a BLIP model (--model DIR)");
-    if (c->att_mode) {
-        static const char *const names[] = {"expected", "argmax", "sample"};
-        int k = 0;
-        while (k < 3 && strcmp(c->att_mode, names[k])) k++;
-        if (k == 3)
-            return cli_usage(V, "--attention-mode needs sample, argmax or expected, not '%s'",
-                             c->att_mode);
-        c->bp.attention_mode = (sc_cap_att_mode)(SC_CAP_ATT_EXPECTED + k);
-    }
+    if (c->att_mode && sc_cap_att_mode_from_name(c->att_mode, &c->bp.attention_mode))
+        return cli_usage(V, "--%s", sc_last_error());
     if (c->seed >= 0 && c->bp.attention_mode != SC_CAP_ATT_SAMPLE)
         return cli_usage(V, "--seed needs --attention-mode sample (or a BLIP model's sampling)");
     c->bp.seed = c->seed >= 0 ? (uint64_t)c->seed : 0;

@@ -23,6 +23,10 @@ void cli_eval_captioner_help(FILE *out) {
             "  --n N          scenes (default 1000; with a folder: at most its count)\n"
             "  --seed S       scene generator seed (default 0)\n"
             "  --beam K       beam size (default 3, as the library and Python)\n"
+            "  --attention-mode M  expected, argmax or sample: what each word reads (default:\n"
+            "                 argmax for hard-attention models, expected otherwise; see\n"
+            "                 saccade caption); the pointing game then scores the cell read\n"
+            "  --sample-seed S  sample mode: scene i draws with seed S + i (default 0)\n"
             "  --fmnist DIR   Fashion-MNIST folder for generated scenes (default $%s or %s)\n"
             "  --samples K    print K generated | canonical caption pairs (default 0)\n"
             "  --threads N    threads (default: all cores)\n"
@@ -91,8 +95,12 @@ static void print_text(const char *model, const char *what, int beam,
 int cli_eval_captioner_main(int argc, char **argv) {
     const char *model = NULL, *data = "scenes", *fm = NULL, *V = "eval";
     int n = 1000, seed = 0, threads = 0, json = 0, nsamples = 0;
-    int beam = sc_captioner_beam_default_params().beam_size;
+    int beam = sc_captioner_beam_default_params().beam_size, sample_seed = -1;
+    const char *att_mode = NULL;
+    sc_cap_att_mode mode = SC_CAP_ATT_DEFAULT;
     const cli_opt opts[] = {
+        {"--attention-mode", CLI_STR, &att_mode, 0, 0, "sample, argmax or expected", NULL, 0},
+        {"--sample-seed", CLI_INT, &sample_seed, 0, 2147483647, NULL, NULL, 0},
         {"--model", CLI_STR, &model, 0, 0, "a file", NULL, 0},
         {"--data", CLI_STR, &data, 0, 0, "'scenes' or a folder", NULL, 0},
         {"--fmnist", CLI_STR, &fm, 0, 0, "a folder", NULL, 0},
@@ -106,6 +114,10 @@ int cli_eval_captioner_main(int argc, char **argv) {
     int prc = cli_parse_options(V, argc, argv, opts, sizeof opts / sizeof opts[0], NULL, 0, NULL);
     if (prc) return prc;
     if (!model) return cli_usage(V, "need --model FILE");
+    if (att_mode && sc_cap_att_mode_from_name(att_mode, &mode))
+        return cli_usage(V, "--%s", sc_last_error());
+    if (sample_seed >= 0 && mode != SC_CAP_ATT_SAMPLE)
+        return cli_usage(V, "--sample-seed needs --attention-mode sample");
     if ((prc = cli_set_threads(V, threads))) return prc;
     sc_captioner *m = NULL;
     if (sc_captioner_load(model, &m)) return cli_fail(NULL);
@@ -114,6 +126,8 @@ int cli_eval_captioner_main(int argc, char **argv) {
     sc_captioner_eval_params p = sc_captioner_eval_default_params();
     p.n = (size_t)n;
     p.beam_size = beam;
+    p.attention_mode = mode;
+    p.att_seed = sample_seed >= 0 ? (uint64_t)sample_seed : 0;
     p.folder = generated ? NULL : data;
     p.fmnist_dir = fm;
     p.scene_seed = (uint64_t)seed;

@@ -13,6 +13,18 @@ sc_beam_params sc_captioner_beam_default_params(void) {
     return p;
 }
 
+sc_status sc_cap_att_mode_from_name(const char *name, sc_cap_att_mode *out) {
+    static const char *const names[] = {"expected", "argmax", "sample"};
+    for (int k = 0; name && out && k < 3; k++)
+        if (!strcmp(name, names[k])) {
+            *out = (sc_cap_att_mode)(SC_CAP_ATT_EXPECTED + k);
+            return SC_OK;
+        }
+    return sc_set_error(SC_ERR_INVALID_ARG,
+                        "attention-mode needs sample, argmax or expected, not '%.64s'",
+                        name ? name : "(null)");
+}
+
 /* k hypotheses of up to T tokens. */
 typedef struct hypset {
     int32_t *tok;  /* k * T */

@@ -155,6 +155,8 @@ static const struct {
     SC_F(sc_captioner_eval_params, scene_seed),
     SC_F(sc_captioner_eval_params, on_caption),
     SC_F(sc_captioner_eval_params, user),
+    SC_F(sc_captioner_eval_params, attention_mode),
+    SC_F(sc_captioner_eval_params, att_seed),
     SC_T(sc_capscenes_counts),
     SC_F(sc_capscenes_counts, point_colour_hit),
     SC_T(sc_captioner_eval_result),

@@ -137,6 +137,7 @@ static sc_status run_eval(sc_captioner *m, scene_source *src, size_t n,
     sc_beam_params bp = sc_captioner_beam_default_params();
     bp.beam_size = p->beam_size;
     bp.max_len = p->max_len;
+    bp.attention_mode = p->attention_mode;
     for (size_t b0 = 0; b0 < n; b0 += CH) {
         int nb = (int)(n - b0 < (size_t)CH ? n - b0 : (size_t)CH);
         for (int b = 0; b < nb; b++) {
@@ -152,6 +153,7 @@ static sc_status run_eval(sc_captioner *m, scene_source *src, size_t n,
         for (int b = 0; b < nb; b++) {
             size_t i = b0 + (size_t)b;
             sc_caption_result r;
+            bp.seed = p->att_seed + i;
             if ((s = sc_captioner_beam_search(m, feat + (size_t)b * P * E, &bp, &r))) goto done;
             const sc_caption_hyp *h = &r.hyps[0];
             int nw = h->len - (h->finished ? 1 : 0);

@@ -231,7 +231,8 @@ class CaptionResult(_Struct):
 class CaptionerEvalParams(_Struct):
     _fields_ = [("n", c_size_t), ("beam_size", c_int), ("max_len", c_int), ("folder", c_char_p),
                 ("scenes", c_void_p), ("fmnist_dir", c_char_p), ("scene_seed", ctypes.c_uint64),
-                ("on_caption", c_void_p), ("user", c_void_p)]
+                ("on_caption", c_void_p), ("user", c_void_p), ("attention_mode", c_int),
+                ("att_seed", ctypes.c_uint64)]
 
 
 class CapscenesCounts(_Struct):

@@ -18,10 +18,13 @@ class Hypothesis:
 
     tokens (T,) int32 ids and words (T,) of the generated tokens (no <start>;
     the final <end> included when finished), logprobs (T,) per-token
-    log-probabilities, attention (T, N, N) the attention map of each step,
+    log-probabilities, attention (T, N, N) the attention map of each step (in
+    the argmax and sample attention modes the one-hot map of the cell read),
+    cells (T,) int32 the cell each step read (row * N + col; argmax and sample
+    modes, else None),
     score = sum(logprobs), norm_score the ranking key (score / T**length_penalty),
     finished: ended with <end>. text: the words joined, without special tokens."""
-    __slots__ = ("tokens", "words", "logprobs", "attention", "score", "norm_score",
+    __slots__ = ("tokens", "words", "logprobs", "attention", "cells", "score", "norm_score",
                  "finished", "text")
 
     def __repr__(self):
@@ -44,6 +47,7 @@ def _hyp(h, grid, vocab, cls=Hypothesis):
     o.tokens = _lib.copy_out(h.tokens, n, np.int32)
     o.logprobs = _lib.copy_out(h.logprobs, n)
     o.attention = _lib.copy_out(h.alphas, n * grid * grid).reshape(n, grid, grid)
+    o.cells = _lib.copy_out(h.cells, n, np.int32) if h.cells else None
     o.score, o.norm_score, o.finished = float(h.score), float(h.norm_score), bool(h.finished)
     o.words = [vocab[int(t)] if 0 <= int(t) < len(vocab) else "<?>" for t in o.tokens]
     o.text = " ".join(w for w in o.words if w not in SPECIALS)
@@ -167,7 +171,7 @@ class Captioner(Handle):
         return feats
 
     def caption(self, image=None, beam=None, max_len=51, min_len=0, length_penalty=0.0,
-                features=None, layout="hwc"):
+                features=None, layout="hwc", attention_mode=None, seed=0):
         """Beam search (the tutorial's caption_image_beam_search by default).
 
         Give an image ((H, W, 3) float [0, 1] / uint8; needs a model with an
@@ -175,7 +179,10 @@ class Captioner(Handle):
         library's sc_captioner_beam_default_params, as `saccade caption`
         uses); 1 is greedy. max_len counts
         decode steps including <end>; min_len suppresses <end> for that many
-        steps; length_penalty alpha ranks by score / T**alpha."""
+        steps; length_penalty alpha ranks by score / T**alpha. attention_mode:
+        "expected" (soft attention), "argmax" or "sample" (one cell per word,
+        drawn with seed); None: argmax for hard-attention models, expected
+        otherwise (sc_beam_params.attention_mode)."""
         if (image is None) == (features is None):
             raise ValueError("give exactly one of image or features")
         if beam is None:
@@ -190,6 +197,16 @@ class Captioner(Handle):
         bp = lib.sc_captioner_beam_default_params()
         bp.beam_size, bp.max_len, bp.min_len, bp.length_penalty = int(beam), int(max_len), \
             int(min_len), lp
+        if attention_mode is not None:
+            modes = {"expected": 1, "argmax": 2, "sample": 3}
+            if attention_mode not in modes:
+                raise ValueError("attention_mode must be expected, argmax or sample, not %r"
+                                 % (attention_mode,))
+            bp.attention_mode = modes[attention_mode]
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or \
+                not 0 <= seed < 2 ** 64:
+            raise ValueError("seed must be an integer in [0, 2**64), not %r" % (seed,))
+        bp.seed = int(seed)
         res = _lib.CaptionResult()
         if features is not None:
             f = self._features(features)
