@@ -384,19 +384,22 @@ static int figure_cols(const sc_gallery *g, int np) {
     return rows > 0 ? (np + rows - 1) / rows : 1;
 }
 
-static sc_status save_figure(const sc_gallery *g, const sc_image *img, const sc_gallery_item *it,
-                             int *fw, int *fh) {
-    sc_image fig = {0};
+static sc_status draw_figure(const sc_gallery *g, const sc_image *img, const sc_gallery_item *it,
+                             sc_image *fig) {
     sc_attention_grid_params fp = g->p.figure;
     fp.cols = figure_cols(g, it->n + 1);
-    sc_status s = sc_attention_grid(img, it->alphas, it->grid, it->n, it->words, &fp, &fig);
-    char *path = s ? NULL : entry_file(g, "figures", it->name, ".jpg");
-    if (!s && !path) s = sc_set_error(SC_ERR_NOMEM, "sc_gallery_add: out of memory");
-    if (!s) s = save_jpeg(&fig, g->p.quality, path);
-    if (!s) *fw = fig.w, *fh = fig.h;
-    free(path);
-    sc_image_free(&fig);
-    return s;
+    return sc_attention_grid(img, it->alphas, it->grid, it->n, it->words, &fp, fig);
+}
+
+/* The first failure's message of work shared among threads (messages are
+ * per thread). */
+static void keep_error(sc_status st, sc_status *first, char *msg, size_t n) {
+    if (!st) return;
+#pragma omp critical(sc_gallery_error)
+    if (!*first) {
+        *first = st;
+        snprintf(msg, n, "%s", sc_last_error());
+    }
 }
 
 /* Check it and fill g->e[g->n] with its record (no files; the caller
@@ -464,15 +467,35 @@ sc_status sc_gallery_add(sc_gallery *g, const sc_image *img, const sc_gallery_it
     sc_status s = entry_fill(g, it, fn);
     if (s) return s;
     gentry *e = &g->e[g->n];
-    char *path = entry_file(g, "images", it->name, ".jpg");
-    s = path ? save_thumb(img, g->p.thumb, g->p.quality, path, &e->tw, &e->th)
-             : sc_set_error(SC_ERR_NOMEM, "%s: out of memory", fn);
-    free(path);
-    if (!s && it->alphas && (s = save_figure(g, img, it, &e->fw, &e->fh))) {
-        char *thumb = entry_file(g, "images", it->name, ".jpg"); /* no orphan thumbnail */
-        if (thumb) unlink(thumb);
-        free(thumb);
+    sc_image fig = {0};
+    char *thumb = entry_file(g, "images", it->name, ".jpg");
+    char *figure = it->alphas ? entry_file(g, "figures", it->name, ".jpg") : NULL;
+    if (!thumb || (it->alphas && !figure)) s = sc_set_error(SC_ERR_NOMEM, "%s: out of memory", fn);
+    if (!s && it->alphas) s = draw_figure(g, img, it, &fig); /* its panels on the threads */
+    if (!s) {
+        /* then the thumbnail and the figure's file side by side */
+        sc_status first = SC_OK;
+        char msg[512] = "";
+#pragma omp parallel sections if (it->alphas)
+        {
+#pragma omp section
+            keep_error(save_thumb(img, g->p.thumb, g->p.quality, thumb, &e->tw, &e->th), &first,
+                       msg, sizeof msg);
+#pragma omp section
+            if (it->alphas)
+                keep_error(save_jpeg(&fig, g->p.quality, figure), &first, msg, sizeof msg);
+        }
+        if (first) {
+            s = sc_set_error(first, "%s", msg);
+            unlink(thumb); /* neither file stays without the other */
+            if (figure) unlink(figure);
+        } else if (it->alphas) {
+            e->fw = fig.w, e->fh = fig.h;
+        }
     }
+    sc_image_free(&fig);
+    free(thumb);
+    free(figure);
     if (s) {
         entry_free(e);
         return s;
