@@ -23,16 +23,11 @@ static float *zeroed(float *x, int n) {
     return x;
 }
 
-typedef struct {
-    float *dh, *a, *b, *c, *d, *dq, *dk, *dv; /* (D) */
-    float *f, *f2, *gz, *dP, *dS;             /* (F), (F), (V), (max(n, Ti)) x 2 */
-} bw_scratch;
-
 /* Gradient of log p(target) at query q w.r.t. the cross-attention
  * probabilities of `layer` at q: grad (H, Ti). The trace and the state's
  * logits / cross-attention are those of the forward just run. */
 static void grad_at(sc_blip *m, const blip_trace *tr, int q, int target, int layer, float *grad,
-                    bw_scratch *w) {
+                    dec_grad_scratch *w) {
     const sc_blip_text_config *t = &m->cfg.text;
     const blip_state *s = &m->s;
     const int D = t->hidden_size, F = t->intermediate_size, V = t->vocab_size,
@@ -112,28 +107,10 @@ sc_status blip_cross_attention_grads(sc_blip *m, const float *image_features, co
     if (n > t->max_position_embeddings)
         return sc_set_error(SC_ERR_LIMIT, "blip: %d tokens exceed max_position_embeddings %d", n,
                             t->max_position_embeddings);
-    blip_trace tr = {0};
-    tr.n = n;
-    const size_t nD = (size_t)NL * n * D;
-    size_t total = 6 * nD + (size_t)NL * n * F + (size_t)NL * H * n * n + (size_t)n * D +
-                   8 * (size_t)D + 2 * (size_t)F + (size_t)t->vocab_size +
-                   2 * (size_t)SC_MAX(n, Ti);
-    float *mem = malloc(total * sizeof(float));
-    if (!mem) return sc_set_error(SC_ERR_NOMEM, "blip: out of memory for the gradients");
-    float *p = mem;
-    float **f6[6] = {&tr.sq, &tr.sk, &tr.sv, &tr.r1, &tr.r2, &tr.r3};
-    for (int i = 0; i < 6; i++) *f6[i] = p, p += nD;
-    tr.ff = p, p += (size_t)NL * n * F;
-    tr.sp = p, p += (size_t)NL * H * n * n;
-    tr.hd = p, p += (size_t)n * D;
-    bw_scratch w;
-    float **v[8] = {&w.dh, &w.a, &w.b, &w.c, &w.d, &w.dq, &w.dk, &w.dv};
-    for (int i = 0; i < 8; i++) *v[i] = p, p += D;
-    w.f = p, p += F;
-    w.f2 = p, p += F;
-    w.gz = p, p += t->vocab_size;
-    w.dP = p;
-    w.dS = p + SC_MAX(n, Ti);
+    blip_trace tr;
+    dec_grad_scratch w;
+    float *mem = dec_grad_alloc(&tr, &w, NL, n, D, F, H, t->vocab_size, Ti);
+    if (!mem) return SC_ERR_NOMEM;
     sc_status st = blip_plan(m, 1, n, n);
     if (!st) st = blip_set_image(m, image_features);
     if (!st) {

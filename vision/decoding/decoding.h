@@ -121,6 +121,18 @@ typedef struct dec_trace {
     float *hd;           /* (n, D) the model's head output it records itself */
 } dec_trace;
 
+/* The work vectors of a one-query backward through the layers (the Grad-CAM
+ * of BLIP and ViT-GPT2). */
+typedef struct dec_grad_scratch {
+    float *dh, *a, *b, *c, *d, *dq, *dk, *dv; /* (D) */
+    float *f, *f2, *gz, *dP, *dS;             /* (F), (F), (V), (max(n, Ti)) x 2 */
+} dec_grad_scratch;
+/* A trace of n positions (L layers of width D, feed-forward F, H heads) and
+ * the scratch for a vocabulary of V and Ti image tokens in one block:
+ * returned (free() it), NULL when out of memory (message set). */
+float *dec_grad_alloc(dec_trace *tr, dec_grad_scratch *w, int L, int n, int D, int F, int H, int V,
+                      int Ti);
+
 /* Adds delta to one cross-attention probability in the forward (finite
  * differences of a gradient): layer, head, query row, key. */
 typedef struct dec_probe {

@@ -24,16 +24,11 @@ static float *zeroed(float *x, int n) {
     return x;
 }
 
-typedef struct {
-    float *dh, *a, *b, *c, *dq, *dk, *dv; /* (D) */
-    float *f, *f2, *gz, *dP, *dS;         /* (F), (F), (V), (max(n, Ti)) x 2 */
-} bw_scratch;
-
 /* Gradient of log p(target) at query q w.r.t. the cross-attention
  * probabilities of `layer` at q: grad (H, Ti). The trace and the state's
  * logits / cross-attention are those of the forward just run. */
 static void grad_at(sc_vit_gpt2 *m, const dec_trace *tr, int q, int target, int layer, float *grad,
-                    bw_scratch *w) {
+                    dec_grad_scratch *w) {
     const sc_vit_gpt2_decoder_config *d = &m->cfg.decoder;
     const dec_block *bk = &m->block;
     const dec_state *s = &m->s;
@@ -104,26 +99,10 @@ sc_status gpt2_cross_attention_grads(sc_vit_gpt2 *m, const float *features, cons
     if (n > d->n_positions)
         return sc_set_error(SC_ERR_LIMIT, "vit-gpt2: %d tokens exceed n_positions %d", n,
                             d->n_positions);
-    dec_trace tr = {0};
-    tr.n = n;
-    const size_t nD = (size_t)NL * n * D, K = (size_t)SC_MAX(n, Ti);
-    size_t total = 6 * nD + (size_t)NL * n * F + (size_t)NL * H * n * n + (size_t)n * D +
-                   7 * (size_t)D + 2 * (size_t)F + (size_t)d->vocab_size + 2 * K;
-    float *mem = malloc(total * sizeof(float));
-    if (!mem) return sc_set_error(SC_ERR_NOMEM, "vit-gpt2: out of memory for the gradients");
-    float *p = mem;
-    float **f6[6] = {&tr.sq, &tr.sk, &tr.sv, &tr.r1, &tr.r2, &tr.r3};
-    for (int i = 0; i < 6; i++) *f6[i] = p, p += nD;
-    tr.ff = p, p += (size_t)NL * n * F;
-    tr.sp = p, p += (size_t)NL * H * n * n;
-    tr.hd = p, p += (size_t)n * D;
-    bw_scratch w;
-    float **v[7] = {&w.dh, &w.a, &w.b, &w.c, &w.dq, &w.dk, &w.dv};
-    for (int i = 0; i < 7; i++) *v[i] = p, p += D;
-    w.f = p, p += F;
-    w.f2 = p, p += F;
-    w.gz = p, p += d->vocab_size;
-    w.dP = p, w.dS = p + K;
+    dec_trace tr;
+    dec_grad_scratch w;
+    float *mem = dec_grad_alloc(&tr, &w, NL, n, D, F, H, d->vocab_size, Ti);
+    if (!mem) return SC_ERR_NOMEM;
     sc_status st = gpt2_plan(m, 1, n, n);
     if (!st) st = gpt2_set_image(m, features);
     if (!st) {
