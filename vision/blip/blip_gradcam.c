@@ -26,8 +26,9 @@ static float *zeroed(float *x, int n) {
 /* Gradient of log p(target) at query q w.r.t. the cross-attention
  * probabilities of `layer` at q: grad (H, Ti). The trace and the state's
  * logits / cross-attention are those of the forward just run. */
-static void grad_at(sc_blip *m, const blip_trace *tr, int q, int target, int layer, float *grad,
+static void grad_at(void *ctx, const dec_trace *tr, int q, int target, int layer, float *grad,
                     dec_grad_scratch *w) {
+    sc_blip *m = ctx;
     const sc_blip_text_config *t = &m->cfg.text;
     const blip_state *s = &m->s;
     const int D = t->hidden_size, F = t->intermediate_size, V = t->vocab_size,
@@ -96,6 +97,19 @@ static void grad_at(sc_blip *m, const blip_trace *tr, int q, int target, int lay
     }
 }
 
+/* The forward the backward follows, recorded. */
+static sc_status traced_forward(void *ctx, const float *features, const int *seq, int n,
+                                dec_trace *tr, const float **cross) {
+    sc_blip *m = ctx;
+    sc_status st = blip_plan(m, 1, n, n);
+    if (!st) st = blip_set_image(m, features);
+    m->trace = tr;
+    if (!st) st = blip_step(m, 1, seq, n, 1);
+    m->trace = NULL;
+    *cross = m->s.cross;
+    return st;
+}
+
 sc_status blip_cross_attention_grads(sc_blip *m, const float *image_features, const int *seq, int n,
                                      int q0, int layer, float *grad, float *attn) {
     const sc_blip_text_config *t = &m->cfg.text;
@@ -107,26 +121,8 @@ sc_status blip_cross_attention_grads(sc_blip *m, const float *image_features, co
     if (n > t->max_position_embeddings)
         return sc_set_error(SC_ERR_LIMIT, "blip: %d tokens exceed max_position_embeddings %d", n,
                             t->max_position_embeddings);
-    blip_trace tr;
-    dec_grad_scratch w;
-    float *mem = dec_grad_alloc(&tr, &w, NL, n, D, F, H, t->vocab_size, Ti);
-    if (!mem) return SC_ERR_NOMEM;
-    sc_status st = blip_plan(m, 1, n, n);
-    if (!st) st = blip_set_image(m, image_features);
-    if (!st) {
-        m->trace = &tr;
-        st = blip_step(m, 1, seq, n, 1);
-        m->trace = NULL;
-    }
-    for (int q = q0; q < n - 1 && !st; q++) {
-        const size_t o = (size_t)(q - q0) * H * Ti;
-        grad_at(m, &tr, q, seq[q + 1], layer, grad + o, &w);
-        if (attn)
-            memcpy(attn + o, m->s.cross + ((size_t)q * NL + layer) * H * Ti,
-                   (size_t)H * Ti * sizeof(float));
-    }
-    free(mem);
-    return st;
+    const dec_grad_model g = {m, NL, D, F, H, t->vocab_size, Ti, traced_forward, grad_at};
+    return dec_cross_attention_grads(&g, image_features, seq, n, q0, layer, grad, attn);
 }
 
 sc_status sc_blip_gradcam(sc_blip *m, const float *pixel_values, const int *prompt_ids,

@@ -170,3 +170,22 @@ float *dec_grad_alloc(dec_trace *tr, dec_grad_scratch *w, int L, int n, int D, i
     w->dP = p, w->dS = p + K;
     return mem;
 }
+
+sc_status dec_cross_attention_grads(const dec_grad_model *g, const float *features, const int *seq,
+                                    int n, int q0, int layer, float *grad, float *attn) {
+    dec_trace tr;
+    dec_grad_scratch w;
+    const size_t HT = (size_t)g->H * g->Ti;
+    float *mem = dec_grad_alloc(&tr, &w, g->layers, n, g->D, g->F, g->H, g->V, g->Ti);
+    if (!mem) return SC_ERR_NOMEM;
+    const float *cross = NULL;
+    sc_status st = g->forward(g->ctx, features, seq, n, &tr, &cross);
+    for (int q = q0; q < n - 1 && !st; q++) {
+        const size_t o = (size_t)(q - q0) * HT;
+        g->grad_at(g->ctx, &tr, q, seq[q + 1], layer, grad + o, &w);
+        if (attn)
+            memcpy(attn + o, cross + ((size_t)q * g->layers + layer) * HT, HT * sizeof(float));
+    }
+    free(mem);
+    return st;
+}

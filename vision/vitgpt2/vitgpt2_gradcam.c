@@ -27,8 +27,9 @@ static float *zeroed(float *x, int n) {
 /* Gradient of log p(target) at query q w.r.t. the cross-attention
  * probabilities of `layer` at q: grad (H, Ti). The trace and the state's
  * logits / cross-attention are those of the forward just run. */
-static void grad_at(sc_vit_gpt2 *m, const dec_trace *tr, int q, int target, int layer, float *grad,
+static void grad_at(void *ctx, const dec_trace *tr, int q, int target, int layer, float *grad,
                     dec_grad_scratch *w) {
+    sc_vit_gpt2 *m = ctx;
     const sc_vit_gpt2_decoder_config *d = &m->cfg.decoder;
     const dec_block *bk = &m->block;
     const dec_state *s = &m->s;
@@ -88,6 +89,19 @@ static void grad_at(sc_vit_gpt2 *m, const dec_trace *tr, int q, int target, int 
     }
 }
 
+/* The forward the backward follows, recorded. */
+static sc_status traced_forward(void *ctx, const float *features, const int *seq, int n,
+                                dec_trace *tr, const float **cross) {
+    sc_vit_gpt2 *m = ctx;
+    sc_status st = gpt2_plan(m, 1, n, n);
+    if (!st) st = gpt2_set_image(m, features);
+    m->trace = tr;
+    if (!st) st = gpt2_step(m, 1, seq, n, 1);
+    m->trace = NULL;
+    *cross = m->s.cross;
+    return st;
+}
+
 sc_status gpt2_cross_attention_grads(sc_vit_gpt2 *m, const float *features, const int *seq, int n,
                                      int q0, int layer, float *grad, float *attn) {
     const sc_vit_gpt2_decoder_config *d = &m->cfg.decoder;
@@ -99,26 +113,8 @@ sc_status gpt2_cross_attention_grads(sc_vit_gpt2 *m, const float *features, cons
     if (n > d->n_positions)
         return sc_set_error(SC_ERR_LIMIT, "vit-gpt2: %d tokens exceed n_positions %d", n,
                             d->n_positions);
-    dec_trace tr;
-    dec_grad_scratch w;
-    float *mem = dec_grad_alloc(&tr, &w, NL, n, D, F, H, d->vocab_size, Ti);
-    if (!mem) return SC_ERR_NOMEM;
-    sc_status st = gpt2_plan(m, 1, n, n);
-    if (!st) st = gpt2_set_image(m, features);
-    if (!st) {
-        m->trace = &tr;
-        st = gpt2_step(m, 1, seq, n, 1);
-        m->trace = NULL;
-    }
-    for (int q = q0; q < n - 1 && !st; q++) {
-        const size_t o = (size_t)(q - q0) * H * Ti;
-        grad_at(m, &tr, q, seq[q + 1], layer, grad + o, &w);
-        if (attn)
-            memcpy(attn + o, m->s.cross + ((size_t)q * NL + layer) * H * Ti,
-                   (size_t)H * Ti * sizeof(float));
-    }
-    free(mem);
-    return st;
+    const dec_grad_model g = {m, NL, D, F, H, d->vocab_size, Ti, traced_forward, grad_at};
+    return dec_cross_attention_grads(&g, features, seq, n, q0, layer, grad, attn);
 }
 
 sc_status sc_vit_gpt2_gradcam(sc_vit_gpt2 *m, const float *pixel_values, const int *ids, int n,
