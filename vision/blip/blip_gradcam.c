@@ -17,12 +17,6 @@
 #include "blip_internal.h"
 #include "sc_internal.h"
 
-/* x (n floats) zeroed, for the backward kernels that accumulate into it */
-static float *zeroed(float *x, int n) {
-    memset(x, 0, (size_t)n * sizeof(float));
-    return x;
-}
-
 /* Gradient of log p(target) at query q w.r.t. the cross-attention
  * probabilities of `layer` at q: grad (H, Ti). The trace and the state's
  * logits / cross-attention are those of the forward just run. */
@@ -42,47 +36,47 @@ static void grad_at(void *ctx, const dec_trace *tr, int q, int target, int layer
     sc_softmax_forward(gz, 1, V, gz);
     for (int v = 0; v < V; v++) gz[v] = (v == target) - gz[v];
     /* head: z = dec_w LN(GELU(hd)) + bias */
-    sc_linear_backward(zeroed(w->a, D), NULL, NULL, gz, NULL, m->dec_w, 1, D, V);
+    sc_linear_backward(dec_zeroed(w->a, D), NULL, NULL, gz, NULL, m->dec_w, 1, D, V);
     const float *hdq = tr->hd + (size_t)q * D;
     sc_act_forward(SC_ACT_GELU, w->b, hdq, (size_t)D); /* the LayerNorm's input */
-    sc_layernorm_backward_input(zeroed(w->c, D), w->a, w->b, m->head_ln_w, 1, D, eps);
-    sc_act_backward(SC_ACT_GELU, zeroed(w->d, D), w->c, hdq, NULL, (size_t)D);
-    sc_linear_backward(zeroed(w->dh, D), NULL, NULL, w->d, NULL, m->head_w, 1, D, D);
+    sc_layernorm_backward_input(dec_zeroed(w->c, D), w->a, w->b, m->head_ln_w, 1, D, eps);
+    sc_act_backward(SC_ACT_GELU, dec_zeroed(w->d, D), w->c, hdq, NULL, (size_t)D);
+    sc_linear_backward(dec_zeroed(w->dh, D), NULL, NULL, w->d, NULL, m->head_w, 1, D, D);
     for (int l = NL - 1; l >= layer; l--) { /* w->dh: d of the layer's output at q */
         const blip_text_layer *L = &m->layers[l];
         /* x3 = LN(r3), r3 = x2 + fo(gelu(fi x2)) */
-        sc_layernorm_backward_input(zeroed(w->a, D), w->dh, tr->r3 + l * nD + (size_t)q * D,
+        sc_layernorm_backward_input(dec_zeroed(w->a, D), w->dh, tr->r3 + l * nD + (size_t)q * D,
                                     L->fln_w, 1, D, eps);
         const float *ffq = tr->ff + (size_t)l * n * F + (size_t)q * F;
-        sc_linear_backward(zeroed(w->f, F), NULL, NULL, w->a, NULL, L->fo_w, 1, F, D);
-        sc_act_backward(SC_ACT_GELU, zeroed(w->f2, F), w->f, ffq, NULL, (size_t)F);
+        sc_linear_backward(dec_zeroed(w->f, F), NULL, NULL, w->a, NULL, L->fo_w, 1, F, D);
+        sc_act_backward(SC_ACT_GELU, dec_zeroed(w->f2, F), w->f, ffq, NULL, (size_t)F);
         memcpy(w->b, w->a, (size_t)D * sizeof(float)); /* d x2 = a + fi^T d pre-activation */
         sc_linear_backward(w->b, NULL, NULL, w->f2, NULL, L->fi_w, 1, D, F);
         /* x2 = LN(r2), r2 = x1 + co(cross context) */
-        sc_layernorm_backward_input(zeroed(w->c, D), w->b, tr->r2 + l * nD + (size_t)q * D,
+        sc_layernorm_backward_input(dec_zeroed(w->c, D), w->b, tr->r2 + l * nD + (size_t)q * D,
                                     L->cln_w, 1, D, eps);
-        sc_linear_backward(zeroed(w->d, D), NULL, NULL, w->c, NULL, L->co_w, 1, D, D);
+        sc_linear_backward(dec_zeroed(w->d, D), NULL, NULL, w->c, NULL, L->co_w, 1, D, D);
         const float *IK = s->img_k + (size_t)l * Ti * D, *IV = s->img_v + (size_t)l * Ti * D;
         const float *Pq = s->cross + ((size_t)q * NL + l) * H * Ti;
         for (int h = 0; h < H; h++) { /* dA_j = dctx_h . V_j,h */
             float *dP = layer == l ? grad + (size_t)h * Ti : w->dP;
             sc_sgemv(SC_NO_TRANS, Ti, hd, 1.0f, IV + h * hd, D, w->d + h * hd, 0.0f, dP);
             if (l == layer) continue;
-            sc_softmax_backward(Pq + (size_t)h * Ti, dP, 1, Ti, zeroed(w->dS, Ti));
+            sc_softmax_backward(Pq + (size_t)h * Ti, dP, 1, Ti, dec_zeroed(w->dS, Ti));
             sc_sgemv(SC_TRANS, Ti, hd, scale, IK + h * hd, D, w->dS, 0.0f, w->dq + h * hd);
         }
         if (l == layer) break;
         memcpy(w->a, w->c, (size_t)D * sizeof(float)); /* d x1 = c + cq^T dq */
         sc_linear_backward(w->a, NULL, NULL, w->dq, NULL, L->cq_w, 1, D, D);
         /* x1 = LN(r1), r1 = x0 + so(self context) */
-        sc_layernorm_backward_input(zeroed(w->b, D), w->a, tr->r1 + l * nD + (size_t)q * D,
+        sc_layernorm_backward_input(dec_zeroed(w->b, D), w->a, tr->r1 + l * nD + (size_t)q * D,
                                     L->sln_w, 1, D, eps);
-        sc_linear_backward(zeroed(w->c, D), NULL, NULL, w->b, NULL, L->so_w, 1, D, D);
+        sc_linear_backward(dec_zeroed(w->c, D), NULL, NULL, w->b, NULL, L->so_w, 1, D, D);
         const float *Q = tr->sq + l * nD, *K = tr->sk + l * nD, *Vv = tr->sv + l * nD;
         for (int h = 0; h < H; h++) {
             const float *P = tr->sp + (((size_t)l * H + h) * n + q) * n; /* keys 0..q */
             sc_sgemv(SC_NO_TRANS, q + 1, hd, 1.0f, Vv + h * hd, D, w->c + h * hd, 0.0f, w->dP);
-            float *dS = zeroed(w->dS, q + 1);
+            float *dS = dec_zeroed(w->dS, q + 1);
             sc_softmax_backward(P, w->dP, 1, q + 1, dS);
             sc_sgemv(SC_TRANS, q + 1, hd, scale, K + h * hd, D, dS, 0.0f, w->dq + h * hd);
             for (int d = 0; d < hd; d++) { /* q's own key and value */

@@ -189,3 +189,8 @@ sc_status dec_cross_attention_grads(const dec_grad_model *g, const float *featur
     free(mem);
     return st;
 }
+
+float *dec_zeroed(float *x, int n) {
+    memset(x, 0, (size_t)n * sizeof(float));
+    return x;
+}

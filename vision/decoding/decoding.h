@@ -127,6 +127,9 @@ typedef struct dec_grad_scratch {
     float *dh, *a, *b, *c, *d, *dq, *dk, *dv; /* (D) */
     float *f, *f2, *gz, *dP, *dS;             /* (F), (F), (V), (max(n, Ti)) x 2 */
 } dec_grad_scratch;
+/* x (n floats) zeroed and returned, for the backward kernels that
+ * accumulate into their output. */
+float *dec_zeroed(float *x, int n);
 /* A trace of n positions (L layers of width D, feed-forward F, H heads) and
  * the scratch for a vocabulary of V and Ti image tokens in one block:
  * returned (free() it), NULL when out of memory (message set). */

@@ -18,12 +18,6 @@
 #include "sc_internal.h"
 #include "vitgpt2_internal.h"
 
-/* x (n floats) zeroed, for the backward kernels that accumulate into it */
-static float *zeroed(float *x, int n) {
-    memset(x, 0, (size_t)n * sizeof(float));
-    return x;
-}
-
 /* Gradient of log p(target) at query q w.r.t. the cross-attention
  * probabilities of `layer` at q: grad (H, Ti). The trace and the state's
  * logits / cross-attention are those of the forward just run. */
@@ -43,37 +37,37 @@ static void grad_at(void *ctx, const dec_trace *tr, int q, int target, int layer
     sc_softmax_forward(gz, 1, V, gz);
     for (int v = 0; v < V; v++) gz[v] = (v == target) - gz[v];
     /* head: z = wte LN_f(h) */
-    sc_linear_backward(zeroed(w->a, D), NULL, NULL, gz, NULL, m->wte, 1, D, V);
-    sc_layernorm_backward_input(zeroed(w->dh, D), w->a, tr->hd + qD, m->lnf_w, 1, D, eps);
+    sc_linear_backward(dec_zeroed(w->a, D), NULL, NULL, gz, NULL, m->wte, 1, D, V);
+    sc_layernorm_backward_input(dec_zeroed(w->dh, D), w->a, tr->hd + qD, m->lnf_w, 1, D, eps);
     for (int l = NL - 1; l >= layer; l--) { /* w->dh: d of the layer's output at q */
         const dec_layer *L = &m->block_layers[l];
         /* h3 = h2 + down(act(up(LN3 h2))) */
         const float *ffq = tr->ff + (size_t)l * n * F + (size_t)q * F;
-        dec_linear_backward(zeroed(w->f, F), w->dh, &L->down, 1, F, D);
-        sc_act_backward((sc_activation)bk->act, zeroed(w->f2, F), w->f, ffq, NULL, (size_t)F);
-        dec_linear_backward(zeroed(w->a, D), w->f2, &L->up, 1, D, F);
+        dec_linear_backward(dec_zeroed(w->f, F), w->dh, &L->down, 1, F, D);
+        sc_act_backward((sc_activation)bk->act, dec_zeroed(w->f2, F), w->f, ffq, NULL, (size_t)F);
+        dec_linear_backward(dec_zeroed(w->a, D), w->f2, &L->up, 1, D, F);
         sc_layernorm_backward_input(w->dh, w->a, tr->r3 + l * nD + qD, L->ln_w[2], 1, D, eps);
         /* h2 = h1 + xo(cross(xq(LN2 h1))): w->dh is now d h2 */
-        dec_linear_backward(zeroed(w->b, D), w->dh, &L->xo, 1, D, D); /* d cross context */
+        dec_linear_backward(dec_zeroed(w->b, D), w->dh, &L->xo, 1, D, D); /* d cross context */
         const float *IK = s->img_k + (size_t)l * Ti * D, *IV = s->img_v + (size_t)l * Ti * D;
         const float *Pq = s->cross + ((size_t)q * NL + l) * H * Ti;
         for (int h = 0; h < H; h++) { /* dA_j = dctx_h . V_j,h */
             float *dP = layer == l ? grad + (size_t)h * Ti : w->dP;
             sc_sgemv(SC_NO_TRANS, Ti, hd, 1.0f, IV + h * hd, D, w->b + h * hd, 0.0f, dP);
             if (l == layer) continue;
-            sc_softmax_backward(Pq + (size_t)h * Ti, dP, 1, Ti, zeroed(w->dS, Ti));
+            sc_softmax_backward(Pq + (size_t)h * Ti, dP, 1, Ti, dec_zeroed(w->dS, Ti));
             sc_sgemv(SC_TRANS, Ti, hd, scale, IK + h * hd, D, w->dS, 0.0f, w->dq + h * hd);
         }
         if (l == layer) break;
-        dec_linear_backward(zeroed(w->a, D), w->dq, &L->xq, 1, D, D);
+        dec_linear_backward(dec_zeroed(w->a, D), w->dq, &L->xq, 1, D, D);
         sc_layernorm_backward_input(w->dh, w->a, tr->r2 + l * nD + qD, L->ln_w[1], 1, D, eps);
         /* h1 = h0 + o(self(LN1 h0)): w->dh is now d h1 */
-        dec_linear_backward(zeroed(w->c, D), w->dh, &L->o, 1, D, D); /* d self context */
+        dec_linear_backward(dec_zeroed(w->c, D), w->dh, &L->o, 1, D, D); /* d self context */
         const float *Q = tr->sq + l * nD, *K = tr->sk + l * nD, *Vv = tr->sv + l * nD;
         for (int h = 0; h < H; h++) {
             const float *P = tr->sp + (((size_t)l * H + h) * n + q) * n; /* keys 0..q */
             sc_sgemv(SC_NO_TRANS, q + 1, hd, 1.0f, Vv + h * hd, D, w->c + h * hd, 0.0f, w->dP);
-            float *dS = zeroed(w->dS, q + 1);
+            float *dS = dec_zeroed(w->dS, q + 1);
             sc_softmax_backward(P, w->dP, 1, q + 1, dS);
             sc_sgemv(SC_TRANS, q + 1, hd, scale, K + h * hd, D, dS, 0.0f, w->dq + h * hd);
             for (int e = 0; e < hd; e++) { /* q's own key and value */
@@ -81,7 +75,7 @@ static void grad_at(void *ctx, const dec_trace *tr, int q, int target, int layer
                 w->dv[h * hd + e] = P[q] * w->c[h * hd + e];
             }
         }
-        zeroed(w->a, D); /* d LN1 output: the q, k, v paths */
+        dec_zeroed(w->a, D); /* d LN1 output: the q, k, v paths */
         dec_linear_backward(w->a, w->dq, &L->q, 1, D, D);
         dec_linear_backward(w->a, w->dk, &L->k, 1, D, D);
         dec_linear_backward(w->a, w->dv, &L->v, 1, D, D);
