@@ -204,6 +204,16 @@ sc_status sc_batchnorm2d_fold_into_conv(float *w, float *bias, int OC, int per_o
     return SC_OK;
 }
 
+/* mean and 1 / sqrt(var + eps) of one row of D */
+static void ln_stats(const float *p, int D, float eps, double *mean, double *rstd) {
+    double s = 0, v = 0;
+    for (int i = 0; i < D; i++) s += p[i];
+    const double m = s / D;
+    for (int i = 0; i < D; i++) v += (p[i] - m) * (p[i] - m);
+    *mean = m;
+    *rstd = 1.0 / sqrt(v / D + eps);
+}
+
 sc_status sc_layernorm_forward(float *out, float *save_mean, float *save_rstd, const float *x,
                                const float *gamma, const float *beta, int N, int D, float eps) {
     static const char fn[] = "sc_layernorm_forward";
@@ -217,11 +227,8 @@ sc_status sc_layernorm_forward(float *out, float *save_mean, float *save_rstd, c
     for (int n = 0; n < N; n++) {
         const float *p = x + (size_t)n * D;
         float *o = out + (size_t)n * D;
-        double s = 0, v = 0;
-        for (int i = 0; i < D; i++) s += p[i];
-        const double mean = s / D;
-        for (int i = 0; i < D; i++) v += (p[i] - mean) * (p[i] - mean);
-        const double rstd = 1.0 / sqrt(v / D + eps);
+        double mean, rstd;
+        ln_stats(p, D, eps, &mean, &rstd);
         for (int i = 0; i < D; i++) {
             double y = (p[i] - mean) * rstd;
             if (gamma) y *= gamma[i];
@@ -304,13 +311,11 @@ sc_status sc_layernorm_backward_input(float *dx, const float *dout, const float 
 #pragma omp parallel for schedule(static) if (total >= 4096)
     for (int n = 0; n < N; n++) {
         const float *p = x + (size_t)n * D;
-        double s = 0, v = 0;
-        for (int i = 0; i < D; i++) s += p[i];
-        const double mean = s / D;
-        for (int i = 0; i < D; i++) v += (p[i] - mean) * (p[i] - mean);
+        double mean, rstd;
+        ln_stats(p, D, eps, &mean, &rstd);
         /* the float statistics sc_layernorm_forward saves */
-        const float fm = (float)mean, fr = (float)(1.0 / sqrt(v / D + eps));
-        ln_backward_row(dx + (size_t)n * D, dout + (size_t)n * D, p, gamma, fm, fr, D);
+        ln_backward_row(dx + (size_t)n * D, dout + (size_t)n * D, p, gamma, (float)mean,
+                        (float)rstd, D);
     }
     return SC_OK;
 }

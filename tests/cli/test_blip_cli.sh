@@ -154,29 +154,7 @@ yes_ "bad folders wrote nothing" "[ ! -e $tmp/g_bad1 ] && [ ! -e $tmp/a_bad1 ] &
 # caption (the step is the word's first position), clear errors otherwise.
 check "greedy json" 0 "$cli" caption --model "$dir" --json "$img"
 word=$("$py" -c 'import json,sys; o=json.loads(open(sys.argv[1]).readline()); print(o["words"][2])' "$tmp/out")
-for m in attention gradcam; do
-  check "saliency $m --word" 0 "$cli" saliency --method $m --word "$word" --model "$dir" "$img" \
-    -o "$tmp/sal_$m.png" --raw "$tmp/sal_$m.npy" --json
-  cp "$tmp/out" "$tmp/sal_$m.json"
-done
-pycheck "saliency: blip, the word's step, maps in [0, 1] that differ" "
-import sys, json, numpy as np
-a, g = (json.load(open(sys.argv[i])) for i in (1, 2))
-ref = json.load(open(sys.argv[3]))
-for o in (a, g):
-    assert o['model_kind'] == 'blip' and o['word'] == sys.argv[4], o
-    assert o['caption'] == ref['text'], (o['caption'], ref['text'])
-    assert o['target'] == ref['ids'][1 + o['step']], (o['step'], ref['ids'])
-    assert o['step'] == ref['ids'][1:].index(o['target'])
-ma, mg = np.load(sys.argv[5]), np.load(sys.argv[6])
-assert ma.shape == mg.shape == (300, 451), ma.shape
-assert ma.min() == 0 and ma.max() == 1 and 0 <= mg.min() and mg.max() == 1
-assert np.abs(ma - mg).max() > 0.05
-" "$tmp/sal_attention.json" "$tmp/sal_gradcam.json" "$tmp/ref_greedy/result.json" "$word" "$tmp/sal_attention.npy" "$tmp/sal_gradcam.npy"
-check "saliency: word not in the caption" 1 "$cli" saliency --method attention --word zebra --model "$dir" "$img" -o "$tmp/nope.png"
-expect_grep "names the caption" "$tmp/err" "not in the caption"
-check "saliency: gradient is not for BLIP" 1 "$cli" saliency --method gradient --model "$dir" "$img" -o "$tmp/nope.png"
-yes_ "saliency errors wrote nothing" "[ ! -e $tmp/nope.png ]"
+word_saliency_checks blip "$dir" "$img" "$word" "$tmp/ref_greedy/result.json" 0.05 1
 
 # The gallery in a headless browser.
 browser=$(command -v chromium || command -v chromium-browser || true)

@@ -77,29 +77,7 @@ yes_ "converted: caption == twin" "cmp -s $tmp/out $tmp/want"
 # caption (the twin's greedy ids give its step), other methods refused
 check "greedy json" 0 "$cli" caption --model "$dir" --json "$img"
 word=$("$py" -c 'import json,sys; o=json.loads(open(sys.argv[1]).readline()); print(o["words"][1])' "$tmp/out")
-for m in attention gradcam; do
-  check "saliency $m --word" 0 "$cli" saliency --method $m --word "$word" --model "$dir" "$img" \
-    -o "$tmp/sal_$m.png" --raw "$tmp/sal_$m.npy" --json
-  cp "$tmp/out" "$tmp/sal_$m.json"
-done
-pycheck "saliency: vit-gpt2, the word's step, maps in [0, 1] that differ" "
-import sys, json, numpy as np
-a, g = (json.load(open(sys.argv[i])) for i in (1, 2))
-ref = json.load(open(sys.argv[3]))
-for o in (a, g):
-    assert o['model_kind'] == 'vit-gpt2' and o['word'] == sys.argv[4], o
-    assert o['caption'] == ref['text'], (o['caption'], ref['text'])
-    assert o['target'] == ref['ids'][1 + o['step']], (o['step'], ref['ids'])
-ma, mg = np.load(sys.argv[5]), np.load(sys.argv[6])
-assert ma.shape == mg.shape == (300, 451), ma.shape
-assert ma.min() == 0 and ma.max() == 1 and 0 <= mg.min() and mg.max() == 1
-assert np.abs(ma - mg).max() > 0.01
-" "$tmp/sal_attention.json" "$tmp/sal_gradcam.json" "$tmp/ref_greedy/result.json" "$word" "$tmp/sal_attention.npy" "$tmp/sal_gradcam.npy"
-check "saliency: word not in the caption" 1 "$cli" saliency --method attention --word zebra --model "$dir" "$img" -o "$tmp/nope.png"
-expect_grep "names the caption" "$tmp/err" "not in the caption"
-check "saliency: gradient is not for ViT-GPT2" 1 "$cli" saliency --method gradient --model "$dir" "$img" -o "$tmp/nope.png"
-expect_grep "gradient: message" "$tmp/err" "ViT-GPT2 explains words with attention or gradcam"
-yes_ "saliency errors wrote nothing" "[ ! -e $tmp/nope.png ]"
+word_saliency_checks vit-gpt2 "$dir" "$img" "$word" "$tmp/ref_greedy/result.json" 0.01 0
 
 # bad folders and options: exit 1 / 2, a clear message, nothing written
 cp -r "$dir" "$tmp/nomerges" && rm "$tmp/nomerges/merges.txt"

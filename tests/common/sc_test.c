@@ -151,6 +151,44 @@ void sc_test_reference_free(char **dir) {
     *dir = NULL;
 }
 
+const char *sc_test_source_arg(void) {
+    static char buf[4200];
+    snprintf(buf, sizeof buf, "'%s'", sc_test_env("SACCADE_SOURCE_DIR"));
+    return buf;
+}
+
+sc_npy sc_test_case_npy(const char *dir, const char *case_, const char *name) {
+    char buf[300];
+    snprintf(buf, sizeof buf, "%.100s/%.100s", case_, name);
+    return sc_test_npy(dir, buf);
+}
+
+double sc_test_check_rel(const char *what, const float *a, const float *b, size_t n, double tol) {
+    double num = 0, den = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]), r = fabs((double)b[i]);
+        num = d > num ? d : num;
+        den = r > den ? r : den;
+    }
+    const double e = num / den;
+    printf("  %-44s rel err %.2e\n", what, e);
+    if (!(e <= tol)) fail_msg("%s: relative error %.3e > %.0e", what, e, tol);
+    return e;
+}
+
+void sc_test_gradcam_maps(const float *attn, const float *grad, int n, int layers, int layer, int H,
+                          int G, float *out) {
+    const int Ti = 1 + G * G;
+    memset(out, 0, (size_t)n * G * G * sizeof(float));
+    for (int t = 0; t < n; t++)
+        for (int h = 0; h < H; h++)
+            for (int j = 0; j < G * G; j++) {
+                size_t o = (((size_t)t * layers + layer) * H + h) * Ti + 1 + j;
+                float d = grad[o];
+                out[(size_t)t * G * G + j] += attn[o] * (d > 0 ? d : 0.0f) / H;
+            }
+}
+
 float *sc_test_random(size_t n, float lo, float hi, uint64_t seed) {
     float *p = malloc((n ? n : 1) * sizeof(float));
     assert_non_null(p);

@@ -33,6 +33,24 @@ void sc_test_python(const char *script, const char *args_fmt, ...)
  * ">/dev/null"). sc_test_reference_free removes it and NULLs the pointer. */
 char *sc_test_reference(const char *tag, const char *script, const char *extra);
 void sc_test_reference_free(char **dir);
+/* A parity test's fixture as one cmocka group: defines the folder g_dir and
+ * the group's setup (sc_test_reference(tag, script, extra)) and teardown,
+ * for cmocka_run_group_tests(tests, setup, teardown). */
+#define SC_TEST_REFERENCE_GROUP(tag, script, extra)                                                \
+    static char *g_dir;                                                                            \
+    static int setup(void **state) {                                                               \
+        (void)state;                                                                               \
+        g_dir = sc_test_reference(tag, script, extra);                                             \
+        return 0;                                                                                  \
+    }                                                                                              \
+    static int teardown(void **state) {                                                            \
+        (void)state;                                                                               \
+        sc_test_reference_free(&g_dir);                                                            \
+        return 0;                                                                                  \
+    }
+/* The source tree quoted for a shell command line ("'$SACCADE_SOURCE_DIR'"),
+ * for reference scripts that take it as an argument. */
+const char *sc_test_source_arg(void);
 
 /* Test buffers: uniform values in [lo, hi) from a seed, or zeros; free(). */
 float *sc_test_random(size_t n, float lo, float hi, uint64_t seed);
@@ -42,6 +60,17 @@ double sc_test_dot(const float *a, const float *b, size_t n);
 
 /* Load dir/name.npy or fail the test. */
 sc_npy sc_test_npy(const char *dir, const char *name);
+/* dir/case_/name.npy: one case's array in a reference folder. */
+sc_npy sc_test_case_npy(const char *dir, const char *case_, const char *name);
+/* The parity criterion max |a - b| / max |b|: printed with what, the test
+ * fails above tol; returns it. */
+double sc_test_check_rel(const char *what, const float *a, const float *b, size_t n, double tol);
+/* A twin's gradient-weighted cross-attention maps (BLIP, ViT-GPT2): out (n,
+ * G, G) (zeroed here) = mean over the H heads of A * max(dA, 0) over the
+ * patches at `layer`, from its attention A and gradients dA, both (steps,
+ * layers, H, 1 + G*G) with the class token first, for steps 0..n-1. */
+void sc_test_gradcam_maps(const float *attn, const float *grad, int n, int layers, int layer, int H,
+                          int G, float *out);
 /* sc_test_assert_close of a against all of ref's values, then print the
  * largest absolute error and the largest |ref| (for the test log). */
 void sc_test_close_to_npy(const char *what, const float *a, const sc_npy *ref, double rtol,

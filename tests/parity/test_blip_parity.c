@@ -23,27 +23,14 @@
 
 #define RTOL 1e-4
 
-static char *g_dir;
-
 #ifndef BLIP_CASES_ARGS /* test_blip_base_parity.c sets the base-size cases */
 #define BLIP_CASES_ARGS ""
 #endif
 
-static int setup(void **state) {
-    (void)state;
-    g_dir = sc_test_reference("blip_parity", "ref_blip_cases.py", BLIP_CASES_ARGS);
-    return 0;
-}
-static int teardown(void **state) {
-    (void)state;
-    sc_test_reference_free(&g_dir);
-    return 0;
-}
+SC_TEST_REFERENCE_GROUP("blip_parity", "ref_blip_cases.py", BLIP_CASES_ARGS)
 
 static sc_npy npy(const char *case_, const char *name) {
-    char buf[300];
-    snprintf(buf, sizeof buf, "%.100s/%.100s", case_, name);
-    return sc_test_npy(g_dir, buf);
+    return sc_test_case_npy(g_dir, case_, name);
 }
 
 static sc_blip *load(const char *folder) {
@@ -54,21 +41,8 @@ static sc_blip *load(const char *folder) {
     return m;
 }
 
-/* max |a - b| / max |b|: the relative error of the parity criterion */
-static double rel_err(const float *a, const float *b, size_t n) {
-    double num = 0, den = 1e-30;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]), r = fabs((double)b[i]);
-        num = d > num ? d : num;
-        den = r > den ? r : den;
-    }
-    return num / den;
-}
-
 static void check_rel(const char *what, const float *a, const float *b, size_t n) {
-    double e = rel_err(a, b, n);
-    printf("  %-40s rel err %.2e\n", what, e);
-    if (!(e <= RTOL)) fail_msg("%s: relative error %.3e > %.0e", what, e, RTOL);
+    sc_test_check_rel(what, a, b, n, RTOL);
 }
 
 typedef struct {
@@ -137,13 +111,7 @@ static void check_grads(sc_blip *m, const char *name, const float *f, const int 
     float *ref = calloc((size_t)(n_new > 0 ? n_new : 1) * G * G, sizeof(float));
     const int layer = 2 * NL / 3;
     SC_TEST_OK(sc_blip_gradcam(m, px.data, all + 1, P - 1, all + P, n_new, -1, 0, maps));
-    for (int t = 0; t < n_new; t++)
-        for (int h = 0; h < H; h++)
-            for (int j = 0; j < G * G; j++) {
-                size_t o = (((size_t)t * NL + layer) * H + h) * Ti + 1 + j;
-                float d = gr.data[o];
-                ref[(size_t)t * G * G + j] += sx.data[o] * (d > 0 ? d : 0.0f) / H;
-            }
+    sc_test_gradcam_maps(sx.data, gr.data, n_new, NL, layer, H, G, ref);
     if (n_new > 0) check_rel("gradient-weighted maps", maps, ref, (size_t)n_new * G * G);
     /* the same maps straight from generation */
     sc_blip_generate_params gp = sc_blip_default_generate_params(m);

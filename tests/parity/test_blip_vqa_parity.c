@@ -22,8 +22,6 @@
 
 #define RTOL 1e-4
 
-static char *g_dir;
-
 #ifndef BLIP_VQA_CASES_ARGS
 #define BLIP_VQA_CASES_ARGS ""
 #endif
@@ -34,37 +32,14 @@ static const char *const QUESTIONS[] = {"what is the cat doing?", "Is the dog RE
 static const char *const TEXTS[] = {"a red cat on the grass", "dog",
                                     "the man's caf\xc3\xa9 (in the city)"};
 
-static int setup(void **state) {
-    (void)state;
-    g_dir = sc_test_reference("blip_vqa_parity", "ref_blip_vqa_cases.py", BLIP_VQA_CASES_ARGS);
-    return 0;
-}
-static int teardown(void **state) {
-    (void)state;
-    sc_test_reference_free(&g_dir);
-    return 0;
-}
+SC_TEST_REFERENCE_GROUP("blip_vqa_parity", "ref_blip_vqa_cases.py", BLIP_VQA_CASES_ARGS)
 
 static sc_npy npy(const char *case_, const char *name) {
-    char buf[300];
-    snprintf(buf, sizeof buf, "%.100s/%.100s", case_, name);
-    return sc_test_npy(g_dir, buf);
-}
-
-static double rel_err(const float *a, const float *b, size_t n) {
-    double num = 0, den = 1e-30;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]), r = fabs((double)b[i]);
-        num = d > num ? d : num;
-        den = r > den ? r : den;
-    }
-    return num / den;
+    return sc_test_case_npy(g_dir, case_, name);
 }
 
 static void check_rel(const char *what, const float *a, const float *b, size_t n, double tol) {
-    double e = rel_err(a, b, n);
-    printf("  %-44s rel err %.2e\n", what, e);
-    if (!(e <= tol)) fail_msg("%s: relative error %.3e > %.0e", what, e, tol);
+    sc_test_check_rel(what, a, b, n, tol);
 }
 
 /* 1 if the twin's ids (T) end with [SEP] after [DEC] */

@@ -18,21 +18,7 @@
 #include "saccade/sc_rng.h"
 #include "saccade/sc_saliency_model.h"
 
-static char *g_dir;
-
-static int setup(void **state) {
-    (void)state;
-    g_dir = sc_test_tmpdir("cam_parity");
-    sc_test_python("ref_cam.py", "'%s' '%s'", g_dir, sc_test_env("SACCADE_SOURCE_DIR"));
-    return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    sc_test_rmtree(g_dir);
-    free(g_dir);
-    return 0;
-}
+SC_TEST_REFERENCE_GROUP("cam_parity", "ref_cam.py", sc_test_source_arg())
 
 static const sc_model_saliency_method CAMS[] = {
     SC_MSAL_GRADCAM,  SC_MSAL_GRADCAMPP,    SC_MSAL_XGRADCAM, SC_MSAL_HIRESCAM,   SC_MSAL_LAYERCAM,

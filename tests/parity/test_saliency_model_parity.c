@@ -12,21 +12,7 @@
 #include "sc_test.h"
 #include "saccade/sc_saliency_model.h"
 
-static char *g_dir;
-
-static int setup(void **state) {
-    (void)state;
-    g_dir = sc_test_tmpdir("salmodel_parity");
-    sc_test_python("ref_saliency_model.py", "'%s' '%s'", g_dir, sc_test_env("SACCADE_SOURCE_DIR"));
-    return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    sc_test_rmtree(g_dir);
-    free(g_dir);
-    return 0;
-}
+SC_TEST_REFERENCE_GROUP("salmodel_parity", "ref_saliency_model.py", sc_test_source_arg())
 
 static sc_npy load(const char *c, const char *name, const char *suffix) {
     char buf[640];

@@ -27,23 +27,10 @@
 
 #define RTOL 1e-4
 
-static char *g_dir;
-
-static int setup(void **state) {
-    (void)state;
-    g_dir = sc_test_reference("vit_gpt2_parity", "ref_vit_gpt2_cases.py", "");
-    return 0;
-}
-static int teardown(void **state) {
-    (void)state;
-    sc_test_reference_free(&g_dir);
-    return 0;
-}
+SC_TEST_REFERENCE_GROUP("vit_gpt2_parity", "ref_vit_gpt2_cases.py", "")
 
 static sc_npy npy(const char *case_, const char *name) {
-    char buf[300];
-    snprintf(buf, sizeof buf, "%.100s/%.100s", case_, name);
-    return sc_test_npy(g_dir, buf);
+    return sc_test_case_npy(g_dir, case_, name);
 }
 
 static sc_vit_gpt2 *load(const char *folder) {
@@ -54,16 +41,8 @@ static sc_vit_gpt2 *load(const char *folder) {
     return m;
 }
 
-/* max |a - b| / max |b| */
 static void check_rel(const char *what, const float *a, const float *b, size_t n) {
-    double num = 0, den = 1e-30;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]), r = fabs((double)b[i]);
-        num = d > num ? d : num;
-        den = r > den ? r : den;
-    }
-    printf("  %-40s rel err %.2e\n", what, num / den);
-    if (!(num / den <= RTOL)) fail_msg("%s: relative error %.3e > %.0e", what, num / den, RTOL);
+    sc_test_check_rel(what, a, b, n, RTOL);
 }
 
 typedef struct {
@@ -121,13 +100,7 @@ static void check_grads(sc_vit_gpt2 *m, const vg_case *k, const sc_blip_generate
     float *maps = malloc((size_t)nn * G * G * sizeof(float)),
           *ref = calloc((size_t)nn * G * G, sizeof(float));
     SC_TEST_OK(sc_vit_gpt2_gradcam(m, px, all + 1, n_new, -1, 0, maps));
-    for (int t = 0; t < n_new; t++)
-        for (int h = 0; h < H; h++)
-            for (int j = 0; j < G * G; j++) {
-                size_t o = (((size_t)t * NL + layer) * H + h) * Ti + 1 + j;
-                float d = gr.data[o];
-                ref[(size_t)t * G * G + j] += sx.data[o] * (d > 0 ? d : 0.0f) / H;
-            }
+    sc_test_gradcam_maps(sx.data, gr.data, n_new, NL, layer, H, G, ref);
     check_rel("gradient-weighted maps", maps, ref, (size_t)n_new * G * G);
     sc_blip_generate_params p = *gp;
     p.gradcam = 1;

@@ -31,86 +31,56 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 . "$root/tools/bench/stats.sh"
+. "$root/tools/bench/rounds.sh"
 rounds=${1:-3}; reps=${2:-1}; reps_vit=${3:-3}; threads=${4:-2}
-py=/usr/bin/python3
-build="$root/build/run"
 ortdir="$root/build/bench-ort" ort_version=${ORT_VERSION:-1.30.0}
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSACCADE_TESTS=OFF >/dev/null
-cmake --build "$build" -j2 --target bench_blip saccade_cli >/dev/null
+bench_setup bench_blip saccade_cli
 if [ "$(node -p "try { require('$ortdir/node_modules/onnxruntime-node/package.json').version } catch (e) { '' }")" != "$ort_version" ]; then
   mkdir -p "$ortdir"
   npm install --prefix "$ortdir" --ignore-scripts --no-audit --no-fund "onnxruntime-node@$ort_version" >/dev/null
 fi
-work=${SACCADE_BENCH_DIR:-$(mktemp -d)}
-[ -n "${SACCADE_BENCH_DIR:-}" ] || trap 'rm -rf "$work"' EXIT
 model="$work/blip-base"
 [ -f "$model/model.safetensors" ] || "$py" "$root/tools/ref/make_blip_folder.py" "$model" --size base >/dev/null
-[ -f "$work/photo.png" ] || "$py" -c "
-from PIL import Image
-Image.open('$root/assets/samples/coffee.jpg').convert('RGB').resize((640, 480), Image.BICUBIC).save('$work/photo.png')"
 [ -f "$work/vit.onnx" ] || "$py" "$root/tools/bench/bench_blip.py" export "$model" "$work/vit.onnx" >/dev/null 2>&1
-img="$work/photo.png"
 ort() { NODE_PATH="$ortdir/node_modules" node "$root/tools/bench/bench_resnet_ort.js" "$@"; }
 field() { sed -n "s/.*\"$1\": *\"\{0,1\}\([^\",}]*\).*/\1/p"; }
 sgemm=$(env -u OPENBLAS_CORETYPE "$build/saccade" info --system --json --threads "$threads" | field sgemm_gflops)
 echo "load before: $(uptime)"
 echo "sgemm (1024^3, $threads threads): $sgemm GFLOP/s"
-declare -A ms vit dec ld rss cpu caps sum
-vg=0
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
-num() { sed -n "s/.* $1 \([-0-9.e+]*\).*/\1/p" <<<"$2"; }
-run() { # name, command...
-  local name=$1; shift
-  local line; line=$("$@")
-  echo "  $name: ${line:0:220} [load $(loadavg)]"
-  ms[$name]+=" $(num median_ms "$line")"
-  vit[$name]+=" $(num vit_ms "$line")"
-  dec[$name]+=" $(num decode_ms "$line")"
-  ld[$name]+=" $(num load_ms "$line")"
-  rss[$name]+=" $(num maxrss_kb "$line")"
-  cpu[$name]+=" $(num cpu_ms "$line")"
-  caps[$name]=$(sed -n 's/.* caption //p' <<<"$line")
-  sum[$name]=$(num checksum "$line")
-  [ -z "$(num vit_gflop "$line")" ] || vg=$(num vit_gflop "$line")
-}
+bench_fields median_ms vit_ms decode_ms load_ms maxrss_kb cpu_ms checksum vit_gflop
 names=(pytorch-greedy saccade-greedy pytorch-beam3 saccade-beam3 onnxruntime-vit saccade-vit)
 for r in $(seq "$rounds"); do
   echo "round $r (load $(loadavg))"
-  run pytorch-greedy "$py" "$root/tools/bench/bench_blip.py" caption "$model" "$img" "$threads" "$reps" 1
-  run saccade-greedy "$build/bench_blip" caption "$model" "$img" "$threads" "$reps" 1
-  run pytorch-beam3 "$py" "$root/tools/bench/bench_blip.py" caption "$model" "$img" "$threads" "$reps" 3
-  run saccade-beam3 "$build/bench_blip" caption "$model" "$img" "$threads" "$reps" 3
-  run onnxruntime-vit ort "$work/vit.onnx" "$threads" "$reps_vit" 384 384
-  run saccade-vit "$build/bench_blip" vit "$model" "$threads" "$reps_vit"
+  bench_run pytorch-greedy "$py" "$root/tools/bench/bench_blip.py" caption "$model" "$img" "$threads" "$reps" 1
+  bench_run saccade-greedy "$build/bench_blip" caption "$model" "$img" "$threads" "$reps" 1
+  bench_run pytorch-beam3 "$py" "$root/tools/bench/bench_blip.py" caption "$model" "$img" "$threads" "$reps" 3
+  bench_run saccade-beam3 "$build/bench_blip" caption "$model" "$img" "$threads" "$reps" 3
+  bench_run onnxruntime-vit ort "$work/vit.onnx" "$threads" "$reps_vit" 384 384
+  bench_run saccade-vit "$build/bench_blip" vit "$model" "$threads" "$reps_vit"
 done
 echo "load after: $(uptime)"
+vg=$(bench_last vit_gflop saccade-vit)
 declare -A m
 med_or_dash() { if [ -n "${1// /}" ]; then median "$1"; else echo -; fi; }
-for n in "${names[@]}"; do m[$n]=$(median "${ms[$n]}"); done
+for n in "${names[@]}"; do m[$n]=$(median "${median_ms[$n]}"); done
 printf '\n%-16s %9s %12s %9s %9s %9s %9s %10s\n' "median of $rounds" ms range cpu_ms vit_ms decode_ms load_ms maxrss_MB
 for n in "${names[@]}"; do
-  awk -v n="$n" -v t="${m[$n]}" -v rg="$(range "${ms[$n]}")" -v v="$(med_or_dash "${vit[$n]}")" \
-    -v d="$(med_or_dash "${dec[$n]}")" -v l="$(med_or_dash "${ld[$n]}")" -v r="$(median "${rss[$n]}")" \
-    -v c="$(median "${cpu[$n]}")" 'BEGIN{printf "%-16s %9.1f %12s %9s %9s %9s %9s %10.1f\n", n, t, rg, c, v, d, l, r/1024}'
+  awk -v n="$n" -v t="${m[$n]}" -v rg="$(range "${median_ms[$n]}")" -v v="$(med_or_dash "${vit_ms[$n]}")" \
+    -v d="$(med_or_dash "${decode_ms[$n]}")" -v l="$(med_or_dash "${load_ms[$n]}")" -v r="$(median "${maxrss_kb[$n]}")" \
+    -v c="$(median "${cpu_ms[$n]}")" 'BEGIN{printf "%-16s %9.1f %12s %9s %9s %9s %9s %10.1f\n", n, t, rg, c, v, d, l, r/1024}'
 done
-for b in greedy beam3; do
-  [ "${caps[saccade-$b]}" = "${caps[pytorch-$b]}" ] && same=same || same=DIFFERENT
-  echo "$b caption: saccade \"${caps[saccade-$b]}\", twin \"${caps[pytorch-$b]}\": $same"
-done
+for b in greedy beam3; do bench_same "$b caption" "saccade-$b" "pytorch-$b"; done
 echo
 for b in greedy beam3; do
-  awk -v b="$b" -v t="${m[saccade-$b]}" -v p="${m[pytorch-$b]}" -v rs="$(median "${rss[saccade-$b]}")" \
-    -v rp="$(median "${rss[pytorch-$b]}")" -v l="$(median "${ld[saccade-$b]}")" \
-    -v cs="$(median "${cpu[saccade-$b]}")" -v cp="$(median "${cpu[pytorch-$b]}")" \
-    'BEGIN{printf "%-6s caption time %.2fx the twin (target <= 0.6): %s (CPU time %.2fx); peak memory %.2fx (target <= 0.5): %s; load %.1f ms (target < 100): %s\n",
-      b, t/p, t/p <= 0.6 ? "ok" : "MISSED", cs/cp, rs/rp, rs/rp <= 0.5 ? "ok" : "MISSED", l, l < 100 ? "ok" : "MISSED"}'
+  bench_ratio "$(printf '%-6s caption' "$b")" "saccade-$b" "pytorch-$b" \
+    "$(awk -v l="$(median "${load_ms[saccade-$b]}")" 'BEGIN{printf "; load %.1f ms (target < 100): %s", l, l < 100 ? "ok" : "MISSED"}')"
 done
 awk -v s="${m[saccade-vit]}" -v o="${m[onnxruntime-vit]}" -v g="$vg" -v sg="$sgemm" \
-  -v vs="$(median "${vit[saccade-greedy]}")" -v vp="$(median "${vit[pytorch-greedy]}")" \
-  -v cs="$(median "${cpu[saccade-vit]}")" -v co="$(median "${cpu[onnxruntime-vit]}")" \
+  -v vs="$(median "${vit_ms[saccade-greedy]}")" -v vp="$(median "${vit_ms[pytorch-greedy]}")" \
+  -v cs="$(median "${cpu_ms[saccade-vit]}")" -v co="$(median "${cpu_ms[onnxruntime-vit]}")" \
   'BEGIN{printf "ViT encoder %.1f ms, %.2fx ONNX Runtime (target <= 0.9): %s (best CPU time %.2fx)\n", s, s/o, s/o <= 0.9 ? "ok" : "MISSED", cs/co;
     printf "ViT %.1f GFLOP: saccade %.1f GFLOP/s alone (%.1f in the caption run), ONNX Runtime %.1f, twin %.1f; sgemm %s GFLOP/s (saccade alone at %.0f%% of it)\n",
       g, g/(s/1e3), g/(vs/1e3), g/(o/1e3), g/(vp/1e3), sg, 100*g/(s/1e3)/sg}'
-awk -v a="${sum[saccade-vit]}" -v b="${sum[onnxruntime-vit]}" \
+awk -v a="$(bench_last checksum saccade-vit)" -v b="$(bench_last checksum onnxruntime-vit)" \
   'BEGIN{d = a - b; if (d < 0) d = -d; s = a < 0 ? -a : a; printf "ViT output checksum saccade %s, ONNX Runtime %s: %s\n", a, b,
     d <= 1e-3 * (s > 1 ? s : 1) ? "same" : "DIFFER"}'

@@ -21,59 +21,29 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 . "$root/tools/bench/stats.sh"
+. "$root/tools/bench/rounds.sh"
 rounds=${1:-3}; reps=${2:-1}; threads=${3:-2}
-py=/usr/bin/python3
-build="$root/build/run"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSACCADE_TESTS=OFF >/dev/null
-cmake --build "$build" -j2 --target bench_vit_gpt2 >/dev/null
-work=${SACCADE_BENCH_DIR:-$(mktemp -d)}
-[ -n "${SACCADE_BENCH_DIR:-}" ] || trap 'rm -rf "$work"' EXIT
+bench_setup bench_vit_gpt2
 model="$work/vit-gpt2-base"
 [ -f "$model/model.safetensors" ] || "$py" "$root/tools/ref/make_vit_gpt2_folder.py" "$model" --size base >/dev/null
-[ -f "$work/photo.png" ] || "$py" -c "
-from PIL import Image
-Image.open('$root/assets/samples/coffee.jpg').convert('RGB').resize((640, 480), Image.BICUBIC).save('$work/photo.png')"
-img="$work/photo.png"
 echo "load before: $(uptime)"
-declare -A ms vit dec ld rss cpu caps
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
-num() { sed -n "s/.* $1 \([-0-9.e+]*\).*/\1/p" <<<"$2"; }
-run() { # name, command...
-  local name=$1; shift
-  local line; line=$("$@")
-  echo "  $name: ${line:0:200} [load $(loadavg)]"
-  ms[$name]+=" $(num median_ms "$line")"
-  vit[$name]+=" $(num vit_ms "$line")"
-  dec[$name]+=" $(num decode_ms "$line")"
-  ld[$name]+=" $(num load_ms "$line")"
-  rss[$name]+=" $(num maxrss_kb "$line")"
-  cpu[$name]+=" $(num cpu_ms "$line")"
-  caps[$name]=$(sed -n 's/.* caption //p' <<<"$line")
-}
+bench_fields median_ms vit_ms decode_ms load_ms maxrss_kb cpu_ms
 names=(pytorch-greedy saccade-greedy pytorch-beam3 saccade-beam3)
 for r in $(seq "$rounds"); do
   echo "round $r (load $(loadavg))"
-  run pytorch-greedy "$py" "$root/tools/bench/bench_vit_gpt2.py" "$model" "$img" "$threads" "$reps" 0
-  run saccade-greedy "$build/bench_vit_gpt2" "$model" "$img" "$threads" "$reps" 0
-  run pytorch-beam3 "$py" "$root/tools/bench/bench_vit_gpt2.py" "$model" "$img" "$threads" "$reps" 3
-  run saccade-beam3 "$build/bench_vit_gpt2" "$model" "$img" "$threads" "$reps" 3
+  bench_run pytorch-greedy "$py" "$root/tools/bench/bench_vit_gpt2.py" "$model" "$img" "$threads" "$reps" 0
+  bench_run saccade-greedy "$build/bench_vit_gpt2" "$model" "$img" "$threads" "$reps" 0
+  bench_run pytorch-beam3 "$py" "$root/tools/bench/bench_vit_gpt2.py" "$model" "$img" "$threads" "$reps" 3
+  bench_run saccade-beam3 "$build/bench_vit_gpt2" "$model" "$img" "$threads" "$reps" 3
 done
 echo "load after: $(uptime)"
 printf '\n%-16s %9s %12s %9s %9s %9s %9s %10s\n' "median of $rounds" ms range cpu_ms vit_ms decode_ms load_ms maxrss_MB
 for n in "${names[@]}"; do
-  awk -v n="$n" -v t="$(median "${ms[$n]}")" -v rg="$(range "${ms[$n]}")" -v v="$(median "${vit[$n]}")" \
-    -v d="$(median "${dec[$n]}")" -v l="$(median "${ld[$n]}")" -v r="$(median "${rss[$n]}")" \
-    -v c="$(median "${cpu[$n]}")" 'BEGIN{printf "%-16s %9.1f %12s %9.1f %9.1f %9.1f %9.1f %10.1f\n", n, t, rg, c, v, d, l, r/1024}'
+  awk -v n="$n" -v t="$(median "${median_ms[$n]}")" -v rg="$(range "${median_ms[$n]}")" \
+    -v v="$(median "${vit_ms[$n]}")" -v d="$(median "${decode_ms[$n]}")" -v l="$(median "${load_ms[$n]}")" \
+    -v r="$(median "${maxrss_kb[$n]}")" -v c="$(median "${cpu_ms[$n]}")" \
+    'BEGIN{printf "%-16s %9.1f %12s %9.1f %9.1f %9.1f %9.1f %10.1f\n", n, t, rg, c, v, d, l, r/1024}'
 done
-for b in greedy beam3; do
-  [ "${caps[saccade-$b]}" = "${caps[pytorch-$b]}" ] && same=same || same=DIFFERENT
-  echo "$b caption: saccade \"${caps[saccade-$b]}\", twin \"${caps[pytorch-$b]}\": $same"
-done
+for b in greedy beam3; do bench_same "$b caption" "saccade-$b" "pytorch-$b"; done
 echo
-for b in greedy beam3; do
-  awk -v b="$b" -v t="$(median "${ms[saccade-$b]}")" -v p="$(median "${ms[pytorch-$b]}")" \
-    -v rs="$(median "${rss[saccade-$b]}")" -v rp="$(median "${rss[pytorch-$b]}")" \
-    -v cs="$(median "${cpu[saccade-$b]}")" -v cp="$(median "${cpu[pytorch-$b]}")" \
-    'BEGIN{printf "%-6s caption time %.2fx the twin (target <= 0.6): %s (CPU time %.2fx); peak memory %.2fx (target <= 0.5): %s\n",
-      b, t/p, t/p <= 0.6 ? "ok" : "MISSED", cs/cp, rs/rp, rs/rp <= 0.5 ? "ok" : "MISSED"}'
-done
+for b in greedy beam3; do bench_ratio "$(printf '%-6s caption' "$b")" "saccade-$b" "pytorch-$b"; done

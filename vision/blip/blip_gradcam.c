@@ -17,22 +17,12 @@
 #include "blip_internal.h"
 #include "sc_internal.h"
 
-/* x (n floats) zeroed, for the backward kernels that accumulate into it */
-static float *zeroed(float *x, int n) {
-    memset(x, 0, (size_t)n * sizeof(float));
-    return x;
-}
-
-typedef struct {
-    float *dh, *a, *b, *c, *d, *dq, *dk, *dv; /* (D) */
-    float *f, *f2, *gz, *dP, *dS;             /* (F), (F), (V), (max(n, Ti)) x 2 */
-} bw_scratch;
-
 /* Gradient of log p(target) at query q w.r.t. the cross-attention
  * probabilities of `layer` at q: grad (H, Ti). The trace and the state's
  * logits / cross-attention are those of the forward just run. */
-static void grad_at(sc_blip *m, const blip_trace *tr, int q, int target, int layer, float *grad,
-                    bw_scratch *w) {
+static void grad_at(void *ctx, const dec_trace *tr, int q, int target, int layer, float *grad,
+                    dec_grad_scratch *w) {
+    sc_blip *m = ctx;
     const sc_blip_text_config *t = &m->cfg.text;
     const blip_state *s = &m->s;
     const int D = t->hidden_size, F = t->intermediate_size, V = t->vocab_size,
@@ -46,47 +36,47 @@ static void grad_at(sc_blip *m, const blip_trace *tr, int q, int target, int lay
     sc_softmax_forward(gz, 1, V, gz);
     for (int v = 0; v < V; v++) gz[v] = (v == target) - gz[v];
     /* head: z = dec_w LN(GELU(hd)) + bias */
-    sc_linear_backward(zeroed(w->a, D), NULL, NULL, gz, NULL, m->dec_w, 1, D, V);
+    sc_linear_backward(dec_zeroed(w->a, D), NULL, NULL, gz, NULL, m->dec_w, 1, D, V);
     const float *hdq = tr->hd + (size_t)q * D;
     sc_act_forward(SC_ACT_GELU, w->b, hdq, (size_t)D); /* the LayerNorm's input */
-    sc_layernorm_backward_input(zeroed(w->c, D), w->a, w->b, m->head_ln_w, 1, D, eps);
-    sc_act_backward(SC_ACT_GELU, zeroed(w->d, D), w->c, hdq, NULL, (size_t)D);
-    sc_linear_backward(zeroed(w->dh, D), NULL, NULL, w->d, NULL, m->head_w, 1, D, D);
+    sc_layernorm_backward_input(dec_zeroed(w->c, D), w->a, w->b, m->head_ln_w, 1, D, eps);
+    sc_act_backward(SC_ACT_GELU, dec_zeroed(w->d, D), w->c, hdq, NULL, (size_t)D);
+    sc_linear_backward(dec_zeroed(w->dh, D), NULL, NULL, w->d, NULL, m->head_w, 1, D, D);
     for (int l = NL - 1; l >= layer; l--) { /* w->dh: d of the layer's output at q */
         const blip_text_layer *L = &m->layers[l];
         /* x3 = LN(r3), r3 = x2 + fo(gelu(fi x2)) */
-        sc_layernorm_backward_input(zeroed(w->a, D), w->dh, tr->r3 + l * nD + (size_t)q * D,
+        sc_layernorm_backward_input(dec_zeroed(w->a, D), w->dh, tr->r3 + l * nD + (size_t)q * D,
                                     L->fln_w, 1, D, eps);
         const float *ffq = tr->ff + (size_t)l * n * F + (size_t)q * F;
-        sc_linear_backward(zeroed(w->f, F), NULL, NULL, w->a, NULL, L->fo_w, 1, F, D);
-        sc_act_backward(SC_ACT_GELU, zeroed(w->f2, F), w->f, ffq, NULL, (size_t)F);
+        sc_linear_backward(dec_zeroed(w->f, F), NULL, NULL, w->a, NULL, L->fo_w, 1, F, D);
+        sc_act_backward(SC_ACT_GELU, dec_zeroed(w->f2, F), w->f, ffq, NULL, (size_t)F);
         memcpy(w->b, w->a, (size_t)D * sizeof(float)); /* d x2 = a + fi^T d pre-activation */
         sc_linear_backward(w->b, NULL, NULL, w->f2, NULL, L->fi_w, 1, D, F);
         /* x2 = LN(r2), r2 = x1 + co(cross context) */
-        sc_layernorm_backward_input(zeroed(w->c, D), w->b, tr->r2 + l * nD + (size_t)q * D,
+        sc_layernorm_backward_input(dec_zeroed(w->c, D), w->b, tr->r2 + l * nD + (size_t)q * D,
                                     L->cln_w, 1, D, eps);
-        sc_linear_backward(zeroed(w->d, D), NULL, NULL, w->c, NULL, L->co_w, 1, D, D);
+        sc_linear_backward(dec_zeroed(w->d, D), NULL, NULL, w->c, NULL, L->co_w, 1, D, D);
         const float *IK = s->img_k + (size_t)l * Ti * D, *IV = s->img_v + (size_t)l * Ti * D;
         const float *Pq = s->cross + ((size_t)q * NL + l) * H * Ti;
         for (int h = 0; h < H; h++) { /* dA_j = dctx_h . V_j,h */
             float *dP = layer == l ? grad + (size_t)h * Ti : w->dP;
             sc_sgemv(SC_NO_TRANS, Ti, hd, 1.0f, IV + h * hd, D, w->d + h * hd, 0.0f, dP);
             if (l == layer) continue;
-            sc_softmax_backward(Pq + (size_t)h * Ti, dP, 1, Ti, zeroed(w->dS, Ti));
+            sc_softmax_backward(Pq + (size_t)h * Ti, dP, 1, Ti, dec_zeroed(w->dS, Ti));
             sc_sgemv(SC_TRANS, Ti, hd, scale, IK + h * hd, D, w->dS, 0.0f, w->dq + h * hd);
         }
         if (l == layer) break;
         memcpy(w->a, w->c, (size_t)D * sizeof(float)); /* d x1 = c + cq^T dq */
         sc_linear_backward(w->a, NULL, NULL, w->dq, NULL, L->cq_w, 1, D, D);
         /* x1 = LN(r1), r1 = x0 + so(self context) */
-        sc_layernorm_backward_input(zeroed(w->b, D), w->a, tr->r1 + l * nD + (size_t)q * D,
+        sc_layernorm_backward_input(dec_zeroed(w->b, D), w->a, tr->r1 + l * nD + (size_t)q * D,
                                     L->sln_w, 1, D, eps);
-        sc_linear_backward(zeroed(w->c, D), NULL, NULL, w->b, NULL, L->so_w, 1, D, D);
+        sc_linear_backward(dec_zeroed(w->c, D), NULL, NULL, w->b, NULL, L->so_w, 1, D, D);
         const float *Q = tr->sq + l * nD, *K = tr->sk + l * nD, *Vv = tr->sv + l * nD;
         for (int h = 0; h < H; h++) {
             const float *P = tr->sp + (((size_t)l * H + h) * n + q) * n; /* keys 0..q */
             sc_sgemv(SC_NO_TRANS, q + 1, hd, 1.0f, Vv + h * hd, D, w->c + h * hd, 0.0f, w->dP);
-            float *dS = zeroed(w->dS, q + 1);
+            float *dS = dec_zeroed(w->dS, q + 1);
             sc_softmax_backward(P, w->dP, 1, q + 1, dS);
             sc_sgemv(SC_TRANS, q + 1, hd, scale, K + h * hd, D, dS, 0.0f, w->dq + h * hd);
             for (int d = 0; d < hd; d++) { /* q's own key and value */
@@ -101,6 +91,19 @@ static void grad_at(sc_blip *m, const blip_trace *tr, int q, int target, int lay
     }
 }
 
+/* The forward the backward follows, recorded. */
+static sc_status traced_forward(void *ctx, const float *features, const int *seq, int n,
+                                dec_trace *tr, const float **cross) {
+    sc_blip *m = ctx;
+    sc_status st = blip_plan(m, 1, n, n);
+    if (!st) st = blip_set_image(m, features);
+    m->trace = tr;
+    if (!st) st = blip_step(m, 1, seq, n, 1);
+    m->trace = NULL;
+    *cross = m->s.cross;
+    return st;
+}
+
 sc_status blip_cross_attention_grads(sc_blip *m, const float *image_features, const int *seq, int n,
                                      int q0, int layer, float *grad, float *attn) {
     const sc_blip_text_config *t = &m->cfg.text;
@@ -112,44 +115,8 @@ sc_status blip_cross_attention_grads(sc_blip *m, const float *image_features, co
     if (n > t->max_position_embeddings)
         return sc_set_error(SC_ERR_LIMIT, "blip: %d tokens exceed max_position_embeddings %d", n,
                             t->max_position_embeddings);
-    blip_trace tr = {0};
-    tr.n = n;
-    const size_t nD = (size_t)NL * n * D;
-    size_t total = 6 * nD + (size_t)NL * n * F + (size_t)NL * H * n * n + (size_t)n * D +
-                   8 * (size_t)D + 2 * (size_t)F + (size_t)t->vocab_size +
-                   2 * (size_t)SC_MAX(n, Ti);
-    float *mem = malloc(total * sizeof(float));
-    if (!mem) return sc_set_error(SC_ERR_NOMEM, "blip: out of memory for the gradients");
-    float *p = mem;
-    float **f6[6] = {&tr.sq, &tr.sk, &tr.sv, &tr.r1, &tr.r2, &tr.r3};
-    for (int i = 0; i < 6; i++) *f6[i] = p, p += nD;
-    tr.ff = p, p += (size_t)NL * n * F;
-    tr.sp = p, p += (size_t)NL * H * n * n;
-    tr.hd = p, p += (size_t)n * D;
-    bw_scratch w;
-    float **v[8] = {&w.dh, &w.a, &w.b, &w.c, &w.d, &w.dq, &w.dk, &w.dv};
-    for (int i = 0; i < 8; i++) *v[i] = p, p += D;
-    w.f = p, p += F;
-    w.f2 = p, p += F;
-    w.gz = p, p += t->vocab_size;
-    w.dP = p;
-    w.dS = p + SC_MAX(n, Ti);
-    sc_status st = blip_plan(m, 1, n, n);
-    if (!st) st = blip_set_image(m, image_features);
-    if (!st) {
-        m->trace = &tr;
-        st = blip_step(m, 1, seq, n, 1);
-        m->trace = NULL;
-    }
-    for (int q = q0; q < n - 1 && !st; q++) {
-        const size_t o = (size_t)(q - q0) * H * Ti;
-        grad_at(m, &tr, q, seq[q + 1], layer, grad + o, &w);
-        if (attn)
-            memcpy(attn + o, m->s.cross + ((size_t)q * NL + layer) * H * Ti,
-                   (size_t)H * Ti * sizeof(float));
-    }
-    free(mem);
-    return st;
+    const dec_grad_model g = {m, NL, D, F, H, t->vocab_size, Ti, traced_forward, grad_at};
+    return dec_cross_attention_grads(&g, image_features, seq, n, q0, layer, grad, attn);
 }
 
 sc_status sc_blip_gradcam(sc_blip *m, const float *pixel_values, const int *prompt_ids,

@@ -1,6 +1,7 @@
 /* The transformer decoder layer shared by the encoder-decoder captioners
  * (decoding.h): self-attention over the cache, cross-attention to the image,
  * feed-forward, each with its LayerNorm before (pre-LN) or after (post-LN). */
+#include <stdlib.h>
 #include <string.h>
 #include "saccade/sc_blas.h"
 #include "saccade/sc_nn.h"
@@ -141,4 +142,55 @@ void dec_gradcam_maps(const float *grad, const float *attn, int n, int H, int G,
         }
         for (int j = 0; j < G * G; j++) o[j] /= (float)nh;
     }
+}
+
+float *dec_grad_alloc(dec_trace *tr, dec_grad_scratch *w, int L, int n, int D, int F, int H, int V,
+                      int Ti) {
+    const size_t nD = (size_t)L * n * D, K = (size_t)(n > Ti ? n : Ti);
+    const size_t total = 6 * nD + (size_t)L * n * F + (size_t)L * H * n * n + (size_t)n * D +
+                         8 * (size_t)D + 2 * (size_t)F + (size_t)V + 2 * K;
+    float *mem = malloc(total * sizeof(float));
+    if (!mem) {
+        sc_set_error(SC_ERR_NOMEM, "out of memory for the gradients of %d tokens", n);
+        return NULL;
+    }
+    float *p = mem;
+    memset(tr, 0, sizeof *tr);
+    tr->n = n;
+    float **f6[6] = {&tr->sq, &tr->sk, &tr->sv, &tr->r1, &tr->r2, &tr->r3};
+    for (int i = 0; i < 6; i++) *f6[i] = p, p += nD;
+    tr->ff = p, p += (size_t)L * n * F;
+    tr->sp = p, p += (size_t)L * H * n * n;
+    tr->hd = p, p += (size_t)n * D;
+    float **v[8] = {&w->dh, &w->a, &w->b, &w->c, &w->d, &w->dq, &w->dk, &w->dv};
+    for (int i = 0; i < 8; i++) *v[i] = p, p += D;
+    w->f = p, p += F;
+    w->f2 = p, p += F;
+    w->gz = p, p += V;
+    w->dP = p, w->dS = p + K;
+    return mem;
+}
+
+sc_status dec_cross_attention_grads(const dec_grad_model *g, const float *features, const int *seq,
+                                    int n, int q0, int layer, float *grad, float *attn) {
+    dec_trace tr;
+    dec_grad_scratch w;
+    const size_t HT = (size_t)g->H * g->Ti;
+    float *mem = dec_grad_alloc(&tr, &w, g->layers, n, g->D, g->F, g->H, g->V, g->Ti);
+    if (!mem) return SC_ERR_NOMEM;
+    const float *cross = NULL;
+    sc_status st = g->forward(g->ctx, features, seq, n, &tr, &cross);
+    for (int q = q0; q < n - 1 && !st; q++) {
+        const size_t o = (size_t)(q - q0) * HT;
+        g->grad_at(g->ctx, &tr, q, seq[q + 1], layer, grad + o, &w);
+        if (attn)
+            memcpy(attn + o, cross + ((size_t)q * g->layers + layer) * HT, HT * sizeof(float));
+    }
+    free(mem);
+    return st;
+}
+
+float *dec_zeroed(float *x, int n) {
+    memset(x, 0, (size_t)n * sizeof(float));
+    return x;
 }

@@ -121,6 +121,39 @@ typedef struct dec_trace {
     float *hd;           /* (n, D) the model's head output it records itself */
 } dec_trace;
 
+/* The work vectors of a one-query backward through the layers (the Grad-CAM
+ * of BLIP and ViT-GPT2). */
+typedef struct dec_grad_scratch {
+    float *dh, *a, *b, *c, *d, *dq, *dk, *dv; /* (D) */
+    float *f, *f2, *gz, *dP, *dS;             /* (F), (F), (V), (max(n, Ti)) x 2 */
+} dec_grad_scratch;
+/* x (n floats) zeroed and returned, for the backward kernels that
+ * accumulate into their output. */
+float *dec_zeroed(float *x, int n);
+/* A trace of n positions (L layers of width D, feed-forward F, H heads) and
+ * the scratch for a vocabulary of V and Ti image tokens in one block:
+ * returned (free() it), NULL when out of memory (message set). */
+float *dec_grad_alloc(dec_trace *tr, dec_grad_scratch *w, int L, int n, int D, int F, int H, int V,
+                      int Ti);
+
+/* A model a one-query backward runs on: forward runs seq (one row from
+ * position 0) teacher-forced on the image features, recorded in tr, and
+ * points *cross at its cross-attention (n, layers, H, Ti); grad_at gives
+ * d log p(target at query q) / d cross-attention of `layer` at q (H, Ti). */
+typedef struct dec_grad_model {
+    void *ctx;
+    int layers, D, F, H, V, Ti;
+    sc_status (*forward)(void *ctx, const float *features, const int *seq, int n, dec_trace *tr,
+                         const float **cross);
+    void (*grad_at)(void *ctx, const dec_trace *tr, int q, int target, int layer, float *grad,
+                    dec_grad_scratch *w);
+} dec_grad_model;
+/* For every q in q0..n - 2: grad and attn ((n - 1 - q0), H, Ti; attn may
+ * be NULL) of log p(seq[q + 1] | seq[0..q]) w.r.t. the cross-attention
+ * probabilities of `layer` for query q (the caller checks the sizes). */
+sc_status dec_cross_attention_grads(const dec_grad_model *g, const float *features, const int *seq,
+                                    int n, int q0, int layer, float *grad, float *attn);
+
 /* Adds delta to one cross-attention probability in the forward (finite
  * differences of a gradient): layer, head, query row, key. */
 typedef struct dec_probe {

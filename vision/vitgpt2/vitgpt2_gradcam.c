@@ -18,22 +18,12 @@
 #include "sc_internal.h"
 #include "vitgpt2_internal.h"
 
-/* x (n floats) zeroed, for the backward kernels that accumulate into it */
-static float *zeroed(float *x, int n) {
-    memset(x, 0, (size_t)n * sizeof(float));
-    return x;
-}
-
-typedef struct {
-    float *dh, *a, *b, *c, *dq, *dk, *dv; /* (D) */
-    float *f, *f2, *gz, *dP, *dS;         /* (F), (F), (V), (max(n, Ti)) x 2 */
-} bw_scratch;
-
 /* Gradient of log p(target) at query q w.r.t. the cross-attention
  * probabilities of `layer` at q: grad (H, Ti). The trace and the state's
  * logits / cross-attention are those of the forward just run. */
-static void grad_at(sc_vit_gpt2 *m, const dec_trace *tr, int q, int target, int layer, float *grad,
-                    bw_scratch *w) {
+static void grad_at(void *ctx, const dec_trace *tr, int q, int target, int layer, float *grad,
+                    dec_grad_scratch *w) {
+    sc_vit_gpt2 *m = ctx;
     const sc_vit_gpt2_decoder_config *d = &m->cfg.decoder;
     const dec_block *bk = &m->block;
     const dec_state *s = &m->s;
@@ -47,37 +37,37 @@ static void grad_at(sc_vit_gpt2 *m, const dec_trace *tr, int q, int target, int 
     sc_softmax_forward(gz, 1, V, gz);
     for (int v = 0; v < V; v++) gz[v] = (v == target) - gz[v];
     /* head: z = wte LN_f(h) */
-    sc_linear_backward(zeroed(w->a, D), NULL, NULL, gz, NULL, m->wte, 1, D, V);
-    sc_layernorm_backward_input(zeroed(w->dh, D), w->a, tr->hd + qD, m->lnf_w, 1, D, eps);
+    sc_linear_backward(dec_zeroed(w->a, D), NULL, NULL, gz, NULL, m->wte, 1, D, V);
+    sc_layernorm_backward_input(dec_zeroed(w->dh, D), w->a, tr->hd + qD, m->lnf_w, 1, D, eps);
     for (int l = NL - 1; l >= layer; l--) { /* w->dh: d of the layer's output at q */
         const dec_layer *L = &m->block_layers[l];
         /* h3 = h2 + down(act(up(LN3 h2))) */
         const float *ffq = tr->ff + (size_t)l * n * F + (size_t)q * F;
-        dec_linear_backward(zeroed(w->f, F), w->dh, &L->down, 1, F, D);
-        sc_act_backward((sc_activation)bk->act, zeroed(w->f2, F), w->f, ffq, NULL, (size_t)F);
-        dec_linear_backward(zeroed(w->a, D), w->f2, &L->up, 1, D, F);
+        dec_linear_backward(dec_zeroed(w->f, F), w->dh, &L->down, 1, F, D);
+        sc_act_backward((sc_activation)bk->act, dec_zeroed(w->f2, F), w->f, ffq, NULL, (size_t)F);
+        dec_linear_backward(dec_zeroed(w->a, D), w->f2, &L->up, 1, D, F);
         sc_layernorm_backward_input(w->dh, w->a, tr->r3 + l * nD + qD, L->ln_w[2], 1, D, eps);
         /* h2 = h1 + xo(cross(xq(LN2 h1))): w->dh is now d h2 */
-        dec_linear_backward(zeroed(w->b, D), w->dh, &L->xo, 1, D, D); /* d cross context */
+        dec_linear_backward(dec_zeroed(w->b, D), w->dh, &L->xo, 1, D, D); /* d cross context */
         const float *IK = s->img_k + (size_t)l * Ti * D, *IV = s->img_v + (size_t)l * Ti * D;
         const float *Pq = s->cross + ((size_t)q * NL + l) * H * Ti;
         for (int h = 0; h < H; h++) { /* dA_j = dctx_h . V_j,h */
             float *dP = layer == l ? grad + (size_t)h * Ti : w->dP;
             sc_sgemv(SC_NO_TRANS, Ti, hd, 1.0f, IV + h * hd, D, w->b + h * hd, 0.0f, dP);
             if (l == layer) continue;
-            sc_softmax_backward(Pq + (size_t)h * Ti, dP, 1, Ti, zeroed(w->dS, Ti));
+            sc_softmax_backward(Pq + (size_t)h * Ti, dP, 1, Ti, dec_zeroed(w->dS, Ti));
             sc_sgemv(SC_TRANS, Ti, hd, scale, IK + h * hd, D, w->dS, 0.0f, w->dq + h * hd);
         }
         if (l == layer) break;
-        dec_linear_backward(zeroed(w->a, D), w->dq, &L->xq, 1, D, D);
+        dec_linear_backward(dec_zeroed(w->a, D), w->dq, &L->xq, 1, D, D);
         sc_layernorm_backward_input(w->dh, w->a, tr->r2 + l * nD + qD, L->ln_w[1], 1, D, eps);
         /* h1 = h0 + o(self(LN1 h0)): w->dh is now d h1 */
-        dec_linear_backward(zeroed(w->c, D), w->dh, &L->o, 1, D, D); /* d self context */
+        dec_linear_backward(dec_zeroed(w->c, D), w->dh, &L->o, 1, D, D); /* d self context */
         const float *Q = tr->sq + l * nD, *K = tr->sk + l * nD, *Vv = tr->sv + l * nD;
         for (int h = 0; h < H; h++) {
             const float *P = tr->sp + (((size_t)l * H + h) * n + q) * n; /* keys 0..q */
             sc_sgemv(SC_NO_TRANS, q + 1, hd, 1.0f, Vv + h * hd, D, w->c + h * hd, 0.0f, w->dP);
-            float *dS = zeroed(w->dS, q + 1);
+            float *dS = dec_zeroed(w->dS, q + 1);
             sc_softmax_backward(P, w->dP, 1, q + 1, dS);
             sc_sgemv(SC_TRANS, q + 1, hd, scale, K + h * hd, D, dS, 0.0f, w->dq + h * hd);
             for (int e = 0; e < hd; e++) { /* q's own key and value */
@@ -85,12 +75,25 @@ static void grad_at(sc_vit_gpt2 *m, const dec_trace *tr, int q, int target, int 
                 w->dv[h * hd + e] = P[q] * w->c[h * hd + e];
             }
         }
-        zeroed(w->a, D); /* d LN1 output: the q, k, v paths */
+        dec_zeroed(w->a, D); /* d LN1 output: the q, k, v paths */
         dec_linear_backward(w->a, w->dq, &L->q, 1, D, D);
         dec_linear_backward(w->a, w->dk, &L->k, 1, D, D);
         dec_linear_backward(w->a, w->dv, &L->v, 1, D, D);
         sc_layernorm_backward_input(w->dh, w->a, tr->r1 + l * nD + qD, L->ln_w[0], 1, D, eps);
     }
+}
+
+/* The forward the backward follows, recorded. */
+static sc_status traced_forward(void *ctx, const float *features, const int *seq, int n,
+                                dec_trace *tr, const float **cross) {
+    sc_vit_gpt2 *m = ctx;
+    sc_status st = gpt2_plan(m, 1, n, n);
+    if (!st) st = gpt2_set_image(m, features);
+    m->trace = tr;
+    if (!st) st = gpt2_step(m, 1, seq, n, 1);
+    m->trace = NULL;
+    *cross = m->s.cross;
+    return st;
 }
 
 sc_status gpt2_cross_attention_grads(sc_vit_gpt2 *m, const float *features, const int *seq, int n,
@@ -104,42 +107,8 @@ sc_status gpt2_cross_attention_grads(sc_vit_gpt2 *m, const float *features, cons
     if (n > d->n_positions)
         return sc_set_error(SC_ERR_LIMIT, "vit-gpt2: %d tokens exceed n_positions %d", n,
                             d->n_positions);
-    dec_trace tr = {0};
-    tr.n = n;
-    const size_t nD = (size_t)NL * n * D, K = (size_t)SC_MAX(n, Ti);
-    size_t total = 6 * nD + (size_t)NL * n * F + (size_t)NL * H * n * n + (size_t)n * D +
-                   7 * (size_t)D + 2 * (size_t)F + (size_t)d->vocab_size + 2 * K;
-    float *mem = malloc(total * sizeof(float));
-    if (!mem) return sc_set_error(SC_ERR_NOMEM, "vit-gpt2: out of memory for the gradients");
-    float *p = mem;
-    float **f6[6] = {&tr.sq, &tr.sk, &tr.sv, &tr.r1, &tr.r2, &tr.r3};
-    for (int i = 0; i < 6; i++) *f6[i] = p, p += nD;
-    tr.ff = p, p += (size_t)NL * n * F;
-    tr.sp = p, p += (size_t)NL * H * n * n;
-    tr.hd = p, p += (size_t)n * D;
-    bw_scratch w;
-    float **v[7] = {&w.dh, &w.a, &w.b, &w.c, &w.dq, &w.dk, &w.dv};
-    for (int i = 0; i < 7; i++) *v[i] = p, p += D;
-    w.f = p, p += F;
-    w.f2 = p, p += F;
-    w.gz = p, p += d->vocab_size;
-    w.dP = p, w.dS = p + K;
-    sc_status st = gpt2_plan(m, 1, n, n);
-    if (!st) st = gpt2_set_image(m, features);
-    if (!st) {
-        m->trace = &tr;
-        st = gpt2_step(m, 1, seq, n, 1);
-        m->trace = NULL;
-    }
-    for (int q = q0; q < n - 1 && !st; q++) {
-        const size_t o = (size_t)(q - q0) * H * Ti;
-        grad_at(m, &tr, q, seq[q + 1], layer, grad + o, &w);
-        if (attn)
-            memcpy(attn + o, m->s.cross + ((size_t)q * NL + layer) * H * Ti,
-                   (size_t)H * Ti * sizeof(float));
-    }
-    free(mem);
-    return st;
+    const dec_grad_model g = {m, NL, D, F, H, d->vocab_size, Ti, traced_forward, grad_at};
+    return dec_cross_attention_grads(&g, features, seq, n, q0, layer, grad, attn);
 }
 
 sc_status sc_vit_gpt2_gradcam(sc_vit_gpt2 *m, const float *pixel_values, const int *ids, int n,

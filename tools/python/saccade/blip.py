@@ -91,6 +91,20 @@ def _caption_of(res):
     return o
 
 
+def _caption(model, fn, image, layout, p, *args):
+    """fn(model, image, *args, p, result), an sc_*_caption_image, as a
+    BlipCaption."""
+    img, keep = _lib.image_in(image, layout, "image", channels=(1, 3, 4))
+    res = _lib.BlipResult()
+    with model._lock:
+        check(fn(model._ptr(), ctypes.byref(img), *args, ctypes.byref(p), ctypes.byref(res)))
+        try:
+            return _caption_of(res)
+        finally:
+            lib.sc_blip_result_free(ctypes.byref(res))
+            del keep
+
+
 class Blip(Handle):
     """A BLIP captioning model: a Hugging Face folder (config.json,
     model.safetensors, vocab.txt, ...) or a saccade BLIP .safetensors.
@@ -126,19 +140,9 @@ class Blip(Handle):
         p = _generate_params(lib.sc_blip_default_generate_params(self._ptr()), beam, max_len,
                              min_len, length_penalty, layer, heads, gradcam, sample, top_p,
                              top_k, temperature, seed)
-        img, keep = _lib.image_in(image, layout, "image", channels=(1, 3, 4))
         pr = None if prompt is None else _lib.text_arg("prompt", str(prompt))
-        res = _lib.BlipResult()
-        with self._lock:
-            check(lib.sc_blip_caption_image(self._ptr(), ctypes.byref(img), pr,
-                                            1 if strip_prompt else 0, ctypes.byref(p),
-                                            ctypes.byref(res)))
-            try:
-                o = _caption_of(res)
-            finally:
-                lib.sc_blip_result_free(ctypes.byref(res))
-        del keep
-        return o
+        return _caption(self, lib.sc_blip_caption_image, image, layout, p, pr,
+                        1 if strip_prompt else 0)
 
     def __repr__(self):
         return "Blip(%r, grid=%d)" % (self.path, self.grid)

@@ -6,7 +6,7 @@ import ctypes
 from . import _lib
 from ._lib import lib, check
 from ._handle import Handle
-from .blip import _caption_of, _generate_params
+from .blip import _caption, _generate_params
 
 
 class VitGpt2(Handle):
@@ -45,17 +45,7 @@ class VitGpt2(Handle):
         also the gradient-weighted maps. None means the folder's setting."""
         p = _generate_params(lib.sc_vit_gpt2_default_generate_params(self._ptr()), beam, max_len,
                              min_len, length_penalty, layer, heads, gradcam)
-        img, keep = _lib.image_in(image, layout, "image", channels=(1, 3, 4))
-        res = _lib.BlipResult()
-        with self._lock:
-            check(lib.sc_vit_gpt2_caption_image(self._ptr(), ctypes.byref(img), ctypes.byref(p),
-                                                ctypes.byref(res)))
-            try:
-                o = _caption_of(res)
-            finally:
-                lib.sc_blip_result_free(ctypes.byref(res))
-        del keep
-        return o
+        return _caption(self, lib.sc_vit_gpt2_caption_image, image, layout, p)
 
     def __repr__(self):
         return "VitGpt2(%r, grid=%d)" % (self.path, self.grid)
