@@ -15,6 +15,7 @@ import torch
 SRC = os.environ.get("SACCADE_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("SACCADE_BUILD_DIR") or os.path.join(SRC, "build")
+CLI = os.environ.get("SACCADE_CLI") or os.path.join(BUILD, "saccade")
 PY = os.environ.get("SACCADE_PYTHON") or "/usr/bin/python3"
 sys.path.insert(0, os.path.join(SRC, "tools", "python"))
 sys.path.insert(0, os.path.join(SRC, "tools"))
@@ -103,6 +104,32 @@ class ImageNetTest(unittest.TestCase):
         self.assertTrue(np.all(r > 0) and r.sum() < 1)
         with self.assertRaises(saccade.Error):
             cm.set_input_size(64, 64)
+
+    def test_vit_rollout_method(self):
+        """rollout through the saliency table: saccade.cam and 'saccade
+        saliency --raw' give the same map over the whole image; the discard
+        ratio changes it; other models and bad ratios are refused."""
+        img = self.img[:200, :300]
+        a, info = saccade.cam(img, self.vit, method="rollout", discard_ratio=0.9,
+                              return_info=True)
+        self.assertEqual(a.shape, img.shape[:2])
+        self.assertTrue(0 <= a.min() and 0.99 < a.max() <= 1 and a.std() > 0.01)
+        b = saccade.cam(img, self.vit, method="rollout")
+        self.assertGreater(np.abs(a - b).max(), 0.01)
+        d = tempfile.mkdtemp(dir=self.tmp)
+        png, raw = os.path.join(d, "p.png"), os.path.join(d, "r.npy")
+        saccade.save_image(png, img)
+        r = subprocess.run([CLI, "saliency", png, "--method", "rollout", "--discard", "0.9",
+                            "--model", self.vit, "-o", os.path.join(d, "o.png"), "--raw", raw],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        np.testing.assert_allclose(np.load(raw), a, atol=1e-6)
+        with self.assertRaisesRegex(saccade.Error, "needs a model with attention"):
+            saccade.cam(img, self.r18, method="rollout")
+        with self.assertRaises(ValueError):
+            saccade.cam(img, self.vit, method="rollout", discard_ratio=1.0)
+        with self.assertRaisesRegex(saccade.Error, "hirescam is zero at encoder.layers.1"):
+            saccade.cam(img, self.vit, method="hirescam", layer="encoder.layers.1")
 
 
 if __name__ == "__main__":

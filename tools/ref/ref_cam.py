@@ -205,45 +205,35 @@ class Explainer:
                 for i in range(0, inputs.size(0), 16):
                     scores.extend(float(o[k]) for o in self.net(inputs[i:i + 16]))
                 return torch.softmax(torch.tensor(scores), -1).numpy()
-        if method == "ablationcam" and self.vit:
-            return self.ablation_vit(x, k, logits)
         if method == "ablationcam":
-            at = torch.from_numpy(a)
-            value = 0.0 if float(at.min()) == 0 else float(at.min()) - 1e7
-            new = []
-            for c0 in range(0, a.shape[0], 32):
-                idx = list(range(c0, min(a.shape[0], c0 + 32)))
-                abl = at[None].repeat(len(idx), 1, 1, 1).clone()
-                for j, c in enumerate(idx):
-                    abl[j, c] = value
-                h = self.layer.register_forward_hook(lambda _m, _i, _o, abl=abl: abl)
-                with torch.no_grad():
-                    new.extend(float(o[k]) for o in self.net(x.repeat(len(idx), 1, 1, 1)))
-                h.remove()
-            s = float(logits[k])
-            return (s - np.float32(new)) / s
+            return self.ablation(x, k, a, logits)
         raise ValueError(method)
 
-    def ablation_vit(self, x, k, logits):
-        """pytorch-grad-cam's AblationCAM with AblationLayerVit: the layer's
-        tokens (T, D) repeated, channels last -> first, channel idx[j] of copy
-        j set at every token (class token included) to 0 or to the running
-        minimum of the batch so far - 1e7, batches of 32 (AblationCAM's)."""
-        raw = self.raw[0]
-        D = raw.shape[1]
+    def ablation(self, x, k, a, logits):
+        """pytorch-grad-cam's AblationCAM: in batches of 32 (AblationCAM's), the
+        layer's output replaced by copies with channel c0 + j of copy j set to
+        0 (when the minimum is 0) or far below. CNNs: min - 1e7 (min of the
+        activation). ViTs, as AblationLayerVit: the tokens (T, D) with channel
+        c0 + j of every token (class token included) set to the running
+        minimum of the batch so far - 1e7."""
+        at = self.raw[0] if self.vit else torch.from_numpy(a)
+        C = at.shape[1] if self.vit else at.shape[0]
+        value = 0.0 if float(at.min()) == 0 else float(at.min()) - 1e7
         new = []
-        for c0 in range(0, D, 32):
-            idx = list(range(c0, min(D, c0 + 32)))
-            out = raw[None].repeat(len(idx), 1, 1).clone().transpose(1, 2)
-            for j, c in enumerate(idx):
-                if torch.min(out) == 0:
-                    out[j, c, :] = 0
-                else:
-                    out[j, c, :] = torch.min(out) - 1e7
-            out = out.transpose(2, 1)
+        for c0 in range(0, C, 32):
+            n = min(C, c0 + 32) - c0
+            if self.vit:
+                out = at[None].repeat(n, 1, 1).clone().transpose(1, 2)
+                for j in range(n):
+                    out[j, c0 + j, :] = 0 if torch.min(out) == 0 else torch.min(out) - 1e7
+                out = out.transpose(2, 1)
+            else:
+                out = at[None].repeat(n, 1, 1, 1).clone()
+                for j in range(n):
+                    out[j, c0 + j] = value
             h = self.layer.register_forward_hook(lambda _m, _i, _o, out=out: out)
             with torch.no_grad():
-                new.extend(float(o[k]) for o in self.net(x.repeat(len(idx), 1, 1, 1)))
+                new.extend(float(o[k]) for o in self.net(x.repeat(n, 1, 1, 1)))
             h.remove()
         s = float(logits[k])
         return (s - np.float32(new)) / s

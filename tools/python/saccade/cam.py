@@ -71,8 +71,8 @@ def cam(image, model, method="gradcam", target=None, layer=None, aug_smooth=Fals
         with m._lock:
             st = lib.sc_pyapi_cam(m._ptr(), ctypes.byref(img), method.encode(), tgt, lay,
                                   int(bool(aug_smooth)), int(bool(eigen_smooth)), *counts, seed,
-                                  float(discard_ratio), ctypes.byref(out), ctypes.byref(k), ctypes.byref(score), name,
-                                  len(name))
+                                  float(discard_ratio), ctypes.byref(out), ctypes.byref(k),
+                                  ctypes.byref(score), name, len(name))
         del keep
         check(st)
         a = _lib.map_out(out)
