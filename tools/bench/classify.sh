@@ -17,11 +17,12 @@
 # ROUNDS rounds, engines interleaved, on each of THREADS (default "2 1");
 # the table gives the median over rounds of wall time and of process CPU
 # time (less sensitive to other load), and `uptime`'s load after each run.
-#   tools/bench/classify.sh [ROUNDS=3] [REPS=10] [THREADS="2 1"]
+# WHAT picks the parts ("classify gradcam" by default).
+#   tools/bench/classify.sh [ROUNDS=3] [REPS=10] [THREADS="2 1"] [WHAT="classify gradcam"]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 . "$root/tools/bench/stats.sh"
-rounds=${1:-3}; reps=${2:-10}; threads=${3:-2 1}
+rounds=${1:-3}; reps=${2:-10}; threads=${3:-2 1}; what=${4:-classify gradcam}
 py=/usr/bin/python3
 build="$root/build/run"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSACCADE_TESTS=OFF >/dev/null
@@ -57,8 +58,12 @@ run() { # name, key, command...
 for r in $(seq "$rounds"); do
   echo "round $r"
   for t in $threads; do
+    [[ " $what " == *" classify "* ]] || continue
     run pytorch-classify-$t total_ms "$py" "$root/tools/bench/bench_classify.py" classify "$model" "${photos[@]}" --threads "$t"
     run saccade-classify-$t total_ms "$build/bench_classify" classify "$model" "${photos[@]}" --threads "$t"
+  done
+  for t in $threads; do
+    [[ " $what " == *" gradcam "* ]] || continue
     run pytorch-gradcam-$t median_ms "$py" "$root/tools/bench/bench_classify.py" gradcam "$model" "${photos[0]}" "$reps" "$t"
     run pytorch-gradcam-layer-$t median_ms "$py" "$root/tools/bench/bench_classify.py" gradcam-layer "$model" "${photos[0]}" "$reps" "$t"
     run saccade-gradcam-$t median_ms "$build/bench_classify" gradcam "$model" "${photos[0]}" "$reps" "$t"
@@ -68,11 +73,12 @@ echo "load after: $(uptime)"
 # wall ratio against its target, and the ratio of the medians of process CPU time
 for t in $threads; do
   for pair in classify:classify:0.7 gradcam:gradcam:0.6 gradcam:gradcam-layer:0.6; do
-    IFS=: read -r what ref target <<<"$pair"
-    S=saccade-$what-$t P=pytorch-$ref-$t
+    IFS=: read -r part ref target <<<"$pair"
+    [[ " $what " == *" $part "* ]] || continue
+    S=saccade-$part-$t P=pytorch-$ref-$t
     s=$(median "${med[$S]}"); p=$(median "${med[$P]}")
     sc=$(median "${cpu[$S]}"); pc=$(median "${cpu[$P]}")
-    awk -v w="$what vs $ref, $t thr" -v s="$s" -v p="$p" -v rs="$(range "${med[$S]}")" -v rp="$(range "${med[$P]}")" \
+    awk -v w="$part vs $ref, $t thr" -v s="$s" -v p="$p" -v rs="$(range "${med[$S]}")" -v rp="$(range "${med[$P]}")" \
       -v sc="$sc" -v pc="$pc" -v t="$target" -v cs="${sum[$S]}" -v cp="${sum[$P]}" \
       'BEGIN{printf "%-34s saccade %.1f ms (%s), PyTorch %.1f ms (%s): %.2fx (target <= %.1f: %s); CPU %.1f / %.1f ms: %.2fx; checksums %s / %s\n",
         w, s, rs, p, rp, s/p, t, s/p <= t ? "ok" : "BEHIND", sc, pc, sc/pc, cs, cp}'
