@@ -31,6 +31,7 @@ bench_setup() {
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSACCADE_TESTS=OFF >/dev/null
   cmake --build "$build" -j2 --target "$@" >/dev/null
   work=${SACCADE_BENCH_DIR:-$(mktemp -d)}
+  mkdir -p "$work"
   [ -n "${SACCADE_BENCH_DIR:-}" ] || trap 'rm -rf "$work"' EXIT
   img="$work/photo.png"
   [ -f "$img" ] || "$py" -c "
