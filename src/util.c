@@ -373,6 +373,8 @@ static int sc_same_dir(const char *a, const char *b) {
 }
 
 sc_status sc_find_asset(const char *relpath, char *out, size_t cap) {
+    if (!relpath || !out || cap == 0)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_find_asset: relpath and out are required");
     char own[4096], installed[4096 + 256];
     int is_program = 0;
     const char *dirs[4] = {getenv("SACCADE_ASSETS"), NULL, NULL, SC_INSTALL_ASSETS};
