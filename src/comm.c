@@ -339,6 +339,86 @@ sc_status sc_comm_gather_bytes(sc_comm *c, const void *data, size_t len, int roo
 #endif
 }
 
+struct sc_comm_counter {
+    sc_comm *comm;
+    long long local; /* one process: the count itself */
+#ifdef SACCADE_HAVE_MPI
+    MPI_Win win; /* the count, on rank 0 */
+    long long *base;
+#endif
+};
+
+sc_status sc_comm_counter_create(sc_comm *c, long long start, sc_comm_counter **out) {
+    if (!c || !out) return sc_set_error(SC_ERR_INVALID_ARG, "sc_comm_counter_create: NULL");
+    *out = NULL;
+    sc_comm_counter *k = calloc(1, sizeof *k);
+    if (!k) return sc_set_error(SC_ERR_NOMEM, "out of memory");
+    k->comm = c;
+    k->local = start;
+    if (c->size == 1) {
+        *out = k;
+        return SC_OK;
+    }
+#ifdef SACCADE_HAVE_MPI
+    /* every rank here first, without spinning: MPI_Win_allocate waits busily */
+    sc_status s = sc_comm_barrier(c);
+    if (s) {
+        free(k);
+        return s;
+    }
+    const MPI_Aint bytes = c->rank == 0 ? (MPI_Aint)sizeof(long long) : 0;
+    int rc = MPI_Win_allocate(bytes, (int)sizeof(long long), MPI_INFO_NULL, MPI_COMM_WORLD,
+                              &k->base, &k->win);
+    if (rc != MPI_SUCCESS) {
+        free(k);
+        return mpi_fail("MPI_Win_allocate", rc);
+    }
+    if (c->rank == 0) *k->base = start;
+    /* one passive-target epoch for the counter's life: takes need no
+     * partner; the barrier orders rank 0's store before any take */
+    rc = MPI_Win_lock_all(MPI_MODE_NOCHECK, k->win);
+    if (rc == MPI_SUCCESS && (s = sc_comm_barrier(c))) rc = MPI_ERR_OTHER;
+    if (rc != MPI_SUCCESS) {
+        MPI_Win_free(&k->win);
+        free(k);
+        return s ? s : mpi_fail("MPI_Win_lock_all", rc);
+    }
+    *out = k;
+    return SC_OK;
+#else
+    free(k);
+    return sc_set_error(SC_ERR_INTERNAL, "sc_comm: MPI communicator without MPI");
+#endif
+}
+
+sc_status sc_comm_counter_take(sc_comm_counter *k, long long add, long long *before) {
+    if (!k || !before || add < 0)
+        return sc_set_error(SC_ERR_INVALID_ARG, "sc_comm_counter_take: bad arguments");
+    if (k->comm->size == 1) {
+        *before = k->local;
+        k->local += add;
+        return SC_OK;
+    }
+#ifdef SACCADE_HAVE_MPI
+    int rc = MPI_Fetch_and_op(&add, before, MPI_LONG_LONG, 0, 0, MPI_SUM, k->win);
+    if (rc == MPI_SUCCESS) rc = MPI_Win_flush(0, k->win);
+    return rc == MPI_SUCCESS ? SC_OK : mpi_fail("MPI_Fetch_and_op", rc);
+#else
+    return sc_set_error(SC_ERR_INTERNAL, "sc_comm: MPI communicator without MPI");
+#endif
+}
+
+void sc_comm_counter_free(sc_comm_counter *k) {
+    if (!k) return;
+#ifdef SACCADE_HAVE_MPI
+    if (k->comm->size > 1) {
+        MPI_Win_unlock_all(k->win);
+        MPI_Win_free(&k->win);
+    }
+#endif
+    free(k);
+}
+
 _Noreturn void sc_comm_abort(sc_comm *c, int code, const char *message) {
     if (c && c->size > 1)
         fprintf(stderr, "saccade: rank %d of %d: %s\n", c->rank, c->size,

@@ -39,9 +39,10 @@ struct sc_trainer {
     /* data-parallel (comm with size > 1) */
     sc_comm *comm;
     int rank, size;
-    double share; /* this rank's weight in the sum over ranks */
-    int reduced;  /* gradients of this step already summed */
-    float *flat;  /* (grads + buffers + 1 + METRICS_MAX): the one allreduce */
+    double share;             /* this rank's weight in the sum over ranks */
+    size_t slice_lo, slice_n; /* this rank's part of the batch: [lo, lo + n) */
+    int reduced;              /* gradients of this step already summed */
+    float *flat;              /* (grads + buffers + 1 + METRICS_MAX): the one allreduce */
     size_t nflat_grads, nflat_bufs;
 };
 
@@ -256,6 +257,19 @@ sc_rng *sc_trainer_rng(sc_trainer *tr) {
     return &tr->rng;
 }
 
+sc_status sc_trainer_example_rng(const sc_trainer *tr, size_t i, sc_rng *out) {
+    if (!tr || !out || i >= tr->slice_n)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "sc_trainer_example_rng: no example %zu in this rank's part (%zu)", i,
+                            tr ? tr->slice_n : 0);
+    /* seed, then step, then position, each folded in through sc_rng_seed's
+     * full mix */
+    sc_rng_seed(out, tr->p.seed ^ 0x65786d706c65ULL);
+    sc_rng_seed(out, sc_rng_u64(out) + (uint64_t)tr->global_step);
+    sc_rng_seed(out, sc_rng_u64(out) + (uint64_t)(tr->slice_lo + i));
+    return SC_OK;
+}
+
 int sc_trainer_next(sc_trainer *tr, const int **idx, size_t *count) {
     if (tr->finished || tr->global_step >= tr->total_steps) return 0;
     int64_t epoch;
@@ -272,12 +286,16 @@ int sc_trainer_next(sc_trainer *tr, const int **idx, size_t *count) {
     tr->pending_examples = (int64_t)*count;
     tr->reduced = 0;
     tr->share = 1;
+    tr->slice_lo = 0;
+    tr->slice_n = *count;
     if (tr->size > 1) { /* this rank's contiguous slice: the batch's order is kept */
         const size_t n = *count, lo = n * (size_t)tr->rank / (size_t)tr->size,
                      hi = n * ((size_t)tr->rank + 1) / (size_t)tr->size;
         *idx += lo;
         *count = hi - lo;
         tr->share = (double)(hi - lo) / (double)n;
+        tr->slice_lo = lo;
+        tr->slice_n = hi - lo;
     }
     sc_optim_zero_grad(tr->optim);
     if (sc_optim_set_lr(tr->optim, sc_lr_at(&tr->p.schedule, tr->global_step))) return -1;

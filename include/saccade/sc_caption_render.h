@@ -155,6 +155,14 @@ sc_status sc_gallery_add_failure(sc_gallery *g, const char *label, const char *r
  * order, then closes. SC_ERR_FORMAT for data sc_gallery_export did not make. */
 sc_status sc_gallery_export(const sc_gallery *g, char **out, size_t *len);
 sc_status sc_gallery_import(sc_gallery *g, const char *data, size_t len);
+/* Put the images in the order of names[0..n) and the failures in the order
+ * of labels[0..n) (e.g. the inputs' stems and paths, in input order; either
+ * may be NULL), those not named after them in the order added; the next
+ * sc_gallery_write rewrites every page. For entries imported from processes
+ * that took their inputs in no fixed order (MPI ranks handed work as they
+ * became free). SC_ERR_NOMEM leaves the order as it was. */
+sc_status sc_gallery_order(sc_gallery *g, const char *const *names, const char *const *labels,
+                           int n);
 /* Write the pages, search index, style and script (may be called again after
  * more adds). Listing pages left from an earlier, longer gallery in DIR are
  * removed. */

@@ -340,6 +340,12 @@ typedef struct sc_caption_loss_opts {
      * for the expectation, used instead of drawing (e.g. to enumerate every
      * choice); entries of finished steps are ignored. */
     const int32_t *hard_cells;
+    /* (B) or NULL: with train, caption b's random draws (its cells and the
+     * expectation coins of hard attention, the decoder's dropout) come from
+     * row_rngs[b] instead of rng, so they do not depend on which rows share a
+     * call: data-parallel training (sc_trainer_example_rng) then draws what
+     * one process does. The encoder's dropout still uses rng. */
+    sc_rng *row_rngs;
 } sc_caption_loss_opts;
 
 /* What each term of the loss is averaged over (as floats, to be summed

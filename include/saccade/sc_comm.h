@@ -77,6 +77,23 @@ sc_status sc_comm_barrier(sc_comm *c);
  * *out = NULL. The caller frees *out. */
 sc_status sc_comm_gather_bytes(sc_comm *c, const void *data, size_t len, int root, char **out,
                                size_t *lens);
+/* A counter every rank can add to without the rank that holds it taking
+ * part: for handing out work (each rank takes the next chunk of a batch when
+ * it is ready for it, so a rank given cheap items does not sit idle while
+ * another still has costly ones). With MPI it lives in a one-sided window on
+ * rank 0 (MPI_Fetch_and_op); with every rank on one node, Open MPI makes that
+ * an atomic add in shared memory, a microsecond or so. Across nodes without
+ * hardware atomics (TCP), a take may wait until rank 0 next calls into MPI,
+ * which it does at its own next take. For one process it is a plain count.
+ * Create and free are collective (free after a collective that every rank
+ * reaches only when done taking, e.g. a gather, so no rank waits in it). */
+typedef struct sc_comm_counter sc_comm_counter; /* opaque */
+/* A counter starting at start, on every rank of c. */
+sc_status sc_comm_counter_create(sc_comm *c, long long start, sc_comm_counter **out);
+/* Atomically: *before := the counter, then the counter += add (add >= 0). */
+sc_status sc_comm_counter_take(sc_comm_counter *k, long long add, long long *before);
+/* Collective; NULL is fine. */
+void sc_comm_counter_free(sc_comm_counter *k);
 /* Catch SIGTERM, SIGINT and SIGHUP for the rest of the process (see above).
  * SIGPIPE is left alone. */
 sc_status sc_comm_catch_signals(void);

@@ -98,6 +98,13 @@ sc_status sc_trainer_set_metadata(sc_trainer *tr, const char *key, const char *v
 /* The model's random generator (dropout, augmentation): seeded from the
  * seed, saved in checkpoints and restored on resume. */
 sc_rng *sc_trainer_rng(sc_trainer *tr);
+/* A generator of its own for example i of this rank's part of the current
+ * batch (after sc_trainer_next; i < its count), seeded from the seed, the
+ * step and the example's position in the whole batch: the same draws for an
+ * example on any rank of any job size, so draws made this way keep N ranks
+ * equal to one process (sc_trainer_rng's per-rank streams do not), and a
+ * resumed run makes them again without saved state. */
+sc_status sc_trainer_example_rng(const sc_trainer *tr, size_t i, sc_rng *out);
 
 /* Next batch: returns 1 with the example indices (valid until the next
  * call), 0 when training is over, -1 on error (sc_last_error). Zeroes every

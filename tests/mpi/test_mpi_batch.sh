@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sharded batch inference: `mpirun -np 2 saccade caption DIR --json` prints
-# exactly the lines of one process, in input order; --shard 1/3 .. 3/3
+# exactly the lines of one process, in input order, whether the ranks take
+# images from a shared counter (the default) or run fixed slices; --shard 1/3 .. 3/3
 # together cover every input once; a bad image on one rank is reported and
 # the others still run (exit 1, as with one process); --html builds one
 # gallery over both ranks; saliency and classify likewise; --shard usage
@@ -12,11 +13,18 @@ cp "$src"/assets/samples/scenes/images/*.png "$imgs/"
 mv "$imgs/test_000004.png" "$imgs/sub/"
 n=$(find "$imgs" -name '*.png' | wc -l)
 
+# The counter the ranks take images from (sc_comm_counter): 20000 items
+# taken in chunks by both ranks at full speed, each exactly once.
+check "shared counter: every item once, both ranks took some" 0 \
+  env SACCADE_TEST_COMM_RANKS=1 "${mpi[@]}" "${SACCADE_BUILD_DIR:?}/test_comm"
+
 check "caption, 1 process" 0 "$cli" caption "$imgs" --json --threads 1
 cp "$tmp/out" "$tmp/one.jsonl"
 check "caption, 2 ranks" 0 "${mpi[@]}" "$cli" caption "$imgs" --json --threads 1
 yes_ "2 ranks print the 1-process lines, in order" 'cmp -s "$tmp/one.jsonl" "$tmp/out"'
 yes_ "one line per input ($n)" '[ "$(wc -l <"$tmp/out")" -eq "$n" ]'
+check "caption, 2 ranks, fixed slices" 0 env SACCADE_MPI_HANDOUT=static "${mpi[@]}" "$cli" caption "$imgs" --json --threads 1
+yes_ "fixed slices: the same lines" 'cmp -s "$tmp/one.jsonl" "$tmp/out"'
 
 # shards_cover LABEL WHOLE.jsonl ARGS...: `saccade ARGS --shard K/3` for K = 1..3
 # print, one after another, the lines of WHOLE.jsonl (the 1-process run), and
@@ -44,8 +52,9 @@ for bad in 0/3 4/3 x 1/0 1/3x; do
 done
 expect_grep "--shard hint" "$tmp/err" "--shard needs K/N"
 
-# A bad image (second rank's slice): reported, the rest captioned, exit 1.
+# Bad images (one early, one late): reported, the rest captioned, exit 1.
 printf 'not an image' >"$imgs/test_000003b.png"
+printf 'nor this' >"$imgs/test_000000b.png" # two failures: failed.html in input order too
 check "bad image, 1 process" 1 "$cli" caption "$imgs" --json --threads 1 --html "$tmp/g1"
 cp "$tmp/out" "$tmp/one_bad.jsonl"
 check "bad image, 2 ranks" 1 "${mpi[@]}" "$cli" caption "$imgs" --json --threads 1 --html "$tmp/g2"
@@ -55,9 +64,10 @@ yes_ "the other images captioned as by 1 process" \
 yes_ "one gallery over both ranks = 1 process's" \
   'for f in index.html failed.html search.js items/test_000002.html; do cmp -s "$tmp/g1/$f" "$tmp/g2/$f" || exit 1; done'
 yes_ "gallery lists every image and the failure" \
-  '[ "$(grep -c "images/test_0000" "$tmp/g2/index.html")" -eq 6 ] && grep -q "test_000003b.png" "$tmp/g2/failed.html"'
+  '[ "$(grep -c "images/test_0000" "$tmp/g2/index.html")" -eq 6 ] && grep -q "test_000003b.png" "$tmp/g2/failed.html" &&
+   grep -q "test_000000b.png" "$tmp/g2/failed.html"'
 yes_ "every thumbnail written" '[ "$(ls "$tmp/g2/images" | wc -l)" -eq 6 ]'
-rm "$imgs/test_000003b.png"
+rm "$imgs/test_000003b.png" "$imgs/test_000000b.png"
 
 check "saliency, 1 process" 0 "$cli" saliency "$imgs" -o "$tmp/s1" --json --threads 1
 sed "s#$tmp/s1/#OUT/#g" "$tmp/out" >"$tmp/s1.jsonl"

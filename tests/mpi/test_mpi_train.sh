@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Data-parallel training under mpirun -np 2 against one process with the same
 # global batch and seed: a tiny captioner (ViT encoder: no batch norm) and a
-# tiny classifier (--no-batchnorm), dropout off, 20 steps. Every step's loss
+# tiny classifier (--no-batchnorm), dropout off, and a tiny hard-attention
+# captioner (REINFORCE; dropout on), 20 steps. Every step's loss
 # within 1e-5 relative, the final parameters within 1e-5; a failing rank ends
 # every rank with exit 1 and its message; a rank terminated (SIGTERM) ends the
 # job with exit 1, one killed (SIGKILL) with a failure, both leaving only whole
@@ -48,6 +49,36 @@ check "captioner, 1 process" 0 "$cli" "${cap[@]}" --metrics "$tmp/c1.jsonl" -o "
 check "captioner, 2 ranks" 0 "${mpi[@]}" "$cli" "${cap[@]}" --metrics "$tmp/c2.jsonl" -o "$tmp/c2.safetensors"
 same "captioner: 2 ranks = 1 process" "$tmp/c1.jsonl" "$tmp/c2.jsonl" "$tmp/c1.safetensors" "$tmp/c2.safetensors" 20
 yes_ "one summary line, from rank 0" '[ "$(grep -c "trained 20 steps" "$tmp/out")" -eq 1 ]'
+
+# Hard attention: sampled cells, expectation coins and dropout drawn per
+# example (sc_trainer_example_rng), the REINFORCE baseline from the whole
+# batch's mean reward: 2 ranks = 1 process, and a resume on 2 ranks continues
+# exactly (the baseline is a checkpoint buffer; the draws follow the step).
+hard=(train captioner --encoder vit --vit-dim 16 --vit-depth 1 --vit-heads 2 --vit-mlp 32
+      --embed 16 --attention hard --attention-dim 16 --decoder 32 --hard-expect 0.5
+      --hard-entropy 0.02 --dropout 0.2 --steps 20 --batch 8 --train-size 60 --val 0 --threads 1
+      --quiet --seed 7)
+check "hard captioner, 1 process" 0 "$cli" "${hard[@]}" --metrics "$tmp/h1.jsonl" -o "$tmp/h1.safetensors"
+check "hard captioner, 2 ranks" 0 "${mpi[@]}" "$cli" "${hard[@]}" --metrics "$tmp/h2.jsonl" -o "$tmp/h2.safetensors"
+same "hard captioner: 2 ranks = 1 process" "$tmp/h1.jsonl" "$tmp/h2.jsonl" "$tmp/h1.safetensors" "$tmp/h2.safetensors" 20
+pycheck "hard captioner: rewards and baselines agree, cells were drawn" '
+import json, sys
+def rows(p):
+    return [json.loads(l) for l in open(p) if "\"reward\"" in l]
+a, b = rows(sys.argv[1]), rows(sys.argv[2])
+assert len(a) == len(b) == 20
+for x, y in zip(a, b):
+    for k in ("reward", "baseline", "att_entropy"):
+        assert abs(x[k] - y[k]) <= 1e-5 * abs(x[k]), (k, x, y)
+assert len({round(x["reward"], 4) for x in a}) > 10   # a live, moving reward
+' "$tmp/h1.jsonl" "$tmp/h2.jsonl"
+check "hard captioner, other seed" 0 "$cli" "${hard[@]}" --seed 8 -o "$tmp/h8.safetensors"
+yes_ "hard captioner: the seed matters" '! cmp -s "$tmp/h1.safetensors" "$tmp/h8.safetensors"'
+check "hard captioner 10 steps, 2 ranks" 0 "${mpi[@]}" "$cli" "${hard[@]}" --max-steps 10 \
+  --checkpoint "$tmp/hck.safetensors" --metrics "$tmp/hr.jsonl" -o "$tmp/hr.safetensors"
+check "hard captioner: resume to 20, 2 ranks" 0 "${mpi[@]}" "$cli" "${hard[@]}" --resume \
+  --checkpoint "$tmp/hck.safetensors" --metrics "$tmp/hr.jsonl" -o "$tmp/hr.safetensors"
+same "hard captioner: resumed on 2 ranks = 1 process straight" "$tmp/h1.jsonl" "$tmp/hr.jsonl" "$tmp/h1.safetensors" "$tmp/hr.safetensors" 20
 
 cls=(train classifier --channels 8,16 --no-batchnorm --dropout 0 --max-steps 20 --batch 30
      --threads 1 --quiet --seed 2)

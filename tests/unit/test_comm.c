@@ -105,11 +105,81 @@ static void test_stop_signals(void **state) {
     assert_int_equal(sc_comm_stop_signal(), 0); /* this process: nothing caught */
 }
 
+static void test_counter_single(void **state) {
+    (void)state;
+    sc_comm *c = NULL;
+    sc_comm_counter *k = NULL;
+    SC_TEST_OK(sc_comm_single(&c));
+    SC_TEST_OK(sc_comm_counter_create(c, 5, &k));
+    long long v = -1;
+    SC_TEST_OK(sc_comm_counter_take(k, 3, &v));
+    assert_int_equal(v, 5);
+    SC_TEST_OK(sc_comm_counter_take(k, 0, &v));
+    assert_int_equal(v, 8);
+    SC_TEST_OK(sc_comm_counter_take(k, 2, &v));
+    assert_int_equal(v, 8);
+    assert_int_equal(sc_comm_counter_take(k, -1, &v), SC_ERR_INVALID_ARG);
+    assert_int_equal(sc_comm_counter_take(k, 1, NULL), SC_ERR_INVALID_ARG);
+    assert_int_equal(sc_comm_counter_create(NULL, 0, &k), SC_ERR_INVALID_ARG);
+    sc_comm_counter_free(k);
+    sc_comm_counter_free(NULL);
+    sc_comm_free(c);
+}
+
+/* Under mpirun (tests/mpi/test_mpi_batch.sh): every rank takes chunks of 1
+ * to 3 from one counter as fast as it can, 20000 items between them; every
+ * item must be taken exactly once (a lost or doubled update shows), and every
+ * rank must have taken some (the ranks ran side by side). Exit 0 if so. */
+static int ranks_counter(void) {
+    enum { N = 20000 };
+    sc_comm *c = NULL;
+    sc_comm_counter *k = NULL;
+    if (sc_comm_world(&c) || sc_comm_counter_create(c, 0, &k)) return 30;
+    int *mine = malloc(N * sizeof *mine), n = 0;
+    long long at = 0;
+    for (unsigned chunk = 1 + (unsigned)sc_comm_rank(c); mine; chunk = chunk % 3 + 1) {
+        if (sc_comm_counter_take(k, chunk, &at)) return 31;
+        for (long long i = at; i < at + chunk && i < N; i++) mine[n++] = (int)i;
+        if (at + chunk >= N) break;
+    }
+    const int R = sc_comm_size(c), rank0 = sc_comm_rank(c) == 0;
+    size_t *lens = calloc((size_t)R, sizeof *lens);
+    char *all = NULL;
+    if (!mine || !lens || sc_comm_gather_bytes(c, mine, (size_t)n * sizeof *mine, 0, &all, lens))
+        return 32;
+    sc_comm_counter_free(k);
+    int bad = 0;
+    if (rank0) {
+        unsigned char *seen = calloc(N, 1);
+        size_t total = 0;
+        for (int r = 0; r < R; r++) {
+            bad |= lens[r] == 0; /* a rank that took nothing */
+            total += lens[r] / sizeof(int);
+        }
+        for (size_t i = 0; seen && i < total; i++) {
+            int v;
+            memcpy(&v, all + i * sizeof v, sizeof v);
+            bad |= v < 0 || v >= N || seen[v]++;
+        }
+        for (int i = 0; seen && i < N; i++) bad |= !seen[i];
+        if (!seen || bad) fprintf(stderr, "counter: items lost, doubled or a rank idle\n");
+        bad |= !seen;
+        free(seen);
+    }
+    free(all), free(lens), free(mine);
+    float fb = (float)bad;
+    if (sc_comm_allreduce_sum(c, &fb, 1)) return 33;
+    sc_comm_free(c);
+    return fb == 0 ? 0 : 34;
+}
+
 int main(void) {
+    if (getenv("SACCADE_TEST_COMM_RANKS")) return ranks_counter();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single),
         cmocka_unit_test(test_world_without_launcher),
         cmocka_unit_test(test_stop_signals),
+        cmocka_unit_test(test_counter_single),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

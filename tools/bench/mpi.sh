@@ -14,7 +14,17 @@
 #    issue's figure (target 1.9x); 2 ranks / mpirun -np 1 is the scaling
 #    efficiency of the MPI job itself (start-up counted on both sides);
 #  - the fixed cost: the same commands on 2 images (start-up, model load,
-#    finish), where the wall time goes when the collection is small.
+#    finish), where the wall time goes when the collection is small;
+#  - hand-out: `mpirun -np 2` with the ranks taking images from a shared
+#    counter (the default) against fixed halves (SACCADE_MPI_HANDOUT=static),
+#    on the uniform collection above and on a mixed one (IMAGES / 2 images, the
+#    first quarter of them 4x upscaled, so the costly ones all sit in the first
+#    half of the sorted list), with 1 process as the reference;
+#  - where 2 ranks' extra CPU seconds in training go: 1 process with half the
+#    batch for twice the steps (the same examples: what a rank's smaller
+#    products cost), and two such plain processes side by side (no MPI: what
+#    two busy cores cost each other); the 2-rank job's CPU seconds above those
+#    is MPI's own (start-up, allreduce, waiting).
 # Every process (the single one and each rank) runs in a process group of its own
 # (setsid), as it would on a machine of its own: with the kernel's autogroup
 # scheduling each such group gets one share of a busy machine, so ranks sharing
@@ -50,12 +60,19 @@ mpi1=(mpirun --bind-to none -np 1 setsid -w)
 one=(setsid -w)
 tmp=$(mktemp -d /tmp/saccade_mpi_bench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-mkdir "$tmp/imgs" "$tmp/two_imgs"
-python3 - "$src/assets/samples/scenes/images" "$tmp/imgs" "$images" <<'PY'
+mkdir "$tmp/imgs" "$tmp/two_imgs" "$tmp/mixed_imgs"
+python3 - "$src/assets/samples/scenes/images" "$tmp/imgs" "$images" "$tmp/mixed_imgs" <<'PY'
 import glob, shutil, sys
+import numpy as np, cv2
 samples = sorted(glob.glob(sys.argv[1] + "/*.png"))
 for i in range(int(sys.argv[3])):
     shutil.copyfile(samples[i % len(samples)], f"{sys.argv[2]}/{i:06d}.png")
+mixed = int(sys.argv[3]) // 2
+for i in range(mixed):  # the first quarter costly (4x upscaled: decode and resize)
+    img = cv2.imread(samples[i % len(samples)], cv2.IMREAD_UNCHANGED)
+    if i < mixed // 4:
+        img = cv2.resize(img, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+    cv2.imwrite(f"{sys.argv[4]}/{i:06d}.png", img)
 PY
 cp "$tmp/imgs/000000.png" "$tmp/imgs/000001.png" "$tmp/two_imgs/"
 echo "uptime before: $(uptime)"
@@ -64,20 +81,33 @@ now() { date +%s.%N; }
 cpu() { local f=$1; shift; /usr/bin/time -f "%U %S" -o "$f.t" "$@"; awk '{ print $1 + $2 }' "$f.t" >>"$f"; }
 train() { # label, launcher words...
   local label=$1; shift
-  local t0 t1
+  local t0 t1 batch=32 n=$steps
+  # half: batch 16 for twice the steps (the same examples); pair: two
+  # processes of batch 16 for the steps (each a rank's share, no MPI)
+  [ "$label" = half ] && batch=16 n=$((2 * steps))
+  [ "$label" = pair ] && batch=16
   t0=$(now)
-  cpu "$tmp/cpu" "$@" "$cli" train captioner --steps "$steps" --val 0 --threads 1 --quiet \
-    -o "$tmp/$label.safetensors" >/dev/null
+  if [ "$label" = pair ]; then # two plain processes side by side, no MPI
+    cpu "$tmp/cpu" bash -c '"$@" -o "$T/pair1.safetensors" >/dev/null &
+      "$@" -o "$T/pair2.safetensors" >/dev/null; wait $!' _ "${one[@]}" "$cli" train captioner \
+      --steps "$n" --batch "$batch" --val 0 --threads 1 --quiet
+  else
+    cpu "$tmp/cpu" "$@" "$cli" train captioner --steps "$n" --batch "$batch" --val 0 --threads 1 \
+      --quiet -o "$tmp/$label.safetensors" >/dev/null
+  fi
   t1=$(now)
   local loop
-  loop=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["seconds"])' \
-    "$tmp/$label.metrics.json")
+  loop=$(python3 -c 'import json,sys; print(max(json.load(open(f))["seconds"] for f in sys.argv[1:]))' \
+    $(if [ "$label" = pair ]; then echo "$tmp/pair1.metrics.json $tmp/pair2.metrics.json";
+      else echo "$tmp/$label.metrics.json"; fi))
   echo "train $label $loop $(echo "$t1 - $t0" | bc -l) $(tail -1 "$tmp/cpu")" >>"$tmp/times"
 }
+export T=$tmp
 caption() { # kind (caption: IMAGES, fixed: 2 images), label, launcher words...
   local kind=$1 label=$2; shift 2
   local dir=$tmp/imgs t0 t1
-  [ "$kind" = caption ] || dir=$tmp/two_imgs
+  [ "$kind" = fixed ] && dir=$tmp/two_imgs
+  [ "$kind" = mixed ] && dir=$tmp/mixed_imgs
   t0=$(now)
   if [ "$label" = shards ]; then # 2 plain processes, --shard 1/2 and 2/2
     cpu "$tmp/cpu" bash -c '"$1" "$2" "$3" caption "$4" --threads 1 --shard 1/2 >"$5.1" &
@@ -97,10 +127,12 @@ captions() { # one round of every captioning command, in the order given
       one) caption "$kind" one "${one[@]}" ;;
       np1) caption "$kind" np1 "${mpi1[@]}" ;;
       two) caption "$kind" two "${mpi[@]}" ;;
+      static) caption "$kind" static env SACCADE_MPI_HANDOUT=static "${mpi[@]}" ;;
       shards) caption "$kind" shards ;;
     esac
   done
-  for label in np1 two shards; do
+  for label in "$@"; do
+    [ "$label" = one ] && continue
     cmp -s "$tmp/$kind.one.txt" "$tmp/$kind.$label.txt" ||
       { echo "captions differ: 1 process and $label" >&2; exit 1; }
   done
@@ -109,11 +141,13 @@ for r in $(seq "$rounds"); do
   echo "round $r: load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$tmp/loads"
   # alternate who goes first, so a load change hits every side alike
   if [ $((r % 2)) -eq 1 ]; then
-    train one "${one[@]}"; train two "${mpi[@]}"
-    captions caption one np1 two shards; captions fixed one np1 two shards
+    train one "${one[@]}"; train two "${mpi[@]}"; train half "${one[@]}"; train pair
+    captions caption one np1 two static shards; captions fixed one np1 two shards
+    captions mixed one two static
   else
-    train two "${mpi[@]}"; train one "${one[@]}"
-    captions caption shards two np1 one; captions fixed shards two np1 one
+    train pair; train half "${one[@]}"; train two "${mpi[@]}"; train one "${one[@]}"
+    captions caption shards static two np1 one; captions fixed shards two np1 one
+    captions mixed static two one
   fi
 done
 echo "uptime after:  $(uptime)"
@@ -138,10 +172,20 @@ print(f"train captioner, {steps} steps of 32: 1 process {ex / t1:.1f} ex/s (loop
 print(f"  throughput 2 ranks / 1 process: {t1 / t2:.2f}x ({ok(t1 / t2, 1.8)}); "
       f"whole command {w1 / w2:.2f}x")
 print(f"  CPU s: 1 process {k1:.2f}, 2 ranks {k2:.2f} (all ranks): on 2 free cores {2 * k1 / k2:.2f}x")
-c = {l: med("caption", l, 2) for l in ("one", "np1", "two", "shards")}
-d = {l: med("caption", l, 3) for l in ("one", "np1", "two", "shards")}
+th, tp = med("train", "half", 2), med("train", "pair", 2)
+kh, kp = med("train", "half", 4), med("train", "pair", 4)
+print(f"  where 2 ranks' extra CPU goes ({k2 / k1:.2f}x 1 process's = the product of):")
+print(f"    batch 16, 1 process, {2 * steps} steps: {kh:.2f} CPU s, {kh / k1:.2f}x (the halved "
+      f"products; loop {ex / th:.1f} ex/s)")
+print(f"    2 plain processes side by side, batch 16, {steps} steps each: {kp:.2f} CPU s, "
+      f"{kp / kh:.2f}x that (two busy cores; {ex / tp:.1f} ex/s together)")
+print(f"    the 2-rank job, the same work through MPI: {k2:.2f} CPU s, {k2 / kp:.2f}x that "
+      f"(MPI start-up and finish, allreduce, waiting)")
+c = {l: med("caption", l, 2) for l in ("one", "np1", "two", "static", "shards")}
+d = {l: med("caption", l, 3) for l in ("one", "np1", "two", "static", "shards")}
 print(f"caption {images} images, whole command (wall s / CPU s of every process):")
 for l, name in (("one", "1 process"), ("np1", "mpirun -np 1"), ("two", "mpirun -np 2"),
+                ("static", "mpirun -np 2, fixed halves"),
                 ("shards", "2 processes, --shard 1/2 and 2/2")):
     print(f"  {name:34s} {c[l]:7.2f} s ({images / c[l]:4.0f} img/s)  CPU {d[l]:6.2f} s")
 print(f"  2 ranks / 1 process:      {c['one'] / c['two']:.2f}x ({ok(c['one'] / c['two'], 1.9)}); "
@@ -150,6 +194,14 @@ print(f"  2 ranks / mpirun -np 1:   {c['np1'] / c['two']:.2f}x (scaling of the M
       f"CPU {2 * d['np1'] / d['two']:.2f}x)")
 print(f"  2 plain shards / 1 process: {c['one'] / c['shards']:.2f}x (no MPI; "
       f"CPU {2 * d['one'] / d['shards']:.2f}x)")
+print(f"  fixed halves (SACCADE_MPI_HANDOUT=static) / shared counter: {c['static'] / c['two']:.2f}x "
+      f"wall, CPU {d['static'] / d['two']:.2f}x")
+mw = {l: med("mixed", l, 2) for l in ("one", "two", "static")}
+mc = {l: med("mixed", l, 3) for l in ("one", "two", "static")}
+print(f"caption {images // 2} images of mixed cost (the first quarter 4x upscaled): 1 process "
+      f"{mw['one']:.2f} s (CPU {mc['one']:.2f}); mpirun -np 2 shared counter {mw['two']:.2f} s "
+      f"(CPU {mc['two']:.2f}), {mw['one'] / mw['two']:.2f}x; fixed halves {mw['static']:.2f} s "
+      f"(CPU {mc['static']:.2f}), {mw['one'] / mw['static']:.2f}x")
 f = {l: med("fixed", l, 2) for l in ("one", "np1", "two", "shards")}
 g = {l: med("fixed", l, 3) for l in ("one", "np1", "two", "shards")}
 print("fixed cost, caption 2 images (start-up, model loads, finish): "

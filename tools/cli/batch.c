@@ -402,11 +402,44 @@ void cli_batch_range(const cli_batch *b, int *lo, int *hi) {
     cli_slice(b->n, b->shard_k, b->shard_n, lo, hi);
 }
 
+/* The next items [*from, *to) of [lo, hi) for this process: under mpirun with
+ * dynamic hand-out, a chunk taken from the job's counter (smaller as the
+ * items run out: a quarter of what is left per rank, 1..16, so the ranks
+ * finish close together); else the rest of its slice. 0 when none are left,
+ * -1 on error (reported). */
+static int next_items(sc_comm_counter *k, int R, int lo, int hi, int *at, int *from, int *to) {
+    if (!k) {
+        *from = *at;
+        *to = hi;
+        *at = hi;
+        return *from < *to;
+    }
+    int left = hi - (*at > lo ? *at : lo), chunk = left / (4 * R);
+    chunk = chunk < 1 ? 1 : chunk > 16 ? 16 : chunk;
+    long long before;
+    if (sc_comm_counter_take(k, chunk, &before)) return -1;
+    *at = before < hi ? (int)before : hi; /* what has been handed out, all ranks */
+    *from = *at;
+    *to = before + chunk < hi ? (int)(before + chunk) : hi;
+    return *from < *to;
+}
+
 int cli_batch_run(cli_batch *b, const char *label, cli_batch_fn fn, void *ctx) {
     int lo, hi;
-    cli_batch_range(b, &lo, &hi);
     cli_rank_output ro;
     cli_rank_output_begin(&ro);
+    /* dynamic hand-out: the whole shard, from a counter shared by the ranks */
+    sc_comm_counter *counter = NULL;
+    const int R = ro.comm ? sc_comm_size(ro.comm) : 1;
+    if (ro.comm && cli_handout_dynamic()) {
+        cli_shard_slice(b->n, b->shard_k, b->shard_n, &lo, &hi);
+        if (sc_comm_counter_create(ro.comm, lo, &counter)) {
+            cli_fail("handing out the images");
+            sc_comm_abort(ro.comm, CLI_FAIL, "stopping every rank");
+        }
+    } else {
+        cli_batch_range(b, &lo, &hi);
+    }
     if (ro.comm && sc_comm_rank(ro.comm) > 0) b->progress = 0; /* one bar: rank 0's */
     sc_progress *pg = NULL;
     if (b->progress && hi - lo > 1) {
@@ -417,23 +450,31 @@ int cli_batch_run(cli_batch *b, const char *label, cli_batch_fn fn, void *ctx) {
         pg = sc_progress_create(&pp); /* NULL (no bar) if out of memory */
     }
     bar_drawn = 0;
-    int bad = 0;
-    for (int i = lo; i < hi; i++) {
-        if (cli_stopped()) { /* one process; several ranks end here */
-            bad++;
-            break;
+    int bad = 0, at = lo, from, to, more, stopped = 0;
+    while (!stopped && (more = next_items(counter, R, lo, hi, &at, &from, &to)) == 1) {
+        for (int i = from; i < to; i++) {
+            if (cli_stopped()) { /* one process; several ranks end here */
+                bad++;
+                stopped = 1;
+                break;
+            }
+            sc_set_error(SC_OK, "unknown error");
+            if (fn(b, i, ctx)) {
+                cli_batch_report(b, b->paths[i]);
+                bad++;
+            }
+            cli_rank_output_item(&ro, i);
+            if (pg) { /* dynamic: the items handed out so far, to every rank */
+                char st[32];
+                snprintf(st, sizeof st, "%d failed", bad);
+                sc_progress_update(pg, (counter ? at : i + 1) - lo, 1, bad ? st : NULL);
+                bar_drawn = 1;
+            }
         }
-        sc_set_error(SC_OK, "unknown error");
-        if (fn(b, i, ctx)) {
-            cli_batch_report(b, b->paths[i]);
-            bad++;
-        }
-        if (pg) {
-            char st[32];
-            snprintf(st, sizeof st, "%d failed", bad);
-            sc_progress_update(pg, i - lo + 1, 1, bad ? st : NULL);
-            bar_drawn = 1;
-        }
+    }
+    if (more < 0) {
+        cli_fail("handing out the images");
+        sc_comm_abort(ro.comm, CLI_FAIL, "stopping every rank");
     }
     if (pg) {
         char st[32];
@@ -442,5 +483,6 @@ int cli_batch_run(cli_batch *b, const char *label, cli_batch_fn fn, void *ctx) {
         sc_progress_free(pg);
     }
     b->failed += cli_rank_output_end(&ro, bad);
+    sc_comm_counter_free(counter); /* after the gather: every rank is done taking */
     return b->failed ? CLI_FAIL : CLI_OK;
 }

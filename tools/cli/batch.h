@@ -31,10 +31,13 @@
  * contiguous slices of the expanded list (items [(K-1) n / N, K n / N)), so
  * that N separate jobs (a Slurm array, GNU parallel) together cover every
  * input once; output names are planned over the whole list, so they are the
- * same as in one run. Under mpirun each rank runs its own slice of that
- * (of the whole list without --shard): standard output is gathered to rank 0,
- * which prints it in input order (the same lines as one process), and every
- * rank exits with the job's status. */
+ * same as in one run. Under mpirun the ranks split that (the whole list
+ * without --shard): each takes the next small chunk of it from a counter they
+ * share whenever it is free (dynamic hand-out: images of unequal cost leave
+ * no rank idle), or with SACCADE_MPI_HANDOUT=static runs its own fixed
+ * slice; standard output is gathered to rank 0, which prints it in input
+ * order (the same lines as one process), and every rank exits with the job's
+ * status. */
 #ifndef SACCADE_CLI_BATCH_H
 #define SACCADE_CLI_BATCH_H
 
@@ -82,16 +85,18 @@ char *cli_batch_output_path(const cli_batch *b, const char *dir, int i, const ch
 /* Parse --shard K/N (1 <= K <= N) into b; spec NULL: no sharding. Returns
  * CLI_OK or CLI_USAGE. */
 int cli_batch_shard(const char *verb, cli_batch *b, const char *spec);
-/* The items [*lo, *hi) this process runs: the shard, and this rank's part
- * of it under mpirun. */
+/* The items [*lo, *hi) of the shard, and this rank's fixed part of it under
+ * mpirun (what it runs with SACCADE_MPI_HANDOUT=static). */
 void cli_batch_range(const cli_batch *b, int *lo, int *hi);
 
 /* Per-image callback: return 0 on success; nonzero with sc_set_error() set
  * on failure (the batch prints it, prefixed by the input path unless the
  * message already starts with it). */
 typedef int (*cli_batch_fn)(const cli_batch *b, int i, void *ctx);
-/* Run fn over this process's items (cli_batch_range; sequentially, in
- * order), with a progress bar when b->progress. Returns CLI_OK if everything
+/* Run fn over this process's items (sequentially, in order; under mpirun,
+ * chunks of the shard taken from a counter the ranks share as each becomes
+ * free, or with SACCADE_MPI_HANDOUT=static the fixed part of
+ * cli_batch_range), with a progress bar when b->progress. Returns CLI_OK if everything
  * (expansion included; under mpirun, on every rank) succeeded, else
  * CLI_FAIL. */
 int cli_batch_run(cli_batch *b, const char *label, cli_batch_fn fn, void *ctx);

@@ -150,26 +150,44 @@ int cli_comm_end(int rc);
  * reason to abort the others). */
 void cli_comm_agreed(void);
 /* Under mpirun, after a batch run: every rank's gallery entries (its images
- * are written) into rank 0's, in input order. Collective. Returns 1 where the
- * index is to be written (rank 0, or one process), 0 on the other ranks, -1
- * when the entries could not be merged (reported). */
-int cli_gallery_gather(sc_gallery *g);
+ * are written) into rank 0's, put in input order (names[0..n): the run's
+ * output stems in input order, labels[0..n) its input paths; the failures
+ * follow labels). Collective. Returns 1 where the index is to be written
+ * (rank 0, or one process), 0 on the other ranks, -1 when the entries could
+ * not be merged (reported). */
+int cli_gallery_gather(sc_gallery *g, const char *const *names, const char *const *labels, int n);
 /* --shard K/N into *k, *n (0 0 for a NULL spec); CLI_OK or CLI_USAGE. */
 int cli_parse_shard(const char *verb, const char *spec, int *k, int *n);
 /* Items [*lo, *hi) of n for this process: the K-th of N contiguous slices
  * (shard_n 0: all), and under mpirun this rank's part of that. */
 void cli_slice(int n, int shard_k, int shard_n, int *lo, int *hi);
+/* The K-th of N contiguous slices alone (every rank the same). */
+void cli_shard_slice(int n, int shard_k, int shard_n, int *lo, int *hi);
 /* Under mpirun (else no-ops): begin keeps this rank's standard output in
- * memory; end gives it to rank 0, which prints every rank's in rank order,
- * and returns the job's count of failures (bad: this rank's), the same on
- * every rank, which then return the job's status (cli_comm_agreed). */
+ * memory; end gives it to rank 0, which prints every rank's in rank order
+ * (or, when items were marked with cli_rank_output_item, item by item in
+ * item order, whichever rank ran each), and returns the job's count of
+ * failures (bad: this rank's), the same on every rank, which then return the
+ * job's status (cli_comm_agreed). */
+typedef struct cli_rank_output_span {
+    int item;   /* the item's index */
+    size_t end; /* its text ends here in the rank's text (starts where the last ended) */
+} cli_rank_output_span;
 typedef struct cli_rank_output {
     sc_comm *comm; /* NULL: one process, nothing kept */
     FILE *saved, *mem;
     char *text;
     size_t len;
+    cli_rank_output_span *spans; /* (nspans) the items marked, in the order run */
+    size_t nspans, cap;
 } cli_rank_output;
 void cli_rank_output_begin(cli_rank_output *o);
+/* The output since the last mark (or the start) is item's. */
+void cli_rank_output_item(cli_rank_output *o, int item);
 int cli_rank_output_end(cli_rank_output *o, int bad);
+/* Under mpirun: 1 when the batch verbs hand items out dynamically (the
+ * default), 0 for fixed slices (SACCADE_MPI_HANDOUT=static); rank 0's
+ * setting holds for every rank. Collective on the first call. */
+int cli_handout_dynamic(void);
 
 #endif

@@ -51,7 +51,7 @@ void cli_comm_agreed(void) {
     job_agreed = 1;
 }
 
-int cli_gallery_gather(sc_gallery *g) {
+int cli_gallery_gather(sc_gallery *g, const char *const *names, const char *const *labels, int n) {
     if (!job_comm || sc_comm_size(job_comm) < 2) return 1;
     const int R = sc_comm_size(job_comm), rank0 = sc_comm_rank(job_comm) == 0;
     char *mine = NULL, *all = NULL;
@@ -69,6 +69,9 @@ int cli_gallery_gather(sc_gallery *g) {
             rc = -1;
             break;
         }
+    /* dynamic hand-out: the ranks' items interleave */
+    if (rank0 && g && rc == 1 && sc_gallery_order(g, names, labels, n))
+        rc = -1, cli_fail("gallery");
     free(mine);
     free(all);
     free(lens);
@@ -86,12 +89,20 @@ int cli_parse_shard(const char *verb, const char *spec, int *k, int *n) {
     return CLI_OK;
 }
 
-void cli_slice(int n, int shard_k, int shard_n, int *lo, int *hi) {
+void cli_shard_slice(int n, int shard_k, int shard_n, int *lo, int *hi) {
     long long a = 0, z = n;
     if (shard_n > 0) {
         a = (long long)n * (shard_k - 1) / shard_n;
         z = (long long)n * shard_k / shard_n;
     }
+    *lo = (int)a;
+    *hi = (int)z;
+}
+
+void cli_slice(int n, int shard_k, int shard_n, int *lo, int *hi) {
+    int l, h;
+    cli_shard_slice(n, shard_k, shard_n, &l, &h);
+    long long a = l, z = h;
     if (sc_comm_launched_by_mpi()) {
         const long long r = sc_comm_rank(cli_comm()), R = sc_comm_size(cli_comm()), m = z - a;
         z = a + m * (r + 1) / R;
@@ -113,6 +124,87 @@ void cli_rank_output_begin(cli_rank_output *o) {
     }
 }
 
+int cli_handout_dynamic(void) {
+    static int mode = -1;
+    if (mode >= 0) return mode;
+    const char *v = getenv("SACCADE_MPI_HANDOUT");
+    mode = !(v && !strcmp(v, "static"));
+    sc_comm *c = cli_comm();
+    if (sc_comm_broadcast(c, &mode, sizeof mode, 0)) { /* one setting for the job */
+        cli_fail("mpi");
+        sc_comm_abort(c, CLI_FAIL, "stopping every rank");
+    }
+    return mode;
+}
+
+void cli_rank_output_item(cli_rank_output *o, int item) {
+    if (!o->mem) return;
+    if (o->nspans == o->cap) {
+        size_t cap = o->cap ? 2 * o->cap : 64;
+        cli_rank_output_span *sp = realloc(o->spans, cap * sizeof *sp);
+        if (!sp) return; /* the text then goes with the next item, or at the end */
+        o->spans = sp;
+        o->cap = cap;
+    }
+    fflush(o->mem); /* brings o->len up to date */
+    o->spans[o->nspans++] = (cli_rank_output_span){item, o->len};
+}
+
+/* One item's text in rank 0's gathered buffer. */
+typedef struct {
+    int item;
+    size_t start, end;
+} item_text;
+
+static int item_cmp(const void *a, const void *b) {
+    const int x = ((const item_text *)a)->item, y = ((const item_text *)b)->item;
+    return (x > y) - (x < y);
+}
+
+/* Rank 0: the ranks' texts all (lens[r] bytes each) printed item by item in
+ * item order (every rank's spans, span_lens[r] bytes each, ends relative to
+ * that rank's text), then what each rank printed after its last item, in
+ * rank order. */
+static void print_by_item(int R, const char *all, const size_t *lens, const char *spans,
+                          const size_t *span_lens) {
+    size_t total = 0, base = 0, sbase = 0, k = 0;
+    for (int r = 0; r < R; r++) total += span_lens[r] / sizeof(cli_rank_output_span);
+    item_text *v = malloc((total ? total : 1) * sizeof *v);
+    if (!v) { /* no memory to sort: rank order, every line still printed */
+        for (int r = 0; r < R; r++) base += lens[r];
+        fwrite(all, 1, base, stdout);
+        return;
+    }
+    for (int r = 0; r < R; r++) {
+        size_t start = 0;
+        for (size_t i = 0; i < span_lens[r] / sizeof(cli_rank_output_span); i++) {
+            cli_rank_output_span sp;
+            memcpy(&sp, spans + sbase + i * sizeof sp, sizeof sp);
+            v[k++] = (item_text){sp.item, base + start, base + sp.end};
+            start = sp.end;
+        }
+        base += lens[r];
+        sbase += span_lens[r];
+    }
+    qsort(v, total, sizeof *v, item_cmp);
+    for (size_t i = 0; i < total; i++) fwrite(all + v[i].start, 1, v[i].end - v[i].start, stdout);
+    /* each rank's text after its last item */
+    base = sbase = 0;
+    for (int r = 0; r < R; r++) {
+        const size_t ns = span_lens[r] / sizeof(cli_rank_output_span);
+        size_t from = 0;
+        if (ns) {
+            cli_rank_output_span sp;
+            memcpy(&sp, spans + sbase + (ns - 1) * sizeof sp, sizeof sp);
+            from = sp.end;
+        }
+        fwrite(all + base + from, 1, lens[r] - from, stdout);
+        base += lens[r];
+        sbase += span_lens[r];
+    }
+    free(v);
+}
+
 int cli_rank_output_end(cli_rank_output *o, int bad) {
     if (!o->comm) return bad;
     if (o->mem) {
@@ -124,25 +216,27 @@ int cli_rank_output_end(cli_rank_output *o, int bad) {
         bad++;
     }
     const int R = sc_comm_size(o->comm), rank0 = sc_comm_rank(o->comm) == 0;
-    size_t *lens = rank0 ? calloc((size_t)R, sizeof *lens) : NULL;
-    char *all = NULL;
+    size_t *lens = rank0 ? calloc(2 * (size_t)R, sizeof *lens) : NULL;
+    char *all = NULL, *spans = NULL;
     float nbad = (float)bad;
     if ((rank0 && !lens) ||
         sc_comm_gather_bytes(o->comm, o->text ? o->text : "", o->text ? o->len : 0, 0, &all,
                              lens) ||
+        sc_comm_gather_bytes(o->comm, o->spans ? (const void *)o->spans : "",
+                             o->nspans * sizeof *o->spans, 0, &spans, lens ? lens + R : NULL) ||
         sc_comm_allreduce_sum(o->comm, &nbad, 1)) {
         cli_fail("gathering the ranks' output");
         sc_comm_abort(o->comm, CLI_FAIL, "stopping every rank");
     }
     if (rank0) {
-        size_t total = 0;
-        for (int r = 0; r < R; r++) total += lens[r];
-        fwrite(all, 1, total, stdout);
+        print_by_item(R, all, lens, spans, lens + R);
         fflush(stdout);
     }
     free(all);
+    free(spans);
     free(lens);
     free(o->text);
+    free(o->spans);
     cli_comm_agreed(); /* every rank returns the job's status */
     return (int)nbad;
 }

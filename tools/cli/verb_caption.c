@@ -684,7 +684,10 @@ int cli_caption_main(int argc, char **argv) {
     if (html && (rc = open_gallery(&c, html))) goto end;
     rc = cli_batch_run(&b, "caption", c.blip || c.vg ? blip_one_image : one_image, &c);
     if (c.gallery) {
-        int writer = cli_gallery_gather(c.gallery); /* mpirun: one index over all ranks */
+        int lo, hi; /* mpirun: one index over all ranks, in input order */
+        cli_shard_slice(b.n, b.shard_k, b.shard_n, &lo, &hi);
+        int writer = cli_gallery_gather(c.gallery, (const char *const *)b.stems + lo,
+                                        (const char *const *)b.paths + lo, hi - lo);
         sc_status s = writer == 1 ? sc_gallery_close(c.gallery) : SC_OK;
         if (writer != 1) sc_gallery_free(c.gallery);
         c.gallery = NULL;

@@ -268,6 +268,7 @@ typedef struct {
     sc_param *bufs;    /* the encoder's buffers and, for hard attention, the baseline */
     float baseline[2]; /* hard attention: REINFORCE baseline state (a trainer buffer) */
     float *feat, *dfeat;
+    sc_rng *row_rngs; /* (batch) hard attention: each example's draws (sc_trainer_example_rng) */
     sc_scenes_params sp;
     sc_capscenes_batch batch;
     char *cfg_json, *enc_json;
@@ -277,8 +278,8 @@ typedef struct {
 
 static void free_run(train_run *r) {
     sc_capscenes_batch_free(&r->batch);
-    free(r->feat), free(r->dfeat), free(r->all), free(r->bufs), free(r->cfg_json),
-        free(r->enc_json);
+    free(r->feat), free(r->dfeat), free(r->row_rngs), free(r->all), free(r->bufs),
+        free(r->cfg_json), free(r->enc_json);
     sc_trainer_free(r->tr);
     sc_captioner_free(r->m);
     sc_vocab_free(&r->vocab);
@@ -368,7 +369,8 @@ static int setup_run(train_run *r) {
         return cli_fail("train captioner");
     r->feat = malloc(B * P * E * sizeof(float));
     r->dfeat = malloc(B * P * E * sizeof(float));
-    if (!r->feat || !r->dfeat) return cli_fail("out of memory");
+    if (o->hard) r->row_rngs = malloc(B * sizeof *r->row_rngs);
+    if (!r->feat || !r->dfeat || (o->hard && !r->row_rngs)) return cli_fail("out of memory");
     r->sp = sc_scenes_default_params();
     r->sp.seed = (uint64_t)o->scene_seed;
     r->sp.train = &r->train;
@@ -407,7 +409,12 @@ static int train_step(train_run *r, const int *idx, size_t count) {
                                .hard_expect = o->hard_expect,
                                .hard_entropy = o->hard_entropy,
                                .hard_reinforce = 1.0f,
-                               .hard_baseline = r->baseline[0]};
+                               .hard_baseline = r->baseline[0],
+                               .row_rngs = r->row_rngs};
+    /* hard attention: each example draws its cells (and dropout) from a stream
+     * of its own, so N ranks draw what one process does */
+    for (size_t i = 0; r->row_rngs && i < count; i++)
+        if (sc_trainer_example_rng(r->tr, i, &r->row_rngs[i])) return -1;
     sc_caption_loss cl;
     if (sc_captioner_whole_counts(r->tr, r->m, &r->batch.batch, &lo, &whole) ||
         sc_captioner_loss_part(r->m, r->feat, &r->batch.batch, &lo, &whole, sc_trainer_rng(r->tr),
@@ -419,13 +426,15 @@ static int train_step(train_run *r, const int *idx, size_t count) {
     int nk = o->att_sup > 0 ? 3 : 2;
     if (r->nitem_heads) keys[nk] = keys[3], vals[nk] = cl.items, nk++;
     if (o->hard) { /* the baseline follows the whole batch's mean reward (every rank alike) */
-        float rw[2] = {(float)cl.reward, (float)cl.nreward};
-        if (sc_trainer_allreduce(r->tr, rw, 2) ||
-            sc_captioner_hard_baseline_update(r->baseline, rw[0] / rw[1], HARD_BASELINE_DECAY))
+        float rw[3] = {(float)cl.reward, (float)cl.nreward, (float)cl.hard_steps};
+        if (sc_trainer_allreduce(r->tr, rw, 3)) return -1;
+        /* the metrics are summed over the ranks: each logs its part of the batch's */
+        const double part = cl.nreward / rw[1];
+        keys[nk] = "reward", vals[nk++] = (float)cl.reward / rw[1];
+        if (sc_captioner_hard_baseline_update(r->baseline, rw[0] / rw[1], HARD_BASELINE_DECAY))
             return -1;
-        keys[nk] = "reward", vals[nk++] = rw[0] / rw[1];
-        keys[nk] = "baseline", vals[nk++] = r->baseline[0];
-        keys[nk] = "att_entropy", vals[nk++] = cl.entropy;
+        keys[nk] = "baseline", vals[nk++] = part * r->baseline[0];
+        keys[nk] = "att_entropy", vals[nk++] = rw[2] > 0 ? cl.entropy * cl.hard_steps / rw[2] : 0;
     }
     return sc_trainer_step(r->tr, cl.loss, nk, keys, vals) ? -1 : 0;
 }

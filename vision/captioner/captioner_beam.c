@@ -242,7 +242,7 @@ sc_status sc_captioner_beam_search(sc_captioner *m, const float *features,
         b.act[0].score[i] = 0.0f;
     }
     for (int step = 1;; step++) {
-        const sc_cap_pick pick = {mode, 0.0f, &rng, NULL, b.cells};
+        const sc_cap_pick pick = {mode, 0.0f, &rng, NULL, NULL, b.cells};
         if ((st = sc_cap_step(m, s, features, b.proj, b.prev, b.h, b.c, b.h2, b.c2, b.logits,
                               b.alpha, &pick, b.ws)))
             goto out;

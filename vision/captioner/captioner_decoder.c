@@ -37,10 +37,11 @@ static sc_status cap_pick(const sc_captioner *m, int B, const float *alpha, cons
             for (int p = 1; p < P; p++)
                 if (a[p] > a[k]) k = p;
         } else if (pk->mode == SC_CAP_ATT_SAMPLE) {
-            if (!pk->rng)
+            sc_rng *rng = pk->row_rngs ? &pk->row_rngs[b] : pk->rng;
+            if (!rng)
                 return sc_set_error(SC_ERR_INVALID_ARG, "captioner: sampling cells needs an rng");
-            if (!(pk->expect_prob > 0.0f && sc_rng_uniform(pk->rng) < pk->expect_prob)) {
-                sc_status st = sc_hard_attention_sample(1, P, a, pk->rng, &k, NULL, NULL, NULL);
+            if (!(pk->expect_prob > 0.0f && sc_rng_uniform(rng) < pk->expect_prob)) {
+                sc_status st = sc_hard_attention_sample(1, P, a, rng, &k, NULL, NULL, NULL);
                 if (st) return st;
             }
         }
@@ -169,7 +170,8 @@ sc_status sc_captioner_teacher_force(sc_captioner *m, const float *features, con
     if ((st = sc_addatt_precompute(&d1, features, &aw, proj))) goto done;
     if ((st = sc_cap_init_state(m, 1, features, ws, h, c))) goto done;
     int32_t cell = -1;
-    const sc_cap_pick pick = {sc_cap_att_resolve(m, SC_CAP_ATT_DEFAULT), 0.0f, NULL, NULL, &cell};
+    const sc_cap_pick pick = {
+        sc_cap_att_resolve(m, SC_CAP_ATT_DEFAULT), 0.0f, NULL, NULL, NULL, &cell};
     for (int t = 0; t < n; t++) {
         st = sc_cap_step(m, 1, features, proj, tokens + t, h, c, h2, c2, lg, al, &pick, ws);
         if (st) goto done;
@@ -349,8 +351,12 @@ static sc_status loss_forward(sc_captioner *m, const float *features, const sc_c
     for (int t = 0; t < T; t++) {
         const float *h = L->hs + (size_t)t * Bz * H, *c = L->cs + (size_t)t * Bz * H;
         for (int b = 0; b < B; b++) L->ids[b] = bt->captions[(size_t)b * bt->L + t];
-        sc_cap_pick pick = {o->train ? SC_CAP_ATT_SAMPLE : SC_CAP_ATT_ARGMAX, o->hard_expect, rng,
-                            NULL, L->cells ? L->cells + (size_t)t * Bz : NULL};
+        sc_cap_pick pick = {o->train ? SC_CAP_ATT_SAMPLE : SC_CAP_ATT_ARGMAX,
+                            o->hard_expect,
+                            rng,
+                            o->row_rngs,
+                            NULL,
+                            L->cells ? L->cells + (size_t)t * Bz : NULL};
         if (L->cells && o->hard_cells) { /* given cells; finished steps read the expectation */
             for (int b = 0; b < B; b++)
                 L->given[b] =
@@ -369,9 +375,15 @@ static sc_status loss_forward(sc_captioner *m, const float *features, const sc_c
             return st;
         float *hd = L->hd + (size_t)t * Bz * H;
         int drop = o->train && cf->dropout > 0.0f;
-        if ((st = sc_dropout_forward(hn, Bz * H, cf->dropout, drop, rng,
-                                     drop ? L->mask + (size_t)t * Bz * H : NULL, hd)))
+        if (drop && o->row_rngs) { /* each row's mask from its own stream */
+            for (size_t b = 0; b < Bz; b++)
+                if ((st = sc_dropout_forward(hn + b * H, (size_t)H, cf->dropout, 1, &o->row_rngs[b],
+                                             L->mask + ((size_t)t * Bz + b) * H, hd + b * H)))
+                    return st;
+        } else if ((st = sc_dropout_forward(hn, Bz * H, cf->dropout, drop, rng,
+                                            drop ? L->mask + (size_t)t * Bz * H : NULL, hd))) {
             return st;
+        }
     }
     /* the output layer for all steps at once: one product instead of T small ones */
     if ((st = sc_cap_output(m, T * B, L->hd, L->xs, L->logits))) return st;
@@ -604,7 +616,7 @@ sc_status sc_captioner_loss_part(sc_captioner *m, const float *features, const s
         return sc_set_error(SC_ERR_INVALID_ARG,
                             "sc_captioner_loss: hard_expect must be in [0, 1], hard_entropy and "
                             "hard_reinforce finite and >= 0, hard_baseline finite");
-    if (m->cfg.hard_attention && o->train && !o->hard_cells && !rng)
+    if (m->cfg.hard_attention && o->train && !o->hard_cells && !rng && !o->row_rngs)
         return sc_set_error(SC_ERR_INVALID_ARG,
                             "sc_captioner_loss: training hard attention needs rng");
     const int items = o->item_heads > 0.0f && bt->items;
@@ -612,7 +624,7 @@ sc_status sc_captioner_loss_part(sc_captioner *m, const float *features, const s
         sc_status st = sc_cap_items_check(m, bt);
         if (st) return st;
     }
-    if (o->train && m->cfg.dropout > 0.0f && !rng)
+    if (o->train && m->cfg.dropout > 0.0f && !rng && !o->row_rngs)
         return sc_set_error(SC_ERR_INVALID_ARG,
                             "sc_captioner_loss: training with dropout needs rng");
     int T = 0;

@@ -94,6 +94,7 @@ typedef struct sc_cap_pick {
     sc_cap_att_mode mode; /* EXPECTED (soft), ARGMAX or SAMPLE (never DEFAULT) */
     float expect_prob;    /* SAMPLE: probability that a row reads the expectation */
     sc_rng *rng;          /* SAMPLE */
+    sc_rng *row_rngs;     /* SAMPLE: (B) one per row, used instead of rng; or NULL */
     const int32_t *given; /* (B) cells to read instead (-1: the expectation), or NULL */
     int32_t *cells;       /* (B) out: the cell each row read, -1 for the expectation */
 } sc_cap_pick;

@@ -1094,6 +1094,72 @@ static sc_status import_entry(sc_gallery *g, const cJSON *o) {
     return s;
 }
 
+/* A record's place in the requested order (sc_gallery_order), and where it
+ * was: sorting on (key, at) keeps records without a place in the order added. */
+typedef struct {
+    long key;
+    int at;
+    const char *label; /* failures: the label looked up */
+} order_key;
+
+static int key_cmp(const void *a, const void *b) {
+    const order_key *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    return (x->at > y->at) - (x->at < y->at);
+}
+
+static int label_cmp(const void *a, const void *b) {
+    const order_key *x = a, *y = b;
+    int c = strcmp(x->label, y->label);
+    return c ? c : key_cmp(a, b);
+}
+
+sc_status sc_gallery_order(sc_gallery *g, const char *const *names, const char *const *labels,
+                           int n) {
+    if (!g || n < 0) return sc_set_error(SC_ERR_INVALID_ARG, "sc_gallery_order: bad arguments");
+    const size_t ne = (size_t)g->n, nf = (size_t)g->nf, nl = labels ? (size_t)n : 0;
+    order_key *k = malloc((ne + nf + nl + 1) * sizeof *k);
+    gentry *e = malloc((ne + 1) * sizeof *e);
+    gfail *f = malloc((nf + 1) * sizeof *f);
+    if (!k || !e || !f) {
+        free(k), free(e), free(f);
+        return sc_set_error(SC_ERR_NOMEM, "sc_gallery_order: out of memory");
+    }
+    /* images: their name's place in names (the first, for a repeated name) */
+    for (size_t i = 0; i < ne; i++) k[i] = (order_key){(long)n + (long)i, (int)i, NULL};
+    for (int j = n - 1; names && ne && j >= 0; j--) {
+        const int slot = names[j] ? *name_slot(g, names[j]) : 0;
+        if (slot) k[slot - 1].key = j;
+    }
+    qsort(k, ne, sizeof *k, key_cmp);
+    for (size_t i = 0; i < ne; i++) e[i] = g->e[k[i].at];
+    memcpy(g->e, e, ne * sizeof *e);
+    if (ne) memset(g->slots, 0, g->nslots * sizeof *g->slots);
+    for (size_t i = 0; i < ne; i++) *name_slot(g, g->e[i].name) = (int)i + 1;
+    /* failures: their label's first place in labels, found in a sorted copy */
+    order_key *fk = k, *lk = k + nf;
+    for (size_t j = 0; j < nl; j++) lk[j] = (order_key){(long)j, 0, labels[j] ? labels[j] : ""};
+    qsort(lk, nl, sizeof *lk, label_cmp);
+    for (size_t i = 0; i < nf; i++) {
+        fk[i] = (order_key){(long)n + (long)i, (int)i, g->f[i].label};
+        size_t a = 0, z = nl; /* the first entry with this label */
+        while (a < z) {
+            size_t m = a + (z - a) / 2;
+            if (strcmp(lk[m].label, fk[i].label) < 0)
+                a = m + 1;
+            else
+                z = m;
+        }
+        if (a < nl && !strcmp(lk[a].label, fk[i].label)) fk[i].key = lk[a].key;
+    }
+    qsort(fk, nf, sizeof *fk, key_cmp);
+    for (size_t i = 0; i < nf; i++) f[i] = g->f[fk[i].at];
+    memcpy(g->f, f, nf * sizeof *f);
+    free(k), free(e), free(f);
+    g->items_written = g->search_written = g->failed_written = 0; /* every page anew */
+    return SC_OK;
+}
+
 sc_status sc_gallery_import(sc_gallery *g, const char *data, size_t len) {
     if (!g || (!data && len)) return sc_set_error(SC_ERR_INVALID_ARG, "sc_gallery_import: NULL");
     if (len == 0) return SC_OK;
