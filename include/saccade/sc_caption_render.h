@@ -73,20 +73,23 @@ sc_status sc_caption_attention_grid(const sc_image *img, const sc_caption_result
  *                       (thumbnail, caption, path, score; linked to the entry's
  *                       page), with first / previous / next / last links (also
  *                       on the arrow keys) and a search box
- *   items/<name>.html   one page per image: caption, score, path, the full
- *                       attention figure, and each word with its own map
- *                       (cut from the figure, no extra file) and log-probability;
+ *   items/<name>.html   one page per image: caption, score, path, the
+ *                       thumbnail, and each word with its log-probability and
+ *                       its attention map: a figure.panel-pixel canvas that
+ *                       gallery.js draws from the word's grid x grid map held
+ *                       in the page (min-max scaled to 8 bits, in hex) as
+ *                       sc_attention_grid draws a panel (sc_attention_upsample,
+ *                       min-max scaling, figure.colormap, blended with weight
+ *                       figure.alpha over the thumbnail squashed to the panel;
+ *                       <figure data-maps="drawn"> once every map is drawn);
  *                       previous / next links
  *   images/<name>.jpg   thumbnails (longer side at most thumb pixels)
- *   figures/<name>.jpg  attention figures (sc_attention_grid with p->figure,
- *                       its rows filled evenly: 11 panels in at most 10
- *                       columns make 2 rows of 6)
  *   failed.html         inputs that failed, with their reasons (when any)
  *   search.js           the search index: name, caption and label per entry,
  *                       loaded only when a search starts (typing in the box or
  *                       opening a page with ?q=WORDS); every word must occur in
  *                       the caption or the label, case-insensitively
- *   gallery.css, gallery.js   shared style and script
+ *   gallery.css, gallery.js   shared style and script (with the colormap)
  *   .saccade-gallery    the marker (SC_GALLERY_MARKER) that tells image walks
  *                       (sc_gallery_is_dir) the folder holds generated files
  * Thumbnails load lazily (loading="lazy"), so a page costs its HTML plus the
@@ -108,13 +111,17 @@ typedef struct sc_gallery_params {
     const char *subtitle;            /* a line under the heading, e.g. the model (NULL: none) */
     int thumb;                       /* thumbnail's longer side in pixels (160), 16..4096 */
     int page_size;                   /* entries per listing page (100), 1..100000 */
-    int quality;                     /* JPEG quality of thumbnails and figures (80), 1..100 */
-    sc_attention_grid_params figure; /* sc_attention_grid_default_params with
-                                        panel 64 and cols 10 */
+    int quality;                     /* JPEG quality of thumbnails (80), 1..100 */
+    sc_attention_grid_params figure; /* the maps: panel (64), colormap, alpha;
+                                        cols (10) and font_px are checked but
+                                        unused (the browser lays the panels out
+                                        and labels them) */
     int live;                        /* 1 (default): keep the pages up to date while
                                         images are added (sc_gallery_add), so a
-                                        stopped run leaves a usable gallery; 0:
-                                        pages only from sc_gallery_write */
+                                        stopped run leaves a usable gallery, and
+                                        let go of each image's maps once its page
+                                        is final; 0: pages only from
+                                        sc_gallery_write, maps kept until freed */
 } sc_gallery_params;
 sc_gallery_params sc_gallery_default_params(void);
 
@@ -134,12 +141,13 @@ typedef struct sc_gallery_item {
 
 typedef struct sc_gallery sc_gallery; /* opaque */
 
-/* Create DIR (parents must exist) with its images/, figures/ and items/
- * folders and the marker. p may be NULL (defaults).
+/* Create DIR (parents must exist) with its images/ and items/ folders and
+ * the marker. p may be NULL (defaults).
  * Errors: SC_ERR_INVALID_ARG (NULL, bad params), SC_ERR_IO. */
 sc_status sc_gallery_open(const char *dir, const sc_gallery_params *p, sc_gallery **out);
-/* Add one image: writes its thumbnail and, when it->alphas is given, its
- * figure (img is the image the caption was made from: 1, 3 or 4 channels).
+/* Add one image: writes its thumbnail and keeps it->alphas (when given) for
+ * its page, 1 byte a cell (img is the image the caption was made from: 1, 3
+ * or 4 channels).
  * Errors: SC_ERR_INVALID_ARG (bad item or name already used), SC_ERR_IO,
  * SC_ERR_NOMEM; nothing is added then. */
 sc_status sc_gallery_add(sc_gallery *g, const sc_image *img, const sc_gallery_item *it);
@@ -152,7 +160,10 @@ sc_status sc_gallery_add_failure(sc_gallery *g, const char *label, const char *r
  * sc_gallery, exports its entries (the records, not the files) with
  * sc_gallery_export (a malloc'ed string, *len bytes), and the process that
  * writes the pages imports every other's with sc_gallery_import, in input
- * order, then closes. SC_ERR_FORMAT for data sc_gallery_export did not make. */
+ * order, then closes. The records carry the attention maps; a live gallery
+ * lets go of them once pages are written, so export galleries opened with
+ * live = 0 (SC_ERR_INVALID_ARG otherwise, once a map is gone).
+ * SC_ERR_FORMAT for data sc_gallery_export did not make. */
 sc_status sc_gallery_export(const sc_gallery *g, char **out, size_t *len);
 sc_status sc_gallery_import(sc_gallery *g, const char *data, size_t len);
 /* Put the images in the order of names[0..n) and the failures in the order

@@ -5,7 +5,9 @@
 # data-broken and sets <body data-gallery="ok|broken">), captions and paths
 # are in the DOM as text (escaping round-trips), nothing is fetched from the
 # network, the search box and the page navigation work, each image's page
-# shows its figure and per-word maps, failed inputs are listed once, and a
+# shows its per-word maps (drawn by the page's script from the attention
+# grids in the page, and equal to OpenCV's upsampling, blur and scaling of
+# the same attention), failed inputs are listed once, and a
 # second run into a folder inside its input does not caption the gallery's
 # own files. Then a gallery of 2,000 images (real captions of the sample
 # scenes written many times over by the library, test_gallery_scale) opens
@@ -35,7 +37,8 @@ browse() {
   rm -rf "$prof"
 }
 # The DOM of a dumped page as JSON: body attributes, cards (caption, path,
-# href, img), results cards, hits text, item page caption, figure, maps, words.
+# href, img), results cards, hits text, item page caption, figure (its
+# data-maps: "drawn" once the script drew every map), maps, words.
 dom_json() {
   "$py" - "$1" <<'PY'
 import sys, json, html.parser
@@ -56,10 +59,10 @@ class P(html.parser.HTMLParser):
             st['imgs'].append(a['src'])
             if 'data-broken' in a: st['broken'] += 1
             if self.card is not None: self.card['img'] = a['src']
-            if a['src'].startswith('../figures/'): st['figure'] = a['src']
+        if tag == 'figure': st['figure'] = a.get('data-maps')
+        if tag == 'canvas' and a.get('class') == 'map': st['maps'] += 1
         if tag == 'span':
             c = a.get('class')
-            if c == 'map': st['maps'] += 1
             self.span = c
             if c == 'w': st['words'].append('')
             if c == 'hits' or a.get('id') == 'hits': self.span = 'hits'
@@ -102,7 +105,7 @@ files = sorted(os.path.relpath(os.path.join(r, f), gal) for r, _, fs in os.walk(
 want = sorted(['index.html', 'page-2.html', 'page-3.html', 'failed.html', 'search.js',
                'gallery.css', 'gallery.js', '.saccade-gallery']
               + ['%s/%s.%s' % (d, s, e) for s in stems for d, e in
-                 (('images', 'jpg'), ('figures', 'jpg'), ('items', 'html'))])
+                 (('images', 'jpg'), ('items', 'html'))])
 assert files == want, (files, want)
 for o, s in zip(objs, stems): assert o['html_thumbnail'] == 'images/%s.jpg' % s
 nref = 0
@@ -168,7 +171,7 @@ assert d['hits'].startswith('%d match' % len(want)), d['hits']
 for c in d['results']: assert c['href'].startswith('items/') and c['img'].startswith('images/')
 " "$tmp/b3.json" "$tmp/captions.jsonl" "$word"
 
-# The page of the image with the awkward name: figure, one map per word.
+# The page of the image with the awkward name: one map per word, all drawn.
 weird=$("$py" -c 'import urllib.parse; print(urllib.parse.quote("we<ird> & \"quoted\" '"'"'name'"'"' #1 ?%"))')
 browse "$tmp/b4" "file://$gal/items/$weird.html"
 dom_json "$tmp/b4.dom" >"$tmp/b4.json"
@@ -179,7 +182,7 @@ d = json.load(open(sys.argv[1]))
 o = [json.loads(l) for l in open(sys.argv[2]) if 'we<ird>' in l][0]
 assert d['body'].get('data-gallery') == 'ok' and d['broken'] == 0, d['body']
 assert d['h1'] == o['caption'], (d['h1'], o['caption'])
-assert d['figure'] and d['maps'] == len(o['words']) and d['words'] == o['words'], d
+assert d['figure'] == 'drawn' and d['maps'] == len(o['words']) and d['words'] == o['words'], d
 assert d['rel']['prev'].endswith('.html') and d['rel']['up'].startswith('../page-3.html#e'), d['rel']
 " "$tmp/b4.json" "$tmp/captions.jsonl"
 
@@ -191,6 +194,53 @@ timeout 180 "$browser" --headless --no-sandbox --disable-gpu --no-first-run --us
 pycheck "screenshot not blank" "
 import sys, cv2; a = cv2.imread(sys.argv[1]); assert a is not None and a.shape[:2] == (1000, 1280), None if a is None else a.shape
 assert a.std() > 20, a.std()" "$tmp/shot.png"
+
+# The maps the page's script draws against OpenCV's of the same attention
+# (--json-attention): bilinear upsampling to the 64-pixel panel, a Gaussian
+# of sigma = a third of a cell (reflect-101 border), min-max scaling, the gray
+# colormap; --alpha 1 shows the map alone. The canvases are read from a page
+# that holds the item page in a frame (file pages may read each other's
+# pixels with --allow-file-access-from-files).
+scene="$src/assets/samples/scenes/images/test_000001.png"
+check "caption --html --alpha 1 --json-attention" 0 "$cli" caption --alpha 1 --json-attention \
+  --html "$tmp/orc" "$scene"
+cp "$tmp/out" "$tmp/orc.jsonl"
+cat >"$tmp/harness.html" <<'EOF'
+<!DOCTYPE html><html><body><iframe id="f" src="orc/items/test_000001.html"></iframe>
+<script>
+window.addEventListener('load', function () {
+  var d = document.getElementById('f').contentDocument, out = [];
+  d.querySelectorAll('canvas.map').forEach(function (c) {
+    var px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, r = [];
+    for (var i = 0; i < px.length; i += 4) r.push([px[i], px[i + 1], px[i + 2]]);
+    out.push(r);
+  });
+  var p = document.createElement('pre');
+  p.id = 'out';
+  p.textContent = JSON.stringify({maps: d.querySelector('figure').getAttribute('data-maps'), px: out});
+  document.body.appendChild(p);
+});
+</script></body></html>
+EOF
+browse "$tmp/b6" "file://$tmp/harness.html" --allow-file-access-from-files
+yes_ "maps page: no console messages" "! grep -E 'CONSOLE|Uncaught' $tmp/b6.log"
+pycheck "maps drawn by the page = OpenCV's (within 1 of 255)" "
+import sys, json, re, html, numpy as np, cv2
+d = json.loads(html.unescape(re.search(r'<pre id=\"out\">(.*?)</pre>', open(sys.argv[1]).read(), re.S).group(1)))
+o = json.loads(open(sys.argv[2]).readline())
+att = np.array(o['attention'], np.float32)
+assert d['maps'] == 'drawn' and len(d['px']) == len(o['words']) == len(att) > 2, (d['maps'], len(d['px']))
+S = 64
+for a, px in zip(att, d['px']):
+    g = a.shape[0]; sig = S / g / 3; r = int(np.ceil(3 * sig))
+    m = cv2.GaussianBlur(cv2.resize(a, (S, S), interpolation=cv2.INTER_LINEAR), (2 * r + 1, 2 * r + 1),
+                         sig, borderType=cv2.BORDER_REFLECT_101)
+    want = np.floor((m - m.min()) / (m.max() - m.min()) * 255 + 0.5)
+    got = np.array(px, np.float64).reshape(S, S, 3)
+    assert (got == got[..., :1]).all(), 'gray colormap: r = g = b'
+    diff = np.abs(got[..., 0] - want)
+    assert diff.max() <= 1 and diff.mean() < 0.3, (diff.max(), diff.mean())
+" "$tmp/b6.dom" "$tmp/orc.jsonl"
 
 # The browser check catches a missing image (this test can fail).
 first=$("$py" -c 'import json,sys,os; print(os.path.basename(json.loads(open(sys.argv[1]).readline())["path"])[:-4])' "$tmp/captions.jsonl")
@@ -274,7 +324,7 @@ pycheck "2000: an image's page" "
 import sys, json
 d = json.load(open(sys.argv[1]))
 assert d['body'].get('data-gallery') == 'ok' and d['broken'] == 0
-assert d['figure'] == '../figures/scene-01234.jpg' and d['maps'] == len(d['words']) > 2, d
+assert d['figure'] == 'drawn' and d['maps'] == len(d['words']) > 2, d
 assert d['rel'] == {'prev': 'scene-01233.html', 'up': '../page-13.html#e1235', 'next': 'scene-01235.html'}, d['rel']
 " "$tmp/s4.json"
 

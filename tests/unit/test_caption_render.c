@@ -136,7 +136,7 @@ static void test_gallery(void **state) {
     assert_false(sc_gallery_is_dir(tmp));
     const char *words[3] = {"a", "<b>", "<end>"};
     const float lp[3] = {-0.5f, -0.25f, -0.125f};
-    float alphas[3 * 4] = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1};
+    float alphas[3 * 4] = {1, 0, 0, 0, 0, 1, 0, 0, 1, 2, 3, 6};
     sc_gallery_item it = {.name = "x y&z#?",
                           .label = "in/x y&z#?.jpg",
                           .caption = "a <b> & \"c\"",
@@ -167,13 +167,11 @@ static void test_gallery(void **state) {
                      SC_OK);
     assert_int_equal(sc_gallery_close(g), SC_OK);
 
-    const char *files[] = {"index.html",         "page-2.html",        "failed.html",
-                           "search.js",          "gallery.css",        "gallery.js",
-                           SC_GALLERY_MARKER,    "images/x y&z#?.jpg", "figures/x y&z#?.jpg",
-                           "items/x y&z#?.html", "images/plain.jpg",   "items/plain.html",
-                           "items/third.html"};
+    const char *files[] = {"index.html",       "page-2.html",        "failed.html",
+                           "search.js",        "gallery.css",        "gallery.js",
+                           SC_GALLERY_MARKER,  "images/x y&z#?.jpg", "items/x y&z#?.html",
+                           "images/plain.jpg", "items/plain.html",   "items/third.html"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) assert_true(exists(dir, files[i]));
-    assert_false(exists(dir, "figures/plain.jpg"));
     assert_false(exists(dir, "page-3.html"));
     sc_image t;
     char *path = sc_test_join(dir, "images/plain.jpg");
@@ -182,14 +180,6 @@ static void test_gallery(void **state) {
     assert_int_equal(t.h, 20);
     sc_image_free(&t);
     free(path);
-    /* the figure: the image and 3 words in 16-pixel panels, one row */
-    path = sc_test_join(dir, "figures/x y&z#?.jpg");
-    assert_int_equal(sc_image_load(path, NULL, &t, NULL), SC_OK);
-    assert_int_equal(t.w, 8 + 4 * (16 + 8));
-    assert_int_equal(t.h, 8 + 16 + sc_text_height(16) + 4 + 8);
-    sc_image_free(&t);
-    free(path);
-
     char *h = slurp(dir, "index.html");
     assert_non_null(strstr(h, "<title>Tom &amp; Jerry &lt;test&gt;</title>"));
     assert_non_null(strstr(h, "<span class=\"cap\">a &lt;b&gt; &amp; &quot;c&quot;</span>"));
@@ -206,14 +196,22 @@ static void test_gallery(void **state) {
     assert_non_null(strstr(h, "third one"));
     assert_non_null(strstr(h, "<a rel=\"prev\" href=\"index.html\">"));
     free(h);
-    /* the entry's page: figure, each word with its panel of the figure */
+    /* the entry's page: the photo, and each word with its map for the
+     * browser, min-max scaled to 0..255 (1 2 3 6: 0 51 102 255) */
     h = slurp(dir, "items/x y&z#?.html");
-    assert_non_null(strstr(h, "<img src=\"../figures/x%20y%26z%23%3F.jpg\" width=\"104\""));
-    assert_non_null(strstr(h, "background:url(../figures/x%20y%26z%23%3F.jpg) -32px -8px\">"
-                              "</span><span class=\"w\">a</span><small>log p -0.5000</small>"));
-    assert_non_null(strstr(h, "-56px -8px\"></span><span class=\"w\">&lt;b&gt;</span>"));
+    assert_non_null(strstr(h, "<img src=\"../images/x%20y%26z%23%3F.jpg\" width=\"64\" "
+                              "height=\"20\""));
+    assert_non_null(strstr(h, "<figure class=\"fig\" data-grid=\"2\" data-alpha=\"0.8\">"));
+    assert_non_null(strstr(h, "<li><canvas class=\"map\" width=\"16\" height=\"16\" "
+                              "data-a=\"ff000000\"></canvas><span class=\"w\">a</span>"
+                              "<small>log p -0.5000</small></li>"));
+    assert_non_null(strstr(h, "data-a=\"00ff0000\"></canvas><span class=\"w\">&lt;b&gt;</span>"));
+    assert_non_null(strstr(h, "data-a=\"003366ff\"></canvas><span class=\"w\">&lt;end&gt;"));
     assert_non_null(strstr(h, "<a rel=\"next\" href=\"plain.html\">"));
     assert_non_null(strstr(h, "href=\"../index.html#e1\">page 1</a>"));
+    free(h);
+    h = slurp(dir, "items/plain.html"); /* no maps: the words alone */
+    assert_null(strstr(h, "<canvas"));
     free(h);
     h = slurp(dir, "items/third.html");
     assert_non_null(strstr(h, "<a rel=\"prev\" href=\"plain.html\">"));
@@ -228,9 +226,14 @@ static void test_gallery(void **state) {
     assert_non_null(strstr(h, "[\"third\",\"third one\",\"third\",64,20]\n]});"));
     free(h);
 
-    /* written again with one entry and no failure: no stale page or list; 4
-     * panels in at most 3 columns fill 2 rows of 2 */
-    gp.figure.cols = 3;
+    /* the script draws the maps in the gallery's colormap (gray: entry k is
+     * k, k, k) */
+    h = slurp(dir, "gallery.js");
+    assert_non_null(strstr(h, "window.saccadeColormap = '000000010101020202"));
+    assert_non_null(strstr(h, "fdfdfdfefefeffffff';\n"));
+    free(h);
+
+    /* written again with one entry and no failure: no stale page or list */
     assert_int_equal(sc_gallery_open(dir, &gp, &g), SC_OK);
     assert_int_equal(sc_gallery_add(g, &img, &it), SC_OK);
     assert_int_equal(sc_gallery_close(g), SC_OK);
@@ -239,25 +242,15 @@ static void test_gallery(void **state) {
     h = slurp(dir, "index.html");
     assert_non_null(strstr(h, "1 image</p>"));
     free(h);
-    path = sc_test_join(dir, "figures/x y&z#?.jpg");
-    assert_int_equal(sc_image_load(path, NULL, &t, NULL), SC_OK);
-    const int row = 16 + sc_text_height(16) + 4 + 8;
-    assert_int_equal(t.w, 8 + 2 * (16 + 8));
-    assert_int_equal(t.h, 8 + 2 * row);
-    sc_image_free(&t);
-    free(path);
-    h = slurp(dir, "items/x y&z#?.html");
-    char want[64];
-    snprintf(want, sizeof want, "jpg) -8px -%dpx\"></span><span class=\"w\">&lt;b&gt;", 8 + row);
-    assert_non_null(strstr(h, want));
-    free(h);
-
     /* a gallery directory that cannot be created */
     char *baddir = sc_test_join(tmp, "gal/index.html/sub");
     assert_int_equal(sc_gallery_open(baddir, NULL, &g), SC_ERR_IO);
     assert_null(g);
     free(baddir);
     gp.page_size = 0;
+    assert_int_equal(sc_gallery_open(dir, &gp, &g), SC_ERR_INVALID_ARG);
+    gp.page_size = 2;
+    gp.figure.colormap = (sc_colormap)99;
     assert_int_equal(sc_gallery_open(dir, &gp, &g), SC_ERR_INVALID_ARG);
     sc_image_free(&img);
     sc_test_rmtree(tmp);
@@ -286,7 +279,15 @@ static void test_gallery_pieces(void **state) {
                                .score = -0.43,
                                .alphas = alphas,
                                .grid = 2};
-    const sc_gallery_item q = {.name = "q", .label = "in/q.png", .caption = "plain", .score = -1.0};
+    const float qalphas[2 * 4] = {0, 1, 2, 3, 3, 3, 3, 3}; /* 00 55 aa ff, constant: 0 */
+    const sc_gallery_item q = {.name = "q",
+                               .label = "in/q.png",
+                               .caption = "a coat",
+                               .words = words,
+                               .n = 2,
+                               .score = -1.0,
+                               .alphas = qalphas,
+                               .grid = 2};
     sc_gallery_params gp = sc_gallery_default_params();
     gp.subtitle = "model m";
     sc_gallery *g = NULL, *a = NULL, *b = NULL;
@@ -294,14 +295,20 @@ static void test_gallery_pieces(void **state) {
     SC_TEST_OK(sc_gallery_add(g, &img, &p));
     SC_TEST_OK(sc_gallery_add_failure(g, "in/bad.png", "not an image"));
     SC_TEST_OK(sc_gallery_add(g, &img, &q));
+    /* once written, a live gallery lets go of the maps of final pages: it
+     * cannot be exported */
+    SC_TEST_OK(sc_gallery_write(g));
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(sc_gallery_export(g, &data, &len), SC_ERR_INVALID_ARG);
+    assert_null(data);
     SC_TEST_OK(sc_gallery_close(g));
     SC_TEST_OK(sc_gallery_open(two, &gp, &a));
+    gp.live = 0; /* as the CLI's other ranks: pages only from the one that imports */
     SC_TEST_OK(sc_gallery_open(two, &gp, &b));
     SC_TEST_OK(sc_gallery_add(a, &img, &p));
     SC_TEST_OK(sc_gallery_add_failure(b, "in/bad.png", "not an image"));
     SC_TEST_OK(sc_gallery_add(b, &img, &q));
-    char *data = NULL;
-    size_t len = 0;
     SC_TEST_OK(sc_gallery_export(b, &data, &len));
     sc_gallery_free(b); /* its files stay; only a's index is written */
     assert_int_equal(sc_gallery_import(a, data, len - 1), SC_ERR_FORMAT); /* cut short */
@@ -324,9 +331,14 @@ static void test_gallery_pieces(void **state) {
         assert_memory_equal(h1, h2, n1);
         if (k == 0)
             assert_non_null(strstr((const char *)h2, "2 images, <a href=\"failed.html\">1 failed"));
+        if (k == 4) /* the maps came through the export */
+            assert_non_null(strstr((const char *)h2, "data-a=\"0055aaff\"></canvas><span "
+                                                     "class=\"w\">a</span></li>\n<li><canvas "
+                                                     "class=\"map\" width=\"64\" height=\"64\" "
+                                                     "data-a=\"00000000\">"));
         free(h1), free(h2), free(i1), free(i2);
     }
-    assert_true(exists(two, "images/q.jpg") && exists(two, "figures/p.jpg"));
+    assert_true(exists(two, "images/q.jpg") && exists(two, "images/p.jpg"));
     sc_image_free(&img);
     sc_test_rmtree(tmp);
     free(one), free(two), free(tmp);

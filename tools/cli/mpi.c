@@ -56,7 +56,9 @@ int cli_gallery_gather(sc_gallery *g, const char *const *names, const char *cons
     const int R = sc_comm_size(job_comm), rank0 = sc_comm_rank(job_comm) == 0;
     char *mine = NULL, *all = NULL;
     size_t len = 0, *lens = rank0 ? calloc((size_t)R, sizeof *lens) : NULL;
-    if ((rank0 && !lens) || (g && sc_gallery_export(g, &mine, &len)) ||
+    /* rank 0 writes the pages: the others' entries only are sent (its own
+     * live gallery has let go of the maps of the pages it wrote) */
+    if ((rank0 && !lens) || (!rank0 && g && sc_gallery_export(g, &mine, &len)) ||
         sc_comm_gather_bytes(job_comm, mine ? mine : "", len, 0, &all, lens)) {
         cli_fail("gallery");
         sc_comm_abort(job_comm, CLI_FAIL, "stopping every rank");

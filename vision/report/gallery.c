@@ -1,6 +1,6 @@
 /* saccade: the static HTML caption gallery (see sc_caption_render.h): listing
- * pages, one page per image, thumbnails and web-sized attention figures, and
- * a search index loaded on demand. */
+ * pages, one page per image with its attention maps (drawn by the browser from
+ * 8-bit grids in the page), thumbnails, and a search index loaded on demand. */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -110,6 +110,20 @@ static void sb_url(sbuf *b, const char *s) {
     }
 }
 
+/* Bytes as lower-case hex, two digits each. */
+static void sb_hex(sbuf *b, const unsigned char *v, size_t n) {
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        const char h[2] = {hex[v[i] >> 4], hex[v[i] & 15]};
+        sb_put(b, h, 2);
+    }
+}
+
+/* A hex digit's value, -1 for anything else. */
+static int hex_digit(int c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
 /* A JSON string (quotes included): " \ and control bytes escaped; '<' too,
  * so the text can never close a script element. */
 static void sb_json(sbuf *b, const char *s) {
@@ -134,8 +148,10 @@ typedef struct gentry {
     float *lp;                          /* [n] */
     int n, has_lp;
     double score;
-    int tw, th; /* thumbnail size */
-    int fw, fh; /* figure size, 0 x 0: no figure */
+    int tw, th;         /* thumbnail size */
+    int grid;           /* side of each attention map, 0: no maps */
+    unsigned char *att; /* [n, grid, grid] each map min-max scaled to 0..255; NULL
+                           without maps or, in a live gallery, once the page is final */
 } gentry;
 
 typedef struct gfail {
@@ -227,6 +243,7 @@ static void entry_free(gentry *e) {
         for (int i = 0; i < e->n; i++) free(e->words[i]);
     free(e->words);
     free(e->lp);
+    free(e->att);
 }
 
 void sc_gallery_free(sc_gallery *g) {
@@ -267,11 +284,12 @@ sc_status sc_gallery_open(const char *dir, const sc_gallery_params *p, sc_galler
     const sc_attention_grid_params *f = &p->figure;
     if (p->thumb < 16 || p->thumb > 4096 || p->page_size < 1 || p->page_size > 100000 ||
         p->quality < 1 || p->quality > 100 || f->panel < 16 || f->panel > 2048 || f->cols < 1 ||
-        !(f->alpha >= 0 && f->alpha <= 1) || !(f->font_px >= 0 && f->font_px <= 200))
+        !(f->alpha >= 0 && f->alpha <= 1) || !(f->font_px >= 0 && f->font_px <= 200) ||
+        !sc_colormap_table(f->colormap))
         return sc_set_error(SC_ERR_INVALID_ARG,
                             "%s: bad params (thumb %d in 16..4096, page_size %d in 1..100000, "
                             "quality %d in 1..100, figure panel %d in 16..2048, cols %d >= 1, "
-                            "alpha in [0, 1], font_px in [0, 200])",
+                            "alpha in [0, 1], font_px in [0, 200], a known colormap)",
                             fn, p->thumb, p->page_size, p->quality, f->panel, f->cols);
     sc_gallery *g = calloc(1, sizeof *g);
     if (!g) return sc_set_error(SC_ERR_NOMEM, "%s: out of memory", fn);
@@ -286,8 +304,8 @@ sc_status sc_gallery_open(const char *dir, const sc_gallery_params *p, sc_galler
         return sc_set_error(SC_ERR_NOMEM, "%s: out of memory", fn);
     }
     sc_status s = make_dir(dir);
-    const char *subs[3] = {"images", "figures", "items"};
-    for (int i = 0; i < 3 && !s; i++) {
+    const char *subs[2] = {"images", "items"};
+    for (int i = 0; i < 2 && !s; i++) {
         char *sub = gpath(g, subs[i]);
         s = sub ? make_dir(sub) : sc_set_error(SC_ERR_NOMEM, "%s: out of memory", fn);
         free(sub);
@@ -366,8 +384,8 @@ static sc_status save_thumb(const sc_image *img, int thumb, int quality, const c
     return s;
 }
 
-/* images/<url>.jpg, figures/<url>.jpg, items/<url>.html relative to the
- * gallery (the file name itself is the raw name). */
+/* images/<url>.jpg, items/<url>.html relative to the gallery (the file name
+ * itself is the raw name). */
 static char *entry_file(const sc_gallery *g, const char *folder, const char *name,
                         const char *ext) {
     size_t n = strlen(g->dir) + strlen(folder) + strlen(name) + strlen(ext) + 3;
@@ -376,29 +394,24 @@ static char *entry_file(const sc_gallery *g, const char *folder, const char *nam
     return p;
 }
 
-/* Panels per row of an entry's figure with np panels: the rows that
- * figure.cols allows, filled evenly (11 panels in 10 columns make 2 rows of
- * 6, not 10 and 1), so no row is mostly blank. */
-static int figure_cols(const sc_gallery *g, int np) {
-    int rows = (np + g->p.figure.cols - 1) / g->p.figure.cols;
-    return rows > 0 ? (np + rows - 1) / rows : 1;
-}
-
-static sc_status draw_figure(const sc_gallery *g, const sc_image *img, const sc_gallery_item *it,
-                             sc_image *fig) {
-    sc_attention_grid_params fp = g->p.figure;
-    fp.cols = figure_cols(g, it->n + 1);
-    return sc_attention_grid(img, it->alphas, it->grid, it->n, it->words, &fp, fig);
-}
-
-/* The first failure's message of work shared among threads (messages are
- * per thread). */
-static void keep_error(sc_status st, sc_status *first, char *msg, size_t n) {
-    if (!st) return;
-#pragma omp critical(sc_gallery_error)
-    if (!*first) {
-        *first = st;
-        snprintf(msg, n, "%s", sc_last_error());
+/* Each of the n grid x grid maps min-max scaled to 0..255 (a constant map,
+ * NaN and infinite values give 0): the browser upsamples, smooths and
+ * normalises again, which min-max scaling first does not change (both are
+ * affine in the map), so only the rounding to 8 bits is lost. */
+static void quantize_maps(const float *alphas, int n, int grid, unsigned char *out) {
+    const size_t P = (size_t)grid * grid;
+    for (int t = 0; t < n; t++) {
+        const float *a = alphas + (size_t)t * P;
+        float lo = INFINITY, hi = -INFINITY;
+        for (size_t i = 0; i < P; i++)
+            if (isfinite(a[i])) {
+                if (a[i] < lo) lo = a[i];
+                if (a[i] > hi) hi = a[i];
+            }
+        const double scale = hi > lo ? 255.0 / ((double)hi - lo) : 0.0;
+        for (size_t i = 0; i < P; i++)
+            out[(size_t)t * P + i] =
+                isfinite(a[i]) ? (unsigned char)floor(((double)a[i] - lo) * scale + 0.5) : 0;
     }
 }
 
@@ -447,6 +460,14 @@ static sc_status entry_fill(sc_gallery *g, const sc_gallery_item *it, const char
             s = sc_set_error(SC_ERR_NOMEM, "%s: out of memory", fn);
         e->lp[i] = it->logprobs ? it->logprobs[i] : 0.0f;
     }
+    if (!s && it->alphas && it->n > 0) {
+        /* n <= 10000 and grid <= 4096 are checked: the product fits a size_t */
+        e->grid = it->grid;
+        if (!(e->att = malloc((size_t)it->n * it->grid * it->grid)))
+            s = sc_set_error(SC_ERR_NOMEM, "%s: out of memory", fn);
+        else
+            quantize_maps(it->alphas, it->n, it->grid, e->att);
+    }
     if (s) entry_free(e);
     return s;
 }
@@ -467,35 +488,10 @@ sc_status sc_gallery_add(sc_gallery *g, const sc_image *img, const sc_gallery_it
     sc_status s = entry_fill(g, it, fn);
     if (s) return s;
     gentry *e = &g->e[g->n];
-    sc_image fig = {0};
     char *thumb = entry_file(g, "images", it->name, ".jpg");
-    char *figure = it->alphas ? entry_file(g, "figures", it->name, ".jpg") : NULL;
-    if (!thumb || (it->alphas && !figure)) s = sc_set_error(SC_ERR_NOMEM, "%s: out of memory", fn);
-    if (!s && it->alphas) s = draw_figure(g, img, it, &fig); /* its panels on the threads */
-    if (!s) {
-        /* then the thumbnail and the figure's file side by side */
-        sc_status first = SC_OK;
-        char msg[512] = "";
-#pragma omp parallel sections if (it->alphas)
-        {
-#pragma omp section
-            keep_error(save_thumb(img, g->p.thumb, g->p.quality, thumb, &e->tw, &e->th), &first,
-                       msg, sizeof msg);
-#pragma omp section
-            if (it->alphas)
-                keep_error(save_jpeg(&fig, g->p.quality, figure), &first, msg, sizeof msg);
-        }
-        if (first) {
-            s = sc_set_error(first, "%s", msg);
-            unlink(thumb); /* neither file stays without the other */
-            if (figure) unlink(figure);
-        } else if (it->alphas) {
-            e->fw = fig.w, e->fh = fig.h;
-        }
-    }
-    sc_image_free(&fig);
+    s = thumb ? save_thumb(img, g->p.thumb, g->p.quality, thumb, &e->tw, &e->th)
+              : sc_set_error(SC_ERR_NOMEM, "%s: out of memory", fn);
     free(thumb);
-    free(figure);
     if (s) {
         entry_free(e);
         return s;
@@ -556,7 +552,10 @@ static const char CSS[] =
     ".path,.score{color:#777;font-size:.8em;word-break:break-all}\n"
     ".caption{font-size:1.4em;margin:.3em 0}\n"
     ".meta{color:#666;word-break:break-all;margin:0 0 .4em}\n"
-    ".fig img{max-width:100%;height:auto}\n"
+    ".photo img{max-width:100%;height:auto}\n"
+    ".fig{margin:0}\n"
+    ".fig figcaption{color:#666;font-size:.85em;margin-top:.4em}\n"
+    ".map{display:block;margin:0 auto .3em}\n"
     ".words{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.8em}\n"
     ".words li{background:#fff;border-radius:4px;padding:.4em;text-align:center;"
     "box-shadow:0 1px 2px rgba(0,0,0,.12)}\n"
@@ -572,11 +571,99 @@ static const char HEAD_SCRIPT[] =
     "document.body.setAttribute('data-gallery','broken');}},true);</script>\n";
 
 static const char JS[] =
-    "/* saccade gallery: load status, arrow-key navigation, search. */\n"
+    "/* saccade gallery: attention maps, load status, arrow-key navigation, search. */\n"
     "(function () {\n"
     "  'use strict';\n"
     "  var body = document.body, root = body.getAttribute('data-root') || '';\n"
+    "  /* Attention maps: each canvas.map holds its word's grid x grid map in hex\n"
+    "   * (0..255); drawn as the library draws sc_attention_grid's panels: bilinear\n"
+    "   * upsampling (align_corners = false), a Gaussian of sigma = a third of a\n"
+    "   * cell (reflect-101 border), min-max scaling, the gallery's colormap\n"
+    "   * (window.saccadeColormap, 256 RGB entries in hex), blended over the photo\n"
+    "   * with weight alpha. */\n"
+    "  function axis(n, size) {\n"
+    "    var a = [], scale = n / size;\n"
+    "    for (var d = 0; d < size; d++) {\n"
+    "      var s = Math.max(0, scale * (d + 0.5) - 0.5), i = Math.min(Math.floor(s), n - 1);\n"
+    "      a.push([i, Math.min(i + 1, n - 1), Math.min(s - i, 1)]);\n"
+    "    }\n"
+    "    return a;\n"
+    "  }\n"
+    "  function reflect(p, n) {\n"
+    "    if (n === 1) return 0;\n"
+    "    while (p < 0 || p >= n) p = p < 0 ? -p : 2 * n - 2 - p;\n"
+    "    return p;\n"
+    "  }\n"
+    "  function blur(m, S, sigma) {\n"
+    "    var r = Math.ceil(3 * sigma), k = [], sum = 0, tmp = new Float32Array(S * S), i, x, y, "
+    "j;\n"
+    "    for (i = -r; i <= r; i++) { k.push(Math.exp(-0.5 * i * i / (sigma * sigma))); sum += "
+    "k[k.length - 1]; }\n"
+    "    for (i = 0; i < k.length; i++) k[i] /= sum;\n"
+    "    var at = [];\n"
+    "    for (i = -r; i < S + r; i++) at.push(reflect(i, S));\n"
+    "    for (y = 0; y < S; y++)\n"
+    "      for (x = 0; x < S; x++) {\n"
+    "        var acc = 0;\n"
+    "        for (j = 0; j < k.length; j++) acc += k[j] * m[y * S + at[x + j]];\n"
+    "        tmp[y * S + x] = acc;\n"
+    "      }\n"
+    "    for (y = 0; y < S; y++)\n"
+    "      for (x = 0; x < S; x++) {\n"
+    "        var acc2 = 0;\n"
+    "        for (j = 0; j < k.length; j++) acc2 += k[j] * tmp[at[y + j] * S + x];\n"
+    "        m[y * S + x] = acc2;\n"
+    "      }\n"
+    "  }\n"
+    "  function drawMap(c, G, alpha, photo, cmap) {\n"
+    "    var S = c.width, hex = c.getAttribute('data-a') || '', v = [], i, x, y;\n"
+    "    if (hex.length !== 2 * G * G || c.height !== S) return false;\n"
+    "    for (i = 0; i < G * G; i++) v.push(parseInt(hex.substr(2 * i, 2), 16) / 255);\n"
+    "    var ax = axis(G, S), m = new Float32Array(S * S);\n"
+    "    for (y = 0; y < S; y++)\n"
+    "      for (x = 0; x < S; x++) {\n"
+    "        var a = ax[y], b = ax[x], r0 = a[0] * G, r1 = a[1] * G;\n"
+    "        m[y * S + x] = (1 - a[2]) * ((1 - b[2]) * v[r0 + b[0]] + b[2] * v[r0 + b[1]]) +\n"
+    "                       a[2] * ((1 - b[2]) * v[r1 + b[0]] + b[2] * v[r1 + b[1]]);\n"
+    "      }\n"
+    "    var sigma = Math.min(S / G / 3, 1000);\n"
+    "    if (sigma > 0) blur(m, S, sigma);\n"
+    "    var lo = Infinity, hi = -Infinity;\n"
+    "    for (i = 0; i < S * S; i++) { lo = Math.min(lo, m[i]); hi = Math.max(hi, m[i]); }\n"
+    "    var heat = document.createElement('canvas');\n"
+    "    heat.width = heat.height = S;\n"
+    "    var hctx = heat.getContext('2d'), img = hctx.createImageData(S, S);\n"
+    "    for (i = 0; i < S * S; i++) {\n"
+    "      var t = hi > lo ? (m[i] - lo) / (hi - lo) : 0;\n"
+    "      var k = t > 0 ? (t >= 1 ? 255 : Math.floor(t * 255 + 0.5)) : 0;\n"
+    "      img.data[4 * i] = cmap[3 * k];\n"
+    "      img.data[4 * i + 1] = cmap[3 * k + 1];\n"
+    "      img.data[4 * i + 2] = cmap[3 * k + 2];\n"
+    "      img.data[4 * i + 3] = 255;\n"
+    "    }\n"
+    "    hctx.putImageData(img, 0, 0);\n"
+    "    var ctx = c.getContext('2d');\n"
+    "    if (photo && photo.complete && photo.naturalWidth) ctx.drawImage(photo, 0, 0, S, S);\n"
+    "    else alpha = 1;\n"
+    "    ctx.globalAlpha = alpha;\n"
+    "    ctx.drawImage(heat, 0, 0);\n"
+    "    ctx.globalAlpha = 1;\n"
+    "    return true;\n"
+    "  }\n"
+    "  function drawMaps() {\n"
+    "    var fig = document.querySelector('figure.fig[data-grid]');\n"
+    "    if (!fig) return;\n"
+    "    var G = +fig.getAttribute('data-grid'), alpha = +fig.getAttribute('data-alpha');\n"
+    "    var photo = document.querySelector('.photo img'), maps = "
+    "fig.querySelectorAll('canvas.map');\n"
+    "    var hex = window.saccadeColormap || '', cmap = [], drawn = 0;\n"
+    "    for (var i = 0; i < 768; i++) cmap.push(parseInt(hex.substr(2 * i, 2), 16) || 0);\n"
+    "    for (var j = 0; j < maps.length; j++) if (drawMap(maps[j], G, alpha, photo, cmap)) "
+    "drawn++;\n"
+    "    fig.setAttribute('data-maps', drawn === maps.length ? 'drawn' : 'bad');\n"
+    "  }\n"
     "  window.addEventListener('load', function () {\n"
+    "    drawMaps();\n"
     "    body.setAttribute('data-load-ms', String(Math.round(performance.now())));\n"
     "    body.setAttribute('data-gallery',\n"
     "                      document.querySelector('img[data-broken]') ? 'broken' : 'ok');\n"
@@ -777,6 +864,8 @@ static sc_status write_listing(const sc_gallery *g, int k, int npages) {
 /* items/<name>.html for entry i. */
 static sc_status write_item(const sc_gallery *g, int i) {
     const gentry *e = &g->e[i];
+    if (e->grid > 0 && e->n > 0 && !e->att) /* freed by write_new_items: never written again */
+        return sc_set_error(SC_ERR_INTERNAL, "gallery: the maps of %s are gone", e->name);
     const int k = i / g->p.page_size;
     char page[32];
     page_name(k, page, sizeof page);
@@ -810,38 +899,25 @@ static sc_status write_item(const sc_gallery *g, int i) {
         sb_html(&b, g->subtitle);
         sb_puts(&b, "</p>\n");
     }
-    sc_sheet_params sp = sc_sheet_default_params();
-    sc_sheet_layout L = {0};
-    int np = e->n + 1, has_fig = e->fw > 0;
-    if (has_fig) {
-        sp.cols = figure_cols(g, np);
-        sp.panel_w = sp.panel_h = g->p.figure.panel;
-        sp.font_px = g->p.figure.font_px;
-        if (sc_contact_sheet_layout(np, &sp, 1, &L)) has_fig = 0;
-        sb_puts(&b, "<figure class=\"fig\"><img src=\"../figures/");
-        sb_puts(&b, e->url);
-        sb_printf(&b, ".jpg\" width=\"%d\" height=\"%d\" alt=\"attention for each word of: ", e->fw,
-                  e->fh);
-        sb_html(&b, e->caption);
-        sb_puts(&b, "\"></figure>\n");
-    } else {
-        sb_puts(&b, "<p><img src=\"../images/");
-        sb_puts(&b, e->url);
-        sb_printf(&b, ".jpg\" width=\"%d\" height=\"%d\" alt=\"\"></p>\n", e->tw, e->th);
-    }
+    sb_puts(&b, "<p class=\"photo\"><img src=\"../images/");
+    sb_puts(&b, e->url);
+    sb_printf(&b, ".jpg\" width=\"%d\" height=\"%d\" alt=\"\"></p>\n", e->tw, e->th);
     if (e->n > 0) {
-        sb_puts(&b, "<h2>Words</h2>\n<ol class=\"words\">\n");
+        /* with maps, a figure of one canvas per word that gallery.js draws
+         * from the word's 8-bit grid (hex in data-a) over the photo */
+        const int S = g->p.figure.panel, maps = e->grid > 0;
+        const size_t P = (size_t)e->grid * e->grid;
+        sb_puts(&b, "<h2>Words</h2>\n");
+        if (maps)
+            sb_printf(&b, "<figure class=\"fig\" data-grid=\"%d\" data-alpha=\"%g\">", e->grid,
+                      (double)g->p.figure.alpha);
+        sb_puts(&b, "<ol class=\"words\">\n");
         for (int t = 0; t < e->n; t++) {
             sb_puts(&b, "<li>");
-            int x, y;
-            if (has_fig && !sc_contact_sheet_panel_origin(&L, &sp, 1 + t, &x, &y)) {
-                /* the word's panel of the figure */
-                sb_printf(&b,
-                          "<span class=\"map\" style=\"display:block;width:%dpx;height:%dpx;"
-                          "background:url(../figures/",
-                          sp.panel_w, sp.panel_h);
-                sb_puts(&b, e->url);
-                sb_printf(&b, ".jpg) -%dpx -%dpx\"></span>", x, y);
+            if (maps) {
+                sb_printf(&b, "<canvas class=\"map\" width=\"%d\" height=\"%d\" data-a=\"", S, S);
+                sb_hex(&b, e->att + (size_t)t * P, P);
+                sb_puts(&b, "\"></canvas>");
             }
             sb_puts(&b, "<span class=\"w\">");
             sb_html(&b, e->words[t]);
@@ -850,6 +926,11 @@ static sc_status write_item(const sc_gallery *g, int i) {
             sb_puts(&b, "</li>\n");
         }
         sb_puts(&b, "</ol>\n");
+        if (maps) {
+            sb_puts(&b, "<figcaption>attention for each word of: ");
+            sb_html(&b, e->caption);
+            sb_puts(&b, "</figcaption></figure>\n");
+        }
     }
     page_tail(&b, "../");
     size_t n = strlen(e->name) + 16;
@@ -930,6 +1011,15 @@ static sc_status write_static(sc_gallery *g) {
     sb_puts(&b, CSS);
     sc_status s = write_buf(g, "gallery.css", &b);
     if (!s) {
+        /* the script, after the colormap of the maps (0..255 RGB, in hex) */
+        const float(*cm)[3] = sc_colormap_table(g->p.figure.colormap);
+        unsigned char lut[256 * 3] = {0};
+        for (int i = 0; cm && i < 256 * 3; i++)
+            lut[i] =
+                (unsigned char)floorf(255.0f * fminf(fmaxf(cm[i / 3][i % 3], 0.0f), 1.0f) + 0.5f);
+        sb_puts(&b, "window.saccadeColormap = '");
+        sb_hex(&b, lut, sizeof lut);
+        sb_puts(&b, "';\n");
         sb_puts(&b, JS);
         s = write_buf(g, "gallery.js", &b);
     }
@@ -938,12 +1028,18 @@ static sc_status write_static(sc_gallery *g) {
 }
 
 /* Item pages not yet on disk; the last one written before gains its "next"
- * link. */
+ * link. In a live gallery a page before the last is final, so its maps are
+ * freed (memory stays in proportion to the images since the last write). */
 static sc_status write_new_items(sc_gallery *g) {
     sc_status s = SC_OK;
     int from = g->items_written > 0 ? g->items_written - 1 : 0;
     for (int i = from; !s && i < g->n; i++) s = write_item(g, i);
-    if (!s) g->items_written = g->n;
+    if (s) return s;
+    g->items_written = g->n;
+    for (int i = from; g->p.live && i < g->n - 1; i++) {
+        free(g->e[i].att);
+        g->e[i].att = NULL;
+    }
     return s;
 }
 
@@ -996,8 +1092,9 @@ sc_status sc_gallery_close(sc_gallery *g) {
 
 /* ================================================================ in pieces */
 /* One JSON array: failures as {label, reason}, images as {name, label,
- * caption, score, words, lp, has_lp, tw, th, fw, fh}; the files stay where
- * the exporting process wrote them (the same DIR). */
+ * caption, score, words, lp, has_lp, tw, th, grid, att} (att: the 8-bit maps
+ * in hex, "" without maps); the thumbnails stay where the exporting process
+ * wrote them (the same DIR). */
 sc_status sc_gallery_export(const sc_gallery *g, char **out, size_t *len) {
     if (!g || !out || !len) return sc_set_error(SC_ERR_INVALID_ARG, "sc_gallery_export: NULL");
     *out = NULL;
@@ -1013,6 +1110,13 @@ sc_status sc_gallery_export(const sc_gallery *g, char **out, size_t *len) {
     }
     for (int i = 0; ok && i < g->n; i++) {
         const gentry *e = &g->e[i];
+        if (e->grid > 0 && e->n > 0 && !e->att) {
+            cJSON_Delete(a);
+            return sc_set_error(SC_ERR_INVALID_ARG,
+                                "sc_gallery_export: the maps of %s were freed once its page was "
+                                "written (export galleries opened with live = 0)",
+                                e->name);
+        }
         cJSON *o = cJSON_CreateObject(), *w = cJSON_CreateArray(), *lp = cJSON_CreateArray();
         ok = o && w && lp && cJSON_AddItemToArray(a, o);
         if (!ok) {
@@ -1029,7 +1133,14 @@ sc_status sc_gallery_export(const sc_gallery *g, char **out, size_t *len) {
              cJSON_AddNumberToObject(o, "score", e->score) &&
              cJSON_AddNumberToObject(o, "has_lp", e->has_lp) &&
              cJSON_AddNumberToObject(o, "tw", e->tw) && cJSON_AddNumberToObject(o, "th", e->th) &&
-             cJSON_AddNumberToObject(o, "fw", e->fw) && cJSON_AddNumberToObject(o, "fh", e->fh);
+             cJSON_AddNumberToObject(o, "grid", e->grid);
+        if (ok) {
+            sbuf hx = {0};
+            sb_put(&hx, "", 0);
+            if (e->att) sb_hex(&hx, e->att, (size_t)e->n * e->grid * e->grid);
+            ok = !hx.oom && cJSON_AddStringToObject(o, "att", hx.p);
+            free(hx.p);
+        }
         for (int t = 0; ok && t < e->n; t++)
             ok = cJSON_AddItemToArray(w, cJSON_CreateString(e->words[t])) &&
                  cJSON_AddItemToArray(lp, cJSON_CreateNumber(e->lp[t]));
@@ -1060,12 +1171,13 @@ static sc_status import_entry(sc_gallery *g, const cJSON *o) {
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(o, "words"),
                 *lp = cJSON_GetObjectItemCaseSensitive(o, "lp"),
                 *score = cJSON_GetObjectItemCaseSensitive(o, "score");
-    int n = cJSON_GetArraySize(w), has_lp, tw, th, fw, fh;
+    const char *att = jstr(o, "att");
+    int n = cJSON_GetArraySize(w), has_lp, tw, th, grid;
     if (!cJSON_IsArray(w) || !cJSON_IsArray(lp) || cJSON_GetArraySize(lp) != n || n > 10000 ||
         !jstr(o, "name") || !jstr(o, "caption") || !cJSON_IsNumber(score) ||
         !jint(o, "has_lp", 0, 1, &has_lp) || !jint(o, "tw", 1, 100000, &tw) ||
-        !jint(o, "th", 1, 100000, &th) || !jint(o, "fw", 0, 1 << 30, &fw) ||
-        !jint(o, "fh", 0, 1 << 30, &fh))
+        !jint(o, "th", 1, 100000, &th) || !jint(o, "grid", 0, 4096, &grid) || !att ||
+        strlen(att) != (grid && n ? 2 * (size_t)n * grid * grid : 0))
         return sc_set_error(SC_ERR_FORMAT, "%s: malformed entry", fn);
     const char **words = calloc((size_t)(n ? n : 1), sizeof *words);
     float *lps = calloc((size_t)(n ? n : 1), sizeof *lps);
@@ -1086,8 +1198,23 @@ static sc_status import_entry(sc_gallery *g, const cJSON *o) {
                           .score = score->valuedouble};
     if (!s && !(s = entry_fill(g, &it, fn))) {
         gentry *e = &g->e[g->n];
-        e->tw = tw, e->th = th, e->fw = fw, e->fh = fh;
-        entry_commit(g);
+        e->tw = tw, e->th = th;
+        const size_t na = strlen(att) / 2;
+        if (na) {
+            e->grid = grid;
+            if (!(e->att = malloc(na))) s = sc_set_error(SC_ERR_NOMEM, "%s: out of memory", fn);
+        }
+        for (size_t k = 0; !s && k < na; k++) {
+            const int hi = hex_digit(att[2 * k]), lo = hex_digit(att[2 * k + 1]);
+            if (hi < 0 || lo < 0)
+                s = sc_set_error(SC_ERR_FORMAT, "%s: malformed entry", fn);
+            else
+                e->att[k] = (unsigned char)(hi << 4 | lo);
+        }
+        if (s)
+            entry_free(e);
+        else
+            entry_commit(g);
     }
     free(words);
     free(lps);
