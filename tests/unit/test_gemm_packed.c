@@ -68,7 +68,7 @@ static void check_shape(const shape *s, int with_ep) {
     float *Ap = fnew(np), *ws = fnew(nws);
     SC_TEST_OK(sc_gemm_pack(s->M, s->K, A, lda, Ap));
 
-    const sc_gemm_epilogue ep = {bias, res, 1};
+    const sc_gemm_epilogue ep = {bias, res, 1, 0};
     const sc_gemm_epilogue *e = with_ep ? &ep : NULL;
     double *want = calloc((size_t)s->M * s->N, sizeof(double)),
            *scale = calloc((size_t)s->M * s->N, sizeof(double));
@@ -138,7 +138,7 @@ static void test_partial_epilogue(void **state) {
     float *Ap = fnew(sc_gemm_pack_floats(M, K)), *ws = fnew(sc_gemm_packed_workspace_floats(N));
     SC_TEST_OK(sc_gemm_pack(M, K, A, K, Ap));
     for (int relu = 0; relu < 2; relu++) {
-        const sc_gemm_epilogue ep = {relu ? NULL : bias, NULL, relu};
+        const sc_gemm_epilogue ep = {relu ? NULL : bias, NULL, relu, 0};
         SC_TEST_OK(sc_gemm_packed(Ap, M, K, 0, M, N, B, N, C, N, &ep, ws));
         for (int m = 0; m < M; m++)
             for (int n = 0; n < N; n++) {
