@@ -287,7 +287,7 @@ SC_AVX512 static void gemm_avx512(const float *Ap, int K, int m0, int m1, int N,
         for (int k0 = 0; k0 < K; k0 += KC) {
             const int kc = K - k0 < KC ? K - k0 : KC;
             pack_b(B, ldb, k0, kc, n0, nc, bp);
-            tile_store t = {k0 > 0,   k0 + kc >= K, 0, 0, 0, NULL, NULL, ep ? ep->relu : 0,
+            tile_store t = {k0 > 0,           k0 + kc >= K, 0, 0, 0, NULL, NULL, ep ? ep->relu : 0,
                             ep ? ep->gelu : 0};
             const int tiles = (nc + NR - 1) / NR, panel_bytes = kc * MR * (int)sizeof(float);
             for (int i = m0; i < m1; i += MR) {
@@ -386,8 +386,7 @@ size_t sc_attn_head_ws_floats(int L, int dh) {
 
 #if SC_HAVE_AVX512_KERNEL
 /* d[t][r] = s[r][t], an 8 x 8 block (rows of s ld apart, of d 8 apart). */
-__attribute__((target("avx2"))) static inline void transpose8(const float *s, size_t ld,
-                                                              float *d) {
+__attribute__((target("avx2"))) static inline void transpose8(const float *s, size_t ld, float *d) {
     __m256 r[8], t[8], u[8];
     for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(s + (size_t)i * ld);
     for (int i = 0; i < 8; i += 2) {
@@ -428,7 +427,8 @@ SC_AVX512 static void attn_pack_kv(int L, int dh, const float *k, const float *v
         float *d = vp + (size_t)p * L * MR;
         int t = 0;
         if (f0 + MR <= dh)
-            for (; t + MR <= L; t += MR) transpose8(v + (size_t)f0 * ld + t, (size_t)ld, d + (size_t)t * MR);
+            for (; t + MR <= L; t += MR)
+                transpose8(v + (size_t)f0 * ld + t, (size_t)ld, d + (size_t)t * MR);
         for (; t < L; t++)
             for (int r = 0; r < MR; r++)
                 d[(size_t)t * MR + r] = f0 + r < dh ? v[(size_t)(f0 + r) * ld + t] : 0.0f;
@@ -451,8 +451,7 @@ SC_AVX512 static void attn_pack_kv(int L, int dh, const float *k, const float *v
 
 /* Queries [n0, n0 + nb), nb <= QB: the three steps above. */
 SC_AVX512 static void attn_block(int L, int dh, const float *kp, const float *vp, const float *q,
-                                 int ld, int n0, int nb, float *qp, float *s, float *ctx,
-                                 int ldc) {
+                                 int ld, int n0, int nb, float *qp, float *s, float *ctx, int ldc) {
     __mmask16 m0, m1;
     panel_masks(nb, &m0, &m1);
     for (int c = 0; c < dh; c++) { /* the block's queries, zero padded */

@@ -328,7 +328,8 @@ static void heads(const tp_job *j, const sc_tel_packed *p, int h0, int h1, float
         const float *q = j->w.qkv + (size_t)h * dh * L, *k = j->w.qkv + (size_t)(E + h * dh) * L,
                     *v = j->w.qkv + (size_t)(2 * E + h * dh) * L;
         if (j->w.fused) {
-            sc_status st = sc_attn_head(L, dh, q, k, v, L, scale, j->w.ctx + (size_t)h * dh * L, L, kt);
+            sc_status st =
+                sc_attn_head(L, dh, q, k, v, L, scale, j->w.ctx + (size_t)h * dh * L, L, kt);
             SC_ASSERT(st == SC_OK);
             (void)st;
             continue;
