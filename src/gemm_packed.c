@@ -25,6 +25,8 @@
 #include <string.h>
 #include "sc_internal.h"
 #include "saccade/sc_blas.h"
+#include "tel_packed.h"
+#include "vmath.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SC_HAVE_AVX512_KERNEL 1
@@ -105,6 +107,7 @@ static void epilogue_rows(float *C, int ldc, int m0, int m1, int N, const sc_gem
             float v = c[n] + b + (r ? r[n] : 0.0f);
             c[n] = ep->relu && !(v > 0.0f) ? 0.0f : v;
         }
+        if (ep->gelu) sc_vgelu(c, c, (size_t)N);
     }
 }
 
@@ -136,7 +139,7 @@ typedef struct tile_store {
     __mmask16 m0, m1;
     const float *bias; /* at the tile's first row, or NULL */
     const float *res;  /* at the tile's first element, or NULL */
-    int relu;
+    int relu, gelu;
 } tile_store;
 
 /* The 8 rows of a tile, unrolled. */
@@ -165,6 +168,7 @@ SC_AVX512 static inline __m512 store_val(__m512 v, const tile_store *t, int r, i
         if (t->res)
             v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, t->res + (size_t)r * ldc + 16 * half));
         if (t->relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
+        if (t->gelu) v = sc_v_gelu(v);
     }
     return v;
 }
@@ -223,17 +227,21 @@ __attribute__((target("avx512f,fma"))) static void narrow_store(__m256 n0, __m25
     float v[4][MR];
     _mm256_storeu_ps(v[0], n0), _mm256_storeu_ps(v[1], n1);
     _mm256_storeu_ps(v[2], n2), _mm256_storeu_ps(v[3], n3);
-    for (int r = 0; r < t->mr; r++)
+    for (int r = 0; r < t->mr; r++) {
+        float x[16] = {0};
         for (int j = 0; j < w; j++) {
-            float *d = c + (size_t)r * ldc + j, x = v[j][r];
-            if (t->accumulate) x = x + *d;
+            x[j] = v[j][r];
+            if (t->accumulate) x[j] = x[j] + c[(size_t)r * ldc + j];
             if (t->last) {
-                if (t->bias) x = x + t->bias[r];
-                if (t->res) x = x + t->res[(size_t)r * ldc + j];
-                if (t->relu) x = x > 0.0f ? x : 0.0f; /* as max_ps(x, 0): NaN -> 0 */
+                if (t->bias) x[j] = x[j] + t->bias[r];
+                if (t->res) x[j] = x[j] + t->res[(size_t)r * ldc + j];
+                if (t->relu) x[j] = x[j] > 0.0f ? x[j] : 0.0f; /* as max_ps(x, 0): NaN -> 0 */
             }
-            *d = x;
         }
+        if (t->last && t->gelu) /* the wide tiles' GELU, bit for bit */
+            _mm512_storeu_ps(x, sc_v_gelu(_mm512_loadu_ps(x)));
+        memcpy(c + (size_t)r * ldc, x, (size_t)w * sizeof(float));
+    }
 }
 
 __attribute__((target("avx512f,fma"))) static void tile_8x4(int kc, const float *restrict ap,
@@ -279,7 +287,8 @@ SC_AVX512 static void gemm_avx512(const float *Ap, int K, int m0, int m1, int N,
         for (int k0 = 0; k0 < K; k0 += KC) {
             const int kc = K - k0 < KC ? K - k0 : KC;
             pack_b(B, ldb, k0, kc, n0, nc, bp);
-            tile_store t = {k0 > 0, k0 + kc >= K, 0, 0, 0, NULL, NULL, ep ? ep->relu : 0};
+            tile_store t = {k0 > 0,           k0 + kc >= K, 0, 0, 0, NULL, NULL, ep ? ep->relu : 0,
+                            ep ? ep->gelu : 0};
             const int tiles = (nc + NR - 1) / NR, panel_bytes = kc * MR * (int)sizeof(float);
             for (int i = m0; i < m1; i += MR) {
                 const float *ap = Ap + (size_t)(i / MR) * K * MR + (size_t)k0 * MR;
@@ -332,7 +341,7 @@ sc_status sc_gemm_packed(const float *Ap, int M, int K, int m0, int m1, int N, c
                             "sc_gemm_packed: bad arguments (M %d, K %d, rows %d..%d, N %d, ldb %d, "
                             "ldc %d; rows start at a multiple of %d)",
                             M, K, m0, m1, N, ldb, ldc, MR);
-    const int has_ep = ep && (ep->bias || ep->res || ep->relu);
+    const int has_ep = ep && (ep->bias || ep->res || ep->relu || ep->gelu);
 #if SC_HAVE_AVX512_KERNEL
     if (use_avx512()) {
         gemm_avx512(Ap, K, m0, m1, N, B, ldb, C, ldc, has_ep ? ep : NULL, ws);
@@ -343,4 +352,169 @@ sc_status sc_gemm_packed(const float *Ap, int M, int K, int m0, int m1, int N, c
              C + (size_t)m0 * ldc, ldc);
     if (has_ep) epilogue_rows(C, ldc, m0, m1, N, ep);
     return SC_OK;
+}
+
+/* ---------------------------------------------------------------- attention
+ * One head of softmax attention over feature-major q, k, v (dh rows of L
+ * tokens each, row stride ld): ctx = V^T softmax_keys(K Q^T scale), a block
+ * of QB queries at a time so that the block's scores (L x QB, 74 KB at 577
+ * tokens) stay in L2 between the two products instead of a whole L x L
+ * matrix going through memory:
+ *   1. S (keys x QB queries) = K_packed Q_block, 8 keys a register tile,
+ *      with each query's running maximum taken as the tiles are stored;
+ *   2. S = exp(S - max), summed per query;
+ *   3. ctx_block (dh x QB) = V^T_packed S, scaled by 1 / sum in the store.
+ * S is written as the second product's packed B operand ([key][QB]), and K
+ * and V^T are packed once per head straight from the rows the QKV product
+ * wrote (K's panels of 8 keys are 8-float runs of K^T's rows; V^T's of 8
+ * features are 8 x 8 transposes). */
+enum { QB = NR };
+
+/* Workspace floats: K packed (L8 x dh), V^T packed (dh8 x L), the query
+ * block (dh x QB), the scores (L8 x QB); L8, dh8 rounded up to MR. */
+static int attn_sizes(int L, int dh, size_t *kp, size_t *vp, size_t *qp, size_t *s) {
+    if (L < 1 || dh < 1) return 0;
+    const size_t L8 = ((size_t)L + MR - 1) / MR * MR, d8 = ((size_t)dh + MR - 1) / MR * MR;
+    *kp = L8 * (size_t)dh, *vp = d8 * (size_t)L, *qp = (size_t)dh * QB, *s = L8 * QB;
+    return 1; /* L, dh < 2^31: no overflow in 64 bits */
+}
+
+size_t sc_attn_head_ws_floats(int L, int dh) {
+    size_t kp, vp, qp, s;
+    return attn_sizes(L, dh, &kp, &vp, &qp, &s) ? kp + vp + qp + s : 0;
+}
+
+#if SC_HAVE_AVX512_KERNEL
+/* d[t][r] = s[r][t], an 8 x 8 block (rows of s ld apart, of d 8 apart). */
+__attribute__((target("avx2"))) static inline void transpose8(const float *s, size_t ld, float *d) {
+    __m256 r[8], t[8], u[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(s + (size_t)i * ld);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+    }
+    for (int i = 0; i < 4; i++) {
+        _mm256_storeu_ps(d + 8 * i, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
+        _mm256_storeu_ps(d + 8 * (i + 4), _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
+    }
+}
+
+/* K (L x dh) in panels of MR keys, times scale; V^T (dh x L) in panels of
+ * MR features; padding rows zero. */
+SC_AVX512 static void attn_pack_kv(int L, int dh, const float *k, const float *v, int ld,
+                                   float scale, float *kp, float *vp) {
+    const __m256 sc = _mm256_set1_ps(scale);
+    for (int p = 0; p * MR < L; p++) {
+        const int t0 = p * MR;
+        float *d = kp + (size_t)p * dh * MR;
+        if (t0 + MR <= L)
+            for (int c = 0; c < dh; c++)
+                _mm256_storeu_ps(d + (size_t)c * MR,
+                                 _mm256_mul_ps(_mm256_loadu_ps(k + (size_t)c * ld + t0), sc));
+        else
+            for (int c = 0; c < dh; c++)
+                for (int r = 0; r < MR; r++)
+                    d[(size_t)c * MR + r] = t0 + r < L ? k[(size_t)c * ld + t0 + r] * scale : 0.0f;
+    }
+    for (int p = 0; p * MR < dh; p++) {
+        const int f0 = p * MR;
+        float *d = vp + (size_t)p * L * MR;
+        int t = 0;
+        if (f0 + MR <= dh)
+            for (; t + MR <= L; t += MR)
+                transpose8(v + (size_t)f0 * ld + t, (size_t)ld, d + (size_t)t * MR);
+        for (; t < L; t++)
+            for (int r = 0; r < MR; r++)
+                d[(size_t)t * MR + r] = f0 + r < dh ? v[(size_t)(f0 + r) * ld + t] : 0.0f;
+    }
+}
+
+#define SCORE_STORE(r)                                                                             \
+    if (r < mr) {                                                                                  \
+        _mm512_storeu_ps(sr + (size_t)r * QB, c##r##0);                                            \
+        _mm512_storeu_ps(sr + (size_t)r * QB + 16, c##r##1);                                       \
+        mx0 = _mm512_max_ps(c##r##0, mx0);                                                         \
+        mx1 = _mm512_max_ps(c##r##1, mx1);                                                         \
+    }
+#define CTX_STORE(r)                                                                               \
+    if (r < mr) {                                                                                  \
+        float *d = cb + (size_t)r * ldc;                                                           \
+        _mm512_mask_storeu_ps(d, m0, _mm512_mul_ps(c##r##0, inv0));                                \
+        _mm512_mask_storeu_ps(d + 16, m1, _mm512_mul_ps(c##r##1, inv1));                           \
+    }
+
+/* Queries [n0, n0 + nb), nb <= QB: the three steps above. */
+SC_AVX512 static void attn_block(int L, int dh, const float *kp, const float *vp, const float *q,
+                                 int ld, int n0, int nb, float *qp, float *s, float *ctx, int ldc) {
+    __mmask16 m0, m1;
+    panel_masks(nb, &m0, &m1);
+    for (int c = 0; c < dh; c++) { /* the block's queries, zero padded */
+        const float *src = q + (size_t)c * ld + n0;
+        _mm512_storeu_ps(qp + (size_t)c * QB, _mm512_maskz_loadu_ps(m0, src));
+        _mm512_storeu_ps(qp + (size_t)c * QB + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+    }
+    __m512 mx0 = _mm512_set1_ps(-INFINITY), mx1 = mx0;
+    for (int p = 0; p * MR < L; p++) {
+        const float *ap = kp + (size_t)p * dh * MR, *bp = qp;
+        float *sr = s + (size_t)p * MR * QB;
+        const int mr = L - p * MR < MR ? L - p * MR : MR;
+        // clang-format off
+        EIGHT_ROWS(TILE_ROW)
+        for (int c = 0; c < dh; c++, ap += MR, bp += QB) {
+            const __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
+            EIGHT_ROWS(TILE_FMA)
+        }
+        EIGHT_ROWS(SCORE_STORE)
+        // clang-format on
+    }
+    __m512 sum0 = _mm512_setzero_ps(), sum1 = sum0;
+    for (int t = 0; t < L; t++) {
+        float *sr = s + (size_t)t * QB;
+        const __m512 e0 = sc_v_exp(_mm512_sub_ps(_mm512_loadu_ps(sr), mx0));
+        const __m512 e1 = sc_v_exp(_mm512_sub_ps(_mm512_loadu_ps(sr + 16), mx1));
+        _mm512_storeu_ps(sr, e0), _mm512_storeu_ps(sr + 16, e1);
+        sum0 = _mm512_add_ps(sum0, e0), sum1 = _mm512_add_ps(sum1, e1);
+    }
+    const __m512 one = _mm512_set1_ps(1.0f), inv0 = _mm512_div_ps(one, sum0),
+                 inv1 = _mm512_div_ps(one, sum1);
+    for (int p = 0; p * MR < dh; p++) {
+        const float *ap = vp + (size_t)p * L * MR, *bp = s;
+        float *cb = ctx + (size_t)p * MR * ldc + n0;
+        const int mr = dh - p * MR < MR ? dh - p * MR : MR;
+        // clang-format off
+        EIGHT_ROWS(TILE_ROW)
+        for (int t = 0; t < L; t++, ap += MR, bp += QB) {
+            const __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
+            EIGHT_ROWS(TILE_FMA)
+        }
+        EIGHT_ROWS(CTX_STORE)
+        // clang-format on
+    }
+}
+#endif
+
+sc_status sc_attn_head(int L, int dh, const float *q, const float *k, const float *v, int ld,
+                       float scale, float *ctx, int ldc, float *ws) {
+    size_t nk, nv, nq, ns;
+    if (!q || !k || !v || !ctx || !ws || !attn_sizes(L, dh, &nk, &nv, &nq, &ns) || ld < L ||
+        ldc < L)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "sc_attn_head: bad arguments (L %d, dh %d, ld %d, ldc %d)", L, dh, ld,
+                            ldc);
+#if SC_HAVE_AVX512_KERNEL
+    if (use_avx512()) {
+        float *kp = ws, *vp = kp + nk, *qp = vp + nv, *s = qp + nq;
+        attn_pack_kv(L, dh, k, v, ld, scale, kp, vp);
+        for (int n0 = 0; n0 < L; n0 += QB)
+            attn_block(L, dh, kp, vp, q, ld, n0, L - n0 < QB ? L - n0 : QB, qp, s, ctx, ldc);
+        return SC_OK;
+    }
+#endif
+    return sc_set_error(SC_ERR_UNSUPPORTED, "sc_attn_head: needs the AVX-512 kernels");
 }

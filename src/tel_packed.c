@@ -124,7 +124,8 @@ typedef struct tp_ws {
     float *h, *qkv, *ctx, *r, *f; /* (E, L), (3E, L), (E, L), (E, L), (F, L) */
     float *thr;                   /* nt blocks of per_thread floats: */
     size_t per_thread;            /* sc_gemm_packed workspace at 0, then: */
-    size_t kt, kp, vp, s;         /* K copy (L, dh), packed K, packed V^T, S^T (L, L) */
+    size_t kt, kp, vp, s;         /* K copy (L, dh), packed K, packed V^T, S^T (L, L); */
+    int fused;                    /* or 1: sc_attn_head's workspace at kt */
 } tp_ws;
 
 static size_t up16(size_t n) {
@@ -138,10 +139,16 @@ static size_t ws_layout(const sc_tel_packed *p, int L, int nt, float *ws, tp_ws 
     const size_t e = up16((size_t)p->E * Ls), q = up16(3 * (size_t)p->E * Ls),
                  f = up16((size_t)p->F * Ls);
     w->kt = up16(sc_gemm_packed_workspace_floats(L > (int)dh ? L : (int)dh));
-    w->kp = w->kt + up16(Ls * dh);
-    w->vp = w->kp + up16(sc_gemm_pack_floats(L, (int)dh));
-    w->s = w->vp + up16(sc_gemm_pack_floats((int)dh, L));
-    w->per_thread = w->s + up16(Ls * Ls);
+    w->fused = sc_vmath_avx512();
+    if (w->fused) {
+        w->kp = w->vp = w->s = 0;
+        w->per_thread = w->kt + up16(sc_attn_head_ws_floats(L, (int)dh));
+    } else {
+        w->kp = w->kt + up16(Ls * dh);
+        w->vp = w->kp + up16(sc_gemm_pack_floats(L, (int)dh));
+        w->s = w->vp + up16(sc_gemm_pack_floats((int)dh, L));
+        w->per_thread = w->s + up16(Ls * Ls);
+    }
     size_t total;
     if (sc_mul_size(w->per_thread, (size_t)nt, &total) || sc_add_size(total, 3 * e + q + f, &total))
         return 0;
@@ -307,7 +314,7 @@ typedef struct tp_job {
 static void start_layer(const tp_job *j, const sc_tel_packed *p, int n0, int n1, float *gw) {
     const int E = p->E, L = j->L, nc = n1 - n0;
     norm_cols(j->x, E, L, n0, n1, p->n1w, p->n1b, p->eps, j->w.h);
-    const sc_gemm_epilogue ep = {p->bqkv, NULL, 0};
+    const sc_gemm_epilogue ep = {p->bqkv, NULL, 0, 0};
     GEMM(p->wqkv, 3 * E, E, 0, 3 * E, nc, j->w.h + n0, L, j->w.qkv + n0, L, &ep, gw);
 }
 
@@ -320,6 +327,13 @@ static void heads(const tp_job *j, const sc_tel_packed *p, int h0, int h1, float
     for (int h = h0; h < h1; h++) {
         const float *q = j->w.qkv + (size_t)h * dh * L, *k = j->w.qkv + (size_t)(E + h * dh) * L,
                     *v = j->w.qkv + (size_t)(2 * E + h * dh) * L;
+        if (j->w.fused) {
+            sc_status st =
+                sc_attn_head(L, dh, q, k, v, L, scale, j->w.ctx + (size_t)h * dh * L, L, kt);
+            SC_ASSERT(st == SC_OK);
+            (void)st;
+            continue;
+        }
         /* K (L, dh) from its rows of K^T, scaled (exact for power-of-two
          * head sizes, where it equals scaling the scores) */
         for (int c = 0; c < dh; c++)
@@ -336,17 +350,12 @@ static void heads(const tp_job *j, const sc_tel_packed *p, int h0, int h1, float
 /* r = x + W_o ctx + b_o; x = r + W_2 act(W_1 norm2(r) + b_1) + b_2, columns [n0, n1). */
 static void end_layer(const tp_job *j, const sc_tel_packed *p, int n0, int n1, float *gw) {
     const int E = p->E, F = p->F, L = j->L, nc = n1 - n0;
-    const sc_gemm_epilogue eo = {p->bo, j->x + n0, 0};
+    const sc_gemm_epilogue eo = {p->bo, j->x + n0, 0, 0};
     GEMM(p->wo, E, E, 0, E, nc, j->w.ctx + n0, L, j->w.r + n0, L, &eo, gw);
     norm_cols(j->w.r, E, L, n0, n1, p->n2w, p->n2b, p->eps, j->w.h);
-    const sc_gemm_epilogue e1 = {p->b1, NULL, !p->gelu};
+    const sc_gemm_epilogue e1 = {p->b1, NULL, !p->gelu, p->gelu};
     GEMM(p->w1, F, E, 0, F, nc, j->w.h + n0, L, j->w.f + n0, L, &e1, gw);
-    if (p->gelu)
-        for (int r = 0; r < F; r++) {
-            float *row = j->w.f + (size_t)r * L + n0;
-            sc_vgelu(row, row, (size_t)nc);
-        }
-    const sc_gemm_epilogue e2 = {p->b2, j->w.r + n0, 0};
+    const sc_gemm_epilogue e2 = {p->b2, j->w.r + n0, 0, 0};
     GEMM(p->w2, E, F, 0, E, nc, j->w.f + n0, L, j->x + n0, L, &e2, gw);
 }
 

@@ -9,6 +9,7 @@
  *   1. per token columns: h = norm1(x); qkv = W_in h + b_in      (3E, L)
  *   2. per head: S^T = K Q^T / sqrt(d) (keys x queries), softmax over
  *      each column, ctx_h = V^T S^T                               (E, L)
+ *      (with AVX-512: sc_attn_head, a block of 32 queries at a time)
  *   3. per token columns: r = x + W_o ctx + b_o;
  *      x = r + W_2 act(W_1 norm2(r) + b_1) + b_2, then 1. of the next layer
  *      in the same share
@@ -35,6 +36,15 @@ size_t sc_tel_packed_ws_floats(const sc_tel_packed *p, int L, int nt);
  * same sizes; ws of sc_tel_packed_ws_floats(layers[0], L, nt). */
 sc_status sc_tel_packed_forward(sc_tel_packed *const *layers, int n, int L, float *x, float *ws,
                                 int nt);
+
+/* One attention head over feature-major rows (defined in gemm_packed.c,
+ * next to the register tiles it shares): ctx (dh, L; row stride ldc) =
+ * V^T softmax over keys of (K Q^T scale), q, k, v each dh rows of L tokens
+ * (row stride ld). AVX-512 kernels only (SC_ERR_UNSUPPORTED otherwise: the
+ * fallback multiplies through sc_gemm_packed); ws of sc_attn_head_ws_floats. */
+size_t sc_attn_head_ws_floats(int L, int dh);
+sc_status sc_attn_head(int L, int dh, const float *q, const float *k, const float *v, int ld,
+                       float scale, float *ctx, int ldc, float *ws);
 
 /* Transposes a (rows, cols) row-major block into (cols, rows). */
 void sc_transpose_f32(const float *a, int rows, int cols, float *out);

@@ -61,11 +61,13 @@ sc_status sc_gemm_pack(int M, int K, const float *A, int lda, float *Ap);
 size_t sc_gemm_packed_workspace_floats(int N);
 
 /* Applied to each output as it is stored: c = c + bias[row] + res[row, col],
- * then max(c, 0) if relu. Any pointer may be NULL; res has C's layout. */
+ * then max(c, 0) if relu, or the exact (erf) GELU 0.5 c (1 + erf(c / sqrt 2))
+ * if gelu (not both). Any pointer may be NULL; res has C's layout. */
 typedef struct sc_gemm_epilogue {
     const float *bias;
     const float *res;
     int relu;
+    int gelu;
 } sc_gemm_epilogue;
 
 /* Rows m0..m1-1 of C = A @ B (+ epilogue), A packed (M x K), B K x N

@@ -1,11 +1,10 @@
 /* sc_gemm_pack / sc_gemm_packed against a float64 reference: edge panels
  * (rows not a multiple of 8, columns not a multiple of 32, at most 16 or 4
  * columns), K and N longer than one block, padded leading dimensions, the
- * fused epilogue, row and column splits giving the same results (bit for bit
- * with saccade's kernel), nothing written
- * outside the rows and columns asked for, and argument errors. The suite
- * runs this twice: with saccade's AVX-512 kernel where the CPU has it, and
- * with SACCADE_GEMM=openblas (the fallback). */
+ * fused epilogue (bias, residual, ReLU or the exact GELU), row and column splits giving the same
+ * results (bit for bit with saccade's kernel), nothing written outside the rows and columns asked
+ * for, and argument errors. The suite runs this twice: with saccade's AVX-512 kernel where the CPU
+ * has it, and with SACCADE_GEMM=openblas (the fallback). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +67,7 @@ static void check_shape(const shape *s, int with_ep) {
     float *Ap = fnew(np), *ws = fnew(nws);
     SC_TEST_OK(sc_gemm_pack(s->M, s->K, A, lda, Ap));
 
-    const sc_gemm_epilogue ep = {bias, res, 1};
+    const sc_gemm_epilogue ep = {bias, res, 1, 0};
     const sc_gemm_epilogue *e = with_ep ? &ep : NULL;
     double *want = calloc((size_t)s->M * s->N, sizeof(double)),
            *scale = calloc((size_t)s->M * s->N, sizeof(double));
@@ -138,7 +137,7 @@ static void test_partial_epilogue(void **state) {
     float *Ap = fnew(sc_gemm_pack_floats(M, K)), *ws = fnew(sc_gemm_packed_workspace_floats(N));
     SC_TEST_OK(sc_gemm_pack(M, K, A, K, Ap));
     for (int relu = 0; relu < 2; relu++) {
-        const sc_gemm_epilogue ep = {relu ? NULL : bias, NULL, relu};
+        const sc_gemm_epilogue ep = {relu ? NULL : bias, NULL, relu, 0};
         SC_TEST_OK(sc_gemm_packed(Ap, M, K, 0, M, N, B, N, C, N, &ep, ws));
         for (int m = 0; m < M; m++)
             for (int n = 0; n < N; n++) {
@@ -150,6 +149,55 @@ static void test_partial_epilogue(void **state) {
         sc_test_assert_close("partial epilogue", C, want, M * N, 1e-5, 1e-6);
     }
     free(Ap), free(ws);
+}
+
+/* The exact GELU in the store after bias and residual (a ViT's first MLP
+ * product), against erfc in double; column splits moving columns between
+ * the wide, 16- and 4-column kernels give the same bits. */
+static void test_gelu_epilogue(void **state) {
+    (void)state;
+    const shape shapes[] = {{16, 577, 70}, {9, 31, 257}, {11, 3, 520}, {24, 36, 300}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const shape *s = &shapes[i];
+        const int ldc = s->N + 1;
+        float *A = fnew((size_t)s->M * s->K), *B = fnew((size_t)s->K * s->N);
+        float *bias = fnew((size_t)s->M), *res = fnew((size_t)s->M * ldc);
+        float *C = fnew((size_t)s->M * ldc), *C2 = fnew((size_t)s->M * ldc);
+        double *want = calloc((size_t)s->M * s->N, sizeof(double)),
+               *scale = calloc((size_t)s->M * s->N, sizeof(double));
+        assert_true(want && scale);
+        sc_test_fill_uniform(A, (size_t)s->M * s->K, -1, 1, 21);
+        sc_test_fill_uniform(B, (size_t)s->K * s->N, -1, 1, 22);
+        sc_test_fill_uniform(bias, (size_t)s->M, -1, 1, 23);
+        sc_test_fill_uniform(res, (size_t)s->M * ldc, -1, 1, 24);
+        float *Ap = fnew(sc_gemm_pack_floats(s->M, s->K)),
+              *ws = fnew(sc_gemm_packed_workspace_floats(s->N));
+        SC_TEST_OK(sc_gemm_pack(s->M, s->K, A, s->K, Ap));
+        reference(s, A, s->K, B, s->N, bias, res, ldc, 0, want, scale);
+        const sc_gemm_epilogue ep = {bias, res, 0, 1};
+        SC_TEST_OK(sc_gemm_packed(Ap, s->M, s->K, 0, s->M, s->N, B, s->N, C, ldc, &ep, ws));
+        for (int m = 0; m < s->M; m++)
+            for (int n = 0; n < s->N; n++) {
+                const double x = want[(size_t)m * s->N + n],
+                             g = 0.5 * x * erfc(-x * 0.70710678118654752440),
+                             got = C[(size_t)m * ldc + n];
+                /* the product's rounding (|gelu'| <= 1.13) and the GELU's own */
+                if (fabs(got - g) > 2.5e-6 * scale[(size_t)m * s->N + n] + 2e-6 * fabs(g))
+                    fail_msg("gelu epilogue M %d N %d K %d: C[%d][%d] = %.9g, want %.9g", s->M,
+                             s->N, s->K, m, n, got, g);
+            }
+        const int h = s->N / 2 > 0 ? s->N / 2 : 1;
+        sc_gemm_epilogue ep2 = ep;
+        SC_TEST_OK(sc_gemm_packed(Ap, s->M, s->K, 0, s->M, h, B, s->N, C2, ldc, &ep, ws));
+        ep2.res = res + h;
+        if (s->N > h)
+            SC_TEST_OK(sc_gemm_packed(Ap, s->M, s->K, 0, s->M, s->N - h, B + h, s->N, C2 + h, ldc,
+                                      &ep2, ws));
+        for (int m = 0; m < s->M; m++)
+            assert_same(C + (size_t)m * ldc, C2 + (size_t)m * ldc, (size_t)s->N);
+        free(A), free(B), free(bias), free(res), free(C), free(C2), free(want), free(scale),
+            free(Ap), free(ws);
+    }
 }
 
 static void test_bad_arguments(void **state) {
@@ -176,6 +224,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_products),
         cmocka_unit_test(test_partial_epilogue),
+        cmocka_unit_test(test_gelu_epilogue),
         cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,9 +1,9 @@
 /* The packed pre-norm encoder layers (src/tel_packed.c) against
  * sc_tel_forward (itself checked against PyTorch in test_attention): stacks
  * of one and three layers, GELU and ReLU, token counts below, at and above
- * the 16 / 32 column tiles, one and two threads; the vectorised GELU
- * against libm's erfc in double; argument errors. The suite runs this twice:
- * with the AVX-512 kernels where the CPU has them, and with
+ * the 16 / 32 column tiles, one and two threads; the fused attention head
+ * against sc_sdpa_forward; the vectorised GELU against libm's erfc in double; argument errors. The
+ * suite runs this twice: with the AVX-512 kernels where the CPU has them, and with
  * SACCADE_GEMM=openblas (the scalar and OpenBLAS fallbacks). */
 #include <math.h>
 #include <stdlib.h>
@@ -153,6 +153,63 @@ static void test_gelu_accuracy(void **state) {
     free(x), free(y), free(want);
 }
 
+/* One head of the fused attention (sc_attn_head) against sc_sdpa_forward
+ * (checked against PyTorch in test_attention_parity): BLIP's and ViT-B/16's
+ * token counts (577, 197) at head size 64, counts below, at and above the
+ * 8-key panels and the 32-query blocks, a head size that is not a multiple
+ * of 8, padded row strides. On the fallback path it reports that it needs
+ * the AVX-512 kernels (the packed layers then multiply through
+ * sc_gemm_packed, checked by test_against_tel_forward). */
+static void check_head(int L, int dh, int ld) {
+    const size_t n = (size_t)L * dh, nf = (size_t)dh * ld;
+    float *q = rnd(n, -1.5f, 1.5f, 31 + (uint64_t)L), *k = rnd(n, -1.5f, 1.5f, 32 + (uint64_t)L),
+          *v = rnd(n, -1.0f, 1.0f, 33 + (uint64_t)L), *want = malloc(n * sizeof(float));
+    float *qf = calloc(nf, sizeof(float)), *kf = calloc(nf, sizeof(float)),
+          *vf = calloc(nf, sizeof(float)), *ctx = malloc(nf * sizeof(float)),
+          *got = malloc(n * sizeof(float));
+    float *ws = malloc(sc_attn_head_ws_floats(L, dh) * sizeof(float)),
+          *attn = malloc((size_t)L * L * sizeof(float));
+    assert_true(want && qf && kf && vf && ctx && got && ws && attn);
+    SC_TEST_OK(
+        sc_sdpa_forward(1, 1, L, L, dh, dh, q, k, v, NULL, NULL, 0.0f, 0, NULL, want, attn, NULL));
+    /* feature-major rows ld apart, as the QKV product writes them */
+    const float *tm[3] = {q, k, v};
+    float *fm[3] = {qf, kf, vf};
+    for (int i = 0; i < 3; i++)
+        for (int t = 0; t < L; t++)
+            for (int c = 0; c < dh; c++) fm[i][(size_t)c * ld + t] = tm[i][(size_t)t * dh + c];
+    for (size_t i = 0; i < nf; i++) ctx[i] = 777.0f;
+    sc_status st = sc_attn_head(L, dh, qf, kf, vf, ld, 1.0f / sqrtf((float)dh), ctx, ld, ws);
+    if (!sc_vmath_avx512()) {
+        assert_int_equal(st, SC_ERR_UNSUPPORTED);
+    } else {
+        SC_TEST_OK(st);
+        for (int c = 0; c < dh; c++) {
+            for (int t = 0; t < L; t++) got[(size_t)t * dh + c] = ctx[(size_t)c * ld + t];
+            for (int t = L; t < ld; t++) assert_true(ctx[(size_t)c * ld + t] == 777.0f);
+        }
+        char what[64];
+        snprintf(what, sizeof what, "attention head L %d dh %d", L, dh);
+        sc_test_assert_close(what, got, want, n, 1e-5, 1e-5);
+    }
+    free(q), free(k), free(v), free(want), free(qf), free(kf), free(vf), free(ctx), free(got),
+        free(ws), free(attn);
+}
+
+static void test_attention_head(void **state) {
+    (void)state;
+    check_head(577, 64, 577);
+    check_head(197, 64, 200);
+    const int Ls[] = {1, 7, 8, 9, 31, 32, 33, 65};
+    for (size_t i = 0; i < sizeof Ls / sizeof Ls[0]; i++) check_head(Ls[i], 16, Ls[i] + 3);
+    check_head(37, 12, 37);
+    float x[4] = {0}, ws[64];
+    assert_int_equal(sc_attn_head(0, 4, x, x, x, 1, 1.0f, x, 1, ws), SC_ERR_INVALID_ARG);
+    assert_int_equal(sc_attn_head(2, 1, x, x, x, 1, 1.0f, x, 2, ws), SC_ERR_INVALID_ARG);
+    assert_int_equal(sc_attn_head(1, 1, x, x, x, 1, 1.0f, NULL, 1, ws), SC_ERR_INVALID_ARG);
+    assert_int_equal(sc_attn_head_ws_floats(0, 64), 0);
+}
+
 static void test_bad_arguments(void **state) {
     (void)state;
     layer_w lw = make_layer(9);
@@ -180,9 +237,8 @@ static void test_bad_arguments(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_against_tel_forward),
-        cmocka_unit_test(test_threads_same_bits),
-        cmocka_unit_test(test_gelu_accuracy),
+        cmocka_unit_test(test_against_tel_forward), cmocka_unit_test(test_threads_same_bits),
+        cmocka_unit_test(test_gelu_accuracy),       cmocka_unit_test(test_attention_head),
         cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -738,7 +738,7 @@ static void conv_share(void *arg, int tid, int nt) {
         sc_par_share(j->N, 32, tid, nt, &n0, &n1);
     if (m1 <= m0 || n1 <= n0) return;
     const size_t at = j->col0 + n0;
-    const sc_gemm_epilogue ep = {j->c->b, j->res ? j->res + at : NULL, j->relu};
+    const sc_gemm_epilogue ep = {j->c->b, j->res ? j->res + at : NULL, j->relu, 0};
     sc_status s = sc_gemm_packed(j->c->wp, j->M, j->Kd, m0, m1, n1 - n0, j->bm + n0, j->ldb,
                                  j->out + at, (int)j->ld, &ep, j->gws + (size_t)tid * j->gwn);
     SC_ASSERT(s == SC_OK); /* shapes fixed at plan time */
