@@ -18,6 +18,30 @@
  * Baselines (same encoder sizes): "qonly" (answer from u alone, no image) and
  * "pooled" (z = [u, mean_i(v_I,i) * u], no attention).
  *
+ * Model (arch "coatt"): hierarchical question-image co-attention (Lu, Yang,
+ * Batra, Parikh, "Hierarchical Question-Image Co-Attention for Visual
+ * Question Answering", NeurIPS 2016), parallel co-attention. The image gives
+ * V = v_I (P, D) as above; the question of L tokens gives three levels of
+ * features Q (L, D), positions past L zero and never attended:
+ *   word      Q_w = embedding (E must equal D)
+ *   phrase    Q_p,t = max over s = 1, 2, 3 of tanh(Conv1d_s(Q_w))_t: width 1
+ *             reads word t, width 2 words t-1, t, width 3 words t-1..t+1 (zero
+ *             padding outside the question, as the paper), max per feature
+ *   question  Q_s = the LSTM's hidden states over Q_p
+ * At each level (W_b (D, D); W_v, W_q (A, D); w_hv, w_hq (A); no biases):
+ *   C   = tanh(Q W_b V^T)                      (L, P) affinity
+ *   H_v = tanh(V W_v^T + C^T Q W_q^T)          (P, A)
+ *   H_q = tanh(Q W_q^T + C V W_v^T)            (L, A)
+ *   a_v = softmax(H_v w_hv) over P,  a_q = softmax(H_q w_hq) over the L words
+ *   v^ = sum a_v V,  q^ = sum a_q Q            (D)
+ * Answer (H = mlp_dim, or D when 0):
+ *   h_w = tanh(W_w (q^_w + v^_w)), h_p = tanh(W_p [q^_p + v^_p, h_w]),
+ *   h_s = tanh(W_s [q^_s + v^_s, h_p]), answer = softmax(W_out h_s + b_out).
+ * The image attention a_v (3 maps: word, phrase, question) is what
+ * sc_vqa_forward returns in *att (and sc_vqa_ask in att, hops = 3); the
+ * question attention a_q (3 x max_len) comes from sc_vqa_question_attention
+ * (and sc_vqa_ask's qatt). config "hops" is unused by coatt.
+ *
  * Pretrained encoder (as the SAN paper's frozen VGG features): the encoder
  * config, its input normalisation and its encoder.* tensors can be copied
  * from another saccade model file (sc_vqa_encoder_config_from_file, then
@@ -35,6 +59,12 @@
  *   lstm.bias_hh_l0, hops.{k}.img.weight, hops.{k}.ques.weight / bias,
  *   hops.{k}.att.weight / bias, classifier.weight / bias (and, with mlp_dim,
  *   classifier_hidden.weight / bias; with hop_coords, hops.{k}.rel.weight for k >= 1).
+ *   coatt: encoder.*, img_proj.*, embed.weight, lstm.* (input D) as above, and
+ *   phrase.{s-1}.weight (D, D, s) / bias, coatt.{l}.affinity.weight (W_b),
+ *   coatt.{l}.img.weight (W_v), coatt.{l}.ques.weight (W_q),
+ *   coatt.{l}.img_att.weight (w_hv, 1 x A), coatt.{l}.ques_att.weight (w_hq)
+ *   for levels l = 0 word, 1 phrase, 2 question; answer.{l}.weight / bias
+ *   (W_w (H, D), W_p, W_s (H, D + H)); classifier.weight (NA, H) / bias.
  * Model file metadata: "saccade.config" (JSON: arch, image_size, mean, std,
  * encoder, embed_dim, hidden_dim, att_dim, hops, max_len), "saccade.vocab"
  * and "saccade.answers" (JSON arrays of strings), "saccade.task" = "vqa".
@@ -44,8 +74,9 @@
  * "bág" stay one token), with U+2019 read as ' and combining accents kept
  * with the letter before them; every other character (spaces, "?", "¿",
  * ",", ...) and every malformed byte separates tokens and is dropped. Words
- * over 31 bytes are cut at a character boundary. Vocabulary entry 0 is "<pad>", 1 is "<unk>"; unknown words map to
- * <unk> and are reported back. Questions longer than max_len tokens are cut. */
+ * over 31 bytes are cut at a character boundary. Vocabulary entry 0 is "<pad>", 1 is "<unk>";
+ * unknown words map to <unk> and are reported back. Questions longer than max_len tokens are cut.
+ */
 #ifndef SACCADE_SC_VQA_H
 #define SACCADE_SC_VQA_H
 
@@ -99,8 +130,13 @@ sc_status sc_vqa_encode(const sc_vqa_vocab *v, const char *text, int max_len, in
                         int *len, int *truncated, char *unk, size_t unk_cap);
 
 /* ------------------------------------------------------------ model */
-typedef enum sc_vqa_arch { SC_VQA_SAN = 0, SC_VQA_QONLY = 1, SC_VQA_POOLED = 2 } sc_vqa_arch;
-const char *sc_vqa_arch_name(sc_vqa_arch a); /* "san", "qonly", "pooled" */
+typedef enum sc_vqa_arch {
+    SC_VQA_SAN = 0,
+    SC_VQA_QONLY = 1,
+    SC_VQA_POOLED = 2,
+    SC_VQA_COATT = 3
+} sc_vqa_arch;
+const char *sc_vqa_arch_name(sc_vqa_arch a); /* "san", "qonly", "pooled", "coatt" */
 sc_status sc_vqa_arch_from_name(const char *name, sc_vqa_arch *out);
 
 #define SC_VQA_MAX_HOPS 8
@@ -115,7 +151,9 @@ typedef struct sc_vqa_config {
     int max_len;                        /* question tokens, 1..SC_VQA_MAX_TOKENS */
     char encoder_from[128]; /* file name the encoder came from ("" = trained from scratch) */
     int freeze_encoder;     /* 1: encoder not trained (not in sc_vqa_params; BN in eval mode) */
-    int mlp_dim; /* 0: linear answer classifier (the paper); H > 0: Linear(F, H) + ReLU first */
+    /* san, qonly, pooled: 0 linear answer classifier (the paper); H > 0: Linear(F, H) + ReLU
+     * first. coatt: the width of h_w, h_p, h_s (0: hidden_dim). */
+    int mlp_dim;
     /* san only, 0/1: hops know positions. With c_k = sum_i p_k,i (x_i, y_i), the
      * hop's attended position (expected cell centre in [-1, 1]): hop k >= 1
      * adds W_R,k (pos_i - c_{k-1}) inside its tanh (tensor hops.{k}.rel.weight,
@@ -172,16 +210,27 @@ sc_status sc_vqa_metadata_at(const sc_vqa_model *m, int i, const char **key, cha
 /* Forward pass of a batch: images (B, 3, S, S) in [0,1] (not needed for
  * qonly; may be NULL there), ids (B, max_len) padded with 0, lens (B) in
  * [1, max_len]. train = 1 uses batch statistics in BN. *logits (B, nanswers)
- * and *att (B, hops, P; NULL unless san) point into the model until the next
+ * and *att (B, M, P with M = sc_vqa_attention_maps: hops for san, 3 levels
+ * for coatt; NULL for the baselines) point into the model until the next
  * call. Activations are kept for sc_vqa_backward. */
 sc_status sc_vqa_forward(sc_vqa_model *m, const float *images, const int32_t *ids, const int *lens,
                          int B, int train, const float **logits, const float **att);
+/* Image attention maps per question: hops (san), 3 (coatt: word, phrase,
+ * question level) or 0 (baselines, NULL m). */
+int sc_vqa_attention_maps(const sc_vqa_model *m);
+/* coatt: the question-word attention of the last forward, (B, 3, max_len)
+ * (levels word, phrase, question; 0 past each question's length), valid
+ * until the next call; NULL for the other archs or before a forward. */
+const float *sc_vqa_question_attention(const sc_vqa_model *m);
+/* coatt level l: "word", "phrase", "question" (NULL outside 0..2). */
+const char *sc_vqa_level_name(int l);
+
 /* Backward of the last forward given dlogits (B, nanswers): accumulates
  * every parameter gradient (callers zero them, e.g. sc_trainer_next). */
 sc_status sc_vqa_backward(sc_vqa_model *m, const float *dlogits);
-/* The same plus datt (B, hops, P; may be NULL): a gradient with respect to
- * the attention maps the forward returned in *att (san only; ignored by the
- * baselines), e.g. of an attention-supervision loss. */
+/* The same plus datt (B, M, P; may be NULL): a gradient with respect to
+ * the attention maps the forward returned in *att (san and coatt; ignored by
+ * the baselines), e.g. of an attention-supervision loss. */
 sc_status sc_vqa_backward_att(sc_vqa_model *m, const float *dlogits, const float *datt);
 
 /* Image features without the projection: the encoder's map in eval mode
@@ -205,8 +254,10 @@ typedef struct sc_vqa_answer {
     int n_tokens;      /* tokens used */
     int truncated;     /* the question was cut at max_len */
     char unknown[512]; /* unknown words, space-separated ("" if none) */
-    int hops, grid;    /* attention maps: hops x grid x grid (san), else 0 */
+    int hops, grid;    /* attention maps: hops x grid x grid (san; coatt: 3 levels), else 0 */
     float att[SC_VQA_MAX_HOPS * 1024];
+    int levels; /* question attention: levels x n_tokens (coatt: 3), else 0 */
+    float qatt[3 * SC_VQA_MAX_TOKENS]; /* word, phrase, question level over the tokens */
 } sc_vqa_answer;
 /* Keep the encoded image inside the model (eval mode). img: 3 channels,
  * any size (resized to image_size with the bilinear filter); a NaN or

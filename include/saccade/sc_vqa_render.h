@@ -1,11 +1,15 @@
-/* saccade: the attention figure of a VQA answer (stacked attention network).
+/* saccade: the attention figure of a VQA answer (stacked attention network,
+ * co-attention).
  *
  * A contact sheet (sc_contact_sheet) of hops + 1 panels of panel x panel
  * pixels in one row: panel 0 is the image, captioned "Q: <question>"; panel
  * 1 + k is hop k's attention map (grid x grid) blended over the image by
  * sc_overlay_heatmap with its default parameters, captioned
- * "hop <k+1>: <answer> (<probability, 2 decimals>)". Captions wider than the
- * panel are cut with an ellipsis. */
+ * "hop <k+1>: <answer> (<probability, 2 decimals>)". For a co-attention
+ * answer (a->levels 3): panel 0 is captioned "Q: <question> A: <answer>
+ * (<probability>)" and panel 1 + l shows level l's image attention, captioned
+ * "<level>: <word>, <word>" with the two question words that level attended
+ * to most. Captions wider than the panel are cut with an ellipsis. */
 #ifndef SACCADE_SC_VQA_RENDER_H
 #define SACCADE_SC_VQA_RENDER_H
 

@@ -235,6 +235,37 @@ echo '{"image": "x.png", "question": 3}' >"$tmp/bad.jsonl"
 check "bad jsonl" 1 "$cli" train vqa --data "$tmp/bad.jsonl" -o "$tmp/b.safetensors" --quiet
 expect_grep "bad jsonl message" "$tmp/err" "line 1"
 
+# Co-attention: a tiny model trained a few steps on scenes (frozen encoder,
+# supervised image attention) answers, with the image and question-word
+# attention of each level in --json and in the figure; eval vqa reads it.
+check "train coatt" 0 "$cli" train vqa --arch coatt --encoder-from "$cap" --freeze-encoder \
+  --hidden 32 --att-dim 16 --mlp 24 --att-sup 1 --questions 256 --pool 100 --epochs 1 \
+  --eval-n 64 --batch 32 --seed 3 --threads 2 --quiet -o "$tmp/coatt.safetensors"
+check "coatt answer json" 0 "$cli" vqa "$img" "what colour is the boot?" --json \
+  --model "$tmp/coatt.safetensors" --attention "$tmp/coatt.png"
+"$py" - "$tmp/out" "$tmp/coatt.png" <<'EOF' && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL coatt json"; }
+import json, sys, cv2
+d = json.loads(open(sys.argv[1]).read())
+co = d["coattention"]
+assert [c["level"] for c in co] == ["word", "phrase", "question"], co
+for c in co:
+    assert [w["word"] for w in c["question_words"]] == ["what", "colour", "is", "the", "boot"], c
+    assert abs(sum(w["weight"] for w in c["question_words"]) - 1) < 2e-3, c
+    cells = c["image_cells"]
+    assert len(cells) == 3 and all(0 <= x["row"] < 12 and 0 <= x["col"] < 12 for x in cells)
+    assert cells[0]["weight"] >= cells[1]["weight"] >= cells[2]["weight"] > 0, cells
+    assert len({(x["row"], x["col"]) for x in cells}) == 3
+im = cv2.imread(sys.argv[2])
+assert im is not None and im.shape[1] > 4 * 192 - 8 and im.shape[0] > 192, im.shape
+EOF
+check "coatt eval" 0 "$cli" eval vqa --model "$tmp/coatt.safetensors" --n 60
+expect_grep "coatt eval arch" "$tmp/out" "coatt"
+check "san json has no coattention" 0 "$cli" vqa "$img" "what colour is the boot?" --json
+yes_ "san: no coattention" "! grep -q coattention $tmp/out"
+check "coatt embed must equal hidden" 2 "$cli" train vqa --arch coatt --embed 16 --hidden 32 \
+  -o "$tmp/x.safetensors"
+expect_grep "coatt embed message" "$tmp/err" "embed_dim"
+
 # The bundled model warns on a photo (stderr and JSON), not on a scene.
 check "photo warns" 0 "$cli" vqa --json "$src/assets/samples/chelsea.jpg" "what colour is the coat?"
 expect_grep "photo: warning on stderr" "$tmp/err" "warning: the bundled model knows only synthetic Fashion scenes; see README 'Caption your own photos'"

@@ -1,6 +1,7 @@
-/* VQA models (SAN, SAN with hop_coords, question-only, pooled) against a PyTorch re-implementation
- * with the same state_dict names (tools/ref/ref_vqa.py): train-mode logits,
- * attention maps and the gradient of every parameter. */
+/* VQA models (SAN, SAN with hop_coords, question-only, pooled, co-attention) against a PyTorch
+ * re-implementation with the same state_dict names (tools/ref/ref_vqa.py): train-mode logits,
+ * attention maps (co-attention: image and question, questions padded to different lengths) and
+ * the gradient of every parameter. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,13 +33,25 @@ static void check_arch(const char *dir, const char *arch) {
     const float *logits, *att;
     SC_TEST_OK(sc_vqa_forward(m, x.data, ids, lens, B, 1, &logits, &att));
     sc_test_assert_close(arch, logits, logits_ref.data, (size_t)B * NA, 1e-4, 1e-5);
-    if (c->arch == SC_VQA_SAN) {
+    if (c->arch == SC_VQA_SAN || c->arch == SC_VQA_COATT) {
         NPY(att_ref, "att");
         assert_non_null(att);
+        assert_int_equal(att_ref.count, (size_t)B * sc_vqa_attention_maps(m) * sc_vqa_grid_side(m) *
+                                            sc_vqa_grid_side(m));
         sc_test_assert_close("attention", att, att_ref.data, att_ref.count, 1e-4, 1e-6);
         sc_npy_free(&att_ref);
     } else {
         assert_null(att);
+    }
+    if (c->arch == SC_VQA_COATT) { /* question attention (B, 3, T), zero past each length */
+        NPY(qatt_ref, "qatt");
+        const float *qatt = sc_vqa_question_attention(m);
+        assert_non_null(qatt);
+        assert_int_equal(qatt_ref.count, (size_t)B * 3 * T);
+        sc_test_assert_close("question attention", qatt, qatt_ref.data, qatt_ref.count, 1e-4, 1e-6);
+        sc_npy_free(&qatt_ref);
+    } else {
+        assert_null(sc_vqa_question_attention(m));
     }
     sc_vqa_zero_grad(m);
     SC_TEST_OK(sc_vqa_backward(m, wgt.data));
@@ -73,6 +86,7 @@ static void test_vqa_parity(void **state) {
     check_arch(dir, "qonly");
     check_arch(dir, "pooled");
     check_arch(dir, "san_coords"); /* 3 hops, hop_coords */
+    check_arch(dir, "coatt");
     sc_test_rmtree(dir);
     free(dir);
 }

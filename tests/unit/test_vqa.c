@@ -339,6 +339,7 @@ static void gradcheck_arch(sc_vqa_arch arch, int mlp, int att) {
     sc_vqa_config cfg = tiny_config(arch, 1);
     cfg.mlp_dim = mlp;
     cfg.hop_coords = g_hop_coords;
+    if (arch == SC_VQA_COATT) cfg.embed_dim = cfg.hidden_dim; /* Q_w and V share D */
     sc_vqa_model *m;
     SC_TEST_OK(sc_vqa_create(&cfg, &v, &a, 3, &m));
     gc_ctx c = {.m = m, .B = 3, .NA = a.n};
@@ -355,10 +356,11 @@ static void gradcheck_arch(sc_vqa_arch arch, int mlp, int att) {
     size_t np;
     sc_vqa_params(m, &ps, &np);
     for (size_t i = 0; i < np; i++)
-        if (strstr(ps[i].name, "hops") || strstr(ps[i].name, "lstm"))
+        if (strstr(ps[i].name, "hops") || strstr(ps[i].name, "lstm") ||
+            strstr(ps[i].name, "coatt") || strstr(ps[i].name, "phrase"))
             for (size_t j = 0; j < ps[i].n; j++) ps[i].param[j] *= 3.0f;
     if (att) {
-        c.KP = cfg.hops * sc_vqa_grid_side(m) * sc_vqa_grid_side(m);
+        c.KP = sc_vqa_attention_maps(m) * sc_vqa_grid_side(m) * sc_vqa_grid_side(m);
         c.watt = malloc(sizeof(float) * 3 * (size_t)c.KP);
         sc_test_fill_uniform(c.watt, 3 * (size_t)c.KP, -2, 2, 3);
     }
@@ -379,7 +381,10 @@ static void gradcheck_arch(sc_vqa_arch arch, int mlp, int att) {
         free(g);
         checked++;
     }
-    assert_true(checked >= (arch == SC_VQA_SAN ? 17 : 7) + (mlp ? 2 : 0));
+    assert_true(checked >= (arch == SC_VQA_SAN     ? 17
+                            : arch == SC_VQA_COATT ? 36
+                                                   : 7) +
+                               (mlp && arch != SC_VQA_COATT ? 2 : 0));
     free(c.img);
     free(c.wgt);
     free(c.watt);
@@ -397,6 +402,13 @@ static void test_gradcheck_san(void **state) {
     gradcheck_arch(SC_VQA_SAN, 0, 0);
     gradcheck_arch(SC_VQA_SAN, 6, 1);
     g_hop_coords = 0;
+}
+/* Co-attention: phrases (max over widths), the LSTM over them, three levels,
+ * the answer MLP; padded questions of lengths 5, 2, 3. */
+static void test_gradcheck_coatt(void **state) {
+    (void)state;
+    gradcheck_arch(SC_VQA_COATT, 0, 0);
+    gradcheck_arch(SC_VQA_COATT, 7, 1); /* answer width 7; a gradient on the image attention */
 }
 static void test_gradcheck_baselines(void **state) {
     (void)state;
@@ -976,6 +988,7 @@ int main(void) {
         cmocka_unit_test(test_vocab_encode),
         cmocka_unit_test(test_scene_questions),
         cmocka_unit_test(test_gradcheck_san),
+        cmocka_unit_test(test_gradcheck_coatt),
         cmocka_unit_test(test_gradcheck_baselines),
         cmocka_unit_test(test_tiny_training),
         cmocka_unit_test(test_save_load_ask),

@@ -28,7 +28,12 @@ void cli_train_vqa_help(FILE *out) {
         "                        chosen by --seed (the same seed, the same lines), and\n"
         "                        report accuracy on them each epoch (\"val_accuracy\" in\n"
         "                        --metrics) besides the training accuracy (default 0)\n"
-        "  --arch san|qonly|pooled   model (default san)\n"
+        "  --arch san|qonly|pooled|coatt   model (default san): stacked attention,\n"
+        "                        question only, mean-pooled image, or hierarchical\n"
+        "                        question-image co-attention (Lu et al. 2016: parallel\n"
+        "                        co-attention at word, phrase and question level;\n"
+        "                        --embed defaults to --hidden, --mlp sets the width of\n"
+        "                        its answer layers, --hops is unused)\n"
         "  --epochs E            epochs (default 10: enough for scenes, whose epochs are\n"
         "                        --questions 40000 questions; a file's epoch is one pass\n"
         "                        over it, so a 50-question file gets 10 steps in 10\n"
@@ -44,7 +49,9 @@ void cli_train_vqa_help(FILE *out) {
         "                        supervised hops of -log(attention mass in the target\n"
         "                        item's box): first hop on the first item named, last\n"
         "                        hop on the item asked about; \"is A above B?\" as \"what\n"
-        "                        is above B?\" (default 0: off)\n"
+        "                        is above B?\" (default 0: off). coatt: its word-level\n"
+        "                        image attention as the first hop, its question-level\n"
+        "                        one as the last\n"
         "  --hop-coords          hops know positions: each hop after the first sees every\n"
         "                        cell's offset from where the previous hop looked, and\n"
         "                        the classifier gets every hop's attended position\n"
@@ -116,7 +123,7 @@ static int train_vqa_options(int argc, char **argv, train_vqa_opts *o, sc_vqa_co
     const cli_opt opts[] = {
         {"--data", CLI_STR, &o->data, 0, 0, "scenes or a .jsonl file", NULL, 0},
         {"-o|--output", CLI_STR, &o->out, 0, 0, "a file name", NULL, 0},
-        {"--arch", CLI_STR, &o->arch, 0, 0, "san, qonly or pooled", NULL, 0},
+        {"--arch", CLI_STR, &o->arch, 0, 0, "san, qonly, pooled or coatt", NULL, 0},
         {"--checkpoint", CLI_STR, &o->ckpt, 0, 0, "a file name", NULL, 0},
         {"--metrics", CLI_STR, &o->metrics, 0, 0, "a file name", NULL, 0},
         {"--encoder-from", CLI_STR, &o->enc_from, 0, 0, "a model file", NULL, 0},
@@ -152,12 +159,14 @@ static int train_vqa_options(int argc, char **argv, train_vqa_opts *o, sc_vqa_co
     if (o->hidden) cfg->hidden_dim = o->hidden;
     if (o->att_dim) cfg->att_dim = o->att_dim;
     if (o->embed) cfg->embed_dim = o->embed;
+    if (cfg->arch == SC_VQA_COATT && !o->embed) cfg->embed_dim = cfg->hidden_dim;
     cfg->mlp_dim = o->mlp;
     cfg->hop_coords = o->hop_coords;
     if (o->freeze && !o->enc_from)
         return cli_usage(V, "--freeze-encoder needs --encoder-from FILE");
-    if (o->att_sup > 0 && (cfg->arch != SC_VQA_SAN || strcmp(o->data, "scenes")))
-        return cli_usage(V, "--att-sup needs --arch san and scenes data (item boxes)");
+    if (o->att_sup > 0 &&
+        ((cfg->arch != SC_VQA_SAN && cfg->arch != SC_VQA_COATT) || strcmp(o->data, "scenes")))
+        return cli_usage(V, "--att-sup needs --arch san or coatt and scenes data (item boxes)");
     if (o->val_split > 0 && !strcmp(o->data, "scenes"))
         return cli_usage(V, "--val-split needs --data FILE.jsonl (scenes have --eval-n)");
     if (o->enc_from && cfg->arch == SC_VQA_QONLY)
@@ -300,8 +309,8 @@ static int train_vqa_setup(train_vqa_run *r) {
     r->tg = malloc(sizeof(int32_t) * (size_t)B);
     r->lens = malloc(sizeof(int) * (size_t)B);
     if (o->att_sup > 0)
-        r->amask =
-            malloc((size_t)B * r->cfg.hops * sc_vqa_grid_side(r->m) * sc_vqa_grid_side(r->m));
+        r->amask = malloc((size_t)B * sc_vqa_attention_maps(r->m) * sc_vqa_grid_side(r->m) *
+                          sc_vqa_grid_side(r->m));
     if (!r->img || !r->ids || !r->tg || !r->lens || (o->att_sup > 0 && !r->amask)) {
         sc_set_error(SC_ERR_NOMEM, "out of memory");
         return cli_fail("train vqa");

@@ -33,9 +33,15 @@ void cli_vqa_help(FILE *out) {
         "                     trained on Fashion scenes; see models/scenes-vqa.md)\n"
         "  --top-k K          print the K most probable answers (1..8, default 1)\n"
         "  --json             one JSON object per question: question, answer,\n"
-        "                     probability, top_k, unknown_words, tokens, truncated\n"
+        "                     probability, top_k, unknown_words, tokens, truncated;\n"
+        "                     a co-attention model (--arch coatt) adds coattention:\n"
+        "                     per level (word, phrase, question) the attention on\n"
+        "                     each question word and the 3 most attended image\n"
+        "                     cells (row, col, weight)\n"
         "  --attention OUT.png  contact sheet: the image and one attention overlay per\n"
-        "                     hop, with the question and answer written under them\n"
+        "                     hop (co-attention: per level, captioned with the two\n"
+        "                     question words it attended to most), with the question\n"
+        "                     and answer written under them\n"
         "                     (stdin mode: OUT-1.png, OUT-2.png, ...)\n"
         "  --questions FILE   read the questions from FILE instead of standard input\n"
         "                     (same rules; use it under mpirun: Open MPI 4.1's mpirun\n"
@@ -109,8 +115,51 @@ static int write_attention(const sc_image *img, const sc_vqa_answer *a, const ch
     return rc;
 }
 
+/* Co-attention: per level, the question words with their attention and the
+ * three most attended image cells (row, col of the grid), strongest first. */
+static cJSON *coattention_json(const sc_vqa_answer *a, const char *q) {
+    sc_vqa_tokens tok;
+    cJSON *levels = cJSON_CreateArray();
+    int ok = levels && !sc_vqa_tokenize(q, &tok), P = a->grid * a->grid;
+    for (int l = 0; ok && l < a->levels; l++) {
+        cJSON *o = cJSON_CreateObject(), *words = cJSON_CreateArray(), *cells = cJSON_CreateArray();
+        ok = o && words && cells && cJSON_AddItemToArray(levels, o) &&
+             cJSON_AddStringToObject(o, "level", sc_vqa_level_name(l));
+        for (int t = 0; ok && t < a->n_tokens && t < tok.n; t++) {
+            cJSON *w = cJSON_CreateObject();
+            ok = w && cJSON_AddItemToArray(words, w) &&
+                 cJSON_AddStringToObject(w, "word", tok.words[t]) &&
+                 cli_json_add_fixed(w, "weight", a->qatt[(size_t)l * a->n_tokens + t], 4);
+        }
+        const float *map = a->att + (size_t)l * P;
+        int used[3] = {-1, -1, -1};
+        for (int k = 0; ok && k < 3 && k < P; k++) {
+            int best = -1;
+            for (int i = 0; i < P; i++)
+                if (i != used[0] && i != used[1] && (best < 0 || map[i] > map[best])) best = i;
+            used[k] = best;
+            cJSON *c = cJSON_CreateObject();
+            ok = c && cJSON_AddItemToArray(cells, c) &&
+                 cJSON_AddNumberToObject(c, "row", best / a->grid) &&
+                 cJSON_AddNumberToObject(c, "col", best % a->grid) &&
+                 cli_json_add_fixed(c, "weight", map[best], 4);
+        }
+        ok = ok && cJSON_AddItemToObject(o, "question_words", words);
+        if (ok) words = NULL;
+        ok = ok && cJSON_AddItemToObject(o, "image_cells", cells);
+        if (ok) cells = NULL;
+        cJSON_Delete(words);
+        cJSON_Delete(cells);
+    }
+    if (!ok) {
+        cJSON_Delete(levels);
+        return NULL;
+    }
+    return levels;
+}
+
 /* One answer as JSON: question, answer, probability, top_k, unknown_words,
- * tokens, truncated. */
+ * tokens, truncated; co-attention adds "coattention" (coattention_json). */
 static cJSON *answer_json(const sc_vqa_answer *a, const sc_vqa_vocab *ans, const char *q) {
     cJSON *o = cJSON_CreateObject(), *top = cJSON_CreateArray(), *unk = cJSON_CreateArray();
     int ok = o && top && unk && cJSON_AddStringToObject(o, "question", q) &&
@@ -133,6 +182,11 @@ static cJSON *answer_json(const sc_vqa_answer *a, const sc_vqa_vocab *ans, const
     if (ok) unk = NULL;
     ok = ok && cJSON_AddNumberToObject(o, "tokens", a->n_tokens) &&
          cJSON_AddBoolToObject(o, "truncated", a->truncated);
+    if (ok && a->levels) {
+        cJSON *co = coattention_json(a, q);
+        ok = co && cJSON_AddItemToObject(o, "coattention", co);
+        if (!ok) cJSON_Delete(co);
+    }
     cJSON_Delete(top);
     cJSON_Delete(unk);
     if (!ok) {

@@ -263,8 +263,9 @@ sc_status sc_vqa_dataset_batch(const sc_vqa_dataset *d, const sc_vqa_model *m, c
             if (family) family[b] = q.family;
             if (att_mask) {
                 int g = sc_vqa_grid_side(m);
-                sc_vqa_att_targets(&d->pool.info[q.scene], &q, c->hops, g,
-                                   att_mask + (size_t)b * c->hops * g * g);
+                int K = sc_vqa_attention_maps(m);
+                sc_vqa_att_targets(&d->pool.info[q.scene], &q, K, g,
+                                   att_mask + (size_t)b * K * g * g);
             }
             if (box) {
                 if (q.item >= 0)
@@ -283,7 +284,8 @@ sc_status sc_vqa_dataset_batch(const sc_vqa_dataset *d, const sc_vqa_model *m, c
             if (family) family[b] = -1;
             if (box) box[b][0] = -1;
             if (att_mask) {
-                size_t KP = (size_t)c->hops * sc_vqa_grid_side(m) * sc_vqa_grid_side(m);
+                size_t KP =
+                    (size_t)sc_vqa_attention_maps(m) * sc_vqa_grid_side(m) * sc_vqa_grid_side(m);
                 memset(att_mask + (size_t)b * KP, 0, KP); /* no boxes: unsupervised */
             }
         }

@@ -181,6 +181,8 @@ static const struct {
     SC_F(sc_vqa_answer, hops),
     SC_F(sc_vqa_answer, grid),
     SC_F(sc_vqa_answer, att),
+    SC_F(sc_vqa_answer, levels),
+    SC_F(sc_vqa_answer, qatt),
     SC_T(sc_vqa_figure_params),
     SC_F(sc_vqa_figure_params, panel),
     SC_F(sc_vqa_figure_params, font_px),

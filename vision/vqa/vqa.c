@@ -11,56 +11,21 @@
 #include "saccade/sc_util.h"
 #include "sc_internal.h"
 #include "saccade/sc_vqa.h"
-
-#define NAME_LEN 64
-#define MAX_PARAMS (8 + 5 * SC_VQA_MAX_HOPS + 4)
-
-struct sc_vqa_model {
-    sc_vqa_config cfg;
-    sc_vqa_vocab vocab, answers;
-    sc_cnn *cnn;
-    int C, g, P, Cin, D, E, A, K, T, V, NA, F, H; /* H: classifier hidden (0 none) */
-    float *mlp_w, *mlp_b, *hid, *dhid;
-    /* parameters: one block, grads another */
-    float *pblock, *gblock;
-    size_t ptotal;
-    float *img_w, *img_b, *embed, *w_ih, *w_hh, *b_ih, *b_hh, *cls_w, *cls_b;
-    float *hop_wi[SC_VQA_MAX_HOPS], *hop_wq[SC_VQA_MAX_HOPS], *hop_bq[SC_VQA_MAX_HOPS],
-        *hop_wp[SC_VQA_MAX_HOPS], *hop_bp[SC_VQA_MAX_HOPS];
-    float *hop_wr[SC_VQA_MAX_HOPS]; /* hop_coords, hops k >= 1: (A, 2) offsets from c_{k-1} */
-    sc_param own[MAX_PARAMS];
-    char own_names[MAX_PARAMS][NAME_LEN];
-    int nown;
-    sc_param *all; /* cnn params then own */
-    size_t nall;
-    /* activations */
-    int cap;
-    int B, Tr; /* last batch and steps run */
-    int has_image;
-    int cnn_back; /* the last forward ran the encoder in train mode: backward goes into it */
-    float *xn, *feat, *v, *dv, *dfeat, *dfmap;
-    const float *fmap;
-    int32_t *ids_tb;
-    int *lens;
-    float *emb, *demb, *h, *c, *cache, *dh, *dc, *dh2, *dc2;
-    float *u, *du, *hA, *p, *aq, *tmpPA, *tmpP, *z, *dz, *vm, *logits;
-    float *hc, *dhc; /* hop_coords: attended positions c_k (B, K, 2) and their gradients */
-    float *single_v; /* (P, D) from sc_vqa_set_image */
-};
+#include "vqa_internal.h"
 
 /* ------------------------------------------------------------ config */
 
-static const char *ARCH_NAMES[3] = {"san", "qonly", "pooled"};
+static const char *ARCH_NAMES[4] = {"san", "qonly", "pooled", "coatt"};
 const char *sc_vqa_arch_name(sc_vqa_arch a) {
-    return (a >= 0 && (int)a < 3) ? ARCH_NAMES[a] : NULL;
+    return (a >= 0 && (int)a < 4) ? ARCH_NAMES[a] : NULL;
 }
 sc_status sc_vqa_arch_from_name(const char *name, sc_vqa_arch *out) {
-    for (int i = 0; name && i < 3; i++)
+    for (int i = 0; name && i < 4; i++)
         if (!strcmp(name, ARCH_NAMES[i])) {
             *out = (sc_vqa_arch)i;
             return SC_OK;
         }
-    return sc_set_error(SC_ERR_INVALID_ARG, "vqa: unknown arch '%s' (san, qonly, pooled)",
+    return sc_set_error(SC_ERR_INVALID_ARG, "vqa: unknown arch '%s' (san, qonly, pooled, coatt)",
                         name ? name : "(null)");
 }
 
@@ -86,7 +51,7 @@ sc_vqa_config sc_vqa_default_config(void) {
 
 sc_status sc_vqa_config_validate(const sc_vqa_config *c) {
     if (!c) return sc_set_error(SC_ERR_INVALID_ARG, "vqa config: NULL");
-    if ((int)c->arch < 0 || (int)c->arch > 2)
+    if ((int)c->arch < 0 || (int)c->arch > 3)
         return sc_set_error(SC_ERR_INVALID_ARG, "vqa config: bad arch");
     if (c->image_size < 8 || c->image_size > 1024)
         return sc_set_error(SC_ERR_INVALID_ARG, "vqa config: image_size %d not in 8..1024",
@@ -119,6 +84,11 @@ sc_status sc_vqa_config_validate(const sc_vqa_config *c) {
         return sc_set_error(SC_ERR_INVALID_ARG, "vqa config: hop_coords must be 0 or 1");
     if (c->hop_coords && c->arch != SC_VQA_SAN)
         return sc_set_error(SC_ERR_INVALID_ARG, "vqa config: hop_coords needs arch san");
+    if (c->arch == SC_VQA_COATT && c->embed_dim != c->hidden_dim)
+        return sc_set_error(SC_ERR_INVALID_ARG,
+                            "vqa config: coatt attends over word embeddings and image features "
+                            "alike, so embed_dim (%d) must equal hidden_dim (%d)",
+                            c->embed_dim, c->hidden_dim);
     sc_status st = sc_cnn_config_validate(&c->encoder);
     if (st) return st;
     int C, h, w;
@@ -245,20 +215,25 @@ static sc_status vocab_copy(const sc_vqa_vocab *src, sc_vqa_vocab *dst) {
     return st;
 }
 
-static void add_param(sc_vqa_model *m, const char *name, float **ptr, size_t *off, int ndim,
-                      int64_t d0, int64_t d1, int nwd) {
+void vqa_add_param(sc_vqa_model *m, const char *name, float **ptr, size_t *off, int ndim,
+                   int64_t d0, int64_t d1, int64_t d2, int nwd) {
     int i = m->nown++;
     snprintf(m->own_names[i], NAME_LEN, "%s", name);
-    size_t n = (size_t)d0 * (size_t)(ndim > 1 ? d1 : 1);
+    size_t n = (size_t)d0 * (size_t)(ndim > 1 ? d1 : 1) * (size_t)(ndim > 2 ? d2 : 1);
     m->own[i] = (sc_param){.name = m->own_names[i],
                            .param = m->pblock ? m->pblock + *off : NULL,
                            .grad = m->gblock ? m->gblock + *off : NULL,
                            .n = n,
                            .no_weight_decay = nwd,
                            .ndim = ndim,
-                           .shape = {d0, d1}};
+                           .shape = {d0, d1, d2}};
     if (ptr) *ptr = m->pblock ? m->pblock + *off : NULL;
     *off += (n + 15) & ~(size_t)15;
+}
+
+static void add_param(sc_vqa_model *m, const char *name, float **ptr, size_t *off, int ndim,
+                      int64_t d0, int64_t d1, int nwd) {
+    vqa_add_param(m, name, ptr, off, ndim, d0, d1, 1, nwd);
 }
 
 /* Lay out (or count, when pblock is NULL) every own parameter. */
@@ -293,6 +268,7 @@ static size_t layout(sc_vqa_model *m) {
                 add_param(m, nm, &m->hop_wr[k], &off, 2, m->A, 2, 0);
             }
         }
+    if (m->cfg.arch == SC_VQA_COATT) vqa_coatt_layout(m, &off);
     if (m->H) {
         add_param(m, "classifier_hidden.weight", &m->mlp_w, &off, 2, m->H, m->F, 0);
         add_param(m, "classifier_hidden.bias", &m->mlp_b, &off, 1, m->H, 0, 1);
@@ -334,6 +310,11 @@ sc_status sc_vqa_create(const sc_vqa_config *c, const sc_vqa_vocab *vocab,
     m->NA = answers->n;
     m->F = c->arch == SC_VQA_POOLED ? 2 * m->D : m->D + (c->hop_coords ? 2 * c->hops : 0);
     m->H = c->mlp_dim;
+    if (c->arch ==
+        SC_VQA_COATT) { /* h_w, h_p, h_s of mlp_dim (else D) units, then the classifier */
+        m->F = c->mlp_dim ? c->mlp_dim : m->D;
+        m->H = 0;
+    }
     if (c->arch != SC_VQA_QONLY) {
         int h, w;
         sc_cnn_output_size(&c->encoder, c->image_size, c->image_size, &m->C, &h, &w);
@@ -377,6 +358,7 @@ sc_status sc_vqa_create(const sc_vqa_config *c, const sc_vqa_vocab *vocab,
         init_uniform(&r, m->hop_bp[k], 1, ba);
         if (m->hop_wr[k]) init_uniform(&r, m->hop_wr[k], (size_t)m->A * 2, 1.0f / sqrtf(2.0f));
     }
+    if (c->arch == SC_VQA_COATT) vqa_coatt_init(m, &r);
     float bc = 1.0f / sqrtf((float)m->F);
     if (m->H) {
         init_uniform(&r, m->mlp_w, (size_t)m->H * m->F, bc);
@@ -405,17 +387,18 @@ fail:
 }
 
 static void free_acts(sc_vqa_model *m) {
-    float **bufs[] = {&m->xn,  &m->feat,   &m->v,     &m->dv,   &m->dfeat, &m->dfmap,
-                      &m->emb, &m->demb,   &m->h,     &m->c,    &m->cache, &m->dh,
-                      &m->dc,  &m->dh2,    &m->dc2,   &m->u,    &m->du,    &m->hA,
-                      &m->p,   &m->aq,     &m->tmpPA, &m->tmpP, &m->z,     &m->dz,
-                      &m->vm,  &m->logits, &m->hid,   &m->dhid, &m->hc,    &m->dhc};
+    float **bufs[] = {&m->xn,   &m->feat, &m->v,     &m->dv,    &m->dfeat,  &m->dfmap, &m->emb,
+                      &m->demb, &m->h,    &m->c,     &m->cache, &m->dh,     &m->dc,    &m->dh2,
+                      &m->dc2,  &m->u,    &m->du,    &m->hA,    &m->p,      &m->aq,    &m->tmpPA,
+                      &m->tmpP, &m->z,    &m->dz,    &m->vm,    &m->logits, &m->hid,   &m->dhid,
+                      &m->hc,   &m->dhc,  &m->dh_seq};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         sc_free(*bufs[i]);
         *bufs[i] = NULL;
     }
     sc_free(m->ids_tb);
     sc_free(m->lens);
+    vqa_coatt_free(m);
     m->ids_tb = NULL;
     m->lens = NULL;
     m->cap = 0;
@@ -434,7 +417,7 @@ void sc_vqa_free(sc_vqa_model *m) {
     free(m);
 }
 
-static float *alloc_f(size_t a, size_t b, size_t c, int *ok) {
+float *vqa_alloc_f(size_t a, size_t b, size_t c, int *ok) {
     size_t n;
     if (sc_mul_size(a, b, &n) || sc_mul_size(n, c, &n) || sc_mul_size(n, sizeof(float), &n)) {
         *ok = 0;
@@ -452,42 +435,44 @@ static sc_status ensure_cap(sc_vqa_model *m, int B) {
     size_t Bz = (size_t)B, P = (size_t)(m->P ? m->P : 1), D = (size_t)m->D, T = (size_t)m->T,
            S = (size_t)m->cfg.image_size, A = (size_t)m->A, K = (size_t)m->K;
     if (m->cfg.arch != SC_VQA_QONLY) {
-        m->xn = alloc_f(Bz, (size_t)m->cfg.encoder.in_channels * S, S, &ok);
-        m->feat = alloc_f(Bz, P, (size_t)m->Cin, &ok);
-        m->dfeat = alloc_f(Bz, P, (size_t)m->Cin, &ok);
-        m->dfmap = alloc_f(Bz, P, (size_t)m->C, &ok);
-        m->v = alloc_f(Bz, P, D, &ok);
-        m->dv = alloc_f(Bz, P, D, &ok);
+        m->xn = vqa_alloc_f(Bz, (size_t)m->cfg.encoder.in_channels * S, S, &ok);
+        m->feat = vqa_alloc_f(Bz, P, (size_t)m->Cin, &ok);
+        m->dfeat = vqa_alloc_f(Bz, P, (size_t)m->Cin, &ok);
+        m->dfmap = vqa_alloc_f(Bz, P, (size_t)m->C, &ok);
+        m->v = vqa_alloc_f(Bz, P, D, &ok);
+        m->dv = vqa_alloc_f(Bz, P, D, &ok);
     }
     m->ids_tb = sc_calloc(Bz * T, sizeof(int32_t));
     m->lens = sc_calloc(Bz, sizeof(int));
     if (!m->ids_tb || !m->lens) ok = 0;
-    m->emb = alloc_f(T, Bz, (size_t)m->E, &ok);
-    m->demb = alloc_f(T, Bz, (size_t)m->E, &ok);
-    m->h = alloc_f(T + 1, Bz, D, &ok);
-    m->c = alloc_f(T + 1, Bz, D, &ok);
-    m->cache = alloc_f(T, Bz, 5 * D, &ok);
-    m->dh = alloc_f(Bz, D, 1, &ok);
-    m->dc = alloc_f(Bz, D, 1, &ok);
-    m->dh2 = alloc_f(Bz, D, 1, &ok);
-    m->dc2 = alloc_f(Bz, D, 1, &ok);
-    m->u = alloc_f(K + 1, Bz, D, &ok);
-    m->du = alloc_f(Bz, D, 1, &ok);
-    m->hA = alloc_f(K, Bz * P, A, &ok);
-    m->p = alloc_f(Bz, K, P, &ok);
-    m->aq = alloc_f(Bz, A, 1, &ok);
-    m->tmpPA = alloc_f(Bz * P, A, 1, &ok);
-    m->tmpP = alloc_f(Bz, P, 1, &ok);
-    m->z = alloc_f(Bz, (size_t)m->F, 1, &ok);
-    m->dz = alloc_f(Bz, (size_t)m->F, 1, &ok);
-    m->vm = alloc_f(Bz, D, 1, &ok);
-    m->hc = alloc_f(Bz, K, 2, &ok);
-    m->dhc = alloc_f(Bz, K, 2, &ok);
-    m->logits = alloc_f(Bz, (size_t)m->NA, 1, &ok);
+    m->emb = vqa_alloc_f(T, Bz, (size_t)m->E, &ok);
+    m->demb = vqa_alloc_f(T, Bz, (size_t)m->E, &ok);
+    m->h = vqa_alloc_f(T + 1, Bz, D, &ok);
+    m->c = vqa_alloc_f(T + 1, Bz, D, &ok);
+    m->cache = vqa_alloc_f(T, Bz, 5 * D, &ok);
+    m->dh = vqa_alloc_f(Bz, D, 1, &ok);
+    m->dc = vqa_alloc_f(Bz, D, 1, &ok);
+    m->dh2 = vqa_alloc_f(Bz, D, 1, &ok);
+    m->dc2 = vqa_alloc_f(Bz, D, 1, &ok);
+    m->dh_seq = vqa_alloc_f(T, Bz, D, &ok);
+    m->u = vqa_alloc_f(K + 1, Bz, D, &ok);
+    m->du = vqa_alloc_f(Bz, D, 1, &ok);
+    m->hA = vqa_alloc_f(K, Bz * P, A, &ok);
+    m->p = vqa_alloc_f(Bz, K, P, &ok);
+    m->aq = vqa_alloc_f(Bz, A, 1, &ok);
+    m->tmpPA = vqa_alloc_f(Bz * P, A, 1, &ok);
+    m->tmpP = vqa_alloc_f(Bz, P, 1, &ok);
+    m->z = vqa_alloc_f(Bz, (size_t)m->F, 1, &ok);
+    m->dz = vqa_alloc_f(Bz, (size_t)m->F, 1, &ok);
+    m->vm = vqa_alloc_f(Bz, D, 1, &ok);
+    m->hc = vqa_alloc_f(Bz, K, 2, &ok);
+    m->dhc = vqa_alloc_f(Bz, K, 2, &ok);
+    m->logits = vqa_alloc_f(Bz, (size_t)m->NA, 1, &ok);
     if (m->H) {
-        m->hid = alloc_f(Bz, (size_t)m->H, 1, &ok);
-        m->dhid = alloc_f(Bz, (size_t)m->H, 1, &ok);
+        m->hid = vqa_alloc_f(Bz, (size_t)m->H, 1, &ok);
+        m->dhid = vqa_alloc_f(Bz, (size_t)m->H, 1, &ok);
     }
+    if (ok && m->cfg.arch == SC_VQA_COATT && vqa_coatt_alloc(m, B)) ok = 0;
     if (!ok) {
         free_acts(m);
         return sc_set_error(SC_ERR_NOMEM, "vqa: out of memory for a batch of %d", B);
@@ -553,6 +538,45 @@ static sc_status image_forward(sc_vqa_model *m, const float *images, int B, int 
     return project_features(m, NULL, B);
 }
 
+sc_status vqa_lstm_forward(sc_vqa_model *m, const float *x, int In, int B, int Tr) {
+    const int D = m->D;
+    const size_t BD = (size_t)B * D;
+    sc_status st = SC_OK;
+    for (int t = 0; t < Tr && !st; t++)
+        st = sc_lstm_cell_forward(B, In, D, x + (size_t)t * B * In, t ? m->h + t * BD : NULL,
+                                  t ? m->c + t * BD : NULL, m->w_ih, m->w_hh, m->b_ih, m->b_hh,
+                                  m->h + (t + 1) * BD, m->c + (t + 1) * BD,
+                                  m->cache + (size_t)t * B * 5 * D);
+    return st;
+}
+
+sc_status vqa_lstm_backward(sc_vqa_model *m, const float *x, float *dx, int In, int B, int Tr) {
+    const int D = m->D;
+    const size_t BD = (size_t)B * D;
+    sc_status st = SC_OK;
+    memset(m->dh, 0, sizeof(float) * BD);
+    memset(m->dc, 0, sizeof(float) * BD);
+    memset(dx, 0, sizeof(float) * (size_t)Tr * B * In);
+    for (int t = Tr - 1; t >= 0 && !st; t--) {
+        const float *up = m->dh_seq + (size_t)t * BD;
+        for (size_t i = 0; i < BD; i++) m->dh[i] += up[i];
+        memset(m->dh2, 0, sizeof(float) * BD);
+        memset(m->dc2, 0, sizeof(float) * BD);
+        st = sc_lstm_cell_backward(
+            B, In, D, x + (size_t)t * B * In, t ? m->h + t * BD : NULL, t ? m->c + t * BD : NULL,
+            m->w_ih, m->w_hh, m->cache + (size_t)t * B * 5 * D, m->dh, m->dc,
+            dx + (size_t)t * B * In, t ? m->dh2 : NULL, t ? m->dc2 : NULL, vqa_grad(m, m->w_ih),
+            vqa_grad(m, m->w_hh), vqa_grad(m, m->b_ih), vqa_grad(m, m->b_hh));
+        float *tmp = m->dh;
+        m->dh = m->dh2;
+        m->dh2 = tmp;
+        tmp = m->dc;
+        m->dc = m->dc2;
+        m->dc2 = tmp;
+    }
+    return st;
+}
+
 static sc_status question_forward(sc_vqa_model *m, const int32_t *ids, const int *lens, int B) {
     int T = m->T, D = m->D, E = m->E;
     int Tr = 1;
@@ -574,13 +598,9 @@ static sc_status question_forward(sc_vqa_model *m, const int32_t *ids, const int
     }
     m->Tr = Tr;
     sc_status st = sc_embedding_forward(m->ids_tb, Tr * B, m->embed, m->V, E, m->emb);
+    if (st || m->cfg.arch == SC_VQA_COATT) return st; /* coatt: the LSTM reads phrases */
+    if ((st = vqa_lstm_forward(m, m->emb, E, B, Tr))) return st;
     size_t BD = (size_t)B * D;
-    for (int t = 0; t < Tr && !st; t++)
-        st = sc_lstm_cell_forward(B, E, D, m->emb + (size_t)t * B * E, t ? m->h + t * BD : NULL,
-                                  t ? m->c + t * BD : NULL, m->w_ih, m->w_hh, m->b_ih, m->b_hh,
-                                  m->h + (t + 1) * BD, m->c + (t + 1) * BD,
-                                  m->cache + (size_t)t * B * 5 * D);
-    if (st) return st;
     for (int b = 0; b < B; b++)
         memcpy(m->u + (size_t)b * D, m->h + (size_t)lens[b] * BD + (size_t)b * D,
                sizeof(float) * (size_t)D);
@@ -591,6 +611,7 @@ static sc_status head_forward(sc_vqa_model *m, int B) {
     int D = m->D, P = m->P, A = m->A, K = m->K;
     size_t BD = (size_t)B * D;
     sc_status st = SC_OK;
+    if (m->cfg.arch == SC_VQA_COATT) return vqa_coatt_forward(m, B);
     if (m->cfg.arch == SC_VQA_SAN) {
         for (int k = 0; k < K && !st; k++) {
             const float *uk = m->u + k * BD;
@@ -663,6 +684,27 @@ static sc_status head_forward(sc_vqa_model *m, int B) {
     return sc_linear_forward(m->logits, m->hid, m->cls_w, m->cls_b, B, m->H, m->NA);
 }
 
+/* The image attention of the last forward: (B, hops, P) san, (B, 3, P) coatt. */
+static const float *image_att(const sc_vqa_model *m) {
+    if (m->cfg.arch == SC_VQA_COATT) return vqa_coatt_image_att(m);
+    return m->cfg.arch == SC_VQA_SAN ? m->p : NULL;
+}
+
+int sc_vqa_attention_maps(const sc_vqa_model *m) {
+    if (!m) return 0;
+    if (m->cfg.arch == SC_VQA_COATT) return COATT_LEVELS;
+    return m->cfg.arch == SC_VQA_SAN ? m->K : 0;
+}
+
+const char *sc_vqa_level_name(int l) {
+    static const char *const names[COATT_LEVELS] = {"word", "phrase", "question"};
+    return l >= 0 && l < COATT_LEVELS ? names[l] : NULL;
+}
+
+const float *sc_vqa_question_attention(const sc_vqa_model *m) {
+    return m && m->B > 0 && m->cfg.arch == SC_VQA_COATT ? vqa_coatt_question_att(m) : NULL;
+}
+
 sc_status sc_vqa_forward(sc_vqa_model *m, const float *images, const int32_t *ids, const int *lens,
                          int B, int train, const float **logits, const float **att) {
     if (!m || !ids || !lens || B < 1 || (!images && m->cfg.arch != SC_VQA_QONLY))
@@ -676,7 +718,7 @@ sc_status sc_vqa_forward(sc_vqa_model *m, const float *images, const int32_t *id
     m->B = B;
     m->has_image = m->cfg.arch != SC_VQA_QONLY;
     if (logits) *logits = m->logits;
-    if (att) *att = m->cfg.arch == SC_VQA_SAN ? m->p : NULL;
+    if (att) *att = image_att(m);
     return SC_OK;
 }
 
@@ -726,18 +768,40 @@ sc_status sc_vqa_forward_features(sc_vqa_model *m, const float *feats, const int
         return st;
     m->B = B;
     if (logits) *logits = m->logits;
-    if (att) *att = m->cfg.arch == SC_VQA_SAN ? m->p : NULL;
+    if (att) *att = image_att(m);
     return SC_OK;
 }
 
 /* ------------------------------------------------------------ backward */
 
-static sc_param *own_param(sc_vqa_model *m, const float *p) {
+float *vqa_grad(sc_vqa_model *m, const float *p) {
     for (int i = 0; i < m->nown; i++)
-        if (m->own[i].param == p) return &m->own[i];
+        if (m->own[i].param == p) return m->own[i].grad;
     return NULL;
 }
-#define G(ptr) (own_param(m, (ptr))->grad)
+#define G(ptr) vqa_grad(m, (ptr))
+
+/* From m->dv (B, P, D), the gradient of the image features v: through the
+ * projection, and into the encoder when the forward trained it. */
+static sc_status image_backward(sc_vqa_model *m) {
+    const int B = m->B, P = m->P, D = m->D;
+    size_t nv = (size_t)B * P * D;
+    for (size_t i = 0; i < nv; i++) m->dv[i] *= 1.0f - m->v[i] * m->v[i];
+    if (!m->cnn_back) /* frozen encoder or given features: stop at the projection */
+        return sc_linear_backward(NULL, G(m->img_w), G(m->img_b), m->dv, m->feat, m->img_w, B * P,
+                                  m->Cin, D);
+    memset(m->dfeat, 0, sizeof(float) * (size_t)B * P * m->Cin);
+    sc_status st = sc_linear_backward(m->dfeat, G(m->img_w), G(m->img_b), m->dv, m->feat, m->img_w,
+                                      B * P, m->Cin, D);
+    if (st) return st;
+    int C = m->C, Cin = m->Cin;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int cc = 0; cc < C; cc++)
+            for (int i = 0; i < P; i++)
+                m->dfmap[((size_t)b * C + cc) * P + i] = m->dfeat[((size_t)b * P + i) * Cin + cc];
+    return sc_cnn_backward(m->cnn, m->dfmap, NULL);
+}
 
 sc_status sc_vqa_backward(sc_vqa_model *m, const float *dlogits) {
     return sc_vqa_backward_att(m, dlogits, NULL);
@@ -746,6 +810,11 @@ sc_status sc_vqa_backward(sc_vqa_model *m, const float *dlogits) {
 sc_status sc_vqa_backward_att(sc_vqa_model *m, const float *dlogits, const float *datt) {
     if (!m || !dlogits || m->B < 1)
         return sc_set_error(SC_ERR_INVALID_ARG, "vqa backward: no forward pass to differentiate");
+    if (m->cfg.arch == SC_VQA_COATT) {
+        if (m->dv) memset(m->dv, 0, sizeof(float) * (size_t)m->B * m->P * m->D);
+        sc_status cs = vqa_coatt_backward(m, dlogits, datt);
+        return cs ? cs : image_backward(m);
+    }
     int B = m->B, D = m->D, P = m->P, A = m->A, K = m->K, E = m->E;
     size_t BD = (size_t)B * D;
     memset(m->dz, 0, sizeof(float) * (size_t)B * m->F);
@@ -862,46 +931,14 @@ sc_status sc_vqa_backward_att(sc_vqa_model *m, const float *dlogits, const float
     if (st) return st;
     /* LSTM, backprop through time; du enters at step lens[b] - 1. */
     int Tr = m->Tr;
-    memset(m->dh, 0, sizeof(float) * BD);
-    memset(m->dc, 0, sizeof(float) * BD);
-    memset(m->demb, 0, sizeof(float) * (size_t)Tr * B * E);
-    for (int t = Tr - 1; t >= 0 && !st; t--) {
-        for (int b = 0; b < B; b++)
-            if (m->lens[b] - 1 == t)
-                for (int d = 0; d < D; d++) m->dh[(size_t)b * D + d] += m->du[(size_t)b * D + d];
-        memset(m->dh2, 0, sizeof(float) * BD);
-        memset(m->dc2, 0, sizeof(float) * BD);
-        st = sc_lstm_cell_backward(
-            B, E, D, m->emb + (size_t)t * B * E, t ? m->h + t * BD : NULL, t ? m->c + t * BD : NULL,
-            m->w_ih, m->w_hh, m->cache + (size_t)t * B * 5 * D, m->dh, m->dc,
-            m->demb + (size_t)t * B * E, t ? m->dh2 : NULL, t ? m->dc2 : NULL, G(m->w_ih),
-            G(m->w_hh), G(m->b_ih), G(m->b_hh));
-        float *tmp = m->dh;
-        m->dh = m->dh2;
-        m->dh2 = tmp;
-        tmp = m->dc;
-        m->dc = m->dc2;
-        m->dc2 = tmp;
-    }
+    memset(m->dh_seq, 0, sizeof(float) * (size_t)Tr * BD);
+    for (int b = 0; b < B; b++)
+        memcpy(m->dh_seq + (size_t)(m->lens[b] - 1) * BD + (size_t)b * D, m->du + (size_t)b * D,
+               sizeof(float) * (size_t)D);
+    st = vqa_lstm_backward(m, m->emb, m->demb, E, B, Tr);
     if (!st) st = sc_embedding_backward(m->ids_tb, Tr * B, m->demb, m->V, E, 0, G(m->embed));
     if (st || m->cfg.arch == SC_VQA_QONLY) return st;
-    /* image: v = tanh(feat W^T + b) */
-    size_t nv = (size_t)B * P * D;
-    for (size_t i = 0; i < nv; i++) m->dv[i] *= 1.0f - m->v[i] * m->v[i];
-    if (!m->cnn_back) /* frozen encoder or given features: stop at the projection */
-        return sc_linear_backward(NULL, G(m->img_w), G(m->img_b), m->dv, m->feat, m->img_w, B * P,
-                                  m->Cin, D);
-    memset(m->dfeat, 0, sizeof(float) * (size_t)B * P * m->Cin);
-    st = sc_linear_backward(m->dfeat, G(m->img_w), G(m->img_b), m->dv, m->feat, m->img_w, B * P,
-                            m->Cin, D);
-    if (st) return st;
-    int C = m->C, Cin = m->Cin;
-#pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; b++)
-        for (int cc = 0; cc < C; cc++)
-            for (int i = 0; i < P; i++)
-                m->dfmap[((size_t)b * C + cc) * P + i] = m->dfeat[((size_t)b * P + i) * Cin + cc];
-    return sc_cnn_backward(m->cnn, m->dfmap, NULL);
+    return image_backward(m);
 }
 
 void sc_vqa_zero_grad(sc_vqa_model *m) {
@@ -1114,10 +1151,18 @@ sc_status sc_vqa_ask(sc_vqa_model *m, const char *question, int top_k, sc_vqa_an
     }
     out->n_top = k;
     free(pr);
-    if (m->cfg.arch == SC_VQA_SAN) {
-        out->hops = m->K;
+    const float *att = image_att(m);
+    if (att) {
+        out->hops = sc_vqa_attention_maps(m);
         out->grid = m->g;
-        memcpy(out->att, m->p, sizeof(float) * (size_t)m->K * m->P);
+        memcpy(out->att, att, sizeof(float) * (size_t)out->hops * m->P);
+    }
+    const float *qatt = m->cfg.arch == SC_VQA_COATT ? vqa_coatt_question_att(m) : NULL;
+    if (qatt) { /* (1, 3, T) -> 3 x n_tokens */
+        out->levels = COATT_LEVELS;
+        for (int l = 0; l < COATT_LEVELS; l++)
+            memcpy(out->qatt + (size_t)l * len, qatt + (size_t)l * m->T,
+                   sizeof(float) * (size_t)len);
     }
     return SC_OK;
 }

@@ -16,7 +16,7 @@ sc_status sc_vqa_evaluate(sc_vqa_model *m, const sc_vqa_dataset *d, int n, sc_vq
     memset(r, 0, sizeof *r);
     const sc_vqa_config *c = sc_vqa_get_config(m);
     int NA = sc_vqa_get_answers(m)->n, T = c->max_len, S = c->image_size, g = sc_vqa_grid_side(m);
-    int P = g * g, K = c->hops;
+    int P = g * g, K = sc_vqa_attention_maps(m);
     r->ans_n = calloc((size_t)NA, sizeof(int));
     r->ans_correct = calloc((size_t)NA, sizeof(int));
     if (!d->is_scenes) n = d->n;
@@ -124,7 +124,7 @@ sc_status sc_vqa_train_step(sc_vqa_model *m, const float *images, const float *f
         return sc_set_error(SC_ERR_INVALID_ARG, "sc_vqa_train_step: bad arguments");
     const sc_vqa_config *c = sc_vqa_get_config(m);
     const int NA = sc_vqa_get_answers(m)->n, g = sc_vqa_grid_side(m);
-    const int KP = c->hops * g * g;
+    const int K = sc_vqa_attention_maps(m), KP = K * g * g;
     const int supervise = att_mask && att_sup > 0;
     float *dlog = calloc((size_t)B * NA, sizeof(float));
     float *datt = supervise ? malloc(sizeof(float) * (size_t)B * KP) : NULL;
@@ -142,7 +142,7 @@ sc_status sc_vqa_train_step(sc_vqa_model *m, const float *images, const float *f
     *sup = 0.0;
     if (!s) s = sc_cross_entropy(logits, targets, B, NA, NULL, ce, NULL, dlog);
     if (!s && supervise)
-        s = sc_mask_mass_nll(att, att_mask, B * c->hops, KP / c->hops, att_sup, sup, NULL, datt);
+        s = sc_mask_mass_nll(att, att_mask, B * K, g * g, att_sup, sup, NULL, datt);
     if (!s) s = sc_vqa_backward_att(m, dlog, supervise ? datt : NULL);
     free(dlog);
     free(datt);

@@ -259,7 +259,8 @@ class StTensorInfo(_Struct):
 class VqaAnswer(_Struct):
     _fields_ = [("n_top", c_int), ("top", c_int * 8), ("prob", c_float * 8),
                 ("n_tokens", c_int), ("truncated", c_int), ("unknown", ctypes.c_char * 512),
-                ("hops", c_int), ("grid", c_int), ("att", c_float * (8 * 1024))]
+                ("hops", c_int), ("grid", c_int), ("att", c_float * (8 * 1024)),
+                ("levels", c_int), ("qatt", c_float * (3 * 64))]
 
 
 class VqaVocab(_Struct):

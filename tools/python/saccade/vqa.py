@@ -18,9 +18,12 @@ class Answer:
     best first (top_k of them); tokens: question tokens used; truncated: the
     question was cut at the model's max_len; unknown: words not in the model's
     vocabulary (they were read as <unk>); attention (hops, g, g) float32: the
-    attention map of every hop over the image grid (san), or None (baselines)."""
+    attention map of every hop over the image grid (san; coatt: one per level,
+    word, phrase, question), or None (baselines); question_attention (3,
+    tokens) float32: coatt's attention over the question words per level, or
+    None (other archs)."""
     __slots__ = ("question", "answer", "prob", "top", "tokens", "truncated", "unknown",
-                 "attention")
+                 "attention", "question_attention")
 
     def __repr__(self):
         return "Answer(%r -> %r, p=%.3f)" % (self.question, self.answer, self.prob)
@@ -98,6 +101,10 @@ class VQA(Handle):
                 out.hops, g, g).copy()
         else:
             a.attention = None
+        a.question_attention = None
+        if out.levels > 0:
+            a.question_attention = np.ctypeslib.as_array(out.qatt)[:out.levels * out.n_tokens].reshape(
+                out.levels, out.n_tokens).copy()
         return a
 
     def ask_image(self, image, question, top_k=1, layout="hwc"):
