@@ -499,6 +499,10 @@ static int write_summary(const train_run *r, int full_argc, char **full_argv) {
         cli_json_add_fixed(j, "hard_baseline", r->baseline[0], 6);
     }
     cli_json_add_fixed(j, "seconds", sc_trainer_elapsed(r->tr), 2);
+    if (sc_comm_size(cli_comm()) > 1) { /* rank 0's time in the sums over the ranks */
+        cJSON_AddNumberToObject(j, "ranks", sc_comm_size(cli_comm()));
+        cli_json_add_fixed(j, "comm_seconds", sc_trainer_comm_seconds(r->tr), 3);
+    }
     cJSON_AddNumberToObject(j, "threads", sc_get_num_threads());
     cJSON_AddStringToObject(j, "command", cmd);
     cJSON_AddItemToObject(j, "config", cJSON_Parse(r->cfg_json));
