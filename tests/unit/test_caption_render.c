@@ -332,12 +332,82 @@ static void test_gallery_pieces(void **state) {
     free(one), free(two), free(tmp);
 }
 
+/* Pieces taken in no fixed order (MPI ranks handed images as they became
+ * free): the writer's own entries and the imported ones interleave, and
+ * sc_gallery_order puts images and failures back in input order, pages
+ * already written included. */
+static void test_gallery_order(void **state) {
+    (void)state;
+    char *tmp = sc_test_tmpdir("gallery_order");
+    char *ref = sc_test_join(tmp, "ref"), *two = sc_test_join(tmp, "two");
+    sc_image img;
+    assert_int_equal(sc_image_alloc(&img, 40, 20, 3), SC_OK);
+    for (size_t i = 0; i < (size_t)3 * 40 * 20; i++) img.data[i] = (float)(i % 7) / 7.0f;
+    const sc_gallery_item p = {
+        .name = "p", .label = "in/p.png", .caption = "a coat", .score = -0.5};
+    const sc_gallery_item q = {.name = "q", .label = "in/q.png", .caption = "a bag", .score = -1.0};
+    /* input order: a (fails), p, bad (fails), q */
+    const char *names[4] = {"a", "p", "bad", "q"};
+    const char *labels[4] = {"in/a.png", "in/p.png", "in/bad.png", "in/q.png"};
+    sc_gallery_params gp = sc_gallery_default_params();
+    sc_gallery *g = NULL, *x = NULL, *y = NULL;
+    SC_TEST_OK(sc_gallery_open(ref, &gp, &g));
+    SC_TEST_OK(sc_gallery_add_failure(g, "in/a.png", "not an image"));
+    SC_TEST_OK(sc_gallery_add(g, &img, &p));
+    SC_TEST_OK(sc_gallery_add_failure(g, "in/bad.png", "truncated"));
+    SC_TEST_OK(sc_gallery_add(g, &img, &q));
+    SC_TEST_OK(sc_gallery_close(g));
+    /* the writer took q and bad, the other p and a, each in its own order */
+    SC_TEST_OK(sc_gallery_open(two, &gp, &x));
+    SC_TEST_OK(sc_gallery_open(two, &gp, &y));
+    SC_TEST_OK(sc_gallery_add(x, &img, &q)); /* live pages: q first */
+    SC_TEST_OK(sc_gallery_add_failure(x, "in/bad.png", "truncated"));
+    SC_TEST_OK(sc_gallery_add(y, &img, &p));
+    SC_TEST_OK(sc_gallery_add_failure(y, "in/a.png", "not an image"));
+    char *data = NULL;
+    size_t len = 0;
+    SC_TEST_OK(sc_gallery_export(y, &data, &len));
+    sc_gallery_free(y);
+    SC_TEST_OK(sc_gallery_import(x, data, len));
+    free(data);
+    assert_int_equal(sc_gallery_order(NULL, names, labels, 4), SC_ERR_INVALID_ARG);
+    assert_int_equal(sc_gallery_order(x, names, labels, -1), SC_ERR_INVALID_ARG);
+    SC_TEST_OK(sc_gallery_order(x, names, labels, 4));
+    SC_TEST_OK(sc_gallery_close(x));
+    const char *pages[] = {"index.html", "search.js", "failed.html", "items/p.html",
+                           "items/q.html"};
+    for (size_t k = 0; k < sizeof pages / sizeof *pages; k++) {
+        char *i1 = sc_test_join(ref, pages[k]), *i2 = sc_test_join(two, pages[k]);
+        unsigned char *h1, *h2;
+        size_t n1, n2;
+        SC_TEST_OK(sc_read_file(i1, 1 << 20, &h1, &n1));
+        SC_TEST_OK(sc_read_file(i2, 1 << 20, &h2, &n2));
+        assert_int_equal(n1, n2);
+        assert_memory_equal(h1, h2, n1);
+        free(h1), free(h2), free(i1), free(i2);
+    }
+    /* unnamed entries keep their order after the named ones; NULL lists are fine */
+    SC_TEST_OK(sc_gallery_open(two, &gp, &x));
+    SC_TEST_OK(sc_gallery_add(x, &img, &q));
+    SC_TEST_OK(sc_gallery_add(x, &img, &p));
+    SC_TEST_OK(sc_gallery_order(x, NULL, NULL, 0));
+    SC_TEST_OK(sc_gallery_export(x, &data, &len));
+    char *pq = strstr(data, "\"name\":\"q\""), *pp = strstr(data, "\"name\":\"p\"");
+    assert_true(pq && pp && pq < pp);
+    free(data);
+    sc_gallery_free(x);
+    sc_image_free(&img);
+    sc_test_rmtree(tmp);
+    free(ref), free(two), free(tmp);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grid_layout_and_content),
         cmocka_unit_test(test_grid_threads),
         cmocka_unit_test(test_gallery),
         cmocka_unit_test(test_gallery_pieces),
+        cmocka_unit_test(test_gallery_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
