@@ -33,7 +33,8 @@
  * (dropout, augmentation) comes from a stream of each rank's own, saved for
  * every rank in checkpoints: a run is reproducible for a given N, and equal
  * to one process (within float rounding) when the model draws no random
- * numbers. Batch norm normalises with each rank's own slice (as PyTorch's
+ * numbers, or draws them per example from sc_trainer_example_rng (the same
+ * draws for an example on any rank). Batch norm normalises with each rank's own slice (as PyTorch's
  * DistributedDataParallel without SyncBatchNorm). Resuming needs the same
  * batch size and seed; with another N it continues with the same batches,
  * parameters and optimiser state, and fresh per-rank random streams (a note
