@@ -358,8 +358,9 @@ static int setup_run(train_run *r) {
     if (o->vit ? sc_captioner_create_vit(&r->cfg, &r->vc, &r->vocab, (uint64_t)o->seed, &r->m)
                : sc_captioner_create_cnn(&r->cfg, &r->cc, &r->vocab, (uint64_t)o->seed, &r->m))
         return cli_usage(V_TRAIN, "%s", sc_last_error());
-    if (sc_fashion_mnist_load("train", o->data, &r->train) ||
-        sc_fashion_mnist_load("test", o->data, &r->test))
+    /* data-parallel: read once, by rank 0 */
+    if (sc_fashion_mnist_load_shared(cli_comm(), "train", o->data, &r->train) ||
+        sc_fashion_mnist_load_shared(cli_comm(), "test", o->data, &r->test))
         return cli_fail("cannot load Fashion-MNIST");
     int rc = make_trainer(r);
     if (rc) return rc;
