@@ -19,12 +19,6 @@ struct sc_progress {
     int bar_shown; /* a bar line without its newline is on the terminal */
 };
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 sc_progress_params sc_progress_default_params(void) {
     sc_progress_params p = {0};
     p.label = "progress";
@@ -43,7 +37,7 @@ sc_progress *sc_progress_create(const sc_progress_params *p) {
     if (!pg->p.label) pg->p.label = "progress";
     if (pg->p.log_every <= 0) pg->p.log_every = 100;
     pg->mode = pg->p.force_mode ? pg->p.force_mode : (isatty(fileno(pg->p.out)) ? 1 : 2);
-    pg->t0 = pg->last_draw = pg->rate_t = now_s();
+    pg->t0 = pg->last_draw = pg->rate_t = sc_monotonic_seconds();
     pg->last_draw -= 1.0;
     return pg;
 }
@@ -63,7 +57,7 @@ static void fmt_duration(char *buf, size_t cap, double s) {
 }
 
 static void draw(sc_progress *pg, const char *status, int final) {
-    double t = now_s(), el = t - pg->t0;
+    double t = sc_monotonic_seconds(), el = t - pg->t0;
     char eta[32] = "", elapsed[32];
     fmt_duration(elapsed, sizeof elapsed, el);
     if (pg->p.total > 0 && pg->step > 0 && !final) {
@@ -104,7 +98,7 @@ void sc_progress_update(sc_progress *pg, int64_t step, int64_t examples, const c
     pg->step = step;
     pg->examples += examples;
     pg->rate_ex += (double)examples;
-    double t = now_s();
+    double t = sc_monotonic_seconds();
     if (t - pg->rate_t >= 0.5) { /* smoothed throughput over >= 0.5 s windows */
         double r = pg->rate_ex / (t - pg->rate_t);
         pg->rate = pg->rate > 0 ? 0.7 * pg->rate + 0.3 * r : r;
@@ -126,18 +120,19 @@ void sc_progress_clear(sc_progress *pg) {
     fputs("\r\033[K", pg->p.out);
     fflush(pg->p.out);
     pg->bar_shown = 0;
-    pg->last_draw = now_s() - 1.0; /* redraw on the next update, below the caller's line */
+    pg->last_draw =
+        sc_monotonic_seconds() - 1.0; /* redraw on the next update, below the caller's line */
 }
 
 void sc_progress_finish(sc_progress *pg, const char *status) {
     if (!pg || pg->mode == 3) return;
-    double el = now_s() - pg->t0;
+    double el = sc_monotonic_seconds() - pg->t0;
     if (el > 0) pg->rate = (double)pg->examples / el;
     draw(pg, status, 1);
 }
 
 double sc_progress_elapsed(const sc_progress *pg) {
-    return pg ? now_s() - pg->t0 : 0;
+    return pg ? sc_monotonic_seconds() - pg->t0 : 0;
 }
 
 void sc_progress_free(sc_progress *pg) {

@@ -33,6 +33,9 @@ static inline void sc_expected_cell(const float *p, int g, float *xy) {
     xy[1] = (float)cy;
 }
 
+/* Seconds on the monotonic clock (for intervals). */
+double sc_monotonic_seconds(void);
+
 static inline int sc_mul_size(size_t a, size_t b, size_t *out) {
     return __builtin_mul_overflow(a, b, out);
 }

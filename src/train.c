@@ -41,6 +41,7 @@ struct sc_trainer {
     int rank, size;
     double share;             /* this rank's weight in the sum over ranks */
     size_t slice_lo, slice_n; /* this rank's part of the batch: [lo, lo + n) */
+    double comm_s;            /* seconds in the ranks' sums, waits included */
     int reduced;              /* gradients of this step already summed */
     float *flat;              /* (grads + buffers + 1 + METRICS_MAX): the one allreduce */
     size_t nflat_grads, nflat_bufs;
@@ -504,7 +505,11 @@ sc_status sc_trainer_set_share(sc_trainer *tr, double share) {
 
 sc_status sc_trainer_allreduce(sc_trainer *tr, float *buf, size_t n) {
     if (!tr) return sc_set_error(SC_ERR_INVALID_ARG, "trainer: NULL");
-    return tr->size > 1 ? sc_comm_allreduce_sum(tr->comm, buf, n) : SC_OK;
+    if (tr->size == 1) return SC_OK;
+    const double t0 = sc_monotonic_seconds();
+    sc_status s = sc_comm_allreduce_sum(tr->comm, buf, n);
+    tr->comm_s += sc_monotonic_seconds() - t0;
+    return s;
 }
 
 int sc_trainer_is_writer(const sc_trainer *tr) {
@@ -530,7 +535,9 @@ static sc_status reduce_step(sc_trainer *tr, double *loss, int nmetrics, double 
     *f++ = (float)(tr->share * *loss);
     for (int i = 0; i < nmetrics; i++) *f++ = (float)(tr->share * values[i]);
     const size_t n = tr->nflat_grads + tr->nflat_bufs + 1 + (size_t)nmetrics;
+    const double t0 = sc_monotonic_seconds();
     s = sc_comm_allreduce_sum(tr->comm, tr->flat, n);
+    tr->comm_s += sc_monotonic_seconds() - t0;
     if (s) return s;
     f = tr->flat;
     for (size_t i = 0; i < tr->nparams; i++) {
@@ -619,6 +626,10 @@ int64_t sc_trainer_epoch(const sc_trainer *tr) {
 double sc_trainer_epoch_loss(const sc_trainer *tr) {
     return tr->epoch_loss_n ? tr->epoch_loss_sum / (double)tr->epoch_loss_n : tr->last_epoch_loss;
 }
+double sc_trainer_comm_seconds(const sc_trainer *tr) {
+    return tr ? tr->comm_s : 0;
+}
+
 double sc_trainer_elapsed(const sc_trainer *tr) {
     return sc_progress_elapsed(tr->progress);
 }

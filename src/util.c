@@ -14,6 +14,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <time.h>
 #include <sys/stat.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -401,6 +402,12 @@ sc_status sc_find_asset(const char *relpath, char *out, size_t cap) {
     }
     return sc_set_error(SC_ERR_IO, "asset %s not found (looked in $SACCADE_ASSETS%s)", relpath,
                         tried);
+}
+
+double sc_monotonic_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 void sc_process_setup(char **argv) {

@@ -59,7 +59,8 @@ sc_status sc_comm_mpi(sc_comm **out);
  * Launched by mpirun but built without MPI: SC_ERR_UNSUPPORTED (every rank
  * would otherwise silently do the whole job). */
 sc_status sc_comm_world(sc_comm **out);
-/* Ends MPI (MPI_Finalize) for the MPI communicator. NULL is fine. */
+/* Ends MPI for the MPI communicator: every rank meets first (waiting without
+ * spinning), then MPI_Finalize; collective, like MPI_Finalize. NULL is fine. */
 void sc_comm_free(sc_comm *c);
 
 int sc_comm_rank(const sc_comm *c); /* 0..size-1 */

@@ -39,6 +39,16 @@ sc_status sc_fashion_mnist_load(const char *split, const char *data_dir, sc_fash
 sc_status sc_fashion_mnist_load_files(const char *images_gz, const char *labels_gz,
                                       sc_fashion_mnist *out);
 
+/* sc_fashion_mnist_load on every rank of c (sc_comm.h), reading the files
+ * once: rank 0 loads and broadcasts, so N ranks decompress the split once,
+ * not N times. Collective. When rank 0 fails, every rank fails (rank 0 with
+ * its own message, the others saying rank 0 could not load the split); a
+ * rank out of memory returns SC_ERR_NOMEM at once and must end the job
+ * (sc_comm_abort). One process (c NULL or of size 1): sc_fashion_mnist_load. */
+struct sc_comm;
+sc_status sc_fashion_mnist_load_shared(struct sc_comm *c, const char *split, const char *data_dir,
+                                       sc_fashion_mnist *out);
+
 void sc_fashion_mnist_free(sc_fashion_mnist *d);
 
 /* "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
@@ -75,11 +85,11 @@ typedef enum sc_distortion { SC_DISTORT_RTS = 0, SC_DISTORT_CLUTTERED = 1 } sc_d
 
 typedef struct sc_distort_params {
     sc_distortion kind;
-    int canvas;                 /* side: 42 (RTS) / 60 (cluttered); >= 28 */
-    float max_rotation_deg;     /* RTS: 45 */
-    float min_scale, max_scale; /* RTS: 0.7, 1.2 */
+    int canvas;                       /* side: 42 (RTS) / 60 (cluttered); >= 28 */
+    float max_rotation_deg;           /* RTS: 45 */
+    float min_scale, max_scale;       /* RTS: 0.7, 1.2 */
     int min_fragments, max_fragments; /* cluttered: 4, 8 */
-    int fragment_size;          /* cluttered: 6 */
+    int fragment_size;                /* cluttered: 6 */
 } sc_distort_params;
 
 /* The defaults above for a kind. */
@@ -93,19 +103,16 @@ sc_status sc_distort_params_validate(const sc_distort_params *p);
 /* Example `index` of the scenes built from src: writes canvas*canvas floats
  * into out, the item's label into *label (may be NULL) and theta_true (may
  * be NULL). Deterministic in (p, src, seed, index); thread-safe. */
-sc_status sc_distort_example(const sc_distort_params *p, const sc_fashion_mnist *src,
-                             uint64_t seed, uint64_t index, float *out, int *label,
-                             float *theta_true);
+sc_status sc_distort_example(const sc_distort_params *p, const sc_fashion_mnist *src, uint64_t seed,
+                             uint64_t index, float *out, int *label, float *theta_true);
 /* n consecutive examples index0 .. index0 + n - 1 into out (n x canvas^2),
  * labels (n, may be NULL); OpenMP over examples, same result for any thread
  * count. */
-sc_status sc_distort_batch(const sc_distort_params *p, const sc_fashion_mnist *src,
-                           uint64_t seed, uint64_t index0, size_t n, float *out,
-                           int32_t *labels);
+sc_status sc_distort_batch(const sc_distort_params *p, const sc_fashion_mnist *src, uint64_t seed,
+                           uint64_t index0, size_t n, float *out, int32_t *labels);
 /* Same for an explicit list of indices (a shuffled training batch). */
-sc_status sc_distort_gather(const sc_distort_params *p, const sc_fashion_mnist *src,
-                            uint64_t seed, const uint64_t *indices, size_t n, float *out,
-                            int32_t *labels);
+sc_status sc_distort_gather(const sc_distort_params *p, const sc_fashion_mnist *src, uint64_t seed,
+                            const uint64_t *indices, size_t n, float *out, int32_t *labels);
 
 #ifdef __cplusplus
 }

@@ -33,7 +33,8 @@
  * (dropout, augmentation) comes from a stream of each rank's own, saved for
  * every rank in checkpoints: a run is reproducible for a given N, and equal
  * to one process (within float rounding) when the model draws no random
- * numbers. Batch norm normalises with each rank's own slice (as PyTorch's
+ * numbers, or draws them per example from sc_trainer_example_rng (the same
+ * draws for an example on any rank). Batch norm normalises with each rank's own slice (as PyTorch's
  * DistributedDataParallel without SyncBatchNorm). Resuming needs the same
  * batch size and seed; with another N it continues with the same batches,
  * parameters and optimiser state, and fresh per-rank random streams (a note
@@ -141,6 +142,10 @@ int64_t sc_trainer_global_step(const sc_trainer *tr);
 int64_t sc_trainer_epoch(const sc_trainer *tr);     /* 0-based epoch of the last batch */
 double sc_trainer_epoch_loss(const sc_trainer *tr); /* mean loss of the current/last epoch */
 double sc_trainer_elapsed(const sc_trainer *tr);    /* seconds in this process */
+/* Data-parallel: seconds this rank spent in the sums over the ranks
+ * (sc_trainer_allreduce and each step's), waiting for slower ranks included;
+ * 0 alone. */
+double sc_trainer_comm_seconds(const sc_trainer *tr);
 /* Write a checkpoint now (to checkpoint_path; rank 0 writes, every rank
  * must call it). */
 sc_status sc_trainer_checkpoint(sc_trainer *tr);

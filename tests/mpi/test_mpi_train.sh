@@ -110,6 +110,13 @@ check "vqa, 2 ranks" 0 "${mpi[@]}" "$cli" train vqa --max-steps 2 --batch 8 --ev
   --quiet -o "$tmp/vqa.safetensors"
 yes_ "vqa: one summary, one model" '[ "$(grep -c "after 2 steps" "$tmp/out")" -eq 1 ] && [ -s "$tmp/vqa.safetensors" ]'
 
+# The captioner's data is read by rank 0 and broadcast (the equal losses above
+# say the ranks got the same); when rank 0 cannot read it, every rank says so.
+check "captioner, no data, 2 ranks" 1 "${mpi[@]}" "$cli" "${cap[@]}" --data "$tmp/nowhere" -o "$tmp/nd.safetensors"
+expect_grep "rank 0's reason" "$tmp/err" "cannot load Fashion-MNIST: .*nowhere"
+expect_grep "the other rank's reason" "$tmp/err" "rank 0 could not load the train split"
+yes_ "no data: no model written" '[ ! -e "$tmp/nd.safetensors" ]'
+
 # A rank that fails (rank 1 cannot read the data) stops both: exit 1, its message.
 mkdir "$tmp/fail"
 check "failing rank ends the job" 1 "${mpirun[@]}" --oversubscribe -np 1 "$cli" "${cls[@]}" \

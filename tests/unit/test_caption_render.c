@@ -258,6 +258,23 @@ static void test_gallery(void **state) {
     free(tmp);
 }
 
+/* The listing, search index, failures page and the items p and q of two
+ * galleries are byte for byte equal. */
+static void same_pages(const char *dir1, const char *dir2) {
+    const char *pages[] = {"index.html", "search.js", "failed.html", "items/p.html",
+                           "items/q.html"};
+    for (size_t k = 0; k < sizeof pages / sizeof *pages; k++) {
+        char *i1 = sc_test_join(dir1, pages[k]), *i2 = sc_test_join(dir2, pages[k]);
+        unsigned char *h1, *h2;
+        size_t n1, n2;
+        SC_TEST_OK(sc_read_file(i1, 1 << 20, &h1, &n1));
+        SC_TEST_OK(sc_read_file(i2, 1 << 20, &h2, &n2));
+        assert_int_equal(n1, n2);
+        assert_memory_equal(h1, h2, n1);
+        free(h1), free(h2), free(i1), free(i2);
+    }
+}
+
 /* A gallery written in two pieces into one folder (as by two MPI ranks):
  * the merged index is the one a single writer makes. */
 static void test_gallery_pieces(void **state) {
@@ -319,29 +336,82 @@ static void test_gallery_pieces(void **state) {
     free(data);
     SC_TEST_OK(sc_gallery_close(a));
     /* The pages written from the pieces equal the one-process gallery's. */
-    const char *pages[] = {"index.html", "search.js", "failed.html", "items/p.html",
-                           "items/q.html"};
-    for (size_t k = 0; k < sizeof pages / sizeof *pages; k++) {
-        char *i1 = sc_test_join(one, pages[k]), *i2 = sc_test_join(two, pages[k]);
-        unsigned char *h1, *h2;
-        size_t n1, n2;
-        SC_TEST_OK(sc_read_file(i1, 1 << 20, &h1, &n1));
-        SC_TEST_OK(sc_read_file(i2, 1 << 20, &h2, &n2));
-        assert_int_equal(n1, n2);
-        assert_memory_equal(h1, h2, n1);
-        if (k == 0)
-            assert_non_null(strstr((const char *)h2, "2 images, <a href=\"failed.html\">1 failed"));
-        if (k == 4) /* the maps came through the export */
-            assert_non_null(strstr((const char *)h2, "data-a=\"0055aaff\"></canvas><span "
-                                                     "class=\"w\">a</span></li>\n<li><canvas "
-                                                     "class=\"map\" width=\"64\" height=\"64\" "
-                                                     "data-a=\"00000000\">"));
-        free(h1), free(h2), free(i1), free(i2);
-    }
+    same_pages(one, two);
+    char *index = sc_test_join(two, "index.html"), *qpage = sc_test_join(two, "items/q.html");
+    unsigned char *h;
+    size_t nh;
+    SC_TEST_OK(sc_read_file(index, 1 << 20, &h, &nh));
+    assert_non_null(strstr((const char *)h, "2 images, <a href=\"failed.html\">1 failed"));
+    free(h);
+    SC_TEST_OK(sc_read_file(qpage, 1 << 20, &h, &nh));
+    /* the maps came through the export */
+    assert_non_null(strstr((const char *)h, "data-a=\"0055aaff\"></canvas><span "
+                                             "class=\"w\">a</span></li>\n<li><canvas "
+                                             "class=\"map\" width=\"64\" height=\"64\" "
+                                             "data-a=\"00000000\">"));
+    free(h), free(index), free(qpage);
     assert_true(exists(two, "images/q.jpg") && exists(two, "images/p.jpg"));
     sc_image_free(&img);
     sc_test_rmtree(tmp);
     free(one), free(two), free(tmp);
+}
+
+/* Pieces taken in no fixed order (MPI ranks handed images as they became
+ * free): the writer's own entries and the imported ones interleave, and
+ * sc_gallery_order puts images and failures back in input order, pages
+ * already written included. */
+static void test_gallery_order(void **state) {
+    (void)state;
+    char *tmp = sc_test_tmpdir("gallery_order");
+    char *ref = sc_test_join(tmp, "ref"), *two = sc_test_join(tmp, "two");
+    sc_image img;
+    assert_int_equal(sc_image_alloc(&img, 40, 20, 3), SC_OK);
+    for (size_t i = 0; i < (size_t)3 * 40 * 20; i++) img.data[i] = (float)(i % 7) / 7.0f;
+    const sc_gallery_item p = {
+        .name = "p", .label = "in/p.png", .caption = "a coat", .score = -0.5};
+    const sc_gallery_item q = {.name = "q", .label = "in/q.png", .caption = "a bag", .score = -1.0};
+    /* input order: a (fails), p, bad (fails), q */
+    const char *names[4] = {"a", "p", "bad", "q"};
+    const char *labels[4] = {"in/a.png", "in/p.png", "in/bad.png", "in/q.png"};
+    sc_gallery_params gp = sc_gallery_default_params();
+    sc_gallery *g = NULL, *x = NULL, *y = NULL;
+    SC_TEST_OK(sc_gallery_open(ref, &gp, &g));
+    SC_TEST_OK(sc_gallery_add_failure(g, "in/a.png", "not an image"));
+    SC_TEST_OK(sc_gallery_add(g, &img, &p));
+    SC_TEST_OK(sc_gallery_add_failure(g, "in/bad.png", "truncated"));
+    SC_TEST_OK(sc_gallery_add(g, &img, &q));
+    SC_TEST_OK(sc_gallery_close(g));
+    /* the writer took q and bad, the other p and a, each in its own order */
+    SC_TEST_OK(sc_gallery_open(two, &gp, &x));
+    SC_TEST_OK(sc_gallery_open(two, &gp, &y));
+    SC_TEST_OK(sc_gallery_add(x, &img, &q)); /* live pages: q first */
+    SC_TEST_OK(sc_gallery_add_failure(x, "in/bad.png", "truncated"));
+    SC_TEST_OK(sc_gallery_add(y, &img, &p));
+    SC_TEST_OK(sc_gallery_add_failure(y, "in/a.png", "not an image"));
+    char *data = NULL;
+    size_t len = 0;
+    SC_TEST_OK(sc_gallery_export(y, &data, &len));
+    sc_gallery_free(y);
+    SC_TEST_OK(sc_gallery_import(x, data, len));
+    free(data);
+    assert_int_equal(sc_gallery_order(NULL, names, labels, 4), SC_ERR_INVALID_ARG);
+    assert_int_equal(sc_gallery_order(x, names, labels, -1), SC_ERR_INVALID_ARG);
+    SC_TEST_OK(sc_gallery_order(x, names, labels, 4));
+    SC_TEST_OK(sc_gallery_close(x));
+    same_pages(ref, two);
+    /* unnamed entries keep their order after the named ones; NULL lists are fine */
+    SC_TEST_OK(sc_gallery_open(two, &gp, &x));
+    SC_TEST_OK(sc_gallery_add(x, &img, &q));
+    SC_TEST_OK(sc_gallery_add(x, &img, &p));
+    SC_TEST_OK(sc_gallery_order(x, NULL, NULL, 0));
+    SC_TEST_OK(sc_gallery_export(x, &data, &len));
+    char *pq = strstr(data, "\"name\":\"q\""), *pp = strstr(data, "\"name\":\"p\"");
+    assert_true(pq && pp && pq < pp);
+    free(data);
+    sc_gallery_free(x);
+    sc_image_free(&img);
+    sc_test_rmtree(tmp);
+    free(ref), free(two), free(tmp);
 }
 
 int main(void) {
@@ -350,6 +420,7 @@ int main(void) {
         cmocka_unit_test(test_grid_threads),
         cmocka_unit_test(test_gallery),
         cmocka_unit_test(test_gallery_pieces),
+        cmocka_unit_test(test_gallery_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

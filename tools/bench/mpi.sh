@@ -18,8 +18,14 @@
 #  - hand-out: `mpirun -np 2` with the ranks taking images from a shared
 #    counter (the default) against fixed halves (SACCADE_MPI_HANDOUT=static),
 #    on the uniform collection above and on a mixed one (IMAGES / 2 images, the
-#    first quarter of them 4x upscaled, so the costly ones all sit in the first
-#    half of the sorted list), with 1 process as the reference;
+#    first quarter of them 8x upscaled to 768 x 768, about 5x the time each, so
+#    the costly ones all sit in the first half of the sorted list), with 1
+#    process as the reference;
+#  - binding: the 2-rank training and captioning also with --bind-to core
+#    (Open MPI's default for 2 ranks; everything else runs with --bind-to none,
+#    which a machine shared with other work needs);
+#  - rank 0's seconds in the sums over the ranks (MODEL.metrics.json's
+#    comm_seconds: allreduce and waiting for rank 1);
 #  - where 2 ranks' extra CPU seconds in training go: 1 process with half the
 #    batch for twice the steps (the same examples: what a rank's smaller
 #    products cost), and two such plain processes side by side (no MPI: what
@@ -56,22 +62,24 @@ cli=$build/saccade
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 PMIX_MCA_gds=hash
 mpi=(mpirun --oversubscribe --bind-to none -np 2 setsid -w)
+bound=(mpirun --bind-to core -np 2 setsid -w) # Open MPI's default for 2 ranks: one core each
 mpi1=(mpirun --bind-to none -np 1 setsid -w)
 one=(setsid -w)
 tmp=$(mktemp -d /tmp/saccade_mpi_bench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 mkdir "$tmp/imgs" "$tmp/two_imgs" "$tmp/mixed_imgs"
-python3 - "$src/assets/samples/scenes/images" "$tmp/imgs" "$images" "$tmp/mixed_imgs" <<'PY'
+"${SACCADE_PYTHON:-/usr/bin/python3}" - "$src/assets/samples/scenes/images" "$tmp/imgs" "$images" \
+  "$tmp/mixed_imgs" <<'PY'
 import glob, shutil, sys
 import numpy as np, cv2
 samples = sorted(glob.glob(sys.argv[1] + "/*.png"))
 for i in range(int(sys.argv[3])):
     shutil.copyfile(samples[i % len(samples)], f"{sys.argv[2]}/{i:06d}.png")
 mixed = int(sys.argv[3]) // 2
-for i in range(mixed):  # the first quarter costly (4x upscaled: decode and resize)
+for i in range(mixed):  # the first quarter costly (8x upscaled: about 5x the time)
     img = cv2.imread(samples[i % len(samples)], cv2.IMREAD_UNCHANGED)
     if i < mixed // 4:
-        img = cv2.resize(img, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+        img = cv2.resize(img, None, fx=8, fy=8, interpolation=cv2.INTER_CUBIC)
     cv2.imwrite(f"{sys.argv[4]}/{i:06d}.png", img)
 PY
 cp "$tmp/imgs/000000.png" "$tmp/imgs/000001.png" "$tmp/two_imgs/"
@@ -96,11 +104,14 @@ train() { # label, launcher words...
       --quiet -o "$tmp/$label.safetensors" >/dev/null
   fi
   t1=$(now)
-  local loop
-  loop=$(python3 -c 'import json,sys; print(max(json.load(open(f))["seconds"] for f in sys.argv[1:]))' \
+  local loop comm
+  # the loop's seconds (the slower of a pair) and rank 0's seconds in the sums
+  read -r loop comm < <(python3 -c 'import json,sys
+m = [json.load(open(f)) for f in sys.argv[1:]]
+print(max(x["seconds"] for x in m), m[0].get("comm_seconds", 0))' \
     $(if [ "$label" = pair ]; then echo "$tmp/pair1.metrics.json $tmp/pair2.metrics.json";
       else echo "$tmp/$label.metrics.json"; fi))
-  echo "train $label $loop $(echo "$t1 - $t0" | bc -l) $(tail -1 "$tmp/cpu")" >>"$tmp/times"
+  echo "train $label $loop $(echo "$t1 - $t0" | bc -l) $(tail -1 "$tmp/cpu") $comm" >>"$tmp/times"
 }
 export T=$tmp
 caption() { # kind (caption: IMAGES, fixed: 2 images), label, launcher words...
@@ -115,7 +126,9 @@ caption() { # kind (caption: IMAGES, fixed: 2 images), label, launcher words...
       "${one[@]}" "$cli" "$dir" "$tmp/$kind.$label.txt"
     cat "$tmp/$kind.$label.txt.1" "$tmp/$kind.$label.txt.2" >"$tmp/$kind.$label.txt"
   else
-    cpu "$tmp/cpu" "$@" "$cli" caption "$dir" --threads 1 >"$tmp/$kind.$label.txt"
+    # (the upscaled scenes draw a warning per image: kept out of the report)
+    cpu "$tmp/cpu" "$@" "$cli" caption "$dir" --threads 1 >"$tmp/$kind.$label.txt" \
+      2>"$tmp/$kind.$label.err" || { cat "$tmp/$kind.$label.err" >&2; exit 1; }
   fi
   t1=$(now)
   echo "$kind $label $(echo "$t1 - $t0" | bc -l) $(tail -1 "$tmp/cpu")" >>"$tmp/times"
@@ -128,6 +141,7 @@ captions() { # one round of every captioning command, in the order given
       np1) caption "$kind" np1 "${mpi1[@]}" ;;
       two) caption "$kind" two "${mpi[@]}" ;;
       static) caption "$kind" static env SACCADE_MPI_HANDOUT=static "${mpi[@]}" ;;
+      bound) caption "$kind" bound "${bound[@]}" ;;
       shards) caption "$kind" shards ;;
     esac
   done
@@ -141,12 +155,14 @@ for r in $(seq "$rounds"); do
   echo "round $r: load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$tmp/loads"
   # alternate who goes first, so a load change hits every side alike
   if [ $((r % 2)) -eq 1 ]; then
-    train one "${one[@]}"; train two "${mpi[@]}"; train half "${one[@]}"; train pair
-    captions caption one np1 two static shards; captions fixed one np1 two shards
+    train one "${one[@]}"; train two "${mpi[@]}"; train bound "${bound[@]}"; train half "${one[@]}"
+    train pair
+    captions caption one np1 two static bound shards; captions fixed one np1 two shards
     captions mixed one two static
   else
-    train pair; train half "${one[@]}"; train two "${mpi[@]}"; train one "${one[@]}"
-    captions caption shards static two np1 one; captions fixed shards two np1 one
+    train pair; train half "${one[@]}"; train bound "${bound[@]}"; train two "${mpi[@]}"
+    train one "${one[@]}"
+    captions caption shards bound static two np1 one; captions fixed shards two np1 one
     captions mixed static two one
   fi
 done
@@ -172,6 +188,12 @@ print(f"train captioner, {steps} steps of 32: 1 process {ex / t1:.1f} ex/s (loop
 print(f"  throughput 2 ranks / 1 process: {t1 / t2:.2f}x ({ok(t1 / t2, 1.8)}); "
       f"whole command {w1 / w2:.2f}x")
 print(f"  CPU s: 1 process {k1:.2f}, 2 ranks {k2:.2f} (all ranks): on 2 free cores {2 * k1 / k2:.2f}x")
+tb, kb = med("train", "bound", 2), med("train", "bound", 4)
+print(f"  2 ranks --bind-to core (Open MPI's default; above: --bind-to none): {ex / tb:.1f} ex/s, "
+      f"{t1 / tb:.2f}x 1 process, CPU {kb:.2f} s")
+c2 = med("train", "two", 5)
+print(f"  rank 0 in the sums over the ranks (allreduce of {steps} steps, waits for rank 1 included): "
+      f"{c2:.3f} s of the loop's {t2:.2f} s ({100 * c2 / t2:.1f}%)")
 th, tp = med("train", "half", 2), med("train", "pair", 2)
 kh, kp = med("train", "half", 4), med("train", "pair", 4)
 print(f"  where 2 ranks' extra CPU goes ({k2 / k1:.2f}x 1 process's = the product of):")
@@ -181,11 +203,12 @@ print(f"    2 plain processes side by side, batch 16, {steps} steps each: {kp:.2
       f"{kp / kh:.2f}x that (two busy cores; {ex / tp:.1f} ex/s together)")
 print(f"    the 2-rank job, the same work through MPI: {k2:.2f} CPU s, {k2 / kp:.2f}x that "
       f"(MPI start-up and finish, allreduce, waiting)")
-c = {l: med("caption", l, 2) for l in ("one", "np1", "two", "static", "shards")}
-d = {l: med("caption", l, 3) for l in ("one", "np1", "two", "static", "shards")}
+c = {l: med("caption", l, 2) for l in ("one", "np1", "two", "static", "bound", "shards")}
+d = {l: med("caption", l, 3) for l in ("one", "np1", "two", "static", "bound", "shards")}
 print(f"caption {images} images, whole command (wall s / CPU s of every process):")
 for l, name in (("one", "1 process"), ("np1", "mpirun -np 1"), ("two", "mpirun -np 2"),
                 ("static", "mpirun -np 2, fixed halves"),
+                ("bound", "mpirun -np 2 --bind-to core"),
                 ("shards", "2 processes, --shard 1/2 and 2/2")):
     print(f"  {name:34s} {c[l]:7.2f} s ({images / c[l]:4.0f} img/s)  CPU {d[l]:6.2f} s")
 print(f"  2 ranks / 1 process:      {c['one'] / c['two']:.2f}x ({ok(c['one'] / c['two'], 1.9)}); "
@@ -198,7 +221,7 @@ print(f"  fixed halves (SACCADE_MPI_HANDOUT=static) / shared counter: {c['static
       f"wall, CPU {d['static'] / d['two']:.2f}x")
 mw = {l: med("mixed", l, 2) for l in ("one", "two", "static")}
 mc = {l: med("mixed", l, 3) for l in ("one", "two", "static")}
-print(f"caption {images // 2} images of mixed cost (the first quarter 4x upscaled): 1 process "
+print(f"caption {images // 2} images of mixed cost (the first quarter 8x upscaled): 1 process "
       f"{mw['one']:.2f} s (CPU {mc['one']:.2f}); mpirun -np 2 shared counter {mw['two']:.2f} s "
       f"(CPU {mc['two']:.2f}), {mw['one'] / mw['two']:.2f}x; fixed halves {mw['static']:.2f} s "
       f"(CPU {mc['static']:.2f}), {mw['one'] / mw['static']:.2f}x")

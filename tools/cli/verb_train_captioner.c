@@ -358,8 +358,9 @@ static int setup_run(train_run *r) {
     if (o->vit ? sc_captioner_create_vit(&r->cfg, &r->vc, &r->vocab, (uint64_t)o->seed, &r->m)
                : sc_captioner_create_cnn(&r->cfg, &r->cc, &r->vocab, (uint64_t)o->seed, &r->m))
         return cli_usage(V_TRAIN, "%s", sc_last_error());
-    if (sc_fashion_mnist_load("train", o->data, &r->train) ||
-        sc_fashion_mnist_load("test", o->data, &r->test))
+    /* data-parallel: read once, by rank 0 */
+    if (sc_fashion_mnist_load_shared(cli_comm(), "train", o->data, &r->train) ||
+        sc_fashion_mnist_load_shared(cli_comm(), "test", o->data, &r->test))
         return cli_fail("cannot load Fashion-MNIST");
     int rc = make_trainer(r);
     if (rc) return rc;
@@ -499,6 +500,10 @@ static int write_summary(const train_run *r, int full_argc, char **full_argv) {
         cli_json_add_fixed(j, "hard_baseline", r->baseline[0], 6);
     }
     cli_json_add_fixed(j, "seconds", sc_trainer_elapsed(r->tr), 2);
+    if (sc_comm_size(cli_comm()) > 1) { /* rank 0's time in the sums over the ranks */
+        cJSON_AddNumberToObject(j, "ranks", sc_comm_size(cli_comm()));
+        cli_json_add_fixed(j, "comm_seconds", sc_trainer_comm_seconds(r->tr), 3);
+    }
     cJSON_AddNumberToObject(j, "threads", sc_get_num_threads());
     cJSON_AddStringToObject(j, "command", cmd);
     cJSON_AddItemToObject(j, "config", cJSON_Parse(r->cfg_json));

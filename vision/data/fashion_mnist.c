@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+#include "saccade/sc_comm.h"
 #include "saccade/sc_datasets.h"
 #include "sc_internal.h"
 
@@ -277,4 +278,42 @@ sc_status sc_fashion_mnist_load(const char *split, const char *data_dir, sc_fash
     free(ip);
     free(lp);
     return st;
+}
+
+sc_status sc_fashion_mnist_load_shared(sc_comm *c, const char *split, const char *data_dir,
+                                       sc_fashion_mnist *out) {
+    if (sc_comm_size(c) <= 1) return sc_fashion_mnist_load(split, data_dir, out);
+    if (!out) return sc_set_error(SC_ERR_INVALID_ARG, "sc_fashion_mnist_load_shared: out is NULL");
+    memset(out, 0, sizeof *out);
+    const int rank0 = sc_comm_rank(c) == 0;
+    sc_status st = rank0 ? sc_fashion_mnist_load(split, data_dir, out) : SC_OK;
+    /* rank 0's outcome and sizes first: the others fail with it or make room */
+    uint64_t hdr[4] = {(uint64_t)st, out->n, (uint64_t)out->rows, (uint64_t)out->cols};
+    sc_status cs = sc_comm_broadcast(c, hdr, sizeof hdr, 0);
+    if (!cs && hdr[0] && !rank0)
+        cs = sc_set_error((sc_status)hdr[0],
+                          "rank 0 could not load the %s split (its message above)",
+                          split ? split : "(null)");
+    if (cs || hdr[0]) {
+        sc_fashion_mnist_free(out);
+        return cs ? cs : st;
+    }
+    size_t pixels;
+    if (sc_mul_size((size_t)hdr[1], (size_t)(hdr[2] * hdr[3]), &pixels))
+        return sc_set_error(SC_ERR_LIMIT, "Fashion-MNIST: size overflow");
+    if (!rank0) {
+        out->n = (size_t)hdr[1];
+        out->rows = (int)hdr[2];
+        out->cols = (int)hdr[3];
+        out->images = sc_malloc(pixels ? pixels : 1);
+        out->labels = sc_malloc(out->n ? out->n : 1);
+        if (!out->images || !out->labels) { /* the caller ends the job (sc_comm_abort) */
+            sc_fashion_mnist_free(out);
+            return sc_set_error(SC_ERR_NOMEM, "Fashion-MNIST: out of memory");
+        }
+    }
+    cs = sc_comm_broadcast(c, out->images, pixels, 0);
+    if (!cs) cs = sc_comm_broadcast(c, out->labels, out->n, 0);
+    if (cs) sc_fashion_mnist_free(out);
+    return cs;
 }
