@@ -4,7 +4,7 @@
 # (tools/ref/ref_blip.py) greedy, with beam search and a prompt, --json is
 # valid, --attention draws one panel per generated token, bad folders exit 1
 # with a clear message and write nothing, and the --html gallery loads in a
-# headless browser with the captions and per-word attention figures and no
+# headless browser with the captions and per-word attention maps and no
 # console error.
 set -u
 cli=${SACCADE_CLI:?run through ctest}
@@ -172,7 +172,7 @@ timeout 180 "$browser" --headless --no-sandbox --disable-gpu --disable-quic --no
   --dump-dom "file://$gal/index.html" >"$tmp/b.dom" 2>"$tmp/b.log"
 yes_ "browser ran" "[ -s $tmp/b.dom ]"
 yes_ "no console messages or uncaught errors" "! grep -E 'CONSOLE|Uncaught' $tmp/b.log"
-pycheck "DOM: loaded, captions, thumbnails; figures with a panel per word; 60 KB per image" "
+pycheck "DOM: loaded, captions, thumbnails; a map per word in each page; 60 KB per image" "
 import sys, json, os, html.parser, urllib.parse
 dom = open(sys.argv[1], encoding='utf-8').read()
 objs = [json.loads(l) for l in open(sys.argv[2])]
@@ -196,17 +196,25 @@ assert st['body'] == 'ok', st['body']
 assert st['broken'] == 0
 assert st['caps'] == [o['caption'] for o in objs], (st['caps'], [o['caption'] for o in objs])
 assert st['imgs'] == [o['html_thumbnail'] for o in objs], st['imgs']
-import cv2
+import re
 for o in objs:
     stem = os.path.basename(o['path']).rsplit('.', 1)[0]
-    a = cv2.imread(os.path.join(gal, 'figures', stem + '.jpg'))
-    n = 1 + len(o['words']); rows = -(-n // 10); cols = -(-n // rows)
-    assert a is not None and a.shape[1] == 8 + cols * (64 + 8), (stem, None if a is None else a.shape)
     item = open(os.path.join(gal, 'items', stem + '.html'), encoding='utf-8').read()
-    assert item.count('class=\"map\"') == len(o['words']), stem
+    g = int(re.search(r'<figure class=\"fig\" data-grid=\"([0-9]+)\"', item).group(1))
+    maps = re.findall(r'<canvas class=\"map\" width=\"64\" height=\"64\" data-a=\"([0-9a-f]*)\"', item)
+    assert len(maps) == len(o['words']) and all(len(m) == 2 * g * g for m in maps), (stem, g, len(maps))
 size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(gal) for f in fs)
 assert size <= len(objs) * 60 * 1024, size / len(objs)
 " "$tmp/b.dom" "$tmp/gal.jsonl" "$gal"
+# an image's page: every map drawn by the page's script, no console message
+stem=$("$py" -c 'import json,sys,os; print(os.path.basename(json.loads(open(sys.argv[1]).readline())["path"]).rsplit(".", 1)[0])' "$tmp/gal.jsonl")
+prof=$(mktemp -d "$tmp/profile.XXXXXX")
+timeout 180 "$browser" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+  --disable-background-networking --disable-component-update --disable-sync \
+  --user-data-dir="$prof" --enable-logging=stderr --v=0 \
+  --dump-dom "file://$gal/items/$stem.html" >"$tmp/i.dom" 2>"$tmp/i.log"
+yes_ "item page: no console messages" "! grep -E 'CONSOLE|Uncaught' $tmp/i.log"
+yes_ "item page: maps drawn" "grep -q 'data-maps=\"drawn\"' $tmp/i.dom && grep -q 'data-gallery=\"ok\"' $tmp/i.dom"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
