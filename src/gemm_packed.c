@@ -174,6 +174,15 @@ typedef struct tile_store {
         _mm512_mask_storeu_ps(d + 16, t->m1, store_val(c##r##1, t, r, 1, d + 16, ldc));            \
     }
 
+/* The 8 x 32 tile's accumulators c00..c71 over kc steps of an A panel (ap,
+ * MR floats a step) and a B panel (bp, NR floats a step); advances both. */
+#define TILE_LOOP(kc)                                                                              \
+    EIGHT_ROWS(TILE_ROW)                                                                           \
+    for (int k_ = 0; k_ < (kc); k_++, ap += MR, bp += NR) {                                        \
+        const __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);                      \
+        EIGHT_ROWS(TILE_FMA)                                                                       \
+    }
+
 /* The value stored at d (row r of the tile, half 0 or 1 of its 32 columns). */
 SC_AVX512 static inline __m512 store_val(__m512 v, const tile_store *t, int r, int half,
                                          const float *d, int ldc) {
@@ -193,11 +202,7 @@ SC_AVX512 static inline __m512 store_val(__m512 v, const tile_store *t, int r, i
 SC_AVX512 static void tile_8x32(int kc, const float *restrict ap, const float *restrict bp,
                                 float *c, int ldc, const tile_store *t) {
     // clang-format off
-    EIGHT_ROWS(TILE_ROW)
-    for (int k = 0; k < kc; k++, ap += MR, bp += NR) {
-        const __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
-        EIGHT_ROWS(TILE_FMA)
-    }
+    TILE_LOOP(kc)
     EIGHT_ROWS(TILE_STORE)
     // clang-format on
 }
@@ -481,11 +486,7 @@ SC_AVX512 static void attn_block(int L, int dh, const float *kp, const float *vp
         float *sr = s + (size_t)p * MR * QB;
         const int mr = L - p * MR < MR ? L - p * MR : MR;
         // clang-format off
-        EIGHT_ROWS(TILE_ROW)
-        for (int c = 0; c < dh; c++, ap += MR, bp += QB) {
-            const __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
-            EIGHT_ROWS(TILE_FMA)
-        }
+        TILE_LOOP(dh)
         EIGHT_ROWS(SCORE_STORE)
         // clang-format on
     }
@@ -504,11 +505,7 @@ SC_AVX512 static void attn_block(int L, int dh, const float *kp, const float *vp
         float *cb = ctx + (size_t)p * MR * ldc + n0;
         const int mr = dh - p * MR < MR ? dh - p * MR : MR;
         // clang-format off
-        EIGHT_ROWS(TILE_ROW)
-        for (int t = 0; t < L; t++, ap += MR, bp += QB) {
-            const __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
-            EIGHT_ROWS(TILE_FMA)
-        }
+        TILE_LOOP(L)
         EIGHT_ROWS(CTX_STORE)
         // clang-format on
     }
