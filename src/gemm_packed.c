@@ -11,13 +11,21 @@
  * into panels of NR columns, [panel][k][NR] (the last one zero padded).
  * Loop order: for each column block, for each K block: pack B, then for
  * each A panel (MR x KC, 8 KB, stays in L1) run the 8 x 32 register tile
- * over the block's B panels (256 x 512 floats, 512 KB, from L2). C is
+ * over the block's B panels (256 x 512 floats, 512 KB, from L2; the last
+ * block takes up to 640 columns rather than leave a thin one). C is
  * accumulated across K blocks in memory; the epilogue is applied when the
  * last K block stores a tile. Before each tile, the kernel prefetches a
  * share of the next A panel (from memory: a layer's weights do not stay in
  * cache) and the next tile's C rows: without that the tiles wait on those
  * loads, and a ViT-B layer's products ran at 130 GFLOP/s a core instead of
- * 185 (Zen 5, whose 512-bit FMAs peak near 200). */
+ * 185 (Zen 5, whose 512-bit FMAs peak near 200). The epilogue includes the
+ * exact GELU so that a ViT's first MLP product needs no pass of its own.
+ *
+ * The same register tiles run the fused attention head (sc_attn_head, at
+ * the end of this file) for the packed ViT layers: with the products at
+ * GEMM speed, what had been left of a ViT-B/16 forward at 384 x 384 was the
+ * per-head passes around them (packing K and V, writing and re-reading 577
+ * x 577 scores, softmax, GELU: some 12% of one thread's samples). */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
@@ -36,7 +44,15 @@
 #define SC_HAVE_AVX512_KERNEL 0
 #endif
 
-enum { MR = SC_GEMM_ROWS, NR = 32, KC = 256, NC = 512 };
+enum { MR = SC_GEMM_ROWS, NR = 32, KC = 256, NC = 512, NC_LAST = NC + NC / 4 };
+
+/* Columns of the block starting at n0: NC, or all that are left when that
+ * is at most NC_LAST (a 577-token ViT on one thread: one block of 577, not
+ * 512 and a 65-column block whose A panels, streamed from memory, would
+ * serve two tiles each). */
+static int block_cols(int N, int n0) {
+    return N - n0 <= NC_LAST ? N - n0 : NC;
+}
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static int g_avx512; /* 1: saccade's kernel and panel layout, 0: row-major A + sc_sgemm */
@@ -93,7 +109,7 @@ sc_status sc_gemm_pack(int M, int K, const float *A, int lda, float *Ap) {
 
 size_t sc_gemm_packed_workspace_floats(int N) {
     if (N < 1) return 0;
-    const int nc = N < NC ? N : NC;
+    const int nc = block_cols(N, 0);
     return (size_t)KC * (size_t)((nc + NR - 1) / NR * NR);
 }
 
@@ -158,6 +174,15 @@ typedef struct tile_store {
         _mm512_mask_storeu_ps(d + 16, t->m1, store_val(c##r##1, t, r, 1, d + 16, ldc));            \
     }
 
+/* The 8 x 32 tile's accumulators c00..c71 over kc steps of an A panel (ap,
+ * MR floats a step) and a B panel (bp, NR floats a step); advances both. */
+#define TILE_LOOP(kc)                                                                              \
+    EIGHT_ROWS(TILE_ROW)                                                                           \
+    for (int k_ = 0; k_ < (kc); k_++, ap += MR, bp += NR) {                                        \
+        const __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);                      \
+        EIGHT_ROWS(TILE_FMA)                                                                       \
+    }
+
 /* The value stored at d (row r of the tile, half 0 or 1 of its 32 columns). */
 SC_AVX512 static inline __m512 store_val(__m512 v, const tile_store *t, int r, int half,
                                          const float *d, int ldc) {
@@ -177,11 +202,7 @@ SC_AVX512 static inline __m512 store_val(__m512 v, const tile_store *t, int r, i
 SC_AVX512 static void tile_8x32(int kc, const float *restrict ap, const float *restrict bp,
                                 float *c, int ldc, const tile_store *t) {
     // clang-format off
-    EIGHT_ROWS(TILE_ROW)
-    for (int k = 0; k < kc; k++, ap += MR, bp += NR) {
-        const __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
-        EIGHT_ROWS(TILE_FMA)
-    }
+    TILE_LOOP(kc)
     EIGHT_ROWS(TILE_STORE)
     // clang-format on
 }
@@ -282,8 +303,8 @@ tile_8x32_narrow(int kc, const float *restrict ap, const float *restrict bp,
 SC_AVX512 static void gemm_avx512(const float *Ap, int K, int m0, int m1, int N, const float *B,
                                   int ldb, float *C, int ldc, const sc_gemm_epilogue *ep,
                                   float *bp) {
-    for (int n0 = 0; n0 < N; n0 += NC) {
-        const int nc = N - n0 < NC ? N - n0 : NC;
+    for (int n0 = 0, nc; n0 < N; n0 += nc) {
+        nc = block_cols(N, n0);
         for (int k0 = 0; k0 < K; k0 += KC) {
             const int kc = K - k0 < KC ? K - k0 : KC;
             pack_b(B, ldb, k0, kc, n0, nc, bp);
@@ -465,11 +486,7 @@ SC_AVX512 static void attn_block(int L, int dh, const float *kp, const float *vp
         float *sr = s + (size_t)p * MR * QB;
         const int mr = L - p * MR < MR ? L - p * MR : MR;
         // clang-format off
-        EIGHT_ROWS(TILE_ROW)
-        for (int c = 0; c < dh; c++, ap += MR, bp += QB) {
-            const __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
-            EIGHT_ROWS(TILE_FMA)
-        }
+        TILE_LOOP(dh)
         EIGHT_ROWS(SCORE_STORE)
         // clang-format on
     }
@@ -488,11 +505,7 @@ SC_AVX512 static void attn_block(int L, int dh, const float *kp, const float *vp
         float *cb = ctx + (size_t)p * MR * ldc + n0;
         const int mr = dh - p * MR < MR ? dh - p * MR : MR;
         // clang-format off
-        EIGHT_ROWS(TILE_ROW)
-        for (int t = 0; t < L; t++, ap += MR, bp += QB) {
-            const __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
-            EIGHT_ROWS(TILE_FMA)
-        }
+        TILE_LOOP(L)
         EIGHT_ROWS(CTX_STORE)
         // clang-format on
     }

@@ -4,8 +4,10 @@
  * which repacks the weights on every call, and runs each product and
  * element-wise pass as its own parallel step (some 20 joins a layer, each
  * waiting for the slowest thread). Here the weights are packed once, the
- * products run on sc_gemm_packed with bias and residual in their stores,
- * and a layer is two joins. */
+ * products run on sc_gemm_packed with bias, residual and GELU in their
+ * stores, each attention head runs fused (sc_attn_head: no L x L scores
+ * through memory, no separate softmax or packing passes), and a layer is two
+ * joins. */
 #include <stdlib.h>
 #include <string.h>
 #include "saccade/sc_blas.h"

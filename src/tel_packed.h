@@ -13,8 +13,9 @@
  *   3. per token columns: r = x + W_o ctx + b_o;
  *      x = r + W_2 act(W_1 norm2(r) + b_1) + b_2, then 1. of the next layer
  *      in the same share
- * Bias and residual adds ride on the products' stores (sc_gemm_epilogue);
- * GELU and the softmax's exp are vectorised (vmath.h). */
+ * Bias and residual adds, and the activation (GELU or ReLU) after W_1,
+ * ride on the products' stores (sc_gemm_epilogue); GELU and the softmax's
+ * exp are vectorised (vmath.h). */
 #ifndef SACCADE_TEL_PACKED_H
 #define SACCADE_TEL_PACKED_H
 

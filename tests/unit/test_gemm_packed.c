@@ -31,7 +31,7 @@ typedef struct shape {
 
 static const shape SHAPES[] = {{1, 1, 1},     {13, 5, 7},    {24, 33, 300}, {64, 600, 40},
                                {17, 16, 513}, {40, 48, 256}, {8, 1100, 3},  {9, 31, 257},
-                               {19, 36, 300}, {16, 577, 70}, {11, 3, 520}};
+                               {19, 36, 300}, {16, 577, 70}, {11, 3, 520},  {9, 1153, 20}};
 
 /* C = A B + bias + res, relu, in double; entries of C the product covers. */
 static void reference(const shape *s, const float *A, int lda, const float *B, int ldb,
