@@ -145,11 +145,17 @@ typedef struct sc_gallery sc_gallery; /* opaque */
  * the marker. p may be NULL (defaults).
  * Errors: SC_ERR_INVALID_ARG (NULL, bad params), SC_ERR_IO. */
 sc_status sc_gallery_open(const char *dir, const sc_gallery_params *p, sc_gallery **out);
-/* Add one image: writes its thumbnail and keeps it->alphas (when given) for
+/* Add one image: makes its thumbnail and keeps it->alphas (when given) for
  * its page, 1 byte a cell (img is the image the caption was made from: 1, 3
- * or 4 channels).
+ * or 4 channels; it is not kept). The thumbnail is encoded and written by
+ * the gallery's own writer thread (at most 32 waiting), so the caller goes on
+ * to its next image; every page that links a thumbnail is written after it is
+ * on disk (sc_gallery_write, live writes, sc_gallery_export wait for the
+ * writer).
  * Errors: SC_ERR_INVALID_ARG (bad item or name already used), SC_ERR_IO,
- * SC_ERR_NOMEM; nothing is added then. */
+ * SC_ERR_NOMEM; nothing is added then. A thumbnail that could not be written
+ * is reported by the next sc_gallery_add, sc_gallery_write, sc_gallery_close
+ * or sc_gallery_export. */
 sc_status sc_gallery_add(sc_gallery *g, const sc_image *img, const sc_gallery_item *it);
 /* Record a failed input (listed on failed.html with its reason). A reason
  * that starts with "label: " (as messages naming the file do) is shown

@@ -137,8 +137,11 @@ static int ranks_counter(void) {
     if (sc_comm_world(&c) || sc_comm_counter_create(c, 0, &k)) return 30;
     int *mine = malloc(N * sizeof *mine), n = 0;
     long long at = 0;
+    /* Every rank takes its first chunk before any takes a second: on a loaded
+     * machine a rank may start after another has taken everything. */
     for (unsigned chunk = 1 + (unsigned)sc_comm_rank(c); mine; chunk = chunk % 3 + 1) {
         if (sc_comm_counter_take(k, chunk, &at)) return 31;
+        if (n == 0 && sc_comm_barrier(c)) return 31;
         for (long long i = at; i < at + chunk && i < N; i++) mine[n++] = (int)i;
         if (at + chunk >= N) break;
     }

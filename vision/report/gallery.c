@@ -3,6 +3,7 @@
  * 8-bit grids in the page), thumbnails, and a search index loaded on demand. */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -158,6 +159,32 @@ typedef struct gfail {
     char *label, *reason;
 } gfail;
 
+/* A thumbnail waiting to be encoded and written by the gallery's writer
+ * thread. */
+typedef struct thumb_job {
+    sc_image img; /* owned, already at thumbnail size */
+    char *path;   /* owned */
+    struct thumb_job *next;
+} thumb_job;
+
+enum { THUMB_QUEUE_MAX = 32 }; /* thumbnails in flight: bounds the memory held */
+
+/* Thumbnails are encoded and written on a thread of their own, so that a
+ * caller captioning on every core does not wait for the encoder and the file
+ * system between images. Pages that link thumbnails are written only after
+ * the queue is drained (thumbs_drain), so a stopped run still leaves no link
+ * to a missing file. */
+typedef struct thumb_writer {
+    pthread_mutex_t mu;
+    pthread_cond_t has_job, job_done;
+    pthread_t thread;
+    int started, stop;
+    thumb_job *head, *tail;
+    int pending;       /* jobs queued or being written */
+    sc_status err;     /* first failure, reported by the next call */
+    char err_msg[512]; /* its message */
+} thumb_writer;
+
 struct sc_gallery {
     char *dir, *title, *subtitle;
     sc_gallery_params p; /* title / subtitle point at the copies above */
@@ -172,6 +199,7 @@ struct sc_gallery {
     int search_written; /* entries in the search.js on disk */
     int failed_written; /* failures on the failed.html on disk */
     double live_at;     /* monotonic seconds of the last live write */
+    thumb_writer tw;
 };
 
 sc_gallery_params sc_gallery_default_params(void) {
@@ -246,8 +274,11 @@ static void entry_free(gentry *e) {
     free(e->att);
 }
 
+static void thumbs_stop(sc_gallery *g);
+
 void sc_gallery_free(sc_gallery *g) {
     if (!g) return;
+    thumbs_stop(g);
     for (int i = 0; i < g->n; i++) entry_free(&g->e[i]);
     for (int i = 0; i < g->nf; i++) {
         free(g->f[i].label);
@@ -367,21 +398,113 @@ static sc_status save_jpeg(const sc_image *img, int quality, const char *path) {
     return s;
 }
 
-static sc_status save_thumb(const sc_image *img, int thumb, int quality, const char *path, int *tw,
-                            int *th) {
-    sc_image small = {0};
-    const sc_image *src = img;
-    sc_status s = SC_OK;
+/* The thumbnail of img: at most thumb pixels on its longer side, a copy when
+ * already that small. */
+static sc_status make_thumb(const sc_image *img, int thumb, sc_image *out) {
     int big = img->w > img->h ? img->w : img->h;
-    if (big > thumb) {
-        int w = (int)fmax(1.0, floor((double)img->w * thumb / big + 0.5));
-        int h = (int)fmax(1.0, floor((double)img->h * thumb / big + 0.5));
-        if (!(s = sc_image_resize(img, w, h, SC_FILTER_TRIANGLE, &small))) src = &small;
+    if (big <= thumb) return sc_image_copy(img, out);
+    int w = (int)fmax(1.0, floor((double)img->w * thumb / big + 0.5));
+    int h = (int)fmax(1.0, floor((double)img->h * thumb / big + 0.5));
+    return sc_image_resize(img, w, h, SC_FILTER_TRIANGLE, out);
+}
+
+static void *thumb_main(void *arg) {
+    sc_gallery *g = arg;
+    thumb_writer *t = &g->tw;
+    pthread_mutex_lock(&t->mu);
+    for (;;) {
+        while (!t->head && !t->stop) pthread_cond_wait(&t->has_job, &t->mu);
+        thumb_job *j = t->head;
+        if (!j) break; /* stopped with nothing left */
+        t->head = j->next;
+        if (!t->head) t->tail = NULL;
+        pthread_mutex_unlock(&t->mu);
+        sc_status s = save_jpeg(&j->img, g->p.quality, j->path); /* drops an alpha channel */
+        pthread_mutex_lock(&t->mu);
+        if (s && !t->err) {
+            t->err = s;
+            snprintf(t->err_msg, sizeof t->err_msg, "%s", sc_last_error());
+        }
+        t->pending--;
+        pthread_cond_broadcast(&t->job_done);
+        sc_image_free(&j->img);
+        free(j->path);
+        free(j);
     }
-    if (!s) s = save_jpeg(src, quality, path); /* drops an alpha channel */
-    if (!s) *tw = src->w, *th = src->h;
-    sc_image_free(&small);
+    pthread_mutex_unlock(&t->mu);
+    return NULL;
+}
+
+/* The writer's first failure as this thread's error (SC_OK when none). */
+static sc_status thumbs_error(thumb_writer *t) {
+    return t->err ? sc_set_error(t->err, "%s", t->err_msg) : SC_OK;
+}
+
+/* Queue img (owned from here on) for path; waits while the queue is full. */
+static sc_status thumbs_put(sc_gallery *g, sc_image *img, char *path) {
+    thumb_writer *t = &g->tw;
+    thumb_job *j = malloc(sizeof *j);
+    if (!j) {
+        sc_image_free(img);
+        free(path);
+        return sc_set_error(SC_ERR_NOMEM, "sc_gallery_add: out of memory");
+    }
+    j->img = *img;
+    j->path = path;
+    j->next = NULL;
+    if (!t->started) {
+        pthread_mutex_init(&t->mu, NULL);
+        pthread_cond_init(&t->has_job, NULL);
+        pthread_cond_init(&t->job_done, NULL);
+        if (pthread_create(&t->thread, NULL, thumb_main, g) != 0) {
+            pthread_cond_destroy(&t->job_done);
+            pthread_cond_destroy(&t->has_job);
+            pthread_mutex_destroy(&t->mu);
+            sc_image_free(&j->img);
+            free(j->path);
+            free(j);
+            return sc_set_error(SC_ERR_IO, "sc_gallery_add: cannot start the thumbnail writer");
+        }
+        t->started = 1;
+    }
+    pthread_mutex_lock(&t->mu);
+    while (t->pending >= THUMB_QUEUE_MAX) pthread_cond_wait(&t->job_done, &t->mu);
+    if (t->tail)
+        t->tail->next = j;
+    else
+        t->head = j;
+    t->tail = j;
+    t->pending++;
+    pthread_cond_signal(&t->has_job);
+    sc_status s = thumbs_error(t);
+    pthread_mutex_unlock(&t->mu);
     return s;
+}
+
+/* Wait until every queued thumbnail is on disk; the writer's first failure,
+ * if any. */
+static sc_status thumbs_drain(sc_gallery *g) {
+    thumb_writer *t = &g->tw;
+    if (!t->started) return SC_OK;
+    pthread_mutex_lock(&t->mu);
+    while (t->pending > 0) pthread_cond_wait(&t->job_done, &t->mu);
+    sc_status s = thumbs_error(t);
+    pthread_mutex_unlock(&t->mu);
+    return s;
+}
+
+static void thumbs_stop(sc_gallery *g) {
+    thumb_writer *t = &g->tw;
+    if (!t->started) return;
+    pthread_mutex_lock(&t->mu);
+    t->stop = 1;
+    pthread_cond_signal(&t->has_job);
+    pthread_mutex_unlock(&t->mu);
+    pthread_join(t->thread, NULL);
+    pthread_cond_destroy(&t->job_done);
+    pthread_cond_destroy(&t->has_job);
+    pthread_mutex_destroy(&t->mu);
+    t->started = 0;
 }
 
 /* images/<url>.jpg, items/<url>.html relative to the gallery (the file name
@@ -488,10 +611,16 @@ sc_status sc_gallery_add(sc_gallery *g, const sc_image *img, const sc_gallery_it
     sc_status s = entry_fill(g, it, fn);
     if (s) return s;
     gentry *e = &g->e[g->n];
+    sc_image small = {0};
     char *thumb = entry_file(g, "images", it->name, ".jpg");
-    s = thumb ? save_thumb(img, g->p.thumb, g->p.quality, thumb, &e->tw, &e->th)
+    s = thumb ? make_thumb(img, g->p.thumb, &small)
               : sc_set_error(SC_ERR_NOMEM, "%s: out of memory", fn);
-    free(thumb);
+    if (!s) {
+        e->tw = small.w, e->th = small.h;
+        s = thumbs_put(g, &small, thumb); /* takes small and thumb */
+    } else {
+        free(thumb);
+    }
     if (s) {
         entry_free(e);
         return s;
@@ -1045,7 +1174,8 @@ static sc_status write_new_items(sc_gallery *g) {
 
 sc_status sc_gallery_write(sc_gallery *g) {
     if (!g) return sc_set_error(SC_ERR_INVALID_ARG, "sc_gallery_write: NULL gallery");
-    sc_status s = write_static(g);
+    sc_status s = thumbs_drain(g);
+    if (!s) s = write_static(g);
     if (!s && !(s = write_search_index(g))) g->search_written = g->n;
     const int npages = n_pages(g);
     for (int k = 0; !s && k < npages; k++) s = write_listing(g, k, npages);
@@ -1070,7 +1200,8 @@ static sc_status live_write(sc_gallery *g) {
     const double now = mono_seconds();
     if (g->n != 1 && g->n % g->p.page_size && now - g->live_at < 2.0) return SC_OK;
     g->live_at = now;
-    sc_status s = write_static(g);
+    sc_status s = thumbs_drain(g);
+    if (!s) s = write_static(g);
     if (!s) s = write_new_items(g);
     if (!s && g->nf != g->failed_written && !(s = write_failed(g))) g->failed_written = g->nf;
     if (!s && (!g->search_written || g->n - g->search_written >= g->search_written / 4) &&
@@ -1099,6 +1230,10 @@ sc_status sc_gallery_export(const sc_gallery *g, char **out, size_t *len) {
     if (!g || !out || !len) return sc_set_error(SC_ERR_INVALID_ARG, "sc_gallery_export: NULL");
     *out = NULL;
     *len = 0;
+    /* the importing process writes pages linking these thumbnails: they must
+     * be on disk (the writer thread is bookkeeping, not the gallery's value) */
+    sc_status ws = thumbs_drain((sc_gallery *)g);
+    if (ws) return ws;
     cJSON *a = cJSON_CreateArray();
     int ok = a != NULL;
     for (int i = 0; ok && i < g->nf; i++) {
