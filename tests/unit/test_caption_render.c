@@ -347,9 +347,9 @@ static void test_gallery_pieces(void **state) {
     SC_TEST_OK(sc_read_file(qpage, 1 << 20, &h, &nh));
     /* the maps came through the export */
     assert_non_null(strstr((const char *)h, "data-a=\"0055aaff\"></canvas><span "
-                                             "class=\"w\">a</span></li>\n<li><canvas "
-                                             "class=\"map\" width=\"64\" height=\"64\" "
-                                             "data-a=\"00000000\">"));
+                                            "class=\"w\">a</span></li>\n<li><canvas "
+                                            "class=\"map\" width=\"64\" height=\"64\" "
+                                            "data-a=\"00000000\">"));
     free(h), free(index), free(qpage);
     assert_true(exists(two, "images/q.jpg") && exists(two, "images/p.jpg"));
     sc_image_free(&img);
@@ -361,6 +361,35 @@ static void test_gallery_pieces(void **state) {
  * free): the writer's own entries and the imported ones interleave, and
  * sc_gallery_order puts images and failures back in input order, pages
  * already written included. */
+/* A thumbnail the writer thread could not write (its folder gone) is
+ * reported by a later call, naming the file, and no page is written. */
+static void test_gallery_thumb_error(void **state) {
+    (void)state;
+    char *tmp = sc_test_tmpdir("gallery_thumb_error");
+    char *dir = sc_test_join(tmp, "g"), *images = sc_test_join(dir, "images");
+    sc_image img;
+    assert_int_equal(sc_image_alloc(&img, 30, 20, 3), SC_OK);
+    for (size_t i = 0; i < (size_t)3 * 30 * 20; i++) img.data[i] = (float)(i % 3) / 3.0f;
+    const sc_gallery_item p = {.name = "p", .caption = "a coat", .score = -0.5};
+    const sc_gallery_item q = {.name = "q", .caption = "a bag", .score = -0.7};
+    sc_gallery_params gp = sc_gallery_default_params();
+    gp.live = 0;
+    sc_gallery *g = NULL;
+    SC_TEST_OK(sc_gallery_open(dir, &gp, &g));
+    sc_test_rmtree(images);
+    sc_status s = sc_gallery_add(g, &img, &p);
+    if (!s) s = sc_gallery_add(g, &img, &q);
+    if (!s) s = sc_gallery_write(g);
+    assert_int_equal(s, SC_ERR_IO);
+    assert_non_null(strstr(sc_last_error(), "images/"));
+    assert_false(exists(dir, "index.html"));
+    assert_int_equal(sc_gallery_close(g), SC_ERR_IO); /* still reported, nothing written */
+    assert_false(exists(dir, "index.html"));
+    sc_image_free(&img);
+    sc_test_rmtree(tmp);
+    free(images), free(dir), free(tmp);
+}
+
 static void test_gallery_order(void **state) {
     (void)state;
     char *tmp = sc_test_tmpdir("gallery_order");
@@ -422,6 +451,7 @@ int main(void) {
         cmocka_unit_test(test_gallery),
         cmocka_unit_test(test_gallery_pieces),
         cmocka_unit_test(test_gallery_order),
+        cmocka_unit_test(test_gallery_thumb_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
