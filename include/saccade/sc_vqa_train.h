@@ -106,10 +106,16 @@ typedef struct sc_vqa_eval_result {
     int fam_n[SC_VQA_NUM_FAMILIES], fam_correct[SC_VQA_NUM_FAMILIES];
     int point_n, point_hit;   /* pointing game: argmax of the last hop in the item's box */
     int *ans_n, *ans_correct; /* per answer of the model's set, malloc'd */
+    /* coatt, scenes relation questions ("is the A <rel> the B?"): per level
+     * (word, phrase, question), how often its 3 most attended question words
+     * hold the relation word (left, right, above, over, higher, below, under,
+     * lower), both nouns, all three */
+    int qrel_n, qrel_word[3], qrel_nouns[3], qrel_all[3];
 } sc_vqa_eval_result;
 /* Accuracy of m (eval mode, batches of 64) on questions [0, n) of a scenes
  * set or every question of a file (n ignored): overall, per family, per
- * answer, and the pointing game (san, questions about one item). */
+ * answer, the pointing game (san and coatt: the last map, on questions about
+ * one item) and coatt's question-word attention on relation questions. */
 sc_status sc_vqa_evaluate(sc_vqa_model *m, const sc_vqa_dataset *d, int n, sc_vqa_eval_result *r);
 void sc_vqa_eval_result_free(sc_vqa_eval_result *r);
 

@@ -260,6 +260,7 @@ assert im is not None and im.shape[1] > 4 * 192 - 8 and im.shape[0] > 192, im.sh
 EOF
 check "coatt eval" 0 "$cli" eval vqa --model "$tmp/coatt.safetensors" --n 60
 expect_grep "coatt eval arch" "$tmp/out" "coatt"
+expect_grep "coatt relation words" "$tmp/out" "question attention, top 3 words of [0-9]* relation questions"
 check "san json has no coattention" 0 "$cli" vqa "$img" "what colour is the boot?" --json
 yes_ "san: no coattention" "! grep -q coattention $tmp/out"
 check "coatt embed must equal hidden" 2 "$cli" train vqa --arch coatt --embed 16 --hidden 32 \

@@ -1,5 +1,5 @@
 /* saccade eval vqa: accuracy overall, per family (scenes) or per answer
- * (files), and the pointing game. */
+ * (files), the pointing game and co-attention's words on relation questions. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +13,10 @@ void cli_eval_vqa_help(FILE *out) {
             "                        [--threads N] [--json]\n"
             "  scenes: the first N held-out questions (test split scenes, seed S, default 0);\n"
             "  accuracy overall and per family, and the pointing game (argmax of the last\n"
-            "  attention hop inside the box of the item the question is about).\n"
+            "  attention hop inside the box of the item the question is about; coatt: the\n"
+            "  question-level map). coatt also reports, per level, how often the 3 question\n"
+            "  words it attends to most hold the relation word and both nouns of relation\n"
+            "  questions (\"is the bag left of the coat?\").\n"
             "  FILE.jsonl: accuracy overall and per answer (lines as 'saccade train vqa'\n"
             "  reads them: a relative image path is relative to the file's folder).\n\n"
             "Examples:\n"
@@ -31,7 +34,8 @@ static int add_accuracy(cJSON *parent, const char *key, int n, int correct) {
            cli_json_add_fixed(o, "accuracy", n ? (double)correct / n : 0, 6);
 }
 
-/* model, arch, data, n, accuracy, families (scenes), answers, pointing. */
+/* model, arch, data, n, accuracy, families (scenes), answers, pointing,
+ * relation_word_attention (coatt on scenes). */
 static cJSON *eval_json(const char *model, const char *data, sc_vqa_arch arch,
                         const sc_vqa_vocab *ans, const sc_vqa_eval_result *r, int scenes) {
     cJSON *o = cJSON_CreateObject(), *fam = NULL, *per = NULL;
@@ -51,6 +55,17 @@ static cJSON *eval_json(const char *model, const char *data, sc_vqa_arch arch,
         ok = add_accuracy(o, "pointing", r->point_n, r->point_hit);
     else if (ok)
         ok = cJSON_AddNullToObject(o, "pointing") != NULL;
+    if (ok && r->qrel_n) { /* coatt: question-word attention on relation questions */
+        cJSON *q = cJSON_AddObjectToObject(o, "relation_word_attention");
+        ok = q && cJSON_AddNumberToObject(q, "n", r->qrel_n);
+        for (int l = 0; ok && l < 3; l++) {
+            cJSON *lv = cJSON_AddObjectToObject(q, sc_vqa_level_name(l));
+            ok = lv &&
+                 cli_json_add_fixed(lv, "relation_word", (double)r->qrel_word[l] / r->qrel_n, 6) &&
+                 cli_json_add_fixed(lv, "both_nouns", (double)r->qrel_nouns[l] / r->qrel_n, 6) &&
+                 cli_json_add_fixed(lv, "all_three", (double)r->qrel_all[l] / r->qrel_n, 6);
+        }
+    }
     if (!ok) {
         cJSON_Delete(o);
         return NULL;
@@ -110,6 +125,14 @@ int cli_eval_vqa_main(int argc, char **argv) {
         if (r.point_n)
             printf("pointing game: %.2f%% (%d questions naming one item)\n",
                    100.0 * r.point_hit / r.point_n, r.point_n);
+        if (r.qrel_n)
+            printf("question attention, top 3 words of %d relation questions "
+                   "(relation word / both nouns / all three):\n",
+                   r.qrel_n);
+        for (int l = 0; r.qrel_n && l < 3; l++)
+            printf("  %-9s %6.2f%% %6.2f%% %6.2f%%\n", sc_vqa_level_name(l),
+                   100.0 * r.qrel_word[l] / r.qrel_n, 100.0 * r.qrel_nouns[l] / r.qrel_n,
+                   100.0 * r.qrel_all[l] / r.qrel_n);
     }
     rc = CLI_OK;
 done:

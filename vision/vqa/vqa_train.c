@@ -12,6 +12,44 @@ void sc_vqa_eval_result_free(sc_vqa_eval_result *r) {
     r->ans_n = r->ans_correct = NULL;
 }
 
+/* Relation question b of a batch: does each level's top 3 of the question
+ * attention qatt (B, 3, T) hold the relation word and both nouns? */
+static void count_relation_words(sc_vqa_model *m, const float *qatt, const int32_t *ids, int len,
+                                 sc_vqa_eval_result *r) {
+    static const char *const REL[] = {"left",   "right", "above", "over",
+                                      "higher", "below", "under", "lower"};
+    const sc_vqa_vocab *v = sc_vqa_get_vocab(m);
+    sc_vqa_vocab nouns;
+    if (sc_vqa_scene_answers(&nouns)) return;
+    int rel = -1, noun[2] = {-1, -1}, nn = 0;
+    for (int t = 0; t < len; t++) {
+        const char *w = v->words[ids[t]];
+        for (size_t k = 0; k < sizeof REL / sizeof REL[0]; k++)
+            if (!strcmp(w, REL[k])) rel = t;
+        for (int k = 14; k < nouns.n; k++) /* yes no 0-3, 8 colours, then the 10 nouns */
+            if (!strcmp(w, nouns.words[k]) && nn < 2) noun[nn++] = t;
+    }
+    sc_vqa_vocab_free(&nouns);
+    if (rel < 0 || nn < 2) return;
+    const int T = sc_vqa_get_config(m)->max_len;
+    r->qrel_n++;
+    for (int l = 0; l < 3; l++) {
+        const float *w = qatt + (size_t)l * T;
+        int top[3] = {-1, -1, -1};
+        for (int k = 0; k < 3; k++)
+            for (int t = 0; t < len; t++)
+                if (t != top[0] && t != top[1] && (top[k] < 0 || w[t] > w[top[k]])) top[k] = t;
+        int has_rel = 0, has_n = 0;
+        for (int k = 0; k < 3; k++) {
+            has_rel |= top[k] == rel;
+            has_n += top[k] == noun[0] || top[k] == noun[1];
+        }
+        r->qrel_word[l] += has_rel;
+        r->qrel_nouns[l] += has_n == 2;
+        r->qrel_all[l] += has_rel && has_n == 2;
+    }
+}
+
 sc_status sc_vqa_evaluate(sc_vqa_model *m, const sc_vqa_dataset *d, int n, sc_vqa_eval_result *r) {
     memset(r, 0, sizeof *r);
     const sc_vqa_config *c = sc_vqa_get_config(m);
@@ -56,6 +94,9 @@ sc_status sc_vqa_evaluate(sc_vqa_model *m, const sc_vqa_dataset *d, int n, sc_vq
                 r->ans_n[tg[b]]++;
                 r->ans_correct[tg[b]] += ok;
             }
+            const float *qatt = sc_vqa_question_attention(m);
+            if (qatt && fam[b] == SC_VQA_RELATION)
+                count_relation_words(m, qatt + (size_t)b * 3 * T, ids + (size_t)b * T, lens[b], r);
             if (att && box[b][0] >= 0) {
                 const float *pk = att + ((size_t)b * K + (K - 1)) * P;
                 int bi = 0;
