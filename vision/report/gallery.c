@@ -1395,7 +1395,7 @@ sc_status sc_gallery_order(sc_gallery *g, const char *const *names, const char *
     }
     qsort(k, ne, sizeof *k, key_cmp);
     for (size_t i = 0; i < ne; i++) e[i] = g->e[k[i].at];
-    memcpy(g->e, e, ne * sizeof *e);
+    if (ne) memcpy(g->e, e, ne * sizeof *e); /* g->e is NULL in a gallery without images */
     if (ne) memset(g->slots, 0, g->nslots * sizeof *g->slots);
     for (size_t i = 0; i < ne; i++) *name_slot(g, g->e[i].name) = (int)i + 1;
     /* failures: their label's first place in labels, found in a sorted copy */
@@ -1416,7 +1416,7 @@ sc_status sc_gallery_order(sc_gallery *g, const char *const *names, const char *
     }
     qsort(fk, nf, sizeof *fk, key_cmp);
     for (size_t i = 0; i < nf; i++) f[i] = g->f[fk[i].at];
-    memcpy(g->f, f, nf * sizeof *f);
+    if (nf) memcpy(g->f, f, nf * sizeof *f);
     free(k), free(e), free(f);
     g->items_written = g->search_written = g->failed_written = 0; /* every page anew */
     return SC_OK;
