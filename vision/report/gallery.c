@@ -469,6 +469,14 @@ static sc_status thumbs_put(sc_gallery *g, sc_image *img, char *path) {
     }
     pthread_mutex_lock(&t->mu);
     while (t->pending >= THUMB_QUEUE_MAX) pthread_cond_wait(&t->job_done, &t->mu);
+    sc_status s = thumbs_error(t);
+    if (s) { /* an earlier thumbnail failed: this image is not added, nor its file */
+        pthread_mutex_unlock(&t->mu);
+        sc_image_free(&j->img);
+        free(j->path);
+        free(j);
+        return s;
+    }
     if (t->tail)
         t->tail->next = j;
     else
@@ -476,9 +484,8 @@ static sc_status thumbs_put(sc_gallery *g, sc_image *img, char *path) {
     t->tail = j;
     t->pending++;
     pthread_cond_signal(&t->has_job);
-    sc_status s = thumbs_error(t);
     pthread_mutex_unlock(&t->mu);
-    return s;
+    return SC_OK;
 }
 
 /* Wait until every queued thumbnail is on disk; the writer's first failure,
