@@ -33,6 +33,7 @@
 #include <string.h>
 #include "sc_internal.h"
 #include "saccade/sc_blas.h"
+#include "gemm_kernels.h"
 #include "tel_packed.h"
 #include "vmath.h"
 
@@ -55,29 +56,38 @@ static int block_cols(int N, int n0) {
 }
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-static int g_avx512; /* 1: saccade's kernel and panel layout, 0: row-major A + sc_sgemm */
+/* 2: the AVX-512 tiles, 1: the AVX2 ones (gemm_avx2.c), both on panels of
+ * MR rows; 0: row-major A + sc_sgemm */
+static int g_kernel;
 
 static void pick_kernel(void) {
     const char *e = getenv("SACCADE_GEMM");
     if (e && strcmp(e, "openblas") == 0) return;
 #if SC_HAVE_AVX512_KERNEL
     __builtin_cpu_init();
-    g_avx512 = __builtin_cpu_supports("avx512f") != 0;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) g_kernel = 1;
+    /* SACCADE_GEMM=avx2 runs the AVX2 tiles on an AVX-512 CPU (tests) */
+    if (__builtin_cpu_supports("avx512f") && !(e && strcmp(e, "avx2") == 0)) g_kernel = 2;
 #endif
 }
 
-static int use_avx512(void) {
+static int kernel_level(void) {
     pthread_once(&g_once, pick_kernel);
-    return g_avx512;
+    return g_kernel;
+}
+
+static int use_avx512(void) {
+    return kernel_level() == 2;
 }
 
 const char *sc_gemm_packed_kernel(void) {
-    return use_avx512() ? "avx512" : "openblas";
+    static const char *const names[] = {"openblas", "avx2", "avx512"};
+    return names[kernel_level()];
 }
 
 size_t sc_gemm_pack_floats(int M, int K) {
     if (M < 1 || K < 1) return 0;
-    size_t rows = use_avx512() ? ((size_t)M + MR - 1) / MR * MR : (size_t)M;
+    size_t rows = kernel_level() ? ((size_t)M + MR - 1) / MR * MR : (size_t)M;
     return rows * (size_t)K; /* M, K < 2^31: no overflow in 64 bits */
 }
 
@@ -86,7 +96,7 @@ sc_status sc_gemm_pack(int M, int K, const float *A, int lda, float *Ap) {
         return sc_set_error(SC_ERR_INVALID_ARG,
                             "sc_gemm_pack: bad arguments (M %d, K %d, lda %d, A %p, Ap %p)", M, K,
                             lda, (const void *)A, (void *)Ap);
-    if (!use_avx512()) {
+    if (!kernel_level()) {
         for (int m = 0; m < M; m++)
             memcpy(Ap + (size_t)m * K, A + (size_t)m * lda, K * sizeof(float));
         return SC_OK;
@@ -107,9 +117,14 @@ sc_status sc_gemm_pack(int M, int K, const float *A, int lda, float *Ap) {
     return SC_OK;
 }
 
+/* The widest block of any call on at most N columns: a call on fewer
+ * columns than N may take them in one block wider than N's first. */
 size_t sc_gemm_packed_workspace_floats(int N) {
     if (N < 1) return 0;
-    const int nc = block_cols(N, 0);
+#if SC_HAVE_AVX512_KERNEL
+    if (kernel_level() == 1) return sc_gemm_avx2_workspace_floats(N);
+#endif
+    const int nc = N < NC_LAST ? N : NC_LAST;
     return (size_t)KC * (size_t)((nc + NR - 1) / NR * NR);
 }
 
@@ -368,6 +383,10 @@ sc_status sc_gemm_packed(const float *Ap, int M, int K, int m0, int m1, int N, c
         gemm_avx512(Ap, K, m0, m1, N, B, ldb, C, ldc, has_ep ? ep : NULL, ws);
         return SC_OK;
     }
+    if (kernel_level() == 1) {
+        sc_gemm_avx2(Ap, K, m0, m1, N, B, ldb, C, ldc, has_ep ? ep : NULL, ws);
+        return SC_OK;
+    }
 #endif
     sc_sgemm(SC_NO_TRANS, SC_NO_TRANS, m1 - m0, N, K, 1.0f, Ap + (size_t)m0 * K, K, B, ldb, 0.0f,
              C + (size_t)m0 * ldc, ldc);
@@ -427,9 +446,10 @@ __attribute__((target("avx2"))) static inline void transpose8(const float *s, si
 }
 
 /* K (L x dh) in panels of MR keys, times scale; V^T (dh x L) in panels of
- * MR features; padding rows zero. */
-SC_AVX512 static void attn_pack_kv(int L, int dh, const float *k, const float *v, int ld,
-                                   float scale, float *kp, float *vp) {
+ * MR features; padding rows zero. (AVX2 only: both kernels use it.) */
+__attribute__((target("avx2"))) static void attn_pack_kv(int L, int dh, const float *k,
+                                                         const float *v, int ld, float scale,
+                                                         float *kp, float *vp) {
     const __m256 sc = _mm256_set1_ps(scale);
     for (int p = 0; p * MR < L; p++) {
         const int t0 = p * MR;
@@ -521,13 +541,20 @@ sc_status sc_attn_head(int L, int dh, const float *q, const float *k, const floa
                             "sc_attn_head: bad arguments (L %d, dh %d, ld %d, ldc %d)", L, dh, ld,
                             ldc);
 #if SC_HAVE_AVX512_KERNEL
-    if (use_avx512()) {
+    if (kernel_level()) {
         float *kp = ws, *vp = kp + nk, *qp = vp + nv, *s = qp + nq;
         attn_pack_kv(L, dh, k, v, ld, scale, kp, vp);
-        for (int n0 = 0; n0 < L; n0 += QB)
-            attn_block(L, dh, kp, vp, q, ld, n0, L - n0 < QB ? L - n0 : QB, qp, s, ctx, ldc);
+        if (use_avx512())
+            for (int n0 = 0; n0 < L; n0 += QB)
+                attn_block(L, dh, kp, vp, q, ld, n0, L - n0 < QB ? L - n0 : QB, qp, s, ctx, ldc);
+        else /* QB >= SC_ATTN_AVX2_QB: the workspace sizes hold */
+            for (int n0 = 0, qb = SC_ATTN_AVX2_QB; n0 < L; n0 += qb)
+                sc_attn_block_avx2(L, dh, kp, vp, q, ld, n0, L - n0 < qb ? L - n0 : qb, qp, s, ctx,
+                                   ldc);
         return SC_OK;
     }
 #endif
-    return sc_set_error(SC_ERR_UNSUPPORTED, "sc_attn_head: needs the AVX-512 kernels");
+    return sc_set_error(SC_ERR_UNSUPPORTED,
+                        "sc_attn_head: needs the AVX2 or AVX-512 kernels (SACCADE_GEMM=%s)",
+                        sc_gemm_packed_kernel());
 }

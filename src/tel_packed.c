@@ -26,10 +26,11 @@ struct sc_tel_packed {
 
 static int g_vmath = -1;
 
-int sc_vmath_avx512(void) {
+int sc_vmath_level(void) {
     int v = __atomic_load_n(&g_vmath, __ATOMIC_RELAXED);
     if (v < 0) {
-        v = !strcmp(sc_gemm_packed_kernel(), "avx512");
+        const char *k = sc_gemm_packed_kernel();
+        v = !strcmp(k, "avx512") ? 2 : !strcmp(k, "avx2") ? 1 : 0;
         __atomic_store_n(&g_vmath, v, __ATOMIC_RELAXED);
     }
     return v;
@@ -44,12 +45,27 @@ SC_VMATH_AVX512 static void vgelu_avx512(float *y, const float *x, size_t n) {
         _mm512_mask_storeu_ps(y + i, m, sc_v_gelu(_mm512_maskz_loadu_ps(m, x + i)));
     }
 }
+
+SC_VMATH_AVX2 static void vgelu_avx2(float *y, const float *x, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, sc_v8_gelu(_mm256_loadu_ps(x + i)));
+    if (i < n) {
+        float t[8] = {0};
+        memcpy(t, x + i, (n - i) * sizeof(float));
+        _mm256_storeu_ps(t, sc_v8_gelu(_mm256_loadu_ps(t)));
+        memcpy(y + i, t, (n - i) * sizeof(float));
+    }
+}
 #endif
 
 void sc_vgelu(float *y, const float *x, size_t n) {
 #if SC_VMATH_HAVE_AVX512
-    if (sc_vmath_avx512()) {
+    if (sc_vmath_level() == 2) {
         vgelu_avx512(y, x, n);
+        return;
+    }
+    if (sc_vmath_level() == 1) {
+        vgelu_avx2(y, x, n);
         return;
     }
 #endif
@@ -141,7 +157,7 @@ static size_t ws_layout(const sc_tel_packed *p, int L, int nt, float *ws, tp_ws 
     const size_t e = up16((size_t)p->E * Ls), q = up16(3 * (size_t)p->E * Ls),
                  f = up16((size_t)p->F * Ls);
     w->kt = up16(sc_gemm_packed_workspace_floats(L > (int)dh ? L : (int)dh));
-    w->fused = sc_vmath_avx512();
+    w->fused = sc_vmath_level() > 0;
     if (w->fused) {
         w->kp = w->vp = w->s = 0;
         w->per_thread = w->kt + up16(sc_attn_head_ws_floats(L, (int)dh));
@@ -272,13 +288,57 @@ SC_VMATH_AVX512 static void softmax_cols_avx512(float *s, int rows, int n0, int 
         }
     }
 }
+
+/* norm_cols_avx512 eight columns at a time. */
+SC_VMATH_AVX2 static void norm_cols_avx2(const float *x, int E, int L, int n0, int n1,
+                                         const float *g, const float *b, float eps, float *out) {
+    static const int32_t lanes[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    const __m256 inv_e = _mm256_set1_ps(1.0f / (float)E);
+    for (int n = n0; n < n1; n += 8) {
+        const int w = n1 - n < 8 ? n1 - n : 8;
+        const __m256i m = _mm256_loadu_si256((const __m256i *)(lanes + 8 - w));
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+        int e = 0;
+        for (; e + 1 < E; e += 2) {
+            s0 = _mm256_add_ps(s0, _mm256_maskload_ps(x + (size_t)e * L + n, m));
+            s1 = _mm256_add_ps(s1, _mm256_maskload_ps(x + (size_t)(e + 1) * L + n, m));
+        }
+        if (e < E) s0 = _mm256_add_ps(s0, _mm256_maskload_ps(x + (size_t)e * L + n, m));
+        const __m256 mean = _mm256_mul_ps(_mm256_add_ps(s0, s1), inv_e);
+        __m256 v0 = _mm256_setzero_ps(), v1 = _mm256_setzero_ps();
+        for (e = 0; e + 1 < E; e += 2) {
+            const __m256 t0 = _mm256_sub_ps(_mm256_maskload_ps(x + (size_t)e * L + n, m), mean);
+            const __m256 t1 =
+                _mm256_sub_ps(_mm256_maskload_ps(x + (size_t)(e + 1) * L + n, m), mean);
+            v0 = _mm256_fmadd_ps(t0, t0, v0);
+            v1 = _mm256_fmadd_ps(t1, t1, v1);
+        }
+        if (e < E) {
+            const __m256 t0 = _mm256_sub_ps(_mm256_maskload_ps(x + (size_t)e * L + n, m), mean);
+            v0 = _mm256_fmadd_ps(t0, t0, v0);
+        }
+        const __m256 var = _mm256_fmadd_ps(_mm256_add_ps(v0, v1), inv_e, _mm256_set1_ps(eps));
+        const __m256 rstd = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_sqrt_ps(var));
+        for (e = 0; e < E; e++) {
+            __m256 y = _mm256_mul_ps(
+                _mm256_sub_ps(_mm256_maskload_ps(x + (size_t)e * L + n, m), mean), rstd);
+            if (g) y = _mm256_mul_ps(y, _mm256_set1_ps(g[e]));
+            if (b) y = _mm256_add_ps(y, _mm256_set1_ps(b[e]));
+            _mm256_maskstore_ps(out + (size_t)e * L + n, m, y);
+        }
+    }
+}
 #endif
 
 static void norm_cols(const float *x, int E, int L, int n0, int n1, const float *g, const float *b,
                       float eps, float *out) {
 #if SC_VMATH_HAVE_AVX512
-    if (sc_vmath_avx512()) {
+    if (sc_vmath_level() == 2) {
         norm_cols_avx512(x, E, L, n0, n1, g, b, eps, out);
+        return;
+    }
+    if (sc_vmath_level() == 1) {
+        norm_cols_avx2(x, E, L, n0, n1, g, b, eps, out);
         return;
     }
 #endif
@@ -391,7 +451,7 @@ sc_status sc_tel_packed_forward(sc_tel_packed *const *layers, int n, int L, floa
         return sc_set_error(SC_ERR_LIMIT, "sc_tel_packed_forward: %d tokens too many", L);
     /* with OpenBLAS as the packed products' fallback, its own threads stay
      * off while ours run a share each */
-    const int serial = nt > 1 && !sc_vmath_avx512() ? sc_blas_serial_begin() : 1;
+    const int serial = nt > 1 && !sc_vmath_level() ? sc_blas_serial_begin() : 1;
     for (j.l = 0; j.l <= n; j.l++) {
         j.heads = 0;
         sc_par_run(nt, step_share, &j);

@@ -1,10 +1,12 @@
 /* Vectorised exp and exact (erf) GELU for the inference kernels, 16 floats
- * at a time with AVX-512F; callers pick these or the scalar loops at run
- * time (sc_vmath_avx512). Internal to the library.
+ * at a time with AVX-512F or 8 with AVX2 and FMA; callers pick these or the
+ * scalar loops at run time (sc_vmath_level). Internal to the library.
  *
  * exp: Cephes' expf (x = n ln2 + r, |r| <= ln2 / 2, degree-6 polynomial,
- * the 2^n scaling by vscalefps so that results down to the subnormals are
- * right and below them 0): within 2 ulp of the exact value.
+ * the 2^n scaling by vscalefps, or with AVX2 by two exact multiplications
+ * by 2^(n/2)-ish powers built in the exponent bits, so that results down to
+ * the subnormals are right and below them 0): within 2 ulp of the exact
+ * value. Both forms run the same operations and give the same bits.
  *
  * GELU: 0.5 x (1 + erf(x / sqrt 2)) = 0.5 x erfc(-x / sqrt 2), with erfc by
  * the Chebyshev fit of Numerical Recipes (erfcc: t = 1 / (1 + |z| / 2),
@@ -23,13 +25,18 @@
 #define SC_VMATH_HAVE_AVX512 1
 #include <immintrin.h>
 #define SC_VMATH_AVX512 __attribute__((target("avx512f")))
+#define SC_VMATH_AVX2 __attribute__((target("avx2,fma")))
 #else
 #define SC_VMATH_HAVE_AVX512 0
 #endif
 
-/* 1 when the AVX-512 forms run (the CPU has AVX-512F and SACCADE_GEMM is
- * not "openblas": the same switch as sc_gemm_packed's kernel). */
-int sc_vmath_avx512(void);
+/* Which forms run, the same switch as sc_gemm_packed's kernel: 2 the
+ * AVX-512 ones ("avx512"), 1 the AVX2 ones ("avx2"), 0 the scalar loops
+ * ("openblas": no AVX2 and FMA, or SACCADE_GEMM=openblas). */
+int sc_vmath_level(void);
+static inline int sc_vmath_avx512(void) {
+    return sc_vmath_level() == 2;
+}
 
 /* y[i] = gelu(x[i]) (erf form), n floats; y may be x. */
 void sc_vgelu(float *y, const float *x, size_t n);
@@ -75,6 +82,61 @@ SC_VMATH_AVX512 static inline __m512 sc_v_gelu(__m512 x) {
     const __mmask16 neg = _mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_LT_OQ);
     const __m512 erfc = _mm512_mask_sub_ps(e, neg, _mm512_set1_ps(2.0f), e);
     return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), erfc);
+}
+
+/* 2^n for integer-valued n in [-126, 127], built in the exponent bits. */
+SC_VMATH_AVX2 static inline __m256 sc_v8_pow2i(__m256 n) {
+    const __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
+}
+
+/* sc_v_exp, 8 lanes: y 2^n as y 2^(n - n/2) 2^(n/2) (n in [-150, 128]: both
+ * factors normal, the first product exact, the second rounding once as
+ * vscalefps does). */
+SC_VMATH_AVX2 static inline __m256 sc_v8_exp(__m256 x) {
+    const __m256 log2e = _mm256_set1_ps(1.44269504088896341f);
+    const __m256 ln2_hi = _mm256_set1_ps(0.693359375f), ln2_lo = _mm256_set1_ps(-2.12194440e-4f);
+    /* operands in this order so that a NaN x stays NaN */
+    x = _mm256_min_ps(_mm256_set1_ps(88.7f), _mm256_max_ps(_mm256_set1_ps(-104.0f), x));
+    const __m256 n =
+        _mm256_round_ps(_mm256_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, ln2_hi, x);
+    r = _mm256_fnmadd_ps(n, ln2_lo, r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    const __m256 y =
+        _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    const __m256 half = _mm256_round_ps(_mm256_mul_ps(n, _mm256_set1_ps(0.5f)),
+                                        _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    /* (a NaN x gives garbage exponents from the conversion, and y is NaN) */
+    return _mm256_mul_ps(_mm256_mul_ps(y, sc_v8_pow2i(_mm256_sub_ps(n, half))), sc_v8_pow2i(half));
+}
+
+/* sc_v_gelu, 8 lanes. */
+SC_VMATH_AVX2 static inline __m256 sc_v8_gelu(__m256 x) {
+    const __m256 z = _mm256_mul_ps(x, _mm256_set1_ps(-0.70710678118654752f));
+    const __m256 az = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), z);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(az, _mm256_set1_ps(0.5f), one));
+    __m256 p = _mm256_set1_ps(0.17087277f);
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.82215223f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.48851587f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.13520398f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.27886807f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.18628806f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.09678418f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.37409196f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.00002368f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.26551223f));
+    p = _mm256_fnmadd_ps(az, az, p);
+    const __m256 e = _mm256_mul_ps(t, sc_v8_exp(p)); /* erfc(|z|) */
+    const __m256 neg = _mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_LT_OQ);
+    const __m256 erfc = _mm256_blendv_ps(e, _mm256_sub_ps(_mm256_set1_ps(2.0f), e), neg);
+    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), erfc);
 }
 #endif
 

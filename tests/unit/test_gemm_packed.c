@@ -1,10 +1,13 @@
 /* sc_gemm_pack / sc_gemm_packed against a float64 reference: edge panels
- * (rows not a multiple of 8, columns not a multiple of 32, at most 16 or 4
+ * (rows not a multiple of 8 or 4, columns not a multiple of the AVX-512
+ * kernel's 32 or the AVX2 kernel's 24, last panels of at most 16, 8 or 4
  * columns), K and N longer than one block, padded leading dimensions, the
- * fused epilogue (bias, residual, ReLU or the exact GELU), row and column splits giving the same
- * results (bit for bit with saccade's kernel), nothing written outside the rows and columns asked
- * for, and argument errors. The suite runs this twice: with saccade's AVX-512 kernel where the CPU
- * has it, and with SACCADE_GEMM=openblas (the fallback). */
+ * fused epilogue (bias, residual, ReLU or the exact GELU), row and column
+ * splits giving the same results (bit for bit with saccade's kernels),
+ * nothing written outside the rows and columns asked for, and argument
+ * errors. The suite runs this three times: with the best kernel the CPU
+ * has, with SACCADE_GEMM=avx2 (the AVX2 tiles, also on an AVX-512 CPU) and
+ * with SACCADE_GEMM=openblas (the fallback). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +16,7 @@
 
 /* Split products equal the whole one: bitwise with saccade's kernel. */
 static void assert_same(const float *a, const float *b, size_t n) {
-    if (strcmp(sc_gemm_packed_kernel(), "avx512") == 0)
+    if (strcmp(sc_gemm_packed_kernel(), "openblas") != 0)
         assert_memory_equal(a, b, n * sizeof(float));
     else
         sc_test_assert_close("split product", a, b, n, 1e-5, 1e-5);
@@ -118,8 +121,14 @@ static void check_shape(const shape *s, int with_ep) {
 static void test_products(void **state) {
     (void)state;
     const char *k = sc_gemm_packed_kernel(), *env = getenv("SACCADE_GEMM");
-    assert_true(strcmp(k, "avx512") == 0 || strcmp(k, "openblas") == 0);
+    assert_true(strcmp(k, "avx512") == 0 || strcmp(k, "avx2") == 0 || strcmp(k, "openblas") == 0);
     if (env && strcmp(env, "openblas") == 0) assert_string_equal(k, "openblas");
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (env && strcmp(env, "avx2") == 0 && __builtin_cpu_supports("avx2") &&
+        __builtin_cpu_supports("fma"))
+        assert_string_equal(k, "avx2");
+#endif
+    printf("  kernel: %s\n", k);
     for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++) {
         check_shape(&SHAPES[i], 0);
         check_shape(&SHAPES[i], 1);
@@ -200,6 +209,40 @@ static void test_gelu_epilogue(void **state) {
     }
 }
 
+/* A workspace sized for N columns holds any call on fewer columns, whose
+ * one block may be wider than N's first (N 1100 takes 480 or 512 columns
+ * first; 600 and 640 columns are one block): nothing written past it, and
+ * the products right. */
+static void test_workspace_bound(void **state) {
+    (void)state;
+    enum { M = 9, K = 300, NW = 1100, GUARD = 4096 };
+    float *A = fnew((size_t)M * K), *B = fnew((size_t)K * NW), *C = fnew((size_t)M * NW);
+    double *want = calloc((size_t)M * NW, sizeof(double)),
+           *scale = calloc((size_t)M * NW, sizeof(double));
+    assert_true(want && scale);
+    sc_test_fill_uniform(A, (size_t)M * K, -1, 1, 31);
+    sc_test_fill_uniform(B, (size_t)K * NW, -1, 1, 32);
+    const size_t wn = sc_gemm_packed_workspace_floats(NW);
+    float *Ap = fnew(sc_gemm_pack_floats(M, K)), *ws = fnew(wn + GUARD);
+    SC_TEST_OK(sc_gemm_pack(M, K, A, K, Ap));
+    const int Ns[] = {NW, 600, 620, 640, 577, 550};
+    for (size_t i = 0; i < sizeof Ns / sizeof Ns[0]; i++) {
+        for (size_t g = 0; g < GUARD; g++) ws[wn + g] = -7.0f;
+        const shape s = {M, Ns[i], K};
+        SC_TEST_OK(sc_gemm_packed(Ap, M, K, 0, M, s.N, B, NW, C, NW, NULL, ws));
+        for (size_t g = 0; g < GUARD; g++)
+            if (ws[wn + g] != -7.0f) fail_msg("N %d: workspace written past its end", s.N);
+        reference(&s, A, K, B, NW, NULL, NULL, NW, 0, want, scale);
+        for (int m = 0; m < M; m++)
+            for (int n = 0; n < s.N; n++)
+                if (fabs(C[(size_t)m * NW + n] - want[(size_t)m * s.N + n]) >
+                    2e-6 * scale[(size_t)m * s.N + n] + 1e-6)
+                    fail_msg("N %d: C[%d][%d] = %.9g, want %.9g", s.N, m, n, C[(size_t)m * NW + n],
+                             want[(size_t)m * s.N + n]);
+    }
+    free(A), free(B), free(C), free(want), free(scale), free(Ap), free(ws);
+}
+
 static void test_bad_arguments(void **state) {
     (void)state;
     float A[64] = {0}, B[64] = {0}, C[64], ws[8192];
@@ -222,9 +265,8 @@ static void test_bad_arguments(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_products),
-        cmocka_unit_test(test_partial_epilogue),
-        cmocka_unit_test(test_gelu_epilogue),
+        cmocka_unit_test(test_products),      cmocka_unit_test(test_partial_epilogue),
+        cmocka_unit_test(test_gelu_epilogue), cmocka_unit_test(test_workspace_bound),
         cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

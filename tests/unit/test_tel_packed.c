@@ -123,7 +123,7 @@ static void test_threads_same_bits(void **state) {
     memcpy(b, a, n * sizeof(float));
     SC_TEST_OK(sc_tel_packed_forward(&p, 1, MAXL, a, ws, 1));
     SC_TEST_OK(sc_tel_packed_forward(&p, 1, MAXL, b, ws, 2));
-    if (sc_vmath_avx512())
+    if (sc_vmath_level() > 0)
         assert_memory_equal(a, b, n * sizeof(float));
     else /* OpenBLAS may split its sums differently */
         sc_test_assert_close("1 and 2 threads", a, b, n, 1e-6, 1e-6);
@@ -156,10 +156,11 @@ static void test_gelu_accuracy(void **state) {
 /* One head of the fused attention (sc_attn_head) against sc_sdpa_forward
  * (checked against PyTorch in test_attention_parity): BLIP's and ViT-B/16's
  * token counts (577, 197) at head size 64, counts below, at and above the
- * 8-key panels and the 32-query blocks, a head size that is not a multiple
- * of 8, padded row strides. On the fallback path it reports that it needs
- * the AVX-512 kernels (the packed layers then multiply through
- * sc_gemm_packed, checked by test_against_tel_forward). */
+ * 8-key panels, the 4-key half panels and the 32- or 24-query blocks, head
+ * sizes that are not a multiple of 8 or 4, padded row strides. On the
+ * fallback path it reports that it needs the AVX2 or AVX-512 kernels (the
+ * packed layers then multiply through sc_gemm_packed, checked by
+ * test_against_tel_forward). */
 static void check_head(int L, int dh, int ld) {
     const size_t n = (size_t)L * dh, nf = (size_t)dh * ld;
     float *q = rnd(n, -1.5f, 1.5f, 31 + (uint64_t)L), *k = rnd(n, -1.5f, 1.5f, 32 + (uint64_t)L),
@@ -180,7 +181,7 @@ static void check_head(int L, int dh, int ld) {
             for (int c = 0; c < dh; c++) fm[i][(size_t)c * ld + t] = tm[i][(size_t)t * dh + c];
     for (size_t i = 0; i < nf; i++) ctx[i] = 777.0f;
     sc_status st = sc_attn_head(L, dh, qf, kf, vf, ld, 1.0f / sqrtf((float)dh), ctx, ld, ws);
-    if (!sc_vmath_avx512()) {
+    if (!sc_vmath_level()) {
         assert_int_equal(st, SC_ERR_UNSUPPORTED);
     } else {
         SC_TEST_OK(st);
@@ -200,9 +201,11 @@ static void test_attention_head(void **state) {
     (void)state;
     check_head(577, 64, 577);
     check_head(197, 64, 200);
-    const int Ls[] = {1, 7, 8, 9, 31, 32, 33, 65};
+    const int Ls[] = {1, 3, 7, 8, 9, 23, 24, 25, 31, 32, 33, 49, 65};
     for (size_t i = 0; i < sizeof Ls / sizeof Ls[0]; i++) check_head(Ls[i], 16, Ls[i] + 3);
     check_head(37, 12, 37);
+    check_head(29, 10, 30);
+    check_head(50, 6, 50);
     float x[4] = {0}, ws[64];
     assert_int_equal(sc_attn_head(0, 4, x, x, x, 1, 1.0f, x, 1, ws), SC_ERR_INVALID_ARG);
     assert_int_equal(sc_attn_head(2, 1, x, x, x, 1, 1.0f, x, 2, ws), SC_ERR_INVALID_ARG);
