@@ -4,7 +4,9 @@
  * 256 input: 256 x 256 x 1024) and OpenBLAS packs both operands on every
  * call; with the weights packed once, the per-call work is packing B only.
  * Measured single-threaded on AVX-512 (Zen 4), 1.05-1.3x OpenBLAS 0.3.21's
- * SkylakeX sgemm on ResNet-101's shapes, 1.4x for 16-column products.
+ * SkylakeX sgemm on ResNet-101's shapes, 1.4x for 16-column products. This
+ * file holds the AVX-512 kernels; gemm_avx2.c the AVX2 ones, on the same
+ * packed A.
  *
  * Layout: A in panels of MR rows, [panel][k][MR], the last panel zero
  * padded. B is packed per call, a block of KC rows x NC columns at a time,

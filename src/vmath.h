@@ -6,7 +6,7 @@
  * the 2^n scaling by vscalefps, or with AVX2 by two exact multiplications
  * by 2^(n/2)-ish powers built in the exponent bits, so that results down to
  * the subnormals are right and below them 0): within 2 ulp of the exact
- * value. Both forms run the same operations and give the same bits.
+ * value. Both forms run the same operations, so that they round alike.
  *
  * GELU: 0.5 x (1 + erf(x / sqrt 2)) = 0.5 x erfc(-x / sqrt 2), with erfc by
  * the Chebyshev fit of Numerical Recipes (erfcc: t = 1 / (1 + |z| / 2),

@@ -33,6 +33,9 @@ check "info random bytes" 1 "$cli" info "$samples/chelsea.jpg" "$tmp/random.png"
 expect_grep "info continues after a bad file" "$tmp/out" "chelsea.jpg"
 check "info system json" 0 "$cli" info --system --json --threads 1
 expect_grep "system json fields" "$tmp/out" '"blas_core": "[A-Za-z0-9]+".*"sgemm_gflops": [0-9.]+'
+expect_grep "system json names the packed GEMM kernel" "$tmp/out" '"gemm_kernel": "(avx512|avx2|openblas)"'
+check "info system json, fallback kernel" 0 env SACCADE_GEMM=openblas "$cli" info --system --json --threads 1
+expect_grep "SACCADE_GEMM=openblas is reported" "$tmp/out" '"gemm_kernel": "openblas"'
 
 # info on model files (written by the numpy safetensors writer).
 "$py" -c "import sys; sys.path.insert(0, '$src/tools/ref'); import st_numpy, numpy as np; st_numpy.save('$tmp/m.safetensors', {'enc.weight': np.ones((4, 3), np.float32), 'b': np.zeros(2, np.float16)}, metadata={'saccade.config': '{\"arch\": \"x\"}'})"

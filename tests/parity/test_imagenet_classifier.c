@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sc_test.h"
+#include "saccade/sc_blas.h"
 #include "saccade/sc_cam_model.h"
 #include "saccade/sc_imagenet_classifier.h"
 
@@ -152,9 +153,11 @@ static void gradcheck_kinks(const char *what, fd_ctx *c, float *v, const float *
     fd_loss(c);
 }
 
+/* Each layer's activations against PyTorch, and its gradient too from layer
+ * torch_from on (below it, finite differences only: see test_grads_resnet18). */
 static void check_grads(const char *tag, const char *ref, const char *const *layers, int nl,
                         const int *targets, const sc_imagenet_classifier_params *p, int fd,
-                        int with_dx) {
+                        int with_dx, int torch_from) {
     char name[128];
     snprintf(name, sizeof name, "%s.safetensors", tag);
     char *path = sc_test_join(refdir(), name);
@@ -190,7 +193,8 @@ static void check_grads(const char *tag, const char *ref, const char *const *lay
         SC_TEST_OK(sc_cam_model_backward(m, dl, dact, i == nl - 1 ? dx : NULL));
         snprintf(name, sizeof name, "grad_%s_%s_dact", ref, layers[i]);
         sc_npy ed = sc_test_npy(refdir(), name);
-        sc_test_close_to_npy(name, dact, &ed, 1e-4, 1e-4 * max_abs(ed.data, na));
+        if (i >= torch_from)
+            sc_test_close_to_npy(name, dact, &ed, 1e-4, 1e-4 * max_abs(ed.data, na));
         if (i == nl - 1 && with_dx)
             sc_test_close_to_npy("dx", dx, &edx, 1e-4, 1e-4 * max_abs(edx.data, edx.count));
         if (fd) {
@@ -227,7 +231,17 @@ static void test_grads_resnet18(void **state) {
     p.gradients = 1;
     for (int wino = 1; wino >= 0; wino--) {
         p.winograd = wino;
-        check_grads("resnet18", "resnet18", RESNET_LAYERS, 7, RESNET_TARGETS, &p, wino, 1);
+        /* With saccade's AVX2 kernel, whose sums run in another order
+         * than PyTorch's, one ReLU or max-pool choice below layer3.1 (inputs
+         * within rounding of each other) goes the other way on both conv
+         * paths, changing every gradient beneath it, as in the folded test
+         * below. There the gradients below layer3.1 are checked against
+         * finite differences of the same forward (which tell kinks apart)
+         * and against PyTorch from layer3.1 up; elsewhere against PyTorch
+         * at every layer and the input. */
+        const int avx2 = strcmp(sc_gemm_packed_kernel(), "avx2") == 0;
+        check_grads("resnet18", "resnet18", RESNET_LAYERS, 7, RESNET_TARGETS, &p, wino || avx2,
+                    !avx2, avx2 ? 4 : 0);
     }
 }
 
@@ -240,7 +254,7 @@ static void test_grads_resnet18_folded(void **state) {
     (void)state;
     sc_imagenet_classifier_params p = sc_imagenet_classifier_default_params();
     p.gradients = 1;
-    check_grads("resnet18_folded", "resnet18", RESNET_LAYERS + 4, 3, RESNET_TARGETS, &p, 0, 0);
+    check_grads("resnet18_folded", "resnet18", RESNET_LAYERS + 4, 3, RESNET_TARGETS, &p, 0, 0, 0);
 }
 
 static void test_grads_vit(void **state) {
@@ -250,7 +264,7 @@ static void test_grads_vit(void **state) {
     static const int targets[2] = {1, 7};
     sc_imagenet_classifier_params p = sc_imagenet_classifier_default_params();
     p.gradients = 1;
-    check_grads("vit", "vit", layers, 3, targets, &p, 1, 1);
+    check_grads("vit", "vit", layers, 3, targets, &p, 1, 1, 0);
     /* attention rollout of image 0 against the attention weights of PyTorch's own layers */
     char *path = sc_test_join(refdir(), "vit.safetensors");
     sc_cam_model *m = NULL;

@@ -4,6 +4,7 @@
 #include <string.h>
 #include "batch.h"
 #include "cli.h"
+#include "saccade/sc_blas.h"
 #include "saccade/sc_safetensors.h"
 
 void cli_info_help(FILE *out) {
@@ -45,6 +46,7 @@ static int info_system(int json, int threads) {
             !cJSON_AddNumberToObject(o, "blas_threads", bi.threads) ||
             !cJSON_AddNumberToObject(o, "threads", sc_get_num_threads()) ||
             !cJSON_AddStringToObject(o, "omp_wait_policy", wait ? wait : "") ||
+            !cJSON_AddStringToObject(o, "gemm_kernel", sc_gemm_packed_kernel()) ||
             !cli_json_add_fixed(o, "sgemm_gflops", gflops, 1)) {
             cJSON_Delete(o);
             o = NULL;
@@ -56,6 +58,7 @@ static int info_system(int json, int threads) {
         printf("BLAS core       %s%s\n", bi.core,
                bi.autofixed ? "  (OPENBLAS_CORETYPE set by saccade from the CPU's features)" : "");
         printf("CPU best core   %s\n", bi.cpu_best[0] ? bi.cpu_best : "(no AVX)");
+        printf("packed GEMM     %s\n", sc_gemm_packed_kernel());
         printf("threads         %d (BLAS %d)\n", sc_get_num_threads(), bi.threads);
         printf("OpenMP waiting  %s\n",
                getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "(libgomp default: spin)");
