@@ -149,26 +149,6 @@ SC_AVX2 static void tile_4x24(int kc, const float *restrict ap, const float *res
     // clang-format on
 }
 
-/* d[j][r] = s[r][j] for an 8 x 8 block (rows 8 floats apart both ways). */
-SC_AVX2 static inline void transpose8x8(const float *s, float *d) {
-    __m256 r[8], t[8], u[8];
-    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(s + 8 * i);
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 8; i += 4) {
-        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
-        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
-    }
-    for (int i = 0; i < 4; i++) {
-        _mm256_storeu_ps(d + 8 * i, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
-        _mm256_storeu_ps(d + 8 * (i + 4), _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
-    }
-}
-
 /* C tile (mr <= 8 rows x at most 8 columns) from a whole A panel and a B
  * panel whose columns past the tile's are zeros: column j's 8 rows
  * accumulate in n[j], then the tile is transposed into rows for the store. */
@@ -191,7 +171,7 @@ SC_AVX2 static void tile_8x8t(int kc, const float *restrict ap, const float *res
     _mm256_storeu_ps(cols + 24, n3), _mm256_storeu_ps(cols + 32, n4);
     _mm256_storeu_ps(cols + 40, n5), _mm256_storeu_ps(cols + 48, n6);
     _mm256_storeu_ps(cols + 56, n7);
-    transpose8x8(cols, rows);
+    sc_transpose8x8_avx2(cols, 8, rows);
     for (int r = 0; r < t->mr; r++) {
         float *d = c + (size_t)r * ldc;
         store_part(d, store_val(_mm256_loadu_ps(rows + 8 * r), t, r, 0, d, ldc), t, 0);

@@ -8,6 +8,30 @@
 #include <stddef.h>
 #include "saccade/sc_blas.h"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* d[t][r] = s[r][t], an 8 x 8 block (rows of s ld apart, of d 8 apart). */
+__attribute__((target("avx2"))) static inline void sc_transpose8x8_avx2(const float *s, size_t ld,
+                                                                        float *d) {
+    __m256 r[8], t[8], u[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(s + (size_t)i * ld);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+    }
+    for (int i = 0; i < 4; i++) {
+        _mm256_storeu_ps(d + 8 * i, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
+        _mm256_storeu_ps(d + 8 * (i + 4), _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
+    }
+}
+#endif
+
 /* Query columns per block of sc_attn_block_avx2 (its B panels' width). */
 #define SC_ATTN_AVX2_QB 24
 

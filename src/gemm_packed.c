@@ -427,26 +427,6 @@ size_t sc_attn_head_ws_floats(int L, int dh) {
 }
 
 #if SC_HAVE_AVX512_KERNEL
-/* d[t][r] = s[r][t], an 8 x 8 block (rows of s ld apart, of d 8 apart). */
-__attribute__((target("avx2"))) static inline void transpose8(const float *s, size_t ld, float *d) {
-    __m256 r[8], t[8], u[8];
-    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(s + (size_t)i * ld);
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 8; i += 4) {
-        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
-        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
-    }
-    for (int i = 0; i < 4; i++) {
-        _mm256_storeu_ps(d + 8 * i, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
-        _mm256_storeu_ps(d + 8 * (i + 4), _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
-    }
-}
-
 /* K (L x dh) in panels of MR keys, times scale; V^T (dh x L) in panels of
  * MR features; padding rows zero. (AVX2 only: both kernels use it.) */
 __attribute__((target("avx2"))) static void attn_pack_kv(int L, int dh, const float *k,
@@ -471,7 +451,7 @@ __attribute__((target("avx2"))) static void attn_pack_kv(int L, int dh, const fl
         int t = 0;
         if (f0 + MR <= dh)
             for (; t + MR <= L; t += MR)
-                transpose8(v + (size_t)f0 * ld + t, (size_t)ld, d + (size_t)t * MR);
+                sc_transpose8x8_avx2(v + (size_t)f0 * ld + t, (size_t)ld, d + (size_t)t * MR);
         for (; t < L; t++)
             for (int r = 0; r < MR; r++)
                 d[(size_t)t * MR + r] = f0 + r < dh ? v[(size_t)(f0 + r) * ld + t] : 0.0f;
