@@ -1,5 +1,8 @@
-/* sc_gemm_packed's kernel and sc_attn_head's query blocks with AVX2 and
- * FMA, for CPUs without AVX-512F (AMD Zen 2 and 3, Intel client cores). The
+/* sc_attn_head's query blocks with AVX2 and FMA, for CPUs without AVX-512F
+ * (AMD Zen 2 and 3, Intel client cores), and sc_gemm_packed's kernel on
+ * them when SACCADE_GEMM=avx2 (by default their products go to OpenBLAS,
+ * whose hand-written Haswell kernels ran ViT-B's and ResNet-101's products
+ * 8-12% faster than these tiles on Zen 3). The
  * loop structure is gemm_packed.c's: A packed once in panels of 8 rows, B
  * packed per call a block of KC rows x NC columns at a time, C accumulated
  * across K blocks, the epilogue (bias, residual, ReLU or exact GELU)

@@ -24,18 +24,6 @@ struct sc_tel_packed {
     const float *bqkv, *bo, *b1, *b2, *n1w, *n1b, *n2w, *n2b; /* borrowed, any may be NULL */
 };
 
-static int g_vmath = -1;
-
-int sc_vmath_level(void) {
-    int v = __atomic_load_n(&g_vmath, __ATOMIC_RELAXED);
-    if (v < 0) {
-        const char *k = sc_gemm_packed_kernel();
-        v = !strcmp(k, "avx512") ? 2 : !strcmp(k, "avx2") ? 1 : 0;
-        __atomic_store_n(&g_vmath, v, __ATOMIC_RELAXED);
-    }
-    return v;
-}
-
 #if SC_VMATH_HAVE_AVX512
 SC_VMATH_AVX512 static void vgelu_avx512(float *y, const float *x, size_t n) {
     size_t i = 0;
@@ -449,9 +437,10 @@ sc_status sc_tel_packed_forward(sc_tel_packed *const *layers, int n, int L, floa
     tp_job j = {layers, n, L, 0, 0, x, {0}};
     if (!ws_layout(layers[0], L, nt, ws, &j.w))
         return sc_set_error(SC_ERR_LIMIT, "sc_tel_packed_forward: %d tokens too many", L);
-    /* with OpenBLAS as the packed products' fallback, its own threads stay
-     * off while ours run a share each */
-    const int serial = nt > 1 && !sc_vmath_level() ? sc_blas_serial_begin() : 1;
+    /* with the packed products on OpenBLAS, its own threads stay off while
+     * ours run a share each */
+    const int serial =
+        nt > 1 && !strcmp(sc_gemm_packed_kernel(), "openblas") ? sc_blas_serial_begin() : 1;
     for (j.l = 0; j.l <= n; j.l++) {
         j.heads = 0;
         sc_par_run(nt, step_share, &j);

@@ -30,9 +30,9 @@
 #define SC_VMATH_HAVE_AVX512 0
 #endif
 
-/* Which forms run, the same switch as sc_gemm_packed's kernel: 2 the
- * AVX-512 ones ("avx512"), 1 the AVX2 ones ("avx2"), 0 the scalar loops
- * ("openblas": no AVX2 and FMA, or SACCADE_GEMM=openblas). */
+/* Which forms run (and sc_attn_head): 2 the AVX-512 ones, 1 the AVX2 ones,
+ * 0 the scalar loops (no AVX2 and FMA, or SACCADE_GEMM=openblas); decided
+ * with sc_gemm_packed's kernel (src/gemm_packed.c). */
 int sc_vmath_level(void);
 static inline int sc_vmath_avx512(void) {
     return sc_vmath_level() == 2;

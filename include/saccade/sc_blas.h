@@ -41,19 +41,19 @@ void sc_sgemv(sc_transpose ta, int M, int N, float alpha, const float *A, int ld
               float beta, float *y);
 
 /* Products with a fixed left operand (weights): pack A once, multiply many
- * times. saccade's own kernels run them on CPUs with AVX-512F (8 x 32
- * register tiles, B packed per call in blocks of 256 x 512) or with AVX2 and
- * FMA (4 x 24 tiles, blocks of 256 x 480), B packed into the caller's
- * workspace; this skips OpenBLAS's per-call packing of A and fuses the
- * epilogue. Elsewhere the packed form is A itself and sc_sgemm runs them.
- * SACCADE_GEMM=openblas forces the fallback, SACCADE_GEMM=avx2 the AVX2
- * tiles on an AVX-512 CPU (read once, for tests and benchmarks). With
+ * times. On CPUs with AVX-512F saccade's own kernel runs them (8 x 32
+ * register tiles, B packed per call in blocks of 256 x 512 into the caller's
+ * workspace), which skips OpenBLAS's per-call packing of A and fuses the
+ * epilogue; elsewhere the packed form is A itself and sc_sgemm runs them
+ * (OpenBLAS's Haswell kernels beat saccade's AVX2 tiles on AVX2 CPUs).
+ * SACCADE_GEMM=avx2 selects the AVX2 tiles (4 x 24, blocks of 256 x 480),
+ * SACCADE_GEMM=openblas the fallback (read once, for tests and benchmarks). With
  * saccade's kernels each output element is summed in the same order
  * whatever rows or columns a call covers, so splitting a product between
  * threads does not change it (OpenBLAS may differ in the last bits). */
 #define SC_GEMM_ROWS 8 /* row panels of packed A: m0 of sc_gemm_packed is a multiple */
 
-/* "avx512" or "avx2" (saccade's kernels) or "openblas" (the fallback). */
+/* "avx512" or "avx2" (saccade's kernels) or "openblas" (sc_sgemm). */
 const char *sc_gemm_packed_kernel(void);
 /* Floats of packed A for an M x K operand (0 on bad sizes or overflow). */
 size_t sc_gemm_pack_floats(int M, int K);

@@ -5,9 +5,9 @@
  * fused epilogue (bias, residual, ReLU or the exact GELU), row and column
  * splits giving the same results (bit for bit with saccade's kernels),
  * nothing written outside the rows and columns asked for, and argument
- * errors. The suite runs this three times: with the best kernel the CPU
- * has, with SACCADE_GEMM=avx2 (the AVX2 tiles, also on an AVX-512 CPU) and
- * with SACCADE_GEMM=openblas (the fallback). */
+ * errors. The suite runs this three times: with the kernel picked for the
+ * CPU (AVX-512, else OpenBLAS), with SACCADE_GEMM=avx2 (the AVX2 tiles, also
+ * on an AVX-512 CPU) and with SACCADE_GEMM=openblas (the fallback). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
