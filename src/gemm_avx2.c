@@ -48,14 +48,6 @@ size_t sc_gemm_avx2_workspace_floats(int N) {
     return (size_t)KC * (size_t)((nc + NR - 1) / NR * NR);
 }
 
-static const int32_t g_lanes[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-
-/* Lanes [0, w) of an 8-float vector (w clamped to 0..8). */
-SC_AVX2 static inline __m256i lane_mask(int w) {
-    w = w < 0 ? 0 : w > 8 ? 8 : w;
-    return _mm256_loadu_si256((const __m256i *)(g_lanes + 8 - w));
-}
-
 /* B rows [k0, k0+kc), columns [n0, n0+nc) -> panels of NR columns, the
  * last one zero padded. */
 SC_AVX2 static void pack_b(const float *B, int ldb, int k0, int kc, int n0, int nc, float *bp) {
@@ -69,7 +61,7 @@ SC_AVX2 static void pack_b(const float *B, int ldb, int k0, int kc, int n0, int 
                 _mm256_storeu_ps(bp + 16, _mm256_loadu_ps(s + 16));
             }
         } else {
-            const __m256i m0 = lane_mask(w), m1 = lane_mask(w - 8), m2 = lane_mask(w - 16);
+            const __m256i m0 = sc_v8_lanes(w), m1 = sc_v8_lanes(w - 8), m2 = sc_v8_lanes(w - 16);
             for (int k = 0; k < kc; k++, s += ldb, bp += NR) {
                 _mm256_storeu_ps(bp, _mm256_maskload_ps(s, m0));
                 _mm256_storeu_ps(bp + 8, _mm256_maskload_ps(s + 8, m1));
@@ -206,7 +198,8 @@ SC_AVX2 void sc_gemm_avx2(const float *Ap, int K, int m0, int m1, int N, const f
                              o < e; o += 64)
                             _mm_prefetch(next + o, _MM_HINT_T0);
                     t.full = w == NR;
-                    t.m[0] = lane_mask(w), t.m[1] = lane_mask(w - 8), t.m[2] = lane_mask(w - 16);
+                    t.m[0] = sc_v8_lanes(w), t.m[1] = sc_v8_lanes(w - 8),
+                    t.m[2] = sc_v8_lanes(w - 16);
                     const size_t at = (size_t)i * ldc + n0 + j;
                     const float *bj = bp + (size_t)j * kc;
                     if (w <= 8) {
@@ -257,7 +250,7 @@ enum { QB = SC_ATTN_AVX2_QB };
  * each 4-feature half panel scaled by 1 / sum in the store. */
 SC_AVX2 void sc_attn_block_avx2(int L, int dh, const float *kp, const float *vp, const float *q,
                                 int ld, int n0, int nb, float *qp, float *s, float *ctx, int ldc) {
-    const __m256i m0 = lane_mask(nb), m1 = lane_mask(nb - 8), m2 = lane_mask(nb - 16);
+    const __m256i m0 = sc_v8_lanes(nb), m1 = sc_v8_lanes(nb - 8), m2 = sc_v8_lanes(nb - 16);
     for (int c = 0; c < dh; c++) { /* the block's queries, zero padded */
         const float *src = q + (size_t)c * ld + n0;
         float *d = qp + (size_t)c * QB;

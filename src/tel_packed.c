@@ -280,11 +280,10 @@ SC_VMATH_AVX512 static void softmax_cols_avx512(float *s, int rows, int n0, int 
 /* norm_cols_avx512 eight columns at a time. */
 SC_VMATH_AVX2 static void norm_cols_avx2(const float *x, int E, int L, int n0, int n1,
                                          const float *g, const float *b, float eps, float *out) {
-    static const int32_t lanes[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
     const __m256 inv_e = _mm256_set1_ps(1.0f / (float)E);
     for (int n = n0; n < n1; n += 8) {
         const int w = n1 - n < 8 ? n1 - n : 8;
-        const __m256i m = _mm256_loadu_si256((const __m256i *)(lanes + 8 - w));
+        const __m256i m = sc_v8_lanes(w);
         __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
         int e = 0;
         for (; e + 1 < E; e += 2) {

@@ -79,6 +79,15 @@ SC_VMATH_AVX512 static inline __m512 sc_v_gelu(__m512 x) {
     return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), erfc);
 }
 
+static const int sc_vm_lanes[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+
+/* Mask of lanes [0, w) of an 8-float vector (w clamped to 0..8), for the
+ * AVX2 masked loads and stores of partial vectors. */
+SC_VMATH_AVX2 static inline __m256i sc_v8_lanes(int w) {
+    w = w < 0 ? 0 : w > 8 ? 8 : w;
+    return _mm256_loadu_si256((const __m256i *)(sc_vm_lanes + 8 - w));
+}
+
 /* 2^n for integer-valued n in [-126, 127], built in the exponent bits. */
 SC_VMATH_AVX2 static inline __m256 sc_v8_pow2i(__m256 n) {
     const __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));

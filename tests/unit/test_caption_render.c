@@ -357,10 +357,6 @@ static void test_gallery_pieces(void **state) {
     free(one), free(two), free(tmp);
 }
 
-/* Pieces taken in no fixed order (MPI ranks handed images as they became
- * free): the writer's own entries and the imported ones interleave, and
- * sc_gallery_order puts images and failures back in input order, pages
- * already written included. */
 /* A thumbnail the writer thread could not write (its folder gone) is
  * reported by a later call, naming the file, and no page is written. */
 static void test_gallery_thumb_error(void **state) {
@@ -390,6 +386,10 @@ static void test_gallery_thumb_error(void **state) {
     free(images), free(dir), free(tmp);
 }
 
+/* Pieces taken in no fixed order (MPI ranks handed images as they became
+ * free): the writer's own entries and the imported ones interleave, and
+ * sc_gallery_order puts images and failures back in input order, pages
+ * already written included. */
 static void test_gallery_order(void **state) {
     (void)state;
     char *tmp = sc_test_tmpdir("gallery_order");
