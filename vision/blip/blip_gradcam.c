@@ -8,10 +8,8 @@
  * chosen layer the gradient flows through q's own rows only (its query, and
  * its own key and value among the keys), the other positions' keys and values
  * and the image's acting as constants. */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "saccade/sc_blas.h"
 #include "saccade/sc_nn.h"
 #include "saccade/sc_ops.h"
 #include "blip_internal.h"
@@ -26,9 +24,9 @@ static void grad_at(void *ctx, const dec_trace *tr, int q, int target, int layer
     const sc_blip_text_config *t = &m->cfg.text;
     const blip_state *s = &m->s;
     const int D = t->hidden_size, F = t->intermediate_size, V = t->vocab_size,
-              H = t->num_attention_heads, hd = D / H, NL = t->num_hidden_layers, n = tr->n,
+              H = t->num_attention_heads, NL = t->num_hidden_layers, n = tr->n,
               Ti = sc_blip_image_tokens(m);
-    const float eps = t->layer_norm_eps, scale = 1.0f / sqrtf((float)hd);
+    const float eps = t->layer_norm_eps;
     const size_t nD = (size_t)n * D;
     /* d log softmax(z)[target] / dz = onehot - softmax(z) */
     float *gz = w->gz;
@@ -58,13 +56,7 @@ static void grad_at(void *ctx, const dec_trace *tr, int q, int target, int layer
         sc_linear_backward(dec_zeroed(w->d, D), NULL, NULL, w->c, NULL, L->co_w, 1, D, D);
         const float *IK = s->img_k + (size_t)l * Ti * D, *IV = s->img_v + (size_t)l * Ti * D;
         const float *Pq = s->cross + ((size_t)q * NL + l) * H * Ti;
-        for (int h = 0; h < H; h++) { /* dA_j = dctx_h . V_j,h */
-            float *dP = layer == l ? grad + (size_t)h * Ti : w->dP;
-            sc_sgemv(SC_NO_TRANS, Ti, hd, 1.0f, IV + h * hd, D, w->d + h * hd, 0.0f, dP);
-            if (l == layer) continue;
-            sc_softmax_backward(Pq + (size_t)h * Ti, dP, 1, Ti, dec_zeroed(w->dS, Ti));
-            sc_sgemv(SC_TRANS, Ti, hd, scale, IK + h * hd, D, w->dS, 0.0f, w->dq + h * hd);
-        }
+        dec_cross_row_backward(w->d, Pq, IK, IV, Ti, H, D, l == layer ? grad : NULL, w);
         if (l == layer) break;
         memcpy(w->a, w->c, (size_t)D * sizeof(float)); /* d x1 = c + cq^T dq */
         sc_linear_backward(w->a, NULL, NULL, w->dq, NULL, L->cq_w, 1, D, D);
@@ -72,18 +64,7 @@ static void grad_at(void *ctx, const dec_trace *tr, int q, int target, int layer
         sc_layernorm_backward_input(dec_zeroed(w->b, D), w->a, tr->r1 + l * nD + (size_t)q * D,
                                     L->sln_w, 1, D, eps);
         sc_linear_backward(dec_zeroed(w->c, D), NULL, NULL, w->b, NULL, L->so_w, 1, D, D);
-        const float *Q = tr->sq + l * nD, *K = tr->sk + l * nD, *Vv = tr->sv + l * nD;
-        for (int h = 0; h < H; h++) {
-            const float *P = tr->sp + (((size_t)l * H + h) * n + q) * n; /* keys 0..q */
-            sc_sgemv(SC_NO_TRANS, q + 1, hd, 1.0f, Vv + h * hd, D, w->c + h * hd, 0.0f, w->dP);
-            float *dS = dec_zeroed(w->dS, q + 1);
-            sc_softmax_backward(P, w->dP, 1, q + 1, dS);
-            sc_sgemv(SC_TRANS, q + 1, hd, scale, K + h * hd, D, dS, 0.0f, w->dq + h * hd);
-            for (int d = 0; d < hd; d++) { /* q's own key and value */
-                w->dk[h * hd + d] = scale * dS[q] * Q[(size_t)q * D + h * hd + d];
-                w->dv[h * hd + d] = P[q] * w->c[h * hd + d];
-            }
-        }
+        dec_self_row_backward(tr, l, q, H, D, w->c, w);
         memcpy(w->dh, w->b, (size_t)D * sizeof(float)); /* d x0 = b + the q, k, v paths */
         sc_linear_backward(w->dh, NULL, NULL, w->dq, NULL, L->sq_w, 1, D, D);
         sc_linear_backward(w->dh, NULL, NULL, w->dk, NULL, L->sk_w, 1, D, D);

@@ -1,10 +1,12 @@
 /* The transformer decoder layer shared by the encoder-decoder captioners
  * (decoding.h): self-attention over the cache, cross-attention to the image,
  * feed-forward, each with its LayerNorm before (pre-LN) or after (post-LN). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "saccade/sc_blas.h"
 #include "saccade/sc_nn.h"
+#include "saccade/sc_ops.h"
 #include "decoding/decoding.h"
 #include "sc_internal.h"
 
@@ -188,6 +190,38 @@ sc_status dec_cross_attention_grads(const dec_grad_model *g, const float *featur
     }
     free(mem);
     return st;
+}
+
+void dec_cross_row_backward(const float *dctx, const float *Pq, const float *IK, const float *IV,
+                            int Ti, int H, int D, float *grad, dec_grad_scratch *w) {
+    const int hd = D / H;
+    const float scale = 1.0f / sqrtf((float)hd);
+    for (int h = 0; h < H; h++) { /* dA_j = dctx_h . V_j,h */
+        float *dP = grad ? grad + (size_t)h * Ti : w->dP;
+        sc_sgemv(SC_NO_TRANS, Ti, hd, 1.0f, IV + h * hd, D, dctx + h * hd, 0.0f, dP);
+        if (grad) continue;
+        sc_softmax_backward(Pq + (size_t)h * Ti, dP, 1, Ti, dec_zeroed(w->dS, Ti));
+        sc_sgemv(SC_TRANS, Ti, hd, scale, IK + h * hd, D, w->dS, 0.0f, w->dq + h * hd);
+    }
+}
+
+void dec_self_row_backward(const dec_trace *tr, int l, int q, int H, int D, const float *dctx,
+                           dec_grad_scratch *w) {
+    const int n = tr->n, hd = D / H;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const size_t nD = (size_t)n * D, qD = (size_t)q * D;
+    const float *Q = tr->sq + l * nD, *K = tr->sk + l * nD, *Vv = tr->sv + l * nD;
+    for (int h = 0; h < H; h++) {
+        const float *P = tr->sp + (((size_t)l * H + h) * n + q) * n; /* keys 0..q */
+        sc_sgemv(SC_NO_TRANS, q + 1, hd, 1.0f, Vv + h * hd, D, dctx + h * hd, 0.0f, w->dP);
+        float *dS = dec_zeroed(w->dS, q + 1);
+        sc_softmax_backward(P, w->dP, 1, q + 1, dS);
+        sc_sgemv(SC_TRANS, q + 1, hd, scale, K + h * hd, D, dS, 0.0f, w->dq + h * hd);
+        for (int e = 0; e < hd; e++) { /* q's own key and value */
+            w->dk[h * hd + e] = scale * dS[q] * Q[qD + h * hd + e];
+            w->dv[h * hd + e] = P[q] * dctx[h * hd + e];
+        }
+    }
 }
 
 float *dec_zeroed(float *x, int n) {

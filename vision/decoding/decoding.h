@@ -154,6 +154,21 @@ typedef struct dec_grad_model {
 sc_status dec_cross_attention_grads(const dec_grad_model *g, const float *features, const int *seq,
                                     int n, int q0, int layer, float *grad, float *attn);
 
+/* The backward of query q's cross-attention heads in one layer, from d of
+ * its context dctx (D): with grad (H, Ti) given, the gradient of the
+ * probabilities goes there and stops (the layer the maps are taken at); with
+ * grad NULL it goes on through the softmax into w->dq (D). Pq (H, Ti) are
+ * q's probabilities, IK / IV (Ti, D) the image's keys and values, constants
+ * here. */
+void dec_cross_row_backward(const float *dctx, const float *Pq, const float *IK, const float *IV,
+                            int Ti, int H, int D, float *grad, dec_grad_scratch *w);
+/* The backward of query q's causal self-attention in layer l of the trace,
+ * from d of its context dctx (D), into w->dq, w->dk, w->dv (D): q's query
+ * and its own key and value; the keys and values of positions < q are
+ * constants. */
+void dec_self_row_backward(const dec_trace *tr, int l, int q, int H, int D, const float *dctx,
+                           dec_grad_scratch *w);
+
 /* Adds delta to one cross-attention probability in the forward (finite
  * differences of a gradient): layer, head, query row, key. */
 typedef struct dec_probe {

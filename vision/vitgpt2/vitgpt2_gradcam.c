@@ -9,10 +9,8 @@
  * flows through q's own rows only (its query, and its own key and value among
  * the keys), the other positions' keys and values and the image's acting as
  * constants. The weights are the shared block's views (Conv1D, input-major). */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "saccade/sc_blas.h"
 #include "saccade/sc_nn.h"
 #include "saccade/sc_ops.h"
 #include "sc_internal.h"
@@ -27,9 +25,9 @@ static void grad_at(void *ctx, const dec_trace *tr, int q, int target, int layer
     const sc_vit_gpt2_decoder_config *d = &m->cfg.decoder;
     const dec_block *bk = &m->block;
     const dec_state *s = &m->s;
-    const int D = d->n_embd, F = bk->F, V = d->vocab_size, H = d->n_head, hd = D / H,
-              NL = d->n_layer, n = tr->n, Ti = sc_vit_gpt2_image_tokens(m);
-    const float eps = d->layer_norm_epsilon, scale = 1.0f / sqrtf((float)hd);
+    const int D = d->n_embd, F = bk->F, V = d->vocab_size, H = d->n_head, NL = d->n_layer,
+              n = tr->n, Ti = sc_vit_gpt2_image_tokens(m);
+    const float eps = d->layer_norm_epsilon;
     const size_t nD = (size_t)n * D, qD = (size_t)q * D;
     /* d log softmax(z)[target] / dz = onehot - softmax(z) */
     float *gz = w->gz;
@@ -51,30 +49,13 @@ static void grad_at(void *ctx, const dec_trace *tr, int q, int target, int layer
         dec_linear_backward(dec_zeroed(w->b, D), w->dh, &L->xo, 1, D, D); /* d cross context */
         const float *IK = s->img_k + (size_t)l * Ti * D, *IV = s->img_v + (size_t)l * Ti * D;
         const float *Pq = s->cross + ((size_t)q * NL + l) * H * Ti;
-        for (int h = 0; h < H; h++) { /* dA_j = dctx_h . V_j,h */
-            float *dP = layer == l ? grad + (size_t)h * Ti : w->dP;
-            sc_sgemv(SC_NO_TRANS, Ti, hd, 1.0f, IV + h * hd, D, w->b + h * hd, 0.0f, dP);
-            if (l == layer) continue;
-            sc_softmax_backward(Pq + (size_t)h * Ti, dP, 1, Ti, dec_zeroed(w->dS, Ti));
-            sc_sgemv(SC_TRANS, Ti, hd, scale, IK + h * hd, D, w->dS, 0.0f, w->dq + h * hd);
-        }
+        dec_cross_row_backward(w->b, Pq, IK, IV, Ti, H, D, l == layer ? grad : NULL, w);
         if (l == layer) break;
         dec_linear_backward(dec_zeroed(w->a, D), w->dq, &L->xq, 1, D, D);
         sc_layernorm_backward_input(w->dh, w->a, tr->r2 + l * nD + qD, L->ln_w[1], 1, D, eps);
         /* h1 = h0 + o(self(LN1 h0)): w->dh is now d h1 */
         dec_linear_backward(dec_zeroed(w->c, D), w->dh, &L->o, 1, D, D); /* d self context */
-        const float *Q = tr->sq + l * nD, *K = tr->sk + l * nD, *Vv = tr->sv + l * nD;
-        for (int h = 0; h < H; h++) {
-            const float *P = tr->sp + (((size_t)l * H + h) * n + q) * n; /* keys 0..q */
-            sc_sgemv(SC_NO_TRANS, q + 1, hd, 1.0f, Vv + h * hd, D, w->c + h * hd, 0.0f, w->dP);
-            float *dS = dec_zeroed(w->dS, q + 1);
-            sc_softmax_backward(P, w->dP, 1, q + 1, dS);
-            sc_sgemv(SC_TRANS, q + 1, hd, scale, K + h * hd, D, dS, 0.0f, w->dq + h * hd);
-            for (int e = 0; e < hd; e++) { /* q's own key and value */
-                w->dk[h * hd + e] = scale * dS[q] * Q[qD + h * hd + e];
-                w->dv[h * hd + e] = P[q] * w->c[h * hd + e];
-            }
-        }
+        dec_self_row_backward(tr, l, q, H, D, w->c, w);
         dec_zeroed(w->a, D); /* d LN1 output: the q, k, v paths */
         dec_linear_backward(w->a, w->dq, &L->q, 1, D, D);
         dec_linear_backward(w->a, w->dk, &L->k, 1, D, D);
