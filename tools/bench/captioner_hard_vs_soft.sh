@@ -12,7 +12,11 @@
 #           minutes a run on 2 quiet cores, so 4 runs take about 4 hours)
 #   N       held-out test scenes scored (default 1000), beam 3
 #   SEEDS   training seeds (default "1 2")
-#   THREADS threads per run (default 2)
+#   THREADS threads per training run (default 2)
+#   PARALLEL 1 trains all runs side by side (THREADS each, e.g. THREADS=1 on 2
+#           cores: three or four 1-thread runs do more steps per core-second
+#           than one 2-thread run at a time); the evaluations then run one after
+#           another on all cores
 #   EXTRA   flags added to both kinds' training (default none)
 #   HARD    flags of the hard runs (default "--attention hard --hard-expect 0.5
 #           --hard-entropy 0.01": the paper's mix of draws and the expectation)
@@ -24,6 +28,11 @@
 # sample --sample-seed 0) and the training time (seconds in MODEL.metrics.json).
 # The load during the runs is printed with each row (uptime): the times are
 # only comparable on an otherwise idle machine.
+#
+# A model already in OUT is not trained again: copying the shipped model
+# (assets/models/scenes-captioner.safetensors and .metrics.json, this recipe at
+# seed 1) to OUT/soft-seed1.safetensors and OUT/soft-seed1.metrics.json saves
+# one run.
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build}
@@ -37,30 +46,46 @@ threads=${THREADS:-2}
 extra=${EXTRA:-}
 hard=${HARD:---attention hard --hard-expect 0.5 --hard-entropy 0.01}
 nice=${NICE:-nice -n 10}
+parallel=${PARALLEL:-0}
+eval_threads=$(nproc)
 mkdir -p "$out"
 # The shipped model's recipe (assets/models/README.md), budget $steps steps.
 recipe="--train-size 60000 --ctx2out --att-coords --att-sup 1 --aux-items 1
   --channels 16,32,64,64,128 --kernels 3,3,3,3,5 --pools 1,1,1,0,0 --steps $steps --batch 32
   --threads $threads --val 200 --quiet"
-export SACCADE_OPENBLAS=${SACCADE_OPENBLAS:-/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0}
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+export SACCADE_OPENBLAS="${SACCADE_OPENBLAS:-/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0}"
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
+
+train() { # kind seed
+  kind=$1 seed=$2 m="$out/$1-seed$2.safetensors" flags=""
+  [ "$kind" = hard ] && flags=$hard
+  echo "training $kind seed $seed ($steps steps; load: $(uptime | sed 's/.*load average: //'))" >&2
+  # shellcheck disable=SC2086
+  $nice "$cli" train captioner $recipe $extra $flags --seed "$seed" -o "$m" \
+    --metrics "$out/$kind-seed$seed.jsonl" >"$out/$kind-seed$seed.log"
+}
+pids=""
+for kind in soft hard; do
+  for seed in $seeds; do
+    [ -s "$out/$kind-seed$seed.safetensors" ] && continue
+    if [ "$parallel" = 1 ]; then
+      train "$kind" "$seed" &
+      pids="$pids $!"
+    else
+      train "$kind" "$seed"
+    fi
+  done
+done
+for pid in $pids; do wait "$pid"; done
 
 for kind in soft hard; do
   for seed in $seeds; do
     m="$out/$kind-seed$seed.safetensors"
-    flags=""
-    [ "$kind" = hard ] && flags=$hard
-    if [ ! -s "$m" ]; then
-      echo "training $kind seed $seed ($steps steps; load: $(uptime | sed 's/.*load average: //'))" >&2
-      # shellcheck disable=SC2086
-      $nice "$cli" train captioner $recipe $extra $flags --seed "$seed" -o "$m" \
-        --metrics "$out/$kind-seed$seed.jsonl" >"$out/$kind-seed$seed.log"
-    fi
     # shellcheck disable=SC2086
-    $nice "$cli" eval captioner --model "$m" --n "$n" --beam 3 --threads "$threads" --json \
+    $nice "$cli" eval captioner --model "$m" --n "$n" --beam 3 --threads "$eval_threads" --json \
       >"$out/$kind-seed$seed.eval.json"
     if [ "$kind" = hard ]; then
-      $nice "$cli" eval captioner --model "$m" --n "$n" --beam 3 --threads "$threads" --json \
+      $nice "$cli" eval captioner --model "$m" --n "$n" --beam 3 --threads "$eval_threads" --json \
         --attention-mode sample --sample-seed 0 >"$out/$kind-seed$seed.eval-sample.json"
     fi
     uptime >"$out/$kind-seed$seed.load"
