@@ -534,10 +534,11 @@ sc_status sc_attn_head(int L, int dh, const float *q, const float *k, const floa
                             "sc_attn_head: bad arguments (L %d, dh %d, ld %d, ldc %d)", L, dh, ld,
                             ldc);
 #if SC_HAVE_AVX512_KERNEL
-    if (sc_vmath_level()) {
+    const int level = sc_vmath_level();
+    if (level) {
         float *kp = ws, *vp = kp + nk, *qp = vp + nv, *s = qp + nq;
         attn_pack_kv(L, dh, k, v, ld, scale, kp, vp);
-        if (sc_vmath_level() == 2)
+        if (level == 2)
             for (int n0 = 0; n0 < L; n0 += QB)
                 attn_block(L, dh, kp, vp, q, ld, n0, L - n0 < QB ? L - n0 : QB, qp, s, ctx, ldc);
         else /* QB >= SC_ATTN_AVX2_QB: the workspace sizes hold */

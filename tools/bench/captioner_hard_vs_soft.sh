@@ -56,13 +56,13 @@ recipe="--train-size 60000 --ctx2out --att-coords --att-sup 1 --aux-items 1
 export SACCADE_OPENBLAS="${SACCADE_OPENBLAS:-/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0}"
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 
-train() { # kind seed
-  kind=$1 seed=$2 m="$out/$1-seed$2.safetensors" flags=""
-  [ "$kind" = hard ] && flags=$hard
-  echo "training $kind seed $seed ($steps steps; load: $(uptime | sed 's/.*load average: //'))" >&2
+train() { # kind seed (the loops' own variables left alone)
+  t_flags=""
+  [ "$1" = hard ] && t_flags=$hard
+  echo "training $1 seed $2 ($steps steps; load: $(uptime | sed 's/.*load average: //'))" >&2
   # shellcheck disable=SC2086
-  $nice "$cli" train captioner $recipe $extra $flags --seed "$seed" -o "$m" \
-    --metrics "$out/$kind-seed$seed.jsonl" >"$out/$kind-seed$seed.log"
+  $nice "$cli" train captioner $recipe $extra $t_flags --seed "$2" -o "$out/$1-seed$2.safetensors" \
+    --metrics "$out/$1-seed$2.jsonl" >"$out/$1-seed$2.log"
 }
 pids=""
 for kind in soft hard; do
